@@ -1,0 +1,282 @@
+"""The cluster layer: EKS control plane, secrets encryption, access entries, add-ons and the system node group."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.contracts import ClusterOutputs, NetworkOutputs
+from components.identity import PodIdentityRole, aws_managed_policy, service_trust_policy
+from components.kubeconfig import kubeconfig_for
+from components.labels import POOL_LABEL, SYSTEM_POOL
+
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonSSMManagedInstanceCore",
+)
+
+
+@dataclass(frozen=True)
+class SystemNodeGroupArgs:
+    instance_types: Sequence[str]
+    ami_type: str  # AL2023_x86_64_STANDARD or AL2023_ARM_64_STANDARD
+    min_size: int
+    desired_size: int
+    max_size: int
+    disk_size_gib: int
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    cluster_name: str
+    region: str
+    version: str
+    network: NetworkOutputs
+    endpoint_public_access: bool
+    public_access_cidrs: Sequence[str]
+    log_types: Sequence[str]
+    log_retention_days: int
+    authentication_mode: str
+    bootstrap_creator_admin: bool
+    admin_role_arns: Sequence[str]
+    kms_key_deletion_window_days: int
+    addon_versions: Mapping[str, str]
+    system_node_group: SystemNodeGroupArgs
+    protect: bool
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster that is private by default, encrypts secrets with its own KMS key and logs its control plane."""
+
+    outputs: ClusterOutputs
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:cluster:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        self.account_id = identity.account_id
+        tags = {"crucible:cluster": args.cluster_name}
+
+        self.kms_key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=args.kms_key_deletion_window_days,
+            policy=self.account_id.apply(_key_policy),
+            tags=tags,
+            opts=stateful,
+        )
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.cluster_name}-secrets", target_key_id=self.kms_key.key_id, opts=child)
+
+        role = aws.iam.Role(f"{name}-control-plane", assume_role_policy=service_trust_policy("eks.amazonaws.com"), tags=tags, opts=child)
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-control-plane", role=role.name, policy_arn=aws_managed_policy("AmazonEKSClusterPolicy"), opts=child
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+
+        self.cluster = aws.eks.Cluster(
+            name,
+            name=args.cluster_name,
+            version=args.version,
+            role_arn=role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=list(args.network.private_subnet_ids),
+                endpoint_private_access=True,
+                endpoint_public_access=args.endpoint_public_access,
+                public_access_cidrs=list(args.public_access_cidrs) if args.endpoint_public_access else None,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"],
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=self.kms_key.arn),
+            ),
+            enabled_cluster_log_types=list(args.log_types),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode=args.authentication_mode,
+                bootstrap_cluster_creator_admin_permissions=args.bootstrap_creator_admin,
+            ),
+            bootstrap_self_managed_addons=False,
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[attachment, log_group]),
+        )
+
+        access_policies = self._admin_access(name, args)
+
+        self.node_role = aws.iam.Role(f"{name}-system-nodes", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), tags=tags, opts=child)
+        node_policies = [
+            aws.iam.RolePolicyAttachment(f"{name}-system-nodes-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy), opts=child)
+            for policy in NODE_POLICIES
+        ]
+
+        # Networking and identity add-ons come before nodes: a node is not Ready without the CNI.
+        early_addons = [self._addon(name, addon, args) for addon in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")]
+        self.system_node_group = self._system_node_group(name, args, tags, node_policies + early_addons)
+        ebs_role = PodIdentityRole(
+            f"{name}-ebs-csi",
+            cluster_name=self.cluster.name,
+            account_id=self.account_id,
+            namespace="kube-system",
+            service_account="ebs-csi-controller-sa",
+            managed_policy_arns=[aws_managed_policy("service-role/AmazonEBSCSIDriverPolicy")],
+            associate=False,
+            opts=child,
+        )
+        # Workloads' add-ons need somewhere to run.
+        late = [self.system_node_group]
+        self._addon(name, "coredns", args, depends_on=late)
+        self._addon(
+            name,
+            "aws-ebs-csi-driver",
+            args,
+            depends_on=late,
+            pod_identity=[aws.eks.AddonPodIdentityAssociationArgs(role_arn=ebs_role.arn, service_account="ebs-csi-controller-sa")],
+        )
+
+        self.kubeconfig = pulumi.Output.secret(
+            kubeconfig_for(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data, args.region)
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_node_group, *access_policies]),
+        )
+        self.outputs = ClusterOutputs(
+            name=self.cluster.name,
+            endpoint=self.cluster.endpoint,
+            certificate_authority=self.cluster.certificate_authority.data,
+            version=self.cluster.version,
+            oidc_issuer=self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else ""),
+            cluster_security_group_id=self.cluster.vpc_config.cluster_security_group_id,
+            kms_key_arn=self.kms_key.arn,
+            system_node_group_label=SYSTEM_POOL,
+            kubeconfig=self.kubeconfig,
+        )
+        self.register_outputs(self.outputs.export())
+
+    def _admin_access(self, name: str, args: ClusterArgs) -> list[aws.eks.AccessPolicyAssociation]:
+        associations = []
+        for i, role_arn in enumerate(args.admin_role_arns):
+            label = role_arn.rsplit("/", 1)[-1].lower()
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{label}",
+                cluster_name=self.cluster.name,
+                principal_arn=role_arn,
+                type="STANDARD",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            associations.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-admin-{label}",
+                    cluster_name=self.cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=CLUSTER_ADMIN_POLICY,
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        return associations
+
+    def _addon(
+        self,
+        name: str,
+        addon: str,
+        args: ClusterArgs,
+        depends_on: Sequence[pulumi.Resource] = (),
+        pod_identity: Optional[list] = None,
+    ) -> aws.eks.Addon:
+        configuration = None
+        if addon == "vpc-cni":
+            # Network policies are only enforced when the CNI's policy agent is on; prefix delegation
+            # raises pods per node on the large accelerator instances.
+            configuration = json.dumps(
+                {"enableNetworkPolicy": "true", "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}}
+            )
+        return aws.eks.Addon(
+            f"{name}-{addon}",
+            cluster_name=self.cluster.name,
+            addon_name=addon,
+            addon_version=args.addon_versions.get(addon),
+            configuration_values=configuration,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            pod_identity_associations=pod_identity,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+
+    def _system_node_group(self, name: str, args: ClusterArgs, tags: dict, depends_on: list) -> aws.eks.NodeGroup:
+        group = args.system_node_group
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-system",
+            description=f"System nodes of {args.cluster_name}: IMDSv2 only, encrypted gp3 root volume",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=group.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type="instance", tags={**tags, "Name": f"{args.cluster_name}-system"})],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=self.cluster.name,
+            node_group_name_prefix=f"{args.cluster_name[:30]}-system-",
+            node_role_arn=self.node_role.arn,
+            subnet_ids=list(args.network.private_subnet_ids),
+            capacity_type="ON_DEMAND",
+            ami_type=group.ami_type,
+            instance_types=list(group.instance_types),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=group.min_size, desired_size=group.desired_size, max_size=group.max_size
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
+            labels={POOL_LABEL: SYSTEM_POOL},
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+
+def _key_policy(account_id: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersKeyThroughIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        }
+    )

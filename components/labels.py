@@ -1,0 +1,14 @@
+"""Label, tag and taint keys Crucible puts on what it creates; policies and workloads rely on them."""
+
+POOL_LABEL = "crucible.io/pool"
+WORKLOAD_LABEL = "crucible.io/workload"
+ACCELERATOR_LABEL = "crucible.io/accelerator"
+SYSTEM_POOL = "system"
+
+KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
+ELB_ROLE_TAG = "kubernetes.io/role/elb"
+INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
+
+
+def cluster_tag(cluster_name: str) -> str:
+    return f"kubernetes.io/cluster/{cluster_name}"

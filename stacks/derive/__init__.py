@@ -1,0 +1,1 @@
+"""Pure derivations from the spec: no Pulumi calls, reused by the program, `crucible plan` and the tests."""

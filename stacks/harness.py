@@ -1,0 +1,338 @@
+"""Run the real Crucible program under Pulumi's mocks and capture every resource it registers.
+
+No engine, no CLI, no provider plugins, no credentials, no network: `pulumi.runtime.set_mocks` replaces the
+engine, :class:`CrucibleMocks` answers invokes and fills the outputs a provider would compute, and
+:class:`CapturingMonitor` records what the engine would receive for each resource (parent, dependencies,
+provider, protect, retain-on-delete, aliases…). This is the base of every test and of `crucible plan`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+
+ACCOUNT_ID = "123456789012"
+PARTITION = "aws"
+SECRET = "[secret]"
+
+
+@dataclass
+class CapturedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    inputs: dict
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    ignore_changes: list[str]
+    aliases: list[str]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    provider: str
+    outputs: dict = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data.pop("outputs")
+        return data
+
+
+@dataclass
+class PlanRun:
+    """What one run of the program registered."""
+
+    stack: str
+    project: str
+    resources: list[CapturedResource]
+    outputs: dict  # secrets masked: what reports and JSON show
+    raw_outputs: dict = field(default_factory=dict, repr=False)  # secrets in clear: what a StackReference reads
+
+    def of_type(self, type_token: str) -> list[CapturedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: Optional[str] = None) -> CapturedResource:
+        found = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(type_token)]
+            raise LookupError(f"expected one {type_token} named {name!r}, found {len(found)} among {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> CapturedResource:
+        for r in self.resources:
+            if r.urn == urn:
+                return r
+        raise LookupError(urn)
+
+    def children_of(self, urn: str) -> list[CapturedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def to_json(self) -> dict:
+        return {
+            "stack": self.stack,
+            "project": self.project,
+            "resources": [r.to_json() for r in self.resources],
+            "outputs": self.outputs,
+        }
+
+
+def _service_of(type_token: str) -> str:
+    # aws:ec2/vpc:Vpc -> ec2
+    return type_token.split(":")[1].split("/")[0] if type_token.count(":") >= 2 else "resource"
+
+
+def _stable_suffix(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
+
+
+class CrucibleMocks(pulumi.runtime.Mocks):
+    """Deterministic stand-ins for what AWS and Kubernetes providers would return."""
+
+    def __init__(self, region: str = "us-east-1", stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None):
+        self.region = region
+        self.stack_outputs = dict(stack_outputs or {})
+        self.local = threading.local()
+
+    # -- resources ------------------------------------------------------------------------------
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.local.inputs = args.inputs
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = args.inputs.get("name", args.name)
+            if name not in self.stack_outputs:
+                raise LookupError(f"stack reference {name!r}: no outputs known to the harness; pass them with stack_outputs")
+            return name, {"name": name, "outputs": dict(self.stack_outputs[name]), "secretOutputNames": []}
+        if not args.custom:
+            return "", {}
+        physical = args.inputs.get("name") if isinstance(args.inputs.get("name"), str) else None
+        physical = physical or f"{args.name}-{_stable_suffix(args.typ, args.name)}"
+        resource_id = f"{physical}-id" if args.typ.startswith("aws:ec2") else physical
+        outputs = dict(args.inputs)
+        outputs.setdefault("arn", f"arn:{PARTITION}:{_service_of(args.typ)}:{self.region}:{ACCOUNT_ID}:{args.name}/{physical}")
+        outputs.setdefault("name", physical)
+        outputs.update(_computed_outputs(args.typ, args.name, physical, args.inputs, self.region))
+        return resource_id, outputs
+
+    # -- invokes --------------------------------------------------------------------------------
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/crucible-plan", "userId": "AIDACRUCIBLEPLAN", "id": ACCOUNT_ID}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "id": PARTITION, "reverseDnsPrefix": "com.amazonaws"}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region, "endpoint": f"ec2.{self.region}.amazonaws.com"}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{self.region}{z}" for z in "abcdef"]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": _policy_document_json(args.args), "id": "policy"}
+        if token == "aws:ssm/getParameter:getParameter":
+            name = args.args.get("name", "")
+            return {"name": name, "value": f"ami-{_stable_suffix(name)}0000000", "type": "String", "id": name}
+        raise NotImplementedError(f"the plan harness has no mock for invoke {token}; add one to CrucibleMocks.call")
+
+
+def _computed_outputs(typ: str, name: str, physical: str, inputs: Mapping[str, Any], region: str) -> dict:
+    """Outputs a real provider computes that the program reads."""
+    if typ == "aws:eks/cluster:Cluster":
+        suffix = _stable_suffix(physical).upper()
+        return {
+            "endpoint": f"https://{suffix}.gr7.{region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1PQ0sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{suffix}"}]}],
+            "vpcConfig": {**dict(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_stable_suffix(physical, 'cluster')}", "vpcId": "vpc-mock"},
+            "status": "ACTIVE",
+            "platformVersion": "eks.1",
+        }
+    if typ == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}", "uniqueId": f"AROA{_stable_suffix(physical).upper()}"}
+    if typ == "aws:iam/policy:Policy":
+        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{physical}"}
+    if typ == "aws:iam/instanceProfile:InstanceProfile":
+        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{physical}"}
+    if typ == "aws:kms/key:Key":
+        key_id = f"{_stable_suffix(name)}-0000-4000-8000-{_stable_suffix(name, 'key')}0000"
+        return {"arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_id}", "keyId": key_id}
+    if typ == "aws:sqs/queue:Queue":
+        return {"arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{physical}", "url": f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{physical}"}
+    if typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or physical
+        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com"}
+    if typ == "aws:fsx/lustreFileSystem:LustreFileSystem":
+        return {"dnsName": f"fs-{_stable_suffix(physical)}.fsx.{region}.amazonaws.com", "mountName": _stable_suffix(physical, "mount")}
+    if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        return {"latestVersion": 1, "defaultVersion": 1}
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        return {"status": "ACTIVE"}
+    if typ == "aws:cloudwatch/logGroup:LogGroup":
+        return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', physical)}"}
+    return {}
+
+
+def _policy_document_json(args: Mapping[str, Any]) -> str:
+    """Render getPolicyDocument inputs the way AWS does (Sid/Effect/Action/Resource/Principal/Condition)."""
+    statements = []
+    for st in args.get("statements") or []:
+        out: dict[str, Any] = {}
+        if st.get("sid"):
+            out["Sid"] = st["sid"]
+        out["Effect"] = st.get("effect", "Allow")
+        for src, dst in (("actions", "Action"), ("notActions", "NotAction"), ("resources", "Resource"), ("notResources", "NotResource")):
+            if st.get(src):
+                values = list(st[src])
+                out[dst] = values[0] if len(values) == 1 else values
+        for src, dst in (("principals", "Principal"), ("notPrincipals", "NotPrincipal")):
+            if st.get(src):
+                principal: dict[str, Any] = {}
+                for p in st[src]:
+                    ids = list(p["identifiers"])
+                    principal[p["type"]] = ids[0] if len(ids) == 1 else ids
+                out[dst] = principal
+        if st.get("conditions"):
+            condition: dict[str, dict[str, Any]] = {}
+            for c in st["conditions"]:
+                values = list(c["values"])
+                condition.setdefault(c["test"], {})[c["variable"]] = values[0] if len(values) == 1 else values
+            out["Condition"] = condition
+        statements.append(out)
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=False)
+
+
+class CapturingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also records the resource options the engine would see."""
+
+    def __init__(self, mocks: CrucibleMocks):
+        super().__init__(mocks)
+        self.captured: list[CapturedResource] = []
+        self.stack_urn: Optional[str] = None
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            self.stack_urn = response.urn
+            return response
+        inputs = getattr(self.mocks.local, "inputs", {})
+        self.mocks.local.inputs = {}
+        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        captured = CapturedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            inputs=to_plain(inputs),
+            custom=bool(request.custom),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=list(request.ignoreChanges),
+            aliases=[a.urn or a.spec.name for a in request.aliases] + list(request.aliasURNs),
+            dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            provider=request.provider,
+            outputs=to_plain(state),
+        )
+        with self._lock:
+            self.captured.append(captured)
+        return response
+
+    def ReadResource(self, request):  # noqa: N802 - gRPC method name
+        """Reads (StackReference, `get` functions) are recorded too, with ``custom`` true and no options."""
+        self.mocks.local.inputs = {}
+        response = super().ReadResource(request)
+        inputs = getattr(self.mocks.local, "inputs", {})
+        self.mocks.local.inputs = {}
+        with self._lock:
+            self.captured.append(
+                CapturedResource(
+                    urn=response.urn, type=request.type, name=request.name, parent=request.parent,
+                    inputs=to_plain(inputs), custom=True, protect=False, retain_on_delete=False,
+                    delete_before_replace=False, ignore_changes=[], aliases=[], dependencies=list(request.dependencies),
+                    property_dependencies={}, provider=request.provider,
+                )
+            )
+        return response
+
+
+def to_plain(value: Any) -> Any:
+    """Make captured values JSON-friendly: secrets masked, unknowns named, resources by URN."""
+    from pulumi.runtime import rpc
+
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire has only doubles; give back the whole numbers the program wrote
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        if value == rpc.UNKNOWN:
+            return "[unknown]"
+        return value
+    if isinstance(value, pulumi.Resource):
+        return f"[resource {type(value).__name__}]"
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return f"[{type(value).__name__}]"
+    return repr(value)
+
+
+def run_program(
+    program: Callable[[], Any],
+    *,
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: Optional[list[str]] = None,
+    project: str = "crucible",
+    region: str = "us-east-1",
+    stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+) -> PlanRun:
+    """Run ``program`` (the Pulumi program body) with ``config`` under mocks; return what it registered."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    mocks = CrucibleMocks(region=region, stack_outputs=stack_outputs)
+    monitor = CapturingMonitor(mocks)
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys or []))
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    exported: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        program()
+        outputs = dict(getattr(pulumi.runtime.get_root_resource(), "outputs", {}) or {})
+
+        async def collect() -> None:
+            for key, value in outputs.items():
+                output = pulumi.Output.from_input(value)
+                exported[key] = await output.future()
+                if await output.is_secret():
+                    secret_outputs.add(key)
+
+        return pulumi.Output.from_input(collect())
+
+    try:
+        run()
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    _assert_unique_urns(monitor.captured)
+    plain_outputs = {k: (SECRET if k in secret_outputs else to_plain(v)) for k, v in exported.items()}
+    return PlanRun(
+        stack=stack, project=project, resources=list(monitor.captured), outputs=plain_outputs, raw_outputs=to_plain(exported)
+    )
+
+
+def _assert_unique_urns(resources: list[CapturedResource]) -> None:
+    seen: set[str] = set()
+    for r in resources:
+        if r.urn in seen:
+            raise RuntimeError(f"duplicate resource URN {r.urn}: two resources share a type and name under one parent")
+        seen.add(r.urn)

@@ -1,0 +1,131 @@
+"""Layer wiring: turn the spec (and derived facts) into component args, layer by layer.
+
+Each layer takes the outputs of the layers below it — built here, or read from `stackReference`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.cluster import Cluster, ClusterArgs, SystemNodeGroupArgs
+from components.contracts import ClusterOutputs, NetworkOutputs
+from components.network import Network, NetworkArgs, SubnetLayout
+from stacks import references
+from stacks.derive.subnets import plan_subnets
+from stacks.spec import PlatformSpec
+
+
+@dataclass
+class Built:
+    """The layers available to the stack, and what it exports."""
+
+    network: Optional[NetworkOutputs] = None
+    cluster: Optional[ClusterOutputs] = None
+    k8s_provider: Optional[k8s.Provider] = None
+    exports: dict[str, Any] = field(default_factory=dict)
+
+
+def aws_provider(spec: PlatformSpec) -> aws.Provider:
+    return aws.Provider(
+        "aws",
+        region=spec.region,
+        default_tags=aws.ProviderDefaultTagsArgs(
+            tags={"crucible:stack": spec.stack, "crucible:environment": spec.environment, **dict(spec.tags)}
+        ),
+    )
+
+
+def network_layer(spec: PlatformSpec, provider: aws.Provider) -> tuple[NetworkOutputs, Optional[Network]]:
+    existing = spec.network.existing
+    if existing is not None:
+        return (
+            NetworkOutputs(
+                vpc_id=existing.vpc_id,
+                vpc_cidr=existing.vpc_cidr,
+                zones=spec.availability_zones,
+                private_subnet_ids=existing.private_subnet_ids,
+                public_subnet_ids=existing.public_subnet_ids,
+            ),
+            None,
+        )
+    layouts = [
+        SubnetLayout(zone=p.zone, private_cidr=p.private_cidr, public_cidr=p.public_cidr)
+        for p in plan_subnets(spec.network.vpc_cidr, spec.availability_zones)
+    ]
+    network = Network(
+        "network",
+        NetworkArgs(
+            cluster_name=spec.cluster_name,
+            region=spec.region,
+            vpc_cidr=spec.network.vpc_cidr,
+            subnets=layouts,
+            nat_gateways=spec.network.nat_gateways,
+            interface_endpoints=spec.network.interface_endpoints,
+            flow_logs=spec.network.flow_logs,
+            flow_log_retention_days=spec.network.flow_log_retention_days,
+        ),
+        opts=pulumi.ResourceOptions(providers=[provider]),
+    )
+    return network.outputs, network
+
+
+def cluster_layer(spec: PlatformSpec, network: NetworkOutputs, provider: aws.Provider) -> Cluster:
+    c = spec.cluster
+    group = c.system_node_group
+    return Cluster(
+        "cluster",
+        ClusterArgs(
+            cluster_name=spec.cluster_name,
+            region=spec.region,
+            version=c.version,
+            network=network,
+            endpoint_public_access=c.endpoint_public_access,
+            public_access_cidrs=c.public_access_cidrs,
+            log_types=c.log_types,
+            log_retention_days=c.log_retention_days,
+            authentication_mode=c.authentication_mode,
+            bootstrap_creator_admin=c.bootstrap_creator_admin,
+            admin_role_arns=c.admin_role_arns,
+            kms_key_deletion_window_days=c.kms_key_deletion_window_days,
+            addon_versions=dict(c.addon_versions),
+            system_node_group=SystemNodeGroupArgs(
+                instance_types=group.instance_types,
+                ami_type="AL2023_x86_64_STANDARD",
+                min_size=group.min_size,
+                desired_size=group.desired_size,
+                max_size=group.max_size,
+                disk_size_gib=group.disk_size_gib,
+            ),
+            protect=spec.protect,
+        ),
+        opts=pulumi.ResourceOptions(providers=[provider]),
+    )
+
+
+def build(spec: PlatformSpec) -> Built:
+    """Build every layer the spec asks for; return what upper layers and the exports need."""
+    provider = aws_provider(spec)
+    built = Built()
+    ref = pulumi.StackReference(spec.stack_reference) if spec.stack_reference else None
+
+    if spec.builds("network"):
+        built.network, _ = network_layer(spec, provider)
+        built.exports["network"] = built.network.export()
+    else:
+        built.network = references.network_from(ref, spec.availability_zones)
+
+    if spec.builds("cluster"):
+        cluster = cluster_layer(spec, built.network, provider)
+        built.cluster = cluster.outputs
+        built.k8s_provider = cluster.provider
+        built.exports["cluster"] = built.cluster.export()
+        built.exports["kubeconfig"] = built.cluster.kubeconfig
+    elif any(spec.builds(layer) for layer in ("compute", "storage", "platform")):
+        built.cluster = references.cluster_from(ref)
+        built.k8s_provider = k8s.Provider("cluster-k8s", kubeconfig=built.cluster.kubeconfig, enable_server_side_apply=True)
+    return built

@@ -1,0 +1,68 @@
+"""Find stack config files and plan stacks, resolving stack references by planning the referenced stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from stacks.harness import PlanRun, run_program
+from stacks.spec import ConfigError, PlatformSpec, Problem
+from stacks.spec.loader import load_stack_file
+
+STACKS_DIR = Path(__file__).resolve().parent.parent
+
+
+def config_path(stack_or_path: str) -> Path:
+    """A stack name (dev) or a path to a Pulumi.<name>.yaml."""
+    candidate = Path(stack_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise ConfigError([Problem(stack_or_path, "no such stack config file")], stack_or_path)
+        return candidate
+    path = STACKS_DIR / f"Pulumi.{stack_or_path}.yaml"
+    if not path.is_file():
+        known = ", ".join(shipped_stacks())
+        raise ConfigError([Problem(stack_or_path, f"no stack config {path.name} in {STACKS_DIR}; shipped stacks: {known}")], stack_or_path)
+    return path
+
+
+def shipped_stacks() -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
+
+
+@dataclass
+class Planned:
+    spec: PlatformSpec
+    run: PlanRun
+    path: Path
+    config: dict[str, str]
+    secret_keys: list[str]
+
+
+def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None) -> Planned:
+    """Validate and run one stack config under the mock harness. Raises ConfigError on bad config."""
+    path = config_path(stack_or_path)
+    spec, config, secrets = load_stack_file(path)
+    seen = (_seen or ()) + (str(path.resolve()),)
+    stack_outputs = {}
+    if spec.stack_reference:
+        stack_outputs[spec.stack_reference] = _referenced_outputs(spec, path, seen)
+    from stacks.program import main  # the program itself, as `pulumi up` runs it
+
+    run = run_program(main, stack=spec.stack, config=config, secret_keys=secrets, region=spec.region, stack_outputs=stack_outputs)
+    return Planned(spec=spec, run=run, path=path, config=config, secret_keys=secrets)
+
+
+def _referenced_outputs(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -> dict:
+    name = spec.stack_reference.rsplit("/", 1)[-1]
+    ref_path = path.parent / f"Pulumi.{name}.yaml"
+    if not ref_path.is_file():
+        raise ConfigError(
+            [Problem("crucible:stackReference", f"got {spec.stack_reference!r}; to plan offline, its config {ref_path.name} must sit beside {path.name}")],
+            str(path),
+        )
+    if str(ref_path.resolve()) in seen:
+        raise ConfigError([Problem("crucible:stackReference", f"stack references form a cycle through {ref_path.name}")], str(path))
+    referenced = plan_stack(str(ref_path), seen)
+    return referenced.run.raw_outputs

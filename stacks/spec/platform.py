@@ -1,0 +1,118 @@
+"""PlatformSpec: the whole validated stack config, one frozen object."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from stacks.spec.cluster import ClusterSpec
+from stacks.spec.network import NetworkSpec
+from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, setting, show, unique
+
+LAYERS = ("network", "cluster", "compute", "storage", "platform")
+
+# The config sections each layer reads; a section set for a layer the stack does not build is a mistake.
+SECTION_LAYER = {"network": "network", "cluster": "cluster"}
+
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_STACK_REF = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
+
+
+def region_name(value: str) -> Optional[str]:
+    if not _REGION.match(value):
+        return f"got {show(value)}; allowed: an AWS region name such as us-east-1"
+    return None
+
+
+def stack_reference(value: str) -> Optional[str]:
+    if not _STACK_REF.match(value):
+        return f"got {show(value)}; allowed: <stack>, <project>/<stack> or <org>/<project>/<stack>"
+    return None
+
+
+def az_count(values: tuple[str, ...]) -> Optional[str]:
+    if not 2 <= len(values) <= 3:
+        return f"got {len(values)} zones; allowed: 2 or 3 availability zones"
+    return None
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    environment: Literal["dev", "staging", "prod"] = setting(
+        "Environment: selects the defaults (prod: safe; dev: cheap) and the policy enforcement levels."
+    )
+    region: str = setting("AWS region of every resource.", check=region_name)
+    availability_zones: tuple[str, ...] = setting(
+        "Availability zones to span (2 or 3), e.g. [us-east-1a, us-east-1b, us-east-1c].",
+        check=all_of(az_count, unique),
+    )
+    protect: bool = setting(
+        "Protect stateful resources (KMS keys, cluster, buckets, file systems, user volumes) from deletion "
+        "and replacement, and retain them if removed from the program.",
+        default=ByEnv(dev=False, prod=True),
+    )
+    tags: dict[str, str] = setting("Tags added to every AWS resource (provider default tags).", default={})
+    layers: tuple[str, ...] = setting(
+        "Layers this stack builds, in order: " + ", ".join(LAYERS) + ". Layers below the first come from `stackReference`.",
+        default=list(LAYERS),
+        check=unique,
+    )
+    stack_reference: Optional[str] = setting(
+        "Stack whose outputs provide the layers this stack does not build (e.g. acme/crucible/prod-core).",
+        default=None,
+        check=stack_reference,
+    )
+    network: NetworkSpec = setting("The network layer (see `network.*`).", default={})
+    cluster: ClusterSpec = setting("The cluster layer (see `cluster.*`).", default={})
+
+    stack: str = field(default="", metadata={"internal": True})
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name or f"crucible-{self.stack}"
+
+    def builds(self, layer: str) -> bool:
+        return layer in self.layers
+
+    def check(self, ctx: Context, path: str) -> None:
+        for i, zone in enumerate(self.availability_zones):
+            if not (zone.startswith(self.region) and len(zone) == len(self.region) + 1 and zone[-1].isalpha()):
+                ctx.problem(
+                    f"{path}availabilityZones[{i}]",
+                    f"got {show(zone)}; allowed: a zone of region {self.region} such as {self.region}a",
+                )
+        unknown = [layer for layer in self.layers if layer not in LAYERS]
+        if unknown:
+            ctx.problem(
+                f"{path}layers",
+                f"got {show(unknown[0])}{did_you_mean(unknown[0], LAYERS)}; allowed: {', '.join(LAYERS)}",
+            )
+            return
+        if not self.layers:
+            ctx.problem(f"{path}layers", "must name at least one layer")
+            return
+        first = LAYERS.index(self.layers[0])
+        expected = list(LAYERS[first : first + len(self.layers)])
+        if list(self.layers) != expected:
+            ctx.problem(
+                f"{path}layers",
+                f"got {show(list(self.layers))}; layers must be consecutive and in order, e.g. {show(expected)}",
+            )
+        if first > 0 and not self.stack_reference:
+            ctx.problem(
+                f"{path}stackReference",
+                f"required: this stack does not build {', '.join(LAYERS[:first])}; name the stack that does",
+            )
+        if first == 0 and self.stack_reference:
+            ctx.problem(f"{path}stackReference", "set, but this stack builds every layer from the network up: remove it")
+        if self.builds("cluster") and self.environment == "prod" and not self.cluster.bootstrap_creator_admin and not self.cluster.admin_role_arns:
+            ctx.problem(
+                f"{path}cluster.adminRoleArns",
+                "required in prod when bootstrapCreatorAdmin is false: name at least one IAM role that administers the cluster",
+            )
+        if self.network.existing is not None and len(self.network.existing.private_subnet_ids) != len(self.availability_zones):
+            ctx.problem(
+                f"{path}network.existing.privateSubnetIds",
+                f"got {len(self.network.existing.private_subnet_ids)} subnets; need one per availability zone ({len(self.availability_zones)})",
+            )

@@ -1,0 +1,69 @@
+"""Small stack specs for tests: a minimal valid config per environment, overridden per test."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.harness import PlanRun, run_program
+from stacks.spec import PlatformSpec, load_spec
+from stacks.spec.loader import encode
+
+REPO = Path(__file__).resolve().parent.parent
+
+BASE: dict[str, dict[str, Any]] = {
+    "dev": {
+        "environment": "dev",
+        "region": "us-west-2",
+        "availabilityZones": ["us-west-2a", "us-west-2b"],
+        "cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]},
+    },
+    "prod": {
+        "environment": "prod",
+        "region": "us-east-1",
+        "availabilityZones": ["us-east-1a", "us-east-1b", "us-east-1c"],
+        "cluster": {"adminRoleArns": ["arn:aws:iam::111122223333:role/PlatformAdmin"]},
+    },
+}
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def stack_config(env: str = "dev", drop: tuple[str, ...] = (), **overrides: Any) -> dict[str, str]:
+    """Engine-form config (`crucible:<key>` → string) for a small stack: BASE[env] with overrides."""
+    raw = merge(BASE[env], overrides)
+    for key in drop:
+        raw.pop(key, None)
+    return {f"crucible:{k}": encode(v) for k, v in raw.items()}
+
+
+def spec_of(env: str = "dev", stack: str = "test", **overrides: Any) -> PlatformSpec:
+    return load_spec(stack_config(env, **overrides), stack)
+
+
+def plan(env: str = "dev", stack: str = "test", stack_outputs: dict | None = None, **overrides: Any) -> PlanRun:
+    from stacks.program import main
+
+    config = stack_config(env, **overrides)
+    spec = load_spec(config, stack)
+    return run_program(main, stack=stack, config=config, region=spec.region, stack_outputs=stack_outputs)
+
+
+def shared_dir() -> Path:
+    """../shared (or $CRUCIBLE_SHARED); tests that need it skip with the reason when it is absent."""
+    path = Path(os.environ.get("CRUCIBLE_SHARED", REPO.parent / "shared"))
+    if not (path / "upstream").is_dir():
+        pytest.skip(f"upstream schemas not found at {path}/upstream (set CRUCIBLE_SHARED to the shared/ folder)")
+    return path

@@ -7,7 +7,7 @@ from stacks.spec.reference import BEGIN, END, render
 def test_configuration_reference_matches_the_spec():
     readme = (REPO / "README.md").read_text()
     current = readme[readme.index(BEGIN) : readme.index(END) + len(END)]
-    assert current == render(), "README configuration reference is stale: run `python -m stacks.spec.reference` and paste it in"
+    assert current == render(), "README configuration reference is stale: run `python -m stacks.spec.reference --write`"
 
 
 def test_quick_start_commands_are_the_ones_ci_runs():

@@ -8,12 +8,13 @@ from typing import Literal, Optional
 
 from stacks.spec.cluster import ClusterSpec
 from stacks.spec.network import NetworkSpec
+from stacks.spec.pools import PoolSpec
 from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, setting, show, unique
 
 LAYERS = ("network", "cluster", "compute", "storage", "platform")
 
 # The config sections each layer reads; a section set for a layer the stack does not build is a mistake.
-SECTION_LAYER = {"network": "network", "cluster": "cluster"}
+SECTION_LAYER = {"network": "network", "cluster": "cluster", "pools": "compute"}
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _STACK_REF = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
@@ -65,6 +66,7 @@ class PlatformSpec:
     )
     network: NetworkSpec = setting("The network layer (see `network.*`).", default={})
     cluster: ClusterSpec = setting("The cluster layer (see `cluster.*`).", default={})
+    pools: tuple[PoolSpec, ...] = setting("Karpenter node pools of the compute layer (see `pools[].*`).", default=[])
 
     stack: str = field(default="", metadata={"internal": True})
 
@@ -111,6 +113,16 @@ class PlatformSpec:
                 f"{path}cluster.adminRoleArns",
                 "required in prod when bootstrapCreatorAdmin is false: name at least one IAM role that administers the cluster",
             )
+        names = [pool.name for pool in self.pools]
+        for i, pool in enumerate(self.pools):
+            if names.index(pool.name) != i:
+                ctx.problem(f"{path}pools[{i}].name", f"got {show(pool.name)}; pool names must be unique (also used by pools[{names.index(pool.name)}])")
+            for j, zone in enumerate(pool.zones):
+                if zone not in self.availability_zones:
+                    ctx.problem(
+                        f"{path}pools[{i}].zones[{j}]",
+                        f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})",
+                    )
         if self.network.existing is not None and len(self.network.existing.private_subnet_ids) != len(self.availability_zones):
             ctx.problem(
                 f"{path}network.existing.privateSubnetIds",

@@ -1,0 +1,94 @@
+"""The pools section: Karpenter node pools, each stated once (kind, instance types, capacity, zones, EFA, workload)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from stacks.spec.schema import ByEnv, Context, all_of, in_range, non_empty, setting, show, unique
+
+_POOL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+_AMI_VERSION = re.compile(r"^(latest|v\d{8}|v?\d+\.\d+\.\d+)$")
+
+CAPACITY_TYPES = ("on-demand", "spot", "reserved")
+
+
+def pool_name(value: str) -> Optional[str]:
+    if not _POOL_NAME.match(value):
+        return f"got {show(value)}; allowed: 1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"
+    return None
+
+
+def ami_version(value: str) -> Optional[str]:
+    if not _AMI_VERSION.match(value):
+        return f"got {show(value)}; allowed: 'latest' or a pinned release such as v20251108 (AL2023) or 1.42.0 (Bottlerocket)"
+    return None
+
+
+@dataclass(frozen=True)
+class CapacityReservationSpec:
+    """On-demand capacity reservations or ML Capacity Blocks the pool may use (capacity type `reserved`)."""
+
+    ids: tuple[str, ...] = setting("Capacity reservation ids (cr-…).", default=[], check=unique)
+    tags: dict[str, str] = setting("Select reservations by tags instead of (or as well as) ids.", default={})
+
+    def check(self, ctx: Context, path: str) -> None:
+        if not self.ids and not self.tags:
+            ctx.problem(path, "name the reservations: set `ids` or `tags`")
+        for i, rid in enumerate(self.ids):
+            if not re.match(r"^cr-[0-9a-f]{8,17}$", rid):
+                ctx.problem(f"{path}.ids[{i}]", f"got {show(rid)}; allowed: a capacity reservation id such as cr-0123456789abcdef0")
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    name: str = setting("Pool name; becomes the NodePool/EC2NodeClass name and the crucible.io/pool label.", check=pool_name)
+    kind: Literal["gpu", "neuron", "cpu"] = setting("What the pool's nodes accelerate with: NVIDIA GPUs, AWS Neuron (Trainium/Inferentia) or nothing.")
+    workload: Literal["training", "serving", "interactive"] = setting(
+        "What runs there: training (never disrupted while busy), serving or interactive (consolidated when idle)."
+    )
+    instance_types: tuple[str, ...] = setting(
+        "Instance types (p5.48xlarge) or families (g6e) from the instance catalog.", check=all_of(non_empty, unique)
+    )
+    capacity_types: tuple[Literal["on-demand", "spot", "reserved"], ...] = setting(
+        "Karpenter capacity types to use: on-demand, spot, reserved (needs `capacityReservation`).",
+        default=["on-demand"],
+        check=all_of(non_empty, unique),
+    )
+    capacity_reservation: Optional[CapacityReservationSpec] = setting(
+        "Reservations for capacity type `reserved` (ODCRs and ML Capacity Blocks).", default=None
+    )
+    max_nodes: Optional[int] = setting(
+        "Most nodes the pool may run; the NodePool's cpu/memory/accelerator limits are derived from it. Set this or maxAccelerators.",
+        default=None,
+        check=in_range(1, 1000),
+    )
+    max_accelerators: Optional[int] = setting(
+        "Most accelerators the pool may run (alternative to maxNodes).", default=None, check=in_range(1, 100000)
+    )
+    zones: tuple[str, ...] = setting(
+        "Availability zones of the pool (a subset of crucible:availabilityZones). Default: all of them; EFA pools: the first.",
+        default=[],
+        check=unique,
+    )
+    efa: bool = setting("Attach every EFA interface the instance has; single zone, cluster placement group, EFA security group.", default=False)
+    ami_family: Literal["AL2023", "Bottlerocket"] = setting("Node OS; the accelerated variant is picked for GPU/Neuron types.", default="AL2023")
+    ami_version: Optional[str] = setting(
+        "AMI release to pin (e.g. v20251108); 'latest' drifts on every release and is refused in prod.",
+        default=ByEnv(dev="latest", prod=None),
+        check=ami_version,
+    )
+    root_volume_gib: int = setting("Root (OS) volume size, gp3, encrypted.", default=100, check=in_range(20, 16000))
+    data_volume_gib: Optional[int] = setting(
+        "An extra gp3 data volume for container images and scratch (Bottlerocket's data volume), encrypted.",
+        default=None,
+        check=in_range(20, 16000),
+    )
+    instance_store_raid0: Optional[bool] = setting(
+        "Assemble local NVMe instance store as RAID0 for ephemeral storage. Default: on when every type has instance store.",
+        default=None,
+    )
+    imds_hop_limit: int = setting("IMDSv2 hop limit; 1 keeps pods off the instance metadata service.", default=1, check=in_range(1, 2))
+    labels: dict[str, str] = setting("Extra node labels.", default={})
+    weight: Optional[int] = setting("Karpenter weight: higher pools are tried first when several fit.", default=None, check=in_range(1, 100))

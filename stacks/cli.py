@@ -1,6 +1,7 @@
 """`crucible`: plan Crucible stacks offline — no cloud credentials, no network, no Pulumi CLI.
 
-Exit codes: 0 success; 1 the plan breaks a mandatory policy; 2 invalid config or arguments; 3 internal error.
+Exit codes: 0 success; 1 the plan breaks a mandatory policy (plan, check) or would lose data (diff
+--fail-on-data-loss); 2 invalid config or arguments; 3 internal error.
 """
 
 from __future__ import annotations
@@ -41,6 +42,34 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _plan_document(source: str) -> dict:
+    """A plan JSON file, or a stack name / stack config path planned now."""
+    from stacks.plan.locate import plan_stack
+    from stacks.plan.report import build_report
+
+    path = Path(source)
+    if path.suffix == ".json":
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            from stacks.spec import Problem
+
+            raise ConfigError([Problem(source, f"cannot read plan JSON: {exc}")], source) from None
+    document, _ = build_report(plan_stack(source))
+    return document
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from stacks.plan.diff import diff_plans, render
+
+    diff = diff_plans(_plan_document(args.base), _plan_document(args.head), args.base, args.head)
+    print(render(diff, markdown=args.markdown))
+    if args.json:
+        _write_json(diff.to_json(), args.json)
+    unprotected_loss = [c for c in diff.dangerous if not c.protected]
+    return EXIT_POLICY if args.fail_on_data_loss and unprotected_loss else EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crucible", description="Plan and check Crucible stacks offline (no credentials, no Pulumi CLI).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -48,6 +77,13 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml) or a path to a Pulumi.<name>.yaml")
     plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE ('-' for stdout only)")
     plan.set_defaults(func=cmd_plan)
+    diff = sub.add_parser("diff", help="compare two plans: resources by layer, stateful replacements, policy verdicts, $/h")
+    diff.add_argument("base", help="plan JSON file, stack name or stack config path")
+    diff.add_argument("head", help="plan JSON file, stack name or stack config path")
+    diff.add_argument("--markdown", action="store_true", help="render for a pull-request comment")
+    diff.add_argument("--json", metavar="FILE", help="also write the diff as JSON")
+    diff.add_argument("--fail-on-data-loss", action="store_true", help="exit 1 when an unprotected stateful resource would be destroyed or replaced")
+    diff.set_defaults(func=cmd_diff)
     return p
 
 

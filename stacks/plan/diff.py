@@ -1,0 +1,225 @@
+"""`crucible diff BASE HEAD`: what a change to the program or a stack config would do, for a pull request.
+
+BASE and HEAD are plans (JSON documents from `crucible plan --json`). Resources are matched by URN. A resource whose
+URN disappears while another of the same type appears is a delete-and-create unless an alias connects them; a
+changed input that the provider cannot update in place replaces the resource. Either, on a stateful resource, is
+called out loudly: that is how data gets lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from stacks.spec import LAYERS
+
+# Stateful resource types: losing one loses data (or, for keys, every byte encrypted with it).
+STATEFUL_TYPES = {
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketV2:BucketV2",
+    "aws:fsx/lustreFileSystem:LustreFileSystem",
+    "aws:kms/key:Key",
+    "aws:eks/cluster:Cluster",
+    "kubernetes:core/v1:PersistentVolume",
+    "kubernetes:core/v1:PersistentVolumeClaim",
+    "kubernetes:core/v1:Namespace",
+}
+
+# Inputs whose change forces the provider to replace the resource (create a new one, delete the old).
+REPLACE_ON_CHANGE = {
+    "aws:s3/bucket:Bucket": {"bucket", "bucketPrefix", "objectLockEnabled"},
+    "aws:fsx/lustreFileSystem:LustreFileSystem": {
+        "deploymentType", "subnetIds", "kmsKeyId", "efaEnabled", "storageType", "perUnitStorageThroughput",
+        "driveCacheType", "fileSystemTypeVersion", "importPath", "exportPath",
+    },
+    "aws:kms/key:Key": {"customerMasterKeySpec", "keyUsage", "multiRegion"},
+    "aws:eks/cluster:Cluster": {"name", "encryptionConfig", "kubernetesNetworkConfig"},
+    "kubernetes:core/v1:PersistentVolume": {"spec"},
+    "kubernetes:core/v1:PersistentVolumeClaim": {"spec"},
+    "kubernetes:core/v1:Namespace": {"metadata.name"},
+}
+
+
+@dataclass
+class Change:
+    kind: str  # added | removed | updated | replaced
+    urn: str
+    type: str
+    name: str
+    layer: str
+    fields: list[str] = field(default_factory=list)
+    stateful: bool = False
+    protected: bool = False
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class PlanDiff:
+    base: str
+    head: str
+    changes: list[Change]
+    policies_fixed: list[dict]
+    policies_new: list[dict]
+    cost: dict
+
+    @property
+    def dangerous(self) -> list[Change]:
+        return [c for c in self.changes if c.stateful and c.kind in ("removed", "replaced")]
+
+    def to_json(self) -> dict:
+        return {
+            "base": self.base,
+            "head": self.head,
+            "changes": [c.to_json() for c in self.changes],
+            "statefulReplacements": [c.to_json() for c in self.dangerous],
+            "policies": {"new": self.policies_new, "fixed": self.policies_fixed},
+            "cost": self.cost,
+        }
+
+
+def _layers(document: dict) -> dict[str, str]:
+    by_urn = {r["urn"]: r for r in document.get("resources", [])}
+    out = {}
+    for urn, r in by_urn.items():
+        top = r
+        while top.get("parent") in by_urn:
+            top = by_urn[top["parent"]]
+        parts = top["type"].split(":")
+        if parts[0] == "crucible" and len(parts) > 1 and parts[1] in LAYERS:
+            out[urn] = parts[1]
+        elif parts[0] == "pulumi" and len(parts) > 1 and parts[1] == "providers":
+            out[urn] = "providers"
+        else:
+            out[urn] = "stack"
+    return out
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out or {prefix: {}}
+    return {prefix: value}
+
+
+def _changed_fields(before: dict, after: dict) -> list[str]:
+    a, b = _flatten(before), _flatten(after)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _forces_replacement(type_token: str, fields: Iterable[str]) -> bool:
+    keys = REPLACE_ON_CHANGE.get(type_token, set())
+    return any(f == k or f.startswith(f"{k}.") or f.startswith(f"{k}[") for f in fields for k in keys)
+
+
+def _violations(document: dict) -> set[tuple[str, str, str]]:
+    policies = document.get("policies") or {}
+    return {(v.get("policy", ""), _key(v.get("urn", "")), v.get("level", "")) for v in policies.get("violations", [])}
+
+
+def _cost_range(document: dict) -> tuple[float, float]:
+    """$/h at minimum and at maximum scale, from the plan's capacity section (0 where there is none)."""
+    low = high = 0.0
+    for pool in document.get("capacity") or []:
+        low += float(pool.get("pricePerHourMin", 0) or 0)
+        high += float(pool.get("pricePerHourMax", 0) or 0)
+    return low, high
+
+
+def _key(urn: str) -> str:
+    """A URN without its stack and project, so two stacks (or a renamed stack) compare resource by resource."""
+    parts = urn.split("::", 2)
+    return parts[2] if len(parts) == 3 else urn
+
+
+def _keyed(document: dict) -> dict[str, dict]:
+    out = {}
+    for r in document.get("resources", []):
+        if r.get("custom", True):
+            out[_key(r["urn"])] = {**r, "aliases": [_key(a) for a in r.get("aliases", [])]}
+    return out
+
+
+def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str = "head") -> PlanDiff:
+    base_res, head_res = _keyed(base), _keyed(head)
+    base_layers = {_key(u): layer for u, layer in _layers(base).items()}
+    head_layers = {_key(u): layer for u, layer in _layers(head).items()}
+    aliased = {alias for r in head_res.values() for alias in r.get("aliases", [])}
+    changes: list[Change] = []
+    for urn, r in head_res.items():
+        stateful = r["type"] in STATEFUL_TYPES
+        if urn not in base_res:
+            moved_from = next((a for a in r.get("aliases", []) if a in base_res), None)
+            if moved_from:
+                fields = _changed_fields(base_res[moved_from].get("inputs", {}), r.get("inputs", {}))
+                kind = "replaced" if _forces_replacement(r["type"], fields) else "updated"
+                changes.append(Change(kind, urn, r["type"], r["name"], head_layers[urn], fields, stateful, r.get("protect", False)))
+            else:
+                changes.append(Change("added", urn, r["type"], r["name"], head_layers[urn], [], stateful, r.get("protect", False)))
+            continue
+        fields = _changed_fields(base_res[urn].get("inputs", {}), r.get("inputs", {}))
+        if fields:
+            kind = "replaced" if _forces_replacement(r["type"], fields) else "updated"
+            changes.append(Change(kind, urn, r["type"], r["name"], head_layers[urn], fields, stateful, r.get("protect", False)))
+    for urn, r in base_res.items():
+        if urn not in head_res and urn not in aliased:
+            changes.append(
+                Change("removed", urn, r["type"], r["name"], base_layers[urn], [], r["type"] in STATEFUL_TYPES, r.get("protect", False))
+            )
+    order = {layer: i for i, layer in enumerate([*LAYERS, "providers", "stack"])}
+    changes.sort(key=lambda c: (order.get(c.layer, 99), c.kind, c.type, c.name))
+    before, after = _violations(base), _violations(head)
+    as_dicts = lambda items: [{"policy": p, "urn": u, "level": lv} for p, u, lv in sorted(items)]  # noqa: E731
+    (base_low, base_high), (head_low, head_high) = _cost_range(base), _cost_range(head)
+    cost = {
+        "base": {"min": round(base_low, 2), "max": round(base_high, 2)},
+        "head": {"min": round(head_low, 2), "max": round(head_high, 2)},
+        "delta": {"min": round(head_low - base_low, 2), "max": round(head_high - base_high, 2)},
+    }
+    return PlanDiff(base_label, head_label, changes, as_dicts(before - after), as_dicts(after - before), cost)
+
+
+def render(diff: PlanDiff, markdown: bool = False) -> str:
+    lines: list[str] = []
+    h = (lambda text: f"### {text}") if markdown else (lambda text: text)
+    bullet = "- " if markdown else "  "
+    counts = {kind: sum(1 for c in diff.changes if c.kind == kind) for kind in ("added", "updated", "replaced", "removed")}
+    lines.append(h(f"crucible diff {diff.base} → {diff.head}"))
+    lines.append(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    if diff.dangerous:
+        lines.append("")
+        lines.append(h("⚠ STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED"))
+        for c in diff.dangerous:
+            why = f" (changes {', '.join(c.fields)})" if c.fields else ""
+            guard = "protected: the update will fail until protection is lifted" if c.protected else "NOT protected: data will be lost"
+            lines.append(f"{bullet}**{c.kind}** `{c.type}` {c.name}{why} — {guard}" if markdown else f"{bullet}{c.kind.upper()} {c.type} {c.name}{why} — {guard}")
+    current = None
+    for c in diff.changes:
+        if c.layer != current:
+            current = c.layer
+            lines.append("")
+            lines.append(h(f"layer {current}"))
+        sign = {"added": "+", "removed": "-", "updated": "~", "replaced": "±"}[c.kind]
+        detail = f" ({', '.join(c.fields[:6])}{'…' if len(c.fields) > 6 else ''})" if c.fields else ""
+        lines.append(f"{bullet}`{sign} {c.type} {c.name}`{detail}" if markdown else f"{bullet}{sign} {c.type} {c.name}{detail}")
+    if diff.policies_new or diff.policies_fixed:
+        lines.append("")
+        lines.append(h("policy verdicts"))
+        for v in diff.policies_new:
+            lines.append(f"{bullet}new {v['level']} violation: {v['policy']} on {v['urn'].rsplit('::', 1)[-1]}")
+        for v in diff.policies_fixed:
+            lines.append(f"{bullet}fixed: {v['policy']} on {v['urn'].rsplit('::', 1)[-1]}")
+    cost = diff.cost
+    lines.append("")
+    lines.append(h("cost (on-demand list prices, accelerator pools)"))
+    lines.append(
+        f"{bullet}at maximum scale: ${cost['base']['max']:,.2f}/h → ${cost['head']['max']:,.2f}/h ({cost['delta']['max']:+,.2f})"
+    )
+    lines.append(
+        f"{bullet}at minimum scale: ${cost['base']['min']:,.2f}/h → ${cost['head']['min']:,.2f}/h ({cost['delta']['min']:+,.2f})"
+    )
+    return "\n".join(lines)
+

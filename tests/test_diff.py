@@ -1,0 +1,96 @@
+"""`crucible diff`: changes by layer, stateful replacements called out, policy verdicts, cost delta."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from helpers import plan
+from stacks.cli import main
+from stacks.plan.diff import diff_plans, render
+
+
+def document(**overrides) -> dict:
+    run = plan("dev", stack="pr", **overrides)
+    return {"resources": [r.to_json() for r in run.resources]}
+
+
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return document()
+
+
+def test_identical_plans_have_no_changes(base):
+    assert diff_plans(base, copy.deepcopy(base)).changes == []
+
+
+def test_a_config_change_shows_added_resources_in_their_layer(base):
+    head = document(network={"natGateways": "perAz"})
+    diff = diff_plans(base, head)
+    added = [c for c in diff.changes if c.kind == "added"]
+    assert {c.type for c in added} == {"aws:ec2/natGateway:NatGateway", "aws:ec2/eip:Eip"}
+    assert {c.layer for c in added} == {"network"}
+    assert not diff.dangerous
+
+
+def test_an_in_place_update_lists_the_changed_fields(base):
+    head = document(cluster={"logTypes": ["api", "audit", "authenticator", "scheduler"]})
+    (change,) = [c for c in diff_plans(base, head).changes if c.type == "aws:eks/cluster:Cluster"]
+    assert change.kind == "updated" and change.fields == ["enabledClusterLogTypes"]
+
+
+def test_renaming_the_cluster_is_a_loud_stateful_replacement(base):
+    head = document(cluster={"name": "renamed"})
+    diff = diff_plans(base, head)
+    assert [(c.kind, c.type) for c in diff.dangerous] == [("replaced", "aws:eks/cluster:Cluster")]
+    assert "STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED" in render(diff)
+
+
+def test_removing_a_resource_without_an_alias_is_a_removal(base):
+    head = copy.deepcopy(base)
+    head["resources"] = [r for r in head["resources"] if r["type"] != "aws:kms/key:Key"]
+    (change,) = diff_plans(base, head).dangerous
+    assert change.kind == "removed" and change.type == "aws:kms/key:Key" and not change.protected
+
+
+def test_a_rename_with_an_alias_is_not_a_removal(base):
+    head = copy.deepcopy(base)
+    key = next(r for r in head["resources"] if r["type"] == "aws:kms/key:Key")
+    old = key["urn"]
+    key["urn"] = old.replace("::cluster-secrets", "::secrets-key")
+    key["aliases"] = [old]
+    kinds = {c.kind for c in diff_plans(base, head).changes if c.type == "aws:kms/key:Key"}
+    assert kinds <= {"updated"} and not diff_plans(base, head).dangerous
+
+
+def test_policy_verdicts_that_changed_are_reported(base):
+    head = copy.deepcopy(base)
+    head["policies"] = {"violations": [{"policy": "sec-eks-002", "urn": base["resources"][0]["urn"], "level": "mandatory"}]}
+    diff = diff_plans(base, head)
+    assert [v["policy"] for v in diff.policies_new] == ["sec-eks-002"] and diff.policies_fixed == []
+
+
+def test_cost_delta_at_minimum_and_maximum_scale(base):
+    head = copy.deepcopy(base)
+    base_doc = {**base, "capacity": [{"pool": "a", "pricePerHourMin": 0.0, "pricePerHourMax": 100.0}]}
+    head["capacity"] = [{"pool": "a", "pricePerHourMin": 10.0, "pricePerHourMax": 250.5}]
+    cost = diff_plans(base_doc, head).cost
+    assert cost["delta"] == {"min": 10.0, "max": 150.5}
+
+
+def test_markdown_rendering_for_pull_requests(base):
+    text = render(diff_plans(base, document(network={"natGateways": "perAz"})), markdown=True)
+    assert text.startswith("### crucible diff") and "### layer network" in text and "`+ aws:ec2/natGateway:NatGateway" in text
+
+
+def test_cli_diff_of_two_plan_files_and_fail_on_data_loss(tmp_path, base, capsys):
+    import json
+
+    head = copy.deepcopy(base)
+    head["resources"] = [r for r in head["resources"] if r["type"] != "aws:eks/cluster:Cluster"]
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    assert main(["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json")]) == 0
+    assert main(["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), "--fail-on-data-loss"]) == 1
+    assert "REMOVED aws:eks/cluster:Cluster" in capsys.readouterr().out

@@ -17,6 +17,7 @@ from components.contracts import ClusterOutputs, NetworkOutputs
 from components.network import Network, NetworkArgs, SubnetLayout
 from stacks import references
 from stacks.derive.subnets import plan_subnets
+from stacks.platform_workloads import training_and_serving_addons
 from stacks.spec import PlatformSpec
 
 
@@ -128,4 +129,7 @@ def build(spec: PlatformSpec) -> Built:
     elif any(spec.builds(layer) for layer in ("compute", "storage", "platform")):
         built.cluster = references.cluster_from(ref)
         built.k8s_provider = k8s.Provider("cluster-k8s", kubeconfig=built.cluster.kubeconfig, enable_server_side_apply=True)
+
+    if spec.builds("platform"):
+        built.exports["workloads"] = training_and_serving_addons(spec, built, [provider, built.k8s_provider])
     return built

@@ -10,11 +10,12 @@ from stacks.spec.cluster import ClusterSpec
 from stacks.spec.network import NetworkSpec
 from stacks.spec.pools import PoolSpec
 from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, setting, show, unique
+from stacks.spec.workloads import ServingSpec, TrainingSpec, check_workloads
 
 LAYERS = ("network", "cluster", "compute", "storage", "platform")
 
 # The config sections each layer reads; a section set for a layer the stack does not build is a mistake.
-SECTION_LAYER = {"network": "network", "cluster": "cluster", "pools": "compute"}
+SECTION_LAYER = {"network": "network", "cluster": "cluster", "pools": "compute", "training": "platform", "serving": "platform"}
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _STACK_REF = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
@@ -67,6 +68,8 @@ class PlatformSpec:
     network: NetworkSpec = setting("The network layer (see `network.*`).", default={})
     cluster: ClusterSpec = setting("The cluster layer (see `cluster.*`).", default={})
     pools: tuple[PoolSpec, ...] = setting("Karpenter node pools of the compute layer (see `pools[].*`).", default=[])
+    training: TrainingSpec = setting("Training operators and example jobs of the platform layer (see `training.*`).", default={})
+    serving: ServingSpec = setting("Load balancer controller, exposure and example serving workloads of the platform layer (see `serving.*`).", default={})
 
     stack: str = field(default="", metadata={"internal": True})
 
@@ -123,6 +126,7 @@ class PlatformSpec:
                         f"{path}pools[{i}].zones[{j}]",
                         f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})",
                     )
+        check_workloads(self, ctx, path)
         if self.network.existing is not None and len(self.network.existing.private_subnet_ids) != len(self.availability_zones):
             ctx.problem(
                 f"{path}network.existing.privateSubnetIds",

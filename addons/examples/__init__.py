@@ -1,0 +1,131 @@
+"""The example workloads a team submits, rendered from a stack's spec so they always carry the right values.
+
+``EXAMPLES`` is the registry `crucible examples <stack> [--out DIR]` iterates: each entry names the file it
+writes (relative to DIR), says what it is, and renders its manifests from the spec — an empty list when the
+stack has no pool to run it on. ``write_examples`` does the whole command's work for one spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import yaml
+
+from addons.examples import serving, training
+from addons.examples.shapes import Lookup, NodeShape, shape_of
+
+
+@dataclass(frozen=True)
+class Example:
+    path: str  # where `crucible examples --out DIR` writes it: DIR/<path>
+    summary: str
+    render: Callable[..., list[dict]]  # (spec, lookup=None) -> manifests
+
+
+def training_pool(spec):
+    """The pool the example jobs run on: `training.examples.pool`, else the first gpu training pool with EFA."""
+    wanted = spec.training.examples.pool
+    for pool in spec.pools:
+        if wanted == pool.name or (wanted is None and pool.workload == "training" and pool.kind == "gpu" and pool.efa):
+            return pool
+    return None
+
+
+def serving_pool(spec, kind: str):
+    """The first serving pool of ``kind`` (gpu or neuron)."""
+    return next((p for p in spec.pools if p.workload == "serving" and p.kind == kind), None)
+
+
+def _training_shape(spec, lookup: Optional[Lookup]) -> Optional[NodeShape]:
+    pool = training_pool(spec)
+    return shape_of(pool, lookup) if pool is not None else None
+
+
+def render_pytorch(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+    shape = _training_shape(spec, lookup)
+    if shape is None or not spec.training.trainer.enabled or training.TORCH_EFA_RUNTIME not in spec.training.runtimes:
+        return []
+    ex = spec.training.examples
+    return [training.pytorch_trainjob(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=ex.checkpoint_claim, image=ex.pytorch_image)]
+
+
+def render_mpi(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+    shape = _training_shape(spec, lookup)
+    if shape is None or not spec.training.mpi_operator.enabled:
+        return []
+    ex = spec.training.examples
+    return [training.mpi_nccl_job(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=ex.checkpoint_claim, image=ex.mpi_image)]
+
+
+def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:
+    pool = serving_pool(spec, kind)
+    if pool is None:
+        return []
+    ex = spec.serving.examples
+    return [
+        serving.llm_rayservice(
+            shape_of(pool, lookup),
+            name=f"llm-{kind}",
+            model=ex.model,
+            image=ex.neuron_image if kind == "neuron" else ex.gpu_image,
+            min_replicas=ex.min_replicas,
+            max_replicas=ex.max_replicas,
+        )
+    ]
+
+
+def render_llm_gpu(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+    return _render_llm(spec, "gpu", lookup)
+
+
+def render_llm_neuron(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+    return _render_llm(spec, "neuron", lookup)
+
+
+def exposure_of(spec) -> serving.Exposure:
+    s = spec.serving
+    return serving.Exposure(mode=s.exposure, certificate_arn=s.certificate_arn, public_cidrs=tuple(s.public_cidrs))
+
+
+def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+    kind = "gpu" if serving_pool(spec, "gpu") is not None else "neuron" if serving_pool(spec, "neuron") is not None else None
+    if kind is None:
+        return []
+    ex = spec.serving.examples
+    # KubeRay's serve service for a RayService <name> is <name>-serve-svc.
+    manifests = serving.prompt_app(model=ex.model, model_service=f"llm-{kind}-serve-svc", image=ex.app_image)
+    if spec.serving.load_balancer_controller.enabled:
+        manifests.append(serving.app_ingress(exposure_of(spec)))
+    return manifests
+
+
+EXAMPLES: list[Example] = [
+    Example("train/pytorch-efa.yaml", "multi-node PyTorch TrainJob (torch-distributed-efa runtime) on the EFA training pool", render_pytorch),
+    Example("train/mpi-nccl-allreduce.yaml", "MPIJob v2beta1: nccl-tests all-reduce over EFA across the training pool's nodes", render_mpi),
+    Example("serve/llm-gpu.yaml", "RayService: an open model on vLLM with Ray Serve autoscaling, on the GPU serving pool", render_llm_gpu),
+    Example("serve/llm-neuron.yaml", "RayService: the same model on Inferentia2/Trainium (Neuron serving pool)", render_llm_neuron),
+    Example("serve/prompt-lab.yaml", "Gradio prompt-engineering app (Deployment + ClusterIP Service + ALB Ingress, private by default)", render_prompt_app),
+]
+
+
+def render_examples(spec, lookup: Optional[Lookup] = None) -> dict[str, list[dict]]:
+    """{path: manifests} for every example the stack can run."""
+    out = {}
+    for example in EXAMPLES:
+        manifests = example.render(spec, lookup)
+        if manifests:
+            out[example.path] = manifests
+    return out
+
+
+def write_examples(spec, out_dir: Path, lookup: Optional[Lookup] = None) -> list[Path]:
+    """Write every renderable example as a multi-document YAML file under ``out_dir``; return the paths."""
+    written = []
+    for rel, manifests in render_examples(spec, lookup).items():
+        path = Path(out_dir) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump_all(manifests, sort_keys=False))
+        written.append(path)
+    return written

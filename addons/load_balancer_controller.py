@@ -1,0 +1,214 @@
+"""The AWS Load Balancer Controller: Ingress → ALB, Service (LoadBalancer) → NLB.
+
+A `helm.v3.Release` of eks-charts `aws-load-balancer-controller`, with an IAM role trusted by EKS Pod Identity
+for its service account. The chart values name the cluster, region and VPC explicitly, so the controller never
+needs the instance metadata service (nodes keep an IMDS hop limit of 1). Load balancers are internal unless a
+workload asks otherwise, and with private exposure the `alb` IngressClass enforces `internal` for every Ingress.
+
+The IAM policy is written here from the controller's documented list of required actions
+(docs/install/iam_policy.json of kubernetes-sigs/aws-load-balancer-controller), scoped tighter where IAM allows:
+ARNs in this account and region, security groups in the cluster's VPC, and mutations only on resources tagged
+`elbv2.k8s.aws/cluster: <this cluster>` (the tag the controller puts on everything it creates).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.identity import PodIdentityRole
+from components.labels import POOL_LABEL
+
+NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "aws-load-balancer-controller"
+CHART = "aws-load-balancer-controller"
+CHART_REPO = "https://aws.github.io/eks-charts"
+CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+
+
+def controller_policy(*, partition: str, region: str, account: str, cluster_name: str, vpc_id: str) -> dict:
+    """The controller's IAM policy document."""
+    elb = f"arn:{partition}:elasticloadbalancing:{region}:{account}"
+    ec2 = f"arn:{partition}:ec2:{region}:{account}"
+    security_groups = f"{ec2}:security-group/*"
+    balancers = [f"{elb}:loadbalancer/app/*/*", f"{elb}:loadbalancer/net/*/*"]
+    target_groups = f"{elb}:targetgroup/*/*"
+    listeners = [f"{elb}:listener/app/*/*/*", f"{elb}:listener/net/*/*/*"]
+    rules = [f"{elb}:listener-rule/app/*/*/*", f"{elb}:listener-rule/net/*/*/*"]
+    ours = {"StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": cluster_name}}
+    tagging_ours = {"StringEquals": {f"aws:RequestTag/{CLUSTER_TAG}": cluster_name}}
+
+    def statement(sid: str, actions: list[str], resources, condition: Optional[dict] = None) -> dict:
+        out = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+        if condition:
+            out["Condition"] = condition
+        return out
+
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            statement(
+                "ElbServiceLinkedRole",
+                ["iam:CreateServiceLinkedRole"],
+                "*",
+                {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+            ),
+            # Describe/Get calls support no resource-level permissions.
+            statement(
+                "Discover",
+                [
+                    "ec2:DescribeAccountAttributes", "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeInternetGateways", "ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections",
+                    "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances",
+                    "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:GetCoipPoolUsage", "ec2:DescribeCoipPools",
+                    "ec2:GetSecurityGroupsForVpc", "ec2:DescribeIpamPools", "ec2:DescribeRouteTables",
+                    "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                    "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerCertificates",
+                    "elasticloadbalancing:DescribeSSLPolicies", "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroupAttributes",
+                    "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags",
+                    "elasticloadbalancing:DescribeTrustStores", "elasticloadbalancing:DescribeListenerAttributes",
+                    "elasticloadbalancing:DescribeCapacityReservation",
+                ],
+                "*",
+            ),
+            statement(
+                "CertificatesAndProtection",
+                [
+                    "cognito-idp:DescribeUserPoolClient", "acm:ListCertificates", "acm:DescribeCertificate",
+                    "iam:ListServerCertificates", "iam:GetServerCertificate",
+                    "waf-regional:GetWebACL", "waf-regional:GetWebACLForResource", "waf-regional:AssociateWebACL",
+                    "waf-regional:DisassociateWebACL", "wafv2:GetWebACL", "wafv2:GetWebACLForResource",
+                    "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL",
+                    "shield:GetSubscriptionState", "shield:DescribeProtection", "shield:CreateProtection", "shield:DeleteProtection",
+                ],
+                "*",
+            ),
+            # Security groups: created only in the cluster's VPC, tagged as this cluster's.
+            statement("CreateSecurityGroupInClusterVpc", ["ec2:CreateSecurityGroup"], f"{ec2}:vpc/{vpc_id}"),
+            statement("CreateOwnSecurityGroup", ["ec2:CreateSecurityGroup"], security_groups, tagging_ours),
+            statement(
+                "TagNewSecurityGroup",
+                ["ec2:CreateTags"],
+                security_groups,
+                {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup", f"aws:RequestTag/{CLUSTER_TAG}": cluster_name}},
+            ),
+            statement("RetagOwnSecurityGroup", ["ec2:CreateTags", "ec2:DeleteTags"], security_groups, {**ours, "Null": {f"aws:RequestTag/{CLUSTER_TAG}": "true"}}),
+            # Rules on node/backend security groups (not tagged by the controller): only inside the cluster's VPC.
+            statement(
+                "SecurityGroupRulesInClusterVpc",
+                ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+                security_groups,
+                {"ArnEquals": {"ec2:Vpc": f"{ec2}:vpc/{vpc_id}"}},
+            ),
+            statement("DeleteOwnSecurityGroup", ["ec2:DeleteSecurityGroup"], security_groups, ours),
+            # Load balancers and target groups: created tagged as this cluster's; changed only when tagged so.
+            statement("CreateOwnLoadBalancers", ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"], "*", tagging_ours),
+            statement(
+                "TagOnCreate",
+                ["elasticloadbalancing:AddTags"],
+                [target_groups, *balancers],
+                {"StringEquals": {"elasticloadbalancing:CreateAction": ["CreateTargetGroup", "CreateLoadBalancer"], f"aws:RequestTag/{CLUSTER_TAG}": cluster_name}},
+            ),
+            statement(
+                "RetagOwnLoadBalancers",
+                ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                [target_groups, *balancers],
+                {**ours, "Null": {f"aws:RequestTag/{CLUSTER_TAG}": "true"}},
+            ),
+            statement(
+                "ManageOwnLoadBalancers",
+                [
+                    "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetIpAddressType",
+                    "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
+                    "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
+                    "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
+                    "elasticloadbalancing:ModifyListenerAttributes", "elasticloadbalancing:ModifyCapacityReservation",
+                    "elasticloadbalancing:ModifyIpPools",
+                ],
+                [target_groups, *balancers],
+                ours,
+            ),
+            statement(
+                "ListenersAndRules",
+                [
+                    "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
+                    "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule",
+                    "elasticloadbalancing:ModifyListener", "elasticloadbalancing:AddListenerCertificates",
+                    "elasticloadbalancing:RemoveListenerCertificates", "elasticloadbalancing:ModifyRule",
+                    "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:SetWebAcl",
+                ],
+                [*balancers, *listeners, *rules],
+            ),
+            statement("TagListenersAndRules", ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"], [*listeners, *rules]),
+            statement("Targets", ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"], target_groups),
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class LoadBalancerControllerArgs:
+    cluster_name: pulumi.Input[str]
+    region: str
+    vpc_id: pulumi.Input[str]
+    version: str
+    replicas: int
+    system_pool: str
+    enforce_internal: bool  # private exposure: the alb IngressClass pins every Ingress to scheme internal
+
+
+def controller_values(args: LoadBalancerControllerArgs, cluster_name: str, vpc_id: str) -> dict:
+    values = {
+        "clusterName": cluster_name,
+        "region": args.region,
+        "vpcId": vpc_id,
+        "replicaCount": args.replicas,
+        "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+        "nodeSelector": {POOL_LABEL: args.system_pool},
+        "defaultLoadBalancerScheme": "internal",
+        "defaultTargetType": "ip",
+        "ingressClass": "alb",
+        "createIngressClassResource": True,
+        "ingressClassParams": {"create": True, "spec": {"scheme": "internal"} if args.enforce_internal else {}},
+        "podDisruptionBudget": {"maxUnavailable": 1},
+    }
+    return values
+
+
+class LoadBalancerController(pulumi.ComponentResource):
+    def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:LoadBalancerController", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        policy = pulumi.Output.all(partition.partition, identity.account_id, args.cluster_name, args.vpc_id).apply(
+            lambda v: json.dumps(controller_policy(partition=v[0], region=args.region, account=v[1], cluster_name=v[2], vpc_id=v[3]))
+        )
+        self.role = PodIdentityRole(
+            f"{name}-role",
+            cluster_name=args.cluster_name,
+            account_id=identity.account_id,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            inline_policy=policy,
+            opts=child,
+        )
+        values = pulumi.Output.all(args.cluster_name, args.vpc_id).apply(lambda v: controller_values(args, v[0], v[1]))
+        self.release = k8s.helm.v3.Release(
+            name,
+            name="aws-load-balancer-controller",
+            chart=CHART,
+            version=args.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=NAMESPACE,
+            values=values,
+            atomic=True,
+            # Credentials must exist before the controller's first reconcile.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
+        )
+        self.register_outputs({"roleArn": self.role.arn, "version": args.version})

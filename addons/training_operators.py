@@ -1,0 +1,191 @@
+"""Training operators: the MPI operator (MPIJob v2beta1) and Kubeflow Trainer v2 (TrainJob v1alpha1).
+
+Kubeflow Trainer publishes a Helm chart (oci://ghcr.io/kubeflow/charts/kubeflow-trainer; it installs its CRDs
+and JobSet), so it is a `helm.v3.Release`. kubeflow/mpi-operator publishes raw manifests only
+(`deploy/v2beta1/mpi-operator.yaml`, applied with `kubectl apply --server-side`; no chart), so Crucible declares
+the few objects the controller needs as plain `pulumi_kubernetes` resources written here: namespace, service
+account, cluster role and binding, the MPIJob CRD and the controller Deployment, pinned to a release image.
+
+Both are admitted by Kueue (integrations kubeflow.org/mpijob and trainer.kubeflow.org/trainjob). The v1
+training-operator is never installed: its MPIJob v1 CRD would clash with mpi-operator's v2beta1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from addons.examples.training import torch_efa_runtime
+from components.labels import POOL_LABEL
+
+MPI_OPERATOR_NAMESPACE = "mpi-operator"
+MPI_OPERATOR_IMAGE = "mpioperator/mpi-operator"
+TRAINER_NAMESPACE = "kubeflow-system"
+TRAINER_CHART = "oci://ghcr.io/kubeflow/charts/kubeflow-trainer"
+
+
+@dataclass(frozen=True)
+class MpiOperatorArgs:
+    version: str
+    system_pool: str  # controllers run on the system node group (crucible.io/pool=<this>)
+
+
+def mpi_operator_rules() -> list[dict]:
+    """What the v2beta1 controller does: launcher/worker pods, their services, secrets (SSH keys) and
+    configmaps (hostfile), the launcher Job, MPIJob status, leader election, events, priority classes."""
+    return [
+        {"apiGroups": [""], "resources": ["configmaps", "secrets", "services"], "verbs": ["create", "get", "list", "watch", "update", "delete"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete", "update", "patch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "update", "delete"]},
+        {"apiGroups": ["kubeflow.org"], "resources": ["mpijobs", "mpijobs/finalizers", "mpijobs/status"], "verbs": ["*"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "get", "list", "watch", "update", "patch"]},
+        {"apiGroups": ["scheduling.k8s.io"], "resources": ["priorityclasses"], "verbs": ["get", "list", "watch"]},
+    ]
+
+
+class MpiOperator(pulumi.ComponentResource):
+    """kubeflow/mpi-operator, declared object by object (the project ships no Helm chart)."""
+
+    def __init__(self, name: str, args: MpiOperatorArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:MpiOperator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {"app.kubernetes.io/name": "mpi-operator", "app.kubernetes.io/version": args.version}
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=MPI_OPERATOR_NAMESPACE, labels=labels), opts=child
+        )
+        in_ns = k8s.meta.v1.ObjectMetaArgs(name="mpi-operator", namespace=ns.metadata.name, labels=labels)
+        sa = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=in_ns, opts=child)
+        role = k8s.rbac.v1.ClusterRole(
+            f"{name}-role", metadata=k8s.meta.v1.ObjectMetaArgs(name="mpi-operator", labels=labels), rules=mpi_operator_rules(), opts=child
+        )
+        binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-binding",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mpi-operator", labels=labels),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role.metadata.name),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=sa.metadata.name, namespace=ns.metadata.name)],
+            opts=child,
+        )
+        # The CRD's name, group, kind and version are the upstream ones, so Kueue's kubeflow.org/mpijob
+        # integration and every MPIJob v2beta1 manifest work unchanged. Its schema is deliberately open
+        # (spec/status preserve unknown fields): the controller validates MPIJobs itself, and Crucible's tests
+        # validate the MPIJobs it renders against the real upstream schema, strictly.
+        self.crd = k8s.apiextensions.v1.CustomResourceDefinition(
+            f"{name}-crd",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mpijobs.kubeflow.org", labels=labels),
+            spec=k8s.apiextensions.v1.CustomResourceDefinitionSpecArgs(
+                group="kubeflow.org",
+                scope="Namespaced",
+                names=k8s.apiextensions.v1.CustomResourceDefinitionNamesArgs(
+                    kind="MPIJob", list_kind="MPIJobList", plural="mpijobs", singular="mpijob", short_names=["mpij"]
+                ),
+                versions=[
+                    k8s.apiextensions.v1.CustomResourceDefinitionVersionArgs(
+                        name="v2beta1",
+                        served=True,
+                        storage=True,
+                        subresources=k8s.apiextensions.v1.CustomResourceSubresourcesArgs(status={}),
+                        schema=k8s.apiextensions.v1.CustomResourceValidationArgs(
+                            open_apiv3_schema=k8s.apiextensions.v1.JSONSchemaPropsArgs(
+                                type="object",
+                                properties={
+                                    "spec": k8s.apiextensions.v1.JSONSchemaPropsArgs(type="object", x_kubernetes_preserve_unknown_fields=True),
+                                    "status": k8s.apiextensions.v1.JSONSchemaPropsArgs(type="object", x_kubernetes_preserve_unknown_fields=True),
+                                },
+                            )
+                        ),
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        selector = {"app.kubernetes.io/name": "mpi-operator"}
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-controller",
+            metadata=in_ns,
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, **selector}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=sa.metadata.name,
+                        node_selector={POOL_LABEL: args.system_pool},
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True, run_as_user=65532, seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
+                        ),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="mpi-operator",
+                                image=f"{MPI_OPERATOR_IMAGE}:{args.version}",
+                                args=["-alsologtostderr", f"--lock-namespace={MPI_OPERATOR_NAMESPACE}"],
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}
+                                ),
+                                security_context=k8s.core.v1.SecurityContextArgs(
+                                    allow_privilege_escalation=False,
+                                    read_only_root_filesystem=True,
+                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                                ),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crd, binding]),
+        )
+        self.register_outputs({"version": args.version, "namespace": MPI_OPERATOR_NAMESPACE})
+
+
+@dataclass(frozen=True)
+class KubeflowTrainerArgs:
+    version: str
+    install_job_set: bool
+    system_pool: str
+    runtimes: tuple[str, ...]
+    runtime_image: str
+
+
+def trainer_values(args: KubeflowTrainerArgs) -> dict:
+    """Values of the kubeflow-trainer chart: controller on the system nodes; no upstream default runtimes
+    (their installer Job fetches kubectl at run time): Crucible ships its own ClusterTrainingRuntimes."""
+    return {
+        "jobset": {"install": args.install_job_set},
+        "manager": {"nodeSelector": {POOL_LABEL: args.system_pool}},
+        "runtimes": {"defaultEnabled": False},
+    }
+
+
+class KubeflowTrainer(pulumi.ComponentResource):
+    """Kubeflow Trainer v2 from its chart, and the ClusterTrainingRuntimes Crucible ships."""
+
+    def __init__(self, name: str, args: KubeflowTrainerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:KubeflowTrainer", name, None, opts)
+        self.release = k8s.helm.v3.Release(
+            name,
+            name="kubeflow-trainer",
+            chart=TRAINER_CHART,
+            version=args.version,
+            namespace=TRAINER_NAMESPACE,
+            create_namespace=True,
+            values=trainer_values(args),
+            atomic=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.runtimes = []
+        for runtime in args.runtimes:
+            manifest = torch_efa_runtime(args.runtime_image)  # only torch-distributed-efa is offered
+            self.runtimes.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{runtime}",
+                    api_version=manifest["apiVersion"],
+                    kind=manifest["kind"],
+                    metadata=manifest["metadata"],
+                    spec=manifest["spec"],
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+                )
+            )
+        self.register_outputs({"version": args.version, "namespace": TRAINER_NAMESPACE, "runtimes": list(args.runtimes)})

@@ -1,0 +1,178 @@
+"""The training and serving sections: training operators, the load balancer controller, exposure, and the
+values the shipped example jobs and services are rendered with (platform layer config)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Optional
+
+from stacks.spec.checks import any_cidr
+from stacks.spec.schema import Context, all_of, each, in_range, non_empty, setting, show, unique
+
+if TYPE_CHECKING:  # pragma: no cover
+    from stacks.spec.platform import PlatformSpec
+
+MPI_OPERATOR_VERSION = "0.8.2"
+TRAINER_CHART_VERSION = "2.3.0"
+LOAD_BALANCER_CONTROLLER_CHART_VERSION = "3.5.0"
+
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_IMAGE = re.compile(r"^[\w.\-/:@]+$")
+
+
+def semver(value: str) -> Optional[str]:
+    return None if _VERSION.match(value) else f"got {show(value)}; allowed: a pinned release such as 1.2.3"
+
+
+def dns_label(value: str) -> Optional[str]:
+    if not _DNS_LABEL.match(value):
+        return f"got {show(value)}; allowed: a Kubernetes name (lowercase letters, digits, '-', at most 63)"
+    return None
+
+
+def image_ref(value: str) -> Optional[str]:
+    if not _IMAGE.match(value) or (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
+        return f"got {show(value)}; allowed: an image reference with a tag or digest, e.g. repo/name:1.2.3"
+    return None
+
+
+def acm_certificate_arn(value: str) -> Optional[str]:
+    if not _ACM_ARN.match(value):
+        return f"got {show(value)}; allowed: an ACM certificate ARN such as arn:aws:acm:us-east-1:111122223333:certificate/<uuid>"
+    return None
+
+
+@dataclass(frozen=True)
+class MpiOperatorSpec:
+    """kubeflow/mpi-operator: MPIJob v2beta1. It publishes raw manifests only, so Crucible writes its objects."""
+
+    enabled: bool = setting("Install the MPI operator (MPIJob v2beta1; admitted by Kueue as kubeflow.org/mpijob).", default=True)
+    version: str = setting("mpi-operator release (image tag mpioperator/mpi-operator:<version>).", default=MPI_OPERATOR_VERSION, check=semver)
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """Kubeflow Trainer v2 (TrainJob v1alpha1), from its Helm chart; never beside training-operator v1."""
+
+    enabled: bool = setting("Install Kubeflow Trainer (TrainJob; admitted by Kueue as trainer.kubeflow.org/trainjob).", default=True)
+    version: str = setting("Chart version of oci://ghcr.io/kubeflow/charts/kubeflow-trainer.", default=TRAINER_CHART_VERSION, check=semver)
+    install_job_set: bool = setting(
+        "Install JobSet as the chart's dependency (turn off when JobSet is already installed in the cluster).", default=True
+    )
+
+
+@dataclass(frozen=True)
+class TrainingExamplesSpec:
+    """What the shipped example jobs are rendered with (`crucible examples`)."""
+
+    pool: Optional[str] = setting(
+        "Pool the example jobs run on (a gpu pool with `efa: true`). Default: the first training gpu pool with `efa: true`.", default=None
+    )
+    queue: str = setting("LocalQueue of the team namespace the jobs are submitted to (label kueue.x-k8s.io/queue-name).", default="training", check=dns_label)
+    nodes: int = setting("Nodes each example job spans.", default=2, check=in_range(1, 1000))
+    checkpoint_claim: str = setting(
+        "PersistentVolumeClaim (FSx for Lustre, in the team namespace) mounted at /checkpoints.", default="fsx-lustre", check=dns_label
+    )
+    pytorch_image: str = setting(
+        "Image of the PyTorch job: PyTorch with the EFA installer and aws-ofi-nccl (e.g. an AWS Deep Learning Container); pin it.",
+        default="public.ecr.aws/deep-learning-containers/pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-ec2",
+        check=image_ref,
+    )
+    mpi_image: str = setting(
+        "Image of the MPI job (nccl-tests with Open MPI, libfabric and aws-ofi-nccl); pin it.",
+        default="public.ecr.aws/hpc-cloud/nccl-tests:latest",
+        check=image_ref,
+    )
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    mpi_operator: MpiOperatorSpec = setting("The MPI operator (see `mpiOperator.*`).", default={})
+    trainer: TrainerSpec = setting("Kubeflow Trainer (see `trainer.*`).", default={})
+    runtimes: tuple[Literal["torch-distributed-efa"], ...] = setting(
+        "ClusterTrainingRuntimes Crucible ships with Trainer: torch-distributed-efa (torchrun, EFA, /dev/shm sized for NCCL).",
+        default=["torch-distributed-efa"],
+        check=unique,
+    )
+    examples: TrainingExamplesSpec = setting("Values of the example jobs (see `examples.*`).", default={})
+
+    def check(self, ctx: Context, path: str) -> None:
+        if self.runtimes and not self.trainer.enabled:
+            ctx.problem(f"{path}.runtimes", f"got {show(list(self.runtimes))}; runtimes need trainer.enabled: true (or set runtimes: [])")
+
+
+@dataclass(frozen=True)
+class LoadBalancerControllerSpec:
+    enabled: bool = setting("Install the AWS Load Balancer Controller (Ingress → ALB, Service → NLB).", default=True)
+    version: str = setting("Chart version of eks-charts aws-load-balancer-controller.", default=LOAD_BALANCER_CONTROLLER_CHART_VERSION, check=semver)
+    replicas: int = setting("Controller replicas (on the system node group).", default=2, check=in_range(1, 5))
+
+
+@dataclass(frozen=True)
+class ServingExamplesSpec:
+    """What the shipped serving examples are rendered with (`crucible examples`)."""
+
+    model: str = setting("Open model served by the examples (Hugging Face id).", default="mistralai/Mistral-7B-Instruct-v0.3")
+    gpu_image: str = setting("Ray Serve LLM image for GPU pools (Ray + vLLM); pin it.", default="rayproject/ray-llm:2.49.0-py311-cu128", check=image_ref)
+    neuron_image: str = setting(
+        "Ray Serve image with vLLM for Neuron (transformers-neuronx / NxD Inference) for inf2/trn pools; pin it.",
+        default="public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.9.1-neuronx-py310-sdk2.25.0-ubuntu22.04",
+        check=image_ref,
+    )
+    app_image: str = setting(
+        "Python image of the small prompt-engineering app (a Gradio UI installed at start, talking to the model's OpenAI-compatible endpoint).",
+        default="python:3.12-slim",
+        check=image_ref,
+    )
+    min_replicas: int = setting("Fewest model replicas Ray Serve keeps (autoscaling).", default=1, check=in_range(0, 100))
+    max_replicas: int = setting("Most model replicas Ray Serve scales to (autoscaling).", default=4, check=in_range(1, 1000))
+
+    def check(self, ctx: Context, path: str) -> None:
+        if self.min_replicas > self.max_replicas:
+            ctx.problem(f"{path}.minReplicas", f"got {self.min_replicas}; must be at most maxReplicas ({self.max_replicas})")
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    load_balancer_controller: LoadBalancerControllerSpec = setting("The AWS Load Balancer Controller (see `loadBalancerController.*`).", default={})
+    exposure: Literal["private", "public"] = setting(
+        "How served apps are reached: private (ClusterIP + internal ALB; the controller's IngressClass enforces `internal`) "
+        "or public (internet-facing ALB, HTTPS only: needs certificateArn; reported by the policy pack).",
+        default="private",
+    )
+    certificate_arn: Optional[str] = setting("ACM certificate of the public HTTPS listener (required when exposure is public).", default=None, check=acm_certificate_arn)
+    public_cidrs: tuple[str, ...] = setting(
+        "Source CIDRs allowed to reach a public load balancer (alb.ingress.kubernetes.io/inbound-cidrs).",
+        default=["0.0.0.0/0"],
+        check=all_of(non_empty, unique, each(any_cidr)),
+    )
+    examples: ServingExamplesSpec = setting("Values of the example serving workloads (see `examples.*`).", default={})
+
+    def check(self, ctx: Context, path: str) -> None:
+        if self.exposure == "public" and not self.certificate_arn:
+            ctx.problem(
+                f"{path}.certificateArn",
+                "required when exposure is 'public': public endpoints are HTTPS only; name an ACM certificate ARN (or set exposure: private)",
+            )
+        if self.exposure == "public" and not self.load_balancer_controller.enabled:
+            ctx.problem(f"{path}.exposure", "got 'public'; a public endpoint needs loadBalancerController.enabled: true")
+
+
+def check_workloads(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    """Cross-section rules: the example pool must be a pool of this stack, an EFA training pool."""
+    wanted = spec.training.examples.pool
+    if wanted is None:
+        return
+    names = [p.name for p in spec.pools]
+    if wanted not in names:
+        ctx.problem(f"{path}training.examples.pool", f"got {show(wanted)}; allowed: one of crucible:pools[].name ({', '.join(names) or 'none defined'})")
+        return
+    pool = spec.pools[names.index(wanted)]
+    if not pool.efa or pool.kind != "gpu":
+        ctx.problem(
+            f"{path}training.examples.pool",
+            f"got {show(wanted)} (kind {pool.kind}, efa {str(pool.efa).lower()}); allowed: a gpu pool with efa: true",
+        )

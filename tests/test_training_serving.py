@@ -1,0 +1,360 @@
+"""Training operators, the load balancer controller and the example jobs/services teams submit."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import yaml
+
+import upstream
+from addons.examples import EXAMPLES, render_examples, write_examples
+from addons.examples.serving import Exposure, app_ingress, llm_rayservice
+from addons.examples.shapes import EFA_HUGEPAGES, InstanceFacts, NodeShape, catalog_lookup
+from addons.examples.training import OBSOLETE_EFA_ENV, QUEUE_LABEL, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
+from addons.load_balancer_controller import controller_policy
+from helpers import plan, spec_of
+from stacks.spec import ConfigError
+
+CERT = "arn:aws:acm:us-east-1:111122223333:certificate/0f0e0d0c-0b0a-4999-8888-777766665555"
+HAS_CATALOG = importlib.util.find_spec("components.catalog") is not None
+
+POOLS = [
+    {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4},
+    {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 4},
+    {"name": "inf", "kind": "neuron", "workload": "serving", "instanceTypes": ["inf2.xlarge"], "maxNodes": 4},
+]
+
+
+def fake_lookup(instance_type: str) -> InstanceFacts:
+    """Stand-in for the catalog where the mechanics, not the figures, are under test."""
+    return InstanceFacts(instance_type=instance_type, accelerators=3, efa_interfaces=5)
+
+
+@pytest.fixture
+def lookup():
+    return catalog_lookup if HAS_CATALOG else fake_lookup
+
+
+SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5)
+
+
+def trainjob(**kw):
+    return pytorch_trainjob(SHAPE, queue="team-a", nodes=2, checkpoint_claim="ckpt", image="img:1", **kw)
+
+
+def mpijob():
+    return mpi_nccl_job(SHAPE, queue="team-a", nodes=2, checkpoint_claim="ckpt", image="img:1")
+
+
+def pod_specs(manifest: dict) -> list[dict]:
+    """Every pod spec in a TrainJob patch, MPIJob or RayService."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "containers" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(manifest)
+    return found
+
+
+def env_names(manifest: dict) -> set[str]:
+    names = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for item in node.get("env") or []:
+                names.add(item["name"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(manifest)
+    return names
+
+
+# ---- manifests are valid upstream, strictly ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        torch_efa_runtime("img:1"),
+        trainjob(),
+        mpijob(),
+        llm_rayservice(SHAPE, name="llm-gpu", model="m/x", image="i:1", min_replicas=1, max_replicas=3),
+        llm_rayservice(NodeShape("inf", "neuron", "y.test", 1, 0), name="llm-neuron", model="m/x", image="i:1", min_replicas=0, max_replicas=2),
+    ],
+    ids=["runtime", "trainjob", "mpijob", "rayservice-gpu", "rayservice-neuron"],
+)
+def test_example_manifests_validate_strictly_against_the_upstream_crds(manifest):
+    upstream.assert_valid(manifest)
+
+
+def test_strict_validation_rejects_a_field_upstream_does_not_know():
+    job = mpijob()
+    job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["gpus"] = 8
+    assert any("gpus" in e for e in upstream.errors(job))
+
+
+# ---- the jobs: queue, placement, devices, env ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("job", [trainjob(), mpijob()], ids=["trainjob", "mpijob"])
+def test_jobs_are_submitted_through_the_teams_local_queue(job):
+    assert job["metadata"]["labels"][QUEUE_LABEL] == "team-a"
+
+
+@pytest.mark.parametrize("job", [trainjob(), mpijob()], ids=["trainjob", "mpijob"])
+def test_jobs_run_on_their_pool_and_tolerate_the_accelerator_taint(job):
+    workers = [p for p in pod_specs(job) if "nodeSelector" in p]
+    assert workers
+    for pod in workers:
+        assert pod["nodeSelector"]["karpenter.sh/nodepool"] == "train"
+        assert pod["nodeSelector"]["node.kubernetes.io/instance-type"] == "x.test"
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+
+
+def test_mpi_workers_ask_for_every_efa_device_all_gpus_and_huge_pages():
+    worker = mpijob()["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+    assert worker["resources"]["limits"] == {"nvidia.com/gpu": "3", "vpc.amazonaws.com/efa": "5", "hugepages-2Mi": EFA_HUGEPAGES}
+    assert worker["resources"]["requests"] == worker["resources"]["limits"]
+    assert mpijob()["spec"]["slotsPerWorker"] == 3
+
+
+def test_trainjob_asks_for_every_efa_device_per_node_and_mounts_the_checkpoint_claim():
+    spec = trainjob()["spec"]
+    assert spec["trainer"]["resourcesPerNode"]["limits"]["vpc.amazonaws.com/efa"] == "5"
+    assert spec["trainer"]["numNodes"] == 2
+    pod = pod_specs(spec["runtimePatches"][0])[0]
+    assert {"name": "checkpoints", "persistentVolumeClaim": {"claimName": "ckpt"}} in pod["volumes"]
+    assert spec["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime", "name": "torch-distributed-efa"}
+
+
+def test_mpi_workers_mount_the_checkpoint_claim():
+    pod = mpijob()["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]
+    assert {"name": "checkpoints", "persistentVolumeClaim": {"claimName": "ckpt"}} in pod["volumes"]
+
+
+@pytest.mark.parametrize("manifest", [torch_efa_runtime("img:1"), trainjob(), mpijob()], ids=["runtime", "trainjob", "mpijob"])
+def test_no_obsolete_efa_or_nccl_environment_is_set(manifest):
+    names = env_names(manifest)
+    assert names  # the walk sees the env at all
+    assert not names & set(OBSOLETE_EFA_ENV)
+    assert not any("FI_EFA_USE_DEVICE_RDMA" in arg or "FI_PROVIDER" in arg for arg in json.dumps(manifest).split('"'))
+
+
+@pytest.mark.skipif(not HAS_CATALOG, reason="instance catalog (branch catalog) not merged yet")
+def test_efa_device_count_is_the_catalog_maximum_for_the_pools_instance_type():
+    spec = spec_of("dev", pools=POOLS)
+    facts = catalog_lookup("p5.48xlarge")
+    (job,) = render_examples(spec)["train/mpi-nccl-allreduce.yaml"]
+    limits = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert int(limits["vpc.amazonaws.com/efa"]) == facts.efa_interfaces
+    assert int(limits["nvidia.com/gpu"]) == facts.accelerators
+
+
+# ---- the registry `crucible examples` iterates --------------------------------------------------------
+
+
+def test_examples_render_from_the_spec_with_its_queue_claim_and_pool(lookup, tmp_path):
+    spec = spec_of("dev", pools=POOLS, training={"examples": {"queue": "ml-team", "checkpointClaim": "team-lustre"}})
+    written = write_examples(spec, tmp_path, lookup)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(e.path for e in EXAMPLES)
+    (mpi,) = yaml.safe_load_all((tmp_path / "train/mpi-nccl-allreduce.yaml").read_text())
+    assert mpi["metadata"]["labels"][QUEUE_LABEL] == "ml-team"
+    assert mpi["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"] == "team-lustre"
+    for docs in render_examples(spec, lookup).values():
+        for manifest in docs:
+            if upstream.has_crd(manifest["apiVersion"], manifest["kind"]):
+                upstream.assert_valid(manifest)
+
+
+def test_examples_need_a_pool_to_run_on(lookup):
+    assert render_examples(spec_of("dev"), lookup) == {}
+
+
+def test_the_neuron_twin_requests_neuron_devices_on_the_neuron_pool(lookup):
+    (service,) = render_examples(spec_of("dev", pools=POOLS), lookup)["serve/llm-neuron.yaml"]
+    (worker,) = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    pod = worker["template"]["spec"]
+    assert pod["nodeSelector"] == {"karpenter.sh/nodepool": "inf"}
+    assert pod["containers"][0]["resources"]["limits"]["aws.amazon.com/neuron"] == "1"
+    assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert "device: neuron" in service["spec"]["serveConfigV2"]
+
+
+def test_rayservice_autoscales_between_the_configured_replicas(lookup):
+    spec = spec_of("dev", pools=POOLS, serving={"examples": {"minReplicas": 2, "maxReplicas": 6}})
+    (service,) = render_examples(spec, lookup)["serve/llm-gpu.yaml"]
+    assert service["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] is True
+    (worker,) = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    assert (worker["minReplicas"], worker["maxReplicas"]) == (2, 6)
+    autoscaling = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"][0]["args"]["llm_configs"][0]["deployment_config"]["autoscaling_config"]
+    assert (autoscaling["min_replicas"], autoscaling["max_replicas"]) == (2, 6)
+
+
+# ---- exposure -----------------------------------------------------------------------------------------
+
+
+def test_serving_examples_are_private_by_default(lookup):
+    docs = render_examples(spec_of("prod", pools=POOLS), lookup)["serve/prompt-lab.yaml"]
+    services = [d for d in docs if d["kind"] == "Service"]
+    (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
+    assert services and all(s["spec"]["type"] == "ClusterIP" for s in services)
+    assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"] == "internal"
+    assert ingress["metadata"]["labels"]["crucible.io/exposure"] == "private"
+
+
+def test_public_exposure_is_https_only_with_the_certificate_and_allowed_cidrs(lookup):
+    spec = spec_of("prod", pools=POOLS, serving={"exposure": "public", "certificateArn": CERT, "publicCidrs": ["198.51.100.0/24"]})
+    (ingress,) = [d for d in render_examples(spec, lookup)["serve/prompt-lab.yaml"] if d["kind"] == "Ingress"]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
+    assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == CERT
+    assert json.loads(annotations["alb.ingress.kubernetes.io/listen-ports"]) == [{"HTTPS": 443}]
+    assert annotations["alb.ingress.kubernetes.io/inbound-cidrs"] == "198.51.100.0/24"
+    assert ingress["metadata"]["labels"]["crucible.io/exposure"] == "public"
+
+
+def test_public_exposure_without_a_certificate_is_a_config_error_naming_the_key():
+    with pytest.raises(ConfigError) as error:
+        spec_of("prod", serving={"exposure": "public"})
+    assert [p.path for p in error.value.problems] == ["crucible:serving.certificateArn"]
+
+
+def test_the_renderer_refuses_public_exposure_without_a_certificate_too():
+    with pytest.raises(ValueError, match="certificate"):
+        app_ingress(Exposure(mode="public"))
+
+
+@pytest.mark.parametrize(
+    "overrides, path",
+    [
+        ({"serving": {"certificateArn": "arn:aws:iam::1:server-certificate/x"}}, "crucible:serving.certificateArn"),
+        ({"serving": {"exposure": "internet"}}, "crucible:serving.exposure"),
+        ({"training": {"examples": {"pool": "nope"}}}, "crucible:training.examples.pool"),
+        ({"training": {"examples": {"pool": "serve"}}, "pools": POOLS}, "crucible:training.examples.pool"),
+        ({"training": {"trainer": {"enabled": False}}}, "crucible:training.runtimes"),
+        ({"training": {"mpiOperator": {"version": "latest"}}}, "crucible:training.mpiOperator.version"),
+        ({"serving": {"examples": {"minReplicas": 5, "maxReplicas": 2}}}, "crucible:serving.examples.minReplicas"),
+    ],
+)
+def test_bad_training_and_serving_config_names_the_key(overrides, path):
+    with pytest.raises(ConfigError) as error:
+        spec_of("dev", **overrides)
+    assert path in [p.path for p in error.value.problems]
+
+
+def test_training_config_in_a_stack_without_the_platform_layer_is_an_error():
+    with pytest.raises(ConfigError) as error:
+        spec_of("prod", layers=["network", "cluster"], training={"mpiOperator": {"enabled": False}})
+    assert [p.path for p in error.value.problems] == ["crucible:training"]
+
+
+# ---- what the platform layer registers ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dev_plan():
+    return plan("dev")
+
+
+def test_operators_and_controller_are_top_level_platform_components(dev_plan):
+    for token in ("crucible:platform:MpiOperator", "crucible:platform:KubeflowTrainer", "crucible:platform:LoadBalancerController"):
+        (component,) = dev_plan.of_type(token)
+        assert "::pulumi:pulumi:Stack::" in component.parent, component.parent  # a direct child of the stack
+
+
+def test_each_operator_is_a_toggle():
+    run = plan("dev", training={"mpiOperator": {"enabled": False}, "trainer": {"enabled": False}, "runtimes": []}, serving={"loadBalancerController": {"enabled": False}})
+    assert not [r for r in run.resources if r.type.startswith("crucible:platform:")]
+    assert not run.of_type("kubernetes:helm.sh/v3:Release")
+
+
+def test_trainer_chart_is_pinned_and_ships_the_efa_runtime_not_upstream_defaults(dev_plan):
+    release = dev_plan.one("kubernetes:helm.sh/v3:Release", "kubeflow-trainer")
+    assert release.inputs["chart"] == "oci://ghcr.io/kubeflow/charts/kubeflow-trainer"
+    assert release.inputs["version"] == "2.3.0"
+    assert release.inputs["values"]["runtimes"]["defaultEnabled"] is False
+    runtime = dev_plan.one("kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime")
+    assert runtime.inputs["metadata"]["name"] == "torch-distributed-efa"
+    upstream.assert_valid({k: runtime.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")})
+
+
+def test_mpi_operator_is_pinned_runs_on_system_nodes_and_serves_mpijob_v2beta1(dev_plan):
+    deployment = dev_plan.one("kubernetes:apps/v1:Deployment", "mpi-operator-controller")
+    pod = deployment.inputs["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "mpioperator/mpi-operator:0.8.2"
+    assert pod["nodeSelector"] == {"crucible.io/pool": "system"}
+    crd = dev_plan.one("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
+    assert crd.inputs["spec"]["group"] == "kubeflow.org"
+    assert [(v["name"], v["served"], v["storage"]) for v in crd.inputs["spec"]["versions"]] == [("v2beta1", True, True)]
+    assert not [r for r in dev_plan.resources if "training-operator" in r.name or "PyTorchJob" in r.type]
+
+
+def test_load_balancer_controller_role_is_trusted_by_pod_identity_only(dev_plan):
+    controller = dev_plan.one("crucible:platform:LoadBalancerController")
+    (role_component,) = [r for r in dev_plan.children_of(controller.urn) if r.type == "crucible:identity:PodIdentityRole"]
+    role = [r for r in dev_plan.children_of(role_component.urn) if r.type == "aws:iam/role:Role"][0]
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "pods.eks.amazonaws.com"}]
+    association = [r for r in dev_plan.children_of(role_component.urn) if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"][0]
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == ("kube-system", "aws-load-balancer-controller")
+
+
+def test_load_balancer_controller_values_need_no_instance_metadata(dev_plan):
+    release = dev_plan.one("kubernetes:helm.sh/v3:Release", "aws-load-balancer-controller")
+    values = release.inputs["values"]
+    assert values["clusterName"] == "crucible-test"
+    assert values["region"] == "us-west-2"
+    assert values["vpcId"].endswith("-id")  # the network layer's VPC
+    assert values["nodeSelector"] == {"crucible.io/pool": "system"}
+    assert values["serviceAccount"]["name"] == "aws-load-balancer-controller"
+    assert release.inputs["version"] == "3.5.0"
+    assert release.inputs["repositoryOpts"]["repo"] == "https://aws.github.io/eks-charts"
+
+
+def test_private_exposure_makes_internal_the_default_and_enforces_it_on_the_ingress_class(dev_plan):
+    values = dev_plan.one("kubernetes:helm.sh/v3:Release", "aws-load-balancer-controller").inputs["values"]
+    assert values["defaultLoadBalancerScheme"] == "internal"
+    assert values["ingressClassParams"]["spec"] == {"scheme": "internal"}
+
+
+def test_public_exposure_lifts_the_ingress_class_enforcement_but_keeps_internal_default():
+    run = plan("dev", serving={"exposure": "public", "certificateArn": CERT})
+    values = run.one("kubernetes:helm.sh/v3:Release", "aws-load-balancer-controller").inputs["values"]
+    assert values["defaultLoadBalancerScheme"] == "internal"
+    assert values["ingressClassParams"]["spec"] == {}
+    assert run.outputs["workloads"]["exposure"] == "public"
+
+
+def test_controller_policy_only_mutates_load_balancers_and_security_groups_tagged_for_this_cluster():
+    policy = controller_policy(partition="aws", region="us-east-1", account="123456789012", cluster_name="c1", vpc_id="vpc-1")
+    for statement in policy["Statement"]:
+        actions = statement["Action"]
+        destructive = [a for a in actions if a.split(":")[1].startswith(("Delete", "Modify", "Set")) and a != "elasticloadbalancing:SetRulePriorities"]
+        if any(a.startswith("ec2:") for a in destructive) or any(a in ("elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:DeleteTargetGroup") for a in destructive):
+            assert statement["Condition"]["StringEquals"]["aws:ResourceTag/elbv2.k8s.aws/cluster"] == "c1", statement["Sid"]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for arn in resources:
+            assert arn == "*" or ":us-east-1:123456789012:" in arn, (statement["Sid"], arn)
+    creates = [s for s in policy["Statement"] if "elasticloadbalancing:CreateLoadBalancer" in s["Action"]]
+    assert creates[0]["Condition"] == {"StringEquals": {"aws:RequestTag/elbv2.k8s.aws/cluster": "c1"}}
+
+
+def test_controller_policy_in_the_plan_is_attached_to_its_role(dev_plan):
+    (policy,) = [r for r in dev_plan.of_type("aws:iam/rolePolicy:RolePolicy") if "load-balancer" in r.name]
+    document = json.loads(policy.inputs["policy"])
+    sids = {s["Sid"] for s in document["Statement"]}
+    assert {"CreateOwnLoadBalancers", "ManageOwnLoadBalancers", "Targets"} <= sids

@@ -358,3 +358,17 @@ def test_controller_policy_in_the_plan_is_attached_to_its_role(dev_plan):
     document = json.loads(policy.inputs["policy"])
     sids = {s["Sid"] for s in document["Statement"]}
     assert {"CreateOwnLoadBalancers", "ManageOwnLoadBalancers", "Targets"} <= sids
+
+
+def test_examples_entry_point_writes_nothing_for_a_stack_without_pools(tmp_path, capsys):
+    from addons.examples.__main__ import main
+
+    assert main(["dev", "--out", str(tmp_path)]) == 0
+    assert list(tmp_path.iterdir()) == []
+    assert "skipped" in capsys.readouterr().err
+
+
+def test_no_ingress_without_the_load_balancer_controller(lookup):
+    spec = spec_of("dev", pools=POOLS, serving={"loadBalancerController": {"enabled": False}})
+    docs = render_examples(spec, lookup)["serve/prompt-lab.yaml"]
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service"]

@@ -31,6 +31,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from stacks.plan.locate import plan_stack
     from stacks.plan.report import build_report
 
+    from stacks.plan.verdicts import mandatory
+
     planned = plan_stack(args.stack)
     document, lines = build_report(planned)
     if args.json:
@@ -39,7 +41,29 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print("\n".join(lines))
         if args.json:
             print(f"\nplan written to {args.json}")
-    return EXIT_OK
+    return EXIT_POLICY if mandatory(document.get("policies", {})) else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from stacks.plan.verdicts import evaluate, mandatory, render
+    from stacks.spec import Problem
+    from stacks.spec.schema import ENVIRONMENTS
+
+    document = _plan_document(args.plan) if args.plan.endswith(".json") else None
+    if document is None:
+        raise ConfigError([Problem(args.plan, "expected a plan JSON file written by `crucible plan --json`")], args.plan)
+    env = args.env or document.get("environment")
+    if env not in ENVIRONMENTS:
+        raise ConfigError([Problem("--env", f"got {env!r}; allowed: {', '.join(ENVIRONMENTS)} (the plan does not name its environment)")], args.plan)
+    resources = document.get("resources")
+    if not isinstance(resources, list):
+        raise ConfigError([Problem(f"{args.plan}:resources", "missing: not a plan written by `crucible plan --json`")], args.plan)
+    verdicts = evaluate(resources, env)
+    print(f"crucible check {args.plan} ({env})")
+    print("\n".join(f"  {line}" for line in render(verdicts)))
+    if args.json:
+        _write_json(verdicts, args.json)
+    return EXIT_POLICY if mandatory(verdicts) else EXIT_OK
 
 
 def _plan_document(source: str) -> dict:
@@ -77,6 +101,11 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml) or a path to a Pulumi.<name>.yaml")
     plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE ('-' for stdout only)")
     plan.set_defaults(func=cmd_plan)
+    check = sub.add_parser("check", help="evaluate the policy pack against a saved plan (e.g. an edited copy)")
+    check.add_argument("plan", help="plan JSON written by `crucible plan --json`")
+    check.add_argument("--env", choices=["dev", "staging", "prod"], help="environment whose enforcement levels apply (default: the plan's)")
+    check.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
+    check.set_defaults(func=cmd_check)
     diff = sub.add_parser("diff", help="compare two plans: resources by layer, stateful replacements, policy verdicts, $/h")
     diff.add_argument("base", help="plan JSON file, stack name or stack config path")
     diff.add_argument("head", help="plan JSON file, stack name or stack config path")

@@ -1,0 +1,71 @@
+"""One EC2 instance type's facts, as the instance catalog records them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+AcceleratorKind = Literal["nvidia", "neuron", "none"]
+Architecture = Literal["x86_64", "arm64"]
+PriceBasis = Literal["on-demand", "estimate"]
+
+ACCELERATOR_KINDS: tuple[AcceleratorKind, ...] = ("nvidia", "neuron", "none")
+ARCHITECTURES: tuple[Architecture, ...] = ("x86_64", "arm64")
+PRICE_BASES: tuple[PriceBasis, ...] = ("on-demand", "estimate")
+
+# The Kubernetes extended resource through which each kind's device plugin
+# advertises the accelerators on a node.
+ACCELERATOR_RESOURCES: dict[str, str] = {
+    "nvidia": "nvidia.com/gpu",
+    "neuron": "aws.amazon.com/neuron",
+}
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """Facts about one EC2 instance type (see instance_types.yaml for field meanings)."""
+
+    name: str
+    family: str
+    arch: Architecture
+    accelerator_kind: AcceleratorKind
+    accelerator: str | None
+    accelerator_count: int
+    accelerator_memory_gib: float
+    neuron_cores: int | None
+    vcpu: int
+    memory_gib: float
+    efa_interfaces: int
+    network_gbps: float
+    network_cards: int
+    instance_store_gib: int
+    instance_store_disks: int
+    price_per_hour: float
+    price_basis: PriceBasis = "on-demand"
+    price_note: str | None = None
+
+    @property
+    def size(self) -> str:
+        """The part of the name after the dot, e.g. '48xlarge'."""
+        return self.name.split(".", 1)[1]
+
+    @property
+    def is_accelerated(self) -> bool:
+        return self.accelerator_kind != "none"
+
+    @property
+    def supports_efa(self) -> bool:
+        return self.efa_interfaces > 0
+
+    @property
+    def accelerator_resource(self) -> str | None:
+        """The extended resource pods request for this type's accelerators, or None."""
+        return ACCELERATOR_RESOURCES.get(self.accelerator_kind)
+
+    @property
+    def total_accelerator_memory_gib(self) -> float:
+        return self.accelerator_count * self.accelerator_memory_gib
+
+    @property
+    def price_is_estimate(self) -> bool:
+        return self.price_basis == "estimate"

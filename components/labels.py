@@ -12,3 +12,5 @@ INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 
 def cluster_tag(cluster_name: str) -> str:
     return f"kubernetes.io/cluster/{cluster_name}"
+EFA_LABEL = "crucible.io/efa"  # "true" on nodes of pools with efa: true (the EFA device plugin runs there)
+AMI_FAMILY_LABEL = "crucible.io/ami-family"  # al2023 | bottlerocket (the NVIDIA device plugin runs on al2023 only)

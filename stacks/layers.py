@@ -12,10 +12,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from addons.device_plugins import DevicePluginArgs, EfaDevicePlugin, NeuronDevicePlugin, NvidiaDevicePlugin
 from components.cluster import Cluster, ClusterArgs, SystemNodeGroupArgs
+from components.karpenter import Karpenter, KarpenterArgs
+from components.node_pool import NodePool, NodePoolArgs
 from components.contracts import ClusterOutputs, NetworkOutputs
 from components.network import Network, NetworkArgs, SubnetLayout
 from stacks import references
+from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones
 from stacks.derive.subnets import plan_subnets
 from stacks.platform_workloads import training_and_serving_addons
 from stacks.spec import PlatformSpec
@@ -28,6 +32,7 @@ class Built:
     network: Optional[NetworkOutputs] = None
     cluster: Optional[ClusterOutputs] = None
     k8s_provider: Optional[k8s.Provider] = None
+    below_compute: list = field(default_factory=list)  # components built here that Karpenter must outlive
     exports: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +113,70 @@ def cluster_layer(spec: PlatformSpec, network: NetworkOutputs, provider: aws.Pro
     )
 
 
+def compute_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> dict:
+    """Karpenter, one NodePool/EC2NodeClass per pool, and the device plugins the pools need."""
+    opts = pulumi.ResourceOptions(providers=[provider, built.k8s_provider])
+    cluster, network = built.cluster, built.network
+    karpenter = Karpenter(
+        "karpenter",
+        KarpenterArgs(
+            cluster_name=cluster.name,
+            cluster_endpoint=cluster.endpoint,
+            region=spec.region,
+            system_pool=cluster.system_node_group_label,
+            depends_on=tuple(built.below_compute),
+        ),
+        opts=opts,
+    )
+    pools: dict[str, Any] = {}
+    for pool in spec.pools:
+        capacity = pool_capacity(pool)
+        zones = pool_zones(pool, spec.availability_zones)
+        reservation = pool.capacity_reservation
+        NodePool(
+            f"pool-{pool.name}",
+            NodePoolArgs(
+                name=pool.name,
+                kind=pool.kind,
+                workload=pool.workload,
+                instance_types=capacity.instance_types,
+                arch=capacity.arch,
+                capacity_types=pool.capacity_types,
+                zones=zones,
+                subnet_ids=[network.private_subnet_in(zone) for zone in zones],
+                limits=capacity.limits(),
+                efa_interfaces=capacity.efa_interfaces,
+                ami_family=pool.ami_family,
+                ami_alias=pool.ami_alias,
+                root_volume_gib=pool.root_volume_gib,
+                data_volume_gib=pool.data_volume_gib,
+                instance_store_raid0=instance_store_raid0(pool),
+                imds_hop_limit=pool.imds_hop_limit,
+                node_role_name=karpenter.node_role.name,
+                cluster_name=cluster.name,
+                cluster_security_group_id=cluster.cluster_security_group_id,
+                vpc_id=network.vpc_id,
+                reservation_ids=reservation.ids if reservation else (),
+                reservation_tags=dict(reservation.tags) if reservation else {},
+                labels=dict(pool.labels),
+                weight=pool.weight,
+                karpenter=(karpenter.release,),
+            ),
+            opts=opts,
+        )
+        pools[pool.name] = {"limits": capacity.limits(), "zones": zones, "efaInterfacesPerNode": capacity.efa_interfaces}
+    if any(p.efa for p in spec.pools):
+        EfaDevicePlugin("aws-efa-k8s-device-plugin", opts=opts)
+    if any(p.kind == "gpu" and p.ami_family == "AL2023" for p in spec.pools):
+        NvidiaDevicePlugin("nvidia-device-plugin", opts=opts)
+    if any(p.kind == "neuron" for p in spec.pools):
+        NeuronDevicePlugin("neuron", DevicePluginArgs(system_pool=cluster.system_node_group_label), opts=opts)
+    return {
+        "karpenter": {"version": karpenter.release.version, "interruptionQueue": karpenter.queue.name, "nodeRole": karpenter.node_role.name},
+        "pools": pools,
+    }
+
+
 def build(spec: PlatformSpec) -> Built:
     """Build every layer the spec asks for; return what upper layers and the exports need."""
     provider = aws_provider(spec)
@@ -115,7 +184,9 @@ def build(spec: PlatformSpec) -> Built:
     ref = pulumi.StackReference(spec.stack_reference) if spec.stack_reference else None
 
     if spec.builds("network"):
-        built.network, _ = network_layer(spec, provider)
+        built.network, network = network_layer(spec, provider)
+        if network is not None:
+            built.below_compute.append(network)
         built.exports["network"] = built.network.export()
     else:
         built.network = references.network_from(ref, spec.availability_zones)
@@ -124,11 +195,15 @@ def build(spec: PlatformSpec) -> Built:
         cluster = cluster_layer(spec, built.network, provider)
         built.cluster = cluster.outputs
         built.k8s_provider = cluster.provider
+        built.below_compute.append(cluster)
         built.exports["cluster"] = built.cluster.export()
         built.exports["kubeconfig"] = built.cluster.kubeconfig
     elif any(spec.builds(layer) for layer in ("compute", "storage", "platform")):
         built.cluster = references.cluster_from(ref)
         built.k8s_provider = k8s.Provider("cluster-k8s", kubeconfig=built.cluster.kubeconfig, enable_server_side_apply=True)
+
+    if spec.builds("compute"):
+        built.exports["compute"] = compute_layer(spec, built, provider)
 
     if spec.builds("platform"):
         built.exports["workloads"] = training_and_serving_addons(spec, built, [provider, built.k8s_provider])

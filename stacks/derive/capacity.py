@@ -252,3 +252,20 @@ def efa_network_interfaces(count: int) -> list[dict]:
     ]
     out += [{"networkCardIndex": card, "deviceIndex": 0, "interfaceType": "efa-only"} for card in range(1, count)]
     return out
+
+
+def pool_zones(pool, availability_zones) -> list[str]:
+    """The pool's zones: as configured; else an EFA pool takes the first zone (EFA and cluster placement groups
+    do not cross zones) and any other pool all of them."""
+    if pool.zones:
+        return list(pool.zones)
+    return [availability_zones[0]] if pool.efa else list(availability_zones)
+
+
+def instance_store_raid0(pool, lookup: Lookup = None, names: Optional[list[str]] = None) -> bool:
+    """RAID0 over local NVMe: as configured, else on when every instance type of the pool has instance store."""
+    if pool.instance_store_raid0 is not None:
+        return pool.instance_store_raid0
+    lookup = lookup or catalog_facts
+    facts = [lookup(n) for n in resolve(pool.instance_types, names=names, lookup=lookup)]
+    return bool(facts) and all(f is not None and f.instance_store_gib > 0 for f in facts)

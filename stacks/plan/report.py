@@ -96,7 +96,7 @@ def settings_section(planned: Planned) -> Optional[Section]:
             "logTypes": c.inputs.get("enabledClusterLogTypes", []),
             "authenticationMode": access.get("authenticationMode"),
             "creatorAdmin": access.get("bootstrapClusterCreatorAdminPermissions"),
-            "adminAccessEntries": len(run.of_type("aws:eks/accessEntry:AccessEntry")),
+            "adminAccessEntries": sum(1 for e in run.of_type("aws:eks/accessEntry:AccessEntry") if e.inputs.get("type") == "STANDARD"),
             "addons": sorted(a.inputs.get("addonName") for a in run.of_type("aws:eks/addon:Addon")),
             "protected": c.protect,
             "kmsKeyRotation": all(k.inputs.get("enableKeyRotation") for k in keys),

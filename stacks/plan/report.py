@@ -124,7 +124,51 @@ def settings_section(planned: Planned) -> Optional[Section]:
     return Section("settings", "Key settings", data, lines)
 
 
-SECTIONS: list[Callable[[Planned], Optional[Section]]] = [layers_section, settings_section]
+def _configured_efa(run: PlanRun, pool: str) -> int:
+    """EFA interfaces per node as registered: the EFA-only interfaces of the pool's EC2NodeClass."""
+    for r in run.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
+        if r.inputs.get("metadata", {}).get("name") == pool:
+            return sum(1 for i in r.inputs.get("spec", {}).get("networkInterfaces", []) if i.get("interfaceType") == "efa-only")
+    return 0
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}" if value >= 100 else f"${value:,.2f}"
+
+
+def capacity_section(planned: Planned) -> Optional[Section]:
+    """Per pool: what it can run at its limit (instance catalog figures), and the EFA interfaces per node as
+    registered on its EC2NodeClass against the instance maximum."""
+    if not planned.spec.builds("compute") or not planned.spec.pools:
+        return None
+    from stacks.derive.capacity import pool_capacity
+
+    data: dict[str, Any] = {}
+    rows = [("pool", "kind/workload", "instance types", "nodes", "accelerators", "accel memory", "vCPU", "memory", "EFA per node", "$/h at max")]
+    for pool in planned.spec.pools:
+        cap = pool_capacity(pool)
+        configured = _configured_efa(planned.run, pool.name)
+        entry = cap.to_json()
+        entry.update(workload=pool.workload, capacityTypes=list(pool.capacity_types), efaInterfacesPerNode=configured)
+        entry["efaShare"] = round(configured / cap.efa_max, 4) if cap.efa_max else 0.0
+        data[pool.name] = entry
+        types = ", ".join(cap.instance_types) if len(cap.instance_types) <= 3 else f"{', '.join(cap.instance_types[:2])} +{len(cap.instance_types) - 2}"
+        if not cap.efa_max:
+            efa = "no EFA"
+        else:
+            efa = f"{configured}/{cap.efa_max} EFA, {cap.network_gbps:g} Gbps, {round(100 * configured / cap.efa_max)}%"
+        accel = f"{cap.accelerators} {cap.accelerator_resource.split('/')[-1]}" if cap.accelerator_resource else "-"
+        accel_mem = f"{cap.accelerator_memory_gib:,.0f} GiB" if cap.accelerator_resource else "-"
+        price = _money(cap.per_hour_low) if round(cap.per_hour_low) == round(cap.per_hour_high) else f"{_money(cap.per_hour_low)}-{_money(cap.per_hour_high)}"
+        rows.append((pool.name, f"{pool.kind}/{pool.workload}", types, str(cap.max_nodes), accel, accel_mem, str(cap.vcpu), f"{cap.memory_gib:,} GiB", efa, price))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("(at max: every pool at its maxNodes/maxAccelerators; $/h on demand, spot where allowed; reference-region catalog prices)")
+    return Section("capacity", "Capacity per pool (at max)", data, lines)
+
+
+SECTIONS: list[Callable[[Planned], Optional[Section]]] = [layers_section, settings_section, capacity_section]
 
 
 def build_report(planned: Planned) -> tuple[dict, list[str]]:

@@ -5,7 +5,6 @@ import pytest
 pytest.importorskip("components.catalog", reason="the instance catalog (branch `catalog`) is not merged yet")
 
 
-import pytest
 
 import upstream
 from helpers import plan, shared_dir

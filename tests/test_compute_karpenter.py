@@ -7,7 +7,6 @@ pytest.importorskip("components.catalog", reason="the instance catalog (branch `
 
 import json
 
-import pytest
 
 from helpers import plan
 from stacks.plan.locate import plan_stack

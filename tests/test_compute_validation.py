@@ -5,7 +5,6 @@ import pytest
 pytest.importorskip("components.catalog", reason="the instance catalog (branch `catalog`) is not merged yet")
 
 
-import pytest
 
 from helpers import spec_of
 from stacks.spec import ConfigError

@@ -89,6 +89,8 @@ _EC2_ID_PREFIX = {
     "aws:ec2/securityGroup:SecurityGroup": "sg",
     "aws:ec2/subnet:Subnet": "subnet",
     "aws:ec2/placementGroup:PlacementGroup": "pg",
+    "aws:fsx/lustreFileSystem:LustreFileSystem": "fs",
+    "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation": "dra",
 }
 
 

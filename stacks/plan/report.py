@@ -168,7 +168,60 @@ def capacity_section(planned: Planned) -> Optional[Section]:
     return Section("capacity", "Capacity per pool (at max)", data, lines)
 
 
-SECTIONS: list[Callable[[Planned], Optional[Section]]] = [layers_section, settings_section, capacity_section]
+def storage_section(planned: Planned) -> Optional[Section]:
+    """Buckets and file systems as registered, with the Lustre sizing: capacity, aggregate throughput, throughput per
+    training accelerator at the pools' maximum, and the time to write one checkpoint (stacks/derive/storage_sizing.py)."""
+    spec, run = planned.spec, planned.run
+    if not spec.builds("storage"):
+        return None
+    from stacks.derive.placement import lustre_zone
+    from stacks.derive.storage_sizing import lustre_sizing, training_accelerators
+    from stacks.spec.storage import SCRATCH_2_BASELINE_PER_TIB
+
+    data: dict[str, Any] = {"buckets": [], "fileSystems": [], "warnings": []}
+    lines: list[str] = []
+    for b in sorted(run.of_type("aws:s3/bucket:Bucket"), key=lambda r: r.inputs.get("bucket", "")):
+        data["buckets"].append({"name": b.inputs.get("bucket"), "protected": b.protect, "retainOnDelete": b.retain_on_delete, "forceDestroy": b.inputs.get("forceDestroy", False)})
+    if data["buckets"]:
+        lines.append(f"buckets    {', '.join(b['name'] for b in data['buckets'])} (SSE-KMS, versioned, private, TLS-only)")
+    accelerators = training_accelerators(spec)
+    associations = run.of_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
+    subnets = {r.urn: r.inputs.get("availabilityZone") for r in run.of_type("aws:ec2/subnet:Subnet")}
+    for fs in run.of_type("aws:fsx/lustreFileSystem:LustreFileSystem"):
+        kind = fs.inputs.get("deploymentType")
+        per_tib = fs.inputs.get("perUnitStorageThroughput") or SCRATCH_2_BASELINE_PER_TIB
+        sizing = lustre_sizing(kind, fs.inputs.get("storageCapacity"), per_tib, accelerators, spec.storage.checkpoint_size_gib, spec.storage.min_throughput_per_accelerator_mbps)
+        # The zone of the registered subnet; a subnet from another stack (split stacks): the derived zone.
+        zone = next((subnets[u] for u in fs.property_dependencies.get("subnetIds", []) if u in subnets), None) or lustre_zone(spec)
+        links = [
+            {"path": a.inputs.get("fileSystemPath"), "repository": a.inputs.get("dataRepositoryPath")}
+            for a in sorted(associations, key=lambda r: r.inputs.get("fileSystemPath", ""))
+            if fs.urn in a.property_dependencies.get("fileSystemId", [])
+        ]
+        entry = {
+            "name": fs.name,
+            "zone": zone,
+            "efa": bool(fs.inputs.get("efaEnabled")),
+            "backupRetentionDays": fs.inputs.get("automaticBackupRetentionDays", 0),
+            "protected": fs.protect,
+            "repositories": links,
+            **sizing.to_json(),
+        }
+        data["fileSystems"].append(entry)
+        where = f" in {zone}" if zone else ""
+        lines.append(f"lustre     {fs.name}{where}: {sizing.line()}")
+        if accelerators is None:
+            lines.append("           (no training accelerator pools with catalog figures: throughput per accelerator not computed)")
+        if links:
+            lines.append("           linked: " + ", ".join(f"{l['path']} <-> {l['repository']}" for l in links))
+        warning = sizing.warning()
+        if warning:
+            data["warnings"].append(warning)
+            lines.append(f"           {warning}")
+    return Section("storage", "Storage", data, lines)
+
+
+SECTIONS: list[Callable[[Planned], Optional[Section]]] = [layers_section, settings_section, capacity_section, storage_section]
 
 
 def build_report(planned: Planned) -> tuple[dict, list[str]]:

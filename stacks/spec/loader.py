@@ -76,8 +76,8 @@ def load_spec(config: Mapping[str, Any], stack: str, source: str = "stack config
     if ctx.problems or not is_parsed(spec):
         raise ConfigError(ctx.problems, source)
     spec = dataclasses.replace(spec, stack=stack)
-    if spec.builds("storage"):  # physical bucket names depend on the stack name (through the cluster name)
-        check_physical_names(spec.storage, spec.cluster_name, spec.region, ctx, f"{ROOT}storage")
+    if spec.builds("storage"):  # physical bucket names depend on the stack name
+        check_physical_names(spec.storage, spec.stack, spec.region, ctx, f"{ROOT}storage")
         if ctx.problems:
             raise ConfigError(ctx.problems, source)
     return spec

@@ -249,7 +249,10 @@ class LustreSpec:
 class StorageSpec:
     buckets: tuple[BucketSpec, ...] = setting("S3 buckets (see `buckets[].*`).", default=DEFAULT_BUCKETS)
     bucket_prefix: Optional[str] = setting(
-        "Prefix of the physical bucket names (<bucketPrefix>-<name>). Default: <cluster name>-<region>.", default=None
+        "Prefix of the physical bucket names (<bucketPrefix>-<name>). Default: crucible-<stack>-<region> (not the cluster "
+        "name: renaming the cluster must not rename, i.e. replace, the buckets).",
+        default=None,
+        check=lambda v: None if re.match(r"^[a-z0-9][a-z0-9-]*$", v) else f"got {show(v)}; allowed: lowercase letters, digits and '-'",
     )
     kms_key_deletion_window_days: int = setting(
         "Waiting period before the storage KMS key (buckets, file system) is deleted.", default=ByEnv(dev=7, prod=30), check=in_range(7, 30)
@@ -267,8 +270,8 @@ class StorageSpec:
     def bucket(self, name: str) -> Optional[BucketSpec]:
         return next((b for b in self.buckets if b.name == name), None)
 
-    def physical_bucket_name(self, logical: str, cluster_name: str, region: str) -> str:
-        prefix = self.bucket_prefix or f"{cluster_name}-{region}"
+    def physical_bucket_name(self, logical: str, stack: str, region: str) -> str:
+        prefix = self.bucket_prefix or f"crucible-{stack}-{region}"
         return f"{prefix}-{logical}".lower()
 
     def check(self, ctx: Context, path: str) -> None:
@@ -287,10 +290,10 @@ class StorageSpec:
                     )
 
 
-def check_physical_names(storage: StorageSpec, cluster_name: str, region: str, ctx: Context, path: str) -> None:
-    """Physical bucket names are known once the stack (and so the cluster name) is: checked by the loader."""
+def check_physical_names(storage: StorageSpec, stack: str, region: str, ctx: Context, path: str) -> None:
+    """Physical bucket names are known once the stack name is: checked by the loader."""
     for i, bucket in enumerate(storage.buckets):
-        physical = storage.physical_bucket_name(bucket.name, cluster_name, region)
+        physical = storage.physical_bucket_name(bucket.name, stack.lower(), region)
         problem = s3_bucket_name_problem(physical)
         if problem:
             key = f"{path}.bucketPrefix" if storage.bucket_prefix else f"{path}.buckets[{i}].name"

@@ -25,6 +25,7 @@ from stacks import references
 from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones
 from stacks.derive.placement import lustre_zone
 from stacks.derive.subnets import plan_subnets
+from stacks.platform_addons import notebook_and_observability_addons
 from stacks.platform_workloads import training_and_serving_addons
 from stacks.spec import PlatformSpec
 
@@ -323,4 +324,5 @@ def build(spec: PlatformSpec) -> Built:
 
     if spec.builds("platform"):
         built.exports["workloads"] = training_and_serving_addons(spec, built, [provider, built.k8s_provider])
+        built.exports["addons"] = notebook_and_observability_addons(spec, built, [provider, built.k8s_provider])
     return built

@@ -13,7 +13,9 @@ What the component creates:
   blocking, the proxy on ClusterIP unless an internal NLB or (with TLS) a public NLB is configured, and the hub,
   proxy and user scheduler on the system node group.
 
-The OAuth client secret reaches the values as a `pulumi.Output.secret`: it never appears in clear in the state.
+The OAuth client secret never enters the chart values (they stay readable in plans and diffs): it is a
+`pulumi.Output.secret` written into a Secret of the hub namespace, which the hub reads as `OAUTH_CLIENT_SECRET`
+(OAuthenticator's default source of `client_secret`) through `hub.extraEnv`.
 """
 
 from __future__ import annotations
@@ -93,7 +95,10 @@ def _image(ref: str) -> dict:
     return {"name": name, "tag": tag} if name else {"name": ref, "tag": ""}
 
 
-def authenticator_config(args: JupyterHubArgs, client_secret: Any) -> dict:
+OAUTH_SECRET, OAUTH_SECRET_KEY, OAUTH_SECRET_ENV = "jupyterhub-oauth", "client-secret", "OAUTH_CLIENT_SECRET"
+
+
+def authenticator_config(args: JupyterHubArgs) -> dict:
     """`hub.config`: keys are class names (JupyterHub, GitHubOAuthenticator, GenericOAuthenticator…)."""
     config: dict = {"JupyterHub": {"authenticator_class": args.authenticator}}
     if args.authenticator == "dummy" or args.oauth is None:
@@ -101,7 +106,6 @@ def authenticator_config(args: JupyterHubArgs, client_secret: Any) -> dict:
     o = args.oauth
     auth: dict = {
         "client_id": o.client_id,
-        "client_secret": client_secret,
         "oauth_callback_url": o.callback_url,
         "scope": list(o.scope) or DEFAULT_SCOPES[args.authenticator],
     }
@@ -153,8 +157,12 @@ def shared_volumes(args: JupyterHubArgs) -> tuple[list[dict], list[dict]]:
     return volumes, mounts
 
 
-def jupyterhub_values(args: JupyterHubArgs, client_secret: Any = None) -> dict:
-    """The chart values (pure). ``client_secret`` is put where the authenticator reads it."""
+def uses_oauth(args: JupyterHubArgs) -> bool:
+    return args.authenticator != "dummy" and args.oauth is not None
+
+
+def jupyterhub_values(args: JupyterHubArgs) -> dict:
+    """The chart values (pure; no secret in them)."""
     on_system = {POOL_LABEL: args.system_pool}
     volumes, mounts = shared_volumes(args)
     storage: dict = {"type": "dynamic", "capacity": f"{args.user_volume_gib}Gi"}
@@ -179,12 +187,11 @@ def jupyterhub_values(args: JupyterHubArgs, client_secret: Any = None) -> dict:
     }
     if args.exposure == "public":
         proxy["https"] = {"enabled": True, "type": "offload"}
+    hub: dict = {"config": authenticator_config(args), "nodeSelector": on_system, "networkPolicy": {"enabled": True}}
+    if uses_oauth(args):
+        hub["extraEnv"] = {OAUTH_SECRET_ENV: {"valueFrom": {"secretKeyRef": {"name": OAUTH_SECRET, "key": OAUTH_SECRET_KEY}}}}
     return {
-        "hub": {
-            "config": authenticator_config(args, client_secret),
-            "nodeSelector": on_system,
-            "networkPolicy": {"enabled": True},
-        },
+        "hub": hub,
         "proxy": proxy,
         "singleuser": singleuser,
         "scheduling": {"userScheduler": {"nodeSelector": on_system}},
@@ -212,7 +219,7 @@ class JupyterHub(pulumi.ComponentResource):
             ),
             opts=stateful,
         )
-        claims: list[pulumi.Resource] = []
+        claims: list[pulumi.Resource] = []  # what the release needs first: claims, the OAuth secret
         if args.lustre is not None:
             claims += self._claim(
                 f"{name}-lustre", f"{args.namespace}-lustre", LUSTRE_CLAIM,
@@ -225,7 +232,15 @@ class JupyterHub(pulumi.ComponentResource):
                 f"{name}-{claim}", f"{args.namespace}-{claim}", claim,
                 s3_pv_spec(handle, args.namespace, claim, args.region), "ReadOnlyMany", "1200Gi", stateful,
             )
-        secret = pulumi.Output.secret(args.client_secret) if args.client_secret is not None else None
+        if uses_oauth(args):
+            claims.append(
+                k8s.core.v1.Secret(
+                    f"{name}-oauth",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=OAUTH_SECRET, namespace=self.namespace.metadata.name, labels=labels),
+                    string_data={OAUTH_SECRET_KEY: pulumi.Output.secret(args.client_secret)},
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
         self.release = k8s.helm.v3.Release(
             name,
             name="jupyterhub",
@@ -233,7 +248,7 @@ class JupyterHub(pulumi.ComponentResource):
             version=args.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=self.namespace.metadata.name,
-            values=jupyterhub_values(args, secret),
+            values=jupyterhub_values(args),
             atomic=True,
             timeout=900,
             opts=pulumi.ResourceOptions(parent=self, depends_on=claims),

@@ -274,3 +274,42 @@ def test_public_exposure_terminates_tls_at_the_nlb():
 
 def test_jupyterhub_is_a_toggle():
     assert not plan("dev").of_type("crucible:platform:JupyterHub")
+
+
+# ---- crucible plan --------------------------------------------------------------------------------------
+
+
+def test_plan_json_has_a_notebooks_section_read_from_the_release(tmp_path):
+    from stacks.cli import main
+
+    target = tmp_path / "plan.json"
+    assert main(["plan", "staging", "--json", str(target)]) == 0
+    document = json.loads(target.read_text())
+    hub = document["notebooks"]["jupyterhub"]
+    assert hub["authenticator"] == "generic-oauth"
+    assert hub["exposure"] == "LoadBalancer (internal)"
+    assert hub["profiles"][0] == {
+        "name": "CPU", "slug": "cpu", "pool": None, "accelerator": None, "accelerators": 0, "nodeSelector": {}, "default": True,
+    }
+    assert "[secret]" not in json.dumps(document["notebooks"])  # secrets live in Secrets, values stay readable
+
+
+def test_the_notebooks_section_lists_accelerator_profiles():
+    from stacks.plan.locate import Planned
+    from stacks.plan.report import notebooks_section
+    from stacks.platform_addons import notebook_and_observability_addons
+
+    spec = spec_of("dev", pools=POOLS, addons={"jupyterhub": {"enabled": True}})
+
+    class Cluster:
+        system_node_group_label = "system"
+
+    class Built:
+        cluster, storage = Cluster(), None
+
+    run = run_program(lambda: notebook_and_observability_addons(spec, Built(), []), stack="test", config={})
+    section = notebooks_section(Planned(spec=spec, run=run, path=Path("Pulumi.test.yaml"), config={}, secret_keys=[]))
+    rows = {p["slug"]: p for p in section.data["jupyterhub"]["profiles"]}
+    assert rows["gpu-nb"]["pool"] == "gpu-nb" and rows["gpu-nb"]["accelerator"] == "nvidia.com/gpu"
+    assert rows["trn-nb"]["nodeSelector"] == {"karpenter.sh/nodepool": "trn-nb"}
+    assert any("gpu-nb" in line and "1 x nvidia.com/gpu" in line for line in section.lines)

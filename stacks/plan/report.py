@@ -221,7 +221,77 @@ def storage_section(planned: Planned) -> Optional[Section]:
     return Section("storage", "Storage", data, lines)
 
 
-SECTIONS: list[Callable[[Planned], Optional[Section]]] = [layers_section, settings_section, capacity_section, storage_section]
+def notebooks_section(planned: Planned) -> Optional[Section]:
+    """JupyterHub as registered: profiles (pool, accelerator, node selector), authenticator and exposure; plus the
+    observability and pipeline add-ons. Read back from the captured releases, not from the config."""
+    run = planned.run
+    releases = {r.inputs.get("chart"): r for r in run.of_type("kubernetes:helm.sh/v3:Release")}
+    hub = releases.get("jupyterhub")
+    data: dict[str, Any] = {}
+    lines: list[str] = []
+    if hub is not None:
+        values = hub.inputs.get("values") or {}
+        if not isinstance(values, dict):  # values hidden as a secret: nothing to show
+            values = {}
+        profiles = []
+        for entry in (values.get("singleuser") or {}).get("profileList") or []:
+            override = entry.get("kubespawner_override") or {}
+            selector = override.get("node_selector") or {}
+            limits = override.get("extra_resource_limits") or {}
+            profiles.append(
+                {
+                    "name": entry.get("display_name"),
+                    "slug": entry.get("slug"),
+                    "pool": selector.get("karpenter.sh/nodepool"),
+                    "accelerator": next(iter(limits), None),
+                    "accelerators": int(next(iter(limits.values()), 0) or 0),
+                    "nodeSelector": selector,
+                    "default": bool(entry.get("default")),
+                }
+            )
+        service = (values.get("proxy") or {}).get("service") or {}
+        scheme = (service.get("annotations") or {}).get("service.beta.kubernetes.io/aws-load-balancer-scheme")
+        exposure = "private (ClusterIP)" if service.get("type", "ClusterIP") == "ClusterIP" else f"{service.get('type')} ({scheme or 'scheme unset'})"
+        cull = values.get("cull") or {}
+        data["jupyterhub"] = {
+            "chart": hub.inputs.get("version"),
+            "namespace": hub.inputs.get("namespace"),
+            "authenticator": ((values.get("hub") or {}).get("config") or {}).get("JupyterHub", {}).get("authenticator_class"),
+            "exposure": exposure,
+            "tls": bool(((values.get("proxy") or {}).get("https") or {}).get("enabled")),
+            "cullTimeoutSeconds": cull.get("timeout") if cull.get("enabled") else None,
+            "profiles": profiles,
+        }
+        j = data["jupyterhub"]
+        lines.append(f"jupyterhub {j['chart']} in {j['namespace']}: auth {j['authenticator']}, proxy {exposure}{', TLS' if j['tls'] else ''}, idle cull {j['cullTimeoutSeconds'] or 'off'}s")
+        for p in profiles:
+            where = f"pool {p['pool']}" if p["pool"] else "any node"
+            accel = f"{p['accelerators']} x {p['accelerator']}" if p["accelerator"] else "no accelerator"
+            lines.append(f"  profile {p['slug']:<16} {where:<22} {accel}{'  (default)' if p['default'] else ''}")
+    monitoring = releases.get("kube-prometheus-stack")
+    if monitoring is not None:
+        values = monitoring.inputs.get("values") if isinstance(monitoring.inputs.get("values"), dict) else {}
+        prom = (values.get("prometheus") or {}).get("prometheusSpec") or {}
+        exporters = sorted(c for c in ("dcgm-exporter",) if c in releases) + (["neuron-monitor"] if run.of_type("crucible:platform:NeuronMonitor") else [])
+        data["observability"] = {
+            "prometheusStack": monitoring.inputs.get("version"),
+            "retention": prom.get("retention"),
+            "grafana": bool((values.get("grafana") or {}).get("enabled")),
+            "exporters": exporters,
+        }
+        o = data["observability"]
+        lines.append(f"observability kube-prometheus-stack {o['prometheusStack']}, retention {o['retention']}, grafana {'on' if o['grafana'] else 'off'}, exporters: {', '.join(exporters) or 'none'}")
+    argo = releases.get("argo-workflows")
+    if argo is not None:
+        server = ((argo.inputs.get("values") or {}) if isinstance(argo.inputs.get("values"), dict) else {}).get("server") or {}
+        data["argo"] = {"chart": argo.inputs.get("version"), "authModes": server.get("authModes"), "serviceType": server.get("serviceType")}
+        lines.append(f"argo       workflows {argo.inputs.get('version')}: server {server.get('serviceType')}, auth {', '.join(server.get('authModes') or [])}")
+    if not data:
+        return None
+    return Section("notebooks", "Notebooks, observability and pipelines", data, lines)
+
+
+SECTIONS: list[Callable[[Planned], Optional[Section]]] = [layers_section, settings_section, capacity_section, storage_section, notebooks_section]
 
 
 def build_report(planned: Planned) -> tuple[dict, list[str]]:

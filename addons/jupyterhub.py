@@ -188,6 +188,8 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
     if args.exposure == "public":
         proxy["https"] = {"enabled": True, "type": "offload"}
     hub: dict = {"config": authenticator_config(args), "nodeSelector": on_system, "networkPolicy": {"enabled": True}}
+    if args.user_storage_class:  # EKS has no default StorageClass: the hub database volume needs one named
+        hub["db"] = {"pvc": {"storageClassName": args.user_storage_class}}
     if uses_oauth(args):
         hub["extraEnv"] = {OAUTH_SECRET_ENV: {"valueFrom": {"secretKeyRef": {"name": OAUTH_SECRET, "key": OAUTH_SECRET_KEY}}}}
     return {

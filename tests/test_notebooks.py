@@ -185,6 +185,7 @@ def test_user_volumes_use_the_retain_storage_class_and_shared_data_is_mounted():
     storage = hub_values(run)["singleuser"]["storage"]
     classes = {r.inputs["metadata"]["name"]: r.inputs for r in run.of_type("kubernetes:storage.k8s.io/v1:StorageClass")}
     assert classes[storage["dynamic"]["storageClass"]]["reclaimPolicy"] == "Retain"
+    assert hub_values(run)["hub"]["db"]["pvc"]["storageClassName"] == storage["dynamic"]["storageClass"]
     mounts = {m["name"]: m for m in storage["extraVolumeMounts"]}
     assert mounts["shared-lustre"]["mountPath"] == "/fsx" and not mounts["shared-lustre"].get("readOnly")
     datasets = [m for m in mounts.values() if m["name"].startswith("dataset-")]

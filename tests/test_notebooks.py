@@ -314,3 +314,14 @@ def test_the_notebooks_section_lists_accelerator_profiles():
     assert rows["gpu-nb"]["pool"] == "gpu-nb" and rows["gpu-nb"]["accelerator"] == "nvidia.com/gpu"
     assert rows["trn-nb"]["nodeSelector"] == {"karpenter.sh/nodepool": "trn-nb"}
     assert any("gpu-nb" in line and "1 x nvidia.com/gpu" in line for line in section.lines)
+
+
+def test_the_whole_program_gives_each_interactive_accelerator_pool_its_profile():
+    pytest.importorskip("components.catalog", reason="the instance catalog (branch `catalog`) is not merged yet")
+    pools = [{**p, "amiVersion": "v20251108"} for p in POOLS]
+    run = plan("prod", pools=pools, **prod_hub())
+    entries = {e["slug"]: e for e in hub_values(run)["singleuser"]["profileList"]}
+    node_pools = {r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:karpenter.sh/v1:NodePool")}
+    for slug in ("gpu-nb", "trn-nb"):
+        assert entries[slug]["kubespawner_override"]["node_selector"]["karpenter.sh/nodepool"] in node_pools
+    assert "train" not in entries

@@ -12,3 +12,10 @@ INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 
 def cluster_tag(cluster_name: str) -> str:
     return f"kubernetes.io/cluster/{cluster_name}"
+EFA_LABEL = "crucible.io/efa"  # "true" on nodes of pools with efa: true (the EFA device plugin runs there)
+AMI_FAMILY_LABEL = "crucible.io/ami-family"  # al2023 | bottlerocket (the NVIDIA device plugin runs on al2023 only)
+
+# The FSx for Lustre CSI driver removes this taint from a node once its node agent is ready there
+# (aws-fsx-csi-driver docs/install.md, "Configure node startup taint"; NoExecute recommended). Karpenter pools
+# whose pods mount Lustre carry it as a startup taint: see stacks/derive/placement.py startup_taints().
+FSX_CSI_STARTUP_TAINT = {"key": "fsx.csi.aws.com/agent-not-ready", "effect": "NoExecute"}

@@ -85,6 +85,15 @@ class PlanRun:
         }
 
 
+_EC2_ID_PREFIX = {
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/placementGroup:PlacementGroup": "pg",
+    "aws:fsx/lustreFileSystem:LustreFileSystem": "fs",
+    "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation": "dra",
+}
+
+
 def _service_of(type_token: str) -> str:
     # aws:ec2/vpc:Vpc -> ec2
     return type_token.split(":")[1].split("/")[0] if type_token.count(":") >= 2 else "resource"
@@ -115,6 +124,8 @@ class CrucibleMocks(pulumi.runtime.Mocks):
         physical = args.inputs.get("name") if isinstance(args.inputs.get("name"), str) else None
         physical = physical or f"{args.name}-{_stable_suffix(args.typ, args.name)}"
         resource_id = f"{physical}-id" if args.typ.startswith("aws:ec2") else physical
+        if args.typ in _EC2_ID_PREFIX:  # ids that other resources select by pattern (Karpenter: sg-…, subnet-…)
+            resource_id = f"{_EC2_ID_PREFIX[args.typ]}-{_stable_suffix(args.typ, args.name)}0000000"
         outputs = dict(args.inputs)
         outputs.setdefault("arn", f"arn:{PARTITION}:{_service_of(args.typ)}:{self.region}:{ACCOUNT_ID}:{args.name}/{physical}")
         outputs.setdefault("name", physical)

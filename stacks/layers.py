@@ -12,11 +12,20 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from addons.device_plugins import DevicePluginArgs, EfaDevicePlugin, NeuronDevicePlugin, NvidiaDevicePlugin
 from components.cluster import Cluster, ClusterArgs, SystemNodeGroupArgs
-from components.contracts import ClusterOutputs, NetworkOutputs
+from components.karpenter import Karpenter, KarpenterArgs
+from components.node_pool import NodePool, NodePoolArgs
+from addons.storage_drivers import LUSTRE_PV, LUSTRE_PVC, LustreVolumeArgs, S3VolumeArgs, SharedVolumes, SharedVolumesArgs, StorageDrivers, StorageDriversArgs
+from components.contracts import BucketOutputs, ClusterOutputs, LustreOutputs, NetworkOutputs, StorageOutputs
+from components.labels import FSX_CSI_STARTUP_TAINT
+from components.storage import BucketArgs, Buckets, EncryptionKey, Lustre, LustreArgs, RepositoryLink
 from components.network import Network, NetworkArgs, SubnetLayout
 from stacks import references
+from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones
+from stacks.derive.placement import lustre_zone
 from stacks.derive.subnets import plan_subnets
+from stacks.platform_addons import notebook_and_observability_addons
 from stacks.platform_workloads import training_and_serving_addons
 from stacks.spec import PlatformSpec
 
@@ -28,6 +37,8 @@ class Built:
     network: Optional[NetworkOutputs] = None
     cluster: Optional[ClusterOutputs] = None
     k8s_provider: Optional[k8s.Provider] = None
+    storage: Optional[StorageOutputs] = None
+    below_compute: list = field(default_factory=list)  # components built here that Karpenter must outlive
     exports: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +119,177 @@ def cluster_layer(spec: PlatformSpec, network: NetworkOutputs, provider: aws.Pro
     )
 
 
+def compute_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> dict:
+    """Karpenter, one NodePool/EC2NodeClass per pool, and the device plugins the pools need."""
+    opts = pulumi.ResourceOptions(providers=[provider, built.k8s_provider])
+    cluster, network = built.cluster, built.network
+    karpenter = Karpenter(
+        "karpenter",
+        KarpenterArgs(
+            cluster_name=cluster.name,
+            cluster_endpoint=cluster.endpoint,
+            region=spec.region,
+            system_pool=cluster.system_node_group_label,
+            depends_on=tuple(built.below_compute),
+        ),
+        opts=opts,
+    )
+    pools: dict[str, Any] = {}
+    for pool in spec.pools:
+        capacity = pool_capacity(pool)
+        zones = pool_zones(pool, spec.availability_zones)
+        reservation = pool.capacity_reservation
+        NodePool(
+            f"pool-{pool.name}",
+            NodePoolArgs(
+                name=pool.name,
+                kind=pool.kind,
+                workload=pool.workload,
+                instance_types=capacity.instance_types,
+                arch=capacity.arch,
+                capacity_types=pool.capacity_types,
+                zones=zones,
+                subnet_ids=[network.private_subnet_in(zone) for zone in zones],
+                limits=capacity.limits(),
+                efa_interfaces=capacity.efa_interfaces,
+                ami_family=pool.ami_family,
+                ami_alias=pool.ami_alias,
+                root_volume_gib=pool.root_volume_gib,
+                data_volume_gib=pool.data_volume_gib,
+                instance_store_raid0=instance_store_raid0(pool),
+                imds_hop_limit=pool.imds_hop_limit,
+                node_role_name=karpenter.node_role.name,
+                cluster_name=cluster.name,
+                cluster_security_group_id=cluster.cluster_security_group_id,
+                vpc_id=network.vpc_id,
+                reservation_ids=reservation.ids if reservation else (),
+                reservation_tags=dict(reservation.tags) if reservation else {},
+                labels=dict(pool.labels),
+                weight=pool.weight,
+                karpenter=(karpenter.release,),
+            ),
+            opts=opts,
+        )
+        pools[pool.name] = {"limits": capacity.limits(), "zones": zones, "efaInterfacesPerNode": capacity.efa_interfaces}
+    if any(p.efa for p in spec.pools):
+        EfaDevicePlugin("aws-efa-k8s-device-plugin", opts=opts)
+    if any(p.kind == "gpu" and p.ami_family == "AL2023" for p in spec.pools):
+        NvidiaDevicePlugin("nvidia-device-plugin", opts=opts)
+    if any(p.kind == "neuron" for p in spec.pools):
+        NeuronDevicePlugin("neuron", DevicePluginArgs(system_pool=cluster.system_node_group_label), opts=opts)
+    return {
+        "karpenter": {"version": karpenter.release.version, "interruptionQueue": karpenter.queue.name, "nodeRole": karpenter.node_role.name},
+        "pools": pools,
+    }
+
+
+def storage_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> StorageOutputs:
+    """The storage KMS key, the S3 buckets, the Lustre file system in the training zone linked to them, the CSI
+    drivers and the shared volumes."""
+    storage, lustre = spec.storage, spec.storage.lustre
+    aws_only = pulumi.ResourceOptions(providers=[provider])
+    key = EncryptionKey(
+        "storage-key",
+        alias=f"{spec.cluster_name}-storage",
+        deletion_window_days=storage.kms_key_deletion_window_days,
+        protect=spec.protect,
+        opts=aws_only,
+    )
+    buckets = Buckets(
+        "buckets",
+        buckets=[
+            BucketArgs(
+                logical_name=b.name,
+                physical_name=storage.physical_bucket_name(b.name, spec.stack.lower(), spec.region),
+                noncurrent_version_days=b.noncurrent_version_days,
+                abort_incomplete_upload_days=b.abort_incomplete_upload_days,
+            )
+            for b in storage.buckets
+        ],
+        kms_key_arn=key.arn,
+        protect=spec.protect,
+        opts=aws_only,
+    )
+    file_system = None
+    zone = None
+    if lustre.enabled:
+        zone = lustre_zone(spec)
+        persistent2 = lustre.deployment_type == "PERSISTENT_2"
+        file_system = Lustre(
+            "lustre",
+            LustreArgs(
+                name=f"{spec.cluster_name}-lustre",
+                deployment_type=lustre.deployment_type,
+                storage_capacity_gib=lustre.storage_capacity_gib,
+                per_unit_storage_throughput=None if lustre.scratch else lustre.throughput_per_tib(),
+                efa=lustre.efa,
+                metadata_mode=lustre.metadata_mode if persistent2 else None,
+                metadata_iops=lustre.metadata_iops,
+                backup_retention_days=lustre.backup_days(spec.environment),
+                zone=zone,
+                subnet_id=built.network.private_subnet_in(zone),
+                vpc_id=built.network.vpc_id,
+                client_security_group_ids=[built.cluster.cluster_security_group_id],
+                kms_key_arn=key.arn,
+                account_id=key.account_id,
+                links=[RepositoryLink(r.path, r.bucket, r.prefix, r.import_events, r.export_events) for r in lustre.repositories],
+                bucket_names=buckets.names,
+                bucket_versioned=buckets.versioned,
+                protect=spec.protect,
+            ),
+            opts=aws_only,
+        )
+    read_only = [b.name for b in storage.buckets if b.read_only_volume]
+    opts = pulumi.ResourceOptions(providers=[provider, built.k8s_provider])
+    drivers = StorageDrivers(
+        "storage-drivers",
+        StorageDriversArgs(
+            cluster_name=built.cluster.name,
+            account_id=key.account_id,
+            read_only_bucket_arns=[buckets.arns[n] for n in read_only],
+            kms_key_arn=key.arn,
+            fsx=file_system is not None,
+        ),
+        opts=opts,
+    )
+    volumes = SharedVolumes(
+        "shared-volumes",
+        SharedVolumesArgs(
+            namespace=storage.namespace,
+            region=spec.region,
+            storage_class_name=storage.storage_class_name,
+            lustre=LustreVolumeArgs(file_system.id, file_system.dns_name, file_system.mount_name, lustre.storage_capacity_gib)
+            if file_system is not None
+            else None,
+            read_only_buckets=[S3VolumeArgs(n, buckets.names[n]) for n in read_only],
+            protect=spec.protect,
+            depends_on=tuple(drivers.addons.values()),
+        ),
+        opts=opts,
+    )
+    return StorageOutputs(
+        namespace=storage.namespace,
+        kms_key_arn=key.arn,
+        buckets={n: BucketOutputs(name=buckets.names[n], arn=buckets.arns[n]) for n in buckets.names},
+        lustre=LustreOutputs(
+            file_system_id=file_system.id,
+            dns_name=file_system.dns_name,
+            mount_name=file_system.mount_name,
+            capacity_gib=lustre.storage_capacity_gib,
+            zone=zone,
+            security_group_id=file_system.security_group.id,
+            pv_name=LUSTRE_PV,
+            pvc_name=LUSTRE_PVC,
+        )
+        if file_system is not None
+        else None,
+        read_only_claims={n: volumes.claims[f"s3-{n}"] for n in read_only},
+        read_only_volumes={n: volumes.volumes[f"s3-{n}"] for n in read_only},
+        storage_class_name=storage.storage_class_name,
+        lustre_startup_taint=dict(FSX_CSI_STARTUP_TAINT),
+    )
+
+
 def build(spec: PlatformSpec) -> Built:
     """Build every layer the spec asks for; return what upper layers and the exports need."""
     provider = aws_provider(spec)
@@ -115,7 +297,9 @@ def build(spec: PlatformSpec) -> Built:
     ref = pulumi.StackReference(spec.stack_reference) if spec.stack_reference else None
 
     if spec.builds("network"):
-        built.network, _ = network_layer(spec, provider)
+        built.network, network = network_layer(spec, provider)
+        if network is not None:
+            built.below_compute.append(network)
         built.exports["network"] = built.network.export()
     else:
         built.network = references.network_from(ref, spec.availability_zones)
@@ -124,12 +308,21 @@ def build(spec: PlatformSpec) -> Built:
         cluster = cluster_layer(spec, built.network, provider)
         built.cluster = cluster.outputs
         built.k8s_provider = cluster.provider
+        built.below_compute.append(cluster)
         built.exports["cluster"] = built.cluster.export()
         built.exports["kubeconfig"] = built.cluster.kubeconfig
     elif any(spec.builds(layer) for layer in ("compute", "storage", "platform")):
         built.cluster = references.cluster_from(ref)
         built.k8s_provider = k8s.Provider("cluster-k8s", kubeconfig=built.cluster.kubeconfig, enable_server_side_apply=True)
 
+    if spec.builds("compute"):
+        built.exports["compute"] = compute_layer(spec, built, provider)
+
+    if spec.builds("storage"):
+        built.storage = storage_layer(spec, built, provider)
+        built.exports["storage"] = built.storage.export()
+
     if spec.builds("platform"):
         built.exports["workloads"] = training_and_serving_addons(spec, built, [provider, built.k8s_provider])
+        built.exports["addons"] = notebook_and_observability_addons(spec, built, [provider, built.k8s_provider])
     return built

@@ -45,6 +45,8 @@ def _crds_of_group(group: str) -> dict[tuple[str, str, str], dict]:
                 continue
             kind = doc["spec"]["names"]["kind"]
             for version in doc["spec"]["versions"]:
+                if not version.get("served", True):
+                    continue  # the API server would refuse objects of a version it does not serve
                 found[(doc["spec"]["group"], version["name"], kind)] = version["schema"]["openAPIV3Schema"]
     return found
 
@@ -81,3 +83,23 @@ def assert_valid(manifest: dict) -> None:
 def has_crd(api_version: str, kind: str) -> bool:
     group, _, version = api_version.rpartition("/")
     return "/" in api_version and (group, version, kind) in _crds_for(api_version)
+
+
+def values_file(relative: str) -> Any:
+    """A chart's values.yaml from shared/upstream (e.g. extras/eks-charts/aws-efa-k8s-device-plugin.values.yaml)."""
+    return yaml.load(Path(shared_dir(), "upstream", relative).read_text(), Loader=_Loader)
+
+
+def unknown_value_keys(values: Any, defaults: Any, path: str = "") -> list[str]:
+    """Key paths set in ``values`` that the chart's values.yaml does not have. A values.yaml is not a schema:
+    a key the chart declares empty (`{}`, `[]`) takes anything below it; lists are not walked."""
+    if not isinstance(values, dict) or not isinstance(defaults, dict) or not defaults:
+        return []
+    missing = []
+    for key, value in values.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in defaults:
+            missing.append(where)
+        else:
+            missing += unknown_value_keys(value, defaults[key], where)
+    return missing

@@ -96,7 +96,7 @@ def settings_section(planned: Planned) -> Optional[Section]:
             "logTypes": c.inputs.get("enabledClusterLogTypes", []),
             "authenticationMode": access.get("authenticationMode"),
             "creatorAdmin": access.get("bootstrapClusterCreatorAdminPermissions"),
-            "adminAccessEntries": len(run.of_type("aws:eks/accessEntry:AccessEntry")),
+            "adminAccessEntries": sum(1 for e in run.of_type("aws:eks/accessEntry:AccessEntry") if e.inputs.get("type") == "STANDARD"),
             "addons": sorted(a.inputs.get("addonName") for a in run.of_type("aws:eks/addon:Addon")),
             "protected": c.protect,
             "kmsKeyRotation": all(k.inputs.get("enableKeyRotation") for k in keys),
@@ -124,7 +124,174 @@ def settings_section(planned: Planned) -> Optional[Section]:
     return Section("settings", "Key settings", data, lines)
 
 
-SECTIONS: list[Callable[[Planned], Optional[Section]]] = [layers_section, settings_section]
+def _configured_efa(run: PlanRun, pool: str) -> int:
+    """EFA interfaces per node as registered: the EFA-only interfaces of the pool's EC2NodeClass."""
+    for r in run.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
+        if r.inputs.get("metadata", {}).get("name") == pool:
+            return sum(1 for i in r.inputs.get("spec", {}).get("networkInterfaces", []) if i.get("interfaceType") == "efa-only")
+    return 0
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}" if value >= 100 else f"${value:,.2f}"
+
+
+def capacity_section(planned: Planned) -> Optional[Section]:
+    """Per pool: what it can run at its limit (instance catalog figures), and the EFA interfaces per node as
+    registered on its EC2NodeClass against the instance maximum."""
+    if not planned.spec.builds("compute") or not planned.spec.pools:
+        return None
+    from stacks.derive.capacity import pool_capacity
+
+    data: dict[str, Any] = {}
+    rows = [("pool", "kind/workload", "instance types", "nodes", "accelerators", "accel memory", "vCPU", "memory", "EFA per node", "$/h at max")]
+    for pool in planned.spec.pools:
+        cap = pool_capacity(pool)
+        configured = _configured_efa(planned.run, pool.name)
+        entry = cap.to_json()
+        entry.update(workload=pool.workload, capacityTypes=list(pool.capacity_types), efaInterfacesPerNode=configured)
+        entry["efaShare"] = round(configured / cap.efa_max, 4) if cap.efa_max else 0.0
+        data[pool.name] = entry
+        types = ", ".join(cap.instance_types) if len(cap.instance_types) <= 3 else f"{', '.join(cap.instance_types[:2])} +{len(cap.instance_types) - 2}"
+        if not cap.efa_max:
+            efa = "no EFA"
+        else:
+            efa = f"{configured}/{cap.efa_max} EFA, {cap.network_gbps:g} Gbps, {round(100 * configured / cap.efa_max)}%"
+        accel = f"{cap.accelerators} {cap.accelerator_resource.split('/')[-1]}" if cap.accelerator_resource else "-"
+        accel_mem = f"{cap.accelerator_memory_gib:,.0f} GiB" if cap.accelerator_resource else "-"
+        price = _money(cap.per_hour_low) if round(cap.per_hour_low) == round(cap.per_hour_high) else f"{_money(cap.per_hour_low)}-{_money(cap.per_hour_high)}"
+        rows.append((pool.name, f"{pool.kind}/{pool.workload}", types, str(cap.max_nodes), accel, accel_mem, str(cap.vcpu), f"{cap.memory_gib:,} GiB", efa, price))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("(at max: every pool at its maxNodes/maxAccelerators; $/h on demand, spot where allowed; reference-region catalog prices)")
+    return Section("capacity", "Capacity per pool (at max)", data, lines)
+
+
+def storage_section(planned: Planned) -> Optional[Section]:
+    """Buckets and file systems as registered, with the Lustre sizing: capacity, aggregate throughput, throughput per
+    training accelerator at the pools' maximum, and the time to write one checkpoint (stacks/derive/storage_sizing.py)."""
+    spec, run = planned.spec, planned.run
+    if not spec.builds("storage"):
+        return None
+    from stacks.derive.placement import lustre_zone
+    from stacks.derive.storage_sizing import lustre_sizing, training_accelerators
+    from stacks.spec.storage import SCRATCH_2_BASELINE_PER_TIB
+
+    data: dict[str, Any] = {"buckets": [], "fileSystems": [], "warnings": []}
+    lines: list[str] = []
+    for b in sorted(run.of_type("aws:s3/bucket:Bucket"), key=lambda r: r.inputs.get("bucket", "")):
+        data["buckets"].append({"name": b.inputs.get("bucket"), "protected": b.protect, "retainOnDelete": b.retain_on_delete, "forceDestroy": b.inputs.get("forceDestroy", False)})
+    if data["buckets"]:
+        lines.append(f"buckets    {', '.join(b['name'] for b in data['buckets'])} (SSE-KMS, versioned, private, TLS-only)")
+    accelerators = training_accelerators(spec)
+    associations = run.of_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
+    subnets = {r.urn: r.inputs.get("availabilityZone") for r in run.of_type("aws:ec2/subnet:Subnet")}
+    for fs in run.of_type("aws:fsx/lustreFileSystem:LustreFileSystem"):
+        kind = fs.inputs.get("deploymentType")
+        per_tib = fs.inputs.get("perUnitStorageThroughput") or SCRATCH_2_BASELINE_PER_TIB
+        sizing = lustre_sizing(kind, fs.inputs.get("storageCapacity"), per_tib, accelerators, spec.storage.checkpoint_size_gib, spec.storage.min_throughput_per_accelerator_mbps)
+        # The zone of the registered subnet; a subnet from another stack (split stacks): the derived zone.
+        zone = next((subnets[u] for u in fs.property_dependencies.get("subnetIds", []) if u in subnets), None) or lustre_zone(spec)
+        links = [
+            {"path": a.inputs.get("fileSystemPath"), "repository": a.inputs.get("dataRepositoryPath")}
+            for a in sorted(associations, key=lambda r: r.inputs.get("fileSystemPath", ""))
+            if fs.urn in a.property_dependencies.get("fileSystemId", [])
+        ]
+        entry = {
+            "name": fs.name,
+            "zone": zone,
+            "efa": bool(fs.inputs.get("efaEnabled")),
+            "backupRetentionDays": fs.inputs.get("automaticBackupRetentionDays", 0),
+            "protected": fs.protect,
+            "repositories": links,
+            **sizing.to_json(),
+        }
+        data["fileSystems"].append(entry)
+        where = f" in {zone}" if zone else ""
+        lines.append(f"lustre     {fs.name}{where}: {sizing.line()}")
+        if accelerators is None:
+            lines.append("           (no training accelerator pools with catalog figures: throughput per accelerator not computed)")
+        if links:
+            lines.append("           linked: " + ", ".join(f"{l['path']} <-> {l['repository']}" for l in links))
+        warning = sizing.warning()
+        if warning:
+            data["warnings"].append(warning)
+            lines.append(f"           {warning}")
+    return Section("storage", "Storage", data, lines)
+
+
+def notebooks_section(planned: Planned) -> Optional[Section]:
+    """JupyterHub as registered: profiles (pool, accelerator, node selector), authenticator and exposure; plus the
+    observability and pipeline add-ons. Read back from the captured releases, not from the config."""
+    run = planned.run
+    releases = {r.inputs.get("chart"): r for r in run.of_type("kubernetes:helm.sh/v3:Release")}
+    hub = releases.get("jupyterhub")
+    data: dict[str, Any] = {}
+    lines: list[str] = []
+    if hub is not None:
+        values = hub.inputs.get("values") or {}
+        if not isinstance(values, dict):  # values hidden as a secret: nothing to show
+            values = {}
+        profiles = []
+        for entry in (values.get("singleuser") or {}).get("profileList") or []:
+            override = entry.get("kubespawner_override") or {}
+            selector = override.get("node_selector") or {}
+            limits = override.get("extra_resource_limits") or {}
+            profiles.append(
+                {
+                    "name": entry.get("display_name"),
+                    "slug": entry.get("slug"),
+                    "pool": selector.get("karpenter.sh/nodepool"),
+                    "accelerator": next(iter(limits), None),
+                    "accelerators": int(next(iter(limits.values()), 0) or 0),
+                    "nodeSelector": selector,
+                    "default": bool(entry.get("default")),
+                }
+            )
+        service = (values.get("proxy") or {}).get("service") or {}
+        scheme = (service.get("annotations") or {}).get("service.beta.kubernetes.io/aws-load-balancer-scheme")
+        exposure = "private (ClusterIP)" if service.get("type", "ClusterIP") == "ClusterIP" else f"{service.get('type')} ({scheme or 'scheme unset'})"
+        cull = values.get("cull") or {}
+        data["jupyterhub"] = {
+            "chart": hub.inputs.get("version"),
+            "namespace": hub.inputs.get("namespace"),
+            "authenticator": ((values.get("hub") or {}).get("config") or {}).get("JupyterHub", {}).get("authenticator_class"),
+            "exposure": exposure,
+            "tls": bool(((values.get("proxy") or {}).get("https") or {}).get("enabled")),
+            "cullTimeoutSeconds": cull.get("timeout") if cull.get("enabled") else None,
+            "profiles": profiles,
+        }
+        j = data["jupyterhub"]
+        lines.append(f"jupyterhub {j['chart']} in {j['namespace']}: auth {j['authenticator']}, proxy {exposure}{', TLS' if j['tls'] else ''}, idle cull {j['cullTimeoutSeconds'] or 'off'}s")
+        for p in profiles:
+            where = f"pool {p['pool']}" if p["pool"] else "any node"
+            accel = f"{p['accelerators']} x {p['accelerator']}" if p["accelerator"] else "no accelerator"
+            lines.append(f"  profile {p['slug']:<16} {where:<22} {accel}{'  (default)' if p['default'] else ''}")
+    monitoring = releases.get("kube-prometheus-stack")
+    if monitoring is not None:
+        values = monitoring.inputs.get("values") if isinstance(monitoring.inputs.get("values"), dict) else {}
+        prom = (values.get("prometheus") or {}).get("prometheusSpec") or {}
+        exporters = sorted(c for c in ("dcgm-exporter",) if c in releases) + (["neuron-monitor"] if run.of_type("crucible:platform:NeuronMonitor") else [])
+        data["observability"] = {
+            "prometheusStack": monitoring.inputs.get("version"),
+            "retention": prom.get("retention"),
+            "grafana": bool((values.get("grafana") or {}).get("enabled")),
+            "exporters": exporters,
+        }
+        o = data["observability"]
+        lines.append(f"observability kube-prometheus-stack {o['prometheusStack']}, retention {o['retention']}, grafana {'on' if o['grafana'] else 'off'}, exporters: {', '.join(exporters) or 'none'}")
+    argo = releases.get("argo-workflows")
+    if argo is not None:
+        server = ((argo.inputs.get("values") or {}) if isinstance(argo.inputs.get("values"), dict) else {}).get("server") or {}
+        data["argo"] = {"chart": argo.inputs.get("version"), "authModes": server.get("authModes"), "serviceType": server.get("serviceType")}
+        lines.append(f"argo       workflows {argo.inputs.get('version')}: server {server.get('serviceType')}, auth {', '.join(server.get('authModes') or [])}")
+    if not data:
+        return None
+    return Section("notebooks", "Notebooks, observability and pipelines", data, lines)
+
+
+SECTIONS: list[Callable[[Planned], Optional[Section]]] = [layers_section, settings_section, capacity_section, storage_section, notebooks_section]
 
 
 def build_report(planned: Planned) -> tuple[dict, list[str]]:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import yaml
 
 from stacks.spec.platform import SECTION_LAYER, PlatformSpec
+from stacks.spec.storage import check_physical_names
 from stacks.spec.schema import ENVIRONMENTS, ConfigError, Context, Problem, is_parsed, parse, show
 
 NAMESPACE = "crucible"
@@ -74,7 +75,12 @@ def load_spec(config: Mapping[str, Any], stack: str, source: str = "stack config
                 )
     if ctx.problems or not is_parsed(spec):
         raise ConfigError(ctx.problems, source)
-    return dataclasses.replace(spec, stack=stack)
+    spec = dataclasses.replace(spec, stack=stack)
+    if spec.builds("storage"):  # physical bucket names depend on the stack name
+        check_physical_names(spec.storage, spec.stack, spec.region, ctx, f"{ROOT}storage")
+        if ctx.problems:
+            raise ConfigError(ctx.problems, source)
+    return spec
 
 
 def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:

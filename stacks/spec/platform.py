@@ -6,16 +6,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from stacks.spec.addons import ARGO_SSO_SECRET_KEY, GRAFANA_PASSWORD_KEY, OAUTH_CLIENT_SECRET_KEY, AddonsSpec, check_addons, secret_setting
 from stacks.spec.cluster import ClusterSpec
 from stacks.spec.network import NetworkSpec
 from stacks.spec.pools import PoolSpec
+from stacks.spec.storage import StorageSpec
 from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, setting, show, unique
 from stacks.spec.workloads import ServingSpec, TrainingSpec, check_workloads
 
 LAYERS = ("network", "cluster", "compute", "storage", "platform")
 
 # The config sections each layer reads; a section set for a layer the stack does not build is a mistake.
-SECTION_LAYER = {"network": "network", "cluster": "cluster", "pools": "compute", "training": "platform", "serving": "platform"}
+SECTION_LAYER = {"network": "network", "cluster": "cluster", "pools": "compute", "storage": "storage", "training": "platform", "serving": "platform",
+                 "addons": "platform", OAUTH_CLIENT_SECRET_KEY: "platform", GRAFANA_PASSWORD_KEY: "platform", ARGO_SSO_SECRET_KEY: "platform"}
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _STACK_REF = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
@@ -68,8 +71,13 @@ class PlatformSpec:
     network: NetworkSpec = setting("The network layer (see `network.*`).", default={})
     cluster: ClusterSpec = setting("The cluster layer (see `cluster.*`).", default={})
     pools: tuple[PoolSpec, ...] = setting("Karpenter node pools of the compute layer (see `pools[].*`).", default=[])
+    storage: StorageSpec = setting("The storage layer: S3 buckets, FSx for Lustre, volumes (see `storage.*`).", default={})
     training: TrainingSpec = setting("Training operators and example jobs of the platform layer (see `training.*`).", default={})
     serving: ServingSpec = setting("Load balancer controller, exposure and example serving workloads of the platform layer (see `serving.*`).", default={})
+    addons: AddonsSpec = setting("JupyterHub, observability and Argo Workflows of the platform layer (see `addons.*`).", default={})
+    jupyterhub_oauth_client_secret: Optional[str] = secret_setting("JupyterHub OAuth client secret (authenticators github, generic-oauth).")
+    grafana_admin_password: Optional[str] = secret_setting("Grafana admin password (addons.observability.grafana).")
+    argo_sso_client_secret: Optional[str] = secret_setting("Argo Workflows SSO client secret (addons.argo auth mode sso).")
 
     stack: str = field(default="", metadata={"internal": True})
 
@@ -127,6 +135,10 @@ class PlatformSpec:
                         f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})",
                     )
         check_workloads(self, ctx, path)
+        check_addons(self, ctx, path)
+        zone = self.storage.lustre.zone
+        if zone is not None and zone not in self.availability_zones:
+            ctx.problem(f"{path}storage.lustre.zone", f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})")
         if self.network.existing is not None and len(self.network.existing.private_subnet_ids) != len(self.availability_zones):
             ctx.problem(
                 f"{path}network.existing.privateSubnetIds",

@@ -12,6 +12,7 @@ _POOL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _AMI_VERSION = re.compile(r"^(latest|v\d{8}|v?\d+\.\d+\.\d+)$")
 
 CAPACITY_TYPES = ("on-demand", "spot", "reserved")
+AMI_EXAMPLE = {"AL2023": "v20251108", "Bottlerocket": "1.42.0"}
 
 
 def pool_name(value: str) -> Optional[str]:
@@ -92,3 +93,49 @@ class PoolSpec:
     imds_hop_limit: int = setting("IMDSv2 hop limit; 1 keeps pods off the instance metadata service.", default=1, check=in_range(1, 2))
     labels: dict[str, str] = setting("Extra node labels.", default={})
     weight: Optional[int] = setting("Karpenter weight: higher pools are tried first when several fit.", default=None, check=in_range(1, 100))
+
+    def check(self, ctx: Context, path: str) -> None:
+        """Combinations that cannot work; each problem names its key. Instance facts come from the catalog."""
+        if (self.max_nodes is None) == (self.max_accelerators is None):
+            both = "both are set" if self.max_nodes is not None else "neither is set"
+            ctx.problem(f"{path}.maxNodes", f"{both}; allowed: exactly one of maxNodes or maxAccelerators")
+        if self.kind == "cpu" and self.max_accelerators is not None:
+            ctx.problem(f"{path}.maxAccelerators", f"got {self.max_accelerators} on a cpu pool; allowed: maxNodes (a cpu pool has no accelerators)")
+        if "reserved" in self.capacity_types and self.capacity_reservation is None:
+            ctx.problem(
+                f"{path}.capacityReservation",
+                "required: capacity type 'reserved' needs a reservation selector (ids or tags of the ODCRs / ML Capacity Blocks)",
+            )
+        if self.capacity_reservation is not None and "reserved" not in self.capacity_types:
+            ctx.problem(f"{path}.capacityTypes", f"got {show(list(self.capacity_types))}; add 'reserved' to use capacityReservation, or remove it")
+        if self.efa and len(self.zones) > 1:
+            ctx.problem(
+                f"{path}.zones",
+                f"got {show(list(self.zones))}; allowed: one zone for an EFA pool (EFA does not cross zones; the cluster placement group lives in one)",
+            )
+        if ctx.env in ("staging", "prod"):
+            if self.ami_version is None:
+                ctx.problem(f"{path}.amiVersion", f"required in {ctx.env}: pin the AMI release, e.g. {AMI_EXAMPLE[self.ami_family]}")
+            elif self.ami_version == "latest":
+                ctx.problem(
+                    f"{path}.amiVersion",
+                    f"got 'latest' in {ctx.env}; allowed: a pinned release such as {AMI_EXAMPLE[self.ami_family]} ('latest' drifts and replaces nodes on every AMI release)",
+                )
+        if self.ami_version not in (None, "latest"):
+            al2023_style = self.ami_version.startswith("v") and self.ami_version[1:].isdigit()
+            if self.ami_family == "AL2023" and not al2023_style:
+                ctx.problem(f"{path}.amiVersion", f"got {show(self.ami_version)} for AL2023; allowed: an AL2023 release such as {AMI_EXAMPLE['AL2023']}")
+            if self.ami_family == "Bottlerocket" and al2023_style:
+                ctx.problem(f"{path}.amiVersion", f"got {show(self.ami_version)} for Bottlerocket; allowed: a Bottlerocket release such as {AMI_EXAMPLE['Bottlerocket']}")
+        from stacks.spec.instances import check_pool_instances  # the catalog-backed rules
+
+        check_pool_instances(self, ctx, path)
+
+    @property
+    def ami_alias(self) -> str:
+        """Karpenter's amiSelectorTerms alias, e.g. al2023@v20251108 or bottlerocket@v1.42.0."""
+        family = "al2023" if self.ami_family == "AL2023" else "bottlerocket"
+        version = self.ami_version or "latest"
+        if family == "bottlerocket" and version != "latest" and not version.startswith("v"):
+            version = f"v{version}"
+        return f"{family}@{version}"

@@ -289,6 +289,9 @@ def resolve_default(tp: Any, default: Any, path: str, ctx: Context) -> Any:
             target = _unwrap_optional(tp) if _is_optional(tp) else tp
             return parse(target, default, path, ctx)
     if isinstance(default, list):
+        target = _unwrap_optional(tp) if _is_optional(tp) else tp
+        if get_origin(target) is tuple and dataclasses.is_dataclass(get_args(target)[0]):
+            return parse_value(target, default, path, ctx)  # a default list of sections (e.g. storage.buckets)
         return tuple(default)
     if isinstance(default, dict):
         return types.MappingProxyType(dict(default))

@@ -1,0 +1,268 @@
+"""JupyterHub (z2jh chart `jupyterhub`, https://hub.jupyter.org/helm-chart/) with profiles derived from the pools.
+
+What the component creates:
+- the hub namespace (stateful: protected with the stack, like tenant namespaces). Pod Security: `enforce:
+  privileged`, `warn`/`audit: restricted`, because the chart's `block-cloud-metadata` init container (kept on:
+  `singleuser.cloudMetadata.blockWithIptables`) runs as root with NET_ADMIN, which baseline and restricted refuse;
+- the namespace's own claims on the shared data (a PersistentVolume binds one claim and claims are namespaced):
+  the FSx for Lustre file system read-write and the read-only Mountpoint for S3 buckets, with the PV specs of the
+  storage layer (addons.storage_drivers);
+- the Helm release. Values are built by :func:`jupyterhub_values` (pure, validated strictly against the chart's
+  values.schema.yaml in tests): `hub.config` keyed by class names, profiles in `singleuser.profileList`, per-user
+  home volumes on the storage layer's Retain StorageClass, idle culling, user-pod network policy and metadata
+  blocking, the proxy on ClusterIP unless an internal NLB or (with TLS) a public NLB is configured, and the hub,
+  proxy and user scheduler on the system node group.
+
+The OAuth client secret never enters the chart values (they stay readable in plans and diffs): it is a
+`pulumi.Output.secret` written into a Secret of the hub namespace, which the hub reads as `OAUTH_CLIENT_SECRET`
+(OAuthenticator's default source of `client_secret`) through `hub.extraEnv`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, s3_pv_spec
+from components.labels import POOL_LABEL
+from stacks.derive.profiles import Profile
+
+CHART, CHART_REPO = "jupyterhub", "https://hub.jupyter.org/helm-chart/"
+AUTHENTICATOR_CLASS = {"github": "GitHubOAuthenticator", "generic-oauth": "GenericOAuthenticator", "dummy": "DummyAuthenticator"}
+DEFAULT_SCOPES = {"github": ["read:org"], "generic-oauth": ["openid", "email", "profile"]}
+
+LB_TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
+LB_TARGET_TYPE = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
+LB_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+LB_SSL_CERT = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
+LB_SSL_PORTS = "service.beta.kubernetes.io/aws-load-balancer-ssl-ports"
+
+
+@dataclass(frozen=True)
+class OAuthArgs:
+    client_id: str
+    callback_url: str
+    allowed_organizations: Sequence[str] = ()
+    authorize_url: Optional[str] = None
+    token_url: Optional[str] = None
+    userdata_url: Optional[str] = None
+    scope: Sequence[str] = ()
+    username_claim: str = "email"
+    claim_groups_key: Optional[str] = None
+    allowed_groups: Sequence[str] = ()
+    allow_all: bool = False
+
+
+@dataclass(frozen=True)
+class JupyterHubArgs:
+    version: str
+    namespace: str
+    system_pool: str  # hub, proxy and user scheduler run on the system node group (crucible.io/pool=<this>)
+    profiles: Sequence[Profile]
+    authenticator: str  # github | generic-oauth | dummy
+    oauth: Optional[OAuthArgs] = None
+    client_secret: Optional[pulumi.Input[str]] = None  # a secret Output
+    exposure: str = "private"  # private | internal-lb | public
+    certificate_arn: Optional[str] = None
+    source_ranges: Sequence[str] = ()
+    cpu: float = 1.0
+    memory_gib: int = 4
+    image: Optional[str] = None
+    user_storage_class: Optional[str] = None  # gp3, Retain (storage layer); None: the cluster default
+    user_volume_gib: int = 10
+    lustre: Optional[LustreVolumeArgs] = None
+    lustre_mount_path: str = "/fsx"
+    read_only_buckets: Sequence[S3VolumeArgs] = field(default_factory=tuple)
+    datasets_mount_path: str = "/datasets"
+    region: str = "us-east-1"
+    cull_timeout_seconds: int = 3600
+    cull_every_seconds: int = 600
+    protect: bool = False
+
+
+LUSTRE_CLAIM = "shared-lustre"
+
+
+def dataset_claim(bucket: str) -> str:
+    return f"dataset-{bucket}"
+
+
+def _image(ref: str) -> dict:
+    name, _, tag = ref.rpartition(":") if "@" not in ref else (ref, "", "")
+    return {"name": name, "tag": tag} if name else {"name": ref, "tag": ""}
+
+
+OAUTH_SECRET, OAUTH_SECRET_KEY, OAUTH_SECRET_ENV = "jupyterhub-oauth", "client-secret", "OAUTH_CLIENT_SECRET"
+
+
+def authenticator_config(args: JupyterHubArgs) -> dict:
+    """`hub.config`: keys are class names (JupyterHub, GitHubOAuthenticator, GenericOAuthenticator…)."""
+    config: dict = {"JupyterHub": {"authenticator_class": args.authenticator}}
+    if args.authenticator == "dummy" or args.oauth is None:
+        return config
+    o = args.oauth
+    auth: dict = {
+        "client_id": o.client_id,
+        "oauth_callback_url": o.callback_url,
+        "scope": list(o.scope) or DEFAULT_SCOPES[args.authenticator],
+    }
+    if args.authenticator == "github":
+        auth["allowed_organizations"] = list(o.allowed_organizations)
+    else:
+        auth.update(
+            authorize_url=o.authorize_url,
+            token_url=o.token_url,
+            userdata_url=o.userdata_url,
+            username_claim=o.username_claim,
+            login_service="single sign-on",
+        )
+        if o.allowed_groups:
+            auth.update(claim_groups_key=o.claim_groups_key, allowed_groups=list(o.allowed_groups), manage_groups=True)
+        if o.allow_all:
+            auth["allow_all"] = True
+    config[AUTHENTICATOR_CLASS[args.authenticator]] = auth
+    return config
+
+
+def proxy_service(args: JupyterHubArgs) -> dict:
+    """ClusterIP unless an NLB is asked for: internal (scheme internal) or public (internet-facing, TLS offloaded
+    to the NLB with the ACM certificate, plain HTTP port closed). NLBs are provisioned by the AWS Load Balancer
+    Controller (type external, IP targets)."""
+    if args.exposure == "private":
+        return {"type": "ClusterIP"}
+    annotations = {LB_TYPE: "external", LB_TARGET_TYPE: "ip", LB_SCHEME: "internal" if args.exposure == "internal-lb" else "internet-facing"}
+    service: dict = {"type": "LoadBalancer", "annotations": annotations}
+    if args.exposure == "public":
+        annotations.update({LB_SSL_CERT: args.certificate_arn or "", LB_SSL_PORTS: "https"})
+        service["disableHttpPort"] = True
+    if args.source_ranges:
+        service["loadBalancerSourceRanges"] = list(args.source_ranges)
+    return service
+
+
+def shared_volumes(args: JupyterHubArgs) -> tuple[list[dict], list[dict]]:
+    """(volumes, volume mounts) of every notebook: Lustre read-write, each dataset bucket read-only."""
+    volumes: list[dict] = []
+    mounts: list[dict] = []
+    if args.lustre is not None:
+        volumes.append({"name": "shared-lustre", "persistentVolumeClaim": {"claimName": LUSTRE_CLAIM}})
+        mounts.append({"name": "shared-lustre", "mountPath": args.lustre_mount_path})
+    for bucket in args.read_only_buckets:
+        name = dataset_claim(bucket.logical_name)
+        volumes.append({"name": name, "persistentVolumeClaim": {"claimName": name, "readOnly": True}})
+        mounts.append({"name": name, "mountPath": f"{args.datasets_mount_path}/{bucket.logical_name}", "readOnly": True})
+    return volumes, mounts
+
+
+def uses_oauth(args: JupyterHubArgs) -> bool:
+    return args.authenticator != "dummy" and args.oauth is not None
+
+
+def jupyterhub_values(args: JupyterHubArgs) -> dict:
+    """The chart values (pure; no secret in them)."""
+    on_system = {POOL_LABEL: args.system_pool}
+    volumes, mounts = shared_volumes(args)
+    storage: dict = {"type": "dynamic", "capacity": f"{args.user_volume_gib}Gi"}
+    if args.user_storage_class:
+        storage["dynamic"] = {"storageClass": args.user_storage_class}
+    if volumes:
+        storage["extraVolumes"] = volumes
+        storage["extraVolumeMounts"] = mounts
+    singleuser: dict = {
+        "profileList": [p.profile_list_entry() for p in args.profiles],
+        "cpu": {"guarantee": args.cpu},
+        "memory": {"guarantee": f"{args.memory_gib}G"},
+        "storage": storage,
+        "cloudMetadata": {"blockWithIptables": True},
+        "networkPolicy": {"enabled": True, "egressAllowRules": {"cloudMetadataServer": False}},
+    }
+    if args.image:
+        singleuser["image"] = _image(args.image)
+    proxy: dict = {
+        "service": proxy_service(args),
+        "chp": {"nodeSelector": on_system, "networkPolicy": {"enabled": True}},
+    }
+    if args.exposure == "public":
+        proxy["https"] = {"enabled": True, "type": "offload"}
+    hub: dict = {"config": authenticator_config(args), "nodeSelector": on_system, "networkPolicy": {"enabled": True}}
+    if args.user_storage_class:  # EKS has no default StorageClass: the hub database volume needs one named
+        hub["db"] = {"pvc": {"storageClassName": args.user_storage_class}}
+    if uses_oauth(args):
+        hub["extraEnv"] = {OAUTH_SECRET_ENV: {"valueFrom": {"secretKeyRef": {"name": OAUTH_SECRET, "key": OAUTH_SECRET_KEY}}}}
+    return {
+        "hub": hub,
+        "proxy": proxy,
+        "singleuser": singleuser,
+        "scheduling": {"userScheduler": {"nodeSelector": on_system}},
+        # The pre-pullers would pull notebook images onto every node (GPU nodes included) at each upgrade.
+        "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
+        "cull": {"enabled": True, "timeout": args.cull_timeout_seconds, "every": args.cull_every_seconds},
+    }
+
+
+class JupyterHub(pulumi.ComponentResource):
+    def __init__(self, name: str, args: JupyterHubArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:JupyterHub", name, None, opts)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        labels = {"app.kubernetes.io/part-of": "jupyterhub", "crucible.io/purpose": "notebooks"}
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace,
+                labels={
+                    **labels,
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                },
+            ),
+            opts=stateful,
+        )
+        claims: list[pulumi.Resource] = []  # what the release needs first: claims, the OAuth secret
+        if args.lustre is not None:
+            claims += self._claim(
+                f"{name}-lustre", f"{args.namespace}-lustre", LUSTRE_CLAIM,
+                lustre_pv_spec(args.lustre, args.namespace, LUSTRE_CLAIM), "ReadWriteMany", f"{args.lustre.capacity_gib}Gi", stateful,
+            )
+        for bucket in args.read_only_buckets:
+            claim = dataset_claim(bucket.logical_name)
+            handle = S3VolumeArgs(f"{args.namespace}-{bucket.logical_name}", bucket.bucket_name)  # volumeHandle unique per PV
+            claims += self._claim(
+                f"{name}-{claim}", f"{args.namespace}-{claim}", claim,
+                s3_pv_spec(handle, args.namespace, claim, args.region), "ReadOnlyMany", "1200Gi", stateful,
+            )
+        if uses_oauth(args):
+            claims.append(
+                k8s.core.v1.Secret(
+                    f"{name}-oauth",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=OAUTH_SECRET, namespace=self.namespace.metadata.name, labels=labels),
+                    string_data={OAUTH_SECRET_KEY: pulumi.Output.secret(args.client_secret)},
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        self.release = k8s.helm.v3.Release(
+            name,
+            name="jupyterhub",
+            chart=CHART,
+            version=args.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=self.namespace.metadata.name,
+            values=jupyterhub_values(args),
+            atomic=True,
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=claims),
+        )
+        self.register_outputs({"namespace": args.namespace, "version": args.version, "profiles": [p.slug for p in args.profiles]})
+
+    def _claim(self, name: str, pv_name: str, claim: str, pv_spec: dict, mode: str, size: str, opts: pulumi.ResourceOptions) -> list:
+        pv = k8s.core.v1.PersistentVolume(name, metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name), spec=pv_spec, opts=opts)
+        pvc = k8s.core.v1.PersistentVolumeClaim(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=claim, namespace=self.namespace.metadata.name),
+            spec={"accessModes": [mode], "storageClassName": "", "volumeName": pv.metadata.name, "resources": {"requests": {"storage": size}}},
+            opts=opts,
+        )
+        return [pvc]

@@ -1,0 +1,198 @@
+"""Observability: Prometheus (kube-prometheus-stack) with optional Grafana, GPU metrics and Neuron metrics.
+
+- `crucible:platform:Monitoring`: the monitoring namespace and the kube-prometheus-stack release (prometheus-community,
+  pinned). Prometheus keeps `retention` on a persistent volume of the storage layer's gp3 StorageClass and selects
+  every ServiceMonitor/PodMonitor in the cluster (not only the chart's own), so the accelerator exporters below are
+  scraped. Controllers run on the system node group; node-exporter runs on every node, tolerating the accelerator
+  taints. Grafana (optional) reads its admin password from a Secret filled from the Pulumi secret config.
+- `crucible:platform:DcgmExporter`: NVIDIA dcgm-exporter (chart, pinned) on GPU nodes only (crucible.io/accelerator
+  =nvidia), tolerating `nvidia.com/gpu`, with the chart's ServiceMonitor.
+- `crucible:platform:NeuronMonitor`: the Neuron SDK's neuron-monitor DaemonSet (neuron-monitor piped into its
+  Prometheus exporter on port 8000, as in aws-neuron-sdk src/k8/k8s-neuron-monitor-daemonset.yml; the Neuron Helm
+  chart does not package it) on Neuron nodes, tolerating `aws.amazon.com/neuron`, with a Service and ServiceMonitor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.labels import ACCELERATOR_LABEL, POOL_LABEL
+
+PROMETHEUS_STACK_CHART, PROMETHEUS_STACK_REPO = "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
+DCGM_CHART, DCGM_REPO = "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts"
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+NEURON_TOLERATION = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
+NEURON_MONITOR_PORT = 8000
+GRAFANA_SECRET = "grafana-admin"
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    version: str
+    namespace: str
+    system_pool: str
+    retention_days: int
+    volume_gib: int
+    storage_class: Optional[str]  # gp3 (storage layer); None: the cluster default
+    grafana: bool
+    grafana_admin_password: Optional[pulumi.Input[str]] = None  # a secret Output
+
+
+def prometheus_stack_values(args: MonitoringArgs) -> dict:
+    on_system = {POOL_LABEL: args.system_pool}
+    claim_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{args.volume_gib}Gi"}}}
+    if args.storage_class:
+        claim_spec["storageClassName"] = args.storage_class
+    grafana: dict = {"enabled": args.grafana}
+    if args.grafana:
+        grafana.update(
+            admin={"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+            nodeSelector=on_system,
+        )
+    return {
+        "prometheus": {
+            "prometheusSpec": {
+                "retention": f"{args.retention_days}d",
+                "storageSpec": {"volumeClaimTemplate": {"spec": claim_spec}},
+                # Scrape every ServiceMonitor/PodMonitor (the exporters' own), not only those labelled for this release.
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "nodeSelector": on_system,
+            }
+        },
+        "alertmanager": {"alertmanagerSpec": {"nodeSelector": on_system}},
+        "prometheusOperator": {"nodeSelector": on_system, "admissionWebhooks": {"patch": {"nodeSelector": on_system}}},
+        "kube-state-metrics": {"nodeSelector": on_system},
+        "prometheus-node-exporter": {"tolerations": [GPU_TOLERATION, NEURON_TOLERATION]},
+        "grafana": grafana,
+    }
+
+
+def dcgm_values(scrape_interval_seconds: int) -> dict:
+    return {
+        "nodeSelector": {ACCELERATOR_LABEL: "nvidia"},
+        "tolerations": [GPU_TOLERATION],
+        "serviceMonitor": {"enabled": True, "interval": f"{scrape_interval_seconds}s"},
+    }
+
+
+class Monitoring(pulumi.ComponentResource):
+    def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # node-exporter (hostNetwork, hostPID) and the accelerator exporters (device access) are privileged.
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace,
+                labels={"crucible.io/purpose": "observability", "pod-security.kubernetes.io/enforce": "privileged"},
+            ),
+            opts=child,
+        )
+        depends: list[pulumi.Resource] = []
+        if args.grafana:
+            depends.append(
+                k8s.core.v1.Secret(
+                    f"{name}-grafana-admin",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_SECRET, namespace=self.namespace.metadata.name),
+                    string_data={"admin-user": "admin", "admin-password": pulumi.Output.secret(args.grafana_admin_password)},
+                    opts=child,
+                )
+            )
+        self.release = k8s.helm.v3.Release(
+            name,
+            name="kube-prometheus-stack",
+            chart=PROMETHEUS_STACK_CHART,
+            version=args.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_STACK_REPO),
+            namespace=self.namespace.metadata.name,
+            values=prometheus_stack_values(args),
+            atomic=True,
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+        self.register_outputs({"namespace": args.namespace, "version": args.version, "grafana": args.grafana})
+
+
+@dataclass(frozen=True)
+class ExporterArgs:
+    namespace: pulumi.Input[str]
+    scrape_interval_seconds: int
+    monitoring: pulumi.Resource  # the kube-prometheus-stack release (it installs the ServiceMonitor CRD)
+    version: str = ""  # dcgm-exporter chart version
+    image: str = ""  # neuron-monitor image
+
+
+class DcgmExporter(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ExporterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:DcgmExporter", name, None, opts)
+        self.release = k8s.helm.v3.Release(
+            name,
+            name="dcgm-exporter",
+            chart=DCGM_CHART,
+            version=args.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DCGM_REPO),
+            namespace=args.namespace,
+            values=dcgm_values(args.scrape_interval_seconds),
+            atomic=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.monitoring]),
+        )
+        self.register_outputs({"version": args.version})
+
+
+def neuron_monitor_pod_spec(image: str) -> dict:
+    return {
+        "nodeSelector": {ACCELERATOR_LABEL: "neuron"},
+        "tolerations": [NEURON_TOLERATION],
+        "containers": [
+            {
+                "name": "neuron-monitor",
+                "image": image,
+                "command": ["/opt/bin/entrypoint.sh"],
+                "args": ["--port", str(NEURON_MONITOR_PORT)],
+                "ports": [{"name": "metrics", "containerPort": NEURON_MONITOR_PORT}],
+                "env": [{"name": "GOMEMLIMIT", "value": "160MiB"}],
+                "resources": {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+                "securityContext": {"privileged": True},  # reads the Neuron devices and driver counters
+            }
+        ],
+    }
+
+
+class NeuronMonitor(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ExporterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:NeuronMonitor", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {"app.kubernetes.io/name": "neuron-monitor"}
+        meta = k8s.meta.v1.ObjectMetaArgs(name="neuron-monitor", namespace=args.namespace, labels=labels)
+        self.daemon_set = k8s.apps.v1.DaemonSet(
+            name,
+            metadata=meta,
+            spec={
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": neuron_monitor_pod_spec(args.image)},
+            },
+            opts=child,
+        )
+        self.service = k8s.core.v1.Service(
+            name,
+            metadata=meta,
+            spec={"selector": labels, "ports": [{"name": "metrics", "port": NEURON_MONITOR_PORT, "targetPort": "metrics"}]},
+            opts=child,
+        )
+        self.service_monitor = k8s.apiextensions.CustomResource(
+            name,
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=meta,
+            spec={
+                "selector": {"matchLabels": labels},
+                "endpoints": [{"port": "metrics", "interval": f"{args.scrape_interval_seconds}s"}],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.monitoring]),
+        )
+        self.register_outputs({"image": args.image})

@@ -1,0 +1,222 @@
+"""One Karpenter pool: an EC2NodeClass (karpenter.k8s.aws/v1) and a NodePool (karpenter.sh/v1), plus for EFA
+pools a cluster placement group and a security group that allows all traffic to and from itself.
+
+The manifests are built by the pure functions `node_class_spec` / `node_pool_spec` from `NodePoolArgs`; the
+args carry what the spec and stacks/derive/capacity.py decided (types, limits, EFA interface count). Nothing
+here reads config or the instance catalog.
+
+EFA interfaces: explicit `networkInterfaces` on the EC2NodeClass (Karpenter >= 1.11), not the automatic
+attachment for pods that request `vpc.amazonaws.com/efa`. Every node of an EFA pool gets every EFA interface
+the instance has, whatever pod triggered it (a pod that forgot the EFA request would otherwise land on a node
+without EFA and NCCL would fall back to TCP silently); the interfaces beyond the primary are EFA-only, so they
+take no VPC IP addresses (31 addresses saved per p5 node); and the count is in the plan for review. The price:
+an EFA pool's instance types must share one EFA maximum (the spec checks that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, POOL_LABEL, WORKLOAD_LABEL
+from stacks.derive.capacity import ACCELERATOR_LABEL_VALUE, ACCELERATOR_RESOURCE, efa_network_interfaces
+
+NODEPOOL_API = "karpenter.sh/v1"
+NODECLASS_API = "karpenter.k8s.aws/v1"
+
+# Disruption by workload profile.
+DISRUPTION = {
+    # Never drain a running job: only empty nodes go, drift and underutilisation never disrupt, nodes never expire.
+    "training": {
+        "disruption": {
+            "consolidationPolicy": "WhenEmpty",
+            "consolidateAfter": "10m",
+            "budgets": [{"nodes": "0", "reasons": ["Underutilized", "Drifted"]}, {"nodes": "10%", "reasons": ["Empty"]}],
+        },
+        "expireAfter": "Never",
+    },
+    "serving": {
+        "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "5m", "budgets": [{"nodes": "10%"}]},
+        "expireAfter": "720h",
+    },
+    "interactive": {
+        "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "15m", "budgets": [{"nodes": "10%"}]},
+        "expireAfter": "720h",
+    },
+}
+
+
+@dataclass(frozen=True)
+class NodePoolArgs:
+    name: str
+    kind: str  # gpu | neuron | cpu
+    workload: str  # training | serving | interactive
+    instance_types: Sequence[str]
+    arch: Sequence[str]
+    capacity_types: Sequence[str]
+    zones: Sequence[str]
+    subnet_ids: Sequence[pulumi.Input[str]]  # the private subnets of `zones`
+    limits: Mapping[str, str]
+    efa_interfaces: int  # 0: no EFA
+    ami_family: str  # AL2023 | Bottlerocket
+    ami_alias: str  # al2023@v20251108
+    root_volume_gib: int
+    data_volume_gib: Optional[int]
+    instance_store_raid0: bool
+    imds_hop_limit: int
+    node_role_name: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    cluster_security_group_id: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    reservation_ids: Sequence[str] = ()
+    reservation_tags: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    weight: Optional[int] = None
+    karpenter: Sequence[pulumi.Resource] = ()  # the Karpenter release: every CR of the pool depends on it
+
+
+def pool_labels(args: NodePoolArgs) -> dict[str, str]:
+    labels = {**dict(args.labels), POOL_LABEL: args.name, WORKLOAD_LABEL: args.workload, AMI_FAMILY_LABEL: args.ami_family.lower()}
+    if args.kind in ACCELERATOR_LABEL_VALUE:
+        labels[ACCELERATOR_LABEL] = ACCELERATOR_LABEL_VALUE[args.kind]
+    if args.efa_interfaces:
+        labels[EFA_LABEL] = "true"
+    return labels
+
+
+def pool_taints(kind: str) -> list[dict]:
+    resource = ACCELERATOR_RESOURCE.get(kind)
+    return [{"key": resource, "effect": "NoSchedule"}] if resource else []
+
+
+def node_pool_spec(args: NodePoolArgs) -> dict:
+    profile = DISRUPTION[args.workload]
+    requirements = [
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(args.instance_types)},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(args.capacity_types)},
+        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(args.zones)},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": list(args.arch)},
+        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+    ]
+    spec: dict = {
+        "template": {
+            "metadata": {"labels": pool_labels(args)},
+            "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": args.name},
+                "requirements": requirements,
+                "taints": pool_taints(args.kind),
+                "expireAfter": profile["expireAfter"],
+            },
+        },
+        "limits": dict(args.limits),
+        "disruption": profile["disruption"],
+    }
+    if not spec["template"]["spec"]["taints"]:
+        del spec["template"]["spec"]["taints"]
+    if args.weight is not None:
+        spec["weight"] = args.weight
+    return spec
+
+
+def block_devices(args: NodePoolArgs) -> list[dict]:
+    def ebs(size: int) -> dict:
+        return {"volumeSize": f"{size}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
+
+    devices = [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs(args.root_volume_gib)}]
+    if args.ami_family == "Bottlerocket":
+        # Bottlerocket: /dev/xvda is the OS volume, /dev/xvdb holds images and container data.
+        devices.append({"deviceName": "/dev/xvdb", "ebs": ebs(args.data_volume_gib or args.root_volume_gib)})
+    elif args.data_volume_gib:
+        devices.append({"deviceName": "/dev/xvdb", "ebs": ebs(args.data_volume_gib)})
+    return devices
+
+
+def node_class_spec(
+    args: NodePoolArgs,
+    efa_security_group_id: Optional[pulumi.Input[str]] = None,
+    placement_group_name: Optional[pulumi.Input[str]] = None,
+) -> dict:
+    security_groups = [{"id": args.cluster_security_group_id}]
+    if efa_security_group_id is not None:
+        security_groups.append({"id": efa_security_group_id})
+    spec: dict = {
+        "role": args.node_role_name,
+        "amiSelectorTerms": [{"alias": args.ami_alias}],
+        "subnetSelectorTerms": [{"id": subnet} for subnet in args.subnet_ids],
+        "securityGroupSelectorTerms": security_groups,
+        "associatePublicIPAddress": False,
+        "metadataOptions": {
+            "httpEndpoint": "enabled",
+            "httpProtocolIPv6": "disabled",
+            "httpPutResponseHopLimit": args.imds_hop_limit,
+            "httpTokens": "required",
+        },
+        "blockDeviceMappings": block_devices(args),
+        "tags": {POOL_LABEL: args.name},
+    }
+    if args.instance_store_raid0:
+        spec["instanceStorePolicy"] = "RAID0"
+    if args.reservation_ids or args.reservation_tags:
+        terms: list[dict] = [{"id": rid} for rid in args.reservation_ids]
+        if args.reservation_tags:
+            terms.append({"tags": dict(args.reservation_tags)})
+        spec["capacityReservationSelectorTerms"] = terms
+    if args.efa_interfaces:
+        spec["networkInterfaces"] = efa_network_interfaces(args.efa_interfaces)
+    if placement_group_name is not None:
+        spec["placementGroupSelector"] = {"name": placement_group_name}
+    return spec
+
+
+class NodePool(pulumi.ComponentResource):
+    """A Karpenter pool. Its custom resources depend on the Karpenter release (``args.karpenter``): on destroy they
+    go first, and Karpenter drains and terminates their nodes while it still runs."""
+
+    def __init__(self, name: str, args: NodePoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:compute:NodePool", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {POOL_LABEL: args.name}
+        efa_sg_id = placement_name = None
+        self.placement_group = self.efa_security_group = None
+        if args.efa_interfaces:
+            self.placement_group = aws.ec2.PlacementGroup(f"{name}-efa", strategy="cluster", tags=tags, opts=child)
+            self.efa_security_group = aws.ec2.SecurityGroup(
+                f"{name}-efa",
+                description=f"EFA traffic between nodes of pool {args.name}: all traffic to and from itself",
+                vpc_id=args.vpc_id,
+                tags={**tags, "Name": f"{args.name}-efa"},
+                opts=child,
+            )
+            sg = self.efa_security_group.id
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-efa-in", security_group_id=sg, referenced_security_group_id=sg, ip_protocol="-1",
+                description="EFA: all traffic from the pool's EFA security group", opts=child,
+            )
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-efa-out", security_group_id=sg, referenced_security_group_id=sg, ip_protocol="-1",
+                description="EFA: all traffic to the pool's EFA security group", opts=child,
+            )
+            efa_sg_id, placement_name = sg, self.placement_group.name
+
+        self.node_class = k8s.apiextensions.CustomResource(
+            f"{name}-nodeclass",
+            api_version=NODECLASS_API,
+            kind="EC2NodeClass",
+            metadata={"name": args.name, "labels": {POOL_LABEL: args.name}},
+            spec=node_class_spec(args, efa_sg_id, placement_name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.karpenter)),
+        )
+        # The NodePool references the node class: it is deleted first, and Karpenter drains its nodes.
+        self.node_pool = k8s.apiextensions.CustomResource(
+            f"{name}-nodepool",
+            api_version=NODEPOOL_API,
+            kind="NodePool",
+            metadata={"name": args.name, "labels": {POOL_LABEL: args.name}},
+            spec=node_pool_spec(args),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_class, *args.karpenter]),
+        )
+        self.register_outputs({"name": args.name, "limits": dict(args.limits), "efaInterfaces": args.efa_interfaces})

@@ -1,0 +1,271 @@
+"""Pool capacity: what a pool can run at its limit, from the instance catalog. PURE: no Pulumi calls.
+
+`pool_capacity(pool)` is the one place that turns a pool as stated in config (instance types or families,
+maxNodes or maxAccelerators, EFA on/off, capacity types) into figures: the resolved instance types, the node
+count at the limit, vCPU / memory / accelerators / accelerator memory at the limit (these become the
+NodePool's `spec.limits`; Kueue quotas derive from them), EFA interfaces per node configured against the
+instance maximum, network Gbps per node, and the $/h range at the limit.
+
+Every instance fact is read from the catalog (components/catalog) through :func:`catalog_facts`; nothing here
+knows a GPU count or a price.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+ACCELERATOR_RESOURCE = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
+ACCELERATOR_LABEL_VALUE = {"gpu": "nvidia", "neuron": "neuron"}
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """What capacity needs to know about one instance type (a view of a catalog entry)."""
+
+    name: str
+    family: str
+    arch: str  # amd64 | arm64
+    vcpu: int
+    memory_gib: float
+    accelerator_kind: Optional[str]  # gpu (NVIDIA) | neuron | None; other makers (e.g. Gaudi) are "other"
+    accelerators: int
+    accelerator_memory_gib: float  # per accelerator
+    efa_interfaces: int  # the instance maximum (0: no EFA)
+    network_gbps: float
+    instance_store_gib: float
+    on_demand_per_hour: float  # USD, reference region
+    spot_per_hour: Optional[float]  # USD estimate, when the catalog has one
+
+
+Lookup = Callable[[str], Optional[InstanceFacts]]
+
+
+@dataclass(frozen=True)
+class TypeAtMax:
+    """One instance type of the pool, with the pool at its limit on that type alone."""
+
+    instance_type: str
+    nodes: int
+    vcpu: int
+    memory_gib: float
+    accelerators: int
+    accelerator_memory_gib: float
+    efa_max: int
+    network_gbps: float
+    per_hour_low: float  # cheapest allowed capacity type (spot when allowed and priced)
+    per_hour_high: float  # on-demand
+
+
+@dataclass(frozen=True)
+class PoolCapacity:
+    pool: str
+    kind: str  # gpu | neuron | cpu
+    accelerator_resource: Optional[str]  # nvidia.com/gpu | aws.amazon.com/neuron | None
+    instance_types: tuple[str, ...]  # families resolved, in catalog order
+    arch: tuple[str, ...]
+    max_nodes: int  # most nodes at the limit (the smallest type, when maxAccelerators bounds the pool)
+    vcpu: int  # at the limit, whichever type the pool runs: NodePool limits.cpu
+    memory_gib: int  # NodePool limits.memory (Gi)
+    accelerators: int  # NodePool limits.<accelerator resource>
+    accelerator_memory_gib: float  # accelerator memory at the limit (largest per type)
+    efa_interfaces: int  # EFA interfaces attached per node (0 unless the pool has efa: true)
+    efa_max: int  # the instance maximum per node (equal across an EFA pool's types)
+    network_gbps: float  # per node (largest type)
+    per_hour_low: float  # $/h at the limit, cheapest type and capacity type
+    per_hour_high: float  # $/h at the limit, dearest type on demand
+    types: tuple[TypeAtMax, ...]
+
+    @property
+    def efa_share(self) -> float:
+        return self.efa_interfaces / self.efa_max if self.efa_max else 0.0
+
+    def limits(self) -> dict[str, str]:
+        """The NodePool `spec.limits` (Kubernetes quantities)."""
+        out = {"cpu": str(self.vcpu), "memory": f"{self.memory_gib}Gi"}
+        if self.accelerator_resource:
+            out[self.accelerator_resource] = str(self.accelerators)
+        return out
+
+    def efa_summary(self) -> str:
+        if not self.efa_max:
+            return "no EFA"
+        return f"{self.efa_interfaces}/{self.efa_max} EFA, {self.network_gbps:g} Gbps, {round(100 * self.efa_share)}%"
+
+    def to_json(self) -> dict:
+        return {
+            "pool": self.pool,
+            "kind": self.kind,
+            "instanceTypes": list(self.instance_types),
+            "maxNodes": self.max_nodes,
+            "limits": self.limits(),
+            "vcpuAtMax": self.vcpu,
+            "memoryGibAtMax": self.memory_gib,
+            "acceleratorResource": self.accelerator_resource,
+            "acceleratorsAtMax": self.accelerators,
+            "acceleratorMemoryGibAtMax": self.accelerator_memory_gib,
+            "efaInterfacesPerNode": self.efa_interfaces,
+            "efaInterfacesMaxPerNode": self.efa_max,
+            "efaShare": round(self.efa_share, 4),
+            "networkGbpsPerNode": self.network_gbps,
+            "perHourAtMax": {"low": round(self.per_hour_low, 2), "high": round(self.per_hour_high, 2), "currency": "USD"},
+            "types": [
+                {
+                    "instanceType": t.instance_type,
+                    "nodes": t.nodes,
+                    "vcpu": t.vcpu,
+                    "memoryGib": t.memory_gib,
+                    "accelerators": t.accelerators,
+                    "acceleratorMemoryGib": t.accelerator_memory_gib,
+                    "efaMaxPerNode": t.efa_max,
+                    "networkGbpsPerNode": t.network_gbps,
+                    "perHourLow": round(t.per_hour_low, 2),
+                    "perHourHigh": round(t.per_hour_high, 2),
+                }
+                for t in self.types
+            ],
+        }
+
+
+# ---- the catalog view --------------------------------------------------------------------------------
+
+
+def catalog_facts(name: str) -> Optional[InstanceFacts]:
+    """Facts for one instance type from components/catalog, or None when the catalog does not know it."""
+    from components import catalog
+
+    entry = catalog.find(name)
+    if entry is None:
+        return None
+    return _facts_from(entry)
+
+
+def catalog_names() -> list[str]:
+    from components import catalog
+
+    return [entry.name for entry in catalog.all_instances()]
+
+
+def _facts_from(entry) -> InstanceFacts:  # entry: components.catalog.InstanceType
+    maker = (entry.accelerator.maker if entry.accelerator else None) or ""
+    kind = {"nvidia": "gpu", "aws": "neuron"}.get(maker.lower(), "other") if entry.accelerator else None
+    return InstanceFacts(
+        name=entry.name,
+        family=entry.family,
+        arch=entry.arch,
+        vcpu=entry.vcpu,
+        memory_gib=entry.memory_gib,
+        accelerator_kind=kind,
+        accelerators=entry.accelerator.count if entry.accelerator else 0,
+        accelerator_memory_gib=entry.accelerator.memory_gib if entry.accelerator else 0.0,
+        efa_interfaces=entry.efa_interfaces,
+        network_gbps=entry.network_gbps,
+        instance_store_gib=entry.instance_store_gib,
+        on_demand_per_hour=entry.on_demand_per_hour,
+        spot_per_hour=getattr(entry, "spot_per_hour", None),
+    )
+
+
+def resolve(entries: Iterable[str], names: Optional[list[str]] = None, lookup: Lookup = None) -> list[str]:
+    """Instance types for config entries that are types (p5.48xlarge) or families (g6e), in order, deduplicated.
+    Unknown entries are skipped here (validation reports them)."""
+    lookup = lookup or catalog_facts
+    names = catalog_names() if names is None else names
+    out: list[str] = []
+    for entry in entries:
+        if "." in entry:
+            found = [entry] if lookup(entry) is not None else []
+        else:
+            found = [n for n in names if n.split(".", 1)[0] == entry]
+        out.extend(n for n in found if n not in out)
+    return out
+
+
+# ---- capacity -----------------------------------------------------------------------------------------
+
+
+def pool_capacity(pool, lookup: Lookup = None, names: Optional[list[str]] = None) -> PoolCapacity:
+    """The capacity of a validated pool (stacks.spec.pools.PoolSpec) at its limit."""
+    lookup = lookup or catalog_facts
+    types = [lookup(n) for n in resolve(pool.instance_types, names=names, lookup=lookup)]
+    facts = [f for f in types if f is not None]
+    if not facts:
+        raise ValueError(f"pool {pool.name!r}: no instance type of {list(pool.instance_types)} is in the catalog")
+    spot = "spot" in pool.capacity_types
+    rows = []
+    for f in facts:
+        if pool.max_nodes is not None:
+            nodes = pool.max_nodes
+        else:
+            per_node = f.accelerators if pool.kind != "cpu" else 0
+            nodes = math.ceil(pool.max_accelerators / per_node) if per_node else 0
+        high = nodes * f.on_demand_per_hour
+        low = nodes * (f.spot_per_hour if spot and f.spot_per_hour is not None else f.on_demand_per_hour)
+        rows.append(
+            TypeAtMax(
+                instance_type=f.name,
+                nodes=nodes,
+                vcpu=nodes * f.vcpu,
+                memory_gib=nodes * f.memory_gib,
+                accelerators=nodes * f.accelerators,
+                accelerator_memory_gib=nodes * f.accelerators * f.accelerator_memory_gib,
+                efa_max=f.efa_interfaces,
+                network_gbps=f.network_gbps,
+                per_hour_low=low,
+                per_hour_high=high,
+            )
+        )
+    accelerators = max(r.accelerators for r in rows)
+    if pool.max_accelerators is not None:
+        accelerators = pool.max_accelerators
+    efa_max = max(f.efa_interfaces for f in facts)
+    return PoolCapacity(
+        pool=pool.name,
+        kind=pool.kind,
+        accelerator_resource=ACCELERATOR_RESOURCE.get(pool.kind),
+        instance_types=tuple(f.name for f in facts),
+        arch=tuple(sorted({f.arch for f in facts})),
+        max_nodes=max(r.nodes for r in rows),
+        vcpu=max(r.vcpu for r in rows),
+        memory_gib=math.ceil(max(r.memory_gib for r in rows)),
+        accelerators=accelerators,
+        accelerator_memory_gib=max(r.accelerator_memory_gib for r in rows),
+        efa_interfaces=efa_max if pool.efa else 0,
+        efa_max=efa_max,
+        network_gbps=max(f.network_gbps for f in facts),
+        per_hour_low=min(r.per_hour_low for r in rows),
+        per_hour_high=max(r.per_hour_high for r in rows),
+        types=tuple(rows),
+    )
+
+
+def efa_network_interfaces(count: int) -> list[dict]:
+    """EC2NodeClass `networkInterfaces` attaching ``count`` EFA devices, one per network card, as AWS
+    recommends for multi-card instances: card 0 keeps the primary ENA interface (device 0) and takes an
+    EFA-only interface on device 1; every further card gets an EFA-only interface on device 0."""
+    if count <= 0:
+        return []
+    out = [
+        {"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"},
+        {"networkCardIndex": 0, "deviceIndex": 1, "interfaceType": "efa-only"},
+    ]
+    out += [{"networkCardIndex": card, "deviceIndex": 0, "interfaceType": "efa-only"} for card in range(1, count)]
+    return out
+
+
+def pool_zones(pool, availability_zones) -> list[str]:
+    """The pool's zones: as configured; else an EFA pool takes the first zone (EFA and cluster placement groups
+    do not cross zones) and any other pool all of them."""
+    if pool.zones:
+        return list(pool.zones)
+    return [availability_zones[0]] if pool.efa else list(availability_zones)
+
+
+def instance_store_raid0(pool, lookup: Lookup = None, names: Optional[list[str]] = None) -> bool:
+    """RAID0 over local NVMe: as configured, else on when every instance type of the pool has instance store."""
+    if pool.instance_store_raid0 is not None:
+        return pool.instance_store_raid0
+    lookup = lookup or catalog_facts
+    facts = [lookup(n) for n in resolve(pool.instance_types, names=names, lookup=lookup)]
+    return bool(facts) and all(f is not None and f.instance_store_gib > 0 for f in facts)

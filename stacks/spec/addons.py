@@ -1,0 +1,266 @@
+"""The addons section (platform layer): JupyterHub, observability and the optional Argo Workflows engine.
+
+`crucible:addons` has one subsection per add-on, each with `enabled` and its settings. Secrets never live in this
+section: the OAuth client secret, the Grafana admin password and the Argo SSO client secret are top-level Pulumi
+secret config keys (`pulumi config set --secret crucible:<key> …`), declared on PlatformSpec with
+:func:`secret_setting` (kept out of the spec's repr) and handed to resources as `pulumi.Output.secret`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Optional
+
+from stacks.spec.checks import any_cidr
+from stacks.spec.schema import ByEnv, Context, all_of, each, in_range, non_empty, setting, show, unique
+
+if TYPE_CHECKING:  # pragma: no cover
+    from stacks.spec.platform import PlatformSpec
+
+JUPYTERHUB_CHART_VERSION = "4.4.0"
+DCGM_EXPORTER_CHART_VERSION = "4.8.2"
+PROMETHEUS_STACK_CHART_VERSION = "88.5.3"
+ARGO_WORKFLOWS_CHART_VERSION = "1.0.18"
+# The image of the Neuron SDK's own monitor DaemonSet (aws-neuron-sdk src/k8/k8s-neuron-monitor-daemonset.yml):
+# neuron-monitor piped into its Prometheus exporter, serving on port 8000.
+NEURON_MONITOR_IMAGE = "public.ecr.aws/neuron/neuron-monitor:1.0.0"
+
+# Top-level secret config keys (Pulumi secrets; `secure:` values in Pulumi.<stack>.yaml).
+OAUTH_CLIENT_SECRET_KEY = "jupyterhubOauthClientSecret"
+GRAFANA_PASSWORD_KEY = "grafanaAdminPassword"
+ARGO_SSO_SECRET_KEY = "argoSsoClientSecret"
+
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?$")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+_IMAGE = re.compile(r"^[\w.\-/:@]+$")
+_K8S_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def secret_setting(doc: str) -> dataclasses.Field:
+    """An optional secret config key: like :func:`setting` with no default, but hidden from the spec's repr."""
+    meta = {"doc": doc + " Pulumi secret (`pulumi config set --secret`).", "default": None, "check": None, "key": None, "secret": True}
+    return dataclasses.field(kw_only=True, default=None, repr=False, metadata=meta)
+
+
+def semver(value: str) -> Optional[str]:
+    return None if _VERSION.match(value) else f"got {show(value)}; allowed: a pinned chart version such as 1.2.3"
+
+
+def https_url(value: str) -> Optional[str]:
+    return None if _HTTPS_URL.match(value) else f"got {show(value)}; allowed: an https:// URL"
+
+
+def acm_certificate_arn(value: str) -> Optional[str]:
+    if not _ACM_ARN.match(value):
+        return f"got {show(value)}; allowed: an ACM certificate ARN such as arn:aws:acm:us-east-1:111122223333:certificate/<uuid>"
+    return None
+
+
+def image_ref(value: str) -> Optional[str]:
+    if not _IMAGE.match(value) or (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
+        return f"got {show(value)}; allowed: an image reference with a tag or digest, e.g. repo/name:1.2.3"
+    return None
+
+
+def k8s_name(value: str) -> Optional[str]:
+    return None if _K8S_NAME.match(value) else f"got {show(value)}; allowed: a Kubernetes name (1-63 lowercase letters, digits, '-')"
+
+
+def mount_path(value: str) -> Optional[str]:
+    if not value.startswith("/") or value == "/" or value.endswith("/") or "//" in value or " " in value:
+        return f"got {show(value)}; allowed: an absolute directory such as /fsx (not the root, no trailing '/')"
+    return None
+
+
+# ---- JupyterHub ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OAuthSpec:
+    """The identity provider of the hub (authenticator `github` or `generic-oauth`)."""
+
+    client_id: str = setting("OAuth client (application) id. The client secret is the secret config key crucible:jupyterhubOauthClientSecret.")
+    callback_url: str = setting("OAuth callback URL registered with the provider: https://<hub host>/hub/oauth_callback.", check=https_url)
+    allowed_organizations: tuple[str, ...] = setting(
+        "github: GitHub organizations (or org:team) whose members may log in. Required for github.", default=[], check=unique
+    )
+    authorize_url: Optional[str] = setting("generic-oauth: the provider's authorize endpoint (Cognito: https://<domain>/oauth2/authorize).", default=None, check=https_url)
+    token_url: Optional[str] = setting("generic-oauth: the token endpoint (Cognito: https://<domain>/oauth2/token).", default=None, check=https_url)
+    userdata_url: Optional[str] = setting("generic-oauth: the user-info endpoint (Cognito: https://<domain>/oauth2/userInfo).", default=None, check=https_url)
+    scope: tuple[str, ...] = setting(
+        "OAuth scopes requested. Default: [read:org] for github, [openid, email, profile] for generic-oauth.", default=[], check=unique
+    )
+    username_claim: str = setting("generic-oauth: the user-info claim that becomes the JupyterHub user name.", default="email")
+    claim_groups_key: Optional[str] = setting("generic-oauth: the user-info claim holding the user's groups (Cognito: cognito:groups).", default=None)
+    allowed_groups: tuple[str, ...] = setting("generic-oauth: groups whose members may log in (needs claimGroupsKey).", default=[], check=unique)
+    allow_all: bool = setting("generic-oauth: let every user the provider authenticates log in (instead of allowedGroups).", default=False)
+
+
+@dataclass(frozen=True)
+class JupyterHubSpec:
+    enabled: bool = setting(
+        "Install JupyterHub (z2jh). Outside dev it needs a real authenticator (`authenticator`, `oauth` and the client secret).",
+        default=False,
+    )
+    version: str = setting("z2jh chart version (https://hub.jupyter.org/helm-chart/, chart jupyterhub).", default=JUPYTERHUB_CHART_VERSION, check=semver)
+    namespace: str = setting("Namespace of the hub and the user servers.", default="jupyterhub", check=k8s_name)
+    authenticator: Optional[Literal["github", "generic-oauth", "dummy"]] = setting(
+        "How users log in: github (GitHubOAuthenticator), generic-oauth (GenericOAuthenticator, e.g. Cognito) or dummy "
+        "(any name, any password: dev only). Required outside dev.",
+        default=ByEnv(dev="dummy", prod=None),
+    )
+    oauth: Optional[OAuthSpec] = setting("The OAuth provider (see `oauth.*`); required for github and generic-oauth.", default=None)
+    exposure: Literal["private", "internal-lb", "public"] = setting(
+        "Where the proxy is reachable: private (ClusterIP: port-forward or an ingress of your own), internal-lb (an internal "
+        "NLB inside the VPC) or public (an internet-facing NLB terminating TLS: needs certificateArn).",
+        default="private",
+    )
+    certificate_arn: Optional[str] = setting("ACM certificate the load balancer terminates TLS with (required for exposure public).", default=None, check=acm_certificate_arn)
+    source_ranges: tuple[str, ...] = setting(
+        "CIDR blocks allowed to reach a load-balanced proxy (loadBalancerSourceRanges). Empty: the VPC / everyone the scheme allows.",
+        default=[],
+        check=all_of(each(any_cidr), unique),
+    )
+    accelerator_profiles: Literal["interactive", "all"] = setting(
+        "Which accelerator pools get a notebook profile: those whose workload is interactive, or all GPU/Neuron pools.",
+        default="interactive",
+    )
+    default_pool: Optional[str] = setting(
+        "CPU pool of the default profile. Default: the first cpu pool with workload interactive, else the first cpu pool.", default=None
+    )
+    cpu: float = setting("CPU cores guaranteed to every notebook server.", default=1.0, check=in_range(0.1, 192))
+    memory_gib: int = setting("Memory guaranteed to every notebook server (GiB).", default=4, check=in_range(1, 2048))
+    image: Optional[str] = setting("Notebook image of the CPU profile (name:tag). Default: the chart's singleuser image.", default=None, check=image_ref)
+    gpu_image: Optional[str] = setting("Notebook image of GPU profiles (CUDA-enabled). Default: `image`.", default=None, check=image_ref)
+    neuron_image: Optional[str] = setting("Notebook image of Neuron profiles (Neuron SDK). Default: `image`.", default=None, check=image_ref)
+    user_volume_gib: int = setting("Size of each user's home volume (gp3, Retain StorageClass of the storage layer).", default=ByEnv(dev=10, prod=50), check=in_range(1, 16384))
+    shared_mounts: bool = setting("Mount the shared Lustre file system (read-write) and the read-only S3 volumes in every notebook.", default=True)
+    lustre_mount_path: str = setting("Where the shared Lustre file system appears in notebooks.", default="/fsx", check=mount_path)
+    datasets_mount_path: str = setting("Parent directory of the read-only S3 volumes in notebooks (<path>/<bucket>).", default="/datasets", check=mount_path)
+    cull_timeout_seconds: int = setting("Stop notebook servers idle this long.", default=ByEnv(dev=1800, prod=3600), check=in_range(300, 7 * 24 * 3600))
+    cull_every_seconds: int = setting("How often the idle culler runs.", default=600, check=in_range(60, 3600))
+
+    def check(self, ctx: Context, path: str) -> None:
+        if not self.enabled:
+            return
+        if self.authenticator is None:
+            ctx.problem(f"{path}.authenticator", f"required in {ctx.env} when JupyterHub is enabled; allowed: \"github\", \"generic-oauth\"")
+        elif self.authenticator == "dummy" and ctx.env != "dev":
+            ctx.problem(
+                f"{path}.authenticator",
+                f"got \"dummy\"; the dummy authenticator lets anyone in and is refused in {ctx.env}; allowed: \"github\", \"generic-oauth\"",
+            )
+        elif self.authenticator in ("github", "generic-oauth"):
+            if self.oauth is None:
+                ctx.problem(f"{path}.oauth", f"required for authenticator {show(self.authenticator)}: clientId, callbackUrl and the provider settings")
+            elif self.authenticator == "github" and not self.oauth.allowed_organizations:
+                ctx.problem(f"{path}.oauth.allowedOrganizations", "required for github: name the organizations whose members may log in")
+            elif self.authenticator == "generic-oauth":
+                for key in ("authorize_url", "token_url", "userdata_url"):
+                    if getattr(self.oauth, key) is None:
+                        ctx.problem(f"{path}.oauth.{_camel(key)}", "required for generic-oauth (Cognito: https://<domain>/oauth2/…)")
+                if self.oauth.allowed_groups and not self.oauth.claim_groups_key:
+                    ctx.problem(f"{path}.oauth.claimGroupsKey", "required with allowedGroups: the user-info claim that lists the user's groups")
+                if not self.oauth.allowed_groups and not self.oauth.allow_all:
+                    ctx.problem(f"{path}.oauth.allowedGroups", "say who may log in: list allowedGroups (with claimGroupsKey) or set allowAll: true")
+        if self.exposure == "public" and self.certificate_arn is None:
+            ctx.problem(
+                f"{path}.certificateArn",
+                "required with exposure \"public\": a public hub must terminate TLS (an ACM certificate ARN); or use exposure \"private\"/\"internal-lb\"",
+            )
+        if self.exposure == "private" and self.source_ranges:
+            ctx.problem(f"{path}.sourceRanges", "set, but exposure is \"private\" (no load balancer): remove it")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+# ---- observability ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservabilitySpec:
+    enabled: bool = setting(
+        "Install Prometheus (kube-prometheus-stack) and the accelerator exporters (DCGM on GPU pools, neuron-monitor on Neuron pools).",
+        default=ByEnv(dev=False, prod=True),
+    )
+    prometheus_stack_version: str = setting("kube-prometheus-stack chart version (prometheus-community).", default=PROMETHEUS_STACK_CHART_VERSION, check=semver)
+    dcgm_exporter_version: str = setting("NVIDIA dcgm-exporter chart version.", default=DCGM_EXPORTER_CHART_VERSION, check=semver)
+    neuron_monitor_image: str = setting("Image of the neuron-monitor DaemonSet (neuron-monitor + Prometheus exporter).", default=NEURON_MONITOR_IMAGE, check=image_ref)
+    namespace: str = setting("Namespace of Prometheus, Grafana and the exporters.", default="monitoring", check=k8s_name)
+    retention_days: int = setting("Prometheus retention (days).", default=ByEnv(dev=7, prod=30), check=in_range(1, 3650))
+    volume_gib: int = setting("Prometheus persistent volume (gp3, the storage layer's StorageClass).", default=ByEnv(dev=50, prod=200), check=in_range(10, 16384))
+    scrape_interval_seconds: int = setting("Scrape interval of the accelerator exporters.", default=30, check=in_range(5, 300))
+    grafana: bool = setting("Install Grafana; its admin password is the secret config key crucible:grafanaAdminPassword (required then).", default=False)
+
+
+# ---- Argo Workflows ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArgoSsoSpec:
+    issuer: str = setting("OIDC issuer URL.", check=https_url)
+    client_id: str = setting("OIDC client id. The secret is the secret config key crucible:argoSsoClientSecret.")
+    redirect_url: str = setting("Redirect URL registered with the provider: https://<argo host>/oauth2/callback.", check=https_url)
+
+
+@dataclass(frozen=True)
+class ArgoSpec:
+    enabled: bool = setting("Install Argo Workflows (pipeline engine).", default=False)
+    version: str = setting("argo-workflows chart version (argo-helm).", default=ARGO_WORKFLOWS_CHART_VERSION, check=semver)
+    namespace: str = setting("Namespace of the controller and server.", default="argo", check=k8s_name)
+    auth_modes: tuple[Literal["sso", "client"], ...] = setting(
+        "Argo server auth modes: client (the caller's Kubernetes token) and/or sso. `server` (no auth) is never allowed.",
+        default=["client"],
+        check=all_of(non_empty, unique),
+    )
+    sso: Optional[ArgoSsoSpec] = setting("OIDC settings for auth mode sso (see `sso.*`).", default=None)
+
+    def check(self, ctx: Context, path: str) -> None:
+        if self.enabled and "sso" in self.auth_modes and self.sso is None:
+            ctx.problem(f"{path}.sso", "required with auth mode \"sso\": issuer, clientId and redirectUrl")
+
+
+# ---- the section ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddonsSpec:
+    jupyterhub: JupyterHubSpec = setting("JupyterHub (see `jupyterhub.*`).", default={})
+    observability: ObservabilitySpec = setting("Prometheus, Grafana and accelerator metrics (see `observability.*`).", default={})
+    argo: ArgoSpec = setting("Argo Workflows (see `argo.*`).", default={})
+
+
+def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    """Cross-section rules: pools named by the add-ons exist; secrets are set where an add-on needs them."""
+    if not spec.builds("platform"):
+        return
+    hub, obs, argo = spec.addons.jupyterhub, spec.addons.observability, spec.addons.argo
+    if hub.enabled:
+        pools = {p.name: p for p in spec.pools}
+        if hub.default_pool is not None:
+            pool = pools.get(hub.default_pool)
+            if pool is None:
+                ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)}; allowed: one of crucible:pools[].name ({', '.join(pools) or 'none defined'})")
+            elif pool.kind != "cpu":
+                ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)} (kind {pool.kind}); allowed: a cpu pool")
+        if hub.authenticator in ("github", "generic-oauth") and not spec.jupyterhub_oauth_client_secret:
+            ctx.problem(
+                f"{path}{OAUTH_CLIENT_SECRET_KEY}",
+                f"required for authenticator {show(hub.authenticator)}: pulumi config set --secret crucible:{OAUTH_CLIENT_SECRET_KEY} <client secret>",
+            )
+    if obs.enabled and obs.grafana and not spec.grafana_admin_password:
+        ctx.problem(
+            f"{path}{GRAFANA_PASSWORD_KEY}",
+            f"required when addons.observability.grafana is true: pulumi config set --secret crucible:{GRAFANA_PASSWORD_KEY} <password>",
+        )
+    if argo.enabled and "sso" in argo.auth_modes and not spec.argo_sso_client_secret:
+        ctx.problem(
+            f"{path}{ARGO_SSO_SECRET_KEY}",
+            f"required with Argo auth mode \"sso\": pulumi config set --secret crucible:{ARGO_SSO_SECRET_KEY} <client secret>",
+        )

@@ -1,0 +1,80 @@
+"""Pool rules that need instance facts: unknown types (with close matches), accelerator kind, EFA, instance store.
+
+Facts come from the instance catalog through stacks.derive.capacity's view of it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Optional
+
+from stacks.spec.schema import Context, show
+
+if TYPE_CHECKING:  # pragma: no cover
+    from stacks.derive.capacity import InstanceFacts, Lookup
+    from stacks.spec.pools import PoolSpec
+
+KIND_WORDS = {"gpu": "NVIDIA GPU", "neuron": "AWS Neuron (Trainium/Inferentia)", "cpu": "no accelerator"}
+
+
+def close_matches(word: str, names: list[str]) -> str:
+    families = sorted({n.split(".", 1)[0] for n in names})
+    close = difflib.get_close_matches(word, names + families, n=4, cutoff=0.6)
+    return f" (close matches: {', '.join(close)})" if close else ""
+
+
+def _kind_of(facts: "InstanceFacts") -> str:
+    return facts.accelerator_kind or "cpu"
+
+
+def check_pool_instances(pool: "PoolSpec", ctx: Context, path: str, lookup: Optional["Lookup"] = None, names: Optional[list[str]] = None) -> None:
+    from stacks.derive.capacity import catalog_facts, catalog_names
+
+    if lookup is None:
+        try:
+            import components.catalog  # noqa: F401
+        except ImportError:  # TEMPORARY: until branch `catalog` is merged
+            return
+    lookup = lookup or catalog_facts
+    names = catalog_names() if names is None else names
+    families = {n.split(".", 1)[0] for n in names}
+    resolved: list[tuple[int, "InstanceFacts"]] = []
+    for j, entry in enumerate(pool.instance_types):
+        key = f"{path}.instanceTypes[{j}]"
+        if "." in entry:
+            facts = lookup(entry)
+            if facts is None:
+                ctx.problem(key, f"got {show(entry)}: not in the instance catalog{close_matches(entry, names)}")
+                continue
+            found = [facts]
+        elif entry in families:
+            found = [f for f in (lookup(n) for n in names if n.split(".", 1)[0] == entry) if f is not None]
+        else:
+            ctx.problem(key, f"got {show(entry)}: no such instance type or family in the instance catalog{close_matches(entry, names)}")
+            continue
+        for facts in found:
+            if _kind_of(facts) != pool.kind:
+                ctx.problem(
+                    key,
+                    f"got {show(entry)}" + (f" ({facts.name})" if facts.name != entry else "")
+                    + f": a {KIND_WORDS.get(_kind_of(facts), _kind_of(facts))} type in a {pool.kind} pool; "
+                    f"allowed: {KIND_WORDS[pool.kind]} types only",
+                )
+                break
+            if pool.efa and facts.efa_interfaces == 0:
+                ctx.problem(key, f"got {show(facts.name)} with efa: true, but it has no EFA interface; allowed: EFA-capable types (or efa: false)")
+                break
+            resolved.append((j, facts))
+    if pool.efa and resolved:
+        counts = {f.efa_interfaces for _, f in resolved}
+        if len(counts) > 1:
+            detail = ", ".join(f"{f.name}: {f.efa_interfaces}" for _, f in resolved)
+            ctx.problem(
+                f"{path}.instanceTypes",
+                f"EFA interface counts differ ({detail}); allowed: types with the same EFA maximum in one EFA pool "
+                "(the node class attaches every interface; split them into pools)",
+            )
+    if pool.instance_store_raid0 and resolved:
+        without = [f.name for _, f in resolved if not f.instance_store_gib]
+        if without:
+            ctx.problem(f"{path}.instanceStoreRaid0", f"true, but {', '.join(without)} has no instance store; allowed: false, or types with local NVMe")

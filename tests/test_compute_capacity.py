@@ -1,0 +1,82 @@
+"""Capacity figures (stacks/derive/capacity.py) and the plan's capacity table and JSON section."""
+
+import pytest
+
+pytest.importorskip("components.catalog", reason="the instance catalog (branch `catalog`) is not merged yet")
+
+
+import json
+
+from helpers import spec_of
+from stacks.cli import main as cli
+from stacks.derive.capacity import catalog_facts, efa_network_interfaces, pool_capacity
+from stacks.plan.locate import plan_stack
+from stacks.plan.report import build_report
+
+P5 = {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4}
+
+
+def pool(env="dev", **overrides):
+    return spec_of(env, pools=[{**P5, **overrides}]).pools[0]
+
+
+def test_capacity_at_max_nodes_multiplies_the_catalog_figures():
+    facts = catalog_facts("p5.48xlarge")
+    cap = pool_capacity(pool())
+    assert cap.instance_types == ("p5.48xlarge",)
+    assert (cap.max_nodes, cap.vcpu, cap.accelerators) == (4, 4 * facts.vcpu, 4 * facts.accelerators)
+    assert cap.accelerator_memory_gib == 4 * facts.accelerators * facts.accelerator_memory_gib
+    assert (cap.efa_interfaces, cap.efa_max, cap.network_gbps) == (facts.efa_interfaces, facts.efa_interfaces, facts.network_gbps)
+    assert cap.per_hour_low == cap.per_hour_high == 4 * facts.on_demand_per_hour
+
+
+def test_capacity_at_max_accelerators_rounds_nodes_up():
+    facts = catalog_facts("p5.48xlarge")
+    cap = pool_capacity(pool(maxNodes=None, maxAccelerators=facts.accelerators + 1))
+    assert cap.max_nodes == 2 and cap.accelerators == facts.accelerators + 1
+    assert cap.limits()["nvidia.com/gpu"] == str(facts.accelerators + 1)
+
+
+def test_efa_off_means_no_interfaces_configured_but_the_maximum_is_shown():
+    cap = pool_capacity(pool(efa=False))
+    assert cap.efa_interfaces == 0 and cap.efa_max == catalog_facts("p5.48xlarge").efa_interfaces
+    assert cap.efa_share == 0
+
+
+def test_price_range_spans_the_pools_types():
+    cap = pool_capacity(spec_of("dev", pools=[{"name": "s", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6.xlarge", "g6.12xlarge"], "maxNodes": 3}]).pools[0])
+    prices = sorted(3 * catalog_facts(t).on_demand_per_hour for t in ("g6.xlarge", "g6.12xlarge"))
+    assert (cap.per_hour_low, cap.per_hour_high) == (prices[0], prices[1])
+
+
+def test_efa_layout_is_one_efa_per_network_card():
+    layout = efa_network_interfaces(4)
+    assert [i for i in layout if i["interfaceType"] == "interface"] == [{"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"}]
+    assert sorted(i["networkCardIndex"] for i in layout if i["interfaceType"] == "efa-only") == [0, 1, 2, 3]
+    assert efa_network_interfaces(0) == []
+
+
+def test_train_p5_plan_shows_every_efa_interface_at_full_bandwidth(capsys):
+    assert cli(["plan", "train-p5"]) == 0
+    out = capsys.readouterr().out
+    facts = catalog_facts("p5.48xlarge")
+    line = next(line for line in out.splitlines() if line.strip().startswith("p5-train"))
+    assert f"{facts.efa_interfaces}/{facts.efa_interfaces} EFA, {facts.network_gbps:g} Gbps, 100%" in line
+    assert "32/32 EFA, 3200 Gbps, 100%" in line  # the acceptance figure for p5.48xlarge
+
+
+def test_capacity_json_section_reads_the_registered_node_class():
+    document, _ = build_report(plan_stack("trainium"))
+    section = document["capacity"]
+    assert set(section) == {"trn2-train", "trn1-train"}
+    for name, entry in section.items():
+        (instance_type,) = entry["instanceTypes"]
+        assert entry["efaInterfacesPerNode"] == entry["efaInterfacesMaxPerNode"] == catalog_facts(instance_type).efa_interfaces
+        assert entry["efaShare"] == 1.0
+        assert entry["limits"]["aws.amazon.com/neuron"] == str(entry["acceleratorsAtMax"])
+    json.dumps(document, default=str)
+
+
+def test_no_capacity_section_without_pools():
+    document, lines = build_report(plan_stack("prod-core"))
+    assert "capacity" not in document

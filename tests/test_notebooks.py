@@ -1,0 +1,327 @@
+"""JupyterHub: profiles derived from the pools, real authentication outside dev, private exposure, strict chart values."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+
+import jsonschema
+import pulumi
+import pytest
+import yaml
+
+from addons.jupyterhub import JupyterHubArgs, OAuthArgs, jupyterhub_values
+from helpers import plan, shared_dir, spec_of
+from stacks.derive.profiles import notebook_profiles
+from stacks.harness import run_program
+from stacks.spec import ConfigError
+from upstream import strict
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+GITHUB = {"clientId": "Iv1.abc", "callbackUrl": "https://hub.example.com/hub/oauth_callback", "allowedOrganizations": ["acme"]}
+COGNITO = {
+    "clientId": "5abc",
+    "callbackUrl": "https://hub.internal.example.com/hub/oauth_callback",
+    "authorizeUrl": "https://acme.auth.us-east-1.amazoncognito.com/oauth2/authorize",
+    "tokenUrl": "https://acme.auth.us-east-1.amazoncognito.com/oauth2/token",
+    "userdataUrl": "https://acme.auth.us-east-1.amazoncognito.com/oauth2/userInfo",
+    "claimGroupsKey": "cognito:groups",
+    "allowedGroups": ["ml-users"],
+}
+CERT = "arn:aws:acm:us-east-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"
+POOLS = [
+    {"name": "cpu-nb", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.2xlarge"], "maxNodes": 4},
+    {"name": "gpu-nb", "kind": "gpu", "workload": "interactive", "instanceTypes": ["g6e.xlarge"], "maxNodes": 4},
+    {"name": "trn-nb", "kind": "neuron", "workload": "interactive", "instanceTypes": ["trn1.2xlarge"], "maxNodes": 2},
+    {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "maxNodes": 2},
+]
+
+
+def prod_hub(**hub) -> dict:
+    return {"jupyterhubOauthClientSecret": "s3cr3t-client-value", "addons": {"jupyterhub": {"enabled": True, "authenticator": "github", "oauth": GITHUB, **hub}}}
+
+
+def problems(env: str, **overrides) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        spec_of(env, **overrides)
+    return {p.path: p.message for p in caught.value.problems}
+
+
+# ---- the chart's values schema, strictly -------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_and_defaults() -> tuple[dict, dict]:
+    root = Path(shared_dir(), "upstream")
+    schema = yaml.safe_load((root / "crds/z2jh/values.schema.yaml").read_text())
+    defaults = yaml.safe_load((root / "extras/z2jh/values.yaml").read_text())
+    return strict(schema), defaults
+
+
+def helm_merge(defaults: dict, values: dict) -> dict:
+    """Helm's rule: maps merge, everything else (lists included) replaces."""
+    out = copy.deepcopy(defaults)
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = helm_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def z2jh_errors(values: dict) -> list[str]:
+    schema, defaults = _schema_and_defaults()
+    merged = helm_merge(defaults, json.loads(json.dumps(values)))
+    validator = jsonschema.Draft7Validator(schema)
+    return sorted(f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(merged))
+
+
+def hub_values(run) -> dict:
+    return run.one(RELEASE, "jupyterhub").inputs["values"]
+
+
+def test_the_strict_schema_catches_an_invented_key():
+    assert z2jh_errors({}) == []  # the chart's own defaults are valid
+    assert any("singleuser" in e for e in z2jh_errors({"singleuser": {"profileLists": []}}))
+    assert any("hub.config" in e for e in z2jh_errors({"hub": {"config": {"authenticator_class": "github"}}}))
+
+
+@pytest.mark.parametrize(
+    "env, overrides",
+    [
+        ("dev", {"addons": {"jupyterhub": {"enabled": True}}}),
+        ("prod", prod_hub()),
+        ("prod", prod_hub(exposure="public", certificateArn=CERT, sourceRanges=["198.51.100.0/24"])),
+        ("prod", {**prod_hub(exposure="internal-lb", authenticator="generic-oauth", oauth=COGNITO)}),
+    ],
+    ids=["dev-dummy", "prod-github-private", "prod-public-tls", "prod-cognito-internal-lb"],
+)
+def test_values_validate_strictly_against_the_z2jh_schema(env, overrides):
+    run = plan(env, **overrides)
+    assert z2jh_errors(hub_values(run)) == []
+
+
+def test_values_with_accelerator_profiles_validate_strictly():
+    spec = spec_of("dev", pools=POOLS, addons={"jupyterhub": {"enabled": True, "gpuImage": "quay.io/jupyter/pytorch-notebook:cuda12-2026-01-01"}})
+    profiles = notebook_profiles(spec.pools, which="all", gpu_image=spec.addons.jupyterhub.gpu_image)
+    values = jupyterhub_values(JupyterHubArgs(version="4.4.0", namespace="jupyterhub", system_pool="system", profiles=profiles, authenticator="dummy"))
+    assert len(values["singleuser"]["profileList"]) == 4
+    assert z2jh_errors(values) == []
+
+
+# ---- profiles land on their pools -----------------------------------------------------------------------
+
+
+def test_one_profile_per_interactive_accelerator_pool_and_a_cpu_default():
+    profiles = notebook_profiles(spec_of("dev", pools=POOLS).pools)
+    assert [p.slug for p in profiles] == ["cpu", "gpu-nb", "trn-nb"]  # the training pool gets none
+    cpu, gpu, trn = (p.profile_list_entry() for p in profiles)
+    assert cpu["default"] is True and cpu["kubespawner_override"] == {"node_selector": {"karpenter.sh/nodepool": "cpu-nb"}}
+    assert gpu["kubespawner_override"] == {
+        "node_selector": {"karpenter.sh/nodepool": "gpu-nb"},
+        "extra_resource_limits": {"nvidia.com/gpu": "1"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    }
+    assert trn["kubespawner_override"] == {
+        "node_selector": {"karpenter.sh/nodepool": "trn-nb"},
+        "extra_resource_limits": {"aws.amazon.com/neuron": "1"},
+        "tolerations": [{"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}],
+    }
+    assert "default" not in gpu and "default" not in trn
+
+
+def test_every_accelerator_pool_gets_a_profile_when_asked():
+    profiles = notebook_profiles(spec_of("dev", pools=POOLS).pools, which="all")
+    train = next(p for p in profiles if p.pool == "train")
+    assert train.accelerator_resource == "nvidia.com/gpu" and train.accelerators == 1
+
+
+def test_the_default_profile_uses_the_configured_cpu_pool_and_refuses_an_accelerator_pool():
+    pools = POOLS + [{"name": "cpu-batch", "kind": "cpu", "workload": "training", "instanceTypes": ["c7i.4xlarge"], "maxNodes": 2}]
+    spec = spec_of("dev", pools=pools, addons={"jupyterhub": {"enabled": True, "defaultPool": "cpu-batch"}})
+    assert notebook_profiles(spec.pools, default_pool=spec.addons.jupyterhub.default_pool)[0].node_selector == {"karpenter.sh/nodepool": "cpu-batch"}
+    found = problems("dev", pools=POOLS, addons={"jupyterhub": {"enabled": True, "defaultPool": "gpu-nb"}})
+    assert "a cpu pool" in found["crucible:addons.jupyterhub.defaultPool"]
+
+
+def test_the_wiring_puts_the_derived_profiles_in_the_release():
+    from stacks.platform_addons import notebook_and_observability_addons
+
+    spec = spec_of("dev", pools=POOLS, addons={"jupyterhub": {"enabled": True}})
+
+    class Cluster:
+        system_node_group_label = "system"
+
+    class Built:
+        cluster, storage = Cluster(), None
+
+    run = run_program(lambda: notebook_and_observability_addons(spec, Built(), []), stack="test", config={})
+    entries = hub_values(run)["singleuser"]["profileList"]
+    assert [e["slug"] for e in entries] == [p.slug for p in notebook_profiles(spec.pools)]
+    assert entries[1]["kubespawner_override"]["node_selector"] == {"karpenter.sh/nodepool": "gpu-nb"}
+
+
+# ---- what every hub gets -------------------------------------------------------------------------------
+
+
+def test_hub_release_is_pinned_private_culled_and_on_the_system_nodes():
+    run = plan("dev", addons={"jupyterhub": {"enabled": True, "cullTimeoutSeconds": 900}})
+    release = run.one(RELEASE, "jupyterhub")
+    assert (release.inputs["chart"], release.inputs["version"]) == ("jupyterhub", "4.4.0")
+    assert release.inputs["repositoryOpts"]["repo"] == "https://hub.jupyter.org/helm-chart/"
+    values = release.inputs["values"]
+    assert values["proxy"]["service"] == {"type": "ClusterIP"}
+    assert values["cull"] == {"enabled": True, "timeout": 900, "every": 600}
+    assert values["singleuser"]["cloudMetadata"]["blockWithIptables"] is True
+    assert values["singleuser"]["networkPolicy"]["enabled"] is True
+    for where in (values["hub"], values["proxy"]["chp"], values["scheduling"]["userScheduler"]):
+        assert where["nodeSelector"] == {"crucible.io/pool": "system"}
+
+
+def test_user_volumes_use_the_retain_storage_class_and_shared_data_is_mounted():
+    run = plan("dev", addons={"jupyterhub": {"enabled": True}})
+    storage = hub_values(run)["singleuser"]["storage"]
+    classes = {r.inputs["metadata"]["name"]: r.inputs for r in run.of_type("kubernetes:storage.k8s.io/v1:StorageClass")}
+    assert classes[storage["dynamic"]["storageClass"]]["reclaimPolicy"] == "Retain"
+    assert hub_values(run)["hub"]["db"]["pvc"]["storageClassName"] == storage["dynamic"]["storageClass"]
+    mounts = {m["name"]: m for m in storage["extraVolumeMounts"]}
+    assert mounts["shared-lustre"]["mountPath"] == "/fsx" and not mounts["shared-lustre"].get("readOnly")
+    datasets = [m for m in mounts.values() if m["name"].startswith("dataset-")]
+    assert datasets and all(m["readOnly"] is True and m["mountPath"].startswith("/datasets/") for m in datasets)
+    claims = {r.inputs["metadata"]["name"]: r for r in run.of_type("kubernetes:core/v1:PersistentVolumeClaim") if r.inputs["metadata"]["namespace"] == "jupyterhub"}
+    for volume in storage["extraVolumes"]:
+        assert volume["persistentVolumeClaim"]["claimName"] in claims
+    lustre_pv = next(r for r in run.of_type("kubernetes:core/v1:PersistentVolume") if r.name == "jupyterhub-lustre")
+    assert lustre_pv.inputs["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
+    assert lustre_pv.inputs["spec"]["claimRef"] == {"namespace": "jupyterhub", "name": "shared-lustre"}
+
+
+def test_the_hub_namespace_is_protected_in_prod():
+    run = plan("prod", **prod_hub())
+    ns = run.one("kubernetes:core/v1:Namespace", "jupyterhub-namespace")
+    assert ns.protect and ns.retain_on_delete
+
+
+# ---- authentication ------------------------------------------------------------------------------------
+
+
+def test_github_authenticator_uses_class_names_and_the_secret_stays_secret():
+    run = plan("prod", **prod_hub())
+    config = hub_values(run)["hub"]["config"]
+    assert config["JupyterHub"]["authenticator_class"] == "github"
+    assert config["GitHubOAuthenticator"]["client_id"] == "Iv1.abc"
+    assert config["GitHubOAuthenticator"]["allowed_organizations"] == ["acme"]
+    assert "client_secret" not in config["GitHubOAuthenticator"]  # read from the Secret through OAUTH_CLIENT_SECRET
+    secret = run.one("kubernetes:core/v1:Secret", "jupyterhub-oauth")
+    assert secret.inputs["stringData"] == "[secret]"
+    ref = hub_values(run)["hub"]["extraEnv"]["OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": secret.inputs["metadata"]["name"], "key": "client-secret"}
+    assert "s3cr3t-client-value" not in json.dumps(run.to_json())
+
+
+def test_generic_oauth_for_cognito():
+    run = plan("prod", **prod_hub(authenticator="generic-oauth", oauth=COGNITO))
+    config = hub_values(run)["hub"]["config"]
+    assert config["JupyterHub"]["authenticator_class"] == "generic-oauth"
+    generic = config["GenericOAuthenticator"]
+    assert generic["token_url"] == COGNITO["tokenUrl"] and generic["userdata_url"] == COGNITO["userdataUrl"]
+    assert generic["allowed_groups"] == ["ml-users"] and generic["claim_groups_key"] == "cognito:groups"
+    assert generic["scope"] == ["openid", "email", "profile"]
+
+
+def test_prod_refuses_the_dummy_authenticator():
+    found = problems("prod", addons={"jupyterhub": {"enabled": True, "authenticator": "dummy"}})
+    assert "refused in prod" in found["crucible:addons.jupyterhub.authenticator"]
+
+
+def test_staging_requires_an_authenticator():
+    found = problems("prod", environment="staging", addons={"jupyterhub": {"enabled": True}})
+    assert "required" in found["crucible:addons.jupyterhub.authenticator"]
+
+
+def test_oauth_needs_its_client_secret_and_provider_settings():
+    found = problems("prod", addons={"jupyterhub": {"enabled": True, "authenticator": "github", "oauth": GITHUB}})
+    assert "pulumi config set --secret" in found["crucible:jupyterhubOauthClientSecret"]
+    found = problems("prod", **prod_hub(oauth={**GITHUB, "allowedOrganizations": []}))
+    assert "crucible:addons.jupyterhub.oauth.allowedOrganizations" in found
+    found = problems("prod", **prod_hub(authenticator="generic-oauth", oauth={k: v for k, v in COGNITO.items() if k != "tokenUrl"}))
+    assert "crucible:addons.jupyterhub.oauth.tokenUrl" in found
+
+
+# ---- exposure ------------------------------------------------------------------------------------------
+
+
+def test_a_public_proxy_without_tls_is_refused():
+    found = problems("prod", **prod_hub(exposure="public"))
+    assert "TLS" in found["crucible:addons.jupyterhub.certificateArn"]
+
+
+def test_internal_lb_is_an_internal_nlb():
+    service = hub_values(plan("prod", **prod_hub(exposure="internal-lb")))["proxy"]["service"]
+    assert service["type"] == "LoadBalancer"
+    assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+
+
+def test_public_exposure_terminates_tls_at_the_nlb():
+    values = hub_values(plan("prod", **prod_hub(exposure="public", certificateArn=CERT)))
+    service = values["proxy"]["service"]
+    assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
+    assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"] == CERT
+    assert service["disableHttpPort"] is True
+    assert values["proxy"]["https"] == {"enabled": True, "type": "offload"}
+
+
+def test_jupyterhub_is_a_toggle():
+    assert not plan("dev").of_type("crucible:platform:JupyterHub")
+
+
+# ---- crucible plan --------------------------------------------------------------------------------------
+
+
+def test_plan_json_has_a_notebooks_section_read_from_the_release(tmp_path):
+    from stacks.cli import main
+
+    target = tmp_path / "plan.json"
+    assert main(["plan", "staging", "--json", str(target)]) == 0
+    document = json.loads(target.read_text())
+    hub = document["notebooks"]["jupyterhub"]
+    assert hub["authenticator"] == "generic-oauth"
+    assert hub["exposure"] == "LoadBalancer (internal)"
+    assert hub["profiles"][0] == {
+        "name": "CPU", "slug": "cpu", "pool": None, "accelerator": None, "accelerators": 0, "nodeSelector": {}, "default": True,
+    }
+    assert "[secret]" not in json.dumps(document["notebooks"])  # secrets live in Secrets, values stay readable
+
+
+def test_the_notebooks_section_lists_accelerator_profiles():
+    from stacks.plan.locate import Planned
+    from stacks.plan.report import notebooks_section
+    from stacks.platform_addons import notebook_and_observability_addons
+
+    spec = spec_of("dev", pools=POOLS, addons={"jupyterhub": {"enabled": True}})
+
+    class Cluster:
+        system_node_group_label = "system"
+
+    class Built:
+        cluster, storage = Cluster(), None
+
+    run = run_program(lambda: notebook_and_observability_addons(spec, Built(), []), stack="test", config={})
+    section = notebooks_section(Planned(spec=spec, run=run, path=Path("Pulumi.test.yaml"), config={}, secret_keys=[]))
+    rows = {p["slug"]: p for p in section.data["jupyterhub"]["profiles"]}
+    assert rows["gpu-nb"]["pool"] == "gpu-nb" and rows["gpu-nb"]["accelerator"] == "nvidia.com/gpu"
+    assert rows["trn-nb"]["nodeSelector"] == {"karpenter.sh/nodepool": "trn-nb"}
+    assert any("gpu-nb" in line and "1 x nvidia.com/gpu" in line for line in section.lines)
+
+
+def test_the_whole_program_gives_each_interactive_accelerator_pool_its_profile():
+    pytest.importorskip("components.catalog", reason="the instance catalog (branch `catalog`) is not merged yet")
+    pools = [{**p, "amiVersion": "v20251108"} for p in POOLS]
+    run = plan("prod", pools=pools, **prod_hub())
+    entries = {e["slug"]: e for e in hub_values(run)["singleuser"]["profileList"]}
+    node_pools = {r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:karpenter.sh/v1:NodePool")}
+    for slug in ("gpu-nb", "trn-nb"):
+        assert entries[slug]["kubespawner_override"]["node_selector"]["karpenter.sh/nodepool"] in node_pools
+    assert "train" not in entries

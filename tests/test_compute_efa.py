@@ -2,7 +2,7 @@
 
 import pytest
 
-pytest.importorskip("components.catalog", reason="the instance catalog (branch `catalog`) is not merged yet")
+
 
 
 

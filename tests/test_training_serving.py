@@ -18,7 +18,7 @@ from helpers import plan, spec_of
 from stacks.spec import ConfigError
 
 CERT = "arn:aws:acm:us-east-1:111122223333:certificate/0f0e0d0c-0b0a-4999-8888-777766665555"
-HAS_CATALOG = importlib.util.find_spec("components.catalog") is not None
+HAS_CATALOG = importlib.util.find_spec("components.catalog") is not None and hasattr(importlib.import_module("components.catalog"), "instance")  # the data file may land before the API
 
 POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": "v20251108"},

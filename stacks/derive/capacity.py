@@ -12,9 +12,13 @@ knows a GPU count or a price.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, Optional
+
+import yaml
 
 ACCELERATOR_RESOURCE = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
 ACCELERATOR_LABEL_VALUE = {"gpu": "nvidia", "neuron": "neuron"}
@@ -132,39 +136,41 @@ class PoolCapacity:
 
 
 def catalog_facts(name: str) -> Optional[InstanceFacts]:
-    """Facts for one instance type from components/catalog, or None when the catalog does not know it."""
-    from components import catalog
-
-    entry = catalog.find(name)
-    if entry is None:
-        return None
-    return _facts_from(entry)
+    """Facts for one instance type from the instance catalog, or None when the catalog does not know it."""
+    return _catalog().get(name)
 
 
 def catalog_names() -> list[str]:
-    from components import catalog
-
-    return [entry.name for entry in catalog.all_instances()]
+    return list(_catalog())
 
 
-def _facts_from(entry) -> InstanceFacts:  # entry: components.catalog.InstanceType
-    maker = (entry.accelerator.maker if entry.accelerator else None) or ""
-    kind = {"nvidia": "gpu", "aws": "neuron"}.get(maker.lower(), "other") if entry.accelerator else None
-    return InstanceFacts(
-        name=entry.name,
-        family=entry.family,
-        arch=entry.arch,
-        vcpu=entry.vcpu,
-        memory_gib=entry.memory_gib,
-        accelerator_kind=kind,
-        accelerators=entry.accelerator.count if entry.accelerator else 0,
-        accelerator_memory_gib=entry.accelerator.memory_gib if entry.accelerator else 0.0,
-        efa_interfaces=entry.efa_interfaces,
-        network_gbps=entry.network_gbps,
-        instance_store_gib=entry.instance_store_gib,
-        on_demand_per_hour=entry.on_demand_per_hour,
-        spot_per_hour=getattr(entry, "spot_per_hour", None),
-    )
+CATALOG_FILE = Path(__file__).resolve().parents[2] / "components" / "catalog" / "instance_types.yaml"
+_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
+_KIND = {"nvidia": "gpu", "neuron": "neuron", "none": None}
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog() -> dict[str, InstanceFacts]:
+    """The catalog's data file (components/catalog/instance_types.yaml), read once, as capacity's view."""
+    data = yaml.safe_load(CATALOG_FILE.read_text())
+    out = {}
+    for name, e in data["instance_types"].items():
+        out[name] = InstanceFacts(
+            name=name,
+            family=e["family"],
+            arch=_ARCH.get(e["arch"], e["arch"]),
+            vcpu=e["vcpu"],
+            memory_gib=e["memory_gib"],
+            accelerator_kind=_KIND.get(e["accelerator_kind"], "other"),
+            accelerators=e["accelerator_count"],
+            accelerator_memory_gib=e["accelerator_memory_gib"],
+            efa_interfaces=e["efa_interfaces"],
+            network_gbps=e["network_gbps"],
+            instance_store_gib=e["instance_store_gib"],
+            on_demand_per_hour=e["price_per_hour"],
+            spot_per_hour=e.get("spot_price_per_hour"),
+        )
+    return out
 
 
 def resolve(entries: Iterable[str], names: Optional[list[str]] = None, lookup: Lookup = None) -> list[str]:

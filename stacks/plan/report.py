@@ -154,7 +154,9 @@ def capacity_section(planned: Planned) -> Optional[Section]:
         data[pool.name] = entry
         types = ", ".join(cap.instance_types) if len(cap.instance_types) <= 3 else f"{', '.join(cap.instance_types[:2])} +{len(cap.instance_types) - 2}"
         if not cap.efa_max:
-            efa = "no EFA"
+            efa = f"no EFA, {cap.network_gbps:g} Gbps"
+        elif not configured:
+            efa = f"EFA off (max {cap.efa_max}), {cap.network_gbps:g} Gbps"
         else:
             efa = f"{configured}/{cap.efa_max} EFA, {cap.network_gbps:g} Gbps, {round(100 * configured / cap.efa_max)}%"
         accel = f"{cap.accelerators} {cap.accelerator_resource.split('/')[-1]}" if cap.accelerator_resource else "-"
@@ -164,7 +166,7 @@ def capacity_section(planned: Planned) -> Optional[Section]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("(at max: every pool at its maxNodes/maxAccelerators; $/h on demand, spot where allowed; reference-region catalog prices)")
+    lines.append("(at max: each pool at its maxNodes/maxAccelerators; $/h from the catalog's on-demand list prices in its reference region, cheapest to dearest type)")
     return Section("capacity", "Capacity per pool (at max)", data, lines)
 
 

@@ -30,11 +30,6 @@ def _kind_of(facts: "InstanceFacts") -> str:
 def check_pool_instances(pool: "PoolSpec", ctx: Context, path: str, lookup: Optional["Lookup"] = None, names: Optional[list[str]] = None) -> None:
     from stacks.derive.capacity import catalog_facts, catalog_names
 
-    if lookup is None:
-        try:
-            import components.catalog  # noqa: F401
-        except ImportError:  # TEMPORARY: until branch `catalog` is merged
-            return
     lookup = lookup or catalog_facts
     names = catalog_names() if names is None else names
     families = {n.split(".", 1)[0] for n in names}

@@ -317,7 +317,6 @@ def test_the_notebooks_section_lists_accelerator_profiles():
 
 
 def test_the_whole_program_gives_each_interactive_accelerator_pool_its_profile():
-    pytest.importorskip("components.catalog", reason="the instance catalog (branch `catalog`) is not merged yet")
     pools = [{**p, "amiVersion": "v20251108"} for p in POOLS]
     run = plan("prod", pools=pools, **prod_hub())
     entries = {e["slug"]: e for e in hub_values(run)["singleuser"]["profileList"]}

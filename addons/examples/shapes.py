@@ -72,9 +72,9 @@ Lookup = Callable[[str], InstanceFacts]
 
 def catalog_lookup(instance_type: str) -> InstanceFacts:
     """Facts for one instance type from the instance catalog (components/catalog)."""
-    from components.catalog import instance  # the single source of instance facts
+    from components.catalog import load_catalog  # the single source of instance facts
 
-    facts = instance(instance_type)
+    facts = load_catalog().get(instance_type)
     return InstanceFacts(
         instance_type=facts.name,
         accelerators=facts.accelerator_count,

@@ -12,13 +12,9 @@ knows a GPU count or a price.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Optional
-
-import yaml
 
 ACCELERATOR_RESOURCE = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
 ACCELERATOR_LABEL_VALUE = {"gpu": "nvidia", "neuron": "neuron"}
@@ -135,42 +131,43 @@ class PoolCapacity:
 # ---- the catalog view --------------------------------------------------------------------------------
 
 
+# Karpenter's kubernetes.io/arch values and the pool kinds, for the catalog's architecture and accelerator kind.
+_KUBE_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
+_POOL_KIND = {"nvidia": "gpu", "neuron": "neuron", "none": None}
+
+
 def catalog_facts(name: str) -> Optional[InstanceFacts]:
-    """Facts for one instance type from the instance catalog, or None when the catalog does not know it."""
-    return _catalog().get(name)
+    """Facts for one instance type from components/catalog, or None when the catalog does not know it."""
+    from components.catalog import load_catalog
+
+    catalog = load_catalog()
+    if name not in catalog:
+        return None
+    return _facts_from(catalog.get(name))
 
 
 def catalog_names() -> list[str]:
-    return list(_catalog())
+    from components.catalog import load_catalog
+
+    return load_catalog().names()
 
 
-CATALOG_FILE = Path(__file__).resolve().parents[2] / "components" / "catalog" / "instance_types.yaml"
-_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
-_KIND = {"nvidia": "gpu", "neuron": "neuron", "none": None}
-
-
-@functools.lru_cache(maxsize=1)
-def _catalog() -> dict[str, InstanceFacts]:
-    """The catalog's data file (components/catalog/instance_types.yaml), read once, as capacity's view."""
-    data = yaml.safe_load(CATALOG_FILE.read_text())
-    out = {}
-    for name, e in data["instance_types"].items():
-        out[name] = InstanceFacts(
-            name=name,
-            family=e["family"],
-            arch=_ARCH.get(e["arch"], e["arch"]),
-            vcpu=e["vcpu"],
-            memory_gib=e["memory_gib"],
-            accelerator_kind=_KIND.get(e["accelerator_kind"], "other"),
-            accelerators=e["accelerator_count"],
-            accelerator_memory_gib=e["accelerator_memory_gib"],
-            efa_interfaces=e["efa_interfaces"],
-            network_gbps=e["network_gbps"],
-            instance_store_gib=e["instance_store_gib"],
-            on_demand_per_hour=e["price_per_hour"],
-            spot_per_hour=e.get("spot_price_per_hour"),
-        )
-    return out
+def _facts_from(entry) -> InstanceFacts:  # entry: components.catalog.InstanceType
+    return InstanceFacts(
+        name=entry.name,
+        family=entry.family,
+        arch=_KUBE_ARCH[entry.arch],
+        vcpu=entry.vcpu,
+        memory_gib=entry.memory_gib,
+        accelerator_kind=_POOL_KIND[entry.accelerator_kind],
+        accelerators=entry.accelerator_count,
+        accelerator_memory_gib=entry.accelerator_memory_gib,
+        efa_interfaces=entry.efa_interfaces,
+        network_gbps=entry.network_gbps,
+        instance_store_gib=entry.instance_store_gib,
+        on_demand_per_hour=entry.price_per_hour,
+        spot_per_hour=None,  # the catalog records on-demand prices only; spot is never assumed cheaper
+    )
 
 
 def resolve(entries: Iterable[str], names: Optional[list[str]] = None, lookup: Lookup = None) -> list[str]:

@@ -273,3 +273,23 @@ def test_from_stack_reads_the_kubeconfig_output_through_the_pulumi_cli(monkeypat
     monkeypatch.setattr(command.shutil, "which", lambda name: None)
     with pytest.raises(command.KubeConfigError, match="Pulumi CLI"):
         command.kubeconfig_from_stack("dev", None)
+
+
+def test_a_pool_without_a_queue_is_probed_in_the_run_namespace_which_is_deleted(fake):
+    document = plan_document()
+    document["resources"] = [r for r in document["resources"] if not r["type"].endswith(":ResourceFlavor")]
+    objects = [o for o in healthy().objects if o[2] != "nodes"]
+    cluster, _, _ = fake(healthy(objects=objects, probe_nodes={"train": GPU_NODE}))
+    result = run(cluster, document)
+    assert {r.check: r.status for r in result.rows}["devices"] == "pass"
+    namespace = f"crucible-verify-{result.run_id}"
+    assert ("namespaces", None, namespace) in cluster.creates and ("namespaces", None, namespace) in cluster.deletes
+    assert any(p == "jobs" and ns == namespace for p, ns, _ in cluster.deletes)
+    assert_nothing_left(cluster)
+
+
+def test_a_timeout_row_names_what_the_check_was_looking_at(fake):
+    cluster, _, _ = fake(healthy(queue_jobs="hang"))
+    result = run(cluster, check_timeout=0.3)
+    [row] = rows(result, "queues")
+    assert row.status == "timeout" and row.target == "team-research/training"

@@ -78,7 +78,7 @@ def _run_one(name: str, check: Callable[[Context], None], ctx: Context, budget: 
             worker.join(ctx.options.request_timeout + 1)
     rows = list(ctx.rows)
     if overran or cancelled.is_set():
-        rows.append(Row(name, "-", TIMEOUT, detail=f"timed out after {budget:g}s while {ctx.phase}"))
+        rows.append(Row(name, ctx.target, TIMEOUT, detail=f"timed out after {budget:g}s while {ctx.phase}"))
     return rows
 
 
@@ -101,10 +101,12 @@ def cleanup(client: KubeClient, ledger: Ledger, options: Options) -> Cleanup:
             if not (isinstance(exc, KubeError) and exc.status == 404):
                 report.errors.append(f"{where}: {exc}")
 
+    # Namespaces this run asked for (recorded before the request: one whose create timed out may exist).
+    own = {name for _, plural, _, name in ledger.created if plural == "namespaces"}
     for api_version, plural, namespace, name in reversed(ledger.created):
         if plural != "namespaces":
             delete(api_version, plural, namespace, name)
-    for namespace in sorted(ledger.namespaces - ledger.own_namespaces):
+    for namespace in sorted(ledger.namespaces - own):
         for api_version, plural in SWEPT:
             if time.monotonic() > end:
                 break
@@ -119,7 +121,7 @@ def cleanup(client: KubeClient, ledger: Ledger, options: Options) -> Cleanup:
                 continue
             for item in leftovers:
                 delete(api_version, plural, namespace, item["metadata"]["name"])
-    for namespace in sorted(ledger.own_namespaces):
+    for namespace in sorted(own):  # takes whatever is left inside
         delete("v1", "namespaces", None, namespace)
     return report
 

@@ -99,6 +99,7 @@ class Context:
     deadline: float  # time.monotonic() value
     cancel: threading.Event = field(default_factory=threading.Event)
     phase: str = "starting"
+    target: str = "-"  # what the check is looking at now (the target of a timeout row)
     rows: list[Row] = field(default_factory=list)
 
     @property

@@ -70,6 +70,7 @@ def run(ctx: Context) -> None:
         ctx.emit(Row(NAME, "-", SKIP, detail="no accelerator or EFA pools in the plan"))
         return
     for pool in pools:
+        ctx.target = pool.name
         ctx.phase = f"listing nodes of {pool.name}"
         nodes = _ready_nodes(ctx, pool.name)
         probe = None

@@ -16,7 +16,7 @@ def run(ctx: Context) -> None:
         ctx.emit(Row(NAME, "-", SKIP, detail="the plan has no JupyterHub release"))
         return
     path = api_path("v1", "services", hub.namespace, f"{hub.service}:{hub.port}", "proxy/hub/api")
-    target = f"{hub.namespace}/{hub.service}"
+    target = ctx.target = f"{hub.namespace}/{hub.service}"
     ctx.phase = f"GET {path}"
     try:
         body = ctx.text(path)

@@ -19,6 +19,7 @@ def run(ctx: Context) -> None:
         ctx.emit(Row(NAME, "-", SKIP, detail="the plan has no FSx for Lustre claim"))
         return
     fio = bool(ctx.options.fio_image)
+    ctx.target = f"{target.namespace}/{target.claim}"
     name = dns_name("cv", ctx.run_id, "lustre")
     image = ctx.options.fio_image or ctx.options.image
     ctx.phase = f"creating pod {target.namespace}/{name}"

@@ -29,6 +29,7 @@ def run(ctx: Context) -> None:
         ctx.emit(Row(NAME, "-", SKIP, detail="no EFA pools in the plan"))
         return
     for pool in pools:
+        ctx.target = pool.name
         if pool.accelerator_resource != "nvidia.com/gpu":
             ctx.emit(Row(NAME, pool.name, SKIP, detail="NCCL runs on NVIDIA GPUs; this pool has none"))
             continue

@@ -24,6 +24,7 @@ def run(ctx: Context) -> None:
         ctx.emit(Row(NAME, "-", "skip", detail="the plan has no Karpenter pools"))
         return
     for pool in ctx.targets.pools:
+        ctx.target = pool.name
         ctx.phase = f"reading NodePool {pool.name}"
         pool_ok, pool_text = _ready(ctx.get(api_path("karpenter.sh/v1", "nodepools", name=pool.name)))
         class_ok, class_text = _ready(ctx.get(api_path("karpenter.k8s.aws/v1", "ec2nodeclasses", name=pool.node_class)))

@@ -22,6 +22,7 @@ def run(ctx: Context) -> None:
         created.append((q, name))
     for q, name in created:
         path = api_path("batch/v1", "jobs", q.namespace, name)
+        ctx.target = f"{q.namespace}/{q.name}"
         state = {"admitted": False}
 
         def done():

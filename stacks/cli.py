@@ -1,7 +1,8 @@
 """`crucible`: plan Crucible stacks offline — no cloud credentials, no network, no Pulumi CLI.
 
 Exit codes: 0 success; 1 the plan breaks a mandatory policy (plan, check) or would lose data (diff
---fail-on-data-loss); 2 invalid config or arguments; 3 internal error.
+--fail-on-data-loss), or a verify check failed; 2 invalid config or arguments; 3 internal error; 4 (verify) the
+cluster is unreachable.
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_POLICY if args.fail_on_data_loss and unprotected_loss else EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from stacks.verify.command import run
+
+    return run(args, _plan_document)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crucible", description="Plan and check Crucible stacks offline (no credentials, no Pulumi CLI).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -113,6 +120,11 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", metavar="FILE", help="also write the diff as JSON")
     diff.add_argument("--fail-on-data-loss", action="store_true", help="exit 1 when an unprotected stateful resource would be destroyed or replaced")
     diff.set_defaults(func=cmd_diff)
+    verify = sub.add_parser("verify", help="after `pulumi up`: check the real cluster against the stack's plan (pools, devices, NCCL, queues, Lustre, JupyterHub)")
+    from stacks.verify.command import add_arguments
+
+    add_arguments(verify)
+    verify.set_defaults(func=cmd_verify)
     return p
 
 

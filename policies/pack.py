@@ -8,14 +8,31 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from policies.rules import eks
+from policies.rules import (
+    accelerators,
+    efa,
+    eks,
+    fsx,
+    helm,
+    iam,
+    jupyterhub,
+    karpenter,
+    kms,
+    kubernetes,
+    kueue,
+    network,
+    nodes,
+    pulumi_options,
+    ray,
+    s3,
+)
 
 PACK_NAME = "crucible"
-# Rules carry their own catalogue level (advisory rules say so); per-environment levels come from
+# Rules carry their own catalogue level (advisory rules say so); per-environment levels and thresholds come from
 # policies/config/<env>.json, never from code branches.
 PACK_ENFORCEMENT = EnforcementLevel.MANDATORY
 
-_MODULES = (eks,)
+_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options)
 
 
 def all_policies() -> list[Policy]:

@@ -128,43 +128,43 @@ def _inline(stack: Stack, group: Res) -> list[SgRule]:
     return rules
 
 
-def _separate(stack: Stack, group: Res) -> list[SgRule]:
-    rules = []
-    for matcher, direction in ((SG_INGRESS_RULE, "ingress"), (SG_EGRESS_RULE, "egress")):
-        for rule in stack.referrers(group, matcher, "securityGroupId"):
-            referenced = group.urn in rule.property_dependencies.get("referencedSecurityGroupId", ())
-            same_id = _same_known(rule.get("referencedSecurityGroupId"), rule.get("securityGroupId"))
-            rules.append(
-                SgRule(
-                    declared_by=rule,
-                    direction=direction,
-                    protocol=_protocol(rule.get("ipProtocol")),
-                    from_port=number(rule.get("fromPort")),
-                    to_port=number(rule.get("toPort")),
-                    cidrs=_cidrs(rule.get("cidrIpv4"), rule.get("cidrIpv6")),
-                    cidr_from_network=_depends_on_network(stack, rule, "cidrIpv4", "cidrIpv6"),
-                    self_ref=referenced or same_id,
-                    other_group=(is_set(rule.get("referencedSecurityGroupId")) and not (referenced or same_id))
-                    or is_set(rule.get("prefixListId")),
-                )
-            )
-    for rule in stack.referrers(group, SG_RULE, "securityGroupId"):
-        referenced = group.urn in rule.property_dependencies.get("sourceSecurityGroupId", ())
+def separate_rule(stack: Stack, rule: Res, group: Optional[Res] = None) -> SgRule:
+    """One rule resource as an ``SgRule``; ``group`` is the group it belongs to, when that group is in the stack."""
+    group_urn = group.urn if group is not None else None
+    if SG_RULE(rule.type):
+        referenced = group_urn is not None and group_urn in rule.property_dependencies.get("sourceSecurityGroupId", ())
         self_ref = flag(rule.get("self")) is True or referenced
-        rules.append(
-            SgRule(
-                declared_by=rule,
-                direction=text(rule.get("type")) or "ingress",
-                protocol=_protocol(rule.get("protocol")),
-                from_port=number(rule.get("fromPort")),
-                to_port=number(rule.get("toPort")),
-                cidrs=_cidrs(rule.get("cidrBlocks"), rule.get("ipv6CidrBlocks")),
-                cidr_from_network=_depends_on_network(stack, rule, "cidrBlocks", "ipv6CidrBlocks"),
-                self_ref=self_ref,
-                other_group=(is_set(rule.get("sourceSecurityGroupId")) and not self_ref) or is_set(rule.get("prefixListIds")),
-            )
+        return SgRule(
+            declared_by=rule,
+            direction=text(rule.get("type")) or "ingress",
+            protocol=_protocol(rule.get("protocol")),
+            from_port=number(rule.get("fromPort")),
+            to_port=number(rule.get("toPort")),
+            cidrs=_cidrs(rule.get("cidrBlocks"), rule.get("ipv6CidrBlocks")),
+            cidr_from_network=_depends_on_network(stack, rule, "cidrBlocks", "ipv6CidrBlocks"),
+            self_ref=self_ref,
+            other_group=(is_set(rule.get("sourceSecurityGroupId")) and not self_ref) or is_set(rule.get("prefixListIds")),
         )
-    return rules
+    referenced = group_urn is not None and group_urn in rule.property_dependencies.get("referencedSecurityGroupId", ())
+    self_ref = referenced or _same_known(rule.get("referencedSecurityGroupId"), rule.get("securityGroupId"))
+    return SgRule(
+        declared_by=rule,
+        direction="egress" if SG_EGRESS_RULE(rule.type) else "ingress",
+        protocol=_protocol(rule.get("ipProtocol")),
+        from_port=number(rule.get("fromPort")),
+        to_port=number(rule.get("toPort")),
+        cidrs=_cidrs(rule.get("cidrIpv4"), rule.get("cidrIpv6")),
+        cidr_from_network=_depends_on_network(stack, rule, "cidrIpv4", "cidrIpv6"),
+        self_ref=self_ref,
+        other_group=(is_set(rule.get("referencedSecurityGroupId")) and not self_ref) or is_set(rule.get("prefixListId")),
+    )
+
+
+SEPARATE_RULES = any_of(SG_INGRESS_RULE, SG_EGRESS_RULE, SG_RULE)
+
+
+def _separate(stack: Stack, group: Res) -> list[SgRule]:
+    return [separate_rule(stack, rule, group) for rule in stack.referrers(group, SEPARATE_RULES, "securityGroupId")]
 
 
 def _same_known(a: Any, b: Any) -> bool:

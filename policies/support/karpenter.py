@@ -125,30 +125,37 @@ class NodePool:
             names |= self.selected(key) or set()
         return names
 
-    def is_gpu(self) -> bool:
-        if self.has_taint(GPU_RESOURCE):
-            return True
-        if "nvidia" in {v.lower() for v in self.selected(GPU_MANUFACTURER) or set()}:
-            return True
-        if self.requires_positive(GPU_COUNT):
-            return True
-        if {c for c in self.selected(INSTANCE_CATEGORY) or set()} & {"g", "p"}:
-            return True
-        return any(is_gpu_family(n) for n in self.instance_names())
-
-    def is_neuron(self) -> bool:
-        if self.has_taint(NEURON_RESOURCE):
-            return True
-        if {c for c in self.selected(INSTANCE_CATEGORY) or set()} & {"inf", "trn"}:
-            return True
-        return any(is_neuron_family(n) for n in self.instance_names())
-
-    def accelerator_resource(self) -> Optional[str]:
-        if self.is_gpu():
+    def _selected_accelerator(self) -> Optional[str]:
+        """The accelerator the requirements select (by manufacturer, count, category, family or type)."""
+        categories = self.selected(INSTANCE_CATEGORY) or set()
+        names = self.instance_names()
+        if (
+            "nvidia" in {v.lower() for v in self.selected(GPU_MANUFACTURER) or set()}
+            or self.requires_positive(GPU_COUNT)
+            or categories & {"g", "p"}
+            or any(is_gpu_family(n) for n in names)
+        ):
             return GPU_RESOURCE
-        if self.is_neuron():
+        if categories & {"inf", "trn"} or any(is_neuron_family(n) for n in names):
             return NEURON_RESOURCE
         return None
+
+    def accelerator_resource(self) -> Optional[str]:
+        """``nvidia.com/gpu`` or ``aws.amazon.com/neuron`` for accelerator pools: what the requirements select,
+        else what the pool's taint announces."""
+        selected = self._selected_accelerator()
+        if selected:
+            return selected
+        for resource in (GPU_RESOURCE, NEURON_RESOURCE):
+            if self.has_taint(resource):
+                return resource
+        return None
+
+    def is_gpu(self) -> bool:
+        return self.accelerator_resource() == GPU_RESOURCE
+
+    def is_neuron(self) -> bool:
+        return self.accelerator_resource() == NEURON_RESOURCE
 
     def zones(self) -> Optional[set[str]]:
         return self.selected(ZONE)

@@ -37,7 +37,10 @@ def _is_default_deny(policy: Res) -> bool:
 def _allows_dns(policy: Res) -> bool:
     for rule in as_list(policy.get("spec", "egress")):
         for port in as_list(rule.get("ports") if isinstance(rule, dict) else None):
-            if isinstance(port, dict) and str(known(port.get("port"))) in ("53", "dns", "dns-tcp"):
+            if not isinstance(port, dict):
+                continue
+            value = known(port.get("port"))  # a number (the wire has only doubles) or a named port
+            if (isinstance(value, (int, float)) and value == 53) or value in ("53", "dns", "dns-tcp"):
                 return True
     return False
 

@@ -5,6 +5,7 @@ this file; `python policies/__main__.py` and `python -m policies` work too. Cons
 analyzer gRPC server, prints its port on stdout and blocks -- so this is the only place that does it.
 """
 
+import io
 import sys
 from pathlib import Path
 
@@ -12,6 +13,10 @@ _PACK_DIR = Path(__file__).resolve().parent
 _REPO_ROOT = _PACK_DIR.parent
 # Import the pack as the `policies` package from the repository root, never its modules as top-level names.
 sys.path[:] = [str(_REPO_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (_PACK_DIR, _REPO_ROOT)]
+
+# PolicyPack announces its port with sys.stdout.buffer.write and never flushes: the CLI runs Python with -u;
+# make a plain `python policies/__main__.py` announce it too.
+sys.stdout = io.TextIOWrapper(io.FileIO(sys.stdout.fileno(), "wb", closefd=False), write_through=True)
 
 from pulumi_policy import PolicyPack  # noqa: E402
 

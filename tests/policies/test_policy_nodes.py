@@ -2,7 +2,7 @@
 
 import base64
 
-from policy_builder import UNKNOWN, k8s, link, res, verdicts
+from policy_builder import UNKNOWN, k8s, res, verdicts
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 

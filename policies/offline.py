@@ -123,7 +123,7 @@ def _type_ok(value: Any, expected: str) -> bool:
 
 
 def _validate(value: Any, schema: Mapping[str, Any], where: str) -> list[str]:
-    """The JSON-schema keywords the pack's config schemas use: type, items, enum, minimum."""
+    """The JSON-schema keywords the pack's config schemas use: type, items, enum, minimum, maximum."""
     problems = []
     expected = schema.get("type")
     if expected and not _type_ok(value, expected):
@@ -132,6 +132,8 @@ def _validate(value: Any, schema: Mapping[str, Any], where: str) -> list[str]:
         problems.append(f"{where}: {json.dumps(value)} is not one of {json.dumps(schema['enum'])}")
     if "minimum" in schema and isinstance(value, (int, float)) and value < schema["minimum"]:
         problems.append(f"{where}: {value} is below the minimum {schema['minimum']}")
+    if "maximum" in schema and isinstance(value, (int, float)) and value > schema["maximum"]:
+        problems.append(f"{where}: {value} is above the maximum {schema['maximum']}")
     if "items" in schema and isinstance(value, list):
         for i, item in enumerate(value):
             problems += _validate(item, schema["items"], f"{where}[{i}]")

@@ -31,10 +31,11 @@ def _hygiene(key: Res, ctx: Ctx) -> None:
             ctx.violation(key, "its key policy allows Principal \"*\"; name the principals.")
     minimum = float(ctx.setting("minDeletionWindowDays"))
     window = number(key.get("deletionWindowInDays"))
-    if (window if window is not None else 30) < minimum:
+    effective = 30.0 if window is None else window  # the KMS default
+    if effective < minimum:
         ctx.violation(
             key,
-            f"deletion window is {window:g} days; set it to at least {minimum:g} "
+            f"deletion window is {effective:g} days; set it to at least {minimum:g} "
             "(`crucible:cluster.kmsKeyDeletionWindowDays` / `crucible:storage.kmsKeyDeletionWindowDays`).",
         )
 
@@ -50,6 +51,7 @@ SEC_KMS_001 = resource_policy(
         "minDeletionWindowDays": {
             "type": "number",
             "minimum": 7,
+            "maximum": 30,
             "default": 30,
             "description": "Minimum deletionWindowInDays (7-30; 30 in prod).",
         }

@@ -3,6 +3,8 @@ and limit ranges, and least-privilege RBAC (SEC-NET-003, SEC-K8S-001 ... SEC-K8S
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
+
 from policies.support.kubernetes import WORKLOAD_LABEL, is_tenant, objects_in, tenant_namespaces
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.tokens import (
@@ -78,7 +80,7 @@ def _rank(level) -> int:
 
 def _pod_security(ns: Res, ctx: Ctx) -> None:
     labels = ns.labels
-    enforce, warn, audit = (labels.get(f"{PSA}/{mode}") for mode in ("enforce", "warn", "audit"))
+    enforce, warn, audit = (known(labels.get(f"{PSA}/{mode}")) for mode in ("enforce", "warn", "audit"))
     if enforce not in LEVELS:
         ctx.violation(
             ns,
@@ -171,6 +173,9 @@ REL_K8S_002 = stack_policy(
 
 # SEC-K8S-003 ---------------------------------------------------------------------------------------------------
 def _rbac(res: Res, ctx: Ctx) -> None:
+    names = [n for n in (res.name, res.k8s_name) if n]
+    if any(fnmatchcase(n, pattern) for n in names for pattern in ctx.setting("exemptRoles")):
+        return
     tenant = bool(res.labels.get("crucible.io/tenant"))
     if CLUSTER_ROLE_BINDING(res.type):
         if tenant:
@@ -215,7 +220,13 @@ SEC_K8S_003 = resource_policy(
             "items": {"type": "string"},
             "default": [],
             "description": "Subjects (Kind:name, e.g. Group:platform-admins) allowed a cluster-admin ClusterRoleBinding.",
-        }
+        },
+        "exemptRoles": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Glob patterns (Pulumi or Kubernetes name) of reviewed upstream operator roles/bindings to skip.",
+        },
     },
     anchor="CKV_K8S_49, CKV_K8S_155-158, CKV2_K8S_1-5; EKS BPG iam",
 )

@@ -177,18 +177,14 @@ def _preempts(queue: Res) -> bool:
     return any(text(preemption.get(k)) not in (None, "Never") for k in ("withinClusterQueue", "reclaimWithinCohort"))
 
 
-def _selected_namespaces(stack: Stack, queue: Res) -> list[Res]:
-    selector = queue.get("spec", "namespaceSelector")
-    namespaces = stack.of(NAMESPACE)
-    chosen: list[Res] = []
-    if isinstance(selector, dict):
-        match = as_dict(selector.get("matchLabels"))
-        chosen = [ns for ns in namespaces if all(ns.labels.get(k) == known(v) for k, v in match.items())]
-    name = queue.k8s_name
-    for local in stack.of(LOCAL_QUEUE):
-        if name and local.get("spec", "clusterQueue") == name:
-            chosen += [ns for ns in namespaces if in_namespace(local, ns) and ns not in chosen]
-    return chosen
+def _admitted_namespaces(stack: Stack, queue: Res) -> list[Res]:
+    """Namespaces of the stack the queue's namespaceSelector admits (absent or empty: all of them)."""
+    match = as_dict(dig(queue.props, "spec", "namespaceSelector", "matchLabels"))
+    return [ns for ns in stack.of(NAMESPACE) if all(ns.labels.get(k) == known(v) for k, v in match.items())]
+
+
+def _has_local_queue(stack: Stack, ns: Res, queue: Res) -> bool:
+    return any(in_namespace(lq, ns) and lq.get("spec", "clusterQueue") == queue.k8s_name for lq in stack.of(LOCAL_QUEUE))
 
 
 def _checkpoint_contract(stack: Stack, ctx: Ctx) -> None:
@@ -197,17 +193,17 @@ def _checkpoint_contract(stack: Stack, ctx: Ctx) -> None:
         with ctx.each():
             if not _preempts(queue):
                 continue
-            for ns in _selected_namespaces(stack, queue):
+            for ns in _admitted_namespaces(stack, queue):
+                if not _has_local_queue(stack, ns, queue):
+                    if is_tenant(ns):
+                        ctx.violation(ns, f"tenant namespace admitted by ClusterQueue {queue.name!r} has no LocalQueue for it; add one.")
+                    continue  # without a LocalQueue nothing from here is admitted, so nothing is preempted
                 if ns.labels.get(key) != value:
                     ctx.violation(
                         ns,
                         f"ClusterQueue {queue.name!r} preempts workloads, but this namespace does not declare that its "
                         f"jobs checkpoint (label {key}: {value}); preempted jobs would lose their progress.",
                     )
-                if is_tenant(ns) and not any(
-                    in_namespace(lq, ns) and lq.get("spec", "clusterQueue") == queue.k8s_name for lq in stack.of(LOCAL_QUEUE)
-                ):
-                    ctx.violation(ns, f"tenant namespace admitted by ClusterQueue {queue.name!r} has no LocalQueue for it.")
 
 
 AI_KUEUE_003 = stack_policy(

@@ -125,3 +125,10 @@ def test_cluster_admin_for_a_configured_platform_subject_passes():
     admin = binding("platform", "cluster-admin", [{"kind": "Group", "name": "platform-admins"}])
     config = {"sec-k8s-003-rbac-least-privilege": {"clusterAdminSubjects": ["Group:platform-admins"]}}
     assert verdicts("sec-k8s-003-rbac-least-privilege", [admin], config=config) == []
+
+
+def test_reviewed_upstream_operator_roles_can_be_exempted_by_name():
+    upstream = role("ClusterRole", "mpi-operator", [{"apiGroups": ["kubeflow.org"], "resources": ["mpijobs"], "verbs": ["*"]}])
+    assert verdicts("sec-k8s-003-rbac-least-privilege", [upstream]) == [("mpi-operator", "mandatory")]
+    config = {"sec-k8s-003-rbac-least-privilege": {"exemptRoles": ["mpi-operator*"]}}
+    assert verdicts("sec-k8s-003-rbac-least-privilege", [upstream], config=config) == []

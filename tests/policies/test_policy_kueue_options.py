@@ -85,10 +85,17 @@ def test_preemption_into_checkpointing_namespaces_with_local_queues_passes():
     assert verdicts("ai-kueue-003-preemption-checkpoint-contract", [ns, local_queue(ns), queue]) == []
 
 
-def test_preemption_into_a_namespace_without_the_contract_or_local_queue_is_advised():
+def test_preemption_into_a_namespace_without_the_contract_is_advised():
     ns = namespace("vision", checkpointing=False)
     queue = cluster_queue(preemption=PREEMPTING)
-    assert verdicts("ai-kueue-003-preemption-checkpoint-contract", [ns, queue]) == [("vision", "advisory")] * 2
+    assert verdicts("ai-kueue-003-preemption-checkpoint-contract", [ns, local_queue(ns), queue]) == [("vision", "advisory")]
+
+
+def test_tenant_namespace_admitted_without_a_local_queue_is_advised_and_system_namespaces_are_not():
+    ns = namespace("vision")
+    system = k8s("v1", "Namespace", "karpenter")
+    queue = cluster_queue(preemption=PREEMPTING)
+    assert verdicts("ai-kueue-003-preemption-checkpoint-contract", [ns, system, queue]) == [("vision", "advisory")]
 
 
 def test_queues_that_never_preempt_need_no_contract():

@@ -34,7 +34,7 @@ PROD_ONLY = {
     "REL-K8S-002", "SEC-JH-001", "SEC-JH-002", "DATA-JH-003", "SEC-RAY-001", "SEC-HELM-001",
     "DATA-PUL-001", "DATA-PUL-002", "DATA-PUL-003",
 }
-SCHEMA_KEYWORDS = {"type", "items", "enum", "minimum", "default", "description"}
+SCHEMA_KEYWORDS = {"type", "items", "enum", "minimum", "maximum", "default", "description"}
 POLICIES = all_policies()
 
 

@@ -1,6 +1,6 @@
 """SEC-NET-003, SEC-K8S-001, REL-K8S-002, SEC-K8S-003."""
 
-from policy_builder import k8s, link, verdicts
+from policy_builder import UNKNOWN, k8s, link, verdicts
 
 PSA = "pod-security.kubernetes.io"
 
@@ -132,3 +132,14 @@ def test_reviewed_upstream_operator_roles_can_be_exempted_by_name():
     assert verdicts("sec-k8s-003-rbac-least-privilege", [upstream]) == [("mpi-operator", "mandatory")]
     config = {"sec-k8s-003-rbac-least-privilege": {"exemptRoles": ["mpi-operator*"]}}
     assert verdicts("sec-k8s-003-rbac-least-privilege", [upstream], config=config) == []
+
+
+def test_objects_join_their_namespace_by_urn_when_its_name_is_unknown_at_preview():
+    ns = namespace()
+    quota = k8s("v1", "ResourceQuota", "vision-quota", QUOTA, metadata={"namespace": UNKNOWN})
+    limits = k8s("v1", "LimitRange", "vision-limits", {"limits": []}, metadata={"namespace": UNKNOWN})
+    joined = [link(quota, "metadata", ns), link(limits, "metadata", ns)]
+    assert verdicts("rel-k8s-002-tenant-quotas", [ns, *joined]) == []
+    unjoined = [k8s("v1", "ResourceQuota", "q", QUOTA, metadata={"namespace": UNKNOWN}),
+                k8s("v1", "LimitRange", "l", {"limits": []}, metadata={"namespace": UNKNOWN})]
+    assert verdicts("rel-k8s-002-tenant-quotas", [ns, *unjoined]) == [("vision", "mandatory")] * 2

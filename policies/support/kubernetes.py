@@ -33,6 +33,3 @@ def in_namespace(obj: Res, namespace: Res) -> bool:
 def objects_in(stack: Stack, namespace: Res, matcher: TypeMatcher) -> list[Res]:
     return [o for o in stack.of(matcher) if in_namespace(o, namespace)]
 
-
-def namespace_label(namespace: Res) -> str:
-    return repr(namespace.k8s_name) if namespace.k8s_name else f"of resource {namespace.name!r}"

@@ -4,8 +4,8 @@ Rules are written against three small objects:
 
 - ``Res``: one resource (type, name, URN, options, parent, dependencies, property dependencies) with its
   properties as plain values (``values.plain``: unknowns kept as ``Unknown`` markers).
-- ``Stack``: every resource of the stack, indexed by URN and type, with joins that follow URNs, parents and
-  (property) dependencies -- always known at preview -- never ids or ARNs, which are not.
+- ``Stack``: every resource of the stack, indexed by URN and type, with joins that follow property
+  dependencies (URNs, always known at preview) -- never ids or ARNs, which are not.
 - ``Ctx``: the rule's settings (policy config with the schema defaults applied here, because the SDK does not
   apply them), the violation reporter and unknown isolation.
 
@@ -154,21 +154,10 @@ class Stack:
         found = [self._by_urn[u] for u in res.property_dependencies.get(prop, ()) if u in self._by_urn]
         return [r for r in found if matcher is None or matcher(r.type)]
 
-    def depends_on(self, res: Res, matcher: Optional[TypeMatcher] = None) -> list[Res]:
-        """Resources ``res`` depends on through any property or an explicit ``depends_on``."""
-        urns = set(res.dependencies)
-        for deps in res.property_dependencies.values():
-            urns.update(deps)
-        found = [self._by_urn[u] for u in sorted(urns) if u in self._by_urn]
-        return [r for r in found if matcher is None or matcher(r.type)]
-
     def referrers(self, target: Res, matcher: TypeMatcher, prop: str) -> list[Res]:
         """Resources of ``matcher`` whose property ``prop`` was computed from ``target`` (e.g. the
         versioning of a bucket: ``bucket=b.id`` makes the bucket's URN a property dependency of ``bucket``)."""
         return [r for r in self.of(matcher) if target.urn in r.property_dependencies.get(prop, ())]
-
-    def children(self, res: Res) -> list[Res]:
-        return [r for r in self.resources if r.parent == res.urn]
 
 
 Check = Callable[[Res, "Ctx"], None]

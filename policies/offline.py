@@ -1,0 +1,300 @@
+"""Evaluate the policy pack offline, the way `pulumi preview --policy-pack policies --policy-pack-config
+policies/config/<env>.json` would -- for `crucible plan` / `crucible check`, with no CLI and no engine.
+
+The pack runs through the SDK's own analyzer servicer (``pulumi_policy.policy._PolicyAnalyzerServicer``, what
+``PolicyPack`` serves over gRPC) with the engine's messages (``pulumi.runtime.proto.analyzer_pb2``):
+``GetAnalyzerInfo``, then ``Configure`` with the config reconciled as the CLI does it (schema defaults, then
+``all``, then per-policy entries; validated against each policy's schema), then ``Analyze`` per resource and one
+``AnalyzeStack``. Deserialisation, unknown handling, enforcement levels and messages are therefore the SDK's.
+
+Resources come in the plan JSON shape: ``{"urn", "type", "name", "parent", "inputs" (camelCase, as the engine
+sends them), "protect", "retain_on_delete", "delete_before_replace", "ignore_changes", "aliases",
+"dependencies", "property_dependencies" ({prop: [urn]}), "provider", "custom"}``; only urn, type and name are
+required. A value unknown at preview is the engine's sentinel (``pulumi.runtime.rpc.UNKNOWN``) or the plan
+JSON marker ``"[unknown]"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+from policies.pack import PACK_ENFORCEMENT, PACK_NAME, all_policies
+
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
+PLAN_UNKNOWN = "[unknown]"
+LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+_LEVEL_OF_PROTO = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "remediate",
+    analyzer_pb2.DISABLED: "disabled",
+}
+_PROTO_OF_LEVEL = {v: k for k, v in _LEVEL_OF_PROTO.items()}
+
+
+class PolicyConfigError(ValueError):
+    """The policy pack config names an unknown policy, an invalid level or a value its schema refuses."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    level: str  # mandatory | advisory (remediate is reported as mandatory, as the engine does)
+    urn: str  # "" for a stack-wide finding
+    message: str
+
+    def to_json(self) -> dict:
+        return {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}
+
+
+@dataclass
+class PolicyReport:
+    evaluated: int  # policies that ran (not disabled by the config)
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def mandatory_violations(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == "mandatory"]
+
+    @property
+    def advisory_violations(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == "advisory"]
+
+    def of(self, policy: str) -> list[Violation]:
+        return [v for v in self.violations if v.policy == policy]
+
+    def to_json(self) -> dict:
+        return {"evaluated": self.evaluated, "violations": [v.to_json() for v in self.violations]}
+
+
+# --- configuration, reconciled the way the CLI does it -----------------------------------------------------------
+def load_config(env: str) -> dict:
+    path = CONFIG_DIR / f"{env}.json"
+    if not path.is_file():
+        available = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+        raise PolicyConfigError(f"no policy config for environment {env!r}; available: {', '.join(available)}")
+    return json.loads(path.read_text())
+
+
+def _split(entry: Any, key: str) -> tuple[Optional[str], dict]:
+    if isinstance(entry, str):
+        level, props = entry, {}
+    elif isinstance(entry, Mapping):
+        props = dict(entry)
+        level = props.pop("enforcementLevel", None)
+    else:
+        raise PolicyConfigError(f"{key}: expected an enforcement level or an object, got {entry!r}")
+    if level is not None and level not in LEVELS:
+        raise PolicyConfigError(f"{key}: {level!r} is not an enforcement level; allowed: {', '.join(LEVELS)}")
+    return level, props
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
+    """``override`` on top of ``base``, per policy (levels replace, properties merge)."""
+    merged = copy.deepcopy(dict(base))
+    for key, entry in override.items():
+        level, props = _split(entry, key)
+        old_level, old_props = _split(merged.get(key, {}), key)
+        new: dict = {**old_props, **props}
+        if level or old_level:
+            new["enforcementLevel"] = level or old_level
+        merged[key] = new
+    return merged
+
+
+def _type_ok(value: Any, expected: str) -> bool:
+    return {
+        "boolean": lambda v: isinstance(v, bool),
+        "string": lambda v: isinstance(v, str),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool)
+        or isinstance(v, float) and v.is_integer(),
+        "array": lambda v: isinstance(v, list),
+        "object": lambda v: isinstance(v, dict),
+    }[expected](value)
+
+
+def _validate(value: Any, schema: Mapping[str, Any], where: str) -> list[str]:
+    """The JSON-schema keywords the pack's config schemas use: type, items, enum, minimum, maximum."""
+    problems = []
+    expected = schema.get("type")
+    if expected and not _type_ok(value, expected):
+        return [f"{where}: expected {expected}, got {json.dumps(value)}"]
+    if "enum" in schema and value not in schema["enum"]:
+        problems.append(f"{where}: {json.dumps(value)} is not one of {json.dumps(schema['enum'])}")
+    if "minimum" in schema and isinstance(value, (int, float)) and value < schema["minimum"]:
+        problems.append(f"{where}: {value} is below the minimum {schema['minimum']}")
+    if "maximum" in schema and isinstance(value, (int, float)) and value > schema["maximum"]:
+        problems.append(f"{where}: {value} is above the maximum {schema['maximum']}")
+    if "items" in schema and isinstance(value, list):
+        for i, item in enumerate(value):
+            problems += _validate(item, schema["items"], f"{where}[{i}]")
+    return problems
+
+
+def reconcile(info: analyzer_pb2.AnalyzerInfo, config: Mapping[str, Any]) -> dict[str, tuple[str, dict]]:
+    """Per policy: (enforcement level, properties) -- defaults from the policies' metadata and schemas, then
+    ``all``, then each policy's entry. Stricter than the CLI: unknown policy names and unknown properties are
+    errors (a typo would otherwise silently configure nothing)."""
+    policies = {p.name: p for p in info.policies}
+    result: dict[str, tuple[str, dict]] = {}
+    for name, p in policies.items():
+        schema = json_format.MessageToDict(p.configSchema.properties) if p.HasField("configSchema") else {}
+        defaults = {k: v["default"] for k, v in schema.items() if "default" in v}
+        result[name] = (_LEVEL_OF_PROTO[p.enforcementLevel], defaults)
+    problems: list[str] = []
+    if "all" in config:
+        level, props = _split(config["all"], "all")
+        if props:
+            problems.append("all: only an enforcement level may be given for all policies")
+        if level:
+            result = {n: (level, props_) for n, (_, props_) in result.items()}
+    for key, entry in config.items():
+        if key == "all":
+            continue
+        if key not in policies:
+            problems.append(f"{key}: no such policy in pack {PACK_NAME}")
+            continue
+        level, props = _split(entry, key)
+        old_level, old_props = result[key]
+        result[key] = (level or old_level, {**old_props, **props})
+    for name, p in policies.items():
+        schema = json_format.MessageToDict(p.configSchema.properties) if p.HasField("configSchema") else {}
+        for prop, value in result[name][1].items():
+            if prop not in schema:
+                problems.append(f"{name}.{prop}: not a setting of this policy (settings: {', '.join(schema) or 'none'})")
+            else:
+                problems += _validate(value, schema[prop], f"{name}.{prop}")
+    if problems:
+        raise PolicyConfigError("invalid policy pack config:\n  " + "\n  ".join(problems))
+    return result
+
+
+# --- resources as the engine sends them ---------------------------------------------------------------------------
+def _engine_value(value: Any) -> Any:
+    """Plan JSON values as the engine marshals them: unknowns as the unknown sentinel."""
+    if isinstance(value, dict):
+        return {str(k): _engine_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_engine_value(v) for v in value]
+    if value == PLAN_UNKNOWN:
+        return UNKNOWN_STRING_VALUE
+    return value
+
+
+def _struct(props: Mapping[str, Any]) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    # Internal keys (__defaults, …) are not sent to analyzers (MarshalOptions.SkipInternalKeys).
+    out.update({k: _engine_value(v) for k, v in props.items() if not str(k).startswith("__")})
+    return out
+
+
+def _options(r: Mapping[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
+    dbr = r.get("delete_before_replace")
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=bool(r.get("protect")),
+        ignoreChanges=list(r.get("ignore_changes") or []),
+        deleteBeforeReplace=bool(dbr),
+        deleteBeforeReplaceDefined=bool(dbr),
+        aliases=[str(a) for a in r.get("aliases") or []],
+        parent=r.get("parent") or "",
+    )
+
+
+def _provider(r: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, Any]]) -> Optional[analyzer_pb2.AnalyzerProviderResource]:
+    """The provider reference ``<provider urn>::<id>`` resolved to the provider resource, as the engine does."""
+    ref = r.get("provider") or ""
+    if not ref:
+        return None
+    urn = ref.rsplit("::", 1)[0] if ref.count("::") >= 4 else ref  # a URN has 3 "::" separators, a reference 4
+    parts = urn.split("::")
+    provider = by_urn.get(urn, {})
+    token = provider.get("type") or (parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else "")
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=token, urn=urn, name=parts[-1], properties=_struct(provider.get("inputs") or {})
+    )
+
+
+def _required(r: Mapping[str, Any]) -> None:
+    missing = [k for k in ("urn", "type", "name") if not r.get(k)]
+    if missing:
+        raise ValueError(f"resource {r.get('urn') or r!r} lacks {', '.join(missing)}")
+
+
+def _analyze_request(r: Mapping[str, Any], by_urn: Mapping) -> analyzer_pb2.AnalyzeRequest:
+    request = analyzer_pb2.AnalyzeRequest(
+        type=r["type"], urn=r["urn"], name=r["name"], properties=_struct(r.get("inputs") or {}), options=_options(r)
+    )
+    provider = _provider(r, by_urn)
+    if provider is not None:
+        request.provider.CopyFrom(provider)
+    return request
+
+
+def _stack_resource(r: Mapping[str, Any], by_urn: Mapping) -> analyzer_pb2.AnalyzerResource:
+    resource = analyzer_pb2.AnalyzerResource(
+        type=r["type"],
+        urn=r["urn"],
+        name=r["name"],
+        properties=_struct(r.get("inputs") or {}),
+        options=_options(r),
+        parent=r.get("parent") or "",
+        dependencies=list(r.get("dependencies") or []),
+        propertyDependencies={
+            k: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(v))
+            for k, v in (r.get("property_dependencies") or {}).items()
+            if v
+        },
+    )
+    provider = _provider(r, by_urn)
+    if provider is not None:
+        resource.provider.CopyFrom(provider)
+    return resource
+
+
+def _servicer():
+    # The class PolicyPack serves; constructed the way PolicyPack constructs it (pulumi-policy >= 1.19).
+    from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+    return _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", all_policies(), PACK_ENFORCEMENT)
+
+
+def evaluate(resources: Sequence[Mapping[str, Any]], env: str, config: Optional[Mapping[str, Any]] = None) -> PolicyReport:
+    """Run every policy over ``resources`` with ``policies/config/<env>.json`` (plus ``config`` on top, in the
+    same format) and report the violations."""
+    for r in resources:
+        _required(r)
+    servicer = _servicer()
+    info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
+    effective = reconcile(info, _merge(load_config(env), config or {}))
+    request = analyzer_pb2.ConfigureAnalyzerRequest()
+    for name, (level, props) in effective.items():
+        entry = request.policyConfig[name]
+        entry.enforcementLevel = _PROTO_OF_LEVEL[level]
+        entry.properties.update(props)
+    servicer.Configure(request, None)
+
+    by_urn = {r["urn"]: r for r in resources}
+    violations: list[Violation] = []
+
+    def collect(response: analyzer_pb2.AnalyzeResponse, default_urn: str) -> None:
+        for d in response.diagnostics:
+            level = _LEVEL_OF_PROTO.get(d.enforcementLevel, "advisory")
+            level = "mandatory" if level == "remediate" else level
+            violations.append(Violation(d.policyName, level, d.urn or default_urn, d.message))
+
+    for r in resources:
+        collect(servicer.Analyze(_analyze_request(r, by_urn), None), r["urn"])
+    stack = analyzer_pb2.AnalyzeStackRequest(resources=[_stack_resource(r, by_urn) for r in resources])
+    collect(servicer.AnalyzeStack(stack, None), "")
+
+    evaluated = sum(1 for level, _ in effective.values() if level != "disabled")
+    return PolicyReport(evaluated=evaluated, violations=violations)

@@ -1,0 +1,311 @@
+"""EKS control plane: secrets encryption, endpoint exposure, audit logs, access management, version, and
+network-policy enforcement (SEC-EKS-001 ... SEC-EKS-006)."""
+
+from __future__ import annotations
+
+import json
+
+from pulumi_policy import EnforcementLevel
+
+from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
+from policies.support.tokens import (
+    EKS_ACCESS_POLICY_ASSOCIATION,
+    EKS_ADDON,
+    EKS_CLUSTER,
+    IAM_ROLE,
+    NETWORK_POLICY,
+)
+from policies.support.values import Unknown, as_dict, as_list, dig, flag, is_set, known, text
+
+ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+SUPPORTED_VERSIONS = ["1.31", "1.32", "1.33", "1.34", "1.35"]
+WORLD = ("0.0.0.0/0", "::/0")
+ADMIN_ACCESS_POLICIES = ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy")
+
+
+# SEC-EKS-001 ---------------------------------------------------------------------------------------------------
+def _secrets_encrypted(cluster: Res, ctx: Ctx) -> None:
+    config = as_dict(cluster.get("encryptionConfig"))
+    resources = [known(r) for r in as_list(config.get("resources"))]
+    if "secrets" not in resources:
+        ctx.violation(
+            cluster,
+            "Kubernetes secrets are not envelope-encrypted: set encryptionConfig.resources = [\"secrets\"] with "
+            "encryptionConfig.provider.keyArn = <customer managed KMS key ARN> (it cannot be added to a cluster "
+            "later without a migration; the cluster component always sets it).",
+        )
+    elif not is_set(dig(config, "provider", "keyArn")):
+        ctx.violation(
+            cluster,
+            "secrets encryption names no KMS key: set encryptionConfig.provider.keyArn to a customer managed key.",
+        )
+
+
+SEC_EKS_001 = resource_policy(
+    rule_id="SEC-EKS-001",
+    slug="secrets-encryption",
+    description="EKS clusters envelope-encrypt Kubernetes secrets with a customer managed KMS key, so a leaked "
+    "etcd snapshot does not leak every secret.",
+    applies_to=EKS_CLUSTER,
+    checks=[_secrets_encrypted],
+    anchor="CKV_AWS_58; CIS EKS 5.3.1",
+)
+
+
+# SEC-EKS-002 ---------------------------------------------------------------------------------------------------
+def _endpoint(cluster: Res, ctx: Ctx) -> None:
+    vpc = as_dict(cluster.get("vpcConfig"))
+    private = flag(vpc.get("endpointPrivateAccess"))
+    public = flag(vpc.get("endpointPublicAccess"))
+    public = True if public is None else public  # the EKS API default is a public endpoint
+    if private is not True:
+        ctx.violation(
+            cluster,
+            "the private API endpoint is off (the EKS default); set vpcConfig.endpointPrivateAccess = true so "
+            "nodes and in-VPC tooling reach the API without leaving the VPC.",
+        )
+    if not public:
+        return
+    if ctx.setting("requirePrivateEndpoint"):
+        ctx.violation(
+            cluster,
+            "the API endpoint is public; this environment requires a private-only endpoint: set "
+            "`crucible:cluster.endpointPublicAccess: false` (vpcConfig.endpointPublicAccess = false; the "
+            "EKS default is public).",
+        )
+        return
+    listed = [known(c) for c in as_list(vpc.get("publicAccessCidrs"))]
+    open_to = [c for c in listed if c in WORLD] or ([] if listed else ["0.0.0.0/0 (the EKS default)"])
+    if open_to:
+        ctx.violation(
+            cluster,
+            f"the public API endpoint is open to {', '.join(open_to)}; restrict "
+            "`crucible:cluster.publicAccessCidrs` to the CIDR blocks that must reach the API, or set "
+            "`crucible:cluster.endpointPublicAccess: false`.",
+        )
+
+
+SEC_EKS_002 = resource_policy(
+    rule_id="SEC-EKS-002",
+    slug="private-endpoint",
+    description="The EKS API endpoint is private (and the private endpoint is on); where a public endpoint is "
+    "allowed it is restricted to named CIDR blocks, never the whole internet.",
+    applies_to=EKS_CLUSTER,
+    checks=[_endpoint],
+    settings={
+        "requirePrivateEndpoint": {
+            "type": "boolean",
+            "default": True,
+            "description": "Refuse any public endpoint (prod); when false a CIDR-restricted public endpoint is allowed.",
+        }
+    },
+    anchor="CKV_AWS_39, CKV_AWS_38; CIS EKS 5.4.1/5.4.2",
+)
+
+
+# SEC-EKS-003 ---------------------------------------------------------------------------------------------------
+def _logs(cluster: Res, ctx: Ctx) -> None:
+    enabled = {known(t) for t in as_list(cluster.get("enabledClusterLogTypes"))}
+    missing = [t for t in ctx.setting("requiredLogTypes") if t not in enabled]
+    if missing:
+        ctx.violation(
+            cluster,
+            f"control-plane log types {', '.join(missing)} are not enabled; add them to "
+            "`crucible:cluster.logTypes` (enabledClusterLogTypes).",
+        )
+
+
+SEC_EKS_003 = resource_policy(
+    rule_id="SEC-EKS-003",
+    slug="control-plane-logs",
+    description="EKS control-plane logs (at least api, audit, authenticator; all five in production) go to "
+    "CloudWatch, so API calls and authentication can be audited after an incident.",
+    applies_to=EKS_CLUSTER,
+    checks=[_logs],
+    settings={
+        "requiredLogTypes": {
+            "type": "array",
+            "items": {"type": "string", "enum": ALL_LOG_TYPES},
+            "default": ["api", "audit", "authenticator"],
+            "description": "Log types every cluster must enable.",
+        }
+    },
+    anchor="CKV_AWS_37; CIS EKS 2.1.1",
+)
+
+
+# SEC-EKS-004 ---------------------------------------------------------------------------------------------------
+def _is_admin_policy(association: Res) -> bool:
+    arn = association.get("policyArn")
+    return isinstance(arn, str) and arn.rsplit("/", 1)[-1] in ADMIN_ACCESS_POLICIES
+
+
+def _check_admin_principal(stack: Stack, association: Res, ctx: Ctx) -> None:
+    principal = association.get("principalArn")
+    if isinstance(principal, Unknown):
+        if stack.linked(association, "principalArn", IAM_ROLE):
+            return  # a role this stack creates: a named platform role
+        known(principal)
+    principal = text(principal) or ""
+    allowed = ctx.setting("adminPrincipalArns")
+    if ":role/" not in principal:
+        ctx.violation(
+            association,
+            f"cluster admin is granted to {principal or 'an empty principal'}, which is not an IAM role; grant "
+            "admin only to named platform roles listed in `crucible:cluster.adminRoleArns`.",
+        )
+    elif allowed and principal not in allowed:
+        ctx.violation(
+            association,
+            f"cluster admin is granted to {principal}, which is not one of the platform roles allowed by this "
+            f"policy ({', '.join(allowed)}); remove it from `crucible:cluster.adminRoleArns` or add it to the "
+            "policy's adminPrincipalArns.",
+        )
+
+
+def _access(stack: Stack, ctx: Ctx) -> None:
+    creator_allowed = ctx.setting("allowCreatorAdmin")
+    admins = [a for a in stack.of(EKS_ACCESS_POLICY_ASSOCIATION) if _is_admin_policy(a)]
+    for cluster in stack.of(EKS_CLUSTER):
+        with ctx.each():
+            mode = cluster.get("accessConfig", "authenticationMode")
+            if text(mode) not in ("API", "API_AND_CONFIG_MAP"):
+                ctx.violation(
+                    cluster,
+                    f"authentication mode is {mode or 'CONFIG_MAP (the EKS default)'}; use access entries: set "
+                    "`crucible:cluster.authenticationMode` to API (accessConfig.authenticationMode).",
+                )
+        if creator_allowed:
+            continue
+        with ctx.each():
+            bootstrap = flag(cluster.get("accessConfig", "bootstrapClusterCreatorAdminPermissions"))
+            if bootstrap is not False:
+                ctx.violation(
+                    cluster,
+                    "the identity that creates the cluster keeps cluster-admin"
+                    + (" (the EKS default)" if bootstrap is None else "")
+                    + "; set `crucible:cluster.bootstrapCreatorAdmin: false` "
+                    "(accessConfig.bootstrapClusterCreatorAdminPermissions = false) and grant admin through access "
+                    "entries.",
+                )
+        with ctx.each():
+            if not admins:
+                ctx.violation(
+                    cluster,
+                    "no access entry grants cluster admin to a platform role, so nobody could administer the "
+                    "cluster; list the roles in `crucible:cluster.adminRoleArns`.",
+                )
+    for association in admins:
+        with ctx.each():
+            _check_admin_principal(stack, association, ctx)
+
+
+SEC_EKS_004 = stack_policy(
+    rule_id="SEC-EKS-004",
+    slug="access-entries",
+    description="Cluster access goes through EKS access entries: API authentication mode, no implicit admin for "
+    "the cluster creator, and cluster admin granted only to named platform IAM roles.",
+    check=_access,
+    settings={
+        "allowCreatorAdmin": {
+            "type": "boolean",
+            "default": False,
+            "description": "Allow the cluster creator's implicit admin (dev convenience).",
+        },
+        "adminPrincipalArns": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "If set, the only principal ARNs that may hold cluster admin (besides roles this stack creates).",
+        },
+    },
+    anchor="EKS BPG security/iam: Cluster Access Manager; remove cluster-admin from the creator",
+)
+
+
+# SEC-EKS-005 ---------------------------------------------------------------------------------------------------
+def _version(cluster: Res, ctx: Ctx) -> None:
+    version = text(cluster.get("version"))
+    allowed = ctx.setting("allowedVersions")
+    if version is None:
+        ctx.violation(
+            cluster,
+            "the Kubernetes version is not pinned (EKS picks the newest); set `crucible:cluster.version` to one of "
+            f"{', '.join(allowed)}.",
+        )
+    elif version not in allowed:
+        ctx.violation(
+            cluster,
+            f"Kubernetes {version} is not in the supported list ({', '.join(allowed)}); upgrade by changing "
+            "`crucible:cluster.version` (one minor version at a time).",
+        )
+
+
+SEC_EKS_005 = resource_policy(
+    rule_id="SEC-EKS-005",
+    slug="supported-version",
+    description="EKS clusters run a pinned Kubernetes version from the supported list, so upgrades are planned "
+    "and clusters do not drift into extended-support pricing.",
+    applies_to=EKS_CLUSTER,
+    checks=[_version],
+    level=EnforcementLevel.ADVISORY,
+    settings={
+        "allowedVersions": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": SUPPORTED_VERSIONS,
+            "description": "Kubernetes versions clusters may run.",
+        }
+    },
+    anchor="CKV_AWS_339; EKS BPG reliability/controlplane",
+)
+
+
+# SEC-EKS-006 ---------------------------------------------------------------------------------------------------
+def _network_policy_enforced(addon: Res) -> bool:
+    raw = known(addon.get("configurationValues"))
+    if not raw:
+        return False
+    try:
+        values = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return False
+    return isinstance(values, dict) and str(values.get("enableNetworkPolicy", "")).lower() == "true"
+
+
+def _network_policy_enforcement(stack: Stack, ctx: Ctx) -> None:
+    policies = stack.of(NETWORK_POLICY)
+    cni = [a for a in stack.of(EKS_ADDON) if a.get("addonName") == "vpc-cni"]
+    if not policies:
+        return
+    if not cni:
+        clusters = stack.of(EKS_CLUSTER)
+        if not clusters:
+            return  # the cluster (and its CNI add-on) lives in another stack; that stack is judged there
+        ctx.violation(
+            clusters[0],
+            f"{len(policies)} NetworkPolicies exist but the cluster has no managed vpc-cni add-on with "
+            "enableNetworkPolicy, so they would be silently ignored; add aws.eks.Addon(addon_name=\"vpc-cni\", "
+            "configuration_values='{\"enableNetworkPolicy\": \"true\"}').",
+        )
+        return
+    for addon in cni:
+        with ctx.each():
+            if not _network_policy_enforced(addon):
+                ctx.violation(
+                    addon,
+                    f"{len(policies)} NetworkPolicies exist but the VPC CNI does not enforce them; set "
+                    "configurationValues {\"enableNetworkPolicy\": \"true\"} on the vpc-cni add-on.",
+                )
+
+
+SEC_EKS_006 = stack_policy(
+    rule_id="SEC-EKS-006",
+    slug="network-policy-enforcement",
+    description="When the stack declares NetworkPolicies, the VPC CNI add-on enforces them "
+    "(enableNetworkPolicy); otherwise they are accepted by the API and silently not enforced.",
+    check=_network_policy_enforcement,
+    anchor="EKS BPG security/network: VPC CNI network policy is not enabled by default",
+)
+
+POLICIES = [SEC_EKS_001, SEC_EKS_002, SEC_EKS_003, SEC_EKS_004, SEC_EKS_005, SEC_EKS_006]

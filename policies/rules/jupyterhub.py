@@ -1,0 +1,187 @@
+"""JupyterHub (the z2jh chart as a Helm release): real authentication, no internet-facing proxy or metadata
+access from notebooks, and user home volumes that survive (SEC-JH-001, SEC-JH-002, DATA-JH-003).
+
+The chart's defaults are insecure for anything shared: ``authenticator_class: dummy`` (any password works) and
+``proxy.service.type: LoadBalancer`` (an internet-facing load balancer on AWS).
+"""
+
+from __future__ import annotations
+
+from policies.support import helm
+from policies.support.karpenter import node_pools
+from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
+from policies.support.tokens import HELM_RELEASE, NAMESPACE, STORAGE_CLASS, SUBNET
+from policies.support.values import dig, flag, text
+
+CHART = "jupyterhub"
+INTERNAL_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+}
+
+
+def _jupyterhub(res: Res) -> bool:
+    return helm.chart_name(res) == CHART
+
+
+# SEC-JH-001 ----------------------------------------------------------------------------------------------------
+def _authenticator(release: Res, ctx: Ctx) -> None:
+    if not _jupyterhub(release):
+        return
+    authenticator = text(dig(helm.values(release), "hub", "config", "JupyterHub", "authenticator_class"))
+    forbidden = {a.lower() for a in ctx.setting("forbiddenAuthenticators")}
+    if authenticator is None:
+        ctx.violation(
+            release,
+            "values.hub.config.JupyterHub.authenticator_class is unset, so the chart's default 'dummy' authenticator "
+            "accepts any password; configure a real one (e.g. generic-oauth / github with an allow-list).",
+        )
+    elif authenticator.lower() in forbidden:
+        ctx.violation(
+            release,
+            f"authenticator_class {authenticator!r} lets anyone in (shared or no password); configure an OAuth/OIDC "
+            "authenticator.",
+        )
+
+
+SEC_JH_001 = resource_policy(
+    rule_id="SEC-JH-001",
+    slug="jupyterhub-authenticator",
+    description="JupyterHub sets a real authenticator (hub.config.JupyterHub.authenticator_class), never the "
+    "chart's default dummy or a shared password -- a notebook is a shell with the cluster's network access.",
+    applies_to=HELM_RELEASE,
+    checks=[_authenticator],
+    settings={
+        "forbiddenAuthenticators": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["dummy", "dummyauthenticator.DummyAuthenticator", "jupyterhub.auth.DummyAuthenticator",
+                        "shared-password", "jupyterhub.authenticators.shared.SharedPasswordAuthenticator", "null"],
+            "description": "authenticator_class values that are refused (case-insensitive).",
+        }
+    },
+    anchor="JupyterHub docs: DummyAuthenticator; z2jh values.yaml default authenticator_class: dummy",
+)
+
+
+# SEC-JH-002 ----------------------------------------------------------------------------------------------------
+def _exposure(release: Res, ctx: Ctx) -> None:
+    if not _jupyterhub(release):
+        return
+    values = helm.values(release)
+    service_type = text(dig(values, "proxy", "service", "type")) or "LoadBalancer"
+    annotations = dig(values, "proxy", "service", "annotations", default={})
+    internal = isinstance(annotations, dict) and any(
+        str(annotations.get(k, "")).lower() == v for k, v in INTERNAL_ANNOTATIONS.items()
+    )
+    if service_type in ("LoadBalancer", "NodePort") and not internal:
+        ctx.violation(
+            release,
+            f"proxy.service.type is {service_type}"
+            + (" (the chart default)" if not dig(values, "proxy", "service", "type") else "")
+            + ", which exposes the hub outside the cluster; use ClusterIP behind the internal ALB ingress, or annotate "
+            "the service service.beta.kubernetes.io/aws-load-balancer-scheme: internal.",
+        )
+    if flag(dig(values, "singleuser", "cloudMetadata", "blockWithIptables")) is False:
+        ctx.violation(
+            release,
+            "singleuser.cloudMetadata.blockWithIptables is false, so notebooks can read the node role's credentials "
+            "from IMDS; leave it true.",
+        )
+    if flag(dig(values, "singleuser", "networkPolicy", "enabled")) is False:
+        ctx.violation(release, "singleuser.networkPolicy.enabled is false; notebooks would reach every pod. Leave it on.")
+    if flag(dig(values, "singleuser", "networkPolicy", "egressAllowRules", "cloudMetadataServer")) is True:
+        ctx.violation(
+            release,
+            "singleuser.networkPolicy.egressAllowRules.cloudMetadataServer is true; notebooks must not reach IMDS.",
+        )
+
+
+SEC_JH_002 = resource_policy(
+    rule_id="SEC-JH-002",
+    slug="jupyterhub-exposure",
+    description="JupyterHub is not exposed outside the VPC (the chart defaults to a public LoadBalancer) and "
+    "notebooks cannot reach the instance metadata service or other pods.",
+    applies_to=HELM_RELEASE,
+    checks=[_exposure],
+    anchor="z2jh values.yaml defaults; pulumi/examples no-public-services; EKS BPG iam (IMDS)",
+)
+
+
+# DATA-JH-003 ---------------------------------------------------------------------------------------------------
+def _storage_class_problems(sc: Res) -> list[str]:
+    problems = []
+    if text(sc.get("reclaimPolicy")) != "Retain":
+        problems.append(f"reclaimPolicy is {sc.get('reclaimPolicy') or 'Delete (the default)'}, not Retain")
+    if str(dig(sc.props, "parameters", "encrypted", default="")).lower() != "true":
+        problems.append("parameters.encrypted is not \"true\"")
+    if text(sc.get("volumeBindingMode")) != "WaitForFirstConsumer":
+        problems.append("volumeBindingMode is not WaitForFirstConsumer (volumes would be created in a zone before the pod is placed)")
+    return problems
+
+
+def _stack_zones(stack: Stack) -> set[str]:
+    zones: set[str] = set()
+    for pool in node_pools(stack):
+        zones |= pool.zones() or set()
+    for subnet in stack.of(SUBNET):
+        zone = subnet.get("availabilityZone")
+        if isinstance(zone, str):
+            zones.add(zone)
+    return zones
+
+
+def _home_volumes(stack: Stack, ctx: Ctx) -> None:
+    for release in helm.releases(stack, CHART):
+        with ctx.each():
+            values = helm.values(release)
+            if text(dig(values, "singleuser", "storage", "type")) not in ("none", "static"):
+                name = text(dig(values, "singleuser", "storage", "dynamic", "storageClass"))
+                classes = [sc for sc in stack.of(STORAGE_CLASS) if name and sc.k8s_name == name]
+                if not name:
+                    ctx.violation(
+                        release,
+                        "singleuser.storage.dynamic.storageClass is unset, so home volumes use the cluster default "
+                        "class (reclaimPolicy Delete); name Crucible's class (`crucible:storage.storageClassName`).",
+                    )
+                elif not classes:
+                    ctx.violation(release, f"home volumes use StorageClass {name!r}, which this stack does not define.")
+                for sc in classes:
+                    problems = _storage_class_problems(sc)
+                    if problems:
+                        ctx.violation(sc, f"holds JupyterHub home volumes but {'; '.join(problems)}.")
+        with ctx.each():
+            namespace = text(release.get("namespace")) or "default"
+            owned = [ns for ns in stack.of(NAMESPACE) if ns.k8s_name == namespace]
+            if not owned:
+                ctx.violation(
+                    release,
+                    f"namespace {namespace!r} is not a Namespace resource of this stack, so nothing protects it (and the "
+                    "home volume claims in it); create it as a Namespace with `crucible:protect: true`.",
+                )
+            for ns in owned:
+                if not ns.protect:
+                    ctx.violation(ns, "holds users' home volume claims but is not protected; set `crucible:protect: true`.")
+    zones = _stack_zones(stack)
+    for pool in node_pools(stack):
+        with ctx.each():
+            pool_zones = pool.zones()
+            if helm.releases(stack, CHART) and pool.workload == "interactive" and pool_zones is not None and zones - pool_zones:
+                ctx.violation(
+                    pool.res,
+                    f"notebook pool {pool.name!r} spans only {', '.join(sorted(pool_zones))}; a home volume created in "
+                    f"{', '.join(sorted(zones - pool_zones))} would strand its user. Span every zone "
+                    "(leave `crucible:pools[].zones` empty).",
+                )
+
+
+DATA_JH_003 = stack_policy(
+    rule_id="DATA-JH-003",
+    slug="jupyterhub-home-volumes",
+    description="JupyterHub home volumes survive: a Retain, encrypted, WaitForFirstConsumer StorageClass, a "
+    "protected namespace, and a notebook pool in every zone a volume can live in.",
+    check=_home_volumes,
+    anchor="EKS BPG reliability/dataplane (EBS and AZs); StorageClass default reclaimPolicy Delete",
+)
+
+POLICIES = [SEC_JH_001, SEC_JH_002, DATA_JH_003]

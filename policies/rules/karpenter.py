@@ -1,0 +1,194 @@
+"""Karpenter pools: spending limits, disruption of training nodes and Spot interruption handling
+(AI-KARP-001 ... AI-KARP-003)."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from policies.support import helm
+from policies.support.karpenter import NodePool, node_pools
+from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
+from policies.support.tokens import EVENT_RULE, NODE_POOL, SQS_QUEUE
+from policies.support.values import Unknown, as_list, dig, is_set, known, text
+
+TRAINING = "training"
+
+
+# AI-KARP-001 ---------------------------------------------------------------------------------------------------
+def _limits(res: Res, ctx: Ctx) -> None:
+    pool = NodePool(res)
+    limits = pool.limits()
+    wanted = ["cpu", "memory"] + ([pool.accelerator_resource()] if pool.accelerator_resource() else [])
+    missing = [key for key in wanted if key not in limits]
+    if missing:
+        ctx.violation(
+            res,
+            f"pool {pool.name!r} has no spec.limits for {', '.join(missing)}, so a burst of pending pods can launch "
+            "nodes without bound; set `crucible:pools[].maxNodes` or `maxAccelerators` (Crucible derives the "
+            "limits from it).",
+        )
+
+
+AI_KARP_001 = resource_policy(
+    rule_id="AI-KARP-001",
+    slug="pool-limits",
+    description="Every Karpenter NodePool caps what it may launch (spec.limits for cpu and memory, and for the "
+    "accelerator resource on GPU/Neuron pools) -- the runaway-cost guard.",
+    applies_to=NODE_POOL,
+    checks=[_limits],
+    anchor="Karpenter docs spec.limits; EKS BPG karpenter",
+)
+
+
+# AI-KARP-002 ---------------------------------------------------------------------------------------------------
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def duration_seconds(value: str) -> Optional[float]:
+    """Go durations as Karpenter writes them (720h, 1h30m, 90s); ``None`` if unparsable."""
+    match = _DURATION.match(value.strip())
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _disruption_blocked(pool: NodePool) -> bool:
+    disruption = dig(pool.spec, "disruption", default={})
+    known(disruption)
+    if known(disruption.get("consolidationPolicy")) == "WhenEmpty":
+        return True
+    for budget in as_list(disruption.get("budgets")):
+        if not isinstance(budget, dict) or str(known(budget.get("nodes"))).strip() not in ("0", "0%"):
+            continue
+        if is_set(budget.get("schedule")):
+            continue  # a time window, not a standing guarantee
+        reasons = {known(r) for r in as_list(budget.get("reasons"))}
+        if not reasons or {"Underutilized", "Drifted"} <= reasons:
+            return True
+    return False
+
+
+def _training_disruption(res: Res, ctx: Ctx) -> None:
+    pool = NodePool(res)
+    if pool.workload != TRAINING:
+        return
+    if not _disruption_blocked(pool):
+        ctx.violation(
+            res,
+            f"training pool {pool.name!r} lets Karpenter consolidate busy nodes (consolidationPolicy "
+            "WhenEmptyOrUnderutilized without a nodes: \"0\" budget for Underutilized and Drifted), killing running "
+            "jobs; keep `crucible:pools[].workload: training` on Crucible's training profile or set "
+            "spec.disruption.consolidationPolicy = WhenEmpty.",
+        )
+    expire = text(dig(pool.spec, "template", "spec", "expireAfter"))
+    minimum_hours = float(ctx.setting("minExpireAfterHours"))
+    if expire != "Never":
+        seconds = duration_seconds(expire) if expire else 720 * 3600.0
+        if not minimum_hours or seconds is None or seconds < minimum_hours * 3600:
+            ctx.violation(
+                res,
+                f"training pool {pool.name!r} expires nodes after {expire or '720h (the Karpenter default)'}; "
+                "expiry is a forced drain that ignores karpenter.sh/do-not-disrupt and kills the job on the node: "
+                "set spec.template.spec.expireAfter = \"Never\""
+                + (f" (or at least {minimum_hours:g}h, this environment's longest job)" if minimum_hours else "")
+                + ".",
+            )
+    grace = text(dig(pool.spec, "template", "spec", "terminationGracePeriod"))
+    flush = float(ctx.setting("checkpointFlushSeconds"))
+    if grace:
+        seconds = duration_seconds(grace)
+        if seconds is not None and seconds < flush:
+            ctx.violation(
+                res,
+                f"training pool {pool.name!r} force-terminates pods {grace} after a drain starts, less than the "
+                f"{flush:g}s a checkpoint needs to flush; raise spec.template.spec.terminationGracePeriod or leave "
+                "it unset.",
+            )
+
+
+AI_KARP_002 = resource_policy(
+    rule_id="AI-KARP-002",
+    slug="training-disruption",
+    description="Training pools (crucible.io/workload: training) are disruption-safe: no consolidation of busy "
+    "nodes, no node expiry mid-job, and enough termination grace for a checkpoint to flush.",
+    applies_to=NODE_POOL,
+    checks=[_training_disruption],
+    settings={
+        "minExpireAfterHours": {
+            "type": "number",
+            "minimum": 0,
+            "default": 0,
+            "description": "Accept a finite expireAfter of at least this many hours (the longest job); 0 requires "
+            "Never.",
+        },
+        "checkpointFlushSeconds": {
+            "type": "number",
+            "minimum": 0,
+            "default": 600,
+            "description": "Seconds a checkpoint needs to flush; a shorter terminationGracePeriod is refused.",
+        },
+    },
+    anchor="EKS BPG aiml_compute: disable consolidation for interruption-sensitive workloads; Karpenter disruption",
+)
+
+
+# AI-KARP-003 ---------------------------------------------------------------------------------------------------
+def _interruption_queue_configured(stack: Stack, release: Res) -> bool:
+    values = release.get("values")
+    if isinstance(values, Unknown):
+        # Values computed during preview: they were derived from a queue of this stack, or we cannot tell.
+        if stack.linked(release, "values", SQS_QUEUE):
+            return True
+        known(values)
+    return is_set(dig(values if isinstance(values, dict) else {}, "settings", "interruptionQueue"))
+
+
+def _spot_rules_exist(stack: Stack) -> bool:
+    for rule in stack.of(EVENT_RULE):
+        pattern = known(rule.get("eventPattern"))
+        if isinstance(pattern, str) and "Spot Instance Interruption Warning" in pattern:
+            return True
+    return False
+
+
+def _spot_interruption(stack: Stack, ctx: Ctx) -> None:
+    spot_pools = []
+    for pool in node_pools(stack):
+        with ctx.each():
+            if pool.accelerator_resource() and "spot" in pool.capacity_types():
+                spot_pools.append(pool)
+    if not spot_pools:
+        return
+    releases = helm.releases(stack, "karpenter")
+    queues = stack.of(SQS_QUEUE)
+    for pool in spot_pools:
+        with ctx.each():
+            configured = any(_interruption_queue_configured(stack, r) for r in releases)
+            missing = []
+            if not releases or not configured:
+                missing.append("the Karpenter release's settings.interruptionQueue")
+            if not queues:
+                missing.append("an SQS interruption queue")
+            if not _spot_rules_exist(stack):
+                missing.append("an EventBridge rule for \"EC2 Spot Instance Interruption Warning\"")
+            if missing:
+                ctx.violation(
+                    pool.res,
+                    f"accelerator pool {pool.name!r} uses Spot but this stack lacks {', '.join(missing)}; without "
+                    "interruption handling nodes vanish with 2 minutes' notice nobody acts on. Install Karpenter with "
+                    "its interruption queue, or drop spot from `crucible:pools[].capacityTypes`.",
+                )
+
+
+AI_KARP_003 = stack_policy(
+    rule_id="AI-KARP-003",
+    slug="spot-interruption-handling",
+    description="Accelerator pools that use Spot have Karpenter interruption handling: the controller's "
+    "interruption queue setting, the SQS queue and the EventBridge rules that feed it.",
+    check=_spot_interruption,
+    anchor="EKS BPG karpenter: enable interruption handling when using Spot",
+)
+
+POLICIES = [AI_KARP_001, AI_KARP_002, AI_KARP_003]

@@ -1,0 +1,327 @@
+"""S3 buckets for datasets, checkpoints and model artifacts: never public, encrypted, TLS-only, versioned,
+cleaned up, not emptied by a destroy, locked where golden, and logged (SEC-S3-001 ... SEC-S3-008).
+
+Buckets are ``aws:s3/bucket:Bucket`` (pulumi-aws 7) or the deprecated ``BucketV2``; their settings are side
+resources joined to them by URN (see ``policies.support.s3``).
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import EnforcementLevel
+
+from policies.support import s3
+from policies.support.iam_documents import parse_document
+from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
+from policies.support.tokens import (
+    BUCKET,
+    BUCKET_ENCRYPTION,
+    BUCKET_LIFECYCLE,
+    BUCKET_LOGGING,
+    BUCKET_OBJECT_LOCK,
+    BUCKET_POLICY,
+    BUCKET_PUBLIC_ACCESS_BLOCK,
+    CLOUDTRAIL,
+)
+from policies.support.values import as_list, dig, flag, is_set, known, text
+
+PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+EXEMPT_BUCKETS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": [],
+    "description": "Glob patterns of buckets (Pulumi name or bucket name) this rule does not apply to, e.g. log buckets.",
+}
+
+
+def _subject_buckets(stack: Stack, ctx: Ctx) -> list[Res]:
+    exempt = list(ctx.setting("exemptBuckets"))
+    return [b for b in s3.buckets(stack) if not s3.matches(b, exempt)]
+
+
+# SEC-S3-001 ----------------------------------------------------------------------------------------------------
+def _public_access_blocked(stack: Stack, ctx: Ctx) -> None:
+    for bucket in s3.buckets(stack):
+        with ctx.each():
+            blocks = s3.attached(stack, bucket, BUCKET_PUBLIC_ACCESS_BLOCK)
+            if not blocks:
+                ctx.violation(
+                    bucket,
+                    "has no public access block; add aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id) with all four "
+                    "flags true.",
+                )
+                continue
+            if not any(all(flag(b.get(f)) is True for f in PAB_FLAGS) for b in blocks):
+                off = sorted({f for b in blocks for f in PAB_FLAGS if flag(b.get(f)) is not True})
+                ctx.violation(bucket, f"its public access block leaves {', '.join(off)} off; set all four flags to true.")
+
+
+SEC_S3_001 = stack_policy(
+    rule_id="SEC-S3-001",
+    slug="public-access-block",
+    description="Every bucket has a public access block with all four flags on, so no ACL or bucket policy can "
+    "make data public.",
+    check=_public_access_blocked,
+    anchor="CKV_AWS_53/54/55/56, CKV2_AWS_6",
+)
+
+
+# SEC-S3-002 ----------------------------------------------------------------------------------------------------
+def _kms_encrypted(stack: Stack, ctx: Ctx) -> None:
+    require_kms = ctx.setting("requireKms")
+    require_cmk = ctx.setting("requireCmk")
+    for bucket in s3.buckets(stack):
+        with ctx.each():
+            configs = s3.attached(stack, bucket, BUCKET_ENCRYPTION)
+            rules = [r for c in configs for r in as_list(c.get("rules")) if isinstance(r, dict)]
+            if not rules:
+                if require_kms:
+                    ctx.violation(
+                        bucket,
+                        "has no default-encryption configuration (S3 falls back to SSE-S3); add "
+                        "BucketServerSideEncryptionConfiguration with sseAlgorithm aws:kms, a KMS key and "
+                        "bucketKeyEnabled.",
+                    )
+                continue
+            for rule in rules:
+                algorithm = text(dig(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm"))
+                kms = algorithm in ("aws:kms", "aws:kms:dsse")
+                if require_kms and not kms:
+                    ctx.violation(bucket, f"default encryption is {algorithm or 'unset'}; use sseAlgorithm aws:kms.")
+                if kms and require_cmk and not is_set(dig(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")):
+                    ctx.violation(
+                        bucket,
+                        "SSE-KMS uses the AWS managed aws/s3 key; set kmsMasterKeyId to a customer managed key.",
+                    )
+                if kms and flag(rule.get("bucketKeyEnabled")) is not True:
+                    ctx.violation(
+                        bucket,
+                        "SSE-KMS without an S3 Bucket Key calls KMS for every object (multi-GB checkpoints, millions "
+                        "of dataset files); set bucketKeyEnabled = true.",
+                    )
+
+
+SEC_S3_002 = stack_policy(
+    rule_id="SEC-S3-002",
+    slug="kms-encryption",
+    description="Buckets encrypt by default with SSE-KMS (a customer managed key in production) and an S3 "
+    "Bucket Key, which cuts KMS requests and cost by up to 99%.",
+    check=_kms_encrypted,
+    settings={
+        "requireKms": {"type": "boolean", "default": True, "description": "Require SSE-KMS (dev may accept SSE-S3)."},
+        "requireCmk": {"type": "boolean", "default": True, "description": "Require a customer managed key (prod)."},
+    },
+    anchor="CKV_AWS_145, CKV_AWS_19; EKS BPG aiml_security",
+)
+
+
+# SEC-S3-003 ----------------------------------------------------------------------------------------------------
+def _denies_plain_http(document) -> bool:
+    for st in parse_document(document):
+        values = st.condition_values("Bool", "aws:SecureTransport")
+        if st.effect == "Deny" and values is not None and any(str(v).lower() == "false" for v in values):
+            return True
+    return False
+
+
+def _tls_only(stack: Stack, ctx: Ctx) -> None:
+    for bucket in s3.buckets(stack):
+        with ctx.each():
+            policies = s3.attached(stack, bucket, BUCKET_POLICY)
+            try:
+                enforced = any(_denies_plain_http(p.get("policy")) for p in policies)
+            except ValueError:
+                enforced = False
+            if not enforced:
+                ctx.violation(
+                    bucket,
+                    "its bucket policy does not refuse plain HTTP; add a Deny statement for s3:* with condition "
+                    "Bool aws:SecureTransport = \"false\".",
+                )
+
+
+SEC_S3_003 = stack_policy(
+    rule_id="SEC-S3-003",
+    slug="tls-only",
+    description="Bucket policies deny requests that do not use TLS (aws:SecureTransport false).",
+    check=_tls_only,
+    anchor="CKV_AWS_379; Security Hub S3.5",
+)
+
+
+# DATA-S3-004 ---------------------------------------------------------------------------------------------------
+def _versioned(stack: Stack, ctx: Ctx) -> None:
+    for bucket in _subject_buckets(stack, ctx):
+        with ctx.each():
+            if not s3.versioning_enabled(stack, bucket):
+                ctx.violation(
+                    bucket,
+                    "versioning is not enabled, so an overwritten checkpoint or a deleted dataset is gone for good; "
+                    "add BucketVersioning with status Enabled.",
+                )
+
+
+DATA_S3_004 = stack_policy(
+    rule_id="DATA-S3-004",
+    slug="versioning",
+    description="Dataset, checkpoint and model buckets are versioned, so overwrites and deletes can be undone.",
+    check=_versioned,
+    settings={"exemptBuckets": EXEMPT_BUCKETS},
+    anchor="CKV_AWS_21",
+)
+
+
+# DATA-S3-005 ---------------------------------------------------------------------------------------------------
+def _lifecycle(stack: Stack, ctx: Ctx) -> None:
+    for bucket in _subject_buckets(stack, ctx):
+        with ctx.each():
+            rules = [
+                r
+                for c in s3.attached(stack, bucket, BUCKET_LIFECYCLE)
+                for r in as_list(c.get("rules"))
+                if isinstance(r, dict) and text(r.get("status")) == "Enabled"
+            ]
+            if not any(is_set(r.get("abortIncompleteMultipartUpload")) for r in rules):
+                ctx.violation(
+                    bucket,
+                    "no lifecycle rule aborts incomplete multipart uploads, so interrupted multi-GB checkpoint uploads "
+                    "are billed forever; set `crucible:storage.buckets[].abortIncompleteUploadDays`.",
+                )
+            if s3.versioning_enabled(stack, bucket) and not any(is_set(r.get("noncurrentVersionExpiration")) for r in rules):
+                ctx.violation(
+                    bucket,
+                    "is versioned but never expires noncurrent versions, so every overwritten checkpoint is kept; set "
+                    "`crucible:storage.buckets[].noncurrentVersionDays`.",
+                )
+
+
+DATA_S3_005 = stack_policy(
+    rule_id="DATA-S3-005",
+    slug="lifecycle",
+    description="Buckets abort incomplete multipart uploads and, when versioned, expire noncurrent versions.",
+    check=_lifecycle,
+    level=EnforcementLevel.ADVISORY,
+    settings={"exemptBuckets": EXEMPT_BUCKETS},
+    anchor="CKV_AWS_300, CKV2_AWS_61",
+)
+
+
+# DATA-S3-006 ---------------------------------------------------------------------------------------------------
+def _no_force_destroy(bucket: Res, ctx: Ctx) -> None:
+    if flag(bucket.get("forceDestroy")):
+        ctx.violation(
+            bucket,
+            "forceDestroy = true: a destroy or replacement deletes every object first; set forceDestroy = false "
+            "(stateful buckets; Crucible ties it to `crucible:protect`).",
+        )
+
+
+DATA_S3_006 = resource_policy(
+    rule_id="DATA-S3-006",
+    slug="no-force-destroy",
+    description="Stateful buckets do not set forceDestroy, so removing or replacing the resource cannot empty "
+    "the bucket.",
+    applies_to=BUCKET,
+    checks=[_no_force_destroy],
+    anchor="Pulumi forceDestroy; pairs with DATA-PUL-003",
+)
+
+
+# DATA-S3-007 ---------------------------------------------------------------------------------------------------
+def _object_lock(stack: Stack, ctx: Ctx) -> None:
+    patterns = list(ctx.setting("lockedBuckets"))
+    for bucket in s3.buckets(stack):
+        if not s3.matches(bucket, patterns):
+            continue
+        with ctx.each():
+            if flag(bucket.get("objectLockEnabled")) is not True:
+                ctx.violation(
+                    bucket,
+                    "holds golden data or released artifacts but has no Object Lock; create it with "
+                    "objectLockEnabled = true (only possible at creation).",
+                )
+                continue
+            retention = [
+                dig(c.props, "rule", "defaultRetention") for c in s3.attached(stack, bucket, BUCKET_OBJECT_LOCK)
+            ]
+            if not any(
+                isinstance(r, dict) and text(r.get("mode")) in ("GOVERNANCE", "COMPLIANCE") and (is_set(r.get("days")) or is_set(r.get("years")))
+                for r in retention
+            ):
+                ctx.violation(
+                    bucket,
+                    "Object Lock is on but no default retention is set; add BucketObjectLockConfiguration with "
+                    "rule.defaultRetention (mode GOVERNANCE or COMPLIANCE, days or years).",
+                )
+
+
+DATA_S3_007 = stack_policy(
+    rule_id="DATA-S3-007",
+    slug="object-lock",
+    description="Buckets of golden datasets and released model artifacts use Object Lock with a default "
+    "retention, so a mistake or a compromised credential cannot delete them.",
+    check=_object_lock,
+    level=EnforcementLevel.ADVISORY,
+    settings={
+        "lockedBuckets": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["*golden*", "*artifacts*"],
+            "description": "Glob patterns (Pulumi name or bucket name) of buckets that must use Object Lock.",
+        }
+    },
+    anchor="CKV_AWS_143",
+)
+
+
+# SEC-S3-008 ----------------------------------------------------------------------------------------------------
+def _trail_covers(stack: Stack, trail: Res, bucket: Res) -> bool:
+    if bucket.urn in trail.property_dependencies.get("eventSelectors", ()) or bucket.urn in trail.property_dependencies.get(
+        "advancedEventSelectors", ()
+    ):
+        return True
+    for selector in as_list(trail.get("eventSelectors")):
+        for resource in as_list(selector.get("dataResources") if isinstance(selector, dict) else None):
+            if not isinstance(resource, dict) or known(resource.get("type")) != "AWS::S3::Object":
+                continue
+            values = [known(v) for v in as_list(resource.get("values"))]
+            name = s3.explicit_name(bucket)
+            if any(v in ("arn:aws:s3", "arn:aws:s3:::") or (name and v.startswith(f"arn:aws:s3:::{name}/")) for v in values):
+                return True
+    for selector in as_list(trail.get("advancedEventSelectors")):
+        fields = as_list(selector.get("fieldSelectors") if isinstance(selector, dict) else None)
+        if any(
+            isinstance(f, dict) and f.get("field") == "resources.type" and "AWS::S3::Object" in as_list(f.get("equals"))
+            for f in fields
+        ) and not any(isinstance(f, dict) and f.get("field") == "resources.ARN" for f in fields):
+            return True
+    return False
+
+
+def _logged(stack: Stack, ctx: Ctx) -> None:
+    log_targets = {t.urn for lg in stack.of(BUCKET_LOGGING) for t in stack.linked(lg, "targetBucket")}
+    trails = stack.of(CLOUDTRAIL)
+    for bucket in _subject_buckets(stack, ctx):
+        if bucket.urn in log_targets:
+            continue  # a log bucket does not log into itself
+        with ctx.each():
+            if s3.attached(stack, bucket, BUCKET_LOGGING) or any(_trail_covers(stack, t, bucket) for t in trails):
+                continue
+            ctx.violation(
+                bucket,
+                "object access is not recorded; add BucketLogging to a log bucket, or a CloudTrail trail with S3 "
+                "data events covering it.",
+            )
+
+
+SEC_S3_008 = stack_policy(
+    rule_id="SEC-S3-008",
+    slug="access-logging",
+    description="Access to data buckets is recorded (S3 server access logging or CloudTrail S3 data events), so "
+    "who read or changed training data can be answered.",
+    check=_logged,
+    level=EnforcementLevel.ADVISORY,
+    settings={"exemptBuckets": EXEMPT_BUCKETS},
+    anchor="CKV_AWS_18",
+)
+
+POLICIES = [SEC_S3_001, SEC_S3_002, SEC_S3_003, DATA_S3_004, DATA_S3_005, DATA_S3_006, DATA_S3_007, SEC_S3_008]

@@ -1,0 +1,148 @@
+"""SEC-EKS-001 ... SEC-EKS-006."""
+
+from policy_builder import UNKNOWN, k8s, link, res, verdicts
+
+CLUSTER = "aws:eks/cluster:Cluster"
+
+
+def cluster(name="eks", **overrides):
+    inputs = {
+        "version": "1.34",
+        "encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": "arn:aws:kms:us-east-1:111122223333:key/k"}},
+        "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": False, "subnetIds": ["subnet-1"]},
+        "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+        "accessConfig": {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False},
+    }
+    inputs.update(overrides)
+    return res(CLUSTER, name, inputs)
+
+
+def admin(principal="arn:aws:iam::111122223333:role/PlatformAdmin", name="admin"):
+    return res(
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        name,
+        {"clusterName": "eks", "principalArn": principal, "accessScope": {"type": "cluster"},
+         "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"},
+    )
+
+
+# SEC-EKS-001
+def test_secrets_encryption_passes_with_a_key_even_when_its_arn_is_unknown_at_preview():
+    c = cluster(encryptionConfig={"resources": ["secrets"], "provider": {"keyArn": UNKNOWN}})
+    assert verdicts("sec-eks-001-secrets-encryption", [c]) == []
+
+
+def test_secrets_encryption_fires_without_encryption_config_or_without_a_key():
+    bare = cluster("bare", encryptionConfig=None)
+    keyless = cluster("keyless", encryptionConfig={"resources": ["secrets"]})
+    assert verdicts("sec-eks-001-secrets-encryption", [bare, keyless]) == [("bare", "mandatory"), ("keyless", "mandatory")]
+
+
+# SEC-EKS-002
+def test_private_endpoint_passes_in_prod_when_private_only():
+    assert verdicts("sec-eks-002-private-endpoint", [cluster()]) == []
+
+
+def test_private_endpoint_fires_in_prod_for_a_public_endpoint_even_when_cidr_restricted():
+    c = cluster(vpcConfig={"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]})
+    assert verdicts("sec-eks-002-private-endpoint", [c]) == [("eks", "mandatory")]
+
+
+def test_private_endpoint_fires_when_public_access_is_left_to_the_eks_default():
+    c = cluster(vpcConfig={"endpointPrivateAccess": True})
+    assert verdicts("sec-eks-002-private-endpoint", [c]) == [("eks", "mandatory")]
+
+
+def test_dev_allows_a_cidr_restricted_public_endpoint():
+    c = cluster(vpcConfig={"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]})
+    assert verdicts("sec-eks-002-private-endpoint", [c], env="dev") == []
+
+
+def test_dev_refuses_a_public_endpoint_open_to_the_internet_or_without_cidrs():
+    world = cluster("world", vpcConfig={"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]})
+    unset = cluster("unset", vpcConfig={"endpointPrivateAccess": True, "endpointPublicAccess": True})
+    assert verdicts("sec-eks-002-private-endpoint", [world, unset], env="dev") == [("unset", "mandatory"), ("world", "mandatory")]
+
+
+def test_private_endpoint_fires_when_the_private_endpoint_is_off():
+    c = cluster(vpcConfig={"endpointPrivateAccess": False, "endpointPublicAccess": False})
+    assert verdicts("sec-eks-002-private-endpoint", [c]) == [("eks", "mandatory")]
+
+
+# SEC-EKS-003
+def test_prod_requires_all_five_log_types():
+    c = cluster(enabledClusterLogTypes=["api", "audit", "authenticator"])
+    assert verdicts("sec-eks-003-control-plane-logs", [c]) == [("eks", "mandatory")]
+    assert verdicts("sec-eks-003-control-plane-logs", [cluster()]) == []
+
+
+def test_dev_accepts_three_log_types_and_only_advises_below():
+    three = cluster("three", enabledClusterLogTypes=["api", "audit", "authenticator"])
+    none = cluster("none", enabledClusterLogTypes=[])
+    assert verdicts("sec-eks-003-control-plane-logs", [three, none], env="dev") == [("none", "advisory")]
+
+
+# SEC-EKS-004
+def test_access_entries_pass_with_api_mode_no_creator_admin_and_a_platform_role():
+    assert verdicts("sec-eks-004-access-entries", [cluster(), admin()]) == []
+
+
+def test_access_entries_fire_for_config_map_mode_creator_admin_and_no_admin_role():
+    c = cluster(accessConfig={"authenticationMode": "CONFIG_MAP"})
+    assert verdicts("sec-eks-004-access-entries", [c]) == [("eks", "mandatory")] * 3
+
+
+def test_cluster_admin_granted_to_a_user_fires():
+    user = admin("arn:aws:iam::111122223333:user/alice", name="alice")
+    assert verdicts("sec-eks-004-access-entries", [cluster(), admin(), user]) == [("alice", "mandatory")]
+
+
+def test_admin_role_created_in_the_stack_passes_while_its_arn_is_unknown():
+    role = res("aws:iam/role:Role", "platform-admin", {"assumeRolePolicy": "{}"})
+    association = link(admin(UNKNOWN), "principalArn", role)
+    assert verdicts("sec-eks-004-access-entries", [cluster(), role, association]) == []
+
+
+def test_unknown_admin_principal_not_from_the_stack_is_reported_as_cannot_judge():
+    assert verdicts("sec-eks-004-access-entries", [cluster(), admin(UNKNOWN)]) == [("", "advisory")]
+
+
+def test_dev_allows_creator_admin_and_only_advises():
+    c = cluster(accessConfig={"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True})
+    assert verdicts("sec-eks-004-access-entries", [c], env="dev") == []
+    assert verdicts("sec-eks-004-access-entries", [cluster(accessConfig={})], env="dev") == [("eks", "advisory")]
+
+
+# SEC-EKS-005
+def test_supported_version_advises_on_old_or_unpinned_versions():
+    old = cluster("old", version="1.27")
+    unpinned = cluster("unpinned", version=None)
+    assert verdicts("sec-eks-005-supported-version", [old, unpinned, cluster()]) == [("old", "advisory"), ("unpinned", "advisory")]
+
+
+def test_supported_version_list_is_configurable():
+    assert verdicts("sec-eks-005-supported-version", [cluster()], config={"sec-eks-005-supported-version": {"allowedVersions": ["1.35"]}}) == [("eks", "advisory")]
+
+
+# SEC-EKS-006
+def cni(values='{"enableNetworkPolicy": "true"}'):
+    return res("aws:eks/addon:Addon", "vpc-cni", {"addonName": "vpc-cni", "clusterName": "eks", "configurationValues": values})
+
+
+NETPOL = k8s("networking.k8s.io/v1", "NetworkPolicy", "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+
+
+def test_network_policies_pass_when_the_cni_enforces_them():
+    assert verdicts("sec-eks-006-network-policy-enforcement", [cluster(), cni(), NETPOL]) == []
+
+
+def test_network_policies_fire_when_the_cni_does_not_enforce_them():
+    assert verdicts("sec-eks-006-network-policy-enforcement", [cluster(), cni('{"env": {}}'), NETPOL]) == [("vpc-cni", "mandatory")]
+
+
+def test_network_policies_fire_when_the_cluster_has_no_managed_cni():
+    assert verdicts("sec-eks-006-network-policy-enforcement", [cluster(), NETPOL]) == [("eks", "mandatory")]
+
+
+def test_network_policies_in_a_stack_without_the_cluster_are_judged_where_the_cluster_lives():
+    assert verdicts("sec-eks-006-network-policy-enforcement", [NETPOL]) == []

@@ -1,0 +1,145 @@
+"""SEC-NET-003, SEC-K8S-001, REL-K8S-002, SEC-K8S-003."""
+
+from policy_builder import UNKNOWN, k8s, link, verdicts
+
+PSA = "pod-security.kubernetes.io"
+
+
+def namespace(name="vision", tenant="vision", enforce="restricted", warn=None, audit=None, **labels):
+    all_labels = dict(labels)
+    if tenant:
+        all_labels["crucible.io/tenant"] = tenant
+    for mode, level in (("enforce", enforce), ("warn", warn), ("audit", audit)):
+        if level:
+            all_labels[f"{PSA}/{mode}"] = level
+    return k8s("v1", "Namespace", name, metadata={"labels": all_labels})
+
+
+def in_ns(obj, ns):
+    obj["inputs"]["metadata"]["namespace"] = ns["inputs"]["metadata"]["name"]
+    return link(obj, "metadata", ns)
+
+
+def deny_all(ns):
+    return in_ns(k8s("networking.k8s.io/v1", "NetworkPolicy", f"{ns['name']}-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}), ns)
+
+
+def allow_dns(ns):
+    return in_ns(k8s("networking.k8s.io/v1", "NetworkPolicy", f"{ns['name']}-dns", {
+        "podSelector": {}, "policyTypes": ["Egress"],
+        "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]}), ns)
+
+
+# SEC-NET-003
+def test_tenant_namespace_with_default_deny_and_dns_passes():
+    ns = namespace()
+    assert verdicts("sec-net-003-default-deny-network-policy", [ns, deny_all(ns), allow_dns(ns)]) == []
+
+
+def test_tenant_namespace_without_default_deny_fires_and_system_namespaces_are_not_asked():
+    ns = namespace()
+    system = namespace("karpenter", tenant=None, enforce="privileged")
+    assert verdicts("sec-net-003-default-deny-network-policy", [ns, allow_dns(ns), system]) == [("vision", "mandatory")]
+    assert verdicts("sec-net-003-default-deny-network-policy", [ns, deny_all(ns)], env="dev") == [("vision", "advisory")]
+
+
+def test_policies_of_another_namespace_do_not_count():
+    ns, other = namespace(), namespace("nlp", tenant="nlp")
+    assert verdicts("sec-net-003-default-deny-network-policy", [ns, other, deny_all(other), allow_dns(other)]) == [("vision", "mandatory")]
+
+
+# SEC-K8S-001
+def test_namespaces_with_the_right_pod_security_level_pass():
+    tenant = namespace()
+    training = namespace("train", tenant="vision", enforce="baseline", warn="restricted", audit="restricted", **{"crucible.io/workload": "training"})
+    system = namespace("kube-addons", tenant=None, enforce="privileged")
+    assert verdicts("sec-k8s-001-pod-security-labels", [tenant, training, system]) == []
+
+
+def test_missing_or_weak_pod_security_fires():
+    unlabelled = namespace("unlabelled", tenant=None, enforce=None)
+    weak = namespace("weak", enforce="baseline", warn="restricted", audit="restricted")
+    quiet = namespace("quiet", enforce="baseline", **{"crucible.io/workload": "training"})
+    assert verdicts("sec-k8s-001-pod-security-labels", [unlabelled, weak, quiet]) == [
+        ("quiet", "mandatory"), ("unlabelled", "mandatory"), ("weak", "mandatory")]
+
+
+def test_dev_accepts_baseline_tenants_that_warn_and_audit_restricted():
+    ns = namespace(enforce="baseline", warn="restricted", audit="restricted")
+    assert verdicts("sec-k8s-001-pod-security-labels", [ns], env="dev") == []
+
+
+# REL-K8S-002
+QUOTA = {"hard": {"requests.nvidia.com/gpu": "16", "requests.aws.amazon.com/neuron": "0", "persistentvolumeclaims": "20",
+                  "requests.storage": "2Ti", "requests.cpu": "256"}}
+
+
+def test_tenant_namespace_with_quota_and_limit_range_passes():
+    ns = namespace()
+    quota = in_ns(k8s("v1", "ResourceQuota", "vision-quota", QUOTA), ns)
+    limits = in_ns(k8s("v1", "LimitRange", "vision-limits", {"limits": [{"type": "Container", "default": {"cpu": "1"}}]}), ns)
+    assert verdicts("rel-k8s-002-tenant-quotas", [ns, quota, limits]) == []
+
+
+def test_tenant_namespace_without_gpu_quota_or_limit_range_fires():
+    ns = namespace()
+    quota = in_ns(k8s("v1", "ResourceQuota", "vision-quota", {"hard": {"requests.cpu": "256"}}), ns)
+    assert verdicts("rel-k8s-002-tenant-quotas", [ns, quota]) == [("vision", "mandatory")] * 2
+    assert verdicts("rel-k8s-002-tenant-quotas", [ns], env="dev") == [("vision", "advisory")] * 2
+
+
+# SEC-K8S-003
+def role(kind, name, rules, tenant=False):
+    labels = {"crucible.io/tenant": "vision"} if tenant else {}
+    obj = k8s("rbac.authorization.k8s.io/v1", kind, name, metadata={"labels": labels})
+    obj["inputs"]["rules"] = rules
+    return obj
+
+
+def binding(name, role_name, subjects, tenant=False):
+    labels = {"crucible.io/tenant": "vision"} if tenant else {}
+    obj = k8s("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", name, metadata={"labels": labels})
+    obj["inputs"].update({"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+                          "subjects": subjects})
+    return obj
+
+
+def test_least_privilege_rbac_passes():
+    reader = role("ClusterRole", "node-reader", [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}])
+    viewer = binding("view-nodes", "node-reader", [{"kind": "Group", "name": "platform-viewers"}])
+    tenant = role("Role", "vision-dev", [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get"]}], tenant=True)
+    assert verdicts("sec-k8s-003-rbac-least-privilege", [reader, viewer, tenant]) == []
+
+
+def test_wildcards_cluster_admin_bindings_and_tenant_escalation_fire():
+    wildcard = role("ClusterRole", "everything", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get"]}])
+    admin = binding("admins", "cluster-admin", [{"kind": "Group", "name": "developers"}])
+    escalation = role("Role", "vision-rbac", [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind"]}], tenant=True)
+    tenant_wide = binding("vision-wide", "view", [{"kind": "Group", "name": "vision"}], tenant=True)
+    assert verdicts("sec-k8s-003-rbac-least-privilege", [wildcard, admin, escalation, tenant_wide]) == [
+        ("admins", "mandatory"), ("everything", "mandatory"), ("vision-rbac", "mandatory"), ("vision-wide", "mandatory")]
+
+
+def test_cluster_admin_for_a_configured_platform_subject_passes():
+    admin = binding("platform", "cluster-admin", [{"kind": "Group", "name": "platform-admins"}])
+    config = {"sec-k8s-003-rbac-least-privilege": {"clusterAdminSubjects": ["Group:platform-admins"]}}
+    assert verdicts("sec-k8s-003-rbac-least-privilege", [admin], config=config) == []
+
+
+def test_reviewed_upstream_operator_roles_can_be_exempted_by_name():
+    upstream = role("ClusterRole", "mpi-operator", [{"apiGroups": ["kubeflow.org"], "resources": ["mpijobs"], "verbs": ["*"]}])
+    assert verdicts("sec-k8s-003-rbac-least-privilege", [upstream]) == [("mpi-operator", "mandatory")]
+    config = {"sec-k8s-003-rbac-least-privilege": {"exemptRoles": ["mpi-operator*"]}}
+    assert verdicts("sec-k8s-003-rbac-least-privilege", [upstream], config=config) == []
+
+
+def test_objects_join_their_namespace_by_urn_when_its_name_is_unknown_at_preview():
+    ns = namespace()
+    quota = k8s("v1", "ResourceQuota", "vision-quota", QUOTA, metadata={"namespace": UNKNOWN})
+    limits = k8s("v1", "LimitRange", "vision-limits", {"limits": []}, metadata={"namespace": UNKNOWN})
+    joined = [link(quota, "metadata", ns), link(limits, "metadata", ns)]
+    assert verdicts("rel-k8s-002-tenant-quotas", [ns, *joined]) == []
+    unjoined = [k8s("v1", "ResourceQuota", "q", QUOTA, metadata={"namespace": UNKNOWN}),
+                k8s("v1", "LimitRange", "l", {"limits": []}, metadata={"namespace": UNKNOWN})]
+    assert verdicts("rel-k8s-002-tenant-quotas", [ns, *unjoined]) == [("vision", "mandatory")] * 2

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.identity import PodIdentityRole
+from components.labels import pod_security
 
 FSX_DRIVER = "fsx.csi.aws.com"
 S3_DRIVER = "s3.csi.aws.com"
@@ -197,7 +198,7 @@ class SharedVolumes(pulumi.ComponentResource):
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels={"crucible.io/purpose": "shared-data"}),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels={"crucible.io/purpose": "shared-data", **pod_security("restricted")}),
             opts=stateful,
         )
         after = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect, depends_on=list(args.depends_on))

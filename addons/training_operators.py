@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from addons.examples.training import torch_efa_runtime
-from components.labels import POOL_LABEL
+from components.labels import POOL_LABEL, pod_security
 
 MPI_OPERATOR_NAMESPACE = "mpi-operator"
 MPI_OPERATOR_IMAGE = "mpioperator/mpi-operator"
@@ -41,7 +41,7 @@ def mpi_operator_rules() -> list[dict]:
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete", "update", "patch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "update", "delete"]},
-        {"apiGroups": ["kubeflow.org"], "resources": ["mpijobs", "mpijobs/finalizers", "mpijobs/status"], "verbs": ["*"]},
+        {"apiGroups": ["kubeflow.org"], "resources": ["mpijobs", "mpijobs/finalizers", "mpijobs/status"], "verbs": ["get", "list", "watch", "update", "patch"]},
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "get", "list", "watch", "update", "patch"]},
         {"apiGroups": ["scheduling.k8s.io"], "resources": ["priorityclasses"], "verbs": ["get", "list", "watch"]},
     ]
@@ -55,7 +55,7 @@ class MpiOperator(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "mpi-operator", "app.kubernetes.io/version": args.version}
         ns = k8s.core.v1.Namespace(
-            f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=MPI_OPERATOR_NAMESPACE, labels=labels), opts=child
+            f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=MPI_OPERATOR_NAMESPACE, labels={**labels, **pod_security("restricted")}), opts=child
         )
         in_ns = k8s.meta.v1.ObjectMetaArgs(name="mpi-operator", namespace=ns.metadata.name, labels=labels)
         sa = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=in_ns, opts=child)

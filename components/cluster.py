@@ -77,6 +77,21 @@ class Cluster(pulumi.ComponentResource):
             opts=stateful,
         )
         aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.cluster_name}-secrets", target_key_id=self.kms_key.key_id, opts=child)
+        # Node EBS volumes (system nodes and every Karpenter pool) are encrypted with their own customer managed key:
+        # the account administers it through IAM, EC2 Auto Scaling (system node group) uses it through its
+        # service-linked role, and the Karpenter controller through EC2 (its IAM policy, kms:ViaService).
+        self.node_volume_key = aws.kms.Key(
+            f"{name}-node-volumes",
+            description=f"EBS volumes of the nodes of {args.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=args.kms_key_deletion_window_days,
+            policy=self.account_id.apply(_node_volume_key_policy),
+            tags=tags,
+            opts=stateful,
+        )
+        aws.kms.Alias(
+            f"{name}-node-volumes", name=f"alias/{args.cluster_name}-node-volumes", target_key_id=self.node_volume_key.key_id, opts=child
+        )
 
         role = aws.iam.Role(f"{name}-control-plane", assume_role_policy=service_trust_policy("eks.amazonaws.com"), tags=tags, opts=child)
         attachment = aws.iam.RolePolicyAttachment(
@@ -165,6 +180,7 @@ class Cluster(pulumi.ComponentResource):
             oidc_issuer=self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else ""),
             cluster_security_group_id=self.cluster.vpc_config.cluster_security_group_id,
             kms_key_arn=self.kms_key.arn,
+            node_volume_kms_key_arn=self.node_volume_key.arn,
             system_node_group_label=SYSTEM_POOL,
             kubeconfig=self.kubeconfig,
         )
@@ -237,6 +253,7 @@ class Cluster(pulumi.ComponentResource):
                         volume_size=group.disk_size_gib,
                         volume_type="gp3",
                         encrypted="true",
+                        kms_key_id=self.node_volume_key.arn,
                         delete_on_termination="true",
                     ),
                 )
@@ -277,6 +294,40 @@ def _key_policy(account_id: str) -> str:
                     "Action": "kms:*",
                     "Resource": "*",
                 }
+            ],
+        }
+    )
+
+
+AUTOSCALING_SERVICE_ROLE = "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+EBS_KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+
+
+def _node_volume_key_policy(account_id: str) -> str:
+    """The account administers the key; EC2 Auto Scaling's service-linked role (which launches the system nodes)
+    uses it and grants it to the volumes it creates. The role exists once any Auto Scaling group has been created
+    in the account (README: prerequisites)."""
+    autoscaling = f"arn:aws:iam::{account_id}:{AUTOSCALING_SERVICE_ROLE}"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersKeyThroughIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {"Sid": "AutoScalingUsesKey", "Effect": "Allow", "Principal": {"AWS": autoscaling}, "Action": EBS_KEY_USE, "Resource": "*"},
+                {
+                    "Sid": "AutoScalingGrantsKeyToVolumes",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": autoscaling},
+                    "Action": "kms:CreateGrant",
+                    "Resource": "*",
+                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                },
             ],
         }
     )

@@ -41,7 +41,8 @@ class ClusterOutputs:
     version: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     cluster_security_group_id: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]  # Kubernetes secrets
+    node_volume_kms_key_arn: pulumi.Input[str]  # node EBS volumes (system nodes and Karpenter pools)
     system_node_group_label: str  # nodes of the system node group carry crucible.io/pool=<this>
     kubeconfig: pulumi.Input[str]  # secret; exported on its own so the rest of the cluster outputs stay readable
 
@@ -54,6 +55,7 @@ class ClusterOutputs:
             "oidcIssuer": self.oidc_issuer,
             "clusterSecurityGroupId": self.cluster_security_group_id,
             "kmsKeyArn": self.kms_key_arn,
+            "nodeVolumeKmsKeyArn": self.node_volume_kms_key_arn,
             "systemNodeGroupLabel": self.system_node_group_label,
         }
 

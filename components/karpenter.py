@@ -54,6 +54,7 @@ class KarpenterArgs:
     cluster_endpoint: pulumi.Input[str]
     region: str
     system_pool: str  # the system node group's crucible.io/pool label value
+    node_volume_kms_key_arn: pulumi.Input[str]  # the key the pools' EC2NodeClasses encrypt volumes with
     version: str = KARPENTER_VERSION
     replicas: int = 2
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)  # the cluster and network below
@@ -105,8 +106,10 @@ class Karpenter(pulumi.ComponentResource):
             self.rules.append(rule)
 
         # The controller's identity.
-        controller_policy = pulumi.Output.all(args.cluster_name, account_id, self.node_role.arn, self.queue.arn).apply(
-            lambda a: controller_policy_document(cluster_name=a[0], region=args.region, account_id=a[1], node_role_arn=a[2], queue_arn=a[3])
+        controller_policy = pulumi.Output.all(args.cluster_name, account_id, self.node_role.arn, self.queue.arn, args.node_volume_kms_key_arn).apply(
+            lambda a: controller_policy_document(
+                cluster_name=a[0], region=args.region, account_id=a[1], node_role_arn=a[2], queue_arn=a[3], volume_key_arn=a[4]
+            )
         )
         self.controller_role = PodIdentityRole(
             f"{name}-controller",
@@ -208,8 +211,11 @@ def _queue_policy(queue_arn: str) -> str:
     )
 
 
-def controller_policy_document(*, cluster_name: str, region: str, account_id: str, node_role_arn: str, queue_arn: str) -> str:
-    """The Karpenter controller policy (upstream getting-started CloudFormation, v1.14.1), as one document."""
+def controller_policy_document(
+    *, cluster_name: str, region: str, account_id: str, node_role_arn: str, queue_arn: str, volume_key_arn: str
+) -> str:
+    """The Karpenter controller policy (upstream getting-started CloudFormation, v1.14.1), as one document, plus the
+    use of the node volume key through EC2 (launching instances whose EBS volumes it encrypts)."""
     p = "aws"
     ec2 = f"arn:{p}:ec2:{region}"
     cluster_tag = f"aws:ResourceTag/kubernetes.io/cluster/{cluster_name}"
@@ -354,6 +360,13 @@ def controller_policy_document(*, cluster_name: str, region: str, account_id: st
                 "ec2:DescribeSubnets",
             ],
             "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+        },
+        {
+            "Sid": "AllowNodeVolumeKeyThroughEC2",
+            "Effect": "Allow",
+            "Resource": volume_key_arn,
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"],
+            "Condition": {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}},
         },
         {"Sid": "AllowSSMReadActions", "Effect": "Allow", "Resource": f"arn:{p}:ssm:{region}::parameter/aws/service/*", "Action": "ssm:GetParameter"},
         {"Sid": "AllowPricingReadActions", "Effect": "Allow", "Resource": "*", "Action": "pricing:GetProducts"},

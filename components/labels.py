@@ -19,3 +19,17 @@ AMI_FAMILY_LABEL = "crucible.io/ami-family"  # al2023 | bottlerocket (the NVIDIA
 # (aws-fsx-csi-driver docs/install.md, "Configure node startup taint"; NoExecute recommended). Karpenter pools
 # whose pods mount Lustre carry it as a startup taint: see stacks/derive/placement.py startup_taints().
 FSX_CSI_STARTUP_TAINT = {"key": "fsx.csi.aws.com/agent-not-ready", "effect": "NoExecute"}
+
+# Pod Security Admission: every namespace Crucible creates states its level; warn/audit stay at restricted so a
+# namespace enforcing less still reports what a restricted pod would not be allowed.
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
+
+
+def pod_security(enforce: str) -> dict[str, str]:
+    if enforce not in POD_SECURITY_LEVELS:
+        raise ValueError(f"pod security level {enforce!r}; allowed: {', '.join(POD_SECURITY_LEVELS)}")
+    return {
+        "pod-security.kubernetes.io/enforce": enforce,
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+    }

@@ -69,12 +69,14 @@ class NodePoolArgs:
     instance_store_raid0: bool
     imds_hop_limit: int
     node_role_name: pulumi.Input[str]
+    volume_kms_key_arn: pulumi.Input[str]  # customer managed key of the node EBS volumes
     cluster_name: pulumi.Input[str]
     cluster_security_group_id: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
     reservation_ids: Sequence[str] = ()
     reservation_tags: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    startup_taints: Sequence[Mapping[str, str]] = ()  # taints an agent removes once the node is ready (FSx CSI)
     weight: Optional[int] = None
     karpenter: Sequence[pulumi.Resource] = ()  # the Karpenter release: every CR of the pool depends on it
 
@@ -117,6 +119,8 @@ def node_pool_spec(args: NodePoolArgs) -> dict:
     }
     if not spec["template"]["spec"]["taints"]:
         del spec["template"]["spec"]["taints"]
+    if args.startup_taints:
+        spec["template"]["spec"]["startupTaints"] = [dict(t) for t in args.startup_taints]
     if args.weight is not None:
         spec["weight"] = args.weight
     return spec
@@ -124,7 +128,13 @@ def node_pool_spec(args: NodePoolArgs) -> dict:
 
 def block_devices(args: NodePoolArgs) -> list[dict]:
     def ebs(size: int) -> dict:
-        return {"volumeSize": f"{size}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
+        return {
+            "volumeSize": f"{size}Gi",
+            "volumeType": "gp3",
+            "encrypted": True,
+            "kmsKeyID": args.volume_kms_key_arn,
+            "deleteOnTermination": True,
+        }
 
     devices = [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs(args.root_volume_gib)}]
     if args.ami_family == "Bottlerocket":

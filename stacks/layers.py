@@ -23,7 +23,7 @@ from components.storage import BucketArgs, Buckets, EncryptionKey, Lustre, Lustr
 from components.network import Network, NetworkArgs, SubnetLayout
 from stacks import references
 from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones
-from stacks.derive.placement import lustre_zone
+from stacks.derive.placement import lustre_zone, startup_taints
 from stacks.derive.subnets import plan_subnets
 from stacks.platform_addons import notebook_and_observability_addons
 from stacks.platform_workloads import training_and_serving_addons
@@ -130,6 +130,7 @@ def compute_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> d
             cluster_endpoint=cluster.endpoint,
             region=spec.region,
             system_pool=cluster.system_node_group_label,
+            node_volume_kms_key_arn=cluster.node_volume_kms_key_arn,
             depends_on=tuple(built.below_compute),
         ),
         opts=opts,
@@ -159,12 +160,14 @@ def compute_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> d
                 instance_store_raid0=instance_store_raid0(pool),
                 imds_hop_limit=pool.imds_hop_limit,
                 node_role_name=karpenter.node_role.name,
+                volume_kms_key_arn=cluster.node_volume_kms_key_arn,
                 cluster_name=cluster.name,
                 cluster_security_group_id=cluster.cluster_security_group_id,
                 vpc_id=network.vpc_id,
                 reservation_ids=reservation.ids if reservation else (),
                 reservation_tags=dict(reservation.tags) if reservation else {},
                 labels=dict(pool.labels),
+                startup_taints=startup_taints(pool, spec),
                 weight=pool.weight,
                 karpenter=(karpenter.release,),
             ),

@@ -32,6 +32,7 @@ def cluster_from(ref: pulumi.StackReference) -> ClusterOutputs:
         oidc_issuer=field("oidcIssuer"),
         cluster_security_group_id=field("clusterSecurityGroupId"),
         kms_key_arn=field("kmsKeyArn"),
+        node_volume_kms_key_arn=field("nodeVolumeKmsKeyArn"),
         system_node_group_label="system",
         kubeconfig=pulumi.Output.secret(ref.require_output("kubeconfig")),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,14 @@ def shared_dir() -> Path:
     if not (path / "upstream").is_dir():
         pytest.skip(f"upstream schemas not found at {path}/upstream (set CRUCIBLE_SHARED to the shared/ folder)")
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def shipped_report(stack: str) -> tuple[dict, tuple[str, ...]]:
+    """The plan document and human lines of a shipped stack (stacks/Pulumi.<stack>.yaml), built once per session.
+    Callers must not mutate the document (copy it first)."""
+    from stacks.plan.locate import plan_stack
+    from stacks.plan.report import build_report
+
+    document, lines = build_report(plan_stack(stack))
+    return document, tuple(lines)

@@ -94,6 +94,24 @@ def test_system_node_group_is_on_demand_imdsv2_and_encrypted():
     assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
     (disk,) = template.inputs["blockDeviceMappings"]
     assert disk["ebs"]["encrypted"] == "true" and disk["ebs"]["volumeType"] == "gp3"
+    assert disk["ebs"]["kmsKeyId"] == run.one(KEY, "cluster-node-volumes").outputs["arn"]
+
+
+def test_node_volumes_have_their_own_rotating_protected_key():
+    run = plan("prod")
+    key = run.one(KEY, "cluster-node-volumes")
+    assert key.inputs["enableKeyRotation"] is True and key.protect and key.retain_on_delete
+    assert key.urn != run.one(KEY, "cluster-secrets").urn
+
+
+def test_node_volume_key_is_used_by_auto_scaling_and_administered_by_the_account():
+    policy = json.loads(plan("dev").one(KEY, "cluster-node-volumes").inputs["policy"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["AccountAdministersKeyThroughIam"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    scaling = "arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    assert by_sid["AutoScalingUsesKey"]["Principal"] == {"AWS": scaling}
+    assert by_sid["AutoScalingGrantsKeyToVolumes"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert all(s["Principal"] != "*" and s["Principal"] != {"AWS": "*"} for s in policy["Statement"])
 
 
 def test_kubernetes_provider_and_secret_kubeconfig():

@@ -60,6 +60,13 @@ def test_controller_identity_is_pod_identity_for_its_service_account(dev):
     assert queue_statement["Resource"] == dev.one("aws:sqs/queue:Queue").outputs["arn"]
 
 
+def test_controller_uses_the_node_volume_key_only_through_ec2(dev):
+    policy = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy", "karpenter-controller").inputs["policy"])
+    statement = next(st for st in policy["Statement"] if st["Sid"] == "AllowNodeVolumeKeyThroughEC2")
+    assert statement["Resource"] == dev.one("aws:kms/key:Key", "cluster-node-volumes").outputs["arn"]
+    assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "ec2.us-west-2.amazonaws.com"}}
+
+
 def test_node_role_joins_through_an_ec2_linux_access_entry(dev):
     node_role = dev.one("aws:iam/role:Role", "karpenter-node")
     entry = dev.one("aws:eks/accessEntry:AccessEntry", "karpenter-node")

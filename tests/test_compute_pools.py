@@ -111,6 +111,24 @@ def test_nodes_are_imdsv2_hop_1_encrypted_and_private(run):
         assert spec["blockDeviceMappings"] and all(d["ebs"]["encrypted"] is True for d in spec["blockDeviceMappings"])
 
 
+def test_node_volumes_use_the_clusters_node_volume_key(run):
+    key = run.one("aws:kms/key:Key", "cluster-node-volumes").outputs["arn"]
+    for node_class in run.of_type(NODECLASS):
+        assert {d["ebs"]["kmsKeyID"] for d in node_class.inputs["spec"]["blockDeviceMappings"]} == {key}
+
+
+def test_pools_that_mount_lustre_wait_for_the_fsx_node_agent(run):
+    # trn (training) and cpu (interactive) mount the shared file system; gpu (serving) does not.
+    startup = {n: by_name(run, NODEPOOL, n).inputs["spec"]["template"]["spec"].get("startupTaints") for n in ("trn", "cpu", "gpu")}
+    assert startup["trn"] == startup["cpu"] == [{"key": "fsx.csi.aws.com/agent-not-ready", "effect": "NoExecute"}]
+    assert startup["gpu"] is None
+
+
+def test_no_startup_taint_without_a_lustre_file_system():
+    run = plan("dev", pools=[NEURON], storage={"lustre": {"enabled": False}})
+    assert "startupTaints" not in run.one(NODEPOOL).inputs["spec"]["template"]["spec"]
+
+
 def test_hop_limit_two_only_when_stated():
     run = plan("dev", pools=[{**CPU, "imdsHopLimit": 2}])
     assert run.one(NODECLASS).inputs["spec"]["metadataOptions"]["httpPutResponseHopLimit"] == 2

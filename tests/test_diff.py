@@ -71,12 +71,25 @@ def test_policy_verdicts_that_changed_are_reported(base):
     assert [v["policy"] for v in diff.policies_new] == ["sec-eks-002"] and diff.policies_fixed == []
 
 
-def test_cost_delta_at_minimum_and_maximum_scale(base):
-    head = copy.deepcopy(base)
-    base_doc = {**base, "capacity": [{"pool": "a", "pricePerHourMin": 0.0, "pricePerHourMax": 100.0}]}
-    head["capacity"] = [{"pool": "a", "pricePerHourMin": 10.0, "pricePerHourMax": 250.5}]
-    cost = diff_plans(base_doc, head).cost
-    assert cost["delta"] == {"min": 10.0, "max": 150.5}
+def test_cost_delta_at_minimum_and_maximum_scale():
+    from stacks.derive.cost import NAT_GATEWAY_PER_HOUR, stack_cost
+    from helpers import spec_of
+
+    pool = {"name": "gpu", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6.xlarge"], "maxNodes": 2}
+    base_spec = spec_of("dev", stack="pr", pools=[pool])
+    head_spec = spec_of("dev", stack="pr", pools=[{**pool, "maxNodes": 6}], network={"natGateways": "perAz"})
+    base_doc, head_doc = {"cost": stack_cost(base_spec).to_json()}, {"cost": stack_cost(head_spec).to_json()}
+    cost = diff_plans(base_doc, head_doc).cost
+    g6 = stack_cost(head_spec).pools[0].per_hour_high / 6  # one g6.xlarge, from the catalog
+    extra_nat = (len(head_spec.availability_zones) - 1) * NAT_GATEWAY_PER_HOUR
+    assert cost["delta"]["min"] == round(extra_nat, 2)
+    assert cost["delta"]["max"] == round(extra_nat + 4 * g6, 2)
+
+
+def test_plans_without_a_cost_section_fall_back_to_the_pools_at_max():
+    old = {"capacity": {"a": {"perHourAtMax": {"low": 1.0, "high": 100.0}}}}
+    new = {"capacity": {"a": {"perHourAtMax": {"low": 1.0, "high": 250.5}}}}
+    assert diff_plans(old, new).cost["delta"] == {"min": 0.0, "max": 150.5}
 
 
 def test_markdown_rendering_for_pull_requests(base):

@@ -53,6 +53,21 @@ BAD_CONFIGS = [
     ("prod-open-endpoint", "prod", {"cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}}, "crucible:cluster.publicAccessCidrs", "must not be open"),
     ("kms-window-out-of-range", "dev", {"cluster": {"kmsKeyDeletionWindowDays": 3}}, "crucible:cluster.kmsKeyDeletionWindowDays", "allowed: 7..30"),
     ("system-sizes-inverted", "dev", {"cluster": {"systemNodeGroup": {"minSize": 4, "maxSize": 2}}}, "crucible:cluster.systemNodeGroup", "minSize <= desiredSize <= maxSize"),
+    ("system-type-unknown", "dev", {"cluster": {"systemNodeGroup": {"instanceTypes": ["m7i.xlarg"]}}}, "crucible:cluster.systemNodeGroup.instanceTypes[0]", "close matches: m7i.xlarge"),
+    ("system-type-gpu", "dev", {"cluster": {"systemNodeGroup": {"instanceTypes": ["g6.xlarge"]}}}, "crucible:cluster.systemNodeGroup.instanceTypes[0]", "allowed: CPU types"),
+    (
+        "training-pool-away-from-lustre",
+        "dev",
+        {
+            "pools": [
+                {"name": "a", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 2, "zones": ["us-west-2a"]},
+                {"name": "b", "kind": "gpu", "workload": "training", "instanceTypes": ["p4d.24xlarge"], "efa": True, "maxNodes": 2, "zones": ["us-west-2b"]},
+            ],
+            "storage": {"lustre": {"deploymentType": "SCRATCH_2", "storageCapacityGib": 1200}},
+        },
+        "crucible:pools[1].zones",
+        "Lustre file system is in us-west-2a",
+    ),
     ("system-size-negative", "dev", {"cluster": {"systemNodeGroup": {"minSize": -1}}}, "crucible:cluster.systemNodeGroup.minSize", "allowed: 1..20"),
     ("unknown-addon-pin", "dev", {"cluster": {"addonVersions": {"vpccni": "v1"}}}, "crucible:cluster.addonVersions.vpccni", "did you mean: vpc-cni"),
     ("bad-cluster-name", "dev", {"cluster": {"name": "my cluster!"}}, "crucible:cluster.name", "letters, digits"),

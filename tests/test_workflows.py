@@ -39,7 +39,7 @@ def test_workflow_parses_with_jobs_and_steps(path):
 def test_every_crucible_subcommand_and_script_exists(path):
     subcommands = set(parser()._subparsers._group_actions[0].choices)
     for script in run_steps(load(path)):
-        for sub in re.findall(r"crucible (\w+)", script):
+        for sub in re.findall(r"(?:^|[;&|(])\s*(?:[\w./-]*/)?crucible (\w+)", script, re.M):
             assert sub in subcommands, f"{path.name} calls `crucible {sub}`, which does not exist"
         for ref in re.findall(r"(\.github/scripts/[\w.-]+)", script):
             assert (REPO / ref).is_file(), f"{path.name} calls {ref}, which does not exist"

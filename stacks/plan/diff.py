@@ -121,12 +121,13 @@ def _violations(document: dict) -> set[tuple[str, str, str]]:
 
 
 def _cost_range(document: dict) -> tuple[float, float]:
-    """$/h at minimum and at maximum scale, from the plan's capacity section (0 where there is none)."""
-    low = high = 0.0
-    for pool in document.get("capacity") or []:
-        low += float(pool.get("pricePerHourMin", 0) or 0)
-        high += float(pool.get("pricePerHourMax", 0) or 0)
-    return low, high
+    """$/h at minimum and at maximum scale (dearest allowed types), from the plan's cost section; plans written
+    before it existed fall back to the capacity section's pools (empty at minimum)."""
+    cost = document.get("cost")
+    if isinstance(cost, dict):
+        return float(cost.get("atMinimum", 0) or 0), float((cost.get("atMaximum") or {}).get("high", 0) or 0)
+    pools = document.get("capacity") or {}
+    return 0.0, sum(float((p.get("perHourAtMax") or {}).get("high", 0) or 0) for p in pools.values() if isinstance(p, dict))
 
 
 def _key(urn: str) -> str:
@@ -214,7 +215,7 @@ def render(diff: PlanDiff, markdown: bool = False) -> str:
             lines.append(f"{bullet}fixed: {v['policy']} on {v['urn'].rsplit('::', 1)[-1]}")
     cost = diff.cost
     lines.append("")
-    lines.append(h("cost (on-demand list prices, accelerator pools)"))
+    lines.append(h("cost per hour (catalog list prices; minimum: pools empty, maximum: every pool at its limit)"))
     lines.append(
         f"{bullet}at maximum scale: ${cost['base']['max']:,.2f}/h → ${cost['head']['max']:,.2f}/h ({cost['delta']['max']:+,.2f})"
     )

@@ -293,7 +293,36 @@ def notebooks_section(planned: Planned) -> Optional[Section]:
     return Section("notebooks", "Notebooks, observability and pipelines", data, lines)
 
 
-SECTIONS: list[Callable[[Planned], Optional[Section]]] = [layers_section, settings_section, capacity_section, storage_section, notebooks_section]
+def cost_section(planned: Planned) -> Section:
+    """$/h of what this stack builds: the always-on baseline (minimum scale) and every pool at its limit."""
+    from stacks.derive.cost import stack_cost
+
+    cost = stack_cost(planned.spec)
+    low, high = cost.at_maximum
+    lines = [f"at minimum scale (pools empty): {_money(cost.at_minimum)}/h = " + (" + ".join(f"{i.item} {_money(i.per_hour_high)}" for i in cost.baseline) or "nothing always-on")]
+    if cost.pools:
+        lines.append(f"at maximum scale (every pool at its limit): {_money(low)}-{_money(high)}/h (cheapest to dearest allowed type, on-demand)")
+    lines.append(f"(catalog list prices; not included: {cost.to_json()['excludes']})")
+    return Section("cost", "Cost per hour", cost.to_json(), lines)
+
+
+def policies_section(planned: Planned) -> Section:
+    """The policy pack's verdicts on the registered resources (the very policies `pulumi preview` runs)."""
+    from stacks.plan.verdicts import evaluate, render
+
+    verdicts = evaluate([r.to_json() for r in planned.run.resources], planned.spec.environment)
+    return Section("policies", "Policies", verdicts, render(verdicts))
+
+
+SECTIONS: list[Callable[[Planned], Optional[Section]]] = [
+    layers_section,
+    settings_section,
+    capacity_section,
+    storage_section,
+    notebooks_section,
+    cost_section,
+    policies_section,  # last: the verdict is the plan's last word
+]
 
 
 def build_report(planned: Planned) -> tuple[dict, list[str]]:

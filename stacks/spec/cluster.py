@@ -33,6 +33,15 @@ class SystemNodeGroupSpec:
                 path,
                 f"sizes must satisfy minSize <= desiredSize <= maxSize (got {self.min_size} <= {self.desired_size} <= {self.max_size})",
             )
+        from stacks.derive.capacity import catalog_facts, catalog_names
+        from stacks.spec.instances import close_matches
+
+        for j, name in enumerate(self.instance_types):
+            facts = catalog_facts(name)
+            if facts is None:
+                ctx.problem(f"{path}.instanceTypes[{j}]", f"got {show(name)}: not in the instance catalog{close_matches(name, catalog_names())}")
+            elif facts.accelerator_kind is not None:
+                ctx.problem(f"{path}.instanceTypes[{j}]", f"got {show(name)}: an accelerated type; allowed: CPU types (system nodes run controllers)")
 
 
 @dataclass(frozen=True)

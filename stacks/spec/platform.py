@@ -139,8 +139,26 @@ class PlatformSpec:
         zone = self.storage.lustre.zone
         if zone is not None and zone not in self.availability_zones:
             ctx.problem(f"{path}storage.lustre.zone", f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})")
+        self._check_training_zones(ctx, path)
         if self.network.existing is not None and len(self.network.existing.private_subnet_ids) != len(self.availability_zones):
             ctx.problem(
                 f"{path}network.existing.privateSubnetIds",
                 f"got {len(self.network.existing.private_subnet_ids)} subnets; need one per availability zone ({len(self.availability_zones)})",
             )
+
+    def _check_training_zones(self, ctx: Context, path: str) -> None:
+        """One Lustre file system lives in one zone: every training pool that reads it must run in that zone."""
+        if ctx.problems or not (self.builds("compute") and self.builds("storage") and self.storage.lustre.enabled):
+            return  # zones and pools must be valid first
+        from stacks.derive.capacity import pool_zones
+        from stacks.derive.placement import lustre_zone
+
+        zone = lustre_zone(self)
+        for i, pool in enumerate(self.pools):
+            zones = pool_zones(pool, self.availability_zones)
+            if pool.workload == "training" and zone not in zones:
+                ctx.problem(
+                    f"{path}pools[{i}].zones",
+                    f"got {show(list(zones))}, but the Lustre file system is in {zone} (the first EFA/training pool's zone, or "
+                    f"storage.lustre.zone); allowed: training pools in {zone}, or a stack per training zone",
+                )

@@ -122,6 +122,14 @@ def lustre_sizing(
     )
 
 
+def catalog_available() -> bool:
+    try:
+        import components.catalog  # noqa: F401
+    except ImportError:  # the instance catalog (branch `catalog`) is not merged yet
+        return False
+    return True
+
+
 def training_accelerators(spec, capacity_of=None) -> Optional[int]:
     """Accelerators of the training pools at their maximum (stacks.derive.capacity.pool_capacity, from the instance
     catalog); None when there are no training accelerator pools or the catalog is not available."""
@@ -129,9 +137,7 @@ def training_accelerators(spec, capacity_of=None) -> Optional[int]:
     if not pools:
         return None
     if capacity_of is None:
-        try:
-            import components.catalog  # noqa: F401
-        except ImportError:  # the instance catalog (branch `catalog`) is not merged yet
+        if not catalog_available():
             return None
         from stacks.derive.capacity import pool_capacity as capacity_of
     return sum(capacity_of(p).accelerators for p in pools)

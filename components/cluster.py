@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.contracts import ClusterOutputs, NetworkOutputs
 from components.identity import PodIdentityRole, aws_managed_policy, service_trust_policy
+from components.kms import customer_key
 from components.kubeconfig import kubeconfig_for
 from components.labels import POOL_LABEL, SYSTEM_POOL
 
@@ -67,30 +68,29 @@ class Cluster(pulumi.ComponentResource):
         self.account_id = identity.account_id
         tags = {"crucible:cluster": args.cluster_name}
 
-        self.kms_key = aws.kms.Key(
+        self.kms_key = customer_key(
             f"{name}-secrets",
             description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=args.kms_key_deletion_window_days,
-            policy=self.account_id.apply(_key_policy),
+            alias=f"{args.cluster_name}-secrets",
+            account_id=self.account_id,
+            deletion_window_days=args.kms_key_deletion_window_days,
+            protect=args.protect,
+            parent=self,
             tags=tags,
-            opts=stateful,
         )
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.cluster_name}-secrets", target_key_id=self.kms_key.key_id, opts=child)
         # Node EBS volumes (system nodes and every Karpenter pool) are encrypted with their own customer managed key:
-        # the account administers it through IAM, EC2 Auto Scaling (system node group) uses it through its
-        # service-linked role, and the Karpenter controller through EC2 (its IAM policy, kms:ViaService).
-        self.node_volume_key = aws.kms.Key(
+        # EC2 Auto Scaling (system node group) uses it through its service-linked role, and the Karpenter controller
+        # through EC2 (its IAM policy, kms:ViaService).
+        self.node_volume_key = customer_key(
             f"{name}-node-volumes",
             description=f"EBS volumes of the nodes of {args.cluster_name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=args.kms_key_deletion_window_days,
-            policy=self.account_id.apply(_node_volume_key_policy),
+            alias=f"{args.cluster_name}-node-volumes",
+            account_id=self.account_id,
+            deletion_window_days=args.kms_key_deletion_window_days,
+            protect=args.protect,
+            parent=self,
             tags=tags,
-            opts=stateful,
-        )
-        aws.kms.Alias(
-            f"{name}-node-volumes", name=f"alias/{args.cluster_name}-node-volumes", target_key_id=self.node_volume_key.key_id, opts=child
+            extra_statements=auto_scaling_uses_key,
         )
 
         role = aws.iam.Role(f"{name}-control-plane", assume_role_policy=service_trust_policy("eks.amazonaws.com"), tags=tags, opts=child)
@@ -282,52 +282,23 @@ class Cluster(pulumi.ComponentResource):
         )
 
 
-def _key_policy(account_id: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministersKeyThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                }
-            ],
-        }
-    )
-
-
 AUTOSCALING_SERVICE_ROLE = "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 EBS_KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 
 
-def _node_volume_key_policy(account_id: str) -> str:
-    """The account administers the key; EC2 Auto Scaling's service-linked role (which launches the system nodes)
-    uses it and grants it to the volumes it creates. The role exists once any Auto Scaling group has been created
-    in the account (README: prerequisites)."""
+def auto_scaling_uses_key(account_id: str) -> list[dict]:
+    """Key policy statements for EC2 Auto Scaling's service-linked role (which launches the system nodes): use the key
+    and grant it to the volumes it creates. The role exists once any Auto Scaling group has been created in the
+    account (README: prerequisites)."""
     autoscaling = f"arn:aws:iam::{account_id}:{AUTOSCALING_SERVICE_ROLE}"
-    return json.dumps(
+    return [
+        {"Sid": "AutoScalingUsesKey", "Effect": "Allow", "Principal": {"AWS": autoscaling}, "Action": EBS_KEY_USE, "Resource": "*"},
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministersKeyThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {"Sid": "AutoScalingUsesKey", "Effect": "Allow", "Principal": {"AWS": autoscaling}, "Action": EBS_KEY_USE, "Resource": "*"},
-                {
-                    "Sid": "AutoScalingGrantsKeyToVolumes",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": autoscaling},
-                    "Action": "kms:CreateGrant",
-                    "Resource": "*",
-                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                },
-            ],
-        }
-    )
+            "Sid": "AutoScalingGrantsKeyToVolumes",
+            "Effect": "Allow",
+            "Principal": {"AWS": autoscaling},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+    ]

@@ -14,6 +14,8 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.kms import customer_key
+
 LUSTRE_PORTS = ((988, 988), (1018, 1023))  # TCP: LNet, and the Lustre server range
 LUSTRE_VERSION = "2.15"  # data repository associations need 2.12+ on every type; EFA and metadata configs need 2.15
 KMS_GRANT_OPERATIONS = ("Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey")
@@ -23,24 +25,6 @@ def _stateful(parent: pulumi.Resource, protect: bool, **extra) -> pulumi.Resourc
     return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect, **extra)
 
 
-def storage_key_policy(account_id: str) -> str:
-    """The account administers the key through IAM; nobody else is named (no Principal "*")."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministersKeyThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                }
-            ],
-        }
-    )
-
-
 class EncryptionKey(pulumi.ComponentResource):
     """The storage KMS key: encrypts the buckets (SSE-KMS with bucket keys) and the Lustre file system."""
 
@@ -48,15 +32,15 @@ class EncryptionKey(pulumi.ComponentResource):
         super().__init__("crucible:storage:EncryptionKey", name, None, opts)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self.account_id = identity.account_id
-        self.key = aws.kms.Key(
+        self.key = customer_key(
             name,
             description="Crucible storage: S3 buckets and FSx for Lustre",
-            enable_key_rotation=True,
-            deletion_window_in_days=deletion_window_days,
-            policy=self.account_id.apply(storage_key_policy),
-            opts=_stateful(self, protect),
+            alias=alias,
+            account_id=self.account_id,
+            deletion_window_days=deletion_window_days,
+            protect=protect,
+            parent=self,
         )
-        aws.kms.Alias(name, name=f"alias/{alias}", target_key_id=self.key.key_id, opts=pulumi.ResourceOptions(parent=self))
         self.arn = self.key.arn
         self.register_outputs({"keyArn": self.key.arn})
 

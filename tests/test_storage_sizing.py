@@ -73,11 +73,11 @@ def test_lustre_zone_follows_the_efa_pool_then_training_pool_then_the_first_zone
     assert lustre_zone(spec_of("prod")) == "us-east-1a"
     assert lustre_zone(spec_of("prod", pools=[G6, {**P5, "zones": ["us-east-1c"]}])) == "us-east-1c"
     assert lustre_zone(spec_of("prod", pools=[{**P5, "efa": False, "zones": ["us-east-1b", "us-east-1c"]}])) == "us-east-1b"
-    training = {**P5, "name": "t", "efa": False, "zones": ["us-east-1b"]}
+    training = {**P5, "name": "t", "efa": False, "zones": ["us-east-1b", "us-east-1c"]}  # must include the Lustre zone
     efa = {**P5, "name": "e", "zones": ["us-east-1c"]}
     assert lustre_zone(spec_of("prod", pools=[training, efa])) == "us-east-1c"  # EFA first, wherever listed
     assert lustre_zone(spec_of("prod", pools=[{**P5, "efa": False}])) == zones[0]  # all zones: the first
-    assert lustre_zone(spec_of("prod", pools=[efa], storage={"lustre": {"zone": "us-east-1b"}})) == "us-east-1b"
+    assert lustre_zone(spec_of("prod", pools=[G6], storage={"lustre": {"zone": "us-east-1b"}})) == "us-east-1b"  # stated wins
 
 
 def test_startup_taint_on_pools_that_mount_lustre():

@@ -1,0 +1,56 @@
+"""Customer managed KMS keys, one shape for every key Crucible creates: rotation on, an explicit key policy in
+which the account administers the key through IAM (never Principal "*"), an alias, and protection of the key in
+the environments that protect stateful resources (deleting a key crypto-shreds everything it encrypts)."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+
+def key_policy(account_id: str, extra_statements: Sequence[dict] = ()) -> str:
+    """The account administers the key through IAM; ``extra_statements`` name any service role that uses it."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersKeyThroughIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                *extra_statements,
+            ],
+        }
+    )
+
+
+def customer_key(
+    name: str,
+    *,
+    description: str,
+    alias: str,
+    account_id: pulumi.Input[str],
+    deletion_window_days: int,
+    protect: bool,
+    parent: pulumi.Resource,
+    tags: dict | None = None,
+    extra_statements: Callable[[str], Sequence[dict]] = lambda account_id: (),
+) -> aws.kms.Key:
+    """A rotating key named ``name`` with its alias ``alias/<alias>``, both children of ``parent``."""
+    key = aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=deletion_window_days,
+        policy=pulumi.Output.from_input(account_id).apply(lambda account: key_policy(account, extra_statements(account))),
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect),
+    )
+    aws.kms.Alias(name, name=f"alias/{alias}", target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=parent))
+    return key

@@ -21,7 +21,7 @@ The OAuth client secret never enters the chart values (they stay readable in pla
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s

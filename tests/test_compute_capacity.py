@@ -1,9 +1,5 @@
 """Capacity figures (stacks/derive/capacity.py) and the plan's capacity table and JSON section."""
 
-import pytest
-
-
-
 
 import json
 

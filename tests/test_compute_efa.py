@@ -3,9 +3,6 @@
 import pytest
 
 
-
-
-
 import upstream
 from helpers import plan, shared_dir
 from addons.device_plugins import efa_values, neuron_values, nvidia_values

@@ -3,8 +3,6 @@
 import pytest
 
 
-
-
 import json
 
 

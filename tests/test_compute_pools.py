@@ -3,12 +3,9 @@
 import pytest
 
 
-
-
-
 import upstream
 from helpers import plan, shared_dir
-from stacks.derive.capacity import catalog_facts, pool_capacity, resolve
+from stacks.derive.capacity import catalog_facts, resolve
 from stacks.plan.locate import plan_stack, shipped_stacks
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"

@@ -3,9 +3,6 @@
 import pytest
 
 
-
-
-
 from helpers import spec_of
 from stacks.spec import ConfigError
 

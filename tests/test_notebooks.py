@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 
 import jsonschema
-import pulumi
 import pytest
 import yaml
 
-from addons.jupyterhub import JupyterHubArgs, OAuthArgs, jupyterhub_values
+from addons.jupyterhub import JupyterHubArgs, jupyterhub_values
 from helpers import plan, shared_dir, spec_of
 from stacks.derive.profiles import notebook_profiles
 from stacks.harness import run_program

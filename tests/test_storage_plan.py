@@ -9,7 +9,7 @@ import pytest
 
 from helpers import plan, spec_of, stack_config
 from stacks.cli import main as cli
-from stacks.derive import capacity, storage_sizing
+from stacks.derive import capacity
 from stacks.plan.locate import Planned
 from stacks.plan.report import build_report
 
@@ -21,19 +21,8 @@ STORAGE = {"lustre": {"efa": True, "storageCapacityGib": 19200, "perUnitStorageT
 
 
 @pytest.fixture
-def catalog(monkeypatch):
-    """The instance catalog when it is merged; until then a stand-in p5.48xlarge (test data, shared/reference/facts.md)
-    so that the compute layer can plan the pool. Figures asserted below are read back through the same lookup."""
-    try:
-        import components.catalog  # noqa: F401
-    except ImportError:
-        stand_in = capacity.InstanceFacts(
-            name="p5.48xlarge", family="p5", arch="amd64", vcpu=192, memory_gib=2048, accelerator_kind="gpu", accelerators=8,
-            accelerator_memory_gib=80, efa_interfaces=32, network_gbps=3200, instance_store_gib=30400, on_demand_per_hour=55.04, spot_per_hour=None,
-        )
-        monkeypatch.setattr(capacity, "catalog_facts", lambda name: stand_in if name == "p5.48xlarge" else None)
-        monkeypatch.setattr(capacity, "catalog_names", lambda: ["p5.48xlarge"])
-        monkeypatch.setattr(storage_sizing, "catalog_available", lambda: True)
+def catalog():
+    """The instance catalog's lookup: figures asserted below are read back through it."""
     return capacity.catalog_facts
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -11,14 +10,13 @@ import yaml
 import upstream
 from addons.examples import EXAMPLES, render_examples, write_examples
 from addons.examples.serving import Exposure, app_ingress, llm_rayservice
-from addons.examples.shapes import EFA_HUGEPAGES, InstanceFacts, NodeShape, catalog_lookup
+from addons.examples.shapes import EFA_HUGEPAGES, NodeShape, catalog_lookup
 from addons.examples.training import OBSOLETE_EFA_ENV, QUEUE_LABEL, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
 from addons.load_balancer_controller import controller_policy
 from helpers import plan, spec_of
 from stacks.spec import ConfigError
 
 CERT = "arn:aws:acm:us-east-1:111122223333:certificate/0f0e0d0c-0b0a-4999-8888-777766665555"
-HAS_CATALOG = importlib.util.find_spec("components.catalog") is not None and hasattr(importlib.import_module("components.catalog"), "instance")  # the data file may land before the API
 
 POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": "v20251108"},
@@ -27,14 +25,9 @@ POOLS = [
 ]
 
 
-def fake_lookup(instance_type: str) -> InstanceFacts:
-    """Stand-in for the catalog where the mechanics, not the figures, are under test."""
-    return InstanceFacts(instance_type=instance_type, accelerators=3, efa_interfaces=5)
-
-
 @pytest.fixture
 def lookup():
-    return catalog_lookup if HAS_CATALOG else fake_lookup
+    return catalog_lookup
 
 
 SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5)
@@ -154,7 +147,6 @@ def test_no_obsolete_efa_or_nccl_environment_is_set(manifest):
     assert not any("FI_EFA_USE_DEVICE_RDMA" in arg or "FI_PROVIDER" in arg for arg in json.dumps(manifest).split('"'))
 
 
-@pytest.mark.skipif(not HAS_CATALOG, reason="instance catalog (branch catalog) not merged yet")
 def test_efa_device_count_is_the_catalog_maximum_for_the_pools_instance_type():
     spec = spec_of("dev", pools=POOLS)
     facts = catalog_lookup("p5.48xlarge")

@@ -122,23 +122,13 @@ def lustre_sizing(
     )
 
 
-def catalog_available() -> bool:
-    try:
-        import components.catalog  # noqa: F401
-    except ImportError:  # the instance catalog (branch `catalog`) is not merged yet
-        return False
-    return True
-
-
 def training_accelerators(spec, capacity_of=None) -> Optional[int]:
     """Accelerators of the training pools at their maximum (stacks.derive.capacity.pool_capacity, from the instance
-    catalog); None when there are no training accelerator pools or the catalog is not available."""
+    catalog); None when there are no training accelerator pools."""
     pools = [p for p in spec.pools if p.workload == "training" and p.kind != "cpu"]
     if not pools:
         return None
     if capacity_of is None:
-        if not catalog_available():
-            return None
         from stacks.derive.capacity import pool_capacity as capacity_of
     return sum(capacity_of(p).accelerators for p in pools)
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, in_range, setting, show, unique
+from stacks.spec.schema import ByEnv, Context, did_you_mean, in_range, setting, show, unique
 
 DEPLOYMENT_TYPES = ("SCRATCH_2", "PERSISTENT_1", "PERSISTENT_2")
 THROUGHPUT_PER_TIB = {"PERSISTENT_2": (125, 250, 500, 1000), "PERSISTENT_1": (50, 100, 200), "SCRATCH_2": ()}

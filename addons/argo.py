@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import POOL_LABEL
+from components.labels import POOL_LABEL, pod_security
 
 CHART, CHART_REPO = "argo-workflows", "https://argoproj.github.io/argo-helm"
 SSO_SECRET = "argo-server-sso"
@@ -60,12 +60,7 @@ class ArgoWorkflows(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.namespace,
-                labels={
-                    "crucible.io/purpose": "pipelines",
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                },
+                labels={"crucible.io/purpose": "pipelines", **pod_security("baseline")},
             ),
             opts=child,
         )

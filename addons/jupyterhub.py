@@ -27,7 +27,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, s3_pv_spec
-from components.labels import POOL_LABEL
+from components.labels import POOL_LABEL, pod_security
 from stacks.derive.profiles import Profile
 
 CHART, CHART_REPO = "jupyterhub", "https://hub.jupyter.org/helm-chart/"
@@ -212,12 +212,7 @@ class JupyterHub(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.namespace,
-                labels={
-                    **labels,
-                    "pod-security.kubernetes.io/enforce": "privileged",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                },
+                labels={**labels, **pod_security("privileged")},
             ),
             opts=stateful,
         )

@@ -20,7 +20,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import ACCELERATOR_LABEL, POOL_LABEL
+from components.labels import ACCELERATOR_LABEL, POOL_LABEL, pod_security
 
 PROMETHEUS_STACK_CHART, PROMETHEUS_STACK_REPO = "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
 DCGM_CHART, DCGM_REPO = "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts"
@@ -89,7 +89,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.namespace,
-                labels={"crucible.io/purpose": "observability", "pod-security.kubernetes.io/enforce": "privileged"},
+                labels={"crucible.io/purpose": "observability", **pod_security("privileged")},  # node exporter: host network and PID
             ),
             opts=child,
         )

@@ -213,7 +213,7 @@ def storage_section(planned: Planned) -> Optional[Section]:
         where = f" in {zone}" if zone else ""
         lines.append(f"lustre     {fs.name}{where}: {sizing.line()}")
         if accelerators is None:
-            lines.append("           (no training accelerator pools with catalog figures: throughput per accelerator not computed)")
+            lines.append("           (no training accelerator pools: throughput per accelerator not computed)")
         if links:
             lines.append("           linked: " + ", ".join(f"{l['path']} <-> {l['repository']}" for l in links))
         warning = sizing.warning()

@@ -20,10 +20,22 @@ def detail(message: str) -> str:
 
 
 def render(verdicts: dict) -> list[str]:
+    """Every mandatory violation on its own line; advisory ones grouped by policy (the JSON keeps each one)."""
     violations = verdicts.get("violations", [])
     must = mandatory(verdicts)
     lines = [f"{verdicts.get('evaluated', 0)} policies evaluated: {len(must)} mandatory violations, {len(violations) - len(must)} advisory"]
-    for v in sorted(violations, key=lambda v: (v.get("level") != "mandatory", v.get("policy", ""))):
-        resource = v.get("urn", "").rsplit("::", 1)[-1] or "(stack)"
-        lines.append(f"{v.get('level', '?'):<9} {v.get('policy')} [{resource}] {detail(v.get('message', ''))}")
+    for v in sorted(must, key=lambda v: v.get("policy", "")):
+        lines.append(f"mandatory {v.get('policy')} [{_resource(v)}] {detail(v.get('message', ''))}")
+    advisory: dict[str, list[dict]] = {}
+    for v in violations:
+        if v.get("level") != "mandatory":
+            advisory.setdefault(v.get("policy", ""), []).append(v)
+    for policy, found in sorted(advisory.items()):
+        names = [_resource(v) for v in found]
+        where = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        lines.append(f"{found[0].get('level', 'advisory'):<9} {policy} [{where}] {detail(found[0].get('message', ''))}")
     return lines
+
+
+def _resource(violation: dict) -> str:
+    return violation.get("urn", "").rsplit("::", 1)[-1] or "(stack)"

@@ -129,3 +129,16 @@ def test_check_refuses_what_is_not_a_plan(tmp_path, capsys):
     path.write_text(json.dumps({"stack": "x"}))
     assert main(["check", str(path), "--env", "prod"]) == 2
     assert "resources" in capsys.readouterr().err
+
+
+def test_advisories_are_grouped_by_policy_and_mandatory_ones_listed_each():
+    from stacks.plan.verdicts import render
+
+    def v(policy, level, name):
+        return {"policy": policy, "level": level, "urn": f"urn:pulumi:s::p::t::{name}", "message": f"description\n{name} is wrong"}
+
+    verdicts = {"evaluated": 3, "violations": [v("a", "mandatory", "x"), v("a", "mandatory", "y")] + [v("b", "advisory", n) for n in "pqrst"]}
+    lines = render(verdicts)
+    assert lines[0] == "3 policies evaluated: 2 mandatory violations, 5 advisory"
+    assert lines[1:3] == ["mandatory a [x] x is wrong", "mandatory a [y] y is wrong"]
+    assert lines[3:] == ["advisory  b [p, q, r +2] p is wrong"]

@@ -197,7 +197,7 @@ class SharedVolumes(pulumi.ComponentResource):
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels={"crucible.io/purpose": "shared-data"}),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels={"crucible.io/purpose": "shared-data", "pod-security.kubernetes.io/enforce": "restricted"}),
             opts=stateful,
         )
         after = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect, depends_on=list(args.depends_on))

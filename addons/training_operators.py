@@ -55,7 +55,9 @@ class MpiOperator(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "mpi-operator", "app.kubernetes.io/version": args.version}
         ns = k8s.core.v1.Namespace(
-            f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=MPI_OPERATOR_NAMESPACE, labels=labels), opts=child
+            f"{name}-ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=MPI_OPERATOR_NAMESPACE, labels={**labels, "pod-security.kubernetes.io/enforce": "restricted"}),
+            opts=child,
         )
         in_ns = k8s.meta.v1.ObjectMetaArgs(name="mpi-operator", namespace=ns.metadata.name, labels=labels)
         sa = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=in_ns, opts=child)

@@ -62,6 +62,7 @@ class PodIdentityRole(pulumi.ComponentResource):
         managed_policy_arns: Sequence[str] = (),
         inline_policy: Optional[pulumi.Input[str]] = None,
         associate: bool = True,
+        tags: Optional[dict] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("crucible:identity:PodIdentityRole", name, None, opts)
@@ -72,6 +73,7 @@ class PodIdentityRole(pulumi.ComponentResource):
             name,
             description=f"Pod Identity role for {namespace}/{service_account}",
             assume_role_policy=pod_identity_trust_policy(account_id),
+            tags=dict(tags) if tags else None,
             opts=child,
         )
         for i, arn in enumerate(managed_policy_arns):

@@ -26,6 +26,7 @@ from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zon
 from stacks.derive.placement import lustre_zone, startup_taints
 from stacks.derive.subnets import plan_subnets
 from stacks.platform_addons import notebook_and_observability_addons
+from stacks.platform_tenancy import tenancy_and_queues
 from stacks.platform_workloads import training_and_serving_addons
 from stacks.spec import PlatformSpec
 
@@ -328,4 +329,6 @@ def build(spec: PlatformSpec) -> Built:
     if spec.builds("platform"):
         built.exports["workloads"] = training_and_serving_addons(spec, built, [provider, built.k8s_provider])
         built.exports["addons"] = notebook_and_observability_addons(spec, built, [provider, built.k8s_provider])
+        if spec.teams:
+            built.exports["tenancy"] = tenancy_and_queues(spec, built, [provider, built.k8s_provider])
     return built

@@ -293,6 +293,76 @@ def notebooks_section(planned: Planned) -> Optional[Section]:
     return Section("notebooks", "Notebooks, observability and pipelines", data, lines)
 
 
+def _accelerator_of(quota: dict) -> Optional[str]:
+    """The accelerator resource a flavor's quota is about (nonzero nominal or borrowing), if any."""
+    for name in ("nvidia.com/gpu", "aws.amazon.com/neuron"):
+        if any(str(quota[part].get(name, "0")) not in ("0", "") for part in ("nominal", "borrowingLimit")):
+            return name
+    return None
+
+
+def teams_section(planned: Planned) -> Optional[Section]:
+    """Per team, as registered: namespace and Pod Security level, LocalQueue -> ClusterQueue, and the queue's
+    quota per pool (nominal; + borrowing limit) for accelerators, cpu and memory."""
+    run = planned.run
+    namespaces = [n for n in run.of_type("kubernetes:core/v1:Namespace") if (n.inputs.get("metadata", {}).get("labels") or {}).get("crucible.io/tenant")]
+    if not namespaces:
+        return None
+    queues = {q.inputs.get("metadata", {}).get("name"): q for q in run.resources if q.type.startswith("kubernetes:kueue.x-k8s.io/") and q.type.endswith(":ClusterQueue")}
+    local = [q for q in run.resources if q.type.startswith("kubernetes:kueue.x-k8s.io/") and q.type.endswith(":LocalQueue")]
+    bindings = run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    data: dict[str, Any] = {}
+    rows = [("team", "namespace", "PSA", "queue", "pool", "accelerators", "cpu", "memory", "borrow up to")]
+    for ns in sorted(namespaces, key=lambda n: n.inputs["metadata"]["name"]):
+        meta = ns.inputs["metadata"]
+        labels = meta.get("labels") or {}
+        team, name = labels["crucible.io/tenant"], meta.get("name")
+        lq = next((q for q in local if (q.inputs.get("metadata") or {}).get("labels", {}).get("crucible.io/tenant") == team), None)
+        cq_name = (lq.inputs.get("spec") or {}).get("clusterQueue") if lq else None
+        cq = queues.get(cq_name)
+        quotas: dict[str, Any] = {}
+        for group in ((cq.inputs.get("spec") or {}).get("resourceGroups") or []) if cq else []:
+            for flavor in group.get("flavors") or []:
+                res = {r["name"]: r for r in flavor.get("resources") or []}
+                quotas[flavor["name"]] = {
+                    "nominal": {k: r.get("nominalQuota") for k, r in res.items()},
+                    "borrowingLimit": {k: r.get("borrowingLimit") for k, r in res.items() if "borrowingLimit" in r},
+                    "lendingLimit": {k: r.get("lendingLimit") for k, r in res.items() if "lendingLimit" in r},
+                }
+        roles = {}
+        for b in bindings:
+            if b.inputs.get("metadata", {}).get("namespace") == name or ns.urn in b.property_dependencies.get("metadata", []):
+                roles.setdefault(b.inputs.get("roleRef", {}).get("name"), []).extend(s.get("name") for s in b.inputs.get("subjects") or [])
+        data[team] = {
+            "namespace": name,
+            "podSecurity": labels.get("pod-security.kubernetes.io/enforce"),
+            "workload": labels.get("crucible.io/workload"),
+            "protected": ns.protect,
+            "localQueue": (lq.inputs.get("metadata") or {}).get("name") if lq else None,
+            "clusterQueue": cq_name,
+            "cohort": (cq.inputs.get("spec") or {}).get("cohortName") if cq else None,
+            "groups": roles,
+            "quotas": quotas,
+        }
+        queue = f"{data[team]['localQueue']} -> {cq_name}" if lq else "none"
+        first = True
+        for pool, q in (quotas or {"-": {"nominal": {}, "borrowingLimit": {}}}).items():
+            kind = _accelerator_of(q)
+            if kind:
+                accel = f"{q['nominal'].get(kind, '0')} {kind.split('/')[-1]}"
+                borrowing = f"+{q['borrowingLimit'].get(kind, '0')} {kind.split('/')[-1]}"
+            else:
+                accel, borrowing = "-", f"+{q['borrowingLimit'].get('cpu', '0')} cpu"
+            lead = (team, name, data[team]["podSecurity"], queue) if first else ("", "", "", "")
+            rows.append((*lead, pool, accel, str(q["nominal"].get("cpu", "-")), str(q["nominal"].get("memory", "-")), borrowing))
+            first = False
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("(nominal Kueue quota per pool; 'borrow up to': the accelerators (cpu on cpu pools) the team may borrow from idle quota of the cohort)")
+    return Section("teams", "Teams (tenancy and Kueue queues)", data, lines)
+
+
 def cost_section(planned: Planned) -> Section:
     """$/h of what this stack builds: the always-on baseline (minimum scale) and every pool at its limit."""
     from stacks.derive.cost import stack_cost
@@ -320,6 +390,7 @@ SECTIONS: list[Callable[[Planned], Optional[Section]]] = [
     capacity_section,
     storage_section,
     notebooks_section,
+    teams_section,
     cost_section,
     policies_section,  # last: the verdict is the plan's last word
 ]

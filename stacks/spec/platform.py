@@ -11,6 +11,7 @@ from stacks.spec.cluster import ClusterSpec
 from stacks.spec.network import NetworkSpec
 from stacks.spec.pools import PoolSpec
 from stacks.spec.storage import StorageSpec
+from stacks.spec.teams import TeamSpec, check_teams
 from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, setting, show, unique
 from stacks.spec.workloads import ServingSpec, TrainingSpec, check_workloads
 
@@ -18,7 +19,7 @@ LAYERS = ("network", "cluster", "compute", "storage", "platform")
 
 # The config sections each layer reads; a section set for a layer the stack does not build is a mistake.
 SECTION_LAYER = {"network": "network", "cluster": "cluster", "pools": "compute", "storage": "storage", "training": "platform", "serving": "platform",
-                 "addons": "platform", OAUTH_CLIENT_SECRET_KEY: "platform", GRAFANA_PASSWORD_KEY: "platform", ARGO_SSO_SECRET_KEY: "platform"}
+                 "addons": "platform", "teams": "platform", OAUTH_CLIENT_SECRET_KEY: "platform", GRAFANA_PASSWORD_KEY: "platform", ARGO_SSO_SECRET_KEY: "platform"}
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _STACK_REF = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
@@ -74,6 +75,11 @@ class PlatformSpec:
     storage: StorageSpec = setting("The storage layer: S3 buckets, FSx for Lustre, volumes (see `storage.*`).", default={})
     training: TrainingSpec = setting("Training operators and example jobs of the platform layer (see `training.*`).", default={})
     serving: ServingSpec = setting("Load balancer controller, exposure and example serving workloads of the platform layer (see `serving.*`).", default={})
+    teams: tuple[TeamSpec, ...] = setting(
+        "Teams sharing the cluster: namespace, Kueue queues with their share of each pool, RBAC, a Pod Identity role "
+        "limited to their S3 prefixes (see `teams[].*`). Kueue is installed when at least one team is set.",
+        default=[],
+    )
     addons: AddonsSpec = setting("JupyterHub, observability and Argo Workflows of the platform layer (see `addons.*`).", default={})
     jupyterhub_oauth_client_secret: Optional[str] = secret_setting("JupyterHub OAuth client secret (authenticators github, generic-oauth).")
     grafana_admin_password: Optional[str] = secret_setting("Grafana admin password (addons.observability.grafana).")
@@ -136,6 +142,7 @@ class PlatformSpec:
                     )
         check_workloads(self, ctx, path)
         check_addons(self, ctx, path)
+        check_teams(self, ctx, path)
         zone = self.storage.lustre.zone
         if zone is not None and zone not in self.availability_zones:
             ctx.problem(f"{path}storage.lustre.zone", f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})")

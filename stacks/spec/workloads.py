@@ -71,7 +71,7 @@ class TrainingExamplesSpec:
     pool: Optional[str] = setting(
         "Pool the example jobs run on (a gpu pool with `efa: true`). Default: the first training gpu pool with `efa: true`.", default=None
     )
-    queue: str = setting("LocalQueue of the team namespace the jobs are submitted to (label kueue.x-k8s.io/queue-name).", default="training", check=dns_label)
+    queue: str = setting("LocalQueue of the team namespace the jobs are submitted to (label kueue.x-k8s.io/queue-name).", default="default", check=dns_label)
     nodes: int = setting("Nodes each example job spans.", default=2, check=in_range(1, 1000))
     checkpoint_claim: str = setting(
         "PersistentVolumeClaim (FSx for Lustre, in the team namespace) mounted at /checkpoints.", default="fsx-lustre", check=dns_label

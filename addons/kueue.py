@@ -1,0 +1,108 @@
+"""Kueue: the chart from oci://registry.k8s.io/kueue/charts/kueue, and the queues derived from pools and teams.
+
+The chart installs the CRDs (with their v1beta1 -> v1beta2 conversion webhook) and the controller; the
+ResourceFlavors, the Cohort and the ClusterQueues (stacks/derive/quotas.py) are custom resources that wait for
+the release. The LocalQueues live in the team namespaces (addons/tenancy.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.labels import POOL_LABEL
+
+KUEUE_CHART = "oci://registry.k8s.io/kueue/charts/kueue"
+KUEUE_VERSION = "0.19.2"  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
+KUEUE_NAMESPACE = "kueue-system"
+
+# Jobs Kueue admits: batch Jobs, Ray (KubeRay), the MPI operator, Kubeflow Trainer v2 and JobSet (Trainer's
+# runtime). Names as Kueue's Configuration (config.kueue.x-k8s.io/v1beta2 Integrations.frameworks) spells them.
+INTEGRATIONS = (
+    "batch/job",
+    "ray.io/rayjob",
+    "ray.io/raycluster",
+    "kubeflow.org/mpijob",
+    "trainer.kubeflow.org/trainjob",
+    "jobset.x-k8s.io/jobset",
+)
+
+
+@dataclass(frozen=True)
+class KueueArgs:
+    system_pool: str  # the controller runs on the system node group (crucible.io/pool=<this>)
+    flavors: Sequence[dict]
+    cohort: dict
+    cluster_queues: Sequence[dict]
+    version: str = KUEUE_VERSION
+
+
+def manager_config() -> dict:
+    """Kueue's Configuration (the chart's managerConfig.controllerManagerConfigYaml): the chart's defaults for
+    health, metrics, webhook and leader election, the integrations above, and fair sharing (in v1beta2, the
+    presence of `fairSharing` turns it on)."""
+    return {
+        "apiVersion": "config.kueue.x-k8s.io/v1beta2",
+        "kind": "Configuration",
+        "health": {"healthProbeBindAddress": ":8081"},
+        "metrics": {"bindAddress": ":8443", "enableClusterQueueResources": True},
+        "webhook": {"port": 9443},
+        "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
+        "controller": {"groupKindConcurrency": {"Job.batch": 5, "Workload.kueue.x-k8s.io": 5, "LocalQueue.kueue.x-k8s.io": 1, "ClusterQueue.kueue.x-k8s.io": 1, "ResourceFlavor.kueue.x-k8s.io": 1}},
+        "clientConnection": {"qps": 50, "burst": 100},
+        # Jobs without a queue label in the team namespaces are left alone; a labelled job is always managed.
+        "manageJobsWithoutQueueName": False,
+        "integrations": {"frameworks": list(INTEGRATIONS)},
+        "fairSharing": {"preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]},
+    }
+
+
+def kueue_values(args: KueueArgs) -> dict:
+    return {
+        "controllerManager": {
+            "replicas": 2,
+            "nodeSelector": {POOL_LABEL: args.system_pool},
+            "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+        },
+        "enablePrometheus": False,
+        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(), sort_keys=False)},
+    }
+
+
+class Kueue(pulumi.ComponentResource):
+    """The Kueue release, then the ResourceFlavors, the Cohort and one ClusterQueue per team."""
+
+    def __init__(self, name: str, args: KueueArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:Kueue", name, None, opts)
+        self.release = k8s.helm.v3.Release(
+            name,
+            name="kueue",
+            chart=KUEUE_CHART,
+            version=args.version,
+            namespace=KUEUE_NAMESPACE,
+            create_namespace=True,
+            values=kueue_values(args),
+            atomic=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        self.flavors = [self._cr(f"{name}-flavor-{m['metadata']['name']}", m, after) for m in args.flavors]
+        self.cohort = self._cr(f"{name}-cohort-{args.cohort['metadata']['name']}", args.cohort, after)
+        queue_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.release, self.cohort, *self.flavors])
+        self.cluster_queues = {m["metadata"]["name"]: self._cr(f"{name}-cq-{m['metadata']['name']}", m, queue_opts) for m in args.cluster_queues}
+        self.register_outputs({"version": args.version, "namespace": KUEUE_NAMESPACE, "clusterQueues": list(self.cluster_queues)})
+
+    @staticmethod
+    def _cr(resource_name: str, manifest: dict, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=manifest["apiVersion"],
+            kind=manifest["kind"],
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=opts,
+        )

@@ -1,0 +1,220 @@
+"""One team's corner of the cluster: namespace, quota, network policies, RBAC, Kueue LocalQueue, data identity.
+
+* Namespace `<team>` (protected when the stack protects stateful resources) labelled `crucible.io/tenant`,
+  `crucible.io/workload` (training | interactive), `crucible.io/checkpointing: enabled` (every team queue can be
+  preempted when a lender reclaims its quota: jobs checkpoint) and Pod Security Admission: enforce `restricted`,
+  or `baseline` for training teams (EFA pods need IPC_LOCK and huge pages), warn and audit always `restricted`.
+* ResourceQuota (cpu, memory, accelerators, EFA, huge pages at most what Kueue can admit for the team; volume
+  count and storage) and a LimitRange giving containers default requests.
+* NetworkPolicies: default deny both ways, then DNS to kube-dns, traffic inside the namespace (NCCL bootstrap,
+  Ray, MPI), ingress from the monitoring and hub namespaces, HTTPS egress (S3 through the gateway endpoint, STS,
+  ECR, the API server), the EKS Pod Identity agent, and Lustre (TCP 988, 1018-1023) to the VPC CIDR.
+* RoleBindings of the admin / member groups to the built-in ClusterRoles `admin` / `edit` (never cluster-admin).
+* ServiceAccount `workload` with a Pod Identity role (tag `crucible.io/team`) reaching only the team's prefixes in
+  the stack's buckets, and the storage KMS key through S3 only.
+* LocalQueue `default` pointing at the team's ClusterQueue.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.identity import PodIdentityRole
+from components.labels import WORKLOAD_LABEL
+
+TENANT_LABEL = "crucible.io/tenant"
+TEAM_TAG = "crucible.io/team"
+CHECKPOINT_LABEL = "crucible.io/checkpointing"
+PSA = "pod-security.kubernetes.io"
+SERVICE_ACCOUNT = "workload"
+POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent (link-local, port 80)
+LUSTRE_PORTS = ((988, None), (1018, 1023))
+RAY_PORTS = (8265, 10001)  # Ray dashboard / job API and Ray client, reached from notebooks
+OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+
+
+@dataclass(frozen=True)
+class TeamArgs:
+    name: str
+    pod_security: str  # restricted | baseline
+    training: bool
+    admin_groups: Sequence[str]
+    member_groups: Sequence[str]
+    quota: Mapping[str, str]  # ResourceQuota spec.hard
+    cluster_name: pulumi.Input[str]
+    region: str
+    bucket_arns: Mapping[str, pulumi.Input[str]]  # logical name -> ARN
+    prefixes: Sequence[str]
+    kms_key_arn: Optional[pulumi.Input[str]]
+    vpc_cidr: pulumi.Input[str]
+    lustre: bool
+    platform_namespaces: Mapping[str, Sequence[int]] = field(default_factory=dict)  # namespace -> ports ([]: all)
+    local_queue: Optional[dict] = None
+    kueue: Sequence[pulumi.Resource] = ()  # the Kueue release and the team's ClusterQueue
+    protect: bool = False
+    account_id: Optional[pulumi.Input[str]] = None  # default: the caller's account
+
+
+def namespace_labels(args: TeamArgs) -> dict[str, str]:
+    return {
+        TENANT_LABEL: args.name,
+        WORKLOAD_LABEL: "training" if args.training else "interactive",
+        CHECKPOINT_LABEL: "enabled",
+        f"{PSA}/enforce": args.pod_security,
+        f"{PSA}/warn": "restricted",
+        f"{PSA}/audit": "restricted",
+    }
+
+
+def data_policy(bucket_arns: Sequence[str], prefixes: Sequence[str], kms_key_arn: Optional[str], region: str) -> str:
+    """The team role's policy: list and read/write objects under its prefixes only; KMS through S3 only."""
+    statements: list[dict] = [
+        {
+            "Sid": "ListTeamPrefixes",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": list(bucket_arns),
+            "Condition": {"StringLike": {"s3:prefix": [p for prefix in prefixes for p in (prefix, f"{prefix}*")]}},
+        },
+        {"Sid": "LocateBuckets", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": list(bucket_arns)},
+        {
+            "Sid": "TeamObjects",
+            "Effect": "Allow",
+            "Action": list(OBJECT_ACTIONS),
+            "Resource": [f"{arn}/{prefix}*" for arn in bucket_arns for prefix in prefixes],
+        },
+    ]
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "StorageKeyThroughS3",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            }
+        )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _peer_ns(name: str) -> dict:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def network_policies(args: TeamArgs, vpc_cidr: Any) -> dict[str, dict]:
+    """name -> NetworkPolicy spec."""
+    everyone: dict = {}
+    out: dict[str, dict] = {
+        "default-deny": {"podSelector": everyone, "policyTypes": ["Ingress", "Egress"]},
+        "allow-dns": {
+            "podSelector": everyone,
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [{**_peer_ns("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
+        },
+        "allow-same-namespace": {
+            "podSelector": everyone,
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": everyone}]}],
+            "egress": [{"to": [{"podSelector": everyone}]}],
+        },
+        "allow-aws-egress": {
+            "podSelector": everyone,
+            "policyTypes": ["Egress"],
+            "egress": [
+                # S3 (gateway endpoint: public S3 ranges through the route table), STS, ECR, the API server.
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]},
+                {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]},
+            ],
+        },
+    }
+    if args.platform_namespaces:
+        rules = []
+        for ns, ports in sorted(args.platform_namespaces.items()):
+            rule: dict = {"from": [_peer_ns(ns)]}
+            if ports:
+                rule["ports"] = [{"protocol": "TCP", "port": p} for p in ports]
+            rules.append(rule)
+        out["allow-platform-ingress"] = {"podSelector": everyone, "policyTypes": ["Ingress"], "ingress": rules}
+    if args.lustre:
+        ports = [{"protocol": "TCP", "port": start, **({"endPort": end} if end else {})} for start, end in LUSTRE_PORTS]
+        out["allow-lustre"] = {"podSelector": everyone, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": ports}]}
+    return out
+
+
+def limit_range_spec() -> dict:
+    return {"limits": [{"type": "Container", "defaultRequest": {"cpu": "250m", "memory": "512Mi"}, "default": {"memory": "2Gi"}}]}
+
+
+class Team(pulumi.ComponentResource):
+    def __init__(self, name: str, args: TeamArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:Team", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        team = args.name
+        labels = {TENANT_LABEL: team, "app.kubernetes.io/managed-by": "crucible"}
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=team, labels=namespace_labels(args)),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
+        )
+        ns = self.namespace.metadata.name
+
+        def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
+
+        self.quota = k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=meta("team-quota"), spec={"hard": dict(args.quota)}, opts=child)
+        self.limits = k8s.core.v1.LimitRange(f"{name}-limits", metadata=meta("team-defaults"), spec=limit_range_spec(), opts=child)
+        self.network_policies = {
+            policy: k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=spec, opts=child)
+            for policy, spec in network_policies(args, args.vpc_cidr).items()
+        }
+        self.role_bindings = {}
+        for binding, role, groups in (("admins", "admin", args.admin_groups), ("members", "edit", args.member_groups)):
+            if not groups:
+                continue
+            self.role_bindings[binding] = k8s.rbac.v1.RoleBinding(
+                f"{name}-{binding}",
+                metadata=meta(f"team-{binding}"),
+                role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
+                subjects=[k8s.rbac.v1.SubjectArgs(kind="Group", name=g, api_group="rbac.authorization.k8s.io") for g in groups],
+                opts=child,
+            )
+        self.service_account = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=meta(SERVICE_ACCOUNT), opts=child)
+        self.identity = None
+        if args.bucket_arns:
+            names = sorted(args.bucket_arns)
+            policy = pulumi.Output.all(*[args.bucket_arns[n] for n in names], args.kms_key_arn).apply(
+                lambda values: data_policy(values[:-1], args.prefixes, values[-1], args.region)
+            )
+            self.identity = PodIdentityRole(
+                f"{name}-data",
+                cluster_name=args.cluster_name,
+                account_id=args.account_id or aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id,
+                namespace=team,
+                service_account=SERVICE_ACCOUNT,
+                inline_policy=policy,
+                tags={TEAM_TAG: team},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account]),
+            )
+        self.local_queue = None
+        if args.local_queue is not None:
+            m = args.local_queue
+            self.local_queue = k8s.apiextensions.CustomResource(
+                f"{name}-local-queue",
+                api_version=m["apiVersion"],
+                kind=m["kind"],
+                metadata={**m["metadata"], "namespace": ns},
+                spec=m["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *args.kueue]),
+            )
+        self.register_outputs({"namespace": ns, "serviceAccount": SERVICE_ACCOUNT, "roleArn": self.identity.arn if self.identity else None})

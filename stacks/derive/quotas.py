@@ -1,0 +1,222 @@
+"""Kueue objects derived from the pools and the teams. PURE: no Pulumi calls.
+
+* one ResourceFlavor per pool: `nodeLabels` `karpenter.sh/nodepool: <pool>` (Karpenter labels every node it
+  launches with its NodePool's name) and a toleration for the pool's NoSchedule accelerator taint;
+* one Cohort holding every team's ClusterQueue, so idle quota is lent and reclaimed;
+* one ClusterQueue per team whose nominal quota on each flavor is the team's share of that pool's capacity
+  (stacks/derive/capacity.py `pool_capacity`): cpu, memory, accelerators and, on EFA pools, EFA devices and
+  2 MiB huge pages (what an EFA pod requests), so admission never stalls on a resource no queue covers;
+* a LocalQueue `default` in each team namespace pointing at the team's ClusterQueue.
+
+Quotas are whole units (cores, GiB, devices, MiB). A team's quota is rounded down; what rounding leaves over
+goes, one unit each, to the teams with the largest fractional remainders (ties: config order), so the quotas of
+a pool add up to exactly the assigned share of its capacity and never above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Mapping, Optional, Sequence
+
+from stacks.derive.capacity import ACCELERATOR_RESOURCE, pool_capacity
+
+API_VERSION = "kueue.x-k8s.io/v1beta2"
+NODEPOOL_LABEL = "karpenter.sh/nodepool"
+TENANT_LABEL = "crucible.io/tenant"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+LOCAL_QUEUE = "default"  # the LocalQueue of every team namespace (jobs label kueue.x-k8s.io/queue-name: default)
+COHORT = "teams"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+HUGEPAGES_RESOURCE = "hugepages-2Mi"
+
+# Covered resources, in the order every flavor lists them. Kind order of the flavors: cpu pools first, so a job
+# without accelerators is admitted on a cpu pool before it could take room on an accelerator pool.
+RESOURCE_ORDER = ("cpu", "memory", "nvidia.com/gpu", "aws.amazon.com/neuron", EFA_RESOURCE, HUGEPAGES_RESOURCE)
+UNIT = {"memory": "Gi", HUGEPAGES_RESOURCE: "Mi"}
+KIND_ORDER = {"cpu": 0, "gpu": 1, "neuron": 2}
+
+
+def efa_hugepages_mib() -> int:
+    """MiB of 2 MiB huge pages one EFA pod asks for (the pod-shape guidance the example jobs use)."""
+    from addons.examples.shapes import EFA_HUGEPAGES
+
+    return int(EFA_HUGEPAGES.removesuffix("Mi"))
+
+
+def quantity(resource: str, amount: int) -> str:
+    return f"{amount}{UNIT.get(resource, '')}"
+
+
+@dataclass(frozen=True)
+class PoolResources:
+    """What a pool offers Kueue at its limit, in whole units (cores, GiB, devices, MiB)."""
+
+    pool: str
+    kind: str
+    workload: str
+    amounts: Mapping[str, int]
+    taints: tuple[dict, ...] = ()
+
+    def tolerations(self) -> list[dict]:
+        return [{"key": t["key"], "operator": "Exists", "effect": t["effect"]} for t in self.taints]
+
+
+def pool_resources(pool, capacity=None) -> PoolResources:
+    cap = capacity or pool_capacity(pool)
+    amounts = {"cpu": cap.vcpu, "memory": cap.memory_gib}
+    if cap.accelerator_resource:
+        amounts[cap.accelerator_resource] = cap.accelerators
+    if cap.efa_interfaces:
+        amounts[EFA_RESOURCE] = cap.max_nodes * cap.efa_interfaces
+        amounts[HUGEPAGES_RESOURCE] = cap.max_nodes * efa_hugepages_mib()
+    resource = ACCELERATOR_RESOURCE.get(pool.kind)
+    taints = ({"key": resource, "effect": "NoSchedule"},) if resource else ()  # components/node_pool.py pool_taints
+    return PoolResources(pool=pool.name, kind=pool.kind, workload=pool.workload, amounts=amounts, taints=taints)
+
+
+def team_percentages(teams: Sequence, pools: Sequence) -> dict[str, dict[str, Fraction]]:
+    """pool -> team -> percent of the pool's capacity. A pool no team names is split evenly across all teams."""
+    out: dict[str, dict[str, Fraction]] = {}
+    for pool in pools:
+        named = any(pool.name in t.shares for t in teams)
+        if named:
+            out[pool.name] = {t.name: Fraction(str(t.shares.get(pool.name, 0))) for t in teams}
+        else:
+            out[pool.name] = {t.name: Fraction(100, len(teams)) for t in teams} if teams else {}
+    return out
+
+
+def split(total: int, percents: Mapping[str, Fraction]) -> dict[str, int]:
+    """Whole-unit quotas for ``percents`` of ``total``: rounded down, remainders handed to the largest fractions
+    (ties in the mapping's order). The sum is floor(total * sum(percents) / 100), never more than ``total``."""
+    exact = {name: Fraction(total) * p / 100 for name, p in percents.items()}
+    out = {name: int(value) for name, value in exact.items()}  # floor: values are never negative
+    assigned = min(total, int(Fraction(total) * sum(percents.values(), Fraction(0)) / 100))
+    leftover = assigned - sum(out.values())
+    order = sorted(exact, key=lambda name: (-(exact[name] - out[name]), list(percents).index(name)))
+    for name in order[:leftover]:
+        out[name] += 1
+    return out
+
+
+def _limit(setting: Any, base: int, cap: int) -> Optional[int]:
+    """A borrowing/lending limit: True -> ``cap`` (or None: no limit), False -> 0, percent -> of ``base``."""
+    if setting is True:
+        return cap
+    if setting is False:
+        return 0
+    return min(cap, int(Fraction(str(setting)) * base / 100))
+
+
+@dataclass(frozen=True)
+class TeamPoolQuota:
+    team: str
+    pool: str
+    percent: Fraction
+    nominal: Mapping[str, int]
+    borrowing: Mapping[str, int]  # always set: nominal + borrowing never exceeds the pool
+    lending: Optional[Mapping[str, int]]  # None: lends all of its unused quota
+
+    def to_json(self) -> dict:
+        out = {
+            "percent": float(round(self.percent, 4)),
+            "nominal": {r: quantity(r, v) for r, v in self.nominal.items()},
+            "borrowingLimit": {r: quantity(r, v) for r, v in self.borrowing.items()},
+        }
+        if self.lending is not None:
+            out["lendingLimit"] = {r: quantity(r, v) for r, v in self.lending.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    """Everything Kueue needs, as plain manifests (apiVersion kueue.x-k8s.io/v1beta2)."""
+
+    pools: tuple[PoolResources, ...]
+    covered: tuple[str, ...]
+    quotas: Mapping[str, Mapping[str, TeamPoolQuota]]  # team -> pool -> quota
+    teams: tuple[str, ...]
+    flavors: list[dict] = field(default_factory=list)
+    cohort: dict = field(default_factory=dict)
+    cluster_queues: list[dict] = field(default_factory=list)
+    local_queues: list[dict] = field(default_factory=list)
+
+    def totals(self, pool: str) -> dict[str, int]:
+        """Sum of the teams' nominal quotas on one pool."""
+        out: dict[str, int] = {}
+        for team in self.teams:
+            for r, v in self.quotas[team][pool].nominal.items():
+                out[r] = out.get(r, 0) + v
+        return out
+
+
+def resource_flavor(pool: PoolResources) -> dict:
+    spec: dict = {"nodeLabels": {NODEPOOL_LABEL: pool.pool}}
+    if pool.taints:
+        spec["tolerations"] = pool.tolerations()
+    return {"apiVersion": API_VERSION, "kind": "ResourceFlavor", "metadata": {"name": pool.pool}, "spec": spec}
+
+
+def plan_queues(teams: Sequence, pools: Sequence, capacities: Optional[Mapping[str, Any]] = None) -> QueuePlan:
+    """The Kueue objects for validated teams (stacks.spec.teams.TeamSpec) over validated pools (PoolSpec).
+    ``capacities`` (pool name -> PoolCapacity) may be given to avoid recomputing them."""
+    resources = [pool_resources(p, (capacities or {}).get(p.name)) for p in pools]
+    resources.sort(key=lambda r: KIND_ORDER.get(r.kind, 9))  # stable: config order within a kind
+    covered = tuple(r for r in RESOURCE_ORDER if any(r in p.amounts for p in resources))
+    percents = team_percentages(teams, pools)
+    quotas: dict[str, dict[str, TeamPoolQuota]] = {t.name: {} for t in teams}
+    for pool in resources:
+        shares = {r: split(pool.amounts.get(r, 0), percents[pool.pool]) for r in covered}
+        for team in teams:
+            nominal = {r: shares[r][team.name] for r in covered}
+            borrowing = {r: _limit(team.borrowing.borrowing_limit, pool.amounts.get(r, 0), pool.amounts.get(r, 0) - nominal[r]) for r in covered}
+            lending = None
+            if team.borrowing.lending_limit is not True:
+                lending = {r: _limit(team.borrowing.lending_limit, nominal[r], nominal[r]) for r in covered}
+            quotas[team.name][pool.pool] = TeamPoolQuota(team.name, pool.pool, percents[pool.pool][team.name], nominal, borrowing, lending)
+    plan = QueuePlan(pools=tuple(resources), covered=covered, quotas=quotas, teams=tuple(t.name for t in teams))
+    plan.flavors.extend(resource_flavor(p) for p in resources)
+    plan.cohort.update({"apiVersion": API_VERSION, "kind": "Cohort", "metadata": {"name": COHORT}, "spec": {}})
+    for team in teams:
+        plan.cluster_queues.append(cluster_queue(team.name, plan))
+        plan.local_queues.append(local_queue(team.name))
+    return plan
+
+
+def cluster_queue(team: str, plan: QueuePlan) -> dict:
+    flavors = []
+    for pool in plan.pools:
+        q = plan.quotas[team][pool.pool]
+        entries = []
+        for r in plan.covered:
+            entry = {"name": r, "nominalQuota": quantity(r, q.nominal[r]), "borrowingLimit": quantity(r, q.borrowing[r])}
+            if q.lending is not None:
+                entry["lendingLimit"] = quantity(r, q.lending[r])
+            entries.append(entry)
+        flavors.append({"name": pool.pool, "resources": entries})
+    spec: dict = {
+        "cohortName": COHORT,
+        "namespaceSelector": {"matchLabels": {TENANT_LABEL: team}},
+        "queueingStrategy": "BestEffortFIFO",
+        # Lenders take their quota back from borrowers (reclaimWithinCohort); inside a team, higher priority
+        # preempts lower. With fair sharing on, borrowWithinCohort must stay Never.
+        "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority", "borrowWithinCohort": {"policy": "Never"}},
+    }
+    if flavors:
+        spec["resourceGroups"] = [{"coveredResources": list(plan.covered), "flavors": flavors}]
+    return {"apiVersion": API_VERSION, "kind": "ClusterQueue", "metadata": {"name": team, "labels": {TENANT_LABEL: team}}, "spec": spec}
+
+
+def local_queue(team: str) -> dict:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "LocalQueue",
+        "metadata": {"name": LOCAL_QUEUE, "namespace": team, "labels": {TENANT_LABEL: team}},
+        "spec": {"clusterQueue": team},
+    }
+
+
+def team_max(plan: QueuePlan, team: str, resource: str) -> int:
+    """Most of ``resource`` the team can be admitted across all pools (nominal + borrowing): its ResourceQuota."""
+    return sum(q.nominal.get(resource, 0) + q.borrowing.get(resource, 0) for q in plan.quotas[team].values())

@@ -1,0 +1,96 @@
+"""Team tenancy and Kueue of the platform layer, wired from the spec.
+
+One entry point, called from the platform layer: :func:`tenancy_and_queues` derives the Kueue objects from the
+pools and teams (stacks/derive/quotas.py), creates `crucible:platform:Kueue` (the chart, flavors, cohort, cluster
+queues) and one `crucible:platform:Team` per team (namespace, quota, network policies, RBAC, LocalQueue, data
+identity), and returns what the stack exports about them. Nothing is created when no team is configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pulumi
+
+from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
+from addons.tenancy import RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs
+from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
+from stacks.spec import PlatformSpec
+from stacks.spec.teams import is_training_team, pod_security_level
+
+ACCELERATORS = ("nvidia.com/gpu", "aws.amazon.com/neuron")
+EXTENDED = ("vpc.amazonaws.com/efa", "hugepages-2Mi")
+
+
+def team_quota(plan: QueuePlan, team) -> dict[str, str]:
+    """ResourceQuota spec.hard: at most what Kueue can admit for the team across pools; volumes from config."""
+    hard = {"requests.cpu": quantity("cpu", team_max(plan, team.name, "cpu")), "requests.memory": quantity("memory", team_max(plan, team.name, "memory"))}
+    for resource in ACCELERATORS:  # always stated, 0 when the stack has no such pool (a tenant gets none)
+        hard[f"requests.{resource}"] = quantity(resource, team_max(plan, team.name, resource))
+    for resource in EXTENDED:
+        if resource in plan.covered:
+            hard[f"requests.{resource}"] = quantity(resource, team_max(plan, team.name, resource))
+    hard["persistentvolumeclaims"] = str(team.volumes)
+    hard["requests.storage"] = f"{team.storage_gib}Gi"
+    return hard
+
+
+def platform_namespaces(spec: PlatformSpec) -> dict[str, tuple[int, ...]]:
+    """Namespaces whose pods reach team pods: Prometheus (any port) and notebooks (Ray dashboard/client)."""
+    out: dict[str, tuple[int, ...]] = {}
+    if spec.addons.observability.enabled:
+        out[spec.addons.observability.namespace] = ()
+    if spec.addons.jupyterhub.enabled:
+        out[spec.addons.jupyterhub.namespace] = RAY_PORTS
+    return out
+
+
+def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulumi.ProviderResource]) -> dict:
+    if not spec.teams:
+        return {}
+    opts = pulumi.ResourceOptions(providers=list(providers))
+    plan = plan_queues(spec.teams, spec.pools)
+    kueue = Kueue(
+        "kueue",
+        KueueArgs(system_pool=built.cluster.system_node_group_label, flavors=plan.flavors, cohort=plan.cohort, cluster_queues=plan.cluster_queues),
+        opts=opts,
+    )
+    storage = getattr(built, "storage", None)
+    bucket_arns = {name: b.arn for name, b in storage.buckets.items()} if storage is not None else {}
+    exports: dict[str, Any] = {"kueue": {"version": KUEUE_VERSION, "cohort": plan.cohort["metadata"]["name"]}, "teams": {}}
+    for team, local_queue in zip(spec.teams, plan.local_queues):
+        level = pod_security_level(team, spec)
+        t = Team(
+            f"team-{team.name}",
+            TeamArgs(
+                name=team.name,
+                pod_security=level,
+                training=is_training_team(team, spec),
+                admin_groups=team.admin_groups,
+                member_groups=team.member_groups,
+                quota=team_quota(plan, team),
+                cluster_name=built.cluster.name,
+                region=spec.region,
+                bucket_arns=bucket_arns,
+                prefixes=team.prefixes,
+                kms_key_arn=storage.kms_key_arn if storage is not None else None,
+                vpc_cidr=built.network.vpc_cidr,
+                lustre=storage is not None and storage.lustre is not None,
+                platform_namespaces=platform_namespaces(spec),
+                local_queue=local_queue,
+                kueue=(kueue.release, kueue.cluster_queues[team.name]),
+                protect=spec.protect,
+            ),
+            opts=opts,
+        )
+        exports["teams"][team.name] = {
+            "namespace": team.namespace,
+            "podSecurity": level,
+            "localQueue": LOCAL_QUEUE,
+            "clusterQueue": team.name,
+            "serviceAccount": SERVICE_ACCOUNT,
+            "roleArn": t.identity.arn if t.identity is not None else None,
+            "prefixes": list(team.prefixes),
+            "quotas": {pool: q.to_json() for pool, q in plan.quotas[team.name].items()},
+        }
+    return exports

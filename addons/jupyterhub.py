@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, s3_pv_spec
+from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, lustre_volume_name, s3_pv_spec, static_claim
 from components.labels import POOL_LABEL, pod_security
 from stacks.derive.profiles import Profile
 
@@ -81,9 +81,6 @@ class JupyterHubArgs:
     cull_timeout_seconds: int = 3600
     cull_every_seconds: int = 600
     protect: bool = False
-
-
-LUSTRE_CLAIM = "shared-lustre"
 
 
 def dataset_claim(bucket: str) -> str:
@@ -218,17 +215,17 @@ class JupyterHub(pulumi.ComponentResource):
         )
         claims: list[pulumi.Resource] = []  # what the release needs first: claims, the OAuth secret
         if args.lustre is not None:
-            claims += self._claim(
-                f"{name}-lustre", f"{args.namespace}-lustre", LUSTRE_CLAIM,
+            claims.append(static_claim(
+                f"{name}-lustre", lustre_volume_name(args.namespace), LUSTRE_CLAIM, self.namespace.metadata.name,
                 lustre_pv_spec(args.lustre, args.namespace, LUSTRE_CLAIM), "ReadWriteMany", f"{args.lustre.capacity_gib}Gi", stateful,
-            )
+            ))
         for bucket in args.read_only_buckets:
             claim = dataset_claim(bucket.logical_name)
             handle = S3VolumeArgs(f"{args.namespace}-{bucket.logical_name}", bucket.bucket_name)  # volumeHandle unique per PV
-            claims += self._claim(
-                f"{name}-{claim}", f"{args.namespace}-{claim}", claim,
+            claims.append(static_claim(
+                f"{name}-{claim}", f"{args.namespace}-{claim}", claim, self.namespace.metadata.name,
                 s3_pv_spec(handle, args.namespace, claim, args.region), "ReadOnlyMany", "1200Gi", stateful,
-            )
+            ))
         if uses_oauth(args):
             claims.append(
                 k8s.core.v1.Secret(
@@ -251,13 +248,3 @@ class JupyterHub(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=claims),
         )
         self.register_outputs({"namespace": args.namespace, "version": args.version, "profiles": [p.slug for p in args.profiles]})
-
-    def _claim(self, name: str, pv_name: str, claim: str, pv_spec: dict, mode: str, size: str, opts: pulumi.ResourceOptions) -> list:
-        pv = k8s.core.v1.PersistentVolume(name, metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name), spec=pv_spec, opts=opts)
-        pvc = k8s.core.v1.PersistentVolumeClaim(
-            name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=claim, namespace=self.namespace.metadata.name),
-            spec={"accessModes": [mode], "storageClassName": "", "volumeName": pv.metadata.name, "resources": {"requests": {"storage": size}}},
-            opts=opts,
-        )
-        return [pvc]

@@ -141,8 +141,12 @@ class SharedVolumesArgs:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)  # the CSI add-ons
 
 
-LUSTRE_PV = "crucible-lustre"
-LUSTRE_PVC = "lustre"
+LUSTRE_CLAIM = "lustre"  # the Lustre claim's name in every namespace that mounts the file system
+
+
+def lustre_volume_name(namespace: str) -> str:
+    """The static Lustre PersistentVolume bound to ``namespace``'s claim (a PV binds one claim: one per namespace)."""
+    return f"{namespace}-lustre"
 
 
 def s3_pv_name(logical: str) -> str:
@@ -205,10 +209,11 @@ class SharedVolumes(pulumi.ComponentResource):
         self.claims: dict[str, str] = {}
         self.volumes: dict[str, str] = {}
         if args.lustre is not None:
-            self._pair(name, "lustre", LUSTRE_PV, LUSTRE_PVC, lustre_pv_spec(args.lustre, args.namespace, LUSTRE_PVC), "ReadWriteMany", f"{args.lustre.capacity_gib}Gi", args, after)
+            pv = lustre_volume_name(args.namespace)
+            self._pair(name, "lustre", pv, LUSTRE_CLAIM, lustre_pv_spec(args.lustre, args.namespace, LUSTRE_CLAIM), "ReadWriteMany", f"{args.lustre.capacity_gib}Gi", after)
         for bucket in args.read_only_buckets:
             pv, pvc = s3_pv_name(bucket.logical_name), s3_pvc_name(bucket.logical_name)
-            self._pair(name, f"s3-{bucket.logical_name}", pv, pvc, s3_pv_spec(bucket, args.namespace, pvc, args.region), "ReadOnlyMany", "1200Gi", args, after)
+            self._pair(name, f"s3-{bucket.logical_name}", pv, pvc, s3_pv_spec(bucket, args.namespace, pvc, args.region), "ReadOnlyMany", "1200Gi", after)
         self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-{args.storage_class_name}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.storage_class_name),
@@ -221,15 +226,20 @@ class SharedVolumes(pulumi.ComponentResource):
         )
         self.register_outputs({"namespace": args.namespace, "claims": self.claims, "volumes": self.volumes})
 
-    def _pair(self, name: str, label: str, pv_name: str, pvc_name: str, pv_spec: dict, mode: str, size: str, args, opts) -> None:
-        pv = k8s.core.v1.PersistentVolume(
-            f"{name}-{label}", metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name), spec=pv_spec, opts=opts
-        )
-        k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-{label}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=pvc_name, namespace=self.namespace.metadata.name),
-            spec={"accessModes": [mode], "storageClassName": "", "volumeName": pv.metadata.name, "resources": {"requests": {"storage": size}}},
-            opts=opts,
-        )
+    def _pair(self, name: str, label: str, pv_name: str, pvc_name: str, pv_spec: dict, mode: str, size: str, opts) -> None:
+        static_claim(f"{name}-{label}", pv_name, pvc_name, self.namespace.metadata.name, pv_spec, mode, size, opts)
         self.claims[label] = pvc_name
         self.volumes[label] = pv_name
+
+
+def static_claim(
+    name: str, pv_name: str, claim: str, namespace: pulumi.Input[str], pv_spec: dict, mode: str, size: str, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.PersistentVolumeClaim:
+    """A static PersistentVolume and the claim bound to it by name (no StorageClass: nothing is provisioned)."""
+    pv = k8s.core.v1.PersistentVolume(name, metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name), spec=pv_spec, opts=opts)
+    return k8s.core.v1.PersistentVolumeClaim(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=claim, namespace=namespace),
+        spec={"accessModes": [mode], "storageClassName": "", "volumeName": pv.metadata.name, "resources": {"requests": {"storage": size}}},
+        opts=opts,
+    )

@@ -13,6 +13,9 @@
 * ServiceAccount `workload` with a Pod Identity role (tag `crucible.io/team`) reaching only the team's prefixes in
   the stack's buckets, and the storage KMS key through S3 only.
 * LocalQueue `default` pointing at the team's ClusterQueue.
+* When the stack has a Lustre file system: the team's own static PersistentVolume `<team>-lustre` and claim
+  `lustre` (ReadWriteMany; a PersistentVolume binds one claim and claims are namespaced), the claim the example
+  jobs mount at /checkpoints; protected with the namespace.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from components.identity import PodIdentityRole
 from components.labels import WORKLOAD_LABEL
 
@@ -53,7 +57,7 @@ class TeamArgs:
     prefixes: Sequence[str]
     kms_key_arn: Optional[pulumi.Input[str]]
     vpc_cidr: pulumi.Input[str]
-    lustre: bool
+    lustre: Optional[LustreVolumeArgs]  # the file system the team mounts (None: the stack has none)
     platform_namespaces: Mapping[str, Sequence[int]] = field(default_factory=dict)  # namespace -> ports ([]: all)
     local_queue: Optional[dict] = None
     kueue: Sequence[pulumi.Resource] = ()  # the Kueue release and the team's ClusterQueue
@@ -146,7 +150,7 @@ def network_policies(args: TeamArgs, vpc_cidr: Any) -> dict[str, dict]:
                 rule["ports"] = [{"protocol": "TCP", "port": p} for p in ports]
             rules.append(rule)
         out["allow-platform-ingress"] = {"podSelector": everyone, "policyTypes": ["Ingress"], "ingress": rules}
-    if args.lustre:
+    if args.lustre is not None:
         ports = [{"protocol": "TCP", "port": start, **({"endPort": end} if end else {})} for start, end in LUSTRE_PORTS]
         out["allow-lustre"] = {"podSelector": everyone, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": ports}]}
     return out
@@ -206,6 +210,18 @@ class Team(pulumi.ComponentResource):
                 tags={TEAM_TAG: team},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account]),
             )
+        self.lustre_claim = None
+        if args.lustre is not None:
+            self.lustre_claim = static_claim(
+                f"{name}-lustre",
+                lustre_volume_name(team),
+                LUSTRE_CLAIM,
+                ns,
+                lustre_pv_spec(args.lustre, team, LUSTRE_CLAIM),
+                "ReadWriteMany",
+                f"{args.lustre.capacity_gib}Gi",
+                pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
+            )
         self.local_queue = None
         if args.local_queue is not None:
             m = args.local_queue
@@ -217,4 +233,11 @@ class Team(pulumi.ComponentResource):
                 spec=m["spec"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *args.kueue]),
             )
-        self.register_outputs({"namespace": ns, "serviceAccount": SERVICE_ACCOUNT, "roleArn": self.identity.arn if self.identity else None})
+        self.register_outputs(
+            {
+                "namespace": ns,
+                "serviceAccount": SERVICE_ACCOUNT,
+                "roleArn": self.identity.arn if self.identity else None,
+                "lustreClaim": LUSTRE_CLAIM if self.lustre_claim is not None else None,
+            }
+        )

@@ -16,7 +16,7 @@ from addons.device_plugins import DevicePluginArgs, EfaDevicePlugin, NeuronDevic
 from components.cluster import Cluster, ClusterArgs, SystemNodeGroupArgs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.node_pool import NodePool, NodePoolArgs
-from addons.storage_drivers import LUSTRE_PV, LUSTRE_PVC, LustreVolumeArgs, S3VolumeArgs, SharedVolumes, SharedVolumesArgs, StorageDrivers, StorageDriversArgs
+from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, S3VolumeArgs, SharedVolumes, SharedVolumesArgs, StorageDrivers, StorageDriversArgs
 from components.contracts import BucketOutputs, ClusterOutputs, LustreOutputs, NetworkOutputs, StorageOutputs
 from components.labels import FSX_CSI_STARTUP_TAINT
 from components.storage import BucketArgs, Buckets, EncryptionKey, Lustre, LustreArgs, RepositoryLink
@@ -282,8 +282,8 @@ def storage_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> S
             capacity_gib=lustre.storage_capacity_gib,
             zone=zone,
             security_group_id=file_system.security_group.id,
-            pv_name=LUSTRE_PV,
-            pvc_name=LUSTRE_PVC,
+            pv_name=volumes.volumes["lustre"],
+            pvc_name=LUSTRE_CLAIM,
         )
         if file_system is not None
         else None,

@@ -13,8 +13,10 @@ from typing import Any, Sequence
 import pulumi
 
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
+from addons.storage_drivers import LUSTRE_CLAIM
 from addons.tenancy import RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs
 from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
+from stacks.platform_addons import shared_storage
 from stacks.spec import PlatformSpec
 from stacks.spec.teams import is_training_team, pod_security_level
 
@@ -75,7 +77,7 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
                 prefixes=team.prefixes,
                 kms_key_arn=storage.kms_key_arn if storage is not None else None,
                 vpc_cidr=built.network.vpc_cidr,
-                lustre=storage is not None and storage.lustre is not None,
+                lustre=shared_storage(built).lustre,
                 platform_namespaces=platform_namespaces(spec),
                 local_queue=local_queue,
                 kueue=(kueue.release, kueue.cluster_queues[team.name]),
@@ -91,6 +93,7 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
             "serviceAccount": SERVICE_ACCOUNT,
             "roleArn": t.identity.arn if t.identity is not None else None,
             "prefixes": list(team.prefixes),
+            "lustreClaim": LUSTRE_CLAIM if t.lustre_claim is not None else None,
             "quotas": {pool: q.to_json() for pool, q in plan.quotas[team.name].items()},
         }
     return exports

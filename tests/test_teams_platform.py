@@ -204,6 +204,34 @@ def test_quota_and_limit_range_in_every_team_namespace(run):
     assert vision.inputs["spec"]["hard"]["requests.nvidia.com/gpu"] == str(10 + 8 + 2 + 1)
 
 
+def test_every_team_namespace_has_its_own_lustre_claim_bound_to_a_protected_volume(run):
+    from addons.storage_drivers import LUSTRE_CLAIM
+
+    (fs,) = run.of_type("aws:fsx/lustreFileSystem:LustreFileSystem")
+    for team in ("llm", "vision", "search"):
+        (pvc,) = in_namespace(run, "kubernetes:core/v1:PersistentVolumeClaim", team)
+        pv = next(v for v in run.of_type("kubernetes:core/v1:PersistentVolume") if v.inputs["metadata"]["name"] == f"{team}-lustre")
+        assert pvc.inputs["metadata"]["name"] == LUSTRE_CLAIM and pvc.inputs["spec"]["volumeName"] == f"{team}-lustre"
+        assert pvc.inputs["spec"]["accessModes"] == ["ReadWriteMany"]
+        assert pv.inputs["spec"]["claimRef"] == {"namespace": team, "name": LUSTRE_CLAIM}
+        assert pv.inputs["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
+        assert pv.inputs["spec"]["csi"]["volumeAttributes"] == {"dnsname": fs.outputs["dnsName"], "mountname": fs.outputs["mountName"]}
+        assert pv.inputs["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+        assert pv.protect and pv.retain_on_delete and pvc.protect
+
+
+def test_the_example_jobs_mount_the_claim_every_team_namespace_has():
+    from addons.storage_drivers import LUSTRE_CLAIM
+
+    assert spec_of("prod").training.examples.checkpoint_claim == LUSTRE_CLAIM
+
+
+def test_teams_get_no_lustre_claim_when_the_stack_has_no_file_system():
+    bare = plan("dev", pools=POOLS[1:], teams=[{"name": "llm", "memberGroups": ["llm-users"]}], storage={"lustre": {"enabled": False}})
+    assert in_namespace(bare, "kubernetes:core/v1:PersistentVolumeClaim", "llm") == []
+    assert not [p for p in bare.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if p.inputs["metadata"]["name"] == "allow-lustre"]
+
+
 def test_role_bindings_grant_admin_and_edit_in_the_namespace_never_cluster_admin(run):
     bindings = [b for b in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding") if b.inputs["metadata"].get("namespace") in ("llm", "vision", "search")]
     assert {b.inputs["roleRef"]["name"] for b in bindings} == {"admin", "edit"}

@@ -31,7 +31,7 @@ def test_a_pool_finds_the_local_queue_whose_cluster_queue_reaches_it_through_a_f
 def test_team_queues_lustre_claim_and_hub():
     targets = targets_from_plan(plan_document())
     assert [(q.namespace, q.name, q.cluster_queue) for q in targets.queues] == [("team-research", "training", "research"), ("team-vision", "training", "research")]
-    assert (targets.lustre.namespace, targets.lustre.claim, targets.lustre.zone, targets.lustre.expected_write_mbps) == ("shared-data", "fsx-lustre", "us-east-1a", 1200.0)
+    assert (targets.lustre.namespace, targets.lustre.claim, targets.lustre.zone, targets.lustre.expected_write_mbps) == ("shared-data", "lustre", "us-east-1a", 1200.0)
     assert (targets.hub.namespace, targets.hub.service) == ("jupyterhub", "hub")
 
 

@@ -63,8 +63,8 @@ def plan_document(capacity: bool = True, storage: bool = True, hub: bool = True)
         _res("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue", "research", {"metadata": {"name": "research"}, "spec": {"resourceGroups": [{"coveredResources": ["cpu", "memory", "nvidia.com/gpu"], "flavors": [{"name": "train", "resources": []}]}]}}),
         _res("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue", "research-training", {"metadata": {"name": "training", "namespace": "team-research"}, "spec": {"clusterQueue": "research"}}),
         _res("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue", "vision-training", {"metadata": {"name": "training", "namespace": "team-vision"}, "spec": {"clusterQueue": "research"}}),
-        _res("kubernetes:core/v1:PersistentVolume", "lustre", {"metadata": {"name": "fsx-lustre"}, "spec": {"csi": {"driver": "fsx.csi.aws.com", "volumeHandle": "fs-0123"}}}),
-        _res("kubernetes:core/v1:PersistentVolumeClaim", "lustre", {"metadata": {"name": "fsx-lustre", "namespace": "shared-data"}, "spec": {"volumeName": "fsx-lustre", "storageClassName": ""}}),
+        _res("kubernetes:core/v1:PersistentVolume", "lustre", {"metadata": {"name": "lustre"}, "spec": {"csi": {"driver": "fsx.csi.aws.com", "volumeHandle": "fs-0123"}}}),
+        _res("kubernetes:core/v1:PersistentVolumeClaim", "lustre", {"metadata": {"name": "lustre", "namespace": "shared-data"}, "spec": {"volumeName": "lustre", "storageClassName": ""}}),
         _res("kubernetes:core/v1:PersistentVolumeClaim", "home", {"metadata": {"name": "home", "namespace": "shared-data"}, "spec": {"storageClassName": "gp3"}}),
     ]
     if hub:

@@ -74,7 +74,9 @@ class TrainingExamplesSpec:
     queue: str = setting("LocalQueue of the team namespace the jobs are submitted to (label kueue.x-k8s.io/queue-name).", default="default", check=dns_label)
     nodes: int = setting("Nodes each example job spans.", default=2, check=in_range(1, 1000))
     checkpoint_claim: str = setting(
-        "PersistentVolumeClaim (FSx for Lustre, in the team namespace) mounted at /checkpoints.", default="fsx-lustre", check=dns_label
+        "PersistentVolumeClaim (FSx for Lustre) mounted at /checkpoints; every team namespace has `lustre` when the stack has a file system.",
+        default="lustre",  # addons.storage_drivers.LUSTRE_CLAIM
+        check=dns_label,
     )
     pytorch_image: str = setting(
         "Image of the PyTorch job: PyTorch with the EFA installer and aws-ofi-nccl (e.g. an AWS Deep Learning Container); pin it.",

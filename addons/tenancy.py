@@ -30,9 +30,8 @@ import pulumi_kubernetes as k8s
 
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from components.identity import PodIdentityRole
-from components.labels import WORKLOAD_LABEL
+from components.labels import TENANT_LABEL, WORKLOAD_LABEL
 
-TENANT_LABEL = "crucible.io/tenant"
 TEAM_TAG = "crucible.io/team"
 CHECKPOINT_LABEL = "crucible.io/checkpointing"
 PSA = "pod-security.kubernetes.io"

@@ -1,9 +1,12 @@
-"""Label, tag and taint keys Crucible puts on what it creates; policies and workloads rely on them."""
+"""Label, tag, taint and device-resource names Crucible puts on what it creates or asks for; policies, quotas and
+workloads rely on them."""
 
 POOL_LABEL = "crucible.io/pool"
 WORKLOAD_LABEL = "crucible.io/workload"
 ACCELERATOR_LABEL = "crucible.io/accelerator"
 SYSTEM_POOL = "system"
+TENANT_LABEL = "crucible.io/tenant"  # on a team's namespace and the objects made for it
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue
 
 KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
@@ -12,6 +15,19 @@ INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 
 def cluster_tag(cluster_name: str) -> str:
     return f"kubernetes.io/cluster/{cluster_name}"
+# Labels Karpenter and the kubelet put on every node: pods and Kueue flavors select a pool and a type with them.
+NODEPOOL_LABEL = "karpenter.sh/nodepool"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+
+# Device plugin resources: the accelerators of a pool kind, and EFA interfaces. Accelerator pools are tainted
+# NoSchedule with their resource name as the key.
+ACCELERATOR_RESOURCE = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+HUGEPAGES_RESOURCE = "hugepages-2Mi"
+# What one EFA pod asks of huge pages for libfabric's buffers (aws-ofi-nccl / EKS EFA guidance: the p5 pod
+# shape); a pod-shape choice, not an instance fact. Kueue quotas cover it per EFA node.
+EFA_HUGEPAGES_MIB = 5120
+
 EFA_LABEL = "crucible.io/efa"  # "true" on nodes of pools with efa: true (the EFA device plugin runs there)
 AMI_FAMILY_LABEL = "crucible.io/ami-family"  # al2023 | bottlerocket (the NVIDIA device plugin runs on al2023 only)
 

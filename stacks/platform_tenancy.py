@@ -15,13 +15,14 @@ import pulumi
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
 from addons.storage_drivers import LUSTRE_CLAIM
 from addons.tenancy import RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs
+from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, HUGEPAGES_RESOURCE
 from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
 from stacks.platform_addons import shared_storage
 from stacks.spec import PlatformSpec
 from stacks.spec.teams import is_training_team, pod_security_level
 
-ACCELERATORS = ("nvidia.com/gpu", "aws.amazon.com/neuron")
-EXTENDED = ("vpc.amazonaws.com/efa", "hugepages-2Mi")
+ACCELERATORS = tuple(ACCELERATOR_RESOURCE.values())
+EXTENDED = (EFA_RESOURCE, HUGEPAGES_RESOURCE)
 
 
 def team_quota(plan: QueuePlan, team) -> dict[str, str]:

@@ -10,7 +10,8 @@ import yaml
 import upstream
 from addons.examples import EXAMPLES, render_examples, write_examples
 from addons.examples.serving import Exposure, app_ingress, llm_rayservice
-from addons.examples.shapes import EFA_HUGEPAGES, NodeShape, catalog_lookup
+from addons.examples.shapes import EFA_HUGEPAGES, NodeShape
+from stacks.derive.capacity import catalog_facts
 from addons.examples.training import OBSOLETE_EFA_ENV, QUEUE_LABEL, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
 from addons.load_balancer_controller import controller_policy
 from helpers import plan, spec_of
@@ -27,7 +28,7 @@ POOLS = [
 
 @pytest.fixture
 def lookup():
-    return catalog_lookup
+    return catalog_facts
 
 
 SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5)
@@ -149,7 +150,7 @@ def test_no_obsolete_efa_or_nccl_environment_is_set(manifest):
 
 def test_efa_device_count_is_the_catalog_maximum_for_the_pools_instance_type():
     spec = spec_of("dev", pools=POOLS)
-    facts = catalog_lookup("p5.48xlarge")
+    facts = catalog_facts("p5.48xlarge")
     (job,) = render_examples(spec)["train/mpi-nccl-allreduce.yaml"]
     limits = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert int(limits["vpc.amazonaws.com/efa"]) == facts.efa_interfaces
@@ -364,3 +365,12 @@ def test_no_ingress_without_the_load_balancer_controller(lookup):
     spec = spec_of("dev", pools=POOLS, serving={"loadBalancerController": {"enabled": False}})
     docs = render_examples(spec, lookup)["serve/prompt-lab.yaml"]
     assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service"]
+
+
+def test_a_pool_stated_by_family_is_cut_to_its_first_catalog_type():
+    from addons.examples.shapes import shape_of
+
+    pool = spec_of("dev", pools=[{**POOLS[0], "instanceTypes": ["p5"]}]).pools[0]
+    shape = shape_of(pool)
+    facts = catalog_facts(shape.instance_type)
+    assert shape.instance_type.startswith("p5.") and (shape.accelerators, shape.efa_interfaces) == (facts.accelerators, facts.efa_interfaces)

@@ -1,34 +1,27 @@
 """The node shape an example workload is cut to: one pool, one instance type, its accelerators and EFA devices.
 
-The numbers come from the instance catalog (components/catalog), never from here. A pod that uses EFA asks for
-every EFA device of the node (Karpenter attaches them all), all the node's accelerators, and 2 MiB huge pages
-for libfabric's buffers.
+The numbers come from the instance catalog through stacks.derive.capacity, never from here. A pod that uses EFA
+asks for every EFA device of the node (Karpenter attaches them all), all the node's accelerators, and 2 MiB huge
+pages for libfabric's buffers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
-from components.labels import POOL_LABEL
+from components.labels import (
+    ACCELERATOR_RESOURCE,
+    EFA_HUGEPAGES_MIB,
+    EFA_RESOURCE,
+    HUGEPAGES_RESOURCE,
+    INSTANCE_TYPE_LABEL,
+    NODEPOOL_LABEL,
+    POOL_LABEL,
+)
+from stacks.derive.capacity import Lookup, catalog_facts, resolve
 
-NODEPOOL_LABEL = "karpenter.sh/nodepool"
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-EFA_RESOURCE = "vpc.amazonaws.com/efa"
-HUGEPAGES_RESOURCE = "hugepages-2Mi"
-# Pod-shape guidance for EFA pods (aws-ofi-nccl / EKS EFA docs: the p5 pod shape), not an instance fact.
-EFA_HUGEPAGES = "5120Mi"
-
-ACCELERATOR_RESOURCE = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
-
-
-@dataclass(frozen=True)
-class InstanceFacts:
-    """What the example renderers need to know about an instance type (read from the catalog)."""
-
-    instance_type: str
-    accelerators: int
-    efa_interfaces: int
+EFA_HUGEPAGES = f"{EFA_HUGEPAGES_MIB}Mi"
 
 
 @dataclass(frozen=True)
@@ -67,28 +60,15 @@ class NodeShape:
         return {POOL_LABEL: self.pool}
 
 
-Lookup = Callable[[str], InstanceFacts]
-
-
-def catalog_lookup(instance_type: str) -> InstanceFacts:
-    """Facts for one instance type from the instance catalog (components/catalog)."""
-    from components.catalog import load_catalog  # the single source of instance facts
-
-    facts = load_catalog().get(instance_type)
-    return InstanceFacts(
-        instance_type=facts.name,
-        accelerators=facts.accelerator_count,
-        efa_interfaces=facts.efa_interfaces,
-    )
-
-
-def shape_of(pool, lookup: Lookup = None) -> NodeShape:  # pool: stacks.spec.pools.PoolSpec
-    """The shape of the pool's first listed instance type (examples pin it with a nodeSelector)."""
-    facts = (lookup or catalog_lookup)(pool.instance_types[0])
+def shape_of(pool, lookup: Optional[Lookup] = None) -> NodeShape:  # pool: stacks.spec.pools.PoolSpec
+    """The shape of the pool's first instance type (a family resolves to its first catalog type); the examples
+    pin it with a nodeSelector."""
+    lookup = lookup or catalog_facts
+    facts = lookup(resolve(pool.instance_types, lookup=lookup)[0])
     return NodeShape(
         pool=pool.name,
         kind=pool.kind,
-        instance_type=facts.instance_type,
+        instance_type=facts.name,
         accelerators=facts.accelerators,
         efa_interfaces=facts.efa_interfaces if pool.efa else 0,
     )

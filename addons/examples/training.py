@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Optional
 
 from addons.examples.shapes import NodeShape
+from components.labels import QUEUE_LABEL
 
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 EXAMPLE_LABEL = "crucible.io/example"
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 MPI_API = "kubeflow.org/v2beta1"

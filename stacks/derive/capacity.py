@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
-ACCELERATOR_RESOURCE = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
+from components.labels import ACCELERATOR_RESOURCE
+
 ACCELERATOR_LABEL_VALUE = {"gpu": "nvidia", "neuron": "neuron"}
 
 

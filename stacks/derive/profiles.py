@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
-from stacks.derive.capacity import ACCELERATOR_RESOURCE
+from components.labels import ACCELERATOR_RESOURCE, NODEPOOL_LABEL
 
-NODEPOOL_LABEL = "karpenter.sh/nodepool"
 ACCELERATOR_NAMES = {"gpu": "NVIDIA GPU", "neuron": "AWS Neuron device"}
 
 

@@ -19,29 +19,18 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Mapping, Optional, Sequence
 
-from stacks.derive.capacity import ACCELERATOR_RESOURCE, pool_capacity
+from components.labels import ACCELERATOR_RESOURCE, EFA_HUGEPAGES_MIB, EFA_RESOURCE, HUGEPAGES_RESOURCE, NODEPOOL_LABEL, TENANT_LABEL
+from stacks.derive.capacity import pool_capacity
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
-NODEPOOL_LABEL = "karpenter.sh/nodepool"
-TENANT_LABEL = "crucible.io/tenant"
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 LOCAL_QUEUE = "default"  # the LocalQueue of every team namespace (jobs label kueue.x-k8s.io/queue-name: default)
 COHORT = "teams"
-EFA_RESOURCE = "vpc.amazonaws.com/efa"
-HUGEPAGES_RESOURCE = "hugepages-2Mi"
 
 # Covered resources, in the order every flavor lists them. Kind order of the flavors: cpu pools first, so a job
 # without accelerators is admitted on a cpu pool before it could take room on an accelerator pool.
-RESOURCE_ORDER = ("cpu", "memory", "nvidia.com/gpu", "aws.amazon.com/neuron", EFA_RESOURCE, HUGEPAGES_RESOURCE)
+RESOURCE_ORDER = ("cpu", "memory", ACCELERATOR_RESOURCE["gpu"], ACCELERATOR_RESOURCE["neuron"], EFA_RESOURCE, HUGEPAGES_RESOURCE)
 UNIT = {"memory": "Gi", HUGEPAGES_RESOURCE: "Mi"}
 KIND_ORDER = {"cpu": 0, "gpu": 1, "neuron": 2}
-
-
-def efa_hugepages_mib() -> int:
-    """MiB of 2 MiB huge pages one EFA pod asks for (the pod-shape guidance the example jobs use)."""
-    from addons.examples.shapes import EFA_HUGEPAGES
-
-    return int(EFA_HUGEPAGES.removesuffix("Mi"))
 
 
 def quantity(resource: str, amount: int) -> str:
@@ -69,7 +58,7 @@ def pool_resources(pool, capacity=None) -> PoolResources:
         amounts[cap.accelerator_resource] = cap.accelerators
     if cap.efa_interfaces:
         amounts[EFA_RESOURCE] = cap.max_nodes * cap.efa_interfaces
-        amounts[HUGEPAGES_RESOURCE] = cap.max_nodes * efa_hugepages_mib()
+        amounts[HUGEPAGES_RESOURCE] = cap.max_nodes * EFA_HUGEPAGES_MIB
     resource = ACCELERATOR_RESOURCE.get(pool.kind)
     taints = ({"key": resource, "effect": "NoSchedule"},) if resource else ()  # components/node_pool.py pool_taints
     return PoolResources(pool=pool.name, kind=pool.kind, workload=pool.workload, amounts=amounts, taints=taints)

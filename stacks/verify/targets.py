@@ -19,10 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-POOL_LABEL = "crucible.io/pool"
-NODEPOOL_LABEL = "karpenter.sh/nodepool"
-ACCELERATOR_RESOURCES = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
-EFA_RESOURCE = "vpc.amazonaws.com/efa"
+from components.labels import ACCELERATOR_RESOURCE, NODEPOOL_LABEL, POOL_LABEL
 
 NODEPOOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS_TYPE = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -222,7 +219,7 @@ def targets_from_plan(document: dict) -> VerifyTargets:
         name = labels[POOL_LABEL]
         tspec = template.get("spec") or {}
         taints = tuple(tspec.get("taints") or ())
-        resource = next((t["key"] for t in taints if t.get("key") in ACCELERATOR_RESOURCES.values()), None)
+        resource = next((t["key"] for t in taints if t.get("key") in ACCELERATOR_RESOURCE.values()), None)
         types: tuple[str, ...] = ()
         for req in tspec.get("requirements") or ():
             if req.get("key") == "node.kubernetes.io/instance-type" and req.get("operator") == "In":

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from stacks.verify.targets import EFA_RESOURCE, NODEPOOL_LABEL, PoolTarget
+from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, NODEPOOL_LABEL, QUEUE_LABEL
+from stacks.verify.targets import PoolTarget
 
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 LUSTRE_MOUNT = "/mnt/lustre"
 
 
@@ -88,7 +88,7 @@ def nccl_mpijob(name: str, pool: PoolTarget, instance_type: str, accelerators: i
     from addons.examples.shapes import NodeShape
     from addons.examples.training import mpi_nccl_job
 
-    kind = {"nvidia.com/gpu": "gpu", "aws.amazon.com/neuron": "neuron"}.get(pool.accelerator_resource or "", "cpu")
+    kind = next((k for k, resource in ACCELERATOR_RESOURCE.items() if resource == pool.accelerator_resource), "cpu")
     shape = NodeShape(pool=pool.name, kind=kind, instance_type=instance_type, accelerators=accelerators, efa_interfaces=pool.efa)
     job = mpi_nccl_job(shape, name=name, queue=queue or "none", nodes=2, checkpoint_claim="unused", image=image)
     labels = job["metadata"]["labels"]

@@ -14,7 +14,8 @@ from typing import Optional
 
 from stacks.verify.checks.base import FAIL, PASS, SKIP, Context, Row, condition, dns_name
 from stacks.verify.kube import api_path
-from stacks.verify.targets import EFA_RESOURCE, NODEPOOL_LABEL, PoolTarget
+from components.labels import EFA_RESOURCE, NODEPOOL_LABEL
+from stacks.verify.targets import PoolTarget
 from stacks.verify.workloads import probe_job
 
 NAME = "devices"

@@ -72,7 +72,7 @@ def test_repository_paths_must_not_nest_and_are_at_most_eight():
     assert "overlaps repositories[0].path" in found["crucible:storage.lustre.repositories[1].path"]
     many = [{"path": f"/d{i}", "bucket": "datasets", "prefix": f"p{i}/"} for i in range(9)]
     assert "at most 8" in lustre(repositories=many)["crucible:storage.lustre.repositories"]
-    assert "absolute file-system directory" in lustre(repositories=[{"path": "datasets", "bucket": "datasets"}])["crucible:storage.lustre.repositories[0].path"]
+    assert "an absolute directory" in lustre(repositories=[{"path": "datasets", "bucket": "datasets"}])["crucible:storage.lustre.repositories[0].path"]
 
 
 def test_repository_events_are_the_services_own():

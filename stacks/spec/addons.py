@@ -9,11 +9,10 @@ secret config keys (`pulumi config set --secret crucible:<key> …`), declared o
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
-from stacks.spec.checks import any_cidr
+from stacks.spec.checks import absolute_path, acm_certificate_arn, any_cidr, https_url, image_ref, k8s_name, semver
 from stacks.spec.schema import ByEnv, Context, all_of, each, in_range, non_empty, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,47 +31,11 @@ OAUTH_CLIENT_SECRET_KEY = "jupyterhubOauthClientSecret"
 GRAFANA_PASSWORD_KEY = "grafanaAdminPassword"
 ARGO_SSO_SECRET_KEY = "argoSsoClientSecret"
 
-_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-_HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?$")
-_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
-_IMAGE = re.compile(r"^[\w.\-/:@]+$")
-_K8S_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-
 
 def secret_setting(doc: str) -> dataclasses.Field:
     """An optional secret config key: like :func:`setting` with no default, but hidden from the spec's repr."""
     meta = {"doc": doc + " Pulumi secret (`pulumi config set --secret`).", "default": None, "check": None, "key": None, "secret": True}
     return dataclasses.field(kw_only=True, default=None, repr=False, metadata=meta)
-
-
-def semver(value: str) -> Optional[str]:
-    return None if _VERSION.match(value) else f"got {show(value)}; allowed: a pinned chart version such as 1.2.3"
-
-
-def https_url(value: str) -> Optional[str]:
-    return None if _HTTPS_URL.match(value) else f"got {show(value)}; allowed: an https:// URL"
-
-
-def acm_certificate_arn(value: str) -> Optional[str]:
-    if not _ACM_ARN.match(value):
-        return f"got {show(value)}; allowed: an ACM certificate ARN such as arn:aws:acm:us-east-1:111122223333:certificate/<uuid>"
-    return None
-
-
-def image_ref(value: str) -> Optional[str]:
-    if not _IMAGE.match(value) or (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
-        return f"got {show(value)}; allowed: an image reference with a tag or digest, e.g. repo/name:1.2.3"
-    return None
-
-
-def k8s_name(value: str) -> Optional[str]:
-    return None if _K8S_NAME.match(value) else f"got {show(value)}; allowed: a Kubernetes name (1-63 lowercase letters, digits, '-')"
-
-
-def mount_path(value: str) -> Optional[str]:
-    if not value.startswith("/") or value == "/" or value.endswith("/") or "//" in value or " " in value:
-        return f"got {show(value)}; allowed: an absolute directory such as /fsx (not the root, no trailing '/')"
-    return None
 
 
 # ---- JupyterHub ---------------------------------------------------------------------------------------
@@ -138,8 +101,8 @@ class JupyterHubSpec:
     neuron_image: Optional[str] = setting("Notebook image of Neuron profiles (Neuron SDK). Default: `image`.", default=None, check=image_ref)
     user_volume_gib: int = setting("Size of each user's home volume (gp3, Retain StorageClass of the storage layer).", default=ByEnv(dev=10, prod=50), check=in_range(1, 16384))
     shared_mounts: bool = setting("Mount the shared Lustre file system (read-write) and the read-only S3 volumes in every notebook.", default=True)
-    lustre_mount_path: str = setting("Where the shared Lustre file system appears in notebooks.", default="/fsx", check=mount_path)
-    datasets_mount_path: str = setting("Parent directory of the read-only S3 volumes in notebooks (<path>/<bucket>).", default="/datasets", check=mount_path)
+    lustre_mount_path: str = setting("Where the shared Lustre file system appears in notebooks.", default="/fsx", check=absolute_path)
+    datasets_mount_path: str = setting("Parent directory of the read-only S3 volumes in notebooks (<path>/<bucket>).", default="/datasets", check=absolute_path)
     cull_timeout_seconds: int = setting("Stop notebook servers idle this long.", default=ByEnv(dev=1800, prod=3600), check=in_range(300, 7 * 24 * 3600))
     cull_every_seconds: int = setting("How often the idle culler runs.", default=600, check=in_range(60, 3600))
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+from stacks.spec.checks import absolute_path, k8s_name
 from stacks.spec.schema import ByEnv, Context, did_you_mean, in_range, setting, show, unique
 
 DEPLOYMENT_TYPES = ("SCRATCH_2", "PERSISTENT_1", "PERSISTENT_2")
@@ -32,7 +33,6 @@ MAX_REPOSITORY_ASSOCIATIONS = 8
 EVENTS = ("NEW", "CHANGED", "DELETED")
 
 _LOGICAL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$")
-_K8S_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
@@ -40,12 +40,6 @@ _IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 def logical_bucket_name(value: str) -> Optional[str]:
     if not _LOGICAL_NAME.match(value):
         return f"got {show(value)}; allowed: 1-24 lowercase letters, digits and '-', starting and ending with a letter or digit"
-    return None
-
-
-def k8s_name(value: str) -> Optional[str]:
-    if not _K8S_NAME.match(value):
-        return f"got {show(value)}; allowed: a Kubernetes name (1-63 lowercase letters, digits and '-')"
     return None
 
 
@@ -67,12 +61,6 @@ def s3_bucket_name_problem(name: str) -> Optional[str]:
             return f"{show(name)}: the suffix {suffix!r} is reserved by S3"
     if _IP.match(name):
         return f"{show(name)}: S3 bucket names must not look like an IP address"
-    return None
-
-
-def absolute_path(value: str) -> Optional[str]:
-    if not value.startswith("/") or value == "/" or "//" in value or value.endswith("/") or " " in value:
-        return f"got {show(value)}; allowed: an absolute file-system directory such as /datasets (no trailing '/', not the root)"
     return None
 
 

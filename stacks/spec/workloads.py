@@ -3,11 +3,10 @@ values the shipped example jobs and services are rendered with (platform layer c
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
-from stacks.spec.checks import any_cidr
+from stacks.spec.checks import acm_certificate_arn, any_cidr, image_ref, k8s_name, semver
 from stacks.spec.schema import Context, all_of, each, in_range, non_empty, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -16,33 +15,6 @@ if TYPE_CHECKING:  # pragma: no cover
 MPI_OPERATOR_VERSION = "0.8.2"
 TRAINER_CHART_VERSION = "2.3.0"
 LOAD_BALANCER_CONTROLLER_CHART_VERSION = "3.5.0"
-
-_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
-_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_IMAGE = re.compile(r"^[\w.\-/:@]+$")
-
-
-def semver(value: str) -> Optional[str]:
-    return None if _VERSION.match(value) else f"got {show(value)}; allowed: a pinned release such as 1.2.3"
-
-
-def dns_label(value: str) -> Optional[str]:
-    if not _DNS_LABEL.match(value):
-        return f"got {show(value)}; allowed: a Kubernetes name (lowercase letters, digits, '-', at most 63)"
-    return None
-
-
-def image_ref(value: str) -> Optional[str]:
-    if not _IMAGE.match(value) or (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
-        return f"got {show(value)}; allowed: an image reference with a tag or digest, e.g. repo/name:1.2.3"
-    return None
-
-
-def acm_certificate_arn(value: str) -> Optional[str]:
-    if not _ACM_ARN.match(value):
-        return f"got {show(value)}; allowed: an ACM certificate ARN such as arn:aws:acm:us-east-1:111122223333:certificate/<uuid>"
-    return None
 
 
 @dataclass(frozen=True)
@@ -71,12 +43,12 @@ class TrainingExamplesSpec:
     pool: Optional[str] = setting(
         "Pool the example jobs run on (a gpu pool with `efa: true`). Default: the first training gpu pool with `efa: true`.", default=None
     )
-    queue: str = setting("LocalQueue of the team namespace the jobs are submitted to (label kueue.x-k8s.io/queue-name).", default="default", check=dns_label)
+    queue: str = setting("LocalQueue of the team namespace the jobs are submitted to (label kueue.x-k8s.io/queue-name).", default="default", check=k8s_name)
     nodes: int = setting("Nodes each example job spans.", default=2, check=in_range(1, 1000))
     checkpoint_claim: str = setting(
         "PersistentVolumeClaim (FSx for Lustre) mounted at /checkpoints; every team namespace has `lustre` when the stack has a file system.",
         default="lustre",  # addons.storage_drivers.LUSTRE_CLAIM
-        check=dns_label,
+        check=k8s_name,
     )
     pytorch_image: str = setting(
         "Image of the PyTorch job: PyTorch with the EFA installer and aws-ofi-nccl (e.g. an AWS Deep Learning Container); pin it.",

@@ -26,7 +26,9 @@ def timed(command: list[str], repeat: int) -> float:
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(command, cwd=REPO, check=True, capture_output=True)
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        if done.returncode not in (0, 1):  # 1: the plan is complete but breaks a mandatory policy
+            raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr or done.stdout}")
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 
@@ -40,17 +42,34 @@ def largest_config() -> Path:
 
 
 def scaled_config(path: Path, factor: int, out_dir: Path) -> Path | None:
-    """The same stack with every pool and team repeated ``factor`` times (renamed); None when it has neither."""
+    """The same stack with every pool and team repeated ``factor`` times; None when it has neither.
+
+    Copy i of pool `p` is `p-i`, and copy i of a team shares the pools of copy i as the original shares the
+    originals (so each pool's shares still add up to at most 100%, and EFA pools keep one zone). Keys naming
+    a pool (the example pool, the hub's default pool) name copy 0."""
     document = yaml.safe_load(path.read_text())
     config = document["config"]
-    scaled = False
-    for key in ("crucible:pools", "crucible:teams"):
-        items = config.get(key)
-        if isinstance(items, list) and items:
-            config[key] = [dict(item, name=f"{item['name']}-{i}") for i in range(factor) for item in items]
-            scaled = True
-    if not scaled:
+    pools, teams = config.get("crucible:pools") or [], config.get("crucible:teams") or []
+    if not pools and not teams:
         return None
+    config["crucible:pools"] = [dict(pool, name=f"{pool['name']}-{i}") for i in range(factor) for pool in pools]
+    if teams:
+        config["crucible:teams"] = [
+            dict(team, name=f"{team['name']}-{i}", shares={f"{pool}-{i}": share for pool, share in (team.get("shares") or {}).items()})
+            for i in range(factor)
+            for team in teams
+        ]
+        for team in config["crucible:teams"]:
+            if not team["shares"]:
+                del team["shares"]
+            team.pop("bucketPrefixes", None)  # default: <team>/
+    for section, key in (("crucible:training", "examples.pool"), ("crucible:addons", "jupyterhub.defaultPool")):
+        node = config.get(section) or {}
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node.get(parent) or {}
+        if node.get(leaf):
+            node[leaf] = f"{node[leaf]}-0"
     target = out_dir / f"Pulumi.{path.stem.split('.', 1)[1]}-x{factor}.yaml"
     target.write_text(yaml.safe_dump(document))
     return target

@@ -294,6 +294,23 @@ def test_the_plan_lists_every_team_with_its_queue_and_quota_per_pool(run):
     assert header[:5] == ["team", "namespace", "PSA", "queue", "pool"]
 
 
+def test_the_teams_table_names_each_teams_volumes_groups_and_the_notebook_profiles():
+    from stacks.plan.locate import Planned
+    from stacks.plan.report import teams_section
+
+    config = dict(pools=POOLS, teams=TEAMS, addons={"jupyterhub": {"enabled": True, "acceleratorProfiles": "all"}})
+    run = plan("dev", **config)
+    section = teams_section(Planned(spec=spec_of("dev", **config), run=run, path=REPO / "x", config={}, secret_keys=[]))
+    hub = next(r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "jupyterhub")
+    slugs = [p["slug"] for p in hub.inputs["values"]["singleuser"]["profileList"]]
+    llm = section.data["llm"]
+    assert llm["claims"] == ["lustre"] and llm["notebookProfiles"] == slugs and len(slugs) == 1 + len(POOLS)  # cpu + one per accelerator pool
+    assert llm["groups"] == {"admin": ["llm-admins"], "edit": ["llm-users"]}
+    text = "\n".join(section.lines)
+    assert "llm: volumes lustre; groups admin: llm-admins; edit: llm-users" in text
+    assert f"notebook profiles (JupyterHub namespace, for every user the hub admits): {', '.join(slugs)}" in text
+
+
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "prod-platform"])
 def test_shipped_stacks_plan_their_teams_within_every_mandatory_tenancy_policy(stack):
     from policies.offline import evaluate

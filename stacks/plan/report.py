@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from components.labels import ACCELERATOR_RESOURCE, NODEPOOL_LABEL, TENANT_LABEL
 from stacks.harness import CapturedResource, PlanRun
 from stacks.plan.locate import Planned
 from stacks.spec import LAYERS
@@ -119,8 +120,11 @@ def settings_section(planned: Planned) -> Optional[Section]:
             f"x{scaling.get('desiredSize')} ({scaling.get('minSize')}..{scaling.get('maxSize')})"
         )
     stateful = [r for r in run.resources if r.custom and (r.protect or r.retain_on_delete)]
-    data["protected"] = sorted(r.name for r in stateful if r.protect)
-    lines.append(f"protect    {len(data['protected'])} resources protected" + (f": {', '.join(data['protected'])}" if data["protected"] else " (stateful resources are NOT protected)"))
+    protected = [r for r in stateful if r.protect]
+    data["protected"] = sorted(r.name for r in protected)
+    by_type = Counter(short_type(r.type) for r in protected)
+    summary = ", ".join(f"{kind} {count}" for kind, count in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0])))
+    lines.append(f"protect    {len(protected)} resources protected" + (f": {summary}" if protected else " (stateful resources are NOT protected)"))
     return Section("settings", "Key settings", data, lines)
 
 
@@ -223,6 +227,35 @@ def storage_section(planned: Planned) -> Optional[Section]:
     return Section("storage", "Storage", data, lines)
 
 
+def hub_profiles(values: dict) -> list[dict]:
+    """The notebook profiles of a JupyterHub release's values (`singleuser.profileList`)."""
+    profiles = []
+    for entry in (values.get("singleuser") or {}).get("profileList") or []:
+        override = entry.get("kubespawner_override") or {}
+        selector = override.get("node_selector") or {}
+        limits = override.get("extra_resource_limits") or {}
+        profiles.append(
+            {
+                "name": entry.get("display_name"),
+                "slug": entry.get("slug"),
+                "pool": selector.get(NODEPOOL_LABEL),
+                "accelerator": next(iter(limits), None),
+                "accelerators": int(next(iter(limits.values()), 0) or 0),
+                "nodeSelector": selector,
+                "default": bool(entry.get("default")),
+            }
+        )
+    return profiles
+
+
+def _hub_values(run: PlanRun) -> Optional[dict]:
+    hub = next((r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("chart") == "jupyterhub"), None)
+    if hub is None:
+        return None
+    values = hub.inputs.get("values")
+    return values if isinstance(values, dict) else {}  # values hidden as a secret: nothing to show
+
+
 def notebooks_section(planned: Planned) -> Optional[Section]:
     """JupyterHub as registered: profiles (pool, accelerator, node selector), authenticator and exposure; plus the
     observability and pipeline add-ons. Read back from the captured releases, not from the config."""
@@ -231,26 +264,9 @@ def notebooks_section(planned: Planned) -> Optional[Section]:
     hub = releases.get("jupyterhub")
     data: dict[str, Any] = {}
     lines: list[str] = []
-    if hub is not None:
-        values = hub.inputs.get("values") or {}
-        if not isinstance(values, dict):  # values hidden as a secret: nothing to show
-            values = {}
-        profiles = []
-        for entry in (values.get("singleuser") or {}).get("profileList") or []:
-            override = entry.get("kubespawner_override") or {}
-            selector = override.get("node_selector") or {}
-            limits = override.get("extra_resource_limits") or {}
-            profiles.append(
-                {
-                    "name": entry.get("display_name"),
-                    "slug": entry.get("slug"),
-                    "pool": selector.get("karpenter.sh/nodepool"),
-                    "accelerator": next(iter(limits), None),
-                    "accelerators": int(next(iter(limits.values()), 0) or 0),
-                    "nodeSelector": selector,
-                    "default": bool(entry.get("default")),
-                }
-            )
+    values = _hub_values(run)
+    if hub is not None and values is not None:
+        profiles = hub_profiles(values)
         service = (values.get("proxy") or {}).get("service") or {}
         scheme = (service.get("annotations") or {}).get("service.beta.kubernetes.io/aws-load-balancer-scheme")
         exposure = "private (ClusterIP)" if service.get("type", "ClusterIP") == "ClusterIP" else f"{service.get('type')} ({scheme or 'scheme unset'})"
@@ -295,7 +311,7 @@ def notebooks_section(planned: Planned) -> Optional[Section]:
 
 def _accelerator_of(quota: dict) -> Optional[str]:
     """The accelerator resource a flavor's quota is about (nonzero nominal or borrowing), if any."""
-    for name in ("nvidia.com/gpu", "aws.amazon.com/neuron"):
+    for name in ACCELERATOR_RESOURCE.values():
         if any(str(quota[part].get(name, "0")) not in ("0", "") for part in ("nominal", "borrowingLimit")):
             return name
     return None
@@ -305,19 +321,22 @@ def teams_section(planned: Planned) -> Optional[Section]:
     """Per team, as registered: namespace and Pod Security level, LocalQueue -> ClusterQueue, and the queue's
     quota per pool (nominal; + borrowing limit) for accelerators, cpu and memory."""
     run = planned.run
-    namespaces = [n for n in run.of_type("kubernetes:core/v1:Namespace") if (n.inputs.get("metadata", {}).get("labels") or {}).get("crucible.io/tenant")]
+    namespaces = [n for n in run.of_type("kubernetes:core/v1:Namespace") if (n.inputs.get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)]
     if not namespaces:
         return None
     queues = {q.inputs.get("metadata", {}).get("name"): q for q in run.resources if q.type.startswith("kubernetes:kueue.x-k8s.io/") and q.type.endswith(":ClusterQueue")}
     local = [q for q in run.resources if q.type.startswith("kubernetes:kueue.x-k8s.io/") and q.type.endswith(":LocalQueue")]
     bindings = run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    claims = run.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    hub = _hub_values(run)
+    profiles = [p["slug"] for p in hub_profiles(hub)] if hub is not None else []
     data: dict[str, Any] = {}
     rows = [("team", "namespace", "PSA", "queue", "pool", "accelerators", "cpu", "memory", "borrow up to")]
     for ns in sorted(namespaces, key=lambda n: n.inputs["metadata"]["name"]):
         meta = ns.inputs["metadata"]
         labels = meta.get("labels") or {}
-        team, name = labels["crucible.io/tenant"], meta.get("name")
-        lq = next((q for q in local if (q.inputs.get("metadata") or {}).get("labels", {}).get("crucible.io/tenant") == team), None)
+        team, name = labels[TENANT_LABEL], meta.get("name")
+        lq = next((q for q in local if (q.inputs.get("metadata") or {}).get("labels", {}).get(TENANT_LABEL) == team), None)
         cq_name = (lq.inputs.get("spec") or {}).get("clusterQueue") if lq else None
         cq = queues.get(cq_name)
         quotas: dict[str, Any] = {}
@@ -343,6 +362,9 @@ def teams_section(planned: Planned) -> Optional[Section]:
             "cohort": (cq.inputs.get("spec") or {}).get("cohortName") if cq else None,
             "groups": roles,
             "quotas": quotas,
+            "claims": sorted((c.inputs.get("metadata") or {}).get("name") for c in claims if (c.inputs.get("metadata") or {}).get("namespace") == name),
+            # Notebooks run in the hub's namespace; every user the hub admits chooses among the same profiles.
+            "notebookProfiles": profiles,
         }
         queue = f"{data[team]['localQueue']} -> {cq_name}" if lq else "none"
         first = True
@@ -360,6 +382,10 @@ def teams_section(planned: Planned) -> Optional[Section]:
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("(nominal Kueue quota per pool; 'borrow up to': the accelerators (cpu on cpu pools) the team may borrow from idle quota of the cohort)")
+    for team, entry in sorted(data.items()):
+        lines.append(f"{team}: volumes {', '.join(entry['claims']) or 'none'}; groups " + ("; ".join(f"{role}: {', '.join(groups)}" for role, groups in sorted(entry["groups"].items())) or "none"))
+    if hub is not None:
+        lines.append(f"notebook profiles (JupyterHub namespace, for every user the hub admits): {', '.join(profiles) or 'none'}")
     return Section("teams", "Teams (tenancy and Kueue queues)", data, lines)
 
 

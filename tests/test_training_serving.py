@@ -269,7 +269,12 @@ def test_operators_and_controller_are_top_level_platform_components(dev_plan):
 
 
 def test_each_operator_is_a_toggle():
-    run = plan("dev", training={"mpiOperator": {"enabled": False}, "trainer": {"enabled": False}, "runtimes": []}, serving={"loadBalancerController": {"enabled": False}})
+    run = plan(
+        "dev",
+        training={"mpiOperator": {"enabled": False}, "trainer": {"enabled": False}, "runtimes": []},
+        serving={"loadBalancerController": {"enabled": False}},
+        addons={"kuberay": {"enabled": False}},
+    )
     assert not [r for r in run.resources if r.type.startswith("crucible:platform:")]
     assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if "crucible:platform:" in r.urn]
 

@@ -3,7 +3,7 @@
 ``EXAMPLES`` is the registry `crucible examples <stack> [--out DIR]` iterates: each entry names the file it
 writes (relative to DIR), says what it is, and renders its manifests from the spec — an empty list when the
 stack has no pool to run it on (or, for the Ray examples, no KubeRay operator: `addons.kuberay.enabled`).
-``write_examples`` does the whole command's work for one spec.
+``write_examples`` writes them; ``run`` is the whole command (`crucible examples` and `python -m addons.examples`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
+
+import sys
+from typing import TextIO
 
 import yaml
 
@@ -179,3 +182,20 @@ def write_examples(spec, out_dir: Path, lookup: Optional[Lookup] = None) -> list
         written.append(path)
     return written
 
+
+def run(stack: str, out_dir: Path, *, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> int:
+    """The whole `crucible examples <stack> --out DIR` command: load the stack's config (a ConfigError propagates:
+    callers turn it into exit code 2), write every example it can run, list what was written and what was skipped."""
+    from stacks.plan.locate import config_path
+    from stacks.spec.loader import load_stack_file
+
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    spec, _, _ = load_stack_file(config_path(stack))
+    written = write_examples(spec, Path(out_dir))
+    for path in written:
+        print(path, file=stdout)
+    done = {p.relative_to(Path(out_dir)).as_posix() for p in written}
+    for example in EXAMPLES:
+        if example.path not in done:
+            print(f"skipped {example.path}: this stack has no pool for it, or its operator is off", file=stderr)
+    return 0

@@ -291,7 +291,7 @@ def notebooks_section(planned: Planned) -> Optional[Section]:
     kuberay = releases.get("kuberay-operator")
     if kuberay is not None:
         data["kuberay"] = {"chart": kuberay.inputs.get("version"), "namespace": kuberay.inputs.get("namespace")}
-        lines.append(f"kuberay    operator {kuberay.inputs.get('version')} (RayJob, RayCluster, RayService; admitted by Kueue)")
+        lines.append(f"kuberay    operator {kuberay.inputs.get('version')} (RayJob, RayCluster, RayService)")
     if not data:
         return None
     return Section("notebooks", "Notebooks, observability and pipelines", data, lines)

@@ -95,6 +95,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_POLICY if args.fail_on_data_loss and unprotected_loss else EXIT_OK
 
 
+def cmd_examples(args: argparse.Namespace) -> int:
+    from addons.examples import run
+
+    return run(args.stack, Path(args.out))
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from stacks.verify.command import run
 
@@ -120,6 +126,10 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", metavar="FILE", help="also write the diff as JSON")
     diff.add_argument("--fail-on-data-loss", action="store_true", help="exit 1 when an unprotected stateful resource would be destroyed or replaced")
     diff.set_defaults(func=cmd_diff)
+    examples = sub.add_parser("examples", help="write the example jobs and services a team submits, rendered from the stack's config")
+    examples.add_argument("stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml) or a path to a Pulumi.<name>.yaml")
+    examples.add_argument("--out", default="jobs", metavar="DIR", help="directory to write into (default: jobs/)")
+    examples.set_defaults(func=cmd_examples)
     verify = sub.add_parser("verify", help="after `pulumi up`: check the real cluster against the stack's plan (pools, devices, NCCL, queues, Lustre, JupyterHub)")
     from stacks.verify.command import add_arguments
 

@@ -2,8 +2,8 @@
 
 One entry point, called from the platform layer: :func:`notebook_and_observability_addons` creates the top-level
 components `crucible:platform:JupyterHub`, `crucible:platform:Monitoring`, `crucible:platform:DcgmExporter`,
-`crucible:platform:NeuronMonitor` and `crucible:platform:ArgoWorkflows` as `crucible:addons` toggles them, and
-returns what the stack exports about them.
+`crucible:platform:NeuronMonitor`, `crucible:platform:ArgoWorkflows` and `crucible:platform:KubeRayOperator` as
+`crucible:addons` toggles them, and returns what the stack exports about them.
 
 What these add-ons need from the storage layer (the Lustre file system, the read-only dataset buckets, the Retain
 gp3 StorageClass) is read in ONE place, :func:`shared_storage`, from `built.storage` (StorageOutputs).
@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 
 from addons.argo import ArgoSsoArgs, ArgoWorkflows, ArgoWorkflowsArgs
+from addons.kuberay import KubeRayOperator, KubeRayOperatorArgs
 from addons.jupyterhub import JupyterHub, JupyterHubArgs, OAuthArgs
 from addons.observability import DcgmExporter, ExporterArgs, Monitoring, MonitoringArgs, NeuronMonitor
 from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs
@@ -51,12 +52,14 @@ def _secret(value: Optional[str]) -> Optional[pulumi.Output]:
 
 
 def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers: Sequence[pulumi.ProviderResource]) -> dict:
-    """Create JupyterHub, the monitoring stack and Argo Workflows as configured; ``built`` gives cluster and storage."""
+    """Create JupyterHub, the monitoring stack, Argo Workflows and the KubeRay operator as configured; ``built`` gives
+    cluster and storage."""
     opts = pulumi.ResourceOptions(providers=list(providers))
     system_pool = built.cluster.system_node_group_label
     storage = shared_storage(built)
-    hub, obs, argo = spec.addons.jupyterhub, spec.addons.observability, spec.addons.argo
+    hub, obs, argo, kuberay = spec.addons.jupyterhub, spec.addons.observability, spec.addons.argo, spec.addons.kuberay
     exports: dict[str, Any] = {}
+    monitoring: Optional[Monitoring] = None
     if hub.enabled:
         profiles = notebook_profiles(
             spec.pools,
@@ -162,4 +165,16 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
             opts=opts,
         )
         exports["argo"] = {"namespace": argo.namespace, "version": argo.version, "authModes": list(argo.auth_modes)}
+    if kuberay.enabled:
+        operator = KubeRayOperator(
+            "kuberay-operator",
+            KubeRayOperatorArgs(
+                version=kuberay.version,
+                system_pool=system_pool,
+                service_monitor=monitoring is not None,
+                depends_on=(monitoring.release,) if monitoring is not None else (),
+            ),
+            opts=opts,
+        )
+        exports["kuberay"] = {"namespace": operator.namespace.metadata.name, "version": kuberay.version}
     return exports

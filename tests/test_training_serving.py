@@ -161,7 +161,8 @@ def test_efa_device_count_is_the_catalog_maximum_for_the_pools_instance_type():
 
 
 def test_examples_render_from_the_spec_with_its_queue_claim_and_pool(lookup, tmp_path):
-    spec = spec_of("dev", pools=POOLS, training={"examples": {"queue": "ml-team", "checkpointClaim": "team-lustre"}})
+    trainium = {"name": "trn", "kind": "neuron", "workload": "training", "instanceTypes": ["trn1.32xlarge"], "efa": True, "maxNodes": 2, "amiVersion": "v20251108"}
+    spec = spec_of("dev", pools=[*POOLS, trainium], training={"examples": {"queue": "ml-team", "checkpointClaim": "team-lustre"}})
     written = write_examples(spec, tmp_path, lookup)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(e.path for e in EXAMPLES)
     (mpi,) = yaml.safe_load_all((tmp_path / "train/mpi-nccl-allreduce.yaml").read_text())
@@ -270,7 +271,12 @@ def test_operators_and_controller_are_top_level_platform_components(dev_plan):
 
 
 def test_each_operator_is_a_toggle():
-    run = plan("dev", training={"mpiOperator": {"enabled": False}, "trainer": {"enabled": False}, "runtimes": []}, serving={"loadBalancerController": {"enabled": False}})
+    run = plan(
+        "dev",
+        training={"mpiOperator": {"enabled": False}, "trainer": {"enabled": False}, "runtimes": []},
+        serving={"loadBalancerController": {"enabled": False}},
+        addons={"kuberay": {"enabled": False}},
+    )
     assert not [r for r in run.resources if r.type.startswith("crucible:platform:")]
     assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if "crucible:platform:" in r.urn]
 

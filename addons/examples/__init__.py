@@ -2,7 +2,8 @@
 
 ``EXAMPLES`` is the registry `crucible examples <stack> [--out DIR]` iterates: each entry names the file it
 writes (relative to DIR), says what it is, and renders its manifests from the spec — an empty list when the
-stack has no pool to run it on. ``write_examples`` does the whole command's work for one spec.
+stack has no pool to run it on (or, for the Ray examples, no KubeRay operator: `addons.kuberay.enabled`).
+``write_examples`` writes them; ``run`` is the whole command (`crucible examples` and `python -m addons.examples`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+import sys
+from typing import TextIO
+
 import yaml
 
-from addons.examples import serving, training
+from addons.examples import ray, serving, training
 from addons.examples.shapes import Lookup, NodeShape, shape_of
 
 
@@ -38,6 +42,16 @@ def serving_pool(spec, kind: str):
     return next((p for p in spec.pools if p.workload == "serving" and p.kind == kind), None)
 
 
+def neuron_training_pool(spec):
+    """The first Neuron (Trainium) training pool."""
+    return next((p for p in spec.pools if p.workload == "training" and p.kind == "neuron"), None)
+
+
+def kuberay_enabled(spec) -> bool:
+    """Ray examples need the KubeRay operator (`addons.kuberay.enabled`)."""
+    return spec.addons.kuberay.enabled
+
+
 def _training_shape(spec, lookup: Optional[Lookup]) -> Optional[NodeShape]:
     pool = training_pool(spec)
     return shape_of(pool, lookup) if pool is not None else None
@@ -59,9 +73,45 @@ def render_mpi(spec, lookup: Optional[Lookup] = None) -> list[dict]:
     return [training.mpi_nccl_job(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=ex.checkpoint_claim, image=ex.mpi_image)]
 
 
+def render_ray_finetune(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+    shape = _training_shape(spec, lookup)
+    if shape is None or not kuberay_enabled(spec):
+        return []
+    ex = spec.training.examples
+    return ray.finetune_rayjob(
+        shape,
+        queue=ex.queue,
+        nodes=ex.nodes,
+        checkpoint_claim=ex.checkpoint_claim,
+        image=ex.ray_image,
+        ray_version=ex.ray_version,
+        model=ex.ray_model,
+        size=ray.catalog_worker_size(shape.instance_type),
+    )
+
+
+def render_ray_trainium(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+    pool = neuron_training_pool(spec)
+    if pool is None or not kuberay_enabled(spec):
+        return []
+    shape = shape_of(pool, lookup)
+    ex = spec.training.examples
+    return [
+        ray.neuron_raycluster(
+            shape,
+            queue=ex.queue,
+            nodes=ex.nodes,
+            checkpoint_claim=ex.checkpoint_claim,
+            image=ex.ray_neuron_image,
+            ray_version=ex.ray_version,
+            size=ray.catalog_worker_size(shape.instance_type),
+        )
+    ]
+
+
 def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:
     pool = serving_pool(spec, kind)
-    if pool is None:
+    if pool is None or not kuberay_enabled(spec):
         return []
     ex = spec.serving.examples
     return [
@@ -91,7 +141,7 @@ def exposure_of(spec) -> serving.Exposure:
 
 def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
     kind = "gpu" if serving_pool(spec, "gpu") is not None else "neuron" if serving_pool(spec, "neuron") is not None else None
-    if kind is None:
+    if kind is None or not kuberay_enabled(spec):  # the app talks to a RayService
         return []
     ex = spec.serving.examples
     # KubeRay's serve service for a RayService <name> is <name>-serve-svc.
@@ -104,6 +154,8 @@ def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
 EXAMPLES: list[Example] = [
     Example("train/pytorch-efa.yaml", "multi-node PyTorch TrainJob (torch-distributed-efa runtime) on the EFA training pool", render_pytorch),
     Example("train/mpi-nccl-allreduce.yaml", "MPIJob v2beta1: nccl-tests all-reduce over EFA across the training pool's nodes", render_mpi),
+    Example("train/ray-finetune.yaml", "RayJob: Ray Train fine-tuning over every GPU (and EFA device) of the training pool's nodes, checkpoints on Lustre", render_ray_finetune),
+    Example("train/ray-trainium.yaml", "RayCluster on the Trainium training pool for interactive distributed work (every Neuron device per node)", render_ray_trainium),
     Example("serve/llm-gpu.yaml", "RayService: an open model on vLLM with Ray Serve autoscaling, on the GPU serving pool", render_llm_gpu),
     Example("serve/llm-neuron.yaml", "RayService: the same model on Inferentia2/Trainium (Neuron serving pool)", render_llm_neuron),
     Example("serve/prompt-lab.yaml", "Gradio prompt-engineering app (Deployment + ClusterIP Service + ALB Ingress, private by default)", render_prompt_app),
@@ -129,3 +181,21 @@ def write_examples(spec, out_dir: Path, lookup: Optional[Lookup] = None) -> list
         path.write_text(yaml.safe_dump_all(manifests, sort_keys=False))
         written.append(path)
     return written
+
+
+def run(stack: str, out_dir: Path, *, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> int:
+    """The whole `crucible examples <stack> --out DIR` command: load the stack's config (a ConfigError propagates:
+    callers turn it into exit code 2), write every example it can run, list what was written and what was skipped."""
+    from stacks.plan.locate import config_path
+    from stacks.spec.loader import load_stack_file
+
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    spec, _, _ = load_stack_file(config_path(stack))
+    written = write_examples(spec, Path(out_dir))
+    for path in written:
+        print(path, file=stdout)
+    done = {p.relative_to(Path(out_dir)).as_posix() for p in written}
+    for example in EXAMPLES:
+        if example.path not in done:
+            print(f"skipped {example.path}: this stack has no pool for it, or its operator is off", file=stderr)
+    return 0

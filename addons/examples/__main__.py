@@ -1,5 +1,5 @@
-"""`python -m addons.examples <stack> [--out DIR]`: write a stack's example jobs and services (what
-`crucible examples` does) so a team can `kubectl apply -n <team-namespace> -f DIR/...`."""
+"""`python -m addons.examples <stack> [--out DIR]`: write a stack's example jobs and services (the same code as
+`crucible examples`) so a team can `kubectl apply -n <team-namespace> -f DIR/...`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from addons.examples import EXAMPLES, write_examples
-from stacks.plan.locate import config_path
+from addons.examples import run
 from stacks.spec import ConfigError
-from stacks.spec.loader import load_stack_file
 
 
 def main(argv=None) -> int:
@@ -19,17 +17,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="jobs", help="directory to write into (default: jobs/)")
     args = p.parse_args(argv)
     try:
-        spec, _, _ = load_stack_file(config_path(args.stack))
+        return run(args.stack, Path(args.out))
     except ConfigError as error:
         print(error.render(), file=sys.stderr)
         return 2
-    written = write_examples(spec, Path(args.out))
-    for path in written:
-        print(path)
-    skipped = len(EXAMPLES) - len(written)
-    if skipped:
-        print(f"({skipped} example(s) skipped: the stack has no pool to run them on)", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

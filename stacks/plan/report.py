@@ -304,6 +304,10 @@ def notebooks_section(planned: Planned) -> Optional[Section]:
         server = ((argo.inputs.get("values") or {}) if isinstance(argo.inputs.get("values"), dict) else {}).get("server") or {}
         data["argo"] = {"chart": argo.inputs.get("version"), "authModes": server.get("authModes"), "serviceType": server.get("serviceType")}
         lines.append(f"argo       workflows {argo.inputs.get('version')}: server {server.get('serviceType')}, auth {', '.join(server.get('authModes') or [])}")
+    kuberay = releases.get("kuberay-operator")
+    if kuberay is not None:
+        data["kuberay"] = {"chart": kuberay.inputs.get("version"), "namespace": kuberay.inputs.get("namespace")}
+        lines.append(f"kuberay    operator {kuberay.inputs.get('version')} (RayJob, RayCluster, RayService)")
     if not data:
         return None
     return Section("notebooks", "Notebooks, observability and pipelines", data, lines)

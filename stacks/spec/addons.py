@@ -1,4 +1,5 @@
-"""The addons section (platform layer): JupyterHub, observability and the optional Argo Workflows engine.
+"""The addons section (platform layer): JupyterHub, observability, the optional Argo Workflows engine and the KubeRay
+operator.
 
 `crucible:addons` has one subsection per add-on, each with `enabled` and its settings. Secrets never live in this
 section: the OAuth client secret, the Grafana admin password and the Argo SSO client secret are top-level Pulumi
@@ -22,6 +23,7 @@ JUPYTERHUB_CHART_VERSION = "4.4.0"
 DCGM_EXPORTER_CHART_VERSION = "4.8.2"
 PROMETHEUS_STACK_CHART_VERSION = "88.5.3"
 ARGO_WORKFLOWS_CHART_VERSION = "1.0.18"
+KUBERAY_CHART_VERSION = "1.7.0"  # ../shared/upstream/crds/kuberay (SOURCES.md: v1.7.0)
 # The image of the Neuron SDK's own monitor DaemonSet (aws-neuron-sdk src/k8/k8s-neuron-monitor-daemonset.yml):
 # neuron-monitor piped into its Prometheus exporter, serving on port 8000.
 NEURON_MONITOR_IMAGE = "public.ecr.aws/neuron/neuron-monitor:1.0.0"
@@ -189,6 +191,24 @@ class ArgoSpec:
             ctx.problem(f"{path}.sso", "required with auth mode \"sso\": issuer, clientId and redirectUrl")
 
 
+# ---- KubeRay -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KubeRaySpec:
+    enabled: bool = setting(
+        "Install the KubeRay operator (RayJob, RayCluster, RayService). The Ray examples and Kueue's ray.io/rayjob and "
+        "ray.io/raycluster integrations need it; with it off, no Ray example is rendered.",
+        default=True,
+    )
+    version: str = setting(
+        "kuberay-operator chart version (https://ray-project.github.io/kuberay-helm/). Helm does not upgrade CRDs: apply "
+        "the new release's ray.io CRDs server-side before raising it.",
+        default=KUBERAY_CHART_VERSION,
+        check=semver,
+    )
+
+
 # ---- the section ------------------------------------------------------------------------------------
 
 
@@ -197,6 +217,7 @@ class AddonsSpec:
     jupyterhub: JupyterHubSpec = setting("JupyterHub (see `jupyterhub.*`).", default={})
     observability: ObservabilitySpec = setting("Prometheus, Grafana and accelerator metrics (see `observability.*`).", default={})
     argo: ArgoSpec = setting("Argo Workflows (see `argo.*`).", default={})
+    kuberay: KubeRaySpec = setting("The KubeRay operator (see `kuberay.*`).", default={})
 
 
 def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:

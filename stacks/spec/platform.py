@@ -80,7 +80,7 @@ class PlatformSpec:
         "limited to their S3 prefixes (see `teams[].*`). Kueue is installed when at least one team is set.",
         default=[],
     )
-    addons: AddonsSpec = setting("JupyterHub, observability and Argo Workflows of the platform layer (see `addons.*`).", default={})
+    addons: AddonsSpec = setting("JupyterHub, observability, Argo Workflows and the KubeRay operator of the platform layer (see `addons.*`).", default={})
     jupyterhub_oauth_client_secret: Optional[str] = secret_setting("JupyterHub OAuth client secret (authenticators github, generic-oauth).")
     grafana_admin_password: Optional[str] = secret_setting("Grafana admin password (addons.observability.grafana).")
     argo_sso_client_secret: Optional[str] = secret_setting("Argo Workflows SSO client secret (addons.argo auth mode sso).")

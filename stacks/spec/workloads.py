@@ -15,6 +15,20 @@ if TYPE_CHECKING:  # pragma: no cover
 MPI_OPERATOR_VERSION = "0.8.2"
 TRAINER_CHART_VERSION = "2.3.0"
 LOAD_BALANCER_CONTROLLER_CHART_VERSION = "3.5.0"
+# Ray of the training examples. KubeRay's token authentication (authOptions.mode: token) needs Ray >= 2.52.0, and
+# the policy pack (SEC-RAY-001) demands it from that version on: the examples never run an older Ray.
+RAY_VERSION = "2.52.0"
+RAY_TOKEN_AUTH_MIN = (2, 52, 0)
+
+
+
+def ray_version(value: str) -> Optional[str]:
+    problem = semver(value)
+    if problem:
+        return problem
+    if tuple(int(p) for p in value.split(".")) < RAY_TOKEN_AUTH_MIN:
+        return f"got {show(value)}; allowed: {'.'.join(map(str, RAY_TOKEN_AUTH_MIN))} or later (KubeRay token authentication needs it)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,29 @@ class TrainingExamplesSpec:
         "Image of the MPI job (nccl-tests with Open MPI, libfabric and aws-ofi-nccl); pin it.",
         default="public.ecr.aws/hpc-cloud/nccl-tests:latest",
         check=image_ref,
+    )
+    ray_version: str = setting(
+        "Ray version of the Ray examples (RayJob, RayCluster: spec.rayVersion); it must match the Ray in rayImage and "
+        "rayNeuronImage. At least 2.52.0: the examples use KubeRay token authentication.",
+        default=RAY_VERSION,
+        check=ray_version,
+    )
+    ray_image: str = setting(
+        "Image of the GPU RayJob (Ray = rayVersion with CUDA; PyTorch and Transformers come from the job's runtime_env). "
+        "NCCL uses EFA only if the image carries libfabric and aws-ofi-nccl; otherwise it falls back to TCP, which "
+        "NCCL_DEBUG=INFO shows in the logs. Pin it.",
+        default=f"rayproject/ray:{RAY_VERSION}-py311-cu128",
+        check=image_ref,
+    )
+    ray_neuron_image: str = setting(
+        "Image of the Trainium RayCluster: the Neuron SDK (torch-neuronx, runtime, collectives, EFA). If it lacks Ray, "
+        "the pods pip-install ray[default]==rayVersion before `ray start`; bake Ray in to skip that. Pin it.",
+        default="public.ecr.aws/neuron/pytorch-training-neuronx:2.8.0-neuronx-py310-sdk2.26.0-ubuntu22.04",
+        check=image_ref,
+    )
+    ray_model: str = setting(
+        "Hugging Face model the RayJob fine-tunes (a small causal LM; gated models need the hf-token Secret).",
+        default="Qwen/Qwen2.5-0.5B",
     )
 
 

@@ -38,7 +38,8 @@ PSA = "pod-security.kubernetes.io"
 SERVICE_ACCOUNT = "workload"
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent (link-local, port 80)
 LUSTRE_PORTS = ((988, None), (1018, 1023))
-RAY_PORTS = (8265, 10001)  # Ray dashboard / job API and Ray client, reached from notebooks
+RAY_DASHBOARD_PORT, RAY_CLIENT_PORT = 8265, 10001  # the Ray head's dashboard / job API and Ray client
+RAY_PORTS = (RAY_DASHBOARD_PORT, RAY_CLIENT_PORT)  # what notebooks reach
 OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 
 

@@ -8,9 +8,11 @@ import yaml
 
 import upstream
 from addons.examples import EXAMPLES, render_examples
-from addons.examples.ray import WorkerSize, finetune_rayjob, neuron_raycluster, worker_size
+from addons.examples.ray import finetune_rayjob, neuron_raycluster
 from addons.examples.serving import llm_rayservice
-from addons.examples.shapes import EFA_HUGEPAGES, EFA_RESOURCE, HUGEPAGES_RESOURCE, NodeShape, catalog_lookup
+from addons.examples.shapes import EFA_HUGEPAGES, NodeShape
+from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE
+from stacks.derive.capacity import catalog_facts
 from addons.examples.training import CHECKPOINT_MOUNT, QUEUE_LABEL
 from components.catalog import load_catalog
 from components.labels import POOL_LABEL
@@ -27,13 +29,12 @@ SERVE = {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes":
 POOLS = [GPU_TRAIN, TRN_TRAIN, SERVE]
 RAY_EXAMPLES = ("train/ray-finetune.yaml", "train/ray-trainium.yaml", "serve/llm-gpu.yaml")
 
-SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5)
-TRN_SHAPE = NodeShape(pool="trn", kind="neuron", instance_type="y.test", accelerators=4, efa_interfaces=2)
-SIZE = WorkerSize(cpu=10, memory_gib=100)
+SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5, vcpu=48, memory_gib=400)
+TRN_SHAPE = NodeShape(pool="trn", kind="neuron", instance_type="y.test", accelerators=4, efa_interfaces=2, vcpu=48, memory_gib=400)
 
 
 def rayjob_docs():
-    return finetune_rayjob(SHAPE, queue="team-a", nodes=2, checkpoint_claim="ckpt", image="ray:1", ray_version="2.52.0", model="m/x", size=SIZE)
+    return finetune_rayjob(SHAPE, queue="team-a", nodes=2, checkpoint_claim="ckpt", image="ray:1", ray_version="2.52.0", model="m/x")
 
 
 def rayjob():
@@ -41,7 +42,7 @@ def rayjob():
 
 
 def raycluster():
-    return neuron_raycluster(TRN_SHAPE, queue="team-a", nodes=2, checkpoint_claim="ckpt", image="neuron:1", ray_version="2.52.0", size=SIZE)
+    return neuron_raycluster(TRN_SHAPE, queue="team-a", nodes=2, checkpoint_claim="ckpt", image="neuron:1", ray_version="2.52.0")
 
 
 def cluster_spec(manifest: dict) -> dict:
@@ -58,7 +59,7 @@ def head_pod(manifest: dict) -> dict:
 
 
 def rendered(stack_pools=POOLS, **overrides) -> dict[str, list[dict]]:
-    return render_examples(spec_of("dev", pools=stack_pools, **overrides), catalog_lookup)
+    return render_examples(spec_of("dev", pools=stack_pools, **overrides), catalog_facts)
 
 
 def ray_manifest(path: str, **overrides) -> dict:
@@ -162,16 +163,11 @@ def test_workers_cpu_and_memory_fit_the_node_and_requests_equal_limits(path, poo
     assert 0 < int(resources["limits"]["memory"].removesuffix("Gi")) < facts.memory_gib
 
 
-def test_worker_size_leaves_room_for_the_kubelet_and_daemonsets():
-    assert worker_size(192, 2048) == WorkerSize(cpu=180, memory_gib=1740)
-    assert worker_size(4, 16) == WorkerSize(cpu=3, memory_gib=13)
-
-
 def test_a_pool_without_efa_gets_no_efa_devices_or_huge_pages():
-    shape = NodeShape(pool="trn", kind="neuron", instance_type="y.test", accelerators=4, efa_interfaces=0)
-    cluster = neuron_raycluster(shape, queue="q", nodes=1, checkpoint_claim="c", image="i:1", ray_version="2.52.0", size=SIZE)
+    shape = NodeShape(pool="trn", kind="neuron", instance_type="y.test", accelerators=4, efa_interfaces=0, vcpu=12, memory_gib=120)
+    cluster = neuron_raycluster(shape, queue="q", nodes=1, checkpoint_claim="c", image="i:1", ray_version="2.52.0")
     limits = worker_pod(cluster)["containers"][0]["resources"]["limits"]
-    assert limits == {"cpu": "10", "memory": "100Gi", "aws.amazon.com/neuron": "4"}
+    assert limits == {"cpu": "11", "memory": "102Gi", "aws.amazon.com/neuron": "4"}  # 12 - 12//16 (at least 1); 85% of 120
 
 
 @pytest.mark.parametrize("make", [rayjob, raycluster], ids=["rayjob", "raycluster"])
@@ -268,7 +264,7 @@ def test_bad_ray_example_settings_name_the_key(examples, path):
 def test_the_trainium_raycluster_needs_a_neuron_training_pool():
     assert "train/ray-trainium.yaml" not in rendered(stack_pools=[GPU_TRAIN, SERVE])
     assert "train/ray-finetune.yaml" not in rendered(stack_pools=[TRN_TRAIN])
-    assert render_examples(spec_of("dev"), catalog_lookup) == {}
+    assert render_examples(spec_of("dev"), catalog_facts) == {}
 
 
 @pytest.mark.parametrize("stack, path", [("train-p5", "train/ray-finetune.yaml"), ("trainium", "train/ray-trainium.yaml")])

@@ -187,8 +187,13 @@ def test_network_policies_deny_by_default_and_allow_only_what_pods_need(run):
         assert {(p["port"], p.get("endPort")) for p in lustre["ports"]} == {(988, None), (1018, 1023)}
         https = policies["allow-aws-egress"]["egress"]
         assert {p["port"] for rule in https for p in rule["ports"]} == {443, 80}
-        platform = {rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for rule in policies["allow-platform-ingress"]["ingress"]}
-        assert platform == {"monitoring"}  # observability is on by default in prod; JupyterHub is off here
+        platform = {
+            rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]: [p["port"] for p in rule.get("ports", [])]
+            for rule in policies["allow-platform-ingress"]["ingress"]
+        }
+        # observability (any port) is on by default in prod; the KubeRay operator reads each Ray head's dashboard
+        # API (job status, Serve applications); JupyterHub is off here
+        assert platform == {"monitoring": [], "kuberay-system": [8265]}
 
 
 def test_quota_and_limit_range_in_every_team_namespace(run):

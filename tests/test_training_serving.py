@@ -31,7 +31,7 @@ def lookup():
     return catalog_facts
 
 
-SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5)
+SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5, vcpu=48, memory_gib=400)
 
 
 def trainjob(**kw):
@@ -87,7 +87,7 @@ def env_names(manifest: dict) -> set[str]:
         trainjob(),
         mpijob(),
         llm_rayservice(SHAPE, name="llm-gpu", model="m/x", image="i:1", min_replicas=1, max_replicas=3),
-        llm_rayservice(NodeShape("inf", "neuron", "y.test", 1, 0), name="llm-neuron", model="m/x", image="i:1", min_replicas=0, max_replicas=2),
+        llm_rayservice(NodeShape("inf", "neuron", "y.test", 1, 0, vcpu=4, memory_gib=16), name="llm-neuron", model="m/x", image="i:1", min_replicas=0, max_replicas=2),
     ],
     ids=["runtime", "trainjob", "mpijob", "rayservice-gpu", "rayservice-neuron"],
 )
@@ -121,7 +121,8 @@ def test_jobs_run_on_their_pool_and_tolerate_the_accelerator_taint(job):
 
 def test_mpi_workers_ask_for_every_efa_device_all_gpus_and_huge_pages():
     worker = mpijob()["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
-    assert worker["resources"]["limits"] == {"nvidia.com/gpu": "3", "vpc.amazonaws.com/efa": "5", "hugepages-2Mi": EFA_HUGEPAGES}
+    # cpu: 48 vCPUs less 1/16; memory: 85% of 400 GiB (the rest for the kubelet, DaemonSets and huge pages)
+    assert worker["resources"]["limits"] == {"cpu": "45", "memory": "340Gi", "nvidia.com/gpu": "3", "vpc.amazonaws.com/efa": "5", "hugepages-2Mi": EFA_HUGEPAGES}
     assert worker["resources"]["requests"] == worker["resources"]["limits"]
     assert mpijob()["spec"]["slotsPerWorker"] == 3
 
@@ -380,3 +381,42 @@ def test_a_pool_stated_by_family_is_cut_to_its_first_catalog_type():
     shape = shape_of(pool)
     facts = catalog_facts(shape.instance_type)
     assert shape.instance_type.startswith("p5.") and (shape.accelerators, shape.efa_interfaces) == (facts.accelerators, facts.efa_interfaces)
+
+
+def _containers(manifests: list[dict]) -> list[dict]:
+    return [c for m in manifests for pod in pod_specs(m) for c in pod["containers"]]
+
+
+@pytest.mark.parametrize("stack", ["train-p5", "trainium", "inference", "prod"])
+def test_every_example_pod_asking_for_devices_is_guaranteed_and_fits_its_node(stack):
+    """Huge pages need a cpu or memory request (the API server refuses the pod otherwise), and a container without
+    a memory limit would get the team LimitRange's small default: every device-using container states cpu and
+    memory, requests equal to limits, within the node the pool's instance type offers."""
+    from addons.examples.shapes import shape_of
+    from stacks.plan.locate import config_path
+    from stacks.spec.loader import load_stack_file
+
+    spec, _, _ = load_stack_file(config_path(stack))
+    sizes = {(p.name, shape_of(p).instance_type): catalog_facts(shape_of(p).instance_type) for p in spec.pools}
+    checked = 0
+    for manifests in render_examples(spec).values():
+        for pod in (p for m in manifests for p in pod_specs(m)):
+            pool = (pod.get("nodeSelector") or {}).get("karpenter.sh/nodepool")
+            for container in pod["containers"]:
+                resources = container.get("resources") or {}
+                limits = resources.get("limits") or {}
+                if not any(k in limits for k in ("nvidia.com/gpu", "aws.amazon.com/neuron", "vpc.amazonaws.com/efa", "hugepages-2Mi")):
+                    continue
+                assert resources.get("requests") == limits, container["name"]
+                facts = next(f for (name, _), f in sizes.items() if name == pool)
+                assert 0 < int(limits["cpu"]) < facts.vcpu and 0 < int(limits["memory"].removesuffix("Gi")) < facts.memory_gib
+                checked += 1
+    assert checked  # the stack renders device-using examples at all
+
+
+def test_a_serving_replica_takes_one_accelerators_share_of_a_small_node():
+    (service,) = render_examples(spec_of("dev", pools=POOLS))["serve/llm-gpu.yaml"]
+    worker = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    facts = catalog_facts("g6e.xlarge")  # 4 vCPUs, 1 GPU
+    assert worker["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert int(worker["resources"]["limits"]["cpu"]) < facts.vcpu and int(worker["resources"]["limits"]["memory"].removesuffix("Gi")) < facts.memory_gib

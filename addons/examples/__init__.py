@@ -86,7 +86,6 @@ def render_ray_finetune(spec, lookup: Optional[Lookup] = None) -> list[dict]:
         image=ex.ray_image,
         ray_version=ex.ray_version,
         model=ex.ray_model,
-        size=ray.catalog_worker_size(shape.instance_type),
     )
 
 
@@ -104,8 +103,7 @@ def render_ray_trainium(spec, lookup: Optional[Lookup] = None) -> list[dict]:
             checkpoint_claim=ex.checkpoint_claim,
             image=ex.ray_neuron_image,
             ray_version=ex.ray_version,
-            size=ray.catalog_worker_size(shape.instance_type),
-        )
+            )
     ]
 
 

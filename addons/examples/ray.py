@@ -10,15 +10,13 @@ them when the quota is there; no in-tree autoscaling, which Kueue allows only fo
 deletes its cluster when the job ends (`shutdownAfterJobFinishes`, required by Kueue) and builds its own cluster
 (never `clusterSelector`). Workers are cut to the node: nodeSelector on the pool and instance type, the accelerator
 toleration, all accelerators, and on EFA pools every EFA device plus huge pages (addons/examples/shapes.py), cpu and
-memory to fill the node (:func:`worker_size`). The head has no accelerators. Heads use KubeRay token
+memory the node can spare (NodeShape.resources). The head has no accelerators. Heads use KubeRay token
 authentication (`authOptions.mode: token`, Ray >= 2.52): KubeRay generates a Secret named after the cluster
 (key `auth_token`) and gives it to every Ray container and to the job submitter; the dashboard and job API refuse
 calls without it (SEC-RAY-001). Heads stay on ClusterIP: reach them with `kubectl port-forward`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import yaml
 
@@ -33,28 +31,6 @@ HEAD_RESOURCES = {"cpu": "4", "memory": "16Gi"}
 # Libraries the fine-tuning job adds to the Ray image through its runtime_env (pinned; PyTorch 2.8 wheels on PyPI
 # are built for CUDA 12.8, matching the -cu128 Ray image).
 FINETUNE_PIP = ("torch==2.8.0", "transformers==4.56.2", "datasets==4.1.1")
-
-
-@dataclass(frozen=True)
-class WorkerSize:
-    """cpu cores and memory (GiB) one whole-node worker pod requests."""
-
-    cpu: int
-    memory_gib: int
-
-
-def worker_size(vcpu: int, memory_gib: float) -> WorkerSize:
-    """What a pod that owns the node can request: all but 1/16 of the vCPUs and 15% of the memory, which stay
-    for the kubelet's reservation, the DaemonSets (CNI, device plugins, exporters, CSI node agents) and the
-    huge pages the EFA pods take."""
-    return WorkerSize(cpu=max(1, vcpu - max(1, vcpu // 16)), memory_gib=max(1, int(memory_gib * 0.85)))
-
-
-def catalog_worker_size(instance_type: str) -> WorkerSize:
-    from components.catalog import load_catalog  # the single source of instance facts
-
-    facts = load_catalog().get(instance_type)
-    return worker_size(facts.vcpu, facts.memory_gib)
 
 
 def _labels(queue: str, workload: str) -> dict[str, str]:
@@ -83,8 +59,8 @@ def _head_ports() -> list[dict]:
     ]
 
 
-def _worker_resources(shape: NodeShape, size: WorkerSize) -> dict:
-    amounts = {"cpu": str(size.cpu), "memory": f"{size.memory_gib}Gi", **shape.resources()}
+def _worker_resources(shape: NodeShape) -> dict:
+    amounts = shape.resources()  # the whole node: cpu and memory it can spare, accelerators, EFA and huge pages
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
@@ -94,7 +70,6 @@ def _cluster_spec(
     head: dict,
     group: str,
     shape: NodeShape,
-    size: WorkerSize,
     nodes: int,
     worker_container: dict,
     extra_volumes: tuple[dict, ...] = (),
@@ -123,7 +98,7 @@ def _cluster_spec(
                     "spec": {
                         "nodeSelector": shape.node_selector(),
                         "tolerations": shape.tolerations(),
-                        "containers": [{**worker_container, "resources": _worker_resources(shape, size), "volumeMounts": _mounts()}],
+                        "containers": [{**worker_container, "resources": _worker_resources(shape), "volumeMounts": _mounts()}],
                         "volumes": _volumes(checkpoint_claim),
                     },
                 },
@@ -217,7 +192,6 @@ def finetune_rayjob(
     image: str,
     ray_version: str,
     model: str,
-    size: WorkerSize,
 ) -> list[dict]:
     """The script's ConfigMap and a RayJob fine-tuning ``model`` on every GPU of ``nodes`` nodes of ``shape``."""
     code = f"{name}-code"
@@ -236,7 +210,6 @@ def finetune_rayjob(
         head=head,
         group="gpu",
         shape=shape,
-        size=size,
         nodes=nodes,
         worker_container=worker,
         extra_volumes=({"name": "code", "configMap": {"name": code}},),
@@ -281,7 +254,6 @@ def neuron_raycluster(
     checkpoint_claim: str,
     image: str,
     ray_version: str,
-    size: WorkerSize,
 ) -> dict:
     """A RayCluster on ``shape``'s Trainium pool: ``nodes`` workers, each with every Neuron device of its node."""
     head = {
@@ -306,8 +278,7 @@ def neuron_raycluster(
                 head=head,
                 group="neuron",
                 shape=shape,
-                size=size,
-                nodes=nodes,
+                        nodes=nodes,
                 worker_container=worker,
                 checkpoint_claim=checkpoint_claim,
             ),

@@ -19,6 +19,7 @@ from typing import Optional
 import yaml
 
 from addons.examples.shapes import NodeShape
+from components.labels import NODEPOOL_LABEL
 
 RAY_API = "ray.io/v1"
 EXAMPLE_LABEL = "crucible.io/example"
@@ -83,8 +84,7 @@ def llm_rayservice(
 ) -> dict:
     """A RayService serving ``model`` on ``shape``'s pool: one accelerator (GPU, or Neuron device) per replica."""
     neuron = shape.kind == "neuron"
-    accel = shape.accelerator_resource
-    worker_resources = {accel: "1", "cpu": "6", "memory": "28Gi"} if accel else {"cpu": "6", "memory": "28Gi"}
+    worker_resources = shape.share(1)  # one accelerator per replica, with its share of the node's cpu and memory
     head_resources = {"cpu": "2", "memory": "8Gi"}
     return {
         "apiVersion": RAY_API,
@@ -126,7 +126,7 @@ def llm_rayservice(
                         "template": {
                             "metadata": {"labels": shape.pod_labels()},
                             "spec": {
-                                "nodeSelector": {"karpenter.sh/nodepool": shape.pool},
+                                "nodeSelector": {NODEPOOL_LABEL: shape.pool},
                                 "tolerations": shape.tolerations(),
                                 "containers": [
                                     {

@@ -1,8 +1,10 @@
 """The node shape an example workload is cut to: one pool, one instance type, its accelerators and EFA devices.
 
-The numbers come from the instance catalog through stacks.derive.capacity, never from here. A pod that uses EFA
-asks for every EFA device of the node (Karpenter attaches them all), all the node's accelerators, and 2 MiB huge
-pages for libfabric's buffers.
+The numbers come from the instance catalog through stacks.derive.capacity, never from here. A pod that owns the
+node asks for all its accelerators, every EFA device (Karpenter attaches them all) with 2 MiB huge pages for
+libfabric's buffers, and the cpu and memory the node can spare (:func:`spare`). A pod that serves from one
+accelerator takes that accelerator's share of them (:meth:`NodeShape.share`). Requests equal limits: the pods are
+Guaranteed, and a team namespace's LimitRange default (a small memory limit) never applies to them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from stacks.derive.capacity import Lookup, catalog_facts, resolve
 EFA_HUGEPAGES = f"{EFA_HUGEPAGES_MIB}Mi"
 
 
+def spare(vcpu: int, memory_gib: float) -> tuple[int, int]:
+    """(cpu cores, GiB of memory) a pod that owns the node can request: all but 1/16 of the vCPUs (at least one)
+    and 85% of the memory; the rest stays for the kubelet's reservation, the DaemonSets (CNI, device plugins,
+    exporters, CSI node agents) and the EFA pods' huge pages."""
+    return max(1, vcpu - max(1, vcpu // 16)), max(1, int(memory_gib * 0.85))
+
+
 @dataclass(frozen=True)
 class NodeShape:
     pool: str
@@ -31,19 +40,35 @@ class NodeShape:
     instance_type: str
     accelerators: int
     efa_interfaces: int
+    vcpu: int  # of the instance type (0: unknown)
+    memory_gib: float
 
     @property
     def accelerator_resource(self) -> Optional[str]:
         return ACCELERATOR_RESOURCE.get(self.kind)
 
     def resources(self, efa: bool = True) -> dict[str, str]:
-        """Limits (= requests) for one pod that owns the whole node's accelerators (and EFA devices)."""
+        """Limits (= requests) for one pod that owns the whole node: cpu and memory it can spare, all its
+        accelerators and (``efa``) EFA devices with huge pages."""
         out: dict[str, str] = {}
+        if self.vcpu:  # 0: the node's size is unknown (a type outside the catalog): leave cpu and memory unset
+            cpu, memory = spare(self.vcpu, self.memory_gib)
+            out.update(cpu=str(cpu), memory=f"{memory}Gi")
         if self.accelerator_resource and self.accelerators:
             out[self.accelerator_resource] = str(self.accelerators)
         if efa and self.efa_interfaces:
             out[EFA_RESOURCE] = str(self.efa_interfaces)
             out[HUGEPAGES_RESOURCE] = EFA_HUGEPAGES
+        return out
+
+    def share(self, accelerators: int = 1) -> dict[str, str]:
+        """Limits (= requests) for a pod using ``accelerators`` of the node's accelerators: that fraction of the
+        cpu and memory the node can spare (no EFA: serving replicas do not talk over it)."""
+        cpu, memory = spare(self.vcpu, self.memory_gib)
+        per = max(1, self.accelerators)
+        out = {"cpu": str(max(1, cpu * accelerators // per)), "memory": f"{max(1, memory * accelerators // per)}Gi"}
+        if self.accelerator_resource:
+            out[self.accelerator_resource] = str(accelerators)
         return out
 
     def node_selector(self) -> dict[str, str]:
@@ -71,4 +96,6 @@ def shape_of(pool, lookup: Optional[Lookup] = None) -> NodeShape:  # pool: stack
         instance_type=facts.name,
         accelerators=facts.accelerators,
         efa_interfaces=facts.efa_interfaces if pool.efa else 0,
+        vcpu=facts.vcpu,
+        memory_gib=facts.memory_gib,
     )

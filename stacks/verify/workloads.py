@@ -87,9 +87,19 @@ def nccl_mpijob(name: str, pool: PoolTarget, instance_type: str, accelerators: i
     labelled for cleanup (pods included)."""
     from addons.examples.shapes import NodeShape
     from addons.examples.training import mpi_nccl_job
+    from stacks.derive.capacity import catalog_facts
 
     kind = next((k for k, resource in ACCELERATOR_RESOURCE.items() if resource == pool.accelerator_resource), "cpu")
-    shape = NodeShape(pool=pool.name, kind=kind, instance_type=instance_type, accelerators=accelerators, efa_interfaces=pool.efa)
+    facts = catalog_facts(instance_type)  # None: a type this checkout's catalog does not know (cpu, memory unset)
+    shape = NodeShape(
+        pool=pool.name,
+        kind=kind,
+        instance_type=instance_type,
+        accelerators=accelerators,
+        efa_interfaces=pool.efa,
+        vcpu=facts.vcpu if facts else 0,
+        memory_gib=facts.memory_gib if facts else 0,
+    )
     job = mpi_nccl_job(shape, name=name, queue=queue or "none", nodes=2, checkpoint_claim="unused", image=image)
     labels = job["metadata"]["labels"]
     labels.pop("crucible.io/example", None)

@@ -420,3 +420,8 @@ def test_a_serving_replica_takes_one_accelerators_share_of_a_small_node():
     facts = catalog_facts("g6e.xlarge")  # 4 vCPUs, 1 GPU
     assert worker["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert int(worker["resources"]["limits"]["cpu"]) < facts.vcpu and int(worker["resources"]["limits"]["memory"].removesuffix("Gi")) < facts.memory_gib
+
+
+def test_written_examples_carry_no_yaml_anchors(tmp_path):
+    for path in write_examples(spec_of("dev", pools=POOLS), tmp_path):
+        assert "&id" not in path.read_text() and "*id" not in path.read_text(), path.name

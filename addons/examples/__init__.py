@@ -170,13 +170,20 @@ def render_examples(spec, lookup: Optional[Lookup] = None) -> dict[str, list[dic
     return out
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a list shared by several places in full each time (no &id001 anchors in files people read)."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
 def write_examples(spec, out_dir: Path, lookup: Optional[Lookup] = None) -> list[Path]:
     """Write every renderable example as a multi-document YAML file under ``out_dir``; return the paths."""
     written = []
     for rel, manifests in render_examples(spec, lookup).items():
         path = Path(out_dir) / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump_all(manifests, sort_keys=False))
+        path.write_text(yaml.dump_all(manifests, Dumper=_PlainDumper, sort_keys=False))
         written.append(path)
     return written
 

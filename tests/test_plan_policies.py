@@ -453,6 +453,48 @@ def test_check_catches_an_edited_plan_by_policy_name(policy, tmp_path, capsys):
     assert policy in _reported(verdicts, "mandatory")
 
 
+# Subtler breaks of rules that once let them through (a review found each passing every policy).
+def _team_objects_on_wildcard_buckets(d):
+    def wildcard(document):
+        next(s for s in document["Statement"] if s["Sid"] == "TeamObjects")["Resource"] = "arn:aws:s3:::crucible-prod-us-east-1-datasets*"
+
+    _rewrite_json(_resource(d, "aws:iam/rolePolicy:RolePolicy", "team-llm-data")["inputs"], "policy", wildcard)
+
+
+def _plain_http_deny_only_for_uploads(d):
+    def narrow(document):
+        for statement in document["Statement"]:
+            if statement["Effect"] == "Deny":
+                statement["Action"] = "s3:PutObject"
+
+    _rewrite_json(_resource(d, "aws:s3/bucketPolicy:BucketPolicy", "datasets")["inputs"], "policy", narrow)
+
+
+def _tenant_admins_get_cluster_admin(d):
+    _resource(d, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "team-llm-admins")["inputs"]["roleRef"]["name"] = "cluster-admin"
+
+
+def _role_allows_everything_but_iam(d):
+    def not_action(document):
+        document["Statement"].append({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
+
+    _rewrite_json(_resource(d, "aws:iam/rolePolicy:RolePolicy", "team-llm-data")["inputs"], "policy", not_action)
+
+
+SUBTLE_EDITS = [
+    ("sec-iam-003-tenant-data-scope", _team_objects_on_wildcard_buckets),
+    ("sec-s3-003-tls-only", _plain_http_deny_only_for_uploads),
+    ("sec-k8s-003-rbac-least-privilege", _tenant_admins_get_cluster_admin),
+    ("sec-iam-001-no-admin-wildcards", _role_allows_everything_but_iam),
+]
+
+
+@pytest.mark.parametrize("policy, edit", SUBTLE_EDITS, ids=[e.__name__ for _, e in SUBTLE_EDITS])
+def test_check_catches_subtle_breaks_by_policy_name(policy, edit, tmp_path, capsys):
+    code, verdicts = _checked(tmp_path, edit)
+    assert code == 1 and policy in _reported(verdicts, "mandatory")
+
+
 @pytest.mark.parametrize("policy", sorted(ADVISORY_EDITS))
 def test_check_reports_advisory_rules_as_advisory_in_prod(policy, tmp_path):
     code, verdicts = _checked(tmp_path, ADVISORY_EDITS[policy])

@@ -54,6 +54,12 @@ def _admin_wildcards(res: Res, ctx: Ctx) -> None:
                 continue
             if any(a in ("*", "*:*") for a in st.actions):
                 ctx.violation(res, f"{where} allows every action (Action \"*\"); list the actions the workload needs.")
+            elif st.not_actions:
+                ctx.violation(
+                    res,
+                    f"{where} allows every action except {', '.join(st.not_actions)} (Allow with NotAction); list the actions "
+                    "the workload needs.",
+                )
             elif "*" in st.resources and any(a.endswith(":*") for a in st.actions):
                 services = ", ".join(sorted(a for a in st.actions if a.endswith(":*")))
                 ctx.violation(res, f"{where} allows {services} on every resource; name the actions and scope Resource.")
@@ -62,7 +68,7 @@ def _admin_wildcards(res: Res, ctx: Ctx) -> None:
 SEC_IAM_001 = resource_policy(
     rule_id="SEC-IAM-001",
     slug="no-admin-wildcards",
-    description="IAM policies grant no administrator wildcards (Action \"*\", or svc:* on Resource \"*\") and "
+    description="IAM policies grant no administrator wildcards (Action \"*\", Allow with NotAction, or svc:* on Resource \"*\") and "
     "workload roles get no AdministratorAccess/IAMFullAccess.",
     applies_to=any_of(IAM_POLICY, IAM_INLINE_POLICY, IAM_POLICY_ATTACHMENT, IAM_ROLE),
     checks=[_admin_wildcards],
@@ -131,6 +137,10 @@ def _s3_actions(st: Statement) -> list[str]:
     return [a for a in st.actions if a == "*" or a.lower().startswith("s3:")]
 
 
+# Actions on a bucket rather than its objects (a tenant may hold these on the bucket ARN itself).
+BUCKET_LEVEL_ACTIONS = ("s3:listbucket", "s3:getbucketlocation", "s3:listbucketmultipartuploads", "s3:listbucketversions")
+
+
 def _tenant_problems(team: str, st: Statement) -> list[str]:
     actions = _s3_actions(st)
     if not st.allows or not actions:
@@ -143,7 +153,10 @@ def _tenant_problems(team: str, st: Statement) -> list[str]:
         if not resource.startswith("arn:aws:s3:::") or resource == "*":
             continue
         path = resource.removeprefix("arn:aws:s3:::")
-        if "/" in path:
+        if "/" not in path and "*" in path and any(a.lower() not in BUCKET_LEVEL_ACTIONS for a in actions):
+            # A wildcard in a bucket ARN also matches '/': the statement reaches every object of those buckets.
+            problems.append(f"reaches every object of the buckets matching {resource}; use .../{team}/*")
+        elif "/" in path:
             key = path.split("/", 1)[1]
             if not key.startswith(f"{team}/"):
                 problems.append(f"reaches objects outside the team prefix ({resource}; use .../{team}/*)")

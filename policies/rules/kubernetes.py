@@ -14,6 +14,7 @@ from policies.support.tokens import (
     NETWORK_POLICY,
     RBAC_ROLE,
     RESOURCE_QUOTA,
+    ROLE_BINDING,
     any_of,
 )
 from policies.support.values import as_dict, as_list, known, text
@@ -177,6 +178,14 @@ def _rbac(res: Res, ctx: Ctx) -> None:
     if any(fnmatchcase(n, pattern) for n in names for pattern in ctx.setting("exemptRoles")):
         return
     tenant = bool(res.labels.get("crucible.io/tenant"))
+    if ROLE_BINDING(res.type):
+        if text(res.get("roleRef", "name")) == "cluster-admin":
+            ctx.violation(
+                res,
+                "binds cluster-admin in its namespace: its subjects could edit the namespace's ResourceQuota, "
+                "LimitRange and NetworkPolicies; bind the built-in `admin` or `edit` ClusterRole.",
+            )
+        return
     if CLUSTER_ROLE_BINDING(res.type):
         if tenant:
             ctx.violation(res, "binds a tenant cluster-wide; bind tenants with namespaced RoleBindings.")
@@ -210,9 +219,9 @@ def _rbac(res: Res, ctx: Ctx) -> None:
 SEC_K8S_003 = resource_policy(
     rule_id="SEC-K8S-003",
     slug="rbac-least-privilege",
-    description="RBAC is least-privilege: no wildcard verbs or resources, cluster-admin bound only to named "
-    "platform subjects, tenants bound only in their namespaces and never given escalate/bind/impersonate.",
-    applies_to=any_of(CLUSTER_ROLE_BINDING, RBAC_ROLE),
+    description="RBAC is least-privilege: no wildcard verbs or resources, cluster-admin bound only cluster-wide to "
+    "named platform subjects (never in a namespace), tenants bound only in their namespaces and never given escalate/bind/impersonate.",
+    applies_to=any_of(CLUSTER_ROLE_BINDING, ROLE_BINDING, RBAC_ROLE),
     checks=[_rbac],
     settings={
         "clusterAdminSubjects": {

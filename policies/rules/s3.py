@@ -116,9 +116,15 @@ SEC_S3_002 = stack_policy(
 
 # SEC-S3-003 ----------------------------------------------------------------------------------------------------
 def _denies_plain_http(document) -> bool:
+    """A Deny of every S3 action (s3:* or *), for everyone, on the bucket's objects, when aws:SecureTransport is
+    false: a narrower Deny (one action, one principal) leaves plain-HTTP requests allowed."""
     for st in parse_document(document):
         values = st.condition_values("Bool", "aws:SecureTransport")
-        if st.effect == "Deny" and values is not None and any(str(v).lower() == "false" for v in values):
+        if st.effect != "Deny" or values is None or not any(str(v).lower() == "false" for v in values):
+            continue
+        every_action = any(a in ("*", "s3:*") for a in st.actions)
+        objects = any(r == "*" or r.endswith("/*") for r in st.resources)
+        if every_action and st.principal_is_everyone() and objects:
             return True
     return False
 

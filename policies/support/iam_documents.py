@@ -17,6 +17,8 @@ class Statement:
     principals: dict[str, tuple[str, ...]]  # {"AWS": (...), "Service": (...), "Federated": (...)}; "*" -> {"*": ("*",)}
     conditions: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # operator -> key -> values
     sid: str = ""
+    not_actions: tuple[str, ...] = ()  # NotAction: every action but these
+    not_resources: tuple[str, ...] = ()  # NotResource: every resource but these
 
     @property
     def allows(self) -> bool:
@@ -82,6 +84,8 @@ def parse_document(document: Any) -> list[Statement]:
                 principals=principals,
                 conditions=conditions,
                 sid=str(st.get("Sid", "")),
+                not_actions=_strings(st.get("NotAction")),
+                not_resources=_strings(st.get("NotResource")),
             )
         )
     return statements

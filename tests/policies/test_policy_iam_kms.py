@@ -31,6 +31,12 @@ def test_admin_wildcards_and_admin_attachments_fire():
         ("admin", "mandatory"), ("inline", "mandatory"), ("service", "mandatory"), ("star", "mandatory")]
 
 
+def test_allow_with_not_action_fires():
+    everything_but_iam = res("aws:iam/rolePolicy:RolePolicy", "not-iam", {"role": "r", "policy": doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})})
+    deny_not = res("aws:iam/rolePolicy:RolePolicy", "deny-not", {"role": "r", "policy": doc({"Effect": "Deny", "NotAction": "s3:GetObject", "Resource": "*"})})
+    assert verdicts("sec-iam-001-no-admin-wildcards", [everything_but_iam, deny_not]) == [("not-iam", "mandatory")]
+
+
 def test_service_wildcard_on_a_named_resource_passes():
     scoped = res("aws:iam/policy:Policy", "scoped", {"policy": doc(allow("s3:*", "arn:aws:s3:::crucible-checkpoints/*"))})
     assert verdicts("sec-iam-001-no-admin-wildcards", [scoped]) == []
@@ -99,6 +105,15 @@ def test_team_role_reaching_other_prefixes_or_listing_everything_fires():
     )
     assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, document)]) == [("data", "mandatory")] * 3
     assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, document)], env="dev") == [("data", "advisory")] * 3
+
+
+def test_a_wildcard_bucket_arn_reaches_every_object_and_fires():
+    r = team_role()
+    for resource in ("arn:aws:s3:::*", "arn:aws:s3:::crucible-datasets*"):
+        document = doc(allow(["s3:GetObject", "s3:PutObject"], resource))
+        assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, document)]) == [("data", "mandatory")], resource
+    locate = doc(allow("s3:GetBucketLocation", "arn:aws:s3:::crucible-*"))  # bucket-level only: no object reached
+    assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, locate)]) == []
 
 
 def test_managed_policy_attached_to_a_team_role_is_judged_and_platform_roles_are_not():

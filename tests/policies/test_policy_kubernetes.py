@@ -97,9 +97,10 @@ def role(kind, name, rules, tenant=False):
     return obj
 
 
-def binding(name, role_name, subjects, tenant=False):
+def binding(name, role_name, subjects, tenant=False, kind="ClusterRoleBinding"):
     labels = {"crucible.io/tenant": "vision"} if tenant else {}
-    obj = k8s("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", name, metadata={"labels": labels})
+    metadata = {"labels": labels, **({"namespace": "vision"} if kind == "RoleBinding" else {})}
+    obj = k8s("rbac.authorization.k8s.io/v1", kind, name, metadata=metadata)
     obj["inputs"].update({"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
                           "subjects": subjects})
     return obj
@@ -119,6 +120,13 @@ def test_wildcards_cluster_admin_bindings_and_tenant_escalation_fire():
     tenant_wide = binding("vision-wide", "view", [{"kind": "Group", "name": "vision"}], tenant=True)
     assert verdicts("sec-k8s-003-rbac-least-privilege", [wildcard, admin, escalation, tenant_wide]) == [
         ("admins", "mandatory"), ("everything", "mandatory"), ("vision-rbac", "mandatory"), ("vision-wide", "mandatory")]
+
+
+def test_a_tenant_bound_to_admin_in_its_namespace_passes_and_to_cluster_admin_fires():
+    admins = binding("vision-admins", "admin", [{"kind": "Group", "name": "vision-admins"}], tenant=True, kind="RoleBinding")
+    assert verdicts("sec-k8s-003-rbac-least-privilege", [admins]) == []
+    everything = binding("vision-root", "cluster-admin", [{"kind": "Group", "name": "vision-admins"}], tenant=True, kind="RoleBinding")
+    assert verdicts("sec-k8s-003-rbac-least-privilege", [admins, everything]) == [("vision-root", "mandatory")]
 
 
 def test_cluster_admin_for_a_configured_platform_subject_passes():

@@ -112,6 +112,17 @@ def test_a_bucket_policy_without_the_tls_condition_fires_and_an_unknown_policy_c
     assert verdicts("sec-s3-003-tls-only", resources) == [("", "advisory")]
 
 
+def test_a_plain_http_deny_narrower_than_every_action_for_everyone_fires():
+    narrow = json.loads(TLS_ONLY)
+    narrow["Statement"][0]["Action"] = "s3:PutObject"  # plain-HTTP reads still allowed
+    one_principal = json.loads(TLS_ONLY)
+    one_principal["Statement"][0]["Principal"] = {"AWS": "arn:aws:iam::111122223333:role/uploader"}
+    for policy in (narrow, one_principal):
+        resources = good_bucket()
+        resources[3]["inputs"]["policy"] = json.dumps(policy)
+        assert verdicts("sec-s3-003-tls-only", resources) == [("checkpoints", "mandatory")]
+
+
 def test_suspended_versioning_fires_and_exempt_buckets_are_skipped():
     resources = good_bucket()
     resources[4]["inputs"]["versioningConfiguration"] = {"status": "Suspended"}

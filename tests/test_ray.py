@@ -11,9 +11,9 @@ from addons.examples import EXAMPLES, render_examples
 from addons.examples.ray import finetune_rayjob, neuron_raycluster
 from addons.examples.serving import llm_rayservice
 from addons.examples.shapes import EFA_HUGEPAGES, NodeShape
-from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE
 from stacks.derive.capacity import catalog_facts
-from addons.examples.training import CHECKPOINT_MOUNT, QUEUE_LABEL
+from addons.examples.training import CHECKPOINT_MOUNT
+from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE, QUEUE_LABEL
 from components.catalog import load_catalog
 from components.labels import POOL_LABEL
 from helpers import plan, spec_of

@@ -12,7 +12,8 @@ from addons.examples import EXAMPLES, render_examples, write_examples
 from addons.examples.serving import Exposure, app_ingress, llm_rayservice
 from addons.examples.shapes import EFA_HUGEPAGES, NodeShape
 from stacks.derive.capacity import catalog_facts
-from addons.examples.training import OBSOLETE_EFA_ENV, QUEUE_LABEL, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
+from addons.examples.training import OBSOLETE_EFA_ENV, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
+from components.labels import QUEUE_LABEL
 from addons.load_balancer_controller import controller_policy
 from helpers import plan, spec_of
 from stacks.spec import ConfigError

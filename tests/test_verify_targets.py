@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stacks.verify.targets import TargetsError, node_expectations, targets_from_plan
-from stacks.verify.workloads import QUEUE_LABEL, nccl_mpijob, probe_job
+from components.labels import QUEUE_LABEL
+from stacks.verify.workloads import nccl_mpijob, probe_job
 from verify_data import plan_document
 
 

@@ -103,7 +103,7 @@ def render_ray_trainium(spec, lookup: Optional[Lookup] = None) -> list[dict]:
             checkpoint_claim=ex.checkpoint_claim,
             image=ex.ray_neuron_image,
             ray_version=ex.ray_version,
-            )
+        )
     ]
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import yaml
 
 from addons.examples.shapes import NodeShape
-from addons.examples.training import CHECKPOINT_MOUNT, EFA_ENV, EXAMPLE_LABEL, QUEUE_LABEL
+from addons.examples.training import CHECKPOINT_MOUNT, EFA_ENV, EXAMPLE_LABEL
+from components.labels import QUEUE_LABEL
 
 RAY_API = "ray.io/v1"
 CODE_MOUNT = "/code"
@@ -278,7 +279,7 @@ def neuron_raycluster(
                 head=head,
                 group="neuron",
                 shape=shape,
-                        nodes=nodes,
+                nodes=nodes,
                 worker_container=worker,
                 checkpoint_claim=checkpoint_claim,
             ),

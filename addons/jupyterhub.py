@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, lustre_volume_name, s3_pv_spec, static_claim
+from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, lustre_volume_name, s3_pv_spec, static_claim
 from components.labels import POOL_LABEL, pod_security
 from stacks.derive.profiles import Profile
 
@@ -81,6 +81,10 @@ class JupyterHubArgs:
     cull_timeout_seconds: int = 3600
     cull_every_seconds: int = 600
     protect: bool = False
+
+
+# The hub's claim on the shared file system (its name is kept: renaming a protected claim replaces it).
+LUSTRE_CLAIM = "shared-lustre"
 
 
 def dataset_claim(bucket: str) -> str:

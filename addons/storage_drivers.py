@@ -141,7 +141,10 @@ class SharedVolumesArgs:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)  # the CSI add-ons
 
 
-LUSTRE_CLAIM = "lustre"  # the Lustre claim's name in every namespace that mounts the file system
+LUSTRE_CLAIM = "lustre"  # the Lustre claim of the shared-data namespace and of every team namespace
+# The shared-data namespace's PersistentVolume keeps the name it was first deployed with: renaming a protected
+# Kubernetes object replaces it.
+SHARED_LUSTRE_PV = "crucible-lustre"
 
 
 def lustre_volume_name(namespace: str) -> str:
@@ -209,8 +212,7 @@ class SharedVolumes(pulumi.ComponentResource):
         self.claims: dict[str, str] = {}
         self.volumes: dict[str, str] = {}
         if args.lustre is not None:
-            pv = lustre_volume_name(args.namespace)
-            self._pair(name, "lustre", pv, LUSTRE_CLAIM, lustre_pv_spec(args.lustre, args.namespace, LUSTRE_CLAIM), "ReadWriteMany", f"{args.lustre.capacity_gib}Gi", after)
+            self._pair(name, "lustre", SHARED_LUSTRE_PV, LUSTRE_CLAIM, lustre_pv_spec(args.lustre, args.namespace, LUSTRE_CLAIM), "ReadWriteMany", f"{args.lustre.capacity_gib}Gi", after)
         for bucket in args.read_only_buckets:
             pv, pvc = s3_pv_name(bucket.logical_name), s3_pvc_name(bucket.logical_name)
             self._pair(name, f"s3-{bucket.logical_name}", pv, pvc, s3_pv_spec(bucket, args.namespace, pvc, args.region), "ReadOnlyMany", "1200Gi", after)

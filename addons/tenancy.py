@@ -15,7 +15,8 @@
 * LocalQueue `default` pointing at the team's ClusterQueue.
 * When the stack has a Lustre file system: the team's own static PersistentVolume `<team>-lustre` and claim
   `lustre` (ReadWriteMany; a PersistentVolume binds one claim and claims are namespaced), the claim the example
-  jobs mount at /checkpoints; protected with the namespace.
+  jobs mount at /checkpoints; protected with the namespace. It requests a token 1Gi, so the quota's
+  requests.storage stays the team's budget for its own volumes.
 """
 
 from __future__ import annotations
@@ -38,8 +39,12 @@ PSA = "pod-security.kubernetes.io"
 SERVICE_ACCOUNT = "workload"
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent (link-local, port 80)
 LUSTRE_PORTS = ((988, None), (1018, 1023))
-RAY_DASHBOARD_PORT, RAY_CLIENT_PORT = 8265, 10001  # the Ray head's dashboard / job API and Ray client
+RAY_DASHBOARD_PORT, RAY_CLIENT_PORT, RAY_SERVE_PORT = 8265, 10001, 8000  # a Ray head's dashboard/job API, client, Serve proxy
 RAY_PORTS = (RAY_DASHBOARD_PORT, RAY_CLIENT_PORT)  # what notebooks reach
+# What the KubeRay operator reaches on Ray heads: the dashboard API (job and Serve application status) and, for
+# RayServices, the Serve proxy's health endpoint.
+KUBERAY_OPERATOR_PORTS = (RAY_DASHBOARD_PORT, RAY_SERVE_PORT)
+TEAM_LUSTRE_REQUEST = "1Gi"
 OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 
 
@@ -219,7 +224,9 @@ class Team(pulumi.ComponentResource):
                 ns,
                 lustre_pv_spec(args.lustre, team, LUSTRE_CLAIM),
                 "ReadWriteMany",
-                f"{args.lustre.capacity_gib}Gi",
+                # A static claim binds its volume whatever it asks (up to the volume's capacity). It asks a token
+                # amount: the shared file system is not the team's volume budget (ResourceQuota requests.storage).
+                TEAM_LUSTRE_REQUEST,
                 pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
             )
         self.local_queue = None

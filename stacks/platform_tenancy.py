@@ -15,7 +15,7 @@ import pulumi
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.storage_drivers import LUSTRE_CLAIM
-from addons.tenancy import RAY_DASHBOARD_PORT, RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs
+from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs
 from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, HUGEPAGES_RESOURCE
 from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
 from stacks.platform_addons import shared_storage
@@ -41,10 +41,10 @@ def team_quota(plan: QueuePlan, team) -> dict[str, str]:
 
 def platform_namespaces(spec: PlatformSpec) -> dict[str, tuple[int, ...]]:
     """Namespaces whose pods reach team pods: Prometheus (any port), notebooks (Ray dashboard/client) and the
-    KubeRay operator (the Ray dashboard API of each head: job status, Serve applications)."""
+    KubeRay operator (each head's dashboard API: job and Serve status; and its Serve proxy's health)."""
     out: dict[str, tuple[int, ...]] = {}
     if spec.addons.kuberay.enabled:
-        out[KUBERAY_NAMESPACE] = (RAY_DASHBOARD_PORT,)
+        out[KUBERAY_NAMESPACE] = KUBERAY_OPERATOR_PORTS
     if spec.addons.observability.enabled:
         out[spec.addons.observability.namespace] = ()
     if spec.addons.jupyterhub.enabled:

@@ -194,7 +194,7 @@ def test_user_volumes_use_the_retain_storage_class_and_shared_data_is_mounted():
         assert volume["persistentVolumeClaim"]["claimName"] in claims
     lustre_pv = next(r for r in run.of_type("kubernetes:core/v1:PersistentVolume") if r.name == "jupyterhub-lustre")
     assert lustre_pv.inputs["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
-    assert lustre_pv.inputs["spec"]["claimRef"] == {"namespace": "jupyterhub", "name": "lustre"}
+    assert lustre_pv.inputs["spec"]["claimRef"] == {"namespace": "jupyterhub", "name": "shared-lustre"}
 
 
 def test_the_hub_namespace_is_protected_in_prod():

@@ -403,3 +403,13 @@ def test_crucible_examples_exits_2_on_bad_config_naming_the_key(tmp_path, capsys
 def test_every_example_is_listed_once():
     paths = [e.path for e in EXAMPLES]
     assert len(paths) == len(set(paths)) and set(RAY_EXAMPLES) <= set(paths)
+
+
+def test_trainium_pods_install_exactly_the_ray_version_unless_the_image_has_it():
+    cluster = raycluster()
+    containers = [cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0], worker_pod(cluster)["containers"][0]]
+    for container in containers:
+        (command,) = container["args"]
+        check, install = command.split(" || ")
+        assert "ray.__version__ != '2.52.0'" in check  # an older Ray in the image would ignore token auth
+        assert install == 'pip install --no-cache-dir "ray[default]==2.52.0"'

@@ -40,7 +40,7 @@ def test_prod_with_an_efa_p5_pool_plans_persistent_2_in_the_pools_zone_linked_an
     linked = {d.inputs["fileSystemPath"]: d.inputs["dataRepositoryPath"] for d in run.of_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")}
     assert linked == {"/datasets": "s3://crucible-test-us-east-1-datasets/", "/checkpoints": "s3://crucible-test-us-east-1-checkpoints/"}
     pvc = next(r for r in run.of_type("kubernetes:core/v1:PersistentVolumeClaim") if r.inputs["metadata"]["name"] == "lustre")
-    assert pvc.inputs["spec"]["volumeName"] == "crucible-data-lustre" and pvc.protect
+    assert pvc.inputs["spec"]["volumeName"] == "crucible-lustre" and pvc.protect
     assert fs.protect and fs.retain_on_delete
 
 

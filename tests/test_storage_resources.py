@@ -223,7 +223,7 @@ def test_driver_policies_are_least_privilege(prod):
 
 
 def test_lustre_volume_and_claim(prod):
-    pv = next(r for r in prod.of_type(PV) if r.inputs["metadata"]["name"] == "crucible-data-lustre")
+    pv = next(r for r in prod.of_type(PV) if r.inputs["metadata"]["name"] == "crucible-lustre")
     spec = pv.inputs["spec"]
     fs = prod.one(FS)
     assert spec["accessModes"] == ["ReadWriteMany"] and spec["persistentVolumeReclaimPolicy"] == "Retain"
@@ -233,7 +233,7 @@ def test_lustre_volume_and_claim(prod):
     assert spec["claimRef"] == {"namespace": "crucible-data", "name": "lustre"}
     pvc = next(r for r in prod.of_type(PVC) if r.inputs["metadata"]["name"] == "lustre")
     assert pvc.inputs["metadata"]["namespace"] == "crucible-data"
-    assert pvc.inputs["spec"] == {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": "crucible-data-lustre", "resources": {"requests": {"storage": "1200Gi"}}}
+    assert pvc.inputs["spec"] == {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": "crucible-lustre", "resources": {"requests": {"storage": "1200Gi"}}}
     addons = {a.inputs["addonName"]: a.urn for a in prod.of_type(ADDON)}
     assert addons["aws-fsx-csi-driver"] in pv.dependencies
 
@@ -259,7 +259,7 @@ def test_user_volume_storage_class(prod):
 def test_outputs_tell_the_platform_layer_how_to_mount(prod):
     out = prod.outputs["storage"]
     assert out["namespace"] == "crucible-data" and out["storageClassName"] == "crucible-gp3"
-    assert out["lustre"]["fileSystemId"].startswith("fs-") and out["lustre"]["pvName"] == "crucible-data-lustre" and out["lustre"]["pvcName"] == "lustre"
+    assert out["lustre"]["fileSystemId"].startswith("fs-") and out["lustre"]["pvName"] == "crucible-lustre" and out["lustre"]["pvcName"] == "lustre"
     assert out["lustre"]["dnsName"] and out["lustre"]["mountName"] and out["lustre"]["zone"] == "us-east-1a"
     assert set(out["buckets"]) == {"datasets", "checkpoints", "artifacts"}
     assert out["buckets"]["datasets"]["arn"] == "arn:aws:s3:::crucible-test-us-east-1-datasets"

@@ -193,7 +193,7 @@ def test_network_policies_deny_by_default_and_allow_only_what_pods_need(run):
         }
         # observability (any port) is on by default in prod; the KubeRay operator reads each Ray head's dashboard
         # API (job status, Serve applications); JupyterHub is off here
-        assert platform == {"monitoring": [], "kuberay-system": [8265]}
+        assert platform == {"monitoring": [], "kuberay-system": [8265, 8000]}
 
 
 def test_quota_and_limit_range_in_every_team_namespace(run):
@@ -218,6 +218,9 @@ def test_every_team_namespace_has_its_own_lustre_claim_bound_to_a_protected_volu
         pv = next(v for v in run.of_type("kubernetes:core/v1:PersistentVolume") if v.inputs["metadata"]["name"] == f"{team}-lustre")
         assert pvc.inputs["metadata"]["name"] == LUSTRE_CLAIM and pvc.inputs["spec"]["volumeName"] == f"{team}-lustre"
         assert pvc.inputs["spec"]["accessModes"] == ["ReadWriteMany"]
+        # a token request: the file system's size is not charged to the team's volume budget
+        quota = in_namespace(run, "kubernetes:core/v1:ResourceQuota", team)[0].inputs["spec"]["hard"]
+        assert pvc.inputs["spec"]["resources"]["requests"]["storage"] == "1Gi" and int(quota["requests.storage"].removesuffix("Gi")) >= 1
         assert pv.inputs["spec"]["claimRef"] == {"namespace": team, "name": LUSTRE_CLAIM}
         assert pv.inputs["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
         assert pv.inputs["spec"]["csi"]["volumeAttributes"] == {"dnsname": fs.outputs["dnsName"], "mountname": fs.outputs["mountName"]}

@@ -38,6 +38,7 @@ def test_a_valid_teams_section_parses_with_default_prefix_and_borrowing():
         ([team("nlp", shares={"train": 70}), team("cv", shares={"train": 40})], "crucible:teams[1].shares.train", "110%"),
         ([team("NLP_team")], "crucible:teams[0].name", "DNS label"),
         ([team("kube-system")], "crucible:teams[0].name", "reserved"),
+        ([team("kuberay-system")], "crucible:teams[0].name", "reserved"),  # the KubeRay operator's namespace
         ([team("nlp", shares={"serve": 120})], "crucible:teams[0].shares.serve", "0..100"),
         ([team("nlp", borrowing={"borrowingLimit": 150})], "crucible:teams[0].borrowing.borrowingLimit", "percentage"),
         ([team("nlp", borrowing={"lendingLimit": "lots"})], "crucible:teams[0].borrowing.lendingLimit", "true (no limit)"),

@@ -242,8 +242,10 @@ def finetune_rayjob(
 
 def _install_ray(ray_version: str) -> str:
     # KubeRay runs `bash -c "<the container's command and args> && ulimit ...; ray start ..."`: install Ray first
-    # when the image lacks it (the Neuron images ship without Ray).
-    return f"python3 -c 'import ray' 2>/dev/null || pip install --no-cache-dir 'ray[default]=={ray_version}'"
+    # unless the image has exactly this version (the Neuron images ship without Ray; an older Ray would ignore
+    # token authentication).
+    check = f"import ray, sys; sys.exit(ray.__version__ != '{ray_version}')"
+    return f'python3 -c "{check}" 2>/dev/null || pip install --no-cache-dir "ray[default]=={ray_version}"'
 
 
 def neuron_raycluster(

@@ -60,7 +60,7 @@ def _admin_wildcards(res: Res, ctx: Ctx) -> None:
                     f"{where} allows every action except {', '.join(st.not_actions)} (Allow with NotAction); list the actions "
                     "the workload needs.",
                 )
-            elif "*" in st.resources and any(a.endswith(":*") for a in st.actions):
+            elif ("*" in st.resources or st.not_resources) and any(a.endswith(":*") for a in st.actions):
                 services = ", ".join(sorted(a for a in st.actions if a.endswith(":*")))
                 ctx.violation(res, f"{where} allows {services} on every resource; name the actions and scope Resource.")
 
@@ -149,6 +149,8 @@ def _tenant_problems(team: str, st: Statement) -> list[str]:
     wildcard = any(a in ("*", "s3:*") for a in actions)
     if "*" in st.resources:
         problems.append(f"allows {', '.join(actions)} on every resource")
+    if st.not_resources:
+        problems.append(f"allows {', '.join(actions)} on every resource but {', '.join(st.not_resources)} (NotResource)")
     for resource in st.resources:
         if not resource.startswith("arn:aws:s3:::") or resource == "*":
             continue

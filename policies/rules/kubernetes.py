@@ -182,8 +182,8 @@ def _rbac(res: Res, ctx: Ctx) -> None:
         if text(res.get("roleRef", "name")) == "cluster-admin":
             ctx.violation(
                 res,
-                "binds cluster-admin in its namespace: its subjects could edit the namespace's ResourceQuota, "
-                "LimitRange and NetworkPolicies; bind the built-in `admin` or `edit` ClusterRole.",
+                "binds cluster-admin in its namespace: its subjects could raise the namespace's ResourceQuota and "
+                "LimitRange (which the built-in `admin` and `edit` ClusterRoles only read); bind one of those.",
             )
         return
     if CLUSTER_ROLE_BINDING(res.type):

@@ -24,7 +24,17 @@ _PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]+/$")
 _GROUP = re.compile(r"^[^\s*]{1,256}$")
 
 # Namespaces Crucible, Kubernetes or the add-ons own: a team may not take them over.
-RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "kueue-system", "karpenter", "mpi-operator", "kubeflow-system")
+RESERVED_NAMESPACES = (
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "kueue-system",
+    "karpenter",
+    "mpi-operator",
+    "kubeflow-system",
+    "kuberay-system",
+)
 
 
 def team_name(value: str) -> Optional[str]:

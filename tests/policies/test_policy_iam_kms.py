@@ -37,6 +37,11 @@ def test_allow_with_not_action_fires():
     assert verdicts("sec-iam-001-no-admin-wildcards", [everything_but_iam, deny_not]) == [("not-iam", "mandatory")]
 
 
+def test_a_service_wildcard_on_every_resource_but_one_fires():
+    not_resource = res("aws:iam/rolePolicy:RolePolicy", "not-one", {"role": "r", "policy": doc({"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::x"})})
+    assert verdicts("sec-iam-001-no-admin-wildcards", [not_resource]) == [("not-one", "mandatory")]
+
+
 def test_service_wildcard_on_a_named_resource_passes():
     scoped = res("aws:iam/policy:Policy", "scoped", {"policy": doc(allow("s3:*", "arn:aws:s3:::crucible-checkpoints/*"))})
     assert verdicts("sec-iam-001-no-admin-wildcards", [scoped]) == []
@@ -112,6 +117,8 @@ def test_a_wildcard_bucket_arn_reaches_every_object_and_fires():
     for resource in ("arn:aws:s3:::*", "arn:aws:s3:::crucible-datasets*"):
         document = doc(allow(["s3:GetObject", "s3:PutObject"], resource))
         assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, document)]) == [("data", "mandatory")], resource
+    everything_but = doc({"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::crucible-datasets/search/*"})
+    assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, everything_but)]) == [("data", "mandatory")]
     locate = doc(allow("s3:GetBucketLocation", "arn:aws:s3:::crucible-*"))  # bucket-level only: no object reached
     assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, locate)]) == []
 

@@ -47,6 +47,20 @@ def test_renaming_the_cluster_is_a_loud_stateful_replacement(base):
     assert "STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED" in render(diff)
 
 
+def test_renaming_a_kubernetes_object_replaces_it(base):
+    # The provider replaces an object whose name or namespace changes: a renamed claim is a new claim.
+    head = copy.deepcopy(base)
+    claim = next(r for r in head["resources"] if r["type"] == "kubernetes:core/v1:PersistentVolumeClaim")
+    claim["inputs"]["metadata"]["name"] = "renamed"
+    (change,) = diff_plans(base, head).dangerous
+    assert change.kind == "replaced" and change.type == "kubernetes:core/v1:PersistentVolumeClaim"
+    other = copy.deepcopy(base)
+    storage_class = next(r for r in other["resources"] if r["type"] == "kubernetes:storage.k8s.io/v1:StorageClass")
+    storage_class["inputs"]["metadata"]["name"] = "renamed"
+    (change,) = diff_plans(base, other).changes
+    assert change.kind == "replaced" and not change.stateful
+
+
 def test_removing_a_resource_without_an_alias_is_a_removal(base):
     head = copy.deepcopy(base)
     head["resources"] = [r for r in head["resources"] if not r["urn"].endswith("aws:kms/key:Key::cluster-secrets")]

@@ -36,8 +36,9 @@ REPLACE_ON_CHANGE = {
     "aws:eks/cluster:Cluster": {"name", "encryptionConfig", "kubernetesNetworkConfig"},
     "kubernetes:core/v1:PersistentVolume": {"spec"},
     "kubernetes:core/v1:PersistentVolumeClaim": {"spec"},
-    "kubernetes:core/v1:Namespace": {"metadata.name"},
 }
+# pulumi-kubernetes replaces any object whose name or namespace changes (an object's identity in the API server).
+KUBERNETES_IDENTITY = {"metadata.name", "metadata.namespace"}
 
 
 @dataclass
@@ -111,7 +112,7 @@ def _changed_fields(before: dict, after: dict) -> list[str]:
 
 
 def _forces_replacement(type_token: str, fields: Iterable[str]) -> bool:
-    keys = REPLACE_ON_CHANGE.get(type_token, set())
+    keys = REPLACE_ON_CHANGE.get(type_token, set()) | (KUBERNETES_IDENTITY if type_token.startswith("kubernetes:") else set())
     return any(f == k or f.startswith(f"{k}.") or f.startswith(f"{k}[") for f in fields for k in keys)
 
 

@@ -184,7 +184,7 @@ def test_the_neuron_twin_requests_neuron_devices_on_the_neuron_pool(lookup):
     (service,) = render_examples(spec_of("dev", pools=POOLS), lookup)["serve/llm-neuron.yaml"]
     (worker,) = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
     pod = worker["template"]["spec"]
-    assert pod["nodeSelector"] == {"karpenter.sh/nodepool": "inf"}
+    assert pod["nodeSelector"] == {"karpenter.sh/nodepool": "inf", "node.kubernetes.io/instance-type": "inf2.xlarge"}
     assert pod["containers"][0]["resources"]["limits"]["aws.amazon.com/neuron"] == "1"
     assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert "device: neuron" in service["spec"]["serveConfigV2"]
@@ -392,24 +392,22 @@ def _containers(manifests: list[dict]) -> list[dict]:
 def test_every_example_pod_asking_for_devices_is_guaranteed_and_fits_its_node(stack):
     """Huge pages need a cpu or memory request (the API server refuses the pod otherwise), and a container without
     a memory limit would get the team LimitRange's small default: every device-using container states cpu and
-    memory, requests equal to limits, within the node the pool's instance type offers."""
-    from addons.examples.shapes import shape_of
+    memory, requests equal to limits, within the instance type the pod is pinned to."""
     from stacks.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
 
     spec, _, _ = load_stack_file(config_path(stack))
-    sizes = {(p.name, shape_of(p).instance_type): catalog_facts(shape_of(p).instance_type) for p in spec.pools}
     checked = 0
     for manifests in render_examples(spec).values():
         for pod in (p for m in manifests for p in pod_specs(m)):
-            pool = (pod.get("nodeSelector") or {}).get("karpenter.sh/nodepool")
+            pinned = (pod.get("nodeSelector") or {}).get("node.kubernetes.io/instance-type")
             for container in pod["containers"]:
                 resources = container.get("resources") or {}
                 limits = resources.get("limits") or {}
                 if not any(k in limits for k in ("nvidia.com/gpu", "aws.amazon.com/neuron", "vpc.amazonaws.com/efa", "hugepages-2Mi")):
                     continue
                 assert resources.get("requests") == limits, container["name"]
-                facts = next(f for (name, _), f in sizes.items() if name == pool)
+                facts = catalog_facts(pinned)  # a device-using pod is pinned to one instance type
                 assert 0 < int(limits["cpu"]) < facts.vcpu and 0 < int(limits["memory"].removesuffix("Gi")) < facts.memory_gib
                 checked += 1
     assert checked  # the stack renders device-using examples at all
@@ -426,3 +424,15 @@ def test_a_serving_replica_takes_one_accelerators_share_of_a_small_node():
 def test_written_examples_carry_no_yaml_anchors(tmp_path):
     for path in write_examples(spec_of("dev", pools=POOLS), tmp_path):
         assert "&id" not in path.read_text() and "*id" not in path.read_text(), path.name
+
+
+def test_a_serving_replica_lands_on_the_pools_roomiest_type_per_accelerator():
+    # A served model's weights pass through host memory: prod's inf pool (inf2.xlarge, inf2.8xlarge) serves from
+    # the type with the most memory per Neuron device, and the replica is pinned to it.
+    spec = spec_of("dev", pools=[{**POOLS[2], "instanceTypes": ["inf2.xlarge", "inf2.8xlarge"]}])
+    (service,) = render_examples(spec)["serve/llm-neuron.yaml"]
+    pod = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
+    roomiest = max(("inf2.xlarge", "inf2.8xlarge"), key=lambda t: catalog_facts(t).memory_gib / catalog_facts(t).accelerators)
+    assert pod["nodeSelector"]["node.kubernetes.io/instance-type"] == roomiest
+    memory = int(pod["containers"][0]["resources"]["limits"]["memory"].removesuffix("Gi"))
+    assert memory > catalog_facts("inf2.xlarge").memory_gib  # more than the smallest type could hold at all

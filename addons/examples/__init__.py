@@ -114,7 +114,7 @@ def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:
     ex = spec.serving.examples
     return [
         serving.llm_rayservice(
-            shape_of(pool, lookup),
+            shape_of(pool, lookup, roomiest=True),
             name=f"llm-{kind}",
             model=ex.model,
             image=ex.neuron_image if kind == "neuron" else ex.gpu_image,

@@ -19,7 +19,6 @@ from typing import Optional
 import yaml
 
 from addons.examples.shapes import NodeShape
-from components.labels import NODEPOOL_LABEL
 
 RAY_API = "ray.io/v1"
 EXAMPLE_LABEL = "crucible.io/example"
@@ -126,7 +125,8 @@ def llm_rayservice(
                         "template": {
                             "metadata": {"labels": shape.pod_labels()},
                             "spec": {
-                                "nodeSelector": {NODEPOOL_LABEL: shape.pool},
+                                # The pool and the type the replica's share was cut from.
+                                "nodeSelector": shape.node_selector(),
                                 "tolerations": shape.tolerations(),
                                 "containers": [
                                     {

@@ -64,9 +64,11 @@ class NodeShape:
     def share(self, accelerators: int = 1) -> dict[str, str]:
         """Limits (= requests) for a pod using ``accelerators`` of the node's accelerators: that fraction of the
         cpu and memory the node can spare (no EFA: serving replicas do not talk over it)."""
-        cpu, memory = spare(self.vcpu, self.memory_gib)
-        per = max(1, self.accelerators)
-        out = {"cpu": str(max(1, cpu * accelerators // per)), "memory": f"{max(1, memory * accelerators // per)}Gi"}
+        out: dict[str, str] = {}
+        if self.vcpu:  # 0: the node's size is unknown: leave cpu and memory unset
+            cpu, memory = spare(self.vcpu, self.memory_gib)
+            per = max(1, self.accelerators)
+            out.update(cpu=str(max(1, cpu * accelerators // per)), memory=f"{max(1, memory * accelerators // per)}Gi")
         if self.accelerator_resource:
             out[self.accelerator_resource] = str(accelerators)
         return out
@@ -85,11 +87,13 @@ class NodeShape:
         return {POOL_LABEL: self.pool}
 
 
-def shape_of(pool, lookup: Optional[Lookup] = None) -> NodeShape:  # pool: stacks.spec.pools.PoolSpec
-    """The shape of the pool's first instance type (a family resolves to its first catalog type); the examples
-    pin it with a nodeSelector."""
+def shape_of(pool, lookup: Optional[Lookup] = None, roomiest: bool = False) -> NodeShape:  # pool: stacks.spec.pools.PoolSpec
+    """The shape of the pool's first instance type (a family resolves to its first catalog type), or with
+    ``roomiest`` the type with the most memory per accelerator (a served model's weights pass through host
+    memory); the examples pin it with a nodeSelector."""
     lookup = lookup or catalog_facts
-    facts = lookup(resolve(pool.instance_types, lookup=lookup)[0])
+    types = [lookup(name) for name in resolve(pool.instance_types, lookup=lookup)]
+    facts = max(types, key=lambda f: f.memory_gib / max(1, f.accelerators)) if roomiest else types[0]
     return NodeShape(
         pool=pool.name,
         kind=pool.kind,

@@ -114,6 +114,7 @@ def test_ray_workloads_are_submitted_suspended_through_the_teams_local_queue(mak
 def test_rayjob_deletes_its_cluster_when_done_and_never_reuses_one():
     spec = rayjob()["spec"]
     assert spec["shutdownAfterJobFinishes"] is True
+    assert spec["ttlSecondsAfterFinished"] == 300  # time to read a failed job's logs before the cluster goes
     assert "clusterSelector" not in spec
 
 
@@ -175,8 +176,17 @@ def test_the_head_has_no_accelerators_and_runs_no_training_tasks(make):
     manifest = make()
     (head,) = head_pod(manifest)["containers"]
     assert set(head["resources"]["limits"]) == {"cpu", "memory"}
-    assert "nodeSelector" not in head_pod(manifest) and "tolerations" not in head_pod(manifest)
     assert cluster_spec(manifest)["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+
+
+@pytest.mark.parametrize("make, shape", [(rayjob, SHAPE), (raycluster, TRN_SHAPE)], ids=["rayjob", "raycluster"])
+def test_the_head_runs_on_the_workers_pool_and_no_ray_pod_is_disrupted_by_karpenter(make, shape):
+    manifest = make()
+    head = head_pod(manifest)
+    # the workers' pool (not pinned to a type: it packs beside a worker), never a pool Karpenter consolidates
+    assert head["nodeSelector"] == {"karpenter.sh/nodepool": shape.pool} and head["tolerations"] == shape.tolerations()
+    templates = [cluster_spec(manifest)["headGroupSpec"]["template"], cluster_spec(manifest)["workerGroupSpecs"][0]["template"]]
+    assert all(t["metadata"]["annotations"] == {"karpenter.sh/do-not-disrupt": "true"} for t in templates)
 
 
 def test_the_rayjob_runs_one_training_worker_per_gpu_of_the_cluster():

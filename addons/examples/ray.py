@@ -10,7 +10,8 @@ them when the quota is there; no in-tree autoscaling, which Kueue allows only fo
 deletes its cluster when the job ends (`shutdownAfterJobFinishes`, required by Kueue) and builds its own cluster
 (never `clusterSelector`). Workers are cut to the node: nodeSelector on the pool and instance type, the accelerator
 toleration, all accelerators, and on EFA pools every EFA device plus huge pages (addons/examples/shapes.py), cpu and
-memory the node can spare (NodeShape.resources). The head has no accelerators. Heads use KubeRay token
+memory the node can spare (NodeShape.resources). The head has no accelerators and runs beside a worker on the
+workers' pool; Ray pods carry karpenter.sh/do-not-disrupt. Heads use KubeRay token
 authentication (`authOptions.mode: token`, Ray >= 2.52): KubeRay generates a Secret named after the cluster
 (key `auth_token`) and gives it to every Ray container and to the job submitter; the dashboard and job API refuse
 calls without it (SEC-RAY-001). Heads stay on ClusterIP: reach them with `kubectl port-forward`.
@@ -22,12 +23,14 @@ import yaml
 
 from addons.examples.shapes import NodeShape
 from addons.examples.training import CHECKPOINT_MOUNT, EFA_ENV, EXAMPLE_LABEL
-from components.labels import QUEUE_LABEL
+from components.labels import NODEPOOL_LABEL, QUEUE_LABEL
 
 RAY_API = "ray.io/v1"
 CODE_MOUNT = "/code"
 DASHBOARD_PORT, CLIENT_PORT, GCS_PORT = 8265, 10001, 6379
 HEAD_RESOURCES = {"cpu": "4", "memory": "16Gi"}
+# Karpenter never voluntarily disrupts (consolidates, drifts, expires) a node running a pod with this annotation.
+DO_NOT_DISRUPT = {"karpenter.sh/do-not-disrupt": "true"}
 
 # Libraries the fine-tuning job adds to the Ray image through its runtime_env (pinned; PyTorch 2.8 wheels on PyPI
 # are built for CUDA 12.8, matching the -cu128 Ray image).
@@ -85,7 +88,17 @@ def _cluster_spec(
             "serviceType": "ClusterIP",
             # The head coordinates and runs the driver; no training tasks land on it.
             "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
-            "template": {"spec": {"containers": [head], "volumes": [*_volumes(checkpoint_claim), *extra_volumes]}},
+            # On the workers' pool (beside a worker: the workers leave room for it), never on a pool Karpenter
+            # consolidates: losing the head (GCS) ends the job.
+            "template": {
+                "metadata": {"annotations": dict(DO_NOT_DISRUPT)},
+                "spec": {
+                    "nodeSelector": {NODEPOOL_LABEL: shape.pool},
+                    "tolerations": shape.tolerations(),
+                    "containers": [head],
+                    "volumes": [*_volumes(checkpoint_claim), *extra_volumes],
+                },
+            },
         },
         "workerGroupSpecs": [
             {
@@ -95,7 +108,7 @@ def _cluster_spec(
                 "maxReplicas": nodes,
                 "rayStartParams": {},
                 "template": {
-                    "metadata": {"labels": shape.pod_labels()},
+                    "metadata": {"labels": shape.pod_labels(), "annotations": dict(DO_NOT_DISRUPT)},
                     "spec": {
                         "nodeSelector": shape.node_selector(),
                         "tolerations": shape.tolerations(),
@@ -230,7 +243,9 @@ def finetune_rayjob(
                 "submissionMode": "K8sJobMode",
                 # Required by Kueue: the cluster (and the quota it holds) goes when the job ends.
                 "shutdownAfterJobFinishes": True,
-                "ttlSecondsAfterFinished": 0,
+                # Five minutes to read a failed job's logs and dashboard before the cluster goes (Kueue releases
+                # the quota when the job finishes; the nodes go with the cluster).
+                "ttlSecondsAfterFinished": 300,
                 "rayClusterSpec": cluster,
             },
         },

@@ -96,9 +96,21 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
-    from addons.examples import run
+    """Write every example the stack can run under --out; list what was written (stdout) and skipped (stderr)."""
+    from addons.examples import EXAMPLES, write_examples
+    from stacks.plan.locate import config_path
+    from stacks.spec.loader import load_stack_file
 
-    return run(args.stack, Path(args.out))
+    spec, _, _ = load_stack_file(config_path(args.stack))
+    out = Path(args.out)
+    written = write_examples(spec, out)
+    for path in written:
+        print(path)
+    done = {p.relative_to(out).as_posix() for p in written}
+    for example in EXAMPLES:
+        if example.path not in done:
+            print(f"skipped {example.path}: this stack has no pool for it, or its operator is off", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -384,16 +384,6 @@ def test_crucible_examples_writes_the_train_p5_examples_and_lists_them(tmp_path,
     assert kinds == ["ConfigMap", "RayJob"]
 
 
-def test_crucible_examples_and_python_m_addons_examples_write_the_same_files(tmp_path):
-    from addons.examples.__main__ import main as module_main
-
-    assert main(["examples", "trainium", "--out", str(tmp_path / "cli")]) == 0
-    assert module_main(["trainium", "--out", str(tmp_path / "module")]) == 0
-    cli = {p.relative_to(tmp_path / "cli"): p.read_text() for p in (tmp_path / "cli").rglob("*.yaml")}
-    module = {p.relative_to(tmp_path / "module"): p.read_text() for p in (tmp_path / "module").rglob("*.yaml")}
-    assert cli == module and cli
-
-
 def test_crucible_examples_exits_2_on_an_unknown_stack(tmp_path, capsys):
     assert main(["examples", "nope", "--out", str(tmp_path)]) == 2
     assert "Pulumi.nope.yaml" in capsys.readouterr().err

@@ -361,10 +361,10 @@ def test_controller_policy_in_the_plan_is_attached_to_its_role(dev_plan):
     assert {"CreateOwnLoadBalancers", "ManageOwnLoadBalancers", "Targets"} <= sids
 
 
-def test_examples_entry_point_writes_nothing_for_a_stack_without_pools(tmp_path, capsys):
-    from addons.examples.__main__ import main
+def test_examples_command_writes_nothing_for_a_stack_without_pools(tmp_path, capsys):
+    from stacks.cli import main
 
-    assert main(["dev", "--out", str(tmp_path)]) == 0
+    assert main(["examples", "dev", "--out", str(tmp_path)]) == 0
     assert list(tmp_path.iterdir()) == []
     assert "skipped" in capsys.readouterr().err
 

@@ -3,7 +3,7 @@
 ``EXAMPLES`` is the registry `crucible examples <stack> [--out DIR]` iterates: each entry names the file it
 writes (relative to DIR), says what it is, and renders its manifests from the spec — an empty list when the
 stack has no pool to run it on (or, for the Ray examples, no KubeRay operator: `addons.kuberay.enabled`).
-``write_examples`` writes them; ``run`` is the whole command (`crucible examples` and `python -m addons.examples`).
+``write_examples`` writes them (the command itself is stacks/cli.py `cmd_examples`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
-
-import sys
-from typing import TextIO
 
 import yaml
 
@@ -152,7 +149,7 @@ def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
 EXAMPLES: list[Example] = [
     Example("train/pytorch-efa.yaml", "multi-node PyTorch TrainJob (torch-distributed-efa runtime) on the EFA training pool", render_pytorch),
     Example("train/mpi-nccl-allreduce.yaml", "MPIJob v2beta1: nccl-tests all-reduce over EFA across the training pool's nodes", render_mpi),
-    Example("train/ray-finetune.yaml", "RayJob: Ray Train fine-tuning over every GPU (and EFA device) of the training pool's nodes, checkpoints on Lustre", render_ray_finetune),
+    Example("train/ray-finetune.yaml", "RayJob: Ray Train fine-tuning over every GPU of the training pool's nodes (EFA devices attached; NCCL uses them when rayImage has aws-ofi-nccl), checkpoints on Lustre", render_ray_finetune),
     Example("train/ray-trainium.yaml", "RayCluster on the Trainium training pool for interactive distributed work (every Neuron device per node)", render_ray_trainium),
     Example("serve/llm-gpu.yaml", "RayService: an open model on vLLM with Ray Serve autoscaling, on the GPU serving pool", render_llm_gpu),
     Example("serve/llm-neuron.yaml", "RayService: the same model on Inferentia2/Trainium (Neuron serving pool)", render_llm_neuron),
@@ -186,21 +183,3 @@ def write_examples(spec, out_dir: Path, lookup: Optional[Lookup] = None) -> list
         path.write_text(yaml.dump_all(manifests, Dumper=_PlainDumper, sort_keys=False))
         written.append(path)
     return written
-
-
-def run(stack: str, out_dir: Path, *, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> int:
-    """The whole `crucible examples <stack> --out DIR` command: load the stack's config (a ConfigError propagates:
-    callers turn it into exit code 2), write every example it can run, list what was written and what was skipped."""
-    from stacks.plan.locate import config_path
-    from stacks.spec.loader import load_stack_file
-
-    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
-    spec, _, _ = load_stack_file(config_path(stack))
-    written = write_examples(spec, Path(out_dir))
-    for path in written:
-        print(path, file=stdout)
-    done = {p.relative_to(Path(out_dir)).as_posix() for p in written}
-    for example in EXAMPLES:
-        if example.path not in done:
-            print(f"skipped {example.path}: this stack has no pool for it, or its operator is off", file=stderr)
-    return 0

@@ -7,6 +7,7 @@ ACCELERATOR_LABEL = "crucible.io/accelerator"
 SYSTEM_POOL = "system"
 TENANT_LABEL = "crucible.io/tenant"  # on a team's namespace and the objects made for it
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue
+EXAMPLE_LABEL = "crucible.io/example"  # on the example workloads `crucible examples` writes
 
 KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
@@ -15,6 +16,8 @@ INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 
 def cluster_tag(cluster_name: str) -> str:
     return f"kubernetes.io/cluster/{cluster_name}"
+
+
 # Labels Karpenter and the kubelet put on every node: pods and Kueue flavors select a pool and a type with them.
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"

@@ -22,8 +22,8 @@ from __future__ import annotations
 import yaml
 
 from addons.examples.shapes import NodeShape
-from addons.examples.training import CHECKPOINT_MOUNT, EFA_ENV, EXAMPLE_LABEL
-from components.labels import NODEPOOL_LABEL, QUEUE_LABEL
+from addons.examples.training import CHECKPOINT_MOUNT, EFA_ENV
+from components.labels import EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL, WORKLOAD_LABEL
 
 RAY_API = "ray.io/v1"
 CODE_MOUNT = "/code"
@@ -38,11 +38,12 @@ FINETUNE_PIP = ("torch==2.8.0", "transformers==4.56.2", "datasets==4.1.1")
 
 
 def _labels(queue: str, workload: str) -> dict[str, str]:
-    return {QUEUE_LABEL: queue, EXAMPLE_LABEL: "true", "crucible.io/workload": workload}
+    return {QUEUE_LABEL: queue, EXAMPLE_LABEL: "true", WORKLOAD_LABEL: workload}
 
 
-def _hf_token_env() -> list[dict]:
-    # Gated models need a Hugging Face token (`kubectl create secret generic hf-token --from-literal=token=...`).
+def hf_token_env() -> list[dict]:
+    # Gated models (Llama, some Mistral) need a Hugging Face token: `kubectl create secret generic hf-token
+    # --from-literal=token=...`; optional, so open models start without it.
     return [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token", "optional": True}}}]
 
 
@@ -212,13 +213,13 @@ def finetune_rayjob(
     head = {
         "name": "ray-head",
         "image": image,
-        "env": _hf_token_env(),
+        "env": hf_token_env(),
         "ports": _head_ports(),
         "resources": {"requests": dict(HEAD_RESOURCES), "limits": dict(HEAD_RESOURCES)},
         # The driver (this script) runs on the head and writes the run's state under /checkpoints too.
         "volumeMounts": [*_mounts(), {"name": "code", "mountPath": CODE_MOUNT, "readOnly": True}],
     }
-    worker = {"name": "ray-worker", "image": image, "env": _hf_token_env()}
+    worker = {"name": "ray-worker", "image": image, "env": hf_token_env()}
     cluster = _cluster_spec(
         ray_version=ray_version,
         head=head,
@@ -278,12 +279,12 @@ def neuron_raycluster(
         "name": "ray-head",
         "image": image,
         "args": [_install_ray(ray_version)],
-        "env": _hf_token_env(),
+        "env": hf_token_env(),
         "ports": _head_ports(),
         "resources": {"requests": dict(HEAD_RESOURCES), "limits": dict(HEAD_RESOURCES)},
         "volumeMounts": _mounts(),
     }
-    worker = {"name": "ray-worker", "image": image, "args": [_install_ray(ray_version)], "env": _hf_token_env()}
+    worker = {"name": "ray-worker", "image": image, "args": [_install_ray(ray_version)], "env": hf_token_env()}
     return {
         "apiVersion": RAY_API,
         "kind": "RayCluster",

@@ -18,10 +18,10 @@ from typing import Optional
 
 import yaml
 
+from addons.examples.ray import DASHBOARD_PORT, RAY_API, hf_token_env
 from addons.examples.shapes import NodeShape
+from components.labels import EXAMPLE_LABEL, WORKLOAD_LABEL
 
-RAY_API = "ray.io/v1"
-EXAMPLE_LABEL = "crucible.io/example"
 EXPOSURE_LABEL = "crucible.io/exposure"
 SERVE_PORT = 8000
 APP_PORT = 7860
@@ -66,11 +66,6 @@ def serve_config(model: str, *, min_replicas: int, max_replicas: int, neuron: bo
     return yaml.safe_dump({"applications": [app]}, sort_keys=False)
 
 
-def _hf_token_env() -> list[dict]:
-    # Gated models (Llama, some Mistral) need a Hugging Face token: `kubectl create secret generic hf-token
-    # --from-literal=token=...`; optional, so open models start without it.
-    return [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token", "optional": True}}}]
-
 
 def llm_rayservice(
     shape: NodeShape,
@@ -88,7 +83,7 @@ def llm_rayservice(
     return {
         "apiVersion": RAY_API,
         "kind": "RayService",
-        "metadata": {"name": name, "labels": {EXAMPLE_LABEL: "true", "crucible.io/workload": "serving"}},
+        "metadata": {"name": name, "labels": {EXAMPLE_LABEL: "true", WORKLOAD_LABEL: "serving"}},
         "spec": {
             "serveConfigV2": serve_config(model, min_replicas=min_replicas, max_replicas=max_replicas, neuron=neuron),
             "rayClusterConfig": {
@@ -103,11 +98,11 @@ def llm_rayservice(
                                 {
                                     "name": "ray-head",
                                     "image": image,
-                                    "env": _hf_token_env(),
+                                    "env": hf_token_env(),
                                     "resources": {"requests": head_resources, "limits": head_resources},
                                     "ports": [
                                         {"name": "gcs", "containerPort": 6379},
-                                        {"name": "dashboard", "containerPort": 8265},
+                                        {"name": "dashboard", "containerPort": DASHBOARD_PORT},
                                         {"name": "serve", "containerPort": SERVE_PORT},
                                     ],
                                 }
@@ -132,7 +127,7 @@ def llm_rayservice(
                                     {
                                         "name": "ray-worker",
                                         "image": image,
-                                        "env": _hf_token_env(),
+                                        "env": hf_token_env(),
                                         "resources": {"requests": worker_resources, "limits": worker_resources},
                                         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
                                     }

@@ -16,9 +16,8 @@ from __future__ import annotations
 from typing import Optional
 
 from addons.examples.shapes import NodeShape
-from components.labels import QUEUE_LABEL
+from components.labels import EXAMPLE_LABEL, QUEUE_LABEL
 
-EXAMPLE_LABEL = "crucible.io/example"
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 MPI_API = "kubeflow.org/v2beta1"
 TORCH_EFA_RUNTIME = "torch-distributed-efa"

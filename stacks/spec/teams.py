@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
+from stacks.spec.checks import k8s_name
 from stacks.spec.schema import Context, all_of, did_you_mean, each, in_range, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
     from stacks.spec.platform import PlatformSpec
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]+/$")
 _GROUP = re.compile(r"^[^\s*]{1,256}$")
 
@@ -38,7 +38,7 @@ RESERVED_NAMESPACES = (
 
 
 def team_name(value: str) -> Optional[str]:
-    if not _DNS_LABEL.match(value) or len(value) > 40:
+    if k8s_name(value) or len(value) > 40:
         return f"got {show(value)}; allowed: a DNS label of 1-40 lowercase letters, digits and '-' (it names the team's namespace)"
     if value in RESERVED_NAMESPACES or value.startswith("kube-"):
         return f"got {show(value)}; this namespace is reserved ({', '.join(RESERVED_NAMESPACES)}, kube-*)"

@@ -9,7 +9,6 @@ import yaml
 import upstream
 from addons.examples import EXAMPLES, render_examples
 from addons.examples.ray import finetune_rayjob, neuron_raycluster
-from addons.examples.serving import llm_rayservice
 from addons.examples.shapes import EFA_HUGEPAGES, NodeShape
 from stacks.derive.capacity import catalog_facts
 from addons.examples.training import CHECKPOINT_MOUNT
@@ -296,10 +295,6 @@ def test_with_kuberay_disabled_no_ray_example_renders():
     assert not ray_paths & set(out)
     assert "serve/prompt-lab.yaml" not in out  # the app talks to a RayService
     assert set(out) == {"train/pytorch-efa.yaml", "train/mpi-nccl-allreduce.yaml"}
-
-
-def test_the_rayservice_renderer_is_unchanged_and_still_valid():
-    upstream.assert_valid(llm_rayservice(SHAPE, name="llm", model="m/x", image="i:1", min_replicas=1, max_replicas=2))
 
 
 # ---- the operator add-on -------------------------------------------------------------------------------

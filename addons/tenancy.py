@@ -13,6 +13,9 @@
 * ServiceAccount `workload` with a Pod Identity role (tag `crucible.io/team`) reaching only the team's prefixes in
   the stack's buckets, and the storage KMS key through S3 only.
 * LocalQueue `default` pointing at the team's ClusterQueue.
+* (once for all teams, `TenantGuard`) a ValidatingAdmissionPolicy refusing the teams' groups any write to the
+  NetworkPolicies of tenant namespaces: `admin`/`edit` include them, and one extra allow-all policy would undo the
+  default deny.
 * When the stack has a Lustre file system: the team's own static PersistentVolume `<team>-lustre` and claim
   `lustre` (ReadWriteMany; a PersistentVolume binds one claim and claims are namespaced), the claim the example
   jobs mount at /checkpoints; protected with the namespace. It requests a token 1Gi, so the quota's
@@ -248,3 +251,57 @@ class Team(pulumi.ComponentResource):
                 "lustreClaim": LUSTRE_CLAIM if self.lustre_claim is not None else None,
             }
         )
+
+
+# ---- what tenants may not change ------------------------------------------------------------------------------
+
+NETWORK_POLICY_GUARD = "crucible-tenant-network-policies"
+
+
+def network_policy_guard(tenant_groups: Sequence[str]) -> dict:
+    """The ValidatingAdmissionPolicy spec refusing members of tenant groups any write to NetworkPolicies in tenant
+    namespaces. The built-in `admin` and `edit` ClusterRoles the teams hold include NetworkPolicy writes, and
+    policies add up: one extra allow-all policy would undo the namespace's default deny."""
+    groups = json.dumps(sorted(set(tenant_groups)))  # a JSON list of strings is a CEL list literal
+    return {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]},
+            "resourceRules": [
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "apiVersions": ["*"],
+                    "operations": ["CREATE", "UPDATE", "DELETE"],
+                    "resources": ["networkpolicies"],
+                }
+            ],
+        },
+        "validations": [
+            {
+                "expression": f"!has(request.userInfo.groups) || !request.userInfo.groups.exists(g, g in {groups})",
+                "message": "NetworkPolicies in team namespaces are managed by Crucible (crucible:teams); ask the platform team.",
+                "reason": "Forbidden",
+            }
+        ],
+    }
+
+
+class TenantGuard(pulumi.ComponentResource):
+    """Admission rules that keep tenants inside what Crucible grants them (no RBAC role can express them)."""
+
+    def __init__(self, name: str, tenant_groups: Sequence[str], opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:TenantGuard", name, None, opts)
+        admission = k8s.admissionregistration.v1
+        self.policy = admission.ValidatingAdmissionPolicy(
+            f"{name}-network-policies",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
+            spec=network_policy_guard(tenant_groups),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.binding = admission.ValidatingAdmissionPolicyBinding(
+            f"{name}-network-policies",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
+            spec={"policyName": NETWORK_POLICY_GUARD, "validationActions": ["Deny"]},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
+        )
+        self.register_outputs({"policies": [NETWORK_POLICY_GUARD]})

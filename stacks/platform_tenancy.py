@@ -15,7 +15,7 @@ import pulumi
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.storage_drivers import LUSTRE_CLAIM
-from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs
+from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs, TenantGuard
 from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, HUGEPAGES_RESOURCE
 from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
 from stacks.platform_addons import shared_storage
@@ -65,6 +65,9 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
     storage = getattr(built, "storage", None)
     bucket_arns = {name: b.arn for name, b in storage.buckets.items()} if storage is not None else {}
     exports: dict[str, Any] = {"kueue": {"version": KUEUE_VERSION, "cohort": plan.cohort["metadata"]["name"]}, "teams": {}}
+    groups = [g for team in spec.teams for g in (*team.admin_groups, *team.member_groups)]
+    if groups:
+        TenantGuard("tenant-guard", groups, opts=opts)
     for team, local_queue in zip(spec.teams, plan.local_queues):
         level = pod_security_level(team, spec)
         t = Team(

@@ -332,3 +332,33 @@ def test_shipped_stacks_plan_their_teams_within_every_mandatory_tenancy_policy(s
     report = evaluate([r.to_json() for r in planned.run.resources], planned.spec.environment)
     tenancy = ("crucible:platform:Team", "crucible:platform:Kueue")
     assert [v.message for v in report.mandatory_violations if any(t in v.urn for t in tenancy)] == []
+
+
+def _guard_allows(expression: str, groups: list[str] | None) -> bool:
+    """Evaluate the admission policy's CEL expression as the API server would for a request by ``groups``."""
+    import celpy
+
+    env = celpy.Environment()
+    user = {"username": "someone", **({"groups": groups} if groups is not None else {})}
+    return bool(env.program(env.compile(expression)).evaluate({"request": celpy.json_to_cel({"userInfo": user})}))
+
+
+def test_tenants_cannot_write_network_policies_in_team_namespaces_but_the_platform_can(run):
+    (policy,) = run.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
+    (binding,) = run.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
+    spec = policy.inputs["spec"]
+    assert binding.inputs["spec"] == {"policyName": policy.inputs["metadata"]["name"], "validationActions": ["Deny"]}
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["namespaceSelector"] == {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["networkpolicies"] and set(rule["operations"]) == {"CREATE", "UPDATE", "DELETE"}
+    (validation,) = spec["validations"]
+    for team in TEAMS:
+        for group in (*team.get("adminGroups", []), *team["memberGroups"]):
+            assert not _guard_allows(validation["expression"], [group, "system:authenticated"]), group
+    assert _guard_allows(validation["expression"], ["platform-admins", "system:authenticated"])
+    assert _guard_allows(validation["expression"], None)  # service accounts of controllers carry their own groups
+
+
+def test_no_tenant_guard_without_teams():
+    assert plan("dev").of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy") == []

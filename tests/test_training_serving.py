@@ -436,3 +436,12 @@ def test_a_serving_replica_lands_on_the_pools_roomiest_type_per_accelerator():
     assert pod["nodeSelector"]["node.kubernetes.io/instance-type"] == roomiest
     memory = int(pod["containers"][0]["resources"]["limits"]["memory"].removesuffix("Gi"))
     assert memory > catalog_facts("inf2.xlarge").memory_gib  # more than the smallest type could hold at all
+
+
+def test_without_a_file_system_the_jobs_checkpoint_to_scratch_not_to_a_claim_nobody_created():
+    spec = spec_of("dev", pools=POOLS, storage={"lustre": {"enabled": False}})
+    rendered = render_examples(spec)
+    text = json.dumps(rendered)
+    checkpoints = text.count('"name": "checkpoints", "emptyDir": {}}')
+    assert checkpoints >= 4  # TrainJob, MPIJob workers, the RayJob's head and workers
+    assert '"name": "checkpoints", "persistentVolumeClaim"' not in text

@@ -44,6 +44,12 @@ def neuron_training_pool(spec):
     return next((p for p in spec.pools if p.workload == "training" and p.kind == "neuron"), None)
 
 
+def checkpoint_claim(spec) -> Optional[str]:
+    """The Lustre claim jobs mount at /checkpoints (`training.examples.checkpointClaim`), or None when the stack has
+    no file system (`storage.lustre.enabled: false`): the jobs then checkpoint to a scratch directory."""
+    return spec.training.examples.checkpoint_claim if spec.storage.lustre.enabled else None
+
+
 def kuberay_enabled(spec) -> bool:
     """Ray examples need the KubeRay operator (`addons.kuberay.enabled`)."""
     return spec.addons.kuberay.enabled
@@ -59,7 +65,7 @@ def render_pytorch(spec, lookup: Optional[Lookup] = None) -> list[dict]:
     if shape is None or not spec.training.trainer.enabled or training.TORCH_EFA_RUNTIME not in spec.training.runtimes:
         return []
     ex = spec.training.examples
-    return [training.pytorch_trainjob(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=ex.checkpoint_claim, image=ex.pytorch_image)]
+    return [training.pytorch_trainjob(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=checkpoint_claim(spec), image=ex.pytorch_image)]
 
 
 def render_mpi(spec, lookup: Optional[Lookup] = None) -> list[dict]:
@@ -67,7 +73,7 @@ def render_mpi(spec, lookup: Optional[Lookup] = None) -> list[dict]:
     if shape is None or not spec.training.mpi_operator.enabled:
         return []
     ex = spec.training.examples
-    return [training.mpi_nccl_job(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=ex.checkpoint_claim, image=ex.mpi_image)]
+    return [training.mpi_nccl_job(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=checkpoint_claim(spec), image=ex.mpi_image)]
 
 
 def render_ray_finetune(spec, lookup: Optional[Lookup] = None) -> list[dict]:
@@ -79,7 +85,7 @@ def render_ray_finetune(spec, lookup: Optional[Lookup] = None) -> list[dict]:
         shape,
         queue=ex.queue,
         nodes=ex.nodes,
-        checkpoint_claim=ex.checkpoint_claim,
+        checkpoint_claim=checkpoint_claim(spec),
         image=ex.ray_image,
         ray_version=ex.ray_version,
         model=ex.ray_model,
@@ -97,7 +103,7 @@ def render_ray_trainium(spec, lookup: Optional[Lookup] = None) -> list[dict]:
             shape,
             queue=ex.queue,
             nodes=ex.nodes,
-            checkpoint_claim=ex.checkpoint_claim,
+            checkpoint_claim=checkpoint_claim(spec),
             image=ex.ray_neuron_image,
             ray_version=ex.ray_version,
         )

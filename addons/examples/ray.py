@@ -19,10 +19,12 @@ calls without it (SEC-RAY-001). Heads stay on ClusterIP: reach them with `kubect
 
 from __future__ import annotations
 
+from typing import Optional
+
 import yaml
 
 from addons.examples.shapes import NodeShape
-from addons.examples.training import CHECKPOINT_MOUNT, EFA_ENV
+from addons.examples.training import CHECKPOINT_MOUNT, EFA_ENV, checkpoint_volume
 from components.labels import EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL, WORKLOAD_LABEL
 
 RAY_API = "ray.io/v1"
@@ -47,9 +49,9 @@ def hf_token_env() -> list[dict]:
     return [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token", "optional": True}}}]
 
 
-def _volumes(checkpoint_claim: str) -> list[dict]:
+def _volumes(checkpoint_claim: Optional[str]) -> list[dict]:
     # /dev/shm in memory: the Ray object store and NCCL/PyTorch data loaders use it (the default is 64 MiB).
-    return [{"name": "dshm", "emptyDir": {"medium": "Memory"}}, {"name": "checkpoints", "persistentVolumeClaim": {"claimName": checkpoint_claim}}]
+    return [{"name": "dshm", "emptyDir": {"medium": "Memory"}}, checkpoint_volume(checkpoint_claim)]
 
 
 def _mounts() -> list[dict]:
@@ -78,7 +80,7 @@ def _cluster_spec(
     nodes: int,
     worker_container: dict,
     extra_volumes: tuple[dict, ...] = (),
-    checkpoint_claim: str,
+    checkpoint_claim: Optional[str],
 ) -> dict:
     """A RayCluster spec Kueue can admit whole: fixed worker count, no autoscaling, token auth, ClusterIP head."""
     return {
@@ -203,7 +205,7 @@ def finetune_rayjob(
     name: str = "ray-finetune",
     queue: str,
     nodes: int,
-    checkpoint_claim: str,
+    checkpoint_claim: Optional[str],
     image: str,
     ray_version: str,
     model: str,
@@ -270,7 +272,7 @@ def neuron_raycluster(
     name: str = "ray-trainium",
     queue: str,
     nodes: int,
-    checkpoint_claim: str,
+    checkpoint_claim: Optional[str],
     image: str,
     ray_version: str,
 ) -> dict:

@@ -51,7 +51,10 @@ def _shm_volume() -> dict:
     return {"name": "dshm", "emptyDir": {"medium": "Memory"}}
 
 
-def _checkpoint_volume(claim: str) -> dict:
+def checkpoint_volume(claim: Optional[str]) -> dict:
+    """/checkpoints: the Lustre claim, or (a stack without a file system) a scratch directory that dies with the pod."""
+    if claim is None:
+        return {"name": "checkpoints", "emptyDir": {}}
     return {"name": "checkpoints", "persistentVolumeClaim": {"claimName": claim}}
 
 
@@ -135,7 +138,7 @@ def pytorch_trainjob(
     name: str = "pytorch-efa",
     queue: str,
     nodes: int,
-    checkpoint_claim: str,
+    checkpoint_claim: Optional[str],
     image: str,
     runtime: str = TORCH_EFA_RUNTIME,
 ) -> dict:
@@ -143,7 +146,7 @@ def pytorch_trainjob(
     pod_patch = {
         "nodeSelector": shape.node_selector(),
         "tolerations": shape.tolerations(),
-        "volumes": [_checkpoint_volume(checkpoint_claim)],
+        "volumes": [checkpoint_volume(checkpoint_claim)],
         "containers": [{"name": "node", "volumeMounts": [{"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT}]}],
     }
     return {
@@ -180,7 +183,7 @@ def mpi_nccl_job(
     name: str = "nccl-allreduce",
     queue: str,
     nodes: int,
-    checkpoint_claim: str,
+    checkpoint_claim: Optional[str],
     image: str,
 ) -> dict:
     """An MPIJob (v2beta1): nccl-tests all_reduce_perf over every GPU of `nodes` nodes, on EFA."""
@@ -242,7 +245,7 @@ def mpi_nccl_job(
                                     "volumeMounts": _mounts(),
                                 }
                             ],
-                            "volumes": [_shm_volume(), _checkpoint_volume(checkpoint_claim)],
+                            "volumes": [_shm_volume(), checkpoint_volume(checkpoint_claim)],
                         },
                     },
                 },

@@ -109,7 +109,7 @@ def cmd_examples(args: argparse.Namespace) -> int:
     done = {p.relative_to(out).as_posix() for p in written}
     for example in EXAMPLES:
         if example.path not in done:
-            print(f"skipped {example.path}: this stack has no pool for it, or its operator is off", file=sys.stderr)
+            print(f"skipped {example.path}: needs {example.needs}", file=sys.stderr)
     return EXIT_OK
 
 

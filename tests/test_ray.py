@@ -374,7 +374,7 @@ def test_crucible_examples_writes_the_train_p5_examples_and_lists_them(tmp_path,
     assert written == ["train/mpi-nccl-allreduce.yaml", "train/pytorch-efa.yaml", "train/ray-finetune.yaml"]
     out, err = capsys.readouterr()
     assert all(str(tmp_path / p) in out for p in written)
-    assert "skipped train/ray-trainium.yaml" in err
+    assert "skipped train/ray-trainium.yaml: needs a neuron training pool and the KubeRay operator" in err
     kinds = [d["kind"] for d in yaml.safe_load_all((tmp_path / "train/ray-finetune.yaml").read_text())]
     assert kinds == ["ConfigMap", "RayJob"]
 

@@ -23,6 +23,7 @@ class Example:
     path: str  # where `crucible examples --out DIR` writes it: DIR/<path>
     summary: str
     render: Callable[..., list[dict]]  # (spec, lookup=None) -> manifests
+    needs: str  # what the stack must have for it to render (said when it is skipped)
 
 
 def training_pool(spec):
@@ -153,13 +154,49 @@ def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
 
 
 EXAMPLES: list[Example] = [
-    Example("train/pytorch-efa.yaml", "multi-node PyTorch TrainJob (torch-distributed-efa runtime) on the EFA training pool", render_pytorch),
-    Example("train/mpi-nccl-allreduce.yaml", "MPIJob v2beta1: nccl-tests all-reduce over EFA across the training pool's nodes", render_mpi),
-    Example("train/ray-finetune.yaml", "RayJob: Ray Train fine-tuning over every GPU of the training pool's nodes (EFA devices attached; NCCL uses them when rayImage has aws-ofi-nccl), checkpoints on Lustre", render_ray_finetune),
-    Example("train/ray-trainium.yaml", "RayCluster on the Trainium training pool for interactive distributed work (every Neuron device per node)", render_ray_trainium),
-    Example("serve/llm-gpu.yaml", "RayService: an open model on vLLM with Ray Serve autoscaling, on the GPU serving pool", render_llm_gpu),
-    Example("serve/llm-neuron.yaml", "RayService: the same model on Inferentia2/Trainium (Neuron serving pool)", render_llm_neuron),
-    Example("serve/prompt-lab.yaml", "Gradio prompt-engineering app (Deployment + ClusterIP Service + ALB Ingress, private by default)", render_prompt_app),
+    Example(
+        "train/pytorch-efa.yaml",
+        "multi-node PyTorch TrainJob (torch-distributed-efa runtime) on the EFA training pool",
+        render_pytorch,
+        needs="a gpu training pool with efa: true (or training.examples.pool), Kubeflow Trainer and its torch-distributed-efa runtime",
+    ),
+    Example(
+        "train/mpi-nccl-allreduce.yaml",
+        "MPIJob v2beta1: nccl-tests all-reduce over EFA across the training pool's nodes",
+        render_mpi,
+        needs="a gpu training pool with efa: true (or training.examples.pool) and the MPI operator",
+    ),
+    Example(
+        "train/ray-finetune.yaml",
+        "RayJob: Ray Train fine-tuning over every GPU of the training pool's nodes (EFA devices attached; NCCL uses them "
+        "when rayImage has aws-ofi-nccl), checkpoints on Lustre",
+        render_ray_finetune,
+        needs="a gpu training pool with efa: true (or training.examples.pool) and the KubeRay operator",
+    ),
+    Example(
+        "train/ray-trainium.yaml",
+        "RayCluster on the Trainium training pool for interactive distributed work (every Neuron device per node)",
+        render_ray_trainium,
+        needs="a neuron training pool and the KubeRay operator",
+    ),
+    Example(
+        "serve/llm-gpu.yaml",
+        "RayService: an open model on vLLM with Ray Serve autoscaling, on the GPU serving pool",
+        render_llm_gpu,
+        needs="a gpu serving pool and the KubeRay operator",
+    ),
+    Example(
+        "serve/llm-neuron.yaml",
+        "RayService: the same model on Inferentia2/Trainium (Neuron serving pool)",
+        render_llm_neuron,
+        needs="a neuron serving pool and the KubeRay operator",
+    ),
+    Example(
+        "serve/prompt-lab.yaml",
+        "Gradio prompt-engineering app (Deployment + ClusterIP Service + ALB Ingress, private by default)",
+        render_prompt_app,
+        needs="a gpu or neuron serving pool and the KubeRay operator",
+    ),
 ]
 
 

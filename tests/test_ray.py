@@ -261,6 +261,7 @@ def test_ray_images_and_version_come_from_the_spec():
         ({"rayVersion": "latest"}, "crucible:training.examples.rayVersion"),
         ({"rayImage": "rayproject/ray"}, "crucible:training.examples.rayImage"),
         ({"rayNeuronImage": "neuron image"}, "crucible:training.examples.rayNeuronImage"),
+        ({"rayModel": "qwen 0.5b"}, "crucible:training.examples.rayModel"),
     ],
 )
 def test_bad_ray_example_settings_name_the_key(examples, path):

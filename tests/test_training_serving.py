@@ -244,6 +244,7 @@ def test_the_renderer_refuses_public_exposure_without_a_certificate_too():
         ({"training": {"trainer": {"enabled": False}}}, "crucible:training.runtimes"),
         ({"training": {"mpiOperator": {"version": "latest"}}}, "crucible:training.mpiOperator.version"),
         ({"serving": {"examples": {"minReplicas": 5, "maxReplicas": 2}}}, "crucible:serving.examples.minReplicas"),
+        ({"serving": {"examples": {"model": "mistral"}}}, "crucible:serving.examples.model"),
     ],
 )
 def test_bad_training_and_serving_config_names_the_key(overrides, path):

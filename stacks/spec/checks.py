@@ -99,3 +99,11 @@ def absolute_path(value: str) -> Optional[str]:
     if not value.startswith("/") or value == "/" or "//" in value or value.endswith("/") or " " in value:
         return f"got {show(value)}; allowed: an absolute directory such as /datasets (no trailing '/', not the root)"
     return None
+
+
+_HF_MODEL = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+
+
+def hf_model_id(value: str) -> Optional[str]:
+    """A Hugging Face model id: <organisation>/<model>."""
+    return None if _HF_MODEL.match(value) else f"got {show(value)}; allowed: a Hugging Face model id such as Qwen/Qwen2.5-0.5B"

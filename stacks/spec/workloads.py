@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
-from stacks.spec.checks import acm_certificate_arn, any_cidr, image_ref, k8s_name, semver
+from stacks.spec.checks import acm_certificate_arn, any_cidr, hf_model_id, image_ref, k8s_name, semver
 from stacks.spec.schema import Context, all_of, each, in_range, non_empty, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,6 +96,7 @@ class TrainingExamplesSpec:
     ray_model: str = setting(
         "Hugging Face model the RayJob fine-tunes (a small causal LM; gated models need the hf-token Secret).",
         default="Qwen/Qwen2.5-0.5B",
+        check=hf_model_id,
     )
 
 
@@ -126,7 +127,7 @@ class LoadBalancerControllerSpec:
 class ServingExamplesSpec:
     """What the shipped serving examples are rendered with (`crucible examples`)."""
 
-    model: str = setting("Open model served by the examples (Hugging Face id).", default="mistralai/Mistral-7B-Instruct-v0.3")
+    model: str = setting("Open model served by the examples (Hugging Face id).", default="mistralai/Mistral-7B-Instruct-v0.3", check=hf_model_id)
     gpu_image: str = setting("Ray Serve LLM image for GPU pools (Ray + vLLM); pin it.", default="rayproject/ray-llm:2.49.0-py311-cu128", check=image_ref)
     neuron_image: str = setting(
         "Ray Serve image with vLLM for Neuron (transformers-neuronx / NxD Inference) for inf2/trn pools; pin it.",

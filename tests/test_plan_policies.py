@@ -275,6 +275,10 @@ def _no_default_deny(d):
     _drop(d, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "team-llm-default-deny")
 
 
+def _no_tenant_guard(d):
+    _drop(d, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding", "tenant-guard-network-policies")
+
+
 # Kubernetes tenancy and RBAC
 def _privileged_tenant_namespace(d):
     labels = _resource(d, "kubernetes:core/v1:Namespace", "team-llm-namespace")["inputs"]["metadata"]["labels"]
@@ -396,6 +400,7 @@ EDITS = {
     "sec-k8s-001-pod-security-labels": _privileged_tenant_namespace,
     "rel-k8s-002-tenant-quotas": _quota_without_gpu_cap,
     "sec-k8s-003-rbac-least-privilege": _wildcard_verbs,
+    "sec-k8s-004-tenant-network-policy-guard": _no_tenant_guard,
     "sec-jh-001-jupyterhub-authenticator": _dummy_authenticator,
     "sec-jh-002-jupyterhub-exposure": _public_hub,
     "data-jh-003-jupyterhub-home-volumes": _home_volumes_deleted_with_claims,

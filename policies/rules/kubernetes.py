@@ -1,5 +1,6 @@
 """Tenant isolation inside the cluster: default-deny network policies, Pod Security Admission labels, quotas
-and limit ranges, and least-privilege RBAC (SEC-NET-003, SEC-K8S-001 ... SEC-K8S-003)."""
+and limit ranges, least-privilege RBAC, and network policies tenants cannot rewrite (SEC-NET-003,
+SEC-K8S-001 ... SEC-K8S-004)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from fnmatch import fnmatchcase
 from policies.support.kubernetes import WORKLOAD_LABEL, is_tenant, objects_in, tenant_namespaces
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.tokens import (
+    ADMISSION_POLICY,
+    ADMISSION_POLICY_BINDING,
     CLUSTER_ROLE_BINDING,
     LIMIT_RANGE,
     NAMESPACE,
@@ -240,4 +243,62 @@ SEC_K8S_003 = resource_policy(
     anchor="CKV_K8S_49, CKV_K8S_155-158, CKV2_K8S_1-5; EKS BPG iam",
 )
 
-POLICIES = [SEC_NET_003, SEC_K8S_001, REL_K8S_002, SEC_K8S_003]
+# SEC-K8S-004 ---------------------------------------------------------------------------------------------------
+# Built-in ClusterRoles whose holders may write NetworkPolicies in the namespace they are bound in.
+NETWORK_POLICY_WRITERS = ("admin", "edit", "cluster-admin")
+WRITES = {"CREATE", "UPDATE", "DELETE"}
+
+
+def _guarding_expressions(stack: Stack) -> list[str]:
+    """CEL expressions of admission policies that are bound with Deny and match every NetworkPolicy write."""
+    bound = {
+        text(b.get("spec", "policyName"))
+        for b in stack.of(ADMISSION_POLICY_BINDING)
+        if "Deny" in [known(a) for a in as_list(b.get("spec", "validationActions"))]
+    }
+    out = []
+    for policy in stack.of(ADMISSION_POLICY):
+        if policy.k8s_name not in bound:
+            continue
+        rules = as_list(policy.get("spec", "matchConstraints", "resourceRules"))
+        for rule in (r for r in rules if isinstance(r, dict)):
+            operations = {known(o) for o in as_list(rule.get("operations"))}
+            resources = {known(r) for r in as_list(rule.get("resources"))}
+            if ("networkpolicies" in resources or "*" in resources) and ("*" in operations or WRITES <= operations):
+                out.extend(text(v.get("expression")) or "" for v in as_list(policy.get("spec", "validations")) if isinstance(v, dict))
+    return out
+
+
+def _network_policy_guard(stack: Stack, ctx: Ctx) -> None:
+    expressions = _guarding_expressions(stack)
+    for ns in tenant_namespaces(stack):
+        with ctx.each():
+            writers = sorted(
+                {
+                    text(subject.get("name"))
+                    for binding in objects_in(stack, ns, ROLE_BINDING)
+                    if text(binding.get("roleRef", "name")) in NETWORK_POLICY_WRITERS
+                    for subject in as_list(binding.get("subjects"))
+                    if isinstance(subject, dict) and text(subject.get("kind")) == "Group" and text(subject.get("name"))
+                }
+            )
+            unguarded = [g for g in writers if not any(f'"{g}"' in e or f"'{g}'" in e for e in expressions)]
+            if unguarded:
+                ctx.violation(
+                    ns,
+                    f"groups {', '.join(unguarded)} hold admin/edit here, which includes writing NetworkPolicies (one "
+                    "allow-all policy undoes the default deny), and no ValidatingAdmissionPolicy bound with Deny refuses "
+                    "them NetworkPolicy writes; keep the tenant guard (addons/tenancy.py TenantGuard, from crucible:teams).",
+                )
+
+
+SEC_K8S_004 = stack_policy(
+    rule_id="SEC-K8S-004",
+    slug="tenant-network-policy-guard",
+    description="Groups bound to admin/edit in a tenant namespace cannot write its NetworkPolicies: a "
+    "ValidatingAdmissionPolicy, bound with Deny, refuses them (RBAC cannot subtract the write from admin/edit).",
+    check=_network_policy_guard,
+    anchor="EKS BPG multitenancy: network policies; Kubernetes ValidatingAdmissionPolicy (GA 1.30)",
+)
+
+POLICIES = [SEC_NET_003, SEC_K8S_001, REL_K8S_002, SEC_K8S_003, SEC_K8S_004]

@@ -110,6 +110,8 @@ RBAC_ROLE = one_of(
     "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 )
 HELM_RELEASE = one_of("kubernetes:helm.sh/v3:Release")
+ADMISSION_POLICY = one_of("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
+ADMISSION_POLICY_BINDING = one_of("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
 
 NODE_POOL = custom_resource("karpenter.sh", "NodePool", ["v1"])
 EC2_NODE_CLASS = custom_resource("karpenter.k8s.aws", "EC2NodeClass", ["v1"])

@@ -1,4 +1,6 @@
-"""SEC-NET-003, SEC-K8S-001, REL-K8S-002, SEC-K8S-003."""
+"""SEC-NET-003, SEC-K8S-001, REL-K8S-002, SEC-K8S-003, SEC-K8S-004."""
+
+import json
 
 from policy_builder import UNKNOWN, k8s, link, verdicts
 
@@ -151,3 +153,38 @@ def test_objects_join_their_namespace_by_urn_when_its_name_is_unknown_at_preview
     unjoined = [k8s("v1", "ResourceQuota", "q", QUOTA, metadata={"namespace": UNKNOWN}),
                 k8s("v1", "LimitRange", "l", {"limits": []}, metadata={"namespace": UNKNOWN})]
     assert verdicts("rel-k8s-002-tenant-quotas", [ns, *unjoined]) == [("vision", "mandatory")] * 2
+
+
+# SEC-K8S-004
+def team_admins(ns, group="vision-admins", role_name="admin"):
+    obj = k8s("rbac.authorization.k8s.io/v1", "RoleBinding", f"{ns['name']}-admins", metadata={"labels": {"crucible.io/tenant": "vision"}})
+    obj["inputs"].update({"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+                          "subjects": [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}]})
+    return in_ns(obj, ns)
+
+
+def guard(groups, operations=("CREATE", "UPDATE", "DELETE"), actions=("Deny",)):
+    policy = k8s("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "guard", {
+        "matchConstraints": {"resourceRules": [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["*"],
+                                                "operations": list(operations), "resources": ["networkpolicies"]}]},
+        "validations": [{"expression": f"!request.userInfo.groups.exists(g, g in {json.dumps(groups)})"}]})
+    binding = k8s("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", "guard",
+                  {"policyName": "guard", "validationActions": list(actions)})
+    return [policy, binding]
+
+
+def test_tenant_writers_refused_network_policy_writes_by_an_admission_policy_pass():
+    ns = namespace()
+    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, team_admins(ns), *guard(["vision-admins", "vision-users"])]) == []
+    viewers = team_admins(ns, group="vision-viewers", role_name="view")  # view cannot write NetworkPolicies
+    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, viewers]) == []
+
+
+def test_tenant_writers_without_a_guard_or_with_a_partial_one_fire():
+    ns = namespace()
+    admins = team_admins(ns)
+    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, admins]) == [("vision", "mandatory")]
+    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, admins, *guard(["someone-else"])]) == [("vision", "mandatory")]
+    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, admins, *guard(["vision-admins"], operations=("CREATE",))]) == [("vision", "mandatory")]
+    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, admins, *guard(["vision-admins"], actions=("Warn",))]) == [("vision", "mandatory")]
+    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, admins], env="dev") == [("vision", "advisory")]

@@ -3,6 +3,7 @@ their team's prefixes (SEC-IAM-001 ... SEC-IAM-003)."""
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import Iterator
 
 from policies.support.iam_documents import Statement, parse_document
@@ -137,8 +138,25 @@ def _s3_actions(st: Statement) -> list[str]:
     return [a for a in st.actions if a == "*" or a.lower().startswith("s3:")]
 
 
-# Actions on a bucket rather than its objects (a tenant may hold these on the bucket ARN itself).
+# Actions on a bucket rather than its objects (a tenant may hold these on the bucket ARN itself), and the object
+# actions a wildcard pattern is tested against.
 BUCKET_LEVEL_ACTIONS = ("s3:listbucket", "s3:getbucketlocation", "s3:listbucketmultipartuploads", "s3:listbucketversions")
+OBJECT_LEVEL_ACTIONS = (
+    "s3:getobject", "s3:getobjectversion", "s3:putobject", "s3:deleteobject", "s3:deleteobjectversion",
+    "s3:abortmultipartupload", "s3:listmultipartuploadparts", "s3:restoreobject", "s3:getobjecttagging",
+    "s3:putobjecttagging", "s3:getobjectacl", "s3:putobjectacl",
+)
+
+
+def _reaches_objects(action: str) -> bool:
+    """Whether an S3 action (or a wildcard pattern such as s3:Get*) acts on objects; unknown names count as object
+    actions."""
+    action = action.lower()
+    if action in BUCKET_LEVEL_ACTIONS:
+        return False
+    if "*" in action or "?" in action:
+        return any(fnmatchcase(known, action) for known in OBJECT_LEVEL_ACTIONS)
+    return True
 
 
 def _tenant_problems(team: str, st: Statement) -> list[str]:
@@ -155,14 +173,14 @@ def _tenant_problems(team: str, st: Statement) -> list[str]:
         if not resource.startswith("arn:aws:s3:::") or resource == "*":
             continue
         path = resource.removeprefix("arn:aws:s3:::")
-        if "/" not in path and "*" in path and any(a.lower() not in BUCKET_LEVEL_ACTIONS for a in actions):
+        if "/" not in path and "*" in path and any(_reaches_objects(a) for a in actions):
             # A wildcard in a bucket ARN also matches '/': the statement reaches every object of those buckets.
             problems.append(f"reaches every object of the buckets matching {resource}; use .../{team}/*")
         elif "/" in path:
             key = path.split("/", 1)[1]
             if not key.startswith(f"{team}/"):
                 problems.append(f"reaches objects outside the team prefix ({resource}; use .../{team}/*)")
-        elif wildcard or any(a.lower() == "s3:listbucket" for a in actions):
+        elif wildcard or any(fnmatchcase("s3:listbucket", a.lower()) for a in actions):
             prefixes = st.condition_values("StringLike", "s3:prefix") or st.condition_values("StringEquals", "s3:prefix")
             if not prefixes or any(not p.startswith(f"{team}/") for p in prefixes):
                 problems.append(f"lists bucket {path} without an s3:prefix condition limited to {team}/")

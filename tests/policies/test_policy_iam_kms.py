@@ -114,13 +114,20 @@ def test_team_role_reaching_other_prefixes_or_listing_everything_fires():
 
 def test_a_wildcard_bucket_arn_reaches_every_object_and_fires():
     r = team_role()
-    for resource in ("arn:aws:s3:::*", "arn:aws:s3:::crucible-datasets*"):
-        document = doc(allow(["s3:GetObject", "s3:PutObject"], resource))
+    for resource, actions in (("arn:aws:s3:::*", ["s3:GetObject", "s3:PutObject"]), ("arn:aws:s3:::crucible-datasets*", ["s3:Get*"])):
+        document = doc(allow(actions, resource))
         assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, document)]) == [("data", "mandatory")], resource
     everything_but = doc({"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::crucible-datasets/search/*"})
     assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, everything_but)]) == [("data", "mandatory")]
-    locate = doc(allow("s3:GetBucketLocation", "arn:aws:s3:::crucible-*"))  # bucket-level only: no object reached
+    # bucket-level only, listing limited to the team's prefix: no object reached
+    locate = doc(allow(["s3:GetBucketLocation", "s3:ListBucket*"], "arn:aws:s3:::crucible-*", Condition={"StringLike": {"s3:prefix": ["vision/*"]}}))
     assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, locate)]) == []
+
+
+def test_a_list_pattern_without_a_prefix_condition_lists_everything_and_fires():
+    r = team_role()
+    document = doc(allow("s3:ListBucket*", "arn:aws:s3:::crucible-datasets"))
+    assert verdicts("sec-iam-003-tenant-data-scope", [r, role_policy(r, document)]) == [("data", "mandatory")]
 
 
 def test_managed_policy_attached_to_a_team_role_is_judged_and_platform_roles_are_not():

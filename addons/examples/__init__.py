@@ -77,20 +77,18 @@ def render_mpi(spec, lookup: Optional[Lookup] = None) -> list[dict]:
     return [training.mpi_nccl_job(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=checkpoint_claim(spec), image=ex.mpi_image)]
 
 
+def _ray_settings(spec) -> dict:
+    """What both Ray training examples take from `training.examples`: queue, node count, checkpoint claim, Ray version."""
+    ex = spec.training.examples
+    return {"queue": ex.queue, "nodes": ex.nodes, "checkpoint_claim": checkpoint_claim(spec), "ray_version": ex.ray_version}
+
+
 def render_ray_finetune(spec, lookup: Optional[Lookup] = None) -> list[dict]:
     shape = _training_shape(spec, lookup)
     if shape is None or not kuberay_enabled(spec):
         return []
     ex = spec.training.examples
-    return ray.finetune_rayjob(
-        shape,
-        queue=ex.queue,
-        nodes=ex.nodes,
-        checkpoint_claim=checkpoint_claim(spec),
-        image=ex.ray_image,
-        ray_version=ex.ray_version,
-        model=ex.ray_model,
-    )
+    return ray.finetune_rayjob(shape, image=ex.ray_image, model=ex.ray_model, **_ray_settings(spec))
 
 
 def render_ray_trainium(spec, lookup: Optional[Lookup] = None) -> list[dict]:
@@ -98,17 +96,7 @@ def render_ray_trainium(spec, lookup: Optional[Lookup] = None) -> list[dict]:
     if pool is None or not kuberay_enabled(spec):
         return []
     shape = shape_of(pool, lookup)
-    ex = spec.training.examples
-    return [
-        ray.neuron_raycluster(
-            shape,
-            queue=ex.queue,
-            nodes=ex.nodes,
-            checkpoint_claim=checkpoint_claim(spec),
-            image=ex.ray_neuron_image,
-            ray_version=ex.ray_version,
-        )
-    ]
+    return [ray.neuron_raycluster(shape, image=spec.training.examples.ray_neuron_image, **_ray_settings(spec))]
 
 
 def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:

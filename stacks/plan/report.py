@@ -264,8 +264,8 @@ def notebooks_section(planned: Planned) -> Optional[Section]:
     hub = releases.get("jupyterhub")
     data: dict[str, Any] = {}
     lines: list[str] = []
-    values = _hub_values(run)
-    if hub is not None and values is not None:
+    values = _hub_values(run)  # None exactly when there is no hub release
+    if hub is not None:
         profiles = hub_profiles(values)
         service = (values.get("proxy") or {}).get("service") or {}
         scheme = (service.get("annotations") or {}).get("service.beta.kubernetes.io/aws-load-balancer-scheme")
@@ -332,8 +332,8 @@ def teams_section(planned: Planned) -> Optional[Section]:
     local = [q for q in run.resources if q.type.startswith("kubernetes:kueue.x-k8s.io/") and q.type.endswith(":LocalQueue")]
     bindings = run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
     claims = run.of_type("kubernetes:core/v1:PersistentVolumeClaim")
-    hub = _hub_values(run)
-    profiles = [p["slug"] for p in hub_profiles(hub)] if hub is not None else []
+    hub_values = _hub_values(run)
+    profiles = [p["slug"] for p in hub_profiles(hub_values)] if hub_values is not None else []
     data: dict[str, Any] = {}
     rows = [("team", "namespace", "PSA", "queue", "pool", "accelerators", "cpu", "memory", "borrow up to")]
     for ns in sorted(namespaces, key=lambda n: n.inputs["metadata"]["name"]):
@@ -388,7 +388,7 @@ def teams_section(planned: Planned) -> Optional[Section]:
     lines.append("(nominal Kueue quota per pool; 'borrow up to': the accelerators (cpu on cpu pools) the team may borrow from idle quota of the cohort)")
     for team, entry in sorted(data.items()):
         lines.append(f"{team}: volumes {', '.join(entry['claims']) or 'none'}; groups " + ("; ".join(f"{role}: {', '.join(groups)}" for role, groups in sorted(entry["groups"].items())) or "none"))
-    if hub is not None:
+    if hub_values is not None:
         lines.append(f"notebook profiles (JupyterHub namespace, for every user the hub admits): {', '.join(profiles) or 'none'}")
     return Section("teams", "Teams (tenancy and Kueue queues)", data, lines)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, NODEPOOL_LABEL, QUEUE_LABEL
+from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL
 from stacks.verify.targets import PoolTarget
 
 LUSTRE_MOUNT = "/mnt/lustre"
@@ -102,7 +102,7 @@ def nccl_mpijob(name: str, pool: PoolTarget, instance_type: str, accelerators: i
     )
     job = mpi_nccl_job(shape, name=name, queue=queue or "none", nodes=2, checkpoint_claim="unused", image=image)
     labels = job["metadata"]["labels"]
-    labels.pop("crucible.io/example", None)
+    labels.pop(EXAMPLE_LABEL, None)
     if not queue:
         labels.pop(QUEUE_LABEL, None)
     job["spec"]["runPolicy"].update({"cleanPodPolicy": "All", "activeDeadlineSeconds": deadline_s, "backoffLimit": 0})

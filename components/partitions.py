@@ -1,0 +1,64 @@
+"""AWS partitions: which regions each holds, and the ARN prefix and DNS suffix that go with it.
+
+One table for the whole project: ARNs (`arn:<partition>:...`), service principals (`ec2.<dnsSuffix>`) and endpoint
+names (`s3.<region>.<dnsSuffix>`) are built from it, never written with `aws`/`amazonaws.com` by hand. Regions as
+AWS lists them for each partition (EC2 DescribeRegions / the SDKs' partitions.json), late 2026.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str  # the ARN's second field: arn:<name>:...
+    dns_suffix: str  # service principals and endpoints: ec2.<dns_suffix>, s3.<region>.<dns_suffix>
+    regions: tuple[str, ...]
+
+    def arn(self, service: str, region: str = "", account: str = "", resource: str = "") -> str:
+        return f"arn:{self.name}:{service}:{region}:{account}:{resource}"
+
+    def service_principal(self, service: str) -> str:
+        """The IAM service principal of ``service`` (e.g. ec2 → ec2.amazonaws.com, ec2.amazonaws.com.cn in China)."""
+        return f"{service}.{self.dns_suffix}"
+
+    def managed_policy_arn(self, name: str) -> str:
+        return f"arn:{self.name}:iam::aws:policy/{name}"
+
+
+PARTITIONS: tuple[Partition, ...] = (
+    Partition(
+        "aws",
+        "amazonaws.com",
+        (
+            "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+            "af-south-1",
+            "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2",
+            "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6",
+            "ap-southeast-7",
+            "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+            "ca-central-1", "ca-west-1",
+            "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2",
+            "eu-north-1",
+            "il-central-1", "me-south-1", "me-central-1", "mx-central-1", "sa-east-1",
+        ),
+    ),
+    Partition("aws-us-gov", "amazonaws.com", ("us-gov-west-1", "us-gov-east-1")),
+    Partition("aws-cn", "amazonaws.com.cn", ("cn-north-1", "cn-northwest-1")),
+)
+
+_BY_REGION = {region: p for p in PARTITIONS for region in p.regions}
+
+
+def partition_of(region: str) -> Partition:
+    """The partition holding ``region``. Raises KeyError for a region no partition lists (the spec refuses those)."""
+    return _BY_REGION[region]
+
+
+def known_region(region: str) -> bool:
+    return region in _BY_REGION
+
+
+def all_regions() -> tuple[str, ...]:
+    return tuple(_BY_REGION)

@@ -36,6 +36,15 @@ class SystemNodeGroupArgs:
 
 
 @dataclass(frozen=True)
+class ApiAccessArgs:
+    """Who reaches the API: networks admitted on 443 to the cluster security group, and the deploy role."""
+
+    source_security_group_ids: Sequence[str] = ()
+    source_cidrs: Sequence[str] = ()
+    deploy_role_arn: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class ClusterArgs:
     cluster_name: str
     region: str
@@ -52,6 +61,8 @@ class ClusterArgs:
     addon_versions: Mapping[str, str]
     system_node_group: SystemNodeGroupArgs
     protect: bool
+    api_access: ApiAccessArgs = ApiAccessArgs()
+    create_service_linked_roles: bool = False
 
 
 class Cluster(pulumi.ComponentResource):
@@ -66,6 +77,7 @@ class Cluster(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self.account_id = identity.account_id
         tags = {"crucible:cluster": args.cluster_name}
+        self.service_linked_roles = self._service_linked_roles(name, args)
 
         self.kms_key = customer_key(
             f"{name}-secrets",
@@ -84,7 +96,10 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-node-volumes",
             description=f"EBS volumes of the nodes of {args.cluster_name}",
             alias=f"{args.cluster_name}-node-volumes",
-            account_id=self.account_id,
+            # The key policy names Auto Scaling's service-linked role, which must exist before the policy is set (KMS
+            # refuses a policy naming an unknown principal): reading the account id through the roles orders the key
+            # after them when Crucible creates them.
+            account_id=pulumi.Output.all(self.account_id, *[r.arn for r in self.service_linked_roles]).apply(lambda v: v[0]),
             deletion_window_days=args.kms_key_deletion_window_days,
             protect=args.protect,
             parent=self,
@@ -127,9 +142,17 @@ class Cluster(pulumi.ComponentResource):
             bootstrap_self_managed_addons=False,
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[attachment, log_group]),
+            # bootstrapClusterCreatorAdminPermissions is read only by CreateCluster: a change would replace the cluster
+            # (and everything on it), so later changes are ignored; access to a running cluster is by access entries.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.protect,
+                depends_on=[attachment, log_group],
+                ignore_changes=[BOOTSTRAP_CREATOR_ADMIN_INPUT],
+            ),
         )
 
+        self.api_ingress_rules = self._api_ingress(name, args)
         access_policies = self._admin_access(name, args)
 
         self.node_role = aws.iam.Role(f"{name}-system-nodes", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), tags=tags, opts=child)
@@ -169,7 +192,8 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_node_group, *access_policies]),
+            # The deployer reaches the API only once its network is admitted and its access entry is associated.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_node_group, *access_policies, *self.api_ingress_rules]),
         )
         self.outputs = ClusterOutputs(
             name=self.cluster.name,
@@ -185,9 +209,64 @@ class Cluster(pulumi.ComponentResource):
         )
         self.register_outputs(self.outputs.export())
 
+    def _service_linked_roles(self, name: str, args: ClusterArgs) -> list[aws.iam.ServiceLinkedRole]:
+        """The account-wide roles EC2 Auto Scaling (system node group) and EC2 Spot (Karpenter's spot capacity) act
+        through, for a new account that has neither. Retained on delete: other workloads in the account use them."""
+        if not args.create_service_linked_roles:
+            return []
+        return [
+            aws.iam.ServiceLinkedRole(
+                f"{name}-{label}",
+                aws_service_name=service,
+                description=f"Created by Crucible for {args.cluster_name}; shared by the whole account",
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+            for label, service in SERVICE_LINKED_ROLES
+        ]
+
+    def _api_ingress(self, name: str, args: ClusterArgs) -> list[aws.vpc.SecurityGroupIngressRule]:
+        """HTTPS to the private endpoint from the declared networks (the cluster security group admits only itself)."""
+        group = self.cluster.vpc_config.cluster_security_group_id
+        child = pulumi.ResourceOptions(parent=self)
+        rules = []
+        for sg in args.api_access.source_security_group_ids:
+            rules.append(
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-api-from-{sg}",
+                    security_group_id=group,
+                    referenced_security_group_id=sg,
+                    ip_protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    description=f"Kubernetes API (443) from security group {sg} (deployer, kubectl users)",
+                    opts=child,
+                )
+            )
+        for cidr in args.api_access.source_cidrs:
+            v6 = ":" in cidr
+            rules.append(
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-api-from-{cidr.replace('/', '-').replace(':', '_')}",
+                    security_group_id=group,
+                    cidr_ipv4=None if v6 else cidr,
+                    cidr_ipv6=cidr if v6 else None,
+                    ip_protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    description=f"Kubernetes API (443) from the connected network {cidr} (deployer, kubectl users)",
+                    opts=child,
+                )
+            )
+        return rules
+
     def _admin_access(self, name: str, args: ClusterArgs) -> list[aws.eks.AccessPolicyAssociation]:
+        """One access entry with AmazonEKSClusterAdminPolicy (cluster scope) per admin role and for the deploy role
+        (one entry when the deploy role is also an admin: EKS allows one entry per principal)."""
         associations = []
-        for i, role_arn in enumerate(args.admin_role_arns):
+        roles = list(args.admin_role_arns)
+        if args.api_access.deploy_role_arn and args.api_access.deploy_role_arn not in roles:
+            roles.append(args.api_access.deploy_role_arn)
+        for i, role_arn in enumerate(roles):
             label = role_arn.rsplit("/", 1)[-1].lower()
             entry = aws.eks.AccessEntry(
                 f"{name}-admin-{label}",
@@ -281,6 +360,9 @@ class Cluster(pulumi.ComponentResource):
         )
 
 
+BOOTSTRAP_CREATOR_ADMIN_INPUT = "accessConfig.bootstrapClusterCreatorAdminPermissions"
+# (resource label, service) of the service-linked roles a new account lacks; see ClusterArgs.create_service_linked_roles.
+SERVICE_LINKED_ROLES = (("autoscaling-service-role", "autoscaling.amazonaws.com"), ("spot-service-role", "spot.amazonaws.com"))
 AUTOSCALING_SERVICE_ROLE = "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 EBS_KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 

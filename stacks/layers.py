@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from addons.device_plugins import DevicePluginArgs, EfaDevicePlugin, NeuronDevicePlugin, NvidiaDevicePlugin
-from components.cluster import Cluster, ClusterArgs, SystemNodeGroupArgs
+from components.cluster import ApiAccessArgs, Cluster, ClusterArgs, SystemNodeGroupArgs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.node_pool import NodePool, NodePoolArgs
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, S3VolumeArgs, SharedVolumes, SharedVolumesArgs, StorageDrivers, StorageDriversArgs
@@ -115,6 +115,12 @@ def cluster_layer(spec: PlatformSpec, network: NetworkOutputs, provider: aws.Pro
                 disk_size_gib=group.disk_size_gib,
             ),
             protect=spec.protect,
+            api_access=ApiAccessArgs(
+                source_security_group_ids=c.api_access.source_security_group_ids,
+                source_cidrs=c.api_access.source_cidrs,
+                deploy_role_arn=c.api_access.deploy_role_arn,
+            ),
+            create_service_linked_roles=c.create_service_linked_roles,
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )

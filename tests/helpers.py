@@ -27,7 +27,11 @@ BASE: dict[str, dict[str, Any]] = {
         "environment": "prod",
         "region": "us-east-1",
         "availabilityZones": ["us-east-1a", "us-east-1b", "us-east-1c"],
-        "cluster": {"adminRoleArns": ["arn:aws:iam::111122223333:role/PlatformAdmin"]},
+        "cluster": {
+            "adminRoleArns": ["arn:aws:iam::111122223333:role/PlatformAdmin"],
+            # The deploy runner's security group (a self-hosted runner in the VPC) and the role it deploys with.
+            "apiAccess": {"sourceSecurityGroupIds": ["sg-0a1b2c3d4e5f60718"], "deployRoleArn": "arn:aws:iam::111122223333:role/crucible-deploy"},
+        },
     },
 }
 

@@ -43,7 +43,8 @@ def test_prod_logs_every_control_plane_log_type():
 
 
 def test_prod_grants_admin_through_access_entries_not_to_the_creator():
-    run = plan("prod", cluster={"adminRoleArns": ["arn:aws:iam::111122223333:role/A", "arn:aws:iam::111122223333:role/B"]})
+    admins = ["arn:aws:iam::111122223333:role/A", "arn:aws:iam::111122223333:role/B"]
+    run = plan("prod", cluster={"adminRoleArns": admins, "apiAccess": {"deployRoleArn": admins[0]}})  # the deploy role is an admin
     access = run.one(CLUSTER).inputs["accessConfig"]
     assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
     entries = [e for e in run.of_type("aws:eks/accessEntry:AccessEntry") if e.inputs["type"] == "STANDARD"]  # nodes have EC2_LINUX entries

@@ -2,15 +2,101 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Literal, Optional
 
-from stacks.spec.checks import any_cidr, iam_role_arn, log_retention_days
+from stacks.spec.checks import any_cidr, aws_id, iam_role_arn, log_retention_days
 from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, each, in_range, non_empty, one_of, setting, show, unique
+
+if TYPE_CHECKING:
+    from stacks.spec.platform import PlatformSpec
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 MANAGED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
+# An EKS managed add-on version as `aws eks describe-addon-versions` lists it, e.g. v1.20.4-eksbuild.1.
+_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+# Address blocks that are never the source of a request to a public endpoint: private (RFC 1918), shared (RFC 6598,
+# carrier-grade NAT), loopback, link-local, "this network", benchmarking, documentation-free reserved and multicast.
+# EKS answers InvalidParameterException for such blocks in publicAccessCidrs; requests from them reach the private
+# endpoint through the VPC instead (cluster.apiAccess).
+NON_PUBLIC_BLOCKS = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+        "fc00::/7", "fe80::/10", "::1/128", "ff00::/8",
+    )
+)
+WORLD = ("0.0.0.0/0", "::/0")
+
+
+def addon_version(addon: str, version: str) -> Optional[str]:
+    if not _ADDON_VERSION.match(version):
+        return (
+            f"got {show(version)}; allowed: a concrete add-on version v<major>.<minor>.<patch>-eksbuild.<n> "
+            f"(e.g. v1.20.4-eksbuild.1, from `aws eks describe-addon-versions --addon-name {addon}`), never latest or empty"
+        )
+    return None
+
+
+def public_source_cidr(value: str) -> Optional[str]:
+    """A block a request to the public endpoint can come from: a public address range (or the whole internet, which
+    is refused outside dev by check_cluster)."""
+    message = any_cidr(value)
+    if message:
+        return message
+    net = ipaddress.ip_network(value)
+    if value in WORLD:
+        return None
+    for block in NON_PUBLIC_BLOCKS:
+        if net.version == block.version and net.subnet_of(block):
+            return (
+                f"got {show(value)}: a non-public range (within {block}); the public endpoint is reached from public "
+                "addresses only; allowed: public CIDR blocks (reach the private endpoint from private networks with "
+                "cluster.apiAccess.sourceCidrs)"
+            )
+    return None
+
+
+def connected_network_cidr(value: str) -> Optional[str]:
+    message = any_cidr(value)
+    if message:
+        return message
+    if ipaddress.ip_network(value).prefixlen == 0:
+        return f"got {show(value)}; allowed: the CIDR block of a connected network (peered VPC, VPN, Direct Connect), never every address"
+    return None
+
+
+@dataclass(frozen=True)
+class ApiAccessSpec:
+    """How the deployer (`pulumi up`) and kubectl users reach the Kubernetes API: the networks admitted on 443 to the
+    cluster security group (the private endpoint) and the deploy role's access entry."""
+
+    source_security_group_ids: tuple[str, ...] = setting(
+        "Security groups whose members reach the private endpoint: each gets an ingress rule on 443 to the EKS "
+        "cluster security group. Use the group of a self-hosted deploy runner in the VPC or of an SSM tunnel host.",
+        default=[],
+        check=all_of(each(aws_id("sg-")), unique),
+    )
+    source_cidrs: tuple[str, ...] = setting(
+        "CIDR blocks of connected networks (a peered VPC, a VPN or Direct Connect network) where the deploy runner and "
+        "kubectl users run: each gets an ingress rule on 443 to the EKS cluster security group.",
+        default=[],
+        check=all_of(each(connected_network_cidr), unique),
+    )
+    deploy_role_arn: Optional[str] = setting(
+        "IAM role that runs `pulumi up` (CI: the repository variable AWS_DEPLOY_ROLE_ARN). Gets an access entry with "
+        "AmazonEKSClusterAdminPolicy, cluster scope. Required outside dev unless bootstrapCreatorAdmin is true.",
+        default=None,
+        check=iam_role_arn,
+    )
+
+    @property
+    def declares_network(self) -> bool:
+        return bool(self.source_security_group_ids or self.source_cidrs)
 
 
 @dataclass(frozen=True)
@@ -63,9 +149,15 @@ class ClusterSpec:
         default=ByEnv(dev=True, prod=False),
     )
     public_access_cidrs: tuple[str, ...] = setting(
-        "CIDR blocks allowed to reach the public endpoint. Required when endpointPublicAccess is true.",
+        "CIDR blocks allowed to reach the public endpoint. Required when endpointPublicAccess is true. Public ranges "
+        "only (no RFC 1918, 100.64.0.0/10 or other non-public blocks); never 0.0.0.0/0 outside dev.",
         default=[],
-        check=all_of(each(any_cidr), unique),
+        check=all_of(each(public_source_cidr), unique),
+    )
+    api_access: ApiAccessSpec = setting(
+        "Ways into the Kubernetes API for the deployer and kubectl users (see `apiAccess.*`). Outside dev a "
+        "private-only endpoint needs sourceSecurityGroupIds or sourceCidrs.",
+        default={},
     )
     log_types: tuple[str, ...] = setting(
         "Control-plane log types sent to CloudWatch. Allowed: " + ", ".join(LOG_TYPES) + ".",
@@ -83,7 +175,10 @@ class ClusterSpec:
         check=all_of(each(iam_role_arn), unique),
     )
     bootstrap_creator_admin: bool = setting(
-        "Grant the identity that creates the cluster admin access (convenient in dev; off in prod).",
+        "Grant the identity that creates the cluster admin access (convenient in dev; off in prod). Create-only: EKS "
+        "reads it when the cluster is created and changing it would replace the cluster, so later changes are ignored "
+        "(ignore_changes) and `crucible diff` says so; grant access to a running cluster with adminRoleArns or "
+        "apiAccess.deployRoleArn.",
         default=ByEnv(dev=True, prod=False),
     )
     authentication_mode: Literal["API", "API_AND_CONFIG_MAP"] = setting(
@@ -95,29 +190,67 @@ class ClusterSpec:
         check=in_range(7, 30),
     )
     addon_versions: dict[str, str] = setting(
-        "Pin EKS managed add-on versions, e.g. {vpc-cni: v1.20.4-eksbuild.1}. Unpinned add-ons get the default version for the cluster version.",
+        "Pin EKS managed add-on versions, e.g. {vpc-cni: v1.20.4-eksbuild.1} (concrete v<semver>-eksbuild.<n> only). "
+        "Unpinned add-ons get the default version for the cluster version.",
         default={},
+    )
+    create_service_linked_roles: bool = setting(
+        "Create the service-linked roles a new account lacks (AWSServiceRoleForAutoScaling for the system node group, "
+        "AWSServiceRoleForEC2Spot for Karpenter's spot capacity) as aws.iam.ServiceLinkedRole resources, retained on "
+        "delete. Leave false where they exist (any Auto Scaling group or spot request made them): creating an existing "
+        "one fails.",
+        default=False,
     )
     system_node_group: SystemNodeGroupSpec = setting(
         "The system node group (see `systemNodeGroup.*`).", default={}
     )
 
     def check(self, ctx: Context, path: str) -> None:
-        if self.endpoint_public_access and not self.public_access_cidrs:
-            ctx.problem(
-                f"{path}.publicAccessCidrs",
-                "required when endpointPublicAccess is true: list the CIDR blocks allowed to reach the API (never the whole internet by default)",
-            )
-        if not self.endpoint_public_access and self.public_access_cidrs:
-            ctx.problem(
-                f"{path}.publicAccessCidrs",
-                "set, but endpointPublicAccess is false: remove it or turn the public endpoint on",
-            )
-        for key in self.addon_versions:
+        for key, version in self.addon_versions.items():
             if key not in MANAGED_ADDONS:
                 ctx.problem(
                     f"{path}.addonVersions.{key}",
                     f"unknown add-on{did_you_mean(key, MANAGED_ADDONS)}; allowed: {', '.join(MANAGED_ADDONS)}",
                 )
-        if ctx.env == "prod" and "0.0.0.0/0" in self.public_access_cidrs:
-            ctx.problem(f"{path}.publicAccessCidrs", "got \"0.0.0.0/0\"; a prod API endpoint must not be open to the internet")
+            elif addon_version(key, version):
+                ctx.problem(f"{path}.addonVersions.{key}", addon_version(key, version))
+
+
+def check_cluster(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    """Endpoint and access rules, for stacks that build the cluster (a split stack on top of another stack's cluster
+    takes the cluster section's defaults but never uses them)."""
+    c, env = spec.cluster, ctx.env
+    where = f"{path}cluster"
+    if c.endpoint_public_access and not c.public_access_cidrs:
+        ctx.problem(
+            f"{where}.publicAccessCidrs",
+            "required when endpointPublicAccess is true: list the CIDR blocks allowed to reach the API (never the whole internet by default)",
+        )
+    if not c.endpoint_public_access and c.public_access_cidrs:
+        ctx.problem(f"{where}.publicAccessCidrs", "set, but endpointPublicAccess is false: remove it or turn the public endpoint on")
+    open_to = [cidr for cidr in c.public_access_cidrs if cidr in WORLD]
+    if env != "dev" and c.endpoint_public_access and open_to:
+        ctx.problem(
+            f"{where}.publicAccessCidrs",
+            f"got {show(open_to[0])}; a {env} API endpoint must not be open to the internet (allowed: named public CIDR blocks, in dev only)",
+        )
+    access = c.api_access
+    if env != "dev" and not c.endpoint_public_access and not access.declares_network:
+        ctx.problem(
+            f"{where}.apiAccess",
+            f"required in {env} with a private-only endpoint: declare where the deployer and kubectl users reach the API from — "
+            "apiAccess.sourceSecurityGroupIds (a self-hosted runner or SSM tunnel host in the VPC) and/or apiAccess.sourceCidrs "
+            "(a peered or VPN-connected network); without one `pulumi up` times out on the first Kubernetes resource",
+        )
+    if env != "dev" and not c.bootstrap_creator_admin and access.deploy_role_arn is None:
+        ctx.problem(
+            f"{where}.apiAccess.deployRoleArn",
+            f"required in {env} when bootstrapCreatorAdmin is false: the IAM role that runs `pulumi up` needs an access entry "
+            "(AmazonEKSClusterAdminPolicy) or every Kubernetes resource gets 401 Unauthorized",
+        )
+    if c.bootstrap_creator_admin and access.deploy_role_arn is not None:
+        ctx.problem(
+            f"{where}.apiAccess.deployRoleArn",
+            "set together with bootstrapCreatorAdmin: true: the deploy role creates the cluster and already gets an access entry, "
+            "and a second entry for the same principal fails (ResourceInUseException); set bootstrapCreatorAdmin: false or remove deployRoleArn",
+        )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from stacks.spec.addons import ARGO_SSO_SECRET_KEY, GRAFANA_PASSWORD_KEY, OAUTH_CLIENT_SECRET_KEY, AddonsSpec, check_addons, secret_setting
-from stacks.spec.cluster import ClusterSpec
+from stacks.spec.cluster import ClusterSpec, check_cluster
 from stacks.spec.network import NetworkSpec
 from stacks.spec.pools import PoolSpec
 from stacks.spec.storage import StorageSpec
@@ -125,6 +125,8 @@ class PlatformSpec:
             )
         if first == 0 and self.stack_reference:
             ctx.problem(f"{path}stackReference", "set, but this stack builds every layer from the network up: remove it")
+        if self.builds("cluster"):
+            check_cluster(self, ctx, path)
         if self.builds("cluster") and self.environment == "prod" and not self.cluster.bootstrap_creator_admin and not self.cluster.admin_role_arns:
             ctx.problem(
                 f"{path}cluster.adminRoleArns",

@@ -54,16 +54,25 @@ def stack_config(env: str = "dev", drop: tuple[str, ...] = (), **overrides: Any)
     return {f"crucible:{k}": encode(v) for k, v in raw.items()}
 
 
+def secret_keys_of(config: dict[str, str]) -> list[str]:
+    """The secret settings a test config sets: held as secrets, as `pulumi config set --secret` would hold them."""
+    from stacks.spec.loader import SECRET_KEYS
+
+    return [key for key in config if key.partition(":")[2] in SECRET_KEYS]
+
+
 def spec_of(env: str = "dev", stack: str = "test", **overrides: Any) -> PlatformSpec:
-    return load_spec(stack_config(env, **overrides), stack)
+    config = stack_config(env, **overrides)
+    return load_spec(config, stack, secret_keys=secret_keys_of(config))
 
 
 def plan(env: str = "dev", stack: str = "test", stack_outputs: dict | None = None, **overrides: Any) -> PlanRun:
     from stacks.program import main
 
     config = stack_config(env, **overrides)
-    spec = load_spec(config, stack)
-    return run_program(main, stack=stack, config=config, region=spec.region, stack_outputs=stack_outputs)
+    secrets = secret_keys_of(config)
+    spec = load_spec(config, stack, secret_keys=secrets)
+    return run_program(main, stack=stack, config=config, secret_keys=secrets, region=spec.region, stack_outputs=stack_outputs)
 
 
 def shared_dir() -> Path:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from stacks.harness import PlanRun, run_program
 from stacks.spec import ConfigError, PlatformSpec, Problem
-from stacks.spec.loader import load_stack_file
+from stacks.spec.loader import SECRET_PLACEHOLDER, RequiredSecret, load_stack_file, secrets_of
 
 STACKS_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,8 @@ class Planned:
     path: Path
     config: dict[str, str]
     secret_keys: list[str]
+    secrets: list[RequiredSecret] = field(default_factory=list)  # what the real run needs, set or missing
+    referenced: Optional["Planned"] = None  # the stack crucible:stackReference names, planned from its config file
 
 
 def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None) -> Planned:
@@ -46,15 +48,25 @@ def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None) -> P
     spec, config, secrets = load_stack_file(path)
     seen = (_seen or ()) + (str(path.resolve()),)
     stack_outputs = {}
+    referenced = None
     if spec.stack_reference:
-        stack_outputs[spec.stack_reference] = _referenced_outputs(spec, path, seen)
+        referenced = _referenced(spec, path, seen)
+        stack_outputs[spec.stack_reference] = referenced.run.raw_outputs
     from stacks.program import main  # the program itself, as `pulumi up` runs it
 
-    run = run_program(main, stack=spec.stack, config=config, secret_keys=secrets, region=spec.region, stack_outputs=stack_outputs)
-    return Planned(spec=spec, run=run, path=path, config=config, secret_keys=secrets)
+    # Offline, a required secret that is not set yet stands in as the same placeholder as an encrypted one: the plan
+    # shows what the real run creates, and the report says which `pulumi config set --secret` it needs first.
+    required = secrets_of(spec, config)
+    engine_config, engine_secrets = dict(config), list(secrets)
+    for secret in required:
+        if not secret.is_set:
+            engine_config[secret.key] = SECRET_PLACEHOLDER
+            engine_secrets.append(secret.key)
+    run = run_program(main, stack=spec.stack, config=engine_config, secret_keys=engine_secrets, region=spec.region, stack_outputs=stack_outputs)
+    return Planned(spec=spec, run=run, path=path, config=config, secret_keys=secrets, secrets=required, referenced=referenced)
 
 
-def _referenced_outputs(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -> dict:
+def _referenced(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -> Planned:
     name = spec.stack_reference.rsplit("/", 1)[-1]
     ref_path = path.parent / f"Pulumi.{name}.yaml"
     if not ref_path.is_file():
@@ -64,5 +76,4 @@ def _referenced_outputs(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -
         )
     if str(ref_path.resolve()) in seen:
         raise ConfigError([Problem("crucible:stackReference", f"stack references form a cycle through {ref_path.name}")], str(path))
-    referenced = plan_stack(str(ref_path), seen)
-    return referenced.run.raw_outputs
+    return plan_stack(str(ref_path), seen)

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 from components.labels import ACCELERATOR_RESOURCE, NODEPOOL_LABEL, TENANT_LABEL
 from stacks.harness import CapturedResource, PlanRun
+from stacks.plan.deploy import deploy_section, secrets_section
 from stacks.plan.locate import Planned
 from stacks.spec import LAYERS
 
@@ -417,6 +418,8 @@ def policies_section(planned: Planned) -> Section:
 SECTIONS: list[Callable[[Planned], Optional[Section]]] = [
     layers_section,
     settings_section,
+    deploy_section,
+    secrets_section,
     capacity_section,
     storage_section,
     notebooks_section,

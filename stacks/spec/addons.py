@@ -220,8 +220,24 @@ class AddonsSpec:
     kuberay: KubeRaySpec = setting("The KubeRay operator (see `kuberay.*`).", default={})
 
 
+def required_secrets(spec: "PlatformSpec") -> list[tuple[str, str]]:
+    """(secret config key, what needs it) for every secret this stack's `pulumi up` reads. Whether they are set is
+    the loader's business: under the engine a missing one stops the program, offline `crucible plan` lists it."""
+    if not spec.builds("platform"):
+        return []
+    hub, obs, argo = spec.addons.jupyterhub, spec.addons.observability, spec.addons.argo
+    needed = []
+    if hub.enabled and hub.authenticator in ("github", "generic-oauth"):
+        needed.append((OAUTH_CLIENT_SECRET_KEY, f"the JupyterHub authenticator {show(hub.authenticator)}"))
+    if obs.enabled and obs.grafana:
+        needed.append((GRAFANA_PASSWORD_KEY, "addons.observability.grafana"))
+    if argo.enabled and "sso" in argo.auth_modes:
+        needed.append((ARGO_SSO_SECRET_KEY, "the Argo Workflows auth mode \"sso\""))
+    return needed
+
+
 def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
-    """Cross-section rules: pools named by the add-ons exist; secrets are set where an add-on needs them."""
+    """Cross-section rules: pools named by the add-ons exist (required secrets: :func:`required_secrets`)."""
     if not spec.builds("platform"):
         return
     hub, obs, argo = spec.addons.jupyterhub, spec.addons.observability, spec.addons.argo
@@ -233,18 +249,3 @@ def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)}; allowed: one of crucible:pools[].name ({', '.join(pools) or 'none defined'})")
             elif pool.kind != "cpu":
                 ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)} (kind {pool.kind}); allowed: a cpu pool")
-        if hub.authenticator in ("github", "generic-oauth") and not spec.jupyterhub_oauth_client_secret:
-            ctx.problem(
-                f"{path}{OAUTH_CLIENT_SECRET_KEY}",
-                f"required for authenticator {show(hub.authenticator)}: pulumi config set --secret crucible:{OAUTH_CLIENT_SECRET_KEY} <client secret>",
-            )
-    if obs.enabled and obs.grafana and not spec.grafana_admin_password:
-        ctx.problem(
-            f"{path}{GRAFANA_PASSWORD_KEY}",
-            f"required when addons.observability.grafana is true: pulumi config set --secret crucible:{GRAFANA_PASSWORD_KEY} <password>",
-        )
-    if argo.enabled and "sso" in argo.auth_modes and not spec.argo_sso_client_secret:
-        ctx.problem(
-            f"{path}{ARGO_SSO_SECRET_KEY}",
-            f"required with Argo auth mode \"sso\": pulumi config set --secret crucible:{ARGO_SSO_SECRET_KEY} <client secret>",
-        )

@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Collection, Literal, Mapping, Optional
 
 import yaml
 
+from stacks.spec.addons import required_secrets
 from stacks.spec.platform import SECTION_LAYER, PlatformSpec
 from stacks.spec.storage import check_physical_names
-from stacks.spec.schema import ENVIRONMENTS, ConfigError, Context, Problem, is_parsed, parse, show
+from stacks.spec.schema import ENVIRONMENTS, ConfigError, Context, Problem, config_key, is_parsed, parse, show
 
 NAMESPACE = "crucible"
 ROOT = f"{NAMESPACE}:"
@@ -52,8 +54,50 @@ def encode(value: Any) -> str:
     return json.dumps(value)
 
 
-def load_spec(config: Mapping[str, Any], stack: str, source: str = "stack config") -> PlatformSpec:
+# The secret config keys PlatformSpec declares (secret_setting), e.g. jupyterhubOauthClientSecret.
+SECRET_KEYS = tuple(config_key(f) for f in dataclasses.fields(PlatformSpec) if f.metadata.get("secret"))
+
+
+def set_secret_command(key: str, stack: str) -> str:
+    """The command that stores a secret (it prompts for the value, which stays out of the shell history)."""
+    return f"pulumi config set --secret {ROOT}{key} -s {stack}"
+
+
+@dataclass(frozen=True)
+class RequiredSecret:
+    """A secret config key the real run of a stack reads."""
+
+    key: str  # crucible:<key>
+    needed_by: str
+    is_set: bool
+    command: str
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "neededBy": self.needed_by, "state": "set" if self.is_set else "missing", "command": self.command}
+
+
+def secrets_of(spec: PlatformSpec, config: Mapping[str, Any]) -> list[RequiredSecret]:
+    """The secrets the real `pulumi up` of ``spec`` needs, and whether ``config`` sets them."""
+    return [
+        RequiredSecret(f"{ROOT}{key}", needed_by, bool(config.get(f"{ROOT}{key}")), set_secret_command(key, spec.stack))
+        for key, needed_by in required_secrets(spec)
+    ]
+
+
+def load_spec(
+    config: Mapping[str, Any],
+    stack: str,
+    source: str = "stack config",
+    *,
+    secret_keys: Optional[Collection[str]] = None,
+    missing_secrets: Literal["refuse", "allow"] = "refuse",
+) -> PlatformSpec:
     """Validate the `crucible:*` keys of ``config`` (values raw or engine-encoded) into a PlatformSpec.
+
+    ``secret_keys``: the keys the source holds as secrets (the engine's secret set; `secure:` values in a stack
+    file); a secret setting outside it was given as plain text and is refused. ``None``: the caller cannot tell.
+    ``missing_secrets``: "refuse" (the real run: a required secret that is not set is a problem naming the command
+    that sets it) or "allow" (offline planning, which lists them: :func:`secrets_of`).
 
     Raises :class:`ConfigError` listing every problem; nothing else is raised for bad input.
     """
@@ -64,6 +108,14 @@ def load_spec(config: Mapping[str, Any], stack: str, source: str = "stack config
             raw[name] = decode(value)
     env = raw.get("environment")
     ctx = Context(env=env if env in ENVIRONMENTS else "prod")
+    if secret_keys is not None:
+        for key in SECRET_KEYS:
+            if raw.get(key) is not None and f"{ROOT}{key}" not in secret_keys:
+                ctx.problem(
+                    f"{ROOT}{key}",
+                    f"given as plain text; a secret must be stored encrypted (`secure:`): remove the plain value from the "
+                    f"stack config and run `{set_secret_command(key, stack)}`",
+                )
     spec = parse(PlatformSpec, raw, ROOT, ctx)
     if is_parsed(spec):
         for section, layer in SECTION_LAYER.items():
@@ -73,6 +125,10 @@ def load_spec(config: Mapping[str, Any], stack: str, source: str = "stack config
                     f"set, but this stack does not build the {layer} layer (layers: {', '.join(spec.layers)}); "
                     f"configure it in the stack that does ({spec.stack_reference})",
                 )
+        if missing_secrets == "refuse":
+            for key, needed_by in required_secrets(spec):
+                if not raw.get(key):
+                    ctx.problem(f"{ROOT}{key}", f"required for {needed_by} and not set: run `{set_secret_command(key, stack)}`")
     if ctx.problems or not is_parsed(spec):
         raise ConfigError(ctx.problems, source)
     spec = dataclasses.replace(spec, stack=stack)
@@ -119,6 +175,8 @@ def stack_name_of(path: Path) -> str:
 
 
 def load_stack_file(path: Path) -> tuple[PlatformSpec, dict[str, str], list[str]]:
+    """A stack file, validated for offline use: its `secure:` values are secrets (plain ones are refused); required
+    secrets it lacks are allowed (the ciphertext lives in the stack file only once `pulumi config set --secret` ran)."""
     values, secrets = read_stack_file(path)
-    spec = load_spec(values, stack_name_of(path), source=str(path))
+    spec = load_spec(values, stack_name_of(path), source=str(path), secret_keys=secrets, missing_secrets="allow")
     return spec, values, secrets

@@ -40,6 +40,15 @@ REPLACE_ON_CHANGE = {
 # pulumi-kubernetes replaces any object whose name or namespace changes (an object's identity in the API server).
 KUBERNETES_IDENTITY = {"metadata.name", "metadata.namespace"}
 
+# Create-only inputs the program ignores after creation (ignore_changes): a change is not applied; say what it means.
+CREATE_ONLY = {
+    ("aws:eks/cluster:Cluster", "accessConfig.bootstrapClusterCreatorAdminPermissions"): (
+        "cluster.bootstrapCreatorAdmin is create-only: EKS reads it only when it creates the cluster and a change would "
+        "replace the cluster, so the program ignores it (ignore_changes) and the running cluster keeps the creator's "
+        "access as it was; grant or remove access with cluster.adminRoleArns or cluster.apiAccess.deployRoleArn"
+    ),
+}
+
 
 @dataclass
 class Change:
@@ -64,6 +73,7 @@ class PlanDiff:
     policies_fixed: list[dict]
     policies_new: list[dict]
     cost: dict
+    notes: list[str] = field(default_factory=list)  # changes the program ignores (create-only inputs)
 
     @property
     def dangerous(self) -> list[Change]:
@@ -77,6 +87,7 @@ class PlanDiff:
             "statefulReplacements": [c.to_json() for c in self.dangerous],
             "policies": {"new": self.policies_new, "fixed": self.policies_fixed},
             "cost": self.cost,
+            "notes": self.notes,
         }
 
 
@@ -171,6 +182,7 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
             changes.append(
                 Change("removed", urn, r["type"], r["name"], base_layers[urn], [], r["type"] in STATEFUL_TYPES, r.get("protect", False))
             )
+    changes, notes = _without_ignored_changes(changes, head_res)
     order = {layer: i for i, layer in enumerate([*LAYERS, "providers", "stack"])}
     changes.sort(key=lambda c: (order.get(c.layer, 99), c.kind, c.type, c.name))
     before, after = _violations(base), _violations(head)
@@ -181,7 +193,27 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
         "head": {"min": round(head_low, 2), "max": round(head_high, 2)},
         "delta": {"min": round(head_low - base_low, 2), "max": round(head_high - base_high, 2)},
     }
-    return PlanDiff(base_label, head_label, changes, as_dicts(before - after), as_dicts(after - before), cost)
+    return PlanDiff(base_label, head_label, changes, as_dicts(before - after), as_dicts(after - before), cost, notes)
+
+
+def _without_ignored_changes(changes: list[Change], head_res: dict[str, dict]) -> tuple[list[Change], list[str]]:
+    """Drop the fields a resource ignores (its ignore_changes): the engine does not apply them, so they neither
+    update nor replace it. A create-only one gets a note saying what its change means."""
+    kept, notes = [], []
+    for c in changes:
+        ignored_paths = (head_res.get(c.urn) or {}).get("ignore_changes") or []
+        ignored = [f for f in c.fields if any(f == p or f.startswith(f"{p}.") or f.startswith(f"{p}[") for p in ignored_paths)]
+        if c.kind not in ("updated", "replaced") or not ignored:
+            kept.append(c)
+            continue
+        for f in ignored:
+            if (c.type, f) in CREATE_ONLY:
+                notes.append(f"{c.name}: {f} changed and is ignored — {CREATE_ONLY[(c.type, f)]}")
+        c.fields = [f for f in c.fields if f not in ignored]
+        if c.fields:
+            c.kind = "replaced" if _forces_replacement(c.type, c.fields) else "updated"
+            kept.append(c)
+    return kept, notes
 
 
 def render(diff: PlanDiff, markdown: bool = False) -> str:
@@ -191,6 +223,8 @@ def render(diff: PlanDiff, markdown: bool = False) -> str:
     counts = {kind: sum(1 for c in diff.changes if c.kind == kind) for kind in ("added", "updated", "replaced", "removed")}
     lines.append(h(f"crucible diff {diff.base} → {diff.head}"))
     lines.append(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    for note in diff.notes:
+        lines.append(f"{bullet}note: {note}")
     if diff.dangerous:
         lines.append("")
         lines.append(h("⚠ STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED"))

@@ -68,7 +68,7 @@ def test_one_virtualenv_for_the_quick_start_pulumi_and_ci():
     readme = (REPO / "README.md").read_text()
     assert "python3 -m venv .venv && .venv/bin/pip install -e ." in readme
     for text in [readme, *(p.read_text() for p in (REPO / ".github" / "workflows").glob("*.yml"))]:
-        assert not re.search(r"(?<![.\w])venv/bin", text) and "-m venv venv" not in text
+        assert not re.search(r"(?<![\w./])venv/bin", text) and "-m venv venv" not in text
 
 
 # ---- what the plan says about the real run ----------------------------------------------------------------------
@@ -158,3 +158,64 @@ def test_under_the_engine_a_secret_held_as_a_secret_is_accepted():
     config = stack_config("prod", grafanaAdminPassword="from-the-secrets-provider", **GRAFANA)
     spec = load_spec(config, "prod", secret_keys={"crucible:grafanaAdminPassword"})
     assert spec.grafana_admin_password == "from-the-secrets-provider"
+
+
+# ---- the account preflight: EC2 quotas (issue 12, A3) -----------------------------------------------------------
+
+
+def test_prod_plan_names_each_quota_with_the_vcpus_its_pools_reach():
+    quotas = {q["code"]: q for q in shipped_report("prod")[0]["deploy"]["quotas"]}
+    assert quotas["L-417A185B"]["vcpusAtMax"] == 8 * 192 and quotas["L-417A185B"]["for"] == ["pool train"]  # 8 x p5.48xlarge
+    assert quotas["L-417A185B"]["command"] == "aws service-quotas get-service-quota --service-code ec2 --quota-code L-417A185B --region us-east-1"
+    # serve runs spot and on demand: Karpenter may put all of it on either, so both quotas must hold it
+    assert quotas["L-DB2E81BA"]["vcpusAtMax"] == quotas["L-3819A6DF"]["vcpusAtMax"] > 0
+    assert "system node group" in quotas["L-1216C47A"]["for"]
+
+
+def test_trainium_counts_against_the_trn_quotas():
+    quotas = {q["code"]: q for q in shipped_report("trainium")[0]["deploy"]["quotas"]}
+    assert set(quotas["L-2C3B7624"]["for"]) == {"pool trn2-train", "pool trn1-train"}
+    assert quotas["L-6B0D517C"]["for"] == ["pool trn1-train"]  # the only Trn pool allowed on spot
+
+
+def test_the_readme_quota_preflight_is_the_table_the_plan_uses():
+    from stacks.derive.ec2_quotas import QUOTAS
+
+    readme = (REPO / "README.md").read_text()
+    listed = dict(re.findall(r"^q (L-[0-9A-F]{8}) +# (.+)$", readme, re.M))
+    known = {code: name for pair in QUOTAS.values() for code, name in pair}
+    assert set(listed) == set(known)
+    for code, comment in listed.items():
+        assert comment.startswith(known[code]), f"README names {code} {comment!r}; Service Quotas: {known[code]!r}"
+
+
+def test_the_readme_real_path_is_a_checklist_with_the_commands_that_work():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Deploying for real") : readme.index("## Verify a deployed stack")]
+    for env in ("prod",):
+        assert f"pulumi preview --policy-pack policies --policy-pack-config policies/config/{env}.json" in section
+        assert f"pulumi up --policy-pack policies --policy-pack-config policies/config/{env}.json" in section
+        assert (REPO / "policies" / "config" / f"{env}.json").is_file()
+    pack_venv = yaml.safe_load((REPO / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in section
+    for words in (
+        "aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com",
+        "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com",
+        "crucible:cluster.createServiceLinkedRoles",
+        "aws ec2 describe-capacity-block-offerings",
+        "pulumi state unprotect",
+        "pulumi destroy -s prod-platform",
+        "AWS-StartPortForwardingSessionToRemoteHost",
+        "pulumi config set --secret crucible:",
+    ):
+        assert words in section, words
+    assert section.index("pulumi destroy -s prod-platform") < section.index("pulumi destroy -s prod-core")
+
+
+@pytest.mark.parametrize("workflow", ["deploy.yml", "pull-request.yml"])
+def test_jobs_with_the_policy_pack_install_its_virtualenv(workflow):
+    pack_venv = yaml.safe_load((REPO / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    for job in load(REPO / ".github" / "workflows" / workflow)["jobs"].values():
+        if any(s.get("with", {}).get("policyPacks") == "policies" for s in job["steps"]):
+            runs = " ".join(s.get("run", "") for s in job["steps"])
+            assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in runs

@@ -118,7 +118,18 @@ def deploy_section(planned: "Planned") -> Optional["Section"]:
         return None
     deploy_role = owner.spec.cluster.api_access.deploy_role_arn
     kind = runner_kind(planned.spec, planned.path)
-    data = {"cluster": where, **access, "deployRole": deploy_role, "runner": kind}
+    from stacks.derive.ec2_quotas import quota_needs
+
+    needs, quota_notes = quota_needs(planned.spec)
+    region = planned.spec.region
+    data = {
+        "cluster": where,
+        **access,
+        "deployRole": deploy_role,
+        "runner": kind,
+        "quotas": [n.to_json(region) for n in needs],
+        "quotaNotes": quota_notes,
+    }
     lines = [f"endpoint   {access['endpoint']} (cluster of {where})"]
     lines += [f"way in     {way}" for way in access["waysIn"]]
     if not access["apiIngress"] and not access["publicAccessCidrs"]:
@@ -131,6 +142,10 @@ def deploy_section(planned: "Planned") -> Optional["Section"]:
         f"runner     {'GitHub-hosted (' + HOSTED_LABEL + ')' if kind == HOSTED else 'self-hosted (label: repository variable ' + RUNNER_VARIABLE + ')'}"
         f" — `crucible runner {planned.spec.stack}`"
     )
+    lines += [f"quota      {n.code} {n.name}: {n.vcpus_at_max:,} vCPUs at max ({', '.join(n.users)})" for n in needs]
+    if needs:
+        lines.append(f"           preflight: aws service-quotas get-service-quota --service-code ec2 --quota-code <code> --region {region}")
+    lines += [f"note       {note}" for note in quota_notes]
     return Section("deploy", "Deploy path (how `pulumi up` and kubectl reach the API)", data, lines)
 
 

@@ -20,8 +20,8 @@ MANAGED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", 
 _ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 # Address blocks that are never the source of a request to a public endpoint: private (RFC 1918), shared (RFC 6598,
 # carrier-grade NAT), loopback, link-local, "this network", benchmarking, documentation-free reserved and multicast.
-# EKS answers InvalidParameterException for such blocks in publicAccessCidrs; requests from them reach the private
-# endpoint through the VPC instead (cluster.apiAccess).
+# The public endpoint sees the public source address of a request (after NAT), so such a block in publicAccessCidrs
+# admits nobody; clients in private networks reach the private endpoint instead (cluster.apiAccess).
 NON_PUBLIC_BLOCKS = tuple(
     ipaddress.ip_network(block)
     for block in (

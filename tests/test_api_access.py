@@ -67,6 +67,7 @@ def test_the_deploy_role_is_required_outside_dev_without_creator_admin(env):
 
 
 def test_a_deploy_role_beside_creator_admin_is_refused():
+    # The creator's bootstrap entry and an explicit entry for the same principal collide (pulumi/pulumi-eks#2373).
     found = problems("dev", cluster={"apiAccess": {"deployRoleArn": DEPLOY_ROLE}})
     assert "bootstrapCreatorAdmin" in found["crucible:cluster.apiAccess.deployRoleArn"]
 
@@ -123,6 +124,8 @@ def test_dev_with_a_public_endpoint_adds_no_ingress_to_the_cluster_group():
 
 
 def test_creator_admin_is_create_only_and_later_changes_are_ignored():
+    # A change of bootstrapClusterCreatorAdminPermissions "forces replacement" of the cluster
+    # (hashicorp/terraform-provider-aws#35824, pulumi/pulumi-aws#3997).
     cluster = prod_with_vpn().one(CLUSTER)
     assert "accessConfig.bootstrapClusterCreatorAdminPermissions" in cluster.ignore_changes
     doc = next(f.metadata["doc"] for f in ClusterSpec.__dataclass_fields__.values() if f.name == "bootstrap_creator_admin")

@@ -248,3 +248,9 @@ def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
             f"{path}{ARGO_SSO_SECRET_KEY}",
             f"required with Argo auth mode \"sso\": pulumi config set --secret crucible:{ARGO_SSO_SECRET_KEY} <client secret>",
         )
+    if hub.enabled and hub.exposure != "private" and not spec.serving.load_balancer_controller.enabled:
+        ctx.problem(
+            f"{path}addons.jupyterhub.exposure",
+            f"got {show(hub.exposure)}, but serving.loadBalancerController.enabled is false: the hub's NLB is made by the "
+            "AWS Load Balancer Controller; enable it or use exposure \"private\"",
+        )

@@ -173,7 +173,7 @@ class LoadBalancerControllerArgs:
     depends_on: Sequence[pulumi.Resource] = ()  # the network and cluster below: destroyed after the controller
 
 
-def controller_values(args: LoadBalancerControllerArgs, cluster_name: str, vpc_id: str) -> dict:
+def controller_values(args: LoadBalancerControllerArgs, cluster_name: pulumi.Input[str], vpc_id: pulumi.Input[str]) -> dict:
     values = {
         "clusterName": cluster_name,
         "region": args.region,
@@ -212,7 +212,9 @@ class LoadBalancerController(pulumi.ComponentResource):
             inline_policy=policy,
             opts=child,
         )
-        values = pulumi.Output.all(args.cluster_name, args.vpc_id).apply(lambda v: controller_values(args, v[0], v[1]))
+        # The computed names are leaves of the values, not the whole: the switches (the Service webhook off) stay
+        # known at preview, where the policy pack reads them.
+        values = controller_values(args, args.cluster_name, args.vpc_id)
         self.release = k8s.helm.v3.Release(
             name,
             name="aws-load-balancer-controller",

@@ -43,7 +43,7 @@ from policies.support.tokens import (
     any_of,
     one_of,
 )
-from policies.support.values import as_dict, dig, known, text
+from policies.support.values import dig, known, text
 
 SERVICE = one_of("kubernetes:core/v1:Service")
 CRD = one_of("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
@@ -92,7 +92,9 @@ class Need:
     before: Res
 
 
-Finder = Callable[[Stack], Iterable[Need]]
+# A finder lists what must wait for what; it runs each object's judgement in ``with ctx.each():`` so a value unknown
+# at preview stops only that object's (the SDK then reports "can't run policy during preview" for it).
+Finder = Callable[[Stack, Ctx], Iterable[Need]]
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def _check(relation: Relation) -> Callable[[Stack, Ctx], None]:
         graph = Graph.of_stack(stack)
         missing: dict[str, tuple[Res, list[Res]]] = {}
         with ctx.each():
-            for need in relation.find(stack):
+            for need in relation.find(stack, ctx):
                 if need.subject.urn == need.before.urn or graph.after(need.subject.urn, need.before.urn):
                     continue
                 missing.setdefault(need.subject.urn, (need.subject, []))[1].append(need.before)
@@ -129,7 +131,7 @@ def _check(relation: Relation) -> Callable[[Stack, Ctx], None]:
 
 
 # --- the finders ---------------------------------------------------------------------------------------------------
-def _lustre_rules(stack: Stack) -> Iterable[Need]:
+def _lustre_rules(stack: Stack, ctx: Ctx) -> Iterable[Need]:
     rules = stack.of(ANY_RULE)
     for fs in stack.of(LUSTRE):
         groups = {g.urn for g in stack.linked(fs, "securityGroupIds", SECURITY_GROUP)}
@@ -159,12 +161,14 @@ class Webhook:
 
 def _service_mutator_on(v: dict) -> bool:
     # chart 3.5.0 values.yaml: enableServiceMutatorWebhook: true, serviceMutatorWebhookConfig.failurePolicy: Fail
-    return v.get("enableServiceMutatorWebhook", True) is not False and _fails_closed(dig(v, "serviceMutatorWebhookConfig", "failurePolicy"))
+    return known(v.get("enableServiceMutatorWebhook", True)) is not False and _fails_closed(
+        dig(v, "serviceMutatorWebhookConfig", "failurePolicy")
+    )
 
 
 def _ingress_validation_on(v: dict) -> bool:
     # values.yaml: webhookConfig.disableIngressValidation unset, ingressValdationFailurePolicy: Fail (sic)
-    return dig(v, "webhookConfig", "disableIngressValidation") is not True and _fails_closed(
+    return known(dig(v, "webhookConfig", "disableIngressValidation")) is not True and _fails_closed(
         dig(v, "webhookConfig", "ingressValdationFailurePolicy")
     )
 
@@ -182,16 +186,19 @@ WEBHOOKS = (
 )
 
 
-def _webhook_served(stack: Stack) -> Iterable[Need]:
+def _webhook_served(stack: Stack, ctx: Ctx) -> Iterable[Need]:
     graph = Graph.of_stack(stack)
+    needs: list[Need] = []
     for webhook in WEBHOOKS:
         for release in _chart_releases(stack, [webhook.chart]):
-            if not webhook.enabled(values(release)):
-                continue
-            first = graph.waits_for(release.urn)  # what the webhook's release itself needs exists before it
-            for obj in stack.resources:
-                if obj.urn != release.urn and obj.urn not in first and webhook.serves(obj, release):
-                    yield Need(obj, release)
+            with ctx.each():
+                if not webhook.enabled(values(release)):
+                    continue
+                first = graph.waits_for(release.urn)  # what the webhook's release itself needs exists before it
+                for obj in stack.resources:
+                    if obj.urn != release.urn and obj.urn not in first and webhook.serves(obj, release):
+                        needs.append(Need(obj, release))
+    return needs
 
 
 def _asks_for_load_balancer(value: Any, ingress_class: str) -> bool:
@@ -209,10 +216,10 @@ def _asks_for_load_balancer(value: Any, ingress_class: str) -> bool:
 
 def _reconciled_by(obj: Res, ingress_class: str) -> bool:
     if SERVICE(obj.type):
-        cls = obj.get("spec", "loadBalancerClass")
-        return obj.get("spec", "type") == "LoadBalancer" and (cls is None or cls == "service.k8s.aws/nlb")
+        cls = known(obj.get("spec", "loadBalancerClass"))
+        return known(obj.get("spec", "type")) == "LoadBalancer" and (cls is None or cls == "service.k8s.aws/nlb")
     if INGRESS(obj.type):
-        cls = obj.get("spec", "ingressClassName") or dig(obj.get("metadata", "annotations", default={}), "kubernetes.io/ingress.class")
+        cls = known(obj.get("spec", "ingressClassName")) or known(dig(obj.get("metadata", "annotations", default={}), "kubernetes.io/ingress.class"))
         return cls is None or cls == ingress_class
     if TARGET_GROUP_BINDING(obj.type):
         return True
@@ -223,12 +230,23 @@ def _reconciled_by(obj: Res, ingress_class: str) -> bool:
     return False
 
 
-def _reconciled(stack: Stack) -> Iterable[Need]:
+def _ingress_class(controller: Res) -> str:
+    """The controller's IngressClass (values ``ingressClass``; the chart's default ``alb``, also when the values are
+    computed during preview: the class only decides which Ingresses it takes)."""
+    raw = controller.get("values", default={})
+    value = raw.get("ingressClass") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else "alb"
+
+
+def _reconciled(stack: Stack, ctx: Ctx) -> Iterable[Need]:
+    needs: list[Need] = []
     for controller in _chart_releases(stack, [LBC_CHART]):
-        ingress_class = text(as_dict(values(controller)).get("ingressClass")) or "alb"
+        ingress_class = _ingress_class(controller)
         for obj in stack.resources:
-            if obj.urn != controller.urn and _reconciled_by(obj, ingress_class):
-                yield Need(obj, controller)
+            with ctx.each():
+                if obj.urn != controller.urn and _reconciled_by(obj, ingress_class):
+                    needs.append(Need(obj, controller))
+    return needs
 
 
 def _api_group(token: str) -> Optional[tuple[str, str]]:
@@ -240,7 +258,7 @@ def _api_group(token: str) -> Optional[tuple[str, str]]:
     return group, parts[2]
 
 
-def _custom_resources(stack: Stack) -> Iterable[Need]:
+def _custom_resources(stack: Stack, ctx: Ctx) -> Iterable[Need]:
     crds = {}
     for crd in stack.of(CRD):
         group, kind = crd.get("spec", "group"), crd.get("spec", "names", "kind")
@@ -255,14 +273,14 @@ def _custom_resources(stack: Stack) -> Iterable[Need]:
             yield Need(obj, before)
 
 
-def _karpenter_pools(stack: Stack) -> Iterable[Need]:
+def _karpenter_pools(stack: Stack, ctx: Ctx) -> Iterable[Need]:
     releases = _chart_releases(stack, KARPENTER_CHARTS)
     for pool in [*stack.of(NODE_POOL), *stack.of(EC2_NODE_CLASS)]:
         for release in releases:
             yield Need(pool, release)
 
 
-def _controllers_before_network(stack: Stack) -> Iterable[Need]:
+def _controllers_before_network(stack: Stack, ctx: Ctx) -> Iterable[Need]:
     below = stack.of(NETWORK_AND_CLUSTER)
     for controller in _chart_releases(stack, AWS_CONTROLLERS):
         for resource in below:

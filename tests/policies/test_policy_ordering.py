@@ -3,7 +3,7 @@ dependency closure they are judged on (direct, transitive, through a component, 
 
 import pytest
 
-from policy_builder import UNKNOWN, k8s, link, messages, res, verdicts
+from policy_builder import UNKNOWN, k8s, link, messages, res, run, verdicts
 from policies.support.ordering import Graph
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
@@ -235,3 +235,19 @@ def test_a_controller_depending_on_the_network_component_passes():
     under(network, vpc, nat)
     controller = after(release("karpenter", "oci://public.ecr.aws/karpenter/karpenter"), network, cluster)
     assert verdicts(NETWORK, [network, vpc, nat, cluster, controller]) == []
+
+
+# --- values unknown at preview -------------------------------------------------------------------------------------
+def test_controller_values_computed_at_preview_stop_only_what_needs_them():
+    lbc = release("lbc", LBC)
+    lbc["inputs"]["values"] = UNKNOWN
+    svc = k8s("v1", "Service", "metrics", {"type": "ClusterIP"})
+    hub = release("hub", "jupyterhub", UNKNOWN)
+    tenant = k8s("v1", "Namespace", "team-a", metadata={"labels": {"crucible.io/tenant": "a"}})
+    resources = [lbc, svc, hub, tenant]
+    # whether the Service webhook is on cannot be known: the SDK's advisory "can't run policy ... during preview"
+    (webhook,) = [v for v in run(resources).violations if v.policy == WEBHOOK]
+    assert webhook.level == "advisory" and "during preview" in webhook.message
+    # the tenant namespace is still judged (mandatory); the hub, whose values are unknown, is the advisory part
+    found = run(resources).of(RECONCILED)
+    assert sorted((v.urn.rsplit("::", 1)[-1], v.level) for v in found) == [("", "advisory"), ("team-a", "mandatory")]

@@ -81,6 +81,10 @@ class JupyterHubArgs:
     cull_timeout_seconds: int = 3600
     cull_every_seconds: int = 600
     protect: bool = False
+    # The AWS Load Balancer Controller release: with an NLB (exposure internal-lb or public) the release depends on
+    # it, so on destroy the hub's Service goes while the controller can still delete the NLB and clear the
+    # Service's finalizer (service.k8s.aws/resources); else the NLB, its security group and ENIs block the VPC.
+    load_balancer_controller: Sequence[pulumi.Resource] = ()
 
 
 # The hub's claim on the shared file system (its name is kept: renaming a protected claim replaces it).
@@ -249,6 +253,15 @@ class JupyterHub(pulumi.ComponentResource):
             values=jupyterhub_values(args),
             atomic=True,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=claims),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*claims, *self._controller(args)]),
         )
         self.register_outputs({"namespace": args.namespace, "version": args.version, "profiles": [p.slug for p in args.profiles]})
+
+    @staticmethod
+    def _controller(args: JupyterHubArgs) -> list[pulumi.Resource]:
+        """The controller the release waits for (and outlives on destroy): only when it asks for a load balancer."""
+        if proxy_service(args)["type"] != "LoadBalancer":
+            return []
+        if not args.load_balancer_controller:
+            raise ValueError(f"JupyterHub exposure {args.exposure!r} needs the AWS Load Balancer Controller (its NLB)")
+        return list(args.load_balancer_controller)

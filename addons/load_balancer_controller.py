@@ -9,13 +9,23 @@ The IAM policy is written here from the controller's documented list of required
 (docs/install/iam_policy.json of kubernetes-sigs/aws-load-balancer-controller), scoped tighter where IAM allows:
 ARNs in this account and region, security groups in the cluster's VPC, and mutations only on resources tagged
 `elbv2.k8s.aws/cluster: <this cluster>` (the tag the controller puts on everything it creates).
+
+Order. Chart 3.5.0 defaults `enableServiceMutatorWebhook: true` (values.yaml) and renders the `mservice.elbv2.k8s.aws`
+webhook with `serviceMutatorWebhookConfig.failurePolicy: Fail` on every Service CREATE (templates/webhook.yaml,
+inside `{{- if .Values.enableServiceMutatorWebhook }}`): while the controller is not Ready every Service in the
+cluster is refused and the other atomic releases roll back. Crucible turns it off: it names the controller on its
+own load-balancer Services (`service.beta.kubernetes.io/aws-load-balancer-type: external`, addons/jupyterhub.py) and
+Ingresses (`ingressClassName: alb`). On destroy the controller must outlive what it reconciles (their finalizers
+`service.k8s.aws/resources`, `ingress.k8s.aws/resources` are cleared by the running controller, which deletes the
+load balancers): those depend on `release`; and the release depends on the network and cluster below
+(`depends_on`), so it still reaches the ELB API and its load balancers are gone before the subnets are deleted.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -160,9 +170,10 @@ class LoadBalancerControllerArgs:
     replicas: int
     system_pool: str
     enforce_internal: bool  # private exposure: the alb IngressClass pins every Ingress to scheme internal
+    depends_on: Sequence[pulumi.Resource] = ()  # the network and cluster below: destroyed after the controller
 
 
-def controller_values(args: LoadBalancerControllerArgs, cluster_name: str, vpc_id: str) -> dict:
+def controller_values(args: LoadBalancerControllerArgs, cluster_name: pulumi.Input[str], vpc_id: pulumi.Input[str]) -> dict:
     values = {
         "clusterName": cluster_name,
         "region": args.region,
@@ -176,6 +187,9 @@ def controller_values(args: LoadBalancerControllerArgs, cluster_name: str, vpc_i
         "createIngressClassResource": True,
         "ingressClassParams": {"create": True, "spec": {"scheme": "internal"} if args.enforce_internal else {}},
         "podDisruptionBudget": {"maxUnavailable": 1},
+        # No cluster-wide Service webhook with failurePolicy Fail (see the module docstring): Services the
+        # controller should take say so with their annotations.
+        "enableServiceMutatorWebhook": False,
     }
     return values
 
@@ -198,7 +212,9 @@ class LoadBalancerController(pulumi.ComponentResource):
             inline_policy=policy,
             opts=child,
         )
-        values = pulumi.Output.all(args.cluster_name, args.vpc_id).apply(lambda v: controller_values(args, v[0], v[1]))
+        # The computed names are leaves of the values, not the whole: the switches (the Service webhook off) stay
+        # known at preview, where the policy pack reads them.
+        values = controller_values(args, args.cluster_name, args.vpc_id)
         self.release = k8s.helm.v3.Release(
             name,
             name="aws-load-balancer-controller",
@@ -208,7 +224,7 @@ class LoadBalancerController(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=values,
             atomic=True,
-            # Credentials must exist before the controller's first reconcile.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
+            # Credentials must exist before the controller's first reconcile; the network and cluster outlive it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role, *args.depends_on]),
         )
         self.register_outputs({"roleArn": self.role.arn, "version": args.version})

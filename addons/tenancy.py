@@ -69,6 +69,12 @@ class TeamArgs:
     platform_namespaces: Mapping[str, Sequence[int]] = field(default_factory=dict)  # namespace -> ports ([]: all)
     local_queue: Optional[dict] = None
     kueue: Sequence[pulumi.Resource] = ()  # the Kueue release and the team's ClusterQueue
+    # The AWS Load Balancer Controller release. The team's Ingresses and LoadBalancer Services (the example app's
+    # ALB Ingress, `crucible examples`) are applied into the namespace outside Pulumi: deleting the namespace deletes
+    # them, and their finalizers (ingress.k8s.aws/resources, service.k8s.aws/resources) are cleared only by the
+    # running controller, which deletes the load balancers. The namespace depends on the controller so Pulumi
+    # deletes it (and waits until it is gone) before uninstalling the controller.
+    load_balancer_controller: Sequence[pulumi.Resource] = ()
     protect: bool = False
     account_id: Optional[pulumi.Input[str]] = None  # default: the caller's account
 
@@ -177,7 +183,9 @@ class Team(pulumi.ComponentResource):
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=team, labels=namespace_labels(args)),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.protect, retain_on_delete=args.protect, depends_on=list(args.load_balancer_controller)
+            ),
         )
         ns = self.namespace.metadata.name
 

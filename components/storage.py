@@ -223,7 +223,7 @@ class Lustre(pulumi.ComponentResource):
             tags={"Name": f"{args.name}-lustre"},
             opts=child,
         )
-        self._rules(name, args)
+        rules = self._rules(name, args)
 
         scratch = args.deployment_type.startswith("SCRATCH")
         persistent2 = args.deployment_type == "PERSISTENT_2"
@@ -252,7 +252,8 @@ class Lustre(pulumi.ComponentResource):
             # The API's default is to skip the final backup (data lost on delete); scratch has no backups at all.
             skip_final_backup=None if scratch else False,
             tags={"Name": args.name},
-            opts=_stateful(self, args.protect),
+            # Every rule of both sides first: FSx checks the groups when the file system is created.
+            opts=_stateful(self, args.protect, depends_on=rules),
         )
         self.associations = []
         for link in args.links:
@@ -296,42 +297,46 @@ class Lustre(pulumi.ComponentResource):
         self.arn = self.file_system.arn
         self.register_outputs({"fileSystemId": self.file_system.id, "dnsName": self.dns_name, "mountName": self.mount_name})
 
-    def _rules(self, name: str, args: LustreArgs) -> None:
-        """Ingress and egress on the Lustre ports with the nodes and the file system itself; EFA file systems also
-        need all traffic to and from their own security group. Never a CIDR, never 0.0.0.0/0."""
+    def _rules(self, name: str, args: LustreArgs) -> list[pulumi.Resource]:
+        """The rules of both sides, as the FSx guide lists them ("File system access control with Amazon VPC":
+        Lustre file system and Lustre client VPC security group rules), returned so the file system can depend on
+        every one: FSx validates its groups synchronously at CreateFileSystem (400 InvalidNetworkSettings on port
+        988, or "Insufficient security group permissions to create an EFA-enabled file system", when a rule is
+        still being created).
+
+        - the file system's group: Lustre TCP 988 and 1018-1023 in and out, with itself and with each client group;
+        - each client group (the nodes' cluster security group, which every system and Karpenter node carries):
+          the same ports in from and out to the file system's group. Lustre servers open LNet connections to the
+          clients too, so a client group that admits nothing from the file system drops them (evictions, hangs);
+        - EFA file systems: all traffic in and out with the file system's own group and with each client group, on
+          both sides (https://docs.aws.amazon.com/fsx/latest/LustreGuide/cannot-create-fs.html: "all inbound and
+          outbound traffic to and from the security group itself and the security group of the clients").
+
+        Never a CIDR, never 0.0.0.0/0."""
         child = pulumi.ResourceOptions(parent=self)
         sg = self.security_group.id
-        peers = [("self", sg)] + [(f"nodes{i}" if i else "nodes", g) for i, g in enumerate(args.client_security_group_ids)]
-        for label, peer in peers:
+        rules: list[pulumi.Resource] = []
+
+        def rule(cls, rule_name: str, group, peer, description: str, ports: Optional[tuple[int, int]]) -> None:
+            protocol = {"ip_protocol": "tcp", "from_port": ports[0], "to_port": ports[1]} if ports else {"ip_protocol": "-1"}
+            rules.append(cls(rule_name, security_group_id=group, referenced_security_group_id=peer, description=description, opts=child, **protocol))
+
+        clients = [(f"nodes{i}" if i else "nodes", g) for i, g in enumerate(args.client_security_group_ids)]
+        for label, peer in [("self", sg)] + clients:
+            peer_text = "the file system" if label == "self" else "cluster nodes"
             for low, high in LUSTRE_PORTS:
                 ports = f"{low}" if low == high else f"{low}-{high}"
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-in-{label}-{ports}",
-                    security_group_id=sg,
-                    referenced_security_group_id=peer,
-                    ip_protocol="tcp",
-                    from_port=low,
-                    to_port=high,
-                    description=f"Lustre TCP {ports} from {'the file system' if label == 'self' else 'cluster nodes'}",
-                    opts=child,
-                )
-                aws.vpc.SecurityGroupEgressRule(
-                    f"{name}-out-{label}-{ports}",
-                    security_group_id=sg,
-                    referenced_security_group_id=peer,
-                    ip_protocol="tcp",
-                    from_port=low,
-                    to_port=high,
-                    description=f"Lustre TCP {ports} to {'the file system' if label == 'self' else 'cluster nodes'}",
-                    opts=child,
-                )
+                rule(aws.vpc.SecurityGroupIngressRule, f"{name}-in-{label}-{ports}", sg, peer, f"Lustre TCP {ports} from {peer_text}", (low, high))
+                rule(aws.vpc.SecurityGroupEgressRule, f"{name}-out-{label}-{ports}", sg, peer, f"Lustre TCP {ports} to {peer_text}", (low, high))
+        for label, client in clients:
+            for low, high in LUSTRE_PORTS:
+                ports = f"{low}" if low == high else f"{low}-{high}"
+                rule(aws.vpc.SecurityGroupIngressRule, f"{name}-{label}-in-{ports}", client, sg, f"Lustre TCP {ports} from file system {args.name}", (low, high))
+                rule(aws.vpc.SecurityGroupEgressRule, f"{name}-{label}-out-{ports}", client, sg, f"Lustre TCP {ports} to file system {args.name}", (low, high))
         if args.efa:
-            for direction, cls in (("in", aws.vpc.SecurityGroupIngressRule), ("out", aws.vpc.SecurityGroupEgressRule)):
-                cls(
-                    f"{name}-{direction}-self-efa",
-                    security_group_id=sg,
-                    referenced_security_group_id=sg,
-                    ip_protocol="-1",
-                    description="EFA: all traffic within the file system's security group",
-                    opts=child,
-                )
+            for direction, cls, way in (("in", aws.vpc.SecurityGroupIngressRule, "from"), ("out", aws.vpc.SecurityGroupEgressRule, "to")):
+                rule(cls, f"{name}-{direction}-self-efa", sg, sg, "EFA: all traffic within the file system's security group", None)
+                for label, client in clients:
+                    rule(cls, f"{name}-{direction}-{label}-efa", sg, client, f"EFA: all traffic {way} cluster nodes", None)
+                    rule(cls, f"{name}-{label}-{direction}-efa", client, sg, f"EFA: all traffic {way} file system {args.name}", None)
+        return rules

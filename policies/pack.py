@@ -22,6 +22,7 @@ from policies.rules import (
     kueue,
     network,
     nodes,
+    ordering,
     pulumi_options,
     ray,
     s3,
@@ -32,7 +33,7 @@ PACK_NAME = "crucible"
 # policies/config/<env>.json, never from code branches.
 PACK_ENFORCEMENT = EnforcementLevel.MANDATORY
 
-_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options)
+_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options, ordering)
 
 
 def all_policies() -> list[Policy]:

@@ -40,6 +40,7 @@ class Built:
     k8s_provider: Optional[k8s.Provider] = None
     storage: Optional[StorageOutputs] = None
     below_compute: list = field(default_factory=list)  # components built here that Karpenter must outlive
+    load_balancer_controller: Optional[Any] = None  # its release: Services/Ingresses it reconciles depend on it
     exports: dict[str, Any] = field(default_factory=dict)
 
 

@@ -51,6 +51,12 @@ def _secret(value: Optional[str]) -> Optional[pulumi.Output]:
     return pulumi.Output.secret(value) if value else None
 
 
+def _controller(built: Any) -> tuple:
+    """The load balancer controller release when this stack installs it (the platform layer builds it first)."""
+    release = getattr(built, "load_balancer_controller", None)
+    return (release,) if release is not None else ()
+
+
 def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers: Sequence[pulumi.ProviderResource]) -> dict:
     """Create JupyterHub, the monitoring stack, Argo Workflows and the KubeRay operator as configured; ``built`` gives
     cluster and storage."""
@@ -110,6 +116,7 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
                 cull_timeout_seconds=hub.cull_timeout_seconds,
                 cull_every_seconds=hub.cull_every_seconds,
                 protect=spec.protect,
+                load_balancer_controller=_controller(built),
             ),
             opts=opts,
         )

@@ -90,6 +90,7 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
                 local_queue=local_queue,
                 kueue=(kueue.release, kueue.cluster_queues[team.name]),
                 protect=spec.protect,
+                load_balancer_controller=(built.load_balancer_controller,) if getattr(built, "load_balancer_controller", None) is not None else (),
             ),
             opts=opts,
         )

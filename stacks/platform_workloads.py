@@ -49,9 +49,11 @@ def training_and_serving_addons(spec: PlatformSpec, built: Any, providers: Seque
                 replicas=serving.load_balancer_controller.replicas,
                 system_pool=system_pool,
                 enforce_internal=serving.exposure == "private",
+                depends_on=tuple(built.below_compute),
             ),
             opts=opts,
         )
+        built.load_balancer_controller = controller.release  # what it reconciles depends on it (destroyed first)
         exports["loadBalancerController"] = {"version": serving.load_balancer_controller.version, "roleArn": controller.role.arn}
     exports["exposure"] = serving.exposure
     return exports

@@ -359,6 +359,39 @@ def _unprotected_bucket(d):
     _resource(d, "aws:s3/bucket:Bucket", "checkpoints")["protect"] = False
 
 
+# Order of creation and destruction: one dependency edge (or the webhook switch) taken away
+def _forget(d, subject: dict, *befores: dict) -> None:
+    gone = {b["urn"] for b in befores}
+    subject["dependencies"] = [u for u in subject["dependencies"] if u not in gone]
+
+
+def _lustre_races_a_client_rule(d):
+    _forget(d, _resource(d, "aws:fsx/lustreFileSystem:LustreFileSystem"), _resource(d, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "lustre-nodes-in-988"))
+
+
+def _service_webhook_back_on(d):
+    _release(d, "aws-load-balancer-controller")["inputs"]["values"]["enableServiceMutatorWebhook"] = True
+
+
+def _tenant_namespace_outlives_the_controller(d):
+    _forget(d, _resource(d, "kubernetes:core/v1:Namespace", "team-llm-namespace"), _release(d, "aws-load-balancer-controller"))
+
+
+def _flavor_races_kueue(d):
+    _forget(d, _resource(d, "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor", "kueue-flavor-serve"), _release(d, "kueue"))
+
+
+def _node_class_races_karpenter(d):
+    _forget(d, _nodeclass(d, "serve"), _release(d, "karpenter"))
+
+
+def _karpenter_outlives_the_network(d):
+    network = _resource(d, "crucible:network:Network")
+    under_network = [r for r in d["resources"] if r["parent"] == network["urn"]]
+    for name in ("karpenter", "karpenter-crd"):
+        _forget(d, _release(d, name), network, *under_network)
+
+
 # Every rule that is mandatory in prod, and an edit of the prod plan that breaks it.
 EDITS = {
     "sec-eks-001-secrets-encryption": _no_secrets_encryption,
@@ -411,6 +444,12 @@ EDITS = {
     "data-pul-001-protect-stateful": _unprotected_file_system,
     "data-pul-002-no-delete-before-replace": _bucket_deleted_before_replacement,
     "data-pul-003-protect-named-stateful": _unprotected_bucket,
+    "rel-ord-001-lustre-after-security-group-rules": _lustre_races_a_client_rule,
+    "rel-ord-002-webhook-served-after-webhook": _service_webhook_back_on,
+    "rel-ord-003-reconciled-before-controller": _tenant_namespace_outlives_the_controller,
+    "rel-ord-004-custom-resources-after-crd-and-operator": _flavor_races_kueue,
+    "rel-ord-005-karpenter-pools-after-karpenter": _node_class_races_karpenter,
+    "rel-ord-006-controllers-before-network": _karpenter_outlives_the_network,
 }
 
 # Rules the catalogue keeps advisory even in prod (policies/config/prod.json): reported by name, never failing.
@@ -506,6 +545,24 @@ def test_check_reports_advisory_rules_as_advisory_in_prod(policy, tmp_path):
     assert code == 0
     assert policy in _reported(verdicts, "advisory")
     assert policy not in _reported(verdicts, "mandatory")
+
+
+def test_check_names_both_resources_when_one_dependency_edge_is_removed_from_a_saved_plan(tmp_path, capsys):
+    # `crucible plan prod --json p.json`, then drop the edge "the file system waits for the nodes' Lustre rule"
+    saved = tmp_path / "p.json"
+    assert main(["plan", "prod", "--json", str(saved)]) == 0
+    document = json.loads(saved.read_text())
+    fs = _resource(document, "aws:fsx/lustreFileSystem:LustreFileSystem")
+    rule = _resource(document, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "lustre-nodes-in-988")
+    assert rule["urn"] in fs["dependencies"]
+    fs["dependencies"].remove(rule["urn"])
+    saved.write_text(json.dumps(document))
+    capsys.readouterr()
+    assert main(["check", str(saved)]) == 1
+    (line,) = [l for l in capsys.readouterr().out.splitlines() if "rel-ord-001" in l]
+    assert line.strip().startswith("mandatory rel-ord-001-lustre-after-security-group-rules")
+    assert "LustreFileSystem 'lustre'" in line and "SecurityGroupIngressRule 'lustre-nodes-in-988'" in line
+    assert "lustre-nodes-in-1018-1023" not in line  # only the edge that was removed
 
 
 def test_check_passes_the_unedited_plan(tmp_path):

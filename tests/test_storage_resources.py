@@ -124,15 +124,60 @@ def test_dev_file_system_is_scratch_without_backups(dev):
     assert "importPath" not in i and "exportPath" not in i  # linked through associations on Lustre 2.15, as in prod
 
 
-def test_efa_file_system_needs_persistent_2_and_opens_all_traffic_to_itself():
-    run = plan("prod", storage={"lustre": {"efa": True, "storageCapacityGib": 19200, "metadataMode": "USER_PROVISIONED", "metadataIops": 12000}})
-    fs = run.one(FS)
+@pytest.fixture(scope="module")
+def efa():
+    return plan("prod", storage={"lustre": {"efa": True, "storageCapacityGib": 19200, "metadataMode": "USER_PROVISIONED", "metadataIops": 12000}})
+
+
+def _rules_between(run, group_urn, peer_urn):
+    """{(direction, protocol, from, to)} of the rules on ``group_urn`` that reference ``peer_urn``."""
+    found = set()
+    for token, direction in ((INGRESS, "in"), (EGRESS, "out")):
+        for r in run.of_type(token):
+            if group_urn in r.property_dependencies["securityGroupId"] and peer_urn in r.property_dependencies.get("referencedSecurityGroupId", []):
+                found.add((direction, r.inputs["ipProtocol"], r.inputs.get("fromPort"), r.inputs.get("toPort")))
+    return found
+
+
+LUSTRE_BOTH_WAYS = {(d, "tcp", low, high) for d in ("in", "out") for low, high in ((988, 988), (1018, 1023))}
+ALL_BOTH_WAYS = {("in", "-1", None, None), ("out", "-1", None, None)}
+
+
+def test_efa_file_system_needs_persistent_2_and_opens_all_traffic_to_itself_and_the_nodes(efa):
+    fs = efa.one(FS)
     assert fs.inputs["efaEnabled"] is True
     assert fs.inputs["metadataConfiguration"] == {"mode": "USER_PROVISIONED", "iops": 12000}
+    sg = efa.one("aws:ec2/securityGroup:SecurityGroup", "lustre-lustre")
+    cluster = efa.one("aws:eks/cluster:Cluster")
+    # FSx guide (cannot-create-fs.html): an EFA file system's group allows all traffic to and from itself and the
+    # clients' group; the clients' group allows all traffic to and from the file system's group.
+    assert _rules_between(efa, sg.urn, sg.urn) == LUSTRE_BOTH_WAYS | ALL_BOTH_WAYS
+    assert _rules_between(efa, sg.urn, cluster.urn) == LUSTRE_BOTH_WAYS | ALL_BOTH_WAYS
+    assert _rules_between(efa, cluster.urn, sg.urn) == LUSTRE_BOTH_WAYS | ALL_BOTH_WAYS
+
+
+def test_nodes_security_group_admits_the_lustre_servers_and_reaches_them(prod):
+    # FSx guide, "Lustre client VPC security group rules": clients admit TCP 988 and 1018-1023 from the file system's
+    # group and send to it on the same ports (LNet connections are opened from both ends).
+    sg = prod.one("aws:ec2/securityGroup:SecurityGroup", "lustre-lustre")
+    cluster = prod.one("aws:eks/cluster:Cluster")  # its cluster security group is the one every node carries
+    assert _rules_between(prod, cluster.urn, sg.urn) == LUSTRE_BOTH_WAYS
+    for pool in prod.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
+        assert cluster.urn in pool.property_dependencies["spec"]  # Karpenter nodes select the cluster security group
+
+
+@pytest.mark.parametrize("which", ["prod", "efa"])
+def test_file_system_waits_for_every_rule_of_both_sides(which, prod, efa):
+    run = {"prod": prod, "efa": efa}[which]
     sg = run.one("aws:ec2/securityGroup:SecurityGroup", "lustre-lustre")
-    for token in (INGRESS, EGRESS):
-        (all_traffic,) = [r for r in run.of_type(token) if r.inputs["ipProtocol"] == "-1"]
-        assert sg.urn in all_traffic.property_dependencies["referencedSecurityGroupId"]
+    rules = [
+        r.urn
+        for token in (INGRESS, EGRESS)
+        for r in run.of_type(token)
+        if sg.urn in r.property_dependencies["securityGroupId"] + r.property_dependencies.get("referencedSecurityGroupId", [])
+    ]
+    assert len(rules) == (12 if which == "prod" else 18)
+    assert set(rules) <= set(run.one(FS).dependencies)
 
 
 def test_repository_associations_link_paths_to_buckets_with_import_and_export_events(prod):

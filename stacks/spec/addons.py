@@ -249,3 +249,9 @@ def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)}; allowed: one of crucible:pools[].name ({', '.join(pools) or 'none defined'})")
             elif pool.kind != "cpu":
                 ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)} (kind {pool.kind}); allowed: a cpu pool")
+    if hub.enabled and hub.exposure != "private" and not spec.serving.load_balancer_controller.enabled:
+        ctx.problem(
+            f"{path}addons.jupyterhub.exposure",
+            f"got {show(hub.exposure)}, but serving.loadBalancerController.enabled is false: the hub's NLB is made by the "
+            "AWS Load Balancer Controller; enable it or use exposure \"private\"",
+        )

@@ -1,0 +1,374 @@
+"""Order of creation and destruction (REL-ORD-001 ... REL-ORD-006): a declared table of relations "X is created
+after Y and destroyed before it", by resource type and role, judged on the dependency graph the engine orders by
+(policies/support/ordering.py: direct or transitive, through parents, a dependency on a component being one on
+everything under it).
+
+Mocks and schemas prove what each resource is; they cannot prove that the cloud accepts the order Pulumi creates
+and deletes them in, which is decided by these edges alone: two resources without a path between them are created
+and deleted in parallel. Each relation below names the upstream behaviour that makes the order matter.
+
+| id | X (waits) | Y (first on create, last on destroy) | why |
+|---|---|---|---|
+| REL-ORD-001 | FSx for Lustre file system | every rule naming one of its security groups (as group or peer) | FSx validates the groups synchronously at CreateFileSystem |
+| REL-ORD-002 | objects a fail-closed webhook serves | the release that serves the webhook | the API server refuses them until the webhook answers |
+| REL-ORD-003 | objects a controller reconciles (LoadBalancer Services, Ingresses, TargetGroupBindings, releases asking for them, tenant namespaces) | the controller's release | their finalizers are cleared by the running controller only |
+| REL-ORD-004 | custom resources | the CRD (resource or release) and the operator release of their API group | no CRD: the create fails; no operator: nothing reconciles, webhooks refuse |
+| REL-ORD-005 | Karpenter NodePools and EC2NodeClasses | the Karpenter CRD and controller releases | the controller drains and terminates their nodes when they are deleted |
+| REL-ORD-006 | in-cluster controllers acting on AWS (Karpenter, AWS Load Balancer Controller) | the network and the cluster | on destroy they must clean up through them |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+from policies.support.helm import chart_name, values
+from policies.support.ordering import Graph
+from policies.support.rule import Ctx, Res, Stack, stack_policy
+from policies.support.tokens import (
+    EC2_NODE_CLASS,
+    EKS_CLUSTER,
+    EKS_NODE_GROUP,
+    HELM_RELEASE,
+    INGRESS,
+    LUSTRE,
+    NAMESPACE,
+    NODE_POOL,
+    SECURITY_GROUP,
+    SG_EGRESS_RULE,
+    SG_INGRESS_RULE,
+    SG_RULE,
+    SUBNET,
+    VPC,
+    any_of,
+    one_of,
+)
+from policies.support.values import dig, known, text
+
+SERVICE = one_of("kubernetes:core/v1:Service")
+CRD = one_of("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
+TARGET_GROUP_BINDING = one_of("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "kubernetes:elbv2.k8s.aws/v1:TargetGroupBinding")
+NETWORK_AND_CLUSTER = any_of(
+    VPC,
+    SUBNET,
+    one_of(
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/route:Route",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+    ),
+    EKS_CLUSTER,
+    EKS_NODE_GROUP,
+)
+ANY_RULE = any_of(SG_INGRESS_RULE, SG_EGRESS_RULE, SG_RULE)
+RULE_GROUP_PROPS = ("securityGroupId", "referencedSecurityGroupId", "sourceSecurityGroupId")
+TENANT_LABEL = "crucible.io/tenant"
+LBC_CHART = "aws-load-balancer-controller"
+KARPENTER_CHARTS = ("karpenter-crd", "karpenter")
+# In-cluster controllers that create AWS resources in the VPC and must clean them up on destroy.
+AWS_CONTROLLERS = ("karpenter", LBC_CHART)
+# API group -> the charts that install its CRDs and run its operator (chart name: the last path segment).
+# Karpenter's groups are REL-ORD-005's. A CRD declared as a resource of the stack counts too.
+OPERATORS: dict[str, tuple[str, ...]] = {
+    "kueue.x-k8s.io": ("kueue",),
+    "ray.io": ("kuberay-operator",),
+    "trainer.kubeflow.org": ("kubeflow-trainer",),
+    "jobset.x-k8s.io": ("jobset",),
+    "monitoring.coreos.com": ("kube-prometheus-stack",),
+    "argoproj.io": ("argo-workflows",),
+    "elbv2.k8s.aws": (LBC_CHART,),
+    "nvidia.com": ("gpu-operator",),
+}
+KARPENTER_GROUPS = ("karpenter.sh", "karpenter.k8s.aws")
+
+
+@dataclass(frozen=True)
+class Need:
+    """``subject`` must be created after ``before`` and destroyed before it."""
+
+    subject: Res
+    before: Res
+
+
+# A finder lists what must wait for what; it runs each object's judgement in ``with ctx.each():`` so a value unknown
+# at preview stops only that object's (the SDK then reports "can't run policy during preview" for it).
+Finder = Callable[[Stack, Ctx], Iterable[Need]]
+
+
+@dataclass(frozen=True)
+class Relation:
+    rule_id: str
+    slug: str
+    description: str
+    why: str  # the upstream behaviour, said in every violation
+    fix: str
+    find: Finder
+    anchor: str
+
+
+def _check(relation: Relation) -> Callable[[Stack, Ctx], None]:
+    def check(stack: Stack, ctx: Ctx) -> None:
+        graph = Graph.of_stack(stack)
+        missing: dict[str, tuple[Res, list[Res]]] = {}
+        with ctx.each():
+            for need in relation.find(stack, ctx):
+                if need.subject.urn == need.before.urn or graph.after(need.subject.urn, need.before.urn):
+                    continue
+                missing.setdefault(need.subject.urn, (need.subject, []))[1].append(need.before)
+        for subject, befores in missing.values():
+            with ctx.each():
+                names = ", ".join(sorted({b.label for b in befores}))
+                ctx.violation(
+                    subject,
+                    f"must be created after {names} and destroyed before {'it' if len(befores) == 1 else 'them'}, but "
+                    f"does not depend on {'it' if len(befores) == 1 else 'them'} (directly, through a component, or "
+                    f"through its parents): Pulumi creates and deletes them in parallel. {relation.why} {relation.fix}",
+                )
+
+    return check
+
+
+# --- the finders ---------------------------------------------------------------------------------------------------
+def _lustre_rules(stack: Stack, ctx: Ctx) -> Iterable[Need]:
+    rules = stack.of(ANY_RULE)
+    for fs in stack.of(LUSTRE):
+        groups = {g.urn for g in stack.linked(fs, "securityGroupIds", SECURITY_GROUP)}
+        for rule in rules:
+            if any(groups.intersection(rule.property_dependencies.get(p, ())) for p in RULE_GROUP_PROPS):
+                yield Need(fs, rule)
+
+
+def _chart_releases(stack: Stack, charts: Iterable[str]) -> list[Res]:
+    wanted = set(charts)
+    return [r for r in stack.of(HELM_RELEASE) if chart_name(r) in wanted]
+
+
+def _fails_closed(policy: Any) -> bool:
+    return text(policy) != "Ignore"  # the chart's default is Fail
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook a chart serves with failurePolicy Fail: while its release is not Ready, what it serves is refused."""
+
+    chart: str
+    name: str
+    enabled: Callable[[dict], bool]  # from the release's values (the chart's defaults applied)
+    serves: Callable[[Res, Res], bool]  # (object, the webhook's release)
+
+
+def _service_mutator_on(v: dict) -> bool:
+    # chart 3.5.0 values.yaml: enableServiceMutatorWebhook: true, serviceMutatorWebhookConfig.failurePolicy: Fail
+    return known(v.get("enableServiceMutatorWebhook", True)) is not False and _fails_closed(
+        dig(v, "serviceMutatorWebhookConfig", "failurePolicy")
+    )
+
+
+def _ingress_validation_on(v: dict) -> bool:
+    # values.yaml: webhookConfig.disableIngressValidation unset, ingressValdationFailurePolicy: Fail (sic)
+    return known(dig(v, "webhookConfig", "disableIngressValidation")) is not True and _fails_closed(
+        dig(v, "webhookConfig", "ingressValdationFailurePolicy")
+    )
+
+
+def _creates_services(obj: Res, webhook_release: Res) -> bool:
+    # A chart's objects are invisible to the plan: any release may create Services (most charts do).
+    return SERVICE(obj.type) or HELM_RELEASE(obj.type)
+
+
+WEBHOOKS = (
+    # templates/webhook.yaml: mservice.elbv2.k8s.aws on every Service CREATE, cluster-wide.
+    Webhook(LBC_CHART, "mservice.elbv2.k8s.aws", _service_mutator_on, _creates_services),
+    # vingress.elbv2.k8s.aws on every Ingress CREATE/UPDATE.
+    Webhook(LBC_CHART, "vingress.elbv2.k8s.aws", _ingress_validation_on, lambda obj, _: INGRESS(obj.type)),
+)
+
+
+def _webhook_served(stack: Stack, ctx: Ctx) -> Iterable[Need]:
+    graph = Graph.of_stack(stack)
+    needs: list[Need] = []
+    for webhook in WEBHOOKS:
+        for release in _chart_releases(stack, [webhook.chart]):
+            with ctx.each():
+                if not webhook.enabled(values(release)):
+                    continue
+                first = graph.waits_for(release.urn)  # what the webhook's release itself needs exists before it
+                for obj in stack.resources:
+                    if obj.urn != release.urn and obj.urn not in first and webhook.serves(obj, release):
+                        needs.append(Need(obj, release))
+    return needs
+
+
+def _asks_for_load_balancer(value: Any, ingress_class: str) -> bool:
+    """Chart values that ask for a Service of type LoadBalancer, or an Ingress of the controller's class."""
+    if isinstance(value, dict):
+        if value.get("type") == "LoadBalancer":
+            return True
+        if any(value.get(k) == ingress_class for k in ("ingressClassName", "className")):
+            return True
+        return any(_asks_for_load_balancer(v, ingress_class) for v in value.values())
+    if isinstance(value, list):
+        return any(_asks_for_load_balancer(v, ingress_class) for v in value)
+    return False
+
+
+def _reconciled_by(obj: Res, ingress_class: str) -> bool:
+    if SERVICE(obj.type):
+        cls = known(obj.get("spec", "loadBalancerClass"))
+        return known(obj.get("spec", "type")) == "LoadBalancer" and (cls is None or cls == "service.k8s.aws/nlb")
+    if INGRESS(obj.type):
+        cls = known(obj.get("spec", "ingressClassName")) or known(dig(obj.get("metadata", "annotations", default={}), "kubernetes.io/ingress.class"))
+        return cls is None or cls == ingress_class
+    if TARGET_GROUP_BINDING(obj.type):
+        return True
+    if NAMESPACE(obj.type):
+        return TENANT_LABEL in obj.labels  # teams apply their Ingresses and Services there (crucible examples)
+    if HELM_RELEASE(obj.type) and chart_name(obj) not in AWS_CONTROLLERS:
+        return _asks_for_load_balancer(known(obj.get("values", default={})), ingress_class)
+    return False
+
+
+def _ingress_class(controller: Res) -> str:
+    """The controller's IngressClass (values ``ingressClass``; the chart's default ``alb``, also when the values are
+    computed during preview: the class only decides which Ingresses it takes)."""
+    raw = controller.get("values", default={})
+    value = raw.get("ingressClass") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else "alb"
+
+
+def _reconciled(stack: Stack, ctx: Ctx) -> Iterable[Need]:
+    needs: list[Need] = []
+    for controller in _chart_releases(stack, [LBC_CHART]):
+        ingress_class = _ingress_class(controller)
+        for obj in stack.resources:
+            with ctx.each():
+                if obj.urn != controller.urn and _reconciled_by(obj, ingress_class):
+                    needs.append(Need(obj, controller))
+    return needs
+
+
+def _api_group(token: str) -> Optional[tuple[str, str]]:
+    """``kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue`` -> (``kueue.x-k8s.io``, ``LocalQueue``)."""
+    parts = token.split(":")
+    if len(parts) != 3 or parts[0] != "kubernetes" or "/" not in parts[1]:
+        return None
+    group = parts[1].split("/", 1)[0]
+    return group, parts[2]
+
+
+def _custom_resources(stack: Stack, ctx: Ctx) -> Iterable[Need]:
+    crds = {}
+    for crd in stack.of(CRD):
+        group, kind = crd.get("spec", "group"), crd.get("spec", "names", "kind")
+        if isinstance(group, str) and isinstance(kind, str):
+            crds.setdefault((group, kind), []).append(crd)
+    for obj in stack.resources:
+        found = _api_group(obj.type)
+        if found is None or found[0] in KARPENTER_GROUPS:
+            continue
+        group, kind = found
+        for before in [*crds.get((group, kind), []), *_chart_releases(stack, OPERATORS.get(group, ()))]:
+            yield Need(obj, before)
+
+
+def _karpenter_pools(stack: Stack, ctx: Ctx) -> Iterable[Need]:
+    releases = _chart_releases(stack, KARPENTER_CHARTS)
+    for pool in [*stack.of(NODE_POOL), *stack.of(EC2_NODE_CLASS)]:
+        for release in releases:
+            yield Need(pool, release)
+
+
+def _controllers_before_network(stack: Stack, ctx: Ctx) -> Iterable[Need]:
+    below = stack.of(NETWORK_AND_CLUSTER)
+    for controller in _chart_releases(stack, AWS_CONTROLLERS):
+        for resource in below:
+            yield Need(controller, resource)
+
+
+ORDERING = (
+    Relation(
+        "REL-ORD-001",
+        "lustre-after-security-group-rules",
+        "An FSx for Lustre file system depends on every security-group rule that names one of its security groups "
+        "(as the group or as the peer: the clients' side too), so the rules exist when FSx validates them.",
+        why="FSx checks the file system's security groups synchronously at CreateFileSystem: a rule still being "
+        "created gives 400 InvalidNetworkSettings (port 988) or, for EFA, 'Insufficient security group permissions'.",
+        fix="Pass the rules in the file system's depends_on (components/storage.py Lustre does).",
+        find=_lustre_rules,
+        anchor="FSx Lustre guide: File system access control with Amazon VPC; Creating a file system fails",
+    ),
+    Relation(
+        "REL-ORD-002",
+        "webhook-served-after-webhook",
+        "Objects that a fail-closed admission webhook serves are created after the release that serves it (the AWS "
+        "Load Balancer Controller's Service mutator and Ingress validator), or the webhook is off.",
+        why="With failurePolicy Fail the API server refuses every object the webhook selects until the controller "
+        "behind it is Ready, and atomic Helm releases roll back (chart aws-load-balancer-controller 3.5.0 enables the "
+        "Service mutator on every Service CREATE by default).",
+        fix="Set the release's enableServiceMutatorWebhook: false (and annotate the Services the controller must take), "
+        "or make the object depend on the release.",
+        find=_webhook_served,
+        anchor="aws-load-balancer-controller chart 3.5.0 values.yaml, templates/webhook.yaml",
+    ),
+    Relation(
+        "REL-ORD-003",
+        "reconciled-before-controller",
+        "Objects the AWS Load Balancer Controller reconciles (LoadBalancer Services, Ingresses, TargetGroupBindings, "
+        "releases whose values ask for them, and the tenant namespaces teams apply them to) depend on its release, so "
+        "Pulumi deletes them before the controller.",
+        why="Their finalizers (service.k8s.aws/resources, ingress.k8s.aws/resources) are cleared only by the running "
+        "controller when it has deleted the load balancer; uninstalled first, the NLB/ALB, its security group and "
+        "ENIs stay and block the VPC's deletion (DependencyViolation).",
+        fix="Make the object depend on the controller release.",
+        find=_reconciled,
+        anchor="AWS Load Balancer Controller: finalizers; pulumi-kubernetes awaits deletion",
+    ),
+    Relation(
+        "REL-ORD-004",
+        "custom-resources-after-crd-and-operator",
+        "Custom resources are created after the CRD of their kind and the release of the operator that serves their "
+        "API group (and destroyed before them).",
+        why="Without the CRD the create fails (no matches for kind); without the operator its webhooks refuse the "
+        "object or nothing reconciles it, and on destroy its finalizers are never cleared.",
+        fix="Make the custom resource depend on the release (or CustomResourceDefinition) that installs it.",
+        find=_custom_resources,
+        anchor="Kubernetes CustomResourceDefinitions; operator charts install CRDs and webhooks",
+    ),
+    Relation(
+        "REL-ORD-005",
+        "karpenter-pools-after-karpenter",
+        "Karpenter NodePools and EC2NodeClasses depend on the Karpenter CRD and controller releases, so they are "
+        "created after them and deleted first.",
+        why="Karpenter drains and terminates a pool's nodes when the pool is deleted; with the controller gone first "
+        "the instances keep running (and billing), their ENIs blocking the subnets.",
+        fix="Make the pool's custom resources depend on the Karpenter release (components/node_pool.py does).",
+        find=_karpenter_pools,
+        anchor="Karpenter v1: NodePool/EC2NodeClass finalizers (karpenter.sh/termination)",
+    ),
+    Relation(
+        "REL-ORD-006",
+        "controllers-before-network",
+        "In-cluster controllers that create AWS resources in the VPC (Karpenter, the AWS Load Balancer Controller) "
+        "depend on the network and the cluster, so on destroy they go first.",
+        why="On destroy they must still run on the cluster and reach the AWS APIs (NAT gateways, endpoints, routes) to "
+        "terminate their instances and delete their load balancers; a network deleted first strands them.",
+        fix="Make the controller's release depend on the network and cluster components (stacks/layers.py: below_compute).",
+        find=_controllers_before_network,
+        anchor="EKS best practices: delete in-cluster load balancers and nodes before the VPC",
+    ),
+)
+
+
+def _policy(relation: Relation):
+    return stack_policy(
+        rule_id=relation.rule_id,
+        slug=relation.slug,
+        description=relation.description,
+        check=_check(relation),
+        anchor=relation.anchor,
+    )
+
+
+POLICIES = [_policy(r) for r in ORDERING]

@@ -42,11 +42,34 @@ def merge(base: dict, overrides: dict) -> dict:
     return out
 
 
+def pin_lustre_zone(raw: dict) -> None:
+    """Outside dev the Lustre zone must be stated (`storage.lustre.zone`): state the one dev would derive (first EFA
+    pool's zone, else first training pool's, else the first zone), as an operator pinning an existing stack does.
+    A test that wants it unset drops it: ``drop=("storage.lustre.zone",)``."""
+    layers, storage = raw.get("layers"), raw.get("storage", {})
+    if raw.get("environment") == "dev" or (isinstance(layers, list) and "storage" not in layers) or not isinstance(storage, dict):
+        return
+    lustre = storage.get("lustre", {})
+    if not isinstance(lustre, dict) or lustre.get("enabled", True) is False or "zone" in lustre:
+        return
+    zones, pools = raw.get("availabilityZones") or [None], [p for p in raw.get("pools", []) if isinstance(p, dict)]
+    first = lambda pool: (pool.get("zones") or zones)[0]  # noqa: E731 - a pool's zones: as configured, else the first
+    chosen = next((first(p) for p in pools if p.get("efa")), None) or next((first(p) for p in pools if p.get("workload") == "training"), None)
+    raw["storage"] = {**storage, "lustre": {**lustre, "zone": chosen or zones[0]}}
+
+
 def stack_config(env: str = "dev", drop: tuple[str, ...] = (), **overrides: Any) -> dict[str, str]:
-    """Engine-form config (`crucible:<key>` → string) for a small stack: BASE[env] with overrides."""
+    """Engine-form config (`crucible:<key>` → string) for a small stack: BASE[env] with overrides. ``drop`` removes
+    keys, dotted for nested ones (``storage.lustre.zone``)."""
     raw = merge(BASE[env], overrides)
+    pin_lustre_zone(raw)
     for key in drop:
-        raw.pop(key, None)
+        *parents, last = key.split(".")
+        section = raw
+        for name in parents:
+            section = section.get(name) if isinstance(section, dict) else None
+        if isinstance(section, dict):
+            section.pop(last, None)
     return {f"crucible:{k}": encode(v) for k, v in raw.items()}
 
 

@@ -85,6 +85,55 @@ def test_lustre_zone_must_be_one_of_the_stacks_zones():
     assert "us-west-2a, us-west-2b" in found["crucible:storage.lustre.zone"]
 
 
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_outside_dev_the_lustre_zone_must_be_stated(env):
+    # FSx puts a file system in one subnet and `subnetIds` forces replacement: a zone derived from the order of
+    # availabilityZones/pools would let a harmless-looking reorder replace the file system.
+    with pytest.raises(ConfigError) as error:
+        spec_of("prod", environment=env, drop=("storage.lustre.zone",))
+    (problem,) = [p for p in error.value.problems if p.path == "crucible:storage.lustre.zone"]
+    assert f"required in {env}" in problem.message
+    assert "us-east-1a, us-east-1b, us-east-1c" in problem.message  # what is allowed
+    assert "us-east-1a" in problem.message.split("derive")[-1]  # the zone that keeps today's file system
+
+
+def test_the_zone_hint_names_the_zone_the_pools_derive():
+    p5 = {"name": "p5", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 2, "zones": ["us-east-1c"], "amiVersion": "v20251108"}
+    with pytest.raises(ConfigError) as error:
+        spec_of("prod", pools=[p5], drop=("storage.lustre.zone",))
+    (problem,) = [p for p in error.value.problems if p.path == "crucible:storage.lustre.zone"]
+    assert "storage.lustre.zone: us-east-1c" in problem.message
+
+
+def test_no_zone_is_needed_without_a_file_system_or_in_dev():
+    assert spec_of("prod", storage={"lustre": {"enabled": False}}, drop=("storage.lustre.zone",)).storage.lustre.zone is None
+    assert spec_of("prod", layers=["network", "cluster"], drop=("storage.lustre.zone",)).storage.lustre.zone is None
+    assert spec_of("dev").storage.lustre.zone is None
+
+
+def test_a_stated_zone_survives_reordering_the_zones_and_pools():
+    from stacks.derive.placement import lustre_zone
+
+    zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    stated = {"lustre": {"zone": "us-east-1b"}}
+    assert {lustre_zone(spec_of("prod", availabilityZones=order, storage=stated)) for order in (zones, zones[::-1])} == {"us-east-1b"}
+
+
+def test_shipped_stacks_outside_dev_state_the_zone_their_file_system_was_derived_in():
+    # Stating the zone must not move a deployed file system: each states the zone the old derivation chose.
+    from stacks.derive.placement import derived_lustre_zone
+    from stacks.plan.locate import config_path, shipped_stacks
+    from stacks.spec.loader import load_stack_file
+
+    stated = {}
+    for stack in shipped_stacks():
+        spec = load_stack_file(config_path(stack))[0]
+        if spec.environment != "dev" and spec.builds("storage") and spec.storage.lustre.enabled:
+            stated[stack] = (spec.storage.lustre.zone, derived_lustre_zone(spec))
+    assert {"prod", "staging", "trainium"} <= set(stated)
+    assert {stack: zones[0] for stack, zones in stated.items()} == {stack: zones[1] for stack, zones in stated.items()}
+
+
 def test_bucket_names_are_unique_and_derived_names_follow_s3_rules():
     assert "unique" in problems(buckets=[{"name": "data"}, {"name": "data"}])["crucible:storage.buckets[1].name"]
     assert "lowercase" in problems(buckets=[{"name": "Data"}])["crucible:storage.buckets[0].name"]

@@ -153,7 +153,9 @@ class LustreSpec:
         check=in_range(0, 90),
     )
     zone: Optional[str] = setting(
-        "Availability zone of the file system. Default: the zone of the first EFA pool, else of the first training pool, else the first zone.",
+        "Availability zone of the file system: one of `availabilityZones`, where the EFA/training pools run. Required "
+        "in staging and prod (moving the file system replaces it, so its zone must not follow the order of zones or "
+        "pools). Dev default: the zone of the first EFA pool, else of the first training pool, else the first zone.",
         default=None,
     )
     repositories: tuple[RepositoryLinkSpec, ...] = setting(

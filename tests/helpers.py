@@ -77,12 +77,14 @@ def spec_of(env: str = "dev", stack: str = "test", **overrides: Any) -> Platform
     return load_spec(stack_config(env, **overrides), stack)
 
 
-def plan(env: str = "dev", stack: str = "test", stack_outputs: dict | None = None, **overrides: Any) -> PlanRun:
+def plan(env: str = "dev", stack: str = "test", stack_outputs: dict | None = None, account_id: str | None = None, **overrides: Any) -> PlanRun:
+    """Run the program for a small stack; ``account_id``: the caller identity's account (default: the harness's)."""
     from stacks.program import main
 
     config = stack_config(env, **overrides)
     spec = load_spec(config, stack)
-    return run_program(main, stack=stack, config=config, region=spec.region, stack_outputs=stack_outputs)
+    extra = {"account_id": account_id} if account_id else {}
+    return run_program(main, stack=stack, config=config, region=spec.region, stack_outputs=stack_outputs, **extra)
 
 
 def shared_dir() -> Path:

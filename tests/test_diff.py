@@ -121,3 +121,15 @@ def test_cli_diff_of_two_plan_files_and_fail_on_data_loss(tmp_path, base, capsys
     assert main(["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json")]) == 0
     assert main(["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), "--fail-on-data-loss"]) == 1
     assert "REMOVED aws:eks/cluster:Cluster" in capsys.readouterr().out
+
+
+def test_default_bucket_names_moving_to_the_accounts_namespace_are_stateful_replacements(base):
+    # Before, every default-named stack had crucible-<stack>-<region>-<name>; the same plan with that prefix stated is
+    # exactly what such a stack registered. S3 cannot rename a bucket: the new names replace all three buckets.
+    old_names = document(storage={"bucketPrefix": "crucible-pr-us-west-2"})
+    diff = diff_plans(old_names, base)
+    replaced = [c for c in diff.dangerous if c.type == "aws:s3/bucket:Bucket"]
+    assert sorted(c.name for c in replaced) == ["artifacts", "checkpoints", "datasets"]
+    assert all(c.kind == "replaced" and "bucket" in c.fields and "bucketNamespace" in c.fields for c in replaced)
+    assert "STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED" in render(diff)
+

@@ -139,7 +139,30 @@ def test_bucket_names_are_unique_and_derived_names_follow_s3_rules():
     assert "lowercase" in problems(buckets=[{"name": "Data"}])["crucible:storage.buckets[0].name"]
     long = problems(bucketPrefix="a" * 50, buckets=[{"name": "checkpoints-archive"}], lustre={"enabled": False})
     assert "3-63 characters" in long["crucible:storage.bucketPrefix"]
-    assert spec_of("dev").storage.physical_bucket_name("datasets", "test", "us-west-2") == "crucible-test-us-west-2-datasets"
+    storage = spec_of("dev").storage
+    assert storage.physical_bucket_name("datasets", "test", "us-west-2", "111122223333") == "crucible-test-datasets-111122223333-us-west-2-an"
+
+
+def test_default_bucket_names_are_bounded_with_the_account_ids_twelve_digits():
+    # crucible-<stack>-checkpoints-<12 digits>-us-west-2-an is 47 characters plus the stack name: 16 fit in 63.
+    assert len(spec_of("dev", stack="s" * 16).storage.physical_bucket_name("checkpoints", "s" * 16, "us-west-2", "0" * 12)) == 63
+    with pytest.raises(ConfigError) as error:
+        spec_of("dev", stack="s" * 17)
+    (problem,) = error.value.problems
+    assert problem.path == "crucible:storage.buckets[1].name"  # checkpoints: the longest default name
+    assert "64 characters" in problem.message and "<account id>" in problem.message and "storage.bucketPrefix" in problem.message
+
+
+def test_where_s3_has_no_account_regional_namespace_the_name_still_carries_the_account():
+    storage = spec_of("dev").storage
+    assert storage.bucket_namespace("me-south-1") is None and storage.bucket_namespace("us-west-2") == "account-regional"
+    assert storage.physical_bucket_name("datasets", "test", "me-central-1", "111122223333") == "crucible-test-datasets-111122223333-me-central-1"
+
+
+def test_an_explicit_prefix_names_buckets_exactly_in_the_global_namespace():
+    storage = spec_of("dev", storage={"bucketPrefix": "acme-ml"}).storage
+    assert storage.physical_bucket_name("datasets", "test", "us-west-2", "111122223333") == "acme-ml-datasets"
+    assert storage.bucket_namespace("us-west-2") is None
 
 
 @pytest.mark.parametrize(

@@ -225,7 +225,9 @@ class Lustre(pulumi.ComponentResource):
             description=f"FSx for Lustre {args.name}: Lustre ports from the cluster nodes and itself only",
             vpc_id=args.vpc_id,
             tags={"Name": f"{args.name}-lustre"},
-            opts=child,
+            # A security group's description forces its replacement, and a new group id replaces the file system
+            # (securityGroupIds forces too): the description, which names the cluster, keeps its first value.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["description"]),
         )
         self._rules(name, args)
 

@@ -227,3 +227,13 @@ def test_a_bucket_replacement_says_what_happens_to_the_data(base):
     text = render(diff_plans(base, head))
     assert "REPLACED aws:s3/bucket:Bucket datasets (replaced by: bucket)" in text
     assert "S3 cannot rename a bucket" in text and "crucible:storage.bucketPrefix" in text
+
+
+def test_renaming_protected_buckets_is_shown_as_data_loss_that_protection_stops():
+    old = document(protect=True, storage={"bucketPrefix": "crucible-pr-us-west-2"})
+    diff = diff_plans(old, document(protect=True))
+    buckets = [c for c in diff.dangerous if c.type == "aws:s3/bucket:Bucket"]
+    assert len(buckets) == 3 and all(c.protected and c.kind == "replaced" for c in buckets)
+    text = render(diff)
+    assert "REPLACED aws:s3/bucket:Bucket datasets (replaced by: bucket, bucketNamespace) — protected: `pulumi up` stops here" in text
+    assert "the data does not move to the new one" in text and "S3 cannot rename a bucket" in text

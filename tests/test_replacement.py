@@ -86,3 +86,11 @@ def test_a_replacement_cascades_only_through_inputs_that_force_it():
     }
     because = replacement.cascade({"vpc"}, resources).because
     assert because == {"subnet": ["vpcId ← vpc"], "fs": ["subnetIds ← subnet"]}
+
+
+def test_kubernetes_objects_are_referred_to_by_name_and_carry_no_replacement_on():
+    resources = {
+        "pv": {"type": "kubernetes:core/v1:PersistentVolume", "property_dependencies": {}},
+        "pvc": {"type": "kubernetes:core/v1:PersistentVolumeClaim", "property_dependencies": {"spec": ["pv"]}},  # spec.volumeName
+    }
+    assert replacement.cascade({"pv"}, resources).because == {}

@@ -119,6 +119,14 @@ def test_a_stated_zone_survives_reordering_the_zones_and_pools():
     assert {lustre_zone(spec_of("prod", availabilityZones=order, storage=stated)) for order in (zones, zones[::-1])} == {"us-east-1b"}
 
 
+def test_a_stated_zone_must_agree_with_the_efa_training_pools():
+    p5 = {"name": "p5", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 2, "zones": ["us-east-1a"], "amiVersion": "v20251108"}
+    with pytest.raises(ConfigError) as error:
+        spec_of("prod", pools=[p5], storage={"lustre": {"zone": "us-east-1b"}})
+    found = {p.path: p.message for p in error.value.problems}
+    assert "us-east-1b (storage.lustre.zone)" in found["crucible:pools[0].zones"] and 'got ["us-east-1a"]' in found["crucible:pools[0].zones"]
+
+
 def test_shipped_stacks_outside_dev_state_the_zone_their_file_system_was_derived_in():
     # Stating the zone must not move a deployed file system: each states the zone the old derivation chose.
     from stacks.derive.placement import derived_lustre_zone

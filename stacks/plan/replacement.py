@@ -269,8 +269,10 @@ class Cascade:
 def cascade(replaced: set[str], resources: Mapping[str, Mapping[str, Any]], key_of=lambda urn: urn) -> Cascade:
     """Follow replacements through property dependencies until nothing new is replaced: a replaced VPC gets a new id,
     so its subnets (vpcId forces replacement) are replaced, then the file system in one of them (subnetIds), and so on.
-    ``resources``: key -> plan resource (type, property_dependencies by URN)."""
+    Kubernetes objects are referred to by name, which a replacement keeps (a renamed one changes the referring input
+    itself): they carry nothing on. ``resources``: key -> plan resource (type, property_dependencies by URN)."""
     out = Cascade()
+    by_name = {k for k, r in resources.items() if str(r.get("type", "")).startswith("kubernetes:")}
     done = set(replaced)
     changed = True
     while changed:
@@ -285,7 +287,7 @@ def cascade(replaced: set[str], resources: Mapping[str, Mapping[str, Any]], key_
                 f"{prop} ← {key_of(dep)}"
                 for prop, deps in sorted((resource.get("property_dependencies") or {}).items())
                 for dep in deps
-                if key_of(dep) in done and row.replaced_by(prop)
+                if key_of(dep) in done and key_of(dep) not in by_name and row.replaced_by(prop)
             ]
             if reasons:
                 out.because[key] = reasons

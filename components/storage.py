@@ -51,9 +51,12 @@ class EncryptionKey(pulumi.ComponentResource):
 @dataclass(frozen=True)
 class BucketArgs:
     logical_name: str
-    physical_name: str
+    physical_name: pulumi.Input[str]
     noncurrent_version_days: int
     abort_incomplete_upload_days: int
+    # "account-regional": a name only this account can hold (<prefix>-<account id>-<region>-an); None: the global
+    # namespace (the API's default), left out of the inputs so explicitly named buckets keep the inputs they had.
+    namespace: Optional[str] = None
 
 
 def tls_only_policy(bucket_arn: str) -> str:
@@ -101,6 +104,7 @@ class Buckets(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             n,
             bucket=args.physical_name,
+            bucket_namespace=args.namespace,
             force_destroy=False,
             tags={"crucible:bucket": n},
             opts=_stateful(self, protect),
@@ -221,7 +225,9 @@ class Lustre(pulumi.ComponentResource):
             description=f"FSx for Lustre {args.name}: Lustre ports from the cluster nodes and itself only",
             vpc_id=args.vpc_id,
             tags={"Name": f"{args.name}-lustre"},
-            opts=child,
+            # A security group's description forces its replacement, and a new group id replaces the file system
+            # (securityGroupIds forces too): the description, which names the cluster, keeps its first value.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["description"]),
         )
         rules = self._rules(name, args)
 

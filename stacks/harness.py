@@ -106,8 +106,11 @@ def _stable_suffix(*parts: str) -> str:
 class CrucibleMocks(pulumi.runtime.Mocks):
     """Deterministic stand-ins for what AWS and Kubernetes providers would return."""
 
-    def __init__(self, region: str = "us-east-1", stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None):
+    def __init__(
+        self, region: str = "us-east-1", stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None, account_id: str = ACCOUNT_ID
+    ):
         self.region = region
+        self.account_id = account_id  # the caller identity's account: what names that must be unique per account use
         self.stack_outputs = dict(stack_outputs or {})
         self.local = threading.local()
 
@@ -127,7 +130,7 @@ class CrucibleMocks(pulumi.runtime.Mocks):
         if args.typ in _EC2_ID_PREFIX:  # ids that other resources select by pattern (Karpenter: sg-…, subnet-…)
             resource_id = f"{_EC2_ID_PREFIX[args.typ]}-{_stable_suffix(args.typ, args.name)}0000000"
         outputs = dict(args.inputs)
-        outputs.setdefault("arn", f"arn:{PARTITION}:{_service_of(args.typ)}:{self.region}:{ACCOUNT_ID}:{args.name}/{physical}")
+        outputs.setdefault("arn", f"arn:{PARTITION}:{_service_of(args.typ)}:{self.region}:{self.account_id}:{args.name}/{physical}")
         outputs.setdefault("name", physical)
         outputs.update(_computed_outputs(args.typ, args.name, physical, args.inputs, self.region))
         return resource_id, outputs
@@ -136,7 +139,8 @@ class CrucibleMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/crucible-plan", "userId": "AIDACRUCIBLEPLAN", "id": ACCOUNT_ID}
+            account = self.account_id
+            return {"accountId": account, "arn": f"arn:aws:iam::{account}:user/crucible-plan", "userId": "AIDACRUCIBLEPLAN", "id": account}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "id": PARTITION, "reverseDnsPrefix": "com.amazonaws"}
         if token == "aws:index/getRegion:getRegion":
@@ -306,10 +310,11 @@ def run_program(
     project: str = "crucible",
     region: str = "us-east-1",
     stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    account_id: str = ACCOUNT_ID,
 ) -> PlanRun:
     """Run ``program`` (the Pulumi program body) with ``config`` under mocks; return what it registered."""
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    mocks = CrucibleMocks(region=region, stack_outputs=stack_outputs)
+    mocks = CrucibleMocks(region=region, stack_outputs=stack_outputs, account_id=account_id)
     monitor = CapturingMonitor(mocks)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys or []))
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)

@@ -206,12 +206,15 @@ def storage_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> S
         protect=spec.protect,
         opts=aws_only,
     )
+    # Default names carry the caller's account id (an invoke: known at preview as well as at update).
+    account_id = pulumi.Output.from_input(key.account_id)
     buckets = Buckets(
         "buckets",
         buckets=[
             BucketArgs(
                 logical_name=b.name,
-                physical_name=storage.physical_bucket_name(b.name, spec.stack.lower(), spec.region),
+                physical_name=account_id.apply(lambda a, n=b.name: storage.physical_bucket_name(n, spec.stack.lower(), spec.region, a)),
+                namespace=storage.bucket_namespace(spec.region),
                 noncurrent_version_days=b.noncurrent_version_days,
                 abort_incomplete_upload_days=b.abort_incomplete_upload_days,
             )

@@ -46,11 +46,34 @@ def merge(base: dict, overrides: dict) -> dict:
     return out
 
 
+def pin_lustre_zone(raw: dict) -> None:
+    """Outside dev the Lustre zone must be stated (`storage.lustre.zone`): state the one dev would derive (first EFA
+    pool's zone, else first training pool's, else the first zone), as an operator pinning an existing stack does.
+    A test that wants it unset drops it: ``drop=("storage.lustre.zone",)``."""
+    layers, storage = raw.get("layers"), raw.get("storage", {})
+    if raw.get("environment") == "dev" or (isinstance(layers, list) and "storage" not in layers) or not isinstance(storage, dict):
+        return
+    lustre = storage.get("lustre", {})
+    if not isinstance(lustre, dict) or lustre.get("enabled", True) is False or "zone" in lustre:
+        return
+    zones, pools = raw.get("availabilityZones") or [None], [p for p in raw.get("pools", []) if isinstance(p, dict)]
+    first = lambda pool: (pool.get("zones") or zones)[0]  # noqa: E731 - a pool's zones: as configured, else the first
+    chosen = next((first(p) for p in pools if p.get("efa")), None) or next((first(p) for p in pools if p.get("workload") == "training"), None)
+    raw["storage"] = {**storage, "lustre": {**lustre, "zone": chosen or zones[0]}}
+
+
 def stack_config(env: str = "dev", drop: tuple[str, ...] = (), **overrides: Any) -> dict[str, str]:
-    """Engine-form config (`crucible:<key>` → string) for a small stack: BASE[env] with overrides."""
+    """Engine-form config (`crucible:<key>` → string) for a small stack: BASE[env] with overrides. ``drop`` removes
+    keys, dotted for nested ones (``storage.lustre.zone``)."""
     raw = merge(BASE[env], overrides)
+    pin_lustre_zone(raw)
     for key in drop:
-        raw.pop(key, None)
+        *parents, last = key.split(".")
+        section = raw
+        for name in parents:
+            section = section.get(name) if isinstance(section, dict) else None
+        if isinstance(section, dict):
+            section.pop(last, None)
     return {f"crucible:{k}": encode(v) for k, v in raw.items()}
 
 
@@ -66,13 +89,15 @@ def spec_of(env: str = "dev", stack: str = "test", **overrides: Any) -> Platform
     return load_spec(config, stack, secret_keys=secret_keys_of(config))
 
 
-def plan(env: str = "dev", stack: str = "test", stack_outputs: dict | None = None, **overrides: Any) -> PlanRun:
+def plan(env: str = "dev", stack: str = "test", stack_outputs: dict | None = None, account_id: str | None = None, **overrides: Any) -> PlanRun:
+    """Run the program for a small stack; ``account_id``: the caller identity's account (default: the harness's)."""
     from stacks.program import main
 
     config = stack_config(env, **overrides)
     secrets = secret_keys_of(config)
     spec = load_spec(config, stack, secret_keys=secrets)
-    return run_program(main, stack=stack, config=config, secret_keys=secrets, region=spec.region, stack_outputs=stack_outputs)
+    extra = {"account_id": account_id} if account_id else {}
+    return run_program(main, stack=stack, config=config, secret_keys=secrets, region=spec.region, stack_outputs=stack_outputs, **extra)
 
 
 def shared_dir() -> Path:

@@ -40,11 +40,24 @@ def test_an_in_place_update_lists_the_changed_fields(base):
     assert change.kind == "updated" and change.fields == ["enabledClusterLogTypes"]
 
 
-def test_renaming_the_cluster_is_a_loud_stateful_replacement(base):
-    head = document(cluster={"name": "renamed"})
-    diff = diff_plans(base, head)
-    assert [(c.kind, c.type) for c in diff.dangerous] == [("replaced", "aws:eks/cluster:Cluster")]
-    assert "STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED" in render(diff)
+@pytest.fixture(scope="module")
+def renamed_cluster(base):
+    return diff_plans(base, document(cluster={"name": "renamed"}))
+
+
+def test_renaming_the_cluster_is_a_loud_stateful_replacement(renamed_cluster):
+    replaced = {(c.type, c.name): c for c in renamed_cluster.dangerous}
+    assert replaced[("aws:eks/cluster:Cluster", "cluster")].replaces == ["name"]
+    # EKS names the control-plane log group after the cluster (/aws/eks/<name>/cluster): a new, empty one.
+    assert replaced[("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane")].replaces == ["name"]
+    assert "STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED" in render(renamed_cluster)
+
+
+def test_renaming_the_cluster_keeps_the_file_system_and_its_volumes(renamed_cluster):
+    # The file system's security group description named the cluster, and a security group's description forces
+    # replacement: the group, then the file system holding its id (securityGroupIds), then its volume, would go.
+    lost = {c.type for c in renamed_cluster.dangerous}
+    assert not lost & {"aws:fsx/lustreFileSystem:LustreFileSystem", "kubernetes:core/v1:PersistentVolume", "kubernetes:core/v1:PersistentVolumeClaim"}
 
 
 def test_renaming_a_kubernetes_object_replaces_it(base):
@@ -121,3 +134,106 @@ def test_cli_diff_of_two_plan_files_and_fail_on_data_loss(tmp_path, base, capsys
     assert main(["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json")]) == 0
     assert main(["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), "--fail-on-data-loss"]) == 1
     assert "REMOVED aws:eks/cluster:Cluster" in capsys.readouterr().out
+
+
+def test_default_bucket_names_moving_to_the_accounts_namespace_are_stateful_replacements(base):
+    # Before, every default-named stack had crucible-<stack>-<region>-<name>; the same plan with that prefix stated is
+    # exactly what such a stack registered. S3 cannot rename a bucket: the new names replace all three buckets.
+    old_names = document(storage={"bucketPrefix": "crucible-pr-us-west-2"})
+    diff = diff_plans(old_names, base)
+    replaced = [c for c in diff.dangerous if c.type == "aws:s3/bucket:Bucket"]
+    assert sorted(c.name for c in replaced) == ["artifacts", "checkpoints", "datasets"]
+    assert all(c.kind == "replaced" and "bucket" in c.fields and "bucketNamespace" in c.fields for c in replaced)
+    assert "STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED" in render(diff)
+
+
+
+def _edited(base: dict, type_token: str, edit, name: str | None = None) -> dict:
+    head = copy.deepcopy(base)
+    resource = next(r for r in head["resources"] if r["type"] == type_token and (name is None or r["name"] == name))
+    edit(resource)
+    return head
+
+
+def test_a_changed_vpc_cidr_replaces_the_vpc_and_everything_holding_its_id(base):
+    # The provider replaces a VPC whose cidrBlock changes (terraform-provider-aws vpc_.go: ForceNew); its subnets
+    # (vpcId, cidrBlock), route tables and security groups (vpcId) follow, and the file system in a replaced subnet.
+    diff = diff_plans(base, document(network={"vpcCidr": "10.99.0.0/16"}))
+    kinds = {(c.type, c.name): c for c in diff.changes}
+    vpc = kinds[("aws:ec2/vpc:Vpc", "network")]
+    assert vpc.kind == "replaced" and vpc.replaces == ["cidrBlock"]
+    subnet = next(c for (t, _), c in kinds.items() if t == "aws:ec2/subnet:Subnet")
+    assert subnet.kind == "replaced" and "cidrBlock" in subnet.replaces
+    assert all(c.kind == "replaced" for (t, _), c in kinds.items() if t in ("aws:ec2/routeTable:RouteTable", "aws:ec2/securityGroup:SecurityGroup"))
+    lustre = kinds[("aws:fsx/lustreFileSystem:LustreFileSystem", "lustre")]
+    assert lustre in diff.dangerous and any(r.startswith("subnetIds ← ") for r in lustre.replaces)
+    assert "REPLACED aws:fsx/lustreFileSystem:LustreFileSystem lustre" in render(diff)
+
+
+def test_an_in_place_network_update_replaces_nothing_downstream(base):
+    (change,) = [c for c in diff_plans(base, _edited(base, "aws:ec2/vpc:Vpc", lambda r: r["inputs"].update(enableDnsHostnames=False))).changes]
+    assert change.kind == "updated" and change.replaces == []
+
+
+def test_a_smaller_file_system_is_a_replacement_a_larger_one_an_update(base):
+    fs = "aws:fsx/lustreFileSystem:LustreFileSystem"
+    capacity = next(r for r in base["resources"] if r["type"] == fs)["inputs"]["storageCapacity"]
+    larger = _edited(base, fs, lambda r: r["inputs"].update(storageCapacity=capacity + 2400))
+    grown, shrunk = diff_plans(base, larger), diff_plans(larger, base)
+    assert [c.kind for c in grown.changes if c.type == fs] == ["updated"]
+    assert [c.kind for c in shrunk.changes if c.type == fs] == ["replaced"]
+
+
+def test_switching_a_rule_from_a_group_to_a_cidr_replaces_it(base):
+    token = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+    def to_cidr(rule):
+        rule["inputs"].pop("referencedSecurityGroupId", None)
+        rule["inputs"]["cidrIpv4"] = "10.20.0.0/16"
+
+    changed = [c for c in diff_plans(base, _edited(base, token, to_cidr)).changes if c.type == token]
+    assert [c.kind for c in changed] == ["replaced"] and "cidrIpv4" in changed[0].replaces
+    ported = [c for c in diff_plans(base, _edited(base, token, lambda r: r["inputs"].update(toPort=2000))).changes if c.type == token]
+    assert [c.kind for c in ported] == ["updated"]  # ModifySecurityGroupRules changes a rule's ports in place
+
+
+def test_a_create_only_input_replaces_unless_the_program_ignores_later_changes(base):
+    # accessConfig.bootstrapClusterCreatorAdminPermissions is ForceNew (terraform-provider-aws eks/cluster.go).
+    def flip(cluster):
+        access = cluster["inputs"].setdefault("accessConfig", {})
+        access["bootstrapClusterCreatorAdminPermissions"] = not access.get("bootstrapClusterCreatorAdminPermissions", False)
+
+    token = "aws:eks/cluster:Cluster"
+    (replaced,) = [c for c in diff_plans(base, _edited(base, token, flip)).changes if c.type == token]
+    assert replaced.kind == "replaced" and replaced.replaces == ["accessConfig.bootstrapClusterCreatorAdminPermissions"]
+
+    def flip_ignored(cluster):
+        flip(cluster)
+        cluster["ignore_changes"] = ["accessConfig.bootstrapClusterCreatorAdminPermissions"]
+
+    assert [c for c in diff_plans(base, _edited(base, token, flip_ignored)).changes if c.type == token] == []
+
+
+def test_removing_cluster_encryption_once_set_replaces_it(base):
+    token = "aws:eks/cluster:Cluster"
+    cluster = next(r for r in base["resources"] if r["type"] == token)
+    assert cluster["inputs"].get("encryptionConfig")  # Crucible always encrypts secrets
+    (change,) = [c for c in diff_plans(base, _edited(base, token, lambda r: r["inputs"].pop("encryptionConfig"))).changes if c.type == token]
+    assert change.kind == "replaced" and change.replaces == ["encryptionConfig"]
+
+
+def test_a_bucket_replacement_says_what_happens_to_the_data(base):
+    head = _edited(base, "aws:s3/bucket:Bucket", lambda r: r["inputs"].update(bucket="elsewhere"), name="datasets")
+    text = render(diff_plans(base, head))
+    assert "REPLACED aws:s3/bucket:Bucket datasets (replaced by: bucket)" in text
+    assert "S3 cannot rename a bucket" in text and "crucible:storage.bucketPrefix" in text
+
+
+def test_renaming_protected_buckets_is_shown_as_data_loss_that_protection_stops():
+    old = document(protect=True, storage={"bucketPrefix": "crucible-pr-us-west-2"})
+    diff = diff_plans(old, document(protect=True))
+    buckets = [c for c in diff.dangerous if c.type == "aws:s3/bucket:Bucket"]
+    assert len(buckets) == 3 and all(c.protected and c.kind == "replaced" for c in buckets)
+    text = render(diff)
+    assert "REPLACED aws:s3/bucket:Bucket datasets (replaced by: bucket, bucketNamespace) — protected: `pulumi up` stops here" in text
+    assert "the data does not move to the new one" in text and "S3 cannot rename a bucket" in text

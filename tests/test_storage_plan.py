@@ -11,6 +11,7 @@ from helpers import plan, spec_of, stack_config
 from stacks.cli import main as cli
 from stacks.derive import capacity
 from stacks.plan.locate import Planned
+from stacks.harness import ACCOUNT_ID
 from stacks.plan.report import build_report
 
 P5 = {
@@ -38,7 +39,7 @@ def test_prod_with_an_efa_p5_pool_plans_persistent_2_in_the_pools_zone_linked_an
     (subnet,) = fs.property_dependencies["subnetIds"]
     assert run.by_urn(subnet).inputs["availabilityZone"] == "us-east-1b"
     linked = {d.inputs["fileSystemPath"]: d.inputs["dataRepositoryPath"] for d in run.of_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")}
-    assert linked == {"/datasets": "s3://crucible-test-us-east-1-datasets/", "/checkpoints": "s3://crucible-test-us-east-1-checkpoints/"}
+    assert linked == {"/datasets": f"s3://crucible-test-datasets-{ACCOUNT_ID}-us-east-1-an/", "/checkpoints": f"s3://crucible-test-checkpoints-{ACCOUNT_ID}-us-east-1-an/"}
     pvc = next(r for r in run.of_type("kubernetes:core/v1:PersistentVolumeClaim") if r.inputs["metadata"]["name"] == "lustre")
     assert pvc.inputs["spec"]["volumeName"] == "crucible-lustre" and pvc.protect
     assert fs.protect and fs.retain_on_delete
@@ -76,7 +77,8 @@ def test_dev_plan_uses_scratch(tmp_path, capsys):
     assert "SCRATCH_2 1,200 GiB x 200 MB/s/TiB = 1.2 x 200 = 240 MB/s (0.24 GB/s)" in text
     (entry,) = json.loads(out.read_text())["storage"]["fileSystems"]
     assert entry["deploymentType"] == "SCRATCH_2" and entry["backupRetentionDays"] == 0
-    assert {b["name"].rsplit("-", 1)[-1] for b in json.loads(out.read_text())["storage"]["buckets"]} == {"datasets", "checkpoints", "artifacts"}
+    names = {b["name"] for b in json.loads(out.read_text())["storage"]["buckets"]}
+    assert names == {f"crucible-dev-{n}-{ACCOUNT_ID}-us-west-2-an" for n in ("datasets", "checkpoints", "artifacts")}
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod", "prod-platform"])

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from helpers import plan
+from stacks.harness import ACCOUNT_ID
 
 BUCKET = "aws:s3/bucket:Bucket"
 SIDE = {
@@ -40,12 +41,31 @@ def side_of(run, bucket, token):
     return found
 
 
-def test_default_buckets_with_deterministic_names(dev):
-    assert sorted(b.inputs["bucket"] for b in dev.of_type(BUCKET)) == [
-        "crucible-test-us-west-2-artifacts",
-        "crucible-test-us-west-2-checkpoints",
-        "crucible-test-us-west-2-datasets",
+def test_default_bucket_names_are_the_accounts_own(dev):
+    # S3 names are global per partition: a default name carries the caller's account id and lives in the account
+    # regional namespace (<prefix>-<account id>-<region>-an), which no other account can create buckets in.
+    buckets = dev.of_type(BUCKET)
+    assert sorted(b.inputs["bucket"] for b in buckets) == [
+        f"crucible-test-artifacts-{ACCOUNT_ID}-us-west-2-an",
+        f"crucible-test-checkpoints-{ACCOUNT_ID}-us-west-2-an",
+        f"crucible-test-datasets-{ACCOUNT_ID}-us-west-2-an",
     ]
+    assert {b.inputs["bucketNamespace"] for b in buckets} == {"account-regional"}
+
+
+def test_two_accounts_with_the_same_stack_get_different_bucket_names(dev):
+    other = plan("dev", account_id="111122223333")
+    names = {b.inputs["bucket"] for b in dev.of_type(BUCKET)}
+    others = {b.inputs["bucket"] for b in other.of_type(BUCKET)}
+    assert len(names) == len(others) == 3 and not names & others
+    assert all("-111122223333-us-west-2-an" in n for n in others)
+
+
+def test_an_explicit_bucket_prefix_is_kept_as_given():
+    # Stacks that name their buckets keep exactly the names and inputs they had: no namespace input appears.
+    buckets = plan("dev", storage={"bucketPrefix": "acme-ml-research"}).of_type(BUCKET)
+    assert sorted(b.inputs["bucket"] for b in buckets) == ["acme-ml-research-artifacts", "acme-ml-research-checkpoints", "acme-ml-research-datasets"]
+    assert not any("bucketNamespace" in b.inputs for b in buckets)
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -182,7 +202,7 @@ def test_file_system_waits_for_every_rule_of_both_sides(which, prod, efa):
 
 def test_repository_associations_link_paths_to_buckets_with_import_and_export_events(prod):
     fs = prod.one(FS)
-    buckets = {b.inputs["bucket"].rsplit("-", 1)[-1]: b for b in prod.of_type(BUCKET)}
+    buckets = {b.inputs["tags"]["crucible:bucket"]: b for b in prod.of_type(BUCKET)}
     links = {d.inputs["fileSystemPath"]: d for d in prod.of_type(DRA)}
     assert set(links) == {"/datasets", "/checkpoints"}
     for path, dra in links.items():
@@ -197,7 +217,7 @@ def test_repository_associations_link_paths_to_buckets_with_import_and_export_ev
 def test_events_and_prefix_are_configurable():
     run = plan("prod", storage={"lustre": {"repositories": [{"path": "/ckpt", "bucket": "checkpoints", "prefix": "runs/", "importEvents": [], "exportEvents": ["NEW", "CHANGED"]}]}})
     (dra,) = run.of_type(DRA)
-    assert dra.inputs["dataRepositoryPath"].endswith("-checkpoints/runs/")
+    assert dra.inputs["dataRepositoryPath"] == f"s3://crucible-test-checkpoints-{ACCOUNT_ID}-us-east-1-an/runs/"
     assert "autoImportPolicy" not in dra.inputs["s3"] and dra.inputs["s3"]["autoExportPolicy"]["events"] == ["NEW", "CHANGED"]
 
 
@@ -260,7 +280,7 @@ def test_driver_policies_are_least_privilege(prod):
     fsx = policies["storage-drivers-fsx-csi"]["Statement"]
     assert [s["Action"] for s in fsx] == [["fsx:DescribeFileSystems"]]
     s3 = {s["Sid"]: s for s in policies["storage-drivers-s3-csi"]["Statement"]}
-    datasets = "arn:aws:s3:::crucible-test-us-east-1-datasets"
+    datasets = f"arn:aws:s3:::crucible-test-datasets-{ACCOUNT_ID}-us-east-1-an"
     assert s3["ListMountedBuckets"]["Resource"] == [datasets] and s3["ListMountedBuckets"]["Action"] == ["s3:ListBucket"]
     assert s3["ReadMountedObjects"]["Resource"] == [f"{datasets}/*"] and s3["ReadMountedObjects"]["Action"] == ["s3:GetObject"]
     assert s3["DecryptWithStorageKey"]["Resource"].startswith("arn:aws:kms:") and s3["DecryptWithStorageKey"]["Action"] == ["kms:Decrypt"]
@@ -287,7 +307,7 @@ def test_read_only_s3_dataset_volume(prod):
     pv = next(r for r in prod.of_type(PV) if r.inputs["metadata"]["name"] == "crucible-s3-datasets")
     spec = pv.inputs["spec"]
     assert spec["accessModes"] == ["ReadOnlyMany"] and spec["csi"]["driver"] == "s3.csi.aws.com" and spec["csi"]["readOnly"] is True
-    assert spec["csi"]["volumeAttributes"] == {"bucketName": "crucible-test-us-east-1-datasets"}
+    assert spec["csi"]["volumeAttributes"] == {"bucketName": f"crucible-test-datasets-{ACCOUNT_ID}-us-east-1-an"}
     assert "read-only" in spec["mountOptions"] and "region us-east-1" in spec["mountOptions"]
     pvc = next(r for r in prod.of_type(PVC) if r.inputs["metadata"]["name"] == "s3-datasets")
     assert pvc.inputs["spec"]["accessModes"] == ["ReadOnlyMany"] and pvc.inputs["spec"]["volumeName"] == "crucible-s3-datasets"
@@ -307,7 +327,7 @@ def test_outputs_tell_the_platform_layer_how_to_mount(prod):
     assert out["lustre"]["fileSystemId"].startswith("fs-") and out["lustre"]["pvName"] == "crucible-lustre" and out["lustre"]["pvcName"] == "lustre"
     assert out["lustre"]["dnsName"] and out["lustre"]["mountName"] and out["lustre"]["zone"] == "us-east-1a"
     assert set(out["buckets"]) == {"datasets", "checkpoints", "artifacts"}
-    assert out["buckets"]["datasets"]["arn"] == "arn:aws:s3:::crucible-test-us-east-1-datasets"
+    assert out["buckets"]["datasets"]["arn"] == f"arn:aws:s3:::crucible-test-datasets-{ACCOUNT_ID}-us-east-1-an"
     assert out["readOnlyClaims"] == {"datasets": "s3-datasets"}
     assert out["lustreStartupTaint"] == {"key": "fsx.csi.aws.com/agent-not-ready", "effect": "NoExecute"}
 

@@ -3,7 +3,7 @@
 import pytest
 
 from helpers import spec_of
-from stacks.derive.placement import lustre_zone, startup_taints
+from stacks.derive.placement import derived_lustre_zone, lustre_zone, startup_taints
 from stacks.derive.storage_sizing import checkpoint_seconds, lustre_sizing, sizing_for, throughput_mbps, training_accelerators
 
 
@@ -68,15 +68,16 @@ def test_accelerators_count_training_pools_only():
     assert (sizing.capacity_gib, sizing.throughput_per_tib, sizing.accelerators) == (1200, 250, 32)
 
 
-def test_lustre_zone_follows_the_efa_pool_then_training_pool_then_the_first_zone():
+def test_the_derived_lustre_zone_follows_the_efa_pool_then_training_pool_then_the_first_zone():
+    # What dev uses when storage.lustre.zone is unset, and what the error outside dev suggests.
     zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
-    assert lustre_zone(spec_of("prod")) == "us-east-1a"
-    assert lustre_zone(spec_of("prod", pools=[G6, {**P5, "zones": ["us-east-1c"]}])) == "us-east-1c"
-    assert lustre_zone(spec_of("prod", pools=[{**P5, "efa": False, "zones": ["us-east-1b", "us-east-1c"]}])) == "us-east-1b"
+    assert derived_lustre_zone(spec_of("prod")) == "us-east-1a"
+    assert derived_lustre_zone(spec_of("prod", pools=[G6, {**P5, "zones": ["us-east-1c"]}])) == "us-east-1c"
+    assert derived_lustre_zone(spec_of("prod", pools=[{**P5, "efa": False, "zones": ["us-east-1b", "us-east-1c"]}])) == "us-east-1b"
     training = {**P5, "name": "t", "efa": False, "zones": ["us-east-1b", "us-east-1c"]}  # must include the Lustre zone
     efa = {**P5, "name": "e", "zones": ["us-east-1c"]}
-    assert lustre_zone(spec_of("prod", pools=[training, efa])) == "us-east-1c"  # EFA first, wherever listed
-    assert lustre_zone(spec_of("prod", pools=[{**P5, "efa": False}])) == zones[0]  # all zones: the first
+    assert derived_lustre_zone(spec_of("prod", pools=[training, efa])) == "us-east-1c"  # EFA first, wherever listed
+    assert derived_lustre_zone(spec_of("prod", pools=[{**P5, "efa": False}])) == zones[0]  # all zones: the first
     assert lustre_zone(spec_of("prod", pools=[G6], storage={"lustre": {"zone": "us-east-1b"}})) == "us-east-1b"  # stated wins
 
 

@@ -10,17 +10,24 @@ from components.labels import FSX_CSI_STARTUP_TAINT
 from stacks.derive.capacity import pool_zones  # a pool's zones: as configured, else EFA: the first, others: all
 
 
-def lustre_zone(spec) -> str:
-    """The zone of the file system: `storage.lustre.zone` if set; else the first zone of the first EFA pool, else of
-    the first training pool, else the first availability zone."""
-    if spec.storage.lustre.zone:
-        return spec.storage.lustre.zone
+def derived_lustre_zone(spec) -> str:
+    """The zone dev derives for the file system when `storage.lustre.zone` is unset: the first zone of the first EFA
+    pool, else of the first training pool, else the first availability zone.
+
+    Only dev may rely on it: FSx places a file system in one subnet, `subnetIds` forces replacement, so a reordered
+    `availabilityZones` or `pools` list would move (replace) the file system. Outside dev the zone is stated and
+    this only suggests the value that keeps today's file system in place."""
     pools = list(spec.pools)
     for wanted in (lambda p: p.efa, lambda p: p.workload == "training"):
         for pool in pools:
             if wanted(pool):
                 return pool_zones(pool, spec.availability_zones)[0]
     return spec.availability_zones[0]
+
+
+def lustre_zone(spec) -> str:
+    """The zone of the file system: `storage.lustre.zone` (required outside dev), else (dev) the derived one."""
+    return spec.storage.lustre.zone or derived_lustre_zone(spec)
 
 
 LUSTRE_WORKLOADS = ("training", "interactive")

@@ -9,36 +9,13 @@ called out loudly: that is how data gets lost.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
+from stacks.plan import replacement
 from stacks.spec import LAYERS
 
-# Stateful resource types: losing one loses data (or, for keys, every byte encrypted with it).
-STATEFUL_TYPES = {
-    "aws:s3/bucket:Bucket",
-    "aws:s3/bucketV2:BucketV2",
-    "aws:fsx/lustreFileSystem:LustreFileSystem",
-    "aws:kms/key:Key",
-    "aws:eks/cluster:Cluster",
-    "kubernetes:core/v1:PersistentVolume",
-    "kubernetes:core/v1:PersistentVolumeClaim",
-    "kubernetes:core/v1:Namespace",
-}
-
-# Inputs whose change forces the provider to replace the resource (create a new one, delete the old).
-REPLACE_ON_CHANGE = {
-    "aws:s3/bucket:Bucket": {"bucket", "bucketPrefix", "objectLockEnabled"},
-    "aws:fsx/lustreFileSystem:LustreFileSystem": {
-        "deploymentType", "subnetIds", "kmsKeyId", "efaEnabled", "storageType", "perUnitStorageThroughput",
-        "driveCacheType", "fileSystemTypeVersion", "importPath", "exportPath",
-    },
-    "aws:kms/key:Key": {"customerMasterKeySpec", "keyUsage", "multiRegion"},
-    "aws:eks/cluster:Cluster": {"name", "encryptionConfig", "kubernetesNetworkConfig"},
-    "kubernetes:core/v1:PersistentVolume": {"spec"},
-    "kubernetes:core/v1:PersistentVolumeClaim": {"spec"},
-}
-# pulumi-kubernetes replaces any object whose name or namespace changes (an object's identity in the API server).
-KUBERNETES_IDENTITY = {"metadata.name", "metadata.namespace"}
+# Which types are stateful and which input changes replace what: one table, stacks/plan/replacement.py.
+STATEFUL_TYPES = replacement.STATEFUL_TYPES
 
 # Create-only inputs the program ignores after creation (ignore_changes): a change is not applied; say what it means.
 CREATE_ONLY = {
@@ -60,6 +37,8 @@ class Change:
     fields: list[str] = field(default_factory=list)
     stateful: bool = False
     protected: bool = False
+    replaces: list[str] = field(default_factory=list)  # why it is replaced: the forcing fields, or "input ← replaced dependency"
+    hint: str = ""  # what replacing this type means (replacement.TABLE)
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -122,9 +101,35 @@ def _changed_fields(before: dict, after: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
-def _forces_replacement(type_token: str, fields: Iterable[str]) -> bool:
-    keys = REPLACE_ON_CHANGE.get(type_token, set()) | (KUBERNETES_IDENTITY if type_token.startswith("kubernetes:") else set())
-    return any(f == k or f.startswith(f"{k}.") or f.startswith(f"{k}[") for f in fields for k in keys)
+def _ignored(fields: list[str], resource: dict) -> list[str]:
+    """Fields the program tells the engine to ignore (`ignore_changes`): no diff, so no update and no replacement."""
+    ignored = resource.get("ignore_changes") or []
+    return [f for f in fields if not any(f == i or f.startswith(f"{i}.") or f.startswith(f"{i}[") for i in ignored)]
+
+
+def _change(resource: dict, before: dict, urn: str, layer: str) -> Change | None:
+    after = resource.get("inputs", {})
+    fields = _ignored(_changed_fields(before, after), resource)
+    if not fields:
+        return None
+    forcing = replacement.forcing_fields(resource["type"], before, after, fields)
+    return Change(
+        "replaced" if forcing else "updated",
+        urn,
+        resource["type"],
+        resource["name"],
+        layer,
+        fields,
+        replacement.is_stateful(resource["type"]),
+        resource.get("protect", False),
+        forcing,
+        _hint(resource["type"]) if forcing else "",
+    )
+
+
+def _hint(type_token: str) -> str:
+    row = replacement.entry(type_token)
+    return row.hint if row else ""
 
 
 def _violations(document: dict) -> set[tuple[str, str, str]]:
@@ -163,24 +168,33 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
     aliased = {alias for r in head_res.values() for alias in r.get("aliases", [])}
     changes: list[Change] = []
     for urn, r in head_res.items():
-        stateful = r["type"] in STATEFUL_TYPES
+        stateful = replacement.is_stateful(r["type"])
         if urn not in base_res:
             moved_from = next((a for a in r.get("aliases", []) if a in base_res), None)
             if moved_from:
-                fields = _changed_fields(base_res[moved_from].get("inputs", {}), r.get("inputs", {}))
-                kind = "replaced" if _forces_replacement(r["type"], fields) else "updated"
-                changes.append(Change(kind, urn, r["type"], r["name"], head_layers[urn], fields, stateful, r.get("protect", False)))
+                change = _change(r, base_res[moved_from].get("inputs", {}), urn, head_layers[urn])
+                if change:
+                    changes.append(change)
             else:
                 changes.append(Change("added", urn, r["type"], r["name"], head_layers[urn], [], stateful, r.get("protect", False)))
             continue
-        fields = _changed_fields(base_res[urn].get("inputs", {}), r.get("inputs", {}))
-        if fields:
-            kind = "replaced" if _forces_replacement(r["type"], fields) else "updated"
-            changes.append(Change(kind, urn, r["type"], r["name"], head_layers[urn], fields, stateful, r.get("protect", False)))
+        change = _change(r, base_res[urn].get("inputs", {}), urn, head_layers[urn])
+        if change:
+            changes.append(change)
+    # A replaced resource gets a new id: whatever holds that id in an input that forces replacement is replaced too.
+    by_urn = {c.urn: c for c in changes}
+    existing = {urn: r for urn, r in head_res.items() if urn in base_res or any(a in base_res for a in r.get("aliases", []))}
+    knock_on = replacement.cascade({c.urn for c in changes if c.kind == "replaced"}, existing, key_of=_key)
+    for urn, reasons in knock_on.because.items():
+        r = head_res[urn]
+        change = by_urn.get(urn) or Change("updated", urn, r["type"], r["name"], head_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False))
+        change.kind, change.replaces, change.hint = "replaced", sorted(set(change.replaces) | set(reasons)), _hint(r["type"])
+        if urn not in by_urn:
+            changes.append(change)
     for urn, r in base_res.items():
         if urn not in head_res and urn not in aliased:
             changes.append(
-                Change("removed", urn, r["type"], r["name"], base_layers[urn], [], r["type"] in STATEFUL_TYPES, r.get("protect", False))
+                Change("removed", urn, r["type"], r["name"], base_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False))
             )
     changes, notes = _without_ignored_changes(changes, head_res)
     order = {layer: i for i, layer in enumerate([*LAYERS, "providers", "stack"])}
@@ -229,9 +243,14 @@ def render(diff: PlanDiff, markdown: bool = False) -> str:
         lines.append("")
         lines.append(h("⚠ STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED"))
         for c in diff.dangerous:
-            why = f" (changes {', '.join(c.fields)})" if c.fields else ""
-            guard = "protected: the update will fail until protection is lifted" if c.protected else "NOT protected: data will be lost"
+            why = f" (replaced by: {', '.join(c.replaces)})" if c.replaces else (f" (changes {', '.join(c.fields)})" if c.fields else "")
+            if c.protected:
+                guard = "protected: `pulumi up` stops here until protection is lifted; lifted, the data does not move to the new one"
+            else:
+                guard = "NOT protected: data will be lost"
             lines.append(f"{bullet}**{c.kind}** `{c.type}` {c.name}{why} — {guard}" if markdown else f"{bullet}{c.kind.upper()} {c.type} {c.name}{why} — {guard}")
+            if c.hint:
+                lines.append(f"{bullet}  {c.hint}")
     current = None
     for c in diff.changes:
         if c.layer != current:
@@ -240,6 +259,8 @@ def render(diff: PlanDiff, markdown: bool = False) -> str:
             lines.append(h(f"layer {current}"))
         sign = {"added": "+", "removed": "-", "updated": "~", "replaced": "±"}[c.kind]
         detail = f" ({', '.join(c.fields[:6])}{'…' if len(c.fields) > 6 else ''})" if c.fields else ""
+        if c.kind == "replaced":
+            detail += f" — replaced by: {', '.join(c.replaces[:4])}{'…' if len(c.replaces) > 4 else ''}"
         lines.append(f"{bullet}`{sign} {c.type} {c.name}`{detail}" if markdown else f"{bullet}{sign} {c.type} {c.name}{detail}")
     if diff.policies_new or diff.policies_fixed:
         lines.append("")

@@ -148,12 +148,30 @@ class PlatformSpec:
         zone = self.storage.lustre.zone
         if zone is not None and zone not in self.availability_zones:
             ctx.problem(f"{path}storage.lustre.zone", f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})")
+        if zone is None and self.environment != "dev" and self.builds("storage") and self.storage.lustre.enabled:
+            self._require_lustre_zone(ctx, path)
         self._check_training_zones(ctx, path)
         if self.network.existing is not None and len(self.network.existing.private_subnet_ids) != len(self.availability_zones):
             ctx.problem(
                 f"{path}network.existing.privateSubnetIds",
                 f"got {len(self.network.existing.private_subnet_ids)} subnets; need one per availability zone ({len(self.availability_zones)})",
             )
+
+    def _require_lustre_zone(self, ctx: Context, path: str) -> None:
+        """Outside dev the file system's zone is stated: FSx places it in one subnet and a changed `subnetIds`
+        replaces it, so it must not follow the order of `availabilityZones` or `pools`."""
+        from stacks.derive.placement import derived_lustre_zone
+
+        hint = ""
+        if self.availability_zones:
+            derived = derived_lustre_zone(self)
+            hint = f"; to keep a deployed file system where it is, state the zone it was derived in: storage.lustre.zone: {derived}"
+        ctx.problem(
+            f"{path}storage.lustre.zone",
+            f"required in {self.environment}: the file system lives in one zone and moving it replaces it (its data with it), "
+            f"so it must not follow the order of availabilityZones or pools; allowed: one of crucible:availabilityZones "
+            f"({', '.join(self.availability_zones)}), the zone of the EFA/training pools{hint}",
+        )
 
     def _check_training_zones(self, ctx: Context, path: str) -> None:
         """One Lustre file system lives in one zone: every training pool that reads it must run in that zone."""
@@ -163,11 +181,12 @@ class PlatformSpec:
         from stacks.derive.placement import lustre_zone
 
         zone = lustre_zone(self)
+        source = "storage.lustre.zone" if self.storage.lustre.zone else "derived in dev: the first EFA/training pool's zone"
         for i, pool in enumerate(self.pools):
             zones = pool_zones(pool, self.availability_zones)
             if pool.workload == "training" and zone not in zones:
                 ctx.problem(
                     f"{path}pools[{i}].zones",
-                    f"got {show(list(zones))}, but the Lustre file system is in {zone} (the first EFA/training pool's zone, or "
-                    f"storage.lustre.zone); allowed: training pools in {zone}, or a stack per training zone",
+                    f"got {show(list(zones))}, but the Lustre file system is in {zone} ({source}); "
+                    f"allowed: training pools in {zone}, or a stack per training zone",
                 )

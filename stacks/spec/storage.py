@@ -32,6 +32,15 @@ METADATA_IOPS_MAX = 192000
 MAX_REPOSITORY_ASSOCIATIONS = 8
 EVENTS = ("NEW", "CHANGED", "DELETED")
 
+# Default bucket names live in the account regional namespace (S3 User Guide, "Namespaces for general purpose
+# buckets"; CreateBucket `x-amz-bucket-namespace: account-regional`): <prefix>-<12-digit account id>-<region>-an, a
+# subdivision of the partition's global namespace that only the owning account can create buckets in, so two accounts
+# with a stack `prod` in one region never collide and nobody can take a deleted name. Not offered in Middle East
+# (Bahrain) and Middle East (UAE): there the name keeps the account id and region, in the global namespace.
+ACCOUNT_ID_DIGITS = 12
+ACCOUNT_REGIONAL_SUFFIX = "-an"
+NO_ACCOUNT_REGIONAL_NAMESPACE = ("me-south-1", "me-central-1")
+
 _LOGICAL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
@@ -74,7 +83,11 @@ def s3_prefix(value: str) -> Optional[str]:
 class BucketSpec:
     """One S3 bucket. Every bucket is SSE-KMS (storage key, bucket keys), versioned, private, TLS-only."""
 
-    name: str = setting("Logical name (datasets, checkpoints, artifacts); the physical name is <bucketPrefix>-<name>.", check=logical_bucket_name)
+    name: str = setting(
+        "Logical name (datasets, checkpoints, artifacts). The physical name is <bucketPrefix>-<name> when "
+        "storage.bucketPrefix is set, else crucible-<stack>-<name>-<account id>-<region>-an (see storage.bucketPrefix).",
+        check=logical_bucket_name,
+    )
     noncurrent_version_days: int = setting(
         "Days after which noncurrent (overwritten or deleted) object versions expire.",
         default=ByEnv(dev=7, prod=90),
@@ -153,7 +166,9 @@ class LustreSpec:
         check=in_range(0, 90),
     )
     zone: Optional[str] = setting(
-        "Availability zone of the file system. Default: the zone of the first EFA pool, else of the first training pool, else the first zone.",
+        "Availability zone of the file system: one of `availabilityZones`, where the EFA/training pools run. Required "
+        "in staging and prod (moving the file system replaces it, so its zone must not follow the order of zones or "
+        "pools). Dev default: the zone of the first EFA pool, else of the first training pool, else the first zone.",
         default=None,
     )
     repositories: tuple[RepositoryLinkSpec, ...] = setting(
@@ -237,8 +252,11 @@ class LustreSpec:
 class StorageSpec:
     buckets: tuple[BucketSpec, ...] = setting("S3 buckets (see `buckets[].*`).", default=DEFAULT_BUCKETS)
     bucket_prefix: Optional[str] = setting(
-        "Prefix of the physical bucket names (<bucketPrefix>-<name>). Default: crucible-<stack>-<region> (not the cluster "
-        "name: renaming the cluster must not rename, i.e. replace, the buckets).",
+        "Prefix of explicitly named buckets: <bucketPrefix>-<name>, kept exactly as given, in S3's global namespace "
+        "(it must be unique in the partition). Unset: crucible-<stack>-<name>-<account id>-<region>-an in the account's "
+        "regional namespace, which no other account can take (Middle East (Bahrain, UAE): without -an, global). Not the "
+        "cluster name: renaming the cluster must not rename, i.e. replace, the buckets. A stack deployed before default "
+        "names carried the account keeps its buckets with bucketPrefix: crucible-<stack>-<region>.",
         default=None,
         check=lambda v: None if re.match(r"^[a-z0-9][a-z0-9-]*$", v) else f"got {show(v)}; allowed: lowercase letters, digits and '-'",
     )
@@ -258,9 +276,20 @@ class StorageSpec:
     def bucket(self, name: str) -> Optional[BucketSpec]:
         return next((b for b in self.buckets if b.name == name), None)
 
-    def physical_bucket_name(self, logical: str, stack: str, region: str) -> str:
-        prefix = self.bucket_prefix or f"crucible-{stack}-{region}"
-        return f"{prefix}-{logical}".lower()
+    def bucket_namespace(self, region: str) -> Optional[str]:
+        """The S3 namespace of the buckets: "account-regional" for default names where S3 offers it, else None (the
+        global namespace, the API's default; explicit names keep exactly the inputs they always had)."""
+        if self.bucket_prefix or region in NO_ACCOUNT_REGIONAL_NAMESPACE:
+            return None
+        return "account-regional"
+
+    def physical_bucket_name(self, logical: str, stack: str, region: str, account_id: str) -> str:
+        """<bucketPrefix>-<name> as given, else crucible-<stack>-<name>-<account id>-<region>[-an]: unique per
+        account (and per stack and region within it)."""
+        if self.bucket_prefix:
+            return f"{self.bucket_prefix}-{logical}".lower()
+        name = f"crucible-{stack}-{logical}-{account_id}-{region}".lower()
+        return name + ACCOUNT_REGIONAL_SUFFIX if self.bucket_namespace(region) else name
 
     def check(self, ctx: Context, path: str) -> None:
         names = [b.name for b in self.buckets]
@@ -279,10 +308,21 @@ class StorageSpec:
 
 
 def check_physical_names(storage: StorageSpec, stack: str, region: str, ctx: Context, path: str) -> None:
-    """Physical bucket names are known once the stack name is: checked by the loader."""
+    """Physical bucket names are known once the stack name is: checked by the loader, before any resource. The account
+    id is only known to the program (the caller identity), but it is always 12 digits: a stand-in of that length
+    bounds the name exactly."""
+    stand_in = "0" * ACCOUNT_ID_DIGITS
     for i, bucket in enumerate(storage.buckets):
-        physical = storage.physical_bucket_name(bucket.name, stack.lower(), region)
+        physical = storage.physical_bucket_name(bucket.name, stack.lower(), region, stand_in)
         problem = s3_bucket_name_problem(physical)
         if problem:
-            key = f"{path}.bucketPrefix" if storage.bucket_prefix else f"{path}.buckets[{i}].name"
-            ctx.problem(key, f"derived bucket name {problem}; set a shorter or valid storage.bucketPrefix")
+            if storage.bucket_prefix:
+                ctx.problem(f"{path}.bucketPrefix", f"derived bucket name {problem}; set a shorter or valid storage.bucketPrefix")
+            else:
+                shown = problem.replace(stand_in, "<account id>")
+                ctx.problem(
+                    f"{path}.buckets[{i}].name",
+                    f"default bucket name (crucible-<stack>-<name>-<account id>-<region>-an) {shown}; use a shorter stack "
+                    "or bucket name, or set storage.bucketPrefix (an explicit name in the global namespace)",
+                )
+

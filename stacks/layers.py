@@ -22,7 +22,7 @@ from components.labels import FSX_CSI_STARTUP_TAINT
 from components.storage import BucketArgs, Buckets, EncryptionKey, Lustre, LustreArgs, RepositoryLink
 from components.network import Network, NetworkArgs, SubnetLayout
 from stacks import references
-from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones
+from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones, system_ami_type
 from stacks.derive.placement import lustre_zone, startup_taints
 from stacks.derive.subnets import plan_subnets
 from stacks.platform_addons import notebook_and_observability_addons
@@ -108,7 +108,7 @@ def cluster_layer(spec: PlatformSpec, network: NetworkOutputs, provider: aws.Pro
             addon_versions=dict(c.addon_versions),
             system_node_group=SystemNodeGroupArgs(
                 instance_types=group.instance_types,
-                ami_type="AL2023_x86_64_STANDARD",
+                ami_type=system_ami_type(group.instance_types),
                 min_size=group.min_size,
                 desired_size=group.desired_size,
                 max_size=group.max_size,

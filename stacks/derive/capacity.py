@@ -171,6 +171,21 @@ def _facts_from(entry) -> InstanceFacts:  # entry: components.catalog.InstanceTy
     )
 
 
+# EKS managed node group AMI types (AL2023) by kubernetes.io/arch: CreateNodegroup refuses an AMI type whose
+# architecture is not the instance types'.
+SYSTEM_AMI_TYPE = {"amd64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+
+
+def system_ami_type(instance_types: Iterable[str], lookup: Lookup = None) -> str:
+    """The AL2023 AMI type of a managed node group running ``instance_types`` (one architecture; the spec refuses a
+    mix), from the catalog's architecture."""
+    lookup = lookup or catalog_facts
+    arches = {f.arch for f in (lookup(n) for n in instance_types) if f is not None}
+    if len(arches) != 1:
+        raise ValueError(f"instance types {list(instance_types)} do not share one known architecture: {sorted(arches)}")
+    return SYSTEM_AMI_TYPE[arches.pop()]
+
+
 def resolve(entries: Iterable[str], names: Optional[list[str]] = None, lookup: Lookup = None) -> list[str]:
     """Instance types for config entries that are types (p5.48xlarge) or families (g6e), in order, deduplicated.
     Unknown entries are skipped here (validation reports them)."""

@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 
 from components.identity import PodIdentityRole
 from components.labels import POOL_LABEL
+from components.partitions import partition_of
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -185,9 +186,9 @@ class LoadBalancerController(pulumi.ComponentResource):
         super().__init__("crucible:platform:LoadBalancerController", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        policy = pulumi.Output.all(partition.partition, identity.account_id, args.cluster_name, args.vpc_id).apply(
-            lambda v: json.dumps(controller_policy(partition=v[0], region=args.region, account=v[1], cluster_name=v[2], vpc_id=v[3]))
+        partition = partition_of(args.region).name
+        policy = pulumi.Output.all(identity.account_id, args.cluster_name, args.vpc_id).apply(
+            lambda v: json.dumps(controller_policy(partition=partition, region=args.region, account=v[0], cluster_name=v[1], vpc_id=v[2]))
         )
         self.role = PodIdentityRole(
             f"{name}-role",

@@ -15,8 +15,9 @@ from components.identity import PodIdentityRole, aws_managed_policy, service_tru
 from components.kms import customer_key
 from components.kubeconfig import kubeconfig_for
 from components.labels import POOL_LABEL, SYSTEM_POOL
+from components.partitions import Partition, partition_of
 
-CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"  # arn:<partition>:eks::aws:<this>
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
@@ -66,12 +67,14 @@ class Cluster(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self.account_id = identity.account_id
         tags = {"crucible:cluster": args.cluster_name}
+        partition = self.partition = partition_of(args.region)
 
         self.kms_key = customer_key(
             f"{name}-secrets",
             description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
             alias=f"{args.cluster_name}-secrets",
             account_id=self.account_id,
+            partition=partition,
             deletion_window_days=args.kms_key_deletion_window_days,
             protect=args.protect,
             parent=self,
@@ -85,16 +88,17 @@ class Cluster(pulumi.ComponentResource):
             description=f"EBS volumes of the nodes of {args.cluster_name}",
             alias=f"{args.cluster_name}-node-volumes",
             account_id=self.account_id,
+            partition=partition,
             deletion_window_days=args.kms_key_deletion_window_days,
             protect=args.protect,
             parent=self,
             tags=tags,
-            extra_statements=auto_scaling_uses_key,
+            extra_statements=lambda account: auto_scaling_uses_key(account, partition),
         )
 
-        role = aws.iam.Role(f"{name}-control-plane", assume_role_policy=service_trust_policy("eks.amazonaws.com"), tags=tags, opts=child)
+        role = aws.iam.Role(f"{name}-control-plane", assume_role_policy=service_trust_policy(partition.service_principal("eks")), tags=tags, opts=child)
         attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-control-plane", role=role.name, policy_arn=aws_managed_policy("AmazonEKSClusterPolicy"), opts=child
+            f"{name}-control-plane", role=role.name, policy_arn=aws_managed_policy("AmazonEKSClusterPolicy", partition), opts=child
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
@@ -132,9 +136,9 @@ class Cluster(pulumi.ComponentResource):
 
         access_policies = self._admin_access(name, args)
 
-        self.node_role = aws.iam.Role(f"{name}-system-nodes", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), tags=tags, opts=child)
+        self.node_role = aws.iam.Role(f"{name}-system-nodes", assume_role_policy=service_trust_policy(partition.service_principal("ec2")), tags=tags, opts=child)
         node_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-system-nodes-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy), opts=child)
+            aws.iam.RolePolicyAttachment(f"{name}-system-nodes-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy, partition), opts=child)
             for policy in NODE_POLICIES
         ]
 
@@ -147,7 +151,7 @@ class Cluster(pulumi.ComponentResource):
             account_id=self.account_id,
             namespace="kube-system",
             service_account="ebs-csi-controller-sa",
-            managed_policy_arns=[aws_managed_policy("service-role/AmazonEBSCSIDriverPolicy")],
+            managed_policy_arns=[aws_managed_policy("service-role/AmazonEBSCSIDriverPolicy", partition)],
             associate=False,
             opts=child,
         )
@@ -201,7 +205,7 @@ class Cluster(pulumi.ComponentResource):
                     f"{name}-admin-{label}",
                     cluster_name=self.cluster.name,
                     principal_arn=entry.principal_arn,
-                    policy_arn=CLUSTER_ADMIN_POLICY,
+                    policy_arn=self.partition.arn("eks", account="aws", resource=CLUSTER_ADMIN_POLICY),
                     access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
@@ -281,15 +285,15 @@ class Cluster(pulumi.ComponentResource):
         )
 
 
-AUTOSCALING_SERVICE_ROLE = "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+AUTOSCALING_SERVICE_ROLE = "AWSServiceRoleForAutoScaling"
 EBS_KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 
 
-def auto_scaling_uses_key(account_id: str) -> list[dict]:
+def auto_scaling_uses_key(account_id: str, partition: Partition) -> list[dict]:
     """Key policy statements for EC2 Auto Scaling's service-linked role (which launches the system nodes): use the key
     and grant it to the volumes it creates. The role exists once any Auto Scaling group has been created in the
     account (README: prerequisites)."""
-    autoscaling = f"arn:aws:iam::{account_id}:{AUTOSCALING_SERVICE_ROLE}"
+    autoscaling = partition.service_linked_role_arn(account_id, "autoscaling", AUTOSCALING_SERVICE_ROLE)
     return [
         {"Sid": "AutoScalingUsesKey", "Effect": "Allow", "Principal": {"AWS": autoscaling}, "Action": EBS_KEY_USE, "Resource": "*"},
         {

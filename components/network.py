@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from components.contracts import NetworkOutputs
 from components.labels import ELB_ROLE_TAG, INTERNAL_ELB_ROLE_TAG, KARPENTER_DISCOVERY_TAG, cluster_tag
+from components.partitions import partition_of
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class Network(pulumi.ComponentResource):
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": partition_of(args.region).service_principal("vpc-flow-logs")}, "Action": "sts:AssumeRole"}],
                 }
             ),
             tags=tags,

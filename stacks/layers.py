@@ -195,6 +195,7 @@ def storage_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> S
     key = EncryptionKey(
         "storage-key",
         alias=f"{spec.cluster_name}-storage",
+        region=spec.region,
         deletion_window_days=storage.kms_key_deletion_window_days,
         protect=spec.protect,
         opts=aws_only,
@@ -240,6 +241,7 @@ def storage_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> S
                 bucket_names=buckets.names,
                 bucket_versioned=buckets.versioned,
                 protect=spec.protect,
+                region=spec.region,
             ),
             opts=aws_only,
         )

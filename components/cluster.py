@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.contracts import ClusterOutputs, NetworkOutputs
 from components.identity import PodIdentityRole, aws_managed_policy, service_trust_policy
-from components.kms import customer_key
+from components.kms import customer_key, logs_use_key
 from components.kubeconfig import kubeconfig_for
 from components.labels import POOL_LABEL, SYSTEM_POOL
 from components.partitions import Partition, partition_of
@@ -100,10 +100,27 @@ class Cluster(pulumi.ComponentResource):
         attachment = aws.iam.RolePolicyAttachment(
             f"{name}-control-plane", role=role.name, policy_arn=aws_managed_policy("AmazonEKSClusterPolicy", partition), opts=child
         )
+        # The control-plane log group is encrypted with its own key, whose policy admits CloudWatch Logs for this
+        # group only. The key (policy inline) is an input of the group, so it exists with its policy first: CloudWatch
+        # Logs checks that it may use the key when the group is created.
+        log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
+        self.log_key = customer_key(
+            f"{name}-logs",
+            description=f"Control-plane logs of {args.cluster_name} (CloudWatch Logs {log_group_name})",
+            alias=f"{args.cluster_name}-logs",
+            account_id=self.account_id,
+            partition=partition,
+            deletion_window_days=args.kms_key_deletion_window_days,
+            protect=args.protect,
+            parent=self,
+            tags=tags,
+            extra_statements=logs_use_key(partition, args.region, log_group_name),
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
+            name=log_group_name,
             retention_in_days=args.log_retention_days,
+            kms_key_id=self.log_key.arn,
             tags=tags,
             opts=child,
         )

@@ -32,6 +32,30 @@ def key_policy(account_id: str, partition: Partition, extra_statements: Sequence
     )
 
 
+LOGS_KEY_USE = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+
+
+def logs_use_key(partition: Partition, region: str, log_group_name: str) -> Callable[[str], list[dict]]:
+    """Key policy statements that let CloudWatch Logs (the regional principal logs.<region>.<dnsSuffix>) use the key
+    for one log group only: the `kms:EncryptionContext:aws:logs:arn` condition names the group's ARN (CloudWatch Logs
+    guide, "Encrypt log data in CloudWatch Logs using AWS KMS")."""
+
+    def statements(account_id: str) -> list[dict]:
+        group_arn = partition.arn("logs", region, account_id, f"log-group:{log_group_name}")
+        return [
+            {
+                "Sid": "CloudWatchLogsUsesKeyForItsGroup",
+                "Effect": "Allow",
+                "Principal": {"Service": partition.regional_service_principal("logs", region)},
+                "Action": LOGS_KEY_USE,
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
+            }
+        ]
+
+    return statements
+
+
 def customer_key(
     name: str,
     *,

@@ -20,6 +20,7 @@ from policies.rules import (
     kms,
     kubernetes,
     kueue,
+    logs,
     network,
     nodes,
     pulumi_options,
@@ -32,7 +33,7 @@ PACK_NAME = "crucible"
 # policies/config/<env>.json, never from code branches.
 PACK_ENFORCEMENT = EnforcementLevel.MANDATORY
 
-_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options)
+_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, logs, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options)
 
 
 def all_policies() -> list[Policy]:

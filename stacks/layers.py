@@ -81,6 +81,8 @@ def network_layer(spec: PlatformSpec, provider: aws.Provider) -> tuple[NetworkOu
             interface_endpoints=spec.network.interface_endpoints,
             flow_logs=spec.network.flow_logs,
             flow_log_retention_days=spec.network.flow_log_retention_days,
+            log_key_deletion_window_days=spec.cluster.kms_key_deletion_window_days,
+            protect=spec.protect,
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )

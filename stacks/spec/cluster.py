@@ -100,7 +100,7 @@ class ClusterSpec:
         "EKS authentication mode (access entries).", default="API"
     )
     kms_key_deletion_window_days: int = setting(
-        "Waiting period before the secrets KMS key is deleted.",
+        "Waiting period before the cluster's KMS keys (secrets, node volumes, control-plane and flow logs) are deleted.",
         default=ByEnv(dev=7, prod=30),
         check=in_range(7, 30),
     )

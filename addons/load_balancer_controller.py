@@ -87,6 +87,8 @@ def controller_policy(*, partition: str, region: str, account: str, cluster_name
                     "waf-regional:DisassociateWebACL", "wafv2:GetWebACL", "wafv2:GetWebACLForResource",
                     "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL",
                     "shield:GetSubscriptionState", "shield:DescribeProtection", "shield:CreateProtection", "shield:DeleteProtection",
+                    # SetWebAcl supports no resource-level permissions: granted on a load balancer ARN it is denied.
+                    "elasticloadbalancing:SetWebAcl",
                 ],
                 "*",
             ),
@@ -129,7 +131,7 @@ def controller_policy(*, partition: str, region: str, account: str, cluster_name
                     "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
                     "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
                     "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
-                    "elasticloadbalancing:ModifyListenerAttributes", "elasticloadbalancing:ModifyCapacityReservation",
+                    "elasticloadbalancing:ModifyCapacityReservation",
                     "elasticloadbalancing:ModifyIpPools",
                 ],
                 [target_groups, *balancers],
@@ -142,7 +144,9 @@ def controller_policy(*, partition: str, region: str, account: str, cluster_name
                     "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule",
                     "elasticloadbalancing:ModifyListener", "elasticloadbalancing:AddListenerCertificates",
                     "elasticloadbalancing:RemoveListenerCertificates", "elasticloadbalancing:ModifyRule",
-                    "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:SetWebAcl",
+                    "elasticloadbalancing:SetRulePriorities",
+                    # Its only resource type is listener: on target-group/load-balancer ARNs it was always denied.
+                    "elasticloadbalancing:ModifyListenerAttributes",
                 ],
                 [*balancers, *listeners, *rules],
             ),

@@ -51,6 +51,7 @@ class ClusterArgs:
     admin_role_arns: Sequence[str]
     kms_key_deletion_window_days: int
     addon_versions: Mapping[str, str]
+    prefix_delegation: bool  # VPC CNI assigns /28 prefixes; every pool's kubelet maxPods is derived with it
     system_node_group: SystemNodeGroupArgs
     protect: bool
 
@@ -241,9 +242,8 @@ class Cluster(pulumi.ComponentResource):
         if addon == "vpc-cni":
             # Network policies are only enforced when the CNI's policy agent is on; prefix delegation
             # raises pods per node on the large accelerator instances.
-            configuration = json.dumps(
-                {"enableNetworkPolicy": "true", "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}}
-            )
+            env = {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"} if args.prefix_delegation else {}
+            configuration = json.dumps({"enableNetworkPolicy": "true", "env": env})
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=self.cluster.name,

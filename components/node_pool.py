@@ -62,6 +62,7 @@ class NodePoolArgs:
     subnet_ids: Sequence[pulumi.Input[str]]  # the private subnets of `zones`
     limits: Mapping[str, str]
     efa_interfaces: int  # 0: no EFA
+    max_pods: int  # kubelet maxPods: what the VPC CNI (prefix delegation) gives the pool's smallest type
     ami_family: str  # AL2023 | Bottlerocket
     ami_alias: str  # al2023@v20251108
     root_volume_gib: int
@@ -166,6 +167,9 @@ def node_class_spec(
             "httpTokens": "required",
         },
         "blockDeviceMappings": block_devices(args),
+        # Without it Karpenter assumes one address per pod (secondary-IP mode) and caps nodes at the ENI-limited
+        # count (51 on a p5 with an EFA-only interface on card 0) although the VPC CNI hands out /28 prefixes.
+        "kubelet": {"maxPods": args.max_pods},
         "tags": {POOL_LABEL: args.name},
     }
     if args.instance_store_raid0:

@@ -317,9 +317,12 @@ def pool_zones(pool, availability_zones) -> list[str]:
 
 
 def instance_store_raid0(pool, lookup: Lookup = None, names: Optional[list[str]] = None) -> bool:
-    """RAID0 over local NVMe: as configured, else on when every instance type of the pool has instance store."""
+    """RAID0 over local NVMe: as configured, else on when every instance type of the pool has instance store —
+    unless an AL2023 pool has a data volume, which then holds containers and kubelet instead."""
     if pool.instance_store_raid0 is not None:
         return pool.instance_store_raid0
+    if pool.ami_family == "AL2023" and pool.data_volume_gib:
+        return False
     lookup = lookup or catalog_facts
     facts = [lookup(n) for n in resolve(pool.instance_types, names=names, lookup=lookup)]
     return bool(facts) and all(f is not None and f.instance_store_gib > 0 for f in facts)

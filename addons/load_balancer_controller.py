@@ -33,6 +33,7 @@ import pulumi_kubernetes as k8s
 
 from components.identity import PodIdentityRole
 from components.labels import POOL_LABEL
+from components.partitions import partition_of
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -96,6 +97,8 @@ def controller_policy(*, partition: str, region: str, account: str, cluster_name
                     "waf-regional:DisassociateWebACL", "wafv2:GetWebACL", "wafv2:GetWebACLForResource",
                     "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL",
                     "shield:GetSubscriptionState", "shield:DescribeProtection", "shield:CreateProtection", "shield:DeleteProtection",
+                    # SetWebAcl supports no resource-level permissions: granted on a load balancer ARN it is denied.
+                    "elasticloadbalancing:SetWebAcl",
                 ],
                 "*",
             ),
@@ -138,7 +141,7 @@ def controller_policy(*, partition: str, region: str, account: str, cluster_name
                     "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
                     "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
                     "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
-                    "elasticloadbalancing:ModifyListenerAttributes", "elasticloadbalancing:ModifyCapacityReservation",
+                    "elasticloadbalancing:ModifyCapacityReservation",
                     "elasticloadbalancing:ModifyIpPools",
                 ],
                 [target_groups, *balancers],
@@ -151,7 +154,9 @@ def controller_policy(*, partition: str, region: str, account: str, cluster_name
                     "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule",
                     "elasticloadbalancing:ModifyListener", "elasticloadbalancing:AddListenerCertificates",
                     "elasticloadbalancing:RemoveListenerCertificates", "elasticloadbalancing:ModifyRule",
-                    "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:SetWebAcl",
+                    "elasticloadbalancing:SetRulePriorities",
+                    # Its only resource type is listener: on target-group/load-balancer ARNs it was always denied.
+                    "elasticloadbalancing:ModifyListenerAttributes",
                 ],
                 [*balancers, *listeners, *rules],
             ),
@@ -199,9 +204,9 @@ class LoadBalancerController(pulumi.ComponentResource):
         super().__init__("crucible:platform:LoadBalancerController", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        policy = pulumi.Output.all(partition.partition, identity.account_id, args.cluster_name, args.vpc_id).apply(
-            lambda v: json.dumps(controller_policy(partition=v[0], region=args.region, account=v[1], cluster_name=v[2], vpc_id=v[3]))
+        partition = partition_of(args.region).name
+        policy = pulumi.Output.all(identity.account_id, args.cluster_name, args.vpc_id).apply(
+            lambda v: json.dumps(controller_policy(partition=partition, region=args.region, account=v[0], cluster_name=v[1], vpc_id=v[2]))
         )
         self.role = PodIdentityRole(
             f"{name}-role",

@@ -35,6 +35,7 @@ import pulumi_kubernetes as k8s
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from components.identity import PodIdentityRole
 from components.labels import TENANT_LABEL, WORKLOAD_LABEL
+from components.partitions import partition_of
 
 TEAM_TAG = "crucible.io/team"
 CHECKPOINT_LABEL = "crucible.io/checkpointing"
@@ -115,7 +116,7 @@ def data_policy(bucket_arns: Sequence[str], prefixes: Sequence[str], kms_key_arn
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": kms_key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                "Condition": {"StringEquals": {"kms:ViaService": partition_of(region).endpoint("s3", region)}},
             }
         )
     return json.dumps({"Version": "2012-10-17", "Statement": statements})

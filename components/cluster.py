@@ -12,11 +12,12 @@ import pulumi_kubernetes as k8s
 
 from components.contracts import ClusterOutputs, NetworkOutputs
 from components.identity import PodIdentityRole, aws_managed_policy, service_trust_policy
-from components.kms import customer_key
+from components.kms import customer_key, logs_use_key
 from components.kubeconfig import kubeconfig_for
 from components.labels import POOL_LABEL, SYSTEM_POOL
+from components.partitions import Partition, partition_of
 
-CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"  # arn:<partition>:eks::aws:<this>
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
@@ -59,6 +60,7 @@ class ClusterArgs:
     admin_role_arns: Sequence[str]
     kms_key_deletion_window_days: int
     addon_versions: Mapping[str, str]
+    prefix_delegation: bool  # VPC CNI assigns /28 prefixes; every pool's kubelet maxPods is derived with it
     system_node_group: SystemNodeGroupArgs
     protect: bool
     api_access: ApiAccessArgs = ApiAccessArgs()
@@ -77,6 +79,7 @@ class Cluster(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self.account_id = identity.account_id
         tags = {"crucible:cluster": args.cluster_name}
+        partition = self.partition = partition_of(args.region)
         self.service_linked_roles = self._service_linked_roles(name, args)
 
         self.kms_key = customer_key(
@@ -84,6 +87,7 @@ class Cluster(pulumi.ComponentResource):
             description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
             alias=f"{args.cluster_name}-secrets",
             account_id=self.account_id,
+            partition=partition,
             deletion_window_days=args.kms_key_deletion_window_days,
             protect=args.protect,
             parent=self,
@@ -100,21 +104,39 @@ class Cluster(pulumi.ComponentResource):
             # refuses a policy naming an unknown principal): reading the account id through the roles orders the key
             # after them when Crucible creates them.
             account_id=pulumi.Output.all(self.account_id, *[r.arn for r in self.service_linked_roles]).apply(lambda v: v[0]),
+            partition=partition,
             deletion_window_days=args.kms_key_deletion_window_days,
             protect=args.protect,
             parent=self,
             tags=tags,
-            extra_statements=auto_scaling_uses_key,
+            extra_statements=lambda account: auto_scaling_uses_key(account, partition),
         )
 
-        role = aws.iam.Role(f"{name}-control-plane", assume_role_policy=service_trust_policy("eks.amazonaws.com"), tags=tags, opts=child)
+        role = aws.iam.Role(f"{name}-control-plane", assume_role_policy=service_trust_policy(partition.service_principal("eks")), tags=tags, opts=child)
         attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-control-plane", role=role.name, policy_arn=aws_managed_policy("AmazonEKSClusterPolicy"), opts=child
+            f"{name}-control-plane", role=role.name, policy_arn=aws_managed_policy("AmazonEKSClusterPolicy", partition), opts=child
+        )
+        # The control-plane log group is encrypted with its own key, whose policy admits CloudWatch Logs for this
+        # group only. The key (policy inline) is an input of the group, so it exists with its policy first: CloudWatch
+        # Logs checks that it may use the key when the group is created.
+        log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
+        self.log_key = customer_key(
+            f"{name}-logs",
+            description=f"Control-plane logs of {args.cluster_name} (CloudWatch Logs {log_group_name})",
+            alias=f"{args.cluster_name}-logs",
+            account_id=self.account_id,
+            partition=partition,
+            deletion_window_days=args.kms_key_deletion_window_days,
+            protect=args.protect,
+            parent=self,
+            tags=tags,
+            extra_statements=logs_use_key(partition, args.region, log_group_name),
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
+            name=log_group_name,
             retention_in_days=args.log_retention_days,
+            kms_key_id=self.log_key.arn,
             tags=tags,
             opts=child,
         )
@@ -155,9 +177,9 @@ class Cluster(pulumi.ComponentResource):
         self.api_ingress_rules = self._api_ingress(name, args)
         access_policies = self._admin_access(name, args)
 
-        self.node_role = aws.iam.Role(f"{name}-system-nodes", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), tags=tags, opts=child)
+        self.node_role = aws.iam.Role(f"{name}-system-nodes", assume_role_policy=service_trust_policy(partition.service_principal("ec2")), tags=tags, opts=child)
         node_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-system-nodes-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy), opts=child)
+            aws.iam.RolePolicyAttachment(f"{name}-system-nodes-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy, partition), opts=child)
             for policy in NODE_POLICIES
         ]
 
@@ -170,7 +192,7 @@ class Cluster(pulumi.ComponentResource):
             account_id=self.account_id,
             namespace="kube-system",
             service_account="ebs-csi-controller-sa",
-            managed_policy_arns=[aws_managed_policy("service-role/AmazonEBSCSIDriverPolicy")],
+            managed_policy_arns=[aws_managed_policy("service-role/AmazonEBSCSIDriverPolicy", partition)],
             associate=False,
             opts=child,
         )
@@ -280,7 +302,7 @@ class Cluster(pulumi.ComponentResource):
                     f"{name}-admin-{label}",
                     cluster_name=self.cluster.name,
                     principal_arn=entry.principal_arn,
-                    policy_arn=CLUSTER_ADMIN_POLICY,
+                    policy_arn=self.partition.arn("eks", account="aws", resource=CLUSTER_ADMIN_POLICY),
                     access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
@@ -299,9 +321,8 @@ class Cluster(pulumi.ComponentResource):
         if addon == "vpc-cni":
             # Network policies are only enforced when the CNI's policy agent is on; prefix delegation
             # raises pods per node on the large accelerator instances.
-            configuration = json.dumps(
-                {"enableNetworkPolicy": "true", "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}}
-            )
+            env = {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"} if args.prefix_delegation else {}
+            configuration = json.dumps({"enableNetworkPolicy": "true", "env": env})
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=self.cluster.name,
@@ -363,15 +384,15 @@ class Cluster(pulumi.ComponentResource):
 BOOTSTRAP_CREATOR_ADMIN_INPUT = "accessConfig.bootstrapClusterCreatorAdminPermissions"
 # (resource label, service) of the service-linked roles a new account lacks; see ClusterArgs.create_service_linked_roles.
 SERVICE_LINKED_ROLES = (("autoscaling-service-role", "autoscaling.amazonaws.com"), ("spot-service-role", "spot.amazonaws.com"))
-AUTOSCALING_SERVICE_ROLE = "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+AUTOSCALING_SERVICE_ROLE = "AWSServiceRoleForAutoScaling"
 EBS_KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 
 
-def auto_scaling_uses_key(account_id: str) -> list[dict]:
+def auto_scaling_uses_key(account_id: str, partition: Partition) -> list[dict]:
     """Key policy statements for EC2 Auto Scaling's service-linked role (which launches the system nodes): use the key
     and grant it to the volumes it creates. The role exists once any Auto Scaling group has been created in the
     account (README: prerequisites)."""
-    autoscaling = f"arn:aws:iam::{account_id}:{AUTOSCALING_SERVICE_ROLE}"
+    autoscaling = partition.service_linked_role_arn(account_id, "autoscaling", AUTOSCALING_SERVICE_ROLE)
     return [
         {"Sid": "AutoScalingUsesKey", "Effect": "Allow", "Principal": {"AWS": autoscaling}, "Action": EBS_KEY_USE, "Resource": "*"},
         {

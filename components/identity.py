@@ -8,7 +8,9 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+from components.partitions import Partition
+
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"  # the same in every partition (EKS docs, China regions included)
 
 
 def pod_identity_trust_policy(account_id: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -40,8 +42,8 @@ def service_trust_policy(service: str) -> str:
     )
 
 
-def aws_managed_policy(name: str) -> str:
-    return f"arn:aws:iam::aws:policy/{name}"
+def aws_managed_policy(name: str, partition: Partition) -> str:
+    return partition.managed_policy_arn(name)
 
 
 class PodIdentityRole(pulumi.ComponentResource):

@@ -26,6 +26,7 @@ import pulumi_kubernetes as k8s
 
 from components.identity import PodIdentityRole, aws_managed_policy, service_trust_policy
 from components.labels import POOL_LABEL
+from components.partitions import partition_of
 
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
 KARPENTER_CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
@@ -71,11 +72,12 @@ class Karpenter(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         account_id = identity.account_id
         tags = {"crucible:component": "karpenter"}
+        partition = partition_of(args.region)
 
         # Nodes Karpenter launches assume this role; the access entry lets them join the cluster.
-        self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), tags=tags, opts=child)
+        self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=service_trust_policy(partition.service_principal("ec2")), tags=tags, opts=child)
         node_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy), opts=child)
+            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy, partition), opts=child)
             for policy in NODE_POLICIES
         ]
         self.access_entry = aws.eks.AccessEntry(
@@ -216,7 +218,8 @@ def controller_policy_document(
 ) -> str:
     """The Karpenter controller policy (upstream getting-started CloudFormation, v1.14.1), as one document, plus the
     use of the node volume key through EC2 (launching instances whose EBS volumes it encrypts)."""
-    p = "aws"
+    partition = partition_of(region)
+    p = partition.name
     ec2 = f"arn:{p}:ec2:{region}"
     cluster_tag = f"aws:ResourceTag/kubernetes.io/cluster/{cluster_name}"
     request_cluster_tag = f"aws:RequestTag/kubernetes.io/cluster/{cluster_name}"
@@ -286,7 +289,7 @@ def controller_policy_document(
             "Effect": "Allow",
             "Resource": node_role_arn,
             "Action": "iam:PassRole",
-            "Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com"]}},
+            "Condition": {"StringEquals": {"iam:PassedToService": [partition.service_principal("ec2")]}},
         },
         {
             "Sid": "AllowScopedInstanceProfileCreationActions",
@@ -366,7 +369,7 @@ def controller_policy_document(
             "Effect": "Allow",
             "Resource": volume_key_arn,
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"],
-            "Condition": {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}},
+            "Condition": {"StringEquals": {"kms:ViaService": partition.endpoint("ec2", region)}},
         },
         {"Sid": "AllowSSMReadActions", "Effect": "Allow", "Resource": f"arn:{p}:ssm:{region}::parameter/aws/service/*", "Action": "ssm:GetParameter"},
         {"Sid": "AllowPricingReadActions", "Effect": "Allow", "Resource": "*", "Action": "pricing:GetProducts"},

@@ -10,8 +10,10 @@ from typing import Callable, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.partitions import Partition
 
-def key_policy(account_id: str, extra_statements: Sequence[dict] = ()) -> str:
+
+def key_policy(account_id: str, partition: Partition, extra_statements: Sequence[dict] = ()) -> str:
     """The account administers the key through IAM; ``extra_statements`` name any service role that uses it."""
     return json.dumps(
         {
@@ -20,7 +22,7 @@ def key_policy(account_id: str, extra_statements: Sequence[dict] = ()) -> str:
                 {
                     "Sid": "AccountAdministersKeyThroughIam",
                     "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Principal": {"AWS": partition.arn("iam", account=account_id, resource="root")},
                     "Action": "kms:*",
                     "Resource": "*",
                 },
@@ -30,12 +32,37 @@ def key_policy(account_id: str, extra_statements: Sequence[dict] = ()) -> str:
     )
 
 
+LOGS_KEY_USE = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+
+
+def logs_use_key(partition: Partition, region: str, log_group_name: str) -> Callable[[str], list[dict]]:
+    """Key policy statements that let CloudWatch Logs (the regional principal logs.<region>.<dnsSuffix>) use the key
+    for one log group only: the `kms:EncryptionContext:aws:logs:arn` condition names the group's ARN (CloudWatch Logs
+    guide, "Encrypt log data in CloudWatch Logs using AWS KMS")."""
+
+    def statements(account_id: str) -> list[dict]:
+        group_arn = partition.arn("logs", region, account_id, f"log-group:{log_group_name}")
+        return [
+            {
+                "Sid": "CloudWatchLogsUsesKeyForItsGroup",
+                "Effect": "Allow",
+                "Principal": {"Service": partition.regional_service_principal("logs", region)},
+                "Action": LOGS_KEY_USE,
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
+            }
+        ]
+
+    return statements
+
+
 def customer_key(
     name: str,
     *,
     description: str,
     alias: str,
     account_id: pulumi.Input[str],
+    partition: Partition,
     deletion_window_days: int,
     protect: bool,
     parent: pulumi.Resource,
@@ -48,7 +75,7 @@ def customer_key(
         description=description,
         enable_key_rotation=True,
         deletion_window_in_days=deletion_window_days,
-        policy=pulumi.Output.from_input(account_id).apply(lambda account: key_policy(account, extra_statements(account))),
+        policy=pulumi.Output.from_input(account_id).apply(lambda account: key_policy(account, partition, extra_statements(account))),
         tags=tags,
         opts=pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect),
     )

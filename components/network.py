@@ -10,7 +10,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.contracts import NetworkOutputs
+from components.kms import customer_key, logs_use_key
 from components.labels import ELB_ROLE_TAG, INTERNAL_ELB_ROLE_TAG, KARPENTER_DISCOVERY_TAG, cluster_tag
+from components.partitions import partition_of
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class NetworkArgs:
     interface_endpoints: Sequence[str]
     flow_logs: bool
     flow_log_retention_days: int
+    log_key_deletion_window_days: int  # the flow-log group's customer managed key
+    protect: bool
 
 
 class Network(pulumi.ComponentResource):
@@ -171,10 +175,27 @@ class Network(pulumi.ComponentResource):
 
     def _flow_logs(self, name: str, args: NetworkArgs, tags: dict) -> None:
         child = pulumi.ResourceOptions(parent=self)
+        partition = partition_of(args.region)
+        group_name = f"/crucible/{args.cluster_name}/vpc-flow-logs"
+        # Encrypted with its own key, which admits CloudWatch Logs for this group only; the key (policy inline) is an
+        # input of the group, so it is created, with its policy, first.
+        key = customer_key(
+            f"{name}-flow-logs",
+            description=f"VPC flow logs of {args.cluster_name} (CloudWatch Logs {group_name})",
+            alias=f"{args.cluster_name}-flow-logs",
+            account_id=aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id,
+            partition=partition,
+            deletion_window_days=args.log_key_deletion_window_days,
+            protect=args.protect,
+            parent=self,
+            tags=tags,
+            extra_statements=logs_use_key(partition, args.region, group_name),
+        )
         group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/crucible/{args.cluster_name}/vpc-flow-logs",
+            name=group_name,
             retention_in_days=args.flow_log_retention_days,
+            kms_key_id=key.arn,
             tags=tags,
             opts=child,
         )
@@ -183,7 +204,7 @@ class Network(pulumi.ComponentResource):
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": partition_of(args.region).service_principal("vpc-flow-logs")}, "Action": "sts:AssumeRole"}],
                 }
             ),
             tags=tags,

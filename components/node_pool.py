@@ -62,6 +62,7 @@ class NodePoolArgs:
     subnet_ids: Sequence[pulumi.Input[str]]  # the private subnets of `zones`
     limits: Mapping[str, str]
     efa_interfaces: int  # 0: no EFA
+    max_pods: int  # kubelet maxPods: what the VPC CNI (prefix delegation) gives the pool's smallest type
     ami_family: str  # AL2023 | Bottlerocket
     ami_alias: str  # al2023@v20251108
     root_volume_gib: int
@@ -136,13 +137,55 @@ def block_devices(args: NodePoolArgs) -> list[dict]:
             "deleteOnTermination": True,
         }
 
-    devices = [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs(args.root_volume_gib)}]
+    # `rootVolume` marks the volume kubelet and containerd live on: Karpenter sizes the node's ephemeral-storage from
+    # it (karpenter-provider-aws instancetype.ephemeralStorage; instance-store RAID0, when on, takes precedence).
     if args.ami_family == "Bottlerocket":
-        # Bottlerocket: /dev/xvda is the OS volume, /dev/xvdb holds images and container data.
-        devices.append({"deviceName": "/dev/xvdb", "ebs": ebs(args.data_volume_gib or args.root_volume_gib)})
-    elif args.data_volume_gib:
-        devices.append({"deviceName": "/dev/xvdb", "ebs": ebs(args.data_volume_gib)})
-    return devices
+        # Bottlerocket: /dev/xvda is the OS volume, /dev/xvdb the data volume (images, containers, kubelet).
+        return [
+            {"deviceName": "/dev/xvda", "ebs": ebs(args.root_volume_gib)},
+            {"deviceName": DATA_DEVICE, "rootVolume": True, "ebs": ebs(args.data_volume_gib or args.root_volume_gib)},
+        ]
+    if args.data_volume_gib:
+        # AL2023 leaves an extra volume alone: al2023_data_volume_script formats and mounts it.
+        return [
+            {"deviceName": "/dev/xvda", "ebs": ebs(args.root_volume_gib)},
+            {"deviceName": DATA_DEVICE, "rootVolume": True, "ebs": ebs(args.data_volume_gib)},
+        ]
+    return [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs(args.root_volume_gib)}]
+
+
+DATA_DEVICE = "/dev/xvdb"
+DATA_MOUNT = "/mnt/crucible-data"
+# Where an AL2023 node keeps images and containers, kubelet state (emptyDir, pod volumes) and pod logs.
+DATA_DIRECTORIES = ("/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods")
+
+
+def al2023_data_volume_script() -> str:
+    """User data (a shell script; Karpenter adds it to the MIME archive after its NodeConfig) that formats the data
+    volume on first boot and mounts it over the directories containers and kubelet use, before nodeadm starts them
+    (nodeadm-run.service runs after cloud-final, where user scripts run). /dev/xvdb is the udev name AL2023 gives the
+    NVMe device of that block device mapping. fstab entries keep the mounts across a reboot."""
+    directories = " ".join(DATA_DIRECTORIES)
+    return f"""#!/bin/bash
+# Crucible: {DATA_DEVICE} holds containers, images, kubelet state and pod logs (the EC2NodeClass rootVolume).
+set -euo pipefail
+device={DATA_DEVICE}
+mount_point={DATA_MOUNT}
+for _ in $(seq 1 60); do [ -e "$device" ] && break; sleep 1; done
+[ -e "$device" ] || {{ echo "crucible: $device is not attached" >&2; exit 1; }}
+blkid "$device" >/dev/null 2>&1 || mkfs.xfs -L crucible-data "$device"
+mkdir -p "$mount_point"
+grep -q "^LABEL=crucible-data " /etc/fstab || echo "LABEL=crucible-data $mount_point xfs defaults,noatime 0 2" >> /etc/fstab
+mountpoint -q "$mount_point" || mount "$mount_point"
+systemctl is-active --quiet containerd && systemctl stop containerd
+for dir in {directories}; do
+  mkdir -p "$dir" "$mount_point$dir"
+  # keep what the AMI put there (cached images), once
+  [ -n "$(ls -A "$mount_point$dir")" ] || cp -a "$dir/." "$mount_point$dir/"
+  grep -q " $dir none bind" /etc/fstab || echo "$mount_point$dir $dir none bind 0 0" >> /etc/fstab
+  mountpoint -q "$dir" || mount "$dir"
+done
+"""
 
 
 def node_class_spec(
@@ -166,10 +209,15 @@ def node_class_spec(
             "httpTokens": "required",
         },
         "blockDeviceMappings": block_devices(args),
+        # Without it Karpenter assumes one address per pod (secondary-IP mode) and caps nodes at the ENI-limited
+        # count (51 on a p5 with an EFA-only interface on card 0) although the VPC CNI hands out /28 prefixes.
+        "kubelet": {"maxPods": args.max_pods},
         "tags": {POOL_LABEL: args.name},
     }
     if args.instance_store_raid0:
-        spec["instanceStorePolicy"] = "RAID0"
+        spec["instanceStorePolicy"] = "RAID0"  # Karpenter assembles and mounts it (AL2023 NodeConfig, Bottlerocket)
+    if args.ami_family == "AL2023" and args.data_volume_gib:
+        spec["userData"] = al2023_data_volume_script()
     if args.reservation_ids or args.reservation_tags:
         terms: list[dict] = [{"id": rid} for rid in args.reservation_ids]
         if args.reservation_tags:

@@ -20,12 +20,36 @@ class Partition:
         return f"arn:{self.name}:{service}:{region}:{account}:{resource}"
 
     def service_principal(self, service: str) -> str:
-        """The IAM service principal of ``service`` (e.g. ec2 → ec2.amazonaws.com, ec2.amazonaws.com.cn in China)."""
-        return f"{service}.{self.dns_suffix}"
+        """The IAM service principal of ``service`` (e.g. ec2 → ec2.amazonaws.com, ec2.amazonaws.com.cn in China).
+
+        Only the services in ``PARTITION_SUFFIXED_PRINCIPALS`` take the partition's DNS suffix; every other service's
+        principal is ``<service>.amazonaws.com`` in every partition (in China: eks, pods.eks, elasticloadbalancing,
+        events, sqs, vpc-flow-logs...)."""
+        suffix = self.dns_suffix if service in PARTITION_SUFFIXED_PRINCIPALS else "amazonaws.com"
+        return f"{service}.{suffix}"
+
+    def regional_service_principal(self, service: str, region: str) -> str:
+        """A regional service principal, e.g. CloudWatch Logs: logs.<region>.<dnsSuffix>."""
+        return f"{service}.{region}.{self.dns_suffix}"
+
+    def endpoint(self, service: str, region: str) -> str:
+        """A service's regional endpoint name, e.g. ec2.<region>.<dnsSuffix> (the value of kms:ViaService)."""
+        return f"{service}.{region}.{self.dns_suffix}"
+
+    def service_linked_role_arn(self, account: str, service: str, role: str) -> str:
+        """arn:<p>:iam::<account>:role/aws-service-role/<service principal>/<role>."""
+        return self.arn("iam", account=account, resource=f"role/aws-service-role/{self.service_principal(service)}/{role}")
 
     def managed_policy_arn(self, name: str) -> str:
         return f"arn:{self.name}:iam::aws:policy/{name}"
 
+
+# Services whose IAM principal carries the partition's DNS suffix (ec2.amazonaws.com.cn in China). EC2: the Karpenter
+# CloudFormation trusts `ec2.${AWS::URLSuffix}` and lists ec2.amazonaws.com.cn in iam:PassedToService; Auto Scaling:
+# autoscaling.amazonaws.com.cn in the China regions (its service-linked role's path too). Every other principal
+# Crucible uses is <service>.amazonaws.com in all partitions (EKS China docs: eks, pods.eks; the load balancer
+# controller's iam_policy_cn.json: elasticloadbalancing; Karpenter's template: events, sqs).
+PARTITION_SUFFIXED_PRINCIPALS = frozenset({"ec2", "autoscaling"})
 
 PARTITIONS: tuple[Partition, ...] = (
     Partition(

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.kms import customer_key
+from components.partitions import partition_of
 
 LUSTRE_PORTS = ((988, 988), (1018, 1023))  # TCP: LNet, and the Lustre server range
 LUSTRE_VERSION = "2.15"  # data repository associations need 2.12+ on every type; EFA and metadata configs need 2.15
@@ -28,7 +29,9 @@ def _stateful(parent: pulumi.Resource, protect: bool, **extra) -> pulumi.Resourc
 class EncryptionKey(pulumi.ComponentResource):
     """The storage KMS key: encrypts the buckets (SSE-KMS with bucket keys) and the Lustre file system."""
 
-    def __init__(self, name: str, *, alias: str, deletion_window_days: int, protect: bool, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, *, alias: str, region: str, deletion_window_days: int, protect: bool, opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("crucible:storage:EncryptionKey", name, None, opts)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self.account_id = identity.account_id
@@ -37,6 +40,7 @@ class EncryptionKey(pulumi.ComponentResource):
             description="Crucible storage: S3 buckets and FSx for Lustre",
             alias=alias,
             account_id=self.account_id,
+            partition=partition_of(region),
             deletion_window_days=deletion_window_days,
             protect=protect,
             parent=self,
@@ -207,6 +211,7 @@ class LustreArgs:
     bucket_names: Mapping[str, pulumi.Input[str]]
     bucket_versioned: Mapping[str, bool]
     protect: bool
+    region: str  # its partition names the FSx service-linked role
 
 
 class Lustre(pulumi.ComponentResource):
@@ -287,8 +292,9 @@ class Lustre(pulumi.ComponentResource):
         if self.associations:
             # FSx reaches the (SSE-KMS) buckets through a per-file-system service-linked role it creates with the
             # first association; a grant lets exactly that role use the storage key, without widening the key policy.
+            partition = partition_of(args.region)
             slr = pulumi.Output.all(args.account_id, self.file_system.id).apply(
-                lambda v: f"arn:aws:iam::{v[0]}:role/aws-service-role/s3.data-source.lustre.fsx.amazonaws.com/AWSServiceRoleForFSxS3Access_{v[1]}"
+                lambda v: partition.service_linked_role_arn(v[0], "s3.data-source.lustre.fsx", f"AWSServiceRoleForFSxS3Access_{v[1]}")
             )
             aws.kms.Grant(
                 f"{name}-s3-access",

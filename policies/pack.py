@@ -20,6 +20,7 @@ from policies.rules import (
     kms,
     kubernetes,
     kueue,
+    logs,
     network,
     nodes,
     ordering,
@@ -33,7 +34,7 @@ PACK_NAME = "crucible"
 # policies/config/<env>.json, never from code branches.
 PACK_ENFORCEMENT = EnforcementLevel.MANDATORY
 
-_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options, ordering)
+_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, logs, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options, ordering)
 
 
 def all_policies() -> list[Policy]:

@@ -18,8 +18,9 @@ from typing import Any, Callable, Mapping, Optional
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 
+from components.partitions import Partition, partition_of
+
 ACCOUNT_ID = "123456789012"
-PARTITION = "aws"
 SECRET = "[secret]"
 
 
@@ -111,6 +112,7 @@ class CrucibleMocks(pulumi.runtime.Mocks):
     ):
         self.region = region
         self.account_id = account_id  # the caller identity's account: what names that must be unique per account use
+        self.partition = partition_of(region)  # every ARN and endpoint the mocks fabricate is in the region's partition
         self.stack_outputs = dict(stack_outputs or {})
         self.local = threading.local()
 
@@ -130,9 +132,9 @@ class CrucibleMocks(pulumi.runtime.Mocks):
         if args.typ in _EC2_ID_PREFIX:  # ids that other resources select by pattern (Karpenter: sg-…, subnet-…)
             resource_id = f"{_EC2_ID_PREFIX[args.typ]}-{_stable_suffix(args.typ, args.name)}0000000"
         outputs = dict(args.inputs)
-        outputs.setdefault("arn", f"arn:{PARTITION}:{_service_of(args.typ)}:{self.region}:{self.account_id}:{args.name}/{physical}")
+        outputs.setdefault("arn", self.partition.arn(_service_of(args.typ), self.region, self.account_id, f"{args.name}/{physical}"))
         outputs.setdefault("name", physical)
-        outputs.update(_computed_outputs(args.typ, args.name, physical, args.inputs, self.region))
+        outputs.update(_computed_outputs(args.typ, args.name, physical, args.inputs, self.region, self.partition))
         return resource_id, outputs
 
     # -- invokes --------------------------------------------------------------------------------
@@ -140,11 +142,14 @@ class CrucibleMocks(pulumi.runtime.Mocks):
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             account = self.account_id
-            return {"accountId": account, "arn": f"arn:aws:iam::{account}:user/crucible-plan", "userId": "AIDACRUCIBLEPLAN", "id": account}
+            arn = self.partition.arn("iam", account=account, resource="user/crucible-plan")
+            return {"accountId": account, "arn": arn, "userId": "AIDACRUCIBLEPLAN", "id": account}
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "id": PARTITION, "reverseDnsPrefix": "com.amazonaws"}
+            p = self.partition
+            reverse = ".".join(reversed(p.dns_suffix.split(".")))
+            return {"partition": p.name, "dnsSuffix": p.dns_suffix, "id": p.name, "reverseDnsPrefix": reverse}
         if token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region, "endpoint": f"ec2.{self.region}.amazonaws.com"}
+            return {"name": self.region, "region": self.region, "id": self.region, "endpoint": self.partition.endpoint("ec2", self.region)}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{z}" for z in "abcdef"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
@@ -156,40 +161,41 @@ class CrucibleMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the plan harness has no mock for invoke {token}; add one to CrucibleMocks.call")
 
 
-def _computed_outputs(typ: str, name: str, physical: str, inputs: Mapping[str, Any], region: str) -> dict:
-    """Outputs a real provider computes that the program reads."""
+def _computed_outputs(typ: str, name: str, physical: str, inputs: Mapping[str, Any], region: str, partition: Partition) -> dict:
+    """Outputs a real provider computes that the program reads, in the region's partition."""
+    dns = partition.dns_suffix
     if typ == "aws:eks/cluster:Cluster":
         suffix = _stable_suffix(physical).upper()
         return {
-            "endpoint": f"https://{suffix}.gr7.{region}.eks.amazonaws.com",
+            "endpoint": f"https://{suffix}.gr7.{region}.eks.{dns}",
             "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1PQ0sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
-            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{suffix}"}]}],
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.{dns}/id/{suffix}"}]}],
             "vpcConfig": {**dict(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_stable_suffix(physical, 'cluster')}", "vpcId": "vpc-mock"},
             "status": "ACTIVE",
             "platformVersion": "eks.1",
         }
     if typ == "aws:iam/role:Role":
-        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}", "uniqueId": f"AROA{_stable_suffix(physical).upper()}"}
+        return {"arn": partition.arn("iam", account=ACCOUNT_ID, resource=f"role/{physical}"), "uniqueId": f"AROA{_stable_suffix(physical).upper()}"}
     if typ == "aws:iam/policy:Policy":
-        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{physical}"}
+        return {"arn": partition.arn("iam", account=ACCOUNT_ID, resource=f"policy/{physical}")}
     if typ == "aws:iam/instanceProfile:InstanceProfile":
-        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{physical}"}
+        return {"arn": partition.arn("iam", account=ACCOUNT_ID, resource=f"instance-profile/{physical}")}
     if typ == "aws:kms/key:Key":
         key_id = f"{_stable_suffix(name)}-0000-4000-8000-{_stable_suffix(name, 'key')}0000"
-        return {"arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_id}", "keyId": key_id}
+        return {"arn": partition.arn("kms", region, ACCOUNT_ID, f"key/{key_id}"), "keyId": key_id}
     if typ == "aws:sqs/queue:Queue":
-        return {"arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{physical}", "url": f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{physical}"}
+        return {"arn": partition.arn("sqs", region, ACCOUNT_ID, physical), "url": f"https://sqs.{region}.{dns}/{ACCOUNT_ID}/{physical}"}
     if typ == "aws:s3/bucket:Bucket":
         bucket = inputs.get("bucket") or physical
-        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com"}
+        return {"bucket": bucket, "arn": partition.arn("s3", resource=bucket), "bucketRegionalDomainName": f"{bucket}.s3.{region}.{dns}"}
     if typ == "aws:fsx/lustreFileSystem:LustreFileSystem":
-        return {"dnsName": f"fs-{_stable_suffix(physical)}.fsx.{region}.amazonaws.com", "mountName": _stable_suffix(physical, "mount")}
+        return {"dnsName": f"fs-{_stable_suffix(physical)}.fsx.{region}.{dns}", "mountName": _stable_suffix(physical, "mount")}
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1, "defaultVersion": 1}
     if typ == "aws:eks/nodeGroup:NodeGroup":
         return {"status": "ACTIVE"}
     if typ == "aws:cloudwatch/logGroup:LogGroup":
-        return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{inputs.get('name', physical)}"}
+        return {"arn": partition.arn("logs", region, ACCOUNT_ID, f"log-group:{inputs.get('name', physical)}")}
     return {}
 
 

@@ -22,7 +22,7 @@ from components.labels import FSX_CSI_STARTUP_TAINT
 from components.storage import BucketArgs, Buckets, EncryptionKey, Lustre, LustreArgs, RepositoryLink
 from components.network import Network, NetworkArgs, SubnetLayout
 from stacks import references
-from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones
+from stacks.derive.capacity import PREFIX_DELEGATION, instance_store_raid0, pool_capacity, pool_zones, system_ami_type
 from stacks.derive.placement import lustre_zone, startup_taints
 from stacks.derive.subnets import plan_subnets
 from stacks.platform_addons import notebook_and_observability_addons
@@ -82,6 +82,8 @@ def network_layer(spec: PlatformSpec, provider: aws.Provider) -> tuple[NetworkOu
             interface_endpoints=spec.network.interface_endpoints,
             flow_logs=spec.network.flow_logs,
             flow_log_retention_days=spec.network.flow_log_retention_days,
+            log_key_deletion_window_days=spec.cluster.kms_key_deletion_window_days,
+            protect=spec.protect,
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
@@ -107,9 +109,10 @@ def cluster_layer(spec: PlatformSpec, network: NetworkOutputs, provider: aws.Pro
             admin_role_arns=c.admin_role_arns,
             kms_key_deletion_window_days=c.kms_key_deletion_window_days,
             addon_versions=dict(c.addon_versions),
+            prefix_delegation=PREFIX_DELEGATION,
             system_node_group=SystemNodeGroupArgs(
                 instance_types=group.instance_types,
-                ami_type="AL2023_x86_64_STANDARD",
+                ami_type=system_ami_type(group.instance_types),
                 min_size=group.min_size,
                 desired_size=group.desired_size,
                 max_size=group.max_size,
@@ -161,6 +164,7 @@ def compute_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> d
                 subnet_ids=[network.private_subnet_in(zone) for zone in zones],
                 limits=capacity.limits(),
                 efa_interfaces=capacity.efa_interfaces,
+                max_pods=capacity.max_pods,
                 ami_family=pool.ami_family,
                 ami_alias=pool.ami_alias,
                 root_volume_gib=pool.root_volume_gib,
@@ -181,7 +185,12 @@ def compute_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> d
             ),
             opts=opts,
         )
-        pools[pool.name] = {"limits": capacity.limits(), "zones": zones, "efaInterfacesPerNode": capacity.efa_interfaces}
+        pools[pool.name] = {
+            "limits": capacity.limits(),
+            "zones": zones,
+            "efaInterfacesPerNode": capacity.efa_interfaces,
+            "maxPodsPerNode": capacity.max_pods,
+        }
     if any(p.efa for p in spec.pools):
         EfaDevicePlugin("aws-efa-k8s-device-plugin", opts=opts)
     if any(p.kind == "gpu" and p.ami_family == "AL2023" for p in spec.pools):
@@ -202,6 +211,7 @@ def storage_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> S
     key = EncryptionKey(
         "storage-key",
         alias=f"{spec.cluster_name}-storage",
+        region=spec.region,
         deletion_window_days=storage.kms_key_deletion_window_days,
         protect=spec.protect,
         opts=aws_only,
@@ -250,6 +260,7 @@ def storage_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> S
                 bucket_names=buckets.names,
                 bucket_versioned=buckets.versioned,
                 protect=spec.protect,
+                region=spec.region,
             ),
             opts=aws_only,
         )

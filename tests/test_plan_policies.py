@@ -213,6 +213,10 @@ def _plain_http_allowed(d):
     _drop(d, "aws:s3/bucketPolicy:BucketPolicy", "datasets")
 
 
+def _control_plane_logs_on_an_aws_owned_key(d):
+    del _resource(d, "aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane")["inputs"]["kmsKeyId"]
+
+
 def _versioning_suspended(d):
     versioning = _resource(d, "aws:s3/bucketVersioning:BucketVersioning", "artifacts")["inputs"]
     versioning["versioningConfiguration"]["status"] = "Suspended"
@@ -427,6 +431,7 @@ EDITS = {
     "sec-iam-003-tenant-data-scope": _team_reaches_every_prefix,
     "sec-kms-001-cmk-hygiene": _unrotated_key,
     "data-kms-002-protect-keys": _unprotected_key,
+    "sec-log-001-log-group-cmk": _control_plane_logs_on_an_aws_owned_key,
     "sec-net-001-no-world-ingress": _ssh_from_anywhere,
     "sec-net-002-vpc-flow-logs": _no_flow_log,
     "sec-net-003-default-deny-network-policy": _no_default_deny,

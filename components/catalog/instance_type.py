@@ -38,6 +38,8 @@ class InstanceType:
     efa_interfaces: int
     network_gbps: float
     network_cards: int
+    default_card_interfaces: int  # network interfaces of the default network card (the VPC CNI's pod addresses)
+    ipv4_per_interface: int
     instance_store_gib: int
     instance_store_disks: int
     price_per_hour: float

@@ -3,6 +3,7 @@ their team's prefixes (SEC-IAM-001 ... SEC-IAM-003)."""
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 from typing import Iterator
 
@@ -22,6 +23,7 @@ from policies.support.values import as_list, is_unknown, known, text
 
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "IAMFullAccess")
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+_S3_ARN = re.compile(r"arn:aws[a-z-]*:s3:::")  # any partition (aws, aws-cn, aws-us-gov)
 
 
 def _documents(res: Res) -> Iterator[tuple[str, object]]:
@@ -47,7 +49,7 @@ def _admin_wildcards(res: Res, ctx: Ctx) -> None:
     if IAM_ROLE(res.type):
         arns += [known(a) for a in as_list(res.get("managedPolicyArns"))]
     for arn in arns:
-        if arn and arn.rsplit("/", 1)[-1] in ADMIN_MANAGED_POLICIES and ":aws:policy/" in arn:
+        if arn and arn.rsplit("/", 1)[-1] in ADMIN_MANAGED_POLICIES and re.match(r"arn:aws[a-z-]*:iam::aws:policy/", arn):
             ctx.violation(res, f"attaches {arn.rsplit('/', 1)[-1]}; attach a policy scoped to what the workload does.")
     for where, document in _documents(res):
         for st in _statements(document):
@@ -170,9 +172,10 @@ def _tenant_problems(team: str, st: Statement) -> list[str]:
     if st.not_resources:
         problems.append(f"allows {', '.join(actions)} on every resource but {', '.join(st.not_resources)} (NotResource)")
     for resource in st.resources:
-        if not resource.startswith("arn:aws:s3:::") or resource == "*":
+        s3_arn = _S3_ARN.match(resource)
+        if not s3_arn or resource == "*":
             continue
-        path = resource.removeprefix("arn:aws:s3:::")
+        path = resource[s3_arn.end():]
         if "/" not in path and "*" in path and any(_reaches_objects(a) for a in actions):
             # A wildcard in a bucket ARN also matches '/': the statement reaches every object of those buckets.
             problems.append(f"reaches every object of the buckets matching {resource}; use .../{team}/*")

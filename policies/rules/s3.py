@@ -7,6 +7,8 @@ resources joined to them by URN (see ``policies.support.s3``).
 
 from __future__ import annotations
 
+import re
+
 from pulumi_policy import EnforcementLevel
 
 from policies.support import s3
@@ -23,6 +25,8 @@ from policies.support.tokens import (
     CLOUDTRAIL,
 )
 from policies.support.values import as_list, dig, flag, is_set, known, text
+
+_ALL_OBJECTS = re.compile(r"arn:aws[a-z-]*:s3(:::)?")  # every object of every bucket, in any partition
 
 PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 EXEMPT_BUCKETS = {
@@ -291,7 +295,7 @@ def _trail_covers(stack: Stack, trail: Res, bucket: Res) -> bool:
                 continue
             values = [known(v) for v in as_list(resource.get("values"))]
             name = s3.explicit_name(bucket)
-            if any(v in ("arn:aws:s3", "arn:aws:s3:::") or (name and v.startswith(f"arn:aws:s3:::{name}/")) for v in values):
+            if any(_ALL_OBJECTS.fullmatch(v or "") or (name and re.match(rf"arn:aws[a-z-]*:s3:::{re.escape(name)}/", v or "")) for v in values):
                 return True
     for selector in as_list(trail.get("advancedEventSelectors")):
         fields = as_list(selector.get("fieldSelectors") if isinstance(selector, dict) else None)

@@ -127,3 +127,6 @@ RAY_SERVICE = custom_resource("ray.io", "RayService", ["v1"])
 def kubernetes_object(token: str) -> bool:
     """Any Kubernetes object Pulumi registers directly (not a Helm release or a provider)."""
     return token.startswith("kubernetes:") and not token.startswith("kubernetes:helm.sh/")
+
+# CloudWatch Logs
+LOG_GROUP = one_of("aws:cloudwatch/logGroup:LogGroup")

@@ -35,6 +35,8 @@ class InstanceFacts:
     accelerator_memory_gib: float  # per accelerator
     efa_interfaces: int  # the instance maximum (0: no EFA)
     network_gbps: float
+    default_card_interfaces: int  # network interfaces of the default network card (the VPC CNI uses only it)
+    ipv4_per_interface: int
     instance_store_gib: float
     on_demand_per_hour: float  # USD, reference region
     spot_per_hour: Optional[float]  # USD estimate, when the catalog has one
@@ -55,6 +57,7 @@ class TypeAtMax:
     accelerator_memory_gib: float
     efa_max: int
     network_gbps: float
+    max_pods: int  # pods one node of this type can take (max_pods)
     per_hour_low: float  # cheapest allowed capacity type (spot when allowed and priced)
     per_hour_high: float  # on-demand
 
@@ -74,6 +77,7 @@ class PoolCapacity:
     efa_interfaces: int  # EFA interfaces attached per node (0 unless the pool has efa: true)
     efa_max: int  # the instance maximum per node (equal across an EFA pool's types)
     network_gbps: float  # per node (largest type)
+    max_pods: int  # kubelet maxPods of the pool's EC2NodeClass: the smallest of its types' max_pods
     per_hour_low: float  # $/h at the limit, cheapest type and capacity type
     per_hour_high: float  # $/h at the limit, dearest type on demand
     types: tuple[TypeAtMax, ...]
@@ -110,6 +114,7 @@ class PoolCapacity:
             "efaInterfacesMaxPerNode": self.efa_max,
             "efaShare": round(self.efa_share, 4),
             "networkGbpsPerNode": self.network_gbps,
+            "maxPodsPerNode": self.max_pods,
             "perHourAtMax": {"low": round(self.per_hour_low, 2), "high": round(self.per_hour_high, 2), "currency": "USD"},
             "types": [
                 {
@@ -121,6 +126,7 @@ class PoolCapacity:
                     "acceleratorMemoryGib": t.accelerator_memory_gib,
                     "efaMaxPerNode": t.efa_max,
                     "networkGbpsPerNode": t.network_gbps,
+                    "maxPods": t.max_pods,
                     "perHourLow": round(t.per_hour_low, 2),
                     "perHourHigh": round(t.per_hour_high, 2),
                 }
@@ -165,10 +171,27 @@ def _facts_from(entry) -> InstanceFacts:  # entry: components.catalog.InstanceTy
         accelerator_memory_gib=entry.accelerator_memory_gib,
         efa_interfaces=entry.efa_interfaces,
         network_gbps=entry.network_gbps,
+        default_card_interfaces=entry.default_card_interfaces,
+        ipv4_per_interface=entry.ipv4_per_interface,
         instance_store_gib=entry.instance_store_gib,
         on_demand_per_hour=entry.price_per_hour,
         spot_per_hour=None,  # the catalog records on-demand prices only; spot is never assumed cheaper
     )
+
+
+# EKS managed node group AMI types (AL2023) by kubernetes.io/arch: CreateNodegroup refuses an AMI type whose
+# architecture is not the instance types'.
+SYSTEM_AMI_TYPE = {"amd64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+
+
+def system_ami_type(instance_types: Iterable[str], lookup: Lookup = None) -> str:
+    """The AL2023 AMI type of a managed node group running ``instance_types`` (one architecture; the spec refuses a
+    mix), from the catalog's architecture."""
+    lookup = lookup or catalog_facts
+    arches = {f.arch for f in (lookup(n) for n in instance_types) if f is not None}
+    if len(arches) != 1:
+        raise ValueError(f"instance types {list(instance_types)} do not share one known architecture: {sorted(arches)}")
+    return SYSTEM_AMI_TYPE[arches.pop()]
 
 
 def resolve(entries: Iterable[str], names: Optional[list[str]] = None, lookup: Lookup = None) -> list[str]:
@@ -184,6 +207,31 @@ def resolve(entries: Iterable[str], names: Optional[list[str]] = None, lookup: L
             found = [n for n in names if n.split(".", 1)[0] == entry]
         out.extend(n for n in found if n not in out)
     return out
+
+
+# ---- pod density -----------------------------------------------------------------------------------
+
+# The VPC CNI assigns /28 IPv4 prefixes (16 addresses) to interface slots instead of single addresses; the cluster
+# layer configures the vpc-cni add-on with it (ENABLE_PREFIX_DELEGATION) and every EC2NodeClass's maxPods follows it.
+PREFIX_DELEGATION = True
+IPS_PER_PREFIX = 16
+# The EKS AMI's max-pods calculator (amazon-eks-ami max-pods-calculator.sh): whatever the addresses allow, at most
+# 110 pods on instances with 30 vCPUs or fewer and 250 above.
+MAX_PODS_LOW_CPU, MAX_PODS_HIGH_CPU, HIGH_CPU_ABOVE = 110, 250, 30
+
+
+def max_pods(facts: InstanceFacts, *, efa: bool = False, prefix_delegation: bool = PREFIX_DELEGATION) -> int:
+    """Pods one node can take: the interfaces of the default network card (the only card the VPC CNI uses) times
+    the addresses each gives pods (its primary address excluded; 16 per slot with prefix delegation), plus the two
+    host-network pods (aws-node, kube-proxy), capped by vCPU as the EKS max-pods calculator does.
+
+    On an EFA node, card 0 also carries an EFA-only interface (efa_network_interfaces), which takes an interface
+    slot and no addresses: one interface fewer for pods."""
+    interfaces = facts.default_card_interfaces - (1 if efa else 0)
+    per_interface = (facts.ipv4_per_interface - 1) * (IPS_PER_PREFIX if prefix_delegation else 1)
+    addresses = max(interfaces, 0) * per_interface + 2
+    ceiling = MAX_PODS_HIGH_CPU if facts.vcpu > HIGH_CPU_ABOVE else MAX_PODS_LOW_CPU
+    return min(addresses, ceiling)
 
 
 # ---- capacity -----------------------------------------------------------------------------------------
@@ -216,6 +264,7 @@ def pool_capacity(pool, lookup: Lookup = None, names: Optional[list[str]] = None
                 accelerator_memory_gib=nodes * f.accelerators * f.accelerator_memory_gib,
                 efa_max=f.efa_interfaces,
                 network_gbps=f.network_gbps,
+                max_pods=max_pods(f, efa=pool.efa),
                 per_hour_low=low,
                 per_hour_high=high,
             )
@@ -238,6 +287,7 @@ def pool_capacity(pool, lookup: Lookup = None, names: Optional[list[str]] = None
         efa_interfaces=efa_max if pool.efa else 0,
         efa_max=efa_max,
         network_gbps=max(f.network_gbps for f in facts),
+        max_pods=min(r.max_pods for r in rows),  # one kubelet maxPods per EC2NodeClass: every type must hold it
         per_hour_low=min(r.per_hour_low for r in rows),
         per_hour_high=max(r.per_hour_high for r in rows),
         types=tuple(rows),
@@ -267,9 +317,12 @@ def pool_zones(pool, availability_zones) -> list[str]:
 
 
 def instance_store_raid0(pool, lookup: Lookup = None, names: Optional[list[str]] = None) -> bool:
-    """RAID0 over local NVMe: as configured, else on when every instance type of the pool has instance store."""
+    """RAID0 over local NVMe: as configured, else on when every instance type of the pool has instance store —
+    unless an AL2023 pool has a data volume, which then holds containers and kubelet instead."""
     if pool.instance_store_raid0 is not None:
         return pool.instance_store_raid0
+    if pool.ami_family == "AL2023" and pool.data_volume_gib:
+        return False
     lookup = lookup or catalog_facts
     facts = [lookup(n) for n in resolve(pool.instance_types, names=names, lookup=lookup)]
     return bool(facts) and all(f is not None and f.instance_store_gib > 0 for f in facts)

@@ -137,6 +137,14 @@ def _configured_efa(run: PlanRun, pool: str) -> int:
     return 0
 
 
+def _configured_max_pods(run: PlanRun, pool: str) -> Optional[int]:
+    """Pods per node as registered: the kubelet maxPods of the pool's EC2NodeClass (None: Karpenter's ENI count)."""
+    for r in run.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
+        if r.inputs.get("metadata", {}).get("name") == pool:
+            return (r.inputs.get("spec", {}).get("kubelet") or {}).get("maxPods")
+    return None
+
+
 def _money(value: float) -> str:
     return f"${value:,.0f}" if value >= 100 else f"${value:,.2f}"
 
@@ -149,12 +157,13 @@ def capacity_section(planned: Planned) -> Optional[Section]:
     from stacks.derive.capacity import pool_capacity
 
     data: dict[str, Any] = {}
-    rows = [("pool", "kind/workload", "instance types", "nodes", "accelerators", "accel memory", "vCPU", "memory", "EFA per node", "$/h at max")]
+    rows = [("pool", "kind/workload", "instance types", "nodes", "pods/node", "accelerators", "accel memory", "vCPU", "memory", "EFA per node", "$/h at max")]
     for pool in planned.spec.pools:
         cap = pool_capacity(pool)
         configured = _configured_efa(planned.run, pool.name)
         entry = cap.to_json()
-        entry.update(workload=pool.workload, capacityTypes=list(pool.capacity_types), efaInterfacesPerNode=configured)
+        pods = _configured_max_pods(planned.run, pool.name)
+        entry.update(workload=pool.workload, capacityTypes=list(pool.capacity_types), efaInterfacesPerNode=configured, maxPodsPerNode=pods)
         entry["efaShare"] = round(configured / cap.efa_max, 4) if cap.efa_max else 0.0
         data[pool.name] = entry
         types = ", ".join(cap.instance_types) if len(cap.instance_types) <= 3 else f"{', '.join(cap.instance_types[:2])} +{len(cap.instance_types) - 2}"
@@ -167,11 +176,12 @@ def capacity_section(planned: Planned) -> Optional[Section]:
         accel = f"{cap.accelerators} {cap.accelerator_resource.split('/')[-1]}" if cap.accelerator_resource else "-"
         accel_mem = f"{cap.accelerator_memory_gib:,.0f} GiB" if cap.accelerator_resource else "-"
         price = _money(cap.per_hour_low) if round(cap.per_hour_low) == round(cap.per_hour_high) else f"{_money(cap.per_hour_low)}-{_money(cap.per_hour_high)}"
-        rows.append((pool.name, f"{pool.kind}/{pool.workload}", types, str(cap.max_nodes), accel, accel_mem, str(cap.vcpu), f"{cap.memory_gib:,} GiB", efa, price))
+        rows.append((pool.name, f"{pool.kind}/{pool.workload}", types, str(cap.max_nodes), str(pods) if pods is not None else "ENI-limited", accel, accel_mem, str(cap.vcpu), f"{cap.memory_gib:,} GiB", efa, price))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("(at max: each pool at its maxNodes/maxAccelerators; $/h from the catalog's on-demand list prices in its reference region, cheapest to dearest type)")
+    lines.append("(pods/node: the EC2NodeClass kubelet maxPods, from the VPC CNI's prefix delegation on the pool's smallest type)")
     return Section("capacity", "Capacity per pool (at max)", data, lines)
 
 

@@ -122,12 +122,22 @@ class SystemNodeGroupSpec:
         from stacks.derive.capacity import catalog_facts, catalog_names
         from stacks.spec.instances import close_matches
 
+        arches: dict[str, list[str]] = {}
         for j, name in enumerate(self.instance_types):
             facts = catalog_facts(name)
+            if facts is not None:
+                arches.setdefault(facts.arch, []).append(name)
             if facts is None:
                 ctx.problem(f"{path}.instanceTypes[{j}]", f"got {show(name)}: not in the instance catalog{close_matches(name, catalog_names())}")
             elif facts.accelerator_kind is not None:
                 ctx.problem(f"{path}.instanceTypes[{j}]", f"got {show(name)}: an accelerated type; allowed: CPU types (system nodes run controllers)")
+        if len(arches) > 1:
+            # One managed node group runs one AMI type, and an AMI type is for one architecture.
+            mix = "; ".join(f"{arch}: {', '.join(names)}" for arch, names in sorted(arches.items()))
+            ctx.problem(
+                f"{path}.instanceTypes",
+                f"got a mix of architectures ({mix}); allowed: instance types of one architecture (one AMI type per node group)",
+            )
 
 
 @dataclass(frozen=True)
@@ -185,7 +195,7 @@ class ClusterSpec:
         "EKS authentication mode (access entries).", default="API"
     )
     kms_key_deletion_window_days: int = setting(
-        "Waiting period before the secrets KMS key is deleted.",
+        "Waiting period before the cluster's KMS keys (secrets, node volumes, control-plane and flow logs) are deleted.",
         default=ByEnv(dev=7, prod=30),
         check=in_range(7, 30),
     )

@@ -80,14 +80,21 @@ class PoolSpec:
         default=ByEnv(dev="latest", prod=None),
         check=ami_version,
     )
-    root_volume_gib: int = setting("Root (OS) volume size, gp3, encrypted.", default=100, check=in_range(20, 16000))
+    root_volume_gib: int = setting(
+        "Root volume (/dev/xvda) size, gp3, encrypted: the OS, and on AL2023 without dataVolumeGib also containers and kubelet.",
+        default=100,
+        check=in_range(20, 16000),
+    )
     data_volume_gib: Optional[int] = setting(
-        "An extra gp3 data volume for container images and scratch (Bottlerocket's data volume), encrypted.",
+        "A gp3 data volume (/dev/xvdb), encrypted, for container images, containers, kubelet state and pod logs: the "
+        "volume Karpenter sizes ephemeral-storage from. Bottlerocket always has one (default: rootVolumeGib); on "
+        "AL2023 the node formats and mounts it, and it excludes instanceStoreRaid0. Unset on AL2023: all on the root volume.",
         default=None,
         check=in_range(20, 16000),
     )
     instance_store_raid0: Optional[bool] = setting(
-        "Assemble local NVMe instance store as RAID0 for ephemeral storage. Default: on when every type has instance store.",
+        "Assemble local NVMe instance store as RAID0 for ephemeral storage (Karpenter mounts it for containers and kubelet). "
+        "Default: on when every type has instance store, except on AL2023 with dataVolumeGib.",
         default=None,
     )
     imds_hop_limit: int = setting("IMDSv2 hop limit; 1 keeps pods off the instance metadata service.", default=1, check=in_range(1, 2))
@@ -127,6 +134,12 @@ class PoolSpec:
                 ctx.problem(f"{path}.amiVersion", f"got {show(self.ami_version)} for AL2023; allowed: an AL2023 release such as {AMI_EXAMPLE['AL2023']}")
             if self.ami_family == "Bottlerocket" and al2023_style:
                 ctx.problem(f"{path}.amiVersion", f"got {show(self.ami_version)} for Bottlerocket; allowed: a Bottlerocket release such as {AMI_EXAMPLE['Bottlerocket']}")
+        if self.ami_family == "AL2023" and self.data_volume_gib and self.instance_store_raid0:
+            ctx.problem(
+                f"{path}.dataVolumeGib",
+                f"got {self.data_volume_gib} with instanceStoreRaid0: true; allowed on AL2023: one of them (both would "
+                "hold /var/lib/containerd and /var/lib/kubelet): drop dataVolumeGib or set instanceStoreRaid0: false",
+            )
         from stacks.spec.instances import check_pool_instances  # the catalog-backed rules
 
         check_pool_instances(self, ctx, path)

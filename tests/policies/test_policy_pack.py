@@ -25,11 +25,12 @@ SEC-IAM-001 SEC-IAM-002 SEC-IAM-003 SEC-KMS-001 DATA-KMS-002 SEC-NET-001 SEC-NET
 SEC-K8S-001 REL-K8S-002 SEC-K8S-003 SEC-JH-001 SEC-JH-002 DATA-JH-003 SEC-RAY-001 SEC-HELM-001
 AI-KUEUE-001 AI-KUEUE-002 AI-KUEUE-003 DATA-PUL-001 DATA-PUL-002 DATA-PUL-003
 """.split()
-# Rules beyond the catalogue, which the stacks showed were needed: SEC-K8S-004 (mandatory in staging and prod,
-# advisory in dev) and the ordering relations (policies/rules/ordering.py: a wrong order breaks a dev deploy as
-# surely as a prod one, so they are mandatory everywhere).
+# Rules beyond the catalogue, which the stacks showed were needed: SEC-K8S-004 and SEC-LOG-001 (issue 12, D17: an
+# independent scanner flagged the log groups on AWS-owned keys), mandatory in staging and prod, advisory in dev; and
+# the ordering relations (policies/rules/ordering.py: a wrong order breaks a dev deploy as surely as a prod one, so
+# they are mandatory everywhere).
 ORDERING = {"REL-ORD-001", "REL-ORD-002", "REL-ORD-003", "REL-ORD-004", "REL-ORD-005", "REL-ORD-006"}
-BEYOND_CATALOGUE = {"SEC-K8S-004"} | ORDERING
+BEYOND_CATALOGUE = {"SEC-K8S-004", "SEC-LOG-001"} | ORDERING
 # Catalogue severity "A": advisory wherever the pack runs.
 ADVISORY = {"SEC-EKS-005", "DATA-S3-005", "DATA-S3-007", "SEC-S3-008", "AI-KUEUE-003"}
 # Catalogue "M-prod" (and "Dev advisory" notes): mandatory in staging and prod, never mandatory in dev.

@@ -1,0 +1,93 @@
+"""Every ARN, service principal and endpoint name Crucible registers follows the region's partition
+(components/partitions.py): arn:aws-us-gov: in GovCloud, arn:aws-cn: and the .amazonaws.com.cn suffix in China.
+
+Service principals: in China most services keep `<service>.amazonaws.com` (EKS and EKS Pod Identity per the EKS
+China docs; elasticloadbalancing in the load balancer controller's own iam_policy_cn.json; events/sqs in the
+Karpenter CloudFormation), while EC2 (and Auto Scaling) take the partition's suffix — Karpenter's template trusts
+`ec2.${AWS::URLSuffix}` for its node role. Those global principals are the only `.amazonaws.com"` allowed."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+import pytest
+
+from components.partitions import partition_of
+from helpers import plan
+
+REGIONS = ("us-gov-west-1", "cn-north-1")
+# Principals that are <service>.amazonaws.com in every partition (see the module docstring and partitions.py).
+GLOBAL_PRINCIPALS = {f"{s}.amazonaws.com" for s in ("eks", "pods.eks", "elasticloadbalancing", "events", "sqs", "vpc-flow-logs", "s3.data-source.lustre.fsx")}
+ARN = re.compile(r"arn:(aws[a-z-]*):")
+AMAZONAWS = re.compile(r'([\w.-]+\.amazonaws\.com)(\.cn)?(?=[\\"/:])')
+
+
+@functools.lru_cache(maxsize=None)
+def _plan(region: str):
+    partition = partition_of(region)
+    return plan(
+        "prod",
+        region=region,
+        availabilityZones=[f"{region}a", f"{region}b", f"{region}c"],
+        cluster={"adminRoleArns": [f"arn:{partition.name}:iam::111122223333:role/PlatformAdmin"]},
+    )
+
+
+def _texts(region: str):
+    for r in _plan(region).resources:
+        yield r, json.dumps(r.inputs)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_every_arn_is_in_the_regions_partition(region):
+    wanted = partition_of(region).name
+    wrong = sorted({(r.type, m.group(0)) for r, text in _texts(region) for m in ARN.finditer(text) if m.group(1) != wanted})
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_every_amazonaws_name_has_the_regions_dns_suffix(region):
+    partition = partition_of(region)
+    wrong = set()
+    for r, text in _texts(region):
+        for m in AMAZONAWS.finditer(text):
+            name = m.group(1) + (m.group(2) or "")
+            if name.endswith(f".{partition.dns_suffix}") and not (partition.dns_suffix != "amazonaws.com" and m.group(2) is None):
+                continue  # the partition's own suffix
+            if name in GLOBAL_PRINCIPALS:
+                continue
+            wrong.add((r.type, name))
+    assert not sorted(wrong), sorted(wrong)
+
+
+def test_karpenter_node_role_is_trusted_by_ec2_of_china():
+    role = _plan("cn-north-1").one("aws:iam/role:Role", "karpenter-node")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ec2.amazonaws.com.cn"}]
+
+
+def test_managed_policies_are_the_partitions():
+    attachments = _plan("us-gov-west-1").of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachments and all(a.inputs["policyArn"].startswith("arn:aws-us-gov:iam::aws:policy/") for a in attachments)
+
+
+def test_control_plane_logs_key_allows_the_regional_logs_principal_of_china():
+    keys = _plan("cn-north-1").of_type("aws:kms/key:Key")
+    principals = {
+        json.dumps(s.get("Principal"))
+        for k in keys
+        for s in json.loads(k.inputs["policy"])["Statement"]
+    }
+    assert json.dumps({"Service": "logs.cn-north-1.amazonaws.com.cn"}) in principals
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_the_policy_pack_reads_arns_of_any_partition(region):
+    """A GovCloud or China plan passes every mandatory policy, as the same stack does in us-east-1 (the pack's ARN
+    patterns are not `arn:aws:`-only)."""
+    from stacks.plan.verdicts import evaluate, mandatory
+
+    verdicts = evaluate(_plan(region).to_json()["resources"], "prod")
+    assert mandatory(verdicts) == []

@@ -313,6 +313,11 @@ def run_program(
     mocks = CrucibleMocks(region=region, stack_outputs=stack_outputs)
     monitor = CapturingMonitor(mocks)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys or []))
+    # A fresh root stack resource per run: set_mocks keeps the previous one, and with it the previous run's exports
+    # (a second plan in one process, e.g. a referenced stack or `crucible diff`, would show the first one's outputs).
+    from pulumi.runtime.settings import ROOT
+
+    ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     exported: dict[str, Any] = {}
     secret_outputs: set[str] = set()

@@ -299,6 +299,7 @@ def build(spec: PlatformSpec) -> Built:
     provider = aws_provider(spec)
     built = Built()
     ref = pulumi.StackReference(spec.stack_reference) if spec.stack_reference else None
+    below = references.read_below(ref, spec) if ref is not None else {}  # every layer under this stack's first, checked
 
     if spec.builds("network"):
         built.network, network = network_layer(spec, provider)
@@ -307,6 +308,7 @@ def build(spec: PlatformSpec) -> Built:
         built.exports["network"] = built.network.export()
     else:
         built.network = references.network_from(ref, spec.availability_zones)
+        built.exports["network"] = below["network"]  # re-exported: a stack above this one reads every layer below
 
     if spec.builds("cluster"):
         cluster = cluster_layer(spec, built.network, provider)
@@ -318,13 +320,20 @@ def build(spec: PlatformSpec) -> Built:
     elif any(spec.builds(layer) for layer in ("compute", "storage", "platform")):
         built.cluster = references.cluster_from(ref)
         built.k8s_provider = k8s.Provider("cluster-k8s", kubeconfig=built.cluster.kubeconfig, enable_server_side_apply=True)
+        built.exports["cluster"] = below["cluster"]
+        built.exports["kubeconfig"] = built.cluster.kubeconfig
 
     if spec.builds("compute"):
         built.exports["compute"] = compute_layer(spec, built, provider)
+    elif "compute" in references.layers_below(spec):
+        built.exports["compute"] = below["compute"]
 
     if spec.builds("storage"):
         built.storage = storage_layer(spec, built, provider)
         built.exports["storage"] = built.storage.export()
+    elif "storage" in references.layers_below(spec):
+        built.storage = references.storage_from(below["storage"])  # the platform mounts what the storage stack built
+        built.exports["storage"] = below["storage"]
 
     if spec.builds("platform"):
         built.exports["workloads"] = training_and_serving_addons(spec, built, [provider, built.k8s_provider])

@@ -246,3 +246,10 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path: Path):
         load_stack_file(path)
     (problem,) = caught.value.problems
     assert problem.path == f"{path}:4:18" and "line 4" in problem.message and "not valid YAML" in problem.message
+
+
+def test_team_rules_still_run_when_the_storage_section_fails():
+    found = problems(storage={"lustre": {"storageCapacityGib": 1000}}, pools=[gpu_pool()],
+                     teams=[{"name": "ml", "adminGroups": ["a"], "shares": {"gpu": 50}}])
+    assert at(found, "crucible:storage.lustre.storageCapacityGib")
+    assert "unknown pool 'gpu'" in at(found, "crucible:teams[0].shares.gpu")[0]

@@ -79,7 +79,8 @@ class NetworkSpec:
         "Allow a VPC CIDR (`vpcCidr`, `existing.vpcCidr`) outside the private ranges ("
         + ", ".join(PRIVATE_IPV4_RANGES)
         + "). Off: a public range in a VPC shadows those internet addresses for every node and pod. Turn on only "
-        "for address space your organisation owns (BYOIP) and routes on purpose.",
+        "for address space your organisation owns (BYOIP) and routes on purpose; the policy pack still reports such a "
+        "VPC (SEC-NET-004, advisory).",
         default=False,
     )
 

@@ -28,7 +28,7 @@ def test_capacity_at_max_nodes_multiplies_the_catalog_figures():
 
 def test_capacity_at_max_accelerators_rounds_nodes_up():
     # A mixed pool: the larger type's node count rounds up (a pool of one type must state a whole number of nodes;
-    # tests/test_spec_errors_e.py), the limit is the stated count.
+    # tests/test_spec_refused_configs.py), the limit is the stated count.
     small, large = catalog_facts("g6e.xlarge"), catalog_facts("g6e.12xlarge")
     stated = large.accelerators + 1
     cap = pool_capacity(pool(maxNodes=None, maxAccelerators=stated, efa=False, instanceTypes=["g6e.xlarge", "g6e.12xlarge"]))

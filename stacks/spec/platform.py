@@ -40,7 +40,7 @@ def region_name(value: str) -> Optional[str]:
 
 # Tags Crucible itself puts on AWS resources: the provider's default tags, and at most this many of a resource's own
 # (subnets carry the most: Name, karpenter.sh/discovery, kubernetes.io/cluster/<name>, kubernetes.io/role/*-elb).
-# tests/test_spec_errors_e.py checks that no registered resource carries more of its own.
+# tests/test_spec_refused_configs.py checks that no registered resource carries more of its own.
 CRUCIBLE_DEFAULT_TAGS = ("crucible:stack", "crucible:environment")
 CRUCIBLE_RESOURCE_TAGS_MAX = 8
 USER_TAGS_MAX = AWS_TAGS_PER_RESOURCE - len(CRUCIBLE_DEFAULT_TAGS) - CRUCIBLE_RESOURCE_TAGS_MAX

@@ -78,6 +78,7 @@ class NodePoolArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     startup_taints: Sequence[Mapping[str, str]] = ()  # taints an agent removes once the node is ready (FSx CSI)
     weight: Optional[int] = None
+    tags: Mapping[str, str] = field(default_factory=dict)  # the stack's tags, for what Karpenter launches (instances, volumes, ENIs)
     karpenter: Sequence[pulumi.Resource] = ()  # the Karpenter release: every CR of the pool depends on it
 
 
@@ -166,7 +167,7 @@ def node_class_spec(
             "httpTokens": "required",
         },
         "blockDeviceMappings": block_devices(args),
-        "tags": {POOL_LABEL: args.name},
+        "tags": {**dict(args.tags), POOL_LABEL: args.name},
     }
     if args.instance_store_raid0:
         spec["instanceStorePolicy"] = "RAID0"

@@ -43,14 +43,14 @@ class Built:
     exports: dict[str, Any] = field(default_factory=dict)
 
 
+def stack_tags(spec: PlatformSpec) -> dict[str, str]:
+    """The tags of every AWS resource of the stack: the provider's default tags, and the EC2NodeClass tags of what
+    Karpenter launches (default tags do not reach those)."""
+    return {"crucible:stack": spec.stack, "crucible:environment": spec.environment, **dict(spec.tags)}
+
+
 def aws_provider(spec: PlatformSpec) -> aws.Provider:
-    return aws.Provider(
-        "aws",
-        region=spec.region,
-        default_tags=aws.ProviderDefaultTagsArgs(
-            tags={"crucible:stack": spec.stack, "crucible:environment": spec.environment, **dict(spec.tags)}
-        ),
-    )
+    return aws.Provider("aws", region=spec.region, default_tags=aws.ProviderDefaultTagsArgs(tags=stack_tags(spec)))
 
 
 def network_layer(spec: PlatformSpec, provider: aws.Provider) -> tuple[NetworkOutputs, Optional[Network]]:
@@ -170,6 +170,7 @@ def compute_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> d
                 labels=dict(pool.labels),
                 startup_taints=startup_taints(pool, spec),
                 weight=pool.weight,
+                tags=stack_tags(spec),
                 karpenter=(karpenter.release,),
             ),
             opts=opts,

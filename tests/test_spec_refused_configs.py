@@ -99,7 +99,7 @@ def test_tag_characters_outside_what_aws_allows_are_refused():
 
 def test_tags_crucible_sets_itself_cannot_be_overridden():
     found = problems(tags={"crucible:stack": "other", "karpenter.sh/discovery": "x"})
-    assert "reserved for the tags Crucible sets" in at(found, "crucible:tags.crucible:stack")[0]
+    assert "reserved for the tags Crucible, Karpenter and EKS set" in at(found, "crucible:tags.crucible:stack")[0]
     assert at(found, "crucible:tags.karpenter.sh/discovery")
 
 
@@ -253,3 +253,17 @@ def test_team_rules_still_run_when_the_storage_section_fails():
                      teams=[{"name": "ml", "adminGroups": ["a"], "shares": {"gpu": 50}}])
     assert at(found, "crucible:storage.lustre.storageCapacityGib")
     assert "unknown pool 'gpu'" in at(found, "crucible:teams[0].shares.gpu")[0]
+
+
+def test_the_stack_tags_reach_what_karpenter_launches():
+    from tests.helpers import plan
+
+    run = plan("dev", tags={"cost-center": "ml-42"}, pools=[gpu_pool(instanceTypes=["g6.xlarge"], maxNodes=1)])
+    (node_class,) = run.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
+    assert node_class.inputs["spec"]["tags"] == {
+        "crucible:stack": "test", "crucible:environment": "dev", "cost-center": "ml-42", "crucible.io/pool": "train"}
+
+
+@pytest.mark.parametrize("key", ["eks:eks-cluster-name", "karpenter.k8s.aws/ec2nodeclass", "kubernetes.io/cluster/x", "karpenter.sh/nodeclaim"])
+def test_tags_the_ec2nodeclass_refuses_are_refused(key):
+    assert "reserved for the tags Crucible, Karpenter and EKS set" in at(problems(tags={key: "x"}), f"crucible:tags.{key}")[0]

@@ -157,7 +157,7 @@ def tag_problems(tags, reserved_prefixes: tuple[str, ...] = (), budget: int = AW
             problems.append("keys starting with 'aws:' are reserved for AWS")
         for prefix in reserved_prefixes:
             if key.startswith(prefix):
-                problems.append(f"keys starting with {prefix!r} are reserved for the tags Crucible sets itself")
+                problems.append(f"keys starting with {prefix!r} are reserved for the tags Crucible, Karpenter and EKS set themselves")
         message = _tag_text_problem(key)
         if message:
             problems.append(f"in the key: {message}")

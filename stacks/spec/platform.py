@@ -39,14 +39,18 @@ def region_name(value: str) -> Optional[str]:
 
 
 # Tags Crucible itself puts on AWS resources: the provider's default tags, and at most this many of a resource's own
-# (subnets carry the most: Name, karpenter.sh/discovery, kubernetes.io/cluster/<name>, kubernetes.io/role/*-elb).
+# (subnets carry the most: Name, karpenter.sh/discovery, kubernetes.io/cluster/<name>, kubernetes.io/role/*-elb;
+# instances Karpenter launches carry crucible.io/pool and Karpenter's Name, karpenter.sh/nodepool, karpenter.sh/nodeclaim,
+# karpenter.k8s.aws/ec2nodeclass, kubernetes.io/cluster/<name>, eks:eks-cluster-name).
 # tests/test_spec_refused_configs.py checks that no registered resource carries more of its own.
 CRUCIBLE_DEFAULT_TAGS = ("crucible:stack", "crucible:environment")
 CRUCIBLE_RESOURCE_TAGS_MAX = 8
 USER_TAGS_MAX = AWS_TAGS_PER_RESOURCE - len(CRUCIBLE_DEFAULT_TAGS) - CRUCIBLE_RESOURCE_TAGS_MAX
-# Keys the user may not set as default tags: Crucible's own namespace, and the discovery tags Karpenter and the load
-# balancer controller select subnets and security groups by (a default tag lands on every resource).
-RESERVED_TAG_PREFIXES = ("crucible:", "karpenter.sh/", "kubernetes.io/")
+# Keys the user may not set: Crucible's own namespace, the discovery tags Karpenter and the load balancer controller
+# select subnets and security groups by (a default tag lands on every resource), and the tags Karpenter puts on what it
+# launches (the EC2NodeClass CRD refuses eks:eks-cluster-name, kubernetes.io/cluster/*, karpenter.sh/nodepool,
+# karpenter.sh/nodeclaim and karpenter.k8s.aws/ec2nodeclass in spec.tags).
+RESERVED_TAG_PREFIXES = ("crucible:", "karpenter.sh/", "karpenter.k8s.aws/", "kubernetes.io/", "eks:")
 
 
 def aws_tags(tags) -> list[tuple[Optional[str], str]]:
@@ -93,7 +97,8 @@ class PlatformSpec:
         "Tags added to every AWS resource (provider default tags). AWS rules: keys 1-128 and values 0-256 characters "
         "(letters, numbers, spaces and + - = . _ : / @), no `aws:` prefix; at most 40 here (AWS allows 50 per resource; "
         "Crucible adds crucible:stack, crucible:environment and up to 8 of its own). Keys starting with crucible:, "
-        "karpenter.sh/ or kubernetes.io/ are reserved.",
+        "karpenter.sh/, karpenter.k8s.aws/, kubernetes.io/ or eks: are reserved. Also put on what Karpenter launches "
+        "(EC2NodeClass tags).",
         default={},
         check=aws_tags,
     )

@@ -79,6 +79,7 @@ class NodePoolArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     startup_taints: Sequence[Mapping[str, str]] = ()  # taints an agent removes once the node is ready (FSx CSI)
     weight: Optional[int] = None
+    tags: Mapping[str, str] = field(default_factory=dict)  # the stack's tags, for what Karpenter launches (instances, volumes, ENIs)
     karpenter: Sequence[pulumi.Resource] = ()  # the Karpenter release: every CR of the pool depends on it
 
 
@@ -212,7 +213,7 @@ def node_class_spec(
         # Without it Karpenter assumes one address per pod (secondary-IP mode) and caps nodes at the ENI-limited
         # count (51 on a p5 with an EFA-only interface on card 0) although the VPC CNI hands out /28 prefixes.
         "kubelet": {"maxPods": args.max_pods},
-        "tags": {POOL_LABEL: args.name},
+        "tags": {**dict(args.tags), POOL_LABEL: args.name},
     }
     if args.instance_store_raid0:
         spec["instanceStorePolicy"] = "RAID0"  # Karpenter assembles and mounts it (AL2023 NodeConfig, Bottlerocket)

@@ -257,8 +257,9 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             delete_before_replace=bool(request.deleteBeforeReplace),
             ignore_changes=list(request.ignoreChanges),
             aliases=[a.urn or a.spec.name for a in request.aliases] + list(request.aliasURNs),
-            dependencies=list(request.dependencies),
-            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            # the SDK gathers dependencies in sets: sorted, they read the same on every run
+            dependencies=sorted(set(request.dependencies)),
+            property_dependencies={k: sorted(set(request.propertyDependencies[k].urns)) for k in sorted(request.propertyDependencies)},
             provider=request.provider,
             outputs=to_plain(state),
         )
@@ -277,7 +278,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
                 CapturedResource(
                     urn=response.urn, type=request.type, name=request.name, parent=request.parent,
                     inputs=to_plain(inputs), custom=True, protect=False, retain_on_delete=False,
-                    delete_before_replace=False, ignore_changes=[], aliases=[], dependencies=list(request.dependencies),
+                    delete_before_replace=False, ignore_changes=[], aliases=[], dependencies=sorted(set(request.dependencies)),
                     property_dependencies={}, provider=request.provider,
                 )
             )
@@ -323,6 +324,11 @@ def run_program(
     mocks = CrucibleMocks(region=region, stack_outputs=stack_outputs, account_id=account_id)
     monitor = CapturingMonitor(mocks)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys or []))
+    # A fresh root stack resource per run: set_mocks keeps the previous one, and with it the previous run's exports
+    # (a second plan in one process, e.g. a referenced stack or `crucible diff`, would show the first one's outputs).
+    from pulumi.runtime.settings import ROOT
+
+    ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     exported: dict[str, Any] = {}
     secret_outputs: set[str] = set()
@@ -346,10 +352,47 @@ def run_program(
     finally:
         pulumi.runtime.set_all_config({}, [])
     _assert_unique_urns(monitor.captured)
+    resources = creation_order(monitor.captured)
     plain_outputs = {k: (SECRET if k in secret_outputs else to_plain(v)) for k, v in exported.items()}
     return PlanRun(
-        stack=stack, project=project, resources=list(monitor.captured), outputs=plain_outputs, raw_outputs=to_plain(exported)
+        stack=stack, project=project, resources=resources, outputs=plain_outputs, raw_outputs=to_plain(exported)
     )
+
+
+def creation_order(resources: list[CapturedResource]) -> list[CapturedResource]:
+    """The captured resources in a deterministic order that respects creation: every resource after its parent,
+    its provider and its dependencies; among those ready at once, by URN.
+
+    The monitor receives registrations on executor threads, in an order that changes from run to run (and with
+    PYTHONHASHSEED): listing them as received makes two plans of the same stack differ. This order is a function
+    of the graph alone."""
+    import heapq
+
+    by_urn = {r.urn: r for r in resources}
+    before: dict[str, set[str]] = {}
+    for r in resources:
+        provider = r.provider.rsplit("::", 1)[0] if r.provider else ""
+        wanted = {r.parent, provider, *r.dependencies, *(u for urns in r.property_dependencies.values() for u in urns)}
+        before[r.urn] = {u for u in wanted if u and u != r.urn and u in by_urn}
+    after: dict[str, list[str]] = {urn: [] for urn in by_urn}
+    for urn, needs in before.items():
+        for need in needs:
+            after[need].append(urn)
+    waiting = {urn: len(needs) for urn, needs in before.items()}
+    ready = [urn for urn, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    ordered: list[CapturedResource] = []
+    while ready:
+        urn = heapq.heappop(ready)
+        ordered.append(by_urn[urn])
+        for nxt in after[urn]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(ready, nxt)
+    if len(ordered) != len(resources):  # a cycle cannot be registered by a real program; keep every resource anyway
+        placed = {r.urn for r in ordered}
+        ordered += sorted((r for r in resources if r.urn not in placed), key=lambda r: r.urn)
+    return ordered
 
 
 def _assert_unique_urns(resources: list[CapturedResource]) -> None:

@@ -44,14 +44,14 @@ class Built:
     exports: dict[str, Any] = field(default_factory=dict)
 
 
+def stack_tags(spec: PlatformSpec) -> dict[str, str]:
+    """The tags of every AWS resource of the stack: the provider's default tags, and the EC2NodeClass tags of what
+    Karpenter launches (default tags do not reach those)."""
+    return {"crucible:stack": spec.stack, "crucible:environment": spec.environment, **dict(spec.tags)}
+
+
 def aws_provider(spec: PlatformSpec) -> aws.Provider:
-    return aws.Provider(
-        "aws",
-        region=spec.region,
-        default_tags=aws.ProviderDefaultTagsArgs(
-            tags={"crucible:stack": spec.stack, "crucible:environment": spec.environment, **dict(spec.tags)}
-        ),
-    )
+    return aws.Provider("aws", region=spec.region, default_tags=aws.ProviderDefaultTagsArgs(tags=stack_tags(spec)))
 
 
 def network_layer(spec: PlatformSpec, provider: aws.Provider) -> tuple[NetworkOutputs, Optional[Network]]:
@@ -181,6 +181,7 @@ def compute_layer(spec: PlatformSpec, built: Built, provider: aws.Provider) -> d
                 labels=dict(pool.labels),
                 startup_taints=startup_taints(pool, spec),
                 weight=pool.weight,
+                tags=stack_tags(spec),
                 karpenter=(karpenter.release,),
             ),
             opts=opts,
@@ -320,6 +321,7 @@ def build(spec: PlatformSpec) -> Built:
     provider = aws_provider(spec)
     built = Built()
     ref = pulumi.StackReference(spec.stack_reference) if spec.stack_reference else None
+    below = references.read_below(ref, spec) if ref is not None else {}  # every layer under this stack's first, checked
 
     if spec.builds("network"):
         built.network, network = network_layer(spec, provider)
@@ -328,6 +330,7 @@ def build(spec: PlatformSpec) -> Built:
         built.exports["network"] = built.network.export()
     else:
         built.network = references.network_from(ref, spec.availability_zones)
+        built.exports["network"] = below["network"]  # re-exported: a stack above this one reads every layer below
 
     if spec.builds("cluster"):
         cluster = cluster_layer(spec, built.network, provider)
@@ -339,13 +342,20 @@ def build(spec: PlatformSpec) -> Built:
     elif any(spec.builds(layer) for layer in ("compute", "storage", "platform")):
         built.cluster = references.cluster_from(ref)
         built.k8s_provider = k8s.Provider("cluster-k8s", kubeconfig=built.cluster.kubeconfig, enable_server_side_apply=True)
+        built.exports["cluster"] = below["cluster"]
+        built.exports["kubeconfig"] = built.cluster.kubeconfig
 
     if spec.builds("compute"):
         built.exports["compute"] = compute_layer(spec, built, provider)
+    elif "compute" in references.layers_below(spec):
+        built.exports["compute"] = below["compute"]
 
     if spec.builds("storage"):
         built.storage = storage_layer(spec, built, provider)
         built.exports["storage"] = built.storage.export()
+    elif "storage" in references.layers_below(spec):
+        built.storage = references.storage_from(below["storage"])  # the platform mounts what the storage stack built
+        built.exports["storage"] = below["storage"]
 
     if spec.builds("platform"):
         built.exports["workloads"] = training_and_serving_addons(spec, built, [provider, built.k8s_provider])

@@ -27,10 +27,13 @@ def test_capacity_at_max_nodes_multiplies_the_catalog_figures():
 
 
 def test_capacity_at_max_accelerators_rounds_nodes_up():
-    facts = catalog_facts("p5.48xlarge")
-    cap = pool_capacity(pool(maxNodes=None, maxAccelerators=facts.accelerators + 1))
-    assert cap.max_nodes == 2 and cap.accelerators == facts.accelerators + 1
-    assert cap.limits()["nvidia.com/gpu"] == str(facts.accelerators + 1)
+    # A mixed pool: the larger type's node count rounds up (a pool of one type must state a whole number of nodes;
+    # tests/test_spec_refused_configs.py), the limit is the stated count.
+    small, large = catalog_facts("g6e.xlarge"), catalog_facts("g6e.12xlarge")
+    stated = large.accelerators + 1
+    cap = pool_capacity(pool(maxNodes=None, maxAccelerators=stated, efa=False, instanceTypes=["g6e.xlarge", "g6e.12xlarge"]))
+    assert {t.instance_type: t.nodes for t in cap.types} == {"g6e.xlarge": stated // small.accelerators, "g6e.12xlarge": 2}
+    assert cap.accelerators == stated and cap.limits()["nvidia.com/gpu"] == str(stated)
 
 
 def test_efa_off_means_no_interfaces_configured_but_the_maximum_is_shown():

@@ -275,6 +275,10 @@ def _no_flow_log(d):
     _drop(d, "aws:ec2/flowLog:FlowLog", "network")
 
 
+def _public_vpc_cidr(d):
+    _resource(d, "aws:ec2/vpc:Vpc", "network")["inputs"]["cidrBlock"] = "52.10.0.0/16"
+
+
 def _no_default_deny(d):
     _drop(d, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "team-llm-default-deny")
 
@@ -464,6 +468,7 @@ ADVISORY_EDITS = {
     "data-s3-005-lifecycle": _incomplete_uploads_kept,
     "data-s3-007-object-lock": _as_shipped,  # prod's artifacts bucket has no Object Lock
     "sec-s3-008-access-logging": _as_shipped,  # prod's buckets have no access logging
+    "sec-net-004-private-vpc-cidr": _public_vpc_cidr,
     "ai-kueue-003-preemption-checkpoint-contract": _preempted_without_checkpointing,
 }
 

@@ -1,11 +1,16 @@
-"""VPC network exposure: no world-open admin or all-port ingress, a closed default security group, and flow
-logs on every VPC (SEC-NET-001, SEC-NET-002)."""
+"""VPC network exposure: no world-open admin or all-port ingress, a closed default security group, flow logs on
+every VPC, and VPC address space that shadows no internet address (SEC-NET-001, SEC-NET-002, SEC-NET-004)."""
 
 from __future__ import annotations
 
-from policies.support.rule import Ctx, Stack, stack_policy
+import ipaddress
+
+from pulumi_policy import EnforcementLevel
+
+from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.security_groups import SEPARATE_RULES, SgRule, group_rules, separate_rule
 from policies.support.tokens import DEFAULT_SECURITY_GROUP, FLOW_LOG, SECURITY_GROUP, VPC
+from policies.support.values import text
 
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 
@@ -93,4 +98,46 @@ SEC_NET_002 = stack_policy(
     anchor="CKV2_AWS_11",
 )
 
-POLICIES = [SEC_NET_001, SEC_NET_002]
+
+
+# SEC-NET-004 ---------------------------------------------------------------------------------------------------
+# RFC 1918 and RFC 6598 shared address space: not routed on the internet (the spec's default allowed ranges too).
+PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"]
+
+
+def _private_cidr(vpc: Res, ctx: Ctx) -> None:
+    cidr = text(vpc.get("cidrBlock"))
+    if cidr is None:
+        return
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return
+    allowed = [ipaddress.ip_network(r) for r in ctx.setting("allowedRanges")]
+    if not any(net.version == r.version and net.subnet_of(r) for r in allowed):
+        ctx.violation(
+            vpc,
+            f"CIDR {cidr} is outside the private ranges ({', '.join(map(str, allowed))}): the VPC shadows those internet "
+            "addresses for every node and pod. Use a private block, or list address space you own in allowedRanges.",
+        )
+
+
+SEC_NET_004 = resource_policy(
+    rule_id="SEC-NET-004",
+    slug="private-vpc-cidr",
+    description="VPCs use private address space (RFC 1918, RFC 6598), so no internet destination is shadowed; a "
+    "public block (crucible:network.allowNonPrivateCidr) is reported.",
+    applies_to=VPC,
+    checks=[_private_cidr],
+    level=EnforcementLevel.ADVISORY,
+    settings={
+        "allowedRanges": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": PRIVATE_RANGES,
+            "description": "Address ranges a VPC CIDR may come from.",
+        }
+    },
+)
+
+POLICIES = [SEC_NET_001, SEC_NET_002, SEC_NET_004]

@@ -151,7 +151,8 @@ class Stack:
 
     def linked(self, res: Res, prop: str, matcher: Optional[TypeMatcher] = None) -> list[Res]:
         """Resources ``res`` reads through property ``prop`` (its property dependencies)."""
-        found = [self._by_urn[u] for u in res.property_dependencies.get(prop, ()) if u in self._by_urn]
+        # sorted: the engine's (and the SDK's) dependency order varies between runs; messages listing these must not
+        found = [self._by_urn[u] for u in sorted(set(res.property_dependencies.get(prop, ()))) if u in self._by_urn]
         return [r for r in found if matcher is None or matcher(r.type)]
 
     def referrers(self, target: Res, matcher: TypeMatcher, prop: str) -> list[Res]:

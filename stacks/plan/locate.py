@@ -76,4 +76,10 @@ def _referenced(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -> Planne
         )
     if str(ref_path.resolve()) in seen:
         raise ConfigError([Problem("crucible:stackReference", f"stack references form a cycle through {ref_path.name}")], str(path))
-    return plan_stack(str(ref_path), seen)
+    referenced = plan_stack(str(ref_path), seen)
+    from stacks.references import problems_with
+
+    problems = problems_with(referenced.run.raw_outputs, spec)
+    if problems:  # the program would stop with a RunError; offline it is a config error of this stack
+        raise ConfigError([Problem("crucible:stackReference", p) for p in problems], str(path))
+    return referenced

@@ -15,8 +15,7 @@ from typing import Any, Collection, Literal, Mapping, Optional
 import yaml
 
 from stacks.spec.addons import required_secrets
-from stacks.spec.platform import SECTION_LAYER, PlatformSpec
-from stacks.spec.storage import check_physical_names
+from stacks.spec.platform import LAYERS, SECTION_LAYER, PlatformSpec
 from stacks.spec.schema import ENVIRONMENTS, ConfigError, Context, Problem, config_key, is_parsed, parse, show
 
 NAMESPACE = "crucible"
@@ -107,7 +106,7 @@ def load_spec(
         if sep and namespace == NAMESPACE:
             raw[name] = decode(value)
     env = raw.get("environment")
-    ctx = Context(env=env if env in ENVIRONMENTS else "prod")
+    ctx = Context(env=env if env in ENVIRONMENTS else "prod", stack=stack)
     if secret_keys is not None:
         for key in SECRET_KEYS:
             if raw.get(key) is not None and f"{ROOT}{key}" not in secret_keys:
@@ -117,26 +116,44 @@ def load_spec(
                     f"stack config and run `{set_secret_command(key, stack)}`",
                 )
     spec = parse(PlatformSpec, raw, ROOT, ctx)
-    if is_parsed(spec):
-        for section, layer in SECTION_LAYER.items():
-            if section in raw and not spec.builds(layer):
-                ctx.problem(
-                    f"{ROOT}{section}",
-                    f"set, but this stack does not build the {layer} layer (layers: {', '.join(spec.layers)}); "
-                    f"configure it in the stack that does ({spec.stack_reference})",
-                )
-        if missing_secrets == "refuse":
-            for key, needed_by in required_secrets(spec):
-                if not raw.get(key):
-                    ctx.problem(f"{ROOT}{key}", f"required for {needed_by} and not set: run `{set_secret_command(key, stack)}`")
+    _check_sections_of_layers(raw, ctx)
+    _check_provider_region(config, raw, ctx)
+    if is_parsed(spec) and missing_secrets == "refuse":
+        for key, needed_by in required_secrets(spec):
+            if not raw.get(key):
+                ctx.problem(f"{ROOT}{key}", f"required for {needed_by} and not set: run `{set_secret_command(key, stack)}`")
     if ctx.problems or not is_parsed(spec):
         raise ConfigError(ctx.problems, source)
-    spec = dataclasses.replace(spec, stack=stack)
-    if spec.builds("storage"):  # physical bucket names depend on the stack name
-        check_physical_names(spec.storage, spec.stack, spec.region, ctx, f"{ROOT}storage")
-        if ctx.problems:
-            raise ConfigError(ctx.problems, source)
-    return spec
+    return dataclasses.replace(spec, stack=stack)
+
+
+def _check_sections_of_layers(raw: Mapping[str, Any], ctx: Context) -> None:
+    """A section set for a layer this stack does not build. Needs only `layers` (as written, or the default), so it
+    runs in the same pass as every other rule, whatever else is wrong."""
+    layers = raw.get("layers", list(LAYERS))
+    if not isinstance(layers, list) or not all(isinstance(layer, str) for layer in layers):
+        return  # `layers` has its own problem
+    for section, layer in SECTION_LAYER.items():
+        if section in raw and layer not in layers:
+            ctx.problem(
+                f"{ROOT}{section}",
+                f"set, but this stack does not build the {layer} layer (layers: {', '.join(layers)}); "
+                f"configure it in the stack that does ({raw.get('stackReference')})",
+            )
+
+
+def _check_provider_region(config: Mapping[str, Any], raw: Mapping[str, Any], ctx: Context) -> None:
+    """`aws:region` (the default provider's region; the engine passes it as config too) must be crucible:region: the
+    program builds every resource with an explicit provider in crucible:region, and two regions in one stack config
+    mean one of them is a mistake."""
+    provider_region = decode(config.get("aws:region")) if "aws:region" in config else None
+    region = raw.get("region")
+    if provider_region is not None and isinstance(region, str) and provider_region != region:
+        ctx.problem(
+            "aws:region",
+            f"got {show(provider_region)}, but crucible:region is {show(region)}; allowed: {show(region)} (the same region), "
+            "or remove aws:region",
+        )
 
 
 def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
@@ -147,7 +164,7 @@ def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(str(path), f"not valid YAML: {exc}")], str(path)) from None
+        raise ConfigError([_yaml_problem(path, exc)], str(path)) from None
     if not isinstance(document, dict):
         raise ConfigError([Problem(str(path), f"expected a mapping with a `config:` key (got {show(document)})")], str(path))
     config = document.get("config") or {}
@@ -165,6 +182,15 @@ def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
         else:
             values[key] = encode(value)
     return values, secrets
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> Problem:
+    """A YAML syntax error as `<file>:<line>:<column>: <what is wrong>` (lines and columns from 1, as editors count)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    what = " ".join(str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part) or str(exc)
+    if mark is None:
+        return Problem(str(path), f"not valid YAML: {what}")
+    return Problem(f"{path}:{mark.line + 1}:{mark.column + 1}", f"not valid YAML: {what} (line {mark.line + 1}, column {mark.column + 1})")
 
 
 def stack_name_of(path: Path) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from stacks.spec.checks import aws_id, ipv4_cidr, log_retention_days
-from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, each, setting, show, unique
+from stacks.spec.checks import PRIVATE_IPV4_RANGES, aws_id, ipv4_cidr, log_retention_days, private_cidr
+from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, each, each_rule, setting, show, unique
 
 INTERFACE_ENDPOINT_SERVICES = (
     "ecr.api",
@@ -75,8 +75,33 @@ class NetworkSpec:
     existing: Optional[ExistingVpc] = setting(
         "Use an existing VPC instead of creating one (see the `existing.*` keys).", default=None
     )
+    allow_non_private_cidr: bool = setting(
+        "Allow a VPC CIDR (`vpcCidr`, `existing.vpcCidr`) outside the private ranges ("
+        + ", ".join(PRIVATE_IPV4_RANGES)
+        + "). Off: a public range in a VPC shadows those internet addresses for every node and pod. Turn on only "
+        "for address space your organisation owns (BYOIP) and routes on purpose; the policy pack still reports such a "
+        "VPC (SEC-NET-004, advisory).",
+        default=False,
+    )
 
     def check(self, ctx: Context, path: str) -> None:
+        each_rule(lambda: self._check_private(ctx, path), lambda: self._check_endpoints(ctx, path))
+
+    def _check_private(self, ctx: Context, path: str) -> None:
+        if self.allow_non_private_cidr:
+            return
+        cidrs = [("vpcCidr", self.vpc_cidr)]
+        if self.existing is not None:
+            cidrs.append(("existing.vpcCidr", self.existing.vpc_cidr))
+        for key, cidr in cidrs:
+            if not private_cidr(cidr):
+                ctx.problem(
+                    f"{path}.{key}",
+                    f"got {show(cidr)}, outside the private ranges; allowed: a block inside {', '.join(PRIVATE_IPV4_RANGES)}, "
+                    f"or set {path}.allowNonPrivateCidr: true for address space you own and route on purpose",
+                )
+
+    def _check_endpoints(self, ctx: Context, path: str) -> None:
         for i, service in enumerate(self.interface_endpoints):
             if service not in INTERFACE_ENDPOINT_SERVICES:
                 ctx.problem(

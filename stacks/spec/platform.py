@@ -10,9 +10,11 @@ from stacks.spec.addons import ARGO_SSO_SECRET_KEY, GRAFANA_PASSWORD_KEY, OAUTH_
 from stacks.spec.cluster import ClusterSpec, check_cluster
 from stacks.spec.network import NetworkSpec
 from stacks.spec.pools import PoolSpec
-from stacks.spec.storage import StorageSpec
+from stacks.spec.storage import StorageSpec, check_physical_names
 from stacks.spec.teams import TeamSpec, check_teams
-from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, setting, show, unique
+from components.partitions import all_regions
+from stacks.spec.checks import AWS_TAGS_PER_RESOURCE, tag_problems
+from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, each_rule, setting, show, unique
 from stacks.spec.workloads import ServingSpec, TrainingSpec, check_workloads
 
 LAYERS = ("network", "cluster", "compute", "storage", "platform")
@@ -26,9 +28,42 @@ _STACK_REF = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
 
 
 def region_name(value: str) -> Optional[str]:
-    if not _REGION.match(value):
-        return f"got {show(value)}; allowed: an AWS region name such as us-east-1"
-    return None
+    """A region one of the AWS partitions holds (components/partitions.py, the one table of them)."""
+    from components.partitions import PARTITIONS, known_region
+
+    if known_region(value):
+        return None
+    listed = "; ".join(f"{p.name}: {', '.join(p.regions)}" for p in PARTITIONS)
+    shape = "" if _REGION.match(value) else " (not a region name)"
+    return f"got {show(value)}{shape}; no AWS partition has this region{did_you_mean(value, all_regions())}; allowed: an AWS region name ({listed})"
+
+
+# Tags Crucible itself puts on AWS resources: the provider's default tags, and at most this many of a resource's own
+# (subnets carry the most: Name, karpenter.sh/discovery, kubernetes.io/cluster/<name>, kubernetes.io/role/*-elb;
+# instances Karpenter launches carry crucible.io/pool and Karpenter's Name, karpenter.sh/nodepool, karpenter.sh/nodeclaim,
+# karpenter.k8s.aws/ec2nodeclass, kubernetes.io/cluster/<name>, eks:eks-cluster-name).
+# tests/test_spec_refused_configs.py checks that no registered resource carries more of its own.
+CRUCIBLE_DEFAULT_TAGS = ("crucible:stack", "crucible:environment")
+CRUCIBLE_RESOURCE_TAGS_MAX = 8
+USER_TAGS_MAX = AWS_TAGS_PER_RESOURCE - len(CRUCIBLE_DEFAULT_TAGS) - CRUCIBLE_RESOURCE_TAGS_MAX
+# Keys the user may not set: Crucible's own namespace, the discovery tags Karpenter and the load balancer controller
+# select subnets and security groups by (a default tag lands on every resource), and the tags Karpenter puts on what it
+# launches (the EC2NodeClass CRD refuses eks:eks-cluster-name, kubernetes.io/cluster/*, karpenter.sh/nodepool,
+# karpenter.sh/nodeclaim and karpenter.k8s.aws/ec2nodeclass in spec.tags).
+RESERVED_TAG_PREFIXES = ("crucible:", "karpenter.sh/", "karpenter.k8s.aws/", "kubernetes.io/", "eks:")
+
+
+def aws_tags(tags) -> list[tuple[Optional[str], str]]:
+    """The problems of the `tags` setting, one per tag (AWS's rules, and the room Crucible's own tags need)."""
+    out = []
+    for key, message in tag_problems(tags, RESERVED_TAG_PREFIXES, USER_TAGS_MAX):
+        if key is None:
+            message += (
+                f" (AWS allows {AWS_TAGS_PER_RESOURCE} per resource; Crucible adds {', '.join(CRUCIBLE_DEFAULT_TAGS)} "
+                f"to every resource and up to {CRUCIBLE_RESOURCE_TAGS_MAX} of its own)"
+            )
+        out.append((key, message))
+    return out
 
 
 def stack_reference(value: str) -> Optional[str]:
@@ -58,7 +93,15 @@ class PlatformSpec:
         "and replacement, and retain them if removed from the program.",
         default=ByEnv(dev=False, prod=True),
     )
-    tags: dict[str, str] = setting("Tags added to every AWS resource (provider default tags).", default={})
+    tags: dict[str, str] = setting(
+        "Tags added to every AWS resource (provider default tags). AWS rules: keys 1-128 and values 0-256 characters "
+        "(letters, numbers, spaces and + - = . _ : / @), no `aws:` prefix; at most 40 here (AWS allows 50 per resource; "
+        "Crucible adds crucible:stack, crucible:environment and up to 8 of its own). Keys starting with crucible:, "
+        "karpenter.sh/, karpenter.k8s.aws/, kubernetes.io/ or eks: are reserved. Also put on what Karpenter launches "
+        "(EC2NodeClass tags).",
+        default={},
+        check=aws_tags,
+    )
     layers: tuple[str, ...] = setting(
         "Layers this stack builds, in order: " + ", ".join(LAYERS) + ". Layers below the first come from `stackReference`.",
         default=list(LAYERS),
@@ -95,12 +138,35 @@ class PlatformSpec:
         return layer in self.layers
 
     def check(self, ctx: Context, path: str) -> None:
+        """Cross-section rules, each independent: one that needs a section that failed is skipped, not the rest."""
+        each_rule(
+            lambda: self._check_zones(ctx, path),
+            lambda: self._check_layers(ctx, path),
+            lambda: self._check_admins(ctx, path),
+            lambda: check_cluster(self, ctx, path) if self.builds("cluster") else None,
+            lambda: self._check_pools(ctx, path),
+            lambda: check_workloads(self, ctx, path),
+            lambda: check_addons(self, ctx, path),
+            lambda: check_teams(self, ctx, path),
+            lambda: self._check_lustre_zone(ctx, path),
+            lambda: self._check_training_zones(ctx, path),
+            lambda: self._check_existing_subnets(ctx, path),
+            lambda: self._check_physical_names(ctx, path),
+        )
+
+    def _check_physical_names(self, ctx: Context, path: str) -> None:
+        if ctx.stack and self.builds("storage"):  # physical bucket names depend on the stack name
+            check_physical_names(self.storage, ctx.stack, self.region, ctx, f"{path}storage")
+
+    def _check_zones(self, ctx: Context, path: str) -> None:
         for i, zone in enumerate(self.availability_zones):
             if not (zone.startswith(self.region) and len(zone) == len(self.region) + 1 and zone[-1].isalpha()):
                 ctx.problem(
                     f"{path}availabilityZones[{i}]",
                     f"got {show(zone)}; allowed: a zone of region {self.region} such as {self.region}a",
                 )
+
+    def _check_layers(self, ctx: Context, path: str) -> None:
         unknown = [layer for layer in self.layers if layer not in LAYERS]
         if unknown:
             ctx.problem(
@@ -125,13 +191,15 @@ class PlatformSpec:
             )
         if first == 0 and self.stack_reference:
             ctx.problem(f"{path}stackReference", "set, but this stack builds every layer from the network up: remove it")
-        if self.builds("cluster"):
-            check_cluster(self, ctx, path)
+
+    def _check_admins(self, ctx: Context, path: str) -> None:
         if self.builds("cluster") and self.environment == "prod" and not self.cluster.bootstrap_creator_admin and not self.cluster.admin_role_arns:
             ctx.problem(
                 f"{path}cluster.adminRoleArns",
                 "required in prod when bootstrapCreatorAdmin is false: name at least one IAM role that administers the cluster",
             )
+
+    def _check_pools(self, ctx: Context, path: str) -> None:
         names = [pool.name for pool in self.pools]
         for i, pool in enumerate(self.pools):
             if names.index(pool.name) != i:
@@ -142,15 +210,15 @@ class PlatformSpec:
                         f"{path}pools[{i}].zones[{j}]",
                         f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})",
                     )
-        check_workloads(self, ctx, path)
-        check_addons(self, ctx, path)
-        check_teams(self, ctx, path)
+
+    def _check_lustre_zone(self, ctx: Context, path: str) -> None:
         zone = self.storage.lustre.zone
         if zone is not None and zone not in self.availability_zones:
             ctx.problem(f"{path}storage.lustre.zone", f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})")
         if zone is None and self.environment != "dev" and self.builds("storage") and self.storage.lustre.enabled:
             self._require_lustre_zone(ctx, path)
-        self._check_training_zones(ctx, path)
+
+    def _check_existing_subnets(self, ctx: Context, path: str) -> None:
         if self.network.existing is not None and len(self.network.existing.private_subnet_ids) != len(self.availability_zones):
             ctx.problem(
                 f"{path}network.existing.privateSubnetIds",

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, POOL_LABEL, WORKLOAD_LABEL
+from stacks.spec.checks import label_value_problem, node_label_key_problem
 from stacks.spec.schema import ByEnv, Context, all_of, in_range, non_empty, setting, show, unique
 
 _POOL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
@@ -19,6 +21,20 @@ def pool_name(value: str) -> Optional[str]:
     if not _POOL_NAME.match(value):
         return f"got {show(value)}; allowed: 1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"
     return None
+
+
+def node_labels(labels) -> list[tuple[str, str]]:
+    """Each label a Karpenter NodePool template may not carry, with why (see stacks/spec/checks.py)."""
+    own = (POOL_LABEL, WORKLOAD_LABEL, ACCELERATOR_LABEL, EFA_LABEL, AMI_FAMILY_LABEL)  # set on every node by Crucible
+    out = []
+    for key, value in labels.items():
+        message = node_label_key_problem(key, own)
+        if message:
+            out.append((key, message))
+        message = label_value_problem(value)
+        if message:
+            out.append((key, f"the value: {message}"))
+    return out
 
 
 def ami_version(value: str) -> Optional[str]:
@@ -98,7 +114,13 @@ class PoolSpec:
         default=None,
     )
     imds_hop_limit: int = setting("IMDSv2 hop limit; 1 keeps pods off the instance metadata service.", default=1, check=in_range(1, 2))
-    labels: dict[str, str] = setting("Extra node labels.", default={})
+    labels: dict[str, str] = setting(
+        "Extra node labels (valid Kubernetes labels; not in the domains kubelet and Karpenter reserve: kubernetes.io, "
+        "k8s.io, karpenter.sh, karpenter.k8s.aws, except node.kubernetes.io/, node-restriction.kubernetes.io/, "
+        "node-role.kubernetes.io/ and kops.k8s.io/; not the labels Crucible sets or derives).",
+        default={},
+        check=node_labels,
+    )
     weight: Optional[int] = setting("Karpenter weight: higher pools are tried first when several fit.", default=None, check=in_range(1, 100))
 
     def check(self, ctx: Context, path: str) -> None:

@@ -6,8 +6,13 @@ field is the camelCase form of its attribute name (``endpoint_public_access`` â†
 section object or records :class:`Problem`s on the :class:`Context` â€” every problem in the input, not just
 the first, each naming the key path, what is wrong, the bad value and what is allowed.
 
-Cross-field rules live on the section class as ``def check(self, ctx, path)``; they run only on sections that
-parsed cleanly, so they can trust their fields.
+Cross-field rules live on the section class as ``def check(self, ctx, path)``. They run on every section, also one
+where some fields failed: there ``self`` is a :class:`Partial` view whose failed fields raise :class:`Unparsed` when
+read, so a rule that needs a bad field is skipped and every other rule still reports (one pass finds every problem
+that can be found). Run independent rules through :func:`each_rule` so one skipped rule does not skip the next.
+
+A field ``check`` returns one message, or a list of ``(sub-key or None, message)`` pairs for values with many parts
+(tags, labels): each becomes its own problem at ``<key>.<sub-key>``.
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ class Context:
 
     env: str
     problems: list[Problem] = field(default_factory=list)
+    stack: str = ""  # the stack's name, when known (physical names derive from it)
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -266,17 +272,62 @@ def parse(cls: type, raw: dict, path: str, ctx: Context) -> Any:
         if value is not _NOT_PARSED and key in raw and raw[key] is not None:
             check = f.metadata.get("check")
             message = check(value) if check else None
-            if message:
+            if isinstance(message, list):
+                for sub, text in message:
+                    ctx.problem(join(join(path, key), sub) if sub is not None else join(path, key), text)
+            elif message:
                 ctx.problem(join(path, key), message)
+            if message:
                 value = _NOT_PARSED
         values[f.name] = value
     if len(ctx.problems) > before or any(v is _NOT_PARSED for v in values.values()):
+        checker = getattr(cls, "check", None)
+        if checker is not None:  # the rules that do not need a bad field still report, in this same pass
+            try:
+                checker(Partial(cls, values), ctx, path)
+            except Unparsed:
+                pass
         return _NOT_PARSED
     obj = cls(**values)  # internal fields keep their defaults; the loader fills them
     checker = getattr(obj, "check", None)
     if checker is not None:
         checker(ctx, path)
     return obj
+
+
+class Unparsed(Exception):
+    """A rule read a field that failed to parse: the rule is skipped (the field's own problem is already recorded)."""
+
+
+class Partial:
+    """A section some of whose fields failed: parsed fields read as usual, failed ones raise :class:`Unparsed`;
+    methods and properties of the section class work on it."""
+
+    def __init__(self, cls: type, values: dict[str, Any]):
+        object.__setattr__(self, "_partial_cls", cls)
+        object.__setattr__(self, "_partial_values", values)
+
+    def __getattr__(self, name: str) -> Any:
+        values = object.__getattribute__(self, "_partial_values")
+        if name in values:
+            if values[name] is _NOT_PARSED:
+                raise Unparsed(name)
+            return values[name]
+        attr = getattr(object.__getattribute__(self, "_partial_cls"), name)
+        if isinstance(attr, property):
+            return attr.fget(self)
+        if isinstance(attr, types.FunctionType):
+            return types.MethodType(attr, self)
+        return attr
+
+
+def each_rule(*rules: Callable[[], None]) -> None:
+    """Run independent rules; one that needs a field that failed is skipped, the others still run."""
+    for rule in rules:
+        try:
+            rule()
+        except Unparsed:
+            pass
 
 
 def resolve_default(tp: Any, default: Any, path: str, ctx: Context) -> Any:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from stacks.spec.checks import k8s_name
-from stacks.spec.schema import Context, all_of, did_you_mean, each, in_range, setting, show, unique
+from stacks.spec.schema import Context, all_of, did_you_mean, each, each_rule, in_range, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
     from stacks.spec.platform import PlatformSpec
@@ -150,7 +150,13 @@ def check_teams(spec: "PlatformSpec", ctx: Context, path: str) -> None:
     """Cross-section rules: unique names, shares of pools this stack defines and at most 100% of each."""
     names = [t.name for t in spec.teams]
     pools = [p.name for p in spec.pools]
-    used = {ns for ns in (spec.addons.jupyterhub.namespace, spec.addons.observability.namespace, spec.addons.argo.namespace, spec.storage.namespace)}
+    used: set[str] = set()  # the platform's namespaces, from the sections that parsed (one pass: a bad section skips only its own)
+    each_rule(
+        lambda: used.add(spec.addons.jupyterhub.namespace),
+        lambda: used.add(spec.addons.observability.namespace),
+        lambda: used.add(spec.addons.argo.namespace),
+        lambda: used.add(spec.storage.namespace),
+    )
     totals: dict[str, float] = {}
     for i, team in enumerate(spec.teams):
         where = f"{path}teams[{i}]"

@@ -57,3 +57,17 @@ def test_vpc_with_a_flow_log_passes_and_without_fires():
     silent = res("aws:ec2/vpc:Vpc", "silent", {"cidrBlock": "10.1.0.0/16"})
     assert verdicts("sec-net-002-vpc-flow-logs", [logged, flow_log, silent]) == [("silent", "mandatory")]
     assert verdicts("sec-net-002-vpc-flow-logs", [silent], env="dev") == [("silent", "advisory")]
+
+
+def test_vpc_outside_the_private_ranges_is_reported():
+    public = res("aws:ec2/vpc:Vpc", "public", {"cidrBlock": "52.10.0.0/16"})
+    straddling = res("aws:ec2/vpc:Vpc", "straddling", {"cidrBlock": "100.0.0.0/8"})  # wider than 100.64.0.0/10
+    assert verdicts("sec-net-004-private-vpc-cidr", [public, straddling]) == [("public", "advisory"), ("straddling", "advisory")]
+
+
+def test_vpcs_in_private_ranges_or_in_allowed_ranges_pass():
+    vpcs = [res("aws:ec2/vpc:Vpc", f"vpc{i}", {"cidrBlock": c}) for i, c in enumerate(["10.0.0.0/16", "172.31.0.0/16", "192.168.0.0/20", "100.64.0.0/16"])]
+    assert verdicts("sec-net-004-private-vpc-cidr", vpcs) == []
+    owned = res("aws:ec2/vpc:Vpc", "owned", {"cidrBlock": "52.10.0.0/16"})
+    config = {"sec-net-004-private-vpc-cidr": {"allowedRanges": ["10.0.0.0/8", "52.10.0.0/16"]}}
+    assert verdicts("sec-net-004-private-vpc-cidr", [owned], config=config) == []

@@ -1,0 +1,55 @@
+"""Two runs of `crucible plan` on the same stack print and write the same bytes (issue 12, F).
+
+Each run is its own process with its own PYTHONHASHSEED: set and dict-of-set iteration order, and the order in which
+the mock monitor's executor threads receive registrations, differ between processes, never inside one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+
+def _plan(stack: str, workdir: Path, seed: str) -> tuple[bytes, bytes]:
+    workdir.mkdir()
+    env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "stacks.cli", "plan", stack, "--json", "plan.json"],
+        cwd=workdir, env=env, capture_output=True, timeout=300,
+    )
+    assert done.returncode in (0, 1), done.stderr.decode()
+    return done.stdout, (workdir / "plan.json").read_bytes()
+
+
+@pytest.mark.parametrize("stack", ["prod", "prod-platform"])
+def test_two_plans_of_a_stack_are_byte_identical(stack, tmp_path):
+    text_a, json_a = _plan(stack, tmp_path / "a", "1")
+    text_b, json_b = _plan(stack, tmp_path / "b", "2")
+    assert json_a == json_b, "the plan JSON differs between two runs"
+    assert text_a == text_b, "the plan text differs between two runs"
+
+
+def test_resources_are_listed_after_their_parent_provider_and_dependencies():
+    from tests.helpers import shipped_report
+
+    document, _ = shipped_report("prod")
+    seen: set[str] = set()
+    for r in document["resources"]:
+        provider = r["provider"].rsplit("::", 1)[0] if r["provider"] else ""
+        for before in {r["parent"], provider, *r["dependencies"]} & {x["urn"] for x in document["resources"]}:
+            assert before in seen, f"{r['urn']} is listed before {before}"
+        seen.add(r["urn"])
+
+
+def test_dependency_lists_are_sorted():
+    from tests.helpers import shipped_report
+
+    document, _ = shipped_report("prod")
+    for r in document["resources"]:
+        assert r["dependencies"] == sorted(r["dependencies"]), r["urn"]
+        assert all(urns == sorted(urns) for urns in r["property_dependencies"].values()), r["urn"]

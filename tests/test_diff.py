@@ -166,7 +166,7 @@ def test_a_changed_vpc_cidr_replaces_the_vpc_and_everything_holding_its_id(base)
     assert subnet.kind == "replaced" and "cidrBlock" in subnet.replaces
     assert all(c.kind == "replaced" for (t, _), c in kinds.items() if t in ("aws:ec2/routeTable:RouteTable", "aws:ec2/securityGroup:SecurityGroup"))
     lustre = kinds[("aws:fsx/lustreFileSystem:LustreFileSystem", "lustre")]
-    assert lustre in diff.dangerous and any(r.startswith("subnetIds ← ") for r in lustre.replaces)
+    assert lustre in diff.dangerous and "subnetIds ← Subnet network-private-us-west-2a" in lustre.replaces
     assert "REPLACED aws:fsx/lustreFileSystem:LustreFileSystem lustre" in render(diff)
 
 

@@ -184,7 +184,8 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
     # A replaced resource gets a new id: whatever holds that id in an input that forces replacement is replaced too.
     by_urn = {c.urn: c for c in changes}
     existing = {urn: r for urn, r in head_res.items() if urn in base_res or any(a in base_res for a in r.get("aliases", []))}
-    knock_on = replacement.cascade({c.urn for c in changes if c.kind == "replaced"}, existing, key_of=_key)
+    label = lambda key: f"{head_res[key]['type'].rsplit(':', 1)[-1]} {head_res[key]['name']}" if key in head_res else key  # noqa: E731
+    knock_on = replacement.cascade({c.urn for c in changes if c.kind == "replaced"}, existing, key_of=_key, label_of=label)
     for urn, reasons in knock_on.because.items():
         r = head_res[urn]
         change = by_urn.get(urn) or Change("updated", urn, r["type"], r["name"], head_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False))
@@ -250,7 +251,7 @@ def render(diff: PlanDiff, markdown: bool = False) -> str:
                 guard = "NOT protected: data will be lost"
             lines.append(f"{bullet}**{c.kind}** `{c.type}` {c.name}{why} — {guard}" if markdown else f"{bullet}{c.kind.upper()} {c.type} {c.name}{why} — {guard}")
             if c.hint:
-                lines.append(f"{bullet}  {c.hint}")
+                lines.append(f"  - {c.hint}" if markdown else f"{bullet}  {c.hint}")
     current = None
     for c in diff.changes:
         if c.layer != current:

@@ -266,7 +266,7 @@ class Cascade:
     because: dict[str, list[str]] = field(default_factory=dict)  # key -> ["vpcId ← <replaced key>", …]
 
 
-def cascade(replaced: set[str], resources: Mapping[str, Mapping[str, Any]], key_of=lambda urn: urn) -> Cascade:
+def cascade(replaced: set[str], resources: Mapping[str, Mapping[str, Any]], key_of=lambda urn: urn, label_of=lambda key: key) -> Cascade:
     """Follow replacements through property dependencies until nothing new is replaced: a replaced VPC gets a new id,
     so its subnets (vpcId forces replacement) are replaced, then the file system in one of them (subnetIds), and so on.
     Kubernetes objects are referred to by name, which a replacement keeps (a renamed one changes the referring input
@@ -284,7 +284,7 @@ def cascade(replaced: set[str], resources: Mapping[str, Mapping[str, Any]], key_
             if row is None:
                 continue
             reasons = [
-                f"{prop} ← {key_of(dep)}"
+                f"{prop} ← {label_of(key_of(dep))}"
                 for prop, deps in sorted((resource.get("property_dependencies") or {}).items())
                 for dep in deps
                 if key_of(dep) in done and key_of(dep) not in by_name and row.replaced_by(prop)

@@ -446,6 +446,8 @@ def build_report(planned: Planned) -> tuple[dict, list[str]]:
         "project": planned.run.project,
         "environment": planned.spec.environment,
         "region": planned.spec.region,
+        # the cluster's Kubernetes version, also where the cluster comes from a stack reference (Helm renders with it)
+        "kubernetesVersion": planned.spec.cluster.version,
         "config": str(planned.path),
         "resources": [r.to_json() for r in planned.run.resources],
         "outputs": planned.run.outputs,

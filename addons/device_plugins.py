@@ -1,8 +1,7 @@
 """Device plugins for the accelerator pools, each pinned and scheduled only where its devices are.
 
 - NVIDIA device plugin: AL2023 GPU nodes only (Bottlerocket's NVIDIA variant ships its own plugin).
-- AWS Neuron device plugin + Neuron scheduler extension: Trainium / Inferentia nodes; the scheduler runs on the
-  system node group.
+- AWS Neuron device plugin: Trainium / Inferentia nodes (no scheduler extension: see :func:`neuron_values`).
 - EFA device plugin: nodes of EFA pools (label crucible.io/efa=true), tolerating the accelerator taints.
 
 Wired by the compute layer (top-level tokens `crucible:compute:*`); the values are built by pure functions so
@@ -17,7 +16,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, POOL_LABEL
+from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL
 
 NVIDIA_REPO, NVIDIA_CHART, NVIDIA_VERSION = "https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.20.0"
 EFA_REPO, EFA_CHART, EFA_VERSION = "https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "0.5.30"
@@ -58,15 +57,16 @@ def efa_values() -> dict:
     }
 
 
-def neuron_values(system_pool: str) -> dict:
+def neuron_values() -> dict:
+    """The device plugin only. The Neuron scheduler extension is not installed: on EKS it runs as a second
+    scheduler (`my-scheduler`, a kube-scheduler image that must track the cluster's minor version) and acts only for
+    pods that name it in `schedulerName`; it is needed only to place pods asking for several but not all Neuron
+    devices of a node (awsdocs-neuron: deploy/infrastructure/scheduler, containers/tutorials/k8s-multiple-scheduler).
+    Crucible's Neuron pods ask for one device (notebooks, serving replicas) or a whole node (training), so the
+    default scheduler places them; the chart's scheduler is off by default and stated off."""
     return {
         "devicePlugin": {"nodeSelector": {ACCELERATOR_LABEL: "neuron"}, "tolerations": [NEURON_TOLERATION]},
-        # The scheduler extension places pods on contiguous Neuron cores/devices; it runs with the controllers.
-        "scheduler": {
-            "enabled": True,
-            "nodeSelector": {POOL_LABEL: system_pool},
-            "customScheduler": {"nodeSelector": {POOL_LABEL: system_pool}},
-        },
+        "scheduler": {"enabled": False},
         "npd": {"enabled": False},
     }
 
@@ -107,5 +107,5 @@ class EfaDevicePlugin(pulumi.ComponentResource):
 class NeuronDevicePlugin(pulumi.ComponentResource):
     def __init__(self, name: str, args: DevicePluginArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:compute:NeuronDevicePlugin", name, None, opts)
-        self.release = _release(self, name, NEURON_CHART, NEURON_VERSION, "kube-system", neuron_values(args.system_pool))
+        self.release = _release(self, name, NEURON_CHART, NEURON_VERSION, "kube-system", neuron_values())
         self.register_outputs({"version": NEURON_VERSION})

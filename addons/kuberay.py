@@ -11,7 +11,8 @@ What the values decide, and why:
   update the stack.
 - **No batch scheduler.** Kueue admits RayJobs and RayClusters by toggling `spec.suspend` (its `ray.io/rayjob`
   and `ray.io/raycluster` integrations, addons/kueue.py); a KubeRay batch scheduler (Volcano, YuniKorn,
-  scheduler-plugins, KAI) would gang-schedule the same pods a second time, so `batchScheduler` is off explicitly.
+  scheduler-plugins, KAI) would gang-schedule the same pods a second time, so `batchScheduler` stays off (the
+  chart's default; tests/test_ray.py checks the rendered operator has no batch-scheduler flag).
 - **System nodes, bounded resources.** The operator runs on the system node group (`crucible.io/pool`), with
   requests so it is never starved and limits sized for a few hundred Ray pods (the chart notes ~500 MB for 500).
 - **Metrics.** With the observability add-on on, the chart's ServiceMonitor is enabled (Prometheus selects every
@@ -58,12 +59,10 @@ def kuberay_values(args: KubeRayOperatorArgs) -> dict:
     return {
         "nodeSelector": {POOL_LABEL: args.system_pool},
         "resources": {kind: dict(amounts) for kind, amounts in OPERATOR_RESOURCES.items()},
-        # Kueue gates Ray workloads through spec.suspend; no second gang scheduler.
-        "batchScheduler": {"enabled": False, "name": ""},
-        "leaderElectionEnabled": True,
-        # Cluster-wide: RayJobs/RayClusters/RayServices live in the team namespaces.
-        "singleNamespaceInstall": False,
-        "metrics": {"enabled": True, "serviceMonitor": {"enabled": args.service_monitor}},
+        # The chart's defaults that Crucible relies on are left to it (tests/test_helm_values_consumed.py: a key that
+        # changes nothing is not set): no batch scheduler (Kueue gates Ray workloads through spec.suspend), leader
+        # election on, cluster-wide watch (the Ray objects live in the team namespaces), metrics served.
+        "metrics": {"serviceMonitor": {"enabled": args.service_monitor}},
     }
 
 

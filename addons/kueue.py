@@ -3,6 +3,10 @@
 The chart installs the CRDs (with their v1beta1 -> v1beta2 conversion webhook) and the controller; the
 ResourceFlavors, the Cohort and the ClusterQueues (stacks/derive/quotas.py) are custom resources that wait for
 the release. The LocalQueues live in the team namespaces (addons/tenancy.py).
+
+With observability on, Kueue's metrics are scraped: the chart's ServiceMonitor (after kube-prometheus-stack, which
+installs its CRD) and a ClusterRoleBinding of the chart's metrics-reader role to Prometheus's service account (the
+metrics endpoint on 8443 authorizes each scrape).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from components.labels import POOL_LABEL
 KUEUE_CHART = "oci://registry.k8s.io/kueue/charts/kueue"
 KUEUE_VERSION = "0.19.2"  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
 KUEUE_NAMESPACE = "kueue-system"
+RELEASE = "kueue"
+METRICS_READER = f"{RELEASE}-metrics-reader"  # the chart's ClusterRole: `<fullname>-metrics-reader`, get /metrics
 
 # Jobs Kueue admits: batch Jobs, Ray (KubeRay), the MPI operator, Kubeflow Trainer v2 and JobSet (Trainer's
 # runtime). Names as Kueue's Configuration (config.kueue.x-k8s.io/v1beta2 Integrations.frameworks) spells them.
@@ -39,6 +45,11 @@ class KueueArgs:
     cohort: dict
     cluster_queues: Sequence[dict]
     version: str = KUEUE_VERSION
+    # Observability on: (service account, namespace) Prometheus scrapes with. The chart's ServiceMonitor is enabled
+    # (https 8443 with the scraper's token) and that account is bound to the chart's metrics-reader ClusterRole
+    # (the metrics endpoint authorizes `get /metrics`). None: no metrics objects.
+    prometheus: Optional[tuple[str, str]] = None
+    depends_on: Sequence[pulumi.Resource] = ()  # the kube-prometheus-stack release: its ServiceMonitor CRD
 
 
 def manager_config() -> dict:
@@ -66,9 +77,9 @@ def kueue_values(args: KueueArgs) -> dict:
         "controllerManager": {
             "replicas": 2,
             "nodeSelector": {POOL_LABEL: args.system_pool},
-            "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+            "podDisruptionBudget": {"enabled": True},  # minAvailable: the chart's 1
         },
-        "enablePrometheus": False,
+        "enablePrometheus": args.prometheus is not None,
         "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(), sort_keys=False)},
     }
 
@@ -80,15 +91,24 @@ class Kueue(pulumi.ComponentResource):
         super().__init__("crucible:platform:Kueue", name, None, opts)
         self.release = k8s.helm.v3.Release(
             name,
-            name="kueue",
+            name=RELEASE,
             chart=KUEUE_CHART,
             version=args.version,
             namespace=KUEUE_NAMESPACE,
             create_namespace=True,
             values=kueue_values(args),
             atomic=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
+        if args.prometheus is not None:
+            account, namespace = args.prometheus
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{name}-metrics-reader",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{RELEASE}-metrics-reader-prometheus"),
+                role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=METRICS_READER),
+                subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account, namespace=namespace)],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+            )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         self.flavors = [self._cr(f"{name}-flavor-{m['metadata']['name']}", m, after) for m in args.flavors]
         self.cohort = self._cr(f"{name}-cohort-{args.cohort['metadata']['name']}", args.cohort, after)

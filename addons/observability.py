@@ -4,7 +4,8 @@
   pinned). Prometheus keeps `retention` on a persistent volume of the storage layer's gp3 StorageClass and selects
   every ServiceMonitor/PodMonitor in the cluster (not only the chart's own), so the accelerator exporters below are
   scraped. Controllers run on the system node group; node-exporter runs on every node, tolerating the accelerator
-  taints. Grafana (optional) reads its admin password from a Secret filled from the Pulumi secret config.
+  taints
+  (all of them: a node-exporter that does not run on a tainted node leaves it unmonitored). Grafana (optional) reads its admin password from a Secret filled from the Pulumi secret config.
 - `crucible:platform:DcgmExporter`: NVIDIA dcgm-exporter (chart, pinned) on GPU nodes only (crucible.io/accelerator
   =nvidia), tolerating `nvidia.com/gpu`, with the chart's ServiceMonitor.
 - `crucible:platform:NeuronMonitor`: the Neuron SDK's neuron-monitor DaemonSet (neuron-monitor piped into its
@@ -28,6 +29,9 @@ GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSc
 NEURON_TOLERATION = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
 NEURON_MONITOR_PORT = 8000
 GRAFANA_SECRET = "grafana-admin"
+# The service account Prometheus scrapes with: the chart's `<release>-prometheus` for release kube-prometheus-stack
+# (tests/test_helm_render.py reads it from the rendered Prometheus). Exporters behind authorization bind it.
+PROMETHEUS_SERVICE_ACCOUNT = "kube-prometheus-stack-prometheus"
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
     grafana: dict = {"enabled": args.grafana}
     if args.grafana:
         grafana.update(
-            admin={"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+            admin={"existingSecret": GRAFANA_SECRET},  # keys admin-user / admin-password: the chart's defaults
             nodeSelector=on_system,
         )
     return {
@@ -67,7 +71,10 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
         "alertmanager": {"alertmanagerSpec": {"nodeSelector": on_system}},
         "prometheusOperator": {"nodeSelector": on_system, "admissionWebhooks": {"patch": {"nodeSelector": on_system}}},
         "kube-state-metrics": {"nodeSelector": on_system},
-        "prometheus-node-exporter": {"tolerations": [GPU_TOLERATION, NEURON_TOLERATION]},
+        # Every node, whatever its taints (accelerators, startup agents, maintenance): the chart's default tolerates
+        # only NoSchedule taints; a list of the accelerator taints alone would replace it and leave every other
+        # tainted node unmonitored.
+        "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
         "grafana": grafana,
     }
 
@@ -76,7 +83,7 @@ def dcgm_values(scrape_interval_seconds: int) -> dict:
     return {
         "nodeSelector": {ACCELERATOR_LABEL: "nvidia"},
         "tolerations": [GPU_TOLERATION],
-        "serviceMonitor": {"enabled": True, "interval": f"{scrape_interval_seconds}s"},
+        "serviceMonitor": {"interval": f"{scrape_interval_seconds}s"},  # the chart's ServiceMonitor is on by default
     }
 
 

@@ -155,7 +155,7 @@ def trainer_values(args: KubeflowTrainerArgs) -> dict:
     return {
         "jobset": {"install": args.install_job_set},
         "manager": {"nodeSelector": {POOL_LABEL: args.system_pool}},
-        "runtimes": {"defaultEnabled": False},
+        # runtimes.defaultEnabled stays at the chart's false: no upstream runtimes.
     }
 
 

@@ -41,6 +41,7 @@ class Built:
     storage: Optional[StorageOutputs] = None
     below_compute: list = field(default_factory=list)  # components built here that Karpenter must outlive
     load_balancer_controller: Optional[Any] = None  # its release: Services/Ingresses it reconciles depend on it
+    monitoring: Optional[Any] = None  # the Monitoring component: ServiceMonitors of later releases wait for it
     exports: dict[str, Any] = field(default_factory=dict)
 
 

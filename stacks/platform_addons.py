@@ -142,6 +142,7 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
             ),
             opts=opts,
         )
+        built.monitoring = monitoring  # Kueue's ServiceMonitor (platform_tenancy) waits for its CRD
         exporters = []
         if any(p.kind == "gpu" for p in spec.pools):
             DcgmExporter(

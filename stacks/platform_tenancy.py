@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import pulumi
 
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
+from addons.observability import PROMETHEUS_SERVICE_ACCOUNT
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.storage_drivers import LUSTRE_CLAIM
 from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs, TenantGuard
@@ -57,9 +58,17 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
         return {}
     opts = pulumi.ResourceOptions(providers=list(providers))
     plan = plan_queues(spec.teams, spec.pools)
+    monitoring = getattr(built, "monitoring", None)  # observability on: Prometheus scrapes Kueue's metrics
     kueue = Kueue(
         "kueue",
-        KueueArgs(system_pool=built.cluster.system_node_group_label, flavors=plan.flavors, cohort=plan.cohort, cluster_queues=plan.cluster_queues),
+        KueueArgs(
+            system_pool=built.cluster.system_node_group_label,
+            flavors=plan.flavors,
+            cohort=plan.cohort,
+            cluster_queues=plan.cluster_queues,
+            prometheus=(PROMETHEUS_SERVICE_ACCOUNT, spec.addons.observability.namespace) if monitoring is not None else None,
+            depends_on=(monitoring.release,) if monitoring is not None else (),
+        ),
         opts=opts,
     )
     storage = getattr(built, "storage", None)

@@ -108,13 +108,13 @@ def test_nvidia_plugin_runs_on_al2023_gpu_nodes_only():
     assert (release.inputs["chart"], release.inputs["version"]) == ("nvidia-device-plugin", "0.20.0")
 
 
-def test_neuron_plugin_and_scheduler_for_neuron_pools():
+def test_neuron_plugin_without_the_scheduler_extension_for_neuron_pools():
     run = plan("dev", pools=[{**P5, "kind": "neuron", "instanceTypes": ["trn1.32xlarge"]}])
     release = run.one(RELEASE, "neuron")
     assert (release.inputs["chart"], release.inputs["version"]) == ("oci://public.ecr.aws/neuron/neuron-helm-chart", "1.10.0")
     values = release.inputs["values"]
-    assert values == neuron_values("system")
+    assert values == neuron_values()
     assert values["devicePlugin"]["nodeSelector"] == {"crucible.io/accelerator": "neuron"}
     assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in values["devicePlugin"]["tolerations"]
-    assert values["scheduler"]["enabled"] is True and values["scheduler"]["nodeSelector"] == {"crucible.io/pool": "system"}
+    assert values["scheduler"] == {"enabled": False}  # issue 13 defect 9: unused, and out of version skew
     assert not [r for r in run.of_type(RELEASE) if r.name == "nvidia-device-plugin"]

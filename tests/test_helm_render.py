@@ -92,3 +92,69 @@ def test_a_release_whose_chart_is_not_vendored_is_skipped_with_the_reason(tmp_pa
     }
     (rendered,) = helm.render_releases(document)
     assert rendered.skipped and "neuron-helm-chart 1.10.0" in rendered.skipped and not rendered.objects
+
+
+# -- defect 10: node-exporter everywhere, Kueue scraped --------------------------------------------------------------
+def _taints_in_plan(stack: str) -> list[dict]:
+    document, _ = shipped_report(stack)
+    taints: list[dict] = []
+    for r in document["resources"]:
+        if r["type"] == "kubernetes:karpenter.sh/v1:NodePool":
+            spec = r["inputs"]["spec"]["template"]["spec"]
+            taints += spec.get("taints", []) + spec.get("startupTaints", [])
+        if r["type"] == "aws:eks/nodeGroup:NodeGroup":
+            taints += [{"key": t["key"], "value": t.get("value", ""), "effect": {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}[t["effect"]]} for t in r["inputs"].get("taints", [])]
+    return taints
+
+
+@pytest.mark.parametrize("stack", ["prod", "trainium", "train-p5"])
+def test_node_exporter_runs_on_every_node_whatever_its_taints(stack):
+    """The chart's default tolerates every NoSchedule taint; Crucible's list must not narrow it: a node tainted by
+    a pool, a startup agent, an operator or Karpenter is still a node to monitor."""
+    monitoring = release_of(stack, "kube-prometheus-stack")
+    (daemon_set,) = [d for d in objects(monitoring, "DaemonSet") if "node-exporter" in d["metadata"]["name"]]
+    tolerations = pod_spec(daemon_set).get("tolerations", [])
+    anything = [{"key": "example.com/maintenance", "value": "true", "effect": effect} for effect in ("NoSchedule", "NoExecute")]
+    missed = [t for t in _taints_in_plan(stack) + anything if not tolerates(tolerations, t)]
+    assert not missed, f"node-exporter ({tolerations}) does not tolerate {missed}"
+
+
+def _prometheus_service_account(stack: str) -> tuple[str, str]:
+    (prometheus,) = objects(release_of(stack, "kube-prometheus-stack"), "Prometheus")
+    return prometheus["spec"]["serviceAccountName"], prometheus["metadata"]["namespace"]
+
+
+def test_kueue_metrics_are_scraped_when_observability_is_on():
+    """Kueue's ServiceMonitor (https 8443, bearer token) and the right for Prometheus's service account to read
+    /metrics (the chart's <release>-metrics-reader ClusterRole: controller-runtime's authorization filter)."""
+    kueue = release_of("prod", "kueue")
+    (monitor,) = objects(kueue, "ServiceMonitor")
+    assert monitor["metadata"]["namespace"] == "kueue-system"
+    reader = {o["metadata"]["name"] for o in objects(kueue, "ClusterRole") if {"nonResourceURLs": ["/metrics"], "verbs": ["get"]} in o.get("rules", [])}
+    assert reader
+    account, namespace = _prometheus_service_account("prod")
+    document, _ = shipped_report("prod")
+    bindings = [r["inputs"] for r in document["resources"] if r["type"] == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"]
+    bindings += objects(kueue, "ClusterRoleBinding")
+    assert any(
+        b["roleRef"]["name"] in reader and {"kind": "ServiceAccount", "name": account, "namespace": namespace} in b.get("subjects", [])
+        for b in bindings
+    ), f"no ClusterRoleBinding gives {namespace}/{account} the Kueue metrics reader role"
+
+
+def test_kueue_has_no_service_monitor_without_observability():
+    assert not objects(release_of("dev", "kueue"), "ServiceMonitor")
+
+
+# -- defect 9: no Neuron scheduler extension -------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", ["prod", "trainium"])
+def test_the_neuron_scheduler_extension_is_not_installed_and_no_pod_asks_for_another_scheduler(stack):
+    """The extension only acts for pods with `schedulerName: my-scheduler` (on EKS it runs as a second scheduler;
+    awsdocs-neuron: containers/tutorials/k8s-multiple-scheduler) and is needed only to place pods asking for several
+    but not all Neuron devices of a node. Crucible's Neuron pods ask for one device or a whole node, and none names
+    that scheduler; its kube-scheduler image would also have to track the cluster's minor version (version skew)."""
+    document, _ = shipped_report(stack)
+    (neuron,) = [r for r in document["resources"] if r["type"] == helm.RELEASE_TYPE and helm.chart_name(r["inputs"]["chart"]) == "neuron-helm-chart"]
+    assert neuron["inputs"]["values"]["scheduler"] == {"enabled": False}
+    text = str(document["resources"]) + str([o for r in rendered_stack(stack) for o in r.objects])
+    assert "my-scheduler" not in text and "'schedulerName': 'neuron" not in text

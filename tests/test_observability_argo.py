@@ -58,7 +58,7 @@ def test_prometheus_is_pinned_keeps_its_retention_on_the_gp3_class_and_scrapes_e
     assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False and spec["podMonitorSelectorNilUsesHelmValues"] is False
     assert spec["nodeSelector"] == {"crucible.io/pool": "system"}
     node_exporter = release.inputs["values"]["prometheus-node-exporter"]
-    assert GPU_TOLERATION in node_exporter["tolerations"] and NEURON_TOLERATION in node_exporter["tolerations"]
+    assert node_exporter["tolerations"] == [{"operator": "Exists"}]  # every node (tests/test_helm_render.py)
     assert release.inputs["values"]["grafana"] == {"enabled": False}
 
 
@@ -81,7 +81,7 @@ def test_dcgm_exporter_runs_on_gpu_nodes_only_and_is_scraped():
     values = release.inputs["values"]
     assert values["tolerations"] == [GPU_TOLERATION]
     assert values["nodeSelector"] == {"crucible.io/accelerator": "nvidia"}
-    assert values["serviceMonitor"]["enabled"] is True
+    assert values["serviceMonitor"].get("enabled", True) is True  # the chart's default: on
     prometheus = run.one(RELEASE, "monitoring")
     assert prometheus.urn in release.dependencies  # the ServiceMonitor CRD comes with kube-prometheus-stack
     assert not run.of_type("crucible:platform:NeuronMonitor")

@@ -288,7 +288,9 @@ def test_trainer_chart_is_pinned_and_ships_the_efa_runtime_not_upstream_defaults
     release = dev_plan.one("kubernetes:helm.sh/v3:Release", "kubeflow-trainer")
     assert release.inputs["chart"] == "oci://ghcr.io/kubeflow/charts/kubeflow-trainer"
     assert release.inputs["version"] == "2.3.0"
-    assert release.inputs["values"]["runtimes"]["defaultEnabled"] is False
+    from rendered import objects, release_of
+
+    assert not objects(release_of("dev", "kubeflow-trainer"), "ClusterTrainingRuntime")  # no upstream runtimes
     runtime = dev_plan.one("kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime")
     assert runtime.inputs["metadata"]["name"] == "torch-distributed-efa"
     upstream.assert_valid({k: runtime.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")})

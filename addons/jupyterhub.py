@@ -170,7 +170,7 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
     """The chart values (pure; no secret in them)."""
     on_system = {POOL_LABEL: args.system_pool}
     volumes, mounts = shared_volumes(args)
-    storage: dict = {"type": "dynamic", "capacity": f"{args.user_volume_gib}Gi"}
+    storage: dict = {"capacity": f"{args.user_volume_gib}Gi"}  # type: the chart's dynamic (one PVC per user)
     if args.user_storage_class:
         storage["dynamic"] = {"storageClass": args.user_storage_class}
     if volumes:

@@ -26,7 +26,29 @@ from test_helm_render import PLATFORM_STACKS
 
 # Keys that change nothing at render time on purpose, with the reason. Keep this empty where possible: a key with no
 # effect is removed rather than listed.
-NO_EFFECT: dict[tuple[str, str], str] = {}
+CONFIG = "set from config; equals the chart's default in the shipped stacks that leave the setting at its default"
+SAFETY = "a safety invariant stated explicitly; equals the chart's default today (if the default moves, the key matters and this entry must go)"
+NO_EFFECT: dict[tuple[str, str], str] = {
+    ("karpenter", "replicas"): "KarpenterArgs.replicas, a component argument; its default 2 is the chart's",
+    ("aws-load-balancer-controller", "replicaCount"): CONFIG + " (serving.loadBalancerController.replicas)",
+    ("kubeflow-trainer", "jobset"): CONFIG + " (jobset.install: Trainer installs JobSet unless the stack has its own)",
+    ("kuberay-operator", "metrics"): CONFIG + " (the ServiceMonitor follows the observability add-on; off is the default)",
+    ("kueue", "enablePrometheus"): CONFIG + " (follows the observability add-on; off is the default)",
+    ("kube-prometheus-stack", "grafana.enabled"): CONFIG + " (addons.observability.grafana)",
+    ("jupyterhub", "cull"): CONFIG + " (addons.jupyterhub.cullTimeoutSeconds / cullEverySeconds)",
+    ("jupyterhub", "cull.enabled"): SAFETY + ": idle servers are culled (GPU notebooks cost by the hour)",
+    ("jupyterhub", "cull.every"): CONFIG + " (addons.jupyterhub.cullEverySeconds)",
+    ("jupyterhub", "hub.config"): CONFIG + " (addons.jupyterhub.authenticator: dummy in dev is z2jh's default)",
+    ("jupyterhub", "proxy.service.type"): CONFIG + " (addons.jupyterhub.exposure)",
+    ("jupyterhub", "singleuser.storage.capacity"): CONFIG + " (addons.jupyterhub.userVolumeGiB)",
+    ("jupyterhub", "hub.networkPolicy"): SAFETY + ": the hub's NetworkPolicy",
+    ("jupyterhub", "proxy.chp.networkPolicy"): SAFETY + ": the proxy's NetworkPolicy",
+    ("jupyterhub", "singleuser.networkPolicy"): SAFETY + ": notebooks' NetworkPolicy, no egress to the metadata server",
+    ("jupyterhub", "singleuser.cloudMetadata"): SAFETY + ": notebooks cannot reach the instance metadata (node role)",
+    ("karpenter", "affinity"): SAFETY + ": Karpenter never runs on a node it manages (its consolidation would drain it)",
+    ("karpenter", "serviceAccount"): SAFETY + ": the Pod Identity association names this service account",
+    ("aws-load-balancer-controller", "serviceAccount"): SAFETY + ": the Pod Identity association names this service account",
+}
 
 
 def _flatten(value: Any, path: tuple, out: dict) -> None:
@@ -107,10 +129,13 @@ class Release:
 
 def _shape(values: Any) -> Any:
     """What decides whether a key can matter: the keys, and every value but free strings (names, ARNs, endpoints
-    differ per stack; a boolean, number or list may equal the chart default in one stack and not in another)."""
+    differ per stack, and so do sizes and counts; a boolean or a list may equal the chart default in one stack and
+    not in another). A number equal to the chart's default is the config-driven case NO_EFFECT lists."""
     if isinstance(values, dict):
         return {k: _shape(v) for k, v in values.items()}
-    return "<string>" if isinstance(values, str) else values
+    if isinstance(values, bool) or values is None:
+        return values
+    return "<string>" if isinstance(values, str) else "<number>" if isinstance(values, (int, float)) else values
 
 
 def _distinct_releases() -> list[Release]:
@@ -163,7 +188,7 @@ def findings() -> tuple[dict, float]:
     require_helm()
     releases = _distinct_releases()
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         result = {r.label + f" #{i}": [(r.r.release.chart_name, dotted(p)) for p in unconsumed_keys(pool, r)] for i, r in enumerate(releases)}
     return result, time.monotonic() - started
 

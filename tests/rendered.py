@@ -13,6 +13,10 @@ import pytest
 
 from helpers import shared_dir, shipped_report
 from stacks.plan import helm
+from stacks.plan.locate import shipped_stacks
+
+# The shipped stacks that register Helm releases (prod-core builds only network and cluster).
+PLATFORM_STACKS = [s for s in shipped_stacks() if any(r["type"] == helm.RELEASE_TYPE for r in shipped_report(s)[0]["resources"])]
 
 
 def require_helm() -> None:

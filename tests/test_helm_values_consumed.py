@@ -20,9 +20,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from rendered import rendered_stack, require_helm
+from rendered import PLATFORM_STACKS, rendered_stack, require_helm
 from stacks.plan import helm
-from test_helm_render import PLATFORM_STACKS
 
 # Keys that change nothing at render time on purpose, with the reason. Keep this empty where possible: a key with no
 # effect is removed rather than listed.

@@ -264,8 +264,10 @@ def split_manifests(text: str) -> list[tuple[str, dict]]:
             continue
         doc = _parse_document(chunk)
         if doc is not None:  # a crds/ file that opens with `---` leaves its `# Source:` in the chunk before it
-            out.append((pending, doc))
-            pending = ""
+            # a `kind: List` is its items, as Helm's resource builder flattens it before creating anything
+            items = doc.get("items") if doc.get("kind") == "List" and doc.get("apiVersion") == "v1" else None
+            out += [(pending, item) for item in items or () if isinstance(item, dict) and item.get("kind")] if items is not None else [(pending, doc)]
+        # no reset: a crds/ file with several documents names its source once, before the first
     return out
 
 
@@ -506,3 +508,38 @@ def rendered_objects(document: Mapping[str, Any], shared: Optional[Path] = None)
     """Every object the plan's Helm releases render, as plain dicts (namespaced ones carry their namespace).
     Releases whose chart is not vendored are left out: see rendered_releases(...)[i].skipped for why."""
     return [obj for rendered in rendered_releases(document, shared) for obj in rendered.objects]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m stacks.plan.helm <stack> [--out DIR]`: what each Helm release of a stack renders (objects by kind,
+    or why it is skipped); with --out, every release's objects as YAML, one file per release."""
+    import argparse
+    from collections import Counter
+
+    parser = argparse.ArgumentParser(prog="python -m stacks.plan.helm", description=main.__doc__)
+    parser.add_argument("stack", help="a shipped stack name or a Pulumi.<stack>.yaml path")
+    parser.add_argument("--out", help="write each release's rendered objects to DIR/<release>.yaml")
+    args = parser.parse_args(argv)
+    from stacks.plan.locate import plan_stack
+    from stacks.plan.report import build_report
+
+    document, _ = build_report(plan_stack(args.stack))
+    try:
+        rendered = rendered_releases(document)
+    except (HelmUnavailable, ChartsUnavailable) as error:
+        print(f"cannot render: {error}")
+        return 2
+    for r in rendered:
+        if r.skipped:
+            print(f"{r.release.label}: skipped: {r.skipped}")
+            continue
+        kinds = Counter(o.get("kind") for o in r.objects)
+        print(f"{r.release.label}: {len(r.objects)} objects ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            Path(args.out, f"{r.release.name}.yaml").write_text(yaml.safe_dump_all(list(r.objects), sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

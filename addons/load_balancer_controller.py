@@ -188,14 +188,15 @@ def controller_values(args: LoadBalancerControllerArgs, cluster_name: pulumi.Inp
         "nodeSelector": {POOL_LABEL: args.system_pool},
         "defaultLoadBalancerScheme": "internal",
         "defaultTargetType": "ip",
-        # The chart creates the `alb` IngressClass and its IngressClassParams by default (createIngressClassResource,
-        # ingressClass, ingressClassParams.create); Crucible sets only what it changes: the pinned scheme.
-        "ingressClassParams": {"spec": {"scheme": "internal"} if args.enforce_internal else {}},
         "podDisruptionBudget": {"maxUnavailable": 1},
         # No cluster-wide Service webhook with failurePolicy Fail (see the module docstring): Services the
         # controller should take say so with their annotations.
         "enableServiceMutatorWebhook": False,
     }
+    if args.enforce_internal:
+        # The chart creates the `alb` IngressClass and its IngressClassParams by default (createIngressClassResource,
+        # ingressClass, ingressClassParams.create); Crucible sets only what it changes: the pinned scheme.
+        values["ingressClassParams"] = {"spec": {"scheme": "internal"}}
     return values
 
 

@@ -26,7 +26,7 @@ SEC-K8S-001 REL-K8S-002 SEC-K8S-003 SEC-JH-001 SEC-JH-002 DATA-JH-003 SEC-RAY-00
 AI-KUEUE-001 AI-KUEUE-002 AI-KUEUE-003 DATA-PUL-001 DATA-PUL-002 DATA-PUL-003
 """.split()
 # Rules beyond the catalogue, which the stacks showed were needed (mandatory in staging and prod, advisory in dev).
-BEYOND_CATALOGUE = {"SEC-K8S-004"}
+BEYOND_CATALOGUE = {"SEC-K8S-004", "SEC-EKS-007"}
 # Catalogue severity "A": advisory wherever the pack runs.
 ADVISORY = {"SEC-EKS-005", "DATA-S3-005", "DATA-S3-007", "SEC-S3-008", "AI-KUEUE-003"}
 # Catalogue "M-prod" (and "Dev advisory" notes): mandatory in staging and prod, never mandatory in dev.

@@ -107,6 +107,15 @@ def _creator_keeps_admin(d):
     _resource(d, "aws:eks/cluster:Cluster")["inputs"]["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] = True
 
 
+def _private_endpoint_without_a_way_in(d):
+    # Drop the 443 rules cluster.apiAccess adds to the cluster security group (and their dependents' references).
+    cluster = _resource(d, "aws:eks/cluster:Cluster")["urn"]
+    d["resources"] = [
+        r for r in d["resources"]
+        if not (r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and cluster in r["property_dependencies"].get("securityGroupId", []))
+    ]
+
+
 def _network_policies_not_enforced(d):
     cni = _resource(d, "aws:eks/addon:Addon", "cluster-vpc-cni")["inputs"]
     _rewrite_json(cni, "configurationValues", lambda values: values.pop("enableNetworkPolicy"))
@@ -406,6 +415,7 @@ EDITS = {
     "sec-eks-002-private-endpoint": _open_endpoint,
     "sec-eks-003-control-plane-logs": _scheduler_logs_off,
     "sec-eks-004-access-entries": _creator_keeps_admin,
+    "sec-eks-007-api-access-path": _private_endpoint_without_a_way_in,
     "sec-eks-006-network-policy-enforcement": _network_policies_not_enforced,
     "sec-node-001-imdsv2-required": _imds_v1,
     "sec-node-002-imds-hop-limit": _imds_three_hops_away,

@@ -105,3 +105,24 @@ def test_a_hub_load_balancer_without_the_controller_is_a_config_error_naming_the
         spec_of("dev", addons={"jupyterhub": hub}, serving={"loadBalancerController": {"enabled": False}})
     (problem,) = [p for p in caught.value.problems if p.path == "crucible:addons.jupyterhub.exposure"]
     assert "'internal-lb'" in problem.message and "loadBalancerController.enabled" in problem.message
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod", "inference"])  # the stacks whose examples include the app's Ingress
+def test_example_workloads_that_want_a_load_balancer_name_the_controller(stack):
+    # With the Service mutator off, a LoadBalancer Service or an Ingress reaches the controller only by saying so.
+    from addons.examples import render_examples
+    from stacks.derive.capacity import catalog_facts
+    from stacks.plan.locate import config_path
+    from stacks.spec.loader import load_stack_file
+
+    spec, _, _ = load_stack_file(config_path(stack))
+    ingress_class = _release(_resources("prod"), "aws-load-balancer-controller")["inputs"]["values"]["ingressClass"]
+    ingresses = 0
+    for path, manifests in render_examples(spec, catalog_facts).items():
+        for m in manifests:
+            if m["kind"] == "Ingress":
+                ingresses += 1
+                assert m["spec"]["ingressClassName"] == ingress_class, path
+            if m["kind"] == "Service" and m["spec"].get("type") == "LoadBalancer":
+                assert m["metadata"]["annotations"][LB_TYPE] == "external", path
+    assert ingresses

@@ -126,3 +126,21 @@ def test_example_workloads_that_want_a_load_balancer_name_the_controller(stack):
             if m["kind"] == "Service" and m["spec"].get("type") == "LoadBalancer":
                 assert m["metadata"]["annotations"][LB_TYPE] == "external", path
     assert ingresses
+
+
+# --- Kueue's batch Job webhook (the same class: a fail-closed webhook other releases' objects meet) ----------------
+def test_kueues_fail_closed_job_webhook_takes_the_namespace_selector_crucible_sets():
+    template = Path(shared_dir(), "upstream", "charts", "kueue-0.19.2", "templates", "webhook", "manifests.yaml").read_text()
+    start = template.index("path: /mutate-batch-v1-job")
+    job = template[start : template.index("- jobs", start)]  # the mjob.kb.io webhook
+    assert "failurePolicy: Fail" in job
+    assert '{{- if (hasKey $managerConfig "managedJobsNamespaceSelector") }}' in job
+    assert "- kube-system" in job  # the default: every namespace but kube-system and Kueue's own
+
+
+def test_kueue_takes_jobs_only_in_team_namespaces_so_other_releases_hook_jobs_never_meet_its_webhook():
+    resources = _resources("prod")
+    config = yaml.safe_load(_release(resources, "kueue")["inputs"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    assert config["managedJobsNamespaceSelector"] == {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}
+    namespaces = {r["inputs"]["metadata"]["name"]: r["inputs"]["metadata"].get("labels", {}) for r in resources if r["type"] == "kubernetes:core/v1:Namespace"}
+    assert "crucible.io/tenant" not in namespaces["monitoring"] and "crucible.io/tenant" in namespaces["llm"]

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.labels import POOL_LABEL
+from components.labels import POOL_LABEL, TENANT_LABEL
 
 KUEUE_CHART = "oci://registry.k8s.io/kueue/charts/kueue"
 KUEUE_VERSION = "0.19.2"  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
@@ -56,6 +56,11 @@ def manager_config() -> dict:
         "clientConnection": {"qps": 50, "burst": 100},
         # Jobs without a queue label in the team namespaces are left alone; a labelled job is always managed.
         "manageJobsWithoutQueueName": False,
+        # Only the team namespaces: the chart copies this selector into its batch Job (and JobSet, MPIJob, Ray…)
+        # webhooks, which have failurePolicy Fail; by default they take every namespace but kube-system and
+        # kueue-system, so another release's hook Job (kube-prometheus-stack's admission-webhook Jobs) created while
+        # Kueue is not yet Ready is refused and that atomic release rolls back (templates/webhook/manifests.yaml).
+        "managedJobsNamespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]},
         "integrations": {"frameworks": list(INTEGRATIONS)},
         "fairSharing": {"preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]},
     }

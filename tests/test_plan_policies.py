@@ -545,11 +545,21 @@ def _role_allows_everything_but_iam(d):
     _rewrite_json(_resource(d, "aws:iam/rolePolicy:RolePolicy", "team-llm-data")["inputs"], "policy", not_action)
 
 
+def _kueue_takes_every_namespaces_jobs(d):
+    import yaml
+
+    values = _release(d, "kueue")["inputs"]["values"]["managerConfig"]
+    config = yaml.safe_load(values["controllerManagerConfigYaml"])
+    config.pop("managedJobsNamespaceSelector")  # back to the chart's default: every namespace but kube-system
+    values["controllerManagerConfigYaml"] = yaml.safe_dump(config)
+
+
 SUBTLE_EDITS = [
     ("sec-iam-003-tenant-data-scope", _team_objects_on_wildcard_buckets),
     ("sec-s3-003-tls-only", _plain_http_deny_only_for_uploads),
     ("sec-k8s-003-rbac-least-privilege", _tenant_admins_get_cluster_admin),
     ("sec-iam-001-no-admin-wildcards", _role_allows_everything_but_iam),
+    ("rel-ord-002-webhook-served-after-webhook", _kueue_takes_every_namespaces_jobs),
 ]
 
 

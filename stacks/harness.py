@@ -155,6 +155,13 @@ class CrucibleMocks(pulumi.runtime.Mocks):
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": _policy_document_json(args.args), "id": "policy"}
+        if token == "aws:ec2/getVpcEndpointService:getVpcEndpointService":
+            # EC2 DescribeVpcEndpointServices: com.amazonaws.<region>.<service>; in China most interface services
+            # carry the partition's reverse-DNS prefix (cn.com.amazonaws), gateway endpoints keep com.amazonaws.
+            service, kind = args.args.get("service", ""), args.args.get("serviceType", "Interface")
+            prefix = "com.amazonaws" if kind == "Gateway" else ".".join(reversed(self.partition.dns_suffix.split(".")))
+            name = f"{prefix}.{self.region}.{service}"
+            return {"service": service, "serviceName": name, "serviceType": kind, "id": name}
         if token == "aws:ssm/getParameter:getParameter":
             name = args.args.get("name", "")
             return {"name": name, "value": f"ami-{_stable_suffix(name)}0000000", "type": "String", "id": name}

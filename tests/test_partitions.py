@@ -91,3 +91,11 @@ def test_the_policy_pack_reads_arns_of_any_partition(region):
 
     verdicts = evaluate(_plan(region).to_json()["resources"], "prod")
     assert mandatory(verdicts) == []
+
+
+def test_endpoint_service_names_are_looked_up_from_ec2_not_written():
+    """China names many interface endpoint services cn.com.amazonaws.<region>.<service> (not all): the network layer
+    takes each name from EC2 (getVpcEndpointService), which the harness answers per partition."""
+    names = {e.inputs["serviceName"] for e in _plan("cn-north-1").of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert "com.amazonaws.cn-north-1.s3" in names  # the S3 gateway endpoint
+    assert "cn.com.amazonaws.cn-north-1.sts" in names

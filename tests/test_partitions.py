@@ -31,7 +31,10 @@ def _plan(region: str):
         "prod",
         region=region,
         availabilityZones=[f"{region}a", f"{region}b", f"{region}c"],
-        cluster={"adminRoleArns": [f"arn:{partition.name}:iam::111122223333:role/PlatformAdmin"]},
+        cluster={
+            "adminRoleArns": [f"arn:{partition.name}:iam::111122223333:role/PlatformAdmin"],
+            "apiAccess": {"deployRoleArn": f"arn:{partition.name}:iam::111122223333:role/crucible-deploy"},
+        },
     )
 
 

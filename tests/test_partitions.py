@@ -15,7 +15,7 @@ import re
 import pytest
 
 from components.partitions import partition_of
-from helpers import plan
+from helpers import plan, spec_of
 
 REGIONS = ("us-gov-west-1", "cn-north-1")
 # Principals that are <service>.amazonaws.com in every partition (see the module docstring and partitions.py).
@@ -102,3 +102,18 @@ def test_endpoint_service_names_are_looked_up_from_ec2_not_written():
     names = {e.inputs["serviceName"] for e in _plan("cn-north-1").of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
     assert "com.amazonaws.cn-north-1.s3" in names  # the S3 gateway endpoint
     assert "cn.com.amazonaws.cn-north-1.sts" in names
+
+
+def test_a_role_of_another_partition_is_refused_before_any_resource():
+    from stacks.spec import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        spec_of(
+            "prod",
+            region="us-gov-west-1",
+            availabilityZones=["us-gov-west-1a", "us-gov-west-1b", "us-gov-west-1c"],
+            cluster={"apiAccess": {"deployRoleArn": "arn:aws-us-gov:iam::111122223333:role/crucible-deploy"}},
+        )
+    found = {p.path: p.message for p in caught.value.problems}
+    assert "partition 'aws-us-gov'" in found["crucible:cluster.adminRoleArns[0]"]  # BASE's arn:aws: admin role
+    assert "crucible:cluster.apiAccess.deployRoleArn" not in found

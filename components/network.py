@@ -43,6 +43,7 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:network:Network", name, None, opts)
+        self._region = args.region
         child = pulumi.ResourceOptions(parent=self)
         tags = {"Name": args.cluster_name}
 
@@ -174,11 +175,16 @@ class Network(pulumi.ComponentResource):
             )
 
     def _endpoint_service(self, service: str, kind: str) -> pulumi.Output[str]:
-        """The endpoint service name of ``service`` in this region, as EC2 lists it: not a pattern to write by hand
-        (com.amazonaws.<region>.<service> in most partitions, but cn.com.amazonaws.<region>.<service> for many
-        interface services in China, and not for all)."""
+        """The endpoint service name of ``service`` in this region, as EC2 lists it: com.amazonaws.<region>.<service>
+        in most partitions, but cn.com.amazonaws.<region>.<service> for many interface services in China, and not for
+        all. The lookup filters on both spellings: the data source's `service` argument would build
+        com.amazonaws.<region>.<service> itself and find nothing for those China services (terraform-provider-aws
+        vpc_endpoint_service_data_source.go; hashicorp/terraform-provider-aws#17640)."""
+        names = partition_of(self._region).endpoint_service_names(service, self._region)
         found = aws.ec2.get_vpc_endpoint_service_output(
-            service=service, service_type=kind, opts=pulumi.InvokeOutputOptions(parent=self)
+            service_type=kind,
+            filters=[aws.ec2.GetVpcEndpointServiceFilterArgs(name="service-name", values=names)],
+            opts=pulumi.InvokeOutputOptions(parent=self),
         )
         return found.service_name
 

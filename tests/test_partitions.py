@@ -104,6 +104,19 @@ def test_endpoint_service_names_are_looked_up_from_ec2_not_written():
     assert "cn.com.amazonaws.cn-north-1.sts" in names
 
 
+def test_the_harness_answers_endpoint_lookups_as_the_provider_would():
+    """The data source's `service` argument builds com.amazonaws.<region>.<service> itself: in China an interface
+    service listed as cn.com.amazonaws.… is not found, so the network layer must not ask that way."""
+    from stacks.harness import CrucibleMocks
+
+    china = CrucibleMocks(region="cn-north-1")
+    with pytest.raises(Exception, match="no matching"):
+        china._endpoint_service({"service": "sts", "serviceType": "Interface"})
+    found = china._endpoint_service({"serviceType": "Interface", "filters": [{"name": "service-name", "values": partition_of("cn-north-1").endpoint_service_names("sts", "cn-north-1")}]})
+    assert found["serviceName"] == "cn.com.amazonaws.cn-north-1.sts"
+    assert CrucibleMocks(region="us-east-1")._endpoint_service({"service": "sts", "serviceType": "Interface"})["serviceName"] == "com.amazonaws.us-east-1.sts"
+
+
 def test_a_role_of_another_partition_is_refused_before_any_resource():
     from stacks.spec import ConfigError
 

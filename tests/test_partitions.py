@@ -130,3 +130,24 @@ def test_a_role_of_another_partition_is_refused_before_any_resource():
     found = {p.path: p.message for p in caught.value.problems}
     assert "partition 'aws-us-gov'" in found["crucible:cluster.adminRoleArns[0]"]  # BASE's arn:aws: admin role
     assert "crucible:cluster.apiAccess.deployRoleArn" not in found
+
+
+def test_the_auto_scaling_role_crucible_creates_is_the_one_the_node_volume_key_names():
+    """createServiceLinkedRoles in China: the role's service name and the key policy's role path agree, or KMS refuses
+    the policy (unknown principal) or IAM the service name."""
+    partition = partition_of("cn-north-1")
+    run = plan(
+        "prod",
+        region="cn-north-1",
+        availabilityZones=["cn-north-1a", "cn-north-1b", "cn-north-1c"],
+        cluster={
+            "adminRoleArns": ["arn:aws-cn:iam::111122223333:role/PlatformAdmin"],
+            "apiAccess": {"deployRoleArn": "arn:aws-cn:iam::111122223333:role/crucible-deploy"},
+            "createServiceLinkedRoles": True,
+        },
+    )
+    services = {r.inputs["awsServiceName"] for r in run.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole")}
+    key_policy = next(k.inputs["policy"] for k in run.of_type("aws:kms/key:Key") if "AutoScalingUsesKey" in k.inputs.get("policy", ""))
+    (autoscaling,) = [s for s in services if s.startswith("autoscaling.")]
+    assert f"/aws-service-role/{autoscaling}/AWSServiceRoleForAutoScaling" in key_policy
+    assert autoscaling == partition.service_principal("autoscaling")

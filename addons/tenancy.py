@@ -13,7 +13,8 @@
 * ServiceAccount `workload` with a Pod Identity role (tag `crucible.io/team`) reaching only the team's prefixes in
   the stack's buckets, and the storage KMS key through S3 only.
 * LocalQueue `default` pointing at the team's ClusterQueue.
-* (once for all teams, `TenantGuard`) a ValidatingAdmissionPolicy refusing the teams' groups any write to the
+* (once for all teams, `TenantGuard`) a ValidatingAdmissionPolicy refusing the teams' groups, and the
+  ServiceAccounts of the team namespaces (a team admin can bind `edit` to one and act as it), any write to the
   NetworkPolicies of tenant namespaces: `admin`/`edit` include them, and one extra allow-all policy would undo the
   default deny.
 * When the stack has a Lustre file system: the team's own static PersistentVolume `<team>-lustre` and claim
@@ -267,11 +268,23 @@ class Team(pulumi.ComponentResource):
 NETWORK_POLICY_GUARD = "crucible-tenant-network-policies"
 
 
-def network_policy_guard(tenant_groups: Sequence[str]) -> dict:
-    """The ValidatingAdmissionPolicy spec refusing members of tenant groups any write to NetworkPolicies in tenant
-    namespaces. The built-in `admin` and `edit` ClusterRoles the teams hold include NetworkPolicy writes, and
-    policies add up: one extra allow-all policy would undo the namespace's default deny."""
-    groups = json.dumps(sorted(set(tenant_groups)))  # a JSON list of strings is a CEL list literal
+def service_account_group(namespace: str) -> str:
+    """The group Kubernetes gives every ServiceAccount of ``namespace`` (and whoever acts as one)."""
+    return f"system:serviceaccounts:{namespace}"
+
+
+def network_policy_guard(tenant_groups: Sequence[str], tenant_namespaces: Sequence[str] = ()) -> dict:
+    """The ValidatingAdmissionPolicy spec refusing tenants any write to NetworkPolicies in tenant namespaces. The
+    built-in `admin` and `edit` ClusterRoles the teams hold include NetworkPolicy writes, and policies add up: one
+    extra allow-all policy would undo the namespace's default deny.
+
+    Tenants are the teams' groups *and* the ServiceAccounts of the tenant namespaces: `admin`/`edit` let a team
+    bind a role to one of its ServiceAccounts, mint its token or impersonate it, and a request made as
+    `system:serviceaccount:<team>:<name>` carries the groups `system:serviceaccounts` and
+    `system:serviceaccounts:<team>`, not the team's groups. The platform's identities (the deployer, cluster
+    admins, controllers' ServiceAccounts in platform namespaces) carry neither and pass."""
+    denied = sorted({*tenant_groups, *(service_account_group(ns) for ns in tenant_namespaces)})
+    groups = json.dumps(denied)  # a JSON list of strings is a CEL list literal
     return {
         "failurePolicy": "Fail",
         "matchConstraints": {
@@ -298,13 +311,15 @@ def network_policy_guard(tenant_groups: Sequence[str]) -> dict:
 class TenantGuard(pulumi.ComponentResource):
     """Admission rules that keep tenants inside what Crucible grants them (no RBAC role can express them)."""
 
-    def __init__(self, name: str, tenant_groups: Sequence[str], opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, tenant_groups: Sequence[str], tenant_namespaces: Sequence[str] = (), opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("crucible:platform:TenantGuard", name, None, opts)
         admission = k8s.admissionregistration.v1
         self.policy = admission.ValidatingAdmissionPolicy(
             f"{name}-network-policies",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
-            spec=network_policy_guard(tenant_groups),
+            spec=network_policy_guard(tenant_groups, tenant_namespaces),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.binding = admission.ValidatingAdmissionPolicyBinding(

@@ -67,7 +67,7 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
     exports: dict[str, Any] = {"kueue": {"version": KUEUE_VERSION, "cohort": plan.cohort["metadata"]["name"]}, "teams": {}}
     groups = [g for team in spec.teams for g in (*team.admin_groups, *team.member_groups)]
     if groups:
-        TenantGuard("tenant-guard", groups, opts=opts)
+        TenantGuard("tenant-guard", groups, [team.namespace for team in spec.teams], opts=opts)
     for team, local_queue in zip(spec.teams, plan.local_queues):
         level = pod_security_level(team, spec)
         t = Team(

@@ -8,7 +8,9 @@
   count and storage) and a LimitRange giving containers default requests.
 * NetworkPolicies: default deny both ways, then DNS to kube-dns, traffic inside the namespace (NCCL bootstrap,
   Ray, MPI), ingress from the monitoring and hub namespaces, HTTPS egress (S3 through the gateway endpoint, STS,
-  ECR, the API server), the EKS Pod Identity agent, and Lustre (TCP 988, 1018-1023) to the VPC CIDR.
+  ECR, the API server), the EKS Pod Identity agent, Lustre (TCP 988, 1018-1023) to the VPC CIDR, and ingress from
+  the VPC CIDR on the app port of what the platform exposes through a load balancer with IP targets
+  (`ExposedApp`: the example prompt app's ALB).
 * RoleBindings of the admin / member groups to the built-in ClusterRoles `admin` / `edit` (never cluster-admin).
 * ServiceAccount `workload` with a Pod Identity role (tag `crucible.io/team`) reaching only the team's prefixes in
   the stack's buckets, and the storage KMS key through S3 only.
@@ -54,6 +56,17 @@ OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:Del
 
 
 @dataclass(frozen=True)
+class ExposedApp:
+    """An app the platform hands teams behind a load balancer with IP targets (the example prompt app's ALB
+    Ingress): the load balancer's nodes, in the VPC, connect to the pods' own IPs on ``port``. Tenants may not
+    add NetworkPolicies, so the platform admits that traffic into the default-deny namespace."""
+
+    name: str  # names the policy: allow-load-balancer-<name>
+    pod_labels: Mapping[str, str]  # the app's pod template labels
+    port: int  # the container port the load balancer targets (and health-checks)
+
+
+@dataclass(frozen=True)
 class TeamArgs:
     name: str
     pod_security: str  # restricted | baseline
@@ -69,6 +82,7 @@ class TeamArgs:
     vpc_cidr: pulumi.Input[str]
     lustre: Optional[LustreVolumeArgs]  # the file system the team mounts (None: the stack has none)
     platform_namespaces: Mapping[str, Sequence[int]] = field(default_factory=dict)  # namespace -> ports ([]: all)
+    exposed_apps: Sequence[ExposedApp] = ()  # what load balancers reach in the namespace (from the VPC CIDR)
     local_queue: Optional[dict] = None
     kueue: Sequence[pulumi.Resource] = ()  # the Kueue release and the team's ClusterQueue
     # The AWS Load Balancer Controller release. The team's Ingresses and LoadBalancer Services (the example app's
@@ -166,6 +180,12 @@ def network_policies(args: TeamArgs, vpc_cidr: Any) -> dict[str, dict]:
                 rule["ports"] = [{"protocol": "TCP", "port": p} for p in ports]
             rules.append(rule)
         out["allow-platform-ingress"] = {"podSelector": everyone, "policyTypes": ["Ingress"], "ingress": rules}
+    for app in args.exposed_apps:
+        out[f"allow-load-balancer-{app.name}"] = {
+            "podSelector": {"matchLabels": dict(app.pod_labels)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": app.port}]}],
+        }
     if args.lustre is not None:
         ports = [{"protocol": "TCP", "port": start, **({"endPort": end} if end else {})} for start, end in LUSTRE_PORTS]
         out["allow-lustre"] = {"podSelector": everyone, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": ports}]}

@@ -170,9 +170,17 @@ gr.Interface(
 '''
 
 
-def prompt_app(*, name: str = "prompt-lab", model: str, model_service: str, image: str) -> list[dict]:
+PROMPT_APP = "prompt-lab"
+
+
+def app_labels(name: str = PROMPT_APP) -> dict[str, str]:
+    """The prompt app's labels (its pods' too): the team namespace's load-balancer NetworkPolicy selects them."""
+    return {"app.kubernetes.io/name": name, EXAMPLE_LABEL: "true"}
+
+
+def prompt_app(*, name: str = PROMPT_APP, model: str, model_service: str, image: str) -> list[dict]:
     """ConfigMap (the app), Deployment (non-root, installs gradio+openai at start) and ClusterIP Service."""
-    labels = {"app.kubernetes.io/name": name, EXAMPLE_LABEL: "true"}
+    labels = app_labels(name)
     env = [
         {"name": "OPENAI_BASE_URL", "value": f"http://{model_service}:{SERVE_PORT}/v1"},
         {"name": "MODEL", "value": model},

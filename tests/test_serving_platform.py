@@ -6,10 +6,13 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+import yaml
 
 from addons.examples import render_examples
+from addons.kueue import FEATURE_GATES, KueueArgs, kueue_values, manager_config
 from helpers import plan, spec_of
 from stacks.derive.capacity import catalog_facts
+from stacks.plan.kueue_admission import KueueSetup, admit
 
 POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": "v20251108"},
@@ -101,3 +104,71 @@ def test_no_load_balancer_rule_without_the_controller():
     bare = plan("prod", serving={"loadBalancerController": {"enabled": False}}, **CONFIG)
     names = {p.inputs["metadata"]["name"] for p in bare.of_type(NETPOL)}
     assert not [n for n in names if n.startswith("allow-load-balancer")]
+
+
+# ---- defect 2: Kueue admits the RayServices, on the serving flavors ---------------------------------------------
+
+SERVING_EXAMPLES = ("serve/llm-gpu.yaml", "serve/llm-neuron.yaml")
+
+
+def crucible_kueue() -> KueueSetup:
+    """Kueue as Crucible configures it, in a team namespace (LocalQueue `default`)."""
+    config = manager_config()
+    return KueueSetup(
+        integrations=frozenset(config["integrations"]["frameworks"]),
+        feature_gates=dict(FEATURE_GATES),
+        manage_jobs_without_queue_name=config["manageJobsWithoutQueueName"],
+    )
+
+
+def rayservice(examples, path: str) -> dict:
+    (service,) = [m for m in examples[path] if m["kind"] == "RayService"]
+    return service
+
+
+def test_the_model_reproduces_the_refusal_when_rayservice_is_not_an_enabled_integration(examples):
+    # Kueue 0.19 labels the RayCluster of a RayService it does not manage with the namespace's `default` LocalQueue,
+    # then refuses it for in-tree autoscaling (it is not an elastic job of its own).
+    service = rayservice(examples, "serve/llm-gpu.yaml")
+    setup = crucible_kueue()
+    without = KueueSetup(integrations=setup.integrations - {"ray.io/rayservice"}, manage_jobs_without_queue_name=False)
+    bare = {**service, "metadata": {"name": service["metadata"]["name"]}}  # no queue label, no elastic annotation
+    owner, cluster = admit(bare, without)
+    assert not owner.workload and cluster.kind == "RayCluster" and cluster.queue == "default" and cluster.workload
+    assert any("enableInTreeAutoscaling" in p for p in cluster.problems)
+
+
+@pytest.mark.parametrize("path", SERVING_EXAMPLES)
+def test_kueue_admits_each_rayservice_as_an_elastic_workload_of_the_teams_queue(examples, path):
+    service, cluster = admit(rayservice(examples, path), crucible_kueue())
+    assert (service.kind, service.workload, service.queue, service.elastic) == ("RayService", True, "default", True)
+    assert service.problems == () and cluster.problems == ()
+    assert not cluster.workload  # part of the RayService's workload, not a second one
+    assert service.pod_sets[0] == "head" and len(service.pod_sets) == 2
+
+
+def test_kueue_enables_the_rayservice_integration_and_elastic_jobs():
+    values = kueue_values(KueueArgs(system_pool="system", flavors=(), cohort={}, cluster_queues=()))
+    assert {"name": "ElasticJobsViaWorkloadSlices", "enabled": True} in values["controllerManager"]["featureGates"]
+    config = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
+    assert "ray.io/rayservice" in config["integrations"]["frameworks"]
+
+
+@pytest.mark.parametrize("path,pool,resource", [("serve/llm-gpu.yaml", "serve", "nvidia.com/gpu"), ("serve/llm-neuron.yaml", "inf", "aws.amazon.com/neuron")])
+def test_the_serving_workers_are_admitted_on_the_serving_pools_flavor_with_the_teams_quota(run, examples, path, pool, resource):
+    # Kueue assigns a pod set only a flavor whose nodeLabels its nodeSelector agrees with: the serving worker's is
+    # its pool's flavor, so that flavor's quota (the team's share of the serving pool) is what admits it.
+    worker = rayservice(examples, path)["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
+    flavors = {f.inputs["metadata"]["name"]: f.inputs["spec"] for f in run.of_type("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor")}
+    agreeing = [n for n, f in flavors.items() if all(worker["nodeSelector"].get(k, v) == v for k, v in f["nodeLabels"].items())]
+    assert agreeing == [pool]
+    for team in TEAMS:
+        (queue,) = [q for q in run.of_type("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue") if q.inputs["metadata"]["name"] == team["name"]]
+        quotas = {
+            (f["name"], r["name"]): r["nominalQuota"]
+            for group in queue.inputs["spec"]["resourceGroups"]
+            for f in group["flavors"]
+            for r in f["resources"]
+        }
+        requested = worker["containers"][0]["resources"]["requests"][resource]
+        assert int(quotas[(pool, resource)]) >= int(requested), team["name"]

@@ -76,7 +76,8 @@ def test_kueue_is_the_pinned_chart_on_the_system_nodes_with_the_integrations_and
     config = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
     assert config["apiVersion"] == "config.kueue.x-k8s.io/v1beta2"
     assert set(config["integrations"]["frameworks"]) == {
-        "batch/job", "ray.io/rayjob", "ray.io/raycluster", "kubeflow.org/mpijob", "trainer.kubeflow.org/trainjob", "jobset.x-k8s.io/jobset"
+        "batch/job", "ray.io/rayjob", "ray.io/raycluster", "ray.io/rayservice", "kubeflow.org/mpijob", "trainer.kubeflow.org/trainjob",
+        "jobset.x-k8s.io/jobset",
     }
     assert config["fairSharing"]["preemptionStrategies"]
 

@@ -112,6 +112,7 @@ def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:
             image=ex.neuron_image if kind == "neuron" else ex.gpu_image,
             min_replicas=ex.min_replicas,
             max_replicas=ex.max_replicas,
+            queue=ex.queue,
         )
     ]
 

@@ -2,6 +2,7 @@
 
 - ``llm_rayservice``: a RayService (ray.io/v1) serving an open model with Ray Serve LLM (vLLM), autoscaled by
   Ray Serve and the in-tree Ray autoscaler, on a GPU pool; ``neuron=True`` gives its Inferentia/Trainium twin.
+  Kueue admits it (elastic workload of the team's LocalQueue) on the serving pool's flavor.
 - ``prompt_app``: a small Gradio app (ConfigMap + Deployment + ClusterIP Service) for prompt-engineering demos,
   talking to the model's OpenAI-compatible endpoint, and ``app_ingress``: its ALB Ingress.
 
@@ -20,7 +21,8 @@ import yaml
 
 from addons.examples.ray import DASHBOARD_PORT, RAY_API, hf_token_env
 from addons.examples.shapes import NodeShape
-from components.labels import EXAMPLE_LABEL, WORKLOAD_LABEL
+from addons.kueue import ELASTIC_JOB_ANNOTATION
+from components.labels import EXAMPLE_LABEL, QUEUE_LABEL, WORKLOAD_LABEL
 
 EXPOSURE_LABEL = "crucible.io/exposure"
 SERVE_PORT = 8000
@@ -75,15 +77,25 @@ def llm_rayservice(
     image: str,
     min_replicas: int,
     max_replicas: int,
+    queue: str = "default",
 ) -> dict:
-    """A RayService serving ``model`` on ``shape``'s pool: one accelerator (GPU, or Neuron device) per replica."""
+    """A RayService serving ``model`` on ``shape``'s pool: one accelerator (GPU, or Neuron device) per replica.
+
+    A Kueue workload of the team's LocalQueue ``queue`` (Kueue's `ray.io/rayservice` integration), admitted on the
+    serving pool's flavor, and an elastic one (`kueue.x-k8s.io/elastic-job: "true"`): Kueue refuses in-tree
+    autoscaling otherwise, and with it each scale-up is a workload slice Kueue admits against the team's quota
+    (scale-downs shrink the workload). KubeRay copies the labels and annotations to the RayCluster it creates."""
     neuron = shape.kind == "neuron"
     worker_resources = shape.share(1)  # one accelerator per replica, with its share of the node's cpu and memory
     head_resources = {"cpu": "2", "memory": "8Gi"}
     return {
         "apiVersion": RAY_API,
         "kind": "RayService",
-        "metadata": {"name": name, "labels": {EXAMPLE_LABEL: "true", WORKLOAD_LABEL: "serving"}},
+        "metadata": {
+            "name": name,
+            "labels": {QUEUE_LABEL: queue, EXAMPLE_LABEL: "true", WORKLOAD_LABEL: "serving"},
+            "annotations": {ELASTIC_JOB_ANNOTATION: "true"},
+        },
         "spec": {
             "serveConfigV2": serve_config(model, min_replicas=min_replicas, max_replicas=max_replicas, neuron=neuron),
             "rayClusterConfig": {

@@ -172,3 +172,131 @@ def test_the_serving_workers_are_admitted_on_the_serving_pools_flavor_with_the_t
         }
         requested = worker["containers"][0]["resources"]["requests"][resource]
         assert int(quotas[(pool, resource)]) >= int(requested), team["name"]
+
+
+# ---- defect 4: Pod Security, for every workload Crucible registers or hands to teams ---------------------------
+
+from stacks.plan.pod_security import PSA_ENFORCE, pod_templates, violations, workload_violations  # noqa: E402
+
+COMPLIANT = {
+    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    "containers": [{"name": "c", "image": "i:1", "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}],
+}
+
+
+def with_container(**security) -> dict:
+    spec = {**COMPLIANT, "containers": [{**COMPLIANT["containers"][0], "securityContext": {**COMPLIANT["containers"][0]["securityContext"], **security}}]}
+    return spec
+
+
+def test_the_checker_admits_a_restricted_pod_and_the_default_pod_at_baseline():
+    assert violations(COMPLIANT, "restricted") == []
+    assert violations({"containers": [{"name": "c", "image": "i:1"}]}, "baseline") == []
+    assert violations({"hostNetwork": True, "containers": []}, "privileged") == []
+
+
+@pytest.mark.parametrize(
+    "spec,reason",
+    [
+        ({"hostNetwork": True, "containers": []}, "hostNetwork"),
+        ({"volumes": [{"name": "h", "hostPath": {"path": "/"}}], "containers": []}, "hostPath"),
+        ({"containers": [{"name": "c", "securityContext": {"privileged": True}}]}, "privileged"),
+        ({"containers": [{"name": "c", "securityContext": {"capabilities": {"add": ["IPC_LOCK"]}}}]}, "IPC_LOCK"),
+        ({"containers": [{"name": "c", "ports": [{"containerPort": 22, "hostPort": 22}]}]}, "hostPort"),
+        ({"securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}, "containers": []}, "kernel.msgmax"),
+        ({"containers": [{"name": "c", "securityContext": {"seccompProfile": {"type": "Unconfined"}}}]}, "Unconfined"),
+    ],
+)
+def test_baseline_refuses_known_privilege_escalations(spec, reason):
+    assert any(reason in v for v in violations(spec, "baseline")), violations(spec, "baseline")
+
+
+@pytest.mark.parametrize(
+    "spec,reason",
+    [
+        ({**COMPLIANT, "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}, "runAsNonRoot"),
+        ({**COMPLIANT, "securityContext": {"runAsNonRoot": True}}, "seccompProfile"),
+        (with_container(allowPrivilegeEscalation=True), "allowPrivilegeEscalation"),
+        (with_container(capabilities={"drop": ["NET_RAW"]}), "drop must include ALL"),
+        (with_container(capabilities={"drop": ["ALL"], "add": ["CHOWN"]}), "CHOWN"),
+        (with_container(runAsNonRoot=False), "runAsNonRoot"),
+        (with_container(runAsUser=0), "runAsUser 0"),
+        ({**COMPLIANT, "volumes": [{"name": "n", "nfs": {"server": "x", "path": "/"}}]}, "nfs"),
+        ({**COMPLIANT, "initContainers": [{"name": "init", "image": "i:1"}]}, "initContainers[init]"),
+    ],
+)
+def test_restricted_refuses_what_the_standard_names_on_every_container(spec, reason):
+    assert violations(spec, "baseline") == []  # each of these is baseline-clean: only restricted refuses it
+    assert any(reason in v for v in violations(spec, "restricted")), violations(spec, "restricted")
+
+
+def test_kuberay_adds_an_autoscaler_sidecar_and_a_worker_init_container_that_admission_sees():
+    cluster = {"kind": "RayCluster", "metadata": {"name": "r"}, "spec": {
+        "enableInTreeAutoscaling": True,
+        "headGroupSpec": {"template": {"spec": COMPLIANT}},
+        "workerGroupSpecs": [{"groupName": "w", "template": {"spec": COMPLIANT}}],
+    }}
+    (_, head), (_, worker) = pod_templates(cluster)
+    assert [c["name"] for c in head["spec"]["containers"]] == ["c", "autoscaler"]
+    assert [c["name"] for c in worker["spec"]["initContainers"]] == ["wait-gcs-ready"]
+    # the sidecar takes no securityContext from the head's containers: restricted refuses it until autoscalerOptions gives one
+    assert [v for v in workload_violations(cluster, "restricted") if "autoscaler" in v]
+    cluster["spec"]["autoscalerOptions"] = {"securityContext": COMPLIANT["containers"][0]["securityContext"]}
+    assert workload_violations(cluster, "restricted") == []
+
+
+def enforce_levels(run) -> dict[str, str]:
+    """namespace -> Pod Security enforce level; a namespace the plan does not label enforces privileged."""
+    return {
+        n.inputs["metadata"]["name"]: (n.inputs["metadata"].get("labels") or {}).get(PSA_ENFORCE, "privileged")
+        for n in run.of_type("kubernetes:core/v1:Namespace")
+    }
+
+
+def team_levels(run) -> dict[str, str]:
+    levels = enforce_levels(run)
+    return {t["name"]: levels[t["name"]] for t in TEAMS}
+
+
+SERVING_FILES = ("serve/llm-gpu.yaml", "serve/llm-neuron.yaml", "serve/prompt-lab.yaml")
+
+
+@pytest.mark.parametrize("path", SERVING_FILES)
+def test_serving_workloads_pass_pod_security_in_every_team_namespace(run, examples, path):
+    # serving teams' namespaces enforce restricted (no training share): the strictest level any team has
+    levels = team_levels(run)
+    assert "restricted" in levels.values()
+    for manifest in examples[path]:
+        for team, level in levels.items():
+            assert workload_violations(manifest, level) == [], (team, manifest["kind"])
+
+
+def test_training_workloads_pass_pod_security_in_the_training_teams_namespaces(run, examples):
+    levels = {t["name"]: team_levels(run)[t["name"]] for t in TEAMS if t["shares"].get("train")}
+    assert levels == {"llm": "baseline"}
+    for path, manifests in examples.items():
+        if path.startswith("train/"):
+            for manifest in manifests:
+                for team, level in levels.items():
+                    assert workload_violations(manifest, level) == [], (path, team)
+
+
+def test_every_pod_the_plan_registers_passes_its_namespaces_pod_security(run):
+    levels = enforce_levels(run)
+    checked = 0
+    for r in run.resources:
+        if not r.type.startswith("kubernetes:") or r.type.startswith("kubernetes:helm.sh"):
+            continue
+        kind = r.type.split(":")[-1]
+        manifest = {"kind": kind, "metadata": r.inputs.get("metadata") or {}, "spec": r.inputs.get("spec") or {}}
+        if not pod_templates(manifest):
+            continue
+        namespace = manifest["metadata"].get("namespace")
+        if namespace is None:  # a cluster-scoped runtime: its pods run in the training teams' namespaces
+            targets = [team_levels(run)[t["name"]] for t in TEAMS if t["shares"].get("train")]
+        else:
+            targets = [levels.get(namespace, "privileged")]
+        for level in targets:
+            assert workload_violations(manifest, level) == [], (r.name, level)
+        checked += 1
+    assert checked >= 3  # the MPI operator, the neuron monitor, the EFA training runtime

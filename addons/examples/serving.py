@@ -31,6 +31,20 @@ INGRESS_CLASS = "alb"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
+# Pod Security `restricted` (serving teams' namespaces enforce it): non-root, RuntimeDefault seccomp on the pod;
+# no privilege escalation and every capability dropped on every container. The Ray images run as `ray` (uid 1000,
+# gid 100): the uid is stated because the kubelet cannot verify runAsNonRoot against a named image user.
+def ray_pod_security() -> dict:
+    return {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+
+def container_security() -> dict:
+    """A fresh copy of the container securityContext every serving container gets (KubeRay copies the Ray
+    container's into its `wait-gcs-ready` init container; the autoscaler sidecar takes autoscalerOptions')."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 @dataclass(frozen=True)
 class Exposure:
     """How the app is reached: `private` (internal ALB) or `public` (internet-facing, HTTPS, CIDR-restricted)."""
@@ -86,6 +100,9 @@ def llm_rayservice(
     autoscaling otherwise, and with it each scale-up is a workload slice Kueue admits against the team's quota
     (scale-downs shrink the workload). KubeRay copies the labels and annotations to the RayCluster it creates."""
     neuron = shape.kind == "neuron"
+    # The Neuron DLC images are built for root (HOME=/root): as uid 1000, caches (Hugging Face, Neuron compiler)
+    # go to a writable HOME.
+    env = [*hf_token_env(), *([{"name": "HOME", "value": "/tmp"}] if neuron else [])]
     worker_resources = shape.share(1)  # one accelerator per replica, with its share of the node's cpu and memory
     head_resources = {"cpu": "2", "memory": "8Gi"}
     return {
@@ -100,18 +117,21 @@ def llm_rayservice(
             "serveConfigV2": serve_config(model, min_replicas=min_replicas, max_replicas=max_replicas, neuron=neuron),
             "rayClusterConfig": {
                 "enableInTreeAutoscaling": True,
-                "autoscalerOptions": {"upscalingMode": "Default", "idleTimeoutSeconds": 300},
+                # KubeRay adds the autoscaler as a sidecar of the head; its securityContext comes only from here.
+                "autoscalerOptions": {"upscalingMode": "Default", "idleTimeoutSeconds": 300, "securityContext": container_security()},
                 "headGroupSpec": {
                     # The head schedules, it does not serve: no accelerators, so it fits any node.
                     "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
                     "template": {
                         "spec": {
+                            "securityContext": ray_pod_security(),
                             "containers": [
                                 {
                                     "name": "ray-head",
                                     "image": image,
-                                    "env": hf_token_env(),
+                                    "env": env,
                                     "resources": {"requests": head_resources, "limits": head_resources},
+                                    "securityContext": container_security(),
                                     "ports": [
                                         {"name": "gcs", "containerPort": 6379},
                                         {"name": "dashboard", "containerPort": DASHBOARD_PORT},
@@ -135,12 +155,14 @@ def llm_rayservice(
                                 # The pool and the type the replica's share was cut from.
                                 "nodeSelector": shape.node_selector(),
                                 "tolerations": shape.tolerations(),
+                                "securityContext": ray_pod_security(),
                                 "containers": [
                                     {
                                         "name": "ray-worker",
                                         "image": image,
-                                        "env": hf_token_env(),
+                                        "env": env,
                                         "resources": {"requests": worker_resources, "limits": worker_resources},
+                                        "securityContext": container_security(),
                                         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
                                     }
                                 ],
@@ -212,7 +234,7 @@ def prompt_app(*, name: str = PROMPT_APP, model: str, model_service: str, image:
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000},
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [
                             {
                                 "name": "app",
@@ -222,7 +244,7 @@ def prompt_app(*, name: str = PROMPT_APP, model: str, model_service: str, image:
                                 "ports": [{"name": "http", "containerPort": APP_PORT}],
                                 "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10},
                                 "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
-                                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                                "securityContext": container_security(),
                                 "volumeMounts": [{"name": "app", "mountPath": "/app", "readOnly": True}],
                             }
                         ],

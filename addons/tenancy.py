@@ -3,7 +3,13 @@
 * Namespace `<team>` (protected when the stack protects stateful resources) labelled `crucible.io/tenant`,
   `crucible.io/workload` (training | interactive), `crucible.io/checkpointing: enabled` (every team queue can be
   preempted when a lender reclaims its quota: jobs checkpoint) and Pod Security Admission: enforce `restricted`,
-  or `baseline` for training teams (EFA pods need IPC_LOCK and huge pages), warn and audit always `restricted`.
+  or `baseline` for training teams, warn and audit always `restricted`. Why baseline: the EFA/NCCL training images
+  (NGC PyTorch, nccl-tests, the Neuron DLCs) run as root, MPI launchers run `mpirun --allow-run-as-root`, and the
+  MPIJob workers' sshd needs root and the runtime's default capabilities (SETUID, SETGID, SYS_CHROOT for privilege
+  separation); `restricted` refuses all of that (runAsNonRoot, capabilities drop ALL, no privilege escalation).
+  It is not IPC_LOCK: baseline refuses that capability too (it is not in baseline's allowed set), and EFA needs
+  no capability, only a high locked-memory limit, which the node's container runtime sets (EKS AMI, Bottlerocket
+  with EFA). Huge pages and a memory-backed /dev/shm are not Pod Security controls at all.
 * ResourceQuota (cpu, memory, accelerators, EFA, huge pages at most what Kueue can admit for the team; volume
   count and storage) and a LimitRange giving containers default requests.
 * NetworkPolicies: default deny both ways, then DNS to kube-dns, traffic inside the namespace (NCCL bootstrap,

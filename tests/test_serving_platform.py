@@ -300,3 +300,31 @@ def test_every_pod_the_plan_registers_passes_its_namespaces_pod_security(run):
             assert workload_violations(manifest, level) == [], (r.name, level)
         checked += 1
     assert checked >= 3  # the MPI operator, the neuron monitor, the EFA training runtime
+
+
+# ---- defect 11: why training namespaces enforce baseline -------------------------------------------------------
+
+
+def test_training_pods_need_baseline_because_they_run_as_root_not_for_ipc_lock(examples):
+    # What restricted refuses in the shipped training pods is running as root with the default capabilities
+    # (the images, mpirun --allow-run-as-root, MPI's sshd); none adds IPC_LOCK, which baseline would refuse anyway.
+    trained = [m for path, ms in examples.items() if path.startswith("train/") for m in ms if pod_templates(m)]
+    assert trained
+    for manifest in trained:
+        refused = workload_violations(manifest, "restricted")
+        assert any("runAsNonRoot" in v for v in refused) and any("drop must include ALL" in v for v in refused), manifest["kind"]
+        assert not [v for v in refused if "IPC_LOCK" in v]
+        assert workload_violations(manifest, "baseline") == []
+
+
+def test_the_stated_reason_for_baseline_is_the_real_one():
+    import addons.tenancy
+    from stacks.spec.teams import TeamSpec
+    import dataclasses
+
+    doc = addons.tenancy.__doc__
+    setting_doc = next(f for f in dataclasses.fields(TeamSpec) if f.name == "pod_security").metadata
+    for text in (doc, str(setting_doc)):
+        assert "need IPC_LOCK" not in text and "needs IPC_LOCK" not in text
+        assert "root" in text
+    assert "baseline refuses that capability too" in doc

@@ -158,7 +158,7 @@ def test_namespaces_carry_tenant_pod_security_and_training_labels(run):
         assert labels["crucible.io/tenant"] == name
         assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"
         assert ns.protect and ns.retain_on_delete
-        # every team here has a share of the EFA training pool: baseline (IPC_LOCK, huge pages), labelled training
+        # every team here has a share of the EFA training pool: baseline (root training images, MPI sshd), labelled training
         assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
         assert labels["crucible.io/workload"] == "training"
         assert labels["crucible.io/checkpointing"] == "enabled"

@@ -114,7 +114,7 @@ SEC_K8S_001 = resource_policy(
     rule_id="SEC-K8S-001",
     slug="pod-security-labels",
     description="Every namespace carries an explicit Pod Security Admission level: tenant and notebook "
-    "namespaces restricted, training namespaces at least baseline (EFA needs IPC_LOCK) with warn/audit "
+    "namespaces restricted, training namespaces at least baseline (EFA/NCCL images and MPI sshd run as root) with warn/audit "
     "restricted, system namespaces explicitly privileged.",
     applies_to=NAMESPACE,
     checks=[_pod_security],

@@ -328,3 +328,24 @@ def test_the_stated_reason_for_baseline_is_the_real_one():
         assert "need IPC_LOCK" not in text and "needs IPC_LOCK" not in text
         assert "root" in text
     assert "baseline refuses that capability too" in doc
+
+
+SHIPPED = ("dev", "staging", "prod", "prod-core", "prod-platform", "inference", "research", "train-p5", "trainium")
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_every_example_of_a_shipped_stack_passes_pod_security_where_teams_run_it(stack):
+    # serving examples may run in any team's namespace; training examples in the training teams' (their share
+    # of a training pool is what makes them training teams)
+    from stacks.plan.locate import config_path
+    from stacks.spec.loader import load_stack_file
+    from stacks.spec.teams import is_training_team, pod_security_level
+
+    spec, _, _ = load_stack_file(config_path(stack))
+    levels = {t.name: pod_security_level(t, spec) for t in spec.teams} or {"(a restricted team)": "restricted"}
+    training = {t.name: pod_security_level(t, spec) for t in spec.teams if is_training_team(t, spec)} or {"(a training team)": "baseline"}
+    for path, manifests in render_examples(spec).items():
+        where = training if path.startswith("train/") else levels
+        for manifest in manifests:
+            for team, level in where.items():
+                assert workload_violations(manifest, level) == [], (stack, path, team, level)

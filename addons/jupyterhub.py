@@ -167,6 +167,7 @@ def shared_volumes(args: JupyterHubArgs) -> tuple[list[dict], list[dict]]:
     return volumes, mounts
 
 
+KUBERNETES_SERVICE_IPS = ("172.20.0.1/32", "10.100.0.1/32")  # `kubernetes.default` in EKS's default service CIDRs
 # KubeRay labels every Ray head pod with this.
 RAY_HEAD_SELECTOR = {"matchLabels": {"ray.io/node-type": "head"}}
 
@@ -186,8 +187,15 @@ def notebook_egress(args: JupyterHubArgs) -> list[dict]:
             "ports": [{"protocol": "TCP", "port": port} for port in RAY_PORTS],
         }
     ]
+    # The API server: the `kubernetes` Service's ClusterIP (the first address of the service CIDR EKS picks when
+    # none is configured: 172.20.0.0/16, or 10.100.0.0/16 when the VPC overlaps it) and, for implementations that
+    # judge the connection after kube-proxy's DNAT, the endpoint ENIs in the VPC. Whether ipBlock rules see a
+    # Service IP before or after the rewrite is implementation-defined (NetworkPolicy docs); the VPC CNI's
+    # network policy agent filters at the pod's veth, before it.
+    api = [{"ipBlock": {"cidr": cidr}} for cidr in KUBERNETES_SERVICE_IPS]
     if args.vpc_cidr is not None:
-        rules.append({"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]})
+        api.append({"ipBlock": {"cidr": args.vpc_cidr}})
+    rules.append({"to": api, "ports": [{"protocol": "TCP", "port": 443}]})
     return rules
 
 

@@ -414,6 +414,8 @@ def test_notebooks_reach_the_api_server_on_its_private_endpoint(notebook_egress_
     rules, vpc_cidr = notebook_egress_rules
     endpoint_eni = str(next(ipaddress.ip_network(vpc_cidr).hosts()) + 200)  # an address in the cluster's subnets
     assert _egress_allows(rules, 443, ip=endpoint_eni)
+    assert _egress_allows(rules, 443, ip="172.20.0.1")  # `kubernetes.default`, before kube-proxy's rewrite
+    assert not _egress_allows(rules, 443, ip="172.20.0.10")  # another Service of the cluster
 
 
 def test_notebooks_reach_nothing_else_private_and_never_the_metadata_endpoint(notebook_egress_rules):

@@ -31,17 +31,17 @@ INGRESS_CLASS = "alb"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
-# Pod Security `restricted` (serving teams' namespaces enforce it): non-root, RuntimeDefault seccomp on the pod;
-# no privilege escalation and every capability dropped on every container. The Ray images run as `ray` (uid 1000,
-# gid 100): the uid is stated because the kubelet cannot verify runAsNonRoot against a named image user.
 def ray_pod_security() -> dict:
+    """The Ray pods' securityContext for Pod Security `restricted` (serving teams' namespaces enforce it): non-root
+    with RuntimeDefault seccomp. The Ray images run as `ray` (uid 1000, gid 100); the uid is stated because the
+    kubelet cannot verify runAsNonRoot against a named image user."""
     return {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-
 def container_security() -> dict:
-    """A fresh copy of the container securityContext every serving container gets (KubeRay copies the Ray
-    container's into its `wait-gcs-ready` init container; the autoscaler sidecar takes autoscalerOptions')."""
+    """The securityContext of every serving container (restricted: no privilege escalation, every capability
+    dropped). KubeRay copies the Ray container's into its `wait-gcs-ready` init container; the autoscaler sidecar
+    takes `autoscalerOptions.securityContext`."""
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 

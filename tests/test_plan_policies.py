@@ -296,6 +296,12 @@ def _no_tenant_guard(d):
     _drop(d, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding", "tenant-guard-network-policies")
 
 
+def _tenant_service_accounts_unguarded(d):
+    policy = _resource(d, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy", "tenant-guard-network-policies")
+    validation = policy["inputs"]["spec"]["validations"][0]
+    validation["expression"] = validation["expression"].replace('"system:serviceaccounts:', '"x-')
+
+
 # Kubernetes tenancy and RBAC
 def _privileged_tenant_namespace(d):
     labels = _resource(d, "kubernetes:core/v1:Namespace", "team-llm-namespace")["inputs"]["metadata"]["labels"]
@@ -560,6 +566,7 @@ SUBTLE_EDITS = [
     ("sec-k8s-003-rbac-least-privilege", _tenant_admins_get_cluster_admin),
     ("sec-iam-001-no-admin-wildcards", _role_allows_everything_but_iam),
     ("rel-ord-002-webhook-served-after-webhook", _kueue_takes_every_namespaces_jobs),
+    ("sec-k8s-004-tenant-network-policy-guard", _tenant_service_accounts_unguarded),
 ]
 
 

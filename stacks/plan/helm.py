@@ -145,7 +145,12 @@ def helm_binary() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def _helm_home() -> str:
-    return tempfile.mkdtemp(prefix="crucible-helm-")
+    """Helm's cache/config/data homes for this process (removed at exit): no user repositories or plugins."""
+    import atexit
+
+    home = tempfile.mkdtemp(prefix="crucible-helm-")
+    atexit.register(shutil.rmtree, home, True)
+    return home
 
 
 def _helm_env() -> dict[str, str]:

@@ -27,10 +27,13 @@ BASE: dict[str, dict[str, Any]] = {
         "environment": "prod",
         "region": "us-east-1",
         "availabilityZones": ["us-east-1a", "us-east-1b", "us-east-1c"],
+        # The company network reaches the VPC through a transit gateway: Crucible attaches the VPC and routes the
+        # deployer's network (apiAccess.sourceCidrs) back to it.
+        "network": {"transitGatewayId": "tgw-0123456789abcdef0"},
         "cluster": {
             "adminRoleArns": ["arn:aws:iam::111122223333:role/PlatformAdmin"],
-            # The deploy runner's security group (a self-hosted runner in the VPC) and the role it deploys with.
-            "apiAccess": {"sourceSecurityGroupIds": ["sg-0a1b2c3d4e5f60718"], "deployRoleArn": "arn:aws:iam::111122223333:role/crucible-deploy"},
+            # The deploy runner's network (the company network over the transit gateway) and the role it deploys with.
+            "apiAccess": {"sourceCidrs": ["10.100.0.0/16"], "deployRoleArn": "arn:aws:iam::111122223333:role/crucible-deploy"},
         },
     },
 }

@@ -291,3 +291,15 @@ def test_jobs_with_the_policy_pack_install_its_virtualenv(workflow):
         if any(s.get("with", {}).get("policyPacks") == "policies" for s in job["steps"]):
             runs = " ".join(s.get("run", "") for s in job["steps"])
             assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in runs
+
+
+def test_the_readme_ways_in_are_the_ones_that_work_on_the_first_deploy():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Ways into the cluster") : readme.index("## Verify a deployed stack")]
+    # EKS publishes a private-only endpoint's private IPs under its public DNS name (AWS knowledge center
+    # "eks-private-cluster-endpoint-vpc"): the name resolves outside the VPC too.
+    assert "resolves only inside the VPC" not in readme and "publishes the endpoint's private IP addresses" in readme
+    for words in ("network.transitGatewayId", "network.existing", "InvalidGroup.NotFound", "AWS-StartPortForwardingSessionToRemoteHost",
+                  "documentation range", "First-deploy order", "RAM", "runnerLabels", "fromJSON"):
+        assert words in section, words
+    assert "CRUCIBLE_PRIVATE_RUNNER_LABEL" not in readme

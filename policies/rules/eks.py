@@ -322,8 +322,9 @@ def _api_access_path(stack: Stack, ctx: Ctx) -> None:
                     cluster,
                     "the API endpoint is private only and no rule admits anyone outside the cluster security group on "
                     "443, so `pulumi up` (every Helm release and Kubernetes object) and kubectl cannot reach it; declare "
-                    "the deployer's network in `crucible:cluster.apiAccess` (sourceSecurityGroupIds: a self-hosted runner "
-                    "or tunnel host in the VPC; sourceCidrs: a peered or VPN-connected network).",
+                    "the deployer's network in `crucible:cluster.apiAccess` (sourceCidrs: the company network, routed back "
+                    "through `crucible:network.transitGatewayId` in a VPC Crucible builds; sourceSecurityGroupIds: a runner "
+                    "or tunnel host in an existing VPC).",
                 )
 
 

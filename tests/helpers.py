@@ -69,6 +69,9 @@ def stack_config(env: str = "dev", drop: tuple[str, ...] = (), **overrides: Any)
     """Engine-form config (`crucible:<key>` → string) for a small stack: BASE[env] with overrides. ``drop`` removes
     keys, dotted for nested ones (``storage.lustre.zone``)."""
     raw = merge(BASE[env], overrides)
+    layers = raw.get("layers")
+    if isinstance(layers, list) and "network" not in layers and "network" not in overrides:
+        raw.pop("network", None)  # BASE's transit gateway belongs to the stack that builds the VPC
     pin_lustre_zone(raw)
     for key in drop:
         *parents, last = key.split(".")

@@ -94,7 +94,7 @@ def test_a_runner_group_is_accepted_on_a_network_read_from_a_stack_reference():
     spec = load_spec(
         stack_config(
             "prod", layers=["cluster", "compute", "storage", "platform"], stackReference="acme/crucible/prod-network",
-            drop=("network",), cluster={"apiAccess": {"sourceSecurityGroupIds": [RUNNER_SG], "sourceCidrs": []}},
+            cluster={"apiAccess": {"sourceSecurityGroupIds": [RUNNER_SG], "sourceCidrs": []}},
         ),
         "prod-cluster",
     )
@@ -124,7 +124,9 @@ def test_a_transit_gateway_with_an_existing_vpc_is_refused():
 
 def test_a_transit_gateway_in_a_stack_that_reads_its_network_is_refused():
     # the network section (its transit gateway included) belongs to the stack that builds the VPC
-    found = problems("prod", layers=["cluster", "compute", "storage", "platform"], stackReference="acme/crucible/prod-network")
+    found = problems(
+        "prod", layers=["cluster", "compute", "storage", "platform"], stackReference="acme/crucible/prod-network", network={"transitGatewayId": TGW}
+    )
     assert "does not build the network layer" in found["crucible:network"]
 
 

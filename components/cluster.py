@@ -65,6 +65,8 @@ class ClusterArgs:
     protect: bool
     api_access: ApiAccessArgs = ApiAccessArgs()
     create_service_linked_roles: bool = False
+    # Network resources the deployer's path depends on (the transit gateway attachment and return routes).
+    network_path: Sequence[pulumi.Resource] = ()
 
 
 class Cluster(pulumi.ComponentResource):
@@ -214,8 +216,11 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            # The deployer reaches the API only once its network is admitted and its access entry is associated.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_node_group, *access_policies, *self.api_ingress_rules]),
+            # The deployer reaches the API only once its network is admitted (443 rules), routed back (transit gateway
+            # attachment and routes) and its access entry is associated.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.system_node_group, *access_policies, *self.api_ingress_rules, *args.network_path]
+            ),
         )
         self.outputs = ClusterOutputs(
             name=self.cluster.name,

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 from components.contracts import NetworkOutputs
 from components.kms import customer_key, logs_use_key
 from components.labels import ELB_ROLE_TAG, INTERNAL_ELB_ROLE_TAG, KARPENTER_DISCOVERY_TAG, cluster_tag
+from components.network_transit import attach_transit_gateway
 from components.partitions import partition_of
 
 
@@ -34,6 +35,8 @@ class NetworkArgs:
     flow_log_retention_days: int
     log_key_deletion_window_days: int  # the flow-log group's customer managed key
     protect: bool
+    transit_gateway_id: Optional[str] = None  # attach the private subnets and route `connected_cidrs` to it
+    connected_cidrs: Sequence[str] = ()  # company networks the API answers (cluster.apiAccess.sourceCidrs)
 
 
 class Network(pulumi.ComponentResource):
@@ -132,6 +135,19 @@ class Network(pulumi.ComponentResource):
             self._interface_endpoints(name, args, tags)
         if args.flow_logs:
             self._flow_logs(name, args, tags)
+        # The attachment and return routes to connected networks (the Kubernetes provider waits for them).
+        self.connected_path: list[pulumi.Resource] = []
+        if args.transit_gateway_id:
+            self.connected_path = attach_transit_gateway(
+                self,
+                name,
+                transit_gateway_id=args.transit_gateway_id,
+                vpc_id=self.vpc.id,
+                subnet_ids=[s.id for s in self.private_subnets],
+                route_table_ids=[(layout.zone, rt.id) for layout, rt in zip(args.subnets, private_route_tables)],
+                destinations=args.connected_cidrs,
+                tags=tags,
+            )
 
         self.outputs = NetworkOutputs(
             vpc_id=self.vpc.id,

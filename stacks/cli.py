@@ -114,8 +114,8 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 
 def cmd_runner(args: argparse.Namespace) -> int:
-    """Where CI runs `pulumi up` for each stack: hosted for a public endpoint, the self-hosted runner for a private one."""
-    from stacks.plan.deploy import runner_kind, runner_label
+    """Where CI runs `pulumi up` for each stack: the runner labels of the stack that builds its cluster."""
+    from stacks.plan.deploy import runner_kind, runner_labels
     from stacks.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
 
@@ -123,13 +123,13 @@ def cmd_runner(args: argparse.Namespace) -> int:
     for stack in args.stacks:
         path = config_path(stack)
         spec, _, _ = load_stack_file(path)
-        rows.append((spec.stack, runner_kind(spec, path)))
+        rows.append((spec.stack, runner_kind(spec, path), list(runner_labels(spec, path))))
     if args.labels:
-        label = args.private_label if args.private_label is not None else os.environ.get("CRUCIBLE_PRIVATE_RUNNER_LABEL")
-        print(json.dumps({stack: runner_label(kind, label) for stack, kind in rows}, separators=(",", ":")))
+        # {stack: [label, ...]}: a JSON array per stack, for `runs-on: ${{ fromJSON(...)[matrix.stack] }}`
+        print(json.dumps({stack: labels for stack, _, labels in rows}, separators=(",", ":")))
     else:
-        for stack, kind in rows:
-            print(f"{stack} {kind}")
+        for stack, kind, labels in rows:
+            print(f"{stack} {kind} {','.join(labels)}")
     return EXIT_OK
 
 
@@ -162,14 +162,9 @@ def parser() -> argparse.ArgumentParser:
     examples.add_argument("stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml) or a path to a Pulumi.<name>.yaml")
     examples.add_argument("--out", default="jobs", metavar="DIR", help="directory to write into (default: jobs/)")
     examples.set_defaults(func=cmd_examples)
-    runner = sub.add_parser("runner", help="print where CI deploys each stack: hosted (public endpoint) or self-hosted (private endpoint)")
+    runner = sub.add_parser("runner", help="print where CI deploys each stack: its runner kind and runs-on labels (cluster.apiAccess.runnerLabels)")
     runner.add_argument("stacks", nargs="+", metavar="stack", help="stack names or paths to Pulumi.<name>.yaml")
-    runner.add_argument("--labels", action="store_true", help="print the runs-on label of each stack as JSON, {stack: label}, for a workflow's runs-on")
-    runner.add_argument(
-        "--private-label",
-        metavar="LABEL",
-        help="runs-on label of the self-hosted runner for private stacks (default: $CRUCIBLE_PRIVATE_RUNNER_LABEL)",
-    )
+    runner.add_argument("--labels", action="store_true", help="print each stack's runs-on labels as JSON, {stack: [label, ...]}, for a workflow's runs-on")
     runner.set_defaults(func=cmd_runner)
     verify = sub.add_parser("verify", help="after `pulumi up`: check the real cluster against the stack's plan (pools, devices, NCCL, queues, Lustre, JupyterHub)")
     from stacks.verify.command import add_arguments

@@ -6,7 +6,7 @@ Each layer takes the outputs of the layers below it — built here, or read from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -85,13 +85,15 @@ def network_layer(spec: PlatformSpec, provider: aws.Provider) -> tuple[NetworkOu
             flow_log_retention_days=spec.network.flow_log_retention_days,
             log_key_deletion_window_days=spec.cluster.kms_key_deletion_window_days,
             protect=spec.protect,
+            transit_gateway_id=spec.network.transit_gateway_id,
+            connected_cidrs=spec.cluster.api_access.source_cidrs,
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
     return network.outputs, network
 
 
-def cluster_layer(spec: PlatformSpec, network: NetworkOutputs, provider: aws.Provider) -> Cluster:
+def cluster_layer(spec: PlatformSpec, network: NetworkOutputs, provider: aws.Provider, network_path: Sequence[pulumi.Resource] = ()) -> Cluster:
     c = spec.cluster
     group = c.system_node_group
     return Cluster(
@@ -126,6 +128,7 @@ def cluster_layer(spec: PlatformSpec, network: NetworkOutputs, provider: aws.Pro
                 deploy_role_arn=c.api_access.deploy_role_arn,
             ),
             create_service_linked_roles=c.create_service_linked_roles,
+            network_path=tuple(network_path),
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
@@ -324,17 +327,19 @@ def build(spec: PlatformSpec) -> Built:
     ref = pulumi.StackReference(spec.stack_reference) if spec.stack_reference else None
     below = references.read_below(ref, spec) if ref is not None else {}  # every layer under this stack's first, checked
 
+    network_path: list = []  # the transit gateway attachment and routes the deployer's path needs
     if spec.builds("network"):
         built.network, network = network_layer(spec, provider)
         if network is not None:
             built.below_compute.append(network)
+            network_path = network.connected_path
         built.exports["network"] = built.network.export()
     else:
         built.network = references.network_from(ref, spec.availability_zones)
         built.exports["network"] = below["network"]  # re-exported: a stack above this one reads every layer below
 
     if spec.builds("cluster"):
-        cluster = cluster_layer(spec, built.network, provider)
+        cluster = cluster_layer(spec, built.network, provider, network_path)
         built.cluster = cluster.outputs
         built.k8s_provider = cluster.provider
         built.below_compute.append(cluster)

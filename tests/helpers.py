@@ -27,10 +27,13 @@ BASE: dict[str, dict[str, Any]] = {
         "environment": "prod",
         "region": "us-east-1",
         "availabilityZones": ["us-east-1a", "us-east-1b", "us-east-1c"],
+        # The company network reaches the VPC through a transit gateway: Crucible attaches the VPC and routes the
+        # deployer's network (apiAccess.sourceCidrs) back to it.
+        "network": {"transitGatewayId": "tgw-0123456789abcdef0"},
         "cluster": {
             "adminRoleArns": ["arn:aws:iam::111122223333:role/PlatformAdmin"],
-            # The deploy runner's security group (a self-hosted runner in the VPC) and the role it deploys with.
-            "apiAccess": {"sourceSecurityGroupIds": ["sg-0a1b2c3d4e5f60718"], "deployRoleArn": "arn:aws:iam::111122223333:role/crucible-deploy"},
+            # The deploy runner's network (the company network over the transit gateway) and the role it deploys with.
+            "apiAccess": {"sourceCidrs": ["10.100.0.0/16"], "deployRoleArn": "arn:aws:iam::111122223333:role/crucible-deploy"},
         },
     },
 }
@@ -66,6 +69,9 @@ def stack_config(env: str = "dev", drop: tuple[str, ...] = (), **overrides: Any)
     """Engine-form config (`crucible:<key>` → string) for a small stack: BASE[env] with overrides. ``drop`` removes
     keys, dotted for nested ones (``storage.lustre.zone``)."""
     raw = merge(BASE[env], overrides)
+    layers = raw.get("layers")
+    if isinstance(layers, list) and "network" not in layers and "network" not in overrides:
+        raw.pop("network", None)  # BASE's transit gateway belongs to the stack that builds the VPC
     pin_lustre_zone(raw)
     for key in drop:
         *parents, last = key.split(".")

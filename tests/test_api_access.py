@@ -16,9 +16,21 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 ENTRY = "aws:eks/accessEntry:AccessEntry"
 ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-RUNNER_SG = "sg-0a1b2c3d4e5f60718"  # helpers.BASE["prod"]
+ATTACHMENT = "aws:ec2transitgateway/vpcAttachment:VpcAttachment"
+ROUTE = "aws:ec2/route:Route"
+RUNNER_SG = "sg-0a1b2c3d4e5f60718"  # a runner's group in an existing VPC
 DEPLOY_ROLE = "arn:aws:iam::111122223333:role/crucible-deploy"
-VPN = "10.100.0.0/16"
+VPN = "10.100.0.0/16"  # helpers.BASE["prod"]: the company network, over the transit gateway
+TGW = "tgw-0123456789abcdef0"  # helpers.BASE["prod"]
+EXISTING = {
+    "existing": {
+        "vpcId": "vpc-0a1b2c3d4e5f60718",
+        "privateSubnetIds": ["subnet-0a1", "subnet-0b2", "subnet-0c3"],
+        "vpcCidr": "10.9.0.0/16",
+    }
+}
+# A runner in an existing VPC, admitted by its security group (no transit gateway: Crucible routes no VPC it did not build).
+IN_EXISTING_VPC = dict(network=EXISTING, drop=("network.transitGatewayId",), cluster={"apiAccess": {"sourceSecurityGroupIds": [RUNNER_SG], "sourceCidrs": []}})
 
 
 def problems(env: str = "dev", **overrides) -> dict[str, str]:
@@ -33,7 +45,12 @@ def loads(env: str = "dev", **overrides) -> None:
 
 @functools.lru_cache(maxsize=None)
 def prod_with_vpn():
-    return plan("prod", cluster={"apiAccess": {"sourceCidrs": [VPN]}})
+    return plan("prod")  # BASE: the company network over the transit gateway
+
+
+@functools.lru_cache(maxsize=None)
+def prod_in_existing_vpc():
+    return plan("prod", **IN_EXISTING_VPC)
 
 
 def api_rules(run):
@@ -47,7 +64,7 @@ def api_rules(run):
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_a_private_endpoint_without_a_declared_network_is_refused_outside_dev(env):
-    found = problems("prod", environment=env, cluster={"apiAccess": {"sourceSecurityGroupIds": []}})
+    found = problems("prod", environment=env, cluster={"apiAccess": {"sourceCidrs": []}})
     assert "crucible:cluster.apiAccess" in found
     assert "sourceSecurityGroupIds" in found["crucible:cluster.apiAccess"] and "sourceCidrs" in found["crucible:cluster.apiAccess"]
 
@@ -58,7 +75,103 @@ def test_dev_may_keep_a_private_endpoint_without_a_declared_network():
 
 def test_either_a_security_group_or_a_connected_network_declares_the_path():
     loads("prod", cluster={"apiAccess": {"sourceSecurityGroupIds": [], "sourceCidrs": [VPN]}})
-    loads("prod", cluster={"apiAccess": {"sourceSecurityGroupIds": [RUNNER_SG]}})
+    loads("prod", **IN_EXISTING_VPC)
+
+
+# ---- a way in that works on the first `pulumi up` (issue 12, A1 follow-up) ----------------------------------------
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_a_runner_group_is_refused_where_the_stack_builds_its_vpc(env):
+    # The group of a runner "in the VPC" cannot exist before the VPC this run creates; a group of another, unpeered
+    # VPC is refused by EC2 (InvalidGroup.NotFound).
+    found = problems("prod", environment=env, cluster={"apiAccess": {"sourceSecurityGroupIds": [RUNNER_SG]}})
+    message = found["crucible:cluster.apiAccess.sourceSecurityGroupIds"]
+    assert RUNNER_SG in message and "InvalidGroup.NotFound" in message and "network.existing" in message
+
+
+def test_a_runner_group_is_accepted_on_a_network_read_from_a_stack_reference():
+    spec = load_spec(
+        stack_config(
+            "prod", layers=["cluster", "compute", "storage", "platform"], stackReference="acme/crucible/prod-network",
+            cluster={"apiAccess": {"sourceSecurityGroupIds": [RUNNER_SG], "sourceCidrs": []}},
+        ),
+        "prod-cluster",
+    )
+    assert spec.cluster.api_access.source_security_group_ids == (RUNNER_SG,)
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_a_connected_network_needs_a_transit_gateway_where_the_stack_builds_its_vpc(env):
+    # Without a route the API's replies to 10.100.0.0/16 take the private route tables' default route to the NAT gateway.
+    found = problems("prod", environment=env, drop=("network.transitGatewayId",))
+    message = found["crucible:cluster.apiAccess.sourceCidrs"]
+    assert VPN in message and "network.transitGatewayId" in message and "NAT" in message
+
+
+def test_a_connected_network_with_an_existing_vpc_is_routed_by_its_owner():
+    loads("prod", network=EXISTING, drop=("network.transitGatewayId",))
+
+
+def test_dev_may_declare_a_connected_network_without_a_transit_gateway():
+    loads("dev", cluster={"endpointPublicAccess": False, "publicAccessCidrs": [], "apiAccess": {"sourceCidrs": [VPN]}})
+
+
+def test_a_transit_gateway_with_an_existing_vpc_is_refused():
+    found = problems("prod", network=EXISTING)
+    assert "existing VPC's owner" in found["crucible:network.transitGatewayId"]
+
+
+def test_a_transit_gateway_in_a_stack_that_reads_its_network_is_refused():
+    # the network section (its transit gateway included) belongs to the stack that builds the VPC
+    found = problems(
+        "prod", layers=["cluster", "compute", "storage", "platform"], stackReference="acme/crucible/prod-network", network={"transitGatewayId": TGW}
+    )
+    assert "does not build the network layer" in found["crucible:network"]
+
+
+@pytest.mark.parametrize("value", ["tgw_0123", "tgw-", "vpc-0123456789abcdef0", "tgw-XYZ"])
+def test_a_bad_transit_gateway_id_is_refused(value):
+    assert "tgw-<hex>" in problems("prod", network={"transitGatewayId": value})["crucible:network.transitGatewayId"]
+
+
+def test_a_group_and_an_unrouted_network_are_reported_in_one_pass():
+    found = problems("prod", drop=("network.transitGatewayId",), cluster={"apiAccess": {"sourceSecurityGroupIds": [RUNNER_SG]}})
+    assert {"crucible:cluster.apiAccess.sourceSecurityGroupIds", "crucible:cluster.apiAccess.sourceCidrs"} <= set(found)
+
+
+def test_the_vpc_is_attached_to_the_transit_gateway_on_its_private_subnets():
+    run = prod_with_vpn()
+    attachment = run.one(ATTACHMENT)
+    assert attachment.inputs["transitGatewayId"] == TGW
+    private = {s.urn for s in run.of_type("aws:ec2/subnet:Subnet") if "kubernetes.io/role/internal-elb" in s.inputs["tags"]}
+    assert len(private) == 3 and set(attachment.property_dependencies["subnetIds"]) == private  # one subnet per zone
+    assert attachment.property_dependencies["vpcId"] == [run.one("aws:ec2/vpc:Vpc").urn]
+    assert attachment.parent == run.one("crucible:network:Network").urn
+
+
+def test_every_private_route_table_routes_the_connected_network_to_the_transit_gateway():
+    run = prod_with_vpn()
+    attachment = run.one(ATTACHMENT)
+    private_tables = {t.urn for t in run.of_type("aws:ec2/routeTable:RouteTable") if "private" in t.name}
+    routes = [r for r in run.of_type(ROUTE) if r.inputs.get("transitGatewayId")]
+    assert len(private_tables) == 3
+    assert sorted((r.property_dependencies["routeTableId"][0], r.inputs["destinationCidrBlock"]) for r in routes) == sorted(
+        (table, VPN) for table in private_tables
+    )
+    assert all(r.inputs["transitGatewayId"] == TGW and attachment.urn in r.dependencies for r in routes)  # attached first
+
+
+def test_without_a_transit_gateway_nothing_is_attached():
+    run = plan("dev")
+    assert run.of_type(ATTACHMENT) == [] and not [r for r in run.of_type(ROUTE) if r.inputs.get("transitGatewayId")]
+
+
+def test_the_kubernetes_provider_waits_for_the_attachment_and_the_return_routes():
+    run = prod_with_vpn()
+    provider = run.one("pulumi:providers:kubernetes", "cluster-k8s")
+    path = {run.one(ATTACHMENT).urn} | {r.urn for r in run.of_type(ROUTE) if r.inputs.get("transitGatewayId")}
+    assert len(path) == 4 and path <= set(provider.dependencies)
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
@@ -90,18 +203,20 @@ def test_bad_access_values_are_refused_with_their_key(access, key, words):
 # ---- what the access model registers ------------------------------------------------------------------------------
 
 
-def test_each_declared_network_gets_https_to_the_cluster_security_group():
-    rules = {(r.inputs.get("referencedSecurityGroupId") or r.inputs.get("cidrIpv4")): r.inputs for r in api_rules(prod_with_vpn())}
-    assert set(rules) == {RUNNER_SG, VPN}
+@pytest.mark.parametrize("run_of, source", [(prod_with_vpn, VPN), (prod_in_existing_vpc, RUNNER_SG)], ids=["network", "group"])
+def test_each_declared_network_gets_https_to_the_cluster_security_group(run_of, source):
+    rules = {(r.inputs.get("referencedSecurityGroupId") or r.inputs.get("cidrIpv4")): r.inputs for r in api_rules(run_of())}
+    assert set(rules) == {source}
     for rule in rules.values():
         assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 443, 443)
 
 
-def test_the_kubernetes_provider_waits_for_the_network_path_and_the_access_entries():
-    run = prod_with_vpn()
+@pytest.mark.parametrize("run_of", [prod_with_vpn, prod_in_existing_vpc], ids=["network", "group"])
+def test_the_kubernetes_provider_waits_for_the_network_path_and_the_access_entries(run_of):
+    run = run_of()
     provider = run.one("pulumi:providers:kubernetes", "cluster-k8s")
     needed = {r.urn for r in api_rules(run)} | {a.urn for a in run.of_type(ASSOCIATION)}
-    assert needed <= set(provider.dependencies)
+    assert api_rules(run) and needed <= set(provider.dependencies)
 
 
 def test_the_deploy_role_gets_a_cluster_admin_access_entry():

@@ -17,37 +17,90 @@ from stacks.spec.loader import load_stack_file
 from test_workflows import load
 
 SHIPPED = shipped_stacks()
-PRIVATE_LABEL = "CRUCIBLE_PRIVATE_RUNNER_LABEL"
 GRAFANA = {"addons": {"observability": {"grafana": True}}}
 
 
-def runner_of(stack: str, capsys) -> str:
+def runner_of(stack: str, capsys) -> tuple[str, list[str]]:
     assert main(["runner", stack]) == 0
-    name, kind = capsys.readouterr().out.split()
-    return kind
+    name, kind, labels = capsys.readouterr().out.split()
+    return kind, labels.split(",")
+
+
+def labels_of(capsys, *stacks: str) -> dict:
+    assert main(["runner", *stacks, "--labels"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def stack_file(tmp_path, source: str, edit) -> str:
+    document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{source}.yaml").read_text())
+    edit(document["config"])
+    path = tmp_path / f"Pulumi.{source}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
 
 
 # ---- where CI runs each stack ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("stack", SHIPPED)
-def test_the_runner_follows_the_endpoint_of_the_stack_that_builds_the_cluster(stack, capsys):
+def test_the_runner_is_the_one_of_the_stack_that_builds_the_cluster(stack, capsys):
     spec, _, _ = load_stack_file(REPO / "stacks" / f"Pulumi.{stack}.yaml")
-    if not spec.builds("cluster"):  # a split stack deploys from where its core stack does
+    if not spec.builds("cluster"):  # a split stack deploys from where its core stack does (same VPC, same runner)
         spec, _, _ = load_stack_file(REPO / "stacks" / f"Pulumi.{spec.stack_reference.rsplit('/', 1)[-1]}.yaml")
-    assert runner_of(stack, capsys) == ("hosted" if spec.cluster.endpoint_public_access else "self-hosted")
+    expected = list(spec.cluster.api_access.runner_labels) or ["self-hosted", f"crucible-{spec.stack}"]
+    assert runner_of(stack, capsys) == ("self-hosted" if "self-hosted" in expected else "hosted", expected)
 
 
-def test_private_stacks_run_on_the_labelled_self_hosted_runner(capsys, monkeypatch):
-    monkeypatch.setenv(PRIVATE_LABEL, "crucible-vpc")
-    assert main(["runner", "dev", "staging", "prod", "prod-platform", "--labels"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"dev": "ubuntu-latest", "staging": "crucible-vpc", "prod": "crucible-vpc", "prod-platform": "crucible-vpc"}
+def test_staging_and_prod_run_on_different_runners(capsys):
+    # Different VPCs in different regions: one runner cannot reach both private endpoints.
+    labels = labels_of(capsys, "staging", "prod")
+    assert labels == {"staging": ["self-hosted", "crucible-staging"], "prod": ["self-hosted", "crucible-prod"]}
 
 
-def test_a_private_stack_without_the_runner_label_is_refused(capsys, monkeypatch):
-    monkeypatch.delenv(PRIVATE_LABEL, raising=False)
-    assert main(["runner", "prod", "--labels"]) == 2
-    assert PRIVATE_LABEL in capsys.readouterr().err
+def test_a_split_stack_runs_where_its_core_stack_runs(capsys):
+    labels = labels_of(capsys, "prod-core", "prod-platform")
+    assert labels["prod-platform"] == labels["prod-core"] == ["self-hosted", "crucible-prod-core"]
+
+
+def test_the_labels_are_json_arrays_for_runs_on(capsys):
+    # `runs-on: ${{ fromJSON(needs.route.outputs.runners)[matrix.stack] }}` takes an array of labels, each one name
+    # ("self-hosted,vpc" would be one label no runner has, and the job would queue forever).
+    labels = labels_of(capsys, *SHIPPED)
+    assert set(labels) == set(SHIPPED)
+    for stack, value in labels.items():
+        assert isinstance(value, list) and value and all(isinstance(v, str) and re.fullmatch(r"[\w.-]+", v) for v in value), stack
+
+
+def test_dev_is_not_routed_to_a_hosted_runner_its_allow_list_never_admits(capsys):
+    # dev's allow-list (203.0.113.0/24, a documentation range) admits no GitHub-hosted runner's egress address.
+    assert runner_of("dev", capsys) == ("self-hosted", ["self-hosted", "crucible-dev"])
+
+
+def test_hosted_labels_named_in_the_config_route_a_public_stack_to_hosted_runners(tmp_path, capsys):
+    # e.g. a GitHub larger runner with a static egress range that publicAccessCidrs admits
+    path = stack_file(tmp_path, "dev", lambda c: c["crucible:cluster"].update(apiAccess={"runnerLabels": ["crucible-static-ip"]}))
+    assert runner_of(path, capsys) == ("hosted", ["crucible-static-ip"])
+
+
+def test_a_runner_label_per_stack_is_configurable(tmp_path, capsys):
+    path = stack_file(tmp_path, "prod", lambda c: c["crucible:cluster"]["apiAccess"].update(runnerLabels=["self-hosted", "vpc-prod-use1"]))
+    assert labels_of(capsys, path) == {"prod": ["self-hosted", "vpc-prod-use1"]}
+
+
+def test_hosted_labels_for_a_private_endpoint_are_refused():
+    config = stack_config("prod", cluster={"apiAccess": {"runnerLabels": ["ubuntu-latest"]}})
+    with pytest.raises(ConfigError) as caught:
+        load_spec(config, "prod")
+    (problem,) = caught.value.problems
+    assert problem.path == "crucible:cluster.apiAccess.runnerLabels" and "cannot reach a private-only endpoint" in problem.message
+
+
+@pytest.mark.parametrize("label", ["self-hosted,vpc", "self-hosted vpc", "", "-x"])
+def test_a_runner_label_that_is_not_one_name_is_refused(label):
+    config = stack_config("prod", cluster={"apiAccess": {"runnerLabels": ["self-hosted", label]}})
+    with pytest.raises(ConfigError) as caught:
+        load_spec(config, "prod")
+    assert any(p.path.startswith("crucible:cluster.apiAccess.runnerLabels") and "one runner label per list item" in p.message for p in caught.value.problems)
 
 
 @pytest.mark.parametrize("workflow, job, route", [("deploy.yml", "up", "route"), ("pull-request.yml", "preview", "route")])
@@ -59,8 +112,9 @@ def test_workflows_run_each_stack_where_its_config_says(workflow, job, route):
     (step,) = [s for s in router["steps"] if "crucible runner" in s.get("run", "")]
     stacks = re.search(r"crucible runner ([\w -]+?) --labels", step["run"]).group(1).split()
     assert stacks == target["strategy"]["matrix"]["stack"]  # every stack the job runs is routed
-    assert step["env"][PRIVATE_LABEL] == f"${{{{ vars.{PRIVATE_LABEL} }}}}"
     assert router["outputs"]["runners"] == f"${{{{ steps.{step['id']}.outputs.runners }}}}"
+    # the labels come from each stack's config, not from one repository variable shared by every VPC
+    assert "CRUCIBLE_PRIVATE_RUNNER_LABEL" not in yaml.safe_dump(document)
 
 
 def test_one_virtualenv_for_the_quick_start_pulumi_and_ci():
@@ -85,6 +139,24 @@ def test_every_shipped_plan_shows_its_deploy_path_and_secrets(stack):
     text = "\n".join(lines)
     assert "Deploy path" in text and "Secrets the real run needs" in text
     assert isinstance(document["secrets"], list)
+
+
+def test_the_plan_warns_of_a_documentation_range_in_the_allow_list():
+    document, lines = shipped_report("dev")
+    (warning,) = [n for n in document["deploy"]["networkNotes"] if "203.0.113.0/24" in n]
+    assert "documentation range" in warning and "replace with your network's egress" in warning
+    assert any(warning in line for line in lines)
+    assert not [n for n in shipped_report("prod")[0]["deploy"]["networkNotes"] if "documentation range" in n]
+
+
+@pytest.mark.parametrize("stack, where", [("prod", "this stack"), ("prod-platform", "stack acme/crucible/prod-core")])
+def test_the_plan_names_the_network_teams_side_of_the_transit_gateway(stack, where):
+    document, _ = shipped_report(stack)
+    (note,) = [n for n in document["deploy"]["networkNotes"] if "transit gateway" in n]
+    assert note.startswith(f"transit gateway tgw-0123456789abcdef0: {where} attaches") and "10.100.0.0/16" in note
+    for words in ("route table", "propagates the VPC CIDR", "RAM", "accepted"):
+        assert words in note
+    assert document["deploy"]["runnerLabels"] == ["self-hosted", "crucible-prod" if stack == "prod" else "crucible-prod-core"]
 
 
 def test_prod_plans_offline_without_its_secrets_and_names_the_commands():
@@ -219,3 +291,15 @@ def test_jobs_with_the_policy_pack_install_its_virtualenv(workflow):
         if any(s.get("with", {}).get("policyPacks") == "policies" for s in job["steps"]):
             runs = " ".join(s.get("run", "") for s in job["steps"])
             assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in runs
+
+
+def test_the_readme_ways_in_are_the_ones_that_work_on_the_first_deploy():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Ways into the cluster") : readme.index("## Verify a deployed stack")]
+    # EKS publishes a private-only endpoint's private IPs under its public DNS name (AWS knowledge center
+    # "eks-private-cluster-endpoint-vpc"): the name resolves outside the VPC too.
+    assert "resolves only inside the VPC" not in readme and "publishes the endpoint's private IP addresses" in readme
+    for words in ("network.transitGatewayId", "network.existing", "InvalidGroup.NotFound", "AWS-StartPortForwardingSessionToRemoteHost",
+                  "documentation range", "First-deploy order", "RAM", "runnerLabels", "fromJSON"):
+        assert words in section, words
+    assert "CRUCIBLE_PRIVATE_RUNNER_LABEL" not in readme

@@ -116,6 +116,11 @@ def _private_endpoint_without_a_way_in(d):
     ]
 
 
+def _no_route_back_to_the_admitted_network(d):
+    # Drop the routes to the transit gateway: 443 stays open to 10.100.0.0/16, but the replies go to the NAT gateway.
+    d["resources"] = [r for r in d["resources"] if not (r["type"] == "aws:ec2/route:Route" and r["inputs"].get("transitGatewayId"))]
+
+
 def _network_policies_not_enforced(d):
     cni = _resource(d, "aws:eks/addon:Addon", "cluster-vpc-cni")["inputs"]
     _rewrite_json(cni, "configurationValues", lambda values: values.pop("enableNetworkPolicy"))
@@ -422,6 +427,7 @@ EDITS = {
     "sec-eks-003-control-plane-logs": _scheduler_logs_off,
     "sec-eks-004-access-entries": _creator_keeps_admin,
     "sec-eks-007-api-access-path": _private_endpoint_without_a_way_in,
+    "sec-eks-008-api-return-route": _no_route_back_to_the_admitted_network,
     "sec-eks-006-network-policy-enforcement": _network_policies_not_enforced,
     "sec-node-001-imdsv2-required": _imds_v1,
     "sec-node-002-imds-hop-limit": _imds_three_hops_away,

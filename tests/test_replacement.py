@@ -17,13 +17,19 @@ from stacks.plan.locate import plan_stack, shipped_stacks
 
 @functools.lru_cache(maxsize=None)
 def registered_types() -> frozenset[str]:
-    """Every custom resource type the shipped stacks register (each stack planned once)."""
-    return frozenset(r.type for stack in shipped_stacks() for r in plan_stack(stack).run.resources if r.custom)
+    """Every custom resource type the shipped stacks register (each stack planned once), and those only the opt-in
+    settings add (service-linked roles, the transit gateway attachment and routes)."""
+    from helpers import plan
+
+    opted_in = plan("prod", cluster={"createServiceLinkedRoles": True}, network={"transitGatewayId": "tgw-0123456789abcdef0"})
+    runs = [plan_stack(stack).run for stack in shipped_stacks()] + [opted_in]
+    return frozenset(r.type for run in runs for r in run.resources if r.custom)
 
 
 def test_every_resource_type_of_the_shipped_stacks_has_a_row():
     types = registered_types()
     assert "aws:ec2/vpc:Vpc" in types and "aws:fsx/lustreFileSystem:LustreFileSystem" in types  # the walk saw the stacks
+    assert {"aws:iam/serviceLinkedRole:ServiceLinkedRole", "aws:ec2transitgateway/vpcAttachment:VpcAttachment"} <= types  # and the opt-ins
     assert replacement.missing_from_table(types) == []
 
 
@@ -49,7 +55,7 @@ def test_the_data_holders_are_stateful():
 
 
 def test_vpc_plumbing_is_classified_as_network():
-    plumbing = {t for t in registered_types() if t.startswith(("aws:ec2/", "aws:vpc/"))} - {
+    plumbing = {t for t in registered_types() if t.startswith(("aws:ec2/", "aws:vpc/", "aws:ec2transitgateway/"))} - {
         "aws:ec2/launchTemplate:LaunchTemplate",  # instance configuration, not the network
         "aws:ec2/placementGroup:PlacementGroup",
     }

@@ -3,6 +3,7 @@ network-policy enforcement and a network path to a private endpoint (SEC-EKS-001
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 from pulumi_policy import EnforcementLevel
@@ -15,6 +16,8 @@ from policies.support.tokens import (
     EKS_CLUSTER,
     IAM_ROLE,
     NETWORK_POLICY,
+    SUBNET,
+    one_of,
 )
 from policies.support.values import Unknown, as_dict, as_list, dig, flag, is_set, known, text
 
@@ -322,8 +325,9 @@ def _api_access_path(stack: Stack, ctx: Ctx) -> None:
                     cluster,
                     "the API endpoint is private only and no rule admits anyone outside the cluster security group on "
                     "443, so `pulumi up` (every Helm release and Kubernetes object) and kubectl cannot reach it; declare "
-                    "the deployer's network in `crucible:cluster.apiAccess` (sourceSecurityGroupIds: a self-hosted runner "
-                    "or tunnel host in the VPC; sourceCidrs: a peered or VPN-connected network).",
+                    "the deployer's network in `crucible:cluster.apiAccess` (sourceCidrs: the company network, routed back "
+                    "through `crucible:network.transitGatewayId` in a VPC Crucible builds; sourceSecurityGroupIds: a runner "
+                    "or tunnel host in an existing VPC).",
                 )
 
 
@@ -336,4 +340,71 @@ SEC_EKS_007 = stack_policy(
     anchor="EKS user guide: cluster endpoint access control (private-only endpoints need a connected network and a 443 rule)",
 )
 
-POLICIES = [SEC_EKS_001, SEC_EKS_002, SEC_EKS_003, SEC_EKS_004, SEC_EKS_005, SEC_EKS_006, SEC_EKS_007]
+# SEC-EKS-008 ---------------------------------------------------------------------------------------------------
+ROUTE_TABLE_ASSOCIATION = one_of("aws:ec2/routeTableAssociation:RouteTableAssociation")
+ROUTE_TABLE = one_of("aws:ec2/routeTable:RouteTable")
+ROUTE = one_of("aws:ec2/route:Route")
+# Route targets that carry traffic to a connected private network; a NAT or internet gateway never delivers a reply
+# to a private address outside the VPC.
+_CONNECTED_TARGETS = ("transitGatewayId", "vpcPeeringConnectionId", "coreNetworkArn")
+
+
+def _carries_back(route: Res, network: "ipaddress.IPv4Network | ipaddress.IPv6Network") -> bool:
+    gateway = route.get("gatewayId")
+    connected = any(is_set(route.get(k)) for k in _CONNECTED_TARGETS) or (isinstance(gateway, str) and gateway.startswith("vgw-"))
+    destination = route.get("destinationCidrBlock") or route.get("destinationIpv6CidrBlock")
+    if not connected or not isinstance(destination, str):
+        return False
+    try:
+        block = ipaddress.ip_network(destination, strict=False)
+    except ValueError:
+        return False
+    return block.version == network.version and network.subnet_of(block)
+
+
+def _api_return_route(stack: Stack, ctx: Ctx) -> None:
+    for cluster in stack.of(EKS_CLUSTER):
+        with ctx.each():
+            if flag(cluster.get("vpcConfig", "endpointPublicAccess")) is not False:
+                continue
+            subnets = stack.linked(cluster, "vpcConfig", SUBNET)
+            tables = {
+                t.urn: t
+                for s in subnets
+                for a in stack.referrers(s, ROUTE_TABLE_ASSOCIATION, "subnetId")
+                for t in stack.linked(a, "routeTableId", ROUTE_TABLE)
+            }
+            if not tables:
+                continue  # the VPC is not this stack's (network.existing, a stack reference): its owner routes
+            rules = [separate_rule(stack, r, cluster) for r in stack.referrers(cluster, SEPARATE_RULES, "securityGroupId")]
+            for rule in rules:
+                if rule.direction != "ingress" or rule.self_ref or not rule.covers(443):
+                    continue
+                for cidr in rule.cidrs:
+                    if not isinstance(cidr, str) or rule.cidr_from_network:
+                        continue  # the VPC's own CIDR (computed from the VPC) is routed locally
+                    network = ipaddress.ip_network(cidr, strict=False)
+                    unrouted = sorted(
+                        t.name for urn, t in tables.items()
+                        if not any(_carries_back(r, network) for r in stack.referrers(t, ROUTE, "routeTableId"))
+                    )
+                    if unrouted:
+                        ctx.violation(
+                            cluster,
+                            f"443 is open to {cidr}, but the route tables of the cluster's subnets ({', '.join(unrouted)}) have "
+                            "no route for it to a transit gateway, VPN gateway or peering connection: the endpoint's replies "
+                            "take the default route to the NAT gateway and are lost, so `pulumi up` times out; set "
+                            "`crucible:network.transitGatewayId` (Crucible then routes each apiAccess.sourceCidrs block to it).",
+                        )
+
+
+SEC_EKS_008 = stack_policy(
+    rule_id="SEC-EKS-008",
+    slug="api-return-route",
+    description="Every connected network admitted on 443 to a private-only endpoint is routed back from the route "
+    "tables of the cluster's subnets (to a transit gateway, VPN gateway or peering), or the API's replies are lost.",
+    check=_api_return_route,
+    anchor="Amazon VPC Transit Gateways guide: routes to the transit gateway in the VPC's route tables",
+)
+
+POLICIES = [SEC_EKS_001, SEC_EKS_002, SEC_EKS_003, SEC_EKS_004, SEC_EKS_005, SEC_EKS_006, SEC_EKS_007, SEC_EKS_008]

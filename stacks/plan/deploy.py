@@ -1,18 +1,22 @@
 """The deploy path of a stack: how `pulumi up` and kubectl users reach its Kubernetes API, where CI runs it, and the
 secrets the real run needs.
 
-`crucible runner` and the plan's `deploy` section decide the same way, from the stack's config: a stack whose
-cluster has a public endpoint deploys from a GitHub-hosted runner; a private-only endpoint needs a self-hosted
-runner that reaches it (in the VPC, or in a peered or VPN-connected network admitted by `cluster.apiAccess`). A
-stack that does not build the cluster deploys from where the stack it references does.
+`crucible runner` and the plan's `deploy` section decide the same way, from the stack's config: the runner labels
+of the stack that builds the cluster (`cluster.apiAccess.runnerLabels`, default [self-hosted, crucible-<stack>]: a
+self-hosted runner in a network admitted by `cluster.apiAccess`). A GitHub-hosted runner only where the config names
+hosted labels (a public endpoint whose allow-list admits their egress range). A stack that does not build the cluster
+deploys from where the stack it references does.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from stacks.spec import ConfigError, PlatformSpec, Problem
+from stacks.spec.cluster import SELF_HOSTED_LABEL
 from stacks.spec.loader import load_stack_file
 
 if TYPE_CHECKING:
@@ -21,8 +25,8 @@ if TYPE_CHECKING:
     from stacks.plan.report import Section
 
 HOSTED, SELF_HOSTED = "hosted", "self-hosted"
-HOSTED_LABEL = "ubuntu-latest"
-RUNNER_VARIABLE = "CRUCIBLE_PRIVATE_RUNNER_LABEL"  # repository variable: the label of the self-hosted runner
+# The documentation ranges (RFC 5737): fine as shipped examples, but no runner or workstation has such an address.
+DOCUMENTATION_RANGES = tuple(ipaddress.ip_network(block) for block in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 SSM_POLICY = "AmazonSSMManagedInstanceCore"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
@@ -45,21 +49,16 @@ def cluster_spec_of(spec: PlatformSpec, path: Path, _seen: tuple[str, ...] = ())
     return cluster_spec_of(referenced, ref_path, _seen + (str(path.resolve()),))
 
 
-def runner_kind(spec: PlatformSpec, path: Path) -> str:
+def runner_labels(spec: PlatformSpec, path: Path) -> tuple[str, ...]:
+    """The `runs-on` labels of the runner that deploys ``spec``: those of the stack that builds its cluster (same
+    cluster, same network, same runner), as configured in `cluster.apiAccess.runnerLabels`, else
+    [self-hosted, crucible-<that stack>] — one runner per network, never one label for every stack."""
     cluster, _ = cluster_spec_of(spec, path)
-    return HOSTED if cluster.cluster.endpoint_public_access else SELF_HOSTED
+    return cluster.cluster.api_access.runner_labels or (SELF_HOSTED_LABEL, f"crucible-{cluster.stack}")
 
 
-def runner_label(kind: str, private_label: Optional[str]) -> str:
-    if kind == HOSTED:
-        return HOSTED_LABEL
-    if not private_label:
-        raise ConfigError(
-            [Problem(f"--private-label (repository variable {RUNNER_VARIABLE})", "not set, but a stack has a private-only endpoint: register a "
-                     "self-hosted runner in the VPC (or a peered/VPN-connected network admitted by cluster.apiAccess) and set the variable to its label")],
-            "runner",
-        )
-    return private_label
+def runner_kind(spec: PlatformSpec, path: Path) -> str:
+    return SELF_HOSTED if SELF_HOSTED_LABEL in runner_labels(spec, path) else HOSTED
 
 
 # ---- the plan's deploy section, read back from what the program registered --------------------------------------
@@ -117,16 +116,20 @@ def deploy_section(planned: "Planned") -> Optional["Section"]:
     if access is None:
         return None
     deploy_role = owner.spec.cluster.api_access.deploy_role_arn
-    kind = runner_kind(planned.spec, planned.path)
+    labels = list(runner_labels(planned.spec, planned.path))
+    kind = SELF_HOSTED if SELF_HOSTED_LABEL in labels else HOSTED
     from stacks.derive.ec2_quotas import quota_needs
 
     needs, quota_notes = quota_needs(planned.spec)
     region = planned.spec.region
+    notes = network_notes(owner.spec, access, where)
     data = {
         "cluster": where,
         **access,
         "deployRole": deploy_role,
         "runner": kind,
+        "runnerLabels": labels,
+        "networkNotes": notes,
         "quotas": [n.to_json(region) for n in needs],
         "quotaNotes": quota_notes,
     }
@@ -134,19 +137,45 @@ def deploy_section(planned: "Planned") -> Optional["Section"]:
     lines += [f"way in     {way}" for way in access["waysIn"]]
     if not access["apiIngress"] and not access["publicAccessCidrs"]:
         lines.append("way in     NONE declared for the deployer: only from inside the cluster security group (cluster.apiAccess)")
+    lines += [f"network    {note}" for note in notes]
     identity = f"deploy role {deploy_role} (access entry, AmazonEKSClusterAdminPolicy, cluster scope)" if deploy_role else (
         "the cluster creator (bootstrapCreatorAdmin)" if access["creatorAdmin"] else "NO deploy role and no creator admin: `pulumi up` would get 401"
     )
     lines.append(f"identity   {identity}; {len(access['adminAccessEntries'])} admin access entries")
     lines.append(
-        f"runner     {'GitHub-hosted (' + HOSTED_LABEL + ')' if kind == HOSTED else 'self-hosted (label: repository variable ' + RUNNER_VARIABLE + ')'}"
-        f" — `crucible runner {planned.spec.stack}`"
+        f"runner     {'self-hosted' if kind == SELF_HOSTED else 'GitHub-hosted'}, runs-on {json.dumps(labels)} "
+        f"(cluster.apiAccess.runnerLabels{'' if owner.spec.cluster.api_access.runner_labels else ', default'}) — `crucible runner {planned.spec.stack}`"
     )
     lines += [f"quota      {n.code} {n.name}: {n.vcpus_at_max:,} vCPUs at max ({', '.join(n.users)})" for n in needs]
     if needs:
         lines.append(f"           preflight: aws service-quotas get-service-quota --service-code ec2 --quota-code <code> --region {region}")
     lines += [f"note       {note}" for note in quota_notes]
     return Section("deploy", "Deploy path (how `pulumi up` and kubectl reach the API)", data, lines)
+
+
+def network_notes(spec: PlatformSpec, access: dict, where: str = "this stack") -> list[str]:
+    """What the declared way in needs beyond this stack (the network team's side), and allow-lists that admit nobody
+    real: warnings for the plan's deploy section, never refusals (shipped examples use documentation ranges)."""
+    notes = []
+    network, cidrs = spec.network, spec.cluster.api_access.source_cidrs
+    if spec.builds("network") and network.existing is None and network.transit_gateway_id:
+        notes.append(
+            f"transit gateway {network.transit_gateway_id}: {where} attaches the private subnets and routes "
+            f"{', '.join(cidrs) or 'no block (no apiAccess.sourceCidrs)'} to it; the network team associates the attachment "
+            "with a transit gateway route table and propagates the VPC CIDR to the company network's route table; a transit "
+            "gateway of another account is shared with AWS RAM and the attachment accepted there before traffic flows"
+        )
+    elif cidrs:
+        owner = "the existing VPC's owner" if network.existing is not None else f"the network's stack ({spec.stack_reference})"
+        notes.append(f"{owner} routes {', '.join(cidrs)} from the private subnets' route tables back to the connected network")
+    for cidr in access.get("publicAccessCidrs") or []:
+        net = ipaddress.ip_network(cidr)
+        if any(net.version == block.version and net.subnet_of(block) for block in DOCUMENTATION_RANGES):
+            notes.append(
+                f"WARNING publicAccessCidrs {cidr} is a documentation range (RFC 5737), no runner's or workstation's address: "
+                "replace with your network's egress (the public addresses your runner and kubectl users leave from)"
+            )
+    return notes
 
 
 def secrets_section(planned: "Planned") -> "Section":

@@ -20,7 +20,8 @@ hashicorp/terraform-provider-aws, internal/service/:
   prefix_list_id/referenced_security_group_id; the rest is ModifySecurityGroupRules in place); ec2/vpc_endpoint.go
   (vpc_id, service_name, vpc_endpoint_type, service_region, service_network_arn, resource_configuration_arn,
   dns_options.private_dns_preference / private_dns_specified_domains); ec2/vpc_flow_log.go (every argument: flow
-  logs are tags-only updatable).
+  logs are tags-only updatable); transitgateway/vpc_attachment.go (transit_gateway_id, vpc_id; subnet_ids and the
+  support flags update in place).
 - eks/cluster.go (name, role_arn, access_config.bootstrap_cluster_creator_admin_permissions,
   bootstrap_self_managed_addons, kubernetes_network_config.ip_family / service_ipv4_cidr, outpost_config; removing
   encryption_config once set replaces: ForceNewIfChange; vpc_config subnets and security groups update in place);
@@ -37,7 +38,8 @@ hashicorp/terraform-provider-aws, internal/service/:
   logs/group.go (name, name_prefix, log_group_class; kms_key_id associates in place).
 - s3/bucket.go (bucket, bucket_prefix, object_lock_enabled; bucket_namespace "Forces new resource",
   terraform-provider-aws#46917 docs).
-Identity fields of the remaining types (IAM roles and policies, KMS aliases and grants, EventBridge rules and
+Identity fields of the remaining types (IAM roles and policies, service-linked roles (aws_service_name,
+custom_suffix), KMS aliases and grants, EventBridge rules and
 targets, SQS, placement groups, launch templates, EKS add-ons and access policies, S3 bucket configurations) follow
 the same files' ForceNew names and fields (iam/role.go, iam/role_policy.go, iam/role_policy_attachment.go,
 kms/alias.go, kms/grant.go, events/rule.go, events/target.go, sqs/queue.go, sqs/queue_policy.go,
@@ -142,6 +144,7 @@ TABLE: dict[str, Replacement] = {
         NETWORK, "vpcId", "serviceName", "vpcEndpointType", "serviceRegion", "serviceNetworkArn", "resourceConfigurationArn",
         "dnsOptions.privateDnsPreference", "dnsOptions.privateDnsSpecifiedDomains",
     ),
+    "aws:ec2transitgateway/vpcAttachment:VpcAttachment": _r(NETWORK, "transitGatewayId", "vpcId"),
     "aws:ec2/flowLog:FlowLog": _r(
         NETWORK, "deliverCrossAccountRole", "destinationOptions", "eniId", "iamRoleArn", "logDestination", "logDestinationType",
         "logFormat", "maxAggregationInterval", "regionalNatGatewayId", "subnetId", "trafficType", "transitGatewayAttachmentId",
@@ -195,6 +198,7 @@ TABLE: dict[str, Replacement] = {
     "aws:ec2/launchTemplate:LaunchTemplate": _r(INFRASTRUCTURE, "name", "namePrefix"),
     "aws:ec2/placementGroup:PlacementGroup": _r(INFRASTRUCTURE, "name", "partitionCount", "spreadLevel", "strategy"),
     "aws:iam/role:Role": _r(INFRASTRUCTURE, "name", "namePrefix", "path"),
+    "aws:iam/serviceLinkedRole:ServiceLinkedRole": _r(INFRASTRUCTURE, "awsServiceName", "customSuffix"),
     "aws:iam/rolePolicy:RolePolicy": _r(INFRASTRUCTURE, "name", "namePrefix", "role"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _r(INFRASTRUCTURE, "policyArn", "role"),
     "aws:kms/alias:Alias": _r(INFRASTRUCTURE, "name", "namePrefix"),

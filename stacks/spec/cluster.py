@@ -31,6 +31,18 @@ NON_PUBLIC_BLOCKS = tuple(
     )
 )
 WORLD = ("0.0.0.0/0", "::/0")
+SELF_HOSTED_LABEL = "self-hosted"  # every self-hosted GitHub Actions runner carries it; no GitHub-hosted runner does
+# A runs-on label: one name (a comma or space does not separate labels, it makes one label nobody has).
+_RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def runner_label(value: str) -> Optional[str]:
+    if not _RUNNER_LABEL.match(value):
+        return (
+            f"got {show(value)}; allowed: one runner label per list item (letters, digits, '.', '_', '-'; e.g. "
+            "[self-hosted, crucible-prod]): `runs-on` reads 'self-hosted,vpc' as one label no runner has"
+        )
+    return None
 
 
 def addon_version(addon: str, version: str) -> Optional[str]:
@@ -77,13 +89,17 @@ class ApiAccessSpec:
 
     source_security_group_ids: tuple[str, ...] = setting(
         "Security groups whose members reach the private endpoint: each gets an ingress rule on 443 to the EKS "
-        "cluster security group. Use the group of a self-hosted deploy runner in the VPC or of an SSM tunnel host.",
+        "cluster security group. Only where the group can exist before this stack runs: with `network.existing` (a "
+        "runner or SSM tunnel host in that VPC) or a network read from a stack reference; a group of a VPC this stack "
+        "builds cannot exist yet, and EC2 refuses a group of another, unpeered VPC (InvalidGroup.NotFound).",
         default=[],
         check=all_of(each(aws_id("sg-")), unique),
     )
     source_cidrs: tuple[str, ...] = setting(
-        "CIDR blocks of connected networks (a peered VPC, a VPN or Direct Connect network) where the deploy runner and "
-        "kubectl users run: each gets an ingress rule on 443 to the EKS cluster security group.",
+        "CIDR blocks of connected networks (your company network over a transit gateway, VPN or Direct Connect) where "
+        "the deploy runner and kubectl users run: each gets an ingress rule on 443 to the EKS cluster security group. "
+        "The replies need a route back: in a VPC this stack builds, set `network.transitGatewayId` (outside dev "
+        "required) and each block is routed to it; with `network.existing` the VPC's owner routes them.",
         default=[],
         check=all_of(each(connected_network_cidr), unique),
     )
@@ -92,6 +108,15 @@ class ApiAccessSpec:
         "AmazonEKSClusterAdminPolicy, cluster scope. Required outside dev unless bootstrapCreatorAdmin is true.",
         default=None,
         check=iam_role_arn,
+    )
+    runner_labels: tuple[str, ...] = setting(
+        "The `runs-on` labels of the CI runner that deploys this stack (`crucible runner --labels`), one label per item. "
+        "Default: [self-hosted, crucible-<stack>] — a self-hosted runner in a network admitted by sourceCidrs (or in "
+        "the existing VPC); a stack on top of another stack's cluster uses that stack's labels. Name hosted labels "
+        "(no self-hosted), e.g. a GitHub larger runner with a static IP range, only for a public endpoint whose "
+        "publicAccessCidrs admit that range; a private-only endpoint needs a self-hosted runner.",
+        default=[],
+        check=all_of(each(runner_label), unique),
     )
 
     @property
@@ -259,11 +284,43 @@ def check_cluster(spec: "PlatformSpec", ctx: Context, path: str) -> None:
             "(AmazonEKSClusterAdminPolicy) or every Kubernetes resource gets 401 Unauthorized",
         )
     _check_role_partitions(spec, ctx, where)
+    _check_return_path(spec, ctx, path)
+    if not c.endpoint_public_access and access.runner_labels and SELF_HOSTED_LABEL not in access.runner_labels:
+        ctx.problem(
+            f"{where}.apiAccess.runnerLabels",
+            f"got {show(list(access.runner_labels))}: GitHub-hosted runners, which cannot reach a private-only endpoint; "
+            f"allowed: the labels of a self-hosted runner (with {SELF_HOSTED_LABEL!r}) in a network admitted by apiAccess",
+        )
     if c.bootstrap_creator_admin and access.deploy_role_arn is not None:
         ctx.problem(
             f"{where}.apiAccess.deployRoleArn",
             "set together with bootstrapCreatorAdmin: true: the deploy role creates the cluster and already gets an access entry, "
             "and a second entry for the same principal fails (ResourceInUseException); set bootstrapCreatorAdmin: false or remove deployRoleArn",
+        )
+
+
+def _check_return_path(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    """A declared way in must work on the first `pulumi up`: the source group must exist, and the endpoint's replies
+    must have a route back to the source network."""
+    access, network = spec.cluster.api_access, spec.network
+    builds_vpc = spec.builds("network") and network.existing is None
+    where = f"{path}cluster.apiAccess"
+    if ctx.env == "dev" or not builds_vpc:
+        return
+    if access.source_security_group_ids:
+        ctx.problem(
+            f"{where}.sourceSecurityGroupIds",
+            f"got {show(list(access.source_security_group_ids))}, but this stack builds its VPC in the same run: a runner's group "
+            "in that VPC cannot exist before it, and EC2 refuses an ingress rule naming a group of another, unpeered VPC "
+            "(InvalidGroup.NotFound); allowed: only with network.existing or a network from a stack reference — here "
+            "admit the runner's network with sourceCidrs and network.transitGatewayId",
+        )
+    if access.source_cidrs and network.transit_gateway_id is None:
+        ctx.problem(
+            f"{where}.sourceCidrs",
+            f"got {show(list(access.source_cidrs))}, but nothing routes the replies back: this stack builds its VPC, whose "
+            "private route tables send every other address to the NAT gateway; allowed: with network.transitGatewayId "
+            "(tgw-<hex>: Crucible attaches the VPC and routes each block to it), or network.existing whose owner routes them",
         )
 
 

@@ -75,6 +75,16 @@ class NetworkSpec:
     existing: Optional[ExistingVpc] = setting(
         "Use an existing VPC instead of creating one (see the `existing.*` keys).", default=None
     )
+    transit_gateway_id: Optional[str] = setting(
+        "Transit gateway (tgw-<hex>) that connects the VPC Crucible builds to your company network: Crucible attaches "
+        "the private subnets (one per zone) and, in every private route table, routes each "
+        "`cluster.apiAccess.sourceCidrs` block to it (the API's replies to the deployer and kubectl users). The network "
+        "team associates the attachment with a transit gateway route table and propagates the VPC CIDR; a transit "
+        "gateway of another account is shared with RAM and the attachment accepted. Not with `existing` (the VPC's "
+        "owner attaches and routes it).",
+        default=None,
+        check=aws_id("tgw-"),
+    )
     allow_non_private_cidr: bool = setting(
         "Allow a VPC CIDR (`vpcCidr`, `existing.vpcCidr`) outside the private ranges ("
         + ", ".join(PRIVATE_IPV4_RANGES)
@@ -85,7 +95,15 @@ class NetworkSpec:
     )
 
     def check(self, ctx: Context, path: str) -> None:
-        each_rule(lambda: self._check_private(ctx, path), lambda: self._check_endpoints(ctx, path))
+        each_rule(lambda: self._check_private(ctx, path), lambda: self._check_endpoints(ctx, path), lambda: self._check_transit(ctx, path))
+
+    def _check_transit(self, ctx: Context, path: str) -> None:
+        if self.transit_gateway_id is not None and self.existing is not None:
+            ctx.problem(
+                f"{path}.transitGatewayId",
+                f"got {show(self.transit_gateway_id)} with {path}.existing: Crucible attaches and routes only a VPC it builds; "
+                "allowed: remove it (the existing VPC's owner attaches it to the transit gateway and routes the connected networks)",
+            )
 
     def _check_private(self, ctx: Context, path: str) -> None:
         if self.allow_non_private_cidr:

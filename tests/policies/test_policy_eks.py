@@ -1,4 +1,4 @@
-"""SEC-EKS-001 ... SEC-EKS-006."""
+"""SEC-EKS-001 ... SEC-EKS-008."""
 
 from policy_builder import UNKNOWN, k8s, link, messages, res, verdicts
 
@@ -179,3 +179,42 @@ def test_api_access_path_leaves_public_endpoints_to_sec_eks_002_and_only_advises
     public = cluster(vpcConfig={"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]})
     assert verdicts("sec-eks-007-api-access-path", [public]) == []
     assert verdicts("sec-eks-007-api-access-path", [cluster()], env="dev") == [("eks", "advisory")]
+
+
+# SEC-EKS-008
+VPN = "10.100.0.0/16"
+
+
+def vpc_with_cluster(*route_targets: dict, destination: str = VPN):
+    """A VPC this stack builds: a private subnet, its route table (default route to the NAT gateway, plus one route to
+    ``destination`` per target), and a private-only cluster admitting ``VPN`` on 443."""
+    subnet = res("aws:ec2/subnet:Subnet", "private-a", {"cidrBlock": "10.30.0.0/18"})
+    table = res("aws:ec2/routeTable:RouteTable", "private-a", {})
+    association = link(link(res("aws:ec2/routeTableAssociation:RouteTableAssociation", "private-a", {"subnetId": UNKNOWN, "routeTableId": UNKNOWN}), "subnetId", subnet), "routeTableId", table)
+    nat = link(res("aws:ec2/route:Route", "private-a-nat", {"routeTableId": UNKNOWN, "destinationCidrBlock": "0.0.0.0/0", "natGatewayId": "nat-1"}), "routeTableId", table)
+    routes = [
+        link(res("aws:ec2/route:Route", f"private-a-{i}", {"routeTableId": UNKNOWN, "destinationCidrBlock": destination, **target}), "routeTableId", table)
+        for i, target in enumerate(route_targets)
+    ]
+    c = link(cluster(vpcConfig={"endpointPrivateAccess": True, "endpointPublicAccess": False, "subnetIds": [UNKNOWN]}), "vpcConfig", subnet)
+    rule = api_rule(c, "api-from-vpn", referencedSecurityGroupId=None, cidrIpv4=VPN)
+    return [subnet, table, association, nat, *routes, c, rule]
+
+
+def test_api_return_route_passes_when_the_admitted_network_is_routed_to_a_transit_gateway():
+    assert verdicts("sec-eks-008-api-return-route", vpc_with_cluster({"transitGatewayId": "tgw-0123456789abcdef0"})) == []
+    assert verdicts("sec-eks-008-api-return-route", vpc_with_cluster({"gatewayId": "vgw-0123"}, destination="10.0.0.0/8")) == []  # a covering block
+
+
+def test_api_return_route_fires_when_the_replies_would_go_to_the_nat_gateway():
+    assert verdicts("sec-eks-008-api-return-route", vpc_with_cluster()) == [("eks", "mandatory")]
+    # a route to the NAT gateway or an internet gateway does not bring the reply back either
+    assert verdicts("sec-eks-008-api-return-route", vpc_with_cluster({"natGatewayId": "nat-1"}, {"gatewayId": "igw-1"})) == [("eks", "mandatory")]
+    message = messages("sec-eks-008-api-return-route", vpc_with_cluster())[0]
+    assert VPN in message and "private-a" in message and "crucible:network.transitGatewayId" in message
+
+
+def test_api_return_route_leaves_a_vpc_of_another_stack_to_its_owner_and_advises_in_dev():
+    c = cluster()  # its subnets are not resources of this stack (network.existing or a stack reference)
+    assert verdicts("sec-eks-008-api-return-route", [c, api_rule(c, "api-from-vpn", referencedSecurityGroupId=None, cidrIpv4=VPN)]) == []
+    assert verdicts("sec-eks-008-api-return-route", vpc_with_cluster(), env="dev") == [("eks", "advisory")]

@@ -688,6 +688,7 @@ def lands_in_namespace(ctx: Context, template: Mapping, namespace: str, daemonse
             far.append(f"pool {pool.name}: {_selector_problem(spec, pool.types[0].labels)}")
             continue
         fits, misses = [], []
+        short_by: dict[str, list[tuple[str, int, list[str], Optional[str]]]] = {}  # resource -> (type, free, daemons, note)
         for node in matching:
             limit = _over_limits(node, pool.limits) if pool.provider == "karpenter" else None
             if limit:
@@ -702,12 +703,17 @@ def lands_in_namespace(ctx: Context, template: Mapping, namespace: str, daemonse
             if not short:
                 fits.append(node.name)
                 continue
-            name, want, have = short[0]
-            text = f"{name} requests {format_quantity(want, name)}, {node.name} has {format_quantity(max(have, 0), name)} allocatable"
-            if load.get(name):
+            name, _, have = short[0]
+            short_by.setdefault(name, []).append((node.name, have, daemons if load.get(name) else [], node.huge_pages_note))
+        for name, nodes in short_by.items():
+            has = ", ".join(f"{t} has {format_quantity(max(h, 0), name)}" for t, h, _, _ in nodes)
+            text = f"{name} requests {format_quantity(requests[name], name)}, {has} allocatable"
+            daemons = sorted({d for _, _, ds, _ in nodes for d in ds})
+            if daemons:
                 text += f" after DaemonSets ({', '.join(daemons)})"
             if name.startswith(HUGEPAGES_PREFIX):
-                text += f"; {node.huge_pages_note or 'Karpenter models no huge pages unless a NodeOverlay provides them'}"
+                notes = sorted({n for _, _, _, n in nodes if n}) or ["Karpenter models no huge pages unless a NodeOverlay provides them"]
+                text += f"; {'; '.join(notes)}"
             misses.append(text)
         if fits:
             landed.append({"pool": pool.name, "instanceTypes": fits})

@@ -269,3 +269,14 @@ def test_a_daemonset_must_fit_beside_the_other_daemonsets_where_it_runs_and_may_
     result = {e["name"]: e["checks"]["lands"] for e in block["workloads"]}
     assert not result["a"]["ok"] and "after DaemonSets (kube-system/b)" in result["a"]["reasons"][0]
     assert result["nowhere"]["ok"] and result["nowhere"]["summary"] == "no pool selects it (runs nowhere)"
+
+
+def test_a_ray_head_with_in_tree_autoscaling_carries_kuberays_autoscaler_sidecar():
+    from stacks.plan.lands import pod_groups
+
+    head = {"template": {"spec": {"containers": [container({"cpu": "2", "memory": "8Gi"}, name="ray-head")]}}}
+    service = {"kind": "RayService", "metadata": {"name": "llm"}, "spec": {"rayClusterConfig": {"enableInTreeAutoscaling": True, "headGroupSpec": head}}}
+    (group,) = pod_groups(service)
+    assert pod_requests(group.template["spec"]) == {"cpu": 2500, "memory": 8 * 2**30 + 512 * 2**20, "pods": 1}
+    service["spec"]["rayClusterConfig"]["autoscalerOptions"] = {"resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}
+    assert pod_requests(pod_groups(service)[0].template["spec"])["cpu"] == 3000

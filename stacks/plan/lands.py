@@ -125,11 +125,21 @@ class PodGroup:
     template: dict  # {"metadata": ..., "spec": ...}
 
 
+# KubeRay (ray-operator/controllers/ray/common/pod.go, BuildAutoscalerContainer) adds this sidecar to the head pod
+# when in-tree autoscaling is on; `autoscalerOptions.resources` replaces its resources.
+RAY_AUTOSCALER_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+
+
 def _ray_groups(cluster: Mapping) -> list[PodGroup]:
     groups = []
     head = cluster.get("headGroupSpec") or {}
     if head.get("template"):
-        groups.append(PodGroup("head", 1, head["template"]))
+        template = copy.deepcopy(head["template"])
+        if cluster.get("enableInTreeAutoscaling") in (True, "true"):
+            resources = (cluster.get("autoscalerOptions") or {}).get("resources") or RAY_AUTOSCALER_RESOURCES
+            spec = template.setdefault("spec", {})
+            spec["containers"] = [*(spec.get("containers") or []), {"name": "autoscaler", "resources": copy.deepcopy(resources)}]
+        groups.append(PodGroup("head", 1, template))
     for worker in cluster.get("workerGroupSpecs") or []:
         if worker.get("template"):
             replicas = max(int(worker.get("replicas") or 0), int(worker.get("minReplicas") or 0), 1) * int(worker.get("numOfHosts") or 1)

@@ -9,12 +9,18 @@ keeps its pod template, so `crucible check` re-evaluates a saved plan without th
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from components.labels import EXAMPLE_LABEL, POOL_LABEL, SYSTEM_POOL, TENANT_LABEL
 from stacks.plan.lands import NODEGROUP_TYPE, evaluate, hub_profile_workloads, objects_of, render, workloads_of
 
 PLATFORM_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Pod")
+
+# Objects the cluster will run that the plan does not register one by one: each source is ``(planned) -> [manifest]``
+# (metadata.namespace set), e.g. the Helm releases rendered with `helm template`. Their DaemonSets take their
+# requests off the nodes they select, their pods are workloads of source "chart", and the block keeps them
+# (`objects`) so `crucible check` uses the same ones.
+OBJECT_SOURCES: list[Callable[[Any], Sequence[Mapping]]] = []
 
 
 def tenant_namespaces(resources: Sequence[Mapping]) -> list[str]:
@@ -79,5 +85,7 @@ def workloads_section(planned, extra_objects: Optional[Sequence[Mapping]] = None
     from stacks.plan.report import Section
 
     resources = [r.to_json() for r in planned.run.resources]
-    block = workloads_block(planned.spec, resources, extra_objects or ())
+    if extra_objects is None:
+        extra_objects = [o for source in OBJECT_SOURCES for o in source(planned)]
+    block = workloads_block(planned.spec, resources, extra_objects)
     return Section("workloads", "Workloads (where each pod lands: pool and instance types)", block, render(block))

@@ -132,3 +132,14 @@ def test_reevaluating_a_saved_plan_gives_the_plans_own_verdicts():
     document = shipped_report("dev")[0]
     again = reevaluate(json.loads(json.dumps(document, default=str)))
     assert again["workloads"] == document["workloads"]["workloads"] and not failures(again)
+
+
+def test_a_trainjob_pod_is_built_from_its_runtime_its_patches_and_its_trainer():
+    entry = next(e for e in _block("prod")["workloads"] if e["kind"] == "TrainJob")
+    spec = entry["template"]["spec"]
+    assert spec["nodeSelector"]["karpenter.sh/nodepool"] == "train"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    (node,) = [c for c in spec["containers"] if c["name"] == "node"]
+    assert node["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in node["volumeMounts"]  # from the runtime
+    assert entry["replicas"] == 2 and entry["namespaces"] == ["llm", "search", "vision"]

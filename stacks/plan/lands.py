@@ -269,7 +269,9 @@ def _spawner_bytes(value) -> Optional[str]:
 def hub_profile_workloads(release_inputs: Mapping) -> list[dict]:
     """One workload per notebook profile of a JupyterHub release (`singleuser` values with each profile's
     `kubespawner_override`), as KubeSpawner builds the notebook pod."""
-    values = release_inputs.get("values") if isinstance(release_inputs.get("values"), dict) else {}
+    values = release_inputs.get("values")
+    if not isinstance(values, dict):
+        return []  # values hidden as a secret: the profiles are not known
     singleuser = values.get("singleuser") or {}
     namespace = release_inputs.get("namespace") or "default"
     scheduling = (values.get("scheduling") or {}).get("userPods") or {}

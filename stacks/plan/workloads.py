@@ -16,11 +16,12 @@ from stacks.plan.lands import NODEGROUP_TYPE, evaluate, hub_profile_workloads, o
 
 PLATFORM_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Pod")
 
-# Objects the cluster will run that the plan does not register one by one: each source is ``(planned) -> [manifest]``
-# (metadata.namespace set), e.g. the Helm releases rendered with `helm template`. Their DaemonSets take their
-# requests off the nodes they select, their pods are workloads of source "chart", and the block keeps them
-# (`objects`) so `crucible check` uses the same ones.
-OBJECT_SOURCES: list[Callable[[Any], Sequence[Mapping]]] = []
+# Objects the cluster will run that the plan does not register one by one: each source is
+# ``(document) -> [manifest]`` (metadata.namespace set), called with ``{"resources", "kubernetesVersion"}`` of the
+# plan, e.g. the Helm releases rendered with `helm template` (stacks/plan/helm.py `rendered_objects`). Their
+# DaemonSets take their requests off the nodes they select, their pods are workloads of source "chart", and the
+# block keeps them (`objects`) so `crucible check` uses the same ones.
+OBJECT_SOURCES: list[Callable[[Mapping[str, Any]], Sequence[Mapping]]] = []
 
 
 def tenant_namespaces(resources: Sequence[Mapping]) -> list[str]:
@@ -86,6 +87,7 @@ def workloads_section(planned, extra_objects: Optional[Sequence[Mapping]] = None
 
     resources = [r.to_json() for r in planned.run.resources]
     if extra_objects is None:
-        extra_objects = [o for source in OBJECT_SOURCES for o in source(planned)]
+        document = {"resources": resources, "kubernetesVersion": planned.spec.cluster.version}
+        extra_objects = [o for source in OBJECT_SOURCES for o in source(document)]
     block = workloads_block(planned.spec, resources, extra_objects)
     return Section("workloads", "Workloads (where each pod lands: pool and instance types)", block, render(block))

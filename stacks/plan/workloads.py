@@ -81,13 +81,39 @@ def workloads_block(spec, resources: Sequence[Mapping], extra_objects: Sequence[
     return evaluate(resources, collect_workloads(spec, resources, extra_objects), extra_objects, assumed_system_nodes(spec))
 
 
+def rendered_charts(document: Mapping[str, Any]) -> tuple[list[dict], list[str]]:
+    """The objects of every Helm release the plan registers, rendered with the real Helm (stacks/plan/helm.py), and
+    what could not be rendered and why (no renderer, no Helm binary, no vendored charts, a chart not vendored)."""
+    try:
+        from stacks.plan import helm
+    except ImportError:
+        return [], ["charts not rendered: the Helm renderer (stacks/plan/helm.py) is not installed"]
+    unavailable = tuple(e for e in (getattr(helm, "HelmUnavailable", None), getattr(helm, "ChartsUnavailable", None)) if e)
+    try:
+        releases = helm.rendered_releases(document)
+    except unavailable as error:
+        return [], [f"charts not rendered: {error}"]
+    # CRDs are left out: no check reads them, and the charts' CRDs would make most of a saved plan.
+    objects = [dict(o) for r in releases for o in r.objects if o.get("kind") != "CustomResourceDefinition"]
+    notes = [f"release {getattr(r.release, 'name', r.release)} not rendered: {r.skipped}" for r in releases if r.skipped]
+    return objects, notes
+
+
 def workloads_section(planned, extra_objects: Optional[Sequence[Mapping]] = None):
-    """The report section (JSON key `workloads`): per workload where it lands, or why not."""
+    """The report section (JSON key `workloads`): per workload where it lands, or why not; checked with the plan's
+    resources, the rendered charts' objects and any OBJECT_SOURCES."""
     from stacks.plan.report import Section
 
     resources = [r.to_json() for r in planned.run.resources]
+    notes: list[str] = []
     if extra_objects is None:
         document = {"resources": resources, "kubernetesVersion": planned.spec.cluster.version}
-        extra_objects = [o for source in OBJECT_SOURCES for o in source(document)]
+        extra_objects, notes = rendered_charts(document)
+        extra_objects = [*extra_objects, *(o for source in OBJECT_SOURCES for o in source(document))]
     block = workloads_block(planned.spec, resources, extra_objects)
-    return Section("workloads", "Workloads (where each pod lands: pool and instance types)", block, render(block))
+    if notes:
+        block["notes"] = notes
+    lines = render(block)
+    lines.append(f"(checked with {len(extra_objects)} objects rendered from the Helm releases)" if extra_objects else "(checked without rendered chart objects)")
+    lines.extend(f"({note})" for note in notes)
+    return Section("workloads", "Workloads (where each pod lands: pool and instance types)", block, lines)

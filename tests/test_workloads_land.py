@@ -143,3 +143,13 @@ def test_a_trainjob_pod_is_built_from_its_runtime_its_patches_and_its_trainer():
     assert node["resources"]["limits"]["nvidia.com/gpu"] == "8"
     assert {"name": "dshm", "mountPath": "/dev/shm"} in node["volumeMounts"]  # from the runtime
     assert entry["replicas"] == 2 and entry["namespaces"] == ["llm", "search", "vision"]
+
+
+def test_without_the_renderer_the_plan_says_the_charts_were_not_rendered(monkeypatch):
+    import sys
+
+    from stacks.plan.workloads import rendered_charts
+
+    monkeypatch.setitem(sys.modules, "stacks.plan.helm", None)  # importing it raises ImportError
+    objects, notes = rendered_charts({"resources": shipped_report("dev")[0]["resources"]})
+    assert objects == [] and notes == ["charts not rendered: the Helm renderer (stacks/plan/helm.py) is not installed"]

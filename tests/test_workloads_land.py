@@ -150,6 +150,9 @@ def test_without_the_renderer_the_plan_says_the_charts_were_not_rendered(monkeyp
 
     from stacks.plan.workloads import rendered_charts
 
+    import stacks.plan
+
     monkeypatch.setitem(sys.modules, "stacks.plan.helm", None)  # importing it raises ImportError
+    monkeypatch.delattr(stacks.plan, "helm", raising=False)
     objects, notes = rendered_charts({"resources": shipped_report("dev")[0]["resources"]})
     assert objects == [] and notes == ["charts not rendered: the Helm renderer (stacks/plan/helm.py) is not installed"]

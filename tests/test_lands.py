@@ -280,3 +280,15 @@ def test_a_ray_head_with_in_tree_autoscaling_carries_kuberays_autoscaler_sidecar
     assert pod_requests(group.template["spec"]) == {"cpu": 2500, "memory": 8 * 2**30 + 512 * 2**20, "pods": 1}
     service["spec"]["rayClusterConfig"]["autoscalerOptions"] = {"resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}
     assert pod_requests(pod_groups(service)[0].template["spec"])["cpu"] == 3000
+
+
+def test_nodepool_requirements_on_instance_labels_narrow_its_types():
+    resources = [nodeclass("any"), k8s("NodePool", "karpenter.sh/v1", {"metadata": {"name": "any"}, "spec": {"template": {"metadata": {"labels": {}}, "spec": {
+        "nodeClassRef": {"name": "any"},
+        "requirements": [
+            {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g6e"]},
+            {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["1"]},
+        ],
+    }}}})]
+    result = check(resources, workload("gpu", {"containers": [container({"nvidia.com/gpu": "1"}, {"nvidia.com/gpu": "1"})]}))["gpu"]
+    assert result["pools"] == [{"pool": "any", "instanceTypes": ["g6e.12xlarge", "g6e.24xlarge", "g6e.48xlarge"]}]

@@ -380,6 +380,9 @@ def _allows(requirements: Sequence[Mapping], labels: Mapping[str, frozenset]) ->
             out[key] = out[key] - values
         elif op == "Exists" and key not in out:
             out[key] = frozenset({"*"})
+        elif op in ("Gt", "Lt") and key in out and values:
+            bound = int(next(iter(values)))
+            out[key] = frozenset(v for v in out[key] if v.lstrip("-").isdigit() and (int(v) > bound if op == "Gt" else int(v) < bound))
     return out
 
 

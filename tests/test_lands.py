@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import copy
 
-from stacks.derive.allocatable import karpenter_allocatable, node_allocatable, NodeConfig
 from components.catalog import load_catalog
+from stacks.derive.allocatable import NodeConfig, karpenter_allocatable, node_allocatable
 from stacks.plan.lands import container_requests, evaluate, failures, limit_ranges_of, pod_requests
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "effect": "NoSchedule"}

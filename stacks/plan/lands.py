@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 

@@ -32,6 +32,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from stacks.plan.locate import plan_stack
     from stacks.plan.report import build_report
 
+    from stacks.plan.lands import failures
     from stacks.plan.verdicts import mandatory
 
     planned = plan_stack(args.stack)
@@ -42,7 +43,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print("\n".join(lines))
         if args.json:
             print(f"\nplan written to {args.json}")
-    return EXIT_POLICY if mandatory(document.get("policies", {})) else EXIT_OK
+    return EXIT_POLICY if mandatory(document.get("policies", {})) or failures(document.get("workloads", {})) else EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -62,9 +63,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     verdicts = evaluate(resources, env)
     print(f"crucible check {args.plan} ({env})")
     print("\n".join(f"  {line}" for line in render(verdicts)))
+    workloads = None
+    if isinstance(document.get("workloads"), dict):
+        # The saved plan's workloads, checked again against its (possibly edited) resources and pod templates.
+        from stacks.plan import lands
+
+        workloads = lands.reevaluate(document)
+        verdicts = {**verdicts, "workloads": workloads}
+        print("  Workloads")
+        print("\n".join(f"    {line}" for line in lands.render(workloads)))
     if args.json:
         _write_json(verdicts, args.json)
-    return EXIT_POLICY if mandatory(verdicts) else EXIT_OK
+    from stacks.plan.lands import failures
+
+    return EXIT_POLICY if mandatory(verdicts) or failures(workloads or {}) else EXIT_OK
 
 
 def _plan_document(source: str) -> dict:

@@ -431,6 +431,12 @@ def policies_section(planned: Planned) -> Section:
     return Section("policies", "Policies", verdicts, render(verdicts))
 
 
+def workloads_section(planned: Planned) -> Optional[Section]:
+    from stacks.plan.workloads import workloads_section as section
+
+    return section(planned)
+
+
 SECTIONS: list[Callable[[Planned], Optional[Section]]] = [
     layers_section,
     settings_section,
@@ -441,6 +447,7 @@ SECTIONS: list[Callable[[Planned], Optional[Section]]] = [
     notebooks_section,
     teams_section,
     cost_section,
+    workloads_section,  # where each pod lands (and, later, whether it is admitted and what it reaches)
     policies_section,  # last: the verdict is the plan's last word
 ]
 

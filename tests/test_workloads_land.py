@@ -1,0 +1,158 @@
+"""The Workloads section of `crucible plan` (JSON key `workloads`): every pod template Crucible registers or hands to
+teams lands on a pool of the shipped stacks, a failure exits 1, and `crucible check` re-evaluates a saved (edited)
+plan from the pod templates and resources it carries."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from addons.examples import render_examples
+from helpers import REPO, shipped_report
+from stacks.cli import main
+from stacks.plan.lands import failures, reevaluate
+from stacks.spec.loader import load_stack_file
+
+STACKS = ("dev", "staging", "prod", "prod-platform", "inference", "research", "train-p5", "trainium")
+
+
+def _block(stack: str) -> dict:
+    return shipped_report(stack)[0]["workloads"]
+
+
+def _requests_huge_pages(entry: dict) -> bool:
+    return any(k.startswith("hugepages-") for k in entry["checks"]["lands"].get("requests", {}))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_example_and_notebook_profile_is_a_workload(stack):
+    spec, _, _ = load_stack_file(REPO / "stacks" / f"Pulumi.{stack}.yaml")
+    entries = _block(stack)["workloads"]
+    assert {e["file"] for e in entries if e["source"] == "example"} == set(render_examples(spec))
+    hub = next((r for r in shipped_report(stack)[0]["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"].get("chart") == "jupyterhub"), None)
+    profiles = {p["slug"] for p in (hub["inputs"]["values"]["singleuser"].get("profileList") or [])} if hub else set()
+    assert {e["object"] for e in entries if e["source"] == "notebook"} == profiles
+    assert all(e["template"].get("spec", {}).get("containers") for e in entries)  # the pod template travels with it
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_shipped_workloads_land(stack):
+    entries = _block(stack)["workloads"]
+    stranded = {e["name"]: e["checks"]["lands"]["reasons"] for e in entries if not e["checks"]["lands"]["ok"] and not _requests_huge_pages(e)}
+    assert not stranded
+    huge = [e for e in entries if _requests_huge_pages(e)]
+    if huge:
+        # Issue 13 defect 1: the EFA examples request hugepages-2Mi, which no Karpenter node offers; another part of
+        # the issue drops those requests. Until then the check must report exactly that.
+        assert all(not e["checks"]["lands"]["ok"] and "hugepages-2Mi requests" in " ".join(e["checks"]["lands"]["reasons"]) for e in huge)
+        pytest.xfail(f"{len(huge)} EFA example pods request hugepages-2Mi (issue 13 defect 1, fixed in another branch)")
+
+
+def test_the_section_says_where_each_workload_lands():
+    lines = "\n".join(shipped_report("dev")[1])
+    assert "Workloads (where each pod lands: pool and instance types)" in lines
+    assert "notebook profile gpu-dev" in lines and "OK gpu-dev (g6.xlarge, g6.2xlarge)" in lines
+    assert "mpi-operator/Deployment mpi-operator" in lines
+
+
+def test_a_platform_pod_lands_on_the_system_nodes_of_the_stack_below_a_split_stack():
+    entries = {e["name"]: e for e in _block("prod-platform")["workloads"]}
+    lands = entries["mpi-operator/Deployment mpi-operator"]["checks"]["lands"]
+    assert lands["ok"] and lands["pools"][0]["pool"] == "system (from acme/crucible/prod-core)"
+    assert _block("prod-platform")["assumedResources"][0]["type"] == "aws:eks/nodeGroup:NodeGroup"
+
+
+def test_plan_exits_1_when_a_workload_lands_nowhere(tmp_path, capsys):
+    config = yaml.safe_load((REPO / "stacks" / "Pulumi.dev.yaml").read_text())
+    config["config"]["crucible:addons"]["jupyterhub"]["cpu"] = 100  # no dev node has 100 cores
+    path = tmp_path / "Pulumi.bignotebooks.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["plan", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "mandatory lands: notebook profile cpu lands nowhere: pool cpu: cpu requests 100, m7i.2xlarge has 7910m, m7i.4xlarge has 15890m allocatable" in out
+
+
+# ---- crucible check on a saved plan -------------------------------------------------------------------------------
+
+
+def _saved(tmp_path, edit=None) -> str:
+    document = copy.deepcopy(shipped_report("dev")[0])
+    if edit:
+        edit(document)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(document, default=str))
+    return str(path)
+
+
+def _entry(document: dict, name: str) -> dict:
+    return next(e for e in document["workloads"]["workloads"] if e["name"] == name)
+
+
+def _container(document: dict, name: str) -> dict:
+    return _entry(document, name)["template"]["spec"]["containers"][0]
+
+
+def test_check_passes_the_unedited_saved_plan(tmp_path, capsys):
+    assert main(["check", _saved(tmp_path)]) == 0
+    assert "3 workloads: 0 mandatory violations" in capsys.readouterr().out
+
+
+def test_check_fails_a_saved_plan_edited_to_request_huge_pages(tmp_path, capsys):
+    def edit(document):
+        _container(document, "notebook profile gpu-dev")["resources"]["limits"]["hugepages-2Mi"] = "1Gi"
+
+    assert main(["check", _saved(tmp_path, edit)]) == 1
+    out = capsys.readouterr().out
+    assert "mandatory lands: notebook profile gpu-dev lands nowhere: pool gpu-dev: hugepages-2Mi requests 1Gi, g6.xlarge has 0, g6.2xlarge has 0 allocatable; Karpenter models no huge pages" in out
+
+
+def test_check_fails_a_saved_plan_edited_to_request_more_than_every_node(tmp_path, capsys):
+    def edit(document):
+        _container(document, "notebook profile cpu")["resources"]["requests"]["memory"] = "512Gi"
+
+    assert main(["check", _saved(tmp_path, edit)]) == 1
+    out = capsys.readouterr().out
+    assert "notebook profile cpu lands nowhere: pool cpu: memory requests 512Gi, m7i.2xlarge has" in out
+
+
+def test_check_reads_the_pools_from_the_saved_resources(tmp_path, capsys):
+    # Taint the cpu pool in the saved plan: the notebooks that do not tolerate it land nowhere.
+    def edit(document):
+        pool = next(r for r in document["resources"] if r["type"] == "kubernetes:karpenter.sh/v1:NodePool" and r["inputs"]["metadata"]["name"] == "cpu")
+        pool["inputs"]["spec"]["template"]["spec"]["taints"] = [{"key": "dedicated", "value": "batch", "effect": "NoSchedule"}]
+
+    assert main(["check", _saved(tmp_path, edit)]) == 1
+    assert "pool cpu: does not tolerate taint dedicated=batch:NoSchedule" in capsys.readouterr().out
+
+
+def test_reevaluating_a_saved_plan_gives_the_plans_own_verdicts():
+    document = shipped_report("dev")[0]
+    again = reevaluate(json.loads(json.dumps(document, default=str)))
+    assert again["workloads"] == document["workloads"]["workloads"] and not failures(again)
+
+
+def test_a_trainjob_pod_is_built_from_its_runtime_its_patches_and_its_trainer():
+    entry = next(e for e in _block("prod")["workloads"] if e["kind"] == "TrainJob")
+    spec = entry["template"]["spec"]
+    assert spec["nodeSelector"]["karpenter.sh/nodepool"] == "train"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    (node,) = [c for c in spec["containers"] if c["name"] == "node"]
+    assert node["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in node["volumeMounts"]  # from the runtime
+    assert entry["replicas"] == 2 and entry["namespaces"] == ["llm", "search", "vision"]
+
+
+def test_without_the_renderer_the_plan_says_the_charts_were_not_rendered(monkeypatch):
+    import sys
+
+    from stacks.plan.workloads import rendered_charts
+
+    import stacks.plan
+
+    monkeypatch.setitem(sys.modules, "stacks.plan.helm", None)  # importing it raises ImportError
+    monkeypatch.delattr(stacks.plan, "helm", raising=False)
+    objects, notes = rendered_charts({"resources": shipped_report("dev")[0]["resources"]})
+    assert objects == [] and notes == ["charts not rendered: the Helm renderer (stacks/plan/helm.py) is not installed"]

@@ -212,6 +212,11 @@ def _runtimes(objects: Iterable[Mapping]) -> dict[str, dict]:
     return {_meta(o).get("name"): o for o in objects if _kind(o) in ("ClusterTrainingRuntime", "TrainingRuntime")}
 
 
+# (key, function): more of an object kept on each of its workload entries, for checks that read beyond the pod
+# template (stacks/plan/admitted.py: what Kueue's webhooks read).
+ENTRY_FACTS: list[tuple[str, Callable[[Mapping], Any]]] = []
+
+
 def workloads_of(
     objects: Iterable[Mapping],
     *,
@@ -242,6 +247,8 @@ def workloads_of(
             }
             if file:
                 entry["file"] = file
+            for key, facts in ENTRY_FACTS:
+                entry[key] = facts(obj)
             out.append(entry)
     return out
 
@@ -634,6 +641,7 @@ class Context:
     pools: list[Pool]
     limit_ranges: dict[str, list[dict]]
     daemonsets: list[dict]  # DaemonSet objects
+    workloads: Sequence[Mapping] = ()  # every entry checked (a check may look at an object's other pod sets)
 
     @classmethod
     def build(cls, resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()) -> "Context":
@@ -778,6 +786,7 @@ def evaluate(
     plan's resources (rendered charts; ``assumed_resources``: what a lower stack registers, e.g. its system node
     group), and a mandatory violation per failed check."""
     ctx = Context.build([*resources, *assumed_resources], extra_objects)
+    ctx.workloads = list(workloads)
     entries, violations = [], []
     for workload in workloads:
         entry = {k: v for k, v in workload.items() if k != "checks"}
@@ -831,3 +840,7 @@ def render(block: Mapping) -> list[str]:
     for v in bad:
         lines.append(f"mandatory {v['check']}: {v['message']}")
     return lines
+
+
+# The checks that add themselves to CHECKS (imported last: they build on this module).
+from stacks.plan import admitted as _admitted  # noqa: E402,F401

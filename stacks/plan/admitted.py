@@ -426,11 +426,11 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
     by_role: dict[str, list[str]] = {}
     ns_selector = spec.get("namespaceSelector")
     if ns_selector is not None and not selector_matches(ns_selector, queues.namespace_labels(namespace)):
-        return {"ok": False, "flavors": {}, "byRole": {}, "reasons": [f"ClusterQueue {cq_name}'s namespaceSelector does not match namespace {namespace}"]}
+        return {"ok": False, "admitted": False, "flavors": {}, "byRole": {}, "placed": {}, "reasons": [f"ClusterQueue {cq_name}'s namespaceSelector does not match namespace {namespace}"]}
     groups = spec.get("resourceGroups") or []
     missing = sorted({f.get("name") for g in groups for f in g.get("flavors") or [] if f.get("name") not in queues.flavors})
     if missing:
-        return {"ok": False, "flavors": {}, "byRole": {}, "reasons": [f"ClusterQueue {cq_name} is inactive: ResourceFlavor {', '.join(missing)} not found"]}
+        return {"ok": False, "admitted": False, "flavors": {}, "byRole": {}, "placed": {}, "reasons": [f"ClusterQueue {cq_name} is inactive: ResourceFlavor {', '.join(missing)} not found"]}
     limit_ranges = ctx.limit_ranges.get(namespace, [])
     used: dict[tuple[str, str], int] = {}
     chosen: dict[str, str] = {}
@@ -482,22 +482,33 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
             for r, v in wanted.items():
                 used[(assigned, r)] = used.get((assigned, r), 0) + v
             chosen[role] = assigned
-            flavor = queues.flavors[assigned]
-            if not any(_is_accelerator_request(k) for k in per_pod):
-                pool = _accelerator_pool(ctx, flavor)
-                if pool is not None:
-                    accel = [p for p in pod_sets if any(_is_accelerator_request(k) for k in requests[p.get("role") or "main"])]
-                    if _fits_beside(ctx, flavor, namespace, ps, accel) is None:
-                        beside = "they do not fit beside the workload's own accelerator pods" if accel else "the workload has no accelerator pods to share nodes with"
-                        problems.append(
-                            f"CPU-only pods assigned flavor {assigned}, an accelerator pool ({pool}), and {beside}: "
-                            "Karpenter would launch an accelerator node for them (give CPU work a cpu pool, first in the flavor order)"
-                        )
-            landed = lands_in_namespace(ctx, admitted_template(ps.get("template") or {}, flavor), namespace)
-            if not landed["ok"]:
-                problems.append(f"admitted on flavor {assigned} but lands nowhere there: " + "; ".join(landed["reasons"]))
-    ok = not any(by_role.values())
-    return {"ok": ok, "flavors": chosen, "byRole": by_role, "reasons": [f"{role}: {p}" for role, ps in by_role.items() for p in ps]}
+    placed: dict[str, list[str]] = {}  # admitted, but it would not run as meant there
+    # Where they run, once every pod set has its flavor: on the flavor's pool, and CPU-only pod sets on an
+    # accelerator pool only beside the workload's own accelerator pods of the same flavor.
+    for ps in pod_sets:
+        role = ps.get("role") or "main"
+        if role not in chosen:
+            continue
+        assigned = chosen[role]
+        flavor = queues.flavors[assigned]
+        problems = placed.setdefault(role, [])
+        if not any(_is_accelerator_request(k) for k in requests[role]):
+            pool = _accelerator_pool(ctx, flavor)
+            if pool is not None:
+                accel = [p for p in pod_sets if chosen.get(p.get("role") or "main") == assigned and any(_is_accelerator_request(k) for k in requests[p.get("role") or "main"])]
+                if _fits_beside(ctx, flavor, namespace, ps, accel) is None:
+                    beside = "they do not fit beside the workload's own accelerator pods" if accel else "the workload has no accelerator pods there to share nodes with"
+                    problems.append(
+                        f"CPU-only pods assigned flavor {assigned}, an accelerator pool ({pool}), and {beside}: "
+                        "Karpenter would launch an accelerator node for them (give CPU work a cpu pool, first in the flavor order)"
+                    )
+        landed = lands_in_namespace(ctx, admitted_template(ps.get("template") or {}, flavor), namespace)
+        if not landed["ok"]:
+            problems.append(f"admitted on flavor {assigned} but lands nowhere there: " + "; ".join(landed["reasons"]))
+    admitted = not any(by_role.values())
+    ok = admitted and not any(placed.values())
+    reasons = [f"{role}: {p}" for source in (by_role, placed) for role, ps in source.items() for p in ps]
+    return {"ok": ok, "admitted": admitted, "flavors": chosen, "byRole": by_role, "placed": placed, "reasons": reasons}
 
 
 # ---- the check ---------------------------------------------------------------------------------------------------
@@ -520,6 +531,9 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
     facts = workload.get("kueue") or {}
     routing = route(kind, facts, namespace, queues)
     if routing.managed_kind is None:
+        label = (facts.get("labels") or {}).get(QUEUE_LABEL)
+        if label:  # the author meant it to be queued: Kueue ignoring it runs it outside the team's quota
+            return {"ok": False, "summary": "ignored by Kueue", "reasons": [*routing.chain, f"labelled {QUEUE_LABEL}={label} but no integration of it is enabled: it runs outside the queue and its quota"]}
         return {"ok": True, "summary": "not queued" + (f" ({routing.chain[-1]})" if routing.chain else ""), "reasons": []}
     via = f" as {routing.managed_kind}" if routing.managed_kind != kind else ""
     if routing.refusals:
@@ -538,13 +552,16 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
     role = workload.get("role") or "main"
     mine = result["flavors"].get(role)
     path = f"{routing.queue} -> {cq_name}"
-    if not result["ok"]:
+    if not result["admitted"]:
         own = result["byRole"].get(role) or []
         others = [r for r, ps in result["byRole"].items() if ps and r != role]
-        reasons = [*routing.chain, *(r for r in result["reasons"] if not result["byRole"])] if not result["byRole"] else [*routing.chain, *own]
+        reasons = [*routing.chain, *own] if result["byRole"] else [*routing.chain, *result["reasons"]]
         if others:
             reasons.append(f"the workload's pod set {', '.join(others)} is not admitted, so neither is this one (Kueue admits a workload whole)")
         return {"ok": False, "summary": f"{path}: not admitted", "reasons": reasons, "queue": routing.queue, "clusterQueue": cq_name}
+    own = result["placed"].get(role) or []
+    if own:
+        return {"ok": False, "summary": f"{path} -> {mine}{via}: admitted, does not run as it should", "reasons": [*routing.chain, *own], "queue": routing.queue, "clusterQueue": cq_name, "flavor": mine}
     return {"ok": True, "summary": f"{path} -> {mine}{via}", "reasons": [], "queue": routing.queue, "clusterQueue": cq_name, "flavor": mine, "flavors": result["flavors"]}
 
 

@@ -379,3 +379,13 @@ def test_check_fails_a_saved_plan_edited_so_a_workload_exceeds_its_teams_quota_a
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if "mandatory admitted: train/pytorch-efa.yaml: TrainJob pytorch-efa node" in l)
     assert "no flavor of ClusterQueue llm admits it" in line and "flavor train: cpu 1620 > 1229" in line and "nvidia.com/gpu 72 > 51 (nominal 32 + borrowable 19)" in line
+
+
+def test_a_rayjob_submitter_is_a_cpu_only_pod_set_kueue_places_by_first_fit():
+    # Kueue 0.19 (rayjob_controller.go addSubmitterPodSet): in K8sJobMode the submitter Job is a pod set of its own,
+    # KubeRay's default container (500m, 200Mi), no placement: first fit gives it the first flavor that has room.
+    on_p5 = {e["name"]: e["checks"]["admitted"] for e in shipped_report("train-p5")[0]["workloads"]["workloads"]}
+    assert _one(on_p5, "RayJob ray-finetune submitter")["summary"] == "default -> finetune|pretrain -> cpu-prep"
+    verdicts = admitted([_ray_job(shutdownAfterJobFinishes=True)])  # prod on this branch: no cpu pool
+    submitter = _one(verdicts, "RayJob rj submitter")
+    assert not submitter["ok"] and any("CPU-only pods assigned flavor train" in r for r in submitter["reasons"])

@@ -147,6 +147,30 @@ def _ray_groups(cluster: Mapping) -> list[PodGroup]:
     return groups
 
 
+# KubeRay's default submitter container (ray-operator/controllers/ray/common/job.go GetDefaultSubmitterContainer;
+# Kueue 0.19 rayjob_controller.go defaultSubmitterResources counts the same).
+RAY_SUBMITTER_RESOURCES = {"requests": {"cpu": "500m", "memory": "200Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+
+
+def _rayjob_groups(spec: Mapping) -> list[PodGroup]:
+    """A RayJob's cluster pods and its submitter: in K8sJobMode (the CRD's default) a Job of one pod from
+    `submitterPodTemplate` or KubeRay's default (the head's image, RAY_SUBMITTER_RESOURCES, no placement); in
+    SidecarMode a submitter container in the head pod."""
+    cluster = spec.get("rayClusterSpec") or {}
+    groups = _ray_groups(cluster)
+    mode = spec.get("submissionMode") or "K8sJobMode"
+    if mode == "K8sJobMode" and cluster:
+        template = copy.deepcopy(spec.get("submitterPodTemplate") or {})
+        if not template:
+            head = (((cluster.get("headGroupSpec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [{}]
+            template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "ray-job-submitter", "image": head[0].get("image", ""), "resources": copy.deepcopy(RAY_SUBMITTER_RESOURCES)}]}}
+        groups.append(PodGroup("submitter", 1, template))
+    elif mode == "SidecarMode" and groups and groups[0].role == "head":
+        spec_ = groups[0].template.setdefault("spec", {})
+        spec_["containers"] = [*(spec_.get("containers") or []), {"name": "ray-job-submitter", "resources": copy.deepcopy(RAY_SUBMITTER_RESOURCES)}]
+    return groups
+
+
 def _trainjob_groups(obj: Mapping, runtimes: Mapping[str, Mapping]) -> list[PodGroup]:
     """A TrainJob's node pods: the runtime's `node` replicated job, with the job's runtimePatches and its trainer
     (image, command, env, resourcesPerNode) applied to the `node` container, as the Trainer controller builds it."""
@@ -198,7 +222,7 @@ def pod_groups(obj: Mapping, runtimes: Mapping[str, Mapping] = {}) -> list[PodGr
             if replica.get("template") and int(replica.get("replicas", 1) or 0)
         ]
     if kind == "RayJob":
-        return _ray_groups(spec.get("rayClusterSpec") or {})
+        return _rayjob_groups(spec)
     if kind == "RayCluster":
         return _ray_groups(spec)
     if kind == "RayService":

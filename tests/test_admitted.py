@@ -389,3 +389,12 @@ def test_a_rayjob_submitter_is_a_cpu_only_pod_set_kueue_places_by_first_fit():
     verdicts = admitted([_ray_job(shutdownAfterJobFinishes=True)])  # prod on this branch: no cpu pool
     submitter = _one(verdicts, "RayJob rj submitter")
     assert not submitter["ok"] and any("CPU-only pods assigned flavor train" in r for r in submitter["reasons"])
+
+
+@pytest.mark.parametrize("kind", ["LocalQueue", "ClusterQueue"])
+def test_a_held_queue_admits_nothing(kind):
+    document = _document()
+    queue = next(r["inputs"] for r in document["resources"] if r["type"].endswith(f":{kind}") and r["inputs"]["metadata"]["name"] in ("default", "llm") and r["inputs"]["metadata"].get("namespace", "llm") == "llm")
+    queue["spec"]["stopPolicy"] = "Hold"
+    verdict = _one(admitted([gpu_job()], document=document), "Job train")
+    assert not verdict["ok"] and verdict["reasons"][-1].endswith("has stopPolicy Hold: it admits nothing")

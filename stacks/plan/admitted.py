@@ -544,6 +544,13 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
     if lq is None:
         return {"ok": False, "summary": "never admitted", "reasons": [*routing.chain, f"LocalQueue {namespace}/{routing.queue} does not exist"]}
     cq_name = (lq.get("spec") or {}).get("clusterQueue")
+    held = [(f"LocalQueue {namespace}/{routing.queue}", lq)]
+    if cq_name in queues.cluster_queues:
+        held.append((f"ClusterQueue {cq_name}", queues.cluster_queues[cq_name]))
+    for what, obj in held:
+        policy = (obj.get("spec") or {}).get("stopPolicy")
+        if policy in ("Hold", "HoldAndDrain"):  # kueue v1beta2 StopPolicy: no new admissions
+            return {"ok": False, "summary": "never admitted", "reasons": [f"{what} has stopPolicy {policy}: it admits nothing"]}
     if cq_name not in queues.cluster_queues:
         return {"ok": False, "summary": "never admitted", "reasons": [f"LocalQueue {namespace}/{routing.queue} points at ClusterQueue {cq_name}, which the plan does not register"]}
     # A RayService/RayJob's RayCluster is one workload with the same pod sets.

@@ -49,7 +49,6 @@ admission, it does not refuse it).
 from __future__ import annotations
 
 import copy
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
@@ -249,6 +248,7 @@ def route(kind: str, facts: Mapping, namespace: str, queues: Queues) -> Routing:
     labels = dict(facts.get("labels") or {})
     annotations = dict(facts.get("annotations") or {})
     owner_enabled = False
+    owner: Optional[str] = None
     current: Optional[str] = kind
     default_lq = (namespace, DEFAULT_LOCAL_QUEUE) in queues.local_queues
     managed_ns = selector_matches(config.namespace_selector, queues.namespace_labels(namespace))
@@ -259,7 +259,7 @@ def route(kind: str, facts: Mapping, namespace: str, queues: Queues) -> Routing:
             queue = labels.get(QUEUE_LABEL) or None
             if not queue and default_lq and managed_ns and not owner_enabled:
                 queue = DEFAULT_LOCAL_QUEUE
-                out.chain.append(f"{current} labelled with the namespace's LocalQueue default" + (f" (its owner {kind} is not an enabled integration)" if current != kind else ""))
+                out.chain.append(f"{current} labelled with the namespace's LocalQueue default" + (f" (its owner {owner} is not an enabled integration)" if owner else ""))
             if queue or (config.manage_jobs_without_queue_name and managed_ns and not owner_enabled):
                 out.managed_kind, out.queue = current, queue
                 out.refusals = _refusals(current, facts if current == kind or (kind, current) in COPIES_METADATA else {}, labels, annotations, config, queue)
@@ -269,7 +269,7 @@ def route(kind: str, facts: Mapping, namespace: str, queues: Queues) -> Routing:
         child = CHILDREN.get(current)
         if child is not None and (current, child) not in COPIES_METADATA:
             labels, annotations = {}, {}
-        owner_enabled = enabled
+        owner_enabled, owner = enabled, current
         current = child
     return out
 

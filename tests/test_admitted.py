@@ -398,3 +398,20 @@ def test_a_held_queue_admits_nothing(kind):
     queue["spec"]["stopPolicy"] = "Hold"
     verdict = _one(admitted([gpu_job()], document=document), "Job train")
     assert not verdict["ok"] and verdict["reasons"][-1].endswith("has stopPolicy Hold: it admits nothing")
+
+
+def test_with_the_pod_integration_on_a_deployments_pods_get_the_default_localqueue():
+    # The pods' owner (a ReplicaSet) is no integration, so the pod webhook defaults their queue name.
+    document = _document()
+    _edit_kueue_config(document, lambda c, _: c["integrations"]["frameworks"].append("pod"))
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "app"}, "spec": {"replicas": 2, "template": gpu_job(gpus=1, cpu="3", memory="16Gi", selector={"karpenter.sh/nodepool": "serve"})["spec"]["template"]}}
+    verdict = _one(admitted([deployment], document=document), "Deployment app")
+    assert verdict["ok"] and verdict["summary"] == "default -> llm -> serve as Pod"
+
+
+def test_a_cronjobs_jobs_get_the_default_localqueue():
+    job = gpu_job(gpus=1, cpu="3", memory="16Gi")
+    del job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"]
+    cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": job["spec"]}}}
+    verdict = _one(admitted([cron]), "CronJob nightly")
+    assert verdict["ok"] and verdict["summary"] == "default -> llm -> train as Job"

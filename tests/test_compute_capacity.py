@@ -67,8 +67,8 @@ def test_train_p5_plan_shows_every_efa_interface_at_full_bandwidth(capsys):
 def test_capacity_json_section_reads_the_registered_node_class():
     document, _ = build_report(plan_stack("trainium"))
     section = document["capacity"]
-    assert set(section) == {"trn2-train", "trn1-train"}
-    for name, entry in section.items():
+    assert set(section) == {"trn2-train", "trn1-train", "cpu"}  # cpu: the teams' CPU-only work
+    for name, entry in ((n, e) for n, e in section.items() if n != "cpu"):
         (instance_type,) = entry["instanceTypes"]
         assert entry["efaInterfacesPerNode"] == entry["efaInterfacesMaxPerNode"] == catalog_facts(instance_type).efa_interfaces
         assert entry["efaShare"] == 1.0

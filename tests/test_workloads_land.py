@@ -97,7 +97,7 @@ def _container(document: dict, name: str) -> dict:
 
 def test_check_passes_the_unedited_saved_plan(tmp_path, capsys):
     assert main(["check", _saved(tmp_path)]) == 0
-    assert "3 workloads: 0 mandatory violations" in capsys.readouterr().out
+    assert "5 workloads: 0 mandatory violations" in capsys.readouterr().out  # 2 notebook profiles, the MPI operator, verify's sample Job per team queue
 
 
 def test_check_fails_a_saved_plan_edited_to_request_huge_pages(tmp_path, capsys):

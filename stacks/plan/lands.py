@@ -146,6 +146,30 @@ def _ray_groups(cluster: Mapping) -> list[PodGroup]:
     return groups
 
 
+# KubeRay's default submitter container (ray-operator/controllers/ray/common/job.go GetDefaultSubmitterContainer;
+# Kueue 0.19 rayjob_controller.go defaultSubmitterResources counts the same).
+RAY_SUBMITTER_RESOURCES = {"requests": {"cpu": "500m", "memory": "200Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+
+
+def _rayjob_groups(spec: Mapping) -> list[PodGroup]:
+    """A RayJob's cluster pods and its submitter: in K8sJobMode (the CRD's default) a Job of one pod from
+    `submitterPodTemplate` or KubeRay's default (the head's image, RAY_SUBMITTER_RESOURCES, no placement); in
+    SidecarMode a submitter container in the head pod."""
+    cluster = spec.get("rayClusterSpec") or {}
+    groups = _ray_groups(cluster)
+    mode = spec.get("submissionMode") or "K8sJobMode"
+    if mode == "K8sJobMode" and cluster:
+        template = copy.deepcopy(spec.get("submitterPodTemplate") or {})
+        if not template:
+            head = (((cluster.get("headGroupSpec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [{}]
+            template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "ray-job-submitter", "image": head[0].get("image", ""), "resources": copy.deepcopy(RAY_SUBMITTER_RESOURCES)}]}}
+        groups.append(PodGroup("submitter", 1, template))
+    elif mode == "SidecarMode" and groups and groups[0].role == "head":
+        spec_ = groups[0].template.setdefault("spec", {})
+        spec_["containers"] = [*(spec_.get("containers") or []), {"name": "ray-job-submitter", "resources": copy.deepcopy(RAY_SUBMITTER_RESOURCES)}]
+    return groups
+
+
 def _trainjob_groups(obj: Mapping, runtimes: Mapping[str, Mapping]) -> list[PodGroup]:
     """A TrainJob's node pods: the runtime's `node` replicated job, with the job's runtimePatches and its trainer
     (image, command, env, resourcesPerNode) applied to the `node` container, as the Trainer controller builds it."""
@@ -197,7 +221,7 @@ def pod_groups(obj: Mapping, runtimes: Mapping[str, Mapping] = {}) -> list[PodGr
             if replica.get("template") and int(replica.get("replicas", 1) or 0)
         ]
     if kind == "RayJob":
-        return _ray_groups(spec.get("rayClusterSpec") or {})
+        return _rayjob_groups(spec)
     if kind == "RayCluster":
         return _ray_groups(spec)
     if kind == "RayService":
@@ -209,6 +233,11 @@ def pod_groups(obj: Mapping, runtimes: Mapping[str, Mapping] = {}) -> list[PodGr
 
 def _runtimes(objects: Iterable[Mapping]) -> dict[str, dict]:
     return {_meta(o).get("name"): o for o in objects if _kind(o) in ("ClusterTrainingRuntime", "TrainingRuntime")}
+
+
+# (key, function): more of an object kept on each of its workload entries, for checks that read beyond the pod
+# template (stacks/plan/admitted.py: what Kueue's webhooks read).
+ENTRY_FACTS: list[tuple[str, Callable[[Mapping], Any]]] = []
 
 
 def workloads_of(
@@ -241,6 +270,8 @@ def workloads_of(
             }
             if file:
                 entry["file"] = file
+            for key, facts in ENTRY_FACTS:
+                entry[key] = facts(obj)
             out.append(entry)
     return out
 
@@ -633,6 +664,7 @@ class Context:
     pools: list[Pool]
     limit_ranges: dict[str, list[dict]]
     daemonsets: list[dict]  # DaemonSet objects
+    workloads: Sequence[Mapping] = ()  # every entry checked (a check may look at an object's other pod sets)
 
     @classmethod
     def build(cls, resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()) -> "Context":
@@ -777,6 +809,7 @@ def evaluate(
     plan's resources (rendered charts; ``assumed_resources``: what a lower stack registers, e.g. its system node
     group), and a mandatory violation per failed check."""
     ctx = Context.build([*resources, *assumed_resources], extra_objects)
+    ctx.workloads = list(workloads)
     entries, violations = [], []
     for workload in workloads:
         entry = {k: v for k, v in workload.items() if k != "checks"}
@@ -830,3 +863,7 @@ def render(block: Mapping) -> list[str]:
     for v in bad:
         lines.append(f"mandatory {v['check']}: {v['message']}")
     return lines
+
+
+# The checks that add themselves to CHECKS (imported last: they build on this module).
+from stacks.plan import admitted as _admitted  # noqa: E402,F401

@@ -50,6 +50,24 @@ def collect_workloads(spec, resources: Sequence[Mapping], extra_objects: Sequenc
     out.extend(workloads_of(platform, source="platform"))
     chart = [o for o in extra_objects if o.get("kind") in PLATFORM_KINDS]
     out.extend(workloads_of(chart, source="chart"))
+    out.extend(verify_workloads(objects))
+    return out
+
+
+def verify_workloads(objects: Sequence[Mapping]) -> list[dict]:
+    """The sample Job `crucible verify` submits to every LocalQueue (stacks/verify/checks/queues.py): CPU-only
+    work a team's queue must admit somewhere fit for it."""
+    from stacks.verify.checks.base import Options
+    from stacks.verify.workloads import sample_job
+
+    defaults = Options()
+    out: list[dict] = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == "LocalQueue" and meta.get("name"):
+            job = sample_job(f"verify-queue-{meta['name']}", meta["name"], defaults.image, int(defaults.check_timeout) + 60)
+            job["metadata"]["namespace"] = meta.get("namespace") or "default"
+            out.extend(workloads_of([job], source="verify"))
     return out
 
 

@@ -778,6 +778,7 @@ def evaluate(
     plan's resources (rendered charts; ``assumed_resources``: what a lower stack registers, e.g. its system node
     group), and a mandatory violation per failed check."""
     ctx = Context.build([*resources, *assumed_resources], extra_objects)
+    ctx.workloads = list(workloads)  # checks that look across workloads (reaches) read them all
     entries, violations = [], []
     for workload in workloads:
         entry = {k: v for k, v in workload.items() if k != "checks"}

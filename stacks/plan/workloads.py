@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from components.labels import EXAMPLE_LABEL, POOL_LABEL, SYSTEM_POOL, TENANT_LABEL
 from stacks.plan.lands import NODEGROUP_TYPE, evaluate, hub_profile_workloads, objects_of, render, workloads_of
+from stacks.plan.reaches import exposed_ports  # also adds the reaches check to lands.CHECKS
 
 PLATFORM_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Pod")
 
@@ -41,7 +42,12 @@ def collect_workloads(spec, resources: Sequence[Mapping], extra_objects: Sequenc
     teams = tenant_namespaces(resources)
     out: list[dict] = []
     for path, manifests in render_examples(spec).items():
-        out.extend(workloads_of(manifests, source="example", namespaces=teams, runtime_objects=objects, file=path))
+        found = workloads_of(manifests, source="example", namespaces=teams, runtime_objects=objects, file=path)
+        for entry in found:  # what a load balancer sends to, for the reaches check (kept in the saved plan)
+            exposes = exposed_ports(manifests, entry["template"])
+            if exposes:
+                entry["exposes"] = exposes
+        out.extend(found)
     for r in resources:
         inputs = r.get("inputs") or {}
         if r.get("type") == "kubernetes:helm.sh/v3:Release" and inputs.get("chart") == "jupyterhub":

@@ -47,7 +47,9 @@ REQUIRED = (
 
 FORBIDDEN = (
     {"flow": "team → another team", "from": {"role": "tenant"}, "to": {"role": "other-team"}, "ports": "any"},
-    {"flow": "notebook → cloud metadata", "from": {"role": "notebook"}, "to": {"address": "metadata"}, "ports": "any"},
+    # z2jh allows DNS ports to that address by default (GCP's resolver lives there); the instance metadata
+    # service (IMDS: HTTP 80) and everything else on it must stay out of reach.
+    {"flow": "notebook → cloud metadata", "from": {"role": "notebook"}, "to": {"address": "metadata"}, "ports": "any", "except": [{"address": "metadata", "ports": ["UDP/53", "TCP/53"]}]},
     # What tenants may reach in system namespaces: DNS only.
     {"flow": "tenant → system namespace", "from": {"role": "tenant"}, "to": {"role": "system"}, "ports": "any", "except": [{"endpoint": "kube-dns", "ports": ["UDP/53", "TCP/53"]}]},
 )

@@ -331,14 +331,14 @@ def _quiet_nca(log):
     """NCA's parsers print warnings to the `stderr` they imported: send those to ``log`` too."""
     import sys
 
-    patched = [m for name, m in list(sys.modules.items()) if name.startswith("nca.") and getattr(m, "stderr", None) is sys.__stderr__]
+    patched = {m: m.stderr for name, m in list(sys.modules.items()) if name.startswith("nca.") and hasattr(getattr(m, "stderr", None), "write")}
     for module in patched:
         module.stderr = log
     try:
         yield
     finally:
-        for module in patched:
-            module.stderr = sys.__stderr__
+        for module, original in patched.items():
+            module.stderr = original
 
 
 class Network:

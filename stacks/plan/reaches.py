@@ -38,7 +38,8 @@ import yaml
 
 from components.labels import TENANT_LABEL
 from stacks.plan import flows as table
-from stacks.plan.lands import RELEASE_TYPE, CHECKS, Context, _kind, _meta
+from stacks.plan.lands import CHECKS, PLAN_CHECKS, RELEASE_TYPE, Context, _kind, _meta
+from stacks.plan.reaches_aws import security_groups_check
 
 RAY_KINDS = ("RayJob", "RayCluster", "RayService")
 JOB_KINDS = ("MPIJob", "TrainJob", "RayJob", "RayCluster", "RayService")
@@ -621,6 +622,7 @@ def reaches(ctx: Context, workload: Mapping) -> dict:
 
 
 CHECKS.append(("reaches", "reaches", reaches))
+PLAN_CHECKS.append(("reaches (security groups)", security_groups_check))
 
 
 # ---- what a load balancer sends to ------------------------------------------------------------------------------

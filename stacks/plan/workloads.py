@@ -83,8 +83,17 @@ def assumed_system_nodes(spec) -> list[dict]:
     ]
 
 
+def deploy_network(spec) -> Optional[dict]:
+    """The network the deployer and kubectl users come from (cluster.apiAccess), for the security-group flows."""
+    access = getattr(spec.cluster, "api_access", None)
+    if access is None:
+        return None
+    found = {"cidrs": list(getattr(access, "source_cidrs", ()) or ()), "securityGroupIds": list(getattr(access, "source_security_group_ids", ()) or ())}
+    return found if found["cidrs"] or found["securityGroupIds"] else None
+
+
 def workloads_block(spec, resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()) -> dict:
-    return evaluate(resources, collect_workloads(spec, resources, extra_objects), extra_objects, assumed_system_nodes(spec))
+    return evaluate(resources, collect_workloads(spec, resources, extra_objects), extra_objects, assumed_system_nodes(spec), deploy_network(spec))
 
 
 def rendered_charts(document: Mapping[str, Any]) -> tuple[list[dict], list[str]]:

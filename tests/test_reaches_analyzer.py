@@ -98,5 +98,6 @@ def test_policy_types_in_any_order_and_ignored_sections_are_taken_as_kubernetes_
 
 def test_a_forbidden_flow_reports_what_is_allowed():
     net, p = _net()
-    assert net.reachable(p["a/client"], p["b/other"]) is not None
+    assert net.reachable(p["a/client"], p["b/other"]) == "all connections"
+    assert net.reachable(p["a/client"], p["b/other"], ["TCP/443", "UDP/53"]) == "TCP 443; UDP 53"
     assert net.reachable(p["a/client"], p["b/other"], ["TCP/1-65535"], ["TCP/1-65535"]) is None

@@ -207,7 +207,7 @@ class Endpoint:
 
 def _slug(text: str) -> str:
     slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return slug[:50].strip("-") or "pod"
+    return slug[:200].strip("-") or "pod"
 
 
 def _labels_match(selector: Mapping, labels: Mapping) -> bool:
@@ -411,16 +411,13 @@ class Network:
 
 
 def _describe(props) -> str:
-    try:
-        cubes = props.get_simplified_connections_representation(True)
-        parts = []
-        for cube in cubes:
-            protocols = cube.get("protocols") or "all protocols"
-            ports = cube.get("dst_ports")
-            parts.append(f"{protocols}{' ' + str(ports) if ports else ''}")
-        return ", ".join(sorted(set(parts))) or "all connections"
-    except Exception:  # noqa: BLE001 - the description is a courtesy; the verdict stands
-        return "some connections"
+    """NCA's simplified cubes without their peers: "TCP 443; UDP 53", or "all connections"."""
+    text = str(props.get_simplified_connections_representation(True))
+    parts = []
+    for cube in re.findall(r"\{([^}]*)\}", text):
+        fields = [f for f in re.split(r",(?=[a-z_]+:)", cube) if not f.startswith(("src_peers:", "dst_peers:"))]
+        parts.append(" ".join(f.split(":", 1)[1] for f in fields) or "all connections")
+    return "; ".join(dict.fromkeys(parts)) or "all connections"
 
 
 # ---- the check ---------------------------------------------------------------------------------------------------

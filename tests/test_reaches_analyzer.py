@@ -101,3 +101,25 @@ def test_a_forbidden_flow_reports_what_is_allowed():
     assert net.reachable(p["a/client"], p["b/other"]) == "all connections"
     assert net.reachable(p["a/client"], p["b/other"], ["TCP/443", "UDP/53"]) == "TCP 443; UDP 53"
     assert net.reachable(p["a/client"], p["b/other"], ["TCP/1-65535"], ["TCP/1-65535"]) is None
+
+
+def test_an_empty_namespace_selector_means_every_namespace_as_z2jh_uses_it():
+    allow = _policy("a", {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "other"}}}], "ports": [{"port": 8080}]}]})
+    net, p = _net(allow)
+    assert net.allows(p["b/other"], p["a/server"], ["TCP/8080"])
+    assert not net.allows(p["a/client"], p["a/server"], ["TCP/8080"])
+
+
+def test_match_expressions_select_pods_and_namespaces():
+    allow = _policy("a", {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["server"]}]}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a"]}]}}]}]})
+    net, p = _net(allow)
+    assert net.allows(p["b/other"], p["a/server"], ["TCP/8080"])
+    assert not net.allows(p["a/client"], p["a/server"], ["TCP/8080"])
+    assert net.allows(p["a/server"], p["a/client"], ["TCP/9999"])  # client is not selected: open
+
+
+def test_a_rule_without_peers_or_ports_allows_everything_in_its_direction():
+    allow = _policy("a", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]})
+    net, p = _net(DENY_A, allow)
+    assert net.allows(p["a/client"], p["b/other"], ["TCP/1-65535", "UDP/1-65535"])
+    assert net.allows(p["a/client"], "8.8.8.8/32", ["UDP/53"])

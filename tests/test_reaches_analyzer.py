@@ -123,3 +123,13 @@ def test_a_rule_without_peers_or_ports_allows_everything_in_its_direction():
     net, p = _net(DENY_A, allow)
     assert net.allows(p["a/client"], p["b/other"], ["TCP/1-65535", "UDP/1-65535"])
     assert net.allows(p["a/client"], "8.8.8.8/32", ["UDP/53"])
+
+
+def test_ip_blocks_reach_pods_by_address_as_the_vpc_cni_matches_them():
+    # aws/amazon-network-policy-controller-k8s#41: the VPC CNI's agent matches ipBlocks against pod addresses.
+    out = _policy("a", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}]}, "out")
+    deny_b = _policy("b", {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"]}, "deny")
+    net, p = _net(DENY_A, out, deny_b)
+    assert net.reachable(p["a/client"], p["b/other"]) is None  # by selectors: nothing
+    assert net.reachable_by_address(p["a/client"], p["b/other"], "10.0.0.0/8") == "TCP 443"
+    assert net.reachable_by_address(p["a/client"], p["b/server"], "10.0.0.0/8") is None  # its ingress is denied

@@ -17,8 +17,11 @@ What NCA does not take as Kubernetes does, modelled here (see tests/test_reaches
 - it refuses `policyTypes: [Egress, Ingress]` (only the order Ingress, Egress) and an `ingress`/`egress` section
   its policyTypes leave out, both of which the API server accepts (a section not in policyTypes is ignored):
   :func:`normalise_policy` puts policyTypes in the order NCA reads and drops ignored sections;
-- an ipBlock never matches pod addresses in NCA (as the NetworkPolicy API recommends); on EKS the VPC CNI's policy
-  agent does match pod IPs with ipBlock. Flows to pods are therefore judged by selectors only.
+- an ipBlock never matches pod addresses in NCA (as the NetworkPolicy API leaves it to the implementation); EKS's
+  VPC CNI policy agent does match pod addresses with ipBlocks (aws/amazon-network-policy-controller-k8s#41). A
+  forbidden flow is therefore also judged by address (:meth:`Network.reachable_by_address`): the source's egress
+  to the pods' range (the VPC CIDR) meeting the destination's ingress from it. Required flows are judged by
+  NCA's selector semantics only (an allow that works only by address is not counted on).
 """
 
 from __future__ import annotations
@@ -409,6 +412,37 @@ class Network:
             return None
         return _describe(found)
 
+    def reachable_by_address(self, src: Endpoint, dst: Endpoint, pod_cidr: str, except_ports=None) -> Optional[str]:
+        """What ``src`` may open to ``dst`` when ipBlocks match pod addresses (the VPC CNI's policy agent: pods
+        have addresses of ``pod_cidr``): ``src``'s egress to that range meeting ``dst``'s ingress from it, per
+        protocol. Judged per range, not per address: a may-reach, for forbidden flows."""
+        parts = []
+        for proto in ("TCP", "UDP", "SCTP"):
+            out = self._by_address("out", src, pod_cidr, proto, tuple(except_ports or ()))
+            into = self._by_address("in", dst, pod_cidr, proto, ())
+            if out is not None and into is not None:
+                both = out & into
+                if both:
+                    parts.append(f"{proto} {both}")
+        return "; ".join(parts) or None
+
+    def _by_address(self, direction: str, end: Endpoint, cidr: str, proto: str, except_ports: tuple):
+        """The ports ``end`` may send to (out) / receive from (in) ``cidr`` on ``proto``, cached per endpoint."""
+        cache = self.__dict__.setdefault("_address_cache", {})
+        key = (direction, end.key, cidr, proto, except_ports)
+        if key not in cache:
+            props = self._props(end, cidr, [f"{proto}/1-65535"]) if direction == "out" else self._props(cidr, end, [f"{proto}/1-65535"])
+            if except_ports:
+                props = props - self._props(end, cidr, list(except_ports))
+            found = self.allowed & props
+            cache[key] = _port_intervals(found) if found else None
+        return cache[key]
+
+
+def _port_intervals(props):
+    ports = props.project_on_one_dimension("dst_ports")
+    return getattr(ports, "port_set", ports)
+
 
 def _describe(props) -> str:
     """NCA's simplified cubes without their peers: "TCP 443; UDP 53", or "all connections"."""
@@ -588,6 +622,12 @@ def analyse(ctx: Context) -> Analysis:
             for dst in _resolve(analysis, flow["to"], src if isinstance(src, Endpoint) else None):
                 excepted = [p for ex in flow.get("except") or [] if dst in _resolve(analysis, ex) for p in ex["ports"]]
                 found = network.reachable(src, dst, flow["ports"], excepted or None)
+                if found is None and isinstance(src, Endpoint) and isinstance(dst, Endpoint) and analysis.addresses.get("vpc"):
+                    # EKS enforces NetworkPolicy with the VPC CNI's agent, whose ipBlocks match pod addresses
+                    # (aws/amazon-network-policy-controller-k8s#41): an egress ipBlock covering the pod range
+                    # reaches pods whose ingress admits that range.
+                    by_ip = network.reachable_by_address(src, dst, analysis.addresses["vpc"], excepted or None)
+                    found = f"{by_ip} through an ipBlock covering the pods' addresses ({analysis.addresses['vpc']})" if by_ip else None
                 _record(analysis, {"flow": flow["flow"], "kind": "forbidden", "from": _name(src), "to": _name(dst), "ports": flow["ports"], "ok": found is None, "reason": None if found is None else f"allowed: {found}"}, src, dst)
     ctx.__dict__["_reaches"] = analysis
     return analysis

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import ipaddress
 import os
 import re
 import tempfile

@@ -104,6 +104,12 @@ def _stable_suffix(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
 
 
+def mock_resource_id(typ: str, name: str) -> str:
+    """The id the mocks give a resource of a type in _EC2_ID_PREFIX (a saved plan keeps only the ids other
+    resources reference: checks over it map a registered security group to its id with this)."""
+    return f"{_EC2_ID_PREFIX[typ]}-{_stable_suffix(typ, name)}0000000"
+
+
 class CrucibleMocks(pulumi.runtime.Mocks):
     """Deterministic stand-ins for what AWS and Kubernetes providers would return."""
 
@@ -130,7 +136,7 @@ class CrucibleMocks(pulumi.runtime.Mocks):
         physical = physical or f"{args.name}-{_stable_suffix(args.typ, args.name)}"
         resource_id = f"{physical}-id" if args.typ.startswith("aws:ec2") else physical
         if args.typ in _EC2_ID_PREFIX:  # ids that other resources select by pattern (Karpenter: sg-…, subnet-…)
-            resource_id = f"{_EC2_ID_PREFIX[args.typ]}-{_stable_suffix(args.typ, args.name)}0000000"
+            resource_id = mock_resource_id(args.typ, args.name)
         outputs = dict(args.inputs)
         outputs.setdefault("arn", self.partition.arn(_service_of(args.typ), self.region, self.account_id, f"{args.name}/{physical}"))
         outputs.setdefault("name", physical)

@@ -797,6 +797,9 @@ Check = Callable[[Context, Mapping], dict]
 # (name, column title, function): each returns {"ok", "summary", "reasons", ...} for one workload. The admitted
 # and reaches checks add themselves here.
 CHECKS: list[tuple[str, str, Check]] = [("lands", "lands on", lands)]
+# (name, function): checks of the whole plan rather than of one workload (the AWS side of reaches); each returns
+# flow results {"flow", "from", "to", "ports", "ok", "reason"}, kept under the block's `flows`.
+PLAN_CHECKS: list[tuple[str, Callable[[Context], list[dict]]]] = []
 
 
 def evaluate(
@@ -804,12 +807,14 @@ def evaluate(
     workloads: Sequence[Mapping],
     extra_objects: Sequence[Mapping] = (),
     assumed_resources: Sequence[Mapping] = (),
+    deploy_network: Optional[Mapping] = None,
 ) -> dict:
     """The plan's `workloads` block: every entry with its check results, the objects it was checked with beyond the
     plan's resources (rendered charts; ``assumed_resources``: what a lower stack registers, e.g. its system node
     group), and a mandatory violation per failed check."""
     ctx = Context.build([*resources, *assumed_resources], extra_objects)
-    ctx.workloads = list(workloads)
+    ctx.workloads = list(workloads)  # checks that look across workloads (reaches) read them all
+    ctx.deploy_network = dict(deploy_network) if deploy_network else None  # declared cluster.apiAccess
     entries, violations = [], []
     for workload in workloads:
         entry = {k: v for k, v in workload.items() if k != "checks"}
@@ -827,7 +832,17 @@ def evaluate(
                     }
                 )
         entries.append(entry)
+    flows: dict[str, list[dict]] = {}
+    for name, plan_check in PLAN_CHECKS:
+        flows[name] = plan_check(ctx)
+        for f in flows[name]:
+            if not f["ok"]:
+                violations.append({"check": name, "level": "mandatory", "workload": None, "message": f"{f['flow']}: {f['from']} → {f['to']} {f['ports']} — {f['reason']}"})
     block = {"workloads": entries, "objects": [dict(o) for o in extra_objects], "violations": violations}
+    if flows:
+        block["flows"] = flows
+    if deploy_network:
+        block["deployNetwork"] = dict(deploy_network)
     if assumed_resources:
         block["assumedResources"] = [dict(r) for r in assumed_resources]
     return block
@@ -836,7 +851,7 @@ def evaluate(
 def reevaluate(document: Mapping) -> dict:
     """The `workloads` block of a saved plan document evaluated again (e.g. after editing the plan)."""
     block = document.get("workloads") or {}
-    return evaluate(document.get("resources") or [], block.get("workloads") or [], block.get("objects") or [], block.get("assumedResources") or [])
+    return evaluate(document.get("resources") or [], block.get("workloads") or [], block.get("objects") or [], block.get("assumedResources") or [], block.get("deployNetwork"))
 
 
 def failures(block: Mapping) -> list[dict]:
@@ -859,6 +874,9 @@ def render(block: Mapping) -> list[str]:
     lines = ["  ".join([*(c.ljust(widths[i]) for i, c in enumerate(header[:-1])), header[-1]])]
     lines.extend("  ".join([*(c.ljust(widths[i]) for i, c in enumerate(r[:-1])), r[-1]]) for r in rows)
     bad = failures(block)
+    for name, found in (block.get("flows") or {}).items():
+        failed = [f for f in found if not f["ok"]]
+        lines.append(f"{name}: {len(found) - len(failed)} of {len(found)} flows OK")
     lines.append(f"{len(rows)} workloads: {len(bad)} mandatory violations")
     for v in bad:
         lines.append(f"mandatory {v['check']}: {v['message']}")

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from components.labels import EXAMPLE_LABEL, POOL_LABEL, SYSTEM_POOL, TENANT_LABEL
 from stacks.plan.lands import NODEGROUP_TYPE, evaluate, hub_profile_workloads, objects_of, render, workloads_of
+from stacks.plan.reaches import exposed_ports  # also adds the reaches check to lands.CHECKS
 
 PLATFORM_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Pod")
 
@@ -41,7 +42,12 @@ def collect_workloads(spec, resources: Sequence[Mapping], extra_objects: Sequenc
     teams = tenant_namespaces(resources)
     out: list[dict] = []
     for path, manifests in render_examples(spec).items():
-        out.extend(workloads_of(manifests, source="example", namespaces=teams, runtime_objects=objects, file=path))
+        found = workloads_of(manifests, source="example", namespaces=teams, runtime_objects=objects, file=path)
+        for entry in found:  # what a load balancer sends to, for the reaches check (kept in the saved plan)
+            exposes = exposed_ports(manifests, entry["template"])
+            if exposes:
+                entry["exposes"] = exposes
+        out.extend(found)
     for r in resources:
         inputs = r.get("inputs") or {}
         if r.get("type") == "kubernetes:helm.sh/v3:Release" and inputs.get("chart") == "jupyterhub":
@@ -95,8 +101,17 @@ def assumed_system_nodes(spec) -> list[dict]:
     ]
 
 
+def deploy_network(spec) -> Optional[dict]:
+    """The network the deployer and kubectl users come from (cluster.apiAccess), for the security-group flows."""
+    access = getattr(spec.cluster, "api_access", None)
+    if access is None:
+        return None
+    found = {"cidrs": list(getattr(access, "source_cidrs", ()) or ()), "securityGroupIds": list(getattr(access, "source_security_group_ids", ()) or ())}
+    return found if found["cidrs"] or found["securityGroupIds"] else None
+
+
 def workloads_block(spec, resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()) -> dict:
-    return evaluate(resources, collect_workloads(spec, resources, extra_objects), extra_objects, assumed_system_nodes(spec))
+    return evaluate(resources, collect_workloads(spec, resources, extra_objects), extra_objects, assumed_system_nodes(spec), deploy_network(spec))
 
 
 def rendered_charts(document: Mapping[str, Any]) -> tuple[list[dict], list[str]]:

@@ -27,9 +27,11 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 ACCELERATOR_RESOURCE = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 HUGEPAGES_RESOURCE = "hugepages-2Mi"
-# What one EFA pod asks of huge pages for libfabric's buffers (aws-ofi-nccl / EKS EFA guidance: the p5 pod
-# shape); a pod-shape choice, not an instance fact. Kueue quotas cover it per EFA node.
-EFA_HUGEPAGES_MIB = 5120
+# No Crucible pod asks for huge pages, and none may in a team namespace (ResourceQuota 0; Kueue covers none):
+# Karpenter models no huge pages for any instance type (aws/karpenter-provider-aws#3315,
+# kubernetes-sigs/karpenter#751), so a pod requesting them never gets a node. EFA pods instead tell libfabric's
+# EFA provider not to allocate its internal buffers from huge pages (EFA_NO_HUGE_PAGES_ENV).
+EFA_NO_HUGE_PAGES_ENV = ("FI_EFA_USE_HUGE_PAGE", "0")
 
 EFA_LABEL = "crucible.io/efa"  # "true" on nodes of pools with efa: true (the EFA device plugin runs there)
 AMI_FAMILY_LABEL = "crucible.io/ami-family"  # al2023 | bottlerocket (the NVIDIA device plugin runs on al2023 only)

@@ -23,17 +23,21 @@ from stacks.spec import PlatformSpec
 from stacks.spec.teams import is_training_team, pod_security_level
 
 ACCELERATORS = tuple(ACCELERATOR_RESOURCE.values())
-EXTENDED = (EFA_RESOURCE, HUGEPAGES_RESOURCE)
+EXTENDED = (EFA_RESOURCE,)
 
 
 def team_quota(plan: QueuePlan, team) -> dict[str, str]:
-    """ResourceQuota spec.hard: at most what Kueue can admit for the team across pools; volumes from config."""
+    """ResourceQuota spec.hard: at most what Kueue can admit for the team across pools; volumes from config.
+
+    Huge pages are always 0: no node offers any (Karpenter models none: components/labels.py), so the API server
+    refuses a pod asking for them at once ("exceeded quota") instead of letting it wait Pending for ever."""
     hard = {"requests.cpu": quantity("cpu", team_max(plan, team.name, "cpu")), "requests.memory": quantity("memory", team_max(plan, team.name, "memory"))}
     for resource in ACCELERATORS:  # always stated, 0 when the stack has no such pool (a tenant gets none)
         hard[f"requests.{resource}"] = quantity(resource, team_max(plan, team.name, resource))
     for resource in EXTENDED:
         if resource in plan.covered:
             hard[f"requests.{resource}"] = quantity(resource, team_max(plan, team.name, resource))
+    hard[f"requests.{HUGEPAGES_RESOURCE}"] = "0"
     hard["persistentvolumeclaims"] = str(team.volumes)
     hard["requests.storage"] = f"{team.storage_gib}Gi"
     return hard

@@ -10,7 +10,7 @@ import yaml
 import upstream
 from addons.examples import EXAMPLES, render_examples, write_examples
 from addons.examples.serving import Exposure, app_ingress, llm_rayservice
-from addons.examples.shapes import EFA_HUGEPAGES, NodeShape
+from addons.examples.shapes import NodeShape
 from stacks.derive.capacity import catalog_facts
 from addons.examples.training import OBSOLETE_EFA_ENV, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
 from components.labels import QUEUE_LABEL
@@ -120,10 +120,11 @@ def test_jobs_run_on_their_pool_and_tolerate_the_accelerator_taint(job):
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
 
 
-def test_mpi_workers_ask_for_every_efa_device_all_gpus_and_huge_pages():
+def test_mpi_workers_ask_for_every_efa_device_and_all_gpus_but_no_huge_pages():
     worker = mpijob()["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
-    # cpu: 48 vCPUs less 1/16; memory: 85% of 400 GiB (the rest for the kubelet, DaemonSets and huge pages)
-    assert worker["resources"]["limits"] == {"cpu": "45", "memory": "340Gi", "nvidia.com/gpu": "3", "vpc.amazonaws.com/efa": "5", "hugepages-2Mi": EFA_HUGEPAGES}
+    # cpu: 48 vCPUs less 1/16; memory: 85% of 400 GiB (the rest for the kubelet and DaemonSets); no huge pages:
+    # Karpenter models none (tests/test_examples_run.py)
+    assert worker["resources"]["limits"] == {"cpu": "45", "memory": "340Gi", "nvidia.com/gpu": "3", "vpc.amazonaws.com/efa": "5"}
     assert worker["resources"]["requests"] == worker["resources"]["limits"]
     assert mpijob()["spec"]["slotsPerWorker"] == 3
 
@@ -391,9 +392,8 @@ def _containers(manifests: list[dict]) -> list[dict]:
 
 @pytest.mark.parametrize("stack", ["train-p5", "trainium", "inference", "prod"])
 def test_every_example_pod_asking_for_devices_is_guaranteed_and_fits_its_node(stack):
-    """Huge pages need a cpu or memory request (the API server refuses the pod otherwise), and a container without
-    a memory limit would get the team LimitRange's small default: every device-using container states cpu and
-    memory, requests equal to limits, within the instance type the pod is pinned to."""
+    """A container without a memory limit would get the team LimitRange's small default: every device-using
+    container states cpu and memory, requests equal to limits, within the instance type the pod is pinned to."""
     from stacks.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
 

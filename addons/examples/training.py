@@ -6,9 +6,10 @@
 
 Every job is admitted by Kueue through the team's LocalQueue (label ``kueue.x-k8s.io/queue-name``), pinned to
 its pool (``karpenter.sh/nodepool``) and instance type, tolerates the accelerator taint, and asks for all the
-node's accelerators and EFA devices (counts from the instance catalog) plus huge pages. The EFA/NCCL
-environment follows current aws-ofi-nccl guidance: with libfabric >= 1.18 and aws-ofi-nccl >= 1.7 nothing has
-to be set for correctness, so the jobs set only what makes the transport visible in the logs.
+node's accelerators and EFA devices (counts from the instance catalog), never huge pages (Karpenter models none:
+components/labels.py). The EFA/NCCL environment follows current aws-ofi-nccl guidance (aws-samples/
+awsome-distributed-training 1.architectures/efa-cheatsheet.md, preset for libfabric >= 1.18 and aws-ofi-nccl >=
+1.7): `FI_EFA_USE_HUGE_PAGE=0` (the nodes reserve no huge pages), and what makes the transport visible in the logs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Optional
 
 from addons.examples.shapes import NodeShape
-from components.labels import EXAMPLE_LABEL, QUEUE_LABEL
+from components.labels import EFA_NO_HUGE_PAGES_ENV, EXAMPLE_LABEL, QUEUE_LABEL
 
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 MPI_API = "kubeflow.org/v2beta1"
@@ -24,8 +25,9 @@ TORCH_EFA_RUNTIME = "torch-distributed-efa"
 CHECKPOINT_MOUNT = "/checkpoints"
 
 # What the jobs set: NCCL logs its transport at start ("NET/OFI Selected provider is efa"), so a run that fell
-# back to TCP sockets is visible at once.
-EFA_ENV: tuple[tuple[str, str], ...] = (("NCCL_DEBUG", "INFO"),)
+# back to TCP sockets is visible at once; libfabric's EFA provider must not take its buffers from huge pages, which
+# no node reserves (its default is to use them).
+EFA_ENV: tuple[tuple[str, str], ...] = (("NCCL_DEBUG", "INFO"), EFA_NO_HUGE_PAGES_ENV)
 
 # What current guidance says NOT to set (facts.md, aws-ofi-nccl): detected automatically, only for old plugins,
 # no longer needed, or best left at NCCL's defaults. Tests assert none of these appear in any example.

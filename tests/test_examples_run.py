@@ -1,0 +1,119 @@
+"""The example workloads can run: what they ask of a node exists there, their launchers start every rank, they land
+off the system nodes, and `crucible examples` writes files a team can read and submit on every shipped stack."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+import yaml
+
+from addons.examples import render_examples
+from addons.examples.training import torch_efa_runtime
+from helpers import spec_of
+from stacks.derive.quotas import plan_queues
+from stacks.plan.locate import config_path
+from stacks.spec.loader import load_stack_file
+
+SHIPPED = ["dev", "staging", "prod", "prod-platform", "inference", "research", "train-p5", "trainium"]
+EFA_STACKS = ["staging", "prod", "prod-platform", "train-p5", "trainium"]
+
+
+@functools.lru_cache(maxsize=None)
+def shipped_spec(stack: str):
+    spec, _, _ = load_stack_file(config_path(stack))
+    return spec
+
+
+@functools.lru_cache(maxsize=None)
+def shipped_examples(stack: str) -> dict[str, list[dict]]:
+    return render_examples(shipped_spec(stack))
+
+
+def walk(node):
+    """Every dict inside a manifest, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def resource_maps(manifest: dict) -> list[dict]:
+    """Every requests/limits map of a manifest: containers' resources and a TrainJob's resourcesPerNode."""
+    return [d[key] for d in walk(manifest) for key in ("requests", "limits") if isinstance(d.get(key), dict)]
+
+
+def env_of(node: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in node.get("env") or []}
+
+
+# ---- defect 1: no huge pages (Karpenter models none), libfabric told not to use them ---------------------------
+
+
+@pytest.mark.parametrize("stack", EFA_STACKS)
+def test_no_example_asks_for_huge_pages_karpenter_never_provides(stack):
+    """aws/karpenter-provider-aws#3315, kubernetes-sigs/karpenter#751: Karpenter's instance types have no
+    hugepages-* capacity, so a pod requesting them is never given a node (Pending for ever, admitted by Kueue)."""
+    rendered = shipped_examples(stack)
+    assert rendered, f"{stack} renders examples"
+    for path, manifests in rendered.items():
+        for amounts in (m for manifest in manifests for m in resource_maps(manifest)):
+            assert not [k for k in amounts if k.startswith("hugepages-")], (stack, path, amounts)
+
+
+def test_the_deployed_efa_training_runtime_asks_for_no_huge_pages_and_disables_them_in_libfabric():
+    runtime = torch_efa_runtime("img:1")
+    assert not [k for m in resource_maps(runtime) for k in m if k.startswith("hugepages-")]
+    (container,) = [c for d in walk(runtime) for c in d.get("containers") or []]
+    assert env_of(container)["FI_EFA_USE_HUGE_PAGE"] == "0"
+
+
+def efa_users(manifest: dict) -> list[dict]:
+    """Containers (and TrainJob trainers) asking for EFA devices."""
+    out = []
+    for d in walk(manifest):
+        for container in d.get("containers") or []:
+            if "vpc.amazonaws.com/efa" in ((container.get("resources") or {}).get("limits") or {}):
+                out.append(container)
+        trainer = d.get("trainer")
+        if isinstance(trainer, dict) and "vpc.amazonaws.com/efa" in trainer.get("resourcesPerNode", {}).get("limits", {}):
+            out.append(trainer)
+    return out
+
+
+@pytest.mark.parametrize("stack", EFA_STACKS)
+def test_every_example_pod_using_efa_tells_libfabric_not_to_take_buffers_from_huge_pages(stack):
+    """libfabric's EFA provider allocates its internal buffers from huge pages unless FI_EFA_USE_HUGE_PAGE=0 (the
+    preset for libfabric >= 1.18 / aws-ofi-nccl >= 1.7 in aws-samples/awsome-distributed-training
+    1.architectures/efa-cheatsheet.md); the nodes reserve none. A TrainJob's trainer gets it from its runtime; a
+    RayJob's workers from the job's runtime_env."""
+    checked = 0
+    for path, manifests in shipped_examples(stack).items():
+        for manifest in manifests:
+            users = efa_users(manifest)
+            if not users:
+                continue
+            if manifest["kind"] == "TrainJob":
+                checked += 1  # its container env comes from the runtime (tested above)
+                continue
+            if manifest["kind"] == "RayJob":
+                runtime_env = yaml.safe_load(manifest["spec"]["runtimeEnvYAML"])
+                assert runtime_env["env_vars"]["FI_EFA_USE_HUGE_PAGE"] == "0", path
+                checked += 1
+                continue
+            for container in users:
+                assert env_of(container).get("FI_EFA_USE_HUGE_PAGE") == "0", (path, container["name"])
+                checked += 1
+    assert checked
+
+
+@pytest.mark.parametrize("stack", EFA_STACKS)
+def test_no_queue_covers_huge_pages_so_kueue_never_admits_a_workload_asking_for_them(stack):
+    spec = shipped_spec(stack)
+    plan = plan_queues(spec.teams, spec.pools)
+    assert not [r for r in plan.covered if r.startswith("hugepages-")]
+    assert "hugepages" not in json.dumps(plan.cluster_queues)

@@ -117,3 +117,70 @@ def test_no_queue_covers_huge_pages_so_kueue_never_admits_a_workload_asking_for_
     plan = plan_queues(spec.teams, spec.pools)
     assert not [r for r in plan.covered if r.startswith("hugepages-")]
     assert "hugepages" not in json.dumps(plan.cluster_queues)
+
+
+# ---- defect 6: the nccl-tests launcher starts every rank with what NCCL, the OFI plugin and Open MPI need ------
+
+
+def mpi_launcher(stack: str = "prod") -> dict:
+    (job,) = shipped_examples(stack)["train/mpi-nccl-allreduce.yaml"]
+    (container,) = job["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"]
+    return container
+
+
+def mpirun_argv(container: dict) -> list[str]:
+    return [*container.get("command", []), *container.get("args", [])]
+
+
+def forwarded(argv: list[str]) -> set[str]:
+    return {argv[i + 1].split("=", 1)[0] for i, arg in enumerate(argv[:-1]) if arg == "-x"}
+
+
+def test_the_launcher_calls_mpirun_by_its_full_path():
+    """Ranks are started through sshd with a bare environment: a bare `mpirun` relies on the launcher's PATH, and
+    only an absolute mpirun makes Open MPI start its daemons from the same prefix on every node (the AWS
+    nccl-tests MPIJob calls /opt/amazon/openmpi/bin/mpirun)."""
+    argv = mpirun_argv(mpi_launcher())
+    assert argv[0] == "/opt/amazon/openmpi/bin/mpirun"
+
+
+def test_the_launcher_forwards_the_search_paths_of_nccl_the_ofi_plugin_open_mpi_and_libfabric():
+    container = mpi_launcher()
+    argv, env = mpirun_argv(container), env_of(container)
+    assert {"PATH", "LD_LIBRARY_PATH", "OPAL_PREFIX"} <= forwarded(argv)
+    libraries = env["LD_LIBRARY_PATH"].split(":")
+    for needed in ("/opt/amazon/openmpi/lib", "/opt/nccl/build/lib", "/opt/amazon/efa/lib", "/opt/aws-ofi-nccl/install/lib"):
+        assert needed in libraries
+    assert "/opt/amazon/openmpi/bin" in env["PATH"].split(":")
+
+
+def test_every_variable_the_launcher_forwards_is_set_on_it_with_a_literal_value():
+    """`-x NAME` forwards the launcher's value: each must be set there, and with no shell `$VAR` in it
+    (Kubernetes expands only $(VAR) of the same container; `$PATH:...` would reach the ranks verbatim)."""
+    container = mpi_launcher()
+    env = env_of(container)
+    for name in forwarded(mpirun_argv(container)):
+        assert env.get(name), name
+        assert "$" not in env[name], (name, env[name])
+
+
+def test_the_launcher_forwards_the_efa_and_nccl_environment_of_the_workers():
+    job = shipped_examples("prod")["train/mpi-nccl-allreduce.yaml"][0]
+    (worker,) = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
+    argv = mpirun_argv(mpi_launcher())
+    assert {"NCCL_DEBUG", "FI_EFA_USE_HUGE_PAGE", "NCCL_SOCKET_IFNAME"} <= forwarded(argv)
+    # what the worker container states is what the ranks get (they are children of sshd, not of the container)
+    assert set(env_of(worker)) <= forwarded(argv)
+
+
+def test_open_mpi_wires_up_over_tcp_on_the_pod_network_not_ucx():
+    argv = mpirun_argv(mpi_launcher())
+    mca = {argv[i + 1]: argv[i + 2] for i, arg in enumerate(argv[:-2]) if arg == "--mca"}
+    assert mca["pml"] == "^ucx" and mca["btl"] == "tcp,self"
+    assert "lo" in mca["btl_tcp_if_exclude"].split(",")
+
+
+def test_workers_run_sshd_in_the_foreground_for_the_launcher_to_reach():
+    job = shipped_examples("prod")["train/mpi-nccl-allreduce.yaml"][0]
+    (worker,) = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
+    assert worker["command"] == ["/usr/sbin/sshd", "-De"]

@@ -17,7 +17,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, POOL_LABEL
+from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, on_system_nodes
 
 NVIDIA_REPO, NVIDIA_CHART, NVIDIA_VERSION = "https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.20.0"
 EFA_REPO, EFA_CHART, EFA_VERSION = "https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "0.5.30"
@@ -64,8 +64,8 @@ def neuron_values(system_pool: str) -> dict:
         # The scheduler extension places pods on contiguous Neuron cores/devices; it runs with the controllers.
         "scheduler": {
             "enabled": True,
-            "nodeSelector": {POOL_LABEL: system_pool},
-            "customScheduler": {"nodeSelector": {POOL_LABEL: system_pool}},
+            **on_system_nodes(system_pool),
+            "customScheduler": on_system_nodes(system_pool),
         },
         "npd": {"enabled": False},
     }

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.labels import POOL_LABEL
+from components.labels import on_system_nodes
 
 KUEUE_CHART = "oci://registry.k8s.io/kueue/charts/kueue"
 KUEUE_VERSION = "0.19.2"  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
@@ -65,7 +65,7 @@ def kueue_values(args: KueueArgs) -> dict:
     return {
         "controllerManager": {
             "replicas": 2,
-            "nodeSelector": {POOL_LABEL: args.system_pool},
+            **on_system_nodes(args.system_pool),
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
         },
         "enablePrometheus": False,

@@ -20,7 +20,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import ACCELERATOR_LABEL, POOL_LABEL, pod_security
+from components.labels import ACCELERATOR_LABEL, on_system_nodes, pod_security
 
 PROMETHEUS_STACK_CHART, PROMETHEUS_STACK_REPO = "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
 DCGM_CHART, DCGM_REPO = "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts"
@@ -43,7 +43,7 @@ class MonitoringArgs:
 
 
 def prometheus_stack_values(args: MonitoringArgs) -> dict:
-    on_system = {POOL_LABEL: args.system_pool}
+    on_system = on_system_nodes(args.system_pool)  # nodeSelector and tolerations
     claim_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{args.volume_gib}Gi"}}}
     if args.storage_class:
         claim_spec["storageClassName"] = args.storage_class
@@ -51,7 +51,7 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
     if args.grafana:
         grafana.update(
             admin={"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-            nodeSelector=on_system,
+            **on_system,
         )
     return {
         "prometheus": {
@@ -61,12 +61,12 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
                 # Scrape every ServiceMonitor/PodMonitor (the exporters' own), not only those labelled for this release.
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
-                "nodeSelector": on_system,
+                **on_system,
             }
         },
-        "alertmanager": {"alertmanagerSpec": {"nodeSelector": on_system}},
-        "prometheusOperator": {"nodeSelector": on_system, "admissionWebhooks": {"patch": {"nodeSelector": on_system}}},
-        "kube-state-metrics": {"nodeSelector": on_system},
+        "alertmanager": {"alertmanagerSpec": dict(on_system)},
+        "prometheusOperator": {**on_system, "admissionWebhooks": {"patch": dict(on_system)}},
+        "kube-state-metrics": dict(on_system),
         "prometheus-node-exporter": {"tolerations": [GPU_TOLERATION, NEURON_TOLERATION]},
         "grafana": grafana,
     }

@@ -5,6 +5,18 @@ POOL_LABEL = "crucible.io/pool"
 WORKLOAD_LABEL = "crucible.io/workload"
 ACCELERATOR_LABEL = "crucible.io/accelerator"
 SYSTEM_POOL = "system"
+# The system node group (Karpenter, Kueue, CoreDNS, the operators, the hub) is tainted so that only platform pods,
+# which tolerate it, run there: a tenant pod (a notebook, a Ray head, a job) without a selector would otherwise
+# take the nodes the cluster's controllers need. CriticalAddonsOnly is the key EKS's CoreDNS and the Karpenter
+# chart already tolerate (Karpenter's getting-started guide taints its system node group the same way).
+SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}
+SYSTEM_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def on_system_nodes(system_pool: str) -> dict:
+    """nodeSelector and tolerations of a platform pod on the system node group (chart values and pod specs use
+    the same two keys)."""
+    return {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [dict(SYSTEM_TOLERATION)]}
 TENANT_LABEL = "crucible.io/tenant"  # on a team's namespace and the objects made for it
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue
 EXAMPLE_LABEL = "crucible.io/example"  # on the example workloads `crucible examples` writes

@@ -184,3 +184,111 @@ def test_workers_run_sshd_in_the_foreground_for_the_launcher_to_reach():
     job = shipped_examples("prod")["train/mpi-nccl-allreduce.yaml"][0]
     (worker,) = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
     assert worker["command"] == ["/usr/sbin/sshd", "-De"]
+
+
+# ---- defect 8: tenant pods never land on the system nodes; CPU work has a pool of its own -----------------------
+
+SYSTEM_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
+
+
+@functools.lru_cache(maxsize=None)
+def shipped_plan(stack: str) -> dict:
+    from helpers import shipped_report
+
+    return shipped_report(stack)[0]
+
+
+def tolerates(tolerations, taint: dict) -> bool:
+    """Kubernetes' rule: a toleration matches a taint by key (or an empty key with Exists), effect (or none), and
+    value unless the operator is Exists."""
+    for t in tolerations or []:
+        if t.get("key") not in (None, "", taint["key"]) or (not t.get("key") and t.get("operator") != "Exists"):
+            continue
+        if t.get("effect") not in (None, "", taint["effect"]):
+            continue
+        if t.get("operator", "Equal") == "Exists" or t.get("value") == taint.get("value"):
+            return True
+    return False
+
+
+def system_node_group(stack: str) -> dict:
+    (group,) = [r for r in shipped_plan(stack)["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup"]
+    return group
+
+
+def test_the_system_node_group_is_tainted_for_platform_pods_only():
+    group = system_node_group("prod")
+    assert group["inputs"]["labels"] == {"crucible.io/pool": "system"}
+    assert {"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"} in group["inputs"]["taints"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "trainium"])
+def test_every_platform_pod_placed_on_the_system_nodes_tolerates_their_taint(stack):
+    """Whatever Crucible pins to the system node group (chart values and its own Deployments) must tolerate the
+    taint, or it would stay Pending: each nodeSelector on crucible.io/pool=system has tolerations beside it."""
+    taint = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}
+    placed = []
+    for resource in shipped_plan(stack)["resources"]:
+        for d in walk(resource["inputs"]):
+            if (d.get("nodeSelector") or {}).get("crucible.io/pool") == "system":
+                placed.append(resource["name"])
+                assert tolerates(d.get("tolerations"), taint), (resource["type"], resource["name"], d)
+    # the controllers of a full stack: Karpenter, Kueue, KubeRay, the training operators, the load balancer controller
+    assert {"karpenter", "kueue", "kuberay-operator", "mpi-operator-controller", "kubeflow-trainer", "aws-load-balancer-controller"} <= set(placed)
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_no_example_pod_may_land_on_the_system_nodes_or_float_without_a_pool(stack):
+    """Every example pod names the Karpenter pool it runs on, and none selects or tolerates the system nodes."""
+    for path, manifests in shipped_examples(stack).items():
+        for pod in (d for m in manifests for d in walk(m) if "containers" in d):
+            selector = pod.get("nodeSelector") or {}
+            assert selector.get("karpenter.sh/nodepool"), (stack, path, [c["name"] for c in pod["containers"]])
+            assert "crucible.io/pool" not in selector
+            assert not tolerates(pod.get("tolerations"), {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"})
+
+
+@pytest.mark.parametrize("stack", ["prod", "inference"])
+def test_ray_serve_heads_and_the_prompt_app_run_on_a_cpu_pool_not_an_accelerator_node(stack):
+    spec = shipped_spec(stack)
+    cpu = {p.name for p in spec.pools if p.kind == "cpu"}
+    rendered = shipped_examples(stack)
+    services = [m for path, ms in rendered.items() if path.startswith("serve/llm-") for m in ms]
+    assert services
+    for service in services:
+        head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+        assert head["nodeSelector"]["karpenter.sh/nodepool"] in cpu
+        assert not head.get("tolerations")
+    (deployment,) = [m for m in rendered["serve/prompt-lab.yaml"] if m["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"]["karpenter.sh/nodepool"] in cpu
+
+
+def test_serving_examples_without_a_cpu_pool_are_skipped_saying_so(capsys, tmp_path):
+    from addons.examples import EXAMPLES
+
+    spec = spec_of("dev", pools=[{"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 2}])
+    assert not [p for p in render_examples(spec) if p.startswith("serve/")]
+    assert all("cpu pool" in e.needs for e in EXAMPLES if e.path.startswith("serve/"))
+
+
+@pytest.mark.parametrize("stack", [s for s in SHIPPED if s != "prod-core"])
+def test_every_notebook_profile_of_a_shipped_hub_selects_a_pool(stack):
+    from stacks.derive.profiles import notebook_profiles
+
+    spec = shipped_spec(stack)
+    hub = spec.addons.jupyterhub
+    if not hub.enabled:
+        pytest.skip(f"{stack} has no JupyterHub")
+    profiles = notebook_profiles(spec.pools, which=hub.accelerator_profiles, default_pool=hub.default_pool)
+    for profile in profiles:
+        assert profile.node_selector.get("karpenter.sh/nodepool") in {p.name for p in spec.pools}, profile.slug
+
+
+def test_a_hub_without_a_cpu_pool_is_refused_naming_the_key_and_what_to_add():
+    from stacks.spec import ConfigError
+
+    pools = [{"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 2}]
+    with pytest.raises(ConfigError) as raised:
+        spec_of("dev", pools=pools, addons={"jupyterhub": {"enabled": True}})
+    (problem,) = [p for p in raised.value.problems if p.path == "crucible:addons.jupyterhub.enabled"]
+    assert "no cpu pool" in problem.message and "serve (gpu)" in problem.message and "kind: cpu" in problem.message

@@ -25,7 +25,9 @@ AMI = "v20251108"
 GPU_TRAIN = {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "zones": ["us-west-2a"], "maxNodes": 4, "amiVersion": AMI}
 TRN_TRAIN = {"name": "trn", "kind": "neuron", "workload": "training", "instanceTypes": ["trn1.32xlarge"], "efa": True, "zones": ["us-west-2a"], "maxNodes": 4, "amiVersion": AMI}
 SERVE = {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 4, "amiVersion": AMI}
-POOLS = [GPU_TRAIN, TRN_TRAIN, SERVE]
+# The Ray heads of serving run on a cpu pool (the system nodes are tainted for platform pods only).
+CPU = {"name": "cpu", "kind": "cpu", "workload": "serving", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4, "amiVersion": AMI}
+POOLS = [GPU_TRAIN, TRN_TRAIN, SERVE, CPU]
 RAY_EXAMPLES = ("train/ray-finetune.yaml", "train/ray-trainium.yaml", "serve/llm-gpu.yaml")
 
 SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5, vcpu=48, memory_gib=400)
@@ -327,7 +329,7 @@ def test_the_operator_runs_on_the_system_nodes_with_bounded_resources(prod_run):
 def test_the_operator_values_are_keys_the_chart_knows():
     from addons.kuberay import KubeRayOperatorArgs, kuberay_values
 
-    known = {"nodeSelector", "resources", "batchScheduler", "leaderElectionEnabled", "singleNamespaceInstall", "metrics"}
+    known = {"nodeSelector", "tolerations", "resources", "batchScheduler", "leaderElectionEnabled", "singleNamespaceInstall", "metrics"}
     assert set(kuberay_values(KubeRayOperatorArgs(version="1.7.0", system_pool="system"))) <= known
 
 

@@ -308,7 +308,8 @@ def test_the_teams_table_names_each_teams_volumes_groups_and_the_notebook_profil
     from stacks.plan.locate import Planned
     from stacks.plan.report import teams_section
 
-    config = dict(pools=POOLS, teams=TEAMS, addons={"jupyterhub": {"enabled": True, "acceleratorProfiles": "all"}})
+    cpu = {"name": "cpu", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4}  # the default profile's pool
+    config = dict(pools=[*POOLS, cpu], teams=TEAMS, addons={"jupyterhub": {"enabled": True, "acceleratorProfiles": "all"}})
     run = plan("dev", **config)
     section = teams_section(Planned(spec=spec_of("dev", **config), run=run, path=REPO / "x", config={}, secret_keys=[]))
     hub = next(r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "jupyterhub")

@@ -24,6 +24,8 @@ POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": "v20251108"},
     {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 4, "amiVersion": "v20251108"},
     {"name": "inf", "kind": "neuron", "workload": "serving", "instanceTypes": ["inf2.xlarge"], "maxNodes": 4, "amiVersion": "v20251108"},
+    # Ray heads and the prompt app: a cpu pool (the system nodes are tainted for platform pods only)
+    {"name": "cpu", "kind": "cpu", "workload": "serving", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4, "amiVersion": "v20251108"},
 ]
 
 
@@ -87,8 +89,8 @@ def env_names(manifest: dict) -> set[str]:
         torch_efa_runtime("img:1"),
         trainjob(),
         mpijob(),
-        llm_rayservice(SHAPE, name="llm-gpu", model="m/x", image="i:1", min_replicas=1, max_replicas=3),
-        llm_rayservice(NodeShape("inf", "neuron", "y.test", 1, 0, vcpu=4, memory_gib=16), name="llm-neuron", model="m/x", image="i:1", min_replicas=0, max_replicas=2),
+        llm_rayservice(SHAPE, head_pool="cpu", name="llm-gpu", model="m/x", image="i:1", min_replicas=1, max_replicas=3),
+        llm_rayservice(NodeShape("inf", "neuron", "y.test", 1, 0, vcpu=4, memory_gib=16), head_pool="cpu", name="llm-neuron", model="m/x", image="i:1", min_replicas=0, max_replicas=2),
     ],
     ids=["runtime", "trainjob", "mpijob", "rayservice-gpu", "rayservice-neuron"],
 )
@@ -430,7 +432,7 @@ def test_written_examples_carry_no_yaml_anchors(tmp_path):
 def test_a_serving_replica_lands_on_the_pools_roomiest_type_per_accelerator():
     # A served model's weights pass through host memory: prod's inf pool (inf2.xlarge, inf2.8xlarge) serves from
     # the type with the most memory per Neuron device, and the replica is pinned to it.
-    spec = spec_of("dev", pools=[{**POOLS[2], "instanceTypes": ["inf2.xlarge", "inf2.8xlarge"]}])
+    spec = spec_of("dev", pools=[{**POOLS[2], "instanceTypes": ["inf2.xlarge", "inf2.8xlarge"]}, POOLS[3]])
     (service,) = render_examples(spec)["serve/llm-neuron.yaml"]
     pod = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
     roomiest = max(("inf2.xlarge", "inf2.8xlarge"), key=lambda t: catalog_facts(t).memory_gib / catalog_facts(t).accelerators)

@@ -40,6 +40,18 @@ def serving_pool(spec, kind: str):
     return next((p for p in spec.pools if p.workload == "serving" and p.kind == kind), None)
 
 
+def cpu_pool(spec):
+    """The pool CPU-only pods of the serving examples run on (a RayService's head, the prompt app): the first cpu
+    pool for serving, else for interactive work, else any cpu pool; None when the stack has none. Never the system
+    nodes (tainted for platform pods) nor an accelerator pool (Karpenter would launch a GPU node for a head)."""
+    cpu = [p for p in spec.pools if p.kind == "cpu"]
+    for workload in ("serving", "interactive"):
+        chosen = next((p for p in cpu if p.workload == workload), None)
+        if chosen is not None:
+            return chosen
+    return cpu[0] if cpu else None
+
+
 def neuron_training_pool(spec):
     """The first Neuron (Trainium) training pool."""
     return next((p for p in spec.pools if p.workload == "training" and p.kind == "neuron"), None)
@@ -100,13 +112,14 @@ def render_ray_trainium(spec, lookup: Optional[Lookup] = None) -> list[dict]:
 
 
 def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:
-    pool = serving_pool(spec, kind)
-    if pool is None or not kuberay_enabled(spec):
+    pool, head = serving_pool(spec, kind), cpu_pool(spec)
+    if pool is None or head is None or not kuberay_enabled(spec):
         return []
     ex = spec.serving.examples
     return [
         serving.llm_rayservice(
             shape_of(pool, lookup, roomiest=True),
+            head_pool=head.name,
             name=f"llm-{kind}",
             model=ex.model,
             image=ex.neuron_image if kind == "neuron" else ex.gpu_image,
@@ -131,11 +144,12 @@ def exposure_of(spec) -> serving.Exposure:
 
 def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
     kind = "gpu" if serving_pool(spec, "gpu") is not None else "neuron" if serving_pool(spec, "neuron") is not None else None
-    if kind is None or not kuberay_enabled(spec):  # the app talks to a RayService
+    pool = cpu_pool(spec)
+    if kind is None or pool is None or not kuberay_enabled(spec):  # the app talks to a RayService
         return []
     ex = spec.serving.examples
     # KubeRay's serve service for a RayService <name> is <name>-serve-svc.
-    manifests = serving.prompt_app(model=ex.model, model_service=f"llm-{kind}-serve-svc", image=ex.app_image)
+    manifests = serving.prompt_app(model=ex.model, model_service=f"llm-{kind}-serve-svc", image=ex.app_image, pool=pool.name)
     if spec.serving.load_balancer_controller.enabled:
         manifests.append(serving.app_ingress(exposure_of(spec)))
     return manifests
@@ -171,19 +185,19 @@ EXAMPLES: list[Example] = [
         "serve/llm-gpu.yaml",
         "RayService: an open model on vLLM with Ray Serve autoscaling, on the GPU serving pool",
         render_llm_gpu,
-        needs="a gpu serving pool and the KubeRay operator",
+        needs="a gpu serving pool, a cpu pool (for the Ray head) and the KubeRay operator",
     ),
     Example(
         "serve/llm-neuron.yaml",
         "RayService: the same model on Inferentia2/Trainium (Neuron serving pool)",
         render_llm_neuron,
-        needs="a neuron serving pool and the KubeRay operator",
+        needs="a neuron serving pool, a cpu pool (for the Ray head) and the KubeRay operator",
     ),
     Example(
         "serve/prompt-lab.yaml",
         "Gradio prompt-engineering app (Deployment + ClusterIP Service + ALB Ingress, private by default)",
         render_prompt_app,
-        needs="a gpu or neuron serving pool and the KubeRay operator",
+        needs="a gpu or neuron serving pool, a cpu pool and the KubeRay operator",
     ),
 ]
 

@@ -20,7 +20,7 @@ import yaml
 
 from addons.examples.ray import DASHBOARD_PORT, RAY_API, hf_token_env
 from addons.examples.shapes import NodeShape
-from components.labels import EXAMPLE_LABEL, WORKLOAD_LABEL
+from components.labels import EXAMPLE_LABEL, NODEPOOL_LABEL, WORKLOAD_LABEL
 
 EXPOSURE_LABEL = "crucible.io/exposure"
 SERVE_PORT = 8000
@@ -70,13 +70,15 @@ def serve_config(model: str, *, min_replicas: int, max_replicas: int, neuron: bo
 def llm_rayservice(
     shape: NodeShape,
     *,
+    head_pool: str,
     name: str,
     model: str,
     image: str,
     min_replicas: int,
     max_replicas: int,
 ) -> dict:
-    """A RayService serving ``model`` on ``shape``'s pool: one accelerator (GPU, or Neuron device) per replica."""
+    """A RayService serving ``model`` on ``shape``'s pool: one accelerator (GPU, or Neuron device) per replica; the
+    head on the cpu pool ``head_pool`` (never the system nodes, tainted for platform pods, nor an accelerator node)."""
     neuron = shape.kind == "neuron"
     worker_resources = shape.share(1)  # one accelerator per replica, with its share of the node's cpu and memory
     head_resources = {"cpu": "2", "memory": "8Gi"}
@@ -94,6 +96,7 @@ def llm_rayservice(
                     "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
                     "template": {
                         "spec": {
+                            "nodeSelector": {NODEPOOL_LABEL: head_pool},
                             "containers": [
                                 {
                                     "name": "ray-head",
@@ -170,8 +173,9 @@ gr.Interface(
 '''
 
 
-def prompt_app(*, name: str = "prompt-lab", model: str, model_service: str, image: str) -> list[dict]:
-    """ConfigMap (the app), Deployment (non-root, installs gradio+openai at start) and ClusterIP Service."""
+def prompt_app(*, name: str = "prompt-lab", model: str, model_service: str, image: str, pool: str) -> list[dict]:
+    """ConfigMap (the app), Deployment (non-root, installs gradio+openai at start) on the cpu pool ``pool``, and a
+    ClusterIP Service."""
     labels = {"app.kubernetes.io/name": name, EXAMPLE_LABEL: "true"}
     env = [
         {"name": "OPENAI_BASE_URL", "value": f"http://{model_service}:{SERVE_PORT}/v1"},
@@ -192,6 +196,7 @@ def prompt_app(*, name: str = "prompt-lab", model: str, model_service: str, imag
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
+                        "nodeSelector": {NODEPOOL_LABEL: pool},
                         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000},
                         "containers": [
                             {

@@ -292,3 +292,173 @@ def test_a_hub_without_a_cpu_pool_is_refused_naming_the_key_and_what_to_add():
         spec_of("dev", pools=pools, addons={"jupyterhub": {"enabled": True}})
     (problem,) = [p for p in raised.value.problems if p.path == "crucible:addons.jupyterhub.enabled"]
     assert "no cpu pool" in problem.message and "serve (gpu)" in problem.message and "kind: cpu" in problem.message
+
+
+# ---- `crucible examples` on every shipped stack: files a team can read, submit and trust -----------------------
+
+
+@functools.lru_cache(maxsize=None)
+def written(stack: str, out: str) -> tuple[int, str, tuple[str, ...]]:
+    """(exit code, stderr, paths relative to out) of `crucible examples <stack> --out <out>`."""
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from stacks.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["examples", stack, "--out", out])
+    return code, err.getvalue(), tuple(sorted(p.relative_to(out).as_posix() for p in Path(out).rglob("*.yaml")))
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("examples")
+
+
+def files_of(stack: str, out_dir) -> dict[str, str]:
+    target = out_dir / stack
+    code, _, paths = written(stack, str(target))
+    assert code == 0
+    return {rel: (target / rel).read_text() for rel in paths}
+
+
+@pytest.mark.parametrize("stack", [s for s in SHIPPED])
+def test_examples_writes_something_to_run_on_every_shipped_stack_with_pools(stack, out_dir):
+    files = files_of(stack, out_dir)
+    assert files, f"`crucible examples {stack}` wrote nothing"
+    if shipped_spec(stack).pools and any(p.kind == "gpu" for p in shipped_spec(stack).pools):
+        assert "train/gpu-smoke.yaml" in files  # dev and research included: a one-node GPU check
+
+
+def test_a_stack_without_pools_writes_nothing_and_says_why(out_dir):
+    code, err, paths = written("prod-core", str(out_dir / "prod-core"))
+    assert code == 0 and paths == ()
+    assert "not compute" in err and "no pools" in err
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_each_file_opens_with_how_to_submit_it_and_what_it_needs(stack, out_dir):
+    teams = [t.name for t in shipped_spec(stack).teams]
+    for rel, text in files_of(stack, out_dir).items():
+        head = []
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                break
+            head.append(line)
+        comment = "\n".join(head)
+        assert head, rel
+        assert f"kubectl apply -n {teams[0]} -f {rel}" in comment, (stack, rel, comment)
+        assert "# Needs: " in comment and ", ".join(teams) in comment
+        assert yaml.safe_load_all(text)  # the comment keeps the file valid YAML
+
+
+def scalars(node):
+    if isinstance(node, yaml.ScalarNode):
+        yield node
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from scalars(item)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from scalars(key)
+            yield from scalars(value)
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_scripts_and_embedded_configs_are_block_literals_not_escaped_one_liners(stack, out_dir):
+    for rel, text in files_of(stack, out_dir).items():
+        for document in yaml.compose_all(text):
+            for scalar in scalars(document):
+                if "\n" in scalar.value:
+                    assert scalar.style == "|", (rel, scalar.value[:60])
+
+
+def test_the_scripts_a_team_reads_are_written_line_by_line(out_dir):
+    files = files_of("prod", out_dir)
+    assert "    - |\n      cat > /tmp/allreduce.py <<'EOF'\n" in files["train/pytorch-efa.yaml"]
+    assert "  finetune.py: |\n" in files["train/ray-finetune.yaml"]
+    assert "  serveConfigV2: |\n" in files["serve/llm-gpu.yaml"]
+
+
+def images(manifest: dict) -> list[str]:
+    out = [c["image"] for d in walk(manifest) for c in (d.get("containers") or []) if "image" in c]
+    out += [d["image"] for d in walk(manifest) if isinstance(d.get("image"), str) and "containers" not in d and "name" not in d]
+    return out
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_every_example_image_is_pinned_to_a_version(stack):
+    from stacks.spec.checks import image_ref
+
+    for path, manifests in shipped_examples(stack).items():
+        for image in (i for m in manifests for i in images(m)):
+            assert image_ref(image) is None, (path, image)
+
+
+def test_the_deployed_training_runtime_image_is_pinned():
+    from stacks.spec.checks import image_ref
+
+    for image in images(torch_efa_runtime(shipped_spec("prod").training.examples.pytorch_image)):
+        assert image_ref(image) is None, image
+
+
+@pytest.mark.parametrize("image", ["public.ecr.aws/hpc-cloud/nccl-tests:latest", "python", "rayproject/ray"])
+def test_an_unpinned_image_in_the_config_is_refused_naming_the_key(image):
+    from stacks.spec import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        spec_of("dev", training={"examples": {"mpiImage": image}})
+    (problem,) = [p for p in raised.value.problems if p.path == "crucible:training.examples.mpiImage"]
+    assert "pinned" in problem.message and "latest" in problem.message
+
+
+def test_a_digest_or_a_version_tag_is_a_pinned_image():
+    from stacks.spec.checks import image_ref
+
+    assert image_ref("public.ecr.aws/hpc-cloud/nccl-tests:cuda12.8.1-efa1.43.2-ofiv1.16.3-ncclv2.27.7-1-testsv2.16.9") is None
+    assert image_ref("registry.example.com:5000/team/app@sha256:" + "a" * 64) is None
+    assert image_ref("registry.example.com:5000/team/app") is not None  # the port is not a tag
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_what_examples_install_at_start_is_pinned_too(stack):
+    """pip installs at run time (the prompt app, the Neuron Ray pods, the RayJob's runtime_env) name exact versions."""
+    import re
+
+    strings = [v for m in shipped_examples(stack).values() for d in walk(m) for v in [*d.values(), *[x for x in d.values() if isinstance(x, list) for x in x]] if isinstance(v, str)]
+    for install in (i for text in strings for i in re.findall(r"pip install[^&|;\n]*", text)):
+        for requirement in install.split()[2:]:
+            if not requirement.startswith("-"):
+                assert "==" in requirement, (stack, install)
+    for path, manifests in shipped_examples(stack).items():
+        for manifest in manifests:
+            if manifest["kind"] == "RayJob":
+                assert all("==" in r for r in yaml.safe_load(manifest["spec"]["runtimeEnvYAML"])["pip"])
+
+
+def test_the_research_preset_has_a_jupyterhub_with_its_small_gpu_profile():
+    from stacks.derive.profiles import notebook_profiles
+
+    spec = shipped_spec("research")
+    hub = spec.addons.jupyterhub
+    assert hub.enabled and hub.authenticator == "github"
+    slugs = {p.slug: p for p in notebook_profiles(spec.pools, which=hub.accelerator_profiles, default_pool=hub.default_pool)}
+    assert slugs["cpu"].pool == "notebooks-cpu"
+    assert slugs["notebooks-gpu"].accelerator_resource == "nvidia.com/gpu" and slugs["notebooks-gpu"].accelerators == 1
+
+
+def test_the_gpu_smoke_job_takes_one_whole_node_of_the_gpu_pool_through_kueue():
+    from stacks.derive.capacity import catalog_facts
+
+    (job,) = shipped_examples("dev")["train/gpu-smoke.yaml"]
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "default" and job["spec"]["suspend"] is True
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeSelector"]["karpenter.sh/nodepool"] == "gpu-dev"
+    facts = catalog_facts(pod["nodeSelector"]["node.kubernetes.io/instance-type"])
+    (container,) = pod["containers"]
+    limits = container["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == str(facts.accelerators) and "vpc.amazonaws.com/efa" not in limits
+    assert container["resources"]["requests"] == limits
+    assert f"--nproc-per-node={facts.accelerators}" in container["command"][-1]

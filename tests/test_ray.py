@@ -297,7 +297,7 @@ def test_with_kuberay_disabled_no_ray_example_renders():
     assert ray_paths >= set(RAY_EXAMPLES)
     assert not ray_paths & set(out)
     assert "serve/prompt-lab.yaml" not in out  # the app talks to a RayService
-    assert set(out) == {"train/pytorch-efa.yaml", "train/mpi-nccl-allreduce.yaml"}
+    assert set(out) == {"train/gpu-smoke.yaml", "train/pytorch-efa.yaml", "train/mpi-nccl-allreduce.yaml"}
 
 
 # ---- the operator add-on -------------------------------------------------------------------------------
@@ -374,11 +374,11 @@ def test_an_unpinned_kuberay_version_is_a_config_error_naming_the_key(version):
 def test_crucible_examples_writes_the_train_p5_examples_and_lists_them(tmp_path, capsys):
     assert main(["examples", "train-p5", "--out", str(tmp_path)]) == 0
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.yaml"))
-    assert written == ["train/mpi-nccl-allreduce.yaml", "train/pytorch-efa.yaml", "train/ray-finetune.yaml"]
+    assert written == ["train/gpu-smoke.yaml", "train/mpi-nccl-allreduce.yaml", "train/pytorch-efa.yaml", "train/ray-finetune.yaml"]
     out, err = capsys.readouterr()
     assert all(str(tmp_path / p) in out for p in written)
     assert "skipped train/ray-trainium.yaml: needs a neuron training pool and the KubeRay operator" in err
-    kinds = [d["kind"] for d in yaml.safe_load_all((tmp_path / "train/ray-finetune.yaml").read_text())]
+    kinds = [d["kind"] for d in yaml.safe_load_all((tmp_path / "train/ray-finetune.yaml").read_text()) if d]
     assert kinds == ["ConfigMap", "RayJob"]
 
 

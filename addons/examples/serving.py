@@ -25,6 +25,8 @@ from components.labels import EXAMPLE_LABEL, NODEPOOL_LABEL, WORKLOAD_LABEL
 EXPOSURE_LABEL = "crucible.io/exposure"
 SERVE_PORT = 8000
 APP_PORT = 7860
+# What the prompt app installs at start, pinned (a range would change the app under a running Deployment).
+APP_PIP = ("gradio==5.50.0", "openai==1.109.1")
 INGRESS_CLASS = "alb"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
@@ -202,7 +204,7 @@ def prompt_app(*, name: str = "prompt-lab", model: str, model_service: str, imag
                             {
                                 "name": "app",
                                 "image": image,
-                                "command": ["sh", "-c", "pip install --user --no-cache-dir 'gradio>=5,<6' 'openai>=1,<2' && exec python /app/app.py"],
+                                "command": ["sh", "-c", f"pip install --user --no-cache-dir {' '.join(APP_PIP)} && exec python /app/app.py"],
                                 "env": env,
                                 "ports": [{"name": "http", "containerPort": APP_PORT}],
                                 "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10},

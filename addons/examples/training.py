@@ -282,3 +282,59 @@ def mpi_nccl_job(
             },
         },
     }
+
+
+# A single-node check of a GPU pool: the driver and device plugin (nvidia-smi), CUDA (a matmul) and NCCL across
+# every GPU of the node (an all-reduce through NVLink/PCIe; no EFA involved).
+_GPU_SMOKE_SCRIPT = """\
+nvidia-smi
+cat > /tmp/smoke.py <<'EOF'
+import os, torch, torch.distributed as dist
+dist.init_process_group("nccl")
+torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+x = torch.randn(4096, 4096, device="cuda")
+torch.cuda.synchronize()
+y = x @ x
+ones = torch.ones(1, device="cuda")
+dist.all_reduce(ones)
+torch.cuda.synchronize()
+if dist.get_rank() == 0:
+    print(f"{torch.cuda.get_device_name()}: matmul ok, NCCL all_reduce over {int(ones.item())} GPUs ok")
+dist.destroy_process_group()
+EOF
+exec torchrun --standalone --nproc-per-node=@GPUS@ /tmp/smoke.py
+"""
+
+
+def gpu_smoke_job(shape: NodeShape, *, name: str = "gpu-smoke", queue: str, image: str) -> dict:
+    """A Kueue-admitted batch Job using every GPU of one node of ``shape``'s pool (no EFA devices: one node)."""
+    resources = shape.resources(efa=False)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": _job_labels(queue)},
+        "spec": {
+            # Kueue unsuspends the Job once the team's quota admits it (integration batch/job).
+            "suspend": True,
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": shape.pod_labels()},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "nodeSelector": shape.node_selector(),
+                    "tolerations": shape.tolerations(),
+                    "containers": [
+                        {
+                            "name": "smoke",
+                            "image": image,
+                            "command": ["bash", "-c", _GPU_SMOKE_SCRIPT.replace("@GPUS@", str(max(1, shape.accelerators)))],
+                            "resources": {"requests": dict(resources), "limits": dict(resources)},
+                            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                        }
+                    ],
+                    "volumes": [_shm_volume()],
+                },
+            },
+        },
+    }

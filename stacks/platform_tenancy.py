@@ -14,6 +14,7 @@ import pulumi
 
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
+from addons.placement_guard import PlacementGuard
 from addons.storage_drivers import LUSTRE_CLAIM
 from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs, TenantGuard
 from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, HUGEPAGES_RESOURCE
@@ -72,6 +73,7 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
     groups = [g for team in spec.teams for g in (*team.admin_groups, *team.member_groups)]
     if groups:
         TenantGuard("tenant-guard", groups, opts=opts)
+    PlacementGuard("tenant-placement", opts=opts)  # tenant pods never tolerate the system nodes' taint
     for team, local_queue in zip(spec.teams, plan.local_queues):
         level = pod_security_level(team, spec)
         t = Team(

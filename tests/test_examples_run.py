@@ -462,3 +462,74 @@ def test_the_gpu_smoke_job_takes_one_whole_node_of_the_gpu_pool_through_kueue():
     assert limits["nvidia.com/gpu"] == str(facts.accelerators) and "vpc.amazonaws.com/efa" not in limits
     assert container["resources"]["requests"] == limits
     assert f"--nproc-per-node={facts.accelerators}" in container["command"][-1]
+
+
+# ---- and no tenant can opt in: the placement guard ------------------------------------------------------------
+
+
+def _admits(pod_spec: dict) -> bool:
+    """Evaluate the placement guard's CEL validation as the API server would for a pod with ``pod_spec``."""
+    import celpy
+
+    from addons.placement_guard import placement_guard
+
+    (validation,) = placement_guard()["validations"]
+    env = celpy.Environment()
+    return bool(env.program(env.compile(validation["expression"])).evaluate({"object": celpy.json_to_cel({"spec": pod_spec})}))
+
+
+@pytest.mark.parametrize(
+    "tolerations",
+    [
+        [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+        [{"key": "CriticalAddonsOnly", "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+        [{"operator": "Exists"}],  # tolerates every taint
+        [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}, {"operator": "Exists", "effect": "NoSchedule"}],
+    ],
+    ids=["key", "key-value-effect", "catch-all", "catch-all-noschedule"],
+)
+def test_a_tenant_pod_tolerating_the_system_taint_is_refused(tolerations):
+    assert not _admits({"containers": [{"name": "x", "image": "x:1"}], "tolerations": tolerations})
+
+
+@pytest.mark.parametrize(
+    "tolerations",
+    [
+        None,
+        [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
+        [{"operator": "Exists", "effect": "NoExecute"}],  # every NoExecute taint, not the NoSchedule system taint
+    ],
+    ids=["none", "accelerator", "not-ready", "catch-all-noexecute"],
+)
+def test_tenant_pods_with_their_pools_tolerations_are_admitted(tolerations):
+    spec = {"containers": [{"name": "x", "image": "x:1"}]}
+    if tolerations is not None:
+        spec["tolerations"] = tolerations
+    assert _admits(spec)
+
+
+@pytest.mark.parametrize("stack", ["prod", "trainium"])
+def test_every_example_and_notebook_pod_passes_the_placement_guard(stack):
+    from stacks.derive.profiles import notebook_profiles
+
+    pods = [d for ms in shipped_examples(stack).values() for m in ms for d in walk(m) if "containers" in d]
+    spec = shipped_spec(stack)
+    pods += [{"containers": [], "tolerations": list(p.tolerations)} for p in notebook_profiles(spec.pools, which="all")]
+    assert pods
+    for pod in pods:
+        assert _admits(pod), pod.get("tolerations")
+
+
+def test_the_guard_covers_pods_of_every_team_namespace_in_the_plan():
+    guards = [r for r in shipped_plan("prod")["resources"] if r["type"] == "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy" and r["inputs"]["metadata"]["name"] == "crucible-tenant-placement"]
+    (guard,) = guards
+    spec = guard["inputs"]["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["namespaceSelector"] == {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["pods"] and set(rule["operations"]) == {"CREATE", "UPDATE"}
+    (binding,) = [r for r in shipped_plan("prod")["resources"] if r["type"].endswith("ValidatingAdmissionPolicyBinding") and r["inputs"]["metadata"]["name"] == "crucible-tenant-placement"]
+    assert binding["inputs"]["spec"]["validationActions"] == ["Deny"]
+    namespaces = [r for r in shipped_plan("prod")["resources"] if r["type"] == "kubernetes:core/v1:Namespace" and "crucible.io/tenant" in (r["inputs"]["metadata"].get("labels") or {})]
+    assert {n["inputs"]["metadata"]["name"] for n in namespaces} == {"llm", "vision", "search"}

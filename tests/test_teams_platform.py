@@ -347,8 +347,9 @@ def _guard_allows(expression: str, groups: list[str] | None) -> bool:
 
 
 def test_tenants_cannot_write_network_policies_in_team_namespaces_but_the_platform_can(run):
-    (policy,) = run.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
-    (binding,) = run.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
+    named = lambda r: r.inputs["metadata"]["name"] == "crucible-tenant-network-policies"  # noqa: E731 (beside the placement guard)
+    (policy,) = filter(named, run.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"))
+    (binding,) = filter(named, run.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"))
     spec = policy.inputs["spec"]
     assert binding.inputs["spec"] == {"policyName": policy.inputs["metadata"]["name"], "validationActions": ["Deny"]}
     assert spec["failurePolicy"] == "Fail"

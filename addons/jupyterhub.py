@@ -9,7 +9,8 @@ What the component creates:
   storage layer (addons.storage_drivers);
 - the Helm release. Values are built by :func:`jupyterhub_values` (pure, validated strictly against the chart's
   values.schema.yaml in tests): `hub.config` keyed by class names, profiles in `singleuser.profileList`, per-user
-  home volumes on the storage layer's Retain StorageClass, idle culling, user-pod network policy and metadata
+  home volumes on the storage layer's Retain StorageClass, idle culling, user-pod network policy (the chart's
+  private-address block kept, egress opened to team Ray heads and the API server: :func:`notebook_egress`) and metadata
   blocking, the proxy on ClusterIP unless an internal NLB or (with TLS) a public NLB is configured, and the hub,
   proxy and user scheduler on the system node group.
 
@@ -27,7 +28,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, lustre_volume_name, s3_pv_spec, static_claim
-from components.labels import on_system_nodes, pod_security
+from addons.tenancy import RAY_PORTS
+from components.labels import TENANT_LABEL, on_system_nodes, pod_security
 from stacks.derive.profiles import Profile
 
 CHART, CHART_REPO = "jupyterhub", "https://hub.jupyter.org/helm-chart/"
@@ -78,6 +80,9 @@ class JupyterHubArgs:
     read_only_buckets: Sequence[S3VolumeArgs] = field(default_factory=tuple)
     datasets_mount_path: str = "/datasets"
     region: str = "us-east-1"
+    # The VPC's CIDR: the EKS API server's private endpoint (its ENIs) and the interface VPC endpoints are there;
+    # notebooks reach them on 443 only (None: no such egress rule).
+    vpc_cidr: Optional[pulumi.Input[str]] = None
     cull_timeout_seconds: int = 3600
     cull_every_seconds: int = 600
     protect: bool = False
@@ -162,6 +167,38 @@ def shared_volumes(args: JupyterHubArgs) -> tuple[list[dict], list[dict]]:
     return volumes, mounts
 
 
+KUBERNETES_SERVICE_IPS = ("172.20.0.1/32", "10.100.0.1/32")  # `kubernetes.default` in EKS's default service CIDRs
+# KubeRay labels every Ray head pod with this.
+RAY_HEAD_SELECTOR = {"matchLabels": {"ray.io/node-type": "head"}}
+
+
+def notebook_egress(args: JupyterHubArgs) -> list[dict]:
+    """`singleuser.networkPolicy.egress`: what notebooks reach besides DNS and the internet (the chart's own rules).
+
+    z2jh 4.4.0 refuses private addresses to user pods (`egressAllowRules.privateIPs: false`; its `nonPrivateIPs`
+    rule excepts 10/8, 172.16/12, 192.168/16 and the metadata address), which is every pod and the API server's
+    private endpoint. We keep that and open exactly the notebook flows: the Ray heads of team namespaces on the
+    dashboard/job API and the Ray client ports (the team namespaces admit the hub namespace on those ports), and
+    the VPC on 443 (the API server's endpoint ENIs; EKS's `kubernetes` Service is DNAT-ed to them). The metadata
+    endpoint stays blocked (not in the VPC CIDR; `cloudMetadataServer: false` and the iptables init container)."""
+    rules = [
+        {
+            "to": [{"namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}, "podSelector": RAY_HEAD_SELECTOR}],
+            "ports": [{"protocol": "TCP", "port": port} for port in RAY_PORTS],
+        }
+    ]
+    # The API server: the `kubernetes` Service's ClusterIP (the first address of the service CIDR EKS picks when
+    # none is configured: 172.20.0.0/16, or 10.100.0.0/16 when the VPC overlaps it) and, for implementations that
+    # judge the connection after kube-proxy's DNAT, the endpoint ENIs in the VPC. Whether ipBlock rules see a
+    # Service IP before or after the rewrite is implementation-defined (NetworkPolicy docs); the VPC CNI's
+    # network policy agent filters at the pod's veth, before it.
+    api = [{"ipBlock": {"cidr": cidr}} for cidr in KUBERNETES_SERVICE_IPS]
+    if args.vpc_cidr is not None:
+        api.append({"ipBlock": {"cidr": args.vpc_cidr}})
+    rules.append({"to": api, "ports": [{"protocol": "TCP", "port": 443}]})
+    return rules
+
+
 def uses_oauth(args: JupyterHubArgs) -> bool:
     return args.authenticator != "dummy" and args.oauth is not None
 
@@ -182,7 +219,11 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
         "memory": {"guarantee": f"{args.memory_gib}G"},
         "storage": storage,
         "cloudMetadata": {"blockWithIptables": True},
-        "networkPolicy": {"enabled": True, "egressAllowRules": {"cloudMetadataServer": False}},
+        "networkPolicy": {
+            "enabled": True,
+            "egressAllowRules": {"cloudMetadataServer": False, "privateIPs": False},
+            "egress": notebook_egress(args),
+        },
     }
     if args.image:
         singleuser["image"] = _image(args.image)

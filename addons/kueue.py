@@ -14,18 +14,33 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.labels import on_system_nodes
+from components.labels import TENANT_LABEL, on_system_nodes
 
 KUEUE_CHART = "oci://registry.k8s.io/kueue/charts/kueue"
 KUEUE_VERSION = "0.19.2"  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
 KUEUE_NAMESPACE = "kueue-system"
+# Kueue feature gates Crucible relies on, stated even where 0.19 defaults them so (a chart default cannot silently
+# change under the RayServices): ElasticJobsViaWorkloadSlices (alpha 0.13, beta and on since 0.18; pkg/features/
+# kube_features.go) lets an elastic RayService/RayCluster keep in-tree autoscaling.
+FEATURE_GATES = {"ElasticJobsViaWorkloadSlices": True}
+ELASTIC_JOB_ANNOTATION = "kueue.x-k8s.io/elastic-job"  # value "true" (pkg/workloadslicing)
 
-# Jobs Kueue admits: batch Jobs, Ray (KubeRay), the MPI operator, Kubeflow Trainer v2 and JobSet (Trainer's
-# runtime). Names as Kueue's Configuration (config.kueue.x-k8s.io/v1beta2 Integrations.frameworks) spells them.
+# Jobs Kueue admits: batch Jobs, Ray (KubeRay: RayJob, RayCluster and, for serving, RayService), the MPI operator,
+# Kubeflow Trainer v2 and JobSet (Trainer's runtime). Names as Kueue's Configuration
+# (config.kueue.x-k8s.io/v1beta2 Integrations.frameworks) spells them.
+#
+# RayService is enabled on purpose: with a LocalQueue `default` in the team namespaces, Kueue 0.19 labels an object
+# owned by a *non-enabled* integration with it (jobframework.defaultLocalQueueApplies skips only objects whose owner
+# Kueue manages), so a RayService's RayCluster would become a standalone Kueue RayCluster and be refused for its
+# in-tree autoscaling. Enabled, Kueue manages the RayService as the top-level job (since 0.17; its RayCluster, a
+# child of a managed owner, is not defaulted) and admits it on the serving pools' flavors; the RayServices are
+# elastic jobs (annotation kueue.x-k8s.io/elastic-job: "true", feature gate below), so Ray Serve's autoscaling
+# grows and shrinks the admitted workload through workload slices instead of being refused.
 INTEGRATIONS = (
     "batch/job",
     "ray.io/rayjob",
     "ray.io/raycluster",
+    "ray.io/rayservice",
     "kubeflow.org/mpijob",
     "trainer.kubeflow.org/trainjob",
     "jobset.x-k8s.io/jobset",
@@ -56,6 +71,11 @@ def manager_config() -> dict:
         "clientConnection": {"qps": 50, "burst": 100},
         # Jobs without a queue label in the team namespaces are left alone; a labelled job is always managed.
         "manageJobsWithoutQueueName": False,
+        # Only the team namespaces: the chart copies this selector into its batch Job (and JobSet, MPIJob, Ray…)
+        # webhooks, which have failurePolicy Fail; by default they take every namespace but kube-system and
+        # kueue-system, so another release's hook Job (kube-prometheus-stack's admission-webhook Jobs) created while
+        # Kueue is not yet Ready is refused and that atomic release rolls back (templates/webhook/manifests.yaml).
+        "managedJobsNamespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]},
         "integrations": {"frameworks": list(INTEGRATIONS)},
         "fairSharing": {"preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]},
     }
@@ -67,6 +87,7 @@ def kueue_values(args: KueueArgs) -> dict:
             "replicas": 2,
             **on_system_nodes(args.system_pool),
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+            "featureGates": [{"name": name, "enabled": on} for name, on in sorted(FEATURE_GATES.items())],
         },
         "enablePrometheus": False,
         "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(), sort_keys=False)},

@@ -67,7 +67,7 @@ def controller_policy(*, partition: str, region: str, account: str, cluster_name
                 "ElbServiceLinkedRole",
                 ["iam:CreateServiceLinkedRole"],
                 "*",
-                {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+                {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},  # all partitions (iam_policy_cn.json)
             ),
             # Describe/Get calls support no resource-level permissions.
             statement(

@@ -3,17 +3,26 @@
 * Namespace `<team>` (protected when the stack protects stateful resources) labelled `crucible.io/tenant`,
   `crucible.io/workload` (training | interactive), `crucible.io/checkpointing: enabled` (every team queue can be
   preempted when a lender reclaims its quota: jobs checkpoint) and Pod Security Admission: enforce `restricted`,
-  or `baseline` for training teams (EFA pods need IPC_LOCK and huge pages), warn and audit always `restricted`.
+  or `baseline` for training teams, warn and audit always `restricted`. Why baseline: the EFA/NCCL training images
+  (NGC PyTorch, nccl-tests, the Neuron DLCs) run as root, MPI launchers run `mpirun --allow-run-as-root`, and the
+  MPIJob workers' sshd needs root and the runtime's default capabilities (SETUID, SETGID, SYS_CHROOT for privilege
+  separation); `restricted` refuses all of that (runAsNonRoot, capabilities drop ALL, no privilege escalation).
+  It is not IPC_LOCK: baseline refuses that capability too (it is not in baseline's allowed set), and EFA needs
+  no capability, only a high locked-memory limit, which the node's container runtime sets (EKS AMI, Bottlerocket
+  with EFA). Huge pages and a memory-backed /dev/shm are not Pod Security controls at all.
 * ResourceQuota (cpu, memory, accelerators, EFA, huge pages at most what Kueue can admit for the team; volume
   count and storage) and a LimitRange giving containers default requests.
 * NetworkPolicies: default deny both ways, then DNS to kube-dns, traffic inside the namespace (NCCL bootstrap,
   Ray, MPI), ingress from the monitoring and hub namespaces, HTTPS egress (S3 through the gateway endpoint, STS,
-  ECR, the API server), the EKS Pod Identity agent, and Lustre (TCP 988, 1018-1023) to the VPC CIDR.
+  ECR, the API server), the EKS Pod Identity agent, Lustre (TCP 988, 1018-1023) to the VPC CIDR, and ingress from
+  the VPC CIDR on the app port of what the platform exposes through a load balancer with IP targets
+  (`ExposedApp`: the example prompt app's ALB).
 * RoleBindings of the admin / member groups to the built-in ClusterRoles `admin` / `edit` (never cluster-admin).
 * ServiceAccount `workload` with a Pod Identity role (tag `crucible.io/team`) reaching only the team's prefixes in
   the stack's buckets, and the storage KMS key through S3 only.
 * LocalQueue `default` pointing at the team's ClusterQueue.
-* (once for all teams, `TenantGuard`) a ValidatingAdmissionPolicy refusing the teams' groups any write to the
+* (once for all teams, `TenantGuard`) a ValidatingAdmissionPolicy refusing the teams' groups, and the
+  ServiceAccounts of the team namespaces (a team admin can bind `edit` to one and act as it), any write to the
   NetworkPolicies of tenant namespaces: `admin`/`edit` include them, and one extra allow-all policy would undo the
   default deny.
 * When the stack has a Lustre file system: the team's own static PersistentVolume `<team>-lustre` and claim
@@ -53,6 +62,17 @@ OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:Del
 
 
 @dataclass(frozen=True)
+class ExposedApp:
+    """An app the platform hands teams behind a load balancer with IP targets (the example prompt app's ALB
+    Ingress): the load balancer's nodes, in the VPC, connect to the pods' own IPs on ``port``. Tenants may not
+    add NetworkPolicies, so the platform admits that traffic into the default-deny namespace."""
+
+    name: str  # names the policy: allow-load-balancer-<name>
+    pod_labels: Mapping[str, str]  # the app's pod template labels
+    port: int  # the container port the load balancer targets (and health-checks)
+
+
+@dataclass(frozen=True)
 class TeamArgs:
     name: str
     pod_security: str  # restricted | baseline
@@ -68,6 +88,7 @@ class TeamArgs:
     vpc_cidr: pulumi.Input[str]
     lustre: Optional[LustreVolumeArgs]  # the file system the team mounts (None: the stack has none)
     platform_namespaces: Mapping[str, Sequence[int]] = field(default_factory=dict)  # namespace -> ports ([]: all)
+    exposed_apps: Sequence[ExposedApp] = ()  # what load balancers reach in the namespace (from the VPC CIDR)
     local_queue: Optional[dict] = None
     kueue: Sequence[pulumi.Resource] = ()  # the Kueue release and the team's ClusterQueue
     # The AWS Load Balancer Controller release. The team's Ingresses and LoadBalancer Services (the example app's
@@ -165,6 +186,12 @@ def network_policies(args: TeamArgs, vpc_cidr: Any) -> dict[str, dict]:
                 rule["ports"] = [{"protocol": "TCP", "port": p} for p in ports]
             rules.append(rule)
         out["allow-platform-ingress"] = {"podSelector": everyone, "policyTypes": ["Ingress"], "ingress": rules}
+    for app in args.exposed_apps:
+        out[f"allow-load-balancer-{app.name}"] = {
+            "podSelector": {"matchLabels": dict(app.pod_labels)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": app.port}]}],
+        }
     if args.lustre is not None:
         ports = [{"protocol": "TCP", "port": start, **({"endPort": end} if end else {})} for start, end in LUSTRE_PORTS]
         out["allow-lustre"] = {"podSelector": everyone, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": ports}]}
@@ -267,11 +294,23 @@ class Team(pulumi.ComponentResource):
 NETWORK_POLICY_GUARD = "crucible-tenant-network-policies"
 
 
-def network_policy_guard(tenant_groups: Sequence[str]) -> dict:
-    """The ValidatingAdmissionPolicy spec refusing members of tenant groups any write to NetworkPolicies in tenant
-    namespaces. The built-in `admin` and `edit` ClusterRoles the teams hold include NetworkPolicy writes, and
-    policies add up: one extra allow-all policy would undo the namespace's default deny."""
-    groups = json.dumps(sorted(set(tenant_groups)))  # a JSON list of strings is a CEL list literal
+def service_account_group(namespace: str) -> str:
+    """The group Kubernetes gives every ServiceAccount of ``namespace`` (and whoever acts as one)."""
+    return f"system:serviceaccounts:{namespace}"
+
+
+def network_policy_guard(tenant_groups: Sequence[str], tenant_namespaces: Sequence[str] = ()) -> dict:
+    """The ValidatingAdmissionPolicy spec refusing tenants any write to NetworkPolicies in tenant namespaces. The
+    built-in `admin` and `edit` ClusterRoles the teams hold include NetworkPolicy writes, and policies add up: one
+    extra allow-all policy would undo the namespace's default deny.
+
+    Tenants are the teams' groups *and* the ServiceAccounts of the tenant namespaces: `admin`/`edit` let a team
+    bind a role to one of its ServiceAccounts, mint its token or impersonate it, and a request made as
+    `system:serviceaccount:<team>:<name>` carries the groups `system:serviceaccounts` and
+    `system:serviceaccounts:<team>`, not the team's groups. The platform's identities (the deployer, cluster
+    admins, controllers' ServiceAccounts in platform namespaces) carry neither and pass."""
+    denied = sorted({*tenant_groups, *(service_account_group(ns) for ns in tenant_namespaces)})
+    groups = json.dumps(denied)  # a JSON list of strings is a CEL list literal
     return {
         "failurePolicy": "Fail",
         "matchConstraints": {
@@ -298,13 +337,15 @@ def network_policy_guard(tenant_groups: Sequence[str]) -> dict:
 class TenantGuard(pulumi.ComponentResource):
     """Admission rules that keep tenants inside what Crucible grants them (no RBAC role can express them)."""
 
-    def __init__(self, name: str, tenant_groups: Sequence[str], opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self, name: str, tenant_groups: Sequence[str], tenant_namespaces: Sequence[str] = (), opts: Optional[pulumi.ResourceOptions] = None
+    ):
         super().__init__("crucible:platform:TenantGuard", name, None, opts)
         admission = k8s.admissionregistration.v1
         self.policy = admission.ValidatingAdmissionPolicy(
             f"{name}-network-policies",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
-            spec=network_policy_guard(tenant_groups),
+            spec=network_policy_guard(tenant_groups, tenant_namespaces),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.binding = admission.ValidatingAdmissionPolicyBinding(

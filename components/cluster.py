@@ -239,7 +239,8 @@ class Cluster(pulumi.ComponentResource):
         return [
             aws.iam.ServiceLinkedRole(
                 f"{name}-{label}",
-                aws_service_name=service,
+                # the same principal the node volume key's policy names (auto_scaling_uses_key): one name per partition
+                aws_service_name=self.partition.service_principal(service),
                 description=f"Created by Crucible for {args.cluster_name}; shared by the whole account",
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
@@ -389,7 +390,7 @@ class Cluster(pulumi.ComponentResource):
 
 BOOTSTRAP_CREATOR_ADMIN_INPUT = "accessConfig.bootstrapClusterCreatorAdminPermissions"
 # (resource label, service) of the service-linked roles a new account lacks; see ClusterArgs.create_service_linked_roles.
-SERVICE_LINKED_ROLES = (("autoscaling-service-role", "autoscaling.amazonaws.com"), ("spot-service-role", "spot.amazonaws.com"))
+SERVICE_LINKED_ROLES = (("autoscaling-service-role", "autoscaling"), ("spot-service-role", "spot"))
 AUTOSCALING_SERVICE_ROLE = "AWSServiceRoleForAutoScaling"
 EBS_KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 

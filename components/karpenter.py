@@ -197,7 +197,7 @@ def _queue_policy(queue_arn: str) -> str:
                 {
                     "Sid": "EventBridgeSends",
                     "Effect": "Allow",
-                    "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                    "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},  # in every partition (Karpenter CFN)
                     "Action": "sqs:SendMessage",
                     "Resource": queue_arn,
                 },

@@ -43,6 +43,7 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:network:Network", name, None, opts)
+        self._region = args.region
         child = pulumi.ResourceOptions(parent=self)
         tags = {"Name": args.cluster_name}
 
@@ -121,7 +122,7 @@ class Network(pulumi.ComponentResource):
         aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=self.vpc.id,
-            service_name=f"com.amazonaws.{args.region}.s3",
+            service_name=self._endpoint_service("s3", "Gateway"),
             vpc_endpoint_type="Gateway",
             route_table_ids=[rt.id for rt in private_route_tables],
             tags={**tags, "Name": f"{args.cluster_name}-s3"},
@@ -164,7 +165,7 @@ class Network(pulumi.ComponentResource):
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
                 vpc_id=self.vpc.id,
-                service_name=f"com.amazonaws.{args.region}.{service}",
+                service_name=self._endpoint_service(service, "Interface"),
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=[s.id for s in self.private_subnets],
@@ -172,6 +173,20 @@ class Network(pulumi.ComponentResource):
                 tags={**tags, "Name": f"{args.cluster_name}-{service}"},
                 opts=child,
             )
+
+    def _endpoint_service(self, service: str, kind: str) -> pulumi.Output[str]:
+        """The endpoint service name of ``service`` in this region, as EC2 lists it: com.amazonaws.<region>.<service>
+        in most partitions, but cn.com.amazonaws.<region>.<service> for many interface services in China, and not for
+        all. The lookup filters on both spellings: the data source's `service` argument would build
+        com.amazonaws.<region>.<service> itself and find nothing for those China services (terraform-provider-aws
+        vpc_endpoint_service_data_source.go; hashicorp/terraform-provider-aws#17640)."""
+        names = partition_of(self._region).endpoint_service_names(service, self._region)
+        found = aws.ec2.get_vpc_endpoint_service_output(
+            service_type=kind,
+            filters=[aws.ec2.GetVpcEndpointServiceFilterArgs(name="service-name", values=names)],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        return found.service_name
 
     def _flow_logs(self, name: str, args: NetworkArgs, tags: dict) -> None:
         child = pulumi.ResourceOptions(parent=self)

@@ -161,8 +161,28 @@ DATA_MOUNT = "/mnt/crucible-data"
 DATA_DIRECTORIES = ("/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods")
 
 
+MIME_BOUNDARY = "//"
+
+
+def mime_user_data(script: str) -> str:
+    """``script`` as a MIME multipart archive of one text/x-shellscript part: the form Karpenter documents for AL2023
+    user data. Karpenter merges its own NodeConfig part into such an archive; plain (non-MIME) user data it classifies
+    by trying to read it as a NodeConfig YAML map, which a script must never be left to (karpenter-provider-aws
+    pkg/providers/amifamily/bootstrap/nodeadm.go)."""
+    return (
+        "MIME-Version: 1.0\n"
+        f'Content-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"\n'
+        "\n"
+        f"--{MIME_BOUNDARY}\n"
+        'Content-Type: text/x-shellscript; charset="us-ascii"\n'
+        "\n"
+        f"{script}"
+        f"--{MIME_BOUNDARY}--\n"
+    )
+
+
 def al2023_data_volume_script() -> str:
-    """User data (a shell script; Karpenter adds it to the MIME archive after its NodeConfig) that formats the data
+    """A shell script (sent as MIME user data; Karpenter adds its NodeConfig to the archive) that formats the data
     volume on first boot and mounts it over the directories containers and kubelet use, before nodeadm starts them
     (nodeadm-run.service runs after cloud-final, where user scripts run). /dev/xvdb is the udev name AL2023 gives the
     NVMe device of that block device mapping. fstab entries keep the mounts across a reboot."""
@@ -218,7 +238,7 @@ def node_class_spec(
     if args.instance_store_raid0:
         spec["instanceStorePolicy"] = "RAID0"  # Karpenter assembles and mounts it (AL2023 NodeConfig, Bottlerocket)
     if args.ami_family == "AL2023" and args.data_volume_gib:
-        spec["userData"] = al2023_data_volume_script()
+        spec["userData"] = mime_user_data(al2023_data_volume_script())
     if args.reservation_ids or args.reservation_tags:
         terms: list[dict] = [{"id": rid} for rid in args.reservation_ids]
         if args.reservation_tags:

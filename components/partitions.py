@@ -32,6 +32,20 @@ class Partition:
         """A regional service principal, e.g. CloudWatch Logs: logs.<region>.<dnsSuffix>."""
         return f"{service}.{region}.{self.dns_suffix}"
 
+    @property
+    def reverse_dns_prefix(self) -> str:
+        """com.amazonaws, cn.com.amazonaws: the prefix of VPC endpoint service names (not all services use it)."""
+        return ".".join(reversed(self.dns_suffix.split(".")))
+
+    def endpoint_service_names(self, service: str, region: str) -> list[str]:
+        """The names EC2 may list ``service``'s VPC endpoint service under in ``region``: com.amazonaws.<region>.<service>
+        everywhere, and in China also cn.com.amazonaws.<region>.<service> (most interface services; S3's gateway and a
+        few others keep com.amazonaws)."""
+        names = [f"com.amazonaws.{region}.{service}"]
+        if self.reverse_dns_prefix != "com.amazonaws":
+            names.append(f"{self.reverse_dns_prefix}.{region}.{service}")
+        return names
+
     def endpoint(self, service: str, region: str) -> str:
         """A service's regional endpoint name, e.g. ec2.<region>.<dnsSuffix> (the value of kms:ViaService)."""
         return f"{service}.{region}.{self.dns_suffix}"

@@ -137,6 +137,24 @@ class CrucibleMocks(pulumi.runtime.Mocks):
         outputs.update(_computed_outputs(args.typ, args.name, physical, args.inputs, self.region, self.partition))
         return resource_id, outputs
 
+    def _endpoint_service(self, query: Mapping[str, Any]) -> dict:
+        """EC2 DescribeVpcEndpointServices as the provider's data source asks it. The service's real name:
+        com.amazonaws.<region>.<service>, except that in China most interface services carry the partition's
+        reverse-DNS prefix (cn.com.amazonaws); gateway endpoints keep com.amazonaws. A `service` argument makes the
+        provider look for com.amazonaws.<region>.<service> only; `filters` on service-name match any listed name.
+        No match is the provider's error, as in a real region."""
+        kind = query.get("serviceType", "Interface")
+        if query.get("service"):
+            service, wanted = query["service"], [f"com.amazonaws.{self.region}.{query['service']}"]
+        else:
+            wanted = [v for f in query.get("filters") or [] if f.get("name") == "service-name" for v in f.get("values", [])]
+            service = wanted[0].split(f".{self.region}.", 1)[-1] if wanted else ""  # ecr.dkr, not dkr
+        prefix = "com.amazonaws" if kind == "Gateway" else self.partition.reverse_dns_prefix
+        real = f"{prefix}.{self.region}.{service}"
+        if real not in wanted:
+            raise Exception(f"no matching EC2 VPC Endpoint Service found (wanted {wanted}, {self.region} lists {real})")
+        return {"service": service, "serviceName": real, "serviceType": kind, "id": real}
+
     # -- invokes --------------------------------------------------------------------------------
     def call(self, args: pulumi.runtime.MockCallArgs):
         token = args.token
@@ -155,6 +173,8 @@ class CrucibleMocks(pulumi.runtime.Mocks):
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": _policy_document_json(args.args), "id": "policy"}
+        if token == "aws:ec2/getVpcEndpointService:getVpcEndpointService":
+            return self._endpoint_service(args.args)
         if token == "aws:ssm/getParameter:getParameter":
             name = args.args.get("name", "")
             return {"name": name, "value": f"ami-{_stable_suffix(name)}0000000", "type": "String", "id": name}

@@ -113,6 +113,7 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
                 read_only_buckets=storage.read_only_buckets if hub.shared_mounts else (),
                 datasets_mount_path=hub.datasets_mount_path,
                 region=spec.region,
+                vpc_cidr=built.network.vpc_cidr,
                 cull_timeout_seconds=hub.cull_timeout_seconds,
                 cull_every_seconds=hub.cull_every_seconds,
                 protect=spec.protect,

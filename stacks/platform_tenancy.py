@@ -12,11 +12,13 @@ from typing import Any, Sequence
 
 import pulumi
 
+from addons.examples import prompt_app_behind_load_balancer
+from addons.examples.serving import APP_PORT, PROMPT_APP, app_labels
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.placement_guard import PlacementGuard
 from addons.storage_drivers import LUSTRE_CLAIM
-from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, Team, TeamArgs, TenantGuard
+from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, ExposedApp, Team, TeamArgs, TenantGuard
 from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, HUGEPAGES_RESOURCE
 from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
 from stacks.platform_addons import shared_storage
@@ -57,6 +59,14 @@ def platform_namespaces(spec: PlatformSpec) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def exposed_apps(spec: PlatformSpec) -> tuple[ExposedApp, ...]:
+    """What the platform hands teams behind a load balancer with IP targets: the example prompt app and its ALB
+    (`crucible examples`, addons/examples), when the stack renders it with its Ingress."""
+    if not prompt_app_behind_load_balancer(spec):
+        return ()
+    return (ExposedApp(PROMPT_APP, app_labels(PROMPT_APP), APP_PORT),)
+
+
 def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulumi.ProviderResource]) -> dict:
     if not spec.teams:
         return {}
@@ -72,7 +82,7 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
     exports: dict[str, Any] = {"kueue": {"version": KUEUE_VERSION, "cohort": plan.cohort["metadata"]["name"]}, "teams": {}}
     groups = [g for team in spec.teams for g in (*team.admin_groups, *team.member_groups)]
     if groups:
-        TenantGuard("tenant-guard", groups, opts=opts)
+        TenantGuard("tenant-guard", groups, [team.namespace for team in spec.teams], opts=opts)
     PlacementGuard("tenant-placement", opts=opts)  # tenant pods never tolerate the system nodes' taint
     for team, local_queue in zip(spec.teams, plan.local_queues):
         level = pod_security_level(team, spec)
@@ -93,6 +103,7 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
                 vpc_cidr=built.network.vpc_cidr,
                 lustre=shared_storage(built).lustre,
                 platform_namespaces=platform_namespaces(spec),
+                exposed_apps=exposed_apps(spec),
                 local_queue=local_queue,
                 kueue=(kueue.release, kueue.cluster_queues[team.name]),
                 protect=spec.protect,

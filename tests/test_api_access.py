@@ -38,7 +38,8 @@ def prod_with_vpn():
 
 def api_rules(run):
     group = run.one(CLUSTER).outputs["vpcConfig"]["clusterSecurityGroupId"]
-    return [r for r in run.of_type(INGRESS) if r.inputs["securityGroupId"] == group]
+    # the API's port only: the cluster security group also admits the Lustre servers (988, 1018-1023)
+    return [r for r in run.of_type(INGRESS) if r.inputs["securityGroupId"] == group and r.inputs.get("fromPort") == 443]
 
 
 # ---- the access model in the spec --------------------------------------------------------------------------------

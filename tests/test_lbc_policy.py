@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import parliament  # the test extra: its copy of the IAM service authorization reference
 
 from addons.load_balancer_controller import controller_policy
@@ -147,3 +148,15 @@ def test_every_listed_difference_is_real():
     ours = set().union(*(grants(s) for s in _crucible()))
     for pair in DIFFERENCES:
         assert (pair in ours) != (pair in upstream), pair
+
+
+@pytest.mark.parametrize(("partition", "reference"), [("aws-cn", "iam_policy_cn.json"), ("aws-us-gov", "iam_policy_us-gov.json")])
+def test_the_partition_references_grant_what_the_commercial_one_does_and_ours_follows_the_partition(partition, reference):
+    """Upstream ships one reference per partition; they grant the same pairs (the statements compared above), so
+    Crucible's policy in that partition differs only by its ARNs, which must all be the partition's."""
+    path = shared_dir() / "upstream/extras/aws-load-balancer-controller" / reference
+    theirs = set().union(*(grants(s) for s in json.loads(path.read_text())["Statement"] if s["Effect"] == "Allow"))
+    assert theirs == set().union(*(grants(s) for s in _upstream()))
+    document = controller_policy(partition=partition, region="cn-north-1", account="111122223333", cluster_name="c1", vpc_id="vpc-1")
+    arns = re.findall(r'"(arn:[^:"]+):', json.dumps(document))
+    assert arns and set(arns) == {f"arn:{partition}"}

@@ -13,6 +13,8 @@ device: /dev/xvda on AL2023, /dev/xvdb on Bottlerocket — karpenter-provider-aw
 
 from __future__ import annotations
 
+import email
+
 import pytest
 
 from helpers import plan, spec_of
@@ -49,12 +51,29 @@ def test_al2023_data_volume_is_mounted_where_containers_and_kubelet_live():
     devices = _devices(spec)
     assert devices["/dev/xvdb"]["rootVolume"] is True and devices["/dev/xvdb"]["ebs"]["volumeSize"] == "500Gi"
     assert "rootVolume" not in devices["/dev/xvda"]
-    script = spec["userData"]
+    script = _shell_part(spec["userData"])
     assert script.startswith("#!/bin/bash\n")
     assert "mkfs.xfs" in script and "/dev/xvdb" in script
     for directory in ("/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods"):
         assert directory in script
     assert "/etc/fstab" in script  # the mounts survive a reboot (node repair)
+
+
+def _shell_part(user_data: str) -> str:
+    """The one text/x-shellscript part of a MIME multipart user data, as cloud-init reads it."""
+    message = email.message_from_string(user_data)
+    assert message.is_multipart() and message.get_content_type() == "multipart/mixed"
+    (part,) = message.get_payload()
+    assert part.get_content_type() == "text/x-shellscript"
+    return part.get_payload()
+
+
+def test_al2023_user_data_is_a_mime_archive_karpenter_merges_its_node_config_into():
+    # Karpenter reads non-MIME AL2023 user data as a NodeConfig when it parses as a YAML mapping (nodeadm.go); a script
+    # must never depend on happening not to parse. As MIME, its NodeConfig part is added beside the script.
+    user_data = _spec(dataVolumeGib=500)["userData"]
+    assert user_data.startswith("MIME-Version: 1.0\n")
+    assert _shell_part(user_data).startswith("#!/bin/bash\n")
 
 
 def test_al2023_data_volume_turns_the_default_raid0_off():

@@ -162,8 +162,11 @@ def test_the_wiring_puts_the_derived_profiles_in_the_release():
     class Cluster:
         system_node_group_label = "system"
 
+    class Network:
+        vpc_cidr = "10.0.0.0/16"
+
     class Built:
-        cluster, storage = Cluster(), None
+        cluster, storage, network = Cluster(), None, Network()
 
     run = run_program(lambda: notebook_and_observability_addons(spec, Built(), []), stack="test", config={})
     entries = hub_values(run)["singleuser"]["profileList"]
@@ -315,8 +318,11 @@ def test_the_notebooks_section_lists_accelerator_profiles():
     class Cluster:
         system_node_group_label = "system"
 
+    class Network:
+        vpc_cidr = "10.0.0.0/16"
+
     class Built:
-        cluster, storage = Cluster(), None
+        cluster, storage, network = Cluster(), None, Network()
 
     run = run_program(lambda: notebook_and_observability_addons(spec, Built(), []), stack="test", config={})
     section = notebooks_section(Planned(spec=spec, run=run, path=Path("Pulumi.test.yaml"), config={}, secret_keys=[]))
@@ -334,3 +340,101 @@ def test_the_whole_program_gives_each_interactive_accelerator_pool_its_profile()
     for slug in ("gpu-nb", "trn-nb"):
         assert entries[slug]["kubespawner_override"]["node_selector"]["karpenter.sh/nodepool"] in node_pools
     assert "train" not in entries
+
+
+# ---- what notebooks reach (defect: z2jh 4.4.0 refuses private addresses to user pods) -------------------------
+
+
+def _chart_egress(values: dict) -> list[dict]:
+    """The singleuser NetworkPolicy's egress as z2jh 4.4.0 renders it (templates/_helpers-netpol.tpl,
+    `jupyterhub.networkPolicy.renderEgressRules`), from the chart defaults overlaid with our values."""
+    netpol = helm_merge(_schema_and_defaults()[1], values)["singleuser"]["networkPolicy"]
+    allow, metadata = netpol["egressAllowRules"], "169.254.169.254/32"
+    private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    rules: list[dict] = []
+    if allow["dnsPortsCloudMetadataServer"] or allow["dnsPortsKubeSystemNamespace"] or allow["dnsPortsPrivateIPs"]:
+        to = [{"ipBlock": {"cidr": metadata}}] if allow["dnsPortsCloudMetadataServer"] else []
+        to += [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}] if allow["dnsPortsKubeSystemNamespace"] else []
+        to += [{"ipBlock": {"cidr": c}} for c in private] if allow["dnsPortsPrivateIPs"] else []
+        rules.append({"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}], "to": to})
+    if allow["nonPrivateIPs"]:
+        rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [*private, metadata]}}]})
+    if allow["privateIPs"]:
+        rules.append({"to": [{"ipBlock": {"cidr": c}} for c in private]})
+    if allow["cloudMetadataServer"]:
+        rules.append({"to": [{"ipBlock": {"cidr": metadata}}]})
+    return rules + list(netpol["egress"])
+
+
+def _selects(selector: dict | None, labels: dict) -> bool:
+    if selector is None:
+        return True
+    ok = all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+    for e in selector.get("matchExpressions") or []:
+        present = e["key"] in labels
+        ok &= {"Exists": present, "DoesNotExist": not present, "In": labels.get(e["key"]) in e.get("values", []),
+               "NotIn": labels.get(e["key"]) not in e.get("values", [])}[e["operator"]]
+    return ok
+
+
+def _egress_allows(rules: list[dict], port: int, *, ip: str, namespace: dict | None = None, pod: dict | None = None) -> bool:
+    """NetworkPolicy egress semantics: some rule whose ports admit ``port``/TCP and one of whose peers matches the
+    destination (an ipBlock by address, a namespace/pod selector by the labels of a pod destination)."""
+    import ipaddress
+
+    for rule in rules:
+        ports = rule.get("ports")
+        if ports and not any(p.get("protocol", "TCP") == "TCP" and p["port"] <= port <= p.get("endPort", p["port"]) for p in ports):
+            continue
+        for peer in rule.get("to") or [{}]:
+            if "ipBlock" in peer:
+                block = peer["ipBlock"]
+                addr = ipaddress.ip_address(ip)
+                if addr in ipaddress.ip_network(block["cidr"]) and not any(addr in ipaddress.ip_network(c) for c in block.get("except", [])):
+                    return True
+            elif pod is not None and (peer.get("namespaceSelector") is not None or peer.get("podSelector") is not None):
+                ns_ok = _selects(peer["namespaceSelector"], namespace) if "namespaceSelector" in peer else namespace.get("kubernetes.io/metadata.name") == "jupyterhub"
+                if ns_ok and _selects(peer.get("podSelector"), pod):
+                    return True
+            elif not peer:
+                return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def notebook_egress_rules() -> tuple[list[dict], str]:
+    config = dict(pools=POOLS, teams=[{"name": "llm", "memberGroups": ["llm-users"]}], addons={"jupyterhub": {"enabled": True}})
+    run = plan("dev", **config)
+    vpc_cidr = spec_of("dev", **config).network.vpc_cidr
+    return _chart_egress(hub_values(run)), vpc_cidr
+
+
+TEAM_NS = {"kubernetes.io/metadata.name": "llm", "crucible.io/tenant": "llm"}
+RAY_HEAD = {"ray.io/node-type": "head", "ray.io/cluster": "ray-trainium"}
+
+
+@pytest.mark.parametrize("port", [8265, 10001])
+def test_notebooks_reach_ray_heads_in_team_namespaces(notebook_egress_rules, port):
+    rules, _ = notebook_egress_rules
+    assert _egress_allows(rules, port, ip="10.0.37.12", namespace=TEAM_NS, pod=RAY_HEAD)
+
+
+def test_notebooks_reach_the_api_server_on_its_private_endpoint(notebook_egress_rules):
+    import ipaddress
+
+    rules, vpc_cidr = notebook_egress_rules
+    endpoint_eni = str(next(ipaddress.ip_network(vpc_cidr).hosts()) + 200)  # an address in the cluster's subnets
+    assert _egress_allows(rules, 443, ip=endpoint_eni)
+    assert _egress_allows(rules, 443, ip="172.20.0.1")  # `kubernetes.default`, before kube-proxy's rewrite
+    assert not _egress_allows(rules, 443, ip="172.20.0.10")  # another Service of the cluster
+
+
+def test_notebooks_reach_nothing_else_private_and_never_the_metadata_endpoint(notebook_egress_rules):
+    rules, vpc_cidr = notebook_egress_rules
+    assert not _egress_allows(rules, 80, ip="169.254.169.254")
+    assert not _egress_allows(rules, 443, ip="169.254.169.254")
+    assert not _egress_allows(rules, 6379, ip="10.0.37.12", namespace=TEAM_NS, pod=RAY_HEAD)  # GCS: not a notebook flow
+    assert not _egress_allows(rules, 8265, ip="10.0.37.13", namespace=TEAM_NS, pod={"ray.io/node-type": "worker"})
+    assert not _egress_allows(rules, 8265, ip="10.0.37.14", namespace={"kubernetes.io/metadata.name": "kube-system"}, pod=RAY_HEAD)
+    assert not _egress_allows(rules, 5432, ip="10.0.40.9")
+    assert hub_values(plan("dev", addons={"jupyterhub": {"enabled": True}}))["singleuser"]["networkPolicy"]["egressAllowRules"]["privateIPs"] is False

@@ -105,3 +105,42 @@ def test_a_hub_load_balancer_without_the_controller_is_a_config_error_naming_the
         spec_of("dev", addons={"jupyterhub": hub}, serving={"loadBalancerController": {"enabled": False}})
     (problem,) = [p for p in caught.value.problems if p.path == "crucible:addons.jupyterhub.exposure"]
     assert "'internal-lb'" in problem.message and "loadBalancerController.enabled" in problem.message
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod", "inference"])  # the stacks whose examples include the app's Ingress
+def test_example_workloads_that_want_a_load_balancer_name_the_controller(stack):
+    # With the Service mutator off, a LoadBalancer Service or an Ingress reaches the controller only by saying so.
+    from addons.examples import render_examples
+    from stacks.derive.capacity import catalog_facts
+    from stacks.plan.locate import config_path
+    from stacks.spec.loader import load_stack_file
+
+    spec, _, _ = load_stack_file(config_path(stack))
+    ingress_class = _release(_resources("prod"), "aws-load-balancer-controller")["inputs"]["values"]["ingressClass"]
+    ingresses = 0
+    for path, manifests in render_examples(spec, catalog_facts).items():
+        for m in manifests:
+            if m["kind"] == "Ingress":
+                ingresses += 1
+                assert m["spec"]["ingressClassName"] == ingress_class, path
+            if m["kind"] == "Service" and m["spec"].get("type") == "LoadBalancer":
+                assert m["metadata"]["annotations"][LB_TYPE] == "external", path
+    assert ingresses
+
+
+# --- Kueue's batch Job webhook (the same class: a fail-closed webhook other releases' objects meet) ----------------
+def test_kueues_fail_closed_job_webhook_takes_the_namespace_selector_crucible_sets():
+    template = Path(shared_dir(), "upstream", "charts", "kueue-0.19.2", "templates", "webhook", "manifests.yaml").read_text()
+    start = template.index("path: /mutate-batch-v1-job")
+    job = template[start : template.index("- jobs", start)]  # the mjob.kb.io webhook
+    assert "failurePolicy: Fail" in job
+    assert '{{- if (hasKey $managerConfig "managedJobsNamespaceSelector") }}' in job
+    assert "- kube-system" in job  # the default: every namespace but kube-system and Kueue's own
+
+
+def test_kueue_takes_jobs_only_in_team_namespaces_so_other_releases_hook_jobs_never_meet_its_webhook():
+    resources = _resources("prod")
+    config = yaml.safe_load(_release(resources, "kueue")["inputs"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    assert config["managedJobsNamespaceSelector"] == {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}
+    namespaces = {r["inputs"]["metadata"]["name"]: r["inputs"]["metadata"].get("labels", {}) for r in resources if r["type"] == "kubernetes:core/v1:Namespace"}
+    assert "crucible.io/tenant" not in namespaces["monitoring"] and "crucible.io/tenant" in namespaces["llm"]

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from components.partitions import partition_of
-from helpers import plan
+from helpers import plan, spec_of
 
 REGIONS = ("us-gov-west-1", "cn-north-1")
 # Principals that are <service>.amazonaws.com in every partition (see the module docstring and partitions.py).
@@ -31,7 +31,10 @@ def _plan(region: str):
         "prod",
         region=region,
         availabilityZones=[f"{region}a", f"{region}b", f"{region}c"],
-        cluster={"adminRoleArns": [f"arn:{partition.name}:iam::111122223333:role/PlatformAdmin"]},
+        cluster={
+            "adminRoleArns": [f"arn:{partition.name}:iam::111122223333:role/PlatformAdmin"],
+            "apiAccess": {"deployRoleArn": f"arn:{partition.name}:iam::111122223333:role/crucible-deploy"},
+        },
     )
 
 
@@ -91,3 +94,60 @@ def test_the_policy_pack_reads_arns_of_any_partition(region):
 
     verdicts = evaluate(_plan(region).to_json()["resources"], "prod")
     assert mandatory(verdicts) == []
+
+
+def test_endpoint_service_names_are_looked_up_from_ec2_not_written():
+    """China names many interface endpoint services cn.com.amazonaws.<region>.<service> (not all): the network layer
+    takes each name from EC2 (getVpcEndpointService), which the harness answers per partition."""
+    names = {e.inputs["serviceName"] for e in _plan("cn-north-1").of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert "com.amazonaws.cn-north-1.s3" in names  # the S3 gateway endpoint
+    assert "cn.com.amazonaws.cn-north-1.sts" in names
+
+
+def test_the_harness_answers_endpoint_lookups_as_the_provider_would():
+    """The data source's `service` argument builds com.amazonaws.<region>.<service> itself: in China an interface
+    service listed as cn.com.amazonaws.… is not found, so the network layer must not ask that way."""
+    from stacks.harness import CrucibleMocks
+
+    china = CrucibleMocks(region="cn-north-1")
+    with pytest.raises(Exception, match="no matching"):
+        china._endpoint_service({"service": "sts", "serviceType": "Interface"})
+    found = china._endpoint_service({"serviceType": "Interface", "filters": [{"name": "service-name", "values": partition_of("cn-north-1").endpoint_service_names("sts", "cn-north-1")}]})
+    assert found["serviceName"] == "cn.com.amazonaws.cn-north-1.sts"
+    assert CrucibleMocks(region="us-east-1")._endpoint_service({"service": "sts", "serviceType": "Interface"})["serviceName"] == "com.amazonaws.us-east-1.sts"
+
+
+def test_a_role_of_another_partition_is_refused_before_any_resource():
+    from stacks.spec import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        spec_of(
+            "prod",
+            region="us-gov-west-1",
+            availabilityZones=["us-gov-west-1a", "us-gov-west-1b", "us-gov-west-1c"],
+            cluster={"apiAccess": {"deployRoleArn": "arn:aws-us-gov:iam::111122223333:role/crucible-deploy"}},
+        )
+    found = {p.path: p.message for p in caught.value.problems}
+    assert "partition 'aws-us-gov'" in found["crucible:cluster.adminRoleArns[0]"]  # BASE's arn:aws: admin role
+    assert "crucible:cluster.apiAccess.deployRoleArn" not in found
+
+
+def test_the_auto_scaling_role_crucible_creates_is_the_one_the_node_volume_key_names():
+    """createServiceLinkedRoles in China: the role's service name and the key policy's role path agree, or KMS refuses
+    the policy (unknown principal) or IAM the service name."""
+    partition = partition_of("cn-north-1")
+    run = plan(
+        "prod",
+        region="cn-north-1",
+        availabilityZones=["cn-north-1a", "cn-north-1b", "cn-north-1c"],
+        cluster={
+            "adminRoleArns": ["arn:aws-cn:iam::111122223333:role/PlatformAdmin"],
+            "apiAccess": {"deployRoleArn": "arn:aws-cn:iam::111122223333:role/crucible-deploy"},
+            "createServiceLinkedRoles": True,
+        },
+    )
+    services = {r.inputs["awsServiceName"] for r in run.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole")}
+    key_policy = next(k.inputs["policy"] for k in run.of_type("aws:kms/key:Key") if "AutoScalingUsesKey" in k.inputs.get("policy", ""))
+    (autoscaling,) = [s for s in services if s.startswith("autoscaling.")]
+    assert f"/aws-service-role/{autoscaling}/AWSServiceRoleForAutoScaling" in key_policy
+    assert autoscaling == partition.service_principal("autoscaling")

@@ -107,6 +107,15 @@ def _creator_keeps_admin(d):
     _resource(d, "aws:eks/cluster:Cluster")["inputs"]["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] = True
 
 
+def _private_endpoint_without_a_way_in(d):
+    # Drop the 443 rules cluster.apiAccess adds to the cluster security group (and their dependents' references).
+    cluster = _resource(d, "aws:eks/cluster:Cluster")["urn"]
+    d["resources"] = [
+        r for r in d["resources"]
+        if not (r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and cluster in r["property_dependencies"].get("securityGroupId", []))
+    ]
+
+
 def _network_policies_not_enforced(d):
     cni = _resource(d, "aws:eks/addon:Addon", "cluster-vpc-cni")["inputs"]
     _rewrite_json(cni, "configurationValues", lambda values: values.pop("enableNetworkPolicy"))
@@ -287,6 +296,12 @@ def _no_tenant_guard(d):
     _drop(d, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding", "tenant-guard-network-policies")
 
 
+def _tenant_service_accounts_unguarded(d):
+    policy = _resource(d, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy", "tenant-guard-network-policies")
+    validation = policy["inputs"]["spec"]["validations"][0]
+    validation["expression"] = validation["expression"].replace('"system:serviceaccounts:', '"x-')
+
+
 # Kubernetes tenancy and RBAC
 def _privileged_tenant_namespace(d):
     labels = _resource(d, "kubernetes:core/v1:Namespace", "team-llm-namespace")["inputs"]["metadata"]["labels"]
@@ -406,6 +421,7 @@ EDITS = {
     "sec-eks-002-private-endpoint": _open_endpoint,
     "sec-eks-003-control-plane-logs": _scheduler_logs_off,
     "sec-eks-004-access-entries": _creator_keeps_admin,
+    "sec-eks-007-api-access-path": _private_endpoint_without_a_way_in,
     "sec-eks-006-network-policy-enforcement": _network_policies_not_enforced,
     "sec-node-001-imdsv2-required": _imds_v1,
     "sec-node-002-imds-hop-limit": _imds_three_hops_away,
@@ -535,11 +551,22 @@ def _role_allows_everything_but_iam(d):
     _rewrite_json(_resource(d, "aws:iam/rolePolicy:RolePolicy", "team-llm-data")["inputs"], "policy", not_action)
 
 
+def _kueue_takes_every_namespaces_jobs(d):
+    import yaml
+
+    values = _release(d, "kueue")["inputs"]["values"]["managerConfig"]
+    config = yaml.safe_load(values["controllerManagerConfigYaml"])
+    config.pop("managedJobsNamespaceSelector")  # back to the chart's default: every namespace but kube-system
+    values["controllerManagerConfigYaml"] = yaml.safe_dump(config)
+
+
 SUBTLE_EDITS = [
     ("sec-iam-003-tenant-data-scope", _team_objects_on_wildcard_buckets),
     ("sec-s3-003-tls-only", _plain_http_deny_only_for_uploads),
     ("sec-k8s-003-rbac-least-privilege", _tenant_admins_get_cluster_admin),
     ("sec-iam-001-no-admin-wildcards", _role_allows_everything_but_iam),
+    ("rel-ord-002-webhook-served-after-webhook", _kueue_takes_every_namespaces_jobs),
+    ("sec-k8s-004-tenant-network-policy-guard", _tenant_service_accounts_unguarded),
 ]
 
 

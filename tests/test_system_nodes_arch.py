@@ -35,3 +35,13 @@ def test_a_mix_of_architectures_is_refused_naming_the_key():
     problems = [p for p in caught.value.problems if p.path == "crucible:cluster.systemNodeGroup.instanceTypes"]
     assert len(problems) == 1, caught.value.render()
     assert "m7g.xlarge" in problems[0].message and "arm64" in problems[0].message and "amd64" in problems[0].message
+
+
+def test_plan_settings_show_the_system_nodes_ami_type():
+    from stacks.plan.report import build_report
+    from stacks.plan.locate import plan_stack
+
+    document, lines = build_report(plan_stack("dev"))
+    (group,) = document["settings"]["nodeGroups"]
+    assert group["amiType"] == "AL2023_x86_64_STANDARD"
+    assert any(line.startswith("  system ") and line.endswith(", AL2023_x86_64_STANDARD") for line in lines), lines

@@ -76,7 +76,8 @@ def test_kueue_is_the_pinned_chart_on_the_system_nodes_with_the_integrations_and
     config = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
     assert config["apiVersion"] == "config.kueue.x-k8s.io/v1beta2"
     assert set(config["integrations"]["frameworks"]) == {
-        "batch/job", "ray.io/rayjob", "ray.io/raycluster", "kubeflow.org/mpijob", "trainer.kubeflow.org/trainjob", "jobset.x-k8s.io/jobset"
+        "batch/job", "ray.io/rayjob", "ray.io/raycluster", "ray.io/rayservice", "kubeflow.org/mpijob", "trainer.kubeflow.org/trainjob",
+        "jobset.x-k8s.io/jobset",
     }
     assert config["fairSharing"]["preemptionStrategies"]
 
@@ -157,7 +158,7 @@ def test_namespaces_carry_tenant_pod_security_and_training_labels(run):
         assert labels["crucible.io/tenant"] == name
         assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"
         assert ns.protect and ns.retain_on_delete
-        # every team here has a share of the EFA training pool: baseline (IPC_LOCK, huge pages), labelled training
+        # every team here has a share of the EFA training pool: baseline (root training images, MPI sshd), labelled training
         assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
         assert labels["crucible.io/workload"] == "training"
         assert labels["crucible.io/checkpointing"] == "enabled"
@@ -337,31 +338,69 @@ def test_shipped_stacks_plan_their_teams_within_every_mandatory_tenancy_policy(s
     assert [v.message for v in report.mandatory_violations if any(t in v.urn for t in tenancy)] == []
 
 
-def _guard_allows(expression: str, groups: list[str] | None) -> bool:
-    """Evaluate the admission policy's CEL expression as the API server would for a request by ``groups``."""
+def _guard_allows(expression: str, groups: list[str] | None, username: str = "someone") -> bool:
+    """Evaluate the admission policy's CEL expression as the API server would for a request by ``username`` in
+    ``groups`` (None: a request whose userInfo has no groups)."""
     import celpy
 
     env = celpy.Environment()
-    user = {"username": "someone", **({"groups": groups} if groups is not None else {})}
+    user = {"username": username, **({"groups": groups} if groups is not None else {})}
     return bool(env.program(env.compile(expression)).evaluate({"request": celpy.json_to_cel({"userInfo": user})}))
 
 
-def test_tenants_cannot_write_network_policies_in_team_namespaces_but_the_platform_can(run):
-    named = lambda r: r.inputs["metadata"]["name"] == "crucible-tenant-network-policies"  # noqa: E731 (beside the placement guard)
-    (policy,) = filter(named, run.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"))
-    (binding,) = filter(named, run.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"))
+def _as_service_account(namespace: str, name: str) -> dict:
+    """What the API server puts in userInfo for a ServiceAccount token (or `kubectl --as=system:serviceaccount:...`)."""
+    return {
+        "username": f"system:serviceaccount:{namespace}:{name}",
+        "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"],
+    }
+
+
+def _network_policy_guard(run, kind: str = "ValidatingAdmissionPolicy"):
+    """The NetworkPolicy guard (beside it: the placement guard, tests/test_examples_run.py)."""
+    (found,) = [r for r in run.of_type(f"kubernetes:admissionregistration.k8s.io/v1:{kind}") if r.inputs["metadata"]["name"] == "crucible-tenant-network-policies"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def guard(run) -> str:
+    policy = _network_policy_guard(run)
+    (validation,) = policy.inputs["spec"]["validations"]
+    return validation["expression"]
+
+
+def test_tenants_cannot_write_network_policies_in_team_namespaces_but_the_platform_can(run, guard):
+    policy = _network_policy_guard(run)
+    binding = _network_policy_guard(run, "ValidatingAdmissionPolicyBinding")
     spec = policy.inputs["spec"]
     assert binding.inputs["spec"] == {"policyName": policy.inputs["metadata"]["name"], "validationActions": ["Deny"]}
     assert spec["failurePolicy"] == "Fail"
     assert spec["matchConstraints"]["namespaceSelector"] == {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}
     (rule,) = spec["matchConstraints"]["resourceRules"]
     assert rule["resources"] == ["networkpolicies"] and set(rule["operations"]) == {"CREATE", "UPDATE", "DELETE"}
-    (validation,) = spec["validations"]
     for team in TEAMS:
         for group in (*team.get("adminGroups", []), *team["memberGroups"]):
-            assert not _guard_allows(validation["expression"], [group, "system:authenticated"]), group
-    assert _guard_allows(validation["expression"], ["platform-admins", "system:authenticated"])
-    assert _guard_allows(validation["expression"], None)  # service accounts of controllers carry their own groups
+            assert not _guard_allows(guard, [group, "system:authenticated"]), group
+    assert _guard_allows(guard, ["platform-admins", "system:authenticated"])
+    assert _guard_allows(guard, None)
+
+
+def test_a_team_cannot_write_network_policies_by_acting_as_one_of_its_service_accounts(guard):
+    # `admin`/`edit` let a team bind `edit` to a ServiceAccount of its namespace and mint its token (or impersonate
+    # it): the request then carries the service account groups, not the team's.
+    for team in TEAMS:
+        for account in ("workload", "default", "ci-bot"):
+            user = _as_service_account(team["name"], account)
+            assert not _guard_allows(guard, user["groups"], user["username"]), user["username"]
+
+
+def test_the_platform_identities_still_write_network_policies(guard):
+    deployer = "arn:aws:sts::111122223333:assumed-role/crucible-deployer/pulumi"  # EKS access entry: no groups
+    assert _guard_allows(guard, ["system:authenticated"], deployer)
+    assert _guard_allows(guard, ["system:masters", "system:authenticated"], "kubernetes-admin")
+    for namespace, account in (("kube-system", "generic-garbage-collector"), ("kube-system", "namespace-controller"), ("kuberay", "kuberay-operator")):
+        user = _as_service_account(namespace, account)
+        assert _guard_allows(guard, user["groups"], user["username"]), user["username"]
 
 
 def test_no_tenant_guard_without_teams():

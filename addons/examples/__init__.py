@@ -148,6 +148,7 @@ def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:
             image=ex.neuron_image if kind == "neuron" else ex.gpu_image,
             min_replicas=ex.min_replicas,
             max_replicas=ex.max_replicas,
+            queue=ex.queue,
         )
     ]
 
@@ -165,15 +166,26 @@ def exposure_of(spec) -> serving.Exposure:
     return serving.Exposure(mode=s.exposure, certificate_arn=s.certificate_arn, public_cidrs=tuple(s.public_cidrs))
 
 
-def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+def prompt_app_kind(spec) -> Optional[str]:
+    """The serving pool kind the prompt app talks to (gpu first), or None when the stack cannot run it."""
     kind = "gpu" if serving_pool(spec, "gpu") is not None else "neuron" if serving_pool(spec, "neuron") is not None else None
-    pool = cpu_pool(spec)
-    if kind is None or pool is None or not kuberay_enabled(spec):  # the app talks to a RayService
+    # The app talks to a RayService and runs on a cpu pool (never the system nodes, nor an accelerator node).
+    return kind if kind is not None and cpu_pool(spec) is not None and kuberay_enabled(spec) else None
+
+
+def prompt_app_behind_load_balancer(spec) -> bool:
+    """Whether `crucible examples` hands teams the prompt app with its ALB Ingress (IP targets)."""
+    return prompt_app_kind(spec) is not None and spec.serving.load_balancer_controller.enabled
+
+
+def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+    kind = prompt_app_kind(spec)
+    if kind is None:
         return []
     ex = spec.serving.examples
     # KubeRay's serve service for a RayService <name> is <name>-serve-svc.
-    manifests = serving.prompt_app(model=ex.model, model_service=f"llm-{kind}-serve-svc", image=ex.app_image, pool=pool.name)
-    if spec.serving.load_balancer_controller.enabled:
+    manifests = serving.prompt_app(model=ex.model, model_service=f"llm-{kind}-serve-svc", image=ex.app_image, pool=cpu_pool(spec).name)
+    if prompt_app_behind_load_balancer(spec):
         manifests.append(serving.app_ingress(exposure_of(spec)))
     return manifests
 
@@ -268,8 +280,8 @@ _PlainDumper.add_representer(str, _str)
 
 
 def team_namespaces(spec) -> list[str]:
-    """The namespaces examples are submitted to: one per team (addons/tenancy.py names it after the team)."""
-    return [team.name for team in spec.teams]
+    """The namespaces examples are submitted to: one per team (TeamSpec.namespace)."""
+    return [team.namespace for team in spec.teams]
 
 
 def header(example: Example, spec, rel: str, manifests: list[dict]) -> str:

@@ -2,6 +2,7 @@
 
 - ``llm_rayservice``: a RayService (ray.io/v1) serving an open model with Ray Serve LLM (vLLM), autoscaled by
   Ray Serve and the in-tree Ray autoscaler, on a GPU pool; ``neuron=True`` gives its Inferentia/Trainium twin.
+  Kueue admits it (elastic workload of the team's LocalQueue) on the serving pool's flavor.
 - ``prompt_app``: a small Gradio app (ConfigMap + Deployment + ClusterIP Service) for prompt-engineering demos,
   talking to the model's OpenAI-compatible endpoint, and ``app_ingress``: its ALB Ingress.
 
@@ -20,7 +21,8 @@ import yaml
 
 from addons.examples.ray import DASHBOARD_PORT, RAY_API, hf_token_env
 from addons.examples.shapes import NodeShape
-from components.labels import EXAMPLE_LABEL, NODEPOOL_LABEL, WORKLOAD_LABEL
+from addons.kueue import ELASTIC_JOB_ANNOTATION
+from components.labels import EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL, WORKLOAD_LABEL
 
 EXPOSURE_LABEL = "crucible.io/exposure"
 SERVE_PORT = 8000
@@ -29,6 +31,20 @@ APP_PORT = 7860
 APP_PIP = ("gradio==5.50.0", "openai==1.109.1")
 INGRESS_CLASS = "alb"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+def ray_pod_security() -> dict:
+    """The Ray pods' securityContext for Pod Security `restricted` (serving teams' namespaces enforce it): non-root
+    with RuntimeDefault seccomp. The Ray images run as `ray` (uid 1000, gid 100); the uid is stated because the
+    kubelet cannot verify runAsNonRoot against a named image user."""
+    return {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def container_security() -> dict:
+    """The securityContext of every serving container (restricted: no privilege escalation, every capability
+    dropped). KubeRay copies the Ray container's into its `wait-gcs-ready` init container; the autoscaler sidecar
+    takes `autoscalerOptions.securityContext`."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
 @dataclass(frozen=True)
@@ -78,33 +94,49 @@ def llm_rayservice(
     image: str,
     min_replicas: int,
     max_replicas: int,
+    queue: str = "default",
 ) -> dict:
     """A RayService serving ``model`` on ``shape``'s pool: one accelerator (GPU, or Neuron device) per replica; the
-    head on the cpu pool ``head_pool`` (never the system nodes, tainted for platform pods, nor an accelerator node)."""
+    head on the cpu pool ``head_pool`` (never the system nodes, tainted for platform pods, nor an accelerator node).
+
+    A Kueue workload of the team's LocalQueue ``queue`` (Kueue's `ray.io/rayservice` integration), admitted on the
+    serving pool's flavor, and an elastic one (`kueue.x-k8s.io/elastic-job: "true"`): Kueue refuses in-tree
+    autoscaling otherwise, and with it each scale-up is a workload slice Kueue admits against the team's quota
+    (scale-downs shrink the workload). KubeRay copies the labels and annotations to the RayCluster it creates."""
     neuron = shape.kind == "neuron"
+    # The Neuron DLC images are built for root (HOME=/root): as uid 1000, caches (Hugging Face, Neuron compiler)
+    # go to a writable HOME.
+    env = [*hf_token_env(), *([{"name": "HOME", "value": "/tmp"}] if neuron else [])]
     worker_resources = shape.share(1)  # one accelerator per replica, with its share of the node's cpu and memory
     head_resources = {"cpu": "2", "memory": "8Gi"}
     return {
         "apiVersion": RAY_API,
         "kind": "RayService",
-        "metadata": {"name": name, "labels": {EXAMPLE_LABEL: "true", WORKLOAD_LABEL: "serving"}},
+        "metadata": {
+            "name": name,
+            "labels": {QUEUE_LABEL: queue, EXAMPLE_LABEL: "true", WORKLOAD_LABEL: "serving"},
+            "annotations": {ELASTIC_JOB_ANNOTATION: "true"},
+        },
         "spec": {
             "serveConfigV2": serve_config(model, min_replicas=min_replicas, max_replicas=max_replicas, neuron=neuron),
             "rayClusterConfig": {
                 "enableInTreeAutoscaling": True,
-                "autoscalerOptions": {"upscalingMode": "Default", "idleTimeoutSeconds": 300},
+                # KubeRay adds the autoscaler as a sidecar of the head; its securityContext comes only from here.
+                "autoscalerOptions": {"upscalingMode": "Default", "idleTimeoutSeconds": 300, "securityContext": container_security()},
                 "headGroupSpec": {
                     # The head schedules, it does not serve: no accelerators, so it fits any node.
                     "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
                     "template": {
                         "spec": {
                             "nodeSelector": {NODEPOOL_LABEL: head_pool},
+                            "securityContext": ray_pod_security(),
                             "containers": [
                                 {
                                     "name": "ray-head",
                                     "image": image,
-                                    "env": hf_token_env(),
+                                    "env": env,
                                     "resources": {"requests": head_resources, "limits": head_resources},
+                                    "securityContext": container_security(),
                                     "ports": [
                                         {"name": "gcs", "containerPort": 6379},
                                         {"name": "dashboard", "containerPort": DASHBOARD_PORT},
@@ -128,12 +160,14 @@ def llm_rayservice(
                                 # The pool and the type the replica's share was cut from.
                                 "nodeSelector": shape.node_selector(),
                                 "tolerations": shape.tolerations(),
+                                "securityContext": ray_pod_security(),
                                 "containers": [
                                     {
                                         "name": "ray-worker",
                                         "image": image,
-                                        "env": hf_token_env(),
+                                        "env": env,
                                         "resources": {"requests": worker_resources, "limits": worker_resources},
+                                        "securityContext": container_security(),
                                         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
                                     }
                                 ],
@@ -175,10 +209,18 @@ gr.Interface(
 '''
 
 
-def prompt_app(*, name: str = "prompt-lab", model: str, model_service: str, image: str, pool: str) -> list[dict]:
+PROMPT_APP = "prompt-lab"
+
+
+def app_labels(name: str = PROMPT_APP) -> dict[str, str]:
+    """The prompt app's labels (its pods' too): the team namespace's load-balancer NetworkPolicy selects them."""
+    return {"app.kubernetes.io/name": name, EXAMPLE_LABEL: "true"}
+
+
+def prompt_app(*, name: str = PROMPT_APP, model: str, model_service: str, image: str, pool: str) -> list[dict]:
     """ConfigMap (the app), Deployment (non-root, installs gradio+openai at start) on the cpu pool ``pool``, and a
     ClusterIP Service."""
-    labels = {"app.kubernetes.io/name": name, EXAMPLE_LABEL: "true"}
+    labels = app_labels(name)
     env = [
         {"name": "OPENAI_BASE_URL", "value": f"http://{model_service}:{SERVE_PORT}/v1"},
         {"name": "MODEL", "value": model},
@@ -199,7 +241,7 @@ def prompt_app(*, name: str = "prompt-lab", model: str, model_service: str, imag
                     "metadata": {"labels": labels},
                     "spec": {
                         "nodeSelector": {NODEPOOL_LABEL: pool},
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000},
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [
                             {
                                 "name": "app",
@@ -209,7 +251,7 @@ def prompt_app(*, name: str = "prompt-lab", model: str, model_service: str, imag
                                 "ports": [{"name": "http", "containerPort": APP_PORT}],
                                 "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10},
                                 "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
-                                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                                "securityContext": container_security(),
                                 "volumeMounts": [{"name": "app", "mountPath": "/app", "readOnly": True}],
                             }
                         ],

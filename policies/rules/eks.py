@@ -1,5 +1,5 @@
-"""EKS control plane: secrets encryption, endpoint exposure, audit logs, access management, version, and
-network-policy enforcement (SEC-EKS-001 ... SEC-EKS-006)."""
+"""EKS control plane: secrets encryption, endpoint exposure, audit logs, access management, version,
+network-policy enforcement and a network path to a private endpoint (SEC-EKS-001 ... SEC-EKS-007)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 from pulumi_policy import EnforcementLevel
 
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
+from policies.support.security_groups import SEPARATE_RULES, separate_rule
 from policies.support.tokens import (
     EKS_ACCESS_POLICY_ASSOCIATION,
     EKS_ADDON,
@@ -308,4 +309,31 @@ SEC_EKS_006 = stack_policy(
     anchor="EKS BPG security/network: VPC CNI network policy is not enabled by default",
 )
 
-POLICIES = [SEC_EKS_001, SEC_EKS_002, SEC_EKS_003, SEC_EKS_004, SEC_EKS_005, SEC_EKS_006]
+# SEC-EKS-007 ---------------------------------------------------------------------------------------------------
+def _api_access_path(stack: Stack, ctx: Ctx) -> None:
+    for cluster in stack.of(EKS_CLUSTER):
+        with ctx.each():
+            if flag(cluster.get("vpcConfig", "endpointPublicAccess")) is not False:
+                continue  # a public endpoint (the EKS default when unset) is judged by SEC-EKS-002
+            rules = [separate_rule(stack, r, cluster) for r in stack.referrers(cluster, SEPARATE_RULES, "securityGroupId")]
+            admitted = [r for r in rules if r.direction == "ingress" and not r.self_ref and r.covers(443)]
+            if not admitted:
+                ctx.violation(
+                    cluster,
+                    "the API endpoint is private only and no rule admits anyone outside the cluster security group on "
+                    "443, so `pulumi up` (every Helm release and Kubernetes object) and kubectl cannot reach it; declare "
+                    "the deployer's network in `crucible:cluster.apiAccess` (sourceSecurityGroupIds: a self-hosted runner "
+                    "or tunnel host in the VPC; sourceCidrs: a peered or VPN-connected network).",
+                )
+
+
+SEC_EKS_007 = stack_policy(
+    rule_id="SEC-EKS-007",
+    slug="api-access-path",
+    description="A private-only EKS endpoint has a declared way in: an ingress rule on 443 to the cluster security "
+    "group from the network the deployer and kubectl users come from (the group admits only itself by default).",
+    check=_api_access_path,
+    anchor="EKS user guide: cluster endpoint access control (private-only endpoints need a connected network and a 443 rule)",
+)
+
+POLICIES = [SEC_EKS_001, SEC_EKS_002, SEC_EKS_003, SEC_EKS_004, SEC_EKS_005, SEC_EKS_006, SEC_EKS_007]

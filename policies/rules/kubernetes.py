@@ -114,7 +114,7 @@ SEC_K8S_001 = resource_policy(
     rule_id="SEC-K8S-001",
     slug="pod-security-labels",
     description="Every namespace carries an explicit Pod Security Admission level: tenant and notebook "
-    "namespaces restricted, training namespaces at least baseline (EFA needs IPC_LOCK) with warn/audit "
+    "namespaces restricted, training namespaces at least baseline (EFA/NCCL images and MPI sshd run as root) with warn/audit "
     "restricted, system namespaces explicitly privileged.",
     applies_to=NAMESPACE,
     checks=[_pod_security],
@@ -282,21 +282,27 @@ def _network_policy_guard(stack: Stack, ctx: Ctx) -> None:
                     if isinstance(subject, dict) and text(subject.get("kind")) == "Group" and text(subject.get("name"))
                 }
             )
-            unguarded = [g for g in writers if not any(f'"{g}"' in e or f"'{g}'" in e for e in expressions)]
+            # admin/edit also create RoleBindings, ServiceAccount tokens and impersonate ServiceAccounts in the
+            # namespace: a team acting as one of its ServiceAccounts carries system:serviceaccounts:<ns> instead.
+            accounts = [f"system:serviceaccounts:{ns.k8s_name}"] if writers and ns.k8s_name else []
+            required = [*writers, *accounts]
+            unguarded = [g for g in required if not any(f'"{g}"' in e or f"'{g}'" in e for e in expressions)]
             if unguarded:
                 ctx.violation(
                     ns,
-                    f"groups {', '.join(unguarded)} hold admin/edit here, which includes writing NetworkPolicies (one "
-                    "allow-all policy undoes the default deny), and no ValidatingAdmissionPolicy bound with Deny refuses "
-                    "them NetworkPolicy writes; keep the tenant guard (addons/tenancy.py TenantGuard, from crucible:teams).",
+                    f"groups {', '.join(unguarded)} hold admin/edit here (directly, or as a ServiceAccount a team admin "
+                    "binds and acts as), which includes writing NetworkPolicies (one allow-all policy undoes the default "
+                    "deny), and no ValidatingAdmissionPolicy bound with Deny refuses them NetworkPolicy writes; keep the "
+                    "tenant guard (addons/tenancy.py TenantGuard, from crucible:teams).",
                 )
 
 
 SEC_K8S_004 = stack_policy(
     rule_id="SEC-K8S-004",
     slug="tenant-network-policy-guard",
-    description="Groups bound to admin/edit in a tenant namespace cannot write its NetworkPolicies: a "
-    "ValidatingAdmissionPolicy, bound with Deny, refuses them (RBAC cannot subtract the write from admin/edit).",
+    description="Groups bound to admin/edit in a tenant namespace, and the namespace's ServiceAccounts (which those "
+    "groups can bind and act as), cannot write its NetworkPolicies: a ValidatingAdmissionPolicy, bound with Deny, "
+    "refuses them (RBAC cannot subtract the write from admin/edit).",
     check=_network_policy_guard,
     anchor="EKS BPG multitenancy: network policies; Kubernetes ValidatingAdmissionPolicy (GA 1.30)",
 )

@@ -10,7 +10,7 @@ and deleted in parallel. Each relation below names the upstream behaviour that m
 | id | X (waits) | Y (first on create, last on destroy) | why |
 |---|---|---|---|
 | REL-ORD-001 | FSx for Lustre file system | every rule naming one of its security groups (as group or peer) | FSx validates the groups synchronously at CreateFileSystem |
-| REL-ORD-002 | objects a fail-closed webhook serves | the release that serves the webhook | the API server refuses them until the webhook answers |
+| REL-ORD-002 | objects a fail-closed webhook serves (the LBC's Services/Ingresses, Kueue's batch Jobs) | the release that serves the webhook | the API server refuses them until the webhook answers |
 | REL-ORD-003 | objects a controller reconciles (LoadBalancer Services, Ingresses, TargetGroupBindings, releases asking for them, tenant namespaces) | the controller's release | their finalizers are cleared by the running controller only |
 | REL-ORD-004 | custom resources | the CRD (resource or release) and the operator release of their API group | no CRD: the create fails; no operator: nothing reconciles, webhooks refuse |
 | REL-ORD-005 | Karpenter NodePools and EC2NodeClasses | the Karpenter CRD and controller releases | the controller drains and terminates their nodes when they are deleted |
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
+
+import yaml
 
 from policies.support.helm import chart_name, values
 from policies.support.ordering import Graph
@@ -79,7 +81,6 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "monitoring.coreos.com": ("kube-prometheus-stack",),
     "argoproj.io": ("argo-workflows",),
     "elbv2.k8s.aws": (LBC_CHART,),
-    "nvidia.com": ("gpu-operator",),
 }
 KARPENTER_GROUPS = ("karpenter.sh", "karpenter.k8s.aws")
 
@@ -111,20 +112,22 @@ class Relation:
 def _check(relation: Relation) -> Callable[[Stack, Ctx], None]:
     def check(stack: Stack, ctx: Ctx) -> None:
         graph = Graph.of_stack(stack)
-        missing: dict[str, tuple[Res, list[Res]]] = {}
+        missing: dict[str, tuple[Res, dict[str, Res]]] = {}
         with ctx.each():
             for need in relation.find(stack, ctx):
                 if need.subject.urn == need.before.urn or graph.after(need.subject.urn, need.before.urn):
                     continue
-                missing.setdefault(need.subject.urn, (need.subject, []))[1].append(need.before)
+                befores = missing.setdefault(need.subject.urn, (need.subject, {}))[1]
+                befores[need.before.urn] = need.before
         for subject, befores in missing.values():
             with ctx.each():
-                names = ", ".join(sorted({b.label for b in befores}))
+                names = ", ".join(sorted(b.label for b in befores.values()))
+                them = "it" if len(befores) == 1 else "them"
                 ctx.violation(
                     subject,
-                    f"must be created after {names} and destroyed before {'it' if len(befores) == 1 else 'them'}, but "
-                    f"does not depend on {'it' if len(befores) == 1 else 'them'} (directly, through a component, or "
-                    f"through its parents): Pulumi creates and deletes them in parallel. {relation.why} {relation.fix}",
+                    f"must be created after {names} and destroyed before {them}, but does not depend on {them} "
+                    f"(directly, through a component, or through its parents): Pulumi creates and deletes them in "
+                    f"parallel. {relation.why} {relation.fix}",
                 )
 
     return check
@@ -156,7 +159,7 @@ class Webhook:
     chart: str
     name: str
     enabled: Callable[[dict], bool]  # from the release's values (the chart's defaults applied)
-    serves: Callable[[Res, Res], bool]  # (object, the webhook's release)
+    serves: Callable[[Res, Res, Stack], bool]  # (object, the webhook's release, the stack)
 
 
 def _service_mutator_on(v: dict) -> bool:
@@ -173,16 +176,70 @@ def _ingress_validation_on(v: dict) -> bool:
     )
 
 
-def _creates_services(obj: Res, webhook_release: Res) -> bool:
+def _creates_services(obj: Res, webhook_release: Res, stack: Stack) -> bool:
     # A chart's objects are invisible to the plan: any release may create Services (most charts do).
     return SERVICE(obj.type) or HELM_RELEASE(obj.type)
 
 
+# Kueue 0.19 templates/webhook/manifests.yaml: mjob.kb.io / vjob.kb.io (failurePolicy Fail) on batch Job CREATE in
+# the namespaces of managerConfig's managedJobsNamespaceSelector, by default every one but kube-system and the
+# release's own. Charts run hook Jobs (kube-prometheus-stack's admission-webhook Jobs): any release may create Jobs.
+BATCH_JOB = one_of("kubernetes:batch/v1:Job")
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def _kueue_job_selector(release: Res) -> dict:
+    config = dig(values(release), "managerConfig", "controllerManagerConfigYaml")
+    parsed = yaml.safe_load(known(config)) if isinstance(config, str) else None
+    if isinstance(parsed, dict) and isinstance(parsed.get("managedJobsNamespaceSelector"), dict):
+        return parsed["managedJobsNamespaceSelector"]
+    own = text(release.get("namespace")) or "default"
+    return {"matchExpressions": [{"key": NAME_LABEL, "operator": "NotIn", "values": ["kube-system", own]}]}
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    """A Kubernetes LabelSelector (matchLabels, matchExpressions In/NotIn/Exists/DoesNotExist) on ``labels``."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, vals = e.get("key"), e.get("operator"), list(e.get("values") or [])
+        ok = {
+            "In": key in labels and labels[key] in vals,
+            "NotIn": key not in labels or labels[key] not in vals,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }.get(op, False)
+        if not ok:
+            return False
+    return True
+
+
+def _namespace_of(obj: Res) -> Optional[str]:
+    return text(obj.get("namespace")) if HELM_RELEASE(obj.type) else text(obj.get("metadata", "namespace"))
+
+
+def _namespace_labels(stack: Stack, name: str) -> dict:
+    """The labels the API server sees on namespace ``name``: its Namespace resource's (if this stack has one) and
+    kubernetes.io/metadata.name."""
+    for ns in stack.of(NAMESPACE):
+        if ns.k8s_name == name:
+            return {**ns.labels, NAME_LABEL: name}
+    return {NAME_LABEL: name}
+
+
+def _runs_jobs_kueue_intercepts(obj: Res, kueue: Res, stack: Stack) -> bool:
+    if not (BATCH_JOB(obj.type) or HELM_RELEASE(obj.type)):
+        return False
+    namespace = _namespace_of(obj) or "default"
+    return _selects(_kueue_job_selector(kueue), _namespace_labels(stack, namespace))
+
+
 WEBHOOKS = (
-    # templates/webhook.yaml: mservice.elbv2.k8s.aws on every Service CREATE, cluster-wide.
+    # aws-load-balancer-controller 3.5.0 templates/webhook.yaml: mservice.elbv2.k8s.aws on every Service CREATE.
     Webhook(LBC_CHART, "mservice.elbv2.k8s.aws", _service_mutator_on, _creates_services),
     # vingress.elbv2.k8s.aws on every Ingress CREATE/UPDATE.
-    Webhook(LBC_CHART, "vingress.elbv2.k8s.aws", _ingress_validation_on, lambda obj, _: INGRESS(obj.type)),
+    Webhook(LBC_CHART, "vingress.elbv2.k8s.aws", _ingress_validation_on, lambda obj, _, __: INGRESS(obj.type)),
+    Webhook("kueue", "mjob.kb.io", lambda v: True, _runs_jobs_kueue_intercepts),
 )
 
 
@@ -196,8 +253,9 @@ def _webhook_served(stack: Stack, ctx: Ctx) -> Iterable[Need]:
                     continue
                 first = graph.waits_for(release.urn)  # what the webhook's release itself needs exists before it
                 for obj in stack.resources:
-                    if obj.urn != release.urn and obj.urn not in first and webhook.serves(obj, release):
-                        needs.append(Need(obj, release))
+                    with ctx.each():
+                        if obj.urn != release.urn and obj.urn not in first and webhook.serves(obj, release, stack):
+                            needs.append(Need(obj, release))
     return needs
 
 
@@ -303,14 +361,17 @@ ORDERING = (
         "REL-ORD-002",
         "webhook-served-after-webhook",
         "Objects that a fail-closed admission webhook serves are created after the release that serves it (the AWS "
-        "Load Balancer Controller's Service mutator and Ingress validator), or the webhook is off.",
+        "Load Balancer Controller's Service mutator and Ingress validator, Kueue's batch Job webhook in the namespaces "
+        "it manages), or the webhook does not select them.",
         why="With failurePolicy Fail the API server refuses every object the webhook selects until the controller "
-        "behind it is Ready, and atomic Helm releases roll back (chart aws-load-balancer-controller 3.5.0 enables the "
-        "Service mutator on every Service CREATE by default).",
-        fix="Set the release's enableServiceMutatorWebhook: false (and annotate the Services the controller must take), "
-        "or make the object depend on the release.",
+        "behind it is Ready, and atomic Helm releases roll back (chart aws-load-balancer-controller 3.5.0 enables its "
+        "Service mutator on every Service CREATE by default; Kueue's chart takes the batch Jobs of every namespace but "
+        "kube-system and its own -- other charts' hook Jobs -- unless managedJobsNamespaceSelector narrows it).",
+        fix="Turn the webhook off or narrow it (the controller's enableServiceMutatorWebhook: false, annotating the "
+        "Services it must take; Kueue's managedJobsNamespaceSelector: the team namespaces), or make the object depend "
+        "on the release.",
         find=_webhook_served,
-        anchor="aws-load-balancer-controller chart 3.5.0 values.yaml, templates/webhook.yaml",
+        anchor="aws-load-balancer-controller 3.5.0 and kueue 0.19.2 charts: values.yaml, templates/webhook*",
     ),
     Relation(
         "REL-ORD-003",

@@ -101,15 +101,19 @@ def _changed_fields(before: dict, after: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
-def _ignored(fields: list[str], resource: dict) -> list[str]:
-    """Fields the program tells the engine to ignore (`ignore_changes`): no diff, so no update and no replacement."""
-    ignored = resource.get("ignore_changes") or []
-    return [f for f in fields if not any(f == i or f.startswith(f"{i}.") or f.startswith(f"{i}[") for i in ignored)]
+def _ignored(fields: list[str], resource: dict) -> tuple[list[str], list[str]]:
+    """Split changed fields into (applied, ignored): the engine neither updates nor replaces for a field the program
+    tells it to ignore (`ignore_changes`)."""
+    paths = resource.get("ignore_changes") or []
+    ignored = [f for f in fields if any(f == i or f.startswith(f"{i}.") or f.startswith(f"{i}[") for i in paths)]
+    return [f for f in fields if f not in ignored], ignored
 
 
-def _change(resource: dict, before: dict, urn: str, layer: str) -> Change | None:
+def _change(resource: dict, before: dict, urn: str, layer: str, notes: list[str]) -> Change | None:
+    """The change of one resource, or None; a create-only input it ignores adds a note saying what its change means."""
     after = resource.get("inputs", {})
-    fields = _ignored(_changed_fields(before, after), resource)
+    fields, ignored = _ignored(_changed_fields(before, after), resource)
+    notes.extend(f"{resource['name']}: {f} changed and is ignored — {CREATE_ONLY[(resource['type'], f)]}" for f in ignored if (resource["type"], f) in CREATE_ONLY)
     if not fields:
         return None
     forcing = replacement.forcing_fields(resource["type"], before, after, fields)
@@ -167,18 +171,19 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
     head_layers = {_key(u): layer for u, layer in _layers(head).items()}
     aliased = {alias for r in head_res.values() for alias in r.get("aliases", [])}
     changes: list[Change] = []
+    notes: list[str] = []
     for urn, r in head_res.items():
         stateful = replacement.is_stateful(r["type"])
         if urn not in base_res:
             moved_from = next((a for a in r.get("aliases", []) if a in base_res), None)
             if moved_from:
-                change = _change(r, base_res[moved_from].get("inputs", {}), urn, head_layers[urn])
+                change = _change(r, base_res[moved_from].get("inputs", {}), urn, head_layers[urn], notes)
                 if change:
                     changes.append(change)
             else:
                 changes.append(Change("added", urn, r["type"], r["name"], head_layers[urn], [], stateful, r.get("protect", False)))
             continue
-        change = _change(r, base_res[urn].get("inputs", {}), urn, head_layers[urn])
+        change = _change(r, base_res[urn].get("inputs", {}), urn, head_layers[urn], notes)
         if change:
             changes.append(change)
     # A replaced resource gets a new id: whatever holds that id in an input that forces replacement is replaced too.
@@ -197,7 +202,6 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
             changes.append(
                 Change("removed", urn, r["type"], r["name"], base_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False))
             )
-    changes, notes = _without_ignored_changes(changes, head_res)
     order = {layer: i for i, layer in enumerate([*LAYERS, "providers", "stack"])}
     changes.sort(key=lambda c: (order.get(c.layer, 99), c.kind, c.type, c.name))
     before, after = _violations(base), _violations(head)
@@ -209,26 +213,6 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
         "delta": {"min": round(head_low - base_low, 2), "max": round(head_high - base_high, 2)},
     }
     return PlanDiff(base_label, head_label, changes, as_dicts(before - after), as_dicts(after - before), cost, notes)
-
-
-def _without_ignored_changes(changes: list[Change], head_res: dict[str, dict]) -> tuple[list[Change], list[str]]:
-    """Drop the fields a resource ignores (its ignore_changes): the engine does not apply them, so they neither
-    update nor replace it. A create-only one gets a note saying what its change means."""
-    kept, notes = [], []
-    for c in changes:
-        ignored_paths = (head_res.get(c.urn) or {}).get("ignore_changes") or []
-        ignored = [f for f in c.fields if any(f == p or f.startswith(f"{p}.") or f.startswith(f"{p}[") for p in ignored_paths)]
-        if c.kind not in ("updated", "replaced") or not ignored:
-            kept.append(c)
-            continue
-        for f in ignored:
-            if (c.type, f) in CREATE_ONLY:
-                notes.append(f"{c.name}: {f} changed and is ignored — {CREATE_ONLY[(c.type, f)]}")
-        c.fields = [f for f in c.fields if f not in ignored]
-        if c.fields:
-            c.kind = "replaced" if _forces_replacement(c.type, c.fields) else "updated"
-            kept.append(c)
-    return kept, notes
 
 
 def render(diff: PlanDiff, markdown: bool = False) -> str:

@@ -114,11 +114,17 @@ def settings_section(planned: Planned) -> Optional[Section]:
     for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
         scaling = group.inputs.get("scalingConfig", {})
         data.setdefault("nodeGroups", []).append(
-            {"name": group.name, "instanceTypes": group.inputs.get("instanceTypes"), "capacityType": group.inputs.get("capacityType"), **scaling}
+            {
+                "name": group.name,
+                "instanceTypes": group.inputs.get("instanceTypes"),
+                "capacityType": group.inputs.get("capacityType"),
+                "amiType": group.inputs.get("amiType"),
+                **scaling,
+            }
         )
         lines.append(
             f"system     {', '.join(group.inputs.get('instanceTypes', []))} {group.inputs.get('capacityType', '').lower()} "
-            f"x{scaling.get('desiredSize')} ({scaling.get('minSize')}..{scaling.get('maxSize')})"
+            f"x{scaling.get('desiredSize')} ({scaling.get('minSize')}..{scaling.get('maxSize')}), {group.inputs.get('amiType')}"
         )
     stateful = [r for r in run.resources if r.custom and (r.protect or r.retain_on_delete)]
     protected = [r for r in stateful if r.protect]

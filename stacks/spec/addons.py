@@ -197,8 +197,8 @@ class ArgoSpec:
 @dataclass(frozen=True)
 class KubeRaySpec:
     enabled: bool = setting(
-        "Install the KubeRay operator (RayJob, RayCluster, RayService). The Ray examples and Kueue's ray.io/rayjob and "
-        "ray.io/raycluster integrations need it; with it off, no Ray example is rendered.",
+        "Install the KubeRay operator (RayJob, RayCluster, RayService). The Ray examples and Kueue's ray.io/rayjob, "
+        "ray.io/raycluster and ray.io/rayservice integrations need it; with it off, no Ray example is rendered.",
         default=True,
     )
     version: str = setting(

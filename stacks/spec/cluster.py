@@ -258,9 +258,30 @@ def check_cluster(spec: "PlatformSpec", ctx: Context, path: str) -> None:
             f"required in {env} when bootstrapCreatorAdmin is false: the IAM role that runs `pulumi up` needs an access entry "
             "(AmazonEKSClusterAdminPolicy) or every Kubernetes resource gets 401 Unauthorized",
         )
+    _check_role_partitions(spec, ctx, where)
     if c.bootstrap_creator_admin and access.deploy_role_arn is not None:
         ctx.problem(
             f"{where}.apiAccess.deployRoleArn",
             "set together with bootstrapCreatorAdmin: true: the deploy role creates the cluster and already gets an access entry, "
             "and a second entry for the same principal fails (ResourceInUseException); set bootstrapCreatorAdmin: false or remove deployRoleArn",
         )
+
+
+def _check_role_partitions(spec: "PlatformSpec", ctx: Context, where: str) -> None:
+    """Access entries name roles of the cluster's own partition: EKS refuses a principal ARN of another one (an
+    `arn:aws:` role in a GovCloud or China cluster), and the failure comes only after the cluster is created."""
+    from components.partitions import known_region, partition_of
+
+    if not known_region(spec.region):
+        return  # the region has its own problem
+    partition = partition_of(spec.region).name
+    roles = [(f"{where}.adminRoleArns[{i}]", arn) for i, arn in enumerate(spec.cluster.admin_role_arns)]
+    if spec.cluster.api_access.deploy_role_arn is not None:
+        roles.append((f"{where}.apiAccess.deployRoleArn", spec.cluster.api_access.deploy_role_arn))
+    for key, arn in roles:
+        if arn.split(":")[1] != partition:
+            ctx.problem(
+                key,
+                f"got {show(arn)}: a role of partition {arn.split(':')[1]!r}; region {spec.region} is in partition {partition!r} "
+                f"(allowed: arn:{partition}:iam::<account>:role/<name>)",
+            )

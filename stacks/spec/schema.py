@@ -285,8 +285,8 @@ def parse(cls: type, raw: dict, path: str, ctx: Context) -> Any:
         if checker is not None:  # the rules that do not need a bad field still report, in this same pass
             try:
                 checker(Partial(cls, values), ctx, path)
-            except Unparsed:
-                pass
+            except Exception:  # noqa: BLE001 - Unparsed, or a rule tripping over a value already reported as wrong:
+                pass  # the config is refused either way; the problems found so far are reported
         return _NOT_PARSED
     obj = cls(**values)  # internal fields keep their defaults; the loader fills them
     checker = getattr(obj, "check", None)

@@ -104,7 +104,7 @@ class TeamSpec:
     )
     pod_security: Optional[Literal["restricted", "baseline"]] = setting(
         "Pod Security Admission level enforced on the namespace. Default: baseline when the team has a share of a "
-        "training pool (EFA needs IPC_LOCK and huge pages), restricted otherwise.",
+        "training pool (the EFA/NCCL training images and MPI's sshd run as root), restricted otherwise.",
         default=None,
     )
     volumes: int = setting("Most PersistentVolumeClaims in the team namespace (ResourceQuota).", default=20, check=in_range(0, 10000))
@@ -178,7 +178,7 @@ def check_teams(spec: "PlatformSpec", ctx: Context, path: str) -> None:
             ctx.problem(
                 f"{where}.podSecurity",
                 "got 'baseline' for a team without a share of a training pool; allowed: restricted (baseline is for training "
-                "namespaces whose EFA pods need IPC_LOCK and huge pages: policy SEC-K8S-001)",
+                "namespaces, whose EFA/NCCL images and MPI sshd run as root: policy SEC-K8S-001)",
             )
     for pool, total in totals.items():
         if total > 100:

@@ -142,6 +142,12 @@ class ServingExamplesSpec:
         default="python:3.12.12-slim-bookworm",
         check=image_ref,
     )
+    queue: str = setting(
+        "LocalQueue of the team namespace the RayServices are submitted to (label kueue.x-k8s.io/queue-name): Kueue admits "
+        "them as elastic workloads on the serving pools' flavors.",
+        default="default",
+        check=k8s_name,
+    )
     min_replicas: int = setting("Fewest model replicas Ray Serve keeps (autoscaling).", default=1, check=in_range(0, 100))
     max_replicas: int = setting("Most model replicas Ray Serve scales to (autoscaling).", default=4, check=in_range(1, 1000))
 

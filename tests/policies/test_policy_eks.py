@@ -1,6 +1,6 @@
 """SEC-EKS-001 ... SEC-EKS-006."""
 
-from policy_builder import UNKNOWN, k8s, link, res, verdicts
+from policy_builder import UNKNOWN, k8s, link, messages, res, verdicts
 
 CLUSTER = "aws:eks/cluster:Cluster"
 
@@ -146,3 +146,36 @@ def test_network_policies_fire_when_the_cluster_has_no_managed_cni():
 
 def test_network_policies_in_a_stack_without_the_cluster_are_judged_where_the_cluster_lives():
     assert verdicts("sec-eks-006-network-policy-enforcement", [NETPOL]) == []
+
+
+# SEC-EKS-007
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def api_rule(cluster_res, name="api-from-runner", **inputs):
+    """An ingress rule on the cluster security group (its id comes from the cluster: unknown at preview)."""
+    rule = res(INGRESS_RULE, name, {"securityGroupId": UNKNOWN, "ipProtocol": "tcp", "fromPort": 443, "toPort": 443,
+                                    "referencedSecurityGroupId": "sg-0a1b2c3d4e5f60718", **inputs})
+    return link(rule, "securityGroupId", cluster_res)
+
+
+def test_api_access_path_passes_with_a_443_rule_from_a_declared_network():
+    c = cluster()
+    vpn = api_rule(c, "api-from-vpn", referencedSecurityGroupId=None, cidrIpv4="10.100.0.0/16")
+    assert verdicts("sec-eks-007-api-access-path", [c, api_rule(c)]) == []
+    assert verdicts("sec-eks-007-api-access-path", [c, vpn]) == []
+
+
+def test_api_access_path_fires_for_a_private_endpoint_nobody_outside_can_reach():
+    c = cluster()
+    other_port = api_rule(c, "ssh", fromPort=22, toPort=22)
+    self_rule = link(api_rule(c, "self", referencedSecurityGroupId=UNKNOWN), "referencedSecurityGroupId", c)
+    assert verdicts("sec-eks-007-api-access-path", [c]) == [("eks", "mandatory")]
+    assert verdicts("sec-eks-007-api-access-path", [c, other_port, self_rule]) == [("eks", "mandatory")]
+    assert "crucible:cluster.apiAccess" in messages("sec-eks-007-api-access-path", [c])[0]
+
+
+def test_api_access_path_leaves_public_endpoints_to_sec_eks_002_and_only_advises_in_dev():
+    public = cluster(vpcConfig={"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]})
+    assert verdicts("sec-eks-007-api-access-path", [public]) == []
+    assert verdicts("sec-eks-007-api-access-path", [cluster()], env="dev") == [("eks", "advisory")]

@@ -175,7 +175,8 @@ def guard(groups, operations=("CREATE", "UPDATE", "DELETE"), actions=("Deny",)):
 
 def test_tenant_writers_refused_network_policy_writes_by_an_admission_policy_pass():
     ns = namespace()
-    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, team_admins(ns), *guard(["vision-admins", "vision-users"])]) == []
+    writers = ["vision-admins", "vision-users", f"system:serviceaccounts:{ns['inputs']['metadata']['name']}"]
+    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, team_admins(ns), *guard(writers)]) == []
     viewers = team_admins(ns, group="vision-viewers", role_name="view")  # view cannot write NetworkPolicies
     assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, viewers]) == []
 
@@ -188,3 +189,10 @@ def test_tenant_writers_without_a_guard_or_with_a_partial_one_fire():
     assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, admins, *guard(["vision-admins"], operations=("CREATE",))]) == [("vision", "mandatory")]
     assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, admins, *guard(["vision-admins"], actions=("Warn",))]) == [("vision", "mandatory")]
     assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, admins], env="dev") == [("vision", "advisory")]
+
+
+def test_a_guard_that_lets_the_teams_service_accounts_through_fires():
+    # a team admin binds `edit` to a ServiceAccount of the namespace and acts as it: the request carries
+    # system:serviceaccounts:<namespace>, not the team's groups
+    ns = namespace()
+    assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, team_admins(ns), *guard(["vision-admins"])]) == [("vision", "mandatory")]

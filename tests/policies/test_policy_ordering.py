@@ -251,3 +251,36 @@ def test_controller_values_computed_at_preview_stop_only_what_needs_them():
     # the tenant namespace is still judged (mandatory); the hub, whose values are unknown, is the advisory part
     found = run(resources).of(RECONCILED)
     assert sorted((v.urn.rsplit("::", 1)[-1], v.level) for v in found) == [("", "advisory"), ("team-a", "mandatory")]
+
+
+# --- REL-ORD-002: Kueue's batch Job webhook ------------------------------------------------------------------------
+KUEUE = "oci://registry.k8s.io/kueue/charts/kueue"
+TENANTS_ONLY = "managedJobsNamespaceSelector:\n  matchExpressions:\n  - {key: crucible.io/tenant, operator: Exists}\n"
+
+
+def kueue_release(config: str = "apiVersion: config.kueue.x-k8s.io/v1beta2\nkind: Configuration\n") -> dict:
+    kueue = release("kueue", KUEUE, {"managerConfig": {"controllerManagerConfigYaml": config}})
+    kueue["inputs"]["namespace"] = "kueue-system"
+    return kueue
+
+
+def in_namespace(resource: dict, namespace: str) -> dict:
+    resource["inputs"]["namespace"] = namespace
+    return resource
+
+
+def test_releases_racing_kueues_default_job_webhook_fire_outside_kube_system():
+    kueue = kueue_release()
+    monitoring = in_namespace(release("monitoring", "kube-prometheus-stack"), "monitoring")  # hook Jobs
+    plugin = in_namespace(release("nvidia-device-plugin", "nvidia-device-plugin"), "kube-system")
+    assert verdicts(WEBHOOK, [kueue, monitoring, plugin]) == [("monitoring", "mandatory")]
+    assert "Release 'kueue'" in messages(WEBHOOK, [kueue, monitoring])[0]
+
+
+def test_with_kueues_jobs_narrowed_to_team_namespaces_only_their_jobs_wait():
+    kueue = kueue_release(TENANTS_ONLY)
+    monitoring = in_namespace(release("monitoring", "kube-prometheus-stack"), "monitoring")
+    team = k8s("v1", "Namespace", "team-a", metadata={"labels": {"crucible.io/tenant": "a"}})
+    job = k8s("batch/v1", "Job", "etl", {"template": {}}, metadata={"namespace": "team-a"})
+    assert verdicts(WEBHOOK, [kueue, monitoring, team, job]) == [("etl", "mandatory")]
+    assert verdicts(WEBHOOK, [kueue, monitoring, team, after(job, kueue)]) == []

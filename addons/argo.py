@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import POOL_LABEL, pod_security
+from components.labels import on_system_nodes, pod_security
 
 CHART, CHART_REPO = "argo-workflows", "https://argoproj.github.io/argo-helm"
 SSO_SECRET = "argo-server-sso"
@@ -38,8 +38,8 @@ class ArgoWorkflowsArgs:
 
 
 def argo_values(args: ArgoWorkflowsArgs) -> dict:
-    on_system = {POOL_LABEL: args.system_pool}
-    server: dict = {"enabled": True, "serviceType": "ClusterIP", "authModes": list(args.auth_modes), "nodeSelector": on_system}
+    on_system = on_system_nodes(args.system_pool)  # nodeSelector and tolerations
+    server: dict = {"enabled": True, "serviceType": "ClusterIP", "authModes": list(args.auth_modes), **on_system}
     if "sso" in args.auth_modes and args.sso is not None:
         server["sso"] = {
             "enabled": True,
@@ -49,7 +49,7 @@ def argo_values(args: ArgoWorkflowsArgs) -> dict:
             "redirectUrl": args.sso.redirect_url,
             "rbac": {"enabled": True},
         }
-    return {"controller": {"nodeSelector": on_system}, "server": server}
+    return {"controller": dict(on_system), "server": server}
 
 
 class ArgoWorkflows(pulumi.ComponentResource):

@@ -29,7 +29,7 @@ import pulumi_kubernetes as k8s
 
 from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, lustre_volume_name, s3_pv_spec, static_claim
 from addons.tenancy import RAY_PORTS
-from components.labels import POOL_LABEL, TENANT_LABEL, pod_security
+from components.labels import TENANT_LABEL, on_system_nodes, pod_security
 from stacks.derive.profiles import Profile
 
 CHART, CHART_REPO = "jupyterhub", "https://hub.jupyter.org/helm-chart/"
@@ -205,7 +205,7 @@ def uses_oauth(args: JupyterHubArgs) -> bool:
 
 def jupyterhub_values(args: JupyterHubArgs) -> dict:
     """The chart values (pure; no secret in them)."""
-    on_system = {POOL_LABEL: args.system_pool}
+    on_system = on_system_nodes(args.system_pool)  # nodeSelector and tolerations of the hub's own pods
     volumes, mounts = shared_volumes(args)
     storage: dict = {"capacity": f"{args.user_volume_gib}Gi"}  # type: the chart's dynamic (one PVC per user)
     if args.user_storage_class:
@@ -229,11 +229,11 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
         singleuser["image"] = _image(args.image)
     proxy: dict = {
         "service": proxy_service(args),
-        "chp": {"nodeSelector": on_system, "networkPolicy": {"enabled": True}},
+        "chp": {**on_system, "networkPolicy": {"enabled": True}},
     }
     if args.exposure == "public":
         proxy["https"] = {"enabled": True, "type": "offload"}
-    hub: dict = {"config": authenticator_config(args), "nodeSelector": on_system, "networkPolicy": {"enabled": True}}
+    hub: dict = {"config": authenticator_config(args), **on_system, "networkPolicy": {"enabled": True}}
     if args.user_storage_class:  # EKS has no default StorageClass: the hub database volume needs one named
         hub["db"] = {"pvc": {"storageClassName": args.user_storage_class}}
     if uses_oauth(args):
@@ -242,7 +242,7 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
         "hub": hub,
         "proxy": proxy,
         "singleuser": singleuser,
-        "scheduling": {"userScheduler": {"nodeSelector": on_system}},
+        "scheduling": {"userScheduler": dict(on_system)},
         # The pre-pullers would pull notebook images onto every node (GPU nodes included) at each upgrade.
         "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
         "cull": {"enabled": True, "timeout": args.cull_timeout_seconds, "every": args.cull_every_seconds},

@@ -36,7 +36,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import POOL_LABEL, pod_security
+from components.labels import on_system_nodes, pod_security
 
 CHART, CHART_REPO = "kuberay-operator", "https://ray-project.github.io/kuberay-helm/"
 RELEASE = "kuberay-operator"
@@ -57,7 +57,7 @@ class KubeRayOperatorArgs:
 def kuberay_values(args: KubeRayOperatorArgs) -> dict:
     """Values of the kuberay-operator chart (keys as in its values.yaml at the pinned tag)."""
     return {
-        "nodeSelector": {POOL_LABEL: args.system_pool},
+        **on_system_nodes(args.system_pool),
         "resources": {kind: dict(amounts) for kind, amounts in OPERATOR_RESOURCES.items()},
         # The chart's defaults that Crucible relies on are left to it (tests/test_helm_values_consumed.py: a key that
         # changes nothing is not set): no batch scheduler (Kueue gates Ray workloads through spec.suspend), leader

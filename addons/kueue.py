@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.labels import POOL_LABEL, TENANT_LABEL
+from components.labels import TENANT_LABEL, on_system_nodes
 
 KUEUE_CHART = "oci://registry.k8s.io/kueue/charts/kueue"
 KUEUE_VERSION = "0.19.2"  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
@@ -96,7 +96,7 @@ def kueue_values(args: KueueArgs) -> dict:
     return {
         "controllerManager": {
             "replicas": 2,
-            "nodeSelector": {POOL_LABEL: args.system_pool},
+            **on_system_nodes(args.system_pool),
             "podDisruptionBudget": {"enabled": True},  # minAvailable: the chart's 1
             "featureGates": [{"name": name, "enabled": on} for name, on in sorted(FEATURE_GATES.items())],
         },

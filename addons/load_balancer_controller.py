@@ -32,7 +32,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.identity import PodIdentityRole
-from components.labels import POOL_LABEL
+from components.labels import on_system_nodes
 from components.partitions import partition_of
 
 NAMESPACE = "kube-system"
@@ -185,7 +185,7 @@ def controller_values(args: LoadBalancerControllerArgs, cluster_name: pulumi.Inp
         "vpcId": vpc_id,
         "replicaCount": args.replicas,
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
-        "nodeSelector": {POOL_LABEL: args.system_pool},
+        **on_system_nodes(args.system_pool),
         "defaultLoadBalancerScheme": "internal",
         "defaultTargetType": "ip",
         "podDisruptionBudget": {"maxUnavailable": 1},

@@ -21,7 +21,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import ACCELERATOR_LABEL, POOL_LABEL, pod_security
+from components.labels import ACCELERATOR_LABEL, on_system_nodes, pod_security
 
 PROMETHEUS_STACK_CHART, PROMETHEUS_STACK_REPO = "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
 DCGM_CHART, DCGM_REPO = "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts"
@@ -47,7 +47,7 @@ class MonitoringArgs:
 
 
 def prometheus_stack_values(args: MonitoringArgs) -> dict:
-    on_system = {POOL_LABEL: args.system_pool}
+    on_system = on_system_nodes(args.system_pool)  # nodeSelector and tolerations
     claim_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{args.volume_gib}Gi"}}}
     if args.storage_class:
         claim_spec["storageClassName"] = args.storage_class
@@ -55,7 +55,7 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
     if args.grafana:
         grafana.update(
             admin={"existingSecret": GRAFANA_SECRET},  # keys admin-user / admin-password: the chart's defaults
-            nodeSelector=on_system,
+            **on_system,
         )
     return {
         "prometheus": {
@@ -65,15 +65,15 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
                 # Scrape every ServiceMonitor/PodMonitor (the exporters' own), not only those labelled for this release.
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
-                "nodeSelector": on_system,
+                **on_system,
             }
         },
-        "alertmanager": {"alertmanagerSpec": {"nodeSelector": on_system}},
-        "prometheusOperator": {"nodeSelector": on_system, "admissionWebhooks": {"patch": {"nodeSelector": on_system}}},
-        "kube-state-metrics": {"nodeSelector": on_system},
-        # Every node, whatever its taints (accelerators, startup agents, maintenance): the chart's default tolerates
-        # only NoSchedule taints; a list of the accelerator taints alone would replace it and leave every other
-        # tainted node unmonitored.
+        "alertmanager": {"alertmanagerSpec": dict(on_system)},
+        "prometheusOperator": {**on_system, "admissionWebhooks": {"patch": dict(on_system)}},
+        "kube-state-metrics": dict(on_system),
+        # Every node, whatever its taints (accelerators, startup agents, the system nodes' CriticalAddonsOnly,
+        # maintenance): the chart's default tolerates only NoSchedule taints; a list of the accelerator taints alone
+        # would replace it and leave every other tainted node unmonitored.
         "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
         "grafana": grafana,
     }

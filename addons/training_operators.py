@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from addons.examples.training import torch_efa_runtime
-from components.labels import POOL_LABEL, pod_security
+from components.labels import POOL_LABEL, SYSTEM_TOLERATION, on_system_nodes, pod_security
 
 MPI_OPERATOR_NAMESPACE = "mpi-operator"
 MPI_OPERATOR_IMAGE = "mpioperator/mpi-operator"
@@ -114,6 +114,7 @@ class MpiOperator(pulumi.ComponentResource):
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=sa.metadata.name,
                         node_selector={POOL_LABEL: args.system_pool},
+                        tolerations=[k8s.core.v1.TolerationArgs(**SYSTEM_TOLERATION)],
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True, run_as_user=65532, seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
                         ),
@@ -153,8 +154,8 @@ def trainer_values(args: KubeflowTrainerArgs) -> dict:
     """Values of the kubeflow-trainer chart: controller on the system nodes; no upstream default runtimes
     (their installer Job fetches kubectl at run time): Crucible ships its own ClusterTrainingRuntimes."""
     return {
-        "jobset": {"install": args.install_job_set},
-        "manager": {"nodeSelector": {POOL_LABEL: args.system_pool}},
+        "jobset": {"install": args.install_job_set, "controller": on_system_nodes(args.system_pool)},
+        "manager": on_system_nodes(args.system_pool),
         # runtimes.defaultEnabled stays at the chart's false: no upstream runtimes.
     }
 

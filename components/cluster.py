@@ -14,7 +14,7 @@ from components.contracts import ClusterOutputs, NetworkOutputs
 from components.identity import PodIdentityRole, aws_managed_policy, service_trust_policy
 from components.kms import customer_key, logs_use_key
 from components.kubeconfig import kubeconfig_for
-from components.labels import POOL_LABEL, SYSTEM_POOL
+from components.labels import POOL_LABEL, SYSTEM_POOL, SYSTEM_TAINT
 from components.partitions import Partition, partition_of
 
 CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"  # arn:<partition>:eks::aws:<this>
@@ -329,6 +329,10 @@ class Cluster(pulumi.ComponentResource):
             # raises pods per node on the large accelerator instances.
             env = {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"} if args.prefix_delegation else {}
             configuration = json.dumps({"enableNetworkPolicy": "true", "env": env})
+        if addon == "aws-ebs-csi-driver":
+            # Its node agent attaches volumes wherever they are used: the tainted system nodes (the hub's database,
+            # Prometheus) and the accelerator pools too.
+            configuration = json.dumps({"node": {"tolerateAllTaints": True}})
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=self.cluster.name,
@@ -382,6 +386,8 @@ class Cluster(pulumi.ComponentResource):
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
             labels={POOL_LABEL: SYSTEM_POOL},
+            # Only platform pods (which tolerate it) run here: see components/labels.py SYSTEM_TAINT.
+            taints=[aws.eks.NodeGroupTaintArgs(key=SYSTEM_TAINT["key"], value=SYSTEM_TAINT["value"], effect="NO_SCHEDULE")],
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=["scalingConfig.desiredSize"]),
         )

@@ -25,7 +25,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.identity import PodIdentityRole, aws_managed_policy, service_trust_policy
-from components.labels import POOL_LABEL
+from components.labels import POOL_LABEL, SYSTEM_TOLERATION
 from components.partitions import partition_of
 
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
@@ -172,6 +172,7 @@ def controller_values(*, cluster_name: str, endpoint: str, queue_name: str, syst
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "replicas": replicas,
         "nodeSelector": {POOL_LABEL: system_pool},
+        "tolerations": [dict(SYSTEM_TOLERATION)],  # the system nodes' taint (also the chart's default toleration)
         # Never on a node Karpenter manages: it would be drained by its own consolidation.
         "affinity": {
             "nodeAffinity": {

@@ -5,6 +5,18 @@ POOL_LABEL = "crucible.io/pool"
 WORKLOAD_LABEL = "crucible.io/workload"
 ACCELERATOR_LABEL = "crucible.io/accelerator"
 SYSTEM_POOL = "system"
+# The system node group (Karpenter, Kueue, CoreDNS, the operators, the hub) is tainted so that only platform pods,
+# which tolerate it, run there: a tenant pod (a notebook, a Ray head, a job) without a selector would otherwise
+# take the nodes the cluster's controllers need. CriticalAddonsOnly is the key EKS's CoreDNS and the Karpenter
+# chart already tolerate (Karpenter's getting-started guide taints its system node group the same way).
+SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}
+SYSTEM_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def on_system_nodes(system_pool: str) -> dict:
+    """nodeSelector and tolerations of a platform pod on the system node group (chart values and pod specs use
+    the same two keys)."""
+    return {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [dict(SYSTEM_TOLERATION)]}
 TENANT_LABEL = "crucible.io/tenant"  # on a team's namespace and the objects made for it
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue
 EXAMPLE_LABEL = "crucible.io/example"  # on the example workloads `crucible examples` writes
@@ -27,9 +39,11 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 ACCELERATOR_RESOURCE = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 HUGEPAGES_RESOURCE = "hugepages-2Mi"
-# What one EFA pod asks of huge pages for libfabric's buffers (aws-ofi-nccl / EKS EFA guidance: the p5 pod
-# shape); a pod-shape choice, not an instance fact. Kueue quotas cover it per EFA node.
-EFA_HUGEPAGES_MIB = 5120
+# No Crucible pod asks for huge pages, and none may in a team namespace (ResourceQuota 0; Kueue covers none):
+# Karpenter models no huge pages for any instance type (aws/karpenter-provider-aws#3315,
+# kubernetes-sigs/karpenter#751), so a pod requesting them never gets a node. EFA pods instead tell libfabric's
+# EFA provider not to allocate its internal buffers from huge pages (EFA_NO_HUGE_PAGES_ENV).
+EFA_NO_HUGE_PAGES_ENV = ("FI_EFA_USE_HUGE_PAGE", "0")
 
 EFA_LABEL = "crucible.io/efa"  # "true" on nodes of pools with efa: true (the EFA device plugin runs there)
 AMI_FAMILY_LABEL = "crucible.io/ami-family"  # al2023 | bottlerocket (the NVIDIA device plugin runs on al2023 only)

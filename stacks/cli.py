@@ -115,6 +115,14 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
     spec, _, _ = load_stack_file(config_path(args.stack))
     out = Path(args.out)
+    if not spec.builds("compute"):
+        # The examples are cut to the stack's pools; a stack that builds no compute layer has none.
+        print(
+            f"{spec.stack} builds the layers {', '.join(spec.layers)}, not compute: it has no pools to run examples on. "
+            "Run `crucible examples <stack>` for the stack that builds its pools (e.g. the platform part of a split deployment).",
+            file=sys.stderr,
+        )
+        return EXIT_OK
     written = write_examples(spec, out)
     for path in written:
         print(path)

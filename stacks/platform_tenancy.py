@@ -17,6 +17,7 @@ from addons.examples.serving import APP_PORT, PROMPT_APP, app_labels
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
 from addons.observability import PROMETHEUS_SERVICE_ACCOUNT
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
+from addons.placement_guard import PlacementGuard
 from addons.storage_drivers import LUSTRE_CLAIM
 from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, ExposedApp, Team, TeamArgs, TenantGuard
 from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, HUGEPAGES_RESOURCE
@@ -26,17 +27,21 @@ from stacks.spec import PlatformSpec
 from stacks.spec.teams import is_training_team, pod_security_level
 
 ACCELERATORS = tuple(ACCELERATOR_RESOURCE.values())
-EXTENDED = (EFA_RESOURCE, HUGEPAGES_RESOURCE)
+EXTENDED = (EFA_RESOURCE,)
 
 
 def team_quota(plan: QueuePlan, team) -> dict[str, str]:
-    """ResourceQuota spec.hard: at most what Kueue can admit for the team across pools; volumes from config."""
+    """ResourceQuota spec.hard: at most what Kueue can admit for the team across pools; volumes from config.
+
+    Huge pages are always 0: no node offers any (Karpenter models none: components/labels.py), so the API server
+    refuses a pod asking for them at once ("exceeded quota") instead of letting it wait Pending for ever."""
     hard = {"requests.cpu": quantity("cpu", team_max(plan, team.name, "cpu")), "requests.memory": quantity("memory", team_max(plan, team.name, "memory"))}
     for resource in ACCELERATORS:  # always stated, 0 when the stack has no such pool (a tenant gets none)
         hard[f"requests.{resource}"] = quantity(resource, team_max(plan, team.name, resource))
     for resource in EXTENDED:
         if resource in plan.covered:
             hard[f"requests.{resource}"] = quantity(resource, team_max(plan, team.name, resource))
+    hard[f"requests.{HUGEPAGES_RESOURCE}"] = "0"
     hard["persistentvolumeclaims"] = str(team.volumes)
     hard["requests.storage"] = f"{team.storage_gib}Gi"
     return hard
@@ -87,6 +92,7 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
     groups = [g for team in spec.teams for g in (*team.admin_groups, *team.member_groups)]
     if groups:
         TenantGuard("tenant-guard", groups, [team.namespace for team in spec.teams], opts=opts)
+    PlacementGuard("tenant-placement", opts=opts)  # tenant pods never tolerate the system nodes' taint
     for team, local_queue in zip(spec.teams, plan.local_queues):
         level = pod_security_level(team, spec)
         t = Team(

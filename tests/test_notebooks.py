@@ -38,8 +38,17 @@ POOLS = [
 ]
 
 
+# A hub needs a cpu pool for its default profile (the system nodes are tainted for platform pods only).
+HUB_POOLS = [{**POOLS[0], "amiVersion": "v20251108"}]
+DEV_HUB = {"pools": HUB_POOLS, "addons": {"jupyterhub": {"enabled": True}}}
+
+
 def prod_hub(**hub) -> dict:
     return {"jupyterhubOauthClientSecret": "s3cr3t-client-value", "addons": {"jupyterhub": {"enabled": True, "authenticator": "github", "oauth": GITHUB, **hub}}}
+
+
+def prod_hub_plan(**hub) -> dict:
+    return {"pools": HUB_POOLS, **prod_hub(**hub)}
 
 
 def problems(env: str, **overrides) -> dict[str, str]:
@@ -90,10 +99,10 @@ def test_the_strict_schema_catches_an_invented_key():
 @pytest.mark.parametrize(
     "env, overrides",
     [
-        ("dev", {"addons": {"jupyterhub": {"enabled": True}}}),
-        ("prod", prod_hub()),
-        ("prod", prod_hub(exposure="public", certificateArn=CERT, sourceRanges=["198.51.100.0/24"])),
-        ("prod", {**prod_hub(exposure="internal-lb", authenticator="generic-oauth", oauth=COGNITO)}),
+        ("dev", DEV_HUB),
+        ("prod", prod_hub_plan()),
+        ("prod", prod_hub_plan(exposure="public", certificateArn=CERT, sourceRanges=["198.51.100.0/24"])),
+        ("prod", {**prod_hub_plan(exposure="internal-lb", authenticator="generic-oauth", oauth=COGNITO)}),
     ],
     ids=["dev-dummy", "prod-github-private", "prod-public-tls", "prod-cognito-internal-lb"],
 )
@@ -169,7 +178,7 @@ def test_the_wiring_puts_the_derived_profiles_in_the_release():
 
 
 def test_hub_release_is_pinned_private_culled_and_on_the_system_nodes():
-    run = plan("dev", addons={"jupyterhub": {"enabled": True, "cullTimeoutSeconds": 900}})
+    run = plan("dev", pools=HUB_POOLS, addons={"jupyterhub": {"enabled": True, "cullTimeoutSeconds": 900}})
     release = run.one(RELEASE, "jupyterhub")
     assert (release.inputs["chart"], release.inputs["version"]) == ("jupyterhub", "4.4.0")
     assert release.inputs["repositoryOpts"]["repo"] == "https://hub.jupyter.org/helm-chart/"
@@ -180,10 +189,11 @@ def test_hub_release_is_pinned_private_culled_and_on_the_system_nodes():
     assert values["singleuser"]["networkPolicy"]["enabled"] is True
     for where in (values["hub"], values["proxy"]["chp"], values["scheduling"]["userScheduler"]):
         assert where["nodeSelector"] == {"crucible.io/pool": "system"}
+        assert {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"} in where["tolerations"]
 
 
 def test_user_volumes_use_the_retain_storage_class_and_shared_data_is_mounted():
-    run = plan("dev", addons={"jupyterhub": {"enabled": True}})
+    run = plan("dev", **DEV_HUB)
     storage = hub_values(run)["singleuser"]["storage"]
     classes = {r.inputs["metadata"]["name"]: r.inputs for r in run.of_type("kubernetes:storage.k8s.io/v1:StorageClass")}
     assert classes[storage["dynamic"]["storageClass"]]["reclaimPolicy"] == "Retain"
@@ -201,7 +211,7 @@ def test_user_volumes_use_the_retain_storage_class_and_shared_data_is_mounted():
 
 
 def test_the_hub_namespace_is_protected_in_prod():
-    run = plan("prod", **prod_hub())
+    run = plan("prod", **prod_hub_plan())
     ns = run.one("kubernetes:core/v1:Namespace", "jupyterhub-namespace")
     assert ns.protect and ns.retain_on_delete
 
@@ -210,7 +220,7 @@ def test_the_hub_namespace_is_protected_in_prod():
 
 
 def test_github_authenticator_uses_class_names_and_the_secret_stays_secret():
-    run = plan("prod", **prod_hub())
+    run = plan("prod", **prod_hub_plan())
     config = hub_values(run)["hub"]["config"]
     assert config["JupyterHub"]["authenticator_class"] == "github"
     assert config["GitHubOAuthenticator"]["client_id"] == "Iv1.abc"
@@ -224,7 +234,7 @@ def test_github_authenticator_uses_class_names_and_the_secret_stays_secret():
 
 
 def test_generic_oauth_for_cognito():
-    run = plan("prod", **prod_hub(authenticator="generic-oauth", oauth=COGNITO))
+    run = plan("prod", **prod_hub_plan(authenticator="generic-oauth", oauth=COGNITO))
     config = hub_values(run)["hub"]["config"]
     assert config["JupyterHub"]["authenticator_class"] == "generic-oauth"
     generic = config["GenericOAuthenticator"]
@@ -261,13 +271,13 @@ def test_a_public_proxy_without_tls_is_refused():
 
 
 def test_internal_lb_is_an_internal_nlb():
-    service = hub_values(plan("prod", **prod_hub(exposure="internal-lb")))["proxy"]["service"]
+    service = hub_values(plan("prod", **prod_hub_plan(exposure="internal-lb")))["proxy"]["service"]
     assert service["type"] == "LoadBalancer"
     assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
 
 
 def test_public_exposure_terminates_tls_at_the_nlb():
-    values = hub_values(plan("prod", **prod_hub(exposure="public", certificateArn=CERT)))
+    values = hub_values(plan("prod", **prod_hub_plan(exposure="public", certificateArn=CERT)))
     service = values["proxy"]["service"]
     assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
     assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"] == CERT
@@ -291,8 +301,9 @@ def test_plan_json_has_a_notebooks_section_read_from_the_release(tmp_path):
     hub = document["notebooks"]["jupyterhub"]
     assert hub["authenticator"] == "generic-oauth"
     assert hub["exposure"] == "LoadBalancer (internal)"
+    # the default profile on staging's cpu pool: never unplaced (the system nodes are for platform pods only)
     assert hub["profiles"][0] == {
-        "name": "CPU", "slug": "cpu", "pool": None, "accelerator": None, "accelerators": 0, "nodeSelector": {}, "default": True,
+        "name": "CPU (cpu)", "slug": "cpu", "pool": "cpu", "accelerator": None, "accelerators": 0, "nodeSelector": {"karpenter.sh/nodepool": "cpu"}, "default": True,
     }
     assert "[secret]" not in json.dumps(document["notebooks"])  # secrets live in Secrets, values stay readable
 

@@ -9,7 +9,7 @@ import yaml
 import upstream
 from addons.examples import EXAMPLES, render_examples
 from addons.examples.ray import finetune_rayjob, neuron_raycluster
-from addons.examples.shapes import EFA_HUGEPAGES, NodeShape
+from addons.examples.shapes import NodeShape
 from stacks.derive.capacity import catalog_facts
 from addons.examples.training import CHECKPOINT_MOUNT
 from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE, QUEUE_LABEL
@@ -25,7 +25,9 @@ AMI = "v20251108"
 GPU_TRAIN = {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "zones": ["us-west-2a"], "maxNodes": 4, "amiVersion": AMI}
 TRN_TRAIN = {"name": "trn", "kind": "neuron", "workload": "training", "instanceTypes": ["trn1.32xlarge"], "efa": True, "zones": ["us-west-2a"], "maxNodes": 4, "amiVersion": AMI}
 SERVE = {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 4, "amiVersion": AMI}
-POOLS = [GPU_TRAIN, TRN_TRAIN, SERVE]
+# The Ray heads of serving run on a cpu pool (the system nodes are tainted for platform pods only).
+CPU = {"name": "cpu", "kind": "cpu", "workload": "serving", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4, "amiVersion": AMI}
+POOLS = [GPU_TRAIN, TRN_TRAIN, SERVE, CPU]
 RAY_EXAMPLES = ("train/ray-finetune.yaml", "train/ray-trainium.yaml", "serve/llm-gpu.yaml")
 
 SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5, vcpu=48, memory_gib=400)
@@ -151,7 +153,7 @@ def test_workers_request_every_accelerator_and_efa_device_of_the_catalog_entry(p
     limits = worker_pod(ray_manifest(path))["containers"][0]["resources"]["limits"]
     assert int(limits[resource]) == facts.accelerator_count
     assert int(limits[EFA_RESOURCE]) == facts.efa_interfaces
-    assert limits[HUGEPAGES_RESOURCE] == EFA_HUGEPAGES
+    assert HUGEPAGES_RESOURCE not in limits  # Karpenter models no huge pages (tests/test_examples_run.py)
 
 
 @pytest.mark.parametrize("path, pool", [("train/ray-finetune.yaml", GPU_TRAIN), ("train/ray-trainium.yaml", TRN_TRAIN)])
@@ -295,7 +297,7 @@ def test_with_kuberay_disabled_no_ray_example_renders():
     assert ray_paths >= set(RAY_EXAMPLES)
     assert not ray_paths & set(out)
     assert "serve/prompt-lab.yaml" not in out  # the app talks to a RayService
-    assert set(out) == {"train/pytorch-efa.yaml", "train/mpi-nccl-allreduce.yaml"}
+    assert set(out) == {"train/gpu-smoke.yaml", "train/pytorch-efa.yaml", "train/mpi-nccl-allreduce.yaml"}
 
 
 # ---- the operator add-on -------------------------------------------------------------------------------
@@ -332,7 +334,7 @@ def test_the_operator_runs_on_the_system_nodes_with_bounded_resources(prod_run):
 def test_the_operator_values_are_keys_the_chart_knows():
     from addons.kuberay import KubeRayOperatorArgs, kuberay_values
 
-    known = {"nodeSelector", "resources", "metrics"}
+    known = {"nodeSelector", "tolerations", "resources", "metrics"}
     assert set(kuberay_values(KubeRayOperatorArgs(version="1.7.0", system_pool="system"))) <= known
 
 
@@ -377,11 +379,11 @@ def test_an_unpinned_kuberay_version_is_a_config_error_naming_the_key(version):
 def test_crucible_examples_writes_the_train_p5_examples_and_lists_them(tmp_path, capsys):
     assert main(["examples", "train-p5", "--out", str(tmp_path)]) == 0
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.yaml"))
-    assert written == ["train/mpi-nccl-allreduce.yaml", "train/pytorch-efa.yaml", "train/ray-finetune.yaml"]
+    assert written == ["train/gpu-smoke.yaml", "train/mpi-nccl-allreduce.yaml", "train/pytorch-efa.yaml", "train/ray-finetune.yaml"]
     out, err = capsys.readouterr()
     assert all(str(tmp_path / p) in out for p in written)
     assert "skipped train/ray-trainium.yaml: needs a neuron training pool and the KubeRay operator" in err
-    kinds = [d["kind"] for d in yaml.safe_load_all((tmp_path / "train/ray-finetune.yaml").read_text())]
+    kinds = [d["kind"] for d in yaml.safe_load_all((tmp_path / "train/ray-finetune.yaml").read_text()) if d]
     assert kinds == ["ConfigMap", "RayJob"]
 
 

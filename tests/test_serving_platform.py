@@ -18,6 +18,8 @@ POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": "v20251108"},
     {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 4, "amiVersion": "v20251108"},
     {"name": "inf", "kind": "neuron", "workload": "serving", "instanceTypes": ["inf2.xlarge"], "maxNodes": 4, "amiVersion": "v20251108"},
+    # Ray heads and the prompt app: a cpu pool (the system nodes are tainted for platform pods only)
+    {"name": "cpu", "kind": "cpu", "workload": "serving", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4, "amiVersion": "v20251108"},
 ]
 TEAMS = [
     {"name": "llm", "adminGroups": ["llm-admins"], "shares": {"train": 50, "serve": 50, "inf": 50}},

@@ -6,7 +6,8 @@ import pytest
 
 from helpers import spec_of
 from stacks.derive.capacity import pool_capacity
-from stacks.derive.quotas import HUGEPAGES_RESOURCE, EFA_RESOURCE, plan_queues, pool_resources, split
+from components.labels import HUGEPAGES_RESOURCE
+from stacks.derive.quotas import EFA_RESOURCE, plan_queues, pool_resources, split
 
 POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 3},
@@ -85,14 +86,14 @@ def test_lending_limits_are_a_share_of_the_team_quota():
     assert all("lendingLimit" not in r for f in cq["spec"]["resourceGroups"][0]["flavors"] for r in f["resources"])
 
 
-def test_efa_pools_cover_efa_devices_and_huge_pages():
+def test_efa_pools_cover_efa_devices_but_no_queue_covers_huge_pages():
     spec, plan = queues(team("a"))
     train = pool_resources(spec.pools[0])
     cap = pool_capacity(spec.pools[0])
     assert train.amounts[EFA_RESOURCE] == cap.max_nodes * cap.efa_interfaces
-    assert train.amounts[HUGEPAGES_RESOURCE] > 0
+    assert HUGEPAGES_RESOURCE not in train.amounts  # no node has any (Karpenter models none): Kueue refuses them
     assert EFA_RESOURCE not in pool_resources(spec.pools[1]).amounts
-    assert {EFA_RESOURCE, HUGEPAGES_RESOURCE} <= set(plan.covered)
+    assert EFA_RESOURCE in plan.covered and HUGEPAGES_RESOURCE not in plan.covered
 
 
 def test_every_flavor_lists_every_covered_resource_in_order():

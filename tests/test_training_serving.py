@@ -10,7 +10,7 @@ import yaml
 import upstream
 from addons.examples import EXAMPLES, render_examples, write_examples
 from addons.examples.serving import Exposure, app_ingress, llm_rayservice
-from addons.examples.shapes import EFA_HUGEPAGES, NodeShape
+from addons.examples.shapes import NodeShape
 from stacks.derive.capacity import catalog_facts
 from addons.examples.training import OBSOLETE_EFA_ENV, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
 from components.labels import QUEUE_LABEL
@@ -24,6 +24,8 @@ POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": "v20251108"},
     {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 4, "amiVersion": "v20251108"},
     {"name": "inf", "kind": "neuron", "workload": "serving", "instanceTypes": ["inf2.xlarge"], "maxNodes": 4, "amiVersion": "v20251108"},
+    # Ray heads and the prompt app: a cpu pool (the system nodes are tainted for platform pods only)
+    {"name": "cpu", "kind": "cpu", "workload": "serving", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4, "amiVersion": "v20251108"},
 ]
 
 
@@ -87,8 +89,8 @@ def env_names(manifest: dict) -> set[str]:
         torch_efa_runtime("img:1"),
         trainjob(),
         mpijob(),
-        llm_rayservice(SHAPE, name="llm-gpu", model="m/x", image="i:1", min_replicas=1, max_replicas=3),
-        llm_rayservice(NodeShape("inf", "neuron", "y.test", 1, 0, vcpu=4, memory_gib=16), name="llm-neuron", model="m/x", image="i:1", min_replicas=0, max_replicas=2),
+        llm_rayservice(SHAPE, head_pool="cpu", name="llm-gpu", model="m/x", image="i:1", min_replicas=1, max_replicas=3),
+        llm_rayservice(NodeShape("inf", "neuron", "y.test", 1, 0, vcpu=4, memory_gib=16), head_pool="cpu", name="llm-neuron", model="m/x", image="i:1", min_replicas=0, max_replicas=2),
     ],
     ids=["runtime", "trainjob", "mpijob", "rayservice-gpu", "rayservice-neuron"],
 )
@@ -120,10 +122,11 @@ def test_jobs_run_on_their_pool_and_tolerate_the_accelerator_taint(job):
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
 
 
-def test_mpi_workers_ask_for_every_efa_device_all_gpus_and_huge_pages():
+def test_mpi_workers_ask_for_every_efa_device_and_all_gpus_but_no_huge_pages():
     worker = mpijob()["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
-    # cpu: 48 vCPUs less 1/16; memory: 85% of 400 GiB (the rest for the kubelet, DaemonSets and huge pages)
-    assert worker["resources"]["limits"] == {"cpu": "45", "memory": "340Gi", "nvidia.com/gpu": "3", "vpc.amazonaws.com/efa": "5", "hugepages-2Mi": EFA_HUGEPAGES}
+    # cpu: 48 vCPUs less 1/16; memory: 85% of 400 GiB (the rest for the kubelet and DaemonSets); no huge pages:
+    # Karpenter models none (tests/test_examples_run.py)
+    assert worker["resources"]["limits"] == {"cpu": "45", "memory": "340Gi", "nvidia.com/gpu": "3", "vpc.amazonaws.com/efa": "5"}
     assert worker["resources"]["requests"] == worker["resources"]["limits"]
     assert mpijob()["spec"]["slotsPerWorker"] == 3
 
@@ -367,9 +370,10 @@ def test_controller_policy_in_the_plan_is_attached_to_its_role(dev_plan):
 def test_examples_command_writes_nothing_for_a_stack_without_pools(tmp_path, capsys):
     from stacks.cli import main
 
-    assert main(["examples", "dev", "--out", str(tmp_path)]) == 0
-    assert list(tmp_path.iterdir()) == []
-    assert "skipped" in capsys.readouterr().err
+    # prod-core builds network and cluster only (dev, which has pools, gets a GPU check: tests/test_examples_run.py)
+    assert main(["examples", "prod-core", "--out", str(tmp_path)]) == 0
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+    assert "no pools" in capsys.readouterr().err
 
 
 def test_no_ingress_without_the_load_balancer_controller(lookup):
@@ -393,9 +397,8 @@ def _containers(manifests: list[dict]) -> list[dict]:
 
 @pytest.mark.parametrize("stack", ["train-p5", "trainium", "inference", "prod"])
 def test_every_example_pod_asking_for_devices_is_guaranteed_and_fits_its_node(stack):
-    """Huge pages need a cpu or memory request (the API server refuses the pod otherwise), and a container without
-    a memory limit would get the team LimitRange's small default: every device-using container states cpu and
-    memory, requests equal to limits, within the instance type the pod is pinned to."""
+    """A container without a memory limit would get the team LimitRange's small default: every device-using
+    container states cpu and memory, requests equal to limits, within the instance type the pod is pinned to."""
     from stacks.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
 
@@ -432,7 +435,7 @@ def test_written_examples_carry_no_yaml_anchors(tmp_path):
 def test_a_serving_replica_lands_on_the_pools_roomiest_type_per_accelerator():
     # A served model's weights pass through host memory: prod's inf pool (inf2.xlarge, inf2.8xlarge) serves from
     # the type with the most memory per Neuron device, and the replica is pinned to it.
-    spec = spec_of("dev", pools=[{**POOLS[2], "instanceTypes": ["inf2.xlarge", "inf2.8xlarge"]}])
+    spec = spec_of("dev", pools=[{**POOLS[2], "instanceTypes": ["inf2.xlarge", "inf2.8xlarge"]}, POOLS[3]])
     (service,) = render_examples(spec)["serve/llm-neuron.yaml"]
     pod = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
     roomiest = max(("inf2.xlarge", "inf2.8xlarge"), key=lambda t: catalog_facts(t).memory_gib / catalog_facts(t).accelerators)

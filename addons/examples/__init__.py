@@ -3,7 +3,9 @@
 ``EXAMPLES`` is the registry `crucible examples <stack> [--out DIR]` iterates: each entry names the file it
 writes (relative to DIR), says what it is, and renders its manifests from the spec — an empty list when the
 stack has no pool to run it on (or, for the Ray examples, no KubeRay operator: `addons.kuberay.enabled`).
-``write_examples`` writes them (the command itself is stacks/cli.py `cmd_examples`).
+``write_examples`` writes them (the command itself is stacks/cli.py `cmd_examples`): each file opens with a
+comment saying what it is, what it needs, how to submit it to a team namespace and how to follow it; scripts
+and embedded configs are YAML block literals (`|`), readable and editable as they run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import yaml
 
 from addons.examples import ray, serving, training
 from addons.examples.shapes import Lookup, NodeShape, shape_of
+from components.labels import QUEUE_LABEL
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Example:
     summary: str
     render: Callable[..., list[dict]]  # (spec, lookup=None) -> manifests
     needs: str  # what the stack must have for it to render (said when it is skipped)
+    follow: str = ""  # how to watch it once submitted (kubectl), written into the file's header
 
 
 def training_pool(spec):
@@ -40,6 +44,18 @@ def serving_pool(spec, kind: str):
     return next((p for p in spec.pools if p.workload == "serving" and p.kind == kind), None)
 
 
+def cpu_pool(spec):
+    """The pool CPU-only pods of the serving examples run on (a RayService's head, the prompt app): the first cpu
+    pool for serving, else for interactive work, else any cpu pool; None when the stack has none. Never the system
+    nodes (tainted for platform pods) nor an accelerator pool (Karpenter would launch a GPU node for a head)."""
+    cpu = [p for p in spec.pools if p.kind == "cpu"]
+    for workload in ("serving", "interactive"):
+        chosen = next((p for p in cpu if p.workload == workload), None)
+        if chosen is not None:
+            return chosen
+    return cpu[0] if cpu else None
+
+
 def neuron_training_pool(spec):
     """The first Neuron (Trainium) training pool."""
     return next((p for p in spec.pools if p.workload == "training" and p.kind == "neuron"), None)
@@ -54,6 +70,25 @@ def checkpoint_claim(spec) -> Optional[str]:
 def kuberay_enabled(spec) -> bool:
     """Ray examples need the KubeRay operator (`addons.kuberay.enabled`)."""
     return spec.addons.kuberay.enabled
+
+
+def gpu_pool(spec):
+    """The pool the single-node GPU check runs on: the first gpu pool for training, else for interactive work, else
+    for serving (every stack with a GPU pool has one)."""
+    gpu = [p for p in spec.pools if p.kind == "gpu"]
+    for workload in ("training", "interactive", "serving"):
+        chosen = next((p for p in gpu if p.workload == workload), None)
+        if chosen is not None:
+            return chosen
+    return None
+
+
+def render_gpu_smoke(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+    pool = gpu_pool(spec)
+    if pool is None:
+        return []
+    ex = spec.training.examples
+    return [training.gpu_smoke_job(shape_of(pool, lookup), queue=ex.queue, image=ex.pytorch_image)]
 
 
 def _training_shape(spec, lookup: Optional[Lookup]) -> Optional[NodeShape]:
@@ -100,13 +135,14 @@ def render_ray_trainium(spec, lookup: Optional[Lookup] = None) -> list[dict]:
 
 
 def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:
-    pool = serving_pool(spec, kind)
-    if pool is None or not kuberay_enabled(spec):
+    pool, head = serving_pool(spec, kind), cpu_pool(spec)
+    if pool is None or head is None or not kuberay_enabled(spec):
         return []
     ex = spec.serving.examples
     return [
         serving.llm_rayservice(
             shape_of(pool, lookup, roomiest=True),
+            head_pool=head.name,
             name=f"llm-{kind}",
             model=ex.model,
             image=ex.neuron_image if kind == "neuron" else ex.gpu_image,
@@ -133,7 +169,8 @@ def exposure_of(spec) -> serving.Exposure:
 def prompt_app_kind(spec) -> Optional[str]:
     """The serving pool kind the prompt app talks to (gpu first), or None when the stack cannot run it."""
     kind = "gpu" if serving_pool(spec, "gpu") is not None else "neuron" if serving_pool(spec, "neuron") is not None else None
-    return kind if kind is not None and kuberay_enabled(spec) else None  # the app talks to a RayService
+    # The app talks to a RayService and runs on a cpu pool (never the system nodes, nor an accelerator node).
+    return kind if kind is not None and cpu_pool(spec) is not None and kuberay_enabled(spec) else None
 
 
 def prompt_app_behind_load_balancer(spec) -> bool:
@@ -147,7 +184,7 @@ def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
         return []
     ex = spec.serving.examples
     # KubeRay's serve service for a RayService <name> is <name>-serve-svc.
-    manifests = serving.prompt_app(model=ex.model, model_service=f"llm-{kind}-serve-svc", image=ex.app_image)
+    manifests = serving.prompt_app(model=ex.model, model_service=f"llm-{kind}-serve-svc", image=ex.app_image, pool=cpu_pool(spec).name)
     if prompt_app_behind_load_balancer(spec):
         manifests.append(serving.app_ingress(exposure_of(spec)))
     return manifests
@@ -155,16 +192,25 @@ def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
 
 EXAMPLES: list[Example] = [
     Example(
+        "train/gpu-smoke.yaml",
+        "batch Job: one node of a GPU pool checked end to end (driver and device plugin, CUDA, NCCL across its GPUs)",
+        render_gpu_smoke,
+        needs="a gpu pool (training first, else interactive, else serving)",
+        follow="kubectl logs -n <team> job/gpu-smoke -f",
+    ),
+    Example(
         "train/pytorch-efa.yaml",
         "multi-node PyTorch TrainJob (torch-distributed-efa runtime) on the EFA training pool",
         render_pytorch,
         needs="a gpu training pool with efa: true (or training.examples.pool), Kubeflow Trainer and its torch-distributed-efa runtime",
+        follow="kubectl get trainjobs,workloads -n <team>; kubectl logs -n <team> -l jobset.sigs.k8s.io/jobset-name=pytorch-efa -f",
     ),
     Example(
         "train/mpi-nccl-allreduce.yaml",
         "MPIJob v2beta1: nccl-tests all-reduce over EFA across the training pool's nodes",
         render_mpi,
         needs="a gpu training pool with efa: true (or training.examples.pool) and the MPI operator",
+        follow="kubectl logs -n <team> -l training.kubeflow.org/job-name=nccl-allreduce,training.kubeflow.org/job-role=launcher -f",
     ),
     Example(
         "train/ray-finetune.yaml",
@@ -172,30 +218,35 @@ EXAMPLES: list[Example] = [
         "when rayImage has aws-ofi-nccl), checkpoints on Lustre",
         render_ray_finetune,
         needs="a gpu training pool with efa: true (or training.examples.pool) and the KubeRay operator",
+        follow="kubectl get rayjob ray-finetune -n <team> -w; kubectl logs -n <team> -l job-name=ray-finetune -f",
     ),
     Example(
         "train/ray-trainium.yaml",
         "RayCluster on the Trainium training pool for interactive distributed work (every Neuron device per node)",
         render_ray_trainium,
         needs="a neuron training pool and the KubeRay operator",
+        follow="kubectl get raycluster ray-trainium -n <team> -w; kubectl port-forward -n <team> svc/ray-trainium-head-svc 8265 (delete it when done: it holds its quota)",
     ),
     Example(
         "serve/llm-gpu.yaml",
         "RayService: an open model on vLLM with Ray Serve autoscaling, on the GPU serving pool",
         render_llm_gpu,
-        needs="a gpu serving pool and the KubeRay operator",
+        needs="a gpu serving pool, a cpu pool (for the Ray head) and the KubeRay operator",
+        follow="kubectl get rayservice llm-gpu -n <team> -w; kubectl port-forward -n <team> svc/llm-gpu-serve-svc 8000",
     ),
     Example(
         "serve/llm-neuron.yaml",
         "RayService: the same model on Inferentia2/Trainium (Neuron serving pool)",
         render_llm_neuron,
-        needs="a neuron serving pool and the KubeRay operator",
+        needs="a neuron serving pool, a cpu pool (for the Ray head) and the KubeRay operator",
+        follow="kubectl get rayservice llm-neuron -n <team> -w; kubectl port-forward -n <team> svc/llm-neuron-serve-svc 8000",
     ),
     Example(
         "serve/prompt-lab.yaml",
         "Gradio prompt-engineering app (Deployment + ClusterIP Service + ALB Ingress, private by default)",
         render_prompt_app,
-        needs="a gpu or neuron serving pool and the KubeRay operator",
+        needs="a gpu or neuron serving pool, a cpu pool and the KubeRay operator",
+        follow="kubectl get ingress prompt-lab -n <team> (the ALB's address); kubectl port-forward -n <team> svc/prompt-lab 8080:80",
     ),
 ]
 
@@ -211,18 +262,63 @@ def render_examples(spec, lookup: Optional[Lookup] = None) -> dict[str, list[dic
 
 
 class _PlainDumper(yaml.SafeDumper):
-    """Writes a list shared by several places in full each time (no &id001 anchors in files people read)."""
+    """Writes a list shared by several places in full each time (no &id001 anchors in files people read), and every
+    multi-line string (a script, an embedded config, a ConfigMap's file) as a block literal `|`."""
 
     def ignore_aliases(self, data) -> bool:
         return True
 
 
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        # YAML cannot keep trailing spaces on a line of a block literal: strip them (nothing Crucible renders has any).
+        return dumper.represent_scalar("tag:yaml.org,2002:str", "\n".join(line.rstrip() for line in value.split("\n")), style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_PlainDumper.add_representer(str, _str)
+
+
+def team_namespaces(spec) -> list[str]:
+    """The namespaces examples are submitted to: one per team (TeamSpec.namespace)."""
+    return [team.namespace for team in spec.teams]
+
+
+def header(example: Example, spec, rel: str, manifests: list[dict]) -> str:
+    """The comment a written file opens with: what it is, what it needs, how to submit and follow it."""
+    queues = sorted({m["metadata"].get("labels", {}).get(QUEUE_LABEL) for m in manifests} - {None})
+    namespaces = team_namespaces(spec)
+    team = namespaces[0] if namespaces else "<namespace>"
+    lines = [
+        f"{example.summary}.",
+        f"Rendered by `crucible examples {spec.stack}` from the stack's config; render again after changing it.",
+        f"Needs: {example.needs}.",
+    ]
+    if namespaces and queues:
+        lines += [
+            f"Submit it in a team namespace ({', '.join(namespaces)}); Kueue admits it through the namespace's LocalQueue",
+            f"`{', '.join(queues)}` when the team's quota has room:",
+        ]
+    elif namespaces:
+        lines += [f"Submit it in a team namespace ({', '.join(namespaces)}):"]
+    else:
+        lines += ["This stack has no teams (crucible:teams), hence no Kueue queue: submit it to a namespace of your own:"]
+    lines += [f"  kubectl apply -n {team} -f {rel}"]
+    if example.follow:
+        lines += [f"Follow it: {example.follow.replace('<team>', team)}"]
+    lines += [f"Remove it: kubectl delete -n {team} -f {rel}"]
+    return "".join(f"# {line}\n" if line else "#\n" for line in lines)
+
+
 def write_examples(spec, out_dir: Path, lookup: Optional[Lookup] = None) -> list[Path]:
-    """Write every renderable example as a multi-document YAML file under ``out_dir``; return the paths."""
+    """Write every renderable example as a multi-document YAML file under ``out_dir``, opening with its
+    :func:`header`; return the paths."""
+    by_path = {example.path: example for example in EXAMPLES}
     written = []
     for rel, manifests in render_examples(spec, lookup).items():
         path = Path(out_dir) / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.dump_all(manifests, Dumper=_PlainDumper, sort_keys=False))
+        body = yaml.dump_all(manifests, Dumper=_PlainDumper, sort_keys=False, width=120)
+        path.write_text(header(by_path[rel], spec, rel, manifests) + body)
         written.append(path)
     return written

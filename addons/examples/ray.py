@@ -9,8 +9,8 @@ Both are Kueue workloads: labelled with the team's LocalQueue, created suspended
 them when the quota is there; no in-tree autoscaling, which Kueue allows only for elastic workloads). The RayJob
 deletes its cluster when the job ends (`shutdownAfterJobFinishes`, required by Kueue) and builds its own cluster
 (never `clusterSelector`). Workers are cut to the node: nodeSelector on the pool and instance type, the accelerator
-toleration, all accelerators, and on EFA pools every EFA device plus huge pages (addons/examples/shapes.py), cpu and
-memory the node can spare (NodeShape.resources). The head has no accelerators and runs beside a worker on the
+toleration, all accelerators, and on EFA pools every EFA device (never huge pages: addons/examples/shapes.py) with
+`FI_EFA_USE_HUGE_PAGE=0`, cpu and memory the node can spare (NodeShape.resources). The head has no accelerators and runs beside a worker on the
 workers' pool; Ray pods carry karpenter.sh/do-not-disrupt. Heads use KubeRay token
 authentication (`authOptions.mode: token`, Ray >= 2.52): KubeRay generates a Secret named after the cluster
 (key `auth_token`) and gives it to every Ray container and to the job submitter; the dashboard and job API refuse
@@ -67,7 +67,7 @@ def _head_ports() -> list[dict]:
 
 
 def _worker_resources(shape: NodeShape) -> dict:
-    amounts = shape.resources()  # the whole node: cpu and memory it can spare, accelerators, EFA and huge pages
+    amounts = shape.resources()  # the whole node: cpu and memory it can spare, accelerators, EFA devices
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
@@ -286,7 +286,8 @@ def neuron_raycluster(
         "resources": {"requests": dict(HEAD_RESOURCES), "limits": dict(HEAD_RESOURCES)},
         "volumeMounts": _mounts(),
     }
-    worker = {"name": "ray-worker", "image": image, "args": [_install_ray(ray_version)], "env": hf_token_env()}
+    # Neuron collectives run over libfabric's EFA provider too: no huge pages on the nodes, so none for its buffers.
+    worker = {"name": "ray-worker", "image": image, "args": [_install_ray(ray_version)], "env": [*hf_token_env(), *shape.efa_env()]}
     return {
         "apiVersion": RAY_API,
         "kind": "RayCluster",

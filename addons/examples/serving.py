@@ -22,11 +22,13 @@ import yaml
 from addons.examples.ray import DASHBOARD_PORT, RAY_API, hf_token_env
 from addons.examples.shapes import NodeShape
 from addons.kueue import ELASTIC_JOB_ANNOTATION
-from components.labels import EXAMPLE_LABEL, QUEUE_LABEL, WORKLOAD_LABEL
+from components.labels import EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL, WORKLOAD_LABEL
 
 EXPOSURE_LABEL = "crucible.io/exposure"
 SERVE_PORT = 8000
 APP_PORT = 7860
+# What the prompt app installs at start, pinned (a range would change the app under a running Deployment).
+APP_PIP = ("gradio==5.50.0", "openai==1.109.1")
 INGRESS_CLASS = "alb"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
@@ -86,6 +88,7 @@ def serve_config(model: str, *, min_replicas: int, max_replicas: int, neuron: bo
 def llm_rayservice(
     shape: NodeShape,
     *,
+    head_pool: str,
     name: str,
     model: str,
     image: str,
@@ -93,7 +96,8 @@ def llm_rayservice(
     max_replicas: int,
     queue: str = "default",
 ) -> dict:
-    """A RayService serving ``model`` on ``shape``'s pool: one accelerator (GPU, or Neuron device) per replica.
+    """A RayService serving ``model`` on ``shape``'s pool: one accelerator (GPU, or Neuron device) per replica; the
+    head on the cpu pool ``head_pool`` (never the system nodes, tainted for platform pods, nor an accelerator node).
 
     A Kueue workload of the team's LocalQueue ``queue`` (Kueue's `ray.io/rayservice` integration), admitted on the
     serving pool's flavor, and an elastic one (`kueue.x-k8s.io/elastic-job: "true"`): Kueue refuses in-tree
@@ -124,6 +128,7 @@ def llm_rayservice(
                     "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
                     "template": {
                         "spec": {
+                            "nodeSelector": {NODEPOOL_LABEL: head_pool},
                             "securityContext": ray_pod_security(),
                             "containers": [
                                 {
@@ -212,8 +217,9 @@ def app_labels(name: str = PROMPT_APP) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, EXAMPLE_LABEL: "true"}
 
 
-def prompt_app(*, name: str = PROMPT_APP, model: str, model_service: str, image: str) -> list[dict]:
-    """ConfigMap (the app), Deployment (non-root, installs gradio+openai at start) and ClusterIP Service."""
+def prompt_app(*, name: str = PROMPT_APP, model: str, model_service: str, image: str, pool: str) -> list[dict]:
+    """ConfigMap (the app), Deployment (non-root, installs gradio+openai at start) on the cpu pool ``pool``, and a
+    ClusterIP Service."""
     labels = app_labels(name)
     env = [
         {"name": "OPENAI_BASE_URL", "value": f"http://{model_service}:{SERVE_PORT}/v1"},
@@ -234,12 +240,13 @@ def prompt_app(*, name: str = PROMPT_APP, model: str, model_service: str, image:
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
+                        "nodeSelector": {NODEPOOL_LABEL: pool},
                         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [
                             {
                                 "name": "app",
                                 "image": image,
-                                "command": ["sh", "-c", "pip install --user --no-cache-dir 'gradio>=5,<6' 'openai>=1,<2' && exec python /app/app.py"],
+                                "command": ["sh", "-c", f"pip install --user --no-cache-dir {' '.join(APP_PIP)} && exec python /app/app.py"],
                                 "env": env,
                                 "ports": [{"name": "http", "containerPort": APP_PORT}],
                                 "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10},

@@ -1,8 +1,9 @@
 """The node shape an example workload is cut to: one pool, one instance type, its accelerators and EFA devices.
 
 The numbers come from the instance catalog through stacks.derive.capacity, never from here. A pod that owns the
-node asks for all its accelerators, every EFA device (Karpenter attaches them all) with 2 MiB huge pages for
-libfabric's buffers, and the cpu and memory the node can spare (:func:`spare`). A pod that serves from one
+node asks for all its accelerators, every EFA device (Karpenter attaches them all) and the cpu and memory the
+node can spare (:func:`spare`); never huge pages: Karpenter models none for any instance type, so a pod asking for
+them never gets a node (components/labels.py; EFA pods set :data:`EFA_NO_HUGE_PAGES_ENV` instead). A pod that serves from one
 accelerator takes that accelerator's share of them (:meth:`NodeShape.share`). Requests equal limits: the pods are
 Guaranteed, and a team namespace's LimitRange default (a small memory limit) never applies to them.
 """
@@ -14,22 +15,21 @@ from typing import Optional
 
 from components.labels import (
     ACCELERATOR_RESOURCE,
-    EFA_HUGEPAGES_MIB,
+    EFA_NO_HUGE_PAGES_ENV,
     EFA_RESOURCE,
-    HUGEPAGES_RESOURCE,
     INSTANCE_TYPE_LABEL,
     NODEPOOL_LABEL,
     POOL_LABEL,
 )
 from stacks.derive.capacity import Lookup, catalog_facts, resolve
 
-EFA_HUGEPAGES = f"{EFA_HUGEPAGES_MIB}Mi"
+__all__ = ["EFA_NO_HUGE_PAGES_ENV", "Lookup", "NodeShape", "shape_of", "spare"]
 
 
 def spare(vcpu: int, memory_gib: float) -> tuple[int, int]:
     """(cpu cores, GiB of memory) a pod that owns the node can request: all but 1/16 of the vCPUs (at least one)
     and 85% of the memory; the rest stays for the kubelet's reservation, the DaemonSets (CNI, device plugins,
-    exporters, CSI node agents) and the EFA pods' huge pages."""
+    exporters, CSI node agents)."""
     return max(1, vcpu - max(1, vcpu // 16)), max(1, int(memory_gib * 0.85))
 
 
@@ -49,7 +49,7 @@ class NodeShape:
 
     def resources(self, efa: bool = True) -> dict[str, str]:
         """Limits (= requests) for one pod that owns the whole node: cpu and memory it can spare, all its
-        accelerators and (``efa``) EFA devices with huge pages."""
+        accelerators and (``efa``) every EFA device; no huge pages (see the module docstring)."""
         out: dict[str, str] = {}
         if self.vcpu:  # 0: the node's size is unknown (a type outside the catalog): leave cpu and memory unset
             cpu, memory = spare(self.vcpu, self.memory_gib)
@@ -58,7 +58,6 @@ class NodeShape:
             out[self.accelerator_resource] = str(self.accelerators)
         if efa and self.efa_interfaces:
             out[EFA_RESOURCE] = str(self.efa_interfaces)
-            out[HUGEPAGES_RESOURCE] = EFA_HUGEPAGES
         return out
 
     def share(self, accelerators: int = 1) -> dict[str, str]:
@@ -72,6 +71,15 @@ class NodeShape:
         if self.accelerator_resource:
             out[self.accelerator_resource] = str(accelerators)
         return out
+
+    def efa_env(self) -> list[dict]:
+        """What a pod using the node's EFA devices sets: libfabric's EFA provider allocates its internal buffers
+        from huge pages by default; the nodes have none (the pods request none), so it must not (the libfabric >= 1.18
+        / aws-ofi-nccl >= 1.7 preset of aws-samples/awsome-distributed-training 1.architectures/efa-cheatsheet.md)."""
+        if not self.efa_interfaces:
+            return []
+        key, value = EFA_NO_HUGE_PAGES_ENV
+        return [{"name": key, "value": value}]
 
     def node_selector(self) -> dict[str, str]:
         # The pool (Karpenter's own label, as Kueue's ResourceFlavors use) and the exact type: the EFA count

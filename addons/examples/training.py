@@ -6,9 +6,10 @@
 
 Every job is admitted by Kueue through the team's LocalQueue (label ``kueue.x-k8s.io/queue-name``), pinned to
 its pool (``karpenter.sh/nodepool``) and instance type, tolerates the accelerator taint, and asks for all the
-node's accelerators and EFA devices (counts from the instance catalog) plus huge pages. The EFA/NCCL
-environment follows current aws-ofi-nccl guidance: with libfabric >= 1.18 and aws-ofi-nccl >= 1.7 nothing has
-to be set for correctness, so the jobs set only what makes the transport visible in the logs.
+node's accelerators and EFA devices (counts from the instance catalog), never huge pages (Karpenter models none:
+components/labels.py). The EFA/NCCL environment follows current aws-ofi-nccl guidance (aws-samples/
+awsome-distributed-training 1.architectures/efa-cheatsheet.md, preset for libfabric >= 1.18 and aws-ofi-nccl >=
+1.7): `FI_EFA_USE_HUGE_PAGE=0` (the nodes reserve no huge pages), and what makes the transport visible in the logs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Optional
 
 from addons.examples.shapes import NodeShape
-from components.labels import EXAMPLE_LABEL, QUEUE_LABEL
+from components.labels import EFA_NO_HUGE_PAGES_ENV, EXAMPLE_LABEL, QUEUE_LABEL
 
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 MPI_API = "kubeflow.org/v2beta1"
@@ -24,8 +25,9 @@ TORCH_EFA_RUNTIME = "torch-distributed-efa"
 CHECKPOINT_MOUNT = "/checkpoints"
 
 # What the jobs set: NCCL logs its transport at start ("NET/OFI Selected provider is efa"), so a run that fell
-# back to TCP sockets is visible at once.
-EFA_ENV: tuple[tuple[str, str], ...] = (("NCCL_DEBUG", "INFO"),)
+# back to TCP sockets is visible at once; libfabric's EFA provider must not take its buffers from huge pages, which
+# no node reserves (its default is to use them).
+EFA_ENV: tuple[tuple[str, str], ...] = (("NCCL_DEBUG", "INFO"), EFA_NO_HUGE_PAGES_ENV)
 
 # What current guidance says NOT to set (facts.md, aws-ofi-nccl): detected automatically, only for old plugins,
 # no longer needed, or best left at NCCL's defaults. Tests assert none of these appear in any example.
@@ -38,6 +40,29 @@ OBSOLETE_EFA_ENV = (
     "NCCL_MIN_NCHANNELS",
     "NCCL_BUFFSIZE",  # leave at NCCL's default
 )
+
+
+# Open MPI and the EFA stack of the nccl-tests image (aws-samples/awsome-distributed-training
+# micro-benchmarks/nccl-tests: Open MPI and libfabric from the EFA installer under /opt/amazon, NCCL under
+# /opt/nccl/build, the aws-ofi-nccl plugin under /opt/aws-ofi-nccl/install).
+MPI_HOME = "/opt/amazon/openmpi"
+MPIRUN = f"{MPI_HOME}/bin/mpirun"  # a full path: Open MPI then starts its daemons from the same prefix on every node
+# Ranks on the workers are started through sshd, which hands them none of the image's ENV: the launcher states the
+# search paths (Kubernetes does not expand $VAR, so they are whole values) and forwards them with `-x`, together
+# with everything else NCCL and libfabric need on every rank (MPI_FORWARDED_ENV).
+MPI_LAUNCHER_ENV: tuple[tuple[str, str], ...] = (
+    ("PATH", f"{MPI_HOME}/bin:/opt/amazon/efa/bin:/opt/nccl-tests/build:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    (
+        "LD_LIBRARY_PATH",
+        f"{MPI_HOME}/lib:/opt/nccl/build/lib:/opt/amazon/efa/lib:/opt/aws-ofi-nccl/install/lib:/opt/amazon/ofi-nccl/lib:/usr/local/cuda/lib64:/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
+    ),
+    ("OPAL_PREFIX", MPI_HOME),  # where Open MPI finds its components (the image's value; relocated installs need it)
+    ("NCCL_SOCKET_IFNAME", "^lo,docker"),  # NCCL's bootstrap over the pod's interface (EFA itself carries no IP)
+)
+MPI_FORWARDED_ENV = tuple(k for k, _ in MPI_LAUNCHER_ENV) + tuple(k for k, _ in EFA_ENV)
+# Open MPI's own traffic (launch, wire-up) over TCP on the pod network, never UCX or the loopback/docker bridges
+# (the MCA settings of the AWS nccl-tests MPIJob); NCCL's data goes over EFA through aws-ofi-nccl.
+MPI_MCA: tuple[tuple[str, str], ...] = (("pml", "^ucx"), ("btl", "tcp,self"), ("btl_tcp_if_exclude", "lo,docker0"))
 
 
 def _env(extra: Optional[dict[str, str]] = None) -> list[dict]:
@@ -190,12 +215,14 @@ def mpi_nccl_job(
     slots = shape.accelerators
     worker_resources = shape.resources()
     mpirun = [
-        "mpirun",
+        MPIRUN,
         "--allow-run-as-root",
+        "--tag-output",
         "-np", str(nodes * slots),
         "--bind-to", "none",
         "--map-by", f"ppr:{slots}:node",
-        *[arg for key, _ in EFA_ENV for arg in ("-x", key)],
+        *[arg for key, value in MPI_MCA for arg in ("--mca", key, value)],
+        *[arg for key in MPI_FORWARDED_ENV for arg in ("-x", key)],
         "/opt/nccl-tests/build/all_reduce_perf",
         "-b", "8", "-e", "8G", "-f", "2", "-g", "1",
     ]
@@ -223,7 +250,7 @@ def mpi_nccl_job(
                                     "image": image,
                                     "command": mpirun[:1],
                                     "args": mpirun[1:],
-                                    "env": _env(),
+                                    "env": _env(dict(MPI_LAUNCHER_ENV)),
                                     "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}},
                                 }
                             ],
@@ -240,6 +267,9 @@ def mpi_nccl_job(
                                 {
                                     "name": "worker",
                                     "image": image,
+                                    # The MPI operator mounts the job's SSH keys; the launcher reaches each worker
+                                    # through this sshd (mpi-operator v2beta1 examples run it the same way).
+                                    "command": ["/usr/sbin/sshd", "-De"],
                                     "env": _env(),
                                     "resources": {"limits": worker_resources, "requests": worker_resources},
                                     "volumeMounts": _mounts(),
@@ -248,6 +278,62 @@ def mpi_nccl_job(
                             "volumes": [_shm_volume(), checkpoint_volume(checkpoint_claim)],
                         },
                     },
+                },
+            },
+        },
+    }
+
+
+# A single-node check of a GPU pool: the driver and device plugin (nvidia-smi), CUDA (a matmul) and NCCL across
+# every GPU of the node (an all-reduce through NVLink/PCIe; no EFA involved).
+_GPU_SMOKE_SCRIPT = """\
+nvidia-smi
+cat > /tmp/smoke.py <<'EOF'
+import os, torch, torch.distributed as dist
+dist.init_process_group("nccl")
+torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+x = torch.randn(4096, 4096, device="cuda")
+torch.cuda.synchronize()
+y = x @ x
+ones = torch.ones(1, device="cuda")
+dist.all_reduce(ones)
+torch.cuda.synchronize()
+if dist.get_rank() == 0:
+    print(f"{torch.cuda.get_device_name()}: matmul ok, NCCL all_reduce over {int(ones.item())} GPUs ok")
+dist.destroy_process_group()
+EOF
+exec torchrun --standalone --nproc-per-node=@GPUS@ /tmp/smoke.py
+"""
+
+
+def gpu_smoke_job(shape: NodeShape, *, name: str = "gpu-smoke", queue: str, image: str) -> dict:
+    """A Kueue-admitted batch Job using every GPU of one node of ``shape``'s pool (no EFA devices: one node)."""
+    resources = shape.resources(efa=False)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": _job_labels(queue)},
+        "spec": {
+            # Kueue unsuspends the Job once the team's quota admits it (integration batch/job).
+            "suspend": True,
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": shape.pod_labels()},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "nodeSelector": shape.node_selector(),
+                    "tolerations": shape.tolerations(),
+                    "containers": [
+                        {
+                            "name": "smoke",
+                            "image": image,
+                            "command": ["bash", "-c", _GPU_SMOKE_SCRIPT.replace("@GPUS@", str(max(1, shape.accelerators)))],
+                            "resources": {"requests": dict(resources), "limits": dict(resources)},
+                            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                        }
+                    ],
+                    "volumes": [_shm_volume()],
                 },
             },
         },

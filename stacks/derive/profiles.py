@@ -2,7 +2,8 @@
 
 A user states a pool once; its notebook profile follows from it:
 - one CPU default profile, on the configured default pool (else the first interactive CPU pool, else the first CPU
-  pool; with no CPU pool it carries no node selector);
+  pool; a hub without any CPU pool is refused by the spec: the profile would have no node, the system nodes being
+  tainted for platform pods only);
 - one profile per accelerator pool whose workload is interactive (or every GPU/Neuron pool when asked), requesting
   ONE accelerator of the pool's resource (nvidia.com/gpu, aws.amazon.com/neuron), tolerating the pool's NoSchedule
   taint and selecting the pool's nodes with `karpenter.sh/nodepool: <pool>` (the label Karpenter provisions for,

@@ -4,8 +4,10 @@
   launches with its NodePool's name) and a toleration for the pool's NoSchedule accelerator taint;
 * one Cohort holding every team's ClusterQueue, so idle quota is lent and reclaimed;
 * one ClusterQueue per team whose nominal quota on each flavor is the team's share of that pool's capacity
-  (stacks/derive/capacity.py `pool_capacity`): cpu, memory, accelerators and, on EFA pools, EFA devices and
-  2 MiB huge pages (what an EFA pod requests), so admission never stalls on a resource no queue covers;
+  (stacks/derive/capacity.py `pool_capacity`): cpu, memory, accelerators and, on EFA pools, EFA devices (what
+  an EFA pod requests), so admission never stalls on a resource no queue covers. Huge pages are covered by no
+  queue: no node has any to offer (Karpenter models none), so Kueue leaves a workload asking for them
+  inadmissible, saying so, instead of admitting pods that would stay Pending;
 * a LocalQueue `default` in each team namespace pointing at the team's ClusterQueue.
 
 Quotas are whole units (cores, GiB, devices, MiB). A team's quota is rounded down; what rounding leaves over
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Mapping, Optional, Sequence
 
-from components.labels import ACCELERATOR_RESOURCE, EFA_HUGEPAGES_MIB, EFA_RESOURCE, HUGEPAGES_RESOURCE, NODEPOOL_LABEL, TENANT_LABEL
+from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, NODEPOOL_LABEL, TENANT_LABEL
 from stacks.derive.capacity import pool_capacity
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
@@ -28,8 +30,8 @@ COHORT = "teams"
 
 # Covered resources, in the order every flavor lists them. Kind order of the flavors: cpu pools first, so a job
 # without accelerators is admitted on a cpu pool before it could take room on an accelerator pool.
-RESOURCE_ORDER = ("cpu", "memory", ACCELERATOR_RESOURCE["gpu"], ACCELERATOR_RESOURCE["neuron"], EFA_RESOURCE, HUGEPAGES_RESOURCE)
-UNIT = {"memory": "Gi", HUGEPAGES_RESOURCE: "Mi"}
+RESOURCE_ORDER = ("cpu", "memory", ACCELERATOR_RESOURCE["gpu"], ACCELERATOR_RESOURCE["neuron"], EFA_RESOURCE)
+UNIT = {"memory": "Gi"}
 KIND_ORDER = {"cpu": 0, "gpu": 1, "neuron": 2}
 
 
@@ -58,7 +60,6 @@ def pool_resources(pool, capacity=None) -> PoolResources:
         amounts[cap.accelerator_resource] = cap.accelerators
     if cap.efa_interfaces:
         amounts[EFA_RESOURCE] = cap.max_nodes * cap.efa_interfaces
-        amounts[HUGEPAGES_RESOURCE] = cap.max_nodes * EFA_HUGEPAGES_MIB
     resource = ACCELERATOR_RESOURCE.get(pool.kind)
     taints = ({"key": resource, "effect": "NoSchedule"},) if resource else ()  # components/node_pool.py pool_taints
     return PoolResources(pool=pool.name, kind=pool.kind, workload=pool.workload, amounts=amounts, taints=taints)

@@ -249,6 +249,15 @@ def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)}; allowed: one of crucible:pools[].name ({', '.join(pools) or 'none defined'})")
             elif pool.kind != "cpu":
                 ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)} (kind {pool.kind}); allowed: a cpu pool")
+        elif not any(p.kind == "cpu" for p in spec.pools) and spec.builds("compute"):
+            # The default (CPU) profile would have no node to run on: the system node group is tainted for platform
+            # pods only (components/labels.py SYSTEM_TAINT), the accelerator pools for their devices' users.
+            ctx.problem(
+                f"{path}addons.jupyterhub.enabled",
+                f"got true, but crucible:pools has no cpu pool ({', '.join(f'{p.name} ({p.kind})' for p in spec.pools) or 'none defined'}): "
+                "the default CPU notebook profile needs one (the system nodes run platform pods only); add a pool with "
+                "kind: cpu and workload: interactive, or set enabled: false",
+            )
     if hub.enabled and hub.exposure != "private" and not spec.serving.load_balancer_controller.enabled:
         ctx.problem(
             f"{path}addons.jupyterhub.exposure",

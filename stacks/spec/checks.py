@@ -90,8 +90,10 @@ def acm_certificate_arn(value: str) -> Optional[str]:
 
 
 def image_ref(value: str) -> Optional[str]:
-    if not _IMAGE.match(value) or (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
-        return f"got {show(value)}; allowed: an image reference with a tag or digest, e.g. repo/name:1.2.3"
+    """A pinned image: a version tag or a digest; never untagged nor `latest` (both move under a running job)."""
+    last = value.rsplit("/", 1)[-1]
+    if not _IMAGE.match(value) or (":" not in last and "@" not in value) or ("@" not in value and last.rsplit(":", 1)[-1] == "latest"):
+        return f"got {show(value)}; allowed: an image reference pinned to a version tag (not latest) or a digest, e.g. repo/name:1.2.3"
     return None
 
 

@@ -19,6 +19,9 @@ LOAD_BALANCER_CONTROLLER_CHART_VERSION = "3.5.0"
 # the policy pack (SEC-RAY-001) demands it from that version on: the examples never run an older Ray.
 RAY_VERSION = "2.52.0"
 RAY_TOKEN_AUTH_MIN = (2, 52, 0)
+# AWS's nccl-tests image (aws-samples/awsome-distributed-training micro-benchmarks/nccl-tests), pinned: CUDA 12.8.1,
+# EFA installer 1.43.2, aws-ofi-nccl 1.16.3, NCCL 2.27.7, nccl-tests 2.16.9. The MPIJob example and `crucible verify`.
+NCCL_TESTS_IMAGE = "public.ecr.aws/hpc-cloud/nccl-tests:cuda12.8.1-efa1.43.2-ofiv1.16.3-ncclv2.27.7-1-testsv2.16.9"
 
 
 
@@ -71,7 +74,7 @@ class TrainingExamplesSpec:
     )
     mpi_image: str = setting(
         "Image of the MPI job (nccl-tests with Open MPI, libfabric and aws-ofi-nccl); pin it.",
-        default="public.ecr.aws/hpc-cloud/nccl-tests:latest",
+        default=NCCL_TESTS_IMAGE,
         check=image_ref,
     )
     ray_version: str = setting(
@@ -136,7 +139,7 @@ class ServingExamplesSpec:
     )
     app_image: str = setting(
         "Python image of the small prompt-engineering app (a Gradio UI installed at start, talking to the model's OpenAI-compatible endpoint).",
-        default="python:3.12-slim",
+        default="python:3.12.12-slim-bookworm",
         check=image_ref,
     )
     queue: str = setting(

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 from stacks.verify import VERIFY_LABEL
 from stacks.verify.kube import KubeClient, api_path
 from stacks.verify.targets import VerifyTargets
+from stacks.spec.workloads import NCCL_TESTS_IMAGE
 
 PASS, FAIL, TIMEOUT, SKIP = "pass", "fail", "timeout", "skip"
 OK_STATUSES = (PASS, SKIP)
@@ -43,7 +44,7 @@ class Options:
     cleanup_timeout: float = 120.0
     device_settle: float = 180.0  # how long a Ready node may take to advertise its devices
     image: str = "public.ecr.aws/docker/library/busybox:1.37"  # sample jobs, probes, dd
-    nccl_image: str = "public.ecr.aws/hpc-cloud/nccl-tests:latest"  # nccl-tests + OpenMPI + aws-ofi-nccl
+    nccl_image: str = NCCL_TESTS_IMAGE  # nccl-tests + OpenMPI + aws-ofi-nccl, pinned (stacks/spec/workloads.py)
     fio_image: Optional[str] = None  # an image with fio; None: Lustre is measured with dd
     lustre_write_mib: int = 1024
     min_nccl_ratio: float = 0.25  # bus bandwidth x 8 / catalog network Gbps; below: NCCL is not on EFA

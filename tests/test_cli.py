@@ -14,7 +14,6 @@ from stacks.cli import main
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "protect", "retain_on_delete", "dependencies", "provider"}
 
 
-@pytest.mark.xfail(reason="defect 3: dev's notebooks cannot reach the API server, so plan dev exits 1 on the reaches check (fixed on branch h-serving; drop this mark after merging it)", strict=True)
 def test_plan_prints_a_summary_by_layer(capsys):
     assert main(["plan", "dev"]) == 0
     out = capsys.readouterr().out
@@ -38,7 +37,6 @@ def test_plan_json_has_the_documented_shape(tmp_path):
     assert document["outputs"]["kubeconfig"] == "[secret]"
 
 
-@pytest.mark.xfail(reason="defect 3: dev's notebooks cannot reach the API server, so plan dev exits 1 on the reaches check (fixed on branch h-serving; drop this mark after merging it)", strict=True)
 def test_plan_accepts_a_path_to_a_stack_file(tmp_path, capsys):
     source = (REPO / "stacks" / "Pulumi.dev.yaml").read_text()
     path = tmp_path / "Pulumi.mine.yaml"
@@ -69,7 +67,6 @@ def test_invalid_yaml_exits_2(tmp_path, capsys):
     assert "not valid YAML" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(reason="defect 3: dev's notebooks cannot reach the API server, so plan dev exits 1 on the reaches check (fixed on branch h-serving; drop this mark after merging it)", strict=True)
 def test_console_entry_runs_without_credentials(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     result = subprocess.run(

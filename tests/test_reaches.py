@@ -39,17 +39,14 @@ def test_every_pod_reaches_dns():
     assert _flows("DNS") and not _failed("DNS")
 
 
-@pytest.mark.xfail(reason="defect 3: z2jh singleuser egress excludes private IPs (fixed on branch h-serving)", strict=True)
 def test_notebooks_reach_the_ray_heads_of_team_namespaces():
     assert _flows("notebook → Ray head") and not _failed("notebook → Ray head")
 
 
-@pytest.mark.xfail(reason="defect 3: z2jh singleuser egress excludes private IPs, so the API server ENIs (fixed on branch h-serving)", strict=True)
 def test_notebooks_reach_the_api_server():
     assert _flows("notebook → API server") and not _failed("notebook → API server")
 
 
-@pytest.mark.xfail(reason="defect 5: no allow rule from the ALB into the default-deny team namespace (fixed on branch h-serving)", strict=True)
 def test_the_load_balancer_reaches_every_exposed_port():
     assert _flows("load balancer → exposed port") and not _failed("load balancer → exposed port")
 

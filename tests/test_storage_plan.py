@@ -70,7 +70,6 @@ def test_plan_warns_below_the_per_accelerator_floor(catalog):
     assert "below the floor of 1000 MB/s" in warning and any(warning in line for line in lines)
 
 
-@pytest.mark.xfail(reason="defect 3: dev's notebooks cannot reach the API server, so plan dev exits 1 on the reaches check (fixed on branch h-serving; drop this mark after merging it)", strict=True)
 def test_dev_plan_uses_scratch(tmp_path, capsys):
     out = tmp_path / "plan.json"
     assert cli(["plan", "dev", "--json", str(out)]) == 0

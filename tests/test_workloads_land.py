@@ -95,7 +95,6 @@ def _container(document: dict, name: str) -> dict:
     return _entry(document, name)["template"]["spec"]["containers"][0]
 
 
-@pytest.mark.xfail(reason="defect 3: dev's notebooks cannot reach the API server (reaches check; fixed on branch h-serving)", strict=True)
 def test_check_passes_the_unedited_saved_plan(tmp_path, capsys):
     assert main(["check", _saved(tmp_path)]) == 0
     assert "5 workloads: 0 mandatory violations" in capsys.readouterr().out  # 2 notebook profiles, the MPI operator, verify's sample Job per team queue

@@ -831,6 +831,10 @@ def evaluate(
                         "message": f"{workload.get('name')} {result['summary']}: {'; '.join(result['reasons'])}",
                     }
                 )
+            if result.get("advisories"):
+                violations.append(
+                    {"check": name, "level": "advisory", "workload": workload.get("name"), "message": f"{workload.get('name')}: {'; '.join(result['advisories'])}"}
+                )
         entries.append(entry)
     flows: dict[str, list[dict]] = {}
     for name, plan_check in PLAN_CHECKS:
@@ -877,9 +881,16 @@ def render(block: Mapping) -> list[str]:
     for name, found in (block.get("flows") or {}).items():
         failed = [f for f in found if not f["ok"]]
         lines.append(f"{name}: {len(found) - len(failed)} of {len(found)} flows OK")
-    lines.append(f"{len(rows)} workloads: {len(bad)} mandatory violations")
+    advisory = [v for v in block.get("violations", []) if v.get("level") == "advisory"]
+    lines.append(f"{len(rows)} workloads: {len(bad)} mandatory violations" + (f", {len(advisory)} advisory" if advisory else ""))
     for v in bad:
         lines.append(f"mandatory {v['check']}: {v['message']}")
+    for check in sorted({v["check"] for v in advisory}):
+        named = sorted({v["workload"] for v in advisory if v["check"] == check})
+        lines.append(
+            f"advisory {check}: {len(named)} workloads reach pods of system namespaces only through address blocks covering "
+            "the pods' range (the VPC CNI matches ipBlocks against pod addresses); JSON workloads.violations lists each flow"
+        )
     return lines
 
 

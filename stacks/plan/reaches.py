@@ -621,13 +621,17 @@ def analyse(ctx: Context) -> Analysis:
             for dst in _resolve(analysis, flow["to"], src if isinstance(src, Endpoint) else None):
                 excepted = [p for ex in flow.get("except") or [] if dst in _resolve(analysis, ex) for p in ex["ports"]]
                 found = network.reachable(src, dst, flow["ports"], excepted or None)
+                level = "mandatory"
                 if found is None and isinstance(src, Endpoint) and isinstance(dst, Endpoint) and analysis.addresses.get("vpc"):
                     # EKS enforces NetworkPolicy with the VPC CNI's agent, whose ipBlocks match pod addresses
                     # (aws/amazon-network-policy-controller-k8s#41): an egress ipBlock covering the pod range
-                    # reaches pods whose ingress admits that range.
+                    # reaches pods whose ingress admits that range. Advisory: pods share the VPC's address range with
+                    # what tenants must reach by address (interface endpoints, Lustre), so no ipBlock can tell them
+                    # apart until pods get an address range of their own (VPC CNI custom networking).
                     by_ip = network.reachable_by_address(src, dst, analysis.addresses["vpc"], excepted or None)
                     found = f"{by_ip} through an ipBlock covering the pods' addresses ({analysis.addresses['vpc']})" if by_ip else None
-                _record(analysis, {"flow": flow["flow"], "kind": "forbidden", "from": _name(src), "to": _name(dst), "ports": flow["ports"], "ok": found is None, "reason": None if found is None else f"allowed: {found}"}, src, dst)
+                    level = "advisory"
+                _record(analysis, {"flow": flow["flow"], "kind": "forbidden", "from": _name(src), "to": _name(dst), "ports": flow["ports"], "ok": found is None, "level": level, "reason": None if found is None else f"allowed: {found}"}, src, dst)
     ctx.__dict__["_reaches"] = analysis
     return analysis
 
@@ -640,21 +644,25 @@ def reaches(ctx: Context, workload: Mapping) -> dict:
         # Said on every row, not passed silently: the flows were not computed.
         return {"ok": True, "summary": "not checked", "reasons": [], "flows": [], "skipped": str(error)}
     found = analysis.results.get(workload.get("name"), [])
-    failed = [f for f in found if not f["ok"]]
-    reasons = [f"{f['flow']}: {f['from']} → {f['to']} {','.join(f['ports']) if isinstance(f['ports'], list) else f['ports']} — {f['reason']}" for f in failed]
+    failed = [f for f in found if not f["ok"] and f.get("level", "mandatory") == "mandatory"]
+    warned = [f for f in found if not f["ok"] and f.get("level") == "advisory"]
+    text = lambda f: f"{f['flow']}: {f['from']} → {f['to']} {','.join(f['ports']) if isinstance(f['ports'], list) else f['ports']} — {f['reason']}"  # noqa: E731
+    reasons = [text(f) for f in failed]
     if not found:
         summary = "no flow of the table"
     elif failed:
         summary = f"{len(failed)} of {len(found)} flows fail"
     else:
-        summary = f"{len(found)} flows OK"
+        summary = f"{len(found) - len(warned)} flows OK"
+    if warned:
+        summary += f", {len(warned)} advisory"
     by_flow: dict[str, dict] = {}
     for f in found:
         row = by_flow.setdefault(f["flow"], {"flow": f["flow"], "kind": f["kind"], "checked": 0, "failed": []})
         row["checked"] += 1
         if not f["ok"]:
             row["failed"].append({k: f[k] for k in ("from", "to", "ports", "reason")})
-    return {"ok": not failed, "summary": summary, "reasons": reasons, "flows": list(by_flow.values())}
+    return {"ok": not failed, "summary": summary, "reasons": reasons, "advisories": [text(f) for f in warned], "flows": list(by_flow.values())}
 
 
 CHECKS.append(("reaches", "reaches", reaches))

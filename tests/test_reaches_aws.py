@@ -128,3 +128,13 @@ def test_check_fails_a_saved_plan_missing_a_security_group_rule(tmp_path, capsys
     assert {r.get("name") for r in document["resources"]} >= drop
     assert _check(tmp_path, drop) == 1
     assert expected in capsys.readouterr().out
+
+
+def test_a_split_stack_reaches_the_control_plane_through_the_cluster_security_group_of_its_core_stack():
+    """prod-platform registers no VPC and no cluster: its nodes carry the core stack's cluster security group, whose
+    EKS default rules (all from itself, all egress to 0.0.0.0/0) carry the 443 flows though no VPC range is known."""
+    from stacks.plan.reaches_aws import aws_flows
+
+    document, _ = shipped_report("prod-platform")
+    control = [f for f in aws_flows(document["resources"]) if "control plane" in (f["from"], f["to"])]
+    assert control and all(f["ok"] for f in control), [f for f in control if not f["ok"]]

@@ -124,6 +124,8 @@ class Party:
 
 
 def _covers(rule_cidr: Optional[str], cidr: Optional[str]) -> bool:
+    if rule_cidr == "0.0.0.0/0":
+        return True  # every IPv4 address, wherever the party is (a split stack's plan does not know the VPC's range)
     if not rule_cidr or not cidr:
         return False
     try:

@@ -36,6 +36,24 @@ def _edit_kueue_config(document: dict, change) -> None:
     manager["controllerManagerConfigYaml"] = yaml.safe_dump(config)
 
 
+def _without_rayservice_integration() -> dict:
+    """prod as it was before Crucible enabled ray.io/rayservice (issue 13 defect 2)."""
+    document = _document()
+    _edit_kueue_config(document, lambda c, _: c["integrations"]["frameworks"].remove("ray.io/rayservice"))
+    return document
+
+
+def _without_cpu_flavor() -> dict:
+    """prod as it was before it had a cpu pool (issue 13 defect 8): no cpu flavor in any ClusterQueue."""
+    document = _document()
+    for r in document["resources"]:
+        if r["type"].endswith(":ClusterQueue") and r["type"].startswith("kubernetes:"):
+            for group in r["inputs"]["spec"]["resourceGroups"]:
+                group["flavors"] = [f for f in group["flavors"] if f["name"] != "cpu"]
+            r["inputs"]["spec"]["resourceGroups"] = [g for g in r["inputs"]["spec"]["resourceGroups"] if g["flavors"]]
+    return document
+
+
 def admitted(objects, *, document=None, namespaces=("llm",)) -> dict[str, dict]:
     """The admitted verdict of every pod set of ``objects`` submitted to ``namespaces``, by entry name."""
     document = document or _document()
@@ -94,8 +112,8 @@ def test_the_kueue_config_is_read_from_the_registered_release():
     config = kueue_config(kueue_release(_document()["resources"]))
     assert "ray.io/raycluster" in config.integrations and "kubeflow.org/mpijob" in config.integrations
     assert not config.manage_jobs_without_queue_name
-    # Kueue's default managedJobsNamespaceSelector (apis/config/v1beta2/defaults.go): not kube-system, not its own.
-    assert config.namespace_selector == {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "kueue-system"]}]}
+    # Crucible's managedJobsNamespaceSelector (team namespaces only), not Kueue's default (not kube-system, not its own).
+    assert config.namespace_selector == {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}
     assert config.gate("ElasticJobsViaWorkloadSlices")  # beta, on by default since 0.18
 
 
@@ -141,7 +159,7 @@ def test_a_rayservice_of_a_non_enabled_integration_has_its_raycluster_labelled_a
     # Kueue 0.19: ray.io/rayservice is off, so the RayService is ignored; its RayCluster (ray.io/raycluster on) has a
     # controller owner of no enabled integration, so it gets the default LocalQueue and the RayCluster webhook
     # refuses in-tree autoscaling without the elastic-job annotation.
-    verdicts = admitted([ray_service()])
+    verdicts = admitted([ray_service()], document=_without_rayservice_integration())
     head = _one(verdicts, "head")
     assert not head["ok"] and head["summary"] == "refused by Kueue's RayCluster webhook"
     assert "RayService: integration ray.io/rayservice not enabled, Kueue ignores it" in head["reasons"]
@@ -150,7 +168,7 @@ def test_a_rayservice_of_a_non_enabled_integration_has_its_raycluster_labelled_a
 
 
 def test_a_rayservice_raycluster_without_autoscaling_is_admitted_as_a_raycluster():
-    verdict = _one(admitted([ray_service(autoscaling=False)]), "worker gpu")
+    verdict = _one(admitted([ray_service(autoscaling=False)], document=_without_rayservice_integration()), "worker gpu")
     assert verdict["ok"] and verdict["summary"] == "default -> llm -> serve as RayCluster"
 
 
@@ -288,8 +306,8 @@ def test_admitted_on_a_flavor_where_the_pod_lands_nowhere_fails():
 
 
 def test_cpu_only_work_first_fit_on_an_accelerator_flavor_is_a_violation():
-    # prod (this branch) has no cpu pool: a CPU-only job's first fit is train, and Karpenter launches a p5 for it.
-    verdict = _one(admitted([gpu_job(gpus=0, cpu="1", memory="1Gi")]), "Job train")
+    # prod without its cpu pool: a CPU-only job's first fit is train, and Karpenter launches a p5 for it.
+    verdict = _one(admitted([gpu_job(gpus=0, cpu="1", memory="1Gi")], document=_without_cpu_flavor()), "Job train")
     assert not verdict["ok"]
     assert any("CPU-only pods assigned flavor train, an accelerator pool (train), and the workload has no accelerator pods there to share nodes with" in r for r in verdict["reasons"])
 
@@ -386,7 +404,7 @@ def test_a_rayjob_submitter_is_a_cpu_only_pod_set_kueue_places_by_first_fit():
     # KubeRay's default container (500m, 200Mi), no placement: first fit gives it the first flavor that has room.
     on_p5 = {e["name"]: e["checks"]["admitted"] for e in shipped_report("train-p5")[0]["workloads"]["workloads"]}
     assert _one(on_p5, "RayJob ray-finetune submitter")["summary"] == "default -> finetune|pretrain -> cpu-prep"
-    verdicts = admitted([_ray_job(shutdownAfterJobFinishes=True)])  # prod on this branch: no cpu pool
+    verdicts = admitted([_ray_job(shutdownAfterJobFinishes=True)], document=_without_cpu_flavor())
     submitter = _one(verdicts, "RayJob rj submitter")
     assert not submitter["ok"] and any("CPU-only pods assigned flavor train" in r for r in submitter["reasons"])
 

@@ -30,7 +30,7 @@ SAFETY = "a safety invariant stated explicitly; equals the chart's default today
 NO_EFFECT: dict[tuple[str, str], str] = {
     ("karpenter", "replicas"): "KarpenterArgs.replicas, a component argument; its default 2 is the chart's",
     ("aws-load-balancer-controller", "replicaCount"): CONFIG + " (serving.loadBalancerController.replicas)",
-    ("kubeflow-trainer", "jobset"): CONFIG + " (jobset.install: Trainer installs JobSet unless the stack has its own)",
+    ("kubeflow-trainer", "jobset.install"): CONFIG + " (Trainer installs JobSet unless the stack has its own)",
     ("kuberay-operator", "metrics"): CONFIG + " (the ServiceMonitor follows the observability add-on; off is the default)",
     ("kueue", "enablePrometheus"): CONFIG + " (follows the observability add-on; off is the default)",
     ("kube-prometheus-stack", "grafana.enabled"): CONFIG + " (addons.observability.grafana)",

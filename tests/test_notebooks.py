@@ -437,4 +437,4 @@ def test_notebooks_reach_nothing_else_private_and_never_the_metadata_endpoint(no
     assert not _egress_allows(rules, 8265, ip="10.0.37.13", namespace=TEAM_NS, pod={"ray.io/node-type": "worker"})
     assert not _egress_allows(rules, 8265, ip="10.0.37.14", namespace={"kubernetes.io/metadata.name": "kube-system"}, pod=RAY_HEAD)
     assert not _egress_allows(rules, 5432, ip="10.0.40.9")
-    assert hub_values(plan("dev", addons={"jupyterhub": {"enabled": True}}))["singleuser"]["networkPolicy"]["egressAllowRules"]["privateIPs"] is False
+    assert hub_values(plan("dev", **DEV_HUB))["singleuser"]["networkPolicy"]["egressAllowRules"]["privateIPs"] is False

@@ -116,7 +116,7 @@ def test_example_workloads_that_want_a_load_balancer_name_the_controller(stack):
     from stacks.spec.loader import load_stack_file
 
     spec, _, _ = load_stack_file(config_path(stack))
-    ingress_class = _release(_resources("prod"), "aws-load-balancer-controller")["inputs"]["values"]["ingressClass"]
+    ingress_class = _release(_resources("prod"), "aws-load-balancer-controller")["inputs"]["values"].get("ingressClass", "alb")  # unset: the chart default (values.yaml ingressClass: alb)
     ingresses = 0
     for path, manifests in render_examples(spec, catalog_facts).items():
         for m in manifests:

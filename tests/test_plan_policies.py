@@ -290,7 +290,10 @@ def _no_flow_log(d):
 
 
 def _public_vpc_cidr(d):
-    _resource(d, "aws:ec2/vpc:Vpc", "network")["inputs"]["cidrBlock"] = "52.10.0.0/16"
+    # as the program registers it with such a range: the VPC, and everything derived from its range (the policies'
+    # ipBlocks admitting the VPC, the workloads' address blocks), in one consistent edit
+    private = _resource(d, "aws:ec2/vpc:Vpc", "network")["inputs"]["cidrBlock"]
+    d.update(json.loads(json.dumps(d).replace(f'"{private}"', '"52.10.0.0/16"')))
 
 
 def _no_default_deny(d):

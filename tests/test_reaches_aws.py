@@ -43,11 +43,12 @@ def test_prod_security_groups_allow_the_required_flow(flow, ports):
 
 def test_every_pool_and_the_system_node_group_are_checked_against_lustre():
     sources = {f["from"] for f in _flows() if f["flow"] == "nodes → Lustre"}
-    assert sources == {"nodes of pool inf", "nodes of pool serve", "nodes of pool train", "nodes of node group cluster-system"}
+    assert sources == {"nodes of pool cpu", "nodes of pool inf", "nodes of pool serve", "nodes of pool train", "nodes of node group cluster-system"}
 
 
 def test_the_deploy_network_is_the_declared_api_access():
-    assert {f["from"] for f in _flows() if f["flow"] == "deploy network → API"} == {"deploy network 10.100.0.0/16", "deploy security group sg-0e1f2a3b4c5d60789"}
+    # prod declares a connected network (cluster.apiAccess.sourceCidrs, routed through its transit gateway)
+    assert {f["from"] for f in _flows() if f["flow"] == "deploy network → API"} == {"deploy network 10.100.0.0/16"}
 
 
 # ---- every way of writing a rule --------------------------------------------------------------------------------

@@ -114,6 +114,29 @@ def workloads_block(spec, resources: Sequence[Mapping], extra_objects: Sequence[
     return evaluate(resources, collect_workloads(spec, resources, extra_objects), extra_objects, assumed_system_nodes(spec), deploy_network(spec))
 
 
+GENERATED = "[generated at install]"
+
+
+def without_generated(obj: Mapping[str, Any]) -> dict:
+    """``obj`` with what the chart generates anew on every render replaced by a marker: Secret values, webhook
+    `caBundle`s and `checksum/*` annotations (genCA, randAlphaNum, sha256sum of those). No check reads them, and
+    left in they would make two plans of the same stack differ (issue 12 F: plans are byte-identical)."""
+
+    def scrub(value: Any, key: str = "") -> Any:
+        if isinstance(value, Mapping):
+            return {k: (GENERATED if k == "caBundle" or (key == "annotations" and str(k).startswith("checksum/")) else scrub(v, str(k))) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v, key) for v in value]
+        return value
+
+    out = scrub(obj)
+    if out.get("kind") == "Secret":
+        for field in ("data", "stringData"):
+            if isinstance(out.get(field), Mapping):
+                out[field] = {k: GENERATED for k in out[field]}
+    return out
+
+
 def rendered_charts(document: Mapping[str, Any]) -> tuple[list[dict], list[str]]:
     """The objects of every Helm release the plan registers, rendered with the real Helm (stacks/plan/helm.py), and
     what could not be rendered and why (no renderer, no Helm binary, no vendored charts, a chart not vendored)."""
@@ -127,7 +150,7 @@ def rendered_charts(document: Mapping[str, Any]) -> tuple[list[dict], list[str]]
     except unavailable as error:
         return [], [f"charts not rendered: {error}"]
     # CRDs are left out: no check reads them, and the charts' CRDs would make most of a saved plan.
-    objects = [dict(o) for r in releases for o in r.objects if o.get("kind") != "CustomResourceDefinition"]
+    objects = [without_generated(o) for r in releases for o in r.objects if o.get("kind") != "CustomResourceDefinition"]
     notes = [f"release {getattr(r.release, 'name', r.release)} not rendered: {r.skipped}" for r in releases if r.skipped]
     return objects, notes
 

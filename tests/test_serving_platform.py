@@ -10,9 +10,8 @@ import yaml
 
 from addons.examples import render_examples
 from addons.kueue import FEATURE_GATES, KueueArgs, kueue_values, manager_config
-from helpers import plan, spec_of
+from helpers import plan, shipped_report, spec_of
 from stacks.derive.capacity import catalog_facts
-from stacks.plan.kueue_admission import KueueSetup, admit
 
 POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": "v20251108"},
@@ -113,40 +112,25 @@ def test_no_load_balancer_rule_without_the_controller():
 SERVING_EXAMPLES = ("serve/llm-gpu.yaml", "serve/llm-neuron.yaml")
 
 
-def crucible_kueue() -> KueueSetup:
-    """Kueue as Crucible configures it, in a team namespace (LocalQueue `default`)."""
-    config = manager_config()
-    return KueueSetup(
-        integrations=frozenset(config["integrations"]["frameworks"]),
-        feature_gates=dict(FEATURE_GATES),
-        manage_jobs_without_queue_name=config["manageJobsWithoutQueueName"],
-    )
-
-
 def rayservice(examples, path: str) -> dict:
     (service,) = [m for m in examples[path] if m["kind"] == "RayService"]
     return service
 
 
-def test_the_model_reproduces_the_refusal_when_rayservice_is_not_an_enabled_integration(examples):
-    # Kueue 0.19 labels the RayCluster of a RayService it does not manage with the namespace's `default` LocalQueue,
-    # then refuses it for in-tree autoscaling (it is not an elastic job of its own).
-    service = rayservice(examples, "serve/llm-gpu.yaml")
-    setup = crucible_kueue()
-    without = KueueSetup(integrations=setup.integrations - {"ray.io/rayservice"}, manage_jobs_without_queue_name=False)
-    bare = {**service, "metadata": {"name": service["metadata"]["name"]}}  # no queue label, no elastic annotation
-    owner, cluster = admit(bare, without)
-    assert not owner.workload and cluster.kind == "RayCluster" and cluster.queue == "default" and cluster.workload
-    assert any("enableInTreeAutoscaling" in p for p in cluster.problems)
+# The refusal of a RayService's RayCluster when ray.io/rayservice is not an enabled integration is specified with the
+# rest of Kueue's rules in tests/test_admitted.py (stacks/plan/admitted.py models Kueue for every workload).
 
 
 @pytest.mark.parametrize("path", SERVING_EXAMPLES)
-def test_kueue_admits_each_rayservice_as_an_elastic_workload_of_the_teams_queue(examples, path):
-    service, cluster = admit(rayservice(examples, path), crucible_kueue())
-    assert (service.kind, service.workload, service.queue, service.elastic) == ("RayService", True, "default", True)
-    assert service.problems == () and cluster.problems == ()
-    assert not cluster.workload  # part of the RayService's workload, not a second one
-    assert service.pod_sets[0] == "head" and len(service.pod_sets) == 2
+def test_kueue_admits_each_rayservice_as_an_elastic_workload_of_the_teams_queue(path):
+    document, _ = shipped_report("prod")
+    service = path.split("/")[-1].rsplit(".", 1)[0]
+    groups = [e for e in document["workloads"]["workloads"] if e["name"].startswith(f"{path}: RayService {service}")]
+    assert {g["name"].rsplit(" ", 1)[-1] for g in groups} >= {"head"} and len(groups) == 2
+    for group in groups:
+        verdict = group["checks"]["admitted"]
+        assert verdict["ok"] and verdict["summary"].startswith("default -> "), (group["name"], verdict)
+    assert all(g["kueue"]["annotations"].get("kueue.x-k8s.io/elastic-job") == "true" for g in groups)
 
 
 def test_kueue_enables_the_rayservice_integration_and_elastic_jobs():

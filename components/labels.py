@@ -66,3 +66,10 @@ def pod_security(enforce: str) -> dict[str, str]:
         "pod-security.kubernetes.io/warn": "restricted",
         "pod-security.kubernetes.io/audit": "restricted",
     }
+
+
+# Pod Security `restricted` (the Pod Security Standards): what a pod that needs no privilege states, so it is admitted
+# in every team namespace whatever level the team enforces. A numeric user: the kubelet cannot check runAsNonRoot
+# against a named image user.
+RESTRICTED_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}

@@ -161,3 +161,23 @@ def test_without_the_renderer_the_plan_says_the_charts_were_not_rendered(monkeyp
     monkeypatch.delattr(stacks.plan, "helm", raising=False)
     objects, notes = rendered_charts({"resources": shipped_report("dev")[0]["resources"]})
     assert objects == [] and notes == ["charts not rendered: the Helm renderer (stacks/plan/helm.py) is not installed"]
+
+
+def test_check_fails_a_saved_plan_whose_team_namespace_was_moved_to_restricted(tmp_path, capsys):
+    # llm trains with root images and MPI's sshd (baseline); enforcing restricted there refuses those pods
+    document = copy.deepcopy(shipped_report("prod")[0])
+    (namespace,) = [r for r in document["resources"] if r["type"] == "kubernetes:core/v1:Namespace" and r["inputs"]["metadata"]["name"] == "llm"]
+    namespace["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(document, default=str))
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "mandatory podSecurity: train/mpi-nccl-allreduce.yaml: MPIJob nccl-allreduce Worker refused by Pod Security" in out
+    assert "llm enforces restricted" in out
+
+
+def test_the_shipped_workloads_pass_the_pod_security_of_their_namespaces():
+    for stack in ("dev", "prod", "inference", "research", "trainium"):
+        block = shipped_report(stack)[0]["workloads"]
+        refused = [e["name"] for e in block["workloads"] if not e["checks"]["podSecurity"]["ok"]]
+        assert not refused, (stack, refused)

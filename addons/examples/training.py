@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Optional
 
 from addons.examples.shapes import NodeShape
-from components.labels import EFA_NO_HUGE_PAGES_ENV, EXAMPLE_LABEL, QUEUE_LABEL
+from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, EFA_NO_HUGE_PAGES_ENV, EXAMPLE_LABEL, QUEUE_LABEL
 
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 MPI_API = "kubeflow.org/v2beta1"
@@ -324,10 +324,13 @@ def gpu_smoke_job(shape: NodeShape, *, name: str = "gpu-smoke", queue: str, imag
                     "restartPolicy": "Never",
                     "nodeSelector": shape.node_selector(),
                     "tolerations": shape.tolerations(),
+                    # needs no privilege: admitted where the team enforces Pod Security restricted
+                    "securityContext": dict(RESTRICTED_POD_SECURITY),
                     "containers": [
                         {
                             "name": "smoke",
                             "image": image,
+                            "securityContext": dict(RESTRICTED_CONTAINER_SECURITY),
                             "command": ["bash", "-c", _GPU_SMOKE_SCRIPT.replace("@GPUS@", str(max(1, shape.accelerators)))],
                             "resources": {"requests": dict(resources), "limits": dict(resources)},
                             "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],

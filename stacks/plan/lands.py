@@ -125,7 +125,8 @@ class PodGroup:
 
 
 # KubeRay (ray-operator/controllers/ray/common/pod.go, BuildAutoscalerContainer) adds this sidecar to the head pod
-# when in-tree autoscaling is on; `autoscalerOptions.resources` replaces its resources.
+# when in-tree autoscaling is on; `autoscalerOptions.resources` replaces its resources and
+# `autoscalerOptions.securityContext` is its securityContext.
 RAY_AUTOSCALER_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
 
 
@@ -135,9 +136,12 @@ def _ray_groups(cluster: Mapping) -> list[PodGroup]:
     if head.get("template"):
         template = copy.deepcopy(head["template"])
         if cluster.get("enableInTreeAutoscaling") in (True, "true"):
-            resources = (cluster.get("autoscalerOptions") or {}).get("resources") or RAY_AUTOSCALER_RESOURCES
+            options = cluster.get("autoscalerOptions") or {}
+            sidecar = {"name": "autoscaler", "resources": copy.deepcopy(options.get("resources") or RAY_AUTOSCALER_RESOURCES)}
+            if options.get("securityContext"):
+                sidecar["securityContext"] = copy.deepcopy(options["securityContext"])
             spec = template.setdefault("spec", {})
-            spec["containers"] = [*(spec.get("containers") or []), {"name": "autoscaler", "resources": copy.deepcopy(resources)}]
+            spec["containers"] = [*(spec.get("containers") or []), sidecar]
         groups.append(PodGroup("head", 1, template))
     for worker in cluster.get("workerGroupSpecs") or []:
         if worker.get("template"):
@@ -896,3 +900,6 @@ def render(block: Mapping) -> list[str]:
 
 # The checks that add themselves to CHECKS (imported last: they build on this module).
 from stacks.plan import admitted as _admitted  # noqa: E402,F401
+from stacks.plan import pod_security as _pod_security  # noqa: E402
+
+CHECKS.append(("podSecurity", "pod security", _pod_security.pod_security_check))

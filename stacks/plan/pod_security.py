@@ -222,3 +222,35 @@ def workload_violations(manifest: Mapping, level: str) -> list[str]:
         for label, template in pod_templates(manifest)
         for problem in violations(template.get("spec") or {}, level, (template.get("metadata") or {}).get("annotations"))
     ]
+
+
+# ---- the Workloads check: every pod passes its namespace's enforce level ---------------------------------------
+
+
+def namespace_levels(resources) -> dict[str, str]:
+    """The `pod-security.kubernetes.io/enforce` level of every Namespace the plan registers (unlabelled: privileged,
+    as the admission plugin's default)."""
+    out = {}
+    for r in resources:
+        if r.get("type") == "kubernetes:core/v1:Namespace":
+            meta = (r.get("inputs") or {}).get("metadata") or {}
+            if meta.get("name"):
+                out[meta["name"]] = (meta.get("labels") or {}).get(PSA_ENFORCE, "privileged")
+    return out
+
+
+def pod_security_check(ctx, workload: Mapping) -> dict:
+    """CHECKS entry (stacks/plan/lands.py): the workload's pod template against the enforce level of every namespace
+    it runs in, as the PodSecurity admission plugin judges it; a namespace the plan does not register is not judged."""
+    levels = ctx.__dict__.setdefault("_pod_security_levels", namespace_levels(ctx.resources))
+    template = workload.get("template") or {}
+    spec, annotations = template.get("spec") or {}, (template.get("metadata") or {}).get("annotations") or {}
+    reasons, judged = [], []
+    for namespace in workload.get("namespaces") or []:
+        level = levels.get(namespace)
+        if level is None:
+            continue
+        judged.append(f"{namespace}: {level}")
+        reasons += [f"{namespace} enforces {level}: {v}" for v in violations(spec, level, annotations)]
+    summary = "; ".join(sorted(set(judged))) if judged else "namespace not in the plan"
+    return {"ok": not reasons, "summary": summary if not reasons else f"refused by Pod Security ({len(reasons)})", "reasons": reasons}

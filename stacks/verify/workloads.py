@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL
+from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, ACCELERATOR_RESOURCE, EFA_RESOURCE, EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL
 from stacks.verify.targets import PoolTarget
 
 LUSTRE_MOUNT = "/mnt/lustre"
@@ -47,7 +47,12 @@ def probe_job(name: str, pool: PoolTarget, queue: Optional[str], image: str, dea
 def sample_job(name: str, queue: str, image: str, deadline_s: int) -> dict:
     """The smallest admissible job for a team's LocalQueue: it prints a line and exits."""
     resources = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}
-    pod = {"containers": [{"name": "sample", "image": image, "command": ["sh", "-c", "echo crucible verify: admitted"], "resources": resources}]}
+    pod = {
+        "securityContext": dict(RESTRICTED_POD_SECURITY),  # admitted in a team namespace enforcing restricted too
+        "containers": [
+            {"name": "sample", "image": image, "command": ["sh", "-c", "echo crucible verify: admitted"], "resources": resources, "securityContext": dict(RESTRICTED_CONTAINER_SECURITY)}
+        ],
+    }
     return _job(name, queue, pod, deadline_s)
 
 

@@ -57,7 +57,7 @@ import yaml
 
 from stacks.derive.allocatable import format_quantity, parse_quantity
 from stacks.plan import lands as _lands
-from stacks.plan.lands import RELEASE_TYPE, Context, lands_in_namespace, pod_requests, tolerates
+from stacks.plan.lands import RELEASE_TYPE, Context, lands_in_namespace, pod_requests, reasons_by_namespace, tolerates
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 DEFAULT_LOCAL_QUEUE = "default"
@@ -586,13 +586,7 @@ def admitted(ctx: Context, workload: Mapping) -> dict:
         out["summary"] = "; ".join(summaries)
         out["namespaces"] = {ns: {k: v for k, v in r.items() if k != "reasons"} for ns, r in results.items()} if len(results) > 1 else None
         return {k: v for k, v in out.items() if v is not None}
-    by_reasons: dict[tuple[str, ...], list[str]] = {}
-    for ns, r in failed.items():
-        by_reasons.setdefault(tuple(r["reasons"]), []).append(ns)
-    reasons = []
-    for found, where in by_reasons.items():
-        prefix = f"in {', '.join(where)}: " if len(results) > 1 else ""
-        reasons.extend(prefix + reason for reason in found)
+    reasons = reasons_by_namespace(failed, several=len(results) > 1)
     summaries = list(dict.fromkeys(r["summary"].split(": ", 1)[-1] for r in failed.values()))
     summary = f"{summaries[0]} in {', '.join(failed)}" if len(results) > 1 else next(iter(failed.values()))["summary"]
     return {"ok": False, "summary": summary, "reasons": reasons}

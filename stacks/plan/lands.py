@@ -777,6 +777,19 @@ def lands_in_namespace(ctx: Context, template: Mapping, namespace: str, daemonse
     return {"ok": bool(landed), "pools": landed, "reasons": [] if landed else (close or far), "requests": shown}
 
 
+def reasons_by_namespace(failed: Mapping[str, Mapping], several: bool) -> list[str]:
+    """The reasons of a check that failed in some of a workload's namespaces, each set said once with the namespaces
+    it holds for (``several``: the workload runs in more than one namespace, so say which)."""
+    by_reasons: dict[tuple[str, ...], list[str]] = {}
+    for ns, r in failed.items():
+        by_reasons.setdefault(tuple(r["reasons"]), []).append(ns)
+    reasons = []
+    for found, where in by_reasons.items():
+        prefix = f"in {', '.join(where)}: " if several else ""
+        reasons.extend(prefix + reason for reason in found)
+    return reasons
+
+
 def lands(ctx: Context, workload: Mapping) -> dict:
     """The lands check for one workload entry: it must land in every namespace it runs in."""
     namespaces = workload.get("namespaces") or ["default"]
@@ -787,13 +800,7 @@ def lands(ctx: Context, workload: Mapping) -> dict:
     if not failed:
         summary = "; ".join(f"{p['pool']} ({', '.join(p['instanceTypes'])})" for p in first["pools"]) or "no pool selects it (runs nowhere)"
         return {"ok": True, "summary": summary, "pools": first["pools"], "requests": first["requests"], "reasons": []}
-    by_reasons: dict[tuple[str, ...], list[str]] = {}
-    for ns, r in failed.items():
-        by_reasons.setdefault(tuple(r["reasons"]), []).append(ns)
-    reasons = []
-    for found, where in by_reasons.items():
-        prefix = f"in {', '.join(where)}: " if len(results) > 1 else ""
-        reasons.extend(prefix + reason for reason in found)
+    reasons = reasons_by_namespace(failed, several=len(results) > 1)
     return {"ok": False, "summary": "lands nowhere", "pools": [], "requests": next(iter(failed.values()))["requests"], "reasons": reasons}
 
 

@@ -336,3 +336,18 @@ def test_every_example_of_a_shipped_stack_passes_pod_security_where_teams_run_it
         for manifest in manifests:
             for team, level in where.items():
                 assert workload_violations(manifest, level) == [], (stack, path, team, level)
+
+
+def test_the_serving_queue_setting_labels_every_rayservice():
+    rendered = render_examples(spec_of("prod", serving={"examples": {"queue": "serving"}}, **CONFIG), catalog_facts)
+    services = [m for path in SERVING_EXAMPLES for m in rendered[path] if m["kind"] == "RayService"]
+    assert services and all(s["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "serving" for s in services)
+
+
+def test_a_serving_queue_that_is_not_a_kubernetes_name_is_refused_naming_the_key():
+    from stacks.spec import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        spec_of("prod", serving={"examples": {"queue": "Serving_Queue"}}, **CONFIG)
+    found = {p.path: p.message for p in caught.value.problems}
+    assert "Serving_Queue" in found["crucible:serving.examples.queue"] and "Kubernetes name" in found["crucible:serving.examples.queue"]

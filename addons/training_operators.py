@@ -18,7 +18,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from addons.examples.training import torch_efa_runtime
+from stacks.tools.examples.training import torch_efa_runtime
 from components.labels import POOL_LABEL, SYSTEM_TOLERATION, on_system_nodes, pod_security
 
 MPI_OPERATOR_NAMESPACE = "mpi-operator"

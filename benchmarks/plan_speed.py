@@ -34,7 +34,7 @@ def timed(command: list[str], repeat: int) -> float:
 
 
 def largest_config() -> Path:
-    from stacks.plan.locate import plan_stack, shipped_stacks
+    from stacks.tools.plan.locate import plan_stack, shipped_stacks
 
     sizes = {name: len(plan_stack(name).run.resources) for name in shipped_stacks()}
     name = max(sizes, key=sizes.get)
@@ -82,7 +82,7 @@ def main() -> None:
     python = sys.executable
     baseline = timed([python, "-c", "import pulumi, pulumi_aws, pulumi_kubernetes"], args.repeat)
     config = largest_config()
-    plan = timed([python, "-m", "stacks.cli", "plan", str(config)], args.repeat)
+    plan = timed([python, "-m", "stacks.tools.cli", "plan", str(config)], args.repeat)
     print(f"bare import pulumi, pulumi_aws, pulumi_kubernetes : {baseline:6.2f} s")
     print(f"crucible plan {config.name:<36}: {plan:6.2f} s  ({plan / baseline:.1f}x the import)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +90,7 @@ def main() -> None:
         if big is None:
             print("10x pools and teams: not measured (the config has no pools or teams yet)")
         else:
-            big_time = timed([python, "-m", "stacks.cli", "plan", str(big)], args.repeat)
+            big_time = timed([python, "-m", "stacks.tools.cli", "plan", str(big)], args.repeat)
             print(f"crucible plan with 10x pools and teams          : {big_time:6.2f} s  ({big_time / baseline:.1f}x the import)")
 
 

@@ -12,8 +12,8 @@ from typing import Any, Sequence
 
 import pulumi
 
-from addons.examples import prompt_app_behind_load_balancer
-from addons.examples.serving import APP_PORT, PROMPT_APP, app_labels
+from stacks.tools.examples import prompt_app_behind_load_balancer
+from stacks.tools.examples.serving import APP_PORT, PROMPT_APP, app_labels
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
 from addons.observability import PROMETHEUS_SERVICE_ACCOUNT
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
@@ -62,7 +62,7 @@ def platform_namespaces(spec: PlatformSpec) -> dict[str, tuple[int, ...]]:
 
 def exposed_apps(spec: PlatformSpec) -> tuple[ExposedApp, ...]:
     """What the platform hands teams behind a load balancer with IP targets: the example prompt app and its ALB
-    (`crucible examples`, addons/examples), when the stack renders it with its Ingress."""
+    (`crucible examples`, stacks/tools/examples), when the stack renders it with its Ingress."""
     if not prompt_app_behind_load_balancer(spec):
         return ()
     return (ExposedApp(PROMPT_APP, app_labels(PROMPT_APP), APP_PORT),)

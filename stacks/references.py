@@ -3,7 +3,7 @@
 A stack that starts above the network reads every layer below its first one from `stackReference`: network and
 cluster (with the kubeconfig), compute, and storage. Before anything is read, :func:`problems_with` checks that the
 referenced stack has an output for every one of those layers and lives in this stack's region and zones; `crucible
-plan` reports the same problems as config errors (stacks/plan/locate.py), `pulumi up` as a RunError naming the
+plan` reports the same problems as config errors (stacks/tools/plan/locate.py), `pulumi up` as a RunError naming the
 missing outputs. A stack re-exports the layers it read, so a stack above it finds every layer below, however the
 layers are split between stacks.
 """

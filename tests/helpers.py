@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stacks.harness import PlanRun, run_program
+from stacks.tools.harness import PlanRun, run_program
 from stacks.spec import PlatformSpec, load_spec
 from stacks.spec.loader import encode
 
@@ -118,8 +118,8 @@ def shared_dir() -> Path:
 def shipped_report(stack: str) -> tuple[dict, tuple[str, ...]]:
     """The plan document and human lines of a shipped stack (stacks/Pulumi.<stack>.yaml), built once per session.
     Callers must not mutate the document (copy it first)."""
-    from stacks.plan.locate import plan_stack
-    from stacks.plan.report import build_report
+    from stacks.tools.plan.locate import plan_stack
+    from stacks.tools.plan.report import build_report
 
     document, lines = build_report(plan_stack(stack))
     return document, tuple(lines)

@@ -1,7 +1,7 @@
 """The identity of a plan's resources: what decides whether `pulumi up` keeps, updates or replaces each one.
 
 A refactor must keep every resource: its URN (or an alias to it) and every input whose change makes the provider
-replace it (stacks/plan/replacement.py). `identity_of` keeps just that from a `crucible plan --json` document, small
+replace it (stacks/tools/plan/replacement.py). `identity_of` keeps just that from a `crucible plan --json` document, small
 enough to keep in the repository as the "before" of a refactor; `tests/test_plan_identity.py` diffs today's plan of
 each shipped stack against it with `crucible diff` and finds no removal and no replacement.
 
@@ -21,7 +21,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plan_identity"
 
 
 def _forcing_roots(type_token: str) -> set[str]:
-    from stacks.plan import replacement
+    from stacks.tools.plan import replacement
 
     row = replacement.entry(type_token)
     if row is None:
@@ -55,8 +55,8 @@ def identity_of(document: dict) -> dict:
 
 
 def write_all() -> None:
-    from stacks.plan.locate import plan_stack, shipped_stacks
-    from stacks.plan.report import build_report
+    from stacks.tools.plan.locate import plan_stack, shipped_stacks
+    from stacks.tools.plan.report import build_report
 
     FIXTURES.mkdir(parents=True, exist_ok=True)
     for stack in shipped_stacks():

@@ -1,5 +1,5 @@
 """The Helm releases of the shipped stacks, rendered by the real Helm binary from the vendored charts
-(stacks/plan/helm.py), shared by every test that looks at rendered chart objects: each stack is rendered once per
+(stacks/tools/plan/helm.py), shared by every test that looks at rendered chart objects: each stack is rendered once per
 session, and renders are cached by (chart, values, release, namespace, Kubernetes version, API versions).
 
 Tests skip with the reason when ../shared (the charts) or Helm is absent."""
@@ -12,8 +12,8 @@ from typing import Iterable, Optional
 import pytest
 
 from helpers import shared_dir, shipped_report
-from stacks.plan import helm
-from stacks.plan.locate import shipped_stacks
+from stacks.tools.plan import helm
+from stacks.tools.plan.locate import shipped_stacks
 
 # The shipped stacks that register Helm releases (prod-core builds only network and cluster).
 PLATFORM_STACKS = [s for s in shipped_stacks() if any(r["type"] == helm.RELEASE_TYPE for r in shipped_report(s)[0]["resources"])]

@@ -1,4 +1,4 @@
-"""Admitted (stacks/plan/admitted.py): what Kueue 0.19 and its admission webhooks decide for each workload —
+"""Admitted (stacks/tools/plan/admitted.py): what Kueue 0.19 and its admission webhooks decide for each workload —
 its LocalQueue, which integration handles it, what a webhook refuses, the ClusterQueue's first-fit flavor within
 quota and borrowing, and that the pods then land on that flavor's pool. Rules from kubernetes-sigs/kueue v0.19.2
 (cited in the module docstring). Fixtures are workloads submitted against the shipped prod plan's resources, with
@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from helpers import shipped_report
-from stacks.cli import main
-from stacks.plan.admitted import kueue_config, kueue_release
-from stacks.plan.lands import evaluate, workloads_of
+from stacks.tools.cli import main
+from stacks.tools.plan.admitted import kueue_config, kueue_release
+from stacks.tools.plan.lands import evaluate, workloads_of
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 

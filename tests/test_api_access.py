@@ -272,7 +272,7 @@ def test_a_dev_split_stack_without_the_cluster_layer_can_be_configured():
 def test_a_dev_split_stack_plans_on_top_of_its_core():
     core = plan("dev", stack="dev-core", layers=["network", "cluster"])
     config = stack_config("dev", layers=["compute", "storage", "platform"], stackReference="dev-core", drop=("cluster",))
-    from stacks.harness import run_program
+    from stacks.tools.harness import run_program
     from stacks.program import main
 
     run = run_program(main, stack="dev-platform", config=config, region="us-west-2", stack_outputs={"dev-core": core.raw_outputs})

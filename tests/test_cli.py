@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from helpers import REPO
-from stacks.cli import main
+from stacks.tools.cli import main
 
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "inputs", "protect", "retain_on_delete", "dependencies", "provider"}
 
@@ -70,7 +70,7 @@ def test_invalid_yaml_exits_2(tmp_path, capsys):
 def test_console_entry_runs_without_credentials(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "stacks.cli", "plan", "dev", "--json", str(tmp_path / "p.json")],
+        [sys.executable, "-m", "stacks.tools.cli", "plan", "dev", "--json", str(tmp_path / "p.json")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr

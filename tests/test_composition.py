@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stacks.plan.locate import plan_stack
+from stacks.tools.plan.locate import plan_stack
 
 REF = "acme/crucible/prod-core"
 

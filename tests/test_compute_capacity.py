@@ -4,10 +4,10 @@
 import json
 
 from helpers import spec_of
-from stacks.cli import main as cli
+from stacks.tools.cli import main as cli
 from stacks.derive.capacity import catalog_facts, efa_network_interfaces, pool_capacity
-from stacks.plan.locate import plan_stack
-from stacks.plan.report import build_report
+from stacks.tools.plan.locate import plan_stack
+from stacks.tools.plan.report import build_report
 
 P5 = {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4}
 

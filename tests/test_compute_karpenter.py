@@ -7,7 +7,7 @@ import json
 
 
 from helpers import plan
-from stacks.plan.locate import plan_stack
+from stacks.tools.plan.locate import plan_stack
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"

@@ -6,7 +6,7 @@ import pytest
 import upstream
 from helpers import plan, shared_dir
 from stacks.derive.capacity import catalog_facts, resolve
-from stacks.plan.locate import plan_stack, shipped_stacks
+from stacks.tools.plan.locate import plan_stack, shipped_stacks
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"

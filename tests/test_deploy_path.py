@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from helpers import REPO, shipped_report, stack_config
-from stacks.cli import main
-from stacks.plan.locate import shipped_stacks
+from stacks.tools.cli import main
+from stacks.tools.plan.locate import shipped_stacks
 from stacks.spec import ConfigError, load_spec
 from stacks.spec.loader import load_stack_file
 from test_workflows import load
@@ -173,8 +173,8 @@ def test_an_encrypted_secret_in_a_stack_file_counts_as_set(tmp_path):
     source["config"]["crucible:jupyterhubOauthClientSecret"] = {"secure": "v1:ciphertext-of-this-stack"}
     path = tmp_path / "Pulumi.staging.yaml"
     path.write_text(yaml.safe_dump(source))
-    from stacks.plan.locate import plan_stack
-    from stacks.plan.report import build_report
+    from stacks.tools.plan.locate import plan_stack
+    from stacks.tools.plan.report import build_report
 
     document, _ = build_report(plan_stack(str(path)))
     assert [(s["key"], s["state"]) for s in document["secrets"]] == [("crucible:jupyterhubOauthClientSecret", "set")]
@@ -204,7 +204,7 @@ def test_a_plain_text_secret_in_a_stack_file_is_refused(tmp_path):
 def engine_run(config: dict[str, str], secret_keys: list[str], monkeypatch) -> tuple[list, Exception]:
     """Run the program under the mocks; record whether it got as far as building any resource."""
     import stacks.program
-    from stacks.harness import run_program
+    from stacks.tools.harness import run_program
 
     built = []
     monkeypatch.setattr(stacks.program, "build", lambda spec: built.append(spec))

@@ -7,8 +7,8 @@ import copy
 import pytest
 
 from helpers import plan
-from stacks.cli import main
-from stacks.plan.diff import diff_plans, render
+from stacks.tools.cli import main
+from stacks.tools.plan.diff import diff_plans, render
 
 
 def document(**overrides) -> dict:

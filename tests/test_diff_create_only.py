@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helpers import plan
-from stacks.plan.diff import diff_plans, render
+from stacks.tools.plan.diff import diff_plans, render
 
 CLUSTER = "aws:eks/cluster:Cluster"
 

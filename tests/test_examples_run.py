@@ -9,11 +9,11 @@ import json
 import pytest
 import yaml
 
-from addons.examples import render_examples
-from addons.examples.training import torch_efa_runtime
+from stacks.tools.examples import render_examples
+from stacks.tools.examples.training import torch_efa_runtime
 from helpers import spec_of
 from stacks.derive.quotas import plan_queues
-from stacks.plan.locate import config_path
+from stacks.tools.plan.locate import config_path
 from stacks.spec.loader import load_stack_file
 
 SHIPPED = ["dev", "staging", "prod", "prod-platform", "inference", "research", "train-p5", "trainium"]
@@ -264,7 +264,7 @@ def test_ray_serve_heads_and_the_prompt_app_run_on_a_cpu_pool_not_an_accelerator
 
 
 def test_serving_examples_without_a_cpu_pool_are_skipped_saying_so(capsys, tmp_path):
-    from addons.examples import EXAMPLES
+    from stacks.tools.examples import EXAMPLES
 
     spec = spec_of("dev", pools=[{"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 2}])
     assert not [p for p in render_examples(spec) if p.startswith("serve/")]
@@ -304,7 +304,7 @@ def written(stack: str, out: str) -> tuple[int, str, tuple[str, ...]]:
     import io
     from pathlib import Path
 
-    from stacks.cli import main
+    from stacks.tools.cli import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):

@@ -1,5 +1,5 @@
 """Every Helm release a shipped stack registers, rendered by Helm 3.17.3 from the vendored upstream charts with
-exactly the release's values, namespace and the cluster's Kubernetes version (stacks/plan/helm.py)."""
+exactly the release's values, namespace and the cluster's Kubernetes version (stacks/tools/plan/helm.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from helpers import shipped_report
 from rendered import PLATFORM_STACKS, objects, pod_spec, release_of, rendered_stack, require_helm, tolerates
-from stacks.plan import helm
+from stacks.tools.plan import helm
 NOT_VENDORED = {"neuron-helm-chart"}  # ../shared/upstream/SOURCES.md: the Neuron chart could not be obtained
 
 # API groups the API server serves without a CRD (Kubernetes 1.34).

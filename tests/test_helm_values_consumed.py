@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from rendered import PLATFORM_STACKS, rendered_stack, require_helm
-from stacks.plan import helm
+from stacks.tools.plan import helm
 
 # Keys that change nothing at render time on purpose, with the reason. Keep this empty where possible: a key with no
 # effect is removed rather than listed.

@@ -1,4 +1,4 @@
-"""Lands (stacks/plan/lands.py): a pod lands on a pool's instance type when its selectors, affinity and tolerations
+"""Lands (stacks/tools/plan/lands.py): a pod lands on a pool's instance type when its selectors, affinity and tolerations
 match the pool's NodePool and its requests (LimitRange defaults applied) fit the node's allocatable less the
 DaemonSets that run there. These specifications run on small hand-built plans (the registered resources' JSON)."""
 
@@ -8,7 +8,7 @@ import copy
 
 from components.catalog import load_catalog
 from stacks.derive.allocatable import NodeConfig, karpenter_allocatable, node_allocatable
-from stacks.plan.lands import container_requests, evaluate, failures, limit_ranges_of, pod_requests
+from stacks.tools.plan.lands import container_requests, evaluate, failures, limit_ranges_of, pod_requests
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "effect": "NoSchedule"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -272,7 +272,7 @@ def test_a_daemonset_must_fit_beside_the_other_daemonsets_where_it_runs_and_may_
 
 
 def test_a_ray_head_with_in_tree_autoscaling_carries_kuberays_autoscaler_sidecar():
-    from stacks.plan.lands import pod_groups
+    from stacks.tools.plan.lands import pod_groups
 
     head = {"template": {"spec": {"containers": [container({"cpu": "2", "memory": "8Gi"}, name="ray-head")]}}}
     service = {"kind": "RayService", "metadata": {"name": "llm"}, "spec": {"rayClusterConfig": {"enableInTreeAutoscaling": True, "headGroupSpec": head}}}

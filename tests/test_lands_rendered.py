@@ -1,5 +1,5 @@
 """Lands on the real charts: the shipped stacks' workloads, with every Helm release rendered by the real Helm
-(stacks/plan/helm.py, `rendered_objects`): the charts' DaemonSets (device plugins, exporters) take their requests off
+(stacks/tools/plan/helm.py, `rendered_objects`): the charts' DaemonSets (device plugins, exporters) take their requests off
 the nodes they select, and the charts' own pods (controllers, exporters) must land too. Skips with the reason when
 the renderer, Helm or ../shared is absent."""
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 
 from helpers import shared_dir, shipped_report
-from stacks.plan.lands import evaluate
-from stacks.plan.workloads import PLATFORM_KINDS, workloads_of
+from stacks.tools.plan.lands import evaluate
+from stacks.tools.plan.workloads import PLATFORM_KINDS, workloads_of
 
-helm = pytest.importorskip("stacks.plan.helm", reason="the Helm renderer (stacks/plan/helm.py) is not on this branch")
+helm = pytest.importorskip("stacks.tools.plan.helm", reason="the Helm renderer (stacks/tools/plan/helm.py) is not on this branch")
 
 
 def _rendered(document: dict) -> list[dict]:

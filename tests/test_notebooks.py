@@ -14,7 +14,7 @@ import yaml
 from addons.jupyterhub import JupyterHubArgs, jupyterhub_values
 from helpers import plan, shared_dir, spec_of
 from stacks.derive.profiles import notebook_profiles
-from stacks.harness import run_program
+from stacks.tools.harness import run_program
 from stacks.spec import ConfigError
 from upstream import strict
 
@@ -293,7 +293,7 @@ def test_jupyterhub_is_a_toggle():
 
 
 def test_plan_json_has_a_notebooks_section_read_from_the_release(tmp_path):
-    from stacks.cli import main
+    from stacks.tools.cli import main
 
     target = tmp_path / "plan.json"
     assert main(["plan", "staging", "--json", str(target)]) == 0
@@ -309,8 +309,8 @@ def test_plan_json_has_a_notebooks_section_read_from_the_release(tmp_path):
 
 
 def test_the_notebooks_section_lists_accelerator_profiles():
-    from stacks.plan.locate import Planned
-    from stacks.plan.report import notebooks_section
+    from stacks.tools.plan.locate import Planned
+    from stacks.tools.plan.report import notebooks_section
     from stacks.platform_addons import notebook_and_observability_addons
 
     spec = spec_of("dev", pools=POOLS, addons={"jupyterhub": {"enabled": True}})

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from helpers import plan, spec_of
-from stacks.harness import run_program
+from stacks.tools.harness import run_program
 from stacks.platform_addons import notebook_and_observability_addons
 from stacks.spec import ConfigError
 

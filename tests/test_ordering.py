@@ -110,9 +110,9 @@ def test_a_hub_load_balancer_without_the_controller_is_a_config_error_naming_the
 @pytest.mark.parametrize("stack", ["staging", "prod", "inference"])  # the stacks whose examples include the app's Ingress
 def test_example_workloads_that_want_a_load_balancer_name_the_controller(stack):
     # With the Service mutator off, a LoadBalancer Service or an Ingress reaches the controller only by saying so.
-    from addons.examples import render_examples
+    from stacks.tools.examples import render_examples
     from stacks.derive.capacity import catalog_facts
-    from stacks.plan.locate import config_path
+    from stacks.tools.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
 
     spec, _, _ = load_stack_file(config_path(stack))

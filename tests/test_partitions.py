@@ -90,7 +90,7 @@ def test_control_plane_logs_key_allows_the_regional_logs_principal_of_china():
 def test_the_policy_pack_reads_arns_of_any_partition(region):
     """A GovCloud or China plan passes every mandatory policy, as the same stack does in us-east-1 (the pack's ARN
     patterns are not `arn:aws:`-only)."""
-    from stacks.plan.verdicts import evaluate, mandatory
+    from stacks.tools.plan.verdicts import evaluate, mandatory
 
     verdicts = evaluate(_plan(region).to_json()["resources"], "prod")
     assert mandatory(verdicts) == []
@@ -107,7 +107,7 @@ def test_endpoint_service_names_are_looked_up_from_ec2_not_written():
 def test_the_harness_answers_endpoint_lookups_as_the_provider_would():
     """The data source's `service` argument builds com.amazonaws.<region>.<service> itself: in China an interface
     service listed as cn.com.amazonaws.… is not found, so the network layer must not ask that way."""
-    from stacks.harness import CrucibleMocks
+    from stacks.tools.harness import CrucibleMocks
 
     china = CrucibleMocks(region="cn-north-1")
     with pytest.raises(Exception, match="no matching"):

@@ -14,8 +14,8 @@ import pytest
 
 from helpers import shipped_report
 from plan_identity import FIXTURES, identity_of
-from stacks.plan.diff import diff_plans
-from stacks.plan.locate import shipped_stacks
+from stacks.tools.plan.diff import diff_plans
+from stacks.tools.plan.locate import shipped_stacks
 
 
 @pytest.mark.parametrize("stack", shipped_stacks())

@@ -11,8 +11,8 @@ import pytest
 
 from helpers import shipped_report
 from policies.pack import all_policies
-from stacks.cli import main
-from stacks.plan.locate import shipped_stacks
+from stacks.tools.cli import main
+from stacks.tools.plan.locate import shipped_stacks
 
 
 @pytest.mark.parametrize("stack", shipped_stacks())
@@ -31,7 +31,7 @@ def test_prod_plan_evaluates_the_whole_pack_and_says_so_last():
 
 
 def test_plan_exits_1_when_a_mandatory_policy_is_violated(monkeypatch, capsys):
-    from stacks.plan import verdicts
+    from stacks.tools.plan import verdicts
 
     def breaking(resources, env):
         urn = next(r["urn"] for r in resources if r["type"] == "aws:eks/cluster:Cluster")
@@ -638,7 +638,7 @@ def test_check_refuses_what_is_not_a_plan(tmp_path, capsys):
 
 
 def test_advisories_are_grouped_by_policy_and_mandatory_ones_listed_each():
-    from stacks.plan.verdicts import render
+    from stacks.tools.plan.verdicts import render
 
     def v(policy, level, name):
         return {"policy": policy, "level": level, "urn": f"urn:pulumi:s::p::t::{name}", "message": f"description\n{name} is wrong"}

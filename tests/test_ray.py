@@ -7,17 +7,17 @@ import pytest
 import yaml
 
 import upstream
-from addons.examples import EXAMPLES, render_examples
-from addons.examples.ray import finetune_rayjob, neuron_raycluster
-from addons.examples.shapes import NodeShape
+from stacks.tools.examples import EXAMPLES, render_examples
+from stacks.tools.examples.ray import finetune_rayjob, neuron_raycluster
+from stacks.tools.examples.shapes import NodeShape
 from stacks.derive.capacity import catalog_facts
-from addons.examples.training import CHECKPOINT_MOUNT
+from stacks.tools.examples.training import CHECKPOINT_MOUNT
 from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE, QUEUE_LABEL
 from components.catalog import load_catalog
 from components.labels import POOL_LABEL
 from helpers import plan, spec_of
 from policies.offline import evaluate
-from stacks.cli import main
+from stacks.tools.cli import main
 from stacks.spec import ConfigError
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -281,7 +281,7 @@ def test_the_trainium_raycluster_needs_a_neuron_training_pool():
 
 @pytest.mark.parametrize("stack, path", [("train-p5", "train/ray-finetune.yaml"), ("trainium", "train/ray-trainium.yaml")])
 def test_the_shipped_presets_render_their_ray_example(stack, path):
-    from stacks.plan.locate import config_path
+    from stacks.tools.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
 
     spec, _, _ = load_stack_file(config_path(stack))

@@ -1,4 +1,4 @@
-"""Reaches on the shipped prod stack: the flow table (stacks/plan/flows.py) holds on the plan's NetworkPolicies (and
+"""Reaches on the shipped prod stack: the flow table (stacks/tools/plan/flows.py) holds on the plan's NetworkPolicies (and
 z2jh's singleuser policy modelled from its values), failures are mandatory, and `crucible check` re-evaluates an
 edited saved plan."""
 
@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("nca", reason="network-config-analyzer (test extra) is not installed")
 
 from helpers import shipped_report  # noqa: E402
-from stacks.cli import main  # noqa: E402
-from stacks.plan import lands, reaches  # noqa: E402
+from stacks.tools.cli import main  # noqa: E402
+from stacks.tools.plan import lands, reaches  # noqa: E402
 
 
 def _prod() -> dict:

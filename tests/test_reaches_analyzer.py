@@ -1,5 +1,5 @@
 """network-config-analyzer (np-guard) handles every NetworkPolicy feature Crucible and the charts use: one small
-cluster per feature, asserted through stacks/plan/reaches.py's Network (the same code path the plan uses).
+cluster per feature, asserted through stacks/tools/plan/reaches.py's Network (the same code path the plan uses).
 
 Semantics checked against https://kubernetes.io/docs/concepts/services-networking/network-policies/ (selectors
 combined in one `from`/`to` element are ANDed; ipBlock `except`; `endPort` ranges; named ports resolve against the
@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("nca", reason="network-config-analyzer (test extra) is not installed")
 
-from stacks.plan.reaches import Endpoint, Network, normalise_policy  # noqa: E402
+from stacks.tools.plan.reaches import Endpoint, Network, normalise_policy  # noqa: E402
 
 NS = {"a": {"team": "a"}, "b": {"team": "b"}, "kube-system": {}}
 for _name, _labels in NS.items():

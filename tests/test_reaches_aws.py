@@ -1,4 +1,4 @@
-"""Reaches, the AWS side (stacks/plan/reaches_aws.py): what prod's security groups let through, each way of
+"""Reaches, the AWS side (stacks/tools/plan/reaches_aws.py): what prod's security groups let through, each way of
 writing a rule, and `crucible check` failing an edited saved plan naming the flow."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import json
 import pytest
 
 from helpers import shipped_report
-from stacks.cli import main
-from stacks.plan.reaches_aws import SG, Party, rules_of
+from stacks.tools.cli import main
+from stacks.tools.plan.reaches_aws import SG, Party, rules_of
 
 VPC = "10.30.0.0/16"
 
@@ -59,7 +59,7 @@ def _res(token, name, **inputs):
 
 
 def _allowed_both_ways(resources, a, b, port):
-    from stacks.plan.reaches_aws import allowed
+    from stacks.tools.plan.reaches_aws import allowed
 
     rules = rules_of(resources)
     return allowed(rules, a, b, "tcp", port) and allowed(rules, b, a, "tcp", port)
@@ -84,7 +84,7 @@ def test_security_group_rule_resources_with_self_and_source_group():
         _res("aws:ec2/securityGroupRule:SecurityGroupRule", "a-self-out", type="egress", securityGroupId="sg-a", protocol="all", fromPort=0, toPort=0, self=True),
         _res("aws:ec2/securityGroupRule:SecurityGroupRule", "a-from-b", type="ingress", securityGroupId="sg-a", protocol="tcp", fromPort=443, toPort=443, sourceSecurityGroupId="sg-b"),
     ]
-    from stacks.plan.reaches_aws import allowed
+    from stacks.tools.plan.reaches_aws import allowed
 
     rules = rules_of(resources)
     assert allowed(rules, A, A, "udp", 4791)  # all traffic to and from itself
@@ -93,7 +93,7 @@ def test_security_group_rule_resources_with_self_and_source_group():
 
 
 def test_cidr_rules_cover_parties_inside_the_range():
-    from stacks.plan.reaches_aws import allowed
+    from stacks.tools.plan.reaches_aws import allowed
 
     resources = [
         _res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "b-in", securityGroupId="sg-b", ipProtocol="tcp", fromPort=443, toPort=443, cidrIpv4="10.0.0.0/8"),
@@ -134,7 +134,7 @@ def test_check_fails_a_saved_plan_missing_a_security_group_rule(tmp_path, capsys
 def test_a_split_stack_reaches_the_control_plane_through_the_cluster_security_group_of_its_core_stack():
     """prod-platform registers no VPC and no cluster: its nodes carry the core stack's cluster security group, whose
     EKS default rules (all from itself, all egress to 0.0.0.0/0) carry the 443 flows though no VPC range is known."""
-    from stacks.plan.reaches_aws import aws_flows
+    from stacks.tools.plan.reaches_aws import aws_flows
 
     document, _ = shipped_report("prod-platform")
     control = [f for f in aws_flows(document["resources"]) if "control plane" in (f["from"], f["to"])]

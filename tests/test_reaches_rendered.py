@@ -1,4 +1,4 @@
-"""Reaches with objects the charts render (passed as ``extra_objects``, as stacks/plan/helm.py `rendered_objects`
+"""Reaches with objects the charts render (passed as ``extra_objects``, as stacks/tools/plan/helm.py `rendered_objects`
 gives them): their NetworkPolicies join the analysis, webhook Services and monitors become flow ends, and a rendered
 z2jh singleuser policy replaces the one modelled from values."""
 
@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("nca", reason="network-config-analyzer (test extra) is not installed")
 
-from stacks.plan.lands import evaluate, workloads_of  # noqa: E402
-from stacks.plan import reaches  # noqa: E402
+from stacks.tools.plan.lands import evaluate, workloads_of  # noqa: E402
+from stacks.tools.plan import reaches  # noqa: E402
 
 VPC = {"type": "aws:ec2/vpc:Vpc", "name": "vpc", "inputs": {"cidrBlock": "10.0.0.0/16"}}
 LABELS = {"app.kubernetes.io/name": "hooks"}

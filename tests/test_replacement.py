@@ -1,4 +1,4 @@
-"""The replacement table (stacks/plan/replacement.py): every resource type Crucible registers has a row, rows name real
+"""The replacement table (stacks/tools/plan/replacement.py): every resource type Crucible registers has a row, rows name real
 inputs, and the kinds say which replacements lose data."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import warnings
 
 import pytest
 
-from stacks.plan import replacement
-from stacks.plan.locate import plan_stack, shipped_stacks
+from stacks.tools.plan import replacement
+from stacks.tools.plan.locate import plan_stack, shipped_stacks
 
 
 @functools.lru_cache(maxsize=None)

@@ -8,7 +8,7 @@ import ipaddress
 import pytest
 import yaml
 
-from addons.examples import render_examples
+from stacks.tools.examples import render_examples
 from addons.kueue import FEATURE_GATES, KueueArgs, kueue_values, manager_config
 from helpers import plan, shipped_report, spec_of
 from stacks.derive.capacity import catalog_facts
@@ -118,7 +118,7 @@ def rayservice(examples, path: str) -> dict:
 
 
 # The refusal of a RayService's RayCluster when ray.io/rayservice is not an enabled integration is specified with the
-# rest of Kueue's rules in tests/test_admitted.py (stacks/plan/admitted.py models Kueue for every workload).
+# rest of Kueue's rules in tests/test_admitted.py (stacks/tools/plan/admitted.py models Kueue for every workload).
 
 
 @pytest.mark.parametrize("path", SERVING_EXAMPLES)
@@ -162,7 +162,7 @@ def test_the_serving_workers_are_admitted_on_the_serving_pools_flavor_with_the_t
 
 # ---- defect 4: Pod Security, for every workload Crucible registers or hands to teams ---------------------------
 
-from stacks.plan.pod_security import PSA_ENFORCE, pod_templates, violations, workload_violations  # noqa: E402
+from stacks.tools.plan.pod_security import PSA_ENFORCE, pod_templates, violations, workload_violations  # noqa: E402
 
 COMPLIANT = {
     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -324,7 +324,7 @@ SHIPPED = ("dev", "staging", "prod", "prod-core", "prod-platform", "inference", 
 def test_every_example_of_a_shipped_stack_passes_pod_security_where_teams_run_it(stack):
     # serving examples may run in any team's namespace; training examples in the training teams' (their share
     # of a training pool is what makes them training teams)
-    from stacks.plan.locate import config_path
+    from stacks.tools.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
     from stacks.spec.teams import is_training_team, pod_security_level
 

@@ -13,7 +13,7 @@ import yaml
 
 from addons.storage_drivers import LUSTRE_CLAIM
 from stacks import cli
-from stacks.plan.locate import plan_stack
+from stacks.tools.plan.locate import plan_stack
 from tests.helpers import REPO, plan
 
 STACKS = REPO / "stacks"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from helpers import plan, spec_of, stack_config
-from stacks.cli import main as cli
+from stacks.tools.cli import main as cli
 from stacks.derive import capacity
-from stacks.plan.locate import Planned
-from stacks.harness import ACCOUNT_ID
-from stacks.plan.report import build_report
+from stacks.tools.plan.locate import Planned
+from stacks.tools.harness import ACCOUNT_ID
+from stacks.tools.plan.report import build_report
 
 P5 = {
     "name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True,

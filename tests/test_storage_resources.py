@@ -6,7 +6,7 @@ import json
 import pytest
 
 from helpers import plan
-from stacks.harness import ACCOUNT_ID
+from stacks.tools.harness import ACCOUNT_ID
 
 BUCKET = "aws:s3/bucket:Bucket"
 SIDE = {

@@ -130,7 +130,7 @@ def test_a_stated_zone_must_agree_with_the_efa_training_pools():
 def test_shipped_stacks_outside_dev_state_the_zone_their_file_system_was_derived_in():
     # Stating the zone must not move a deployed file system: each states the zone the old derivation chose.
     from stacks.derive.placement import derived_lustre_zone
-    from stacks.plan.locate import config_path, shipped_stacks
+    from stacks.tools.plan.locate import config_path, shipped_stacks
     from stacks.spec.loader import load_stack_file
 
     stated = {}

@@ -38,8 +38,8 @@ def test_a_mix_of_architectures_is_refused_naming_the_key():
 
 
 def test_plan_settings_show_the_system_nodes_ami_type():
-    from stacks.plan.report import build_report
-    from stacks.plan.locate import plan_stack
+    from stacks.tools.plan.report import build_report
+    from stacks.tools.plan.locate import plan_stack
 
     document, lines = build_report(plan_stack("dev"))
     (group,) = document["settings"]["nodeGroups"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, plan, shared_dir, spec_of
-from stacks.harness import PlanRun
+from stacks.tools.harness import PlanRun
 
 POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": "v20251108"},
@@ -289,8 +289,8 @@ def test_tenancy_passes_every_mandatory_policy(run):
 
 
 def test_the_plan_lists_every_team_with_its_queue_and_quota_per_pool(run):
-    from stacks.plan.locate import Planned
-    from stacks.plan.report import teams_section
+    from stacks.tools.plan.locate import Planned
+    from stacks.tools.plan.report import teams_section
 
     spec = spec_of("prod", pools=POOLS, teams=TEAMS)
     section = teams_section(Planned(spec=spec, run=run, path=REPO / "x", config={}, secret_keys=[]))
@@ -306,8 +306,8 @@ def test_the_plan_lists_every_team_with_its_queue_and_quota_per_pool(run):
 
 
 def test_the_teams_table_names_each_teams_volumes_groups_and_the_notebook_profiles():
-    from stacks.plan.locate import Planned
-    from stacks.plan.report import teams_section
+    from stacks.tools.plan.locate import Planned
+    from stacks.tools.plan.report import teams_section
 
     cpu = {"name": "cpu", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4}  # the default profile's pool
     config = dict(pools=[*POOLS, cpu], teams=TEAMS, addons={"jupyterhub": {"enabled": True, "acceleratorProfiles": "all"}})
@@ -326,8 +326,8 @@ def test_the_teams_table_names_each_teams_volumes_groups_and_the_notebook_profil
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "prod-platform"])
 def test_shipped_stacks_plan_their_teams_within_every_mandatory_tenancy_policy(stack):
     from policies.offline import evaluate
-    from stacks.plan.locate import plan_stack
-    from stacks.plan.report import teams_section
+    from stacks.tools.plan.locate import plan_stack
+    from stacks.tools.plan.report import teams_section
 
     planned = plan_stack(stack)
     assert planned.spec.teams, f"{stack} ships no teams"

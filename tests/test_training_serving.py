@@ -8,11 +8,11 @@ import pytest
 import yaml
 
 import upstream
-from addons.examples import EXAMPLES, render_examples, write_examples
-from addons.examples.serving import Exposure, app_ingress, llm_rayservice
-from addons.examples.shapes import NodeShape
+from stacks.tools.examples import EXAMPLES, render_examples, write_examples
+from stacks.tools.examples.serving import Exposure, app_ingress, llm_rayservice
+from stacks.tools.examples.shapes import NodeShape
 from stacks.derive.capacity import catalog_facts
-from addons.examples.training import OBSOLETE_EFA_ENV, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
+from stacks.tools.examples.training import OBSOLETE_EFA_ENV, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
 from components.labels import QUEUE_LABEL
 from addons.load_balancer_controller import controller_policy
 from helpers import plan, spec_of
@@ -368,7 +368,7 @@ def test_controller_policy_in_the_plan_is_attached_to_its_role(dev_plan):
 
 
 def test_examples_command_writes_nothing_for_a_stack_without_pools(tmp_path, capsys):
-    from stacks.cli import main
+    from stacks.tools.cli import main
 
     # prod-core builds network and cluster only (dev, which has pools, gets a GPU check: tests/test_examples_run.py)
     assert main(["examples", "prod-core", "--out", str(tmp_path)]) == 0
@@ -383,7 +383,7 @@ def test_no_ingress_without_the_load_balancer_controller(lookup):
 
 
 def test_a_pool_stated_by_family_is_cut_to_its_first_catalog_type():
-    from addons.examples.shapes import shape_of
+    from stacks.tools.examples.shapes import shape_of
 
     pool = spec_of("dev", pools=[{**POOLS[0], "instanceTypes": ["p5"]}]).pools[0]
     shape = shape_of(pool)
@@ -399,7 +399,7 @@ def _containers(manifests: list[dict]) -> list[dict]:
 def test_every_example_pod_asking_for_devices_is_guaranteed_and_fits_its_node(stack):
     """A container without a memory limit would get the team LimitRange's small default: every device-using
     container states cpu and memory, requests equal to limits, within the instance type the pod is pinned to."""
-    from stacks.plan.locate import config_path
+    from stacks.tools.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
 
     spec, _, _ = load_stack_file(config_path(stack))

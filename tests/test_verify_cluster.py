@@ -10,11 +10,11 @@ import time
 import pytest
 
 from fakekube import FakeCluster, Scenario, node, ready
-from stacks.cli import main
-from stacks.verify.checks.base import Options
-from stacks.verify.kube import KubeClient, parse_kubeconfig
-from stacks.verify.runner import run_verify
-from stacks.verify.targets import targets_from_plan
+from stacks.tools.cli import main
+from stacks.tools.verify.checks.base import Options
+from stacks.tools.verify.kube import KubeClient, parse_kubeconfig
+from stacks.tools.verify.runner import run_verify
+from stacks.tools.verify.targets import targets_from_plan
 from verify_data import DD_GNU, nccl_log, plan_document
 
 KARPENTER, KARPENTER_AWS = "apis/karpenter.sh/v1", "apis/karpenter.k8s.aws/v1"
@@ -255,7 +255,7 @@ def test_unknown_check_and_bad_plan_exit_2(fake, tmp_path, capsys):
 
 
 def test_from_stack_reads_the_kubeconfig_output_through_the_pulumi_cli(monkeypatch):
-    from stacks.verify import command
+    from stacks.tools.verify import command
 
     calls = []
 

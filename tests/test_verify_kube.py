@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from stacks.verify.kube import KubeClient, KubeConfigError, api_path, parse_kubeconfig
+from stacks.tools.verify.kube import KubeClient, KubeConfigError, api_path, parse_kubeconfig
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.verify.parsers import ParseError, network_ratio, parse_dd, parse_fio_json, parse_nccl
+from stacks.tools.verify.parsers import ParseError, network_ratio, parse_dd, parse_fio_json, parse_nccl
 from verify_data import DD_BUSYBOX, DD_GNU, FIO_JSON, NCCL_ROWS, nccl_log
 
 

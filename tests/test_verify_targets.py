@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.verify.targets import TargetsError, node_expectations, targets_from_plan
+from stacks.tools.verify.targets import TargetsError, node_expectations, targets_from_plan
 from components.labels import QUEUE_LABEL
-from stacks.verify.workloads import nccl_mpijob, probe_job
+from stacks.tools.verify.workloads import nccl_mpijob, probe_job
 from verify_data import plan_document
 
 
@@ -58,8 +58,8 @@ def test_a_document_without_resources_is_refused():
 
 
 def test_a_real_plan_document_reads_without_error():
-    from stacks.plan.locate import plan_stack
-    from stacks.plan.report import build_report
+    from stacks.tools.plan.locate import plan_stack
+    from stacks.tools.plan.report import build_report
 
     document, _ = build_report(plan_stack("dev"))
     targets = targets_from_plan(document)

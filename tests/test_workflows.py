@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from helpers import REPO
-from stacks.cli import parser
+from stacks.tools.cli import parser
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 
@@ -68,7 +68,7 @@ def test_plan_and_diff_scripts_produce_a_comment(tmp_path):
     if shutil.which("bash") is None:
         pytest.skip("bash is not available")
     wrapper = tmp_path / "crucible"
-    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m stacks.cli \"$@\"\n")
+    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m stacks.tools.cli \"$@\"\n")
     wrapper.chmod(0o755)
     plans = tmp_path / "plans"
     result = subprocess.run([".github/scripts/plan-all.sh", str(wrapper), str(plans / "head")], cwd=REPO, capture_output=True, text=True, timeout=600)

@@ -11,10 +11,10 @@ import re
 import pytest
 import yaml
 
-from addons.examples import render_examples
+from stacks.tools.examples import render_examples
 from helpers import REPO, shipped_report
-from stacks.cli import main
-from stacks.plan.lands import failures, reevaluate
+from stacks.tools.cli import main
+from stacks.tools.plan.lands import failures, reevaluate
 from stacks.spec.loader import load_stack_file
 
 STACKS = ("dev", "staging", "prod", "prod-platform", "inference", "research", "train-p5", "trainium")
@@ -153,14 +153,14 @@ def test_a_trainjob_pod_is_built_from_its_runtime_its_patches_and_its_trainer():
 def test_without_the_renderer_the_plan_says_the_charts_were_not_rendered(monkeypatch):
     import sys
 
-    from stacks.plan.workloads import rendered_charts
+    from stacks.tools.plan.workloads import rendered_charts
 
-    import stacks.plan
+    import stacks.tools.plan
 
-    monkeypatch.setitem(sys.modules, "stacks.plan.helm", None)  # importing it raises ImportError
-    monkeypatch.delattr(stacks.plan, "helm", raising=False)
+    monkeypatch.setitem(sys.modules, "stacks.tools.plan.helm", None)  # importing it raises ImportError
+    monkeypatch.delattr(stacks.tools.plan, "helm", raising=False)
     objects, notes = rendered_charts({"resources": shipped_report("dev")[0]["resources"]})
-    assert objects == [] and notes == ["charts not rendered: the Helm renderer (stacks/plan/helm.py) is not installed"]
+    assert objects == [] and notes == ["charts not rendered: the Helm renderer (stacks/tools/plan/helm.py) is not installed"]
 
 
 def test_check_fails_a_saved_plan_whose_team_namespace_was_moved_to_restricted(tmp_path, capsys):

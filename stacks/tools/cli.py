@@ -1,0 +1,214 @@
+"""`crucible`: plan Crucible stacks offline — no cloud credentials, no network, no Pulumi CLI.
+
+Exit codes: 0 success; 1 the plan breaks a mandatory policy (plan, check) or would lose data (diff
+--fail-on-data-loss), or a verify check failed; 2 invalid config or arguments; 3 internal error; 4 (verify) the
+cluster is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional, Sequence
+
+from stacks.spec import ConfigError
+
+EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _write_json(document: dict, target: str) -> None:
+    text = json.dumps(document, indent=2, sort_keys=False, default=str)
+    if target == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        Path(target).write_text(text + "\n")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from stacks.tools.plan.locate import plan_stack
+    from stacks.tools.plan.report import build_report
+
+    from stacks.tools.plan.lands import failures
+    from stacks.tools.plan.verdicts import mandatory
+
+    planned = plan_stack(args.stack)
+    document, lines = build_report(planned)
+    if args.json:
+        _write_json(document, args.json)
+    if args.json != "-":
+        print("\n".join(lines))
+        if args.json:
+            print(f"\nplan written to {args.json}")
+    return EXIT_POLICY if mandatory(document.get("policies", {})) or failures(document.get("workloads", {})) else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from stacks.tools.plan.verdicts import evaluate, mandatory, render
+    from stacks.spec import Problem
+    from stacks.spec.schema import ENVIRONMENTS
+
+    document = _plan_document(args.plan) if args.plan.endswith(".json") else None
+    if document is None:
+        raise ConfigError([Problem(args.plan, "expected a plan JSON file written by `crucible plan --json`")], args.plan)
+    env = args.env or document.get("environment")
+    if env not in ENVIRONMENTS:
+        raise ConfigError([Problem("--env", f"got {env!r}; allowed: {', '.join(ENVIRONMENTS)} (the plan does not name its environment)")], args.plan)
+    resources = document.get("resources")
+    if not isinstance(resources, list):
+        raise ConfigError([Problem(f"{args.plan}:resources", "missing: not a plan written by `crucible plan --json`")], args.plan)
+    verdicts = evaluate(resources, env)
+    print(f"crucible check {args.plan} ({env})")
+    print("\n".join(f"  {line}" for line in render(verdicts)))
+    workloads = None
+    if isinstance(document.get("workloads"), dict):
+        # The saved plan's workloads, checked again against its (possibly edited) resources and pod templates.
+        from stacks.tools.plan import lands
+
+        workloads = lands.reevaluate(document)
+        verdicts = {**verdicts, "workloads": workloads}
+        print("  Workloads")
+        print("\n".join(f"    {line}" for line in lands.render(workloads)))
+    if args.json:
+        _write_json(verdicts, args.json)
+    from stacks.tools.plan.lands import failures
+
+    return EXIT_POLICY if mandatory(verdicts) or failures(workloads or {}) else EXIT_OK
+
+
+def _plan_document(source: str) -> dict:
+    """A plan JSON file, or a stack name / stack config path planned now."""
+    from stacks.tools.plan.locate import plan_stack
+    from stacks.tools.plan.report import build_report
+
+    path = Path(source)
+    if path.suffix == ".json":
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            from stacks.spec import Problem
+
+            raise ConfigError([Problem(source, f"cannot read plan JSON: {exc}")], source) from None
+    document, _ = build_report(plan_stack(source))
+    return document
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from stacks.tools.plan.diff import diff_plans, render
+
+    diff = diff_plans(_plan_document(args.base), _plan_document(args.head), args.base, args.head)
+    print(render(diff, markdown=args.markdown))
+    if args.json:
+        _write_json(diff.to_json(), args.json)
+    unprotected_loss = [c for c in diff.dangerous if not c.protected]
+    return EXIT_POLICY if args.fail_on_data_loss and unprotected_loss else EXIT_OK
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    """Write every example the stack can run under --out; list what was written (stdout) and skipped (stderr)."""
+    from stacks.tools.examples import EXAMPLES, write_examples
+    from stacks.tools.plan.locate import config_path
+    from stacks.spec.loader import load_stack_file
+
+    spec, _, _ = load_stack_file(config_path(args.stack))
+    out = Path(args.out)
+    if not spec.builds("compute"):
+        # The examples are cut to the stack's pools; a stack that builds no compute layer has none.
+        print(
+            f"{spec.stack} builds the layers {', '.join(spec.layers)}, not compute: it has no pools to run examples on. "
+            "Run `crucible examples <stack>` for the stack that builds its pools (e.g. the platform part of a split deployment).",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    written = write_examples(spec, out)
+    for path in written:
+        print(path)
+    done = {p.relative_to(out).as_posix() for p in written}
+    for example in EXAMPLES:
+        if example.path not in done:
+            print(f"skipped {example.path}: needs {example.needs}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_runner(args: argparse.Namespace) -> int:
+    """Where CI runs `pulumi up` for each stack: the runner labels of the stack that builds its cluster."""
+    from stacks.tools.plan.deploy import runner_kind, runner_labels
+    from stacks.tools.plan.locate import config_path
+    from stacks.spec.loader import load_stack_file
+
+    rows = []
+    for stack in args.stacks:
+        path = config_path(stack)
+        spec, _, _ = load_stack_file(path)
+        rows.append((spec.stack, runner_kind(spec, path), list(runner_labels(spec, path))))
+    if args.labels:
+        # {stack: [label, ...]}: a JSON array per stack, for `runs-on: ${{ fromJSON(...)[matrix.stack] }}`
+        print(json.dumps({stack: labels for stack, _, labels in rows}, separators=(",", ":")))
+    else:
+        for stack, kind, labels in rows:
+            print(f"{stack} {kind} {','.join(labels)}")
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from stacks.tools.verify.command import run
+
+    return run(args, _plan_document)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="crucible", description="Plan and check Crucible stacks offline (no credentials, no Pulumi CLI).")
+    sub = p.add_subparsers(dest="command", required=True)
+    plan = sub.add_parser("plan", help="run the program for a stack config under mocks and report what it would create")
+    plan.add_argument("stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml) or a path to a Pulumi.<name>.yaml")
+    plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE ('-' for stdout only)")
+    plan.set_defaults(func=cmd_plan)
+    check = sub.add_parser("check", help="evaluate the policy pack against a saved plan (e.g. an edited copy)")
+    check.add_argument("plan", help="plan JSON written by `crucible plan --json`")
+    check.add_argument("--env", choices=["dev", "staging", "prod"], help="environment whose enforcement levels apply (default: the plan's)")
+    check.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
+    check.set_defaults(func=cmd_check)
+    diff = sub.add_parser("diff", help="compare two plans: resources by layer, stateful replacements, policy verdicts, $/h")
+    diff.add_argument("base", help="plan JSON file, stack name or stack config path")
+    diff.add_argument("head", help="plan JSON file, stack name or stack config path")
+    diff.add_argument("--markdown", action="store_true", help="render for a pull-request comment")
+    diff.add_argument("--json", metavar="FILE", help="also write the diff as JSON")
+    diff.add_argument("--fail-on-data-loss", action="store_true", help="exit 1 when an unprotected stateful resource would be destroyed or replaced")
+    diff.set_defaults(func=cmd_diff)
+    examples = sub.add_parser("examples", help="write the example jobs and services a team submits, rendered from the stack's config")
+    examples.add_argument("stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml) or a path to a Pulumi.<name>.yaml")
+    examples.add_argument("--out", default="jobs", metavar="DIR", help="directory to write into (default: jobs/)")
+    examples.set_defaults(func=cmd_examples)
+    runner = sub.add_parser("runner", help="print where CI deploys each stack: its runner kind and runs-on labels (cluster.apiAccess.runnerLabels)")
+    runner.add_argument("stacks", nargs="+", metavar="stack", help="stack names or paths to Pulumi.<name>.yaml")
+    runner.add_argument("--labels", action="store_true", help="print each stack's runs-on labels as JSON, {stack: [label, ...]}, for a workflow's runs-on")
+    runner.set_defaults(func=cmd_runner)
+    verify = sub.add_parser("verify", help="after `pulumi up`: check the real cluster against the stack's plan (pools, devices, NCCL, queues, Lustre, JupyterHub)")
+    from stacks.tools.verify.command import add_arguments
+
+    add_arguments(verify)
+    verify.set_defaults(func=cmd_verify)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        print(f"crucible {args.command}: {error.render()}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: no tracebacks for users
+        if os.environ.get("CRUCIBLE_DEBUG"):
+            traceback.print_exc()
+        print(f"crucible {args.command}: internal error: {type(error).__name__}: {error} (set CRUCIBLE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

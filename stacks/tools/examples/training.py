@@ -1,0 +1,343 @@
+"""Example training jobs a team submits, rendered from the spec (pure functions returning manifest dicts).
+
+- ``torch_efa_runtime``: the ClusterTrainingRuntime Crucible ships with Kubeflow Trainer (torchrun on EFA).
+- ``pytorch_trainjob``: a multi-node PyTorch TrainJob on that runtime.
+- ``mpi_nccl_job``: an MPIJob v2beta1 running nccl-tests' all-reduce across the nodes.
+
+Every job is admitted by Kueue through the team's LocalQueue (label ``kueue.x-k8s.io/queue-name``), pinned to
+its pool (``karpenter.sh/nodepool``) and instance type, tolerates the accelerator taint, and asks for all the
+node's accelerators and EFA devices (counts from the instance catalog), never huge pages (Karpenter models none:
+components/labels.py). The EFA/NCCL environment follows current aws-ofi-nccl guidance (aws-samples/
+awsome-distributed-training 1.architectures/efa-cheatsheet.md, preset for libfabric >= 1.18 and aws-ofi-nccl >=
+1.7): `FI_EFA_USE_HUGE_PAGE=0` (the nodes reserve no huge pages), and what makes the transport visible in the logs.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from stacks.tools.examples.shapes import NodeShape
+from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, EFA_NO_HUGE_PAGES_ENV, EXAMPLE_LABEL, QUEUE_LABEL
+
+TRAINER_API = "trainer.kubeflow.org/v1alpha1"
+MPI_API = "kubeflow.org/v2beta1"
+TORCH_EFA_RUNTIME = "torch-distributed-efa"
+CHECKPOINT_MOUNT = "/checkpoints"
+
+# What the jobs set: NCCL logs its transport at start ("NET/OFI Selected provider is efa"), so a run that fell
+# back to TCP sockets is visible at once; libfabric's EFA provider must not take its buffers from huge pages, which
+# no node reserves (its default is to use them).
+EFA_ENV: tuple[tuple[str, str], ...] = (("NCCL_DEBUG", "INFO"), EFA_NO_HUGE_PAGES_ENV)
+
+# What current guidance says NOT to set (facts.md, aws-ofi-nccl): detected automatically, only for old plugins,
+# no longer needed, or best left at NCCL's defaults. Tests assert none of these appear in any example.
+OBSOLETE_EFA_ENV = (
+    "FI_EFA_USE_DEVICE_RDMA",  # libfabric >= 1.18 / aws-ofi-nccl >= 1.7 detect RDMA themselves
+    "FI_PROVIDER",  # =efa only mattered for aws-ofi-nccl <= 1.5
+    "NCCL_PROTO",  # =simple only mattered for aws-ofi-nccl <= 1.5
+    "FI_EFA_FORK_SAFE",  # no longer needed
+    "NCCL_MIN_CHANNELS",  # leave at NCCL's default
+    "NCCL_MIN_NCHANNELS",
+    "NCCL_BUFFSIZE",  # leave at NCCL's default
+)
+
+
+# Open MPI and the EFA stack of the nccl-tests image (aws-samples/awsome-distributed-training
+# micro-benchmarks/nccl-tests: Open MPI and libfabric from the EFA installer under /opt/amazon, NCCL under
+# /opt/nccl/build, the aws-ofi-nccl plugin under /opt/aws-ofi-nccl/install).
+MPI_HOME = "/opt/amazon/openmpi"
+MPIRUN = f"{MPI_HOME}/bin/mpirun"  # a full path: Open MPI then starts its daemons from the same prefix on every node
+# Ranks on the workers are started through sshd, which hands them none of the image's ENV: the launcher states the
+# search paths (Kubernetes does not expand $VAR, so they are whole values) and forwards them with `-x`, together
+# with everything else NCCL and libfabric need on every rank (MPI_FORWARDED_ENV).
+MPI_LAUNCHER_ENV: tuple[tuple[str, str], ...] = (
+    ("PATH", f"{MPI_HOME}/bin:/opt/amazon/efa/bin:/opt/nccl-tests/build:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    (
+        "LD_LIBRARY_PATH",
+        f"{MPI_HOME}/lib:/opt/nccl/build/lib:/opt/amazon/efa/lib:/opt/aws-ofi-nccl/install/lib:/opt/amazon/ofi-nccl/lib:/usr/local/cuda/lib64:/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
+    ),
+    ("OPAL_PREFIX", MPI_HOME),  # where Open MPI finds its components (the image's value; relocated installs need it)
+    ("NCCL_SOCKET_IFNAME", "^lo,docker"),  # NCCL's bootstrap over the pod's interface (EFA itself carries no IP)
+)
+MPI_FORWARDED_ENV = tuple(k for k, _ in MPI_LAUNCHER_ENV) + tuple(k for k, _ in EFA_ENV)
+# Open MPI's own traffic (launch, wire-up) over TCP on the pod network, never UCX or the loopback/docker bridges
+# (the MCA settings of the AWS nccl-tests MPIJob); NCCL's data goes over EFA through aws-ofi-nccl.
+MPI_MCA: tuple[tuple[str, str], ...] = (("pml", "^ucx"), ("btl", "tcp,self"), ("btl_tcp_if_exclude", "lo,docker0"))
+
+
+def _env(extra: Optional[dict[str, str]] = None) -> list[dict]:
+    pairs = dict(EFA_ENV)
+    pairs.update(extra or {})
+    return [{"name": k, "value": v} for k, v in pairs.items()]
+
+
+def _shm_volume() -> dict:
+    # NCCL and PyTorch data loaders use /dev/shm; the container default (64 MiB) is far too small.
+    return {"name": "dshm", "emptyDir": {"medium": "Memory"}}
+
+
+def checkpoint_volume(claim: Optional[str]) -> dict:
+    """/checkpoints: the Lustre claim, or (a stack without a file system) a scratch directory that dies with the pod."""
+    if claim is None:
+        return {"name": "checkpoints", "emptyDir": {}}
+    return {"name": "checkpoints", "persistentVolumeClaim": {"claimName": claim}}
+
+
+def _mounts() -> list[dict]:
+    return [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT}]
+
+
+def _job_labels(queue: str) -> dict[str, str]:
+    return {QUEUE_LABEL: queue, EXAMPLE_LABEL: "true"}
+
+
+def torch_efa_runtime(image: str) -> dict:
+    """ClusterTrainingRuntime `torch-distributed-efa`: torchrun per node, /dev/shm in memory, EFA-ready env.
+
+    Pool placement, accelerators and EFA devices are per job (TrainJob resourcesPerNode and runtimePatches),
+    so one runtime serves every EFA pool.
+    """
+    return {
+        "apiVersion": TRAINER_API,
+        "kind": "ClusterTrainingRuntime",
+        "metadata": {"name": TORCH_EFA_RUNTIME, "labels": {"trainer.kubeflow.org/framework": "torch"}},
+        "spec": {
+            "mlPolicy": {"numNodes": 1, "torch": {}},
+            "template": {
+                "spec": {
+                    "replicatedJobs": [
+                        {
+                            "name": "node",
+                            "template": {
+                                "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
+                                "spec": {
+                                    "template": {
+                                        "spec": {
+                                            "containers": [
+                                                {
+                                                    "name": "node",
+                                                    "image": image,
+                                                    "env": _env(),
+                                                    "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                                                }
+                                            ],
+                                            "volumes": [_shm_volume()],
+                                        }
+                                    }
+                                },
+                            },
+                        }
+                    ]
+                }
+            },
+        },
+    }
+
+
+# A self-contained smoke test: NCCL all-reduce across every GPU of every node, then a checkpoint on Lustre.
+_ALLREDUCE_SCRIPT = """\
+cat > /tmp/allreduce.py <<'EOF'
+import os, time, torch, torch.distributed as dist
+dist.init_process_group("nccl")
+torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+x = torch.ones(64 * 1024 * 1024, device="cuda")
+for _ in range(5):
+    dist.all_reduce(x)
+torch.cuda.synchronize(); start = time.time()
+for _ in range(20):
+    dist.all_reduce(x)
+torch.cuda.synchronize()
+if dist.get_rank() == 0:
+    print(f"all_reduce 256 MiB: {(time.time() - start) / 20 * 1000:.1f} ms over {dist.get_world_size()} ranks")
+    os.makedirs(os.environ["CHECKPOINT_DIR"], exist_ok=True)
+    torch.save({"world_size": dist.get_world_size()}, os.path.join(os.environ["CHECKPOINT_DIR"], "smoke.pt"))
+dist.destroy_process_group()
+EOF
+exec torchrun /tmp/allreduce.py
+"""
+
+
+def pytorch_trainjob(
+    shape: NodeShape,
+    *,
+    name: str = "pytorch-efa",
+    queue: str,
+    nodes: int,
+    checkpoint_claim: Optional[str],
+    image: str,
+    runtime: str = TORCH_EFA_RUNTIME,
+) -> dict:
+    """A multi-node PyTorch TrainJob on the EFA runtime: every GPU and EFA device of each node, checkpoints on Lustre."""
+    pod_patch = {
+        "nodeSelector": shape.node_selector(),
+        "tolerations": shape.tolerations(),
+        "volumes": [checkpoint_volume(checkpoint_claim)],
+        "containers": [{"name": "node", "volumeMounts": [{"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT}]}],
+    }
+    return {
+        "apiVersion": TRAINER_API,
+        "kind": "TrainJob",
+        "metadata": {"name": name, "labels": _job_labels(queue)},
+        "spec": {
+            "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime", "name": runtime},
+            "trainer": {
+                "image": image,
+                "numNodes": nodes,
+                "command": ["bash", "-c", _ALLREDUCE_SCRIPT],
+                "env": [{"name": "CHECKPOINT_DIR", "value": f"{CHECKPOINT_MOUNT}/{name}"}],
+                "resourcesPerNode": {"limits": shape.resources(), "requests": shape.resources()},
+            },
+            "runtimePatches": [
+                {
+                    "manager": "crucible.io/examples",
+                    "trainingRuntimeSpec": {
+                        "template": {
+                            "metadata": {"labels": shape.pod_labels()},
+                            "spec": {"replicatedJobs": [{"name": "node", "template": {"spec": {"template": {"spec": pod_patch}}}}]},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def mpi_nccl_job(
+    shape: NodeShape,
+    *,
+    name: str = "nccl-allreduce",
+    queue: str,
+    nodes: int,
+    checkpoint_claim: Optional[str],
+    image: str,
+) -> dict:
+    """An MPIJob (v2beta1): nccl-tests all_reduce_perf over every GPU of `nodes` nodes, on EFA."""
+    slots = shape.accelerators
+    worker_resources = shape.resources()
+    mpirun = [
+        MPIRUN,
+        "--allow-run-as-root",
+        "--tag-output",
+        "-np", str(nodes * slots),
+        "--bind-to", "none",
+        "--map-by", f"ppr:{slots}:node",
+        *[arg for key, value in MPI_MCA for arg in ("--mca", key, value)],
+        *[arg for key in MPI_FORWARDED_ENV for arg in ("-x", key)],
+        "/opt/nccl-tests/build/all_reduce_perf",
+        "-b", "8", "-e", "8G", "-f", "2", "-g", "1",
+    ]
+    placement = {"nodeSelector": shape.node_selector(), "tolerations": shape.tolerations()}
+    return {
+        "apiVersion": MPI_API,
+        "kind": "MPIJob",
+        "metadata": {"name": name, "labels": _job_labels(queue)},
+        "spec": {
+            "slotsPerWorker": slots,
+            "mpiImplementation": "OpenMPI",
+            "launcherCreationPolicy": "WaitForWorkersReady",
+            "runPolicy": {"cleanPodPolicy": "Running", "backoffLimit": 2},
+            "mpiReplicaSpecs": {
+                "Launcher": {
+                    "replicas": 1,
+                    "restartPolicy": "OnFailure",
+                    "template": {
+                        "metadata": {"labels": shape.pod_labels()},
+                        "spec": {
+                            **placement,
+                            "containers": [
+                                {
+                                    "name": "launcher",
+                                    "image": image,
+                                    "command": mpirun[:1],
+                                    "args": mpirun[1:],
+                                    "env": _env(dict(MPI_LAUNCHER_ENV)),
+                                    "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}},
+                                }
+                            ],
+                        },
+                    },
+                },
+                "Worker": {
+                    "replicas": nodes,
+                    "template": {
+                        "metadata": {"labels": shape.pod_labels()},
+                        "spec": {
+                            **placement,
+                            "containers": [
+                                {
+                                    "name": "worker",
+                                    "image": image,
+                                    # The MPI operator mounts the job's SSH keys; the launcher reaches each worker
+                                    # through this sshd (mpi-operator v2beta1 examples run it the same way).
+                                    "command": ["/usr/sbin/sshd", "-De"],
+                                    "env": _env(),
+                                    "resources": {"limits": worker_resources, "requests": worker_resources},
+                                    "volumeMounts": _mounts(),
+                                }
+                            ],
+                            "volumes": [_shm_volume(), checkpoint_volume(checkpoint_claim)],
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+# A single-node check of a GPU pool: the driver and device plugin (nvidia-smi), CUDA (a matmul) and NCCL across
+# every GPU of the node (an all-reduce through NVLink/PCIe; no EFA involved).
+_GPU_SMOKE_SCRIPT = """\
+nvidia-smi
+cat > /tmp/smoke.py <<'EOF'
+import os, torch, torch.distributed as dist
+dist.init_process_group("nccl")
+torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+x = torch.randn(4096, 4096, device="cuda")
+torch.cuda.synchronize()
+y = x @ x
+ones = torch.ones(1, device="cuda")
+dist.all_reduce(ones)
+torch.cuda.synchronize()
+if dist.get_rank() == 0:
+    print(f"{torch.cuda.get_device_name()}: matmul ok, NCCL all_reduce over {int(ones.item())} GPUs ok")
+dist.destroy_process_group()
+EOF
+exec torchrun --standalone --nproc-per-node=@GPUS@ /tmp/smoke.py
+"""
+
+
+def gpu_smoke_job(shape: NodeShape, *, name: str = "gpu-smoke", queue: str, image: str) -> dict:
+    """A Kueue-admitted batch Job using every GPU of one node of ``shape``'s pool (no EFA devices: one node)."""
+    resources = shape.resources(efa=False)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": _job_labels(queue)},
+        "spec": {
+            # Kueue unsuspends the Job once the team's quota admits it (integration batch/job).
+            "suspend": True,
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": shape.pod_labels()},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "nodeSelector": shape.node_selector(),
+                    "tolerations": shape.tolerations(),
+                    # needs no privilege: admitted where the team enforces Pod Security restricted
+                    "securityContext": dict(RESTRICTED_POD_SECURITY),
+                    "containers": [
+                        {
+                            "name": "smoke",
+                            "image": image,
+                            "securityContext": dict(RESTRICTED_CONTAINER_SECURITY),
+                            "command": ["bash", "-c", _GPU_SMOKE_SCRIPT.replace("@GPUS@", str(max(1, shape.accelerators)))],
+                            "resources": {"requests": dict(resources), "limits": dict(resources)},
+                            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                        }
+                    ],
+                    "volumes": [_shm_volume()],
+                },
+            },
+        },
+    }

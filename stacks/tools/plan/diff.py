@@ -1,0 +1,267 @@
+"""`crucible diff BASE HEAD`: what a change to the program or a stack config would do, for a pull request.
+
+BASE and HEAD are plans (JSON documents from `crucible plan --json`). Resources are matched by URN. A resource whose
+URN disappears while another of the same type appears is a delete-and-create unless an alias connects them; a
+changed input that the provider cannot update in place replaces the resource. Either, on a stateful resource, is
+called out loudly: that is how data gets lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stacks.tools.plan import replacement
+from stacks.spec import LAYERS
+
+# Which types are stateful and which input changes replace what: one table, stacks/tools/plan/replacement.py.
+STATEFUL_TYPES = replacement.STATEFUL_TYPES
+
+# Create-only inputs the program ignores after creation (ignore_changes): a change is not applied; say what it means.
+CREATE_ONLY = {
+    ("aws:eks/cluster:Cluster", "accessConfig.bootstrapClusterCreatorAdminPermissions"): (
+        "cluster.bootstrapCreatorAdmin is create-only: EKS reads it only when it creates the cluster and a change would "
+        "replace the cluster, so the program ignores it (ignore_changes) and the running cluster keeps the creator's "
+        "access as it was; grant or remove access with cluster.adminRoleArns or cluster.apiAccess.deployRoleArn"
+    ),
+}
+
+
+@dataclass
+class Change:
+    kind: str  # added | removed | updated | replaced
+    urn: str
+    type: str
+    name: str
+    layer: str
+    fields: list[str] = field(default_factory=list)
+    stateful: bool = False
+    protected: bool = False
+    replaces: list[str] = field(default_factory=list)  # why it is replaced: the forcing fields, or "input ← replaced dependency"
+    hint: str = ""  # what replacing this type means (replacement.TABLE)
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class PlanDiff:
+    base: str
+    head: str
+    changes: list[Change]
+    policies_fixed: list[dict]
+    policies_new: list[dict]
+    cost: dict
+    notes: list[str] = field(default_factory=list)  # changes the program ignores (create-only inputs)
+
+    @property
+    def dangerous(self) -> list[Change]:
+        return [c for c in self.changes if c.stateful and c.kind in ("removed", "replaced")]
+
+    def to_json(self) -> dict:
+        return {
+            "base": self.base,
+            "head": self.head,
+            "changes": [c.to_json() for c in self.changes],
+            "statefulReplacements": [c.to_json() for c in self.dangerous],
+            "policies": {"new": self.policies_new, "fixed": self.policies_fixed},
+            "cost": self.cost,
+            "notes": self.notes,
+        }
+
+
+def _layers(document: dict) -> dict[str, str]:
+    by_urn = {r["urn"]: r for r in document.get("resources", [])}
+    out = {}
+    for urn, r in by_urn.items():
+        top = r
+        while top.get("parent") in by_urn:
+            top = by_urn[top["parent"]]
+        parts = top["type"].split(":")
+        if parts[0] == "crucible" and len(parts) > 1 and parts[1] in LAYERS:
+            out[urn] = parts[1]
+        elif parts[0] == "pulumi" and len(parts) > 1 and parts[1] == "providers":
+            out[urn] = "providers"
+        else:
+            out[urn] = "stack"
+    return out
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out or {prefix: {}}
+    return {prefix: value}
+
+
+def _changed_fields(before: dict, after: dict) -> list[str]:
+    a, b = _flatten(before), _flatten(after)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _ignored(fields: list[str], resource: dict) -> tuple[list[str], list[str]]:
+    """Split changed fields into (applied, ignored): the engine neither updates nor replaces for a field the program
+    tells it to ignore (`ignore_changes`)."""
+    paths = resource.get("ignore_changes") or []
+    ignored = [f for f in fields if any(f == i or f.startswith(f"{i}.") or f.startswith(f"{i}[") for i in paths)]
+    return [f for f in fields if f not in ignored], ignored
+
+
+def _change(resource: dict, before: dict, urn: str, layer: str, notes: list[str]) -> Change | None:
+    """The change of one resource, or None; a create-only input it ignores adds a note saying what its change means."""
+    after = resource.get("inputs", {})
+    fields, ignored = _ignored(_changed_fields(before, after), resource)
+    notes.extend(f"{resource['name']}: {f} changed and is ignored — {CREATE_ONLY[(resource['type'], f)]}" for f in ignored if (resource["type"], f) in CREATE_ONLY)
+    if not fields:
+        return None
+    forcing = replacement.forcing_fields(resource["type"], before, after, fields)
+    return Change(
+        "replaced" if forcing else "updated",
+        urn,
+        resource["type"],
+        resource["name"],
+        layer,
+        fields,
+        replacement.is_stateful(resource["type"]),
+        resource.get("protect", False),
+        forcing,
+        _hint(resource["type"]) if forcing else "",
+    )
+
+
+def _hint(type_token: str) -> str:
+    row = replacement.entry(type_token)
+    return row.hint if row else ""
+
+
+def _violations(document: dict) -> set[tuple[str, str, str]]:
+    policies = document.get("policies") or {}
+    return {(v.get("policy", ""), _key(v.get("urn", "")), v.get("level", "")) for v in policies.get("violations", [])}
+
+
+def _cost_range(document: dict) -> tuple[float, float]:
+    """$/h at minimum and at maximum scale (dearest allowed types), from the plan's cost section; plans written
+    before it existed fall back to the capacity section's pools (empty at minimum)."""
+    cost = document.get("cost")
+    if isinstance(cost, dict):
+        return float(cost.get("atMinimum", 0) or 0), float((cost.get("atMaximum") or {}).get("high", 0) or 0)
+    pools = document.get("capacity") or {}
+    return 0.0, sum(float((p.get("perHourAtMax") or {}).get("high", 0) or 0) for p in pools.values() if isinstance(p, dict))
+
+
+def _key(urn: str) -> str:
+    """A URN without its stack and project, so two stacks (or a renamed stack) compare resource by resource."""
+    parts = urn.split("::", 2)
+    return parts[2] if len(parts) == 3 else urn
+
+
+def _keyed(document: dict) -> dict[str, dict]:
+    out = {}
+    for r in document.get("resources", []):
+        if r.get("custom", True):
+            out[_key(r["urn"])] = {**r, "aliases": [_key(a) for a in r.get("aliases", [])]}
+    return out
+
+
+def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str = "head") -> PlanDiff:
+    base_res, head_res = _keyed(base), _keyed(head)
+    base_layers = {_key(u): layer for u, layer in _layers(base).items()}
+    head_layers = {_key(u): layer for u, layer in _layers(head).items()}
+    aliased = {alias for r in head_res.values() for alias in r.get("aliases", [])}
+    changes: list[Change] = []
+    notes: list[str] = []
+    for urn, r in head_res.items():
+        stateful = replacement.is_stateful(r["type"])
+        if urn not in base_res:
+            moved_from = next((a for a in r.get("aliases", []) if a in base_res), None)
+            if moved_from:
+                change = _change(r, base_res[moved_from].get("inputs", {}), urn, head_layers[urn], notes)
+                if change:
+                    changes.append(change)
+            else:
+                changes.append(Change("added", urn, r["type"], r["name"], head_layers[urn], [], stateful, r.get("protect", False)))
+            continue
+        change = _change(r, base_res[urn].get("inputs", {}), urn, head_layers[urn], notes)
+        if change:
+            changes.append(change)
+    # A replaced resource gets a new id: whatever holds that id in an input that forces replacement is replaced too.
+    by_urn = {c.urn: c for c in changes}
+    existing = {urn: r for urn, r in head_res.items() if urn in base_res or any(a in base_res for a in r.get("aliases", []))}
+    label = lambda key: f"{head_res[key]['type'].rsplit(':', 1)[-1]} {head_res[key]['name']}" if key in head_res else key  # noqa: E731
+    knock_on = replacement.cascade({c.urn for c in changes if c.kind == "replaced"}, existing, key_of=_key, label_of=label)
+    for urn, reasons in knock_on.because.items():
+        r = head_res[urn]
+        change = by_urn.get(urn) or Change("updated", urn, r["type"], r["name"], head_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False))
+        change.kind, change.replaces, change.hint = "replaced", sorted(set(change.replaces) | set(reasons)), _hint(r["type"])
+        if urn not in by_urn:
+            changes.append(change)
+    for urn, r in base_res.items():
+        if urn not in head_res and urn not in aliased:
+            changes.append(
+                Change("removed", urn, r["type"], r["name"], base_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False))
+            )
+    order = {layer: i for i, layer in enumerate([*LAYERS, "providers", "stack"])}
+    changes.sort(key=lambda c: (order.get(c.layer, 99), c.kind, c.type, c.name))
+    before, after = _violations(base), _violations(head)
+    as_dicts = lambda items: [{"policy": p, "urn": u, "level": lv} for p, u, lv in sorted(items)]  # noqa: E731
+    (base_low, base_high), (head_low, head_high) = _cost_range(base), _cost_range(head)
+    cost = {
+        "base": {"min": round(base_low, 2), "max": round(base_high, 2)},
+        "head": {"min": round(head_low, 2), "max": round(head_high, 2)},
+        "delta": {"min": round(head_low - base_low, 2), "max": round(head_high - base_high, 2)},
+    }
+    return PlanDiff(base_label, head_label, changes, as_dicts(before - after), as_dicts(after - before), cost, notes)
+
+
+def render(diff: PlanDiff, markdown: bool = False) -> str:
+    lines: list[str] = []
+    h = (lambda text: f"### {text}") if markdown else (lambda text: text)
+    bullet = "- " if markdown else "  "
+    counts = {kind: sum(1 for c in diff.changes if c.kind == kind) for kind in ("added", "updated", "replaced", "removed")}
+    lines.append(h(f"crucible diff {diff.base} → {diff.head}"))
+    lines.append(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    for note in diff.notes:
+        lines.append(f"{bullet}note: {note}")
+    if diff.dangerous:
+        lines.append("")
+        lines.append(h("⚠ STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED"))
+        for c in diff.dangerous:
+            why = f" (replaced by: {', '.join(c.replaces)})" if c.replaces else (f" (changes {', '.join(c.fields)})" if c.fields else "")
+            if c.protected:
+                guard = "protected: `pulumi up` stops here until protection is lifted; lifted, the data does not move to the new one"
+            else:
+                guard = "NOT protected: data will be lost"
+            lines.append(f"{bullet}**{c.kind}** `{c.type}` {c.name}{why} — {guard}" if markdown else f"{bullet}{c.kind.upper()} {c.type} {c.name}{why} — {guard}")
+            if c.hint:
+                lines.append(f"  - {c.hint}" if markdown else f"{bullet}  {c.hint}")
+    current = None
+    for c in diff.changes:
+        if c.layer != current:
+            current = c.layer
+            lines.append("")
+            lines.append(h(f"layer {current}"))
+        sign = {"added": "+", "removed": "-", "updated": "~", "replaced": "±"}[c.kind]
+        detail = f" ({', '.join(c.fields[:6])}{'…' if len(c.fields) > 6 else ''})" if c.fields else ""
+        if c.kind == "replaced":
+            detail += f" — replaced by: {', '.join(c.replaces[:4])}{'…' if len(c.replaces) > 4 else ''}"
+        lines.append(f"{bullet}`{sign} {c.type} {c.name}`{detail}" if markdown else f"{bullet}{sign} {c.type} {c.name}{detail}")
+    if diff.policies_new or diff.policies_fixed:
+        lines.append("")
+        lines.append(h("policy verdicts"))
+        for v in diff.policies_new:
+            lines.append(f"{bullet}new {v['level']} violation: {v['policy']} on {v['urn'].rsplit('::', 1)[-1]}")
+        for v in diff.policies_fixed:
+            lines.append(f"{bullet}fixed: {v['policy']} on {v['urn'].rsplit('::', 1)[-1]}")
+    cost = diff.cost
+    lines.append("")
+    lines.append(h("cost per hour (catalog list prices; minimum: pools empty, maximum: every pool at its limit)"))
+    lines.append(
+        f"{bullet}at maximum scale: ${cost['base']['max']:,.2f}/h → ${cost['head']['max']:,.2f}/h ({cost['delta']['max']:+,.2f})"
+    )
+    lines.append(
+        f"{bullet}at minimum scale: ${cost['base']['min']:,.2f}/h → ${cost['head']['min']:,.2f}/h ({cost['delta']['min']:+,.2f})"
+    )
+    return "\n".join(lines)
+

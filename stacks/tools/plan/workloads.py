@@ -1,0 +1,175 @@
+"""The plan's Workloads section: every pod template Crucible registers or hands to teams, and the checks it passes.
+
+Workloads come from the example jobs and services `crucible examples` writes (rendered from the spec, submitted to
+each team namespace), the JupyterHub notebook profiles, and the platform's own pods visible in the plan
+(Deployments, DaemonSets, StatefulSets, Jobs registered directly; rendered chart objects when given). Each entry
+keeps its pod template, so `crucible check` re-evaluates a saved plan without the program (stacks/tools/plan/lands.py:
+:func:`reevaluate`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from components.labels import EXAMPLE_LABEL, POOL_LABEL, SYSTEM_POOL, TENANT_LABEL
+from stacks.tools.plan.lands import NODEGROUP_TYPE, evaluate, hub_profile_workloads, objects_of, render, workloads_of
+from stacks.tools.plan.reaches import exposed_ports  # also adds the reaches check to lands.CHECKS
+
+PLATFORM_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Pod")
+
+# Objects the cluster will run that the plan does not register one by one: each source is
+# ``(document) -> [manifest]`` (metadata.namespace set), called with ``{"resources", "kubernetesVersion"}`` of the
+# plan, e.g. the Helm releases rendered with `helm template` (stacks/tools/plan/helm.py `rendered_objects`). Their
+# DaemonSets take their requests off the nodes they select, their pods are workloads of source "chart", and the
+# block keeps them (`objects`) so `crucible check` uses the same ones.
+OBJECT_SOURCES: list[Callable[[Mapping[str, Any]], Sequence[Mapping]]] = []
+
+
+def tenant_namespaces(resources: Sequence[Mapping]) -> list[str]:
+    names = []
+    for obj in objects_of(resources):
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == "Namespace" and (meta.get("labels") or {}).get(TENANT_LABEL):
+            names.append(meta.get("name"))
+    return sorted(names)
+
+
+def collect_workloads(spec, resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()) -> list[dict]:
+    """Workload entries for a planned stack: examples, notebook profiles, the platform's pods, rendered charts'."""
+    from stacks.tools.examples import render_examples
+
+    objects = objects_of(resources)
+    teams = tenant_namespaces(resources)
+    out: list[dict] = []
+    for path, manifests in render_examples(spec).items():
+        found = workloads_of(manifests, source="example", namespaces=teams, runtime_objects=objects, file=path)
+        for entry in found:  # what a load balancer sends to, for the reaches check (kept in the saved plan)
+            exposes = exposed_ports(manifests, entry["template"])
+            if exposes:
+                entry["exposes"] = exposes
+        out.extend(found)
+    for r in resources:
+        inputs = r.get("inputs") or {}
+        if r.get("type") == "kubernetes:helm.sh/v3:Release" and inputs.get("chart") == "jupyterhub":
+            out.extend(hub_profile_workloads(inputs))
+    platform = [o for o in objects if o.get("kind") in PLATFORM_KINDS and not ((o.get("metadata") or {}).get("labels") or {}).get(EXAMPLE_LABEL)]
+    out.extend(workloads_of(platform, source="platform"))
+    chart = [o for o in extra_objects if o.get("kind") in PLATFORM_KINDS]
+    out.extend(workloads_of(chart, source="chart"))
+    out.extend(verify_workloads(objects))
+    return out
+
+
+def verify_workloads(objects: Sequence[Mapping]) -> list[dict]:
+    """The sample Job `crucible verify` submits to every LocalQueue (stacks/tools/verify/checks/queues.py): CPU-only
+    work a team's queue must admit somewhere fit for it."""
+    from stacks.tools.verify.checks.base import Options
+    from stacks.tools.verify.workloads import sample_job
+
+    defaults = Options()
+    out: list[dict] = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == "LocalQueue" and meta.get("name"):
+            job = sample_job(f"verify-queue-{meta['name']}", meta["name"], defaults.image, int(defaults.check_timeout) + 60)
+            job["metadata"]["namespace"] = meta.get("namespace") or "default"
+            out.extend(workloads_of([job], source="verify"))
+    return out
+
+
+def assumed_system_nodes(spec) -> list[dict]:
+    """A stack on top of another (no cluster layer here) runs its controllers on the lower stack's system node
+    group, which is not in this plan: assume it as this stack's `cluster.systemNodeGroup` states it (the default
+    unless set), in the form a registered node group takes."""
+    if spec.builds("cluster"):
+        return []
+    from stacks.derive.capacity import system_ami_type
+
+    group = spec.cluster.system_node_group
+    return [
+        {
+            "type": NODEGROUP_TYPE,
+            "name": f"system (from {spec.stack_reference})",
+            "inputs": {
+                "nodeGroupName": f"system (from {spec.stack_reference})",
+                "instanceTypes": list(group.instance_types),
+                "capacityType": "ON_DEMAND",
+                "amiType": system_ami_type(group.instance_types),
+                "labels": {POOL_LABEL: SYSTEM_POOL},
+            },
+        }
+    ]
+
+
+def deploy_network(spec) -> Optional[dict]:
+    """The network the deployer and kubectl users come from (cluster.apiAccess), for the security-group flows."""
+    access = getattr(spec.cluster, "api_access", None)
+    if access is None:
+        return None
+    found = {"cidrs": list(getattr(access, "source_cidrs", ()) or ()), "securityGroupIds": list(getattr(access, "source_security_group_ids", ()) or ())}
+    return found if found["cidrs"] or found["securityGroupIds"] else None
+
+
+def workloads_block(spec, resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()) -> dict:
+    return evaluate(resources, collect_workloads(spec, resources, extra_objects), extra_objects, assumed_system_nodes(spec), deploy_network(spec))
+
+
+GENERATED = "[generated at install]"
+
+
+def without_generated(obj: Mapping[str, Any]) -> dict:
+    """``obj`` with what the chart generates anew on every render replaced by a marker: Secret values, webhook
+    `caBundle`s and `checksum/*` annotations (genCA, randAlphaNum, sha256sum of those). No check reads them, and
+    left in they would make two plans of the same stack differ (issue 12 F: plans are byte-identical)."""
+
+    def scrub(value: Any, key: str = "") -> Any:
+        if isinstance(value, Mapping):
+            return {k: (GENERATED if k == "caBundle" or (key == "annotations" and str(k).startswith("checksum/")) else scrub(v, str(k))) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v, key) for v in value]
+        return value
+
+    out = scrub(obj)
+    if out.get("kind") == "Secret":
+        for field in ("data", "stringData"):
+            if isinstance(out.get(field), Mapping):
+                out[field] = {k: GENERATED for k in out[field]}
+    return out
+
+
+def rendered_charts(document: Mapping[str, Any]) -> tuple[list[dict], list[str]]:
+    """The objects of every Helm release the plan registers, rendered with the real Helm (stacks/tools/plan/helm.py), and
+    what could not be rendered and why (no renderer, no Helm binary, no vendored charts, a chart not vendored)."""
+    try:
+        from stacks.tools.plan import helm
+    except ImportError:
+        return [], ["charts not rendered: the Helm renderer (stacks/tools/plan/helm.py) is not installed"]
+    unavailable = tuple(e for e in (getattr(helm, "HelmUnavailable", None), getattr(helm, "ChartsUnavailable", None)) if e)
+    try:
+        releases = helm.rendered_releases(document)
+    except unavailable as error:
+        return [], [f"charts not rendered: {error}"]
+    # CRDs are left out: no check reads them, and the charts' CRDs would make most of a saved plan.
+    objects = [without_generated(o) for r in releases for o in r.objects if o.get("kind") != "CustomResourceDefinition"]
+    notes = [f"release {getattr(r.release, 'name', r.release)} not rendered: {r.skipped}" for r in releases if r.skipped]
+    return objects, notes
+
+
+def workloads_section(planned, extra_objects: Optional[Sequence[Mapping]] = None):
+    """The report section (JSON key `workloads`): per workload where it lands, or why not; checked with the plan's
+    resources, the rendered charts' objects and any OBJECT_SOURCES."""
+    from stacks.tools.plan.report import Section
+
+    resources = [r.to_json() for r in planned.run.resources]
+    notes: list[str] = []
+    if extra_objects is None:
+        document = {"resources": resources, "kubernetesVersion": planned.spec.cluster.version}
+        extra_objects, notes = rendered_charts(document)
+        extra_objects = [*extra_objects, *(o for source in OBJECT_SOURCES for o in source(document))]
+    block = workloads_block(planned.spec, resources, extra_objects)
+    if notes:
+        block["notes"] = notes
+    lines = render(block)
+    lines.append(f"(checked with {len(extra_objects)} objects rendered from the Helm releases)" if extra_objects else "(checked without rendered chart objects)")
+    lines.extend(f"({note})" for note in notes)
+    return Section("workloads", "Workloads (where each pod lands: pool and instance types)", block, lines)

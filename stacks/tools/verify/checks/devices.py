@@ -1,0 +1,104 @@
+"""Device plugins advertise every accelerator and EFA device on a node of each accelerator/EFA pool.
+
+For each such pool: its Ready nodes (label karpenter.sh/nodepool); when it has none, a probe Job asking for one
+accelerator is queued (through the pool's LocalQueue when the plan has one, so Kueue admits it; otherwise in
+verify's own namespace) and verify waits for Karpenter's node. Each node's `status.allocatable` is compared with
+the plan's figures for its instance type (label node.kubernetes.io/instance-type), waiting up to `device_settle`
+seconds for the plugins to start.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from stacks.tools.verify.checks.base import FAIL, PASS, SKIP, Context, Row, condition, dns_name
+from stacks.tools.verify.kube import api_path
+from components.labels import EFA_RESOURCE, NODEPOOL_LABEL
+from stacks.tools.verify.targets import PoolTarget
+from stacks.tools.verify.workloads import probe_job
+
+NAME = "devices"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+
+
+def _ready_nodes(ctx: Context, pool: str) -> list[dict]:
+    nodes = ctx.list(api_path("v1", "nodes"), f"{NODEPOOL_LABEL}={pool}")
+    return [n for n in nodes if (condition(n, "Ready") or {}).get("status") == "True"]
+
+
+def _count(node: dict, resource: Optional[str]) -> int:
+    if not resource:
+        return 0
+    value = ((node.get("status") or {}).get("allocatable") or {}).get(resource, "0")
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+def _judge(pool: PoolTarget, node: dict) -> tuple[bool, dict]:
+    itype = ((node.get("metadata") or {}).get("labels") or {}).get(INSTANCE_TYPE_LABEL)
+    exp = pool.expectation(itype)
+    have_acc, have_efa = _count(node, pool.accelerator_resource), _count(node, EFA_RESOURCE)
+    want_acc = exp.accelerators if exp else None  # None: the plan has no figure; any accelerator will do
+    want_efa = exp.efa if exp else pool.efa
+    ok_acc = (have_acc == want_acc) if want_acc is not None else (have_acc > 0 or not pool.accelerator_resource)
+    ok = ok_acc and have_efa == want_efa
+    return ok, {
+        "node": (node.get("metadata") or {}).get("name"),
+        "instanceType": itype,
+        "accelerators": have_acc,
+        "expectedAccelerators": want_acc,
+        "efa": have_efa,
+        "expectedEfa": want_efa,
+    }
+
+
+def _text(pool: PoolTarget, data: dict, expected: bool) -> str:
+    short = (pool.accelerator_resource or "").split("/")[-1]
+    parts = []
+    if pool.accelerator_resource:
+        value = data["expectedAccelerators"] if expected else data["accelerators"]
+        parts.append(f"{short} {value if value is not None else '>=1'}")
+    parts.append(f"efa {data['expectedEfa'] if expected else data['efa']}")
+    return ", ".join(parts)
+
+
+def run(ctx: Context) -> None:
+    pools = [p for p in ctx.targets.pools if p.accelerated or p.efa]
+    if not pools:
+        ctx.emit(Row(NAME, "-", SKIP, detail="no accelerator or EFA pools in the plan"))
+        return
+    for pool in pools:
+        ctx.target = pool.name
+        ctx.phase = f"listing nodes of {pool.name}"
+        nodes = _ready_nodes(ctx, pool.name)
+        probe = None
+        if not nodes:
+            namespace, queue = pool.queue if pool.queue else (ctx.verify_namespace(), None)
+            probe = dns_name("cv", ctx.run_id, "probe", pool.name)
+            ctx.phase = f"creating probe job {namespace}/{probe}"
+            ctx.create("batch/v1", "jobs", namespace, probe_job(probe, pool, queue, ctx.options.image, int(ctx.options.check_timeout) + 60))
+            nodes = ctx.wait_for(f"waiting for a node of {pool.name} (probe {namespace}/{probe})", lambda: _ready_nodes(ctx, pool.name))
+        node = nodes[0]
+        started = time.monotonic()
+        ok, data = _judge(pool, node)
+        name = data["node"]
+        while not ok and time.monotonic() - started < ctx.options.device_settle:
+            ctx.phase = f"waiting for device plugins on {name}"
+            ctx.sleep()
+            fresh = ctx.get(api_path("v1", "nodes", name=name)) or node
+            ok, data = _judge(pool, fresh)
+        data["probe"] = probe
+        ctx.emit(
+            Row(
+                NAME,
+                pool.name,
+                PASS if ok else FAIL,
+                measured=_text(pool, data, expected=False),
+                expected=_text(pool, data, expected=True),
+                detail=f"node {name} ({data['instanceType']})" + (f"; brought up by probe job {probe}" if probe else ""),
+                data=data,
+            )
+        )

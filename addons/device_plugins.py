@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 
+from components import versions
+from components.helm_addon import HelmChart, helm_release
 from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL
 
-NVIDIA_REPO, NVIDIA_CHART, NVIDIA_VERSION = "https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.20.0"
-EFA_REPO, EFA_CHART, EFA_VERSION = "https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "0.5.30"
-# NOTE: Neuron chart version 1.10.0 comes from shared/reference/facts.md, which marks it "not confirmed against
-# the registry". Confirm with `helm show chart oci://public.ecr.aws/neuron/neuron-helm-chart --version 1.10.0`
-# before the first real deployment.
-NEURON_CHART, NEURON_VERSION = "oci://public.ecr.aws/neuron/neuron-helm-chart", "1.10.0"
+NAMESPACE = "kube-system"
+NVIDIA = versions.chart("nvidia-device-plugin")
+EFA = versions.chart("aws-efa-k8s-device-plugin")
+# The Neuron chart's pin is not confirmed against the registry (see its note in components/versions.py).
+NEURON = versions.chart("neuron-helm-chart")
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 NEURON_TOLERATION = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
@@ -74,38 +74,26 @@ def neuron_values() -> dict:
 @dataclass(frozen=True)
 class DevicePluginArgs:
     system_pool: str = "system"
-
-
-def _release(parent: pulumi.Resource, name: str, chart: str, version: str, namespace: str, values: dict, repo: Optional[str] = None) -> k8s.helm.v3.Release:
-    return k8s.helm.v3.Release(
-        name,
-        name=name,
-        chart=chart,
-        version=version,
-        namespace=namespace,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-        values=values,
-        atomic=True,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
+    version: str = NEURON.version  # the Neuron chart version
 
 
 class NvidiaDevicePlugin(pulumi.ComponentResource):
-    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None, *, version: str = NVIDIA.version):
         super().__init__("crucible:compute:NvidiaDevicePlugin", name, None, opts)
-        self.release = _release(self, name, NVIDIA_CHART, NVIDIA_VERSION, "kube-system", nvidia_values(), NVIDIA_REPO)
-        self.register_outputs({"version": NVIDIA_VERSION})
+        self.release = helm_release(self, name, HelmChart.of(NVIDIA, release=name, namespace=NAMESPACE, version=version), nvidia_values())
+        self.register_outputs({"version": version})
 
 
 class EfaDevicePlugin(pulumi.ComponentResource):
-    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None, *, version: str = EFA.version):
         super().__init__("crucible:compute:EfaDevicePlugin", name, None, opts)
-        self.release = _release(self, name, EFA_CHART, EFA_VERSION, "kube-system", efa_values(), EFA_REPO)
-        self.register_outputs({"version": EFA_VERSION})
+        self.release = helm_release(self, name, HelmChart.of(EFA, release=name, namespace=NAMESPACE, version=version), efa_values())
+        self.register_outputs({"version": version})
 
 
 class NeuronDevicePlugin(pulumi.ComponentResource):
     def __init__(self, name: str, args: DevicePluginArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:compute:NeuronDevicePlugin", name, None, opts)
-        self.release = _release(self, name, NEURON_CHART, NEURON_VERSION, "kube-system", neuron_values())
-        self.register_outputs({"version": NEURON_VERSION})
+        chart = HelmChart.of(NEURON, release=name, namespace=NAMESPACE, version=args.version)
+        self.release = helm_release(self, name, chart, neuron_values())
+        self.register_outputs({"version": args.version})

@@ -74,7 +74,8 @@ def merge_values(*layers: Mapping[str, Any]) -> dict:
             if isinstance(value, Mapping) and isinstance(out.get(key), dict):
                 out[key] = merge_values(out[key], value)
             else:
-                out[key] = merge_values(value) if isinstance(value, Mapping) else value  # a fresh dict, never the caller's
+                # Fresh dicts and lists, never the caller's (Outputs and scalars are kept as they are).
+                out[key] = merge_values(value) if isinstance(value, Mapping) else list(value) if isinstance(value, list) else value
     return out
 
 

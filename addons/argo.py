@@ -19,7 +19,6 @@ from components.helm_addon import HelmChart, helm_release, merge_values, on_syst
 from components.labels import pod_security
 
 PIN = versions.chart("argo-workflows")
-CHART, CHART_REPO = PIN.chart, PIN.repository
 RELEASE = "argo-workflows"
 SSO_SECRET = "argo-server-sso"
 SYSTEM_PODS = (("controller",), ("server",))  # the value paths of the pods that run on the system node group

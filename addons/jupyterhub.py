@@ -35,7 +35,6 @@ from components.labels import TENANT_LABEL, pod_security
 from stacks.derive.profiles import Profile
 
 PIN = versions.chart("jupyterhub")
-CHART, CHART_REPO = PIN.chart, PIN.repository
 RELEASE = "jupyterhub"
 # The value paths of the hub's own pods (hub, proxy, user scheduler): on the system node group.
 SYSTEM_PODS = (("hub",), ("proxy", "chp"), ("scheduling", "userScheduler"))

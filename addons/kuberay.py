@@ -41,7 +41,6 @@ from components.helm_addon import HelmChart, helm_release, merge_values, on_syst
 from components.labels import pod_security
 
 PIN = versions.chart("kuberay-operator")
-CHART, CHART_REPO = PIN.chart, PIN.repository
 RELEASE = "kuberay-operator"
 NAMESPACE = "kuberay-system"
 POD_SECURITY = "restricted"

@@ -23,7 +23,7 @@ from components.helm_addon import HelmChart, helm_release, merge_values, on_syst
 from components.labels import TENANT_LABEL
 
 PIN = versions.chart("kueue")  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
-KUEUE_CHART, KUEUE_VERSION = PIN.chart, PIN.version
+KUEUE_VERSION = PIN.version
 KUEUE_NAMESPACE = "kueue-system"
 RELEASE = "kueue"
 METRICS_READER = f"{RELEASE}-metrics-reader"  # the chart's ClusterRole: `<fullname>-metrics-reader`, get /metrics

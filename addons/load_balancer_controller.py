@@ -38,7 +38,6 @@ from components.partitions import partition_of
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 PIN = versions.chart("aws-load-balancer-controller")
-CHART, CHART_REPO = PIN.chart, PIN.repository
 RELEASE = "aws-load-balancer-controller"
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 

@@ -28,8 +28,6 @@ from components.labels import ACCELERATOR_LABEL, pod_security
 PROMETHEUS_STACK = versions.chart("kube-prometheus-stack")
 DCGM = versions.chart("dcgm-exporter")
 NEURON_MONITOR = versions.image("neuron-monitor")
-PROMETHEUS_STACK_CHART, PROMETHEUS_STACK_REPO = PROMETHEUS_STACK.chart, PROMETHEUS_STACK.repository
-DCGM_CHART, DCGM_REPO = DCGM.chart, DCGM.repository
 # The value paths of kube-prometheus-stack's own pods on the system node group (node-exporter runs on every node;
 # Grafana's place is set only when it is installed).
 PROMETHEUS_STACK_SYSTEM_PODS = (

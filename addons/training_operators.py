@@ -28,7 +28,6 @@ MPI_OPERATOR = versions.image("mpi-operator")  # the release's image; its tag is
 MPI_OPERATOR_IMAGE = MPI_OPERATOR.repository
 TRAINER_NAMESPACE = "kubeflow-system"
 TRAINER = versions.chart("kubeflow-trainer")
-TRAINER_CHART = TRAINER.chart
 TRAINER_RELEASE = "kubeflow-trainer"
 
 

@@ -31,7 +31,7 @@ from components.partitions import partition_of
 
 CONTROLLER_CHART = versions.chart("karpenter")
 CRD_CHART = versions.chart("karpenter-crd")  # the same version as the controller's: KarpenterArgs.version sets both
-KARPENTER_CHART, KARPENTER_CRD_CHART, KARPENTER_VERSION = CONTROLLER_CHART.chart, CRD_CHART.chart, CONTROLLER_CHART.version
+KARPENTER_VERSION = CONTROLLER_CHART.version
 NAMESPACE = "karpenter"
 SERVICE_ACCOUNT = "karpenter"
 NODE_POLICIES = (

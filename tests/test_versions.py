@@ -113,6 +113,22 @@ def test_every_version_and_image_default_of_the_spec_is_a_pin_of_the_table():
     assert [(key, value) for key, value in defaults if value not in pinned] == []
 
 
+def _pins_with_a_setting() -> list[tuple[str, str]]:
+    """(config key, the pin it defaults to) for every pin the table says a setting overrides."""
+    out = [(c.setting, c.version) for c in versions.CHARTS.values() if c.setting]
+    out += [(i.setting, i.tag if i.setting.endswith(".version") else i.ref) for i in versions.IMAGES.values() if i.setting]
+    out += [(s.setting, s.version) for s in versions.SOFTWARE.values() if s.setting]
+    return out
+
+
+@pytest.mark.parametrize("key,pin", _pins_with_a_setting(), ids=[key for key, _ in _pins_with_a_setting()])
+def test_the_setting_a_pin_names_exists_and_defaults_to_the_pin(key, pin):
+    """The README's "set with" column is true: that key is in the spec and its default is the table's pin."""
+    defaults = {path: default for path, _, default, _ in rows()}
+    assert f"crucible:{key}" in defaults, f"{key} is not a setting of the spec"
+    assert defaults[f"crucible:{key}"] == repr(pin)
+
+
 def stray_version_literals(root: Path) -> list[str]:
     """Every string literal under SCANNED (below ``root``) that is a version or an image reference, outside the table.
     Prose (docstrings, messages, comments) is not a pin and does not match: only a whole literal does."""

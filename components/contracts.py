@@ -33,6 +33,18 @@ class Reference(Protocol):
         ...
 
 
+class LayerContract(Protocol):
+    """What every layer's outputs are: exported as stack outputs, read back from a reference."""
+
+    OUTPUTS: ClassVar[tuple[str, ...]]  # the stack outputs it exports
+    REQUIRED: ClassVar[tuple[str, ...]]  # those a referenced stack must have
+
+    def stack_outputs(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_reference(cls, ref: Reference) -> "LayerContract": ...
+
+
 def _mapping(ref: Reference, name: str) -> Mapping[str, Any]:
     value = ref.value(name)
     if not isinstance(value, Mapping):
@@ -58,6 +70,7 @@ class NetworkOutputs:
         return self.private_subnet_ids[self.zones.index(zone)]
 
     OUTPUTS: ClassVar[tuple[str, ...]] = ("network",)
+    REQUIRED: ClassVar[tuple[str, ...]] = OUTPUTS  # what a stack above needs from a referenced stack
 
     def stack_outputs(self) -> dict[str, Any]:
         return {"network": self.export()}
@@ -103,6 +116,7 @@ class ClusterOutputs:
     kubeconfig: pulumi.Input[str]  # secret; exported on its own so the rest of the cluster outputs stay readable
 
     OUTPUTS: ClassVar[tuple[str, ...]] = ("cluster", "kubeconfig")
+    REQUIRED: ClassVar[tuple[str, ...]] = OUTPUTS  # what a stack above needs from a referenced stack
 
     def stack_outputs(self) -> dict[str, Any]:
         return {"cluster": self.export(), "kubeconfig": self.kubeconfig}
@@ -181,6 +195,7 @@ class StorageOutputs:
     lustre_startup_taint: dict  # Karpenter startupTaint for pools that mount Lustre (see stacks/derive/placement.py)
 
     OUTPUTS: ClassVar[tuple[str, ...]] = ("storage",)
+    REQUIRED: ClassVar[tuple[str, ...]] = OUTPUTS  # what a stack above needs from a referenced stack
 
     def stack_outputs(self) -> dict[str, Any]:
         return {"storage": self.export()}
@@ -283,6 +298,7 @@ class ComputeOutputs:
     pools: Mapping[str, PoolOutputs] = field(default_factory=dict)
 
     OUTPUTS: ClassVar[tuple[str, ...]] = ("compute",)
+    REQUIRED: ClassVar[tuple[str, ...]] = OUTPUTS  # what a stack above needs from a referenced stack
 
     def export(self) -> dict:
         return {"karpenter": self.karpenter.export(), "pools": {name: p.export() for name, p in self.pools.items()}}

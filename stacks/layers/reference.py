@@ -15,11 +15,11 @@ from typing import Any, Mapping, Optional
 
 import pulumi
 
-from components.contracts import ClusterOutputs, ComputeOutputs, ContractError, NetworkOutputs, PlatformOutputs, StorageOutputs
+from components.contracts import ClusterOutputs, ComputeOutputs, ContractError, LayerContract, NetworkOutputs, PlatformOutputs, StorageOutputs
 from stacks.spec.platform import LAYERS
 
 # Each layer's contract: what it exports, and how it is read back.
-CONTRACTS: dict[str, Any] = {
+CONTRACTS: dict[str, type[LayerContract]] = {
     "network": NetworkOutputs,
     "cluster": ClusterOutputs,
     "compute": ComputeOutputs,
@@ -28,7 +28,7 @@ CONTRACTS: dict[str, Any] = {
 }
 
 # The stack outputs each layer must export for a stack above to read it.
-LAYER_OUTPUTS: dict[str, tuple[str, ...]] = {layer: getattr(c, "REQUIRED", c.OUTPUTS) for layer, c in CONTRACTS.items()}
+LAYER_OUTPUTS: dict[str, tuple[str, ...]] = {layer: c.REQUIRED for layer, c in CONTRACTS.items()}
 
 
 def layers_below(spec) -> tuple[str, ...]:
@@ -89,7 +89,7 @@ def problems_with(outputs: Optional[Mapping[str, Any]], spec) -> list[str]:
     return problems
 
 
-def pool_problems(compute: Any, spec) -> list[str]:
+def pool_problems(compute: object, spec) -> list[str]:
     """`crucible:pools` of a stack above the compute layer must be the pools that layer built: same names, zones and
     limits (the platform plans queues, quotas and notebook profiles from them)."""
     if not isinstance(compute, Mapping) or not isinstance(compute.get("pools"), Mapping):
@@ -137,7 +137,7 @@ def read(spec) -> Optional[StackOutputs]:
     return StackOutputs(ref, outputs)
 
 
-def read_layer(layer: str, outputs: StackOutputs) -> Any:
+def read_layer(layer: str, outputs: StackOutputs) -> LayerContract:
     """The layer's contract read back from the referenced stack; a malformed output stops the program naming it."""
     try:
         return CONTRACTS[layer].from_reference(outputs)

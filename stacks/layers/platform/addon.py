@@ -26,7 +26,7 @@ class AddonsBelow(Below):
 
     @classmethod
     def of(cls, below: Below) -> "AddonsBelow":
-        return cls(**{f.name: getattr(below, f.name) for f in dataclasses.fields(Below)})
+        return cls(**{f.name: vars(below)[f.name] for f in dataclasses.fields(Below)})
 
     def controller(self) -> tuple[pulumi.Resource, ...]:
         """The load balancer controller release to depend on, when this stack installs it."""
@@ -54,6 +54,7 @@ class AddonOutputs:
 @dataclass(frozen=True)
 class Entry:
     name: str  # the add-on's top-level component name
+    components: tuple[str, ...]  # the type tokens of the top-level components its build registers
     enabled: Callable[[PlatformSpec], bool]
     build: Callable[[PlatformSpec, AddonsBelow, pulumi.ResourceOptions], AddonOutputs]
     output: Output  # the stack output its export goes in

@@ -29,6 +29,7 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
 
 ENTRY = Entry(
     name="argo-workflows",
+    components=("crucible:platform:ArgoWorkflows",),
     enabled=lambda spec: spec.addons.argo.enabled,
     build=build,
     output="addons",

@@ -26,6 +26,7 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
 
 ENTRY = Entry(
     name="kuberay-operator",
+    components=("crucible:platform:KubeRayOperator",),
     enabled=lambda spec: spec.addons.kuberay.enabled,
     build=build,
     output="addons",

@@ -33,6 +33,7 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
 
 ENTRY = Entry(
     name="aws-load-balancer-controller",
+    components=("crucible:platform:LoadBalancerController",),
     enabled=lambda spec: spec.serving.load_balancer_controller.enabled,
     build=build,
     output="workloads",

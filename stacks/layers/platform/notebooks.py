@@ -87,6 +87,7 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
 
 ENTRY = Entry(
     name="jupyterhub",
+    components=("crucible:platform:JupyterHub",),
     enabled=lambda spec: spec.addons.jupyterhub.enabled,
     build=build,
     output="addons",

@@ -74,6 +74,7 @@ def build_neuron_monitor(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Re
 
 MONITORING = Entry(
     name="monitoring",
+    components=("crucible:platform:Monitoring",),
     enabled=monitoring_enabled,
     build=build_monitoring,
     output="addons",
@@ -82,6 +83,7 @@ MONITORING = Entry(
 )
 DCGM_EXPORTER = Entry(
     name="dcgm-exporter",
+    components=("crucible:platform:DcgmExporter",),
     enabled=dcgm_enabled,
     build=build_dcgm_exporter,
     output="addons",
@@ -91,6 +93,7 @@ DCGM_EXPORTER = Entry(
 )
 NEURON_MONITOR = Entry(
     name="neuron-monitor",
+    components=("crucible:platform:NeuronMonitor",),
     enabled=neuron_monitor_enabled,
     build=build_neuron_monitor,
     output="addons",

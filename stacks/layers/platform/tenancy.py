@@ -138,6 +138,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
 
 KUEUE = Entry(
     name="kueue",
+    components=("crucible:platform:Kueue",),
     enabled=lambda spec: bool(spec.teams),
     build=build_kueue,
     output="tenancy",
@@ -147,6 +148,7 @@ KUEUE = Entry(
 )
 TEAMS = Entry(
     name="teams",
+    components=("crucible:platform:TenantGuard", "crucible:platform:PlacementGuard", "crucible:platform:Team"),
     enabled=lambda spec: bool(spec.teams),
     build=build_teams,
     output="tenancy",

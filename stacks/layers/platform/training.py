@@ -33,6 +33,7 @@ def build_kubeflow_trainer(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.
 
 MPI_OPERATOR = Entry(
     name="mpi-operator",
+    components=("crucible:platform:MpiOperator",),
     enabled=lambda spec: spec.training.mpi_operator.enabled,
     build=build_mpi_operator,
     output="workloads",
@@ -41,6 +42,7 @@ MPI_OPERATOR = Entry(
 )
 KUBEFLOW_TRAINER = Entry(
     name="kubeflow-trainer",
+    components=("crucible:platform:KubeflowTrainer",),
     enabled=lambda spec: spec.training.trainer.enabled,
     build=build_kubeflow_trainer,
     output="workloads",

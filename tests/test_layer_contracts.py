@@ -73,7 +73,7 @@ def test_what_a_layer_exports_a_stack_above_reads_back_unchanged(layer):
 
 def test_the_compute_layer_exports_a_typed_contract_with_todays_shape():
     compute = ComputeOutputs.from_reference(StackOutputs(None, prod_outputs()))
-    assert list(compute.pools) == ["train", "serve", "inf", "cpu"]  # every pool of the stack, in config order
+    assert set(compute.pools) == {"train", "serve", "inf", "cpu"}  # every pool of the stack, by name
     assert compute.pools["train"].efa_interfaces_per_node > 0 and compute.pools["cpu"].efa_interfaces_per_node == 0
     exported = prod_outputs()["compute"]
     assert set(exported) == {"karpenter", "pools"} and set(exported["karpenter"]) == {"version", "interruptionQueue", "nodeRole"}

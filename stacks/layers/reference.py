@@ -101,9 +101,9 @@ def pool_problems(compute: object, spec) -> list[str]:
     problems = []
     if not spec.pools:
         return []  # nothing planned from pools here (no team shares, no accelerator profiles): nothing to disagree with
-    if list(mine) != list(built):
+    if set(mine) != set(built):
         problems.append(
-            f"crucible:pools names {list(mine)}, but the compute layer of stack {spec.stack_reference!r} built {list(built)}; "
+            f"crucible:pools names {sorted(mine)}, but the compute layer of stack {spec.stack_reference!r} built {sorted(built)}; "
             "allowed: the same pools as the compute stack's crucible:pools (this stack plans its queues and profiles from them)"
         )
         return problems

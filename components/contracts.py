@@ -282,7 +282,7 @@ class PoolOutputs:
 
 @dataclass(frozen=True)
 class KarpenterOutputs:
-    version: pulumi.Input[str]  # the chart version installed
+    version: pulumi.Input[Optional[str]]  # the chart version installed
     interruption_queue: pulumi.Input[str]  # SQS queue of spot interruption and rebalance events
     node_role: pulumi.Input[str]  # IAM role name of the nodes Karpenter launches
 

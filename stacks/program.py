@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env, get_config_secret_keys_env, is_config_secret
 
+from components.contracts import ClusterOutputs
 from stacks.layers import BUILDS, Below, Built, aws_provider, reference
 from stacks.spec import LAYERS, ConfigError, PlatformSpec, load_spec
 
@@ -41,11 +42,12 @@ def build(spec: PlatformSpec) -> dict[str, Any]:
             built = BUILDS[layer](spec, below)
             exports.update(built.outputs.stack_outputs())
         elif layer in underneath and referenced is not None:
-            built = Built(reference.read_layer(layer, referenced))
+            read = reference.read_layer(layer, referenced)
             exports.update(referenced.exported(layer))
-            if layer == "cluster":  # the cluster as the layers above reach it: its kubeconfig from the reference
-                exports["kubeconfig"] = built.outputs.kubeconfig
-                built = Built(built.outputs, k8s_provider=k8s.Provider("cluster-k8s", kubeconfig=built.outputs.kubeconfig, enable_server_side_apply=True))
+            built = Built(read)
+            if isinstance(read, ClusterOutputs):  # the layers above reach the cluster with the referenced kubeconfig
+                exports["kubeconfig"] = read.kubeconfig
+                built = Built(read, k8s_provider=k8s.Provider("cluster-k8s", kubeconfig=read.kubeconfig, enable_server_side_apply=True))
         else:
             continue
         below = below.joined(layer, built)

@@ -11,13 +11,14 @@ contracts (reference.py, components/contracts.py). The program (stacks/program.p
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from stacks.layers import cluster, compute, network, platform, storage
 from stacks.layers.base import Below, Built, aws_provider, stack_tags
+from stacks.spec import PlatformSpec
 
 # layer name -> its build; the order is stacks.spec.LAYERS
-BUILDS: dict[str, Callable[[Any, Below], Built]] = {
+BUILDS: dict[str, Callable[[PlatformSpec, Below], Built]] = {
     "network": network.build,
     "cluster": cluster.build,
     "compute": compute.build,

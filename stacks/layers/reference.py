@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional
 import pulumi
 
 from components.contracts import ClusterOutputs, ComputeOutputs, ContractError, LayerContract, NetworkOutputs, PlatformOutputs, StorageOutputs
-from stacks.spec.platform import LAYERS
+from stacks.spec.platform import LAYERS, PlatformSpec
 
 # Each layer's contract: what it exports, and how it is read back.
 CONTRACTS: dict[str, type[LayerContract]] = {
@@ -31,7 +31,7 @@ CONTRACTS: dict[str, type[LayerContract]] = {
 LAYER_OUTPUTS: dict[str, tuple[str, ...]] = {layer: c.REQUIRED for layer, c in CONTRACTS.items()}
 
 
-def layers_below(spec) -> tuple[str, ...]:
+def layers_below(spec: PlatformSpec) -> tuple[str, ...]:
     """The layers this stack does not build and reads from its stack reference."""
     return LAYERS[: LAYERS.index(spec.layers[0])] if spec.layers else ()
 
@@ -57,7 +57,7 @@ class StackOutputs:
         return {name: self.values[name] for name in CONTRACTS[layer].OUTPUTS if name in self.values}
 
 
-def problems_with(outputs: Optional[Mapping[str, Any]], spec) -> list[str]:
+def problems_with(outputs: Optional[Mapping[str, Any]], spec: PlatformSpec) -> list[str]:
     """What the referenced stack's outputs lack for this stack, or where they disagree with it (empty: usable)."""
     outputs = outputs or {}
     problems = []
@@ -89,7 +89,7 @@ def problems_with(outputs: Optional[Mapping[str, Any]], spec) -> list[str]:
     return problems
 
 
-def pool_problems(compute: object, spec) -> list[str]:
+def pool_problems(compute: object, spec: PlatformSpec) -> list[str]:
     """`crucible:pools` of a stack above the compute layer must be the pools that layer built: same names, zones and
     limits (the platform plans queues, quotas and notebook profiles from them)."""
     if not isinstance(compute, Mapping) or not isinstance(compute.get("pools"), Mapping):
@@ -117,7 +117,7 @@ def pool_problems(compute: object, spec) -> list[str]:
     return problems
 
 
-def read(spec) -> Optional[StackOutputs]:
+def read(spec: PlatformSpec) -> Optional[StackOutputs]:
     """The referenced stack's outputs, checked (None when the stack builds every layer); raises RunError naming what
     is missing or disagrees.
 

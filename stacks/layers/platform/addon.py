@@ -33,12 +33,13 @@ class AddonsBelow(Below):
         return (self.load_balancer_controller,) if self.load_balancer_controller is not None else ()
 
     def with_(self, out: "AddonOutputs") -> "AddonsBelow":
-        changes = {
-            name: value
-            for name, value in (("load_balancer_controller", out.load_balancer_controller), ("monitoring", out.monitoring), ("kueue", out.kueue))
-            if value is not None
-        }
-        return dataclasses.replace(self, **changes) if changes else self
+        """This, with what ``out`` installed for the add-ons after it."""
+        return dataclasses.replace(
+            self,
+            load_balancer_controller=out.load_balancer_controller if out.load_balancer_controller is not None else self.load_balancer_controller,
+            monitoring=out.monitoring if out.monitoring is not None else self.monitoring,
+            kueue=out.kueue if out.kueue is not None else self.kueue,
+        )
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ def three_stacks(folder: Path) -> Path:
     mid = {k: v for k, v in split.items() if k not in PLATFORM_SECTIONS}
     mid["crucible:layers"] = ["compute", "storage"]
     _write(folder, "mid", mid)
-    # teams name pools, which live in the compute layer's stack: a platform-only stack has none to name
-    top = {k: v for k, v in split.items() if k not in ("crucible:pools", "crucible:storage", "crucible:teams")}
+    # the pools the platform plans from are the compute stack's (checked against its export); no teams here
+    top = {k: v for k, v in split.items() if k not in ("crucible:storage", "crucible:teams")}
     top["crucible:layers"] = ["platform"]
     top["crucible:stackReference"] = "acme/crucible/mid"
     return _write(folder, "top", top)
@@ -106,15 +106,12 @@ def test_a_plan_does_not_inherit_the_outputs_of_the_plan_before_it_in_the_same_p
 # ---- the split-stack config (issue 14, item 1): a stack carries the sections of the layers it builds, and the
 # pools it plans from when the compute layer is below it
 
-TEAM_SECTIONS = ("crucible:pools", "crucible:teams")
-
-
 def _platform_with_pools(folder: Path, name: str, edit=None) -> Path:
-    """The platform-only stack on `mid`, with the pools of mid's compute layer and the shipped teams."""
+    """The platform-only stack on `mid` (with the pools of mid's compute layer), with the shipped teams."""
     three_stacks(folder)
     top = yaml.safe_load((folder / "Pulumi.top.yaml").read_text())["config"]
     split = _shipped("prod-platform")
-    top.update({k: split[k] for k in TEAM_SECTIONS})
+    top["crucible:teams"] = split["crucible:teams"]
     if edit is not None:
         edit(top)
     return _write(folder, name, top)
@@ -142,6 +139,9 @@ def test_a_platform_stack_whose_pools_differ_from_the_compute_layer_below_is_a_c
     assert cli.main(["plan", str(_platform_with_pools(split_folder, "top-renamed", renamed))]) == cli.EXIT_CONFIG
     err = capsys.readouterr().err
     assert "crucible:pools names ['cpu-nb', 'serve', 'train'], but the compute layer of stack 'acme/crucible/mid' built ['cpu', 'serve', 'train']" in err
+    assert cli.main(["plan", str(_platform_with_pools(split_folder, "top-no-pools", lambda c: (c.pop("crucible:pools"), c.pop("crucible:teams"))))]) == cli.EXIT_CONFIG
+    err = capsys.readouterr().err  # without them the platform would silently lose the exporters and profiles of those pools
+    assert "crucible:pools names [], but the compute layer of stack 'acme/crucible/mid' built ['cpu', 'serve', 'train']" in err
 
 
 def _problems(config: dict, stack: str) -> dict[str, str]:
@@ -166,9 +166,9 @@ def test_a_core_stack_carries_no_section_of_the_layers_above_it():
 
 def test_a_platform_only_stack_carries_no_section_of_the_layers_below_it_but_the_pools(split_folder):
     top = yaml.safe_load((split_folder / "Pulumi.top.yaml").read_text())["config"]
-    assert not any(key in top for key in ("crucible:network", "crucible:cluster", "crucible:storage", "crucible:pools"))
+    assert not any(key in top for key in ("crucible:network", "crucible:cluster", "crucible:storage"))
     assert _problems(top, "top") == {}
     split = _shipped("prod-platform")
-    assert _problems({**top, "crucible:pools": split["crucible:pools"], "crucible:teams": split["crucible:teams"]}, "top") == {}
+    assert _problems({**top, "crucible:teams": split["crucible:teams"]}, "top") == {}
     found = _problems({**top, "crucible:storage": split["crucible:storage"]}, "top")
     assert list(found) == ["crucible:storage"] and "does not build the storage layer" in found["crucible:storage"]

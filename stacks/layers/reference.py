@@ -90,8 +90,10 @@ def problems_with(outputs: Optional[Mapping[str, Any]], spec: PlatformSpec) -> l
 
 
 def pool_problems(compute: object, spec: PlatformSpec) -> list[str]:
-    """`crucible:pools` of a stack above the compute layer must be the pools that layer built: same names, zones and
-    limits (the platform plans queues, quotas and notebook profiles from them)."""
+    """`crucible:pools` of a stack that builds storage or the platform above another stack's compute layer must be the
+    pools that layer built: same names, zones and limits. The platform plans Kueue flavors and quotas, notebook profiles
+    and the accelerator exporters from them, and storage the Lustre zone of the training pools, so missing pools would
+    silently drop those; none are needed only when the compute layer built none."""
     if not isinstance(compute, Mapping) or not isinstance(compute.get("pools"), Mapping):
         return []  # a missing compute output is reported above
     from stacks.derive.capacity import pool_capacity, pool_zones
@@ -99,8 +101,8 @@ def pool_problems(compute: object, spec: PlatformSpec) -> list[str]:
     built = compute["pools"]
     mine = {p.name: p for p in spec.pools}
     problems = []
-    if not spec.pools:
-        return []  # nothing planned from pools here (no team shares, no accelerator profiles): nothing to disagree with
+    if not (spec.builds("storage") or spec.builds("platform")):
+        return []  # nothing here is planned from the pools
     if set(mine) != set(built):
         problems.append(
             f"crucible:pools names {sorted(mine)}, but the compute layer of stack {spec.stack_reference!r} built {sorted(built)}; "

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Plan every shipped stack config offline: plan-all.sh <crucible command> <output dir>
-# Writes <output dir>/<stack>.json and <stack>.txt; exits non-zero if any plan fails (config error or policy).
+# Writes <output dir>/<stack>.json, <stack>.txt and <stack>.status (the plan's exit code: 0 clean, 1 a mandatory
+# policy or a workload that cannot land, 2 invalid config, 3 internal error); exits non-zero if any plan fails, after
+# planning every stack, so diff-all.sh can say which failed.
 set -uo pipefail
 crucible=$1
 out=$2
@@ -9,7 +11,10 @@ status=0
 for config in stacks/Pulumi.*.yaml; do
   stack=${config#stacks/Pulumi.}
   stack=${stack%.yaml}
-  if ! "$crucible" plan "$stack" --json "$out/$stack.json" > "$out/$stack.txt" 2>&1; then
+  "$crucible" plan "$stack" --json "$out/$stack.json" > "$out/$stack.txt" 2>&1
+  code=$?
+  echo "$code" > "$out/$stack.status"
+  if [ "$code" -ne 0 ]; then
     echo "::error title=crucible plan $stack failed::$(tail -n 20 "$out/$stack.txt" | tr '\n' ' ')"
     status=1
   fi

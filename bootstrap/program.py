@@ -23,7 +23,14 @@ class GithubOidc(pulumi.ComponentResource):
     """The account's GitHub Actions OIDC provider (one per URL per account), or the existing one."""
 
     def __init__(
-        self, name: str, *, existing_arn: Optional[str], partition: Partition, account_id: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None
+        self,
+        name: str,
+        *,
+        existing_arn: Optional[str],
+        partition: Partition,
+        account_id: pulumi.Input[str],
+        protect: bool,
+        opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("crucible:bootstrap:GithubOidc", name, None, opts)
         if existing_arn:
@@ -34,7 +41,8 @@ class GithubOidc(pulumi.ComponentResource):
                 url=f"https://{GITHUB_ISSUER}",
                 client_id_lists=[permissions.AUDIENCE],
                 tags={"crucible:delivery": "github-oidc"},
-                opts=pulumi.ResourceOptions(parent=self),
+                # every deploy in the account stops without it (and other repositories may trust it too)
+                opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
             )
             # IAM names a provider by its URL: arn:<partition>:iam::<account>:oidc-provider/<host>. Built from the
             # table (the trust policies and the policy pack read it) and resolved only once the provider exists.
@@ -118,7 +126,9 @@ class DeliveryRole(pulumi.ComponentResource):
 def build(spec: BootstrapSpec) -> dict[str, pulumi.Output]:
     partition = partition_of(spec.region)
     account_id = aws.get_caller_identity_output().account_id
-    oidc = GithubOidc("github-oidc", existing_arn=spec.existing_oidc_provider_arn, partition=partition, account_id=account_id)
+    oidc = GithubOidc(
+        "github-oidc", existing_arn=spec.existing_oidc_provider_arn, partition=partition, account_id=account_id, protect=spec.protect
+    )
     backend = StateBackend("pulumi-state", spec=spec, partition=partition, account_id=account_id)
 
     def policies(environment: Optional[str]) -> dict[str, pulumi.Output[str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import pytest
 import yaml
@@ -248,3 +249,24 @@ def test_every_aws_resource_a_shipped_stack_creates_has_deploy_permissions(stack
         assert services, f"{stack}: {resource['type']} has no IAM service in bootstrap.permissions.SERVICES"
         assert set(services) <= granted, f"{stack}: {resource['type']} needs {services}; the deploy role grants {sorted(granted)}"
         assert set(services) <= set(permissions.READ_ACTIONS), f"{stack}: the preview role cannot read {resource['type']}"
+
+
+def test_the_readme_real_path_begins_with_the_bootstrap_and_ends_with_the_reviewed_prod_deploy():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Deploying for real") : readme.index("### Teardown")]
+    ups = [line for line in section.splitlines() if re.match(r"^pulumi up\b", line)]
+    assert ups[0].startswith("pulumi up --policy-pack ../policies --policy-pack-config ../policies/config/prod.json")
+    assert section.index("cd bootstrap") < section.index(ups[0])
+    steps = re.findall(r"^\*\*(\d+)\. ([^*]+)\*\*", section, re.M)
+    assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1))
+    assert steps[1][1].startswith("The bootstrap") and steps[-1][1] == "The reviewed production deploy."
+    last = section[section.index("**10. The reviewed production deploy.**"):]
+    for words in ("reviewers", "self-review is prevented", "pulumi up --plan", "crucible-deploy-prod", "core first"):
+        assert words in last, words
+
+
+def test_every_local_pulumi_preview_and_up_in_the_readme_names_the_environment_policy_config():
+    readme = (REPO / "README.md").read_text()
+    for line in readme.splitlines():
+        if re.match(r"^pulumi (preview|up)\b", line):
+            assert re.search(r"--policy-pack (\.\./)?policies --policy-pack-config (\.\./)?policies/config/(dev|staging|prod)\.json", line), line

@@ -269,7 +269,8 @@ def test_the_readme_real_path_is_a_checklist_with_the_commands_that_work():
         assert f"pulumi up --policy-pack policies --policy-pack-config policies/config/{env}.json" in section
         assert (REPO / "policies" / "config" / f"{env}.json").is_file()
     pack_venv = yaml.safe_load((REPO / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
-    assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in section
+    # the pack's own virtualenv, from its hashed lock (issue 19: every install from a lock, --require-hashes)
+    assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install --require-hashes -r policies/requirements.lock" in section
     for words in (
         "aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com",
         "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com",
@@ -284,13 +285,20 @@ def test_the_readme_real_path_is_a_checklist_with_the_commands_that_work():
     assert section.index("pulumi destroy -s prod-platform") < section.index("pulumi destroy -s prod-core")
 
 
-@pytest.mark.parametrize("workflow", ["deploy.yml", "pull-request.yml"])
+@pytest.mark.parametrize("workflow", ["deploy-stage.yml", "pull-request.yml"])
 def test_jobs_with_the_policy_pack_install_its_virtualenv(workflow):
     pack_venv = yaml.safe_load((REPO / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    install = (REPO / ".github" / "scripts" / "install.sh").read_text()
+    assert f'python3 -m venv "$dir/policies/{pack_venv}"' in install
+    assert f'"$dir/policies/{pack_venv}/bin/pip" install --require-hashes --no-deps -r "$dir/policies/requirements.lock"' in install
+    stage = (REPO / ".github" / "scripts" / "pulumi-stage.sh").read_text()
+    with_pack = 0
     for job in load(REPO / ".github" / "workflows" / workflow)["jobs"].values():
-        if any(s.get("with", {}).get("policyPacks") == "policies" for s in job["steps"]):
-            runs = " ".join(s.get("run", "") for s in job["steps"])
-            assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in runs
+        runs = " ".join(s.get("run", "") for s in job.get("steps", []))
+        if "--policy-pack policies" in runs or ("pulumi-stage.sh" in runs and "--policy-pack policies" in stage):
+            with_pack += 1
+            assert ".github/scripts/install.sh . --policy-pack" in runs
+    assert with_pack > 0
 
 
 def test_the_readme_ways_in_are_the_ones_that_work_on_the_first_deploy():

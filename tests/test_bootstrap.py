@@ -270,3 +270,22 @@ def test_every_local_pulumi_preview_and_up_in_the_readme_names_the_environment_p
     for line in readme.splitlines():
         if re.match(r"^pulumi (preview|up)\b", line):
             assert re.search(r"--policy-pack (\.\./)?policies --policy-pack-config (\.\./)?policies/config/(dev|staging|prod)\.json", line), line
+
+
+@pytest.mark.parametrize("policy, condition", [
+    ("sec-cicd-001-github-oidc-audience", {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/crucible:environment:prod"}}),
+    ("sec-cicd-002-github-oidc-repository", {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                                             "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}}),
+    ("sec-cicd-003-github-oidc-environment", {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                                                               "token.actions.githubusercontent.com:sub": "repo:acme/crucible:pull_request"}}),
+])
+def test_crucible_check_catches_an_edited_bootstrap_trust_by_policy_name(policy, condition, tmp_path, capsys):
+    document = json.loads(json.dumps(shipped()[0]))
+    role = next(r for r in document["resources"] if r["type"] == "aws:iam/role:Role" and r["name"] == "deploy-prod")
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    trust["Statement"][0]["Condition"] = condition
+    role["inputs"]["assumeRolePolicy"] = json.dumps(trust)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(document))
+    assert main(["check", str(path)]) == 1
+    assert f"mandatory {policy} [deploy-prod]" in capsys.readouterr().out

@@ -443,3 +443,54 @@ def test_plan_and_diff_scripts_produce_a_comment(tmp_path):
     text = comment.read_text()
     assert text.startswith("## Crucible plan") and "### dev" in text and "0 added, 0 updated, 0 replaced, 0 removed" in text
     assert "FAILED" not in text
+
+
+# ---- the data-loss gate's verdicts ------------------------------------------------------------------------------
+
+
+def _diff_json(tmp_path, base: dict, head: dict) -> tuple[int, Path]:
+    from stacks.tools.cli import main
+
+    (tmp_path / "deployed.json").write_text(json.dumps(base))
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    out = tmp_path / "diff.json"
+    code = main(["diff", str(tmp_path / "deployed.json"), str(tmp_path / "head.json"), "--fail-on-data-loss", "--json", str(out)])
+    return code, out
+
+
+def _renamed_buckets(document: dict) -> dict:
+    import copy
+
+    head = copy.deepcopy(document)
+    for resource in head["resources"]:
+        if resource["type"] == "aws:s3/bucket:Bucket":
+            resource["inputs"]["bucket"] = resource["inputs"]["bucket"] + "-renamed"  # S3 cannot rename: a replacement
+    return head
+
+
+def test_the_gate_stops_a_replacement_of_an_unprotected_dev_bucket(tmp_path, capsys):
+    from helpers import shipped_report
+
+    dev = shipped_report("dev")[0]
+    code, diff = _diff_json(tmp_path, dev, _renamed_buckets(dev))
+    assert code == 1  # crucible diff --fail-on-data-loss: dev's buckets are not protected, their data would go
+    assert subprocess.run([sys.executable, str(SCRIPTS / "protected-loss.py"), str(diff), "dev"]).returncode == 0
+
+
+def test_the_gate_stops_a_replacement_of_a_protected_prod_bucket_before_dev_changes(tmp_path, capsys):
+    from helpers import shipped_report
+
+    prod = shipped_report("prod")[0]
+    code, diff = _diff_json(tmp_path, prod, _renamed_buckets(prod))
+    assert code == 0  # protected: no data lost, so --fail-on-data-loss passes it ...
+    result = subprocess.run([sys.executable, str(SCRIPTS / "protected-loss.py"), str(diff), "prod"], capture_output=True, text=True)
+    assert result.returncode == 1 and "is protected: `pulumi up` would stop there, halfway" in result.stdout  # ... the gate does not
+
+
+def test_the_gate_passes_an_unchanged_plan(tmp_path):
+    from helpers import shipped_report
+
+    dev = shipped_report("dev")[0]
+    code, diff = _diff_json(tmp_path, dev, dev)
+    assert code == 0
+    assert subprocess.run([sys.executable, str(SCRIPTS / "protected-loss.py"), str(diff), "dev"]).returncode == 0

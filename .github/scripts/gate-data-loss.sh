@@ -29,24 +29,22 @@ git worktree add --force "$work/deployed" "$deployed" >/dev/null
 .github/scripts/install.sh "$work/deployed" >/dev/null
 status=0
 for stack in "$@"; do
-  (cd "$work/deployed" && .venv/bin/crucible plan "$stack" --json "$work/$stack.deployed.json" >/dev/null) || {
-    echo "::warning::$environment: the deployed commit's plan of $stack failed; comparing against nothing would hide losses"
+  if [ ! -f "$work/deployed/stacks/Pulumi.$stack.yaml" ]; then
+    echo "$stack: not in the deployed commit, a new stack: nothing deployed can be lost"
+    continue
+  fi
+  (cd "$work/deployed" && .venv/bin/crucible plan "$stack" --json "$work/$stack.deployed.json" >/dev/null) || true
+  if [ ! -s "$work/$stack.deployed.json" ]; then
+    echo "::error title=$stack::the deployed commit's plan of $stack failed: comparing against nothing would hide losses"
     status=1
     continue
-  }
+  fi
   "$crucible" plan "$stack" --json "$work/$stack.head.json" >/dev/null || true   # policy verdicts are the stage's business
   if ! "$crucible" diff "$work/$stack.deployed.json" "$work/$stack.head.json" --fail-on-data-loss --json "$work/$stack.diff.json"; then
     echo "::error title=$stack would lose data::an unprotected stateful resource is destroyed or replaced (see the diff above)"
     status=1
   fi
-  "$python" - "$work/$stack.diff.json" "$stack" <<'PY' || status=1
-import json, sys
-diff, stack = json.load(open(sys.argv[1])), sys.argv[2]
-protected = [c for c in diff.get("statefulReplacements", []) if c.get("protected")]
-for c in protected:
-    print(f"::error title={stack}: protected {c['kind']}::{c['urn']} is protected: `pulumi up` would stop there, halfway, after earlier stages changed; lift protection deliberately and deploy that change on its own")
-sys.exit(1 if protected else 0)
-PY
+  "$python" .github/scripts/protected-loss.py "$work/$stack.diff.json" "$stack" || status=1
 done
 git worktree remove --force "$work/deployed"
 exit $status

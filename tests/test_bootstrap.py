@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bootstrap import permissions
-from bootstrap.config import PROJECT, load
+from bootstrap.config import PROJECT, SETTINGS, load
 from helpers import REPO, shipped_report
 from stacks.spec import ConfigError
 from stacks.tools.cli import main
@@ -289,3 +289,13 @@ def test_crucible_check_catches_an_edited_bootstrap_trust_by_policy_name(policy,
     path.write_text(json.dumps(document))
     assert main(["check", str(path)]) == 1
     assert f"mandatory {policy} [deploy-prod]" in capsys.readouterr().out
+
+
+def test_the_bootstrap_is_a_pulumi_project_of_its_own_beside_the_main_one():
+    project = yaml.safe_load((REPO / "bootstrap" / "Pulumi.yaml").read_text())
+    assert project["name"] == PROJECT != yaml.safe_load((REPO / "Pulumi.yaml").read_text())["name"]
+    assert project["main"] == "." and (REPO / "bootstrap" / "__main__.py").is_file()
+    assert project["runtime"]["options"]["virtualenv"] == "../.venv"  # the repository's one virtualenv
+    assert "from bootstrap.program import main" in (REPO / "bootstrap" / "__main__.py").read_text()
+    stack = yaml.safe_load((REPO / "bootstrap" / "Pulumi.bootstrap.yaml").read_text())["config"]
+    assert {k for k in stack if k.startswith(f"{PROJECT}:")} <= {f"{PROJECT}:{k}" for k in SETTINGS}

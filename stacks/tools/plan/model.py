@@ -328,16 +328,17 @@ class PlanModel:
         return PlanModel.of(below) if below is not None else None
 
     @functools.cached_property
-    def _layers(self) -> dict[str, str]:
+    def layers(self) -> dict[str, str]:
+        """urn -> the layer of the resource (see :meth:`layer_of`), for every resource."""
         from stacks.spec import LAYERS
 
         top: dict[str, str] = {}  # urn -> urn of the top of its parent chain
 
         def top_of(urn: str) -> str:
-            chain = []
+            chain: list[str] = []
             while urn not in top:
                 parent = self.by_urn[urn].get("parent")
-                if parent not in self.by_urn:
+                if parent not in self.by_urn or parent in chain or parent == urn:  # the top (or an edited plan's cycle)
                     top[urn] = urn
                     break
                 chain.append(urn)
@@ -348,7 +349,7 @@ class PlanModel:
 
         out = {}
         for r in self.resources:
-            parts = self.by_urn[top_of(r["urn"])]["type"].split(":")
+            parts = str(self.by_urn[top_of(r["urn"])].get("type") or "").split(":")
             if parts[0] == "crucible" and len(parts) > 1 and parts[1] in LAYERS:
                 out[r["urn"]] = parts[1]
             elif parts[0] == "pulumi" and len(parts) > 1 and parts[1] == "providers":
@@ -360,7 +361,7 @@ class PlanModel:
     def layer_of(self, urn: str) -> str:
         """The layer a resource belongs to: `crucible:<layer>:…` at the top of its parent chain, else providers or
         stack."""
-        return self._layers[urn]
+        return self.layers[urn]
 
     # -- compute ---------------------------------------------------------------------------------------------
     @functools.cached_property

@@ -146,3 +146,16 @@ def test_check_reads_the_workloads_of_a_saved_plan_again_from_its_edited_resourc
     tenants = [w for w in block["workloads"] if w.get("source") == "example"]
     assert tenants and all(not w["checks"]["lands"]["ok"] for w in tenants)
     assert any(v["check"] == "lands" and v["level"] == "mandatory" for v in block["violations"])
+
+
+def test_the_models_records_are_the_captured_resources_as_a_saved_plan_holds_them(prod):
+    """record_of gives what CapturedResource.to_json() gives, key for key and in the same order, as its own copy."""
+    from stacks.tools.plan.model import record_of
+
+    planned, model = prod
+    for r, record in zip(planned.run.resources, model.resources):
+        expected = r.to_json()
+        assert record == expected and list(record) == list(expected), r.urn
+    first = next(r for r in planned.run.resources if r.inputs)
+    record = record_of(first)
+    assert record["inputs"] is not first.inputs and record["dependencies"] is not first.dependencies

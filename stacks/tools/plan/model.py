@@ -83,7 +83,7 @@ class PoolView:
     """A Karpenter pool as registered: its NodePool joined to the EC2NodeClass it references."""
 
     name: str  # the crucible.io/pool label
-    nodepool: str  # the NodePool's metadata.name
+    nodepool: Optional[str]  # the NodePool's metadata.name
     urn: str
     node_class: str  # nodeClassRef.name
     workload: Optional[str]
@@ -110,7 +110,7 @@ class NodeGroupView:
 
 @dataclass(frozen=True)
 class FlavorView:
-    name: str
+    name: Optional[str]
     node_labels: Mapping[str, str]
 
     @property
@@ -121,7 +121,7 @@ class FlavorView:
 
 @dataclass(frozen=True)
 class ClusterQueueView:
-    name: str
+    name: Optional[str]
     cohort: Optional[str]
     flavors: tuple[str, ...]  # every flavor named in its resource groups, in order
     quotas: Mapping[str, dict]  # flavor -> {"nominal", "borrowingLimit", "lendingLimit"}: {resource: quantity}
@@ -131,21 +131,21 @@ class ClusterQueueView:
 @dataclass(frozen=True)
 class LocalQueueView:
     namespace: str
-    name: str
+    name: Optional[str]
     cluster_queue: Optional[str]
     team: Optional[str]  # the crucible.io/tenant label
 
 
 @dataclass(frozen=True)
 class Queues:
-    flavors: Mapping[str, FlavorView]
-    cluster_queues: Mapping[str, ClusterQueueView]
+    flavors: Mapping[Optional[str], FlavorView]
+    cluster_queues: Mapping[Optional[str], ClusterQueueView]
     local_queues: tuple[LocalQueueView, ...]  # in registration order
 
-    def for_pool(self) -> dict[str, tuple[str, str]]:
+    def for_pool(self) -> dict[str, tuple[str, Optional[str]]]:
         """pool -> (namespace, LocalQueue) of the first LocalQueue (by namespace, name) whose ClusterQueue has a
         flavor pinned to that pool."""
-        out: dict[str, tuple[str, str]] = {}
+        out: dict[str, tuple[str, Optional[str]]] = {}
         for lq in sorted(self.local_queues, key=lambda q: (q.namespace, q.name or "")):
             cq = self.cluster_queues.get(lq.cluster_queue) if lq.cluster_queue else None
             for pool in cq.pools if cq else ():
@@ -163,7 +163,7 @@ class TeamView:
     local_queue: Optional[LocalQueueView]
     cluster_queue: Optional[ClusterQueueView]
     groups: Mapping[str, list]  # role -> subjects of the RoleBindings in the namespace
-    claims: tuple[str, ...]  # PersistentVolumeClaims in the namespace, sorted
+    claims: tuple[Optional[str], ...]  # PersistentVolumeClaims in the namespace, sorted (unnamed ones last)
 
     @property
     def pod_security(self) -> Optional[str]:
@@ -228,8 +228,8 @@ class BucketView:
 
 @dataclass(frozen=True)
 class ClaimView:
-    namespace: str
-    name: str
+    namespace: Optional[str]
+    name: Optional[str]
 
 
 def hub_profiles(values: Mapping) -> list[dict]:
@@ -264,7 +264,10 @@ def _copied(value: Any) -> Any:
     return value
 
 
-RECORD_FIELDS = ("urn", "type", "name", "parent", "inputs", "custom", "protect", "retain_on_delete", "delete_before_replace", "ignore_changes", "aliases", "dependencies", "property_dependencies", "provider")
+RECORD_FIELDS = (
+    *("urn", "type", "name", "parent", "inputs", "custom", "protect", "retain_on_delete", "delete_before_replace"),
+    *("ignore_changes", "aliases", "dependencies", "property_dependencies", "provider"),
+)
 
 
 def record_of(resource) -> dict:
@@ -303,8 +306,8 @@ class PlanModel:
         self.planned = planned  # the live plan (spec, config path, referenced stack), when there is one
         self.document = document  # the saved plan document, when read from one
         self._outputs = dict(outputs or {})
-        self.by_urn: dict[str, Resource] = {}
-        self._by_type: dict[str, list[Resource]] = {}
+        self.by_urn: dict[Optional[str], Resource] = {}
+        self._by_type: dict[Optional[str], list[Resource]] = {}
         for r in self.resources:
             self.by_urn[r.get("urn")] = r
             self._by_type.setdefault(r.get("type"), []).append(r)
@@ -363,7 +366,7 @@ class PlanModel:
                     top[urn] = urn
                     break
                 chain.append(urn)
-                urn = parent
+                urn = str(parent)
             for u in chain:
                 top[u] = top[urn]
             return top[urn]
@@ -386,7 +389,7 @@ class PlanModel:
 
     # -- compute ---------------------------------------------------------------------------------------------
     @functools.cached_property
-    def node_classes(self) -> dict[str, Resource]:
+    def node_classes(self) -> dict[Optional[str], Resource]:
         return {meta(r).get("name"): r for r in self.of_type(NODECLASS_TYPE)}
 
     @functools.cached_property
@@ -447,8 +450,8 @@ class PlanModel:
     # -- queues and teams ------------------------------------------------------------------------------------
     @functools.cached_property
     def queues(self) -> Queues:
-        flavors: dict[str, FlavorView] = {}
-        cluster_queues: dict[str, ClusterQueueView] = {}
+        flavors: dict[Optional[str], FlavorView] = {}
+        cluster_queues: dict[Optional[str], ClusterQueueView] = {}
         local: list[LocalQueueView] = []
         for r in self.resources:
             token = str(r.get("type") or "")
@@ -499,13 +502,13 @@ class PlanModel:
             for b in bindings:
                 if meta(b).get("namespace") == name or ns["urn"] in (b.get("property_dependencies") or {}).get("metadata", []):
                     roles.setdefault(b["inputs"].get("roleRef", {}).get("name"), []).extend(s.get("name") for s in b["inputs"].get("subjects") or [])
-            claims = tuple(sorted(c.name for c in self.claims if c.namespace == name))
+            claims = tuple(sorted((c.name for c in self.claims if c.namespace == name), key=lambda n: (n is None, n or "")))
             out.append(TeamView(team, name, ns["urn"], labels, bool(ns.get("protect")), lq, cq, roles, claims))
         return tuple(out)
 
     # -- add-ons ---------------------------------------------------------------------------------------------
     @functools.cached_property
-    def releases(self) -> dict[str, Resource]:
+    def releases(self) -> dict[Optional[str], Resource]:
         """Helm releases by chart (the last one registered when a chart is released twice)."""
         return {r["inputs"].get("chart"): r for r in self.of_type(RELEASE_TYPE)}
 

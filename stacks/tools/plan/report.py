@@ -209,7 +209,7 @@ def storage_section(model: PlanModel) -> Optional[Section]:
         if accelerators is None:
             lines.append("           (no training accelerator pools: throughput per accelerator not computed)")
         if links:
-            lines.append("           linked: " + ", ".join(f"{l['path']} <-> {l['repository']}" for l in links))
+            lines.append("           linked: " + ", ".join(f"{link['path']} <-> {link['repository']}" for link in links))
         warning = sizing.warning()
         if warning:
             data["warnings"].append(warning)

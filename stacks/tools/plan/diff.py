@@ -71,20 +71,10 @@ class PlanDiff:
 
 
 def _layers(document: dict) -> dict[str, str]:
-    by_urn = {r["urn"]: r for r in document.get("resources", [])}
-    out = {}
-    for urn, r in by_urn.items():
-        top = r
-        while top.get("parent") in by_urn:
-            top = by_urn[top["parent"]]
-        parts = top["type"].split(":")
-        if parts[0] == "crucible" and len(parts) > 1 and parts[1] in LAYERS:
-            out[urn] = parts[1]
-        elif parts[0] == "pulumi" and len(parts) > 1 and parts[1] == "providers":
-            out[urn] = "providers"
-        else:
-            out[urn] = "stack"
-    return out
+    """urn -> layer of every resource of a plan document (the plan's read model decides, as the report does)."""
+    from stacks.tools.plan.model import PlanModel
+
+    return PlanModel.from_document(document).layers
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pulumi
 from addons.argo import ArgoSsoArgs, ArgoWorkflows, ArgoWorkflowsArgs
 from addons.kuberay import KubeRayOperator, KubeRayOperatorArgs
 from addons.jupyterhub import JupyterHub, JupyterHubArgs, OAuthArgs
+from stacks.platform_showback import showback_addon
 from addons.observability import DcgmExporter, ExporterArgs, Monitoring, MonitoringArgs, NeuronMonitor
 from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs
 from stacks.derive.profiles import notebook_profiles
@@ -160,6 +161,7 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
             )
             exporters.append("neuron-monitor")
         exports["observability"] = {"namespace": obs.namespace, "prometheusStack": obs.prometheus_stack_version, "grafana": obs.grafana, "exporters": exporters}
+        showback_addon(spec, monitoring, opts)  # stacks/platform_showback.py: Kueue usage x flavor price, per team
     if argo.enabled:
         ArgoWorkflows(
             "argo-workflows",

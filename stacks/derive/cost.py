@@ -383,3 +383,29 @@ def stack_cost(spec) -> StackCost:  # spec: stacks.spec.PlatformSpec
             pools.append(pool_cost(pool, overrides, spec.cost.reserved_nodes.get(pool.name)))
     fixed_high = sum(i.per_hour_high for i in baseline)
     return StackCost(tuple(baseline), tuple(pools), showback(spec, tuple(pools), fixed_high))
+
+
+# ---- runtime showback prices ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlavorPrice:
+    """$ per hour of one unit of a Kueue resource on one ResourceFlavor (= pool): the pool's cost at its limit
+    (dearest, reservation included) over its units at the limit, so a team using its whole nominal quota is charged
+    what the plan's showback says."""
+
+    flavor: str
+    resource: str  # nvidia.com/gpu | aws.amazon.com/neuron | cpu (cpu pools: the node's memory comes with its cores)
+    usd_per_unit_hour: float
+
+
+def flavor_prices(spec) -> tuple[FlavorPrice, ...]:
+    from stacks.derive.quotas import pool_resources
+
+    out = []
+    for pool in spec.pools:  # also where another stack builds the pools: the queues here admit onto them
+        p = pool_cost(pool, spec.cost.spot_savings_percent, spec.cost.reserved_nodes.get(pool.name))
+        units = pool_resources(pool).amounts.get(p.primary_resource, 0)
+        if units:
+            out.append(FlavorPrice(p.pool, p.primary_resource, p.at_max[1] / units))
+    return tuple(out)

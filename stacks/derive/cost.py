@@ -54,8 +54,8 @@ class CostItem:
     def to_json(self) -> dict:
         return {
             "item": self.item,
-            "perHourLow": round(self.per_hour_low, 2),
-            "perHourHigh": round(self.per_hour_high, 2),
+            "perHourLow": round(self.per_hour_low, 3),  # 3 places: NAT's $0.045, endpoints' $0.01 x AZs
+            "perHourHigh": round(self.per_hour_high, 3),
             "perMonthLow": round(self.per_hour_low * HOURS_PER_MONTH, 2),
             "perMonthHigh": round(self.per_hour_high * HOURS_PER_MONTH, 2),
             "basis": self.basis,
@@ -115,8 +115,8 @@ class PoolCost:
             "workload": self.workload,
             "capacityTypes": list(self.capacity_types),
             "maxNodes": self.max_nodes,
-            "perHourLow": round(low, 2),
-            "perHourHigh": round(high, 2),
+            "perHourLow": round(low, 3),
+            "perHourHigh": round(high, 3),
             "perMonthLow": round(low * HOURS_PER_MONTH, 2),
             "perMonthHigh": round(high * HOURS_PER_MONTH, 2),
             "spot": self.spot.to_json(),
@@ -195,8 +195,8 @@ class StackCost:
             "hoursPerMonth": HOURS_PER_MONTH,
             "priceBasis": f"list prices, {prices.reference_region}, {prices.as_of} (instance catalog, components/catalog/service_prices.yaml)",
             "spotBasis": spot.describe(),
-            "atMinimum": round(self.at_minimum, 2),
-            "atMaximum": {"low": round(low, 2), "high": round(high, 2)},
+            "atMinimum": round(self.at_minimum, 3),
+            "atMaximum": {"low": round(low, 3), "high": round(high, 3)},
             "perMonth": {
                 "atMinimum": round(self.at_minimum * HOURS_PER_MONTH, 2),
                 "atMaximum": {"low": round(low * HOURS_PER_MONTH, 2), "high": round(high * HOURS_PER_MONTH, 2)},

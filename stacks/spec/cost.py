@@ -17,9 +17,18 @@ if TYPE_CHECKING:  # pragma: no cover
 SPOT_SAVINGS_MAX = 95  # no Spot Instance Advisor band promises more than 90% off on-demand
 
 
+def _families() -> list[str]:
+    from stacks.derive.capacity import catalog_names
+
+    return sorted({n.split(".", 1)[0] for n in catalog_names()})
+
+
 def _percent_map(value: Any) -> list[tuple[Optional[str], str]]:
     out = []
+    families = _families()
     for family, percent in value.items():
+        if family not in families:
+            out.append((family, f"got {show(family)}; allowed: an instance family of the catalog ({', '.join(families)}){did_you_mean(family, families)}"))
         if not 0 <= percent <= SPOT_SAVINGS_MAX:
             out.append((family, f"got {show(percent)}; allowed: 0 to {SPOT_SAVINGS_MAX} (percent saved on spot against the on-demand price)"))
     return out
@@ -48,17 +57,8 @@ class CostSpec:
 
 
 def check_cost(spec: "PlatformSpec", ctx: Context, path: str) -> None:
-    """Families the catalog knows; reservation sizes of reserved pools of this stack, within the pool's limit."""
-    from stacks.derive.capacity import catalog_names
-
+    """Reservation sizes name reserved pools of this stack and stay within the pool's limit."""
     cost = spec.cost
-    families = sorted({n.split(".", 1)[0] for n in catalog_names()})
-    for family in cost.spot_savings_percent:
-        if family not in families:
-            ctx.problem(
-                f"{path}cost.spotSavingsPercent.{family}",
-                f"got {show(family)}; allowed: an instance family of the catalog ({', '.join(families)}){did_you_mean(family, families)}",
-            )
     pools = {p.name: p for p in spec.pools}
     reserved = [name for name, p in pools.items() if "reserved" in p.capacity_types]
     for name, nodes in cost.reserved_nodes.items():

@@ -225,8 +225,8 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
     as_dicts = lambda items: [{"policy": p, "urn": u, "level": lv} for p, u, lv in sorted(items)]  # noqa: E731
     before_cost, after_cost = _cost_range(base), _cost_range(head)
     cost = {
-        "base": {k: round(v, 2) for k, v in before_cost.items()},
-        "head": {k: round(v, 2) for k, v in after_cost.items()},
+        "base": {k: round(v, 3) for k, v in before_cost.items()},  # as the plan states them
+        "head": {k: round(v, 3) for k, v in after_cost.items()},
         "delta": {k: round(after_cost[k] - before_cost[k], 2) for k in before_cost},
         "hoursPerMonth": _hours_per_month(head, base),
     }

@@ -445,7 +445,10 @@ def cost_section(planned: Planned) -> Section:
             if s.percent is None:
                 lines.append(f"  {p.pool}: no published spot saving for its types (spot priced as on-demand); safe for {p.workload}? {s.why}")
                 continue
-            state = "allows spot" if s.allowed else "on-demand only"
+            if not {"spot", "on-demand"} & set(p.capacity_types):
+                lines.append(f"  {p.pool}: reserved capacity only (a fixed cost above); spot would not lower it")
+                continue
+            state = "allows spot" if s.allowed else "/".join(p.capacity_types) + " only"
             lines.append(f"  {p.pool} ({state}): spot saves {span(s.savings_low, s.savings_high)}/h at its limit ({s.percent:g}%+ off); safe for {p.workload}? {s.why}")
     if cost.teams:
         lines.append("showback per team at maximum scale:")

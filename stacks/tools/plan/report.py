@@ -417,17 +417,18 @@ def cost_section(planned: Planned) -> Section:
 
     cost = stack_cost(planned.spec)
     data = cost.to_json()
-    month = lambda per_hour: _money(per_hour * HOURS_PER_MONTH)  # noqa: E731
-    span = lambda low, high: _money(low) if round(low, 2) == round(high, 2) else f"{_money(low)}-{_money(high)}"  # noqa: E731
+    _m = lambda v: f"${v:,.3f}" if 0 < v < 1 else _money(v)  # noqa: E731 - NAT's $0.045/h stays $0.045
+    month = lambda per_hour: _m(per_hour * HOURS_PER_MONTH)  # noqa: E731
+    span = lambda low, high: _m(low) if round(low, 2) == round(high, 2) else f"{_m(low)}-{_m(high)}"  # noqa: E731
     mspan = lambda low, high: month(low) if round(low, 2) == round(high, 2) else f"{month(low)}-{month(high)}"  # noqa: E731
-    lines = [f"fixed (paid at minimum scale, pools empty): {_money(cost.at_minimum)}/h = {month(cost.at_minimum)}/month"]
+    lines = [f"fixed (paid at minimum scale, pools empty): {_m(cost.at_minimum)}/h = {month(cost.at_minimum)}/month"]
     for i in cost.baseline:
         lines.append(f"  {i.item}: {span(i.per_hour_low, i.per_hour_high)}/h ({i.basis})")
     for p in cost.pools:
         if p.reserved_nodes:
             size = "size assumed: the pool's limit; state it with cost.reservedNodes" if p.reserved_assumed else "cost.reservedNodes"
             lines.append(
-                f"  reservation of pool {p.pool}: {p.reserved_nodes} x {p.reserved_type} {_money(p.reserved_per_hour)}/h, paid whether used or not ({size})"
+                f"  reservation of pool {p.pool}: {p.reserved_nodes} x {p.reserved_type} {_m(p.reserved_per_hour)}/h, paid whether used or not ({size})"
             )
     if cost.pools:
         lines.append("pools at their limit (beyond any reservation):")
@@ -454,9 +455,13 @@ def cost_section(planned: Planned) -> Section:
         lines.append("showback per team at maximum scale:")
         for t in cost.teams:
             low, high = t.at_max
-            lines.append(f"  {t.team}: {span(low, high)}/h = {mspan(low, high)}/month ({t.share_percent:.1f}% share, fixed {_money(t.fixed_share)}/h)")
+            lines.append(f"  {t.team}: {span(low, high)}/h = {mspan(low, high)}/month ({t.share_percent:.1f}% share, fixed {_m(t.fixed_share)}/h)")
         lines.append(f"  (split rule: {data['showback']['rule']})")
-    lines.append(f"({data['priceBasis']}; spot: {data['spotBasis']}; {HOURS_PER_MONTH} h/month)")
+    from stacks.derive.prices import service_prices
+
+    elsewhere = planned.spec.region != service_prices().reference_region
+    note = f"; this stack is in {planned.spec.region}, where prices differ" if elsewhere else ""
+    lines.append(f"({data['priceBasis']}{note}; spot: {data['spotBasis']}; {HOURS_PER_MONTH} h/month)")
     lines.append(f"usage-priced, not in the figures: {', '.join(cost.usage_priced)}")
     return Section("cost", "Cost per hour and per month", data, lines)
 

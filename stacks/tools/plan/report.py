@@ -336,16 +336,59 @@ def teams_section(model: PlanModel) -> Optional[Section]:
 
 
 def cost_section(model: PlanModel) -> Section:
-    """$/h of what this stack builds: the always-on baseline (minimum scale) and every pool at its limit."""
-    from stacks.derive.cost import stack_cost
+    """$/h and $/month of what this stack builds: fixed costs (minimum scale), every pool at its limit by capacity
+    type, what spot would save and whether it is safe, per-team showback, and the usage-priced items left out."""
+    from stacks.derive.cost import HOURS_PER_MONTH, stack_cost
 
     cost = stack_cost(model.spec)
-    low, high = cost.at_maximum
-    lines = [f"at minimum scale (pools empty): {_money(cost.at_minimum)}/h = " + (" + ".join(f"{i.item} {_money(i.per_hour_high)}" for i in cost.baseline) or "nothing always-on")]
+    data = cost.to_json()
+    _m = lambda v: f"${v:,.3f}" if 0 < v < 1 else _money(v)  # noqa: E731 - NAT's $0.045/h stays $0.045
+    month = lambda per_hour: _m(per_hour * HOURS_PER_MONTH)  # noqa: E731
+    span = lambda low, high: _m(low) if round(low, 2) == round(high, 2) else f"{_m(low)}-{_m(high)}"  # noqa: E731
+    mspan = lambda low, high: month(low) if round(low, 2) == round(high, 2) else f"{month(low)}-{month(high)}"  # noqa: E731
+    lines = [f"fixed (paid at minimum scale, pools empty): {_m(cost.at_minimum)}/h = {month(cost.at_minimum)}/month"]
+    for i in cost.baseline:
+        lines.append(f"  {i.item}: {span(i.per_hour_low, i.per_hour_high)}/h ({i.basis})")
+    for p in cost.pools:
+        if p.reserved_nodes:
+            size = "size assumed: the pool's limit; state it with cost.reservedNodes" if p.reserved_assumed else "cost.reservedNodes"
+            lines.append(
+                f"  reservation of pool {p.pool}: {p.reserved_nodes} x {p.reserved_type} {_m(p.reserved_per_hour)}/h, paid whether used or not ({size})"
+            )
     if cost.pools:
-        lines.append(f"at maximum scale (every pool at its limit): {_money(low)}-{_money(high)}/h (cheapest to dearest allowed type, on-demand)")
-    lines.append(f"(catalog list prices; not included: {cost.to_json()['excludes']})")
-    return Section("cost", "Cost per hour", cost.to_json(), lines)
+        lines.append("pools at their limit (beyond any reservation):")
+        rows = [("pool", "workload", "capacity types", "max nodes", "$/h at max", "$/month at max")]
+        for p in cost.pools:
+            low, high = p.at_max
+            rows.append((p.pool, p.workload, "/".join(p.capacity_types), str(p.max_nodes), span(low, high), mspan(low, high)))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines.extend("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
+        low, high = cost.at_maximum
+        lines.append(f"at maximum scale (every pool at its limit): {span(low, high)}/h = {mspan(low, high)}/month (all spot, cheapest type … all on-demand, dearest type)")
+        lines.append("spot where safe (what spot would save at max against all on-demand):")
+        for p in cost.pools:
+            s = p.spot
+            if s.percent is None:
+                lines.append(f"  {p.pool}: no published spot saving for its types (spot priced as on-demand); safe for {p.workload}? {s.why}")
+                continue
+            if not {"spot", "on-demand"} & set(p.capacity_types):
+                lines.append(f"  {p.pool}: reserved capacity only (a fixed cost above); spot would not lower it")
+                continue
+            state = "allows spot" if s.allowed else "/".join(p.capacity_types) + " only"
+            lines.append(f"  {p.pool} ({state}): spot saves {span(s.savings_low, s.savings_high)}/h at its limit ({s.percent:g}%+ off); safe for {p.workload}? {s.why}")
+    if cost.teams:
+        lines.append("showback per team at maximum scale:")
+        for t in cost.teams:
+            low, high = t.at_max
+            lines.append(f"  {t.team}: {span(low, high)}/h = {mspan(low, high)}/month ({t.share_percent:.1f}% share, fixed {_m(t.fixed_share)}/h)")
+        lines.append(f"  (split rule: {data['showback']['rule']})")
+    from stacks.derive.prices import service_prices
+
+    elsewhere = model.spec.region != service_prices().reference_region
+    note = f"; this stack is in {model.spec.region}, where prices differ" if elsewhere else ""
+    lines.append(f"({data['priceBasis']}{note}; spot: {data['spotBasis']}; {HOURS_PER_MONTH} h/month)")
+    lines.append(f"usage-priced, not in the figures: {', '.join(cost.usage_priced)}")
+    return Section("cost", "Cost per hour and per month", data, lines)
 
 
 def policies_section(model: PlanModel) -> Section:

@@ -19,7 +19,10 @@ import pulumi
 from addons.argo import ArgoSsoArgs, ArgoWorkflows, ArgoWorkflowsArgs
 from addons.kuberay import KubeRayOperator, KubeRayOperatorArgs
 from addons.jupyterhub import JupyterHub, JupyterHubArgs, OAuthArgs
+from addons.alerts import AlertRules, AlertRulesArgs
+from addons.dashboards import Dashboards, DashboardsArgs, dashboards_for
 from addons.observability import DcgmExporter, ExporterArgs, Monitoring, MonitoringArgs, NeuronMonitor
+from addons.scrape_targets import ScrapeTargets, ScrapeTargetsArgs
 from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs
 from stacks.derive.profiles import notebook_profiles
 from stacks.spec import PlatformSpec
@@ -159,7 +162,13 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
                 opts=opts,
             )
             exporters.append("neuron-monitor")
-        exports["observability"] = {"namespace": obs.namespace, "prometheusStack": obs.prometheus_stack_version, "grafana": obs.grafana, "exporters": exporters}
+        features = [k for k in ("gpu", "neuron") if any(p.kind == k for p in spec.pools)]
+        features += ["efa"] * any(p.efa for p in spec.pools) + ["serving"] * (kuberay.enabled or any(p.workload == "serving" for p in spec.pools))
+        dashboards = dashboards_for(features)
+        Dashboards("dashboards", DashboardsArgs(monitoring.namespace.metadata.name, dashboards), opts=opts)
+        AlertRules("alerts", AlertRulesArgs(monitoring.namespace.metadata.name, monitoring.release), opts=opts)
+        ScrapeTargets("scrape-targets", ScrapeTargetsArgs(monitoring.release, obs.scrape_interval_seconds, bool(_controller(built))), opts=opts)
+        exports["observability"] = {"namespace": obs.namespace, "prometheusStack": obs.prometheus_stack_version, "grafana": obs.grafana, "exporters": exporters, "dashboards": list(dashboards)}
     if argo.enabled:
         ArgoWorkflows(
             "argo-workflows",

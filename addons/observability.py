@@ -62,6 +62,7 @@ class MonitoringArgs:
     grafana: bool
     grafana_admin_password: Optional[pulumi.Input[str]] = None  # a secret Output
     version: str = field(default=PROMETHEUS_STACK.version, kw_only=True)  # kube-prometheus-stack chart version (default: the pin)
+    remote_write: Optional[list] = field(default=None, kw_only=True)  # prometheusSpec.remoteWrite (the managed option)
 
 
 def prometheus_stack_values(args: MonitoringArgs) -> dict:
@@ -81,6 +82,7 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
                 "podMonitorSelectorNilUsesHelmValues": False,
                 # Evaluate every PrometheusRule (Crucible's alerts, addons/alerts.py), not only the chart's own.
                 "ruleSelectorNilUsesHelmValues": False,
+                **({"remoteWrite": args.remote_write} if args.remote_write else {}),
             }
         },
         # Every node, whatever its taints (accelerators, startup agents, the system nodes' CriticalAddonsOnly,

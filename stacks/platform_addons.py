@@ -21,7 +21,9 @@ from addons.kuberay import KubeRayOperator, KubeRayOperatorArgs
 from addons.jupyterhub import JupyterHub, JupyterHubArgs, OAuthArgs
 from addons.alerts import AlertRules, AlertRulesArgs
 from addons.dashboards import Dashboards, DashboardsArgs, dashboards_for
-from addons.observability import DcgmExporter, ExporterArgs, Monitoring, MonitoringArgs, NeuronMonitor
+from addons.logs import ClusterLogs, ClusterLogsArgs
+from addons.managed_observability import ManagedObservability, ManagedObservabilityArgs, remote_write
+from addons.observability import PROMETHEUS_SERVICE_ACCOUNT, DcgmExporter, ExporterArgs, Monitoring, MonitoringArgs, NeuronMonitor
 from addons.scrape_targets import ScrapeTargets, ScrapeTargetsArgs
 from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs
 from stacks.derive.profiles import notebook_profiles
@@ -132,6 +134,19 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
             "profiles": [p.to_json() for p in profiles],
         }
     if obs.enabled:
+        managed = None
+        if obs.managed.enabled:
+            managed = ManagedObservability(
+                "managed-observability",
+                ManagedObservabilityArgs(built.cluster.name, spec.stack.lower(), spec.region, obs.namespace, PROMETHEUS_SERVICE_ACCOUNT, obs.managed.grafana),
+                opts=opts,
+            )
+        if obs.logs.enabled:
+            ClusterLogs(
+                "cluster-logs",
+                ClusterLogsArgs(spec.cluster_name, spec.region, obs.logs.retention_days, spec.cluster.kms_key_deletion_window_days, spec.protect),
+                opts=opts,
+            )
         monitoring = Monitoring(
             "monitoring",
             MonitoringArgs(
@@ -143,6 +158,7 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
                 storage_class=storage.storage_class,
                 grafana=obs.grafana,
                 grafana_admin_password=_secret(spec.grafana_admin_password),
+                remote_write=remote_write(managed.remote_write_url, spec.region) if managed else None,
             ),
             opts=opts,
         )

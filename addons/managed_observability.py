@@ -8,7 +8,7 @@ dashboards of addons/dashboards.py query the data source variable `$datasource`,
 Managed Grafana with the workspace as the Prometheus data source.
 
 - Prometheus: role `<name>-prometheus` for `<monitoring namespace>/kube-prometheus-stack-prometheus` with
-  AmazonPrometheusRemoteWriteAccess; the remote write URL is `<workspace prometheusEndpoint>api/v1/remote_write`.
+  AmazonPrometheusRemoteWriteAccess; the remote write URL is `https://aps-workspaces.<region>.<dnsSuffix>/workspaces/<id>/api/v1/remote_write`.
 - Grafana: a workspace with AWS IAM Identity Center (AWS_SSO) sign-in, service-managed permissions and the
   Prometheus data source, whose role may query (AmazonPrometheusQueryAccess) this account's workspaces.
 """
@@ -53,7 +53,10 @@ class ManagedObservability(pulumi.ComponentResource):
         partition = partition_of(args.region)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self.workspace = aws.amp.Workspace(f"{name}-prometheus", alias=f"crucible-{args.stack_name}", tags=args.tags, opts=child)
-        self.remote_write_url = pulumi.Output.concat(self.workspace.prometheus_endpoint, "api/v1/remote_write")
+        # The workspace's prometheusEndpoint is https://aps-workspaces.<region>.<dnsSuffix>/workspaces/<id>/ (AMP
+        # user guide, "Ingest metrics"); built from the id, which is known as soon as the workspace exists.
+        endpoint = partition.endpoint("aps-workspaces", args.region)
+        self.remote_write_url = self.workspace.id.apply(lambda ws: f"https://{endpoint}/workspaces/{ws}/api/v1/remote_write")
         self.prometheus_role = PodIdentityRole(
             f"{name}-prometheus",
             cluster_name=args.cluster_name,

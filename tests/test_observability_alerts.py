@@ -169,3 +169,29 @@ def test_dcgm_exporter_runs_crucibles_counters():
 def test_kueue_serves_its_metrics_with_observability_on():
     values = prod().one("kubernetes:helm.sh/v3:Release", "kueue").inputs["values"]
     assert values["enablePrometheus"] is True
+
+
+# ---- the charts, rendered (stacks/tools/plan/helm.py; skipped without Helm) -----------------------------------
+
+
+def test_the_rendered_dcgm_exporter_reads_crucibles_counters_file():
+    from rendered import objects, pod_spec, release_of
+
+    rendered = release_of("train-p5", "dcgm-exporter")
+    (config,) = objects(rendered, "ConfigMap", "exporter-metrics-config-map")
+    assert config["data"]["metrics"].strip() == DCGM_COUNTERS.read_text().strip()
+    (daemon,) = objects(rendered, "DaemonSet")
+    container = pod_spec(daemon)["containers"][0]
+    assert container["args"] == ["-f", "/etc/dcgm-exporter/default-counters.csv"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/etc/dcgm-exporter/default-counters.csv")
+    volume = next(v for v in pod_spec(daemon)["volumes"] if v["name"] == mount["name"])
+    assert volume["configMap"]["name"] == "exporter-metrics-config-map"
+
+
+def test_the_rendered_prometheus_selects_every_rule_service_monitor_and_pod_monitor():
+    from rendered import objects, release_of
+
+    (prometheus,) = objects(release_of("train-p5", "kube-prometheus-stack"), "Prometheus")
+    spec = prometheus["spec"]
+    # an empty selector selects every object (prometheus-operator); the chart's default selects its own release only
+    assert spec["ruleSelector"] == {} and spec["serviceMonitorSelector"] == {} and spec["podMonitorSelector"] == {}

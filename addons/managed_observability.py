@@ -37,6 +37,7 @@ class ManagedObservabilityArgs:
     namespace: str  # the monitoring namespace (Prometheus's service account lives there)
     prometheus_service_account: str
     grafana: bool
+    protect: bool = False  # the workspace holds the metric history (protected where stateful resources are)
     tags: Optional[dict] = None
 
 
@@ -52,7 +53,12 @@ class ManagedObservability(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         partition = partition_of(args.region)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        self.workspace = aws.amp.Workspace(f"{name}-prometheus", alias=f"crucible-{args.stack_name}", tags=args.tags, opts=child)
+        self.workspace = aws.amp.Workspace(
+            f"{name}-prometheus",
+            alias=f"crucible-{args.stack_name}",
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
+        )
         # The workspace's prometheusEndpoint is https://aps-workspaces.<region>.<dnsSuffix>/workspaces/<id>/ (AMP
         # user guide, "Ingest metrics"); built from the id, which is known as soon as the workspace exists.
         endpoint = partition.endpoint("aps-workspaces", args.region)

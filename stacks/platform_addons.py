@@ -138,7 +138,9 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
         if obs.managed.enabled:
             managed = ManagedObservability(
                 "managed-observability",
-                ManagedObservabilityArgs(built.cluster.name, spec.stack.lower(), spec.region, obs.namespace, PROMETHEUS_SERVICE_ACCOUNT, obs.managed.grafana),
+                ManagedObservabilityArgs(
+                    built.cluster.name, spec.stack.lower(), spec.region, obs.namespace, PROMETHEUS_SERVICE_ACCOUNT, obs.managed.grafana, protect=spec.protect
+                ),
                 opts=opts,
             )
         if obs.logs.enabled:

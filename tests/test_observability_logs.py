@@ -105,6 +105,7 @@ def test_managed_prometheus_gets_remote_write_with_sigv4_through_pod_identity():
     policies = {r.inputs["policyArn"] for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if r.inputs["role"] == role.outputs["name"]}
     assert policies == {"arn:aws:iam::aws:policy/AmazonPrometheusRemoteWriteAccess"}
     assert workspace.inputs["alias"] == "crucible-test"
+    assert workspace.protect  # prod protects what holds data: the metric history
 
 
 def test_managed_grafana_reads_the_workspace_and_is_optional():
@@ -115,6 +116,12 @@ def test_managed_grafana_reads_the_workspace_and_is_optional():
     role = next(r for r in run.of_type("aws:iam/role:Role") if r.outputs.get("arn") == grafana.inputs["roleArn"])
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "grafana.amazonaws.com"}
     assert not managed(False).of_type("aws:grafana/workspace:Workspace")
+
+
+def test_crucible_diff_knows_what_replaces_the_managed_workspaces():
+    from stacks.tools.plan import replacement
+
+    assert replacement.missing_from_table({r.type for r in managed().resources}) == []
 
 
 def test_a_managed_option_that_is_not_a_boolean_is_refused_naming_the_key():

@@ -195,3 +195,16 @@ def test_the_rendered_prometheus_selects_every_rule_service_monitor_and_pod_moni
     spec = prometheus["spec"]
     # an empty selector selects every object (prometheus-operator); the chart's default selects its own release only
     assert spec["ruleSelector"] == {} and spec["serviceMonitorSelector"] == {} and spec["podMonitorSelector"] == {}
+
+
+def test_the_rendered_node_exporter_collects_the_efa_devices():
+    # The InfiniBand collector is on by default in node_exporter 1.12.1 (collector/infiniband_linux.go:
+    # registerCollector("infiniband", defaultEnabled, ...)) and reads <sysfs>/class/infiniband, where the EFA driver
+    # registers its rdmap* devices: the chart must not turn it off and must give it the host's /sys.
+    from rendered import objects, pod_spec, release_of
+
+    (exporter,) = [d for d in objects(release_of("train-p5", "kube-prometheus-stack"), "DaemonSet") if d["metadata"]["name"].endswith("node-exporter")]
+    args = pod_spec(exporter)["containers"][0]["args"]
+    assert "--path.sysfs=/host/sys" in args
+    assert not [a for a in args if a.startswith(("--no-collector.infiniband", "--collector.disable-defaults", "--collector.infiniband.device-"))]
+    assert {"operator": "Exists"} in pod_spec(exporter)["tolerations"]  # every node, the tainted EFA pools included

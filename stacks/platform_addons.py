@@ -22,6 +22,7 @@ from addons.jupyterhub import JupyterHub, JupyterHubArgs, OAuthArgs
 from addons.alerts import AlertRules, AlertRulesArgs
 from addons.dashboards import Dashboards, DashboardsArgs, dashboards_for
 from addons.logs import ClusterLogs, ClusterLogsArgs
+from addons.lustre_alarms import LustreAlarms, LustreAlarmsArgs
 from addons.managed_observability import ManagedObservability, ManagedObservabilityArgs, remote_write
 from addons.observability import PROMETHEUS_SERVICE_ACCOUNT, DcgmExporter, ExporterArgs, Monitoring, MonitoringArgs, NeuronMonitor
 from addons.scrape_targets import ScrapeTargets, ScrapeTargetsArgs
@@ -184,6 +185,8 @@ def notebook_and_observability_addons(spec: PlatformSpec, built: Any, providers:
         features += ["efa"] * any(p.efa for p in spec.pools) + ["serving"] * (kuberay.enabled or any(p.workload == "serving" for p in spec.pools))
         dashboards = dashboards_for(features)
         Dashboards("dashboards", DashboardsArgs(monitoring.namespace.metadata.name, dashboards), opts=opts)
+        if storage.lustre is not None:
+            LustreAlarms("lustre-alarms", LustreAlarmsArgs(storage.lustre.file_system_id, storage.lustre.capacity_gib, spec.stack.lower()), opts=opts)
         AlertRules("alerts", AlertRulesArgs(monitoring.namespace.metadata.name, monitoring.release), opts=opts)
         ScrapeTargets("scrape-targets", ScrapeTargetsArgs(monitoring.release, obs.scrape_interval_seconds, bool(_controller(built))), opts=opts)
         exports["observability"] = {"namespace": obs.namespace, "prometheusStack": obs.prometheus_stack_version, "grafana": obs.grafana, "exporters": exporters, "dashboards": list(dashboards)}

@@ -127,3 +127,24 @@ def test_crucible_diff_knows_what_replaces_the_managed_workspaces():
 def test_a_managed_option_that_is_not_a_boolean_is_refused_naming_the_key():
     found = problems("prod", addons={"observability": {"managed": {"enabled": "yes please"}}})
     assert "yes please" in found["crucible:addons.observability.managed.enabled"]
+
+
+# ---- Lustre near full (a CloudWatch alarm: FSx publishes its capacity to CloudWatch only) -------------------------
+
+
+def test_lustre_near_full_alarms_on_the_file_systems_free_capacity():
+    run = prod()
+    lustre = run.one("aws:fsx/lustreFileSystem:LustreFileSystem")
+    captured = run.one("aws:cloudwatch/metricAlarm:MetricAlarm", "lustre-alarms-near-full")
+    alarm = captured.inputs
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/FSx", "FreeDataStorageCapacity", "Minimum")
+    assert alarm["dimensions"]["FileSystemId"].startswith("fs-")
+    assert lustre.urn in captured.property_dependencies["dimensions"]  # the id of the stack's own file system
+    assert alarm["comparisonOperator"] == "LessThanThreshold"
+    assert alarm["threshold"] == lustre.inputs["storageCapacity"] * 1024**3 * 0.10  # 10% of the file system free
+    assert alarm["period"] * alarm["evaluationPeriods"] == 900
+
+
+def test_no_lustre_alarm_without_lustre():
+    run = plan("prod", storage={"lustre": {"enabled": False}})
+    assert not run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")

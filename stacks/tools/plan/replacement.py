@@ -211,6 +211,7 @@ TABLE: dict[str, Replacement] = {
     ),
     "aws:cloudwatch/eventRule:EventRule": _r(INFRASTRUCTURE, "name", "namePrefix", "eventBusName"),
     "aws:cloudwatch/eventTarget:EventTarget": _r(INFRASTRUCTURE, "rule", "targetId", "eventBusName"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _r(INFRASTRUCTURE, "name"),
     "aws:sqs/queue:Queue": _r(INFRASTRUCTURE, "name", "namePrefix", "fifoQueue"),
     "aws:sqs/queuePolicy:QueuePolicy": _r(INFRASTRUCTURE, "queueUrl"),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _r(INFRASTRUCTURE, "bucket"),

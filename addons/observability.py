@@ -7,7 +7,11 @@
   taints
   (all of them: a node-exporter that does not run on a tainted node leaves it unmonitored). Grafana (optional) reads its admin password from a Secret filled from the Pulumi secret config.
 - `crucible:platform:DcgmExporter`: NVIDIA dcgm-exporter (chart, pinned) on GPU nodes only (crucible.io/accelerator
-  =nvidia), tolerating `nvidia.com/gpu`, with the chart's ServiceMonitor.
+  =nvidia), tolerating `nvidia.com/gpu`, with the chart's ServiceMonitor and Crucible's counters
+  (observability_data/dcgm-counters.csv: error and profiling fields added to the defaults).
+
+Dashboards (addons/dashboards.py), alert rules (addons/alerts.py) and the ServiceMonitors of the controllers
+installed before Prometheus (addons/scrape_targets.py) are their own components.
 - `crucible:platform:NeuronMonitor`: the Neuron SDK's neuron-monitor DaemonSet (neuron-monitor piped into its
   Prometheus exporter on port 8000, as in aws-neuron-sdk src/k8/k8s-neuron-monitor-daemonset.yml; the Neuron Helm
   chart does not package it) on Neuron nodes, tolerating `aws.amazon.com/neuron`, with a Service and ServiceMonitor.
@@ -16,6 +20,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import pulumi
@@ -26,6 +31,7 @@ from components.helm_addon import HelmChart, helm_release, merge_values, on_syst
 from components.labels import ACCELERATOR_LABEL, pod_security
 
 PROMETHEUS_STACK = versions.chart("kube-prometheus-stack")
+DCGM_COUNTERS = Path(__file__).parent / "observability_data" / "dcgm-counters.csv"
 DCGM = versions.chart("dcgm-exporter")
 NEURON_MONITOR = versions.image("neuron-monitor")
 # The value paths of kube-prometheus-stack's own pods on the system node group (node-exporter runs on every node;
@@ -56,6 +62,7 @@ class MonitoringArgs:
     grafana: bool
     grafana_admin_password: Optional[pulumi.Input[str]] = None  # a secret Output
     version: str = field(default=PROMETHEUS_STACK.version, kw_only=True)  # kube-prometheus-stack chart version (default: the pin)
+    remote_write: Optional[list] = field(default=None, kw_only=True)  # prometheusSpec.remoteWrite (the managed option)
 
 
 def prometheus_stack_values(args: MonitoringArgs) -> dict:
@@ -73,6 +80,9 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
                 # Scrape every ServiceMonitor/PodMonitor (the exporters' own), not only those labelled for this release.
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
+                # Evaluate every PrometheusRule (Crucible's alerts, addons/alerts.py), not only the chart's own.
+                "ruleSelectorNilUsesHelmValues": False,
+                **({"remoteWrite": args.remote_write} if args.remote_write else {}),
             }
         },
         # Every node, whatever its taints (accelerators, startup agents, the system nodes' CriticalAddonsOnly,
@@ -85,11 +95,20 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
     return merge_values(own, on_system_nodes_at(args.system_pool, *system_pods))
 
 
+def dcgm_counters() -> str:
+    """Crucible's DCGM counters (observability_data/dcgm-counters.csv): the exporter's defaults plus the ECC,
+    NVLink-error, throttling and profiling fields that say whether a GPU is failing or a training job starves it."""
+    return DCGM_COUNTERS.read_text()
+
+
 def dcgm_values(scrape_interval_seconds: int) -> dict:
     return {
         "nodeSelector": {ACCELERATOR_LABEL: "nvidia"},
         "tolerations": [GPU_TOLERATION],
         "serviceMonitor": {"interval": f"{scrape_interval_seconds}s"},  # the chart's ServiceMonitor is on by default
+        # The chart's ConfigMap exporter-metrics-config-map takes the whole list (not additive); the exporter
+        # reads it from the file the chart mounts (arguments -f /etc/dcgm-exporter/default-counters.csv).
+        "customMetrics": dcgm_counters(),
     }
 
 

@@ -133,6 +133,7 @@ MANAGED_ADDONS: dict[str, Optional[str]] = {
     "aws-ebs-csi-driver": None,
     "aws-fsx-csi-driver": None,
     "aws-mountpoint-s3-csi-driver": None,
+    "amazon-cloudwatch-observability": None,  # logs (addons/logs.py), with observability.logs on
 }
 
 # The add-ons the cluster component installs (`cluster.addonVersions` may pin these); the FSx and S3 CSI drivers are

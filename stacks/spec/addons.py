@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
 from components import versions
-from stacks.spec.checks import absolute_path, acm_certificate_arn, any_cidr, https_url, image_ref, k8s_name, semver
+from stacks.spec.checks import absolute_path, acm_certificate_arn, any_cidr, https_url, image_ref, k8s_name, log_retention_days, semver
 from stacks.spec.schema import ByEnv, Context, all_of, each, in_range, non_empty, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -151,6 +151,30 @@ def _camel(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class LogsSpec:
+    enabled: bool = setting(
+        "Ship container, node and data-plane logs to CloudWatch Logs (EKS add-on amazon-cloudwatch-observability, Fluent Bit; "
+        "IAM through Pod Identity) into log groups /aws/containerinsights/<cluster>/* that Crucible creates KMS-encrypted.",
+        default=ByEnv(dev=False, prod=True),
+    )
+    retention_days: int = setting(
+        "Retention of the cluster's log groups (days; a value CloudWatch Logs accepts).", default=ByEnv(dev=14, prod=90), check=log_retention_days
+    )
+
+
+@dataclass(frozen=True)
+class ManagedObservabilitySpec:
+    enabled: bool = setting(
+        "Remote-write Prometheus to an Amazon Managed Service for Prometheus workspace (SigV4, Pod Identity); the in-cluster "
+        "Prometheus still scrapes and alerts.",
+        default=False,
+    )
+    grafana: bool = setting(
+        "With `enabled`: an Amazon Managed Grafana workspace (IAM Identity Center sign-in) that queries the workspace.", default=True
+    )
+
+
+@dataclass(frozen=True)
 class ObservabilitySpec:
     enabled: bool = setting(
         "Install Prometheus (kube-prometheus-stack) and the accelerator exporters (DCGM on GPU pools, neuron-monitor on Neuron pools).",
@@ -164,6 +188,8 @@ class ObservabilitySpec:
     volume_gib: int = setting("Prometheus persistent volume (gp3, the storage layer's StorageClass).", default=ByEnv(dev=50, prod=200), check=in_range(10, 16384))
     scrape_interval_seconds: int = setting("Scrape interval of the accelerator exporters.", default=30, check=in_range(5, 300))
     grafana: bool = setting("Install Grafana; its admin password is the secret config key crucible:grafanaAdminPassword (required then).", default=False)
+    logs: LogsSpec = setting("Logs off the nodes to CloudWatch Logs (see `logs.*`).", default={})
+    managed: ManagedObservabilitySpec = setting("Amazon Managed Prometheus and Managed Grafana (see `managed.*`).", default={})
 
 
 # ---- Argo Workflows ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any, Callable, Literal, Optional
 import pulumi
 
 from addons.kueue import Kueue
+from addons.managed_observability import ManagedObservability
 from addons.observability import Monitoring
 from stacks.layers.base import Below
 from stacks.spec import PlatformSpec
@@ -23,6 +24,7 @@ class AddonsBelow(Below):
     load_balancer_controller: Optional[pulumi.Resource] = None  # its release: Services/Ingresses it reconciles wait for it
     monitoring: Optional[Monitoring] = None  # ServiceMonitors of later releases wait for its CRDs
     kueue: Optional[Kueue] = None  # the teams' LocalQueues point at its ClusterQueues
+    managed_observability: Optional[ManagedObservability] = None  # Prometheus remote-writes to its workspace
 
     @classmethod
     def of(cls, below: Below) -> "AddonsBelow":
@@ -39,6 +41,7 @@ class AddonsBelow(Below):
             load_balancer_controller=out.load_balancer_controller if out.load_balancer_controller is not None else self.load_balancer_controller,
             monitoring=out.monitoring if out.monitoring is not None else self.monitoring,
             kueue=out.kueue if out.kueue is not None else self.kueue,
+            managed_observability=out.managed_observability if out.managed_observability is not None else self.managed_observability,
         )
 
 
@@ -50,6 +53,7 @@ class AddonOutputs:
     load_balancer_controller: Optional[pulumi.Resource] = None
     monitoring: Optional[Monitoring] = None
     kueue: Optional[Kueue] = None
+    managed_observability: Optional[ManagedObservability] = None
 
 
 @dataclass(frozen=True)

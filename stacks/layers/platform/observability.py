@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pulumi
 
-from addons.observability import DcgmExporter, ExporterArgs, Monitoring, MonitoringArgs, NeuronMonitor
+from addons.alerts import AlertRules, AlertRulesArgs
+from addons.dashboards import Dashboards, DashboardsArgs, dashboards_for
+from addons.logs import ClusterLogs, ClusterLogsArgs
+from addons.lustre_alarms import LustreAlarms, LustreAlarmsArgs
+from addons.managed_observability import ManagedObservability, ManagedObservabilityArgs, remote_write
+from addons.observability import PROMETHEUS_SERVICE_ACCOUNT, DcgmExporter, ExporterArgs, Monitoring, MonitoringArgs, NeuronMonitor
+from addons.scrape_targets import ScrapeTargets, ScrapeTargetsArgs
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
 from stacks.layers.platform.notebooks import secret
 from stacks.layers.platform.shared import shared_storage
@@ -23,25 +29,91 @@ def neuron_monitor_enabled(spec: PlatformSpec) -> bool:
     return monitoring_enabled(spec) and any(p.kind == "neuron" for p in spec.pools)
 
 
-def build_monitoring(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+def dashboard_features(spec: PlatformSpec) -> list[str]:
+    """Which dashboards the stack's pools call for (addons/dashboards.py `dashboards_for`)."""
+    features = [k for k in ("gpu", "neuron") if any(p.kind == k for p in spec.pools)]
+    features += ["efa"] * any(p.efa for p in spec.pools)
+    features += ["serving"] * (spec.addons.kuberay.enabled or any(p.workload == "serving" for p in spec.pools))
+    return features
+
+
+def managed_enabled(spec: PlatformSpec) -> bool:
+    return monitoring_enabled(spec) and spec.addons.observability.managed.enabled
+
+
+def logs_enabled(spec: PlatformSpec) -> bool:
+    return monitoring_enabled(spec) and spec.addons.observability.logs.enabled
+
+
+def lustre_alarms_enabled(spec: PlatformSpec) -> bool:
+    """A Lustre file system this stack builds or reads from the storage layer below (the spec declares either)."""
+    return monitoring_enabled(spec) and spec.storage.lustre.enabled
+
+
+def build_managed(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
     obs = spec.addons.observability
+    managed = ManagedObservability(
+        "managed-observability",
+        ManagedObservabilityArgs(
+            below.require_cluster().name, spec.stack.lower(), spec.region, obs.namespace, PROMETHEUS_SERVICE_ACCOUNT, obs.managed.grafana, protect=spec.protect
+        ),
+        opts=opts,
+    )
+    return AddonOutputs(managed_observability=managed)
+
+
+def build_logs(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    obs = spec.addons.observability
+    ClusterLogs(
+        "cluster-logs",
+        ClusterLogsArgs(spec.cluster_name, spec.region, obs.logs.retention_days, spec.cluster.kms_key_deletion_window_days, spec.protect),
+        opts=opts,
+    )
+    return AddonOutputs()
+
+
+def build_lustre_alarms(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    lustre = shared_storage(below.storage).lustre
+    if lustre is None:  # a platform stack on a storage stack whose own config has no Lustre
+        return AddonOutputs()
+    LustreAlarms("lustre-alarms", LustreAlarmsArgs(lustre.file_system_id, lustre.capacity_gib, spec.stack.lower()), opts=opts)
+    return AddonOutputs()
+
+
+def build_monitoring(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    """Prometheus (remote-writing to Amazon Managed Prometheus when `managed` is on) and what Prometheus and Grafana
+    read: dashboards, alert rules, the controllers' scrape targets."""
+    obs, cluster = spec.addons.observability, below.require_cluster()
+    storage = shared_storage(below.storage)
+    managed = below.managed_observability
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
             version=obs.prometheus_stack_version,
             namespace=obs.namespace,
-            system_pool=below.require_cluster().system_node_group_label,
+            system_pool=cluster.system_node_group_label,
             retention_days=obs.retention_days,
             volume_gib=obs.volume_gib,
-            storage_class=shared_storage(below.storage).storage_class,
+            storage_class=storage.storage_class,
             grafana=obs.grafana,
             grafana_admin_password=secret(spec.grafana_admin_password),
+            remote_write=remote_write(managed.remote_write_url, spec.region) if managed else None,
         ),
         opts=opts,
     )
+    dashboards = dashboards_for(dashboard_features(spec))
+    Dashboards("dashboards", DashboardsArgs(monitoring.namespace.metadata.name, dashboards), opts=opts)
+    AlertRules("alerts", AlertRulesArgs(monitoring.namespace.metadata.name, monitoring.release), opts=opts)
+    ScrapeTargets("scrape-targets", ScrapeTargetsArgs(monitoring.release, obs.scrape_interval_seconds, bool(below.controller())), opts=opts)
     exporters = [e.name for e in (DCGM_EXPORTER, NEURON_MONITOR) if e.enabled(spec)]
     return AddonOutputs(
-        export={"namespace": obs.namespace, "prometheusStack": obs.prometheus_stack_version, "grafana": obs.grafana, "exporters": exporters},
+        export={
+            "namespace": obs.namespace,
+            "prometheusStack": obs.prometheus_stack_version,
+            "grafana": obs.grafana,
+            "exporters": exporters,
+            "dashboards": list(dashboards),
+        },
         monitoring=monitoring,  # ServiceMonitors of later add-ons (Kueue, KubeRay) wait for its CRDs
     )
 
@@ -74,11 +146,17 @@ def build_neuron_monitor(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Re
 
 MONITORING = Entry(
     name="monitoring",
-    components=("crucible:platform:Monitoring",),
+    components=(
+        "crucible:platform:Monitoring",
+        "crucible:platform:Dashboards",
+        "crucible:platform:AlertRules",
+        "crucible:platform:ScrapeTargets",
+    ),
     enabled=monitoring_enabled,
     build=build_monitoring,
     output="addons",
     key="observability",
+    after=("managed-observability",),  # Prometheus remote-writes to its workspace when it is on
     summary="Prometheus, Alertmanager, Grafana (kube-prometheus-stack)",
 )
 DCGM_EXPORTER = Entry(
@@ -100,4 +178,32 @@ NEURON_MONITOR = Entry(
     key=None,
     after=("monitoring",),
     summary="Neuron device metrics, on the neuron pools",
+)
+MANAGED_OBSERVABILITY = Entry(
+    name="managed-observability",
+    components=("crucible:platform:ManagedObservability",),
+    enabled=managed_enabled,
+    build=build_managed,
+    output="addons",
+    key=None,
+    summary="Amazon Managed Prometheus workspace (remote write) and, optionally, Managed Grafana",
+)
+CLUSTER_LOGS = Entry(
+    name="cluster-logs",
+    components=("crucible:platform:ClusterLogs",),
+    enabled=logs_enabled,
+    build=build_logs,
+    output="addons",
+    key=None,
+    summary="container and node logs to KMS-encrypted CloudWatch log groups (amazon-cloudwatch-observability)",
+)
+LUSTRE_ALARMS = Entry(
+    name="lustre-alarms",
+    components=("crucible:platform:LustreAlarms",),
+    enabled=lustre_alarms_enabled,
+    build=build_lustre_alarms,
+    output="addons",
+    key=None,
+    after=("monitoring",),
+    summary="a CloudWatch alarm when the Lustre file system nears full",
 )

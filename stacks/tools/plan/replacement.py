@@ -177,6 +177,9 @@ TABLE: dict[str, Replacement] = {
     "aws:cloudwatch/logGroup:LogGroup": _r(
         STATEFUL, "name", "namePrefix", "logGroupClass", hint="a new, empty log group: the old one's events go with it unless retained"
     ),
+    "aws:amp/workspace:Workspace": _r(
+        STATEFUL, "kmsKeyArn", hint="a new, empty Managed Prometheus workspace: the remote-written metric history goes with the old one"
+    ),
     "kubernetes:core/v1:PersistentVolume": _r(
         STATEFUL, *(f"spec.{source}" for source in (
             "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "csi", "fc", "flexVolume", "flocker",
@@ -192,6 +195,7 @@ TABLE: dict[str, Replacement] = {
         "launchTemplate.name", "nodeGroupName", "nodeGroupNamePrefix", "nodeRoleArn", "remoteAccess", "subnetIds",
     ),
     "aws:eks/addon:Addon": _r(INFRASTRUCTURE, "addonName", "clusterName"),
+    "aws:grafana/workspace:Workspace": _r(INFRASTRUCTURE),  # the dashboards live in ConfigMaps and are imported again
     "aws:eks/accessEntry:AccessEntry": _r(INFRASTRUCTURE, "clusterName", "principalArn", "type"),
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": _r(INFRASTRUCTURE, "accessScope", "clusterName", "policyArn", "principalArn"),
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": _r(INFRASTRUCTURE, "clusterName", "namespace", "serviceAccount"),
@@ -207,6 +211,7 @@ TABLE: dict[str, Replacement] = {
     ),
     "aws:cloudwatch/eventRule:EventRule": _r(INFRASTRUCTURE, "name", "namePrefix", "eventBusName"),
     "aws:cloudwatch/eventTarget:EventTarget": _r(INFRASTRUCTURE, "rule", "targetId", "eventBusName"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _r(INFRASTRUCTURE, "name"),
     "aws:sqs/queue:Queue": _r(INFRASTRUCTURE, "name", "namePrefix", "fifoQueue"),
     "aws:sqs/queuePolicy:QueuePolicy": _r(INFRASTRUCTURE, "queueUrl"),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _r(INFRASTRUCTURE, "bucket"),

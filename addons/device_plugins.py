@@ -16,6 +16,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.accelerators import GPU, NEURON
 from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL
 
 NVIDIA_REPO, NVIDIA_CHART, NVIDIA_VERSION = "https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.20.0"
@@ -25,8 +26,8 @@ EFA_REPO, EFA_CHART, EFA_VERSION = "https://aws.github.io/eks-charts", "aws-efa-
 # before the first real deployment.
 NEURON_CHART, NEURON_VERSION = "oci://public.ecr.aws/neuron/neuron-helm-chart", "1.10.0"
 
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-NEURON_TOLERATION = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
+GPU_TOLERATION = GPU.toleration
+NEURON_TOLERATION = NEURON.toleration
 
 
 def _required_node_affinity(*expressions: dict) -> dict:
@@ -42,7 +43,7 @@ def nvidia_values() -> dict:
     labels Crucible does not install; replace it)."""
     return {
         "affinity": _required_node_affinity(
-            {"key": ACCELERATOR_LABEL, "operator": "In", "values": ["nvidia"]},
+            {"key": ACCELERATOR_LABEL, "operator": "In", "values": [GPU.label_value]},
             {"key": AMI_FAMILY_LABEL, "operator": "In", "values": ["al2023"]},
         ),
         "tolerations": [GPU_TOLERATION],
@@ -65,7 +66,7 @@ def neuron_values() -> dict:
     Crucible's Neuron pods ask for one device (notebooks, serving replicas) or a whole node (training), so the
     default scheduler places them; the chart's scheduler is off by default and stated off."""
     return {
-        "devicePlugin": {"nodeSelector": {ACCELERATOR_LABEL: "neuron"}, "tolerations": [NEURON_TOLERATION]},
+        "devicePlugin": {"nodeSelector": {ACCELERATOR_LABEL: NEURON.label_value}, "tolerations": [NEURON_TOLERATION]},
         "scheduler": {"enabled": False},
         "npd": {"enabled": False},
     }

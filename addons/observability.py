@@ -21,12 +21,13 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.accelerators import GPU, NEURON
 from components.labels import ACCELERATOR_LABEL, on_system_nodes, pod_security
 
 PROMETHEUS_STACK_CHART, PROMETHEUS_STACK_REPO = "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
 DCGM_CHART, DCGM_REPO = "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-NEURON_TOLERATION = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
+GPU_TOLERATION = GPU.toleration
+NEURON_TOLERATION = NEURON.toleration
 NEURON_MONITOR_PORT = 8000
 GRAFANA_SECRET = "grafana-admin"
 # The service account Prometheus scrapes with: the chart's `<release>-prometheus` for release kube-prometheus-stack
@@ -81,7 +82,7 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
 
 def dcgm_values(scrape_interval_seconds: int) -> dict:
     return {
-        "nodeSelector": {ACCELERATOR_LABEL: "nvidia"},
+        "nodeSelector": {ACCELERATOR_LABEL: GPU.label_value},
         "tolerations": [GPU_TOLERATION],
         "serviceMonitor": {"interval": f"{scrape_interval_seconds}s"},  # the chart's ServiceMonitor is on by default
     }
@@ -153,7 +154,7 @@ class DcgmExporter(pulumi.ComponentResource):
 
 def neuron_monitor_pod_spec(image: str) -> dict:
     return {
-        "nodeSelector": {ACCELERATOR_LABEL: "neuron"},
+        "nodeSelector": {ACCELERATOR_LABEL: NEURON.label_value},
         "tolerations": [NEURON_TOLERATION],
         "containers": [
             {

@@ -33,7 +33,7 @@ def training_and_serving_addons(spec: PlatformSpec, built: Any, providers: Seque
                 install_job_set=training.trainer.install_job_set,
                 system_pool=system_pool,
                 runtimes=training.runtimes,
-                runtime_image=training.examples.pytorch_image,
+                runtime_image=training.trainer.runtime_image,
             ),
             opts=opts,
         )

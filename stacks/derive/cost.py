@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stacks.derive.capacity import catalog_facts, pool_capacity
+from components.catalog import select
+from stacks.derive.capacity import pool_capacity
 
 EKS_CLUSTER_PER_HOUR = 0.10  # standard-support Kubernetes version, per cluster
 NAT_GATEWAY_PER_HOUR = 0.045  # per gateway, before data processing
@@ -63,7 +64,7 @@ def stack_cost(spec) -> StackCost:  # spec: stacks.spec.PlatformSpec
     if spec.builds("cluster"):
         baseline.append(CostItem("EKS control plane", EKS_CLUSTER_PER_HOUR, EKS_CLUSTER_PER_HOUR))
         group = spec.cluster.system_node_group
-        prices = [f.on_demand_per_hour for f in map(catalog_facts, group.instance_types) if f is not None]
+        prices = [t.price_per_hour for t in select(group.instance_types)]
         if prices:
             baseline.append(
                 CostItem(f"system nodes ({group.desired_size} x {'/'.join(group.instance_types)})", group.desired_size * min(prices), group.desired_size * max(prices))

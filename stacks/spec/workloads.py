@@ -22,6 +22,9 @@ RAY_TOKEN_AUTH_MIN = (2, 52, 0)
 # AWS's nccl-tests image (aws-samples/awsome-distributed-training micro-benchmarks/nccl-tests), pinned: CUDA 12.8.1,
 # EFA installer 1.43.2, aws-ofi-nccl 1.16.3, NCCL 2.27.7, nccl-tests 2.16.9. The MPIJob example and `crucible verify`.
 NCCL_TESTS_IMAGE = "public.ecr.aws/hpc-cloud/nccl-tests:cuda12.8.1-efa1.43.2-ofiv1.16.3-ncclv2.27.7-1-testsv2.16.9"
+# An AWS Deep Learning Container: PyTorch with the EFA installer and aws-ofi-nccl. The default of the deployed
+# ClusterTrainingRuntime (training.trainer.runtimeImage) and of the example TrainJob (training.examples.pytorchImage).
+PYTORCH_TRAINING_IMAGE = "public.ecr.aws/deep-learning-containers/pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-ec2"
 
 
 
@@ -51,6 +54,13 @@ class TrainerSpec:
     install_job_set: bool = setting(
         "Install JobSet as the chart's dependency (turn off when JobSet is already installed in the cluster).", default=True
     )
+    runtime_image: str = setting(
+        "Image of the ClusterTrainingRuntimes Crucible deploys with Trainer (`training.runtimes`): PyTorch with the EFA "
+        "installer and aws-ofi-nccl, e.g. an AWS Deep Learning Container. A TrainJob that names no image of its own runs "
+        "it; pin it.",
+        default=PYTORCH_TRAINING_IMAGE,
+        check=image_ref,
+    )
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ class TrainingExamplesSpec:
     )
     pytorch_image: str = setting(
         "Image of the PyTorch job: PyTorch with the EFA installer and aws-ofi-nccl (e.g. an AWS Deep Learning Container); pin it.",
-        default="public.ecr.aws/deep-learning-containers/pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-ec2",
+        default=PYTORCH_TRAINING_IMAGE,
         check=image_ref,
     )
     mpi_image: str = setting(

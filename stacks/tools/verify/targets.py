@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from components.labels import ACCELERATOR_RESOURCE, NODEPOOL_LABEL, POOL_LABEL
+from components.accelerators import DEVICE_RESOURCES
+from components.labels import NODEPOOL_LABEL, POOL_LABEL
 
 NODEPOOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS_TYPE = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -219,7 +220,7 @@ def targets_from_plan(document: dict) -> VerifyTargets:
         name = labels[POOL_LABEL]
         tspec = template.get("spec") or {}
         taints = tuple(tspec.get("taints") or ())
-        resource = next((t["key"] for t in taints if t.get("key") in ACCELERATOR_RESOURCE.values()), None)
+        resource = next((t["key"] for t in taints if t.get("key") in DEVICE_RESOURCES), None)
         types: tuple[str, ...] = ()
         for req in tspec.get("requirements") or ():
             if req.get("key") == "node.kubernetes.io/instance-type" and req.get("operator") == "In":

@@ -19,7 +19,7 @@ catalog's ``none`` is an absence. The other spellings are columns of the table, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 Kind = Literal["gpu", "neuron", "cpu"]
 CatalogKind = Literal["nvidia", "neuron", "none"]
@@ -31,22 +31,22 @@ class Accelerator:
     catalog_kind: CatalogKind
     words: str  # how messages name the kind
     unit: str  # how messages name one device (notebook profiles: "1 NVIDIA GPU")
-    resource: Optional[str] = None
+    resource: str | None = None
     extra_resources: tuple[str, ...] = ()
-    label_value: Optional[str] = None
-    device_plugin: Optional[str] = None
+    label_value: str | None = None
+    device_plugin: str | None = None
 
     @property
     def accelerated(self) -> bool:
         return self.resource is not None
 
     @property
-    def taint(self) -> Optional[dict[str, str]]:
+    def taint(self) -> dict[str, str] | None:
         """The NoSchedule taint of the kind's pools (None for cpu pools, which are not tainted)."""
         return {"key": self.resource, "effect": "NoSchedule"} if self.resource else None
 
     @property
-    def toleration(self) -> Optional[dict[str, str]]:
+    def toleration(self) -> dict[str, str] | None:
         """What a pod (or a device plugin's DaemonSet) states to run on the kind's tainted nodes."""
         return {"key": self.resource, "operator": "Exists", "effect": "NoSchedule"} if self.resource else None
 
@@ -78,12 +78,12 @@ NEURON = Accelerator(
 CPU = Accelerator(kind="cpu", catalog_kind="none", words="no accelerator", unit="CPU")
 
 ACCELERATORS: dict[str, Accelerator] = {a.kind: a for a in (GPU, NEURON, CPU)}
-KINDS: tuple[Kind, ...] = tuple(ACCELERATORS)  # type: ignore[assignment]
+KINDS: tuple[Kind, ...] = tuple(a.kind for a in ACCELERATORS.values())
 ACCELERATED: tuple[Accelerator, ...] = tuple(a for a in ACCELERATORS.values() if a.accelerated)
 # The accelerator resources pods request (quotas, Kueue resource groups, taint keys), gpu first.
 DEVICE_RESOURCES: tuple[str, ...] = tuple(a.resource for a in ACCELERATED if a.resource)
 CATALOG_KINDS: tuple[CatalogKind, ...] = tuple(a.catalog_kind for a in ACCELERATORS.values())
-_BY_CATALOG_KIND = {a.catalog_kind: a for a in ACCELERATORS.values()}
+_BY_CATALOG_KIND: dict[str, Accelerator] = {a.catalog_kind: a for a in ACCELERATORS.values()}
 _BY_RESOURCE = {r: a for a in ACCELERATED for r in a.resources}
 
 
@@ -103,6 +103,6 @@ def from_catalog_kind(catalog_kind: str) -> Accelerator:
         raise ValueError(f"catalog accelerator kind {catalog_kind!r}; allowed: {', '.join(CATALOG_KINDS)}") from None
 
 
-def from_resource(resource: Optional[str]) -> Accelerator:
+def from_resource(resource: str | None) -> Accelerator:
     """The row whose device plugin advertises ``resource``; cpu for anything else (None included)."""
     return _BY_RESOURCE.get(resource or "", CPU)

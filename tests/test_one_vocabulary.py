@@ -6,15 +6,25 @@ from __future__ import annotations
 
 import ast
 import typing
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from components import accelerators
-from components.accelerators import ACCELERATORS, CPU, DEVICE_RESOURCES, GPU, KINDS, NEURON, accelerator, from_catalog_kind, from_resource
+from components.accelerators import (
+    ACCELERATORS,
+    CPU,
+    DEVICE_RESOURCES,
+    GPU,
+    KINDS,
+    NEURON,
+    accelerator,
+    from_catalog_kind,
+    from_resource,
+)
 from components.catalog import load_catalog
-from helpers import REPO
 
 DEPLOY_PATH = ("components", "addons", "stacks", "policies")
 
@@ -23,7 +33,7 @@ def python_files(*roots: str) -> list[Path]:
     return sorted(p for root in roots for p in (REPO / root).rglob("*.py"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def tree_of(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 

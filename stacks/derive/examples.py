@@ -8,7 +8,7 @@ ExposedApp). Both read this module, so the policy and the app it admits cannot d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from components.accelerators import CPU
 from components.labels import EXAMPLE_LABEL
@@ -31,12 +31,12 @@ def kuberay_enabled(spec: PlatformSpec) -> bool:
     return spec.addons.kuberay.enabled
 
 
-def serving_pool(spec: PlatformSpec, kind: str) -> Optional[PoolSpec]:
+def serving_pool(spec: PlatformSpec, kind: str) -> PoolSpec | None:
     """The first serving pool of ``kind`` (gpu or neuron)."""
     return next((p for p in spec.pools if p.workload == "serving" and p.kind == kind), None)
 
 
-def cpu_pool(spec: PlatformSpec) -> Optional[PoolSpec]:
+def cpu_pool(spec: PlatformSpec) -> PoolSpec | None:
     """The pool CPU-only pods of the serving examples run on (a RayService's head, the prompt app): the first cpu
     pool for serving, else for interactive work, else any cpu pool; None when the stack has none. Never the system
     nodes (tainted for platform pods) nor an accelerator pool (Karpenter would launch a GPU node for a head)."""
@@ -48,7 +48,7 @@ def cpu_pool(spec: PlatformSpec) -> Optional[PoolSpec]:
     return cpu[0] if cpu else None
 
 
-def prompt_app_kind(spec: PlatformSpec) -> Optional[str]:
+def prompt_app_kind(spec: PlatformSpec) -> str | None:
     """The serving pool kind the prompt app talks to (gpu first), or None when the stack cannot run it."""
     kind = "gpu" if serving_pool(spec, "gpu") is not None else "neuron" if serving_pool(spec, "neuron") is not None else None
     # The app talks to a RayService and runs on a cpu pool (never the system nodes, nor an accelerator node).

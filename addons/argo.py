@@ -8,16 +8,20 @@ secret config into a Secret here. Controller and server run on the system node g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import on_system_nodes, pod_security
+from components import versions
+from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
+from components.labels import pod_security
 
-CHART, CHART_REPO = "argo-workflows", "https://argoproj.github.io/argo-helm"
+PIN = versions.chart("argo-workflows")
+RELEASE = "argo-workflows"
 SSO_SECRET = "argo-server-sso"
+SYSTEM_PODS = (("controller",), ("server",))  # the value paths of the pods that run on the system node group
 
 
 @dataclass(frozen=True)
@@ -29,17 +33,16 @@ class ArgoSsoArgs:
 
 @dataclass(frozen=True)
 class ArgoWorkflowsArgs:
-    version: str
     namespace: str
     system_pool: str
     auth_modes: Sequence[str]  # client | sso
+    version: str = field(default=PIN.version, kw_only=True)  # the chart version (default: the pin)
     sso: Optional[ArgoSsoArgs] = None
     sso_client_secret: Optional[pulumi.Input[str]] = None  # a secret Output
 
 
 def argo_values(args: ArgoWorkflowsArgs) -> dict:
-    on_system = on_system_nodes(args.system_pool)  # nodeSelector and tolerations
-    server: dict = {"enabled": True, "serviceType": "ClusterIP", "authModes": list(args.auth_modes), **on_system}
+    server: dict = {"enabled": True, "serviceType": "ClusterIP", "authModes": list(args.auth_modes)}
     if "sso" in args.auth_modes and args.sso is not None:
         server["sso"] = {
             "enabled": True,
@@ -49,7 +52,7 @@ def argo_values(args: ArgoWorkflowsArgs) -> dict:
             "redirectUrl": args.sso.redirect_url,
             "rbac": {"enabled": True},
         }
-    return {"controller": dict(on_system), "server": server}
+    return merge_values({"server": server}, on_system_nodes_at(args.system_pool, *SYSTEM_PODS))
 
 
 class ArgoWorkflows(pulumi.ComponentResource):
@@ -74,15 +77,6 @@ class ArgoWorkflows(pulumi.ComponentResource):
                     opts=child,
                 )
             )
-        self.release = k8s.helm.v3.Release(
-            name,
-            name="argo-workflows",
-            chart=CHART,
-            version=args.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=self.namespace.metadata.name,
-            values=argo_values(args),
-            atomic=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
-        )
+        chart = HelmChart.of(PIN, release=RELEASE, namespace=self.namespace.metadata.name, version=args.version)
+        self.release = helm_release(self, name, chart, argo_values(args), depends_on=depends)
         self.register_outputs({"version": args.version, "authModes": list(args.auth_modes)})

@@ -14,20 +14,19 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from components.accelerators import GPU, NEURON
+from components import accelerators, versions
+from components.helm_addon import HelmChart, helm_release
 from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL
 
-NVIDIA_REPO, NVIDIA_CHART, NVIDIA_VERSION = "https://nvidia.github.io/k8s-device-plugin", "nvidia-device-plugin", "0.20.0"
-EFA_REPO, EFA_CHART, EFA_VERSION = "https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "0.5.30"
-# NOTE: Neuron chart version 1.10.0 comes from shared/reference/facts.md, which marks it "not confirmed against
-# the registry". Confirm with `helm show chart oci://public.ecr.aws/neuron/neuron-helm-chart --version 1.10.0`
-# before the first real deployment.
-NEURON_CHART, NEURON_VERSION = "oci://public.ecr.aws/neuron/neuron-helm-chart", "1.10.0"
+NAMESPACE = "kube-system"
+NVIDIA = versions.chart(accelerators.GPU.device_plugin)  # the accelerator table names each kind's plugin
+EFA = versions.chart("aws-efa-k8s-device-plugin")
+# The Neuron chart's pin is not confirmed against the registry (see its note in components/versions.py).
+NEURON = versions.chart(accelerators.NEURON.device_plugin)
 
-GPU_TOLERATION = GPU.toleration
-NEURON_TOLERATION = NEURON.toleration
+GPU_TOLERATION = accelerators.GPU.toleration
+NEURON_TOLERATION = accelerators.NEURON.toleration
 
 
 def _required_node_affinity(*expressions: dict) -> dict:
@@ -43,7 +42,7 @@ def nvidia_values() -> dict:
     labels Crucible does not install; replace it)."""
     return {
         "affinity": _required_node_affinity(
-            {"key": ACCELERATOR_LABEL, "operator": "In", "values": [GPU.label_value]},
+            {"key": ACCELERATOR_LABEL, "operator": "In", "values": [accelerators.GPU.label_value]},
             {"key": AMI_FAMILY_LABEL, "operator": "In", "values": ["al2023"]},
         ),
         "tolerations": [GPU_TOLERATION],
@@ -66,7 +65,7 @@ def neuron_values() -> dict:
     Crucible's Neuron pods ask for one device (notebooks, serving replicas) or a whole node (training), so the
     default scheduler places them; the chart's scheduler is off by default and stated off."""
     return {
-        "devicePlugin": {"nodeSelector": {ACCELERATOR_LABEL: NEURON.label_value}, "tolerations": [NEURON_TOLERATION]},
+        "devicePlugin": {"nodeSelector": {ACCELERATOR_LABEL: accelerators.NEURON.label_value}, "tolerations": [NEURON_TOLERATION]},
         "scheduler": {"enabled": False},
         "npd": {"enabled": False},
     }
@@ -75,38 +74,26 @@ def neuron_values() -> dict:
 @dataclass(frozen=True)
 class DevicePluginArgs:
     system_pool: str = "system"
-
-
-def _release(parent: pulumi.Resource, name: str, chart: str, version: str, namespace: str, values: dict, repo: Optional[str] = None) -> k8s.helm.v3.Release:
-    return k8s.helm.v3.Release(
-        name,
-        name=name,
-        chart=chart,
-        version=version,
-        namespace=namespace,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-        values=values,
-        atomic=True,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
+    version: str = NEURON.version  # the Neuron chart version
 
 
 class NvidiaDevicePlugin(pulumi.ComponentResource):
-    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None, *, version: str = NVIDIA.version):
         super().__init__("crucible:compute:NvidiaDevicePlugin", name, None, opts)
-        self.release = _release(self, name, NVIDIA_CHART, NVIDIA_VERSION, "kube-system", nvidia_values(), NVIDIA_REPO)
-        self.register_outputs({"version": NVIDIA_VERSION})
+        self.release = helm_release(self, name, HelmChart.of(NVIDIA, release=name, namespace=NAMESPACE, version=version), nvidia_values())
+        self.register_outputs({"version": version})
 
 
 class EfaDevicePlugin(pulumi.ComponentResource):
-    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None, *, version: str = EFA.version):
         super().__init__("crucible:compute:EfaDevicePlugin", name, None, opts)
-        self.release = _release(self, name, EFA_CHART, EFA_VERSION, "kube-system", efa_values(), EFA_REPO)
-        self.register_outputs({"version": EFA_VERSION})
+        self.release = helm_release(self, name, HelmChart.of(EFA, release=name, namespace=NAMESPACE, version=version), efa_values())
+        self.register_outputs({"version": version})
 
 
 class NeuronDevicePlugin(pulumi.ComponentResource):
     def __init__(self, name: str, args: DevicePluginArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:compute:NeuronDevicePlugin", name, None, opts)
-        self.release = _release(self, name, NEURON_CHART, NEURON_VERSION, "kube-system", neuron_values())
-        self.register_outputs({"version": NEURON_VERSION})
+        chart = HelmChart.of(NEURON, release=name, namespace=NAMESPACE, version=args.version)
+        self.release = helm_release(self, name, chart, neuron_values())
+        self.register_outputs({"version": args.version})

@@ -29,9 +29,14 @@ import pulumi_kubernetes as k8s
 
 from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, lustre_volume_name, s3_pv_spec, static_claim
 from addons.tenancy import RAY_PORTS
-from components.labels import TENANT_LABEL, on_system_nodes, pod_security
+from components import versions
+from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
+from components.labels import TENANT_LABEL, pod_security
 
-CHART, CHART_REPO = "jupyterhub", "https://hub.jupyter.org/helm-chart/"
+PIN = versions.chart("jupyterhub")
+RELEASE = "jupyterhub"
+# The value paths of the hub's own pods (hub, proxy, user scheduler): on the system node group.
+SYSTEM_PODS = (("hub",), ("proxy", "chp"), ("scheduling", "userScheduler"))
 AUTHENTICATOR_CLASS = {"github": "GitHubOAuthenticator", "generic-oauth": "GenericOAuthenticator", "dummy": "DummyAuthenticator"}
 DEFAULT_SCOPES = {"github": ["read:org"], "generic-oauth": ["openid", "email", "profile"]}
 
@@ -108,7 +113,6 @@ class OAuthArgs:
 
 @dataclass(frozen=True)
 class JupyterHubArgs:
-    version: str
     namespace: str
     system_pool: str  # hub, proxy and user scheduler run on the system node group (crucible.io/pool=<this>)
     profiles: Sequence[Profile]
@@ -138,6 +142,7 @@ class JupyterHubArgs:
     # it, so on destroy the hub's Service goes while the controller can still delete the NLB and clear the
     # Service's finalizer (service.k8s.aws/resources); else the NLB, its security group and ENIs block the VPC.
     load_balancer_controller: Sequence[pulumi.Resource] = ()
+    version: str = field(default=PIN.version, kw_only=True)  # the z2jh chart version (default: the pin)
 
 
 # The hub's claim on the shared file system (its name is kept: renaming a protected claim replaces it).
@@ -253,7 +258,6 @@ def uses_oauth(args: JupyterHubArgs) -> bool:
 
 def jupyterhub_values(args: JupyterHubArgs) -> dict:
     """The chart values (pure; no secret in them)."""
-    on_system = on_system_nodes(args.system_pool)  # nodeSelector and tolerations of the hub's own pods
     volumes, mounts = shared_volumes(args)
     storage: dict = {"capacity": f"{args.user_volume_gib}Gi"}  # type: the chart's dynamic (one PVC per user)
     if args.user_storage_class:
@@ -277,24 +281,24 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
         singleuser["image"] = _image(args.image)
     proxy: dict = {
         "service": proxy_service(args),
-        "chp": {**on_system, "networkPolicy": {"enabled": True}},
+        "chp": {"networkPolicy": {"enabled": True}},
     }
     if args.exposure == "public":
         proxy["https"] = {"enabled": True, "type": "offload"}
-    hub: dict = {"config": authenticator_config(args), **on_system, "networkPolicy": {"enabled": True}}
+    hub: dict = {"config": authenticator_config(args), "networkPolicy": {"enabled": True}}
     if args.user_storage_class:  # EKS has no default StorageClass: the hub database volume needs one named
         hub["db"] = {"pvc": {"storageClassName": args.user_storage_class}}
     if uses_oauth(args):
         hub["extraEnv"] = {OAUTH_SECRET_ENV: {"valueFrom": {"secretKeyRef": {"name": OAUTH_SECRET, "key": OAUTH_SECRET_KEY}}}}
-    return {
+    own = {
         "hub": hub,
         "proxy": proxy,
         "singleuser": singleuser,
-        "scheduling": {"userScheduler": dict(on_system)},
         # The pre-pullers would pull notebook images onto every node (GPU nodes included) at each upgrade.
         "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
         "cull": {"enabled": True, "timeout": args.cull_timeout_seconds, "every": args.cull_every_seconds},
     }
+    return merge_values(own, on_system_nodes_at(args.system_pool, *SYSTEM_PODS))
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -332,18 +336,8 @@ class JupyterHub(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
-        self.release = k8s.helm.v3.Release(
-            name,
-            name="jupyterhub",
-            chart=CHART,
-            version=args.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=self.namespace.metadata.name,
-            values=jupyterhub_values(args),
-            atomic=True,
-            timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*claims, *self._controller(args)]),
-        )
+        chart = HelmChart.of(PIN, release=RELEASE, namespace=self.namespace.metadata.name, version=args.version)
+        self.release = helm_release(self, name, chart, jupyterhub_values(args), timeout=900, depends_on=[*claims, *self._controller(args)])
         self.register_outputs({"namespace": args.namespace, "version": args.version, "profiles": [p.slug for p in args.profiles]})
 
     @staticmethod

@@ -30,15 +30,17 @@ Its controller reaches each Ray head's dashboard (port 8265) to submit jobs and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import on_system_nodes, pod_security
+from components import versions
+from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
+from components.labels import pod_security
 
-CHART, CHART_REPO = "kuberay-operator", "https://ray-project.github.io/kuberay-helm/"
+PIN = versions.chart("kuberay-operator")
 RELEASE = "kuberay-operator"
 NAMESPACE = "kuberay-system"
 POD_SECURITY = "restricted"
@@ -47,23 +49,23 @@ OPERATOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": 
 
 @dataclass(frozen=True)
 class KubeRayOperatorArgs:
-    version: str  # chart version = operator version (the chart pins its image to v<version>)
     system_pool: str  # the operator runs on the system node group (crucible.io/pool=<this>)
     namespace: str = NAMESPACE
     service_monitor: bool = False  # kube-prometheus-stack is installed (its ServiceMonitor CRD exists)
     depends_on: Sequence[pulumi.Resource] = ()  # e.g. the kube-prometheus-stack release, for the ServiceMonitor
+    # chart version = operator version (the chart pins its image to v<version>); default: the pin
+    version: str = field(default=PIN.version, kw_only=True)
 
 
 def kuberay_values(args: KubeRayOperatorArgs) -> dict:
     """Values of the kuberay-operator chart (keys as in its values.yaml at the pinned tag)."""
-    return {
-        **on_system_nodes(args.system_pool),
+    return merge_values(on_system_nodes_at(args.system_pool, ()), {
         "resources": {kind: dict(amounts) for kind, amounts in OPERATOR_RESOURCES.items()},
         # The chart's defaults that Crucible relies on are left to it (tests/test_helm_values_consumed.py: a key that
         # changes nothing is not set): no batch scheduler (Kueue gates Ray workloads through spec.suspend), leader
         # election on, cluster-wide watch (the Ray objects live in the team namespaces), metrics served.
         "metrics": {"serviceMonitor": {"enabled": args.service_monitor}},
-    }
+    })
 
 
 class KubeRayOperator(pulumi.ComponentResource):
@@ -79,16 +81,7 @@ class KubeRayOperator(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.release = k8s.helm.v3.Release(
-            name,
-            name=RELEASE,
-            chart=CHART,
-            version=args.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=self.namespace.metadata.name,
-            values=kuberay_values(args),
-            skip_crds=False,  # Helm creates the (megabyte-sized) ray.io CRDs; see the module docstring
-            atomic=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
-        )
+        chart = HelmChart.of(PIN, release=RELEASE, namespace=self.namespace.metadata.name, version=args.version)
+        # skip_crds False: Helm creates the (megabyte-sized) ray.io CRDs; see the module docstring.
+        self.release = helm_release(self, name, chart, kuberay_values(args), skip_crds=False, depends_on=args.depends_on)
         self.register_outputs({"version": args.version, "namespace": args.namespace})

@@ -18,10 +18,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.labels import TENANT_LABEL, on_system_nodes
+from components import versions
+from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
+from components.labels import TENANT_LABEL
 
-KUEUE_CHART = "oci://registry.k8s.io/kueue/charts/kueue"
-KUEUE_VERSION = "0.19.2"  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
+PIN = versions.chart("kueue")  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
+KUEUE_VERSION = PIN.version
 KUEUE_NAMESPACE = "kueue-system"
 RELEASE = "kueue"
 METRICS_READER = f"{RELEASE}-metrics-reader"  # the chart's ClusterRole: `<fullname>-metrics-reader`, get /metrics
@@ -93,16 +95,16 @@ def manager_config() -> dict:
 
 
 def kueue_values(args: KueueArgs) -> dict:
-    return {
+    own = {
         "controllerManager": {
             "replicas": 2,
-            **on_system_nodes(args.system_pool),
             "podDisruptionBudget": {"enabled": True},  # minAvailable: the chart's 1
             "featureGates": [{"name": name, "enabled": on} for name, on in sorted(FEATURE_GATES.items())],
         },
         "enablePrometheus": args.prometheus is not None,
         "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(), sort_keys=False)},
     }
+    return merge_values(own, on_system_nodes_at(args.system_pool, ("controllerManager",)))
 
 
 class Kueue(pulumi.ComponentResource):
@@ -110,17 +112,8 @@ class Kueue(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KueueArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:Kueue", name, None, opts)
-        self.release = k8s.helm.v3.Release(
-            name,
-            name=RELEASE,
-            chart=KUEUE_CHART,
-            version=args.version,
-            namespace=KUEUE_NAMESPACE,
-            create_namespace=True,
-            values=kueue_values(args),
-            atomic=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
-        )
+        chart = HelmChart.of(PIN, release=RELEASE, namespace=KUEUE_NAMESPACE, version=args.version)
+        self.release = helm_release(self, name, chart, kueue_values(args), create_namespace=True, depends_on=args.depends_on)
         if args.prometheus is not None:
             account, namespace = args.prometheus
             k8s.rbac.v1.ClusterRoleBinding(

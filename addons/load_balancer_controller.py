@@ -24,21 +24,21 @@ load balancers): those depend on `release`; and the release depends on the netwo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
+from components import versions
+from components.helm_addon import HelmChart, helm_release, on_system_nodes_at
 from components.identity import PodIdentityRole
-from components.labels import on_system_nodes
 from components.partitions import partition_of
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
-CHART = "aws-load-balancer-controller"
-CHART_REPO = "https://aws.github.io/eks-charts"
+PIN = versions.chart("aws-load-balancer-controller")
+RELEASE = "aws-load-balancer-controller"
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 
@@ -171,11 +171,11 @@ class LoadBalancerControllerArgs:
     cluster_name: pulumi.Input[str]
     region: str
     vpc_id: pulumi.Input[str]
-    version: str
     replicas: int
     system_pool: str
     enforce_internal: bool  # private exposure: the alb IngressClass pins every Ingress to scheme internal
     depends_on: Sequence[pulumi.Resource] = ()  # the network and cluster below: destroyed after the controller
+    version: str = field(default=PIN.version, kw_only=True)  # the chart version (default: the pin)
 
 
 def controller_values(args: LoadBalancerControllerArgs, cluster_name: pulumi.Input[str], vpc_id: pulumi.Input[str]) -> dict:
@@ -185,7 +185,7 @@ def controller_values(args: LoadBalancerControllerArgs, cluster_name: pulumi.Inp
         "vpcId": vpc_id,
         "replicaCount": args.replicas,
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
-        **on_system_nodes(args.system_pool),
+        **on_system_nodes_at(args.system_pool, ()),
         "defaultLoadBalancerScheme": "internal",
         "defaultTargetType": "ip",
         "podDisruptionBudget": {"maxUnavailable": 1},
@@ -221,16 +221,7 @@ class LoadBalancerController(pulumi.ComponentResource):
         # The computed names are leaves of the values, not the whole: the switches (the Service webhook off) stay
         # known at preview, where the policy pack reads them.
         values = controller_values(args, args.cluster_name, args.vpc_id)
-        self.release = k8s.helm.v3.Release(
-            name,
-            name="aws-load-balancer-controller",
-            chart=CHART,
-            version=args.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=NAMESPACE,
-            values=values,
-            atomic=True,
-            # Credentials must exist before the controller's first reconcile; the network and cluster outlive it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role, *args.depends_on]),
-        )
+        # Credentials must exist before the controller's first reconcile; the network and cluster outlive it.
+        chart = HelmChart.of(PIN, release=RELEASE, namespace=NAMESPACE, version=args.version)
+        self.release = helm_release(self, name, chart, values, depends_on=[self.role, *args.depends_on])
         self.register_outputs({"roleArn": self.role.arn, "version": args.version})

@@ -15,19 +15,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.accelerators import GPU, NEURON
-from components.labels import ACCELERATOR_LABEL, on_system_nodes, pod_security
+from components import accelerators, versions
+from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
+from components.labels import ACCELERATOR_LABEL, pod_security
 
-PROMETHEUS_STACK_CHART, PROMETHEUS_STACK_REPO = "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts"
-DCGM_CHART, DCGM_REPO = "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts"
-GPU_TOLERATION = GPU.toleration
-NEURON_TOLERATION = NEURON.toleration
+PROMETHEUS_STACK = versions.chart("kube-prometheus-stack")
+DCGM = versions.chart("dcgm-exporter")
+NEURON_MONITOR = versions.image("neuron-monitor")
+# The value paths of kube-prometheus-stack's own pods on the system node group (node-exporter runs on every node;
+# Grafana's place is set only when it is installed).
+PROMETHEUS_STACK_SYSTEM_PODS = (
+    ("prometheus", "prometheusSpec"),
+    ("alertmanager", "alertmanagerSpec"),
+    ("prometheusOperator",),
+    ("prometheusOperator", "admissionWebhooks", "patch"),
+    ("kube-state-metrics",),
+)
+GPU_TOLERATION = accelerators.GPU.toleration
+NEURON_TOLERATION = accelerators.NEURON.toleration
 NEURON_MONITOR_PORT = 8000
 GRAFANA_SECRET = "grafana-admin"
 # The service account Prometheus scrapes with: the chart's `<release>-prometheus` for release kube-prometheus-stack
@@ -37,7 +48,6 @@ PROMETHEUS_SERVICE_ACCOUNT = "kube-prometheus-stack-prometheus"
 
 @dataclass(frozen=True)
 class MonitoringArgs:
-    version: str
     namespace: str
     system_pool: str
     retention_days: int
@@ -45,20 +55,17 @@ class MonitoringArgs:
     storage_class: Optional[str]  # gp3 (storage layer); None: the cluster default
     grafana: bool
     grafana_admin_password: Optional[pulumi.Input[str]] = None  # a secret Output
+    version: str = field(default=PROMETHEUS_STACK.version, kw_only=True)  # kube-prometheus-stack chart version (default: the pin)
 
 
 def prometheus_stack_values(args: MonitoringArgs) -> dict:
-    on_system = on_system_nodes(args.system_pool)  # nodeSelector and tolerations
     claim_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{args.volume_gib}Gi"}}}
     if args.storage_class:
         claim_spec["storageClassName"] = args.storage_class
     grafana: dict = {"enabled": args.grafana}
     if args.grafana:
-        grafana.update(
-            admin={"existingSecret": GRAFANA_SECRET},  # keys admin-user / admin-password: the chart's defaults
-            **on_system,
-        )
-    return {
+        grafana["admin"] = {"existingSecret": GRAFANA_SECRET}  # keys admin-user / admin-password: the chart's defaults
+    own = {
         "prometheus": {
             "prometheusSpec": {
                 "retention": f"{args.retention_days}d",
@@ -66,23 +73,21 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
                 # Scrape every ServiceMonitor/PodMonitor (the exporters' own), not only those labelled for this release.
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
-                **on_system,
             }
         },
-        "alertmanager": {"alertmanagerSpec": dict(on_system)},
-        "prometheusOperator": {**on_system, "admissionWebhooks": {"patch": dict(on_system)}},
-        "kube-state-metrics": dict(on_system),
         # Every node, whatever its taints (accelerators, startup agents, the system nodes' CriticalAddonsOnly,
         # maintenance): the chart's default tolerates only NoSchedule taints; a list of the accelerator taints alone
         # would replace it and leave every other tainted node unmonitored.
         "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
         "grafana": grafana,
     }
+    system_pods = PROMETHEUS_STACK_SYSTEM_PODS + ((("grafana",),) if args.grafana else ())
+    return merge_values(own, on_system_nodes_at(args.system_pool, *system_pods))
 
 
 def dcgm_values(scrape_interval_seconds: int) -> dict:
     return {
-        "nodeSelector": {ACCELERATOR_LABEL: GPU.label_value},
+        "nodeSelector": {ACCELERATOR_LABEL: accelerators.GPU.label_value},
         "tolerations": [GPU_TOLERATION],
         "serviceMonitor": {"interval": f"{scrape_interval_seconds}s"},  # the chart's ServiceMonitor is on by default
     }
@@ -111,18 +116,8 @@ class Monitoring(pulumi.ComponentResource):
                     opts=child,
                 )
             )
-        self.release = k8s.helm.v3.Release(
-            name,
-            name="kube-prometheus-stack",
-            chart=PROMETHEUS_STACK_CHART,
-            version=args.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_STACK_REPO),
-            namespace=self.namespace.metadata.name,
-            values=prometheus_stack_values(args),
-            atomic=True,
-            timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
-        )
+        chart = HelmChart.of(PROMETHEUS_STACK, namespace=self.namespace.metadata.name, version=args.version)
+        self.release = helm_release(self, name, chart, prometheus_stack_values(args), timeout=900, depends_on=depends)
         self.register_outputs({"namespace": args.namespace, "version": args.version, "grafana": args.grafana})
 
 
@@ -131,30 +126,21 @@ class ExporterArgs:
     namespace: pulumi.Input[str]
     scrape_interval_seconds: int
     monitoring: pulumi.Resource  # the kube-prometheus-stack release (it installs the ServiceMonitor CRD)
-    version: str = ""  # dcgm-exporter chart version
-    image: str = ""  # neuron-monitor image
+    version: str = DCGM.version  # dcgm-exporter chart version
+    image: str = NEURON_MONITOR.ref  # neuron-monitor image
 
 
 class DcgmExporter(pulumi.ComponentResource):
     def __init__(self, name: str, args: ExporterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:DcgmExporter", name, None, opts)
-        self.release = k8s.helm.v3.Release(
-            name,
-            name="dcgm-exporter",
-            chart=DCGM_CHART,
-            version=args.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DCGM_REPO),
-            namespace=args.namespace,
-            values=dcgm_values(args.scrape_interval_seconds),
-            atomic=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.monitoring]),
-        )
+        chart = HelmChart.of(DCGM, namespace=args.namespace, version=args.version)
+        self.release = helm_release(self, name, chart, dcgm_values(args.scrape_interval_seconds), depends_on=[args.monitoring])
         self.register_outputs({"version": args.version})
 
 
 def neuron_monitor_pod_spec(image: str) -> dict:
     return {
-        "nodeSelector": {ACCELERATOR_LABEL: NEURON.label_value},
+        "nodeSelector": {ACCELERATOR_LABEL: accelerators.NEURON.label_value},
         "tolerations": [NEURON_TOLERATION],
         "containers": [
             {

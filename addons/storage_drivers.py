@@ -237,11 +237,16 @@ class SharedVolumes(pulumi.ComponentResource):
 def static_claim(
     name: str, pv_name: str, claim: str, namespace: pulumi.Input[str], pv_spec: dict, mode: str, size: str, opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.PersistentVolumeClaim:
-    """A static PersistentVolume and the claim bound to it by name (no StorageClass: nothing is provisioned)."""
+    """A static PersistentVolume and the claim bound to it by name (no StorageClass: nothing is provisioned).
+
+    The claim requests the volume's size when it is created and keeps that request when the file system grows
+    (ignore_changes): Kubernetes refuses to resize a claim that has no StorageClass, pulumi-kubernetes would replace
+    the claim on any spec change, and a protected claim cannot be replaced. It stays bound: the volume's capacity
+    (updated in place) only grows, since a smaller Lustre file system is a new file system."""
     pv = k8s.core.v1.PersistentVolume(name, metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name), spec=pv_spec, opts=opts)
     return k8s.core.v1.PersistentVolumeClaim(
         name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=claim, namespace=namespace),
         spec={"accessModes": [mode], "storageClassName": "", "volumeName": pv.metadata.name, "resources": {"requests": {"storage": size}}},
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["spec.resources.requests.storage"])),
     )

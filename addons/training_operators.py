@@ -16,18 +16,22 @@ training-operator is never installed: its MPIJob v1 CRD would clash with mpi-ope
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import EFA_NO_HUGE_PAGES_ENV, POOL_LABEL, SYSTEM_TOLERATION, on_system_nodes, pod_security
+from components import versions
+from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
+from components.labels import EFA_NO_HUGE_PAGES_ENV, POOL_LABEL, SYSTEM_TOLERATION, pod_security
 
 MPI_OPERATOR_NAMESPACE = "mpi-operator"
-MPI_OPERATOR_IMAGE = "mpioperator/mpi-operator"
+MPI_OPERATOR = versions.image("mpi-operator")  # the release's image; its tag is the release
+MPI_OPERATOR_IMAGE = MPI_OPERATOR.repository
 TRAINER_NAMESPACE = "kubeflow-system"
-TRAINER_CHART = "oci://ghcr.io/kubeflow/charts/kubeflow-trainer"
+TRAINER = versions.chart("kubeflow-trainer")
+TRAINER_RELEASE = "kubeflow-trainer"
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 TORCH_EFA_RUNTIME = "torch-distributed-efa"  # the ClusterTrainingRuntime Crucible ships (training.runtimes)
 
@@ -93,8 +97,8 @@ def torch_efa_runtime(image: str) -> dict:
 
 @dataclass(frozen=True)
 class MpiOperatorArgs:
-    version: str
     system_pool: str  # controllers run on the system node group (crucible.io/pool=<this>)
+    version: str = field(default=MPI_OPERATOR.tag, kw_only=True)  # the mpi-operator release (default: the pin)
 
 
 def mpi_operator_rules() -> list[dict]:
@@ -207,21 +211,19 @@ class MpiOperator(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class KubeflowTrainerArgs:
-    version: str
     install_job_set: bool
     system_pool: str
     runtimes: tuple[str, ...]
     runtime_image: str
+    version: str = field(default=TRAINER.version, kw_only=True)  # the chart version (default: the pin)
 
 
 def trainer_values(args: KubeflowTrainerArgs) -> dict:
     """Values of the kubeflow-trainer chart: controller on the system nodes; no upstream default runtimes
     (their installer Job fetches kubectl at run time): Crucible ships its own ClusterTrainingRuntimes."""
-    return {
-        "jobset": {"install": args.install_job_set, "controller": on_system_nodes(args.system_pool)},
-        "manager": on_system_nodes(args.system_pool),
-        # runtimes.defaultEnabled stays at the chart's false: no upstream runtimes.
-    }
+    # runtimes.defaultEnabled stays at the chart's false: no upstream runtimes.
+    own = {"jobset": {"install": args.install_job_set}}
+    return merge_values(own, on_system_nodes_at(args.system_pool, ("jobset", "controller"), ("manager",)))
 
 
 class KubeflowTrainer(pulumi.ComponentResource):
@@ -229,17 +231,8 @@ class KubeflowTrainer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KubeflowTrainerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:KubeflowTrainer", name, None, opts)
-        self.release = k8s.helm.v3.Release(
-            name,
-            name="kubeflow-trainer",
-            chart=TRAINER_CHART,
-            version=args.version,
-            namespace=TRAINER_NAMESPACE,
-            create_namespace=True,
-            values=trainer_values(args),
-            atomic=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        chart = HelmChart.of(TRAINER, release=TRAINER_RELEASE, namespace=TRAINER_NAMESPACE, version=args.version)
+        self.release = helm_release(self, name, chart, trainer_values(args), create_namespace=True)
         self.runtimes = []
         for runtime in args.runtimes:
             manifest = torch_efa_runtime(args.runtime_image)  # only torch-distributed-efa is offered (TORCH_EFA_RUNTIME)

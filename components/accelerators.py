@@ -13,7 +13,8 @@ catalog's ``none`` is an absence. The other spellings are columns of the table, 
   pools are tainted NoSchedule with the resource as key (``taint``), and pods that use them tolerate it.
 - ``label_value``: the value of the ``crucible.io/accelerator`` node label on the pool's nodes (the device
   plugins and exporters select it).
-- ``device_plugin``: the Helm chart that advertises the devices (addons/device_plugins.py installs it).
+- ``device_plugin``: the Helm chart that advertises the devices, by its name in the version table
+  (components/versions.py pins it; addons/device_plugins.py installs it).
 """
 
 from __future__ import annotations

@@ -24,13 +24,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components import versions
+from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
 from components.identity import PodIdentityRole, aws_managed_policy, service_trust_policy
-from components.labels import POOL_LABEL, SYSTEM_TOLERATION
 from components.partitions import partition_of
 
-KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
-KARPENTER_CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
-KARPENTER_VERSION = "1.14.1"
+CONTROLLER_CHART = versions.chart("karpenter")
+CRD_CHART = versions.chart("karpenter-crd")  # the same version as the controller's: KarpenterArgs.version sets both
+KARPENTER_VERSION = CONTROLLER_CHART.version
 NAMESPACE = "karpenter"
 SERVICE_ACCOUNT = "karpenter"
 NODE_POLICIES = (
@@ -123,41 +124,20 @@ class Karpenter(pulumi.ComponentResource):
             opts=child,
         )
 
-        crds = k8s.helm.v3.Release(
-            f"{name}-crd",
-            name="karpenter-crd",
-            chart=KARPENTER_CRD_CHART,
-            version=args.version,
-            namespace=NAMESPACE,
-            create_namespace=True,
-            atomic=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        crds = helm_release(
+            self, f"{name}-crd", HelmChart.of(CRD_CHART, namespace=NAMESPACE, version=args.version), create_namespace=True, depends_on=args.depends_on
         )
         self.values = pulumi.Output.all(args.cluster_name, args.cluster_endpoint, self.queue.name).apply(
             lambda a: controller_values(cluster_name=a[0], endpoint=a[1], queue_name=a[2], system_pool=args.system_pool, replicas=args.replicas)
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
+            self,
             name,
-            name="karpenter",
-            chart=KARPENTER_CHART,
-            version=args.version,
-            namespace=NAMESPACE,
+            HelmChart.of(CONTROLLER_CHART, namespace=NAMESPACE, version=args.version),
+            self.values,
             create_namespace=True,
             skip_crds=True,  # the karpenter-crd release owns (and upgrades) the CRDs
-            atomic=True,
-            values=self.values,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[
-                    crds,
-                    self.access_entry,
-                    *node_policies,
-                    queue_policy,
-                    *self.rules,
-                    self.controller_role,
-                    *args.depends_on,
-                ],
-            ),
+            depends_on=[crds, self.access_entry, *node_policies, queue_policy, *self.rules, self.controller_role, *args.depends_on],
         )
         self.node_role_name = self.node_role.name
         self.register_outputs(
@@ -167,12 +147,11 @@ class Karpenter(pulumi.ComponentResource):
 
 def controller_values(*, cluster_name: str, endpoint: str, queue_name: str, system_pool: str, replicas: int) -> dict:
     """Values of the karpenter chart: cluster, interruption queue, and a place on the system node group."""
-    return {
+    # On the system node group, tolerating its taint (also the chart's default toleration).
+    return merge_values(on_system_nodes_at(system_pool, ()), {
         "settings": {"clusterName": cluster_name, "clusterEndpoint": endpoint, "interruptionQueue": queue_name},
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "replicas": replicas,
-        "nodeSelector": {POOL_LABEL: system_pool},
-        "tolerations": [dict(SYSTEM_TOLERATION)],  # the system nodes' taint (also the chart's default toleration)
         # Never on a node Karpenter manages: it would be drained by its own consolidation.
         "affinity": {
             "nodeAffinity": {
@@ -185,7 +164,7 @@ def controller_values(*, cluster_name: str, endpoint: str, queue_name: str, syst
             },
         },
         "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}},
-    }
+    })
 
 
 def _queue_policy(queue_arn: str) -> str:

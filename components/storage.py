@@ -14,11 +14,12 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components import versions
 from components.kms import customer_key
 from components.partitions import partition_of
 
 LUSTRE_PORTS = ((988, 988), (1018, 1023))  # TCP: LNet, and the Lustre server range
-LUSTRE_VERSION = "2.15"  # data repository associations need 2.12+ on every type; EFA and metadata configs need 2.15
+LUSTRE_VERSION = versions.SOFTWARE["lustre"].version  # DRAs need 2.12+ on every type; EFA and metadata configs need 2.15
 KMS_GRANT_OPERATIONS = ("Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey")
 
 

@@ -10,6 +10,7 @@ from pulumi_policy import EnforcementLevel, Policy
 
 from policies.rules import (
     accelerators,
+    delivery,
     efa,
     eks,
     fsx,
@@ -34,7 +35,7 @@ PACK_NAME = "crucible"
 # policies/config/<env>.json, never from code branches.
 PACK_ENFORCEMENT = EnforcementLevel.MANDATORY
 
-_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, logs, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options, ordering)
+_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, logs, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options, ordering, delivery)
 
 
 def all_policies() -> list[Policy]:

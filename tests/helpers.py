@@ -123,3 +123,25 @@ def shipped_report(stack: str) -> tuple[dict, tuple[str, ...]]:
 
     document, lines = build_report(plan_stack(stack))
     return document, tuple(lines)
+
+
+def addons_program(spec: PlatformSpec, output: str = "addons", storage: Any = None):
+    """A program building only the platform add-ons of the registry that export to ``output`` (default: notebooks,
+    observability, pipelines, Ray) on a stand-in network and cluster, for pools the compute layer is not asked to
+    build here."""
+    import pulumi_aws as aws
+
+    from components.contracts import ClusterOutputs, NetworkOutputs
+    from stacks.layers.base import Below
+    from stacks.layers.platform import build_addons, registry
+
+    def program() -> dict:
+        network = NetworkOutputs(vpc_id="vpc-1", vpc_cidr="10.0.0.0/16", zones=spec.availability_zones, private_subnet_ids=(), public_subnet_ids=())
+        cluster = ClusterOutputs(
+            name="c", endpoint="https://c", certificate_authority="", version="1.34", oidc_issuer="", cluster_security_group_id="sg-1",
+            kms_key_arn="", node_volume_kms_key_arn="", system_node_group_label="system", kubeconfig="",
+        )
+        below = Below(aws_provider=aws.Provider("aws", region=spec.region), network=network, cluster=cluster, storage=storage)
+        return build_addons(spec, below, [e for e in registry.enabled(spec) if e.output == output])
+
+    return program

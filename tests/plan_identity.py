@@ -48,6 +48,7 @@ def identity_of(document: dict) -> dict:
                 "custom": r.get("custom", True),
                 "protect": r.get("protect", False),
                 "aliases": r.get("aliases", []),
+                "ignore_changes": r.get("ignore_changes", []),  # what the engine neither updates nor replaces for
                 "inputs": kept,
             }
         )

@@ -103,17 +103,37 @@ def test_a_runner_label_that_is_not_one_name_is_refused(label):
     assert any(p.path.startswith("crucible:cluster.apiAccess.runnerLabels") and "one runner label per list item" in p.message for p in caught.value.problems)
 
 
-@pytest.mark.parametrize("workflow, job, route", [("deploy.yml", "up", "route"), ("pull-request.yml", "preview", "route")])
-def test_workflows_run_each_stack_where_its_config_says(workflow, job, route):
-    document = load(REPO / ".github" / "workflows" / workflow)
-    target, router = document["jobs"][job], document["jobs"][route]
-    assert route in ([target["needs"]] if isinstance(target["needs"], str) else target["needs"])
-    assert target["runs-on"] == f"${{{{ fromJSON(needs.{route}.outputs.runners)[matrix.stack] }}}}"
+def _routed(router: dict) -> tuple[list[str], dict]:
     (step,) = [s for s in router["steps"] if "crucible runner" in s.get("run", "")]
-    stacks = re.search(r"crucible runner ([\w -]+?) --labels", step["run"]).group(1).split()
-    assert stacks == target["strategy"]["matrix"]["stack"]  # every stack the job runs is routed
     assert router["outputs"]["runners"] == f"${{{{ steps.{step['id']}.outputs.runners }}}}"
-    # the labels come from each stack's config, not from one repository variable shared by every VPC
+    return re.search(r"crucible runner ([\w -]+?) --labels", step["run"]).group(1).split(), step
+
+
+def test_previews_run_each_stack_where_its_config_says():
+    document = load(REPO / ".github" / "workflows" / "pull-request.yml")
+    target, router = document["jobs"]["preview"], document["jobs"]["route"]
+    assert "route" in target["needs"]
+    assert target["runs-on"] == "${{ fromJSON(needs.route.outputs.runners)[matrix.stack] }}"
+    stacks, _ = _routed(router)
+    assert stacks == [entry["stack"] for entry in target["strategy"]["matrix"]["include"]]  # every stack previewed is routed
+    assert "CRUCIBLE_PRIVATE_RUNNER_LABEL" not in yaml.safe_dump(document)
+
+
+def test_deploy_stages_run_where_their_stacks_config_says():
+    document = load(REPO / ".github" / "workflows" / "deploy.yml")
+    stacks, _ = _routed(document["jobs"]["route"])
+    deployed = []
+    for name, job in document["jobs"].items():
+        if "uses" not in job:
+            continue
+        assert "route" in job["needs"]
+        first = json.loads(job["with"]["stacks"])[0]
+        accessor = f".{first}" if re.fullmatch(r"[a-z]+", first) else f"['{first}']"
+        assert job["with"]["runs-on"] == f"${{{{ toJSON(fromJSON(needs.route.outputs.runners){accessor}) }}}}", name
+        deployed += json.loads(job["with"]["stacks"])
+    assert sorted(stacks) == sorted(deployed)  # every stack deployed is routed
+    stage = load(REPO / ".github" / "workflows" / "deploy-stage.yml")
+    assert {job["runs-on"] for job in stage["jobs"].values()} == {"${{ fromJSON(inputs.runs-on) }}"}
     assert "CRUCIBLE_PRIVATE_RUNNER_LABEL" not in yaml.safe_dump(document)
 
 
@@ -269,7 +289,8 @@ def test_the_readme_real_path_is_a_checklist_with_the_commands_that_work():
         assert f"pulumi up --policy-pack policies --policy-pack-config policies/config/{env}.json" in section
         assert (REPO / "policies" / "config" / f"{env}.json").is_file()
     pack_venv = yaml.safe_load((REPO / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
-    assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in section
+    # the pack's own virtualenv, from its hashed lock (issue 19: every install from a lock, --require-hashes)
+    assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install --require-hashes -r policies/requirements.lock" in section
     for words in (
         "aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com",
         "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com",
@@ -284,13 +305,20 @@ def test_the_readme_real_path_is_a_checklist_with_the_commands_that_work():
     assert section.index("pulumi destroy -s prod-platform") < section.index("pulumi destroy -s prod-core")
 
 
-@pytest.mark.parametrize("workflow", ["deploy.yml", "pull-request.yml"])
+@pytest.mark.parametrize("workflow", ["deploy-stage.yml", "pull-request.yml"])
 def test_jobs_with_the_policy_pack_install_its_virtualenv(workflow):
     pack_venv = yaml.safe_load((REPO / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    install = (REPO / ".github" / "scripts" / "install.sh").read_text()
+    assert f'python3 -m venv "$dir/policies/{pack_venv}"' in install
+    assert f'"$dir/policies/{pack_venv}/bin/pip" install --require-hashes --no-deps -r "$dir/policies/requirements.lock"' in install
+    stage = (REPO / ".github" / "scripts" / "pulumi-stage.sh").read_text()
+    with_pack = 0
     for job in load(REPO / ".github" / "workflows" / workflow)["jobs"].values():
-        if any(s.get("with", {}).get("policyPacks") == "policies" for s in job["steps"]):
-            runs = " ".join(s.get("run", "") for s in job["steps"])
-            assert f"python3 -m venv policies/{pack_venv} && policies/{pack_venv}/bin/pip install -r policies/requirements.txt" in runs
+        runs = " ".join(s.get("run", "") for s in job.get("steps", []))
+        if "--policy-pack policies" in runs or ("pulumi-stage.sh" in runs and "--policy-pack policies" in stage):
+            with_pack += 1
+            assert ".github/scripts/install.sh . --policy-pack" in runs
+    assert with_pack > 0
 
 
 def test_the_readme_ways_in_are_the_ones_that_work_on_the_first_deploy():

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from addons.jupyterhub import JupyterHubArgs, jupyterhub_values
-from helpers import plan, shared_dir, spec_of
+from helpers import addons_program, plan, shared_dir, spec_of
 from stacks.derive.profiles import notebook_profiles
 from stacks.tools.harness import run_program
 from stacks.spec import ConfigError
@@ -155,20 +155,10 @@ def test_the_default_profile_uses_the_configured_cpu_pool_and_refuses_an_acceler
 
 
 def test_the_wiring_puts_the_derived_profiles_in_the_release():
-    from stacks.platform_addons import notebook_and_observability_addons
 
     spec = spec_of("dev", pools=POOLS, addons={"jupyterhub": {"enabled": True}})
 
-    class Cluster:
-        system_node_group_label = "system"
-
-    class Network:
-        vpc_cidr = "10.0.0.0/16"
-
-    class Built:
-        cluster, storage, network = Cluster(), None, Network()
-
-    run = run_program(lambda: notebook_and_observability_addons(spec, Built(), []), stack="test", config={})
+    run = run_program(addons_program(spec), stack="test", config={})
     entries = hub_values(run)["singleuser"]["profileList"]
     assert [e["slug"] for e in entries] == [p.slug for p in notebook_profiles(spec.pools)]
     assert entries[1]["kubespawner_override"]["node_selector"] == {"karpenter.sh/nodepool": "gpu-nb"}
@@ -311,20 +301,10 @@ def test_plan_json_has_a_notebooks_section_read_from_the_release(tmp_path):
 def test_the_notebooks_section_lists_accelerator_profiles():
     from stacks.tools.plan.locate import Planned
     from stacks.tools.plan.report import notebooks_section
-    from stacks.platform_addons import notebook_and_observability_addons
 
     spec = spec_of("dev", pools=POOLS, addons={"jupyterhub": {"enabled": True}})
 
-    class Cluster:
-        system_node_group_label = "system"
-
-    class Network:
-        vpc_cidr = "10.0.0.0/16"
-
-    class Built:
-        cluster, storage, network = Cluster(), None, Network()
-
-    run = run_program(lambda: notebook_and_observability_addons(spec, Built(), []), stack="test", config={})
+    run = run_program(addons_program(spec), stack="test", config={})
     section = notebooks_section(Planned(spec=spec, run=run, path=Path("Pulumi.test.yaml"), config={}, secret_keys=[]))
     rows = {p["slug"]: p for p in section.data["jupyterhub"]["profiles"]}
     assert rows["gpu-nb"]["pool"] == "gpu-nb" and rows["gpu-nb"]["accelerator"] == "nvidia.com/gpu"

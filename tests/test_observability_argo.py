@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from helpers import plan, spec_of
+from helpers import addons_program, plan, spec_of
 from stacks.tools.harness import run_program
-from stacks.platform_addons import notebook_and_observability_addons
 from stacks.spec import ConfigError
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -19,18 +18,10 @@ TRN_POOL = {"name": "trn", "kind": "neuron", "workload": "training", "instanceTy
 SSO = {"issuer": "https://idp.example.com", "clientId": "argo", "redirectUrl": "https://argo.example.com/oauth2/callback"}
 
 
-class _Cluster:
-    system_node_group_label = "system"
-
-
-class _Built:
-    cluster, storage = _Cluster(), None
-
-
 def addons_run(env: str = "prod", **overrides):
     """Only the add-ons wiring, for pools the compute layer is not asked to build here."""
     spec = spec_of(env, **overrides)
-    return run_program(lambda: notebook_and_observability_addons(spec, _Built(), []), stack="test", config={})
+    return run_program(addons_program(spec), stack="test", config={})
 
 
 def problems(env: str, **overrides) -> dict[str, str]:

@@ -133,8 +133,10 @@ def test_every_catalog_type_has_a_kind_of_the_table_with_its_resource():
 def test_the_device_plugins_are_the_charts_the_table_names():
     from addons import device_plugins
 
-    assert device_plugins.NVIDIA_CHART == GPU.device_plugin
-    assert device_plugins.NEURON_CHART.rsplit("/", 1)[-1] == NEURON.device_plugin
+    from components import versions
+
+    assert device_plugins.NVIDIA == versions.chart(GPU.device_plugin)  # the pin of the table's chart
+    assert device_plugins.NEURON == versions.chart(NEURON.device_plugin)
     assert CPU.device_plugin is None
 
 

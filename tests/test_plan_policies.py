@@ -423,6 +423,31 @@ def _karpenter_outlives_the_network(d):
         _forget(d, _release(d, name), network, *under_network)
 
 
+def _github_deploy_role(d, condition):
+    """A deploy role added to the prod plan with a trust copied from a blog post (the bootstrap's roles are judged
+    the same way: tests/test_bootstrap.py)."""
+    role = copy.deepcopy(_resource(d, "aws:iam/role:Role", "cluster-control-plane"))
+    role["name"], role["urn"] = "copied-deploy", role["urn"].rsplit("::", 1)[0] + "::copied-deploy"
+    provider = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
+    role["inputs"]["assumeRolePolicy"] = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}]})
+    d["resources"].append(role)
+
+
+def _github_trust_without_audience(d):
+    _github_deploy_role(d, {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/crucible:environment:prod"}})
+
+
+def _github_trust_for_every_repository_of_the_org(d):
+    _github_deploy_role(d, {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                            "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}})
+
+
+def _github_trust_for_a_branch_not_an_environment(d):
+    _github_deploy_role(d, {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                                             "token.actions.githubusercontent.com:sub": "repo:acme/crucible:ref:refs/heads/main"}})
+
+
 # Every rule that is mandatory in prod, and an edit of the prod plan that breaks it.
 EDITS = {
     "sec-eks-001-secrets-encryption": _no_secrets_encryption,
@@ -484,6 +509,9 @@ EDITS = {
     "rel-ord-004-custom-resources-after-crd-and-operator": _flavor_races_kueue,
     "rel-ord-005-karpenter-pools-after-karpenter": _node_class_races_karpenter,
     "rel-ord-006-controllers-before-network": _karpenter_outlives_the_network,
+    "sec-cicd-001-github-oidc-audience": _github_trust_without_audience,
+    "sec-cicd-002-github-oidc-repository": _github_trust_for_every_repository_of_the_org,
+    "sec-cicd-003-github-oidc-environment": _github_trust_for_a_branch_not_an_environment,
 }
 
 # Rules the catalogue keeps advisory even in prod (policies/config/prod.json): reported by name, never failing.

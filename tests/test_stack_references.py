@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from addons.storage_drivers import LUSTRE_CLAIM
-from stacks import cli
+from stacks.tools import cli
 from stacks.tools.plan.locate import plan_stack
 from tests.helpers import REPO, plan
 
@@ -41,8 +41,8 @@ def three_stacks(folder: Path) -> Path:
     mid = {k: v for k, v in split.items() if k not in PLATFORM_SECTIONS}
     mid["crucible:layers"] = ["compute", "storage"]
     _write(folder, "mid", mid)
-    # teams name pools, which live in the compute layer's stack: a platform-only stack has none to name
-    top = {k: v for k, v in split.items() if k not in ("crucible:pools", "crucible:storage", "crucible:teams")}
+    # the pools the platform plans from are the compute stack's (checked against its export); no teams here
+    top = {k: v for k, v in split.items() if k not in ("crucible:storage", "crucible:teams")}
     top["crucible:layers"] = ["platform"]
     top["crucible:stackReference"] = "acme/crucible/mid"
     return _write(folder, "top", top)
@@ -101,3 +101,74 @@ def test_under_the_engine_a_missing_output_stops_the_program_naming_it():
 def test_a_plan_does_not_inherit_the_outputs_of_the_plan_before_it_in_the_same_process():
     assert "storage" in plan_stack("prod-platform").run.outputs
     assert sorted(plan_stack("prod-core").run.outputs) == ["cluster", "kubeconfig", "network"]
+
+
+# ---- the split-stack config (issue 14, item 1): a stack carries the sections of the layers it builds, and the
+# pools it plans from when the compute layer is below it
+
+def _platform_with_pools(folder: Path, name: str, edit=None) -> Path:
+    """The platform-only stack on `mid` (with the pools of mid's compute layer), with the shipped teams."""
+    three_stacks(folder)
+    top = yaml.safe_load((folder / "Pulumi.top.yaml").read_text())["config"]
+    split = _shipped("prod-platform")
+    top["crucible:teams"] = split["crucible:teams"]
+    if edit is not None:
+        edit(top)
+    return _write(folder, name, top)
+
+
+def test_a_platform_only_stack_with_the_compute_stacks_pools_gets_its_queues_and_team_namespaces(split_folder):
+    run = plan_stack(str(_platform_with_pools(split_folder, "top-teams"))).run
+    assert not run.of_type("crucible:compute:NodePool") and not run.of_type("aws:s3/bucket:Bucket")
+    assert sorted(r.name for r in run.of_type("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor")) == ["kueue-flavor-cpu", "kueue-flavor-serve", "kueue-flavor-train"]
+    assert sorted(r.name for r in run.of_type("crucible:platform:Team")) == ["team-llm", "team-search", "team-vision"]
+    assert run.of_type("crucible:platform:DcgmExporter"), "the gpu pools' metrics exporter is planned from the pools"
+    assert set(run.outputs["tenancy"]["teams"]) == {"llm", "vision", "search"}
+
+
+def test_a_platform_stack_whose_pools_differ_from_the_compute_layer_below_is_a_config_error_in_plan(split_folder, capsys):
+    def bigger(config: dict) -> None:
+        config["crucible:pools"][0]["maxNodes"] = 8  # mid's compute layer built train with 4 nodes
+
+    def renamed(config: dict) -> None:
+        config["crucible:pools"][2]["name"] = "cpu-nb"
+
+    assert cli.main(["plan", str(_platform_with_pools(split_folder, "top-bigger", bigger))]) == cli.EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "crucible:stackReference" in err and "crucible:pools[0] (train) has limits" in err and "internal error" not in err
+    assert cli.main(["plan", str(_platform_with_pools(split_folder, "top-renamed", renamed))]) == cli.EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "crucible:pools names ['cpu-nb', 'serve', 'train'], but the compute layer of stack 'acme/crucible/mid' built ['cpu', 'serve', 'train']" in err
+    assert cli.main(["plan", str(_platform_with_pools(split_folder, "top-no-pools", lambda c: (c.pop("crucible:pools"), c.pop("crucible:teams"))))]) == cli.EXIT_CONFIG
+    err = capsys.readouterr().err  # without them the platform would silently lose the exporters and profiles of those pools
+    assert "crucible:pools names [], but the compute layer of stack 'acme/crucible/mid' built ['cpu', 'serve', 'train']" in err
+
+
+def _problems(config: dict, stack: str) -> dict[str, str]:
+    from stacks.spec import ConfigError, load_spec
+    from stacks.spec.loader import encode
+
+    try:
+        load_spec({k: encode(v) for k, v in config.items()}, stack, missing_secrets="allow")  # secrets are not shipped
+    except ConfigError as error:
+        return {p.path: p.message for p in error.problems}
+    return {}
+
+
+def test_a_core_stack_carries_no_section_of_the_layers_above_it():
+    core = _shipped("prod-core")
+    assert not any(key in core for key in ("crucible:pools", "crucible:storage", *PLATFORM_SECTIONS, "crucible:training", "crucible:serving"))
+    assert _problems(core, "prod-core") == {}  # the platform's defaults are not validated in a stack that does not build it
+    found = _problems({**core, "crucible:pools": _shipped("prod-platform")["crucible:pools"]}, "prod-core")
+    assert list(found) == ["crucible:pools"]
+    assert "does not build any layer that reads it (compute, storage, platform)" in found["crucible:pools"]
+
+
+def test_a_platform_only_stack_carries_no_section_of_the_layers_below_it_but_the_pools(split_folder):
+    top = yaml.safe_load((split_folder / "Pulumi.top.yaml").read_text())["config"]
+    assert not any(key in top for key in ("crucible:network", "crucible:cluster", "crucible:storage"))
+    assert _problems(top, "top") == {}
+    split = _shipped("prod-platform")
+    assert _problems({**top, "crucible:teams": split["crucible:teams"]}, "top") == {}
+    found = _problems({**top, "crucible:storage": split["crucible:storage"]}, "top")
+    assert list(found) == ["crucible:storage"] and "does not build the storage layer" in found["crucible:storage"]

@@ -87,5 +87,6 @@ def test_shipped_prod_like_stacks_plan_persistent_2(stack, tmp_path):
     assert cli(["plan", stack, "--json", str(out)]) == 0
     document = json.loads(out.read_text())
     (entry,) = document["storage"]["fileSystems"]
-    assert entry["deploymentType"] == "PERSISTENT_2" and entry["throughputPerTibMbps"] == 250 and entry["protected"]
+    # 500 MB/s/TiB: the presets are sized to the storage floor (tests/test_presets_sized.py)
+    assert entry["deploymentType"] == "PERSISTENT_2" and entry["throughputPerTibMbps"] == 500 and entry["protected"]
     assert all(b["protected"] and b["retainOnDelete"] and not b["forceDestroy"] for b in document["storage"]["buckets"])

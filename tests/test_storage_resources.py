@@ -342,3 +342,28 @@ def test_without_lustre_no_file_system_no_fsx_driver():
     assert not run.of_type(FS) and not run.of_type(DRA)
     assert "aws-fsx-csi-driver" not in {a.inputs["addonName"] for a in run.of_type(ADDON)}
     assert "lustre" not in run.outputs["storage"]
+
+
+def test_growing_the_file_system_replaces_no_claim_bound_to_it():
+    """A larger storageCapacityGib (or another throughput tier) updates the file system in place; the static claims
+    bound to it (shared, hub, team) keep the size they were created with: Kubernetes refuses to resize a claim without
+    a StorageClass ("only dynamically provisioned pvc can be resized"), pulumi-kubernetes would replace it on a spec
+    change (stacks/tools/plan/replacement.py), and a protected claim cannot be replaced. The PersistentVolume's
+    capacity follows the file system (mutable in place)."""
+    from stacks.tools.plan.diff import diff_plans
+
+    def planned(capacity: int) -> dict:
+        return plan(
+            "dev",
+            pools=[{"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "zones": ["us-west-2a"], "maxNodes": 2},
+                   {"name": "cpu", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.2xlarge"], "maxNodes": 2}],
+            teams=[{"name": "research", "adminGroups": ["research-admins"], "memberGroups": ["research-users"], "shares": {"train": 100}}],
+            addons={"jupyterhub": {"enabled": True}},
+            storage={"lustre": {"deploymentType": "PERSISTENT_2", "storageCapacityGib": capacity, "perUnitStorageThroughput": 250}},
+        ).to_json()
+
+    before, after = planned(2400), planned(4800)
+    changes = diff_plans(before, after).changes
+    assert [(c.type, c.name, c.replaces) for c in changes if c.kind in ("removed", "replaced")] == []
+    volumes = {c.name: c for c in changes if c.type == "kubernetes:core/v1:PersistentVolume"}
+    assert volumes and all(c.kind == "updated" and c.fields == ["spec.capacity.storage"] for c in volumes.values())

@@ -22,6 +22,7 @@ from policies.support.tokens import (
 from policies.support.values import as_list, is_unknown, known, text
 
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "IAMFullAccess")
+GITHUB_ISSUER = "token.actions.githubusercontent.com"
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 _S3_ARN = re.compile(r"arn:aws[a-z-]*:s3:::")  # any partition (aws, aws-cn, aws-us-gov)
 
@@ -107,6 +108,8 @@ def _trust(res: Res, ctx: Ctx) -> None:
             ctx.violation(res, "the trust policy lets any principal (\"*\") assume the role; name the principal.")
             continue
         federated = st.principals.get("Federated", ())
+        if federated and all(f.endswith(f"oidc-provider/{GITHUB_ISSUER}") for f in federated):
+            continue  # GitHub Actions, not pods: SEC-CICD-001 ... 003 (rules/delivery.py) judge that trust
         if any("oidc" in f for f in federated) or "sts:AssumeRoleWithWebIdentity" in st.actions:
             for problem in _oidc_problems(st):
                 ctx.violation(res, f"the OIDC trust statement {problem} (IRSA: one role per service account).")

@@ -415,7 +415,7 @@ ORDERING = (
         "depend on the network and the cluster, so on destroy they go first.",
         why="On destroy they must still run on the cluster and reach the AWS APIs (NAT gateways, endpoints, routes) to "
         "terminate their instances and delete their load balancers; a network deleted first strands them.",
-        fix="Make the controller's release depend on the network and cluster components (stacks/layers.py: below_compute).",
+        fix="Make the controller's release depend on the network and cluster components (stacks/layers/platform/load_balancer.py: below.foundation).",
         find=_controllers_before_network,
         anchor="EKS best practices: delete in-cluster load balancers and nodes before the VPC",
     ),

@@ -13,20 +13,22 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
+from components import versions
 from stacks.spec.checks import absolute_path, acm_certificate_arn, any_cidr, https_url, image_ref, k8s_name, semver
 from stacks.spec.schema import ByEnv, Context, all_of, each, in_range, non_empty, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
     from stacks.spec.platform import PlatformSpec
 
-JUPYTERHUB_CHART_VERSION = "4.4.0"
-DCGM_EXPORTER_CHART_VERSION = "4.8.2"
-PROMETHEUS_STACK_CHART_VERSION = "88.5.3"
-ARGO_WORKFLOWS_CHART_VERSION = "1.0.18"
-KUBERAY_CHART_VERSION = "1.7.0"  # ../shared/upstream/crds/kuberay (SOURCES.md: v1.7.0)
+# The defaults are the pins of components/versions.py (one table of every pinned version).
+JUPYTERHUB_CHART_VERSION = versions.chart("jupyterhub").version
+DCGM_EXPORTER_CHART_VERSION = versions.chart("dcgm-exporter").version
+PROMETHEUS_STACK_CHART_VERSION = versions.chart("kube-prometheus-stack").version
+ARGO_WORKFLOWS_CHART_VERSION = versions.chart("argo-workflows").version
+KUBERAY_CHART_VERSION = versions.chart("kuberay-operator").version  # ../shared/upstream/crds/kuberay (SOURCES.md: v1.7.0)
 # The image of the Neuron SDK's own monitor DaemonSet (aws-neuron-sdk src/k8/k8s-neuron-monitor-daemonset.yml):
 # neuron-monitor piped into its Prometheus exporter, serving on port 8000.
-NEURON_MONITOR_IMAGE = "public.ecr.aws/neuron/neuron-monitor:1.0.0"
+NEURON_MONITOR_IMAGE = versions.image("neuron-monitor").ref
 
 # Top-level secret config keys (Pulumi secrets; `secure:` values in Pulumi.<stack>.yaml).
 OAUTH_CLIENT_SECRET_KEY = "jupyterhubOauthClientSecret"

@@ -7,13 +7,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
+from components import versions
 from stacks.spec.checks import any_cidr, aws_id, iam_role_arn, log_retention_days
 from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, each, in_range, non_empty, one_of, setting, show, unique
 
 if TYPE_CHECKING:
     from stacks.spec.platform import PlatformSpec
 
-SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
+SUPPORTED_KUBERNETES_VERSIONS = versions.KUBERNETES_VERSIONS  # components/versions.py
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 MANAGED_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
 # An EKS managed add-on version as `aws eks describe-addon-versions` lists it, e.g. v1.20.4-eksbuild.1.
@@ -177,7 +178,7 @@ class ClusterSpec:
     )
     version: str = setting(
         "Kubernetes version (pinned; upgrade by changing it).",
-        default="1.34",
+        default=versions.SOFTWARE["kubernetes"].version,
         check=one_of(*SUPPORTED_KUBERNETES_VERSIONS),
     )
     endpoint_public_access: bool = setting(

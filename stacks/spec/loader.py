@@ -15,7 +15,7 @@ from typing import Any, Collection, Literal, Mapping, Optional
 import yaml
 
 from stacks.spec.addons import required_secrets
-from stacks.spec.platform import LAYERS, SECTION_LAYER, PlatformSpec
+from stacks.spec.platform import LAYERS, SECTION_LAYERS, PlatformSpec
 from stacks.spec.schema import ENVIRONMENTS, ConfigError, Context, Problem, config_key, is_parsed, parse, show
 
 NAMESPACE = "crucible"
@@ -133,11 +133,12 @@ def _check_sections_of_layers(raw: Mapping[str, Any], ctx: Context) -> None:
     layers = raw.get("layers", list(LAYERS))
     if not isinstance(layers, list) or not all(isinstance(layer, str) for layer in layers):
         return  # `layers` has its own problem
-    for section, layer in SECTION_LAYER.items():
-        if section in raw and layer not in layers:
+    for section, readers in SECTION_LAYERS.items():
+        if section in raw and not any(layer in layers for layer in readers):
+            what = f"the {readers[0]} layer" if len(readers) == 1 else f"any layer that reads it ({', '.join(readers)})"
             ctx.problem(
                 f"{ROOT}{section}",
-                f"set, but this stack does not build the {layer} layer (layers: {', '.join(layers)}); "
+                f"set, but this stack does not build {what} (layers: {', '.join(layers)}); "
                 f"configure it in the stack that does ({raw.get('stackReference')})",
             )
 

@@ -19,9 +19,24 @@ from stacks.spec.workloads import ServingSpec, TrainingSpec, check_workloads
 
 LAYERS = ("network", "cluster", "compute", "storage", "platform")
 
-# The config sections each layer reads; a section set for a layer the stack does not build is a mistake.
-SECTION_LAYER = {"network": "network", "cluster": "cluster", "pools": "compute", "storage": "storage", "training": "platform", "serving": "platform",
-                 "addons": "platform", "teams": "platform", OAUTH_CLIENT_SECRET_KEY: "platform", GRAFANA_PASSWORD_KEY: "platform", ARGO_SSO_SECRET_KEY: "platform"}
+# The layers that read each config section; a section set in a stack that builds none of them is a mistake, and the
+# loader validates a section only where a layer of the stack reads it. `pools` is the compute layer's, and what the
+# storage layer (the Lustre zone of the training pools) and the platform layer (queues, quotas, notebook profiles,
+# exporters) need from below: a stack that builds them on a compute layer of another stack carries a copy of that
+# stack's pools, checked against what its compute layer exports (stacks/layers/reference.py pool_problems).
+SECTION_LAYERS: dict[str, tuple[str, ...]] = {
+    "network": ("network",),
+    "cluster": ("cluster",),
+    "pools": ("compute", "storage", "platform"),
+    "storage": ("storage",),
+    "training": ("platform",),
+    "serving": ("platform",),
+    "addons": ("platform",),
+    "teams": ("platform",),
+    OAUTH_CLIENT_SECRET_KEY: ("platform",),
+    GRAFANA_PASSWORD_KEY: ("platform",),
+    ARGO_SSO_SECRET_KEY: ("platform",),
+}
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _STACK_REF = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
@@ -114,7 +129,13 @@ class PlatformSpec:
     )
     network: NetworkSpec = setting("The network layer (see `network.*`).", default={})
     cluster: ClusterSpec = setting("The cluster layer (see `cluster.*`).", default={})
-    pools: tuple[PoolSpec, ...] = setting("Karpenter node pools of the compute layer (see `pools[].*`).", default=[])
+    pools: tuple[PoolSpec, ...] = setting(
+        "Karpenter node pools of the compute layer (see `pools[].*`). A stack that builds storage or platform on the "
+        "compute layer of its stackReference sets the same pools as that stack (the platform plans queues, quotas and "
+        "notebook profiles from them); the plan refuses pools whose names, zones or limits differ from what that "
+        "compute layer built.",
+        default=[],
+    )
     storage: StorageSpec = setting("The storage layer: S3 buckets, FSx for Lustre, volumes (see `storage.*`).", default={})
     training: TrainingSpec = setting("Training operators and example jobs of the platform layer (see `training.*`).", default={})
     serving: ServingSpec = setting("Load balancer controller, exposure and example serving workloads of the platform layer (see `serving.*`).", default={})

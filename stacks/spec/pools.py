@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+from components import versions
 from components.accelerators import Kind
 from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, POOL_LABEL, WORKLOAD_LABEL
 from stacks.spec.checks import label_value_problem, node_label_key_problem
@@ -15,7 +16,7 @@ _POOL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _AMI_VERSION = re.compile(r"^(latest|v\d{8}|v?\d+\.\d+\.\d+)$")
 
 CAPACITY_TYPES = ("on-demand", "spot", "reserved")
-AMI_EXAMPLE = {"AL2023": "v20251108", "Bottlerocket": "1.42.0"}
+AMI_EXAMPLE = versions.AMI_RELEASE_EXAMPLES  # components/versions.py
 
 
 def pool_name(value: str) -> Optional[str]:
@@ -40,7 +41,7 @@ def node_labels(labels) -> list[tuple[str, str]]:
 
 def ami_version(value: str) -> Optional[str]:
     if not _AMI_VERSION.match(value):
-        return f"got {show(value)}; allowed: 'latest' or a pinned release such as v20251108 (AL2023) or 1.42.0 (Bottlerocket)"
+        return f"got {show(value)}; allowed: 'latest' or a pinned release such as {AMI_EXAMPLE['AL2023']} (AL2023) or {AMI_EXAMPLE['Bottlerocket']} (Bottlerocket)"
     return None
 
 

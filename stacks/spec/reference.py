@@ -59,10 +59,17 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def _replace_section(text: str, begin: str, end: str, body: str) -> str:
+    start, stop = text.index(begin), text.index(end) + len(end)
+    return text[:start] + body + text[stop:]
+
+
 def write_readme(readme: Path) -> None:
-    text = readme.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    readme.write_text(text[:start] + render() + text[end:])
+    """The configuration reference and the pinned versions (components/versions.py), both generated."""
+    from components import versions
+
+    text = _replace_section(readme.read_text(), BEGIN, END, render())
+    readme.write_text(_replace_section(text, versions.BEGIN, versions.END, versions.render_markdown()))
 
 
 if __name__ == "__main__":

@@ -6,25 +6,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
+from components import versions
 from stacks.spec.checks import acm_certificate_arn, any_cidr, hf_model_id, image_ref, k8s_name, semver
 from stacks.spec.schema import Context, all_of, each, in_range, non_empty, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
     from stacks.spec.platform import PlatformSpec
 
-MPI_OPERATOR_VERSION = "0.8.2"
-TRAINER_CHART_VERSION = "2.3.0"
-LOAD_BALANCER_CONTROLLER_CHART_VERSION = "3.5.0"
+# The defaults are the pins of components/versions.py (one table of every pinned version).
+MPI_OPERATOR_VERSION = versions.image("mpi-operator").tag
+TRAINER_CHART_VERSION = versions.chart("kubeflow-trainer").version
+LOAD_BALANCER_CONTROLLER_CHART_VERSION = versions.chart("aws-load-balancer-controller").version
 # Ray of the training examples. KubeRay's token authentication (authOptions.mode: token) needs Ray >= 2.52.0, and
 # the policy pack (SEC-RAY-001) demands it from that version on: the examples never run an older Ray.
-RAY_VERSION = "2.52.0"
+RAY_VERSION = versions.SOFTWARE["ray"].version
 RAY_TOKEN_AUTH_MIN = (2, 52, 0)
 # AWS's nccl-tests image (aws-samples/awsome-distributed-training micro-benchmarks/nccl-tests), pinned: CUDA 12.8.1,
 # EFA installer 1.43.2, aws-ofi-nccl 1.16.3, NCCL 2.27.7, nccl-tests 2.16.9. The MPIJob example and `crucible verify`.
-NCCL_TESTS_IMAGE = "public.ecr.aws/hpc-cloud/nccl-tests:cuda12.8.1-efa1.43.2-ofiv1.16.3-ncclv2.27.7-1-testsv2.16.9"
-# An AWS Deep Learning Container: PyTorch with the EFA installer and aws-ofi-nccl. The default of the deployed
-# ClusterTrainingRuntime (training.trainer.runtimeImage) and of the example TrainJob (training.examples.pytorchImage).
-PYTORCH_TRAINING_IMAGE = "public.ecr.aws/deep-learning-containers/pytorch-training:2.8.0-gpu-py312-cu129-ubuntu22.04-ec2"
+NCCL_TESTS_IMAGE = versions.image("nccl-tests").ref
 
 
 
@@ -58,7 +57,7 @@ class TrainerSpec:
         "Image of the ClusterTrainingRuntimes Crucible deploys with Trainer (`training.runtimes`): PyTorch with the EFA "
         "installer and aws-ofi-nccl, e.g. an AWS Deep Learning Container. A TrainJob that names no image of its own runs "
         "it; pin it.",
-        default=PYTORCH_TRAINING_IMAGE,
+        default=versions.image("pytorch-training").ref,  # the same pin as training.examples.pytorchImage
         check=image_ref,
     )
 
@@ -79,7 +78,7 @@ class TrainingExamplesSpec:
     )
     pytorch_image: str = setting(
         "Image of the PyTorch job: PyTorch with the EFA installer and aws-ofi-nccl (e.g. an AWS Deep Learning Container); pin it.",
-        default=PYTORCH_TRAINING_IMAGE,
+        default=versions.image("pytorch-training").ref,
         check=image_ref,
     )
     mpi_image: str = setting(
@@ -97,13 +96,13 @@ class TrainingExamplesSpec:
         "Image of the GPU RayJob (Ray = rayVersion with CUDA; PyTorch and Transformers come from the job's runtime_env). "
         "NCCL uses EFA only if the image carries libfabric and aws-ofi-nccl; otherwise it falls back to TCP, which "
         "NCCL_DEBUG=INFO shows in the logs. Pin it.",
-        default=f"rayproject/ray:{RAY_VERSION}-py311-cu128",
+        default=versions.image("ray").ref,
         check=image_ref,
     )
     ray_neuron_image: str = setting(
         "Image of the Trainium RayCluster: the Neuron SDK (torch-neuronx, runtime, collectives, EFA). If it lacks Ray, "
         "the pods pip-install ray[default]==rayVersion before `ray start`; bake Ray in to skip that. Pin it.",
-        default="public.ecr.aws/neuron/pytorch-training-neuronx:2.8.0-neuronx-py310-sdk2.26.0-ubuntu22.04",
+        default=versions.image("pytorch-training-neuronx").ref,
         check=image_ref,
     )
     ray_model: str = setting(
@@ -141,15 +140,15 @@ class ServingExamplesSpec:
     """What the shipped serving examples are rendered with (`crucible examples`)."""
 
     model: str = setting("Open model served by the examples (Hugging Face id).", default="mistralai/Mistral-7B-Instruct-v0.3", check=hf_model_id)
-    gpu_image: str = setting("Ray Serve LLM image for GPU pools (Ray + vLLM); pin it.", default="rayproject/ray-llm:2.49.0-py311-cu128", check=image_ref)
+    gpu_image: str = setting("Ray Serve LLM image for GPU pools (Ray + vLLM); pin it.", default=versions.image("ray-llm").ref, check=image_ref)
     neuron_image: str = setting(
         "Ray Serve image with vLLM for Neuron (transformers-neuronx / NxD Inference) for inf2/trn pools; pin it.",
-        default="public.ecr.aws/neuron/pytorch-inference-vllm-neuronx:0.9.1-neuronx-py310-sdk2.25.0-ubuntu22.04",
+        default=versions.image("pytorch-inference-vllm-neuronx").ref,
         check=image_ref,
     )
     app_image: str = setting(
         "Python image of the small prompt-engineering app (a Gradio UI installed at start, talking to the model's OpenAI-compatible endpoint).",
-        default="python:3.12.12-slim-bookworm",
+        default=versions.image("python").ref,
         check=image_ref,
     )
     queue: str = setting(

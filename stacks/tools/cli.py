@@ -35,8 +35,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from stacks.tools.plan.lands import failures
     from stacks.tools.plan.verdicts import mandatory
 
-    planned = plan_stack(args.stack)
-    document, lines = build_report(planned)
+    from stacks.tools.plan.bootstrap import is_bootstrap, plan_bootstrap
+
+    if is_bootstrap(args.stack):  # the delivery pipeline's own program (bootstrap/), same harness and policy pack
+        document, lines = plan_bootstrap(args.stack)
+    else:
+        document, lines = build_report(plan_stack(args.stack))
     if args.json:
         _write_json(document, args.json)
     if args.json != "-":
@@ -163,7 +167,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crucible", description="Plan and check Crucible stacks offline (no credentials, no Pulumi CLI).")
     sub = p.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="run the program for a stack config under mocks and report what it would create")
-    plan.add_argument("stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml) or a path to a Pulumi.<name>.yaml")
+    plan.add_argument("stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml), a path to a Pulumi.<name>.yaml, or `bootstrap` (bootstrap/Pulumi.bootstrap.yaml)")
     plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE ('-' for stdout only)")
     plan.set_defaults(func=cmd_plan)
     check = sub.add_parser("check", help="evaluate the policy pack against a saved plan (e.g. an edited copy)")

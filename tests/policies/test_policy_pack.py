@@ -31,7 +31,11 @@ AI-KUEUE-001 AI-KUEUE-002 AI-KUEUE-003 DATA-PUL-001 DATA-PUL-002 DATA-PUL-003
 # the ordering relations (policies/rules/ordering.py: a wrong order breaks a dev deploy as surely as a prod one, so
 # they are mandatory everywhere).
 ORDERING = {"REL-ORD-001", "REL-ORD-002", "REL-ORD-003", "REL-ORD-004", "REL-ORD-005", "REL-ORD-006"}
-BEYOND_CATALOGUE = {"SEC-K8S-004", "SEC-LOG-001", "SEC-EKS-007", "SEC-EKS-008"} | ORDERING
+# The delivery identities (policies/rules/delivery.py, issue 19): a GitHub OIDC trust without aud, with a wildcard
+# repository or without an environment in sub hands a deploy role around every environment gate, in dev as in prod:
+# mandatory everywhere.
+DELIVERY = {"SEC-CICD-001", "SEC-CICD-002", "SEC-CICD-003"}
+BEYOND_CATALOGUE = {"SEC-K8S-004", "SEC-LOG-001", "SEC-EKS-007", "SEC-EKS-008"} | ORDERING | DELIVERY
 # Rules beyond the catalogue that report an explicit override (advisory everywhere): SEC-NET-004, a VPC outside the
 # private ranges (crucible:network.allowNonPrivateCidr).
 BEYOND_CATALOGUE_ADVISORY = {"SEC-NET-004"}
@@ -43,7 +47,7 @@ PROD_ONLY = {
     "DATA-FSX-004", "SEC-S3-002", "DATA-S3-004", "DATA-S3-006", "SEC-IAM-003", "DATA-KMS-002", "SEC-NET-002", "SEC-NET-003",
     "REL-K8S-002", "SEC-JH-001", "SEC-JH-002", "DATA-JH-003", "SEC-RAY-001", "SEC-HELM-001",
     "DATA-PUL-001", "DATA-PUL-002", "DATA-PUL-003",
-} | (BEYOND_CATALOGUE - ORDERING)
+} | (BEYOND_CATALOGUE - ORDERING - DELIVERY)
 SCHEMA_KEYWORDS = {"type", "items", "enum", "minimum", "maximum", "default", "description"}
 POLICIES = all_policies()
 
@@ -59,9 +63,9 @@ def levels(env: str) -> dict:
 
 def test_every_catalogue_rule_is_a_policy_and_nothing_else_is_unaccounted_for():
     # one policy per id (SEC-NODE-002 has two: the rule and its exceptions): 55 catalogue policies, SEC-K8S-004,
-    # SEC-EKS-007, SEC-EKS-008, SEC-LOG-001, SEC-NET-004 and the six ordering relations, 66 in all; a new rule changes this count
-    # on purpose
-    assert len(POLICIES) == len(CATALOGUE) + len(BEYOND_CATALOGUE) + len(BEYOND_CATALOGUE_ADVISORY) + 1 == 66
+    # SEC-EKS-007, SEC-EKS-008, SEC-LOG-001, SEC-NET-004, the six ordering relations and the three delivery rules
+    # (SEC-CICD-001 ... 003), 69 in all; a new rule changes this count on purpose
+    assert len(POLICIES) == len(CATALOGUE) + len(BEYOND_CATALOGUE) + len(BEYOND_CATALOGUE_ADVISORY) + 1 == 69
     assert sorted({rule_id(p.name) for p in POLICIES}) == sorted({*CATALOGUE, *BEYOND_CATALOGUE, *BEYOND_CATALOGUE_ADVISORY})
 
 
@@ -127,6 +131,11 @@ def test_prod_thresholds_are_the_strict_ones():
     assert dev["sec-eks-002-private-endpoint"]["requirePrivateEndpoint"] is False
     assert len(prod["sec-eks-003-control-plane-logs"]["requiredLogTypes"]) == 5
     assert prod["sec-kms-001-cmk-hygiene"]["minDeletionWindowDays"] == 30
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_delivery_identity_rules_are_mandatory_everywhere(env):
+    assert {rule_id(n): level for n, level in levels(env).items() if rule_id(n) in DELIVERY} == {r: "mandatory" for r in DELIVERY}
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])

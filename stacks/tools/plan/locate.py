@@ -77,7 +77,7 @@ def _referenced(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -> Planne
     if str(ref_path.resolve()) in seen:
         raise ConfigError([Problem("crucible:stackReference", f"stack references form a cycle through {ref_path.name}")], str(path))
     referenced = plan_stack(str(ref_path), seen)
-    from stacks.references import problems_with
+    from stacks.layers.reference import problems_with
 
     problems = problems_with(referenced.run.raw_outputs, spec)
     if problems:  # the program would stop with a RunError; offline it is a config error of this stack

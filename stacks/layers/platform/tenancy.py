@@ -1,14 +1,8 @@
-"""Team tenancy and Kueue of the platform layer, wired from the spec.
-
-One entry point, called from the platform layer: :func:`tenancy_and_queues` derives the Kueue objects from the
-pools and teams (stacks/derive/quotas.py), creates `crucible:platform:Kueue` (the chart, flavors, cohort, cluster
-queues) and one `crucible:platform:Team` per team (namespace, quota, network policies, RBAC, LocalQueue, data
-identity), and returns what the stack exports about them. Nothing is created when no team is configured.
-"""
+"""Team tenancy (teams[]): Kueue with the flavors, cohort and cluster queues derived from the pools and teams
+(stacks/derive/quotas.py), and one `crucible:platform:Team` per team (namespace, quota, network policies, RBAC,
+LocalQueue, data identity) behind the tenant guards. Nothing is installed when no team is configured."""
 
 from __future__ import annotations
-
-from typing import Any, Sequence
 
 import pulumi
 
@@ -22,7 +16,8 @@ from components.accelerators import DEVICE_RESOURCES
 from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE
 from stacks.derive.examples import APP_PORT, PROMPT_APP, app_labels, prompt_app_behind_load_balancer
 from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
-from stacks.platform_addons import shared_storage
+from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
+from stacks.layers.platform.shared import shared_storage
 from stacks.spec import PlatformSpec
 from stacks.spec.teams import is_training_team, pod_security_level
 
@@ -68,16 +63,17 @@ def exposed_apps(spec: PlatformSpec) -> tuple[ExposedApp, ...]:
     return (ExposedApp(PROMPT_APP, app_labels(PROMPT_APP), APP_PORT),)
 
 
-def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulumi.ProviderResource]) -> dict:
-    if not spec.teams:
-        return {}
-    opts = pulumi.ResourceOptions(providers=list(providers))
-    plan = plan_queues(spec.teams, spec.pools)
-    monitoring = getattr(built, "monitoring", None)  # observability on: Prometheus scrapes Kueue's metrics
+def queue_plan(spec: PlatformSpec) -> QueuePlan:
+    return plan_queues(spec.teams, spec.pools)
+
+
+def build_kueue(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    plan = queue_plan(spec)
+    monitoring = below.monitoring  # observability on: Prometheus scrapes Kueue's metrics
     kueue = Kueue(
         "kueue",
         KueueArgs(
-            system_pool=built.cluster.system_node_group_label,
+            system_pool=below.require_cluster().system_node_group_label,
             flavors=plan.flavors,
             cohort=plan.cohort,
             cluster_queues=plan.cluster_queues,
@@ -86,13 +82,19 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
         ),
         opts=opts,
     )
-    storage = getattr(built, "storage", None)
+    return AddonOutputs(export={"version": KUEUE_VERSION, "cohort": plan.cohort["metadata"]["name"]}, kueue=kueue)
+
+
+def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    if below.kueue is None:
+        raise RuntimeError("the teams were built before Kueue (registry order)")
+    kueue, plan, cluster, storage = below.kueue, queue_plan(spec), below.require_cluster(), below.storage
     bucket_arns = {name: b.arn for name, b in storage.buckets.items()} if storage is not None else {}
-    exports: dict[str, Any] = {"kueue": {"version": KUEUE_VERSION, "cohort": plan.cohort["metadata"]["name"]}, "teams": {}}
     groups = [g for team in spec.teams for g in (*team.admin_groups, *team.member_groups)]
     if groups:
         TenantGuard("tenant-guard", groups, [team.namespace for team in spec.teams], opts=opts)
     PlacementGuard("tenant-placement", opts=opts)  # tenant pods never tolerate the system nodes' taint
+    exports: dict = {}
     for team, local_queue in zip(spec.teams, plan.local_queues):
         level = pod_security_level(team, spec)
         t = Team(
@@ -104,23 +106,23 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
                 admin_groups=team.admin_groups,
                 member_groups=team.member_groups,
                 quota=team_quota(plan, team),
-                cluster_name=built.cluster.name,
+                cluster_name=cluster.name,
                 region=spec.region,
                 bucket_arns=bucket_arns,
                 prefixes=team.prefixes,
                 kms_key_arn=storage.kms_key_arn if storage is not None else None,
-                vpc_cidr=built.network.vpc_cidr,
-                lustre=shared_storage(built).lustre,
+                vpc_cidr=below.require_network().vpc_cidr,
+                lustre=shared_storage(storage).lustre,
                 platform_namespaces=platform_namespaces(spec),
                 exposed_apps=exposed_apps(spec),
                 local_queue=local_queue,
                 kueue=(kueue.release, kueue.cluster_queues[team.name]),
                 protect=spec.protect,
-                load_balancer_controller=(built.load_balancer_controller,) if getattr(built, "load_balancer_controller", None) is not None else (),
+                load_balancer_controller=below.controller(),
             ),
             opts=opts,
         )
-        exports["teams"][team.name] = {
+        exports[team.name] = {
             "namespace": team.namespace,
             "podSecurity": level,
             "localQueue": LOCAL_QUEUE,
@@ -131,4 +133,26 @@ def tenancy_and_queues(spec: PlatformSpec, built: Any, providers: Sequence[pulum
             "lustreClaim": LUSTRE_CLAIM if t.lustre_claim is not None else None,
             "quotas": {pool: q.to_json() for pool, q in plan.quotas[team.name].items()},
         }
-    return exports
+    return AddonOutputs(export=exports)
+
+
+KUEUE = Entry(
+    name="kueue",
+    components=("crucible:platform:Kueue",),
+    enabled=lambda spec: bool(spec.teams),
+    build=build_kueue,
+    output="tenancy",
+    key="kueue",
+    after=("monitoring",),
+    summary="queues: one ClusterQueue per team in a cohort, a flavor per pool",
+)
+TEAMS = Entry(
+    name="teams",
+    components=("crucible:platform:TenantGuard", "crucible:platform:PlacementGuard", "crucible:platform:Team"),
+    enabled=lambda spec: bool(spec.teams),
+    build=build_teams,
+    output="tenancy",
+    key="teams",
+    after=("kueue", "aws-load-balancer-controller"),
+    summary="a namespace per team: quota, network policies, RBAC, LocalQueue, data identity",
+)

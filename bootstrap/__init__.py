@@ -1,0 +1,18 @@
+"""The bootstrap: a small Pulumi program of its own (bootstrap/Pulumi.yaml, project `crucible-bootstrap`) that creates
+what Crucible's delivery pipeline needs in an AWS account, once, before any Crucible stack:
+
+- the GitHub Actions OIDC provider (token.actions.githubusercontent.com), or an existing one;
+- one deploy role per environment (dev, staging, prod), assumable only by this repository's jobs in that GitHub
+  environment (StringEquals aud=sts.amazonaws.com, sub=repo:<owner>/<repo>:environment:<env>), with the rights to
+  create what Crucible creates and nothing over the delivery identities, the state or its keys;
+- one read-only preview role (sub=repo:<owner>/<repo>:environment:preview): describe and read, plus the state
+  backend's lock files;
+- the state bucket (versioned, SSE-KMS with its own key, TLS-only, public access blocked, protected), one prefix per
+  environment (`s3://<bucket>/<env>`), and the KMS key of the secrets provider (`awskms://alias/crucible-secrets`).
+
+Why a separate program and not a layer of the main one: it has another lifetime (once per account), another
+operator (an account administrator, not CI), another state (the local backend: it creates the remote one) and must
+never be changed by the roles it creates — a layer of the main program would be deployed by the very deploy role
+whose trust and rights it defines. It also keeps its few settings out of the platform's spec. It plans offline
+through the same harness and policy pack as every stack: `crucible plan bootstrap`.
+"""

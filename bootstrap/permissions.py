@@ -1,0 +1,264 @@
+"""The delivery identities' documents, as pure functions: trust policies, the deploy policy of an environment and the
+preview policy.
+
+Deploy rights follow what Crucible creates: ``SERVICES`` maps each AWS resource module the program registers (the
+type token's module, e.g. ``aws:ec2transitgateway/vpcAttachment`` -> ec2) to its IAM service, and each service to the
+verbs the provider calls to create, read, change and delete those resources — patterns such as ``ec2:Create*``,
+never ``ec2:*`` (a test plans every shipped stack and fails on a resource type whose service is missing here). Over
+that, explicit denies keep every deploy role away from the delivery identities themselves (their path, the OIDC
+provider), from the administrator managed policies, and from the state backend's configuration and keys; its state
+objects are its own environment's prefix only.
+
+Residual risk, said plainly: a role that creates IAM roles for the platform (node, controller and pod roles) can in
+principle create a role more powerful than itself. The denies close the obvious doors (AdministratorAccess,
+IAMFullAccess, PowerUserAccess, the delivery path); a permissions boundary required on every role Crucible creates
+closes the rest and needs the components to set one — the next step, not done here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+from components.partitions import Partition
+
+from bootstrap.config import GITHUB_ISSUER, BootstrapSpec
+
+AUDIENCE = "sts.amazonaws.com"
+PATH = "/crucible-bootstrap/"  # the delivery identities' IAM path: no deploy role may touch anything under it
+ADMIN_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")
+
+# resource type (module or module/resource) -> IAM service prefixes its create/read/update/delete calls use
+SERVICES: dict[str, tuple[str, ...]] = {
+    "ec2": ("ec2",),
+    "vpc": ("ec2",),
+    "ec2transitgateway": ("ec2",),
+    "eks": ("eks",),
+    "iam": ("iam",),
+    "kms": ("kms",),
+    "s3": ("s3",),
+    "fsx": ("fsx",),
+    "sqs": ("sqs",),
+    "cloudwatch/eventRule": ("events",),
+    "cloudwatch/eventTarget": ("events",),
+    "cloudwatch/logGroup": ("logs",),
+}
+
+# service -> actions (patterns) of the deploy role, on Resource "*" (ARN-scoped where the service allows it below)
+DEPLOY_ACTIONS: dict[str, tuple[str, ...]] = {
+    "ec2": (
+        "ec2:Describe*", "ec2:Get*", "ec2:Create*", "ec2:Delete*", "ec2:Modify*", "ec2:Authorize*", "ec2:Revoke*",
+        "ec2:Associate*", "ec2:Disassociate*", "ec2:Attach*", "ec2:Detach*", "ec2:Allocate*", "ec2:Release*",
+        "ec2:Replace*", "ec2:Enable*", "ec2:Disable*", "ec2:Accept*", "ec2:Update*",
+    ),
+    "eks": (
+        "eks:Describe*", "eks:List*", "eks:Create*", "eks:Delete*", "eks:Update*", "eks:Associate*", "eks:Disassociate*",
+        "eks:TagResource", "eks:UntagResource",
+    ),
+    "kms": (
+        "kms:CreateKey", "kms:CreateAlias", "kms:CreateGrant", "kms:RetireGrant", "kms:RevokeGrant", "kms:Describe*",
+        "kms:Get*", "kms:List*", "kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:EnableKey",
+        "kms:UpdateAlias", "kms:DeleteAlias", "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion",
+        "kms:CancelKeyDeletion", "kms:TagResource", "kms:UntagResource",
+    ),
+    "s3": (
+        "s3:CreateBucket", "s3:DeleteBucket", "s3:ListBucket", "s3:ListAllMyBuckets", "s3:GetBucket*", "s3:PutBucket*",
+        "s3:DeleteBucketPolicy", "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
+        "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration", "s3:GetAccelerateConfiguration",
+        "s3:GetReplicationConfiguration", "s3:GetObjectLockConfiguration", "s3:PutObjectLockConfiguration",
+        "s3:GetAnalyticsConfiguration", "s3:GetInventoryConfiguration", "s3:GetMetricsConfiguration",
+        "s3:GetIntelligentTieringConfiguration",
+    ),
+    "fsx": (
+        "fsx:Create*", "fsx:Delete*", "fsx:Describe*", "fsx:Update*", "fsx:List*", "fsx:TagResource", "fsx:UntagResource",
+        "fsx:AssociateFileSystemAliases", "fsx:DisassociateFileSystemAliases",
+    ),
+    "sqs": (
+        "sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:GetQueueUrl",
+        "sqs:TagQueue", "sqs:UntagQueue", "sqs:ListQueueTags", "sqs:AddPermission", "sqs:RemovePermission",
+    ),
+    "events": (
+        "events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:EnableRule", "events:DisableRule",
+        "events:PutTargets", "events:RemoveTargets", "events:ListTargetsByRule", "events:TagResource",
+        "events:UntagResource", "events:ListTagsForResource",
+    ),
+    "logs": (
+        "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:Describe*", "logs:List*", "logs:PutRetentionPolicy",
+        "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagResource",
+        "logs:UntagResource", "logs:TagLogGroup", "logs:UntagLogGroup",
+    ),
+}
+
+# IAM: on the account's roles, policies, instance profiles and OIDC providers only (the Deny below removes the
+# delivery path); PassRole only to the services Crucible's roles are for.
+IAM_ACTIONS = (
+    "iam:Get*", "iam:List*", "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:CreatePolicy", "iam:DeletePolicy", "iam:CreatePolicyVersion",
+    "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:TagPolicy", "iam:UntagPolicy",
+    "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile", "iam:AddRoleToInstanceProfile",
+    "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile", "iam:UntagInstanceProfile",
+    "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:TagOpenIDConnectProvider",
+    "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint", "iam:AddClientIDToOpenIDConnectProvider",
+    "iam:CreateServiceLinkedRole",
+)
+PASSED_TO = ("eks", "ec2", "pods.eks", "vpc-flow-logs", "events")
+
+# the preview role: describe and read the same services (no object reads in data buckets, no secret values)
+READ_ACTIONS: dict[str, tuple[str, ...]] = {
+    "ec2": ("ec2:Describe*", "ec2:Get*"),
+    "eks": ("eks:Describe*", "eks:List*"),
+    "iam": ("iam:Get*", "iam:List*"),
+    "kms": ("kms:Describe*", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:List*"),
+    "s3": (
+        "s3:ListAllMyBuckets", "s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration",
+        "s3:GetAccelerateConfiguration", "s3:GetReplicationConfiguration", "s3:GetObjectLockConfiguration",
+        "s3:GetAnalyticsConfiguration", "s3:GetInventoryConfiguration", "s3:GetMetricsConfiguration",
+        "s3:GetIntelligentTieringConfiguration",
+    ),
+    "fsx": ("fsx:Describe*", "fsx:List*"),
+    "sqs": ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"),
+    "events": ("events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"),
+    "logs": ("logs:Describe*", "logs:List*"),
+}
+COMMON = ("sts:GetCallerIdentity", "ssm:GetParameter", "ssm:GetParameters")  # identity; the EKS AMI parameters
+STATE_LOCKS = ".pulumi/locks"  # the self-managed backend's lock files: a preview takes the stack's lock too
+
+
+def services_of(resource_type: str) -> tuple[str, ...]:
+    """The IAM services behind an ``aws:`` resource type token; () when the table does not know it."""
+    module, _, rest = resource_type.partition(":")[2].partition("/")
+    resource = rest.split(":", 1)[0]
+    return SERVICES.get(f"{module}/{resource}", SERVICES.get(module, ()))
+
+
+def doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=False)
+
+
+def trust_policy(provider_arn: str, subject: str) -> str:
+    """Exactly one subject of one repository, the audience configure-aws-credentials requests, StringEquals."""
+    return doc(
+        {
+            "Sid": "GitHubActionsOneEnvironment",
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{GITHUB_ISSUER}:aud": AUDIENCE, f"{GITHUB_ISSUER}:sub": subject}},
+        }
+    )
+
+
+def _state(partition: Partition, bucket: str) -> tuple[str, str]:
+    arn = partition.arn("s3", resource=bucket)
+    return arn, f"{arn}/*"
+
+
+def _protections(spec: BootstrapSpec, partition: Partition, account: str, provider_arn: str, bucket: str, keys: Sequence[str]) -> list[dict]:
+    """What no deploy role may do, whatever else it is allowed."""
+    iam = lambda resource: partition.arn("iam", account=account, resource=resource)  # noqa: E731
+    bucket_arn, _ = _state(partition, bucket)
+    return [
+        {
+            "Sid": "NoChangeToTheDeliveryIdentities",
+            "Effect": "Deny",
+            "Action": [a for a in IAM_ACTIONS if not a.startswith(("iam:Get", "iam:List"))] + ["iam:PassRole"],
+            "Resource": [iam(f"role{PATH}*"), iam(f"policy{PATH}*"), provider_arn],
+        },
+        {
+            "Sid": "NoAdministratorPolicies",
+            "Effect": "Deny",
+            "Action": ["iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:AttachUserPolicy", "iam:AttachGroupPolicy"],
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"iam:PolicyARN": [partition.managed_policy_arn(p) for p in ADMIN_POLICIES]}},
+        },
+        {
+            "Sid": "NoChangeToTheStateBackend",
+            "Effect": "Deny",
+            "Action": [
+                "s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketVersioning",
+                "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock", "s3:PutLifecycleConfiguration",
+                "s3:PutBucketOwnershipControls", "s3:PutBucketAcl", "s3:PutObjectAcl",
+            ],
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        },
+        {
+            "Sid": "NoChangeToTheStateKeys",
+            "Effect": "Deny",
+            "Action": [
+                "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy", "kms:DisableKeyRotation", "kms:CreateGrant",
+                "kms:UpdateAlias", "kms:DeleteAlias",
+            ],
+            "Resource": list(keys),
+        },
+    ]
+
+
+def platform_policy(partition: Partition) -> str:
+    """What every deploy role may do to create what Crucible creates (the services of ``SERVICES``, by verb)."""
+    services = [a for actions in DEPLOY_ACTIONS.values() for a in actions]
+    return doc({"Sid": "CreateWhatCrucibleCreates", "Effect": "Allow", "Action": services + list(COMMON), "Resource": "*"})
+
+
+def delivery_policy(
+    spec: BootstrapSpec, environment: str, partition: Partition, account: str, provider_arn: str, bucket: str, state_key: str, secrets_key: str
+) -> str:
+    """The rest of the deploy role of ``environment``: the platform's IAM (roles passed only to their services), its
+    own state prefix, the state and secrets keys for encrypt/decrypt; never the delivery identities, the backend's
+    configuration or another environment's state."""
+    iam = lambda resource: partition.arn("iam", account=account, resource=resource)  # noqa: E731
+    bucket_arn, _ = _state(partition, bucket)
+    prefix = f"{environment}/"
+    return doc(
+        {
+            "Sid": "IamOfThePlatform",
+            "Effect": "Allow",
+            "Action": list(IAM_ACTIONS),
+            "Resource": [iam("role/*"), iam("policy/*"), iam("instance-profile/*"), iam("oidc-provider/*")],
+        },
+        {
+            "Sid": "PassPlatformRolesToTheirServices",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": iam("role/*"),
+            "Condition": {"StringEquals": {"iam:PassedToService": [partition.service_principal(s) for s in PASSED_TO]}},
+        },
+        {
+            "Sid": "OwnStatePrefix",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"{bucket_arn}/{prefix}*",
+        },
+        {
+            "Sid": "ListOwnStatePrefix",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        },
+        {
+            "Sid": "StateAndSecretsKeys",
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": [state_key, secrets_key],
+        },
+        *_protections(spec, partition, account, provider_arn, bucket, [state_key, secrets_key]),
+    )
+
+
+def preview_policy(partition: Partition, bucket: str, state_key: str, secrets_key: str) -> str:
+    """Describe and read what Crucible creates, read every environment's state, decrypt its secrets (a preview runs
+    the program, which needs them) and take the backend's stack lock — and nothing else: no create, change or delete."""
+    bucket_arn, objects = _state(partition, bucket)
+    reads = [a for actions in READ_ACTIONS.values() for a in actions]
+    return doc(
+        {"Sid": "DescribeWhatCrucibleCreates", "Effect": "Allow", "Action": reads + list(COMMON), "Resource": "*"},
+        {"Sid": "ReadState", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": [bucket_arn, objects]},
+        {
+            "Sid": "TakeTheStackLock",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"{bucket_arn}/*/{STATE_LOCKS}/*",
+        },
+        {"Sid": "DecryptStateAndSecrets", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": [state_key, secrets_key]},
+    )

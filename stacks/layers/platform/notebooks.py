@@ -1,0 +1,97 @@
+"""JupyterHub (addons.jupyterhub): one profile per accelerator pool, shared Lustre and dataset mounts."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from addons.jupyterhub import JupyterHub, JupyterHubArgs, OAuthArgs
+from stacks.derive.profiles import notebook_profiles
+from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
+from stacks.layers.platform.shared import shared_storage
+from stacks.spec import PlatformSpec
+
+
+def secret(value: Optional[str]) -> Optional[pulumi.Output]:
+    return pulumi.Output.secret(value) if value else None
+
+
+def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    hub = spec.addons.jupyterhub
+    storage = shared_storage(below.storage)
+    profiles = notebook_profiles(
+        spec.pools,
+        which=hub.accelerator_profiles,
+        default_pool=hub.default_pool,
+        image=hub.image,
+        gpu_image=hub.gpu_image,
+        neuron_image=hub.neuron_image,
+    )
+    o = hub.oauth
+    JupyterHub(
+        "jupyterhub",
+        JupyterHubArgs(
+            version=hub.version,
+            namespace=hub.namespace,
+            system_pool=below.require_cluster().system_node_group_label,
+            profiles=profiles,
+            authenticator=hub.authenticator,
+            oauth=OAuthArgs(
+                client_id=o.client_id,
+                callback_url=o.callback_url,
+                allowed_organizations=o.allowed_organizations,
+                authorize_url=o.authorize_url,
+                token_url=o.token_url,
+                userdata_url=o.userdata_url,
+                scope=o.scope,
+                username_claim=o.username_claim,
+                claim_groups_key=o.claim_groups_key,
+                allowed_groups=o.allowed_groups,
+                allow_all=o.allow_all,
+            )
+            if o is not None and hub.authenticator != "dummy"
+            else None,
+            client_secret=secret(spec.jupyterhub_oauth_client_secret) if hub.authenticator != "dummy" else None,
+            exposure=hub.exposure,
+            certificate_arn=hub.certificate_arn,
+            source_ranges=hub.source_ranges,
+            cpu=hub.cpu,
+            memory_gib=hub.memory_gib,
+            image=hub.image,
+            user_storage_class=storage.storage_class,
+            user_volume_gib=hub.user_volume_gib,
+            lustre=storage.lustre if hub.shared_mounts else None,
+            lustre_mount_path=hub.lustre_mount_path,
+            read_only_buckets=storage.read_only_buckets if hub.shared_mounts else (),
+            datasets_mount_path=hub.datasets_mount_path,
+            region=spec.region,
+            vpc_cidr=below.require_network().vpc_cidr,
+            cull_timeout_seconds=hub.cull_timeout_seconds,
+            cull_every_seconds=hub.cull_every_seconds,
+            protect=spec.protect,
+            load_balancer_controller=below.controller(),
+        ),
+        opts=opts,
+    )
+    return AddonOutputs(
+        export={
+            "namespace": hub.namespace,
+            "version": hub.version,
+            "authenticator": hub.authenticator,
+            "exposure": hub.exposure,
+            "profiles": [p.to_json() for p in profiles],
+        }
+    )
+
+
+ENTRY = Entry(
+    name="jupyterhub",
+    components=("crucible:platform:JupyterHub",),
+    enabled=lambda spec: spec.addons.jupyterhub.enabled,
+    build=build,
+    output="addons",
+    key="jupyterhub",
+    after=("aws-load-balancer-controller",),
+    summary="notebooks, one profile per accelerator pool",
+)

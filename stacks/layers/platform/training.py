@@ -1,0 +1,51 @@
+"""The training operators (training.*): the MPI Operator and the Kubeflow Trainer with its runtimes."""
+
+from __future__ import annotations
+
+import pulumi
+
+from addons.training_operators import KubeflowTrainer, KubeflowTrainerArgs, MpiOperator, MpiOperatorArgs
+from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
+from stacks.spec import PlatformSpec
+
+
+def build_mpi_operator(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    mpi = spec.training.mpi_operator
+    MpiOperator("mpi-operator", MpiOperatorArgs(version=mpi.version, system_pool=below.require_cluster().system_node_group_label), opts=opts)
+    return AddonOutputs(export=mpi.version)
+
+
+def build_kubeflow_trainer(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    training = spec.training
+    KubeflowTrainer(
+        "kubeflow-trainer",
+        KubeflowTrainerArgs(
+            version=training.trainer.version,
+            install_job_set=training.trainer.install_job_set,
+            system_pool=below.require_cluster().system_node_group_label,
+            runtimes=training.runtimes,
+            runtime_image=training.trainer.runtime_image,
+        ),
+        opts=opts,
+    )
+    return AddonOutputs(export={"version": training.trainer.version, "runtimes": list(training.runtimes)})
+
+
+MPI_OPERATOR = Entry(
+    name="mpi-operator",
+    components=("crucible:platform:MpiOperator",),
+    enabled=lambda spec: spec.training.mpi_operator.enabled,
+    build=build_mpi_operator,
+    output="workloads",
+    key="mpiOperator",
+    summary="MPIJob (kubeflow.org/v2beta1)",
+)
+KUBEFLOW_TRAINER = Entry(
+    name="kubeflow-trainer",
+    components=("crucible:platform:KubeflowTrainer",),
+    enabled=lambda spec: spec.training.trainer.enabled,
+    build=build_kubeflow_trainer,
+    output="workloads",
+    key="trainer",
+    summary="TrainJob and the cluster training runtimes (trainer.kubeflow.org), JobSet",
+)

@@ -1,0 +1,301 @@
+"""The bootstrap (bootstrap/, its own Pulumi project): what the delivery pipeline needs in an account, planned offline
+through the same harness and policy pack as every stack. The trust policies are asserted exactly: GitHub's token names
+the job's environment in `sub` (repo:<owner>/<repo>:environment:<env>, GitHub Actions "OpenID Connect reference") and
+configure-aws-credentials requests `aud` sts.amazonaws.com."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+import pytest
+import yaml
+
+from bootstrap import permissions
+from bootstrap.config import PROJECT, SETTINGS, load
+from helpers import REPO, shipped_report
+from stacks.spec import ConfigError
+from stacks.tools.cli import main
+from stacks.tools.plan.bootstrap import config_of, plan_bootstrap
+from stacks.tools.plan.locate import shipped_stacks
+
+ACCOUNT = "123456789012"  # the harness's caller identity
+PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+BUCKET = f"crucible-state-{ACCOUNT}-us-east-1-an"
+
+
+@functools.lru_cache(maxsize=None)
+def shipped():
+    return plan_bootstrap("bootstrap")
+
+
+def resources(type_token: str, document=None) -> dict[str, dict]:
+    return {r["name"]: r for r in (document or shipped()[0])["resources"] if r["type"] == type_token}
+
+
+def policy_of(name: str) -> dict:
+    return json.loads(resources("aws:iam/policy:Policy")[name]["inputs"]["policy"])
+
+
+def actions(document: dict, effect: str = "Allow") -> list[str]:
+    found = []
+    for st in document["Statement"]:
+        if st["Effect"] == effect:
+            found += [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+    return found
+
+
+def trust(environment: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "GitHubActionsOneEnvironment",
+                "Effect": "Allow",
+                "Principal": {"Federated": PROVIDER},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                        "token.actions.githubusercontent.com:sub": f"repo:acme/crucible:environment:{environment}",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def test_plans_offline_with_no_mandatory_violation_and_says_which_advisory_remains():
+    document, lines = shipped()
+    violations = document["policies"]["violations"]
+    assert [v for v in violations if v["level"] == "mandatory"] == []
+    # Server access logs cannot go to an SSE-KMS bucket and a trail cannot record its own bucket: who read the state
+    # is the account trail's job (README); the pack says so, advisory.
+    assert sorted((v["policy"], v["urn"].rsplit("::", 1)[-1]) for v in violations) == [("sec-s3-008-access-logging", "state")]
+    assert document["policies"]["evaluated"] == 69
+    assert "0 mandatory violations" in "\n".join(lines)
+
+
+def test_the_cli_plans_the_bootstrap_and_exits_0(capsys, tmp_path):
+    out = tmp_path / "bootstrap.json"
+    assert main(["plan", "bootstrap", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["project"] == PROJECT
+    assert "crucible-deploy-prod: sub=repo:acme/crucible:environment:prod" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_each_deploy_role_trusts_exactly_its_own_environment(environment):
+    role = resources("aws:iam/role:Role")[f"deploy-{environment}"]["inputs"]
+    assert json.loads(role["assumeRolePolicy"]) == trust(environment)
+    assert role["name"] == f"crucible-deploy-{environment}" and role["path"] == "/crucible-bootstrap/"
+    assert role["maxSessionDuration"] == 3 * 3600  # a prod `pulumi up` outlasts the 1 h default
+
+
+def test_the_preview_role_trusts_only_the_preview_environment():
+    role = resources("aws:iam/role:Role")["preview"]["inputs"]
+    assert json.loads(role["assumeRolePolicy"]) == trust("preview")
+    attached = {a["name"] for a in resources("aws:iam/rolePolicyAttachment:RolePolicyAttachment").values()}
+    assert {n for n in attached if n.startswith("preview")} == {"preview-read"}
+
+
+def test_the_preview_role_reads_and_never_changes_anything_but_the_stack_lock():
+    document = policy_of("preview-read")
+    assert actions(document, "Deny") == []
+    read_verbs = ("Describe", "Get", "List")
+    for st in document["Statement"]:
+        for action in [st["Action"]] if isinstance(st["Action"], str) else st["Action"]:
+            verb = action.split(":", 1)[1]
+            if st["Sid"] == "TakeTheStackLock":
+                assert action in ("s3:PutObject", "s3:DeleteObject") and st["Resource"] == f"arn:aws:s3:::{BUCKET}/*/.pulumi/locks/*"
+            elif action == "kms:Decrypt":
+                assert st["Sid"] == "DecryptStateAndSecrets" and all(":kms:" in r for r in st["Resource"])
+            else:
+                assert verb.startswith(read_verbs), action
+    assert "s3:GetObject" in actions(document)
+    reads = next(st for st in document["Statement"] if st["Sid"] == "ReadState")
+    assert reads["Resource"] == [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]  # the state only, no data bucket
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_a_deploy_role_reaches_only_its_own_state_and_never_the_delivery_identities(environment):
+    document = policy_of(f"deploy-{environment}-delivery")
+    statements = {st["Sid"]: st for st in document["Statement"]}
+    assert statements["OwnStatePrefix"]["Resource"] == f"arn:aws:s3:::{BUCKET}/{environment}/*"
+    assert statements["ListOwnStatePrefix"]["Condition"] == {"StringLike": {"s3:prefix": [f"{environment}/*"]}}
+    protected = statements["NoChangeToTheDeliveryIdentities"]
+    assert protected["Effect"] == "Deny" and PROVIDER in protected["Resource"]
+    assert f"arn:aws:iam::{ACCOUNT}:role/crucible-bootstrap/*" in protected["Resource"]
+    assert {"iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePolicy", "iam:PassRole"} <= set(protected["Action"])
+    admin = statements["NoAdministratorPolicies"]
+    assert admin["Effect"] == "Deny" and "arn:aws:iam::aws:policy/AdministratorAccess" in admin["Condition"]["ArnEquals"]["iam:PolicyARN"]
+    backend = statements["NoChangeToTheStateBackend"]
+    assert backend["Effect"] == "Deny" and {"s3:PutBucketPolicy", "s3:DeleteBucket", "s3:PutBucketVersioning"} <= set(backend["Action"])
+    keys = statements["NoChangeToTheStateKeys"]
+    assert keys["Effect"] == "Deny" and {"kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"} <= set(keys["Action"])
+    passed = statements["PassPlatformRolesToTheirServices"]["Condition"]["StringEquals"]["iam:PassedToService"]
+    assert "eks.amazonaws.com" in passed and "ec2.amazonaws.com" in passed
+
+
+def test_no_deploy_policy_grants_a_whole_service_or_every_action():
+    for name in resources("aws:iam/policy:Policy"):
+        for action in actions(policy_of(name)):
+            assert action != "*" and not action.endswith(":*"), (name, action)
+
+
+def test_the_state_bucket_is_versioned_kms_encrypted_tls_only_private_and_protected():
+    bucket = resources("aws:s3/bucket:Bucket")["state"]
+    assert bucket["inputs"]["bucket"] == BUCKET and bucket["inputs"]["bucketNamespace"] == "account-regional"
+    assert bucket["protect"] and bucket["retain_on_delete"] and bucket["inputs"]["forceDestroy"] is False
+    versioning = resources("aws:s3/bucketVersioning:BucketVersioning")["state"]["inputs"]
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    sse = resources("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")["state"]["inputs"]
+    rule = sse["rules"][0]["applyServerSideEncryptionByDefault"]
+    state_key = resources("aws:kms/key:Key")["pulumi-state-state"]
+    assert rule["sseAlgorithm"] == "aws:kms" and rule["kmsMasterKeyId"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
+    assert state_key["protect"]
+    block = resources("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")["state"]["inputs"]
+    assert all(block[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    tls = json.loads(resources("aws:s3/bucketPolicy:BucketPolicy")["state"]["inputs"]["policy"])["Statement"][0]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_secrets_provider_key_rotates_is_protected_and_named_in_the_outputs():
+    key = resources("aws:kms/key:Key")["pulumi-state-secrets"]
+    assert key["inputs"]["enableKeyRotation"] is True and key["inputs"]["deletionWindowInDays"] == 30
+    assert key["protect"] and key["retain_on_delete"]
+    aliases = {a["inputs"]["name"] for a in resources("aws:kms/alias:Alias").values()}
+    assert "alias/crucible-secrets" in aliases
+    outputs = shipped()[0]["outputs"]
+    assert outputs["secretsProvider"] == "awskms://alias/crucible-secrets?region=us-east-1"
+    assert outputs["backendUrls"]["prod"] == f"s3://{BUCKET}/prod?region=us-east-1"
+    variables = outputs["githubVariables"]
+    assert variables["prod"] == {"AWS_ROLE_ARN": outputs["deployRoleArns"]["prod"]} and variables["preview"] == {"AWS_ROLE_ARN": outputs["previewRoleArn"]}
+    assert outputs["githubVariables"]["repository"]["PULUMI_STATE_BUCKET"] == BUCKET
+
+
+def test_the_github_oidc_provider_is_created_once_and_protected():
+    provider = resources("aws:iam/openIdConnectProvider:OpenIdConnectProvider")["github-oidc"]
+    assert provider["inputs"]["url"] == "https://token.actions.githubusercontent.com"
+    assert provider["inputs"]["clientIdLists"] == ["sts.amazonaws.com"]
+    assert provider["protect"]
+
+
+def _config(**overrides) -> dict[str, str]:
+    config = config_of(REPO / "bootstrap" / "Pulumi.bootstrap.yaml")
+    for key, value in overrides.items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if value is None:
+            config.pop(full, None)
+        else:
+            config[full] = value if isinstance(value, str) else json.dumps(value)
+    return config
+
+
+def _parsed(value: str):
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def test_an_existing_oidc_provider_is_trusted_and_none_is_created(tmp_path):
+    existing = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    path = tmp_path / "Pulumi.other.yaml"
+    config = _config(existingOidcProviderArn=existing, environments=["prod"])
+    path.write_text(yaml.safe_dump({"config": {k: _parsed(v) for k, v in config.items()}}))
+    document, _ = plan_bootstrap(str(path))
+    assert resources("aws:iam/openIdConnectProvider:OpenIdConnectProvider", document) == {}
+    roles = resources("aws:iam/role:Role", document)
+    assert set(roles) == {"deploy-prod", "preview"}
+    assert json.loads(roles["deploy-prod"]["inputs"]["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Federated": existing}
+
+
+def test_bad_config_is_refused_with_every_problem_before_any_resource():
+    config = _config(repository="acme/*", environments=["dev", "qa", "dev"], previewEnvironment="dev", stateBucketPrefix="State_", sessionHours=24,
+                     existingOidcProviderArn="arn:aws:iam::1:oidc-provider/example.com", surprise="x")
+    with pytest.raises(ConfigError) as caught:
+        load(config)
+    text = caught.value.render()
+    for words in (
+        "crucible-bootstrap:repository: got 'acme/*'",
+        "crucible-bootstrap:environments[1]: got 'qa'; allowed: dev, staging, prod",
+        "crucible-bootstrap:environments[2]: got 'dev' twice",
+        "crucible-bootstrap:previewEnvironment: got 'dev', which is also a deploy environment",
+        "crucible-bootstrap:stateBucketPrefix: got 'State_'",
+        "crucible-bootstrap:sessionHours: got 24; must be an integer from 1 to 12",
+        "crucible-bootstrap:existingOidcProviderArn: got",
+        "crucible-bootstrap:surprise: unknown setting",
+    ):
+        assert words in text, words
+    assert len(caught.value.problems) == 8
+
+
+def test_the_repository_is_required():
+    with pytest.raises(ConfigError, match="crucible-bootstrap:repository: required"):
+        load(_config(repository=None))
+
+
+@pytest.mark.parametrize("stack", shipped_stacks())
+def test_every_aws_resource_a_shipped_stack_creates_has_deploy_permissions(stack):
+    """The whole class: a resource type the program registers whose service the deploy role cannot call fails its
+    first real `pulumi up` halfway; this fails here first."""
+    granted = {a.split(":", 1)[0] for actions_ in permissions.DEPLOY_ACTIONS.values() for a in actions_} | {"iam"}
+    document, _ = shipped_report(stack)
+    for resource in document["resources"]:
+        if not resource["type"].startswith("aws:"):
+            continue
+        services = permissions.services_of(resource["type"])
+        assert services, f"{stack}: {resource['type']} has no IAM service in bootstrap.permissions.SERVICES"
+        assert set(services) <= granted, f"{stack}: {resource['type']} needs {services}; the deploy role grants {sorted(granted)}"
+        assert set(services) <= set(permissions.READ_ACTIONS), f"{stack}: the preview role cannot read {resource['type']}"
+
+
+def test_the_readme_real_path_begins_with_the_bootstrap_and_ends_with_the_reviewed_prod_deploy():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Deploying for real") : readme.index("### Teardown")]
+    ups = [line for line in section.splitlines() if re.match(r"^pulumi up\b", line)]
+    assert ups[0].startswith("pulumi up --policy-pack ../policies --policy-pack-config ../policies/config/prod.json")
+    assert section.index("cd bootstrap") < section.index(ups[0])
+    steps = re.findall(r"^\*\*(\d+)\. ([^*]+)\*\*", section, re.M)
+    assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1))
+    assert steps[1][1].startswith("The bootstrap") and steps[-1][1] == "The reviewed production deploy."
+    last = section[section.index("**10. The reviewed production deploy.**"):]
+    for words in ("reviewers", "self-review is prevented", "pulumi up --plan", "crucible-deploy-prod", "core first"):
+        assert words in last, words
+
+
+def test_every_local_pulumi_preview_and_up_in_the_readme_names_the_environment_policy_config():
+    readme = (REPO / "README.md").read_text()
+    for line in readme.splitlines():
+        if re.match(r"^pulumi (preview|up)\b", line):
+            assert re.search(r"--policy-pack (\.\./)?policies --policy-pack-config (\.\./)?policies/config/(dev|staging|prod)\.json", line), line
+
+
+@pytest.mark.parametrize("policy, condition", [
+    ("sec-cicd-001-github-oidc-audience", {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/crucible:environment:prod"}}),
+    ("sec-cicd-002-github-oidc-repository", {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                                             "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}}),
+    ("sec-cicd-003-github-oidc-environment", {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                                                               "token.actions.githubusercontent.com:sub": "repo:acme/crucible:pull_request"}}),
+])
+def test_crucible_check_catches_an_edited_bootstrap_trust_by_policy_name(policy, condition, tmp_path, capsys):
+    document = json.loads(json.dumps(shipped()[0]))
+    role = next(r for r in document["resources"] if r["type"] == "aws:iam/role:Role" and r["name"] == "deploy-prod")
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    trust["Statement"][0]["Condition"] = condition
+    role["inputs"]["assumeRolePolicy"] = json.dumps(trust)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(document))
+    assert main(["check", str(path)]) == 1
+    assert f"mandatory {policy} [deploy-prod]" in capsys.readouterr().out
+
+
+def test_the_bootstrap_is_a_pulumi_project_of_its_own_beside_the_main_one():
+    project = yaml.safe_load((REPO / "bootstrap" / "Pulumi.yaml").read_text())
+    assert project["name"] == PROJECT != yaml.safe_load((REPO / "Pulumi.yaml").read_text())["name"]
+    assert project["main"] == "." and (REPO / "bootstrap" / "__main__.py").is_file()
+    assert project["runtime"]["options"]["virtualenv"] == "../.venv"  # the repository's one virtualenv
+    assert "from bootstrap.program import main" in (REPO / "bootstrap" / "__main__.py").read_text()
+    stack = yaml.safe_load((REPO / "bootstrap" / "Pulumi.bootstrap.yaml").read_text())["config"]
+    assert {k for k in stack if k.startswith(f"{PROJECT}:")} <= {f"{PROJECT}:{k}" for k in SETTINGS}

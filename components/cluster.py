@@ -18,6 +18,7 @@ from components.labels import POOL_LABEL, SYSTEM_POOL, SYSTEM_TAINT
 from components.partitions import Partition, partition_of
 
 CLUSTER_ADMIN_POLICY = "cluster-access-policy/AmazonEKSClusterAdminPolicy"  # arn:<partition>:eks::aws:<this>
+VIEW_POLICY = "cluster-access-policy/AmazonEKSViewPolicy"
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
@@ -43,6 +44,7 @@ class ApiAccessArgs:
     source_security_group_ids: Sequence[str] = ()
     source_cidrs: Sequence[str] = ()
     deploy_role_arn: Optional[str] = None
+    preview_role_arn: Optional[str] = None  # read-only: AmazonEKSViewPolicy
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.api_ingress_rules = self._api_ingress(name, args)
-        access_policies = self._admin_access(name, args)
+        access_policies = self._admin_access(name, args) + self._preview_access(name, args)
 
         self.node_role = aws.iam.Role(f"{name}-system-nodes", assume_role_policy=service_trust_policy(partition.service_principal("ec2")), tags=tags, opts=child)
         node_policies = [
@@ -314,6 +316,25 @@ class Cluster(pulumi.ComponentResource):
                 )
             )
         return associations
+
+    def _preview_access(self, name: str, args: ClusterArgs) -> list[aws.eks.AccessPolicyAssociation]:
+        """The read-only preview role's access entry, with AmazonEKSViewPolicy at cluster scope."""
+        role_arn = args.api_access.preview_role_arn
+        if not role_arn:
+            return []
+        entry = aws.eks.AccessEntry(
+            f"{name}-preview", cluster_name=self.cluster.name, principal_arn=role_arn, type="STANDARD", opts=pulumi.ResourceOptions(parent=self)
+        )
+        return [
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-preview",
+                cluster_name=self.cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=self.partition.arn("eks", account="aws", resource=VIEW_POLICY),
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        ]
 
     def _addon(
         self,

@@ -300,3 +300,44 @@ def test_addon_versions_must_be_concrete(version):
 
 def test_a_concrete_addon_version_is_accepted():
     loads("dev", cluster={"addonVersions": {"vpc-cni": "v1.20.4-eksbuild.1", "coredns": "v1.12.1-eksbuild.2"}})
+
+
+# ---- the read-only preview role ----------------------------------------------------------------------------------
+
+PREVIEW_ROLE = "arn:aws:iam::111122223333:role/crucible-preview"
+VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+
+
+@functools.lru_cache(maxsize=None)
+def prod_with_preview_role():
+    return plan("prod", cluster={"apiAccess": {"previewRoleArn": PREVIEW_ROLE}})
+
+
+def test_the_preview_role_gets_an_access_entry_with_the_view_policy_at_cluster_scope():
+    run = prod_with_preview_role()
+    (association,) = [a for a in run.of_type(ASSOCIATION) if a.inputs["principalArn"] == PREVIEW_ROLE]
+    assert association.inputs["policyArn"] == VIEW_POLICY
+    assert association.inputs["accessScope"] == {"type": "cluster"}
+    assert [e.inputs["type"] for e in run.of_type(ENTRY) if e.inputs["principalArn"] == PREVIEW_ROLE] == ["STANDARD"]
+
+
+def test_the_preview_role_never_gets_the_admin_policy():
+    run = prod_with_preview_role()
+    assert not [a for a in run.of_type(ASSOCIATION) if a.inputs["principalArn"] == PREVIEW_ROLE and a.inputs["policyArn"] == ADMIN_POLICY]
+
+
+def test_no_preview_entry_without_a_preview_role():
+    assert not [a for a in prod_with_vpn().of_type(ASSOCIATION) if a.inputs["policyArn"] == VIEW_POLICY]
+
+
+@pytest.mark.parametrize(
+    "cluster, why",
+    [
+        ({"apiAccess": {"previewRoleArn": DEPLOY_ROLE}}, "also deployRoleArn"),
+        ({"apiAccess": {"previewRoleArn": "arn:aws:iam::111122223333:role/PlatformAdmin"}}, "also in adminRoleArns"),
+        ({"apiAccess": {"previewRoleArn": "arn:aws-cn:iam::111122223333:role/crucible-preview"}}, "partition"),
+        ({"apiAccess": {"previewRoleArn": "arn:aws:iam::111122223333:user/previewer"}}, "IAM role ARN"),
+    ],
+)
+def test_a_preview_role_that_is_not_its_own_read_only_role_of_the_partition_is_refused(cluster, why):
+    assert why in problems("prod", cluster=cluster)["crucible:cluster.apiAccess.previewRoleArn"]

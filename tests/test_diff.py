@@ -116,7 +116,7 @@ def test_cost_delta_at_minimum_and_maximum_scale():
 def test_plans_without_a_cost_section_fall_back_to_the_pools_at_max():
     old = {"capacity": {"a": {"perHourAtMax": {"low": 1.0, "high": 100.0}}}}
     new = {"capacity": {"a": {"perHourAtMax": {"low": 1.0, "high": 250.5}}}}
-    assert diff_plans(old, new).cost["delta"] == {"min": 0.0, "max": 150.5}
+    assert diff_plans(old, new).cost["delta"] == {"min": 0.0, "maxLow": 0.0, "max": 150.5}  # the range: low end unchanged
 
 
 def test_markdown_rendering_for_pull_requests(base):

@@ -300,12 +300,13 @@ def test_plan_json_has_a_notebooks_section_read_from_the_release(tmp_path):
 
 def test_the_notebooks_section_lists_accelerator_profiles():
     from stacks.tools.plan.locate import Planned
+    from stacks.tools.plan.model import PlanModel
     from stacks.tools.plan.report import notebooks_section
 
     spec = spec_of("dev", pools=POOLS, addons={"jupyterhub": {"enabled": True}})
 
     run = run_program(addons_program(spec), stack="test", config={})
-    section = notebooks_section(Planned(spec=spec, run=run, path=Path("Pulumi.test.yaml"), config={}, secret_keys=[]))
+    section = notebooks_section(PlanModel.of(Planned(spec=spec, run=run, path=Path("Pulumi.test.yaml"), config={}, secret_keys=[])))
     rows = {p["slug"]: p for p in section.data["jupyterhub"]["profiles"]}
     assert rows["gpu-nb"]["pool"] == "gpu-nb" and rows["gpu-nb"]["accelerator"] == "nvidia.com/gpu"
     assert rows["trn-nb"]["nodeSelector"] == {"karpenter.sh/nodepool": "trn-nb"}

@@ -290,10 +290,11 @@ def test_tenancy_passes_every_mandatory_policy(run):
 
 def test_the_plan_lists_every_team_with_its_queue_and_quota_per_pool(run):
     from stacks.tools.plan.locate import Planned
+    from stacks.tools.plan.model import PlanModel
     from stacks.tools.plan.report import teams_section
 
     spec = spec_of("prod", pools=POOLS, teams=TEAMS)
-    section = teams_section(Planned(spec=spec, run=run, path=REPO / "x", config={}, secret_keys=[]))
+    section = teams_section(PlanModel.of(Planned(spec=spec, run=run, path=REPO / "x", config={}, secret_keys=[])))
     assert section.key == "teams"
     assert set(section.data) == {"llm", "vision", "search"}
     llm = section.data["llm"]
@@ -307,12 +308,13 @@ def test_the_plan_lists_every_team_with_its_queue_and_quota_per_pool(run):
 
 def test_the_teams_table_names_each_teams_volumes_groups_and_the_notebook_profiles():
     from stacks.tools.plan.locate import Planned
+    from stacks.tools.plan.model import PlanModel
     from stacks.tools.plan.report import teams_section
 
     cpu = {"name": "cpu", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4}  # the default profile's pool
     config = dict(pools=[*POOLS, cpu], teams=TEAMS, addons={"jupyterhub": {"enabled": True, "acceleratorProfiles": "all"}})
     run = plan("dev", **config)
-    section = teams_section(Planned(spec=spec_of("dev", **config), run=run, path=REPO / "x", config={}, secret_keys=[]))
+    section = teams_section(PlanModel.of(Planned(spec=spec_of("dev", **config), run=run, path=REPO / "x", config={}, secret_keys=[])))
     hub = next(r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "jupyterhub")
     slugs = [p["slug"] for p in hub.inputs["values"]["singleuser"]["profileList"]]
     llm = section.data["llm"]
@@ -327,11 +329,12 @@ def test_the_teams_table_names_each_teams_volumes_groups_and_the_notebook_profil
 def test_shipped_stacks_plan_their_teams_within_every_mandatory_tenancy_policy(stack):
     from policies.offline import evaluate
     from stacks.tools.plan.locate import plan_stack
+    from stacks.tools.plan.model import PlanModel
     from stacks.tools.plan.report import teams_section
 
     planned = plan_stack(stack)
     assert planned.spec.teams, f"{stack} ships no teams"
-    section = teams_section(planned)
+    section = teams_section(PlanModel.of(planned))
     assert set(section.data) == {t.name for t in planned.spec.teams}
     report = evaluate([r.to_json() for r in planned.run.resources], planned.spec.environment)
     tenancy = ("crucible:platform:Team", "crucible:platform:Kueue")

@@ -44,6 +44,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ClusterOutputs]:
                 source_security_group_ids=c.api_access.source_security_group_ids,
                 source_cidrs=c.api_access.source_cidrs,
                 deploy_role_arn=c.api_access.deploy_role_arn,
+                preview_role_arn=c.api_access.preview_role_arn,
             ),
             create_service_linked_roles=c.create_service_linked_roles,
             network_path=tuple(below.network_path),

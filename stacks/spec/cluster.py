@@ -105,8 +105,18 @@ class ApiAccessSpec:
         check=all_of(each(connected_network_cidr), unique),
     )
     deploy_role_arn: Optional[str] = setting(
-        "IAM role that runs `pulumi up` (CI: the repository variable AWS_DEPLOY_ROLE_ARN). Gets an access entry with "
-        "AmazonEKSClusterAdminPolicy, cluster scope. Required outside dev unless bootstrapCreatorAdmin is true.",
+        "IAM role that runs `pulumi up` (CI: the environment's variable AWS_ROLE_ARN, the bootstrap's "
+        "crucible-deploy-<env>). Gets an access entry with AmazonEKSClusterAdminPolicy, cluster scope. Required outside "
+        "dev unless bootstrapCreatorAdmin is true.",
+        default=None,
+        check=iam_role_arn,
+    )
+    preview_role_arn: Optional[str] = setting(
+        "Read-only IAM role that runs pull-request previews and saved plans (the bootstrap's crucible-preview). Gets an "
+        "access entry with AmazonEKSViewPolicy, cluster scope: it reads the cluster's objects (not Secrets) and "
+        "changes nothing; the Kubernetes provider's server-side preview needs `patch` and falls back to a client-side "
+        "preview without it (pulumi-kubernetes #2419). Must differ from deployRoleArn and adminRoleArns (EKS allows "
+        "one access entry per principal).",
         default=None,
         check=iam_role_arn,
     )
@@ -285,6 +295,14 @@ def check_cluster(spec: "PlatformSpec", ctx: Context, path: str) -> None:
             f"required in {env} when bootstrapCreatorAdmin is false: the IAM role that runs `pulumi up` needs an access entry "
             "(AmazonEKSClusterAdminPolicy) or every Kubernetes resource gets 401 Unauthorized",
         )
+    preview = access.preview_role_arn
+    if preview is not None and (preview == access.deploy_role_arn or preview in c.admin_role_arns):
+        ctx.problem(
+            f"{where}.apiAccess.previewRoleArn",
+            f"got {show(preview)}, which is also {'deployRoleArn' if preview == access.deploy_role_arn else 'in adminRoleArns'}: "
+            "the preview role must be its own read-only role (EKS allows one access entry per principal, and a role that "
+            "deploys is no read-only identity); allowed: a role that is neither",
+        )
     _check_role_partitions(spec, ctx, where)
     _check_return_path(spec, ctx, path)
     if not c.endpoint_public_access and access.runner_labels and SELF_HOSTED_LABEL not in access.runner_labels:
@@ -337,6 +355,8 @@ def _check_role_partitions(spec: "PlatformSpec", ctx: Context, where: str) -> No
     roles = [(f"{where}.adminRoleArns[{i}]", arn) for i, arn in enumerate(spec.cluster.admin_role_arns)]
     if spec.cluster.api_access.deploy_role_arn is not None:
         roles.append((f"{where}.apiAccess.deployRoleArn", spec.cluster.api_access.deploy_role_arn))
+    if spec.cluster.api_access.preview_role_arn is not None:
+        roles.append((f"{where}.apiAccess.previewRoleArn", spec.cluster.api_access.preview_role_arn))
     for key, arn in roles:
         if arn.split(":")[1] != partition:
             ctx.problem(

@@ -8,6 +8,7 @@ from typing import Literal, Optional
 
 from stacks.spec.addons import ARGO_SSO_SECRET_KEY, GRAFANA_PASSWORD_KEY, OAUTH_CLIENT_SECRET_KEY, AddonsSpec, check_addons, secret_setting
 from stacks.spec.cluster import ClusterSpec, check_cluster
+from stacks.spec.cost import CostSpec, check_cost
 from stacks.spec.network import NetworkSpec
 from stacks.spec.pools import PoolSpec
 from stacks.spec.storage import StorageSpec, check_physical_names
@@ -145,6 +146,7 @@ class PlatformSpec:
         default=[],
     )
     addons: AddonsSpec = setting("JupyterHub, observability, Argo Workflows and the KubeRay operator of the platform layer (see `addons.*`).", default={})
+    cost: CostSpec = setting("What the plan's cost section cannot read from the catalogs: spot savings, reservation sizes (see `cost.*`).", default={})
     jupyterhub_oauth_client_secret: Optional[str] = secret_setting("JupyterHub OAuth client secret (authenticators github, generic-oauth).")
     grafana_admin_password: Optional[str] = secret_setting("Grafana admin password (addons.observability.grafana).")
     argo_sso_client_secret: Optional[str] = secret_setting("Argo Workflows SSO client secret (addons.argo auth mode sso).")
@@ -169,6 +171,7 @@ class PlatformSpec:
             lambda: check_workloads(self, ctx, path),
             lambda: check_addons(self, ctx, path),
             lambda: check_teams(self, ctx, path),
+            lambda: check_cost(self, ctx, path),
             lambda: self._check_lustre_zone(ctx, path),
             lambda: self._check_training_zones(ctx, path),
             lambda: self._check_existing_subnets(ctx, path),

@@ -61,26 +61,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     env = args.env or document.get("environment")
     if env not in ENVIRONMENTS:
         raise ConfigError([Problem("--env", f"got {env!r}; allowed: {', '.join(ENVIRONMENTS)} (the plan does not name its environment)")], args.plan)
-    resources = document.get("resources")
-    if not isinstance(resources, list):
+    if not isinstance(document.get("resources"), list):
         raise ConfigError([Problem(f"{args.plan}:resources", "missing: not a plan written by `crucible plan --json`")], args.plan)
-    verdicts = evaluate(resources, env)
+    from stacks.tools.plan import lands
+    from stacks.tools.plan.model import PlanModel
+
+    model = PlanModel.from_document(document)  # the read model the plan report and verify read
+    verdicts = evaluate(model.resources, env)
     print(f"crucible check {args.plan} ({env})")
     print("\n".join(f"  {line}" for line in render(verdicts)))
     workloads = None
     if isinstance(document.get("workloads"), dict):
         # The saved plan's workloads, checked again against its (possibly edited) resources and pod templates.
-        from stacks.tools.plan import lands
-
-        workloads = lands.reevaluate(document)
+        workloads = model.workloads
         verdicts = {**verdicts, "workloads": workloads}
         print("  Workloads")
         print("\n".join(f"    {line}" for line in lands.render(workloads)))
     if args.json:
         _write_json(verdicts, args.json)
-    from stacks.tools.plan.lands import failures
-
-    return EXIT_POLICY if mandatory(verdicts) or failures(workloads or {}) else EXIT_OK
+    return EXIT_POLICY if mandatory(verdicts) or lands.failures(workloads or {}) else EXIT_OK
 
 
 def _plan_document(source: str) -> dict:

@@ -20,8 +20,7 @@ from stacks.spec.cluster import SELF_HOSTED_LABEL
 from stacks.spec.loader import load_stack_file
 
 if TYPE_CHECKING:
-    from stacks.tools.harness import PlanRun
-    from stacks.tools.plan.locate import Planned
+    from stacks.tools.plan.model import PlanModel
     from stacks.tools.plan.report import Section
 
 HOSTED, SELF_HOSTED = "hosted", "self-hosted"
@@ -64,23 +63,23 @@ def runner_kind(spec: PlatformSpec, path: Path) -> str:
 # ---- the plan's deploy section, read back from what the program registered --------------------------------------
 
 
-def api_access(run: "PlanRun") -> Optional[dict]:
-    """The ways into the API of the cluster ``run`` registered (None when it registered no cluster)."""
-    clusters = run.of_type("aws:eks/cluster:Cluster")
+def api_access(model: "PlanModel") -> Optional[dict]:
+    """The ways into the API of the cluster the plan registered (None when it registered no cluster)."""
+    clusters = model.of_type("aws:eks/cluster:Cluster")
     if not clusters:
         return None
     cluster = clusters[0]
-    vpc = cluster.inputs.get("vpcConfig", {})
-    group = (cluster.outputs.get("vpcConfig") or {}).get("clusterSecurityGroupId")
+    vpc = cluster["inputs"].get("vpcConfig", {})
+    group = (model.outputs(cluster["urn"]).get("vpcConfig") or {}).get("clusterSecurityGroupId")
     ingress = [
-        {"source": r.inputs.get("referencedSecurityGroupId") or r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6"), "port": r.inputs.get("fromPort")}
-        for r in run.of_type(INGRESS)
-        if group and r.inputs.get("securityGroupId") == group and r.inputs.get("fromPort") == 443
+        {"source": r["inputs"].get("referencedSecurityGroupId") or r["inputs"].get("cidrIpv4") or r["inputs"].get("cidrIpv6"), "port": r["inputs"].get("fromPort")}
+        for r in model.of_type(INGRESS)
+        if group and r["inputs"].get("securityGroupId") == group and r["inputs"].get("fromPort") == 443
     ]
-    entries = sorted(e.inputs.get("principalArn") for e in run.of_type("aws:eks/accessEntry:AccessEntry") if e.inputs.get("type") == "STANDARD")
+    entries = sorted(e["inputs"].get("principalArn") for e in model.of_type("aws:eks/accessEntry:AccessEntry") if e["inputs"].get("type") == "STANDARD")
     ssm = any(
-        a.inputs.get("policyArn", "").endswith(f"/{SSM_POLICY}") and "system-nodes" in a.name
-        for a in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        a["inputs"].get("policyArn", "").endswith(f"/{SSM_POLICY}") and "system-nodes" in a["name"]
+        for a in model.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     )
     public = bool(vpc.get("endpointPublicAccess"))
     ways = []
@@ -94,25 +93,27 @@ def api_access(run: "PlanRun") -> Optional[dict]:
         "publicAccessCidrs": list(vpc.get("publicAccessCidrs") or []) if public else [],
         "apiIngress": ingress,
         "waysIn": ways,
-        "creatorAdmin": bool((cluster.inputs.get("accessConfig") or {}).get("bootstrapClusterCreatorAdminPermissions")),
+        "creatorAdmin": bool((cluster["inputs"].get("accessConfig") or {}).get("bootstrapClusterCreatorAdminPermissions")),
         "adminAccessEntries": entries,
     }
 
 
-def _cluster_plan(planned: "Planned") -> tuple[Optional["Planned"], str]:
-    seen = planned
+def _cluster_model(model: "PlanModel") -> tuple[Optional["PlanModel"], str]:
+    """The model of the plan that builds the cluster (this one or one it references), and how to name it."""
+    seen: Optional["PlanModel"] = model
     while seen is not None and not seen.spec.builds("cluster"):
         seen = seen.referenced
-    return seen, ("this stack" if seen is planned else f"stack {planned.spec.stack_reference}")
+    return seen, ("this stack" if seen is model else f"stack {model.spec.stack_reference}")
 
 
-def deploy_section(planned: "Planned") -> Optional["Section"]:
+def deploy_section(model: "PlanModel") -> Optional["Section"]:
     from stacks.tools.plan.report import Section
 
-    owner, where = _cluster_plan(planned)
+    owner, where = _cluster_model(model)
     if owner is None:
         return None
-    access = api_access(owner.run)
+    planned = model.planned
+    access = api_access(owner)
     if access is None:
         return None
     deploy_role = owner.spec.cluster.api_access.deploy_role_arn
@@ -178,10 +179,10 @@ def network_notes(spec: PlatformSpec, access: dict, where: str = "this stack") -
     return notes
 
 
-def secrets_section(planned: "Planned") -> "Section":
+def secrets_section(model: "PlanModel") -> "Section":
     from stacks.tools.plan.report import Section
 
-    secrets = [s.to_json() for s in planned.secrets]
+    secrets = [s.to_json() for s in model.planned.secrets]
     if not secrets:
         return Section("secrets", "Secrets the real run needs", [], ["none"])
     lines = []

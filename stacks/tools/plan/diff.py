@@ -71,20 +71,10 @@ class PlanDiff:
 
 
 def _layers(document: dict) -> dict[str, str]:
-    by_urn = {r["urn"]: r for r in document.get("resources", [])}
-    out = {}
-    for urn, r in by_urn.items():
-        top = r
-        while top.get("parent") in by_urn:
-            top = by_urn[top["parent"]]
-        parts = top["type"].split(":")
-        if parts[0] == "crucible" and len(parts) > 1 and parts[1] in LAYERS:
-            out[urn] = parts[1]
-        elif parts[0] == "pulumi" and len(parts) > 1 and parts[1] == "providers":
-            out[urn] = "providers"
-        else:
-            out[urn] = "stack"
-    return out
+    """urn -> layer of every resource of a plan document (the plan's read model decides, as the report does)."""
+    from stacks.tools.plan.model import PlanModel
+
+    return PlanModel.from_document(document).layers
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -141,14 +131,31 @@ def _violations(document: dict) -> set[tuple[str, str, str]]:
     return {(v.get("policy", ""), _key(v.get("urn", "")), v.get("level", "")) for v in policies.get("violations", [])}
 
 
-def _cost_range(document: dict) -> tuple[float, float]:
-    """$/h at minimum and at maximum scale (dearest allowed types), from the plan's cost section; plans written
-    before it existed fall back to the capacity section's pools (empty at minimum)."""
+def _cost_range(document: dict) -> dict:
+    """The plan's own cost figures, as `crucible plan` printed them (its cost section): $/h at minimum scale and the
+    range at maximum scale (all spot, cheapest type … all on-demand, dearest type). Plans written before the cost
+    section existed fall back to the capacity section's pools (empty at minimum)."""
     cost = document.get("cost")
     if isinstance(cost, dict):
-        return float(cost.get("atMinimum", 0) or 0), float((cost.get("atMaximum") or {}).get("high", 0) or 0)
-    pools = document.get("capacity") or {}
-    return 0.0, sum(float((p.get("perHourAtMax") or {}).get("high", 0) or 0) for p in pools.values() if isinstance(p, dict))
+        at_max = cost.get("atMaximum") or {}
+        return {
+            "min": float(cost.get("atMinimum", 0) or 0),
+            "maxLow": float(at_max.get("low", 0) or 0),
+            "max": float(at_max.get("high", 0) or 0),
+        }
+    pools = [p for p in (document.get("capacity") or {}).values() if isinstance(p, dict)]
+    range_of = lambda end: sum(float((p.get("perHourAtMax") or {}).get(end, 0) or 0) for p in pools)  # noqa: E731
+    return {"min": 0.0, "maxLow": range_of("low"), "max": range_of("high")}
+
+
+def _hours_per_month(*documents: dict) -> int:
+    for document in documents:
+        hours = (document.get("cost") or {}).get("hoursPerMonth") if isinstance(document.get("cost"), dict) else None
+        if hours:
+            return int(hours)
+    from stacks.derive.cost import HOURS_PER_MONTH
+
+    return HOURS_PER_MONTH
 
 
 def _key(urn: str) -> str:
@@ -206,11 +213,12 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
     changes.sort(key=lambda c: (order.get(c.layer, 99), c.kind, c.type, c.name))
     before, after = _violations(base), _violations(head)
     as_dicts = lambda items: [{"policy": p, "urn": u, "level": lv} for p, u, lv in sorted(items)]  # noqa: E731
-    (base_low, base_high), (head_low, head_high) = _cost_range(base), _cost_range(head)
+    before_cost, after_cost = _cost_range(base), _cost_range(head)
     cost = {
-        "base": {"min": round(base_low, 2), "max": round(base_high, 2)},
-        "head": {"min": round(head_low, 2), "max": round(head_high, 2)},
-        "delta": {"min": round(head_low - base_low, 2), "max": round(head_high - base_high, 2)},
+        "base": {k: round(v, 3) for k, v in before_cost.items()},  # as the plan states them
+        "head": {k: round(v, 3) for k, v in after_cost.items()},
+        "delta": {k: round(after_cost[k] - before_cost[k], 2) for k in before_cost},
+        "hoursPerMonth": _hours_per_month(head, base),
     }
     return PlanDiff(base_label, head_label, changes, as_dicts(before - after), as_dicts(after - before), cost, notes)
 
@@ -256,12 +264,17 @@ def render(diff: PlanDiff, markdown: bool = False) -> str:
             lines.append(f"{bullet}fixed: {v['policy']} on {v['urn'].rsplit('::', 1)[-1]}")
     cost = diff.cost
     lines.append("")
-    lines.append(h("cost per hour (catalog list prices; minimum: pools empty, maximum: every pool at its limit)"))
+    lines.append(h("cost (list prices; minimum: fixed costs, pools empty; maximum: every pool at its limit, all spot … all on-demand)"))
+    hours = cost.get("hoursPerMonth", 730)
+    money = lambda v: f"${v:,.2f}"  # noqa: E731
+    span = lambda side: money(side["max"]) if side["maxLow"] == side["max"] else f"{money(side['maxLow'])}-{money(side['max'])}"  # noqa: E731
+    delta = cost["delta"]
+    change = f"{delta['max']:+,.2f}" if delta["maxLow"] == delta["max"] else f"{delta['maxLow']:+,.2f} … {delta['max']:+,.2f}"
+    lines.append(f"{bullet}at maximum scale: {span(cost['base'])}/h → {span(cost['head'])}/h ({change}/h)")
+    lines.append(f"{bullet}at minimum scale: {money(cost['base']['min'])}/h → {money(cost['head']['min'])}/h ({delta['min']:+,.2f}/h)")
     lines.append(
-        f"{bullet}at maximum scale: ${cost['base']['max']:,.2f}/h → ${cost['head']['max']:,.2f}/h ({cost['delta']['max']:+,.2f})"
-    )
-    lines.append(
-        f"{bullet}at minimum scale: ${cost['base']['min']:,.2f}/h → ${cost['head']['min']:,.2f}/h ({cost['delta']['min']:+,.2f})"
+        f"{bullet}per month ({hours} h): at maximum {money(cost['head']['max'] * hours)} ({delta['max'] * hours:+,.2f}), "
+        f"at minimum {money(cost['head']['min'] * hours)} ({delta['min'] * hours:+,.2f})"
     )
     return "\n".join(lines)
 

@@ -1,6 +1,9 @@
 """The plan report: sections that each add a JSON block and a few human lines.
 
-A section is a function ``(planned) -> Section | None``; later layers add theirs to SECTIONS.
+A section is a function ``(model) -> Section | None`` over the plan's read model (stacks/tools/plan/model.py:
+:class:`PlanModel`, built once per plan from the registered resources); later layers add theirs to SECTIONS.
+Sections only render: what was registered they read from the model, and figures the plan does not hold (catalog
+capacity, $/h, Lustre sizing) from stacks/derive.
 """
 
 from __future__ import annotations
@@ -10,11 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from components.accelerators import DEVICE_RESOURCES
-from components.labels import NODEPOOL_LABEL, TENANT_LABEL
-from stacks.tools.harness import CapturedResource, PlanRun
+from stacks.spec import LAYERS
 from stacks.tools.plan.deploy import deploy_section, secrets_section
 from stacks.tools.plan.locate import Planned
-from stacks.spec import LAYERS
+from stacks.tools.plan.model import PlanModel, short_type
 
 
 @dataclass
@@ -25,178 +27,165 @@ class Section:
     lines: list[str] = field(default_factory=list)
 
 
-def layer_of(run: PlanRun, resource: CapturedResource) -> str:
-    """The layer a resource belongs to: the `crucible:<layer>:…` component at the top of its parent chain."""
-    by_urn = {r.urn: r for r in run.resources}
-    top = resource
-    while top.parent in by_urn:
-        top = by_urn[top.parent]
-    parts = top.type.split(":")
-    if parts[0] == "crucible" and parts[1] in LAYERS:
-        return parts[1]
-    if parts[0] == "pulumi" and parts[1] == "providers":
-        return "providers"
-    return "stack"
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as aligned columns, a rule under the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
-def short_type(token: str) -> str:
-    return token.rsplit(":", 1)[-1]
+def _by_count(counts: Counter) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def layers_section(planned: Planned) -> Section:
-    run = planned.run
+def layers_section(model: PlanModel) -> Section:
     counts: dict[str, Counter] = defaultdict(Counter)
-    for r in run.resources:
-        if r.custom:
-            counts[layer_of(run, r)][r.type] += 1
+    for r in model.resources:
+        if r["custom"]:
+            counts[model.layer_of(r["urn"])][r["type"]] += 1
     order = [*LAYERS, "providers", "stack"]
     data = {layer: dict(sorted(counts[layer].items())) for layer in order if counts.get(layer)}
     lines = []
     for layer, types in data.items():
-        total = sum(types.values())
-        detail = ", ".join(f"{short_type(t)} {n}" for t, n in sorted(types.items(), key=lambda kv: (-kv[1], kv[0])))
-        lines.append(f"{layer:<10} {total:>4}  {detail}")
+        detail = ", ".join(f"{short_type(t)} {n}" for t, n in _by_count(Counter(types)))
+        lines.append(f"{layer:<10} {sum(types.values()):>4}  {detail}")
     lines.append(f"{'total':<10} {sum(sum(t.values()) for t in data.values()):>4}")
     return Section("layers", "Resources by layer", data, lines)
 
 
-def settings_section(planned: Planned) -> Optional[Section]:
+def _endpoint_name(endpoint: dict) -> str:
+    service = endpoint["inputs"].get("serviceName", "")
+    return service.rsplit(".", 1)[-1] if endpoint["inputs"].get("vpcEndpointType") == "Gateway" else service.split(".", 3)[-1]
+
+
+def _network(model: PlanModel) -> Optional[tuple[dict, str]]:
+    vpcs = model.of_type("aws:ec2/vpc:Vpc")
+    if not vpcs:
+        return None
+    zones = sorted({s["inputs"].get("availabilityZone") for s in model.of_type("aws:ec2/subnet:Subnet")})
+    nats = len(model.of_type("aws:ec2/natGateway:NatGateway"))
+    endpoints = sorted(_endpoint_name(e) for e in model.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"))
+    data = {"vpcCidr": vpcs[0]["inputs"].get("cidrBlock"), "zones": zones, "natGateways": nats, "endpoints": endpoints, "flowLogs": bool(model.of_type("aws:ec2/flowLog:FlowLog"))}
+    line = (
+        f"network    VPC {data['vpcCidr']} over {', '.join(zones)}; NAT gateways {nats}; "
+        f"endpoints: {', '.join(endpoints) or 'none'}; flow logs {'on' if data['flowLogs'] else 'off'}"
+    )
+    return data, line
+
+
+def _cluster(model: PlanModel) -> Optional[tuple[dict, list[str]]]:
+    clusters = model.of_type("aws:eks/cluster:Cluster")
+    if not clusters:
+        return None
+    c = clusters[0]
+    inputs = c["inputs"]
+    vpc_config, encryption, access = inputs.get("vpcConfig", {}), inputs.get("encryptionConfig", {}), inputs.get("accessConfig", {})
+    d = {
+        "name": inputs.get("name"),
+        "version": inputs.get("version"),
+        "endpointPrivateAccess": vpc_config.get("endpointPrivateAccess"),
+        "endpointPublicAccess": vpc_config.get("endpointPublicAccess"),
+        "publicAccessCidrs": vpc_config.get("publicAccessCidrs", []),
+        "secretsEncryption": "secrets" in encryption.get("resources", []),
+        "logTypes": inputs.get("enabledClusterLogTypes", []),
+        "authenticationMode": access.get("authenticationMode"),
+        "creatorAdmin": access.get("bootstrapClusterCreatorAdminPermissions"),
+        "adminAccessEntries": sum(1 for e in model.of_type("aws:eks/accessEntry:AccessEntry") if e["inputs"].get("type") == "STANDARD"),
+        "addons": sorted(a["inputs"].get("addonName") for a in model.of_type("aws:eks/addon:Addon")),
+        "protected": c["protect"],
+        "kmsKeyRotation": all(k["inputs"].get("enableKeyRotation") for k in model.of_type("aws:kms/key:Key")),
+    }
+    endpoint = "private only" if not d["endpointPublicAccess"] else f"private + public from {', '.join(d['publicAccessCidrs'])}"
+    lines = [
+        f"cluster    EKS {d['version']} {d['name']!r}: endpoint {endpoint}",
+        f"           secrets encrypted with KMS ({'rotation on' if d['kmsKeyRotation'] else 'ROTATION OFF'}); "
+        f"logs: {', '.join(d['logTypes']) or 'none'}; auth {d['authenticationMode']}, "
+        f"creator admin {'yes' if d['creatorAdmin'] else 'no'}, {d['adminAccessEntries']} admin access entries",
+        f"           add-ons: {', '.join(d['addons'])}",
+    ]
+    return d, lines
+
+
+def settings_section(model: PlanModel) -> Optional[Section]:
     """Key settings as registered (read back from the captured resources, not from the config)."""
-    run = planned.run
     data: dict[str, Any] = {}
     lines: list[str] = []
-    vpcs = run.of_type("aws:ec2/vpc:Vpc")
-    if vpcs:
-        subnets = run.of_type("aws:ec2/subnet:Subnet")
-        zones = sorted({s.inputs.get("availabilityZone") for s in subnets})
-        nats = len(run.of_type("aws:ec2/natGateway:NatGateway"))
-        endpoints = sorted(e.inputs.get("serviceName", "").rsplit(".", 1)[-1] if e.inputs.get("vpcEndpointType") == "Gateway" else e.inputs.get("serviceName", "").split(".", 3)[-1] for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"))
-        data["network"] = {
-            "vpcCidr": vpcs[0].inputs.get("cidrBlock"),
-            "zones": zones,
-            "natGateways": nats,
-            "endpoints": endpoints,
-            "flowLogs": bool(run.of_type("aws:ec2/flowLog:FlowLog")),
-        }
-        lines.append(
-            f"network    VPC {data['network']['vpcCidr']} over {', '.join(zones)}; NAT gateways {nats}; "
-            f"endpoints: {', '.join(endpoints) or 'none'}; flow logs {'on' if data['network']['flowLogs'] else 'off'}"
-        )
-    clusters = run.of_type("aws:eks/cluster:Cluster")
-    if clusters:
-        c = clusters[0]
-        vpc_config = c.inputs.get("vpcConfig", {})
-        encryption = c.inputs.get("encryptionConfig", {})
-        access = c.inputs.get("accessConfig", {})
-        keys = run.of_type("aws:kms/key:Key")
-        data["cluster"] = {
-            "name": c.inputs.get("name"),
-            "version": c.inputs.get("version"),
-            "endpointPrivateAccess": vpc_config.get("endpointPrivateAccess"),
-            "endpointPublicAccess": vpc_config.get("endpointPublicAccess"),
-            "publicAccessCidrs": vpc_config.get("publicAccessCidrs", []),
-            "secretsEncryption": "secrets" in encryption.get("resources", []),
-            "logTypes": c.inputs.get("enabledClusterLogTypes", []),
-            "authenticationMode": access.get("authenticationMode"),
-            "creatorAdmin": access.get("bootstrapClusterCreatorAdminPermissions"),
-            "adminAccessEntries": sum(1 for e in run.of_type("aws:eks/accessEntry:AccessEntry") if e.inputs.get("type") == "STANDARD"),
-            "addons": sorted(a.inputs.get("addonName") for a in run.of_type("aws:eks/addon:Addon")),
-            "protected": c.protect,
-            "kmsKeyRotation": all(k.inputs.get("enableKeyRotation") for k in keys),
-        }
-        endpoint = "private only" if not data["cluster"]["endpointPublicAccess"] else f"private + public from {', '.join(data['cluster']['publicAccessCidrs'])}"
-        lines.append(f"cluster    EKS {data['cluster']['version']} {data['cluster']['name']!r}: endpoint {endpoint}")
-        lines.append(
-            f"           secrets encrypted with KMS ({'rotation on' if data['cluster']['kmsKeyRotation'] else 'ROTATION OFF'}); "
-            f"logs: {', '.join(data['cluster']['logTypes']) or 'none'}; auth {data['cluster']['authenticationMode']}, "
-            f"creator admin {'yes' if data['cluster']['creatorAdmin'] else 'no'}, {data['cluster']['adminAccessEntries']} admin access entries"
-        )
-        lines.append(f"           add-ons: {', '.join(data['cluster']['addons'])}")
-    for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
-        scaling = group.inputs.get("scalingConfig", {})
+    network = _network(model)
+    if network is not None:
+        data["network"], line = network
+        lines.append(line)
+    cluster = _cluster(model)
+    if cluster is not None:
+        data["cluster"], more = cluster
+        lines.extend(more)
+    for group in model.node_groups:
         data.setdefault("nodeGroups", []).append(
-            {
-                "name": group.name,
-                "instanceTypes": group.inputs.get("instanceTypes"),
-                "capacityType": group.inputs.get("capacityType"),
-                "amiType": group.inputs.get("amiType"),
-                **scaling,
-            }
+            {"name": group.name, "instanceTypes": group.instance_types, "capacityType": group.capacity_type, "amiType": group.ami_type, **group.scaling}
         )
         lines.append(
-            f"system     {', '.join(group.inputs.get('instanceTypes', []))} {group.inputs.get('capacityType', '').lower()} "
-            f"x{scaling.get('desiredSize')} ({scaling.get('minSize')}..{scaling.get('maxSize')}), {group.inputs.get('amiType')}"
+            f"system     {', '.join(group.instance_types or [])} {(group.capacity_type or '').lower()} "
+            f"x{group.scaling.get('desiredSize')} ({group.scaling.get('minSize')}..{group.scaling.get('maxSize')}), {group.ami_type}"
         )
-    stateful = [r for r in run.resources if r.custom and (r.protect or r.retain_on_delete)]
-    protected = [r for r in stateful if r.protect]
-    data["protected"] = sorted(r.name for r in protected)
-    by_type = Counter(short_type(r.type) for r in protected)
-    summary = ", ".join(f"{kind} {count}" for kind, count in sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0])))
+    protected = model.protected
+    data["protected"] = sorted(r["name"] for r in protected)
+    summary = ", ".join(f"{kind} {count}" for kind, count in _by_count(Counter(short_type(r["type"]) for r in protected)))
     lines.append(f"protect    {len(protected)} resources protected" + (f": {summary}" if protected else " (stateful resources are NOT protected)"))
     return Section("settings", "Key settings", data, lines)
-
-
-def _configured_efa(run: PlanRun, pool: str) -> int:
-    """EFA interfaces per node as registered: the EFA-only interfaces of the pool's EC2NodeClass."""
-    for r in run.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
-        if r.inputs.get("metadata", {}).get("name") == pool:
-            return sum(1 for i in r.inputs.get("spec", {}).get("networkInterfaces", []) if i.get("interfaceType") == "efa-only")
-    return 0
-
-
-def _configured_max_pods(run: PlanRun, pool: str) -> Optional[int]:
-    """Pods per node as registered: the kubelet maxPods of the pool's EC2NodeClass (None: Karpenter's ENI count)."""
-    for r in run.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
-        if r.inputs.get("metadata", {}).get("name") == pool:
-            return (r.inputs.get("spec", {}).get("kubelet") or {}).get("maxPods")
-    return None
 
 
 def _money(value: float) -> str:
     return f"${value:,.0f}" if value >= 100 else f"${value:,.2f}"
 
 
-def capacity_section(planned: Planned) -> Optional[Section]:
-    """Per pool: what it can run at its limit (instance catalog figures), and the EFA interfaces per node as
-    registered on its EC2NodeClass against the instance maximum."""
-    if not planned.spec.builds("compute") or not planned.spec.pools:
+def _capacity_row(pool, registered, cap) -> tuple[str, ...]:
+    types = ", ".join(cap.instance_types) if len(cap.instance_types) <= 3 else f"{', '.join(cap.instance_types[:2])} +{len(cap.instance_types) - 2}"
+    configured = registered.efa_interfaces
+    if not cap.efa_max:
+        efa = f"no EFA, {cap.network_gbps:g} Gbps"
+    elif not configured:
+        efa = f"EFA off (max {cap.efa_max}), {cap.network_gbps:g} Gbps"
+    else:
+        efa = f"{configured}/{cap.efa_max} EFA, {cap.network_gbps:g} Gbps, {round(100 * configured / cap.efa_max)}%"
+    accel = f"{cap.accelerators} {cap.accelerator_resource.split('/')[-1]}" if cap.accelerator_resource else "-"
+    accel_mem = f"{cap.accelerator_memory_gib:,.0f} GiB" if cap.accelerator_resource else "-"
+    price = _money(cap.per_hour_low) if round(cap.per_hour_low) == round(cap.per_hour_high) else f"{_money(cap.per_hour_low)}-{_money(cap.per_hour_high)}"
+    pods = str(registered.max_pods) if registered.max_pods is not None else "ENI-limited"
+    return (pool.name, f"{cap.kind}/{registered.workload}", types, str(cap.max_nodes), pods, accel, accel_mem, str(cap.vcpu), f"{cap.memory_gib:,} GiB", efa, price)
+
+
+def capacity_section(model: PlanModel) -> Optional[Section]:
+    """Per pool: what it can run at its limit (instance catalog figures for the pool as configured), and as
+    registered (its NodePool and EC2NodeClass): workload, capacity types, EFA interfaces per node of its EC2NodeClass against the instance
+    maximum, and kubelet maxPods."""
+    spec = model.spec
+    if spec is None or not spec.builds("compute") or not model.pools:
         return None
     from stacks.derive.capacity import pool_capacity
 
     data: dict[str, Any] = {}
     rows = [("pool", "kind/workload", "instance types", "nodes", "pods/node", "accelerators", "accel memory", "vCPU", "memory", "EFA per node", "$/h at max")]
-    for pool in planned.spec.pools:
+    for pool in spec.pools:  # in the config's order; figures for the pools the plan registers
+        registered = model.pool(pool.name)
+        if registered is None:
+            continue
         cap = pool_capacity(pool)
-        configured = _configured_efa(planned.run, pool.name)
         entry = cap.to_json()
-        pods = _configured_max_pods(planned.run, pool.name)
-        entry.update(workload=pool.workload, capacityTypes=list(pool.capacity_types), efaInterfacesPerNode=configured, maxPodsPerNode=pods)
-        entry["efaShare"] = round(configured / cap.efa_max, 4) if cap.efa_max else 0.0
+        entry.update(workload=registered.workload, capacityTypes=list(registered.capacity_types), efaInterfacesPerNode=registered.efa_interfaces, maxPodsPerNode=registered.max_pods)
+        entry["efaShare"] = round(registered.efa_interfaces / cap.efa_max, 4) if cap.efa_max else 0.0
         data[pool.name] = entry
-        types = ", ".join(cap.instance_types) if len(cap.instance_types) <= 3 else f"{', '.join(cap.instance_types[:2])} +{len(cap.instance_types) - 2}"
-        if not cap.efa_max:
-            efa = f"no EFA, {cap.network_gbps:g} Gbps"
-        elif not configured:
-            efa = f"EFA off (max {cap.efa_max}), {cap.network_gbps:g} Gbps"
-        else:
-            efa = f"{configured}/{cap.efa_max} EFA, {cap.network_gbps:g} Gbps, {round(100 * configured / cap.efa_max)}%"
-        accel = f"{cap.accelerators} {cap.accelerator_resource.split('/')[-1]}" if cap.accelerator_resource else "-"
-        accel_mem = f"{cap.accelerator_memory_gib:,.0f} GiB" if cap.accelerator_resource else "-"
-        price = _money(cap.per_hour_low) if round(cap.per_hour_low) == round(cap.per_hour_high) else f"{_money(cap.per_hour_low)}-{_money(cap.per_hour_high)}"
-        rows.append((pool.name, f"{pool.kind}/{pool.workload}", types, str(cap.max_nodes), str(pods) if pods is not None else "ENI-limited", accel, accel_mem, str(cap.vcpu), f"{cap.memory_gib:,} GiB", efa, price))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+        rows.append(_capacity_row(pool, registered, cap))
+    lines = _table(rows)
     lines.append("(at max: each pool at its maxNodes/maxAccelerators; $/h from the catalog's on-demand list prices in its reference region, cheapest to dearest type)")
     lines.append("(pods/node: the EC2NodeClass kubelet maxPods, from the VPC CNI's prefix delegation on the pool's smallest type)")
     return Section("capacity", "Capacity per pool (at max)", data, lines)
 
 
-def storage_section(planned: Planned) -> Optional[Section]:
+def storage_section(model: PlanModel) -> Optional[Section]:
     """Buckets and file systems as registered, with the Lustre sizing: capacity, aggregate throughput, throughput per
     training accelerator at the pools' maximum, and the time to write one checkpoint (stacks/derive/storage_sizing.py)."""
-    spec, run = planned.spec, planned.run
-    if not spec.builds("storage"):
+    spec = model.spec
+    if spec is None or not spec.builds("storage"):
         return None
     from stacks.derive.placement import lustre_zone
     from stacks.derive.storage_sizing import lustre_sizing, training_accelerators
@@ -204,40 +193,23 @@ def storage_section(planned: Planned) -> Optional[Section]:
 
     data: dict[str, Any] = {"buckets": [], "fileSystems": [], "warnings": []}
     lines: list[str] = []
-    for b in sorted(run.of_type("aws:s3/bucket:Bucket"), key=lambda r: r.inputs.get("bucket", "")):
-        data["buckets"].append({"name": b.inputs.get("bucket"), "protected": b.protect, "retainOnDelete": b.retain_on_delete, "forceDestroy": b.inputs.get("forceDestroy", False)})
+    data["buckets"] = [{"name": b.name, "protected": b.protected, "retainOnDelete": b.retain_on_delete, "forceDestroy": b.force_destroy} for b in model.buckets]
     if data["buckets"]:
         lines.append(f"buckets    {', '.join(b['name'] for b in data['buckets'])} (SSE-KMS, versioned, private, TLS-only)")
     accelerators = training_accelerators(spec)
-    associations = run.of_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
-    subnets = {r.urn: r.inputs.get("availabilityZone") for r in run.of_type("aws:ec2/subnet:Subnet")}
-    for fs in run.of_type("aws:fsx/lustreFileSystem:LustreFileSystem"):
-        kind = fs.inputs.get("deploymentType")
-        per_tib = fs.inputs.get("perUnitStorageThroughput") or SCRATCH_2_BASELINE_PER_TIB
-        sizing = lustre_sizing(kind, fs.inputs.get("storageCapacity"), per_tib, accelerators, spec.storage.checkpoint_size_gib, spec.storage.min_throughput_per_accelerator_mbps)
-        # The zone of the registered subnet; a subnet from another stack (split stacks): the derived zone.
-        zone = next((subnets[u] for u in fs.property_dependencies.get("subnetIds", []) if u in subnets), None) or lustre_zone(spec)
-        links = [
-            {"path": a.inputs.get("fileSystemPath"), "repository": a.inputs.get("dataRepositoryPath")}
-            for a in sorted(associations, key=lambda r: r.inputs.get("fileSystemPath", ""))
-            if fs.urn in a.property_dependencies.get("fileSystemId", [])
-        ]
-        entry = {
-            "name": fs.name,
-            "zone": zone,
-            "efa": bool(fs.inputs.get("efaEnabled")),
-            "backupRetentionDays": fs.inputs.get("automaticBackupRetentionDays", 0),
-            "protected": fs.protect,
-            "repositories": links,
-            **sizing.to_json(),
-        }
+    for fs in model.file_systems:
+        per_tib = fs.per_unit_throughput or SCRATCH_2_BASELINE_PER_TIB
+        sizing = lustre_sizing(fs.deployment_type, fs.storage_capacity, per_tib, accelerators, spec.storage.checkpoint_size_gib, spec.storage.min_throughput_per_accelerator_mbps)
+        zone = fs.zone or lustre_zone(spec)  # a subnet from another stack (split stacks): the derived zone
+        links = list(fs.repositories)
+        entry = {"name": fs.name, "zone": zone, "efa": fs.efa, "backupRetentionDays": fs.backup_retention_days, "protected": fs.protected, "repositories": links, **sizing.to_json()}
         data["fileSystems"].append(entry)
         where = f" in {zone}" if zone else ""
         lines.append(f"lustre     {fs.name}{where}: {sizing.line()}")
         if accelerators is None:
             lines.append("           (no training accelerator pools: throughput per accelerator not computed)")
         if links:
-            lines.append("           linked: " + ", ".join(f"{l['path']} <-> {l['repository']}" for l in links))
+            lines.append("           linked: " + ", ".join(f"{link['path']} <-> {link['repository']}" for link in links))
         warning = sizing.warning()
         if warning:
             data["warnings"].append(warning)
@@ -245,87 +217,61 @@ def storage_section(planned: Planned) -> Optional[Section]:
     return Section("storage", "Storage", data, lines)
 
 
-def hub_profiles(values: dict) -> list[dict]:
-    """The notebook profiles of a JupyterHub release's values (`singleuser.profileList`)."""
-    profiles = []
-    for entry in (values.get("singleuser") or {}).get("profileList") or []:
-        override = entry.get("kubespawner_override") or {}
-        selector = override.get("node_selector") or {}
-        limits = override.get("extra_resource_limits") or {}
-        profiles.append(
-            {
-                "name": entry.get("display_name"),
-                "slug": entry.get("slug"),
-                "pool": selector.get(NODEPOOL_LABEL),
-                "accelerator": next(iter(limits), None),
-                "accelerators": int(next(iter(limits.values()), 0) or 0),
-                "nodeSelector": selector,
-                "default": bool(entry.get("default")),
-            }
-        )
-    return profiles
-
-
-def _hub_values(run: PlanRun) -> Optional[dict]:
-    hub = next((r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("chart") == "jupyterhub"), None)
+def _jupyterhub(model: PlanModel) -> Optional[tuple[dict, list[str]]]:
+    hub = model.hub
     if hub is None:
         return None
-    values = hub.inputs.get("values")
-    return values if isinstance(values, dict) else {}  # values hidden as a secret: nothing to show
+    profiles = list(hub.profiles)
+    j = {
+        "chart": hub.chart_version,
+        "namespace": hub.namespace,
+        "authenticator": hub.authenticator,
+        "exposure": hub.exposure,
+        "tls": hub.tls,
+        "cullTimeoutSeconds": hub.cull_timeout_seconds,
+        "profiles": profiles,
+    }
+    lines = [f"jupyterhub {j['chart']} in {j['namespace']}: auth {j['authenticator']}, proxy {j['exposure']}{', TLS' if j['tls'] else ''}, idle cull {j['cullTimeoutSeconds'] or 'off'}s"]
+    for p in profiles:
+        where = f"pool {p['pool']}" if p["pool"] else "any node"
+        accel = f"{p['accelerators']} x {p['accelerator']}" if p["accelerator"] else "no accelerator"
+        lines.append(f"  profile {p['slug']:<16} {where:<22} {accel}{'  (default)' if p['default'] else ''}")
+    return j, lines
 
 
-def notebooks_section(planned: Planned) -> Optional[Section]:
+def _observability(model: PlanModel) -> Optional[tuple[dict, str]]:
+    monitoring = model.releases.get("kube-prometheus-stack")
+    if monitoring is None:
+        return None
+    values = model.release_values("kube-prometheus-stack")
+    prom = (values.get("prometheus") or {}).get("prometheusSpec") or {}
+    exporters = sorted(c for c in ("dcgm-exporter",) if c in model.releases) + (["neuron-monitor"] if model.of_type("crucible:platform:NeuronMonitor") else [])
+    o = {"prometheusStack": monitoring["inputs"].get("version"), "retention": prom.get("retention"), "grafana": bool((values.get("grafana") or {}).get("enabled")), "exporters": exporters}
+    return o, f"observability kube-prometheus-stack {o['prometheusStack']}, retention {o['retention']}, grafana {'on' if o['grafana'] else 'off'}, exporters: {', '.join(exporters) or 'none'}"
+
+
+def notebooks_section(model: PlanModel) -> Optional[Section]:
     """JupyterHub as registered: profiles (pool, accelerator, node selector), authenticator and exposure; plus the
     observability and pipeline add-ons. Read back from the captured releases, not from the config."""
-    run = planned.run
-    releases = {r.inputs.get("chart"): r for r in run.of_type("kubernetes:helm.sh/v3:Release")}
-    hub = releases.get("jupyterhub")
     data: dict[str, Any] = {}
     lines: list[str] = []
-    values = _hub_values(run)  # None exactly when there is no hub release
+    hub = _jupyterhub(model)
     if hub is not None:
-        profiles = hub_profiles(values)
-        service = (values.get("proxy") or {}).get("service") or {}
-        scheme = (service.get("annotations") or {}).get("service.beta.kubernetes.io/aws-load-balancer-scheme")
-        exposure = "private (ClusterIP)" if service.get("type", "ClusterIP") == "ClusterIP" else f"{service.get('type')} ({scheme or 'scheme unset'})"
-        cull = values.get("cull") or {}
-        data["jupyterhub"] = {
-            "chart": hub.inputs.get("version"),
-            "namespace": hub.inputs.get("namespace"),
-            "authenticator": ((values.get("hub") or {}).get("config") or {}).get("JupyterHub", {}).get("authenticator_class"),
-            "exposure": exposure,
-            "tls": bool(((values.get("proxy") or {}).get("https") or {}).get("enabled")),
-            "cullTimeoutSeconds": cull.get("timeout") if cull.get("enabled") else None,
-            "profiles": profiles,
-        }
-        j = data["jupyterhub"]
-        lines.append(f"jupyterhub {j['chart']} in {j['namespace']}: auth {j['authenticator']}, proxy {exposure}{', TLS' if j['tls'] else ''}, idle cull {j['cullTimeoutSeconds'] or 'off'}s")
-        for p in profiles:
-            where = f"pool {p['pool']}" if p["pool"] else "any node"
-            accel = f"{p['accelerators']} x {p['accelerator']}" if p["accelerator"] else "no accelerator"
-            lines.append(f"  profile {p['slug']:<16} {where:<22} {accel}{'  (default)' if p['default'] else ''}")
-    monitoring = releases.get("kube-prometheus-stack")
-    if monitoring is not None:
-        values = monitoring.inputs.get("values") if isinstance(monitoring.inputs.get("values"), dict) else {}
-        prom = (values.get("prometheus") or {}).get("prometheusSpec") or {}
-        exporters = sorted(c for c in ("dcgm-exporter",) if c in releases) + (["neuron-monitor"] if run.of_type("crucible:platform:NeuronMonitor") else [])
-        data["observability"] = {
-            "prometheusStack": monitoring.inputs.get("version"),
-            "retention": prom.get("retention"),
-            "grafana": bool((values.get("grafana") or {}).get("enabled")),
-            "exporters": exporters,
-        }
-        o = data["observability"]
-        lines.append(f"observability kube-prometheus-stack {o['prometheusStack']}, retention {o['retention']}, grafana {'on' if o['grafana'] else 'off'}, exporters: {', '.join(exporters) or 'none'}")
-    argo = releases.get("argo-workflows")
+        data["jupyterhub"], more = hub
+        lines.extend(more)
+    observability = _observability(model)
+    if observability is not None:
+        data["observability"], line = observability
+        lines.append(line)
+    argo = model.releases.get("argo-workflows")
     if argo is not None:
-        server = ((argo.inputs.get("values") or {}) if isinstance(argo.inputs.get("values"), dict) else {}).get("server") or {}
-        data["argo"] = {"chart": argo.inputs.get("version"), "authModes": server.get("authModes"), "serviceType": server.get("serviceType")}
-        lines.append(f"argo       workflows {argo.inputs.get('version')}: server {server.get('serviceType')}, auth {', '.join(server.get('authModes') or [])}")
-    kuberay = releases.get("kuberay-operator")
+        server = model.release_values("argo-workflows").get("server") or {}
+        data["argo"] = {"chart": argo["inputs"].get("version"), "authModes": server.get("authModes"), "serviceType": server.get("serviceType")}
+        lines.append(f"argo       workflows {argo['inputs'].get('version')}: server {server.get('serviceType')}, auth {', '.join(server.get('authModes') or [])}")
+    kuberay = model.releases.get("kuberay-operator")
     if kuberay is not None:
-        data["kuberay"] = {"chart": kuberay.inputs.get("version"), "namespace": kuberay.inputs.get("namespace")}
-        lines.append(f"kuberay    operator {kuberay.inputs.get('version')} (RayJob, RayCluster, RayService)")
+        data["kuberay"] = {"chart": kuberay["inputs"].get("version"), "namespace": kuberay["inputs"].get("namespace")}
+        lines.append(f"kuberay    operator {kuberay['inputs'].get('version')} (RayJob, RayCluster, RayService)")
     if not data:
         return None
     return Section("notebooks", "Notebooks, observability and pipelines", data, lines)
@@ -339,106 +285,127 @@ def _accelerator_of(quota: dict) -> Optional[str]:
     return None
 
 
-def teams_section(planned: Planned) -> Optional[Section]:
+def _quota_rows(lead: tuple[str, ...], quotas: dict) -> list[tuple[str, ...]]:
+    """One row per pool of a team's quotas (a team without quotas: one row), the team's cells on the first only."""
+    rows = []
+    for pool, q in (quotas or {"-": {"nominal": {}, "borrowingLimit": {}}}).items():
+        kind = _accelerator_of(q)
+        if kind:
+            accel = f"{q['nominal'].get(kind, '0')} {kind.split('/')[-1]}"
+            borrowing = f"+{q['borrowingLimit'].get(kind, '0')} {kind.split('/')[-1]}"
+        else:
+            accel, borrowing = "-", f"+{q['borrowingLimit'].get('cpu', '0')} cpu"
+        rows.append((*(lead if not rows else ("",) * len(lead)), pool, accel, str(q["nominal"].get("cpu", "-")), str(q["nominal"].get("memory", "-")), borrowing))
+    return rows
+
+
+def teams_section(model: PlanModel) -> Optional[Section]:
     """Per team, as registered: namespace and Pod Security level, LocalQueue -> ClusterQueue, and the queue's
     quota per pool (nominal; + borrowing limit) for accelerators, cpu and memory."""
-    run = planned.run
-    namespaces = [n for n in run.of_type("kubernetes:core/v1:Namespace") if (n.inputs.get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)]
-    if not namespaces:
+    if not model.teams:
         return None
-    queues = {q.inputs.get("metadata", {}).get("name"): q for q in run.resources if q.type.startswith("kubernetes:kueue.x-k8s.io/") and q.type.endswith(":ClusterQueue")}
-    local = [q for q in run.resources if q.type.startswith("kubernetes:kueue.x-k8s.io/") and q.type.endswith(":LocalQueue")]
-    bindings = run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
-    claims = run.of_type("kubernetes:core/v1:PersistentVolumeClaim")
-    hub_values = _hub_values(run)
-    profiles = [p["slug"] for p in hub_profiles(hub_values)] if hub_values is not None else []
+    profiles = [p["slug"] for p in model.hub.profiles] if model.hub is not None else []
     data: dict[str, Any] = {}
     rows = [("team", "namespace", "PSA", "queue", "pool", "accelerators", "cpu", "memory", "borrow up to")]
-    for ns in sorted(namespaces, key=lambda n: n.inputs["metadata"]["name"]):
-        meta = ns.inputs["metadata"]
-        labels = meta.get("labels") or {}
-        team, name = labels[TENANT_LABEL], meta.get("name")
-        lq = next((q for q in local if (q.inputs.get("metadata") or {}).get("labels", {}).get(TENANT_LABEL) == team), None)
-        cq_name = (lq.inputs.get("spec") or {}).get("clusterQueue") if lq else None
-        cq = queues.get(cq_name)
-        quotas: dict[str, Any] = {}
-        for group in ((cq.inputs.get("spec") or {}).get("resourceGroups") or []) if cq else []:
-            for flavor in group.get("flavors") or []:
-                res = {r["name"]: r for r in flavor.get("resources") or []}
-                quotas[flavor["name"]] = {
-                    "nominal": {k: r.get("nominalQuota") for k, r in res.items()},
-                    "borrowingLimit": {k: r.get("borrowingLimit") for k, r in res.items() if "borrowingLimit" in r},
-                    "lendingLimit": {k: r.get("lendingLimit") for k, r in res.items() if "lendingLimit" in r},
-                }
-        roles = {}
-        for b in bindings:
-            if b.inputs.get("metadata", {}).get("namespace") == name or ns.urn in b.property_dependencies.get("metadata", []):
-                roles.setdefault(b.inputs.get("roleRef", {}).get("name"), []).extend(s.get("name") for s in b.inputs.get("subjects") or [])
-        data[team] = {
-            "namespace": name,
-            "podSecurity": labels.get("pod-security.kubernetes.io/enforce"),
-            "workload": labels.get("crucible.io/workload"),
-            "protected": ns.protect,
-            "localQueue": (lq.inputs.get("metadata") or {}).get("name") if lq else None,
+    for t in model.teams:
+        lq, cq = t.local_queue, t.cluster_queue
+        cq_name = lq.cluster_queue if lq is not None else None
+        data[t.team] = {
+            "namespace": t.namespace,
+            "podSecurity": t.pod_security,
+            "workload": t.workload,
+            "protected": t.protected,
+            "localQueue": lq.name if lq is not None else None,
             "clusterQueue": cq_name,
-            "cohort": (cq.inputs.get("spec") or {}).get("cohortName") if cq else None,
-            "groups": roles,
-            "quotas": quotas,
-            "claims": sorted((c.inputs.get("metadata") or {}).get("name") for c in claims if (c.inputs.get("metadata") or {}).get("namespace") == name),
+            "cohort": cq.cohort if cq is not None else None,
+            "groups": t.groups,
+            "quotas": dict(cq.quotas) if cq is not None else {},
+            "claims": list(t.claims),
             # Notebooks run in the hub's namespace; every user the hub admits chooses among the same profiles.
             "notebookProfiles": profiles,
         }
-        queue = f"{data[team]['localQueue']} -> {cq_name}" if lq else "none"
-        first = True
-        for pool, q in (quotas or {"-": {"nominal": {}, "borrowingLimit": {}}}).items():
-            kind = _accelerator_of(q)
-            if kind:
-                accel = f"{q['nominal'].get(kind, '0')} {kind.split('/')[-1]}"
-                borrowing = f"+{q['borrowingLimit'].get(kind, '0')} {kind.split('/')[-1]}"
-            else:
-                accel, borrowing = "-", f"+{q['borrowingLimit'].get('cpu', '0')} cpu"
-            lead = (team, name, data[team]["podSecurity"], queue) if first else ("", "", "", "")
-            rows.append((*lead, pool, accel, str(q["nominal"].get("cpu", "-")), str(q["nominal"].get("memory", "-")), borrowing))
-            first = False
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+        queue = f"{lq.name} -> {cq_name}" if lq is not None else "none"
+        rows.extend(_quota_rows((t.team, t.namespace, t.pod_security, queue), data[t.team]["quotas"]))
+    lines = _table(rows)
     lines.append("(nominal Kueue quota per pool; 'borrow up to': the accelerators (cpu on cpu pools) the team may borrow from idle quota of the cohort)")
     for team, entry in sorted(data.items()):
         lines.append(f"{team}: volumes {', '.join(entry['claims']) or 'none'}; groups " + ("; ".join(f"{role}: {', '.join(groups)}" for role, groups in sorted(entry["groups"].items())) or "none"))
-    if hub_values is not None:
+    if model.hub is not None:
         lines.append(f"notebook profiles (JupyterHub namespace, for every user the hub admits): {', '.join(profiles) or 'none'}")
     return Section("teams", "Teams (tenancy and Kueue queues)", data, lines)
 
 
-def cost_section(planned: Planned) -> Section:
-    """$/h of what this stack builds: the always-on baseline (minimum scale) and every pool at its limit."""
-    from stacks.derive.cost import stack_cost
+def cost_section(model: PlanModel) -> Section:
+    """$/h and $/month of what this stack builds: fixed costs (minimum scale), every pool at its limit by capacity
+    type, what spot would save and whether it is safe, per-team showback, and the usage-priced items left out."""
+    from stacks.derive.cost import HOURS_PER_MONTH, stack_cost
 
-    cost = stack_cost(planned.spec)
-    low, high = cost.at_maximum
-    lines = [f"at minimum scale (pools empty): {_money(cost.at_minimum)}/h = " + (" + ".join(f"{i.item} {_money(i.per_hour_high)}" for i in cost.baseline) or "nothing always-on")]
+    cost = stack_cost(model.spec)
+    data = cost.to_json()
+    _m = lambda v: f"${v:,.3f}" if 0 < v < 1 else _money(v)  # noqa: E731 - NAT's $0.045/h stays $0.045
+    month = lambda per_hour: _m(per_hour * HOURS_PER_MONTH)  # noqa: E731
+    span = lambda low, high: _m(low) if round(low, 2) == round(high, 2) else f"{_m(low)}-{_m(high)}"  # noqa: E731
+    mspan = lambda low, high: month(low) if round(low, 2) == round(high, 2) else f"{month(low)}-{month(high)}"  # noqa: E731
+    lines = [f"fixed (paid at minimum scale, pools empty): {_m(cost.at_minimum)}/h = {month(cost.at_minimum)}/month"]
+    for i in cost.baseline:
+        lines.append(f"  {i.item}: {span(i.per_hour_low, i.per_hour_high)}/h ({i.basis})")
+    for p in cost.pools:
+        if p.reserved_nodes:
+            size = "size assumed: the pool's limit; state it with cost.reservedNodes" if p.reserved_assumed else "cost.reservedNodes"
+            lines.append(
+                f"  reservation of pool {p.pool}: {p.reserved_nodes} x {p.reserved_type} {_m(p.reserved_per_hour)}/h, paid whether used or not ({size})"
+            )
     if cost.pools:
-        lines.append(f"at maximum scale (every pool at its limit): {_money(low)}-{_money(high)}/h (cheapest to dearest allowed type, on-demand)")
-    lines.append(f"(catalog list prices; not included: {cost.to_json()['excludes']})")
-    return Section("cost", "Cost per hour", cost.to_json(), lines)
+        lines.append("pools at their limit (beyond any reservation):")
+        rows = [("pool", "workload", "capacity types", "max nodes", "$/h at max", "$/month at max")]
+        for p in cost.pools:
+            low, high = p.at_max
+            rows.append((p.pool, p.workload, "/".join(p.capacity_types), str(p.max_nodes), span(low, high), mspan(low, high)))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines.extend("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
+        low, high = cost.at_maximum
+        lines.append(f"at maximum scale (every pool at its limit): {span(low, high)}/h = {mspan(low, high)}/month (all spot, cheapest type … all on-demand, dearest type)")
+        lines.append("spot where safe (what spot would save at max against all on-demand):")
+        for p in cost.pools:
+            s = p.spot
+            if s.percent is None:
+                lines.append(f"  {p.pool}: no published spot saving for its types (spot priced as on-demand); safe for {p.workload}? {s.why}")
+                continue
+            if not {"spot", "on-demand"} & set(p.capacity_types):
+                lines.append(f"  {p.pool}: reserved capacity only (a fixed cost above); spot would not lower it")
+                continue
+            state = "allows spot" if s.allowed else "/".join(p.capacity_types) + " only"
+            lines.append(f"  {p.pool} ({state}): spot saves {span(s.savings_low, s.savings_high)}/h at its limit ({s.percent:g}%+ off); safe for {p.workload}? {s.why}")
+    if cost.teams:
+        lines.append("showback per team at maximum scale:")
+        for t in cost.teams:
+            low, high = t.at_max
+            lines.append(f"  {t.team}: {span(low, high)}/h = {mspan(low, high)}/month ({t.share_percent:.1f}% share, fixed {_m(t.fixed_share)}/h)")
+        lines.append(f"  (split rule: {data['showback']['rule']})")
+    from stacks.derive.prices import service_prices
+
+    elsewhere = model.spec.region != service_prices().reference_region
+    note = f"; this stack is in {model.spec.region}, where prices differ" if elsewhere else ""
+    lines.append(f"({data['priceBasis']}{note}; spot: {data['spotBasis']}; {HOURS_PER_MONTH} h/month)")
+    lines.append(f"usage-priced, not in the figures: {', '.join(cost.usage_priced)}")
+    return Section("cost", "Cost per hour and per month", data, lines)
 
 
-def policies_section(planned: Planned) -> Section:
+def policies_section(model: PlanModel) -> Section:
     """The policy pack's verdicts on the registered resources (the very policies `pulumi preview` runs)."""
     from stacks.tools.plan.verdicts import evaluate, render
 
-    verdicts = evaluate([r.to_json() for r in planned.run.resources], planned.spec.environment)
+    verdicts = evaluate(model.resources, model.spec.environment)
     return Section("policies", "Policies", verdicts, render(verdicts))
 
 
-def workloads_section(planned: Planned) -> Optional[Section]:
+def workloads_section(model: PlanModel) -> Optional[Section]:
     from stacks.tools.plan.workloads import workloads_section as section
 
-    return section(planned)
+    return section(model)
 
 
-SECTIONS: list[Callable[[Planned], Optional[Section]]] = [
+SECTIONS: list[Callable[[PlanModel], Optional[Section]]] = [
     layers_section,
     settings_section,
     deploy_section,
@@ -455,23 +422,25 @@ SECTIONS: list[Callable[[Planned], Optional[Section]]] = [
 
 def build_report(planned: Planned) -> tuple[dict, list[str]]:
     """The JSON document and the human lines of a plan."""
+    model = PlanModel.of(planned)
+    spec = planned.spec
     document = {
         "stack": planned.run.stack,
         "project": planned.run.project,
-        "environment": planned.spec.environment,
-        "region": planned.spec.region,
+        "environment": spec.environment,
+        "region": spec.region,
         # the cluster's Kubernetes version, also where the cluster comes from a stack reference (Helm renders with it)
-        "kubernetesVersion": planned.spec.cluster.version,
+        "kubernetesVersion": spec.cluster.version,
         "config": str(planned.path),
-        "resources": [r.to_json() for r in planned.run.resources],
+        "resources": model.resources,
         "outputs": planned.run.outputs,
     }
     lines = [
-        f"crucible plan: stack {planned.run.stack} ({planned.spec.environment}, {planned.spec.region}) from {planned.path}",
-        f"layers built: {', '.join(planned.spec.layers)}" + (f"; below them from {planned.spec.stack_reference}" if planned.spec.stack_reference else ""),
+        f"crucible plan: stack {planned.run.stack} ({spec.environment}, {spec.region}) from {planned.path}",
+        f"layers built: {', '.join(spec.layers)}" + (f"; below them from {spec.stack_reference}" if spec.stack_reference else ""),
     ]
     for make in SECTIONS:
-        section = make(planned)
+        section = make(model)
         if section is None:
             continue
         document[section.key] = section.data

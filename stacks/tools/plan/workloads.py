@@ -155,21 +155,27 @@ def rendered_charts(document: Mapping[str, Any]) -> tuple[list[dict], list[str]]
     return objects, notes
 
 
-def workloads_section(planned, extra_objects: Optional[Sequence[Mapping]] = None):
-    """The report section (JSON key `workloads`): per workload where it lands, or why not; checked with the plan's
-    resources, the rendered charts' objects and any OBJECT_SOURCES."""
-    from stacks.tools.plan.report import Section
-
-    resources = [r.to_json() for r in planned.run.resources]
-    notes: list[str] = []
-    if extra_objects is None:
-        document = {"resources": resources, "kubernetesVersion": planned.spec.cluster.version}
-        extra_objects, notes = rendered_charts(document)
-        extra_objects = [*extra_objects, *(o for source in OBJECT_SOURCES for o in source(document))]
-    block = workloads_block(planned.spec, resources, extra_objects)
+def planned_block(model) -> dict:
+    """The `workloads` block of a plan just run (``model``: its stacks/tools/plan/model.py PlanModel): every workload
+    checked with the plan's resources, the rendered charts' objects and any OBJECT_SOURCES (`notes`: what could not
+    be rendered)."""
+    spec = model.spec
+    document = {"resources": model.resources, "kubernetesVersion": spec.cluster.version}
+    extra_objects, notes = rendered_charts(document)
+    extra_objects = [*extra_objects, *(o for source in OBJECT_SOURCES for o in source(document))]
+    block = workloads_block(spec, model.resources, extra_objects)
     if notes:
         block["notes"] = notes
+    return block
+
+
+def workloads_section(model):
+    """The report section (JSON key `workloads`): per workload where it lands, or why not (the model's block)."""
+    from stacks.tools.plan.report import Section
+
+    block = model.workloads
     lines = render(block)
-    lines.append(f"(checked with {len(extra_objects)} objects rendered from the Helm releases)" if extra_objects else "(checked without rendered chart objects)")
-    lines.extend(f"({note})" for note in notes)
+    objects = block.get("objects") or []
+    lines.append(f"(checked with {len(objects)} objects rendered from the Helm releases)" if objects else "(checked without rendered chart objects)")
+    lines.extend(f"({note})" for note in block.get("notes") or [])
     return Section("workloads", "Workloads (where each pod lands: pool and instance types)", block, lines)

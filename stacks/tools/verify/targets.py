@@ -1,6 +1,7 @@
 """What a deployed stack should look like: `VerifyTargets`, built from a plan JSON document.
 
-The plan's captured `resources` are the primary source (what the program registers is what `pulumi up` created):
+The plan's captured `resources` are the primary source (what the program registers is what `pulumi up` created),
+read through the plan's read model (stacks/tools/plan/model.py: :class:`PlanModel`, the one the plan report renders):
 
 - pools: `kubernetes:karpenter.sh/v1:NodePool` CRs labelled `crucible.io/pool` (their EC2NodeClass, taints,
   instance types), EFA interfaces from the pool's `karpenter.k8s.aws/v1:EC2NodeClass` `networkInterfaces`;
@@ -19,18 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from components.accelerators import DEVICE_RESOURCES
-from components.labels import NODEPOOL_LABEL, POOL_LABEL
-
-NODEPOOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
-NODECLASS_TYPE = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
-LOCALQUEUE_TYPES = ("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue", "kubernetes:kueue.x-k8s.io/v1beta1:LocalQueue")
-CLUSTERQUEUE_TYPES = ("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue", "kubernetes:kueue.x-k8s.io/v1beta1:ClusterQueue")
-FLAVOR_TYPES = ("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor", "kubernetes:kueue.x-k8s.io/v1beta1:ResourceFlavor")
-PV_TYPE = "kubernetes:core/v1:PersistentVolume"
-PVC_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
-RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
-FSX_DRIVER = "fsx.csi.aws.com"
+from stacks.tools.plan.model import PlanModel
 
 
 class TargetsError(ValueError):
@@ -106,15 +96,6 @@ class VerifyTargets:
         return asdict(self)
 
 
-def _meta(inputs: dict) -> dict:
-    return inputs.get("metadata") or {}
-
-
-def _resources(document: dict, types: tuple[str, ...] | str) -> list[dict]:
-    types = (types,) if isinstance(types, str) else types
-    return [r for r in document.get("resources", []) if r.get("type") in types]
-
-
 @dataclass(frozen=True)
 class PoolFigures:
     """What the plan's `capacity` section says about one pool's nodes."""
@@ -155,109 +136,57 @@ def node_expectations(capacity: Any, pool: str) -> Optional[PoolFigures]:
     return None
 
 
-def _pool_queues(document: dict) -> dict[str, tuple[str, str]]:
-    """pool -> (namespace, LocalQueue) whose ClusterQueue has a flavor pinned to that pool."""
-    flavor_pool = {}
-    for f in _resources(document, FLAVOR_TYPES):
-        labels = (f.get("inputs", {}).get("spec") or {}).get("nodeLabels") or {}
-        if NODEPOOL_LABEL in labels:
-            flavor_pool[_meta(f["inputs"]).get("name")] = labels[NODEPOOL_LABEL]
-    cq_pools: dict[str, set[str]] = {}
-    for cq in _resources(document, CLUSTERQUEUE_TYPES):
-        pools = cq_pools.setdefault(_meta(cq["inputs"]).get("name"), set())
-        for group in (cq["inputs"].get("spec") or {}).get("resourceGroups", []):
-            for flavor in group.get("flavors", []):
-                if flavor.get("name") in flavor_pool:
-                    pools.add(flavor_pool[flavor["name"]])
-    out: dict[str, tuple[str, str]] = {}
-    for lq in sorted(_resources(document, LOCALQUEUE_TYPES), key=lambda r: (_meta(r["inputs"]).get("namespace", ""), _meta(r["inputs"]).get("name", ""))):
-        meta = _meta(lq["inputs"])
-        for pool in sorted(cq_pools.get((lq["inputs"].get("spec") or {}).get("clusterQueue"), ())):
-            out.setdefault(pool, (meta.get("namespace", "default"), meta.get("name")))
-    return out
-
-
-def _lustre(document: dict) -> Optional[LustreTarget]:
-    fsx_volumes = {
-        _meta(pv["inputs"]).get("name")
-        for pv in _resources(document, PV_TYPE)
-        if ((pv["inputs"].get("spec") or {}).get("csi") or {}).get("driver") == FSX_DRIVER
-    }
-    claim = next(
-        (c for c in _resources(document, PVC_TYPE) if (c["inputs"].get("spec") or {}).get("volumeName") in fsx_volumes),
-        None,
-    )
+def _lustre(model: PlanModel) -> Optional[LustreTarget]:
+    claim = model.lustre_claim
     if claim is None:
         return None
-    systems = ((document.get("storage") or {}).get("fileSystems")) or []
+    systems = (((model.document or {}).get("storage") or {}).get("fileSystems")) or []
     fs = systems[0] if systems else {}
-    meta = _meta(claim["inputs"])
     expected = fs.get("writeThroughputMbps", fs.get("throughputMbps"))
-    return LustreTarget(meta.get("namespace", "default"), meta.get("name"), fs.get("zone"), float(expected) if expected is not None else None)
+    return LustreTarget(claim.namespace, claim.name, fs.get("zone"), float(expected) if expected is not None else None)
 
 
-def _hub(document: dict) -> Optional[HubTarget]:
-    for release in _resources(document, RELEASE_TYPE):
-        if release.get("inputs", {}).get("chart") == "jupyterhub":
-            return HubTarget(namespace=release["inputs"].get("namespace") or "default")
-    return None
+def _hub(model: PlanModel) -> Optional[HubTarget]:
+    return HubTarget(namespace=model.hub.namespace or "default") if model.hub is not None else None
 
 
 def targets_from_plan(document: dict) -> VerifyTargets:
     """VerifyTargets from a `crucible plan --json` document."""
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
         raise TargetsError("not a crucible plan document: no `resources` list (write one with `crucible plan <stack> --json FILE`)")
+    model = PlanModel.from_document(document)
     notes: list[str] = []
-    classes = {_meta(r["inputs"]).get("name"): r["inputs"] for r in _resources(document, NODECLASS_TYPE)}
-    queues_by_pool = _pool_queues(document)
+    queues_by_pool = model.queues.for_pool()
     capacity = document.get("capacity")
     pools = []
-    for np in _resources(document, NODEPOOL_TYPE):
-        template = (np["inputs"].get("spec") or {}).get("template") or {}
-        labels = (template.get("metadata") or {}).get("labels") or {}
-        if POOL_LABEL not in labels:
-            continue
-        name = labels[POOL_LABEL]
-        tspec = template.get("spec") or {}
-        taints = tuple(tspec.get("taints") or ())
-        resource = next((t["key"] for t in taints if t.get("key") in DEVICE_RESOURCES), None)
-        types: tuple[str, ...] = ()
-        for req in tspec.get("requirements") or ():
-            if req.get("key") == "node.kubernetes.io/instance-type" and req.get("operator") == "In":
-                types = tuple(req.get("values") or ())
-        node_class = (tspec.get("nodeClassRef") or {}).get("name", name)
-        interfaces = ((classes.get(node_class) or {}).get("spec") or {}).get("networkInterfaces") or []
-        efa = sum(1 for i in interfaces if i.get("interfaceType") == "efa-only")
-        figures = node_expectations(capacity, name)
+    for pool in model.pools:
+        resource, efa = pool.accelerator_resource, pool.efa_interfaces
+        figures = node_expectations(capacity, pool.name)
         per_type: tuple[NodeExpectation, ...] = ()
         if figures is None:
-            notes.append(f"pool {name}: the plan has no capacity figures; EFA is checked against the EC2NodeClass, accelerators only for presence")
+            notes.append(f"pool {pool.name}: the plan has no capacity figures; EFA is checked against the EC2NodeClass, accelerators only for presence")
         else:
             per_type, efa = figures.per_type, figures.efa
             resource = resource or figures.accelerator_resource
         pools.append(
             PoolTarget(
-                name=name,
-                node_class=node_class,
-                workload=labels.get("crucible.io/workload"),
+                name=pool.name,
+                node_class=pool.node_class,
+                workload=pool.workload,
                 accelerator_resource=resource,
-                instance_types=types or tuple(e.instance_type for e in per_type),
+                instance_types=pool.instance_types or tuple(e.instance_type for e in per_type),
                 efa=efa,
-                taints=taints,
+                taints=pool.taints,
                 per_type=tuple(per_type),
-                queue=queues_by_pool.get(name),
+                queue=queues_by_pool.get(pool.name),
             )
         )
-    queues = tuple(
-        QueueTarget(_meta(r["inputs"]).get("namespace", "default"), _meta(r["inputs"]).get("name"), (r["inputs"].get("spec") or {}).get("clusterQueue"))
-        for r in _resources(document, LOCALQUEUE_TYPES)
-    )
+    queues = tuple(QueueTarget(q.namespace, q.name, q.cluster_queue) for q in model.queues.local_queues)
     return VerifyTargets(
         stack=str(document.get("stack", "?")),
         pools=tuple(sorted(pools, key=lambda p: p.name)),
         queues=tuple(sorted(queues, key=lambda q: (q.namespace, q.name))),
-        lustre=_lustre(document),
-        hub=_hub(document),
+        lustre=_lustre(model),
+        hub=_hub(model),
         notes=tuple(notes),
     )
-

@@ -15,18 +15,18 @@ from typing import Optional
 
 import pulumi
 
-from components import versions
+from components import accelerators, versions
 from components.helm_addon import HelmChart, helm_release
 from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL
 
 NAMESPACE = "kube-system"
-NVIDIA = versions.chart("nvidia-device-plugin")
+NVIDIA = versions.chart(accelerators.GPU.device_plugin)  # the accelerator table names each kind's plugin
 EFA = versions.chart("aws-efa-k8s-device-plugin")
 # The Neuron chart's pin is not confirmed against the registry (see its note in components/versions.py).
-NEURON = versions.chart("neuron-helm-chart")
+NEURON = versions.chart(accelerators.NEURON.device_plugin)
 
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-NEURON_TOLERATION = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
+GPU_TOLERATION = accelerators.GPU.toleration
+NEURON_TOLERATION = accelerators.NEURON.toleration
 
 
 def _required_node_affinity(*expressions: dict) -> dict:
@@ -42,7 +42,7 @@ def nvidia_values() -> dict:
     labels Crucible does not install; replace it)."""
     return {
         "affinity": _required_node_affinity(
-            {"key": ACCELERATOR_LABEL, "operator": "In", "values": ["nvidia"]},
+            {"key": ACCELERATOR_LABEL, "operator": "In", "values": [accelerators.GPU.label_value]},
             {"key": AMI_FAMILY_LABEL, "operator": "In", "values": ["al2023"]},
         ),
         "tolerations": [GPU_TOLERATION],
@@ -65,7 +65,7 @@ def neuron_values() -> dict:
     Crucible's Neuron pods ask for one device (notebooks, serving replicas) or a whole node (training), so the
     default scheduler places them; the chart's scheduler is off by default and stated off."""
     return {
-        "devicePlugin": {"nodeSelector": {ACCELERATOR_LABEL: "neuron"}, "tolerations": [NEURON_TOLERATION]},
+        "devicePlugin": {"nodeSelector": {ACCELERATOR_LABEL: accelerators.NEURON.label_value}, "tolerations": [NEURON_TOLERATION]},
         "scheduler": {"enabled": False},
         "npd": {"enabled": False},
     }

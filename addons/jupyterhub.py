@@ -32,7 +32,6 @@ from addons.tenancy import RAY_PORTS
 from components import versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
 from components.labels import TENANT_LABEL, pod_security
-from stacks.derive.profiles import Profile
 
 PIN = versions.chart("jupyterhub")
 RELEASE = "jupyterhub"
@@ -46,6 +45,55 @@ LB_TARGET_TYPE = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
 LB_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 LB_SSL_CERT = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
 LB_SSL_PORTS = "service.beta.kubernetes.io/aws-load-balancer-ssl-ports"
+
+
+@dataclass(frozen=True)
+class Profile:
+    slug: str
+    display_name: str
+    description: str
+    kind: str  # cpu | gpu | neuron
+    pool: Optional[str]
+    accelerator_resource: Optional[str]
+    accelerators: int
+    node_selector: dict = field(default_factory=dict)
+    tolerations: tuple = ()
+    image: Optional[str] = None
+    default: bool = False
+
+    def kubespawner_override(self) -> dict:
+        out: dict = {}
+        if self.node_selector:
+            out["node_selector"] = dict(self.node_selector)
+        if self.accelerator_resource:
+            out["extra_resource_limits"] = {self.accelerator_resource: str(self.accelerators)}
+        if self.tolerations:
+            out["tolerations"] = [dict(t) for t in self.tolerations]
+        if self.image:
+            out["image"] = self.image
+        return out
+
+    def profile_list_entry(self) -> dict:
+        entry = {"display_name": self.display_name, "slug": self.slug, "description": self.description}
+        if self.default:
+            entry["default"] = True
+        override = self.kubespawner_override()
+        if override:
+            entry["kubespawner_override"] = override
+        return entry
+
+    def to_json(self) -> dict:
+        return {
+            "slug": self.slug,
+            "name": self.display_name,
+            "kind": self.kind,
+            "pool": self.pool,
+            "accelerator": self.accelerator_resource,
+            "accelerators": self.accelerators,
+            "nodeSelector": dict(self.node_selector),
+            "tolerations": [dict(t) for t in self.tolerations],
+            "default": self.default,
+        }
 
 
 @dataclass(frozen=True)

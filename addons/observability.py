@@ -26,7 +26,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import versions
+from components import accelerators, versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
 from components.labels import ACCELERATOR_LABEL, pod_security
 
@@ -43,8 +43,8 @@ PROMETHEUS_STACK_SYSTEM_PODS = (
     ("prometheusOperator", "admissionWebhooks", "patch"),
     ("kube-state-metrics",),
 )
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-NEURON_TOLERATION = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"}
+GPU_TOLERATION = accelerators.GPU.toleration
+NEURON_TOLERATION = accelerators.NEURON.toleration
 NEURON_MONITOR_PORT = 8000
 GRAFANA_SECRET = "grafana-admin"
 # The service account Prometheus scrapes with: the chart's `<release>-prometheus` for release kube-prometheus-stack
@@ -103,7 +103,7 @@ def dcgm_counters() -> str:
 
 def dcgm_values(scrape_interval_seconds: int) -> dict:
     return {
-        "nodeSelector": {ACCELERATOR_LABEL: "nvidia"},
+        "nodeSelector": {ACCELERATOR_LABEL: accelerators.GPU.label_value},
         "tolerations": [GPU_TOLERATION],
         "serviceMonitor": {"interval": f"{scrape_interval_seconds}s"},  # the chart's ServiceMonitor is on by default
         # The chart's ConfigMap exporter-metrics-config-map takes the whole list (not additive); the exporter
@@ -159,7 +159,7 @@ class DcgmExporter(pulumi.ComponentResource):
 
 def neuron_monitor_pod_spec(image: str) -> dict:
     return {
-        "nodeSelector": {ACCELERATOR_LABEL: "neuron"},
+        "nodeSelector": {ACCELERATOR_LABEL: accelerators.NEURON.label_value},
         "tolerations": [NEURON_TOLERATION],
         "containers": [
             {

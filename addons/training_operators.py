@@ -6,6 +6,10 @@ and JobSet), so it is a `helm.v3.Release`. kubeflow/mpi-operator publishes raw m
 the few objects the controller needs as plain `pulumi_kubernetes` resources written here: namespace, service
 account, cluster role and binding, the MPIJob CRD and the controller Deployment, pinned to a release image.
 
+Trainer comes with the ClusterTrainingRuntime Crucible ships, `torch-distributed-efa` (:func:`torch_efa_runtime`,
+its image from `training.trainer.runtimeImage`); the example TrainJobs `crucible examples` writes run on it and
+take their EFA environment (:data:`EFA_ENV`) from here.
+
 Both are admitted by Kueue (integrations kubeflow.org/mpijob and trainer.kubeflow.org/trainjob). The v1
 training-operator is never installed: its MPIJob v1 CRD would clash with mpi-operator's v2beta1.
 """
@@ -18,10 +22,9 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.tools.examples.training import torch_efa_runtime
 from components import versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
-from components.labels import POOL_LABEL, SYSTEM_TOLERATION, pod_security
+from components.labels import EFA_NO_HUGE_PAGES_ENV, POOL_LABEL, SYSTEM_TOLERATION, pod_security
 
 MPI_OPERATOR_NAMESPACE = "mpi-operator"
 MPI_OPERATOR = versions.image("mpi-operator")  # the release's image; its tag is the release
@@ -29,6 +32,67 @@ MPI_OPERATOR_IMAGE = MPI_OPERATOR.repository
 TRAINER_NAMESPACE = "kubeflow-system"
 TRAINER = versions.chart("kubeflow-trainer")
 TRAINER_RELEASE = "kubeflow-trainer"
+TRAINER_API = "trainer.kubeflow.org/v1alpha1"
+TORCH_EFA_RUNTIME = "torch-distributed-efa"  # the ClusterTrainingRuntime Crucible ships (training.runtimes)
+
+# What the jobs set: NCCL logs its transport at start ("NET/OFI Selected provider is efa"), so a run that fell
+# back to TCP sockets is visible at once; libfabric's EFA provider must not take its buffers from huge pages, which
+# no node reserves (its default is to use them).
+EFA_ENV: tuple[tuple[str, str], ...] = (("NCCL_DEBUG", "INFO"), EFA_NO_HUGE_PAGES_ENV)
+
+
+def efa_env(extra: Optional[dict[str, str]] = None) -> list[dict]:
+    pairs = dict(EFA_ENV)
+    pairs.update(extra or {})
+    return [{"name": k, "value": v} for k, v in pairs.items()]
+
+
+def shm_volume() -> dict:
+    # NCCL and PyTorch data loaders use /dev/shm; the container default (64 MiB) is far too small.
+    return {"name": "dshm", "emptyDir": {"medium": "Memory"}}
+
+
+def torch_efa_runtime(image: str) -> dict:
+    """ClusterTrainingRuntime `torch-distributed-efa`: torchrun per node, /dev/shm in memory, EFA-ready env.
+
+    Pool placement, accelerators and EFA devices are per job (TrainJob resourcesPerNode and runtimePatches),
+    so one runtime serves every EFA pool.
+    """
+    return {
+        "apiVersion": TRAINER_API,
+        "kind": "ClusterTrainingRuntime",
+        "metadata": {"name": TORCH_EFA_RUNTIME, "labels": {"trainer.kubeflow.org/framework": "torch"}},
+        "spec": {
+            "mlPolicy": {"numNodes": 1, "torch": {}},
+            "template": {
+                "spec": {
+                    "replicatedJobs": [
+                        {
+                            "name": "node",
+                            "template": {
+                                "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
+                                "spec": {
+                                    "template": {
+                                        "spec": {
+                                            "containers": [
+                                                {
+                                                    "name": "node",
+                                                    "image": image,
+                                                    "env": efa_env(),
+                                                    "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                                                }
+                                            ],
+                                            "volumes": [shm_volume()],
+                                        }
+                                    }
+                                },
+                            },
+                        }
+                    ]
+                }
+            },
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -171,7 +235,7 @@ class KubeflowTrainer(pulumi.ComponentResource):
         self.release = helm_release(self, name, chart, trainer_values(args), create_namespace=True)
         self.runtimes = []
         for runtime in args.runtimes:
-            manifest = torch_efa_runtime(args.runtime_image)  # only torch-distributed-efa is offered
+            manifest = torch_efa_runtime(args.runtime_image)  # only torch-distributed-efa is offered (TORCH_EFA_RUNTIME)
             self.runtimes.append(
                 k8s.apiextensions.CustomResource(
                     f"{name}-{runtime}",

@@ -34,9 +34,8 @@ def cluster_tag(cluster_name: str) -> str:
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
-# Device plugin resources: the accelerators of a pool kind, and EFA interfaces. Accelerator pools are tainted
-# NoSchedule with their resource name as the key.
-ACCELERATOR_RESOURCE = {"gpu": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
+# Device plugin resources: EFA interfaces here; the accelerators of each pool kind (and their taints, node label
+# values and device plugins) are the accelerator table's, components/accelerators.py.
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 HUGEPAGES_RESOURCE = "hugepages-2Mi"
 # No Crucible pod asks for huge pages, and none may in a team namespace (ResourceQuota 0; Kueue covers none):

@@ -2,7 +2,7 @@
 pools a cluster placement group and a security group that allows all traffic to and from itself.
 
 The manifests are built by the pure functions `node_class_spec` / `node_pool_spec` from `NodePoolArgs`; the
-args carry what the spec and stacks/derive/capacity.py decided (types, limits, EFA interface count). Nothing
+args carry what the spec and the capacity derivation decided (types, limits, EFA interface count). Nothing
 here reads config or the instance catalog.
 
 EFA interfaces: explicit `networkInterfaces` on the EC2NodeClass (Karpenter >= 1.11), not the automatic
@@ -22,8 +22,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.accelerators import accelerator
 from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, POOL_LABEL, WORKLOAD_LABEL
-from stacks.derive.capacity import ACCELERATOR_LABEL_VALUE, ACCELERATOR_RESOURCE, efa_network_interfaces
 
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
@@ -85,16 +85,31 @@ class NodePoolArgs:
 
 def pool_labels(args: NodePoolArgs) -> dict[str, str]:
     labels = {**dict(args.labels), POOL_LABEL: args.name, WORKLOAD_LABEL: args.workload, AMI_FAMILY_LABEL: args.ami_family.lower()}
-    if args.kind in ACCELERATOR_LABEL_VALUE:
-        labels[ACCELERATOR_LABEL] = ACCELERATOR_LABEL_VALUE[args.kind]
+    label_value = accelerator(args.kind).label_value
+    if label_value:
+        labels[ACCELERATOR_LABEL] = label_value
     if args.efa_interfaces:
         labels[EFA_LABEL] = "true"
     return labels
 
 
 def pool_taints(kind: str) -> list[dict]:
-    resource = ACCELERATOR_RESOURCE.get(kind)
-    return [{"key": resource, "effect": "NoSchedule"}] if resource else []
+    taint = accelerator(kind).taint
+    return [taint] if taint else []
+
+
+def efa_network_interfaces(count: int) -> list[dict]:
+    """EC2NodeClass `networkInterfaces` attaching ``count`` EFA devices, one per network card, as AWS
+    recommends for multi-card instances: card 0 keeps the primary ENA interface (device 0) and takes an
+    EFA-only interface on device 1; every further card gets an EFA-only interface on device 0."""
+    if count <= 0:
+        return []
+    out = [
+        {"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"},
+        {"networkCardIndex": 0, "deviceIndex": 1, "interfaceType": "efa-only"},
+    ]
+    out += [{"networkCardIndex": card, "deviceIndex": 0, "interfaceType": "efa-only"} for card in range(1, count)]
+    return out
 
 
 def node_pool_spec(args: NodePoolArgs) -> dict:

@@ -16,6 +16,7 @@ from components.catalog import (
     UnknownInstanceType,
     load_catalog,
     resolve,
+    select,
 )
 
 
@@ -85,25 +86,25 @@ def test_network_bandwidth(catalog: Catalog, name: str, gbps: int) -> None:
 
 
 ACCELERATORS = [
-    # name, kind, accelerator, devices, GiB per device
-    ("p4d.24xlarge", "nvidia", "a100", 8, 40),
-    ("p4de.24xlarge", "nvidia", "a100", 8, 80),
-    ("p5.48xlarge", "nvidia", "h100", 8, 80),
-    ("p5e.48xlarge", "nvidia", "h200", 8, 141),
-    ("p5en.48xlarge", "nvidia", "h200", 8, 141),
-    ("g5.xlarge", "nvidia", "a10g", 1, 24),
-    ("g5.12xlarge", "nvidia", "a10g", 4, 24),
-    ("g5.48xlarge", "nvidia", "a10g", 8, 24),
-    ("g6.48xlarge", "nvidia", "l4", 8, 24),
-    ("g6e.12xlarge", "nvidia", "l40s", 4, 48),
-    ("g6e.48xlarge", "nvidia", "l40s", 8, 48),
+    # name, kind (the pool vocabulary: components/accelerators.py), accelerator, devices, GiB per device
+    ("p4d.24xlarge", "gpu", "a100", 8, 40),
+    ("p4de.24xlarge", "gpu", "a100", 8, 80),
+    ("p5.48xlarge", "gpu", "h100", 8, 80),
+    ("p5e.48xlarge", "gpu", "h200", 8, 141),
+    ("p5en.48xlarge", "gpu", "h200", 8, 141),
+    ("g5.xlarge", "gpu", "a10g", 1, 24),
+    ("g5.12xlarge", "gpu", "a10g", 4, 24),
+    ("g5.48xlarge", "gpu", "a10g", 8, 24),
+    ("g6.48xlarge", "gpu", "l4", 8, 24),
+    ("g6e.12xlarge", "gpu", "l40s", 4, 48),
+    ("g6e.48xlarge", "gpu", "l40s", 8, 48),
     ("trn1.2xlarge", "neuron", "trainium", 1, 32),
     ("trn1.32xlarge", "neuron", "trainium", 16, 32),
     ("trn1n.32xlarge", "neuron", "trainium", 16, 32),
     ("trn2.48xlarge", "neuron", "trainium2", 16, 96),
     ("inf2.xlarge", "neuron", "inferentia2", 1, 32),
     ("inf2.48xlarge", "neuron", "inferentia2", 12, 32),
-    ("m7i.xlarge", "none", None, 0, 0),
+    ("m7i.xlarge", "cpu", None, 0, 0),
 ]
 
 
@@ -112,7 +113,7 @@ def test_accelerators(
     catalog: Catalog, name: str, kind: str, accelerator: str | None, count: int, gib: int
 ) -> None:
     instance_type = catalog.get(name)
-    assert instance_type.accelerator_kind == kind
+    assert instance_type.kind == kind
     assert instance_type.accelerator == accelerator
     assert instance_type.accelerator_count == count
     assert instance_type.accelerator_memory_gib == gib
@@ -189,10 +190,10 @@ def test_entry_is_consistent(catalog: Catalog, name: str) -> None:
     instance_type = catalog.get(name)
     assert instance_type.family == name.split(".")[0]
     assert instance_type.size == name.split(".")[1]
-    if instance_type.accelerator_kind == "nvidia":
+    if instance_type.kind == "gpu":
         assert instance_type.accelerator_resource == "nvidia.com/gpu"
         assert instance_type.neuron_cores is None
-    elif instance_type.accelerator_kind == "neuron":
+    elif instance_type.kind == "neuron":
         assert instance_type.accelerator_resource == "aws.amazon.com/neuron"
         assert instance_type.neuron_cores
         assert instance_type.neuron_cores % instance_type.accelerator_count == 0
@@ -259,6 +260,32 @@ def test_nothing_close_means_no_suggestion(catalog: Catalog) -> None:
         catalog.get("banana")
     assert raised.value.suggestions == ()
     assert str(raised.value) == "unknown instance type 'banana'"
+
+
+def test_config_entries_select_types_and_families_in_order_each_once(catalog: Catalog) -> None:
+    selected = [t.name for t in catalog.select(["g6e.12xlarge", "g6e", "p5.48xlarge"])]
+    assert selected == ["g6e.12xlarge", *(t.name for t in catalog.family("g6e") if t.name != "g6e.12xlarge"), "p5.48xlarge"]
+    assert select(["m7i.xlarge"]) == [catalog.get("m7i.xlarge")]  # the packaged catalog by default
+
+
+def test_selecting_an_unknown_entry_names_it_with_close_matches(catalog: Catalog) -> None:
+    with pytest.raises(UnknownInstanceType) as raised:
+        catalog.select(["p5.48xlarge", "g6f"])
+    assert raised.value.name == "g6f" and "g6e" in raised.value.suggestions
+
+
+def test_close_matches_stay_in_the_family_when_the_family_is_right(catalog: Catalog) -> None:
+    assert catalog.close_matches("m7i.xlarg")[0] == "m7i.xlarge"
+    assert all(name.startswith("m7i.") for name in catalog.close_matches("m7i.xlarg"))
+    assert "g6e" in catalog.close_matches("g6f")  # families too
+    assert catalog.close_matches("banana") == []
+
+
+def test_the_data_file_spells_kinds_as_the_maker_and_the_catalog_speaks_the_pool_vocabulary(tmp_path: Path) -> None:
+    loaded = load_catalog(write_catalog(tmp_path, valid_document()))
+    kinds = {name: loaded.get(name).kind for name in loaded.names()}
+    assert kinds == {"m7i.large": "cpu", "p5.48xlarge": "gpu", "trn1.32xlarge": "neuron"}
+    assert loaded.get("p5.48xlarge").kube_arch == "amd64"
 
 
 def test_unknown_instance_type_is_a_lookup_error(catalog: Catalog) -> None:
@@ -417,7 +444,7 @@ def test_a_valid_file_loads_from_any_path(tmp_path: Path) -> None:
         name="trn1.32xlarge",
         family="trn1",
         arch="x86_64",
-        accelerator_kind="neuron",
+        kind="neuron",
         accelerator="trainium",
         accelerator_count=16,
         accelerator_memory_gib=32,

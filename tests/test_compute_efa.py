@@ -6,7 +6,9 @@ import pytest
 import upstream
 from helpers import plan, shared_dir
 from addons.device_plugins import efa_values, neuron_values, nvidia_values
-from stacks.derive.capacity import catalog_facts
+from components.catalog import load_catalog
+
+CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -28,7 +30,7 @@ def node_class(run, name):
 def test_every_efa_interface_of_the_instance_is_attached(run):
     interfaces = node_class(run, "train")["networkInterfaces"]
     efa = [i for i in interfaces if i["interfaceType"] == "efa-only"]
-    assert len(efa) == catalog_facts("p5.48xlarge").efa_interfaces
+    assert len(efa) == CATALOG.get("p5.48xlarge").efa_interfaces
     assert {"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"} in interfaces
     assert len({i["networkCardIndex"] for i in efa}) == len(efa)  # at most one EFA per network card
     assert "networkInterfaces" not in node_class(run, "serve")
@@ -39,7 +41,7 @@ def test_interface_count_follows_the_catalog_for_each_efa_type(instance_type):
     kind = "neuron" if instance_type.startswith("trn") else "gpu"
     run = plan("dev", pools=[{**P5, "kind": kind, "instanceTypes": [instance_type]}])
     efa = [i for i in run.one(NODECLASS).inputs["spec"]["networkInterfaces"] if i["interfaceType"] == "efa-only"]
-    assert len(efa) == catalog_facts(instance_type).efa_interfaces
+    assert len(efa) == CATALOG.get(instance_type).efa_interfaces
 
 
 def test_efa_pool_sits_in_one_zone_by_default(run):

@@ -5,7 +5,9 @@ import pytest
 
 import upstream
 from helpers import plan, shared_dir
-from stacks.derive.capacity import catalog_facts, resolve
+from components.catalog import load_catalog, select
+
+CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
 from stacks.tools.plan.locate import plan_stack, shipped_stacks
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -57,14 +59,14 @@ def test_accelerator_pools_carry_their_noschedule_taint(run):
 
 
 def test_limits_are_the_catalog_capacity_at_max(run):
-    gpu = [catalog_facts(t) for t in GPU["instanceTypes"]]
+    gpu = [CATALOG.get(t) for t in GPU["instanceTypes"]]
     assert by_name(run, NODEPOOL, "gpu").inputs["spec"]["limits"] == {
         "cpu": str(3 * max(f.vcpu for f in gpu)),
         "memory": f"{-(-3 * max(f.memory_gib for f in gpu) // 1):.0f}Gi",
-        "nvidia.com/gpu": str(3 * max(f.accelerators for f in gpu)),
+        "nvidia.com/gpu": str(3 * max(f.accelerator_count for f in gpu)),
     }
-    trn = catalog_facts("trn1.32xlarge")
-    nodes = -(-64 // trn.accelerators)
+    trn = CATALOG.get("trn1.32xlarge")
+    nodes = -(-64 // trn.accelerator_count)
     limits = by_name(run, NODEPOOL, "trn").inputs["spec"]["limits"]
     assert limits == {"cpu": str(nodes * trn.vcpu), "memory": f"{-(-nodes * trn.memory_gib // 1):.0f}Gi", "aws.amazon.com/neuron": "64"}
     assert set(by_name(run, NODEPOOL, "cpu").inputs["spec"]["limits"]) == {"cpu", "memory"}
@@ -96,7 +98,7 @@ def test_families_resolve_to_catalog_types():
     run = plan("dev", pools=[{**CPU, "instanceTypes": ["m7i"]}])
     reqs = {r["key"]: r["values"] for r in run.one(NODEPOOL).inputs["spec"]["template"]["spec"]["requirements"]}
     types = reqs["node.kubernetes.io/instance-type"]
-    assert types and all(t.startswith("m7i.") and catalog_facts(t) is not None for t in types)
+    assert types and all(t.startswith("m7i.") and t in load_catalog() for t in types)
 
 
 def test_nodes_are_imdsv2_hop_1_encrypted_and_private(run):
@@ -146,7 +148,7 @@ def test_reserved_capacity_selects_reservations_by_id_and_tags():
 
 
 def test_raid0_over_instance_store_when_every_type_has_it_or_when_stated():
-    with_store = [t for t in resolve(["g6e"]) if catalog_facts(t).instance_store_gib > 0]
+    with_store = [t for t in [t.name for t in select(["g6e"])] if CATALOG.get(t).instance_store_gib > 0]
     spec = plan("dev", pools=[{**GPU, "instanceTypes": with_store[:2]}]).one(NODECLASS).inputs["spec"]
     assert spec["instanceStorePolicy"] == "RAID0"
     spec = plan("dev", pools=[{**GPU, "instanceTypes": with_store[:2], "instanceStoreRaid0": False}]).one(NODECLASS).inputs["spec"]

@@ -11,7 +11,9 @@ import math
 import pytest
 
 from helpers import spec_of
-from stacks.derive.capacity import catalog_facts
+from components.catalog import load_catalog
+
+CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
 from stacks.derive.cost import HOURS_PER_MONTH, flavor_prices, pool_cost, spot_savings_percent, stack_cost
 from stacks.derive.prices import service_prices, spot_table
 from stacks.spec import ConfigError
@@ -20,7 +22,7 @@ PRICES = service_prices()
 
 
 def od(instance_type: str) -> float:
-    return catalog_facts(instance_type).on_demand_per_hour
+    return CATALOG.get(instance_type).price_per_hour
 
 
 def spot(instance_type: str) -> float:
@@ -62,7 +64,7 @@ def test_a_pool_of_several_types_spans_cheapest_spot_to_dearest_on_demand():
 
 def test_a_pool_bounded_by_accelerators_prices_the_nodes_each_type_needs():
     p = only_pool(spec_of("dev", pools=[pool(instanceTypes=["g6.xlarge", "g6.12xlarge"], maxNodes=None, maxAccelerators=8)]))
-    per_node = {t: catalog_facts(t).accelerators for t in ("g6.xlarge", "g6.12xlarge")}
+    per_node = {t: CATALOG.get(t).accelerator_count for t in ("g6.xlarge", "g6.12xlarge")}
     costs = [math.ceil(8 / per_node[t]) * od(t) for t in per_node]
     assert p.at_max == pytest.approx((min(costs), max(costs)))
 
@@ -247,7 +249,7 @@ def test_no_teams_no_showback():
 def test_runtime_prices_charge_a_full_quota_what_the_plan_says(showback_spec):
     """The recording rule's price per unit x a pool's units = the pool's cost at its limit (dearest)."""
     prices = {p.flavor: p for p in flavor_prices(showback_spec)}
-    units = {"train": 2 * catalog_facts("g6.12xlarge").accelerators, "serve": 4 * catalog_facts("g6.2xlarge").accelerators, "cpu": 3 * catalog_facts("m7i.xlarge").vcpu}
+    units = {"train": 2 * CATALOG.get("g6.12xlarge").accelerator_count, "serve": 4 * CATALOG.get("g6.2xlarge").accelerator_count, "cpu": 3 * CATALOG.get("m7i.xlarge").vcpu}
     for p in stack_cost(showback_spec).pools:
         assert prices[p.pool].usd_per_unit_hour * units[p.pool] == pytest.approx(p.at_max[1])
     assert {p.flavor: p.resource for p in prices.values()} == {"train": "nvidia.com/gpu", "serve": "nvidia.com/gpu", "cpu": "cpu"}

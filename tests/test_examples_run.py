@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from stacks.tools.examples import render_examples
-from stacks.tools.examples.training import torch_efa_runtime
+from addons.training_operators import torch_efa_runtime
 from helpers import spec_of
 from stacks.derive.quotas import plan_queues
 from stacks.tools.plan.locate import config_path
@@ -400,7 +400,7 @@ def test_every_example_image_is_pinned_to_a_version(stack):
 def test_the_deployed_training_runtime_image_is_pinned():
     from stacks.spec.checks import image_ref
 
-    for image in images(torch_efa_runtime(shipped_spec("prod").training.examples.pytorch_image)):
+    for image in images(torch_efa_runtime(shipped_spec("prod").training.trainer.runtime_image)):
         assert image_ref(image) is None, image
 
 
@@ -450,18 +450,18 @@ def test_the_research_preset_has_a_jupyterhub_with_its_small_gpu_profile():
 
 
 def test_the_gpu_smoke_job_takes_one_whole_node_of_the_gpu_pool_through_kueue():
-    from stacks.derive.capacity import catalog_facts
+    from components.catalog import load_catalog
 
     (job,) = shipped_examples("dev")["train/gpu-smoke.yaml"]
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "default" and job["spec"]["suspend"] is True
     pod = job["spec"]["template"]["spec"]
     assert pod["nodeSelector"]["karpenter.sh/nodepool"] == "gpu-dev"
-    facts = catalog_facts(pod["nodeSelector"]["node.kubernetes.io/instance-type"])
+    facts = load_catalog().get(pod["nodeSelector"]["node.kubernetes.io/instance-type"])
     (container,) = pod["containers"]
     limits = container["resources"]["limits"]
-    assert limits["nvidia.com/gpu"] == str(facts.accelerators) and "vpc.amazonaws.com/efa" not in limits
+    assert limits["nvidia.com/gpu"] == str(facts.accelerator_count) and "vpc.amazonaws.com/efa" not in limits
     assert container["resources"]["requests"] == limits
-    assert f"--nproc-per-node={facts.accelerators}" in container["command"][-1]
+    assert f"--nproc-per-node={facts.accelerator_count}" in container["command"][-1]
 
 
 # ---- and no tenant can opt in: the placement guard ------------------------------------------------------------

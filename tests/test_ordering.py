@@ -111,14 +111,14 @@ def test_a_hub_load_balancer_without_the_controller_is_a_config_error_naming_the
 def test_example_workloads_that_want_a_load_balancer_name_the_controller(stack):
     # With the Service mutator off, a LoadBalancer Service or an Ingress reaches the controller only by saying so.
     from stacks.tools.examples import render_examples
-    from stacks.derive.capacity import catalog_facts
+    from components.catalog import load_catalog
     from stacks.tools.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
 
     spec, _, _ = load_stack_file(config_path(stack))
     ingress_class = _release(_resources("prod"), "aws-load-balancer-controller")["inputs"]["values"].get("ingressClass", "alb")  # unset: the chart default (values.yaml ingressClass: alb)
     ingresses = 0
-    for path, manifests in render_examples(spec, catalog_facts).items():
+    for path, manifests in render_examples(spec, load_catalog()).items():
         for m in manifests:
             if m["kind"] == "Ingress":
                 ingresses += 1

@@ -12,21 +12,24 @@ import pytest
 
 from helpers import shared_dir, shipped_report
 from components.catalog import load_catalog
-from stacks.derive.capacity import catalog_facts, max_pods
+from components.catalog import load_catalog
+from stacks.derive.capacity import max_pods
+
+CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
 
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 
 
 def test_p5_with_efa_reaches_the_250_ceiling_instead_of_the_eni_limited_51():
-    p5 = catalog_facts("p5.48xlarge")
+    p5 = CATALOG.get("p5.48xlarge")
     assert max_pods(p5, efa=True, prefix_delegation=False) == 51  # what Karpenter computes without maxPods
     assert max_pods(p5, efa=True) == 250
 
 
 def test_small_types_are_capped_at_110_and_large_ones_at_250():
-    assert max_pods(catalog_facts("m7i.large")) == 110  # 3 x (9 x 16) + 2 = 434 addresses, 2 vCPUs
-    assert max_pods(catalog_facts("m7i.8xlarge")) == 250  # 32 vCPUs
-    assert max_pods(catalog_facts("c7g.4xlarge")) == 110  # 16 vCPUs
+    assert max_pods(CATALOG.get("m7i.large")) == 110  # 3 x (9 x 16) + 2 = 434 addresses, 2 vCPUs
+    assert max_pods(CATALOG.get("m7i.8xlarge")) == 250  # 32 vCPUs
+    assert max_pods(CATALOG.get("c7g.4xlarge")) == 110  # 16 vCPUs
 
 
 def test_catalog_network_facts_give_karpenters_eni_limited_pod_counts():
@@ -55,7 +58,7 @@ def test_every_node_class_sets_max_pods_for_its_smallest_type(stack):
     for name, spec in classes.items():
         capacity = document["capacity"][name]
         efa = bool(spec.get("networkInterfaces"))
-        expected = min(max_pods(catalog_facts(t), efa=efa) for t in capacity["instanceTypes"])
+        expected = min(max_pods(CATALOG.get(t), efa=efa) for t in capacity["instanceTypes"])
         assert spec["kubelet"] == {"maxPods": expected}, name
 
 

@@ -10,7 +10,7 @@ import upstream
 from stacks.tools.examples import EXAMPLES, render_examples
 from stacks.tools.examples.ray import finetune_rayjob, neuron_raycluster
 from stacks.tools.examples.shapes import NodeShape
-from stacks.derive.capacity import catalog_facts
+from components.catalog import load_catalog
 from stacks.tools.examples.training import CHECKPOINT_MOUNT
 from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE, QUEUE_LABEL
 from components.catalog import load_catalog
@@ -60,7 +60,7 @@ def head_pod(manifest: dict) -> dict:
 
 
 def rendered(stack_pools=POOLS, **overrides) -> dict[str, list[dict]]:
-    return render_examples(spec_of("dev", pools=stack_pools, **overrides), catalog_facts)
+    return render_examples(spec_of("dev", pools=stack_pools, **overrides), load_catalog())
 
 
 def ray_manifest(path: str, **overrides) -> dict:
@@ -276,7 +276,7 @@ def test_bad_ray_example_settings_name_the_key(examples, path):
 def test_the_trainium_raycluster_needs_a_neuron_training_pool():
     assert "train/ray-trainium.yaml" not in rendered(stack_pools=[GPU_TRAIN, SERVE])
     assert "train/ray-finetune.yaml" not in rendered(stack_pools=[TRN_TRAIN])
-    assert render_examples(spec_of("dev"), catalog_facts) == {}
+    assert render_examples(spec_of("dev"), load_catalog()) == {}
 
 
 @pytest.mark.parametrize("stack, path", [("train-p5", "train/ray-finetune.yaml"), ("trainium", "train/ray-trainium.yaml")])

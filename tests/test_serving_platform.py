@@ -11,7 +11,7 @@ import yaml
 from stacks.tools.examples import render_examples
 from addons.kueue import FEATURE_GATES, KueueArgs, kueue_values, manager_config
 from helpers import plan, shipped_report, spec_of
-from stacks.derive.capacity import catalog_facts
+from components.catalog import load_catalog
 
 POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": "v20251108"},
@@ -35,7 +35,7 @@ def run():
 
 @pytest.fixture(scope="module")
 def examples():
-    return render_examples(spec_of("prod", **CONFIG), catalog_facts)
+    return render_examples(spec_of("prod", **CONFIG), load_catalog())
 
 
 def policies_in(run, namespace: str) -> list[dict]:
@@ -339,7 +339,7 @@ def test_every_example_of_a_shipped_stack_passes_pod_security_where_teams_run_it
 
 
 def test_the_serving_queue_setting_labels_every_rayservice():
-    rendered = render_examples(spec_of("prod", serving={"examples": {"queue": "serving"}}, **CONFIG), catalog_facts)
+    rendered = render_examples(spec_of("prod", serving={"examples": {"queue": "serving"}}, **CONFIG), load_catalog())
     services = [m for path in SERVING_EXAMPLES for m in rendered[path] if m["kind"] == "RayService"]
     assert services and all(s["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "serving" for s in services)
 

@@ -9,7 +9,7 @@ import pytest
 
 from helpers import plan, spec_of, stack_config
 from stacks.tools.cli import main as cli
-from stacks.derive import capacity
+from components.catalog import load_catalog
 from stacks.tools.plan.locate import Planned
 from stacks.tools.harness import ACCOUNT_ID
 from stacks.tools.plan.report import build_report
@@ -24,7 +24,7 @@ STORAGE = {"lustre": {"efa": True, "storageCapacityGib": 19200, "perUnitStorageT
 @pytest.fixture
 def catalog():
     """The instance catalog's lookup: figures asserted below are read back through it."""
-    return capacity.catalog_facts
+    return load_catalog().get
 
 
 def planned(env, **overrides):
@@ -46,7 +46,7 @@ def test_prod_with_an_efa_p5_pool_plans_persistent_2_in_the_pools_zone_linked_an
 
 
 def test_plan_shows_a_sizing_line_a_person_can_check(catalog):
-    accelerators = 4 * catalog("p5.48xlarge").accelerators  # maxNodes x GPUs per node
+    accelerators = 4 * catalog("p5.48xlarge").accelerator_count  # maxNodes x GPUs per node
     document, lines = build_report(planned("prod", pools=[P5], storage=STORAGE))
     mbps = 19.2 * 250  # 19200 GiB = 19.2 TiB at 250 MB/s/TiB
     per_accelerator = mbps / accelerators

@@ -11,8 +11,9 @@ import upstream
 from stacks.tools.examples import EXAMPLES, render_examples, write_examples
 from stacks.tools.examples.serving import Exposure, app_ingress, llm_rayservice
 from stacks.tools.examples.shapes import NodeShape
-from stacks.derive.capacity import catalog_facts
-from stacks.tools.examples.training import OBSOLETE_EFA_ENV, mpi_nccl_job, pytorch_trainjob, torch_efa_runtime
+from components.catalog import load_catalog
+from addons.training_operators import torch_efa_runtime
+from stacks.tools.examples.training import OBSOLETE_EFA_ENV, mpi_nccl_job, pytorch_trainjob
 from components.labels import QUEUE_LABEL
 from addons.load_balancer_controller import controller_policy
 from helpers import plan, spec_of
@@ -30,8 +31,8 @@ POOLS = [
 
 
 @pytest.fixture
-def lookup():
-    return catalog_facts
+def catalog():
+    return load_catalog()
 
 
 SHAPE = NodeShape(pool="train", kind="gpu", instance_type="x.test", accelerators=3, efa_interfaces=5, vcpu=48, memory_gib=400)
@@ -155,36 +156,36 @@ def test_no_obsolete_efa_or_nccl_environment_is_set(manifest):
 
 def test_efa_device_count_is_the_catalog_maximum_for_the_pools_instance_type():
     spec = spec_of("dev", pools=POOLS)
-    facts = catalog_facts("p5.48xlarge")
+    facts = load_catalog().get("p5.48xlarge")
     (job,) = render_examples(spec)["train/mpi-nccl-allreduce.yaml"]
     limits = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert int(limits["vpc.amazonaws.com/efa"]) == facts.efa_interfaces
-    assert int(limits["nvidia.com/gpu"]) == facts.accelerators
+    assert int(limits["nvidia.com/gpu"]) == facts.accelerator_count
 
 
 # ---- the registry `crucible examples` iterates --------------------------------------------------------
 
 
-def test_examples_render_from_the_spec_with_its_queue_claim_and_pool(lookup, tmp_path):
+def test_examples_render_from_the_spec_with_its_queue_claim_and_pool(catalog, tmp_path):
     trainium = {"name": "trn", "kind": "neuron", "workload": "training", "instanceTypes": ["trn1.32xlarge"], "efa": True, "maxNodes": 2, "amiVersion": "v20251108"}
     spec = spec_of("dev", pools=[*POOLS, trainium], training={"examples": {"queue": "ml-team", "checkpointClaim": "team-lustre"}})
-    written = write_examples(spec, tmp_path, lookup)
+    written = write_examples(spec, tmp_path, catalog)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(e.path for e in EXAMPLES)
     (mpi,) = yaml.safe_load_all((tmp_path / "train/mpi-nccl-allreduce.yaml").read_text())
     assert mpi["metadata"]["labels"][QUEUE_LABEL] == "ml-team"
     assert mpi["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"] == "team-lustre"
-    for docs in render_examples(spec, lookup).values():
+    for docs in render_examples(spec, catalog).values():
         for manifest in docs:
             if upstream.has_crd(manifest["apiVersion"], manifest["kind"]):
                 upstream.assert_valid(manifest)
 
 
-def test_examples_need_a_pool_to_run_on(lookup):
-    assert render_examples(spec_of("dev"), lookup) == {}
+def test_examples_need_a_pool_to_run_on(catalog):
+    assert render_examples(spec_of("dev"), catalog) == {}
 
 
-def test_the_neuron_twin_requests_neuron_devices_on_the_neuron_pool(lookup):
-    (service,) = render_examples(spec_of("dev", pools=POOLS), lookup)["serve/llm-neuron.yaml"]
+def test_the_neuron_twin_requests_neuron_devices_on_the_neuron_pool(catalog):
+    (service,) = render_examples(spec_of("dev", pools=POOLS), catalog)["serve/llm-neuron.yaml"]
     (worker,) = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
     pod = worker["template"]["spec"]
     assert pod["nodeSelector"] == {"karpenter.sh/nodepool": "inf", "node.kubernetes.io/instance-type": "inf2.xlarge"}
@@ -193,9 +194,9 @@ def test_the_neuron_twin_requests_neuron_devices_on_the_neuron_pool(lookup):
     assert "device: neuron" in service["spec"]["serveConfigV2"]
 
 
-def test_rayservice_autoscales_between_the_configured_replicas(lookup):
+def test_rayservice_autoscales_between_the_configured_replicas(catalog):
     spec = spec_of("dev", pools=POOLS, serving={"examples": {"minReplicas": 2, "maxReplicas": 6}})
-    (service,) = render_examples(spec, lookup)["serve/llm-gpu.yaml"]
+    (service,) = render_examples(spec, catalog)["serve/llm-gpu.yaml"]
     assert service["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] is True
     (worker,) = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
     assert (worker["minReplicas"], worker["maxReplicas"]) == (2, 6)
@@ -206,8 +207,8 @@ def test_rayservice_autoscales_between_the_configured_replicas(lookup):
 # ---- exposure -----------------------------------------------------------------------------------------
 
 
-def test_serving_examples_are_private_by_default(lookup):
-    docs = render_examples(spec_of("prod", pools=POOLS), lookup)["serve/prompt-lab.yaml"]
+def test_serving_examples_are_private_by_default(catalog):
+    docs = render_examples(spec_of("prod", pools=POOLS), catalog)["serve/prompt-lab.yaml"]
     services = [d for d in docs if d["kind"] == "Service"]
     (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
     assert services and all(s["spec"]["type"] == "ClusterIP" for s in services)
@@ -215,9 +216,9 @@ def test_serving_examples_are_private_by_default(lookup):
     assert ingress["metadata"]["labels"]["crucible.io/exposure"] == "private"
 
 
-def test_public_exposure_is_https_only_with_the_certificate_and_allowed_cidrs(lookup):
+def test_public_exposure_is_https_only_with_the_certificate_and_allowed_cidrs(catalog):
     spec = spec_of("prod", pools=POOLS, serving={"exposure": "public", "certificateArn": CERT, "publicCidrs": ["198.51.100.0/24"]})
-    (ingress,) = [d for d in render_examples(spec, lookup)["serve/prompt-lab.yaml"] if d["kind"] == "Ingress"]
+    (ingress,) = [d for d in render_examples(spec, catalog)["serve/prompt-lab.yaml"] if d["kind"] == "Ingress"]
     annotations = ingress["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
     assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == CERT
@@ -299,6 +300,33 @@ def test_trainer_chart_is_pinned_and_ships_the_efa_runtime_not_upstream_defaults
     upstream.assert_valid({k: runtime.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")})
 
 
+def runtime_image(run) -> str:
+    runtime = run.one("kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime")
+    (job,) = runtime.inputs["spec"]["template"]["spec"]["replicatedJobs"]
+    (container,) = job["template"]["spec"]["template"]["spec"]["containers"]
+    return container["image"]
+
+
+def test_the_deployed_runtime_defaults_to_the_pytorch_image_of_the_examples(dev_plan):
+    spec = spec_of("dev")
+    assert runtime_image(dev_plan) == spec.training.trainer.runtime_image == spec.training.examples.pytorch_image
+
+
+def test_the_deployed_runtime_takes_its_own_image_setting_not_the_examples():
+    # The ClusterTrainingRuntime is platform (deployed by `pulumi up`); the example TrainJob names its own image.
+    training = {"trainer": {"runtimeImage": "registry.example.com/ml/pytorch-efa:2.8.0"}, "examples": {"pytorchImage": "registry.example.com/ml/job:1"}}
+    assert runtime_image(plan("dev", pools=POOLS[:1], training=training)) == "registry.example.com/ml/pytorch-efa:2.8.0"
+    (job,) = render_examples(spec_of("dev", pools=POOLS[:1], training=training))["train/pytorch-efa.yaml"]
+    assert job["spec"]["trainer"]["image"] == "registry.example.com/ml/job:1"
+
+
+def test_a_runtime_image_that_is_not_an_image_reference_is_refused():
+    with pytest.raises(ConfigError) as error:
+        spec_of("dev", training={"trainer": {"runtimeImage": "not an image"}})
+    (problem,) = error.value.problems
+    assert problem.path == "crucible:training.trainer.runtimeImage" and "not an image" in problem.message
+
+
 def test_mpi_operator_is_pinned_runs_on_system_nodes_and_serves_mpijob_v2beta1(dev_plan):
     deployment = dev_plan.one("kubernetes:apps/v1:Deployment", "mpi-operator-controller")
     pod = deployment.inputs["spec"]["template"]["spec"]
@@ -376,9 +404,9 @@ def test_examples_command_writes_nothing_for_a_stack_without_pools(tmp_path, cap
     assert "no pools" in capsys.readouterr().err
 
 
-def test_no_ingress_without_the_load_balancer_controller(lookup):
+def test_no_ingress_without_the_load_balancer_controller(catalog):
     spec = spec_of("dev", pools=POOLS, serving={"loadBalancerController": {"enabled": False}})
-    docs = render_examples(spec, lookup)["serve/prompt-lab.yaml"]
+    docs = render_examples(spec, catalog)["serve/prompt-lab.yaml"]
     assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service"]
 
 
@@ -387,8 +415,8 @@ def test_a_pool_stated_by_family_is_cut_to_its_first_catalog_type():
 
     pool = spec_of("dev", pools=[{**POOLS[0], "instanceTypes": ["p5"]}]).pools[0]
     shape = shape_of(pool)
-    facts = catalog_facts(shape.instance_type)
-    assert shape.instance_type.startswith("p5.") and (shape.accelerators, shape.efa_interfaces) == (facts.accelerators, facts.efa_interfaces)
+    facts = load_catalog().get(shape.instance_type)
+    assert shape.instance_type.startswith("p5.") and (shape.accelerators, shape.efa_interfaces) == (facts.accelerator_count, facts.efa_interfaces)
 
 
 def _containers(manifests: list[dict]) -> list[dict]:
@@ -413,7 +441,7 @@ def test_every_example_pod_asking_for_devices_is_guaranteed_and_fits_its_node(st
                 if not any(k in limits for k in ("nvidia.com/gpu", "aws.amazon.com/neuron", "vpc.amazonaws.com/efa", "hugepages-2Mi")):
                     continue
                 assert resources.get("requests") == limits, container["name"]
-                facts = catalog_facts(pinned)  # a device-using pod is pinned to one instance type
+                facts = load_catalog().get(pinned)  # a device-using pod is pinned to one instance type
                 assert 0 < int(limits["cpu"]) < facts.vcpu and 0 < int(limits["memory"].removesuffix("Gi")) < facts.memory_gib
                 checked += 1
     assert checked  # the stack renders device-using examples at all
@@ -422,7 +450,7 @@ def test_every_example_pod_asking_for_devices_is_guaranteed_and_fits_its_node(st
 def test_a_serving_replica_takes_one_accelerators_share_of_a_small_node():
     (service,) = render_examples(spec_of("dev", pools=POOLS))["serve/llm-gpu.yaml"]
     worker = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
-    facts = catalog_facts("g6e.xlarge")  # 4 vCPUs, 1 GPU
+    facts = load_catalog().get("g6e.xlarge")  # 4 vCPUs, 1 GPU
     assert worker["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert int(worker["resources"]["limits"]["cpu"]) < facts.vcpu and int(worker["resources"]["limits"]["memory"].removesuffix("Gi")) < facts.memory_gib
 
@@ -438,10 +466,10 @@ def test_a_serving_replica_lands_on_the_pools_roomiest_type_per_accelerator():
     spec = spec_of("dev", pools=[{**POOLS[2], "instanceTypes": ["inf2.xlarge", "inf2.8xlarge"]}, POOLS[3]])
     (service,) = render_examples(spec)["serve/llm-neuron.yaml"]
     pod = service["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]
-    roomiest = max(("inf2.xlarge", "inf2.8xlarge"), key=lambda t: catalog_facts(t).memory_gib / catalog_facts(t).accelerators)
+    roomiest = max(("inf2.xlarge", "inf2.8xlarge"), key=lambda t: load_catalog().get(t).memory_gib / load_catalog().get(t).accelerator_count)
     assert pod["nodeSelector"]["node.kubernetes.io/instance-type"] == roomiest
     memory = int(pod["containers"][0]["resources"]["limits"]["memory"].removesuffix("Gi"))
-    assert memory > catalog_facts("inf2.xlarge").memory_gib  # more than the smallest type could hold at all
+    assert memory > load_catalog().get("inf2.xlarge").memory_gib  # more than the smallest type could hold at all
 
 
 def test_without_a_file_system_the_jobs_checkpoint_to_scratch_not_to_a_claim_nobody_created():

@@ -100,6 +100,23 @@ class Catalog:
             selector, self._suggestions(selector, candidates), subject="instance type or family"
         )
 
+    def select(self, entries: Iterable[str]) -> list[InstanceType]:
+        """Instance types for config entries that are types (p5.48xlarge) or families (g6e): in order, each once.
+        An unknown entry raises UnknownInstanceType with close matches (the spec reports them first)."""
+        out: dict[str, InstanceType] = {}
+        for entry in entries:
+            for instance_type in self.resolve(entry):
+                out.setdefault(instance_type.name, instance_type)
+        return list(out.values())
+
+    def is_family(self, name: str) -> bool:
+        return name in self._by_family
+
+    def close_matches(self, query: str) -> list[str]:
+        """Instance type or family names close to ``query`` (a typo's likely meaning), best first; within the
+        family when the family part of ``query`` is right."""
+        return self._suggestions(query, [*self._by_name, *self._by_family])
+
     def names(self) -> list[str]:
         """Every instance type name, family by family (alphabetically), smallest size first."""
         return list(self._by_name)
@@ -149,3 +166,8 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
 def resolve(selector: str, catalog: Catalog | None = None) -> list[InstanceType]:
     """Instance types for an exact name or a family name, from `catalog` or the packaged one."""
     return (catalog if catalog is not None else load_catalog()).resolve(selector)
+
+
+def select(entries: Iterable[str], catalog: Catalog | None = None) -> list[InstanceType]:
+    """Instance types for config entries (types or families), in order, each once: see :meth:`Catalog.select`."""
+    return (catalog if catalog is not None else load_catalog()).select(entries)

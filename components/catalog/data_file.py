@@ -12,9 +12,14 @@ from typing import Any
 
 import yaml
 
-from .instance_type import ACCELERATOR_KINDS, ARCHITECTURES, PRICE_BASES, InstanceType
+from components.accelerators import ACCELERATED, CATALOG_KINDS, CPU, NEURON, from_catalog_kind
+
+from .instance_type import ARCHITECTURES, PRICE_BASES, InstanceType
 
 DATA_FILE_NAME = "instance_types.yaml"
+# The data file spells accelerator kinds as the device maker (components/accelerators.py, column catalog_kind).
+_ACCELERATED_CATALOG_KINDS = tuple(a.catalog_kind for a in ACCELERATED)
+_ACCELERATED_WORDS = " or ".join(_ACCELERATED_CATALOG_KINDS)
 
 _INSTANCE_TYPE_NAME = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+$")
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
@@ -83,11 +88,11 @@ def parse_catalog_document(document: object, source: str) -> CatalogData:
 
     accelerators = document["accelerators"]
     if not isinstance(accelerators, dict) or not accelerators:
-        problems.append("accelerators must map each accelerator name to its kind (nvidia or neuron)")
+        problems.append(f"accelerators must map each accelerator name to its kind ({_ACCELERATED_WORDS})")
         accelerators = {}
     for accelerator, kind in accelerators.items():
-        if kind not in ("nvidia", "neuron"):
-            problems.append(f"accelerators.{accelerator}: kind must be nvidia or neuron, got {kind!r}")
+        if kind not in _ACCELERATED_CATALOG_KINDS:
+            problems.append(f"accelerators.{accelerator}: kind must be {_ACCELERATED_WORDS}, got {kind!r}")
 
     entries = document["instance_types"]
     instance_types: list[InstanceType] = []
@@ -117,7 +122,7 @@ def _instance_type(name: str, entry: dict[str, Any]) -> InstanceType:
         name=name,
         family=entry["family"],
         arch=entry["arch"],
-        accelerator_kind=entry["accelerator_kind"],
+        kind=from_catalog_kind(entry["accelerator_kind"]).kind,
         accelerator=entry["accelerator"],
         accelerator_count=entry["accelerator_count"],
         accelerator_memory_gib=entry["accelerator_memory_gib"],
@@ -190,7 +195,7 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[object], str | None]:
 _REQUIRED_FIELDS: dict[str, Callable[[object], str | None]] = {
     "family": _string,
     "arch": _one_of(ARCHITECTURES),
-    "accelerator_kind": _one_of(ACCELERATOR_KINDS),
+    "accelerator_kind": _one_of(CATALOG_KINDS),
     "accelerator": _string_or_null,
     "accelerator_count": _non_negative_int,
     "accelerator_memory_gib": _non_negative_number,
@@ -241,7 +246,7 @@ def _consistency_problems(name: str, entry: dict[str, Any], accelerators: Mappin
     count = entry["accelerator_count"]
     memory = entry["accelerator_memory_gib"]
     neuron_cores = entry.get("neuron_cores")
-    if kind == "none":
+    if kind == CPU.catalog_kind:
         if accelerator is not None:
             problems.append(f"accelerator must be null when accelerator_kind is none, got {accelerator!r}")
         if count != 0:
@@ -263,7 +268,7 @@ def _consistency_problems(name: str, entry: dict[str, Any], accelerators: Mappin
         if memory == 0:
             problems.append(f"accelerator_memory_gib must be positive for a {kind} instance type")
 
-    if kind == "neuron":
+    if kind == NEURON.catalog_kind:
         if neuron_cores is None:
             problems.append("neuron_cores is required for a neuron instance type")
         elif count and neuron_cores % count:

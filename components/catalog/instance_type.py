@@ -5,20 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-AcceleratorKind = Literal["nvidia", "neuron", "none"]
+from components.accelerators import Kind, accelerator
+
 Architecture = Literal["x86_64", "arm64"]
 PriceBasis = Literal["on-demand", "estimate"]
 
-ACCELERATOR_KINDS: tuple[AcceleratorKind, ...] = ("nvidia", "neuron", "none")
 ARCHITECTURES: tuple[Architecture, ...] = ("x86_64", "arm64")
 PRICE_BASES: tuple[PriceBasis, ...] = ("on-demand", "estimate")
-
-# The Kubernetes extended resource through which each kind's device plugin
-# advertises the accelerators on a node.
-ACCELERATOR_RESOURCES: dict[str, str] = {
-    "nvidia": "nvidia.com/gpu",
-    "neuron": "aws.amazon.com/neuron",
-}
+# The kubernetes.io/arch value (what Karpenter requirements and AMI types speak) of each EC2 architecture.
+KUBE_ARCH: dict[str, str] = {"x86_64": "amd64", "arm64": "arm64"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +23,7 @@ class InstanceType:
     name: str
     family: str
     arch: Architecture
-    accelerator_kind: AcceleratorKind
+    kind: Kind  # gpu | neuron | cpu (components/accelerators.py; the data file's accelerator_kind, translated)
     accelerator: str | None
     accelerator_count: int
     accelerator_memory_gib: float
@@ -53,7 +48,12 @@ class InstanceType:
 
     @property
     def is_accelerated(self) -> bool:
-        return self.accelerator_kind != "none"
+        return self.kind != "cpu"
+
+    @property
+    def kube_arch(self) -> str:
+        """The node's kubernetes.io/arch label: amd64 | arm64."""
+        return KUBE_ARCH[self.arch]
 
     @property
     def supports_efa(self) -> bool:
@@ -62,7 +62,7 @@ class InstanceType:
     @property
     def accelerator_resource(self) -> str | None:
         """The extended resource pods request for this type's accelerators, or None."""
-        return ACCELERATOR_RESOURCES.get(self.accelerator_kind)
+        return accelerator(self.kind).resource
 
     @property
     def total_accelerator_memory_gib(self) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
+from components.accelerators import DEVICE_RESOURCES
 from policies.support.kubernetes import WORKLOAD_LABEL, is_tenant, objects_in, tenant_namespaces
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.tokens import (
@@ -167,7 +168,7 @@ REL_K8S_002 = stack_policy(
         "requiredQuotaKeys": {
             "type": "array",
             "items": {"type": "string"},
-            "default": ["requests.nvidia.com/gpu", "requests.aws.amazon.com/neuron", "persistentvolumeclaims", "requests.storage"],
+            "default": [*(f"requests.{r}" for r in DEVICE_RESOURCES), "persistentvolumeclaims", "requests.storage"],
             "description": "spec.hard keys every tenant ResourceQuota must set.",
         }
     },

@@ -17,6 +17,7 @@ from typing import Optional
 
 from pulumi_policy import EnforcementLevel
 
+from components.accelerators import DEVICE_RESOURCES
 from policies.support.karpenter import NODEPOOL_LABEL, POOL_LABEL, NodePool, node_pools
 from policies.support.kubernetes import in_namespace, is_tenant
 from policies.support.quantity import parse_quantity
@@ -24,7 +25,7 @@ from policies.support.rule import Ctx, Res, Stack, stack_policy
 from policies.support.tokens import CLUSTER_QUEUE, LOCAL_QUEUE, NAMESPACE, RESOURCE_FLAVOR
 from policies.support.values import as_dict, as_list, dig, known, text
 
-CAPACITY_RESOURCES = ("cpu", "memory", "nvidia.com/gpu", "aws.amazon.com/neuron")
+CAPACITY_RESOURCES = ("cpu", "memory", *DEVICE_RESOURCES)
 
 
 def flavor_pool(flavor: Res, pools: list[NodePool]) -> tuple[Optional[str], Optional[NodePool]]:

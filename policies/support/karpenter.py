@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from components.accelerators import GPU, NEURON
 from policies.support.rule import Res, Stack
 from policies.support.tokens import EC2_NODE_CLASS, NODE_POOL
 from policies.support.values import Unknown, as_list, dig, known
@@ -18,8 +19,9 @@ from policies.support.values import Unknown, as_list, dig, known
 POOL_LABEL = "crucible.io/pool"
 WORKLOAD_LABEL = "crucible.io/workload"
 EFA_LABEL = "crucible.io/efa"
-GPU_RESOURCE = "nvidia.com/gpu"
-NEURON_RESOURCE = "aws.amazon.com/neuron"
+# The accelerator vocabulary is the program's (components/accelerators.py, standard library only).
+GPU_RESOURCE = GPU.resource
+NEURON_RESOURCE = NEURON.resource
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
@@ -130,7 +132,7 @@ class NodePool:
         categories = self.selected(INSTANCE_CATEGORY) or set()
         names = self.instance_names()
         if (
-            "nvidia" in {v.lower() for v in self.selected(GPU_MANUFACTURER) or set()}
+            GPU.catalog_kind in {v.lower() for v in self.selected(GPU_MANUFACTURER) or set()}  # the maker: nvidia
             or self.requires_positive(GPU_COUNT)
             or categories & {"g", "p"}
             or any(is_gpu_family(n) for n in names)

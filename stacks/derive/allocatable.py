@@ -38,6 +38,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
+from components.accelerators import GPU, NEURON
+from components.labels import EFA_RESOURCE as LABELS_EFA_RESOURCE
+
 # Karpenter's default VM_MEMORY_OVERHEAD_PERCENT (pkg/operator/options/options.go).
 VM_MEMORY_OVERHEAD_PERCENT = 0.075
 GRAVITON_CMA_MIB = 64
@@ -49,10 +52,10 @@ DEFAULT_VOLUME_BYTES = 20 * 2**30
 # kube-reserved cpu: (start, end, fraction) in millicores (Karpenter's kubeReservedResources, after Bottlerocket).
 _CPU_RANGES = ((0, 1000, 0.06), (1000, 2000, 0.01), (2000, 4000, 0.005), (4000, 1 << 31, 0.0025))
 
-GPU_RESOURCE = "nvidia.com/gpu"
-NEURON_RESOURCE = "aws.amazon.com/neuron"
-NEURONCORE_RESOURCE = "aws.amazon.com/neuroncore"
-EFA_RESOURCE = "vpc.amazonaws.com/efa"
+GPU_RESOURCE = GPU.resource
+NEURON_RESOURCE = NEURON.resource
+(NEURONCORE_RESOURCE,) = NEURON.extra_resources
+EFA_RESOURCE = LABELS_EFA_RESOURCE  # re-exported: the lands check reads every resource name from here
 HUGEPAGES_PREFIX = "hugepages-"
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -184,9 +187,9 @@ def node_resources(it, config: NodeConfig = NodeConfig(), *, view: str = "karpen
         "memory": memory,
         "ephemeral-storage": storage,
         "pods": pods,
-        GPU_RESOURCE: it.accelerator_count if it.accelerator_kind == "nvidia" else 0,
-        NEURON_RESOURCE: it.accelerator_count if it.accelerator_kind == "neuron" else 0,
-        NEURONCORE_RESOURCE: (it.neuron_cores or 0) if it.accelerator_kind == "neuron" else 0,
+        GPU_RESOURCE: it.accelerator_count if it.kind == GPU.kind else 0,
+        NEURON_RESOURCE: it.accelerator_count if it.kind == NEURON.kind else 0,
+        NEURONCORE_RESOURCE: (it.neuron_cores or 0) if it.kind == NEURON.kind else 0,
         EFA_RESOURCE: (
             sum(1 for n in config.network_interfaces if n.get("interfaceType") == "efa-only")
             if config.network_interfaces is not None

@@ -16,7 +16,7 @@
   pools' spend at maximum (dearest). Capacity no team's nominal quota holds is shown as unassigned, so the rows add
   up to the stack's maximum.
 
-Instance prices come from the instance catalog (stacks.derive.capacity.catalog_facts); service prices and spot
+Instance prices come from the instance catalog (components/catalog InstanceType); service prices and spot
 savings from the data files beside it (stacks/derive/prices.py). All are list prices of the reference region.
 """
 
@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
-from components.labels import ACCELERATOR_RESOURCE
-from stacks.derive.capacity import catalog_facts, pool_capacity, resolve
+from components.accelerators import accelerator
+from components.catalog import select
+from stacks.derive.capacity import pool_capacity
 from stacks.derive.prices import service_prices, spot_table
 
 HOURS_PER_MONTH = service_prices().hours_per_month  # 730
@@ -225,13 +226,13 @@ def spot_savings_percent(family: str, overrides=None) -> Optional[float]:
 def _nodes_for(facts, accelerators_left: Optional[int], nodes_left: Optional[int]) -> int:
     if nodes_left is not None:
         return nodes_left
-    return math.ceil(accelerators_left / facts.accelerators) if facts.accelerators else 0
+    return math.ceil(accelerators_left / facts.accelerator_count) if facts.accelerator_count else 0
 
 
 def pool_cost(pool, overrides=None, reserved_nodes: Optional[int] = None) -> PoolCost:
     """One pool at its limit: the reservation (fixed) and the rest by capacity type."""
     capacity = pool_capacity(pool)
-    facts = [catalog_facts(n) for n in resolve(pool.instance_types)]
+    facts = select(pool.instance_types)
     facts = [f for f in facts if f is not None]
     allowed = tuple(t for t in ("reserved", "spot", "on-demand") if t in pool.capacity_types)
     reserved = 0
@@ -245,18 +246,18 @@ def pool_cost(pool, overrides=None, reserved_nodes: Optional[int] = None) -> Poo
         else:
             reserved = reserved_nodes
     first = facts[0]
-    reserved_per_hour = reserved * first.on_demand_per_hour if reserved else 0.0
+    reserved_per_hour = reserved * first.price_per_hour if reserved else 0.0
     # What is left of the limit beyond the reservation.
     nodes_left = accelerators_left = None
     if pool.max_nodes is not None:
         nodes_left = max(pool.max_nodes - reserved, 0)
     else:
-        accelerators_left = max(pool.max_accelerators - reserved * first.accelerators, 0)
+        accelerators_left = max(pool.max_accelerators - reserved * first.accelerator_count, 0)
     lows, highs, od_rows, spot_rows = [], [], [], []
     for f in facts:
         nodes = _nodes_for(f, accelerators_left, nodes_left)
         percent = spot_savings_percent(f.family, overrides)
-        od = nodes * f.on_demand_per_hour
+        od = nodes * f.price_per_hour
         sp = od * (1 - percent / 100) if percent is not None else od
         od_rows.append(od)
         spot_rows.append(sp)
@@ -288,7 +289,7 @@ def pool_cost(pool, overrides=None, reserved_nodes: Optional[int] = None) -> Poo
         reserved_per_hour=reserved_per_hour,
         reserved_assumed=assumed,
         spot=advice,
-        primary_resource=ACCELERATOR_RESOURCE.get(pool.kind) or "cpu",
+        primary_resource=accelerator(pool.kind).resource or "cpu",
     )
 
 
@@ -309,7 +310,7 @@ def fixed_costs(spec) -> list[CostItem]:
     if spec.builds("cluster"):
         out.append(CostItem("EKS control plane", prices.eks_cluster_per_hour, prices.eks_cluster_per_hour, f"${prices.eks_cluster_per_hour}/cluster-hour"))
         group = spec.cluster.system_node_group
-        rates = [f.on_demand_per_hour for f in map(catalog_facts, group.instance_types) if f is not None]
+        rates = [f.price_per_hour for f in select(group.instance_types)]
         if rates:
             out.append(
                 CostItem(

@@ -55,7 +55,8 @@ class QuotaNeed:
 def quota_needs(spec) -> tuple[list[QuotaNeed], list[str]]:
     """(quota needs, notes) of what ``spec`` builds: per quota, the vCPUs its users reach at their limits. A pool
     that may run on demand and on spot needs its vCPUs in both quotas (Karpenter may launch all of it either way)."""
-    from stacks.derive.capacity import catalog_facts, pool_capacity
+    from components.catalog import select
+    from stacks.derive.capacity import pool_capacity
 
     needs: dict[str, QuotaNeed] = {}
     notes: list[str] = []
@@ -68,7 +69,7 @@ def quota_needs(spec) -> tuple[list[QuotaNeed], list[str]]:
 
     if spec.builds("cluster"):
         group = spec.cluster.system_node_group
-        largest = max((catalog_facts(t) for t in group.instance_types), key=lambda f: f.vcpu)
+        largest = max(select(group.instance_types), key=lambda t: t.vcpu)
         quotas = QUOTAS.get(family_group(largest.name) or "")
         if quotas:
             need(quotas[0], group.max_size * largest.vcpu, "system node group")

@@ -1,7 +1,7 @@
 """The price tables beside the instance catalog: spot savings (components/catalog/spot.yaml) and service prices
 (components/catalog/service_prices.yaml). PURE: reads data files, no Pulumi calls.
 
-Instance prices stay in the instance catalog (read through stacks.derive.capacity.catalog_facts); these two files
+Instance prices stay in the instance catalog (read through components.catalog); these two files
 hold what the catalog does not: a stated spot saving per family (an estimate, with its basis and date) and the list
 prices of the services a stack builds besides instances.
 """

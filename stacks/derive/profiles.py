@@ -9,72 +9,17 @@ A user states a pool once; its notebook profile follows from it:
   taint and selecting the pool's nodes with `karpenter.sh/nodepool: <pool>` (the label Karpenter provisions for,
   as the Kueue ResourceFlavors do).
 
-`Profile.profile_list_entry()` is the z2jh `singleuser.profileList[]` item; its `kubespawner_override` uses
+`Profile` (addons/jupyterhub.py) and its `profile_list_entry()`: the z2jh `singleuser.profileList[]` item; its `kubespawner_override` uses
 KubeSpawner trait names (extra_resource_limits, node_selector, tolerations, image).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
-from components.labels import ACCELERATOR_RESOURCE, NODEPOOL_LABEL
-
-ACCELERATOR_NAMES = {"gpu": "NVIDIA GPU", "neuron": "AWS Neuron device"}
-
-
-@dataclass(frozen=True)
-class Profile:
-    slug: str
-    display_name: str
-    description: str
-    kind: str  # cpu | gpu | neuron
-    pool: Optional[str]
-    accelerator_resource: Optional[str]
-    accelerators: int
-    node_selector: dict = field(default_factory=dict)
-    tolerations: tuple = ()
-    image: Optional[str] = None
-    default: bool = False
-
-    def kubespawner_override(self) -> dict:
-        out: dict = {}
-        if self.node_selector:
-            out["node_selector"] = dict(self.node_selector)
-        if self.accelerator_resource:
-            out["extra_resource_limits"] = {self.accelerator_resource: str(self.accelerators)}
-        if self.tolerations:
-            out["tolerations"] = [dict(t) for t in self.tolerations]
-        if self.image:
-            out["image"] = self.image
-        return out
-
-    def profile_list_entry(self) -> dict:
-        entry = {"display_name": self.display_name, "slug": self.slug, "description": self.description}
-        if self.default:
-            entry["default"] = True
-        override = self.kubespawner_override()
-        if override:
-            entry["kubespawner_override"] = override
-        return entry
-
-    def to_json(self) -> dict:
-        return {
-            "slug": self.slug,
-            "name": self.display_name,
-            "kind": self.kind,
-            "pool": self.pool,
-            "accelerator": self.accelerator_resource,
-            "accelerators": self.accelerators,
-            "nodeSelector": dict(self.node_selector),
-            "tolerations": [dict(t) for t in self.tolerations],
-            "default": self.default,
-        }
-
-
-def toleration(resource: str) -> dict:
-    """Accelerator pools carry a NoSchedule taint keyed by their device resource."""
-    return {"key": resource, "operator": "Exists", "effect": "NoSchedule"}
+from addons.jupyterhub import Profile  # the hub's argument type: what a profile is, this module says which there are
+from components.accelerators import accelerator
+from components.labels import NODEPOOL_LABEL
 
 
 def default_cpu_pool(pools: Sequence, wanted: Optional[str] = None) -> Optional[str]:
@@ -88,7 +33,7 @@ def default_cpu_pool(pools: Sequence, wanted: Optional[str] = None) -> Optional[
 
 def accelerator_pools(pools: Iterable, which: str = "interactive") -> list:
     """The accelerator pools that get a profile: interactive ones, or all of them (`which` = "all")."""
-    return [p for p in pools if p.kind in ACCELERATOR_RESOURCE and (which == "all" or p.workload == "interactive")]
+    return [p for p in pools if accelerator(p.kind).accelerated and (which == "all" or p.workload == "interactive")]
 
 
 def notebook_profiles(
@@ -117,19 +62,20 @@ def notebook_profiles(
         )
     ]
     for pool in accelerator_pools(pools, which):
-        resource = ACCELERATOR_RESOURCE[pool.kind]
+        device = accelerator(pool.kind)
+        resource = device.resource
         kind_image = gpu_image if pool.kind == "gpu" else neuron_image
         profiles.append(
             Profile(
                 slug=pool.name,
-                display_name=f"1 {ACCELERATOR_NAMES[pool.kind]} ({pool.name})",
-                description=f"One {ACCELERATOR_NAMES[pool.kind]} on pool {pool.name} ({', '.join(pool.instance_types)}).",
+                display_name=f"1 {device.unit} ({pool.name})",
+                description=f"One {device.unit} on pool {pool.name} ({', '.join(pool.instance_types)}).",
                 kind=pool.kind,
                 pool=pool.name,
                 accelerator_resource=resource,
                 accelerators=1,
                 node_selector={NODEPOOL_LABEL: pool.name},
-                tolerations=(toleration(resource),),
+                tolerations=(device.toleration,),  # the pool's NoSchedule taint (components/node_pool.py)
                 image=kind_image or image,
             )
         )

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Mapping, Optional, Sequence
 
-from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, NODEPOOL_LABEL, TENANT_LABEL
+from components.accelerators import ACCELERATED, CPU, DEVICE_RESOURCES, accelerator
+from components.labels import EFA_RESOURCE, NODEPOOL_LABEL, TENANT_LABEL
 from stacks.derive.capacity import pool_capacity
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
@@ -30,9 +31,9 @@ COHORT = "teams"
 
 # Covered resources, in the order every flavor lists them. Kind order of the flavors: cpu pools first, so a job
 # without accelerators is admitted on a cpu pool before it could take room on an accelerator pool.
-RESOURCE_ORDER = ("cpu", "memory", ACCELERATOR_RESOURCE["gpu"], ACCELERATOR_RESOURCE["neuron"], EFA_RESOURCE)
+RESOURCE_ORDER = ("cpu", "memory", *DEVICE_RESOURCES, EFA_RESOURCE)
 UNIT = {"memory": "Gi"}
-KIND_ORDER = {"cpu": 0, "gpu": 1, "neuron": 2}
+KIND_ORDER = {a.kind: i for i, a in enumerate((CPU, *ACCELERATED))}  # cpu, gpu, neuron
 
 
 def quantity(resource: str, amount: int) -> str:
@@ -60,8 +61,8 @@ def pool_resources(pool, capacity=None) -> PoolResources:
         amounts[cap.accelerator_resource] = cap.accelerators
     if cap.efa_interfaces:
         amounts[EFA_RESOURCE] = cap.max_nodes * cap.efa_interfaces
-    resource = ACCELERATOR_RESOURCE.get(pool.kind)
-    taints = ({"key": resource, "effect": "NoSchedule"},) if resource else ()  # components/node_pool.py pool_taints
+    taint = accelerator(pool.kind).taint
+    taints = (taint,) if taint else ()  # components/node_pool.py pool_taints
     return PoolResources(pool=pool.name, kind=pool.kind, workload=pool.workload, amounts=amounts, taints=taints)
 
 

@@ -155,17 +155,18 @@ class SystemNodeGroupSpec:
                 path,
                 f"sizes must satisfy minSize <= desiredSize <= maxSize (got {self.min_size} <= {self.desired_size} <= {self.max_size})",
             )
-        from stacks.derive.capacity import catalog_facts, catalog_names
+        from components.catalog import load_catalog
         from stacks.spec.instances import close_matches
 
+        catalog = load_catalog()
         arches: dict[str, list[str]] = {}
         for j, name in enumerate(self.instance_types):
-            facts = catalog_facts(name)
+            facts = catalog.get(name) if name in catalog else None
             if facts is not None:
-                arches.setdefault(facts.arch, []).append(name)
+                arches.setdefault(facts.kube_arch, []).append(name)
             if facts is None:
-                ctx.problem(f"{path}.instanceTypes[{j}]", f"got {show(name)}: not in the instance catalog{close_matches(name, catalog_names())}")
-            elif facts.accelerator_kind is not None:
+                ctx.problem(f"{path}.instanceTypes[{j}]", f"got {show(name)}: not in the instance catalog{close_matches(name, catalog)}")
+            elif facts.is_accelerated:
                 ctx.problem(f"{path}.instanceTypes[{j}]", f"got {show(name)}: an accelerated type; allowed: CPU types (system nodes run controllers)")
         if len(arches) > 1:
             # One managed node group runs one AMI type, and an AMI type is for one architecture.

@@ -18,9 +18,9 @@ SPOT_SAVINGS_MAX = 95  # no Spot Instance Advisor band promises more than 90% of
 
 
 def _families() -> list[str]:
-    from stacks.derive.capacity import catalog_names
+    from components.catalog import load_catalog
 
-    return sorted({n.split(".", 1)[0] for n in catalog_names()})
+    return sorted({n.split(".", 1)[0] for n in load_catalog().names()})
 
 
 def _percent_map(value: Any) -> list[tuple[Optional[str], str]]:

@@ -1,60 +1,54 @@
-"""Pool rules that need instance facts: unknown types (with close matches), accelerator kind, EFA, instance store.
+"""Pool rules that need instance facts: unknown types (with the catalog's close matches), accelerator kind, EFA,
+instance store.
 
-Facts come from the instance catalog through stacks.derive.capacity's view of it.
+Facts are the instance catalog's own (components/catalog InstanceType); kinds are the accelerator table's
+(components/accelerators.py).
 """
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING, Optional
 
+from components.accelerators import accelerator
 from stacks.spec.schema import Context, show
 
 if TYPE_CHECKING:  # pragma: no cover
-    from stacks.derive.capacity import InstanceFacts, Lookup
+    from components.catalog import Catalog, InstanceType
     from stacks.spec.pools import PoolSpec
 
-KIND_WORDS = {"gpu": "NVIDIA GPU", "neuron": "AWS Neuron (Trainium/Inferentia)", "cpu": "no accelerator"}
+
+def _catalog(catalog: Optional["Catalog"]) -> "Catalog":
+    from components.catalog import load_catalog
+
+    return catalog if catalog is not None else load_catalog()
 
 
-def close_matches(word: str, names: list[str]) -> str:
-    families = sorted({n.split(".", 1)[0] for n in names})
-    close = difflib.get_close_matches(word, names + families, n=4, cutoff=0.6)
+def close_matches(word: str, catalog: Optional["Catalog"] = None) -> str:
+    """The catalog's close matches for a mistyped instance type or family, as a message suffix."""
+    close = _catalog(catalog).close_matches(word)
     return f" (close matches: {', '.join(close)})" if close else ""
 
 
-def _kind_of(facts: "InstanceFacts") -> str:
-    return facts.accelerator_kind or "cpu"
-
-
-def check_pool_instances(pool: "PoolSpec", ctx: Context, path: str, lookup: Optional["Lookup"] = None, names: Optional[list[str]] = None) -> None:
-    from stacks.derive.capacity import catalog_facts, catalog_names
-
-    lookup = lookup or catalog_facts
-    names = catalog_names() if names is None else names
-    families = {n.split(".", 1)[0] for n in names}
-    resolved: list[tuple[int, "InstanceFacts"]] = []
+def check_pool_instances(pool: "PoolSpec", ctx: Context, path: str, catalog: Optional["Catalog"] = None) -> None:
+    catalog = _catalog(catalog)
+    wanted = accelerator(pool.kind)
+    resolved: list[tuple[int, "InstanceType"]] = []
     before = len(ctx.problems)
     for j, entry in enumerate(pool.instance_types):
         key = f"{path}.instanceTypes[{j}]"
-        if "." in entry:
-            facts = lookup(entry)
-            if facts is None:
-                ctx.problem(key, f"got {show(entry)}: not in the instance catalog{close_matches(entry, names)}")
-                continue
-            found = [facts]
-        elif entry in families:
-            found = [f for f in (lookup(n) for n in names if n.split(".", 1)[0] == entry) if f is not None]
-        else:
-            ctx.problem(key, f"got {show(entry)}: no such instance type or family in the instance catalog{close_matches(entry, names)}")
+        if "." in entry and entry not in catalog:
+            ctx.problem(key, f"got {show(entry)}: not in the instance catalog{close_matches(entry, catalog)}")
             continue
-        for facts in found:
-            if _kind_of(facts) != pool.kind:
+        if "." not in entry and not catalog.is_family(entry):
+            ctx.problem(key, f"got {show(entry)}: no such instance type or family in the instance catalog{close_matches(entry, catalog)}")
+            continue
+        for facts in catalog.resolve(entry):
+            if facts.kind != pool.kind:
                 ctx.problem(
                     key,
                     f"got {show(entry)}" + (f" ({facts.name})" if facts.name != entry else "")
-                    + f": a {KIND_WORDS.get(_kind_of(facts), _kind_of(facts))} type in a {pool.kind} pool; "
-                    f"allowed: {KIND_WORDS[pool.kind]} types only",
+                    + f": a {accelerator(facts.kind).words} type in a {pool.kind} pool; "
+                    f"allowed: {wanted.words} types only",
                 )
                 break
             if pool.efa and facts.efa_interfaces == 0:
@@ -79,11 +73,11 @@ def check_pool_instances(pool: "PoolSpec", ctx: Context, path: str, lookup: Opti
             ctx.problem(f"{path}.instanceStoreRaid0", f"true, but {', '.join(without)} has no instance store; allowed: false, or types with local NVMe")
 
 
-def _check_max_accelerators(pool: "PoolSpec", facts: list["InstanceFacts"], ctx: Context, path: str) -> None:
+def _check_max_accelerators(pool: "PoolSpec", facts: list["InstanceType"], ctx: Context, path: str) -> None:
     """Karpenter launches a node only while the pool's limits leave room for all of it (it drops instance types whose
     capacity exceeds what remains of `spec.limits`): a limit below one node of the smallest type launches nothing,
     and a limit that no whole number of nodes reaches is capacity the plan would show but the pool never runs."""
-    per_node = {f.name: f.accelerators for f in facts}
+    per_node = {f.name: f.accelerator_count for f in facts}
     smallest = min(per_node, key=lambda n: (per_node[n], n))
     if pool.max_accelerators < per_node[smallest]:
         ctx.problem(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 from components import versions
+from components.accelerators import Kind
 from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, POOL_LABEL, WORKLOAD_LABEL
 from stacks.spec.checks import label_value_problem, node_label_key_problem
 from stacks.spec.schema import ByEnv, Context, all_of, in_range, non_empty, setting, show, unique
@@ -62,7 +63,8 @@ class CapacityReservationSpec:
 @dataclass(frozen=True)
 class PoolSpec:
     name: str = setting("Pool name; becomes the NodePool/EC2NodeClass name and the crucible.io/pool label.", check=pool_name)
-    kind: Literal["gpu", "neuron", "cpu"] = setting("What the pool's nodes accelerate with: NVIDIA GPUs, AWS Neuron (Trainium/Inferentia) or nothing.")
+    # The one accelerator vocabulary (components/accelerators.py): gpu | neuron | cpu.
+    kind: Kind = setting("What the pool's nodes accelerate with: NVIDIA GPUs, AWS Neuron (Trainium/Inferentia) or nothing.")
     workload: Literal["training", "serving", "interactive"] = setting(
         "What runs there: training (never disrupted while busy), serving or interactive (consolidated when idle)."
     )

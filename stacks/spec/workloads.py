@@ -53,6 +53,13 @@ class TrainerSpec:
     install_job_set: bool = setting(
         "Install JobSet as the chart's dependency (turn off when JobSet is already installed in the cluster).", default=True
     )
+    runtime_image: str = setting(
+        "Image of the ClusterTrainingRuntimes Crucible deploys with Trainer (`training.runtimes`): PyTorch with the EFA "
+        "installer and aws-ofi-nccl, e.g. an AWS Deep Learning Container. A TrainJob that names no image of its own runs "
+        "it; pin it.",
+        default=versions.image("pytorch-training").ref,  # the same pin as training.examples.pytorchImage
+        check=image_ref,
+    )
 
 
 @dataclass(frozen=True)

@@ -6,22 +6,22 @@ from __future__ import annotations
 
 import pulumi
 
-from stacks.tools.examples import prompt_app_behind_load_balancer
-from stacks.tools.examples.serving import APP_PORT, PROMPT_APP, app_labels
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
 from addons.observability import PROMETHEUS_SERVICE_ACCOUNT
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.placement_guard import PlacementGuard
 from addons.storage_drivers import LUSTRE_CLAIM
 from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, ExposedApp, Team, TeamArgs, TenantGuard
-from components.labels import ACCELERATOR_RESOURCE, EFA_RESOURCE, HUGEPAGES_RESOURCE
+from components.accelerators import DEVICE_RESOURCES
+from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE
+from stacks.derive.examples import APP_PORT, PROMPT_APP, app_labels, prompt_app_behind_load_balancer
 from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
 from stacks.layers.platform.shared import shared_storage
 from stacks.spec import PlatformSpec
 from stacks.spec.teams import is_training_team, pod_security_level
 
-ACCELERATORS = tuple(ACCELERATOR_RESOURCE.values())
+ACCELERATORS = DEVICE_RESOURCES
 EXTENDED = (EFA_RESOURCE,)
 
 

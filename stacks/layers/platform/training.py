@@ -24,7 +24,7 @@ def build_kubeflow_trainer(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.
             install_job_set=training.trainer.install_job_set,
             system_pool=below.require_cluster().system_node_group_label,
             runtimes=training.runtimes,
-            runtime_image=training.examples.pytorch_image,
+            runtime_image=training.trainer.runtime_image,
         ),
         opts=opts,
     )

@@ -16,21 +16,38 @@ from typing import Callable, Optional
 
 import yaml
 
-from stacks.tools.examples import ray, serving, training
-from stacks.tools.examples.shapes import Lookup, NodeShape, shape_of
+from components.catalog import Catalog
 from components.labels import QUEUE_LABEL
+from stacks.derive.examples import cpu_pool, kuberay_enabled, prompt_app_behind_load_balancer, prompt_app_kind, serving_pool
+from stacks.spec import PlatformSpec
+from stacks.spec.pools import PoolSpec
+from stacks.tools.examples import ray, serving, training
+from stacks.tools.examples.shapes import NodeShape, shape_of
+
+__all__ = [
+    "EXAMPLES",
+    "Example",
+    "cpu_pool",
+    "kuberay_enabled",
+    "prompt_app_behind_load_balancer",
+    "prompt_app_kind",
+    "render_examples",
+    "serving_pool",
+    "training_pool",
+    "write_examples",
+]
 
 
 @dataclass(frozen=True)
 class Example:
     path: str  # where `crucible examples --out DIR` writes it: DIR/<path>
     summary: str
-    render: Callable[..., list[dict]]  # (spec, lookup=None) -> manifests
+    render: Callable[..., list[dict]]  # (spec, catalog=None) -> manifests
     needs: str  # what the stack must have for it to render (said when it is skipped)
     follow: str = ""  # how to watch it once submitted (kubectl), written into the file's header
 
 
-def training_pool(spec):
+def training_pool(spec: PlatformSpec) -> Optional[PoolSpec]:
     """The pool the example jobs run on: `training.examples.pool`, else the first gpu training pool with EFA."""
     wanted = spec.training.examples.pool
     for pool in spec.pools:
@@ -39,40 +56,18 @@ def training_pool(spec):
     return None
 
 
-def serving_pool(spec, kind: str):
-    """The first serving pool of ``kind`` (gpu or neuron)."""
-    return next((p for p in spec.pools if p.workload == "serving" and p.kind == kind), None)
-
-
-def cpu_pool(spec):
-    """The pool CPU-only pods of the serving examples run on (a RayService's head, the prompt app): the first cpu
-    pool for serving, else for interactive work, else any cpu pool; None when the stack has none. Never the system
-    nodes (tainted for platform pods) nor an accelerator pool (Karpenter would launch a GPU node for a head)."""
-    cpu = [p for p in spec.pools if p.kind == "cpu"]
-    for workload in ("serving", "interactive"):
-        chosen = next((p for p in cpu if p.workload == workload), None)
-        if chosen is not None:
-            return chosen
-    return cpu[0] if cpu else None
-
-
-def neuron_training_pool(spec):
+def neuron_training_pool(spec: PlatformSpec) -> Optional[PoolSpec]:
     """The first Neuron (Trainium) training pool."""
     return next((p for p in spec.pools if p.workload == "training" and p.kind == "neuron"), None)
 
 
-def checkpoint_claim(spec) -> Optional[str]:
+def checkpoint_claim(spec: PlatformSpec) -> Optional[str]:
     """The Lustre claim jobs mount at /checkpoints (`training.examples.checkpointClaim`), or None when the stack has
     no file system (`storage.lustre.enabled: false`): the jobs then checkpoint to a scratch directory."""
     return spec.training.examples.checkpoint_claim if spec.storage.lustre.enabled else None
 
 
-def kuberay_enabled(spec) -> bool:
-    """Ray examples need the KubeRay operator (`addons.kuberay.enabled`)."""
-    return spec.addons.kuberay.enabled
-
-
-def gpu_pool(spec):
+def gpu_pool(spec: PlatformSpec) -> Optional[PoolSpec]:
     """The pool the single-node GPU check runs on: the first gpu pool for training, else for interactive work, else
     for serving (every stack with a GPU pool has one)."""
     gpu = [p for p in spec.pools if p.kind == "gpu"]
@@ -83,65 +78,65 @@ def gpu_pool(spec):
     return None
 
 
-def render_gpu_smoke(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+def render_gpu_smoke(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
     pool = gpu_pool(spec)
     if pool is None:
         return []
     ex = spec.training.examples
-    return [training.gpu_smoke_job(shape_of(pool, lookup), queue=ex.queue, image=ex.pytorch_image)]
+    return [training.gpu_smoke_job(shape_of(pool, catalog), queue=ex.queue, image=ex.pytorch_image)]
 
 
-def _training_shape(spec, lookup: Optional[Lookup]) -> Optional[NodeShape]:
+def _training_shape(spec: PlatformSpec, catalog: Optional[Catalog]) -> Optional[NodeShape]:
     pool = training_pool(spec)
-    return shape_of(pool, lookup) if pool is not None else None
+    return shape_of(pool, catalog) if pool is not None else None
 
 
-def render_pytorch(spec, lookup: Optional[Lookup] = None) -> list[dict]:
-    shape = _training_shape(spec, lookup)
+def render_pytorch(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
+    shape = _training_shape(spec, catalog)
     if shape is None or not spec.training.trainer.enabled or training.TORCH_EFA_RUNTIME not in spec.training.runtimes:
         return []
     ex = spec.training.examples
     return [training.pytorch_trainjob(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=checkpoint_claim(spec), image=ex.pytorch_image)]
 
 
-def render_mpi(spec, lookup: Optional[Lookup] = None) -> list[dict]:
-    shape = _training_shape(spec, lookup)
+def render_mpi(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
+    shape = _training_shape(spec, catalog)
     if shape is None or not spec.training.mpi_operator.enabled:
         return []
     ex = spec.training.examples
     return [training.mpi_nccl_job(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=checkpoint_claim(spec), image=ex.mpi_image)]
 
 
-def _ray_settings(spec) -> dict:
+def _ray_settings(spec: PlatformSpec) -> dict:
     """What both Ray training examples take from `training.examples`: queue, node count, checkpoint claim, Ray version."""
     ex = spec.training.examples
     return {"queue": ex.queue, "nodes": ex.nodes, "checkpoint_claim": checkpoint_claim(spec), "ray_version": ex.ray_version}
 
 
-def render_ray_finetune(spec, lookup: Optional[Lookup] = None) -> list[dict]:
-    shape = _training_shape(spec, lookup)
+def render_ray_finetune(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
+    shape = _training_shape(spec, catalog)
     if shape is None or not kuberay_enabled(spec):
         return []
     ex = spec.training.examples
     return ray.finetune_rayjob(shape, image=ex.ray_image, model=ex.ray_model, **_ray_settings(spec))
 
 
-def render_ray_trainium(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+def render_ray_trainium(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
     pool = neuron_training_pool(spec)
     if pool is None or not kuberay_enabled(spec):
         return []
-    shape = shape_of(pool, lookup)
+    shape = shape_of(pool, catalog)
     return [ray.neuron_raycluster(shape, image=spec.training.examples.ray_neuron_image, **_ray_settings(spec))]
 
 
-def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:
+def _render_llm(spec: PlatformSpec, kind: str, catalog: Optional[Catalog]) -> list[dict]:
     pool, head = serving_pool(spec, kind), cpu_pool(spec)
     if pool is None or head is None or not kuberay_enabled(spec):
         return []
     ex = spec.serving.examples
     return [
         serving.llm_rayservice(
-            shape_of(pool, lookup, roomiest=True),
+            shape_of(pool, catalog, roomiest=True),
             head_pool=head.name,
             name=f"llm-{kind}",
             model=ex.model,
@@ -153,32 +148,20 @@ def _render_llm(spec, kind: str, lookup: Optional[Lookup]) -> list[dict]:
     ]
 
 
-def render_llm_gpu(spec, lookup: Optional[Lookup] = None) -> list[dict]:
-    return _render_llm(spec, "gpu", lookup)
+def render_llm_gpu(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
+    return _render_llm(spec, "gpu", catalog)
 
 
-def render_llm_neuron(spec, lookup: Optional[Lookup] = None) -> list[dict]:
-    return _render_llm(spec, "neuron", lookup)
+def render_llm_neuron(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
+    return _render_llm(spec, "neuron", catalog)
 
 
-def exposure_of(spec) -> serving.Exposure:
+def exposure_of(spec: PlatformSpec) -> serving.Exposure:
     s = spec.serving
     return serving.Exposure(mode=s.exposure, certificate_arn=s.certificate_arn, public_cidrs=tuple(s.public_cidrs))
 
 
-def prompt_app_kind(spec) -> Optional[str]:
-    """The serving pool kind the prompt app talks to (gpu first), or None when the stack cannot run it."""
-    kind = "gpu" if serving_pool(spec, "gpu") is not None else "neuron" if serving_pool(spec, "neuron") is not None else None
-    # The app talks to a RayService and runs on a cpu pool (never the system nodes, nor an accelerator node).
-    return kind if kind is not None and cpu_pool(spec) is not None and kuberay_enabled(spec) else None
-
-
-def prompt_app_behind_load_balancer(spec) -> bool:
-    """Whether `crucible examples` hands teams the prompt app with its ALB Ingress (IP targets)."""
-    return prompt_app_kind(spec) is not None and spec.serving.load_balancer_controller.enabled
-
-
-def render_prompt_app(spec, lookup: Optional[Lookup] = None) -> list[dict]:
+def render_prompt_app(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
     kind = prompt_app_kind(spec)
     if kind is None:
         return []
@@ -251,11 +234,11 @@ EXAMPLES: list[Example] = [
 ]
 
 
-def render_examples(spec, lookup: Optional[Lookup] = None) -> dict[str, list[dict]]:
+def render_examples(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> dict[str, list[dict]]:
     """{path: manifests} for every example the stack can run."""
     out = {}
     for example in EXAMPLES:
-        manifests = example.render(spec, lookup)
+        manifests = example.render(spec, catalog)
         if manifests:
             out[example.path] = manifests
     return out
@@ -279,12 +262,12 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _PlainDumper.add_representer(str, _str)
 
 
-def team_namespaces(spec) -> list[str]:
+def team_namespaces(spec: PlatformSpec) -> list[str]:
     """The namespaces examples are submitted to: one per team (TeamSpec.namespace)."""
     return [team.namespace for team in spec.teams]
 
 
-def header(example: Example, spec, rel: str, manifests: list[dict]) -> str:
+def header(example: Example, spec: PlatformSpec, rel: str, manifests: list[dict]) -> str:
     """The comment a written file opens with: what it is, what it needs, how to submit and follow it."""
     queues = sorted({m["metadata"].get("labels", {}).get(QUEUE_LABEL) for m in manifests} - {None})
     namespaces = team_namespaces(spec)
@@ -310,12 +293,12 @@ def header(example: Example, spec, rel: str, manifests: list[dict]) -> str:
     return "".join(f"# {line}\n" if line else "#\n" for line in lines)
 
 
-def write_examples(spec, out_dir: Path, lookup: Optional[Lookup] = None) -> list[Path]:
+def write_examples(spec: PlatformSpec, out_dir: Path, catalog: Optional[Catalog] = None) -> list[Path]:
     """Write every renderable example as a multi-document YAML file under ``out_dir``, opening with its
     :func:`header`; return the paths."""
     by_path = {example.path: example for example in EXAMPLES}
     written = []
-    for rel, manifests in render_examples(spec, lookup).items():
+    for rel, manifests in render_examples(spec, catalog).items():
         path = Path(out_dir) / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         body = yaml.dump_all(manifests, Dumper=_PlainDumper, sort_keys=False, width=120)

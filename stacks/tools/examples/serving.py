@@ -20,13 +20,13 @@ from typing import Optional
 import yaml
 
 from stacks.tools.examples.ray import DASHBOARD_PORT, RAY_API, hf_token_env
+from stacks.derive.examples import APP_PORT, PROMPT_APP, app_labels
 from stacks.tools.examples.shapes import NodeShape
 from addons.kueue import ELASTIC_JOB_ANNOTATION
 from components.labels import EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL, WORKLOAD_LABEL
 
 EXPOSURE_LABEL = "crucible.io/exposure"
 SERVE_PORT = 8000
-APP_PORT = 7860
 # What the prompt app installs at start, pinned (a range would change the app under a running Deployment).
 APP_PIP = ("gradio==5.50.0", "openai==1.109.1")
 INGRESS_CLASS = "alb"
@@ -207,14 +207,6 @@ gr.Interface(
     title=f"Prompt lab - {MODEL}",
 ).launch(server_name="0.0.0.0", server_port=int(os.environ.get("PORT", "7860")))
 '''
-
-
-PROMPT_APP = "prompt-lab"
-
-
-def app_labels(name: str = PROMPT_APP) -> dict[str, str]:
-    """The prompt app's labels (its pods' too): the team namespace's load-balancer NetworkPolicy selects them."""
-    return {"app.kubernetes.io/name": name, EXAMPLE_LABEL: "true"}
 
 
 def prompt_app(*, name: str = PROMPT_APP, model: str, model_service: str, image: str, pool: str) -> list[dict]:

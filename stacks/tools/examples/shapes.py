@@ -1,6 +1,6 @@
 """The node shape an example workload is cut to: one pool, one instance type, its accelerators and EFA devices.
 
-The numbers come from the instance catalog through stacks.derive.capacity, never from here. A pod that owns the
+The numbers come from the instance catalog (components/catalog), never from here. A pod that owns the
 node asks for all its accelerators, every EFA device (Karpenter attaches them all) and the cpu and memory the
 node can spare (:func:`spare`); never huge pages: Karpenter models none for any instance type, so a pod asking for
 them never gets a node (components/labels.py; EFA pods set :data:`EFA_NO_HUGE_PAGES_ENV` instead). A pod that serves from one
@@ -13,17 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from components.accelerators import accelerator
+from components.catalog import Catalog, load_catalog
 from components.labels import (
-    ACCELERATOR_RESOURCE,
     EFA_NO_HUGE_PAGES_ENV,
     EFA_RESOURCE,
     INSTANCE_TYPE_LABEL,
     NODEPOOL_LABEL,
     POOL_LABEL,
 )
-from stacks.derive.capacity import Lookup, catalog_facts, resolve
+from stacks.spec.pools import PoolSpec
 
-__all__ = ["EFA_NO_HUGE_PAGES_ENV", "Lookup", "NodeShape", "shape_of", "spare"]
+__all__ = ["EFA_NO_HUGE_PAGES_ENV", "NodeShape", "shape_of", "spare"]
 
 
 def spare(vcpu: int, memory_gib: float) -> tuple[int, int]:
@@ -45,7 +46,7 @@ class NodeShape:
 
     @property
     def accelerator_resource(self) -> Optional[str]:
-        return ACCELERATOR_RESOURCE.get(self.kind)
+        return accelerator(self.kind).resource
 
     def resources(self, efa: bool = True) -> dict[str, str]:
         """Limits (= requests) for one pod that owns the whole node: cpu and memory it can spare, all its
@@ -87,26 +88,24 @@ class NodeShape:
         return {NODEPOOL_LABEL: self.pool, INSTANCE_TYPE_LABEL: self.instance_type}
 
     def tolerations(self) -> list[dict]:
-        if not self.accelerator_resource:
-            return []
-        return [{"key": self.accelerator_resource, "operator": "Exists", "effect": "NoSchedule"}]
+        toleration = accelerator(self.kind).toleration
+        return [toleration] if toleration else []
 
     def pod_labels(self) -> dict[str, str]:
         return {POOL_LABEL: self.pool}
 
 
-def shape_of(pool, lookup: Optional[Lookup] = None, roomiest: bool = False) -> NodeShape:  # pool: stacks.spec.pools.PoolSpec
+def shape_of(pool: PoolSpec, catalog: Optional[Catalog] = None, roomiest: bool = False) -> NodeShape:
     """The shape of the pool's first instance type (a family resolves to its first catalog type), or with
     ``roomiest`` the type with the most memory per accelerator (a served model's weights pass through host
     memory); the examples pin it with a nodeSelector."""
-    lookup = lookup or catalog_facts
-    types = [lookup(name) for name in resolve(pool.instance_types, lookup=lookup)]
-    facts = max(types, key=lambda f: f.memory_gib / max(1, f.accelerators)) if roomiest else types[0]
+    types = (catalog or load_catalog()).select(pool.instance_types)
+    facts = max(types, key=lambda f: f.memory_gib / max(1, f.accelerator_count)) if roomiest else types[0]
     return NodeShape(
         pool=pool.name,
         kind=pool.kind,
         instance_type=facts.name,
-        accelerators=facts.accelerators,
+        accelerators=facts.accelerator_count,
         efa_interfaces=facts.efa_interfaces if pool.efa else 0,
         vcpu=facts.vcpu,
         memory_gib=facts.memory_gib,

@@ -1,7 +1,7 @@
 """Example training jobs a team submits, rendered from the spec (pure functions returning manifest dicts).
 
-- ``torch_efa_runtime``: the ClusterTrainingRuntime Crucible ships with Kubeflow Trainer (torchrun on EFA).
-- ``pytorch_trainjob``: a multi-node PyTorch TrainJob on that runtime.
+- ``pytorch_trainjob``: a multi-node PyTorch TrainJob on the ClusterTrainingRuntime Crucible ships with Kubeflow
+  Trainer (torchrun on EFA: addons/training_operators.py ``torch_efa_runtime``, deployed by the platform layer).
 - ``mpi_nccl_job``: an MPIJob v2beta1 running nccl-tests' all-reduce across the nodes.
 
 Every job is admitted by Kueue through the team's LocalQueue (label ``kueue.x-k8s.io/queue-name``), pinned to
@@ -16,18 +16,14 @@ from __future__ import annotations
 
 from typing import Optional
 
+from addons.training_operators import EFA_ENV, TORCH_EFA_RUNTIME, TRAINER_API, efa_env, shm_volume, torch_efa_runtime
+from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, EXAMPLE_LABEL, QUEUE_LABEL
 from stacks.tools.examples.shapes import NodeShape
-from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, EFA_NO_HUGE_PAGES_ENV, EXAMPLE_LABEL, QUEUE_LABEL
 
-TRAINER_API = "trainer.kubeflow.org/v1alpha1"
+__all__ = ["EFA_ENV", "OBSOLETE_EFA_ENV", "TORCH_EFA_RUNTIME", "TRAINER_API", "mpi_nccl_job", "pytorch_trainjob", "torch_efa_runtime"]
+
 MPI_API = "kubeflow.org/v2beta1"
-TORCH_EFA_RUNTIME = "torch-distributed-efa"
 CHECKPOINT_MOUNT = "/checkpoints"
-
-# What the jobs set: NCCL logs its transport at start ("NET/OFI Selected provider is efa"), so a run that fell
-# back to TCP sockets is visible at once; libfabric's EFA provider must not take its buffers from huge pages, which
-# no node reserves (its default is to use them).
-EFA_ENV: tuple[tuple[str, str], ...] = (("NCCL_DEBUG", "INFO"), EFA_NO_HUGE_PAGES_ENV)
 
 # What current guidance says NOT to set (facts.md, aws-ofi-nccl): detected automatically, only for old plugins,
 # no longer needed, or best left at NCCL's defaults. Tests assert none of these appear in any example.
@@ -65,17 +61,6 @@ MPI_FORWARDED_ENV = tuple(k for k, _ in MPI_LAUNCHER_ENV) + tuple(k for k, _ in 
 MPI_MCA: tuple[tuple[str, str], ...] = (("pml", "^ucx"), ("btl", "tcp,self"), ("btl_tcp_if_exclude", "lo,docker0"))
 
 
-def _env(extra: Optional[dict[str, str]] = None) -> list[dict]:
-    pairs = dict(EFA_ENV)
-    pairs.update(extra or {})
-    return [{"name": k, "value": v} for k, v in pairs.items()]
-
-
-def _shm_volume() -> dict:
-    # NCCL and PyTorch data loaders use /dev/shm; the container default (64 MiB) is far too small.
-    return {"name": "dshm", "emptyDir": {"medium": "Memory"}}
-
-
 def checkpoint_volume(claim: Optional[str]) -> dict:
     """/checkpoints: the Lustre claim, or (a stack without a file system) a scratch directory that dies with the pod."""
     if claim is None:
@@ -89,49 +74,6 @@ def _mounts() -> list[dict]:
 
 def _job_labels(queue: str) -> dict[str, str]:
     return {QUEUE_LABEL: queue, EXAMPLE_LABEL: "true"}
-
-
-def torch_efa_runtime(image: str) -> dict:
-    """ClusterTrainingRuntime `torch-distributed-efa`: torchrun per node, /dev/shm in memory, EFA-ready env.
-
-    Pool placement, accelerators and EFA devices are per job (TrainJob resourcesPerNode and runtimePatches),
-    so one runtime serves every EFA pool.
-    """
-    return {
-        "apiVersion": TRAINER_API,
-        "kind": "ClusterTrainingRuntime",
-        "metadata": {"name": TORCH_EFA_RUNTIME, "labels": {"trainer.kubeflow.org/framework": "torch"}},
-        "spec": {
-            "mlPolicy": {"numNodes": 1, "torch": {}},
-            "template": {
-                "spec": {
-                    "replicatedJobs": [
-                        {
-                            "name": "node",
-                            "template": {
-                                "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
-                                "spec": {
-                                    "template": {
-                                        "spec": {
-                                            "containers": [
-                                                {
-                                                    "name": "node",
-                                                    "image": image,
-                                                    "env": _env(),
-                                                    "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
-                                                }
-                                            ],
-                                            "volumes": [_shm_volume()],
-                                        }
-                                    }
-                                },
-                            },
-                        }
-                    ]
-                }
-            },
-        },
-    }
 
 
 # A self-contained smoke test: NCCL all-reduce across every GPU of every node, then a checkpoint on Lustre.
@@ -250,7 +192,7 @@ def mpi_nccl_job(
                                     "image": image,
                                     "command": mpirun[:1],
                                     "args": mpirun[1:],
-                                    "env": _env(dict(MPI_LAUNCHER_ENV)),
+                                    "env": efa_env(dict(MPI_LAUNCHER_ENV)),
                                     "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}},
                                 }
                             ],
@@ -270,12 +212,12 @@ def mpi_nccl_job(
                                     # The MPI operator mounts the job's SSH keys; the launcher reaches each worker
                                     # through this sshd (mpi-operator v2beta1 examples run it the same way).
                                     "command": ["/usr/sbin/sshd", "-De"],
-                                    "env": _env(),
+                                    "env": efa_env(),
                                     "resources": {"limits": worker_resources, "requests": worker_resources},
                                     "volumeMounts": _mounts(),
                                 }
                             ],
-                            "volumes": [_shm_volume(), checkpoint_volume(checkpoint_claim)],
+                            "volumes": [shm_volume(), checkpoint_volume(checkpoint_claim)],
                         },
                     },
                 },
@@ -336,7 +278,7 @@ def gpu_smoke_job(shape: NodeShape, *, name: str = "gpu-smoke", queue: str, imag
                             "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
                         }
                     ],
-                    "volumes": [_shm_volume()],
+                    "volumes": [shm_volume()],
                 },
             },
         },

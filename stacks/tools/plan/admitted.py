@@ -55,6 +55,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
+from components.accelerators import DEVICE_RESOURCES
+from components.labels import EFA_RESOURCE
 from stacks.derive.allocatable import format_quantity, parse_quantity
 from stacks.tools.plan import lands as _lands
 from stacks.tools.plan.lands import RELEASE_TYPE, Context, lands_in_namespace, pod_requests, reasons_by_namespace, tolerates
@@ -69,7 +71,7 @@ NAME_LABEL = "kubernetes.io/metadata.name"
 DEFAULT_FEATURE_GATES = {ELASTIC_GATE: True}
 # jobframework/validation.go supportedElasticJobGVKs
 ELASTIC_KINDS = frozenset({"Job", "RayCluster", "RayJob", "RayService"})
-ACCELERATOR_PREFIXES = ("nvidia.com/gpu", "aws.amazon.com/neuron", "vpc.amazonaws.com/efa")
+ACCELERATOR_PREFIXES = (*DEVICE_RESOURCES, EFA_RESOURCE)  # aws.amazon.com/neuron covers neuroncore too
 
 # kind -> Kueue integration name (Configuration integrations.frameworks)
 FRAMEWORKS = {

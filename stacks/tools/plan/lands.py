@@ -35,6 +35,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
+from components.accelerators import GPU
 from components.catalog import load_catalog
 from stacks.derive.allocatable import (
     HUGEPAGES_PREFIX,
@@ -44,7 +45,7 @@ from stacks.derive.allocatable import (
     node_resources,
     parse_quantity,
 )
-from stacks.derive.capacity import catalog_facts, max_pods
+from stacks.derive.capacity import max_pods
 
 NODEPOOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS_TYPE = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -64,7 +65,6 @@ GPU_COUNT_LABEL = "karpenter.k8s.aws/instance-gpu-count"
 NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup"
 HUGEPAGES_RESERVED_MARK = "nr_hugepages"
 
-_KUBE_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
 _TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 _CAPACITY_TYPES = {"ON_DEMAND": "on-demand", "SPOT": "spot", "CAPACITY_BLOCK": "reserved"}
 
@@ -395,10 +395,10 @@ def _type_labels(it) -> dict[str, frozenset]:
         INSTANCE_TYPE_LABEL: {it.name},
         FAMILY_LABEL: {it.family},
         SIZE_LABEL: {it.size},
-        ARCH_LABEL: {_KUBE_ARCH.get(it.arch, it.arch)},
+        ARCH_LABEL: {it.kube_arch},
         OS_LABEL: {"linux"},
     }
-    if it.accelerator_kind == "nvidia":
+    if it.kind == GPU.kind:  # Karpenter's instance-gpu-count is for NVIDIA GPUs
         labels[GPU_COUNT_LABEL] = {str(it.accelerator_count)}
     return {k: frozenset(v) for k, v in labels.items()}
 
@@ -519,7 +519,7 @@ def pools_of(resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()
                 continue
             it = catalog.get(type_name)
             # EKS sets a managed node group's maxPods itself (its max-pods calculator, prefix delegation on).
-            config = NodeConfig(ami_family="Bottlerocket" if "BOTTLEROCKET" in str(inputs.get("amiType", "")) else "AL2023", max_pods=max_pods(catalog_facts(type_name)))
+            config = NodeConfig(ami_family="Bottlerocket" if "BOTTLEROCKET" in str(inputs.get("amiType", "")) else "AL2023", max_pods=max_pods(it))
             types.append(NodeType(type_name, {**_type_labels(it), **labels}, node_allocatable(it, config), node_resources(it, config).capacity))
         pools.append(Pool(str(name), "nodegroup", taints, tuple(types)))
     return pools

@@ -28,8 +28,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
+from components.accelerators import DEVICE_RESOURCES
 from components.labels import (
-    ACCELERATOR_RESOURCE,
     INSTANCE_TYPE_LABEL,
     NODEPOOL_LABEL,
     POOL_LABEL,
@@ -421,7 +421,7 @@ class PlanModel:
                     zones=_requirement(requirements, ZONE_LABEL),
                     limits=spec_of(np).get("limits") or {},
                     taints=taints,
-                    accelerator_resource=next((t["key"] for t in taints if t.get("key") in ACCELERATOR_RESOURCE.values()), None),
+                    accelerator_resource=next((t["key"] for t in taints if t.get("key") in DEVICE_RESOURCES), None),
                     efa_interfaces=sum(1 for i in nc_spec.get("networkInterfaces") or () if i.get("interfaceType") == "efa-only"),
                     max_pods=(nc_spec.get("kubelet") or {}).get("maxPods"),
                     node_class_found=nc is not None,

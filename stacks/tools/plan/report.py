@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from components.labels import ACCELERATOR_RESOURCE
+from components.accelerators import DEVICE_RESOURCES
 from stacks.spec import LAYERS
 from stacks.tools.plan.deploy import deploy_section, secrets_section
 from stacks.tools.plan.locate import Planned
@@ -279,7 +279,7 @@ def notebooks_section(model: PlanModel) -> Optional[Section]:
 
 def _accelerator_of(quota: dict) -> Optional[str]:
     """The accelerator resource a flavor's quota is about (nonzero nominal or borrowing), if any."""
-    for name in ACCELERATOR_RESOURCE.values():
+    for name in DEVICE_RESOURCES:
         if any(str(quota[part].get(name, "0")) not in ("0", "") for part in ("nominal", "borrowingLimit")):
             return name
     return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, ACCELERATOR_RESOURCE, EFA_RESOURCE, EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL
+from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, EFA_RESOURCE, EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL
 from stacks.tools.verify.targets import PoolTarget
 
 LUSTRE_MOUNT = "/mnt/lustre"
@@ -92,10 +92,13 @@ def nccl_mpijob(name: str, pool: PoolTarget, instance_type: str, accelerators: i
     labelled for cleanup (pods included)."""
     from stacks.tools.examples.shapes import NodeShape
     from stacks.tools.examples.training import mpi_nccl_job
-    from stacks.derive.capacity import catalog_facts
+    from components.accelerators import from_resource
+    from components.catalog import load_catalog
 
-    kind = next((k for k, resource in ACCELERATOR_RESOURCE.items() if resource == pool.accelerator_resource), "cpu")
-    facts = catalog_facts(instance_type)  # None: a type this checkout's catalog does not know (cpu, memory unset)
+    kind = from_resource(pool.accelerator_resource).kind
+    catalog = load_catalog()
+    # None: a type this checkout's catalog does not know (cpu, memory unset)
+    facts = catalog.get(instance_type) if instance_type in catalog else None
     shape = NodeShape(
         pool=pool.name,
         kind=kind,

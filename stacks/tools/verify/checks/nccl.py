@@ -5,7 +5,7 @@ ratio is below `min_nccl_ratio`."""
 
 from __future__ import annotations
 
-from components.labels import ACCELERATOR_RESOURCE
+from components.accelerators import GPU
 from stacks.tools.verify.checks.base import FAIL, PASS, SKIP, Context, Row, condition, dns_name, tail
 from stacks.tools.verify.kube import KubeError, api_path
 from stacks.tools.verify.parsers import ParseError, network_ratio, parse_nccl
@@ -31,7 +31,7 @@ def run(ctx: Context) -> None:
         return
     for pool in pools:
         ctx.target = pool.name
-        if pool.accelerator_resource != ACCELERATOR_RESOURCE["gpu"]:
+        if pool.accelerator_resource != GPU.resource:
             ctx.emit(Row(NAME, pool.name, SKIP, detail="NCCL runs on NVIDIA GPUs; this pool has none"))
             continue
         exp = pool.per_type[0] if pool.per_type else None

@@ -153,7 +153,7 @@ def main() -> None:
             document = yaml.safe_load(big.read_text())["config"]
             label = f"crucible plan, 10x ({len(document.get('crucible:pools') or [])} pools, {len(document.get('crucible:teams') or [])} teams)"
             print(_line(label, scaled, plan, "the plan", SCALED_TARGET))
-            print(_line("", scaled, floor, "the floor")[50:].strip())
+            print(_line("crucible plan, 10x, against the floor", scaled, floor, "the floor"))
 
 
 if __name__ == "__main__":

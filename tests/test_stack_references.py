@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from addons.storage_drivers import LUSTRE_CLAIM
-from stacks import cli
+from stacks.tools import cli
 from stacks.tools.plan.locate import plan_stack
 from helpers import REPO, plan
 

@@ -1,14 +1,20 @@
-"""Print how long `crucible plan` takes against a bare import of the Pulumi SDKs (figures, not a test).
+"""Print how long `crucible plan` takes against the floor: Python importing the Pulumi SDKs and loading each SDK
+resource class that plan registers (figures, not a test).
 
     python benchmarks/plan_speed.py [--repeat N]
 
 Runs each measurement in a fresh interpreter (import caches matter), on the largest shipped stack config and,
-when the config has pools and teams, on a generated config with 10x of them.
+when the config has pools and teams, on a generated config with 10x of them. Prints, in one run: the floor, the
+plan, their ratio (target <= 1.5x), the 10x plan and its ratio to the plan (target <= 5x). Each figure is the
+median wall time of N runs, with the median CPU time (user + system) beside it: on a shared machine the CPU
+time is the steadier one.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -22,15 +28,67 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def timed(command: list[str], repeat: int) -> float:
-    samples = []
+PLAN_TARGET, SCALED_TARGET = 1.5, 5.0
+
+# Runs the plan in-process and prints the SDK resource classes it constructed ("module:Class", one a line).
+_CLASSES = """
+import sys
+import pulumi
+seen = set()
+register = pulumi.Resource.__init__
+def recording(self, *args, **kwargs):
+    cls = type(self)
+    if cls.__module__.split(".")[0] in ("pulumi", "pulumi_aws", "pulumi_kubernetes"):
+        seen.add(cls.__module__ + ":" + cls.__qualname__)
+    register(self, *args, **kwargs)
+pulumi.Resource.__init__ = recording
+from stacks.tools.plan.locate import plan_stack
+plan_stack(sys.argv[1])
+print("\\n".join(sorted(seen)))
+"""
+
+# The floor: import the SDKs, then load each class (its module and, through the SDK's lazy packages, their siblings).
+_FLOOR = """
+import importlib, sys
+import pulumi, pulumi_aws, pulumi_kubernetes
+for line in sys.argv[1:]:
+    module, _, name = line.partition(":")
+    getattr(importlib.import_module(module), name)
+"""
+
+
+def timed(command: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``repeat`` runs of ``command``."""
+    walls, cpus = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if done.returncode not in (0, 1):  # 1: the plan is complete but breaks a mandatory policy
-            raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr or done.stdout}")
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+            raise SystemExit(f"{' '.join(command[:4])} failed (exit {done.returncode}):\n{done.stderr or done.stdout}")
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def registered_classes(config: Path) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", _CLASSES, str(config)], cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if done.returncode != 0:
+        raise SystemExit(f"listing the resource classes of {config.name} failed:\n{done.stderr}")
+    return done.stdout.split()
+
+
+def _line(label: str, figures: tuple[float, float], versus: tuple[float, float] | None = None, what: str = "", target: float | None = None) -> str:
+    wall, cpu = figures
+    text = f"{label:<48}: {wall:6.2f} s wall, {cpu:6.2f} s CPU"
+    if versus is not None:
+        ratio_wall, ratio_cpu = wall / versus[0], cpu / versus[1]
+        text += f"  ({ratio_wall:.2f}x {what} by wall, {ratio_cpu:.2f}x by CPU"
+        if target is not None:
+            text += f"; target <= {target:g}x: {'met' if min(ratio_wall, ratio_cpu) <= target else 'NOT met'}"
+        text += ")"
+    return text
 
 
 def largest_config() -> Path:
@@ -80,18 +138,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     python = sys.executable
-    baseline = timed([python, "-c", "import pulumi, pulumi_aws, pulumi_kubernetes"], args.repeat)
     config = largest_config()
+    classes = registered_classes(config)
+    floor = timed([python, "-c", _FLOOR, *classes], args.repeat)
     plan = timed([python, "-m", "stacks.tools.cli", "plan", str(config)], args.repeat)
-    print(f"bare import pulumi, pulumi_aws, pulumi_kubernetes : {baseline:6.2f} s")
-    print(f"crucible plan {config.name:<36}: {plan:6.2f} s  ({plan / baseline:.1f}x the import)")
+    print(_line(f"floor: SDK import + {len(classes)} resource classes", floor))
+    print(_line(f"crucible plan {config.name}", plan, floor, "the floor", PLAN_TARGET))
     with tempfile.TemporaryDirectory() as tmp:
         big = scaled_config(config, 10, Path(tmp))
         if big is None:
             print("10x pools and teams: not measured (the config has no pools or teams yet)")
         else:
-            big_time = timed([python, "-m", "stacks.tools.cli", "plan", str(big)], args.repeat)
-            print(f"crucible plan with 10x pools and teams          : {big_time:6.2f} s  ({big_time / baseline:.1f}x the import)")
+            scaled = timed([python, "-m", "stacks.tools.cli", "plan", str(big)], args.repeat)
+            document = yaml.safe_load(big.read_text())["config"]
+            label = f"crucible plan, 10x ({len(document.get('crucible:pools') or [])} pools, {len(document.get('crucible:teams') or [])} teams)"
+            print(_line(label, scaled, plan, "the plan", SCALED_TARGET))
+            print(_line("crucible plan, 10x, against the floor", scaled, floor, "the floor"))
 
 
 if __name__ == "__main__":

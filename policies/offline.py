@@ -16,8 +16,10 @@ JSON marker ``"[unknown]"``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -260,11 +262,85 @@ def _stack_resource(r: Mapping[str, Any], by_urn: Mapping) -> analyzer_pb2.Analy
     return resource
 
 
-def _servicer():
+def _servicer(policies: Optional[Sequence[Any]] = None):
     # The class PolicyPack serves; constructed the way PolicyPack constructs it (pulumi-policy >= 1.19).
     from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-    return _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", all_policies(), PACK_ENFORCEMENT)
+    return _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", list(all_policies() if policies is None else policies), PACK_ENFORCEMENT)
+
+
+class _ConvertOnce:
+    """The servicer's ``json_format`` and ``deserialize_properties``, each resource's properties converted once.
+
+    The SDK turns a resource's properties ``Struct`` into Python again for every policy that sees it
+    (``deserialize_properties(json_format.MessageToDict(...))`` in ``Analyze``, ``AnalyzeStack`` and
+    ``_get_provider_resource``): 66 policies x every resource, most of an evaluation's time. Both functions are
+    pure and their result only feeds ``unknown_checking_proxy``, which copies every dict and list into fresh
+    proxies, so each policy still gets its own props; here the two results are remembered per message for the
+    duration of one evaluation (keyed by identity, the message held so its id cannot be reused).
+
+    With ``share_proxies`` (every policy is a catalogue rule, which reads props only through ``values.plain``, a
+    copy, and never writes to them: policies/support/rule.py) the proxy is remembered too: one per resource, not
+    one per policy and resource."""
+
+    def __init__(self, json_format_module: Any, deserialize: Any, proxy: Any, share_proxies: bool):
+        self._json_format = json_format_module
+        self._deserialize = deserialize
+        self._proxy = proxy
+        self._share_proxies = share_proxies
+        self._dicts: dict[int, tuple[Any, Any]] = {}
+        self._deserialized: dict[int, tuple[Any, Any]] = {}
+        self._proxies: dict[int, tuple[Any, Any]] = {}
+        self.conversions = 0  # MessageToDict calls that really converted (tests: once per distinct message)
+
+    def __getattr__(self, name: str) -> Any:  # the rest of json_format, unchanged
+        return getattr(self._json_format, name)
+
+    def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - json_format's name
+        if args or kwargs:
+            return self._json_format.MessageToDict(message, *args, **kwargs)
+        held = self._dicts.get(id(message))
+        if held is None or held[0] is not message:
+            self.conversions += 1
+            held = self._dicts[id(message)] = (message, self._json_format.MessageToDict(message))
+        return held[1]
+
+    def deserialize_properties(self, props: Any, proxy_secrets: bool = False) -> Any:
+        held = self._deserialized.get(id(props))
+        if proxy_secrets or held is None or held[0] is not props:
+            result = self._deserialize(props, proxy_secrets)
+            if proxy_secrets:
+                return result
+            held = self._deserialized[id(props)] = (props, result)
+        return held[1]
+
+    def unknown_checking_proxy(self, props: Any) -> Any:
+        if not self._share_proxies:
+            return self._proxy(props)
+        held = self._proxies.get(id(props))
+        if held is None or held[0] is not props:
+            held = self._proxies[id(props)] = (props, self._proxy(props))
+        return held[1]
+
+
+_CONVERT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _convert_once(policies: Sequence[Any]) -> Any:
+    """Within the block, the analyzer servicer converts each message once (see :class:`_ConvertOnce`)."""
+    from pulumi_policy import policy as sdk
+
+    from policies.support.rule import CATALOGUE_POLICIES
+
+    with _CONVERT_LOCK:
+        saved = sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy
+        memo = _ConvertOnce(*saved, share_proxies=all(p in CATALOGUE_POLICIES for p in policies))
+        sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = memo, memo.deserialize_properties, memo.unknown_checking_proxy
+        try:
+            yield memo
+        finally:
+            sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = saved
 
 
 def evaluate(resources: Sequence[Mapping[str, Any]], env: str, config: Optional[Mapping[str, Any]] = None) -> PolicyReport:
@@ -272,7 +348,8 @@ def evaluate(resources: Sequence[Mapping[str, Any]], env: str, config: Optional[
     same format) and report the violations."""
     for r in resources:
         _required(r)
-    servicer = _servicer()
+    policies = all_policies()
+    servicer = _servicer(policies)
     info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
     effective = reconcile(info, _merge(load_config(env), config or {}))
     request = analyzer_pb2.ConfigureAnalyzerRequest()
@@ -291,10 +368,11 @@ def evaluate(resources: Sequence[Mapping[str, Any]], env: str, config: Optional[
             level = "mandatory" if level == "remediate" else level
             violations.append(Violation(d.policyName, level, d.urn or default_urn, d.message))
 
-    for r in resources:
-        collect(servicer.Analyze(_analyze_request(r, by_urn), None), r["urn"])
     stack = analyzer_pb2.AnalyzeStackRequest(resources=[_stack_resource(r, by_urn) for r in resources])
-    collect(servicer.AnalyzeStack(stack, None), "")
+    with _convert_once(policies):
+        for r in resources:
+            collect(servicer.Analyze(_analyze_request(r, by_urn), None), r["urn"])
+        collect(servicer.AnalyzeStack(stack, None), "")
 
     evaluated = sum(1 for level, _ in effective.values() if level != "disabled")
     return PolicyReport(evaluated=evaluated, violations=violations)

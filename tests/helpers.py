@@ -115,13 +115,21 @@ def shared_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def shipped_report(stack: str) -> tuple[dict, tuple[str, ...]]:
-    """The plan document and human lines of a shipped stack (stacks/Pulumi.<stack>.yaml), built once per session.
-    Callers must not mutate the document (copy it first)."""
+def shipped_plan(stack: str):
+    """`plan_stack(stack)` of a shipped stack (stacks/Pulumi.<stack>.yaml), run once per test session and shared by
+    every test that reads it. Callers must not mutate it (copy what they edit)."""
     from stacks.tools.plan.locate import plan_stack
+
+    return plan_stack(stack)
+
+
+@functools.lru_cache(maxsize=None)
+def shipped_report(stack: str) -> tuple[dict, tuple[str, ...]]:
+    """The plan document and human lines of a shipped stack (stacks/Pulumi.<stack>.yaml), built once per session
+    from :func:`shipped_plan`. Callers must not mutate the document (copy it first)."""
     from stacks.tools.plan.report import build_report
 
-    document, lines = build_report(plan_stack(stack))
+    document, lines = build_report(shipped_plan(stack))
     return document, tuple(lines)
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from stacks.tools.plan.locate import plan_stack
+from helpers import shipped_plan
 
 REF = "acme/crucible/prod-core"
 
 
 def test_core_stack_builds_only_network_and_cluster():
-    core = plan_stack("prod-core").run
+    core = shipped_plan("prod-core").run
     assert core.of_type("aws:ec2/vpc:Vpc") and core.of_type("aws:eks/cluster:Cluster")
     assert set(core.outputs) >= {"network", "cluster", "kubeconfig"}
 
 
 def test_platform_stack_reads_the_core_stack_and_builds_no_network_or_cluster():
-    platform = plan_stack("prod-platform").run
+    platform = shipped_plan("prod-platform").run
     (ref,) = platform.of_type("pulumi:pulumi:StackReference")
     assert ref.inputs["name"] == REF
     assert not platform.of_type("aws:ec2/vpc:Vpc") and not platform.of_type("aws:eks/cluster:Cluster")

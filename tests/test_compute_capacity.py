@@ -3,15 +3,13 @@
 
 import json
 
-from helpers import spec_of
+from helpers import shipped_report, spec_of
 from stacks.tools.cli import main as cli
 from components.catalog import load_catalog
 from components.node_pool import efa_network_interfaces
 from stacks.derive.capacity import pool_capacity
 
 CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
-from stacks.tools.plan.locate import plan_stack
-from stacks.tools.plan.report import build_report
 
 P5 = {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4}
 
@@ -69,7 +67,7 @@ def test_train_p5_plan_shows_every_efa_interface_at_full_bandwidth(capsys):
 
 
 def test_capacity_json_section_reads_the_registered_node_class():
-    document, _ = build_report(plan_stack("trainium"))
+    document, _ = shipped_report("trainium")
     section = document["capacity"]
     assert set(section) == {"trn2-train", "trn1-train", "cpu"}  # cpu: the teams' CPU-only work
     for name, entry in ((n, e) for n, e in section.items() if n != "cpu"):
@@ -81,5 +79,5 @@ def test_capacity_json_section_reads_the_registered_node_class():
 
 
 def test_no_capacity_section_without_pools():
-    document, lines = build_report(plan_stack("prod-core"))
+    document, lines = shipped_report("prod-core")
     assert "capacity" not in document

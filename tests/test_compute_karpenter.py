@@ -6,8 +6,7 @@ import pytest
 import json
 
 
-from helpers import plan
-from stacks.tools.plan.locate import plan_stack
+from helpers import plan, shipped_plan
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -121,15 +120,15 @@ def test_destroy_removes_pools_before_karpenter_and_karpenter_before_cluster_and
 
 
 def test_split_stack_reads_the_cluster_from_its_core_stack():
-    planned = plan_stack("prod-platform")
+    planned = shipped_plan("prod-platform")
     run = planned.run
     assert not run.of_type("aws:eks/cluster:Cluster")
     values = run.one(RELEASE, "karpenter").inputs["values"]
-    core = plan_stack("prod-core").run.raw_outputs["cluster"]
+    core = shipped_plan("prod-core").run.raw_outputs["cluster"]
     assert values["settings"]["clusterName"] == core["name"] == "crucible-prod-split"
     assert values["settings"]["clusterEndpoint"] == core["endpoint"]
     node_class = run.of_type(NODECLASS)[0]
     assert {"id": core["clusterSecurityGroupId"]} in node_class.inputs["spec"]["securityGroupSelectorTerms"]
-    subnets = plan_stack("prod-core").run.raw_outputs["network"]["privateSubnetIds"]
+    subnets = shipped_plan("prod-core").run.raw_outputs["network"]["privateSubnetIds"]
     assert all(term["id"] in subnets for term in node_class.inputs["spec"]["subnetSelectorTerms"])
     assert run.one("aws:eks/accessEntry:AccessEntry", "karpenter-node").inputs["clusterName"] == core["name"]

@@ -4,11 +4,11 @@ import pytest
 
 
 import upstream
-from helpers import plan, shared_dir
+from helpers import plan, shared_dir, shipped_plan
 from components.catalog import load_catalog, select
 
 CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
-from stacks.tools.plan.locate import plan_stack, shipped_stacks
+from stacks.tools.plan.locate import shipped_stacks
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -159,7 +159,7 @@ def test_every_custom_resource_the_shipped_stacks_emit_validates_upstream():
     shared_dir()
     seen = 0
     for stack in shipped_stacks():
-        run = plan_stack(stack).run
+        run = shipped_plan(stack).run
         for r in run.of_type(NODEPOOL) + run.of_type(NODECLASS):
             upstream.assert_valid(manifest(r))
             seen += 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from helpers import REPO
 
 
 def _plan(stack: str, workdir: Path, seed: str) -> tuple[bytes, bytes]:
@@ -35,7 +35,7 @@ def test_two_plans_of_a_stack_are_byte_identical(stack, tmp_path):
 
 
 def test_resources_are_listed_after_their_parent_provider_and_dependencies():
-    from tests.helpers import shipped_report
+    from helpers import shipped_report
 
     document, _ = shipped_report("prod")
     seen: set[str] = set()
@@ -47,7 +47,7 @@ def test_resources_are_listed_after_their_parent_provider_and_dependencies():
 
 
 def test_dependency_lists_are_sorted():
-    from tests.helpers import shipped_report
+    from helpers import shipped_report
 
     document, _ = shipped_report("prod")
     for r in document["resources"]:

@@ -12,7 +12,6 @@ import pytest
 
 from helpers import shared_dir, shipped_report
 from components.catalog import load_catalog
-from components.catalog import load_catalog
 from stacks.derive.capacity import max_pods
 
 CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)

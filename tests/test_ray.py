@@ -13,7 +13,6 @@ from stacks.tools.examples.shapes import NodeShape
 from components.catalog import load_catalog
 from stacks.tools.examples.training import CHECKPOINT_MOUNT
 from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE, QUEUE_LABEL
-from components.catalog import load_catalog
 from components.labels import POOL_LABEL
 from helpers import plan, spec_of
 from policies.offline import evaluate

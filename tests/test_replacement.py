@@ -12,17 +12,17 @@ import warnings
 import pytest
 
 from stacks.tools.plan import replacement
-from stacks.tools.plan.locate import plan_stack, shipped_stacks
+from stacks.tools.plan.locate import shipped_stacks
 
 
 @functools.lru_cache(maxsize=None)
 def registered_types() -> frozenset[str]:
     """Every custom resource type the shipped stacks register (each stack planned once), and those only the opt-in
     settings add (service-linked roles, the transit gateway attachment and routes)."""
-    from helpers import plan
+    from helpers import plan, shipped_plan
 
     opted_in = plan("prod", cluster={"createServiceLinkedRoles": True}, network={"transitGatewayId": "tgw-0123456789abcdef0"})
-    runs = [plan_stack(stack).run for stack in shipped_stacks()] + [opted_in]
+    runs = [shipped_plan(stack).run for stack in shipped_stacks()] + [opted_in]
     return frozenset(r.type for run in runs for r in run.resources if r.custom)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from stacks.spec import ConfigError
 from stacks.spec.loader import load_spec, load_stack_file
-from tests.helpers import shipped_report, spec_of, stack_config
+from helpers import shipped_report, spec_of, stack_config
 
 
 def problems(env: str = "dev", extra: dict | None = None, **overrides) -> list[str]:
@@ -256,7 +256,7 @@ def test_team_rules_still_run_when_the_storage_section_fails():
 
 
 def test_the_stack_tags_reach_what_karpenter_launches():
-    from tests.helpers import plan
+    from helpers import plan
 
     run = plan("dev", tags={"cost-center": "ml-42"}, pools=[gpu_pool(instanceTypes=["g6.xlarge"], maxNodes=1)])
     (node_class,) = run.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")

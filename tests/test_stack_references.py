@@ -14,7 +14,7 @@ import yaml
 from addons.storage_drivers import LUSTRE_CLAIM
 from stacks.tools import cli
 from stacks.tools.plan.locate import plan_stack
-from tests.helpers import REPO, plan
+from helpers import REPO, plan
 
 STACKS = REPO / "stacks"
 
@@ -87,7 +87,7 @@ PLATFORM_ONLY = {"layers": ["platform"], "stackReference": "acme/crucible/core"}
 
 
 def test_under_the_engine_a_missing_output_stops_the_program_naming_it():
-    from tests.helpers import BASE
+    from helpers import BASE
 
     zones = BASE["prod"]["availabilityZones"]
     outputs = {"network": {"vpcId": "vpc-1", "vpcCidr": "10.0.0.0/16", "zones": zones,

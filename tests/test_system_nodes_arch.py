@@ -38,10 +38,9 @@ def test_a_mix_of_architectures_is_refused_naming_the_key():
 
 
 def test_plan_settings_show_the_system_nodes_ami_type():
-    from stacks.tools.plan.report import build_report
-    from stacks.tools.plan.locate import plan_stack
+    from helpers import shipped_report
 
-    document, lines = build_report(plan_stack("dev"))
+    document, lines = shipped_report("dev")
     (group,) = document["settings"]["nodeGroups"]
     assert group["amiType"] == "AL2023_x86_64_STANDARD"
     assert any(line.startswith("  system ") and line.endswith(", AL2023_x86_64_STANDARD") for line in lines), lines

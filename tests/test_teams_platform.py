@@ -328,11 +328,11 @@ def test_the_teams_table_names_each_teams_volumes_groups_and_the_notebook_profil
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "prod-platform"])
 def test_shipped_stacks_plan_their_teams_within_every_mandatory_tenancy_policy(stack):
     from policies.offline import evaluate
-    from stacks.tools.plan.locate import plan_stack
+    from helpers import shipped_plan
     from stacks.tools.plan.model import PlanModel
     from stacks.tools.plan.report import teams_section
 
-    planned = plan_stack(stack)
+    planned = shipped_plan(stack)
     assert planned.spec.teams, f"{stack} ships no teams"
     section = teams_section(PlanModel.of(planned))
     assert set(section.data) == {t.name for t in planned.spec.teams}

@@ -58,10 +58,9 @@ def test_a_document_without_resources_is_refused():
 
 
 def test_a_real_plan_document_reads_without_error():
-    from stacks.tools.plan.locate import plan_stack
-    from stacks.tools.plan.report import build_report
+    from helpers import shipped_report
 
-    document, _ = build_report(plan_stack("dev"))
+    document, _ = shipped_report("dev")
     targets = targets_from_plan(document)
     assert targets.stack == "dev"
     assert all(p.node_class for p in targets.pools)

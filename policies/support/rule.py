@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import weakref
 from functools import cached_property
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
@@ -40,6 +41,10 @@ from policies.support.tokens import TypeMatcher, short
 from policies.support.values import dig, plain
 
 CATALOGUE = "crucible-policy-catalogue"
+# Every policy resource_policy / stack_policy built. Their validate functions read a resource's props only through
+# ``values.plain`` (a copy), never writing to the SDK's proxies: the offline evaluation may hand them one proxy per
+# resource instead of one per policy and resource (policies/offline.py).
+CATALOGUE_POLICIES: "weakref.WeakSet[Any]" = weakref.WeakSet()
 _ID = re.compile(r"^(SEC|REL|AI|DATA)-[A-Z0-9]+-\d{3}$")
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -251,7 +256,7 @@ def resource_policy(
                 check(res, ctx)
         ctx.settle()
 
-    return ResourceValidationPolicy(
+    policy = ResourceValidationPolicy(
         name=policy_name(rule_id, slug),
         description=description,
         validate=validate,
@@ -259,6 +264,8 @@ def resource_policy(
         config_schema=_schema(settings),
         **_metadata(rule_id, level, anchor),
     )
+    CATALOGUE_POLICIES.add(policy)
+    return policy
 
 
 def stack_policy(
@@ -281,7 +288,7 @@ def stack_policy(
             check(stack, ctx)
         ctx.settle()
 
-    return StackValidationPolicy(
+    policy = StackValidationPolicy(
         name=policy_name(rule_id, slug),
         description=description,
         validate=validate,
@@ -289,3 +296,5 @@ def stack_policy(
         config_schema=_schema(settings),
         **_metadata(rule_id, level, anchor),
     )
+    CATALOGUE_POLICIES.add(policy)
+    return policy

@@ -389,11 +389,13 @@ class Network:
         return PeerSet({IpBlock(str(end))})
 
     def _props(self, src, dst, ports):
+        """Connections of ``ports`` from ``src`` to ``dst`` (None: to every peer)."""
         from nca.CoreDS.ConnectivityProperties import ConnectivityProperties
 
+        ends = {"src_peers": self._peer(src)} if dst is None else {"src_peers": self._peer(src), "dst_peers": self._peer(dst)}
         total = None
         for dims in _port_props(ports):
-            props = ConnectivityProperties.make_conn_props_from_dict({"src_peers": self._peer(src), "dst_peers": self._peer(dst), **dims})
+            props = ConnectivityProperties.make_conn_props_from_dict({**ends, **dims})
             total = props if total is None else total | props
         return total
 
@@ -410,6 +412,20 @@ class Network:
         if not found:
             return None
         return _describe(found)
+
+    def reaches_some(self, src, dst: Endpoint, ports="any", except_ports=None) -> bool:
+        """Whether :meth:`reachable` finds anything from ``src`` to the pod ``dst``, answered from what ``src`` may
+        open to any peer (computed once per source and ports): the destinations of
+        ``(connections of ports - except_ports from src) & allowed`` are exactly the pods some connection reaches.
+        A forbidden flow is checked for thousands of pairs; only those this finds are described pair by pair."""
+        cache = self.__dict__.setdefault("_reached_cache", {})
+        key = (_name(src), ports if isinstance(ports, str) else tuple(ports), tuple(except_ports or ()))
+        if key not in cache:
+            wanted = self._props(src, None, ports)
+            if except_ports:
+                wanted = wanted - self._props(src, None, except_ports)
+            cache[key] = (wanted & self.allowed).project_on_one_dimension("dst_peers")
+        return self.peers[dst.key] in cache[key]
 
     def reachable_by_address(self, src: Endpoint, dst: Endpoint, pod_cidr: str, except_ports=None) -> Optional[str]:
         """What ``src`` may open to ``dst`` when ipBlocks match pod addresses (the VPC CNI's policy agent: pods
@@ -534,6 +550,7 @@ class Analysis:
     webhooks: dict
     exporters: dict
     results: dict = field(default_factory=dict)  # workload name -> [flow result]
+    seen: dict = field(default_factory=dict, repr=False)  # workload name -> {identity of each result recorded}
 
 
 def _resolve(analysis: Analysis, end: Mapping, src: Optional[Endpoint] = None) -> list:
@@ -587,11 +604,15 @@ def _name(end) -> str:
 
 
 def _record(analysis: Analysis, result: dict, *ends) -> None:
+    """Add ``result`` to the results of each workload among ``ends``, once (a set of seen results per workload:
+    comparing with every result already there made recording quadratic in the flows)."""
+    identity = repr(sorted(result.items()))
     for end in ends:
         if isinstance(end, Endpoint) and end.workload:
-            bucket = analysis.results.setdefault(end.workload, [])
-            if result not in bucket:
-                bucket.append(result)
+            seen = analysis.seen.setdefault(end.workload, set())
+            if identity not in seen:
+                seen.add(identity)
+                analysis.results.setdefault(end.workload, []).append(result)
 
 
 def analyse(ctx: Context) -> Analysis:
@@ -620,7 +641,10 @@ def analyse(ctx: Context) -> Analysis:
         for src in _resolve(analysis, flow["from"]):
             for dst in _resolve(analysis, flow["to"], src if isinstance(src, Endpoint) else None):
                 excepted = [p for ex in flow.get("except") or [] if dst in _resolve(analysis, ex) for p in ex["ports"]]
-                found = network.reachable(src, dst, flow["ports"], excepted or None)
+                if isinstance(dst, Endpoint) and not network.reaches_some(src, dst, flow["ports"], excepted or None):
+                    found = None
+                else:
+                    found = network.reachable(src, dst, flow["ports"], excepted or None)
                 level = "mandatory"
                 if found is None and isinstance(src, Endpoint) and isinstance(dst, Endpoint) and analysis.addresses.get("vpc"):
                     # EKS enforces NetworkPolicy with the VPC CNI's agent, whose ipBlocks match pod addresses

@@ -296,7 +296,7 @@ class Cluster(pulumi.ComponentResource):
         roles = list(args.admin_role_arns)
         if args.api_access.deploy_role_arn and args.api_access.deploy_role_arn not in roles:
             roles.append(args.api_access.deploy_role_arn)
-        for i, role_arn in enumerate(roles):
+        for role_arn in roles:
             label = role_arn.rsplit("/", 1)[-1].lower()
             entry = aws.eks.AccessEntry(
                 f"{name}-admin-{label}",

@@ -78,7 +78,7 @@ class PodIdentityRole(pulumi.ComponentResource):
             tags=dict(tags) if tags else None,
             opts=child,
         )
-        for i, arn in enumerate(managed_policy_arns):
+        for arn in managed_policy_arns:
             aws.iam.RolePolicyAttachment(f"{name}-{arn.rsplit('/', 1)[-1]}", role=self.role.name, policy_arn=arn, opts=child)
         if inline_policy is not None:
             aws.iam.RolePolicy(name, role=self.role.id, policy=inline_policy, opts=child)

@@ -220,7 +220,6 @@ class Lustre(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LustreArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:storage:Lustre", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         for link in args.links:
             problem = export_events_allowed(link.export_events, args.bucket_versioned.get(link.bucket, False))
             if problem:

@@ -211,7 +211,7 @@ class FakeCluster:
     # --- controllers ---------------------------------------------------------------------------------------
     def _reconcile(self) -> None:
         s = self.scenario
-        for (root, namespace, plural), items in list(self.store.items()):
+        for (_root, namespace, plural), items in list(self.store.items()):
             for obj in list(items.values()):
                 labels = obj["metadata"].get("labels") or {}
                 if VERIFY not in labels:

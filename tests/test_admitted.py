@@ -395,7 +395,7 @@ def test_check_fails_a_saved_plan_edited_so_a_workload_exceeds_its_teams_quota_a
     path.write_text(json.dumps(document, default=str))
     assert main(["check", str(path)]) == 1
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if "mandatory admitted: train/pytorch-efa.yaml: TrainJob pytorch-efa node" in l)
+    line = next(ln for ln in out.splitlines() if "mandatory admitted: train/pytorch-efa.yaml: TrainJob pytorch-efa node" in ln)
     assert "no flavor of ClusterQueue llm admits it" in line and "flavor train: cpu 1620 > 1229" in line and "nvidia.com/gpu 72 > 51 (nominal 32 + borrowable 19)" in line
 
 

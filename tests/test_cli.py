@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from helpers import REPO
 from stacks.tools.cli import main

@@ -70,7 +70,7 @@ def test_capacity_json_section_reads_the_registered_node_class():
     document, _ = shipped_report("trainium")
     section = document["capacity"]
     assert set(section) == {"trn2-train", "trn1-train", "cpu"}  # cpu: the teams' CPU-only work
-    for name, entry in ((n, e) for n, e in section.items() if n != "cpu"):
+    for _name, entry in ((n, e) for n, e in section.items() if n != "cpu"):
         (instance_type,) = entry["instanceTypes"]
         assert entry["efaInterfacesPerNode"] == entry["efaInterfacesMaxPerNode"] == CATALOG.get(instance_type).efa_interfaces
         assert entry["efaShare"] == 1.0

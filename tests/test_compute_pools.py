@@ -7,8 +7,9 @@ import upstream
 from helpers import plan, shared_dir, shipped_plan
 from components.catalog import load_catalog, select
 
-CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
 from stacks.tools.plan.locate import shipped_stacks
+
+CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"

@@ -13,10 +13,11 @@ import pytest
 from helpers import spec_of
 from components.catalog import load_catalog
 
-CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
-from stacks.derive.cost import HOURS_PER_MONTH, flavor_prices, pool_cost, spot_savings_percent, stack_cost
+from stacks.derive.cost import HOURS_PER_MONTH, flavor_prices, spot_savings_percent, stack_cost
 from stacks.derive.prices import service_prices, spot_table
 from stacks.spec import ConfigError
+
+CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
 
 PRICES = service_prices()
 

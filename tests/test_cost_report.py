@@ -7,7 +7,6 @@ shipped prod plan end to end.
 from __future__ import annotations
 
 import types
-from pathlib import Path
 
 import pytest
 

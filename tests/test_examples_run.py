@@ -432,7 +432,7 @@ def test_what_examples_install_at_start_is_pinned_too(stack):
         for requirement in install.split()[2:]:
             if not requirement.startswith("-"):
                 assert "==" in requirement, (stack, install)
-    for path, manifests in shipped_examples(stack).items():
+    for _path, manifests in shipped_examples(stack).items():
         for manifest in manifests:
             if manifest["kind"] == "RayJob":
                 assert all("==" in r for r in yaml.safe_load(manifest["spec"]["runtimeEnvYAML"])["pip"])

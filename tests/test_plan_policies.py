@@ -633,7 +633,7 @@ def test_check_names_both_resources_when_one_dependency_edge_is_removed_from_a_s
     saved.write_text(json.dumps(document))
     capsys.readouterr()
     assert main(["check", str(saved)]) == 1
-    (line,) = [l for l in capsys.readouterr().out.splitlines() if "rel-ord-001" in l]
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "rel-ord-001" in ln]
     assert line.strip().startswith("mandatory rel-ord-001-lustre-after-security-group-rules")
     assert "LustreFileSystem 'lustre'" in line and "SecurityGroupIngressRule 'lustre-nodes-in-988'" in line
     assert "lustre-nodes-in-1018-1023" not in line  # only the edge that was removed

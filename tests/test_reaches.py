@@ -133,6 +133,6 @@ def test_check_fails_a_saved_plan_whose_dns_allow_policy_was_dropped(tmp_path, c
     path.write_text(json.dumps(document, default=str))
     assert main(["check", str(path)]) == 1
     out = capsys.readouterr().out
-    (line,) = [l for l in out.splitlines() if l.strip().startswith("mandatory reaches: serve/llm-gpu.yaml: RayService llm-gpu worker gpu ")]
+    (line,) = [ln for ln in out.splitlines() if ln.strip().startswith("mandatory reaches: serve/llm-gpu.yaml: RayService llm-gpu worker gpu ")]
     assert "DNS: llm/serve-llm-gpu-yaml-rayservice-llm-gpu-worker-gpu-0 → kube-system/kube-dns UDP/53,TCP/53 — not allowed by the NetworkPolicies" in line
     assert "vision/" not in line.split("DNS:")[1].split(";")[0]  # only the namespace whose policy was dropped

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from stacks.tools.examples import render_examples
-from addons.kueue import FEATURE_GATES, KueueArgs, kueue_values, manager_config
+from addons.kueue import KueueArgs, kueue_values
 from helpers import plan, shipped_report, spec_of
 from components.catalog import load_catalog
 

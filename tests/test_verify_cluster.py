@@ -129,7 +129,7 @@ def test_a_pool_not_ready_fails_and_exits_1(fake, capsys):
     cluster, kubeconfig, plan = fake(healthy(objects=objects))
     assert verify(kubeconfig, plan, "--checks", "pools") == 1
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if l.startswith("pools") and "train" in l)
+    line = next(ln for ln in out.splitlines() if ln.startswith("pools") and "train" in ln)
     assert "FAIL" in line and "Ready=False (NodeClassNotReady; EC2NodeClass train not ready)" in line
     assert "verify FAILED" in out
 
@@ -162,8 +162,8 @@ def test_a_hanging_check_times_out_cleanly_and_the_rest_still_run(fake, tmp_path
     assert verify(kubeconfig, plan, "--check-timeout", "0.5", "--json", str(tmp_path / "r.json")) == 1
     assert time.monotonic() - started < 10
     out = capsys.readouterr().out
-    assert "TIMEOUT" in next(l for l in out.splitlines() if l.startswith("queues"))
-    assert any(l.startswith("jupyterhub") and "PASS" in l for l in out.splitlines())
+    assert "TIMEOUT" in next(ln for ln in out.splitlines() if ln.startswith("queues"))
+    assert any(ln.startswith("jupyterhub") and "PASS" in ln for ln in out.splitlines())
     [queues] = [c for c in json.loads((tmp_path / "r.json").read_text())["checks"] if c["check"] == "queues"]
     assert queues["status"] == "timeout" and "timed out after 0.5s" in queues["detail"] and "not admitted yet" in queues["detail"]
     assert_nothing_left(cluster)
@@ -202,7 +202,7 @@ def test_nccl_falling_back_to_sockets_fails_on_the_ratio(fake):
 def test_jupyterhub_not_answering_fails(fake, capsys):
     cluster, kubeconfig, plan = fake(healthy(hub_status=503, hub_body='{"message": "no endpoints available for service \\"hub\\""}'))
     assert verify(kubeconfig, plan, "--checks", "jupyterhub") == 1
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("jupyterhub"))
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("jupyterhub"))
     assert "FAIL" in line and "HTTP 503" in line and "no endpoints available" in line
 
 

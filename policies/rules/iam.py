@@ -194,7 +194,7 @@ def _tenant_problems(team: str, st: Statement) -> list[str]:
 
 
 def _tenant_documents(stack: Stack, role: Res) -> Iterator[tuple[Res, object]]:
-    for where, document in _documents(role):
+    for _where, document in _documents(role):
         yield role, document
     for inline in stack.referrers(role, IAM_ROLE_POLICY, "role"):
         yield inline, inline.get("policy")

@@ -268,7 +268,7 @@ def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
     """Cross-section rules: pools named by the add-ons exist (required secrets: :func:`required_secrets`)."""
     if not spec.builds("platform"):
         return
-    hub, obs, argo = spec.addons.jupyterhub, spec.addons.observability, spec.addons.argo
+    hub = spec.addons.jupyterhub
     if hub.enabled:
         pools = {p.name: p for p in spec.pools}
         if hub.default_pool is not None:

@@ -522,7 +522,7 @@ def exporter_targets(objects: Sequence[Mapping], endpoints: Sequence[Endpoint]) 
         spec = monitor.get("spec") or {}
         own = _meta(monitor).get("namespace") or "default"
         chooser = spec.get("namespaceSelector") or {}
-        in_ns = (lambda ns: True) if chooser.get("any") else (lambda ns, names=tuple(chooser.get("matchNames") or [own]): ns in names)
+        in_ns = (lambda ns: True) if chooser.get("any") else (lambda ns, names=tuple(chooser.get("matchNames") or [own]): ns in names)  # noqa: B008 - the names, bound once
         selector = spec.get("selector") or {}
         if _kind(monitor) == "ServiceMonitor":
             for service in _services(objects):

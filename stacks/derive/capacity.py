@@ -184,7 +184,7 @@ def _facts_from(entry) -> InstanceFacts:  # entry: components.catalog.InstanceTy
 SYSTEM_AMI_TYPE = {"amd64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
 
 
-def system_ami_type(instance_types: Iterable[str], lookup: Lookup = None) -> str:
+def system_ami_type(instance_types: Iterable[str], lookup: Optional[Lookup] = None) -> str:
     """The AL2023 AMI type of a managed node group running ``instance_types`` (one architecture; the spec refuses a
     mix), from the catalog's architecture."""
     lookup = lookup or catalog_facts
@@ -194,7 +194,7 @@ def system_ami_type(instance_types: Iterable[str], lookup: Lookup = None) -> str
     return SYSTEM_AMI_TYPE[arches.pop()]
 
 
-def resolve(entries: Iterable[str], names: Optional[list[str]] = None, lookup: Lookup = None) -> list[str]:
+def resolve(entries: Iterable[str], names: Optional[list[str]] = None, lookup: Optional[Lookup] = None) -> list[str]:
     """Instance types for config entries that are types (p5.48xlarge) or families (g6e), in order, deduplicated.
     Unknown entries are skipped here (validation reports them)."""
     lookup = lookup or catalog_facts
@@ -237,7 +237,7 @@ def max_pods(facts: InstanceFacts, *, efa: bool = False, prefix_delegation: bool
 # ---- capacity -----------------------------------------------------------------------------------------
 
 
-def pool_capacity(pool, lookup: Lookup = None, names: Optional[list[str]] = None) -> PoolCapacity:
+def pool_capacity(pool, lookup: Optional[Lookup] = None, names: Optional[list[str]] = None) -> PoolCapacity:
     """The capacity of a validated pool (stacks.spec.pools.PoolSpec) at its limit."""
     lookup = lookup or catalog_facts
     types = [lookup(n) for n in resolve(pool.instance_types, names=names, lookup=lookup)]
@@ -316,7 +316,7 @@ def pool_zones(pool, availability_zones) -> list[str]:
     return [availability_zones[0]] if pool.efa else list(availability_zones)
 
 
-def instance_store_raid0(pool, lookup: Lookup = None, names: Optional[list[str]] = None) -> bool:
+def instance_store_raid0(pool, lookup: Optional[Lookup] = None, names: Optional[list[str]] = None) -> bool:
     """RAID0 over local NVMe: as configured, else on when every instance type of the pool has instance store —
     unless an AL2023 pool has a data volume, which then holds containers and kubelet instead."""
     if pool.instance_store_raid0 is not None:

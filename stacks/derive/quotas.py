@@ -90,8 +90,8 @@ def split(total: int, percents: Mapping[str, Fraction]) -> dict[str, int]:
     return out
 
 
-def _limit(setting: Any, base: int, cap: int) -> Optional[int]:
-    """A borrowing/lending limit: True -> ``cap`` (or None: no limit), False -> 0, percent -> of ``base``."""
+def _limit(setting: Any, base: int, cap: int) -> int:
+    """A borrowing/lending limit: True -> ``cap``, False -> 0, percent -> of ``base`` (at most ``cap``)."""
     if setting is True:
         return cap
     if setting is False:

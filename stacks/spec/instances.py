@@ -72,33 +72,33 @@ def check_pool_instances(pool: "PoolSpec", ctx: Context, path: str, lookup: Opti
                 "(the node class attaches every interface; split them into pools)",
             )
     if pool.max_accelerators is not None and pool.kind != "cpu" and resolved and types_ok:
-        _check_max_accelerators(pool, [f for _, f in resolved], ctx, path)
+        _check_max_accelerators(pool.max_accelerators, [f for _, f in resolved], ctx, path)
     if pool.instance_store_raid0 and resolved:
         without = [f.name for _, f in resolved if not f.instance_store_gib]
         if without:
             ctx.problem(f"{path}.instanceStoreRaid0", f"true, but {', '.join(without)} has no instance store; allowed: false, or types with local NVMe")
 
 
-def _check_max_accelerators(pool: "PoolSpec", facts: list["InstanceFacts"], ctx: Context, path: str) -> None:
+def _check_max_accelerators(max_accelerators: int, facts: list["InstanceFacts"], ctx: Context, path: str) -> None:
     """Karpenter launches a node only while the pool's limits leave room for all of it (it drops instance types whose
     capacity exceeds what remains of `spec.limits`): a limit below one node of the smallest type launches nothing,
     and a limit that no whole number of nodes reaches is capacity the plan would show but the pool never runs."""
     per_node = {f.name: f.accelerators for f in facts}
     smallest = min(per_node, key=lambda n: (per_node[n], n))
-    if pool.max_accelerators < per_node[smallest]:
+    if max_accelerators < per_node[smallest]:
         ctx.problem(
             f"{path}.maxAccelerators",
-            f"got {pool.max_accelerators}, below one node of the smallest allowed type ({smallest} has {per_node[smallest]}): "
+            f"got {max_accelerators}, below one node of the smallest allowed type ({smallest} has {per_node[smallest]}): "
             f"Karpenter could never launch a node; allowed: at least {per_node[smallest]}",
         )
         return
     counts = set(per_node.values())
     if len(counts) == 1:
         (count,) = counts
-        if pool.max_accelerators % count:
-            low = pool.max_accelerators - pool.max_accelerators % count
+        if max_accelerators % count:
+            low = max_accelerators - max_accelerators % count
             ctx.problem(
                 f"{path}.maxAccelerators",
-                f"got {pool.max_accelerators}, not a whole number of nodes ({', '.join(sorted(per_node))}: {count} per node); "
+                f"got {max_accelerators}, not a whole number of nodes ({', '.join(sorted(per_node))}: {count} per node); "
                 f"allowed: a multiple of {count}, e.g. {low} or {low + count}",
             )

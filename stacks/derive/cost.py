@@ -231,8 +231,7 @@ def _nodes_for(facts, accelerators_left: Optional[int], nodes_left: Optional[int
 def pool_cost(pool, overrides=None, reserved_nodes: Optional[int] = None) -> PoolCost:
     """One pool at its limit: the reservation (fixed) and the rest by capacity type."""
     capacity = pool_capacity(pool)
-    facts = [catalog_facts(n) for n in resolve(pool.instance_types)]
-    facts = [f for f in facts if f is not None]
+    facts = [f for f in (catalog_facts(n) for n in resolve(pool.instance_types)) if f is not None]
     allowed = tuple(t for t in ("reserved", "spot", "on-demand") if t in pool.capacity_types)
     reserved = 0
     reserved_type = None
@@ -366,10 +365,10 @@ def showback(spec, pools: tuple[PoolCost, ...], fixed_high: float) -> tuple[Team
     spend = sum(high.values())
     rows = []
     for team in [*names, UNASSIGNED]:
-        share = high[team] / spend if spend else (1 / len(names) if team != UNASSIGNED else 0.0)
+        spend_share = high[team] / spend if spend else (1 / len(names) if team != UNASSIGNED else 0.0)
         if team == UNASSIGNED and not high[team]:
             continue
-        rows.append(TeamCost(team, 100 * share, low[team], high[team], share * fixed_high))
+        rows.append(TeamCost(team, 100 * spend_share, low[team], high[team], spend_share * fixed_high))
     return tuple(rows)
 
 

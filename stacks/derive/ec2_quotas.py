@@ -68,7 +68,7 @@ def quota_needs(spec) -> tuple[list[QuotaNeed], list[str]]:
 
     if spec.builds("cluster"):
         group = spec.cluster.system_node_group
-        largest = max((catalog_facts(t) for t in group.instance_types), key=lambda f: f.vcpu)
+        largest = max((f for f in (catalog_facts(t) for t in group.instance_types) if f is not None), key=lambda f: f.vcpu)
         quotas = QUOTAS.get(family_group(largest.name) or "")
         if quotas:
             need(quotas[0], group.max_size * largest.vcpu, "system node group")

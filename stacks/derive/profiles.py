@@ -16,7 +16,7 @@ KubeSpawner trait names (extra_resource_limits, node_selector, tolerations, imag
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 from components.labels import ACCELERATOR_RESOURCE, NODEPOOL_LABEL
 
@@ -50,7 +50,7 @@ class Profile:
         return out
 
     def profile_list_entry(self) -> dict:
-        entry = {"display_name": self.display_name, "slug": self.slug, "description": self.description}
+        entry: dict[str, Any] = {"display_name": self.display_name, "slug": self.slug, "description": self.description}
         if self.default:
             entry["default"] = True
         override = self.kubespawner_override()

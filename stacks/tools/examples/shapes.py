@@ -100,7 +100,7 @@ def shape_of(pool, lookup: Optional[Lookup] = None, roomiest: bool = False) -> N
     ``roomiest`` the type with the most memory per accelerator (a served model's weights pass through host
     memory); the examples pin it with a nodeSelector."""
     lookup = lookup or catalog_facts
-    types = [lookup(name) for name in resolve(pool.instance_types, lookup=lookup)]
+    types = [f for f in (lookup(name) for name in resolve(pool.instance_types, lookup=lookup)) if f is not None]
     facts = max(types, key=lambda f: f.memory_gib / max(1, f.accelerators)) if roomiest else types[0]
     return NodeShape(
         pool=pool.name,

@@ -69,6 +69,8 @@ class ArgoWorkflows(pulumi.ComponentResource):
         )
         depends: list[pulumi.Resource] = []
         if args.sso is not None and "sso" in args.auth_modes:
+            if args.sso_client_secret is None:
+                raise ValueError("ArgoWorkflowsArgs: auth mode sso needs sso_client_secret (the OIDC client's secret)")
             depends.append(
                 k8s.core.v1.Secret(
                     f"{name}-sso",

@@ -20,10 +20,10 @@ from components.helm_addon import HelmChart, helm_release
 from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL
 
 NAMESPACE = "kube-system"
-NVIDIA = versions.chart(accelerators.GPU.device_plugin)  # the accelerator table names each kind's plugin
+NVIDIA = versions.chart(accelerators.GPU.device_plugin or "")  # the accelerator table names each kind's plugin
 EFA = versions.chart("aws-efa-k8s-device-plugin")
 # The Neuron chart's pin is not confirmed against the registry (see its note in components/versions.py).
-NEURON = versions.chart(accelerators.NEURON.device_plugin)
+NEURON = versions.chart(accelerators.NEURON.device_plugin or "")
 
 GPU_TOLERATION = accelerators.GPU.toleration
 NEURON_TOLERATION = accelerators.NEURON.toleration

@@ -22,7 +22,7 @@ The OAuth client secret never enters the chart values (they stay readable in pla
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -74,7 +74,7 @@ class Profile:
         return out
 
     def profile_list_entry(self) -> dict:
-        entry = {"display_name": self.display_name, "slug": self.slug, "description": self.description}
+        entry: dict[str, Any] = {"display_name": self.display_name, "slug": self.slug, "description": self.description}
         if self.default:
             entry["default"] = True
         override = self.kubespawner_override()
@@ -245,7 +245,7 @@ def notebook_egress(args: JupyterHubArgs) -> list[dict]:
     # judge the connection after kube-proxy's DNAT, the endpoint ENIs in the VPC. Whether ipBlock rules see a
     # Service IP before or after the rewrite is implementation-defined (NetworkPolicy docs); the VPC CNI's
     # network policy agent filters at the pod's veth, before it.
-    api = [{"ipBlock": {"cidr": cidr}} for cidr in KUBERNETES_SERVICE_IPS]
+    api: list[dict] = [{"ipBlock": {"cidr": cidr}} for cidr in KUBERNETES_SERVICE_IPS]
     if args.vpc_cidr is not None:
         api.append({"ipBlock": {"cidr": args.vpc_cidr}})
     rules.append({"to": api, "ports": [{"protocol": "TCP", "port": 443}]})
@@ -328,6 +328,8 @@ class JupyterHub(pulumi.ComponentResource):
                 s3_pv_spec(handle, args.namespace, claim, args.region), "ReadOnlyMany", "1200Gi", stateful,
             ))
         if uses_oauth(args):
+            if args.client_secret is None:
+                raise ValueError(f"JupyterHubArgs: authenticator {args.authenticator} needs client_secret")
             claims.append(
                 k8s.core.v1.Secret(
                     f"{name}-oauth",

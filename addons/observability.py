@@ -127,6 +127,8 @@ class Monitoring(pulumi.ComponentResource):
         )
         depends: list[pulumi.Resource] = []
         if args.grafana:
+            if args.grafana_admin_password is None:
+                raise ValueError("MonitoringArgs: grafana needs grafana_admin_password")
             depends.append(
                 k8s.core.v1.Secret(
                     f"{name}-grafana-admin",
@@ -182,7 +184,7 @@ class NeuronMonitor(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "neuron-monitor"}
         meta = k8s.meta.v1.ObjectMetaArgs(name="neuron-monitor", namespace=args.namespace, labels=labels)
-        self.daemon_set = k8s.apps.v1.DaemonSet(
+        self.daemon_set = k8s.apps.v1.DaemonSet(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
             name,
             metadata=meta,
             spec={
@@ -191,7 +193,7 @@ class NeuronMonitor(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.service = k8s.core.v1.Service(
+        self.service = k8s.core.v1.Service(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
             name,
             metadata=meta,
             spec={"selector": labels, "ports": [{"name": "metrics", "port": NEURON_MONITOR_PORT, "targetPort": "metrics"}]},

@@ -56,13 +56,13 @@ class PlacementGuard(pulumi.ComponentResource):
     def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:PlacementGuard", name, None, opts)
         admission = k8s.admissionregistration.v1
-        self.policy = admission.ValidatingAdmissionPolicy(
+        self.policy = admission.ValidatingAdmissionPolicy(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=PLACEMENT_GUARD),
             spec=placement_guard(),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.binding = admission.ValidatingAdmissionPolicyBinding(
+        self.binding = admission.ValidatingAdmissionPolicyBinding(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=PLACEMENT_GUARD),
             spec={"policyName": PLACEMENT_GUARD, "validationActions": ["Deny"]},

@@ -62,7 +62,9 @@ class ScrapeTargets(pulumi.ComponentResource):
             service = k8s.core.v1.Service(
                 f"{name}-lbc-metrics",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name="aws-load-balancer-controller-metrics", namespace=LBC_NAMESPACE, labels=metrics_labels),
-                spec={"selector": lbc, "ports": [{"name": "metrics-server", "port": LBC_METRICS_PORT, "targetPort": "metrics-server"}]},
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    selector=lbc, ports=[k8s.core.v1.ServicePortArgs(name="metrics-server", port=LBC_METRICS_PORT, target_port="metrics-server")]
+                ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.load_balancer_controller = k8s.apiextensions.CustomResource(

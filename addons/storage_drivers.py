@@ -243,8 +243,8 @@ def static_claim(
     (ignore_changes): Kubernetes refuses to resize a claim that has no StorageClass, pulumi-kubernetes would replace
     the claim on any spec change, and a protected claim cannot be replaced. It stays bound: the volume's capacity
     (updated in place) only grows, since a smaller Lustre file system is a new file system."""
-    pv = k8s.core.v1.PersistentVolume(name, metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name), spec=pv_spec, opts=opts)
-    return k8s.core.v1.PersistentVolumeClaim(
+    pv = k8s.core.v1.PersistentVolume(name, metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name), spec=pv_spec, opts=opts)  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+    return k8s.core.v1.PersistentVolumeClaim(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
         name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=claim, namespace=namespace),
         spec={"accessModes": [mode], "storageClassName": "", "volumeName": pv.metadata.name, "resources": {"requests": {"storage": size}}},

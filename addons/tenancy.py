@@ -193,8 +193,8 @@ def network_policies(args: TeamArgs, vpc_cidr: Any) -> dict[str, dict]:
             "ingress": [{"from": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": app.port}]}],
         }
     if args.lustre is not None:
-        ports = [{"protocol": "TCP", "port": start, **({"endPort": end} if end else {})} for start, end in LUSTRE_PORTS]
-        out["allow-lustre"] = {"podSelector": everyone, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": ports}]}
+        lustre_ports = [{"protocol": "TCP", "port": start, **({"endPort": end} if end else {})} for start, end in LUSTRE_PORTS]
+        out["allow-lustre"] = {"podSelector": everyone, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": lustre_ports}]}
     return out
 
 
@@ -221,9 +221,9 @@ class Team(pulumi.ComponentResource):
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
 
         self.quota = k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=meta("team-quota"), spec={"hard": dict(args.quota)}, opts=child)
-        self.limits = k8s.core.v1.LimitRange(f"{name}-limits", metadata=meta("team-defaults"), spec=limit_range_spec(), opts=child)
+        self.limits = k8s.core.v1.LimitRange(f"{name}-limits", metadata=meta("team-defaults"), spec=limit_range_spec(), opts=child)  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
         self.network_policies = {
-            policy: k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=spec, opts=child)
+            policy: k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=spec, opts=child)  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
             for policy, spec in network_policies(args, args.vpc_cidr).items()
         }
         self.role_bindings = {}
@@ -342,13 +342,13 @@ class TenantGuard(pulumi.ComponentResource):
     ):
         super().__init__("crucible:platform:TenantGuard", name, None, opts)
         admission = k8s.admissionregistration.v1
-        self.policy = admission.ValidatingAdmissionPolicy(
+        self.policy = admission.ValidatingAdmissionPolicy(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
             f"{name}-network-policies",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
             spec=network_policy_guard(tenant_groups, tenant_namespaces),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.binding = admission.ValidatingAdmissionPolicyBinding(
+        self.binding = admission.ValidatingAdmissionPolicyBinding(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
             f"{name}-network-policies",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
             spec={"policyName": NETWORK_POLICY_GUARD, "validationActions": ["Deny"]},

@@ -211,7 +211,7 @@ class Cluster(pulumi.ComponentResource):
             pod_identity=[aws.eks.AddonPodIdentityAssociationArgs(role_arn=ebs_role.arn, service_account="ebs-csi-controller-sa")],
         )
 
-        self.kubeconfig = pulumi.Output.secret(
+        self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
             kubeconfig_for(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data, args.region)
         )
         self.provider = k8s.Provider(
@@ -229,7 +229,7 @@ class Cluster(pulumi.ComponentResource):
             endpoint=self.cluster.endpoint,
             certificate_authority=self.cluster.certificate_authority.data,
             version=self.cluster.version,
-            oidc_issuer=self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else ""),
+            oidc_issuer=self.cluster.identities.apply(lambda ids: (ids[0].oidcs[0].issuer or "") if ids and ids[0].oidcs else ""),
             cluster_security_group_id=self.cluster.vpc_config.cluster_security_group_id,
             kms_key_arn=self.kms_key.arn,
             node_volume_kms_key_arn=self.node_volume_key.arn,

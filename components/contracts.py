@@ -82,14 +82,19 @@ class NetworkOutputs:
         _keys(plain, "'network'", "vpcId", "vpcCidr", "zones", "privateSubnetIds", "publicSubnetIds")
         zones = tuple(plain["zones"])
         network = ref.output("network")
+
+        def private_subnet(i: int) -> pulumi.Output[str]:
+            return network.apply(lambda n: n["privateSubnetIds"][i])
+
+        def public_subnet(i: int) -> pulumi.Output[str]:
+            return network.apply(lambda n: n["publicSubnetIds"][i] if n["publicSubnetIds"] else "")
+
         return cls(
             vpc_id=network.apply(lambda n: n["vpcId"]),
             vpc_cidr=network.apply(lambda n: n["vpcCidr"]),
             zones=zones,
-            private_subnet_ids=tuple(network.apply(lambda n, i=i: n["privateSubnetIds"][i]) for i in range(len(zones))),
-            public_subnet_ids=tuple(
-                network.apply(lambda n, i=i: n["publicSubnetIds"][i] if n["publicSubnetIds"] else "") for i in range(len(zones))
-            ),
+            private_subnet_ids=tuple(private_subnet(i) for i in range(len(zones))),
+            public_subnet_ids=tuple(public_subnet(i) for i in range(len(zones))),
         )
 
     def export(self) -> dict:

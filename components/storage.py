@@ -269,7 +269,7 @@ class Lustre(pulumi.ComponentResource):
         self.associations = []
         for link in args.links:
             bucket = args.bucket_names[link.bucket]
-            path = pulumi.Output.from_input(bucket).apply(lambda b, p=link.prefix: f"s3://{b}/{p}")
+            path = pulumi.Output.concat("s3://", bucket, "/", link.prefix)
             self.associations.append(
                 aws.fsx.DataRepositoryAssociation(
                     f"{name}{link.path.replace('/', '-')}",

@@ -367,10 +367,10 @@ def showback(spec, pools: tuple[PoolCost, ...], fixed_high: float) -> tuple[Team
     spend = sum(high.values())
     rows = []
     for team in [*names, UNASSIGNED]:
-        share = high[team] / spend if spend else (1 / len(names) if team != UNASSIGNED else 0.0)
+        split = high[team] / spend if spend else (1 / len(names) if team != UNASSIGNED else 0.0)
         if team == UNASSIGNED and not high[team]:
             continue
-        rows.append(TeamCost(team, 100 * share, low[team], high[team], share * fixed_high))
+        rows.append(TeamCost(team, 100 * float(split), low[team], high[team], float(split) * fixed_high))
     return tuple(rows)
 
 

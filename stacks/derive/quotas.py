@@ -91,8 +91,8 @@ def split(total: int, percents: Mapping[str, Fraction]) -> dict[str, int]:
     return out
 
 
-def _limit(setting: Any, base: int, cap: int) -> Optional[int]:
-    """A borrowing/lending limit: True -> ``cap`` (or None: no limit), False -> 0, percent -> of ``base``."""
+def _limit(setting: Any, base: int, cap: int) -> int:
+    """A borrowing/lending limit: True -> ``cap``, False -> 0, percent -> of ``base`` (at most ``cap``)."""
     if setting is True:
         return cap
     if setting is False:
@@ -153,7 +153,7 @@ def plan_queues(teams: Sequence, pools: Sequence, capacities: Optional[Mapping[s
     """The Kueue objects for validated teams (stacks.spec.teams.TeamSpec) over validated pools (PoolSpec).
     ``capacities`` (pool name -> PoolCapacity) may be given to avoid recomputing them."""
     resources = [pool_resources(p, (capacities or {}).get(p.name)) for p in pools]
-    resources.sort(key=lambda r: KIND_ORDER.get(r.kind, 9))  # stable: config order within a kind
+    resources.sort(key=lambda r: KIND_ORDER.get(r.kind, 9))  # type: ignore[call-overload]  # r.kind is a pool kind; 9 orders an unknown one last  # stable: config order within a kind
     covered = tuple(r for r in RESOURCE_ORDER if any(r in p.amounts for p in resources))
     percents = team_percentages(teams, pools)
     quotas: dict[str, dict[str, TeamPoolQuota]] = {t.name: {} for t in teams}

@@ -43,7 +43,7 @@ class LustreSizing:
         return self.per_accelerator_mbps is not None and self.per_accelerator_mbps < self.floor_mbps
 
     def warning(self) -> Optional[str]:
-        if not self.below_floor:
+        if not self.below_floor or self.accelerators is None:  # below the floor means accelerators are known
             return None
         needed = self.floor_mbps * self.accelerators
         return (

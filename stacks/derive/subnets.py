@@ -21,7 +21,7 @@ class SubnetPlan:
 def plan_subnets(vpc_cidr: str, zones: tuple[str, ...]) -> list[SubnetPlan]:
     if not 1 <= len(zones) <= 3:
         raise ValueError(f"plan_subnets supports 1 to 3 zones, got {len(zones)}")
-    vpc = ipaddress.ip_network(vpc_cidr)
+    vpc = ipaddress.IPv4Network(vpc_cidr)  # a VPC's primary CIDR block is IPv4
     quarters = list(vpc.subnets(prefixlen_diff=2))
     public_slices = list(quarters[3].subnets(prefixlen_diff=4))
     return [

@@ -30,12 +30,16 @@ def build(spec: PlatformSpec, below: Below) -> Built[StorageOutputs]:
     )
     # Default names carry the caller's account id (an invoke: known at preview as well as at update).
     account_id = pulumi.Output.from_input(key.account_id)
+
+    def physical_name(logical: str) -> pulumi.Output[str]:
+        return account_id.apply(lambda a: storage.physical_bucket_name(logical, spec.stack.lower(), spec.region, a))
+
     buckets = Buckets(
         "buckets",
         buckets=[
             BucketArgs(
                 logical_name=b.name,
-                physical_name=account_id.apply(lambda a, n=b.name: storage.physical_bucket_name(n, spec.stack.lower(), spec.region, a)),
+                physical_name=physical_name(b.name),
                 namespace=storage.bucket_namespace(spec.region),
                 noncurrent_version_days=b.noncurrent_version_days,
                 abort_incomplete_upload_days=b.abort_incomplete_upload_days,
@@ -118,7 +122,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[StorageOutputs]:
             pv_name=volumes.volumes["lustre"],
             pvc_name=LUSTRE_CLAIM,
         )
-        if file_system is not None
+        if file_system is not None and zone is not None
         else None,
         read_only_claims={n: volumes.claims[f"s3-{n}"] for n in read_only},
         read_only_volumes={n: volumes.volumes[f"s3-{n}"] for n in read_only},

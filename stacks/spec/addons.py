@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from components import versions
 from stacks.spec.checks import absolute_path, acm_certificate_arn, any_cidr, https_url, image_ref, k8s_name, log_retention_days, semver
@@ -36,7 +36,7 @@ GRAFANA_PASSWORD_KEY = "grafanaAdminPassword"
 ARGO_SSO_SECRET_KEY = "argoSsoClientSecret"
 
 
-def secret_setting(doc: str) -> dataclasses.Field:
+def secret_setting(doc: str) -> Any:
     """An optional secret config key: like :func:`setting` with no default, but hidden from the spec's repr."""
     meta = {"doc": doc + " Pulumi secret (`pulumi config set --secret`).", "default": None, "check": None, "key": None, "secret": True}
     return dataclasses.field(kw_only=True, default=None, repr=False, metadata=meta)

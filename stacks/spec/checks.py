@@ -118,10 +118,19 @@ def hf_model_id(value: str) -> Optional[str]:
 PRIVATE_IPV4_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 
 
+def within(net: ipaddress.IPv4Network | ipaddress.IPv6Network, block: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """Whether ``net`` lies inside ``block``; never, when they are of different IP versions."""
+    if isinstance(net, ipaddress.IPv4Network) and isinstance(block, ipaddress.IPv4Network):
+        return net.subnet_of(block)
+    if isinstance(net, ipaddress.IPv6Network) and isinstance(block, ipaddress.IPv6Network):
+        return net.subnet_of(block)
+    return False
+
+
 def private_cidr(value: str) -> bool:
     """Whether the (valid) IPv4 CIDR ``value`` lies inside one of PRIVATE_IPV4_RANGES."""
     net = ipaddress.ip_network(value, strict=False)
-    return any(net.subnet_of(ipaddress.ip_network(r)) for r in PRIVATE_IPV4_RANGES)
+    return any(within(net, ipaddress.ip_network(r)) for r in PRIVATE_IPV4_RANGES)
 
 
 # ---- AWS tags ------------------------------------------------------------------------------------------

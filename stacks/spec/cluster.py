@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
 from components import versions
-from stacks.spec.checks import any_cidr, aws_id, iam_role_arn, log_retention_days
+from stacks.spec.checks import any_cidr, aws_id, iam_role_arn, log_retention_days, within
 from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, each, in_range, non_empty, one_of, setting, show, unique
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def public_source_cidr(value: str) -> Optional[str]:
     if value in WORLD:
         return None
     for block in NON_PUBLIC_BLOCKS:
-        if net.version == block.version and net.subnet_of(block):
+        if within(net, block):
             return (
                 f"got {show(value)}: a non-public range (within {block}); the public endpoint is reached from public "
                 "addresses only; allowed: public CIDR blocks (reach the private endpoint from private networks with "
@@ -259,8 +259,8 @@ class ClusterSpec:
                     f"{path}.addonVersions.{key}",
                     f"unknown add-on{did_you_mean(key, MANAGED_ADDONS)}; allowed: {', '.join(MANAGED_ADDONS)}",
                 )
-            elif addon_version(key, version):
-                ctx.problem(f"{path}.addonVersions.{key}", addon_version(key, version))
+            elif message := addon_version(key, version):
+                ctx.problem(f"{path}.addonVersions.{key}", message)
 
 
 def check_cluster(spec: "PlatformSpec", ctx: Context, path: str) -> None:

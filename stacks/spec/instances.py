@@ -77,22 +77,25 @@ def _check_max_accelerators(pool: "PoolSpec", facts: list["InstanceType"], ctx: 
     """Karpenter launches a node only while the pool's limits leave room for all of it (it drops instance types whose
     capacity exceeds what remains of `spec.limits`): a limit below one node of the smallest type launches nothing,
     and a limit that no whole number of nodes reaches is capacity the plan would show but the pool never runs."""
+    limit = pool.max_accelerators
+    if limit is None:  # the caller checks only a stated limit
+        return
     per_node = {f.name: f.accelerator_count for f in facts}
     smallest = min(per_node, key=lambda n: (per_node[n], n))
-    if pool.max_accelerators < per_node[smallest]:
+    if limit < per_node[smallest]:
         ctx.problem(
             f"{path}.maxAccelerators",
-            f"got {pool.max_accelerators}, below one node of the smallest allowed type ({smallest} has {per_node[smallest]}): "
+            f"got {limit}, below one node of the smallest allowed type ({smallest} has {per_node[smallest]}): "
             f"Karpenter could never launch a node; allowed: at least {per_node[smallest]}",
         )
         return
     counts = set(per_node.values())
     if len(counts) == 1:
         (count,) = counts
-        if pool.max_accelerators % count:
-            low = pool.max_accelerators - pool.max_accelerators % count
+        if limit % count:
+            low = limit - limit % count
             ctx.problem(
                 f"{path}.maxAccelerators",
-                f"got {pool.max_accelerators}, not a whole number of nodes ({', '.join(sorted(per_node))}: {count} per node); "
+                f"got {limit}, not a whole number of nodes ({', '.join(sorted(per_node))}: {count} per node); "
                 f"allowed: a multiple of {count}, e.g. {low} or {low + count}",
             )

@@ -25,7 +25,7 @@ def pool_name(value: str) -> Optional[str]:
     return None
 
 
-def node_labels(labels) -> list[tuple[str, str]]:
+def node_labels(labels) -> list[tuple[Optional[str], str]]:
     """Each label a Karpenter NodePool template may not carry, with why (see stacks/spec/checks.py)."""
     own = (POOL_LABEL, WORKLOAD_LABEL, ACCELERATOR_LABEL, EFA_LABEL, AMI_FAMILY_LABEL)  # set on every node by Crucible
     out = []

@@ -92,19 +92,21 @@ class Context:
         self.problems.append(Problem(path, message))
 
 
-Check = Callable[[Any], Optional[str]]
+Check = Callable[[Any], Optional[str]]  # one message (without the path) or None; what each/all_of/in_range compose
+SubProblems = list[tuple[Optional[str], str]]  # (sub-key or None, message) pairs of a value with many parts
+FieldCheck = Union[Check, Callable[[Any], SubProblems]]  # what setting(check=...) accepts: either kind
 
 
 def setting(
     doc: str,
     *,
     default: Any = _MISSING,
-    check: Check | None = None,
+    check: FieldCheck | None = None,
     key: str | None = None,
 ) -> Any:
     """Declare a config field. ``default`` may be a value, a :class:`ByEnv`, or a zero-argument factory
     wrapped in :func:`factory`; no default means the key is required. ``check`` returns an error message
-    (without the path) or ``None``."""
+    (without the path) or ``None``, or a list of ``(sub-key or None, message)`` pairs."""
     meta = {"doc": doc, "default": default, "check": check, "key": key}
     if default is _MISSING:
         return field(kw_only=True, metadata=meta)
@@ -194,7 +196,7 @@ def parse_value(tp: Any, raw: Any, path: str, ctx: Context) -> Any:
     origin = get_origin(tp)
     if tp is Any:
         return raw
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(raw, dict):
             ctx.problem(path, f"expected a mapping of settings (got {show(raw)})")
             return _NOT_PARSED
@@ -314,7 +316,7 @@ class Partial:
                 raise Unparsed(name)
             return values[name]
         attr = getattr(object.__getattribute__(self, "_partial_cls"), name)
-        if isinstance(attr, property):
+        if isinstance(attr, property) and attr.fget is not None:
             return attr.fget(self)
         if isinstance(attr, types.FunctionType):
             return types.MethodType(attr, self)

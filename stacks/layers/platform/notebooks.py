@@ -29,6 +29,8 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
         neuron_image=hub.neuron_image,
     )
     o = hub.oauth
+    if hub.authenticator is None:  # the spec refuses an enabled hub without one
+        raise RuntimeError("addons.jupyterhub.authenticator is unset")
     JupyterHub(
         "jupyterhub",
         JupyterHubArgs(

@@ -25,7 +25,7 @@ def build_showback(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Resource
         "showback",
         ShowbackArgs(
             namespace=monitoring.namespace.metadata.name,
-            release=monitoring.release.name,
+            release=monitoring.release.name.apply(lambda n: n or ""),  # the SDK types a Release name Optional
             prices=[Price(p.flavor, p.resource, p.usd_per_unit_hour) for p in flavor_prices(spec)],
             interval_seconds=max(spec.addons.observability.scrape_interval_seconds, 30),
             depends_on=(monitoring.release,),

@@ -42,6 +42,9 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "cloudwatch/eventRule": ("events",),
     "cloudwatch/eventTarget": ("events",),
     "cloudwatch/logGroup": ("logs",),
+    "cloudwatch/metricAlarm": ("cloudwatch",),  # the Lustre capacity alarm (addons/lustre_alarms.py)
+    "amp": ("aps",),  # Amazon Managed Prometheus (addons.observability.managed)
+    "grafana": ("grafana", "sso"),  # Managed Grafana with IAM Identity Center (AWS_SSO) authentication
 }
 
 # service -> actions (patterns) of the deploy role, on Resource "*" (ARN-scoped where the service allows it below)
@@ -87,6 +90,21 @@ DEPLOY_ACTIONS: dict[str, tuple[str, ...]] = {
         "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagResource",
         "logs:UntagResource", "logs:TagLogGroup", "logs:UntagLogGroup",
     ),
+    "cloudwatch": (
+        "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource",
+        "cloudwatch:TagResource", "cloudwatch:UntagResource",
+    ),
+    "aps": (
+        "aps:CreateWorkspace", "aps:DeleteWorkspace", "aps:DescribeWorkspace", "aps:UpdateWorkspaceAlias", "aps:ListWorkspaces",
+        "aps:TagResource", "aps:UntagResource", "aps:ListTagsForResource",
+    ),
+    "grafana": (
+        "grafana:CreateWorkspace", "grafana:DeleteWorkspace", "grafana:DescribeWorkspace", "grafana:UpdateWorkspace",
+        "grafana:DescribeWorkspaceAuthentication", "grafana:UpdateWorkspaceAuthentication", "grafana:ListWorkspaces",
+        "grafana:TagResource", "grafana:UntagResource", "grafana:ListTagsForResource",
+    ),
+    # Managed Grafana's AWS_SSO authentication registers an IAM Identity Center application for the workspace
+    "sso": ("sso:CreateManagedApplicationInstance", "sso:DeleteManagedApplicationInstance", "sso:DescribeRegisteredRegions", "sso:GetSharedSsoConfiguration"),
 }
 
 # IAM: on the account's roles, policies, instance profiles and OIDC providers only (the Deny below removes the
@@ -102,7 +120,7 @@ IAM_ACTIONS = (
     "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint", "iam:AddClientIDToOpenIDConnectProvider",
     "iam:CreateServiceLinkedRole",
 )
-PASSED_TO = ("eks", "ec2", "pods.eks", "vpc-flow-logs", "events")
+PASSED_TO = ("eks", "ec2", "pods.eks", "vpc-flow-logs", "events", "grafana")  # grafana: the workspace's role
 
 # the preview role: describe and read the same services (no object reads in data buckets, no secret values)
 READ_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -120,6 +138,10 @@ READ_ACTIONS: dict[str, tuple[str, ...]] = {
     "sqs": ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"),
     "events": ("events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"),
     "logs": ("logs:Describe*", "logs:List*"),
+    "cloudwatch": ("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"),
+    "aps": ("aps:DescribeWorkspace", "aps:ListWorkspaces", "aps:ListTagsForResource"),
+    "grafana": ("grafana:DescribeWorkspace", "grafana:DescribeWorkspaceAuthentication", "grafana:ListWorkspaces", "grafana:ListTagsForResource"),
+    "sso": ("sso:DescribeRegisteredRegions",),
 }
 COMMON = ("sts:GetCallerIdentity", "ssm:GetParameter", "ssm:GetParameters")  # identity; the EKS AMI parameters
 STATE_LOCKS = ".pulumi/locks"  # the self-managed backend's lock files: a preview takes the stack's lock too

@@ -30,11 +30,7 @@ NEURON_TOLERATION = accelerators.NEURON.toleration
 
 
 def _required_node_affinity(*expressions: dict) -> dict:
-    return {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": list(expressions)}]}
-        }
-    }
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": list(expressions)}]}}}
 
 
 def nvidia_values() -> dict:

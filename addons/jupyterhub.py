@@ -316,17 +316,33 @@ class JupyterHub(pulumi.ComponentResource):
         )
         claims: list[pulumi.Resource] = []  # what the release needs first: claims, the OAuth secret
         if args.lustre is not None:
-            claims.append(static_claim(
-                f"{name}-lustre", lustre_volume_name(args.namespace), LUSTRE_CLAIM, self.namespace.metadata.name,
-                lustre_pv_spec(args.lustre, args.namespace, LUSTRE_CLAIM), "ReadWriteMany", f"{args.lustre.capacity_gib}Gi", stateful,
-            ))
+            claims.append(
+                static_claim(
+                    f"{name}-lustre",
+                    lustre_volume_name(args.namespace),
+                    LUSTRE_CLAIM,
+                    self.namespace.metadata.name,
+                    lustre_pv_spec(args.lustre, args.namespace, LUSTRE_CLAIM),
+                    "ReadWriteMany",
+                    f"{args.lustre.capacity_gib}Gi",
+                    stateful,
+                )
+            )
         for bucket in args.read_only_buckets:
             claim = dataset_claim(bucket.logical_name)
             handle = S3VolumeArgs(f"{args.namespace}-{bucket.logical_name}", bucket.bucket_name)  # volumeHandle unique per PV
-            claims.append(static_claim(
-                f"{name}-{claim}", f"{args.namespace}-{claim}", claim, self.namespace.metadata.name,
-                s3_pv_spec(handle, args.namespace, claim, args.region), "ReadOnlyMany", "1200Gi", stateful,
-            ))
+            claims.append(
+                static_claim(
+                    f"{name}-{claim}",
+                    f"{args.namespace}-{claim}",
+                    claim,
+                    self.namespace.metadata.name,
+                    s3_pv_spec(handle, args.namespace, claim, args.region),
+                    "ReadOnlyMany",
+                    "1200Gi",
+                    stateful,
+                )
+            )
         if uses_oauth(args):
             if args.client_secret is None:
                 raise ValueError(f"JupyterHubArgs: authenticator {args.authenticator} needs client_secret")

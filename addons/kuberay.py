@@ -59,13 +59,16 @@ class KubeRayOperatorArgs:
 
 def kuberay_values(args: KubeRayOperatorArgs) -> dict:
     """Values of the kuberay-operator chart (keys as in its values.yaml at the pinned tag)."""
-    return merge_values(on_system_nodes_at(args.system_pool, ()), {
-        "resources": {kind: dict(amounts) for kind, amounts in OPERATOR_RESOURCES.items()},
-        # The chart's defaults that Crucible relies on are left to it (tests/test_helm_values_consumed.py: a key that
-        # changes nothing is not set): no batch scheduler (Kueue gates Ray workloads through spec.suspend), leader
-        # election on, cluster-wide watch (the Ray objects live in the team namespaces), metrics served.
-        "metrics": {"serviceMonitor": {"enabled": args.service_monitor}},
-    })
+    return merge_values(
+        on_system_nodes_at(args.system_pool, ()),
+        {
+            "resources": {kind: dict(amounts) for kind, amounts in OPERATOR_RESOURCES.items()},
+            # The chart's defaults that Crucible relies on are left to it (tests/test_helm_values_consumed.py: a key that
+            # changes nothing is not set): no batch scheduler (Kueue gates Ray workloads through spec.suspend), leader
+            # election on, cluster-wide watch (the Ray objects live in the team namespaces), metrics served.
+            "metrics": {"serviceMonitor": {"enabled": args.service_monitor}},
+        },
+    )
 
 
 class KubeRayOperator(pulumi.ComponentResource):

@@ -77,15 +77,21 @@ class ManagedObservability(pulumi.ComponentResource):
             role = aws.iam.Role(
                 f"{name}-grafana",
                 description="Amazon Managed Grafana: query the account's Amazon Managed Prometheus workspaces",
-                assume_role_policy=identity.account_id.apply(lambda account: json.dumps({
-                    "Version": "2012-10-17",
-                    "Statement": [{
-                        "Effect": "Allow",
-                        "Principal": {"Service": partition.service_principal("grafana")},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                    }],
-                })),
+                assume_role_policy=identity.account_id.apply(
+                    lambda account: json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Principal": {"Service": partition.service_principal("grafana")},
+                                    "Action": "sts:AssumeRole",
+                                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                                }
+                            ],
+                        }
+                    )
+                ),
                 tags=args.tags,
                 opts=child,
             )

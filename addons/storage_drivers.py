@@ -212,7 +212,16 @@ class SharedVolumes(pulumi.ComponentResource):
         self.claims: dict[str, str] = {}
         self.volumes: dict[str, str] = {}
         if args.lustre is not None:
-            self._pair(name, "lustre", SHARED_LUSTRE_PV, LUSTRE_CLAIM, lustre_pv_spec(args.lustre, args.namespace, LUSTRE_CLAIM), "ReadWriteMany", f"{args.lustre.capacity_gib}Gi", after)
+            self._pair(
+                name,
+                "lustre",
+                SHARED_LUSTRE_PV,
+                LUSTRE_CLAIM,
+                lustre_pv_spec(args.lustre, args.namespace, LUSTRE_CLAIM),
+                "ReadWriteMany",
+                f"{args.lustre.capacity_gib}Gi",
+                after,
+            )
         for bucket in args.read_only_buckets:
             pv, pvc = s3_pv_name(bucket.logical_name), s3_pvc_name(bucket.logical_name)
             self._pair(name, f"s3-{bucket.logical_name}", pv, pvc, s3_pv_spec(bucket, args.namespace, pvc, args.region), "ReadOnlyMany", "1200Gi", after)

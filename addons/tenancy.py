@@ -211,9 +211,7 @@ class Team(pulumi.ComponentResource):
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=team, labels=namespace_labels(args)),
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect, retain_on_delete=args.protect, depends_on=list(args.load_balancer_controller)
-            ),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect, depends_on=list(args.load_balancer_controller)),
         )
         ns = self.namespace.metadata.name
 
@@ -337,9 +335,7 @@ def network_policy_guard(tenant_groups: Sequence[str], tenant_namespaces: Sequen
 class TenantGuard(pulumi.ComponentResource):
     """Admission rules that keep tenants inside what Crucible grants them (no RBAC role can express them)."""
 
-    def __init__(
-        self, name: str, tenant_groups: Sequence[str], tenant_namespaces: Sequence[str] = (), opts: Optional[pulumi.ResourceOptions] = None
-    ):
+    def __init__(self, name: str, tenant_groups: Sequence[str], tenant_namespaces: Sequence[str] = (), opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:TenantGuard", name, None, opts)
         admission = k8s.admissionregistration.v1
         self.policy = admission.ValidatingAdmissionPolicy(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys

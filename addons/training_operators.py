@@ -128,7 +128,10 @@ class MpiOperator(pulumi.ComponentResource):
         in_ns = k8s.meta.v1.ObjectMetaArgs(name="mpi-operator", namespace=ns.metadata.name, labels=labels)
         sa = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=in_ns, opts=child)
         role = k8s.rbac.v1.ClusterRole(
-            f"{name}-role", metadata=k8s.meta.v1.ObjectMetaArgs(name="mpi-operator", labels=labels), rules=mpi_operator_rules(), opts=child  # type: ignore[arg-type]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+            f"{name}-role",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mpi-operator", labels=labels),
+            rules=mpi_operator_rules(),  # type: ignore[arg-type]  # camelCase dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+            opts=child,
         )
         binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-binding",
@@ -182,7 +185,9 @@ class MpiOperator(pulumi.ComponentResource):
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=sa.metadata.name,
                         node_selector={POOL_LABEL: args.system_pool},
-                        tolerations=[k8s.core.v1.TolerationArgs(key=SYSTEM_TOLERATION["key"], operator=SYSTEM_TOLERATION["operator"], effect=SYSTEM_TOLERATION["effect"])],
+                        tolerations=[
+                            k8s.core.v1.TolerationArgs(key=SYSTEM_TOLERATION["key"], operator=SYSTEM_TOLERATION["operator"], effect=SYSTEM_TOLERATION["effect"])
+                        ],
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True, run_as_user=65532, seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
                         ),
@@ -191,9 +196,7 @@ class MpiOperator(pulumi.ComponentResource):
                                 name="mpi-operator",
                                 image=f"{MPI_OPERATOR_IMAGE}:{args.version}",
                                 args=["-alsologtostderr", f"--lock-namespace={MPI_OPERATOR_NAMESPACE}"],
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}
-                                ),
+                                resources=k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}),
                                 security_context=k8s.core.v1.SecurityContextArgs(
                                     allow_privilege_escalation=False,
                                     read_only_root_filesystem=True,

@@ -88,7 +88,12 @@ def load(config: Mapping[str, str], source: str = "bootstrap config") -> Bootstr
     if not isinstance(repository, str) or not repository:
         problem(key, "required: owner/name of the GitHub repository (e.g. acme/crucible)")
         repository = ""
-    elif repository.count("/") != 1 or not _OWNER.match(repository.split("/")[0]) or not _REPO.match(repository.split("/")[1]) or repository.split("/")[1] in (".", ".."):
+    elif (
+        repository.count("/") != 1
+        or not _OWNER.match(repository.split("/")[0])
+        or not _REPO.match(repository.split("/")[1])
+        or repository.split("/")[1] in (".", "..")
+    ):
         problem(key, f"got {repository!r}; must be exactly one repository, owner/name (letters, digits, '-', '.', '_'; no wildcard)")
     else:
         owner = repository.split("/")[0]

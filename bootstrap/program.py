@@ -60,9 +60,7 @@ class StateBackend(pulumi.ComponentResource):
         super().__init__("crucible:bootstrap:StateBackend", name, None, opts)
         common = dict(account_id=account_id, partition=partition, deletion_window_days=spec.key_deletion_window_days, protect=spec.protect, parent=self)
         self.state_key = customer_key(f"{name}-state", description="Crucible delivery: the Pulumi state bucket", alias=STATE_ALIAS, **common)
-        self.secrets_key = customer_key(
-            f"{name}-secrets", description="Crucible delivery: the Pulumi secrets provider (awskms)", alias=SECRETS_ALIAS, **common
-        )
+        self.secrets_key = customer_key(f"{name}-secrets", description="Crucible delivery: the Pulumi secrets provider (awskms)", alias=SECRETS_ALIAS, **common)
         bucket_name = pulumi.Output.from_input(account_id).apply(lambda account: f"{spec.state_bucket_prefix}-{account}-{spec.region}-an")
         self.buckets = Buckets(
             name,
@@ -126,9 +124,7 @@ class DeliveryRole(pulumi.ComponentResource):
 def build(spec: BootstrapSpec) -> dict[str, pulumi.Output]:
     partition = partition_of(spec.region)
     account_id = aws.get_caller_identity_output().account_id
-    oidc = GithubOidc(
-        "github-oidc", existing_arn=spec.existing_oidc_provider_arn, partition=partition, account_id=account_id, protect=spec.protect
-    )
+    oidc = GithubOidc("github-oidc", existing_arn=spec.existing_oidc_provider_arn, partition=partition, account_id=account_id, protect=spec.protect)
     backend = StateBackend("pulumi-state", spec=spec, partition=partition, account_id=account_id)
 
     def policies(environment: Optional[str]) -> dict[str, pulumi.Output[str]]:
@@ -165,9 +161,7 @@ def build(spec: BootstrapSpec) -> dict[str, pulumi.Output]:
         "previewRoleArn": preview.arn,
         "stateBucket": backend.bucket,
         "stateRegion": pulumi.Output.from_input(spec.region),
-        "backendUrls": backend.bucket.apply(
-            lambda b: {e: f"s3://{b}/{e}?region={spec.region}" for e in (*spec.environments,)}
-        ),
+        "backendUrls": backend.bucket.apply(lambda b: {e: f"s3://{b}/{e}?region={spec.region}" for e in (*spec.environments,)}),
         "secretsProvider": pulumi.Output.from_input(secrets_provider),
         # What to set in GitHub (Settings > Environments / Variables); README "Deploying for real", step 2.
         "githubVariables": pulumi.Output.all(backend.bucket, preview.arn, *[r.arn for r in roles.values()]).apply(
@@ -193,4 +187,3 @@ def spec_from_engine() -> BootstrapSpec:
 def main() -> None:
     for name, value in build(spec_from_engine()).items():
         pulumi.export(name, value)
-

@@ -181,9 +181,13 @@ class Cluster(pulumi.ComponentResource):
         self.api_ingress_rules = self._api_ingress(name, args)
         access_policies = self._admin_access(name, args) + self._preview_access(name, args)
 
-        self.node_role = aws.iam.Role(f"{name}-system-nodes", assume_role_policy=service_trust_policy(partition.service_principal("ec2")), tags=tags, opts=child)
+        self.node_role = aws.iam.Role(
+            f"{name}-system-nodes", assume_role_policy=service_trust_policy(partition.service_principal("ec2")), tags=tags, opts=child
+        )
         node_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-system-nodes-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy, partition), opts=child)
+            aws.iam.RolePolicyAttachment(
+                f"{name}-system-nodes-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy, partition), opts=child
+            )
             for policy in NODE_POLICIES
         ]
 
@@ -220,9 +224,7 @@ class Cluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             # The deployer reaches the API only once its network is admitted (443 rules), routed back (transit gateway
             # attachment and routes) and its access entry is associated.
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.system_node_group, *access_policies, *self.api_ingress_rules, *args.network_path]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_node_group, *access_policies, *self.api_ingress_rules, *args.network_path]),
         )
         self.outputs = ClusterOutputs(
             name=self.cluster.name,
@@ -401,9 +403,7 @@ class Cluster(pulumi.ComponentResource):
             capacity_type="ON_DEMAND",
             ami_type=group.ami_type,
             instance_types=list(group.instance_types),
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=group.min_size, desired_size=group.desired_size, max_size=group.max_size
-            ),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=group.min_size, desired_size=group.desired_size, max_size=group.max_size),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
             labels={POOL_LABEL: SYSTEM_POOL},

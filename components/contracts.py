@@ -129,7 +129,18 @@ class ClusterOutputs:
     @classmethod
     def from_reference(cls, ref: Reference) -> "ClusterOutputs":
         plain = _mapping(ref, "cluster")
-        _keys(plain, "'cluster'", "name", "endpoint", "certificateAuthority", "version", "oidcIssuer", "clusterSecurityGroupId", "kmsKeyArn", "nodeVolumeKmsKeyArn")
+        _keys(
+            plain,
+            "'cluster'",
+            "name",
+            "endpoint",
+            "certificateAuthority",
+            "version",
+            "oidcIssuer",
+            "clusterSecurityGroupId",
+            "kmsKeyArn",
+            "nodeVolumeKmsKeyArn",
+        )
         cluster = ref.output("cluster")
 
         def field_(key: str) -> pulumi.Output:

@@ -81,9 +81,7 @@ class Karpenter(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy, partition), opts=child)
             for policy in NODE_POLICIES
         ]
-        self.access_entry = aws.eks.AccessEntry(
-            f"{name}-node", cluster_name=args.cluster_name, principal_arn=self.node_role.arn, type="EC2_LINUX", opts=child
-        )
+        self.access_entry = aws.eks.AccessEntry(f"{name}-node", cluster_name=args.cluster_name, principal_arn=self.node_role.arn, type="EC2_LINUX", opts=child)
 
         # Interruption handling.
         self.queue = aws.sqs.Queue(
@@ -103,9 +101,7 @@ class Karpenter(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-            aws.cloudwatch.EventTarget(
-                f"{name}-{rule_name}", rule=rule.name, target_id="KarpenterInterruptionQueueTarget", arn=self.queue.arn, opts=child
-            )
+            aws.cloudwatch.EventTarget(f"{name}-{rule_name}", rule=rule.name, target_id="KarpenterInterruptionQueueTarget", arn=self.queue.arn, opts=child)
             self.rules.append(rule)
 
         # The controller's identity.
@@ -148,23 +144,24 @@ class Karpenter(pulumi.ComponentResource):
 def controller_values(*, cluster_name: str, endpoint: str, queue_name: str, system_pool: str, replicas: int) -> dict:
     """Values of the karpenter chart: cluster, interruption queue, and a place on the system node group."""
     # On the system node group, tolerating its taint (also the chart's default toleration).
-    return merge_values(on_system_nodes_at(system_pool, ()), {
-        "settings": {"clusterName": cluster_name, "clusterEndpoint": endpoint, "interruptionQueue": queue_name},
-        "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
-        "replicas": replicas,
-        # Never on a node Karpenter manages: it would be drained by its own consolidation.
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]
-                }
+    return merge_values(
+        on_system_nodes_at(system_pool, ()),
+        {
+            "settings": {"clusterName": cluster_name, "clusterEndpoint": endpoint, "interruptionQueue": queue_name},
+            "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+            "replicas": replicas,
+            # Never on a node Karpenter manages: it would be drained by its own consolidation.
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]
+                    }
+                },
+                "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname"}]},
             },
-            "podAntiAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname"}]
-            },
+            "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}},
         },
-        "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}},
-    })
+    )
 
 
 def _queue_policy(queue_arn: str) -> str:
@@ -193,9 +190,7 @@ def _queue_policy(queue_arn: str) -> str:
     )
 
 
-def controller_policy_document(
-    *, cluster_name: str, region: str, account_id: str, node_role_arn: str, queue_arn: str, volume_key_arn: str
-) -> str:
+def controller_policy_document(*, cluster_name: str, region: str, account_id: str, node_role_arn: str, queue_arn: str, volume_key_arn: str) -> str:
     """The Karpenter controller policy (upstream getting-started CloudFormation, v1.14.1), as one document, plus the
     use of the node volume key through EC2 (launching instances whose EBS volumes it encrypts)."""
     partition = partition_of(region)

@@ -17,6 +17,8 @@ def on_system_nodes(system_pool: str) -> dict:
     """nodeSelector and tolerations of a platform pod on the system node group (chart values and pod specs use
     the same two keys)."""
     return {"nodeSelector": {POOL_LABEL: system_pool}, "tolerations": [dict(SYSTEM_TOLERATION)]}
+
+
 TENANT_LABEL = "crucible.io/tenant"  # on a team's namespace and the objects made for it
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue
 EXAMPLE_LABEL = "crucible.io/example"  # on the example workloads `crucible examples` writes

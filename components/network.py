@@ -235,7 +235,9 @@ class Network(pulumi.ComponentResource):
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": partition_of(args.region).service_principal("vpc-flow-logs")}, "Action": "sts:AssumeRole"}],
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": partition_of(args.region).service_principal("vpc-flow-logs")}, "Action": "sts:AssumeRole"}
+                    ],
                 }
             ),
             tags=tags,

@@ -287,12 +287,20 @@ class NodePool(pulumi.ComponentResource):
             )
             sg = self.efa_security_group.id
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-efa-in", security_group_id=sg, referenced_security_group_id=sg, ip_protocol="-1",
-                description="EFA: all traffic from the pool's EFA security group", opts=child,
+                f"{name}-efa-in",
+                security_group_id=sg,
+                referenced_security_group_id=sg,
+                ip_protocol="-1",
+                description="EFA: all traffic from the pool's EFA security group",
+                opts=child,
             )
             aws.vpc.SecurityGroupEgressRule(
-                f"{name}-efa-out", security_group_id=sg, referenced_security_group_id=sg, ip_protocol="-1",
-                description="EFA: all traffic to the pool's EFA security group", opts=child,
+                f"{name}-efa-out",
+                security_group_id=sg,
+                referenced_security_group_id=sg,
+                ip_protocol="-1",
+                description="EFA: all traffic to the pool's EFA security group",
+                opts=child,
             )
             efa_sg_id, placement_name = sg, self.placement_group.name
 

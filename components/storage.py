@@ -30,9 +30,7 @@ def _stateful(parent: pulumi.Resource, protect: bool, **extra) -> pulumi.Resourc
 class EncryptionKey(pulumi.ComponentResource):
     """The storage KMS key: encrypts the buckets (SSE-KMS with bucket keys) and the Lustre file system."""
 
-    def __init__(
-        self, name: str, *, alias: str, region: str, deletion_window_days: int, protect: bool, opts: Optional[pulumi.ResourceOptions] = None
-    ):
+    def __init__(self, name: str, *, alias: str, region: str, deletion_window_days: int, protect: bool, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:storage:EncryptionKey", name, None, opts)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self.account_id = identity.account_id
@@ -343,7 +341,9 @@ class Lustre(pulumi.ComponentResource):
         for label, client in clients:
             for low, high in LUSTRE_PORTS:
                 ports = f"{low}" if low == high else f"{low}-{high}"
-                rule(aws.vpc.SecurityGroupIngressRule, f"{name}-{label}-in-{ports}", client, sg, f"Lustre TCP {ports} from file system {args.name}", (low, high))
+                rule(
+                    aws.vpc.SecurityGroupIngressRule, f"{name}-{label}-in-{ports}", client, sg, f"Lustre TCP {ports} from file system {args.name}", (low, high)
+                )
                 rule(aws.vpc.SecurityGroupEgressRule, f"{name}-{label}-out-{ports}", client, sg, f"Lustre TCP {ports} to file system {args.name}", (low, high))
         if args.efa:
             for direction, cls, way in (("in", aws.vpc.SecurityGroupIngressRule, "from"), ("out", aws.vpc.SecurityGroupEgressRule, "to")):

@@ -71,55 +71,132 @@ MPI_OPERATOR = "0.8.2"  # the release Kueue 0.19.2 is tested with; its v2beta1 M
 CHARTS: dict[str, ChartPin] = _charts(
     # compute layer
     ChartPin("karpenter", "oci://public.ecr.aws/karpenter/karpenter", None, KARPENTER, "aws/karpenter-provider-aws"),
-    ChartPin("karpenter-crd", "oci://public.ecr.aws/karpenter/karpenter-crd", None, KARPENTER, "aws/karpenter-provider-aws",
-             note="the CRDs, upgraded with the controller (the controller release skips its own crds/)"),
+    ChartPin(
+        "karpenter-crd",
+        "oci://public.ecr.aws/karpenter/karpenter-crd",
+        None,
+        KARPENTER,
+        "aws/karpenter-provider-aws",
+        note="the CRDs, upgraded with the controller (the controller release skips its own crds/)",
+    ),
     ChartPin("nvidia-device-plugin", "nvidia-device-plugin", "https://nvidia.github.io/k8s-device-plugin", "0.20.0", "NVIDIA/k8s-device-plugin"),
-    ChartPin("aws-efa-k8s-device-plugin", "aws-efa-k8s-device-plugin", "https://aws.github.io/eks-charts", "0.5.30", "aws/eks-charts",
-             note="the chart's own version string is v0.5.30 (Helm's semver match accepts 0.5.30)"),
-    ChartPin("neuron-helm-chart", "oci://public.ecr.aws/neuron/neuron-helm-chart", None, "1.10.0", "aws-neuron/neuron-helm-charts",
-             note="not confirmed against the registry and not vendored: confirm with `helm show chart "
-             "oci://public.ecr.aws/neuron/neuron-helm-chart --version 1.10.0` before the first real deployment"),
+    ChartPin(
+        "aws-efa-k8s-device-plugin",
+        "aws-efa-k8s-device-plugin",
+        "https://aws.github.io/eks-charts",
+        "0.5.30",
+        "aws/eks-charts",
+        note="the chart's own version string is v0.5.30 (Helm's semver match accepts 0.5.30)",
+    ),
+    ChartPin(
+        "neuron-helm-chart",
+        "oci://public.ecr.aws/neuron/neuron-helm-chart",
+        None,
+        "1.10.0",
+        "aws-neuron/neuron-helm-charts",
+        note="not confirmed against the registry and not vendored: confirm with `helm show chart "
+        "oci://public.ecr.aws/neuron/neuron-helm-chart --version 1.10.0` before the first real deployment",
+    ),
     # platform layer
     ChartPin("kueue", "oci://registry.k8s.io/kueue/charts/kueue", None, "0.19.2", "kubernetes-sigs/kueue", note="API kueue.x-k8s.io/v1beta2"),
-    ChartPin("kuberay-operator", "kuberay-operator", "https://ray-project.github.io/kuberay-helm/", "1.7.0", "ray-project/kuberay",
-             note="chart version = operator version; Helm does not upgrade its ray.io CRDs", setting="addons.kuberay.version"),
-    ChartPin("kubeflow-trainer", "oci://ghcr.io/kubeflow/charts/kubeflow-trainer", None, "2.3.0", "kubeflow/trainer",
-             note="bundles JobSet", setting="training.trainer.version"),
-    ChartPin("aws-load-balancer-controller", "aws-load-balancer-controller", "https://aws.github.io/eks-charts", "3.5.0", "aws/eks-charts",
-             setting="serving.loadBalancerController.version"),
-    ChartPin("jupyterhub", "jupyterhub", "https://hub.jupyter.org/helm-chart/", "4.4.0", "jupyterhub/zero-to-jupyterhub-k8s",
-             setting="addons.jupyterhub.version"),
-    ChartPin("kube-prometheus-stack", "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "88.5.3",
-             "prometheus-community/helm-charts", setting="addons.observability.prometheusStackVersion"),
-    ChartPin("dcgm-exporter", "dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts", "4.8.2", "NVIDIA/dcgm-exporter",
-             setting="addons.observability.dcgmExporterVersion"),
-    ChartPin("argo-workflows", "argo-workflows", "https://argoproj.github.io/argo-helm", "1.0.18", "argoproj/argo-helm",
-             setting="addons.argo.version"),
+    ChartPin(
+        "kuberay-operator",
+        "kuberay-operator",
+        "https://ray-project.github.io/kuberay-helm/",
+        "1.7.0",
+        "ray-project/kuberay",
+        note="chart version = operator version; Helm does not upgrade its ray.io CRDs",
+        setting="addons.kuberay.version",
+    ),
+    ChartPin(
+        "kubeflow-trainer",
+        "oci://ghcr.io/kubeflow/charts/kubeflow-trainer",
+        None,
+        "2.3.0",
+        "kubeflow/trainer",
+        note="bundles JobSet",
+        setting="training.trainer.version",
+    ),
+    ChartPin(
+        "aws-load-balancer-controller",
+        "aws-load-balancer-controller",
+        "https://aws.github.io/eks-charts",
+        "3.5.0",
+        "aws/eks-charts",
+        setting="serving.loadBalancerController.version",
+    ),
+    ChartPin(
+        "jupyterhub", "jupyterhub", "https://hub.jupyter.org/helm-chart/", "4.4.0", "jupyterhub/zero-to-jupyterhub-k8s", setting="addons.jupyterhub.version"
+    ),
+    ChartPin(
+        "kube-prometheus-stack",
+        "kube-prometheus-stack",
+        "https://prometheus-community.github.io/helm-charts",
+        "88.5.3",
+        "prometheus-community/helm-charts",
+        setting="addons.observability.prometheusStackVersion",
+    ),
+    ChartPin(
+        "dcgm-exporter",
+        "dcgm-exporter",
+        "https://nvidia.github.io/dcgm-exporter/helm-charts",
+        "4.8.2",
+        "NVIDIA/dcgm-exporter",
+        setting="addons.observability.dcgmExporterVersion",
+    ),
+    ChartPin("argo-workflows", "argo-workflows", "https://argoproj.github.io/argo-helm", "1.0.18", "argoproj/argo-helm", setting="addons.argo.version"),
 )
 
 IMAGES: dict[str, ImagePin] = {
     pin.name: pin
     for pin in (
-        ImagePin("mpi-operator", "mpioperator/mpi-operator", MPI_OPERATOR, "the MPI operator's controller (no chart upstream)",
-                 setting="training.mpiOperator.version"),
-        ImagePin("neuron-monitor", "public.ecr.aws/neuron/neuron-monitor", "1.0.0",
-                 "the Neuron SDK's monitor DaemonSet: neuron-monitor piped into its Prometheus exporter on port 8000",
-                 setting="addons.observability.neuronMonitorImage"),
-        ImagePin("nccl-tests", "public.ecr.aws/hpc-cloud/nccl-tests", "cuda12.8.1-efa1.43.2-ofiv1.16.3-ncclv2.27.7-1-testsv2.16.9",
-                 "CUDA 12.8.1, EFA installer 1.43.2, aws-ofi-nccl 1.16.3, NCCL 2.27.7, nccl-tests 2.16.9: the MPIJob example and "
-                 "`crucible verify`", setting="training.examples.mpiImage"),
-        ImagePin("pytorch-training", "public.ecr.aws/deep-learning-containers/pytorch-training", "2.8.0-gpu-py312-cu129-ubuntu22.04-ec2",
-                 "the PyTorch examples and the torch-distributed-efa ClusterTrainingRuntime (an AWS Deep Learning Container)",
-                 setting="training.examples.pytorchImage"),
+        ImagePin(
+            "mpi-operator",
+            "mpioperator/mpi-operator",
+            MPI_OPERATOR,
+            "the MPI operator's controller (no chart upstream)",
+            setting="training.mpiOperator.version",
+        ),
+        ImagePin(
+            "neuron-monitor",
+            "public.ecr.aws/neuron/neuron-monitor",
+            "1.0.0",
+            "the Neuron SDK's monitor DaemonSet: neuron-monitor piped into its Prometheus exporter on port 8000",
+            setting="addons.observability.neuronMonitorImage",
+        ),
+        ImagePin(
+            "nccl-tests",
+            "public.ecr.aws/hpc-cloud/nccl-tests",
+            "cuda12.8.1-efa1.43.2-ofiv1.16.3-ncclv2.27.7-1-testsv2.16.9",
+            "CUDA 12.8.1, EFA installer 1.43.2, aws-ofi-nccl 1.16.3, NCCL 2.27.7, nccl-tests 2.16.9: the MPIJob example and `crucible verify`",
+            setting="training.examples.mpiImage",
+        ),
+        ImagePin(
+            "pytorch-training",
+            "public.ecr.aws/deep-learning-containers/pytorch-training",
+            "2.8.0-gpu-py312-cu129-ubuntu22.04-ec2",
+            "the PyTorch examples and the torch-distributed-efa ClusterTrainingRuntime (an AWS Deep Learning Container)",
+            setting="training.examples.pytorchImage",
+        ),
         ImagePin("ray", "rayproject/ray", f"{RAY}-py311-cu128", "the GPU RayJob example", setting="training.examples.rayImage"),
-        ImagePin("pytorch-training-neuronx", "public.ecr.aws/neuron/pytorch-training-neuronx", "2.8.0-neuronx-py310-sdk2.26.0-ubuntu22.04",
-                 "the Trainium RayCluster example", setting="training.examples.rayNeuronImage"),
-        ImagePin("ray-llm", "rayproject/ray-llm", "2.49.0-py311-cu128", "the GPU serving examples (Ray Serve LLM with vLLM)",
-                 setting="serving.examples.gpuImage"),
-        ImagePin("pytorch-inference-vllm-neuronx", "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx",
-                 "0.9.1-neuronx-py310-sdk2.25.0-ubuntu22.04", "the Neuron serving examples", setting="serving.examples.neuronImage"),
-        ImagePin("python", "python", "3.12.12-slim-bookworm", "the prompt-engineering app of the serving examples",
-                 setting="serving.examples.appImage"),
+        ImagePin(
+            "pytorch-training-neuronx",
+            "public.ecr.aws/neuron/pytorch-training-neuronx",
+            "2.8.0-neuronx-py310-sdk2.26.0-ubuntu22.04",
+            "the Trainium RayCluster example",
+            setting="training.examples.rayNeuronImage",
+        ),
+        ImagePin(
+            "ray-llm", "rayproject/ray-llm", "2.49.0-py311-cu128", "the GPU serving examples (Ray Serve LLM with vLLM)", setting="serving.examples.gpuImage"
+        ),
+        ImagePin(
+            "pytorch-inference-vllm-neuronx",
+            "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx",
+            "0.9.1-neuronx-py310-sdk2.25.0-ubuntu22.04",
+            "the Neuron serving examples",
+            setting="serving.examples.neuronImage",
+        ),
+        ImagePin("python", "python", "3.12.12-slim-bookworm", "the prompt-engineering app of the serving examples", setting="serving.examples.appImage"),
     )
 }
 
@@ -145,8 +222,7 @@ SOFTWARE: dict[str, SoftwarePin] = {
     pin.name: pin
     for pin in (
         SoftwarePin("kubernetes", "1.34", f"accepted: {', '.join(KUBERNETES_VERSIONS)}", setting="cluster.version"),
-        SoftwarePin("lustre", "2.15", "FSx for Lustre file system type version: data repository associations need 2.12+, EFA and metadata "
-                    "configurations 2.15"),
+        SoftwarePin("lustre", "2.15", "FSx for Lustre file system type version: data repository associations need 2.12+, EFA and metadata configurations 2.15"),
         SoftwarePin("ray", RAY, "Ray of the Ray examples; at least 2.52.0 (KubeRay token authentication)", setting="training.examples.rayVersion"),
     )
 }

@@ -117,8 +117,7 @@ def _type_ok(value: Any, expected: str) -> bool:
         "boolean": lambda v: isinstance(v, bool),
         "string": lambda v: isinstance(v, str),
         "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool)
-        or isinstance(v, float) and v.is_integer(),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer(),
         "array": lambda v: isinstance(v, list),
         "object": lambda v: isinstance(v, dict),
     }[expected](value)
@@ -220,9 +219,7 @@ def _provider(r: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, Any]]) -> 
     parts = urn.split("::")
     provider = by_urn.get(urn, {})
     token = provider.get("type") or (parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else "")
-    return analyzer_pb2.AnalyzerProviderResource(
-        type=token, urn=urn, name=parts[-1], properties=_struct(provider.get("inputs") or {})
-    )
+    return analyzer_pb2.AnalyzerProviderResource(type=token, urn=urn, name=parts[-1], properties=_struct(provider.get("inputs") or {}))
 
 
 def _required(r: Mapping[str, Any]) -> None:
@@ -232,9 +229,7 @@ def _required(r: Mapping[str, Any]) -> None:
 
 
 def _analyze_request(r: Mapping[str, Any], by_urn: Mapping) -> analyzer_pb2.AnalyzeRequest:
-    request = analyzer_pb2.AnalyzeRequest(
-        type=r["type"], urn=r["urn"], name=r["name"], properties=_struct(r.get("inputs") or {}), options=_options(r)
-    )
+    request = analyzer_pb2.AnalyzeRequest(type=r["type"], urn=r["urn"], name=r["name"], properties=_struct(r.get("inputs") or {}), options=_options(r))
     provider = _provider(r, by_urn)
     if provider is not None:
         request.provider.CopyFrom(provider)
@@ -250,11 +245,7 @@ def _stack_resource(r: Mapping[str, Any], by_urn: Mapping) -> analyzer_pb2.Analy
         options=_options(r),
         parent=r.get("parent") or "",
         dependencies=list(r.get("dependencies") or []),
-        propertyDependencies={
-            k: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(v))
-            for k, v in (r.get("property_dependencies") or {}).items()
-            if v
-        },
+        propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(v)) for k, v in (r.get("property_dependencies") or {}).items() if v},
     )
     provider = _provider(r, by_urn)
     if provider is not None:

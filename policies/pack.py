@@ -35,7 +35,27 @@ PACK_NAME = "crucible"
 # policies/config/<env>.json, never from code branches.
 PACK_ENFORCEMENT = EnforcementLevel.MANDATORY
 
-_MODULES = (eks, nodes, accelerators, karpenter, efa, fsx, s3, iam, kms, logs, network, kubernetes, jupyterhub, ray, helm, kueue, pulumi_options, ordering, delivery)
+_MODULES = (
+    eks,
+    nodes,
+    accelerators,
+    karpenter,
+    efa,
+    fsx,
+    s3,
+    iam,
+    kms,
+    logs,
+    network,
+    kubernetes,
+    jupyterhub,
+    ray,
+    helm,
+    kueue,
+    pulumi_options,
+    ordering,
+    delivery,
+)
 
 
 def all_policies() -> list[Policy]:

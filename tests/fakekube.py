@@ -226,7 +226,10 @@ class FakeCluster:
                     elif s.queue_jobs != "hang":
                         obj["spec"]["suspend"] = False
                         kind = "Complete" if s.queue_jobs == "complete" else "Failed"
-                        obj["status"] = {"succeeded": 1 if kind == "Complete" else 0, "conditions": [{"type": kind, "status": "True", "message": "BackoffLimitExceeded" if kind == "Failed" else ""}]}
+                        obj["status"] = {
+                            "succeeded": 1 if kind == "Complete" else 0,
+                            "conditions": [{"type": kind, "status": "True", "message": "BackoffLimitExceeded" if kind == "Failed" else ""}],
+                        }
                 elif plural == "mpijobs" and s.mpijob in ("succeed", "fail"):
                     kind = "Succeeded" if s.mpijob == "succeed" else "Failed"
                     obj["status"] = {"conditions": [{"type": "Created", "status": "True"}, {"type": kind, "status": "True"}]}
@@ -239,11 +242,17 @@ class FakeCluster:
                                 "name": launcher,
                                 "namespace": namespace,
                                 "creationTimestamp": "2026-01-01T00:00:00Z",
-                                "labels": {**template_labels, "training.kubeflow.org/job-name": obj["metadata"]["name"], "training.kubeflow.org/job-role": "launcher"},
+                                "labels": {
+                                    **template_labels,
+                                    "training.kubeflow.org/job-name": obj["metadata"]["name"],
+                                    "training.kubeflow.org/job-role": "launcher",
+                                },
                             },
                             "status": {"phase": "Succeeded" if kind == "Succeeded" else "Failed"},
                         }
-                        self.logs[(namespace, launcher)] = s.nccl_log if kind == "Succeeded" else "mpirun noticed that process rank 3 exited on signal 6 (Aborted)."
+                        self.logs[(namespace, launcher)] = (
+                            s.nccl_log if kind == "Succeeded" else "mpirun noticed that process rank 3 exited on signal 6 (Aborted)."
+                        )
                 elif plural == "pods" and "volumes" in obj.get("spec", {}):
                     if s.lustre_phase != "Pending":
                         obj["status"] = {"phase": s.lustre_phase}

@@ -146,8 +146,16 @@ def addons_program(spec: PlatformSpec, output: str = "addons", storage: Any = No
     def program() -> dict:
         network = NetworkOutputs(vpc_id="vpc-1", vpc_cidr="10.0.0.0/16", zones=spec.availability_zones, private_subnet_ids=(), public_subnet_ids=())
         cluster = ClusterOutputs(
-            name="c", endpoint="https://c", certificate_authority="", version="1.34", oidc_issuer="", cluster_security_group_id="sg-1",
-            kms_key_arn="", node_volume_kms_key_arn="", system_node_group_label="system", kubeconfig="",
+            name="c",
+            endpoint="https://c",
+            certificate_authority="",
+            version="1.34",
+            oidc_issuer="",
+            cluster_security_group_id="sg-1",
+            kms_key_arn="",
+            node_volume_kms_key_arn="",
+            system_node_group_label="system",
+            kubeconfig="",
         )
         below = Below(aws_provider=aws.Provider("aws", region=spec.region), network=network, cluster=cluster, storage=storage)
         return build_addons(spec, below, [e for e in registry.enabled(spec) if e.output == output])

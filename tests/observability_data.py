@@ -27,8 +27,7 @@ def promtool() -> str:
     if found:
         return found
     pytest.skip(
-        f"promtool not found at {PROMTOOL_CACHE} or on PATH: `apt-get download prometheus` and "
-        "`dpkg -x prometheus_*.deb .cache/tools/prom` (what .ci/run does)"
+        f"promtool not found at {PROMTOOL_CACHE} or on PATH: `apt-get download prometheus` and `dpkg -x prometheus_*.deb .cache/tools/prom` (what .ci/run does)"
     )
 
 

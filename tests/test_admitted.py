@@ -25,7 +25,9 @@ def _document(stack: str = "prod") -> dict:
 
 
 def _objects(document: dict, kind: str) -> dict[str, dict]:
-    return {r["inputs"]["metadata"]["name"]: r["inputs"] for r in document["resources"] if r["type"].endswith(f":{kind}") and r["type"].startswith("kubernetes:")}
+    return {
+        r["inputs"]["metadata"]["name"]: r["inputs"] for r in document["resources"] if r["type"].endswith(f":{kind}") and r["type"].startswith("kubernetes:")
+    }
 
 
 def _edit_kueue_config(document: dict, change) -> None:
@@ -80,11 +82,30 @@ def gpu_job(name="train", *, pods=1, gpus=8, cpu="96", memory="1000Gi", labels=N
 
 def ray_service(name="serve", *, autoscaling=True, annotations=None, labels=None) -> dict:
     # The head (CPU-only) runs on the serve pool beside its GPU worker.
-    head = {"nodeSelector": {"karpenter.sh/nodepool": "serve"}, "tolerations": [GPU_TOLERATION], "containers": [{"name": "ray-head", "image": "rayproject/ray:2.49.0", "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}}}]}
+    head = {
+        "nodeSelector": {"karpenter.sh/nodepool": "serve"},
+        "tolerations": [GPU_TOLERATION],
+        "containers": [
+            {
+                "name": "ray-head",
+                "image": "rayproject/ray:2.49.0",
+                "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}},
+            }
+        ],
+    }
     worker = {
         "nodeSelector": {"karpenter.sh/nodepool": "serve"},
         "tolerations": [GPU_TOLERATION],
-        "containers": [{"name": "ray-worker", "image": "rayproject/ray:2.49.0", "resources": {"requests": {"cpu": "3", "memory": "16Gi", "nvidia.com/gpu": "1"}, "limits": {"cpu": "3", "memory": "16Gi", "nvidia.com/gpu": "1"}}}],
+        "containers": [
+            {
+                "name": "ray-worker",
+                "image": "rayproject/ray:2.49.0",
+                "resources": {
+                    "requests": {"cpu": "3", "memory": "16Gi", "nvidia.com/gpu": "1"},
+                    "limits": {"cpu": "3", "memory": "16Gi", "nvidia.com/gpu": "1"},
+                },
+            }
+        ],
     }
     return {
         "apiVersion": "ray.io/v1",
@@ -146,7 +167,12 @@ def test_an_unlabelled_job_where_there_is_no_default_localqueue_is_not_queued():
 
 def test_no_default_localqueue_outside_managed_jobs_namespace_selector():
     document = _document()
-    _edit_kueue_config(document, lambda c, _: c.update(managedJobsNamespaceSelector={"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["llm"]}]}))
+    _edit_kueue_config(
+        document,
+        lambda c, _: c.update(
+            managedJobsNamespaceSelector={"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["llm"]}]}
+        ),
+    )
     job = gpu_job()
     del job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"]
     assert _one(admitted([job], document=document), "Job train")["summary"].startswith("not queued")
@@ -189,7 +215,13 @@ def test_an_enabled_rayservice_with_autoscaling_and_no_elastic_annotation_is_ref
 
 def test_the_elastic_annotation_does_nothing_with_the_feature_gate_off():
     document = _document()
-    _edit_kueue_config(document, lambda c, values: (c["integrations"]["frameworks"].append("ray.io/rayservice"), values["controllerManager"].__setitem__("featureGates", [{"name": "ElasticJobsViaWorkloadSlices", "enabled": False}])))
+    _edit_kueue_config(
+        document,
+        lambda c, values: (
+            c["integrations"]["frameworks"].append("ray.io/rayservice"),
+            values["controllerManager"].__setitem__("featureGates", [{"name": "ElasticJobsViaWorkloadSlices", "enabled": False}]),
+        ),
+    )
     verdict = _one(admitted([ray_service(annotations={"kueue.x-k8s.io/elastic-job": "true"})], document=document), "worker gpu")
     assert not verdict["ok"] and any("feature gate ElasticJobsViaWorkloadSlices and annotation" in r for r in verdict["reasons"])
 
@@ -207,7 +239,12 @@ def test_the_elastic_annotation_on_a_kind_that_does_not_support_it_is_refused():
 
 def _ray_job(**spec) -> dict:
     cluster = ray_service(autoscaling=False)["spec"]["rayClusterConfig"]
-    return {"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "rj", "labels": {"kueue.x-k8s.io/queue-name": "default"}}, "spec": {"entrypoint": "python x.py", "rayClusterSpec": cluster, **spec}}
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": {"name": "rj", "labels": {"kueue.x-k8s.io/queue-name": "default"}},
+        "spec": {"entrypoint": "python x.py", "rayClusterSpec": cluster, **spec},
+    }
 
 
 def test_a_queued_rayjob_must_delete_its_cluster_when_it_finishes():
@@ -232,7 +269,12 @@ def test_a_labelled_job_of_a_framework_that_is_not_enabled_is_ignored_and_fails(
 
 
 def test_an_unlabelled_deployment_is_not_queued():
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "app"}, "spec": {"replicas": 1, "template": gpu_job(gpus=0, cpu="1", memory="1Gi")["spec"]["template"]}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "app"},
+        "spec": {"replicas": 1, "template": gpu_job(gpus=0, cpu="1", memory="1Gi")["spec"]["template"]},
+    }
     verdict = _one(admitted([deployment]), "Deployment app")
     assert verdict["ok"] and verdict["summary"] == "not queued (Pod: integration pod not enabled, Kueue ignores it)"
 
@@ -299,7 +341,9 @@ def test_a_clusterqueue_naming_a_missing_flavor_is_inactive():
 def test_admitted_on_a_flavor_where_the_pod_lands_nowhere_fails():
     # Within quota (9 GPUs of llm's 51) but no p5 has 9 GPUs: Kueue admits it, the pod would stay Pending.
     verdict = _one(admitted([gpu_job(gpus=9, cpu="8", memory="64Gi")]), "Job train")
-    assert not verdict["ok"] and any(r.startswith("admitted on flavor train but lands nowhere there: pool train: nvidia.com/gpu requests 9, p5.48xlarge has 8") for r in verdict["reasons"])
+    assert not verdict["ok"] and any(
+        r.startswith("admitted on flavor train but lands nowhere there: pool train: nvidia.com/gpu requests 9, p5.48xlarge has 8") for r in verdict["reasons"]
+    )
 
 
 # ---- CPU-only work on accelerator flavors ------------------------------------------------------------------------
@@ -309,7 +353,10 @@ def test_cpu_only_work_first_fit_on_an_accelerator_flavor_is_a_violation():
     # prod without its cpu pool: a CPU-only job's first fit is train, and Karpenter launches a p5 for it.
     verdict = _one(admitted([gpu_job(gpus=0, cpu="1", memory="1Gi")], document=_without_cpu_flavor()), "Job train")
     assert not verdict["ok"]
-    assert any("CPU-only pods assigned flavor train, an accelerator pool (train), and the workload has no accelerator pods there to share nodes with" in r for r in verdict["reasons"])
+    assert any(
+        "CPU-only pods assigned flavor train, an accelerator pool (train), and the workload has no accelerator pods there to share nodes with" in r
+        for r in verdict["reasons"]
+    )
 
 
 def test_cpu_only_work_goes_to_the_cpu_flavor_where_there_is_one():
@@ -351,7 +398,11 @@ _ELSEWHERE = ("hugepages-2Mi", "refused by Kueue's RayCluster webhook", "can use
 def test_the_shipped_workloads_are_admitted(stack):
     entries = shipped_report(stack)[0]["workloads"]["workloads"]
     failed = {e["name"]: e["checks"]["admitted"] for e in entries if not e["checks"]["admitted"]["ok"]}
-    mine = {n: v for n, v in failed.items() if not any(m in " ".join([v["summary"], *v["reasons"]]) for m in _ELSEWHERE) and "is not admitted, so neither is this one" not in " ".join(v["reasons"])}
+    mine = {
+        n: v
+        for n, v in failed.items()
+        if not any(m in " ".join([v["summary"], *v["reasons"]]) for m in _ELSEWHERE) and "is not admitted, so neither is this one" not in " ".join(v["reasons"])
+    }
     assert not mine
     if failed:
         pytest.xfail(f"{len(failed)} workloads wait for defects 1, 2 and 8 (other branches of issue 13)")
@@ -362,7 +413,13 @@ def test_the_queued_examples_are_admitted_once_they_stop_requesting_huge_pages()
     block = document["workloads"]
     again = evaluate(document["resources"], block["workloads"], block["objects"], block.get("assumedResources") or [])
     verdicts = {e["name"]: e["checks"]["admitted"] for e in again["workloads"]}
-    for name in ("TrainJob pytorch-efa node", "MPIJob nccl-allreduce Launcher", "MPIJob nccl-allreduce Worker", "RayJob ray-finetune head", "RayJob ray-finetune worker gpu"):
+    for name in (
+        "TrainJob pytorch-efa node",
+        "MPIJob nccl-allreduce Launcher",
+        "MPIJob nccl-allreduce Worker",
+        "RayJob ray-finetune head",
+        "RayJob ray-finetune worker gpu",
+    ):
         verdict = _one(verdicts, name)
         assert verdict["ok"] and verdict["summary"] == "default -> llm|search|vision -> train", name
 
@@ -396,7 +453,11 @@ def test_check_fails_a_saved_plan_edited_so_a_workload_exceeds_its_teams_quota_a
     assert main(["check", str(path)]) == 1
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if "mandatory admitted: train/pytorch-efa.yaml: TrainJob pytorch-efa node" in ln)
-    assert "no flavor of ClusterQueue llm admits it" in line and "flavor train: cpu 1620 > 1229" in line and "nvidia.com/gpu 72 > 51 (nominal 32 + borrowable 19)" in line
+    assert (
+        "no flavor of ClusterQueue llm admits it" in line
+        and "flavor train: cpu 1620 > 1229" in line
+        and "nvidia.com/gpu 72 > 51 (nominal 32 + borrowable 19)" in line
+    )
 
 
 def test_a_rayjob_submitter_is_a_cpu_only_pod_set_kueue_places_by_first_fit():
@@ -412,7 +473,11 @@ def test_a_rayjob_submitter_is_a_cpu_only_pod_set_kueue_places_by_first_fit():
 @pytest.mark.parametrize("kind", ["LocalQueue", "ClusterQueue"])
 def test_a_held_queue_admits_nothing(kind):
     document = _document()
-    queue = next(r["inputs"] for r in document["resources"] if r["type"].endswith(f":{kind}") and r["inputs"]["metadata"]["name"] in ("default", "llm") and r["inputs"]["metadata"].get("namespace", "llm") == "llm")
+    queue = next(
+        r["inputs"]
+        for r in document["resources"]
+        if r["type"].endswith(f":{kind}") and r["inputs"]["metadata"]["name"] in ("default", "llm") and r["inputs"]["metadata"].get("namespace", "llm") == "llm"
+    )
     queue["spec"]["stopPolicy"] = "Hold"
     verdict = _one(admitted([gpu_job()], document=document), "Job train")
     assert not verdict["ok"] and verdict["reasons"][-1].endswith("has stopPolicy Hold: it admits nothing")
@@ -422,7 +487,12 @@ def test_with_the_pod_integration_on_a_deployments_pods_get_the_default_localque
     # The pods' owner (a ReplicaSet) is no integration, so the pod webhook defaults their queue name.
     document = _document()
     _edit_kueue_config(document, lambda c, _: c["integrations"]["frameworks"].append("pod"))
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "app"}, "spec": {"replicas": 2, "template": gpu_job(gpus=1, cpu="3", memory="16Gi", selector={"karpenter.sh/nodepool": "serve"})["spec"]["template"]}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "app"},
+        "spec": {"replicas": 2, "template": gpu_job(gpus=1, cpu="3", memory="16Gi", selector={"karpenter.sh/nodepool": "serve"})["spec"]["template"]},
+    }
     verdict = _one(admitted([deployment], document=document), "Deployment app")
     assert verdict["ok"] and verdict["summary"] == "default -> llm -> serve as Pod"
 
@@ -430,6 +500,11 @@ def test_with_the_pod_integration_on_a_deployments_pods_get_the_default_localque
 def test_a_cronjobs_jobs_get_the_default_localqueue():
     job = gpu_job(gpus=1, cpu="3", memory="16Gi")
     del job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"]
-    cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": job["spec"]}}}
+    cron = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "nightly"},
+        "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": job["spec"]}},
+    }
     verdict = _one(admitted([cron]), "CronJob nightly")
     assert verdict["ok"] and verdict["summary"] == "default -> llm -> train as Job"

@@ -23,7 +23,20 @@ from stacks.derive.allocatable import (
 # The resources the table lists that Crucible models (pod-eni and private-ipv4-address are the VPC resource
 # controller's, for security groups per pod and Windows; Crucible uses neither).
 COMPARED = ("cpu", "memory", "ephemeral-storage", "pods", "nvidia.com/gpu", "aws.amazon.com/neuron", "aws.amazon.com/neuroncore", "vpc.amazonaws.com/efa")
-REQUIRED = ("p5.48xlarge", "trn1.32xlarge", "trn2.48xlarge", "inf2.xlarge", "inf2.8xlarge", "inf2.24xlarge", "inf2.48xlarge", "g6e.xlarge", "g6e.12xlarge", "g6e.48xlarge", "m7g.xlarge", "m7i.xlarge")
+REQUIRED = (
+    "p5.48xlarge",
+    "trn1.32xlarge",
+    "trn2.48xlarge",
+    "inf2.xlarge",
+    "inf2.8xlarge",
+    "inf2.24xlarge",
+    "inf2.48xlarge",
+    "g6e.xlarge",
+    "g6e.12xlarge",
+    "g6e.48xlarge",
+    "m7g.xlarge",
+    "m7i.xlarge",
+)
 
 
 @functools.lru_cache(maxsize=None)
@@ -76,7 +89,10 @@ def test_huge_pages_are_zero_for_every_type_unless_the_node_reserves_them():
 
 def test_efa_only_interfaces_on_card_0_take_an_eni_and_set_the_efa_count():
     it = load_catalog().get("p5.48xlarge")
-    interfaces = [{"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"}, {"networkCardIndex": 0, "deviceIndex": 1, "interfaceType": "efa-only"}]
+    interfaces = [
+        {"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"},
+        {"networkCardIndex": 0, "deviceIndex": 1, "interfaceType": "efa-only"},
+    ]
     interfaces += [{"networkCardIndex": c, "deviceIndex": 0, "interfaceType": "efa-only"} for c in range(1, 4)]
     assert eni_limited_pods(it) == 100 and eni_limited_pods(it, interfaces) == 51
     assert karpenter_allocatable(it, NodeConfig(network_interfaces=interfaces))["vpc.amazonaws.com/efa"] == 4

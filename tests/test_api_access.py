@@ -93,7 +93,9 @@ def test_a_runner_group_is_refused_where_the_stack_builds_its_vpc(env):
 def test_a_runner_group_is_accepted_on_a_network_read_from_a_stack_reference():
     spec = load_spec(
         stack_config(
-            "prod", layers=["cluster", "compute", "storage", "platform"], stackReference="acme/crucible/prod-network",
+            "prod",
+            layers=["cluster", "compute", "storage", "platform"],
+            stackReference="acme/crucible/prod-network",
             cluster={"apiAccess": {"sourceSecurityGroupIds": [RUNNER_SG], "sourceCidrs": []}},
         ),
         "prod-cluster",

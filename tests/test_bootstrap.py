@@ -212,8 +212,15 @@ def test_an_existing_oidc_provider_is_trusted_and_none_is_created(tmp_path):
 
 
 def test_bad_config_is_refused_with_every_problem_before_any_resource():
-    config = _config(repository="acme/*", environments=["dev", "qa", "dev"], previewEnvironment="dev", stateBucketPrefix="State_", sessionHours=24,
-                     existingOidcProviderArn="arn:aws:iam::1:oidc-provider/example.com", surprise="x")
+    config = _config(
+        repository="acme/*",
+        environments=["dev", "qa", "dev"],
+        previewEnvironment="dev",
+        stateBucketPrefix="State_",
+        sessionHours=24,
+        existingOidcProviderArn="arn:aws:iam::1:oidc-provider/example.com",
+        surprise="x",
+    )
     with pytest.raises(ConfigError) as caught:
         load(config)
     text = caught.value.render()
@@ -260,7 +267,7 @@ def test_the_readme_real_path_begins_with_the_bootstrap_and_ends_with_the_review
     steps = re.findall(r"^\*\*(\d+)\. ([^*]+)\*\*", section, re.M)
     assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1))
     assert steps[1][1].startswith("The bootstrap") and steps[-1][1] == "The reviewed production deploy."
-    last = section[section.index("**10. The reviewed production deploy.**"):]
+    last = section[section.index("**10. The reviewed production deploy.**") :]
     for words in ("reviewers", "self-review is prevented", "pulumi up --plan", "crucible-deploy-prod", "core first"):
         assert words in last, words
 
@@ -272,13 +279,28 @@ def test_every_local_pulumi_preview_and_up_in_the_readme_names_the_environment_p
             assert re.search(r"--policy-pack (\.\./)?policies --policy-pack-config (\.\./)?policies/config/(dev|staging|prod)\.json", line), line
 
 
-@pytest.mark.parametrize("policy, condition", [
-    ("sec-cicd-001-github-oidc-audience", {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/crucible:environment:prod"}}),
-    ("sec-cicd-002-github-oidc-repository", {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
-                                             "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}}),
-    ("sec-cicd-003-github-oidc-environment", {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-                                                               "token.actions.githubusercontent.com:sub": "repo:acme/crucible:pull_request"}}),
-])
+@pytest.mark.parametrize(
+    "policy, condition",
+    [
+        ("sec-cicd-001-github-oidc-audience", {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/crucible:environment:prod"}}),
+        (
+            "sec-cicd-002-github-oidc-repository",
+            {
+                "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"},
+            },
+        ),
+        (
+            "sec-cicd-003-github-oidc-environment",
+            {
+                "StringEquals": {
+                    "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                    "token.actions.githubusercontent.com:sub": "repo:acme/crucible:pull_request",
+                }
+            },
+        ),
+    ],
+)
 def test_crucible_check_catches_an_edited_bootstrap_trust_by_policy_name(policy, condition, tmp_path, capsys):
     document = json.loads(json.dumps(shipped()[0]))
     role = next(r for r in document["resources"] if r["type"] == "aws:iam/role:Role" and r["name"] == "deploy-prod")

@@ -109,9 +109,7 @@ ACCELERATORS = [
 
 
 @pytest.mark.parametrize(("name", "kind", "accelerator", "count", "gib"), ACCELERATORS)
-def test_accelerators(
-    catalog: Catalog, name: str, kind: str, accelerator: str | None, count: int, gib: int
-) -> None:
+def test_accelerators(catalog: Catalog, name: str, kind: str, accelerator: str | None, count: int, gib: int) -> None:
     instance_type = catalog.get(name)
     assert instance_type.kind == kind
     assert instance_type.accelerator == accelerator
@@ -238,9 +236,7 @@ def test_unknown_name_reads_well_behind_a_config_path(catalog: Catalog) -> None:
         catalog.get("p5.48xlarg")
     except UnknownInstanceType as error:
         message = f"pools[0].instanceTypes[1]: {error}"
-    assert message == (
-        "pools[0].instanceTypes[1]: unknown instance type 'p5.48xlarg' (did you mean: p5.48xlarge?)"
-    )
+    assert message == ("pools[0].instanceTypes[1]: unknown instance type 'p5.48xlarg' (did you mean: p5.48xlarge?)")
 
 
 def test_wrong_case_suggests_the_lowercase_name(catalog: Catalog) -> None:

@@ -29,7 +29,14 @@ def test_plan_json_has_the_documented_shape(tmp_path):
     assert document["stack"] == "prod" and document["project"] == "crucible"
     assert all(RESOURCE_KEYS <= set(r) for r in document["resources"])
     types = {r["type"] for r in document["resources"]}
-    assert {"aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:eks/cluster:Cluster", "aws:eks/addon:Addon", "aws:eks/nodeGroup:NodeGroup", "aws:kms/key:Key"} <= types
+    assert {
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:eks/cluster:Cluster",
+        "aws:eks/addon:Addon",
+        "aws:eks/nodeGroup:NodeGroup",
+        "aws:kms/key:Key",
+    } <= types
     cluster = next(r for r in document["resources"] if r["type"] == "aws:eks/cluster:Cluster")
     assert cluster["inputs"]["vpcConfig"]["endpointPublicAccess"] is False
     assert cluster["inputs"]["encryptionConfig"]["resources"] == ["secrets"]
@@ -70,7 +77,11 @@ def test_console_entry_runs_without_credentials(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-m", "stacks.tools.cli", "plan", "dev", "--json", str(tmp_path / "p.json")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "p.json").read_text())["stack"] == "dev"

@@ -1,6 +1,5 @@
 """Capacity figures (stacks/derive/capacity.py) and the plan's capacity table and JSON section."""
 
-
 import json
 
 from helpers import shipped_report, spec_of
@@ -45,7 +44,9 @@ def test_efa_off_means_no_interfaces_configured_but_the_maximum_is_shown():
 
 
 def test_price_range_spans_the_pools_types():
-    cap = pool_capacity(spec_of("dev", pools=[{"name": "s", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6.xlarge", "g6.12xlarge"], "maxNodes": 3}]).pools[0])
+    cap = pool_capacity(
+        spec_of("dev", pools=[{"name": "s", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6.xlarge", "g6.12xlarge"], "maxNodes": 3}]).pools[0]
+    )
     prices = sorted(3 * CATALOG.get(t).price_per_hour for t in ("g6.xlarge", "g6.12xlarge"))
     assert (cap.per_hour_low, cap.per_hour_high) == (prices[0], prices[1])
 

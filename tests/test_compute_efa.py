@@ -45,7 +45,10 @@ def test_interface_count_follows_the_catalog_for_each_efa_type(instance_type):
 
 
 def test_efa_pool_sits_in_one_zone_by_default(run):
-    reqs = {r["key"]: r["values"] for r in next(r for r in run.of_type(NODEPOOL) if r.inputs["metadata"]["name"] == "train").inputs["spec"]["template"]["spec"]["requirements"]}
+    reqs = {
+        r["key"]: r["values"]
+        for r in next(r for r in run.of_type(NODEPOOL) if r.inputs["metadata"]["name"] == "train").inputs["spec"]["template"]["spec"]["requirements"]
+    }
     assert reqs["topology.kubernetes.io/zone"] == ["us-east-1a"]
     assert len(node_class(run, "train")["subnetSelectorTerms"]) == 1
 

@@ -69,7 +69,11 @@ def test_node_role_joins_through_an_ec2_linux_access_entry(dev):
     entry = dev.one("aws:eks/accessEntry:AccessEntry", "karpenter-node")
     assert entry.inputs["type"] == "EC2_LINUX"
     assert entry.inputs["principalArn"] == node_role.outputs["arn"]
-    attached = {a.inputs["policyArn"].rsplit("/", 1)[-1] for a in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a.name.startswith("karpenter-node-")}
+    attached = {
+        a.inputs["policyArn"].rsplit("/", 1)[-1]
+        for a in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.name.startswith("karpenter-node-")
+    }
     assert attached == {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore"}
     node_class = dev.one(NODECLASS)
     assert node_class.inputs["spec"]["role"] == node_role.outputs["name"]

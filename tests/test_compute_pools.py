@@ -14,7 +14,14 @@ CATALOG = load_catalog()  # instance types' facts: CATALOG.get(name)
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 
-GPU = {"name": "gpu", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge", "g6e.2xlarge"], "capacityTypes": ["spot", "on-demand"], "maxNodes": 3}
+GPU = {
+    "name": "gpu",
+    "kind": "gpu",
+    "workload": "serving",
+    "instanceTypes": ["g6e.xlarge", "g6e.2xlarge"],
+    "capacityTypes": ["spot", "on-demand"],
+    "maxNodes": 3,
+}
 NEURON = {"name": "trn", "kind": "neuron", "workload": "training", "instanceTypes": ["trn1.32xlarge"], "maxAccelerators": 64}
 CPU = {"name": "cpu", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.xlarge"], "maxNodes": 5}
 

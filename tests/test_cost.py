@@ -145,7 +145,9 @@ def test_no_lustre_no_lustre_cost():
     assert "FSx for Lustre" not in fixed(spec_of("dev", storage={"lustre": {"enabled": False}}))
 
 
-@pytest.mark.parametrize("endpoints, zones", [(["ecr.api", "ecr.dkr"], ["us-west-2a", "us-west-2b"]), (["ecr.api", "ecr.dkr", "sts"], ["us-west-2a", "us-west-2b", "us-west-2c"])])
+@pytest.mark.parametrize(
+    "endpoints, zones", [(["ecr.api", "ecr.dkr"], ["us-west-2a", "us-west-2b"]), (["ecr.api", "ecr.dkr", "sts"], ["us-west-2a", "us-west-2b", "us-west-2c"])]
+)
 def test_interface_endpoints_cost_per_endpoint_per_az_hour(endpoints, zones):
     spec = spec_of("dev", availabilityZones=zones, network={"interfaceEndpoints": endpoints})
     assert fixed(spec)["interface endpoints"] == pytest.approx(len(endpoints) * len(zones) * PRICES.interface_endpoint_per_az_hour)
@@ -250,7 +252,11 @@ def test_no_teams_no_showback():
 def test_runtime_prices_charge_a_full_quota_what_the_plan_says(showback_spec):
     """The recording rule's price per unit x a pool's units = the pool's cost at its limit (dearest)."""
     prices = {p.flavor: p for p in flavor_prices(showback_spec)}
-    units = {"train": 2 * CATALOG.get("g6.12xlarge").accelerator_count, "serve": 4 * CATALOG.get("g6.2xlarge").accelerator_count, "cpu": 3 * CATALOG.get("m7i.xlarge").vcpu}
+    units = {
+        "train": 2 * CATALOG.get("g6.12xlarge").accelerator_count,
+        "serve": 4 * CATALOG.get("g6.2xlarge").accelerator_count,
+        "cpu": 3 * CATALOG.get("m7i.xlarge").vcpu,
+    }
     for p in stack_cost(showback_spec).pools:
         assert prices[p.pool].usd_per_unit_hour * units[p.pool] == pytest.approx(p.at_max[1])
     assert {p.flavor: p.resource for p in prices.values()} == {"train": "nvidia.com/gpu", "serve": "nvidia.com/gpu", "cpu": "cpu"}

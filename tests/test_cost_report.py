@@ -19,9 +19,23 @@ from stacks.tools.plan.report import cost_section
 
 POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "maxNodes": 2},
-    {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge", "g6e.2xlarge"], "capacityTypes": ["spot", "on-demand"], "maxNodes": 4},
-    {"name": "block", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "capacityTypes": ["reserved"],
-     "capacityReservation": {"ids": ["cr-0123456789abcdef0"]}, "maxNodes": 2},
+    {
+        "name": "serve",
+        "kind": "gpu",
+        "workload": "serving",
+        "instanceTypes": ["g6e.xlarge", "g6e.2xlarge"],
+        "capacityTypes": ["spot", "on-demand"],
+        "maxNodes": 4,
+    },
+    {
+        "name": "block",
+        "kind": "gpu",
+        "workload": "training",
+        "instanceTypes": ["p5.48xlarge"],
+        "capacityTypes": ["reserved"],
+        "capacityReservation": {"ids": ["cr-0123456789abcdef0"]},
+        "maxNodes": 2,
+    },
 ]
 TEAMS = [{"name": "llm", "adminGroups": ["llm-admins"]}, {"name": "vision", "adminGroups": ["vision-admins"]}]
 
@@ -38,7 +52,19 @@ def section():
 def test_the_json_shape(section):
     data = section.data
     assert section.key == "cost"
-    assert {"currency", "hoursPerMonth", "priceBasis", "spotBasis", "atMinimum", "atMaximum", "perMonth", "baseline", "pools", "usagePriced", "showback"} <= set(data)
+    assert {
+        "currency",
+        "hoursPerMonth",
+        "priceBasis",
+        "spotBasis",
+        "atMinimum",
+        "atMaximum",
+        "perMonth",
+        "baseline",
+        "pools",
+        "usagePriced",
+        "showback",
+    } <= set(data)
     assert set(data["atMaximum"]) == {"low", "high"} and set(data["perMonth"]) == {"atMinimum", "atMaximum"}
     pools = {p["pool"]: p for p in data["pools"]}
     assert pools["serve"]["capacityTypes"] == ["spot", "on-demand"]

@@ -327,7 +327,16 @@ def test_the_readme_ways_in_are_the_ones_that_work_on_the_first_deploy():
     # EKS publishes a private-only endpoint's private IPs under its public DNS name (AWS knowledge center
     # "eks-private-cluster-endpoint-vpc"): the name resolves outside the VPC too.
     assert "resolves only inside the VPC" not in readme and "publishes the endpoint's private IP addresses" in readme
-    for words in ("network.transitGatewayId", "network.existing", "InvalidGroup.NotFound", "AWS-StartPortForwardingSessionToRemoteHost",
-                  "documentation range", "First-deploy order", "RAM", "runnerLabels", "fromJSON"):
+    for words in (
+        "network.transitGatewayId",
+        "network.existing",
+        "InvalidGroup.NotFound",
+        "AWS-StartPortForwardingSessionToRemoteHost",
+        "documentation range",
+        "First-deploy order",
+        "RAM",
+        "runnerLabels",
+        "fromJSON",
+    ):
         assert words in section, words
     assert "CRUCIBLE_PRIVATE_RUNNER_LABEL" not in readme

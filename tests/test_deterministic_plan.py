@@ -20,7 +20,10 @@ def _plan(stack: str, workdir: Path, seed: str) -> tuple[bytes, bytes]:
     env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", "stacks.tools.cli", "plan", stack, "--json", "plan.json"],
-        cwd=workdir, env=env, capture_output=True, timeout=300,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        timeout=300,
     )
     assert done.returncode in (0, 1), done.stderr.decode()
     return done.stdout, (workdir / "plan.json").read_bytes()

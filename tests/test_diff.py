@@ -147,7 +147,6 @@ def test_default_bucket_names_moving_to_the_accounts_namespace_are_stateful_repl
     assert "STATEFUL RESOURCES WOULD BE DESTROYED OR REPLACED" in render(diff)
 
 
-
 def _edited(base: dict, type_token: str, edit, name: str | None = None) -> dict:
     head = copy.deepcopy(base)
     resource = next(r for r in head["resources"] if r["type"] == type_token and (name is None or r["name"] == name))

@@ -427,7 +427,13 @@ def test_what_examples_install_at_start_is_pinned_too(stack):
     """pip installs at run time (the prompt app, the Neuron Ray pods, the RayJob's runtime_env) name exact versions."""
     import re
 
-    strings = [v for m in shipped_examples(stack).values() for d in walk(m) for v in [*d.values(), *[x for x in d.values() if isinstance(x, list) for x in x]] if isinstance(v, str)]
+    strings = [
+        v
+        for m in shipped_examples(stack).values()
+        for d in walk(m)
+        for v in [*d.values(), *[x for x in d.values() if isinstance(x, list) for x in x]]
+        if isinstance(v, str)
+    ]
     for install in (i for text in strings for i in re.findall(r"pip install[^&|;\n]*", text)):
         for requirement in install.split()[2:]:
             if not requirement.startswith("-"):
@@ -522,14 +528,27 @@ def test_every_example_and_notebook_pod_passes_the_placement_guard(stack):
 
 
 def test_the_guard_covers_pods_of_every_team_namespace_in_the_plan():
-    guards = [r for r in shipped_plan("prod")["resources"] if r["type"] == "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy" and r["inputs"]["metadata"]["name"] == "crucible-tenant-placement"]
+    guards = [
+        r
+        for r in shipped_plan("prod")["resources"]
+        if r["type"] == "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+        and r["inputs"]["metadata"]["name"] == "crucible-tenant-placement"
+    ]
     (guard,) = guards
     spec = guard["inputs"]["spec"]
     assert spec["failurePolicy"] == "Fail"
     assert spec["matchConstraints"]["namespaceSelector"] == {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}
     (rule,) = spec["matchConstraints"]["resourceRules"]
     assert rule["resources"] == ["pods"] and set(rule["operations"]) == {"CREATE", "UPDATE"}
-    (binding,) = [r for r in shipped_plan("prod")["resources"] if r["type"].endswith("ValidatingAdmissionPolicyBinding") and r["inputs"]["metadata"]["name"] == "crucible-tenant-placement"]
+    (binding,) = [
+        r
+        for r in shipped_plan("prod")["resources"]
+        if r["type"].endswith("ValidatingAdmissionPolicyBinding") and r["inputs"]["metadata"]["name"] == "crucible-tenant-placement"
+    ]
     assert binding["inputs"]["spec"]["validationActions"] == ["Deny"]
-    namespaces = [r for r in shipped_plan("prod")["resources"] if r["type"] == "kubernetes:core/v1:Namespace" and "crucible.io/tenant" in (r["inputs"]["metadata"].get("labels") or {})]
+    namespaces = [
+        r
+        for r in shipped_plan("prod")["resources"]
+        if r["type"] == "kubernetes:core/v1:Namespace" and "crucible.io/tenant" in (r["inputs"]["metadata"].get("labels") or {})
+    ]
     assert {n["inputs"]["metadata"]["name"] for n in namespaces} == {"llm", "vision", "search"}

@@ -61,9 +61,7 @@ class _Addon(pulumi.ComponentResource):
         first = k8s.core.v1.ConfigMap(f"{name}-first", metadata={"name": "first", "namespace": "kuberay-system"}, opts=pulumi.ResourceOptions(parent=self))
         chart = HelmChart.of(versions.chart("kuberay-operator"), release="kuberay-operator", namespace=self.namespace.metadata.name, version=version)
         self.release = helm_release(self, name, chart, {"replicas": 1}, timeout=900, depends_on=[first])
-        self.oci = helm_release(
-            self, f"{name}-oci", HelmChart.of(versions.chart("kueue"), namespace="kueue-system"), create_namespace=True, skip_crds=True
-        )
+        self.oci = helm_release(self, f"{name}-oci", HelmChart.of(versions.chart("kueue"), namespace="kueue-system"), create_namespace=True, skip_crds=True)
 
 
 @pytest.fixture(scope="module")

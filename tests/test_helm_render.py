@@ -8,14 +8,30 @@ import pytest
 from helpers import shipped_report
 from rendered import PLATFORM_STACKS, objects, pod_spec, release_of, rendered_stack, require_helm, tolerates
 from stacks.tools.plan import helm
+
 NOT_VENDORED = {"neuron-helm-chart"}  # ../shared/upstream/SOURCES.md: the Neuron chart could not be obtained
 
 # API groups the API server serves without a CRD (Kubernetes 1.34).
 BUILT_IN_GROUPS = {
-    "", "apps", "batch", "policy", "autoscaling", "admissionregistration.k8s.io", "apiextensions.k8s.io",
-    "apiregistration.k8s.io", "certificates.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io",
-    "flowcontrol.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io", "rbac.authorization.k8s.io",
-    "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io",
+    "",
+    "apps",
+    "batch",
+    "policy",
+    "autoscaling",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "apiregistration.k8s.io",
+    "certificates.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "events.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+    "networking.k8s.io",
+    "node.k8s.io",
+    "rbac.authorization.k8s.io",
+    "resource.k8s.io",
+    "scheduling.k8s.io",
+    "storage.k8s.io",
 }
 
 
@@ -75,8 +91,7 @@ def test_every_rendered_object_is_of_an_api_the_cluster_serves_when_helm_install
             if group in BUILT_IN_GROUPS:
                 continue
             assert f"{group}/{version}/{obj['kind']}" in served, (
-                f"{rendered.release.label}: {obj['kind']} {obj['metadata'].get('name')} needs {obj['apiVersion']}, "
-                "which no release it waits for installs"
+                f"{rendered.release.label}: {obj['kind']} {obj['metadata'].get('name')} needs {obj['apiVersion']}, which no release it waits for installs"
             )
 
 
@@ -121,7 +136,18 @@ def test_a_release_whose_chart_is_not_vendored_is_skipped_with_the_reason(tmp_pa
     document = {
         "kubernetesVersion": "1.34",
         "resources": [
-            {"urn": "urn:x", "type": helm.RELEASE_TYPE, "name": "neuron", "inputs": {"name": "neuron", "chart": "oci://public.ecr.aws/neuron/neuron-helm-chart", "version": "1.10.0", "namespace": "kube-system", "values": {}}}
+            {
+                "urn": "urn:x",
+                "type": helm.RELEASE_TYPE,
+                "name": "neuron",
+                "inputs": {
+                    "name": "neuron",
+                    "chart": "oci://public.ecr.aws/neuron/neuron-helm-chart",
+                    "version": "1.10.0",
+                    "namespace": "kube-system",
+                    "values": {},
+                },
+            }
         ],
     }
     (rendered,) = helm.render_releases(document)
@@ -137,7 +163,14 @@ def _taints_in_plan(stack: str) -> list[dict]:
             spec = r["inputs"]["spec"]["template"]["spec"]
             taints += spec.get("taints", []) + spec.get("startupTaints", [])
         if r["type"] == "aws:eks/nodeGroup:NodeGroup":
-            taints += [{"key": t["key"], "value": t.get("value", ""), "effect": {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}[t["effect"]]} for t in r["inputs"].get("taints", [])]
+            taints += [
+                {
+                    "key": t["key"],
+                    "value": t.get("value", ""),
+                    "effect": {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}[t["effect"]],
+                }
+                for t in r["inputs"].get("taints", [])
+            ]
     return taints
 
 
@@ -171,8 +204,7 @@ def test_kueue_metrics_are_scraped_when_observability_is_on():
     bindings = [r["inputs"] for r in document["resources"] if r["type"] == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"]
     bindings += objects(kueue, "ClusterRoleBinding")
     assert any(
-        b["roleRef"]["name"] in reader and {"kind": "ServiceAccount", "name": account, "namespace": namespace} in b.get("subjects", [])
-        for b in bindings
+        b["roleRef"]["name"] in reader and {"kind": "ServiceAccount", "name": account, "namespace": namespace} in b.get("subjects", []) for b in bindings
     ), f"no ClusterRoleBinding gives {namespace}/{account} the Kueue metrics reader role"
 
 

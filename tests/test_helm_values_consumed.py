@@ -176,7 +176,7 @@ def unconsumed_keys(release: Release) -> list[tuple]:
                 nxt += [path + (k,) for k in node]
             elif isinstance(node, dict) and len(node) == 1:
                 # one child: removing it is removing the parent, unless the child is a dict to search further
-                (k, child), = node.items()
+                ((k, child),) = node.items()
                 if isinstance(child, dict) and len(child) > 1:
                     nxt += [path + (k, c) for c in child]
         frontier = nxt

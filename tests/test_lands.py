@@ -102,7 +102,10 @@ def test_the_same_pod_without_huge_pages_lands_on_the_pool():
 OVERLAY = k8s(
     "NodeOverlay",
     "karpenter.sh/v1alpha1",
-    {"metadata": {"name": "train-hugepages"}, "spec": {"requirements": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": ["train"]}], "capacity": {"hugepages-2Mi": "10Gi"}}},
+    {
+        "metadata": {"name": "train-hugepages"},
+        "spec": {"requirements": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": ["train"]}], "capacity": {"hugepages-2Mi": "10Gi"}},
+    },
 )
 
 
@@ -176,7 +179,10 @@ def test_a_daemonset_that_selects_other_nodes_takes_nothing():
     daemon = k8s(
         "DaemonSet",
         "apps/v1",
-        {"metadata": {"name": "gpu-agent", "namespace": "kube-system"}, "spec": {"template": {"spec": {"nodeSelector": {"crucible.io/accelerator": "nvidia"}, "containers": [container({"cpu": "1"})]}}}},
+        {
+            "metadata": {"name": "gpu-agent", "namespace": "kube-system"},
+            "spec": {"template": {"spec": {"nodeSelector": {"crucible.io/accelerator": "nvidia"}, "containers": [container({"cpu": "1"})]}}},
+        },
     )
     assert check([*pool("cpu", ["m7i.xlarge"]), daemon], workload("tight", {"containers": [container({"cpu": f"{free - 50}m"})]}))["tight"]["ok"]
 
@@ -185,7 +191,10 @@ def test_limitrange_defaults_apply_as_the_api_server_applies_them():
     limit_range = k8s(
         "LimitRange",
         "v1",
-        {"metadata": {"name": "team-defaults", "namespace": "team-a"}, "spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": "250m"}, "default": {"memory": "64Gi"}}]}},
+        {
+            "metadata": {"name": "team-defaults", "namespace": "team-a"},
+            "spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": "250m"}, "default": {"memory": "64Gi"}}]},
+        },
     )
     ranges = limit_ranges_of([limit_range["inputs"]])["team-a"]
     # no requests: cpu from defaultRequest, memory from default (defaultRequest defaults to default)
@@ -234,8 +243,16 @@ def test_node_selectors_match_the_pool_labels_its_requirements_and_the_instance_
 
 
 def test_required_node_affinity_is_honoured():
-    term = {"matchExpressions": [{"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["m7i"]}, {"key": "kubernetes.io/arch", "operator": "NotIn", "values": ["arm64"]}]}
-    spec = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}, "containers": [container({"cpu": "1"})]}
+    term = {
+        "matchExpressions": [
+            {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["m7i"]},
+            {"key": "kubernetes.io/arch", "operator": "NotIn", "values": ["arm64"]},
+        ]
+    }
+    spec = {
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}},
+        "containers": [container({"cpu": "1"})],
+    }
     assert check(cpu_pool(), workload("a", spec))["a"]["ok"]
     other = copy.deepcopy(spec)
     other["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] = ["c7g"]
@@ -264,7 +281,10 @@ def test_a_daemonset_must_fit_beside_the_other_daemonsets_where_it_runs_and_may_
             spec["nodeSelector"] = selector
         return {"name": name, "source": "test", "kind": "DaemonSet", "object": name, "namespaces": ["kube-system"], "replicas": 1, "template": {"spec": spec}}
 
-    objects = [{"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": w["object"], "namespace": "kube-system"}, "spec": {"template": w["template"]}} for w in (daemon("a", "3"), daemon("b", "1"))]
+    objects = [
+        {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": w["object"], "namespace": "kube-system"}, "spec": {"template": w["template"]}}
+        for w in (daemon("a", "3"), daemon("b", "1"))
+    ]
     block = evaluate(pool("cpu", ["m7i.xlarge"]), [daemon("a", "3"), daemon("b", "1"), daemon("nowhere", "1", {"crucible.io/accelerator": "neuron"})], objects)
     result = {e["name"]: e["checks"]["lands"] for e in block["workloads"]}
     assert not result["a"]["ok"] and "after DaemonSets (kube-system/b)" in result["a"]["reasons"][0]
@@ -283,12 +303,27 @@ def test_a_ray_head_with_in_tree_autoscaling_carries_kuberays_autoscaler_sidecar
 
 
 def test_nodepool_requirements_on_instance_labels_narrow_its_types():
-    resources = [nodeclass("any"), k8s("NodePool", "karpenter.sh/v1", {"metadata": {"name": "any"}, "spec": {"template": {"metadata": {"labels": {}}, "spec": {
-        "nodeClassRef": {"name": "any"},
-        "requirements": [
-            {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g6e"]},
-            {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["1"]},
-        ],
-    }}}})]
+    resources = [
+        nodeclass("any"),
+        k8s(
+            "NodePool",
+            "karpenter.sh/v1",
+            {
+                "metadata": {"name": "any"},
+                "spec": {
+                    "template": {
+                        "metadata": {"labels": {}},
+                        "spec": {
+                            "nodeClassRef": {"name": "any"},
+                            "requirements": [
+                                {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g6e"]},
+                                {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["1"]},
+                            ],
+                        },
+                    }
+                },
+            },
+        ),
+    ]
     result = check(resources, workload("gpu", {"containers": [container({"nvidia.com/gpu": "1"}, {"nvidia.com/gpu": "1"})]}))["gpu"]
     assert result["pools"] == [{"pool": "any", "instanceTypes": ["g6e.12xlarge", "g6e.24xlarge", "g6e.48xlarge"]}]

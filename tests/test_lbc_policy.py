@@ -61,9 +61,7 @@ def _privileges(action: str) -> dict:
 def _resource_types(action: str) -> list[tuple[str, str]]:
     """(resource type, ARN format) pairs the action authorizes; [] when it supports only Resource "*"."""
     if action in NEWER_ACTIONS:
-        formats = {
-            r["resource"]: r["arn"] for svc in parliament.iam_definition if svc["prefix"] == action.split(":")[0] for r in svc["resources"]
-        }
+        formats = {r["resource"]: r["arn"] for svc in parliament.iam_definition if svc["prefix"] == action.split(":")[0] for r in svc["resources"]}
         return [(name, formats[name]) for name in NEWER_ACTIONS[action]]
     found = _privileges(action)
     formats = {r["resource"]: r["arn"] for r in found["service"]["resources"]}

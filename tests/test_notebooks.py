@@ -44,7 +44,10 @@ DEV_HUB = {"pools": HUB_POOLS, "addons": {"jupyterhub": {"enabled": True}}}
 
 
 def prod_hub(**hub) -> dict:
-    return {"jupyterhubOauthClientSecret": "s3cr3t-client-value", "addons": {"jupyterhub": {"enabled": True, "authenticator": "github", "oauth": GITHUB, **hub}}}
+    return {
+        "jupyterhubOauthClientSecret": "s3cr3t-client-value",
+        "addons": {"jupyterhub": {"enabled": True, "authenticator": "github", "oauth": GITHUB, **hub}},
+    }
 
 
 def prod_hub_plan(**hub) -> dict:
@@ -192,7 +195,9 @@ def test_user_volumes_use_the_retain_storage_class_and_shared_data_is_mounted():
     assert mounts["shared-lustre"]["mountPath"] == "/fsx" and not mounts["shared-lustre"].get("readOnly")
     datasets = [m for m in mounts.values() if m["name"].startswith("dataset-")]
     assert datasets and all(m["readOnly"] is True and m["mountPath"].startswith("/datasets/") for m in datasets)
-    claims = {r.inputs["metadata"]["name"]: r for r in run.of_type("kubernetes:core/v1:PersistentVolumeClaim") if r.inputs["metadata"]["namespace"] == "jupyterhub"}
+    claims = {
+        r.inputs["metadata"]["name"]: r for r in run.of_type("kubernetes:core/v1:PersistentVolumeClaim") if r.inputs["metadata"]["namespace"] == "jupyterhub"
+    }
     for volume in storage["extraVolumes"]:
         assert volume["persistentVolumeClaim"]["claimName"] in claims
     lustre_pv = next(r for r in run.of_type("kubernetes:core/v1:PersistentVolume") if r.name == "jupyterhub-lustre")
@@ -293,7 +298,13 @@ def test_plan_json_has_a_notebooks_section_read_from_the_release(tmp_path):
     assert hub["exposure"] == "LoadBalancer (internal)"
     # the default profile on staging's cpu pool: never unplaced (the system nodes are for platform pods only)
     assert hub["profiles"][0] == {
-        "name": "CPU (cpu)", "slug": "cpu", "pool": "cpu", "accelerator": None, "accelerators": 0, "nodeSelector": {"karpenter.sh/nodepool": "cpu"}, "default": True,
+        "name": "CPU (cpu)",
+        "slug": "cpu",
+        "pool": "cpu",
+        "accelerator": None,
+        "accelerators": 0,
+        "nodeSelector": {"karpenter.sh/nodepool": "cpu"},
+        "default": True,
     }
     assert "[secret]" not in json.dumps(document["notebooks"])  # secrets live in Secrets, values stay readable
 
@@ -353,8 +364,12 @@ def _selects(selector: dict | None, labels: dict) -> bool:
     ok = all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
     for e in selector.get("matchExpressions") or []:
         present = e["key"] in labels
-        ok &= {"Exists": present, "DoesNotExist": not present, "In": labels.get(e["key"]) in e.get("values", []),
-               "NotIn": labels.get(e["key"]) not in e.get("values", [])}[e["operator"]]
+        ok &= {
+            "Exists": present,
+            "DoesNotExist": not present,
+            "In": labels.get(e["key"]) in e.get("values", []),
+            "NotIn": labels.get(e["key"]) not in e.get("values", []),
+        }[e["operator"]]
     return ok
 
 
@@ -374,7 +389,11 @@ def _egress_allows(rules: list[dict], port: int, *, ip: str, namespace: dict | N
                 if addr in ipaddress.ip_network(block["cidr"]) and not any(addr in ipaddress.ip_network(c) for c in block.get("except", [])):
                     return True
             elif pod is not None and (peer.get("namespaceSelector") is not None or peer.get("podSelector") is not None):
-                ns_ok = _selects(peer["namespaceSelector"], namespace) if "namespaceSelector" in peer else namespace.get("kubernetes.io/metadata.name") == "jupyterhub"
+                ns_ok = (
+                    _selects(peer["namespaceSelector"], namespace)
+                    if "namespaceSelector" in peer
+                    else namespace.get("kubernetes.io/metadata.name") == "jupyterhub"
+                )
                 if ns_ok and _selects(peer.get("podSelector"), pod):
                     return True
             elif not peer:

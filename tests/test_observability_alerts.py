@@ -61,8 +61,15 @@ def crd_schema(kind: str) -> dict:
 
 
 def assert_valid(resource) -> None:
-    manifest = {"apiVersion": resource.inputs["apiVersion"], "kind": resource.inputs["kind"], "metadata": resource.inputs["metadata"], "spec": resource.inputs["spec"]}
-    problems = sorted(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in jsonschema.Draft7Validator(crd_schema(manifest["kind"])).iter_errors(manifest))
+    manifest = {
+        "apiVersion": resource.inputs["apiVersion"],
+        "kind": resource.inputs["kind"],
+        "metadata": resource.inputs["metadata"],
+        "spec": resource.inputs["spec"],
+    }
+    problems = sorted(
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in jsonschema.Draft7Validator(crd_schema(manifest["kind"])).iter_errors(manifest)
+    )
     assert not problems, f"{manifest['kind']} {manifest['metadata']['name']}:\n  " + "\n  ".join(problems)
 
 
@@ -125,7 +132,10 @@ def test_karpenter_and_the_load_balancer_controller_are_scraped():
     services = {r.inputs["metadata"]["name"]: r.inputs for r in prod().of_type("kubernetes:core/v1:Service")}
     service = services["aws-load-balancer-controller-metrics"]
     assert service["metadata"]["namespace"] == lbc["metadata"]["namespace"] == "kube-system"
-    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "aws-load-balancer-controller", "app.kubernetes.io/instance": "aws-load-balancer-controller"}
+    assert service["spec"]["selector"] == {
+        "app.kubernetes.io/name": "aws-load-balancer-controller",
+        "app.kubernetes.io/instance": "aws-load-balancer-controller",
+    }
     assert service["spec"]["ports"] == [{"name": "metrics-server", "port": 8080, "targetPort": "metrics-server"}]
     assert lbc["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     for monitor in monitors.values():
@@ -150,7 +160,7 @@ def test_dashboards_ship_as_configmaps_labelled_for_the_grafana_sidecar():
     assert names and {"crucible-kueue", "crucible-karpenter"} <= set(names)
     assert names == sorted(shipped)
     for m in maps:
-        (key, body), = m["data"].items()
+        ((key, body),) = m["data"].items()
         assert yaml.safe_load(body) == load(key.removesuffix(".json"))
 
 
@@ -158,7 +168,13 @@ def test_accelerator_dashboards_ship_only_with_their_accelerators():
     assert "crucible-gpu" in dashboards_for(["gpu"]) and "crucible-neuron" not in dashboards_for(["gpu"])
     assert "crucible-neuron" in dashboards_for(["neuron"]) and "crucible-efa" not in dashboards_for(["neuron"])
     assert set(dashboards_for([])) == {"crucible-kueue", "crucible-karpenter"}
-    assert prod().outputs["addons"]["observability"]["dashboards"] == ["crucible-efa", "crucible-gpu", "crucible-karpenter", "crucible-kueue", "crucible-serving"]
+    assert prod().outputs["addons"]["observability"]["dashboards"] == [
+        "crucible-efa",
+        "crucible-gpu",
+        "crucible-karpenter",
+        "crucible-kueue",
+        "crucible-serving",
+    ]
 
 
 def test_dcgm_exporter_runs_crucibles_counters():

@@ -99,7 +99,9 @@ def test_managed_prometheus_gets_remote_write_with_sigv4_through_pod_identity():
     assert target["sigv4"] == {"region": "us-east-1"}
     # the workspace's id (the harness's physical name) between the regional endpoint and the remote write path
     assert target["url"] == f"https://aps-workspaces.us-east-1.amazonaws.com/workspaces/{workspace.outputs['name']}/api/v1/remote_write"
-    association = next(r for r in run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") if r.inputs["serviceAccount"] == "kube-prometheus-stack-prometheus")
+    association = next(
+        r for r in run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") if r.inputs["serviceAccount"] == "kube-prometheus-stack-prometheus"
+    )
     assert association.inputs["namespace"] == "monitoring"
     role = next(r for r in run.of_type("aws:iam/role:Role") if r.outputs.get("arn") == association.inputs["roleArn"])
     policies = {r.inputs["policyArn"] for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if r.inputs["role"] == role.outputs["name"]}

@@ -144,9 +144,11 @@ def _spelled_names() -> set[str]:
     """The spellings only the table may hold: device resources and the catalog's maker names (``neuron`` is also the
     pool kind itself, so it is not one of them)."""
     rows = accelerators.ACCELERATED
-    return {r for a in rows for r in a.resources} | {a.catalog_kind for a in rows if a.catalog_kind not in KINDS} | {
-        a.label_value for a in rows if a.label_value not in KINDS
-    }
+    return (
+        {r for a in rows for r in a.resources}
+        | {a.catalog_kind for a in rows if a.catalog_kind not in KINDS}
+        | {a.label_value for a in rows if a.label_value not in KINDS}
+    )
 
 
 def test_no_module_but_the_table_spells_an_accelerator_name():

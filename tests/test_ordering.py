@@ -93,7 +93,15 @@ def test_tenant_namespaces_where_teams_apply_ingresses_are_deleted_before_the_co
 def test_the_controller_outlives_nothing_it_needs_network_and_cluster_go_after_it():
     resources = _resources("prod")
     waits = _waits_for(resources, _release(resources, "aws-load-balancer-controller"))
-    needed = {"aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/natGateway:NatGateway", "aws:ec2/route:Route", "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup"}
+    needed = {
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/route:Route",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "aws:eks/cluster:Cluster",
+        "aws:eks/nodeGroup:NodeGroup",
+    }
     for r in resources:
         if r["type"] in needed:
             assert r["urn"] in waits, r["name"]
@@ -116,7 +124,9 @@ def test_example_workloads_that_want_a_load_balancer_name_the_controller(stack):
     from stacks.spec.loader import load_stack_file
 
     spec, _, _ = load_stack_file(config_path(stack))
-    ingress_class = _release(_resources("prod"), "aws-load-balancer-controller")["inputs"]["values"].get("ingressClass", "alb")  # unset: the chart default (values.yaml ingressClass: alb)
+    ingress_class = _release(_resources("prod"), "aws-load-balancer-controller")["inputs"]["values"].get(
+        "ingressClass", "alb"
+    )  # unset: the chart default (values.yaml ingressClass: alb)
     ingresses = 0
     for path, manifests in render_examples(spec, load_catalog()).items():
         for m in manifests:

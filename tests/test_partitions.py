@@ -78,11 +78,7 @@ def test_managed_policies_are_the_partitions():
 
 def test_control_plane_logs_key_allows_the_regional_logs_principal_of_china():
     keys = _plan("cn-north-1").of_type("aws:kms/key:Key")
-    principals = {
-        json.dumps(s.get("Principal"))
-        for k in keys
-        for s in json.loads(k.inputs["policy"])["Statement"]
-    }
+    principals = {json.dumps(s.get("Principal")) for k in keys for s in json.loads(k.inputs["policy"])["Statement"]}
     assert json.dumps({"Service": "logs.cn-north-1.amazonaws.com.cn"}) in principals
 
 
@@ -112,7 +108,9 @@ def test_the_harness_answers_endpoint_lookups_as_the_provider_would():
     china = CrucibleMocks(region="cn-north-1")
     with pytest.raises(Exception, match="no matching"):
         china._endpoint_service({"service": "sts", "serviceType": "Interface"})
-    found = china._endpoint_service({"serviceType": "Interface", "filters": [{"name": "service-name", "values": partition_of("cn-north-1").endpoint_service_names("sts", "cn-north-1")}]})
+    found = china._endpoint_service(
+        {"serviceType": "Interface", "filters": [{"name": "service-name", "values": partition_of("cn-north-1").endpoint_service_names("sts", "cn-north-1")}]}
+    )
     assert found["serviceName"] == "cn.com.amazonaws.cn-north-1.sts"
     assert CrucibleMocks(region="us-east-1")._endpoint_service({"service": "sts", "serviceType": "Interface"})["serviceName"] == "com.amazonaws.us-east-1.sts"
 

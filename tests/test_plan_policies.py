@@ -47,9 +47,7 @@ def _resource(document: dict, type_token: str, name: str | None = None) -> dict:
 
 
 def _nodepool(document: dict, pool: str) -> dict:
-    return next(
-        r for r in document["resources"] if r["type"] == "kubernetes:karpenter.sh/v1:NodePool" and r["inputs"]["metadata"]["name"] == pool
-    )
+    return next(r for r in document["resources"] if r["type"] == "kubernetes:karpenter.sh/v1:NodePool" and r["inputs"]["metadata"]["name"] == pool)
 
 
 def _nodeclass(document: dict, pool: str) -> dict:
@@ -111,7 +109,8 @@ def _private_endpoint_without_a_way_in(d):
     # Drop the 443 rules cluster.apiAccess adds to the cluster security group (and their dependents' references).
     cluster = _resource(d, "aws:eks/cluster:Cluster")["urn"]
     d["resources"] = [
-        r for r in d["resources"]
+        r
+        for r in d["resources"]
         if not (r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and cluster in r["property_dependencies"].get("securityGroupId", []))
     ]
 
@@ -397,7 +396,11 @@ def _forget(d, subject: dict, *befores: dict) -> None:
 
 
 def _lustre_races_a_client_rule(d):
-    _forget(d, _resource(d, "aws:fsx/lustreFileSystem:LustreFileSystem"), _resource(d, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "lustre-nodes-in-988"))
+    _forget(
+        d,
+        _resource(d, "aws:fsx/lustreFileSystem:LustreFileSystem"),
+        _resource(d, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "lustre-nodes-in-988"),
+    )
 
 
 def _service_webhook_back_on(d):
@@ -429,8 +432,12 @@ def _github_deploy_role(d, condition):
     role = copy.deepcopy(_resource(d, "aws:iam/role:Role", "cluster-control-plane"))
     role["name"], role["urn"] = "copied-deploy", role["urn"].rsplit("::", 1)[0] + "::copied-deploy"
     provider = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
-    role["inputs"]["assumeRolePolicy"] = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}]})
+    role["inputs"]["assumeRolePolicy"] = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}],
+        }
+    )
     d["resources"].append(role)
 
 
@@ -439,13 +446,25 @@ def _github_trust_without_audience(d):
 
 
 def _github_trust_for_every_repository_of_the_org(d):
-    _github_deploy_role(d, {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
-                            "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}})
+    _github_deploy_role(
+        d,
+        {
+            "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+            "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"},
+        },
+    )
 
 
 def _github_trust_for_a_branch_not_an_environment(d):
-    _github_deploy_role(d, {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-                                             "token.actions.githubusercontent.com:sub": "repo:acme/crucible:ref:refs/heads/main"}})
+    _github_deploy_role(
+        d,
+        {
+            "StringEquals": {
+                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                "token.actions.githubusercontent.com:sub": "repo:acme/crucible:ref:refs/heads/main",
+            }
+        },
+    )
 
 
 # Every rule that is mandatory in prod, and an edit of the prod plan that breaks it.

@@ -21,8 +21,26 @@ from stacks.spec import ConfigError
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 AMI = "v20251108"
-GPU_TRAIN = {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "zones": ["us-west-2a"], "maxNodes": 4, "amiVersion": AMI}
-TRN_TRAIN = {"name": "trn", "kind": "neuron", "workload": "training", "instanceTypes": ["trn1.32xlarge"], "efa": True, "zones": ["us-west-2a"], "maxNodes": 4, "amiVersion": AMI}
+GPU_TRAIN = {
+    "name": "train",
+    "kind": "gpu",
+    "workload": "training",
+    "instanceTypes": ["p5.48xlarge"],
+    "efa": True,
+    "zones": ["us-west-2a"],
+    "maxNodes": 4,
+    "amiVersion": AMI,
+}
+TRN_TRAIN = {
+    "name": "trn",
+    "kind": "neuron",
+    "workload": "training",
+    "instanceTypes": ["trn1.32xlarge"],
+    "efa": True,
+    "zones": ["us-west-2a"],
+    "maxNodes": 4,
+    "amiVersion": AMI,
+}
 SERVE = {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 4, "amiVersion": AMI}
 # The Ray heads of serving run on a cpu pool (the system nodes are tainted for platform pods only).
 CPU = {"name": "cpu", "kind": "cpu", "workload": "serving", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4, "amiVersion": AMI}
@@ -78,9 +96,20 @@ def as_plan_resource(manifest: dict) -> dict:
     type_ = f"kubernetes:{api}:{manifest['kind']}"
     name = manifest["metadata"]["name"]
     return {
-        "urn": f"urn:pulumi:test::crucible::{type_}::{name}", "type": type_, "name": name, "parent": "", "inputs": manifest,
-        "protect": False, "retain_on_delete": False, "delete_before_replace": False, "ignore_changes": [], "aliases": [],
-        "dependencies": [], "property_dependencies": {}, "provider": "", "custom": True,
+        "urn": f"urn:pulumi:test::crucible::{type_}::{name}",
+        "type": type_,
+        "name": name,
+        "parent": "",
+        "inputs": manifest,
+        "protect": False,
+        "retain_on_delete": False,
+        "delete_before_replace": False,
+        "ignore_changes": [],
+        "aliases": [],
+        "dependencies": [],
+        "property_dependencies": {},
+        "provider": "",
+        "custom": True,
     }
 
 
@@ -247,7 +276,11 @@ def test_the_policy_would_catch_a_ray_example_without_token_auth():
 
 
 def test_ray_images_and_version_come_from_the_spec():
-    overrides = {"training": {"examples": {"rayImage": "registry.example.com/ray:2.53.0-gpu", "rayNeuronImage": "registry.example.com/ray-neuron:2.53.0", "rayVersion": "2.53.0"}}}
+    overrides = {
+        "training": {
+            "examples": {"rayImage": "registry.example.com/ray:2.53.0-gpu", "rayNeuronImage": "registry.example.com/ray-neuron:2.53.0", "rayVersion": "2.53.0"}
+        }
+    }
     job = ray_manifest("train/ray-finetune.yaml", **overrides)
     cluster = ray_manifest("train/ray-trainium.yaml", **overrides)
     assert {c["image"] for pod in (head_pod(job), worker_pod(job)) for c in pod["containers"]} == {"registry.example.com/ray:2.53.0-gpu"}
@@ -396,7 +429,11 @@ def test_crucible_examples_exits_2_on_bad_config_naming_the_key(tmp_path, capsys
     from helpers import REPO
 
     path = tmp_path / "Pulumi.bad.yaml"
-    path.write_text((REPO / "stacks" / "Pulumi.train-p5.yaml").read_text().replace("crucible:pools:", "crucible:addons:\n    kuberay:\n      version: latest\n  crucible:pools:"))
+    path.write_text(
+        (REPO / "stacks" / "Pulumi.train-p5.yaml")
+        .read_text()
+        .replace("crucible:pools:", "crucible:addons:\n    kuberay:\n      version: latest\n  crucible:pools:")
+    )
     assert main(["examples", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "crucible:addons.kuberay.version" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -116,7 +116,8 @@ def test_a_failing_flow_is_a_mandatory_violation_naming_it():
     # prod with the platform's allow rule for the ALB dropped (issue 13 defect 5, as it was before the fix)
     document = copy.deepcopy(_prod())
     document["resources"] = [
-        r for r in document["resources"]
+        r
+        for r in document["resources"]
         if not (r["type"] == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and r["inputs"]["metadata"]["name"].startswith("allow-load-balancer"))
     ]
     bad = [v for v in lands.reevaluate(document)["violations"] if v["check"] == "reaches" and v["level"] == "mandatory"]
@@ -126,8 +127,12 @@ def test_a_failing_flow_is_a_mandatory_violation_naming_it():
 def test_check_fails_a_saved_plan_whose_dns_allow_policy_was_dropped(tmp_path, capsys):
     document = copy.deepcopy(_prod())
     document["resources"] = [
-        r for r in document["resources"]
-        if not (r["type"] == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and r["inputs"]["metadata"] == {**r["inputs"]["metadata"], "name": "allow-dns", "namespace": "llm"})
+        r
+        for r in document["resources"]
+        if not (
+            r["type"] == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+            and r["inputs"]["metadata"] == {**r["inputs"]["metadata"], "name": "allow-dns", "namespace": "llm"}
+        )
     ]
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(document, default=str))

@@ -48,7 +48,24 @@ def test_default_deny_blocks_both_directions_and_other_namespaces_stay_open():
 
 
 def test_namespace_and_pod_selector_in_one_peer_are_anded():
-    allow = _policy("a", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}], "ports": [{"protocol": "UDP", "port": 53}]}]})
+    allow = _policy(
+        "a",
+        {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}],
+                }
+            ],
+        },
+    )
     net, p = _net(DENY_A, allow)
     assert net.allows(p["a/client"], p["kube-system/dns"], ["UDP/53"])
     assert not net.allows(p["a/client"], p["kube-system/dns"], ["TCP/53"])
@@ -56,7 +73,16 @@ def test_namespace_and_pod_selector_in_one_peer_are_anded():
 
 
 def test_ip_block_with_except_and_end_port():
-    allow = _policy("a", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}], "ports": [{"protocol": "TCP", "port": 1018, "endPort": 1023}]}]})
+    allow = _policy(
+        "a",
+        {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}], "ports": [{"protocol": "TCP", "port": 1018, "endPort": 1023}]}
+            ],
+        },
+    )
     net, p = _net(DENY_A, allow)
     assert net.allows(p["a/client"], "203.0.113.7/32", ["TCP/1018-1023"])
     assert not net.allows(p["a/client"], "203.0.113.7/32", ["TCP/1024"])
@@ -72,14 +98,23 @@ def test_named_ports_resolve_on_the_destination_pod():
 
 def test_egress_to_the_api_server_is_egress_to_its_vpc_addresses():
     # Pods reach the API server at its ENIs in the VPC (after the `kubernetes` Service's DNAT).
-    allow = _policy("a", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "10.30.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 443}]}]})
+    allow = _policy(
+        "a",
+        {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": "10.30.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 443}]}],
+        },
+    )
     net, p = _net(DENY_A, allow)
     assert net.allows(p["a/client"], "10.30.0.0/16", ["TCP/443"])
     assert not net.allows(p["a/client"], "10.31.0.0/16", ["TCP/443"])
 
 
 def test_ingress_from_an_address_range():
-    allow = _policy("a", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"ipBlock": {"cidr": "10.30.0.0/16"}}], "ports": [{"port": 8080}]}]})
+    allow = _policy(
+        "a", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"ipBlock": {"cidr": "10.30.0.0/16"}}], "ports": [{"port": 8080}]}]}
+    )
     net, p = _net(allow)
     assert net.allows("10.30.0.0/16", p["a/server"], ["TCP/8080"])
     assert not net.allows("10.40.0.0/16", p["a/server"], ["TCP/8080"])
@@ -104,14 +139,28 @@ def test_a_forbidden_flow_reports_what_is_allowed():
 
 
 def test_an_empty_namespace_selector_means_every_namespace_as_z2jh_uses_it():
-    allow = _policy("a", {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "other"}}}], "ports": [{"port": 8080}]}]})
+    allow = _policy(
+        "a",
+        {
+            "podSelector": {"matchLabels": {"app": "server"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "other"}}}], "ports": [{"port": 8080}]}],
+        },
+    )
     net, p = _net(allow)
     assert net.allows(p["b/other"], p["a/server"], ["TCP/8080"])
     assert not net.allows(p["a/client"], p["a/server"], ["TCP/8080"])
 
 
 def test_match_expressions_select_pods_and_namespaces():
-    allow = _policy("a", {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["server"]}]}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a"]}]}}]}]})
+    allow = _policy(
+        "a",
+        {
+            "podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["server"]}]},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a"]}]}}]}],
+        },
+    )
     net, p = _net(allow)
     assert net.allows(p["b/other"], p["a/server"], ["TCP/8080"])
     assert not net.allows(p["a/client"], p["a/server"], ["TCP/8080"])
@@ -127,7 +176,11 @@ def test_a_rule_without_peers_or_ports_allows_everything_in_its_direction():
 
 def test_ip_blocks_reach_pods_by_address_as_the_vpc_cni_matches_them():
     # aws/amazon-network-policy-controller-k8s#41: the VPC CNI's agent matches ipBlocks against pod addresses.
-    out = _policy("a", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}]}, "out")
+    out = _policy(
+        "a",
+        {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}]},
+        "out",
+    )
     deny_b = _policy("b", {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"]}, "deny")
     net, p = _net(DENY_A, out, deny_b)
     assert net.reachable(p["a/client"], p["b/other"]) is None  # by selectors: nothing

@@ -71,8 +71,20 @@ B = Party("b", frozenset({"sg-b"}), None)
 
 def test_inline_rules_with_security_groups():
     resources = [
-        _res(SG, "a", id="sg-a", egress=[{"protocol": "tcp", "fromPort": 988, "toPort": 988, "securityGroups": ["sg-b"]}], ingress=[{"protocol": "tcp", "fromPort": 988, "toPort": 988, "securityGroups": ["sg-b"]}]),
-        _res(SG, "b", id="sg-b", egress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "securityGroups": ["sg-a"]}], ingress=[{"protocol": "6", "fromPort": 900, "toPort": 1000, "securityGroups": ["sg-a"]}]),
+        _res(
+            SG,
+            "a",
+            id="sg-a",
+            egress=[{"protocol": "tcp", "fromPort": 988, "toPort": 988, "securityGroups": ["sg-b"]}],
+            ingress=[{"protocol": "tcp", "fromPort": 988, "toPort": 988, "securityGroups": ["sg-b"]}],
+        ),
+        _res(
+            SG,
+            "b",
+            id="sg-b",
+            egress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "securityGroups": ["sg-a"]}],
+            ingress=[{"protocol": "6", "fromPort": 900, "toPort": 1000, "securityGroups": ["sg-a"]}],
+        ),
     ]
     assert _allowed_both_ways(resources, A, B, 988)
     assert not _allowed_both_ways(resources, A, B, 1018)
@@ -80,23 +92,65 @@ def test_inline_rules_with_security_groups():
 
 def test_security_group_rule_resources_with_self_and_source_group():
     resources = [
-        _res("aws:ec2/securityGroupRule:SecurityGroupRule", "a-self-in", type="ingress", securityGroupId="sg-a", protocol="-1", fromPort=0, toPort=0, self=True),
-        _res("aws:ec2/securityGroupRule:SecurityGroupRule", "a-self-out", type="egress", securityGroupId="sg-a", protocol="all", fromPort=0, toPort=0, self=True),
-        _res("aws:ec2/securityGroupRule:SecurityGroupRule", "a-from-b", type="ingress", securityGroupId="sg-a", protocol="tcp", fromPort=443, toPort=443, sourceSecurityGroupId="sg-b"),
+        _res(
+            "aws:ec2/securityGroupRule:SecurityGroupRule", "a-self-in", type="ingress", securityGroupId="sg-a", protocol="-1", fromPort=0, toPort=0, self=True
+        ),
+        _res(
+            "aws:ec2/securityGroupRule:SecurityGroupRule", "a-self-out", type="egress", securityGroupId="sg-a", protocol="all", fromPort=0, toPort=0, self=True
+        ),
+        _res(
+            "aws:ec2/securityGroupRule:SecurityGroupRule",
+            "a-from-b",
+            type="ingress",
+            securityGroupId="sg-a",
+            protocol="tcp",
+            fromPort=443,
+            toPort=443,
+            sourceSecurityGroupId="sg-b",
+        ),
     ]
     from stacks.tools.plan.reaches_aws import allowed
 
     rules = rules_of(resources)
     assert allowed(rules, A, A, "udp", 4791)  # all traffic to and from itself
     assert not allowed(rules, B, A, "tcp", 443)  # b has no egress rule
-    assert allowed([*rules, *rules_of([_res("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "b-out", securityGroupId="sg-b", ipProtocol="tcp", fromPort=443, toPort=443, referencedSecurityGroupId="sg-a")])], B, A, "tcp", 443)
+    assert allowed(
+        [
+            *rules,
+            *rules_of(
+                [
+                    _res(
+                        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+                        "b-out",
+                        securityGroupId="sg-b",
+                        ipProtocol="tcp",
+                        fromPort=443,
+                        toPort=443,
+                        referencedSecurityGroupId="sg-a",
+                    )
+                ]
+            ),
+        ],
+        B,
+        A,
+        "tcp",
+        443,
+    )
 
 
 def test_cidr_rules_cover_parties_inside_the_range():
     from stacks.tools.plan.reaches_aws import allowed
 
     resources = [
-        _res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "b-in", securityGroupId="sg-b", ipProtocol="tcp", fromPort=443, toPort=443, cidrIpv4="10.0.0.0/8"),
+        _res(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "b-in",
+            securityGroupId="sg-b",
+            ipProtocol="tcp",
+            fromPort=443,
+            toPort=443,
+            cidrIpv4="10.0.0.0/8",
+        ),
         _res("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "a-out", securityGroupId="sg-a", ipProtocol="-1", cidrIpv4="0.0.0.0/0"),
     ]
     inside, outside = Party("a", frozenset({"sg-a"}), VPC), Party("a", frozenset({"sg-a"}), "192.168.0.0/16")
@@ -119,7 +173,10 @@ def _check(tmp_path, drop) -> int:
 @pytest.mark.parametrize(
     "drop, expected",
     [
-        ({"lustre-in-nodes-988"}, "mandatory reaches (security groups): nodes → Lustre: nodes of pool train → Lustre lustre TCP/988 — no egress rule of the source and ingress rule of the destination admit it"),
+        (
+            {"lustre-in-nodes-988"},
+            "mandatory reaches (security groups): nodes → Lustre: nodes of pool train → Lustre lustre TCP/988 — no egress rule of the source and ingress rule of the destination admit it",
+        ),
         ({"pool-train-efa-in"}, "mandatory reaches (security groups): EFA group ↔ itself: EFA group sg-ff4933550000000 (pool train)"),
         ({"cluster-api-from-10.100.0.0-16"}, "mandatory reaches (security groups): deploy network → API: deploy network 10.100.0.0/16 → control plane TCP/443"),
     ],

@@ -17,16 +17,57 @@ LABELS = {"app.kubernetes.io/name": "hooks"}
 
 def _deployment(namespace="hooks", port=9443):
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hooks", "namespace": namespace},
-        "spec": {"replicas": 1, "template": {"metadata": {"labels": LABELS}, "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"name": "webhook", "containerPort": port}, {"name": "metrics", "containerPort": 8080}]}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "hooks", "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "metadata": {"labels": LABELS},
+                "spec": {
+                    "containers": [
+                        {"name": "c", "image": "x", "ports": [{"name": "webhook", "containerPort": port}, {"name": "metrics", "containerPort": 8080}]}
+                    ]
+                },
+            },
+        },
     }
 
 
-SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "hooks", "namespace": "hooks", "labels": LABELS}, "spec": {"selector": LABELS, "ports": [{"name": "https", "port": 443, "targetPort": "webhook"}, {"name": "metrics", "port": 8080, "targetPort": 8080}]}}
-HOOK = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "hooks"}, "webhooks": [{"name": "v.hooks.io", "clientConfig": {"service": {"namespace": "hooks", "name": "hooks"}}}]}
-MONITOR = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "hooks", "namespace": "hooks"}, "spec": {"selector": {"matchLabels": LABELS}, "endpoints": [{"port": "metrics"}]}}
-DENY = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny", "namespace": "hooks"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
-FROM_VPC = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "from-api", "namespace": "hooks"}, "spec": {"podSelector": {"matchLabels": LABELS}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}], "ports": [{"port": "webhook"}]}]}}
+SERVICE = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "hooks", "namespace": "hooks", "labels": LABELS},
+    "spec": {"selector": LABELS, "ports": [{"name": "https", "port": 443, "targetPort": "webhook"}, {"name": "metrics", "port": 8080, "targetPort": 8080}]},
+}
+HOOK = {
+    "apiVersion": "admissionregistration.k8s.io/v1",
+    "kind": "ValidatingWebhookConfiguration",
+    "metadata": {"name": "hooks"},
+    "webhooks": [{"name": "v.hooks.io", "clientConfig": {"service": {"namespace": "hooks", "name": "hooks"}}}],
+}
+MONITOR = {
+    "apiVersion": "monitoring.coreos.com/v1",
+    "kind": "ServiceMonitor",
+    "metadata": {"name": "hooks", "namespace": "hooks"},
+    "spec": {"selector": {"matchLabels": LABELS}, "endpoints": [{"port": "metrics"}]},
+}
+DENY = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "deny", "namespace": "hooks"},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+}
+FROM_VPC = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "from-api", "namespace": "hooks"},
+    "spec": {
+        "podSelector": {"matchLabels": LABELS},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}], "ports": [{"port": "webhook"}]}],
+    },
+}
 RELEASE = {"type": "kubernetes:helm.sh/v3:Release", "name": "kps", "inputs": {"chart": "kube-prometheus-stack", "namespace": "monitoring", "values": {}}}
 
 
@@ -61,7 +102,12 @@ def test_a_rendered_singleuser_policy_replaces_the_modelled_one():
     resources = [{"type": "kubernetes:helm.sh/v3:Release", "name": "jupyterhub", "inputs": hub}]
     modelled = reaches.policies_of(resources, [])
     assert [p["metadata"]["name"] for p in modelled] == ["singleuser"]
-    rendered = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "singleuser", "namespace": "jupyterhub"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}}
+    rendered = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "singleuser", "namespace": "jupyterhub"},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]},
+    }
     found = reaches.policies_of(resources, [rendered])
     assert len(found) == 1 and "annotations" not in found[0]["metadata"]
 

@@ -60,7 +60,9 @@ def ingress_allowed(policies: list[dict], pod_labels: dict, source_ip: str, port
                 continue
             for peer in rule.get("from") or [{}]:
                 block = peer.get("ipBlock")
-                if not peer or (block and addr in ipaddress.ip_network(block["cidr"]) and not any(addr in ipaddress.ip_network(c) for c in block.get("except", []))):
+                if not peer or (
+                    block and addr in ipaddress.ip_network(block["cidr"]) and not any(addr in ipaddress.ip_network(c) for c in block.get("except", []))
+                ):
                     return True
     return False
 
@@ -151,10 +153,7 @@ def test_the_serving_workers_are_admitted_on_the_serving_pools_flavor_with_the_t
     for team in TEAMS:
         (queue,) = [q for q in run.of_type("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue") if q.inputs["metadata"]["name"] == team["name"]]
         quotas = {
-            (f["name"], r["name"]): r["nominalQuota"]
-            for group in queue.inputs["spec"]["resourceGroups"]
-            for f in group["flavors"]
-            for r in f["resources"]
+            (f["name"], r["name"]): r["nominalQuota"] for group in queue.inputs["spec"]["resourceGroups"] for f in group["flavors"] for r in f["resources"]
         }
         requested = worker["containers"][0]["resources"]["requests"][resource]
         assert int(quotas[(pool, resource)]) >= int(requested), team["name"]
@@ -217,11 +216,15 @@ def test_restricted_refuses_what_the_standard_names_on_every_container(spec, rea
 
 
 def test_kuberay_adds_an_autoscaler_sidecar_and_a_worker_init_container_that_admission_sees():
-    cluster = {"kind": "RayCluster", "metadata": {"name": "r"}, "spec": {
-        "enableInTreeAutoscaling": True,
-        "headGroupSpec": {"template": {"spec": COMPLIANT}},
-        "workerGroupSpecs": [{"groupName": "w", "template": {"spec": COMPLIANT}}],
-    }}
+    cluster = {
+        "kind": "RayCluster",
+        "metadata": {"name": "r"},
+        "spec": {
+            "enableInTreeAutoscaling": True,
+            "headGroupSpec": {"template": {"spec": COMPLIANT}},
+            "workerGroupSpecs": [{"groupName": "w", "template": {"spec": COMPLIANT}}],
+        },
+    }
     (_, head), (_, worker) = pod_templates(cluster)
     assert [c["name"] for c in head["spec"]["containers"]] == ["c", "autoscaler"]
     assert [c["name"] for c in worker["spec"]["initContainers"]] == ["wait-gcs-ready"]

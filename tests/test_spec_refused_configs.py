@@ -39,8 +39,9 @@ def test_max_accelerators_below_one_node_of_the_smallest_type_is_refused():
 def test_max_accelerators_are_measured_against_the_smallest_type_of_a_mixed_pool():
     pool = gpu_pool(maxNodes=None, maxAccelerators=1, instanceTypes=["g6e.xlarge", "g6e.12xlarge"])
     spec_of(pools=[pool])  # g6e.xlarge has one GPU: one node fits
-    (problem,) = at(problems(pools=[gpu_pool(maxNodes=None, maxAccelerators=3, instanceTypes=["g6e.12xlarge", "g6e.48xlarge"])]),
-                    "crucible:pools[0].maxAccelerators")
+    (problem,) = at(
+        problems(pools=[gpu_pool(maxNodes=None, maxAccelerators=3, instanceTypes=["g6e.12xlarge", "g6e.48xlarge"])]), "crucible:pools[0].maxAccelerators"
+    )
     assert "g6e.12xlarge has 4" in problem and "at least 4" in problem
 
 
@@ -78,9 +79,7 @@ def test_crucible_leaves_room_it_claims_for_its_own_tags():
     from stacks.spec.platform import CRUCIBLE_RESOURCE_TAGS_MAX
 
     document, _ = shipped_report("prod")
-    most = max(
-        (len(r["inputs"]["tags"]), r["urn"]) for r in document["resources"] if isinstance(r["inputs"].get("tags"), dict)
-    )
+    most = max((len(r["inputs"]["tags"]), r["urn"]) for r in document["resources"] if isinstance(r["inputs"].get("tags"), dict))
     assert most[0] <= CRUCIBLE_RESOURCE_TAGS_MAX, most
 
 
@@ -177,8 +176,13 @@ def test_pool_label_values_that_are_not_label_values_are_refused(value):
 
 
 def test_pool_labels_in_the_domains_karpenter_allows_are_accepted():
-    labels = {"node.kubernetes.io/role": "train", "node-restriction.kubernetes.io/team": "ml", "node-role.kubernetes.io/gpu": "",
-              "acme.example.com/cost-center": "A.1_b-2", "team": "ml"}
+    labels = {
+        "node.kubernetes.io/role": "train",
+        "node-restriction.kubernetes.io/team": "ml",
+        "node-role.kubernetes.io/gpu": "",
+        "acme.example.com/cost-center": "A.1_b-2",
+        "team": "ml",
+    }
     assert dict(spec_of(pools=[gpu_pool(labels=labels)]).pools[0].labels) == labels
 
 
@@ -249,8 +253,7 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path: Path):
 
 
 def test_team_rules_still_run_when_the_storage_section_fails():
-    found = problems(storage={"lustre": {"storageCapacityGib": 1000}}, pools=[gpu_pool()],
-                     teams=[{"name": "ml", "adminGroups": ["a"], "shares": {"gpu": 50}}])
+    found = problems(storage={"lustre": {"storageCapacityGib": 1000}}, pools=[gpu_pool()], teams=[{"name": "ml", "adminGroups": ["a"], "shares": {"gpu": 50}}])
     assert at(found, "crucible:storage.lustre.storageCapacityGib")
     assert "unknown pool 'gpu'" in at(found, "crucible:teams[0].shares.gpu")[0]
 
@@ -260,8 +263,7 @@ def test_the_stack_tags_reach_what_karpenter_launches():
 
     run = plan("dev", tags={"cost-center": "ml-42"}, pools=[gpu_pool(instanceTypes=["g6.xlarge"], maxNodes=1)])
     (node_class,) = run.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
-    assert node_class.inputs["spec"]["tags"] == {
-        "crucible:stack": "test", "crucible:environment": "dev", "cost-center": "ml-42", "crucible.io/pool": "train"}
+    assert node_class.inputs["spec"]["tags"] == {"crucible:stack": "test", "crucible:environment": "dev", "cost-center": "ml-42", "crucible.io/pool": "train"}
 
 
 @pytest.mark.parametrize("key", ["eks:eks-cluster-name", "karpenter.k8s.aws/ec2nodeclass", "kubernetes.io/cluster/x", "karpenter.sh/nodeclaim"])

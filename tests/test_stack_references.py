@@ -90,9 +90,18 @@ def test_under_the_engine_a_missing_output_stops_the_program_naming_it():
     from helpers import BASE
 
     zones = BASE["prod"]["availabilityZones"]
-    outputs = {"network": {"vpcId": "vpc-1", "vpcCidr": "10.0.0.0/16", "zones": zones,
-                           "privateSubnetIds": ["subnet-1", "subnet-2", "subnet-3"], "publicSubnetIds": []},
-               "cluster": {"name": "c"}, "compute": {}, "storage": {}}
+    outputs = {
+        "network": {
+            "vpcId": "vpc-1",
+            "vpcCidr": "10.0.0.0/16",
+            "zones": zones,
+            "privateSubnetIds": ["subnet-1", "subnet-2", "subnet-3"],
+            "publicSubnetIds": [],
+        },
+        "cluster": {"name": "c"},
+        "compute": {},
+        "storage": {},
+    }
     with pytest.raises(pulumi.RunError) as caught:
         plan("prod", stack_outputs={"acme/crucible/core": outputs}, drop=("cluster",), **PLATFORM_ONLY)
     assert "crucible:stackReference" in str(caught.value) and "the cluster layer (output 'kubeconfig')" in str(caught.value)
@@ -105,6 +114,7 @@ def test_a_plan_does_not_inherit_the_outputs_of_the_plan_before_it_in_the_same_p
 
 # ---- the split-stack config (issue 14, item 1): a stack carries the sections of the layers it builds, and the
 # pools it plans from when the compute layer is below it
+
 
 def _platform_with_pools(folder: Path, name: str, edit=None) -> Path:
     """The platform-only stack on `mid` (with the pools of mid's compute layer), with the shipped teams."""
@@ -120,7 +130,11 @@ def _platform_with_pools(folder: Path, name: str, edit=None) -> Path:
 def test_a_platform_only_stack_with_the_compute_stacks_pools_gets_its_queues_and_team_namespaces(split_folder):
     run = plan_stack(str(_platform_with_pools(split_folder, "top-teams"))).run
     assert not run.of_type("crucible:compute:NodePool") and not run.of_type("aws:s3/bucket:Bucket")
-    assert sorted(r.name for r in run.of_type("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor")) == ["kueue-flavor-cpu", "kueue-flavor-serve", "kueue-flavor-train"]
+    assert sorted(r.name for r in run.of_type("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor")) == [
+        "kueue-flavor-cpu",
+        "kueue-flavor-serve",
+        "kueue-flavor-train",
+    ]
     assert sorted(r.name for r in run.of_type("crucible:platform:Team")) == ["team-llm", "team-search", "team-vision"]
     assert run.of_type("crucible:platform:DcgmExporter"), "the gpu pools' metrics exporter is planned from the pools"
     assert set(run.outputs["tenancy"]["teams"]) == {"llm", "vision", "search"}
@@ -139,7 +153,10 @@ def test_a_platform_stack_whose_pools_differ_from_the_compute_layer_below_is_a_c
     assert cli.main(["plan", str(_platform_with_pools(split_folder, "top-renamed", renamed))]) == cli.EXIT_CONFIG
     err = capsys.readouterr().err
     assert "crucible:pools names ['cpu-nb', 'serve', 'train'], but the compute layer of stack 'acme/crucible/mid' built ['cpu', 'serve', 'train']" in err
-    assert cli.main(["plan", str(_platform_with_pools(split_folder, "top-no-pools", lambda c: (c.pop("crucible:pools"), c.pop("crucible:teams"))))]) == cli.EXIT_CONFIG
+    assert (
+        cli.main(["plan", str(_platform_with_pools(split_folder, "top-no-pools", lambda c: (c.pop("crucible:pools"), c.pop("crucible:teams"))))])
+        == cli.EXIT_CONFIG
+    )
     err = capsys.readouterr().err  # without them the platform would silently lose the exporters and profiles of those pools
     assert "crucible:pools names [], but the compute layer of stack 'acme/crucible/mid' built ['cpu', 'serve', 'train']" in err
 

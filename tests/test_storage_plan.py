@@ -15,8 +15,14 @@ from stacks.tools.harness import ACCOUNT_ID
 from stacks.tools.plan.report import build_report
 
 P5 = {
-    "name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True,
-    "maxNodes": 4, "zones": ["us-east-1b"], "amiVersion": "v20251108",
+    "name": "train",
+    "kind": "gpu",
+    "workload": "training",
+    "instanceTypes": ["p5.48xlarge"],
+    "efa": True,
+    "maxNodes": 4,
+    "zones": ["us-east-1b"],
+    "amiVersion": "v20251108",
 }
 STORAGE = {"lustre": {"efa": True, "storageCapacityGib": 19200, "perUnitStorageThroughput": 250}, "checkpointSizeGib": 100}
 
@@ -39,7 +45,10 @@ def test_prod_with_an_efa_p5_pool_plans_persistent_2_in_the_pools_zone_linked_an
     (subnet,) = fs.property_dependencies["subnetIds"]
     assert run.by_urn(subnet).inputs["availabilityZone"] == "us-east-1b"
     linked = {d.inputs["fileSystemPath"]: d.inputs["dataRepositoryPath"] for d in run.of_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")}
-    assert linked == {"/datasets": f"s3://crucible-test-datasets-{ACCOUNT_ID}-us-east-1-an/", "/checkpoints": f"s3://crucible-test-checkpoints-{ACCOUNT_ID}-us-east-1-an/"}
+    assert linked == {
+        "/datasets": f"s3://crucible-test-datasets-{ACCOUNT_ID}-us-east-1-an/",
+        "/checkpoints": f"s3://crucible-test-checkpoints-{ACCOUNT_ID}-us-east-1-an/",
+    }
     pvc = next(r for r in run.of_type("kubernetes:core/v1:PersistentVolumeClaim") if r.inputs["metadata"]["name"] == "lustre")
     assert pvc.inputs["spec"]["volumeName"] == "crucible-lustre" and pvc.protect
     assert fs.protect and fs.retain_on_delete

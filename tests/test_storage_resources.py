@@ -98,7 +98,13 @@ def test_side_resources_hang_off_the_bucket_urn(dev):
 
 
 def test_lifecycle_age_is_configurable():
-    run = plan("dev", storage={"buckets": [{"name": "datasets", "noncurrentVersionDays": 30, "abortIncompleteUploadDays": 2}], "lustre": {"repositories": [{"path": "/datasets", "bucket": "datasets"}]}})
+    run = plan(
+        "dev",
+        storage={
+            "buckets": [{"name": "datasets", "noncurrentVersionDays": 30, "abortIncompleteUploadDays": 2}],
+            "lustre": {"repositories": [{"path": "/datasets", "bucket": "datasets"}]},
+        },
+    )
     (lifecycle,) = run.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     rules = {r["id"]: r for r in lifecycle.inputs["rules"]}
     assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"] == 30
@@ -215,7 +221,12 @@ def test_repository_associations_link_paths_to_buckets_with_import_and_export_ev
 
 
 def test_events_and_prefix_are_configurable():
-    run = plan("prod", storage={"lustre": {"repositories": [{"path": "/ckpt", "bucket": "checkpoints", "prefix": "runs/", "importEvents": [], "exportEvents": ["NEW", "CHANGED"]}]}})
+    run = plan(
+        "prod",
+        storage={
+            "lustre": {"repositories": [{"path": "/ckpt", "bucket": "checkpoints", "prefix": "runs/", "importEvents": [], "exportEvents": ["NEW", "CHANGED"]}]}
+        },
+    )
     (dra,) = run.of_type(DRA)
     assert dra.inputs["dataRepositoryPath"] == f"s3://crucible-test-checkpoints-{ACCOUNT_ID}-us-east-1-an/runs/"
     assert "autoImportPolicy" not in dra.inputs["s3"] and dra.inputs["s3"]["autoExportPolicy"]["events"] == ["NEW", "CHANGED"]
@@ -298,7 +309,12 @@ def test_lustre_volume_and_claim(prod):
     assert spec["claimRef"] == {"namespace": "crucible-data", "name": "lustre"}
     pvc = next(r for r in prod.of_type(PVC) if r.inputs["metadata"]["name"] == "lustre")
     assert pvc.inputs["metadata"]["namespace"] == "crucible-data"
-    assert pvc.inputs["spec"] == {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": "crucible-lustre", "resources": {"requests": {"storage": "1200Gi"}}}
+    assert pvc.inputs["spec"] == {
+        "accessModes": ["ReadWriteMany"],
+        "storageClassName": "",
+        "volumeName": "crucible-lustre",
+        "resources": {"requests": {"storage": "1200Gi"}},
+    }
     addons = {a.inputs["addonName"]: a.urn for a in prod.of_type(ADDON)}
     assert addons["aws-fsx-csi-driver"] in pv.dependencies
 
@@ -334,7 +350,13 @@ def test_outputs_tell_the_platform_layer_how_to_mount(prod):
 
 def test_storage_components_are_top_level_storage_layer_components(prod):
     tops = {r.type for r in prod.resources if r.type.startswith("crucible:storage:")}
-    assert tops == {"crucible:storage:EncryptionKey", "crucible:storage:Buckets", "crucible:storage:Lustre", "crucible:storage:StorageDrivers", "crucible:storage:SharedVolumes"}
+    assert tops == {
+        "crucible:storage:EncryptionKey",
+        "crucible:storage:Buckets",
+        "crucible:storage:Lustre",
+        "crucible:storage:StorageDrivers",
+        "crucible:storage:SharedVolumes",
+    }
 
 
 def test_without_lustre_no_file_system_no_fsx_driver():
@@ -355,8 +377,10 @@ def test_growing_the_file_system_replaces_no_claim_bound_to_it():
     def planned(capacity: int) -> dict:
         return plan(
             "dev",
-            pools=[{"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "zones": ["us-west-2a"], "maxNodes": 2},
-                   {"name": "cpu", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.2xlarge"], "maxNodes": 2}],
+            pools=[
+                {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "zones": ["us-west-2a"], "maxNodes": 2},
+                {"name": "cpu", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.2xlarge"], "maxNodes": 2},
+            ],
             teams=[{"name": "research", "adminGroups": ["research-admins"], "memberGroups": ["research-users"], "shares": {"train": 100}}],
             addons={"jupyterhub": {"enabled": True}},
             storage={"lustre": {"deploymentType": "PERSISTENT_2", "storageCapacityGib": capacity, "perUnitStorageThroughput": 250}},

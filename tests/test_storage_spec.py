@@ -98,7 +98,16 @@ def test_outside_dev_the_lustre_zone_must_be_stated(env):
 
 
 def test_the_zone_hint_names_the_zone_the_pools_derive():
-    p5 = {"name": "p5", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 2, "zones": ["us-east-1c"], "amiVersion": "v20251108"}
+    p5 = {
+        "name": "p5",
+        "kind": "gpu",
+        "workload": "training",
+        "instanceTypes": ["p5.48xlarge"],
+        "efa": True,
+        "maxNodes": 2,
+        "zones": ["us-east-1c"],
+        "amiVersion": "v20251108",
+    }
     with pytest.raises(ConfigError) as error:
         spec_of("prod", pools=[p5], drop=("storage.lustre.zone",))
     (problem,) = [p for p in error.value.problems if p.path == "crucible:storage.lustre.zone"]
@@ -120,7 +129,16 @@ def test_a_stated_zone_survives_reordering_the_zones_and_pools():
 
 
 def test_a_stated_zone_must_agree_with_the_efa_training_pools():
-    p5 = {"name": "p5", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 2, "zones": ["us-east-1a"], "amiVersion": "v20251108"}
+    p5 = {
+        "name": "p5",
+        "kind": "gpu",
+        "workload": "training",
+        "instanceTypes": ["p5.48xlarge"],
+        "efa": True,
+        "maxNodes": 2,
+        "zones": ["us-east-1a"],
+        "amiVersion": "v20251108",
+    }
     with pytest.raises(ConfigError) as error:
         spec_of("prod", pools=[p5], storage={"lustre": {"zone": "us-east-1b"}})
     found = {p.path: p.message for p in error.value.problems}
@@ -175,7 +193,16 @@ def test_an_explicit_prefix_names_buckets_exactly_in_the_global_namespace():
 
 @pytest.mark.parametrize(
     "name, allowed",
-    [("crucible-dev-us-west-2-datasets", True), ("ab", False), ("a.b.c", False), ("xn--bucket", False), ("bucket-s3alias", False), ("192.168.5.4", False), ("-bucket", False), ("sthree-x", False)],
+    [
+        ("crucible-dev-us-west-2-datasets", True),
+        ("ab", False),
+        ("a.b.c", False),
+        ("xn--bucket", False),
+        ("bucket-s3alias", False),
+        ("192.168.5.4", False),
+        ("-bucket", False),
+        ("sthree-x", False),
+    ],
 )
 def test_s3_naming_rules(name, allowed):
     assert (s3_bucket_name_problem(name) is None) is allowed

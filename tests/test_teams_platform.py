@@ -18,7 +18,13 @@ POOLS = [
 ]
 TEAMS = [
     {"name": "llm", "adminGroups": ["llm-admins"], "memberGroups": ["llm-users"], "shares": {"train": 50, "serve": 20}},
-    {"name": "vision", "adminGroups": ["vision-admins"], "memberGroups": ["vision-users"], "shares": {"train": 30, "serve": 30}, "borrowing": {"borrowingLimit": 25}},
+    {
+        "name": "vision",
+        "adminGroups": ["vision-admins"],
+        "memberGroups": ["vision-users"],
+        "shares": {"train": 30, "serve": 30},
+        "borrowing": {"borrowingLimit": 25},
+    },
     {"name": "search", "memberGroups": ["search-users"], "shares": {"train": 20, "serve": 50}, "borrowing": {"lendingLimit": False}},
 ]
 KUEUE = "kubernetes:kueue.x-k8s.io/v1beta2:"
@@ -76,7 +82,12 @@ def test_kueue_is_the_pinned_chart_on_the_system_nodes_with_the_integrations_and
     config = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
     assert config["apiVersion"] == "config.kueue.x-k8s.io/v1beta2"
     assert set(config["integrations"]["frameworks"]) == {
-        "batch/job", "ray.io/rayjob", "ray.io/raycluster", "ray.io/rayservice", "kubeflow.org/mpijob", "trainer.kubeflow.org/trainjob",
+        "batch/job",
+        "ray.io/rayjob",
+        "ray.io/raycluster",
+        "ray.io/rayservice",
+        "kubeflow.org/mpijob",
+        "trainer.kubeflow.org/trainjob",
         "jobset.x-k8s.io/jobset",
     }
     assert config["fairSharing"]["preemptionStrategies"]
@@ -201,7 +212,13 @@ def test_quota_and_limit_range_in_every_team_namespace(run):
     for team in ("llm", "vision", "search"):
         (quota,) = in_namespace(run, "kubernetes:core/v1:ResourceQuota", team)
         hard = quota.inputs["spec"]["hard"]
-        for key in ("requests.nvidia.com/gpu", "requests.aws.amazon.com/neuron", "persistentvolumeclaims", "requests.storage", "requests.vpc.amazonaws.com/efa"):
+        for key in (
+            "requests.nvidia.com/gpu",
+            "requests.aws.amazon.com/neuron",
+            "persistentvolumeclaims",
+            "requests.storage",
+            "requests.vpc.amazonaws.com/efa",
+        ):
             assert key in hard
         # no node offers huge pages (Karpenter models none): the API server refuses a pod asking for them at once
         assert hard["requests.hugepages-2Mi"] == "0"
@@ -244,12 +261,18 @@ def test_teams_get_no_lustre_claim_when_the_stack_has_no_file_system():
 
 
 def test_role_bindings_grant_admin_and_edit_in_the_namespace_never_cluster_admin(run):
-    bindings = [b for b in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding") if b.inputs["metadata"].get("namespace") in ("llm", "vision", "search")]
+    bindings = [
+        b for b in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding") if b.inputs["metadata"].get("namespace") in ("llm", "vision", "search")
+    ]
     assert {b.inputs["roleRef"]["name"] for b in bindings} == {"admin", "edit"}
     for b in bindings:
         assert b.inputs["roleRef"]["kind"] == "ClusterRole"
         assert all(s["kind"] == "Group" for s in b.inputs["subjects"])
-    crb = [b for b in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") if (b.inputs["metadata"].get("labels") or {}).get("crucible.io/tenant")]
+    crb = [
+        b
+        for b in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+        if (b.inputs["metadata"].get("labels") or {}).get("crucible.io/tenant")
+    ]
     assert crb == []
     search = [b for b in bindings if b.inputs["metadata"]["namespace"] == "search"]
     assert [b.inputs["roleRef"]["name"] for b in search] == ["edit"]  # no admin groups given
@@ -361,7 +384,9 @@ def _as_service_account(namespace: str, name: str) -> dict:
 
 def _network_policy_guard(run, kind: str = "ValidatingAdmissionPolicy"):
     """The NetworkPolicy guard (beside it: the placement guard, tests/test_examples_run.py)."""
-    (found,) = [r for r in run.of_type(f"kubernetes:admissionregistration.k8s.io/v1:{kind}") if r.inputs["metadata"]["name"] == "crucible-tenant-network-policies"]
+    (found,) = [
+        r for r in run.of_type(f"kubernetes:admissionregistration.k8s.io/v1:{kind}") if r.inputs["metadata"]["name"] == "crucible-tenant-network-policies"
+    ]
     return found
 
 

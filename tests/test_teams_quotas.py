@@ -65,7 +65,9 @@ def test_shares_under_100_percent_leave_the_rest_unassigned():
 
 
 def test_borrowing_never_lets_one_queue_exceed_the_pool():
-    spec, plan = queues(team("a", shares={"train": 50}), team("b", shares={"train": 50}, borrowing={"borrowingLimit": 25}), team("c", borrowing={"borrowingLimit": False}))
+    spec, plan = queues(
+        team("a", shares={"train": 50}), team("b", shares={"train": 50}, borrowing={"borrowingLimit": 25}), team("c", borrowing={"borrowingLimit": False})
+    )
     for pool in spec.pools:
         total = pool_resources(pool).amounts
         for t in ("a", "b", "c"):
@@ -78,7 +80,9 @@ def test_borrowing_never_lets_one_queue_exceed_the_pool():
 
 
 def test_lending_limits_are_a_share_of_the_team_quota():
-    spec, plan = queues(team("a", shares={"train": 50}, borrowing={"lendingLimit": 50}), team("b", shares={"train": 50}, borrowing={"lendingLimit": False}), team("c"))
+    spec, plan = queues(
+        team("a", shares={"train": 50}, borrowing={"lendingLimit": 50}), team("b", shares={"train": 50}, borrowing={"lendingLimit": False}), team("c")
+    )
     assert plan.quotas["a"]["train"].lending["nvidia.com/gpu"] == 6
     assert plan.quotas["b"]["train"].lending["nvidia.com/gpu"] == 0
     assert plan.quotas["c"]["train"].lending is None

@@ -91,7 +91,15 @@ def env_names(manifest: dict) -> set[str]:
         trainjob(),
         mpijob(),
         llm_rayservice(SHAPE, head_pool="cpu", name="llm-gpu", model="m/x", image="i:1", min_replicas=1, max_replicas=3),
-        llm_rayservice(NodeShape("inf", "neuron", "y.test", 1, 0, vcpu=4, memory_gib=16), head_pool="cpu", name="llm-neuron", model="m/x", image="i:1", min_replicas=0, max_replicas=2),
+        llm_rayservice(
+            NodeShape("inf", "neuron", "y.test", 1, 0, vcpu=4, memory_gib=16),
+            head_pool="cpu",
+            name="llm-neuron",
+            model="m/x",
+            image="i:1",
+            min_replicas=0,
+            max_replicas=2,
+        ),
     ],
     ids=["runtime", "trainjob", "mpijob", "rayservice-gpu", "rayservice-neuron"],
 )
@@ -167,7 +175,15 @@ def test_efa_device_count_is_the_catalog_maximum_for_the_pools_instance_type():
 
 
 def test_examples_render_from_the_spec_with_its_queue_claim_and_pool(catalog, tmp_path):
-    trainium = {"name": "trn", "kind": "neuron", "workload": "training", "instanceTypes": ["trn1.32xlarge"], "efa": True, "maxNodes": 2, "amiVersion": "v20251108"}
+    trainium = {
+        "name": "trn",
+        "kind": "neuron",
+        "workload": "training",
+        "instanceTypes": ["trn1.32xlarge"],
+        "efa": True,
+        "maxNodes": 2,
+        "amiVersion": "v20251108",
+    }
     spec = spec_of("dev", pools=[*POOLS, trainium], training={"examples": {"queue": "ml-team", "checkpointClaim": "team-lustre"}})
     written = write_examples(spec, tmp_path, catalog)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(e.path for e in EXAMPLES)
@@ -379,7 +395,9 @@ def test_controller_policy_only_mutates_load_balancers_and_security_groups_tagge
     for statement in policy["Statement"]:
         actions = statement["Action"]
         destructive = [a for a in actions if a.split(":")[1].startswith(("Delete", "Modify", "Set")) and a != "elasticloadbalancing:SetRulePriorities"]
-        if any(a.startswith("ec2:") for a in destructive) or any(a in ("elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:DeleteTargetGroup") for a in destructive):
+        if any(a.startswith("ec2:") for a in destructive) or any(
+            a in ("elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:DeleteTargetGroup") for a in destructive
+        ):
             assert statement["Condition"]["StringEquals"]["aws:ResourceTag/elbv2.k8s.aws/cluster"] == "c1", statement["Sid"]
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         for arn in resources:

@@ -27,7 +27,10 @@ def test_the_configured_packages_type_check():
     # Run from the repository root so mypy reads [tool.mypy] from pyproject.toml and checks the files it names.
     run = subprocess.run(
         [sys.executable, "-m", "mypy", "--no-color-output", "--no-error-summary"],
-        cwd=REPO, capture_output=True, text=True, timeout=1800,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     errors = [line for line in run.stdout.splitlines() if ": error: " in line]
     assert run.returncode == 0, f"mypy found {len(errors)} error(s):\n" + "\n".join(errors or [run.stdout, run.stderr])

@@ -91,6 +91,7 @@ def assert_nothing_left(cluster: FakeCluster) -> None:
 
 # ---- the whole command ---------------------------------------------------------------------------------
 
+
 def test_a_healthy_cluster_passes_every_check_and_exits_0(fake, tmp_path, capsys):
     cluster, kubeconfig, plan = fake(healthy())
     report = tmp_path / "report.json"
@@ -224,6 +225,7 @@ def test_ctrl_c_cleans_up_and_exits_130(fake, capsys):
 
 
 # ---- arguments and reachability -------------------------------------------------------------------------
+
 
 def test_an_unreachable_cluster_exits_4(tmp_path, capsys):
     with socket.socket() as s:

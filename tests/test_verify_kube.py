@@ -19,7 +19,12 @@ def config_text(user: dict, current: str = "eks") -> str:
             "apiVersion": "v1",
             "kind": "Config",
             "current-context": current,
-            "clusters": [{"name": "c", "cluster": {"server": "https://ABC.gr7.us-east-1.eks.amazonaws.com/", "certificate-authority-data": base64.b64encode(CA.encode()).decode()}}],
+            "clusters": [
+                {
+                    "name": "c",
+                    "cluster": {"server": "https://ABC.gr7.us-east-1.eks.amazonaws.com/", "certificate-authority-data": base64.b64encode(CA.encode()).decode()},
+                }
+            ],
             "users": [{"name": "u", "user": user}],
             "contexts": [{"name": "eks", "context": {"cluster": "c", "user": "u"}}, {"name": "other", "context": {"cluster": "c", "user": "u"}}],
         }
@@ -49,7 +54,14 @@ def test_exec_plugin_token_is_used_as_bearer(tmp_path):
         "print(json.dumps({'kind': 'ExecCredential', 'apiVersion': 'client.authentication.k8s.io/v1beta1',"
         " 'status': {'token': 'k8s-aws-v1.' + sys.argv[1] + '.' + os.environ['AWS_PROFILE']}}))\n"
     )
-    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable, "args": [str(plugin), "crucible-prod"], "env": [{"name": "AWS_PROFILE", "value": "ops"}]}}
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": [str(plugin), "crucible-prod"],
+            "env": [{"name": "AWS_PROFILE", "value": "ops"}],
+        }
+    }
     client = KubeClient(parse_kubeconfig(config_text(user)))
     assert client._bearer() == "k8s-aws-v1.crucible-prod.ops"
 

@@ -31,8 +31,16 @@ def test_a_pool_finds_the_local_queue_whose_cluster_queue_reaches_it_through_a_f
 
 def test_team_queues_lustre_claim_and_hub():
     targets = targets_from_plan(plan_document())
-    assert [(q.namespace, q.name, q.cluster_queue) for q in targets.queues] == [("team-research", "training", "research"), ("team-vision", "training", "research")]
-    assert (targets.lustre.namespace, targets.lustre.claim, targets.lustre.zone, targets.lustre.expected_write_mbps) == ("shared-data", "lustre", "us-east-1a", 1200.0)
+    assert [(q.namespace, q.name, q.cluster_queue) for q in targets.queues] == [
+        ("team-research", "training", "research"),
+        ("team-vision", "training", "research"),
+    ]
+    assert (targets.lustre.namespace, targets.lustre.claim, targets.lustre.zone, targets.lustre.expected_write_mbps) == (
+        "shared-data",
+        "lustre",
+        "us-east-1a",
+        1200.0,
+    )
     assert (targets.hub.namespace, targets.hub.service) == ("jupyterhub", "hub")
 
 
@@ -45,7 +53,16 @@ def test_without_a_capacity_section_efa_comes_from_the_node_class_and_a_note_say
 
 
 def test_the_documented_list_shape_of_capacity_is_accepted():
-    capacity = [{"pool": "train", "instanceTypes": ["p5.48xlarge", "p5e.48xlarge"], "acceleratorsPerNode": 8, "acceleratorResource": "nvidia.com/gpu", "efaPerNode": 32, "networkGbpsPerNode": 3200}]
+    capacity = [
+        {
+            "pool": "train",
+            "instanceTypes": ["p5.48xlarge", "p5e.48xlarge"],
+            "acceleratorsPerNode": 8,
+            "acceleratorResource": "nvidia.com/gpu",
+            "efaPerNode": 32,
+            "networkGbpsPerNode": 3200,
+        }
+    ]
     figures = node_expectations(capacity, "train")
     assert [e.instance_type for e in figures.per_type] == ["p5.48xlarge", "p5e.48xlarge"]
     assert figures.efa == 32 and figures.accelerator_resource == "nvidia.com/gpu"

@@ -225,8 +225,14 @@ def test_a_stage_plans_with_the_preview_identity_and_applies_only_that_plan_with
     up_role = next(s["with"] for s in up["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
     assert int(up_role["role-duration-seconds"]) <= 3 * 3600 and up["timeout-minutes"] * 60 <= int(up_role["role-duration-seconds"])
     script = (SCRIPTS / "pulumi-stage.sh").read_text()
-    for words in ("--save-plan", '--plan "$plans/$stack.plan.json"', "refresh --stack \"$qualified\" --preview-only --expect-no-changes",
-                  "refresh --stack \"$qualified\" --yes", 'policies/config/$environment.json', "refusing to deploy what nobody reviewed"):
+    for words in (
+        "--save-plan",
+        '--plan "$plans/$stack.plan.json"',
+        'refresh --stack "$qualified" --preview-only --expect-no-changes',
+        'refresh --stack "$qualified" --yes',
+        "policies/config/$environment.json",
+        "refusing to deploy what nobody reviewed",
+    ):
         assert words in script, words
 
 
@@ -277,7 +283,9 @@ def test_a_range_the_lock_no_longer_satisfies_is_named(tmp_path):
     for name in ("requirements.txt", "requirements.lock"):
         shutil.copy(REPO / "policies" / name, tmp_path / "policies" / name)
     pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('"pulumi-aws>=7.24,<8"', '"pulumi-aws>=8,<9"').replace('"pyyaml>=6,<7",', '"pyyaml>=6,<7",\n  "rich>=13",'))
+    pyproject.write_text(
+        pyproject.read_text().replace('"pulumi-aws>=7.24,<8"', '"pulumi-aws>=8,<9"').replace('"pyyaml>=6,<7",', '"pyyaml>=6,<7",\n  "rich>=13",')
+    )
     lock = tmp_path / "requirements.lock"
     lock.write_text(re.sub(r"(?m)^(semver==\S+) \\\n(    --hash=\S+ \\\n)*    --hash=\S+\n", r"\1\n", lock.read_text()))
     problems = _check_lock().check(tmp_path)
@@ -294,8 +302,9 @@ def test_dependabot_moves_the_actions_and_the_locks():
 
 
 def test_zizmor_finds_nothing_of_medium_severity_or_worse():
-    result = subprocess.run([_tool("zizmor"), "--offline", "--min-severity", "medium", "--format", "plain", "."], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [_tool("zizmor"), "--offline", "--min-severity", "medium", "--format", "plain", "."], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -306,10 +315,14 @@ def _tool(name: str) -> str:
     return found
 
 
-@pytest.mark.parametrize("target, schema", [
-    *[(p, "vendor.github-workflows") for p in WORKFLOWS],
-    (REPO / ".github" / "dependabot.yml", "vendor.dependabot"),
-], ids=lambda v: v.name if isinstance(v, Path) else v)
+@pytest.mark.parametrize(
+    "target, schema",
+    [
+        *[(p, "vendor.github-workflows") for p in WORKFLOWS],
+        (REPO / ".github" / "dependabot.yml", "vendor.dependabot"),
+    ],
+    ids=lambda v: v.name if isinstance(v, Path) else v,
+)
 def test_workflows_and_dependabot_validate_against_their_schemas(target, schema):
     # check-jsonschema vendors SchemaStore's GitHub workflow and Dependabot schemas: a wrong key, a permission
     # level that does not exist or a misspelt trigger fails here, offline. (actionlint proper is not installable
@@ -366,15 +379,25 @@ def _run_comment(tmp_path, run, pulls, comments, comment_md="## Crucible plan\na
         (plan_dir / "comment.md").write_text(comment_md)
         (plan_dir / "pr-number.txt").write_text("1\n")  # what a fork's artifact may claim: never read
     (tmp_path / "state.json").write_text(json.dumps({"run": run, "pulls": pulls, "comments": comments}))
-    result = subprocess.run([node, str(tmp_path / "harness.js"), str(tmp_path / "script.js"), str(tmp_path / "state.json")],
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "PLAN_DIR": str(plan_dir)})
+    result = subprocess.run(
+        [node, str(tmp_path / "harness.js"), str(tmp_path / "script.js"), str(tmp_path / "state.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PLAN_DIR": str(plan_dir)},
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def _fork_run(conclusion="success"):
-    return {"head_sha": "b" * 40, "head_branch": "main", "conclusion": conclusion, "html_url": "https://example.invalid/run/2",
-            "head_repository": {"full_name": "someone/crucible", "owner": {"login": "someone"}}}
+    return {
+        "head_sha": "b" * 40,
+        "head_branch": "main",
+        "conclusion": conclusion,
+        "html_url": "https://example.invalid/run/2",
+        "head_repository": {"full_name": "someone/crucible", "owner": {"login": "someone"}},
+    }
 
 
 MAINTAINER_PR = _pr(1, "a" * 40, "acme/crucible", "feature")
@@ -447,7 +470,7 @@ def test_plan_and_diff_scripts_produce_a_comment(tmp_path):
     if shutil.which("bash") is None:
         pytest.skip("bash is not available")
     wrapper = tmp_path / "crucible"
-    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m stacks.tools.cli \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m stacks.tools.cli "$@"\n')
     wrapper.chmod(0o755)
     plans = tmp_path / "plans"
     result = subprocess.run([".github/scripts/plan-all.sh", str(wrapper), str(plans / "head")], cwd=REPO, capture_output=True, text=True, timeout=600)

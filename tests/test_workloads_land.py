@@ -33,7 +33,9 @@ def test_every_example_and_notebook_profile_is_a_workload(stack):
     spec, _, _ = load_stack_file(REPO / "stacks" / f"Pulumi.{stack}.yaml")
     entries = _block(stack)["workloads"]
     assert {e["file"] for e in entries if e["source"] == "example"} == set(render_examples(spec))
-    hub = next((r for r in shipped_report(stack)[0]["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"].get("chart") == "jupyterhub"), None)
+    hub = next(
+        (r for r in shipped_report(stack)[0]["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"].get("chart") == "jupyterhub"), None
+    )
     profiles = {p["slug"] for p in (hub["inputs"]["values"]["singleuser"].get("profileList") or [])} if hub else set()
     assert {e["object"] for e in entries if e["source"] == "notebook"} == profiles
     assert all(e["template"].get("spec", {}).get("containers") for e in entries)  # the pod template travels with it
@@ -109,7 +111,10 @@ def test_check_fails_a_saved_plan_edited_to_request_huge_pages(tmp_path, capsys)
 
     assert main(["check", _saved(tmp_path, edit)]) == 1
     out = capsys.readouterr().out
-    assert "mandatory lands: notebook profile gpu-dev lands nowhere: pool gpu-dev: hugepages-2Mi requests 1Gi, g6.xlarge has 0, g6.2xlarge has 0 allocatable; Karpenter models no huge pages" in out
+    assert (
+        "mandatory lands: notebook profile gpu-dev lands nowhere: pool gpu-dev: hugepages-2Mi requests 1Gi, g6.xlarge has 0, g6.2xlarge has 0 allocatable; Karpenter models no huge pages"
+        in out
+    )
 
 
 def test_check_fails_a_saved_plan_edited_to_request_more_than_every_node(tmp_path, capsys):

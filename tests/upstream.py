@@ -69,9 +69,7 @@ def errors(manifest: dict) -> list[str]:
     """Every schema violation of ``manifest`` (a custom resource), as `path: message` strings."""
     schema = crd_schema(manifest["apiVersion"], manifest["kind"])
     validator = jsonschema.Draft7Validator(schema)
-    return sorted(
-        f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in validator.iter_errors(manifest)
-    )
+    return sorted(f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in validator.iter_errors(manifest))
 
 
 def assert_valid(manifest: dict) -> None:

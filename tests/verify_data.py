@@ -32,10 +32,17 @@ def nodepool(pool: str, instance_types: list[str], accelerator: str | None, work
 def nodeclass(pool: str, efa: int) -> dict:
     interfaces = []
     if efa:
-        interfaces = [{"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"}, {"networkCardIndex": 0, "deviceIndex": 1, "interfaceType": "efa-only"}]
+        interfaces = [
+            {"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"},
+            {"networkCardIndex": 0, "deviceIndex": 1, "interfaceType": "efa-only"},
+        ]
         interfaces += [{"networkCardIndex": c, "deviceIndex": 0, "interfaceType": "efa-only"} for c in range(1, efa)]
     spec = {"role": "node", **({"networkInterfaces": interfaces} if interfaces else {})}
-    return _res("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", pool, {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": pool}, "spec": spec})
+    return _res(
+        "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
+        pool,
+        {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": pool}, "spec": spec},
+    )
 
 
 CAPACITY = {
@@ -48,8 +55,15 @@ CAPACITY = {
         "networkGbpsPerNode": 3200,
         "types": [{"instanceType": "p5.48xlarge", "nodes": 4, "accelerators": 8, "efaMaxPerNode": 32, "networkGbpsPerNode": 3200}],
     },
-    "cpu": {"pool": "cpu", "kind": "cpu", "instanceTypes": ["m7i.2xlarge"], "acceleratorResource": None, "efaInterfacesPerNode": 0, "networkGbpsPerNode": 12.5,
-            "types": [{"instanceType": "m7i.2xlarge", "accelerators": 0, "networkGbpsPerNode": 12.5}]},
+    "cpu": {
+        "pool": "cpu",
+        "kind": "cpu",
+        "instanceTypes": ["m7i.2xlarge"],
+        "acceleratorResource": None,
+        "efaInterfacesPerNode": 0,
+        "networkGbpsPerNode": 12.5,
+        "types": [{"instanceType": "m7i.2xlarge", "accelerators": 0, "networkGbpsPerNode": 12.5}],
+    },
 }
 
 
@@ -59,13 +73,42 @@ def plan_document(capacity: bool = True, storage: bool = True, hub: bool = True)
         nodeclass("train", 32),
         nodepool("cpu", ["m7i.2xlarge"], None, workload="interactive"),
         nodeclass("cpu", 0),
-        _res("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor", "train", {"metadata": {"name": "train"}, "spec": {"nodeLabels": {"karpenter.sh/nodepool": "train"}}}),
-        _res("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue", "research", {"metadata": {"name": "research"}, "spec": {"resourceGroups": [{"coveredResources": ["cpu", "memory", "nvidia.com/gpu"], "flavors": [{"name": "train", "resources": []}]}]}}),
-        _res("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue", "research-training", {"metadata": {"name": "training", "namespace": "team-research"}, "spec": {"clusterQueue": "research"}}),
-        _res("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue", "vision-training", {"metadata": {"name": "training", "namespace": "team-vision"}, "spec": {"clusterQueue": "research"}}),
-        _res("kubernetes:core/v1:PersistentVolume", "lustre", {"metadata": {"name": "lustre"}, "spec": {"csi": {"driver": "fsx.csi.aws.com", "volumeHandle": "fs-0123"}}}),
-        _res("kubernetes:core/v1:PersistentVolumeClaim", "lustre", {"metadata": {"name": "lustre", "namespace": "shared-data"}, "spec": {"volumeName": "lustre", "storageClassName": ""}}),
-        _res("kubernetes:core/v1:PersistentVolumeClaim", "home", {"metadata": {"name": "home", "namespace": "shared-data"}, "spec": {"storageClassName": "gp3"}}),
+        _res(
+            "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor",
+            "train",
+            {"metadata": {"name": "train"}, "spec": {"nodeLabels": {"karpenter.sh/nodepool": "train"}}},
+        ),
+        _res(
+            "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue",
+            "research",
+            {
+                "metadata": {"name": "research"},
+                "spec": {"resourceGroups": [{"coveredResources": ["cpu", "memory", "nvidia.com/gpu"], "flavors": [{"name": "train", "resources": []}]}]},
+            },
+        ),
+        _res(
+            "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue",
+            "research-training",
+            {"metadata": {"name": "training", "namespace": "team-research"}, "spec": {"clusterQueue": "research"}},
+        ),
+        _res(
+            "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue",
+            "vision-training",
+            {"metadata": {"name": "training", "namespace": "team-vision"}, "spec": {"clusterQueue": "research"}},
+        ),
+        _res(
+            "kubernetes:core/v1:PersistentVolume",
+            "lustre",
+            {"metadata": {"name": "lustre"}, "spec": {"csi": {"driver": "fsx.csi.aws.com", "volumeHandle": "fs-0123"}}},
+        ),
+        _res(
+            "kubernetes:core/v1:PersistentVolumeClaim",
+            "lustre",
+            {"metadata": {"name": "lustre", "namespace": "shared-data"}, "spec": {"volumeName": "lustre", "storageClassName": ""}},
+        ),
+        _res(
+            "kubernetes:core/v1:PersistentVolumeClaim", "home", {"metadata": {"name": "home", "namespace": "shared-data"}, "spec": {"storageClassName": "gp3"}}
+        ),
     ]
     if hub:
         resources.append(_res("kubernetes:helm.sh/v3:Release", "jupyterhub", {"chart": "jupyterhub", "namespace": "jupyterhub", "version": "4.4.0"}))
@@ -86,7 +129,12 @@ NCCL_ROWS = [
 ]
 
 
-def nccl_log(rows=NCCL_ROWS, transport_line: str = "NCCL INFO NET/OFI Selected provider is efa, fabric is efa-direct (found 32 nics)", wrong: int = 0, avg: float = 162.61) -> str:
+def nccl_log(
+    rows=NCCL_ROWS,
+    transport_line: str = "NCCL INFO NET/OFI Selected provider is efa, fabric is efa-direct (found 32 nics)",
+    wrong: int = 0,
+    avg: float = 162.61,
+) -> str:
     """all_reduce_perf output as mpirun prints it: header, rank list, interleaved NCCL INFO lines, the table."""
     out = [
         "# nThread 1 nGpus 1 minBytes 8 maxBytes 8589934592 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0",
@@ -96,14 +144,18 @@ def nccl_log(rows=NCCL_ROWS, transport_line: str = "NCCL INFO NET/OFI Selected p
         "#  Rank  8 Group  0 Pid     44 on cv-nccl-train-worker-1 device  0 [0x53] NVIDIA H100 80GB HBM3",
         "cv-nccl-train-worker-0:45:45 [0] NCCL INFO Bootstrap : Using eth0:10.1.2.3<0>",
         f"cv-nccl-train-worker-0:45:45 [0] {transport_line}",
-        "cv-nccl-train-worker-0:45:45 [0] NCCL INFO Using network AWS Libfabric" if "efa" in transport_line else "cv-nccl-train-worker-0:45:45 [0] NCCL INFO Using network Socket",
+        "cv-nccl-train-worker-0:45:45 [0] NCCL INFO Using network AWS Libfabric"
+        if "efa" in transport_line
+        else "cv-nccl-train-worker-0:45:45 [0] NCCL INFO Using network Socket",
         "#",
         "#                                                              out-of-place                       in-place          ",
         "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong",
         "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)       ",
     ]
     for size, count, t1, a1, b1, t2, a2, b2 in rows:
-        out.append(f"{size:>12}  {count:>12}     float     sum      -1  {t1:>7}  {a1:>6.2f}  {b1:>6.2f}  {wrong:>5}  {t2:>7}  {a2:>6.2f}  {b2:>6.2f}  {wrong:>5}")
+        out.append(
+            f"{size:>12}  {count:>12}     float     sum      -1  {t1:>7}  {a1:>6.2f}  {b1:>6.2f}  {wrong:>5}  {t2:>7}  {a2:>6.2f}  {b2:>6.2f}  {wrong:>5}"
+        )
         if size == 1048576:
             out.append("cv-nccl-train-worker-1:44:60 [0] NCCL INFO Channel 00/0 : 8[0] -> 0[0] [receive] via NET/AWS Libfabric/0/GDRDMA")
     out += ["# Out of bounds values : 0 OK", f"# Avg bus bandwidth    : {avg} ", "#", ""]

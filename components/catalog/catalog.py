@@ -49,9 +49,7 @@ class Catalog:
                 raise ValueError(f"instance type {instance_type.name!r} is given twice")
             seen.add(instance_type.name)
             by_family.setdefault(instance_type.family, []).append(instance_type)
-        self._by_family = {
-            family: tuple(sorted(members, key=_size_order)) for family, members in sorted(by_family.items())
-        }
+        self._by_family = {family: tuple(sorted(members, key=_size_order)) for family, members in sorted(by_family.items())}
         self._by_name = {t.name: t for members in self._by_family.values() for t in members}
         self.reference_region = reference_region
         self.price_date = price_date
@@ -84,9 +82,7 @@ class Catalog:
         try:
             return list(self._by_family[family])
         except KeyError:
-            raise UnknownInstanceType(
-                family, self._suggestions(family, self._by_family), subject="instance family"
-            ) from None
+            raise UnknownInstanceType(family, self._suggestions(family, self._by_family), subject="instance family") from None
 
     def resolve(self, selector: str) -> list[InstanceType]:
         """An exact instance type name gives that type; a family name gives all its sizes."""
@@ -96,9 +92,7 @@ class Catalog:
         if selector in self._by_family:
             return list(self._by_family[selector])
         candidates = [*self._by_name, *self._by_family]
-        raise UnknownInstanceType(
-            selector, self._suggestions(selector, candidates), subject="instance type or family"
-        )
+        raise UnknownInstanceType(selector, self._suggestions(selector, candidates), subject="instance type or family")
 
     def select(self, entries: Iterable[str]) -> list[InstanceType]:
         """Instance types for config entries that are types (p5.48xlarge) or families (g6e): in order, each once.

@@ -259,10 +259,7 @@ def _consistency_problems(name: str, entry: dict[str, Any], accelerators: Mappin
         elif accelerator not in accelerators:
             problems.append(f"accelerator {accelerator!r} is not declared under accelerators")
         elif accelerators[accelerator] != kind:
-            problems.append(
-                f"accelerator {accelerator!r} is a {accelerators[accelerator]} device "
-                f"but accelerator_kind is {kind}"
-            )
+            problems.append(f"accelerator {accelerator!r} is a {accelerators[accelerator]} device but accelerator_kind is {kind}")
         if count == 0:
             problems.append(f"accelerator_count must be at least 1 for a {kind} instance type")
         if memory == 0:
@@ -278,8 +275,7 @@ def _consistency_problems(name: str, entry: dict[str, Any], accelerators: Mappin
 
     if entry["efa_interfaces"] > entry["network_cards"]:
         problems.append(
-            f"efa_interfaces ({entry['efa_interfaces']}) cannot exceed network_cards "
-            f"({entry['network_cards']}): each card carries at most one EFA interface"
+            f"efa_interfaces ({entry['efa_interfaces']}) cannot exceed network_cards ({entry['network_cards']}): each card carries at most one EFA interface"
         )
 
     if (entry["instance_store_gib"] == 0) != (entry["instance_store_disks"] == 0):
@@ -305,13 +301,9 @@ def _construct_unique_key_mapping(loader: yaml.SafeLoader, node: yaml.MappingNod
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=True)
 
 
-_UniqueKeySafeLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_key_mapping
-)
+_UniqueKeySafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_key_mapping)

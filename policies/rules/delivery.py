@@ -36,7 +36,8 @@ def github_statements(res: Res) -> list[Statement]:
     except ValueError:
         return []
     return [
-        st for st in statements
+        st
+        for st in statements
         if st.allows and any(f.endswith(f"oidc-provider/{GITHUB_ISSUER}") or f == GITHUB_ISSUER for f in st.principals.get("Federated", ()))
     ]
 

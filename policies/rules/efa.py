@@ -63,7 +63,7 @@ def _efa_security_groups(stack: Stack, ctx: Ctx) -> None:
                     node,
                     f"EFA interfaces need a security group that allows all traffic (protocol -1) to and from itself, "
                     f"ingress and egress; the attached groups ({names}) do not. Add an ingress and an egress rule "
-                    "with ip_protocol \"-1\" referencing the group itself (Crucible's EFA pools create one when "
+                    'with ip_protocol "-1" referencing the group itself (Crucible\'s EFA pools create one when '
                     "`crucible:pools[].efa: true`).",
                 )
 
@@ -71,8 +71,7 @@ def _efa_security_groups(stack: Stack, ctx: Ctx) -> None:
 AI_EFA_001 = stack_policy(
     rule_id="AI-EFA-001",
     slug="efa-security-group",
-    description="Every EFA node template is attached to a security group that allows all traffic to and from "
-    "itself (ingress and egress), as EFA requires.",
+    description="Every EFA node template is attached to a security group that allows all traffic to and from itself (ingress and egress), as EFA requires.",
     check=_efa_security_groups,
     anchor="EC2 EFA requirements; EKS security-group requirements; terraform-aws-eks all_self_efa",
 )
@@ -134,8 +133,7 @@ AI_EFA_002 = stack_policy(
             "type": "array",
             "items": {"type": "string"},
             "default": EFA_INSTANCE_TYPES,
-            "description": "Instance types that support EFA (generated from describe-instance-types "
-            "network-info.efa-supported=true).",
+            "description": "Instance types that support EFA (generated from describe-instance-types network-info.efa-supported=true).",
         }
     },
     anchor="EC2 EFA supported instance types; pulumi-eks getEfaNetworkInterfaces",
@@ -151,7 +149,7 @@ def _cluster_strategy(stack: Stack, node: Res, prop: str, name) -> tuple[bool, s
     for group in groups:
         strategy = text(group.get("strategy"))
         if strategy != "cluster":
-            return False, f"placement group {group.name!r} uses strategy {strategy!r}; EFA nodes need \"cluster\""
+            return False, f'placement group {group.name!r} uses strategy {strategy!r}; EFA nodes need "cluster"'
     return True, ""
 
 
@@ -163,7 +161,7 @@ def _colocated(stack: Stack, ctx: Ctx) -> None:
                 ctx.violation(
                     lt,
                     "EFA launch template without placement.groupName; launch EFA nodes into a cluster placement "
-                    "group (aws.ec2.PlacementGroup(strategy=\"cluster\")) for full-bisection bandwidth.",
+                    'group (aws.ec2.PlacementGroup(strategy="cluster")) for full-bisection bandwidth.',
                 )
                 continue
             ok, why = _cluster_strategy(stack, lt, "placement", name)

@@ -34,7 +34,7 @@ def _secrets_encrypted(cluster: Res, ctx: Ctx) -> None:
     if "secrets" not in resources:
         ctx.violation(
             cluster,
-            "Kubernetes secrets are not envelope-encrypted: set encryptionConfig.resources = [\"secrets\"] with "
+            'Kubernetes secrets are not envelope-encrypted: set encryptionConfig.resources = ["secrets"] with '
             "encryptionConfig.provider.keyArn = <customer managed KMS key ARN> (it cannot be added to a cluster "
             "later without a migration; the cluster component always sets it).",
         )
@@ -48,8 +48,7 @@ def _secrets_encrypted(cluster: Res, ctx: Ctx) -> None:
 SEC_EKS_001 = resource_policy(
     rule_id="SEC-EKS-001",
     slug="secrets-encryption",
-    description="EKS clusters envelope-encrypt Kubernetes secrets with a customer managed KMS key, so a leaked "
-    "etcd snapshot does not leak every secret.",
+    description="EKS clusters envelope-encrypt Kubernetes secrets with a customer managed KMS key, so a leaked etcd snapshot does not leak every secret.",
     applies_to=EKS_CLUSTER,
     checks=[_secrets_encrypted],
     anchor="CKV_AWS_58; CIS EKS 5.3.1",
@@ -114,8 +113,7 @@ def _logs(cluster: Res, ctx: Ctx) -> None:
     if missing:
         ctx.violation(
             cluster,
-            f"control-plane log types {', '.join(missing)} are not enabled; add them to "
-            "`crucible:cluster.logTypes` (enabledClusterLogTypes).",
+            f"control-plane log types {', '.join(missing)} are not enabled; add them to `crucible:cluster.logTypes` (enabledClusterLogTypes).",
         )
 
 
@@ -234,8 +232,7 @@ def _version(cluster: Res, ctx: Ctx) -> None:
     if version is None:
         ctx.violation(
             cluster,
-            "the Kubernetes version is not pinned (EKS picks the newest); set `crucible:cluster.version` to one of "
-            f"{', '.join(allowed)}.",
+            f"the Kubernetes version is not pinned (EKS picks the newest); set `crucible:cluster.version` to one of {', '.join(allowed)}.",
         )
     elif version not in allowed:
         ctx.violation(
@@ -289,8 +286,8 @@ def _network_policy_enforcement(stack: Stack, ctx: Ctx) -> None:
         ctx.violation(
             clusters[0],
             f"{len(policies)} NetworkPolicies exist but the cluster has no managed vpc-cni add-on with "
-            "enableNetworkPolicy, so they would be silently ignored; add aws.eks.Addon(addon_name=\"vpc-cni\", "
-            "configuration_values='{\"enableNetworkPolicy\": \"true\"}').",
+            'enableNetworkPolicy, so they would be silently ignored; add aws.eks.Addon(addon_name="vpc-cni", '
+            'configuration_values=\'{"enableNetworkPolicy": "true"}\').',
         )
         return
     for addon in cni:
@@ -299,7 +296,7 @@ def _network_policy_enforcement(stack: Stack, ctx: Ctx) -> None:
                 ctx.violation(
                     addon,
                     f"{len(policies)} NetworkPolicies exist but the VPC CNI does not enforce them; set "
-                    "configurationValues {\"enableNetworkPolicy\": \"true\"} on the vpc-cni add-on.",
+                    'configurationValues {"enableNetworkPolicy": "true"} on the vpc-cni add-on.',
                 )
 
 
@@ -311,6 +308,7 @@ SEC_EKS_006 = stack_policy(
     check=_network_policy_enforcement,
     anchor="EKS BPG security/network: VPC CNI network policy is not enabled by default",
 )
+
 
 # SEC-EKS-007 ---------------------------------------------------------------------------------------------------
 def _api_access_path(stack: Stack, ctx: Ctx) -> None:
@@ -369,10 +367,7 @@ def _api_return_route(stack: Stack, ctx: Ctx) -> None:
                 continue
             subnets = stack.linked(cluster, "vpcConfig", SUBNET)
             tables = {
-                t.urn: t
-                for s in subnets
-                for a in stack.referrers(s, ROUTE_TABLE_ASSOCIATION, "subnetId")
-                for t in stack.linked(a, "routeTableId", ROUTE_TABLE)
+                t.urn: t for s in subnets for a in stack.referrers(s, ROUTE_TABLE_ASSOCIATION, "subnetId") for t in stack.linked(a, "routeTableId", ROUTE_TABLE)
             }
             if not tables:
                 continue  # the VPC is not this stack's (network.existing, a stack reference): its owner routes
@@ -385,8 +380,7 @@ def _api_return_route(stack: Stack, ctx: Ctx) -> None:
                         continue  # the VPC's own CIDR (computed from the VPC) is routed locally
                     network = ipaddress.ip_network(cidr, strict=False)
                     unrouted = sorted(
-                        t.name for urn, t in tables.items()
-                        if not any(_carries_back(r, network) for r in stack.referrers(t, ROUTE, "routeTableId"))
+                        t.name for urn, t in tables.items() if not any(_carries_back(r, network) for r in stack.referrers(t, ROUTE, "routeTableId"))
                     )
                     if unrouted:
                         ctx.violation(

@@ -90,8 +90,7 @@ def _lustre_security_groups(stack: Stack, ctx: Ctx) -> None:
 AI_FSX_002 = stack_policy(
     rule_id="AI-FSX-002",
     slug="lustre-security-group",
-    description="FSx for Lustre security groups admit the Lustre ports (TCP 988, 1018-1023) from nodes or "
-    "private CIDRs -- and never from the internet.",
+    description="FSx for Lustre security groups admit the Lustre ports (TCP 988, 1018-1023) from nodes or private CIDRs -- and never from the internet.",
     check=_lustre_security_groups,
     anchor="FSx Lustre VPC access control; ai-on-eks aws_security_group.fsx",
 )
@@ -103,8 +102,7 @@ def _cmk(fs: Res, ctx: Ctx) -> None:
     if deployment.startswith("SCRATCH"):
         ctx.violation(
             fs,
-            f"{deployment} file systems cannot use a customer managed key; use PERSISTENT_2 with kmsKeyId "
-            "(`crucible:storage.lustre.deploymentType`).",
+            f"{deployment} file systems cannot use a customer managed key; use PERSISTENT_2 with kmsKeyId (`crucible:storage.lustre.deploymentType`).",
         )
     elif not is_set(fs.get("kmsKeyId")):
         ctx.violation(fs, "encrypted with the AWS managed key; set kmsKeyId to a customer managed KMS key.")
@@ -113,8 +111,7 @@ def _cmk(fs: Res, ctx: Ctx) -> None:
 SEC_FSX_003 = resource_policy(
     rule_id="SEC-FSX-003",
     slug="lustre-cmk",
-    description="FSx for Lustre file systems are encrypted with a customer managed KMS key, so access to the "
-    "data can be audited and revoked with the key.",
+    description="FSx for Lustre file systems are encrypted with a customer managed KMS key, so access to the data can be audited and revoked with the key.",
     applies_to=LUSTRE,
     checks=[_cmk],
     anchor="CKV_AWS_190",
@@ -147,8 +144,7 @@ def _durable(stack: Stack, ctx: Ctx) -> None:
                 if flag(fs.get("skipFinalBackup")) is not False:
                     ctx.violation(
                         fs,
-                        "deleting it takes no final backup (skipFinalBackup defaults to true in the FSx API); set "
-                        "skipFinalBackup = false.",
+                        "deleting it takes no final backup (skipFinalBackup defaults to true in the FSx API); set skipFinalBackup = false.",
                     )
         with ctx.each():
             _repository_links(stack, fs, ctx)

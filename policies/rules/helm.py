@@ -47,7 +47,7 @@ def image_problem(image: Any) -> str | None:
 def _supply_chain(res: Res, ctx: Ctx) -> None:
     if ECR_REPOSITORY(res.type):
         if text(res.get("imageTagMutability")) != "IMMUTABLE":
-            ctx.violation(res, "tags are mutable (the ECR default); set imageTagMutability = \"IMMUTABLE\".")
+            ctx.violation(res, 'tags are mutable (the ECR default); set imageTagMutability = "IMMUTABLE".')
         if flag(dig(res.props, "imageScanningConfiguration", "scanOnPush")) is not True:
             ctx.violation(res, "images are not scanned on push; set imageScanningConfiguration.scanOnPush = true.")
         return

@@ -57,12 +57,11 @@ def _admin_wildcards(res: Res, ctx: Ctx) -> None:
             if not st.allows:
                 continue
             if any(a in ("*", "*:*") for a in st.actions):
-                ctx.violation(res, f"{where} allows every action (Action \"*\"); list the actions the workload needs.")
+                ctx.violation(res, f'{where} allows every action (Action "*"); list the actions the workload needs.')
             elif st.not_actions:
                 ctx.violation(
                     res,
-                    f"{where} allows every action except {', '.join(st.not_actions)} (Allow with NotAction); list the actions "
-                    "the workload needs.",
+                    f"{where} allows every action except {', '.join(st.not_actions)} (Allow with NotAction); list the actions the workload needs.",
                 )
             elif ("*" in st.resources or st.not_resources) and any(a.endswith(":*") for a in st.actions):
                 services = ", ".join(sorted(a for a in st.actions if a.endswith(":*")))
@@ -72,7 +71,7 @@ def _admin_wildcards(res: Res, ctx: Ctx) -> None:
 SEC_IAM_001 = resource_policy(
     rule_id="SEC-IAM-001",
     slug="no-admin-wildcards",
-    description="IAM policies grant no administrator wildcards (Action \"*\", Allow with NotAction, or svc:* on Resource \"*\") and "
+    description='IAM policies grant no administrator wildcards (Action "*", Allow with NotAction, or svc:* on Resource "*") and '
     "workload roles get no AdministratorAccess/IAMFullAccess.",
     applies_to=any_of(IAM_POLICY, IAM_INLINE_POLICY, IAM_POLICY_ATTACHMENT, IAM_ROLE),
     checks=[_admin_wildcards],
@@ -105,7 +104,7 @@ def _trust(res: Res, ctx: Ctx) -> None:
         if not st.allows:
             continue
         if st.principal_is_everyone():
-            ctx.violation(res, "the trust policy lets any principal (\"*\") assume the role; name the principal.")
+            ctx.violation(res, 'the trust policy lets any principal ("*") assume the role; name the principal.')
             continue
         federated = st.principals.get("Federated", ())
         if federated and all(f.endswith(f"oidc-provider/{GITHUB_ISSUER}") for f in federated):
@@ -115,14 +114,11 @@ def _trust(res: Res, ctx: Ctx) -> None:
                 ctx.violation(res, f"the OIDC trust statement {problem} (IRSA: one role per service account).")
         services = st.principals.get("Service", ())
         if POD_IDENTITY_PRINCIPAL in services:
-            others = [s for s in services if s != POD_IDENTITY_PRINCIPAL] + [
-                p for kind in st.principals if kind != "Service" for p in st.principals[kind]
-            ]
+            others = [s for s in services if s != POD_IDENTITY_PRINCIPAL] + [p for kind in st.principals if kind != "Service" for p in st.principals[kind]]
             if others:
                 ctx.violation(
                     res,
-                    f"the EKS Pod Identity trust statement also trusts {', '.join(others)}; trust only "
-                    f"{POD_IDENTITY_PRINCIPAL} in that statement.",
+                    f"the EKS Pod Identity trust statement also trusts {', '.join(others)}; trust only {POD_IDENTITY_PRINCIPAL} in that statement.",
                 )
 
 
@@ -131,7 +127,7 @@ SEC_IAM_002 = resource_policy(
     slug="scoped-trust",
     description="Roles for pods are assumable by exactly one service account: IRSA trust pins <oidc>:sub and "
     ":aud with StringEquals, Pod Identity trust names only pods.eks.amazonaws.com, and no trust policy allows "
-    "Principal \"*\".",
+    'Principal "*".',
     applies_to=any_of(IAM_ROLE, EKS_POD_IDENTITY_ASSOCIATION),
     checks=[_trust],
     anchor="CKV_AWS_60, CKV_AWS_61; EKS BPG iam: scope the IRSA trust policy",
@@ -147,9 +143,18 @@ def _s3_actions(st: Statement) -> list[str]:
 # actions a wildcard pattern is tested against.
 BUCKET_LEVEL_ACTIONS = ("s3:listbucket", "s3:getbucketlocation", "s3:listbucketmultipartuploads", "s3:listbucketversions")
 OBJECT_LEVEL_ACTIONS = (
-    "s3:getobject", "s3:getobjectversion", "s3:putobject", "s3:deleteobject", "s3:deleteobjectversion",
-    "s3:abortmultipartupload", "s3:listmultipartuploadparts", "s3:restoreobject", "s3:getobjecttagging",
-    "s3:putobjecttagging", "s3:getobjectacl", "s3:putobjectacl",
+    "s3:getobject",
+    "s3:getobjectversion",
+    "s3:putobject",
+    "s3:deleteobject",
+    "s3:deleteobjectversion",
+    "s3:abortmultipartupload",
+    "s3:listmultipartuploadparts",
+    "s3:restoreobject",
+    "s3:getobjecttagging",
+    "s3:putobjecttagging",
+    "s3:getobjectacl",
+    "s3:putobjectacl",
 )
 
 
@@ -178,7 +183,7 @@ def _tenant_problems(team: str, st: Statement) -> list[str]:
         s3_arn = _S3_ARN.match(resource)
         if not s3_arn or resource == "*":
             continue
-        path = resource[s3_arn.end():]
+        path = resource[s3_arn.end() :]
         if "/" not in path and "*" in path and any(_reaches_objects(a) for a in actions):
             # A wildcard in a bucket ARN also matches '/': the statement reaches every object of those buckets.
             problems.append(f"reaches every object of the buckets matching {resource}; use .../{team}/*")
@@ -215,8 +220,7 @@ def _tenant_scope(stack: Stack, ctx: Ctx) -> None:
                     for problem in _tenant_problems(team, st):
                         ctx.violation(
                             holder,
-                            f"team {team!r}'s role {role.name!r} {problem}; tenants get only "
-                            f"arn:aws:s3:::<bucket>/{team}/* and s3:prefix {team}/.",
+                            f"team {team!r}'s role {role.name!r} {problem}; tenants get only arn:aws:s3:::<bucket>/{team}/* and s3:prefix {team}/.",
                         )
 
 

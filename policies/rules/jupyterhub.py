@@ -39,8 +39,7 @@ def _authenticator(release: Res, ctx: Ctx) -> None:
     elif authenticator.lower() in forbidden:
         ctx.violation(
             release,
-            f"authenticator_class {authenticator!r} lets anyone in (shared or no password); configure an OAuth/OIDC "
-            "authenticator.",
+            f"authenticator_class {authenticator!r} lets anyone in (shared or no password); configure an OAuth/OIDC authenticator.",
         )
 
 
@@ -55,8 +54,14 @@ SEC_JH_001 = resource_policy(
         "forbiddenAuthenticators": {
             "type": "array",
             "items": {"type": "string"},
-            "default": ["dummy", "dummyauthenticator.DummyAuthenticator", "jupyterhub.auth.DummyAuthenticator",
-                        "shared-password", "jupyterhub.authenticators.shared.SharedPasswordAuthenticator", "null"],
+            "default": [
+                "dummy",
+                "dummyauthenticator.DummyAuthenticator",
+                "jupyterhub.auth.DummyAuthenticator",
+                "shared-password",
+                "jupyterhub.authenticators.shared.SharedPasswordAuthenticator",
+                "null",
+            ],
             "description": "authenticator_class values that are refused (case-insensitive).",
         }
     },
@@ -71,9 +76,7 @@ def _exposure(release: Res, ctx: Ctx) -> None:
     values = helm.values(release)
     service_type = text(dig(values, "proxy", "service", "type")) or "LoadBalancer"
     annotations = dig(values, "proxy", "service", "annotations", default={})
-    internal = isinstance(annotations, dict) and any(
-        str(annotations.get(k, "")).lower() == v for k, v in INTERNAL_ANNOTATIONS.items()
-    )
+    internal = isinstance(annotations, dict) and any(str(annotations.get(k, "")).lower() == v for k, v in INTERNAL_ANNOTATIONS.items())
     if service_type in ("LoadBalancer", "NodePort") and not internal:
         ctx.violation(
             release,
@@ -85,8 +88,7 @@ def _exposure(release: Res, ctx: Ctx) -> None:
     if flag(dig(values, "singleuser", "cloudMetadata", "blockWithIptables")) is False:
         ctx.violation(
             release,
-            "singleuser.cloudMetadata.blockWithIptables is false, so notebooks can read the node role's credentials "
-            "from IMDS; leave it true.",
+            "singleuser.cloudMetadata.blockWithIptables is false, so notebooks can read the node role's credentials from IMDS; leave it true.",
         )
     if flag(dig(values, "singleuser", "networkPolicy", "enabled")) is False:
         ctx.violation(release, "singleuser.networkPolicy.enabled is false; notebooks would reach every pod. Leave it on.")
@@ -114,7 +116,7 @@ def _storage_class_problems(sc: Res) -> list[str]:
     if text(sc.get("reclaimPolicy")) != "Retain":
         problems.append(f"reclaimPolicy is {sc.get('reclaimPolicy') or 'Delete (the default)'}, not Retain")
     if str(dig(sc.props, "parameters", "encrypted", default="")).lower() != "true":
-        problems.append("parameters.encrypted is not \"true\"")
+        problems.append('parameters.encrypted is not "true"')
     if text(sc.get("volumeBindingMode")) != "WaitForFirstConsumer":
         problems.append("volumeBindingMode is not WaitForFirstConsumer (volumes would be created in a zone before the pod is placed)")
     return problems

@@ -78,7 +78,7 @@ def _training_disruption(res: Res, ctx: Ctx) -> None:
         ctx.violation(
             res,
             f"training pool {pool.name!r} lets Karpenter consolidate busy nodes (consolidationPolicy "
-            "WhenEmptyOrUnderutilized without a nodes: \"0\" budget for Underutilized and Drifted), killing running "
+            'WhenEmptyOrUnderutilized without a nodes: "0" budget for Underutilized and Drifted), killing running '
             "jobs; keep `crucible:pools[].workload: training` on Crucible's training profile or set "
             "spec.disruption.consolidationPolicy = WhenEmpty.",
         )
@@ -91,7 +91,7 @@ def _training_disruption(res: Res, ctx: Ctx) -> None:
                 res,
                 f"training pool {pool.name!r} expires nodes after {expire or '720h (the Karpenter default)'}; "
                 "expiry is a forced drain that ignores karpenter.sh/do-not-disrupt and kills the job on the node: "
-                "set spec.template.spec.expireAfter = \"Never\""
+                'set spec.template.spec.expireAfter = "Never"'
                 + (f" (or at least {minimum_hours:g}h, this environment's longest job)" if minimum_hours else "")
                 + ".",
             )
@@ -120,8 +120,7 @@ AI_KARP_002 = resource_policy(
             "type": "number",
             "minimum": 0,
             "default": 0,
-            "description": "Accept a finite expireAfter of at least this many hours (the longest job); 0 requires "
-            "Never.",
+            "description": "Accept a finite expireAfter of at least this many hours (the longest job); 0 requires Never.",
         },
         "checkpointFlushSeconds": {
             "type": "number",
@@ -172,7 +171,7 @@ def _spot_interruption(stack: Stack, ctx: Ctx) -> None:
             if not queues:
                 missing.append("an SQS interruption queue")
             if not _spot_rules_exist(stack):
-                missing.append("an EventBridge rule for \"EC2 Spot Instance Interruption Warning\"")
+                missing.append('an EventBridge rule for "EC2 Spot Instance Interruption Warning"')
             if missing:
                 ctx.violation(
                     pool.res,

@@ -28,7 +28,7 @@ def _hygiene(key: Res, ctx: Ctx) -> None:
         except ValueError:
             statements = []
         if any(st.allows and st.principal_is_everyone() for st in statements):
-            ctx.violation(key, "its key policy allows Principal \"*\"; name the principals.")
+            ctx.violation(key, 'its key policy allows Principal "*"; name the principals.')
     minimum = float(ctx.setting("minDeletionWindowDays"))
     window = number(key.get("deletionWindowInDays"))
     effective = 30.0 if window is None else window  # the KMS default
@@ -43,7 +43,7 @@ def _hygiene(key: Res, ctx: Ctx) -> None:
 SEC_KMS_001 = resource_policy(
     rule_id="SEC-KMS-001",
     slug="cmk-hygiene",
-    description="Customer managed keys rotate yearly, carry an explicit key policy without Principal \"*\", "
+    description='Customer managed keys rotate yearly, carry an explicit key policy without Principal "*", '
     "and keep a deletion window long enough to notice a mistaken deletion.",
     applies_to=KMS_KEY,
     checks=[_hygiene],
@@ -64,8 +64,7 @@ def _protected(key: Res, ctx: Ctx) -> None:
     if not key.protect:
         ctx.violation(
             key,
-            "is not protected; deleting it makes everything it encrypts unreadable. Set `crucible:protect: true` "
-            "(opts.protect) for this environment.",
+            "is not protected; deleting it makes everything it encrypts unreadable. Set `crucible:protect: true` (opts.protect) for this environment.",
         )
 
 

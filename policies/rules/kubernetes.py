@@ -106,8 +106,7 @@ def _pod_security(ns: Res, ctx: Ctx) -> None:
     if _rank(enforce) < _rank("restricted") and (warn != "restricted" or audit != "restricted"):
         ctx.violation(
             ns,
-            f"{what} namespace enforces {enforce!r}; set {PSA}/warn and {PSA}/audit to 'restricted' so every "
-            "deviation from restricted is visible.",
+            f"{what} namespace enforces {enforce!r}; set {PSA}/warn and {PSA}/audit to 'restricted' so every deviation from restricted is visible.",
         )
 
 
@@ -153,8 +152,7 @@ def _quotas(stack: Stack, ctx: Ctx) -> None:
             if not objects_in(stack, ns, LIMIT_RANGE):
                 ctx.violation(
                     ns,
-                    "tenant namespace has no LimitRange, so containers without requests escape the quota's "
-                    "accounting; add default requests and limits.",
+                    "tenant namespace has no LimitRange, so containers without requests escape the quota's accounting; add default requests and limits.",
                 )
 
 
@@ -211,7 +209,7 @@ def _rbac(res: Res, ctx: Ctx) -> None:
         verbs = {known(v) for v in as_list(rule.get("verbs"))}
         resources = {known(r) for r in as_list(rule.get("resources"))}
         if "*" in verbs or "*" in resources:
-            ctx.violation(res, f"rules[{index}] uses a wildcard ({'verbs' if '*' in verbs else 'resources'}: \"*\"); list them.")
+            ctx.violation(res, f'rules[{index}] uses a wildcard ({"verbs" if "*" in verbs else "resources"}: "*"); list them.')
         if tenant and verbs & TENANT_ESCALATION_VERBS:
             ctx.violation(
                 res,

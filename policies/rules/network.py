@@ -50,8 +50,7 @@ def _world_ingress(stack: Stack, ctx: Ctx) -> None:
             if group_rules(stack, group):
                 ctx.violation(
                     group,
-                    "the VPC's default security group has rules; remove every ingress and egress rule so resources "
-                    "that fall back to it get no access.",
+                    "the VPC's default security group has rules; remove every ingress and egress rule so resources that fall back to it get no access.",
                 )
     for rule_res in stack.of(SEPARATE_RULES):
         if rule_res.urn in judged:
@@ -85,8 +84,7 @@ def _flow_logs(stack: Stack, ctx: Ctx) -> None:
             if not logs:
                 ctx.violation(
                     vpc,
-                    "has no flow log, so there is no record of who talked to what during an incident; set "
-                    "`crucible:network.flowLogs: true`.",
+                    "has no flow log, so there is no record of who talked to what during an incident; set `crucible:network.flowLogs: true`.",
                 )
 
 
@@ -97,7 +95,6 @@ SEC_NET_002 = stack_policy(
     check=_flow_logs,
     anchor="CKV2_AWS_11",
 )
-
 
 
 # SEC-NET-004 ---------------------------------------------------------------------------------------------------

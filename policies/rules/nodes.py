@@ -52,11 +52,11 @@ def _imdsv2(node: Res, ctx: Ctx) -> None:
     tokens = text(_metadata_options(node).get("httpTokens"))
     if EC2_NODE_CLASS(node.type):
         if tokens not in (None, "required"):  # Karpenter's default is "required"
-            ctx.violation(node, f"spec.metadataOptions.httpTokens is {tokens!r}; set it to \"required\" (IMDSv2 only).")
+            ctx.violation(node, f'spec.metadataOptions.httpTokens is {tokens!r}; set it to "required" (IMDSv2 only).')
     elif tokens != "required":
         ctx.violation(
             node,
-            f"metadataOptions.httpTokens is {tokens or 'unset (EC2 then allows IMDSv1)'}; set it to \"required\" so "
+            f'metadataOptions.httpTokens is {tokens or "unset (EC2 then allows IMDSv1)"}; set it to "required" so '
             "the node's role credentials are only reachable with IMDSv2 session tokens.",
         )
 
@@ -64,8 +64,7 @@ def _imdsv2(node: Res, ctx: Ctx) -> None:
 SEC_NODE_001 = resource_policy(
     rule_id="SEC-NODE-001",
     slug="imdsv2-required",
-    description="Nodes require IMDSv2 session tokens, closing the SSRF path to the node role's credentials "
-    "that IMDSv1 leaves open.",
+    description="Nodes require IMDSv2 session tokens, closing the SSRF path to the node role's credentials that IMDSv1 leaves open.",
     applies_to=NODE_TEMPLATES,
     checks=[_imdsv2],
     anchor="CKV_AWS_79; EKS BPG security/iam: restrict access to the instance profile",
@@ -91,8 +90,7 @@ def _hop_limit_max(node: Res, ctx: Ctx) -> None:
 SEC_NODE_002 = resource_policy(
     rule_id="SEC-NODE-002",
     slug="imds-hop-limit",
-    description="The IMDS response hop limit is at most 2, so containers cannot reach the instance metadata "
-    "service through extra network hops.",
+    description="The IMDS response hop limit is at most 2, so containers cannot reach the instance metadata service through extra network hops.",
     applies_to=NODE_TEMPLATES,
     checks=[_hop_limit_max],
     anchor="CKV_AWS_341; EKS BPG security/iam",
@@ -112,8 +110,7 @@ def _hop_limit_exceptions(node: Res, ctx: Ctx) -> None:
 SEC_NODE_002_EXCEPTIONS = resource_policy(
     rule_id="SEC-NODE-002",
     slug="imds-hop-limit-exceptions",
-    description="A hop limit of 2 (pods can reach IMDS) is an explicit, named exception; every other pool keeps "
-    "hop limit 1.",
+    description="A hop limit of 2 (pods can reach IMDS) is an explicit, named exception; every other pool keeps hop limit 1.",
     applies_to=NODE_TEMPLATES,
     checks=[_hop_limit_exceptions],
     level=EnforcementLevel.ADVISORY,
@@ -149,7 +146,7 @@ def _volumes_encrypted(node: Res, ctx: Ctx) -> None:
             ctx.violation(
                 node,
                 f"EBS volume {device} is not encrypted; set blockDeviceMappings[].ebs.encrypted = "
-                + ("true." if is_node_class else "\"true\" (the launch template takes a string)."),
+                + ("true." if is_node_class else '"true" (the launch template takes a string).'),
             )
         elif ctx.setting("requireCmk") and not is_set(ebs.get(key_field)):
             ctx.violation(
@@ -193,22 +190,20 @@ def _not_public(node: Res, ctx: Ctx) -> None:
     elif LAUNCH_TEMPLATE(node.type):
         for nic in as_list(node.get("networkInterfaces")):
             if isinstance(nic, dict) and flag(nic.get("associatePublicIpAddress")):
-                ctx.violation(node, "a network interface sets associatePublicIpAddress = \"true\"; remove it (private nodes).")
+                ctx.violation(node, 'a network interface sets associatePublicIpAddress = "true"; remove it (private nodes).')
                 break
     elif EKS_NODE_GROUP(node.type):
         if is_set(node.get("remoteAccess")):
             ctx.violation(
                 node,
-                "remoteAccess opens SSH to the nodes; remove it and use SSM Session Manager "
-                "(AmazonSSMManagedInstanceCore) for break-glass access.",
+                "remoteAccess opens SSH to the nodes; remove it and use SSM Session Manager (AmazonSSMManagedInstanceCore) for break-glass access.",
             )
 
 
 SEC_NODE_004 = resource_policy(
     rule_id="SEC-NODE-004",
     slug="no-public-nodes",
-    description="Worker nodes are not reachable from the internet: private subnets, no public IPs, no SSH "
-    "remote access on node groups.",
+    description="Worker nodes are not reachable from the internet: private subnets, no public IPs, no SSH remote access on node groups.",
     applies_to=any_of(SUBNET, LAUNCH_TEMPLATE, EC2_NODE_CLASS, EKS_NODE_GROUP),
     checks=[_not_public],
     anchor="CKV_AWS_130, CKV_AWS_88, CKV_AWS_100; EKS BPG security/hosts",
@@ -247,8 +242,7 @@ def _user_data(node: Res, ctx: Ctx) -> None:
 SEC_NODE_005 = resource_policy(
     rule_id="SEC-NODE-005",
     slug="no-secrets-in-user-data",
-    description="Node user data carries no credentials (access keys, secret keys, passwords): it is readable "
-    "through the EC2 API and IMDS.",
+    description="Node user data carries no credentials (access keys, secret keys, passwords): it is readable through the EC2 API and IMDS.",
     applies_to=NODE_TEMPLATES,
     checks=[_user_data],
     anchor="CKV_AWS_46",
@@ -281,9 +275,7 @@ REL_NODE_006 = resource_policy(
 # REL-NODE-007 --------------------------------------------------------------------------------------------------
 def _node_selection(values: dict) -> tuple[dict, list[dict]]:
     selector = known(values.get("nodeSelector") or {})
-    terms = as_list(
-        dig(values, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
-    )
+    terms = as_list(dig(values, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"))
     expressions = [e for t in terms if isinstance(t, dict) for e in as_list(t.get("matchExpressions")) if isinstance(e, dict)]
     return (selector if isinstance(selector, dict) else {}), expressions
 
@@ -309,11 +301,7 @@ def _karpenter_placement(stack: Stack, ctx: Ctx) -> None:
     for release in helm.releases(stack, "karpenter"):
         with ctx.each():
             namespace = text(release.get("namespace")) or "default"
-            if any(
-                isinstance(s, dict) and s.get("namespace") == namespace
-                for p in profiles
-                for s in as_list(p.get("selectors"))
-            ):
+            if any(isinstance(s, dict) and s.get("namespace") == namespace for p in profiles for s in as_list(p.get("selectors"))):
                 continue
             selector, expressions = _node_selection(helm.values(release))
             if groups:
@@ -332,10 +320,7 @@ def _karpenter_placement(stack: Stack, ctx: Ctx) -> None:
                     f"{namespace!r}, so the controller would run on nodes it manages itself; keep "
                     "`crucible:cluster.systemNodeGroup` (or add a Fargate profile for the namespace).",
                 )
-            elif not selector and not any(
-                known(e.get("key")) == "karpenter.sh/nodepool" and known(e.get("operator")) == "DoesNotExist"
-                for e in expressions
-            ):
+            elif not selector and not any(known(e.get("key")) == "karpenter.sh/nodepool" and known(e.get("operator")) == "DoesNotExist" for e in expressions):
                 ctx.violation(
                     release,
                     "the controller may be scheduled onto Karpenter-managed nodes; set values.nodeSelector to the "

@@ -164,16 +164,12 @@ class Webhook:
 
 def _service_mutator_on(v: dict) -> bool:
     # chart 3.5.0 values.yaml: enableServiceMutatorWebhook: true, serviceMutatorWebhookConfig.failurePolicy: Fail
-    return known(v.get("enableServiceMutatorWebhook", True)) is not False and _fails_closed(
-        dig(v, "serviceMutatorWebhookConfig", "failurePolicy")
-    )
+    return known(v.get("enableServiceMutatorWebhook", True)) is not False and _fails_closed(dig(v, "serviceMutatorWebhookConfig", "failurePolicy"))
 
 
 def _ingress_validation_on(v: dict) -> bool:
     # values.yaml: webhookConfig.disableIngressValidation unset, ingressValdationFailurePolicy: Fail (sic)
-    return known(dig(v, "webhookConfig", "disableIngressValidation")) is not True and _fails_closed(
-        dig(v, "webhookConfig", "ingressValdationFailurePolicy")
-    )
+    return known(dig(v, "webhookConfig", "disableIngressValidation")) is not True and _fails_closed(dig(v, "webhookConfig", "ingressValdationFailurePolicy"))
 
 
 def _creates_services(obj: Res, webhook_release: Res, stack: Stack) -> bool:
@@ -389,8 +385,7 @@ ORDERING = (
     Relation(
         "REL-ORD-004",
         "custom-resources-after-crd-and-operator",
-        "Custom resources are created after the CRD of their kind and the release of the operator that serves their "
-        "API group (and destroyed before them).",
+        "Custom resources are created after the CRD of their kind and the release of the operator that serves their API group (and destroyed before them).",
         why="Without the CRD the create fails (no matches for kind); without the operator its webhooks refuse the "
         "object or nothing reconciles it, and on destroy its finalizers are never cleared.",
         fix="Make the custom resource depend on the release (or CustomResourceDefinition) that installs it.",
@@ -400,8 +395,7 @@ ORDERING = (
     Relation(
         "REL-ORD-005",
         "karpenter-pools-after-karpenter",
-        "Karpenter NodePools and EC2NodeClasses depend on the Karpenter CRD and controller releases, so they are "
-        "created after them and deleted first.",
+        "Karpenter NodePools and EC2NodeClasses depend on the Karpenter CRD and controller releases, so they are created after them and deleted first.",
         why="Karpenter drains and terminates a pool's nodes when the pool is deleted; with the controller gone first "
         "the instances keep running (and billing), their ENIs blocking the subnets.",
         fix="Make the pool's custom resources depend on the Karpenter release (components/node_pool.py does).",

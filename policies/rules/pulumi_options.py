@@ -53,8 +53,7 @@ def _protect(res: Res, ctx: Ctx) -> None:
     if _stateful(res, ctx) and not res.protect:
         ctx.violation(
             res,
-            "stateful resource without protect: a refactor or a replacing change would delete it and its data; "
-            "set `crucible:protect: true` (opts.protect).",
+            "stateful resource without protect: a refactor or a replacing change would delete it and its data; set `crucible:protect: true` (opts.protect).",
         )
 
 
@@ -82,8 +81,7 @@ def _no_delete_before_replace(res: Res, ctx: Ctx) -> None:
 DATA_PUL_002 = resource_policy(
     rule_id="DATA-PUL-002",
     slug="no-delete-before-replace",
-    description="Stateful resources never use deleteBeforeReplace: it destroys the data first and a failed "
-    "create leaves the stack without it.",
+    description="Stateful resources never use deleteBeforeReplace: it destroys the data first and a failed create leaves the stack without it.",
     applies_to=STATEFUL_TYPES,
     checks=[_no_delete_before_replace],
     settings={"statefulNamespaces": STATEFUL_NAMESPACES},
@@ -104,8 +102,7 @@ def _named_protected(res: Res, ctx: Ctx) -> None:
 DATA_PUL_003 = resource_policy(
     rule_id="DATA-PUL-003",
     slug="protect-named-stateful",
-    description="Explicitly named stateful resources are protected: providers replace them delete-first, since "
-    "the old and new resource cannot share the name.",
+    description="Explicitly named stateful resources are protected: providers replace them delete-first, since the old and new resource cannot share the name.",
     applies_to=STATEFUL_TYPES,
     checks=[_named_protected],
     settings={"statefulNamespaces": STATEFUL_NAMESPACES},

@@ -50,8 +50,7 @@ def _head(res: Res, ctx: Ctx) -> None:
     if service_type in ("LoadBalancer", "NodePort"):
         ctx.violation(
             res,
-            f"headGroupSpec.serviceType is {service_type}, exposing the Ray dashboard and job API (remote code "
-            "execution, CVE-2023-48022); use ClusterIP.",
+            f"headGroupSpec.serviceType is {service_type}, exposing the Ray dashboard and job API (remote code execution, CVE-2023-48022); use ClusterIP.",
         )
     if flag(head.get("enableIngress")):
         ctx.violation(res, "headGroupSpec.enableIngress publishes the Ray dashboard; turn it off.")
@@ -61,7 +60,7 @@ def _head(res: Res, ctx: Ctx) -> None:
         if text(dig(spec, "authOptions", "mode")) != "token":
             ctx.violation(
                 res,
-                f"Ray {ray_version} supports token authentication but authOptions.mode is not \"token\"; set it so the "
+                f'Ray {ray_version} supports token authentication but authOptions.mode is not "token"; set it so the '
                 "dashboard and job API refuse unauthenticated calls.",
             )
 

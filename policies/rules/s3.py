@@ -50,8 +50,7 @@ def _public_access_blocked(stack: Stack, ctx: Ctx) -> None:
             if not blocks:
                 ctx.violation(
                     bucket,
-                    "has no public access block; add aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id) with all four "
-                    "flags true.",
+                    "has no public access block; add aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id) with all four flags true.",
                 )
                 continue
             if not any(all(flag(b.get(f)) is True for f in PAB_FLAGS) for b in blocks):
@@ -62,8 +61,7 @@ def _public_access_blocked(stack: Stack, ctx: Ctx) -> None:
 SEC_S3_001 = stack_policy(
     rule_id="SEC-S3-001",
     slug="public-access-block",
-    description="Every bucket has a public access block with all four flags on, so no ACL or bucket policy can "
-    "make data public.",
+    description="Every bucket has a public access block with all four flags on, so no ACL or bucket policy can make data public.",
     check=_public_access_blocked,
     anchor="CKV_AWS_53/54/55/56, CKV2_AWS_6",
 )
@@ -144,8 +142,7 @@ def _tls_only(stack: Stack, ctx: Ctx) -> None:
             if not enforced:
                 ctx.violation(
                     bucket,
-                    "its bucket policy does not refuse plain HTTP; add a Deny statement for s3:* with condition "
-                    "Bool aws:SecureTransport = \"false\".",
+                    'its bucket policy does not refuse plain HTTP; add a Deny statement for s3:* with condition Bool aws:SecureTransport = "false".',
                 )
 
 
@@ -165,8 +162,7 @@ def _versioned(stack: Stack, ctx: Ctx) -> None:
             if not s3.versioning_enabled(stack, bucket):
                 ctx.violation(
                     bucket,
-                    "versioning is not enabled, so an overwritten checkpoint or a deleted dataset is gone for good; "
-                    "add BucketVersioning with status Enabled.",
+                    "versioning is not enabled, so an overwritten checkpoint or a deleted dataset is gone for good; add BucketVersioning with status Enabled.",
                 )
 
 
@@ -228,8 +224,7 @@ def _no_force_destroy(bucket: Res, ctx: Ctx) -> None:
 DATA_S3_006 = resource_policy(
     rule_id="DATA-S3-006",
     slug="no-force-destroy",
-    description="Stateful buckets do not set forceDestroy, so removing or replacing the resource cannot empty "
-    "the bucket.",
+    description="Stateful buckets do not set forceDestroy, so removing or replacing the resource cannot empty the bucket.",
     applies_to=BUCKET,
     checks=[_no_force_destroy],
     anchor="Pulumi forceDestroy; pairs with DATA-PUL-003",
@@ -246,13 +241,10 @@ def _object_lock(stack: Stack, ctx: Ctx) -> None:
             if flag(bucket.get("objectLockEnabled")) is not True:
                 ctx.violation(
                     bucket,
-                    "holds golden data or released artifacts but has no Object Lock; create it with "
-                    "objectLockEnabled = true (only possible at creation).",
+                    "holds golden data or released artifacts but has no Object Lock; create it with objectLockEnabled = true (only possible at creation).",
                 )
                 continue
-            retention = [
-                dig(c.props, "rule", "defaultRetention") for c in s3.attached(stack, bucket, BUCKET_OBJECT_LOCK)
-            ]
+            retention = [dig(c.props, "rule", "defaultRetention") for c in s3.attached(stack, bucket, BUCKET_OBJECT_LOCK)]
             if not any(
                 isinstance(r, dict) and text(r.get("mode")) in ("GOVERNANCE", "COMPLIANCE") and (is_set(r.get("days")) or is_set(r.get("years")))
                 for r in retention
@@ -285,9 +277,7 @@ DATA_S3_007 = stack_policy(
 
 # SEC-S3-008 ----------------------------------------------------------------------------------------------------
 def _trail_covers(stack: Stack, trail: Res, bucket: Res) -> bool:
-    if bucket.urn in trail.property_dependencies.get("eventSelectors", ()) or bucket.urn in trail.property_dependencies.get(
-        "advancedEventSelectors", ()
-    ):
+    if bucket.urn in trail.property_dependencies.get("eventSelectors", ()) or bucket.urn in trail.property_dependencies.get("advancedEventSelectors", ()):
         return True
     for selector in as_list(trail.get("eventSelectors")):
         for resource in as_list(selector.get("dataResources") if isinstance(selector, dict) else None):
@@ -299,10 +289,9 @@ def _trail_covers(stack: Stack, trail: Res, bucket: Res) -> bool:
                 return True
     for selector in as_list(trail.get("advancedEventSelectors")):
         fields = as_list(selector.get("fieldSelectors") if isinstance(selector, dict) else None)
-        if any(
-            isinstance(f, dict) and f.get("field") == "resources.type" and "AWS::S3::Object" in as_list(f.get("equals"))
-            for f in fields
-        ) and not any(isinstance(f, dict) and f.get("field") == "resources.ARN" for f in fields):
+        if any(isinstance(f, dict) and f.get("field") == "resources.type" and "AWS::S3::Object" in as_list(f.get("equals")) for f in fields) and not any(
+            isinstance(f, dict) and f.get("field") == "resources.ARN" for f in fields
+        ):
             return True
     return False
 
@@ -318,8 +307,7 @@ def _logged(stack: Stack, ctx: Ctx) -> None:
                 continue
             ctx.violation(
                 bucket,
-                "object access is not recorded; add BucketLogging to a log bucket, or a CloudTrail trail with S3 "
-                "data events covering it.",
+                "object access is not recorded; add BucketLogging to a log bucket, or a CloudTrail trail with S3 data events covering it.",
             )
 
 

@@ -61,7 +61,7 @@ def layout_problems(interfaces: list) -> list[str]:
         nics.append(Interface(int(card if card is not None else 0), int(device if device is not None else index), kind))
     problems = []
     if any(n.card == 0 and n.device == 0 and n.kind == "efa-only" for n in nics):
-        problems.append("the primary interface (network card 0, device 0) is efa-only; make it \"efa\" or \"interface\"")
+        problems.append('the primary interface (network card 0, device 0) is efa-only; make it "efa" or "interface"')
     per_card: dict[int, int] = {}
     for n in nics:
         if n.kind in ("efa", "efa-only"):

@@ -72,9 +72,7 @@ def parse_document(document: Any) -> list[Statement]:
         else:
             principals = {}
         conditions = {
-            str(op): {str(k): _strings(v) for k, v in entries.items()}
-            for op, entries in (st.get("Condition") or {}).items()
-            if isinstance(entries, dict)
+            str(op): {str(k): _strings(v) for k, v in entries.items()} for op, entries in (st.get("Condition") or {}).items() if isinstance(entries, dict)
         }
         statements.append(
             Statement(

@@ -195,9 +195,7 @@ def efa_interfaces(interfaces) -> list[dict]:
     """EFA (``efa``/``efa-only``) interfaces of a NodeClass's ``networkInterfaces`` or an LT's ``networkInterfaces``."""
     if isinstance(interfaces, Unknown):
         known(interfaces)
-    return [
-        nic for nic in as_list(interfaces) if isinstance(nic, dict) and known(nic.get("interfaceType")) in EFA_TYPES
-    ]
+    return [nic for nic in as_list(interfaces) if isinstance(nic, dict) and known(nic.get("interfaceType")) in EFA_TYPES]
 
 
 def node_pools(stack: Stack) -> list[NodePool]:

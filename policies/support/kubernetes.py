@@ -32,4 +32,3 @@ def in_namespace(obj: Res, namespace: Res) -> bool:
 
 def objects_in(stack: Stack, namespace: Res, matcher: TypeMatcher) -> list[Res]:
     return [o for o in stack.of(matcher) if in_namespace(o, namespace)]
-

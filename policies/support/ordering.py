@@ -36,10 +36,7 @@ class Graph:
     @classmethod
     def of_stack(cls, stack) -> "Graph":
         """From a policy ``Stack`` (policies.support.rule)."""
-        return cls(
-            (r.urn, r.parent, [*r.dependencies, *(u for urns in r.property_dependencies.values() for u in urns)])
-            for r in stack.resources
-        )
+        return cls((r.urn, r.parent, [*r.dependencies, *(u for urns in r.property_dependencies.values() for u in urns)]) for r in stack.resources)
 
     @classmethod
     def of_plan(cls, resources: Sequence[Mapping]) -> "Graph":

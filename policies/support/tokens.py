@@ -63,9 +63,7 @@ BUCKET_ENCRYPTION = one_of(
     "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
 )
 BUCKET_POLICY = one_of("aws:s3/bucketPolicy:BucketPolicy")
-BUCKET_VERSIONING = one_of(
-    "aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2"
-)
+BUCKET_VERSIONING = one_of("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
 BUCKET_LIFECYCLE = one_of(
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2",
@@ -83,9 +81,7 @@ EVENT_RULE = one_of("aws:cloudwatch/eventRule:EventRule")
 # IAM / KMS
 IAM_ROLE = one_of("aws:iam/role:Role")
 IAM_POLICY = one_of("aws:iam/policy:Policy")
-IAM_INLINE_POLICY = one_of(
-    "aws:iam/rolePolicy:RolePolicy", "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy"
-)
+IAM_INLINE_POLICY = one_of("aws:iam/rolePolicy:RolePolicy", "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy")
 IAM_ROLE_POLICY = one_of("aws:iam/rolePolicy:RolePolicy")
 IAM_POLICY_ATTACHMENT = one_of(
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
@@ -106,9 +102,7 @@ INGRESS = one_of("kubernetes:networking.k8s.io/v1:Ingress")
 STORAGE_CLASS = one_of("kubernetes:storage.k8s.io/v1:StorageClass")
 CLUSTER_ROLE_BINDING = one_of("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
 ROLE_BINDING = one_of("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
-RBAC_ROLE = one_of(
-    "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
-)
+RBAC_ROLE = one_of("kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
 HELM_RELEASE = one_of("kubernetes:helm.sh/v3:Release")
 ADMISSION_POLICY = one_of("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
 ADMISSION_POLICY_BINDING = one_of("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
@@ -127,6 +121,7 @@ RAY_SERVICE = custom_resource("ray.io", "RayService", ["v1"])
 def kubernetes_object(token: str) -> bool:
     """Any Kubernetes object Pulumi registers directly (not a Helm release or a provider)."""
     return token.startswith("kubernetes:") and not token.startswith("kubernetes:helm.sh/")
+
 
 # CloudWatch Logs
 LOG_GROUP = one_of("aws:cloudwatch/logGroup:LogGroup")

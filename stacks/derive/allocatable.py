@@ -151,7 +151,7 @@ def _kube_reserved_cpu(cpu_millis: int) -> int:
     reserved = 0
     for start, end, fraction in _CPU_RANGES:
         if cpu_millis >= start:
-            span = (min(cpu_millis, end) - start)
+            span = min(cpu_millis, end) - start
             reserved += int(span * fraction)
     return reserved
 
@@ -191,9 +191,7 @@ def node_resources(it, config: NodeConfig = NodeConfig(), *, view: str = "karpen
         NEURON_RESOURCE: it.accelerator_count if it.kind == NEURON.kind else 0,
         NEURONCORE_RESOURCE: (it.neuron_cores or 0) if it.kind == NEURON.kind else 0,
         EFA_RESOURCE: (
-            sum(1 for n in config.network_interfaces if n.get("interfaceType") == "efa-only")
-            if config.network_interfaces is not None
-            else it.efa_interfaces
+            sum(1 for n in config.network_interfaces if n.get("interfaceType") == "efa-only") if config.network_interfaces is not None else it.efa_interfaces
         ),
     }
     for name, size in (config.huge_pages or {}).items():

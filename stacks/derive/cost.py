@@ -40,8 +40,14 @@ UNASSIGNED = "(unassigned)"
 
 SPOT_SAFETY = {
     "serving": (True, "yes, with interruption handling: Karpenter's interruption queue cordons and drains a node on the 2-minute spot notice; run 2+ replicas"),
-    "interactive": (True, "yes, with interruption handling: Karpenter's interruption queue drains the node on the 2-minute notice; a reclaimed notebook restarts"),
-    "training": (False, "only with checkpointing and requeue: a reclaimed node ends the step; Kueue requeues the job, which must resume from its last checkpoint"),
+    "interactive": (
+        True,
+        "yes, with interruption handling: Karpenter's interruption queue drains the node on the 2-minute notice; a reclaimed notebook restarts",
+    ),
+    "training": (
+        False,
+        "only with checkpointing and requeue: a reclaimed node ends the step; Kueue requeues the job, which must resume from its last checkpoint",
+    ),
 }
 
 
@@ -304,9 +310,7 @@ def fixed_costs(spec) -> list[CostItem]:
         endpoints = len(spec.network.interface_endpoints)
         if endpoints:
             price = endpoints * zones * prices.interface_endpoint_per_az_hour
-            out.append(
-                CostItem(f"interface endpoints ({endpoints} x {zones} AZs)", price, price, f"${prices.interface_endpoint_per_az_hour}/endpoint/AZ-hour")
-            )
+            out.append(CostItem(f"interface endpoints ({endpoints} x {zones} AZs)", price, price, f"${prices.interface_endpoint_per_az_hour}/endpoint/AZ-hour"))
     if spec.builds("cluster"):
         out.append(CostItem("EKS control plane", prices.eks_cluster_per_hour, prices.eks_cluster_per_hour, f"${prices.eks_cluster_per_hour}/cluster-hour"))
         group = spec.cluster.system_node_group

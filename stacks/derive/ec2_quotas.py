@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 # Family group -> ((on-demand quota code, name), (spot quota code, name)); Service Quotas names as listed for ec2.
-_STANDARD = (("L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"), ("L-34B43A08", "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests"))
+_STANDARD = (
+    ("L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"),
+    ("L-34B43A08", "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests"),
+)
 QUOTAS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "p": (("L-417A185B", "Running On-Demand P instances"), ("L-7212CCBC", "All P Spot Instance Requests")),
     "g": (("L-DB2E81BA", "Running On-Demand G and VT instances"), ("L-3819A6DF", "All G and VT Spot Instance Requests")),
@@ -85,7 +88,9 @@ def quota_needs(spec) -> tuple[list[QuotaNeed], list[str]]:
                 if "spot" in pool.capacity_types:
                     need(spot, vcpus, f"pool {pool.name}")
             if None in groups:
-                notes.append(f"pool {pool.name}: no quota code known for some of {', '.join(capacity.instance_types)}; check them in the Service Quotas console")
+                notes.append(
+                    f"pool {pool.name}: no quota code known for some of {', '.join(capacity.instance_types)}; check them in the Service Quotas console"
+                )
             if "reserved" in pool.capacity_types:
                 notes.append(
                     f"pool {pool.name}: reserved capacity (On-Demand Capacity Reservation or Capacity Block for ML) is bought ahead: "

@@ -62,10 +62,7 @@ class LustreSizing:
         if self.per_accelerator_mbps is not None:
             text += f"; / {self.accelerators} accelerators = {self.per_accelerator_mbps:,.2f} MB/s each"
         write = "" if self.write_mbps == self.throughput_mbps else f" at {self.write_mbps:,.0f} MB/s write"
-        text += (
-            f"; a {self.checkpoint_gib:g} GiB checkpoint ({self.checkpoint_gib * GIB_IN_GB:,.2f} GB){write} writes in "
-            f"{self.checkpoint_seconds:,.0f} s"
-        )
+        text += f"; a {self.checkpoint_gib:g} GiB checkpoint ({self.checkpoint_gib * GIB_IN_GB:,.2f} GB){write} writes in {self.checkpoint_seconds:,.0f} s"
         return text
 
     def to_json(self) -> dict:

@@ -24,7 +24,4 @@ def plan_subnets(vpc_cidr: str, zones: tuple[str, ...]) -> list[SubnetPlan]:
     vpc = ipaddress.IPv4Network(vpc_cidr)  # a VPC's primary CIDR block is IPv4
     quarters = list(vpc.subnets(prefixlen_diff=2))
     public_slices = list(quarters[3].subnets(prefixlen_diff=4))
-    return [
-        SubnetPlan(zone=zone, private_cidr=str(quarters[i]), public_cidr=str(public_slices[i]))
-        for i, zone in enumerate(zones)
-    ]
+    return [SubnetPlan(zone=zone, private_cidr=str(quarters[i]), public_cidr=str(public_slices[i])) for i, zone in enumerate(zones)]

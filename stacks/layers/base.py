@@ -96,4 +96,15 @@ def aws_provider(spec: PlatformSpec) -> aws.Provider:
     return aws.Provider("aws", region=spec.region, default_tags=aws.ProviderDefaultTagsArgs(tags=stack_tags(spec)))
 
 
-__all__ = ["Below", "Built", "ClusterOutputs", "ComputeOutputs", "MissingLayer", "NetworkOutputs", "PlatformOutputs", "StorageOutputs", "aws_provider", "stack_tags"]
+__all__ = [
+    "Below",
+    "Built",
+    "ClusterOutputs",
+    "ComputeOutputs",
+    "MissingLayer",
+    "NetworkOutputs",
+    "PlatformOutputs",
+    "StorageOutputs",
+    "aws_provider",
+    "stack_tags",
+]

@@ -24,8 +24,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[NetworkOutputs]:
             )
         )
     layouts = [
-        SubnetLayout(zone=p.zone, private_cidr=p.private_cidr, public_cidr=p.public_cidr)
-        for p in plan_subnets(spec.network.vpc_cidr, spec.availability_zones)
+        SubnetLayout(zone=p.zone, private_cidr=p.private_cidr, public_cidr=p.public_cidr) for p in plan_subnets(spec.network.vpc_cidr, spec.availability_zones)
     ]
     network = Network(
         "network",

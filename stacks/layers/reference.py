@@ -113,9 +113,13 @@ def pool_problems(compute: object, spec: PlatformSpec) -> list[str]:
         there = built[name] if isinstance(built[name], Mapping) else {}
         zones, limits = list(pool_zones(pool, spec.availability_zones)), pool_capacity(pool).limits()
         if list(there.get("zones") or []) != zones:
-            problems.append(f"crucible:pools[{i}] ({name}) is in zones {zones}, but the compute layer built it in {list(there.get('zones') or [])}; allowed: the compute stack's pool, as configured there")
+            problems.append(
+                f"crucible:pools[{i}] ({name}) is in zones {zones}, but the compute layer built it in {list(there.get('zones') or [])}; allowed: the compute stack's pool, as configured there"
+            )
         if dict(there.get("limits") or {}) != limits:
-            problems.append(f"crucible:pools[{i}] ({name}) has limits {limits}, but the compute layer built it with {dict(there.get('limits') or {})}; allowed: the compute stack's pool, as configured there")
+            problems.append(
+                f"crucible:pools[{i}] ({name}) has limits {limits}, but the compute layer built it with {dict(there.get('limits') or {})}; allowed: the compute stack's pool, as configured there"
+            )
     return problems
 
 

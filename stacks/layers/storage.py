@@ -108,24 +108,26 @@ def build(spec: PlatformSpec, below: Below) -> Built[StorageOutputs]:
         ),
         opts=opts,
     )
-    return Built(StorageOutputs(
-        namespace=storage.namespace,
-        kms_key_arn=key.arn,
-        buckets={n: BucketOutputs(name=buckets.names[n], arn=buckets.arns[n]) for n in buckets.names},
-        lustre=LustreOutputs(
-            file_system_id=file_system.id,
-            dns_name=file_system.dns_name,
-            mount_name=file_system.mount_name,
-            capacity_gib=lustre.storage_capacity_gib,
-            zone=zone,
-            security_group_id=file_system.security_group.id,
-            pv_name=volumes.volumes["lustre"],
-            pvc_name=LUSTRE_CLAIM,
+    return Built(
+        StorageOutputs(
+            namespace=storage.namespace,
+            kms_key_arn=key.arn,
+            buckets={n: BucketOutputs(name=buckets.names[n], arn=buckets.arns[n]) for n in buckets.names},
+            lustre=LustreOutputs(
+                file_system_id=file_system.id,
+                dns_name=file_system.dns_name,
+                mount_name=file_system.mount_name,
+                capacity_gib=lustre.storage_capacity_gib,
+                zone=zone,
+                security_group_id=file_system.security_group.id,
+                pv_name=volumes.volumes["lustre"],
+                pvc_name=LUSTRE_CLAIM,
+            )
+            if file_system is not None and zone is not None
+            else None,
+            read_only_claims={n: volumes.claims[f"s3-{n}"] for n in read_only},
+            read_only_volumes={n: volumes.volumes[f"s3-{n}"] for n in read_only},
+            storage_class_name=storage.storage_class_name,
+            lustre_startup_taint=dict(FSX_CSI_STARTUP_TAINT),
         )
-        if file_system is not None and zone is not None
-        else None,
-        read_only_claims={n: volumes.claims[f"s3-{n}"] for n in read_only},
-        read_only_volumes={n: volumes.volumes[f"s3-{n}"] for n in read_only},
-        storage_class_name=storage.storage_class_name,
-        lustre_startup_taint=dict(FSX_CSI_STARTUP_TAINT),
-    ))
+    )

@@ -54,7 +54,9 @@ class OAuthSpec:
     allowed_organizations: tuple[str, ...] = setting(
         "github: GitHub organizations (or org:team) whose members may log in. Required for github.", default=[], check=unique
     )
-    authorize_url: Optional[str] = setting("generic-oauth: the provider's authorize endpoint (Cognito: https://<domain>/oauth2/authorize).", default=None, check=https_url)
+    authorize_url: Optional[str] = setting(
+        "generic-oauth: the provider's authorize endpoint (Cognito: https://<domain>/oauth2/authorize).", default=None, check=https_url
+    )
     token_url: Optional[str] = setting("generic-oauth: the token endpoint (Cognito: https://<domain>/oauth2/token).", default=None, check=https_url)
     userdata_url: Optional[str] = setting("generic-oauth: the user-info endpoint (Cognito: https://<domain>/oauth2/userInfo).", default=None, check=https_url)
     scope: tuple[str, ...] = setting(
@@ -85,7 +87,9 @@ class JupyterHubSpec:
         "NLB inside the VPC) or public (an internet-facing NLB terminating TLS: needs certificateArn).",
         default="private",
     )
-    certificate_arn: Optional[str] = setting("ACM certificate the load balancer terminates TLS with (required for exposure public).", default=None, check=acm_certificate_arn)
+    certificate_arn: Optional[str] = setting(
+        "ACM certificate the load balancer terminates TLS with (required for exposure public).", default=None, check=acm_certificate_arn
+    )
     source_ranges: tuple[str, ...] = setting(
         "CIDR blocks allowed to reach a load-balanced proxy (loadBalancerSourceRanges). Empty: the VPC / everyone the scheme allows.",
         default=[],
@@ -103,7 +107,9 @@ class JupyterHubSpec:
     image: Optional[str] = setting("Notebook image of the CPU profile (name:tag). Default: the chart's singleuser image.", default=None, check=image_ref)
     gpu_image: Optional[str] = setting("Notebook image of GPU profiles (CUDA-enabled). Default: `image`.", default=None, check=image_ref)
     neuron_image: Optional[str] = setting("Notebook image of Neuron profiles (Neuron SDK). Default: `image`.", default=None, check=image_ref)
-    user_volume_gib: int = setting("Size of each user's home volume (gp3, Retain StorageClass of the storage layer).", default=ByEnv(dev=10, prod=50), check=in_range(1, 16384))
+    user_volume_gib: int = setting(
+        "Size of each user's home volume (gp3, Retain StorageClass of the storage layer).", default=ByEnv(dev=10, prod=50), check=in_range(1, 16384)
+    )
     shared_mounts: bool = setting("Mount the shared Lustre file system (read-write) and the read-only S3 volumes in every notebook.", default=True)
     lustre_mount_path: str = setting("Where the shared Lustre file system appears in notebooks.", default="/fsx", check=absolute_path)
     datasets_mount_path: str = setting("Parent directory of the read-only S3 volumes in notebooks (<path>/<bucket>).", default="/datasets", check=absolute_path)
@@ -114,11 +120,11 @@ class JupyterHubSpec:
         if not self.enabled:
             return
         if self.authenticator is None:
-            ctx.problem(f"{path}.authenticator", f"required in {ctx.env} when JupyterHub is enabled; allowed: \"github\", \"generic-oauth\"")
+            ctx.problem(f"{path}.authenticator", f'required in {ctx.env} when JupyterHub is enabled; allowed: "github", "generic-oauth"')
         elif self.authenticator == "dummy" and ctx.env != "dev":
             ctx.problem(
                 f"{path}.authenticator",
-                f"got \"dummy\"; the dummy authenticator lets anyone in and is refused in {ctx.env}; allowed: \"github\", \"generic-oauth\"",
+                f'got "dummy"; the dummy authenticator lets anyone in and is refused in {ctx.env}; allowed: "github", "generic-oauth"',
             )
         elif self.authenticator in ("github", "generic-oauth"):
             if self.oauth is None:
@@ -136,10 +142,10 @@ class JupyterHubSpec:
         if self.exposure == "public" and self.certificate_arn is None:
             ctx.problem(
                 f"{path}.certificateArn",
-                "required with exposure \"public\": a public hub must terminate TLS (an ACM certificate ARN); or use exposure \"private\"/\"internal-lb\"",
+                'required with exposure "public": a public hub must terminate TLS (an ACM certificate ARN); or use exposure "private"/"internal-lb"',
             )
         if self.exposure == "private" and self.source_ranges:
-            ctx.problem(f"{path}.sourceRanges", "set, but exposure is \"private\" (no load balancer): remove it")
+            ctx.problem(f"{path}.sourceRanges", 'set, but exposure is "private" (no load balancer): remove it')
 
 
 def _camel(name: str) -> str:
@@ -169,9 +175,7 @@ class ManagedObservabilitySpec:
         "Prometheus still scrapes and alerts.",
         default=False,
     )
-    grafana: bool = setting(
-        "With `enabled`: an Amazon Managed Grafana workspace (IAM Identity Center sign-in) that queries the workspace.", default=True
-    )
+    grafana: bool = setting("With `enabled`: an Amazon Managed Grafana workspace (IAM Identity Center sign-in) that queries the workspace.", default=True)
 
 
 @dataclass(frozen=True)
@@ -182,10 +186,14 @@ class ObservabilitySpec:
     )
     prometheus_stack_version: str = setting("kube-prometheus-stack chart version (prometheus-community).", default=PROMETHEUS_STACK_CHART_VERSION, check=semver)
     dcgm_exporter_version: str = setting("NVIDIA dcgm-exporter chart version.", default=DCGM_EXPORTER_CHART_VERSION, check=semver)
-    neuron_monitor_image: str = setting("Image of the neuron-monitor DaemonSet (neuron-monitor + Prometheus exporter).", default=NEURON_MONITOR_IMAGE, check=image_ref)
+    neuron_monitor_image: str = setting(
+        "Image of the neuron-monitor DaemonSet (neuron-monitor + Prometheus exporter).", default=NEURON_MONITOR_IMAGE, check=image_ref
+    )
     namespace: str = setting("Namespace of Prometheus, Grafana and the exporters.", default="monitoring", check=k8s_name)
     retention_days: int = setting("Prometheus retention (days).", default=ByEnv(dev=7, prod=30), check=in_range(1, 3650))
-    volume_gib: int = setting("Prometheus persistent volume (gp3, the storage layer's StorageClass).", default=ByEnv(dev=50, prod=200), check=in_range(10, 16384))
+    volume_gib: int = setting(
+        "Prometheus persistent volume (gp3, the storage layer's StorageClass).", default=ByEnv(dev=50, prod=200), check=in_range(10, 16384)
+    )
     scrape_interval_seconds: int = setting("Scrape interval of the accelerator exporters.", default=30, check=in_range(5, 300))
     grafana: bool = setting("Install Grafana; its admin password is the secret config key crucible:grafanaAdminPassword (required then).", default=False)
     logs: LogsSpec = setting("Logs off the nodes to CloudWatch Logs (see `logs.*`).", default={})
@@ -216,7 +224,7 @@ class ArgoSpec:
 
     def check(self, ctx: Context, path: str) -> None:
         if self.enabled and "sso" in self.auth_modes and self.sso is None:
-            ctx.problem(f"{path}.sso", "required with auth mode \"sso\": issuer, clientId and redirectUrl")
+            ctx.problem(f"{path}.sso", 'required with auth mode "sso": issuer, clientId and redirectUrl')
 
 
 # ---- KubeRay -----------------------------------------------------------------------------------------
@@ -260,7 +268,7 @@ def required_secrets(spec: "PlatformSpec") -> list[tuple[str, str]]:
     if obs.enabled and obs.grafana:
         needed.append((GRAFANA_PASSWORD_KEY, "addons.observability.grafana"))
     if argo.enabled and "sso" in argo.auth_modes:
-        needed.append((ARGO_SSO_SECRET_KEY, "the Argo Workflows auth mode \"sso\""))
+        needed.append((ARGO_SSO_SECRET_KEY, 'the Argo Workflows auth mode "sso"'))
     return needed
 
 
@@ -274,7 +282,10 @@ def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
         if hub.default_pool is not None:
             pool = pools.get(hub.default_pool)
             if pool is None:
-                ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)}; allowed: one of crucible:pools[].name ({', '.join(pools) or 'none defined'})")
+                ctx.problem(
+                    f"{path}addons.jupyterhub.defaultPool",
+                    f"got {show(hub.default_pool)}; allowed: one of crucible:pools[].name ({', '.join(pools) or 'none defined'})",
+                )
             elif pool.kind != "cpu":
                 ctx.problem(f"{path}addons.jupyterhub.defaultPool", f"got {show(hub.default_pool)} (kind {pool.kind}); allowed: a cpu pool")
         elif not any(p.kind == "cpu" for p in spec.pools) and spec.builds("compute"):
@@ -290,5 +301,5 @@ def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
         ctx.problem(
             f"{path}addons.jupyterhub.exposure",
             f"got {show(hub.exposure)}, but serving.loadBalancerController.enabled is false: the hub's NLB is made by the "
-            "AWS Load Balancer Controller; enable it or use exposure \"private\"",
+            'AWS Load Balancer Controller; enable it or use exposure "private"',
         )

@@ -200,8 +200,7 @@ def label_key_problem(key: str) -> Optional[str]:
         return f"got {show(key)}; the prefix {show(prefix)} is not a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)"
     if not name or len(name) > 63 or not _LABEL_NAME.match(name):
         return (
-            f"got {show(key)}; the name {show(name)} is not a label name (1-63 letters, digits, '-', '_' and '.', "
-            "starting and ending with a letter or digit)"
+            f"got {show(key)}; the name {show(name)} is not a label name (1-63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
         )
     return None
 

@@ -26,9 +26,20 @@ _ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 NON_PUBLIC_BLOCKS = tuple(
     ipaddress.ip_network(block)
     for block in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-        "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
-        "fc00::/7", "fe80::/10", "::1/128", "ff00::/8",
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+        "ff00::/8",
     )
 )
 WORLD = ("0.0.0.0/0", "::/0")
@@ -182,9 +193,11 @@ class ClusterSpec:
     name: Optional[str] = setting(
         "EKS cluster name. Default: crucible-<stack>.",
         default=None,
-        check=lambda v: None
-        if 1 <= len(v) <= 100 and v[0].isalnum() and all(c.isalnum() or c in "-_" for c in v)
-        else f"got {show(v)}; allowed: 1-100 letters, digits, '-' or '_', starting with a letter or digit",
+        check=lambda v: (
+            None
+            if 1 <= len(v) <= 100 and v[0].isalnum() and all(c.isalnum() or c in "-_" for c in v)
+            else f"got {show(v)}; allowed: 1-100 letters, digits, '-' or '_', starting with a letter or digit"
+        ),
     )
     version: str = setting(
         "Kubernetes version (pinned; upgrade by changing it).",
@@ -228,9 +241,7 @@ class ClusterSpec:
         "apiAccess.deployRoleArn.",
         default=ByEnv(dev=True, prod=False),
     )
-    authentication_mode: Literal["API", "API_AND_CONFIG_MAP"] = setting(
-        "EKS authentication mode (access entries).", default="API"
-    )
+    authentication_mode: Literal["API", "API_AND_CONFIG_MAP"] = setting("EKS authentication mode (access entries).", default="API")
     kms_key_deletion_window_days: int = setting(
         "Waiting period before the cluster's KMS keys (secrets, node volumes, control-plane and flow logs) are deleted.",
         default=ByEnv(dev=7, prod=30),
@@ -248,9 +259,7 @@ class ClusterSpec:
         "one fails.",
         default=False,
     )
-    system_node_group: SystemNodeGroupSpec = setting(
-        "The system node group (see `systemNodeGroup.*`).", default={}
-    )
+    system_node_group: SystemNodeGroupSpec = setting("The system node group (see `systemNodeGroup.*`).", default={})
 
     def check(self, ctx: Context, path: str) -> None:
         for key, version in self.addon_versions.items():

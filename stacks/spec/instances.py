@@ -46,7 +46,8 @@ def check_pool_instances(pool: "PoolSpec", ctx: Context, path: str, catalog: Opt
             if facts.kind != pool.kind:
                 ctx.problem(
                     key,
-                    f"got {show(entry)}" + (f" ({facts.name})" if facts.name != entry else "")
+                    f"got {show(entry)}"
+                    + (f" ({facts.name})" if facts.name != entry else "")
                     + f": a {accelerator(facts.kind).words} type in a {pool.kind} pool; "
                     f"allowed: {wanted.words} types only",
                 )

@@ -138,8 +138,7 @@ def _check_sections_of_layers(raw: Mapping[str, Any], ctx: Context) -> None:
             what = f"the {readers[0]} layer" if len(readers) == 1 else f"any layer that reads it ({', '.join(readers)})"
             ctx.problem(
                 f"{ROOT}{section}",
-                f"set, but this stack does not build {what} (layers: {', '.join(layers)}); "
-                f"configure it in the stack that does ({raw.get('stackReference')})",
+                f"set, but this stack does not build {what} (layers: {', '.join(layers)}); configure it in the stack that does ({raw.get('stackReference')})",
             )
 
 
@@ -152,8 +151,7 @@ def _check_provider_region(config: Mapping[str, Any], raw: Mapping[str, Any], ct
     if provider_region is not None and isinstance(region, str) and provider_region != region:
         ctx.problem(
             "aws:region",
-            f"got {show(provider_region)}, but crucible:region is {show(region)}; allowed: {show(region)} (the same region), "
-            "or remove aws:region",
+            f"got {show(provider_region)}, but crucible:region is {show(region)}; allowed: {show(region)} (the same region), or remove aws:region",
         )
 
 

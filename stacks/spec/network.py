@@ -64,17 +64,13 @@ class NetworkSpec:
         default=ByEnv(dev=[], prod=PROD_INTERFACE_ENDPOINTS),
         check=all_of(unique),
     )
-    flow_logs: bool = setting(
-        "VPC flow logs to CloudWatch Logs.", default=ByEnv(dev=False, prod=True)
-    )
+    flow_logs: bool = setting("VPC flow logs to CloudWatch Logs.", default=ByEnv(dev=False, prod=True))
     flow_log_retention_days: int = setting(
         "Retention of the flow-log group in days.",
         default=ByEnv(dev=7, prod=90),
         check=log_retention_days,
     )
-    existing: Optional[ExistingVpc] = setting(
-        "Use an existing VPC instead of creating one (see the `existing.*` keys).", default=None
-    )
+    existing: Optional[ExistingVpc] = setting("Use an existing VPC instead of creating one (see the `existing.*` keys).", default=None)
     transit_gateway_id: Optional[str] = setting(
         "Transit gateway (tgw-<hex>) that connects the VPC Crucible builds to your company network: Crucible attaches "
         "the private subnets (one per zone) and, in every private route table, routes each "

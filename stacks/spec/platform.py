@@ -96,9 +96,7 @@ def az_count(values: tuple[str, ...]) -> Optional[str]:
 
 @dataclass(frozen=True)
 class PlatformSpec:
-    environment: Literal["dev", "staging", "prod"] = setting(
-        "Environment: selects the defaults (prod: safe; dev: cheap) and the policy enforcement levels."
-    )
+    environment: Literal["dev", "staging", "prod"] = setting("Environment: selects the defaults (prod: safe; dev: cheap) and the policy enforcement levels.")
     region: str = setting("AWS region of every resource.", check=region_name)
     availability_zones: tuple[str, ...] = setting(
         "Availability zones to span (2 or 3), e.g. [us-east-1a, us-east-1b, us-east-1c].",

@@ -41,7 +41,9 @@ def node_labels(labels) -> list[tuple[Optional[str], str]]:
 
 def ami_version(value: str) -> Optional[str]:
     if not _AMI_VERSION.match(value):
-        return f"got {show(value)}; allowed: 'latest' or a pinned release such as {AMI_EXAMPLE['AL2023']} (AL2023) or {AMI_EXAMPLE['Bottlerocket']} (Bottlerocket)"
+        return (
+            f"got {show(value)}; allowed: 'latest' or a pinned release such as {AMI_EXAMPLE['AL2023']} (AL2023) or {AMI_EXAMPLE['Bottlerocket']} (Bottlerocket)"
+        )
     return None
 
 
@@ -68,25 +70,19 @@ class PoolSpec:
     workload: Literal["training", "serving", "interactive"] = setting(
         "What runs there: training (never disrupted while busy), serving or interactive (consolidated when idle)."
     )
-    instance_types: tuple[str, ...] = setting(
-        "Instance types (p5.48xlarge) or families (g6e) from the instance catalog.", check=all_of(non_empty, unique)
-    )
+    instance_types: tuple[str, ...] = setting("Instance types (p5.48xlarge) or families (g6e) from the instance catalog.", check=all_of(non_empty, unique))
     capacity_types: tuple[Literal["on-demand", "spot", "reserved"], ...] = setting(
         "Karpenter capacity types to use: on-demand, spot, reserved (needs `capacityReservation`).",
         default=["on-demand"],
         check=all_of(non_empty, unique),
     )
-    capacity_reservation: Optional[CapacityReservationSpec] = setting(
-        "Reservations for capacity type `reserved` (ODCRs and ML Capacity Blocks).", default=None
-    )
+    capacity_reservation: Optional[CapacityReservationSpec] = setting("Reservations for capacity type `reserved` (ODCRs and ML Capacity Blocks).", default=None)
     max_nodes: Optional[int] = setting(
         "Most nodes the pool may run; the NodePool's cpu/memory/accelerator limits are derived from it. Set this or maxAccelerators.",
         default=None,
         check=in_range(1, 1000),
     )
-    max_accelerators: Optional[int] = setting(
-        "Most accelerators the pool may run (alternative to maxNodes).", default=None, check=in_range(1, 100000)
-    )
+    max_accelerators: Optional[int] = setting("Most accelerators the pool may run (alternative to maxNodes).", default=None, check=in_range(1, 100000))
     zones: tuple[str, ...] = setting(
         "Availability zones of the pool (a subset of crucible:availabilityZones). Default: all of them; EFA pools: the first.",
         default=[],
@@ -158,7 +154,10 @@ class PoolSpec:
             if self.ami_family == "AL2023" and not al2023_style:
                 ctx.problem(f"{path}.amiVersion", f"got {show(self.ami_version)} for AL2023; allowed: an AL2023 release such as {AMI_EXAMPLE['AL2023']}")
             if self.ami_family == "Bottlerocket" and al2023_style:
-                ctx.problem(f"{path}.amiVersion", f"got {show(self.ami_version)} for Bottlerocket; allowed: a Bottlerocket release such as {AMI_EXAMPLE['Bottlerocket']}")
+                ctx.problem(
+                    f"{path}.amiVersion",
+                    f"got {show(self.ami_version)} for Bottlerocket; allowed: a Bottlerocket release such as {AMI_EXAMPLE['Bottlerocket']}",
+                )
         if self.ami_family == "AL2023" and self.data_volume_gib and self.instance_store_raid0:
             ctx.problem(
                 f"{path}.dataVolumeGib",

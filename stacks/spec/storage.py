@@ -96,9 +96,7 @@ class BucketSpec:
     abort_incomplete_upload_days: int = setting(
         "Days after which incomplete multipart uploads (interrupted checkpoint writes) are aborted.", default=7, check=in_range(1, 365)
     )
-    read_only_volume: bool = setting(
-        "Also mount the bucket read-only in the cluster through Mountpoint for S3 (a static PersistentVolume).", default=False
-    )
+    read_only_volume: bool = setting("Also mount the bucket read-only in the cluster through Mountpoint for S3 (a static PersistentVolume).", default=False)
 
 
 DEFAULT_BUCKETS = [
@@ -243,9 +241,15 @@ class LustreSpec:
         for i, link in enumerate(self.repositories):
             for j, other in enumerate(self.repositories[:i]):
                 if link.path == other.path or link.path.startswith(other.path + "/") or other.path.startswith(link.path + "/"):
-                    ctx.problem(f"{path}.repositories[{i}].path", f"got {show(link.path)}; overlaps repositories[{j}].path {show(other.path)}: file-system paths must not nest")
+                    ctx.problem(
+                        f"{path}.repositories[{i}].path",
+                        f"got {show(link.path)}; overlaps repositories[{j}].path {show(other.path)}: file-system paths must not nest",
+                    )
                 elif (link.bucket, link.prefix) == (other.bucket, other.prefix):
-                    ctx.problem(f"{path}.repositories[{i}].prefix", f"bucket {show(link.bucket)} prefix {show(link.prefix)} is already linked by repositories[{j}]; each association needs its own bucket or prefix")
+                    ctx.problem(
+                        f"{path}.repositories[{i}].prefix",
+                        f"bucket {show(link.bucket)} prefix {show(link.prefix)} is already linked by repositories[{j}]; each association needs its own bucket or prefix",
+                    )
 
 
 @dataclass(frozen=True)
@@ -265,7 +269,9 @@ class StorageSpec:
     )
     lustre: LustreSpec = setting("The FSx for Lustre file system (see `lustre.*`).", default={})
     namespace: str = setting("Namespace of the shared volume claims (Lustre, read-only datasets).", default="crucible-data", check=k8s_name)
-    storage_class_name: str = setting("Name of the gp3 StorageClass for user volumes (encrypted, Retain, WaitForFirstConsumer).", default="crucible-gp3", check=k8s_name)
+    storage_class_name: str = setting(
+        "Name of the gp3 StorageClass for user volumes (encrypted, Retain, WaitForFirstConsumer).", default="crucible-gp3", check=k8s_name
+    )
     checkpoint_size_gib: float = setting("Size of one training checkpoint, for the plan's write-time figure.", default=100, check=in_range(0.1, 1_000_000))
     min_throughput_per_accelerator_mbps: float = setting(
         "The plan warns when Lustre throughput per training accelerator (at the pools' maximum) is below this (MB/s).",
@@ -325,4 +331,3 @@ def check_physical_names(storage: StorageSpec, stack: str, region: str, ctx: Con
                     f"default bucket name (crucible-<stack>-<name>-<account id>-<region>-an) {shown}; use a shorter stack "
                     "or bucket name, or set storage.bucketPrefix (an explicit name in the global namespace)",
                 )
-

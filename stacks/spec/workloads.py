@@ -26,7 +26,6 @@ RAY_TOKEN_AUTH_MIN = (2, 52, 0)
 NCCL_TESTS_IMAGE = versions.image("nccl-tests").ref
 
 
-
 def ray_version(value: str) -> Optional[str]:
     problem = semver(value)
     if problem:
@@ -50,9 +49,7 @@ class TrainerSpec:
 
     enabled: bool = setting("Install Kubeflow Trainer (TrainJob; admitted by Kueue as trainer.kubeflow.org/trainjob).", default=True)
     version: str = setting("Chart version of oci://ghcr.io/kubeflow/charts/kubeflow-trainer.", default=TRAINER_CHART_VERSION, check=semver)
-    install_job_set: bool = setting(
-        "Install JobSet as the chart's dependency (turn off when JobSet is already installed in the cluster).", default=True
-    )
+    install_job_set: bool = setting("Install JobSet as the chart's dependency (turn off when JobSet is already installed in the cluster).", default=True)
     runtime_image: str = setting(
         "Image of the ClusterTrainingRuntimes Crucible deploys with Trainer (`training.runtimes`): PyTorch with the EFA "
         "installer and aws-ofi-nccl, e.g. an AWS Deep Learning Container. A TrainJob that names no image of its own runs "
@@ -173,7 +170,9 @@ class ServingSpec:
         "or public (internet-facing ALB, HTTPS only: needs certificateArn; reported by the policy pack).",
         default="private",
     )
-    certificate_arn: Optional[str] = setting("ACM certificate of the public HTTPS listener (required when exposure is public).", default=None, check=acm_certificate_arn)
+    certificate_arn: Optional[str] = setting(
+        "ACM certificate of the public HTTPS listener (required when exposure is public).", default=None, check=acm_certificate_arn
+    )
     public_cidrs: tuple[str, ...] = setting(
         "Source CIDRs allowed to reach a public load balancer (alb.ingress.kubernetes.io/inbound-cidrs).",
         default=["0.0.0.0/0"],

@@ -166,7 +166,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crucible", description="Plan and check Crucible stacks offline (no credentials, no Pulumi CLI).")
     sub = p.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="run the program for a stack config under mocks and report what it would create")
-    plan.add_argument("stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml), a path to a Pulumi.<name>.yaml, or `bootstrap` (bootstrap/Pulumi.bootstrap.yaml)")
+    plan.add_argument(
+        "stack", help="stack name (dev, prod, …: stacks/Pulumi.<name>.yaml), a path to a Pulumi.<name>.yaml, or `bootstrap` (bootstrap/Pulumi.bootstrap.yaml)"
+    )
     plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE ('-' for stdout only)")
     plan.set_defaults(func=cmd_plan)
     check = sub.add_parser("check", help="evaluate the policy pack against a saved plan (e.g. an edited copy)")
@@ -189,7 +191,9 @@ def parser() -> argparse.ArgumentParser:
     runner.add_argument("stacks", nargs="+", metavar="stack", help="stack names or paths to Pulumi.<name>.yaml")
     runner.add_argument("--labels", action="store_true", help="print each stack's runs-on labels as JSON, {stack: [label, ...]}, for a workflow's runs-on")
     runner.set_defaults(func=cmd_runner)
-    verify = sub.add_parser("verify", help="after `pulumi up`: check the real cluster against the stack's plan (pools, devices, NCCL, queues, Lustre, JupyterHub)")
+    verify = sub.add_parser(
+        "verify", help="after `pulumi up`: check the real cluster against the stack's plan (pools, devices, NCCL, queues, Lustre, JupyterHub)"
+    )
     from stacks.tools.verify.command import add_arguments
 
     add_arguments(verify)

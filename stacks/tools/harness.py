@@ -114,9 +114,7 @@ def mock_resource_id(typ: str, name: str) -> str:
 class CrucibleMocks(pulumi.runtime.Mocks):
     """Deterministic stand-ins for what AWS and Kubernetes providers would return."""
 
-    def __init__(
-        self, region: str = "us-east-1", stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None, account_id: str = ACCOUNT_ID
-    ):
+    def __init__(self, region: str = "us-east-1", stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None, account_id: str = ACCOUNT_ID):
         self.region = region
         self.account_id = account_id  # the caller identity's account: what names that must be unique per account use
         self.partition = partition_of(region)  # every ARN and endpoint the mocks fabricate is in the region's partition
@@ -303,10 +301,20 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         with self._lock:
             self.captured.append(
                 CapturedResource(
-                    urn=response.urn, type=request.type, name=request.name, parent=request.parent,
-                    inputs=to_plain(inputs), custom=True, protect=False, retain_on_delete=False,
-                    delete_before_replace=False, ignore_changes=[], aliases=[], dependencies=sorted(set(request.dependencies)),
-                    property_dependencies={}, provider=request.provider,
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    inputs=to_plain(inputs),
+                    custom=True,
+                    protect=False,
+                    retain_on_delete=False,
+                    delete_before_replace=False,
+                    ignore_changes=[],
+                    aliases=[],
+                    dependencies=sorted(set(request.dependencies)),
+                    property_dependencies={},
+                    provider=request.provider,
                 )
             )
         return response
@@ -398,9 +406,7 @@ def run_program(
     _assert_unique_urns(monitor.captured)
     resources = creation_order(monitor.captured)
     plain_outputs = {k: (SECRET if k in secret_outputs else to_plain(v)) for k, v in exported.items()}
-    return PlanRun(
-        stack=stack, project=project, resources=resources, outputs=plain_outputs, raw_outputs=to_plain(exported)
-    )
+    return PlanRun(stack=stack, project=project, resources=resources, outputs=plain_outputs, raw_outputs=to_plain(exported))
 
 
 def creation_order(resources: list[CapturedResource]) -> list[CapturedResource]:

@@ -46,8 +46,7 @@ def res(
     }
 
 
-def k8s(api_version: str, kind: str, name: str, spec: Optional[Mapping] = None, *, metadata: Optional[Mapping] = None,
-        **options: Any) -> dict:
+def k8s(api_version: str, kind: str, name: str, spec: Optional[Mapping] = None, *, metadata: Optional[Mapping] = None, **options: Any) -> dict:
     """A Kubernetes object (custom resources: `kubernetes:<apiVersion>:<kind>`, core: `kubernetes:core/v1:<kind>`)."""
     group_version = api_version if "/" in api_version else f"core/{api_version}"
     inputs: dict = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, **dict(metadata or {})}}

@@ -5,9 +5,21 @@ from policy_builder import k8s
 GPU_TAINT = {"key": "nvidia.com/gpu", "effect": "NoSchedule"}
 
 
-def node_pool(name="gpu-train", *, types=("p5.48xlarge",), zones=("us-east-1a",), workload="training",
-              capacity=("on-demand",), taints=(GPU_TAINT,), limits=None, disruption=None, expire="Never",
-              labels=None, node_class=None, **template_spec):
+def node_pool(
+    name="gpu-train",
+    *,
+    types=("p5.48xlarge",),
+    zones=("us-east-1a",),
+    workload="training",
+    capacity=("on-demand",),
+    taints=(GPU_TAINT,),
+    limits=None,
+    disruption=None,
+    expire="Never",
+    labels=None,
+    node_class=None,
+    **template_spec,
+):
     requirements = [
         {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(types)},
         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(capacity)},
@@ -26,8 +38,11 @@ def node_pool(name="gpu-train", *, types=("p5.48xlarge",), zones=("us-east-1a",)
             },
         },
         "limits": limits if limits is not None else {"cpu": "1536", "memory": "16384Gi", "nvidia.com/gpu": "64"},
-        "disruption": disruption if disruption is not None else {
-            "consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m",
+        "disruption": disruption
+        if disruption is not None
+        else {
+            "consolidationPolicy": "WhenEmpty",
+            "consolidateAfter": "10m",
             "budgets": [{"nodes": "0", "reasons": ["Underutilized", "Drifted"]}],
         },
     }

@@ -47,7 +47,10 @@ def test_a_wildcard_or_missing_repository_fires():
     everyone = role("everyone", {"StringEquals": {AUD: "sts.amazonaws.com", SUB: "repo:*:environment:prod"}})
     missing = role("no-sub", {"StringEquals": {AUD: "sts.amazonaws.com"}})
     assert verdicts("sec-cicd-002-github-oidc-repository", [org, everyone, missing, PINNED]) == [
-        ("any-repo-of-acme", "mandatory"), ("everyone", "mandatory"), ("no-sub", "mandatory")]
+        ("any-repo-of-acme", "mandatory"),
+        ("everyone", "mandatory"),
+        ("no-sub", "mandatory"),
+    ]
     assert "StringLike" in messages("sec-cicd-002-github-oidc-repository", [org])[0]
 
 
@@ -63,20 +66,31 @@ def test_the_allowed_repositories_setting_pins_the_repository():
 
 
 # SEC-CICD-003
-@pytest.mark.parametrize("subject", [
-    "repo:acme/crucible:ref:refs/heads/main",   # any workflow on main, around the environment's reviewers
-    "repo:acme/crucible:pull_request",          # any pull request job of the repository
-    "repo:acme/crucible:environment:*",         # every environment: dev's job gets prod's role
-    "repo:acme/crucible:*",
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "repo:acme/crucible:ref:refs/heads/main",  # any workflow on main, around the environment's reviewers
+        "repo:acme/crucible:pull_request",  # any pull request job of the repository
+        "repo:acme/crucible:environment:*",  # every environment: dev's job gets prod's role
+        "repo:acme/crucible:*",
+    ],
+)
 def test_a_subject_without_one_named_environment_fires(subject):
     found = role("no-env", {"StringEquals": {AUD: "sts.amazonaws.com", SUB: subject}})
     assert verdicts("sec-cicd-003-github-oidc-environment", [found]) == [("no-env", "mandatory")]
 
 
 def test_pod_roles_are_not_judged_by_the_github_rules_nor_github_roles_by_irsa():
-    irsa = role("pod", {"StringEquals": {"oidc.eks.us-east-1.amazonaws.com/id/ABC:sub": "system:serviceaccount:ns:sa",
-                                         "oidc.eks.us-east-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com"}}, federated=EKS)
+    irsa = role(
+        "pod",
+        {
+            "StringEquals": {
+                "oidc.eks.us-east-1.amazonaws.com/id/ABC:sub": "system:serviceaccount:ns:sa",
+                "oidc.eks.us-east-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com",
+            }
+        },
+        federated=EKS,
+    )
     for policy in ("sec-cicd-001-github-oidc-audience", "sec-cicd-002-github-oidc-repository", "sec-cicd-003-github-oidc-environment"):
         assert verdicts(policy, [irsa]) == []
     assert verdicts("sec-iam-002-scoped-trust", [PINNED, irsa]) == []

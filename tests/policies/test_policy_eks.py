@@ -21,8 +21,12 @@ def admin(principal="arn:aws:iam::111122223333:role/PlatformAdmin", name="admin"
     return res(
         "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
         name,
-        {"clusterName": "eks", "principalArn": principal, "accessScope": {"type": "cluster"},
-         "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"},
+        {
+            "clusterName": "eks",
+            "principalArn": principal,
+            "accessScope": {"type": "cluster"},
+            "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+        },
     )
 
 
@@ -121,7 +125,9 @@ def test_supported_version_advises_on_old_or_unpinned_versions():
 
 
 def test_supported_version_list_is_configurable():
-    assert verdicts("sec-eks-005-supported-version", [cluster()], config={"sec-eks-005-supported-version": {"allowedVersions": ["1.35"]}}) == [("eks", "advisory")]
+    assert verdicts("sec-eks-005-supported-version", [cluster()], config={"sec-eks-005-supported-version": {"allowedVersions": ["1.35"]}}) == [
+        ("eks", "advisory")
+    ]
 
 
 # SEC-EKS-006
@@ -154,8 +160,11 @@ INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 def api_rule(cluster_res, name="api-from-runner", **inputs):
     """An ingress rule on the cluster security group (its id comes from the cluster: unknown at preview)."""
-    rule = res(INGRESS_RULE, name, {"securityGroupId": UNKNOWN, "ipProtocol": "tcp", "fromPort": 443, "toPort": 443,
-                                    "referencedSecurityGroupId": "sg-0a1b2c3d4e5f60718", **inputs})
+    rule = res(
+        INGRESS_RULE,
+        name,
+        {"securityGroupId": UNKNOWN, "ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "referencedSecurityGroupId": "sg-0a1b2c3d4e5f60718", **inputs},
+    )
     return link(rule, "securityGroupId", cluster_res)
 
 
@@ -190,8 +199,16 @@ def vpc_with_cluster(*route_targets: dict, destination: str = VPN):
     ``destination`` per target), and a private-only cluster admitting ``VPN`` on 443."""
     subnet = res("aws:ec2/subnet:Subnet", "private-a", {"cidrBlock": "10.30.0.0/18"})
     table = res("aws:ec2/routeTable:RouteTable", "private-a", {})
-    association = link(link(res("aws:ec2/routeTableAssociation:RouteTableAssociation", "private-a", {"subnetId": UNKNOWN, "routeTableId": UNKNOWN}), "subnetId", subnet), "routeTableId", table)
-    nat = link(res("aws:ec2/route:Route", "private-a-nat", {"routeTableId": UNKNOWN, "destinationCidrBlock": "0.0.0.0/0", "natGatewayId": "nat-1"}), "routeTableId", table)
+    association = link(
+        link(res("aws:ec2/routeTableAssociation:RouteTableAssociation", "private-a", {"subnetId": UNKNOWN, "routeTableId": UNKNOWN}), "subnetId", subnet),
+        "routeTableId",
+        table,
+    )
+    nat = link(
+        res("aws:ec2/route:Route", "private-a-nat", {"routeTableId": UNKNOWN, "destinationCidrBlock": "0.0.0.0/0", "natGatewayId": "nat-1"}),
+        "routeTableId",
+        table,
+    )
     routes = [
         link(res("aws:ec2/route:Route", f"private-a-{i}", {"routeTableId": UNKNOWN, "destinationCidrBlock": destination, **target}), "routeTableId", table)
         for i, target in enumerate(route_targets)

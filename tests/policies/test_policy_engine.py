@@ -73,8 +73,7 @@ def test_the_served_pack_judges_a_resource_with_the_prod_config(analyzer):
         config.properties.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
     analyzer.Configure(configure, timeout=10)
     props = struct_pb2.Struct()
-    props.update({"version": "1.34", "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True,
-                                                   "publicAccessCidrs": ["0.0.0.0/0"]}})
+    props.update({"version": "1.34", "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}})
     urn = "urn:pulumi:prod::crucible::aws:eks/cluster:Cluster::eks"
     response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(type="aws:eks/cluster:Cluster", urn=urn, name="eks", properties=props), timeout=10)
     findings = {(d.policyName, d.enforcementLevel) for d in response.diagnostics}

@@ -11,8 +11,15 @@ def subnet(name="private-a", zone="us-east-1a"):
 
 
 def lustre(name="fsx", subnet_res=None, groups=(), **inputs):
-    base = {"deploymentType": "PERSISTENT_2", "storageCapacity": 1200, "subnetIds": UNKNOWN, "kmsKeyId": UNKNOWN,
-            "automaticBackupRetentionDays": 7, "skipFinalBackup": False, "securityGroupIds": [UNKNOWN for _ in groups]}
+    base = {
+        "deploymentType": "PERSISTENT_2",
+        "storageCapacity": 1200,
+        "subnetIds": UNKNOWN,
+        "kmsKeyId": UNKNOWN,
+        "automaticBackupRetentionDays": 7,
+        "skipFinalBackup": False,
+        "securityGroupIds": [UNKNOWN for _ in groups],
+    }
     base.update(inputs)
     fs = res(LUSTRE, name, base)
     if subnet_res:
@@ -23,9 +30,11 @@ def lustre(name="fsx", subnet_res=None, groups=(), **inputs):
 
 
 def dra(fs, events=("NEW", "CHANGED"), bucket=None, name="datasets"):
-    link_ = res("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation", name, {
-        "fileSystemId": UNKNOWN, "fileSystemPath": "/datasets", "dataRepositoryPath": UNKNOWN,
-        "s3": {"autoExportPolicy": {"events": list(events)}}})
+    link_ = res(
+        "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation",
+        name,
+        {"fileSystemId": UNKNOWN, "fileSystemPath": "/datasets", "dataRepositoryPath": UNKNOWN, "s3": {"autoExportPolicy": {"events": list(events)}}},
+    )
     link(link_, "fileSystemId", fs)
     if bucket:
         link(link_, "dataRepositoryPath", bucket)
@@ -52,9 +61,18 @@ def test_lustre_whose_subnet_lives_in_another_stack_is_not_judged():
 # AI-FSX-002
 def lustre_group(name="fsx-sg", cidr="10.0.0.0/16", ports=((988, 988), (1018, 1023))):
     group = res("aws:ec2/securityGroup:SecurityGroup", name, {"vpcId": UNKNOWN})
-    rules = [link(res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", f"{name}-{low}",
-                      {"securityGroupId": UNKNOWN, "ipProtocol": "tcp", "fromPort": low, "toPort": high, "cidrIpv4": cidr}),
-                  "securityGroupId", group) for low, high in ports]
+    rules = [
+        link(
+            res(
+                "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                f"{name}-{low}",
+                {"securityGroupId": UNKNOWN, "ipProtocol": "tcp", "fromPort": low, "toPort": high, "cidrIpv4": cidr},
+            ),
+            "securityGroupId",
+            group,
+        )
+        for low, high in ports
+    ]
     return group, rules
 
 
@@ -65,8 +83,7 @@ def test_lustre_group_open_to_private_cidrs_passes():
 
 def test_lustre_group_open_to_the_internet_fires_on_the_rules():
     group, rules = lustre_group(cidr="0.0.0.0/0")
-    assert verdicts("ai-fsx-002-lustre-security-group", [group, *rules, lustre(groups=[group])]) == [
-        ("fsx-sg-1018", "mandatory"), ("fsx-sg-988", "mandatory")]
+    assert verdicts("ai-fsx-002-lustre-security-group", [group, *rules, lustre(groups=[group])]) == [("fsx-sg-1018", "mandatory"), ("fsx-sg-988", "mandatory")]
 
 
 def test_lustre_group_missing_the_lustre_ports_fires_on_the_file_system():
@@ -114,6 +131,7 @@ def test_export_link_without_changed_events_or_deleting_into_an_unversioned_buck
     partial = dra(fs, events=("NEW",), name="partial")
     deletes = dra(fs, events=("NEW", "CHANGED", "DELETED"), bucket=bucket, name="deletes")
     assert verdicts("data-fsx-004-lustre-durability", [fs, bucket, partial, deletes]) == [("deletes", "mandatory"), ("partial", "mandatory")]
-    versioning = link(res("aws:s3/bucketVersioning:BucketVersioning", "datasets", {
-        "bucket": UNKNOWN, "versioningConfiguration": {"status": "Enabled"}}), "bucket", bucket)
+    versioning = link(
+        res("aws:s3/bucketVersioning:BucketVersioning", "datasets", {"bucket": UNKNOWN, "versioningConfiguration": {"status": "Enabled"}}), "bucket", bucket
+    )
     assert verdicts("data-fsx-004-lustre-durability", [fs, bucket, versioning, dra(fs, events=("NEW", "CHANGED", "DELETED"), bucket=bucket)]) == []

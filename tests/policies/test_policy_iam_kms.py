@@ -16,29 +16,37 @@ def allow(action, resource="*", **extra):
 # SEC-IAM-001
 def test_scoped_policies_pass():
     policy = res("aws:iam/policy:Policy", "scoped", {"policy": doc(allow(["ec2:DescribeInstances", "ec2:DescribeSubnets"]))})
-    attach = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "worker", {
-        "role": "node", "policyArn": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"})
+    attach = res(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "worker", {"role": "node", "policyArn": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"}
+    )
     assert verdicts("sec-iam-001-no-admin-wildcards", [policy, attach]) == []
 
 
 def test_admin_wildcards_and_admin_attachments_fire():
     star = res("aws:iam/rolePolicy:RolePolicy", "star", {"role": "r", "policy": doc(allow("*"))})
     service = res("aws:iam/policy:Policy", "service", {"policy": doc(allow("s3:*"))})
-    admin = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin", {
-        "role": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+    admin = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin", {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
     inline = res("aws:iam/role:Role", "inline", {"assumeRolePolicy": doc(), "inlinePolicies": [{"name": "x", "policy": doc(allow("*:*"))}]})
     assert verdicts("sec-iam-001-no-admin-wildcards", [star, service, admin, inline]) == [
-        ("admin", "mandatory"), ("inline", "mandatory"), ("service", "mandatory"), ("star", "mandatory")]
+        ("admin", "mandatory"),
+        ("inline", "mandatory"),
+        ("service", "mandatory"),
+        ("star", "mandatory"),
+    ]
 
 
 def test_allow_with_not_action_fires():
-    everything_but_iam = res("aws:iam/rolePolicy:RolePolicy", "not-iam", {"role": "r", "policy": doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})})
+    everything_but_iam = res(
+        "aws:iam/rolePolicy:RolePolicy", "not-iam", {"role": "r", "policy": doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})}
+    )
     deny_not = res("aws:iam/rolePolicy:RolePolicy", "deny-not", {"role": "r", "policy": doc({"Effect": "Deny", "NotAction": "s3:GetObject", "Resource": "*"})})
     assert verdicts("sec-iam-001-no-admin-wildcards", [everything_but_iam, deny_not]) == [("not-iam", "mandatory")]
 
 
 def test_a_service_wildcard_on_every_resource_but_one_fires():
-    not_resource = res("aws:iam/rolePolicy:RolePolicy", "not-one", {"role": "r", "policy": doc({"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::x"})})
+    not_resource = res(
+        "aws:iam/rolePolicy:RolePolicy", "not-one", {"role": "r", "policy": doc({"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::x"})}
+    )
     assert verdicts("sec-iam-001-no-admin-wildcards", [not_resource]) == [("not-one", "mandatory")]
 
 
@@ -65,16 +73,18 @@ POD_IDENTITY = doc({"Effect": "Allow", "Principal": {"Service": "pods.eks.amazon
 
 def test_scoped_irsa_and_pod_identity_trust_pass():
     scoped = role("irsa", irsa({"StringEquals": {f"{ISSUER}:sub": "system:serviceaccount:karpenter:karpenter", f"{ISSUER}:aud": "sts.amazonaws.com"}}))
-    association = res("aws:eks/podIdentityAssociation:PodIdentityAssociation", "karpenter", {
-        "clusterName": "c", "namespace": "karpenter", "serviceAccount": "karpenter", "roleArn": UNKNOWN})
+    association = res(
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "karpenter",
+        {"clusterName": "c", "namespace": "karpenter", "serviceAccount": "karpenter", "roleArn": UNKNOWN},
+    )
     assert verdicts("sec-iam-002-scoped-trust", [scoped, role("pods", POD_IDENTITY), association]) == []
 
 
 def test_unscoped_trust_fires():
     wildcard = role("wildcard", irsa({"StringLike": {f"{ISSUER}:sub": "system:serviceaccount:*:*"}}))
     everyone = role("everyone", doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}))
-    mixed = role("mixed", doc({"Effect": "Allow", "Principal": {"Service": ["pods.eks.amazonaws.com", "ec2.amazonaws.com"]},
-                               "Action": "sts:AssumeRole"}))
+    mixed = role("mixed", doc({"Effect": "Allow", "Principal": {"Service": ["pods.eks.amazonaws.com", "ec2.amazonaws.com"]}, "Action": "sts:AssumeRole"}))
     result = verdicts("sec-iam-002-scoped-trust", [wildcard, everyone, mixed])
     assert result == [("everyone", "mandatory"), ("mixed", "mandatory"), ("wildcard", "mandatory"), ("wildcard", "mandatory")]
 
@@ -133,8 +143,9 @@ def test_a_list_pattern_without_a_prefix_condition_lists_everything_and_fires():
 def test_managed_policy_attached_to_a_team_role_is_judged_and_platform_roles_are_not():
     r = team_role()
     managed = res("aws:iam/policy:Policy", "broad", {"policy": doc(allow("s3:GetObject", "arn:aws:s3:::crucible-datasets/*"))})
-    attachment = link(link(res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "broad", {"role": UNKNOWN, "policyArn": UNKNOWN}),
-                           "role", r), "policyArn", managed)
+    attachment = link(
+        link(res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "broad", {"role": UNKNOWN, "policyArn": UNKNOWN}), "role", r), "policyArn", managed
+    )
     platform = res("aws:iam/role:Role", "platform", {"assumeRolePolicy": POD_IDENTITY})
     platform_policy = role_policy(platform, doc(allow("s3:GetObject", "arn:aws:s3:::crucible-datasets/*")), name="platform")
     assert verdicts("sec-iam-003-tenant-data-scope", [r, managed, attachment, platform, platform_policy]) == [("broad", "mandatory")]
@@ -159,7 +170,10 @@ def test_key_without_rotation_policy_or_with_everyone_fires():
     no_policy = key("no-policy", policy=None)
     everyone = key("everyone", policy=doc({"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}))
     assert verdicts("sec-kms-001-cmk-hygiene", [no_rotation, no_policy, everyone]) == [
-        ("everyone", "mandatory"), ("no-policy", "mandatory"), ("no-rotation", "mandatory")]
+        ("everyone", "mandatory"),
+        ("no-policy", "mandatory"),
+        ("no-rotation", "mandatory"),
+    ]
 
 
 def test_deletion_window_minimum_is_30_days_in_prod_and_7_in_dev():

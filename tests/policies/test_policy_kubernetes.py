@@ -27,10 +27,24 @@ def deny_all(ns):
 
 
 def allow_dns(ns):
-    return in_ns(k8s("networking.k8s.io/v1", "NetworkPolicy", f"{ns['name']}-dns", {
-        "podSelector": {}, "policyTypes": ["Egress"],
-        "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]}), ns)
+    return in_ns(
+        k8s(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            f"{ns['name']}-dns",
+            {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+        ),
+        ns,
+    )
 
 
 # SEC-NET-003
@@ -64,7 +78,10 @@ def test_missing_or_weak_pod_security_fires():
     weak = namespace("weak", enforce="baseline", warn="restricted", audit="restricted")
     quiet = namespace("quiet", enforce="baseline", **{"crucible.io/workload": "training"})
     assert verdicts("sec-k8s-001-pod-security-labels", [unlabelled, weak, quiet]) == [
-        ("quiet", "mandatory"), ("unlabelled", "mandatory"), ("weak", "mandatory")]
+        ("quiet", "mandatory"),
+        ("unlabelled", "mandatory"),
+        ("weak", "mandatory"),
+    ]
 
 
 def test_dev_accepts_baseline_tenants_that_warn_and_audit_restricted():
@@ -73,8 +90,15 @@ def test_dev_accepts_baseline_tenants_that_warn_and_audit_restricted():
 
 
 # REL-K8S-002
-QUOTA = {"hard": {"requests.nvidia.com/gpu": "16", "requests.aws.amazon.com/neuron": "0", "persistentvolumeclaims": "20",
-                  "requests.storage": "2Ti", "requests.cpu": "256"}}
+QUOTA = {
+    "hard": {
+        "requests.nvidia.com/gpu": "16",
+        "requests.aws.amazon.com/neuron": "0",
+        "persistentvolumeclaims": "20",
+        "requests.storage": "2Ti",
+        "requests.cpu": "256",
+    }
+}
 
 
 def test_tenant_namespace_with_quota_and_limit_range_passes():
@@ -103,8 +127,7 @@ def binding(name, role_name, subjects, tenant=False, kind="ClusterRoleBinding"):
     labels = {"crucible.io/tenant": "vision"} if tenant else {}
     metadata = {"labels": labels, **({"namespace": "vision"} if kind == "RoleBinding" else {})}
     obj = k8s("rbac.authorization.k8s.io/v1", kind, name, metadata=metadata)
-    obj["inputs"].update({"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
-                          "subjects": subjects})
+    obj["inputs"].update({"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name}, "subjects": subjects})
     return obj
 
 
@@ -121,7 +144,11 @@ def test_wildcards_cluster_admin_bindings_and_tenant_escalation_fire():
     escalation = role("Role", "vision-rbac", [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind"]}], tenant=True)
     tenant_wide = binding("vision-wide", "view", [{"kind": "Group", "name": "vision"}], tenant=True)
     assert verdicts("sec-k8s-003-rbac-least-privilege", [wildcard, admin, escalation, tenant_wide]) == [
-        ("admins", "mandatory"), ("everything", "mandatory"), ("vision-rbac", "mandatory"), ("vision-wide", "mandatory")]
+        ("admins", "mandatory"),
+        ("everything", "mandatory"),
+        ("vision-rbac", "mandatory"),
+        ("vision-wide", "mandatory"),
+    ]
 
 
 def test_a_tenant_bound_to_admin_in_its_namespace_passes_and_to_cluster_admin_fires():
@@ -150,26 +177,38 @@ def test_objects_join_their_namespace_by_urn_when_its_name_is_unknown_at_preview
     limits = k8s("v1", "LimitRange", "vision-limits", {"limits": []}, metadata={"namespace": UNKNOWN})
     joined = [link(quota, "metadata", ns), link(limits, "metadata", ns)]
     assert verdicts("rel-k8s-002-tenant-quotas", [ns, *joined]) == []
-    unjoined = [k8s("v1", "ResourceQuota", "q", QUOTA, metadata={"namespace": UNKNOWN}),
-                k8s("v1", "LimitRange", "l", {"limits": []}, metadata={"namespace": UNKNOWN})]
+    unjoined = [
+        k8s("v1", "ResourceQuota", "q", QUOTA, metadata={"namespace": UNKNOWN}),
+        k8s("v1", "LimitRange", "l", {"limits": []}, metadata={"namespace": UNKNOWN}),
+    ]
     assert verdicts("rel-k8s-002-tenant-quotas", [ns, *unjoined]) == [("vision", "mandatory")] * 2
 
 
 # SEC-K8S-004
 def team_admins(ns, group="vision-admins", role_name="admin"):
     obj = k8s("rbac.authorization.k8s.io/v1", "RoleBinding", f"{ns['name']}-admins", metadata={"labels": {"crucible.io/tenant": "vision"}})
-    obj["inputs"].update({"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
-                          "subjects": [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}]})
+    obj["inputs"].update(
+        {
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+            "subjects": [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}],
+        }
+    )
     return in_ns(obj, ns)
 
 
 def guard(groups, operations=("CREATE", "UPDATE", "DELETE"), actions=("Deny",)):
-    policy = k8s("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "guard", {
-        "matchConstraints": {"resourceRules": [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["*"],
-                                                "operations": list(operations), "resources": ["networkpolicies"]}]},
-        "validations": [{"expression": f"!request.userInfo.groups.exists(g, g in {json.dumps(groups)})"}]})
-    binding = k8s("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", "guard",
-                  {"policyName": "guard", "validationActions": list(actions)})
+    policy = k8s(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        "guard",
+        {
+            "matchConstraints": {
+                "resourceRules": [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["*"], "operations": list(operations), "resources": ["networkpolicies"]}]
+            },
+            "validations": [{"expression": f"!request.userInfo.groups.exists(g, g in {json.dumps(groups)})"}],
+        },
+    )
+    binding = k8s("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", "guard", {"policyName": "guard", "validationActions": list(actions)})
     return [policy, binding]
 
 

@@ -19,8 +19,12 @@ def cluster_queue(name="training", flavor_name="gpu-train", gpus=64, cpu=1536, m
         gpu["borrowingLimit"] = borrowing
     spec = {
         "namespaceSelector": selector if selector is not None else {},
-        "resourceGroups": [{"coveredResources": ["cpu", "memory", "nvidia.com/gpu"], "flavors": [{"name": flavor_name, "resources": [
-            {"name": "cpu", "nominalQuota": cpu}, {"name": "memory", "nominalQuota": memory}, gpu]}]}],
+        "resourceGroups": [
+            {
+                "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
+                "flavors": [{"name": flavor_name, "resources": [{"name": "cpu", "nominalQuota": cpu}, {"name": "memory", "nominalQuota": memory}, gpu]}],
+            }
+        ],
     }
     if preemption:
         spec["preemption"] = preemption
@@ -60,7 +64,11 @@ def test_flavor_without_toleration_with_a_foreign_label_or_unknown_pool_fires():
     missing = flavor("missing", pool="nowhere")
     unnamed = k8s(KUEUE, "ResourceFlavor", "unnamed", {"nodeLabels": {"team": "x"}})
     assert verdicts("ai-kueue-002-flavor-matches-pool", [node_pool(), untolerated, foreign, missing, unnamed]) == [
-        ("foreign", "mandatory"), ("missing", "mandatory"), ("unnamed", "mandatory"), ("untolerated", "mandatory")]
+        ("foreign", "mandatory"),
+        ("missing", "mandatory"),
+        ("unnamed", "mandatory"),
+        ("untolerated", "mandatory"),
+    ]
 
 
 # AI-KUEUE-003
@@ -136,7 +144,8 @@ def test_unprotected_stateful_resources_fire_in_prod_and_are_advised_in_dev():
 
 def test_delete_before_replace_on_stateful_resources_fires():
     assert verdicts("data-pul-002-no-delete-before-replace", stateful(protect=True, delete_before_replace=True) + NOT_STATEFUL) == [
-        (n, "mandatory") for n in ALL_STATEFUL]
+        (n, "mandatory") for n in ALL_STATEFUL
+    ]
 
 
 def test_explicitly_named_stateful_resources_must_be_protected():

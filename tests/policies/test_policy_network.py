@@ -10,8 +10,11 @@ def group(name, tags=None, **inputs):
 
 
 def ingress(name, sg, port, cidr="0.0.0.0/0", to_port=None, protocol="tcp"):
-    rule = res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name, {
-        "securityGroupId": UNKNOWN, "ipProtocol": protocol, "fromPort": port, "toPort": to_port or port, "cidrIpv4": cidr})
+    rule = res(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        name,
+        {"securityGroupId": UNKNOWN, "ipProtocol": protocol, "fromPort": port, "toPort": to_port or port, "cidrIpv4": cidr},
+    )
     return link(rule, "securityGroupId", sg) if sg else rule
 
 
@@ -20,7 +23,12 @@ def test_world_ingress_on_ssh_rdp_http_and_all_ports_fires():
     rules = [ingress("ssh", sg, 22), ingress("rdp", sg, 3389), ingress("http", sg, 80), ingress("everything", sg, -1, protocol="-1")]
     inline = group("inline", ingress=[{"protocol": "tcp", "fromPort": 0, "toPort": 65535, "ipv6CidrBlocks": ["::/0"]}])
     assert verdicts("sec-net-001-no-world-ingress", [sg, *rules, inline]) == [
-        ("everything", "mandatory"), ("http", "mandatory"), ("inline", "mandatory"), ("rdp", "mandatory"), ("ssh", "mandatory")]
+        ("everything", "mandatory"),
+        ("http", "mandatory"),
+        ("inline", "mandatory"),
+        ("rdp", "mandatory"),
+        ("ssh", "mandatory"),
+    ]
 
 
 def test_https_from_the_world_private_ssh_and_http_on_a_public_alb_group_pass():
@@ -41,8 +49,11 @@ def test_rules_of_groups_from_another_stack_are_judged_too():
 
 def test_default_security_group_must_have_no_rules():
     closed = res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "closed", {"vpcId": UNKNOWN})
-    open_ = res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "open", {
-        "vpcId": UNKNOWN, "egress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]})
+    open_ = res(
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "open",
+        {"vpcId": UNKNOWN, "egress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]},
+    )
     assert verdicts("sec-net-001-no-world-ingress", [closed, open_]) == [("open", "mandatory")]
 
 

@@ -86,7 +86,10 @@ def test_public_node_exposure_fires_on_each_spelling():
     lt = launch_template("lt", networkInterfaces=[{"associatePublicIpAddress": "true", "deviceIndex": 0}])
     group = res("aws:eks/nodeGroup:NodeGroup", "system", {"remoteAccess": {"ec2SshKey": "ops"}})
     assert verdicts("sec-node-004-no-public-nodes", [subnet, nc, lt, group]) == [
-        ("lt", "mandatory"), ("nc", "mandatory"), ("private-a", "mandatory"), ("system", "mandatory")
+        ("lt", "mandatory"),
+        ("nc", "mandatory"),
+        ("private-a", "mandatory"),
+        ("system", "mandatory"),
     ]
 
 
@@ -132,10 +135,16 @@ KARPENTER_VALUES = {"settings": {"clusterName": "c"}, "nodeSelector": {"crucible
 
 
 def karpenter(values=None, name="karpenter"):
-    return res("kubernetes:helm.sh/v3:Release", name, {
-        "chart": "oci://public.ecr.aws/karpenter/karpenter", "version": "1.14.1", "namespace": "karpenter",
-        "values": KARPENTER_VALUES if values is None else values,
-    })
+    return res(
+        "kubernetes:helm.sh/v3:Release",
+        name,
+        {
+            "chart": "oci://public.ecr.aws/karpenter/karpenter",
+            "version": "1.14.1",
+            "namespace": "karpenter",
+            "values": KARPENTER_VALUES if values is None else values,
+        },
+    )
 
 
 def system_group(labels=None):
@@ -161,8 +170,17 @@ def test_karpenter_in_a_cluster_without_node_group_or_fargate_fires_and_fargate_
 
 
 def test_split_stack_only_needs_the_release_kept_off_karpenter_nodes():
-    off_karpenter = karpenter({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]}}}})
+    off_karpenter = karpenter(
+        {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]
+                    }
+                }
+            }
+        }
+    )
     assert verdicts("rel-node-007-karpenter-off-karpenter-nodes", [off_karpenter]) == []
     assert verdicts("rel-node-007-karpenter-off-karpenter-nodes", [karpenter({})]) == [("karpenter", "mandatory")]
 

@@ -9,8 +9,12 @@ from policies.offline import PolicyConfigError, _struct, evaluate
 from policies.pack import all_policies
 from policy_builder import UNKNOWN, res
 
-OPEN_CLUSTER = {"urn": "urn:pulumi:prod::crucible::aws:eks/cluster:Cluster::eks", "type": "aws:eks/cluster:Cluster", "name": "eks",
-                "inputs": {"version": "1.34", "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True}}}
+OPEN_CLUSTER = {
+    "urn": "urn:pulumi:prod::crucible::aws:eks/cluster:Cluster::eks",
+    "type": "aws:eks/cluster:Cluster",
+    "name": "eks",
+    "inputs": {"version": "1.34", "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True}},
+}
 
 
 def test_minimal_resource_dicts_are_enough():
@@ -42,13 +46,16 @@ def test_config_overrides_merge_levels_and_settings_on_the_environment_file():
     assert [(v.level) for v in report.of("sec-eks-002-private-endpoint")] == ["advisory"]
 
 
-@pytest.mark.parametrize("config, problem", [
-    ({"sec-eks-999-typo": "advisory"}, "no such policy"),
-    ({"sec-eks-002-private-endpoint": {"requirePrivateEndpint": True}}, "not a setting"),
-    ({"sec-eks-002-private-endpoint": {"requirePrivateEndpoint": "yes"}}, "expected boolean"),
-    ({"sec-eks-003-control-plane-logs": {"requiredLogTypes": ["api", "kubelet"]}}, "is not one of"),
-    ({"sec-eks-005-supported-version": "sometimes"}, "not an enforcement level"),
-])
+@pytest.mark.parametrize(
+    "config, problem",
+    [
+        ({"sec-eks-999-typo": "advisory"}, "no such policy"),
+        ({"sec-eks-002-private-endpoint": {"requirePrivateEndpint": True}}, "not a setting"),
+        ({"sec-eks-002-private-endpoint": {"requirePrivateEndpoint": "yes"}}, "expected boolean"),
+        ({"sec-eks-003-control-plane-logs": {"requiredLogTypes": ["api", "kubelet"]}}, "is not one of"),
+        ({"sec-eks-005-supported-version": "sometimes"}, "not an enforcement level"),
+    ],
+)
 def test_bad_config_is_refused_with_the_key_path(config, problem):
     with pytest.raises(PolicyConfigError, match=problem):
         evaluate([], "prod", config)

@@ -43,10 +43,31 @@ BEYOND_CATALOGUE_ADVISORY = {"SEC-NET-004"}
 ADVISORY = {"SEC-EKS-005", "DATA-S3-005", "DATA-S3-007", "SEC-S3-008", "AI-KUEUE-003"} | BEYOND_CATALOGUE_ADVISORY
 # Catalogue "M-prod" (and "Dev advisory" notes): mandatory in staging and prod, never mandatory in dev.
 PROD_ONLY = {
-    "SEC-EKS-003", "SEC-EKS-004", "SEC-NODE-004", "REL-NODE-006", "AI-KARP-002", "AI-EFA-003", "AI-FSX-001", "SEC-FSX-003",
-    "DATA-FSX-004", "SEC-S3-002", "DATA-S3-004", "DATA-S3-006", "SEC-IAM-003", "DATA-KMS-002", "SEC-NET-002", "SEC-NET-003",
-    "REL-K8S-002", "SEC-JH-001", "SEC-JH-002", "DATA-JH-003", "SEC-RAY-001", "SEC-HELM-001",
-    "DATA-PUL-001", "DATA-PUL-002", "DATA-PUL-003",
+    "SEC-EKS-003",
+    "SEC-EKS-004",
+    "SEC-NODE-004",
+    "REL-NODE-006",
+    "AI-KARP-002",
+    "AI-EFA-003",
+    "AI-FSX-001",
+    "SEC-FSX-003",
+    "DATA-FSX-004",
+    "SEC-S3-002",
+    "DATA-S3-004",
+    "DATA-S3-006",
+    "SEC-IAM-003",
+    "DATA-KMS-002",
+    "SEC-NET-002",
+    "SEC-NET-003",
+    "REL-K8S-002",
+    "SEC-JH-001",
+    "SEC-JH-002",
+    "DATA-JH-003",
+    "SEC-RAY-001",
+    "SEC-HELM-001",
+    "DATA-PUL-001",
+    "DATA-PUL-002",
+    "DATA-PUL-003",
 } | (BEYOND_CATALOGUE - ORDERING - DELIVERY)
 SCHEMA_KEYWORDS = {"type", "items", "enum", "minimum", "maximum", "default", "description"}
 POLICIES = all_policies()
@@ -89,7 +110,7 @@ def test_catalogue_advisory_rules_default_to_advisory_and_the_rest_to_mandatory(
 
 def test_config_schemas_declare_a_default_and_use_keywords_the_offline_validator_knows():
     for policy in POLICIES:
-        for key, schema in (policy.config_schema.properties.items() if policy.config_schema else []):
+        for key, schema in policy.config_schema.properties.items() if policy.config_schema else []:
             assert {"default", "description", "type"} <= set(schema), (policy.name, key)
             assert set(schema) <= SCHEMA_KEYWORDS, (policy.name, key)
 

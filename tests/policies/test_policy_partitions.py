@@ -8,7 +8,10 @@ import pytest
 from policy_builder import UNKNOWN, link, res, verdicts
 
 POD_IDENTITY = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}],
+    }
 )
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 
@@ -27,7 +30,9 @@ def test_a_team_reaching_other_prefixes_fires_in_every_partition(partition):
 
 @pytest.mark.parametrize("partition", PARTITIONS)
 def test_administrator_access_fires_in_every_partition(partition):
-    attach = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin", {"role": "r", "policyArn": f"arn:{partition}:iam::aws:policy/AdministratorAccess"})
+    attach = res(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin", {"role": "r", "policyArn": f"arn:{partition}:iam::aws:policy/AdministratorAccess"}
+    )
     assert verdicts("sec-iam-001-no-admin-wildcards", [attach]) == [("admin", "mandatory")]
 
 
@@ -36,7 +41,13 @@ def test_cloudtrail_data_events_of_any_partition_count_as_bucket_logging(partiti
     from test_policy_s3 import good_bucket, without
 
     resources = without(good_bucket(), "-logging")
-    trail = res("aws:cloudtrail/trail:Trail", "data-events", {"s3BucketName": "crucible-trail", "eventSelectors": [
-        {"readWriteType": "All", "dataResources": [{"type": "AWS::S3::Object", "values": [f"arn:{partition}:s3"]}]}]})
+    trail = res(
+        "aws:cloudtrail/trail:Trail",
+        "data-events",
+        {
+            "s3BucketName": "crucible-trail",
+            "eventSelectors": [{"readWriteType": "All", "dataResources": [{"type": "AWS::S3::Object", "values": [f"arn:{partition}:s3"]}]}],
+        },
+    )
     assert verdicts("sec-s3-008-access-logging", resources + [trail]) == []
     assert verdicts("sec-s3-008-access-logging", resources) != []

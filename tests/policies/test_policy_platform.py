@@ -12,9 +12,17 @@ SAFE_HUB = {
 
 
 def jupyterhub(values=None, name="jupyterhub", namespace="jupyterhub", version="4.4.0"):
-    return res(RELEASE, name, {"chart": "jupyterhub", "version": version, "namespace": namespace,
-                               "repositoryOpts": {"repo": "https://hub.jupyter.org/helm-chart/"},
-                               "values": SAFE_HUB if values is None else values})
+    return res(
+        RELEASE,
+        name,
+        {
+            "chart": "jupyterhub",
+            "version": version,
+            "namespace": namespace,
+            "repositoryOpts": {"repo": "https://hub.jupyter.org/helm-chart/"},
+            "values": SAFE_HUB if values is None else values,
+        },
+    )
 
 
 def with_values(**overrides):
@@ -38,7 +46,10 @@ def test_jupyterhub_with_the_chart_default_or_a_dummy_authenticator_fires():
     dummy = jupyterhub(with_values(hub__config__JupyterHub__authenticator_class="DummyAuthenticator.DummyAuthenticator".lower()), name="dummy")
     shared = jupyterhub(with_values(hub__config__JupyterHub__authenticator_class="shared-password"), name="shared")
     assert verdicts("sec-jh-001-jupyterhub-authenticator", [default, dummy, shared]) == [
-        ("default", "mandatory"), ("dummy", "mandatory"), ("shared", "mandatory")]
+        ("default", "mandatory"),
+        ("dummy", "mandatory"),
+        ("shared", "mandatory"),
+    ]
     assert verdicts("sec-jh-001-jupyterhub-authenticator", [default], env="dev") == [("default", "advisory")]
 
 
@@ -49,23 +60,37 @@ def test_other_releases_are_not_judged_as_jupyterhub():
 
 # SEC-JH-002
 def test_jupyterhub_behind_cluster_ip_or_an_internal_load_balancer_passes():
-    internal = jupyterhub(with_values(proxy__service={"type": "LoadBalancer", "annotations": {
-        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}), name="internal")
+    internal = jupyterhub(
+        with_values(proxy__service={"type": "LoadBalancer", "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}),
+        name="internal",
+    )
     assert verdicts("sec-jh-002-jupyterhub-exposure", [jupyterhub(), internal]) == []
 
 
 def test_jupyterhub_exposure_and_metadata_access_fire():
     public = jupyterhub(with_values(proxy__service={}), name="public")  # chart default: LoadBalancer
-    imds = jupyterhub(with_values(singleuser__cloudMetadata={"blockWithIptables": False},
-                                  singleuser__networkPolicy={"enabled": True, "egressAllowRules": {"cloudMetadataServer": True}}), name="imds")
+    imds = jupyterhub(
+        with_values(
+            singleuser__cloudMetadata={"blockWithIptables": False},
+            singleuser__networkPolicy={"enabled": True, "egressAllowRules": {"cloudMetadataServer": True}},
+        ),
+        name="imds",
+    )
     assert verdicts("sec-jh-002-jupyterhub-exposure", [public, imds]) == [("imds", "mandatory"), ("imds", "mandatory"), ("public", "mandatory")]
 
 
 # DATA-JH-003
 def storage_class(name="crucible-gp3", **inputs):
     sc = k8s("storage.k8s.io/v1", "StorageClass", name)
-    sc["inputs"].update({"provisioner": "ebs.csi.aws.com", "reclaimPolicy": "Retain", "volumeBindingMode": "WaitForFirstConsumer",
-                         "parameters": {"type": "gp3", "encrypted": "true"}, **inputs})
+    sc["inputs"].update(
+        {
+            "provisioner": "ebs.csi.aws.com",
+            "reclaimPolicy": "Retain",
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "parameters": {"type": "gp3", "encrypted": "true"},
+            **inputs,
+        }
+    )
     return sc
 
 
@@ -82,7 +107,9 @@ def test_home_volumes_on_a_retained_encrypted_class_in_a_protected_namespace_pas
 def test_home_volumes_on_a_deleting_class_or_in_an_unprotected_namespace_fire():
     deleting = storage_class(reclaimPolicy="Delete")
     assert verdicts("data-jh-003-jupyterhub-home-volumes", [jupyterhub(), deleting, hub_namespace(protect=False)]) == [
-        ("crucible-gp3", "mandatory"), ("jupyterhub", "mandatory")]
+        ("crucible-gp3", "mandatory"),
+        ("jupyterhub", "mandatory"),
+    ]
 
 
 def test_home_volumes_on_the_default_class_or_a_namespace_the_stack_does_not_own_fire():
@@ -115,17 +142,29 @@ def test_exposed_head_missing_token_auth_and_unpinned_operator_fire():
     no_token = ray_cluster("no-token", version="2.52.1")
     service = k8s("ray.io/v1", "RayService", "serve", {"rayClusterConfig": ray_cluster(service_type="NodePort")["inputs"]["spec"]})
     operator = res(RELEASE, "kuberay", {"chart": "kuberay-operator", "values": {}})
-    ingress = k8s("networking.k8s.io/v1", "Ingress", "dashboard", {"rules": [{"http": {"paths": [
-        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "ray-head-svc", "port": {"number": 8265}}}}]}}]})
+    ingress = k8s(
+        "networking.k8s.io/v1",
+        "Ingress",
+        "dashboard",
+        {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "ray-head-svc", "port": {"number": 8265}}}}]}}]},
+    )
     assert verdicts("sec-ray-001-ray-head-not-exposed", [exposed, no_token, service, operator, ingress]) == [
-        ("dashboard", "mandatory"), ("exposed", "mandatory"), ("kuberay", "mandatory"), ("no-token", "mandatory"), ("serve", "mandatory")]
+        ("dashboard", "mandatory"),
+        ("exposed", "mandatory"),
+        ("kuberay", "mandatory"),
+        ("no-token", "mandatory"),
+        ("serve", "mandatory"),
+    ]
     assert verdicts("sec-ray-001-ray-head-not-exposed", [exposed], env="dev") == [("exposed", "advisory")]
 
 
 # SEC-HELM-001
 def test_pinned_releases_images_and_immutable_scanned_repositories_pass():
-    release = res(RELEASE, "nvidia", {"chart": "nvidia-device-plugin", "version": "0.20.0",
-                                      "values": {"image": {"repository": "nvcr.io/nvidia/k8s-device-plugin", "tag": "v0.18.0"}}})
+    release = res(
+        RELEASE,
+        "nvidia",
+        {"chart": "nvidia-device-plugin", "version": "0.20.0", "values": {"image": {"repository": "nvcr.io/nvidia/k8s-device-plugin", "tag": "v0.18.0"}}},
+    )
     job = k8s("batch/v1", "Job", "nccl", {"template": {"spec": {"containers": [{"name": "t", "image": "public.ecr.aws/x/nccl@sha256:abc"}]}}})
     repo = res("aws:ecr/repository:Repository", "models", {"imageTagMutability": "IMMUTABLE", "imageScanningConfiguration": {"scanOnPush": True}})
     computed = k8s("batch/v1", "Job", "computed", {"template": {"spec": {"containers": [{"name": "t", "image": UNKNOWN}]}}})
@@ -135,10 +174,27 @@ def test_pinned_releases_images_and_immutable_scanned_repositories_pass():
 def test_unpinned_versions_latest_or_untagged_images_and_mutable_repositories_fire():
     unpinned = res(RELEASE, "unpinned", {"chart": "kueue", "version": "^0.19", "values": {}})
     latest = res(RELEASE, "latest", {"chart": "x", "version": "1.0.0", "values": {"image": {"repository": "r", "tag": "latest"}}})
-    job = k8s("kubeflow.org/v2beta1", "MPIJob", "nccl-tests", {"mpiReplicaSpecs": {"Launcher": {"template": {"spec": {
-        "containers": [{"name": "l", "image": "public.ecr.aws/hpc-cloud/nccl-tests:latest"}, {"name": "u", "image": "busybox"}]}}}}})
+    job = k8s(
+        "kubeflow.org/v2beta1",
+        "MPIJob",
+        "nccl-tests",
+        {
+            "mpiReplicaSpecs": {
+                "Launcher": {
+                    "template": {
+                        "spec": {"containers": [{"name": "l", "image": "public.ecr.aws/hpc-cloud/nccl-tests:latest"}, {"name": "u", "image": "busybox"}]}
+                    }
+                }
+            }
+        },
+    )
     repo = res("aws:ecr/repository:Repository", "models", {})
     assert verdicts("sec-helm-001-supply-chain-pinning", [unpinned, latest, job, repo]) == [
-        ("latest", "mandatory"), ("models", "mandatory"), ("models", "mandatory"),
-        ("nccl-tests", "mandatory"), ("nccl-tests", "mandatory"), ("unpinned", "mandatory")]
+        ("latest", "mandatory"),
+        ("models", "mandatory"),
+        ("models", "mandatory"),
+        ("nccl-tests", "mandatory"),
+        ("nccl-tests", "mandatory"),
+        ("unpinned", "mandatory"),
+    ]
     assert verdicts("sec-helm-001-supply-chain-pinning", [unpinned], env="dev") == [("unpinned", "advisory")]

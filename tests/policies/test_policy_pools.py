@@ -15,20 +15,26 @@ def test_accelerator_pools_with_their_taint_and_cpu_pools_without_pass():
 def test_accelerator_pools_without_their_taint_fire_however_they_select_gpus():
     by_type = node_pool("by-type", taints=())
     by_category = cpu_pool("by-category")
-    by_category["inputs"]["spec"]["template"]["spec"]["requirements"] = [
-        {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["g"]}]
+    by_category["inputs"]["spec"]["template"]["spec"]["requirements"] = [{"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["g"]}]
     by_manufacturer = cpu_pool("by-maker")
     by_manufacturer["inputs"]["spec"]["template"]["spec"]["requirements"] = [
-        {"key": "karpenter.k8s.aws/instance-gpu-manufacturer", "operator": "In", "values": ["nvidia"]}]
+        {"key": "karpenter.k8s.aws/instance-gpu-manufacturer", "operator": "In", "values": ["nvidia"]}
+    ]
     neuron = node_pool("trn", types=("trn1.32xlarge",), taints=(GPU_TAINT,))
     assert verdicts("ai-gpu-001-accelerator-taints", [by_type, by_category, by_manufacturer, neuron]) == [
-        ("by-category", "mandatory"), ("by-maker", "mandatory"), ("by-type", "mandatory"), ("trn", "mandatory")
+        ("by-category", "mandatory"),
+        ("by-maker", "mandatory"),
+        ("by-type", "mandatory"),
+        ("trn", "mandatory"),
     ]
 
 
 def test_gpu_node_groups_need_a_no_schedule_taint():
-    tainted = res("aws:eks/nodeGroup:NodeGroup", "tainted", {"instanceTypes": ["g6e.12xlarge"],
-                  "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]})
+    tainted = res(
+        "aws:eks/nodeGroup:NodeGroup",
+        "tainted",
+        {"instanceTypes": ["g6e.12xlarge"], "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]},
+    )
     bare = res("aws:eks/nodeGroup:NodeGroup", "bare", {"instanceTypes": ["g6e.12xlarge"]})
     system = res("aws:eks/nodeGroup:NodeGroup", "system", {"instanceTypes": ["m7i.xlarge"]})
     assert verdicts("ai-gpu-001-accelerator-taints", [tainted, bare, system]) == [("bare", "mandatory")]
@@ -58,8 +64,7 @@ def test_training_pool_that_consolidates_and_expires_fires_twice():
 def test_training_pool_with_default_expiry_or_short_grace_fires():
     default_expiry = node_pool("default-expiry", expire=None)
     short_grace = node_pool("short-grace", terminationGracePeriod="60s")
-    assert verdicts("ai-karp-002-training-disruption", [default_expiry, short_grace]) == [
-        ("default-expiry", "mandatory"), ("short-grace", "mandatory")]
+    assert verdicts("ai-karp-002-training-disruption", [default_expiry, short_grace]) == [("default-expiry", "mandatory"), ("short-grace", "mandatory")]
 
 
 def test_a_finite_expiry_is_accepted_when_configured_long_enough():
@@ -78,13 +83,17 @@ def test_serving_pools_may_consolidate_and_dev_only_advises():
 
 # AI-KARP-003
 def karpenter(values):
-    return res("kubernetes:helm.sh/v3:Release", "karpenter", {
-        "chart": "oci://public.ecr.aws/karpenter/karpenter", "version": "1.14.1", "namespace": "karpenter", "values": values})
+    return res(
+        "kubernetes:helm.sh/v3:Release",
+        "karpenter",
+        {"chart": "oci://public.ecr.aws/karpenter/karpenter", "version": "1.14.1", "namespace": "karpenter", "values": values},
+    )
 
 
 QUEUE = res("aws:sqs/queue:Queue", "interruptions", {"messageRetentionSeconds": 300})
-SPOT_RULE = res("aws:cloudwatch/eventRule:EventRule", "spot", {
-    "eventPattern": '{"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}'})
+SPOT_RULE = res(
+    "aws:cloudwatch/eventRule:EventRule", "spot", {"eventPattern": '{"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}'}
+)
 SPOT_POOL = node_pool("spot-gpu", capacity=("spot", "on-demand"))
 
 

@@ -7,9 +7,21 @@ import pytest
 
 from policy_builder import UNKNOWN, link, res, verdicts
 
-TLS_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [{
-    "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-    "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
+TLS_ONLY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+)
 
 TOKENS = {
     "v7": {
@@ -40,15 +52,36 @@ def good_bucket(name="checkpoints", tokens=TOKENS["v7"], **bucket_inputs):
     bucket = res(tokens["bucket"], name, {"forceDestroy": False, **bucket_inputs})
     return [
         bucket,
-        side("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{name}-pab", bucket,
-             blockPublicAcls=True, blockPublicPolicy=True, ignorePublicAcls=True, restrictPublicBuckets=True),
-        side(tokens["encryption"], f"{name}-sse", bucket, rules=[{
-            "applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": UNKNOWN}, "bucketKeyEnabled": True}]),
+        side(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            f"{name}-pab",
+            bucket,
+            blockPublicAcls=True,
+            blockPublicPolicy=True,
+            ignorePublicAcls=True,
+            restrictPublicBuckets=True,
+        ),
+        side(
+            tokens["encryption"],
+            f"{name}-sse",
+            bucket,
+            rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": UNKNOWN}, "bucketKeyEnabled": True}],
+        ),
         side("aws:s3/bucketPolicy:BucketPolicy", f"{name}-policy", bucket, policy=TLS_ONLY),
         side(tokens["versioning"], f"{name}-versioning", bucket, versioningConfiguration={"status": "Enabled"}),
-        side(tokens["lifecycle"], f"{name}-lifecycle", bucket, rules=[{
-            "id": "tidy", "status": "Enabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1},
-            "noncurrentVersionExpiration": {"noncurrentDays": 30}}]),
+        side(
+            tokens["lifecycle"],
+            f"{name}-lifecycle",
+            bucket,
+            rules=[
+                {
+                    "id": "tidy",
+                    "status": "Enabled",
+                    "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1},
+                    "noncurrentVersionExpiration": {"noncurrentDays": 30},
+                }
+            ],
+        ),
         side(tokens["logging"], f"{name}-logging", bucket, targetBucket="crucible-logs", targetPrefix=f"{name}/"),
     ]
 
@@ -58,8 +91,13 @@ def without(resources, suffix):
 
 
 S3_POLICIES = [
-    "sec-s3-001-public-access-block", "sec-s3-002-kms-encryption", "sec-s3-003-tls-only", "data-s3-004-versioning",
-    "data-s3-005-lifecycle", "data-s3-006-no-force-destroy", "sec-s3-008-access-logging",
+    "sec-s3-001-public-access-block",
+    "sec-s3-002-kms-encryption",
+    "sec-s3-003-tls-only",
+    "data-s3-004-versioning",
+    "data-s3-005-lifecycle",
+    "data-s3-006-no-force-destroy",
+    "sec-s3-008-access-logging",
 ]
 
 
@@ -70,22 +108,28 @@ def test_a_well_configured_bucket_passes_with_either_token_generation(policy, ge
 
 
 @pytest.mark.parametrize("generation", ["v7", "v2"])
-@pytest.mark.parametrize("policy, missing, level, findings", [
-    ("sec-s3-001-public-access-block", "-pab", "mandatory", 1),
-    ("sec-s3-002-kms-encryption", "-sse", "mandatory", 1),
-    ("sec-s3-003-tls-only", "-policy", "mandatory", 1),
-    ("data-s3-004-versioning", "-versioning", "mandatory", 1),
-    ("data-s3-005-lifecycle", "-lifecycle", "advisory", 2),  # no multipart abort, no noncurrent expiry
-    ("sec-s3-008-access-logging", "-logging", "advisory", 1),
-])
+@pytest.mark.parametrize(
+    "policy, missing, level, findings",
+    [
+        ("sec-s3-001-public-access-block", "-pab", "mandatory", 1),
+        ("sec-s3-002-kms-encryption", "-sse", "mandatory", 1),
+        ("sec-s3-003-tls-only", "-policy", "mandatory", 1),
+        ("data-s3-004-versioning", "-versioning", "mandatory", 1),
+        ("data-s3-005-lifecycle", "-lifecycle", "advisory", 2),  # no multipart abort, no noncurrent expiry
+        ("sec-s3-008-access-logging", "-logging", "advisory", 1),
+    ],
+)
 def test_a_bucket_missing_its_side_resource_fires(policy, missing, level, findings, generation):
     assert verdicts(policy, without(good_bucket(tokens=TOKENS[generation]), missing)) == [("checkpoints", level)] * findings
 
 
 def test_side_resources_of_an_explicitly_named_bucket_join_by_name_too():
     bucket = res("aws:s3/bucket:Bucket", "named", {"bucket": "crucible-named"})
-    pab = res("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "named-pab", {
-        "bucket": "crucible-named", "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True})
+    pab = res(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "named-pab",
+        {"bucket": "crucible-named", "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True},
+    )
     assert verdicts("sec-s3-001-public-access-block", [bucket, pab]) == []
 
 
@@ -150,16 +194,26 @@ def test_object_lock_is_advised_for_artifact_buckets_only():
 
 def test_artifact_bucket_with_object_lock_and_default_retention_passes():
     artifacts = good_bucket("artifacts", objectLockEnabled=True)
-    lock = side("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "artifacts-lock", artifacts[0],
-                rule={"defaultRetention": {"mode": "GOVERNANCE", "days": 365}})
+    lock = side(
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+        "artifacts-lock",
+        artifacts[0],
+        rule={"defaultRetention": {"mode": "GOVERNANCE", "days": 365}},
+    )
     assert verdicts("data-s3-007-object-lock", artifacts + [lock]) == []
     assert verdicts("data-s3-007-object-lock", artifacts) == [("artifacts", "advisory")]  # lock on, no retention
 
 
 def test_cloudtrail_s3_data_events_count_as_logging_and_log_buckets_are_not_asked_to_log():
     resources = without(good_bucket(), "-logging")
-    trail = res("aws:cloudtrail/trail:Trail", "data-events", {"s3BucketName": "crucible-trail", "eventSelectors": [
-        {"readWriteType": "All", "dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}]}]})
+    trail = res(
+        "aws:cloudtrail/trail:Trail",
+        "data-events",
+        {
+            "s3BucketName": "crucible-trail",
+            "eventSelectors": [{"readWriteType": "All", "dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}]}],
+        },
+    )
     assert verdicts("sec-s3-008-access-logging", resources + [trail]) == []
     logs = res("aws:s3/bucket:Bucket", "logs", {})
     logging = link(good_bucket()[-1], "targetBucket", logs)

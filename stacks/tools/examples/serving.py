@@ -84,7 +84,6 @@ def serve_config(model: str, *, min_replicas: int, max_replicas: int, neuron: bo
     return yaml.safe_dump({"applications": [app]}, sort_keys=False)
 
 
-
 def llm_rayservice(
     shape: NodeShape,
     *,
@@ -143,7 +142,7 @@ def llm_rayservice(
                                         {"name": "serve", "containerPort": SERVE_PORT},
                                     ],
                                 }
-                            ]
+                            ],
                         }
                     },
                 },
@@ -181,7 +180,7 @@ def llm_rayservice(
     }
 
 
-_APP = '''\
+_APP = """\
 import os
 import gradio as gr
 from openai import OpenAI
@@ -206,7 +205,7 @@ gr.Interface(
     outputs=gr.Textbox(label="Answer", lines=12),
     title=f"Prompt lab - {MODEL}",
 ).launch(server_name="0.0.0.0", server_port=int(os.environ.get("PORT", "7860")))
-'''
+"""
 
 
 def prompt_app(*, name: str = PROMPT_APP, model: str, model_service: str, image: str, pool: str) -> list[dict]:
@@ -303,14 +302,6 @@ def app_ingress(exposure: Exposure, *, name: str = "prompt-lab") -> dict:
         },
         "spec": {
             "ingressClassName": INGRESS_CLASS,
-            "rules": [
-                {
-                    "http": {
-                        "paths": [
-                            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": name, "port": {"name": "http"}}}}
-                        ]
-                    }
-                }
-            ],
+            "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": name, "port": {"name": "http"}}}}]}}],
         },
     }

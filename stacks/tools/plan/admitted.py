@@ -89,7 +89,18 @@ FRAMEWORKS = {
 }
 # What an operator creates from an object, with it as controller owner (the chain the webhooks see). KubeRay copies a
 # RayService's labels and annotations to its RayCluster; the other operators do not copy the queue label.
-CHILDREN = {"NotebookProfile": "Pod", "RayService": "RayCluster", "RayJob": "RayCluster", "CronJob": "Job", "TrainJob": "JobSet", "Deployment": "Pod", "StatefulSet": "Pod", "Job": "Pod", "DaemonSet": "Pod", "ReplicaSet": "Pod"}
+CHILDREN = {
+    "NotebookProfile": "Pod",
+    "RayService": "RayCluster",
+    "RayJob": "RayCluster",
+    "CronJob": "Job",
+    "TrainJob": "JobSet",
+    "Deployment": "Pod",
+    "StatefulSet": "Pod",
+    "Job": "Pod",
+    "DaemonSet": "Pod",
+    "ReplicaSet": "Pod",
+}
 COPIES_METADATA = {("RayService", "RayCluster")}
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -106,10 +117,14 @@ def kueue_facts(obj: Mapping) -> dict:
     kind = obj.get("kind")
     ray = {"RayCluster": spec, "RayService": spec.get("rayClusterConfig"), "RayJob": spec.get("rayClusterSpec")}.get(kind)
     if kind in ("RayCluster", "RayService", "RayJob"):
-        facts["rayCluster"] = None if ray is None else {
-            "enableInTreeAutoscaling": bool((ray or {}).get("enableInTreeAutoscaling") in (True, "true")),
-            "workerGroups": [str(g.get("groupName", "")) for g in (ray or {}).get("workerGroupSpecs") or []],
-        }
+        facts["rayCluster"] = (
+            None
+            if ray is None
+            else {
+                "enableInTreeAutoscaling": bool((ray or {}).get("enableInTreeAutoscaling") in (True, "true")),
+                "workerGroups": [str(g.get("groupName", "")) for g in (ray or {}).get("workerGroupSpecs") or []],
+            }
+        )
     if kind == "RayJob":
         facts["shutdownAfterJobFinishes"] = bool(spec.get("shutdownAfterJobFinishes"))
         facts["clusterSelector"] = dict(spec.get("clusterSelector") or {})
@@ -149,11 +164,30 @@ def kueue_config(release_inputs: Mapping) -> KueueConfig:
     manager = values.get("managerConfig") or {}
     text = manager.get("controllerManagerConfigYaml")
     if text is None:  # the chart's own default Configuration (values.yaml): its framework list
-        config: dict = {"integrations": {"frameworks": ["batch/job", "kubeflow.org/mpijob", "ray.io/rayjob", "ray.io/rayservice", "ray.io/raycluster", "jobset.x-k8s.io/jobset", "workload.codeflare.dev/appwrapper", "trainer.kubeflow.org/trainjob", "pod", "deployment", "statefulset", "leaderworkerset.x-k8s.io/leaderworkerset"]}}
+        config: dict = {
+            "integrations": {
+                "frameworks": [
+                    "batch/job",
+                    "kubeflow.org/mpijob",
+                    "ray.io/rayjob",
+                    "ray.io/rayservice",
+                    "ray.io/raycluster",
+                    "jobset.x-k8s.io/jobset",
+                    "workload.codeflare.dev/appwrapper",
+                    "trainer.kubeflow.org/trainjob",
+                    "pod",
+                    "deployment",
+                    "statefulset",
+                    "leaderworkerset.x-k8s.io/leaderworkerset",
+                ]
+            }
+        }
     else:
         config = yaml.safe_load(text) if isinstance(text, str) else dict(text)
     namespace = str(config.get("namespace") or release_inputs.get("namespace") or "kueue-system")
-    selector = config.get("managedJobsNamespaceSelector") or {"matchExpressions": [{"key": NAME_LABEL, "operator": "NotIn", "values": ["kube-system", namespace]}]}
+    selector = config.get("managedJobsNamespaceSelector") or {
+        "matchExpressions": [{"key": NAME_LABEL, "operator": "NotIn", "values": ["kube-system", namespace]}]
+    }
     gates = {str(g.get("name")): g.get("enabled") in (True, "true") for g in ((values.get("controllerManager") or {}).get("featureGates") or [])}
     return KueueConfig(
         integrations=frozenset((config.get("integrations") or {}).get("frameworks") or []),
@@ -261,7 +295,9 @@ def route(kind: str, facts: Mapping, namespace: str, queues: Queues) -> Routing:
             queue = labels.get(QUEUE_LABEL) or None
             if not queue and default_lq and managed_ns and not owner_enabled:
                 queue = DEFAULT_LOCAL_QUEUE
-                out.chain.append(f"{current} labelled with the namespace's LocalQueue default" + (f" (its owner {owner} is not an enabled integration)" if owner else ""))
+                out.chain.append(
+                    f"{current} labelled with the namespace's LocalQueue default" + (f" (its owner {owner} is not an enabled integration)" if owner else "")
+                )
             if queue or (config.manage_jobs_without_queue_name and managed_ns and not owner_enabled):
                 out.managed_kind, out.queue = current, queue
                 out.refusals = _refusals(current, facts if current == kind or (kind, current) in COPIES_METADATA else {}, labels, annotations, config, queue)
@@ -295,7 +331,9 @@ def _refusals(kind: str, facts: Mapping, labels: Mapping, annotations: Mapping, 
     if ray:
         if ray.get("enableInTreeAutoscaling") and not elastic:
             gate = "" if config.gate(ELASTIC_GATE) else f"feature gate {ELASTIC_GATE} and "
-            out.append(f"enableInTreeAutoscaling: a kueue-managed {kind} can use autoscaling only as an elastic job ({gate}annotation {ELASTIC_ANNOTATION}: \"true\")")
+            out.append(
+                f'enableInTreeAutoscaling: a kueue-managed {kind} can use autoscaling only as an elastic job ({gate}annotation {ELASTIC_ANNOTATION}: "true")'
+            )
         groups = ray.get("workerGroups") or []
         if 1 + len(groups) > MAX_POD_SETS:
             out.append(f"{1 + len(groups)} pod sets, at most {MAX_POD_SETS}")
@@ -331,7 +369,11 @@ def available(queues: Queues, cq_name: str, flavor: str, resource: str, entry: M
     cohort = ((queues.cluster_queues.get(cq_name) or {}).get("spec") or {}).get("cohortName")
     if not cohort:
         return nominal, nominal
-    lent = sum(_lendable(cq, flavor, resource) for name, cq in queues.cluster_queues.items() if name != cq_name and ((cq.get("spec") or {}).get("cohortName") == cohort))
+    lent = sum(
+        _lendable(cq, flavor, resource)
+        for name, cq in queues.cluster_queues.items()
+        if name != cq_name and ((cq.get("spec") or {}).get("cohortName") == cohort)
+    )
     limit = _quantity(entry, "borrowingLimit", resource)
     return nominal, nominal + (lent if limit is None else min(limit, lent))
 
@@ -348,7 +390,7 @@ def _flavor_matches(spec: Mapping, flavor: Mapping) -> Optional[str]:
     for key, value in (spec.get("nodeSelector") or {}).items():
         if key in keys and node_labels[key] != str(value):
             return f"flavor {name} doesn't match node affinity ({key}={node_labels[key]}, the pod selects {value})"
-    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {}
     terms = []
     for term in required.get("nodeSelectorTerms") or []:
         kept = [e for e in term.get("matchExpressions") or [] if e.get("key") in keys]
@@ -428,11 +470,25 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
     by_role: dict[str, list[str]] = {}
     ns_selector = spec.get("namespaceSelector")
     if ns_selector is not None and not selector_matches(ns_selector, queues.namespace_labels(namespace)):
-        return {"ok": False, "admitted": False, "flavors": {}, "byRole": {}, "placed": {}, "reasons": [f"ClusterQueue {cq_name}'s namespaceSelector does not match namespace {namespace}"]}
+        return {
+            "ok": False,
+            "admitted": False,
+            "flavors": {},
+            "byRole": {},
+            "placed": {},
+            "reasons": [f"ClusterQueue {cq_name}'s namespaceSelector does not match namespace {namespace}"],
+        }
     groups = spec.get("resourceGroups") or []
     missing = sorted({f.get("name") for g in groups for f in g.get("flavors") or [] if f.get("name") not in queues.flavors})
     if missing:
-        return {"ok": False, "admitted": False, "flavors": {}, "byRole": {}, "placed": {}, "reasons": [f"ClusterQueue {cq_name} is inactive: ResourceFlavor {', '.join(missing)} not found"]}
+        return {
+            "ok": False,
+            "admitted": False,
+            "flavors": {},
+            "byRole": {},
+            "placed": {},
+            "reasons": [f"ClusterQueue {cq_name} is inactive: ResourceFlavor {', '.join(missing)} not found"],
+        }
     limit_ranges = ctx.limit_ranges.get(namespace, [])
     used: dict[tuple[str, str], int] = {}
     chosen: dict[str, str] = {}
@@ -471,7 +527,9 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
                     nominal, most = available(queues, cq_name, fname, r, quotas.get(r) or {})
                     need = used.get((fname, r), 0) + v
                     if need > most:
-                        short.append(f"{r} {format_quantity(need, r)} > {format_quantity(most, r)} (nominal {format_quantity(nominal, r)} + borrowable {format_quantity(most - nominal, r)})")
+                        short.append(
+                            f"{r} {format_quantity(need, r)} > {format_quantity(most, r)} (nominal {format_quantity(nominal, r)} + borrowable {format_quantity(most - nominal, r)})"
+                        )
                 if short:
                     tried.append(f"flavor {fname}: {'; '.join(short)}")
                     continue
@@ -497,9 +555,17 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
         if not any(_is_accelerator_request(k) for k in requests[role]):
             pool = _accelerator_pool(ctx, flavor)
             if pool is not None:
-                accel = [p for p in pod_sets if chosen.get(p.get("role") or "main") == assigned and any(_is_accelerator_request(k) for k in requests[p.get("role") or "main"])]
+                accel = [
+                    p
+                    for p in pod_sets
+                    if chosen.get(p.get("role") or "main") == assigned and any(_is_accelerator_request(k) for k in requests[p.get("role") or "main"])
+                ]
                 if _fits_beside(ctx, flavor, namespace, ps, accel) is None:
-                    beside = "they do not fit beside the workload's own accelerator pods" if accel else "the workload has no accelerator pods there to share nodes with"
+                    beside = (
+                        "they do not fit beside the workload's own accelerator pods"
+                        if accel
+                        else "the workload has no accelerator pods there to share nodes with"
+                    )
                     problems.append(
                         f"CPU-only pods assigned flavor {assigned}, an accelerator pool ({pool}), and {beside}: "
                         "Karpenter would launch an accelerator node for them (give CPU work a cpu pool, first in the flavor order)"
@@ -519,7 +585,11 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
 def _siblings(ctx: Context, workload: Mapping) -> list[Mapping]:
     """Every entry of the same object (its pod sets), this one included, in order."""
     key = (workload.get("file"), workload.get("source"), workload.get("kind"), workload.get("object"), tuple(workload.get("namespaces") or ()))
-    found = [w for w in getattr(ctx, "workloads", ()) or () if (w.get("file"), w.get("source"), w.get("kind"), w.get("object"), tuple(w.get("namespaces") or ())) == key]
+    found = [
+        w
+        for w in getattr(ctx, "workloads", ()) or ()
+        if (w.get("file"), w.get("source"), w.get("kind"), w.get("object"), tuple(w.get("namespaces") or ())) == key
+    ]
     return found or [workload]
 
 
@@ -535,13 +605,21 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
     if routing.managed_kind is None:
         label = (facts.get("labels") or {}).get(QUEUE_LABEL)
         if label:  # the author meant it to be queued: Kueue ignoring it runs it outside the team's quota
-            return {"ok": False, "summary": "ignored by Kueue", "reasons": [*routing.chain, f"labelled {QUEUE_LABEL}={label} but no integration of it is enabled: it runs outside the queue and its quota"]}
+            return {
+                "ok": False,
+                "summary": "ignored by Kueue",
+                "reasons": [*routing.chain, f"labelled {QUEUE_LABEL}={label} but no integration of it is enabled: it runs outside the queue and its quota"],
+            }
         return {"ok": True, "summary": "not queued" + (f" ({routing.chain[-1]})" if routing.chain else ""), "reasons": []}
     via = f" as {routing.managed_kind}" if routing.managed_kind != kind else ""
     if routing.refusals:
         return {"ok": False, "summary": f"refused by Kueue's {routing.managed_kind} webhook", "reasons": [*routing.chain, *routing.refusals]}
     if not routing.queue:
-        return {"ok": False, "summary": "never admitted", "reasons": [f"managed{via} without a queue name (manageJobsWithoutQueueName) and no LocalQueue default in {namespace}"]}
+        return {
+            "ok": False,
+            "summary": "never admitted",
+            "reasons": [f"managed{via} without a queue name (manageJobsWithoutQueueName) and no LocalQueue default in {namespace}"],
+        }
     lq = queues.local_queues.get((namespace, routing.queue))
     if lq is None:
         return {"ok": False, "summary": "never admitted", "reasons": [*routing.chain, f"LocalQueue {namespace}/{routing.queue} does not exist"]}
@@ -554,7 +632,11 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
         if policy in ("Hold", "HoldAndDrain"):  # kueue v1beta2 StopPolicy: no new admissions
             return {"ok": False, "summary": "never admitted", "reasons": [f"{what} has stopPolicy {policy}: it admits nothing"]}
     if cq_name not in queues.cluster_queues:
-        return {"ok": False, "summary": "never admitted", "reasons": [f"LocalQueue {namespace}/{routing.queue} points at ClusterQueue {cq_name}, which the plan does not register"]}
+        return {
+            "ok": False,
+            "summary": "never admitted",
+            "reasons": [f"LocalQueue {namespace}/{routing.queue} points at ClusterQueue {cq_name}, which the plan does not register"],
+        }
     # A RayService/RayJob's RayCluster is one workload with the same pod sets.
     pod_sets = [{"role": w.get("role"), "replicas": w.get("replicas"), "template": w.get("template")} for w in _siblings(ctx, workload)]
     result = assign(ctx, queues, cq_name, namespace, pod_sets)
@@ -570,8 +652,23 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
         return {"ok": False, "summary": f"{path}: not admitted", "reasons": reasons, "queue": routing.queue, "clusterQueue": cq_name}
     own = result["placed"].get(role) or []
     if own:
-        return {"ok": False, "summary": f"{path} -> {mine}{via}: admitted, does not run as it should", "reasons": [*routing.chain, *own], "queue": routing.queue, "clusterQueue": cq_name, "flavor": mine}
-    return {"ok": True, "summary": f"{path} -> {mine}{via}", "reasons": [], "queue": routing.queue, "clusterQueue": cq_name, "flavor": mine, "flavors": result["flavors"]}
+        return {
+            "ok": False,
+            "summary": f"{path} -> {mine}{via}: admitted, does not run as it should",
+            "reasons": [*routing.chain, *own],
+            "queue": routing.queue,
+            "clusterQueue": cq_name,
+            "flavor": mine,
+        }
+    return {
+        "ok": True,
+        "summary": f"{path} -> {mine}{via}",
+        "reasons": [],
+        "queue": routing.queue,
+        "clusterQueue": cq_name,
+        "flavor": mine,
+        "flavors": result["flavors"],
+    }
 
 
 def admitted(ctx: Context, workload: Mapping) -> dict:
@@ -582,7 +679,9 @@ def admitted(ctx: Context, workload: Mapping) -> dict:
     if not failed:
         routes: dict[tuple, list[str]] = {}
         for r in results.values():
-            routes.setdefault((r.get("queue"), r.get("flavor"), r["summary"] if not r.get("queue") else r["summary"].rsplit(" -> ", 1)[-1]), []).append(r.get("clusterQueue") or "")
+            routes.setdefault((r.get("queue"), r.get("flavor"), r["summary"] if not r.get("queue") else r["summary"].rsplit(" -> ", 1)[-1]), []).append(
+                r.get("clusterQueue") or ""
+            )
         summaries = [f"{queue} -> {'|'.join(cqs)} -> {tail}" if queue else tail for (queue, _, tail), cqs in routes.items()]
         out = dict(next(iter(results.values())))
         out["summary"] = "; ".join(summaries)

@@ -39,7 +39,12 @@ def cluster_spec_of(spec: PlatformSpec, path: Path, _seen: tuple[str, ...] = ())
     ref_path = path.parent / f"Pulumi.{name}.yaml"
     if not ref_path.is_file():
         raise ConfigError(
-            [Problem("crucible:stackReference", f"got {spec.stack_reference!r}; to find where its cluster is reached from, {ref_path.name} must sit beside {path.name}")],
+            [
+                Problem(
+                    "crucible:stackReference",
+                    f"got {spec.stack_reference!r}; to find where its cluster is reached from, {ref_path.name} must sit beside {path.name}",
+                )
+            ],
             str(path),
         )
     if str(ref_path.resolve()) in _seen:
@@ -72,7 +77,10 @@ def api_access(model: "PlanModel") -> Optional[dict]:
     vpc = cluster["inputs"].get("vpcConfig", {})
     group = (model.outputs(cluster["urn"]).get("vpcConfig") or {}).get("clusterSecurityGroupId")
     ingress = [
-        {"source": r["inputs"].get("referencedSecurityGroupId") or r["inputs"].get("cidrIpv4") or r["inputs"].get("cidrIpv6"), "port": r["inputs"].get("fromPort")}
+        {
+            "source": r["inputs"].get("referencedSecurityGroupId") or r["inputs"].get("cidrIpv4") or r["inputs"].get("cidrIpv6"),
+            "port": r["inputs"].get("fromPort"),
+        }
         for r in model.of_type(INGRESS)
         if group and r["inputs"].get("securityGroupId") == group and r["inputs"].get("fromPort") == 443
     ]
@@ -139,8 +147,10 @@ def deploy_section(model: "PlanModel") -> Optional["Section"]:
     if not access["apiIngress"] and not access["publicAccessCidrs"]:
         lines.append("way in     NONE declared for the deployer: only from inside the cluster security group (cluster.apiAccess)")
     lines += [f"network    {note}" for note in notes]
-    identity = f"deploy role {deploy_role} (access entry, AmazonEKSClusterAdminPolicy, cluster scope)" if deploy_role else (
-        "the cluster creator (bootstrapCreatorAdmin)" if access["creatorAdmin"] else "NO deploy role and no creator admin: `pulumi up` would get 401"
+    identity = (
+        f"deploy role {deploy_role} (access entry, AmazonEKSClusterAdminPolicy, cluster scope)"
+        if deploy_role
+        else ("the cluster creator (bootstrapCreatorAdmin)" if access["creatorAdmin"] else "NO deploy role and no creator admin: `pulumi up` would get 401")
     )
     lines.append(f"identity   {identity}; {len(access['adminAccessEntries'])} admin access entries")
     lines.append(

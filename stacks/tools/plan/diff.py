@@ -103,7 +103,9 @@ def _change(resource: dict, before: dict, urn: str, layer: str, notes: list[str]
     """The change of one resource, or None; a create-only input it ignores adds a note saying what its change means."""
     after = resource.get("inputs", {})
     fields, ignored = _ignored(_changed_fields(before, after), resource)
-    notes.extend(f"{resource['name']}: {f} changed and is ignored — {CREATE_ONLY[(resource['type'], f)]}" for f in ignored if (resource["type"], f) in CREATE_ONLY)
+    notes.extend(
+        f"{resource['name']}: {f} changed and is ignored — {CREATE_ONLY[(resource['type'], f)]}" for f in ignored if (resource["type"], f) in CREATE_ONLY
+    )
     if not fields:
         return None
     forcing = replacement.forcing_fields(resource["type"], before, after, fields)
@@ -200,15 +202,15 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
     knock_on = replacement.cascade({c.urn for c in changes if c.kind == "replaced"}, existing, key_of=_key, label_of=label)
     for urn, reasons in knock_on.because.items():
         r = head_res[urn]
-        change = by_urn.get(urn) or Change("updated", urn, r["type"], r["name"], head_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False))
+        change = by_urn.get(urn) or Change(
+            "updated", urn, r["type"], r["name"], head_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False)
+        )
         change.kind, change.replaces, change.hint = "replaced", sorted(set(change.replaces) | set(reasons)), _hint(r["type"])
         if urn not in by_urn:
             changes.append(change)
     for urn, r in base_res.items():
         if urn not in head_res and urn not in aliased:
-            changes.append(
-                Change("removed", urn, r["type"], r["name"], base_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False))
-            )
+            changes.append(Change("removed", urn, r["type"], r["name"], base_layers[urn], [], replacement.is_stateful(r["type"]), r.get("protect", False)))
     order = {layer: i for i, layer in enumerate([*LAYERS, "providers", "stack"])}
     changes.sort(key=lambda c: (order.get(c.layer, 99), c.kind, c.type, c.name))
     before, after = _violations(base), _violations(head)
@@ -241,7 +243,9 @@ def render(diff: PlanDiff, markdown: bool = False) -> str:
                 guard = "protected: `pulumi up` stops here until protection is lifted; lifted, the data does not move to the new one"
             else:
                 guard = "NOT protected: data will be lost"
-            lines.append(f"{bullet}**{c.kind}** `{c.type}` {c.name}{why} — {guard}" if markdown else f"{bullet}{c.kind.upper()} {c.type} {c.name}{why} — {guard}")
+            lines.append(
+                f"{bullet}**{c.kind}** `{c.type}` {c.name}{why} — {guard}" if markdown else f"{bullet}{c.kind.upper()} {c.type} {c.name}{why} — {guard}"
+            )
             if c.hint:
                 lines.append(f"  - {c.hint}" if markdown else f"{bullet}  {c.hint}")
     current = None
@@ -277,4 +281,3 @@ def render(diff: PlanDiff, markdown: bool = False) -> str:
         f"at minimum {money(cost['head']['min'] * hours)} ({delta['min'] * hours:+,.2f})"
     )
     return "\n".join(lines)
-

@@ -15,11 +15,28 @@ from __future__ import annotations
 # namespace (or the `when` release) and no rendered chart object already gives a pod with those labels.
 SYSTEM_ENDPOINTS = (
     # EKS's CoreDNS add-on: k8s-app=kube-dns in kube-system, serving 53/UDP+TCP.
-    {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}, "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}, {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}]},
+    {
+        "name": "kube-dns",
+        "namespace": "kube-system",
+        "labels": {"k8s-app": "kube-dns"},
+        "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}, {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}],
+    },
     # kube-prometheus-stack's Prometheus (the operator labels its pods app.kubernetes.io/name=prometheus).
-    {"name": "prometheus", "namespace": "monitoring", "labels": {"app.kubernetes.io/name": "prometheus"}, "when": "kube-prometheus-stack", "ports": [{"name": "web", "containerPort": 9090}]},
+    {
+        "name": "prometheus",
+        "namespace": "monitoring",
+        "labels": {"app.kubernetes.io/name": "prometheus"},
+        "when": "kube-prometheus-stack",
+        "ports": [{"name": "web", "containerPort": 9090}],
+    },
     # kuberay-operator chart: app.kubernetes.io/name=kuberay-operator.
-    {"name": "kuberay-operator", "namespace": "kuberay-system", "labels": {"app.kubernetes.io/name": "kuberay-operator"}, "when": "kuberay-operator", "ports": [{"name": "http", "containerPort": 8080}]},
+    {
+        "name": "kuberay-operator",
+        "namespace": "kuberay-system",
+        "labels": {"app.kubernetes.io/name": "kuberay-operator"},
+        "when": "kuberay-operator",
+        "ports": [{"name": "http", "containerPort": 8080}],
+    },
 )
 
 ADDRESSES = {
@@ -49,7 +66,19 @@ FORBIDDEN = (
     {"flow": "team → another team", "from": {"role": "tenant"}, "to": {"role": "other-team"}, "ports": "any"},
     # z2jh allows DNS ports to that address by default (GCP's resolver lives there); the instance metadata
     # service (IMDS: HTTP 80) and everything else on it must stay out of reach.
-    {"flow": "notebook → cloud metadata", "from": {"role": "notebook"}, "to": {"address": "metadata"}, "ports": "any", "except": [{"address": "metadata", "ports": ["UDP/53", "TCP/53"]}]},
+    {
+        "flow": "notebook → cloud metadata",
+        "from": {"role": "notebook"},
+        "to": {"address": "metadata"},
+        "ports": "any",
+        "except": [{"address": "metadata", "ports": ["UDP/53", "TCP/53"]}],
+    },
     # What tenants may reach in system namespaces: DNS only.
-    {"flow": "tenant → system namespace", "from": {"role": "tenant"}, "to": {"role": "system"}, "ports": "any", "except": [{"endpoint": "kube-dns", "ports": ["UDP/53", "TCP/53"]}]},
+    {
+        "flow": "tenant → system namespace",
+        "from": {"role": "tenant"},
+        "to": {"role": "system"},
+        "ports": "any",
+        "except": [{"endpoint": "kube-dns", "ports": ["UDP/53", "TCP/53"]}],
+    },
 )

@@ -57,11 +57,29 @@ REPO = Path(__file__).resolve().parents[3]
 # Kinds the API server keeps outside namespaces (built-in); CRDs say their own scope.
 CLUSTER_SCOPED = frozenset(
     {
-        "APIService", "CSIDriver", "CSINode", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-        "FlowSchema", "IngressClass", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
-        "MutatingWebhookConfiguration", "Namespace", "Node", "PersistentVolume", "PodSecurityPolicy", "PriorityClass",
-        "PriorityLevelConfiguration", "RuntimeClass", "StorageClass", "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration", "VolumeAttachment",
+        "APIService",
+        "CSIDriver",
+        "CSINode",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "FlowSchema",
+        "IngressClass",
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PodSecurityPolicy",
+        "PriorityClass",
+        "PriorityLevelConfiguration",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
     }
 )
 
@@ -319,7 +337,9 @@ def _key(values: Any) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _render_cached(release: str, folder: str, namespace: str, kube_version: str, values_json: str, include_crds: bool, api_versions: tuple[str, ...]) -> tuple[tuple[str, dict], ...]:
+def _render_cached(
+    release: str, folder: str, namespace: str, kube_version: str, values_json: str, include_crds: bool, api_versions: tuple[str, ...]
+) -> tuple[tuple[str, dict], ...]:
     text = helm_template(release, Path(folder), namespace, kube_version, json.loads(values_json), include_crds=include_crds, api_versions=api_versions)
     return tuple(split_manifests(text))
 
@@ -377,7 +397,11 @@ def crd_api_versions(objects: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def _cluster_scoped_kinds(objects: Iterable[Mapping[str, Any]]) -> set[str]:
-    return {(o.get("spec") or {}).get("names", {}).get("kind") for o in objects if o.get("kind") == "CustomResourceDefinition" and (o.get("spec") or {}).get("scope") == "Cluster"}
+    return {
+        (o.get("spec") or {}).get("names", {}).get("kind")
+        for o in objects
+        if o.get("kind") == "CustomResourceDefinition" and (o.get("spec") or {}).get("scope") == "Cluster"
+    }
 
 
 @dataclass
@@ -499,7 +523,9 @@ _documents: dict[str, list[RenderedRelease]] = {}
 
 def rendered_releases(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[RenderedRelease]:
     """render_releases, cached per plan document content (the same plan is rendered once per process)."""
-    digest = hashlib.sha256(_key({"resources": document.get("resources"), "kube": document.get("kubernetesVersion"), "shared": str(shared)}).encode()).hexdigest()
+    digest = hashlib.sha256(
+        _key({"resources": document.get("resources"), "kube": document.get("kubernetesVersion"), "shared": str(shared)}).encode()
+    ).hexdigest()
     with _documents_lock:
         if digest in _documents:
             return _documents[digest]

@@ -166,7 +166,12 @@ def _rayjob_groups(spec: Mapping) -> list[PodGroup]:
         template = copy.deepcopy(spec.get("submitterPodTemplate") or {})
         if not template:
             head = (((cluster.get("headGroupSpec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [{}]
-            template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "ray-job-submitter", "image": head[0].get("image", ""), "resources": copy.deepcopy(RAY_SUBMITTER_RESOURCES)}]}}
+            template = {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "ray-job-submitter", "image": head[0].get("image", ""), "resources": copy.deepcopy(RAY_SUBMITTER_RESOURCES)}],
+                }
+            }
         groups.append(PodGroup("submitter", 1, template))
     elif mode == "SidecarMode" and groups and groups[0].role == "head":
         spec_ = groups[0].template.setdefault("spec", {})
@@ -331,7 +336,11 @@ def hub_profile_workloads(release_inputs: Mapping) -> list[dict]:
         limits.update({k: str(v) for k, v in (o.get("extra_resource_limits", extra.get("limits")) or {}).items()})
         selector = {**(singleuser.get("nodeSelector") or {}), **(o.get("node_selector") or {})}
         tolerations = [*base_tolerations, *(singleuser.get("extraTolerations") or []), *(o.get("tolerations") or [])]
-        spec: dict = {"containers": [{"name": "notebook", "image": str((singleuser.get("image") or {}).get("name", "")), "resources": {"requests": requests, "limits": limits}}]}
+        spec: dict = {
+            "containers": [
+                {"name": "notebook", "image": str((singleuser.get("image") or {}).get("name", "")), "resources": {"requests": requests, "limits": limits}}
+            ]
+        }
         if selector:
             spec["nodeSelector"] = selector
         if tolerations:
@@ -497,7 +506,10 @@ def pools_of(resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()
             if huge and not gate:
                 note, huge = "a NodeOverlay gives huge pages but Karpenter's nodeOverlay feature gate is off", {}
             elif huge and not reserves:
-                note, huge = f"a NodeOverlay gives huge pages but EC2NodeClass {node_class and _meta(node_class).get('name')} does not reserve them ({HUGEPAGES_RESERVED_MARK})", {}
+                note, huge = (
+                    f"a NodeOverlay gives huge pages but EC2NodeClass {node_class and _meta(node_class).get('name')} does not reserve them ({HUGEPAGES_RESERVED_MARK})",
+                    {},
+                )
             config = _node_config(node_class, huge)
             allocatable = node_allocatable(it, config)
             capacity = node_resources(it, config).capacity
@@ -512,7 +524,9 @@ def pools_of(resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()
         labels = {k: frozenset({str(v)}) for k, v in (inputs.get("labels") or {}).items()}
         labels[NODEGROUP_LABEL] = frozenset({str(name)})
         labels[CAPACITY_TYPE_LABEL] = frozenset({_CAPACITY_TYPES.get(str(inputs.get("capacityType", "ON_DEMAND")), "on-demand")})
-        taints = tuple({"key": t.get("key"), "value": t.get("value"), "effect": _TAINT_EFFECTS.get(t.get("effect"), t.get("effect"))} for t in inputs.get("taints") or [])
+        taints = tuple(
+            {"key": t.get("key"), "value": t.get("value"), "effect": _TAINT_EFFECTS.get(t.get("effect"), t.get("effect"))} for t in inputs.get("taints") or []
+        )
         types = []
         for type_name in inputs.get("instanceTypes") or []:
             if type_name not in catalog:
@@ -561,7 +575,7 @@ def _selector_problem(spec: Mapping, labels: Mapping[str, frozenset]) -> Optiona
             return f"node selector {key}={value}: its nodes have no label {key}"
         if str(value) not in have:
             return f"node selector {key}={value}: its nodes have {key}={'|'.join(sorted(have))}"
-    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {}
     terms = required.get("nodeSelectorTerms")
     if terms is not None and not _terms_match(terms, labels):
         return "required node affinity matches none of its nodes' labels"
@@ -844,7 +858,12 @@ def evaluate(
                 )
             if result.get("advisories"):
                 violations.append(
-                    {"check": name, "level": "advisory", "workload": workload.get("name"), "message": f"{workload.get('name')}: {'; '.join(result['advisories'])}"}
+                    {
+                        "check": name,
+                        "level": "advisory",
+                        "workload": workload.get("name"),
+                        "message": f"{workload.get('name')}: {'; '.join(result['advisories'])}",
+                    }
                 )
         entries.append(entry)
     flows: dict[str, list[dict]] = {}
@@ -852,7 +871,9 @@ def evaluate(
         flows[name] = plan_check(ctx)
         for f in flows[name]:
             if not f["ok"]:
-                violations.append({"check": name, "level": "mandatory", "workload": None, "message": f"{f['flow']}: {f['from']} → {f['to']} {f['ports']} — {f['reason']}"})
+                violations.append(
+                    {"check": name, "level": "mandatory", "workload": None, "message": f"{f['flow']}: {f['from']} → {f['to']} {f['ports']} — {f['reason']}"}
+                )
     block = {"workloads": entries, "objects": [dict(o) for o in extra_objects], "violations": violations}
     if flows:
         block["flows"] = flows
@@ -866,7 +887,13 @@ def evaluate(
 def reevaluate(document: Mapping) -> dict:
     """The `workloads` block of a saved plan document evaluated again (e.g. after editing the plan)."""
     block = document.get("workloads") or {}
-    return evaluate(document.get("resources") or [], block.get("workloads") or [], block.get("objects") or [], block.get("assumedResources") or [], block.get("deployNetwork"))
+    return evaluate(
+        document.get("resources") or [],
+        block.get("workloads") or [],
+        block.get("objects") or [],
+        block.get("assumedResources") or [],
+        block.get("deployNetwork"),
+    )
 
 
 def failures(block: Mapping) -> list[dict]:

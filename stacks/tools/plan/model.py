@@ -443,7 +443,9 @@ class PlanModel:
     @functools.cached_property
     def node_groups(self) -> tuple[NodeGroupView, ...]:
         return tuple(
-            NodeGroupView(g["name"], g["inputs"].get("instanceTypes"), g["inputs"].get("capacityType"), g["inputs"].get("amiType"), g["inputs"].get("scalingConfig", {}))
+            NodeGroupView(
+                g["name"], g["inputs"].get("instanceTypes"), g["inputs"].get("capacityType"), g["inputs"].get("amiType"), g["inputs"].get("scalingConfig", {})
+            )
             for g in self.of_type(NODEGROUP_TYPE)
         )
 

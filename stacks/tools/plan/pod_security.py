@@ -103,7 +103,9 @@ def _restricted(pod_spec: Mapping) -> list[str]:
     for v in pod_spec.get("volumes") or []:
         kinds = set(v) - {"name"}
         if kinds - RESTRICTED_VOLUMES:
-            out.append(f"volumes[{v.get('name')}]: type {', '.join(sorted(kinds - RESTRICTED_VOLUMES))} (restricted allows {', '.join(sorted(RESTRICTED_VOLUMES))})")
+            out.append(
+                f"volumes[{v.get('name')}]: type {', '.join(sorted(kinds - RESTRICTED_VOLUMES))} (restricted allows {', '.join(sorted(RESTRICTED_VOLUMES))})"
+            )
     if pod_sc.get("runAsUser") == 0:
         out.append("securityContext.runAsUser: 0")
     pod_non_root = pod_sc.get("runAsNonRoot") is True

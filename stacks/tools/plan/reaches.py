@@ -159,7 +159,11 @@ def jupyterhub_singleuser_policy(release_inputs: Mapping) -> Optional[dict]:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": "singleuser", "namespace": release_inputs.get("namespace") or "default", "annotations": {"crucible.io/modelled-from": "z2jh values"}},
+        "metadata": {
+            "name": "singleuser",
+            "namespace": release_inputs.get("namespace") or "default",
+            "annotations": {"crucible.io/modelled-from": "z2jh values"},
+        },
         "spec": {"podSelector": {"matchLabels": match("singleuser-server")}, "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress},
     }
 
@@ -267,7 +271,21 @@ def endpoints_of(workloads: Sequence[Mapping], resources: Sequence[Mapping], obj
                     name += "x"
                 used.add(f"{namespace}/{name}")
                 job = (namespace, workload.get("kind"), workload.get("object"), workload.get("file")) if workload.get("kind") in JOB_KINDS else None
-                out.append(Endpoint(namespace, name, labels, _container_ports(spec), workload.get("name"), workload.get("kind") or "", workload.get("role"), job, None, workload.get("source", ""), list(workload.get("exposes") or [])))
+                out.append(
+                    Endpoint(
+                        namespace,
+                        name,
+                        labels,
+                        _container_ports(spec),
+                        workload.get("name"),
+                        workload.get("kind") or "",
+                        workload.get("role"),
+                        job,
+                        None,
+                        workload.get("source", ""),
+                        list(workload.get("exposes") or []),
+                    )
+                )
     namespaces = _namespaces(resources, objects, out)
     charts = {_chart_name(r) for r in releases}
     for system in table.SYSTEM_ENDPOINTS:
@@ -280,7 +298,9 @@ def endpoints_of(workloads: Sequence[Mapping], resources: Sequence[Mapping], obj
             for e in same:
                 e.system = system["name"]
             continue
-        out.append(Endpoint(system["namespace"], system["name"], dict(system["labels"]), list(system.get("ports") or []), system=system["name"], source="system"))
+        out.append(
+            Endpoint(system["namespace"], system["name"], dict(system["labels"]), list(system.get("ports") or []), system=system["name"], source="system")
+        )
     return out
 
 
@@ -362,7 +382,14 @@ class Network:
             container = {"name": "main", "image": "analysed"}
             if e.ports:
                 container["ports"] = e.ports
-            documents.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": e.name, "namespace": e.namespace, "labels": e.labels}, "spec": {"containers": [container]}})
+            documents.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": e.name, "namespace": e.namespace, "labels": e.labels},
+                    "spec": {"containers": [container]},
+                }
+            )
         documents.extend(policies)
         with tempfile.TemporaryDirectory(prefix="crucible-reaches-") as tmp:
             path = os.path.join(tmp, "cluster.yaml")
@@ -636,7 +663,12 @@ def analyse(ctx: Context) -> Analysis:
                 ports = [p for p in ports if "named:" not in p] if isinstance(ports, list) else ports
                 ok = not named and (not ports or network.allows(src, dst, ports))
                 why = None if ok else (f"named port {', '.join(named)} is on no container" if named else "not allowed by the NetworkPolicies")
-                _record(analysis, {"flow": flow["flow"], "kind": "required", "from": _name(src), "to": _name(dst), "ports": ports, "ok": ok, "reason": why}, src, dst)
+                _record(
+                    analysis,
+                    {"flow": flow["flow"], "kind": "required", "from": _name(src), "to": _name(dst), "ports": ports, "ok": ok, "reason": why},
+                    src,
+                    dst,
+                )
     for flow in table.FORBIDDEN:
         for src in _resolve(analysis, flow["from"]):
             for dst in _resolve(analysis, flow["to"], src if isinstance(src, Endpoint) else None):
@@ -655,7 +687,21 @@ def analyse(ctx: Context) -> Analysis:
                     by_ip = network.reachable_by_address(src, dst, analysis.addresses["vpc"], excepted or None)
                     found = f"{by_ip} through an ipBlock covering the pods' addresses ({analysis.addresses['vpc']})" if by_ip else None
                     level = "advisory"
-                _record(analysis, {"flow": flow["flow"], "kind": "forbidden", "from": _name(src), "to": _name(dst), "ports": flow["ports"], "ok": found is None, "level": level, "reason": None if found is None else f"allowed: {found}"}, src, dst)
+                _record(
+                    analysis,
+                    {
+                        "flow": flow["flow"],
+                        "kind": "forbidden",
+                        "from": _name(src),
+                        "to": _name(dst),
+                        "ports": flow["ports"],
+                        "ok": found is None,
+                        "level": level,
+                        "reason": None if found is None else f"allowed: {found}",
+                    },
+                    src,
+                    dst,
+                )
     ctx.__dict__["_reaches"] = analysis
     return analysis
 
@@ -714,7 +760,7 @@ def exposed_ports(objects: Sequence[Mapping], template: Mapping, namespace: Opti
     """The container ports of a pod template a load balancer sends to directly (ALB Ingress or NLB Service in
     `target-type: ip` mode): [{"port", "protocol", "via"}]. Instance-mode targets are reached through the node's
     NodePort, outside NetworkPolicy's pod selectors, and are not listed."""
-    labels = ((template.get("metadata") or {}).get("labels") or {})
+    labels = (template.get("metadata") or {}).get("labels") or {}
     fake = Endpoint(namespace or "default", "probe", {k: str(v) for k, v in labels.items()}, _container_ports(template.get("spec") or {}))
     services = {_meta(s).get("name"): s for s in _services(objects) if (_meta(s).get("namespace") or namespace) == namespace or namespace is None}
     out: list[dict] = []
@@ -736,6 +782,10 @@ def exposed_ports(objects: Sequence[Mapping], template: Mapping, namespace: Opti
             for name, ref in _backend_services(o):
                 if name in services:
                     add(services[name], ref, f"Ingress {_meta(o).get('name')}")
-        if _kind(o) == "Service" and (o.get("spec") or {}).get("type") == "LoadBalancer" and annotations.get("service.beta.kubernetes.io/aws-load-balancer-nlb-target-type") == "ip":
+        if (
+            _kind(o) == "Service"
+            and (o.get("spec") or {}).get("type") == "LoadBalancer"
+            and annotations.get("service.beta.kubernetes.io/aws-load-balancer-nlb-target-type") == "ip"
+        ):
             add(o, None, f"Service {_meta(o).get('name')}")
     return out

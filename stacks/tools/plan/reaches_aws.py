@@ -100,7 +100,18 @@ def rules_of(resources: Sequence[Mapping]) -> list[Rule]:
             proto = _protocol(inputs.get("ipProtocol"))
             low, high = _ports(proto, inputs.get("fromPort"), inputs.get("toPort"))
             cidr = inputs.get("cidrIpv4") or inputs.get("cidrIpv6")
-            out.append(Rule(str(inputs.get("securityGroupId")), "ingress" if token == INGRESS else "egress", proto, low, high, inputs.get("referencedSecurityGroupId"), cidr, name))
+            out.append(
+                Rule(
+                    str(inputs.get("securityGroupId")),
+                    "ingress" if token == INGRESS else "egress",
+                    proto,
+                    low,
+                    high,
+                    inputs.get("referencedSecurityGroupId"),
+                    cidr,
+                    name,
+                )
+            )
         elif token == SG_RULE:
             proto = _protocol(inputs.get("protocol"))
             low, high = _ports(proto, inputs.get("fromPort"), inputs.get("toPort"))
@@ -182,8 +193,18 @@ def parties(resources: Sequence[Mapping]) -> dict:
             if r.get("type") == NODEGROUP:
                 name = (r.get("inputs") or {}).get("nodeGroupName") or r.get("name")
                 pools[f"nodes of node group {name}"] = Party(f"nodes of node group {name}", frozenset({cluster_sg}), vpc)
-    lustre = {r.get("name"): Party(f"Lustre {r.get('name')}", frozenset((r.get("inputs") or {}).get("securityGroupIds") or []), vpc) for r in resources if r.get("type") == LUSTRE}
-    return {"pools": pools, "control": Party("control plane", frozenset(control), vpc) if control else None, "lustre": lustre, "efa": efa, "cluster_sg": cluster_sg}
+    lustre = {
+        r.get("name"): Party(f"Lustre {r.get('name')}", frozenset((r.get("inputs") or {}).get("securityGroupIds") or []), vpc)
+        for r in resources
+        if r.get("type") == LUSTRE
+    }
+    return {
+        "pools": pools,
+        "control": Party("control plane", frozenset(control), vpc) if control else None,
+        "lustre": lustre,
+        "efa": efa,
+        "cluster_sg": cluster_sg,
+    }
 
 
 def eks_default_rules(cluster_sg: Optional[str]) -> list[Rule]:
@@ -196,7 +217,14 @@ def eks_default_rules(cluster_sg: Optional[str]) -> list[Rule]:
 
 
 def _result(flow: str, src: str, dst: str, ports: str, ok: bool) -> dict:
-    return {"flow": flow, "from": src, "to": dst, "ports": ports, "ok": ok, "reason": None if ok else "no egress rule of the source and ingress rule of the destination admit it"}
+    return {
+        "flow": flow,
+        "from": src,
+        "to": dst,
+        "ports": ports,
+        "ok": ok,
+        "reason": None if ok else "no egress rule of the source and ingress rule of the destination admit it",
+    }
 
 
 def aws_flows(resources: Sequence[Mapping], deploy_network: Optional[Mapping] = None) -> list[dict]:
@@ -220,7 +248,18 @@ def aws_flows(resources: Sequence[Mapping], deploy_network: Optional[Mapping] = 
             out.append(_result("Lustre → Lustre", fs.name, fs.name, ports, allowed(rules, fs, fs, "tcp", low, high)))
     for group, pool in sorted(found["efa"].items()):
         me = Party(f"EFA group {group} (pool {pool})", frozenset({group}), None)
-        out.append({**_result("EFA group ↔ itself", me.name, me.name, "all", _side(rules, "ingress", me, me, "all", 0, 65535) and _side(rules, "egress", me, me, "all", 0, 65535)), "reason": None})
+        out.append(
+            {
+                **_result(
+                    "EFA group ↔ itself",
+                    me.name,
+                    me.name,
+                    "all",
+                    _side(rules, "ingress", me, me, "all", 0, 65535) and _side(rules, "egress", me, me, "all", 0, 65535),
+                ),
+                "reason": None,
+            }
+        )
         if not out[-1]["ok"]:
             out[-1]["reason"] = "EFA needs all traffic allowed from and to the group itself, in both directions"
     deploy = deploy_network or {}

@@ -66,7 +66,13 @@ def _network(model: PlanModel) -> Optional[tuple[dict, str]]:
     zones = sorted({s["inputs"].get("availabilityZone") for s in model.of_type("aws:ec2/subnet:Subnet")})
     nats = len(model.of_type("aws:ec2/natGateway:NatGateway"))
     endpoints = sorted(_endpoint_name(e) for e in model.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"))
-    data = {"vpcCidr": vpcs[0]["inputs"].get("cidrBlock"), "zones": zones, "natGateways": nats, "endpoints": endpoints, "flowLogs": bool(model.of_type("aws:ec2/flowLog:FlowLog"))}
+    data = {
+        "vpcCidr": vpcs[0]["inputs"].get("cidrBlock"),
+        "zones": zones,
+        "natGateways": nats,
+        "endpoints": endpoints,
+        "flowLogs": bool(model.of_type("aws:ec2/flowLog:FlowLog")),
+    }
     line = (
         f"network    VPC {data['vpcCidr']} over {', '.join(zones)}; NAT gateways {nats}; "
         f"endpoints: {', '.join(endpoints) or 'none'}; flow logs {'on' if data['flowLogs'] else 'off'}"
@@ -151,7 +157,19 @@ def _capacity_row(pool, registered, cap) -> tuple[str, ...]:
     accel_mem = f"{cap.accelerator_memory_gib:,.0f} GiB" if cap.accelerator_resource else "-"
     price = _money(cap.per_hour_low) if round(cap.per_hour_low) == round(cap.per_hour_high) else f"{_money(cap.per_hour_low)}-{_money(cap.per_hour_high)}"
     pods = str(registered.max_pods) if registered.max_pods is not None else "ENI-limited"
-    return (pool.name, f"{cap.kind}/{registered.workload}", types, str(cap.max_nodes), pods, accel, accel_mem, str(cap.vcpu), f"{cap.memory_gib:,} GiB", efa, price)
+    return (
+        pool.name,
+        f"{cap.kind}/{registered.workload}",
+        types,
+        str(cap.max_nodes),
+        pods,
+        accel,
+        accel_mem,
+        str(cap.vcpu),
+        f"{cap.memory_gib:,} GiB",
+        efa,
+        price,
+    )
 
 
 def capacity_section(model: PlanModel) -> Optional[Section]:
@@ -171,12 +189,19 @@ def capacity_section(model: PlanModel) -> Optional[Section]:
             continue
         cap = pool_capacity(pool)
         entry = cap.to_json()
-        entry.update(workload=registered.workload, capacityTypes=list(registered.capacity_types), efaInterfacesPerNode=registered.efa_interfaces, maxPodsPerNode=registered.max_pods)
+        entry.update(
+            workload=registered.workload,
+            capacityTypes=list(registered.capacity_types),
+            efaInterfacesPerNode=registered.efa_interfaces,
+            maxPodsPerNode=registered.max_pods,
+        )
         entry["efaShare"] = round(registered.efa_interfaces / cap.efa_max, 4) if cap.efa_max else 0.0
         data[pool.name] = entry
         rows.append(_capacity_row(pool, registered, cap))
     lines = _table(rows)
-    lines.append("(at max: each pool at its maxNodes/maxAccelerators; $/h from the catalog's on-demand list prices in its reference region, cheapest to dearest type)")
+    lines.append(
+        "(at max: each pool at its maxNodes/maxAccelerators; $/h from the catalog's on-demand list prices in its reference region, cheapest to dearest type)"
+    )
     lines.append("(pods/node: the EC2NodeClass kubelet maxPods, from the VPC CNI's prefix delegation on the pool's smallest type)")
     return Section("capacity", "Capacity per pool (at max)", data, lines)
 
@@ -199,10 +224,20 @@ def storage_section(model: PlanModel) -> Optional[Section]:
     accelerators = training_accelerators(spec)
     for fs in model.file_systems:
         per_tib = fs.per_unit_throughput or SCRATCH_2_BASELINE_PER_TIB
-        sizing = lustre_sizing(fs.deployment_type, fs.storage_capacity, per_tib, accelerators, spec.storage.checkpoint_size_gib, spec.storage.min_throughput_per_accelerator_mbps)
+        sizing = lustre_sizing(
+            fs.deployment_type, fs.storage_capacity, per_tib, accelerators, spec.storage.checkpoint_size_gib, spec.storage.min_throughput_per_accelerator_mbps
+        )
         zone = fs.zone or lustre_zone(spec)  # a subnet from another stack (split stacks): the derived zone
         links = list(fs.repositories)
-        entry = {"name": fs.name, "zone": zone, "efa": fs.efa, "backupRetentionDays": fs.backup_retention_days, "protected": fs.protected, "repositories": links, **sizing.to_json()}
+        entry = {
+            "name": fs.name,
+            "zone": zone,
+            "efa": fs.efa,
+            "backupRetentionDays": fs.backup_retention_days,
+            "protected": fs.protected,
+            "repositories": links,
+            **sizing.to_json(),
+        }
         data["fileSystems"].append(entry)
         where = f" in {zone}" if zone else ""
         lines.append(f"lustre     {fs.name}{where}: {sizing.line()}")
@@ -231,7 +266,9 @@ def _jupyterhub(model: PlanModel) -> Optional[tuple[dict, list[str]]]:
         "cullTimeoutSeconds": hub.cull_timeout_seconds,
         "profiles": profiles,
     }
-    lines = [f"jupyterhub {j['chart']} in {j['namespace']}: auth {j['authenticator']}, proxy {j['exposure']}{', TLS' if j['tls'] else ''}, idle cull {j['cullTimeoutSeconds'] or 'off'}s"]
+    lines = [
+        f"jupyterhub {j['chart']} in {j['namespace']}: auth {j['authenticator']}, proxy {j['exposure']}{', TLS' if j['tls'] else ''}, idle cull {j['cullTimeoutSeconds'] or 'off'}s"
+    ]
     for p in profiles:
         where = f"pool {p['pool']}" if p["pool"] else "any node"
         accel = f"{p['accelerators']} x {p['accelerator']}" if p["accelerator"] else "no accelerator"
@@ -246,8 +283,16 @@ def _observability(model: PlanModel) -> Optional[tuple[dict, str]]:
     values = model.release_values("kube-prometheus-stack")
     prom = (values.get("prometheus") or {}).get("prometheusSpec") or {}
     exporters = sorted(c for c in ("dcgm-exporter",) if c in model.releases) + (["neuron-monitor"] if model.of_type("crucible:platform:NeuronMonitor") else [])
-    o = {"prometheusStack": monitoring["inputs"].get("version"), "retention": prom.get("retention"), "grafana": bool((values.get("grafana") or {}).get("enabled")), "exporters": exporters}
-    return o, f"observability kube-prometheus-stack {o['prometheusStack']}, retention {o['retention']}, grafana {'on' if o['grafana'] else 'off'}, exporters: {', '.join(exporters) or 'none'}"
+    o = {
+        "prometheusStack": monitoring["inputs"].get("version"),
+        "retention": prom.get("retention"),
+        "grafana": bool((values.get("grafana") or {}).get("enabled")),
+        "exporters": exporters,
+    }
+    return (
+        o,
+        f"observability kube-prometheus-stack {o['prometheusStack']}, retention {o['retention']}, grafana {'on' if o['grafana'] else 'off'}, exporters: {', '.join(exporters) or 'none'}",
+    )
 
 
 def notebooks_section(model: PlanModel) -> Optional[Section]:
@@ -267,7 +312,9 @@ def notebooks_section(model: PlanModel) -> Optional[Section]:
     if argo is not None:
         server = model.release_values("argo-workflows").get("server") or {}
         data["argo"] = {"chart": argo["inputs"].get("version"), "authModes": server.get("authModes"), "serviceType": server.get("serviceType")}
-        lines.append(f"argo       workflows {argo['inputs'].get('version')}: server {server.get('serviceType')}, auth {', '.join(server.get('authModes') or [])}")
+        lines.append(
+            f"argo       workflows {argo['inputs'].get('version')}: server {server.get('serviceType')}, auth {', '.join(server.get('authModes') or [])}"
+        )
     kuberay = model.releases.get("kuberay-operator")
     if kuberay is not None:
         data["kuberay"] = {"chart": kuberay["inputs"].get("version"), "namespace": kuberay["inputs"].get("namespace")}
@@ -295,7 +342,9 @@ def _quota_rows(lead: tuple[str, ...], quotas: dict) -> list[tuple[str, ...]]:
             borrowing = f"+{q['borrowingLimit'].get(kind, '0')} {kind.split('/')[-1]}"
         else:
             accel, borrowing = "-", f"+{q['borrowingLimit'].get('cpu', '0')} cpu"
-        rows.append((*(lead if not rows else ("",) * len(lead)), pool, accel, str(q["nominal"].get("cpu", "-")), str(q["nominal"].get("memory", "-")), borrowing))
+        rows.append(
+            (*(lead if not rows else ("",) * len(lead)), pool, accel, str(q["nominal"].get("cpu", "-")), str(q["nominal"].get("memory", "-")), borrowing)
+        )
     return rows
 
 
@@ -329,7 +378,10 @@ def teams_section(model: PlanModel) -> Optional[Section]:
     lines = _table(rows)
     lines.append("(nominal Kueue quota per pool; 'borrow up to': the accelerators (cpu on cpu pools) the team may borrow from idle quota of the cohort)")
     for team, entry in sorted(data.items()):
-        lines.append(f"{team}: volumes {', '.join(entry['claims']) or 'none'}; groups " + ("; ".join(f"{role}: {', '.join(groups)}" for role, groups in sorted(entry["groups"].items())) or "none"))
+        lines.append(
+            f"{team}: volumes {', '.join(entry['claims']) or 'none'}; groups "
+            + ("; ".join(f"{role}: {', '.join(groups)}" for role, groups in sorted(entry["groups"].items())) or "none")
+        )
     if model.hub is not None:
         lines.append(f"notebook profiles (JupyterHub namespace, for every user the hub admits): {', '.join(profiles) or 'none'}")
     return Section("teams", "Teams (tenancy and Kueue queues)", data, lines)
@@ -364,7 +416,9 @@ def cost_section(model: PlanModel) -> Section:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines.extend("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
         low, high = cost.at_maximum
-        lines.append(f"at maximum scale (every pool at its limit): {span(low, high)}/h = {mspan(low, high)}/month (all spot, cheapest type … all on-demand, dearest type)")
+        lines.append(
+            f"at maximum scale (every pool at its limit): {span(low, high)}/h = {mspan(low, high)}/month (all spot, cheapest type … all on-demand, dearest type)"
+        )
         lines.append("spot where safe (what spot would save at max against all on-demand):")
         for p in cost.pools:
             s = p.spot
@@ -375,7 +429,9 @@ def cost_section(model: PlanModel) -> Section:
                 lines.append(f"  {p.pool}: reserved capacity only (a fixed cost above); spot would not lower it")
                 continue
             state = "allows spot" if s.allowed else "/".join(p.capacity_types) + " only"
-            lines.append(f"  {p.pool} ({state}): spot saves {span(s.savings_low, s.savings_high)}/h at its limit ({s.percent:g}%+ off); safe for {p.workload}? {s.why}")
+            lines.append(
+                f"  {p.pool} ({state}): spot saves {span(s.savings_low, s.savings_high)}/h at its limit ({s.percent:g}%+ off); safe for {p.workload}? {s.why}"
+            )
     if cost.teams:
         lines.append("showback per team at maximum scale:")
         for t in cost.teams:

@@ -124,7 +124,9 @@ def without_generated(obj: Mapping[str, Any]) -> dict:
 
     def scrub(value: Any, key: str = "") -> Any:
         if isinstance(value, Mapping):
-            return {k: (GENERATED if k == "caBundle" or (key == "annotations" and str(k).startswith("checksum/")) else scrub(v, str(k))) for k, v in value.items()}
+            return {
+                k: (GENERATED if k == "caBundle" or (key == "annotations" and str(k).startswith("checksum/")) else scrub(v, str(k))) for k, v in value.items()
+            }
         if isinstance(value, list):
             return [scrub(v, key) for v in value]
         return value

@@ -36,13 +36,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deadline", type=float, default=defaults.deadline, metavar="S", help="seconds for the whole run, before cleanup (default %(default)g)")
     p.add_argument("--poll-interval", type=float, default=defaults.poll_interval, metavar="S", help=argparse.SUPPRESS)
     p.add_argument("--request-timeout", type=float, default=defaults.request_timeout, metavar="S", help="seconds per API request (default %(default)g)")
-    p.add_argument("--device-settle", type=float, default=defaults.device_settle, metavar="S", help="seconds a Ready node may take to advertise its devices (default %(default)g)")
+    p.add_argument(
+        "--device-settle",
+        type=float,
+        default=defaults.device_settle,
+        metavar="S",
+        help="seconds a Ready node may take to advertise its devices (default %(default)g)",
+    )
     p.add_argument("--image", default=defaults.image, help="image of sample jobs, probes and dd (default %(default)s)")
     p.add_argument("--nccl-image", default=defaults.nccl_image, help="image with nccl-tests, OpenMPI and aws-ofi-nccl; pin it (default %(default)s)")
     p.add_argument("--fio-image", help="measure Lustre with fio from this image instead of dd")
     p.add_argument("--lustre-write-mib", type=int, default=defaults.lustre_write_mib, help="MiB written to Lustre (default %(default)s)")
     p.add_argument("--min-nccl-ratio", type=float, default=defaults.min_nccl_ratio, help="fail below this bus bandwidth / network ratio (default %(default)g)")
-    p.add_argument("--min-lustre-ratio", type=float, default=defaults.min_lustre_ratio, help="fail below this write / plan throughput ratio (default %(default)g: report only)")
+    p.add_argument(
+        "--min-lustre-ratio",
+        type=float,
+        default=defaults.min_lustre_ratio,
+        help="fail below this write / plan throughput ratio (default %(default)g: report only)",
+    )
 
 
 def _fail(message: str, code: int) -> int:

@@ -17,6 +17,7 @@ class ParseError(ValueError):
 
 # ---- nccl-tests ----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class NcclRow:
     size_bytes: int

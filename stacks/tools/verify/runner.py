@@ -126,7 +126,9 @@ def cleanup(client: KubeClient, ledger: Ledger, options: Options) -> Cleanup:
     return report
 
 
-def run_verify(client: KubeClient, targets: VerifyTargets, options: Options, only: Optional[Sequence[str]] = None, checks: Optional[dict] = None) -> VerifyResult:
+def run_verify(
+    client: KubeClient, targets: VerifyTargets, options: Options, only: Optional[Sequence[str]] = None, checks: Optional[dict] = None
+) -> VerifyResult:
     """Run the checks (all, or `only` these) and clean up. Ctrl-C stops the run (result.interrupted) after cleanup;
     a second Ctrl-C during cleanup abandons it."""
     checks = checks or CHECKS

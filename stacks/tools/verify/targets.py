@@ -120,8 +120,7 @@ def node_expectations(capacity: Any, pool: str) -> Optional[PoolFigures]:
             return None
         efa = int(entry.get("efaPerNode") or 0)
         per = tuple(
-            NodeExpectation(t, int(entry.get("acceleratorsPerNode") or 0), efa, entry.get("networkGbpsPerNode"))
-            for t in entry.get("instanceTypes", [])
+            NodeExpectation(t, int(entry.get("acceleratorsPerNode") or 0), efa, entry.get("networkGbpsPerNode")) for t in entry.get("instanceTypes", [])
         )
         return PoolFigures(per, efa, entry.get("acceleratorResource"))
     if isinstance(capacity, dict) and isinstance(capacity.get(pool), dict):

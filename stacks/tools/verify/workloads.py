@@ -50,7 +50,13 @@ def sample_job(name: str, queue: str, image: str, deadline_s: int) -> dict:
     pod = {
         "securityContext": dict(RESTRICTED_POD_SECURITY),  # admitted in a team namespace enforcing restricted too
         "containers": [
-            {"name": "sample", "image": image, "command": ["sh", "-c", "echo crucible verify: admitted"], "resources": resources, "securityContext": dict(RESTRICTED_CONTAINER_SECURITY)}
+            {
+                "name": "sample",
+                "image": image,
+                "command": ["sh", "-c", "echo crucible verify: admitted"],
+                "resources": resources,
+                "securityContext": dict(RESTRICTED_CONTAINER_SECURITY),
+            }
         ],
     }
     return _job(name, queue, pod, deadline_s)

@@ -32,7 +32,15 @@ class Row:
     data: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"check": self.check, "target": self.target, "status": self.status, "measured": self.measured, "expected": self.expected, "detail": self.detail, "data": self.data}
+        return {
+            "check": self.check,
+            "target": self.target,
+            "status": self.status,
+            "measured": self.measured,
+            "expected": self.expected,
+            "detail": self.detail,
+            "data": self.data,
+        }
 
 
 @dataclass

@@ -21,7 +21,9 @@ def run(ctx: Context) -> None:
     try:
         body = ctx.text(path)
     except KubeError as exc:
-        ctx.emit(Row(NAME, target, FAIL, measured=f"HTTP {exc.status}", expected="HTTP 200 with the hub version", detail=f"hub not answering: {exc.message[:200]}"))
+        ctx.emit(
+            Row(NAME, target, FAIL, measured=f"HTTP {exc.status}", expected="HTTP 200 with the hub version", detail=f"hub not answering: {exc.message[:200]}")
+        )
         return
     except Unreachable as exc:
         ctx.emit(Row(NAME, target, FAIL, measured="no answer", expected="HTTP 200 with the hub version", detail=str(exc)))

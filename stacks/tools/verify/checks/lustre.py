@@ -23,7 +23,12 @@ def run(ctx: Context) -> None:
     name = dns_name("cv", ctx.run_id, "lustre")
     image = ctx.options.fio_image or ctx.options.image
     ctx.phase = f"creating pod {target.namespace}/{name}"
-    ctx.create("v1", "pods", target.namespace, lustre_pod(name, target.claim, target.zone, image, ctx.options.lustre_write_mib, int(ctx.options.check_timeout) + 60, fio))
+    ctx.create(
+        "v1",
+        "pods",
+        target.namespace,
+        lustre_pod(name, target.claim, target.zone, image, ctx.options.lustre_write_mib, int(ctx.options.check_timeout) + 60, fio),
+    )
     path = api_path("v1", "pods", target.namespace, name)
 
     def finished():
@@ -54,6 +59,11 @@ def run(ctx: Context) -> None:
             measured=f"mounted, wrote {result.bytes / 2**20:,.0f} MiB at {result.mbps:,.0f} MB/s" + (f", ratio {ratio:.2f}" if ratio is not None else ""),
             expected=expected,
             detail=(f"ratio below {ctx.options.min_lustre_ratio:g}" if low else f"one client, {result.tool}"),
-            data={**result.to_json(), "expectedWriteMBps": target.expected_write_mbps, "ratio": None if ratio is None else round(ratio, 3), "pod": f"{target.namespace}/{name}"},
+            data={
+                **result.to_json(),
+                "expectedWriteMBps": target.expected_write_mbps,
+                "ratio": None if ratio is None else round(ratio, 3),
+                "pod": f"{target.namespace}/{name}",
+            },
         )
     )

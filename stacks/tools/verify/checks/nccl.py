@@ -84,7 +84,14 @@ def run(ctx: Context) -> None:
                 FAIL if problems else PASS,
                 measured=measured + (f", ratio {ratio:.2f}" if ratio is not None else ""),
                 expected=f"{exp.network_gbps:g} Gbps ({exp.instance_type})" if exp.network_gbps else "network figure unknown",
-                detail="; ".join(problems) or f"2 nodes x {exp.accelerators} GPUs, transport {result.transport or 'not logged'}, avg busbw {result.avg_busbw_gbs}",
-                data={**result.to_json(), "ratio": None if ratio is None else round(ratio, 3), "networkGbps": exp.network_gbps, "instanceType": exp.instance_type, "mpiJob": f"{namespace}/{name}"},
+                detail="; ".join(problems)
+                or f"2 nodes x {exp.accelerators} GPUs, transport {result.transport or 'not logged'}, avg busbw {result.avg_busbw_gbs}",
+                data={
+                    **result.to_json(),
+                    "ratio": None if ratio is None else round(ratio, 3),
+                    "networkGbps": exp.network_gbps,
+                    "instanceType": exp.instance_type,
+                    "mpiJob": f"{namespace}/{name}",
+                },
             )
         )

@@ -11,8 +11,8 @@ import pytest
 
 from fakekube import FakeCluster, Scenario, node, ready
 from stacks.tools.cli import main
-from stacks.tools.verify.checks.base import Options
-from stacks.tools.verify.kube import KubeClient, parse_kubeconfig
+from stacks.tools.verify.checks.base import Cancelled, Context, Ledger, Options
+from stacks.tools.verify.kube import KubeClient, Unreachable, parse_kubeconfig
 from stacks.tools.verify.runner import run_verify
 from stacks.tools.verify.targets import targets_from_plan
 from verify_data import DD_GNU, nccl_log, plan_document
@@ -295,3 +295,27 @@ def test_a_timeout_row_names_what_the_check_was_looking_at(fake):
     result = run(cluster, check_timeout=0.3)
     [row] = rows(result, "queues")
     assert row.status == "timeout" and row.target == "team-research/training"
+
+
+class _SlowServer:
+    """A client whose every request outlives the timeout it is given (a loaded machine or a slow API server)."""
+
+    def get_or_none(self, path, timeout):
+        time.sleep(timeout)
+        raise Unreachable(f"GET {path}: timed out after {timeout}s")
+
+
+def _context(seconds_left: float) -> Context:
+    return Context(_SlowServer(), None, Options(request_timeout=1.0), Ledger("r1"), "queues", deadline=time.monotonic() + seconds_left)
+
+
+def test_a_request_cut_short_by_the_checks_own_deadline_is_a_timeout_not_a_failure():
+    # The CI failure of stop 21: at the end of a 0.5 s budget the last poll had 0.05 s left, the fake API took
+    # longer on a loaded machine, and the check reported FAIL (the API "unreachable") instead of TIMEOUT.
+    with pytest.raises(Cancelled):
+        _context(0.05).get("/api/v1/namespaces/x/jobs/y")
+
+
+def test_a_request_that_had_its_full_timeout_and_went_unanswered_is_the_api_failing():
+    with pytest.raises(Unreachable):
+        _context(30).get("/api/v1/namespaces/x/jobs/y")

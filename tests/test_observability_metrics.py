@@ -68,6 +68,21 @@ def test_every_panel_reads_the_dashboard_data_source_variable():
                 assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, f"{name} / {panel['title']}"
 
 
+@pytest.mark.parametrize("name", DASHBOARDS)
+def test_a_dashboard_is_listed_under_its_own_title_and_uid(name):
+    # Grafana lists dashboards by title: every one shipped as its last panel's title ("Fair-share weighted share",
+    # "Scheduling queue depth"...) until this test; the uid is what links and the sidecar's updates key on.
+    dashboard = load(name)
+    assert dashboard["uid"] == name
+    assert dashboard["title"].startswith("Crucible / ")
+    assert dashboard["title"] not in {panel.get("title") for panel in dashboard["panels"]}
+
+
+def test_no_two_dashboards_share_a_title():
+    titles = [load(name)["title"] for name in DASHBOARDS]
+    assert len(set(titles)) == len(titles)
+
+
 def test_the_dcgm_counters_are_dcgm_exporter_fields_at_the_pinned_release():
     upstream = metric_list("dcgm-exporter")
     for field, kind in dcgm_emitted().items():

@@ -134,17 +134,25 @@ def test_a_managed_option_that_is_not_a_boolean_is_refused_naming_the_key():
 # ---- Lustre near full (a CloudWatch alarm: FSx publishes its capacity to CloudWatch only) -------------------------
 
 
-def test_lustre_near_full_alarms_on_the_file_systems_free_capacity():
+def test_lustre_near_full_alarms_on_the_free_fraction_of_the_fullest_disk():
+    # FreeDataStorageCapacity's Minimum is the bytes free on the fullest disk (FSx for Lustre user guide, "Monitoring
+    # with Amazon CloudWatch"); the alarm compared it with 10% of the whole file system, so on a 4-disk file system it
+    # fired with 60% of that disk still free. Now: Minimum × disks (SampleCount over a minute) / capacity < 10%.
     run = prod()
     lustre = run.one("aws:fsx/lustreFileSystem:LustreFileSystem")
     captured = run.one("aws:cloudwatch/metricAlarm:MetricAlarm", "lustre-alarms-near-full")
     alarm = captured.inputs
-    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/FSx", "FreeDataStorageCapacity", "Minimum")
-    assert alarm["dimensions"]["FileSystemId"].startswith("fs-")
-    assert lustre.urn in captured.property_dependencies["dimensions"]  # the id of the stack's own file system
-    assert alarm["comparisonOperator"] == "LessThanThreshold"
-    assert alarm["threshold"] == lustre.inputs["storageCapacity"] * 1024**3 * 0.10  # 10% of the file system free
-    assert alarm["period"] * alarm["evaluationPeriods"] == 900
+    queries = {q["id"]: q for q in alarm["metricQueries"]}
+    for qid, stat in (("fullest", "Minimum"), ("disks", "SampleCount")):
+        metric = queries[qid]["metric"]
+        assert (metric["namespace"], metric["metricName"], metric["stat"], metric["period"]) == ("AWS/FSx", "FreeDataStorageCapacity", stat, 60)
+        assert metric["dimensions"]["FileSystemId"].startswith("fs-")
+    assert lustre.urn in captured.property_dependencies["metricQueries"]  # the id of the stack's own file system
+    assert queries["free"]["expression"] == f"fullest * disks / {lustre.inputs['storageCapacity'] * 1024**3}"
+    assert queries["free"]["returnData"] is True and not any(q.get("returnData") for i, q in queries.items() if i != "free")
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanThreshold", 0.10)
+    assert 60 * alarm["evaluationPeriods"] == 900
+    assert "statistic" not in alarm and "metricName" not in alarm  # a metric-math alarm names no single metric
 
 
 def test_no_lustre_alarm_without_lustre():

@@ -29,6 +29,7 @@ NEEDS = {
     "crucible-kueue": None,
     "crucible-karpenter": None,
     "crucible-serving": "serving",
+    "crucible-lustre": "lustre",  # CloudWatch metrics: needs Grafana's CloudWatch data source (addons/grafana_cloudwatch.py)
 }
 
 
@@ -41,7 +42,7 @@ def load(name: str) -> dict:
 
 
 def dashboards_for(features: Sequence[str]) -> tuple[str, ...]:
-    """The dashboards a cluster with these features (gpu, neuron, efa, serving) ships."""
+    """The dashboards a cluster with these features (gpu, neuron, efa, serving, lustre) ships."""
     return tuple(name for name in dashboard_names() if NEEDS.get(name) is None or NEEDS[name] in features)
 
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from addons.grafana_cloudwatch import data_source as cloudwatch_data_source
 from components import accelerators, versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
 from components.labels import ACCELERATOR_LABEL, pod_security
@@ -63,6 +64,10 @@ class MonitoringArgs:
     grafana_admin_password: Optional[pulumi.Input[str]] = None  # a secret Output
     version: str = field(default=PROMETHEUS_STACK.version, kw_only=True)  # kube-prometheus-stack chart version (default: the pin)
     remote_write: Optional[list] = field(default=None, kw_only=True)  # prometheusSpec.remoteWrite (the managed option)
+    # Grafana's CloudWatch data source in this region (the Lustre dashboard; addons/grafana_cloudwatch.py), and what
+    # the release waits for (its Pod Identity association: credentials are injected when the pod is created).
+    cloudwatch_region: Optional[str] = field(default=None, kw_only=True)
+    depends_on: Sequence[pulumi.Resource] = field(default=(), kw_only=True)
 
 
 def prometheus_stack_values(args: MonitoringArgs) -> dict:
@@ -72,6 +77,8 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
     grafana: dict = {"enabled": args.grafana}
     if args.grafana:
         grafana["admin"] = {"existingSecret": GRAFANA_SECRET}  # keys admin-user / admin-password: the chart's defaults
+        if args.cloudwatch_region:
+            grafana["additionalDataSources"] = [cloudwatch_data_source(args.cloudwatch_region)]
     own = {
         "prometheus": {
             "prometheusSpec": {
@@ -125,7 +132,7 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        depends: list[pulumi.Resource] = []
+        depends: list[pulumi.Resource] = list(args.depends_on)
         if args.grafana:
             if args.grafana_admin_password is None:
                 raise ValueError("MonitoringArgs: grafana needs grafana_admin_password")

@@ -8,6 +8,7 @@ from typing import Any, Callable, Literal, Optional
 
 import pulumi
 
+from addons.grafana_cloudwatch import GrafanaCloudWatch
 from addons.kueue import Kueue
 from addons.managed_observability import ManagedObservability
 from addons.observability import Monitoring
@@ -25,6 +26,7 @@ class AddonsBelow(Below):
     monitoring: Optional[Monitoring] = None  # ServiceMonitors of later releases wait for its CRDs
     kueue: Optional[Kueue] = None  # the teams' LocalQueues point at its ClusterQueues
     managed_observability: Optional[ManagedObservability] = None  # Prometheus remote-writes to its workspace
+    grafana_cloudwatch: Optional[GrafanaCloudWatch] = None  # Grafana's CloudWatch identity: Monitoring waits for it
 
     @classmethod
     def of(cls, below: Below) -> "AddonsBelow":
@@ -42,6 +44,7 @@ class AddonsBelow(Below):
             monitoring=out.monitoring if out.monitoring is not None else self.monitoring,
             kueue=out.kueue if out.kueue is not None else self.kueue,
             managed_observability=out.managed_observability if out.managed_observability is not None else self.managed_observability,
+            grafana_cloudwatch=out.grafana_cloudwatch if out.grafana_cloudwatch is not None else self.grafana_cloudwatch,
         )
 
 
@@ -54,6 +57,7 @@ class AddonOutputs:
     monitoring: Optional[Monitoring] = None
     kueue: Optional[Kueue] = None
     managed_observability: Optional[ManagedObservability] = None
+    grafana_cloudwatch: Optional[GrafanaCloudWatch] = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import pulumi
 
 from addons.alerts import AlertRules, AlertRulesArgs
 from addons.dashboards import Dashboards, DashboardsArgs, dashboards_for
+from addons.grafana_cloudwatch import GrafanaCloudWatch, GrafanaCloudWatchArgs
 from addons.logs import ClusterLogs, ClusterLogsArgs
 from addons.lustre_alarms import LustreAlarms, LustreAlarmsArgs
 from addons.managed_observability import ManagedObservability, ManagedObservabilityArgs, remote_write
@@ -34,7 +35,14 @@ def dashboard_features(spec: PlatformSpec) -> list[str]:
     features = [k for k in ("gpu", "neuron") if any(p.kind == k for p in spec.pools)]
     features += ["efa"] * any(p.efa for p in spec.pools)
     features += ["serving"] * (spec.addons.kuberay.enabled or any(p.workload == "serving" for p in spec.pools))
+    features += ["lustre"] * lustre_dashboard(spec)
     return features
+
+
+def lustre_dashboard(spec: PlatformSpec) -> bool:
+    """The Lustre dashboard reads CloudWatch through the in-cluster Grafana's CloudWatch data source: with Grafana on
+    and a Lustre file system in the storage layer."""
+    return spec.addons.observability.grafana and spec.storage.lustre.enabled
 
 
 def managed_enabled(spec: PlatformSpec) -> bool:
@@ -62,6 +70,11 @@ def build_managed(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceO
     return AddonOutputs(managed_observability=managed)
 
 
+def build_grafana_cloudwatch(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    access = GrafanaCloudWatch("grafana-cloudwatch", GrafanaCloudWatchArgs(below.require_cluster().name, spec.addons.observability.namespace), opts=opts)
+    return AddonOutputs(grafana_cloudwatch=access)
+
+
 def build_logs(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
     obs = spec.addons.observability
     ClusterLogs(
@@ -85,7 +98,7 @@ def build_monitoring(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Resour
     read: dashboards, alert rules, the controllers' scrape targets."""
     obs, cluster = spec.addons.observability, below.require_cluster()
     storage = shared_storage(below.storage)
-    managed = below.managed_observability
+    managed, cloudwatch = below.managed_observability, below.grafana_cloudwatch
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -98,6 +111,8 @@ def build_monitoring(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Resour
             grafana=obs.grafana,
             grafana_admin_password=secret(spec.grafana_admin_password),
             remote_write=remote_write(managed.remote_write_url, spec.region) if managed else None,
+            cloudwatch_region=spec.region if cloudwatch else None,
+            depends_on=[cloudwatch.role.association] if cloudwatch and cloudwatch.role.association else [],
         ),
         opts=opts,
     )
@@ -156,7 +171,7 @@ MONITORING = Entry(
     build=build_monitoring,
     output="addons",
     key="observability",
-    after=("managed-observability",),  # Prometheus remote-writes to its workspace when it is on
+    after=("managed-observability", "grafana-cloudwatch"),  # Prometheus remote-writes to its workspace; Grafana needs its identity first
     summary="Prometheus, Alertmanager, Grafana (kube-prometheus-stack)",
 )
 DCGM_EXPORTER = Entry(
@@ -187,6 +202,15 @@ MANAGED_OBSERVABILITY = Entry(
     output="addons",
     key=None,
     summary="Amazon Managed Prometheus workspace (remote write) and, optionally, Managed Grafana",
+)
+GRAFANA_CLOUDWATCH = Entry(
+    name="grafana-cloudwatch",
+    components=("crucible:platform:GrafanaCloudWatch",),
+    enabled=lambda spec: monitoring_enabled(spec) and lustre_dashboard(spec),
+    build=build_grafana_cloudwatch,
+    output="addons",
+    key=None,
+    summary="Grafana's CloudWatch data source identity (Pod Identity, read metrics): the Lustre dashboard",
 )
 CLUSTER_LOGS = Entry(
     name="cluster-logs",

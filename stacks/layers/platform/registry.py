@@ -23,6 +23,7 @@ ENTRIES: tuple[Entry, ...] = (
     notebooks.ENTRY,
     observability.MANAGED_OBSERVABILITY,
     observability.CLUSTER_LOGS,
+    observability.GRAFANA_CLOUDWATCH,
     observability.MONITORING,
     observability.LUSTRE_ALARMS,
     observability.DCGM_EXPORTER,

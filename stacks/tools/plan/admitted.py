@@ -447,7 +447,11 @@ def _tas_mismatch(queues: Queues, template: Mapping, flavor: Mapping, tas_only: 
     topology = (flavor.get("spec") or {}).get("topologyName")
     request = topology_request(template)
     if request is None and not tas_only:
-        return f"flavor {name} supports only TopologyAwareScheduling (the pod template asks for no topology: annotation {TOPOLOGY_ANNOTATIONS[1]})" if topology else None
+        return (
+            f"flavor {name} supports only TopologyAwareScheduling (the pod template asks for no topology: annotation {TOPOLOGY_ANNOTATIONS[1]})"
+            if topology
+            else None
+        )
     if topology is None:
         return f"flavor {name} does not support TopologyAwareScheduling (the pod template asks for {request[0]})" if request and overlaps else None
     levels = queues.topologies.get(topology)
@@ -731,7 +735,8 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
         }
     topology = (queues.flavors.get(mine, {}).get("spec") or {}).get("topologyName") if mine else None
     request = topology_request(next((p["template"] or {} for p in pod_sets if (p.get("role") or "main") == role), {}))
-    placed_in = f" (topology-aware: {request[1] or 'any domain'} of {topology}, on the pool's standing nodes)" if topology and request else ""
+    # topology-aware: placed within one domain of that level, counting the pool's standing nodes only
+    placed_in = f" (TAS {(request[1] or 'unconstrained').rsplit('/', 1)[-1]})" if topology and request else ""
     return {
         "ok": True,
         "summary": f"{path} -> {mine}{via}{placed_in}",

@@ -301,6 +301,7 @@ def test_the_plan_shows_each_teams_default_class_and_preemption():
     assert "priority classes (label kueue.x-k8s.io/priority-class; none: 0): production-training 10000 > experiments 1000 > batch 100" in text
     assert "gang admission (waitForPodsReady): all pods Ready within 25m" in text and "pool train's node start-up budget 900 s" in text
     assert "topology-aware flavors: none" in text
+    assert "node start-up budget per pool (admission to pods Ready on a new node): train 900 s, serve 870 s, inf 510 s, cpu 270 s" in text
 
 
 # ---- topology-aware placement -----------------------------------------------------------------------------------

@@ -442,6 +442,13 @@ def _admission_lines(model: PlanModel) -> list[str]:
             )
         else:
             out.append("gang admission (waitForPodsReady): not configured")
+    if model.spec is not None and model.spec.pools:
+        from stacks.derive.admission import pool_startup_seconds
+
+        out.append(
+            "node start-up budget per pool (admission to pods Ready on a new node): "
+            + ", ".join(f"{p.name} {pool_startup_seconds(p)} s" for p in model.spec.pools)
+        )
     tas = sorted((f.name, f.topology) for f in model.queues.flavors.values() if f.topology and f.name)
     out.append(
         "topology-aware flavors: " + (", ".join(f"{name} (Topology {topology})" for name, topology in tas) if tas else "none (queues.topologyAwarePools)")

@@ -30,7 +30,9 @@ METRICS_READER = f"{RELEASE}-metrics-reader"  # the chart's ClusterRole: `<fulln
 # Kueue feature gates Crucible relies on, stated even where 0.19 defaults them so (a chart default cannot silently
 # change under the RayServices): ElasticJobsViaWorkloadSlices (alpha 0.13, beta and on since 0.18; pkg/features/
 # kube_features.go) lets an elastic RayService/RayCluster keep in-tree autoscaling.
-FEATURE_GATES = {"ElasticJobsViaWorkloadSlices": True}
+# TopologyAwareScheduling (alpha 0.9, beta and on since 0.14) places a job within one network domain on the flavors
+# that reference the Topology (stacks/derive/admission.py).
+FEATURE_GATES = {"ElasticJobsViaWorkloadSlices": True, "TopologyAwareScheduling": True}
 ELASTIC_JOB_ANNOTATION = "kueue.x-k8s.io/elastic-job"  # value "true" (pkg/workloadslicing)
 
 # Jobs Kueue admits: batch Jobs, Ray (KubeRay: RayJob, RayCluster and, for serving, RayService), the MPI operator,
@@ -67,13 +69,18 @@ class KueueArgs:
     # (the metrics endpoint authorizes `get /metrics`). None: no metrics objects.
     prometheus: Optional[tuple[str, str]] = None
     depends_on: Sequence[pulumi.Resource] = ()  # the kube-prometheus-stack release: its ServiceMonitor CRD
+    # Gang admission: the Configuration's waitForPodsReady (stacks/derive/admission.py GangAdmission.config()); None:
+    # left out (Kueue's v1beta2 defaulting then turns it on with a 30 minute timeout and no requeue limit).
+    wait_for_pods_ready: Optional[dict] = None
+    priority_classes: Sequence[dict] = ()  # WorkloadPriorityClass manifests
+    topology: Optional[dict] = None  # the Topology the TAS flavors reference (None: no flavor does)
 
 
-def manager_config() -> dict:
+def manager_config(wait_for_pods_ready: Optional[dict] = None) -> dict:
     """Kueue's Configuration (the chart's managerConfig.controllerManagerConfigYaml): the chart's defaults for
-    health, metrics, webhook and leader election, the integrations above, and fair sharing (in v1beta2, the
-    presence of `fairSharing` turns it on)."""
-    return {
+    health, metrics, webhook and leader election, the integrations above, fair sharing (in v1beta2, the
+    presence of `fairSharing` turns it on) and gang admission (`waitForPodsReady`, likewise on by presence)."""
+    config = {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
         "health": {"healthProbeBindAddress": ":8081"},
@@ -100,6 +107,9 @@ def manager_config() -> dict:
         "integrations": {"frameworks": list(INTEGRATIONS)},
         "fairSharing": {"preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]},
     }
+    if wait_for_pods_ready is not None:
+        config["waitForPodsReady"] = dict(wait_for_pods_ready)
+    return config
 
 
 def kueue_values(args: KueueArgs) -> dict:
@@ -110,13 +120,14 @@ def kueue_values(args: KueueArgs) -> dict:
             "featureGates": [{"name": name, "enabled": on} for name, on in sorted(FEATURE_GATES.items())],
         },
         "enablePrometheus": args.prometheus is not None,
-        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(), sort_keys=False)},
+        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(args.wait_for_pods_ready), sort_keys=False)},
     }
     return merge_values(own, on_system_nodes_at(args.system_pool, ("controllerManager",)))
 
 
 class Kueue(pulumi.ComponentResource):
-    """The Kueue release, then the ResourceFlavors, the Cohort and one ClusterQueue per team."""
+    """The Kueue release, then the WorkloadPriorityClasses, the Topology, the ResourceFlavors, the Cohort and one
+    ClusterQueue per team."""
 
     def __init__(self, name: str, args: KueueArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:Kueue", name, None, opts)
@@ -132,14 +143,19 @@ class Kueue(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
             )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
-        self.flavors = [self._cr(f"{name}-flavor-{m['metadata']['name']}", m, after) for m in args.flavors]
+        self.priority_classes = [self._cr(f"{name}-priority-{m['metadata']['name']}", m, after) for m in args.priority_classes]
+        self.topology = self._cr(f"{name}-topology-{args.topology['metadata']['name']}", args.topology, after) if args.topology is not None else None
+        flavor_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.release, *([self.topology] if self.topology is not None else [])])
+        self.flavors = [self._cr(f"{name}-flavor-{m['metadata']['name']}", m, flavor_opts) for m in args.flavors]
         self.cohort = self._cr(f"{name}-cohort-{args.cohort['metadata']['name']}", args.cohort, after)
         queue_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.release, self.cohort, *self.flavors])
         self.cluster_queues = {m["metadata"]["name"]: self._cr(f"{name}-cq-{m['metadata']['name']}", m, queue_opts) for m in args.cluster_queues}
         self.register_outputs({"version": args.version, "namespace": KUEUE_NAMESPACE, "clusterQueues": list(self.cluster_queues)})
 
     @staticmethod
-    def _cr(resource_name: str, manifest: dict, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    def _cr(resource_name: str, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        if set(manifest) - {"apiVersion", "kind", "metadata", "spec"}:
+            return TopLevelCustomResource(resource_name, manifest, opts)
         return k8s.apiextensions.CustomResource(
             resource_name,
             api_version=manifest["apiVersion"],
@@ -148,3 +164,15 @@ class Kueue(pulumi.ComponentResource):
             spec=manifest["spec"],
             opts=opts,
         )
+
+
+class TopLevelCustomResource(pulumi.CustomResource):
+    """A custom resource whose fields are not under `spec` (a WorkloadPriorityClass has top-level `value` and
+    `description`), which the Python SDK's apiextensions.CustomResource cannot carry: the same resource type
+    (`kubernetes:<apiVersion>:<kind>`, the provider applies the object as given) with the whole manifest as inputs."""
+
+    def __init__(self, resource_name: str, manifest: dict, opts: Optional[pulumi.ResourceOptions] = None):
+        from pulumi_kubernetes import _utilities
+
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(version=_utilities.get_version()), opts)
+        super().__init__(f"kubernetes:{manifest['apiVersion']}:{manifest['kind']}", resource_name, dict(manifest), opts)

@@ -101,3 +101,31 @@ def unknown_value_keys(values: Any, defaults: Any, path: str = "") -> list[str]:
         else:
             missing += unknown_value_keys(value, defaults[key], where)
     return missing
+
+
+def cel_errors(manifest: dict) -> list[str]:
+    """Every CRD validation rule (`x-kubernetes-validations`, CEL) ``manifest`` breaks, as the API server evaluates
+    them on create: rules over `oldSelf` (transition rules) do not apply to a new object and are skipped."""
+    import celpy
+
+    schema = crd_schema(manifest["apiVersion"], manifest["kind"])
+    env = celpy.Environment()
+    out: list[str] = []
+
+    def walk(node: Any, value: Any, path: str) -> None:
+        for rule in node.get("x-kubernetes-validations") or []:
+            if "oldSelf" in rule["rule"]:
+                continue
+            program = env.program(env.compile(rule["rule"]))
+            if not bool(program.evaluate({"self": celpy.json_to_cel(value)})):
+                out.append(f"{path or '<root>'}: {rule.get('message') or rule['rule']}")
+        if isinstance(value, dict):
+            for key, sub in (node.get("properties") or {}).items():
+                if key in value:
+                    walk(sub, value[key], f"{path}.{key}" if path else key)
+        elif isinstance(value, list) and isinstance(node.get("items"), dict):
+            for i, item in enumerate(value):
+                walk(node["items"], item, f"{path}[{i}]")
+
+    walk(schema, manifest, "")
+    return out

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from components.accelerators import ACCELERATED, CPU, DEVICE_RESOURCES, accelerator
 from components.labels import EFA_RESOURCE, NODEPOOL_LABEL, TENANT_LABEL
+from stacks.derive.admission import TOPOLOGY_NAME, preemption
 from stacks.derive.capacity import pool_capacity
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
@@ -142,16 +143,24 @@ class QueuePlan:
         return out
 
 
-def resource_flavor(pool: PoolResources) -> dict:
+def resource_flavor(pool: PoolResources, topology: Optional[str] = None) -> dict:
+    """The pool's flavor; with ``topology`` it references that Kueue Topology (topology-aware scheduling: the CRD
+    requires at least one nodeLabel with it, the pool's label here)."""
     spec: dict = {"nodeLabels": {NODEPOOL_LABEL: pool.pool}}
     if pool.taints:
         spec["tolerations"] = pool.tolerations()
+    if topology is not None:
+        spec["topologyName"] = topology
     return {"apiVersion": API_VERSION, "kind": "ResourceFlavor", "metadata": {"name": pool.pool}, "spec": spec}
 
 
-def plan_queues(teams: Sequence, pools: Sequence, capacities: Optional[Mapping[str, Any]] = None) -> QueuePlan:
+def plan_queues(
+    teams: Sequence, pools: Sequence, capacities: Optional[Mapping[str, Any]] = None, topology_pools: Sequence[str] = (), fair_sharing: bool = True
+) -> QueuePlan:
     """The Kueue objects for validated teams (stacks.spec.teams.TeamSpec) over validated pools (PoolSpec).
-    ``capacities`` (pool name -> PoolCapacity) may be given to avoid recomputing them."""
+    ``capacities`` (pool name -> PoolCapacity) may be given to avoid recomputing them; the flavors of
+    ``topology_pools`` reference the Topology (stacks/derive/admission.py); ``fair_sharing`` is what Kueue's
+    Configuration says (it decides the queues' borrowWithinCohort)."""
     resources = [pool_resources(p, (capacities or {}).get(p.name)) for p in pools]
     resources.sort(key=lambda r: KIND_ORDER.get(r.kind, 9))  # type: ignore[call-overload]  # r.kind is a pool kind; 9 orders an unknown one last  # stable: config order within a kind
     covered = tuple(r for r in RESOURCE_ORDER if any(r in p.amounts for p in resources))
@@ -167,15 +176,17 @@ def plan_queues(teams: Sequence, pools: Sequence, capacities: Optional[Mapping[s
                 lending = {r: _limit(team.borrowing.lending_limit, nominal[r], nominal[r]) for r in covered}
             quotas[team.name][pool.pool] = TeamPoolQuota(team.name, pool.pool, percents[pool.pool][team.name], nominal, borrowing, lending)
     plan = QueuePlan(pools=tuple(resources), covered=covered, quotas=quotas, teams=tuple(t.name for t in teams))
-    plan.flavors.extend(resource_flavor(p) for p in resources)
+    plan.flavors.extend(resource_flavor(p, TOPOLOGY_NAME if p.pool in topology_pools else None) for p in resources)
     plan.cohort.update({"apiVersion": API_VERSION, "kind": "Cohort", "metadata": {"name": COHORT}, "spec": {}})
     for team in teams:
-        plan.cluster_queues.append(cluster_queue(team.name, plan))
+        plan.cluster_queues.append(cluster_queue(team.name, plan, preemption(team.borrowing.borrowing_limit, team.borrowing.lending_limit, fair_sharing)))
         plan.local_queues.append(local_queue(team.name))
     return plan
 
 
-def cluster_queue(team: str, plan: QueuePlan) -> dict:
+def cluster_queue(team: str, plan: QueuePlan, policy: Optional[dict] = None) -> dict:
+    """The team's ClusterQueue; ``policy``: its `preemption` (stacks/derive/admission.py `preemption`, from the
+    team's borrowing settings; default: a team that lends and borrows, under fair sharing)."""
     flavors = []
     for pool in plan.pools:
         q = plan.quotas[team][pool.pool]
@@ -190,9 +201,8 @@ def cluster_queue(team: str, plan: QueuePlan) -> dict:
         "cohortName": COHORT,
         "namespaceSelector": {"matchLabels": {TENANT_LABEL: team}},
         "queueingStrategy": "BestEffortFIFO",
-        # Lenders take their quota back from borrowers (reclaimWithinCohort); inside a team, higher priority
-        # preempts lower. With fair sharing on, borrowWithinCohort must stay Never.
-        "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority", "borrowWithinCohort": {"policy": "Never"}},
+        # Inside a team higher priority preempts lower; lenders take their quota back from borrowers.
+        "preemption": policy if policy is not None else preemption(True, True),
     }
     if flavors:
         spec["resourceGroups"] = [{"coveredResources": list(plan.covered), "flavors": flavors}]

@@ -11,6 +11,7 @@ from stacks.spec.cluster import ClusterSpec, check_cluster
 from stacks.spec.cost import CostSpec, check_cost
 from stacks.spec.network import NetworkSpec
 from stacks.spec.pools import PoolSpec
+from stacks.spec.queues import QueuesSpec, check_queues
 from stacks.spec.storage import StorageSpec, check_physical_names
 from stacks.spec.teams import TeamSpec, check_teams
 from components.partitions import all_regions
@@ -34,6 +35,7 @@ SECTION_LAYERS: dict[str, tuple[str, ...]] = {
     "serving": ("platform",),
     "addons": ("platform",),
     "teams": ("platform",),
+    "queues": ("platform",),
     OAUTH_CLIENT_SECRET_KEY: ("platform",),
     GRAFANA_PASSWORD_KEY: ("platform",),
     ARGO_SSO_SECRET_KEY: ("platform",),
@@ -143,6 +145,7 @@ class PlatformSpec:
         "limited to their S3 prefixes (see `teams[].*`). Kueue is installed when at least one team is set.",
         default=[],
     )
+    queues: QueuesSpec = setting("Kueue's priority classes, gang admission and topology-aware placement for the teams' jobs (see `queues.*`).", default={})
     addons: AddonsSpec = setting("JupyterHub, observability, Argo Workflows and the KubeRay operator of the platform layer (see `addons.*`).", default={})
     cost: CostSpec = setting("What the plan's cost section cannot read from the catalogs: spot savings, reservation sizes (see `cost.*`).", default={})
     jupyterhub_oauth_client_secret: Optional[str] = secret_setting("JupyterHub OAuth client secret (authenticators github, generic-oauth).")
@@ -169,6 +172,7 @@ class PlatformSpec:
             lambda: check_workloads(self, ctx, path),
             lambda: check_addons(self, ctx, path),
             lambda: check_teams(self, ctx, path),
+            lambda: check_queues(self, ctx, path),
             lambda: check_cost(self, ctx, path),
             lambda: self._check_lustre_zone(ctx, path),
             lambda: self._check_training_zones(ctx, path),

@@ -107,6 +107,11 @@ class TeamSpec:
         "training pool (the EFA/NCCL training images and MPI's sshd run as root), restricted otherwise.",
         default=None,
     )
+    priority_class: Optional[str] = setting(
+        "The team's default WorkloadPriorityClass (one of `queues.priorityClasses[].name`): what its jobs' "
+        "`kueue.x-k8s.io/priority-class` label says unless they pick another. Default: `queues.defaultPriorityClass`.",
+        default=None,
+    )
     volumes: int = setting("Most PersistentVolumeClaims in the team namespace (ResourceQuota).", default=20, check=in_range(0, 10000))
     storage_gib: int = setting("Most GiB of volume storage requested in the team namespace (ResourceQuota).", default=2000, check=in_range(0, 1000000))
 
@@ -130,6 +135,11 @@ class TeamSpec:
                     f"{path}.bucketPrefixes[{i}]",
                     f"got {show(prefix)}; allowed: a prefix under {self.name}/ (team roles reach only their team's prefix: policy SEC-IAM-003)",
                 )
+
+
+def team_priority_class(team: TeamSpec, spec: "PlatformSpec") -> str:
+    """The class a team's jobs carry unless they pick another."""
+    return team.priority_class or spec.queues.default_priority_class
 
 
 def is_training_team(team: TeamSpec, spec: "PlatformSpec") -> bool:

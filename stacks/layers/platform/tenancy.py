@@ -14,6 +14,7 @@ from addons.storage_drivers import LUSTRE_CLAIM
 from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, ExposedApp, Team, TeamArgs, TenantGuard
 from components.accelerators import DEVICE_RESOURCES
 from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE
+from stacks.derive.admission import gang_admission, priority_classes, topology, topology_aware_pools
 from stacks.derive.examples import APP_PORT, PROMPT_APP, app_labels, prompt_app_behind_load_balancer
 from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
@@ -64,7 +65,7 @@ def exposed_apps(spec: PlatformSpec) -> tuple[ExposedApp, ...]:
 
 
 def queue_plan(spec: PlatformSpec) -> QueuePlan:
-    return plan_queues(spec.teams, spec.pools)
+    return plan_queues(spec.teams, spec.pools, topology_pools=topology_aware_pools(spec))
 
 
 def build_kueue(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
@@ -79,6 +80,9 @@ def build_kueue(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
             cluster_queues=plan.cluster_queues,
             prometheus=(PROMETHEUS_SERVICE_ACCOUNT, spec.addons.observability.namespace) if monitoring is not None else None,
             depends_on=(monitoring.release,) if monitoring is not None else (),
+            wait_for_pods_ready=gang_admission(spec).config(),
+            priority_classes=priority_classes(spec),
+            topology=topology() if topology_aware_pools(spec) else None,
         ),
         opts=opts,
     )

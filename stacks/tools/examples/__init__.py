@@ -18,10 +18,12 @@ import yaml
 
 from components.catalog import Catalog
 from components.labels import QUEUE_LABEL
+from stacks.derive.admission import example_priority_class, topology_aware_pools
 from stacks.derive.examples import cpu_pool, kuberay_enabled, prompt_app_behind_load_balancer, prompt_app_kind, serving_pool
 from stacks.spec import PlatformSpec
 from stacks.spec.pools import PoolSpec
 from stacks.tools.examples import ray, serving, training
+from stacks.tools.examples.queueing import queued
 from stacks.tools.examples.shapes import NodeShape, shape_of
 
 __all__ = [
@@ -235,12 +237,13 @@ EXAMPLES: list[Example] = [
 
 
 def render_examples(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> dict[str, list[dict]]:
-    """{path: manifests} for every example the stack can run."""
+    """{path: manifests} for every example the stack can run, each queued object with its priority class and,
+    on topology-aware pools, its pod templates' topology request (stacks/tools/examples/queueing.py)."""
     out = {}
     for example in EXAMPLES:
         manifests = example.render(spec, catalog)
         if manifests:
-            out[example.path] = manifests
+            out[example.path] = queued(manifests, example_priority_class(spec), topology_aware_pools(spec))
     return out
 
 

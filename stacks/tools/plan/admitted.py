@@ -38,6 +38,18 @@ the Namespaces, LocalQueues, ClusterQueues, Cohorts and ResourceFlavors. Rules, 
 * **Then it must land there**: the flavor's `nodeLabels` become node selectors and its `tolerations` are added to the
   pod (podset.Merge on admission), and lands' per-pool fit (stacks/tools/plan/lands.py `lands_in_namespace`) must place
   it on the flavor's pool.
+* **Priority class** (pkg/controller/jobframework/reconciler.go `ExtractPriority`): a `kueue.x-k8s.io/priority-class`
+  label naming a WorkloadPriorityClass the plan does not register keeps Kueue from creating the workload (never
+  admitted); the class's value is the workload's priority (no label: 0).
+* **Topology-aware flavors** (pkg/scheduler/flavorassigner/tas_flavorassigner.go `checkPodSetAndFlavorMatchForTAS`):
+  a pod set without a topology annotation (`kueue.x-k8s.io/podset-{required,preferred,unconstrained}-topology` on
+  its template) is refused by a flavor with `topologyName` ("supports only TopologyAwareScheduling") unless every
+  flavor of the ClusterQueue has one; a pod set with one is refused by a flavor without `topologyName` that covers
+  what it requests ("does not support TopologyAwareScheduling"), by a flavor whose Topology the plan does not
+  register, and by one whose Topology lacks the requested level. Topology-aware admission counts the pool's
+  standing nodes (not modelled: the summary says so).
+* **Preemption within a team** (:func:`preempts`): the ClusterQueue's `withinClusterQueue` against the two
+  workloads' priorities, read from the registered WorkloadPriorityClasses.
 * **CPU-only work on an accelerator flavor** is a violation unless the pool is meant for it: a pod set that requests
   no accelerator (`nvidia.com/gpu`, `aws.amazon.com/neuron*`, `vpc.amazonaws.com/efa`) assigned to a flavor whose
   pool has only accelerator instance types makes Karpenter launch an accelerator node for it.
@@ -62,13 +74,20 @@ from stacks.tools.plan import lands as _lands
 from stacks.tools.plan.lands import RELEASE_TYPE, Context, lands_in_namespace, pod_requests, reasons_by_namespace, tolerates
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"
+TOPOLOGY_ANNOTATIONS = (
+    "kueue.x-k8s.io/podset-required-topology",
+    "kueue.x-k8s.io/podset-preferred-topology",
+    "kueue.x-k8s.io/podset-unconstrained-topology",
+)
 DEFAULT_LOCAL_QUEUE = "default"
 ELASTIC_ANNOTATION = "kueue.x-k8s.io/elastic-job"  # pkg/constants ElasticJobAnnotation, value "true"
 ELASTIC_GATE = "ElasticJobsViaWorkloadSlices"
 MAX_POD_SETS = 18  # jobframework.MaxPodSets (0.19)
 NAME_LABEL = "kubernetes.io/metadata.name"
 # Kueue 0.19's defaults of the gates read here (pkg/features/kube_features.go).
-DEFAULT_FEATURE_GATES = {ELASTIC_GATE: True}
+TAS_GATE = "TopologyAwareScheduling"  # beta, on by default since 0.14
+DEFAULT_FEATURE_GATES = {ELASTIC_GATE: True, TAS_GATE: True}
 # jobframework/validation.go supportedElasticJobGVKs
 ELASTIC_KINDS = frozenset({"Job", "RayCluster", "RayJob", "RayService"})
 ACCELERATOR_PREFIXES = (*DEVICE_RESOURCES, EFA_RESOURCE)  # aws.amazon.com/neuron covers neuroncore too
@@ -227,6 +246,8 @@ class Queues:
     local_queues: dict[tuple[str, str], dict]  # (namespace, name) -> LocalQueue
     cluster_queues: dict[str, dict]
     flavors: dict[str, dict]
+    priority_classes: dict[str, int] = field(default_factory=dict)  # WorkloadPriorityClass name -> value
+    topologies: dict[str, tuple[str, ...]] = field(default_factory=dict)  # Topology name -> its levels' node labels
 
     @classmethod
     def build(cls, ctx: Context) -> "Queues":
@@ -239,6 +260,8 @@ class Queues:
                 problem = str(error)
         namespaces: dict[str, dict[str, str]] = {}
         local, cqs, flavors = {}, {}, {}
+        classes: dict[str, int] = {}
+        topologies: dict[str, tuple[str, ...]] = {}
         for obj in ctx.objects:
             meta = obj.get("metadata") or {}
             kind = obj.get("kind")
@@ -250,7 +273,11 @@ class Queues:
                 cqs[meta.get("name")] = obj
             elif kind == "ResourceFlavor":
                 flavors[meta.get("name")] = obj
-        return cls(config, problem, namespaces, local, cqs, flavors)
+            elif kind == "WorkloadPriorityClass":
+                classes[meta.get("name")] = int(obj.get("value") or 0)
+            elif kind == "Topology":
+                topologies[meta.get("name")] = tuple(str(level.get("nodeLabel")) for level in ((obj.get("spec") or {}).get("levels") or []))
+        return cls(config, problem, namespaces, local, cqs, flavors, classes, topologies)
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         return self.namespaces.get(namespace) or {NAME_LABEL: namespace}
@@ -403,6 +430,38 @@ def _flavor_matches(spec: Mapping, flavor: Mapping) -> Optional[str]:
     return None
 
 
+def topology_request(template: Mapping) -> Optional[tuple[str, str]]:
+    """(annotation, level) of a pod template's topology request (level "" for unconstrained), or None."""
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    for key in TOPOLOGY_ANNOTATIONS:
+        if key in annotations:
+            return key, "" if key.endswith("unconstrained-topology") else str(annotations[key])
+    return None
+
+
+def _tas_mismatch(queues: Queues, template: Mapping, flavor: Mapping, tas_only: bool, overlaps: bool) -> Optional[str]:
+    """Why a topology-aware rule keeps a pod set off ``flavor`` (None: it does not)."""
+    if queues.config is not None and not queues.config.gate(TAS_GATE):
+        return None
+    name = (flavor.get("metadata") or {}).get("name")
+    topology = (flavor.get("spec") or {}).get("topologyName")
+    request = topology_request(template)
+    if request is None and not tas_only:
+        return (
+            f"flavor {name} supports only TopologyAwareScheduling (the pod template asks for no topology: annotation {TOPOLOGY_ANNOTATIONS[1]})"
+            if topology
+            else None
+        )
+    if topology is None:
+        return f"flavor {name} does not support TopologyAwareScheduling (the pod template asks for {request[0]})" if request and overlaps else None
+    levels = queues.topologies.get(topology)
+    if levels is None:
+        return f"flavor {name} references Topology {topology}, which the plan does not register"
+    if request and request[1] and request[1] not in levels:
+        return f"flavor {name}'s Topology {topology} has no level {request[1]} (levels: {', '.join(levels)})"
+    return None
+
+
 def _is_accelerator_request(name: str) -> bool:
     return any(name.startswith(p) for p in ACCELERATOR_PREFIXES)
 
@@ -494,6 +553,7 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
     chosen: dict[str, str] = {}
     exclude = queues.config.exclude_prefixes if queues.config else ()
     covered = {r: g for g in groups for r in g.get("coveredResources") or []}
+    tas_only = bool(groups) and all((queues.flavors[f.get("name")].get("spec") or {}).get("topologyName") for g in groups for f in g.get("flavors") or [])
     requests = {}
     for ps in pod_sets:
         pspec = (ps.get("template") or {}).get("spec") or {}
@@ -517,7 +577,9 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
             assigned = None
             for f in group.get("flavors") or []:
                 fname = f.get("name")
-                mismatch = _flavor_matches(pspec, queues.flavors[fname])
+                mismatch = _flavor_matches(pspec, queues.flavors[fname]) or _tas_mismatch(
+                    queues, ps.get("template") or {}, queues.flavors[fname], tas_only, bool(wanted)
+                )
                 if mismatch:
                     tried.append(mismatch)
                     continue
@@ -620,6 +682,17 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
             "summary": "never admitted",
             "reasons": [f"managed{via} without a queue name (manageJobsWithoutQueueName) and no LocalQueue default in {namespace}"],
         }
+    wanted_class = (facts.get("labels") or {}).get(PRIORITY_CLASS_LABEL)
+    if wanted_class and wanted_class not in queues.priority_classes:
+        known = ", ".join(sorted(queues.priority_classes)) or "none registered"
+        return {
+            "ok": False,
+            "summary": "never admitted",
+            "reasons": [
+                *routing.chain,
+                f"label {PRIORITY_CLASS_LABEL}={wanted_class}: no such WorkloadPriorityClass ({known}); Kueue cannot create the workload",
+            ],
+        }
     lq = queues.local_queues.get((namespace, routing.queue))
     if lq is None:
         return {"ok": False, "summary": "never admitted", "reasons": [*routing.chain, f"LocalQueue {namespace}/{routing.queue} does not exist"]}
@@ -660,15 +733,30 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
             "clusterQueue": cq_name,
             "flavor": mine,
         }
+    topology = (queues.flavors.get(mine, {}).get("spec") or {}).get("topologyName") if mine else None
+    request = topology_request(next((p["template"] or {} for p in pod_sets if (p.get("role") or "main") == role), {}))
+    # topology-aware: placed within one domain of that level, counting the pool's standing nodes only
+    placed_in = f" (TAS {(request[1] or 'unconstrained').rsplit('/', 1)[-1]})" if topology and request else ""
     return {
         "ok": True,
-        "summary": f"{path} -> {mine}{via}",
+        "summary": f"{path} -> {mine}{via}{placed_in}",
         "reasons": [],
+        "priority": {"class": wanted_class, "value": queues.priority_classes[wanted_class]} if wanted_class else {"class": None, "value": 0},
         "queue": routing.queue,
         "clusterQueue": cq_name,
         "flavor": mine,
         "flavors": result["flavors"],
     }
+
+
+def preempts(queues: Queues, cq_name: str, incoming_class: Optional[str], victim_class: Optional[str]) -> bool:
+    """Whether a pending workload of ``incoming_class`` may preempt an admitted one of ``victim_class`` in the same
+    ClusterQueue when the queue's quota is used up (`withinClusterQueue`: Never, LowerPriority,
+    LowerOrNewerEqualPriority; equal priority counts only for a newer victim, which the plan cannot know: not
+    counted). A class the plan does not register raises KeyError; None is priority 0 (no label)."""
+    policy = (((queues.cluster_queues.get(cq_name) or {}).get("spec") or {}).get("preemption") or {}).get("withinClusterQueue", "Never")
+    value = lambda c: 0 if c is None else queues.priority_classes[c]  # noqa: E731
+    return policy in ("LowerPriority", "LowerOrNewerEqualPriority") and value(incoming_class) > value(victim_class)
 
 
 def admitted(ctx: Context, workload: Mapping) -> dict:

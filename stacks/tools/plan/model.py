@@ -25,7 +25,7 @@ Nothing here computes catalog figures or costs (stacks/derive does); sections of
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from components.accelerators import DEVICE_RESOURCES
@@ -112,6 +112,7 @@ class NodeGroupView:
 class FlavorView:
     name: Optional[str]
     node_labels: Mapping[str, str]
+    topology: Optional[str] = None  # spec.topologyName: topology-aware scheduling on this flavor
 
     @property
     def pool(self) -> Optional[str]:
@@ -126,6 +127,7 @@ class ClusterQueueView:
     flavors: tuple[str, ...]  # every flavor named in its resource groups, in order
     quotas: Mapping[str, dict]  # flavor -> {"nominal", "borrowingLimit", "lendingLimit"}: {resource: quantity}
     pools: tuple[str, ...]  # the pools its flavors pin, sorted
+    preemption: Mapping[str, Any] = field(default_factory=dict)  # spec.preemption as registered
 
 
 @dataclass(frozen=True)
@@ -461,7 +463,7 @@ class PlanModel:
                 continue
             m, s = meta(r), spec_of(r)
             if token.endswith(":ResourceFlavor"):
-                flavors[m.get("name")] = FlavorView(m.get("name"), s.get("nodeLabels") or {})
+                flavors[m.get("name")] = FlavorView(m.get("name"), s.get("nodeLabels") or {}, s.get("topologyName"))
             elif token.endswith(":LocalQueue"):
                 local.append(LocalQueueView(m.get("namespace", "default"), m.get("name"), s.get("clusterQueue"), (m.get("labels") or {}).get(TENANT_LABEL)))
         for cq in (r for r in self.resources if _is_kueue(str(r.get("type") or ""), "ClusterQueue")):
@@ -480,7 +482,7 @@ class PlanModel:
                     if pinned is not None and pinned.pool is not None:
                         pools.add(pinned.pool)
             name = meta(cq).get("name")
-            cluster_queues[name] = ClusterQueueView(name, s.get("cohortName"), tuple(names), quotas, tuple(sorted(pools)))
+            cluster_queues[name] = ClusterQueueView(name, s.get("cohortName"), tuple(names), quotas, tuple(sorted(pools)), dict(s.get("preemption") or {}))
         return Queues(flavors, cluster_queues, tuple(local))
 
     @functools.cached_property

@@ -16,7 +16,7 @@ from components.accelerators import DEVICE_RESOURCES
 from stacks.spec import LAYERS
 from stacks.tools.plan.deploy import deploy_section, secrets_section
 from stacks.tools.plan.locate import Planned
-from stacks.tools.plan.model import PlanModel, short_type
+from stacks.tools.plan.model import PlanModel, meta, short_type
 
 
 @dataclass
@@ -372,6 +372,8 @@ def teams_section(model: PlanModel) -> Optional[Section]:
             "claims": list(t.claims),
             # Notebooks run in the hub's namespace; every user the hub admits chooses among the same profiles.
             "notebookProfiles": profiles,
+            "priorityClass": _team_class(model, t.team),
+            "preemption": dict(cq.preemption) if cq is not None else {},
         }
         queue = f"{lq.name} -> {cq_name}" if lq is not None else "none"
         rows.extend(_quota_rows((t.team, t.namespace, t.pod_security, queue), data[t.team]["quotas"]))
@@ -384,7 +386,74 @@ def teams_section(model: PlanModel) -> Optional[Section]:
         )
     if model.hub is not None:
         lines.append(f"notebook profiles (JupyterHub namespace, for every user the hub admits): {', '.join(profiles) or 'none'}")
+    for team, entry in sorted(data.items()):
+        p = entry["preemption"]
+        lines.append(
+            f"{team}: default priority class {entry['priorityClass'] or 'none'}; preemption within its queue {p.get('withinClusterQueue', 'Never')}, "
+            f"reclaim lent quota {p.get('reclaimWithinCohort', 'Never')}, preempt to borrow {(p.get('borrowWithinCohort') or {}).get('policy', 'Never')}"
+        )
+    lines.extend(_admission_lines(model))
     return Section("teams", "Teams (tenancy and Kueue queues)", data, lines)
+
+
+def _team_class(model: PlanModel, team: str) -> Optional[str]:
+    from stacks.spec.teams import team_priority_class
+
+    spec = model.spec
+    found = next((t for t in spec.teams if t.name == team), None) if spec is not None else None
+    return team_priority_class(found, spec) if found is not None else None
+
+
+def _derivation(model: PlanModel, gang_admission: Callable) -> str:
+    if model.spec is None:
+        return ""
+    gang = gang_admission(model.spec)
+    if not gang.derived or gang.slowest_pool is None:
+        return " (queues.gangAdmission.timeoutMinutes)" if not gang.derived else ""
+    return f" (timeout derived: pool {gang.slowest_pool}'s node start-up budget {gang.slowest_seconds} s x 1.5, in whole 5 minutes)"
+
+
+def _admission_lines(model: PlanModel) -> list[str]:
+    """Kueue's priority classes, gang admission and topology-aware flavors, as the plan registers them."""
+    from stacks.derive.admission import gang_admission
+    from stacks.tools.plan.admitted import kueue_release
+
+    out = []
+    classes = sorted(
+        ((meta(r).get("name"), (r.get("inputs") or {}).get("value")) for r in model.resources if str(r.get("type", "")).endswith(":WorkloadPriorityClass")),
+        key=lambda c: -(c[1] or 0),
+    )
+    if classes:
+        out.append("priority classes (label kueue.x-k8s.io/priority-class; none: 0): " + " > ".join(f"{name} {value}" for name, value in classes))
+    release = kueue_release(model.resources)
+    values = (release or {}).get("values")
+    if isinstance(values, dict):
+        import yaml
+
+        text = (values.get("managerConfig") or {}).get("controllerManagerConfigYaml")
+        wait = (yaml.safe_load(text) if isinstance(text, str) else {}).get("waitForPodsReady") if text else None
+        if wait:
+            strategy = wait.get("requeuingStrategy") or {}
+            out.append(
+                f"gang admission (waitForPodsReady): all pods Ready within {wait.get('timeout')} or the job is evicted and its quota released; "
+                f"a running job with a pod not Ready for {wait.get('recoveryTimeout')} likewise; requeued after {strategy.get('backoffBaseSeconds')} s "
+                f"doubling to {strategy.get('backoffMaxSeconds')} s, deactivated after {strategy.get('backoffLimitCount')} requeues"
+                + _derivation(model, gang_admission)
+            )
+        else:
+            out.append("gang admission (waitForPodsReady): not configured")
+    if model.spec is not None and model.spec.pools:
+        from stacks.derive.admission import pool_startup_seconds
+
+        out.append(
+            "node start-up budget per pool (admission to pods Ready on a new node): "
+            + ", ".join(f"{p.name} {pool_startup_seconds(p)} s" for p in model.spec.pools)
+        )
+    tas = sorted((f.name, f.topology) for f in model.queues.flavors.values() if f.topology and f.name)
+    out.append(
+        "topology-aware flavors: " + (", ".join(f"{name} (Topology {topology})" for name, topology in tas) if tas else "none (queues.topologyAwarePools)")
+    )
+    return out
 
 
 def cost_section(model: PlanModel) -> Section:

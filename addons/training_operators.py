@@ -52,11 +52,26 @@ def shm_volume() -> dict:
     return {"name": "dshm", "emptyDir": {"medium": "Memory"}}
 
 
-def torch_efa_runtime(image: str) -> dict:
+# The restart budget of a TrainJob on Crucible's runtime (training.resume.maxRestarts) and the time a stopped pod
+# has to write its last checkpoint (training.resume.gracePeriodSeconds): the defaults of the spec.
+DEFAULT_MAX_RESTARTS = 3
+DEFAULT_GRACE_SECONDS = 120
+
+
+def torch_efa_runtime(image: str, *, max_restarts: int = DEFAULT_MAX_RESTARTS, grace_seconds: int = DEFAULT_GRACE_SECONDS) -> dict:
     """ClusterTrainingRuntime `torch-distributed-efa`: torchrun per node, /dev/shm in memory, EFA-ready env.
 
     Pool placement, accelerators and EFA devices are per job (TrainJob resourcesPerNode and runtimePatches),
     so one runtime serves every EFA pool.
+
+    Restarts (the auto-resume contract, addons/checkpointing.py): the JobSet's ``failurePolicy`` recreates the
+    whole gang when any node's Job fails, at most ``max_restarts`` times (JobSet ``failurePolicy.maxRestarts``);
+    ``BlockingRecreate`` waits until every old pod is gone before creating the new ones, so two generations of
+    ranks never meet in one NCCL rendezvous and the new pods get the GPUs the old ones held. Each node's Job has
+    ``backoffLimit: 0``: one failed pod fails its Job at once (a lone pod restarted inside its Job would wait in
+    a collective its peers already left), and the JobSet restarts everyone together. Elastic torchrun
+    (``--nnodes=min:max``) does not apply: Trainer v1alpha1's torch policy has no elastic settings and injects a
+    fixed ``PET_NNODES`` (trainer.kubeflow.org_clustertrainingruntimes.yaml, ``mlPolicy.torch``).
     """
     return {
         "apiVersion": TRAINER_API,
@@ -66,14 +81,17 @@ def torch_efa_runtime(image: str) -> dict:
             "mlPolicy": {"numNodes": 1, "torch": {}},
             "template": {
                 "spec": {
+                    "failurePolicy": {"maxRestarts": max_restarts, "restartStrategy": "BlockingRecreate"},
                     "replicatedJobs": [
                         {
                             "name": "node",
                             "template": {
                                 "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
                                 "spec": {
+                                    "backoffLimit": 0,
                                     "template": {
                                         "spec": {
+                                            "terminationGracePeriodSeconds": grace_seconds,
                                             "containers": [
                                                 {
                                                     "name": "node",
@@ -84,11 +102,11 @@ def torch_efa_runtime(image: str) -> dict:
                                             ],
                                             "volumes": [shm_volume()],
                                         }
-                                    }
+                                    },
                                 },
                             },
                         }
-                    ]
+                    ],
                 }
             },
         },
@@ -219,6 +237,8 @@ class KubeflowTrainerArgs:
     runtimes: tuple[str, ...]
     runtime_image: str
     version: str = field(default=TRAINER.version, kw_only=True)  # the chart version (default: the pin)
+    max_restarts: int = field(default=DEFAULT_MAX_RESTARTS, kw_only=True)  # JobSet failurePolicy.maxRestarts
+    grace_seconds: int = field(default=DEFAULT_GRACE_SECONDS, kw_only=True)  # pods' terminationGracePeriodSeconds
 
 
 def trainer_values(args: KubeflowTrainerArgs) -> dict:
@@ -238,7 +258,9 @@ class KubeflowTrainer(pulumi.ComponentResource):
         self.release = helm_release(self, name, chart, trainer_values(args), create_namespace=True)
         self.runtimes = []
         for runtime in args.runtimes:
-            manifest = torch_efa_runtime(args.runtime_image)  # only torch-distributed-efa is offered (TORCH_EFA_RUNTIME)
+            manifest = torch_efa_runtime(
+                args.runtime_image, max_restarts=args.max_restarts, grace_seconds=args.grace_seconds
+            )  # only torch-distributed-efa is offered (TORCH_EFA_RUNTIME)
             self.runtimes.append(
                 k8s.apiextensions.CustomResource(
                     f"{name}-{runtime}",

@@ -110,6 +110,40 @@ class TrainingExamplesSpec:
 
 
 @dataclass(frozen=True)
+class ResumeSpec:
+    """How a training job survives failure and eviction (the auto-resume contract, addons/checkpointing.py)."""
+
+    max_restarts: int = setting(
+        "Restart budget of a training job: JobSet `failurePolicy.maxRestarts` of the torch-distributed-efa runtime (every node's "
+        "pod recreated together, resuming from the newest checkpoint) and the MPIJob example's `runPolicy.backoffLimit`. "
+        "Kueue evictions (preemption, node repair, pods not ready in time) are requeued and do not count against it.",
+        default=3,  # addons/training_operators.py DEFAULT_MAX_RESTARTS (tests/test_auto_resume.py keeps them one)
+        check=in_range(0, 100),
+    )
+    grace_period_seconds: int = setting(
+        "terminationGracePeriodSeconds of training pods: the time a SIGTERM (Kueue eviction, node drain) leaves the job to "
+        "write its last checkpoint before the kubelet kills it (the examples tell the script as CHECKPOINT_GRACE_SECONDS).",
+        default=120,  # addons/training_operators.py DEFAULT_GRACE_SECONDS
+        check=in_range(30, 3600),
+    )
+    checkpoint_every_steps: int = setting(
+        "Steps between the example job's periodic checkpoints (CHECKPOINT_EVERY_STEPS): the most a node that dies without warning costs.",
+        default=100,
+        check=in_range(1, 1_000_000),
+    )
+    train_steps: int = setting(
+        "Steps the example training job runs in total (TRAIN_STEPS; a resumed run continues to the same end).", default=1000, check=in_range(1, 100_000_000)
+    )
+
+    def check(self, ctx: Context, path: str) -> None:
+        if self.checkpoint_every_steps > self.train_steps:
+            ctx.problem(
+                f"{path}.checkpointEverySteps",
+                f"got {self.checkpoint_every_steps}; allowed: at most trainSteps ({self.train_steps}), or the job never checkpoints before its end",
+            )
+
+
+@dataclass(frozen=True)
 class TrainingSpec:
     mpi_operator: MpiOperatorSpec = setting("The MPI operator (see `mpiOperator.*`).", default={})
     trainer: TrainerSpec = setting("Kubeflow Trainer (see `trainer.*`).", default={})
@@ -119,6 +153,7 @@ class TrainingSpec:
         check=unique,
     )
     examples: TrainingExamplesSpec = setting("Values of the example jobs (see `examples.*`).", default={})
+    resume: ResumeSpec = setting('Restarts and checkpoints of training jobs (see `resume.*`; README "Auto-resume contract").', default={})
 
     def check(self, ctx: Context, path: str) -> None:
         if self.runtimes and not self.trainer.enabled:

@@ -14,16 +14,42 @@ awsome-distributed-training 1.architectures/efa-cheatsheet.md, preset for libfab
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
-from addons.training_operators import EFA_ENV, TORCH_EFA_RUNTIME, TRAINER_API, efa_env, shm_volume, torch_efa_runtime
+from addons.checkpointing import CHECKPOINT_MOUNT, resume_command
+from addons.training_operators import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_MAX_RESTARTS,
+    EFA_ENV,
+    TORCH_EFA_RUNTIME,
+    TRAINER_API,
+    efa_env,
+    shm_volume,
+    torch_efa_runtime,
+)
 from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, EXAMPLE_LABEL, QUEUE_LABEL
 from stacks.tools.examples.shapes import NodeShape
 
 __all__ = ["EFA_ENV", "OBSOLETE_EFA_ENV", "TORCH_EFA_RUNTIME", "TRAINER_API", "mpi_nccl_job", "pytorch_trainjob", "torch_efa_runtime"]
 
 MPI_API = "kubeflow.org/v2beta1"
-CHECKPOINT_MOUNT = "/checkpoints"
+
+
+@dataclass(frozen=True)
+class ResumeSettings:
+    """What the jobs take from `training.resume` (stacks/spec/workloads.py ResumeSpec; the same defaults)."""
+
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    grace_period_seconds: int = DEFAULT_GRACE_SECONDS
+    checkpoint_every_steps: int = 100
+    train_steps: int = 1000
+
+    @classmethod
+    def of(cls, spec) -> "ResumeSettings":
+        r = spec.training.resume
+        return cls(r.max_restarts, r.grace_period_seconds, r.checkpoint_every_steps, r.train_steps)
+
 
 # What current guidance says NOT to set (facts.md, aws-ofi-nccl): detected automatically, only for old plugins,
 # no longer needed, or best left at NCCL's defaults. Tests assert none of these appear in any example.
@@ -76,27 +102,15 @@ def _job_labels(queue: str) -> dict[str, str]:
     return {QUEUE_LABEL: queue, EXAMPLE_LABEL: "true"}
 
 
-# A self-contained smoke test: NCCL all-reduce across every GPU of every node, then a checkpoint on Lustre.
-_ALLREDUCE_SCRIPT = """\
-cat > /tmp/allreduce.py <<'EOF'
-import os, time, torch, torch.distributed as dist
-dist.init_process_group("nccl")
-torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-x = torch.ones(64 * 1024 * 1024, device="cuda")
-for _ in range(5):
-    dist.all_reduce(x)
-torch.cuda.synchronize(); start = time.time()
-for _ in range(20):
-    dist.all_reduce(x)
-torch.cuda.synchronize()
-if dist.get_rank() == 0:
-    print(f"all_reduce 256 MiB: {(time.time() - start) / 20 * 1000:.1f} ms over {dist.get_world_size()} ranks")
-    os.makedirs(os.environ["CHECKPOINT_DIR"], exist_ok=True)
-    torch.save({"world_size": dist.get_world_size()}, os.path.join(os.environ["CHECKPOINT_DIR"], "smoke.pt"))
-dist.destroy_process_group()
-EOF
-exec torchrun /tmp/allreduce.py
-"""
+def resume_env(name: str, resume: Optional[ResumeSettings]) -> list[dict]:
+    """The auto-resume contract's environment (addons/checkpointing.py CONTRACT_ENV) for job `name`."""
+    r = resume or ResumeSettings()
+    return [
+        {"name": "CHECKPOINT_DIR", "value": f"{CHECKPOINT_MOUNT}/{name}"},
+        {"name": "CHECKPOINT_EVERY_STEPS", "value": str(r.checkpoint_every_steps)},
+        {"name": "CHECKPOINT_GRACE_SECONDS", "value": str(r.grace_period_seconds)},
+        {"name": "TRAIN_STEPS", "value": str(r.train_steps)},
+    ]
 
 
 def pytorch_trainjob(
@@ -108,11 +122,16 @@ def pytorch_trainjob(
     checkpoint_claim: Optional[str],
     image: str,
     runtime: str = TORCH_EFA_RUNTIME,
+    resume: Optional[ResumeSettings] = None,
 ) -> dict:
-    """A multi-node PyTorch TrainJob on the EFA runtime: every GPU and EFA device of each node, checkpoints on Lustre."""
+    """A multi-node PyTorch TrainJob on the EFA runtime: every GPU and EFA device of each node, checkpoints on Lustre,
+    resumed from the newest one whenever the job restarts (the runtime's JobSet failurePolicy) or Kueue readmits it
+    after an eviction (addons/checkpointing.py: the script and its contract)."""
+    r = resume or ResumeSettings()
     pod_patch = {
         "nodeSelector": shape.node_selector(),
         "tolerations": shape.tolerations(),
+        "terminationGracePeriodSeconds": r.grace_period_seconds,
         "volumes": [checkpoint_volume(checkpoint_claim)],
         "containers": [{"name": "node", "volumeMounts": [{"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT}]}],
     }
@@ -125,8 +144,8 @@ def pytorch_trainjob(
             "trainer": {
                 "image": image,
                 "numNodes": nodes,
-                "command": ["bash", "-c", _ALLREDUCE_SCRIPT],
-                "env": [{"name": "CHECKPOINT_DIR", "value": f"{CHECKPOINT_MOUNT}/{name}"}],
+                "command": ["bash", "-c", resume_command()],
+                "env": resume_env(name, r),
                 "resourcesPerNode": {"limits": shape.resources(), "requests": shape.resources()},
             },
             "runtimePatches": [
@@ -152,8 +171,15 @@ def mpi_nccl_job(
     nodes: int,
     checkpoint_claim: Optional[str],
     image: str,
+    resume: Optional[ResumeSettings] = None,
 ) -> dict:
-    """An MPIJob (v2beta1): nccl-tests all_reduce_perf over every GPU of `nodes` nodes, on EFA."""
+    """An MPIJob (v2beta1): nccl-tests all_reduce_perf over every GPU of `nodes` nodes, on EFA.
+
+    Restarts: the launcher restarts on failure (`restartPolicy: OnFailure`: a worker that dies ends mpirun), at most
+    `runPolicy.backoffLimit` times (training.resume.maxRestarts); the operator recreates the workers. A Kueue
+    eviction suspends the MPIJob (`runPolicy.suspend`), and readmission starts it again. nccl-tests keeps no state:
+    a training MPIJob would resume from $CHECKPOINT_DIR exactly as the TrainJob's script does."""
+    r = resume or ResumeSettings()
     slots = shape.accelerators
     worker_resources = shape.resources()
     mpirun = [
@@ -187,7 +213,7 @@ def mpi_nccl_job(
             "slotsPerWorker": slots,
             "mpiImplementation": "OpenMPI",
             "launcherCreationPolicy": "WaitForWorkersReady",
-            "runPolicy": {"cleanPodPolicy": "Running", "backoffLimit": 2},
+            "runPolicy": {"cleanPodPolicy": "Running", "backoffLimit": r.max_restarts},
             "mpiReplicaSpecs": {
                 "Launcher": {
                     "replicas": 1,

@@ -41,6 +41,56 @@ TORCH_EFA_RUNTIME = "torch-distributed-efa"  # the ClusterTrainingRuntime Crucib
 EFA_ENV: tuple[tuple[str, str], ...] = (("NCCL_DEBUG", "INFO"), EFA_NO_HUGE_PAGES_ENV)
 
 
+# Open MPI and the EFA stack of the nccl-tests image (aws-samples/awsome-distributed-training
+# micro-benchmarks/nccl-tests: Open MPI and libfabric from the EFA installer under /opt/amazon, NCCL under
+# /opt/nccl/build, the aws-ofi-nccl plugin under /opt/aws-ofi-nccl/install).
+MPI_HOME = "/opt/amazon/openmpi"
+MPIRUN = f"{MPI_HOME}/bin/mpirun"  # a full path: Open MPI then starts its daemons from the same prefix on every node
+# Ranks on the workers are started through sshd, which hands them none of the image's ENV: the launcher states the
+# search paths (Kubernetes does not expand $VAR, so they are whole values) and forwards them with `-x`, together
+# with everything else NCCL and libfabric need on every rank (MPI_FORWARDED_ENV).
+MPI_LAUNCHER_ENV: tuple[tuple[str, str], ...] = (
+    ("PATH", f"{MPI_HOME}/bin:/opt/amazon/efa/bin:/opt/nccl-tests/build:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    (
+        "LD_LIBRARY_PATH",
+        f"{MPI_HOME}/lib:/opt/nccl/build/lib:/opt/amazon/efa/lib:/opt/aws-ofi-nccl/install/lib:/opt/amazon/ofi-nccl/lib:/usr/local/cuda/lib64:/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
+    ),
+    ("OPAL_PREFIX", MPI_HOME),  # where Open MPI finds its components (the image's value; relocated installs need it)
+    ("NCCL_SOCKET_IFNAME", "^lo,docker"),  # NCCL's bootstrap over the pod's interface (EFA itself carries no IP)
+)
+MPI_FORWARDED_ENV = tuple(k for k, _ in MPI_LAUNCHER_ENV) + tuple(k for k, _ in EFA_ENV)
+# Open MPI's own traffic (launch, wire-up) over TCP on the pod network, never UCX or the loopback/docker bridges
+# (the MCA settings of the AWS nccl-tests MPIJob); NCCL's data goes over EFA through aws-ofi-nccl.
+MPI_MCA: tuple[tuple[str, str], ...] = (("pml", "^ucx"), ("btl", "tcp,self"), ("btl_tcp_if_exclude", "lo,docker0"))
+
+
+def nccl_allreduce_argv(nodes: int, slots: int) -> list[str]:
+    """mpirun running nccl-tests' all_reduce_perf over every GPU (`slots` per node) of `nodes` nodes on EFA, 8 B to
+    8 GiB doubling: the MPIJob example, `crucible verify nccl` and the fleet health canary run this one line."""
+    return [
+        MPIRUN,
+        "--allow-run-as-root",
+        "--tag-output",
+        "-np",
+        str(nodes * slots),
+        "--bind-to",
+        "none",
+        "--map-by",
+        f"ppr:{slots}:node",
+        *[arg for key, value in MPI_MCA for arg in ("--mca", key, value)],
+        *[arg for key in MPI_FORWARDED_ENV for arg in ("-x", key)],
+        "/opt/nccl-tests/build/all_reduce_perf",
+        "-b",
+        "8",
+        "-e",
+        "8G",
+        "-f",
+        "2",
+        "-g",
+        "1",
+    ]
+
+
 def efa_env(extra: Optional[dict[str, str]] = None) -> list[dict]:
     pairs = dict(EFA_ENV)
     pairs.update(extra or {})

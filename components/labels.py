@@ -74,3 +74,22 @@ def pod_security(enforce: str) -> dict[str, str]:
 # against a named image user.
 RESTRICTED_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+# ---- node health: what burn-in, the EKS node monitoring agent and the fleet health canary record on a node -------
+# `crucible verify health` (stacks/tools/verify/checks/health.py) reads all three. Burn-in (the nodes work) labels a
+# node with its result and removes its startup taint when it passes; the names are defined here, once.
+BURN_IN_LABEL = "crucible.io/burn-in"  # running | passed | failed
+BURN_IN_TAINT_KEY = "crucible.io/burn-in"  # the startup taint only a passing burn-in removes
+BURN_IN_PASSED, BURN_IN_FAILED = "passed", "failed"
+# The EKS node monitoring agent's NodeConditions, one per category (EKS user guide "Detect node health issues and
+# enable automatic node repair"; aws/eks-node-monitoring-agent README): status "False" is a detected problem, and
+# it is what Karpenter's node repair acts on.
+NODE_HEALTH_CONDITIONS = ("AcceleratedHardwareReady", "ContainerRuntimeReady", "KernelReady", "NetworkingReady", "StorageReady")
+# The fleet health canary (addons/health_canary.py): its verdict on the nodes it ran on, and when a run measured
+# less than the configured share of the catalog figure, a NoSchedule taint that keeps new work off them until a
+# person (or an automation of theirs) replaces the node. Neither triggers Karpenter's node repair, which reads node
+# conditions only.
+CANARY_LABEL = "crucible.io/canary"  # passed | failed
+CANARY_PASSED, CANARY_FAILED = "passed", "failed"
+CANARY_RESULT_ANNOTATION = "crucible.io/canary-result"  # JSON: when, measured, expected, ratio, why
+CANARY_TAINT = {"key": "crucible.io/canary-failed", "value": "true", "effect": "NoSchedule"}

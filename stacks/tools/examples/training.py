@@ -22,16 +22,35 @@ from addons.training_operators import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_MAX_RESTARTS,
     EFA_ENV,
+    MPI_FORWARDED_ENV,
+    MPI_HOME,
+    MPI_LAUNCHER_ENV,
+    MPI_MCA,
+    MPIRUN,
     TORCH_EFA_RUNTIME,
     TRAINER_API,
     efa_env,
+    nccl_allreduce_argv,
     shm_volume,
     torch_efa_runtime,
 )
 from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, EXAMPLE_LABEL, QUEUE_LABEL
 from stacks.tools.examples.shapes import NodeShape
 
-__all__ = ["EFA_ENV", "OBSOLETE_EFA_ENV", "TORCH_EFA_RUNTIME", "TRAINER_API", "mpi_nccl_job", "pytorch_trainjob", "torch_efa_runtime"]
+__all__ = [
+    "MPI_FORWARDED_ENV",
+    "MPI_HOME",
+    "MPI_LAUNCHER_ENV",
+    "MPI_MCA",
+    "MPIRUN",
+    "EFA_ENV",
+    "OBSOLETE_EFA_ENV",
+    "TORCH_EFA_RUNTIME",
+    "TRAINER_API",
+    "mpi_nccl_job",
+    "pytorch_trainjob",
+    "torch_efa_runtime",
+]
 
 MPI_API = "kubeflow.org/v2beta1"
 
@@ -62,29 +81,6 @@ OBSOLETE_EFA_ENV = (
     "NCCL_MIN_NCHANNELS",
     "NCCL_BUFFSIZE",  # leave at NCCL's default
 )
-
-
-# Open MPI and the EFA stack of the nccl-tests image (aws-samples/awsome-distributed-training
-# micro-benchmarks/nccl-tests: Open MPI and libfabric from the EFA installer under /opt/amazon, NCCL under
-# /opt/nccl/build, the aws-ofi-nccl plugin under /opt/aws-ofi-nccl/install).
-MPI_HOME = "/opt/amazon/openmpi"
-MPIRUN = f"{MPI_HOME}/bin/mpirun"  # a full path: Open MPI then starts its daemons from the same prefix on every node
-# Ranks on the workers are started through sshd, which hands them none of the image's ENV: the launcher states the
-# search paths (Kubernetes does not expand $VAR, so they are whole values) and forwards them with `-x`, together
-# with everything else NCCL and libfabric need on every rank (MPI_FORWARDED_ENV).
-MPI_LAUNCHER_ENV: tuple[tuple[str, str], ...] = (
-    ("PATH", f"{MPI_HOME}/bin:/opt/amazon/efa/bin:/opt/nccl-tests/build:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-    (
-        "LD_LIBRARY_PATH",
-        f"{MPI_HOME}/lib:/opt/nccl/build/lib:/opt/amazon/efa/lib:/opt/aws-ofi-nccl/install/lib:/opt/amazon/ofi-nccl/lib:/usr/local/cuda/lib64:/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
-    ),
-    ("OPAL_PREFIX", MPI_HOME),  # where Open MPI finds its components (the image's value; relocated installs need it)
-    ("NCCL_SOCKET_IFNAME", "^lo,docker"),  # NCCL's bootstrap over the pod's interface (EFA itself carries no IP)
-)
-MPI_FORWARDED_ENV = tuple(k for k, _ in MPI_LAUNCHER_ENV) + tuple(k for k, _ in EFA_ENV)
-# Open MPI's own traffic (launch, wire-up) over TCP on the pod network, never UCX or the loopback/docker bridges
-# (the MCA settings of the AWS nccl-tests MPIJob); NCCL's data goes over EFA through aws-ofi-nccl.
-MPI_MCA: tuple[tuple[str, str], ...] = (("pml", "^ucx"), ("btl", "tcp,self"), ("btl_tcp_if_exclude", "lo,docker0"))
 
 
 def checkpoint_volume(claim: Optional[str]) -> dict:
@@ -182,28 +178,7 @@ def mpi_nccl_job(
     r = resume or ResumeSettings()
     slots = shape.accelerators
     worker_resources = shape.resources()
-    mpirun = [
-        MPIRUN,
-        "--allow-run-as-root",
-        "--tag-output",
-        "-np",
-        str(nodes * slots),
-        "--bind-to",
-        "none",
-        "--map-by",
-        f"ppr:{slots}:node",
-        *[arg for key, value in MPI_MCA for arg in ("--mca", key, value)],
-        *[arg for key in MPI_FORWARDED_ENV for arg in ("-x", key)],
-        "/opt/nccl-tests/build/all_reduce_perf",
-        "-b",
-        "8",
-        "-e",
-        "8G",
-        "-f",
-        "2",
-        "-g",
-        "1",
-    ]
+    mpirun = nccl_allreduce_argv(nodes, slots)
     placement = {"nodeSelector": shape.node_selector(), "tolerations": shape.tolerations()}
     return {
         "apiVersion": MPI_API,

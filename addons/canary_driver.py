@@ -1,7 +1,7 @@
 """The fleet health canary's driver: what its CronJob runs in the cluster, once per EFA pool and schedule.
 
 Standard-library Python only: addons/health_canary.py ships this file and components/benchmarks.py (the parsers
-`crucible verify` uses) in a ConfigMap, and the CronJob's pod runs ``python3 canary_driver.py pool-<name>.json``.
+`crucible verify` uses, as crucible_benchmarks.py) in a ConfigMap, and the CronJob's pod runs ``python3 canary_driver.py pool-<name>.json``.
 
 One run: submit the pool's two-node MPIJob (nccl-tests all_reduce_perf after a dd write to the Lustre claim) to the
 canary LocalQueue at the canary WorkloadPriorityClass, which Kueue admits only on capacity no one else uses; wait;
@@ -25,9 +25,9 @@ import urllib.error
 import urllib.request
 from typing import Any, Callable, Optional
 
-try:  # in the cluster the parsers sit beside this file (the ConfigMap); in the repository they are a module
-    import benchmarks  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - the repository path
+try:  # in the cluster the parsers sit beside this file (the ConfigMap's crucible_benchmarks.py); here, a module
+    import crucible_benchmarks as benchmarks  # type: ignore[import-not-found]
+except ImportError:  # the repository
     from components import benchmarks
 
 # The names below are components/labels.py's (this file cannot import it in the cluster; tests keep them equal).

@@ -61,7 +61,7 @@ SERVICE_ACCOUNT = "crucible-canary"
 METRICS_PORT = 9400
 LUSTRE_MOUNT = "/mnt/lustre"
 _HERE = Path(__file__).resolve().parent
-SHIPPED_FILES = {"canary_driver.py": _HERE / "canary_driver.py", "benchmarks.py": _HERE.parent / "components" / "benchmarks.py"}
+SHIPPED_FILES = {"canary_driver.py": _HERE / "canary_driver.py", "crucible_benchmarks.py": _HERE.parent / "components" / "benchmarks.py"}
 
 METRICS_SERVER = """\
 import glob, http.server, sys

@@ -75,12 +75,18 @@ def pod_security(enforce: str) -> dict[str, str]:
 RESTRICTED_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
-# ---- node health: what burn-in, the EKS node monitoring agent and the fleet health canary record on a node -------
-# `crucible verify health` (stacks/tools/verify/checks/health.py) reads all three. Burn-in (the nodes work) labels a
-# node with its result and removes its startup taint when it passes; the names are defined here, once.
-BURN_IN_LABEL = "crucible.io/burn-in"  # running | passed | failed
-BURN_IN_TAINT_KEY = "crucible.io/burn-in"  # the startup taint only a passing burn-in removes
-BURN_IN_PASSED, BURN_IN_FAILED = "passed", "failed"
+# Burn-in (addons/burn_in.py): accelerator pools with burn-in start with BURN_IN_STARTUP_TAINT (a Karpenter
+# startupTaint: workloads need not tolerate it, Karpenter expects it to go); only the burn-in DaemonSet tolerates it,
+# runs the accelerator's own diagnostics and then sets BURN_IN_LABEL to `passed` (and removes the taint) or `failed`
+# (and replaces it with BURN_IN_FAILED_TAINT, records why, and deletes the node so Karpenter replaces it).
+# The device plugins tolerate the startup taint too: the diagnostics request the devices they advertise.
+BURN_IN_LABEL = "crucible.io/burn-in"
+BURN_IN_STARTUP_TAINT = {"key": BURN_IN_LABEL, "value": "pending", "effect": "NoSchedule"}
+BURN_IN_TOLERATION = {"key": BURN_IN_LABEL, "operator": "Equal", "value": "pending", "effect": "NoSchedule"}
+BURN_IN_FAILED_TAINT = {"key": BURN_IN_LABEL, "value": "failed", "effect": "NoExecute"}
+BURN_IN_CONDITION = "CrucibleBurnIn"  # the node condition burn-in writes (True: passed, False: failed), with reason and message
+
+# ---- node health as `crucible verify health` reads it (stacks/tools/verify/checks/health.py) -----------------------
 # The EKS node monitoring agent's NodeConditions, one per category (EKS user guide "Detect node health issues and
 # enable automatic node repair"; aws/eks-node-monitoring-agent README): status "False" is a detected problem, and
 # it is what Karpenter's node repair acts on.

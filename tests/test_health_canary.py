@@ -527,13 +527,21 @@ def test_a_healthy_pool_passes_and_reports_the_canarys_last_run(health):
     [
         (gpu_node("b", burn_in="failed"), "burn-in failed"),
         (
+            gpu_node(
+                "b",
+                burn_in="failed",
+                conditions=HEALTHY_CONDITIONS + [{"type": "CrucibleBurnIn", "status": "False", "reason": "DcgmDiagFailed", "message": "level 2: PCIe"}],
+            ),
+            "burn-in failed (DcgmDiagFailed: level 2: PCIe)",
+        ),
+        (
             gpu_node("b", conditions=HEALTHY_CONDITIONS[:1] + [{"type": "AcceleratedHardwareReady", "status": "False", "reason": "NvidiaXID79Error"}]),
             "AcceleratedHardwareReady=False (NvidiaXID79Error)",
         ),
         (gpu_node("b", canary="failed", taints=[labels.CANARY_TAINT]), "marked by the canary (bus bandwidth 124.0 GB/s is 0.31 of 3200 Gbps, below 0.5)"),
         (gpu_node("b", conditions=[{"type": "Ready", "status": "False"}]), "Ready=False"),
     ],
-    ids=["burn-in", "node-monitoring", "canary", "not-ready"],
+    ids=["burn-in", "burn-in-condition", "node-monitoring", "canary", "not-ready"],
 )
 def test_a_faulty_node_fails_its_pool_naming_the_node_and_the_cause(health, bad, why):
     rows, _ = health([gpu_node("a"), bad])
@@ -544,9 +552,7 @@ def test_a_faulty_node_fails_its_pool_naming_the_node_and_the_cause(health, bad,
 
 
 def test_a_node_still_burning_in_or_not_yet_reported_on_is_said_not_failed(health):
-    burning = gpu_node(
-        "a", burn_in="running", conditions=[{"type": "Ready", "status": "True"}], taints=[{"key": labels.BURN_IN_TAINT_KEY, "effect": "NoSchedule"}]
-    )
+    burning = gpu_node("a", burn_in="pending", conditions=[{"type": "Ready", "status": "True"}], taints=[labels.BURN_IN_STARTUP_TAINT])
     rows, _ = health([burning])
     assert rows["train"].status == "pass"
     assert "a: burn-in in progress" in rows["train"].detail and "node monitoring" in rows["train"].detail

@@ -1,5 +1,5 @@
-"""What the cluster has recorded about its nodes' health, per pool: burn-in (the node label `crucible.io/burn-in` and
-its startup taint), the EKS node monitoring agent (its NodeConditions) and the fleet health canary (the node label
+"""What the cluster has recorded about its nodes' health, per pool: burn-in (the node label `crucible.io/burn-in`, its
+startup and failed taints and its node condition `CrucibleBurnIn`, addons/burn_in.py), the EKS node monitoring agent (its NodeConditions) and the fleet health canary (the node label
 `crucible.io/canary`, its taint and annotation, and the last result per pool in the canary's results ConfigMap).
 Read only: it creates nothing. Names: components/labels.py.
 
@@ -15,10 +15,10 @@ from typing import Optional
 
 from addons.health_canary import NAMESPACE as CANARY_NAMESPACE, RESULTS as CANARY_RESULTS
 from components.labels import (
-    BURN_IN_FAILED,
+    BURN_IN_CONDITION,
+    BURN_IN_FAILED_TAINT,
     BURN_IN_LABEL,
-    BURN_IN_PASSED,
-    BURN_IN_TAINT_KEY,
+    BURN_IN_STARTUP_TAINT,
     CANARY_FAILED,
     CANARY_LABEL,
     CANARY_RESULT_ANNOTATION,
@@ -36,8 +36,12 @@ def _conditions(node: dict) -> dict[str, dict]:
     return {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or []}
 
 
-def _taints(node: dict) -> set[str]:
-    return {t.get("key") for t in (node.get("spec") or {}).get("taints") or []}
+def _taints(node: dict) -> set[tuple[str, str]]:
+    return {(t.get("key"), t.get("value", "")) for t in (node.get("spec") or {}).get("taints") or []}
+
+
+def _has(taints: set[tuple[str, str]], taint: dict) -> bool:
+    return (taint["key"], taint.get("value", "")) in taints
 
 
 def node_health(node: dict) -> tuple[list[str], list[str], dict]:
@@ -50,9 +54,11 @@ def node_health(node: dict) -> tuple[list[str], list[str], dict]:
     if ready != "True":
         problems.append(f"Ready={ready or 'unknown'}")
     burn_in = labels.get(BURN_IN_LABEL)
-    if burn_in == BURN_IN_FAILED:
-        problems.append("burn-in failed")
-    elif BURN_IN_TAINT_KEY in taints or (burn_in and burn_in != BURN_IN_PASSED):
+    verdict = conditions.get(BURN_IN_CONDITION) or {}
+    if burn_in == "failed" or _has(taints, BURN_IN_FAILED_TAINT) or verdict.get("status") == "False":
+        why = ": ".join(x for x in (verdict.get("reason"), verdict.get("message")) if x)
+        problems.append("burn-in failed" + (f" ({why})" if why else ""))
+    elif _has(taints, BURN_IN_STARTUP_TAINT) or burn_in == "pending":
         notes.append("burn-in in progress")
     reported = [c for c in NODE_HEALTH_CONDITIONS if c in conditions]
     for kind in reported:
@@ -68,7 +74,7 @@ def node_health(node: dict) -> tuple[list[str], list[str], dict]:
             canary = json.loads(annotations[CANARY_RESULT_ANNOTATION])
         except ValueError:
             canary = {"unreadable": annotations[CANARY_RESULT_ANNOTATION][:80]}
-    if labels.get(CANARY_LABEL) == CANARY_FAILED or CANARY_TAINT["key"] in taints:
+    if labels.get(CANARY_LABEL) == CANARY_FAILED or _has(taints, CANARY_TAINT):
         why = "; ".join((canary or {}).get("problems") or []) or "see the node's crucible.io/canary-result annotation"
         problems.append(f"marked by the canary ({why})")
     data = {"burnIn": burn_in, "conditions": {k: conditions[k].get("status") for k in reported}, "canary": labels.get(CANARY_LABEL), "canaryResult": canary}

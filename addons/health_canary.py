@@ -38,6 +38,7 @@ import pulumi_kubernetes as k8s
 
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from addons.training_operators import MPI_LAUNCHER_ENV, efa_env, nccl_allreduce_argv, shm_volume
+from components.accelerators import GPU
 from components.labels import (
     EFA_RESOURCE,
     NODEPOOL_LABEL,
@@ -170,7 +171,7 @@ def canary_mpijob(pool: CanaryPool, args: HealthCanaryArgs) -> dict:
         "nodeSelector": {NODEPOOL_LABEL: pool.name, "node.kubernetes.io/instance-type": pool.instance_type},
         "tolerations": [dict(t) for t in pool.tolerations],
     }
-    devices = {"nvidia.com/gpu": str(pool.gpus), EFA_RESOURCE: str(pool.efa)}
+    devices = {GPU.resource: str(pool.gpus), EFA_RESOURCE: str(pool.efa)}
     launcher_spec: dict = {
         **placement,
         "containers": [

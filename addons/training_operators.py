@@ -41,6 +41,56 @@ TORCH_EFA_RUNTIME = "torch-distributed-efa"  # the ClusterTrainingRuntime Crucib
 EFA_ENV: tuple[tuple[str, str], ...] = (("NCCL_DEBUG", "INFO"), EFA_NO_HUGE_PAGES_ENV)
 
 
+# Open MPI and the EFA stack of the nccl-tests image (aws-samples/awsome-distributed-training
+# micro-benchmarks/nccl-tests: Open MPI and libfabric from the EFA installer under /opt/amazon, NCCL under
+# /opt/nccl/build, the aws-ofi-nccl plugin under /opt/aws-ofi-nccl/install).
+MPI_HOME = "/opt/amazon/openmpi"
+MPIRUN = f"{MPI_HOME}/bin/mpirun"  # a full path: Open MPI then starts its daemons from the same prefix on every node
+# Ranks on the workers are started through sshd, which hands them none of the image's ENV: the launcher states the
+# search paths (Kubernetes does not expand $VAR, so they are whole values) and forwards them with `-x`, together
+# with everything else NCCL and libfabric need on every rank (MPI_FORWARDED_ENV).
+MPI_LAUNCHER_ENV: tuple[tuple[str, str], ...] = (
+    ("PATH", f"{MPI_HOME}/bin:/opt/amazon/efa/bin:/opt/nccl-tests/build:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    (
+        "LD_LIBRARY_PATH",
+        f"{MPI_HOME}/lib:/opt/nccl/build/lib:/opt/amazon/efa/lib:/opt/aws-ofi-nccl/install/lib:/opt/amazon/ofi-nccl/lib:/usr/local/cuda/lib64:/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
+    ),
+    ("OPAL_PREFIX", MPI_HOME),  # where Open MPI finds its components (the image's value; relocated installs need it)
+    ("NCCL_SOCKET_IFNAME", "^lo,docker"),  # NCCL's bootstrap over the pod's interface (EFA itself carries no IP)
+)
+MPI_FORWARDED_ENV = tuple(k for k, _ in MPI_LAUNCHER_ENV) + tuple(k for k, _ in EFA_ENV)
+# Open MPI's own traffic (launch, wire-up) over TCP on the pod network, never UCX or the loopback/docker bridges
+# (the MCA settings of the AWS nccl-tests MPIJob); NCCL's data goes over EFA through aws-ofi-nccl.
+MPI_MCA: tuple[tuple[str, str], ...] = (("pml", "^ucx"), ("btl", "tcp,self"), ("btl_tcp_if_exclude", "lo,docker0"))
+
+
+def nccl_allreduce_argv(nodes: int, slots: int) -> list[str]:
+    """mpirun running nccl-tests' all_reduce_perf over every GPU (`slots` per node) of `nodes` nodes on EFA, 8 B to
+    8 GiB doubling: the MPIJob example, `crucible verify nccl` and the fleet health canary run this one line."""
+    return [
+        MPIRUN,
+        "--allow-run-as-root",
+        "--tag-output",
+        "-np",
+        str(nodes * slots),
+        "--bind-to",
+        "none",
+        "--map-by",
+        f"ppr:{slots}:node",
+        *[arg for key, value in MPI_MCA for arg in ("--mca", key, value)],
+        *[arg for key in MPI_FORWARDED_ENV for arg in ("-x", key)],
+        "/opt/nccl-tests/build/all_reduce_perf",
+        "-b",
+        "8",
+        "-e",
+        "8G",
+        "-f",
+        "2",
+        "-g",
+        "1",
+    ]
+
+
 def efa_env(extra: Optional[dict[str, str]] = None) -> list[dict]:
     pairs = dict(EFA_ENV)
     pairs.update(extra or {})
@@ -52,11 +102,26 @@ def shm_volume() -> dict:
     return {"name": "dshm", "emptyDir": {"medium": "Memory"}}
 
 
-def torch_efa_runtime(image: str) -> dict:
+# The restart budget of a TrainJob on Crucible's runtime (training.resume.maxRestarts) and the time a stopped pod
+# has to write its last checkpoint (training.resume.gracePeriodSeconds): the defaults of the spec.
+DEFAULT_MAX_RESTARTS = 3
+DEFAULT_GRACE_SECONDS = 120
+
+
+def torch_efa_runtime(image: str, *, max_restarts: int = DEFAULT_MAX_RESTARTS, grace_seconds: int = DEFAULT_GRACE_SECONDS) -> dict:
     """ClusterTrainingRuntime `torch-distributed-efa`: torchrun per node, /dev/shm in memory, EFA-ready env.
 
     Pool placement, accelerators and EFA devices are per job (TrainJob resourcesPerNode and runtimePatches),
     so one runtime serves every EFA pool.
+
+    Restarts (the auto-resume contract, addons/checkpointing.py): the JobSet's ``failurePolicy`` recreates the
+    whole gang when any node's Job fails, at most ``max_restarts`` times (JobSet ``failurePolicy.maxRestarts``);
+    ``BlockingRecreate`` waits until every old pod is gone before creating the new ones, so two generations of
+    ranks never meet in one NCCL rendezvous and the new pods get the GPUs the old ones held. Each node's Job has
+    ``backoffLimit: 0``: one failed pod fails its Job at once (a lone pod restarted inside its Job would wait in
+    a collective its peers already left), and the JobSet restarts everyone together. Elastic torchrun
+    (``--nnodes=min:max``) does not apply: Trainer v1alpha1's torch policy has no elastic settings and injects a
+    fixed ``PET_NNODES`` (trainer.kubeflow.org_clustertrainingruntimes.yaml, ``mlPolicy.torch``).
     """
     return {
         "apiVersion": TRAINER_API,
@@ -66,14 +131,17 @@ def torch_efa_runtime(image: str) -> dict:
             "mlPolicy": {"numNodes": 1, "torch": {}},
             "template": {
                 "spec": {
+                    "failurePolicy": {"maxRestarts": max_restarts, "restartStrategy": "BlockingRecreate"},
                     "replicatedJobs": [
                         {
                             "name": "node",
                             "template": {
                                 "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
                                 "spec": {
+                                    "backoffLimit": 0,
                                     "template": {
                                         "spec": {
+                                            "terminationGracePeriodSeconds": grace_seconds,
                                             "containers": [
                                                 {
                                                     "name": "node",
@@ -84,11 +152,11 @@ def torch_efa_runtime(image: str) -> dict:
                                             ],
                                             "volumes": [shm_volume()],
                                         }
-                                    }
+                                    },
                                 },
                             },
                         }
-                    ]
+                    ],
                 }
             },
         },
@@ -219,6 +287,8 @@ class KubeflowTrainerArgs:
     runtimes: tuple[str, ...]
     runtime_image: str
     version: str = field(default=TRAINER.version, kw_only=True)  # the chart version (default: the pin)
+    max_restarts: int = field(default=DEFAULT_MAX_RESTARTS, kw_only=True)  # JobSet failurePolicy.maxRestarts
+    grace_seconds: int = field(default=DEFAULT_GRACE_SECONDS, kw_only=True)  # pods' terminationGracePeriodSeconds
 
 
 def trainer_values(args: KubeflowTrainerArgs) -> dict:
@@ -238,7 +308,9 @@ class KubeflowTrainer(pulumi.ComponentResource):
         self.release = helm_release(self, name, chart, trainer_values(args), create_namespace=True)
         self.runtimes = []
         for runtime in args.runtimes:
-            manifest = torch_efa_runtime(args.runtime_image)  # only torch-distributed-efa is offered (TORCH_EFA_RUNTIME)
+            manifest = torch_efa_runtime(
+                args.runtime_image, max_restarts=args.max_restarts, grace_seconds=args.grace_seconds
+            )  # only torch-distributed-efa is offered (TORCH_EFA_RUNTIME)
             self.runtimes.append(
                 k8s.apiextensions.CustomResource(
                     f"{name}-{runtime}",

@@ -74,3 +74,28 @@ def pod_security(enforce: str) -> dict[str, str]:
 # against a named image user.
 RESTRICTED_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+# Burn-in (addons/burn_in.py): accelerator pools with burn-in start with BURN_IN_STARTUP_TAINT (a Karpenter
+# startupTaint: workloads need not tolerate it, Karpenter expects it to go); only the burn-in DaemonSet tolerates it,
+# runs the accelerator's own diagnostics and then sets BURN_IN_LABEL to `passed` (and removes the taint) or `failed`
+# (and replaces it with BURN_IN_FAILED_TAINT, records why, and deletes the node so Karpenter replaces it).
+# The device plugins tolerate the startup taint too: the diagnostics request the devices they advertise.
+BURN_IN_LABEL = "crucible.io/burn-in"
+BURN_IN_STARTUP_TAINT = {"key": BURN_IN_LABEL, "value": "pending", "effect": "NoSchedule"}
+BURN_IN_TOLERATION = {"key": BURN_IN_LABEL, "operator": "Equal", "value": "pending", "effect": "NoSchedule"}
+BURN_IN_FAILED_TAINT = {"key": BURN_IN_LABEL, "value": "failed", "effect": "NoExecute"}
+BURN_IN_CONDITION = "CrucibleBurnIn"  # the node condition burn-in writes (True: passed, False: failed), with reason and message
+
+# ---- node health as `crucible verify health` reads it (stacks/tools/verify/checks/health.py) -----------------------
+# The EKS node monitoring agent's NodeConditions, one per category (EKS user guide "Detect node health issues and
+# enable automatic node repair"; aws/eks-node-monitoring-agent README): status "False" is a detected problem, and
+# it is what Karpenter's node repair acts on.
+NODE_HEALTH_CONDITIONS = ("AcceleratedHardwareReady", "ContainerRuntimeReady", "KernelReady", "NetworkingReady", "StorageReady")
+# The fleet health canary (addons/health_canary.py): its verdict on the nodes it ran on, and when a run measured
+# less than the configured share of the catalog figure, a NoSchedule taint that keeps new work off them until a
+# person (or an automation of theirs) replaces the node. Neither triggers Karpenter's node repair, which reads node
+# conditions only.
+CANARY_LABEL = "crucible.io/canary"  # passed | failed
+CANARY_PASSED, CANARY_FAILED = "passed", "failed"
+CANARY_RESULT_ANNOTATION = "crucible.io/canary-result"  # JSON: when, measured, expected, ratio, why
+CANARY_TAINT = {"key": "crucible.io/canary-failed", "value": "true", "effect": "NoSchedule"}

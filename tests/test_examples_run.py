@@ -377,7 +377,7 @@ def test_scripts_and_embedded_configs_are_block_literals_not_escaped_one_liners(
 
 def test_the_scripts_a_team_reads_are_written_line_by_line(out_dir):
     files = files_of("prod", out_dir)
-    assert "    - |\n      cat > /tmp/allreduce.py <<'EOF'\n" in files["train/pytorch-efa.yaml"]
+    assert "    - |\n      cat > /tmp/train.py <<'EOF'\n" in files["train/pytorch-efa.yaml"]
     assert "  finetune.py: |\n" in files["train/ray-finetune.yaml"]
     assert "  serveConfigV2: |\n" in files["serve/llm-gpu.yaml"]
 

@@ -3,6 +3,7 @@ values the shipped example jobs and services are rendered with (platform layer c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
@@ -110,6 +111,86 @@ class TrainingExamplesSpec:
 
 
 @dataclass(frozen=True)
+class ResumeSpec:
+    """How a training job survives failure and eviction (the auto-resume contract, addons/checkpointing.py)."""
+
+    max_restarts: int = setting(
+        "Restart budget of a training job: JobSet `failurePolicy.maxRestarts` of the torch-distributed-efa runtime (every node's "
+        "pod recreated together, resuming from the newest checkpoint) and the MPIJob example's `runPolicy.backoffLimit`. "
+        "Kueue evictions (preemption, node repair, pods not ready in time) are requeued and do not count against it.",
+        default=3,  # addons/training_operators.py DEFAULT_MAX_RESTARTS (tests/test_auto_resume.py keeps them one)
+        check=in_range(0, 100),
+    )
+    grace_period_seconds: int = setting(
+        "terminationGracePeriodSeconds of training pods: the time a SIGTERM (Kueue eviction, node drain) leaves the job to "
+        "write its last checkpoint before the kubelet kills it (the examples tell the script as CHECKPOINT_GRACE_SECONDS).",
+        default=120,  # addons/training_operators.py DEFAULT_GRACE_SECONDS
+        check=in_range(30, 3600),
+    )
+    checkpoint_every_steps: int = setting(
+        "Steps between the example job's periodic checkpoints (CHECKPOINT_EVERY_STEPS): the most a node that dies without warning costs.",
+        default=100,
+        check=in_range(1, 1_000_000),
+    )
+    train_steps: int = setting(
+        "Steps the example training job runs in total (TRAIN_STEPS; a resumed run continues to the same end).", default=1000, check=in_range(1, 100_000_000)
+    )
+
+    def check(self, ctx: Context, path: str) -> None:
+        if self.checkpoint_every_steps > self.train_steps:
+            ctx.problem(
+                f"{path}.checkpointEverySteps",
+                f"got {self.checkpoint_every_steps}; allowed: at most trainSteps ({self.train_steps}), or the job never checkpoints before its end",
+            )
+
+
+_CRON_FIELD = re.compile(r"^[0-9*/,\-]+$")
+
+
+def cron_schedule(value: str) -> Optional[str]:
+    """A CronJob schedule: five fields of digits, `*`, `/`, `,` and `-` (minute hour day-of-month month day-of-week)."""
+    fields = value.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+        return f"got {show(value)}; allowed: a five-field cron schedule such as '23 */6 * * *' (minute hour day month weekday)"
+    return None
+
+
+@dataclass(frozen=True)
+class HealthCanarySpec:
+    """The fleet health canary (addons/health_canary.py): a scheduled two-node NCCL all-reduce and Lustre write per EFA
+    GPU pool, admitted by Kueue on idle capacity only, at the lowest priority."""
+
+    enabled: bool = setting(
+        "Run the canary on every gpu pool with `efa: true` (needs teams, for Kueue, and the MPI operator). Results are Prometheus "
+        "metrics (crucible_canary_*) beside the catalog's figure, node labels and `crucible verify health`.",
+        default=False,
+    )
+    schedule: str = setting("CronJob schedule of each pool's run (UTC).", default="23 */6 * * *", check=cron_schedule)
+    min_bus_bandwidth_ratio: float = setting(
+        "Bus bandwidth x 8 over the catalog's network Gbps below which a run marks its two nodes for repair (label "
+        "crucible.io/canary=failed and the NoSchedule taint crucible.io/canary-failed; a person replaces them).",
+        default=0.5,
+        check=in_range(0.01, 2.0),
+    )
+    lustre_write_mib: int = setting(
+        "MiB each run writes to the Lustre file system (dd, direct I/O, fsync) before the all-reduce.", default=1024, check=in_range(16, 65536)
+    )
+    timeout_minutes: int = setting("How long a run may take once submitted (the MPIJob's activeDeadlineSeconds).", default=30, check=in_range(5, 240))
+    admit_minutes: int = setting(
+        "How long a run waits for Kueue to admit it on idle capacity before it gives up (recorded as not_admitted: no fault of the nodes).",
+        default=15,
+        check=in_range(1, 240),
+    )
+    driver_image: str = setting(
+        "Python image of the canary's driver and metrics server (standard library only); pin it.", default=versions.image("python").ref, check=image_ref
+    )
+
+    def check(self, ctx: Context, path: str) -> None:
+        if self.admit_minutes > self.timeout_minutes:
+            ctx.problem(f"{path}.admitMinutes", f"got {self.admit_minutes}; allowed: at most timeoutMinutes ({self.timeout_minutes})")
+
+
+@dataclass(frozen=True)
 class TrainingSpec:
     mpi_operator: MpiOperatorSpec = setting("The MPI operator (see `mpiOperator.*`).", default={})
     trainer: TrainerSpec = setting("Kubeflow Trainer (see `trainer.*`).", default={})
@@ -119,6 +200,8 @@ class TrainingSpec:
         check=unique,
     )
     examples: TrainingExamplesSpec = setting("Values of the example jobs (see `examples.*`).", default={})
+    health_canary: HealthCanarySpec = setting("The fleet health canary (see `healthCanary.*`).", default={})
+    resume: ResumeSpec = setting('Restarts and checkpoints of training jobs (see `resume.*`; README "Auto-resume contract").', default={})
 
     def check(self, ctx: Context, path: str) -> None:
         if self.runtimes and not self.trainer.enabled:
@@ -190,8 +273,23 @@ class ServingSpec:
             ctx.problem(f"{path}.exposure", "got 'public'; a public endpoint needs loadBalancerController.enabled: true")
 
 
+def check_canary(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    """The canary runs through Kueue (teams), as an MPIJob (the MPI operator), on gpu pools with EFA."""
+    if not spec.training.health_canary.enabled or not spec.builds("platform"):
+        return
+    key = f"{path}training.healthCanary.enabled"
+    if not spec.teams:
+        ctx.problem(key, "got true; the canary is admitted by Kueue, which a stack installs with teams: define crucible:teams or turn it off")
+    if not spec.training.mpi_operator.enabled:
+        ctx.problem(key, "got true; the canary runs an MPIJob: set training.mpiOperator.enabled: true or turn it off")
+    if not any(p.kind == "gpu" and p.efa for p in spec.pools):
+        kinds = ", ".join(f"{p.name} ({p.kind}, efa {str(p.efa).lower()})" for p in spec.pools) or "none"
+        ctx.problem(key, f"got true; allowed only with a gpu pool with efa: true (pools: {kinds})")
+
+
 def check_workloads(spec: "PlatformSpec", ctx: Context, path: str) -> None:
-    """Cross-section rules: the example pool must be a pool of this stack, an EFA training pool."""
+    """Cross-section rules: the example pool must be a pool of this stack, an EFA training pool; the canary's needs."""
+    check_canary(spec, ctx, path)
     wanted = spec.training.examples.pool
     if wanted is None:
         return

@@ -25,6 +25,8 @@ def build_kubeflow_trainer(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.
             system_pool=below.require_cluster().system_node_group_label,
             runtimes=training.runtimes,
             runtime_image=training.trainer.runtime_image,
+            max_restarts=training.resume.max_restarts,
+            grace_seconds=training.resume.grace_period_seconds,
         ),
         opts=opts,
     )

@@ -98,7 +98,16 @@ def render_pytorch(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> lis
     if shape is None or not spec.training.trainer.enabled or training.TORCH_EFA_RUNTIME not in spec.training.runtimes:
         return []
     ex = spec.training.examples
-    return [training.pytorch_trainjob(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=checkpoint_claim(spec), image=ex.pytorch_image)]
+    return [
+        training.pytorch_trainjob(
+            shape,
+            queue=ex.queue,
+            nodes=ex.nodes,
+            checkpoint_claim=checkpoint_claim(spec),
+            image=ex.pytorch_image,
+            resume=training.ResumeSettings.of(spec),
+        )
+    ]
 
 
 def render_mpi(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
@@ -106,7 +115,11 @@ def render_mpi(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[di
     if shape is None or not spec.training.mpi_operator.enabled:
         return []
     ex = spec.training.examples
-    return [training.mpi_nccl_job(shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=checkpoint_claim(spec), image=ex.mpi_image)]
+    return [
+        training.mpi_nccl_job(
+            shape, queue=ex.queue, nodes=ex.nodes, checkpoint_claim=checkpoint_claim(spec), image=ex.mpi_image, resume=training.ResumeSettings.of(spec)
+        )
+    ]
 
 
 def _ray_settings(spec: PlatformSpec) -> dict:

@@ -14,16 +14,61 @@ awsome-distributed-training 1.architectures/efa-cheatsheet.md, preset for libfab
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
-from addons.training_operators import EFA_ENV, TORCH_EFA_RUNTIME, TRAINER_API, efa_env, shm_volume, torch_efa_runtime
+from addons.checkpointing import CHECKPOINT_MOUNT, resume_command
+from addons.training_operators import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_MAX_RESTARTS,
+    EFA_ENV,
+    MPI_FORWARDED_ENV,
+    MPI_HOME,
+    MPI_LAUNCHER_ENV,
+    MPI_MCA,
+    MPIRUN,
+    TORCH_EFA_RUNTIME,
+    TRAINER_API,
+    efa_env,
+    nccl_allreduce_argv,
+    shm_volume,
+    torch_efa_runtime,
+)
 from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, EXAMPLE_LABEL, QUEUE_LABEL
 from stacks.tools.examples.shapes import NodeShape
 
-__all__ = ["EFA_ENV", "OBSOLETE_EFA_ENV", "TORCH_EFA_RUNTIME", "TRAINER_API", "mpi_nccl_job", "pytorch_trainjob", "torch_efa_runtime"]
+__all__ = [
+    "MPI_FORWARDED_ENV",
+    "MPI_HOME",
+    "MPI_LAUNCHER_ENV",
+    "MPI_MCA",
+    "MPIRUN",
+    "EFA_ENV",
+    "OBSOLETE_EFA_ENV",
+    "TORCH_EFA_RUNTIME",
+    "TRAINER_API",
+    "mpi_nccl_job",
+    "pytorch_trainjob",
+    "torch_efa_runtime",
+]
 
 MPI_API = "kubeflow.org/v2beta1"
-CHECKPOINT_MOUNT = "/checkpoints"
+
+
+@dataclass(frozen=True)
+class ResumeSettings:
+    """What the jobs take from `training.resume` (stacks/spec/workloads.py ResumeSpec; the same defaults)."""
+
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    grace_period_seconds: int = DEFAULT_GRACE_SECONDS
+    checkpoint_every_steps: int = 100
+    train_steps: int = 1000
+
+    @classmethod
+    def of(cls, spec) -> "ResumeSettings":
+        r = spec.training.resume
+        return cls(r.max_restarts, r.grace_period_seconds, r.checkpoint_every_steps, r.train_steps)
+
 
 # What current guidance says NOT to set (facts.md, aws-ofi-nccl): detected automatically, only for old plugins,
 # no longer needed, or best left at NCCL's defaults. Tests assert none of these appear in any example.
@@ -36,29 +81,6 @@ OBSOLETE_EFA_ENV = (
     "NCCL_MIN_NCHANNELS",
     "NCCL_BUFFSIZE",  # leave at NCCL's default
 )
-
-
-# Open MPI and the EFA stack of the nccl-tests image (aws-samples/awsome-distributed-training
-# micro-benchmarks/nccl-tests: Open MPI and libfabric from the EFA installer under /opt/amazon, NCCL under
-# /opt/nccl/build, the aws-ofi-nccl plugin under /opt/aws-ofi-nccl/install).
-MPI_HOME = "/opt/amazon/openmpi"
-MPIRUN = f"{MPI_HOME}/bin/mpirun"  # a full path: Open MPI then starts its daemons from the same prefix on every node
-# Ranks on the workers are started through sshd, which hands them none of the image's ENV: the launcher states the
-# search paths (Kubernetes does not expand $VAR, so they are whole values) and forwards them with `-x`, together
-# with everything else NCCL and libfabric need on every rank (MPI_FORWARDED_ENV).
-MPI_LAUNCHER_ENV: tuple[tuple[str, str], ...] = (
-    ("PATH", f"{MPI_HOME}/bin:/opt/amazon/efa/bin:/opt/nccl-tests/build:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-    (
-        "LD_LIBRARY_PATH",
-        f"{MPI_HOME}/lib:/opt/nccl/build/lib:/opt/amazon/efa/lib:/opt/aws-ofi-nccl/install/lib:/opt/amazon/ofi-nccl/lib:/usr/local/cuda/lib64:/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
-    ),
-    ("OPAL_PREFIX", MPI_HOME),  # where Open MPI finds its components (the image's value; relocated installs need it)
-    ("NCCL_SOCKET_IFNAME", "^lo,docker"),  # NCCL's bootstrap over the pod's interface (EFA itself carries no IP)
-)
-MPI_FORWARDED_ENV = tuple(k for k, _ in MPI_LAUNCHER_ENV) + tuple(k for k, _ in EFA_ENV)
-# Open MPI's own traffic (launch, wire-up) over TCP on the pod network, never UCX or the loopback/docker bridges
-# (the MCA settings of the AWS nccl-tests MPIJob); NCCL's data goes over EFA through aws-ofi-nccl.
-MPI_MCA: tuple[tuple[str, str], ...] = (("pml", "^ucx"), ("btl", "tcp,self"), ("btl_tcp_if_exclude", "lo,docker0"))
 
 
 def checkpoint_volume(claim: Optional[str]) -> dict:
@@ -76,27 +98,15 @@ def _job_labels(queue: str) -> dict[str, str]:
     return {QUEUE_LABEL: queue, EXAMPLE_LABEL: "true"}
 
 
-# A self-contained smoke test: NCCL all-reduce across every GPU of every node, then a checkpoint on Lustre.
-_ALLREDUCE_SCRIPT = """\
-cat > /tmp/allreduce.py <<'EOF'
-import os, time, torch, torch.distributed as dist
-dist.init_process_group("nccl")
-torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-x = torch.ones(64 * 1024 * 1024, device="cuda")
-for _ in range(5):
-    dist.all_reduce(x)
-torch.cuda.synchronize(); start = time.time()
-for _ in range(20):
-    dist.all_reduce(x)
-torch.cuda.synchronize()
-if dist.get_rank() == 0:
-    print(f"all_reduce 256 MiB: {(time.time() - start) / 20 * 1000:.1f} ms over {dist.get_world_size()} ranks")
-    os.makedirs(os.environ["CHECKPOINT_DIR"], exist_ok=True)
-    torch.save({"world_size": dist.get_world_size()}, os.path.join(os.environ["CHECKPOINT_DIR"], "smoke.pt"))
-dist.destroy_process_group()
-EOF
-exec torchrun /tmp/allreduce.py
-"""
+def resume_env(name: str, resume: Optional[ResumeSettings]) -> list[dict]:
+    """The auto-resume contract's environment (addons/checkpointing.py CONTRACT_ENV) for job `name`."""
+    r = resume or ResumeSettings()
+    return [
+        {"name": "CHECKPOINT_DIR", "value": f"{CHECKPOINT_MOUNT}/{name}"},
+        {"name": "CHECKPOINT_EVERY_STEPS", "value": str(r.checkpoint_every_steps)},
+        {"name": "CHECKPOINT_GRACE_SECONDS", "value": str(r.grace_period_seconds)},
+        {"name": "TRAIN_STEPS", "value": str(r.train_steps)},
+    ]
 
 
 def pytorch_trainjob(
@@ -108,11 +118,16 @@ def pytorch_trainjob(
     checkpoint_claim: Optional[str],
     image: str,
     runtime: str = TORCH_EFA_RUNTIME,
+    resume: Optional[ResumeSettings] = None,
 ) -> dict:
-    """A multi-node PyTorch TrainJob on the EFA runtime: every GPU and EFA device of each node, checkpoints on Lustre."""
+    """A multi-node PyTorch TrainJob on the EFA runtime: every GPU and EFA device of each node, checkpoints on Lustre,
+    resumed from the newest one whenever the job restarts (the runtime's JobSet failurePolicy) or Kueue readmits it
+    after an eviction (addons/checkpointing.py: the script and its contract)."""
+    r = resume or ResumeSettings()
     pod_patch = {
         "nodeSelector": shape.node_selector(),
         "tolerations": shape.tolerations(),
+        "terminationGracePeriodSeconds": r.grace_period_seconds,
         "volumes": [checkpoint_volume(checkpoint_claim)],
         "containers": [{"name": "node", "volumeMounts": [{"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT}]}],
     }
@@ -125,8 +140,8 @@ def pytorch_trainjob(
             "trainer": {
                 "image": image,
                 "numNodes": nodes,
-                "command": ["bash", "-c", _ALLREDUCE_SCRIPT],
-                "env": [{"name": "CHECKPOINT_DIR", "value": f"{CHECKPOINT_MOUNT}/{name}"}],
+                "command": ["bash", "-c", resume_command()],
+                "env": resume_env(name, r),
                 "resourcesPerNode": {"limits": shape.resources(), "requests": shape.resources()},
             },
             "runtimePatches": [
@@ -152,32 +167,18 @@ def mpi_nccl_job(
     nodes: int,
     checkpoint_claim: Optional[str],
     image: str,
+    resume: Optional[ResumeSettings] = None,
 ) -> dict:
-    """An MPIJob (v2beta1): nccl-tests all_reduce_perf over every GPU of `nodes` nodes, on EFA."""
+    """An MPIJob (v2beta1): nccl-tests all_reduce_perf over every GPU of `nodes` nodes, on EFA.
+
+    Restarts: the launcher restarts on failure (`restartPolicy: OnFailure`: a worker that dies ends mpirun), at most
+    `runPolicy.backoffLimit` times (training.resume.maxRestarts); the operator recreates the workers. A Kueue
+    eviction suspends the MPIJob (`runPolicy.suspend`), and readmission starts it again. nccl-tests keeps no state:
+    a training MPIJob would resume from $CHECKPOINT_DIR exactly as the TrainJob's script does."""
+    r = resume or ResumeSettings()
     slots = shape.accelerators
     worker_resources = shape.resources()
-    mpirun = [
-        MPIRUN,
-        "--allow-run-as-root",
-        "--tag-output",
-        "-np",
-        str(nodes * slots),
-        "--bind-to",
-        "none",
-        "--map-by",
-        f"ppr:{slots}:node",
-        *[arg for key, value in MPI_MCA for arg in ("--mca", key, value)],
-        *[arg for key in MPI_FORWARDED_ENV for arg in ("-x", key)],
-        "/opt/nccl-tests/build/all_reduce_perf",
-        "-b",
-        "8",
-        "-e",
-        "8G",
-        "-f",
-        "2",
-        "-g",
-        "1",
-    ]
+    mpirun = nccl_allreduce_argv(nodes, slots)
     placement = {"nodeSelector": shape.node_selector(), "tolerations": shape.tolerations()}
     return {
         "apiVersion": MPI_API,
@@ -187,7 +188,7 @@ def mpi_nccl_job(
             "slotsPerWorker": slots,
             "mpiImplementation": "OpenMPI",
             "launcherCreationPolicy": "WaitForWorkersReady",
-            "runPolicy": {"cleanPodPolicy": "Running", "backoffLimit": 2},
+            "runPolicy": {"cleanPodPolicy": "Running", "backoffLimit": r.max_restarts},
             "mpiReplicaSpecs": {
                 "Launcher": {
                     "replicas": 1,

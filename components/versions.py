@@ -196,6 +196,18 @@ IMAGES: dict[str, ImagePin] = {
             "the Neuron serving examples",
             setting="serving.examples.neuronImage",
         ),
+        ImagePin(
+            "vllm-openai",
+            "vllm/vllm-openai",
+            "v0.10.2",
+            "vLLM's OpenAI-compatible server (CUDA; Ray inside for multi-node): serving.models on GPU pools",
+        ),
+        ImagePin(
+            "vllm-neuron",
+            "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx",
+            "0.9.1-neuronx-py310-sdk2.25.0-ubuntu22.04",
+            "vLLM 0.9.1 with the Neuron backend (NxD Inference): serving.models on Neuron pools",
+        ),
         ImagePin("python", "python", "3.12.12-slim-bookworm", "the prompt-engineering app of the serving examples", setting="serving.examples.appImage"),
     )
 }

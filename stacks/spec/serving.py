@@ -1,0 +1,180 @@
+"""`serving.models[]`: models Crucible serves with vLLM's OpenAI-compatible server, from config.
+
+Each entry names a model and the serving pool it runs on; Crucible derives the replica's shape from the instance
+catalog (stacks/derive/serving.py), refuses a model whose weights cannot fit the replica's accelerators, and the
+platform layer creates the workload (a Deployment for a replica on one node, a LeaderWorkerSet for one spanning
+nodes), its Service, PodDisruptionBudget and KEDA ScaledObject (stacks/layers/platform/serving.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Optional
+
+from stacks.spec.checks import acm_certificate_arn, hf_model_id, https_url, image_ref
+from stacks.spec.schema import Context, in_range, setting, show
+
+if TYPE_CHECKING:  # pragma: no cover
+    from stacks.spec.platform import PlatformSpec
+
+_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.\-/]*)?$")
+_SERVED_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+
+
+def s3_uri(value: str) -> Optional[str]:
+    return None if _S3_URI.match(value) else f"got {show(value)}; allowed: s3://<bucket>/<prefix> (the folder holding the model's weights)"
+
+
+def served_name(value: str) -> Optional[str]:
+    if _SERVED_NAME.match(value):
+        return None
+    return f"got {show(value)}; allowed: a DNS label of 1-40 lowercase letters, digits and '-' (it names the Deployment, Service and ScaledObject)"
+
+
+@dataclass(frozen=True)
+class ServingModelSpec:
+    """One model served by vLLM (see README "Serve")."""
+
+    name: str = setting("Name of the endpoint: the workload, its Service (`<name>.<team>.svc`) and its ScaledObject.", check=served_name)
+    model: str = setting("Hugging Face model id; the OpenAI API's `model` field (vLLM --served-model-name).", check=hf_model_id)
+    pool: str = setting("Pool the replicas run on (a pool with workload: serving, kind gpu or neuron).")
+    team: Optional[str] = setting("Team whose namespace (and Kueue LocalQueue `default`) the model runs in. Default: the first team.", default=None)
+    parameters: Optional[float] = setting(
+        "Parameter count (e.g. 70e9), for the fit check. Default: Crucible's table of known model ids "
+        "(stacks/derive/serving.py KNOWN_PARAMETERS); a model outside the table must state it.",
+        default=None,
+        check=in_range(1e6, 1e13),
+    )
+    dtype: Literal["bfloat16", "float16", "fp8"] = setting(
+        "Weight dtype (vLLM --dtype; fp8 is --quantization fp8 on bfloat16 activations). Sets the bytes per parameter of the fit check: 2, 2, 1.",
+        default="bfloat16",
+    )
+    tensor_parallel_size: int = setting(
+        "vLLM --tensor-parallel-size: GPUs (NeuronCores on Neuron pools) one replica shards each layer over; "
+        "within a node. A replica spanning nodes uses a node's every accelerator.",
+        default=1,
+        check=in_range(1, 128),
+    )
+    pipeline_parallel_size: int = setting(
+        "vLLM --pipeline-parallel-size: stages of one replica. More than one node's accelerators makes the replica a "
+        "LeaderWorkerSet group of that many nodes (leader + workers, Ray over EFA).",
+        default=1,
+        check=in_range(1, 16),
+    )
+    accelerators_per_replica: Optional[int] = setting(
+        "Accelerator devices (nvidia.com/gpu or aws.amazon.com/neuron) of one replica. Default: tensorParallelSize × "
+        "pipelineParallelSize GPUs, or on Neuron that many NeuronCores' devices. Stated, it must equal that.",
+        default=None,
+        check=in_range(1, 1024),
+    )
+    max_model_len: int = setting(
+        "vLLM --max-model-len: the longest context (prompt + output tokens) a request may use.", default=8192, check=in_range(128, 1048576)
+    )
+    min_replicas: int = setting(
+        "Fewest replicas. 0 scales to zero when idle (KEDA): the first request then waits a cold start (the plan states it).",
+        default=1,
+        check=in_range(0, 100),
+    )
+    max_replicas: int = setting("Most replicas KEDA scales to (Karpenter brings the nodes).", default=2, check=in_range(1, 100))
+    target_waiting: int = setting(
+        "Scaling target: requests waiting per replica (vllm:num_requests_waiting) above which KEDA adds a replica.",
+        default=5,
+        check=in_range(1, 10000),
+    )
+    target_kv_cache: float = setting(
+        "Scaling target on GPU pools: KV-cache use per replica (vllm:kv_cache_usage_perc, 0-1) above which KEDA adds a replica.",
+        default=0.8,
+        check=in_range(0.05, 1.0),
+    )
+    weights: Literal["s3", "lustre", "hub"] = setting(
+        "Where the server reads the weights at start: s3 (weightsUri through the Mountpoint for S3 CSI driver, "
+        "read-only, cached on the node's instance storage), lustre (the team's `lustre` claim, at weightsPath) or hub "
+        "(downloaded from Hugging Face at every start; refused in prod).",
+        default="s3",
+    )
+    weights_uri: Optional[str] = setting(
+        "S3 folder of the weights (weights: s3), e.g. s3://acme-models/meta-llama/Llama-3.1-8B-Instruct.", default=None, check=s3_uri
+    )
+    weights_path: Optional[str] = setting("Folder of the weights inside the Lustre file system (weights: lustre). Default: models/<model id>.", default=None)
+    preload: bool = setting("A Job that reads the weights once ahead of the first replica (fills the Lustre/S3 caches).", default=False)
+    exposure: Literal["cluster", "internal", "public"] = setting(
+        "Who reaches the endpoint: cluster (the Service only), internal (plus an internal NLB through the load balancer "
+        "controller: the VPC and connected networks) or public (an internet-facing ALB with HTTPS (certificateArn) and "
+        "authentication (auth) in front).",
+        default="internal",
+    )
+    certificate_arn: Optional[str] = setting("ACM certificate of the public HTTPS listener (exposure: public).", default=None, check=acm_certificate_arn)
+    auth: Literal["none", "oidc", "api-key"] = setting(
+        "Authentication in front of the server: oidc (the ALB authenticates with oidcIssuer, clientId in oidcClientId and "
+        "the Secret `<name>-oidc`), api-key (vLLM --api-key from the Secret `<name>-api-key`, key `key`) or none "
+        "(refused with exposure: public).",
+        default="none",
+    )
+    oidc_issuer: Optional[str] = setting("OIDC issuer of the ALB authentication (auth: oidc).", default=None, check=https_url)
+    oidc_client_id: Optional[str] = setting("OIDC client id of the ALB authentication (auth: oidc).", default=None)
+    image: Optional[str] = setting(
+        "Server image. Default: the pinned vLLM OpenAI server (GPU pools) or vLLM's Neuron backend image (Neuron pools).", default=None, check=image_ref
+    )
+
+    def check(self, ctx: Context, path: str) -> None:
+        if self.min_replicas > self.max_replicas:
+            ctx.problem(f"{path}.minReplicas", f"got {self.min_replicas}; must be at most maxReplicas ({self.max_replicas})")
+        if self.weights == "s3" and not self.weights_uri:
+            ctx.problem(f"{path}.weightsUri", "required when weights is 's3': the s3://bucket/prefix holding the weights (or set weights: lustre)")
+        if self.weights != "s3" and self.weights_uri:
+            ctx.problem(f"{path}.weightsUri", f"got {show(self.weights_uri)}; only read with weights: s3 (weights is {show(self.weights)})")
+        if self.exposure == "public":
+            if not self.certificate_arn:
+                ctx.problem(f"{path}.certificateArn", "required when exposure is 'public': the ALB listens on HTTPS only; name an ACM certificate ARN")
+            if self.auth == "none":
+                ctx.problem(f"{path}.auth", "got 'none'; a public endpoint needs authentication in front: oidc (at the ALB) or api-key")
+        if self.auth == "oidc":
+            if self.exposure != "public":
+                ctx.problem(f"{path}.auth", f"got 'oidc' with exposure {show(self.exposure)}; OIDC is done by the public ALB: use api-key, or exposure: public")
+            for key, value in (("oidcIssuer", self.oidc_issuer), ("oidcClientId", self.oidc_client_id)):
+                if not value:
+                    ctx.problem(f"{path}.{key}", "required when auth is 'oidc'")
+
+
+def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    """Cross-section rules of serving.models: names, pools, teams, the prod rule on weights, and the fit (derive)."""
+    from stacks.derive.serving import replica_problems
+
+    models = spec.serving.models
+    if not models:
+        return
+    teams = [t.name for t in spec.teams]
+    pools = {p.name: p for p in spec.pools}
+    seen: set[tuple[str, str]] = set()
+    for i, m in enumerate(models):
+        at = f"{path}serving.models[{i}]"
+        team = m.team or (teams[0] if teams else None)
+        if team is None:
+            ctx.problem(f"{at}.team", "no team is defined: a model runs in a team namespace (add crucible:teams)")
+        elif team not in teams:
+            ctx.problem(f"{at}.team", f"got {show(team)}; allowed: one of crucible:teams[].name ({', '.join(teams)})")
+        if (team or "", m.name) in seen:
+            ctx.problem(f"{at}.name", f"got {show(m.name)}; names must be unique within a team namespace")
+        seen.add((team or "", m.name))
+        if m.weights == "hub" and spec.environment == "prod":
+            ctx.problem(
+                f"{at}.weights",
+                "got 'hub'; prod never downloads weights from a hub at start (slow, rate-limited, not reproducible): use s3 (weightsUri) or lustre",
+            )
+        if m.exposure != "cluster" and not spec.serving.load_balancer_controller.enabled:
+            ctx.problem(f"{at}.exposure", f"got {show(m.exposure)}; a load balancer needs serving.loadBalancerController.enabled: true (or exposure: cluster)")
+        if m.weights == "lustre" and not (spec.builds("storage") and spec.storage.lustre.enabled) and spec.stack_reference is None:
+            ctx.problem(f"{at}.weights", "got 'lustre'; this stack has no Lustre file system (storage.lustre.enabled)")
+        pool = pools.get(m.pool)
+        if pool is None:
+            ctx.problem(f"{at}.pool", f"got {show(m.pool)}; allowed: one of crucible:pools[].name ({', '.join(pools) or 'none defined'})")
+            continue
+        if pool.workload != "serving" or pool.kind == "cpu":
+            ctx.problem(f"{at}.pool", f"got {show(m.pool)} (kind {pool.kind}, workload {pool.workload}); allowed: a gpu or neuron pool with workload: serving")
+            continue
+        for key, message in replica_problems(m, pool):
+            ctx.problem(f"{at}.{key}", message)
+
+
+__all__ = ["ServingModelSpec", "check_models"]

@@ -27,12 +27,11 @@ POOLS = [
     {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 2, "amiVersion": AMI},
 ]
 TEAMS = [{"name": "llm", "memberGroups": ["llm-users"]}]
-S3 = "s3://acme-models/weights"
 LLAMA70 = "meta-llama/Llama-3.1-70B-Instruct"
 
 
 def model(**overrides) -> dict:
-    return {"name": "chat", "model": LLAMA70, "pool": "p5", "weightsUri": S3, **overrides}
+    return {"name": "chat", "model": LLAMA70, "pool": "p5", "weightsBucket": "datasets", **overrides}
 
 
 def problems(*models: dict, env: str = "dev") -> list[str]:
@@ -128,19 +127,24 @@ def test_oidc_needs_its_issuer_and_client_and_a_public_alb():
 
 
 def test_prod_never_downloads_weights_from_a_hub_at_start():
-    found = problems(model(tensorParallelSize=8, weights="hub", weightsUri=None), env="prod")
+    found = problems(model(tensorParallelSize=8, weights="hub", weightsBucket=None), env="prod")
     assert any(p.startswith("crucible:serving.models[0].weights: got 'hub'") and "prod" in p for p in found), found
 
 
-def test_s3_weights_need_their_uri_and_the_uri_is_checked():
-    assert any(p.startswith("crucible:serving.models[0].weightsUri: required") for p in problems(model(tensorParallelSize=8, weightsUri=None)))
-    assert any(
-        p.startswith("crucible:serving.models[0].weightsUri: got 'acme/weights'") for p in problems(model(tensorParallelSize=8, weightsUri="acme/weights"))
-    )
+def test_s3_weights_name_a_bucket_of_the_stack_that_the_mountpoint_driver_reads():
+    assert any(p.startswith("crucible:serving.models[0].weightsBucket: required") for p in problems(model(tensorParallelSize=8, weightsBucket=None)))
+    assert any(p.startswith("crucible:serving.models[0].weightsBucket: got 'nope'") for p in problems(model(tensorParallelSize=8, weightsBucket="nope")))
+    unread = problems(model(tensorParallelSize=8, weightsBucket="checkpoints"))  # no readOnlyVolume: the driver's role cannot read it
+    assert any(p.startswith("crucible:serving.models[0].weightsBucket: got 'checkpoints'") and "readOnlyVolume" in p for p in unread), unread
+
+
+def test_a_weights_folder_stays_inside_its_bucket():
+    found = problems(model(tensorParallelSize=8, weightsPrefix="../other"))
+    assert any(p.startswith("crucible:serving.models[0].weightsPrefix: ") for p in found), found
 
 
 def test_every_bad_model_is_reported_in_one_pass():
-    found = problems(model(pool="l40s"), model(name="second", pool="nope"), model(name="third", weights="lustre", weightsUri=None, tensorParallelSize=8))
+    found = problems(model(pool="l40s"), model(name="second", pool="nope"), model(name="third", weights="lustre", weightsBucket=None, tensorParallelSize=8))
     assert any(p.startswith("crucible:serving.models[0].tensorParallelSize: ") for p in found), found
     assert any(p.startswith("crucible:serving.models[1].pool: ") for p in found), found
 

@@ -184,6 +184,20 @@ def replica_shape(model, pool) -> ReplicaShape:
     )
 
 
+# The load metrics KEDA scales on (tests/data/metrics/vllm.txt lists what the pinned server exports): requests
+# waiting in the server's queue on every backend, and KV-cache use on GPUs (the pinned Neuron image's vLLM 0.9.1
+# predates vllm:kv_cache_usage_perc).
+WAITING = "vllm:num_requests_waiting"
+KV_CACHE = "vllm:kv_cache_usage_perc"
+
+
+def scaling_metrics(model, kind: str) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = [(WAITING, float(model.target_waiting))]
+    if kind == "gpu":
+        out.append((KV_CACHE, model.target_kv_cache))
+    return out
+
+
 def replica_problems(model, pool) -> list[tuple[str, str]]:
     try:
         replica_shape(model, pool)

@@ -12,18 +12,20 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
-from stacks.spec.checks import acm_certificate_arn, hf_model_id, https_url, image_ref
+from stacks.spec.checks import acm_certificate_arn, hf_model_id, https_url, image_ref, k8s_name
 from stacks.spec.schema import Context, in_range, setting, show
 
 if TYPE_CHECKING:  # pragma: no cover
     from stacks.spec.platform import PlatformSpec
 
-_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.\-/]*)?$")
+_FOLDER = re.compile(r"^[\w.\-]+(/[\w.\-]+)*/?$")
 _SERVED_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
 
-def s3_uri(value: str) -> Optional[str]:
-    return None if _S3_URI.match(value) else f"got {show(value)}; allowed: s3://<bucket>/<prefix> (the folder holding the model's weights)"
+def weights_folder(value: str) -> Optional[str]:
+    if _FOLDER.match(value) and ".." not in value.split("/"):
+        return None
+    return f"got {show(value)}; allowed: a relative folder such as models/meta-llama/Llama-3.1-8B-Instruct (letters, digits, . _ - and /)"
 
 
 def served_name(value: str) -> Optional[str]:
@@ -88,15 +90,21 @@ class ServingModelSpec:
         check=in_range(0.05, 1.0),
     )
     weights: Literal["s3", "lustre", "hub"] = setting(
-        "Where the server reads the weights at start: s3 (weightsUri through the Mountpoint for S3 CSI driver, "
-        "read-only, cached on the node's instance storage), lustre (the team's `lustre` claim, at weightsPath) or hub "
+        "Where the server reads the weights at start: s3 (weightsBucket/weightsPrefix through the Mountpoint for S3 CSI "
+        "driver, read-only, cached on the node's local storage), lustre (the team's `lustre` claim, at weightsPrefix) or hub "
         "(downloaded from Hugging Face at every start; refused in prod).",
         default="s3",
     )
-    weights_uri: Optional[str] = setting(
-        "S3 folder of the weights (weights: s3), e.g. s3://acme-models/meta-llama/Llama-3.1-8B-Instruct.", default=None, check=s3_uri
+    weights_bucket: Optional[str] = setting(
+        "Bucket of storage.buckets (logical name, with readOnlyVolume: true: the Mountpoint driver's role reads it) holding the weights (weights: s3).",
+        default=None,
+        check=k8s_name,
     )
-    weights_path: Optional[str] = setting("Folder of the weights inside the Lustre file system (weights: lustre). Default: models/<model id>.", default=None)
+    weights_prefix: Optional[str] = setting(
+        "Folder of the weights in weightsBucket (weights: s3) or in the Lustre file system (weights: lustre). Default: models/<model id>.",
+        default=None,
+        check=weights_folder,
+    )
     preload: bool = setting("A Job that reads the weights once ahead of the first replica (fills the Lustre/S3 caches).", default=False)
     exposure: Literal["cluster", "internal", "public"] = setting(
         "Who reaches the endpoint: cluster (the Service only), internal (plus an internal NLB through the load balancer "
@@ -120,10 +128,11 @@ class ServingModelSpec:
     def check(self, ctx: Context, path: str) -> None:
         if self.min_replicas > self.max_replicas:
             ctx.problem(f"{path}.minReplicas", f"got {self.min_replicas}; must be at most maxReplicas ({self.max_replicas})")
-        if self.weights == "s3" and not self.weights_uri:
-            ctx.problem(f"{path}.weightsUri", "required when weights is 's3': the s3://bucket/prefix holding the weights (or set weights: lustre)")
-        if self.weights != "s3" and self.weights_uri:
-            ctx.problem(f"{path}.weightsUri", f"got {show(self.weights_uri)}; only read with weights: s3 (weights is {show(self.weights)})")
+        if self.weights == "s3" and not self.weights_bucket:
+            ctx.problem(f"{path}.weightsBucket", "required when weights is 's3': the storage.buckets[].name holding the weights (or set weights: lustre)")
+        if self.weights != "s3" and self.weights_bucket:
+            ctx.problem(f"{path}.weightsBucket", f"got {show(self.weights_bucket)}; only read with weights: s3 (weights is {show(self.weights)})")
+
         if self.exposure == "public":
             if not self.certificate_arn:
                 ctx.problem(f"{path}.certificateArn", "required when exposure is 'public': the ALB listens on HTTPS only; name an ACM certificate ARN")
@@ -135,6 +144,10 @@ class ServingModelSpec:
             for key, value in (("oidcIssuer", self.oidc_issuer), ("oidcClientId", self.oidc_client_id)):
                 if not value:
                     ctx.problem(f"{path}.{key}", "required when auth is 'oidc'")
+
+    @property
+    def weights_folder(self) -> str:
+        return (self.weights_prefix or f"models/{self.model}").strip("/")
 
 
 def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
@@ -162,8 +175,23 @@ def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 f"{at}.weights",
                 "got 'hub'; prod never downloads weights from a hub at start (slow, rate-limited, not reproducible): use s3 (weightsUri) or lustre",
             )
+        if m.min_replicas == 0 and not spec.addons.observability.enabled:
+            ctx.problem(
+                f"{at}.minReplicas",
+                "got 0; scaling to zero (and back) is KEDA on the server's metrics, which needs addons.observability.enabled: true (Prometheus)",
+            )
         if m.exposure != "cluster" and not spec.serving.load_balancer_controller.enabled:
             ctx.problem(f"{at}.exposure", f"got {show(m.exposure)}; a load balancer needs serving.loadBalancerController.enabled: true (or exposure: cluster)")
+        if m.weights == "s3" and m.weights_bucket and spec.builds("storage"):
+            buckets = {b.name: b for b in spec.storage.buckets}
+            bucket = buckets.get(m.weights_bucket)
+            if bucket is None:
+                ctx.problem(f"{at}.weightsBucket", f"got {show(m.weights_bucket)}; allowed: one of storage.buckets[].name ({', '.join(buckets)})")
+            elif not bucket.read_only_volume:
+                ctx.problem(
+                    f"{at}.weightsBucket",
+                    f"got {show(m.weights_bucket)}; the bucket needs readOnlyVolume: true (the Mountpoint driver's role reads only those buckets)",
+                )
         if m.weights == "lustre" and not (spec.builds("storage") and spec.storage.lustre.enabled) and spec.stack_reference is None:
             ctx.problem(f"{at}.weights", "got 'lustre'; this stack has no Lustre file system (storage.lustre.enabled)")
         pool = pools.get(m.pool)

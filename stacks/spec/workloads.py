@@ -181,7 +181,7 @@ class ServingSpec:
     )
     examples: ServingExamplesSpec = setting("Values of the example serving workloads (see `examples.*`).", default={})
     models: tuple[ServingModelSpec, ...] = setting(
-        "Models served by vLLM's OpenAI-compatible server, from config (see `models[].*` and README \"Serve\"): the replica "
+        'Models served by vLLM\'s OpenAI-compatible server, from config (see `models[].*` and README "Serve"): the replica '
         "shape is derived from the catalog and checked to fit; each gets a Deployment (one node) or LeaderWorkerSet "
         "(several nodes), a Service, a PodDisruptionBudget and a KEDA ScaledObject.",
         default=[],

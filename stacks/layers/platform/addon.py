@@ -25,6 +25,8 @@ class AddonsBelow(Below):
     monitoring: Optional[Monitoring] = None  # ServiceMonitors of later releases wait for its CRDs
     kueue: Optional[Kueue] = None  # the teams' LocalQueues point at its ClusterQueues
     managed_observability: Optional[ManagedObservability] = None  # Prometheus remote-writes to its workspace
+    team_namespaces: Optional[dict] = None  # team name -> its Namespace resource (served models wait for it)
+    lws: Optional[pulumi.Resource] = None  # the LeaderWorkerSet operator release (its CRD): multi-node models wait for it
 
     @classmethod
     def of(cls, below: Below) -> "AddonsBelow":
@@ -42,6 +44,8 @@ class AddonsBelow(Below):
             monitoring=out.monitoring if out.monitoring is not None else self.monitoring,
             kueue=out.kueue if out.kueue is not None else self.kueue,
             managed_observability=out.managed_observability if out.managed_observability is not None else self.managed_observability,
+            team_namespaces=out.team_namespaces if out.team_namespaces is not None else self.team_namespaces,
+            lws=out.lws if out.lws is not None else self.lws,
         )
 
 
@@ -54,6 +58,8 @@ class AddonOutputs:
     monitoring: Optional[Monitoring] = None
     kueue: Optional[Kueue] = None
     managed_observability: Optional[ManagedObservability] = None
+    team_namespaces: Optional[dict] = None
+    lws: Optional[pulumi.Resource] = None
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,7 @@ class VllmModelArgs:
     public_cidrs: Sequence[str] = ()
     depends_on: Sequence[pulumi.Resource] = ()  # the LWS/KEDA releases, the load balancer controller, the team namespace
     service_monitor: bool = True  # kube-prometheus-stack is installed (the PodMonitor CRD exists)
+    protect: bool = False  # the weight volume and claim are protected (and retained) like the stack's other volumes
 
     @property
     def multi_node(self) -> bool:
@@ -509,7 +510,8 @@ def s3_weights_pv(args: VllmModelArgs, bucket: str) -> dict:
 
 
 def preload_job(args: VllmModelArgs) -> dict:
-    """Reads every weight file once (fills Mountpoint's/Lustre's cache ahead of the first replica)."""
+    """Reads every weight file once, so Lustre imports them from its linked S3 repository (lazy load) before the first
+    replica starts. A batch Job of the team namespace: Kueue admits it on the team's CPU capacity."""
     volumes, mounts = _volumes(args)
     return {
         "backoffLimit": 2,
@@ -520,8 +522,6 @@ def preload_job(args: VllmModelArgs) -> dict:
                 "restartPolicy": "OnFailure",
                 "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "seccompProfile": {"type": "RuntimeDefault"}},
                 "automountServiceAccountToken": False,
-                "nodeSelector": {POOL_LABEL: args.pool},
-                "tolerations": [args.toleration] if args.toleration else [],
                 "containers": [
                     {
                         "name": "preload",
@@ -545,6 +545,7 @@ class VllmModel(pulumi.ComponentResource):
     def __init__(self, name: str, args: VllmModelArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:VllmModel", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        stateful = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), protect=args.protect, retain_on_delete=args.protect)
         meta = k8s.meta.v1.ObjectMetaArgs(name=args.name, namespace=args.namespace, labels=args.labels)
         after: list[pulumi.Resource] = []
         if args.weights == "s3":
@@ -552,7 +553,7 @@ class VllmModel(pulumi.ComponentResource):
                 f"{name}-weights-pv",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.namespace}-{args.name}-weights", labels=args.labels),
                 spec=pulumi.Output.from_input(args.bucket_name).apply(lambda bucket: s3_weights_pv(args, bucket)),
-                opts=child,
+                opts=stateful,
             )
             claim = k8s.core.v1.PersistentVolumeClaim(  # type: ignore[call-overload]
                 f"{name}-weights",
@@ -563,7 +564,7 @@ class VllmModel(pulumi.ComponentResource):
                     "volumeName": pv.metadata.name,
                     "resources": {"requests": {"storage": "1200Gi"}},
                 },
-                opts=child,
+                opts=stateful,
             )
             after.append(claim)
         wait = pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *after])
@@ -606,7 +607,7 @@ class VllmModel(pulumi.ComponentResource):
                 spec=spec,
                 opts=child,
             )
-        if args.preload and args.weights != "hub":
+        if args.preload and args.weights == "lustre":
             k8s.batch.v1.Job(  # type: ignore[call-overload]
                 f"{name}-preload",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.name}-preload", namespace=args.namespace, labels=args.labels),

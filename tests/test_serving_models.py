@@ -27,14 +27,15 @@ POOLS = [
 TEAMS = [{"name": "llm", "memberGroups": ["llm-users"]}]
 CERT = "arn:aws:acm:us-east-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"
 MODELS = [
-    # 70B across two p5 nodes: TP 8 within a node, PP 2 across (a LeaderWorkerSet group of 2 over EFA)
+    # 70B across two p5 nodes: TP 8 within a node, PP 2 across (a LeaderWorkerSet group of 2 over EFA), from Lustre,
+    # pre-loaded by a Job
     {
         "name": "llama-70b",
         "model": "meta-llama/Llama-3.1-70B-Instruct",
         "pool": "p5",
         "tensorParallelSize": 8,
         "pipelineParallelSize": 2,
-        "weightsBucket": "datasets",
+        "weights": "lustre",
         "maxReplicas": 2,
         "preload": True,
     },
@@ -52,13 +53,14 @@ MODELS = [
         "oidcIssuer": "https://login.acme.example",
         "oidcClientId": "crucible-llm",
     },
-    # 8B on Inferentia2 from the Lustre file system, reachable in the cluster only
+    # 8B on Inferentia2 from S3, reachable in the cluster only
     {
         "name": "llama-8b-neuron",
         "model": "meta-llama/Llama-3.1-8B-Instruct",
         "pool": "inf2",
         "tensorParallelSize": 2,
-        "weights": "lustre",
+        "weightsBucket": "datasets",
+        "maxReplicas": 2,
         "exposure": "cluster",
         "minReplicas": 1,
     },
@@ -162,7 +164,7 @@ def test_every_core_object_of_a_model_is_valid_against_the_kubernetes_schemas(ru
 def test_lands_admitted_and_reaches_pass_for_every_model(block):
     entries = [w for w in block["workloads"] if w["source"] == "platform" and w["kind"] in ("Deployment", "LeaderWorkerSet") and w["namespaces"] == ["llm"]]
     assert {(w["object"], w["role"]) for w in entries} == {("llama-70b", "leader"), ("llama-70b", "worker"), ("mistral", None), ("llama-8b-neuron", None)}
-    mine = [f for f in failures(block) if any(f["workload"].startswith(f"llm/{kind} ") for kind in ("Deployment", "LeaderWorkerSet"))]
+    mine = [f for f in failures(block) if any(f["workload"].startswith(f"llm/{kind} ") for kind in ("Deployment", "LeaderWorkerSet", "Job"))]
     assert not mine, mine
     for w in entries:
         assert all(w["checks"][check]["ok"] for check in ("lands", "admitted", "reaches", "podSecurity")), w["name"]

@@ -160,3 +160,12 @@ def test_a_model_needs_a_team_namespace():
     with pytest.raises(ConfigError) as caught:
         load_spec(config, "test")
     assert any(str(p).startswith("crucible:serving.models[0].team: no team") for p in caught.value.problems)
+
+
+def test_autoscaling_and_scale_to_zero_need_prometheus():
+    off = {"addons": {"observability": {"enabled": False}}}
+    for overrides, key in (({"minReplicas": 0}, "minReplicas"), ({"minReplicas": 1, "maxReplicas": 3}, "maxReplicas")):
+        config = stack_config("dev", pools=POOLS, teams=TEAMS, serving={"models": [model(tensorParallelSize=8, **overrides)]}, **off)
+        with pytest.raises(ConfigError) as caught:
+            load_spec(config, "test")
+        assert any(str(p).startswith(f"crucible:serving.models[0].{key}: ") and "observability" in str(p) for p in caught.value.problems), caught.value.problems

@@ -78,7 +78,12 @@ class ServingModelSpec:
         default=1,
         check=in_range(0, 100),
     )
-    max_replicas: int = setting("Most replicas KEDA scales to (Karpenter brings the nodes).", default=2, check=in_range(1, 100))
+    max_replicas: int = setting(
+        "Most replicas KEDA scales to on the server's load (Karpenter brings the nodes); more than minReplicas needs "
+        "addons.observability (Prometheus). Default 1: no scaling beyond minReplicas.",
+        default=1,
+        check=in_range(1, 100),
+    )
     target_waiting: int = setting(
         "Scaling target: requests waiting per replica (vllm:num_requests_waiting) above which KEDA adds a replica.",
         default=5,
@@ -105,7 +110,11 @@ class ServingModelSpec:
         default=None,
         check=weights_folder,
     )
-    preload: bool = setting("A Job that reads the weights once ahead of the first replica (fills the Lustre/S3 caches).", default=False)
+    preload: bool = setting(
+        "With weights: lustre, a Job that reads the weights once so Lustre imports them from its linked S3 repository "
+        "before the first replica starts (admitted by Kueue on the team's CPU quota).",
+        default=False,
+    )
     exposure: Literal["cluster", "internal", "public"] = setting(
         "Who reaches the endpoint: cluster (the Service only), internal (plus an internal NLB through the load balancer "
         "controller: the VPC and connected networks) or public (an internet-facing ALB with HTTPS (certificateArn) and "
@@ -133,6 +142,12 @@ class ServingModelSpec:
         if self.weights != "s3" and self.weights_bucket:
             ctx.problem(f"{path}.weightsBucket", f"got {show(self.weights_bucket)}; only read with weights: s3 (weights is {show(self.weights)})")
 
+        if self.preload and self.weights != "lustre":
+            ctx.problem(
+                f"{path}.preload",
+                f"got true with weights {show(self.weights)}; the pre-load Job fills the Lustre file system (weights: lustre). Mountpoint's "
+                "cache is per node and filled by the first replica",
+            )
         if self.exposure == "public":
             if not self.certificate_arn:
                 ctx.problem(f"{path}.certificateArn", "required when exposure is 'public': the ALB listens on HTTPS only; name an ACM certificate ARN")
@@ -179,6 +194,12 @@ def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
             ctx.problem(
                 f"{at}.minReplicas",
                 "got 0; scaling to zero (and back) is KEDA on the server's metrics, which needs addons.observability.enabled: true (Prometheus)",
+            )
+        elif m.max_replicas > m.min_replicas and not spec.addons.observability.enabled:
+            ctx.problem(
+                f"{at}.maxReplicas",
+                f"got {m.max_replicas} (minReplicas {m.min_replicas}); autoscaling is KEDA on the server's metrics, which needs "
+                f"addons.observability.enabled: true (Prometheus); without it set maxReplicas: {m.min_replicas}",
             )
         if m.exposure != "cluster" and not spec.serving.load_balancer_controller.enabled:
             ctx.problem(f"{at}.exposure", f"got {show(m.exposure)}; a load balancer needs serving.loadBalancerController.enabled: true (or exposure: cluster)")

@@ -66,7 +66,8 @@ def model_args(spec: PlatformSpec, model: ServingModelSpec, below: AddonsBelow, 
             known = ", ".join(storage.buckets) if storage is not None else "no storage layer"
             raise ValueError(f"serving.models: bucket {model.weights_bucket!r} of model {model.name!r} is not a bucket of the storage layer ({known})")
         bucket = storage.buckets[model.weights_bucket].name
-    url = prometheus_url(spec)
+    # A model whose replica count cannot change (minReplicas = maxReplicas) gets no autoscaler: a fixed count.
+    url = prometheus_url(spec) if model.max_replicas > model.min_replicas else None
     return VllmModelArgs(
         name=model.name,
         namespace=team,
@@ -104,6 +105,7 @@ def model_args(spec: PlatformSpec, model: ServingModelSpec, below: AddonsBelow, 
         public_cidrs=spec.serving.public_cidrs,
         depends_on=tuple(depends),
         service_monitor=below.monitoring is not None,
+        protect=spec.protect,
     )
 
 
@@ -131,6 +133,8 @@ def build_serving(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceO
             depends.append(keda.release)
         if below.monitoring is not None:
             depends.append(below.monitoring.release)
+        if below.kueue is not None:  # its webhooks take the team namespaces' Jobs (the pre-load Job)
+            depends.append(below.kueue.release)
         shape = shape_of(spec, m)
         if shape.multi_node:
             if below.lws is None:
@@ -163,6 +167,6 @@ SERVING = Entry(
     build=build_serving,
     output="workloads",
     key="models",
-    after=("aws-load-balancer-controller", "monitoring", "lws", "teams"),
+    after=("aws-load-balancer-controller", "monitoring", "kueue", "lws", "teams"),
     summary="serving.models: vLLM Deployments/LeaderWorkerSets, Services, PodDisruptionBudgets, KEDA ScaledObjects",
 )

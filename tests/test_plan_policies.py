@@ -363,17 +363,29 @@ def _public_model_without_authentication(d):
     labels = {"app.kubernetes.io/name": "vllm", "crucible.io/model": "chat"}
     server = {
         "metadata": {"name": "chat", "namespace": "llm"},
-        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.2"}]}}},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.2"}]}},
+        },
     }
     _add_like(d, queue, "team-llm-chat", "kubernetes:apps/v1:Deployment", server)
-    _add_like(d, queue, "team-llm-chat-service", "kubernetes:core/v1:Service", {"metadata": {"name": "chat", "namespace": "llm"}, "spec": {"selector": labels, "ports": [{"port": 80}]}})
+    _add_like(
+        d,
+        queue,
+        "team-llm-chat-service",
+        "kubernetes:core/v1:Service",
+        {"metadata": {"name": "chat", "namespace": "llm"}, "spec": {"selector": labels, "ports": [{"port": 80}]}},
+    )
     annotations = {
         "alb.ingress.kubernetes.io/scheme": "internet-facing",
         "alb.ingress.kubernetes.io/certificate-arn": "arn:aws:acm:us-east-1:111122223333:certificate/12345678-1234-1234-1234-123456789012",
         "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
     }
     backend = {"service": {"name": "chat", "port": {"number": 80}}}
-    ingress = {"metadata": {"name": "chat", "namespace": "llm", "annotations": annotations}, "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]}}
+    ingress = {
+        "metadata": {"name": "chat", "namespace": "llm", "annotations": annotations},
+        "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]},
+    }
     _add_like(d, queue, "team-llm-chat-ingress", "kubernetes:networking.k8s.io/v1:Ingress", ingress)
 
 

@@ -258,3 +258,11 @@ def test_the_leader_worker_set_operator_is_installed_from_its_pinned_chart(run):
 def test_no_leader_worker_set_operator_without_a_model_spanning_nodes():
     run = plan("prod", pools=POOLS, teams=TEAMS, serving={"models": [MODELS[1]]})
     assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("name") == "lws"]
+
+
+def test_the_flow_table_has_keda_reading_prometheus_between_endpoints_it_knows():
+    from stacks.tools.plan import flows
+
+    (flow,) = [f for f in flows.REQUIRED if f["flow"] == "KEDA → Prometheus"]
+    known = {e["name"]: e for e in flows.SYSTEM_ENDPOINTS}
+    assert known[flow["from"]["endpoint"]]["when"] == "keda" and flow["to"]["endpoint"] in known and flow["ports"] == ["TCP/9090"]

@@ -113,7 +113,9 @@ def _public_endpoints(stack: Stack, ctx: Ctx) -> None:
             if _http_listener(text(a.get("alb.ingress.kubernetes.io/listen-ports")) or ""):
                 problems.append('a plain HTTP listener (alb.ingress.kubernetes.io/listen-ports must be [{"HTTPS": 443}] only)')
             if text(a.get("alb.ingress.kubernetes.io/auth-type")) not in ALB_AUTH and not _api_key_behind(stack, _backends(stack, ingress)):
-                problems.append(f"no authentication: neither alb.ingress.kubernetes.io/auth-type oidc|cognito nor {API_KEY_ENV}/--api-key on every server behind it")
+                problems.append(
+                    f"no authentication: neither alb.ingress.kubernetes.io/auth-type oidc|cognito nor {API_KEY_ENV}/--api-key on every server behind it"
+                )
             if problems:
                 ctx.violation(ingress, f"Ingress {ingress.k8s_name!r} is internet-facing with " + "; ".join(problems) + ". Keep it internal, or add them.")
     for service in stack.of(SERVICE):
@@ -127,7 +129,9 @@ def _public_endpoints(stack: Stack, ctx: Ctx) -> None:
             if not _api_key_behind(stack, [service]):
                 problems.append(f"no authentication ({API_KEY_ENV} or --api-key on every server it selects; an NLB authenticates nobody)")
             if problems:
-                ctx.violation(service, f"Service {service.k8s_name!r} is an internet-facing NLB with " + "; ".join(problems) + ". Keep it internal, or add them.")
+                ctx.violation(
+                    service, f"Service {service.k8s_name!r} is an internet-facing NLB with " + "; ".join(problems) + ". Keep it internal, or add them."
+                )
 
 
 SEC_SRV_001 = stack_policy(

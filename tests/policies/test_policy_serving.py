@@ -19,7 +19,10 @@ def service(name="chat", **spec):
 
 def ingress(**annotations):
     base = {"alb.ingress.kubernetes.io/scheme": "internet-facing", "alb.ingress.kubernetes.io/target-type": "ip"}
-    spec = {"ingressClassName": "alb", "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "chat", "port": {"number": 80}}}}]}}]}
+    spec = {
+        "ingressClassName": "alb",
+        "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "chat", "port": {"number": 80}}}}]}}],
+    }
     return k8s("networking.k8s.io/v1", "Ingress", "chat", spec, metadata={"namespace": "llm", "annotations": {**base, **annotations}})
 
 

@@ -65,7 +65,7 @@ MODELS = [
         "minReplicas": 1,
     },
 ]
-CONFIG = dict(pools=POOLS, teams=TEAMS, serving={"models": MODELS})
+CONFIG = dict(pools=POOLS, teams=TEAMS, serving={"models": MODELS, "exposure": "public", "certificateArn": CERT})
 LWS = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 SCALED = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -256,7 +256,7 @@ def test_the_leader_worker_set_operator_is_installed_from_its_pinned_chart(run):
 
 
 def test_no_leader_worker_set_operator_without_a_model_spanning_nodes():
-    run = plan("prod", pools=POOLS, teams=TEAMS, serving={"models": [MODELS[1]]})
+    run = plan("prod", pools=POOLS, teams=TEAMS, serving={"models": [MODELS[1]], "exposure": "public", "certificateArn": CERT})
     assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("name") == "lws"]
 
 

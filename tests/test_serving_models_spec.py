@@ -169,3 +169,33 @@ def test_autoscaling_and_scale_to_zero_need_prometheus():
         with pytest.raises(ConfigError) as caught:
             load_spec(config, "test")
         assert any(str(p).startswith(f"crucible:serving.models[0].{key}: ") and "observability" in str(p) for p in caught.value.problems), caught.value.problems
+
+
+def test_a_public_model_needs_the_stack_to_allow_public_load_balancers():
+    public = model(
+        tensorParallelSize=8,
+        exposure="public",
+        certificateArn="arn:aws:acm:us-east-1:111122223333:certificate/12345678-1234-1234-1234-123456789012",
+        auth="api-key",
+    )
+    found = problems(public)
+    assert any(p.startswith("crucible:serving.models[0].exposure: got 'public', but serving.exposure is 'private'") for p in found), found
+
+
+def test_the_replicas_must_fit_the_pool_limits():
+    # p5: maxNodes 4; a replica of 2 nodes x 3 does not fit
+    found = problems(model(tensorParallelSize=8, pipelineParallelSize=2, maxReplicas=3), env="prod")
+    assert any(p.startswith("crucible:serving.models[0].maxReplicas: got 3: pool 'p5' holds at most 2 replica(s)") for p in found), found
+
+
+def test_the_replicas_must_fit_the_team_quota_the_api_server_enforces():
+    # the team holds 30 % of every pool and borrows nothing: its ResourceQuota allows about 27 GPUs, not 32
+    teams = [
+        {"name": "llm", "memberGroups": ["llm-users"], "shares": {p["name"]: 30 for p in POOLS}, "borrowing": {"borrowingLimit": False}},
+        {"name": "rest", "memberGroups": ["rest"]},
+    ]
+    config = stack_config("prod", pools=POOLS, teams=teams, serving={"models": [model(tensorParallelSize=8, maxReplicas=4)]})  # the pool holds 4
+    with pytest.raises(ConfigError) as caught:
+        load_spec(config, "test")
+    found = [str(p) for p in caught.value.problems]
+    assert any(p.startswith("crucible:serving.models[0].maxReplicas: got 4: 4 × 8 nvidia.com/gpu per replica exceeds team 'llm'") for p in found), found

@@ -201,6 +201,12 @@ def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 f"got {m.max_replicas} (minReplicas {m.min_replicas}); autoscaling is KEDA on the server's metrics, which needs "
                 f"addons.observability.enabled: true (Prometheus); without it set maxReplicas: {m.min_replicas}",
             )
+        if m.exposure == "public" and spec.serving.exposure != "public":
+            ctx.problem(
+                f"{at}.exposure",
+                "got 'public', but serving.exposure is 'private': the controller's alb IngressClass then forces every ALB internal; "
+                "set serving.exposure: public (with serving.certificateArn) to allow internet-facing endpoints",
+            )
         if m.exposure != "cluster" and not spec.serving.load_balancer_controller.enabled:
             ctx.problem(f"{at}.exposure", f"got {show(m.exposure)}; a load balancer needs serving.loadBalancerController.enabled: true (or exposure: cluster)")
         if m.weights == "s3" and m.weights_bucket and spec.builds("storage"):
@@ -222,8 +228,60 @@ def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
         if pool.workload != "serving" or pool.kind == "cpu":
             ctx.problem(f"{at}.pool", f"got {show(m.pool)} (kind {pool.kind}, workload {pool.workload}); allowed: a gpu or neuron pool with workload: serving")
             continue
-        for key, message in replica_problems(m, pool):
+        problems = replica_problems(m, pool)
+        for key, message in problems:
             ctx.problem(f"{at}.{key}", message)
+        if not problems and team in teams:
+            quota_problems(spec, m, pool, team, ctx, at)
+
+
+def pool_replicas(shape, pool) -> Optional[int]:
+    """How many replicas of ``shape`` the pool's limits hold (None: the pool states no limit)."""
+    from components.catalog import load_catalog
+
+    catalog = load_catalog()
+    per_node = max(catalog.get(t).accelerator_count for t in shape.instance_types)
+    if shape.multi_node:
+        return pool.max_nodes // shape.nodes if pool.max_nodes else (pool.max_accelerators // shape.devices if pool.max_accelerators else None)
+    by_nodes = pool.max_nodes * (per_node // shape.devices_per_node) if pool.max_nodes else None
+    by_devices = pool.max_accelerators // shape.devices if pool.max_accelerators else None
+    found = [n for n in (by_nodes, by_devices) if n is not None]
+    return min(found) if found else None
+
+
+def quota_problems(spec: "PlatformSpec", m: ServingModelSpec, pool, team: str, ctx: Context, at: str) -> None:
+    """Every replica counts against the team namespace's ResourceQuota (what Kueue can admit for the team: the
+    tenancy layer's team_quota), which the API server enforces on pod creation even though Kueue does not queue
+    the model's pods: maxReplicas replicas must fit it."""
+    from stacks.derive.quotas import plan_queues, team_max
+    from stacks.derive.serving import replica_shape
+
+    shape = replica_shape(m, pool)
+    fits_pool = pool_replicas(shape, pool)
+    if fits_pool is not None and m.max_replicas > fits_pool:
+        ctx.problem(
+            f"{at}.maxReplicas",
+            f"got {m.max_replicas}: pool {pool.name!r} holds at most {fits_pool} replica(s) of {shape.devices} {shape.resource} within its limits "
+            f"(maxNodes/maxAccelerators); Karpenter would leave the rest Pending. Allowed: at most {fits_pool}, or raise the pool's limits",
+        )
+        return
+    try:
+        plan = plan_queues(spec.teams, spec.pools)
+    except Exception:  # noqa: BLE001 - the teams or pools section is wrong: reported there
+        return
+    per_replica = {"cpu": shape.cpu * shape.nodes, "memory": shape.memory_gib * shape.nodes, shape.resource: shape.devices}
+    if shape.efa_per_node:
+        per_replica["vpc.amazonaws.com/efa"] = shape.efa_per_node * shape.nodes
+    for resource, amount in per_replica.items():
+        quota = team_max(plan, team, resource)
+        if amount * m.max_replicas > quota:
+            fits = quota // amount if amount else 0
+            ctx.problem(
+                f"{at}.maxReplicas",
+                f"got {m.max_replicas}: {m.max_replicas} × {amount} {resource} per replica exceeds team {team!r}'s quota of {quota} "
+                f"(its share of the pools, teams[].shares); allowed: at most {fits} replica(s), or a larger share",
+            )
+            return
 
 
 __all__ = ["ServingModelSpec", "check_models"]

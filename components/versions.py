@@ -144,6 +144,23 @@ CHARTS: dict[str, ChartPin] = _charts(
         "NVIDIA/dcgm-exporter",
         setting="addons.observability.dcgmExporterVersion",
     ),
+    ChartPin(
+        "lws",
+        "oci://registry.k8s.io/lws/charts/lws",
+        None,
+        "0.8.0",
+        "kubernetes-sigs/lws",
+        note="LeaderWorkerSet for vLLM replicas spanning nodes; vendored as Kubeflow Trainer 2.3.0's lws subchart (published as v0.8.0)",
+    ),
+    ChartPin(
+        "keda",
+        "keda",
+        "https://kedacore.github.io/charts",
+        "2.20.2",
+        "kedacore/charts",
+        note="not vendored: its ScaledObject CRD (kedacore/keda v2.20.2) is recorded under tests/data/crds; confirm with "
+        "`helm show chart keda --repo https://kedacore.github.io/charts --version 2.20.2` before the first real deployment",
+    ),
     ChartPin("argo-workflows", "argo-workflows", "https://argoproj.github.io/argo-helm", "1.0.18", "argoproj/argo-helm", setting="addons.argo.version"),
 )
 
@@ -195,6 +212,20 @@ IMAGES: dict[str, ImagePin] = {
             "0.9.1-neuronx-py310-sdk2.25.0-ubuntu22.04",
             "the Neuron serving examples",
             setting="serving.examples.neuronImage",
+        ),
+        ImagePin("pause", "registry.k8s.io/pause", "3.10", "the idle container of the serving image pre-pull DaemonSets"),
+        ImagePin("lws", "registry.k8s.io/lws/lws", "v0.8.0", "the LeaderWorkerSet controller (the lws chart's app version)"),
+        ImagePin(
+            "vllm-openai",
+            "vllm/vllm-openai",
+            "v0.10.2",
+            "vLLM's OpenAI-compatible server (CUDA; Ray inside for multi-node): serving.models on GPU pools",
+        ),
+        ImagePin(
+            "vllm-neuron",
+            "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx",
+            "0.9.1-neuronx-py310-sdk2.25.0-ubuntu22.04",
+            "vLLM 0.9.1 with the Neuron backend (NxD Inference): serving.models on Neuron pools",
         ),
         ImagePin("python", "python", "3.12.12-slim-bookworm", "the prompt-engineering app of the serving examples", setting="serving.examples.appImage"),
     )

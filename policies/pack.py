@@ -28,6 +28,7 @@ from policies.rules import (
     pulumi_options,
     ray,
     s3,
+    serving,
 )
 
 PACK_NAME = "crucible"
@@ -50,6 +51,7 @@ _MODULES = (
     kubernetes,
     jupyterhub,
     ray,
+    serving,
     helm,
     kueue,
     pulumi_options,

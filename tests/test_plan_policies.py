@@ -357,6 +357,38 @@ def _ray_head_on_load_balancer(d):
     _add_like(d, queue, "team-llm-ray", "kubernetes:ray.io/v1:RayCluster", cluster)
 
 
+def _public_model_without_authentication(d):
+    # prod ships no model: a team exposes a server through an internet-facing ALB with TLS but no authentication
+    queue = _resource(d, "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue", "team-llm-local-queue")
+    labels = {"app.kubernetes.io/name": "vllm", "crucible.io/model": "chat"}
+    server = {
+        "metadata": {"name": "chat", "namespace": "llm"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.2"}]}},
+        },
+    }
+    _add_like(d, queue, "team-llm-chat", "kubernetes:apps/v1:Deployment", server)
+    _add_like(
+        d,
+        queue,
+        "team-llm-chat-service",
+        "kubernetes:core/v1:Service",
+        {"metadata": {"name": "chat", "namespace": "llm"}, "spec": {"selector": labels, "ports": [{"port": 80}]}},
+    )
+    annotations = {
+        "alb.ingress.kubernetes.io/scheme": "internet-facing",
+        "alb.ingress.kubernetes.io/certificate-arn": "arn:aws:acm:us-east-1:111122223333:certificate/12345678-1234-1234-1234-123456789012",
+        "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+    }
+    backend = {"service": {"name": "chat", "port": {"number": 80}}}
+    ingress = {
+        "metadata": {"name": "chat", "namespace": "llm", "annotations": annotations},
+        "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]},
+    }
+    _add_like(d, queue, "team-llm-chat-ingress", "kubernetes:networking.k8s.io/v1:Ingress", ingress)
+
+
 def _unpinned_chart(d):
     _release(d, "dcgm-exporter")["inputs"].pop("version")
 
@@ -516,6 +548,7 @@ EDITS = {
     "sec-jh-002-jupyterhub-exposure": _public_hub,
     "data-jh-003-jupyterhub-home-volumes": _home_volumes_deleted_with_claims,
     "sec-ray-001-ray-head-not-exposed": _ray_head_on_load_balancer,
+    "sec-srv-001-public-endpoint-tls-and-auth": _public_model_without_authentication,
     "sec-helm-001-supply-chain-pinning": _unpinned_chart,
     "ai-kueue-001-quota-fits-pool-limits": _pool_shrunk_under_its_quotas,
     "ai-kueue-002-flavor-matches-pool": _flavor_without_toleration,

@@ -34,12 +34,24 @@ def strict(schema: Any) -> Any:
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# CRDs outside shared/upstream/crds: those inside a vendored chart that ships no separate CRD folder (LeaderWorkerSet,
+# the lws subchart of Kubeflow Trainer), and those of charts that are not vendored, recorded under tests/data/crds
+# (its SOURCES.md names project, tag, commit and license).
+CHART_CRD_FOLDERS = ("charts/kubeflow-trainer-2.3.0/charts/lws/crds",)
+RECORDED_CRDS = Path(__file__).parent / "data" / "crds"
+
+
+def _crd_folders() -> list[Path]:
+    upstream = Path(shared_dir(), "upstream")
+    return [upstream / "crds", *(upstream / f for f in CHART_CRD_FOLDERS), RECORDED_CRDS]
+
+
 @functools.lru_cache(maxsize=None)
 def _crds_of_group(group: str) -> dict[tuple[str, str, str], dict]:
     """(group, version, kind) → openAPIV3Schema for the CRDs of one API group (files `<group>_<plural>.yaml`,
     as upstream names them; parsed only when a test needs that group — some are megabytes)."""
     found: dict[tuple[str, str, str], dict] = {}
-    for path in sorted(Path(shared_dir(), "upstream", "crds").rglob(f"{group}_*.yaml")):
+    for path in sorted(p for folder in _crd_folders() for p in folder.rglob(f"{group}_*.yaml")):
         for doc in yaml.load_all(path.read_text(), Loader=_Loader):
             if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                 continue

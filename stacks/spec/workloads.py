@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 from components import versions
 from stacks.spec.checks import acm_certificate_arn, any_cidr, hf_model_id, image_ref, k8s_name, semver
 from stacks.spec.schema import Context, all_of, each, in_range, non_empty, setting, show, unique
+from stacks.spec.serving import ServingModelSpec, check_models
 
 if TYPE_CHECKING:  # pragma: no cover
     from stacks.spec.platform import PlatformSpec
@@ -262,6 +263,12 @@ class ServingSpec:
         check=all_of(non_empty, unique, each(any_cidr)),
     )
     examples: ServingExamplesSpec = setting("Values of the example serving workloads (see `examples.*`).", default={})
+    models: tuple[ServingModelSpec, ...] = setting(
+        'Models served by vLLM\'s OpenAI-compatible server, from config (see `models[].*` and README "Serve"): the replica '
+        "shape is derived from the catalog and checked to fit; each gets a Deployment (one node) or LeaderWorkerSet "
+        "(several nodes), a Service, a PodDisruptionBudget and a KEDA ScaledObject.",
+        default=[],
+    )
 
     def check(self, ctx: Context, path: str) -> None:
         if self.exposure == "public" and not self.certificate_arn:
@@ -288,8 +295,10 @@ def check_canary(spec: "PlatformSpec", ctx: Context, path: str) -> None:
 
 
 def check_workloads(spec: "PlatformSpec", ctx: Context, path: str) -> None:
-    """Cross-section rules: the example pool must be a pool of this stack, an EFA training pool; the canary's needs."""
+    """Cross-section rules: the example pool must be a pool of this stack, an EFA training pool; the canary's needs;
+    serving.models."""
     check_canary(spec, ctx, path)
+    check_models(spec, ctx, path)
     wanted = spec.training.examples.pool
     if wanted is None:
         return

@@ -13,7 +13,7 @@ it); ServiceMonitors only after Monitoring (its release installs their CRD); Kue
 from __future__ import annotations
 
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
-from stacks.layers.platform import argo, canary, kuberay, load_balancer, notebooks, observability, showback, tenancy, training
+from stacks.layers.platform import argo, canary, kuberay, load_balancer, notebooks, observability, serving, showback, tenancy, training
 from stacks.spec import PlatformSpec
 
 ENTRIES: tuple[Entry, ...] = (
@@ -34,6 +34,8 @@ ENTRIES: tuple[Entry, ...] = (
     tenancy.KUEUE,
     tenancy.TEAMS,
     canary.ENTRY,
+    serving.LWS,
+    serving.SERVING,
 )
 
 

@@ -11,6 +11,7 @@ from addons.observability import PROMETHEUS_SERVICE_ACCOUNT
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.placement_guard import PlacementGuard
 from addons.storage_drivers import LUSTRE_CLAIM
+from addons.serving import APP as SERVING_APP, APP_LABEL as SERVING_APP_LABEL, MODEL_LABEL, PORT as SERVING_PORT
 from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, ExposedApp, Team, TeamArgs, TenantGuard
 from components.accelerators import DEVICE_RESOURCES
 from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE
@@ -59,9 +60,14 @@ def platform_namespaces(spec: PlatformSpec) -> dict[str, tuple[int, ...]]:
 def exposed_apps(spec: PlatformSpec) -> tuple[ExposedApp, ...]:
     """What the platform hands teams behind a load balancer with IP targets: the example prompt app and its ALB
     (`crucible examples`, stacks/tools/examples), when the stack renders it with its Ingress."""
-    if not prompt_app_behind_load_balancer(spec):
-        return ()
-    return (ExposedApp(PROMPT_APP, app_labels(PROMPT_APP), APP_PORT),)
+    apps = [ExposedApp(PROMPT_APP, app_labels(PROMPT_APP), APP_PORT)] if prompt_app_behind_load_balancer(spec) else []
+    # serving.models behind an internal NLB or a public ALB (IP targets: the load balancer sends from the VPC).
+    apps += [
+        ExposedApp(f"model-{m.name}", {SERVING_APP_LABEL: SERVING_APP, MODEL_LABEL: m.name}, SERVING_PORT)
+        for m in spec.serving.models
+        if m.exposure != "cluster"
+    ]
+    return tuple(apps)
 
 
 def queue_plan(spec: PlatformSpec) -> QueuePlan:
@@ -99,6 +105,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
         TenantGuard("tenant-guard", groups, [team.namespace for team in spec.teams], opts=opts)
     PlacementGuard("tenant-placement", opts=opts)  # tenant pods never tolerate the system nodes' taint
     exports: dict = {}
+    namespaces: dict = {}
     for team, local_queue in zip(spec.teams, plan.local_queues):
         level = pod_security_level(team, spec)
         t = Team(
@@ -126,6 +133,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
             ),
             opts=opts,
         )
+        namespaces[team.name] = t.namespace
         exports[team.name] = {
             "namespace": team.namespace,
             "podSecurity": level,
@@ -137,7 +145,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
             "lustreClaim": LUSTRE_CLAIM if t.lustre_claim is not None else None,
             "quotas": {pool: q.to_json() for pool, q in plan.quotas[team.name].items()},
         }
-    return AddonOutputs(export=exports)
+    return AddonOutputs(export=exports, team_namespaces=namespaces)
 
 
 KUEUE = Entry(

@@ -29,6 +29,15 @@ SYSTEM_ENDPOINTS = (
         "when": "kube-prometheus-stack",
         "ports": [{"name": "web", "containerPort": 9090}],
     },
+    # KEDA's operator (kedacore/charts keda: app.kubernetes.io/name=keda-operator; the chart is not vendored, so never
+    # rendered): it runs the ScaledObjects' Prometheus queries (serving.models autoscaling).
+    {
+        "name": "keda-operator",
+        "namespace": "keda",
+        "labels": {"app.kubernetes.io/name": "keda-operator"},
+        "when": "keda",
+        "ports": [{"name": "metrics", "containerPort": 8080}],
+    },
     # kuberay-operator chart: app.kubernetes.io/name=kuberay-operator.
     {
         "name": "kuberay-operator",
@@ -60,6 +69,10 @@ REQUIRED = (
     # (22, or 2222 for the non-root launcher images).
     {"flow": "job pod ↔ pod of the same job", "from": {"role": "job-pod"}, "to": {"role": "same-job"}, "ports": ["TCP/1-65535"]},
     {"flow": "KubeRay operator → Ray head", "from": {"endpoint": "kuberay-operator"}, "to": {"role": "ray-head"}, "ports": ["TCP/8265"]},
+    # serving.models: KEDA reads the servers' load from Prometheus (vllm:num_requests_waiting, kv-cache use); the
+    # scrape itself (Prometheus → vLLM :8000/metrics, a PodMonitor) is "Prometheus → exporter", the leader ↔ workers of a
+    # LeaderWorkerSet group "job pod ↔ pod of the same job", the NLB/ALB → server "load balancer → exposed port".
+    {"flow": "KEDA → Prometheus", "from": {"endpoint": "keda-operator"}, "to": {"endpoint": "prometheus"}, "ports": ["TCP/9090"]},
 )
 
 FORBIDDEN = (

@@ -192,9 +192,16 @@ def chart_name(chart: str) -> str:
     return chart.rstrip("/").rsplit("/", 1)[-1]
 
 
+# Charts vendored only as another chart's subchart (SOURCES.md): (name, version) → their folder under charts/.
+NESTED_CHARTS = {("lws", "0.8.0"): "kubeflow-trainer-2.3.0/charts/lws"}
+
+
 def chart_dir(chart: str, version: str, root: Path) -> Path:
     """The vendored folder of ``chart`` at ``version``; LookupError (the reason) when it is not vendored."""
     name = chart_name(chart)
+    nested = NESTED_CHARTS.get((name, str(version).lstrip("v")))
+    if nested and (root / nested / "Chart.yaml").is_file():
+        return root / nested
     folder = root / f"{name}-{str(version).lstrip('v')}"
     if (folder / "Chart.yaml").is_file():
         return folder

@@ -237,7 +237,23 @@ def pod_groups(obj: Mapping, runtimes: Mapping[str, Mapping] = {}) -> list[PodGr
         return _ray_groups(spec.get("rayClusterConfig") or {})
     if kind == "TrainJob":
         return _trainjob_groups(obj, runtimes)
+    if kind == "LeaderWorkerSet":
+        return _lws_groups(spec)
     return []
+
+
+def _lws_groups(spec: Mapping) -> list[PodGroup]:
+    """A LeaderWorkerSet (leaderworkerset.x-k8s.io/v1): `replicas` groups of one leader and size-1 workers; without
+    a leaderTemplate the leader uses the workerTemplate."""
+    template = spec.get("leaderWorkerTemplate") or {}
+    groups = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    size = int(template.get("size", 1) or 1)
+    worker = template.get("workerTemplate")
+    leader = template.get("leaderTemplate") or worker
+    out = [PodGroup("leader", groups, leader)] if leader and groups else []
+    if worker and size > 1 and groups:
+        out.append(PodGroup("worker", groups * (size - 1), worker))
+    return out
 
 
 def _runtimes(objects: Iterable[Mapping]) -> dict[str, dict]:

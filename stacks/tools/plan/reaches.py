@@ -44,7 +44,7 @@ from stacks.tools.plan.lands import CHECKS, PLAN_CHECKS, RELEASE_TYPE, Context, 
 from stacks.tools.plan.reaches_aws import security_groups_check
 
 RAY_KINDS = ("RayJob", "RayCluster", "RayService")
-JOB_KINDS = ("MPIJob", "TrainJob", "RayJob", "RayCluster", "RayService")
+JOB_KINDS = ("MPIJob", "TrainJob", "RayJob", "RayCluster", "RayService", "LeaderWorkerSet")
 WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
 VPC_TYPE = "aws:ec2/vpc:Vpc"
 JUPYTERHUB_CHART = "jupyterhub"

@@ -17,6 +17,7 @@ from stacks.spec import LAYERS
 from stacks.tools.plan.deploy import deploy_section, secrets_section
 from stacks.tools.plan.locate import Planned
 from stacks.tools.plan.model import PlanModel, meta, short_type
+from stacks.tools.plan.serving import serving_section
 
 
 @dataclass
@@ -540,6 +541,7 @@ SECTIONS: list[Callable[[PlanModel], Optional[Section]]] = [
     notebooks_section,
     teams_section,
     cost_section,
+    serving_section,  # each served model's replica shape, placement, scaling signal and start path
     workloads_section,  # where each pod lands (and, later, whether it is admitted and what it reaches)
     policies_section,  # last: the verdict is the plan's last word
 ]

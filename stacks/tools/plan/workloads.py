@@ -15,7 +15,7 @@ from components.labels import EXAMPLE_LABEL, POOL_LABEL, SYSTEM_POOL, TENANT_LAB
 from stacks.tools.plan.lands import NODEGROUP_TYPE, evaluate, hub_profile_workloads, objects_of, render, workloads_of
 from stacks.tools.plan.reaches import exposed_ports  # also adds the reaches check to lands.CHECKS
 
-PLATFORM_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Pod")
+PLATFORM_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Pod", "LeaderWorkerSet")
 
 # Objects the cluster will run that the plan does not register one by one: each source is
 # ``(document) -> [manifest]`` (metadata.namespace set), called with ``{"resources", "kubernetesVersion"}`` of the
@@ -53,7 +53,13 @@ def collect_workloads(spec, resources: Sequence[Mapping], extra_objects: Sequenc
         if r.get("type") == "kubernetes:helm.sh/v3:Release" and inputs.get("chart") == "jupyterhub":
             out.extend(hub_profile_workloads(inputs))
     platform = [o for o in objects if o.get("kind") in PLATFORM_KINDS and not ((o.get("metadata") or {}).get("labels") or {}).get(EXAMPLE_LABEL)]
-    out.extend(workloads_of(platform, source="platform"))
+    served = workloads_of(platform, source="platform")
+    for entry in served:  # the served models' load balancers (serving.models), for the reaches check
+        if set(entry["namespaces"]) & set(teams):
+            exposes = exposed_ports(objects, entry["template"], entry["namespaces"][0])
+            if exposes:
+                entry["exposes"] = exposes
+    out.extend(served)
     chart = [o for o in extra_objects if o.get("kind") in PLATFORM_KINDS]
     out.extend(workloads_of(chart, source="chart"))
     out.extend(verify_workloads(objects))

@@ -1,0 +1,68 @@
+"""SEC-SRV-001: an internet-facing load balancer carries TLS and authentication."""
+
+from policy_builder import k8s, verdicts
+
+POLICY = "sec-srv-001-public-endpoint-tls-and-auth"
+CERT = "arn:aws:acm:us-east-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"
+LABELS = {"app.kubernetes.io/name": "vllm", "crucible.io/model": "chat"}
+
+
+def server(api_key=False):
+    env = [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "chat-api-key", "key": "key"}}}] if api_key else []
+    template = {"metadata": {"labels": LABELS}, "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.2", "env": env}]}}
+    return k8s("apps/v1", "Deployment", "chat", {"selector": {"matchLabels": LABELS}, "template": template}, metadata={"namespace": "llm"})
+
+
+def service(name="chat", **spec):
+    return k8s("v1", "Service", name, {"selector": LABELS, "ports": [{"port": 80, "targetPort": 8000}], **spec}, metadata={"namespace": "llm"})
+
+
+def ingress(**annotations):
+    base = {"alb.ingress.kubernetes.io/scheme": "internet-facing", "alb.ingress.kubernetes.io/target-type": "ip"}
+    spec = {
+        "ingressClassName": "alb",
+        "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "chat", "port": {"number": 80}}}}]}}],
+    }
+    return k8s("networking.k8s.io/v1", "Ingress", "chat", spec, metadata={"namespace": "llm", "annotations": {**base, **annotations}})
+
+
+HTTPS = {"alb.ingress.kubernetes.io/certificate-arn": CERT, "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]'}
+
+
+def test_a_public_alb_with_tls_and_oidc_passes():
+    assert verdicts(POLICY, [server(), service(), ingress(**HTTPS, **{"alb.ingress.kubernetes.io/auth-type": "oidc"})]) == []
+
+
+def test_a_public_alb_with_tls_in_front_of_api_key_servers_passes():
+    assert verdicts(POLICY, [server(api_key=True), service(), ingress(**HTTPS)]) == []
+
+
+def test_a_public_alb_without_authentication_fires_mandatory_in_prod_and_advisory_in_dev():
+    # dev relaxes it like every rule beyond the catalogue; the spec refuses such an endpoint in every environment
+    resources = [server(), service(), ingress(**HTTPS)]
+    assert verdicts(POLICY, resources) == [("chat", "mandatory")]
+    assert verdicts(POLICY, resources, env="dev") == [("chat", "advisory")]
+
+
+def test_a_public_alb_without_a_certificate_or_with_an_http_listener_fires():
+    no_cert = ingress(**{"alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]', "alb.ingress.kubernetes.io/auth-type": "oidc"})
+    assert verdicts(POLICY, [server(), service(), no_cert]) == [("chat", "mandatory")]
+    plain = ingress(**{**HTTPS, "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]', "alb.ingress.kubernetes.io/auth-type": "oidc"})
+    assert verdicts(POLICY, [server(), service(), plain]) == [("chat", "mandatory")]
+
+
+def test_an_internal_load_balancer_is_not_asked():
+    internal = ingress(**{"alb.ingress.kubernetes.io/scheme": "internal"})
+    nlb = service("chat-internal", type="LoadBalancer")
+    nlb["inputs"]["metadata"]["annotations"] = {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
+    assert verdicts(POLICY, [server(), service(), internal, nlb]) == []
+
+
+def test_a_public_nlb_needs_tls_and_an_api_key_behind_it():
+    def nlb(**annotations):
+        svc = service("chat-public", type="LoadBalancer")
+        svc["inputs"]["metadata"]["annotations"] = {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing", **annotations}
+        return svc
+
+    assert verdicts(POLICY, [server(), nlb()]) == [("chat-public", "mandatory")]
+    assert verdicts(POLICY, [server(api_key=True), nlb(**{"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": CERT})]) == []

@@ -7,7 +7,7 @@ The chart's defaults are insecure for anything shared: ``authenticator_class: du
 
 from __future__ import annotations
 
-from policies.support import helm
+from policies.support import helm, imds
 from policies.support.karpenter import node_pools
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.tokens import HELM_RELEASE, NAMESPACE, STORAGE_CLASS, SUBNET
@@ -85,18 +85,19 @@ def _exposure(release: Res, ctx: Ctx) -> None:
             + ", which exposes the hub outside the cluster; use ClusterIP behind the internal ALB ingress, or annotate "
             "the service service.beta.kubernetes.io/aws-load-balancer-scheme: internal.",
         )
-    if flag(dig(values, "singleuser", "cloudMetadata", "blockWithIptables")) is False:
+    # IMDS: the effect (can a notebook pod reach 169.254.169.254:80), whichever mechanism blocks it.
+    admits = imds.chart_policy_admits(values)
+    if not imds.uses_iptables(values) and admits:
         ctx.violation(
             release,
-            "singleuser.cloudMetadata.blockWithIptables is false, so notebooks can read the node role's credentials from IMDS; leave it true.",
+            "notebooks can reach the instance metadata service and the node role's credentials: "
+            f"singleuser.cloudMetadata.blockWithIptables is false and {'; '.join(admits)}. Block IMDS with the "
+            "singleuser NetworkPolicy (egressAllowRules.cloudMetadataServer false, no egress rule admitting "
+            "169.254.169.254) or leave blockWithIptables on (no crucible: key sets these; they are the notebooks "
+            "add-on's values).",
         )
     if flag(dig(values, "singleuser", "networkPolicy", "enabled")) is False:
         ctx.violation(release, "singleuser.networkPolicy.enabled is false; notebooks would reach every pod. Leave it on.")
-    if flag(dig(values, "singleuser", "networkPolicy", "egressAllowRules", "cloudMetadataServer")) is True:
-        ctx.violation(
-            release,
-            "singleuser.networkPolicy.egressAllowRules.cloudMetadataServer is true; notebooks must not reach IMDS.",
-        )
 
 
 SEC_JH_002 = resource_policy(

@@ -6,10 +6,37 @@ Deleting a key that encrypts S3, FSx, EBS or EKS secrets crypto-shreds all of th
 
 from __future__ import annotations
 
-from policies.support.iam_documents import parse_document
+import re
+
+from policies.support.iam_documents import Statement, parse_document
 from policies.support.rule import Ctx, Res, resource_policy
 from policies.support.tokens import KMS_KEY
 from policies.support.values import flag, is_set, number, text
+
+
+def _limited_to_account_via_service(st: Statement) -> bool:
+    """The AWS-documented key policy statement ``Principal: "*"`` narrowed by ``StringEquals`` ``kms:CallerAccount``
+    (one or more literal account ids) and ``kms:ViaService`` (literal service endpoints): only principals of that
+    account, and only through that service (the EBS/Secrets Manager default key policies; KMS developer guide,
+    "kms:CallerAccount" and "kms:ViaService"). ``StringLike`` with wildcards, ``...IfExists`` or a missing key does
+    not count."""
+    accounts = _string_equals(st, "kms:CallerAccount")
+    services = _string_equals(st, "kms:ViaService")
+    return (
+        bool(accounts)
+        and all(re.fullmatch(r"\d{12}", a) for a in accounts)
+        and bool(services)
+        and all(re.fullmatch(r"[a-z0-9-]+\.[a-z0-9-]+\.amazonaws\.com(\.cn)?", s) for s in services)
+    )
+
+
+def _string_equals(st: Statement, key: str) -> tuple[str, ...]:
+    for op, entries in st.conditions.items():
+        if op == "StringEquals":
+            for name, values in entries.items():
+                if name.lower() == key.lower():
+                    return values
+    return ()
 
 
 def _hygiene(key: Res, ctx: Ctx) -> None:
@@ -27,8 +54,12 @@ def _hygiene(key: Res, ctx: Ctx) -> None:
             statements = parse_document(key.get("policy"))
         except ValueError:
             statements = []
-        if any(st.allows and st.principal_is_everyone() for st in statements):
-            ctx.violation(key, 'its key policy allows Principal "*"; name the principals.')
+        if any(st.allows and st.principal_is_everyone() and not _limited_to_account_via_service(st) for st in statements):
+            ctx.violation(
+                key,
+                'its key policy allows Principal "*" without limiting it to your account through one AWS service '
+                "(StringEquals kms:CallerAccount + kms:ViaService); name the principals.",
+            )
     minimum = float(ctx.setting("minDeletionWindowDays"))
     window = number(key.get("deletionWindowInDays"))
     effective = 30.0 if window is None else window  # the KMS default

@@ -4,15 +4,19 @@ SEC-K8S-001 ... SEC-K8S-004)."""
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
+from typing import Optional
 
 from components.accelerators import DEVICE_RESOURCES
+from policies.support import helm, imds
 from policies.support.kubernetes import WORKLOAD_LABEL, is_tenant, objects_in, tenant_namespaces
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.tokens import (
     ADMISSION_POLICY,
     ADMISSION_POLICY_BINDING,
     CLUSTER_ROLE_BINDING,
+    EKS_CLUSTER,
     LIMIT_RANGE,
     NAMESPACE,
     NETWORK_POLICY,
@@ -83,7 +87,7 @@ def _rank(level) -> int:
     return LEVELS.index(level) if level in LEVELS else -1
 
 
-def _pod_security(ns: Res, ctx: Ctx) -> None:
+def _pod_security(ns: Res, ctx: Ctx, cluster_minor: Optional[int] = None) -> None:
     labels = ns.labels
     enforce, warn, audit = (known(labels.get(f"{PSA}/{mode}")) for mode in ("enforce", "warn", "audit"))
     if enforce not in LEVELS:
@@ -93,15 +97,26 @@ def _pod_security(ns: Res, ctx: Ctx) -> None:
             "its Pod Security level (restricted for tenants, privileged only for system namespaces).",
         )
         return
+    version = known(labels.get(f"{PSA}/enforce-version"))
+    if enforce != "privileged" and version is not None and version != "latest":
+        minor = _minor(version)
+        if minor is None or (cluster_minor is not None and minor < cluster_minor):
+            ctx.violation(
+                ns,
+                f"label {PSA}/enforce-version is {version!r}: the namespace enforces the {enforce!r} standard of "
+                + (f"an older Kubernetes than the cluster's 1.{cluster_minor}" if minor is not None else "no valid version")
+                + ", without the checks added since; remove the label (the default is latest) or set it to 'latest'.",
+            )
     if not is_tenant(ns):
         return
     training = labels.get(WORKLOAD_LABEL) == "training"
     minimum = ctx.setting("trainingMinimum" if training else "tenantMinimum")
     what = "training" if training else "tenant"
+    key = "`crucible:teams[].podSecurity`"
     if _rank(enforce) < _rank(minimum):
         ctx.violation(
             ns,
-            f"{what} namespace enforces Pod Security {enforce!r}; set {PSA}/enforce to at least {minimum!r}.",
+            f"{what} namespace enforces Pod Security {enforce!r}; set {PSA}/enforce to at least {minimum!r} ({key}).",
         )
     if _rank(enforce) < _rank("restricted") and (warn != "restricted" or audit != "restricted"):
         ctx.violation(
@@ -110,14 +125,78 @@ def _pod_security(ns: Res, ctx: Ctx) -> None:
         )
 
 
-SEC_K8S_001 = resource_policy(
+def _minor(version: object) -> Optional[int]:
+    match = re.fullmatch(r"v1\.(\d+)", str(version))
+    return int(match.group(1)) if match else None
+
+
+def _cluster_minor(stack: Stack) -> Optional[int]:
+    versions = [_minor(f"v{text(c.get('version'))}") for c in stack.of(EKS_CLUSTER) if isinstance(c.get("version"), str)]
+    known_versions = [v for v in versions if v is not None]
+    return min(known_versions) if known_versions else None
+
+
+def _selects_notebooks(policy: Res) -> bool:
+    """Whether a NetworkPolicy's podSelector can select z2jh's singleuser pods (component: singleuser-server)."""
+    selector = as_dict(policy.get("spec", "podSelector"))
+    labels = as_dict(selector.get("matchLabels"))
+    if any(k != "component" and k not in ("app", "release", "hub.jupyter.org/network-access-hub") for k in labels):
+        return False
+    return labels.get("component", "singleuser-server") == "singleuser-server" and not selector.get("matchExpressions")
+
+
+def _notebook_namespaces(stack: Stack, ctx: Ctx) -> None:
+    minimum = ctx.setting("notebookMinimum")
+    for release in helm.releases(stack, "jupyterhub"):
+        with ctx.each():
+            values = helm.values(release)
+            name = text(release.get("namespace")) or "default"
+            for ns in (n for n in stack.of(NAMESPACE) if n.k8s_name == name):
+                enforce = known(ns.labels.get(f"{PSA}/enforce"))
+                if imds.uses_iptables(values):
+                    if enforce in LEVELS and enforce != "privileged":
+                        ctx.violation(
+                            ns,
+                            f"notebook namespace enforces {enforce!r}, but the hub blocks IMDS with z2jh's privileged "
+                            "iptables init container (singleuser.cloudMetadata.blockWithIptables), which that level "
+                            "refuses: no notebook starts. Block IMDS with the singleuser NetworkPolicy instead.",
+                        )
+                    continue
+                if enforce in LEVELS and _rank(enforce) < _rank(minimum):
+                    ctx.violation(
+                        ns,
+                        f"notebook namespace enforces Pod Security {enforce!r} although no privileged init container "
+                        f"needs it (IMDS is blocked by NetworkPolicy); set {PSA}/enforce to at least {minimum!r}.",
+                    )
+                for policy in objects_in(stack, ns, NETWORK_POLICY):
+                    if not _selects_notebooks(policy):
+                        continue
+                    admitting = imds.egress_admitting(as_list(policy.get("spec", "egress")))
+                    if admitting:
+                        ctx.violation(
+                            policy,
+                            f"admits notebook pods to the instance metadata service ({', '.join(admitting)}): "
+                            "NetworkPolicies add up, so this undoes the hub's IMDS block; except 169.254.169.254/32.",
+                        )
+
+
+def _pod_security_levels(stack: Stack, ctx: Ctx) -> None:
+    cluster_minor = _cluster_minor(stack)
+    for ns in stack.of(NAMESPACE):
+        with ctx.each():
+            _pod_security(ns, ctx, cluster_minor)
+    _notebook_namespaces(stack, ctx)
+
+
+SEC_K8S_001 = stack_policy(
     rule_id="SEC-K8S-001",
     slug="pod-security-labels",
-    description="Every namespace carries an explicit Pod Security Admission level: tenant and notebook "
-    "namespaces restricted, training namespaces at least baseline (EFA/NCCL images and MPI sshd run as root) with warn/audit "
-    "restricted, system namespaces explicitly privileged.",
-    applies_to=NAMESPACE,
-    checks=[_pod_security],
+    description="Every namespace carries an explicit Pod Security Admission level of the current standard (no "
+    "enforce-version older than the cluster): tenant namespaces restricted, training namespaces at least baseline "
+    "(EFA/NCCL images and MPI sshd run as root) with warn/audit restricted, the notebook namespace at least baseline "
+    "when IMDS is blocked by NetworkPolicy (privileged only for z2jh's iptables init container), system namespaces "
+    "explicitly privileged.",
+    check=_pod_security_levels,
     settings={
         "tenantMinimum": {
             "type": "string",
@@ -130,6 +209,12 @@ SEC_K8S_001 = resource_policy(
             "enum": LEVELS,
             "default": "baseline",
             "description": "Lowest enforce level for tenant training namespaces.",
+        },
+        "notebookMinimum": {
+            "type": "string",
+            "enum": LEVELS,
+            "default": "baseline",
+            "description": "Lowest enforce level for the JupyterHub namespace when IMDS is blocked by NetworkPolicy.",
         },
     },
     anchor="Pod Security Standards; EKS BPG security/pods; CIS EKS 4.2.x",

@@ -94,7 +94,9 @@ def _kms_encrypted(stack: Stack, ctx: Ctx) -> None:
                         bucket,
                         "SSE-KMS uses the AWS managed aws/s3 key; set kmsMasterKeyId to a customer managed key.",
                     )
-                if kms and flag(rule.get("bucketKeyEnabled")) is not True:
+                # S3 Bucket Keys are not supported with DSSE-KMS (S3 user guide, "Using dual-layer server-side
+                # encryption with AWS KMS keys"): asking for one there would refuse a legitimate configuration.
+                if algorithm == "aws:kms" and flag(rule.get("bucketKeyEnabled")) is not True:
                     ctx.violation(
                         bucket,
                         "SSE-KMS without an S3 Bucket Key calls KMS for every object (multi-GB checkpoints, millions "

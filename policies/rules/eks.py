@@ -8,6 +8,7 @@ import json
 
 from pulumi_policy import EnforcementLevel
 
+from policies.support.cidrs import reaches_internet
 from policies.support.iam_documents import parse_document
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.security_groups import SEPARATE_RULES, separate_rule
@@ -24,7 +25,6 @@ from policies.support.values import Unknown, as_dict, as_list, dig, flag, is_set
 
 ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 SUPPORTED_VERSIONS = ["1.31", "1.32", "1.33", "1.34", "1.35"]
-WORLD = ("0.0.0.0/0", "::/0")
 ADMIN_ACCESS_POLICIES = ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy")
 
 
@@ -79,7 +79,8 @@ def _endpoint(cluster: Res, ctx: Ctx) -> None:
         )
         return
     listed = [known(c) for c in as_list(vpc.get("publicAccessCidrs"))]
-    open_to = [c for c in listed if c in WORLD] or ([] if listed else ["0.0.0.0/0 (the EKS default)"])
+    # by coverage, not spelling: 0.0.0.0/1 + 128.0.0.0/1 is the internet too (policies/support/cidrs.py)
+    open_to = (listed if reaches_internet(listed) else []) if listed else ["0.0.0.0/0 (the EKS default)"]
     if open_to:
         ctx.violation(
             cluster,

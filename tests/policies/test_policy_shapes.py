@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-import shapes_iam  # noqa: F401  (registers its shapes)
+import shapes_iam  # noqa: F401  (each shapes_* module registers its shapes)
+import shapes_data  # noqa: F401
+import shapes_network  # noqa: F401
 from policies.pack import all_policies
 from policy_builder import verdicts
 from shapes import SHAPES

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import shapes_iam  # noqa: F401  (each shapes_* module registers its shapes)
+import shapes_compute  # noqa: F401
 import shapes_data  # noqa: F401
 import shapes_network  # noqa: F401
 from policies.pack import all_policies

@@ -4,14 +4,15 @@ SEC-K8S-001 ... SEC-K8S-004)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from fnmatch import fnmatchcase
 from typing import Optional
 
 from components.accelerators import DEVICE_RESOURCES
-from policies.support import helm, imds
+from policies.support import cidrs, helm, imds
 from policies.support.kubernetes import WORKLOAD_LABEL, is_tenant, objects_in, tenant_namespaces
-from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
+from policies.support.rule import Ctx, Res, Stack, stack_policy
 from policies.support.tokens import (
     ADMISSION_POLICY,
     ADMISSION_POLICY_BINDING,
@@ -56,6 +57,55 @@ def _allows_dns(policy: Res) -> bool:
     return False
 
 
+_PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")]
+
+
+def _peer_reaches_other_tenants(peer: object, namespace: Res) -> Optional[str]:
+    if not isinstance(peer, dict):
+        return None
+    block = as_dict(peer.get("ipBlock"))
+    if block:
+        net = cidrs.parse(known(block.get("cidr")))
+        if net is not None and net.version == 4 and any(net.overlaps(p) and net.prefixlen <= 16 for p in _PRIVATE):
+            return f"ipBlock {block.get('cidr')} (pod addresses of other namespaces)"
+        if net is not None and cidrs.reaches_internet([str(net)]):
+            return f"ipBlock {block.get('cidr')}"
+        return None
+    if "namespaceSelector" not in peer:
+        return None  # a podSelector alone stays in this namespace
+    selector = as_dict(peer.get("namespaceSelector"))
+    labels = as_dict(selector.get("matchLabels"))
+    expressions = as_list(selector.get("matchExpressions"))
+    if not labels and not expressions:
+        return "every namespace (namespaceSelector {})"
+    if any(isinstance(e, dict) and known(e.get("key")) == "crucible.io/tenant" and known(e.get("operator")) in ("Exists", "NotIn") for e in expressions):
+        return "every tenant namespace (namespaceSelector on crucible.io/tenant)"
+    name = labels.get("kubernetes.io/metadata.name")
+    tenant = labels.get("crucible.io/tenant")
+    if (tenant and tenant != namespace.labels.get("crucible.io/tenant")) or (name and labels.get("crucible.io/tenant") and name != namespace.k8s_name):
+        return f"another tenant's namespace ({name or tenant})"
+    return None
+
+
+def _undoes_default_deny(policy: Res, namespace: Res) -> list[str]:
+    """Rules of a tenant namespace's NetworkPolicy that open it to other tenants or everyone on every port."""
+    found = []
+    spec = as_dict(policy.get("spec"))
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for index, rule in enumerate(as_list(spec.get(direction))):
+            if not isinstance(rule, dict) or as_list(rule.get("ports")):
+                continue  # port-scoped allowances are the platform's curated openings
+            peers = as_list(rule.get(peers_key))
+            if not peers:
+                found.append(f"{direction}[{index}] admits every peer")
+                continue
+            for peer in peers:
+                reach = _peer_reaches_other_tenants(peer, namespace)
+                if reach:
+                    found.append(f"{direction}[{index}] admits {reach}")
+    return found
+
+
 def _default_deny(stack: Stack, ctx: Ctx) -> None:
     for ns in tenant_namespaces(stack):
         with ctx.each():
@@ -70,6 +120,13 @@ def _default_deny(stack: Stack, ctx: Ctx) -> None:
                     ns,
                     f"tenant namespace lacks {' and '.join(missing)}; without them any pod reaches any other tenant.",
                 )
+            for policy in policies:
+                for opening in _undoes_default_deny(policy, ns):
+                    ctx.violation(
+                        policy,
+                        f"{opening} on every port: NetworkPolicies add up, so this undoes the tenant namespace's "
+                        "default deny; name the ports and the peers it needs.",
+                    )
 
 
 SEC_NET_003 = stack_policy(
@@ -303,13 +360,94 @@ def _rbac(res: Res, ctx: Ctx) -> None:
             )
 
 
-SEC_K8S_003 = resource_policy(
+def _tenant_subjects(stack: Stack) -> dict[str, str]:
+    """Subjects that act for a tenant ("Group:name" / "ServiceAccount:ns/name" / the namespace's SA group) -> the
+    tenant namespace: groups bound in a tenant namespace, and that namespace's service accounts."""
+    out: dict[str, str] = {}
+    for ns in tenant_namespaces(stack):
+        name = ns.k8s_name or ns.name
+        out[f"Group:system:serviceaccounts:{name}"] = name
+        for binding in objects_in(stack, ns, ROLE_BINDING):
+            for subject in as_list(binding.get("subjects")):
+                if isinstance(subject, dict) and text(subject.get("kind")) == "Group" and text(subject.get("name")):
+                    out[f"Group:{text(subject.get('name'))}"] = name
+    return out
+
+
+def _who(subject: dict, binding: Res) -> str:
+    kind, name = text(subject.get("kind")) or "", text(subject.get("name")) or ""
+    if kind == "ServiceAccount":
+        return f"ServiceAccount:{text(subject.get('namespace')) or binding.k8s_namespace or ''}/{name}"
+    return f"{kind}:{name}"
+
+
+def _role_dangers(role: Res) -> list[str]:
+    found = set()
+    for rule in as_list(role.get("rules")):
+        if not isinstance(rule, dict):
+            continue
+        verbs = {known(v) for v in as_list(rule.get("verbs"))}
+        resources = {known(r) for r in as_list(rule.get("resources"))}
+        found |= verbs & TENANT_ESCALATION_VERBS
+        if "*" in verbs or "*" in resources:
+            found.add("a wildcard")
+    return sorted(found)
+
+
+def _tenant_rbac(stack: Stack, ctx: Ctx) -> None:
+    """Tenants judged by who is bound, not by how the binding is labelled."""
+    tenants = _tenant_subjects(stack)
+    roles = stack.of(RBAC_ROLE)
+    for binding in stack.of(any_of(CLUSTER_ROLE_BINDING, ROLE_BINDING)):
+        names = [n for n in (binding.name, binding.k8s_name) if n]
+        if binding.labels.get("crucible.io/tenant") or any(fnmatchcase(n, p) for n in names for p in ctx.setting("exemptRoles")):
+            continue  # judged by _rbac already, or a reviewed upstream binding
+        with ctx.each():
+            subjects = [_who(s, binding) for s in as_list(binding.get("subjects")) if isinstance(s, dict)]
+            namespaces = {tenants[s] for s in subjects if s in tenants}
+            namespaces |= {
+                s.split(":", 1)[1].split("/", 1)[0]
+                for s in subjects
+                if s.startswith("ServiceAccount:") and s.split(":", 1)[1].split("/", 1)[0] in tenants.values()
+            }
+            if not namespaces:
+                continue
+            if CLUSTER_ROLE_BINDING(binding.type):
+                ctx.violation(
+                    binding,
+                    f"binds subjects of tenant namespace(s) {', '.join(sorted(namespaces))} cluster-wide "
+                    f"({text(binding.get('roleRef', 'name'))}); bind tenants with RoleBindings in their namespaces.",
+                )
+                continue
+            wanted = text(binding.get("roleRef", "name"))
+            kind = text(binding.get("roleRef", "kind")) or "Role"
+            for role in roles:
+                same_kind = role.type.endswith(f":{kind}")
+                if role.k8s_name != wanted or not same_kind or (kind == "Role" and role.k8s_namespace not in (None, binding.k8s_namespace)):
+                    continue
+                dangers = _role_dangers(role)
+                if dangers:
+                    ctx.violation(
+                        binding,
+                        f"gives tenant namespace(s) {', '.join(sorted(namespaces))} {kind} {wanted!r}, which carries "
+                        f"{', '.join(dangers)} (unlabelled, so the tenant-role check never saw it); remove them.",
+                    )
+
+
+def _rbac_stack(stack: Stack, ctx: Ctx) -> None:
+    for res in stack.of(any_of(CLUSTER_ROLE_BINDING, ROLE_BINDING, RBAC_ROLE)):
+        with ctx.each():
+            _rbac(res, ctx)
+    _tenant_rbac(stack, ctx)
+
+
+SEC_K8S_003 = stack_policy(
     rule_id="SEC-K8S-003",
     slug="rbac-least-privilege",
     description="RBAC is least-privilege: no wildcard verbs or resources, cluster-admin bound only cluster-wide to "
-    "named platform subjects (never in a namespace), tenants bound only in their namespaces and never given escalate/bind/impersonate.",
-    applies_to=any_of(CLUSTER_ROLE_BINDING, ROLE_BINDING, RBAC_ROLE),
-    checks=[_rbac],
+    "named platform subjects (never in a namespace), tenants -- whoever the binding's subjects are, labelled or not -- "
+    "bound only in their namespaces and never given escalate/bind/impersonate.",
+    check=_rbac_stack,
     settings={
         "clusterAdminSubjects": {
             "type": "array",

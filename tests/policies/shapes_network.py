@@ -161,3 +161,106 @@ def _():
 @firing(P4, "public-proxy")
 def _():
     return [jupyterhub(with_values(proxy__service={"type": "NodePort"}))], ["jupyterhub"]
+
+
+# SEC-NET-003: an extra permissive NetworkPolicy undoes a tenant namespace's default deny -------------------------
+P5 = "sec-net-003-default-deny-network-policy"
+
+
+def tenant_with(policy_spec, name="open"):
+    ns = namespace("vision")
+    deny = k8s("networking.k8s.io/v1", "NetworkPolicy", "deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, metadata={"namespace": "vision"})
+    dns = k8s(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        "dns",
+        {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]},
+        metadata={"namespace": "vision"},
+    )
+    extra = k8s("networking.k8s.io/v1", "NetworkPolicy", name, {"podSelector": {}, **policy_spec}, metadata={"namespace": "vision"})
+    return [ns, deny, dns, extra]
+
+
+@firing(P5, "ingress-from-every-peer")
+def _():
+    return tenant_with({"policyTypes": ["Ingress"], "ingress": [{}]}), ["open"]
+
+
+@firing(P5, "egress-to-every-namespace")
+def _():
+    return tenant_with({"policyTypes": ["Egress"], "egress": [{"to": [{"namespaceSelector": {}}]}]}), ["open"]
+
+
+@firing(P5, "ingress-from-the-pod-range")
+def _():
+    return tenant_with({"policyTypes": ["Ingress"], "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]}), ["open"]
+
+
+@firing(P5, "ingress-from-every-tenant")
+def _():
+    selector = {"namespaceSelector": {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}}
+    return tenant_with({"policyTypes": ["Ingress"], "ingress": [{"from": [selector]}]}), ["open"]
+
+
+@firing(P5, "no-default-deny")
+def _():
+    resources = tenant_with({"policyTypes": ["Ingress"], "ingress": [{"ports": [{"port": 8080}], "from": [{"podSelector": {}}]}]})
+    return [r for r in resources if r["name"] != "deny"], ["vision"]
+
+
+# SEC-K8S-003: tenants given cluster scope or escalation verbs, labelled or not -------------------------------------
+P6 = "sec-k8s-003-rbac-least-privilege"
+RBAC = "rbac.authorization.k8s.io/v1"
+
+
+def tenant_namespace_with_admins():
+    ns = namespace("vision")
+    admins = k8s(
+        RBAC,
+        "RoleBinding",
+        "vision-admins",
+        metadata={"namespace": "vision", "labels": {"crucible.io/tenant": "vision"}},
+    )
+    admins["inputs"].update(roleRef={"kind": "ClusterRole", "name": "admin"}, subjects=[{"kind": "Group", "name": "vision-admins"}])
+    return [ns, admins]
+
+
+def binding(kind, name, role_kind, role, subjects, namespace_=None, labels=None):
+    b = k8s(RBAC, kind, name, metadata={**({"namespace": namespace_} if namespace_ else {}), **({"labels": labels} if labels else {})})
+    b["inputs"].update(roleRef={"kind": role_kind, "name": role}, subjects=subjects)
+    return b
+
+
+@firing(P6, "labelled-tenant-cluster-binding")
+def _():
+    crb = binding(
+        "ClusterRoleBinding", "labelled", "ClusterRole", "view", [{"kind": "Group", "name": "vision-admins"}], labels={"crucible.io/tenant": "vision"}
+    )
+    return [*tenant_namespace_with_admins(), crb], ["labelled"]
+
+
+@firing(P6, "unlabelled-cluster-binding-of-a-tenant-group")
+def _():
+    crb = binding("ClusterRoleBinding", "unlabelled", "ClusterRole", "view", [{"kind": "Group", "name": "vision-admins"}])
+    return [*tenant_namespace_with_admins(), crb], ["unlabelled"]
+
+
+@firing(P6, "cluster-binding-of-a-tenant-service-account")
+def _():
+    crb = binding("ClusterRoleBinding", "sa", "ClusterRole", "view", [{"kind": "ServiceAccount", "name": "runner", "namespace": "vision"}])
+    return [*tenant_namespace_with_admins(), crb], ["sa"]
+
+
+@firing(P6, "unlabelled-role-with-escalation-verbs")
+def _():
+    role = k8s(RBAC, "Role", "binder", metadata={"namespace": "vision"})
+    role["inputs"]["rules"] = [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create", "bind"]}]
+    rb = binding("RoleBinding", "uses-binder", "Role", "binder", [{"kind": "Group", "name": "vision-admins"}], namespace_="vision")
+    return [*tenant_namespace_with_admins(), role, rb], ["uses-binder"]
+
+
+@firing(P6, "wildcard-verbs")
+def _():
+    role = k8s(RBAC, "ClusterRole", "everything")
+    role["inputs"]["rules"] = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}]
+    return [role], ["everything"]

@@ -41,6 +41,44 @@ def _authenticator(release: Res, ctx: Ctx) -> None:
             release,
             f"authenticator_class {authenticator!r} lets anyone in (shared or no password); configure an OAuth/OIDC authenticator.",
         )
+    else:
+        for problem in _admits_everyone(authenticator, dig(helm.values(release), "hub", "config", default={})):
+            ctx.violation(release, f"authenticator {authenticator!r} admits everyone: {problem}.")
+
+
+# Authenticators that hand out accounts without any credential check.
+_ANONYMOUS = ("tmp", "tmpauthenticator", "tmpauthenticator.tmpauthenticator")
+# Configuration sections an authenticator reads its settings from (its own class name and its bases).
+_AUTH_SECTIONS = (
+    "Authenticator",
+    "OAuthenticator",
+    "GenericOAuthenticator",
+    "GitHubOAuthenticator",
+    "GoogleOAuthenticator",
+    "AzureAdOAuthenticator",
+    "GitLabOAuthenticator",
+)
+
+
+def _admits_everyone(authenticator: str, config: object) -> list[str]:
+    """The ways a real authenticator is configured to admit every user it can authenticate: an anonymous class,
+    ``allow_all`` (every account of the identity provider, e.g. all of GitHub), NativeAuthenticator's open signup,
+    or an OAuth authenticator with no allow rule at all on oauthenticator < 16 (which admitted everyone)."""
+    problems = []
+    config = config if isinstance(config, dict) else {}
+    if authenticator.lower() in _ANONYMOUS:
+        problems.append("TmpAuthenticator gives every visitor a fresh account")
+    sections = {k: v for k, v in config.items() if isinstance(v, dict) and (k in _AUTH_SECTIONS or k.endswith("Authenticator"))}
+    for name, section in sorted(sections.items()):
+        if flag(section.get("allow_all")) is True:
+            problems.append(f"hub.config.{name}.allow_all is true (every account of the identity provider; `crucible:addons.jupyterhub.oauth.allowAll`)")
+        if flag(section.get("open_signup")) is True:
+            problems.append(f"hub.config.{name}.open_signup is true (anyone can create an account)")
+        if flag(section.get("allow_existing_users")) is True and not any(
+            section.get(k) for k in ("allowed_users", "allowed_organizations", "allowed_groups", "allowed_teams", "admin_users")
+        ):
+            problems.append(f"hub.config.{name}.allow_existing_users is true with no allow list")
+    return problems
 
 
 SEC_JH_001 = resource_policy(

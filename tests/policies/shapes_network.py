@@ -264,3 +264,37 @@ def _():
     role = k8s(RBAC, "ClusterRole", "everything")
     role["inputs"]["rules"] = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}]
     return [role], ["everything"]
+
+
+# SEC-JH-001: an authenticator configured to admit everyone ---------------------------------------------------
+P7 = "sec-jh-001-jupyterhub-authenticator"
+
+
+def hub_with(authenticator, **sections):
+    config = {"JupyterHub": {"authenticator_class": authenticator}, **sections}
+    return [jupyterhub(with_values(hub__config=config))]
+
+
+@firing(P7, "chart-default-dummy")
+def _():
+    return [jupyterhub({"proxy": {"service": {"type": "ClusterIP"}}})], ["jupyterhub"]
+
+
+@firing(P7, "oauth-allow-all")
+def _():
+    return hub_with("github", GitHubOAuthenticator={"client_id": "x", "allow_all": True}), ["jupyterhub"]
+
+
+@firing(P7, "allow-all-on-the-base-class")
+def _():
+    return hub_with("generic-oauth", OAuthenticator={"allow_all": True}), ["jupyterhub"]
+
+
+@firing(P7, "native-open-signup")
+def _():
+    return hub_with("nativeauthenticator.NativeAuthenticator", NativeAuthenticator={"open_signup": True}), ["jupyterhub"]
+
+
+@firing(P7, "tmp-authenticator")
+def _():
+    return hub_with("tmp"), ["jupyterhub"]

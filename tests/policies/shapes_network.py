@@ -298,3 +298,54 @@ def _():
 @firing(P7, "tmp-authenticator")
 def _():
     return hub_with("tmp"), ["jupyterhub"]
+
+
+# SEC-RAY-001: a Ray head exposed by any route --------------------------------------------------------------------
+P8 = "sec-ray-001-ray-head-not-exposed"
+
+
+def ray(name, **head):
+    spec = {
+        "rayVersion": "2.49.0",
+        "headGroupSpec": {"rayStartParams": {}, "template": {"spec": {"containers": [{"name": "head", "image": "rayproject/ray:2.49.0"}]}}, **head},
+    }
+    return k8s("ray.io/v1", "RayCluster", name, spec)
+
+
+@firing(P8, "head-service-type")
+def _():
+    return [ray("lb", serviceType="LoadBalancer")], ["lb"]
+
+
+@firing(P8, "head-service-override")
+def _():
+    return [ray("override", headService={"spec": {"type": "NodePort"}})], ["override"]
+
+
+@firing(P8, "separate-service-selecting-the-head")
+def _():
+    svc = k8s(
+        "v1",
+        "Service",
+        "ray-public",
+        {"type": "LoadBalancer", "selector": {"ray.io/cluster": "ray", "ray.io/node-type": "head"}, "ports": [{"port": 80, "targetPort": 8265}]},
+    )
+    return [ray("ray"), svc], ["ray-public"]
+
+
+@firing(P8, "ingress-by-port-name")
+def _():
+    backend = {"service": {"name": "ray-head-svc", "port": {"name": "dashboard"}}}
+    ingress = k8s("networking.k8s.io/v1", "Ingress", "by-name", {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]})
+    return [ingress], ["by-name"]
+
+
+@firing(P8, "target-group-binding")
+def _():
+    tgb = k8s(
+        "elbv2.k8s.aws/v1beta1",
+        "TargetGroupBinding",
+        "ray-tg",
+        {"serviceRef": {"name": "ray-head-svc", "port": 8265}, "targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/ray/1"},
+    )
+    return [tgb], ["ray-tg"]

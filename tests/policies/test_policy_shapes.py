@@ -88,7 +88,6 @@ NOT_YET_REVIEWED = {
     "sec-node-003-encrypted-volumes",
     "sec-node-004-no-public-nodes",
     "sec-node-005-no-secrets-in-user-data",
-    "sec-ray-001-ray-head-not-exposed",
     "sec-s3-001-public-access-block",
 }
 

@@ -9,6 +9,7 @@ import shapes_iam  # noqa: F401  (each shapes_* module registers its shapes)
 import shapes_compute  # noqa: F401
 import shapes_data  # noqa: F401
 import shapes_network  # noqa: F401
+import shapes_nodes  # noqa: F401
 from policies.pack import all_policies
 from policy_builder import verdicts
 from shapes import SHAPES
@@ -60,7 +61,6 @@ NOT_YET_REVIEWED = {
     "data-s3-005-lifecycle",
     "data-s3-007-object-lock",
     "rel-k8s-002-tenant-quotas",
-    "rel-node-006-pinned-amis",
     "rel-node-007-karpenter-off-karpenter-nodes",
     "rel-ord-001-lustre-after-security-group-rules",
     "rel-ord-002-webhook-served-after-webhook",
@@ -85,9 +85,6 @@ NOT_YET_REVIEWED = {
     "sec-node-001-imdsv2-required",
     "sec-node-002-imds-hop-limit",
     "sec-node-002-imds-hop-limit-exceptions",
-    "sec-node-003-encrypted-volumes",
-    "sec-node-004-no-public-nodes",
-    "sec-node-005-no-secrets-in-user-data",
     "sec-s3-001-public-access-block",
 }
 

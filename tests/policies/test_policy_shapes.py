@@ -10,6 +10,7 @@ import shapes_compute  # noqa: F401
 import shapes_data  # noqa: F401
 import shapes_network  # noqa: F401
 import shapes_nodes  # noqa: F401
+import shapes_storage  # noqa: F401
 from policies.pack import all_policies
 from policy_builder import verdicts
 from shapes import SHAPES
@@ -47,7 +48,6 @@ NOT_YET_REVIEWED = {
     "ai-efa-001-efa-security-group",
     "ai-efa-002-efa-capable-types",
     "ai-efa-003-efa-colocation",
-    "ai-fsx-001-lustre-in-training-zone",
     "ai-fsx-002-lustre-security-group",
     "ai-karp-001-pool-limits",
     "ai-kueue-001-quota-fits-pool-limits",

@@ -11,7 +11,7 @@ from policies.support import helm, imds
 from policies.support.karpenter import node_pools
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.tokens import HELM_RELEASE, NAMESPACE, STORAGE_CLASS, SUBNET
-from policies.support.values import dig, flag, text
+from policies.support.values import as_dict, dig, flag, text
 
 CHART = "jupyterhub"
 INTERNAL_ANNOTATIONS = {
@@ -123,6 +123,21 @@ def _exposure(release: Res, ctx: Ctx) -> None:
             + ", which exposes the hub outside the cluster; use ClusterIP behind the internal ALB ingress, or annotate "
             "the service service.beta.kubernetes.io/aws-load-balancer-scheme: internal.",
         )
+    # The hub reached from outside by a path other than proxy.service: the chart's Ingress, the hub's own Service.
+    ingress = dig(values, "ingress", default={})
+    if isinstance(ingress, dict) and flag(ingress.get("enabled")) is True:
+        annotations = as_dict(ingress.get("annotations"))
+        scheme = str(annotations.get("alb.ingress.kubernetes.io/scheme", "internal" if "alb.ingress.kubernetes.io/scheme" not in annotations else "")).lower()
+        ingress_class = str(ingress.get("ingressClassName") or annotations.get("kubernetes.io/ingress.class") or "")
+        if scheme == "internet-facing" or (ingress_class and ingress_class != "alb" and not annotations.get("alb.ingress.kubernetes.io/scheme")):
+            ctx.violation(
+                release,
+                f"ingress.enabled publishes the hub through {'an internet-facing ALB' if scheme == 'internet-facing' else 'ingress class ' + repr(ingress_class)}; "
+                "keep the hub behind the internal ALB (`crucible:addons.jupyterhub.exposure`).",
+            )
+    hub_service = text(dig(values, "hub", "service", "type"))
+    if hub_service in ("LoadBalancer", "NodePort"):
+        ctx.violation(release, f"hub.service.type is {hub_service}, exposing the hub API (it mints user tokens) outside the cluster; leave it ClusterIP.")
     # IMDS: the effect (can a notebook pod reach 169.254.169.254:80), whichever mechanism blocks it.
     admits = imds.chart_policy_admits(values)
     if not imds.uses_iptables(values) and admits:

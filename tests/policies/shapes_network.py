@@ -349,3 +349,14 @@ def _():
         {"serviceRef": {"name": "ray-head-svc", "port": 8265}, "targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/ray/1"},
     )
     return [tgb], ["ray-tg"]
+
+
+@firing(P4, "chart-ingress-internet-facing")
+def _():
+    ingress = {"enabled": True, "ingressClassName": "alb", "annotations": {"alb.ingress.kubernetes.io/scheme": "internet-facing"}}
+    return [jupyterhub(with_values(ingress=ingress))], ["jupyterhub"]
+
+
+@firing(P4, "hub-service-load-balancer")
+def _():
+    return [jupyterhub(with_values(hub__service={"type": "LoadBalancer"}))], ["jupyterhub"]

@@ -130,3 +130,8 @@ def test_an_extra_network_policy_that_reopens_imds_to_notebooks_fires():
         ns,
     )
     assert verdicts("sec-k8s-001-pod-security-labels", [hub, ns, reopen]) == [("notebooks-egress", "mandatory")]
+
+
+def test_the_hub_behind_an_internal_alb_ingress_passes():
+    ingress = {"enabled": True, "ingressClassName": "alb", "annotations": {"alb.ingress.kubernetes.io/scheme": "internal"}}
+    assert verdicts("sec-jh-002-jupyterhub-exposure", [jupyterhub(with_values(ingress=ingress))]) == []

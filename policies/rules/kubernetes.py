@@ -26,7 +26,7 @@ from policies.support.tokens import (
     ROLE_BINDING,
     any_of,
 )
-from policies.support.values import as_dict, as_list, known, text
+from policies.support.values import as_dict, as_list, is_set, known, text
 
 PSA = "pod-security.kubernetes.io"
 LEVELS = ["privileged", "baseline", "restricted"]
@@ -471,30 +471,83 @@ NETWORK_POLICY_WRITERS = ("admin", "edit", "cluster-admin")
 WRITES = {"CREATE", "UPDATE", "DELETE"}
 
 
-def _guarding_expressions(stack: Stack) -> list[str]:
-    """CEL expressions of admission policies that are bound with Deny and match every NetworkPolicy write."""
-    bound = {
-        text(b.get("spec", "policyName"))
-        for b in stack.of(ADMISSION_POLICY_BINDING)
-        if "Deny" in [known(a) for a in as_list(b.get("spec", "validationActions"))]
-    }
-    out = []
-    for policy in stack.of(ADMISSION_POLICY):
-        if policy.k8s_name not in bound:
+def _selector_matches(selector: object, labels: dict) -> bool:
+    """A Kubernetes label selector (matchLabels + matchExpressions) against a namespace's labels; unset matches all."""
+    selector = as_dict(selector)
+    for key, value in as_dict(selector.get("matchLabels")).items():
+        if labels.get(key) != value:
+            return False
+    for expression in as_list(selector.get("matchExpressions")):
+        if not isinstance(expression, dict):
             continue
-        rules = as_list(policy.get("spec", "matchConstraints", "resourceRules"))
-        for rule in (r for r in rules if isinstance(r, dict)):
-            operations = {known(o) for o in as_list(rule.get("operations"))}
-            resources = {known(r) for r in as_list(rule.get("resources"))}
-            if ("networkpolicies" in resources or "*" in resources) and ("*" in operations or WRITES <= operations):
-                out.extend(text(v.get("expression")) or "" for v in as_list(policy.get("spec", "validations")) if isinstance(v, dict))
-    return out
+        key, op = known(expression.get("key")), known(expression.get("operator"))
+        values = [known(v) for v in as_list(expression.get("values"))]
+        present = key in labels
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and present and labels.get(key) in values):
+            return False
+        if (op == "Exists" and not present) or (op == "DoesNotExist" and present):
+            return False
+    return True
+
+
+def _rule_covers_network_policy_writes(rule: dict) -> bool:
+    operations = {known(o) for o in as_list(rule.get("operations"))}
+    resources = {known(r) for r in as_list(rule.get("resources"))}
+    groups = {known(g) for g in as_list(rule.get("apiGroups"))}
+    versions = {known(v) for v in as_list(rule.get("apiVersions"))}
+    return (
+        ("networkpolicies" in resources or "*" in resources)
+        and ("*" in operations or WRITES <= operations)
+        and bool(groups & {"networking.k8s.io", "*"})
+        and (not versions or bool(versions & {"v1", "*"}))
+    )
+
+
+def _guard_problems(policy: Res, binding: Res, namespace: Res, cluster_minor: Optional[int]) -> list[str]:
+    """Why a bound admission policy cannot refuse NetworkPolicy writes in ``namespace`` (empty: it can)."""
+    problems = []
+    spec, bspec = as_dict(policy.get("spec")), as_dict(binding.get("spec"))
+    constraints = as_dict(spec.get("matchConstraints"))
+    rules = [r for r in as_list(constraints.get("resourceRules")) if isinstance(r, dict)]
+    if not any(_rule_covers_network_policy_writes(r) for r in rules):
+        problems.append("its resourceRules do not match every write of networking.k8s.io/v1 networkpolicies")
+    if any(_rule_covers_network_policy_writes({**r, "operations": ["*"]}) for r in as_list(constraints.get("excludeResourceRules")) if isinstance(r, dict)):
+        problems.append("its excludeResourceRules take networkpolicies out again")
+    labels = namespace.labels | ({"kubernetes.io/metadata.name": namespace.k8s_name} if namespace.k8s_name else {})
+    if not _selector_matches(constraints.get("namespaceSelector"), labels):
+        problems.append("its namespaceSelector does not select the namespace")
+    if not _selector_matches(as_dict(bspec.get("matchResources")).get("namespaceSelector"), labels):
+        problems.append("its binding's matchResources.namespaceSelector does not select the namespace")
+    if is_set(spec.get("paramKind")) and not is_set(bspec.get("paramRef")):
+        problems.append("it declares paramKind but its binding has no paramRef")
+    if cluster_minor is not None and cluster_minor < 30:
+        problems.append(f"the cluster runs Kubernetes 1.{cluster_minor}, before ValidatingAdmissionPolicy v1 (1.30)")
+    return problems
+
+
+def _guards(stack: Stack, namespace: Res, cluster_minor: Optional[int]) -> tuple[list[str], list[str]]:
+    """(CEL expressions of admission policies that take effect on NetworkPolicy writes in ``namespace``, why the
+    other bound ones do not)."""
+    expressions, ineffective = [], []
+    for binding in stack.of(ADMISSION_POLICY_BINDING):
+        if "Deny" not in [known(a) for a in as_list(binding.get("spec", "validationActions"))]:
+            continue
+        for policy in (p for p in stack.of(ADMISSION_POLICY) if p.k8s_name == text(binding.get("spec", "policyName"))):
+            if not any(_rule_covers_network_policy_writes(r) for r in as_list(policy.get("spec", "matchConstraints", "resourceRules")) if isinstance(r, dict)):
+                continue  # another guard (e.g. pod placement): not about NetworkPolicies
+            problems = _guard_problems(policy, binding, namespace, cluster_minor)
+            if problems:
+                ineffective.append(f"{policy.k8s_name} ({'; '.join(problems)})")
+            else:
+                expressions.extend(text(v.get("expression")) or "" for v in as_list(policy.get("spec", "validations")) if isinstance(v, dict))
+    return expressions, ineffective
 
 
 def _network_policy_guard(stack: Stack, ctx: Ctx) -> None:
-    expressions = _guarding_expressions(stack)
+    cluster_minor = _cluster_minor(stack)
     for ns in tenant_namespaces(stack):
         with ctx.each():
+            expressions, ineffective = _guards(stack, ns, cluster_minor)
             writers = sorted(
                 {
                     text(subject.get("name"))
@@ -514,8 +567,9 @@ def _network_policy_guard(stack: Stack, ctx: Ctx) -> None:
                     ns,
                     f"groups {', '.join(unguarded)} hold admin/edit here (directly, or as a ServiceAccount a team admin "
                     "binds and acts as), which includes writing NetworkPolicies (one allow-all policy undoes the default "
-                    "deny), and no ValidatingAdmissionPolicy bound with Deny refuses them NetworkPolicy writes; keep the "
-                    "tenant guard (addons/tenancy.py TenantGuard, from crucible:teams).",
+                    "deny), and no ValidatingAdmissionPolicy bound with Deny refuses them NetworkPolicy writes"
+                    + (f" (bound but without effect here: {', '.join(ineffective)})" if ineffective else "")
+                    + "; keep the tenant guard (addons/tenancy.py TenantGuard, from `crucible:teams`).",
                 )
 
 

@@ -360,3 +360,47 @@ def _():
 @firing(P4, "hub-service-load-balancer")
 def _():
     return [jupyterhub(with_values(hub__service={"type": "LoadBalancer"}))], ["jupyterhub"]
+
+
+# SEC-K8S-004: an admission guard that exists but cannot take effect --------------------------------------------
+P9 = "sec-k8s-004-tenant-network-policy-guard"
+WRITERS = ["vision-admins", "system:serviceaccounts:vision"]
+
+
+def guarded(policy_extra=None, binding_extra=None, rule=None, cluster_version=None):
+    from test_policy_kubernetes import guard, namespace as tenant_namespace, team_admins
+
+    ns = tenant_namespace()
+    policy, binding = guard(WRITERS)
+    if rule is not None:
+        policy["inputs"]["spec"]["matchConstraints"]["resourceRules"] = [rule]
+    policy["inputs"]["spec"].update(policy_extra or {})
+    binding["inputs"]["spec"].update(binding_extra or {})
+    extra = [res("aws:eks/cluster:Cluster", "eks", {"version": cluster_version})] if cluster_version else []
+    return [ns, team_admins(ns), policy, binding, *extra], [ns["name"]]
+
+
+@firing(P9, "no-guard")
+def _():
+    resources, expected = guarded()
+    return resources[:2], expected
+
+
+@firing(P9, "guard-binding-excludes-the-namespace")
+def _():
+    return guarded(binding_extra={"matchResources": {"namespaceSelector": {"matchLabels": {"crucible.io/guarded": "true"}}}})
+
+
+@firing(P9, "guard-matches-another-api-group")
+def _():
+    return guarded(rule={"apiGroups": [""], "apiVersions": ["*"], "operations": ["*"], "resources": ["networkpolicies"]})
+
+
+@firing(P9, "guard-needs-params-it-is-not-given")
+def _():
+    return guarded(policy_extra={"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"}})
+
+
+@firing(P9, "guard-on-a-cluster-without-admission-policies")
+def _():
+    return guarded(cluster_version="1.29")

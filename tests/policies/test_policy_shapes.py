@@ -79,7 +79,6 @@ NOT_YET_REVIEWED = {
     "sec-eks-008-api-return-route",
     "sec-fsx-003-lustre-cmk",
     "sec-helm-001-supply-chain-pinning",
-    "sec-k8s-004-tenant-network-policy-guard",
     "sec-log-001-log-group-cmk",
     "sec-net-002-vpc-flow-logs",
     "sec-node-001-imdsv2-required",

@@ -81,7 +81,7 @@ def _training_disruption(res: Res, ctx: Ctx) -> None:
     pool = NodePool(res)
     if pool.workload != TRAINING:
         return
-    drains = _still_drains(pool)
+    drains = _still_drains(pool)  # the disruption block may be computed at preview: the other checks still run
     if drains:
         ctx.violation(
             res,
@@ -89,6 +89,12 @@ def _training_disruption(res: Res, ctx: Ctx) -> None:
             "jobs; keep `crucible:pools[].workload: training` on Crucible's training profile (WhenEmpty and a "
             'nodes: "0" budget for Underutilized and Drifted).',
         )
+
+
+def _training_expiry(res: Res, ctx: Ctx) -> None:
+    pool = NodePool(res)
+    if pool.workload != TRAINING:
+        return
     expire = text(dig(pool.spec, "template", "spec", "expireAfter"))
     minimum_hours = float(ctx.setting("minExpireAfterHours"))
     if expire != "Never":
@@ -102,6 +108,12 @@ def _training_disruption(res: Res, ctx: Ctx) -> None:
                 + (f" (or at least {minimum_hours:g}h, this environment's longest job)" if minimum_hours else "")
                 + ".",
             )
+
+
+def _training_grace(res: Res, ctx: Ctx) -> None:
+    pool = NodePool(res)
+    if pool.workload != TRAINING:
+        return
     grace = text(dig(pool.spec, "template", "spec", "terminationGracePeriod"))
     flush = float(ctx.setting("checkpointFlushSeconds"))
     if grace:
@@ -121,7 +133,7 @@ AI_KARP_002 = resource_policy(
     description="Training pools (crucible.io/workload: training) are disruption-safe: no consolidation of busy "
     "nodes, no node expiry mid-job, and enough termination grace for a checkpoint to flush.",
     applies_to=NODE_POOL,
-    checks=[_training_disruption],
+    checks=[_training_disruption, _training_expiry, _training_grace],
     settings={
         "minExpireAfterHours": {
             "type": "number",

@@ -39,10 +39,15 @@ def _string_equals(st: Statement, key: str) -> tuple[str, ...]:
     return ()
 
 
-def _hygiene(key: Res, ctx: Ctx) -> None:
+# Three independent checks, each run on its own (rule.py): a key policy computed at preview must not silence
+# the rotation or deletion-window verdicts.
+def _rotation(key: Res, ctx: Ctx) -> None:
     spec = text(key.get("customerMasterKeySpec")) or text(key.get("keySpec")) or "SYMMETRIC_DEFAULT"
     if spec == "SYMMETRIC_DEFAULT" and flag(key.get("enableKeyRotation")) is not True:
         ctx.violation(key, "automatic rotation is off (the KMS default); set enableKeyRotation = true.")
+
+
+def _key_policy(key: Res, ctx: Ctx) -> None:
     if not is_set(key.get("policy")):
         ctx.violation(
             key,
@@ -60,6 +65,9 @@ def _hygiene(key: Res, ctx: Ctx) -> None:
                 'its key policy allows Principal "*" without limiting it to your account through one AWS service '
                 "(StringEquals kms:CallerAccount + kms:ViaService); name the principals.",
             )
+
+
+def _deletion_window(key: Res, ctx: Ctx) -> None:
     minimum = float(ctx.setting("minDeletionWindowDays"))
     window = number(key.get("deletionWindowInDays"))
     effective = 30.0 if window is None else window  # the KMS default
@@ -77,7 +85,7 @@ SEC_KMS_001 = resource_policy(
     description='Customer managed keys rotate yearly, carry an explicit key policy without Principal "*", '
     "and keep a deletion window long enough to notice a mistaken deletion.",
     applies_to=KMS_KEY,
-    checks=[_hygiene],
+    checks=[_rotation, _key_policy, _deletion_window],
     settings={
         "minDeletionWindowDays": {
             "type": "number",

@@ -88,3 +88,17 @@ def test_no_firing_shape_passes_silently_at_preview(policy, shape):
     report = run(_harsh_preview(resources))
     fired = {v.urn.rsplit("::", 1)[-1] for v in report.of(policy) if "during preview" not in v.message}
     assert set(expected) <= fired or policy in _cannot_run(report), report.of(policy)
+
+
+def test_an_unknown_value_does_not_silence_the_independent_checks_of_the_same_rule():
+    key = res("aws:kms/key:Key", "k", {"enableKeyRotation": False, "deletionWindowInDays": 7, "policy": UNKNOWN}, protect=True)
+    found = run([key]).of("sec-kms-001-cmk-hygiene")
+    judged = [v for v in found if "during preview" not in v.message]
+    assert len(judged) == 2 and {v.level for v in judged} == {"mandatory"}  # rotation and deletion window
+    assert any("during preview" in v.message for v in found)  # and the policy part says it cannot run
+
+    from pools import node_pool
+
+    pool = node_pool("train", disruption=UNKNOWN, expire="720h")
+    found = run([pool]).of("ai-karp-002-training-disruption")
+    assert [v.level for v in found if "during preview" not in v.message] == ["mandatory"]  # the expiry still fires

@@ -50,7 +50,6 @@ NOT_YET_REVIEWED = {
     "ai-efa-003-efa-colocation",
     "ai-fsx-002-lustre-security-group",
     "ai-karp-001-pool-limits",
-    "ai-kueue-001-quota-fits-pool-limits",
     "ai-kueue-002-flavor-matches-pool",
     "ai-kueue-003-preemption-checkpoint-contract",
     "data-fsx-004-lustre-durability",

@@ -107,3 +107,55 @@ def _():
 
 # side() is re-exported for other shape modules that build bucket side resources
 __all__ = ["side"]
+
+
+# SEC-S3-001: a public access block that is missing, off, or left unset ------------------------------------------
+P4 = "sec-s3-001-public-access-block"
+
+
+@firing(P4, "missing")
+def _():
+    return [r for r in good_bucket() if not r["name"].endswith("-pab")], ["checkpoints"]
+
+
+@firing(P4, "flag-off")
+def _():
+    resources = good_bucket()
+    resources[1]["inputs"]["ignorePublicAcls"] = False
+    return resources, ["checkpoints"]
+
+
+@firing(P4, "flag-omitted")
+def _():
+    resources = good_bucket()
+    del resources[1]["inputs"]["blockPublicPolicy"]
+    return resources, ["checkpoints"]
+
+
+@firing(P4, "block-joined-to-another-bucket")
+def _():
+    mine = [r for r in good_bucket() if not r["name"].endswith("-pab")]
+    other = good_bucket("other")
+    return [*mine, *other], ["checkpoints"]
+
+
+# DATA-S3-004: versioning missing, suspended, or on another bucket ------------------------------------------------
+P5 = "data-s3-004-versioning"
+
+
+@firing(P5, "missing")
+def _():
+    return [r for r in good_bucket() if not r["name"].endswith("-versioning")], ["checkpoints"]
+
+
+@firing(P5, "suspended")
+def _():
+    resources = good_bucket()
+    resources[4]["inputs"]["versioningConfiguration"] = {"status": "Suspended"}
+    return resources, ["checkpoints"]
+
+
+@firing(P5, "versioning-of-another-bucket")
+def _():
+    mine = [r for r in good_bucket() if not r["name"].endswith("-versioning")]
+    return [*mine, *good_bucket("other")], ["checkpoints"]

@@ -404,3 +404,46 @@ def _():
 @firing(P9, "guard-on-a-cluster-without-admission-policies")
 def _():
     return guarded(cluster_version="1.29")
+
+
+# SEC-EKS-001 / 003: control-plane settings omitted, narrowed or emptied ------------------------------------------
+def cluster_with(name, **overrides):
+    from test_policy_eks import cluster
+
+    return cluster(name, **overrides)
+
+
+P10 = "sec-eks-001-secrets-encryption"
+
+
+@firing(P10, "encryption-config-omitted")
+def _():
+    return [cluster_with("bare", encryptionConfig=None)], ["bare"]
+
+
+@firing(P10, "other-resources-only")
+def _():
+    return [cluster_with("configmaps", encryptionConfig={"resources": ["configmaps"], "provider": {"keyArn": "arn:aws:kms:us-east-1:1:key/k"}})], ["configmaps"]
+
+
+@firing(P10, "no-key")
+def _():
+    return [cluster_with("keyless", encryptionConfig={"resources": ["secrets"]})], ["keyless"]
+
+
+P11 = "sec-eks-003-control-plane-logs"
+
+
+@firing(P11, "log-types-omitted")
+def _():
+    return [cluster_with("default", enabledClusterLogTypes=None)], ["default"]
+
+
+@firing(P11, "log-types-empty")
+def _():
+    return [cluster_with("empty", enabledClusterLogTypes=[])], ["empty"]
+
+
+@firing(P11, "audit-missing")
+def _():
+    return [cluster_with("no-audit", enabledClusterLogTypes=["api", "authenticator", "controllerManager", "scheduler"])], ["no-audit"]

@@ -56,7 +56,6 @@ NOT_YET_REVIEWED = {
     "data-jh-003-jupyterhub-home-volumes",
     "data-pul-001-protect-stateful",
     "data-pul-003-protect-named-stateful",
-    "data-s3-004-versioning",
     "data-s3-005-lifecycle",
     "data-s3-007-object-lock",
     "rel-k8s-002-tenant-quotas",
@@ -70,8 +69,6 @@ NOT_YET_REVIEWED = {
     "sec-cicd-001-github-oidc-audience",
     "sec-cicd-002-github-oidc-repository",
     "sec-cicd-003-github-oidc-environment",
-    "sec-eks-001-secrets-encryption",
-    "sec-eks-003-control-plane-logs",
     "sec-eks-005-supported-version",
     "sec-eks-006-network-policy-enforcement",
     "sec-eks-007-api-access-path",
@@ -83,7 +80,6 @@ NOT_YET_REVIEWED = {
     "sec-node-001-imdsv2-required",
     "sec-node-002-imds-hop-limit",
     "sec-node-002-imds-hop-limit-exceptions",
-    "sec-s3-001-public-access-block",
 }
 
 

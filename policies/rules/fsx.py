@@ -7,6 +7,8 @@ subnet's zone, or every byte crosses zones (cost, latency).
 
 from __future__ import annotations
 
+import re
+
 from policies.support import s3
 from policies.support.karpenter import ZONE, node_pools
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
@@ -126,8 +128,8 @@ def _cmk(fs: Res, ctx: Ctx) -> None:
             fs,
             f"{deployment} file systems cannot use a customer managed key; use PERSISTENT_2 with kmsKeyId (`crucible:storage.lustre.deploymentType`).",
         )
-    elif not is_set(fs.get("kmsKeyId")):
-        ctx.violation(fs, "encrypted with the AWS managed key; set kmsKeyId to a customer managed KMS key.")
+    elif not is_set(fs.get("kmsKeyId")) or re.search(r"(^|:)alias/aws/", str(fs.get("kmsKeyId") or ""), re.IGNORECASE):
+        ctx.violation(fs, "encrypted with the AWS managed key (kmsKeyId unset or alias/aws/...); set kmsKeyId to a customer managed KMS key.")
 
 
 SEC_FSX_003 = resource_policy(

@@ -135,3 +135,123 @@ def _():
     return [launch_template("lt-ssm", imageId="resolve:ssm:/aws/service/eks/optimized-ami/1.34/amazon-linux-2023/x86_64/standard/recommended/image_id")], [
         "lt-ssm"
     ]
+
+
+# SEC-NODE-001 / 002: IMDS reachable by IMDSv1 or through extra hops ----------------------------------------------
+P1 = "sec-node-001-imdsv2-required"
+
+
+@firing(P1, "node-class-optional-tokens")
+def _():
+    return [node_class("optional", metadataOptions={"httpTokens": "optional"})], ["optional"]
+
+
+@firing(P1, "launch-template-tokens-unset")
+def _():
+    return [launch_template("unset", metadataOptions={"httpPutResponseHopLimit": 1})], ["unset"]
+
+
+@firing(P1, "launch-template-metadata-options-omitted")
+def _():
+    lt = launch_template("omitted")
+    del lt["inputs"]["metadataOptions"]
+    return [lt], ["omitted"]
+
+
+P2 = "sec-node-002-imds-hop-limit"
+
+
+@firing(P2, "node-class-hop-limit")
+def _():
+    return [node_class("hops", metadataOptions={"httpTokens": "required", "httpPutResponseHopLimit": 3})], ["hops"]
+
+
+@firing(P2, "launch-template-hop-limit")
+def _():
+    return [launch_template("lt-hops", metadataOptions={"httpTokens": "required", "httpPutResponseHopLimit": 64})], ["lt-hops"]
+
+
+@firing(P2, "hop-limit-as-a-string")
+def _():
+    return [launch_template("string-hops", metadataOptions={"httpTokens": "required", "httpPutResponseHopLimit": "4"})], ["string-hops"]
+
+
+# SEC-EKS-005: a version outside the supported list, in any spelling ---------------------------------------------
+P7 = "sec-eks-005-supported-version"
+
+
+@firing(P7, "unpinned")
+def _():
+    return [res("aws:eks/cluster:Cluster", "unpinned", {})], ["unpinned"]
+
+
+@firing(P7, "old-minor")
+def _():
+    return [res("aws:eks/cluster:Cluster", "old", {"version": "1.27"})], ["old"]
+
+
+@firing(P7, "yaml-float-version")
+def _():
+    return [res("aws:eks/cluster:Cluster", "float", {"version": 1.3})], ["float"]  # `version: 1.30` read as a number
+
+
+# SEC-FSX-003: Lustre without a customer managed key -------------------------------------------------------------
+P8 = "sec-fsx-003-lustre-cmk"
+
+
+def _lustre(name, **inputs):
+    from test_policy_fsx import lustre
+
+    return lustre(name, **inputs)
+
+
+@firing(P8, "scratch")
+def _():
+    return [_lustre("scratch", deploymentType="SCRATCH_2")], ["scratch"]
+
+
+@firing(P8, "key-unset")
+def _():
+    return [_lustre("no-key", kmsKeyId=None)], ["no-key"]
+
+
+@firing(P8, "aws-managed-alias")
+def _():
+    return [_lustre("aws-key", kmsKeyId="arn:aws:kms:us-east-1:111122223333:alias/aws/fsx")], ["aws-key"]
+
+
+# SEC-LOG-001: a log group CloudWatch Logs cannot use its key for -----------------------------------------------------
+P9 = "sec-log-001-log-group-cmk"
+
+
+def _logs():
+    from test_policy_logs import LOGS, group, key
+
+    return LOGS, group, key
+
+
+@firing(P9, "no-key")
+def _():
+    _, group, _key = _logs()
+    return [group("plain")], ["plain"]
+
+
+@firing(P9, "key-without-a-logs-statement")
+def _():
+    _, group, key = _logs()
+    k = key("bare")
+    return [k, group("bare-group", k)], ["bare-group"]
+
+
+@firing(P9, "logs-statement-without-the-context-condition")
+def _():
+    logs, group, key = _logs()
+    k = key("open", {a: b for a, b in logs.items() if a != "Condition"})
+    return [k, group("open-group", k)], ["open-group"]
+
+
+@firing(P9, "logs-statement-that-denies")
+def _():
+    logs, group, key = _logs()
+    k = key("deny", {**logs, "Effect": "Deny"})
+    return [k, group("deny-group", k)], ["deny-group"]

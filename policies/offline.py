@@ -228,6 +228,85 @@ def _required(r: Mapping[str, Any]) -> None:
         raise ValueError(f"resource {r.get('urn') or r!r} lacks {', '.join(missing)}")
 
 
+# --- what the engine hands analyzers: inputs after Check, outputs for stacks, unknowns at preview ---------------
+# Properties the providers' Check fills with an auto-name when the program leaves them unset.
+AUTONAME_PROPS = {"aws": ("name", "bucket", "namePrefix")}
+
+
+def _checked_inputs(r: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict:
+    """Inputs as the engine sends them to ``Analyze``: after the provider's Check, which applies auto-names
+    (aws: ``name`` / ``bucket``; kubernetes: ``metadata.name``), taken from what the mocks answered."""
+    inputs = copy.deepcopy(dict(r.get("inputs") or {}))
+    if not outputs:
+        return inputs
+    package = str(r.get("type", "")).split(":", 1)[0]
+    for prop in AUTONAME_PROPS.get(package, ()):
+        if prop == "name" or prop == "bucket":
+            if inputs.get(prop) in (None, "") and isinstance(outputs.get(prop), str):
+                inputs[prop] = outputs[prop]
+    if package == "kubernetes" and isinstance(inputs.get("metadata"), dict) and not inputs["metadata"].get("name"):
+        name = (outputs.get("metadata") or {}).get("name") if isinstance(outputs.get("metadata"), dict) else None
+        if isinstance(name, str):
+            inputs["metadata"]["name"] = name
+    return inputs
+
+
+def _computed_strings(r: Mapping[str, Any], by_urn: Mapping, outputs: Mapping[str, Mapping]) -> dict[str, set[str]]:
+    """prop -> the computed output values (ids, ARNs, generated names: outputs that are not echoed inputs) of the
+    resources ``prop`` was computed from; unknown until those resources exist, i.e. at the first preview."""
+    found: dict[str, set[str]] = {}
+    for prop, deps in (r.get("property_dependencies") or {}).items():
+        for urn in deps:
+            dep = by_urn.get(urn)
+            if dep is None or dep.get("custom") is False:
+                continue
+            echoed = dep.get("inputs") or {}
+            for key, value in (outputs.get(urn) or {}).items():
+                if key in echoed and echoed[key] == value:
+                    continue
+                for leaf in _leaves(value):
+                    if isinstance(leaf, str) and len(leaf) >= 6:
+                        found.setdefault(prop, set()).add(leaf)
+            found.setdefault(prop, set()).add(f"{dep.get('name')}-id")  # the harness' mock ids
+    return found
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+def _unknown_where(value: Any, computed: set[str]) -> Any:
+    """``value`` with every string leaf that carries a computed value replaced by the preview's unknown."""
+    if isinstance(value, dict):
+        return {k: _unknown_where(v, computed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unknown_where(v, computed) for v in value]
+    if isinstance(value, str) and any(c in value for c in computed):
+        return PLAN_UNKNOWN
+    return value
+
+
+def preview_resources(resources: Sequence[Mapping[str, Any]], outputs: Mapping[str, Mapping]) -> list[dict]:
+    """The resources as a first ``pulumi preview`` of a new stack hands them to analyzers: every input computed
+    from another resource's id or computed output (ARN, generated name, endpoint ...) unknown."""
+    by_urn = {r["urn"]: r for r in resources}
+    out = []
+    for r in resources:
+        preview = copy.deepcopy(dict(r))
+        computed = _computed_strings(r, by_urn, outputs)
+        inputs = _checked_inputs(r, outputs.get(r["urn"]) or {})
+        for prop, strings in computed.items():
+            if prop in inputs:
+                inputs[prop] = _unknown_where(inputs[prop], strings)
+        preview["inputs"] = inputs
+        out.append(preview)
+    return out
+
+
 def _analyze_request(r: Mapping[str, Any], by_urn: Mapping) -> analyzer_pb2.AnalyzeRequest:
     request = analyzer_pb2.AnalyzeRequest(type=r["type"], urn=r["urn"], name=r["name"], properties=_struct(r.get("inputs") or {}), options=_options(r))
     provider = _provider(r, by_urn)
@@ -236,12 +315,13 @@ def _analyze_request(r: Mapping[str, Any], by_urn: Mapping) -> analyzer_pb2.Anal
     return request
 
 
-def _stack_resource(r: Mapping[str, Any], by_urn: Mapping) -> analyzer_pb2.AnalyzerResource:
+def _stack_resource(r: Mapping[str, Any], by_urn: Mapping, outputs: Optional[Mapping[str, Any]] = None) -> analyzer_pb2.AnalyzerResource:
     resource = analyzer_pb2.AnalyzerResource(
         type=r["type"],
         urn=r["urn"],
         name=r["name"],
-        properties=_struct(r.get("inputs") or {}),
+        # stack validation sees the resources' outputs (the engine's resource state), inputs when there are none
+        properties=_struct({**(r.get("inputs") or {}), **(outputs or {})}),
         options=_options(r),
         parent=r.get("parent") or "",
         dependencies=list(r.get("dependencies") or []),
@@ -334,11 +414,30 @@ def _convert_once(policies: Sequence[Any]) -> Any:
             sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = saved
 
 
-def evaluate(resources: Sequence[Mapping[str, Any]], env: str, config: Optional[Mapping[str, Any]] = None) -> PolicyReport:
+def evaluate(
+    resources: Sequence[Mapping[str, Any]],
+    env: str,
+    config: Optional[Mapping[str, Any]] = None,
+    *,
+    outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    preview: bool = False,
+) -> PolicyReport:
     """Run every policy over ``resources`` with ``policies/config/<env>.json`` (plus ``config`` on top, in the
-    same format) and report the violations."""
+    same format) and report the violations.
+
+    ``outputs`` ({urn: what the mocks answered}) brings the evaluation closer to the engine: resource policies
+    get the inputs after the provider's Check (auto-names applied), stack policies the resources' outputs.
+    ``preview`` evaluates as a first ``pulumi preview`` does: ids and computed outputs unknown (needs ``outputs``
+    to tell computed values from echoed inputs), so a rule that needs one reports the SDK's advisory "can't run
+    policy ... during preview" instead of passing silently."""
     for r in resources:
         _required(r)
+    outputs = dict(outputs or {})
+    if preview:
+        resources = preview_resources(resources, outputs)
+        outputs = {}
+    elif outputs:
+        resources = [{**r, "inputs": _checked_inputs(r, outputs.get(r["urn"]) or {})} for r in resources]
     policies = all_policies()
     servicer = _servicer(policies)
     info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
@@ -359,7 +458,7 @@ def evaluate(resources: Sequence[Mapping[str, Any]], env: str, config: Optional[
             level = "mandatory" if level == "remediate" else level
             violations.append(Violation(d.policyName, level, d.urn or default_urn, d.message))
 
-    stack = analyzer_pb2.AnalyzeStackRequest(resources=[_stack_resource(r, by_urn) for r in resources])
+    stack = analyzer_pb2.AnalyzeStackRequest(resources=[_stack_resource(r, by_urn, outputs.get(r["urn"])) for r in resources])
     with _convert_once(policies):
         for r in resources:
             collect(servicer.Analyze(_analyze_request(r, by_urn), None), r["urn"])

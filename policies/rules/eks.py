@@ -8,6 +8,8 @@ import json
 
 from pulumi_policy import EnforcementLevel
 
+from policies.support.cidrs import reaches_internet
+from policies.support.iam_documents import parse_document
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.security_groups import SEPARATE_RULES, separate_rule
 from policies.support.tokens import (
@@ -23,7 +25,6 @@ from policies.support.values import Unknown, as_dict, as_list, dig, flag, is_set
 
 ALL_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 SUPPORTED_VERSIONS = ["1.31", "1.32", "1.33", "1.34", "1.35"]
-WORLD = ("0.0.0.0/0", "::/0")
 ADMIN_ACCESS_POLICIES = ("AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy")
 
 
@@ -78,7 +79,8 @@ def _endpoint(cluster: Res, ctx: Ctx) -> None:
         )
         return
     listed = [known(c) for c in as_list(vpc.get("publicAccessCidrs"))]
-    open_to = [c for c in listed if c in WORLD] or ([] if listed else ["0.0.0.0/0 (the EKS default)"])
+    # by coverage, not spelling: 0.0.0.0/1 + 128.0.0.0/1 is the internet too (policies/support/cidrs.py)
+    open_to = (listed if reaches_internet(listed) else []) if listed else ["0.0.0.0/0 (the EKS default)"]
     if open_to:
         ctx.violation(
             cluster,
@@ -142,11 +144,38 @@ def _is_admin_policy(association: Res) -> bool:
     return isinstance(arn, str) and arn.rsplit("/", 1)[-1] in ADMIN_ACCESS_POLICIES
 
 
+def _not_a_platform_role(role: Res, ctx: Ctx) -> str | None:
+    team = role.tags.get(ctx.setting("teamTagKey"))
+    if isinstance(team, str) and team:
+        return f"team {team!r}'s role (tag {ctx.setting('teamTagKey')})"
+    try:
+        statements = parse_document(role.get("assumeRolePolicy"))
+    except ValueError:
+        return None
+    workloads = sorted({p for st in statements if st.allows for kind in ("Service", "Federated") for p in st.principals.get(kind, ())})
+    if workloads:
+        return f"a workload role assumed by {', '.join(workloads)}, not by people"
+    return None
+
+
 def _check_admin_principal(stack: Stack, association: Res, ctx: Ctx) -> None:
     principal = association.get("principalArn")
+    linked = stack.linked(association, "principalArn", IAM_ROLE)
+    if not linked and isinstance(principal, str) and ":role/" in principal:
+        name = principal.rsplit("/", 1)[-1]
+        linked = [r for r in stack.of(IAM_ROLE) if r.get("name") == name]
+    if linked:
+        # A role this stack creates is a platform role only when people assume it: not a team's role, not a role
+        # that pods, nodes or another service assume ("any role of the stack" would let a tenant role in).
+        for role in linked:
+            why = _not_a_platform_role(role, ctx)
+            if why:
+                ctx.violation(
+                    association,
+                    f"cluster admin is granted to role {role.name!r}, {why}; grant admin only to the platform roles of `crucible:cluster.adminRoleArns`.",
+                )
+        return
     if isinstance(principal, Unknown):
-        if stack.linked(association, "principalArn", IAM_ROLE):
-            return  # a role this stack creates: a named platform role
         known(principal)
     principal = text(principal) or ""
     allowed = ctx.setting("adminPrincipalArns")
@@ -213,6 +242,11 @@ SEC_EKS_004 = stack_policy(
             "type": "boolean",
             "default": False,
             "description": "Allow the cluster creator's implicit admin (dev convenience).",
+        },
+        "teamTagKey": {
+            "type": "string",
+            "default": "crucible.io/team",
+            "description": "IAM role tag whose value names the team a role belongs to (never a platform role).",
         },
         "adminPrincipalArns": {
             "type": "array",

@@ -7,8 +7,10 @@ subnet's zone, or every byte crosses zones (cost, latency).
 
 from __future__ import annotations
 
+import re
+
 from policies.support import s3
-from policies.support.karpenter import node_pools
+from policies.support.karpenter import ZONE, node_pools
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.security_groups import group_rules
 from policies.support.tokens import DATA_REPOSITORY_ASSOCIATION, LUSTRE, SECURITY_GROUP, SUBNET
@@ -27,6 +29,27 @@ def _zone_of(stack: Stack, fs: Res) -> tuple[str | None, Res | None]:
     return None, None
 
 
+def _placeable_zones(stack: Stack, pool) -> set[str] | None:
+    """Zones a pool can place nodes in: its zone requirement (In / NotIn), narrowed by the zones of the subnets its
+    EC2NodeClass selects by id when those subnets are in the stack; None when nothing limits it."""
+    zones = pool.zones()
+    for req in pool.requirements():
+        if known(req.get("key")) == ZONE and known(req.get("operator")) == "NotIn" and zones is not None:
+            zones = zones - {str(known(v)) for v in as_list(req.get("values"))}
+    node_class = pool.node_class(stack)
+    if node_class is not None:
+        subnet_zones: set[str] = set()
+        by_id = {s.get("id") or s.name: s for s in stack.of(SUBNET)}
+        for term in as_list(node_class.get("spec", "subnetSelectorTerms")):
+            subnet = by_id.get(term.get("id")) if isinstance(term, dict) else None
+            if subnet is None or not isinstance(subnet.get("availabilityZone"), str):
+                return zones  # selected by tag or outside the stack: the requirement decides
+            subnet_zones.add(subnet.get("availabilityZone"))
+        if subnet_zones:
+            zones = subnet_zones if zones is None else zones & subnet_zones
+    return zones
+
+
 def _training_zone(stack: Stack, ctx: Ctx) -> None:
     pools = [p for p in node_pools(stack) if p.workload == "training"]
     for fs in stack.of(LUSTRE):
@@ -35,13 +58,14 @@ def _training_zone(stack: Stack, ctx: Ctx) -> None:
             if zone is None:
                 continue  # the subnet is not in this stack (e.g. a split core stack): nothing to compare
             for pool in pools:
-                zones = pool.zones()
-                if zones is not None and zone not in zones:
+                zones = _placeable_zones(stack, pool)
+                if zones is None or zones - {zone}:
+                    where = "any zone (no zone requirement)" if zones is None else ", ".join(sorted(zones))
                     ctx.violation(
                         fs,
-                        f"the file system is in {zone} (subnet {subnet.name!r}) but training pool {pool.name!r} runs "
-                        f"in {', '.join(sorted(zones))}; every read would cross zones. Put both in one zone "
-                        "(`crucible:storage.lustre.zone` and `crucible:pools[].zones`).",
+                        f"the file system is in {zone} (subnet {subnet.name!r}) but training pool {pool.name!r} can "
+                        f"place nodes in {where}; reads from a node outside {zone} cross zones. Put the pool in the file "
+                        "system's zone only (`crucible:storage.lustre.zone` and `crucible:pools[].zones`).",
                     )
 
 
@@ -104,8 +128,8 @@ def _cmk(fs: Res, ctx: Ctx) -> None:
             fs,
             f"{deployment} file systems cannot use a customer managed key; use PERSISTENT_2 with kmsKeyId (`crucible:storage.lustre.deploymentType`).",
         )
-    elif not is_set(fs.get("kmsKeyId")):
-        ctx.violation(fs, "encrypted with the AWS managed key; set kmsKeyId to a customer managed KMS key.")
+    elif not is_set(fs.get("kmsKeyId")) or re.search(r"(^|:)alias/aws/", str(fs.get("kmsKeyId") or ""), re.IGNORECASE):
+        ctx.violation(fs, "encrypted with the AWS managed key (kmsKeyId unset or alias/aws/...); set kmsKeyId to a customer managed KMS key.")
 
 
 SEC_FSX_003 = resource_policy(

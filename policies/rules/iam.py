@@ -3,10 +3,11 @@ their team's prefixes (SEC-IAM-001 ... SEC-IAM-003)."""
 
 from __future__ import annotations
 
+import itertools
 import re
-from fnmatch import fnmatchcase
 from typing import Iterator
 
+from policies.support import iam_actions
 from policies.support.iam_documents import Statement, parse_document
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.tokens import (
@@ -18,13 +19,12 @@ from policies.support.tokens import (
     IAM_ROLE_POLICY_ATTACHMENT,
     EKS_POD_IDENTITY_ASSOCIATION,
     any_of,
+    one_of,
 )
-from policies.support.values import as_list, is_unknown, known, text
+from policies.support.values import as_list, is_unknown, text
 
-ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "IAMFullAccess")
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
-_S3_ARN = re.compile(r"arn:aws[a-z-]*:s3:::")  # any partition (aws, aws-cn, aws-us-gov)
 
 
 def _documents(res: Res) -> Iterator[tuple[str, object]]:
@@ -45,43 +45,195 @@ def _statements(document) -> list[Statement]:
 
 
 # SEC-IAM-001 ---------------------------------------------------------------------------------------------------
-def _admin_wildcards(res: Res, ctx: Ctx) -> None:
-    arns = [text(res.get("policyArn"))] if IAM_POLICY_ATTACHMENT(res.type) else []
+ADMIN_MANAGED_POLICIES = (
+    "AdministratorAccess",
+    "IAMFullAccess",
+    "PowerUserAccess",  # every action but IAM/Organizations/Account management: still admin of the data plane
+    "AdministratorAccess-Amplify",
+    "AdministratorAccess-AWSElasticBeanstalk",
+)
+_AWS_MANAGED = re.compile(r"^arn:[a-z-]+:iam::aws:policy/(?:.+/)?(?P<name>[^/]+)$")
+POLICY_ATTACHMENT = any_of(IAM_POLICY_ATTACHMENT, one_of("aws:iam/policyAttachment:PolicyAttachment"))
+EXCLUSIVE_ATTACHMENTS = one_of("aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive")
+PRINCIPAL = any_of(IAM_ROLE, one_of("aws:iam/user:User", "aws:iam/group:Group"))
+_PRINCIPAL_PROPS = ("role", "user", "group", "roles", "users", "groups", "roleName", "userName", "groupName")
+
+
+def aws_managed_admin(arn: object) -> str | None:
+    """The name of an AWS managed administrator policy an ARN (in any partition or path) names."""
+    match = _AWS_MANAGED.match(arn) if isinstance(arn, str) else None
+    name = match.group("name") if match else None
+    return name if name in ADMIN_MANAGED_POLICIES else None
+
+
+def _attached_arns(res: Res) -> list[object]:
+    if POLICY_ATTACHMENT(res.type):
+        return [res.get("policyArn")]
+    if EXCLUSIVE_ATTACHMENTS(res.type):
+        return list(as_list(res.get("policyArns")))
     if IAM_ROLE(res.type):
-        arns += [known(a) for a in as_list(res.get("managedPolicyArns"))]
-    for arn in arns:
-        if arn and arn.rsplit("/", 1)[-1] in ADMIN_MANAGED_POLICIES and re.match(r"arn:aws[a-z-]*:iam::aws:policy/", arn):
-            ctx.violation(res, f"attaches {arn.rsplit('/', 1)[-1]}; attach a policy scoped to what the workload does.")
-    for where, document in _documents(res):
-        for st in _statements(document):
-            if not st.allows:
-                continue
-            if any(a in ("*", "*:*") for a in st.actions):
-                ctx.violation(res, f'{where} allows every action (Action "*"); list the actions the workload needs.')
-            elif st.not_actions:
+        return list(as_list(res.get("managedPolicyArns")))
+    return []
+
+
+def _grants(st: Statement) -> frozenset[str]:
+    return iam_actions.not_action_grant(st.not_actions) if st.not_actions else iam_actions.expand_all(st.actions)
+
+
+def _reaches_all(st: Statement, service: str) -> bool:
+    return bool(st.not_resources) or any(iam_actions.unscoped(r, service) for r in st.resources)
+
+
+def _wildcard_problems(where: str, st: Statement) -> list[str]:
+    if not st.allows:
+        return []
+    if st.not_actions:
+        return [f"{where} allows every action except {', '.join(st.not_actions)} (Allow with NotAction); list the actions the workload needs."]
+    granted = _grants(st)
+    if iam_actions.is_everything(granted):
+        return [f"{where} allows every action ({', '.join(st.actions)}); list the actions the workload needs."]
+    services = [svc for svc in iam_actions.whole_services(granted) if _reaches_all(st, svc)]
+    if services:
+        spelled = ", ".join(st.actions) if len(st.actions) <= 4 else f"{len(st.actions)} actions"
+        return [f"{where} allows every {'/'.join(services)} action ({spelled}) on every resource; name the actions and scope Resource."]
+    return []
+
+
+def _bounded(st: Statement) -> bool:
+    return any(key.lower() in iam_actions.BOUNDING_CONDITION_KEYS for entries in st.conditions.values() for key in entries)
+
+
+def _unscoped_grants(statements: list[Statement]) -> dict[str, list[str]]:
+    """action -> the statements (sids or positions) granting it on every resource of its service, less what an
+    unconditional Deny takes away."""
+    denied: set[str] = set()
+    for st in statements:
+        if st.effect == "Deny" and not st.conditions:
+            denied |= {a for a in _grants(st) if _reaches_all(st, a.split(":", 1)[0])}
+    out: dict[str, list[str]] = {}
+    for index, st in enumerate(statements):
+        if not st.allows or _bounded(st):
+            continue
+        for action in _grants(st):
+            if action not in denied and _reaches_all(st, action.split(":", 1)[0]):
+                out.setdefault(action, []).append(st.sid or f"Statement[{index}]")
+    return out
+
+
+def _escalations(statements: list[Statement]) -> list[str]:
+    if any(_wildcard_problems("", st) for st in statements):
+        return []  # already administrator: reported as such, statement by statement
+    grants = _unscoped_grants(statements)
+    found = []
+    for what, actions in iam_actions.ESCALATIONS.items():
+        if all(a in grants for a in actions):
+            found.append(f"{what} ({' + '.join(actions)} on every resource)")
+    return found
+
+
+def _principal_documents(stack: Stack, principal: Res) -> Iterator[tuple[Res, object]]:
+    """(holder, document) for every identity policy ``principal`` holds, by any attachment path of the stack."""
+    for _where, document in _documents(principal):
+        yield principal, document
+    for prop in _PRINCIPAL_PROPS:
+        for inline in stack.referrers(principal, IAM_INLINE_POLICY, prop):
+            yield inline, inline.get("policy")
+        for attachment in [*stack.referrers(principal, POLICY_ATTACHMENT, prop), *stack.referrers(principal, EXCLUSIVE_ATTACHMENTS, prop)]:
+            for prop_arn in ("policyArn", "policyArns"):
+                for managed in stack.linked(attachment, prop_arn, IAM_POLICY):
+                    yield managed, managed.get("policy")
+    for managed in stack.linked(principal, "managedPolicyArns", IAM_POLICY):
+        yield managed, managed.get("policy")
+
+
+def _admin_wildcards(stack: Stack, ctx: Ctx) -> None:
+    for res in stack.of(any_of(IAM_POLICY, IAM_INLINE_POLICY, POLICY_ATTACHMENT, EXCLUSIVE_ATTACHMENTS, IAM_ROLE)):
+        with ctx.each():
+            for arn in _attached_arns(res):
+                name = aws_managed_admin(arn)
+                if name:
+                    ctx.violation(res, f"attaches the AWS managed {name}; attach a policy scoped to what the workload does.")
+        for where, document in _documents(res):
+            with ctx.each():
+                for st in _statements(document):
+                    for problem in _wildcard_problems(where, st):
+                        ctx.violation(res, problem)
+    held: set[str] = set()
+    for principal in stack.of(PRINCIPAL):
+        with ctx.each():
+            statements: list[Statement] = []
+            holders = []
+            for holder, document in _principal_documents(stack, principal):
+                held.add(holder.urn)
+                found = _statements(document)
+                statements += found
+                if found and holder.urn != principal.urn:
+                    holders.append(holder.name)
+            escalations = _escalations(statements)
+            if escalations:
                 ctx.violation(
-                    res,
-                    f"{where} allows every action except {', '.join(st.not_actions)} (Allow with NotAction); list the actions the workload needs.",
+                    principal,
+                    f"can {'; '.join(escalations)}"
+                    + (f", through {', '.join(sorted(set(holders)))}" if holders else "")
+                    + "; that lets it grant itself any permission. Scope the resources (a named role for iam:PassRole, "
+                    "a permissions boundary condition for IAM writes) or drop the actions.",
                 )
-            elif ("*" in st.resources or st.not_resources) and any(a.endswith(":*") for a in st.actions):
-                services = ", ".join(sorted(a for a in st.actions if a.endswith(":*")))
-                ctx.violation(res, f"{where} allows {services} on every resource; name the actions and scope Resource.")
+    for policy in stack.of(IAM_POLICY):
+        if policy.urn in held:
+            continue  # judged with the principal that holds it
+        with ctx.each():
+            escalations = _escalations(_statements(policy.get("policy")))
+            if escalations:
+                ctx.violation(policy, f"lets whoever holds it {'; '.join(escalations)}; scope the resources or drop the actions.")
 
 
-SEC_IAM_001 = resource_policy(
+SEC_IAM_001 = stack_policy(
     rule_id="SEC-IAM-001",
     slug="no-admin-wildcards",
-    description='IAM policies grant no administrator wildcards (Action "*", Allow with NotAction, or svc:* on Resource "*") and '
-    "workload roles get no AdministratorAccess/IAMFullAccess.",
-    applies_to=any_of(IAM_POLICY, IAM_INLINE_POLICY, IAM_POLICY_ATTACHMENT, IAM_ROLE),
-    checks=[_admin_wildcards],
-    anchor="CKV_AWS_62, CKV_AWS_63, CKV_AWS_355, CKV_AWS_274, CKV2_AWS_40, CKV2_AWS_56",
+    description="IAM grants no administrator power, whatever the spelling or attachment path: no statement whose "
+    "actions expand (IAM service authorization reference, via parliament) to every action or every action of a "
+    "service on every resource, no Allow with NotAction, no AWS managed administrator policy in any ARN form, and no "
+    "principal holding, across all its policies, a privilege-escalation set (iam:PassRole + ec2:RunInstances on any "
+    "role, iam:CreatePolicyVersion, iam:AttachRolePolicy, ...) on every resource.",
+    check=_admin_wildcards,
+    anchor="CKV_AWS_62, CKV_AWS_63, CKV_AWS_286, CKV_AWS_287, CKV_AWS_355, CKV_AWS_274, CKV2_AWS_40, CKV2_AWS_56; Rhino Security Labs IAM privilege escalation methods",
 )
 
 
 # SEC-IAM-002 ---------------------------------------------------------------------------------------------------
+_ACCOUNT_PRINCIPAL = re.compile(r"^(?:arn:[a-z-]+:iam::)?(?P<account>\d{12})(?::root)?$")
+
+
+def account_wide(principal: str) -> str | None:
+    """The account id when an AWS principal is a whole account ("111122223333", "arn:aws:iam::111122223333:root")."""
+    match = _ACCOUNT_PRINCIPAL.match(principal.strip())
+    return match.group("account") if match else None
+
+
+def _names_principal(st: Statement) -> bool:
+    """A condition on aws:PrincipalArn naming roles or users (no bare wildcard) narrows an account-wide trust."""
+    for entries in st.conditions.values():
+        for key, values in entries.items():
+            if key.lower() == "aws:principalarn" and values and not any(v.strip() in ("*", "arn:*") or v.endswith(":*") for v in values):
+                return True
+    return False
+
+
+def _issuer(federated: str) -> str | None:
+    marker = ":oidc-provider/"
+    return federated.split(marker, 1)[1] if marker in federated else None
+
+
 def _oidc_problems(st: Statement) -> list[str]:
     problems = []
+    issuers = [i for i in (_issuer(f) for f in st.principals.get("Federated", ())) if i]
+    for issuer in issuers:
+        if st.condition_values("StringEquals", ":sub") and not st.condition_values("StringEquals", f"{issuer}:sub"):
+            problems.append(
+                f"conditions a sub of another issuer than the trusted provider {issuer}, so its tokens are not limited "
+                "at all (any service account of that cluster)"
+            )
+            return problems
     subjects = st.condition_values("StringEquals", ":sub")
     if not subjects:
         problems.append("has no StringEquals condition on <oidc>:sub, so any service account of the cluster can assume it")
@@ -106,6 +258,14 @@ def _trust(res: Res, ctx: Ctx) -> None:
         if st.principal_is_everyone():
             ctx.violation(res, 'the trust policy lets any principal ("*") assume the role; name the principal.')
             continue
+        for principal in st.principals.get("AWS", ()):
+            account = account_wide(principal)
+            if account and not _names_principal(st):
+                ctx.violation(
+                    res,
+                    f"the trust policy lets every principal of account {account} assume the role ({principal}); name "
+                    "the role or user that needs it (Principal, or an aws:PrincipalArn condition).",
+                )
         federated = st.principals.get("Federated", ())
         if federated and all(f.endswith(f"oidc-provider/{GITHUB_ISSUER}") for f in federated):
             continue  # GitHub Actions, not pods: SEC-CICD-001 ... 003 (rules/delivery.py) judge that trust
@@ -136,37 +296,48 @@ SEC_IAM_002 = resource_policy(
 
 # SEC-IAM-003 ---------------------------------------------------------------------------------------------------
 def _s3_actions(st: Statement) -> list[str]:
-    return [a for a in st.actions if a == "*" or a.lower().startswith("s3:")]
-
-
-# Actions on a bucket rather than its objects (a tenant may hold these on the bucket ARN itself), and the object
-# actions a wildcard pattern is tested against.
-BUCKET_LEVEL_ACTIONS = ("s3:listbucket", "s3:getbucketlocation", "s3:listbucketmultipartuploads", "s3:listbucketversions")
-OBJECT_LEVEL_ACTIONS = (
-    "s3:getobject",
-    "s3:getobjectversion",
-    "s3:putobject",
-    "s3:deleteobject",
-    "s3:deleteobjectversion",
-    "s3:abortmultipartupload",
-    "s3:listmultipartuploadparts",
-    "s3:restoreobject",
-    "s3:getobjecttagging",
-    "s3:putobjecttagging",
-    "s3:getobjectacl",
-    "s3:putobjectacl",
-)
+    """The Action entries that grant any S3 action ("*", "s3:*", "S3:Get*", "*:GetObject" ...)."""
+    return [a for a in st.actions if any(x.startswith("s3:") for x in iam_actions.expand(a))]
 
 
 def _reaches_objects(action: str) -> bool:
-    """Whether an S3 action (or a wildcard pattern such as s3:Get*) acts on objects; unknown names count as object
-    actions."""
-    action = action.lower()
-    if action in BUCKET_LEVEL_ACTIONS:
-        return False
-    if "*" in action or "?" in action:
-        return any(fnmatchcase(known, action) for known in OBJECT_LEVEL_ACTIONS)
-    return True
+    """Whether an S3 action (or a wildcard pattern such as s3:Get*) acts on objects (the authorization reference's
+    resource type ``object``); names parliament does not know count as object actions."""
+    return iam_actions.acts_on(action, "object")
+
+
+def _lists(action: str) -> bool:
+    return "s3:listbucket" in iam_actions.expand(action)
+
+
+# IAM wildcards match any characters, '/' and ':' included: a Resource pattern is judged by the ARNs it can
+# match. Each '*' is tried with these fillers (empty, a name, a path into another prefix, a whole ARN tail) and
+# each '?' with one character; what comes out is read as an S3 bucket or object ARN.
+_FILLERS = ("", "aws", "s3", "b", "zz-other/x", "/zz-other/x", "b/zz-other/x", ":::b/zz-other/x", "s3:::b/zz-other/x", "aws:s3:::b/zz-other/x")
+_S3_OBJECT = re.compile(r"^arn:aws[a-z-]*:s3:::([^/]+)/(.*)$")
+_S3_BUCKET = re.compile(r"^arn:aws[a-z-]*:s3:::([^/]+)$")
+
+
+def _instances(pattern: str) -> Iterator[str]:
+    pieces = re.split(r"([*?])", pattern)
+    if sum(1 for p in pieces if p in ("*", "?")) > 4:
+        yield "arn:aws:s3:::b/zz-other/x"  # too many wildcards to enumerate: judged as reaching everything
+        yield "arn:aws:s3:::b"
+        return
+    choices = [_FILLERS if p == "*" else ("x", "/") if p == "?" else (p,) for p in pieces]
+    yield from ("".join(combo) for combo in itertools.product(*choices))
+
+
+def _s3_reach(resource: str, team: str) -> tuple[bool, bool]:
+    """(reaches an object outside ``team/``, reaches a bucket ARN) for one Resource pattern, in any ARN form."""
+    outside = bucket = False
+    for arn in _instances(resource):
+        obj = _S3_OBJECT.match(arn)
+        if obj and not obj.group(2).startswith(f"{team}/"):
+            outside = True
+        if _S3_BUCKET.match(arn):
+            bucket = True
+    return outside, bucket
 
 
 def _tenant_problems(team: str, st: Statement) -> list[str]:
@@ -174,27 +345,20 @@ def _tenant_problems(team: str, st: Statement) -> list[str]:
     if not st.allows or not actions:
         return []
     problems = []
-    wildcard = any(a in ("*", "s3:*") for a in actions)
     if "*" in st.resources:
         problems.append(f"allows {', '.join(actions)} on every resource")
     if st.not_resources:
         problems.append(f"allows {', '.join(actions)} on every resource but {', '.join(st.not_resources)} (NotResource)")
     for resource in st.resources:
-        s3_arn = _S3_ARN.match(resource)
-        if not s3_arn or resource == "*":
+        if resource == "*":
             continue
-        path = resource[s3_arn.end() :]
-        if "/" not in path and "*" in path and any(_reaches_objects(a) for a in actions):
-            # A wildcard in a bucket ARN also matches '/': the statement reaches every object of those buckets.
-            problems.append(f"reaches every object of the buckets matching {resource}; use .../{team}/*")
-        elif "/" in path:
-            key = path.split("/", 1)[1]
-            if not key.startswith(f"{team}/"):
-                problems.append(f"reaches objects outside the team prefix ({resource}; use .../{team}/*)")
-        elif wildcard or any(fnmatchcase("s3:listbucket", a.lower()) for a in actions):
+        outside, bucket = _s3_reach(resource, team)
+        if outside and any(_reaches_objects(a) for a in actions):
+            problems.append(f"reaches objects outside the team prefix ({resource} matches them; use .../{team}/*)")
+        if bucket and any(_lists(a) for a in actions):
             prefixes = st.condition_values("StringLike", "s3:prefix") or st.condition_values("StringEquals", "s3:prefix")
             if not prefixes or any(not p.startswith(f"{team}/") for p in prefixes):
-                problems.append(f"lists bucket {path} without an s3:prefix condition limited to {team}/")
+                problems.append(f"lists bucket {resource} without an s3:prefix condition limited to {team}/")
     return problems
 
 

@@ -7,11 +7,11 @@ The chart's defaults are insecure for anything shared: ``authenticator_class: du
 
 from __future__ import annotations
 
-from policies.support import helm
+from policies.support import helm, imds
 from policies.support.karpenter import node_pools
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.tokens import HELM_RELEASE, NAMESPACE, STORAGE_CLASS, SUBNET
-from policies.support.values import dig, flag, text
+from policies.support.values import as_dict, dig, flag, text
 
 CHART = "jupyterhub"
 INTERNAL_ANNOTATIONS = {
@@ -41,6 +41,44 @@ def _authenticator(release: Res, ctx: Ctx) -> None:
             release,
             f"authenticator_class {authenticator!r} lets anyone in (shared or no password); configure an OAuth/OIDC authenticator.",
         )
+    else:
+        for problem in _admits_everyone(authenticator, dig(helm.values(release), "hub", "config", default={})):
+            ctx.violation(release, f"authenticator {authenticator!r} admits everyone: {problem}.")
+
+
+# Authenticators that hand out accounts without any credential check.
+_ANONYMOUS = ("tmp", "tmpauthenticator", "tmpauthenticator.tmpauthenticator")
+# Configuration sections an authenticator reads its settings from (its own class name and its bases).
+_AUTH_SECTIONS = (
+    "Authenticator",
+    "OAuthenticator",
+    "GenericOAuthenticator",
+    "GitHubOAuthenticator",
+    "GoogleOAuthenticator",
+    "AzureAdOAuthenticator",
+    "GitLabOAuthenticator",
+)
+
+
+def _admits_everyone(authenticator: str, config: object) -> list[str]:
+    """The ways a real authenticator is configured to admit every user it can authenticate: an anonymous class,
+    ``allow_all`` (every account of the identity provider, e.g. all of GitHub), NativeAuthenticator's open signup,
+    or an OAuth authenticator with no allow rule at all on oauthenticator < 16 (which admitted everyone)."""
+    problems = []
+    config = config if isinstance(config, dict) else {}
+    if authenticator.lower() in _ANONYMOUS:
+        problems.append("TmpAuthenticator gives every visitor a fresh account")
+    sections = {k: v for k, v in config.items() if isinstance(v, dict) and (k in _AUTH_SECTIONS or k.endswith("Authenticator"))}
+    for name, section in sorted(sections.items()):
+        if flag(section.get("allow_all")) is True:
+            problems.append(f"hub.config.{name}.allow_all is true (every account of the identity provider; `crucible:addons.jupyterhub.oauth.allowAll`)")
+        if flag(section.get("open_signup")) is True:
+            problems.append(f"hub.config.{name}.open_signup is true (anyone can create an account)")
+        if flag(section.get("allow_existing_users")) is True and not any(
+            section.get(k) for k in ("allowed_users", "allowed_organizations", "allowed_groups", "allowed_teams", "admin_users")
+        ):
+            problems.append(f"hub.config.{name}.allow_existing_users is true with no allow list")
+    return problems
 
 
 SEC_JH_001 = resource_policy(
@@ -85,18 +123,34 @@ def _exposure(release: Res, ctx: Ctx) -> None:
             + ", which exposes the hub outside the cluster; use ClusterIP behind the internal ALB ingress, or annotate "
             "the service service.beta.kubernetes.io/aws-load-balancer-scheme: internal.",
         )
-    if flag(dig(values, "singleuser", "cloudMetadata", "blockWithIptables")) is False:
+    # The hub reached from outside by a path other than proxy.service: the chart's Ingress, the hub's own Service.
+    ingress = dig(values, "ingress", default={})
+    if isinstance(ingress, dict) and flag(ingress.get("enabled")) is True:
+        annotations = as_dict(ingress.get("annotations"))
+        scheme = str(annotations.get("alb.ingress.kubernetes.io/scheme", "internal" if "alb.ingress.kubernetes.io/scheme" not in annotations else "")).lower()
+        ingress_class = str(ingress.get("ingressClassName") or annotations.get("kubernetes.io/ingress.class") or "")
+        if scheme == "internet-facing" or (ingress_class and ingress_class != "alb" and not annotations.get("alb.ingress.kubernetes.io/scheme")):
+            ctx.violation(
+                release,
+                f"ingress.enabled publishes the hub through {'an internet-facing ALB' if scheme == 'internet-facing' else 'ingress class ' + repr(ingress_class)}; "
+                "keep the hub behind the internal ALB (`crucible:addons.jupyterhub.exposure`).",
+            )
+    hub_service = text(dig(values, "hub", "service", "type"))
+    if hub_service in ("LoadBalancer", "NodePort"):
+        ctx.violation(release, f"hub.service.type is {hub_service}, exposing the hub API (it mints user tokens) outside the cluster; leave it ClusterIP.")
+    # IMDS: the effect (can a notebook pod reach 169.254.169.254:80), whichever mechanism blocks it.
+    admits = imds.chart_policy_admits(values)
+    if not imds.uses_iptables(values) and admits:
         ctx.violation(
             release,
-            "singleuser.cloudMetadata.blockWithIptables is false, so notebooks can read the node role's credentials from IMDS; leave it true.",
+            "notebooks can reach the instance metadata service and the node role's credentials: "
+            f"singleuser.cloudMetadata.blockWithIptables is false and {'; '.join(admits)}. Block IMDS with the "
+            "singleuser NetworkPolicy (egressAllowRules.cloudMetadataServer false, no egress rule admitting "
+            "169.254.169.254) or leave blockWithIptables on (no crucible: key sets these; they are the notebooks "
+            "add-on's values).",
         )
     if flag(dig(values, "singleuser", "networkPolicy", "enabled")) is False:
         ctx.violation(release, "singleuser.networkPolicy.enabled is false; notebooks would reach every pod. Leave it on.")
-    if flag(dig(values, "singleuser", "networkPolicy", "egressAllowRules", "cloudMetadataServer")) is True:
-        ctx.violation(
-            release,
-            "singleuser.networkPolicy.egressAllowRules.cloudMetadataServer is true; notebooks must not reach IMDS.",
-        )
 
 
 SEC_JH_002 = resource_policy(

@@ -54,34 +54,47 @@ def duration_seconds(value: str) -> Optional[float]:
     return hours * 3600 + minutes * 60 + seconds
 
 
-def _disruption_blocked(pool: NodePool) -> bool:
+def _still_drains(pool: NodePool) -> list[str]:
+    """The voluntary disruptions that can still drain a busy node of the pool (empty: none can). Consolidation of
+    busy nodes is off with consolidationPolicy WhenEmpty or a standing nodes: "0" budget for Underutilized; drift
+    replacement only with a standing nodes: "0" budget for Drifted. Budgets add up: one budget per reason counts
+    like one budget naming both; a budget with a schedule is a window, not a standing guarantee."""
     disruption = dig(pool.spec, "disruption", default={})
     known(disruption)
-    if known(disruption.get("consolidationPolicy")) == "WhenEmpty":
-        return True
+    frozen: set[str] = set()
     for budget in as_list(disruption.get("budgets")):
         if not isinstance(budget, dict) or str(known(budget.get("nodes"))).strip() not in ("0", "0%"):
             continue
         if is_set(budget.get("schedule")):
-            continue  # a time window, not a standing guarantee
+            continue
         reasons = {known(r) for r in as_list(budget.get("reasons"))}
-        if not reasons or {"Underutilized", "Drifted"} <= reasons:
-            return True
-    return False
+        frozen |= reasons or {"Underutilized", "Drifted", "Empty"}
+    drains = []
+    if known(disruption.get("consolidationPolicy")) != "WhenEmpty" and "Underutilized" not in frozen:
+        drains.append('consolidation of underutilized nodes (consolidationPolicy WhenEmptyOrUnderutilized without a nodes: "0" budget for Underutilized)')
+    if "Drifted" not in frozen:
+        drains.append('drift replacement (no nodes: "0" budget for Drifted: an AMI or NodeClass change drains every node)')
+    return drains
 
 
 def _training_disruption(res: Res, ctx: Ctx) -> None:
     pool = NodePool(res)
     if pool.workload != TRAINING:
         return
-    if not _disruption_blocked(pool):
+    drains = _still_drains(pool)  # the disruption block may be computed at preview: the other checks still run
+    if drains:
         ctx.violation(
             res,
-            f"training pool {pool.name!r} lets Karpenter consolidate busy nodes (consolidationPolicy "
-            'WhenEmptyOrUnderutilized without a nodes: "0" budget for Underutilized and Drifted), killing running '
-            "jobs; keep `crucible:pools[].workload: training` on Crucible's training profile or set "
-            "spec.disruption.consolidationPolicy = WhenEmpty.",
+            f"training pool {pool.name!r} lets Karpenter drain busy nodes by {' and '.join(drains)}, killing running "
+            "jobs; keep `crucible:pools[].workload: training` on Crucible's training profile (WhenEmpty and a "
+            'nodes: "0" budget for Underutilized and Drifted).',
         )
+
+
+def _training_expiry(res: Res, ctx: Ctx) -> None:
+    pool = NodePool(res)
+    if pool.workload != TRAINING:
+        return
     expire = text(dig(pool.spec, "template", "spec", "expireAfter"))
     minimum_hours = float(ctx.setting("minExpireAfterHours"))
     if expire != "Never":
@@ -95,6 +108,12 @@ def _training_disruption(res: Res, ctx: Ctx) -> None:
                 + (f" (or at least {minimum_hours:g}h, this environment's longest job)" if minimum_hours else "")
                 + ".",
             )
+
+
+def _training_grace(res: Res, ctx: Ctx) -> None:
+    pool = NodePool(res)
+    if pool.workload != TRAINING:
+        return
     grace = text(dig(pool.spec, "template", "spec", "terminationGracePeriod"))
     flush = float(ctx.setting("checkpointFlushSeconds"))
     if grace:
@@ -114,7 +133,7 @@ AI_KARP_002 = resource_policy(
     description="Training pools (crucible.io/workload: training) are disruption-safe: no consolidation of busy "
     "nodes, no node expiry mid-job, and enough termination grace for a checkpoint to flush.",
     applies_to=NODE_POOL,
-    checks=[_training_disruption],
+    checks=[_training_disruption, _training_expiry, _training_grace],
     settings={
         "minExpireAfterHours": {
             "type": "number",

@@ -6,16 +6,48 @@ Deleting a key that encrypts S3, FSx, EBS or EKS secrets crypto-shreds all of th
 
 from __future__ import annotations
 
-from policies.support.iam_documents import parse_document
+import re
+
+from policies.support.iam_documents import Statement, parse_document
 from policies.support.rule import Ctx, Res, resource_policy
 from policies.support.tokens import KMS_KEY
 from policies.support.values import flag, is_set, number, text
 
 
-def _hygiene(key: Res, ctx: Ctx) -> None:
+def _limited_to_account_via_service(st: Statement) -> bool:
+    """The AWS-documented key policy statement ``Principal: "*"`` narrowed by ``StringEquals`` ``kms:CallerAccount``
+    (one or more literal account ids) and ``kms:ViaService`` (literal service endpoints): only principals of that
+    account, and only through that service (the EBS/Secrets Manager default key policies; KMS developer guide,
+    "kms:CallerAccount" and "kms:ViaService"). ``StringLike`` with wildcards, ``...IfExists`` or a missing key does
+    not count."""
+    accounts = _string_equals(st, "kms:CallerAccount")
+    services = _string_equals(st, "kms:ViaService")
+    return (
+        bool(accounts)
+        and all(re.fullmatch(r"\d{12}", a) for a in accounts)
+        and bool(services)
+        and all(re.fullmatch(r"[a-z0-9-]+\.[a-z0-9-]+\.amazonaws\.com(\.cn)?", s) for s in services)
+    )
+
+
+def _string_equals(st: Statement, key: str) -> tuple[str, ...]:
+    for op, entries in st.conditions.items():
+        if op == "StringEquals":
+            for name, values in entries.items():
+                if name.lower() == key.lower():
+                    return values
+    return ()
+
+
+# Three independent checks, each run on its own (rule.py): a key policy computed at preview must not silence
+# the rotation or deletion-window verdicts.
+def _rotation(key: Res, ctx: Ctx) -> None:
     spec = text(key.get("customerMasterKeySpec")) or text(key.get("keySpec")) or "SYMMETRIC_DEFAULT"
     if spec == "SYMMETRIC_DEFAULT" and flag(key.get("enableKeyRotation")) is not True:
         ctx.violation(key, "automatic rotation is off (the KMS default); set enableKeyRotation = true.")
+
+
+def _key_policy(key: Res, ctx: Ctx) -> None:
     if not is_set(key.get("policy")):
         ctx.violation(
             key,
@@ -27,8 +59,15 @@ def _hygiene(key: Res, ctx: Ctx) -> None:
             statements = parse_document(key.get("policy"))
         except ValueError:
             statements = []
-        if any(st.allows and st.principal_is_everyone() for st in statements):
-            ctx.violation(key, 'its key policy allows Principal "*"; name the principals.')
+        if any(st.allows and st.principal_is_everyone() and not _limited_to_account_via_service(st) for st in statements):
+            ctx.violation(
+                key,
+                'its key policy allows Principal "*" without limiting it to your account through one AWS service '
+                "(StringEquals kms:CallerAccount + kms:ViaService); name the principals.",
+            )
+
+
+def _deletion_window(key: Res, ctx: Ctx) -> None:
     minimum = float(ctx.setting("minDeletionWindowDays"))
     window = number(key.get("deletionWindowInDays"))
     effective = 30.0 if window is None else window  # the KMS default
@@ -46,7 +85,7 @@ SEC_KMS_001 = resource_policy(
     description='Customer managed keys rotate yearly, carry an explicit key policy without Principal "*", '
     "and keep a deletion window long enough to notice a mistaken deletion.",
     applies_to=KMS_KEY,
-    checks=[_hygiene],
+    checks=[_rotation, _key_policy, _deletion_window],
     settings={
         "minDeletionWindowDays": {
             "type": "number",

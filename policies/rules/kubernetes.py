@@ -4,15 +4,20 @@ SEC-K8S-001 ... SEC-K8S-004)."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from fnmatch import fnmatchcase
+from typing import Optional
 
 from components.accelerators import DEVICE_RESOURCES
+from policies.support import cidrs, helm, imds
 from policies.support.kubernetes import WORKLOAD_LABEL, is_tenant, objects_in, tenant_namespaces
-from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
+from policies.support.rule import Ctx, Res, Stack, stack_policy
 from policies.support.tokens import (
     ADMISSION_POLICY,
     ADMISSION_POLICY_BINDING,
     CLUSTER_ROLE_BINDING,
+    EKS_CLUSTER,
     LIMIT_RANGE,
     NAMESPACE,
     NETWORK_POLICY,
@@ -21,7 +26,7 @@ from policies.support.tokens import (
     ROLE_BINDING,
     any_of,
 )
-from policies.support.values import as_dict, as_list, known, text
+from policies.support.values import as_dict, as_list, is_set, known, text
 
 PSA = "pod-security.kubernetes.io"
 LEVELS = ["privileged", "baseline", "restricted"]
@@ -52,6 +57,55 @@ def _allows_dns(policy: Res) -> bool:
     return False
 
 
+_PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")]
+
+
+def _peer_reaches_other_tenants(peer: object, namespace: Res) -> Optional[str]:
+    if not isinstance(peer, dict):
+        return None
+    block = as_dict(peer.get("ipBlock"))
+    if block:
+        net = cidrs.parse(known(block.get("cidr")))
+        if net is not None and net.version == 4 and any(net.overlaps(p) and net.prefixlen <= 16 for p in _PRIVATE):
+            return f"ipBlock {block.get('cidr')} (pod addresses of other namespaces)"
+        if net is not None and cidrs.reaches_internet([str(net)]):
+            return f"ipBlock {block.get('cidr')}"
+        return None
+    if "namespaceSelector" not in peer:
+        return None  # a podSelector alone stays in this namespace
+    selector = as_dict(peer.get("namespaceSelector"))
+    labels = as_dict(selector.get("matchLabels"))
+    expressions = as_list(selector.get("matchExpressions"))
+    if not labels and not expressions:
+        return "every namespace (namespaceSelector {})"
+    if any(isinstance(e, dict) and known(e.get("key")) == "crucible.io/tenant" and known(e.get("operator")) in ("Exists", "NotIn") for e in expressions):
+        return "every tenant namespace (namespaceSelector on crucible.io/tenant)"
+    name = labels.get("kubernetes.io/metadata.name")
+    tenant = labels.get("crucible.io/tenant")
+    if (tenant and tenant != namespace.labels.get("crucible.io/tenant")) or (name and labels.get("crucible.io/tenant") and name != namespace.k8s_name):
+        return f"another tenant's namespace ({name or tenant})"
+    return None
+
+
+def _undoes_default_deny(policy: Res, namespace: Res) -> list[str]:
+    """Rules of a tenant namespace's NetworkPolicy that open it to other tenants or everyone on every port."""
+    found = []
+    spec = as_dict(policy.get("spec"))
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for index, rule in enumerate(as_list(spec.get(direction))):
+            if not isinstance(rule, dict) or as_list(rule.get("ports")):
+                continue  # port-scoped allowances are the platform's curated openings
+            peers = as_list(rule.get(peers_key))
+            if not peers:
+                found.append(f"{direction}[{index}] admits every peer")
+                continue
+            for peer in peers:
+                reach = _peer_reaches_other_tenants(peer, namespace)
+                if reach:
+                    found.append(f"{direction}[{index}] admits {reach}")
+    return found
+
+
 def _default_deny(stack: Stack, ctx: Ctx) -> None:
     for ns in tenant_namespaces(stack):
         with ctx.each():
@@ -66,6 +120,13 @@ def _default_deny(stack: Stack, ctx: Ctx) -> None:
                     ns,
                     f"tenant namespace lacks {' and '.join(missing)}; without them any pod reaches any other tenant.",
                 )
+            for policy in policies:
+                for opening in _undoes_default_deny(policy, ns):
+                    ctx.violation(
+                        policy,
+                        f"{opening} on every port: NetworkPolicies add up, so this undoes the tenant namespace's "
+                        "default deny; name the ports and the peers it needs.",
+                    )
 
 
 SEC_NET_003 = stack_policy(
@@ -83,7 +144,7 @@ def _rank(level) -> int:
     return LEVELS.index(level) if level in LEVELS else -1
 
 
-def _pod_security(ns: Res, ctx: Ctx) -> None:
+def _pod_security(ns: Res, ctx: Ctx, cluster_minor: Optional[int] = None) -> None:
     labels = ns.labels
     enforce, warn, audit = (known(labels.get(f"{PSA}/{mode}")) for mode in ("enforce", "warn", "audit"))
     if enforce not in LEVELS:
@@ -93,15 +154,26 @@ def _pod_security(ns: Res, ctx: Ctx) -> None:
             "its Pod Security level (restricted for tenants, privileged only for system namespaces).",
         )
         return
+    version = known(labels.get(f"{PSA}/enforce-version"))
+    if enforce != "privileged" and version is not None and version != "latest":
+        minor = _minor(version)
+        if minor is None or (cluster_minor is not None and minor < cluster_minor):
+            ctx.violation(
+                ns,
+                f"label {PSA}/enforce-version is {version!r}: the namespace enforces the {enforce!r} standard of "
+                + (f"an older Kubernetes than the cluster's 1.{cluster_minor}" if minor is not None else "no valid version")
+                + ", without the checks added since; remove the label (the default is latest) or set it to 'latest'.",
+            )
     if not is_tenant(ns):
         return
     training = labels.get(WORKLOAD_LABEL) == "training"
     minimum = ctx.setting("trainingMinimum" if training else "tenantMinimum")
     what = "training" if training else "tenant"
+    key = "`crucible:teams[].podSecurity`"
     if _rank(enforce) < _rank(minimum):
         ctx.violation(
             ns,
-            f"{what} namespace enforces Pod Security {enforce!r}; set {PSA}/enforce to at least {minimum!r}.",
+            f"{what} namespace enforces Pod Security {enforce!r}; set {PSA}/enforce to at least {minimum!r} ({key}).",
         )
     if _rank(enforce) < _rank("restricted") and (warn != "restricted" or audit != "restricted"):
         ctx.violation(
@@ -110,14 +182,78 @@ def _pod_security(ns: Res, ctx: Ctx) -> None:
         )
 
 
-SEC_K8S_001 = resource_policy(
+def _minor(version: object) -> Optional[int]:
+    match = re.fullmatch(r"v1\.(\d+)", str(version))
+    return int(match.group(1)) if match else None
+
+
+def _cluster_minor(stack: Stack) -> Optional[int]:
+    versions = [_minor(f"v{text(c.get('version'))}") for c in stack.of(EKS_CLUSTER) if isinstance(c.get("version"), str)]
+    known_versions = [v for v in versions if v is not None]
+    return min(known_versions) if known_versions else None
+
+
+def _selects_notebooks(policy: Res) -> bool:
+    """Whether a NetworkPolicy's podSelector can select z2jh's singleuser pods (component: singleuser-server)."""
+    selector = as_dict(policy.get("spec", "podSelector"))
+    labels = as_dict(selector.get("matchLabels"))
+    if any(k != "component" and k not in ("app", "release", "hub.jupyter.org/network-access-hub") for k in labels):
+        return False
+    return labels.get("component", "singleuser-server") == "singleuser-server" and not selector.get("matchExpressions")
+
+
+def _notebook_namespaces(stack: Stack, ctx: Ctx) -> None:
+    minimum = ctx.setting("notebookMinimum")
+    for release in helm.releases(stack, "jupyterhub"):
+        with ctx.each():
+            values = helm.values(release)
+            name = text(release.get("namespace")) or "default"
+            for ns in (n for n in stack.of(NAMESPACE) if n.k8s_name == name):
+                enforce = known(ns.labels.get(f"{PSA}/enforce"))
+                if imds.uses_iptables(values):
+                    if enforce in LEVELS and enforce != "privileged":
+                        ctx.violation(
+                            ns,
+                            f"notebook namespace enforces {enforce!r}, but the hub blocks IMDS with z2jh's privileged "
+                            "iptables init container (singleuser.cloudMetadata.blockWithIptables), which that level "
+                            "refuses: no notebook starts. Block IMDS with the singleuser NetworkPolicy instead.",
+                        )
+                    continue
+                if enforce in LEVELS and _rank(enforce) < _rank(minimum):
+                    ctx.violation(
+                        ns,
+                        f"notebook namespace enforces Pod Security {enforce!r} although no privileged init container "
+                        f"needs it (IMDS is blocked by NetworkPolicy); set {PSA}/enforce to at least {minimum!r}.",
+                    )
+                for policy in objects_in(stack, ns, NETWORK_POLICY):
+                    if not _selects_notebooks(policy):
+                        continue
+                    admitting = imds.egress_admitting(as_list(policy.get("spec", "egress")))
+                    if admitting:
+                        ctx.violation(
+                            policy,
+                            f"admits notebook pods to the instance metadata service ({', '.join(admitting)}): "
+                            "NetworkPolicies add up, so this undoes the hub's IMDS block; except 169.254.169.254/32.",
+                        )
+
+
+def _pod_security_levels(stack: Stack, ctx: Ctx) -> None:
+    cluster_minor = _cluster_minor(stack)
+    for ns in stack.of(NAMESPACE):
+        with ctx.each():
+            _pod_security(ns, ctx, cluster_minor)
+    _notebook_namespaces(stack, ctx)
+
+
+SEC_K8S_001 = stack_policy(
     rule_id="SEC-K8S-001",
     slug="pod-security-labels",
-    description="Every namespace carries an explicit Pod Security Admission level: tenant and notebook "
-    "namespaces restricted, training namespaces at least baseline (EFA/NCCL images and MPI sshd run as root) with warn/audit "
-    "restricted, system namespaces explicitly privileged.",
-    applies_to=NAMESPACE,
-    checks=[_pod_security],
+    description="Every namespace carries an explicit Pod Security Admission level of the current standard (no "
+    "enforce-version older than the cluster): tenant namespaces restricted, training namespaces at least baseline "
+    "(EFA/NCCL images and MPI sshd run as root) with warn/audit restricted, the notebook namespace at least baseline "
+    "when IMDS is blocked by NetworkPolicy (privileged only for z2jh's iptables init container), system namespaces "
+    "explicitly privileged.",
+    check=_pod_security_levels,
     settings={
         "tenantMinimum": {
             "type": "string",
@@ -130,6 +266,12 @@ SEC_K8S_001 = resource_policy(
             "enum": LEVELS,
             "default": "baseline",
             "description": "Lowest enforce level for tenant training namespaces.",
+        },
+        "notebookMinimum": {
+            "type": "string",
+            "enum": LEVELS,
+            "default": "baseline",
+            "description": "Lowest enforce level for the JupyterHub namespace when IMDS is blocked by NetworkPolicy.",
         },
     },
     anchor="Pod Security Standards; EKS BPG security/pods; CIS EKS 4.2.x",
@@ -218,13 +360,94 @@ def _rbac(res: Res, ctx: Ctx) -> None:
             )
 
 
-SEC_K8S_003 = resource_policy(
+def _tenant_subjects(stack: Stack) -> dict[str, str]:
+    """Subjects that act for a tenant ("Group:name" / "ServiceAccount:ns/name" / the namespace's SA group) -> the
+    tenant namespace: groups bound in a tenant namespace, and that namespace's service accounts."""
+    out: dict[str, str] = {}
+    for ns in tenant_namespaces(stack):
+        name = ns.k8s_name or ns.name
+        out[f"Group:system:serviceaccounts:{name}"] = name
+        for binding in objects_in(stack, ns, ROLE_BINDING):
+            for subject in as_list(binding.get("subjects")):
+                if isinstance(subject, dict) and text(subject.get("kind")) == "Group" and text(subject.get("name")):
+                    out[f"Group:{text(subject.get('name'))}"] = name
+    return out
+
+
+def _who(subject: dict, binding: Res) -> str:
+    kind, name = text(subject.get("kind")) or "", text(subject.get("name")) or ""
+    if kind == "ServiceAccount":
+        return f"ServiceAccount:{text(subject.get('namespace')) or binding.k8s_namespace or ''}/{name}"
+    return f"{kind}:{name}"
+
+
+def _role_dangers(role: Res) -> list[str]:
+    found = set()
+    for rule in as_list(role.get("rules")):
+        if not isinstance(rule, dict):
+            continue
+        verbs = {known(v) for v in as_list(rule.get("verbs"))}
+        resources = {known(r) for r in as_list(rule.get("resources"))}
+        found |= verbs & TENANT_ESCALATION_VERBS
+        if "*" in verbs or "*" in resources:
+            found.add("a wildcard")
+    return sorted(found)
+
+
+def _tenant_rbac(stack: Stack, ctx: Ctx) -> None:
+    """Tenants judged by who is bound, not by how the binding is labelled."""
+    tenants = _tenant_subjects(stack)
+    roles = stack.of(RBAC_ROLE)
+    for binding in stack.of(any_of(CLUSTER_ROLE_BINDING, ROLE_BINDING)):
+        names = [n for n in (binding.name, binding.k8s_name) if n]
+        if binding.labels.get("crucible.io/tenant") or any(fnmatchcase(n, p) for n in names for p in ctx.setting("exemptRoles")):
+            continue  # judged by _rbac already, or a reviewed upstream binding
+        with ctx.each():
+            subjects = [_who(s, binding) for s in as_list(binding.get("subjects")) if isinstance(s, dict)]
+            namespaces = {tenants[s] for s in subjects if s in tenants}
+            namespaces |= {
+                s.split(":", 1)[1].split("/", 1)[0]
+                for s in subjects
+                if s.startswith("ServiceAccount:") and s.split(":", 1)[1].split("/", 1)[0] in tenants.values()
+            }
+            if not namespaces:
+                continue
+            if CLUSTER_ROLE_BINDING(binding.type):
+                ctx.violation(
+                    binding,
+                    f"binds subjects of tenant namespace(s) {', '.join(sorted(namespaces))} cluster-wide "
+                    f"({text(binding.get('roleRef', 'name'))}); bind tenants with RoleBindings in their namespaces.",
+                )
+                continue
+            wanted = text(binding.get("roleRef", "name"))
+            kind = text(binding.get("roleRef", "kind")) or "Role"
+            for role in roles:
+                same_kind = role.type.endswith(f":{kind}")
+                if role.k8s_name != wanted or not same_kind or (kind == "Role" and role.k8s_namespace not in (None, binding.k8s_namespace)):
+                    continue
+                dangers = _role_dangers(role)
+                if dangers:
+                    ctx.violation(
+                        binding,
+                        f"gives tenant namespace(s) {', '.join(sorted(namespaces))} {kind} {wanted!r}, which carries "
+                        f"{', '.join(dangers)} (unlabelled, so the tenant-role check never saw it); remove them.",
+                    )
+
+
+def _rbac_stack(stack: Stack, ctx: Ctx) -> None:
+    for res in stack.of(any_of(CLUSTER_ROLE_BINDING, ROLE_BINDING, RBAC_ROLE)):
+        with ctx.each():
+            _rbac(res, ctx)
+    _tenant_rbac(stack, ctx)
+
+
+SEC_K8S_003 = stack_policy(
     rule_id="SEC-K8S-003",
     slug="rbac-least-privilege",
     description="RBAC is least-privilege: no wildcard verbs or resources, cluster-admin bound only cluster-wide to "
-    "named platform subjects (never in a namespace), tenants bound only in their namespaces and never given escalate/bind/impersonate.",
-    applies_to=any_of(CLUSTER_ROLE_BINDING, ROLE_BINDING, RBAC_ROLE),
-    checks=[_rbac],
+    "named platform subjects (never in a namespace), tenants -- whoever the binding's subjects are, labelled or not -- "
+    "bound only in their namespaces and never given escalate/bind/impersonate.",
+    check=_rbac_stack,
     settings={
         "clusterAdminSubjects": {
             "type": "array",
@@ -248,30 +471,83 @@ NETWORK_POLICY_WRITERS = ("admin", "edit", "cluster-admin")
 WRITES = {"CREATE", "UPDATE", "DELETE"}
 
 
-def _guarding_expressions(stack: Stack) -> list[str]:
-    """CEL expressions of admission policies that are bound with Deny and match every NetworkPolicy write."""
-    bound = {
-        text(b.get("spec", "policyName"))
-        for b in stack.of(ADMISSION_POLICY_BINDING)
-        if "Deny" in [known(a) for a in as_list(b.get("spec", "validationActions"))]
-    }
-    out = []
-    for policy in stack.of(ADMISSION_POLICY):
-        if policy.k8s_name not in bound:
+def _selector_matches(selector: object, labels: dict) -> bool:
+    """A Kubernetes label selector (matchLabels + matchExpressions) against a namespace's labels; unset matches all."""
+    selector = as_dict(selector)
+    for key, value in as_dict(selector.get("matchLabels")).items():
+        if labels.get(key) != value:
+            return False
+    for expression in as_list(selector.get("matchExpressions")):
+        if not isinstance(expression, dict):
             continue
-        rules = as_list(policy.get("spec", "matchConstraints", "resourceRules"))
-        for rule in (r for r in rules if isinstance(r, dict)):
-            operations = {known(o) for o in as_list(rule.get("operations"))}
-            resources = {known(r) for r in as_list(rule.get("resources"))}
-            if ("networkpolicies" in resources or "*" in resources) and ("*" in operations or WRITES <= operations):
-                out.extend(text(v.get("expression")) or "" for v in as_list(policy.get("spec", "validations")) if isinstance(v, dict))
-    return out
+        key, op = known(expression.get("key")), known(expression.get("operator"))
+        values = [known(v) for v in as_list(expression.get("values"))]
+        present = key in labels
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and present and labels.get(key) in values):
+            return False
+        if (op == "Exists" and not present) or (op == "DoesNotExist" and present):
+            return False
+    return True
+
+
+def _rule_covers_network_policy_writes(rule: dict) -> bool:
+    operations = {known(o) for o in as_list(rule.get("operations"))}
+    resources = {known(r) for r in as_list(rule.get("resources"))}
+    groups = {known(g) for g in as_list(rule.get("apiGroups"))}
+    versions = {known(v) for v in as_list(rule.get("apiVersions"))}
+    return (
+        ("networkpolicies" in resources or "*" in resources)
+        and ("*" in operations or WRITES <= operations)
+        and bool(groups & {"networking.k8s.io", "*"})
+        and (not versions or bool(versions & {"v1", "*"}))
+    )
+
+
+def _guard_problems(policy: Res, binding: Res, namespace: Res, cluster_minor: Optional[int]) -> list[str]:
+    """Why a bound admission policy cannot refuse NetworkPolicy writes in ``namespace`` (empty: it can)."""
+    problems = []
+    spec, bspec = as_dict(policy.get("spec")), as_dict(binding.get("spec"))
+    constraints = as_dict(spec.get("matchConstraints"))
+    rules = [r for r in as_list(constraints.get("resourceRules")) if isinstance(r, dict)]
+    if not any(_rule_covers_network_policy_writes(r) for r in rules):
+        problems.append("its resourceRules do not match every write of networking.k8s.io/v1 networkpolicies")
+    if any(_rule_covers_network_policy_writes({**r, "operations": ["*"]}) for r in as_list(constraints.get("excludeResourceRules")) if isinstance(r, dict)):
+        problems.append("its excludeResourceRules take networkpolicies out again")
+    labels = namespace.labels | ({"kubernetes.io/metadata.name": namespace.k8s_name} if namespace.k8s_name else {})
+    if not _selector_matches(constraints.get("namespaceSelector"), labels):
+        problems.append("its namespaceSelector does not select the namespace")
+    if not _selector_matches(as_dict(bspec.get("matchResources")).get("namespaceSelector"), labels):
+        problems.append("its binding's matchResources.namespaceSelector does not select the namespace")
+    if is_set(spec.get("paramKind")) and not is_set(bspec.get("paramRef")):
+        problems.append("it declares paramKind but its binding has no paramRef")
+    if cluster_minor is not None and cluster_minor < 30:
+        problems.append(f"the cluster runs Kubernetes 1.{cluster_minor}, before ValidatingAdmissionPolicy v1 (1.30)")
+    return problems
+
+
+def _guards(stack: Stack, namespace: Res, cluster_minor: Optional[int]) -> tuple[list[str], list[str]]:
+    """(CEL expressions of admission policies that take effect on NetworkPolicy writes in ``namespace``, why the
+    other bound ones do not)."""
+    expressions, ineffective = [], []
+    for binding in stack.of(ADMISSION_POLICY_BINDING):
+        if "Deny" not in [known(a) for a in as_list(binding.get("spec", "validationActions"))]:
+            continue
+        for policy in (p for p in stack.of(ADMISSION_POLICY) if p.k8s_name == text(binding.get("spec", "policyName"))):
+            if not any(_rule_covers_network_policy_writes(r) for r in as_list(policy.get("spec", "matchConstraints", "resourceRules")) if isinstance(r, dict)):
+                continue  # another guard (e.g. pod placement): not about NetworkPolicies
+            problems = _guard_problems(policy, binding, namespace, cluster_minor)
+            if problems:
+                ineffective.append(f"{policy.k8s_name} ({'; '.join(problems)})")
+            else:
+                expressions.extend(text(v.get("expression")) or "" for v in as_list(policy.get("spec", "validations")) if isinstance(v, dict))
+    return expressions, ineffective
 
 
 def _network_policy_guard(stack: Stack, ctx: Ctx) -> None:
-    expressions = _guarding_expressions(stack)
+    cluster_minor = _cluster_minor(stack)
     for ns in tenant_namespaces(stack):
         with ctx.each():
+            expressions, ineffective = _guards(stack, ns, cluster_minor)
             writers = sorted(
                 {
                     text(subject.get("name"))
@@ -291,8 +567,9 @@ def _network_policy_guard(stack: Stack, ctx: Ctx) -> None:
                     ns,
                     f"groups {', '.join(unguarded)} hold admin/edit here (directly, or as a ServiceAccount a team admin "
                     "binds and acts as), which includes writing NetworkPolicies (one allow-all policy undoes the default "
-                    "deny), and no ValidatingAdmissionPolicy bound with Deny refuses them NetworkPolicy writes; keep the "
-                    "tenant guard (addons/tenancy.py TenantGuard, from crucible:teams).",
+                    "deny), and no ValidatingAdmissionPolicy bound with Deny refuses them NetworkPolicy writes"
+                    + (f" (bound but without effect here: {', '.join(ineffective)})" if ineffective else "")
+                    + "; keep the tenant guard (addons/tenancy.py TenantGuard, from `crucible:teams`).",
                 )
 
 

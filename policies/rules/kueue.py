@@ -22,10 +22,11 @@ from policies.support.karpenter import NODEPOOL_LABEL, POOL_LABEL, NodePool, nod
 from policies.support.kubernetes import in_namespace, is_tenant
 from policies.support.quantity import parse_quantity
 from policies.support.rule import Ctx, Res, Stack, stack_policy
-from policies.support.tokens import CLUSTER_QUEUE, LOCAL_QUEUE, NAMESPACE, RESOURCE_FLAVOR
+from policies.support.tokens import CLUSTER_QUEUE, KUEUE_VERSIONS, LOCAL_QUEUE, NAMESPACE, RESOURCE_FLAVOR, custom_resource
 from policies.support.values import as_dict, as_list, dig, known, text
 
 CAPACITY_RESOURCES = ("cpu", "memory", *DEVICE_RESOURCES)
+COHORT = custom_resource("kueue.x-k8s.io", "Cohort", (*KUEUE_VERSIONS, "v1alpha1"))
 
 
 def flavor_pool(flavor: Res, pools: list[NodePool]) -> tuple[Optional[str], Optional[NodePool]]:
@@ -82,13 +83,24 @@ def _fits(stack: Stack, ctx: Ctx) -> None:
                             f"{limit:g}; admitted pods would pend forever. Lower the quota or raise "
                             "`crucible:pools[].maxNodes`/`maxAccelerators`.",
                         )
+            # Quota can also be promised a level up the hierarchy: a Cohort's own resourceGroups (hierarchical
+            # cohorts, Kueue >= 0.11) are lent to its ClusterQueues like theirs are.
+            promised_by = {resource: ["ClusterQueues"] for resource in totals}
+            for cohort in stack.of(COHORT):
+                for resource, (nominal, _borrowing) in _quotas(cohort, flavor.k8s_name).items():
+                    if resource in CAPACITY_RESOURCES and resource in limits:
+                        totals[resource] = totals.get(resource, Decimal(0)) + nominal
+                        promised_by.setdefault(resource, [])
+                        if "Cohorts" not in promised_by[resource]:
+                            promised_by[resource].append("Cohorts")
             for resource, total in sorted(totals.items()):
                 limit = parse_quantity(known(limits[resource]))
-                if total > limit:
+                if limit is not None and total > limit:
                     ctx.violation(
                         flavor,
-                        f"ClusterQueues promise {total:g} {resource} in total on this flavor but pool {pool.name!r} is "
-                        f"limited to {limit:g}; derive the quotas from the pool's limits.",
+                        f"{' and '.join(promised_by.get(resource, ['ClusterQueues']))} promise {total:g} {resource} in total "
+                        f"on this flavor but pool {pool.name!r} is limited to {limit:g}; derive the quotas from the pool's "
+                        "limits (`crucible:teams[].shares`).",
                     )
 
 

@@ -12,7 +12,28 @@ from policies.support.security_groups import SEPARATE_RULES, SgRule, group_rules
 from policies.support.tokens import DEFAULT_SECURITY_GROUP, FLOW_LOG, SECURITY_GROUP, VPC
 from policies.support.values import text
 
-ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+# Ports that serve administrative or unauthenticated-by-default surfaces: never open to the internet.
+ADMIN_PORTS = {
+    22: "SSH",
+    23: "Telnet",
+    3389: "RDP",
+    5985: "WinRM",
+    5986: "WinRM over TLS",
+    6443: "the Kubernetes API",
+    10250: "the kubelet API",
+    2379: "etcd",
+    2380: "etcd peers",
+    8265: "the Ray dashboard",
+    10001: "the Ray client",
+    6379: "the Ray GCS / Redis",
+    8888: "Jupyter",
+    9090: "Prometheus",
+    3000: "Grafana",
+    5432: "PostgreSQL",
+    3306: "MySQL",
+    988: "Lustre",
+    2049: "NFS",
+}
 
 
 # SEC-NET-001 ---------------------------------------------------------------------------------------------------
@@ -65,8 +86,10 @@ def _world_ingress(stack: Stack, ctx: Ctx) -> None:
 SEC_NET_001 = stack_policy(
     rule_id="SEC-NET-001",
     slug="no-world-ingress",
-    description="No security group admits the internet (0.0.0.0/0, ::/0) on SSH, RDP, HTTP or all ports (HTTP "
-    "only on groups tagged as public load balancers), and the default security group has no rules.",
+    description="No security group admits the internet (in any spelling: 0.0.0.0/0, ::/0, 0.0.0.0/1 + 128.0.0.0/1, "
+    "any block covering a /8 of public space) on an admin surface (SSH, RDP, the Kubernetes and kubelet APIs, etcd, "
+    "Ray, Jupyter, Prometheus, Grafana, databases, Lustre/NFS), HTTP or all ports (HTTP only on groups tagged as "
+    "public load balancers), and the default security group has no rules.",
     check=_world_ingress,
     settings={
         "publicAlbTagKey": {"type": "string", "default": "crucible.io/exposure", "description": "Tag marking public load-balancer security groups."},

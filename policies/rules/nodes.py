@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import re
 
 from pulumi_policy import EnforcementLevel
@@ -132,16 +133,44 @@ def _volumes_encrypted(node: Res, ctx: Ctx) -> None:
         if flag(node.get("enabled")) is False:
             ctx.violation(node, "account-wide EBS encryption by default is being turned off; set enabled = true.")
         return
+    if EKS_NODE_GROUP(node.type):
+        if not is_set(node.get("launchTemplate")):
+            ctx.violation(
+                node,
+                "has no launch template, so its volumes take EKS's default template: unencrypted unless the account "
+                "encrypts EBS by default, never with a customer managed key; give it a launch template with "
+                "encrypted blockDeviceMappings.",
+            )
+        return
     is_node_class = EC2_NODE_CLASS(node.type)
-    mappings = as_list(node.get("spec", "blockDeviceMappings") if is_node_class else node.get("blockDeviceMappings"))
+    raw_mappings = node.get("spec", "blockDeviceMappings") if is_node_class else node.get("blockDeviceMappings")
+    known(raw_mappings)
+    mappings = as_list(raw_mappings)
     key_field = "kmsKeyID" if is_node_class else "kmsKeyId"
+    if not mappings:
+        # The block the rule inspects is absent: the defaults decide, and they are not what production needs.
+        if not is_node_class:
+            ctx.violation(
+                node,
+                "states no blockDeviceMappings, so the root volume takes the AMI's mapping: unencrypted unless the "
+                'account encrypts EBS by default; set blockDeviceMappings[].ebs.encrypted = "true" and kmsKeyId.',
+            )
+        elif ctx.setting("requireCmk"):
+            ctx.violation(
+                node,
+                "states no spec.blockDeviceMappings, so Karpenter's default root volume is encrypted with the AWS "
+                "managed key; this environment requires a customer managed key: set blockDeviceMappings[].ebs.kmsKeyID.",
+            )
+        return
     for mapping in mappings:
         if not isinstance(mapping, dict):
             continue
         device = text(mapping.get("deviceName")) or "?"
         ebs = as_dict(mapping.get("ebs"))
         if not ebs:
-            continue  # instance store or no EBS settings
+            if not is_set(mapping.get("virtualName")) and not is_set(mapping.get("noDevice")) and not is_node_class:
+                ctx.violation(node, f"block device {device} has no ebs settings, so it takes the AMI's (unencrypted) ones; set ebs.encrypted.")
+            continue  # instance store
         if flag(ebs.get("encrypted")) is not True:
             ctx.violation(
                 node,
@@ -161,7 +190,7 @@ SEC_NODE_003 = resource_policy(
     slug="encrypted-volumes",
     description="Node EBS volumes (root, data, image cache) are encrypted -- with a customer managed key in "
     "production -- and account-wide encryption by default stays on.",
-    applies_to=any_of(NODE_TEMPLATES, EBS_ENCRYPTION_BY_DEFAULT),
+    applies_to=any_of(NODE_TEMPLATES, EBS_ENCRYPTION_BY_DEFAULT, EKS_NODE_GROUP),
     checks=[_volumes_encrypted],
     settings={
         "requireCmk": {
@@ -187,6 +216,15 @@ def _not_public(node: Res, ctx: Ctx) -> None:
     elif EC2_NODE_CLASS(node.type):
         if flag(node.get("spec", "associatePublicIPAddress")):
             ctx.violation(node, "spec.associatePublicIPAddress is true; set it to false (nodes live in private subnets).")
+        for index, term in enumerate(as_list(node.get("spec", "subnetSelectorTerms"))):
+            tags = as_dict(term.get("tags")) if isinstance(term, dict) else {}
+            public = [f"{k}: {v}" for k, v in tags.items() if k == PUBLIC_LB_SUBNET_TAG or "public" in f"{k}={v}".lower()]
+            if public or tags.get("*") == "*" or (isinstance(term, dict) and text(term.get("id")) == "*"):
+                ctx.violation(
+                    node,
+                    f"subnetSelectorTerms[{index}] selects public subnets ({', '.join(public) or 'every subnet'}); "
+                    "select the private subnets by id or by their own tag.",
+                )
     elif LAUNCH_TEMPLATE(node.type):
         for nic in as_list(node.get("networkInterfaces")):
             if isinstance(nic, dict) and flag(nic.get("associatePublicIpAddress")):
@@ -213,23 +251,39 @@ SEC_NODE_004 = resource_policy(
 # SEC-NODE-005 --------------------------------------------------------------------------------------------------
 _SECRETS = (
     ("an AWS access key id", re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")),
-    ("an AWS secret access key", re.compile(r"(?i)aws_secret_access_key")),
-    ("a password", re.compile(r"(?i)\b(password|passwd)\s*[=:]")),
+    ("an AWS secret access key", re.compile(r"(?i)(aws_secret_access_key|secretaccesskey|aws[_-]?secret[_-]?key|aws_session_token)")),
+    ("a password", re.compile(r"(?i)(\b|_)(password|passwd|pwd)\s*['\"]?\s*[=:]")),
+    ("a private key", re.compile(r"-----BEGIN ([A-Z]+ )?PRIVATE KEY-----")),
+    ("a token", re.compile(r"(?i)\b(gh[pousr]_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,}|(api|auth|bearer)[_-]?token\s*['\"]?\s*[=:])")),
 )
 
 
 def _decoded(user_data: str) -> str:
+    """User data as the instance reads it: base64 (launch templates), gzip inside it, and base64 MIME parts."""
     try:
-        return base64.b64decode(user_data, validate=True).decode("utf-8", errors="replace")
+        data = base64.b64decode(user_data, validate=True)
     except (binascii.Error, ValueError):
-        return user_data
+        data = user_data.encode()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except OSError:
+            pass
+    content = data.decode("utf-8", errors="replace")
+    parts = re.findall(r"(?is)Content-Transfer-Encoding:\s*base64\s*\n\s*\n([A-Za-z0-9+/=\s]+)", content)
+    for part in parts:
+        try:
+            content += "\n" + base64.b64decode("".join(part.split())).decode("utf-8", errors="replace")
+        except (binascii.Error, ValueError):
+            pass
+    return content
 
 
 def _user_data(node: Res, ctx: Ctx) -> None:
     raw = text(node.get("spec", "userData") if EC2_NODE_CLASS(node.type) else node.get("userData"))
     if not raw:
         return
-    content = raw if EC2_NODE_CLASS(node.type) else _decoded(raw) + "\n" + raw
+    content = _decoded(raw) + "\n" + raw
     found = [what for what, pattern in _SECRETS if pattern.search(content)]
     if found:
         ctx.violation(
@@ -250,14 +304,39 @@ SEC_NODE_005 = resource_policy(
 
 
 # REL-NODE-006 --------------------------------------------------------------------------------------------------
+def _unpinned_term(term: object) -> str | None:
+    """Why an amiSelectorTerms entry follows new AMI releases (None: it names one release)."""
+    if not isinstance(term, dict):
+        return None
+    alias = text(term.get("alias"))
+    if alias is not None:
+        return None if "@" in alias and not alias.endswith("@latest") else f"alias {alias!r} follows every release"
+    if is_set(term.get("id")) and "*" not in str(term.get("id")):
+        return None
+    name = text(term.get("name"))
+    if name and ("*" in name or "?" in name):
+        return f"name pattern {name!r} picks the newest matching AMI"
+    ssm = text(term.get("ssmParameter"))
+    if ssm and ("recommended" in ssm or "latest" in ssm):
+        return f"SSM parameter {ssm!r} moves with every release"
+    if is_set(term.get("tags")) and not name:
+        return "a tag selector picks the newest AMI carrying the tags"
+    return None
+
+
 def _pinned_ami(node: Res, ctx: Ctx) -> None:
+    if LAUNCH_TEMPLATE(node.type):
+        image = text(node.get("imageId")) or ""
+        if image.startswith("resolve:ssm:") and ("recommended" in image or "latest" in image):
+            ctx.violation(node, f"imageId {image!r} resolves to the newest AMI at every update; pin an AMI id.")
+        return
     for term in as_list(node.get("spec", "amiSelectorTerms")):
-        alias = text(term.get("alias")) if isinstance(term, dict) else None
-        if alias and alias.endswith("@latest"):
+        why = _unpinned_term(term)
+        if why:
             ctx.violation(
                 node,
-                f"amiSelectorTerms alias {alias!r} follows every AMI release, so nodes drift (and are replaced) "
-                "whenever AWS publishes one; pin a release with `crucible:pools[].amiVersion` (e.g. v20251108).",
+                f"amiSelectorTerms {why}, so nodes drift (and are replaced) whenever AWS publishes one; pin a "
+                "release with `crucible:pools[].amiVersion` (e.g. al2023@v20251108) or an AMI id.",
             )
 
 
@@ -266,7 +345,7 @@ REL_NODE_006 = resource_policy(
     slug="pinned-amis",
     description="Karpenter node classes pin their AMI release instead of following @latest, so AMI changes "
     "roll out deliberately and not as unplanned drift replacements.",
-    applies_to=EC2_NODE_CLASS,
+    applies_to=any_of(EC2_NODE_CLASS, LAUNCH_TEMPLATE),
     checks=[_pinned_ami],
     anchor="EKS BPG autoscaling/karpenter: lock down AMIs in production clusters",
 )

@@ -8,10 +8,11 @@ resources joined to them by URN (see ``policies.support.s3``).
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 
 from pulumi_policy import EnforcementLevel
 
-from policies.support import s3
+from policies.support import iam_actions, s3
 from policies.support.iam_documents import parse_document
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
 from policies.support.tokens import (
@@ -68,6 +69,14 @@ SEC_S3_001 = stack_policy(
 
 
 # SEC-S3-002 ----------------------------------------------------------------------------------------------------
+_AWS_MANAGED_ALIAS = re.compile(r"(^|:)alias/aws/", re.IGNORECASE)
+
+
+def _aws_managed_key(key_id: object) -> bool:
+    """An AWS managed key in any form: ``alias/aws/s3``, its alias ARN in any partition/region/account."""
+    return isinstance(key_id, str) and bool(_AWS_MANAGED_ALIAS.search(key_id))
+
+
 def _kms_encrypted(stack: Stack, ctx: Ctx) -> None:
     require_kms = ctx.setting("requireKms")
     require_cmk = ctx.setting("requireCmk")
@@ -89,12 +98,18 @@ def _kms_encrypted(stack: Stack, ctx: Ctx) -> None:
                 kms = algorithm in ("aws:kms", "aws:kms:dsse")
                 if require_kms and not kms:
                     ctx.violation(bucket, f"default encryption is {algorithm or 'unset'}; use sseAlgorithm aws:kms.")
-                if kms and require_cmk and not is_set(dig(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")):
+                key_id = dig(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")
+                if kms and require_cmk and (not is_set(key_id) or _aws_managed_key(key_id)):
                     ctx.violation(
                         bucket,
-                        "SSE-KMS uses the AWS managed aws/s3 key; set kmsMasterKeyId to a customer managed key.",
+                        "SSE-KMS uses the AWS managed aws/s3 key"
+                        + (f" ({key_id})" if isinstance(key_id, str) else "")
+                        + "; set kmsMasterKeyId to a customer managed key (no crucible: key chooses it: the storage "
+                        "layer encrypts with the stack's own key).",
                     )
-                if kms and flag(rule.get("bucketKeyEnabled")) is not True:
+                # S3 Bucket Keys are not supported with DSSE-KMS (S3 user guide, "Using dual-layer server-side
+                # encryption with AWS KMS keys"): asking for one there would refuse a legitimate configuration.
+                if algorithm == "aws:kms" and flag(rule.get("bucketKeyEnabled")) is not True:
                     ctx.violation(
                         bucket,
                         "SSE-KMS without an S3 Bucket Key calls KMS for every object (multi-GB checkpoints, millions "
@@ -117,16 +132,28 @@ SEC_S3_002 = stack_policy(
 
 
 # SEC-S3-003 ----------------------------------------------------------------------------------------------------
-def _denies_plain_http(document) -> bool:
-    """A Deny of every S3 action (s3:* or *), for everyone, on the bucket's objects, when aws:SecureTransport is
-    false: a narrower Deny (one action, one principal) leaves plain-HTTP requests allowed."""
+def _covers_objects(resources: tuple[str, ...], bucket_name: str | None, built_from_bucket: bool) -> bool:
+    """Whether Resource patterns cover the bucket's objects: by matching its name in any partition when the bucket
+    is named, else (the name computed) patterns ending in /* of a policy built from the bucket."""
+    if "*" in resources:
+        return True
+    if bucket_name:
+        probes = [f"arn:{partition}:s3:::{bucket_name}/any/key" for partition in ("aws", "aws-cn", "aws-us-gov")]
+        return any(fnmatchcase(p, r) for r in resources for p in probes)
+    return built_from_bucket and any(r.endswith("/*") for r in resources)
+
+
+def _denies_plain_http(document, bucket_name: str | None = None, built_from_bucket: bool = True) -> bool:
+    """A Deny of every S3 action (any spelling that expands to all of them), for everyone, on *this* bucket's
+    objects, when aws:SecureTransport is false: a narrower Deny (one action, one principal, another bucket) leaves
+    plain-HTTP requests allowed."""
+    s3_actions = iam_actions.expand("s3:*")
     for st in parse_document(document):
-        values = st.condition_values("Bool", "aws:SecureTransport")
+        values = st.condition_values("Bool", "aws:SecureTransport") or st.condition_values("BoolIfExists", "aws:SecureTransport")
         if st.effect != "Deny" or values is None or not any(str(v).lower() == "false" for v in values):
             continue
-        every_action = any(a in ("*", "s3:*") for a in st.actions)
-        objects = any(r == "*" or r.endswith("/*") for r in st.resources)
-        if every_action and st.principal_is_everyone() and objects:
+        every_action = s3_actions <= iam_actions.expand_all(st.actions)
+        if every_action and st.principal_is_everyone() and _covers_objects(st.resources, bucket_name, built_from_bucket):
             return True
     return False
 
@@ -136,7 +163,9 @@ def _tls_only(stack: Stack, ctx: Ctx) -> None:
         with ctx.each():
             policies = s3.attached(stack, bucket, BUCKET_POLICY)
             try:
-                enforced = any(_denies_plain_http(p.get("policy")) for p in policies)
+                enforced = any(
+                    _denies_plain_http(p.get("policy"), s3.explicit_name(bucket), bucket.urn in p.property_dependencies.get("policy", ())) for p in policies
+                )
             except ValueError:
                 enforced = False
             if not enforced:
@@ -303,8 +332,9 @@ def _logged(stack: Stack, ctx: Ctx) -> None:
         if bucket.urn in log_targets:
             continue  # a log bucket does not log into itself
         with ctx.each():
-            if s3.attached(stack, bucket, BUCKET_LOGGING) or any(_trail_covers(stack, t, bucket) for t in trails):
-                continue
+            logging = [lg for lg in s3.attached(stack, bucket, BUCKET_LOGGING) if is_set(lg.get("targetBucket"))]
+            if logging or any(flag(t.get("enableLogging")) is not False and _trail_covers(stack, t, bucket) for t in trails):
+                continue  # a BucketLogging without a target, or a trail that is switched off, records nothing
             ctx.violation(
                 bucket,
                 "object access is not recorded; add BucketLogging to a log bucket, or a CloudTrail trail with S3 data events covering it.",

@@ -31,8 +31,12 @@ GPU_MANUFACTURER = "karpenter.k8s.aws/instance-gpu-manufacturer"
 GPU_COUNT = "karpenter.k8s.aws/instance-gpu-count"
 ACCELERATOR_MANUFACTURER = "karpenter.k8s.aws/instance-accelerator-manufacturer"
 ACCELERATOR_COUNT = "karpenter.k8s.aws/instance-accelerator-count"
+ACCELERATOR_NAME = "karpenter.k8s.aws/instance-accelerator-name"
+GPU_NAME = "karpenter.k8s.aws/instance-gpu-name"
+GPU_MEMORY = "karpenter.k8s.aws/instance-gpu-memory"
 ZONE = "topology.kubernetes.io/zone"
 CAPACITY_TYPE = "karpenter.sh/capacity-type"
+CAPACITY_TYPES = ("on-demand", "spot", "reserved")
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 
 _GPU_FAMILY = re.compile(r"^(p|g)\d")
@@ -118,7 +122,9 @@ class NodePool:
         return [t for t in as_list(dig(self.spec, "template", "spec", "taints")) if isinstance(t, dict)]
 
     def has_taint(self, key: str, effect: str = "NoSchedule") -> bool:
-        return any(known(t.get("key")) == key and known(t.get("effect")) == effect for t in self.taints())
+        """A taint on ``key`` that repels at least as much as ``effect`` (NoExecute also evicts: it repels more)."""
+        effects = {effect, "NoExecute"} if effect == "NoSchedule" else {effect}
+        return any(known(t.get("key")) == key and known(t.get("effect")) in effects for t in self.taints())
 
     def instance_names(self) -> set[str]:
         """Instance types and families the requirements select (by type, family or category)."""
@@ -127,18 +133,32 @@ class NodePool:
             names |= self.selected(key) or set()
         return names
 
+    def requires_label(self, key: str) -> bool:
+        """A requirement that only instances carrying ``key`` satisfy: ``Exists``, ``In`` a non-zero value, or
+        ``Gt`` (Karpenter sets the accelerator labels only on instances that have the accelerator)."""
+        for req in self.requirements():
+            if known(req.get("key")) != key:
+                continue
+            op = known(req.get("operator"))
+            values = [str(known(v)) for v in as_list(req.get("values"))]
+            if op == "Exists" or (op == "In" and any(v not in ("0", "") for v in values)):
+                return True
+        return self.requires_positive(key)
+
     def _selected_accelerator(self) -> Optional[str]:
-        """The accelerator the requirements select (by manufacturer, count, category, family or type)."""
-        categories = self.selected(INSTANCE_CATEGORY) or set()
+        """The accelerator the requirements select, by any requirement that implies it: instance type, family or
+        category, GPU or accelerator manufacturer / name / count / memory (Karpenter's well-known labels)."""
+        categories = {c.lower() for c in self.selected(INSTANCE_CATEGORY) or set()}
         names = self.instance_names()
         if (
-            GPU.catalog_kind in {v.lower() for v in self.selected(GPU_MANUFACTURER) or set()}  # the maker: nvidia
-            or self.requires_positive(GPU_COUNT)
+            any(self.requires_label(k) for k in (GPU_MANUFACTURER, GPU_COUNT, GPU_NAME, GPU_MEMORY))
             or categories & {"g", "p"}
             or any(is_gpu_family(n) for n in names)
         ):
             return GPU_RESOURCE
-        if categories & {"inf", "trn"} or any(is_neuron_family(n) for n in names):
+        if any(self.requires_label(k) for k in (ACCELERATOR_MANUFACTURER, ACCELERATOR_COUNT, ACCELERATOR_NAME)) or (
+            categories & {"inf", "trn"} or any(is_neuron_family(n) for n in names)
+        ):
             return NEURON_RESOURCE
         return None
 
@@ -163,8 +183,22 @@ class NodePool:
         return self.selected(ZONE)
 
     def capacity_types(self) -> set[str]:
-        chosen = self.selected(CAPACITY_TYPE)
-        return chosen if chosen is not None else {"on-demand"}
+        """The capacity types the requirements allow, whatever the operator: In, NotIn (NotIn [on-demand] is spot
+        and reserved), Exists (any); no requirement is Karpenter v1's default, on-demand only."""
+        requirements = [r for r in self.requirements() if known(r.get("key")) == CAPACITY_TYPE]
+        if not requirements:
+            return {"on-demand"}
+        allowed = set(CAPACITY_TYPES)
+        for req in requirements:
+            op = known(req.get("operator"))
+            values = {str(known(v)) for v in as_list(req.get("values"))}
+            if op == "In":
+                allowed &= values
+            elif op == "NotIn":
+                allowed -= values
+            elif op == "DoesNotExist":
+                allowed = set()
+        return allowed
 
     def limits(self) -> dict:
         value = self.spec.get("limits", {})

@@ -37,6 +37,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from policies.support.config_keys import with_key
 from policies.support.tokens import TypeMatcher, short
 from policies.support.values import dig, plain
 
@@ -173,8 +174,9 @@ StackCheck = Callable[[Stack, "Ctx"], None]
 class Ctx:
     """Settings, reporting and unknown isolation for one run of one policy."""
 
-    def __init__(self, report_violation: ReportViolation, config: Optional[Mapping[str, Any]], schema: Mapping[str, dict]):
+    def __init__(self, report_violation: ReportViolation, config: Optional[Mapping[str, Any]], schema: Mapping[str, dict], rule_id: str = ""):
         self._report = report_violation
+        self._rule_id = rule_id
         self._config = dict(config or {})
         self._schema = schema
         self._first_unknown: Optional[UnknownValueError] = None
@@ -188,10 +190,10 @@ class Ctx:
         return self._schema[key].get("default")
 
     def violation(self, res: Res, message: str) -> None:
-        self._report(f"{res.label}: {message}", res.urn)
+        self._report(f"{res.label}: {with_key(self._rule_id, message)}", res.urn)
 
     def stack_violation(self, message: str) -> None:
-        self._report(message, None)
+        self._report(with_key(self._rule_id, message), None)
 
     @contextlib.contextmanager
     def each(self) -> Iterator[None]:
@@ -250,7 +252,7 @@ def resource_policy(
         if not applies_to(args.resource_type):
             return
         res = Res.from_args(args)
-        ctx = Ctx(report_violation, args.get_config(), schema)
+        ctx = Ctx(report_violation, args.get_config(), schema, rule_id)
         for check in checks:
             with ctx.each():
                 check(res, ctx)
@@ -283,7 +285,7 @@ def stack_policy(
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         stack = Stack([Res.from_policy_resource(r) for r in args.resources])
-        ctx = Ctx(report_violation, args.get_config(), schema)
+        ctx = Ctx(report_violation, args.get_config(), schema, rule_id)
         with ctx.each():
             check(stack, ctx)
         ctx.settle()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from policies.support.cidrs import reaches_internet
 from policies.support.rule import Res, Stack
 from policies.support.tokens import (
     DEFAULT_SECURITY_GROUP,
@@ -63,16 +64,17 @@ class SgRule:
         return self.protocol in ("tcp", "udp") and (self.from_port or 0) <= 0 and (self.to_port or 0) >= 65535
 
     def open_to_world(self) -> bool:
-        """True when a source/destination is 0.0.0.0/0 or ::/0. A computed CIDR is not the world when it was
+        """True when the sources/destinations cover the internet in any spelling (``cidrs.reaches_internet``). A computed CIDR is not the world when it was
         derived from a VPC or subnet; otherwise the verdict waits for the value (unknown at preview)."""
+        blocks = []
         for cidr in self.cidrs:
             if isinstance(cidr, Unknown):
                 if self.cidr_from_network:
                     continue
                 known(cidr)
-            elif cidr in WORLD:
-                return True
-        return False
+            else:
+                blocks.append(cidr)
+        return reaches_internet(blocks)  # 0.0.0.0/0, ::/0, 0.0.0.0/1 + 128.0.0.0/1, 1.2.3.4/0 ...: by coverage
 
     def sources(self) -> str:
         parts = [c for c in self.cidrs if isinstance(c, str)]

@@ -1,0 +1,109 @@
+"""Shapes of Karpenter and accelerator misconfigurations (issue 18 A.3): AI-GPU-001, AI-KARP-002, AI-KARP-003."""
+
+from __future__ import annotations
+
+from policy_builder import res
+from pools import node_pool
+from shapes import firing
+
+P1 = "ai-gpu-001-accelerator-taints"
+
+
+def untainted(name, *requirements):
+    pool = node_pool(name, taints=())
+    pool["inputs"]["spec"]["template"]["spec"]["requirements"] = [
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+        *requirements,
+    ]
+    return pool
+
+
+@firing(P1, "instance-type-list")
+def _():
+    return [untainted("types", {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["p5.48xlarge"]})], ["types"]
+
+
+@firing(P1, "instance-family")
+def _():
+    return [untainted("family", {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g6e"]})], ["family"]
+
+
+@firing(P1, "instance-category")
+def _():
+    return [untainted("category", {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["p"]})], ["category"]
+
+
+@firing(P1, "gpu-count-gt")
+def _():
+    return [untainted("count", {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["0"]})], ["count"]
+
+
+@firing(P1, "gpu-name-exists")
+def _():
+    return [untainted("gpu-name", {"key": "karpenter.k8s.aws/instance-gpu-name", "operator": "Exists"})], ["gpu-name"]
+
+
+@firing(P1, "neuron-by-accelerator-name")
+def _():
+    return [untainted("neuron", {"key": "karpenter.k8s.aws/instance-accelerator-name", "operator": "In", "values": ["trainium"]})], ["neuron"]
+
+
+@firing(P1, "managed-node-group-gpu-ami")
+def _():
+    group = res("aws:eks/nodeGroup:NodeGroup", "gpu-group", {"clusterName": "eks", "amiType": "AL2023_x86_64_NVIDIA", "instanceTypes": ["m7i.large"]})
+    return [group], ["gpu-group"]
+
+
+P2 = "ai-karp-002-training-disruption"
+
+
+def training(name, disruption, **kwargs):
+    return node_pool(name, disruption=disruption, **kwargs)
+
+
+@firing(P2, "consolidate-underutilized")
+def _():
+    return [training("underutilized", {"consolidationPolicy": "WhenEmptyOrUnderutilized", "budgets": [{"nodes": "0", "reasons": ["Drifted"]}]})], [
+        "underutilized"
+    ]
+
+
+@firing(P2, "when-empty-but-drift-drains")
+def _():
+    return [training("drift", {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m"})], ["drift"]
+
+
+@firing(P2, "zero-budget-only-in-a-window")
+def _():
+    budgets = [{"nodes": "0", "reasons": ["Underutilized", "Drifted"], "schedule": "0 9 * * mon-fri", "duration": "8h"}]
+    return [training("window", {"consolidationPolicy": "WhenEmptyOrUnderutilized", "budgets": budgets})], ["window"]
+
+
+@firing(P2, "node-expiry")
+def _():
+    return [node_pool("expiring", expire="720h")], ["expiring"]
+
+
+P3 = "ai-karp-003-spot-interruption-handling"
+
+
+def spot_pool(name, requirement):
+    pool = node_pool(name)
+    requirements = pool["inputs"]["spec"]["template"]["spec"]["requirements"]
+    requirements[:] = [r for r in requirements if r["key"] != "karpenter.sh/capacity-type"] + [requirement]
+    return pool
+
+
+@firing(P3, "capacity-in-spot")
+def _():
+    return [spot_pool("spot-in", {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot", "on-demand"]})], ["spot-in"]
+
+
+@firing(P3, "capacity-not-in-on-demand")
+def _():
+    return [spot_pool("not-on-demand", {"key": "karpenter.sh/capacity-type", "operator": "NotIn", "values": ["on-demand"]})], ["not-on-demand"]
+
+
+@firing(P3, "capacity-exists")
+def _():
+    return [spot_pool("any-capacity", {"key": "karpenter.sh/capacity-type", "operator": "Exists"})], ["any-capacity"]

@@ -1,0 +1,161 @@
+"""Shapes of data misconfigurations (issue 18 A.4): SEC-S3-002, SEC-S3-003, SEC-S3-008."""
+
+from __future__ import annotations
+
+import json
+
+from policy_builder import res
+from shapes import firing
+from test_policy_s3 import good_bucket, side
+
+P1 = "sec-s3-002-kms-encryption"
+
+
+def with_encryption(algorithm, key=None, bucket_key=True, named=None):
+    resources = good_bucket(**({"bucket": named} if named else {}))
+    default = {"sseAlgorithm": algorithm, **({"kmsMasterKeyId": key} if key is not None else {})}
+    resources[2]["inputs"]["rules"] = [{"applyServerSideEncryptionByDefault": default, "bucketKeyEnabled": bucket_key}]
+    return resources
+
+
+@firing(P1, "sse-s3")
+def _():
+    return with_encryption("AES256"), ["checkpoints"]
+
+
+@firing(P1, "aws-managed-key-unset")
+def _():
+    return with_encryption("aws:kms"), ["checkpoints"]
+
+
+@firing(P1, "aws-managed-key-by-alias")
+def _():
+    return with_encryption("aws:kms", "alias/aws/s3"), ["checkpoints"]
+
+
+@firing(P1, "aws-managed-key-by-alias-arn")
+def _():
+    return with_encryption("aws:kms", "arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/aws/s3"), ["checkpoints"]
+
+
+@firing(P1, "no-bucket-key-with-sse-kms")
+def _():
+    return with_encryption("aws:kms", "arn:aws:kms:us-east-1:111122223333:key/k", bucket_key=False), ["checkpoints"]
+
+
+P2 = "sec-s3-003-tls-only"
+
+
+def with_policy(*statements, named="crucible-checkpoints"):
+    resources = good_bucket(bucket=named)
+    resources[3]["inputs"]["policy"] = json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    return resources
+
+
+def deny_http(resource, action="s3:*", principal="*", condition=None):
+    return {
+        "Effect": "Deny",
+        "Principal": principal,
+        "Action": action,
+        "Resource": resource,
+        "Condition": condition or {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+@firing(P2, "deny-protects-another-bucket")
+def _():
+    return with_policy(deny_http(["arn:aws:s3:::crucible-other", "arn:aws:s3:::crucible-other/*"])), ["checkpoints"]
+
+
+@firing(P2, "deny-one-action")
+def _():
+    return with_policy(deny_http("arn:aws:s3:::crucible-checkpoints/*", action="s3:GetObject")), ["checkpoints"]
+
+
+@firing(P2, "deny-one-principal")
+def _():
+    return with_policy(deny_http("arn:aws:s3:::crucible-checkpoints/*", principal={"AWS": "arn:aws:iam::111122223333:role/x"})), ["checkpoints"]
+
+
+@firing(P2, "deny-when-secure")
+def _():
+    return with_policy(deny_http("arn:aws:s3:::crucible-checkpoints/*", condition={"Bool": {"aws:SecureTransport": "true"}})), ["checkpoints"]
+
+
+P3 = "sec-s3-008-access-logging"
+
+
+@firing(P3, "no-logging")
+def _():
+    return [r for r in good_bucket() if not r["name"].endswith("-logging")], ["checkpoints"]
+
+
+@firing(P3, "bucket-logging-without-target")
+def _():
+    resources = good_bucket()
+    resources[-1]["inputs"].pop("targetBucket")
+    return resources, ["checkpoints"]
+
+
+@firing(P3, "trail-switched-off")
+def _():
+    resources = [r for r in good_bucket() if not r["name"].endswith("-logging")]
+    selectors = [{"dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}]}]
+    trail = res("aws:cloudtrail/trail:Trail", "trail", {"s3BucketName": "logs", "enableLogging": False, "eventSelectors": selectors})
+    return [*resources, trail], ["checkpoints"]
+
+
+# side() is re-exported for other shape modules that build bucket side resources
+__all__ = ["side"]
+
+
+# SEC-S3-001: a public access block that is missing, off, or left unset ------------------------------------------
+P4 = "sec-s3-001-public-access-block"
+
+
+@firing(P4, "missing")
+def _():
+    return [r for r in good_bucket() if not r["name"].endswith("-pab")], ["checkpoints"]
+
+
+@firing(P4, "flag-off")
+def _():
+    resources = good_bucket()
+    resources[1]["inputs"]["ignorePublicAcls"] = False
+    return resources, ["checkpoints"]
+
+
+@firing(P4, "flag-omitted")
+def _():
+    resources = good_bucket()
+    del resources[1]["inputs"]["blockPublicPolicy"]
+    return resources, ["checkpoints"]
+
+
+@firing(P4, "block-joined-to-another-bucket")
+def _():
+    mine = [r for r in good_bucket() if not r["name"].endswith("-pab")]
+    other = good_bucket("other")
+    return [*mine, *other], ["checkpoints"]
+
+
+# DATA-S3-004: versioning missing, suspended, or on another bucket ------------------------------------------------
+P5 = "data-s3-004-versioning"
+
+
+@firing(P5, "missing")
+def _():
+    return [r for r in good_bucket() if not r["name"].endswith("-versioning")], ["checkpoints"]
+
+
+@firing(P5, "suspended")
+def _():
+    resources = good_bucket()
+    resources[4]["inputs"]["versioningConfiguration"] = {"status": "Suspended"}
+    return resources, ["checkpoints"]
+
+
+@firing(P5, "versioning-of-another-bucket")
+def _():
+    mine = [r for r in good_bucket() if not r["name"].endswith("-versioning")]
+    return [*mine, *good_bucket("other")], ["checkpoints"]

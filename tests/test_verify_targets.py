@@ -113,3 +113,36 @@ def test_nccl_mpijob_is_valid_upstream():
 
     train = next(p for p in targets_from_plan(plan_document()).pools if p.name == "train")
     assert_valid(nccl_mpijob("cv-nccl", train, "p5.48xlarge", 8, None, "nccl-tests", 300, {"crucible.io/verify": "run1"}))
+
+
+# ---- the real prod plan: per-node figures, not pool totals -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prod_targets():
+    from helpers import shipped_report
+
+    document, _ = shipped_report("prod")
+    return targets_from_plan(document)
+
+
+def test_prod_per_node_figures_come_from_the_catalog_not_the_pool_totals(prod_targets):
+    # The capacity section's per-type `accelerators` is the pool at max nodes (64 GPUs on 8 p5 nodes); one p5.48xlarge
+    # has 8 H100s and 32 EFA interfaces (AWS: "P5 instances ... 8 NVIDIA H100 GPUs ... 3200 Gbps EFA").
+    pools = {p.name: p for p in prod_targets.pools}
+    train = pools["train"].expectation("p5.48xlarge")
+    assert (train.accelerators, train.efa, train.network_gbps) == (8, 32, 3200)
+    serve = pools["serve"]
+    assert [(e.instance_type, e.accelerators, e.efa) for e in serve.per_type] == [("g6e.xlarge", 1, 0), ("g6e.2xlarge", 1, 0), ("g6e.12xlarge", 4, 0)]
+    inf = pools["inf"]
+    assert [(e.instance_type, e.accelerators) for e in inf.per_type] == [("inf2.xlarge", 1), ("inf2.8xlarge", 1)]
+    assert all(e.accelerators == 0 and e.efa == 0 for e in pools["cpu"].per_type)
+
+
+def test_prod_nccl_mpijob_asks_one_nodes_gpus_and_efa_per_worker(prod_targets):
+    train = next(p for p in prod_targets.pools if p.name == "train")
+    exp = train.per_type[0]
+    job = nccl_mpijob("cv-nccl", train, exp.instance_type, exp.accelerators, None, "nccl-tests", 300, {"crucible.io/verify": "run1"})
+    worker = job["spec"]["mpiReplicaSpecs"]["Worker"]
+    limits = worker["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert worker["replicas"] == 2 and limits["nvidia.com/gpu"] == "8" and limits["vpc.amazonaws.com/efa"] == "32"

@@ -53,7 +53,7 @@ CAPACITY = {
         "acceleratorResource": "nvidia.com/gpu",
         "efaInterfacesPerNode": 32,
         "networkGbpsPerNode": 3200,
-        "types": [{"instanceType": "p5.48xlarge", "nodes": 4, "accelerators": 8, "efaMaxPerNode": 32, "networkGbpsPerNode": 3200}],
+        "types": [{"instanceType": "p5.48xlarge", "nodes": 4, "accelerators": 32, "efaMaxPerNode": 32, "networkGbpsPerNode": 3200}],  # totals at max nodes
     },
     "cpu": {
         "pool": "cpu",
@@ -62,7 +62,7 @@ CAPACITY = {
         "acceleratorResource": None,
         "efaInterfacesPerNode": 0,
         "networkGbpsPerNode": 12.5,
-        "types": [{"instanceType": "m7i.2xlarge", "accelerators": 0, "networkGbpsPerNode": 12.5}],
+        "types": [{"instanceType": "m7i.2xlarge", "nodes": 10, "accelerators": 0, "networkGbpsPerNode": 12.5}],
     },
 }
 

@@ -10,8 +10,9 @@ read through the plan's read model (stacks/tools/plan/model.py: :class:`PlanMode
 - the Lustre claim: the `PersistentVolumeClaim` bound to a PersistentVolume of the FSx CSI driver;
 - JupyterHub: the `kubernetes:helm.sh/v3:Release` of chart `jupyterhub` (its namespace; the hub service).
 
-Per-node figures (accelerators, EFA devices, network Gbps) are instance facts: they come from the plan's `capacity`
-section, which reads the instance catalog (see :func:`node_expectations`). Lustre's throughput figure comes from
+Per-node figures (accelerators, EFA devices, network Gbps) are instance facts: the plan's `capacity` section names
+each pool's instance types and EFA setting, the instance catalog gives one node's figures (see :func:`node_expectations`;
+the section's per-type figures are pool totals at max nodes). Lustre's throughput figure comes from
 the plan's `storage` section (`fileSystems[].writeThroughputMbps`).
 """
 
@@ -105,14 +106,32 @@ class PoolFigures:
     accelerator_resource: Optional[str]
 
 
+def _per_node(instance_type: str, entry: dict, efa_configured: int) -> NodeExpectation:
+    """One node of `instance_type`: the catalog's figures (what the hardware has); EFA is what the pool's
+    EC2NodeClass attaches, at most what the type supports. The plan's per-type `accelerators` is the pool's total at
+    `nodes` nodes (64 GPUs on 8 p5 nodes), never a per-node figure: it is divided only for a type the catalog lacks."""
+    from components.catalog import load_catalog
+
+    catalog = load_catalog()
+    if instance_type in catalog:
+        facts = catalog.get(instance_type)
+        return NodeExpectation(instance_type, facts.accelerator_count, min(efa_configured, facts.efa_interfaces), facts.network_gbps)
+    nodes = int(entry.get("nodes") or 0)
+    total = int(entry.get("accelerators") or 0)
+    per_node = total // nodes if nodes else total
+    return NodeExpectation(instance_type, per_node, min(efa_configured, int(entry.get("efaMaxPerNode", efa_configured))), entry.get("networkGbpsPerNode"))
+
+
 def node_expectations(capacity: Any, pool: str) -> Optional[PoolFigures]:
-    """Per-instance-type figures of `pool` from the plan's `capacity` section (None: the section says nothing).
+    """Per-node figures of each instance type of `pool`, from the plan's `capacity` section and the catalog (None:
+    the section says nothing about the pool).
 
     Accepted shapes (the one place to adjust when the section changes):
     - a list ``[{"pool", "instanceTypes", "acceleratorsPerNode", "acceleratorResource", "efaPerNode",
-      "networkGbpsPerNode"}]`` (one figure for all the pool's types);
+      "networkGbpsPerNode"}]`` (figures already per node, one for all the pool's types);
     - the compute layer's mapping ``{pool: {"instanceTypes", "acceleratorResource", "efaInterfacesPerNode",
-      "networkGbpsPerNode", "types": [{"instanceType", "accelerators", "networkGbpsPerNode"}]}}``.
+      "types": [{"instanceType", "nodes", "accelerators", "efaMaxPerNode", "networkGbpsPerNode"}]}}`` where the
+      per-type figures are totals at max nodes: per-node figures come from the catalog (:func:`_per_node`).
     """
     if isinstance(capacity, list):
         entry = next((e for e in capacity if isinstance(e, dict) and e.get("pool") == pool), None)
@@ -127,10 +146,7 @@ def node_expectations(capacity: Any, pool: str) -> Optional[PoolFigures]:
         entry = capacity[pool]
         efa = int(entry.get("efaInterfacesPerNode") or 0)
         types = entry.get("types") or [{"instanceType": t} for t in entry.get("instanceTypes", [])]
-        per = tuple(
-            NodeExpectation(t["instanceType"], int(t.get("accelerators") or 0), efa, t.get("networkGbpsPerNode", entry.get("networkGbpsPerNode")))
-            for t in types
-        )
+        per = tuple(_per_node(t["instanceType"], t, efa) for t in types)
         return PoolFigures(per, efa, entry.get("acceleratorResource"))
     return None
 

@@ -300,7 +300,7 @@ def test_a_timeout_row_names_what_the_check_was_looking_at(fake):
 class _SlowServer:
     """A client whose every request outlives the timeout it is given (a loaded machine or a slow API server)."""
 
-    def get_or_none(self, path, timeout):
+    def get_or_none(self, path, timeout, **kw):
         time.sleep(timeout)
         raise Unreachable(f"GET {path}: timed out after {timeout}s")
 

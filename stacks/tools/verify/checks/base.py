@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from stacks.tools.verify import VERIFY_LABEL
-from stacks.tools.verify.kube import KubeClient, Unreachable, api_path
+from stacks.tools.verify.kube import KubeClient, KubeError, Unreachable, api_path
 from stacks.tools.verify.targets import VerifyTargets
 from stacks.spec.workloads import NCCL_TESTS_IMAGE
 
@@ -168,13 +168,13 @@ class Context:
 
     # --- API shorthands, bounded by the check's deadline -------------------------------------------------
     def get(self, path: str) -> Optional[dict]:
-        return self._bounded(lambda timeout: self.client.get_or_none(path, timeout=timeout))
+        return self._bounded(lambda timeout: self.client.get_or_none(path, timeout=timeout, deadline=self.deadline))
 
     def list(self, path: str, selector: Optional[str] = None) -> list[dict]:
-        return self._bounded(lambda timeout: self.client.list(path, selector, timeout=timeout))
+        return self._bounded(lambda timeout: self.client.list(path, selector, timeout=timeout, deadline=self.deadline))
 
     def text(self, path: str, query: Optional[dict] = None) -> str:
-        return self._bounded(lambda timeout: self.client.text(path, query, timeout=timeout))
+        return self._bounded(lambda timeout: self.client.text(path, query, timeout=timeout, deadline=self.deadline))
 
     def create(self, api_version: str, plural: str, namespace: Optional[str], body: dict) -> dict:
         """Create an object labelled with this run's id (recorded first, so a create that times out on the way
@@ -186,7 +186,16 @@ class Context:
         if isinstance(template, dict):  # a Job's pods carry the label too
             template.setdefault("metadata", {}).setdefault("labels", {}).update(self.labels)
         self.ledger.record(api_version, plural, namespace, meta["name"])
-        return self._bounded(lambda timeout: self.client.create(api_path(api_version, plural, namespace), body, timeout=timeout))
+        try:
+            return self._bounded(lambda timeout: self.client.create(api_path(api_version, plural, namespace), body, timeout=timeout, deadline=self.deadline))
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+            # A create retried after a 5xx may have landed the first time: ours (this run's label) is fine.
+            existing = self.get(api_path(api_version, plural, namespace, meta["name"]))
+            if ((existing or {}).get("metadata") or {}).get("labels", {}).get(VERIFY_LABEL) == self.run_id:
+                return existing
+            raise
 
     def verify_namespace(self) -> str:
         """This run's own namespace (crucible-verify-<run id>), created on first use and deleted at the end."""

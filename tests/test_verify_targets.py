@@ -44,12 +44,22 @@ def test_team_queues_lustre_claim_and_hub():
     assert (targets.hub.namespace, targets.hub.service) == ("jupyterhub", "hub")
 
 
-def test_without_a_capacity_section_efa_comes_from_the_node_class_and_a_note_says_so():
+def test_without_a_capacity_section_the_nodepools_types_get_the_catalogs_figures():
     targets = targets_from_plan(plan_document(capacity=False, storage=False, hub=False))
     train = next(p for p in targets.pools if p.name == "train")
-    assert train.efa == 32 and train.per_type == ()
-    assert any("train" in n and "capacity" in n for n in targets.notes)
+    assert train.efa == 32 and [(e.instance_type, e.accelerators, e.efa) for e in train.per_type] == [("p5.48xlarge", 8, 32)]
+    assert targets.notes == ()
     assert targets.lustre.expected_write_mbps is None and targets.hub is None
+
+
+def test_a_type_outside_the_catalog_leaves_a_note_and_only_presence_is_checked():
+    document = plan_document(capacity=False)
+    for r in document["resources"]:
+        if r["name"] == "train" and r["type"].endswith(":NodePool"):
+            r["inputs"]["spec"]["template"]["spec"]["requirements"][0]["values"] = ["p99.mystery"]
+    train = next(p for p in targets_from_plan(document).pools if p.name == "train")
+    assert train.per_type == () and train.efa == 32
+    assert any("train" in n for n in targets_from_plan(document).notes)
 
 
 def test_the_documented_list_shape_of_capacity_is_accepted():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Literal, Mapping, Optional
 
 import pulumi
 
@@ -25,6 +25,7 @@ class AddonsBelow(Below):
     monitoring: Optional[Monitoring] = None  # ServiceMonitors of later releases wait for its CRDs
     kueue: Optional[Kueue] = None  # the teams' LocalQueues point at its ClusterQueues
     managed_observability: Optional[ManagedObservability] = None  # Prometheus remote-writes to its workspace
+    namespaces: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # namespace -> the resource creating it
 
     @classmethod
     def of(cls, below: Below) -> "AddonsBelow":
@@ -42,6 +43,7 @@ class AddonsBelow(Below):
             monitoring=out.monitoring if out.monitoring is not None else self.monitoring,
             kueue=out.kueue if out.kueue is not None else self.kueue,
             managed_observability=out.managed_observability if out.managed_observability is not None else self.managed_observability,
+            namespaces={**self.namespaces, **out.namespaces},
         )
 
 
@@ -54,6 +56,7 @@ class AddonOutputs:
     monitoring: Optional[Monitoring] = None
     kueue: Optional[Kueue] = None
     managed_observability: Optional[ManagedObservability] = None
+    namespaces: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # the namespaces it created (later add-ons put objects there)
 
 
 @dataclass(frozen=True)

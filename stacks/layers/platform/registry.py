@@ -13,7 +13,7 @@ it); ServiceMonitors only after Monitoring (its release installs their CRD); Kue
 from __future__ import annotations
 
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
-from stacks.layers.platform import argo, kuberay, load_balancer, notebooks, observability, showback, tenancy, training
+from stacks.layers.platform import argo, kuberay, load_balancer, notebooks, observability, showback, tenancy, training, verify
 from stacks.spec import PlatformSpec
 
 ENTRIES: tuple[Entry, ...] = (
@@ -32,6 +32,7 @@ ENTRIES: tuple[Entry, ...] = (
     kuberay.ENTRY,
     tenancy.KUEUE,
     tenancy.TEAMS,
+    verify.ENTRY,
 )
 
 

@@ -95,6 +95,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
         TenantGuard("tenant-guard", groups, [team.namespace for team in spec.teams], opts=opts)
     PlacementGuard("tenant-placement", opts=opts)  # tenant pods never tolerate the system nodes' taint
     exports: dict = {}
+    namespaces: dict = {}
     for team, local_queue in zip(spec.teams, plan.local_queues):
         level = pod_security_level(team, spec)
         t = Team(
@@ -133,7 +134,8 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
             "lustreClaim": LUSTRE_CLAIM if t.lustre_claim is not None else None,
             "quotas": {pool: q.to_json() for pool, q in plan.quotas[team.name].items()},
         }
-    return AddonOutputs(export=exports)
+        namespaces[team.namespace] = t.namespace
+    return AddonOutputs(export=exports, namespaces=namespaces)
 
 
 KUEUE = Entry(

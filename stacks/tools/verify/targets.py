@@ -21,7 +21,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from stacks.tools.plan.model import PlanModel
+from addons.verify import NAMESPACE as VERIFY_NAMESPACE, PRIORITY_CLASS as VERIFY_PRIORITY_CLASS, QUEUE as VERIFY_QUEUE
+from stacks.tools.plan.model import PVC_TYPE, PlanModel, meta, spec_of
+
+HUB_ACCESS_LABEL = "hub.jupyter.org/network-access-hub"  # z2jh 4.4.0 templates/hub/netpol.yaml: pods with it reach hub:8081
 
 
 class TargetsError(ValueError):
@@ -49,6 +52,7 @@ class PoolTarget:
     taints: tuple[dict, ...] = ()
     per_type: tuple[NodeExpectation, ...] = ()  # empty: the plan has no capacity section (figures unknown)
     queue: Optional[tuple[str, str]] = None  # (namespace, LocalQueue) whose ClusterQueue reaches this pool
+    price_per_hour: Optional[float] = None  # the cheapest of its types (catalog)
 
     @property
     def accelerated(self) -> bool:
@@ -67,6 +71,17 @@ class QueueTarget:
     namespace: str
     name: str
     cluster_queue: Optional[str]
+    pool: Optional[str] = None  # where the sample Job is pinned: the CPU (or cheapest) pool the ClusterQueue reaches
+    taints: tuple[dict, ...] = ()  # that pool's taints (tolerated)
+
+
+@dataclass(frozen=True)
+class RunnerTarget:
+    """verify's own namespace and queue, when the stack creates them (spec addons.verify.enabled)."""
+
+    namespace: str = VERIFY_NAMESPACE
+    queue: Optional[str] = None  # its LocalQueue (None: the stack has no Kueue)
+    priority_class: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,8 @@ class LustreTarget:
     claim: str
     zone: Optional[str]
     expected_write_mbps: Optional[float]  # the plan's sizing figure (aggregate), MB/s
+    pool: Optional[str] = None  # the pool whose workloads use the file system (training): the writers run there
+    taints: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,7 @@ class HubTarget:
     namespace: str
     service: str = "hub"
     port: str = "8081"
+    access_label: str = HUB_ACCESS_LABEL
 
 
 @dataclass(frozen=True)
@@ -91,7 +109,16 @@ class VerifyTargets:
     queues: tuple[QueueTarget, ...] = ()
     lustre: Optional[LustreTarget] = None
     hub: Optional[HubTarget] = None
+    runner: Optional[RunnerTarget] = None
     notes: tuple[str, ...] = field(default=())
+
+    def pool(self, name: Optional[str]) -> Optional[PoolTarget]:
+        return next((p for p in self.pools if p.name == name), None)
+
+    @property
+    def cheapest_pool(self) -> Optional[PoolTarget]:
+        """Where verify's plain CPU pods go: a pool without accelerators, the cheapest first."""
+        return min(self.pools, key=_cost_rank, default=None)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -151,14 +178,47 @@ def node_expectations(capacity: Any, pool: str) -> Optional[PoolFigures]:
     return None
 
 
-def _lustre(model: PlanModel) -> Optional[LustreTarget]:
+def _cost_rank(pool: PoolTarget) -> tuple:
+    return (pool.accelerated, pool.efa > 0, pool.price_per_hour if pool.price_per_hour is not None else float("inf"), pool.name)
+
+
+def _lustre(model: PlanModel, pools: list[PoolTarget]) -> Optional[LustreTarget]:
     claim = model.lustre_claim
     if claim is None:
         return None
+    own = next((c for c in model.of_type(PVC_TYPE) if meta(c).get("namespace") == VERIFY_NAMESPACE and spec_of(c).get("volumeName")), None)
+    namespace, name = (VERIFY_NAMESPACE, meta(own).get("name")) if own is not None else (claim.namespace, claim.name)
     systems = (((model.document or {}).get("storage") or {}).get("fileSystems")) or []
     fs = systems[0] if systems else {}
     expected = fs.get("writeThroughputMbps", fs.get("throughputMbps"))
-    return LustreTarget(claim.namespace, claim.name, fs.get("zone"), float(expected) if expected is not None else None)
+    # The file system serves training: write from a node of the training pool (EFA first), as its clients do.
+    users = sorted((p for p in pools if p.workload == "training"), key=lambda p: (not p.efa, p.name))
+    user = users[0] if users else None
+    return LustreTarget(
+        namespace,
+        name,
+        fs.get("zone"),
+        float(expected) if expected is not None else None,
+        pool=user.name if user else None,
+        taints=user.taints if user else (),
+    )
+
+
+def _runner(model: PlanModel) -> Optional[RunnerTarget]:
+    namespaces = {meta(r).get("name") for r in model.of_type("kubernetes:core/v1:Namespace")}
+    if VERIFY_NAMESPACE not in namespaces:
+        return None
+    queue = next((q for q in model.queues.local_queues if q.namespace == VERIFY_NAMESPACE and q.cluster_queue == VERIFY_QUEUE), None)
+    priority = any(meta(r).get("name") == VERIFY_PRIORITY_CLASS for r in model.of_type("kubernetes:kueue.x-k8s.io/v1beta2:WorkloadPriorityClass"))
+    return RunnerTarget(queue=queue.name if queue else None, priority_class=VERIFY_PRIORITY_CLASS if queue and priority else None)
+
+
+def _price(instance_types) -> Optional[float]:
+    from components.catalog import load_catalog
+
+    catalog = load_catalog()
+    prices = [catalog.get(t).price_per_hour for t in instance_types if t in catalog]
+    return min(prices) if prices else None
 
 
 def _hub(model: PlanModel) -> Optional[HubTarget]:
@@ -177,9 +237,14 @@ def targets_from_plan(document: dict) -> VerifyTargets:
     for pool in model.pools:
         resource, efa = pool.accelerator_resource, pool.efa_interfaces
         figures = node_expectations(capacity, pool.name)
+        if figures is None and pool.instance_types:  # no capacity section: the NodePool's types, the catalog's figures
+            figures = node_expectations({pool.name: {"instanceTypes": list(pool.instance_types), "efaInterfacesPerNode": efa}}, pool.name)
+            figures = PoolFigures(tuple(e for e in figures.per_type if e.accelerators or not resource), efa, resource) if figures else None
         per_type: tuple[NodeExpectation, ...] = ()
-        if figures is None:
-            notes.append(f"pool {pool.name}: the plan has no capacity figures; EFA is checked against the EC2NodeClass, accelerators only for presence")
+        if not figures or not figures.per_type:
+            notes.append(
+                f"pool {pool.name}: neither the plan nor the catalog has its figures; EFA is checked against the EC2NodeClass, accelerators only for presence"
+            )
         else:
             per_type, efa = figures.per_type, figures.efa
             resource = resource or figures.accelerator_resource
@@ -194,14 +259,24 @@ def targets_from_plan(document: dict) -> VerifyTargets:
                 taints=pool.taints,
                 per_type=tuple(per_type),
                 queue=queues_by_pool.get(pool.name),
+                price_per_hour=_price(pool.instance_types or tuple(e.instance_type for e in per_type)),
             )
         )
-    queues = tuple(QueueTarget(q.namespace, q.name, q.cluster_queue) for q in model.queues.local_queues)
+    by_name = {p.name: p for p in pools}
+    queues = []
+    for q in model.queues.local_queues:
+        if q.namespace == VERIFY_NAMESPACE:  # verify's own queue: the probes use it; it is not a team's
+            continue
+        cq = model.queues.cluster_queues.get(q.cluster_queue) if q.cluster_queue else None
+        reachable = [by_name[name] for name in (cq.pools if cq else ()) if name in by_name]
+        pin = min(reachable, key=_cost_rank, default=None)
+        queues.append(QueueTarget(q.namespace, q.name, q.cluster_queue, pin.name if pin else None, pin.taints if pin else ()))
     return VerifyTargets(
         stack=str(document.get("stack", "?")),
         pools=tuple(sorted(pools, key=lambda p: p.name)),
         queues=tuple(sorted(queues, key=lambda q: (q.namespace, q.name))),
-        lustre=_lustre(model),
+        lustre=_lustre(model, pools),
         hub=_hub(model),
+        runner=_runner(model),
         notes=tuple(notes),
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from stacks.tools.verify.checks.base import FAIL, PASS, SKIP, Context, Row, condition, dns_name
+from stacks.tools.verify.checks.base import FAIL, PASS, SKIP, TIMEOUT, Context, Row, condition, dns_name
 from stacks.tools.verify.kube import api_path
 from components.labels import EFA_RESOURCE, NODEPOOL_LABEL
 from stacks.tools.verify.targets import PoolTarget
@@ -23,8 +23,9 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
 
 def _ready_nodes(ctx: Context, pool: str) -> list[dict]:
+    """Ready nodes of `pool` that are not being deleted (a node Karpenter drains stays Ready while Terminating)."""
     nodes = ctx.list(api_path("v1", "nodes"), f"{NODEPOOL_LABEL}={pool}")
-    return [n for n in nodes if (condition(n, "Ready") or {}).get("status") == "True"]
+    return [n for n in nodes if (condition(n, "Ready") or {}).get("status") == "True" and not (n.get("metadata") or {}).get("deletionTimestamp")]
 
 
 def _count(node: dict, resource: Optional[str]) -> int:
@@ -70,17 +71,22 @@ def run(ctx: Context) -> None:
     if not pools:
         ctx.emit(Row(NAME, "-", SKIP, detail="no accelerator or EFA pools in the plan"))
         return
-    for pool in pools:
+    for i, pool in enumerate(pools):
         ctx.target = pool.name
+        budget = ctx.pool_budget(len(pools) - i)
         ctx.phase = f"listing nodes of {pool.name}"
         nodes = _ready_nodes(ctx, pool.name)
         probe = None
         if not nodes:
-            namespace, queue = pool.queue if pool.queue else (ctx.verify_namespace(), None)
+            namespace, queue, priority = ctx.queue_for_probes()
             probe = dns_name("cv", ctx.run_id, "probe", pool.name)
             ctx.phase = f"creating probe job {namespace}/{probe}"
-            ctx.create("batch/v1", "jobs", namespace, probe_job(probe, pool, queue, ctx.options.image, int(ctx.options.check_timeout) + 60))
-            nodes = ctx.wait_for(f"waiting for a node of {pool.name} (probe {namespace}/{probe})", lambda: _ready_nodes(ctx, pool.name))
+            ctx.create("batch/v1", "jobs", namespace, probe_job(probe, pool, queue, ctx.options.image, int(ctx.options.check_timeout) + 60, priority))
+            what = f"waiting for a node of {pool.name} (probe {namespace}/{probe}" + (f" in LocalQueue {queue})" if queue else ")")
+            nodes = ctx.wait_for(what, lambda: _ready_nodes(ctx, pool.name), budget=budget)
+            if not nodes:
+                ctx.emit(Row(NAME, pool.name, TIMEOUT, detail=f"no Ready node within this pool's {budget:.0f}s budget while {what}"))
+                continue
         node = nodes[0]
         started = time.monotonic()
         ok, data = _judge(pool, node)

@@ -43,12 +43,12 @@ def rule(group: str, resources: Sequence[str], *verbs: str) -> dict:
 
 # What verify calls, by where (stacks/tools/verify/checks, runner.py cleanup):
 CLUSTER_RULES = (
-    rule("", ["nodes"], "get", "list"),  # devices: list a pool's nodes, re-read one while its device plugins start
+    rule("", ["nodes"], "list"),  # devices: a pool's nodes (by label), again while their device plugins start
     rule("karpenter.sh", ["nodepools"], "get"),  # pools
     rule("karpenter.k8s.aws", ["ec2nodeclasses"], "get"),  # pools
 )
 RUNNER_RULES = (  # in crucible-verify: probes, the NCCL MPIJob, the Lustre writers
-    rule("batch", ["jobs"], "create", "list", "delete"),  # probe Jobs; the cleanup sweep lists them by run label
+    rule("batch", ["jobs"], "create", "get", "list", "delete"),  # probe Jobs; cleanup sweeps by run label, waits until gone
     rule("kubeflow.org", ["mpijobs"], "create", "get", "list", "delete"),  # nccl polls its MPIJob
     rule("", ["pods"], "create", "get", "list", "delete"),  # Lustre writers; the launcher pod is listed by label
     rule("", ["pods/log"], "get"),  # the launcher's and the writers' output

@@ -84,6 +84,7 @@ class FakeCluster:
         self.creates: list[tuple[str, Optional[str], str]] = []  # (plural, namespace, name)
         self.deletes: list[tuple[str, Optional[str], str]] = []
         self.requests: list[str] = []
+        self.bodies: dict[tuple[str, Optional[str], str], dict] = {}  # what each create sent, as sent
         self.calls: list[tuple[str, str, str, Optional[str]]] = []  # RBAC attributes: (verb, apiGroup, resource, namespace)
         self.admissions: dict[tuple[Optional[str], str], tuple[str, str]] = {}  # (namespace, job) -> (ClusterQueue, flavor)
         self.refused: list[str] = []  # 403 messages (RBAC, Pod Security)
@@ -229,6 +230,7 @@ class FakeCluster:
                 return 200, copy.deepcopy(items[name])
             if method == "POST":
                 obj = copy.deepcopy(body)
+                self.bodies[(plural, namespace, obj["metadata"]["name"])] = copy.deepcopy(body)
                 if obj["metadata"]["name"] in items:
                     return 409, {"kind": "Status", "code": 409, "reason": "AlreadyExists", "message": f'{plural} "{obj["metadata"]["name"]}" already exists'}
                 refusal = self._admission(namespace, plural, obj)
@@ -544,3 +546,80 @@ def _fits(pod: dict, node: dict) -> bool:
             if "/" in r and _quantity(q) > _quantity(allocatable.get(r, 0)):
                 return False
     return True
+
+
+# ---- a cluster as a plan says it is ---------------------------------------------------------------------------
+
+_SERVED = {  # plan type -> (collection root, plural)
+    "kubernetes:core/v1:Namespace": ("api/v1", "namespaces"),
+    "kubernetes:karpenter.sh/v1:NodePool": ("apis/karpenter.sh/v1", "nodepools"),
+    "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass": ("apis/karpenter.k8s.aws/v1", "ec2nodeclasses"),
+    "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue": (KUEUE_API, "localqueues"),
+    "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": (KUEUE_API, "clusterqueues"),
+    "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": (KUEUE_API, "resourceflavors"),
+    "kubernetes:kueue.x-k8s.io/v1beta2:WorkloadPriorityClass": (KUEUE_API, "workloadpriorityclasses"),
+}
+
+
+def catalog_node(name: str, pool: str, instance_type: str, efa: int) -> dict:
+    """A Ready node of `instance_type` advertising what the instance has (catalog) and `efa` EFA devices."""
+    from components.catalog import load_catalog
+
+    facts = load_catalog().get(instance_type)
+    allocatable = {"cpu": f"{facts.vcpu * 1000 - 500}m", "memory": f"{int(facts.memory_gib * 0.9)}Gi", "pods": "110"}
+    if facts.accelerator_resource:
+        allocatable[facts.accelerator_resource] = str(facts.accelerator_count)
+    if efa:
+        allocatable["vpc.amazonaws.com/efa"] = str(efa)
+    return node(name, pool, instance_type, allocatable)
+
+
+def verify_rbac(document: dict, group: str) -> list[tuple[Optional[str], dict]]:
+    """(namespace or None, PolicyRule) the plan grants `group` through its (Cluster)RoleBindings."""
+    roles: dict[tuple[str, Optional[str], str], list[dict]] = {}
+    bindings = []
+    for r in document["resources"]:
+        inputs = r.get("inputs") or {}
+        kind = inputs.get("kind")
+        meta = inputs.get("metadata") or {}
+        if kind in ("ClusterRole", "Role"):
+            roles[(kind, meta.get("namespace"), meta.get("name"))] = inputs.get("rules") or []
+        elif kind in ("ClusterRoleBinding", "RoleBinding") and any(s.get("kind") == "Group" and s.get("name") == group for s in inputs.get("subjects") or []):
+            bindings.append((kind, meta.get("namespace"), inputs["roleRef"]))
+    out: list[tuple[Optional[str], dict]] = []
+    for kind, namespace, ref in bindings:
+        key = (ref["kind"], None if ref["kind"] == "ClusterRole" else namespace, ref["name"])
+        for rule in roles.get(key, []):
+            out.append((namespace if kind == "RoleBinding" else None, rule))
+    return out
+
+
+def cluster_from_plan(document: dict, group: Optional[str] = None, **overrides) -> Scenario:
+    """A healthy cluster built as `document` (a `crucible plan --json`) says: its namespaces (Pod Security labels),
+    Karpenter pools Ready, Kueue's queues, flavors and priority classes; no node yet in any pool but the one Karpenter
+    launches (per the catalog) when a pod asks for it; the RBAC of `group` enforced when given."""
+    from stacks.tools.verify.targets import targets_from_plan
+
+    objects = []
+    for r in document["resources"]:
+        served = _SERVED.get(r.get("type"))
+        if served is None:
+            continue
+        obj = copy.deepcopy(r["inputs"])
+        if obj.get("kind") in ("NodePool", "EC2NodeClass"):
+            obj["status"] = ready()
+        objects.append((served[0], (obj.get("metadata") or {}).get("namespace"), served[1], obj))
+    targets = targets_from_plan(document)
+    probe_nodes = {}
+    for pool in targets.pools:
+        if pool.instance_types:
+            probe_nodes[pool.name] = catalog_node(f"ip-10-30-{len(probe_nodes)}-9", pool.name, pool.instance_types[0], pool.efa)
+    values: dict[str, Any] = {
+        "objects": objects,
+        "probe_nodes": probe_nodes,
+        "proxy_status": 503,
+        "hub_access_label": "hub.jupyter.org/network-access-hub",
+        "rbac": verify_rbac(document, group) if group else None,
+    }
+    values.update(overrides)
+    return Scenario(**values)

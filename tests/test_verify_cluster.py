@@ -163,25 +163,33 @@ def test_a_pool_without_nodes_gets_a_probe_job_outside_the_teams_queues_and_it_i
 
 
 def test_a_hanging_check_times_out_cleanly_and_the_rest_still_run(fake, tmp_path, capsys):
-    cluster, kubeconfig, plan = fake(healthy(queue_jobs="hang"))
+    cluster, kubeconfig, plan = fake(healthy(lustre_phase="Pending"))
     started = time.monotonic()
     assert verify(kubeconfig, plan, "--check-timeout", "0.5", "--json", str(tmp_path / "r.json")) == 1
     assert time.monotonic() - started < 10
     out = capsys.readouterr().out
-    assert "TIMEOUT" in next(ln for ln in out.splitlines() if ln.startswith("queues"))
+    assert "TIMEOUT" in next(ln for ln in out.splitlines() if ln.startswith("lustre"))
     assert any(ln.startswith("jupyterhub") and "PASS" in ln for ln in out.splitlines())
-    [queues] = [c for c in json.loads((tmp_path / "r.json").read_text())["checks"] if c["check"] == "queues"]
-    assert queues["status"] == "timeout" and "timed out after 0.5s" in queues["detail"] and "not admitted yet" in queues["detail"]
+    [lustre] = [c for c in json.loads((tmp_path / "r.json").read_text())["checks"] if c["check"] == "lustre"]
+    assert lustre["status"] == "timeout" and "timed out after 0.5s" in lustre["detail"] and "pods writing to claim" in lustre["detail"]
     assert_nothing_left(cluster)
-    assert sum(1 for p, _, _ in cluster.deletes if p == "jobs") == 2
+    assert sum(1 for p, ns, _ in cluster.deletes if p == "pods" and ns == "shared-data") == 2
+
+
+def test_a_queue_that_never_admits_fails_its_row_within_the_check(fake):
+    cluster, _, _ = fake(healthy(queue_jobs="hang"))
+    result = run(cluster, check_timeout=0.6)
+    assert [(r.target, r.status) for r in rows(result, "queues")] == [("team-research/training", "fail"), ("team-vision/training", "fail")]
+    assert all("not admitted within" in r.detail for r in rows(result, "queues"))
+    assert_nothing_left(cluster)
 
 
 def test_the_global_deadline_stops_the_run_and_cleans_up(fake):
-    cluster, _, _ = fake(healthy(queue_jobs="hang"))
+    cluster, _, _ = fake(healthy(lustre_phase="Pending"))
     result = run(cluster, check_timeout=5, deadline=0.6)
     statuses = {r.check: r.status for r in result.rows}
-    assert statuses["queues"] == "timeout"
-    assert all(statuses[c] == "timeout" for c in ("lustre", "jupyterhub", "nccl"))
+    assert statuses["lustre"] == "timeout"
+    assert all(statuses[c] == "timeout" for c in ("jupyterhub", "nccl"))
     assert any("global deadline" in r.detail for r in result.rows)
     assert result.elapsed < 5 and not result.passed
     assert_nothing_left(cluster)
@@ -297,10 +305,10 @@ def test_a_pool_without_a_queue_is_probed_in_the_run_namespace_which_is_deleted(
 
 
 def test_a_timeout_row_names_what_the_check_was_looking_at(fake):
-    cluster, _, _ = fake(healthy(queue_jobs="hang"))
+    cluster, _, _ = fake(healthy(lustre_phase="Pending"))
     result = run(cluster, check_timeout=0.3)
-    [row] = rows(result, "queues")
-    assert row.status == "timeout" and row.target == "team-research/training"
+    [row] = rows(result, "lustre")
+    assert row.status == "timeout" and row.target == "shared-data/lustre"
 
 
 class _SlowServer:

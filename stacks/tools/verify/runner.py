@@ -24,10 +24,10 @@ from stacks.tools.verify.checks.base import FAIL, OK_STATUSES, TIMEOUT, Cancelle
 from stacks.tools.verify.kube import KubeClient, KubeError, Unreachable, api_path
 from stacks.tools.verify.targets import VerifyTargets
 
-# What the label sweep looks for in a touched namespace, in this order (pods last: a Job's deletion takes its pods);
-# only the kinds the run created there (and pods where it created Jobs or MPIJobs): what its RBAC allows.
+# What the label sweep looks for in a touched namespace, in this order (pods last), only the kinds the run created
+# there: what its RBAC allows (addons/verify.py). A Job's or MPIJob's pods go with it (background propagation,
+# cleanPodPolicy All).
 SWEPT = (("kubeflow.org/v2beta1", "mpijobs"), ("batch/v1", "jobs"), ("v1", "pods"))
-OWNS_PODS = ("jobs", "mpijobs")
 
 
 @dataclass
@@ -122,7 +122,7 @@ def cleanup(client: KubeClient, ledger: Ledger, options: Options) -> Cleanup:
     for namespace in sorted(ledger.namespaces - own):
         kinds = created_in.get(namespace, set())
         for api_version, plural in SWEPT:
-            if plural not in kinds and not (plural == "pods" and kinds & set(OWNS_PODS)):
+            if plural not in kinds:
                 continue
             if time.monotonic() > end:
                 break

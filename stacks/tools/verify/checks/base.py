@@ -200,6 +200,11 @@ class Context:
                 return existing
             raise
 
+    def delete(self, api_version: str, plural: str, namespace: Optional[str], name: str) -> None:
+        """Delete something this run made as soon as it has served (a probe holding borrowed quota); cleanup still
+        waits until it is gone."""
+        self._bounded(lambda timeout: self.client.delete(api_path(api_version, plural, namespace, name), timeout=timeout, deadline=self.deadline))
+
     def pool_budget(self, pools_left: int) -> float:
         """Seconds the next pool may take: `pool_timeout`, and at most an even share of what is left for the pools
         still to check (one slow pool does not starve the rest)."""

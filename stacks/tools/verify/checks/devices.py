@@ -94,9 +94,11 @@ def run(ctx: Context) -> None:
         while not ok and time.monotonic() - started < ctx.options.device_settle:
             ctx.phase = f"waiting for device plugins on {name}"
             ctx.sleep()
-            fresh = ctx.get(api_path("v1", "nodes", name=name)) or node
+            fresh = next((n for n in ctx.list(api_path("v1", "nodes"), f"{NODEPOOL_LABEL}={pool.name}") if n["metadata"].get("name") == name), node)
             ok, data = _judge(pool, fresh)
         data["probe"] = probe
+        if probe:  # its node is judged: give back the borrowed device before the next pool (and NCCL) needs quota
+            ctx.delete("batch/v1", "jobs", namespace, probe)
         ctx.emit(
             Row(
                 NAME,

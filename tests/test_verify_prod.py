@@ -147,7 +147,7 @@ def test_lustre_is_written_by_several_clients_and_streams_on_the_training_pool(h
 def test_everything_verify_creates_meets_restricted_and_has_a_ttl(healthy_run):
     cluster, _ = healthy_run
     assert cluster.bodies
-    for (plural, namespace, name), body in cluster.bodies.items():
+    for (plural, _, name), body in cluster.bodies.items():
         assert workload_violations(body, "restricted") == [], name
         spec = body["spec"]
         if plural == "jobs":

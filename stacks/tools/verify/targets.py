@@ -8,7 +8,9 @@ read through the plan's read model (stacks/tools/plan/model.py: :class:`PlanMode
 - team queues: `kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue` (namespace, name, ClusterQueue), and which pool a
   ClusterQueue reaches through its ResourceFlavors' `nodeLabels` `karpenter.sh/nodepool`;
 - the Lustre claim: the `PersistentVolumeClaim` bound to a PersistentVolume of the FSx CSI driver;
-- JupyterHub: the `kubernetes:helm.sh/v3:Release` of chart `jupyterhub` (its namespace; the hub service).
+- JupyterHub: the `kubernetes:helm.sh/v3:Release` of chart `jupyterhub` (its namespace; the hub service);
+- verify's own place (addons.verify): namespace crucible-verify, its LocalQueue and WorkloadPriorityClass, its Lustre
+  claim. Its LocalQueue is not a team queue (the queues check skips it; the probes use it).
 
 Per-node figures (accelerators, EFA devices, network Gbps) are instance facts: the plan's `capacity` section names
 each pool's instance types and EFA setting, the instance catalog gives one node's figures (see :func:`node_expectations`;

@@ -1,10 +1,12 @@
 """Device plugins advertise every accelerator and EFA device on a node of each accelerator/EFA pool.
 
-For each such pool: its Ready nodes (label karpenter.sh/nodepool); when it has none, a probe Job asking for one
-accelerator is queued (through the pool's LocalQueue when the plan has one, so Kueue admits it; otherwise in
-verify's own namespace) and verify waits for Karpenter's node. Each node's `status.allocatable` is compared with
-the plan's figures for its instance type (label node.kubernetes.io/instance-type), waiting up to `device_settle`
-seconds for the plugins to start.
+For each such pool, within its budget (`pool_timeout`, at most an even share of the time left): its Ready nodes
+(label karpenter.sh/nodepool) that are not being deleted; when it has none, a probe Job pinned to the pool asking
+for one accelerator is queued in verify's own queue (addons.verify; without it, unqueued in verify's own
+namespace: never a team's queue, whose quota it would take) and verify waits for Karpenter's node. Each node's
+`status.allocatable` is compared with one node's figures for its instance type (the catalog, through the plan;
+label node.kubernetes.io/instance-type), waiting up to `device_settle` seconds for the plugins to start. The probe
+is deleted once its node is judged, giving its borrowed quota back.
 """
 
 from __future__ import annotations

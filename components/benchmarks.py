@@ -153,6 +153,19 @@ def parse_dd(text: str) -> Throughput:
     return Throughput(size, seconds, mbps, "dd")
 
 
+def parse_dd_streams(text: str) -> Throughput:
+    """Several `dd` processes writing at once (one summary line each): their bytes together over the slowest one's
+    time, i.e. what the client wrote per second while all its streams ran."""
+    pattern = re.compile(r"(\d+) bytes\b.*?copied,\s*([\d.,]+)\s*s(?:econds?)?,")
+    found = [(int(m.group(1)), float(m.group(2).replace(",", "."))) for m in pattern.finditer(text)]
+    if not found:
+        raise ParseError("no dd summary line (expected `N bytes (…) copied, S s, R MB/s`)")
+    if len(found) == 1:
+        return parse_dd(text)
+    total, seconds = sum(b for b, _ in found), max(t for _, t in found)
+    return Throughput(total, seconds, total / seconds / 1e6 if seconds > 0 else 0.0, f"dd x{len(found)}")
+
+
 def parse_fio_json(text: str) -> Throughput:
     """`fio --output-format=json`: the sum of the jobs' write `bw_bytes` (bytes/s; `bw` is KiB/s in older output).
 

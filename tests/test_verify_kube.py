@@ -70,3 +70,101 @@ def test_api_paths_for_core_and_group_resources():
     assert api_path("v1", "pods", "ns", "p", "log") == "/api/v1/namespaces/ns/pods/p/log"
     assert api_path("karpenter.sh/v1", "nodepools", name="gpu") == "/apis/karpenter.sh/v1/nodepools/gpu"
     assert api_path("batch/v1", "jobs", "team-a") == "/apis/batch/v1/namespaces/team-a/jobs"
+
+
+# ---- production semantics: throttling, flaky API servers, pages, credential lifetime ------------------------
+
+import datetime  # noqa: E402
+import time  # noqa: E402
+
+from fakekube import FakeCluster, Scenario, node  # noqa: E402
+from stacks.tools.verify.kube import KubeError  # noqa: E402
+
+
+@pytest.fixture
+def served():
+    started = []
+
+    def start(**scenario):
+        cluster = FakeCluster(Scenario(**scenario))
+        started.append(cluster)
+        url = cluster.start()
+        client = KubeClient(parse_kubeconfig(json.dumps(_plain(url))), timeout=2, backoff=0.01)
+        return cluster, client
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
+def _plain(url: str) -> dict:
+    return {
+        "current-context": "t",
+        "clusters": [{"name": "t", "cluster": {"server": url}}],
+        "users": [{"name": "t", "user": {"token": "x"}}],
+        "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}],
+    }
+
+
+def _nodes(n: int) -> list:
+    return [("api/v1", None, "nodes", node(f"ip-{i}", "cpu", "m7i.xlarge", {"cpu": "4"})) for i in range(n)]
+
+
+def test_throttled_requests_are_retried_after_the_servers_retry_after(served):
+    cluster, client = served(objects=_nodes(1), throttle=3, retry_after="0")
+    assert [n["metadata"]["name"] for n in client.list("/api/v1/nodes")] == ["ip-0"]
+    assert len([r for r in cluster.requests if r == "GET /api/v1/nodes"]) == 4
+
+
+def test_a_retry_after_longer_than_the_deadline_gives_up_with_the_429(served):
+    cluster, client = served(objects=_nodes(1), throttle=1, retry_after="30")
+    started = time.monotonic()
+    with pytest.raises(KubeError) as err:
+        client.get("/api/v1/nodes/ip-0", deadline=time.monotonic() + 1)
+    assert err.value.status == 429 and err.value.retry_after == 30 and time.monotonic() - started < 1
+
+
+def test_a_flaky_api_server_is_retried_with_backoff_and_a_client_error_is_not(served):
+    cluster, client = served(objects=_nodes(1), flaky=2)
+    assert client.get("/api/v1/nodes/ip-0")["metadata"]["name"] == "ip-0"
+    with pytest.raises(KubeError) as err:
+        client.get("/api/v1/nodes/nope")
+    assert err.value.status == 404 and cluster.requests.count("GET /api/v1/nodes/nope") == 1
+
+
+def test_lists_are_read_in_pages_and_restart_when_the_continue_token_expired(served):
+    cluster, client = served(objects=_nodes(5), page_size=2, expire_continue=True)
+    assert sorted(n["metadata"]["name"] for n in client.list("/api/v1/nodes")) == [f"ip-{i}" for i in range(5)]
+    assert cluster._expired  # the first continue answered 410; the list restarted from the first page
+
+
+def _plugin(tmp_path, expires_in: float | None) -> dict:
+    stamp = (
+        (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=expires_in)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if expires_in is not None
+        else None
+    )
+    count = tmp_path / "calls"
+    plugin = tmp_path / "get-token.py"
+    plugin.write_text(
+        "import json, sys\n"
+        f"open({str(count)!r}, 'a').write('x')\n"
+        f"status = {{'token': 'k8s-aws-v1.t'}}\n"
+        f"stamp = {stamp!r}\n"
+        "if stamp: status['expirationTimestamp'] = stamp\n"
+        "print(json.dumps({'kind': 'ExecCredential', 'apiVersion': 'client.authentication.k8s.io/v1beta1', 'status': status}))\n"
+    )
+    return {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable, "args": [str(plugin)]}}
+
+
+def test_an_exec_token_is_reused_until_shortly_before_the_credentials_expiration(tmp_path):
+    client = KubeClient(parse_kubeconfig(config_text(_plugin(tmp_path, 900))))
+    client._bearer(), client._bearer()
+    assert (tmp_path / "calls").read_text() == "x"
+    assert client._exec_token[1] == pytest.approx(time.time() + 900, abs=5)
+
+
+def test_an_exec_token_about_to_expire_is_fetched_again(tmp_path):
+    client = KubeClient(parse_kubeconfig(config_text(_plugin(tmp_path, 30))))  # less than the 60 s margin left
+    client._bearer(), client._bearer()
+    assert (tmp_path / "calls").read_text() == "xx"

@@ -44,12 +44,22 @@ def test_team_queues_lustre_claim_and_hub():
     assert (targets.hub.namespace, targets.hub.service) == ("jupyterhub", "hub")
 
 
-def test_without_a_capacity_section_efa_comes_from_the_node_class_and_a_note_says_so():
+def test_without_a_capacity_section_the_nodepools_types_get_the_catalogs_figures():
     targets = targets_from_plan(plan_document(capacity=False, storage=False, hub=False))
     train = next(p for p in targets.pools if p.name == "train")
-    assert train.efa == 32 and train.per_type == ()
-    assert any("train" in n and "capacity" in n for n in targets.notes)
+    assert train.efa == 32 and [(e.instance_type, e.accelerators, e.efa) for e in train.per_type] == [("p5.48xlarge", 8, 32)]
+    assert targets.notes == ()
     assert targets.lustre.expected_write_mbps is None and targets.hub is None
+
+
+def test_a_type_outside_the_catalog_leaves_a_note_and_only_presence_is_checked():
+    document = plan_document(capacity=False)
+    for r in document["resources"]:
+        if r["name"] == "train" and r["type"].endswith(":NodePool"):
+            r["inputs"]["spec"]["template"]["spec"]["requirements"][0]["values"] = ["p99.mystery"]
+    train = next(p for p in targets_from_plan(document).pools if p.name == "train")
+    assert train.per_type == () and train.efa == 32
+    assert any("train" in n for n in targets_from_plan(document).notes)
 
 
 def test_the_documented_list_shape_of_capacity_is_accepted():
@@ -113,3 +123,36 @@ def test_nccl_mpijob_is_valid_upstream():
 
     train = next(p for p in targets_from_plan(plan_document()).pools if p.name == "train")
     assert_valid(nccl_mpijob("cv-nccl", train, "p5.48xlarge", 8, None, "nccl-tests", 300, {"crucible.io/verify": "run1"}))
+
+
+# ---- the real prod plan: per-node figures, not pool totals -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prod_targets():
+    from helpers import shipped_report
+
+    document, _ = shipped_report("prod")
+    return targets_from_plan(document)
+
+
+def test_prod_per_node_figures_come_from_the_catalog_not_the_pool_totals(prod_targets):
+    # The capacity section's per-type `accelerators` is the pool at max nodes (64 GPUs on 8 p5 nodes); one p5.48xlarge
+    # has 8 H100s and 32 EFA interfaces (AWS: "P5 instances ... 8 NVIDIA H100 GPUs ... 3200 Gbps EFA").
+    pools = {p.name: p for p in prod_targets.pools}
+    train = pools["train"].expectation("p5.48xlarge")
+    assert (train.accelerators, train.efa, train.network_gbps) == (8, 32, 3200)
+    serve = pools["serve"]
+    assert [(e.instance_type, e.accelerators, e.efa) for e in serve.per_type] == [("g6e.xlarge", 1, 0), ("g6e.2xlarge", 1, 0), ("g6e.12xlarge", 4, 0)]
+    inf = pools["inf"]
+    assert [(e.instance_type, e.accelerators) for e in inf.per_type] == [("inf2.xlarge", 1), ("inf2.8xlarge", 1)]
+    assert all(e.accelerators == 0 and e.efa == 0 for e in pools["cpu"].per_type)
+
+
+def test_prod_nccl_mpijob_asks_one_nodes_gpus_and_efa_per_worker(prod_targets):
+    train = next(p for p in prod_targets.pools if p.name == "train")
+    exp = train.per_type[0]
+    job = nccl_mpijob("cv-nccl", train, exp.instance_type, exp.accelerators, None, "nccl-tests", 300, {"crucible.io/verify": "run1"})
+    worker = job["spec"]["mpiReplicaSpecs"]["Worker"]
+    limits = worker["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert worker["replicas"] == 2 and limits["nvidia.com/gpu"] == "8" and limits["vpc.amazonaws.com/efa"] == "32"

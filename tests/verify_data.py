@@ -53,7 +53,7 @@ CAPACITY = {
         "acceleratorResource": "nvidia.com/gpu",
         "efaInterfacesPerNode": 32,
         "networkGbpsPerNode": 3200,
-        "types": [{"instanceType": "p5.48xlarge", "nodes": 4, "accelerators": 8, "efaMaxPerNode": 32, "networkGbpsPerNode": 3200}],
+        "types": [{"instanceType": "p5.48xlarge", "nodes": 4, "accelerators": 32, "efaMaxPerNode": 32, "networkGbpsPerNode": 3200}],  # totals at max nodes
     },
     "cpu": {
         "pool": "cpu",
@@ -62,7 +62,7 @@ CAPACITY = {
         "acceleratorResource": None,
         "efaInterfacesPerNode": 0,
         "networkGbpsPerNode": 12.5,
-        "types": [{"instanceType": "m7i.2xlarge", "accelerators": 0, "networkGbpsPerNode": 12.5}],
+        "types": [{"instanceType": "m7i.2xlarge", "nodes": 10, "accelerators": 0, "networkGbpsPerNode": 12.5}],
     },
 }
 
@@ -186,3 +186,10 @@ FIO_JSON = """note: both iodepth >= 1 and synchronous I/O engine are selected, q
   "disk_util" : []
 }
 """
+
+
+def dd_streams(streams: int = 4, seconds: float = 1.79443) -> str:
+    """`streams` GNU dd processes writing 1 GiB each at once, their summaries interleaved as a shell prints them."""
+    return "".join(
+        f"1024+0 records in\n1024+0 records out\n1073741824 bytes (1.1 GB, 1.0 GiB) copied, {seconds + i * 0.01:.5f} s, 598 MB/s\n" for i in range(streams)
+    )

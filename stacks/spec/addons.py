@@ -245,6 +245,22 @@ class KubeRaySpec:
     )
 
 
+# ---- crucible verify -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    enabled: bool = setting(
+        "Give `crucible verify` its place in the cluster: namespace crucible-verify (Pod Security restricted, its own "
+        "Lustre claim), a ClusterQueue/LocalQueue crucible-verify in the teams' cohort with nominal quota 0 that only "
+        "borrows idle capacity (two nodes of each EFA GPU pool for NCCL, one device of other accelerator pools; stated "
+        "in the stack output addons.verify), never preempts and is preempted first, the WorkloadPriorityClass "
+        "crucible-verify, and least-privilege RBAC for the Kubernetes group crucible:verify (map the CI role to it with "
+        "an EKS access entry). Off: verify runs in a namespace of its own making and needs wider rights.",
+        default=False,
+    )
+
+
 # ---- the section ------------------------------------------------------------------------------------
 
 
@@ -254,6 +270,7 @@ class AddonsSpec:
     observability: ObservabilitySpec = setting("Prometheus, Grafana and accelerator metrics (see `observability.*`).", default={})
     argo: ArgoSpec = setting("Argo Workflows (see `argo.*`).", default={})
     kuberay: KubeRaySpec = setting("The KubeRay operator (see `kuberay.*`).", default={})
+    verify: VerifySpec = setting("What `crucible verify` runs with in the cluster (see `verify.*`).", default={})
 
 
 def required_secrets(spec: "PlatformSpec") -> list[tuple[str, str]]:

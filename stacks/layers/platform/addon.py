@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Literal, Mapping, Optional
 
 import pulumi
 
@@ -27,8 +27,8 @@ class AddonsBelow(Below):
     kueue: Optional[Kueue] = None  # the teams' LocalQueues point at its ClusterQueues
     managed_observability: Optional[ManagedObservability] = None  # Prometheus remote-writes to its workspace
     grafana_cloudwatch: Optional[GrafanaCloudWatch] = None  # Grafana's CloudWatch identity: Monitoring waits for it
-    team_namespaces: Optional[dict] = None  # team name -> its Namespace resource (served models wait for it)
     lws: Optional[pulumi.Resource] = None  # the LeaderWorkerSet operator release (its CRD): multi-node models wait for it
+    namespaces: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # namespace -> the resource creating it
 
     @classmethod
     def of(cls, below: Below) -> "AddonsBelow":
@@ -47,8 +47,8 @@ class AddonsBelow(Below):
             kueue=out.kueue if out.kueue is not None else self.kueue,
             managed_observability=out.managed_observability if out.managed_observability is not None else self.managed_observability,
             grafana_cloudwatch=out.grafana_cloudwatch if out.grafana_cloudwatch is not None else self.grafana_cloudwatch,
-            team_namespaces=out.team_namespaces if out.team_namespaces is not None else self.team_namespaces,
             lws=out.lws if out.lws is not None else self.lws,
+            namespaces={**self.namespaces, **out.namespaces},
         )
 
 
@@ -62,8 +62,8 @@ class AddonOutputs:
     kueue: Optional[Kueue] = None
     managed_observability: Optional[ManagedObservability] = None
     grafana_cloudwatch: Optional[GrafanaCloudWatch] = None
-    team_namespaces: Optional[dict] = None
     lws: Optional[pulumi.Resource] = None
+    namespaces: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # the namespaces it created (later add-ons put objects there)
 
 
 @dataclass(frozen=True)

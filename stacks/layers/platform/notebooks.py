@@ -31,7 +31,7 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
     o = hub.oauth
     if hub.authenticator is None:  # the spec refuses an enabled hub without one
         raise RuntimeError("addons.jupyterhub.authenticator is unset")
-    JupyterHub(
+    hub_component = JupyterHub(
         "jupyterhub",
         JupyterHubArgs(
             version=hub.version,
@@ -83,7 +83,8 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
             "authenticator": hub.authenticator,
             "exposure": hub.exposure,
             "profiles": [p.to_json() for p in profiles],
-        }
+        },
+        namespaces={hub.namespace: hub_component.namespace},
     )
 
 

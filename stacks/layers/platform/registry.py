@@ -13,7 +13,7 @@ it); ServiceMonitors only after Monitoring (its release installs their CRD); Kue
 from __future__ import annotations
 
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
-from stacks.layers.platform import argo, canary, kuberay, load_balancer, notebooks, observability, serving, showback, tenancy, training
+from stacks.layers.platform import argo, canary, kuberay, load_balancer, notebooks, observability, serving, showback, tenancy, training, verify
 from stacks.spec import PlatformSpec
 
 ENTRIES: tuple[Entry, ...] = (
@@ -36,6 +36,7 @@ ENTRIES: tuple[Entry, ...] = (
     canary.ENTRY,
     serving.LWS,
     serving.SERVING,
+    verify.ENTRY,
 )
 
 

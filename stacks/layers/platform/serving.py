@@ -127,8 +127,9 @@ def build_serving(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceO
     for m in spec.serving.models:
         team = team_of(spec, m)
         depends: list = [*below.controller()]
-        if below.team_namespaces and team in below.team_namespaces:
-            depends.append(below.team_namespaces[team])
+        namespace = next((t.namespace for t in spec.teams if t.name == team), None)
+        if namespace in below.namespaces:
+            depends.append(below.namespaces[namespace])
         if keda is not None:
             depends.append(keda.release)
         if below.monitoring is not None:

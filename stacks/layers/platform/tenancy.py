@@ -133,7 +133,6 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
             ),
             opts=opts,
         )
-        namespaces[team.name] = t.namespace
         exports[team.name] = {
             "namespace": team.namespace,
             "podSecurity": level,
@@ -145,7 +144,8 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
             "lustreClaim": LUSTRE_CLAIM if t.lustre_claim is not None else None,
             "quotas": {pool: q.to_json() for pool, q in plan.quotas[team.name].items()},
         }
-    return AddonOutputs(export=exports, team_namespaces=namespaces)
+        namespaces[team.namespace] = t.namespace
+    return AddonOutputs(export=exports, namespaces=namespaces)
 
 
 KUEUE = Entry(

@@ -62,25 +62,21 @@ def collect_workloads(spec, resources: Sequence[Mapping], extra_objects: Sequenc
     out.extend(served)
     chart = [o for o in extra_objects if o.get("kind") in PLATFORM_KINDS]
     out.extend(workloads_of(chart, source="chart"))
-    out.extend(verify_workloads(objects))
+    out.extend(verify_workloads(resources))
     return out
 
 
-def verify_workloads(objects: Sequence[Mapping]) -> list[dict]:
-    """The sample Job `crucible verify` submits to every LocalQueue (stacks/tools/verify/checks/queues.py): CPU-only
-    work a team's queue must admit somewhere fit for it."""
+def verify_workloads(resources: Sequence[Mapping]) -> list[dict]:
+    """Everything `crucible verify` creates in the cluster this plan builds (stacks/tools/verify/workloads.py
+    :func:`plan_objects`: the queue sample Jobs, the pools' probes, the NCCL MPIJob, the Lustre writers, the hub
+    caller), judged like any workload: each must land on the pool it tests, be admitted to the flavor it means,
+    pass its namespace's Pod Security and reach what it calls."""
     from stacks.tools.verify.checks.base import Options
-    from stacks.tools.verify.workloads import sample_job
+    from stacks.tools.verify.targets import targets_from_plan
+    from stacks.tools.verify.workloads import plan_objects
 
-    defaults = Options()
-    out: list[dict] = []
-    for obj in objects:
-        meta = obj.get("metadata") or {}
-        if obj.get("kind") == "LocalQueue" and meta.get("name"):
-            job = sample_job(f"verify-queue-{meta['name']}", meta["name"], defaults.image, int(defaults.check_timeout) + 60)
-            job["metadata"]["namespace"] = meta.get("namespace") or "default"
-            out.extend(workloads_of([job], source="verify"))
-    return out
+    targets = targets_from_plan({"resources": list(resources)})
+    return workloads_of(plan_objects(targets, Options(), run_id="verify"), source="verify")
 
 
 def assumed_system_nodes(spec) -> list[dict]:

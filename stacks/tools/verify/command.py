@@ -46,13 +46,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", default=defaults.image, help="image of sample jobs, probes and dd (default %(default)s)")
     p.add_argument("--nccl-image", default=defaults.nccl_image, help="image with nccl-tests, OpenMPI and aws-ofi-nccl; pin it (default %(default)s)")
     p.add_argument("--fio-image", help="measure Lustre with fio from this image instead of dd")
-    p.add_argument("--lustre-write-mib", type=int, default=defaults.lustre_write_mib, help="MiB written to Lustre (default %(default)s)")
+    p.add_argument("--lustre-write-mib", type=int, default=defaults.lustre_write_mib, help="MiB each Lustre stream writes (default %(default)s)")
+    p.add_argument("--lustre-clients", type=int, default=defaults.lustre_clients, help="pods writing to Lustre at once (default %(default)s)")
+    p.add_argument(
+        "--lustre-streams", type=int, default=defaults.lustre_streams, help="parallel writers per pod: fio numjobs or dd processes (default %(default)s)"
+    )
+    p.add_argument(
+        "--pool-timeout",
+        type=float,
+        default=defaults.pool_timeout,
+        metavar="S",
+        help="seconds one pool may take in devices and nccl, at most an even share of the time left (default %(default)g)",
+    )
     p.add_argument("--min-nccl-ratio", type=float, default=defaults.min_nccl_ratio, help="fail below this bus bandwidth / network ratio (default %(default)g)")
     p.add_argument(
         "--min-lustre-ratio",
         type=float,
         default=defaults.min_lustre_ratio,
-        help="fail below this write / plan throughput ratio (default %(default)g: report only)",
+        help="fail below this ratio: the clients' aggregate write rate / the plan's provisioned throughput (default %(default)g: report only)",
     )
 
 
@@ -88,9 +99,12 @@ def run(args: argparse.Namespace, plan_document: Callable[[str], dict]) -> int:
     unknown = [c for c in only or [] if c not in CHECKS]
     if unknown:
         return _fail(f"--checks: unknown {', '.join(unknown)}; allowed: {', '.join(CHECKS)}", EXIT_CONFIG)
-    for flag in ("check_timeout", "deadline", "poll_interval", "request_timeout"):
+    for flag in ("check_timeout", "deadline", "poll_interval", "request_timeout", "pool_timeout"):
         if getattr(args, flag) <= 0:
             return _fail(f"--{flag.replace('_', '-')}: got {getattr(args, flag)}; allowed: a positive number of seconds", EXIT_CONFIG)
+    for flag in ("lustre_clients", "lustre_streams", "lustre_write_mib"):
+        if getattr(args, flag) < 1:
+            return _fail(f"--{flag.replace('_', '-')}: got {getattr(args, flag)}; allowed: a whole number from 1", EXIT_CONFIG)
     if not args.kubeconfig and not args.from_stack:
         return _fail("say which cluster: --kubeconfig FILE, or --from-stack to read the stack's `kubeconfig` output", EXIT_CONFIG)
     try:
@@ -111,6 +125,9 @@ def run(args: argparse.Namespace, plan_document: Callable[[str], dict]) -> int:
         nccl_image=args.nccl_image,
         fio_image=args.fio_image,
         lustre_write_mib=args.lustre_write_mib,
+        lustre_clients=args.lustre_clients,
+        lustre_streams=args.lustre_streams,
+        pool_timeout=args.pool_timeout,
         min_nccl_ratio=args.min_nccl_ratio,
         min_lustre_ratio=args.min_lustre_ratio,
     )

@@ -3,11 +3,17 @@
 Supports what an EKS kubeconfig (and a test stub) uses: a server URL, the cluster CA (`certificate-authority-data`
 or a file) or `insecure-skip-tls-verify`, and a bearer token, client certificates or an `exec` credential plugin
 (`aws eks get-token`, client.authentication.k8s.io ExecCredential). Every request has a timeout.
+
+Production semantics it handles: 429 (API Priority and Fairness) and 500/502/503/504 are retried with exponential
+backoff, honouring `Retry-After` (seconds), never past the caller's deadline; a 401 refreshes an exec credential once;
+an exec token is reused until 60 s before the credential's `status.expirationTimestamp` (no timestamp: until a 401);
+lists are read in pages (`limit`/`continue`), and a 410 Gone (the continue token expired) restarts the list.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import shutil
@@ -36,11 +42,33 @@ class Unreachable(ConnectionError):
 class KubeError(RuntimeError):
     """The API server answered with an error status."""
 
-    def __init__(self, status: int, message: str, path: str = ""):
+    def __init__(self, status: int, message: str, path: str = "", retry_after: Optional[float] = None):
         super().__init__(f"HTTP {status} {path}: {message}")
         self.status = status
         self.message = message
         self.path = path
+        self.retry_after = retry_after
+
+
+RETRIED = (429, 500, 502, 503, 504)  # throttled (APF) or the API server/etcd momentarily failing
+PAGE = 500  # items per list page
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _expiry(stamp: Optional[str]) -> Optional[float]:
+    """An ExecCredential's status.expirationTimestamp (RFC 3339) as epoch seconds."""
+    if not stamp:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -140,7 +168,10 @@ class KubeClient:
     timeout: float = 10.0  # seconds per request
     _ssl: Optional[ssl.SSLContext] = field(default=None, init=False, repr=False)
     _tmp: Optional[str] = field(default=None, init=False, repr=False)
-    _exec_token: Optional[tuple[str, float]] = field(default=None, init=False, repr=False)
+    retries: int = 5  # on 429/5xx
+    backoff: float = 0.5  # first retry delay (s), doubled each time
+    max_backoff: float = 10.0
+    _exec_token: Optional[tuple[str, Optional[float]]] = field(default=None, init=False, repr=False)
 
     # --- plumbing -----------------------------------------------------------------------------------------
     def _context(self) -> Optional[ssl.SSLContext]:
@@ -168,7 +199,7 @@ class KubeClient:
         spec = self.config.exec_spec
         if not spec:
             return None
-        if self._exec_token and self._exec_token[1] > time.time() + 30:
+        if self._exec_token and (self._exec_token[1] is None or self._exec_token[1] > time.time() + 60):
             return self._exec_token[0]
         env = dict(os.environ)
         env.update({e["name"]: e["value"] for e in spec.get("env") or []})
@@ -179,8 +210,8 @@ class KubeClient:
         if result.returncode != 0:
             raise Unreachable(f"credential plugin {spec.get('command')!r} exited {result.returncode}: {result.stderr.strip()[:300]}")
         status = json.loads(result.stdout).get("status") or {}
-        # Tokens of `aws eks get-token` last 15 minutes; refresh well before.
-        self._exec_token = (status.get("token"), time.time() + 600)
+        # The credential says how long it lasts (`aws eks get-token`: 15 minutes, less when the AWS session ends sooner).
+        self._exec_token = (status.get("token"), _expiry(status.get("expirationTimestamp")))
         return status.get("token")
 
     def close(self) -> None:
@@ -188,7 +219,35 @@ class KubeClient:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
-    def request(self, method: str, path: str, body: Any = None, query: Optional[dict] = None, timeout: Optional[float] = None, raw: bool = False) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Optional[dict] = None,
+        timeout: Optional[float] = None,
+        raw: bool = False,
+        deadline: Optional[float] = None,
+    ) -> Any:
+        """One API call; 429/5xx retried with backoff (Retry-After honoured) while `deadline` (time.monotonic()) allows."""
+        attempt, refreshed = 0, False
+        while True:
+            try:
+                return self._once(method, path, body, query, timeout, raw)
+            except KubeError as exc:
+                if exc.status == 401 and self.config.exec_spec and not self.config.token and not refreshed:
+                    self._exec_token, refreshed = None, True  # expired early (revoked session): one fresh credential
+                    continue
+                if exc.status not in RETRIED or attempt >= self.retries:
+                    raise
+                delay = exc.retry_after if exc.retry_after is not None else self.backoff * 2**attempt
+                delay = min(delay, self.max_backoff)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise
+                attempt += 1
+                time.sleep(delay)
+
+    def _once(self, method: str, path: str, body: Any, query: Optional[dict], timeout: Optional[float], raw: bool) -> Any:
         url = self.config.server + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
@@ -210,7 +269,7 @@ class KubeClient:
                 message = json.loads(text).get("message", text)
             except ValueError:
                 message = text
-            raise KubeError(exc.code, message[:500], path) from None
+            raise KubeError(exc.code, message[:500], path, _retry_after(exc.headers.get("Retry-After") if exc.headers else None)) from None
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, ssl.SSLError) as exc:
             reason = getattr(exc, "reason", exc)
             raise Unreachable(f"{method} {self.config.server}{path}: {reason}") from None
@@ -231,7 +290,21 @@ class KubeClient:
             raise
 
     def list(self, path: str, label_selector: Optional[str] = None, **kw) -> list[dict]:
-        return self.request("GET", path, query={"labelSelector": label_selector} if label_selector else None, **kw).get("items", [])
+        """Every item, read in pages of PAGE; a 410 (continue token expired between pages) restarts the list once."""
+        for restart in (False, True):
+            items: list[dict] = []
+            token: Optional[str] = None
+            try:
+                while True:
+                    page = self.request("GET", path, query={"labelSelector": label_selector, "limit": PAGE, "continue": token}, **kw)
+                    items.extend(page.get("items") or [])
+                    token = (page.get("metadata") or {}).get("continue")
+                    if not token:
+                        return items
+            except KubeError as exc:
+                if exc.status != 410 or restart:
+                    raise
+        return []
 
     def create(self, path: str, body: dict, **kw) -> dict:
         return self.request("POST", path, body=body, **kw)

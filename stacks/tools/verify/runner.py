@@ -4,8 +4,11 @@ Each check runs in a worker thread with its own Context (deadline = now + min(pe
 When it overruns, its cancel event is set (its next poll or request raises Cancelled), a `timeout` row records
 what it was doing, and the run goes on. Whatever happens (a failure, a timeout, an exception, Ctrl-C), the
 `finally` closes the ledger (late creates are refused), deletes every object the run created, sweeps the
-namespaces it touched for anything labelled crucible.io/verify=<run id> (a create that timed out on the way may
-still have landed), and deletes the run's own namespace.
+namespaces it touched for anything labelled crucible.io/verify=<run id> of the kinds it created there (a create
+that timed out on the way may still have landed; a Job's or MPIJob's pods too), deletes the run's own namespace,
+and waits, within the cleanup budget, until every deleted object is gone: an object with finalizers stays
+Terminating until its controllers are done, and one still there at the end is reported (with its finalizers) so
+"cleanup ok" means nothing is left.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from stacks.tools.verify.checks.base import FAIL, OK_STATUSES, TIMEOUT, Cancelle
 from stacks.tools.verify.kube import KubeClient, KubeError, Unreachable, api_path
 from stacks.tools.verify.targets import VerifyTargets
 
-# What the label sweep looks for in each touched namespace (pods last: a Job's deletion takes its pods).
+# What the label sweep looks for in a touched namespace, in this order (pods last), only the kinds the run created
+# there: what its RBAC allows (addons/verify.py). A Job's or MPIJob's pods go with it (background propagation,
+# cleanPodPolicy All).
 SWEPT = (("kubeflow.org/v2beta1", "mpijobs"), ("batch/v1", "jobs"), ("v1", "pods"))
 
 
@@ -88,15 +93,19 @@ def cleanup(client: KubeClient, ledger: Ledger, options: Options) -> Cleanup:
     end = time.monotonic() + options.cleanup_timeout
     timeout = options.request_timeout
 
+    pending: dict[str, str] = {}  # where -> path: deleted, maybe still Terminating
+
     def delete(api_version: str, plural: str, namespace: Optional[str], name: str) -> None:
         where = f"{plural}/{namespace + '/' if namespace else ''}{name}"
         if time.monotonic() > end:
             report.errors.append(f"{where}: cleanup budget ({options.cleanup_timeout:g}s) spent; delete it by hand (label {VERIFY_LABEL}={ledger.run_id})")
             return
+        path = api_path(api_version, plural, namespace, name)
         try:
-            client.delete(api_path(api_version, plural, namespace, name), timeout=timeout)
+            client.delete(path, timeout=timeout, deadline=end)
             if where not in report.deleted:
                 report.deleted.append(where)
+            pending[where] = path
         except (KubeError, Unreachable) as exc:
             if not (isinstance(exc, KubeError) and exc.status == 404):
                 report.errors.append(f"{where}: {exc}")
@@ -106,12 +115,19 @@ def cleanup(client: KubeClient, ledger: Ledger, options: Options) -> Cleanup:
     for api_version, plural, namespace, name in reversed(ledger.created):
         if plural != "namespaces":
             delete(api_version, plural, namespace, name)
+    created_in: dict[str, set[str]] = {}
+    for _, plural, namespace, _ in ledger.created:
+        if namespace:
+            created_in.setdefault(namespace, set()).add(plural)
     for namespace in sorted(ledger.namespaces - own):
+        kinds = created_in.get(namespace, set())
         for api_version, plural in SWEPT:
+            if plural not in kinds:
+                continue
             if time.monotonic() > end:
                 break
             try:
-                leftovers = client.list(api_path(api_version, plural, namespace), f"{VERIFY_LABEL}={ledger.run_id}", timeout=timeout)
+                leftovers = client.list(api_path(api_version, plural, namespace), f"{VERIFY_LABEL}={ledger.run_id}", timeout=timeout, deadline=end)
             except KubeError as exc:
                 if exc.status != 404:  # 404: the kind is not served (no MPI operator)
                     report.errors.append(f"sweep {plural} in {namespace}: {exc}")
@@ -123,7 +139,36 @@ def cleanup(client: KubeClient, ledger: Ledger, options: Options) -> Cleanup:
                 delete(api_version, plural, namespace, item["metadata"]["name"])
     for namespace in sorted(own):  # takes whatever is left inside
         delete("v1", "namespaces", None, namespace)
+    _wait_gone(client, pending, report, end, options, ledger.run_id)
     return report
+
+
+def _wait_gone(client: KubeClient, pending: dict[str, str], report: Cleanup, end: float, options: Options, run_id: str) -> None:
+    """Poll what was deleted until each is gone (404); report what is still Terminating when the budget ends."""
+    left = dict(pending)
+    last: dict[str, dict] = {}
+    while left:
+        for where, path in list(left.items()):
+            try:
+                obj = client.get_or_none(path, timeout=options.request_timeout, deadline=end)
+            except (KubeError, Unreachable) as exc:
+                report.errors.append(f"{where}: while waiting for its deletion: {exc}")
+                del left[where]
+                continue
+            if obj is None:
+                del left[where]
+            else:
+                last[where] = obj
+        if not left or time.monotonic() + options.poll_interval > end:
+            break
+        time.sleep(min(options.poll_interval, 1.0))
+    for where in left:
+        finalizers = ((last.get(where) or {}).get("metadata") or {}).get("finalizers") or []
+        report.errors.append(
+            f"{where}: still Terminating after the cleanup budget ({options.cleanup_timeout:g}s)"
+            + (f", waiting on finalizers {', '.join(finalizers)}" if finalizers else "")
+            + f" (label {VERIFY_LABEL}={run_id})"
+        )
 
 
 def run_verify(

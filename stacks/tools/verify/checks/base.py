@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from stacks.tools.verify import VERIFY_LABEL
-from stacks.tools.verify.kube import KubeClient, Unreachable, api_path
+from stacks.tools.verify.kube import KubeClient, KubeError, Unreachable, api_path
 from stacks.tools.verify.targets import VerifyTargets
 from stacks.spec.workloads import NCCL_TESTS_IMAGE
 
@@ -54,7 +54,10 @@ class Options:
     image: str = "public.ecr.aws/docker/library/busybox:1.37"  # sample jobs, probes, dd
     nccl_image: str = NCCL_TESTS_IMAGE  # nccl-tests + OpenMPI + aws-ofi-nccl, pinned (stacks/spec/workloads.py)
     fio_image: Optional[str] = None  # an image with fio; None: Lustre is measured with dd
-    lustre_write_mib: int = 1024
+    lustre_write_mib: int = 1024  # per stream
+    lustre_clients: int = 2  # pods writing at once, on different nodes when the pool has them
+    lustre_streams: int = 4  # parallel writers per pod (fio numjobs, or dd processes)
+    pool_timeout: float = 600.0  # seconds one pool may take in devices/nccl (at most its fair share of the check's time left)
     min_nccl_ratio: float = 0.25  # bus bandwidth x 8 / catalog network Gbps; below: NCCL is not on EFA
     min_lustre_ratio: float = 0.0  # one client rarely reaches the file system's aggregate figure: report only
     run_id: Optional[str] = None
@@ -168,13 +171,13 @@ class Context:
 
     # --- API shorthands, bounded by the check's deadline -------------------------------------------------
     def get(self, path: str) -> Optional[dict]:
-        return self._bounded(lambda timeout: self.client.get_or_none(path, timeout=timeout))
+        return self._bounded(lambda timeout: self.client.get_or_none(path, timeout=timeout, deadline=self.deadline))
 
     def list(self, path: str, selector: Optional[str] = None) -> list[dict]:
-        return self._bounded(lambda timeout: self.client.list(path, selector, timeout=timeout))
+        return self._bounded(lambda timeout: self.client.list(path, selector, timeout=timeout, deadline=self.deadline))
 
     def text(self, path: str, query: Optional[dict] = None) -> str:
-        return self._bounded(lambda timeout: self.client.text(path, query, timeout=timeout))
+        return self._bounded(lambda timeout: self.client.text(path, query, timeout=timeout, deadline=self.deadline))
 
     def create(self, api_version: str, plural: str, namespace: Optional[str], body: dict) -> dict:
         """Create an object labelled with this run's id (recorded first, so a create that times out on the way
@@ -186,10 +189,41 @@ class Context:
         if isinstance(template, dict):  # a Job's pods carry the label too
             template.setdefault("metadata", {}).setdefault("labels", {}).update(self.labels)
         self.ledger.record(api_version, plural, namespace, meta["name"])
-        return self._bounded(lambda timeout: self.client.create(api_path(api_version, plural, namespace), body, timeout=timeout))
+        try:
+            return self._bounded(lambda timeout: self.client.create(api_path(api_version, plural, namespace), body, timeout=timeout, deadline=self.deadline))
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+            # A create retried after a 5xx may have landed the first time: ours (this run's label) is fine.
+            existing = self.get(api_path(api_version, plural, namespace, meta["name"]))
+            if ((existing or {}).get("metadata") or {}).get("labels", {}).get(VERIFY_LABEL) == self.run_id:
+                return existing
+            raise
+
+    def delete(self, api_version: str, plural: str, namespace: Optional[str], name: str) -> None:
+        """Delete something this run made as soon as it has served (a probe holding borrowed quota); cleanup still
+        waits until it is gone."""
+        self._bounded(lambda timeout: self.client.delete(api_path(api_version, plural, namespace, name), timeout=timeout, deadline=self.deadline))
+
+    def pool_budget(self, pools_left: int) -> float:
+        """Seconds the next pool may take: `pool_timeout`, and at most an even share of what is left for the pools
+        still to check (one slow pool does not starve the rest)."""
+        return max(0.0, min(self.options.pool_timeout, self.remaining() / max(1, pools_left)))
+
+    def queue_for_probes(self) -> tuple[str, Optional[str], Optional[str]]:
+        """(namespace, LocalQueue, WorkloadPriorityClass) for probes and the NCCL job: verify's own namespace and
+        queue when the stack made them (addons.verify), otherwise a namespace of this run's making, unqueued (Kueue
+        manages only labelled jobs): never a team's queue, whose quota they would take."""
+        runner = self.targets.runner
+        if runner is not None:
+            return runner.namespace, runner.queue, runner.priority_class
+        return self.verify_namespace(), None, None
 
     def verify_namespace(self) -> str:
-        """This run's own namespace (crucible-verify-<run id>), created on first use and deleted at the end."""
+        """verify's namespace: the stack's (addons.verify), or this run's own (crucible-verify-<run id>), created on
+        first use and deleted at the end."""
+        if self.targets.runner is not None:
+            return self.targets.runner.namespace
         name = dns_name("crucible-verify", self.run_id)
         with self.ledger.lock:
             exists = name in self.ledger.own_namespaces

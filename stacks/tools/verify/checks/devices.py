@@ -1,10 +1,12 @@
 """Device plugins advertise every accelerator and EFA device on a node of each accelerator/EFA pool.
 
-For each such pool: its Ready nodes (label karpenter.sh/nodepool); when it has none, a probe Job asking for one
-accelerator is queued (through the pool's LocalQueue when the plan has one, so Kueue admits it; otherwise in
-verify's own namespace) and verify waits for Karpenter's node. Each node's `status.allocatable` is compared with
-the plan's figures for its instance type (label node.kubernetes.io/instance-type), waiting up to `device_settle`
-seconds for the plugins to start.
+For each such pool, within its budget (`pool_timeout`, at most an even share of the time left): its Ready nodes
+(label karpenter.sh/nodepool) that are not being deleted; when it has none, a probe Job pinned to the pool asking
+for one accelerator is queued in verify's own queue (addons.verify; without it, unqueued in verify's own
+namespace: never a team's queue, whose quota it would take) and verify waits for Karpenter's node. Each node's
+`status.allocatable` is compared with one node's figures for its instance type (the catalog, through the plan;
+label node.kubernetes.io/instance-type), waiting up to `device_settle` seconds for the plugins to start. The probe
+is deleted once its node is judged, giving its borrowed quota back.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from stacks.tools.verify.checks.base import FAIL, PASS, SKIP, Context, Row, condition, dns_name
+from stacks.tools.verify.checks.base import FAIL, PASS, SKIP, TIMEOUT, Context, Row, condition, dns_name
 from stacks.tools.verify.kube import api_path
 from components.labels import EFA_RESOURCE, NODEPOOL_LABEL
 from stacks.tools.verify.targets import PoolTarget
@@ -23,8 +25,9 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
 
 def _ready_nodes(ctx: Context, pool: str) -> list[dict]:
+    """Ready nodes of `pool` that are not being deleted (a node Karpenter drains stays Ready while Terminating)."""
     nodes = ctx.list(api_path("v1", "nodes"), f"{NODEPOOL_LABEL}={pool}")
-    return [n for n in nodes if (condition(n, "Ready") or {}).get("status") == "True"]
+    return [n for n in nodes if (condition(n, "Ready") or {}).get("status") == "True" and not (n.get("metadata") or {}).get("deletionTimestamp")]
 
 
 def _count(node: dict, resource: Optional[str]) -> int:
@@ -70,17 +73,22 @@ def run(ctx: Context) -> None:
     if not pools:
         ctx.emit(Row(NAME, "-", SKIP, detail="no accelerator or EFA pools in the plan"))
         return
-    for pool in pools:
+    for i, pool in enumerate(pools):
         ctx.target = pool.name
+        budget = ctx.pool_budget(len(pools) - i)
         ctx.phase = f"listing nodes of {pool.name}"
         nodes = _ready_nodes(ctx, pool.name)
         probe = None
         if not nodes:
-            namespace, queue = pool.queue if pool.queue else (ctx.verify_namespace(), None)
+            namespace, queue, priority = ctx.queue_for_probes()
             probe = dns_name("cv", ctx.run_id, "probe", pool.name)
             ctx.phase = f"creating probe job {namespace}/{probe}"
-            ctx.create("batch/v1", "jobs", namespace, probe_job(probe, pool, queue, ctx.options.image, int(ctx.options.check_timeout) + 60))
-            nodes = ctx.wait_for(f"waiting for a node of {pool.name} (probe {namespace}/{probe})", lambda: _ready_nodes(ctx, pool.name))
+            ctx.create("batch/v1", "jobs", namespace, probe_job(probe, pool, queue, ctx.options.image, int(ctx.options.check_timeout) + 60, priority))
+            what = f"waiting for a node of {pool.name} (probe {namespace}/{probe}" + (f" in LocalQueue {queue})" if queue else ")")
+            nodes = ctx.wait_for(what, lambda: _ready_nodes(ctx, pool.name), budget=budget)
+            if not nodes:
+                ctx.emit(Row(NAME, pool.name, TIMEOUT, detail=f"no Ready node within this pool's {budget:.0f}s budget while {what}"))
+                continue
         node = nodes[0]
         started = time.monotonic()
         ok, data = _judge(pool, node)
@@ -88,9 +96,11 @@ def run(ctx: Context) -> None:
         while not ok and time.monotonic() - started < ctx.options.device_settle:
             ctx.phase = f"waiting for device plugins on {name}"
             ctx.sleep()
-            fresh = ctx.get(api_path("v1", "nodes", name=name)) or node
+            fresh = next((n for n in ctx.list(api_path("v1", "nodes"), f"{NODEPOOL_LABEL}={pool.name}") if n["metadata"].get("name") == name), node)
             ok, data = _judge(pool, fresh)
         data["probe"] = probe
+        if probe:  # its node is judged: give back the borrowed device before the next pool (and NCCL) needs quota
+            ctx.delete("batch/v1", "jobs", namespace, probe)
         ctx.emit(
             Row(
                 NAME,

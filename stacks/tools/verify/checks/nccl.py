@@ -6,7 +6,7 @@ ratio is below `min_nccl_ratio`."""
 from __future__ import annotations
 
 from components.accelerators import GPU
-from stacks.tools.verify.checks.base import FAIL, PASS, SKIP, Context, Row, condition, dns_name, tail
+from stacks.tools.verify.checks.base import FAIL, PASS, SKIP, TIMEOUT, Context, Row, condition, dns_name, tail
 from stacks.tools.verify.kube import KubeError, api_path
 from stacks.tools.verify.parsers import ParseError, network_ratio, parse_nccl
 from stacks.tools.verify.workloads import nccl_mpijob
@@ -29,8 +29,9 @@ def run(ctx: Context) -> None:
     if not pools:
         ctx.emit(Row(NAME, "-", SKIP, detail="no EFA pools in the plan"))
         return
-    for pool in pools:
+    for i, pool in enumerate(pools):
         ctx.target = pool.name
+        budget = ctx.pool_budget(len(pools) - i)
         if pool.accelerator_resource != GPU.resource:
             ctx.emit(Row(NAME, pool.name, SKIP, detail="NCCL runs on NVIDIA GPUs; this pool has none"))
             continue
@@ -38,10 +39,11 @@ def run(ctx: Context) -> None:
         if exp is None or not exp.accelerators:
             ctx.emit(Row(NAME, pool.name, SKIP, detail="the plan has no capacity figures for this pool (GPUs per node, network Gbps)"))
             continue
-        namespace, queue = pool.queue if pool.queue else (ctx.verify_namespace(), None)
+        namespace, queue, priority = ctx.queue_for_probes()
         name = dns_name("cv", ctx.run_id, "nccl", pool.name, limit=52)  # the launcher Job adds "-launcher"
         ctx.phase = f"creating MPIJob {namespace}/{name}"
-        body = nccl_mpijob(name, pool, exp.instance_type, exp.accelerators, queue, ctx.options.nccl_image, int(ctx.options.check_timeout) + 60, ctx.labels)
+        deadline_s = int(min(budget, ctx.options.check_timeout)) + 60
+        body = nccl_mpijob(name, pool, exp.instance_type, exp.accelerators, queue, ctx.options.nccl_image, deadline_s, ctx.labels, priority)
         try:
             ctx.create(MPI_API, "mpijobs", namespace, body)
         except KubeError as exc:
@@ -58,7 +60,11 @@ def run(ctx: Context) -> None:
                     return kind
             return None
 
-        outcome = ctx.wait_for(f"waiting for MPIJob {namespace}/{name} on 2 x {exp.instance_type}", finished)
+        what = f"waiting for MPIJob {namespace}/{name} on 2 x {exp.instance_type} ({exp.accelerators} GPUs, {exp.efa} EFA per worker)"
+        outcome = ctx.wait_for(what, finished, budget=budget)
+        if outcome is None:
+            ctx.emit(Row(NAME, pool.name, TIMEOUT, detail=f"not finished within this pool's {budget:.0f}s budget while {what}"))
+            continue
         log = _launcher_log(ctx, namespace, name)
         if outcome == "Failed":
             ctx.emit(Row(NAME, pool.name, FAIL, detail=f"MPIJob {name} failed: {tail(log) or 'no launcher log'}"))

@@ -74,3 +74,14 @@ def pod_security(enforce: str) -> dict[str, str]:
 # against a named image user.
 RESTRICTED_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+# Burn-in (addons/burn_in.py): accelerator pools with burn-in start with BURN_IN_STARTUP_TAINT (a Karpenter
+# startupTaint: workloads need not tolerate it, Karpenter expects it to go); only the burn-in DaemonSet tolerates it,
+# runs the accelerator's own diagnostics and then sets BURN_IN_LABEL to `passed` (and removes the taint) or `failed`
+# (and replaces it with BURN_IN_FAILED_TAINT, records why, and deletes the node so Karpenter replaces it).
+# The device plugins tolerate the startup taint too: the diagnostics request the devices they advertise.
+BURN_IN_LABEL = "crucible.io/burn-in"
+BURN_IN_STARTUP_TAINT = {"key": BURN_IN_LABEL, "value": "pending", "effect": "NoSchedule"}
+BURN_IN_TOLERATION = {"key": BURN_IN_LABEL, "operator": "Equal", "value": "pending", "effect": "NoSchedule"}
+BURN_IN_FAILED_TAINT = {"key": BURN_IN_LABEL, "value": "failed", "effect": "NoExecute"}
+BURN_IN_CONDITION = "CrucibleBurnIn"  # the node condition burn-in writes (True: passed, False: failed), with reason and message

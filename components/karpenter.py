@@ -168,7 +168,8 @@ def controller_values(
                 "clusterName": cluster_name,
                 "clusterEndpoint": endpoint,
                 "interruptionQueue": queue_name,
-                "featureGates": {"nodeRepair": node_repair, "staticCapacity": static_capacity},
+                # staticCapacity only when on: false is the chart's default
+                "featureGates": {"nodeRepair": node_repair, **({"staticCapacity": True} if static_capacity else {})},
             },
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
             "replicas": replicas,

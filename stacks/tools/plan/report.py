@@ -492,11 +492,11 @@ def cost_section(model: PlanModel) -> Section:
             )
     if cost.pools:
         lines.append("pools at their limit (beyond any reservation):")
-        rows = [("pool", "workload", "capacity", "capacity types", "max nodes", "$/h at max", "$/month at max")]
+        rows = [("pool", "workload", "capacity types", "max nodes", "$/h at max", "$/month at max", "capacity")]
         for p in cost.pools:
             low, high = p.at_max
-            fleet = f"fixed ({p.replicas})" if p.replicas is not None else "elastic"
-            rows.append((p.pool, p.workload, fleet, "/".join(p.capacity_types), str(p.max_nodes), span(low, high), mspan(low, high)))
+            fleet = f"fixed ({p.replicas} nodes)" if p.replicas is not None else "elastic"
+            rows.append((p.pool, p.workload, "/".join(p.capacity_types), str(p.max_nodes), span(low, high), mspan(low, high), fleet))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines.extend("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
         low, high = cost.at_maximum

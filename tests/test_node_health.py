@@ -142,6 +142,21 @@ def test_accelerator_pools_of_the_training_presets_are_burned_in_and_cpu_pools_a
         assert registers_pending is (name in expected), name
 
 
+def test_the_dev_preset_burns_nothing_in():
+    document, _ = shipped_report("dev")
+    assert burn_in_pools(document) == set()
+    assert not [r for r in resources_of(document, DAEMONSET) if r["inputs"]["metadata"].get("namespace") == "crucible-burn-in"]
+
+
+def test_the_default_dcgm_level_is_medium_on_training_pools_and_quick_where_nodes_follow_demand():
+    from stacks.derive.placement import burn_in
+
+    pinned = {**GPU, "amiVersion": "v20251108"}
+    spec = spec_of("prod", pools=[pinned, {**pinned, "name": "serve", "workload": "serving"}])
+    assert [burn_in(p, spec).dcgm_level for p in spec.pools] == [2, 1]
+    assert [burn_in(p, spec).timeout_minutes for p in spec.pools] == [20, 10]
+
+
 def test_a_pool_without_burn_in_has_no_startup_taint_and_no_daemon_set():
     run = dev_plan(json.dumps(GPU), json.dumps(CPU))  # dev: off by default
     for nodepool in run.of_type(NODEPOOL):

@@ -61,8 +61,9 @@ def burn_in(pool, spec) -> Optional[BurnIn]:
     enabled = pool.burn_in.enabled if pool.burn_in.enabled is not None else spec.environment != "dev"
     if not enabled:
         return None
-    level = (pool.burn_in.level or 2) if pool.kind == "gpu" else None
-    checks = ("dcgm",) if pool.kind == "gpu" else ("neuron",)
+    # Default level: 2 (medium, a few minutes) on training pools; 1 (quick) where nodes come and go with demand.
+    level = (pool.burn_in.level or (2 if pool.workload == "training" else 1)) if pool.kind == "gpu" else None
+    checks: tuple[str, ...] = ("dcgm",) if pool.kind == "gpu" else ("neuron",)
     if pool.efa:
         checks += ("efa",)
     timeout = pool.burn_in.timeout_minutes or (BURN_IN_LEVEL_MINUTES[level] if level else 10)

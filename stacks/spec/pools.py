@@ -81,7 +81,7 @@ class BurnInSpec:
         default=None,
     )
     level: Optional[int] = setting(
-        "DCGM diagnostic level (`dcgmi diag -r`) of a gpu pool: 1 quick, 2 medium (~2 min), 3 long (~30 min), 4 extended (1-2 h). Default: 2.",
+        "DCGM diagnostic level (`dcgmi diag -r`) of a gpu pool: 1 quick, 2 medium (~2 min), 3 long (~30 min), 4 extended (1-2 h). Default: 2 on training pools, 1 on serving and interactive pools (nodes that come and go with demand).",
         default=None,
         check=in_range(1, 4),
     )

@@ -17,7 +17,7 @@ import pulumi
 
 from components import accelerators, versions
 from components.helm_addon import HelmChart, helm_release
-from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL
+from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, BURN_IN_TOLERATION, EFA_LABEL
 
 NAMESPACE = "kube-system"
 NVIDIA = versions.chart(accelerators.GPU.device_plugin or "")  # the accelerator table names each kind's plugin
@@ -41,7 +41,8 @@ def nvidia_values() -> dict:
             {"key": ACCELERATOR_LABEL, "operator": "In", "values": [accelerators.GPU.label_value]},
             {"key": AMI_FAMILY_LABEL, "operator": "In", "values": ["al2023"]},
         ),
-        "tolerations": [GPU_TOLERATION],
+        # The burn-in startup taint too: burn-in's diagnostics request the GPUs this plugin advertises.
+        "tolerations": [GPU_TOLERATION, BURN_IN_TOLERATION],
     }
 
 
@@ -49,7 +50,7 @@ def efa_values() -> dict:
     """Keys checked against the chart's values.yaml (shared/upstream/extras/eks-charts)."""
     return {
         "nodeSelector": {EFA_LABEL: "true"},
-        "tolerations": [GPU_TOLERATION, NEURON_TOLERATION],
+        "tolerations": [GPU_TOLERATION, NEURON_TOLERATION, BURN_IN_TOLERATION],
     }
 
 
@@ -61,7 +62,7 @@ def neuron_values() -> dict:
     Crucible's Neuron pods ask for one device (notebooks, serving replicas) or a whole node (training), so the
     default scheduler places them; the chart's scheduler is off by default and stated off."""
     return {
-        "devicePlugin": {"nodeSelector": {ACCELERATOR_LABEL: accelerators.NEURON.label_value}, "tolerations": [NEURON_TOLERATION]},
+        "devicePlugin": {"nodeSelector": {ACCELERATOR_LABEL: accelerators.NEURON.label_value}, "tolerations": [NEURON_TOLERATION, BURN_IN_TOLERATION]},
         "scheduler": {"enabled": False},
         "npd": {"enabled": False},
     }

@@ -59,6 +59,11 @@ class KarpenterArgs:
     node_volume_kms_key_arn: pulumi.Input[str]  # the key the pools' EC2NodeClasses encrypt volumes with
     version: str = KARPENTER_VERSION
     replicas: int = 2
+    # Node repair (alpha gate, off in the chart): Karpenter replaces a node whose Ready / node monitoring agent conditions
+    # stay unhealthy past the provider's toleration (see REPAIR_POLICIES). Static capacity (alpha): NodePools with
+    # `spec.replicas`; on only when a pool is a fixed fleet.
+    node_repair: bool = True
+    static_capacity: bool = False
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)  # the cluster and network below
 
 
@@ -124,7 +129,15 @@ class Karpenter(pulumi.ComponentResource):
             self, f"{name}-crd", HelmChart.of(CRD_CHART, namespace=NAMESPACE, version=args.version), create_namespace=True, depends_on=args.depends_on
         )
         self.values = pulumi.Output.all(args.cluster_name, args.cluster_endpoint, self.queue.name).apply(
-            lambda a: controller_values(cluster_name=a[0], endpoint=a[1], queue_name=a[2], system_pool=args.system_pool, replicas=args.replicas)
+            lambda a: controller_values(
+                cluster_name=a[0],
+                endpoint=a[1],
+                queue_name=a[2],
+                system_pool=args.system_pool,
+                replicas=args.replicas,
+                node_repair=args.node_repair,
+                static_capacity=args.static_capacity,
+            )
         )
         self.release = helm_release(
             self,
@@ -141,13 +154,23 @@ class Karpenter(pulumi.ComponentResource):
         )
 
 
-def controller_values(*, cluster_name: str, endpoint: str, queue_name: str, system_pool: str, replicas: int) -> dict:
-    """Values of the karpenter chart: cluster, interruption queue, and a place on the system node group."""
+def controller_values(
+    *, cluster_name: str, endpoint: str, queue_name: str, system_pool: str, replicas: int, node_repair: bool = True, static_capacity: bool = False
+) -> dict:
+    """Values of the karpenter chart: cluster, interruption queue, feature gates, and a place on the system node group.
+    The chart turns `settings.featureGates` into the controller's FEATURE_GATES environment variable
+    (templates/deployment.yaml); the gates not set here keep the chart's defaults."""
     # On the system node group, tolerating its taint (also the chart's default toleration).
     return merge_values(
         on_system_nodes_at(system_pool, ()),
         {
-            "settings": {"clusterName": cluster_name, "clusterEndpoint": endpoint, "interruptionQueue": queue_name},
+            "settings": {
+                "clusterName": cluster_name,
+                "clusterEndpoint": endpoint,
+                "interruptionQueue": queue_name,
+                # staticCapacity only when on: false is the chart's default
+                "featureGates": {"nodeRepair": node_repair, **({"staticCapacity": True} if static_capacity else {})},
+            },
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
             "replicas": replicas,
             # Never on a node Karpenter manages: it would be drained by its own consolidation.
@@ -162,6 +185,32 @@ def controller_values(*, cluster_name: str, endpoint: str, queue_name: str, syst
             "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}},
         },
     )
+
+
+# Karpenter's node repair policies for AWS at the pinned version (karpenter-provider-aws v1.14.1,
+# pkg/cloudprovider/cloudprovider.go RepairPolicies; website docs/concepts/disruption.md "Node Auto Repair"):
+# (condition, status, toleration). A node in that state longer than the toleration is force-terminated (no drain,
+# no grace period, disruption budgets do not apply) and its NodeClaim replaced, unless more than 20% of its
+# NodePool's nodes are unhealthy. The kubelet sets Ready; the EKS node monitoring agent sets the others
+# (AcceleratedHardwareReady from its NVIDIA monitor on GPU nodes and its Neuron monitor on Neuron nodes).
+REPAIR_POLICIES = (
+    ("Ready", "False", "30m", "kubelet", ("gpu", "neuron", "cpu")),
+    ("Ready", "Unknown", "30m", "kubelet", ("gpu", "neuron", "cpu")),
+    ("AcceleratedHardwareReady", "False", "10m", "node monitoring agent (NVIDIA: XID/DCGM; Neuron: device errors)", ("gpu", "neuron")),
+    ("StorageReady", "False", "30m", "node monitoring agent", ("gpu", "neuron", "cpu")),
+    ("NetworkingReady", "False", "30m", "node monitoring agent", ("gpu", "neuron", "cpu")),
+    ("KernelReady", "False", "30m", "node monitoring agent", ("gpu", "neuron", "cpu")),
+    ("ContainerRuntimeReady", "False", "30m", "node monitoring agent", ("gpu", "neuron", "cpu")),
+)
+
+
+def repair_policies(kind: str) -> list[dict]:
+    """The repair policies that apply to a pool of ``kind`` (gpu | neuron | cpu), as the plan states them."""
+    return [
+        {"condition": condition, "status": status, "tolerationDuration": duration, "setBy": by}
+        for condition, status, duration, by, kinds in REPAIR_POLICIES
+        if kind in kinds
+    ]
 
 
 def _queue_policy(queue_arn: str) -> str:

@@ -77,8 +77,15 @@ class NodePoolArgs:
     reservation_ids: Sequence[str] = ()
     reservation_tags: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
-    startup_taints: Sequence[Mapping[str, str]] = ()  # taints an agent removes once the node is ready (FSx CSI)
+    startup_taints: Sequence[Mapping[str, str]] = ()  # taints an agent removes once the node is ready (FSx CSI, burn-in)
+    # Labels the kubelet registers the node with (user data), which the NodePool template does not carry: Karpenter
+    # does not know them, so its DaemonSet overhead for new nodes leaves out DaemonSets that require them (burn-in,
+    # whose pods leave the node before any workload lands). See boot_label_user_data().
+    boot_labels: Mapping[str, str] = field(default_factory=dict)
     weight: Optional[int] = None
+    # A fixed fleet: a static NodePool of this many nodes (`spec.replicas`, feature gate staticCapacity); its limits
+    # must then be `nodes` only and it has no weight (the CRD's CEL rules).
+    replicas: Optional[int] = None
     tags: Mapping[str, str] = field(default_factory=dict)  # the stack's tags, for what Karpenter launches (instances, volumes, ENIs)
     karpenter: Sequence[pulumi.Resource] = ()  # the Karpenter release: every CR of the pool depends on it
 
@@ -140,6 +147,8 @@ def node_pool_spec(args: NodePoolArgs) -> dict:
         spec["template"]["spec"]["startupTaints"] = [dict(t) for t in args.startup_taints]
     if args.weight is not None:
         spec["weight"] = args.weight
+    if args.replicas is not None:
+        spec["replicas"] = args.replicas
     return spec
 
 
@@ -179,21 +188,45 @@ DATA_DIRECTORIES = ("/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods")
 MIME_BOUNDARY = "//"
 
 
-def mime_user_data(script: str) -> str:
-    """``script`` as a MIME multipart archive of one text/x-shellscript part: the form Karpenter documents for AL2023
-    user data. Karpenter merges its own NodeConfig part into such an archive; plain (non-MIME) user data it classifies
-    by trying to read it as a NodeConfig YAML map, which a script must never be left to (karpenter-provider-aws
-    pkg/providers/amifamily/bootstrap/nodeadm.go)."""
-    return (
-        "MIME-Version: 1.0\n"
-        f'Content-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"\n'
-        "\n"
-        f"--{MIME_BOUNDARY}\n"
-        'Content-Type: text/x-shellscript; charset="us-ascii"\n'
-        "\n"
-        f"{script}"
-        f"--{MIME_BOUNDARY}--\n"
-    )
+def mime_user_data(script: Optional[str], node_config: Optional[str] = None) -> str:
+    """``script`` (a text/x-shellscript part) and ``node_config`` (an application/node.eks.aws part) as a MIME
+    multipart archive: the form Karpenter documents for AL2023 user data. Karpenter merges its own NodeConfig part into
+    such an archive; plain (non-MIME) user data it classifies by trying to read it as a NodeConfig YAML map, which a
+    script must never be left to (karpenter-provider-aws pkg/providers/amifamily/bootstrap/nodeadm.go)."""
+    parts = []
+    if script is not None:
+        parts.append(f'Content-Type: text/x-shellscript; charset="us-ascii"\n\n{script}')
+    if node_config is not None:
+        parts.append(f"Content-Type: application/node.eks.aws\n\n{node_config}")
+    body = "".join(f"--{MIME_BOUNDARY}\n{part}" for part in parts)
+    return f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"\n\n{body}--{MIME_BOUNDARY}--\n'
+
+
+def node_labels_flag(labels: Mapping[str, str]) -> str:
+    return "--node-labels=" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def al2023_node_config(labels: Mapping[str, str]) -> str:
+    """A nodeadm NodeConfig adding kubelet `--node-labels`. nodeadm merges it with Karpenter's NodeConfig (kubelet
+    flags appended) and the kubelet adds repeated --node-labels flags up (a map flag)."""
+    return f"apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  kubelet:\n    flags:\n      - {node_labels_flag(labels)}\n"
+
+
+def bottlerocket_node_labels(labels: Mapping[str, str]) -> str:
+    """Bottlerocket settings TOML for the node labels; Karpenter merges its own settings into it."""
+    lines = ["[settings.kubernetes.node-labels]"] + [f'"{k}" = "{v}"' for k, v in sorted(labels.items())]
+    return "\n".join(lines) + "\n"
+
+
+def user_data(args: "NodePoolArgs") -> Optional[str]:
+    """The EC2NodeClass user data: the AL2023 data volume script and the boot labels (None: Karpenter's own only)."""
+    if args.ami_family == "Bottlerocket":
+        return bottlerocket_node_labels(args.boot_labels) if args.boot_labels else None
+    script = al2023_data_volume_script() if args.data_volume_gib else None
+    config = al2023_node_config(args.boot_labels) if args.boot_labels else None
+    if script is None and config is None:
+        return None
+    return mime_user_data(script, config)
 
 
 def al2023_data_volume_script() -> str:
@@ -252,8 +285,9 @@ def node_class_spec(
     }
     if args.instance_store_raid0:
         spec["instanceStorePolicy"] = "RAID0"  # Karpenter assembles and mounts it (AL2023 NodeConfig, Bottlerocket)
-    if args.ami_family == "AL2023" and args.data_volume_gib:
-        spec["userData"] = mime_user_data(al2023_data_volume_script())
+    data = user_data(args)
+    if data is not None:
+        spec["userData"] = data
     if args.reservation_ids or args.reservation_tags:
         terms: list[dict] = [{"id": rid} for rid in args.reservation_ids]
         if args.reservation_tags:

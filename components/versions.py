@@ -182,6 +182,12 @@ IMAGES: dict[str, ImagePin] = {
             setting="addons.observability.neuronMonitorImage",
         ),
         ImagePin(
+            "dcgm",
+            "nvcr.io/nvidia/cloud-native/dcgm",
+            "4.5.3-1-ubuntu22.04",
+            "burn-in's `dcgmi diag` (DCGM 4.5.3, the DCGM of the dcgm-exporter 4.8.2 image); tag not confirmed against the registry",
+        ),
+        ImagePin(
             "nccl-tests",
             "public.ecr.aws/hpc-cloud/nccl-tests",
             "cuda12.8.1-efa1.43.2-ofiv1.16.3-ncclv2.27.7-1-testsv2.16.9",
@@ -231,8 +237,10 @@ IMAGES: dict[str, ImagePin] = {
     )
 }
 
-# EKS managed add-ons Crucible installs, and the version it pins for each: none. An unpinned add-on gets EKS's
-# default version for the cluster's Kubernetes version; `cluster.addonVersions` pins the cluster's own add-ons.
+# EKS managed add-ons Crucible installs, and the version it pins for each. An unpinned add-on gets EKS's default
+# version for the cluster's Kubernetes version; `cluster.addonVersions` pins the cluster's own add-ons. The node
+# monitoring agent is pinned: its configuration (the dcgmAgent tolerations) follows that version's schema
+# (aws/eks-node-monitoring-agent charts/configuration.schema.json) and its conditions are what Karpenter repairs.
 MANAGED_ADDONS: dict[str, Optional[str]] = {
     "vpc-cni": None,
     "kube-proxy": None,
@@ -242,6 +250,7 @@ MANAGED_ADDONS: dict[str, Optional[str]] = {
     "aws-fsx-csi-driver": None,
     "aws-mountpoint-s3-csi-driver": None,
     "amazon-cloudwatch-observability": None,  # logs (addons/logs.py), with observability.logs on
+    "eks-node-monitoring-agent": "v1.7.0-eksbuild.1",  # node health conditions (addons/node_health.py), for Karpenter's node repair
 }
 
 # The add-ons the cluster component installs (`cluster.addonVersions` may pin these); the FSx and S3 CSI drivers are

@@ -86,7 +86,7 @@ def test_efa_device_plugin_is_pinned_placed_on_efa_pools_and_tolerates_accelerat
     values = release.inputs["values"]
     assert values["nodeSelector"] == {"crucible.io/efa": "true"}
     keys = {t["key"] for t in values["tolerations"]}
-    assert keys == {"nvidia.com/gpu", "aws.amazon.com/neuron"}
+    assert keys == {"nvidia.com/gpu", "aws.amazon.com/neuron", "crucible.io/burn-in"}  # burn-in's EFA check needs the devices
 
 
 def test_efa_device_plugin_values_only_set_keys_the_chart_has():
@@ -106,7 +106,10 @@ def test_nvidia_plugin_runs_on_al2023_gpu_nodes_only():
     (term,) = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert {"key": "crucible.io/accelerator", "operator": "In", "values": ["nvidia"]} in term["matchExpressions"]
     assert {"key": "crucible.io/ami-family", "operator": "In", "values": ["al2023"]} in term["matchExpressions"]
-    assert values["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert values["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "crucible.io/burn-in", "operator": "Equal", "value": "pending", "effect": "NoSchedule"},  # burn-in's DCGM check needs the GPUs
+    ]
     bottlerocket_only = plan("dev", pools=[{**SERVE, "amiFamily": "Bottlerocket"}])
     assert not [r for r in bottlerocket_only.of_type(RELEASE) if r.name == "nvidia-device-plugin"]
     release = plan("dev", pools=[SERVE]).one(RELEASE, "nvidia-device-plugin")

@@ -173,14 +173,16 @@ def test_the_literal_scan_finds_a_pinned_chart_version_an_image_and_a_composed_i
     assert [line.split(": ", 1)[1] for line in found] == ["'0.19.2'", "'public.ecr.aws/neuron/neuron-monitor:1.0.0'", "'rayproject/ray:'"]
 
 
-def test_managed_add_ons_are_not_pinned_by_the_code():
-    """EKS picks its default version for the cluster version unless `cluster.addonVersions` pins one."""
+def test_managed_add_ons_are_not_pinned_by_the_code_but_the_node_monitoring_agent():
+    """EKS picks its default version for the cluster version unless `cluster.addonVersions` pins one. The node
+    monitoring agent is the exception: its configuration follows that version's schema (addons/node_health.py)."""
     assert set(versions.CLUSTER_ADDONS) <= set(versions.MANAGED_ADDONS)
-    assert {name: version for name, version in versions.MANAGED_ADDONS.items() if version is not None} == {}
+    pinned = {name: version for name, version in versions.MANAGED_ADDONS.items() if version is not None}
+    assert pinned == {"eks-node-monitoring-agent": "v1.7.0-eksbuild.1"}
     document, _ = shipped_report("prod")
     addons = [r for r in document["resources"] if r["type"] == "aws:eks/addon:Addon"]
     assert {r["inputs"]["addonName"] for r in addons} <= set(versions.MANAGED_ADDONS)
-    assert [r["inputs"].get("addonVersion") for r in addons] == [None] * len(addons)
+    assert {r["inputs"]["addonName"]: r["inputs"].get("addonVersion") for r in addons if r["inputs"].get("addonVersion")} == pinned
 
 
 def test_the_readme_lists_the_pinned_versions_of_the_table():

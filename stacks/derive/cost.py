@@ -105,14 +105,27 @@ class PoolCost:
     reserved_assumed: bool  # reservation size not stated (cost.reservedNodes): the pool's limit
     spot: SpotAdvice
     primary_resource: str  # what showback shares the pool by: its accelerator resource, else cpu
+    # A fixed fleet (pools[].replicas): its nodes beyond the reservation run whatever the demand, so they are FIXED
+    # too (and per_hour_low/high, the elastic part, is 0).
+    replicas: Optional[int] = None
+    static_per_hour_low: float = 0.0
+    static_per_hour_high: float = 0.0
 
     @property
     def item(self) -> str:
+        if self.replicas is not None:
+            return f"pool {self.pool}, fixed fleet ({self.replicas} nodes, {'/'.join(self.capacity_types)})"
         return f"pool {self.pool} at max ({self.max_nodes} nodes, {'/'.join(self.capacity_types)})"
 
     @property
+    def fixed(self) -> tuple[float, float]:
+        """What the pool costs whatever runs: its reservation, and a fixed fleet's other nodes."""
+        return self.reserved_per_hour + self.static_per_hour_low, self.reserved_per_hour + self.static_per_hour_high
+
+    @property
     def at_max(self) -> tuple[float, float]:
-        return self.reserved_per_hour + self.per_hour_low, self.reserved_per_hour + self.per_hour_high
+        low, high = self.fixed
+        return low + self.per_hour_low, high + self.per_hour_high
 
     def to_json(self) -> dict:
         low, high = self.at_max
@@ -127,7 +140,15 @@ class PoolCost:
             "perMonthLow": round(low * HOURS_PER_MONTH, 2),
             "perMonthHigh": round(high * HOURS_PER_MONTH, 2),
             "spot": self.spot.to_json(),
+            "capacity": "fixed" if self.replicas is not None else "elastic",
         }
+        if self.replicas is not None:
+            out["fixedFleet"] = {
+                "replicas": self.replicas,
+                "perHourLow": round(self.fixed[0], 3),
+                "perHourHigh": round(self.fixed[1], 3),
+                "note": "a static NodePool runs its replicas whatever the demand: fixed, reservation included",
+            }
         if self.reserved_nodes:
             out["reserved"] = {
                 "nodes": self.reserved_nodes,
@@ -180,8 +201,9 @@ class StackCost:
 
     @property
     def fixed(self) -> tuple[float, float]:
-        reserved = sum(p.reserved_per_hour for p in self.pools)
-        return sum(i.per_hour_low for i in self.baseline) + reserved, sum(i.per_hour_high for i in self.baseline) + reserved
+        low = sum(p.fixed[0] for p in self.pools)
+        high = sum(p.fixed[1] for p in self.pools)
+        return sum(i.per_hour_low for i in self.baseline) + low, sum(i.per_hour_high for i in self.baseline) + high
 
     @property
     def at_minimum(self) -> float:
@@ -252,10 +274,14 @@ def pool_cost(pool, overrides=None, reserved_nodes: Optional[int] = None) -> Poo
         else:
             reserved = reserved_nodes
     first = facts[0]
+    if pool.replicas is not None and reserved_nodes is None:
+        reserved = min(reserved, pool.replicas)  # a fixed fleet's reservation, unless stated: the fleet
     reserved_per_hour = reserved * first.price_per_hour if reserved else 0.0
-    # What is left of the limit beyond the reservation.
+    # What is left of the limit beyond the reservation (a fixed fleet: of its replicas).
     nodes_left = accelerators_left = None
-    if pool.max_nodes is not None:
+    if pool.replicas is not None:
+        nodes_left = max(pool.replicas - reserved, 0)
+    elif pool.max_nodes is not None:
         nodes_left = max(pool.max_nodes - reserved, 0)
     else:
         accelerators_left = max(pool.max_accelerators - reserved * first.accelerator_count, 0)
@@ -282,20 +308,27 @@ def pool_cost(pool, overrides=None, reserved_nodes: Optional[int] = None) -> Poo
         why=why,
         allowed="spot" in allowed,
     )
+    static_low = static_high = 0.0
+    per_hour_low, per_hour_high = min(lows), max(highs)
+    if pool.replicas is not None:
+        static_low, static_high, per_hour_low, per_hour_high = per_hour_low, per_hour_high, 0.0, 0.0
     return PoolCost(
         pool=pool.name,
         workload=pool.workload,
         kind=pool.kind,
         capacity_types=allowed,
         max_nodes=capacity.max_nodes,
-        per_hour_low=min(lows),
-        per_hour_high=max(highs),
+        per_hour_low=per_hour_low,
+        per_hour_high=per_hour_high,
         reserved_nodes=reserved,
         reserved_type=reserved_type,
         reserved_per_hour=reserved_per_hour,
         reserved_assumed=assumed,
         spot=advice,
         primary_resource=accelerator(pool.kind).resource or "cpu",
+        replicas=pool.replicas,
+        static_per_hour_low=static_low,
+        static_per_hour_high=static_high,
     )
 
 

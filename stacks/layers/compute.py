@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from addons.node_health import NodeMonitoringAgent
 from addons.device_plugins import DevicePluginArgs, EfaDevicePlugin, NeuronDevicePlugin, NvidiaDevicePlugin
 from components.contracts import ComputeOutputs, KarpenterOutputs, PoolOutputs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.node_pool import NodePool, NodePoolArgs
 from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones
-from stacks.derive.placement import startup_taints
+from stacks.derive.placement import boot_labels, startup_taints
 from stacks.layers.base import Below, Built, stack_tags
 from stacks.spec import PlatformSpec
 
@@ -23,6 +24,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
             region=spec.region,
             system_pool=cluster.system_node_group_label,
             node_volume_kms_key_arn=cluster.node_volume_kms_key_arn,
+            static_capacity=any(p.static for p in spec.pools),
             depends_on=tuple(below.foundation),
         ),
         opts=opts,
@@ -32,6 +34,8 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
         capacity = pool_capacity(pool)
         zones = pool_zones(pool, spec.availability_zones)
         reservation = pool.capacity_reservation
+        # A static NodePool takes only a node limit (CRD CEL rule); the spec requires maxNodes with replicas.
+        limits = {"nodes": str(pool.max_nodes)} if pool.static else capacity.limits()
         NodePool(
             f"pool-{pool.name}",
             NodePoolArgs(
@@ -43,7 +47,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
                 capacity_types=pool.capacity_types,
                 zones=zones,
                 subnet_ids=[network.private_subnet_in(zone) for zone in zones],
-                limits=capacity.limits(),
+                limits=limits,
                 efa_interfaces=capacity.efa_interfaces,
                 max_pods=capacity.max_pods,
                 ami_family=pool.ami_family,
@@ -61,7 +65,9 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
                 reservation_tags=dict(reservation.tags) if reservation else {},
                 labels=dict(pool.labels),
                 startup_taints=startup_taints(pool, spec),
+                boot_labels=boot_labels(pool, spec),
                 weight=pool.weight,
+                replicas=pool.replicas,
                 tags=stack_tags(spec),
                 karpenter=(karpenter.release,),
             ),
@@ -70,6 +76,9 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
         pools[pool.name] = PoolOutputs(
             limits=capacity.limits(), zones=tuple(zones), efa_interfaces_per_node=capacity.efa_interfaces, max_pods_per_node=capacity.max_pods
         )
+    if spec.pools:
+        # Node health conditions for Karpenter's node repair (components/karpenter.py REPAIR_POLICIES).
+        NodeMonitoringAgent("node-monitoring-agent", cluster.name, opts=opts)
     if any(p.efa for p in spec.pools):
         EfaDevicePlugin("aws-efa-k8s-device-plugin", opts=opts)
     if any(p.kind == "gpu" and p.ami_family == "AL2023" for p in spec.pools):

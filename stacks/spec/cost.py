@@ -73,3 +73,21 @@ def check_cost(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 f"{path}cost.reservedNodes.{name}",
                 f"got {nodes}; allowed: at most the pool's maxNodes ({pool.max_nodes}): Karpenter launches no more nodes than that",
             )
+    # A fixed fleet on a reservation: the reservation's size against the fleet (pools[].replicas).
+    for i, pool in enumerate(spec.pools):
+        if pool.replicas is None or "reserved" not in pool.capacity_types or pool.name not in cost.reserved_nodes:
+            continue
+        size = cost.reserved_nodes[pool.name]
+        only_reserved = tuple(pool.capacity_types) == ("reserved",)
+        if only_reserved and pool.replicas > size:
+            ctx.problem(
+                f"{path}pools[{i}].replicas",
+                f"got {pool.replicas} with capacity types ['reserved'] and a reservation of {size} (cost.reservedNodes.{pool.name}); allowed: at most "
+                f"{size}: the nodes beyond the reservation can never launch (add 'on-demand' to capacityTypes to run them outside it)",
+            )
+        elif pool.replicas < size:
+            ctx.problem(
+                f"{path}pools[{i}].replicas",
+                f"got {pool.replicas} with a reservation of {size} (cost.reservedNodes.{pool.name}); allowed: at least {size}: a fixed fleet smaller "
+                f"than its reservation leaves {size - pool.replicas} reserved instance(s) paid for and idle",
+            )

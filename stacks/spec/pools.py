@@ -8,7 +8,7 @@ from typing import Literal, Optional
 
 from components import versions
 from components.accelerators import Kind
-from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, POOL_LABEL, WORKLOAD_LABEL
+from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, BURN_IN_LABEL, EFA_LABEL, POOL_LABEL, WORKLOAD_LABEL
 from stacks.spec.checks import label_value_problem, node_label_key_problem
 from stacks.spec.schema import ByEnv, Context, all_of, in_range, non_empty, setting, show, unique
 
@@ -27,7 +27,7 @@ def pool_name(value: str) -> Optional[str]:
 
 def node_labels(labels) -> list[tuple[Optional[str], str]]:
     """Each label a Karpenter NodePool template may not carry, with why (see stacks/spec/checks.py)."""
-    own = (POOL_LABEL, WORKLOAD_LABEL, ACCELERATOR_LABEL, EFA_LABEL, AMI_FAMILY_LABEL)  # set on every node by Crucible
+    own = (POOL_LABEL, WORKLOAD_LABEL, ACCELERATOR_LABEL, EFA_LABEL, AMI_FAMILY_LABEL, BURN_IN_LABEL)  # set on nodes by Crucible
     out = []
     for key, value in labels.items():
         message = node_label_key_problem(key, own)
@@ -60,6 +60,45 @@ class CapacityReservationSpec:
         for i, rid in enumerate(self.ids):
             if not re.match(r"^cr-[0-9a-f]{8,17}$", rid):
                 ctx.problem(f"{path}.ids[{i}]", f"got {show(rid)}; allowed: a capacity reservation id such as cr-0123456789abcdef0")
+
+
+# DCGM diagnostic levels (`dcgmi diag -r <level>`, NVIDIA DCGM user guide "DCGM Diagnostics"): what each runs and the
+# least time the burn-in allows it. Level 1 is the quick deployment check (seconds); 2 adds the short plugin tests
+# (about 2 minutes); 3 the long stress tests (memory, targeted stress and power, about 30 minutes on 8 GPUs);
+# 4 the extended tests (1-2 hours).
+BURN_IN_LEVEL_MINUTES = {1: 10, 2: 20, 3: 60, 4: 180}
+
+
+@dataclass(frozen=True)
+class BurnInSpec:
+    """Burn-in of a new node of an accelerator pool before any workload may land on it (addons/burn_in.py)."""
+
+    enabled: Optional[bool] = setting(
+        "Burn in every new node of the pool: it starts with the startup taint crucible.io/burn-in=pending:NoSchedule that only "
+        "the burn-in DaemonSet removes, after the accelerator's own diagnostics pass (GPU: DCGM `dcgmi diag`; EFA: "
+        "`fi_info -p efa`; Neuron: `neuron-ls`); a node that fails is labelled, tainted, recorded and replaced. "
+        "Default: on for gpu and neuron pools outside dev, off in dev; cpu pools have none.",
+        default=None,
+    )
+    level: Optional[int] = setting(
+        "DCGM diagnostic level (`dcgmi diag -r`) of a gpu pool: 1 quick, 2 medium (~2 min), 3 long (~30 min), 4 extended (1-2 h). Default: 2 on training pools, 1 on serving and interactive pools (nodes that come and go with demand).",
+        default=None,
+        check=in_range(1, 4),
+    )
+    timeout_minutes: Optional[int] = setting(
+        "How long each diagnostic may run before the node counts as failed. Default (and least allowed): 10, 20, 60, 180 "
+        "minutes for DCGM levels 1-4; Neuron and EFA checks: 10.",
+        default=None,
+        check=in_range(5, 600),
+    )
+
+    def check(self, ctx: Context, path: str) -> None:
+        if self.level is not None and self.timeout_minutes is not None and self.timeout_minutes < BURN_IN_LEVEL_MINUTES[self.level]:
+            ctx.problem(
+                f"{path}.timeoutMinutes",
+                f"got {self.timeout_minutes} for DCGM level {self.level}; allowed: at least {BURN_IN_LEVEL_MINUTES[self.level]} "
+                "(the level's tests would be cut short and every node would fail)",
+            )
 
 
 @dataclass(frozen=True)
@@ -121,6 +160,14 @@ class PoolSpec:
         check=node_labels,
     )
     weight: Optional[int] = setting("Karpenter weight: higher pools are tried first when several fit.", default=None, check=in_range(1, 100))
+    replicas: Optional[int] = setting(
+        "A fixed fleet of exactly this many nodes (a Karpenter static NodePool, `spec.replicas`; feature gate staticCapacity): "
+        "for ML Capacity Blocks and capacity reservations, kept running whatever the demand and costed as fixed. Needs "
+        "maxNodes (at least replicas: the headroom replacements may use); excludes maxAccelerators and weight.",
+        default=None,
+        check=in_range(1, 1000),
+    )
+    burn_in: BurnInSpec = setting("Burn-in of new nodes before work (see `burnIn.*`).", default={})
 
     def check(self, ctx: Context, path: str) -> None:
         """Combinations that cannot work; each problem names its key. Instance facts come from the catalog."""
@@ -164,9 +211,43 @@ class PoolSpec:
                 f"got {self.data_volume_gib} with instanceStoreRaid0: true; allowed on AL2023: one of them (both would "
                 "hold /var/lib/containerd and /var/lib/kubelet): drop dataVolumeGib or set instanceStoreRaid0: false",
             )
+        self._check_static(ctx, path)
+        self._check_burn_in(ctx, path)
         from stacks.spec.instances import check_pool_instances  # the catalog-backed rules
 
         check_pool_instances(self, ctx, path)
+
+    def _check_static(self, ctx: Context, path: str) -> None:
+        """A static NodePool admits only `limits.nodes` and no `weight` (the karpenter.sh/v1 NodePool CRD's CEL rules at
+        1.14.1: "only 'limits.nodes' is supported on static NodePools", "'weight' is not supported on static NodePools")."""
+        if self.replicas is None:
+            return
+        if self.max_accelerators is not None:
+            ctx.problem(
+                f"{path}.maxAccelerators",
+                f"got {self.max_accelerators} with replicas {self.replicas}; allowed: maxNodes (a static NodePool takes only a node limit)",
+            )
+        elif self.max_nodes is None:
+            ctx.problem(f"{path}.maxNodes", f"required with replicas {self.replicas}: the node limit (at least {self.replicas}) replacements may use")
+        elif self.max_nodes < self.replicas:
+            ctx.problem(f"{path}.replicas", f"got {self.replicas}; allowed: at most maxNodes ({self.max_nodes}), the NodePool's node limit")
+        if self.weight is not None:
+            ctx.problem(f"{path}.weight", f"got {self.weight} with replicas {self.replicas}; allowed: unset (a static NodePool has no weight)")
+
+    def _check_burn_in(self, ctx: Context, path: str) -> None:
+        b = self.burn_in
+        if self.kind == "cpu" and (b.enabled or b.level is not None or b.timeout_minutes is not None):
+            ctx.problem(f"{path}.burnIn", "set on a cpu pool; allowed: gpu and neuron pools (a cpu node has no accelerator to diagnose)")
+        if self.kind == "neuron" and b.level is not None:
+            ctx.problem(
+                f"{path}.burnIn.level",
+                f"got {b.level} on a neuron pool; allowed: unset (the DCGM level applies to gpu pools; Neuron nodes run neuron-ls and the EFA check)",
+            )
+
+    @property
+    def static(self) -> bool:
+        """A fixed fleet (Karpenter static NodePool) rather than an elastic pool."""
+        return self.replicas is not None
 
     @property
     def ami_alias(self) -> str:

@@ -13,7 +13,7 @@ it); ServiceMonitors only after Monitoring (its release installs their CRD); Kue
 from __future__ import annotations
 
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
-from stacks.layers.platform import argo, canary, kuberay, load_balancer, notebooks, observability, serving, showback, tenancy, training, verify
+from stacks.layers.platform import argo, burn_in, canary, kuberay, load_balancer, notebooks, observability, serving, showback, tenancy, training, verify
 from stacks.spec import PlatformSpec
 
 ENTRIES: tuple[Entry, ...] = (
@@ -31,6 +31,7 @@ ENTRIES: tuple[Entry, ...] = (
     showback.ENTRY,
     argo.ENTRY,
     kuberay.ENTRY,
+    burn_in.ENTRY,
     tenancy.KUEUE,
     tenancy.TEAMS,
     canary.ENTRY,

@@ -31,6 +31,7 @@ CHECKS) and returns the plan's `workloads` block with its violations.
 from __future__ import annotations
 
 import copy
+import re
 import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
@@ -402,6 +403,9 @@ class Pool:
     types: tuple[NodeType, ...]
     limits: dict[str, int] = field(default_factory=dict)
     unknown_types: tuple[str, ...] = ()
+    # Labels its nodes register with from user data (kubelet --node-labels), unknown to the NodePool template: a
+    # DaemonSet's pods see them on the node; Karpenter's provisioning (workloads, DaemonSet overhead) does not.
+    boot_labels: dict[str, frozenset] = field(default_factory=dict)
 
 
 def _by_name(objects: Iterable[Mapping], kind: str) -> dict[str, dict]:
@@ -490,6 +494,24 @@ def _overlay_huge_pages(overlays: Sequence[Mapping], labels: Mapping[str, frozen
     return {name: value for name, (_, value) in found.items()}
 
 
+_NODE_LABELS_FLAG = re.compile(r"--node-labels=(\S+)")
+_BOTTLEROCKET_LABELS = re.compile(r"^\[settings\.kubernetes\.node-labels\]\s*$(.*?)(?=^\[|\Z)", re.MULTILINE | re.DOTALL)
+
+
+def boot_labels(user_data: str) -> dict[str, frozenset]:
+    """The node labels an EC2NodeClass's user data adds at registration: kubelet `--node-labels=k=v,...` (an AL2023
+    NodeConfig flag) or Bottlerocket's `[settings.kubernetes.node-labels]` table."""
+    out: dict[str, frozenset] = {}
+    for flag in _NODE_LABELS_FLAG.findall(user_data or ""):
+        for pair in flag.split(","):
+            key, _, value = pair.partition("=")
+            out[key] = frozenset({value})
+    for table in _BOTTLEROCKET_LABELS.findall(user_data or ""):
+        for key, value in re.findall(r'^\s*"([^"]+)"\s*=\s*"([^"]*)"', table, flags=re.MULTILINE):
+            out[key] = frozenset({value})
+    return out
+
+
 def pools_of(resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()) -> list[Pool]:
     """Every pool the plan registers: Karpenter NodePools (with their EC2NodeClass and the NodeOverlays that apply)
     and EKS managed node groups."""
@@ -531,7 +553,8 @@ def pools_of(resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()
             capacity = node_resources(it, config).capacity
             types.append(NodeType(it.name, domain, allocatable, capacity, note))
         limits = {k: parse_quantity(v, k) for k, v in (spec.get("limits") or {}).items()}
-        pools.append(Pool(name, "karpenter", tuple(t for t in tspec.get("taints") or []), tuple(types), limits, unknown))
+        booted = boot_labels(str((node_class.get("spec") or {}).get("userData") or ""))
+        pools.append(Pool(name, "karpenter", tuple(t for t in tspec.get("taints") or []), tuple(types), limits, unknown, booted))
     for r in resources:
         if r.get("type") != NODEGROUP_TYPE:
             continue
@@ -763,9 +786,11 @@ def lands_in_namespace(ctx: Context, template: Mapping, namespace: str, daemonse
         if not pool.types:
             far.append(f"pool {pool.name}: no instance type of it is in the catalog" + (f" ({', '.join(pool.unknown_types)})" if pool.unknown_types else ""))
             continue
-        matching = [n for n in pool.types if _selector_problem(spec, n.labels) is None]
+        # A DaemonSet's pods are placed on the registered node, its boot labels included.
+        seen = (lambda n: {**n.labels, **pool.boot_labels}) if daemonset is not None else (lambda n: n.labels)
+        matching = [n for n in pool.types if _selector_problem(spec, seen(n)) is None]
         if not matching:
-            far.append(f"pool {pool.name}: {_selector_problem(spec, pool.types[0].labels)}")
+            far.append(f"pool {pool.name}: {_selector_problem(spec, seen(pool.types[0]))}")
             continue
         fits, misses = [], []
         short_by: dict[str, list[tuple[str, int, list[str], Optional[str]]]] = {}  # resource -> (type, free, daemons, note)

@@ -207,6 +207,84 @@ def capacity_section(model: PlanModel) -> Optional[Section]:
     return Section("capacity", "Capacity per pool (at max)", data, lines)
 
 
+def node_health_section(model: PlanModel) -> Optional[Section]:
+    """Per pool as registered: fixed fleet or elastic, its startup taints, its burn-in (the DaemonSet and its checks),
+    which node conditions repair its nodes and after how long (Karpenter's AWS repair policies, with the nodeRepair
+    gate as the Karpenter release sets it), and what its disruption budgets let drain."""
+    from components.karpenter import REPAIR_POLICIES
+    from components.labels import BURN_IN_LABEL, POOL_LABEL
+
+    nodepools = {(r["inputs"].get("metadata") or {}).get("name"): r["inputs"].get("spec") or {} for r in model.of_type("kubernetes:karpenter.sh/v1:NodePool")}
+    if not nodepools:
+        return None
+    gates = ((model.release_values("oci://public.ecr.aws/karpenter/karpenter").get("settings") or {}).get("featureGates")) or {}
+    repair_on = gates.get("nodeRepair") is True
+    agent = any(r["inputs"].get("addonName") == "eks-node-monitoring-agent" for r in model.of_type("aws:eks/addon:Addon"))
+    burn_ins: dict[str, list[dict]] = {}
+    for ds in model.of_type("kubernetes:apps/v1:DaemonSet"):
+        meta = ds["inputs"].get("metadata") or {}
+        if meta.get("namespace") != "crucible-burn-in":
+            continue
+        pod = ((ds["inputs"].get("spec") or {}).get("template") or {}).get("spec") or {}
+        checks = [c.get("name") for c in pod.get("initContainers") or []]
+        commands = [" ".join(c.get("command") or [])[len("/bin/sh -c ") :].split(" > ")[0] for c in pod.get("initContainers") or []]
+        burn_ins.setdefault((pod.get("nodeSelector") or {}).get(POOL_LABEL), []).append({"daemonSet": meta.get("name"), "checks": checks, "commands": commands})
+    kinds = {p.name: p.kind for p in model.spec.pools} if model.spec is not None else {}
+    data: dict[str, Any] = {
+        "karpenterFeatureGates": dict(gates),
+        "nodeMonitoringAgent": agent,
+        "repairBypassesBudgets": "a node unhealthy past its toleration is force-terminated without drain, disruption budgets not applied; never more than 20% of a NodePool at once (Karpenter docs, Node Auto Repair)",
+        "pools": {},
+    }
+    rows = [("pool", "capacity", "startup taints", "burn-in", "repaired when (after)")]
+    for name, spec in nodepools.items():
+        tspec = (spec.get("template") or {}).get("spec") or {}
+        startup = [f"{t.get('key')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect')}" for t in tspec.get("startupTaints") or []]
+        kind = kinds.get(name, "cpu")
+        repair = [
+            {"condition": c, "status": st, "after": d, "setBy": by}
+            for c, st, d, by, ks in REPAIR_POLICIES
+            if kind in ks and (repair_on and (agent or by == "kubelet"))
+        ]
+        budgets = (spec.get("disruption") or {}).get("budgets") or []
+        capacity = f"fixed: {spec['replicas']} nodes" if "replicas" in spec else "elastic"
+        burn = burn_ins.get(name) or []
+        data["pools"][name] = {
+            "capacity": "fixed" if "replicas" in spec else "elastic",
+            "replicas": spec.get("replicas"),
+            "limits": dict(spec.get("limits") or {}),
+            "startupTaints": startup,
+            "burnIn": burn,
+            "burnInTaint": any(t.get("key") == BURN_IN_LABEL for t in tspec.get("startupTaints") or []),
+            "repair": repair,
+            "disruptionBudgets": budgets,
+        }
+        burn_text = "; ".join(f"{b['daemonSet']}: {', '.join(b['commands'])}" for b in burn) or "none"
+        by_after: dict[str, list[str]] = {}
+        for r in repair:
+            text = "Ready not True" if r["condition"] == "Ready" else f"{r['condition'].removesuffix('Ready')}"
+            if text not in by_after.setdefault(r["after"], []):
+                by_after[r["after"]].append(text)
+        repair_text = "; ".join(f"{after}: {', '.join(conds)}" for after, conds in sorted(by_after.items(), key=lambda kv: kv[0])) or "no repair"
+        rows.append((name, capacity, ", ".join(startup) or "-", burn_text, repair_text))
+    lines = _table(rows)
+    lines.append("(repaired when: a condition False that long, names without 'Ready': AcceleratedHardware = AcceleratedHardwareReady=False, …)")
+    lines.append(
+        f"(Karpenter feature gates: nodeRepair {gates.get('nodeRepair', False)}, staticCapacity {gates.get('staticCapacity', False)}; "
+        f"EKS node monitoring agent: {'installed' if agent else 'not installed'}: it sets every condition above but Ready)"
+    )
+    lines.append(
+        "(repair force-terminates an unhealthy node without drain; disruption budgets apply only to voluntary disruption: a training pool's "
+        "budget (0 for Drifted/Underutilized, consolidation only when empty) never drains a healthy running job; a job on a repaired node is "
+        "requeued by Kueue)"
+    )
+    lines.append(
+        "(burn-in: a new node registers with crucible.io/burn-in=pending and the startup taint; the DaemonSet's verdict removes the taint "
+        "(passed) or taints, records (condition CrucibleBurnIn, Event) and deletes the node (failed), which Karpenter replaces)"
+    )
+    return Section("nodeHealth", "Node health, repair and burn-in per pool", data, lines)
+
+
 def storage_section(model: PlanModel) -> Optional[Section]:
     """Buckets and file systems as registered, with the Lustre sizing: capacity, aggregate throughput, throughput per
     training accelerator at the pools' maximum, and the time to write one checkpoint (stacks/derive/storage_sizing.py)."""
@@ -472,6 +550,11 @@ def cost_section(model: PlanModel) -> Section:
     for i in cost.baseline:
         lines.append(f"  {i.item}: {span(i.per_hour_low, i.per_hour_high)}/h ({i.basis})")
     for p in cost.pools:
+        if p.replicas is not None and p.static_per_hour_high:
+            lines.append(
+                f"  fixed fleet of pool {p.pool}: {p.replicas} nodes ({p.replicas - p.reserved_nodes} beyond any reservation) "
+                f"{span(p.static_per_hour_low, p.static_per_hour_high)}/h, running whatever the demand (static NodePool)"
+            )
         if p.reserved_nodes:
             size = "size assumed: the pool's limit; state it with cost.reservedNodes" if p.reserved_assumed else "cost.reservedNodes"
             lines.append(
@@ -479,10 +562,11 @@ def cost_section(model: PlanModel) -> Section:
             )
     if cost.pools:
         lines.append("pools at their limit (beyond any reservation):")
-        rows = [("pool", "workload", "capacity types", "max nodes", "$/h at max", "$/month at max")]
+        rows = [("pool", "workload", "capacity types", "max nodes", "$/h at max", "$/month at max", "capacity")]
         for p in cost.pools:
             low, high = p.at_max
-            rows.append((p.pool, p.workload, "/".join(p.capacity_types), str(p.max_nodes), span(low, high), mspan(low, high)))
+            fleet = f"fixed ({p.replicas} nodes)" if p.replicas is not None else "elastic"
+            rows.append((p.pool, p.workload, "/".join(p.capacity_types), str(p.max_nodes), span(low, high), mspan(low, high), fleet))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines.extend("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
         low, high = cost.at_maximum
@@ -537,6 +621,7 @@ SECTIONS: list[Callable[[PlanModel], Optional[Section]]] = [
     deploy_section,
     secrets_section,
     capacity_section,
+    node_health_section,
     storage_section,
     notebooks_section,
     teams_section,

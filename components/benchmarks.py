@@ -102,8 +102,11 @@ def parse_nccl(text: str) -> NcclResult:
         values = [_num(t) for t in tail]
         if any(values[i] is None for i in (0, 1, 2, 4, 5, 6)):
             continue
-        wrong = [int(values[i]) if values[i] is not None else -1 for i in (3, 7)]
-        rows.append(NcclRow(int(tokens[0]), values[2], values[6], max(wrong)))
+        out_of_place, in_place = values[2], values[6]
+        if out_of_place is None or in_place is None:  # checked above; said again for the type checker
+            continue
+        wrong = [int(v) if v is not None else -1 for v in (values[3], values[7])]
+        rows.append(NcclRow(int(tokens[0]), out_of_place, in_place, max(wrong)))
     if not rows:
         raise ParseError("no nccl-tests result rows (expected `size count type redop root time algbw busbw #wrong …`)")
     return NcclResult(tuple(rows), avg, transport)

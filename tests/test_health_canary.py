@@ -556,3 +556,15 @@ def test_a_node_still_burning_in_or_not_yet_reported_on_is_said_not_failed(healt
     rows, _ = health([burning])
     assert rows["train"].status == "pass"
     assert "a: burn-in in progress" in rows["train"].detail and "node monitoring" in rows["train"].detail
+
+
+def test_the_plan_shows_each_pools_canary_and_the_runtimes_restart_settings():
+    from helpers import shipped_report
+
+    document, lines = shipped_report("train-p5")
+    resilience = document["resilience"]
+    assert resilience["runtimes"]["torch-distributed-efa"] == {"maxRestarts": 3, "restartStrategy": "BlockingRecreate", "gracePeriodSeconds": 120}
+    assert resilience["canary"] == {
+        "p5-train": {"schedule": "23 */6 * * *", "instanceType": "p5.48xlarge", "networkGbps": 3200, "minRatio": 0.5, "lustre": True}
+    }
+    assert any(line.strip().startswith("canary  p5-train: '23 */6 * * *' on idle capacity") for line in lines)

@@ -16,7 +16,7 @@ from components.accelerators import DEVICE_RESOURCES
 from stacks.spec import LAYERS
 from stacks.tools.plan.deploy import deploy_section, secrets_section
 from stacks.tools.plan.locate import Planned
-from stacks.tools.plan.model import PlanModel, meta, short_type
+from stacks.tools.plan.model import PlanModel, meta, short_type, spec_of
 from stacks.tools.plan.serving import serving_section
 
 
@@ -615,6 +615,53 @@ def workloads_section(model: PlanModel) -> Optional[Section]:
     return section(model)
 
 
+def resilience_section(model: PlanModel) -> Optional[Section]:
+    """How training jobs survive failure, read back from what is registered: the restart budget and grace period
+    of each ClusterTrainingRuntime (its JobSet failurePolicy), and the fleet health canary per pool (its CronJob
+    and the driver's config in its ConfigMap: schedule, the catalog figure it measures against, the ratio)."""
+    import json
+
+    data: dict[str, Any] = {"runtimes": {}, "canary": {}}
+    lines: list[str] = []
+    for r in model.of_type("kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime"):
+        template = (spec_of(r).get("template") or {}).get("spec") or {}
+        policy = template.get("failurePolicy") or {}
+        jobs = template.get("replicatedJobs") or [{}]
+        grace = ((((jobs[0].get("template") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("terminationGracePeriodSeconds")
+        name = meta(r).get("name")
+        data["runtimes"][name] = {"maxRestarts": policy.get("maxRestarts"), "restartStrategy": policy.get("restartStrategy"), "gracePeriodSeconds": grace}
+        lines.append(
+            f"runtime {name}: gang restarts up to {policy.get('maxRestarts', 0)} ({policy.get('restartStrategy', 'Recreate')}), "
+            f"{grace}s to checkpoint on SIGTERM; Kueue evictions requeue without using the budget; jobs resume from $CHECKPOINT_DIR/latest"
+        )
+    configs: dict[str, dict] = {}
+    for r in model.of_type("kubernetes:core/v1:ConfigMap"):
+        if meta(r).get("name") == "crucible-canary":
+            for key, value in ((r.get("inputs") or {}).get("data") or {}).items():
+                if key.startswith("pool-") and key.endswith(".json") and isinstance(value, str):
+                    configs[key[len("pool-") : -len(".json")]] = json.loads(value)
+    for r in model.of_type("kubernetes:batch/v1:CronJob"):
+        pool = (meta(r).get("labels") or {}).get("crucible.io/pool")
+        if meta(r).get("namespace") != "crucible-canary" or pool is None:
+            continue
+        cfg = configs.get(pool, {})
+        data["canary"][pool] = {
+            "schedule": spec_of(r).get("schedule"),
+            "instanceType": cfg.get("instanceType"),
+            "networkGbps": cfg.get("networkGbps"),
+            "minRatio": cfg.get("minRatio"),
+            "lustre": cfg.get("lustre"),
+        }
+        lines.append(
+            f"canary  {pool}: '{spec_of(r).get('schedule')}' on idle capacity (priority crucible-canary), 2 x {cfg.get('instanceType')} all-reduce vs "
+            f"{cfg.get('networkGbps')} Gbps, below ratio {cfg.get('minRatio')} the nodes are tainted crucible.io/canary-failed for a person to replace"
+            + ("; Lustre write" if cfg.get("lustre") else "")
+        )
+    if not lines:
+        return None
+    return Section("resilience", "Training resilience (restarts, checkpoints, fleet health canary)", data, lines)
+
+
 SECTIONS: list[Callable[[PlanModel], Optional[Section]]] = [
     layers_section,
     settings_section,
@@ -625,6 +672,7 @@ SECTIONS: list[Callable[[PlanModel], Optional[Section]]] = [
     storage_section,
     notebooks_section,
     teams_section,
+    resilience_section,
     cost_section,
     serving_section,  # each served model's replica shape, placement, scaling signal and start path
     workloads_section,  # where each pod lands (and, later, whether it is admitted and what it reaches)

@@ -49,8 +49,10 @@ def lws_values(args: LeaderWorkerSetArgs) -> dict:
     return merge_values(
         on_system_nodes_at(args.system_pool, ()),
         {
-            "image": {"manager": {"repository": IMAGE.repository, "tag": IMAGE.tag, "pullPolicy": "IfNotPresent"}},
-            "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            # the chart's repository is registry.k8s.io/lws/lws (components/versions.py's); its tag and pull policy are not
+            "image": {"manager": {"tag": IMAGE.tag, "pullPolicy": "IfNotPresent"}},
+            # runAsNonRoot is the chart's; seccomp RuntimeDefault is added (Helm merges the maps)
+            "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             # The chart asks a whole CPU and 1 GiB of the system nodes for a controller that watches a few objects.
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         },

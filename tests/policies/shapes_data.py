@@ -159,3 +159,53 @@ def _():
 def _():
     mine = [r for r in good_bucket() if not r["name"].endswith("-versioning")]
     return [*mine, *good_bucket("other")], ["checkpoints"]
+
+
+# DATA-PUL-001 / 003: stateful resources unprotected, whichever resource type holds the state ------------------------
+def _stateful(name):
+    from test_policy_kueue_options import stateful
+
+    return [r for r in stateful() if r["name"] == name]
+
+
+for _name in ("auto-bucket", "fsx", "key", "home", "vision"):
+    firing("data-pul-001-protect-stateful", f"unprotected-{_name}")(lambda _name=_name: (_stateful(_name), [_name]))
+for _name in ("named-bucket", "eks", "home", "jupyterhub"):
+    firing("data-pul-003-protect-named-stateful", f"unprotected-named-{_name}")(lambda _name=_name: (_stateful(_name), [_name]))
+
+
+# REL-K8S-002: a tenant namespace whose quota does not hold ----------------------------------------------------------
+P6 = "rel-k8s-002-tenant-quotas"
+
+
+def _tenant(quota_hard=None, limit_range=True, quota_in_other_namespace=False):
+    from test_policy_kubernetes import QUOTA, in_ns, namespace
+
+    from policy_builder import k8s
+
+    ns = namespace()
+    other = namespace("search", tenant="search")
+    quota = k8s("v1", "ResourceQuota", "quota", {"hard": quota_hard} if quota_hard is not None else QUOTA)
+    resources = [ns, in_ns(quota, other if quota_in_other_namespace else ns)]
+    if quota_in_other_namespace:
+        resources.append(other)
+    if limit_range:
+        resources.append(in_ns(k8s("v1", "LimitRange", "limits", {"limits": [{"type": "Container", "default": {"cpu": "1"}}]}), ns))
+        if quota_in_other_namespace:
+            resources.append(in_ns(k8s("v1", "LimitRange", "limits-search", {"limits": []}), other))
+    return resources
+
+
+@firing(P6, "quota-without-accelerator-keys")
+def _():
+    return _tenant({"requests.cpu": "256"}), ["vision"]
+
+
+@firing(P6, "no-limit-range")
+def _():
+    return _tenant(limit_range=False), ["vision"]
+
+
+@firing(P6, "quota-of-another-namespace")
+def _():
+    return _tenant(quota_in_other_namespace=True), ["vision"]

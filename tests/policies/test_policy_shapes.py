@@ -8,6 +8,7 @@ import pytest
 import shapes_iam  # noqa: F401  (each shapes_* module registers its shapes)
 import shapes_compute  # noqa: F401
 import shapes_data  # noqa: F401
+import shapes_delivery  # noqa: F401
 import shapes_network  # noqa: F401
 import shapes_nodes  # noqa: F401
 import shapes_storage  # noqa: F401
@@ -55,11 +56,8 @@ NOT_YET_REVIEWED = {
     "ai-kueue-003-preemption-checkpoint-contract",
     "data-fsx-004-lustre-durability",
     "data-jh-003-jupyterhub-home-volumes",
-    "data-pul-001-protect-stateful",
-    "data-pul-003-protect-named-stateful",
     "data-s3-005-lifecycle",
     "data-s3-007-object-lock",
-    "rel-k8s-002-tenant-quotas",
     "rel-node-007-karpenter-off-karpenter-nodes",
     "rel-ord-001-lustre-after-security-group-rules",
     "rel-ord-002-webhook-served-after-webhook",
@@ -67,9 +65,6 @@ NOT_YET_REVIEWED = {
     "rel-ord-004-custom-resources-after-crd-and-operator",
     "rel-ord-005-karpenter-pools-after-karpenter",
     "rel-ord-006-controllers-before-network",
-    "sec-cicd-001-github-oidc-audience",
-    "sec-cicd-002-github-oidc-repository",
-    "sec-cicd-003-github-oidc-environment",
     "sec-eks-006-network-policy-enforcement",
     "sec-eks-007-api-access-path",
     "sec-eks-008-api-return-route",

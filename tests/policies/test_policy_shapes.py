@@ -51,7 +51,6 @@ NOT_YET_REVIEWED = {
     "ai-efa-002-efa-capable-types",
     "ai-efa-003-efa-colocation",
     "ai-fsx-002-lustre-security-group",
-    "ai-karp-001-pool-limits",
     "ai-kueue-002-flavor-matches-pool",
     "ai-kueue-003-preemption-checkpoint-contract",
     "data-fsx-004-lustre-durability",
@@ -68,7 +67,6 @@ NOT_YET_REVIEWED = {
     "sec-eks-006-network-policy-enforcement",
     "sec-eks-007-api-access-path",
     "sec-eks-008-api-return-route",
-    "sec-helm-001-supply-chain-pinning",
     "sec-node-002-imds-hop-limit-exceptions",
 }
 

@@ -209,3 +209,98 @@ def _():
 @firing(P6, "quota-of-another-namespace")
 def _():
     return _tenant(quota_in_other_namespace=True), ["vision"]
+
+
+# DATA-S3-005 / 007 (advisory): lifecycle and object lock -------------------------------------------------------------
+P7 = "data-s3-005-lifecycle"
+
+
+@firing(P7, "no-lifecycle")
+def _():
+    return [r for r in good_bucket() if not r["name"].endswith("-lifecycle")], ["checkpoints"]
+
+
+@firing(P7, "rules-disabled")
+def _():
+    resources = good_bucket()
+    for rule in resources[5]["inputs"]["rules"]:
+        rule["status"] = "Disabled"
+    return resources, ["checkpoints"]
+
+
+@firing(P7, "versioned-without-noncurrent-expiry")
+def _():
+    resources = good_bucket()
+    resources[5]["inputs"]["rules"] = [{"id": "abort", "status": "Enabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}]
+    return resources, ["checkpoints"]
+
+
+P8 = "data-s3-007-object-lock"
+
+
+@firing(P8, "no-object-lock")
+def _():
+    return good_bucket("artifacts"), ["artifacts"]
+
+
+@firing(P8, "lock-without-retention")
+def _():
+    return good_bucket("artifacts", objectLockEnabled=True), ["artifacts"]
+
+
+@firing(P8, "retention-without-a-mode")
+def _():
+    artifacts = good_bucket("golden-data", objectLockEnabled=True)
+    lock = side("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "lock", artifacts[0], rule={"defaultRetention": {"days": 365}})
+    return [*artifacts, lock], ["golden-data"]
+
+
+# AI-KUEUE-002 / 003: flavors that cannot land, preemption without the checkpoint contract ------------------------------
+def _kueue_objects():
+    import test_policy_kueue_options as q
+
+    return q
+
+
+@firing("ai-kueue-002-flavor-matches-pool", "missing-toleration")
+def _():
+    q = _kueue_objects()
+    return [q.node_pool(), q.flavor("untolerated", tolerations=False)], ["untolerated"]
+
+
+@firing("ai-kueue-002-flavor-matches-pool", "label-the-pool-does-not-carry")
+def _():
+    q = _kueue_objects()
+    return [q.node_pool(), q.flavor("foreign", **{"node.kubernetes.io/instance-type": "p4d.24xlarge"})], ["foreign"]
+
+
+@firing("ai-kueue-002-flavor-matches-pool", "pool-not-in-the-stack")
+def _():
+    q = _kueue_objects()
+    return [q.node_pool(), q.flavor("missing", pool="nowhere")], ["missing"]
+
+
+@firing("ai-kueue-002-flavor-matches-pool", "no-pool-label")
+def _():
+    q = _kueue_objects()
+    return [q.node_pool(), q.k8s(q.KUEUE, "ResourceFlavor", "unnamed", {"nodeLabels": {"team": "x"}})], ["unnamed"]
+
+
+@firing("ai-kueue-003-preemption-checkpoint-contract", "namespace-without-the-contract")
+def _():
+    q = _kueue_objects()
+    ns = q.namespace("vision", checkpointing=False)
+    return [ns, q.local_queue(ns), q.cluster_queue(preemption=q.PREEMPTING)], ["vision"]
+
+
+@firing("ai-kueue-003-preemption-checkpoint-contract", "no-local-queue")
+def _():
+    q = _kueue_objects()
+    return [q.namespace("vision"), q.cluster_queue(preemption=q.PREEMPTING)], ["vision"]
+
+
+@firing("ai-kueue-003-preemption-checkpoint-contract", "cohort-reclaim-only")
+def _():
+    q = _kueue_objects()
+    ns = q.namespace("vision", checkpointing=False)
+    return [ns, q.local_queue(ns), q.cluster_queue(preemption={"reclaimWithinCohort": "Any"})], ["vision"]

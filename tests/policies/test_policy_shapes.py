@@ -49,12 +49,8 @@ FEWER_SHAPES = {
 # three shapes (the test fails while it is listed and has them).
 NOT_YET_REVIEWED = {
     "ai-fsx-002-lustre-security-group",
-    "ai-kueue-002-flavor-matches-pool",
-    "ai-kueue-003-preemption-checkpoint-contract",
     "data-fsx-004-lustre-durability",
     "data-jh-003-jupyterhub-home-volumes",
-    "data-s3-005-lifecycle",
-    "data-s3-007-object-lock",
     "rel-node-007-karpenter-off-karpenter-nodes",
     "rel-ord-001-lustre-after-security-group-rules",
     "rel-ord-002-webhook-served-after-webhook",

@@ -447,3 +447,37 @@ def _():
 @firing(P11, "audit-missing")
 def _():
     return [cluster_with("no-audit", enabledClusterLogTypes=["api", "authenticator", "controllerManager", "scheduler"])], ["no-audit"]
+
+
+# DATA-JH-003: home volumes that do not survive --------------------------------------------------------------------
+P12 = "data-jh-003-jupyterhub-home-volumes"
+
+
+def _hub_storage():
+    import test_policy_platform as t
+
+    return t
+
+
+@firing(P12, "default-storage-class")
+def _():
+    t = _hub_storage()
+    return [t.jupyterhub(with_values(singleuser__storage={})), t.hub_namespace()], ["jupyterhub"]
+
+
+@firing(P12, "class-that-deletes")
+def _():
+    t = _hub_storage()
+    return [t.jupyterhub(), t.storage_class(reclaimPolicy="Delete"), t.hub_namespace()], ["crucible-gp3"]
+
+
+@firing(P12, "class-unencrypted")
+def _():
+    t = _hub_storage()
+    return [t.jupyterhub(), t.storage_class(parameters={"type": "gp3"}), t.hub_namespace()], ["crucible-gp3"]
+
+
+@firing(P12, "namespace-unprotected")
+def _():
+    t = _hub_storage()
+    return [t.jupyterhub(), t.storage_class(), t.hub_namespace(protect=False)], ["jupyterhub"]

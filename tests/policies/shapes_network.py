@@ -481,3 +481,37 @@ def _():
 def _():
     t = _hub_storage()
     return [t.jupyterhub(), t.storage_class(), t.hub_namespace(protect=False)], ["jupyterhub"]
+
+
+# SEC-EKS-006: NetworkPolicies nobody enforces ----------------------------------------------------------------------
+P13 = "sec-eks-006-network-policy-enforcement"
+
+
+def _eks():
+    import test_policy_eks as e
+
+    return e
+
+
+@firing(P13, "no-cni-add-on")
+def _():
+    e = _eks()
+    return [e.cluster(), e.NETPOL], ["eks"]
+
+
+@firing(P13, "cni-without-the-setting")
+def _():
+    e = _eks()
+    return [e.cluster(), e.cni('{"env": {}}'), e.NETPOL], ["vpc-cni"]
+
+
+@firing(P13, "cni-setting-off")
+def _():
+    e = _eks()
+    return [e.cluster(), e.cni('{"enableNetworkPolicy": "false"}'), e.NETPOL], ["vpc-cni"]
+
+
+@firing(P13, "cni-configuration-unparsable")
+def _():
+    e = _eks()
+    return [e.cluster(), e.cni("enableNetworkPolicy=true"), e.NETPOL], ["vpc-cni"]

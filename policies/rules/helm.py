@@ -11,6 +11,8 @@ from policies.support.rule import Ctx, Res, resource_policy
 from policies.support.tokens import ECR_REPOSITORY, HELM_RELEASE, any_of, kubernetes_object
 from policies.support.values import Unknown, dig, flag, known, text
 
+# Tags that projects move on every build: as mutable as latest.
+MOVING_TAGS = {"latest", "stable", "main", "master", "edge", "nightly", "dev", "develop", "head", "canary", "release"}
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
 
 
@@ -34,6 +36,8 @@ def image_problem(image: Any) -> str | None:
         return None  # computed (e.g. an ECR repository URL + a pinned tag); judged where it is built
     if isinstance(image, dict):
         tag = text(image.get("tag")) if not isinstance(image.get("tag"), Unknown) else None
+        if tag is not None and tag.lower() in MOVING_TAGS:
+            return f"the moving tag {tag!r}"
         return "tag 'latest'" if tag == "latest" else None  # no tag: the chart's appVersion, pinned by the chart version
     reference = image.strip()
     if "@sha256:" in reference:
@@ -41,7 +45,10 @@ def image_problem(image: Any) -> str | None:
     last = reference.rsplit("/", 1)[-1]
     if ":" not in last:
         return "no tag (means latest)"
-    return "tag 'latest'" if last.rsplit(":", 1)[1] == "latest" else None
+    tag = last.rsplit(":", 1)[1]
+    if tag == "latest":
+        return "tag 'latest'"
+    return f"the moving tag {tag!r}" if tag.lower() in MOVING_TAGS else None
 
 
 def _supply_chain(res: Res, ctx: Ctx) -> None:

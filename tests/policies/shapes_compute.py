@@ -107,3 +107,65 @@ def _():
 @firing(P3, "capacity-exists")
 def _():
     return [spot_pool("any-capacity", {"key": "karpenter.sh/capacity-type", "operator": "Exists"})], ["any-capacity"]
+
+
+# AI-KARP-001: a pool without a bound ------------------------------------------------------------------------------
+P4 = "ai-karp-001-pool-limits"
+
+
+@firing(P4, "no-limits")
+def _():
+    return [node_pool("unbounded", limits={})], ["unbounded"]
+
+
+@firing(P4, "node-count-only")
+def _():
+    return [node_pool("nodes-only", limits={"nodes": "4"})], ["nodes-only"]
+
+
+@firing(P4, "gpu-pool-by-family-without-a-gpu-limit")
+def _():
+    pool = untainted("family-gpu", {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["p5"]})
+    pool["inputs"]["spec"]["limits"] = {"cpu": "1536", "memory": "16384Gi"}
+    return [pool], ["family-gpu"]
+
+
+# SEC-HELM-001: what runs is not pinned ----------------------------------------------------------------------------
+P5 = "sec-helm-001-supply-chain-pinning"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _job(name, image):
+    from policy_builder import k8s
+
+    return k8s("batch/v1", "Job", name, {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}})
+
+
+@firing(P5, "chart-version-range")
+def _():
+    return [res(RELEASE, "range", {"chart": "kueue", "version": "^0.19", "values": {}})], ["range"]
+
+
+@firing(P5, "chart-version-unset")
+def _():
+    return [res(RELEASE, "unset", {"chart": "kueue", "values": {}})], ["unset"]
+
+
+@firing(P5, "image-latest-in-values")
+def _():
+    return [res(RELEASE, "latest", {"chart": "x", "version": "1.0.0", "values": {"image": {"repository": "r", "tag": "latest"}}})], ["latest"]
+
+
+@firing(P5, "image-untagged")
+def _():
+    return [_job("untagged", "busybox")], ["untagged"]
+
+
+@firing(P5, "image-moving-tag")
+def _():
+    return [_job("stable", "nvcr.io/nvidia/pytorch:stable")], ["stable"]
+
+
+@firing(P5, "mutable-ecr-repository")
+def _():
+    return [res("aws:ecr/repository:Repository", "models", {"imageScanningConfiguration": {"scanOnPush": True}})], ["models"]

@@ -159,3 +159,148 @@ def _():
 def _():
     mine = [r for r in good_bucket() if not r["name"].endswith("-versioning")]
     return [*mine, *good_bucket("other")], ["checkpoints"]
+
+
+# DATA-PUL-001 / 003: stateful resources unprotected, whichever resource type holds the state ------------------------
+def _stateful(name):
+    from test_policy_kueue_options import stateful
+
+    return [r for r in stateful() if r["name"] == name]
+
+
+for _name in ("auto-bucket", "fsx", "key", "home", "vision"):
+    firing("data-pul-001-protect-stateful", f"unprotected-{_name}")(lambda _name=_name: (_stateful(_name), [_name]))
+for _name in ("named-bucket", "eks", "home", "jupyterhub"):
+    firing("data-pul-003-protect-named-stateful", f"unprotected-named-{_name}")(lambda _name=_name: (_stateful(_name), [_name]))
+
+
+# REL-K8S-002: a tenant namespace whose quota does not hold ----------------------------------------------------------
+P6 = "rel-k8s-002-tenant-quotas"
+
+
+def _tenant(quota_hard=None, limit_range=True, quota_in_other_namespace=False):
+    from test_policy_kubernetes import QUOTA, in_ns, namespace
+
+    from policy_builder import k8s
+
+    ns = namespace()
+    other = namespace("search", tenant="search")
+    quota = k8s("v1", "ResourceQuota", "quota", {"hard": quota_hard} if quota_hard is not None else QUOTA)
+    resources = [ns, in_ns(quota, other if quota_in_other_namespace else ns)]
+    if quota_in_other_namespace:
+        resources.append(other)
+    if limit_range:
+        resources.append(in_ns(k8s("v1", "LimitRange", "limits", {"limits": [{"type": "Container", "default": {"cpu": "1"}}]}), ns))
+        if quota_in_other_namespace:
+            resources.append(in_ns(k8s("v1", "LimitRange", "limits-search", {"limits": []}), other))
+    return resources
+
+
+@firing(P6, "quota-without-accelerator-keys")
+def _():
+    return _tenant({"requests.cpu": "256"}), ["vision"]
+
+
+@firing(P6, "no-limit-range")
+def _():
+    return _tenant(limit_range=False), ["vision"]
+
+
+@firing(P6, "quota-of-another-namespace")
+def _():
+    return _tenant(quota_in_other_namespace=True), ["vision"]
+
+
+# DATA-S3-005 / 007 (advisory): lifecycle and object lock -------------------------------------------------------------
+P7 = "data-s3-005-lifecycle"
+
+
+@firing(P7, "no-lifecycle")
+def _():
+    return [r for r in good_bucket() if not r["name"].endswith("-lifecycle")], ["checkpoints"]
+
+
+@firing(P7, "rules-disabled")
+def _():
+    resources = good_bucket()
+    for rule in resources[5]["inputs"]["rules"]:
+        rule["status"] = "Disabled"
+    return resources, ["checkpoints"]
+
+
+@firing(P7, "versioned-without-noncurrent-expiry")
+def _():
+    resources = good_bucket()
+    resources[5]["inputs"]["rules"] = [{"id": "abort", "status": "Enabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}]
+    return resources, ["checkpoints"]
+
+
+P8 = "data-s3-007-object-lock"
+
+
+@firing(P8, "no-object-lock")
+def _():
+    return good_bucket("artifacts"), ["artifacts"]
+
+
+@firing(P8, "lock-without-retention")
+def _():
+    return good_bucket("artifacts", objectLockEnabled=True), ["artifacts"]
+
+
+@firing(P8, "retention-without-a-mode")
+def _():
+    artifacts = good_bucket("golden-data", objectLockEnabled=True)
+    lock = side("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "lock", artifacts[0], rule={"defaultRetention": {"days": 365}})
+    return [*artifacts, lock], ["golden-data"]
+
+
+# AI-KUEUE-002 / 003: flavors that cannot land, preemption without the checkpoint contract ------------------------------
+def _kueue_objects():
+    import test_policy_kueue_options as q
+
+    return q
+
+
+@firing("ai-kueue-002-flavor-matches-pool", "missing-toleration")
+def _():
+    q = _kueue_objects()
+    return [q.node_pool(), q.flavor("untolerated", tolerations=False)], ["untolerated"]
+
+
+@firing("ai-kueue-002-flavor-matches-pool", "label-the-pool-does-not-carry")
+def _():
+    q = _kueue_objects()
+    return [q.node_pool(), q.flavor("foreign", **{"node.kubernetes.io/instance-type": "p4d.24xlarge"})], ["foreign"]
+
+
+@firing("ai-kueue-002-flavor-matches-pool", "pool-not-in-the-stack")
+def _():
+    q = _kueue_objects()
+    return [q.node_pool(), q.flavor("missing", pool="nowhere")], ["missing"]
+
+
+@firing("ai-kueue-002-flavor-matches-pool", "no-pool-label")
+def _():
+    q = _kueue_objects()
+    return [q.node_pool(), q.k8s(q.KUEUE, "ResourceFlavor", "unnamed", {"nodeLabels": {"team": "x"}})], ["unnamed"]
+
+
+@firing("ai-kueue-003-preemption-checkpoint-contract", "namespace-without-the-contract")
+def _():
+    q = _kueue_objects()
+    ns = q.namespace("vision", checkpointing=False)
+    return [ns, q.local_queue(ns), q.cluster_queue(preemption=q.PREEMPTING)], ["vision"]
+
+
+@firing("ai-kueue-003-preemption-checkpoint-contract", "no-local-queue")
+def _():
+    q = _kueue_objects()
+    return [q.namespace("vision"), q.cluster_queue(preemption=q.PREEMPTING)], ["vision"]
+
+
+@firing("ai-kueue-003-preemption-checkpoint-contract", "cohort-reclaim-only")
+def _():
+    q = _kueue_objects()
+    ns = q.namespace("vision", checkpointing=False)
+    return [ns, q.local_queue(ns), q.cluster_queue(preemption={"reclaimWithinCohort": "Any"})], ["vision"]

@@ -447,3 +447,71 @@ def _():
 @firing(P11, "audit-missing")
 def _():
     return [cluster_with("no-audit", enabledClusterLogTypes=["api", "authenticator", "controllerManager", "scheduler"])], ["no-audit"]
+
+
+# DATA-JH-003: home volumes that do not survive --------------------------------------------------------------------
+P12 = "data-jh-003-jupyterhub-home-volumes"
+
+
+def _hub_storage():
+    import test_policy_platform as t
+
+    return t
+
+
+@firing(P12, "default-storage-class")
+def _():
+    t = _hub_storage()
+    return [t.jupyterhub(with_values(singleuser__storage={})), t.hub_namespace()], ["jupyterhub"]
+
+
+@firing(P12, "class-that-deletes")
+def _():
+    t = _hub_storage()
+    return [t.jupyterhub(), t.storage_class(reclaimPolicy="Delete"), t.hub_namespace()], ["crucible-gp3"]
+
+
+@firing(P12, "class-unencrypted")
+def _():
+    t = _hub_storage()
+    return [t.jupyterhub(), t.storage_class(parameters={"type": "gp3"}), t.hub_namespace()], ["crucible-gp3"]
+
+
+@firing(P12, "namespace-unprotected")
+def _():
+    t = _hub_storage()
+    return [t.jupyterhub(), t.storage_class(), t.hub_namespace(protect=False)], ["jupyterhub"]
+
+
+# SEC-EKS-006: NetworkPolicies nobody enforces ----------------------------------------------------------------------
+P13 = "sec-eks-006-network-policy-enforcement"
+
+
+def _eks():
+    import test_policy_eks as e
+
+    return e
+
+
+@firing(P13, "no-cni-add-on")
+def _():
+    e = _eks()
+    return [e.cluster(), e.NETPOL], ["eks"]
+
+
+@firing(P13, "cni-without-the-setting")
+def _():
+    e = _eks()
+    return [e.cluster(), e.cni('{"env": {}}'), e.NETPOL], ["vpc-cni"]
+
+
+@firing(P13, "cni-setting-off")
+def _():
+    e = _eks()
+    return [e.cluster(), e.cni('{"enableNetworkPolicy": "false"}'), e.NETPOL], ["vpc-cni"]
+
+
+@firing(P13, "cni-configuration-unparsable")
+def _():
+    e = _eks()
+    return [e.cluster(), e.cni("enableNetworkPolicy=true"), e.NETPOL], ["vpc-cni"]

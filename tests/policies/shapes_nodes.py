@@ -255,3 +255,21 @@ def _():
     logs, group, key = _logs()
     k = key("deny", {**logs, "Effect": "Deny"})
     return [k, group("deny-group", k)], ["deny-group"]
+
+
+P10 = "sec-node-002-imds-hop-limit-exceptions"
+
+
+@firing(P10, "node-class-hop-two")
+def _():
+    return [node_class("two", metadataOptions={"httpTokens": "required", "httpPutResponseHopLimit": 2})], ["two"]
+
+
+@firing(P10, "launch-template-hop-two")
+def _():
+    return [launch_template("lt-two", metadataOptions={"httpTokens": "required", "httpPutResponseHopLimit": 2})], ["lt-two"]
+
+
+@firing(P10, "hop-two-as-a-string")
+def _():
+    return [launch_template("str-two", metadataOptions={"httpTokens": "required", "httpPutResponseHopLimit": "2"})], ["str-two"]

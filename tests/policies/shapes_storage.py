@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from policy_builder import res
 from pools import node_pool
 from shapes import firing
 from test_policy_fsx import lustre, subnet
@@ -65,3 +66,90 @@ def _():
     groups = [{"coveredResources": ["nvidia.com/gpu"], "flavors": [{"name": "gpu-train", "resources": [{"name": "nvidia.com/gpu", "nominalQuota": 32}]}]}]
     cohort = k8s(kueue, "Cohort", "research", {"resourceGroups": groups})
     return [node_pool(), flavor(), cluster_queue("team", gpus=48), cohort], ["gpu-train"]
+
+
+# AI-FSX-002 / DATA-FSX-004 -------------------------------------------------------------------------------------------
+def _fsx():
+    import test_policy_fsx as f
+
+    return f
+
+
+@firing("ai-fsx-002-lustre-security-group", "lustre-ports-open-to-the-internet")
+def _():
+    f = _fsx()
+    group, rules = f.lustre_group(cidr="0.0.0.0/0")
+    return [group, *rules, f.lustre(groups=[group])], ["fsx-sg-988", "fsx-sg-1018"]
+
+
+@firing("ai-fsx-002-lustre-security-group", "lustre-ports-open-to-the-internet-in-halves")
+def _():
+    f = _fsx()
+    group, rules = f.lustre_group(cidr="0.0.0.0/1")
+    return [group, *rules, f.lustre(groups=[group])], ["fsx-sg-988", "fsx-sg-1018"]
+
+
+@firing("ai-fsx-002-lustre-security-group", "lustre-client-ports-missing")
+def _():
+    f = _fsx()
+    group, rules = f.lustre_group(ports=((988, 988),))
+    return [group, *rules, f.lustre(groups=[group])], ["fsx"]
+
+
+@firing("data-fsx-004-lustre-durability", "scratch")
+def _():
+    f = _fsx()
+    fs = f.lustre(deploymentType="SCRATCH_2", automaticBackupRetentionDays=None, skipFinalBackup=None)
+    return [fs, f.dra(fs)], ["fsx"]
+
+
+@firing("data-fsx-004-lustre-durability", "no-backups-no-final-backup-no-export")
+def _():
+    f = _fsx()
+    return [f.lustre(automaticBackupRetentionDays=None, skipFinalBackup=None)], ["fsx"]
+
+
+@firing("data-fsx-004-lustre-durability", "export-without-changed-events")
+def _():
+    f = _fsx()
+    fs = f.lustre()
+    return [fs, f.dra(fs, events=("NEW",), name="partial")], ["partial"]
+
+
+@firing("data-fsx-004-lustre-durability", "export-deleting-into-an-unversioned-bucket")
+def _():
+    f = _fsx()
+    fs = f.lustre()
+    bucket = res("aws:s3/bucket:Bucket", "datasets", {})
+    return [fs, bucket, f.dra(fs, events=("NEW", "CHANGED", "DELETED"), bucket=bucket, name="deletes")], ["deletes"]
+
+
+# REL-NODE-007: the Karpenter controller on nodes it manages ----------------------------------------------------------
+def _karp():
+    import test_policy_nodes as n
+
+    return n
+
+
+@firing("rel-node-007-karpenter-off-karpenter-nodes", "not-pinned-to-the-node-group")
+def _():
+    n = _karp()
+    return [n.CLUSTER, n.system_group(), n.karpenter({"settings": {}})], ["karpenter"]
+
+
+@firing("rel-node-007-karpenter-off-karpenter-nodes", "pinned-to-a-label-no-group-carries")
+def _():
+    n = _karp()
+    return [n.CLUSTER, n.system_group(), n.karpenter({"nodeSelector": {"crucible.io/pool": "train"}})], ["karpenter"]
+
+
+@firing("rel-node-007-karpenter-off-karpenter-nodes", "no-node-group-nor-fargate")
+def _():
+    n = _karp()
+    return [n.CLUSTER, n.karpenter()], ["karpenter"]
+
+
+@firing("rel-node-007-karpenter-off-karpenter-nodes", "split-stack-without-anti-affinity")
+def _():
+    n = _karp()
+    return [n.karpenter({})], ["karpenter"]

@@ -12,7 +12,7 @@
 - RBAC for the verify identity (the Kubernetes group `crucible:verify`, which an EKS access entry maps the CI role to):
   a ClusterRole with the cluster-scoped reads and one Role per namespace verify works in, each with exactly the calls
   verify makes there (:data:`CLUSTER_RULES`, :data:`RUNNER_RULES`, :data:`QUEUE_RULES`, :data:`HUB_RULES`;
-  tests/test_verify_access.py runs verify against an API that enforces them and checks every rule is used).
+  tests/test_verify_prod.py runs verify against an API that enforces them and checks every rule is used).
 """
 
 from __future__ import annotations

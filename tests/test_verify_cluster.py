@@ -12,7 +12,7 @@ import pytest
 from fakekube import FakeCluster, Scenario, node, ready
 from stacks.tools.cli import main
 from stacks.tools.verify.checks.base import Cancelled, Context, Ledger, Options
-from stacks.tools.verify.kube import KubeClient, Unreachable, parse_kubeconfig
+from stacks.tools.verify.kube import KubeClient, KubeError, Unreachable, parse_kubeconfig
 from stacks.tools.verify.runner import run_verify
 from stacks.tools.verify.targets import targets_from_plan
 from verify_data import DD_GNU, nccl_log, plan_document
@@ -333,3 +333,28 @@ def test_a_request_cut_short_by_the_checks_own_deadline_is_a_timeout_not_a_failu
 def test_a_request_that_had_its_full_timeout_and_went_unanswered_is_the_api_failing():
     with pytest.raises(Unreachable):
         _context(30).get("/api/v1/namespaces/x/jobs/y")
+
+
+def _ctx(cluster: FakeCluster, run_id: str) -> Context:
+    client = KubeClient(parse_kubeconfig(kubeconfig_text(f"http://127.0.0.1:{cluster.server.server_address[1]}")), timeout=0.5)
+    return Context(client, targets_from_plan(plan_document()), options(), Ledger(run_id), "queues", deadline=time.monotonic() + 5)
+
+
+def test_a_create_that_landed_before_a_retry_is_taken_as_ours_and_a_strangers_name_is_a_conflict(fake):
+    ours = {"metadata": {"name": "cv-job", "labels": {"crucible.io/verify": "r1"}}, "spec": {"template": {"spec": {"containers": []}}}}
+    theirs = {"metadata": {"name": "their-job", "labels": {}}, "spec": {}}
+    cluster, _, _ = fake(healthy(objects=[("apis/batch/v1", "team-a", "jobs", ours), ("apis/batch/v1", "team-a", "jobs", theirs)]))
+    ctx = _ctx(cluster, "r1")
+    got = ctx.create("batch/v1", "jobs", "team-a", {"metadata": {"name": "cv-job"}, "spec": {"template": {"spec": {"containers": []}}}})
+    assert got["metadata"]["labels"] == {"crucible.io/verify": "r1"}
+    with pytest.raises(KubeError) as err:
+        ctx.create("batch/v1", "jobs", "team-a", {"metadata": {"name": "their-job"}, "spec": {}})
+    assert err.value.status == 409
+
+
+def test_nothing_is_created_in_a_terminating_namespace(fake):
+    terminating = {"metadata": {"name": "team-a", "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["kubernetes"]}}
+    cluster, _, _ = fake(healthy(objects=[("api/v1", None, "namespaces", terminating)]))
+    with pytest.raises(KubeError) as err:
+        _ctx(cluster, "r1").create("batch/v1", "jobs", "team-a", {"metadata": {"name": "cv-job"}, "spec": {}})
+    assert err.value.status == 403 and "being terminated" in err.value.message

@@ -168,3 +168,19 @@ def test_an_exec_token_about_to_expire_is_fetched_again(tmp_path):
     client = KubeClient(parse_kubeconfig(config_text(_plugin(tmp_path, 30))))  # less than the 60 s margin left
     client._bearer(), client._bearer()
     assert (tmp_path / "calls").read_text() == "xx"
+
+
+def test_a_401_fetches_a_fresh_exec_credential_once(tmp_path, monkeypatch):
+    client = KubeClient(parse_kubeconfig(config_text(_plugin(tmp_path, None))))  # no expirationTimestamp: reused until a 401
+    answers = [KubeError(401, "Unauthorized"), {"ok": True}]
+
+    def once(*args):
+        client._bearer()
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(client, "_once", once)
+    assert client.request("GET", "/api") == {"ok": True}
+    assert (tmp_path / "calls").read_text() == "xx"  # the first token, then a fresh one after the 401

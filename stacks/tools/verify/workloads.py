@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from typing import Optional
 
+from components.accelerators import GPU
 from components.labels import RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY, EFA_RESOURCE, EXAMPLE_LABEL, NODEPOOL_LABEL, QUEUE_LABEL
 from stacks.tools.verify.targets import HubTarget, LustreTarget, PoolTarget
 
@@ -231,7 +232,7 @@ def plan_objects(targets, options, run_id: str = "plan") -> list[dict]:
         if pool.accelerated or pool.efa:
             out.append((namespace, probe_job(dns_name("cv", run_id, "probe", pool.name), pool, queue, options.image, deadline, priority)))
         exp = pool.per_type[0] if pool.per_type else None
-        if pool.efa and pool.accelerator_resource == "nvidia.com/gpu" and exp is not None and exp.accelerators:
+        if pool.efa and pool.accelerator_resource == GPU.resource and exp is not None and exp.accelerators:
             name = dns_name("cv", run_id, "nccl", pool.name, limit=52)
             out.append((namespace, nccl_mpijob(name, pool, exp.instance_type, exp.accelerators, queue, options.nccl_image, deadline, {}, priority)))
     if targets.lustre is not None:

@@ -322,7 +322,7 @@ class HealthCanary(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/name": "crucible-canary", "app.kubernetes.io/managed-by": "crucible"}
         # baseline: the MPI workers run sshd as root (the nccl-tests image); the driver and the server are restricted
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
-        ns = k8s.core.v1.Namespace(
+        ns = self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={**labels, **pod_security("baseline")}), opts=stateful
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])

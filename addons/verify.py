@@ -23,6 +23,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from addons.health_canary import RESULTS as CANARY_RESULTS
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 
 NAMESPACE = "crucible-verify"
@@ -56,6 +57,9 @@ RUNNER_RULES = (  # in crucible-verify: probes, the NCCL MPIJob, the Lustre writ
 QUEUE_RULES = (  # in each team namespace: the sample Job through the team's LocalQueue
     rule("batch", ["jobs"], "create", "get", "list", "delete"),
 )
+CANARY_RULES = (  # in the canary's namespace (when the stack has it): health reads the last results, nothing else
+    {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [CANARY_RESULTS], "verbs": ["get"]},
+)
 HUB_RULES = (  # in the hub's namespace: the pod that calls the hub as its NetworkPolicy allows
     rule("", ["pods"], "create", "get", "list", "delete"),
     rule("", ["pods/log"], "get"),
@@ -66,6 +70,7 @@ HUB_RULES = (  # in the hub's namespace: the pod that calls the hub as its Netwo
 class VerifyArgs:
     team_namespaces: Sequence[str] = ()
     hub_namespace: Optional[str] = None
+    canary_namespace: Optional[str] = None  # the fleet health canary's (verify health reads its results there)
     cluster_queue: Optional[dict] = None  # the manifest (stacks/derive/verify.py); None: no Kueue in this stack
     depends_on: Sequence[pulumi.Resource] = ()  # Kueue's release and cohort, the team namespaces, the hub release
     lustre: Optional[LustreVolumeArgs] = None
@@ -138,6 +143,8 @@ class VerifyAccess(pulumi.ComponentResource):
         places = [(NAMESPACE, RUNNER_RULES, in_ns)] + [(ns, QUEUE_RULES, after) for ns in args.team_namespaces]
         if args.hub_namespace:
             places.append((args.hub_namespace, HUB_RULES, after))
+        if args.canary_namespace:
+            places.append((args.canary_namespace, CANARY_RULES, after))
         for namespace, rules, where in places:
             role = k8s.rbac.v1.Role(
                 f"{name}-role-{namespace}",

@@ -6,6 +6,7 @@ against the fake API server, healthy and faulty."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import re
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import upstream
 from addons import canary_driver, health_canary
@@ -495,19 +497,46 @@ def results_configmap(outcome: str, ratio: float) -> tuple:
 def health():
     started: list[FakeCluster] = []
 
-    def run(nodes, extra=()):
+    def run(nodes, extra=(), canary=True):
         cluster = FakeCluster(Scenario(objects=[("api/v1", None, "nodes", n) for n in nodes] + list(extra)))
         started.append(cluster)
         url = cluster.start()
         kubeconfig = f'apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters: [{{name: t, cluster: {{server: "{url}"}}}}]\nusers: [{{name: t, user: {{token: x}}}}]\ncontexts: [{{name: t, context: {{cluster: t, user: t}}}}]\n'
         client = KubeClient(parse_kubeconfig(kubeconfig), timeout=0.5)
         options = Options(check_timeout=5, deadline=20, poll_interval=0.01, request_timeout=0.5, cleanup_timeout=5)
-        result = run_verify(client, targets_from_plan(plan_document()), options, only=["health"])
+        targets = dataclasses.replace(targets_from_plan(plan_document()), canary=canary)  # a stack with the canary, or without
+        result = run_verify(client, targets, options, only=["health"])
         return {r.target: r for r in result.rows}, cluster
 
     yield run
     for cluster in started:
         cluster.stop()
+
+
+def test_without_the_canary_health_never_reads_its_namespace(health):
+    # verify's RBAC grants the results ConfigMap only where the stack installs the canary (addons/verify.py
+    # CANARY_RULES): reading it elsewhere is a 403 in production.
+    rows, cluster = health([gpu_node("a")], canary=False)
+    assert rows["train"].status == "pass" and "canary" not in rows["train"].measured
+    assert not [r for r in cluster.requests if f"/namespaces/{health_canary.NAMESPACE}/" in r]
+
+
+def test_with_the_canary_verify_may_read_its_results_and_nothing_else_there(tmp_path):
+    from stacks.tools.plan.locate import STACKS_DIR, plan_stack
+
+    # train-p5 (canary on) with crucible verify's place in the cluster on too (prod has verify, not the canary)
+    config = yaml.safe_load((STACKS_DIR / "Pulumi.train-p5.yaml").read_text())
+    config["config"].setdefault("crucible:addons", {})["verify"] = {"enabled": True}
+    (tmp_path / "Pulumi.train-p5.yaml").write_text(yaml.safe_dump(config))
+    run = plan_stack(str(tmp_path / "Pulumi.train-p5.yaml")).run
+    [role] = [
+        r
+        for r in run.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+        if r.inputs["metadata"].get("namespace") == health_canary.NAMESPACE and r.inputs["metadata"]["name"] == "crucible-verify"
+    ]
+    assert role.inputs["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [health_canary.RESULTS], "verbs": ["get"]}]
+    namespace = run.one("kubernetes:core/v1:Namespace", "health-canary-ns")
+    assert namespace.urn in role.dependencies  # created after the canary's namespace, not before it
 
 
 def test_health_is_a_registered_verify_check():

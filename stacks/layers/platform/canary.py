@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pulumi
 
-from addons.health_canary import CanaryPool, HealthCanary, HealthCanaryArgs
+from addons.health_canary import NAMESPACE, CanaryPool, HealthCanary, HealthCanaryArgs
 from components.catalog import load_catalog
 from stacks.derive.quotas import COHORT, pool_resources
 from stacks.derive.storage_sizing import lustre_sizing, training_accelerators
@@ -57,7 +57,7 @@ def build_canary(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOp
     depends = [r for r in (below.kueue, below.monitoring.release if below.monitoring is not None else None) if r is not None]
     pools = canary_pools(spec)
     plan = queue_plan(spec)
-    HealthCanary(
+    component = HealthCanary(
         "health-canary",
         HealthCanaryArgs(
             system_pool=below.require_cluster().system_node_group_label,
@@ -81,7 +81,10 @@ def build_canary(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOp
         ),
         opts=opts,
     )
-    return AddonOutputs(export={"pools": [p.name for p in pools], "schedule": canary.schedule, "minBusBandwidthRatio": canary.min_bus_bandwidth_ratio})
+    return AddonOutputs(
+        export={"pools": [p.name for p in pools], "schedule": canary.schedule, "minBusBandwidthRatio": canary.min_bus_bandwidth_ratio},
+        namespaces={NAMESPACE: component.namespace},  # verify's Role there (it reads the results) waits for it
+    )
 
 
 ENTRY = Entry(

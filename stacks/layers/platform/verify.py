@@ -7,7 +7,9 @@ import pulumi
 
 from addons.verify import GROUP, NAMESPACE, PRIORITY_CLASS, QUEUE, VerifyAccess, VerifyArgs
 from stacks.derive.verify import verify_capacity, verify_cluster_queue
+from addons.health_canary import NAMESPACE as CANARY_NAMESPACE
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
+from stacks.layers.platform.canary import canary_enabled
 from stacks.layers.platform.shared import shared_storage
 from stacks.layers.platform.tenancy import queue_plan
 from stacks.spec import PlatformSpec
@@ -23,12 +25,14 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
         depends += [below.kueue.release, below.kueue.cohort, *below.kueue.flavors]
     hub = spec.addons.jupyterhub.namespace if spec.addons.jupyterhub.enabled else None
     teams = [team.namespace for team in spec.teams]
-    depends += [below.namespaces[ns] for ns in (*teams, hub) if ns and ns in below.namespaces]
+    canary = CANARY_NAMESPACE if canary_enabled(spec) else None
+    depends += [below.namespaces[ns] for ns in (*teams, hub, canary) if ns and ns in below.namespaces]
     VerifyAccess(
         "verify",
         VerifyArgs(
             team_namespaces=teams,
             hub_namespace=hub,
+            canary_namespace=canary,
             cluster_queue=cluster_queue,
             depends_on=depends,
             lustre=shared_storage(below.storage).lustre,
@@ -54,6 +58,6 @@ ENTRY = Entry(
     build=build,
     output="addons",
     key="verify",
-    after=("kueue", "teams", "jupyterhub"),
+    after=("kueue", "teams", "jupyterhub", "health-canary"),
     summary="crucible verify: its namespace, a queue that only borrows idle capacity and never preempts, least-privilege RBAC",
 )

@@ -112,6 +112,7 @@ class VerifyTargets:
     lustre: Optional[LustreTarget] = None
     hub: Optional[HubTarget] = None
     runner: Optional[RunnerTarget] = None
+    canary: bool = False  # the plan installs the fleet health canary (its results ConfigMap is there to read)
     notes: tuple[str, ...] = field(default=())
 
     def pool(self, name: Optional[str]) -> Optional[PoolTarget]:
@@ -280,5 +281,18 @@ def targets_from_plan(document: dict) -> VerifyTargets:
         lustre=_lustre(model, pools),
         hub=_hub(model),
         runner=_runner(model),
+        canary=_has_canary(document),
         notes=tuple(notes),
+    )
+
+
+def _has_canary(document: dict) -> bool:
+    """The canary's results ConfigMap is in the plan (addons/health_canary.py)."""
+    from addons.health_canary import NAMESPACE, RESULTS
+
+    return any(
+        r.get("type") == "kubernetes:core/v1:ConfigMap"
+        and ((r.get("inputs") or {}).get("metadata") or {}).get("name") == RESULTS
+        and ((r.get("inputs") or {}).get("metadata") or {}).get("namespace") == NAMESPACE
+        for r in document["resources"]
     )

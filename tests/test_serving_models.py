@@ -241,11 +241,7 @@ def test_the_serving_image_is_pre_pulled_on_every_serving_pool_with_a_model(run)
         if r.inputs["metadata"]["name"].startswith("vllm-prepull-")
     }
     assert set(pulls) == {"vllm-prepull-p5", "vllm-prepull-l40s", "vllm-prepull-inf2"}
-    images = (
-        [c["image"] for c in pulls["inf2"]["template"]["spec"]["initContainers"]]
-        if "inf2" in pulls
-        else [c["image"] for c in pulls["vllm-prepull-inf2"]["template"]["spec"]["initContainers"]]
-    )
+    images = [c["image"] for c in pulls["vllm-prepull-inf2"]["template"]["spec"]["initContainers"]]
     assert images == [by_name(models_of(run, DEPLOYMENT))["llama-8b-neuron"]["spec"]["template"]["spec"]["containers"][0]["image"]]
 
 

@@ -45,7 +45,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
-from components.labels import POOL_LABEL, pod_security
+from components.labels import NODEPOOL_LABEL, POOL_LABEL, pod_security
 
 KEDA = versions.chart("keda")
 KEDA_NAMESPACE = "keda"
@@ -327,7 +327,11 @@ def pod_spec(args: VllmModelArgs, role: Literal["server", "leader", "worker"]) -
     if not container["ports"]:
         del container["ports"]
     return {
-        "nodeSelector": {POOL_LABEL: args.pool},
+        # karpenter.sh/nodepool, the key of the pools' Kueue ResourceFlavors: in a team namespace Kueue's pod
+        # integration queues these pods, and its flavor assignment skips a flavor whose nodeLabels disagree with the
+        # pod's selector on the same key (with crucible.io/pool it could not tell, admitted them on the team's first
+        # GPU flavor and they landed nowhere: the research preset's notebook GPUs).
+        "nodeSelector": {NODEPOOL_LABEL: args.pool},
         "tolerations": [args.toleration] if args.toleration else [],
         "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID, "seccompProfile": {"type": "RuntimeDefault"}},
         "automountServiceAccountToken": False,

@@ -68,7 +68,7 @@ from typing import Any, Mapping, Optional, Sequence
 import yaml
 
 from components.accelerators import DEVICE_RESOURCES
-from components.labels import EFA_RESOURCE
+from components.labels import EFA_RESOURCE, NODEPOOL_LABEL, POOL_LABEL
 from stacks.derive.allocatable import format_quantity, parse_quantity
 from stacks.tools.plan import lands as _lands
 from stacks.tools.plan.lands import RELEASE_TYPE, Context, lands_in_namespace, pod_requests, reasons_by_namespace, tolerates
@@ -490,6 +490,14 @@ def _accelerator_pool(ctx: Context, flavor: Mapping) -> Optional[str]:
     return None
 
 
+def _selects_pool(template: Mapping, pool: str) -> bool:
+    """The pod asks for this pool by name itself (nodeSelector karpenter.sh/nodepool or crucible.io/pool): CPU work
+    meant to run there (`crucible verify`'s Lustre writers measure from a node of the pool that uses the file system),
+    not CPU work Kueue's flavor order happened to put on an accelerator pool."""
+    selector = ((template.get("spec") or {}).get("nodeSelector")) or {}
+    return any(str(selector.get(key)) == pool for key in (NODEPOOL_LABEL, POOL_LABEL))
+
+
 def _fits_beside(ctx: Context, flavor: Mapping, namespace: str, cpu_set: Mapping, accel_sets: Sequence[Mapping]) -> Optional[str]:
     """Where CPU-only pods of a workload pack beside its own accelerator pods on the flavor's pool (the nodes those
     need anyway): the instance type they share, "" when it cannot tell (the accelerator pods land nowhere: that is
@@ -616,7 +624,7 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
         problems = placed.setdefault(role, [])
         if not any(_is_accelerator_request(k) for k in requests[role]):
             pool = _accelerator_pool(ctx, flavor)
-            if pool is not None:
+            if pool is not None and not _selects_pool(ps.get("template") or {}, pool):  # a pod that asks for the pool chose it
                 accel = [
                     p
                     for p in pod_sets

@@ -39,6 +39,7 @@ import pulumi_kubernetes as k8s
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from addons.training_operators import MPI_LAUNCHER_ENV, efa_env, nccl_allreduce_argv, shm_volume
 from components.accelerators import GPU
+from components.manifests import custom_resource
 from components.labels import (
     EFA_RESOURCE,
     NODEPOOL_LABEL,
@@ -327,9 +328,9 @@ class HealthCanary(pulumi.ComponentResource):
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         after_kueue = pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.depends_on])
-        self.priority_class = _TopLevelResource(f"{name}-priority", priority_class(), after_kueue)
-        self.cluster_queue = self._cr(f"{name}-cluster-queue", cluster_queue(args), after_kueue)
-        self.local_queue = self._cr(f"{name}-local-queue", local_queue(), pulumi.ResourceOptions(parent=self, depends_on=[ns, self.cluster_queue]))
+        self.priority_class = custom_resource(f"{name}-priority", priority_class(), after_kueue)
+        self.cluster_queue = custom_resource(f"{name}-cluster-queue", cluster_queue(args), after_kueue)
+        self.local_queue = custom_resource(f"{name}-local-queue", local_queue(), pulumi.ResourceOptions(parent=self, depends_on=[ns, self.cluster_queue]))
         if args.lustre is not None:
             static_claim(
                 f"{name}-lustre",
@@ -387,7 +388,7 @@ class HealthCanary(pulumi.ComponentResource):
             opts=in_ns,
         )
         if args.monitoring_namespace is not None:
-            self._cr(
+            custom_resource(
                 f"{name}-service-monitor",
                 {
                     "apiVersion": "monitoring.coreos.com/v1",
@@ -402,20 +403,3 @@ class HealthCanary(pulumi.ComponentResource):
                 after_kueue,
             )
         self.register_outputs({"namespace": NAMESPACE, "pools": [p.name for p in args.pools], "priorityClass": PRIORITY_CLASS})
-
-    @staticmethod
-    def _cr(resource_name: str, manifest: dict, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-        return k8s.apiextensions.CustomResource(
-            resource_name, api_version=manifest["apiVersion"], kind=manifest["kind"], metadata=manifest["metadata"], spec=manifest["spec"], opts=opts
-        )
-
-
-class _TopLevelResource(pulumi.CustomResource):
-    """A custom resource with fields outside `spec` (a WorkloadPriorityClass's `value` and `description`), which the
-    SDK's apiextensions.CustomResource cannot carry: the same type token, the whole manifest as inputs."""
-
-    def __init__(self, resource_name: str, manifest: dict, opts: Optional[pulumi.ResourceOptions] = None):
-        from pulumi_kubernetes import _utilities
-
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(version=_utilities.get_version()), opts)
-        super().__init__(f"kubernetes:{manifest['apiVersion']}:{manifest['kind']}", resource_name, dict(manifest), opts)

@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import versions
+from components.manifests import custom_resource
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
 from components.labels import TENANT_LABEL
 
@@ -143,36 +144,11 @@ class Kueue(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
             )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
-        self.priority_classes = [self._cr(f"{name}-priority-{m['metadata']['name']}", m, after) for m in args.priority_classes]
-        self.topology = self._cr(f"{name}-topology-{args.topology['metadata']['name']}", args.topology, after) if args.topology is not None else None
+        self.priority_classes = [custom_resource(f"{name}-priority-{m['metadata']['name']}", m, after) for m in args.priority_classes]
+        self.topology = custom_resource(f"{name}-topology-{args.topology['metadata']['name']}", args.topology, after) if args.topology is not None else None
         flavor_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.release, *([self.topology] if self.topology is not None else [])])
-        self.flavors = [self._cr(f"{name}-flavor-{m['metadata']['name']}", m, flavor_opts) for m in args.flavors]
-        self.cohort = self._cr(f"{name}-cohort-{args.cohort['metadata']['name']}", args.cohort, after)
+        self.flavors = [custom_resource(f"{name}-flavor-{m['metadata']['name']}", m, flavor_opts) for m in args.flavors]
+        self.cohort = custom_resource(f"{name}-cohort-{args.cohort['metadata']['name']}", args.cohort, after)
         queue_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.release, self.cohort, *self.flavors])
-        self.cluster_queues = {m["metadata"]["name"]: self._cr(f"{name}-cq-{m['metadata']['name']}", m, queue_opts) for m in args.cluster_queues}
+        self.cluster_queues = {m["metadata"]["name"]: custom_resource(f"{name}-cq-{m['metadata']['name']}", m, queue_opts) for m in args.cluster_queues}
         self.register_outputs({"version": args.version, "namespace": KUEUE_NAMESPACE, "clusterQueues": list(self.cluster_queues)})
-
-    @staticmethod
-    def _cr(resource_name: str, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        if set(manifest) - {"apiVersion", "kind", "metadata", "spec"}:
-            return TopLevelCustomResource(resource_name, manifest, opts)
-        return k8s.apiextensions.CustomResource(
-            resource_name,
-            api_version=manifest["apiVersion"],
-            kind=manifest["kind"],
-            metadata=manifest["metadata"],
-            spec=manifest["spec"],
-            opts=opts,
-        )
-
-
-class TopLevelCustomResource(pulumi.CustomResource):
-    """A custom resource whose fields are not under `spec` (a WorkloadPriorityClass has top-level `value` and
-    `description`), which the Python SDK's apiextensions.CustomResource cannot carry: the same resource type
-    (`kubernetes:<apiVersion>:<kind>`, the provider applies the object as given) with the whole manifest as inputs."""
-
-    def __init__(self, resource_name: str, manifest: dict, opts: Optional[pulumi.ResourceOptions] = None):
-        from pulumi_kubernetes import _utilities
-
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(version=_utilities.get_version()), opts)
-        super().__init__(f"kubernetes:{manifest['apiVersion']}:{manifest['kind']}", resource_name, dict(manifest), opts)

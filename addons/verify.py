@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 
 from addons.health_canary import RESULTS as CANARY_RESULTS
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
+from components.manifests import custom_resource
 
 NAMESPACE = "crucible-verify"
 QUEUE = "crucible-verify"  # the ClusterQueue and the LocalQueue
@@ -111,10 +112,10 @@ class VerifyAccess(pulumi.ComponentResource):
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *args.depends_on])
         self.queue: Optional[pulumi.CustomResource] = None
         if args.cluster_queue is not None:
-            self.priority = self._cr(f"{name}-priority", priority_class(), after)
-            cq = self._cr(f"{name}-cq", args.cluster_queue, after)
+            self.priority = custom_resource(f"{name}-priority", priority_class(), after)
+            cq = custom_resource(f"{name}-cq", args.cluster_queue, after)
             lq = local_queue()
-            self.queue = self._cr(f"{name}-lq", lq, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, cq]))
+            self.queue = custom_resource(f"{name}-lq", lq, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, cq]))
         self.lustre_claim = None
         if args.lustre is not None:
             self.lustre_claim = static_claim(
@@ -161,13 +162,3 @@ class VerifyAccess(pulumi.ComponentResource):
             )
             self.roles[namespace] = role
         self.register_outputs({"namespace": NAMESPACE, "group": GROUP, "queue": QUEUE if self.queue is not None else None})
-
-    @staticmethod
-    def _cr(resource_name: str, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        """A custom resource with any top-level fields (a WorkloadPriorityClass has `value`, not `spec`): what
-        k8s.apiextensions.CustomResource registers (type kubernetes:<apiVersion>:<kind>, the manifest as inputs)."""
-        if set(manifest) <= {"apiVersion", "kind", "metadata", "spec"}:
-            return k8s.apiextensions.CustomResource(
-                resource_name, api_version=manifest["apiVersion"], kind=manifest["kind"], metadata=manifest["metadata"], spec=manifest.get("spec"), opts=opts
-            )
-        return pulumi.CustomResource(f"kubernetes:{manifest['apiVersion']}:{manifest['kind']}", resource_name, dict(manifest), opts)

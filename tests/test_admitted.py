@@ -359,6 +359,12 @@ def test_cpu_only_work_first_fit_on_an_accelerator_flavor_is_a_violation():
     )
 
 
+def test_cpu_only_work_that_asks_for_the_accelerator_pool_itself_is_what_it_asked_for():
+    # crucible verify's Lustre writers measure from a node of the pool that uses the file system: they select it
+    verdict = _one(admitted([gpu_job(gpus=0, cpu="1", memory="1Gi", selector={"karpenter.sh/nodepool": "train"})], document=_without_cpu_flavor()), "Job train")
+    assert verdict["ok"], verdict["reasons"]
+
+
 def test_cpu_only_work_goes_to_the_cpu_flavor_where_there_is_one():
     verdict = _one(admitted([gpu_job(gpus=0, cpu="1", memory="1Gi")], document=_document("trainium"), namespaces=("pretrain",)), "Job train")
     assert verdict["ok"] and verdict["summary"] == "default -> pretrain -> cpu"

@@ -42,9 +42,14 @@ def test_every_model_of_a_shipped_stack_lands_is_admitted_and_reaches(stack):
     names = {m.name for m in spec.serving.models}
     entries = [w for w in document["workloads"]["workloads"] if w.get("source") == "platform" and w.get("object") in names]
     assert {w["object"] for w in entries} == names
+    pools = {m.name: m.pool for m in spec.serving.models}
     for w in entries:
         for check in ("lands", "admitted", "reaches", "podSecurity"):
             assert w["checks"][check]["ok"], (w["name"], check, w["checks"][check])
+        # queued by Kueue's pod integration in a team namespace: admitted on the model's own pool's flavor (the pods
+        # select karpenter.sh/nodepool, the flavors' key; research's was admitted on notebooks-gpu before)
+        flavors = set((w["checks"]["admitted"].get("flavors") or {}).values())
+        assert flavors <= {pools[w["object"]]}, (w["name"], flavors)
 
 
 @pytest.mark.parametrize("stack", STACKS_WITH_MODELS)

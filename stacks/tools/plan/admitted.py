@@ -624,13 +624,14 @@ def assign(ctx: Context, queues: Queues, cq_name: str, namespace: str, pod_sets:
         problems = placed.setdefault(role, [])
         if not any(_is_accelerator_request(k) for k in requests[role]):
             pool = _accelerator_pool(ctx, flavor)
-            if pool is not None and not _selects_pool(ps.get("template") or {}, pool):  # a pod that asks for the pool chose it
+            if pool is not None:
                 accel = [
                     p
                     for p in pod_sets
                     if chosen.get(p.get("role") or "main") == assigned and any(_is_accelerator_request(k) for k in requests[p.get("role") or "main"])
                 ]
-                if _fits_beside(ctx, flavor, namespace, ps, accel) is None:
+                chosen_pool = not accel and _selects_pool(ps.get("template") or {}, pool)  # CPU work that asks for the pool itself
+                if not chosen_pool and _fits_beside(ctx, flavor, namespace, ps, accel) is None:
                     beside = (
                         "they do not fit beside the workload's own accelerator pods"
                         if accel

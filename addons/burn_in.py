@@ -213,25 +213,30 @@ class BurnIn(pulumi.ComponentResource):
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         account = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=meta(name=SERVICE_ACCOUNT, namespace=NAMESPACE), opts=in_ns)
-        role = k8s.rbac.v1.ClusterRole(f"{name}-nodes", metadata=meta(name="crucible-burn-in"), rules=cluster_role_rules(), opts=child)
-        subject = [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]
-        binding = k8s.rbac.v1.ClusterRoleBinding(
+        rbac = k8s.rbac.v1
+
+        def rules(found: list[dict]) -> list[k8s.rbac.v1.PolicyRuleArgs]:
+            return [rbac.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"]) for r in found]
+
+        role = rbac.ClusterRole(f"{name}-nodes", metadata=meta(name="crucible-burn-in"), rules=rules(cluster_role_rules()), opts=child)
+        subject = [rbac.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=NAMESPACE)]
+        binding = rbac.ClusterRoleBinding(
             f"{name}-nodes",
             metadata=meta(name="crucible-burn-in"),
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "crucible-burn-in"},
+            role_ref=rbac.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="crucible-burn-in"),
             subjects=subject,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role, account]),
         )
         events = k8s.rbac.v1.Role(
             f"{name}-events",
             metadata=meta(name="crucible-burn-in-events", namespace="default"),
-            rules=[{"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}],
+            rules=rules([{"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]),
             opts=child,
         )
         events_binding = k8s.rbac.v1.RoleBinding(
             f"{name}-events",
             metadata=meta(name="crucible-burn-in-events", namespace="default"),
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "crucible-burn-in-events"},
+            role_ref=rbac.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name="crucible-burn-in-events"),
             subjects=subject,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[events, account]),
         )

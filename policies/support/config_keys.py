@@ -68,6 +68,7 @@ KEYS: dict[str, Optional[str]] = {
     "SEC-JH-002": "addons.jupyterhub.exposure",
     "DATA-JH-003": "storage.storageClassName",
     "SEC-RAY-001": None,
+    "SEC-SRV-001": "serving.models[].exposure",
     "SEC-HELM-001": None,
     "SEC-LOG-001": None,
     "SEC-CICD-001": None,

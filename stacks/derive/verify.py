@@ -32,7 +32,7 @@ def verify_capacity(plan: QueuePlan, pools) -> dict[str, dict[str, int]]:
         first = facts[0] if facts else None
         resource = first.accelerator_resource if first else None
         efa = EFA_RESOURCE in pool.amounts
-        if first is not None and resource == GPU.resource and efa:
+        if first is not None and resource is not None and resource == GPU.resource and efa:
             need.update({"cpu": NCCL_NODES * first.vcpu, "memory": int(NCCL_NODES * first.memory_gib), resource: NCCL_NODES * first.accelerator_count})
             need[EFA_RESOURCE] = NCCL_NODES * first.efa_interfaces
         elif resource:

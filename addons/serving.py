@@ -251,7 +251,7 @@ def serve_args(args: VllmModelArgs) -> list[str]:
 
 
 def _env(args: VllmModelArgs) -> list[dict]:
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "HOME", "value": "/home/vllm"},
         {"name": "HF_HOME", "value": "/home/vllm/.cache/huggingface"},
         {"name": "VLLM_CACHE_ROOT", "value": "/home/vllm/.cache/vllm"},
@@ -270,12 +270,12 @@ def _env(args: VllmModelArgs) -> list[dict]:
 
 
 def _volumes(args: VllmModelArgs) -> tuple[list[dict], list[dict]]:
-    volumes = [
+    volumes: list[dict[str, Any]] = [
         {"name": "home", "emptyDir": {}},
         {"name": "tmp", "emptyDir": {}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
     ]
-    mounts = [{"name": "home", "mountPath": "/home/vllm"}, {"name": "tmp", "mountPath": "/tmp"}, {"name": "dshm", "mountPath": "/dev/shm"}]
+    mounts: list[dict[str, Any]] = [{"name": "home", "mountPath": "/home/vllm"}, {"name": "tmp", "mountPath": "/tmp"}, {"name": "dshm", "mountPath": "/dev/shm"}]
     if args.weights == "s3":
         volumes.append({"name": "weights", "persistentVolumeClaim": {"claimName": f"{args.name}-weights", "readOnly": True}})
         mounts.append({"name": "weights", "mountPath": MODELS_MOUNT, "readOnly": True})
@@ -495,7 +495,7 @@ def public_ingress(args: VllmModelArgs) -> tuple[dict, dict]:
     return annotations, spec
 
 
-def s3_weights_pv(args: VllmModelArgs, bucket: str) -> dict:
+def s3_weights_pv(args: VllmModelArgs, bucket: pulumi.Input[str]) -> dict:
     """A static, read-only Mountpoint for S3 volume of the weights' prefix, cached on the node (emptyDir)."""
     return {
         "capacity": {"storage": "1200Gi"},
@@ -553,10 +553,12 @@ class VllmModel(pulumi.ComponentResource):
         meta = k8s.meta.v1.ObjectMetaArgs(name=args.name, namespace=args.namespace, labels=args.labels)
         after: list[pulumi.Resource] = []
         if args.weights == "s3":
+            if args.bucket_name is None:
+                raise ValueError(f"served model {args.name}: weights from s3 need the models bucket (bucket_name)")
             pv = k8s.core.v1.PersistentVolume(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them
                 f"{name}-weights-pv",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.namespace}-{args.name}-weights", labels=args.labels),
-                spec=pulumi.Output.from_input(args.bucket_name).apply(lambda bucket: s3_weights_pv(args, bucket)),
+                spec=s3_weights_pv(args, args.bucket_name),
                 opts=stateful,
             )
             claim = k8s.core.v1.PersistentVolumeClaim(  # type: ignore[call-overload]

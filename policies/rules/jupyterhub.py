@@ -70,6 +70,42 @@ SEC_JH_001 = resource_policy(
 
 
 # SEC-JH-002 ----------------------------------------------------------------------------------------------------
+METADATA_IP = "169.254.169.254"
+
+
+def _opens_metadata(rule) -> bool:
+    """An egress rule whose destinations include the metadata address (an ipBlock covering it, not excepted; or no
+    `to` at all: every destination) on any port that could be HTTP 80 (no ports: all)."""
+    import ipaddress
+
+    if not isinstance(rule, dict):
+        return False
+    ports = rule.get("ports")
+    if ports and not any(
+        not isinstance(p, dict)
+        or p.get("port") in (None, 80, "80")
+        or (isinstance(p.get("port"), int) and p["port"] <= 80 <= int(p.get("endPort") or p["port"]))
+        for p in ports
+    ):
+        return False
+    targets = rule.get("to")
+    if not targets:
+        return True
+    address = ipaddress.ip_address(METADATA_IP)
+    for peer in targets:
+        block = peer.get("ipBlock") if isinstance(peer, dict) else None
+        if not isinstance(block, dict):
+            continue
+        try:
+            if address in ipaddress.ip_network(str(block.get("cidr")), strict=False) and not any(
+                address in ipaddress.ip_network(str(e), strict=False) for e in block.get("except") or []
+            ):
+                return True
+        except ValueError:
+            return True  # an unreadable block: assume the worst
+    return False
+
+
 def _exposure(release: Res, ctx: Ctx) -> None:
     if not _jupyterhub(release):
         return
@@ -85,11 +121,20 @@ def _exposure(release: Res, ctx: Ctx) -> None:
             + ", which exposes the hub outside the cluster; use ClusterIP behind the internal ALB ingress, or annotate "
             "the service service.beta.kubernetes.io/aws-load-balancer-scheme: internal.",
         )
+    # IMDS may be blocked either way: the chart's privileged iptables init container (blockWithIptables), or the
+    # NetworkPolicy way (z2jh docs "Block cloud metadata API with NetworkPolicy"): the singleuser policy on (checked
+    # below) with no egress rule reaching 169.254.169.254 -- the chart's own rules except it unless
+    # egressAllowRules.cloudMetadataServer is true (checked below), an extra `singleuser.networkPolicy.egress` rule
+    # may not. The NetworkPolicy way is preferred: the init container forces the namespace to Pod Security privileged.
     if flag(dig(values, "singleuser", "cloudMetadata", "blockWithIptables")) is False:
-        ctx.violation(
-            release,
-            "singleuser.cloudMetadata.blockWithIptables is false, so notebooks can read the node role's credentials from IMDS; leave it true.",
-        )
+        for i, rule in enumerate(dig(values, "singleuser", "networkPolicy", "egress", default=[]) or []):
+            if _opens_metadata(rule):
+                ctx.violation(
+                    release,
+                    f"singleuser.cloudMetadata.blockWithIptables is false and singleuser.networkPolicy.egress[{i}] reaches "
+                    f"{METADATA_IP}, so notebooks can read the node role's credentials from IMDS; except {METADATA_IP}/32 in that rule "
+                    "(no key of crucible controls this rule: addons/jupyterhub.py notebook_egress).",
+                )
     if flag(dig(values, "singleuser", "networkPolicy", "enabled")) is False:
         ctx.violation(release, "singleuser.networkPolicy.enabled is false; notebooks would reach every pod. Leave it on.")
     if flag(dig(values, "singleuser", "networkPolicy", "egressAllowRules", "cloudMetadataServer")) is True:

@@ -79,6 +79,9 @@ SEC_NET_003 = stack_policy(
 
 
 # SEC-K8S-001 ---------------------------------------------------------------------------------------------------
+PURPOSE_LABEL = "crucible.io/purpose"  # "notebooks" on the hub's namespace
+
+
 def _rank(level) -> int:
     return LEVELS.index(level) if level in LEVELS else -1
 
@@ -92,6 +95,16 @@ def _pod_security(ns: Res, ctx: Ctx) -> None:
             f"label {PSA}/enforce is {('set to ' + repr(enforce)) if enforce else 'missing'}; every namespace states "
             "its Pod Security level (restricted for tenants, privileged only for system namespaces).",
         )
+        return
+    if labels.get(PURPOSE_LABEL) == "notebooks" and not is_tenant(ns):
+        # The hub's namespace (addons/jupyterhub.py): IMDS is blocked by NetworkPolicy, so nothing there needs more.
+        minimum = ctx.setting("tenantMinimum")
+        if _rank(enforce) < _rank(minimum):
+            ctx.violation(
+                ns,
+                f"notebook namespace enforces Pod Security {enforce!r}; set {PSA}/enforce to at least {minimum!r} (block IMDS "
+                "with the notebook NetworkPolicy, singleuser.cloudMetadata.blockWithIptables: false, instead of the privileged init container).",
+            )
         return
     if not is_tenant(ns):
         return

@@ -80,13 +80,17 @@ def _opens_metadata(rule) -> bool:
 
     if not isinstance(rule, dict):
         return False
+
+    def admits_http(port) -> bool:
+        if not isinstance(port, dict) or port.get("port") is None:
+            return True  # every port of the protocol
+        start = port["port"]
+        if isinstance(start, str):
+            return start in ("80", "http")  # a named port: assume it may be HTTP
+        return start <= 80 <= (port.get("endPort") or start)  # numbers arrive as floats from the engine
+
     ports = rule.get("ports")
-    if ports and not any(
-        not isinstance(p, dict)
-        or p.get("port") in (None, 80, "80")
-        or (isinstance(p.get("port"), int) and p["port"] <= 80 <= int(p.get("endPort") or p["port"]))
-        for p in ports
-    ):
+    if ports and not any(admits_http(p) for p in ports):
         return False
     targets = rule.get("to")
     if not targets:

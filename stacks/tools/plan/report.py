@@ -182,6 +182,7 @@ def capacity_section(model: PlanModel) -> Optional[Section]:
     from stacks.derive.capacity import pool_capacity
 
     data: dict[str, Any] = {}
+    shared: list[str] = []
     rows = [("pool", "kind/workload", "instance types", "nodes", "pods/node", "accelerators", "accel memory", "vCPU", "memory", "EFA per node", "$/h at max")]
     for pool in spec.pools:  # in the config's order; figures for the pools the plan registers
         registered = model.pool(pool.name)
@@ -196,9 +197,19 @@ def capacity_section(model: PlanModel) -> Optional[Section]:
             maxPodsPerNode=registered.max_pods,
         )
         entry["efaShare"] = round(registered.efa_interfaces / cap.efa_max, 4) if cap.efa_max else 0.0
+        if cap.accelerator_resource:
+            per_node = cap.accelerators_per_node()
+            entry["effectiveAcceleratorsPerNode"] = {t: advertised for t, (_, advertised) in per_node.items()}
+            if cap.replicas > 1:
+                shared.append(
+                    f"{pool.name}: GPU time-slicing x{cap.replicas}: effective {cap.accelerator_resource} per node "
+                    + ", ".join(f"{t} {advertised} ({physical} GPU{'s' if physical != 1 else ''})" for t, (physical, advertised) in per_node.items())
+                    + f"; {cap.shared_accelerators} at max counted by the Kueue quotas (NodePool limit: {cap.accelerators} physical)"
+                )
         data[pool.name] = entry
         rows.append(_capacity_row(pool, registered, cap))
     lines = _table(rows)
+    lines.extend(shared)
     lines.append(
         "(at max: each pool at its maxNodes/maxAccelerators; $/h from the catalog's on-demand list prices in its reference region, cheapest to dearest type)"
     )

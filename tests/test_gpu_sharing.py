@@ -125,3 +125,26 @@ def test_mig_is_refused_naming_which_types_could_have_it():
     mixed = _problems(pools=[{**SHARED, "instanceTypes": ["p4d.24xlarge", "g6.xlarge"], "gpuSharing": {"mode": "mig"}}])
     message = mixed["crucible:pools[0].gpuSharing.mode"]
     assert "only p4d.24xlarge support MIG (g6.xlarge do not)" in message and "allowed: time-slicing" in message
+
+
+# ---- AI-KUEUE-001 counts the shared GPUs against the pool's physical limit x replicas ------------------------------
+
+
+def _kueue_001(resources: list[dict]) -> list[str]:
+    from policies.offline import evaluate
+
+    report = evaluate(resources, "dev")
+    return [v.message for v in report.mandatory_violations if "quota-fits-pool-limits" in v.policy]
+
+
+def test_quotas_of_shared_gpus_fit_the_pool_and_fire_when_the_node_label_is_gone():
+    import copy
+
+    from helpers import shipped_plan
+
+    resources = [r.to_json() for r in shipped_plan("research").run.resources]
+    assert _kueue_001(resources) == []  # 32 shared = 8 GPUs x 4 replicas
+    edited = copy.deepcopy(resources)
+    pool = next(r for r in edited if r["type"] == "kubernetes:karpenter.sh/v1:NodePool" and r["inputs"]["metadata"]["name"] == "notebooks-gpu")
+    del pool["inputs"]["spec"]["template"]["metadata"]["labels"][CONFIG_LABEL]  # its nodes would advertise 1 per GPU
+    assert any("is limited to 8" in m for m in _kueue_001(edited))

@@ -57,7 +57,8 @@ def test_each_team_profile_runs_in_the_team_namespace_labelled_with_its_local_qu
         for slug, entry in _profiles(team).items():
             override = entry["kubespawner_override"]
             assert override["namespace"] == team, slug
-            assert override["extra_labels"] == {"kueue.x-k8s.io/queue-name": "default"}, slug
+            # the team's LocalQueue, and z2jh's default singleuser label (the override replaces singleuser.extraLabels)
+            assert override["extra_labels"] == {"kueue.x-k8s.io/queue-name": "default", "hub.jupyter.org/network-access-hub": "true"}, slug
             assert override["service_account"] == "workload", slug  # the team's Pod Identity role, its S3 prefixes only
 
 

@@ -117,7 +117,9 @@ def team_notebooks(
             q = quotas.get(pool)
             return int(q.nominal.get(resource, 0)) if q is not None else 0
 
-        common = {"team": team.name, "namespace": team.namespace, "labels": {QUEUE_LABEL: LOCAL_QUEUE}, "service_account": service_account}
+        # KubeSpawner's extra_labels override replaces singleuser.extraLabels, whose z2jh default is this label: kept.
+        labels = {QUEUE_LABEL: LOCAL_QUEUE, "hub.jupyter.org/network-access-hub": "true"}
+        common = {"team": team.name, "namespace": team.namespace, "labels": labels, "service_account": service_account}
         profiles: list[Profile] = []
         cpu_choice = [p.name for p in cpu_pools if p.name == preferred] + [p.name for p in cpu_pools if p.name != preferred]
         cpu_pool = next((name for name in cpu_choice if nominal(name, "cpu") > 0), None)

@@ -385,7 +385,8 @@ def hub_profile_workloads(release_inputs: Mapping) -> list[dict]:
         affinity = o.get("node_affinity_required") or singleuser.get("extraNodeAffinity", {}).get("required")
         if affinity:
             spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": list(affinity)}}}
-        labels = {"component": "singleuser-server", **(singleuser.get("extraLabels") or {}), **(o.get("extra_labels") or {})}
+        # A profile's extra_labels replaces singleuser.extraLabels (KubeSpawner applies overrides trait by trait).
+        labels = {"component": "singleuser-server", **((o["extra_labels"] if "extra_labels" in o else singleuser.get("extraLabels")) or {})}
         slug = profile.get("slug") or profile.get("display_name")
         out.append(
             {

@@ -104,6 +104,10 @@ SPAWNER_RULES = (
 )
 
 
+def spawner_rules() -> list[k8s.rbac.v1.PolicyRuleArgs]:
+    return [k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"]) for r in SPAWNER_RULES]
+
+
 @dataclass(frozen=True)
 class TeamArgs:
     name: str
@@ -287,7 +291,7 @@ class Team(pulumi.ComponentResource):
         self.service_account = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=meta(SERVICE_ACCOUNT), opts=child)
         self.spawner_role = self.spawner_binding = None
         if args.notebooks is not None:
-            self.spawner_role = k8s.rbac.v1.Role(f"{name}-{SPAWNER_ROLE}", metadata=meta(SPAWNER_ROLE), rules=[dict(r) for r in SPAWNER_RULES], opts=child)  # type: ignore[misc]  # camelCase rule dicts as the Kubernetes API spells them
+            self.spawner_role = k8s.rbac.v1.Role(f"{name}-{SPAWNER_ROLE}", metadata=meta(SPAWNER_ROLE), rules=spawner_rules(), opts=child)
             self.spawner_binding = k8s.rbac.v1.RoleBinding(
                 f"{name}-{SPAWNER_ROLE}",
                 metadata=meta(SPAWNER_ROLE),

@@ -141,7 +141,7 @@ def team_notebooks(
             )
         for pool in accelerator_pools(pools, which):
             device = accelerator(pool.kind)
-            if nominal(pool.name, device.resource) <= 0:
+            if device.resource is None or nominal(pool.name, device.resource) <= 0:
                 continue
             kind_image = gpu_image if pool.kind == "gpu" else neuron_image
             profiles.append(

@@ -2,8 +2,22 @@
 
 What the component creates:
 - the hub namespace (stateful: protected with the stack, like tenant namespaces). Pod Security: `enforce:
-  privileged`, `warn`/`audit: restricted`, because the chart's `block-cloud-metadata` init container (kept on:
-  `singleuser.cloudMetadata.blockWithIptables`) runs as root with NET_ADMIN, which baseline and restricted refuse;
+  restricted`. The instance metadata service is blocked from notebooks by NetworkPolicy, not by the chart's
+  `block-cloud-metadata` init container (`singleuser.cloudMetadata.blockWithIptables: false`): that container runs
+  privileged as root with NET_ADMIN, which only a `privileged` namespace admits. The chart's singleuser
+  NetworkPolicy keeps `egressAllowRules.cloudMetadataServer: false` (its `nonPrivateIPs` rule excepts
+  169.254.169.254/32, z2jh templates/_helpers-netpol.tpl) and, in team namespaces, the notebook policies of
+  addons.tenancy allow no egress to it. Every other pod of the namespace is already restricted-compliant (the
+  chart's hub, proxy and user-scheduler securityContexts); notebook containers get KubeSpawner's
+  `container_security_context` / `pod_security_context` (:data:`NOTEBOOK_CONTAINER_SECURITY`): non-root,
+  no privilege escalation, all capabilities dropped, RuntimeDefault seccomp;
+- with teams (:class:`TeamNotebooks`): no profile list for everyone. The hub's `profile_list` is a callable
+  (hub.extraConfig, :data:`TEAM_PROFILES_CONFIG`) returning the profiles of the teams whose hub groups the user is
+  in (JupyterHub groups, set by the authenticator with `manage_groups`); a user in no team's group is refused at
+  spawn. Each team profile's `kubespawner_override` names the team's namespace (KubeSpawner 7 without
+  `enable_user_namespaces` starts one pod reflector per namespace, so the hub needs only a Role there: addons.tenancy)
+  and labels the pod with the team's LocalQueue (Kueue's pod integration admits it against the team's quota);
+  notebooks reach the hub API at its cluster DNS name (`hub_connect_url`) and the hub's NetworkPolicy admits them;
 - the namespace's own claims on the shared data (a PersistentVolume binds one claim and claims are namespaced):
   the FSx for Lustre file system read-write and the read-only Mountpoint for S3 buckets, with the PV specs of the
   storage layer (addons.storage_drivers);
@@ -22,7 +36,7 @@ The OAuth client secret never enters the chart values (they stay readable in pla
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -60,9 +74,20 @@ class Profile:
     tolerations: tuple = ()
     image: Optional[str] = None
     default: bool = False
+    # Team profiles: the namespace the pod runs in (the team's), its labels (the team's LocalQueue) and service account.
+    team: Optional[str] = None
+    namespace: Optional[str] = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    service_account: Optional[str] = None
 
     def kubespawner_override(self) -> dict:
         out: dict = {}
+        if self.namespace:
+            out["namespace"] = self.namespace
+        if self.labels:
+            out["extra_labels"] = dict(self.labels)
+        if self.service_account:
+            out["service_account"] = self.service_account
         if self.node_selector:
             out["node_selector"] = dict(self.node_selector)
         if self.accelerator_resource:
@@ -93,7 +118,22 @@ class Profile:
             "nodeSelector": dict(self.node_selector),
             "tolerations": [dict(t) for t in self.tolerations],
             "default": self.default,
+            "team": self.team,
+            "namespace": self.namespace,
         }
+
+
+@dataclass(frozen=True)
+class TeamNotebooks:
+    """One team's notebooks: the hub groups whose members get its profiles, which run in its namespace."""
+
+    team: str
+    namespace: str
+    groups: Sequence[str]
+    profiles: Sequence[Profile]
+
+    def to_values(self) -> dict:
+        return {"name": self.team, "namespace": self.namespace, "groups": list(self.groups), "profiles": [p.profile_list_entry() for p in self.profiles]}
 
 
 @dataclass(frozen=True)
@@ -142,6 +182,10 @@ class JupyterHubArgs:
     # it, so on destroy the hub's Service goes while the controller can still delete the NLB and clear the
     # Service's finalizer (service.k8s.aws/resources); else the NLB, its security group and ENIs block the VPC.
     load_balancer_controller: Sequence[pulumi.Resource] = ()
+    # With teams: every notebook runs in a team namespace, the profiles a user sees follow the hub groups of their
+    # team(s); `profiles` is then unused. Empty: everyone the hub admits chooses among `profiles`, in the hub namespace.
+    teams: Sequence[TeamNotebooks] = ()
+    team_lustre_claim: Optional[str] = None  # the Lustre claim every team namespace has (addons.tenancy), if any
     version: str = field(default=PIN.version, kw_only=True)  # the z2jh chart version (default: the pin)
 
 
@@ -174,6 +218,8 @@ def authenticator_config(args: JupyterHubArgs) -> dict:
     }
     if args.authenticator == "github":
         auth["allowed_organizations"] = list(o.allowed_organizations)
+        if args.teams:  # the user's GitHub teams become JupyterHub groups (<org>:<team>): TEAM_PROFILES_CONFIG
+            auth.update(populate_teams_in_auth_state=True, manage_groups=True)
     else:
         auth.update(
             authorize_url=o.authorize_url,
@@ -184,6 +230,8 @@ def authenticator_config(args: JupyterHubArgs) -> dict:
         )
         if o.allowed_groups:
             auth.update(claim_groups_key=o.claim_groups_key, allowed_groups=list(o.allowed_groups), manage_groups=True)
+        elif args.teams and o.claim_groups_key:  # the provider's groups become JupyterHub groups: the teams' profiles follow them
+            auth.update(claim_groups_key=o.claim_groups_key, manage_groups=True)
         if o.allow_all:
             auth["allow_all"] = True
     config[AUTHENTICATOR_CLASS[args.authenticator]] = auth
@@ -233,7 +281,8 @@ def notebook_egress(args: JupyterHubArgs) -> list[dict]:
     private endpoint. We keep that and open exactly the notebook flows: the Ray heads of team namespaces on the
     dashboard/job API and the Ray client ports (the team namespaces admit the hub namespace on those ports), and
     the VPC on 443 (the API server's endpoint ENIs; EKS's `kubernetes` Service is DNAT-ed to them). The metadata
-    endpoint stays blocked (not in the VPC CIDR; `cloudMetadataServer: false` and the iptables init container)."""
+    endpoint stays blocked: it is not in the VPC CIDR, and `cloudMetadataServer: false` keeps the chart's
+    `nonPrivateIPs` rule excepting it (the NetworkPolicy way: no privileged iptables init container)."""
     rules = [
         {
             "to": [{"namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}, "podSelector": RAY_HEAD_SELECTOR}],
@@ -252,13 +301,121 @@ def notebook_egress(args: JupyterHubArgs) -> list[dict]:
     return rules
 
 
+HUB_SERVICE_ACCOUNT = "hub"  # z2jh: jupyterhub.hub-serviceaccount.fullname with fullnameOverride "" (the chart default)
+HUB_PORT, NOTEBOOK_PORT = 8081, 8888  # the hub's API (hub_bind_url) and KubeSpawner's notebook port
+# KubeSpawner's pod labels under z2jh (jupyterhub_config.py common_labels, KubeSpawner component_label).
+NOTEBOOK_POD_SELECTOR = {"matchLabels": {"component": "singleuser-server"}}
+HUB_POD_SELECTOR = {"matchLabels": {"component": "hub"}}
+PROXY_POD_SELECTOR = {"matchLabels": {"component": "proxy"}}
+# Pod Security `restricted` for the notebook container (KubeSpawner merges these over uid / allow_privilege_escalation,
+# kubespawner/objects.py make_pod); the pod keeps the chart's fsGroup (fs_gid 100) and adds runAsNonRoot + seccomp.
+NOTEBOOK_CONTAINER_SECURITY = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+NOTEBOOK_POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+# hub.extraConfig: the profiles of a user's teams (z2jh executes it after hub.config, files/hub/jupyterhub_config.py).
+# KubeSpawner 7 calls a callable profile_list with the spawner on every spawn (load_user_options); JupyterHub's
+# `user.groups` are the groups the authenticator manages (manage_groups) or an admin set.
+TEAM_PROFILES_CONFIG = """\
+# Crucible: each user gets the notebook profiles of their team(s), chosen by JupyterHub group; the profiles run in
+# the team's namespace and are admitted by the team's Kueue LocalQueue.
+import copy
+
+from tornado import web
+from z2jh import get_config
+
+crucible_teams = get_config("custom.crucible.teams", [])
+
+
+def crucible_profile_list(spawner):
+    groups = {group.name for group in spawner.user.groups}
+    profiles = []
+    for team in crucible_teams:
+        if groups.intersection(team["groups"]):
+            profiles.extend(copy.deepcopy(team["profiles"]))
+    if not profiles:
+        raise web.HTTPError(403, "You are in no team's notebook group, so you have no notebook profile; ask the platform team.")
+    for i, profile in enumerate(profiles):
+        profile["default"] = i == 0
+    return profiles
+
+
+c.KubeSpawner.profile_list = crucible_profile_list
+
+if get_config("custom.crucible.githubTeamGroups", False):
+    # GitHub teams (populate_teams_in_auth_state) as JupyterHub groups named <org>:<team slug>.
+    c.GitHubOAuthenticator.auth_state_groups_key = lambda auth_state: [
+        f"{team['organization']['login']}:{team['slug']}" for team in (auth_state or {}).get("teams", [])
+    ]
+"""
+
+
+def hub_url(namespace: str) -> str:
+    """The hub's API as pods of other namespaces reach it (the chart's default `http://hub:8081` resolves in its own
+    namespace only)."""
+    return f"http://hub.{namespace}.svc.cluster.local:{HUB_PORT}"
+
+
+def profile_entries(values: Mapping) -> Iterator[tuple[Optional[str], dict]]:
+    """(team, profileList entry) of every profile a JupyterHub release's values offer: the teams' (under
+    `custom.crucible.teams`, each entry's kubespawner_override naming its namespace) or, without teams,
+    `singleuser.profileList` (team None). Read by the plan (lands, reaches, the report)."""
+    teams = ((values.get("custom") or {}).get("crucible") or {}).get("teams")
+    if teams:
+        for team in teams:
+            for entry in team.get("profiles") or []:
+                yield team.get("name"), entry
+        return
+    for entry in (values.get("singleuser") or {}).get("profileList") or []:
+        yield None, entry
+
+
 def uses_oauth(args: JupyterHubArgs) -> bool:
     return args.authenticator != "dummy" and args.oauth is not None
 
 
+def team_volumes(args: JupyterHubArgs) -> tuple[list[dict], list[dict]]:
+    """(volumes, volume mounts) of team notebooks: each team namespace's own Lustre claim (addons.tenancy) read-write.
+    The hub namespace's dataset claims do not exist there (claims are namespaced); teams read S3 through their own
+    role (the `workload` service account's Pod Identity, their prefixes only)."""
+    if args.lustre is None or args.team_lustre_claim is None:
+        return [], []
+    return (
+        [{"name": "shared-lustre", "persistentVolumeClaim": {"claimName": args.team_lustre_claim}}],
+        [{"name": "shared-lustre", "mountPath": args.lustre_mount_path}],
+    )
+
+
+def hub_ingress_from_teams() -> list[dict]:
+    """`hub.networkPolicy.ingress`: notebooks of the team namespaces call the hub API (8081). The chart admits only
+    pods of its own namespace labelled hub.jupyter.org/network-access-hub."""
+    return [
+        {
+            "from": [{"namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}, "podSelector": NOTEBOOK_POD_SELECTOR}],
+            "ports": [{"protocol": "TCP", "port": HUB_PORT}],
+        }
+    ]
+
+
+def egress_to_team_notebooks() -> list[dict]:
+    """`hub.networkPolicy.egress` and `proxy.chp.networkPolicy.egress`: the hub (its health checks of the servers)
+    and the proxy (user traffic) reach notebooks of the team namespaces on 8888; the chart's own rules name the
+    notebooks of its namespace only."""
+    return [
+        {
+            "to": [{"namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}, "podSelector": NOTEBOOK_POD_SELECTOR}],
+            "ports": [{"protocol": "TCP", "port": NOTEBOOK_PORT}],
+        }
+    ]
+
+
 def jupyterhub_values(args: JupyterHubArgs) -> dict:
     """The chart values (pure; no secret in them)."""
-    volumes, mounts = shared_volumes(args)
+    volumes, mounts = team_volumes(args) if args.teams else shared_volumes(args)
     storage: dict = {"capacity": f"{args.user_volume_gib}Gi"}  # type: the chart's dynamic (one PVC per user)
     if args.user_storage_class:
         storage["dynamic"] = {"storageClass": args.user_storage_class}
@@ -266,17 +423,19 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
         storage["extraVolumes"] = volumes
         storage["extraVolumeMounts"] = mounts
     singleuser: dict = {
-        "profileList": [p.profile_list_entry() for p in args.profiles],
         "cpu": {"guarantee": args.cpu},
         "memory": {"guarantee": f"{args.memory_gib}G"},
         "storage": storage,
-        "cloudMetadata": {"blockWithIptables": True},
+        # IMDS is blocked by NetworkPolicy (below; team namespaces: addons.tenancy), not by a privileged init container.
+        "cloudMetadata": {"blockWithIptables": False},
         "networkPolicy": {
             "enabled": True,
             "egressAllowRules": {"cloudMetadataServer": False, "privateIPs": False},
             "egress": notebook_egress(args),
         },
     }
+    if not args.teams:
+        singleuser["profileList"] = [p.profile_list_entry() for p in args.profiles]
     if args.image:
         singleuser["image"] = _image(args.image)
     proxy: dict = {
@@ -285,7 +444,14 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
     }
     if args.exposure == "public":
         proxy["https"] = {"enabled": True, "type": "offload"}
-    hub: dict = {"config": authenticator_config(args), "networkPolicy": {"enabled": True}}
+    config = authenticator_config(args)
+    config["KubeSpawner"] = {"container_security_context": dict(NOTEBOOK_CONTAINER_SECURITY), "pod_security_context": dict(NOTEBOOK_POD_SECURITY)}
+    hub: dict = {"config": config, "networkPolicy": {"enabled": True}}
+    if args.teams:
+        config["JupyterHub"]["hub_connect_url"] = hub_url(args.namespace)
+        hub["networkPolicy"].update(ingress=hub_ingress_from_teams(), egress=egress_to_team_notebooks())
+        proxy["chp"]["networkPolicy"]["egress"] = egress_to_team_notebooks()
+        hub["extraConfig"] = {"crucible-teams": TEAM_PROFILES_CONFIG}
     if args.user_storage_class:  # EKS has no default StorageClass: the hub database volume needs one named
         hub["db"] = {"pvc": {"storageClassName": args.user_storage_class}}
     if uses_oauth(args):
@@ -298,6 +464,11 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
         "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
         "cull": {"enabled": True, "timeout": args.cull_timeout_seconds, "every": args.cull_every_seconds},
     }
+    if args.teams:
+        custom: dict = {"teams": [t.to_values() for t in args.teams]}
+        if args.authenticator == "github":
+            custom["githubTeamGroups"] = True
+        own["custom"] = {"crucible": custom}
     return merge_values(own, on_system_nodes_at(args.system_pool, *SYSTEM_PODS))
 
 
@@ -310,7 +481,7 @@ class JupyterHub(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.namespace,
-                labels={**labels, **pod_security("privileged")},
+                labels={**labels, **pod_security("restricted")},
             ),
             opts=stateful,
         )

@@ -47,8 +47,17 @@ ELASTIC_JOB_ANNOTATION = "kueue.x-k8s.io/elastic-job"  # value "true" (pkg/workl
 # child of a managed owner, is not defaulted) and admits it on the serving pools' flavors; the RayServices are
 # elastic jobs (annotation kueue.x-k8s.io/elastic-job: "true", feature gate below), so Ray Serve's autoscaling
 # grows and shrinks the admitted workload through workload slices instead of being refused.
+#
+# `pod` (plain pods): JupyterHub's notebook pods in the team namespaces (KubeSpawner creates bare pods, labelled with
+# the team's LocalQueue). Kueue 0.19's pod webhook (pkg/controller/jobs/pod/pod_webhook.go Default) gates a pod of a
+# managed namespace unless an ancestor is a Kueue-managed job, and in a namespace with a LocalQueue `default` it
+# labels an unlabelled pod with it: so every bare pod of a team namespace, and every pod of a Deployment or
+# StatefulSet there (their integrations are off: the ReplicaSet/StatefulSet owner is no managed ancestor), is one
+# Kueue workload admitted against the team's quota. Pods of Jobs, Ray, MPI, TrainJob and JobSet are not (their
+# owner is managed). Namespaces outside managedJobsNamespaceSelector (the platform's) are left alone.
 INTEGRATIONS = (
     "batch/job",
+    "pod",
     "ray.io/rayjob",
     "ray.io/raycluster",
     "ray.io/rayservice",

@@ -21,6 +21,15 @@
 * ServiceAccount `workload` with a Pod Identity role (tag `crucible.io/team`) reaching only the team's prefixes in
   the stack's buckets, and the storage KMS key through S3 only.
 * LocalQueue `default` pointing at the team's ClusterQueue.
+* With JupyterHub (`NotebookAccess`): the team's notebooks run here, admitted by that LocalQueue (Kueue's pod
+  integration). A Role `jupyterhub-spawner` bound to the hub's ServiceAccount with what KubeSpawner 7 does in a
+  namespace it spawns into without `enable_user_namespaces` (one pod and one event reflector per namespace:
+  get/list/watch pods and events; create/delete pods; get/create/delete the users' home claims) and nothing else:
+  no secrets, no services, no namespaces, nothing cluster-wide. NetworkPolicy `allow-notebooks`: notebook pods
+  (component=singleuser-server) admit the hub and the proxy on 8888 and reach the hub API on 8081; what else
+  they reach is the namespace's (DNS, the same namespace: the team's Ray clusters and endpoints, HTTPS). No
+  policy here allows the instance metadata address (169.254.169.254, HTTP 80): the default deny blocks it, so
+  notebooks need no privileged iptables init container and the namespace keeps its Pod Security level.
 * (once for all teams, `TenantGuard`) a ValidatingAdmissionPolicy refusing the teams' groups, and the
   ServiceAccounts of the team namespaces (a team admin can bind `edit` to one and act as it), any write to the
   NetworkPolicies of tenant namespaces: `admin`/`edit` include them, and one extra allow-all policy would undo the
@@ -51,6 +60,7 @@ CHECKPOINT_LABEL = "crucible.io/checkpointing"
 PSA = "pod-security.kubernetes.io"
 SERVICE_ACCOUNT = "workload"
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent (link-local, port 80)
+CLOUD_METADATA = "169.254.169.254/32"  # the instance metadata service (IMDS): never reachable from team pods
 LUSTRE_PORTS = ((988, None), (1018, 1023))
 RAY_DASHBOARD_PORT, RAY_CLIENT_PORT, RAY_SERVE_PORT = 8265, 10001, 8000  # a Ray head's dashboard/job API, client, Serve proxy
 RAY_PORTS = (RAY_DASHBOARD_PORT, RAY_CLIENT_PORT)  # what notebooks reach
@@ -70,6 +80,32 @@ class ExposedApp:
     name: str  # names the policy: allow-load-balancer-<name>
     pod_labels: Mapping[str, str]  # the app's pod template labels
     port: int  # the container port the load balancer targets (and health-checks)
+
+
+@dataclass(frozen=True)
+class NotebookAccess:
+    """The JupyterHub whose notebooks run in team namespaces (addons.jupyterhub)."""
+
+    hub_namespace: str
+    hub_service_account: str = "hub"
+    notebook_port: int = 8888
+    hub_port: int = 8081
+
+
+NOTEBOOK_POD_SELECTOR = {"matchLabels": {"component": "singleuser-server"}}  # KubeSpawner's pods under z2jh
+SPAWNER_ROLE = "jupyterhub-spawner"
+# KubeSpawner 7.0 in a namespace it spawns into (kubespawner/spawner.py: PodReflector, EventReflector, _start,
+# stop, _make_create_pvc_request, delete_forever); the z2jh Role also grants secrets and services, which only
+# internal_ssl and services_enabled use (both off).
+SPAWNER_RULES = (
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+)
+
+
+def spawner_rules() -> list[k8s.rbac.v1.PolicyRuleArgs]:
+    return [k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"]) for r in SPAWNER_RULES]
 
 
 @dataclass(frozen=True)
@@ -99,6 +135,7 @@ class TeamArgs:
     load_balancer_controller: Sequence[pulumi.Resource] = ()
     protect: bool = False
     account_id: Optional[pulumi.Input[str]] = None  # default: the caller's account
+    notebooks: Optional[NotebookAccess] = None  # the hub that spawns the team's notebooks here (None: no hub)
 
 
 def namespace_labels(args: TeamArgs) -> dict[str, str]:
@@ -172,8 +209,9 @@ def network_policies(args: TeamArgs, vpc_cidr: Any) -> dict[str, dict]:
             "podSelector": everyone,
             "policyTypes": ["Egress"],
             "egress": [
-                # S3 (gateway endpoint: public S3 ranges through the route table), STS, ECR, the API server.
-                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]},
+                # S3 (gateway endpoint: public S3 ranges through the route table), STS, ECR, the API server. Not the
+                # instance metadata address (IMDS serves HTTP on 80 only, but nothing of a team has any business there).
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [CLOUD_METADATA]}}], "ports": [{"protocol": "TCP", "port": 443}]},
                 {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]},
             ],
         },
@@ -191,6 +229,21 @@ def network_policies(args: TeamArgs, vpc_cidr: Any) -> dict[str, dict]:
             "podSelector": {"matchLabels": dict(app.pod_labels)},
             "policyTypes": ["Ingress"],
             "ingress": [{"from": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": app.port}]}],
+        }
+    if args.notebooks is not None:
+        hub = _peer_ns(args.notebooks.hub_namespace)
+        out["allow-notebooks"] = {
+            "podSelector": NOTEBOOK_POD_SELECTOR,
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {
+                    "from": [{**hub, "podSelector": {"matchExpressions": [{"key": "component", "operator": "In", "values": ["hub", "proxy"]}]}}],
+                    "ports": [{"protocol": "TCP", "port": args.notebooks.notebook_port}],
+                }
+            ],
+            "egress": [
+                {"to": [{**hub, "podSelector": {"matchLabels": {"component": "hub"}}}], "ports": [{"protocol": "TCP", "port": args.notebooks.hub_port}]}
+            ],
         }
     if args.lustre is not None:
         lustre_ports = [{"protocol": "TCP", "port": start, **({"endPort": end} if end else {})} for start, end in LUSTRE_PORTS]
@@ -236,6 +289,16 @@ class Team(pulumi.ComponentResource):
                 opts=child,
             )
         self.service_account = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=meta(SERVICE_ACCOUNT), opts=child)
+        self.spawner_role = self.spawner_binding = None
+        if args.notebooks is not None:
+            self.spawner_role = k8s.rbac.v1.Role(f"{name}-{SPAWNER_ROLE}", metadata=meta(SPAWNER_ROLE), rules=spawner_rules(), opts=child)
+            self.spawner_binding = k8s.rbac.v1.RoleBinding(
+                f"{name}-{SPAWNER_ROLE}",
+                metadata=meta(SPAWNER_ROLE),
+                role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=SPAWNER_ROLE),
+                subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=args.notebooks.hub_service_account, namespace=args.notebooks.hub_namespace)],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.spawner_role]),
+            )
         self.identity = None
         if args.bucket_arns:
             names = sorted(args.bucket_arns)

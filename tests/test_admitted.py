@@ -262,20 +262,33 @@ def test_a_worker_group_named_head_is_refused():
 
 def test_a_labelled_job_of_a_framework_that_is_not_enabled_is_ignored_and_fails():
     document = _document()
-    _edit_kueue_config(document, lambda c, _: c["integrations"]["frameworks"].remove("batch/job"))
+    # batch/job off, and pod off too: with the pod integration on, Kueue would queue the Job's pods one by one instead
+    _edit_kueue_config(document, lambda c, _: [c["integrations"]["frameworks"].remove(f) for f in ("batch/job", "pod")])
     verdict = _one(admitted([gpu_job()], document=document), "Job train")
     assert not verdict["ok"] and verdict["summary"] == "ignored by Kueue"
     assert "labelled kueue.x-k8s.io/queue-name=default but no integration of it is enabled: it runs outside the queue and its quota" in verdict["reasons"]
 
 
-def test_an_unlabelled_deployment_is_not_queued():
-    deployment = {
+def _deployment() -> dict:
+    return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "app"},
         "spec": {"replicas": 1, "template": gpu_job(gpus=0, cpu="1", memory="1Gi")["spec"]["template"]},
     }
-    verdict = _one(admitted([deployment]), "Deployment app")
+
+
+def test_an_unlabelled_deployment_of_a_team_namespace_is_queued_pod_by_pod():
+    # Kueue 0.19's pod webhook (pod_webhook.go Default): a pod with no Kueue-managed ancestor in a managed namespace with
+    # a LocalQueue `default` is labelled with it and gated; the pod integration is on for the notebooks (addons/kueue.py).
+    verdict = _one(admitted([_deployment()]), "Deployment app")
+    assert verdict["ok"] and verdict["summary"] == "default -> llm -> cpu as Pod"
+
+
+def test_an_unlabelled_deployment_is_not_queued_without_the_pod_integration():
+    document = _document()
+    _edit_kueue_config(document, lambda c, _: c["integrations"]["frameworks"].remove("pod"))
+    verdict = _one(admitted([_deployment()], document=document), "Deployment app")
     assert verdict["ok"] and verdict["summary"] == "not queued (Pod: integration pod not enabled, Kueue ignores it)"
 
 

@@ -178,8 +178,10 @@ def test_hub_release_is_pinned_private_culled_and_on_the_system_nodes():
     values = release.inputs["values"]
     assert values["proxy"]["service"] == {"type": "ClusterIP"}
     assert values["cull"] == {"enabled": True, "timeout": 900, "every": 600}
-    assert values["singleuser"]["cloudMetadata"]["blockWithIptables"] is True
+    # IMDS is blocked the NetworkPolicy way (the chart's nonPrivateIPs rule excepts it), not by a privileged init container
+    assert values["singleuser"]["cloudMetadata"]["blockWithIptables"] is False
     assert values["singleuser"]["networkPolicy"]["enabled"] is True
+    assert values["singleuser"]["networkPolicy"]["egressAllowRules"]["cloudMetadataServer"] is False
     for where in (values["hub"], values["proxy"]["chp"], values["scheduling"]["userScheduler"]):
         assert where["nodeSelector"] == {"crucible.io/pool": "system"}
         assert {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"} in where["tolerations"]
@@ -296,15 +298,20 @@ def test_plan_json_has_a_notebooks_section_read_from_the_release(tmp_path):
     hub = document["notebooks"]["jupyterhub"]
     assert hub["authenticator"] == "generic-oauth"
     assert hub["exposure"] == "LoadBalancer (internal)"
-    # the default profile on staging's cpu pool: never unplaced (the system nodes are for platform pods only)
+    # staging has teams: the first team's CPU profile on staging's cpu pool (never unplaced: the system nodes are for
+    # platform pods only), in its namespace and LocalQueue, for its hub groups
     assert hub["profiles"][0] == {
-        "name": "CPU (cpu)",
-        "slug": "cpu",
+        "name": "llm: CPU (cpu)",
+        "slug": "llm-cpu",
         "pool": "cpu",
         "accelerator": None,
         "accelerators": 0,
         "nodeSelector": {"karpenter.sh/nodepool": "cpu"},
         "default": True,
+        "team": "llm",
+        "namespace": "llm",
+        "queue": "default",
+        "groups": ["llm-admins", "llm-users"],
     }
     assert "[secret]" not in json.dumps(document["notebooks"])  # secrets live in Secrets, values stay readable
 

@@ -649,7 +649,20 @@ def _kueue_takes_every_namespaces_jobs(d):
     values["controllerManagerConfigYaml"] = yaml.safe_dump(config)
 
 
+def _notebook_egress_reaches_imds(d):
+    # The NetworkPolicy way of blocking IMDS (blockWithIptables false), undone by one extra notebook egress rule.
+    singleuser = _release(d, "jupyterhub")["inputs"]["values"]["singleuser"]
+    singleuser["networkPolicy"]["egress"].append({"to": [{"ipBlock": {"cidr": "169.254.0.0/16"}}]})
+
+
+def _privileged_notebook_namespace(d):
+    labels = _resource(d, "kubernetes:core/v1:Namespace", "jupyterhub-namespace")["inputs"]["metadata"]["labels"]
+    labels["pod-security.kubernetes.io/enforce"] = "privileged"
+
+
 SUBTLE_EDITS = [
+    ("sec-jh-002-jupyterhub-exposure", _notebook_egress_reaches_imds),
+    ("sec-k8s-001-pod-security-labels", _privileged_notebook_namespace),
     ("sec-iam-003-tenant-data-scope", _team_objects_on_wildcard_buckets),
     ("sec-s3-003-tls-only", _plain_http_deny_only_for_uploads),
     ("sec-k8s-003-rbac-least-privilege", _tenant_admins_get_cluster_admin),

@@ -83,6 +83,7 @@ def test_kueue_is_the_pinned_chart_on_the_system_nodes_with_the_integrations_and
     assert config["apiVersion"] == "config.kueue.x-k8s.io/v1beta2"
     assert set(config["integrations"]["frameworks"]) == {
         "batch/job",
+        "pod",  # notebook pods (KubeSpawner creates bare pods) admitted by the team's LocalQueue
         "ray.io/rayjob",
         "ray.io/raycluster",
         "ray.io/rayservice",
@@ -334,6 +335,7 @@ def test_the_plan_lists_every_team_with_its_queue_and_quota_per_pool(run):
 def test_the_teams_table_names_each_teams_volumes_groups_and_the_notebook_profiles():
     from stacks.tools.plan.locate import Planned
     from stacks.tools.plan.model import PlanModel
+    from addons.jupyterhub import profile_entries
     from stacks.tools.plan.report import teams_section
 
     cpu = {"name": "cpu", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.xlarge"], "maxNodes": 4}  # the default profile's pool
@@ -341,13 +343,14 @@ def test_the_teams_table_names_each_teams_volumes_groups_and_the_notebook_profil
     run = plan("dev", **config)
     section = teams_section(PlanModel.of(Planned(spec=spec_of("dev", **config), run=run, path=REPO / "x", config={}, secret_keys=[])))
     hub = next(r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "jupyterhub")
-    slugs = [p["slug"] for p in hub.inputs["values"]["singleuser"]["profileList"]]
+    slugs = [entry["slug"] for team, entry in profile_entries(hub.inputs["values"]) if team == "llm"]
     llm = section.data["llm"]
-    assert llm["claims"] == ["lustre"] and llm["notebookProfiles"] == slugs and len(slugs) == 1 + len(POOLS)  # cpu + one per accelerator pool
-    assert llm["groups"] == {"admin": ["llm-admins"], "edit": ["llm-users"]}
+    # the team's own profiles: cpu + one per accelerator pool it has nominal quota on (no shares: an even split of every pool)
+    assert llm["claims"] == ["lustre"] and llm["notebookProfiles"] == slugs and len(slugs) == 1 + len(POOLS)
+    assert llm["groups"] == {"admin": ["llm-admins"], "edit": ["llm-users"]}  # groups only: not the hub's spawner binding
     text = "\n".join(section.lines)
     assert "llm: volumes lustre; groups admin: llm-admins; edit: llm-users" in text
-    assert f"notebook profiles (JupyterHub namespace, for every user the hub admits): {', '.join(slugs)}" in text
+    assert f"llm: notebook profiles (in its namespace and quota): {', '.join(slugs)}" in text
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "prod-platform"])

@@ -108,6 +108,46 @@ SEC_JH_001 = resource_policy(
 
 
 # SEC-JH-002 ----------------------------------------------------------------------------------------------------
+METADATA_IP = "169.254.169.254"
+
+
+def _opens_metadata(rule) -> bool:
+    """An egress rule whose destinations include the metadata address (an ipBlock covering it, not excepted; or no
+    `to` at all: every destination) on any port that could be HTTP 80 (no ports: all)."""
+    import ipaddress
+
+    if not isinstance(rule, dict):
+        return False
+
+    def admits_http(port) -> bool:
+        if not isinstance(port, dict) or port.get("port") is None:
+            return True  # every port of the protocol
+        start = port["port"]
+        if isinstance(start, str):
+            return start in ("80", "http")  # a named port: assume it may be HTTP
+        return start <= 80 <= (port.get("endPort") or start)  # numbers arrive as floats from the engine
+
+    ports = rule.get("ports")
+    if ports and not any(admits_http(p) for p in ports):
+        return False
+    targets = rule.get("to")
+    if not targets:
+        return True
+    address = ipaddress.ip_address(METADATA_IP)
+    for peer in targets:
+        block = peer.get("ipBlock") if isinstance(peer, dict) else None
+        if not isinstance(block, dict):
+            continue
+        try:
+            if address in ipaddress.ip_network(str(block.get("cidr")), strict=False) and not any(
+                address in ipaddress.ip_network(str(e), strict=False) for e in block.get("except") or []
+            ):
+                return True
+        except ValueError:
+            return True  # an unreadable block: assume the worst
+    return False
+
+
 def _exposure(release: Res, ctx: Ctx) -> None:
     if not _jupyterhub(release):
         return

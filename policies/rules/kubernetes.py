@@ -140,6 +140,9 @@ SEC_NET_003 = stack_policy(
 
 
 # SEC-K8S-001 ---------------------------------------------------------------------------------------------------
+PURPOSE_LABEL = "crucible.io/purpose"  # "notebooks" on the hub's namespace
+
+
 def _rank(level) -> int:
     return LEVELS.index(level) if level in LEVELS else -1
 

@@ -57,6 +57,21 @@ class PoolCapacity:
     per_hour_low: float  # $/h at the limit, cheapest type and capacity type
     per_hour_high: float  # $/h at the limit, dearest type on demand
     types: tuple[TypeAtMax, ...]
+    # GPU time-slicing (pools[].gpuSharing): each GPU is advertised this many times by the device plugin. The
+    # NodePool limits stay physical GPUs (Karpenter counts the instance type's GPUs); Kueue quotas count the shared
+    # resource (shared_accelerators).
+    replicas: int = 1
+
+    @property
+    def shared_accelerators(self) -> int:
+        """The accelerator resource at the limit as the nodes advertise it: physical x time-slicing replicas."""
+        return self.accelerators * self.replicas
+
+    def accelerators_per_node(self) -> dict[str, tuple[int, int]]:
+        """instance type -> (physical accelerators, advertised = physical x replicas) per node."""
+        return {
+            t.instance_type: (t.accelerators // t.nodes if t.nodes else 0, (t.accelerators // t.nodes if t.nodes else 0) * self.replicas) for t in self.types
+        }
 
     @property
     def efa_share(self) -> float:
@@ -91,6 +106,8 @@ class PoolCapacity:
             "efaShare": round(self.efa_share, 4),
             "networkGbpsPerNode": self.network_gbps,
             "maxPodsPerNode": self.max_pods,
+            "gpuSharingReplicas": self.replicas,
+            "sharedAcceleratorsAtMax": self.shared_accelerators,
             "perHourAtMax": {"low": round(self.per_hour_low, 2), "high": round(self.per_hour_high, 2), "currency": "USD"},
             "types": [
                 {
@@ -204,7 +221,14 @@ def pool_capacity(pool, catalog: Optional[Catalog] = None) -> PoolCapacity:
         per_hour_low=min(r.per_hour_low for r in rows),
         per_hour_high=max(r.per_hour_high for r in rows),
         types=tuple(rows),
+        replicas=sharing_replicas(pool),
     )
+
+
+def sharing_replicas(pool) -> int:
+    """How many pods share one GPU of the pool (1: no sharing). Only time-slicing is accepted by the spec."""
+    sharing = getattr(pool, "gpu_sharing", None)
+    return sharing.replicas if sharing is not None and sharing.mode == "time-slicing" else 1
 
 
 def pool_zones(pool, availability_zones) -> list[str]:

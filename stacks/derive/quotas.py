@@ -59,7 +59,8 @@ def pool_resources(pool, capacity=None) -> PoolResources:
     cap = capacity or pool_capacity(pool)
     amounts = {"cpu": cap.vcpu, "memory": cap.memory_gib}
     if cap.accelerator_resource:
-        amounts[cap.accelerator_resource] = cap.accelerators
+        # As the nodes advertise it: with time-slicing each GPU counts `replicas` times (pools[].gpuSharing).
+        amounts[cap.accelerator_resource] = cap.shared_accelerators
     if cap.efa_interfaces:
         amounts[EFA_RESOURCE] = cap.max_nodes * cap.efa_interfaces
     taint = accelerator(pool.kind).taint

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from addons.node_health import NodeMonitoringAgent
-from addons.device_plugins import DevicePluginArgs, EfaDevicePlugin, NeuronDevicePlugin, NvidiaDevicePlugin
+from addons.device_plugins import CONFIG_LABEL, DevicePluginArgs, EfaDevicePlugin, NeuronDevicePlugin, NvidiaDevicePlugin
 from components.contracts import ComputeOutputs, KarpenterOutputs, PoolOutputs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.node_pool import NodePool, NodePoolArgs
-from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones
+from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones, sharing_replicas
 from stacks.derive.placement import boot_labels, startup_taints
 from stacks.layers.base import Below, Built, stack_tags
 from stacks.spec import PlatformSpec
@@ -63,7 +63,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
                 vpc_id=network.vpc_id,
                 reservation_ids=reservation.ids if reservation else (),
                 reservation_tags=dict(reservation.tags) if reservation else {},
-                labels=dict(pool.labels),
+                labels={**pool.labels, **({CONFIG_LABEL: pool.name} if sharing_replicas(pool) > 1 else {})},  # the device plugin config it runs
                 startup_taints=startup_taints(pool, spec),
                 boot_labels=boot_labels(pool, spec),
                 weight=pool.weight,
@@ -82,7 +82,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
     if any(p.efa for p in spec.pools):
         EfaDevicePlugin("aws-efa-k8s-device-plugin", opts=opts)
     if any(p.kind == "gpu" and p.ami_family == "AL2023" for p in spec.pools):
-        NvidiaDevicePlugin("nvidia-device-plugin", opts=opts)
+        NvidiaDevicePlugin("nvidia-device-plugin", opts=opts, sharing={p.name: sharing_replicas(p) for p in spec.pools if sharing_replicas(p) > 1})
     if any(p.kind == "neuron" for p in spec.pools):
         NeuronDevicePlugin("neuron", DevicePluginArgs(system_pool=cluster.system_node_group_label), opts=opts)
     return Built(

@@ -314,6 +314,27 @@ def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 "the default CPU notebook profile needs one (the system nodes run platform pods only); add a pool with "
                 "kind: cpu and workload: interactive, or set enabled: false",
             )
+    if hub.enabled and hub.authenticator == "github" and hub.oauth is not None and hub.oauth.allowed_organizations:
+        # GitHubOAuthenticator names a user's GitHub teams `<org>:<team slug>` (addons/jupyterhub.py): any other hub
+        # group would match nobody, and a team's members would get no notebook profile.
+        orgs = sorted({o.split(":", 1)[0] for o in hub.oauth.allowed_organizations})
+        for i, team in enumerate(spec.teams):
+            for j, group in enumerate(team.hub_groups):
+                org = group.split(":", 1)[0] if ":" in group else None
+                if org not in orgs:
+                    key = f"{path}teams[{i}].notebookGroups" + (f"[{j}]" if team.notebook_groups else "")
+                    ctx.problem(
+                        key,
+                        f"got {show(group)}{' (the default: adminGroups + memberGroups)' if not team.notebook_groups else ''}; with the github "
+                        f"authenticator the hub's groups are GitHub teams, allowed: <org>:<team slug> with org one of {', '.join(orgs)}",
+                    )
+                    break
+    if hub.enabled and spec.teams and hub.authenticator == "generic-oauth" and hub.oauth is not None and not hub.oauth.claim_groups_key:
+        ctx.problem(
+            f"{path}addons.jupyterhub.oauth.claimGroupsKey",
+            "required with crucible:teams: each team's notebook profiles go to the members of its groups (teams[].notebookGroups), "
+            "which the hub reads from this user-info claim (Cognito: cognito:groups)",
+        )
     if hub.enabled and hub.exposure != "private" and not spec.serving.load_balancer_controller.enabled:
         ctx.problem(
             f"{path}addons.jupyterhub.exposure",

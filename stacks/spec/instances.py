@@ -100,3 +100,15 @@ def _check_max_accelerators(pool: "PoolSpec", facts: list["InstanceType"], ctx: 
                 f"got {limit}, not a whole number of nodes ({', '.join(sorted(per_node))}: {count} per node); "
                 f"allowed: a multiple of {count}, e.g. {low} or {low + count}",
             )
+
+
+# NVIDIA GPUs with Multi-Instance GPU (NVIDIA MIG user guide, "Supported GPUs": Ampere A100/A30, Hopper H100/H200,
+# Blackwell); the catalog's `accelerator` names. L4, L40S and A10G have none.
+MIG_GPUS = frozenset({"a100", "a30", "h100", "h200", "b200"})
+
+
+def mig_capable(instance_types, catalog: Optional["Catalog"] = None) -> tuple[list[str], list[str]]:
+    """(types whose GPUs support MIG, the other GPU types) of a pool's instance types (families resolved)."""
+    facts = _catalog(catalog).select(instance_types)
+    gpus = [f for f in facts if f.kind == "gpu"]
+    return [f.name for f in gpus if f.accelerator in MIG_GPUS], [f.name for f in gpus if f.accelerator not in MIG_GPUS]

@@ -48,6 +48,18 @@ def ami_version(value: str) -> Optional[str]:
 
 
 @dataclass(frozen=True)
+class GpuSharingSpec:
+    """Several pods on one GPU (NVIDIA device plugin configuration, addons/device_plugins.py)."""
+
+    mode: Literal["time-slicing", "mig"] = setting(
+        "time-slicing: each GPU is advertised `replicas` times (no memory or fault isolation between the pods sharing it); "
+        "mig: hardware partitions, on GPUs that support Multi-Instance GPU (A100, H100, H200).",
+        default="time-slicing",
+    )
+    replicas: int = setting("time-slicing: pods per GPU; the node advertises GPUs x replicas nvidia.com/gpu.", default=2, check=in_range(2, 48))
+
+
+@dataclass(frozen=True)
 class CapacityReservationSpec:
     """On-demand capacity reservations or ML Capacity Blocks the pool may use (capacity type `reserved`)."""
 
@@ -168,6 +180,11 @@ class PoolSpec:
         check=in_range(1, 1000),
     )
     burn_in: BurnInSpec = setting("Burn-in of new nodes before work (see `burnIn.*`).", default={})
+    gpu_sharing: Optional[GpuSharingSpec] = setting(
+        "Share each GPU of an interactive gpu pool between pods (see `gpuSharing.*`); Kueue quotas and the plan count the "
+        "shared nvidia.com/gpu (GPUs x replicas per node). Unset: one pod per GPU.",
+        default=None,
+    )
 
     def check(self, ctx: Context, path: str) -> None:
         """Combinations that cannot work; each problem names its key. Instance facts come from the catalog."""
@@ -213,6 +230,32 @@ class PoolSpec:
             )
         self._check_static(ctx, path)
         self._check_burn_in(ctx, path)
+        if self.gpu_sharing is not None:
+            if self.kind != "gpu":
+                ctx.problem(f"{path}.gpuSharing", f"set on a {self.kind} pool; allowed: gpu pools only (it configures the NVIDIA device plugin)")
+            elif self.workload != "interactive":
+                ctx.problem(
+                    f"{path}.gpuSharing",
+                    f"set on a {self.workload} pool; allowed: interactive pools (training and serving replicas need whole GPUs: shared ones give "
+                    "them neither the memory nor the throughput they are sized for)",
+                )
+            elif self.ami_family != "AL2023":
+                ctx.problem(
+                    f"{path}.gpuSharing",
+                    "set on a Bottlerocket pool; allowed: AL2023 pools (Bottlerocket's NVIDIA variant runs its own device plugin, which Crucible does not configure)",
+                )
+            elif self.gpu_sharing.mode == "mig":
+                from stacks.spec.instances import mig_capable
+
+                capable, others = mig_capable(self.instance_types)
+                ctx.problem(
+                    f"{path}.gpuSharing.mode",
+                    "got 'mig'; not supported yet: the NVIDIA device plugin only advertises MIG devices that already exist, and "
+                    "partitioning the GPUs needs NVIDIA's MIG manager (GPU operator), which Crucible does not install"
+                    + (f"; of this pool's types only {', '.join(capable)} support MIG" if capable else "; none of this pool's types supports MIG")
+                    + (f" ({', '.join(others)} do not)" if capable and others else "")
+                    + "; allowed: time-slicing",
+                )
         from stacks.spec.instances import check_pool_instances  # the catalog-backed rules
 
         check_pool_instances(self, ctx, path)

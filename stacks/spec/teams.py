@@ -53,6 +53,12 @@ def group_name(value: str) -> Optional[str]:
     return None
 
 
+def hub_group_name(value: str) -> Optional[str]:
+    if not _GROUP.match(value):
+        return f"got {show(value)}; allowed: a JupyterHub group name (no spaces or '*'), e.g. acme-research:nlp"
+    return None
+
+
 def limit_value(value: Any) -> Optional[str]:
     """A borrowing/lending limit: true (no limit), false (none) or a percentage 0-100."""
     if isinstance(value, bool):
@@ -91,6 +97,13 @@ class TeamSpec:
     member_groups: tuple[str, ...] = setting(
         "Kubernetes groups bound to the built-in `edit` ClusterRole in the team namespace.", default=[], check=all_of(unique, each(group_name))
     )
+    notebook_groups: tuple[str, ...] = setting(
+        "JupyterHub groups whose members get this team's notebook profiles (in its namespace and Kueue quota), as the "
+        "hub's authenticator names them: github `<org>:<team slug>`, generic-oauth the values of oauth.claimGroupsKey. "
+        "Default: adminGroups + memberGroups.",
+        default=[],
+        check=all_of(unique, each(hub_group_name)),
+    )
     shares: dict[str, float] = setting(
         "Percent of each pool's capacity that is the team's nominal Kueue quota, by pool name (e.g. {train: 50}). "
         "Pools no team names are split evenly across all teams.",
@@ -118,6 +131,11 @@ class TeamSpec:
     @property
     def namespace(self) -> str:
         return self.name
+
+    @property
+    def hub_groups(self) -> tuple[str, ...]:
+        """The JupyterHub groups whose members get the team's notebook profiles."""
+        return self.notebook_groups or tuple(dict.fromkeys((*self.admin_groups, *self.member_groups)))
 
     @property
     def prefixes(self) -> tuple[str, ...]:

@@ -84,6 +84,15 @@ def test_missing_or_weak_pod_security_fires():
     ]
 
 
+def test_the_notebook_namespace_enforces_restricted_and_privileged_or_baseline_fires():
+    # The hub's namespace (crucible.io/purpose: notebooks): IMDS is blocked by NetworkPolicy, nothing there needs more.
+    notebooks = {"crucible.io/purpose": "notebooks"}
+    restricted = namespace("jupyterhub", tenant=None, enforce="restricted", **notebooks)
+    privileged = namespace("hub-privileged", tenant=None, enforce="privileged", **notebooks)
+    baseline = namespace("hub-baseline", tenant=None, enforce="baseline", warn="restricted", audit="restricted", **notebooks)
+    assert verdicts("sec-k8s-001-pod-security-labels", [restricted, privileged, baseline]) == [("hub-baseline", "mandatory"), ("hub-privileged", "mandatory")]
+
+
 def test_dev_accepts_baseline_tenants_that_warn_and_audit_restricted():
     ns = namespace(enforce="baseline", warn="restricted", audit="restricted")
     assert verdicts("sec-k8s-001-pod-security-labels", [ns], env="dev") == []

@@ -80,6 +80,34 @@ def test_jupyterhub_exposure_and_metadata_access_fire():
     assert verdicts("sec-jh-002-jupyterhub-exposure", [public, imds]) == [("imds", "mandatory"), ("public", "mandatory")]
 
 
+def _network_policy_way(egress):
+    return with_values(singleuser__cloudMetadata={"blockWithIptables": False}, singleuser__networkPolicy={"enabled": True, "egress": egress})
+
+
+def test_imds_blocked_by_network_policy_instead_of_the_privileged_init_container_passes():
+    # z2jh: blockWithIptables false + the singleuser NetworkPolicy (its nonPrivateIPs rule excepts 169.254.169.254);
+    # extra egress rules that do not reach the metadata address, written several ways.
+    shapes = {
+        "no-extra-rules": [],
+        "https-anywhere": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443, "protocol": "TCP"}]}],
+        "anywhere-but-imds": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]}],
+        "pods-only": [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"ray.io/node-type": "head"}}}]}],
+    }
+    hubs = [jupyterhub(_network_policy_way(egress), name=name) for name, egress in shapes.items()]
+    assert verdicts("sec-jh-002-jupyterhub-exposure", hubs) == []
+
+
+def test_imds_reached_by_an_extra_notebook_egress_rule_fires():
+    shapes = {
+        "link-local": [{"to": [{"ipBlock": {"cidr": "169.254.0.0/16"}}]}],
+        "everything": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 80}]}],
+        "no-destination": [{"ports": [{"port": 1, "endPort": 1024, "protocol": "TCP"}]}],
+        "host-route": [{"to": [{"ipBlock": {"cidr": "169.254.169.254/32"}}], "ports": [{"port": 80, "protocol": "TCP"}]}],
+    }
+    hubs = [jupyterhub(_network_policy_way(egress), name=name) for name, egress in shapes.items()]
+    assert verdicts("sec-jh-002-jupyterhub-exposure", hubs) == sorted((name, "mandatory") for name in shapes)
+
+
 # DATA-JH-003
 def storage_class(name="crucible-gp3", **inputs):
     sc = k8s("storage.k8s.io/v1", "StorageClass", name)

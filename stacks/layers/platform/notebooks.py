@@ -1,4 +1,7 @@
-"""JupyterHub (addons.jupyterhub): one profile per accelerator pool, shared Lustre and dataset mounts."""
+"""JupyterHub (addons.jupyterhub): one profile per accelerator pool, shared Lustre and dataset mounts. With teams,
+each team's members (by hub group) get the team's profiles, which run in the team's namespace and Kueue quota
+(stacks/derive/profiles.py team_notebooks); the team namespaces' side (the hub's Role, the notebook
+NetworkPolicies) is addons.tenancy's."""
 
 from __future__ import annotations
 
@@ -6,8 +9,11 @@ from typing import Optional
 
 import pulumi
 
-from addons.jupyterhub import JupyterHub, JupyterHubArgs, OAuthArgs
-from stacks.derive.profiles import notebook_profiles
+from addons.jupyterhub import JupyterHub, JupyterHubArgs, OAuthArgs, TeamNotebooks
+from addons.storage_drivers import LUSTRE_CLAIM
+from addons.tenancy import SERVICE_ACCOUNT
+from stacks.derive.profiles import notebook_profiles, team_notebooks
+from stacks.derive.quotas import plan_queues
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
 from stacks.layers.platform.shared import shared_storage
 from stacks.spec import PlatformSpec
@@ -15,6 +21,24 @@ from stacks.spec import PlatformSpec
 
 def secret(value: Optional[str]) -> Optional[pulumi.Output]:
     return pulumi.Output.secret(value) if value else None
+
+
+def teams_of(spec: PlatformSpec) -> list[TeamNotebooks]:
+    """The teams' notebooks ([] without teams: everyone chooses among the pool profiles, in the hub namespace)."""
+    if not spec.teams:
+        return []
+    hub = spec.addons.jupyterhub
+    return team_notebooks(
+        spec.teams,
+        spec.pools,
+        plan_queues(spec.teams, spec.pools),
+        which=hub.accelerator_profiles,
+        default_pool=hub.default_pool,
+        image=hub.image,
+        gpu_image=hub.gpu_image,
+        neuron_image=hub.neuron_image,
+        service_account=SERVICE_ACCOUNT,
+    )
 
 
 def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
@@ -28,6 +52,7 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
         gpu_image=hub.gpu_image,
         neuron_image=hub.neuron_image,
     )
+    teams = teams_of(spec)
     o = hub.oauth
     if hub.authenticator is None:  # the spec refuses an enabled hub without one
         raise RuntimeError("addons.jupyterhub.authenticator is unset")
@@ -73,6 +98,8 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
             cull_every_seconds=hub.cull_every_seconds,
             protect=spec.protect,
             load_balancer_controller=below.controller(),
+            teams=teams,
+            team_lustre_claim=LUSTRE_CLAIM if storage.lustre is not None and hub.shared_mounts else None,
         ),
         opts=opts,
     )
@@ -82,7 +109,8 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
             "version": hub.version,
             "authenticator": hub.authenticator,
             "exposure": hub.exposure,
-            "profiles": [p.to_json() for p in profiles],
+            "profiles": [p.to_json() for p in profiles] if not teams else [p.to_json() for t in teams for p in t.profiles],
+            "teams": {t.team: {"namespace": t.namespace, "groups": list(t.groups), "profiles": [p.slug for p in t.profiles]} for t in teams},
         },
         namespaces={hub.namespace: hub_component.namespace},
     )
@@ -96,5 +124,5 @@ ENTRY = Entry(
     output="addons",
     key="jupyterhub",
     after=("aws-load-balancer-controller",),
-    summary="notebooks, one profile per accelerator pool",
+    summary="notebooks, one profile per accelerator pool (with teams: each team's, in its namespace and quota)",
 )

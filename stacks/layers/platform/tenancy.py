@@ -4,6 +4,8 @@ LocalQueue, data identity) behind the tenant guards. Nothing is installed when n
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pulumi
 
 from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
@@ -11,8 +13,9 @@ from addons.observability import PROMETHEUS_SERVICE_ACCOUNT
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.placement_guard import PlacementGuard
 from addons.storage_drivers import LUSTRE_CLAIM
+from addons.jupyterhub import HUB_PORT, HUB_SERVICE_ACCOUNT, NOTEBOOK_PORT
 from addons.serving import APP as SERVING_APP, APP_LABEL as SERVING_APP_LABEL, MODEL_LABEL, PORT as SERVING_PORT
-from addons.tenancy import KUBERAY_OPERATOR_PORTS, RAY_PORTS, SERVICE_ACCOUNT, ExposedApp, Team, TeamArgs, TenantGuard
+from addons.tenancy import KUBERAY_OPERATOR_PORTS, SERVICE_ACCOUNT, ExposedApp, NotebookAccess, Team, TeamArgs, TenantGuard
 from components.accelerators import DEVICE_RESOURCES
 from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE
 from stacks.derive.admission import gang_admission, priority_classes, topology, topology_aware_pools
@@ -45,16 +48,24 @@ def team_quota(plan: QueuePlan, team) -> dict[str, str]:
 
 
 def platform_namespaces(spec: PlatformSpec) -> dict[str, tuple[int, ...]]:
-    """Namespaces whose pods reach team pods: Prometheus (any port), notebooks (Ray dashboard/client) and the
-    KubeRay operator (each head's dashboard API: job and Serve status; and its Serve proxy's health)."""
+    """Namespaces whose pods reach team pods: Prometheus (any port) and the KubeRay operator (each head's dashboard
+    API: job and Serve status; and its Serve proxy's health). Not the hub's: with teams, notebooks run in the team
+    namespaces and reach their own team's Ray clusters there; the hub and proxy reach only the notebooks
+    (:func:`notebook_access`)."""
     out: dict[str, tuple[int, ...]] = {}
     if spec.addons.kuberay.enabled:
         out[KUBERAY_NAMESPACE] = KUBERAY_OPERATOR_PORTS
     if spec.addons.observability.enabled:
         out[spec.addons.observability.namespace] = ()
-    if spec.addons.jupyterhub.enabled:
-        out[spec.addons.jupyterhub.namespace] = RAY_PORTS
     return out
+
+
+def notebook_access(spec: PlatformSpec) -> Optional[NotebookAccess]:
+    """The hub whose notebooks run in the team namespaces (stacks/layers/platform/notebooks.py), if enabled."""
+    hub = spec.addons.jupyterhub
+    if not hub.enabled:
+        return None
+    return NotebookAccess(hub_namespace=hub.namespace, hub_service_account=HUB_SERVICE_ACCOUNT, notebook_port=NOTEBOOK_PORT, hub_port=HUB_PORT)
 
 
 def exposed_apps(spec: PlatformSpec) -> tuple[ExposedApp, ...]:
@@ -130,6 +141,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
                 kueue=(kueue.release, kueue.cluster_queues[team.name]),
                 protect=spec.protect,
                 load_balancer_controller=below.controller(),
+                notebooks=notebook_access(spec),
             ),
             opts=opts,
         )

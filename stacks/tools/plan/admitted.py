@@ -120,7 +120,8 @@ CHILDREN = {
     "DaemonSet": "Pod",
     "ReplicaSet": "Pod",
 }
-COPIES_METADATA = {("RayService", "RayCluster")}
+# KubeSpawner creates the notebook pod itself, with the profile's labels (extra_labels: the team's LocalQueue).
+COPIES_METADATA = {("RayService", "RayCluster"), ("NotebookProfile", "Pod")}
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 

@@ -38,6 +38,22 @@ SYSTEM_ENDPOINTS = (
         "when": "keda",
         "ports": [{"name": "metrics", "containerPort": 8080}],
     },
+    # z2jh's hub and proxy (labels component, app, release: jupyterhub_config.py / the chart's matchLabels), in the
+    # namespace of the jupyterhub release (namespace None: wherever the stack installs it).
+    {
+        "name": "jupyterhub-hub",
+        "namespace": None,
+        "labels": {"component": "hub", "app": "jupyterhub", "release": "jupyterhub"},
+        "when": "jupyterhub",
+        "ports": [{"name": "http", "containerPort": 8081}],
+    },
+    {
+        "name": "jupyterhub-proxy",
+        "namespace": None,
+        "labels": {"component": "proxy", "app": "jupyterhub", "release": "jupyterhub"},
+        "when": "jupyterhub",
+        "ports": [{"name": "http", "containerPort": 8000}, {"name": "api", "containerPort": 8001}],
+    },
     # kuberay-operator chart: app.kubernetes.io/name=kuberay-operator.
     {
         "name": "kuberay-operator",
@@ -60,7 +76,14 @@ ADDRESSES = {
 
 REQUIRED = (
     {"flow": "DNS", "from": {"role": "pod"}, "to": {"endpoint": "kube-dns"}, "ports": ["UDP/53", "TCP/53"]},
-    {"flow": "notebook → Ray head", "from": {"role": "notebook"}, "to": {"role": "team-ray-head"}, "ports": ["TCP/8265", "TCP/10001"]},
+    # Notebooks of a team namespace reach their own team's Ray clusters (dashboard/job API, Ray client) and Ray Serve
+    # endpoints; another team's are "team → another team" (forbidden). The hub and the proxy reach every notebook
+    # (health checks, user traffic) and every notebook reaches the hub API (auth, activity for the idle culler).
+    {"flow": "notebook → Ray head", "from": {"role": "notebook"}, "to": {"role": "own-team-ray-head"}, "ports": ["TCP/8265", "TCP/10001"]},
+    {"flow": "notebook → Ray Serve endpoint", "from": {"role": "notebook"}, "to": {"role": "own-team-serve"}, "ports": ["TCP/8000"]},
+    {"flow": "notebook → hub API", "from": {"role": "notebook"}, "to": {"endpoint": "jupyterhub-hub"}, "ports": ["TCP/8081"]},
+    {"flow": "hub → notebook", "from": {"endpoint": "jupyterhub-hub"}, "to": {"role": "notebook"}, "ports": ["TCP/8888"]},
+    {"flow": "proxy → notebook", "from": {"endpoint": "jupyterhub-proxy"}, "to": {"role": "notebook"}, "ports": ["TCP/8888"]},
     {"flow": "notebook → API server", "from": {"role": "notebook"}, "to": {"address": "api-server"}, "ports": ["TCP/443"]},
     {"flow": "load balancer → exposed port", "from": {"address": "load-balancer"}, "to": {"role": "exposed"}, "ports": "exposed"},
     {"flow": "API server → webhook", "from": {"address": "api-server"}, "to": {"role": "webhook"}, "ports": "webhook"},
@@ -92,6 +115,9 @@ FORBIDDEN = (
         "from": {"role": "tenant"},
         "to": {"role": "system"},
         "ports": "any",
-        "except": [{"endpoint": "kube-dns", "ports": ["UDP/53", "TCP/53"]}],
+        # The hub API, for notebooks (addons/tenancy.py allow-notebooks; the hub authenticates every request with the
+        # server's token). NetworkPolicy selects pods by labels the tenant writes, so any team pod labelled
+        # component=singleuser-server gets this one port too.
+        "except": [{"endpoint": "kube-dns", "ports": ["UDP/53", "TCP/53"]}, {"endpoint": "jupyterhub-hub", "ports": ["TCP/8081"]}],
     },
 )

@@ -322,19 +322,47 @@ def _spawner_bytes(value) -> Optional[str]:
     return text
 
 
+def _notebook_security(values: Mapping, singleuser: Mapping, o: Mapping) -> tuple[dict, dict, list[dict]]:
+    """(pod securityContext, container securityContext, init containers) KubeSpawner gives a notebook pod under z2jh
+    (kubespawner/objects.py make_pod: fs_gid -> fsGroup, uid -> runAsUser, allow_privilege_escalation, then
+    pod_security_context / container_security_context over them; the chart's block-cloud-metadata init container,
+    privileged with NET_ADMIN, when singleuser.cloudMetadata.blockWithIptables is on)."""
+    spawner = ((values.get("hub") or {}).get("config") or {}).get("KubeSpawner") or {}
+    pod_sc: dict = {}
+    fs_gid = o.get("fs_gid", singleuser.get("fsGid", 100))
+    if fs_gid is not None:
+        pod_sc["fsGroup"] = int(fs_gid)
+    pod_sc.update(o.get("pod_security_context", spawner.get("pod_security_context")) or {})
+    container_sc: dict = {}
+    uid = o.get("uid", singleuser.get("uid", 1000))
+    if uid is not None:
+        container_sc["runAsUser"] = int(uid)
+    escalation = o.get("allow_privilege_escalation", singleuser.get("allowPrivilegeEscalation", False))
+    if escalation is not None:
+        container_sc["allowPrivilegeEscalation"] = bool(escalation)
+    container_sc.update(o.get("container_security_context", spawner.get("container_security_context")) or {})
+    init = []
+    if ((singleuser.get("cloudMetadata") or {}).get("blockWithIptables", True)) is True:
+        init.append({"name": "block-cloud-metadata", "securityContext": {"privileged": True, "runAsUser": 0, "capabilities": {"add": ["NET_ADMIN"]}}})
+    return pod_sc, container_sc, init
+
+
 def hub_profile_workloads(release_inputs: Mapping) -> list[dict]:
     """One workload per notebook profile of a JupyterHub release (`singleuser` values with each profile's
-    `kubespawner_override`), as KubeSpawner builds the notebook pod."""
+    `kubespawner_override`), as KubeSpawner builds the notebook pod: in the profile's namespace (a team's, with
+    teams; else the hub's), with its labels (the team's LocalQueue), resources, placement and security context."""
+    from addons.jupyterhub import profile_entries
+
     values = release_inputs.get("values")
     if not isinstance(values, dict):
         return []  # values hidden as a secret: the profiles are not known
     singleuser = values.get("singleuser") or {}
-    namespace = release_inputs.get("namespace") or "default"
+    hub_namespace = release_inputs.get("namespace") or "default"
     scheduling = (values.get("scheduling") or {}).get("userPods") or {}
     base_tolerations = list(scheduling.get("tolerations", Z2JH_USER_TOLERATIONS))
-    profiles = singleuser.get("profileList") or [{"display_name": "default", "slug": "default"}]
+    profiles = list(profile_entries(values)) or [(None, {"display_name": "default", "slug": "default"})]
     out = []
-    for profile in profiles:
+    for team, profile in profiles:
         o = profile.get("kubespawner_override") or {}
 
         def pick(override: str, section: str, key: str):
@@ -353,11 +381,20 @@ def hub_profile_workloads(release_inputs: Mapping) -> list[dict]:
         limits.update({k: str(v) for k, v in (o.get("extra_resource_limits", extra.get("limits")) or {}).items()})
         selector = {**(singleuser.get("nodeSelector") or {}), **(o.get("node_selector") or {})}
         tolerations = [*base_tolerations, *(singleuser.get("extraTolerations") or []), *(o.get("tolerations") or [])]
-        spec: dict = {
-            "containers": [
-                {"name": "notebook", "image": str((singleuser.get("image") or {}).get("name", "")), "resources": {"requests": requests, "limits": limits}}
-            ]
+        pod_sc, container_sc, init = _notebook_security(values, singleuser, o)
+        container: dict = {
+            "name": "notebook",
+            "image": str((singleuser.get("image") or {}).get("name", "")),
+            "resources": {"requests": requests, "limits": limits},
         }
+        container["ports"] = [{"name": "notebook-port", "containerPort": 8888}]
+        if container_sc:
+            container["securityContext"] = container_sc
+        spec: dict = {"containers": [container]}
+        if init:
+            spec["initContainers"] = init
+        if pod_sc:
+            spec["securityContext"] = pod_sc
         if selector:
             spec["nodeSelector"] = selector
         if tolerations:
@@ -365,6 +402,8 @@ def hub_profile_workloads(release_inputs: Mapping) -> list[dict]:
         affinity = o.get("node_affinity_required") or singleuser.get("extraNodeAffinity", {}).get("required")
         if affinity:
             spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": list(affinity)}}}
+        # A profile's extra_labels replaces singleuser.extraLabels (KubeSpawner applies overrides trait by trait).
+        labels = {"component": "singleuser-server", **((o["extra_labels"] if "extra_labels" in o else singleuser.get("extraLabels")) or {})}
         slug = profile.get("slug") or profile.get("display_name")
         out.append(
             {
@@ -373,9 +412,12 @@ def hub_profile_workloads(release_inputs: Mapping) -> list[dict]:
                 "kind": "NotebookProfile",
                 "object": slug,
                 "role": None,
-                "namespaces": [namespace],
+                "team": team,
+                "namespaces": [o.get("namespace") or hub_namespace],
                 "replicas": 1,
-                "template": {"metadata": {"labels": {"component": "singleuser-server"}}, "spec": spec},
+                "template": {"metadata": {"labels": labels}, "spec": spec},
+                # What Kueue's pod webhook reads: KubeSpawner puts the profile's extra_labels on the pod.
+                "kueue": {"labels": {k: str(v) for k, v in labels.items()}, "annotations": {}},
             }
         )
     return out

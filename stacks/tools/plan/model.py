@@ -33,6 +33,7 @@ from components.labels import (
     INSTANCE_TYPE_LABEL,
     NODEPOOL_LABEL,
     POOL_LABEL,
+    QUEUE_LABEL,
     TENANT_LABEL,
     WORKLOAD_LABEL,
 )
@@ -235,9 +236,13 @@ class ClaimView:
 
 
 def hub_profiles(values: Mapping) -> list[dict]:
-    """The notebook profiles of a JupyterHub release's values (`singleuser.profileList`)."""
+    """The notebook profiles of a JupyterHub release's values: the teams' (`custom.crucible.teams`, each with the
+    team's hub groups and namespace) or `singleuser.profileList` (team None: the hub's namespace, for everyone)."""
+    from addons.jupyterhub import profile_entries
+
+    groups = {t.get("name"): list(t.get("groups") or []) for t in ((values.get("custom") or {}).get("crucible") or {}).get("teams") or []}
     profiles = []
-    for entry in (values.get("singleuser") or {}).get("profileList") or []:
+    for team, entry in profile_entries(values):
         override = entry.get("kubespawner_override") or {}
         selector = override.get("node_selector") or {}
         limits = override.get("extra_resource_limits") or {}
@@ -250,6 +255,10 @@ def hub_profiles(values: Mapping) -> list[dict]:
                 "accelerators": int(next(iter(limits.values()), 0) or 0),
                 "nodeSelector": selector,
                 "default": bool(entry.get("default")),
+                "team": team,
+                "namespace": override.get("namespace"),  # None: the hub's
+                "queue": (override.get("extra_labels") or {}).get(QUEUE_LABEL),
+                "groups": groups.get(team, []) if team else [],
             }
         )
     return profiles
@@ -505,7 +514,9 @@ class PlanModel:
             roles: dict[str, list] = {}
             for b in bindings:
                 if meta(b).get("namespace") == name or ns["urn"] in (b.get("property_dependencies") or {}).get("metadata", []):
-                    roles.setdefault(b["inputs"].get("roleRef", {}).get("name"), []).extend(s.get("name") for s in b["inputs"].get("subjects") or [])
+                    people = [s.get("name") for s in b["inputs"].get("subjects") or [] if s.get("kind") == "Group"]  # not the hub's ServiceAccount
+                    if people:
+                        roles.setdefault(b["inputs"].get("roleRef", {}).get("name"), []).extend(people)
             claims = tuple(sorted((c.name for c in self.claims if c.namespace == name), key=lambda n: (n is None, n or "")))
             out.append(TeamView(team, name, ns["urn"], labels, bool(ns.get("protect")), lq, cq, roles, claims))
         return tuple(out)

@@ -242,7 +242,9 @@ def _workload_labels(workload: Mapping, namespace: str, releases: Sequence[Mappi
     labels = dict(((workload.get("template") or {}).get("metadata") or {}).get("labels") or {})
     if workload.get("kind") == "NotebookProfile":
         # KubeSpawner's pod labels under z2jh: component, app, release and the chart's singleuser extraLabels.
-        hub = next((r for r in releases if _chart_name(r) == JUPYTERHUB_CHART and (r.get("namespace") or "default") == namespace), {})
+        # The hub of the notebook's namespace, else the stack's hub (team profiles run in the team namespaces).
+        hubs = [r for r in releases if _chart_name(r) == JUPYTERHUB_CHART]
+        hub = next((r for r in hubs if (r.get("namespace") or "default") == namespace), hubs[0] if hubs else {})
         values = hub.get("values") if isinstance(hub.get("values"), dict) else {}
         labels.update({"component": "singleuser-server", "app": values.get("nameOverride") or JUPYTERHUB_CHART, "release": hub.get("name") or JUPYTERHUB_CHART})
         labels.update({"hub.jupyter.org/network-access-hub": "true", **((values.get("singleuser") or {}).get("extraLabels") or {})})
@@ -289,18 +291,21 @@ def endpoints_of(workloads: Sequence[Mapping], resources: Sequence[Mapping], obj
     namespaces = _namespaces(resources, objects, out)
     charts = {_chart_name(r) for r in releases}
     for system in table.SYSTEM_ENDPOINTS:
-        if system["namespace"] not in namespaces and system["namespace"] != "kube-system":
+        namespace = system["namespace"]
+        if namespace is None:  # in the namespace of the `when` release, wherever the stack installs it
+            namespace = next((r.get("namespace") or "default" for r in releases if _chart_name(r) == system.get("when")), None)
+            if namespace is None:
+                continue
+        if namespace not in namespaces and namespace != "kube-system":
             continue
         if system.get("when") and system["when"] not in charts:
             continue
-        same = [e for e in out if e.namespace == system["namespace"] and _labels_match({"matchLabels": system["labels"]}, e.labels)]
+        same = [e for e in out if e.namespace == namespace and _labels_match({"matchLabels": system["labels"]}, e.labels)]
         if same:
             for e in same:
                 e.system = system["name"]
             continue
-        out.append(
-            Endpoint(system["namespace"], system["name"], dict(system["labels"]), list(system.get("ports") or []), system=system["name"], source="system")
-        )
+        out.append(Endpoint(namespace, system["name"], dict(system["labels"]), list(system.get("ports") or []), system=system["name"], source="system"))
     return out
 
 
@@ -596,6 +601,17 @@ def _resolve(analysis: Analysis, end: Mapping, src: Optional[Endpoint] = None) -
         return [e for e in eps if e.kind in RAY_KINDS and e.role == "head"]
     if role == "team-ray-head":
         return [e for e in eps if e.kind in RAY_KINDS and e.role == "head" and e.namespace in analysis.tenants]
+    if role in ("own-team-ray-head", "own-team-serve"):
+        # A notebook of a team namespace: its own team's Ray heads (a notebook of the hub namespace: every team's).
+        kinds = RAY_KINDS if role == "own-team-ray-head" else {"RayService"}
+        return [
+            e
+            for e in eps
+            if e.kind in kinds
+            and e.role == "head"
+            and e.namespace in analysis.tenants
+            and (src is None or src.namespace not in analysis.tenants or e.namespace == src.namespace)
+        ]
     if role == "exposed":
         return [e for e in eps if e.exposes]
     if role == "webhook":

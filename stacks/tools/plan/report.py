@@ -183,6 +183,7 @@ def capacity_section(model: PlanModel) -> Optional[Section]:
     from stacks.derive.capacity import pool_capacity
 
     data: dict[str, Any] = {}
+    shared: list[str] = []
     rows = [("pool", "kind/workload", "instance types", "nodes", "pods/node", "accelerators", "accel memory", "vCPU", "memory", "EFA per node", "$/h at max")]
     for pool in spec.pools:  # in the config's order; figures for the pools the plan registers
         registered = model.pool(pool.name)
@@ -197,9 +198,19 @@ def capacity_section(model: PlanModel) -> Optional[Section]:
             maxPodsPerNode=registered.max_pods,
         )
         entry["efaShare"] = round(registered.efa_interfaces / cap.efa_max, 4) if cap.efa_max else 0.0
+        if cap.accelerator_resource:
+            per_node = cap.accelerators_per_node()
+            entry["effectiveAcceleratorsPerNode"] = {t: advertised for t, (_, advertised) in per_node.items()}
+            if cap.replicas > 1:
+                shared.append(
+                    f"{pool.name}: GPU time-slicing x{cap.replicas}: effective {cap.accelerator_resource} per node "
+                    + ", ".join(f"{t} {advertised} ({physical} GPU{'s' if physical != 1 else ''})" for t, (physical, advertised) in per_node.items())
+                    + f"; {cap.shared_accelerators} at max counted by the Kueue quotas (NodePool limit: {cap.accelerators} physical)"
+                )
         data[pool.name] = entry
         rows.append(_capacity_row(pool, registered, cap))
     lines = _table(rows)
+    lines.extend(shared)
     lines.append(
         "(at max: each pool at its maxNodes/maxAccelerators; $/h from the catalog's on-demand list prices in its reference region, cheapest to dearest type)"
     )
@@ -348,10 +359,16 @@ def _jupyterhub(model: PlanModel) -> Optional[tuple[dict, list[str]]]:
     lines = [
         f"jupyterhub {j['chart']} in {j['namespace']}: auth {j['authenticator']}, proxy {j['exposure']}{', TLS' if j['tls'] else ''}, idle cull {j['cullTimeoutSeconds'] or 'off'}s"
     ]
+    teams = sorted({p["team"] for p in profiles if p.get("team")})
+    if teams:
+        lines.append(
+            "  notebooks run in the team namespaces, admitted by each team's LocalQueue; a user sees the profiles of the teams whose hub groups they are in"
+        )
     for p in profiles:
         where = f"pool {p['pool']}" if p["pool"] else "any node"
         accel = f"{p['accelerators']} x {p['accelerator']}" if p["accelerator"] else "no accelerator"
-        lines.append(f"  profile {p['slug']:<16} {where:<22} {accel}{'  (default)' if p['default'] else ''}")
+        team = f"  ns {p['namespace']}, queue {p['queue'] or 'none'}, groups {', '.join(p['groups']) or 'none'}" if p.get("team") else ""
+        lines.append(f"  profile {p['slug']:<22} {where:<22} {accel}{'  (default)' if p['default'] and not p.get('team') else ''}{team}")
     return j, lines
 
 
@@ -432,7 +449,8 @@ def teams_section(model: PlanModel) -> Optional[Section]:
     quota per pool (nominal; + borrowing limit) for accelerators, cpu and memory."""
     if not model.teams:
         return None
-    profiles = [p["slug"] for p in model.hub.profiles] if model.hub is not None else []
+    hub_profiles = list(model.hub.profiles) if model.hub is not None else []
+    by_team = any(p.get("team") for p in hub_profiles)
     data: dict[str, Any] = {}
     rows = [("team", "namespace", "PSA", "queue", "pool", "accelerators", "cpu", "memory", "borrow up to")]
     for t in model.teams:
@@ -449,8 +467,8 @@ def teams_section(model: PlanModel) -> Optional[Section]:
             "groups": t.groups,
             "quotas": dict(cq.quotas) if cq is not None else {},
             "claims": list(t.claims),
-            # Notebooks run in the hub's namespace; every user the hub admits chooses among the same profiles.
-            "notebookProfiles": profiles,
+            # With teams, a team's notebook profiles run in its namespace and quota, for the members of its hub groups.
+            "notebookProfiles": [p["slug"] for p in hub_profiles if not by_team or p.get("team") == t.team],
             "priorityClass": _team_class(model, t.team),
             "preemption": dict(cq.preemption) if cq is not None else {},
         }
@@ -463,8 +481,13 @@ def teams_section(model: PlanModel) -> Optional[Section]:
             f"{team}: volumes {', '.join(entry['claims']) or 'none'}; groups "
             + ("; ".join(f"{role}: {', '.join(groups)}" for role, groups in sorted(entry["groups"].items())) or "none")
         )
-    if model.hub is not None:
-        lines.append(f"notebook profiles (JupyterHub namespace, for every user the hub admits): {', '.join(profiles) or 'none'}")
+    if model.hub is not None and by_team:
+        for team, entry in sorted(data.items()):
+            lines.append(
+                f"{team}: notebook profiles (in its namespace and quota): {', '.join(entry['notebookProfiles']) or 'none (no nominal quota on a notebook pool)'}"
+            )
+    elif model.hub is not None:
+        lines.append(f"notebook profiles (JupyterHub namespace, for every user the hub admits): {', '.join(p['slug'] for p in hub_profiles) or 'none'}")
     for team, entry in sorted(data.items()):
         p = entry["preemption"]
         lines.append(

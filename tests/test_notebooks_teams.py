@@ -6,14 +6,13 @@ enforces Pod Security restricted."""
 from __future__ import annotations
 
 import functools
-import sys
-import types
 
 import pytest
 
 from addons.jupyterhub import profile_entries
 from addons.tenancy import SPAWNER_ROLE
 from helpers import plan, shipped_report, spec_of
+from hub_config import HTTPError, hub_config, spawner
 from stacks.spec import ConfigError
 from test_notebooks import z2jh_errors
 
@@ -89,66 +88,19 @@ def test_notebooks_reach_the_hub_api_by_its_cluster_name():
 # ---- profiles follow group membership (the hub's own profile_list callable, executed) ------------------------------
 
 
-class _Config(dict):
-    """traitlets' config object: c.Section.trait = value."""
-
-    def __getattr__(self, name):
-        return self.setdefault(name, types.SimpleNamespace())
-
-
-class _HTTPError(Exception):
-    def __init__(self, status, message=""):
-        super().__init__(status, message)
-        self.status = status
-
-
-def _hub_config(values: dict) -> _Config:
-    """Run hub.extraConfig as z2jh's jupyterhub_config.py does (exec with `c` and z2jh.get_config over the values)."""
-
-    def get_config(key, default=None):
-        node = values
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
-
-    z2jh = types.ModuleType("z2jh")
-    z2jh.get_config = get_config  # type: ignore[attr-defined]
-    tornado = types.ModuleType("tornado")
-    tornado.web = types.SimpleNamespace(HTTPError=_HTTPError)  # type: ignore[attr-defined]
-    c = _Config()
-    saved = {name: sys.modules.get(name) for name in ("z2jh", "tornado")}
-    sys.modules.update(z2jh=z2jh, tornado=tornado)
-    try:
-        for source in values["hub"]["extraConfig"].values():
-            exec(compile(source, "hub.extraConfig", "exec"), {"c": c})
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-    return c
-
-
-def _spawner(*groups: str):
-    return types.SimpleNamespace(user=types.SimpleNamespace(groups=[types.SimpleNamespace(name=g) for g in groups]))
-
-
 def test_profiles_follow_group_membership():
-    profile_list = _hub_config(_values()).KubeSpawner.profile_list
-    assert [p["slug"] for p in profile_list(_spawner("hub-nlp"))] == ["nlp-cpu", "nlp-gpu-nb"]
-    assert [p["slug"] for p in profile_list(_spawner("vision-users", "unrelated"))] == ["vision-cpu"]
-    both = profile_list(_spawner("hub-nlp", "vision-users"))
+    profile_list = hub_config(_values()).KubeSpawner.profile_list
+    assert [p["slug"] for p in profile_list(spawner("hub-nlp"))] == ["nlp-cpu", "nlp-gpu-nb"]
+    assert [p["slug"] for p in profile_list(spawner("vision-users", "unrelated"))] == ["vision-cpu"]
+    both = profile_list(spawner("hub-nlp", "vision-users"))
     assert [p["slug"] for p in both] == ["nlp-cpu", "nlp-gpu-nb", "vision-cpu"]
     assert [p["default"] for p in both] == [True, False, False]  # one default, the first team's CPU profile
 
 
 def test_a_user_in_no_team_group_is_refused_rather_than_spawned_outside_every_quota():
-    profile_list = _hub_config(_values()).KubeSpawner.profile_list
-    with pytest.raises(_HTTPError) as refused:
-        profile_list(_spawner("nlp-users"))  # a Kubernetes group of the team, but not its hub group
+    profile_list = hub_config(_values()).KubeSpawner.profile_list
+    with pytest.raises(HTTPError) as refused:
+        profile_list(spawner("nlp-users"))  # a Kubernetes group of the team, but not its hub group
     assert refused.value.status == 403
 
 
@@ -163,10 +115,10 @@ def test_github_teams_become_hub_groups_named_org_colon_team():
     values = next(r for r in run.of_type(RELEASE) if r.inputs["chart"] == "jupyterhub").inputs["values"]
     github = values["hub"]["config"]["GitHubOAuthenticator"]
     assert github["populate_teams_in_auth_state"] is True and github["manage_groups"] is True and "read:org" in github["scope"]
-    groups_of = _hub_config(values).GitHubOAuthenticator.auth_state_groups_key
+    groups_of = hub_config(values).GitHubOAuthenticator.auth_state_groups_key
     auth_state = {"teams": [{"slug": "nlp", "organization": {"login": "acme"}}, {"slug": "infra", "organization": {"login": "other"}}]}
     assert groups_of(auth_state) == ["acme:nlp", "other:infra"]
-    assert [p["slug"] for p in _hub_config(values).KubeSpawner.profile_list(_spawner(*groups_of(auth_state)))] == ["nlp-cpu", "nlp-gpu-nb"]
+    assert [p["slug"] for p in hub_config(values).KubeSpawner.profile_list(spawner(*groups_of(auth_state)))] == ["nlp-cpu", "nlp-gpu-nb"]
 
 
 GITHUB = {"clientId": "Iv1.abc", "callbackUrl": "https://hub.example.com/hub/oauth_callback"}

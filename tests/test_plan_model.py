@@ -11,6 +11,7 @@ import pytest
 
 from components.labels import POOL_LABEL
 from stacks.tools.plan.model import PlanModel
+from hub_config import offered_profiles
 from verify_data import plan_document
 
 
@@ -85,7 +86,14 @@ def test_every_team_is_read_back_with_its_queue_quota_and_claims(prod):
 def test_the_hub_file_systems_buckets_and_protected_resources_are_read_back(prod):
     planned, model = prod
     assert model.hub is not None and model.hub.namespace and model.hub.profiles
-    assert [p["slug"] for p in model.hub.profiles] == [e["slug"] for e in model.hub.values["singleuser"]["profileList"]]
+    # the profiles the hub offers (its profile_list callable, executed): each team's, in the team's namespace and queue
+    offered = offered_profiles(model.hub.values)
+    assert [p["slug"] for p in model.hub.profiles] == [e["slug"] for e in offered]
+    teams = {t.team: t for t in model.teams}
+    for profile in model.hub.profiles:
+        team = teams[profile["team"]]
+        assert profile["namespace"] == team.namespace and profile["queue"] == team.local_queue.name, profile["slug"]
+        assert profile["groups"], profile["slug"]  # the hub groups whose members see it
     assert len(model.file_systems) == 1 and model.file_systems[0].zone == planned.spec.storage.lustre.zone
     assert model.buckets and all(b.protected for b in model.buckets)
     assert model.lustre_claim is not None

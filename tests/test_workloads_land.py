@@ -13,6 +13,7 @@ import yaml
 
 from stacks.tools.examples import render_examples
 from helpers import REPO, shipped_report
+from hub_config import offered_profiles
 from stacks.tools.cli import main
 from stacks.tools.plan.lands import failures, reevaluate
 from stacks.spec.loader import load_stack_file
@@ -36,8 +37,16 @@ def test_every_example_and_notebook_profile_is_a_workload(stack):
     hub = next(
         (r for r in shipped_report(stack)[0]["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"].get("chart") == "jupyterhub"), None
     )
-    profiles = {p["slug"] for p in (hub["inputs"]["values"]["singleuser"].get("profileList") or [])} if hub else set()
-    assert {e["object"] for e in entries if e["source"] == "notebook"} == profiles
+    # the profiles the hub itself offers (its profile_list callable, executed, for a user in every team's group)
+    profiles = offered_profiles(hub["inputs"]["values"]) if hub else []
+    notebooks = {e["object"]: e for e in entries if e["source"] == "notebook"}
+    assert set(notebooks) == {p["slug"] for p in profiles}
+    for profile in profiles:
+        # judged as the pod KubeSpawner creates from the profile: in its namespace, with its labels and selector
+        override, pod = profile.get("kubespawner_override") or {}, notebooks[profile["slug"]]
+        assert pod["namespaces"] == [override.get("namespace") or hub["inputs"]["namespace"]], profile["slug"]
+        assert override.get("extra_labels", {}).items() <= pod["template"]["metadata"]["labels"].items(), profile["slug"]
+        assert override.get("node_selector", {}).items() <= pod["template"]["spec"].get("nodeSelector", {}).items(), profile["slug"]
     assert all(e["template"].get("spec", {}).get("containers") for e in entries)  # the pod template travels with it
 
 
@@ -57,7 +66,7 @@ def test_the_shipped_workloads_land(stack):
 def test_the_section_says_where_each_workload_lands():
     lines = "\n".join(shipped_report("dev")[1])
     assert "Workloads (where each pod lands: pool and instance types)" in lines
-    assert "notebook profile gpu-dev" in lines and "OK gpu-dev (g6.xlarge, g6.2xlarge)" in lines
+    assert "notebook profile ml-gpu-dev" in lines and "notebook profile research-gpu-dev" in lines and "OK gpu-dev (g6.xlarge, g6.2xlarge)" in lines
     assert "mpi-operator/Deployment mpi-operator" in lines
 
 
@@ -75,7 +84,9 @@ def test_plan_exits_1_when_a_workload_lands_nowhere(tmp_path, capsys):
     path.write_text(yaml.safe_dump(config))
     assert main(["plan", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "mandatory lands: notebook profile cpu lands nowhere: pool cpu: cpu requests 100, m7i.2xlarge has 7910m, m7i.4xlarge has 15890m allocatable" in out
+    assert (
+        "mandatory lands: notebook profile ml-cpu lands nowhere: pool cpu: cpu requests 100, m7i.2xlarge has 7910m, m7i.4xlarge has 15890m allocatable" in out
+    )
 
 
 # ---- crucible check on a saved plan -------------------------------------------------------------------------------
@@ -100,30 +111,30 @@ def _container(document: dict, name: str) -> dict:
 
 def test_check_passes_the_unedited_saved_plan(tmp_path, capsys):
     assert main(["check", _saved(tmp_path)]) == 0
-    # 2 notebook profiles, the MPI operator, verify's sample Job per team queue, the examples, and the charts' pods
+    # the notebook profiles of each team, the MPI operator, verify's sample Job per team queue, the examples, and the charts' pods
     # where the charts are rendered
     assert re.search(r"\b\d+ workloads: 0 mandatory violations", capsys.readouterr().out)
 
 
 def test_check_fails_a_saved_plan_edited_to_request_huge_pages(tmp_path, capsys):
     def edit(document):
-        _container(document, "notebook profile gpu-dev")["resources"]["limits"]["hugepages-2Mi"] = "1Gi"
+        _container(document, "notebook profile ml-gpu-dev")["resources"]["limits"]["hugepages-2Mi"] = "1Gi"
 
     assert main(["check", _saved(tmp_path, edit)]) == 1
     out = capsys.readouterr().out
     assert (
-        "mandatory lands: notebook profile gpu-dev lands nowhere: pool gpu-dev: hugepages-2Mi requests 1Gi, g6.xlarge has 0, g6.2xlarge has 0 allocatable; Karpenter models no huge pages"
+        "mandatory lands: notebook profile ml-gpu-dev lands nowhere: pool gpu-dev: hugepages-2Mi requests 1Gi, g6.xlarge has 0, g6.2xlarge has 0 allocatable; Karpenter models no huge pages"
         in out
     )
 
 
 def test_check_fails_a_saved_plan_edited_to_request_more_than_every_node(tmp_path, capsys):
     def edit(document):
-        _container(document, "notebook profile cpu")["resources"]["requests"]["memory"] = "512Gi"
+        _container(document, "notebook profile ml-cpu")["resources"]["requests"]["memory"] = "512Gi"
 
     assert main(["check", _saved(tmp_path, edit)]) == 1
     out = capsys.readouterr().out
-    assert "notebook profile cpu lands nowhere: pool cpu: memory requests 512Gi, m7i.2xlarge has" in out
+    assert "notebook profile ml-cpu lands nowhere: pool cpu: memory requests 512Gi, m7i.2xlarge has" in out
 
 
 def test_check_reads_the_pools_from_the_saved_resources(tmp_path, capsys):

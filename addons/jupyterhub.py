@@ -438,19 +438,19 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
         singleuser["profileList"] = [p.profile_list_entry() for p in args.profiles]
     if args.image:
         singleuser["image"] = _image(args.image)
-    proxy: dict = {
-        "service": proxy_service(args),
-        "chp": {"networkPolicy": {"enabled": True}},
-    }
+    # The chart's own hub and proxy NetworkPolicies are on by its defaults (z2jh 4.4.0 values.yaml hub.networkPolicy
+    # and proxy.chp.networkPolicy `enabled: true`; restating them changes no render); with teams they get the
+    # rules for notebooks in the team namespaces below.
+    proxy: dict = {"service": proxy_service(args)}
     if args.exposure == "public":
         proxy["https"] = {"enabled": True, "type": "offload"}
     config = authenticator_config(args)
     config["KubeSpawner"] = {"container_security_context": dict(NOTEBOOK_CONTAINER_SECURITY), "pod_security_context": dict(NOTEBOOK_POD_SECURITY)}
-    hub: dict = {"config": config, "networkPolicy": {"enabled": True}}
+    hub: dict = {"config": config}
     if args.teams:
         config["JupyterHub"]["hub_connect_url"] = hub_url(args.namespace)
-        hub["networkPolicy"].update(ingress=hub_ingress_from_teams(), egress=egress_to_team_notebooks())
-        proxy["chp"]["networkPolicy"]["egress"] = egress_to_team_notebooks()
+        hub["networkPolicy"] = {"ingress": hub_ingress_from_teams(), "egress": egress_to_team_notebooks()}
+        proxy["chp"] = {"networkPolicy": {"egress": egress_to_team_notebooks()}}
         hub["extraConfig"] = {"crucible-teams": TEAM_PROFILES_CONFIG}
     if args.user_storage_class:  # EKS has no default StorageClass: the hub database volume needs one named
         hub["db"] = {"pvc": {"storageClassName": args.user_storage_class}}

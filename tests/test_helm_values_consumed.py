@@ -37,14 +37,13 @@ NO_EFFECT: dict[tuple[str, str], str] = {
     ("jupyterhub", "cull"): CONFIG + " (addons.jupyterhub.cullTimeoutSeconds / cullEverySeconds)",
     ("jupyterhub", "cull.enabled"): SAFETY + ": idle servers are culled (GPU notebooks cost by the hour)",
     ("jupyterhub", "cull.every"): CONFIG + " (addons.jupyterhub.cullEverySeconds)",
-    ("jupyterhub", "hub.config"): CONFIG + " (addons.jupyterhub.authenticator: dummy in dev is z2jh's default)",
+    # hub.config as a whole now carries KubeSpawner's security contexts (restricted notebooks): only the authenticator
+    # class is left at z2jh's default `dummy` (values.yaml hub.config.JupyterHub.authenticator_class) in dev
+    ("jupyterhub", "hub.config.JupyterHub.authenticator_class"): CONFIG + " (addons.jupyterhub.authenticator: dummy in dev is z2jh's default)",
     ("jupyterhub", "proxy.service.type"): CONFIG + " (addons.jupyterhub.exposure)",
     ("jupyterhub", "singleuser.storage.capacity"): CONFIG + " (addons.jupyterhub.userVolumeGiB)",
-    ("jupyterhub", "hub.networkPolicy"): SAFETY + ": the hub's NetworkPolicy",
-    ("jupyterhub", "proxy.chp.networkPolicy"): SAFETY + ": the proxy's NetworkPolicy",
     ("jupyterhub", "singleuser.networkPolicy.enabled"): SAFETY + ": notebooks' NetworkPolicy",
     ("jupyterhub", "singleuser.networkPolicy.egressAllowRules"): SAFETY + ": no egress to the metadata server or private addresses beyond the listed rules",
-    ("jupyterhub", "singleuser.cloudMetadata"): SAFETY + ": notebooks cannot reach the instance metadata (node role)",
     ("karpenter", "affinity"): SAFETY + ": Karpenter never runs on a node it manages (its consolidation would drain it)",
     ("karpenter", "serviceAccount"): SAFETY + ": the Pod Identity association names this service account",
     ("aws-load-balancer-controller", "serviceAccount"): SAFETY + ": the Pod Identity association names this service account",

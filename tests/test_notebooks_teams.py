@@ -266,3 +266,25 @@ def test_the_notebooks_section_says_where_each_teams_profiles_run():
     assert "notebooks run in the team namespaces, admitted by each team's LocalQueue" in text
     assert "profile nlp-notebooks-gpu" in text and "ns nlp, queue default, groups acme-research:nlp" in text
     assert "nlp: notebook profiles (in its namespace and quota): nlp-cpu, nlp-notebooks-gpu" in text
+
+
+# ---- the chart's own hub and proxy NetworkPolicies, as Helm renders them ------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["research", "prod"])
+def test_the_charts_hub_and_proxy_network_policies_are_on_with_the_team_notebook_rules(stack):
+    """On by the chart's defaults (z2jh 4.4.0 values.yaml: hub.networkPolicy.enabled and proxy.chp.networkPolicy.enabled
+    are true; Crucible does not restate them), and with teams the hub admits team notebooks on its API and the hub
+    and proxy reach them on 8888 (addons.jupyterhub hub_ingress_from_teams / egress_to_team_notebooks)."""
+    from addons.jupyterhub import egress_to_team_notebooks, hub_ingress_from_teams
+    from rendered import objects, release_of
+
+    hub = release_of(stack, "jupyterhub")
+    assert hub.release.values["custom"]["crucible"]["teams"]  # a stack with team notebooks
+    (hub_policy,) = objects(hub, "NetworkPolicy", "hub")
+    (proxy_policy,) = objects(hub, "NetworkPolicy", "proxy")
+    assert all(rule in hub_policy["spec"]["ingress"] for rule in hub_ingress_from_teams())
+    assert all(rule in hub_policy["spec"]["egress"] for rule in egress_to_team_notebooks())
+    assert all(rule in proxy_policy["spec"]["egress"] for rule in egress_to_team_notebooks())
+    # the chart's own rules are still there (its policies were not replaced): the proxy admits the hub on its API
+    assert len(proxy_policy["spec"]["ingress"]) > 1 and len(hub_policy["spec"]["ingress"]) > 1

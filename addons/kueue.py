@@ -55,9 +55,22 @@ ELASTIC_JOB_ANNOTATION = "kueue.x-k8s.io/elastic-job"  # value "true" (pkg/workl
 # StatefulSet there (their integrations are off: the ReplicaSet/StatefulSet owner is no managed ancestor), is one
 # Kueue workload admitted against the team's quota. Pods of Jobs, Ray, MPI, TrainJob and JobSet are not (their
 # owner is managed). Namespaces outside managedJobsNamespaceSelector (the platform's) are left alone.
+# That is intended: a team namespace's pods are the team's work and count against its quota. A served model's pods
+# (addons/serving.py) take the team's accelerators; they carry the queue label themselves rather than rely on the
+# defaulting, and the admitted check (stacks/tools/plan/admitted.py) holds every such pod to being admitted.
+#
+# `leaderworkerset.x-k8s.io/leaderworkerset`: a multi-node served model is a LeaderWorkerSet. Without its integration
+# the pods of a group (StatefulSet-owned, no managed ancestor) would be queued one by one by the rule above, so a
+# group could hold part of its accelerators while its other pods wait. With it, the LWS webhook (pkg/controller/
+# jobs/leaderworkerset/leaderworkerset_webhook.go Default) copies the queue label to both templates and marks the
+# pods suspended-by-parent, and the reconciler admits each group (leader + workers) as one workload
+# (GetWorkloadName: name + group index). While managed, a group's pod-template shape (resources, placement) and its
+# size are immutable (ValidateUpdate); the image may change. Kueue registers the webhook at start and the
+# controller once the LWS CRD exists (jobframework/setup.go), so stacks without the operator are unaffected.
 INTEGRATIONS = (
     "batch/job",
     "pod",
+    "leaderworkerset.x-k8s.io/leaderworkerset",
     "ray.io/rayjob",
     "ray.io/raycluster",
     "ray.io/rayservice",

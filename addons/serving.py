@@ -38,14 +38,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
-from components.labels import NODEPOOL_LABEL, POOL_LABEL, pod_security
+from components.labels import NODEPOOL_LABEL, POOL_LABEL, QUEUE_LABEL, pod_security
 
 KEDA = versions.chart("keda")
 KEDA_NAMESPACE = "keda"
@@ -204,6 +204,10 @@ class VllmModelArgs:
     depends_on: Sequence[pulumi.Resource] = ()  # the LWS/KEDA releases, the load balancer controller, the team namespace
     service_monitor: bool = True  # kube-prometheus-stack is installed (the PodMonitor CRD exists)
     protect: bool = False  # the weight volume and claim are protected (and retained) like the stack's other volumes
+    # The team's Kueue LocalQueue: the served pods take the team's accelerator quota, so they say which queue admits
+    # them (kueue.x-k8s.io/queue-name on the Deployment's pod template; on the LeaderWorkerSet, whose Kueue webhook
+    # copies it to both templates and admits each group as one workload). None: no label.
+    queue: Optional[str] = None
 
     @property
     def multi_node(self) -> bool:
@@ -212,6 +216,10 @@ class VllmModelArgs:
     @property
     def labels(self) -> dict[str, str]:
         return {APP_LABEL: APP, MODEL_LABEL: self.name}
+
+    @property
+    def queue_labels(self) -> dict[str, str]:
+        return {QUEUE_LABEL: self.queue} if self.queue else {}
 
     @property
     def model_path(self) -> str:
@@ -275,7 +283,11 @@ def _volumes(args: VllmModelArgs) -> tuple[list[dict], list[dict]]:
         {"name": "tmp", "emptyDir": {}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
     ]
-    mounts: list[dict[str, Any]] = [{"name": "home", "mountPath": "/home/vllm"}, {"name": "tmp", "mountPath": "/tmp"}, {"name": "dshm", "mountPath": "/dev/shm"}]
+    mounts: list[dict[str, Any]] = [
+        {"name": "home", "mountPath": "/home/vllm"},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "dshm", "mountPath": "/dev/shm"},
+    ]
     if args.weights == "s3":
         volumes.append({"name": "weights", "persistentVolumeClaim": {"claimName": f"{args.name}-weights", "readOnly": True}})
         mounts.append({"name": "weights", "mountPath": MODELS_MOUNT, "readOnly": True})
@@ -350,7 +362,7 @@ def deployment_spec(args: VllmModelArgs) -> dict:
         "selector": {"matchLabels": args.labels},
         # One replica at a time and never fewer than asked: a new replica loads its weights before an old one goes.
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-        "template": {"metadata": {"labels": args.labels}, "spec": pod_spec(args, "server")},
+        "template": {"metadata": {"labels": {**args.labels, **args.queue_labels}}, "spec": pod_spec(args, "server")},
     }
 
 
@@ -359,7 +371,7 @@ def leader_worker_set(args: VllmModelArgs) -> dict:
     return {
         "apiVersion": LWS_API,
         "kind": "LeaderWorkerSet",
-        "metadata": {"name": args.name, "namespace": args.namespace, "labels": args.labels},
+        "metadata": {"name": args.name, "namespace": args.namespace, "labels": {**args.labels, **args.queue_labels}},
         "spec": {
             **({} if args.prometheus_url is not None else {"replicas": max(args.min_replicas, 1)}),  # as for a Deployment
             "startupPolicy": "LeaderReady",
@@ -577,7 +589,12 @@ class VllmModel(pulumi.ComponentResource):
         if args.multi_node:
             lws = leader_worker_set(args)
             self.workload: pulumi.Resource = k8s.apiextensions.CustomResource(
-                f"{name}-lws", api_version=lws["apiVersion"], kind=lws["kind"], metadata=meta, spec=lws["spec"], opts=wait
+                f"{name}-lws",
+                api_version=lws["apiVersion"],
+                kind=lws["kind"],
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=args.name, namespace=args.namespace, labels=lws["metadata"]["labels"]),
+                spec=lws["spec"],
+                opts=wait,
             )
         else:
             self.workload = k8s.apps.v1.Deployment(f"{name}-deployment", metadata=meta, spec=deployment_spec(args), opts=wait)  # type: ignore[call-overload]

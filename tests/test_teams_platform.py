@@ -84,6 +84,7 @@ def test_kueue_is_the_pinned_chart_on_the_system_nodes_with_the_integrations_and
     assert set(config["integrations"]["frameworks"]) == {
         "batch/job",
         "pod",  # notebook pods (KubeSpawner creates bare pods) admitted by the team's LocalQueue
+        "leaderworkerset.x-k8s.io/leaderworkerset",  # a multi-node served model's group admitted whole (test_kueue_pod_integration)
         "ray.io/rayjob",
         "ray.io/raycluster",
         "ray.io/rayservice",

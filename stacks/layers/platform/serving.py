@@ -13,6 +13,7 @@ from addons.observability import PROMETHEUS_STACK
 from addons.serving import PORT, ImagePrePull, Keda, KedaArgs, PrePullArgs, ScalingTrigger, VllmModel, VllmModelArgs
 from addons.storage_drivers import LUSTRE_CLAIM
 from components.accelerators import accelerator
+from stacks.derive.quotas import LOCAL_QUEUE
 from stacks.derive.serving import ReplicaShape, default_image, replica_shape, scaling_metrics
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
 from stacks.spec import PlatformSpec
@@ -106,6 +107,7 @@ def model_args(spec: PlatformSpec, model: ServingModelSpec, below: AddonsBelow, 
         depends_on=tuple(depends),
         service_monitor=below.monitoring is not None,
         protect=spec.protect,
+        queue=LOCAL_QUEUE,  # the team's LocalQueue: the model's pods are admitted on the team's quota
     )
 
 

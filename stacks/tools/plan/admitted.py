@@ -115,6 +115,7 @@ CHILDREN = {
     "CronJob": "Job",
     "TrainJob": "JobSet",
     "Deployment": "Pod",
+    "LeaderWorkerSet": "StatefulSet",  # the LWS controller's leader StatefulSet (and a worker StatefulSet per group)
     "StatefulSet": "Pod",
     "Job": "Pod",
     "DaemonSet": "Pod",
@@ -304,9 +305,14 @@ class Routing:
     refusals: list[str] = field(default_factory=list)
 
 
-def route(kind: str, facts: Mapping, namespace: str, queues: Queues) -> Routing:
+# Controllers whose pods are made from the object's pod template, with the template's labels (the queue label a
+# Deployment's or StatefulSet's author puts there is what Kueue's pod webhook reads).
+TEMPLATE_OWNERS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+
+def route(kind: str, facts: Mapping, namespace: str, queues: Queues, pod_labels: Optional[Mapping] = None) -> Routing:
     """Walk the object and what its operator creates to the Kueue workload, applying the defaulting and validating
-    webhooks of the enabled integrations."""
+    webhooks of the enabled integrations. ``pod_labels``: the labels of the workload's pod template (its pods')."""
     config = queues.config
     out = Routing()
     labels = dict(facts.get("labels") or {})
@@ -333,7 +339,9 @@ def route(kind: str, facts: Mapping, namespace: str, queues: Queues) -> Routing:
         elif framework is not None:
             out.chain.append(f"{current}: integration {framework or 'none'} not enabled, Kueue ignores it")
         child = CHILDREN.get(current)
-        if child is not None and (current, child) not in COPIES_METADATA:
+        if child == "Pod" and current in TEMPLATE_OWNERS:
+            labels, annotations = {k: str(v) for k, v in (pod_labels or {}).items()}, {}
+        elif child is not None and (current, child) not in COPIES_METADATA:
             labels, annotations = {}, {}
         owner_enabled, owner = enabled, current
         current = child
@@ -673,7 +681,7 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
         return {"ok": True, "summary": "not queued (no Kueue in the plan)", "reasons": []}
     kind = str(workload.get("kind") or "")
     facts = workload.get("kueue") or {}
-    routing = route(kind, facts, namespace, queues)
+    routing = route(kind, facts, namespace, queues, ((workload.get("template") or {}).get("metadata") or {}).get("labels"))
     if routing.managed_kind is None:
         label = (facts.get("labels") or {}).get(QUEUE_LABEL)
         if label:  # the author meant it to be queued: Kueue ignoring it runs it outside the team's quota
@@ -684,6 +692,16 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
             }
         return {"ok": True, "summary": "not queued" + (f" ({routing.chain[-1]})" if routing.chain else ""), "reasons": []}
     via = f" as {routing.managed_kind}" if routing.managed_kind != kind else ""
+    if kind == "LeaderWorkerSet" and routing.managed_kind == "Pod":
+        return {
+            "ok": False,
+            "summary": "queued pod by pod",
+            "reasons": [
+                *routing.chain,
+                "a group's leader and workers are admitted one by one (integration leaderworkerset.x-k8s.io/leaderworkerset not enabled): "
+                "a group can hold part of its accelerators while its other pods wait",
+            ],
+        }
     if routing.refusals:
         return {"ok": False, "summary": f"refused by Kueue's {routing.managed_kind} webhook", "reasons": [*routing.chain, *routing.refusals]}
     if not routing.queue:

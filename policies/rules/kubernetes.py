@@ -167,6 +167,17 @@ def _pod_security(ns: Res, ctx: Ctx, cluster_minor: Optional[int] = None) -> Non
                 + (f"an older Kubernetes than the cluster's 1.{cluster_minor}" if minor is not None else "no valid version")
                 + ", without the checks added since; remove the label (the default is latest) or set it to 'latest'.",
             )
+    if labels.get(PURPOSE_LABEL) == "notebooks" and not is_tenant(ns):
+        # The hub's namespace (addons/jupyterhub.py labels it): IMDS is blocked by NetworkPolicy and every pod there
+        # (hub, proxy, user-scheduler, notebooks with KubeSpawner's security contexts) is restricted-compliant.
+        minimum = ctx.setting("tenantMinimum")
+        if _rank(enforce) < _rank(minimum):
+            ctx.violation(
+                ns,
+                f"notebook namespace enforces Pod Security {enforce!r}; set {PSA}/enforce to at least {minimum!r} (block IMDS "
+                "with the notebook NetworkPolicy, singleuser.cloudMetadata.blockWithIptables: false, instead of the privileged init container).",
+            )
+        return
     if not is_tenant(ns):
         return
     training = labels.get(WORKLOAD_LABEL) == "training"
@@ -222,7 +233,9 @@ def _notebook_namespaces(stack: Stack, ctx: Ctx) -> None:
                             "refuses: no notebook starts. Block IMDS with the singleuser NetworkPolicy instead.",
                         )
                     continue
-                if enforce in LEVELS and _rank(enforce) < _rank(minimum):
+                if ns.labels.get(PURPOSE_LABEL) == "notebooks":
+                    pass  # Crucible's hub namespace: held to the tenants' minimum above (_pod_security)
+                elif enforce in LEVELS and _rank(enforce) < _rank(minimum):
                     ctx.violation(
                         ns,
                         f"notebook namespace enforces Pod Security {enforce!r} although no privileged init container "
@@ -253,9 +266,9 @@ SEC_K8S_001 = stack_policy(
     slug="pod-security-labels",
     description="Every namespace carries an explicit Pod Security Admission level of the current standard (no "
     "enforce-version older than the cluster): tenant namespaces restricted, training namespaces at least baseline "
-    "(EFA/NCCL images and MPI sshd run as root) with warn/audit restricted, the notebook namespace at least baseline "
-    "when IMDS is blocked by NetworkPolicy (privileged only for z2jh's iptables init container), system namespaces "
-    "explicitly privileged.",
+    "(EFA/NCCL images and MPI sshd run as root) with warn/audit restricted, Crucible's hub namespace (crucible.io/purpose: "
+    "notebooks) as strict as tenants, another hub's namespace at least baseline when IMDS is blocked by NetworkPolicy "
+    "(privileged only for z2jh's iptables init container), system namespaces explicitly privileged.",
     check=_pod_security_levels,
     settings={
         "tenantMinimum": {

@@ -33,6 +33,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
+from components.manifests import as_api
 from components.labels import (
     BURN_IN_FAILED_TAINT,
     BURN_IN_LABEL,
@@ -241,13 +242,11 @@ class BurnIn(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[events, account]),
         )
         admission = k8s.admissionregistration.v1
-        policy = admission.ValidatingAdmissionPolicy(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
-            f"{name}-own-node", metadata=meta(name=POLICY), spec=own_node_policy(), opts=child
-        )
-        policy_binding = admission.ValidatingAdmissionPolicyBinding(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+        policy = admission.ValidatingAdmissionPolicy(f"{name}-own-node", metadata=meta(name=POLICY), spec=as_api(own_node_policy()), opts=child)
+        policy_binding = admission.ValidatingAdmissionPolicyBinding(
             f"{name}-own-node",
             metadata=meta(name=POLICY),
-            spec={"policyName": POLICY, "validationActions": ["Deny"]},
+            spec=as_api({"policyName": POLICY, "validationActions": ["Deny"]}),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         script = k8s.core.v1.ConfigMap(
@@ -258,17 +257,19 @@ class BurnIn(pulumi.ComponentResource):
         for pool in args.pools:
             labels = {"app.kubernetes.io/name": "crucible-burn-in", POOL_LABEL: pool.pool}
             self.daemon_sets.append(
-                k8s.apps.v1.DaemonSet(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them
+                k8s.apps.v1.DaemonSet(
                     f"{name}-{pool.name}",
                     metadata=meta(name=pool.name, namespace=NAMESPACE, labels=labels),
-                    spec={
-                        "selector": {"matchLabels": {"app.kubernetes.io/name": "crucible-burn-in", "crucible.io/burn-in-set": pool.name}},
-                        "template": {
-                            "metadata": {"labels": {**labels, "crucible.io/burn-in-set": pool.name}},
-                            "spec": pod_spec(pool, args.hold_seconds),
-                        },
-                        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "100%"}},
-                    },
+                    spec=as_api(
+                        {
+                            "selector": {"matchLabels": {"app.kubernetes.io/name": "crucible-burn-in", "crucible.io/burn-in-set": pool.name}},
+                            "template": {
+                                "metadata": {"labels": {**labels, "crucible.io/burn-in-set": pool.name}},
+                                "spec": pod_spec(pool, args.hold_seconds),
+                            },
+                            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "100%"}},
+                        }
+                    ),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
                 )
             )

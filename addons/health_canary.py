@@ -39,7 +39,7 @@ import pulumi_kubernetes as k8s
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from addons.training_operators import MPI_LAUNCHER_ENV, efa_env, nccl_allreduce_argv, shm_volume
 from components.accelerators import GPU
-from components.manifests import custom_resource
+from components.manifests import as_api, custom_resource
 from components.labels import (
     EFA_RESOURCE,
     NODEPOOL_LABEL,
@@ -344,7 +344,7 @@ class HealthCanary(pulumi.ComponentResource):
             )
         meta = k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE, labels=labels)
         k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=meta, opts=in_ns)
-        role = k8s.rbac.v1.Role(f"{name}-role", metadata=meta, rules=driver_rules(), opts=in_ns)  # type: ignore[arg-type]  # camelCase dicts as the Kubernetes API spells them
+        role = k8s.rbac.v1.Role(f"{name}-role", metadata=meta, rules=as_api(driver_rules()), opts=in_ns)
         k8s.rbac.v1.RoleBinding(
             f"{name}-binding",
             metadata=meta,
@@ -353,7 +353,7 @@ class HealthCanary(pulumi.ComponentResource):
             opts=in_ns,
         )
         cluster_meta = k8s.meta.v1.ObjectMetaArgs(name="crucible-canary-nodes", labels=labels)
-        nodes = k8s.rbac.v1.ClusterRole(f"{name}-nodes", metadata=cluster_meta, rules=node_rules(), opts=child)  # type: ignore[arg-type]  # camelCase dicts
+        nodes = k8s.rbac.v1.ClusterRole(f"{name}-nodes", metadata=cluster_meta, rules=as_api(node_rules()), opts=child)
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-nodes-binding",
             metadata=cluster_meta,
@@ -369,7 +369,7 @@ class HealthCanary(pulumi.ComponentResource):
             k8s.batch.v1.CronJob(
                 f"{name}-{pool.name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"canary-{pool.name}", namespace=NAMESPACE, labels={**labels, "crucible.io/pool": pool.name}),
-                spec=cronjob(pool, args),  # type: ignore[arg-type]  # camelCase dicts
+                spec=as_api(cronjob(pool, args)),
                 opts=after_code,
             )
             for pool in args.pools
@@ -378,7 +378,9 @@ class HealthCanary(pulumi.ComponentResource):
         k8s.apps.v1.Deployment(
             f"{name}-metrics",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="crucible-canary-metrics", namespace=NAMESPACE, labels={**labels, **server}),
-            spec={"replicas": 1, "selector": {"matchLabels": server}, "template": {"metadata": {"labels": {**labels, **server}}, "spec": metrics_pod(args)}},  # type: ignore[arg-type]  # camelCase dicts
+            spec=as_api(
+                {"replicas": 1, "selector": {"matchLabels": server}, "template": {"metadata": {"labels": {**labels, **server}}, "spec": metrics_pod(args)}}
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, code]),
         )
         k8s.core.v1.Service(

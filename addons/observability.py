@@ -30,6 +30,7 @@ from addons.grafana_cloudwatch import data_source as cloudwatch_data_source
 from components import accelerators, versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
 from components.labels import ACCELERATOR_LABEL, pod_security
+from components.manifests import as_api
 
 PROMETHEUS_STACK = versions.chart("kube-prometheus-stack")
 DCGM_COUNTERS = Path(__file__).parent / "observability_data" / "dcgm-counters.csv"
@@ -191,19 +192,21 @@ class NeuronMonitor(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": "neuron-monitor"}
         meta = k8s.meta.v1.ObjectMetaArgs(name="neuron-monitor", namespace=args.namespace, labels=labels)
-        self.daemon_set = k8s.apps.v1.DaemonSet(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+        self.daemon_set = k8s.apps.v1.DaemonSet(
             name,
             metadata=meta,
-            spec={
-                "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": neuron_monitor_pod_spec(args.image)},
-            },
+            spec=as_api(
+                {
+                    "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels}, "spec": neuron_monitor_pod_spec(args.image)},
+                }
+            ),
             opts=child,
         )
-        self.service = k8s.core.v1.Service(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+        self.service = k8s.core.v1.Service(
             name,
             metadata=meta,
-            spec={"selector": labels, "ports": [{"name": "metrics", "port": NEURON_MONITOR_PORT, "targetPort": "metrics"}]},
+            spec=as_api({"selector": labels, "ports": [{"name": "metrics", "port": NEURON_MONITOR_PORT, "targetPort": "metrics"}]}),
             opts=child,
         )
         self.service_monitor = k8s.apiextensions.CustomResource(

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.labels import SYSTEM_TAINT, TENANT_LABEL
+from components.manifests import as_api
 
 PLACEMENT_GUARD = "crucible-tenant-placement"
 
@@ -56,16 +57,16 @@ class PlacementGuard(pulumi.ComponentResource):
     def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:PlacementGuard", name, None, opts)
         admission = k8s.admissionregistration.v1
-        self.policy = admission.ValidatingAdmissionPolicy(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+        self.policy = admission.ValidatingAdmissionPolicy(
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=PLACEMENT_GUARD),
-            spec=placement_guard(),
+            spec=as_api(placement_guard()),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.binding = admission.ValidatingAdmissionPolicyBinding(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+        self.binding = admission.ValidatingAdmissionPolicyBinding(
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=PLACEMENT_GUARD),
-            spec={"policyName": PLACEMENT_GUARD, "validationActions": ["Deny"]},
+            spec=as_api({"policyName": PLACEMENT_GUARD, "validationActions": ["Deny"]}),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
         )
         self.register_outputs({"policies": [PLACEMENT_GUARD]})

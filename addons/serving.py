@@ -46,6 +46,7 @@ import pulumi_kubernetes as k8s
 from components import versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
 from components.labels import NODEPOOL_LABEL, POOL_LABEL, QUEUE_LABEL, pod_security
+from components.manifests import as_api
 
 KEDA = versions.chart("keda")
 KEDA_NAMESPACE = "keda"
@@ -142,10 +143,10 @@ class ImagePrePull(pulumi.ComponentResource):
             opts=child,
         )
         for pool in pools:
-            k8s.apps.v1.DaemonSet(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them
+            k8s.apps.v1.DaemonSet(
                 f"{name}-{pool.pool}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"vllm-prepull-{pool.pool}", namespace=self.namespace.metadata.name),
-                spec=prepull_daemon_set(pool),
+                spec=as_api(prepull_daemon_set(pool)),
                 opts=child,
             )
         self.register_outputs({"pools": [p.pool for p in pools]})
@@ -567,21 +568,23 @@ class VllmModel(pulumi.ComponentResource):
         if args.weights == "s3":
             if args.bucket_name is None:
                 raise ValueError(f"served model {args.name}: weights from s3 need the models bucket (bucket_name)")
-            pv = k8s.core.v1.PersistentVolume(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them
+            pv = k8s.core.v1.PersistentVolume(
                 f"{name}-weights-pv",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.namespace}-{args.name}-weights", labels=args.labels),
-                spec=s3_weights_pv(args, args.bucket_name),
+                spec=as_api(s3_weights_pv(args, args.bucket_name)),
                 opts=stateful,
             )
-            claim = k8s.core.v1.PersistentVolumeClaim(  # type: ignore[call-overload]
+            claim = k8s.core.v1.PersistentVolumeClaim(
                 f"{name}-weights",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.name}-weights", namespace=args.namespace, labels=args.labels),
-                spec={
-                    "accessModes": ["ReadOnlyMany"],
-                    "storageClassName": "",
-                    "volumeName": pv.metadata.name,
-                    "resources": {"requests": {"storage": "1200Gi"}},
-                },
+                spec=as_api(
+                    {
+                        "accessModes": ["ReadOnlyMany"],
+                        "storageClassName": "",
+                        "volumeName": pv.metadata.name,
+                        "resources": {"requests": {"storage": "1200Gi"}},
+                    }
+                ),
                 opts=stateful,
             )
             after.append(claim)
@@ -597,9 +600,9 @@ class VllmModel(pulumi.ComponentResource):
                 opts=wait,
             )
         else:
-            self.workload = k8s.apps.v1.Deployment(f"{name}-deployment", metadata=meta, spec=deployment_spec(args), opts=wait)  # type: ignore[call-overload]
-        k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=service_spec(args), opts=child)  # type: ignore[call-overload]
-        k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb", metadata=meta, spec=pdb_spec(args), opts=child)  # type: ignore[call-overload]
+            self.workload = k8s.apps.v1.Deployment(f"{name}-deployment", metadata=meta, spec=as_api(deployment_spec(args)), opts=wait)
+        k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=as_api(service_spec(args)), opts=child)
+        k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb", metadata=meta, spec=as_api(pdb_spec(args)), opts=child)
         if args.service_monitor:
             k8s.apiextensions.CustomResource(
                 f"{name}-podmonitor", api_version="monitoring.coreos.com/v1", kind="PodMonitor", metadata=meta, spec=pod_monitor(args), opts=child
@@ -616,25 +619,25 @@ class VllmModel(pulumi.ComponentResource):
             )
         if args.exposure == "internal":
             annotations, spec = internal_lb(args)
-            k8s.core.v1.Service(  # type: ignore[call-overload]
+            k8s.core.v1.Service(
                 f"{name}-nlb",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.name}-internal", namespace=args.namespace, labels=args.labels, annotations=annotations),
-                spec=spec,
+                spec=as_api(spec),
                 opts=child,
             )
         elif args.exposure == "public":
             annotations, spec = public_ingress(args)
-            k8s.networking.v1.Ingress(  # type: ignore[call-overload]
+            k8s.networking.v1.Ingress(
                 f"{name}-ingress",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=args.name, namespace=args.namespace, labels=args.labels, annotations=annotations),
-                spec=spec,
+                spec=as_api(spec),
                 opts=child,
             )
         if args.preload and args.weights == "lustre":
-            k8s.batch.v1.Job(  # type: ignore[call-overload]
+            k8s.batch.v1.Job(
                 f"{name}-preload",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.name}-preload", namespace=args.namespace, labels=args.labels),
-                spec=preload_job(args),
+                spec=as_api(preload_job(args)),
                 opts=wait,
             )
         self.register_outputs({"name": args.name, "namespace": args.namespace})

@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.identity import PodIdentityRole
 from components.labels import pod_security
+from components.manifests import as_api
 
 FSX_DRIVER = "fsx.csi.aws.com"
 S3_DRIVER = "s3.csi.aws.com"
@@ -252,10 +253,10 @@ def static_claim(
     (ignore_changes): Kubernetes refuses to resize a claim that has no StorageClass, pulumi-kubernetes would replace
     the claim on any spec change, and a protected claim cannot be replaced. It stays bound: the volume's capacity
     (updated in place) only grows, since a smaller Lustre file system is a new file system."""
-    pv = k8s.core.v1.PersistentVolume(name, metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name), spec=pv_spec, opts=opts)  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
-    return k8s.core.v1.PersistentVolumeClaim(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+    pv = k8s.core.v1.PersistentVolume(name, metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name), spec=as_api(pv_spec), opts=opts)
+    return k8s.core.v1.PersistentVolumeClaim(
         name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=claim, namespace=namespace),
-        spec={"accessModes": [mode], "storageClassName": "", "volumeName": pv.metadata.name, "resources": {"requests": {"storage": size}}},
+        spec=as_api({"accessModes": [mode], "storageClassName": "", "volumeName": pv.metadata.name, "resources": {"requests": {"storage": size}}}),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["spec.resources.requests.storage"])),
     )

@@ -54,6 +54,7 @@ from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spe
 from components.identity import PodIdentityRole
 from components.labels import TENANT_LABEL, WORKLOAD_LABEL
 from components.partitions import partition_of
+from components.manifests import as_api
 
 TEAM_TAG = "crucible.io/team"
 CHECKPOINT_LABEL = "crucible.io/checkpointing"
@@ -272,9 +273,9 @@ class Team(pulumi.ComponentResource):
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
 
         self.quota = k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=meta("team-quota"), spec={"hard": dict(args.quota)}, opts=child)
-        self.limits = k8s.core.v1.LimitRange(f"{name}-limits", metadata=meta("team-defaults"), spec=limit_range_spec(), opts=child)  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+        self.limits = k8s.core.v1.LimitRange(f"{name}-limits", metadata=meta("team-defaults"), spec=as_api(limit_range_spec()), opts=child)
         self.network_policies = {
-            policy: k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=spec, opts=child)  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+            policy: k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=as_api(spec), opts=child)
             for policy, spec in network_policies(args, args.vpc_cidr).items()
         }
         self.role_bindings = {}
@@ -401,16 +402,16 @@ class TenantGuard(pulumi.ComponentResource):
     def __init__(self, name: str, tenant_groups: Sequence[str], tenant_namespaces: Sequence[str] = (), opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:TenantGuard", name, None, opts)
         admission = k8s.admissionregistration.v1
-        self.policy = admission.ValidatingAdmissionPolicy(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+        self.policy = admission.ValidatingAdmissionPolicy(
             f"{name}-network-policies",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
-            spec=network_policy_guard(tenant_groups, tenant_namespaces),
+            spec=as_api(network_policy_guard(tenant_groups, tenant_namespaces)),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.binding = admission.ValidatingAdmissionPolicyBinding(  # type: ignore[call-overload]  # camelCase spec dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+        self.binding = admission.ValidatingAdmissionPolicyBinding(
             f"{name}-network-policies",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
-            spec={"policyName": NETWORK_POLICY_GUARD, "validationActions": ["Deny"]},
+            spec=as_api({"policyName": NETWORK_POLICY_GUARD, "validationActions": ["Deny"]}),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
         )
         self.register_outputs({"policies": [NETWORK_POLICY_GUARD]})

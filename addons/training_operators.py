@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 from components import versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
 from components.labels import EFA_NO_HUGE_PAGES_ENV, POOL_LABEL, SYSTEM_TOLERATION, pod_security
+from components.manifests import as_api
 
 MPI_OPERATOR_NAMESPACE = "mpi-operator"
 MPI_OPERATOR = versions.image("mpi-operator")  # the release's image; its tag is the release
@@ -198,7 +199,7 @@ class MpiOperator(pulumi.ComponentResource):
         role = k8s.rbac.v1.ClusterRole(
             f"{name}-role",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="mpi-operator", labels=labels),
-            rules=mpi_operator_rules(),  # type: ignore[arg-type]  # camelCase dicts as the Kubernetes API spells them; the SDK's ArgsDicts know only snake_case keys
+            rules=as_api(mpi_operator_rules()),
             opts=child,
         )
         binding = k8s.rbac.v1.ClusterRoleBinding(

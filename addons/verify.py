@@ -25,7 +25,7 @@ import pulumi_kubernetes as k8s
 
 from addons.health_canary import RESULTS as CANARY_RESULTS
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
-from components.manifests import custom_resource
+from components.manifests import as_api, custom_resource
 
 NAMESPACE = "crucible-verify"
 QUEUE = "crucible-verify"  # the ClusterQueue and the LocalQueue
@@ -131,7 +131,7 @@ class VerifyAccess(pulumi.ComponentResource):
         subjects = [k8s.rbac.v1.SubjectArgs(kind="Group", name=GROUP, api_group=RBAC_API)]
         role_ref = k8s.rbac.v1.RoleRefArgs(api_group=RBAC_API, kind="ClusterRole", name=ROLE)
         self.cluster_role = k8s.rbac.v1.ClusterRole(
-            f"{name}-cluster-role", metadata=k8s.meta.v1.ObjectMetaArgs(name=ROLE, labels=labels), rules=[dict(r) for r in CLUSTER_RULES], opts=child
+            f"{name}-cluster-role", metadata=k8s.meta.v1.ObjectMetaArgs(name=ROLE, labels=labels), rules=as_api([dict(r) for r in CLUSTER_RULES]), opts=child
         )
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-cluster-binding",
@@ -141,7 +141,9 @@ class VerifyAccess(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster_role]),
         )
         self.roles: dict[str, Any] = {}
-        places = [(NAMESPACE, RUNNER_RULES, in_ns)] + [(ns, QUEUE_RULES, after) for ns in args.team_namespaces]
+        places: list[tuple[str, tuple[dict, ...], pulumi.ResourceOptions]] = [(NAMESPACE, RUNNER_RULES, in_ns)] + [
+            (ns, QUEUE_RULES, after) for ns in args.team_namespaces
+        ]
         if args.hub_namespace:
             places.append((args.hub_namespace, HUB_RULES, after))
         if args.canary_namespace:
@@ -150,7 +152,7 @@ class VerifyAccess(pulumi.ComponentResource):
             role = k8s.rbac.v1.Role(
                 f"{name}-role-{namespace}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=ROLE, namespace=namespace, labels=labels),
-                rules=[dict(r) for r in rules],
+                rules=as_api([dict(r) for r in rules]),
                 opts=where,
             )
             k8s.rbac.v1.RoleBinding(

@@ -34,3 +34,16 @@ def test_the_configured_packages_type_check():
     )
     errors = [line for line in run.stdout.splitlines() if ": error: " in line]
     assert run.returncode == 0, f"mypy found {len(errors)} error(s):\n" + "\n".join(errors or [run.stdout, run.stderr])
+
+
+def test_no_kubernetes_resource_call_is_left_for_mypy_to_explain():
+    # A camelCase spec passed to a typed pulumi_kubernetes resource behind `# type: ignore[call-overload]` still makes
+    # mypy explain the mismatch against every overload's union of TypedDicts: one such DaemonSet took mypy 2.4.1 210 s
+    # and 19.5 GB, and 28 of them killed CI's run. `components.manifests.as_api(...)` hands the spec over as Any.
+    silenced = []
+    for folder in ("addons", "components", "stacks/layers"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if "type: ignore[call-overload]" in line or "type: ignore[arg-type]" in line:
+                    silenced.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert silenced == [], "wrap the Kubernetes-spelled value in components.manifests.as_api(...) instead:\n" + "\n".join(silenced)

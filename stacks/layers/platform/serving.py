@@ -130,7 +130,7 @@ def build_serving(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceO
         team = team_of(spec, m)
         depends: list = [*below.controller()]
         namespace = next((t.namespace for t in spec.teams if t.name == team), None)
-        if namespace in below.namespaces:
+        if namespace is not None and namespace in below.namespaces:
             depends.append(below.namespaces[namespace])
         if keda is not None:
             depends.append(keda.release)

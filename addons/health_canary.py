@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -240,13 +240,40 @@ def driver_config(pool: CanaryPool, args: HealthCanaryArgs) -> dict:
     }
 
 
+def pool_config_key(pool: str) -> str:
+    return f"pool-{pool}.json"
+
+
 def code_data(args: HealthCanaryArgs) -> dict[str, str]:
     """The ConfigMap the driver and the metrics server run from: the two Python files, the server, one config per pool."""
     data = {name: path.read_text() for name, path in SHIPPED_FILES.items()}
     data["metrics_server.py"] = METRICS_SERVER
     for pool in args.pools:
-        data[f"pool-{pool.name}.json"] = json.dumps(driver_config(pool, args), indent=2, sort_keys=True)
+        data[pool_config_key(pool.name)] = json.dumps(driver_config(pool, args), indent=2, sort_keys=True)
     return data
+
+
+def pool_configs(data: Mapping[str, Any]) -> dict[str, dict]:
+    """Pool -> the driver's config, read back from the code ConfigMap's ``data`` (what :func:`code_data` wrote)."""
+    out = {}
+    for key, value in data.items():
+        if key.startswith("pool-") and key.endswith(".json") and isinstance(value, str):
+            out[key[len("pool-") : -len(".json")]] = json.loads(value)
+    return out
+
+
+def submitted_mpijobs(data: Mapping[str, Any]) -> list[dict]:
+    """The MPIJobs the driver submits at run time (one per pool, in its namespace), read out of the code ConfigMap's
+    ``data``: the cluster runs them though the plan registers none of them. Each in the namespace the driver creates
+    it in (canary_driver.py ``run``: the config's ``namespace``)."""
+    jobs = []
+    for _, cfg in sorted(pool_configs(data).items()):
+        job = cfg.get("mpijob")
+        if isinstance(job, dict):
+            job = json.loads(json.dumps(job))
+            job.setdefault("metadata", {})["namespace"] = cfg.get("namespace") or NAMESPACE
+            jobs.append(job)
+    return jobs
 
 
 def driver_rules() -> list[dict]:

@@ -597,3 +597,75 @@ def test_the_plan_shows_each_pools_canary_and_the_runtimes_restart_settings():
         "p5-train": {"schedule": "23 */6 * * *", "instanceType": "p5.48xlarge", "networkGbps": 3200, "minRatio": 0.5, "lustre": True}
     }
     assert any(line.strip().startswith("canary  p5-train: '23 */6 * * *' on idle capacity") for line in lines)
+
+
+# ---- the canary's MPIJob in the plan's workload checks -------------------------------------------------------------
+
+
+def canary_entries(block: dict) -> dict[str, dict]:
+    return {e["role"]: e for e in block["workloads"] if e["source"] == "canary"}
+
+
+def test_the_mpijob_in_the_configmap_is_judged_like_every_workload_of_the_plan():
+    """The driver applies the MPIJob at run time, so no resource of the plan is it: the plan reads it out of the code
+    ConfigMap and judges the launcher and the two workers the MPI operator makes from it (lands, admitted, Pod
+    Security, reaches)."""
+    from helpers import shipped_report
+
+    entries = canary_entries(shipped_report("train-p5")[0]["workloads"])
+    job = json.loads(shipped_code()["pool-p5-train.json"])["mpijob"]
+    assert set(entries) == {"Launcher", "Worker"}
+    for role, entry in entries.items():
+        assert entry["name"] == f"crucible-canary/MPIJob canary-p5-train {role}"
+        assert entry["namespaces"] == [health_canary.NAMESPACE]
+        assert entry["replicas"] == job["spec"]["mpiReplicaSpecs"][role]["replicas"]
+        assert entry["template"] == job["spec"]["mpiReplicaSpecs"][role]["template"]  # the ConfigMap's, not a copy of the code
+        assert set(entry["checks"]) == {"lands", "admitted", "podSecurity", "reaches"}
+        assert all(check["ok"] for check in entry["checks"].values()), entry["checks"]
+        assert entry["checks"]["lands"]["pools"] == [{"pool": "p5-train", "instanceTypes": ["p5.48xlarge"]}]
+        admitted = entry["checks"]["admitted"]
+        assert (admitted["queue"], admitted["clusterQueue"], admitted["flavor"]) == (health_canary.LOCAL_QUEUE, health_canary.CLUSTER_QUEUE, "p5-train")
+        assert admitted["priority"] == {"class": health_canary.PRIORITY_CLASS, "value": health_canary.CANARY_PRIORITY}
+    assert entries["Worker"]["replicas"] == 2
+
+
+def judged_with_canary(edit) -> dict:
+    """The train-p5 plan's workloads judged again with the canary's MPIJob edited inside the registered ConfigMap."""
+    from helpers import shipped_report
+    from stacks.tools.plan.lands import evaluate, objects_of
+    from stacks.tools.plan.workloads import canary_workloads
+
+    document = copy.deepcopy(shipped_report("train-p5")[0])
+    (code,) = [r for r in document["resources"] if r["type"] == CONFIG_MAP and r["inputs"]["metadata"]["name"] == health_canary.CODE]
+    key = health_canary.pool_config_key("p5-train")
+    cfg = json.loads(code["inputs"]["data"][key])
+    edit(cfg["mpijob"])
+    code["inputs"]["data"][key] = json.dumps(cfg)
+    block = document["workloads"]
+    entries = [e for e in block["workloads"] if e["source"] != "canary"] + canary_workloads(objects_of(document["resources"]))
+    return evaluate(document["resources"], entries, block.get("objects") or [], block.get("assumedResources") or [], block.get("deployNetwork"))
+
+
+def test_a_canary_worker_asking_for_more_gpus_than_its_type_has_lands_nowhere_naming_the_canary():
+    def more_gpus(job):
+        (worker,) = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
+        worker["resources"]["limits"]["nvidia.com/gpu"] = worker["resources"]["requests"]["nvidia.com/gpu"] = "16"  # p5.48xlarge has 8
+
+    block = judged_with_canary(more_gpus)
+    assert not canary_entries(block)["Worker"]["checks"]["lands"]["ok"]
+    messages = [v["message"] for v in block["violations"] if v["level"] == "mandatory" and v["check"] == "lands"]
+    assert messages == [
+        "crucible-canary/MPIJob canary-p5-train Worker lands nowhere: pool p5-train: nvidia.com/gpu requests 16, p5.48xlarge has 8 allocatable"
+    ], messages
+
+
+def test_a_canary_run_to_a_queue_that_does_not_exist_is_never_admitted_naming_the_canary():
+    def other_queue(job):
+        job["metadata"]["labels"][labels.QUEUE_LABEL] = "nowhere"
+
+    block = judged_with_canary(other_queue)
+    failed = {v["workload"] for v in block["violations"] if v["level"] == "mandatory" and v["check"] == "admitted"}
+    assert failed == {"crucible-canary/MPIJob canary-p5-train Launcher", "crucible-canary/MPIJob canary-p5-train Worker"}
+    assert "nowhere" in canary_entries(block)["Worker"]["checks"]["admitted"]["summary"] + " ".join(
+        canary_entries(block)["Worker"]["checks"]["admitted"]["reasons"]
+    )

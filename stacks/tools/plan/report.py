@@ -642,7 +642,7 @@ def resilience_section(model: PlanModel) -> Optional[Section]:
     """How training jobs survive failure, read back from what is registered: the restart budget and grace period
     of each ClusterTrainingRuntime (its JobSet failurePolicy), and the fleet health canary per pool (its CronJob
     and the driver's config in its ConfigMap: schedule, the catalog figure it measures against, the ratio)."""
-    import json
+    from addons.health_canary import CODE as CANARY_CODE, pool_configs
 
     data: dict[str, Any] = {"runtimes": {}, "canary": {}}
     lines: list[str] = []
@@ -659,10 +659,8 @@ def resilience_section(model: PlanModel) -> Optional[Section]:
         )
     configs: dict[str, dict] = {}
     for r in model.of_type("kubernetes:core/v1:ConfigMap"):
-        if meta(r).get("name") == "crucible-canary":
-            for key, value in ((r.get("inputs") or {}).get("data") or {}).items():
-                if key.startswith("pool-") and key.endswith(".json") and isinstance(value, str):
-                    configs[key[len("pool-") : -len(".json")]] = json.loads(value)
+        if meta(r).get("name") == CANARY_CODE and isinstance((r.get("inputs") or {}).get("data"), dict):
+            configs.update(pool_configs(r["inputs"]["data"]))
     for r in model.of_type("kubernetes:batch/v1:CronJob"):
         pool = (meta(r).get("labels") or {}).get("crucible.io/pool")
         if meta(r).get("namespace") != "crucible-canary" or pool is None:

@@ -63,7 +63,24 @@ def collect_workloads(spec, resources: Sequence[Mapping], extra_objects: Sequenc
     chart = [o for o in extra_objects if o.get("kind") in PLATFORM_KINDS]
     out.extend(workloads_of(chart, source="chart"))
     out.extend(verify_workloads(resources))
+    out.extend(canary_workloads(objects))
     return out
+
+
+def canary_workloads(objects: Sequence[Mapping]) -> list[dict]:
+    """The fleet health canary's MPIJobs (addons/health_canary.py): its driver submits them at run time from the
+    code ConfigMap, so the plan registers none of them; read out of that ConfigMap, each is judged like any
+    workload (its launcher and workers, the pods the MPI operator makes from the templates): it must land on the
+    pool it measures, be admitted by the canary's queue at the canary's priority and pass its namespace's Pod
+    Security."""
+    from addons.health_canary import CODE, NAMESPACE, submitted_mpijobs
+
+    jobs = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == "ConfigMap" and meta.get("name") == CODE and meta.get("namespace") == NAMESPACE and isinstance(obj.get("data"), Mapping):
+            jobs.extend(submitted_mpijobs(obj["data"]))
+    return workloads_of(jobs, source="canary")
 
 
 def verify_workloads(resources: Sequence[Mapping]) -> list[dict]:

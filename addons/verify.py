@@ -48,6 +48,7 @@ CLUSTER_RULES = (
     rule("", ["nodes"], "list"),  # devices: a pool's nodes (by label), again while their device plugins start
     rule("karpenter.sh", ["nodepools"], "get"),  # pools
     rule("karpenter.k8s.aws", ["ec2nodeclasses"], "get"),  # pools
+    rule("kueue.x-k8s.io", ["workloadpriorityclasses", "topologies"], "list"),  # kueue: one list per kind, compared with the plan
 )
 RUNNER_RULES = (  # in crucible-verify: probes, the NCCL MPIJob, the Lustre writers
     rule("batch", ["jobs"], "create", "get", "list", "delete"),  # probe Jobs; cleanup sweeps by run label, waits until gone

@@ -558,6 +558,7 @@ _SERVED = {  # plan type -> (collection root, plural)
     "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue": (KUEUE_API, "clusterqueues"),
     "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor": (KUEUE_API, "resourceflavors"),
     "kubernetes:kueue.x-k8s.io/v1beta2:WorkloadPriorityClass": (KUEUE_API, "workloadpriorityclasses"),
+    "kubernetes:kueue.x-k8s.io/v1beta2:Topology": (KUEUE_API, "topologies"),
 }
 
 

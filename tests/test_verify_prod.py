@@ -89,7 +89,7 @@ def assert_nothing_left(cluster: FakeCluster) -> None:
 def test_a_healthy_prod_cluster_passes_every_check(healthy_run):
     cluster, result = healthy_run
     assert result.passed, [(r.check, r.target, r.status, r.detail) for r in result.rows if r.status not in ("pass", "skip")]
-    assert {r.check for r in result.rows} == {"pools", "devices", "health", "queues", "lustre", "jupyterhub", "nccl"}
+    assert {r.check for r in result.rows} == {"pools", "devices", "health", "kueue", "queues", "lustre", "jupyterhub", "nccl"}
     assert cluster.refused == []  # no 403: not from RBAC, not from Pod Security
 
 

@@ -9,6 +9,7 @@ read through the plan's read model (stacks/tools/plan/model.py: :class:`PlanMode
   ClusterQueue reaches through its ResourceFlavors' `nodeLabels` `karpenter.sh/nodepool`;
 - the Lustre claim: the `PersistentVolumeClaim` bound to a PersistentVolume of the FSx CSI driver;
 - JupyterHub: the `kubernetes:helm.sh/v3:Release` of chart `jupyterhub` (its namespace; the hub service);
+- Kueue's WorkloadPriorityClasses (name, value) and Topologies (name, levels), which the kueue check reads back;
 - verify's own place (addons.verify): namespace crucible-verify, its LocalQueue and WorkloadPriorityClass, its Lustre
   claim. Its LocalQueue is not a team queue (the queues check skips it; the probes use it).
 
@@ -26,6 +27,8 @@ from typing import Any, Optional
 from addons.verify import NAMESPACE as VERIFY_NAMESPACE, PRIORITY_CLASS as VERIFY_PRIORITY_CLASS, QUEUE as VERIFY_QUEUE
 from stacks.tools.plan.model import PVC_TYPE, PlanModel, meta, spec_of
 
+WPC_TYPE = "kubernetes:kueue.x-k8s.io/v1beta2:WorkloadPriorityClass"
+TOPOLOGY_TYPE = "kubernetes:kueue.x-k8s.io/v1beta2:Topology"
 HUB_ACCESS_LABEL = "hub.jupyter.org/network-access-hub"  # z2jh 4.4.0 templates/hub/netpol.yaml: pods with it reach hub:8081
 
 
@@ -105,6 +108,22 @@ class HubTarget:
 
 
 @dataclass(frozen=True)
+class PriorityClassTarget:
+    """A WorkloadPriorityClass the plan registers (kueue.x-k8s.io/v1beta2): Kueue reads its `value`."""
+
+    name: str
+    value: int
+
+
+@dataclass(frozen=True)
+class TopologyTarget:
+    """A Topology the plan registers (kueue.x-k8s.io/v1beta2): its levels' node labels, outermost first."""
+
+    name: str
+    levels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class VerifyTargets:
     stack: str
     pools: tuple[PoolTarget, ...] = ()
@@ -113,6 +132,9 @@ class VerifyTargets:
     hub: Optional[HubTarget] = None
     runner: Optional[RunnerTarget] = None
     canary: bool = False  # the plan installs the fleet health canary (its results ConfigMap is there to read)
+    kueue: bool = False  # the plan installs Kueue objects (queues, priority classes, a Topology): the kueue check reads them back
+    priority_classes: tuple[PriorityClassTarget, ...] = ()
+    topologies: tuple[TopologyTarget, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
     def pool(self, name: Optional[str]) -> Optional[PoolTarget]:
@@ -266,6 +288,7 @@ def targets_from_plan(document: dict) -> VerifyTargets:
             )
         )
     by_name = {p.name: p for p in pools}
+    priority_classes, topologies = _priority_classes(model), _topologies(model)
     queues = []
     for q in model.queues.local_queues:
         if q.namespace == VERIFY_NAMESPACE:  # verify's own queue: the probes use it; it is not a team's
@@ -282,8 +305,24 @@ def targets_from_plan(document: dict) -> VerifyTargets:
         hub=_hub(model),
         runner=_runner(model),
         canary=_has_canary(document),
+        kueue=bool(priority_classes or topologies or model.queues.cluster_queues or model.queues.local_queues),
+        priority_classes=priority_classes,
+        topologies=topologies,
         notes=tuple(notes),
     )
+
+
+def _priority_classes(model: PlanModel) -> tuple[PriorityClassTarget, ...]:
+    found = [PriorityClassTarget(str(meta(r).get("name")), int((r.get("inputs") or {}).get("value") or 0)) for r in model.of_type(WPC_TYPE)]
+    return tuple(sorted(found, key=lambda c: c.name))
+
+
+def _topologies(model: PlanModel) -> tuple[TopologyTarget, ...]:
+    found = [
+        TopologyTarget(str(meta(r).get("name")), tuple(str(level.get("nodeLabel")) for level in spec_of(r).get("levels") or []))
+        for r in model.of_type(TOPOLOGY_TYPE)
+    ]
+    return tuple(sorted(found, key=lambda t: t.name))
 
 
 def _has_canary(document: dict) -> bool:

@@ -184,8 +184,9 @@ IMAGES: dict[str, ImagePin] = {
         ImagePin(
             "dcgm",
             "nvcr.io/nvidia/cloud-native/dcgm",
-            "4.5.3-1-ubuntu22.04",
-            "burn-in's `dcgmi diag` (DCGM 4.5.3, the DCGM of the dcgm-exporter 4.8.2 image); tag not confirmed against the registry",
+            "4.5.3-1-ubuntu24.04",
+            "burn-in's `dcgmi diag` (DCGM 4.5.3, the DCGM of the dcgm-exporter 4.5.3-4.8.2-distroless image chart 4.8.2 defaults to); "
+            "the tag upstream references for 4.5.3 (tests/test_versions.py cites the sources)",
         ),
         ImagePin(
             "nccl-tests",

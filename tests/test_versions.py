@@ -191,3 +191,28 @@ def test_the_readme_lists_the_pinned_versions_of_the_table():
     assert current == versions.render_markdown(), "README pinned versions are stale: run `python -m stacks.spec.reference --write`"
     for pin in versions.CHARTS.values():
         assert f"| `{pin.name}` | {pin.version} |" in current
+
+
+def test_burn_ins_dcgm_image_carries_the_dcgm_of_the_pinned_dcgm_exporter_chart():
+    """The dcgm-exporter chart's default image tag is `<DCGM version>-<exporter version>-<variant>` (NVIDIA, "DCGM
+    Exporter Release Notes", docs.nvidia.com/datacenter/dcgm/latest/release-notes/dcgm-exporter.html: "Release tags use
+    <dcgm-version>-<dcgm-exporter-version>. Container image tags can append an image variant"). The vendored chart
+    4.8.2 (shared/upstream/charts/dcgm-exporter-4.8.2/values.yaml) defaults to nvcr.io/nvidia/k8s/dcgm-exporter
+    4.5.3-4.8.2-distroless, the release NVIDIA ships in GPU Operator 26.3.2 (its release notes: "NVIDIA DCGM Exporter
+    v4.5.3-4.8.2"). Burn-in's `dcgmi diag` runs the same DCGM from nvcr.io/nvidia/cloud-native/dcgm, tagged
+    `<DCGM version>-1-<os>`: for 4.5.3 the published tag referenced upstream is 4.5.3-1-ubuntu24.04 (pulled as such
+    by public projects, e.g. an AKS GPU health agent's DefaultDcgmImage); no source shows a 4.5.3-1-ubuntu22.04,
+    which was pinned before unconfirmed. The host's driver is what dcgmi talks to, so the image's Ubuntu does not
+    matter to the nodes (AL2023, Bottlerocket)."""
+    chart = versions.CHARTS["dcgm-exporter"]
+    folder = shared_dir() / "upstream" / "charts" / f"dcgm-exporter-{chart.version}"
+    values = yaml.safe_load((folder / "values.yaml").read_text())
+    app_version = yaml.safe_load((folder / "Chart.yaml").read_text())["appVersion"]
+    assert values["image"]["repository"] == "nvcr.io/nvidia/k8s/dcgm-exporter"
+    assert values["image"]["tag"] == "4.5.3-4.8.2-distroless"
+    dcgm, exporter, variant = values["image"]["tag"].split("-", 2)
+    assert exporter == app_version == chart.version and variant == "distroless"
+    pin = versions.IMAGES["dcgm"]
+    assert pin.repository == "nvcr.io/nvidia/cloud-native/dcgm"
+    assert pin.tag == f"{dcgm}-1-ubuntu24.04"
+    assert f"DCGM {dcgm}" in pin.note and f"dcgm-exporter {values['image']['tag']}" in pin.note

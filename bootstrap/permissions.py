@@ -43,6 +43,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "cloudwatch/eventTarget": ("events",),
     "cloudwatch/logGroup": ("logs",),
     "cloudwatch/metricAlarm": ("cloudwatch",),  # the Lustre capacity alarm (addons/lustre_alarms.py)
+    "sns": ("sns",),  # the Lustre alarm's topic, its policy and email subscriptions
     "amp": ("aps",),  # Amazon Managed Prometheus (addons.observability.managed)
     "grafana": ("grafana", "sso"),  # Managed Grafana with IAM Identity Center (AWS_SSO) authentication
 }
@@ -180,6 +181,20 @@ DEPLOY_ACTIONS: dict[str, tuple[str, ...]] = {
         "cloudwatch:TagResource",
         "cloudwatch:UntagResource",
     ),
+    "sns": (
+        "sns:CreateTopic",
+        "sns:DeleteTopic",
+        "sns:GetTopicAttributes",
+        "sns:SetTopicAttributes",
+        "sns:Subscribe",
+        "sns:Unsubscribe",
+        "sns:GetSubscriptionAttributes",
+        "sns:SetSubscriptionAttributes",
+        "sns:ListSubscriptionsByTopic",
+        "sns:TagResource",
+        "sns:UntagResource",
+        "sns:ListTagsForResource",
+    ),
     "aps": (
         "aps:CreateWorkspace",
         "aps:DeleteWorkspace",
@@ -269,6 +284,7 @@ READ_ACTIONS: dict[str, tuple[str, ...]] = {
     "events": ("events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"),
     "logs": ("logs:Describe*", "logs:List*"),
     "cloudwatch": ("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"),
+    "sns": ("sns:GetTopicAttributes", "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource"),
     "aps": ("aps:DescribeWorkspace", "aps:ListWorkspaces", "aps:ListTagsForResource"),
     "grafana": ("grafana:DescribeWorkspace", "grafana:DescribeWorkspaceAuthentication", "grafana:ListWorkspaces", "grafana:ListTagsForResource"),
     "sso": ("sso:DescribeRegisteredRegions",),

@@ -122,5 +122,16 @@ def test_the_dcgm_counters_turn_on_the_training_profiling_and_error_fields():
 
 
 def test_every_known_metric_list_names_its_source():
-    for name in ("dcgm-exporter", "kueue", "karpenter", "kube-state-metrics", "node-exporter", "neuron-monitor", "ray-serve", "prometheus"):
+    for name in (
+        "dcgm-exporter",
+        "kueue",
+        "karpenter",
+        "kube-state-metrics",
+        "node-exporter",
+        "neuron-monitor",
+        "ray-serve",
+        "prometheus",
+        "vllm",
+        "vllm-neuron",
+    ):
         assert metric_list(name), name  # metric_list asserts the `source:` header

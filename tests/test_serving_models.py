@@ -11,6 +11,7 @@ import json
 import pytest
 
 from addons.serving import MULTI_NODE_SCRIPT, PORT
+from components.versions import IMAGES
 from observability_data import metric_list
 from stacks.tools.plan.lands import failures
 from stacks.tools.plan.workloads import rendered_charts, workloads_block
@@ -184,14 +185,33 @@ def test_the_load_balancer_reaches_the_server_of_an_exposed_model(block):
 # ---- autoscaling, disruption, exposure, weights ----------------------------------------------------------------------
 
 
+# The known-metric list of each pinned vLLM server image (tests/data/metrics/: vllm.txt is vLLM 0.10.2 of
+# vllm/vllm-openai:v0.10.2, vllm-neuron.txt the Neuron image's vLLM 0.9.1).
+SERVER_METRICS = {IMAGES["vllm-openai"].ref: "vllm", IMAGES["vllm-neuron"].ref: "vllm-neuron"}
+
+
+def server_image(run, scaled: dict) -> str:
+    target = scaled["spec"]["scaleTargetRef"]
+    kind = LWS if target.get("kind") == "LeaderWorkerSet" else DEPLOYMENT
+    workload = by_name(models_of(run, kind))[target["name"]]
+    pod = workload["spec"]["leaderWorkerTemplate"]["leaderTemplate"] if kind == LWS else workload["spec"]["template"]
+    return pod["spec"]["containers"][0]["image"]
+
+
 def test_autoscaling_references_only_metrics_the_pinned_server_exports(run):
-    exported = metric_list("vllm")
     for scaled in models_of(run, SCALED):
+        exported = metric_list(SERVER_METRICS[server_image(run, scaled)])
         for trigger in scaled["spec"]["triggers"]:
             assert trigger["type"] == "prometheus"
             query = trigger["metadata"]["query"]
             metric = query.split("(", 1)[1].split("{", 1)[0]
             assert metric in exported and exported[metric] == "gauge", (scaled["metadata"]["name"], metric)
+
+
+def test_the_neuron_server_does_not_export_the_kv_cache_gauge_the_gpu_models_scale_on():
+    # Why a Neuron model scales on the queue only: vLLM 0.9.1 has no vllm:kv_cache_usage_perc (vLLM 0.10 added it).
+    assert "vllm:kv_cache_usage_perc" in metric_list("vllm") and "vllm:kv_cache_usage_perc" not in metric_list("vllm-neuron")
+    assert metric_list("vllm-neuron")["vllm:num_requests_waiting"] == "gauge"
 
 
 def test_gpu_models_scale_on_queue_and_kv_cache_and_neuron_on_the_queue(run):

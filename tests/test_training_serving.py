@@ -220,6 +220,20 @@ def test_rayservice_autoscales_between_the_configured_replicas(catalog):
     assert (autoscaling["min_replicas"], autoscaling["max_replicas"]) == (2, 6)
 
 
+def test_the_gpu_llm_exports_the_vllm_engine_metrics_the_serving_dashboard_reads(catalog):
+    # Ray 2.49.0 installs vLLM's RayPrometheusStatLogger (the ray_vllm:* series of crucible-serving and the
+    # ServingKvCacheSaturated alert) only with log_engine_metrics, default false (ray/llm/_internal/serve/configs/
+    # server_models.py); it is V1-only, so the Neuron twin (vLLM 0.9.1) does not set it.
+    examples = render_examples(spec_of("dev", pools=POOLS), catalog)
+    llm_config = {
+        name: yaml.safe_load(service["spec"]["serveConfigV2"])["applications"][0]["args"]["llm_configs"][0]
+        for name in ("serve/llm-gpu.yaml", "serve/llm-neuron.yaml")
+        for service in examples[name]
+    }
+    assert llm_config["serve/llm-gpu.yaml"]["log_engine_metrics"] is True
+    assert "log_engine_metrics" not in llm_config["serve/llm-neuron.yaml"]
+
+
 # ---- exposure -----------------------------------------------------------------------------------------
 
 

@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from components import versions
-from stacks.spec.checks import absolute_path, acm_certificate_arn, any_cidr, https_url, image_ref, k8s_name, log_retention_days, semver
+from stacks.spec.checks import (
+    absolute_path,
+    acm_certificate_arn,
+    any_cidr,
+    email_address,
+    https_url,
+    image_ref,
+    k8s_name,
+    log_retention_days,
+    semver,
+    unique_ignoring_case,
+)
 from stacks.spec.schema import ByEnv, Context, all_of, each, in_range, non_empty, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -196,6 +207,13 @@ class ObservabilitySpec:
     )
     scrape_interval_seconds: int = setting("Scrape interval of the accelerator exporters.", default=30, check=in_range(5, 300))
     grafana: bool = setting("Install Grafana; its admin password is the secret config key crucible:grafanaAdminPassword (required then).", default=False)
+    alarm_emails: tuple[str, ...] = setting(
+        "Email addresses subscribed to the SNS topic of the CloudWatch alarms (Lustre near full), notified on ALARM and on "
+        "OK; each confirms from the message SNS sends. The topic is KMS-encrypted and only this stack's alarms may publish; "
+        "other subscribers (chat, paging) subscribe to it outside Crucible.",
+        default=[],
+        check=all_of(each(email_address), unique_ignoring_case),
+    )
     logs: LogsSpec = setting("Logs off the nodes to CloudWatch Logs (see `logs.*`).", default={})
     managed: ManagedObservabilitySpec = setting("Amazon Managed Prometheus and Managed Grafana (see `managed.*`).", default={})
 

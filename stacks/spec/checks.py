@@ -103,6 +103,29 @@ def absolute_path(value: str) -> Optional[str]:
     return None
 
 
+# An address SNS can deliver to: local part and domain of RFC 5321 lengths, a dotted domain of DNS labels ending in
+# an alphabetic TLD; no display name ("Ops <ops@x>"), no spaces, no quoted local part.
+_EMAIL = re.compile(
+    r"^(?=.{6,254}$)(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
+def email_address(value: str) -> Optional[str]:
+    if not _EMAIL.match(value):
+        return f"got {show(value)}; allowed: one plain email address such as oncall@example.com (no display name, no spaces)"
+    return None
+
+
+def unique_ignoring_case(values) -> Optional[str]:
+    seen: set = set()
+    for value in values:
+        if value.lower() in seen:
+            return f"{show(value)} is listed twice (case does not matter); entries must be unique"
+        seen.add(value.lower())
+    return None
+
+
 _HF_MODEL = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 
 

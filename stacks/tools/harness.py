@@ -221,6 +221,8 @@ def _computed_outputs(typ: str, name: str, physical: str, inputs: Mapping[str, A
         return {"status": "ACTIVE"}
     if typ == "aws:cloudwatch/logGroup:LogGroup":
         return {"arn": partition.arn("logs", region, ACCOUNT_ID, f"log-group:{inputs.get('name', physical)}")}
+    if typ == "aws:sns/topic:Topic":
+        return {"arn": partition.arn("sns", region, ACCOUNT_ID, inputs.get("name", physical))}
     return {}
 
 

@@ -89,7 +89,19 @@ def build_lustre_alarms(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Res
     lustre = shared_storage(below.storage).lustre
     if lustre is None:  # a platform stack on a storage stack whose own config has no Lustre
         return AddonOutputs()
-    LustreAlarms("lustre-alarms", LustreAlarmsArgs(lustre.file_system_id, lustre.capacity_gib, spec.stack.lower()), opts=opts)
+    LustreAlarms(
+        "lustre-alarms",
+        LustreAlarmsArgs(
+            lustre.file_system_id,
+            lustre.capacity_gib,
+            spec.stack.lower(),
+            region=spec.region,
+            kms_key_deletion_window_days=spec.cluster.kms_key_deletion_window_days,
+            protect=spec.protect,
+            emails=spec.addons.observability.alarm_emails,
+        ),
+        opts=opts,
+    )
     return AddonOutputs()
 
 

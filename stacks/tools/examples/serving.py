@@ -80,6 +80,9 @@ def serve_config(model: str, *, min_replicas: int, max_replicas: int, neuron: bo
         llm["resources_per_bundle"] = {"neuron_cores": 2}
     else:
         llm["engine_kwargs"] = {"tensor_parallel_size": 1, "max_model_len": 8192}
+        # vLLM's engine metrics (ray_vllm:*, which the serving dashboard and alerts read) are exported through Ray only
+        # with this flag (default false at Ray 2.49.0; V1 engine only, so not on the Neuron image's vLLM).
+        llm["log_engine_metrics"] = True
     app = {"name": "llm", "route_prefix": "/", "import_path": "ray.serve.llm:build_openai_app", "args": {"llm_configs": [llm]}}
     return yaml.safe_dump({"applications": [app]}, sort_keys=False)
 

@@ -42,7 +42,9 @@ Identity fields of the remaining types (IAM roles and policies, service-linked r
 custom_suffix), KMS aliases and grants, EventBridge rules and
 targets, SQS, placement groups, launch templates, EKS add-ons and access policies, S3 bucket configurations) follow
 the same files' ForceNew names and fields (iam/role.go, iam/role_policy.go, iam/role_policy_attachment.go,
-kms/alias.go, kms/grant.go, events/rule.go, events/target.go, sqs/queue.go, sqs/queue_policy.go,
+kms/alias.go, kms/grant.go, events/rule.go, events/target.go, sqs/queue.go, sqs/queue_policy.go, sns/topic.go
+(name, name_prefix, fifo_topic), sns/topic_policy.go (arn), sns/topic_subscription.go (endpoint, protocol, topic_arn:
+Pulumi's `topic`),
 ec2/ec2_placement_group.go, ec2/ec2_launch_template.go, eks/addon.go, eks/access_policy_association.go,
 s3/bucket_*.go).
 
@@ -298,6 +300,9 @@ TABLE: dict[str, Replacement] = {
     "aws:cloudwatch/eventRule:EventRule": _r(INFRASTRUCTURE, "name", "namePrefix", "eventBusName"),
     "aws:cloudwatch/eventTarget:EventTarget": _r(INFRASTRUCTURE, "rule", "targetId", "eventBusName"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _r(INFRASTRUCTURE, "name"),
+    "aws:sns/topic:Topic": _r(INFRASTRUCTURE, "name", "namePrefix", "fifoTopic"),
+    "aws:sns/topicPolicy:TopicPolicy": _r(INFRASTRUCTURE, "arn"),
+    "aws:sns/topicSubscription:TopicSubscription": _r(INFRASTRUCTURE, "endpoint", "protocol", "topic"),
     "aws:sqs/queue:Queue": _r(INFRASTRUCTURE, "name", "namePrefix", "fifoQueue"),
     "aws:sqs/queuePolicy:QueuePolicy": _r(INFRASTRUCTURE, "queueUrl"),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _r(INFRASTRUCTURE, "bucket"),

@@ -80,6 +80,6 @@ def pull_mode(pool) -> PullMode:
     return PullMode(
         False,
         DEFAULT_MECHANISM,
-        f"the EKS {pool.ami_family} AMI ships no SOCI snapshotter (Crucible installs no binaries at boot); a Bottlerocket "
+        f"the EKS {pool.ami_family} AMI ships no SOCI snapshotter and Crucible installs no binaries at boot; a Bottlerocket "
         f"{_release_text(BOTTLEROCKET_SOCI_PARALLEL_PULL)}+ pool pulls in parallel",
     )

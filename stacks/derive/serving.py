@@ -231,7 +231,7 @@ class StartPath:
 
     def describe(self) -> str:
         return (
-            f"image {self.image} (~{self.image_gb:g} GB, {self.pull} pull: {self.pull_mechanism}; pre-pulled on the pool), weights {self.weights_gib:.0f} GiB "
+            f"image {self.image} (~{self.image_gb:g} GB, {self.pull} pull, pre-pulled on the pool; {self.pull_mechanism}), weights {self.weights_gib:.0f} GiB "
             f"from {self.weights}; cold start ~{self.seconds // 60} min {self.seconds % 60} s"
         )
 

@@ -82,6 +82,9 @@ class NodePoolArgs:
     # does not know them, so its DaemonSet overhead for new nodes leaves out DaemonSets that require them (burn-in,
     # whose pods leave the node before any workload lands). See boot_label_user_data().
     boot_labels: Mapping[str, str] = field(default_factory=dict)
+    # Bottlerocket >= 1.44.0 only: containerd pulls through the SOCI snapshotter in parallel-pull-unpack mode
+    # (settings.container-runtime.snapshotter, settings.container-runtime-plugins.soci-snapshotter.pull-mode).
+    soci_parallel_pull: bool = False
     weight: Optional[int] = None
     # A fixed fleet: a static NodePool of this many nodes (`spec.replicas`, feature gate staticCapacity); its limits
     # must then be `nodes` only and it has no weight (the CRD's CEL rules).
@@ -218,10 +221,31 @@ def bottlerocket_node_labels(labels: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Bottlerocket's SOCI parallel pull settings, as bottlerocket.dev spells them (API > settings > container-runtime and
+# container-runtime-plugins): the soci snapshotter, in its parallel-pull-unpack mode (upstream defaults for the
+# concurrency limits).
+SOCI_PARALLEL_PULL_TOML = (
+    '[settings.container-runtime]\nsnapshotter = "soci"\n\n[settings.container-runtime-plugins.soci-snapshotter]\npull-mode = "parallel-pull-unpack"\n'
+)
+
+
+def bottlerocket_settings(args: "NodePoolArgs") -> Optional[str]:
+    """The Bottlerocket settings TOML of the pool (None: Karpenter's own only)."""
+    parts = []
+    if args.boot_labels:
+        parts.append(bottlerocket_node_labels(args.boot_labels))
+    if args.soci_parallel_pull:
+        parts.append(SOCI_PARALLEL_PULL_TOML)
+    return "\n".join(parts) if parts else None
+
+
 def user_data(args: "NodePoolArgs") -> Optional[str]:
-    """The EC2NodeClass user data: the AL2023 data volume script and the boot labels (None: Karpenter's own only)."""
+    """The EC2NodeClass user data: the AL2023 data volume script and the boot labels, Bottlerocket settings (None:
+    Karpenter's own only)."""
     if args.ami_family == "Bottlerocket":
-        return bottlerocket_node_labels(args.boot_labels) if args.boot_labels else None
+        return bottlerocket_settings(args)
+    if args.soci_parallel_pull:
+        raise ValueError(f"pool {args.name}: SOCI parallel pull is a Bottlerocket setting; the {args.ami_family} AMI has no SOCI snapshotter")
     script = al2023_data_volume_script() if args.data_volume_gib else None
     config = al2023_node_config(args.boot_labels) if args.boot_labels else None
     if script is None and config is None:

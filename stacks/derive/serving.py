@@ -210,7 +210,7 @@ def replica_problems(model, pool) -> list[tuple[str, str]]:
 
 # Stated estimates of a cold start, to put a number on scale-to-zero: the image (compressed sizes of the pinned
 # images: vLLM's CUDA image about 10 GB, the Neuron one about 8 GB) at an effective 100 MB/s with the default
-# serial layer pull and 250 MB/s with parallel pull (SOCI / containerd's parallel unpack); weights at about
+# serial layer pull and 250 MB/s with parallel pull (Bottlerocket's SOCI parallel-pull-unpack, stacks/derive/image_pull.py); weights at about
 # 500 MB/s from Mountpoint for S3 (cache cold) and 1 GB/s from Lustre; and the server's own start (CUDA graphs,
 # model compile) of about 60 s.
 IMAGE_GB = {"gpu": 10.0, "neuron": 8.0}
@@ -224,19 +224,23 @@ class StartPath:
     image: str
     image_gb: float
     pull: str  # serial | parallel
+    pull_mechanism: str  # how the pool's nodes pull, and why not faster (stacks/derive/image_pull.py)
     weights: str
     weights_gib: float
     seconds: int
 
     def describe(self) -> str:
         return (
-            f"image {self.image} (~{self.image_gb:g} GB, {self.pull} pull, pre-pulled on the pool), weights {self.weights_gib:.0f} GiB "
+            f"image {self.image} (~{self.image_gb:g} GB, {self.pull} pull, pre-pulled on the pool; {self.pull_mechanism}), weights {self.weights_gib:.0f} GiB "
             f"from {self.weights}; cold start ~{self.seconds // 60} min {self.seconds % 60} s"
         )
 
 
-def start_path(model, shape: ReplicaShape, image: str, parallel_pull: bool) -> StartPath:
-    pull = "parallel" if parallel_pull else "serial"
+def start_path(model, shape: ReplicaShape, image: str, pull_mode) -> StartPath:
+    """The start path of a replica of ``model``; ``pull_mode``: the pool's :class:`stacks.derive.image_pull.PullMode`."""
+    pull = "parallel" if pull_mode.parallel else "serial"
     gb = IMAGE_GB[shape.kind]
     seconds = gb * 1000 / PULL_MBPS[pull] + shape.weights_gib * 1.074 * 1000 / WEIGHTS_MBPS[model.weights] / max(1, shape.nodes) + SERVER_START_S
-    return StartPath(image=image, image_gb=gb, pull=pull, weights=model.weights, weights_gib=shape.weights_gib, seconds=int(seconds))
+    return StartPath(
+        image=image, image_gb=gb, pull=pull, pull_mechanism=pull_mode.describe(), weights=model.weights, weights_gib=shape.weights_gib, seconds=int(seconds)
+    )

@@ -8,6 +8,7 @@ from components.contracts import ComputeOutputs, KarpenterOutputs, PoolOutputs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.node_pool import NodePool, NodePoolArgs
 from stacks.derive.capacity import instance_store_raid0, pool_capacity, pool_zones, sharing_replicas
+from stacks.derive.image_pull import pull_mode
 from stacks.derive.placement import boot_labels, startup_taints
 from stacks.layers.base import Below, Built, stack_tags
 from stacks.spec import PlatformSpec
@@ -66,6 +67,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
                 labels={**pool.labels, **({CONFIG_LABEL: pool.name} if sharing_replicas(pool) > 1 else {})},  # the device plugin config it runs
                 startup_taints=startup_taints(pool, spec),
                 boot_labels=boot_labels(pool, spec),
+                soci_parallel_pull=pull_mode(pool).parallel,
                 weight=pool.weight,
                 replicas=pool.replicas,
                 tags=stack_tags(spec),

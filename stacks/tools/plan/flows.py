@@ -21,13 +21,17 @@ SYSTEM_ENDPOINTS = (
         "labels": {"k8s-app": "kube-dns"},
         "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}, {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}],
     },
-    # kube-prometheus-stack's Prometheus (the operator labels its pods app.kubernetes.io/name=prometheus).
+    # kube-prometheus-stack's Prometheus (the operator labels its pods app.kubernetes.io/name=prometheus), in the
+    # namespace of the kube-prometheus-stack release (addons.observability.namespace).
     {
         "name": "prometheus",
-        "namespace": "monitoring",
-        "labels": {"app.kubernetes.io/name": "prometheus"},
+        "namespace": None,
+        # the operator's labels on the pods of the Prometheus `kube-prometheus-stack-prometheus`, which its Service selects
+        "labels": {"app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name": "kube-prometheus-stack-prometheus"},
         "when": "kube-prometheus-stack",
-        "ports": [{"name": "web", "containerPort": 9090}],
+        # web: Prometheus itself; reloader-web: the operator's config-reloader sidecar (its Service and self-scrape
+        # ServiceMonitor name both)
+        "ports": [{"name": "web", "containerPort": 9090}, {"name": "reloader-web", "containerPort": 8080}],
     },
     # KEDA's operator (kedacore/charts keda: app.kubernetes.io/name=keda-operator; the chart is not vendored, so never
     # rendered): it runs the ScaledObjects' Prometheus queries (serving.models autoscaling).

@@ -582,6 +582,7 @@ class Analysis:
     webhooks: dict
     exporters: dict
     results: dict = field(default_factory=dict)  # workload name -> [flow result]
+    platform: list = field(default_factory=list)  # results between pods the platform runs and no workload is (KEDA → Prometheus)
     seen: dict = field(default_factory=dict, repr=False)  # workload name -> {identity of each result recorded}
 
 
@@ -650,6 +651,12 @@ def _record(analysis: Analysis, result: dict, *ends) -> None:
     """Add ``result`` to the results of each workload among ``ends``, once (a set of seen results per workload:
     comparing with every result already there made recording quadratic in the flows)."""
     identity = repr(sorted(result.items()))
+    if not any(isinstance(end, Endpoint) and end.workload for end in ends):
+        # both ends are system endpoints (flows.SYSTEM_ENDPOINTS): no workload's row would show it; the plan check
+        # `reaches (platform pods)` does
+        if result not in analysis.platform:
+            analysis.platform.append(result)
+        return
     for end in ends:
         if isinstance(end, Endpoint) and end.workload:
             seen = analysis.seen.setdefault(end.workload, set())
@@ -751,7 +758,18 @@ def reaches(ctx: Context, workload: Mapping) -> dict:
     return {"ok": not failed, "summary": summary, "reasons": reasons, "advisories": [text(f) for f in warned], "flows": list(by_flow.values())}
 
 
+def platform_flows_check(ctx: Context) -> list[dict]:
+    """PLAN_CHECKS entry: the flows of the table between pods the platform runs that no workload row shows (both
+    ends system endpoints, e.g. KEDA's operator querying Prometheus for the ScaledObjects' triggers)."""
+    try:
+        analysis = analyse(ctx)
+    except AnalyzerUnavailable:
+        return []  # the workloads' reaches rows say "not checked" with the reason
+    return [dict(f) for f in analysis.platform]
+
+
 CHECKS.append(("reaches", "reaches", reaches))
+PLAN_CHECKS.append(("reaches (platform pods)", platform_flows_check))
 PLAN_CHECKS.append(("reaches (security groups)", security_groups_check))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from stacks.derive.image_pull import pull_mode
 from stacks.derive.serving import replica_shape, start_path
 from stacks.tools.plan.model import PlanModel
 
@@ -55,7 +56,7 @@ def serving_section(model: PlanModel):
         shape = replica_shape(m, pool)
         team = team_of(spec, m)
         image = image_of(spec, m)
-        start = start_path(m, shape, image, parallel_pull=False)
+        start = start_path(m, shape, image, pull_mode(pool))
         endpoint: Optional[str] = {
             "cluster": f"http://{m.name}.{team}.svc/v1",
             "internal": f"http://{m.name}.{team}.svc/v1 and an internal NLB (Service {m.name}-internal)",
@@ -71,6 +72,7 @@ def serving_section(model: PlanModel):
             "scaling": _scaling(model, team, m.name, m.min_replicas),
             "startPath": start.describe(),
             "coldStartSeconds": start.seconds,
+            "imagePull": start.pull,
             "endpoint": endpoint,
         }
         data.append(entry)

@@ -69,6 +69,7 @@ class Scenario:
     flaky: int = 0  # the next N answer 503
     page_size: Optional[int] = None  # the server's page size (pagination even without a client limit)
     expire_continue: bool = False  # the first continue token presented has expired (410)
+    repeat_continue: bool = False  # a broken server: every page hands back the same continue token
     rbac: Optional[list[tuple[Optional[str], dict]]] = None  # (namespace or None: cluster-wide, PolicyRule); None: allow all
     finalize_after: dict[str, int] = field(default_factory=dict)  # plural -> requests a deleted object stays Terminating
     stuck: tuple[str, ...] = ()  # plurals whose finalizer never goes (deleted objects stay Terminating)
@@ -84,6 +85,7 @@ class FakeCluster:
         self.creates: list[tuple[str, Optional[str], str]] = []  # (plural, namespace, name)
         self.deletes: list[tuple[str, Optional[str], str]] = []
         self.requests: list[str] = []
+        self.queries: list[tuple[str, str, dict]] = []  # (method, path, query) of every request
         self.bodies: dict[tuple[str, Optional[str], str], dict] = {}  # what each create sent, as sent
         self.calls: list[tuple[str, str, str, Optional[str]]] = []  # RBAC attributes: (verb, apiGroup, resource, namespace)
         self.admissions: dict[tuple[Optional[str], str], tuple[str, str]] = {}  # (namespace, job) -> (ClusterQueue, flavor)
@@ -190,6 +192,7 @@ class FakeCluster:
         url = urlparse(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self.requests.append(f"{method} {url.path}")
+        self.queries.append((method, url.path, query))
         if url.path == "/version":
             return 200, {"major": "1", "minor": "34", "gitVersion": "v1.34.1-eks"}
         s = self.scenario
@@ -279,6 +282,8 @@ class FakeCluster:
             start = int(query["continue"].split(":")[1])
         end = start + limit if limit else len(matching)
         meta = {"continue": f"offset:{end}"} if end < len(matching) else {}
+        if self.scenario.repeat_continue:
+            meta, end = {"continue": "offset:0"}, min(end, start + 1)
         return 200, {"kind": "List", "metadata": meta, "items": matching[start:end]}
 
     # --- authorization and admission -----------------------------------------------------------------------

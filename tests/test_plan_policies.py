@@ -33,7 +33,7 @@ def test_prod_plan_evaluates_the_whole_pack_and_says_so_last():
 def test_plan_exits_1_when_a_mandatory_policy_is_violated(monkeypatch, capsys):
     from stacks.tools.plan import verdicts
 
-    def breaking(resources, env):
+    def breaking(resources, env, outputs=None, preview=False):
         urn = next(r["urn"] for r in resources if r["type"] == "aws:eks/cluster:Cluster")
         return {"evaluated": 1, "violations": [{"policy": "sec-eks-002-private-endpoint", "level": "mandatory", "urn": urn, "message": "d\nopen"}]}
 

@@ -138,6 +138,23 @@ def test_lists_are_read_in_pages_and_restart_when_the_continue_token_expired(ser
     assert cluster._expired  # the first continue answered 410; the list restarted from the first page
 
 
+def test_a_server_repeating_its_continue_token_ends_the_list_with_an_error(served):
+    cluster, client = served(objects=_nodes(5), page_size=2, repeat_continue=True)
+    with pytest.raises(KubeError) as err:
+        client.list("/api/v1/nodes")
+    assert "twice" in err.value.message and cluster.requests.count("GET /api/v1/nodes") == 2  # the first page and one repeat
+
+
+def test_a_list_of_many_pages_stays_within_the_callers_deadline(served):
+    from stacks.tools.verify.kube import Unreachable
+
+    cluster, client = served(objects=_nodes(20), page_size=1)
+    with pytest.raises(Unreachable) as err:
+        client.list("/api/v1/nodes", deadline=time.monotonic())  # spent: the first page is read, no further one
+    assert "before the list's last page" in str(err.value) and cluster.requests.count("GET /api/v1/nodes") == 1
+    assert len(client.list("/api/v1/nodes", deadline=time.monotonic() + 30)) == 20
+
+
 def _plugin(tmp_path, expires_in: float | None) -> dict:
     stamp = (
         (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=expires_in)).strftime("%Y-%m-%dT%H:%M:%SZ")

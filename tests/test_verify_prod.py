@@ -295,6 +295,16 @@ def test_a_throttled_and_paginating_api_still_passes(start):
     assert_nothing_left(cluster)
 
 
+def test_verify_polls_never_watches_and_reads_every_list_in_pages(healthy_run):
+    # issue 18 B.6: verify follows its probes by polling within each check's budget (stacks/tools/verify/kube.py);
+    # every collection it reads is a paginated list (limit, then continue), so a large cluster is read page by page
+    cluster, result = healthy_run
+    assert result.passed
+    assert not [q for q in cluster.queries if q[2].get("watch")] and "watch" not in {verb for verb, *_ in cluster.calls}
+    lists = [(path, q) for method, path, q in cluster.queries if method == "GET" and path != "/version" and cluster._parse(path)[3] is None]
+    assert lists and [path for path, q in lists if not q.get("limit")] == []
+
+
 def test_objects_held_by_finalizers_are_waited_for(start):
     cluster, result = start(healthy(finalize_after={"pods": 3, "jobs": 2}))
     assert result.passed and result.cleanup.ok

@@ -11,7 +11,7 @@ from pulumi_policy import EnforcementLevel
 from policies.support.cidrs import reaches_internet
 from policies.support.iam_documents import parse_document
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
-from policies.support.security_groups import SEPARATE_RULES, separate_rule
+from policies.support.security_groups import SEPARATE_RULES, SgRule, separate_rule
 from policies.support.tokens import (
     EKS_ACCESS_POLICY_ASSOCIATION,
     EKS_ADDON,
@@ -345,13 +345,31 @@ SEC_EKS_006 = stack_policy(
 
 
 # SEC-EKS-007 ---------------------------------------------------------------------------------------------------
+def _client_range(cidr: object) -> bool:
+    """Whether a source CIDR can hold a deployer or kubectl user: loopback, link-local, multicast, the unspecified
+    address and reserved blocks never originate a connection to the endpoint's ENIs (RFC 6890 special-purpose
+    ranges), so a rule admitting only those is no way in. A computed CIDR counts (the VPC or a connected network)."""
+    if not isinstance(cidr, str):
+        return True
+    try:
+        block = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return False
+    first = block.network_address
+    return not (first.is_loopback or first.is_link_local or first.is_multicast or first.is_reserved or (first.is_unspecified and block.prefixlen > 0))
+
+
+def _admits_a_client(rule: SgRule) -> bool:
+    return rule.other_group or any(_client_range(c) for c in rule.cidrs)
+
+
 def _api_access_path(stack: Stack, ctx: Ctx) -> None:
     for cluster in stack.of(EKS_CLUSTER):
         with ctx.each():
             if flag(cluster.get("vpcConfig", "endpointPublicAccess")) is not False:
                 continue  # a public endpoint (the EKS default when unset) is judged by SEC-EKS-002
             rules = [separate_rule(stack, r, cluster) for r in stack.referrers(cluster, SEPARATE_RULES, "securityGroupId")]
-            admitted = [r for r in rules if r.direction == "ingress" and not r.self_ref and r.covers(443)]
+            admitted = [r for r in rules if r.direction == "ingress" and not r.self_ref and r.covers(443) and _admits_a_client(r)]
             if not admitted:
                 ctx.violation(
                     cluster,
@@ -375,16 +393,22 @@ SEC_EKS_007 = stack_policy(
 # SEC-EKS-008 ---------------------------------------------------------------------------------------------------
 ROUTE_TABLE_ASSOCIATION = one_of("aws:ec2/routeTableAssociation:RouteTableAssociation")
 ROUTE_TABLE = one_of("aws:ec2/routeTable:RouteTable")
+DEFAULT_ROUTE_TABLE = one_of("aws:ec2/defaultRouteTable:DefaultRouteTable")
+MAIN_ROUTE_TABLE_ASSOCIATION = one_of("aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation")
 ROUTE = one_of("aws:ec2/route:Route")
+VPC_TOKEN = one_of("aws:ec2/vpc:Vpc")
 # Route targets that carry traffic to a connected private network; a NAT or internet gateway never delivers a reply
 # to a private address outside the VPC.
 _CONNECTED_TARGETS = ("transitGatewayId", "vpcPeeringConnectionId", "coreNetworkArn")
 
 
-def _carries_back(route: Res, network: "ipaddress.IPv4Network | ipaddress.IPv6Network") -> bool:
+def _carries_back(route: dict, network: "ipaddress.IPv4Network | ipaddress.IPv6Network") -> bool:
+    """``route``: a Route resource's inputs or one inline route of a (Default)RouteTable (cidrBlock/ipv6CidrBlock)."""
     gateway = route.get("gatewayId")
     connected = any(is_set(route.get(k)) for k in _CONNECTED_TARGETS) or (isinstance(gateway, str) and gateway.startswith("vgw-"))
-    destination = route.get("destinationCidrBlock") or route.get("destinationIpv6CidrBlock")
+    destination = next(
+        (route.get(k) for k in ("destinationCidrBlock", "destinationIpv6CidrBlock", "cidrBlock", "ipv6CidrBlock") if isinstance(route.get(k), str)), None
+    )
     if not connected or not isinstance(destination, str):
         return False
     try:
@@ -394,15 +418,45 @@ def _carries_back(route: Res, network: "ipaddress.IPv4Network | ipaddress.IPv6Ne
     return block.version == network.version and network.subnet_of(block)
 
 
+def _routes_of(stack: Stack, table: Res) -> list[dict]:
+    """A table's routes, however declared: separate Route resources and the table's inline ``routes``."""
+    separate = [r.props for r in stack.referrers(table, ROUTE, "routeTableId")]
+    return separate + [r for r in as_list(table.get("routes")) if isinstance(r, dict)]
+
+
+def _main_table(stack: Stack, vpc: Res) -> tuple[str, list[dict]]:
+    """The VPC's main route table, which every subnet without an explicit association uses: a table made main by a
+    MainRouteTableAssociation, else the VPC's default table (its routes: a DefaultRouteTable's inline routes, Route
+    resources on it or on the VPC's defaultRouteTableId). Nothing declared: the main table has only the local route."""
+    for association in stack.referrers(vpc, MAIN_ROUTE_TABLE_ASSOCIATION, "vpcId"):
+        for table in stack.linked(association, "routeTableId", ROUTE_TABLE):
+            return table.name, _routes_of(stack, table)
+    routes = [r.props for r in stack.referrers(vpc, ROUTE, "routeTableId")]
+    for default in stack.referrers(vpc, DEFAULT_ROUTE_TABLE, "defaultRouteTableId"):
+        routes += _routes_of(stack, default)
+    return f"{vpc.name} (main route table)", routes
+
+
+def _subnet_tables(stack: Stack, subnets: list[Res]) -> dict[str, list[dict]]:
+    """The route table each subnet of this stack uses, by name: its explicit association, or its VPC's main table."""
+    tables: dict[str, list[dict]] = {}
+    for subnet in subnets:
+        associated = [t for a in stack.referrers(subnet, ROUTE_TABLE_ASSOCIATION, "subnetId") for t in stack.linked(a, "routeTableId", ROUTE_TABLE)]
+        for table in associated:
+            tables[table.name] = _routes_of(stack, table)
+        if not associated:
+            for vpc in stack.linked(subnet, "vpcId", VPC_TOKEN):
+                name, routes = _main_table(stack, vpc)
+                tables[name] = routes
+    return tables
+
+
 def _api_return_route(stack: Stack, ctx: Ctx) -> None:
     for cluster in stack.of(EKS_CLUSTER):
         with ctx.each():
             if flag(cluster.get("vpcConfig", "endpointPublicAccess")) is not False:
                 continue
-            subnets = stack.linked(cluster, "vpcConfig", SUBNET)
-            tables = {
-                t.urn: t for s in subnets for a in stack.referrers(s, ROUTE_TABLE_ASSOCIATION, "subnetId") for t in stack.linked(a, "routeTableId", ROUTE_TABLE)
-            }
+            tables = _subnet_tables(stack, stack.linked(cluster, "vpcConfig", SUBNET))
             if not tables:
                 continue  # the VPC is not this stack's (network.existing, a stack reference): its owner routes
             rules = [separate_rule(stack, r, cluster) for r in stack.referrers(cluster, SEPARATE_RULES, "securityGroupId")]
@@ -410,12 +464,10 @@ def _api_return_route(stack: Stack, ctx: Ctx) -> None:
                 if rule.direction != "ingress" or rule.self_ref or not rule.covers(443):
                     continue
                 for cidr in rule.cidrs:
-                    if not isinstance(cidr, str) or rule.cidr_from_network:
+                    if not isinstance(cidr, str) or rule.cidr_from_network or not _client_range(cidr):
                         continue  # the VPC's own CIDR (computed from the VPC) is routed locally
                     network = ipaddress.ip_network(cidr, strict=False)
-                    unrouted = sorted(
-                        t.name for urn, t in tables.items() if not any(_carries_back(r, network) for r in stack.referrers(t, ROUTE, "routeTableId"))
-                    )
+                    unrouted = sorted(name for name, routes in tables.items() if not any(_carries_back(r, network) for r in routes))
                     if unrouted:
                         ctx.violation(
                             cluster,

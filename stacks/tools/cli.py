@@ -55,9 +55,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from stacks.spec import Problem
     from stacks.spec.schema import ENVIRONMENTS
 
-    document = _plan_document(args.plan) if args.plan.endswith(".json") else None
-    if document is None:
-        raise ConfigError([Problem(args.plan, "expected a plan JSON file written by `crucible plan --json`")], args.plan)
+    document = _plan_document(args.plan)  # a saved plan, or a stack planned now
     env = args.env or document.get("environment")
     if env not in ENVIRONMENTS:
         raise ConfigError([Problem("--env", f"got {env!r}; allowed: {', '.join(ENVIRONMENTS)} (the plan does not name its environment)")], args.plan)
@@ -67,8 +65,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     from stacks.tools.plan.model import PlanModel
 
     model = PlanModel.from_document(document)  # the read model the plan report and verify read
-    verdicts = evaluate(model.resources, env)
-    print(f"crucible check {args.plan} ({env})")
+    outputs = model.all_outputs  # as the engine hands them: inputs after Check (auto-names), outputs to stack policies
+    if args.preview and not outputs:
+        raise ConfigError(
+            [
+                Problem(
+                    f"{args.plan}:computedOutputs",
+                    "missing: --preview needs the outputs to tell computed values; write the plan again with `crucible plan --json`",
+                )
+            ],
+            args.plan,
+        )
+    verdicts = evaluate(model.resources, env, outputs, preview=args.preview)
+    mode = "; preview: ids and computed outputs unknown, as at a first `pulumi preview`" if args.preview else ""
+    print(f"crucible check {args.plan} ({env}{mode})")
     print("\n".join(f"  {line}" for line in render(verdicts)))
     workloads = None
     if isinstance(document.get("workloads"), dict):
@@ -172,8 +182,14 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE ('-' for stdout only)")
     plan.set_defaults(func=cmd_plan)
     check = sub.add_parser("check", help="evaluate the policy pack against a saved plan (e.g. an edited copy)")
-    check.add_argument("plan", help="plan JSON written by `crucible plan --json`")
+    check.add_argument("plan", help="plan JSON written by `crucible plan --json` (or a stack name / stack config, planned now)")
     check.add_argument("--env", choices=["dev", "staging", "prod"], help="environment whose enforcement levels apply (default: the plan's)")
+    check.add_argument(
+        "--preview",
+        action="store_true",
+        help="evaluate as a first `pulumi preview` of a new stack: ids and computed outputs unknown; a mandatory rule that needs one "
+        "reports that it cannot run during preview instead of passing",
+    )
     check.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
     check.set_defaults(func=cmd_check)
     diff = sub.add_parser("diff", help="compare two plans: resources by layer, stateful replacements, policy verdicts, $/h")

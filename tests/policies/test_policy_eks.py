@@ -235,3 +235,25 @@ def test_api_return_route_leaves_a_vpc_of_another_stack_to_its_owner_and_advises
     c = cluster()  # its subnets are not resources of this stack (network.existing or a stack reference)
     assert verdicts("sec-eks-008-api-return-route", [c, api_rule(c, "api-from-vpn", referencedSecurityGroupId=None, cidrIpv4=VPN)]) == []
     assert verdicts("sec-eks-008-api-return-route", vpc_with_cluster(), env="dev") == [("eks", "advisory")]
+
+
+def test_api_access_path_does_not_count_a_rule_from_ranges_no_client_is_in():
+    c = cluster()
+    loopback = api_rule(c, "loopback", referencedSecurityGroupId=None, cidrIpv4="127.0.0.1/32")
+    company = api_rule(c, "company", referencedSecurityGroupId=None, cidrIpv4="192.168.0.0/16")
+    assert verdicts("sec-eks-007-api-access-path", [c, loopback]) == [("eks", "mandatory")]
+    assert verdicts("sec-eks-007-api-access-path", [c, loopback, company]) == []
+
+
+def test_api_return_route_reads_inline_routes_and_the_vpc_main_table():
+    # the route back may be an inline route of the subnet's table, or live on the main table a subnet without an
+    # explicit association uses (VPC user guide: "a subnet not explicitly associated uses the main route table")
+    from shapes_endpoints import unassociated
+
+    tgw = {"transitGatewayId": "tgw-0123456789abcdef0"}
+    inline = vpc_with_cluster()
+    table = next(r for r in inline if r["type"] == "aws:ec2/routeTable:RouteTable")
+    table["inputs"]["routes"] = [{"cidrBlock": VPN, **tgw}]
+    assert verdicts("sec-eks-008-api-return-route", inline) == []
+    assert verdicts("sec-eks-008-api-return-route", unassociated({"destinationCidrBlock": VPN, **tgw})) == []
+    assert verdicts("sec-eks-008-api-return-route", unassociated({"cidrBlock": "10.0.0.0/8", **tgw}, main=True)) == []

@@ -66,3 +66,30 @@ def test_a_public_nlb_needs_tls_and_an_api_key_behind_it():
 
     assert verdicts(POLICY, [server(), nlb()]) == [("chat-public", "mandatory")]
     assert verdicts(POLICY, [server(api_key=True), nlb(**{"service.beta.kubernetes.io/aws-load-balancer-ssl-cert": CERT})]) == []
+
+
+def test_the_class_parameters_decide_the_scheme_and_may_carry_the_certificate():
+    from shapes_endpoints import public_class
+
+    by_class = ingress(**{"alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]', "alb.ingress.kubernetes.io/auth-type": "oidc"})
+    by_class["inputs"]["spec"]["ingressClassName"] = "public-alb"
+    assert verdicts(POLICY, [server(), service(), by_class, *public_class(certificateArn=[CERT])]) == []
+    internal = public_class()
+    internal[1]["inputs"]["spec"]["scheme"] = "internal"  # wins over the Ingress's internet-facing annotation
+    assert verdicts(POLICY, [server(), service(), by_class, *internal]) == []
+
+
+def test_an_nlb_with_tls_on_every_port_in_front_of_key_demanding_servers_passes():
+    from shapes_endpoints import NLB_TLS, keyed_server, nlb
+
+    ports = [{"name": "https", "port": 443, "targetPort": 8000}]
+    key_in_shell = keyed_server([{"name": "vllm", "image": "vllm/vllm-openai:v0.10.2", "command": ["sh", "-c", "vllm serve m --api-key $(cat /key)"]}])
+    assert verdicts(POLICY, [key_in_shell, nlb(ports=ports, **NLB_TLS, **{"service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "https"})]) == []
+    server_keyed = keyed_server(
+        [
+            {"name": "vllm", "image": "vllm/vllm-openai:v0.10.2", "ports": [{"containerPort": 8000}], "env": [{"name": "VLLM_API_KEY", "valueFrom": {}}]},
+            {"name": "metrics", "image": "exporter:1", "ports": [{"containerPort": 9100}]},
+        ]
+    )
+    server_keyed["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"] = {"secretKeyRef": {"name": "k", "key": "key"}}
+    assert verdicts(POLICY, [server_keyed, nlb(**NLB_TLS)]) == []

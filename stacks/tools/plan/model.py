@@ -288,6 +288,38 @@ def record_of(resource) -> dict:
     return {name: _copied(getattr(resource, name)) for name in RECORD_FIELDS}
 
 
+def computed_outputs(inputs: Any, outputs: Any) -> Any:
+    """What a resource's outputs add to its inputs: the values the provider (the mocks) computed -- ids, ARNs,
+    auto-names, ``tagsAll``, nested fields such as ``vpcConfig.clusterSecurityGroupId`` -- and nothing it echoed.
+    A saved plan keeps only these (``computedOutputs``), so an edited copy's inputs stay what the policies judge:
+    ``with_computed`` fills only what the inputs leave unset. ``None`` when there is nothing to add."""
+    if isinstance(outputs, dict):
+        given = inputs if isinstance(inputs, dict) else {}
+        added = {}
+        for key, value in outputs.items():
+            if key not in given or given[key] in (None, ""):
+                if value not in (None, ""):
+                    added[key] = value
+                continue
+            nested = computed_outputs(given[key], value)
+            if nested is not None:
+                added[key] = nested
+        return added or None
+    return None
+
+
+def with_computed(inputs: Any, computed: Any) -> Any:
+    """A resource's outputs rebuilt from its (possibly edited) inputs and its saved ``computed_outputs``."""
+    if not isinstance(computed, dict):
+        return _copied(computed) if inputs in (None, "") and computed is not None else _copied(inputs)
+    if not isinstance(inputs, dict):
+        return _copied(computed) if inputs in (None, "") else _copied(inputs)
+    out = {k: _copied(v) for k, v in inputs.items()}
+    for key, value in computed.items():
+        out[key] = with_computed(inputs.get(key), value) if key in inputs else _copied(value)
+    return out
+
+
 def _is_kueue(token: str, kind: str) -> bool:
     return token.startswith(KUEUE_PREFIX) and token.endswith(f":{kind}")
 
@@ -339,7 +371,12 @@ class PlanModel:
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> "PlanModel":
         """The model of a saved plan document (its `resources` list must be there: callers say why not)."""
-        return cls(document.get("resources") or [], document=document)
+        resources = document.get("resources") or []
+        saved = document.get("computedOutputs")
+        outputs = {}
+        if isinstance(saved, dict):  # plans written before computedOutputs have none: the pack then judges inputs only
+            outputs = {r.get("urn"): with_computed(r.get("inputs") or {}, saved.get(r.get("urn"))) for r in resources if isinstance(r, dict)}
+        return cls(resources, document=document, outputs=outputs)
 
     # -- the index -------------------------------------------------------------------------------------------
     def of_type(self, *tokens: str) -> list[Resource]:
@@ -349,8 +386,22 @@ class PlanModel:
         return [r for r in self.resources if r.get("type") in wanted]
 
     def outputs(self, urn: str) -> Mapping:
-        """What the mocks answered for a resource (a live plan only; a saved document keeps no outputs)."""
+        """What the mocks answered for a resource (a saved document: its inputs plus its saved computed outputs)."""
         return self._outputs.get(urn) or {}
+
+    @property
+    def all_outputs(self) -> dict[str, Mapping]:
+        """{urn: outputs} of every resource that has some: what `policies.offline.evaluate(outputs=...)` takes."""
+        return {urn: out for urn, out in self._outputs.items() if out}
+
+    def computed_outputs(self) -> dict[str, Any]:
+        """{urn: what the outputs add to the inputs}: the `computedOutputs` of a saved plan."""
+        found = {}
+        for r in self.resources:
+            added = computed_outputs(r.get("inputs") or {}, self._outputs.get(r.get("urn")) or {})
+            if added:
+                found[r.get("urn")] = added
+        return found
 
     @property
     def spec(self):

@@ -628,7 +628,7 @@ def policies_section(model: PlanModel) -> Section:
     """The policy pack's verdicts on the registered resources (the very policies `pulumi preview` runs)."""
     from stacks.tools.plan.verdicts import evaluate, render
 
-    verdicts = evaluate(model.resources, model.spec.environment)
+    verdicts = evaluate(model.resources, model.spec.environment, model.all_outputs)
     return Section("policies", "Policies", verdicts, render(verdicts))
 
 
@@ -715,6 +715,9 @@ def build_report(planned: Planned) -> tuple[dict, list[str]]:
         "config": str(planned.path),
         "resources": model.resources,
         "outputs": planned.run.outputs,
+        # what the mocks computed beyond the inputs (ids, ARNs, auto-names): `crucible check` hands the pack the
+        # outputs the engine would, rebuilt from these and the (possibly edited) inputs
+        "computedOutputs": model.computed_outputs(),
     }
     lines = [
         f"crucible plan: stack {planned.run.stack} ({spec.environment}, {spec.region}) from {planned.path}",

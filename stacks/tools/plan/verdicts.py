@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Mapping, Optional
 
-def evaluate(resources: list[dict], env: str) -> dict:
-    """{"evaluated": N, "violations": [{"policy", "level", "urn", "message"}]} for the plan's resources."""
+
+def evaluate(resources: list[dict], env: str, outputs: Optional[Mapping[str, Mapping]] = None, *, preview: bool = False) -> dict:
+    """{"evaluated": N, "violations": [{"policy", "level", "urn", "message"}]} for the plan's resources.
+
+    ``outputs`` ({urn: what the mocks answered}) is what the engine hands the pack: inputs after the provider's Check
+    (auto-names) to resource policies, outputs to stack policies; ``preview`` evaluates as a first `pulumi preview`
+    does (ids and computed outputs unknown; a rule that needs one says it cannot run instead of passing)."""
     from policies.offline import evaluate as evaluate_pack
 
-    return evaluate_pack(resources, env).to_json()
+    return evaluate_pack(resources, env, outputs=outputs, preview=preview).to_json()
 
 
 def mandatory(verdicts: dict) -> list[dict]:

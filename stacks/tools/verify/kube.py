@@ -7,7 +7,11 @@ or a file) or `insecure-skip-tls-verify`, and a bearer token, client certificate
 Production semantics it handles: 429 (API Priority and Fairness) and 500/502/503/504 are retried with exponential
 backoff, honouring `Retry-After` (seconds), never past the caller's deadline; a 401 refreshes an exec credential once;
 an exec token is reused until 60 s before the credential's `status.expirationTimestamp` (no timestamp: until a 401);
-lists are read in pages (`limit`/`continue`), and a 410 Gone (the continue token expired) restarts the list.
+lists are read in pages (`limit`/`continue`), and a 410 Gone (the continue token expired) restarts the list; a list
+of many pages stays within the caller's deadline, and a server repeating a continue token ends it with an error.
+verify polls (GET or a paginated list every `--poll-interval` seconds, within each check's budget) and never
+watches: a watch would need its own reconnect, bookmark and resourceVersion-expiry (410) handling for no gain at the
+few objects a check follows.
 """
 
 from __future__ import annotations
@@ -290,17 +294,28 @@ class KubeClient:
             raise
 
     def list(self, path: str, label_selector: Optional[str] = None, **kw) -> list[dict]:
-        """Every item, read in pages of PAGE; a 410 (continue token expired between pages) restarts the list once."""
+        """Every item, read in pages of PAGE; a 410 (continue token expired between pages) restarts the list once.
+
+        Bounded: the caller's ``deadline`` is checked before every page (each request is bounded on its own, a list
+        of many pages is bounded as a whole), and a continue token the server hands back twice ends the list with an
+        error instead of reading the same page forever."""
+        deadline = kw.get("deadline")
         for restart in (False, True):
             items: list[dict] = []
             token: Optional[str] = None
+            seen: set[str] = set()
             try:
                 while True:
+                    if token is not None and deadline is not None and time.monotonic() >= deadline:
+                        raise Unreachable(f"GET {path}: the deadline passed after {len(items)} items, before the list's last page")
                     page = self.request("GET", path, query={"labelSelector": label_selector, "limit": PAGE, "continue": token}, **kw)
                     items.extend(page.get("items") or [])
                     token = (page.get("metadata") or {}).get("continue")
                     if not token:
                         return items
+                    if token in seen:
+                        raise KubeError(500, f"the server returned the continue token {token!r} twice: the list would never end", path)
+                    seen.add(token)
             except KubeError as exc:
                 if exc.status != 410 or restart:
                     raise

@@ -62,7 +62,8 @@ class Partition:
 # CloudFormation trusts `ec2.${AWS::URLSuffix}` and lists ec2.amazonaws.com.cn in iam:PassedToService; Auto Scaling:
 # autoscaling.amazonaws.com.cn in the China regions (its service-linked role's path too). Every other principal
 # Crucible uses is <service>.amazonaws.com in all partitions (EKS China docs: eks, pods.eks; the load balancer
-# controller's iam_policy_cn.json: elasticloadbalancing; Karpenter's template: events, sqs).
+# controller's iam_policy_cn.json: elasticloadbalancing; Karpenter's template: events, sqs; aws-cdk-lib's region_info:
+# cloudwatch, whose China principal is cloudwatch.amazonaws.com as every service's but codedeploy, logs and EMR).
 PARTITION_SUFFIXED_PRINCIPALS = frozenset({"ec2", "autoscaling"})
 
 PARTITIONS: tuple[Partition, ...] = (

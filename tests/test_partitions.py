@@ -19,7 +19,12 @@ from helpers import plan, spec_of
 
 REGIONS = ("us-gov-west-1", "cn-north-1")
 # Principals that are <service>.amazonaws.com in every partition (see the module docstring and partitions.py).
-GLOBAL_PRINCIPALS = {f"{s}.amazonaws.com" for s in ("eks", "pods.eks", "elasticloadbalancing", "events", "sqs", "vpc-flow-logs", "s3.data-source.lustre.fsx")}
+# cloudwatch (the Lustre alarm's SNS topic and key policies): aws-cdk-lib 2.275.0's region_info Default.servicePrincipal
+# (in this venv: aws_cdk/_jsii, region-info/lib/default.js) gives the China suffix only to codedeploy, logs and
+# elasticmapreduce; every other service, cloudwatch included, is <service>.amazonaws.com in every partition.
+GLOBAL_PRINCIPALS = {
+    f"{s}.amazonaws.com" for s in ("eks", "pods.eks", "elasticloadbalancing", "events", "sqs", "vpc-flow-logs", "s3.data-source.lustre.fsx", "cloudwatch")
+}
 ARN = re.compile(r"arn:(aws[a-z-]*):")
 AMAZONAWS = re.compile(r'([\w.-]+\.amazonaws\.com)(\.cn)?(?=[\\"/:])')
 

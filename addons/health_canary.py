@@ -39,6 +39,7 @@ import pulumi_kubernetes as k8s
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from addons.training_operators import MPI_LAUNCHER_ENV, efa_env, nccl_allreduce_argv, shm_volume
 from components.accelerators import GPU
+from components.kueue_objects import KUEUE_API, workload_priority_class
 from components.manifests import as_api, custom_resource
 from components.labels import (
     EFA_RESOURCE,
@@ -56,7 +57,6 @@ CANARY_PRIORITY = -1000  # below Kueue's default of 0 and every class Crucible s
 CLUSTER_QUEUE = "crucible-canary"
 LOCAL_QUEUE = "canary"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
-KUEUE_API = "kueue.x-k8s.io/v1beta2"
 RESULTS = "crucible-canary-results"
 CODE = "crucible-canary"
 SERVICE_ACCOUNT = "crucible-canary"
@@ -128,13 +128,7 @@ class HealthCanaryArgs:
 
 
 def priority_class() -> dict:
-    return {
-        "apiVersion": KUEUE_API,
-        "kind": "WorkloadPriorityClass",
-        "metadata": {"name": PRIORITY_CLASS},
-        "value": CANARY_PRIORITY,
-        "description": "fleet health canary: idle capacity only",
-    }
+    return workload_priority_class(PRIORITY_CLASS, CANARY_PRIORITY, "fleet health canary: idle capacity only")
 
 
 def cluster_queue(args: HealthCanaryArgs) -> dict:

@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 
 from addons.health_canary import RESULTS as CANARY_RESULTS
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
+from components.kueue_objects import KUEUE_API, workload_priority_class
 from components.manifests import as_api, custom_resource
 
 NAMESPACE = "crucible-verify"
@@ -33,7 +34,6 @@ PRIORITY_CLASS = "crucible-verify"  # kueue.x-k8s.io/v1beta2 WorkloadPriorityCla
 PRIORITY = -1000  # below any team workload (Kueue's default priority is 0)
 GROUP = "crucible:verify"  # the Kubernetes group of the verify identity
 ROLE = "crucible-verify"
-KUEUE_API = "kueue.x-k8s.io/v1beta2"
 RBAC_API = "rbac.authorization.k8s.io"
 # The Lustre claim verify writes through (a static PV binds one claim: verify's is its own).
 VERIFY_LUSTRE_REQUEST = "1Gi"
@@ -85,13 +85,7 @@ def local_queue() -> dict:
 
 
 def priority_class() -> dict:
-    return {
-        "apiVersion": KUEUE_API,
-        "kind": "WorkloadPriorityClass",
-        "metadata": {"name": PRIORITY_CLASS},
-        "value": PRIORITY,
-        "description": "crucible verify: below every team workload; its ClusterQueue never preempts and yields first",
-    }
+    return workload_priority_class(PRIORITY_CLASS, PRIORITY, "crucible verify: below every team workload; its ClusterQueue never preempts and yields first")
 
 
 class VerifyAccess(pulumi.ComponentResource):

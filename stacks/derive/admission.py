@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from components.accelerators import accelerator
+from components.kueue_objects import KUEUE_API, workload_priority_class
 
-API_VERSION = "kueue.x-k8s.io/v1beta2"
+API_VERSION = KUEUE_API
 PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"  # pkg/controller/constants WorkloadPriorityClassLabel
 REQUIRED_TOPOLOGY = "kueue.x-k8s.io/podset-required-topology"
 PREFERRED_TOPOLOGY = "kueue.x-k8s.io/podset-preferred-topology"
@@ -159,10 +160,7 @@ def priority_classes(spec) -> list[dict]:
     """The WorkloadPriorityClass manifests, highest value first."""
     out = []
     for c in sorted(spec.queues.priority_classes, key=lambda c: -c.value):
-        manifest: dict[str, Any] = {"apiVersion": API_VERSION, "kind": "WorkloadPriorityClass", "metadata": {"name": c.name}, "value": c.value}
-        if c.description:
-            manifest["description"] = c.description
-        out.append(manifest)
+        out.append(workload_priority_class(c.name, c.value, c.description))
     return out
 
 

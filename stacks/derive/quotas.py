@@ -22,11 +22,12 @@ from fractions import Fraction
 from typing import Any, Mapping, Optional, Sequence
 
 from components.accelerators import ACCELERATED, CPU, DEVICE_RESOURCES, accelerator
+from components.kueue_objects import KUEUE_API
 from components.labels import EFA_RESOURCE, NODEPOOL_LABEL, TENANT_LABEL
 from stacks.derive.admission import TOPOLOGY_NAME, preemption
 from stacks.derive.capacity import pool_capacity
 
-API_VERSION = "kueue.x-k8s.io/v1beta2"
+API_VERSION = KUEUE_API
 LOCAL_QUEUE = "default"  # the LocalQueue of every team namespace (jobs label kueue.x-k8s.io/queue-name: default)
 COHORT = "teams"
 

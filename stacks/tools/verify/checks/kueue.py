@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from components.kueue_objects import KUEUE_API
 from stacks.tools.verify.checks.base import FAIL, PASS, SKIP, Context, Row
 from stacks.tools.verify.kube import KubeError, api_path
 
 NAME = "kueue"
-KUEUE_API = "kueue.x-k8s.io/v1beta2"
 
 
 def _levels(obj: dict) -> tuple[str, ...]:

@@ -224,3 +224,51 @@ def test_the_neuron_scheduler_extension_is_not_installed_and_no_pod_asks_for_ano
     assert neuron["inputs"]["values"]["scheduler"] == {"enabled": False}
     text = str(document["resources"]) + str([o for r in rendered_stack(stack) for o in r.objects])
     assert "my-scheduler" not in text and "'schedulerName': 'neuron" not in text
+
+
+def _schemas_emptied(crd: dict) -> dict:
+    versions = [{**v, "schema": {}} if "schema" in v else v for v in (crd.get("spec") or {}).get("versions") or ()]
+    return {**crd, "spec": {**crd["spec"], "versions": versions}} if versions else crd
+
+
+def test_a_crd_is_read_without_its_schemas_and_otherwise_exactly_as_yaml_reads_it():
+    # Every CRD file the vendored charts ship (the crds/ folders Helm installs from): the cut parse equals the full
+    # parse with each version's schema emptied — names, group, scope, served versions, everything else identical.
+    import yaml
+
+    from helpers import shared_dir
+
+    compared = 0
+    for path in sorted((shared_dir() / "upstream" / "charts").rglob("*.yaml")):
+        text = path.read_text()
+        if "{{" in text or "CustomResourceDefinition" not in text:
+            continue  # a template renders first; what it renders is cut the same way
+        for chunk in helm._SEPARATOR.split(text):
+            if not chunk.strip() or not helm._CRD_KIND.search(chunk):
+                continue
+            full = yaml.load(chunk, Loader=helm._Loader)  # noqa: S506 - the plan's safe loader, without the cut
+            assert helm._parse_document(chunk) == _schemas_emptied(full), path
+            compared += 1
+    assert compared >= 30  # kube-prometheus-stack, the operators' CRDs, …
+
+
+def test_the_schema_cut_keeps_list_items_whose_first_key_is_schema_and_leaves_flow_style_whole():
+    block = "kind: CustomResourceDefinition\nspec:\n  group: x.io\n  versions:\n  - schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          schema:\n            type: string\n    name: v1\n    served: true\n  - name: v2\n    served: false\n"
+    assert helm._parse_document(block)["spec"]["versions"] == [{"schema": {}, "name": "v1", "served": True}, {"name": "v2", "served": False}]
+    flow = "kind: CustomResourceDefinition\nspec: {group: x.io, versions: [{name: v1, served: true, schema: {openAPIV3Schema: {type: object}}}]}\n"
+    assert helm._parse_document(flow)["spec"]["versions"][0]["schema"] == {"openAPIV3Schema": {"type": "object"}}
+
+
+def test_a_chart_renders_once_when_the_crds_it_installs_are_the_ones_its_folder_says():
+    # The chart's own CRDs are served APIs when its templates render (Helm installs crds/ first); the first render
+    # assumes them from the folder (subcharts by their Chart.yaml condition), so a second render is needed only when
+    # the render installs something else.
+    require_helm()
+    from helpers import shared_dir
+
+    folder = shared_dir() / "upstream" / "charts" / "kubeflow-trainer-2.3.0"
+    assert helm.expected_crd_api_versions(folder, {}) == helm.expected_crd_api_versions(folder, {"jobset": {"install": True}})
+    without = helm.expected_crd_api_versions(folder, {"jobset": {"install": False}})
+    assert not any(api.startswith("jobset.x-k8s.io/") for api in without)
+    assert any(api.startswith("jobset.x-k8s.io/") for api in helm.expected_crd_api_versions(folder, {}))
+    assert not any(api.startswith("leaderworkerset.x-k8s.io/") for api in helm.expected_crd_api_versions(folder, {}))  # dataCache off by default

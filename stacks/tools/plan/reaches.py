@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
+import json
 import os
 import re
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import yaml
@@ -674,10 +677,43 @@ def analyse(ctx: Context) -> Analysis:
     workloads = list(getattr(ctx, "workloads", None) or [])
     endpoints = endpoints_of(workloads, ctx.resources, ctx.objects)
     namespaces = _namespaces(ctx.resources, ctx.objects, endpoints)
-    tenants = {n for n, labels in namespaces.items() if labels.get(TENANT_LABEL)}
-    network = Network(namespaces, endpoints, policies_of(ctx.resources, ctx.objects))
+    policies = policies_of(ctx.resources, ctx.objects)
     addresses = {"vpc": vpc_cidr(ctx.resources)}
-    analysis = Analysis(network, endpoints, tenants, addresses, webhook_targets(ctx.objects, endpoints), exporter_targets(ctx.objects, endpoints))
+    webhooks, exporters = webhook_targets(ctx.objects, endpoints), exporter_targets(ctx.objects, endpoints)
+    # The verdicts are a function of these inputs alone (the flow table is fixed): a plan checked again with edits
+    # that change none of them (`crucible check` of an edited plan, most tests) reuses the analysis.
+    digest = hashlib.sha256(
+        json.dumps([namespaces, [asdict(e) for e in endpoints], policies, addresses, webhooks, exporters], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    with _analyses_lock:
+        known = _analyses.get(digest)
+    if known is not None:
+        ctx.__dict__["_reaches"] = known
+        return known
+    analysis = _analysed(namespaces, endpoints, policies, addresses, webhooks, exporters)
+    with _analyses_lock:
+        _analyses[digest] = analysis
+        while len(_analyses) > 16:
+            _analyses.pop(next(iter(_analyses)))
+    ctx.__dict__["_reaches"] = analysis
+    return analysis
+
+
+_analyses_lock = threading.Lock()
+_analyses: dict[str, Analysis] = {}  # input digest -> analysis, the 16 newest (read-only once made)
+
+
+def forget_analyses() -> None:
+    """Drop the analyses kept for reuse (a test that measures a fresh one)."""
+    with _analyses_lock:
+        _analyses.clear()
+
+
+def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addresses: dict, webhooks: dict, exporters: dict) -> Analysis:
+    """Run NCA once over the analysed cluster and judge every flow of the table."""
+    tenants = {n for n, labels in namespaces.items() if labels.get(TENANT_LABEL)}
+    network = Network(namespaces, endpoints, policies)
+    analysis = Analysis(network, endpoints, tenants, addresses, webhooks, exporters)
     for flow in table.REQUIRED:
         for src in _resolve(analysis, flow["from"]):
             for dst in _resolve(analysis, flow["to"], src if isinstance(src, Endpoint) else None):
@@ -725,7 +761,6 @@ def analyse(ctx: Context) -> Analysis:
                     src,
                     dst,
                 )
-    ctx.__dict__["_reaches"] = analysis
     return analysis
 
 

@@ -16,7 +16,7 @@ from stacks.spec.storage import StorageSpec, check_physical_names
 from stacks.spec.teams import TeamSpec, check_teams
 from components.partitions import all_regions
 from stacks.spec.checks import AWS_TAGS_PER_RESOURCE, tag_problems
-from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, each_rule, setting, show, unique
+from stacks.spec.schema import ByEnv, Context, Problem, all_of, did_you_mean, each_rule, setting, show, unique
 from stacks.spec.workloads import ServingSpec, TrainingSpec, check_workloads
 
 LAYERS = ("network", "cluster", "compute", "storage", "platform")
@@ -153,6 +153,9 @@ class PlatformSpec:
     argo_sso_client_secret: Optional[str] = secret_setting("Argo Workflows SSO client secret (addons.argo auth mode sso).")
 
     stack: str = field(default="", metadata={"internal": True})
+    # What the loader found worth saying that is not an error (a deprecated key): `crucible plan` prints them, `pulumi
+    # up` logs them. Not part of the spec's value: a config with an old key equals the one with the new key.
+    warnings: tuple[Problem, ...] = field(default=(), compare=False, repr=False, metadata={"internal": True})
 
     @property
     def cluster_name(self) -> str:

@@ -28,6 +28,14 @@ def _write_json(document: dict, target: str) -> None:
         Path(target).write_text(text + "\n")
 
 
+def print_warnings(planned) -> None:
+    """What the loader warns about (e.g. deprecated keys), on stderr: the stack's own and its referenced stack's."""
+    while planned is not None:
+        for warning in planned.spec.warnings:
+            print(f"warning: {planned.path.name}: {warning}", file=sys.stderr)
+        planned = planned.referenced
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from stacks.tools.plan.locate import plan_stack
     from stacks.tools.plan.report import build_report
@@ -40,7 +48,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if is_bootstrap(args.stack):  # the delivery pipeline's own program (bootstrap/), same harness and policy pack
         document, lines = plan_bootstrap(args.stack)
     else:
-        document, lines = build_report(plan_stack(args.stack))
+        planned = plan_stack(args.stack)
+        print_warnings(planned)
+        document, lines = build_report(planned)
     if args.json:
         _write_json(document, args.json)
     if args.json != "-":

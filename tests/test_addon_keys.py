@@ -292,19 +292,33 @@ def test_a_stack_without_deprecated_keys_logs_no_warning():
     assert shipped_plan("dev").run.engine_warnings == []
 
 
-def test_crucible_plan_prints_the_deprecation_warnings(tmp_path: Path, capsys):
-    from stacks.tools.cli import main
+OLD_KEY_WARNING = (
+    "warning: Pulumi.old-keys.yaml: crucible:serving.loadBalancerController.replicas: deprecated: use crucible:addons.loadBalancerController.replicas"
+)
 
+
+def old_keys_stack(tmp_path: Path) -> Path:
+    """The shipped dev stack with one setting under an old key."""
     document = yaml.safe_load((REPO / "stacks" / "Pulumi.dev.yaml").read_text())
     document["config"]["crucible:serving"] = {**(document["config"].get("crucible:serving") or {}), "loadBalancerController": {"replicas": 3}}
     path = tmp_path / "Pulumi.old-keys.yaml"
     path.write_text(yaml.safe_dump(document))
-    main(["plan", str(path)])
-    err = capsys.readouterr().err
-    assert (
-        "warning: Pulumi.old-keys.yaml: crucible:serving.loadBalancerController.replicas: deprecated: use "
-        "crucible:addons.loadBalancerController.replicas" in err
-    )
+    return path
+
+
+def test_crucible_plan_prints_the_deprecation_warnings(tmp_path: Path, capsys):
+    from stacks.tools.cli import main
+
+    main(["plan", str(old_keys_stack(tmp_path))])
+    captured = capsys.readouterr()
+    assert OLD_KEY_WARNING in captured.err and "deprecated" not in captured.out
+
+
+def test_crucible_examples_prints_the_deprecation_warnings(tmp_path: Path, capsys):
+    from stacks.tools.cli import main
+
+    assert main(["examples", str(old_keys_stack(tmp_path)), "--out", str(tmp_path / "jobs")]) == 0
+    assert OLD_KEY_WARNING in capsys.readouterr().err
 
 
 # ---- the shipped configs and the README -------------------------------------------------------------------------

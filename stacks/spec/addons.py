@@ -1,7 +1,9 @@
-"""The addons section (platform layer): JupyterHub, observability, the optional Argo Workflows engine and the KubeRay
-operator.
+"""The addons section (platform layer): JupyterHub, observability, the optional Argo Workflows engine, the KubeRay
+operator, the training operators, the AWS Load Balancer Controller, Kueue, LeaderWorkerSet and KEDA.
 
-`crucible:addons` has one subsection per add-on, each with `enabled` and its settings. Secrets never live in this
+`crucible:addons` has one subsection per add-on, each with `enabled`, `version` (default: the pin of
+components/versions.py) and its settings. An add-on turned off that the rest of the config needs is a problem naming
+both keys (:func:`check_addon_needs`, :func:`stacks.spec.workloads.check_operators`). Secrets never live in this
 section: the OAuth client secret, the Grafana admin password and the Argo SSO client secret are top-level Pulumi
 secret config keys (`pulumi config set --secret crucible:<key> …`), declared on PlatformSpec with
 :func:`secret_setting` (kept out of the spec's repr) and handed to resources as `pulumi.Output.secret`.

@@ -1,5 +1,7 @@
-"""The training and serving sections: training operators, the load balancer controller, exposure, and the
-values the shipped example jobs and services are rendered with (platform layer config)."""
+"""The training and serving sections: training runtimes, the health canary, auto-resume, exposure, served models and
+the values the shipped example jobs and services are rendered with (platform layer config). The operators and the
+load balancer controller are add-ons (stacks/spec/addons.py: addons.mpiOperator, addons.trainer,
+addons.loadBalancerController)."""
 
 from __future__ import annotations
 

@@ -329,7 +329,8 @@ class KueueSpec:
         default=True,
     )
     version: str = setting(
-        "Chart version of oci://registry.k8s.io/kueue/charts/kueue (API kueue.x-k8s.io/v1beta2: the 0.19 line or later).",
+        "Chart version of oci://registry.k8s.io/kueue/charts/kueue. Crucible writes the queues in API kueue.x-k8s.io/v1beta2 "
+        "(the pinned release's): a release must serve it.",
         default=KUEUE_CHART_VERSION,
         check=semver,
     )

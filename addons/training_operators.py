@@ -7,7 +7,7 @@ the few objects the controller needs as plain `pulumi_kubernetes` resources writ
 account, cluster role and binding, the MPIJob CRD and the controller Deployment, pinned to a release image.
 
 Trainer comes with the ClusterTrainingRuntime Crucible ships, `torch-distributed-efa` (:func:`torch_efa_runtime`,
-its image from `training.trainer.runtimeImage`); the example TrainJobs `crucible examples` writes run on it and
+its image from `addons.trainer.runtimeImage`); the example TrainJobs `crucible examples` writes run on it and
 take their EFA environment (:data:`EFA_ENV`) from here.
 
 Both are admitted by Kueue (integrations kubeflow.org/mpijob and trainer.kubeflow.org/trainjob). The v1

@@ -98,7 +98,15 @@ CHARTS: dict[str, ChartPin] = _charts(
         "oci://public.ecr.aws/neuron/neuron-helm-chart --version 1.10.0` before the first real deployment",
     ),
     # platform layer
-    ChartPin("kueue", "oci://registry.k8s.io/kueue/charts/kueue", None, "0.19.2", "kubernetes-sigs/kueue", note="API kueue.x-k8s.io/v1beta2"),
+    ChartPin(
+        "kueue",
+        "oci://registry.k8s.io/kueue/charts/kueue",
+        None,
+        "0.19.2",
+        "kubernetes-sigs/kueue",
+        note="API kueue.x-k8s.io/v1beta2",
+        setting="addons.kueue.version",
+    ),
     ChartPin(
         "kuberay-operator",
         "kuberay-operator",
@@ -115,7 +123,7 @@ CHARTS: dict[str, ChartPin] = _charts(
         "2.3.0",
         "kubeflow/trainer",
         note="bundles JobSet",
-        setting="training.trainer.version",
+        setting="addons.trainer.version",
     ),
     ChartPin(
         "aws-load-balancer-controller",
@@ -123,7 +131,7 @@ CHARTS: dict[str, ChartPin] = _charts(
         "https://aws.github.io/eks-charts",
         "3.5.0",
         "aws/eks-charts",
-        setting="serving.loadBalancerController.version",
+        setting="addons.loadBalancerController.version",
     ),
     ChartPin(
         "jupyterhub", "jupyterhub", "https://hub.jupyter.org/helm-chart/", "4.4.0", "jupyterhub/zero-to-jupyterhub-k8s", setting="addons.jupyterhub.version"
@@ -151,6 +159,7 @@ CHARTS: dict[str, ChartPin] = _charts(
         "0.8.0",
         "kubernetes-sigs/lws",
         note="LeaderWorkerSet for vLLM replicas spanning nodes; vendored as Kubeflow Trainer 2.3.0's lws subchart (published as v0.8.0)",
+        setting="addons.leaderWorkerSet.version",
     ),
     ChartPin(
         "keda",
@@ -160,6 +169,7 @@ CHARTS: dict[str, ChartPin] = _charts(
         "kedacore/charts",
         note="not vendored: its ScaledObject CRD (kedacore/keda v2.20.2) is recorded under tests/data/crds; confirm with "
         "`helm show chart keda --repo https://kedacore.github.io/charts --version 2.20.2` before the first real deployment",
+        setting="addons.keda.version",
     ),
     ChartPin("argo-workflows", "argo-workflows", "https://argoproj.github.io/argo-helm", "1.0.18", "argoproj/argo-helm", setting="addons.argo.version"),
 )
@@ -172,7 +182,7 @@ IMAGES: dict[str, ImagePin] = {
             "mpioperator/mpi-operator",
             MPI_OPERATOR,
             "the MPI operator's controller (no chart upstream)",
-            setting="training.mpiOperator.version",
+            setting="addons.mpiOperator.version",
         ),
         ImagePin(
             "neuron-monitor",

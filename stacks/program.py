@@ -23,9 +23,12 @@ def spec_from_engine() -> PlatformSpec:
     secret_keys = {k for k in config if is_config_secret(k)} | set(get_config_secret_keys_env())
     stack = pulumi.get_stack()
     try:
-        return load_spec(config, stack, source=f"config of stack {stack!r}", secret_keys=secret_keys)
+        spec = load_spec(config, stack, source=f"config of stack {stack!r}", secret_keys=secret_keys)
     except ConfigError as error:
         raise pulumi.RunError(error.render()) from None
+    for warning in spec.warnings:  # e.g. a deprecated key (stacks/spec/deprecated.py): `pulumi up` shows it, the run goes on
+        pulumi.log.warn(str(warning))
+    return spec
 
 
 def build(spec: PlatformSpec) -> dict[str, Any]:

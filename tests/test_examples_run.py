@@ -400,7 +400,7 @@ def test_every_example_image_is_pinned_to_a_version(stack):
 def test_the_deployed_training_runtime_image_is_pinned():
     from stacks.spec.checks import image_ref
 
-    for image in images(torch_efa_runtime(shipped_spec("prod").training.trainer.runtime_image)):
+    for image in images(torch_efa_runtime(shipped_spec("prod").addons.trainer.runtime_image)):
         assert image_ref(image) is None, image
 
 

@@ -436,7 +436,7 @@ def test_the_canary_is_off_by_default(stack):
 
 def test_the_canary_needs_teams_and_an_efa_gpu_pool_said_in_one_pass():
     with pytest.raises(ConfigError) as err:
-        spec_of("dev", teams=[], training={"healthCanary": {"enabled": True}, "mpiOperator": {"enabled": False}})
+        spec_of("dev", teams=[], training={"healthCanary": {"enabled": True}}, addons={"mpiOperator": {"enabled": False}})
     text = str(err.value)
     assert text.count("training.healthCanary.enabled") >= 2, text
     assert "teams" in text and "mpiOperator" in text

@@ -29,7 +29,7 @@ CONFIG = "set from config; equals the chart's default in the shipped stacks that
 SAFETY = "a safety invariant stated explicitly; equals the chart's default today (if the default moves, the key matters and this entry must go)"
 NO_EFFECT: dict[tuple[str, str], str] = {
     ("karpenter", "replicas"): "KarpenterArgs.replicas, a component argument; its default 2 is the chart's",
-    ("aws-load-balancer-controller", "replicaCount"): CONFIG + " (serving.loadBalancerController.replicas)",
+    ("aws-load-balancer-controller", "replicaCount"): CONFIG + " (addons.loadBalancerController.replicas)",
     ("kubeflow-trainer", "jobset.install"): CONFIG + " (Trainer installs JobSet unless the stack has its own)",
     ("kuberay-operator", "metrics"): CONFIG + " (the ServiceMonitor follows the observability add-on; off is the default)",
     ("kueue", "enablePrometheus"): CONFIG + " (follows the observability add-on; off is the default)",

@@ -110,7 +110,7 @@ def test_the_controller_outlives_nothing_it_needs_network_and_cluster_go_after_i
 def test_a_hub_load_balancer_without_the_controller_is_a_config_error_naming_the_key():
     hub = {"enabled": True, "authenticator": "dummy", "exposure": "internal-lb"}
     with pytest.raises(ConfigError) as caught:
-        spec_of("dev", addons={"jupyterhub": hub}, serving={"loadBalancerController": {"enabled": False}})
+        spec_of("dev", addons={"jupyterhub": hub, "loadBalancerController": {"enabled": False}})
     (problem,) = [p for p in caught.value.problems if p.path == "crucible:addons.jupyterhub.exposure"]
     assert "'internal-lb'" in problem.message and "loadBalancerController.enabled" in problem.message
 

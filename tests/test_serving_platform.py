@@ -104,7 +104,7 @@ def test_the_load_balancer_rule_admits_only_the_vpc_on_the_app_port_of_the_app(r
 
 
 def test_no_load_balancer_rule_without_the_controller():
-    bare = plan("prod", serving={"loadBalancerController": {"enabled": False}}, **CONFIG)
+    bare = plan("prod", addons={"loadBalancerController": {"enabled": False}}, **CONFIG)
     names = {p.inputs["metadata"]["name"] for p in bare.of_type(NETPOL)}
     assert not [n for n in names if n.startswith("allow-load-balancer")]
 

@@ -275,8 +275,8 @@ def test_the_renderer_refuses_public_exposure_without_a_certificate_too():
         ({"serving": {"exposure": "internet"}}, "crucible:serving.exposure"),
         ({"training": {"examples": {"pool": "nope"}}}, "crucible:training.examples.pool"),
         ({"training": {"examples": {"pool": "serve"}}, "pools": POOLS}, "crucible:training.examples.pool"),
-        ({"training": {"trainer": {"enabled": False}}}, "crucible:training.runtimes"),
-        ({"training": {"mpiOperator": {"version": "latest"}}}, "crucible:training.mpiOperator.version"),
+        ({"addons": {"trainer": {"enabled": False}}}, "crucible:training.runtimes"),
+        ({"addons": {"mpiOperator": {"version": "latest"}}}, "crucible:addons.mpiOperator.version"),
         ({"serving": {"examples": {"minReplicas": 5, "maxReplicas": 2}}}, "crucible:serving.examples.minReplicas"),
         ({"serving": {"examples": {"model": "mistral"}}}, "crucible:serving.examples.model"),
     ],
@@ -289,7 +289,7 @@ def test_bad_training_and_serving_config_names_the_key(overrides, path):
 
 def test_training_config_in_a_stack_without_the_platform_layer_is_an_error():
     with pytest.raises(ConfigError) as error:
-        spec_of("prod", layers=["network", "cluster"], training={"mpiOperator": {"enabled": False}})
+        spec_of("prod", layers=["network", "cluster"], training={"resume": {"maxRestarts": 2}})
     assert [p.path for p in error.value.problems] == ["crucible:training"]
 
 
@@ -310,9 +310,8 @@ def test_operators_and_controller_are_top_level_platform_components(dev_plan):
 def test_each_operator_is_a_toggle():
     run = plan(
         "dev",
-        training={"mpiOperator": {"enabled": False}, "trainer": {"enabled": False}, "runtimes": []},
-        serving={"loadBalancerController": {"enabled": False}},
-        addons={"kuberay": {"enabled": False}},
+        training={"runtimes": []},
+        addons={"mpiOperator": {"enabled": False}, "trainer": {"enabled": False}, "loadBalancerController": {"enabled": False}, "kuberay": {"enabled": False}},
     )
     assert not [r for r in run.resources if r.type.startswith("crucible:platform:")]
     assert not [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if "crucible:platform:" in r.urn]
@@ -339,22 +338,23 @@ def runtime_image(run) -> str:
 
 def test_the_deployed_runtime_defaults_to_the_pytorch_image_of_the_examples(dev_plan):
     spec = spec_of("dev")
-    assert runtime_image(dev_plan) == spec.training.trainer.runtime_image == spec.training.examples.pytorch_image
+    assert runtime_image(dev_plan) == spec.addons.trainer.runtime_image == spec.training.examples.pytorch_image
 
 
 def test_the_deployed_runtime_takes_its_own_image_setting_not_the_examples():
     # The ClusterTrainingRuntime is platform (deployed by `pulumi up`); the example TrainJob names its own image.
-    training = {"trainer": {"runtimeImage": "registry.example.com/ml/pytorch-efa:2.8.0"}, "examples": {"pytorchImage": "registry.example.com/ml/job:1"}}
-    assert runtime_image(plan("dev", pools=POOLS[:1], training=training)) == "registry.example.com/ml/pytorch-efa:2.8.0"
-    (job,) = render_examples(spec_of("dev", pools=POOLS[:1], training=training))["train/pytorch-efa.yaml"]
+    addons = {"trainer": {"runtimeImage": "registry.example.com/ml/pytorch-efa:2.8.0"}}
+    training = {"examples": {"pytorchImage": "registry.example.com/ml/job:1"}}
+    assert runtime_image(plan("dev", pools=POOLS[:1], training=training, addons=addons)) == "registry.example.com/ml/pytorch-efa:2.8.0"
+    (job,) = render_examples(spec_of("dev", pools=POOLS[:1], training=training, addons=addons))["train/pytorch-efa.yaml"]
     assert job["spec"]["trainer"]["image"] == "registry.example.com/ml/job:1"
 
 
 def test_a_runtime_image_that_is_not_an_image_reference_is_refused():
     with pytest.raises(ConfigError) as error:
-        spec_of("dev", training={"trainer": {"runtimeImage": "not an image"}})
+        spec_of("dev", addons={"trainer": {"runtimeImage": "not an image"}})
     (problem,) = error.value.problems
-    assert problem.path == "crucible:training.trainer.runtimeImage" and "not an image" in problem.message
+    assert problem.path == "crucible:addons.trainer.runtimeImage" and "not an image" in problem.message
 
 
 def test_mpi_operator_is_pinned_runs_on_system_nodes_and_serves_mpijob_v2beta1(dev_plan):
@@ -437,7 +437,7 @@ def test_examples_command_writes_nothing_for_a_stack_without_pools(tmp_path, cap
 
 
 def test_no_ingress_without_the_load_balancer_controller(catalog):
-    spec = spec_of("dev", pools=POOLS, serving={"loadBalancerController": {"enabled": False}})
+    spec = spec_of("dev", pools=POOLS, addons={"loadBalancerController": {"enabled": False}})
     docs = render_examples(spec, catalog)["serve/prompt-lab.yaml"]
     assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service"]
 

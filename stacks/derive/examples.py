@@ -57,4 +57,4 @@ def prompt_app_kind(spec: PlatformSpec) -> str | None:
 
 def prompt_app_behind_load_balancer(spec: PlatformSpec) -> bool:
     """Whether `crucible examples` hands teams the prompt app with its ALB Ingress (IP targets)."""
-    return prompt_app_kind(spec) is not None and spec.serving.load_balancer_controller.enabled
+    return prompt_app_kind(spec) is not None and spec.addons.load_balancer_controller.enabled

@@ -1,7 +1,9 @@
-"""The addons section (platform layer): JupyterHub, observability, the optional Argo Workflows engine and the KubeRay
-operator.
+"""The addons section (platform layer): JupyterHub, observability, the optional Argo Workflows engine, the KubeRay
+operator, the training operators, the AWS Load Balancer Controller, Kueue, LeaderWorkerSet and KEDA.
 
-`crucible:addons` has one subsection per add-on, each with `enabled` and its settings. Secrets never live in this
+`crucible:addons` has one subsection per add-on, each with `enabled`, `version` (default: the pin of
+components/versions.py) and its settings. An add-on turned off that the rest of the config needs is a problem naming
+both keys (:func:`check_addon_needs`, :func:`stacks.spec.workloads.check_operators`). Secrets never live in this
 section: the OAuth client secret, the Grafana admin password and the Argo SSO client secret are top-level Pulumi
 secret config keys (`pulumi config set --secret crucible:<key> …`), declared on PlatformSpec with
 :func:`secret_setting` (kept out of the spec's repr) and handed to resources as `pulumi.Output.secret`.
@@ -26,7 +28,7 @@ from stacks.spec.checks import (
     semver,
     unique_ignoring_case,
 )
-from stacks.spec.schema import ByEnv, Context, all_of, each, in_range, non_empty, setting, show, unique
+from stacks.spec.schema import ByEnv, Context, all_of, each, each_rule, in_range, non_empty, setting, show, unique
 
 if TYPE_CHECKING:  # pragma: no cover
     from stacks.spec.platform import PlatformSpec
@@ -37,6 +39,12 @@ DCGM_EXPORTER_CHART_VERSION = versions.chart("dcgm-exporter").version
 PROMETHEUS_STACK_CHART_VERSION = versions.chart("kube-prometheus-stack").version
 ARGO_WORKFLOWS_CHART_VERSION = versions.chart("argo-workflows").version
 KUBERAY_CHART_VERSION = versions.chart("kuberay-operator").version  # ../shared/upstream/crds/kuberay (SOURCES.md: v1.7.0)
+MPI_OPERATOR_VERSION = versions.image("mpi-operator").tag
+TRAINER_CHART_VERSION = versions.chart("kubeflow-trainer").version
+LOAD_BALANCER_CONTROLLER_CHART_VERSION = versions.chart("aws-load-balancer-controller").version
+KUEUE_CHART_VERSION = versions.chart("kueue").version
+LWS_CHART_VERSION = versions.chart("lws").version
+KEDA_CHART_VERSION = versions.chart("keda").version
 # The image of the Neuron SDK's own monitor DaemonSet (aws-neuron-sdk src/k8/k8s-neuron-monitor-daemonset.yml):
 # neuron-monitor piped into its Prometheus exporter, serving on port 8000.
 NEURON_MONITOR_IMAGE = versions.image("neuron-monitor").ref
@@ -263,6 +271,96 @@ class KubeRaySpec:
     )
 
 
+# ---- the training operators, the load balancer controller, Kueue, LeaderWorkerSet, KEDA ----------------------
+# Formerly training.mpiOperator, training.trainer and serving.loadBalancerController: those keys still load for one
+# release, with a deprecation warning (stacks/spec/deprecated.py).
+
+
+@dataclass(frozen=True)
+class MpiOperatorSpec:
+    """kubeflow/mpi-operator: MPIJob v2beta1. It publishes raw manifests only, so Crucible writes its objects."""
+
+    enabled: bool = setting(
+        "Install the MPI operator (MPIJob v2beta1; admitted by Kueue as kubeflow.org/mpijob). The health canary "
+        "(training.healthCanary) runs MPIJobs and needs it.",
+        default=True,
+    )
+    version: str = setting(
+        "Not a chart version: the mpi-operator release, i.e. the tag of its controller image mpioperator/mpi-operator:<version> "
+        "(upstream ships raw manifests, no chart; Crucible writes the CRD, RBAC and Deployment of that release).",
+        default=MPI_OPERATOR_VERSION,
+        check=semver,
+    )
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """Kubeflow Trainer v2 (TrainJob v1alpha1), from its Helm chart; never beside training-operator v1."""
+
+    enabled: bool = setting("Install Kubeflow Trainer (TrainJob; admitted by Kueue as trainer.kubeflow.org/trainjob). training.runtimes need it.", default=True)
+    version: str = setting("Chart version of oci://ghcr.io/kubeflow/charts/kubeflow-trainer.", default=TRAINER_CHART_VERSION, check=semver)
+    install_job_set: bool = setting("Install JobSet as the chart's dependency (turn off when JobSet is already installed in the cluster).", default=True)
+    runtime_image: str = setting(
+        "Image of the ClusterTrainingRuntimes Crucible deploys with Trainer (`training.runtimes`): PyTorch with the EFA "
+        "installer and aws-ofi-nccl, e.g. an AWS Deep Learning Container. A TrainJob that names no image of its own runs "
+        "it; pin it.",
+        default=versions.image("pytorch-training").ref,  # the same pin as training.examples.pytorchImage
+        check=image_ref,
+    )
+
+
+@dataclass(frozen=True)
+class LoadBalancerControllerSpec:
+    enabled: bool = setting(
+        "Install the AWS Load Balancer Controller (Ingress → ALB, Service → NLB). Every load balancer Crucible asks for "
+        "needs it: serving.exposure public, serving.models[] exposure internal or public, addons.jupyterhub exposure "
+        "internal-lb or public.",
+        default=True,
+    )
+    version: str = setting("Chart version of eks-charts aws-load-balancer-controller.", default=LOAD_BALANCER_CONTROLLER_CHART_VERSION, check=semver)
+    replicas: int = setting("Controller replicas (on the system node group).", default=2, check=in_range(1, 5))
+
+
+@dataclass(frozen=True)
+class KueueSpec:
+    enabled: bool = setting(
+        "Install Kueue when the stack has teams (crucible:teams): their ClusterQueues, LocalQueues and quotas are "
+        "Kueue's, so with teams it cannot be off; without teams nothing is installed either way.",
+        default=True,
+    )
+    version: str = setting(
+        "Chart version of oci://registry.k8s.io/kueue/charts/kueue. Crucible writes the queues in API kueue.x-k8s.io/v1beta2 "
+        "(the pinned release's): a release must serve it.",
+        default=KUEUE_CHART_VERSION,
+        check=semver,
+    )
+
+
+@dataclass(frozen=True)
+class LeaderWorkerSetSpec:
+    enabled: bool = setting(
+        "Install the LeaderWorkerSet operator when a served model's replica spans nodes (serving.models[]: a LeaderWorkerSet "
+        "group per replica); such a model cannot be served with it off. Without one nothing is installed either way.",
+        default=True,
+    )
+    version: str = setting(
+        "Chart version of oci://registry.k8s.io/lws/charts/lws. The controller image's tag is pinned apart "
+        "(components/versions.py image lws): raise both together.",
+        default=LWS_CHART_VERSION,
+        check=semver,
+    )
+
+
+@dataclass(frozen=True)
+class KedaSpec:
+    enabled: bool = setting(
+        "Install KEDA with served models when Prometheus is on (addons.observability): it scales serving.models[] on the "
+        "server's metrics, so a model with maxReplicas above minReplicas (or minReplicas 0) needs it.",
+        default=True,
+    )
+    version: str = setting("Chart version of kedacore/charts keda (https://kedacore.github.io/charts).", default=KEDA_CHART_VERSION, check=semver)
+
+
 # ---- crucible verify -----------------------------------------------------------------------------------
 
 
@@ -289,6 +387,14 @@ class AddonsSpec:
     argo: ArgoSpec = setting("Argo Workflows (see `argo.*`).", default={})
     kuberay: KubeRaySpec = setting("The KubeRay operator (see `kuberay.*`).", default={})
     verify: VerifySpec = setting("What `crucible verify` runs with in the cluster (see `verify.*`).", default={})
+    mpi_operator: MpiOperatorSpec = setting("The MPI operator (see `mpiOperator.*`; formerly training.mpiOperator).", default={})
+    trainer: TrainerSpec = setting("Kubeflow Trainer (see `trainer.*`; formerly training.trainer).", default={})
+    load_balancer_controller: LoadBalancerControllerSpec = setting(
+        "The AWS Load Balancer Controller (see `loadBalancerController.*`; formerly serving.loadBalancerController).", default={}
+    )
+    kueue: KueueSpec = setting("Kueue, the teams' queues and quotas (see `kueue.*`).", default={})
+    leader_worker_set: LeaderWorkerSetSpec = setting("The LeaderWorkerSet operator of multi-node served models (see `leaderWorkerSet.*`).", default={})
+    keda: KedaSpec = setting("KEDA, the autoscaler of served models (see `keda.*`).", default={})
 
 
 def required_secrets(spec: "PlatformSpec") -> list[tuple[str, str]]:
@@ -308,9 +414,77 @@ def required_secrets(spec: "PlatformSpec") -> list[tuple[str, str]]:
 
 
 def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
-    """Cross-section rules: pools named by the add-ons exist (required secrets: :func:`required_secrets`)."""
+    """Cross-section rules: pools named by the add-ons exist, and an add-on turned off is not one something else of
+    the stack needs (required secrets: :func:`required_secrets`)."""
     if not spec.builds("platform"):
         return
+    each_rule(lambda: _check_hub(spec, ctx, path), lambda: check_addon_needs(spec, ctx, path))
+
+
+def check_addon_needs(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    """An add-on turned off (`addons.<name>.enabled: false`) that the stack's other settings cannot do without: each
+    problem names the add-on's key and the setting that needs it. (The load balancer controller's and the MPI
+    operator's users check it where they are declared: addons.jupyterhub.exposure, serving.exposure,
+    serving.models[].exposure, training.runtimes, training.healthCanary.)"""
+    each_rule(lambda: _needs_kueue(spec, ctx, path), lambda: _needs_lws(spec, ctx, path), lambda: _needs_keda(spec, ctx, path))
+
+
+def _needs_kueue(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    # The teams' ClusterQueues, LocalQueues and ResourceFlavors are Kueue objects (stacks/layers/platform/tenancy.py).
+    if spec.teams and not spec.addons.kueue.enabled:
+        names = ", ".join(t.name for t in spec.teams)
+        ctx.problem(
+            f"{path}addons.kueue.enabled",
+            f"got false, but crucible:teams is set ({names}): every team's queues and quotas are Kueue's (ClusterQueue, "
+            "LocalQueue, ResourceFlavor); set addons.kueue.enabled: true or remove crucible:teams",
+        )
+
+
+def _served(spec: "PlatformSpec"):
+    """(index, model, its replica shape) of every served model whose pool is a serving pool of this stack and whose
+    replica can be laid out (the others are reported by serving.models' own rules)."""
+    from stacks.derive.serving import ShapeError, replica_shape
+
+    pools = {p.name: p for p in spec.pools}
+    for i, m in enumerate(spec.serving.models):
+        pool = pools.get(m.pool)
+        if pool is None or pool.workload != "serving" or pool.kind == "cpu":
+            continue
+        try:
+            yield i, m, replica_shape(m, pool)
+        except ShapeError:
+            continue
+
+
+def _needs_lws(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    # A replica spanning nodes is a LeaderWorkerSet group (addons/serving.py VllmModel); its CRD is the operator's.
+    if spec.addons.leader_worker_set.enabled or not spec.serving.models:
+        return
+    for i, m, shape in _served(spec):
+        if shape.multi_node:
+            ctx.problem(
+                f"{path}addons.leaderWorkerSet.enabled",
+                f"got false, but serving.models[{i}] ({show(m.name)}) has replicas spanning {shape.nodes} nodes, each a LeaderWorkerSet "
+                f"group (tensorParallelSize {m.tensor_parallel_size} × pipelineParallelSize {m.pipeline_parallel_size}); set "
+                "addons.leaderWorkerSet.enabled: true or fit the replica in one node",
+            )
+
+
+def _needs_keda(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    # A model whose replica count can change gets a KEDA ScaledObject (stacks/layers/platform/serving.py model_args).
+    if spec.addons.keda.enabled:
+        return
+    for i, m in enumerate(spec.serving.models):
+        if m.max_replicas > m.min_replicas:
+            fixed = f"maxReplicas: {m.min_replicas}" if m.min_replicas else "minReplicas: 1, maxReplicas: 1"
+            ctx.problem(
+                f"{path}addons.keda.enabled",
+                f"got false, but serving.models[{i}] ({show(m.name)}) autoscales (serving.models[{i}].minReplicas {m.min_replicas}, "
+                f"maxReplicas {m.max_replicas}): its ScaledObject is KEDA's; set addons.keda.enabled: true or a fixed count ({fixed})",
+            )
+
+
+def _check_hub(spec: "PlatformSpec", ctx: Context, path: str) -> None:
     hub = spec.addons.jupyterhub
     if hub.enabled:
         pools = {p.name: p for p in spec.pools}
@@ -353,9 +527,9 @@ def check_addons(spec: "PlatformSpec", ctx: Context, path: str) -> None:
             "required with crucible:teams: each team's notebook profiles go to the members of its groups (teams[].notebookGroups), "
             "which the hub reads from this user-info claim (Cognito: cognito:groups)",
         )
-    if hub.enabled and hub.exposure != "private" and not spec.serving.load_balancer_controller.enabled:
+    if hub.enabled and hub.exposure != "private" and not spec.addons.load_balancer_controller.enabled:
         ctx.problem(
             f"{path}addons.jupyterhub.exposure",
-            f"got {show(hub.exposure)}, but serving.loadBalancerController.enabled is false: the hub's NLB is made by the "
+            f"got {show(hub.exposure)}, but addons.loadBalancerController.enabled is false: the hub's NLB is made by the "
             'AWS Load Balancer Controller; enable it or use exposure "private"',
         )

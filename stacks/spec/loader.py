@@ -15,6 +15,7 @@ from typing import Any, Collection, Literal, Mapping, Optional
 import yaml
 
 from stacks.spec.addons import required_secrets
+from stacks.spec.deprecated import migrate, name_old_keys
 from stacks.spec.platform import LAYERS, SECTION_LAYERS, PlatformSpec
 from stacks.spec.schema import ENVIRONMENTS, ConfigError, Context, Problem, config_key, is_parsed, parse, show
 
@@ -98,7 +99,8 @@ def load_spec(
     ``missing_secrets``: "refuse" (the real run: a required secret that is not set is a problem naming the command
     that sets it) or "allow" (offline planning, which lists them: :func:`secrets_of`).
 
-    Raises :class:`ConfigError` listing every problem; nothing else is raised for bad input.
+    Raises :class:`ConfigError` listing every problem; nothing else is raised for bad input. What is not an error but
+    should change (a deprecated key) is in the spec's ``warnings``.
     """
     raw: dict[str, Any] = {}
     for key, value in config.items():
@@ -115,7 +117,9 @@ def load_spec(
                     f"given as plain text; a secret must be stored encrypted (`secure:`): remove the plain value from the "
                     f"stack config and run `{set_secret_command(key, stack)}`",
                 )
-    spec = parse(PlatformSpec, raw, ROOT, ctx)
+    migrated, renames = migrate(raw, ctx)  # deprecated keys (stacks/spec/deprecated.py): warnings, or problems naming both keys
+    spec = parse(PlatformSpec, migrated, ROOT, ctx)
+    ctx.problems = name_old_keys(ctx.problems, renames)
     _check_sections_of_layers(raw, ctx)
     _check_provider_region(config, raw, ctx)
     if is_parsed(spec) and missing_secrets == "refuse":
@@ -124,7 +128,7 @@ def load_spec(
                 ctx.problem(f"{ROOT}{key}", f"required for {needed_by} and not set: run `{set_secret_command(key, stack)}`")
     if ctx.problems or not is_parsed(spec):
         raise ConfigError(ctx.problems, source)
-    return dataclasses.replace(spec, stack=stack)
+    return dataclasses.replace(spec, stack=stack, warnings=tuple(ctx.warnings))
 
 
 def _check_sections_of_layers(raw: Mapping[str, Any], ctx: Context) -> None:

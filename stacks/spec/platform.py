@@ -16,7 +16,7 @@ from stacks.spec.storage import StorageSpec, check_physical_names
 from stacks.spec.teams import TeamSpec, check_teams
 from components.partitions import all_regions
 from stacks.spec.checks import AWS_TAGS_PER_RESOURCE, tag_problems
-from stacks.spec.schema import ByEnv, Context, all_of, did_you_mean, each_rule, setting, show, unique
+from stacks.spec.schema import ByEnv, Context, Problem, all_of, did_you_mean, each_rule, setting, show, unique
 from stacks.spec.workloads import ServingSpec, TrainingSpec, check_workloads
 
 LAYERS = ("network", "cluster", "compute", "storage", "platform")
@@ -138,21 +138,30 @@ class PlatformSpec:
         default=[],
     )
     storage: StorageSpec = setting("The storage layer: S3 buckets, FSx for Lustre, volumes (see `storage.*`).", default={})
-    training: TrainingSpec = setting("Training operators and example jobs of the platform layer (see `training.*`).", default={})
-    serving: ServingSpec = setting("Load balancer controller, exposure and example serving workloads of the platform layer (see `serving.*`).", default={})
+    training: TrainingSpec = setting(
+        "Training runtimes, example jobs, the health canary and auto-resume of the platform layer (see `training.*`; the operators are addons.mpiOperator and addons.trainer).",
+        default={},
+    )
+    serving: ServingSpec = setting(
+        "Exposure, served models and example serving workloads of the platform layer (see `serving.*`; the controller is addons.loadBalancerController).",
+        default={},
+    )
     teams: tuple[TeamSpec, ...] = setting(
         "Teams sharing the cluster: namespace, Kueue queues with their share of each pool, RBAC, a Pod Identity role "
         "limited to their S3 prefixes (see `teams[].*`). Kueue is installed when at least one team is set.",
         default=[],
     )
     queues: QueuesSpec = setting("Kueue's priority classes, gang admission and topology-aware placement for the teams' jobs (see `queues.*`).", default={})
-    addons: AddonsSpec = setting("JupyterHub, observability, Argo Workflows and the KubeRay operator of the platform layer (see `addons.*`).", default={})
+    addons: AddonsSpec = setting("Every add-on of the platform layer, each with `enabled` and `version` (see `addons.*`).", default={})
     cost: CostSpec = setting("What the plan's cost section cannot read from the catalogs: spot savings, reservation sizes (see `cost.*`).", default={})
     jupyterhub_oauth_client_secret: Optional[str] = secret_setting("JupyterHub OAuth client secret (authenticators github, generic-oauth).")
     grafana_admin_password: Optional[str] = secret_setting("Grafana admin password (addons.observability.grafana).")
     argo_sso_client_secret: Optional[str] = secret_setting("Argo Workflows SSO client secret (addons.argo auth mode sso).")
 
     stack: str = field(default="", metadata={"internal": True})
+    # What the loader found worth saying that is not an error (a deprecated key): `crucible plan` prints them, `pulumi
+    # up` logs them. Not part of the spec's value: a config with an old key equals the one with the new key.
+    warnings: tuple[Problem, ...] = field(default=(), compare=False, repr=False, metadata={"internal": True})
 
     @property
     def cluster_name(self) -> str:

@@ -87,9 +87,14 @@ class Context:
     env: str
     problems: list[Problem] = field(default_factory=list)
     stack: str = ""  # the stack's name, when known (physical names derive from it)
+    warnings: list[Problem] = field(default_factory=list)  # not errors: e.g. a deprecated key (stacks/spec/deprecated.py)
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        """Something the config should change that does not stop it: the loaded spec carries it (PlatformSpec.warnings)."""
+        self.warnings.append(Problem(path, message))
 
 
 Check = Callable[[Any], Optional[str]]  # one message (without the path) or None; what each/all_of/in_range compose

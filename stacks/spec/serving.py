@@ -207,8 +207,12 @@ def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 "got 'public', but serving.exposure is 'private': the controller's alb IngressClass then forces every ALB internal; "
                 "set serving.exposure: public (with serving.certificateArn) to allow internet-facing endpoints",
             )
-        if m.exposure != "cluster" and not spec.serving.load_balancer_controller.enabled:
-            ctx.problem(f"{at}.exposure", f"got {show(m.exposure)}; a load balancer needs serving.loadBalancerController.enabled: true (or exposure: cluster)")
+        if m.exposure != "cluster" and not spec.addons.load_balancer_controller.enabled:
+            ctx.problem(
+                f"{at}.exposure",
+                f"got {show(m.exposure)}, but addons.loadBalancerController.enabled is false; a load balancer needs it: "
+                "set addons.loadBalancerController.enabled: true (or exposure: cluster)",
+            )
         if m.weights == "s3" and m.weights_bucket and spec.builds("storage"):
             buckets = {b.name: b for b in spec.storage.buckets}
             bucket = buckets.get(m.weights_bucket)

@@ -1,5 +1,7 @@
-"""The training and serving sections: training operators, the load balancer controller, exposure, and the
-values the shipped example jobs and services are rendered with (platform layer config)."""
+"""The training and serving sections: training runtimes, the health canary, auto-resume, exposure, served models and
+the values the shipped example jobs and services are rendered with (platform layer config). The operators and the
+load balancer controller are add-ons (stacks/spec/addons.py: addons.mpiOperator, addons.trainer,
+addons.loadBalancerController)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from stacks.spec.platform import PlatformSpec
 
 # The defaults are the pins of components/versions.py (one table of every pinned version).
-MPI_OPERATOR_VERSION = versions.image("mpi-operator").tag
-TRAINER_CHART_VERSION = versions.chart("kubeflow-trainer").version
-LOAD_BALANCER_CONTROLLER_CHART_VERSION = versions.chart("aws-load-balancer-controller").version
 # Ray of the training examples. KubeRay's token authentication (authOptions.mode: token) needs Ray >= 2.52.0, and
 # the policy pack (SEC-RAY-001) demands it from that version on: the examples never run an older Ray.
 RAY_VERSION = versions.SOFTWARE["ray"].version
@@ -35,30 +34,6 @@ def ray_version(value: str) -> Optional[str]:
     if tuple(int(p) for p in value.split(".")) < RAY_TOKEN_AUTH_MIN:
         return f"got {show(value)}; allowed: {'.'.join(map(str, RAY_TOKEN_AUTH_MIN))} or later (KubeRay token authentication needs it)"
     return None
-
-
-@dataclass(frozen=True)
-class MpiOperatorSpec:
-    """kubeflow/mpi-operator: MPIJob v2beta1. It publishes raw manifests only, so Crucible writes its objects."""
-
-    enabled: bool = setting("Install the MPI operator (MPIJob v2beta1; admitted by Kueue as kubeflow.org/mpijob).", default=True)
-    version: str = setting("mpi-operator release (image tag mpioperator/mpi-operator:<version>).", default=MPI_OPERATOR_VERSION, check=semver)
-
-
-@dataclass(frozen=True)
-class TrainerSpec:
-    """Kubeflow Trainer v2 (TrainJob v1alpha1), from its Helm chart; never beside training-operator v1."""
-
-    enabled: bool = setting("Install Kubeflow Trainer (TrainJob; admitted by Kueue as trainer.kubeflow.org/trainjob).", default=True)
-    version: str = setting("Chart version of oci://ghcr.io/kubeflow/charts/kubeflow-trainer.", default=TRAINER_CHART_VERSION, check=semver)
-    install_job_set: bool = setting("Install JobSet as the chart's dependency (turn off when JobSet is already installed in the cluster).", default=True)
-    runtime_image: str = setting(
-        "Image of the ClusterTrainingRuntimes Crucible deploys with Trainer (`training.runtimes`): PyTorch with the EFA "
-        "installer and aws-ofi-nccl, e.g. an AWS Deep Learning Container. A TrainJob that names no image of its own runs "
-        "it; pin it.",
-        default=versions.image("pytorch-training").ref,  # the same pin as training.examples.pytorchImage
-        check=image_ref,
-    )
 
 
 @dataclass(frozen=True)
@@ -193,8 +168,6 @@ class HealthCanarySpec:
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    mpi_operator: MpiOperatorSpec = setting("The MPI operator (see `mpiOperator.*`).", default={})
-    trainer: TrainerSpec = setting("Kubeflow Trainer (see `trainer.*`).", default={})
     runtimes: tuple[Literal["torch-distributed-efa"], ...] = setting(
         "ClusterTrainingRuntimes Crucible ships with Trainer: torch-distributed-efa (torchrun, EFA, /dev/shm sized for NCCL).",
         default=["torch-distributed-efa"],
@@ -203,17 +176,6 @@ class TrainingSpec:
     examples: TrainingExamplesSpec = setting("Values of the example jobs (see `examples.*`).", default={})
     health_canary: HealthCanarySpec = setting("The fleet health canary (see `healthCanary.*`).", default={})
     resume: ResumeSpec = setting('Restarts and checkpoints of training jobs (see `resume.*`; README "Auto-resume contract").', default={})
-
-    def check(self, ctx: Context, path: str) -> None:
-        if self.runtimes and not self.trainer.enabled:
-            ctx.problem(f"{path}.runtimes", f"got {show(list(self.runtimes))}; runtimes need trainer.enabled: true (or set runtimes: [])")
-
-
-@dataclass(frozen=True)
-class LoadBalancerControllerSpec:
-    enabled: bool = setting("Install the AWS Load Balancer Controller (Ingress → ALB, Service → NLB).", default=True)
-    version: str = setting("Chart version of eks-charts aws-load-balancer-controller.", default=LOAD_BALANCER_CONTROLLER_CHART_VERSION, check=semver)
-    replicas: int = setting("Controller replicas (on the system node group).", default=2, check=in_range(1, 5))
 
 
 @dataclass(frozen=True)
@@ -248,7 +210,6 @@ class ServingExamplesSpec:
 
 @dataclass(frozen=True)
 class ServingSpec:
-    load_balancer_controller: LoadBalancerControllerSpec = setting("The AWS Load Balancer Controller (see `loadBalancerController.*`).", default={})
     exposure: Literal["private", "public"] = setting(
         "How served apps are reached: private (ClusterIP + internal ALB; the controller's IngressClass enforces `internal`) "
         "or public (internet-facing ALB, HTTPS only: needs certificateArn; reported by the policy pack).",
@@ -276,8 +237,6 @@ class ServingSpec:
                 f"{path}.certificateArn",
                 "required when exposure is 'public': public endpoints are HTTPS only; name an ACM certificate ARN (or set exposure: private)",
             )
-        if self.exposure == "public" and not self.load_balancer_controller.enabled:
-            ctx.problem(f"{path}.exposure", "got 'public'; a public endpoint needs loadBalancerController.enabled: true")
 
 
 def check_canary(spec: "PlatformSpec", ctx: Context, path: str) -> None:
@@ -287,16 +246,35 @@ def check_canary(spec: "PlatformSpec", ctx: Context, path: str) -> None:
     key = f"{path}training.healthCanary.enabled"
     if not spec.teams:
         ctx.problem(key, "got true; the canary is admitted by Kueue, which a stack installs with teams: define crucible:teams or turn it off")
-    if not spec.training.mpi_operator.enabled:
-        ctx.problem(key, "got true; the canary runs an MPIJob: set training.mpiOperator.enabled: true or turn it off")
+    if not spec.addons.mpi_operator.enabled:
+        ctx.problem(key, "got true, but addons.mpiOperator.enabled is false; the canary runs an MPIJob: set addons.mpiOperator.enabled: true or turn it off")
     if not any(p.kind == "gpu" and p.efa for p in spec.pools):
         kinds = ", ".join(f"{p.name} ({p.kind}, efa {str(p.efa).lower()})" for p in spec.pools) or "none"
         ctx.problem(key, f"got true; allowed only with a gpu pool with efa: true (pools: {kinds})")
 
 
+def check_operators(spec: "PlatformSpec", ctx: Context, path: str) -> None:
+    """What the training runtimes and a public serving endpoint need of the add-ons (addons.trainer,
+    addons.loadBalancerController)."""
+    runtimes = spec.training.runtimes
+    if runtimes and not spec.addons.trainer.enabled:
+        ctx.problem(
+            f"{path}training.runtimes",
+            f"got {show(list(runtimes))}, but addons.trainer.enabled is false; ClusterTrainingRuntimes are Kubeflow Trainer's: "
+            "set addons.trainer.enabled: true (or training.runtimes: [])",
+        )
+    if spec.serving.exposure == "public" and not spec.addons.load_balancer_controller.enabled:
+        ctx.problem(
+            f"{path}serving.exposure",
+            "got 'public', but addons.loadBalancerController.enabled is false; a public endpoint is an ALB the controller makes: "
+            "set addons.loadBalancerController.enabled: true (or exposure: private)",
+        )
+
+
 def check_workloads(spec: "PlatformSpec", ctx: Context, path: str) -> None:
     """Cross-section rules: the example pool must be a pool of this stack, an EFA training pool; the canary's needs;
     serving.models."""
+    check_operators(spec, ctx, path)
     check_canary(spec, ctx, path)
     check_models(spec, ctx, path)
     wanted = spec.training.examples.pool

@@ -28,6 +28,19 @@ def _write_json(document: dict, target: str) -> None:
         Path(target).write_text(text + "\n")
 
 
+def print_spec_warnings(spec, path: Path) -> None:
+    """What the loader warns about in a stack config (e.g. deprecated keys), on stderr (stdout stays the command's output)."""
+    for warning in spec.warnings:
+        print(f"warning: {path.name}: {warning}", file=sys.stderr)
+
+
+def print_warnings(planned) -> None:
+    """The loader's warnings of a planned stack and of the stack it references."""
+    while planned is not None:
+        print_spec_warnings(planned.spec, planned.path)
+        planned = planned.referenced
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from stacks.tools.plan.locate import plan_stack
     from stacks.tools.plan.report import build_report
@@ -40,7 +53,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if is_bootstrap(args.stack):  # the delivery pipeline's own program (bootstrap/), same harness and policy pack
         document, lines = plan_bootstrap(args.stack)
     else:
-        document, lines = build_report(plan_stack(args.stack))
+        planned = plan_stack(args.stack)
+        print_warnings(planned)
+        document, lines = build_report(planned)
     if args.json:
         _write_json(document, args.json)
     if args.json != "-":
@@ -105,7 +120,9 @@ def _plan_document(source: str) -> dict:
             from stacks.spec import Problem
 
             raise ConfigError([Problem(source, f"cannot read plan JSON: {exc}")], source) from None
-    document, _ = build_report(plan_stack(source))
+    planned = plan_stack(source)
+    print_warnings(planned)
+    document, _ = build_report(planned)
     return document
 
 
@@ -126,7 +143,9 @@ def cmd_examples(args: argparse.Namespace) -> int:
     from stacks.tools.plan.locate import config_path
     from stacks.spec.loader import load_stack_file
 
-    spec, _, _ = load_stack_file(config_path(args.stack))
+    path = config_path(args.stack)
+    spec, _, _ = load_stack_file(path)
+    print_spec_warnings(spec, path)
     out = Path(args.out)
     if not spec.builds("compute"):
         # The examples are cut to the stack's pools; a stack that builds no compute layer has none.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import threading
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -58,6 +59,7 @@ class PlanRun:
     resources: list[CapturedResource]
     outputs: dict  # secrets masked: what reports and JSON show
     raw_outputs: dict = field(default_factory=dict, repr=False)  # secrets in clear: what a StackReference reads
+    engine_warnings: list[str] = field(default_factory=list)  # what the program logged with pulumi.log.warn (`pulumi up` shows them)
 
     def of_type(self, type_token: str) -> list[CapturedResource]:
         return [r for r in self.resources if r.type == type_token]
@@ -382,7 +384,8 @@ def run_program(
     from pulumi.runtime.settings import ROOT
 
     ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    engine_log = _EngineLog()
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=engine_log.logger)
     exported: dict[str, Any] = {}
     secret_outputs: set[str] = set()
 
@@ -408,7 +411,24 @@ def run_program(
     _assert_unique_urns(monitor.captured)
     resources = creation_order(monitor.captured)
     plain_outputs = {k: (SECRET if k in secret_outputs else to_plain(v)) for k, v in exported.items()}
-    return PlanRun(stack=stack, project=project, resources=resources, outputs=plain_outputs, raw_outputs=to_plain(exported))
+    return PlanRun(
+        stack=stack, project=project, resources=resources, outputs=plain_outputs, raw_outputs=to_plain(exported), engine_warnings=engine_log.warnings
+    )
+
+
+class _EngineLog(logging.Handler):
+    """The engine's log under mocks (pulumi.log.*): warnings recorded for the run, not printed (the CLI prints the
+    spec's warnings itself), everything else dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.warnings: list[str] = []
+        self.logger = logging.Logger("crucible.engine", level=logging.WARNING)  # not registered: no handler but this one
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.warnings.append(record.getMessage())
 
 
 def creation_order(resources: list[CapturedResource]) -> list[CapturedResource]:

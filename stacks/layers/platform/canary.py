@@ -18,7 +18,7 @@ from stacks.spec import PlatformSpec
 
 def canary_enabled(spec: PlatformSpec) -> bool:
     """On, with Kueue (teams) and the MPI operator to run on, and a pool to measure (the spec refuses it otherwise)."""
-    return spec.training.health_canary.enabled and bool(spec.teams) and spec.training.mpi_operator.enabled and bool(canary_pools(spec))
+    return spec.training.health_canary.enabled and bool(spec.teams) and spec.addons.mpi_operator.enabled and bool(canary_pools(spec))
 
 
 def canary_pools(spec: PlatformSpec) -> tuple[CanaryPool, ...]:

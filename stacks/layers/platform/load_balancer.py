@@ -1,4 +1,4 @@
-"""The AWS Load Balancer Controller (serving.loadBalancerController): built first of the platform's add-ons."""
+"""The AWS Load Balancer Controller (addons.loadBalancerController): built first of the platform's add-ons."""
 
 from __future__ import annotations
 
@@ -10,23 +10,23 @@ from stacks.spec import PlatformSpec
 
 
 def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
-    cluster, serving = below.require_cluster(), spec.serving
+    cluster, controller_spec = below.require_cluster(), spec.addons.load_balancer_controller
     controller = LoadBalancerController(
         "aws-load-balancer-controller",
         LoadBalancerControllerArgs(
             cluster_name=cluster.name,
             region=spec.region,
             vpc_id=below.require_network().vpc_id,
-            version=serving.load_balancer_controller.version,
-            replicas=serving.load_balancer_controller.replicas,
+            version=controller_spec.version,
+            replicas=controller_spec.replicas,
             system_pool=cluster.system_node_group_label,
-            enforce_internal=serving.exposure == "private",
+            enforce_internal=spec.serving.exposure == "private",
             depends_on=tuple(below.foundation),
         ),
         opts=opts,
     )
     return AddonOutputs(
-        export={"version": serving.load_balancer_controller.version, "roleArn": controller.role.arn},
+        export={"version": controller_spec.version, "roleArn": controller.role.arn},
         load_balancer_controller=controller.release,  # what it reconciles depends on it (destroyed first)
     )
 
@@ -34,7 +34,7 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
 ENTRY = Entry(
     name="aws-load-balancer-controller",
     components=("crucible:platform:LoadBalancerController",),
-    enabled=lambda spec: spec.serving.load_balancer_controller.enabled,
+    enabled=lambda spec: spec.addons.load_balancer_controller.enabled,
     build=build,
     output="workloads",
     key="loadBalancerController",

@@ -46,14 +46,9 @@ def prometheus_url(spec: PlatformSpec) -> Optional[str]:
 
 
 def build_lws(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
-    operator = LeaderWorkerSetOperator("lws", LeaderWorkerSetArgs(system_pool=below.require_cluster().system_node_group_label), opts=opts)
-    return AddonOutputs(export={"namespace": operator.namespace.metadata.name, "version": operator_version()}, lws=operator.release)
-
-
-def operator_version() -> str:
-    from addons.leader_worker_set import PIN
-
-    return PIN.version
+    version = spec.addons.leader_worker_set.version
+    operator = LeaderWorkerSetOperator("lws", LeaderWorkerSetArgs(system_pool=below.require_cluster().system_node_group_label, version=version), opts=opts)
+    return AddonOutputs(export={"namespace": operator.namespace.metadata.name, "version": version}, lws=operator.release)
 
 
 def model_args(spec: PlatformSpec, model: ServingModelSpec, below: AddonsBelow, depends: list) -> VllmModelArgs:
@@ -113,7 +108,8 @@ def model_args(spec: PlatformSpec, model: ServingModelSpec, below: AddonsBelow, 
 
 def build_serving(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
     system = below.require_cluster().system_node_group_label
-    keda = Keda("keda", KedaArgs(system_pool=system), opts=opts) if prometheus_url(spec) is not None else None
+    autoscaler = prometheus_url(spec) is not None and spec.addons.keda.enabled
+    keda = Keda("keda", KedaArgs(system_pool=system, version=spec.addons.keda.version), opts=opts) if autoscaler else None
     pools: dict[str, list[str]] = {}
     for m in spec.serving.models:
         images = pools.setdefault(m.pool, [])
@@ -157,7 +153,7 @@ def build_serving(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceO
 LWS = Entry(
     name="lws",
     components=("crucible:platform:LeaderWorkerSetOperator",),
-    enabled=lambda spec: bool(spec.serving.models) and bool(spec.teams) and lws_enabled(spec),
+    enabled=lambda spec: bool(spec.serving.models) and bool(spec.teams) and spec.addons.leader_worker_set.enabled and lws_enabled(spec),
     build=build_lws,
     output="workloads",
     key="leaderWorkerSet",

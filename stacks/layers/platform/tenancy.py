@@ -8,7 +8,7 @@ from typing import Optional
 
 import pulumi
 
-from addons.kueue import KUEUE_VERSION, Kueue, KueueArgs
+from addons.kueue import Kueue, KueueArgs
 from addons.observability import PROMETHEUS_SERVICE_ACCOUNT
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.placement_guard import PlacementGuard
@@ -100,10 +100,11 @@ def build_kueue(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
             wait_for_pods_ready=gang_admission(spec).config(),
             priority_classes=priority_classes(spec),
             topology=topology() if topology_aware_pools(spec) else None,
+            version=spec.addons.kueue.version,
         ),
         opts=opts,
     )
-    return AddonOutputs(export={"version": KUEUE_VERSION, "cohort": plan.cohort["metadata"]["name"]}, kueue=kueue)
+    return AddonOutputs(export={"version": spec.addons.kueue.version, "cohort": plan.cohort["metadata"]["name"]}, kueue=kueue)
 
 
 def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
@@ -163,7 +164,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
 KUEUE = Entry(
     name="kueue",
     components=("crucible:platform:Kueue",),
-    enabled=lambda spec: bool(spec.teams),
+    enabled=lambda spec: bool(spec.teams) and spec.addons.kueue.enabled,
     build=build_kueue,
     output="tenancy",
     key="kueue",

@@ -1,4 +1,5 @@
-"""The training operators (training.*): the MPI Operator and the Kubeflow Trainer with its runtimes."""
+"""The training operators (addons.mpiOperator, addons.trainer): the MPI Operator and the Kubeflow Trainer with its runtimes
+(training.runtimes)."""
 
 from __future__ import annotations
 
@@ -10,33 +11,33 @@ from stacks.spec import PlatformSpec
 
 
 def build_mpi_operator(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
-    mpi = spec.training.mpi_operator
+    mpi = spec.addons.mpi_operator
     MpiOperator("mpi-operator", MpiOperatorArgs(version=mpi.version, system_pool=below.require_cluster().system_node_group_label), opts=opts)
     return AddonOutputs(export=mpi.version)
 
 
 def build_kubeflow_trainer(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
-    training = spec.training
+    training, trainer = spec.training, spec.addons.trainer
     KubeflowTrainer(
         "kubeflow-trainer",
         KubeflowTrainerArgs(
-            version=training.trainer.version,
-            install_job_set=training.trainer.install_job_set,
+            version=trainer.version,
+            install_job_set=trainer.install_job_set,
             system_pool=below.require_cluster().system_node_group_label,
             runtimes=training.runtimes,
-            runtime_image=training.trainer.runtime_image,
+            runtime_image=trainer.runtime_image,
             max_restarts=training.resume.max_restarts,
             grace_seconds=training.resume.grace_period_seconds,
         ),
         opts=opts,
     )
-    return AddonOutputs(export={"version": training.trainer.version, "runtimes": list(training.runtimes)})
+    return AddonOutputs(export={"version": trainer.version, "runtimes": list(training.runtimes)})
 
 
 MPI_OPERATOR = Entry(
     name="mpi-operator",
     components=("crucible:platform:MpiOperator",),
-    enabled=lambda spec: spec.training.mpi_operator.enabled,
+    enabled=lambda spec: spec.addons.mpi_operator.enabled,
     build=build_mpi_operator,
     output="workloads",
     key="mpiOperator",
@@ -45,7 +46,7 @@ MPI_OPERATOR = Entry(
 KUBEFLOW_TRAINER = Entry(
     name="kubeflow-trainer",
     components=("crucible:platform:KubeflowTrainer",),
-    enabled=lambda spec: spec.training.trainer.enabled,
+    enabled=lambda spec: spec.addons.trainer.enabled,
     build=build_kubeflow_trainer,
     output="workloads",
     key="trainer",

@@ -95,7 +95,7 @@ def _training_shape(spec: PlatformSpec, catalog: Optional[Catalog]) -> Optional[
 
 def render_pytorch(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
     shape = _training_shape(spec, catalog)
-    if shape is None or not spec.training.trainer.enabled or training.TORCH_EFA_RUNTIME not in spec.training.runtimes:
+    if shape is None or not spec.addons.trainer.enabled or training.TORCH_EFA_RUNTIME not in spec.training.runtimes:
         return []
     ex = spec.training.examples
     return [
@@ -112,7 +112,7 @@ def render_pytorch(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> lis
 
 def render_mpi(spec: PlatformSpec, catalog: Optional[Catalog] = None) -> list[dict]:
     shape = _training_shape(spec, catalog)
-    if shape is None or not spec.training.mpi_operator.enabled:
+    if shape is None or not spec.addons.mpi_operator.enabled:
         return []
     ex = spec.training.examples
     return [

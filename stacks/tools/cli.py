@@ -237,6 +237,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from stacks.tools import gc_tuning
+
+    gc_tuning.for_one_run()
     args = parser().parse_args(argv)
     try:
         return args.func(args)

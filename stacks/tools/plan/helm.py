@@ -617,21 +617,37 @@ def _with_namespace(obj: dict, namespace: str, cluster_scoped: set[str]) -> dict
 
 
 _documents_lock = threading.Lock()
-_documents: dict[str, list[RenderedRelease]] = {}
+_documents: dict[str, concurrent.futures.Future] = {}
 
 
-def rendered_releases(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[RenderedRelease]:
-    """render_releases, cached per plan document content (the same plan is rendered once per process)."""
+def _rendering(document: Mapping[str, Any], shared: Optional[Path]) -> concurrent.futures.Future:
+    """The one rendering of this plan document in this process: started now, or the one already started."""
     digest = hashlib.sha256(
         _key({"resources": document.get("resources"), "kube": document.get("kubernetesVersion"), "shared": str(shared)}).encode()
     ).hexdigest()
     with _documents_lock:
-        if digest in _documents:
-            return _documents[digest]
-    result = render_releases(document, shared)
-    with _documents_lock:
-        _documents[digest] = result
-    return result
+        future = _documents.get(digest)
+        if future is not None:
+            return future
+        future = _documents[digest] = concurrent.futures.Future()
+    try:
+        future.set_result(render_releases(document, shared))
+    except BaseException as error:  # kept for every caller, raised to each
+        future.set_exception(error)
+    return future
+
+
+def rendered_releases(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[RenderedRelease]:
+    """render_releases, cached per plan document content (the same plan is rendered once per process, also when
+    :func:`prefetch` started it on another thread: this waits for that one)."""
+    return _rendering(document, shared).result()
+
+
+def prefetch(document: Mapping[str, Any], shared: Optional[Path] = None) -> None:
+    """Start rendering the plan's releases on a thread of their own. Helm runs as separate processes, so the renders
+    proceed on the other core while this process computes what does not need them (the plan report's other sections,
+    the policies); rendered_releases later returns the result, or the error, of this rendering."""
+    threading.Thread(target=_rendering, args=(document, shared), name="helm-prefetch", daemon=True).start()
 
 
 def rendered_objects(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[dict]:

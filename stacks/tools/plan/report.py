@@ -723,8 +723,16 @@ def build_report(planned: Planned) -> tuple[dict, list[str]]:
         f"crucible plan: stack {planned.run.stack} ({spec.environment}, {spec.region}) from {planned.path}",
         f"layers built: {', '.join(spec.layers)}" + (f"; below them from {spec.stack_reference}" if spec.stack_reference else ""),
     ]
+    # The charts render in Helm's own processes while this one computes the sections; the policies, the costliest
+    # section that needs no chart, are computed first so the two overlap. Sections are pure functions of the model:
+    # the order they are computed in changes nothing in the report, which lists them in SECTIONS order.
+    if model.planned is not None:
+        from stacks.tools.plan.workloads import prefetch_charts
+
+        prefetch_charts(model)
+    early = {policies_section: policies_section(model)} if policies_section in SECTIONS else {}
     for make in SECTIONS:
-        section = make(model)
+        section = early[make] if make in early else make(model)
         if section is None:
             continue
         document[section.key] = section.data

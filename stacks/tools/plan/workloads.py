@@ -176,12 +176,25 @@ def rendered_charts(document: Mapping[str, Any]) -> tuple[list[dict], list[str]]
     return objects, notes
 
 
+def _charts_document(model) -> dict:
+    return {"resources": model.resources, "kubernetesVersion": model.spec.cluster.version}
+
+
+def prefetch_charts(model) -> None:
+    """Start rendering the charts of a plan just run (``model``) in the background: planned_block takes the result."""
+    try:
+        from stacks.tools.plan import helm
+    except ImportError:
+        return
+    helm.prefetch(_charts_document(model))
+
+
 def planned_block(model) -> dict:
     """The `workloads` block of a plan just run (``model``: its stacks/tools/plan/model.py PlanModel): every workload
     checked with the plan's resources, the rendered charts' objects and any OBJECT_SOURCES (`notes`: what could not
     be rendered)."""
     spec = model.spec
-    document = {"resources": model.resources, "kubernetesVersion": spec.cluster.version}
+    document = _charts_document(model)
     extra_objects, notes = rendered_charts(document)
     extra_objects = [*extra_objects, *(o for source in OBJECT_SOURCES for o in source(document))]
     block = workloads_block(spec, model.resources, extra_objects)

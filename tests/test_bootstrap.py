@@ -66,23 +66,13 @@ def trust(environment: str) -> dict:
     }
 
 
-def test_plans_offline_with_no_mandatory_violation_and_says_which_advisory_remains():
+def test_plans_offline_with_zero_policy_violations():
+    """Issue 19's done-when: the deploy roles write IAM only for roles bounded by the platform boundary (SEC-IAM-001
+    judges them bounded), and the state bucket's access is logged into a bucket of its own (SEC-S3-008)."""
     document, lines = shipped()
-    violations = document["policies"]["violations"]
-    assert [v for v in violations if v["level"] == "mandatory"] == []
-    # Server access logs cannot go to an SSE-KMS bucket and a trail cannot record its own bucket: who read the state
-    # is the account trail's job (README); the pack says so, advisory.
-    # The deploy roles can write IAM (they create the platform's roles): the pack's effect-based SEC-IAM-001 sees the
-    # escalation; known and open (a permissions boundary), reported advisory with the reason on those roles only.
-    assert sorted((v["policy"], v["urn"].rsplit("::", 1)[-1]) for v in violations) == [
-        ("sec-iam-001-no-admin-wildcards", "deploy-dev"),
-        ("sec-iam-001-no-admin-wildcards", "deploy-prod"),
-        ("sec-iam-001-no-admin-wildcards", "deploy-staging"),
-        ("sec-s3-008-access-logging", "state"),
-    ]
-    assert all("permissions boundary is open work" in v["message"] for v in violations if v["policy"].startswith("sec-iam-001"))
-    assert document["policies"]["evaluated"] == 70
-    assert "0 mandatory violations" in "\n".join(lines)
+    assert document["policies"]["violations"] == []
+    assert document["policies"]["evaluated"] == 71
+    assert "0 mandatory violations, 0 advisory" in "\n".join(lines)
 
 
 def test_the_cli_plans_the_bootstrap_and_exits_0(capsys, tmp_path):

@@ -291,7 +291,6 @@ INSTANCE_PROFILE_ACTIONS = (
     "iam:RemoveRoleFromInstanceProfile",
     "iam:DeleteInstanceProfile",
     "iam:GetInstanceProfile",
-    "iam:ListInstanceProfiles",
 )
 # The service-linked roles a Crucible role may have AWS create: the load balancers' (AmazonEKSClusterPolicy and the
 # load balancer controller both ask for it).
@@ -315,10 +314,11 @@ def statements(partition: Partition, account: str, delivery_path: str, protected
     """The boundary's statements: what Crucible's roles need (allowed), then what no bounded role may ever do."""
     iam = lambda resource: partition.arn("iam", account=account, resource=resource)  # noqa: E731
     buckets = [partition.arn("s3", resource=b) for b in protected_buckets]
-    reads_certs = ("iam:GetServerCertificate", "iam:ListServerCertificates")
+    # listing takes Resource "*" (Service Authorization Reference); the load balancer controller reads server certificates
+    iam_reads = ("iam:ListInstanceProfiles", "iam:GetServerCertificate", "iam:ListServerCertificates")
     return [
         {"Sid": "WhatCrucibleRolesDo", "Effect": "Allow", "Action": list(allowed_actions()), "Resource": "*"},
-        {"Sid": "LoadBalancerCertificates", "Effect": "Allow", "Action": list(reads_certs), "Resource": "*"},
+        {"Sid": "ControllersReadIam", "Effect": "Allow", "Action": list(iam_reads), "Resource": "*"},
         {"Sid": "KarpenterInstanceProfiles", "Effect": "Allow", "Action": list(INSTANCE_PROFILE_ACTIONS), "Resource": iam("instance-profile/*")},
         {
             "Sid": "PassKarpenterNodeRoleToEc2",

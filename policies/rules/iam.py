@@ -257,8 +257,7 @@ def _admin_wildcards(stack: Stack, ctx: Ctx) -> None:
                     f"can {'; '.join(escalations)}"
                     + (f", through {', '.join(sorted(set(holders)))}" if holders else "")
                     + "; that lets it grant itself any permission. Scope the resources (a named role for iam:PassRole, "
-                    "a permissions boundary condition for IAM writes) or drop the actions."
-                    + _unprotected_boundary_hint(statements),
+                    "a permissions boundary condition for IAM writes) or drop the actions." + _unprotected_boundary_hint(statements),
                 )
     for policy in stack.of(IAM_POLICY):
         if policy.urn in held or _boundary_policy(policy, boundaries):

@@ -9,10 +9,13 @@ that, explicit denies keep every deploy role away from the delivery identities t
 provider), from the administrator managed policies, and from the state backend's configuration and keys; its state
 objects are its own environment's prefix only.
 
-Residual risk, said plainly: a role that creates IAM roles for the platform (node, controller and pod roles) can in
-principle create a role more powerful than itself. The denies close the obvious doors (AdministratorAccess,
-IAMFullAccess, PowerUserAccess, the delivery path); a permissions boundary required on every role Crucible creates
-closes the rest and needs the components to set one — the next step, not done here.
+IAM is delegated the way the IAM User Guide documents it ("Permissions boundaries for IAM entities"): a deploy role
+creates and changes the platform's roles only with the platform boundary (bootstrap/boundary.py) as their
+permissions boundary, can never remove a boundary or change the boundary policy, and cannot rewrite any trust
+policy, so no role it creates can do more than the boundary allows. Left, said plainly: iam:PassRole to the
+platform's services is scoped by service, not by role (IAM has no condition for "a role with this boundary" on
+PassRole), so a deploy role can pass an existing role of the account that trusts one of those services; it cannot
+change what such a role trusts or holds.
 """
 
 from __future__ import annotations

@@ -453,3 +453,8 @@ def _boundary_changeable(statements):
 def test_crucible_check_refuses_a_deploy_role_whose_boundary_bounds_nothing(edit, tmp_path, capsys):
     assert main(["check", _edited_deploy_policy(tmp_path, edit)]) == 1
     assert "mandatory sec-iam-001-no-admin-wildcards [deploy-prod]" in capsys.readouterr().out
+
+
+def test_the_preview_role_reaches_neither_the_log_bucket_nor_the_boundary():
+    text = json.dumps(policy_of("preview-read"))
+    assert LOGS not in text and "crucible-boundary" not in text

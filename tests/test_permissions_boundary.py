@@ -168,3 +168,19 @@ def test_a_bad_boundary_is_refused_naming_the_key_the_value_and_what_is_allowed(
         _spec(permissionsBoundary=value)
     text = caught.value.render()
     assert f"crucible:permissionsBoundary: got {value!r}" in text and words in text
+
+
+def test_adding_the_boundary_to_a_deployed_stack_updates_its_roles_in_place():
+    """terraform-provider-aws iam/role.go: permissions_boundary is not ForceNew (stacks/tools/plan/replacement.py
+    lists name, namePrefix and path for aws:iam/role:Role): the first `up` with the setting is a
+    PutRolePermissionsBoundary per role, which the deploy roles may make only with this boundary."""
+    from stacks.tools.plan.diff import diff_plans
+
+    after, _ = shipped_report("prod")
+    before = json.loads(json.dumps(after))
+    for r in before["resources"]:
+        if r["type"] == "aws:iam/role:Role":
+            del r["inputs"]["permissionsBoundary"]
+    roles = {c.name: c.kind for c in diff_plans(before, after, "before", "after").changes if c.type == "aws:iam/role:Role"}
+    assert roles and set(roles.values()) == {"updated"}
+    assert len(roles) == sum(1 for r in after["resources"] if r["type"] == "aws:iam/role:Role")

@@ -184,3 +184,46 @@ def test_adding_the_boundary_to_a_deployed_stack_updates_its_roles_in_place():
     roles = {c.name: c.kind for c in diff_plans(before, after, "before", "after").changes if c.type == "aws:iam/role:Role"}
     assert roles and set(roles.values()) == {"updated"}
     assert len(roles) == sum(1 for r in after["resources"] if r["type"] == "aws:iam/role:Role")
+
+
+ROLE_MAKERS = ("Role", "PodIdentityRole")  # aws.iam.Role, and components/identity.py's role for a service account
+
+
+def _role_calls():
+    """(file:line, call) for every call of aws.iam.Role / PodIdentityRole in components/ and addons/."""
+    import ast
+
+    for path in sorted([*(REPO / "components").rglob("*.py"), *(REPO / "addons").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            qualified = ast.unparse(func)
+            if (name == "Role" and qualified.endswith("iam.Role")) or name == "PodIdentityRole":
+                yield f"{path.relative_to(REPO)}:{node.lineno}", node
+
+
+def test_every_role_a_component_creates_takes_the_boundary():
+    """The whole class: a new aws.iam.Role (or PodIdentityRole) in a component that does not pass the boundary would
+    be refused by IAM under the deploy roles (CreateRole needs iam:PermissionsBoundary); this fails first."""
+    calls = list(_role_calls())
+    assert len(calls) >= 10
+    missing = [where for where, call in calls if "permissions_boundary" not in {k.arg for k in call.keywords}]
+    assert missing == []
+
+
+def test_managed_observability_bounds_the_prometheus_and_grafana_roles():
+    import pulumi
+
+    from addons.managed_observability import ManagedObservability, ManagedObservabilityArgs
+    from stacks.tools.harness import run_program
+
+    def program():
+        args = ManagedObservabilityArgs("c", "prod", "us-east-1", "monitoring", "prometheus", grafana=True, permissions_boundary=BOUNDARY)
+        ManagedObservability("managed-observability", args, opts=pulumi.ResourceOptions())
+
+    run = run_program(program, stack="prod", config={"aws:region": "us-east-1"})
+    roles = run.of_type("aws:iam/role:Role")
+    assert {r.name for r in roles} == {"managed-observability-prometheus", "managed-observability-grafana"}
+    assert {r.inputs.get("permissionsBoundary") for r in roles} == {BOUNDARY}

@@ -227,3 +227,9 @@ def test_managed_observability_bounds_the_prometheus_and_grafana_roles():
     roles = run.of_type("aws:iam/role:Role")
     assert {r.name for r in roles} == {"managed-observability-prometheus", "managed-observability-grafana"}
     assert {r.inputs.get("permissionsBoundary") for r in roles} == {BOUNDARY}
+
+
+def test_the_plans_deploy_path_names_the_boundary():
+    document, lines = shipped_report("prod-platform")
+    assert document["deploy"]["permissionsBoundary"] == BOUNDARY
+    assert f"iam        every IAM role bounded by {BOUNDARY} (crucible:permissionsBoundary" in "\n".join(lines)

@@ -56,6 +56,7 @@ class GrafanaCloudWatchArgs:
     namespace: str  # the monitoring namespace (Grafana's service account lives there)
     service_account: str = GRAFANA_SERVICE_ACCOUNT
     tags: Optional[dict] = None
+    permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
 
 
 class GrafanaCloudWatch(pulumi.ComponentResource):
@@ -70,6 +71,7 @@ class GrafanaCloudWatch(pulumi.ComponentResource):
             service_account=args.service_account,
             inline_policy=read_metrics_policy(),
             tags=args.tags,
+            permissions_boundary=args.permissions_boundary,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"roleArn": self.role.arn})

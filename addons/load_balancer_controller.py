@@ -218,6 +218,7 @@ class LoadBalancerControllerArgs:
     system_pool: str
     enforce_internal: bool  # private exposure: the alb IngressClass pins every Ingress to scheme internal
     depends_on: Sequence[pulumi.Resource] = ()  # the network and cluster below: destroyed after the controller
+    permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
     version: str = field(default=PIN.version, kw_only=True)  # the chart version (default: the pin)
 
 
@@ -259,6 +260,7 @@ class LoadBalancerController(pulumi.ComponentResource):
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
             inline_policy=policy,
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         # The computed names are leaves of the values, not the whole: the switches (the Service webhook off) stay

@@ -42,6 +42,7 @@ class ClusterLogsArgs:
     protect: bool
     addon_version: Optional[str] = None  # None: EKS's default for the cluster version
     depends_on: tuple = ()
+    permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
 
 
 class ClusterLogs(pulumi.ComponentResource):
@@ -93,6 +94,7 @@ class ClusterLogs(pulumi.ComponentResource):
             service_account=SERVICE_ACCOUNT,
             managed_policy_arns=[partition.managed_policy_arn(POLICY)],
             associate=False,  # the add-on's own pod_identity_associations
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         self.addon = aws.eks.Addon(

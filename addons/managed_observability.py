@@ -39,6 +39,7 @@ class ManagedObservabilityArgs:
     grafana: bool
     protect: bool = False  # the workspace holds the metric history (protected where stateful resources are)
     tags: Optional[dict] = None
+    permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
 
 
 def remote_write(url: pulumi.Input[str], region: str) -> list:
@@ -70,6 +71,7 @@ class ManagedObservability(pulumi.ComponentResource):
             namespace=args.namespace,
             service_account=args.prometheus_service_account,
             managed_policy_arns=[partition.managed_policy_arn(REMOTE_WRITE_POLICY)],
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         self.grafana = None
@@ -93,6 +95,7 @@ class ManagedObservability(pulumi.ComponentResource):
                     )
                 ),
                 tags=args.tags,
+                permissions_boundary=args.permissions_boundary,
                 opts=child,
             )
             aws.iam.RolePolicyAttachment(f"{name}-grafana-query", role=role.name, policy_arn=partition.managed_policy_arn(QUERY_POLICY), opts=child)

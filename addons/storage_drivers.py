@@ -63,6 +63,7 @@ class StorageDriversArgs:
     read_only_bucket_arns: Sequence[pulumi.Input[str]]
     kms_key_arn: pulumi.Input[str]
     fsx: bool  # install the FSx CSI driver (a file system exists)
+    permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
 
 
 class StorageDrivers(pulumi.ComponentResource):
@@ -81,6 +82,7 @@ class StorageDrivers(pulumi.ComponentResource):
                 service_account=FSX_CONTROLLER_SA,
                 inline_policy=fsx_controller_policy(),
                 associate=False,
+                permissions_boundary=args.permissions_boundary,
                 opts=child,
             )
             self.addons[FSX_ADDON] = self._addon(name, FSX_ADDON, role, FSX_CONTROLLER_SA, None, args)
@@ -96,6 +98,7 @@ class StorageDrivers(pulumi.ComponentResource):
                 service_account=S3_DRIVER_SA,
                 inline_policy=policy,
                 associate=False,
+                permissions_boundary=args.permissions_boundary,
                 opts=child,
             )
             self.addons[S3_ADDON] = self._addon(name, S3_ADDON, role, S3_DRIVER_SA, json.dumps(S3_ADDON_CONFIGURATION), args)

@@ -137,6 +137,7 @@ class TeamArgs:
     protect: bool = False
     account_id: Optional[pulumi.Input[str]] = None  # default: the caller's account
     notebooks: Optional[NotebookAccess] = None  # the hub that spawns the team's notebooks here (None: no hub)
+    permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
 
 
 def namespace_labels(args: TeamArgs) -> dict[str, str]:
@@ -314,6 +315,7 @@ class Team(pulumi.ComponentResource):
                 service_account=SERVICE_ACCOUNT,
                 inline_policy=policy,
                 tags={TEAM_TAG: team},
+                permissions_boundary=args.permissions_boundary,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account]),
             )
         self.lustre_claim = None

@@ -4,11 +4,15 @@ what Crucible's delivery pipeline needs in an AWS account, once, before any Cruc
 - the GitHub Actions OIDC provider (token.actions.githubusercontent.com), or an existing one;
 - one deploy role per environment (dev, staging, prod), assumable only by this repository's jobs in that GitHub
   environment (StringEquals aud=sts.amazonaws.com, sub=repo:<owner>/<repo>:environment:<env>), with the rights to
-  create what Crucible creates and nothing over the delivery identities, the state or its keys;
+  create what Crucible creates and nothing over the delivery identities, the state or its keys; IAM roles only with
+  the platform permissions boundary;
+- the platform permissions boundary (policy/crucible-boundary/crucible-platform-boundary, bootstrap/boundary.py),
+  which every role of every stack carries (`crucible:permissionsBoundary`);
 - one read-only preview role (sub=repo:<owner>/<repo>:environment:preview): describe and read, plus the state
   backend's lock files;
 - the state bucket (versioned, SSE-KMS with its own key, TLS-only, public access blocked, protected), one prefix per
-  environment (`s3://<bucket>/<env>`), and the KMS key of the secrets provider (`awskms://alias/crucible-secrets`).
+  environment (`s3://<bucket>/<env>`), its server access logs in an SSE-S3 log bucket of its own, and the KMS key of
+  the secrets provider (`awskms://alias/crucible-secrets`).
 
 Why a separate program and not a layer of the main one: it has another lifetime (once per account), another
 operator (an account administrator, not CI), another state (the local backend: it creates the remote one) and must

@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "existingOidcProviderArn": (None, "the account's GitHub OIDC provider when it exists already (an account holds one per URL)"),
     "stateBucketPrefix": ("crucible-state", "state bucket name: <prefix>-<account id>-<region>-an (S3 account regional namespace)"),
     "noncurrentVersionDays": (365, "days S3 keeps a superseded state file version"),
+    "accessLogDays": (365, "days S3 keeps the state bucket's server access logs (bucket <prefix>-logs-<account id>-<region>-an)"),
     "keyDeletionWindowDays": (30, "KMS deletion window of the state and secrets keys (7-30)"),
     "sessionHours": (3, "maximum session of the deploy roles, hours (1-12): a prod `pulumi up` outlasts the 1 h default"),
     "protect": (True, "protect (and retain) the bucket and keys: deleting the secrets key makes every stack's secrets unreadable"),
@@ -44,9 +45,18 @@ class BootstrapSpec:
     existing_oidc_provider_arn: Optional[str]
     state_bucket_prefix: str
     noncurrent_version_days: int
+    access_log_days: int
     key_deletion_window_days: int
     session_hours: int
     protect: bool
+
+    def state_bucket(self, account: str) -> str:
+        """<prefix>-<account id>-<region>-an: a name of this account's regional namespace (S3 account regional namespace)."""
+        return f"{self.state_bucket_prefix}-{account}-{self.region}-an"
+
+    def log_bucket(self, account: str) -> str:
+        """The state bucket's server access log bucket, in the same namespace."""
+        return f"{self.state_bucket_prefix}-logs-{account}-{self.region}-an"
 
     def subject(self, environment: str) -> str:
         """The `sub` claim of this repository's jobs in ``environment`` (GitHub OIDC reference, example subjects)."""
@@ -136,6 +146,7 @@ def load(config: Mapping[str, str], source: str = "bootstrap config") -> Bootstr
         return value
 
     noncurrent = integer("noncurrentVersionDays", 1, 3650)
+    access_logs = integer("accessLogDays", 1, 3650)
     window = integer("keyDeletionWindowDays", 7, 30)
     hours = integer("sessionHours", 1, 12)
     protect = get("protect")
@@ -153,6 +164,7 @@ def load(config: Mapping[str, str], source: str = "bootstrap config") -> Bootstr
         existing_oidc_provider_arn=provider,
         state_bucket_prefix=prefix,
         noncurrent_version_days=noncurrent,
+        access_log_days=access_logs,
         key_deletion_window_days=window,
         session_hours=hours,
         protect=protect,

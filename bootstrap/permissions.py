@@ -9,10 +9,13 @@ that, explicit denies keep every deploy role away from the delivery identities t
 provider), from the administrator managed policies, and from the state backend's configuration and keys; its state
 objects are its own environment's prefix only.
 
-Residual risk, said plainly: a role that creates IAM roles for the platform (node, controller and pod roles) can in
-principle create a role more powerful than itself. The denies close the obvious doors (AdministratorAccess,
-IAMFullAccess, PowerUserAccess, the delivery path); a permissions boundary required on every role Crucible creates
-closes the rest and needs the components to set one — the next step, not done here.
+IAM is delegated the way the IAM User Guide documents it ("Permissions boundaries for IAM entities"): a deploy role
+creates and changes the platform's roles only with the platform boundary (bootstrap/boundary.py) as their
+permissions boundary, can never remove a boundary or change the boundary policy, and cannot rewrite any trust
+policy, so no role it creates can do more than the boundary allows. Left, said plainly: iam:PassRole to the
+platform's services is scoped by service, not by role (IAM has no condition for "a role with this boundary" on
+PassRole), so a deploy role can pass an existing role of the account that trusts one of those services; it cannot
+change what such a role trusts or holds.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Sequence
 
 from components.partitions import Partition
 
+from bootstrap import boundary
 from bootstrap.config import GITHUB_ISSUER, BootstrapSpec
 
 AUDIENCE = "sts.amazonaws.com"
@@ -221,22 +225,40 @@ DEPLOY_ACTIONS: dict[str, tuple[str, ...]] = {
     "sso": ("sso:CreateManagedApplicationInstance", "sso:DeleteManagedApplicationInstance", "sso:DescribeRegisteredRegions", "sso:GetSharedSsoConfiguration"),
 }
 
-# IAM: on the account's roles, policies, instance profiles and OIDC providers only (the Deny below removes the
-# delivery path); PassRole only to the services Crucible's roles are for.
-IAM_ACTIONS = (
-    "iam:Get*",
-    "iam:List*",
+# IAM, as AWS documents delegation with a permissions boundary (IAM User Guide, "Permissions boundaries for IAM
+# entities"): a deploy role creates a role, writes its policies and sets its boundary only when the role's boundary is
+# the platform boundary (condition iam:PermissionsBoundary, which CreateRole, PutRolePermissionsBoundary,
+# Attach/DetachRolePolicy and Put/DeleteRolePolicy support); it may never remove a boundary nor change the boundary
+# policy (the Deny statements of `_protections`). Crucible's program creates roles, their inline policies and managed
+# policy attachments only: no managed policy, instance profile or OIDC provider, so no deploy role writes those. No
+# iam:UpdateAssumeRolePolicy: IAM offers no condition that limits it to bounded roles (the Service Authorization
+# Reference lists no condition key for it), and rewriting a trust policy is how any role of the account is taken
+# over; Crucible's trust policies are fixed by the components (a service, or EKS Pod Identity of the account).
+BOUNDED_ROLE_WRITES = (
     "iam:CreateRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+)
+ROLE_UPKEEP = (
     "iam:DeleteRole",
     "iam:UpdateRole",
     "iam:UpdateRoleDescription",
-    "iam:UpdateAssumeRolePolicy",
     "iam:TagRole",
     "iam:UntagRole",
-    "iam:PutRolePolicy",
-    "iam:DeleteRolePolicy",
-    "iam:AttachRolePolicy",
-    "iam:DetachRolePolicy",
+    "iam:RemoveRoleFromInstanceProfile",  # deleting a node role takes it out of Karpenter's instance profiles first
+    "iam:CreateServiceLinkedRole",
+)
+IAM_READS = ("iam:Get*", "iam:List*")
+IAM_ACTIONS = IAM_READS + BOUNDED_ROLE_WRITES + ROLE_UPKEEP
+# Every IAM write, denied on the delivery identities whatever else is allowed.
+IAM_WRITES = (
+    *BOUNDED_ROLE_WRITES,
+    *ROLE_UPKEEP,
+    "iam:UpdateAssumeRolePolicy",
+    "iam:DeleteRolePermissionsBoundary",
     "iam:CreatePolicy",
     "iam:DeletePolicy",
     "iam:CreatePolicyVersion",
@@ -244,19 +266,13 @@ IAM_ACTIONS = (
     "iam:SetDefaultPolicyVersion",
     "iam:TagPolicy",
     "iam:UntagPolicy",
-    "iam:CreateInstanceProfile",
-    "iam:DeleteInstanceProfile",
-    "iam:AddRoleToInstanceProfile",
-    "iam:RemoveRoleFromInstanceProfile",
-    "iam:TagInstanceProfile",
-    "iam:UntagInstanceProfile",
     "iam:CreateOpenIDConnectProvider",
     "iam:DeleteOpenIDConnectProvider",
-    "iam:TagOpenIDConnectProvider",
-    "iam:UntagOpenIDConnectProvider",
     "iam:UpdateOpenIDConnectProviderThumbprint",
     "iam:AddClientIDToOpenIDConnectProvider",
-    "iam:CreateServiceLinkedRole",
+    "iam:RemoveClientIDFromOpenIDConnectProvider",
+    "iam:TagOpenIDConnectProvider",
+    "iam:UntagOpenIDConnectProvider",
 )
 PASSED_TO = ("eks", "ec2", "pods.eks", "vpc-flow-logs", "events", "grafana")  # grafana: the workspace's role
 
@@ -322,16 +338,32 @@ def _state(partition: Partition, bucket: str) -> tuple[str, str]:
     return arn, f"{arn}/*"
 
 
-def _protections(spec: BootstrapSpec, partition: Partition, account: str, provider_arn: str, bucket: str, keys: Sequence[str]) -> list[dict]:
+def _protections(
+    spec: BootstrapSpec, partition: Partition, account: str, provider_arn: str, buckets: Sequence[str], keys: Sequence[str], boundary_arn: str
+) -> list[dict]:
     """What no deploy role may do, whatever else it is allowed."""
     iam = lambda resource: partition.arn("iam", account=account, resource=resource)  # noqa: E731
-    bucket_arn, _ = _state(partition, bucket)
+    arns = [partition.arn("s3", resource=b) for b in buckets]
     return [
         {
             "Sid": "NoChangeToTheDeliveryIdentities",
             "Effect": "Deny",
-            "Action": [a for a in IAM_ACTIONS if not a.startswith(("iam:Get", "iam:List"))] + ["iam:PassRole"],
+            "Action": list(IAM_WRITES) + ["iam:PassRole"],
             "Resource": [iam(f"role{PATH}*"), iam(f"policy{PATH}*"), provider_arn],
+        },
+        {
+            # AWS delegation example: a bounded role stays bounded.
+            "Sid": "NoRemovingABoundary",
+            "Effect": "Deny",
+            "Action": "iam:DeleteRolePermissionsBoundary",
+            "Resource": "*",
+        },
+        {
+            # ... and the boundary stays what the bootstrap wrote.
+            "Sid": "NoChangeToTheBoundary",
+            "Effect": "Deny",
+            "Action": list(boundary.BOUNDARY_CHANGES) + ["iam:TagPolicy", "iam:UntagPolicy"],
+            "Resource": boundary_arn,
         },
         {
             "Sid": "NoAdministratorPolicies",
@@ -354,8 +386,16 @@ def _protections(spec: BootstrapSpec, partition: Partition, account: str, provid
                 "s3:PutBucketOwnershipControls",
                 "s3:PutBucketAcl",
                 "s3:PutObjectAcl",
+                "s3:PutBucketLogging",
             ],
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Resource": [r for a in arns for r in (a, f"{a}/*")],
+        },
+        {
+            # the state bucket's access logs are the record of who read the state: nobody who deploys deletes them
+            "Sid": "NoChangeToTheStateAccessLogs",
+            "Effect": "Deny",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObject"],
+            "Resource": [f"{a}/*" for a in arns[1:]],
         },
         {
             "Sid": "NoChangeToTheStateKeys",
@@ -374,6 +414,11 @@ def _protections(spec: BootstrapSpec, partition: Partition, account: str, provid
     ]
 
 
+def boundary_policy(partition: Partition, account: str, buckets: Sequence[str], state_key: str, secrets_key: str) -> str:
+    """The permissions boundary every role Crucible creates carries (bootstrap/boundary.py)."""
+    return doc(*boundary.statements(partition, account, PATH, buckets, [state_key, secrets_key]))
+
+
 def platform_policy(partition: Partition) -> str:
     """What every deploy role may do to create what Crucible creates (the services of ``SERVICES``, by verb)."""
     services = [a for actions in DEPLOY_ACTIONS.values() for a in actions]
@@ -381,20 +426,42 @@ def platform_policy(partition: Partition) -> str:
 
 
 def delivery_policy(
-    spec: BootstrapSpec, environment: str, partition: Partition, account: str, provider_arn: str, bucket: str, state_key: str, secrets_key: str
+    spec: BootstrapSpec,
+    environment: str,
+    partition: Partition,
+    account: str,
+    provider_arn: str,
+    buckets: Sequence[str],
+    state_key: str,
+    secrets_key: str,
+    boundary_arn: str,
 ) -> str:
-    """The rest of the deploy role of ``environment``: the platform's IAM (roles passed only to their services), its
-    own state prefix, the state and secrets keys for encrypt/decrypt; never the delivery identities, the backend's
-    configuration or another environment's state."""
+    """The rest of the deploy role of ``environment``: the platform's roles (created, changed and given policies only
+    with the platform boundary, passed only to their services), its own state prefix, the state and secrets keys for
+    encrypt/decrypt; never the delivery identities, the boundary, the backend's configuration or another
+    environment's state. ``buckets``: the state bucket, then its access-log bucket."""
     iam = lambda resource: partition.arn("iam", account=account, resource=resource)  # noqa: E731
-    bucket_arn, _ = _state(partition, bucket)
+    bucket_arn, _ = _state(partition, buckets[0])
     prefix = f"{environment}/"
     return doc(
         {
-            "Sid": "IamOfThePlatform",
+            "Sid": "ReadIam",
             "Effect": "Allow",
-            "Action": list(IAM_ACTIONS),
+            "Action": list(IAM_READS),
             "Resource": [iam("role/*"), iam("policy/*"), iam("instance-profile/*"), iam("oidc-provider/*")],
+        },
+        {
+            "Sid": "BoundedPlatformRoles",
+            "Effect": "Allow",
+            "Action": list(BOUNDED_ROLE_WRITES),
+            "Resource": iam("role/*"),
+            "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}},
+        },
+        {
+            "Sid": "PlatformRoleUpkeep",
+            "Effect": "Allow",
+            "Action": list(ROLE_UPKEEP),
+            "Resource": [iam("role/*"), iam("instance-profile/*")],
         },
         {
             "Sid": "PassPlatformRolesToTheirServices",
@@ -422,7 +489,7 @@ def delivery_policy(
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
             "Resource": [state_key, secrets_key],
         },
-        *_protections(spec, partition, account, provider_arn, bucket, [state_key, secrets_key]),
+        *_protections(spec, partition, account, provider_arn, buckets, [state_key, secrets_key], boundary_arn),
     )
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 import pulumi
@@ -12,6 +13,7 @@ from components.kms import customer_key
 from components.partitions import Partition, partition_of
 from components.storage import BucketArgs, Buckets
 
+from bootstrap import boundary as boundary_module
 from bootstrap import permissions
 from bootstrap.config import GITHUB_ISSUER, PROJECT, BootstrapSpec, ConfigError, load
 
@@ -54,14 +56,14 @@ class GithubOidc(pulumi.ComponentResource):
 
 class StateBackend(pulumi.ComponentResource):
     """The self-managed Pulumi backend: a private, versioned, SSE-KMS, TLS-only bucket (one prefix per environment)
-    with its own key, and the secrets provider's key."""
+    with its own key, the secrets provider's key, and the bucket's server access logs in a log bucket of its own."""
 
     def __init__(self, name: str, *, spec: BootstrapSpec, partition: Partition, account_id: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:bootstrap:StateBackend", name, None, opts)
         common = dict(account_id=account_id, partition=partition, deletion_window_days=spec.key_deletion_window_days, protect=spec.protect, parent=self)
         self.state_key = customer_key(f"{name}-state", description="Crucible delivery: the Pulumi state bucket", alias=STATE_ALIAS, **common)
         self.secrets_key = customer_key(f"{name}-secrets", description="Crucible delivery: the Pulumi secrets provider (awskms)", alias=SECRETS_ALIAS, **common)
-        bucket_name = pulumi.Output.from_input(account_id).apply(lambda account: f"{spec.state_bucket_prefix}-{account}-{spec.region}-an")
+        bucket_name = pulumi.Output.from_input(account_id).apply(lambda account: spec.state_bucket(account))
         self.buckets = Buckets(
             name,
             buckets=[
@@ -78,7 +80,133 @@ class StateBackend(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.bucket = self.buckets.names["state"]
-        self.register_outputs({"bucket": self.bucket, "stateKey": self.state_key.arn, "secretsKey": self.secrets_key.arn})
+        self.access_logs = AccessLogBucket(
+            f"{name}-access-logs",
+            spec=spec,
+            partition=partition,
+            account_id=account_id,
+            source_bucket=self.buckets.buckets["state"],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.log_bucket = self.access_logs.bucket.bucket
+        self.register_outputs({"bucket": self.bucket, "stateKey": self.state_key.arn, "secretsKey": self.secrets_key.arn, "accessLogBucket": self.log_bucket})
+
+
+class AccessLogBucket(pulumi.ComponentResource):
+    """Where S3 delivers the state bucket's server access logs (who read or wrote which state file).
+
+    S3 server access logging delivers to a target bucket with SSE-S3 default encryption only: "the target bucket
+    must not have a default encryption configuration with SSE-KMS" / "only SSE-S3 is supported" (S3 User Guide,
+    "Enabling Amazon S3 server access logging", and "Logging requests with server access logging": server access log
+    files can be encrypted with SSE-S3 only). So this bucket uses SSE-S3 (AES256), which the pack's SEC-S3-002 refuses
+    for every other bucket: policies/config/bootstrap.json exempts it by name, with the reason. Otherwise it is held to
+    the same rules: versioned, TLS-only, public access blocked, bucket owner enforced (the logging service writes
+    through the bucket policy, not ACLs), a lifecycle expiry, and delivery allowed to logging.s3.amazonaws.com for
+    this account's state bucket only (aws:SourceAccount, aws:SourceArn)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        spec: BootstrapSpec,
+        partition: Partition,
+        account_id: pulumi.Input[str],
+        source_bucket: aws.s3.Bucket,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("crucible:bootstrap:AccessLogBucket", name, None, opts)
+        side = pulumi.ResourceOptions(parent=self, protect=spec.protect, retain_on_delete=spec.protect)
+        self.bucket = aws.s3.Bucket(
+            name,
+            bucket=pulumi.Output.from_input(account_id).apply(spec.log_bucket),
+            bucket_namespace="account-regional",
+            force_destroy=False,
+            tags={"crucible:bucket": "state-access-logs"},
+            opts=side,
+        )
+        aws.s3.BucketPublicAccessBlock(
+            name, bucket=self.bucket.id, block_public_acls=True, block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=side
+        )
+        aws.s3.BucketOwnershipControls(
+            name, bucket=self.bucket.id, rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=side
+        )
+        versioning = aws.s3.BucketVersioning(
+            name, bucket=self.bucket.id, versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"), opts=side
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            name,
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    ),
+                )
+            ],
+            opts=side,
+        )
+        aws.s3.BucketPolicy(
+            name,
+            bucket=self.bucket.id,
+            policy=pulumi.Output.all(self.bucket.arn, source_bucket.arn, account_id).apply(lambda v: log_bucket_policy(v[0], v[1], v[2])),
+            opts=side,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            name,
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-access-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=spec.access_log_days),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=30),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(days_after_initiation=1),
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self, protect=spec.protect, retain_on_delete=spec.protect, depends_on=[versioning]),
+        )
+        # The log bucket's policy admits the logging service before the source bucket starts delivering.
+        aws.s3.BucketLogging(
+            name,
+            bucket=source_bucket.id,
+            target_bucket=self.bucket.id,
+            target_prefix=ACCESS_LOG_PREFIX,
+            opts=side,
+        )
+        self.register_outputs({"bucket": self.bucket.bucket})
+
+
+ACCESS_LOG_PREFIX = "state/"
+
+
+def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account: str) -> str:
+    """TLS only, and S3 server access log delivery for the state bucket of this account only (S3 User Guide,
+    "Permissions for log delivery": principal logging.s3.amazonaws.com, aws:SourceArn the source bucket,
+    aws:SourceAccount its owner)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [log_bucket_arn, f"{log_bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+                {
+                    "Sid": "S3ServerAccessLogsOfTheStateBucket",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{log_bucket_arn}/{ACCESS_LOG_PREFIX}*",
+                    "Condition": {"ArnLike": {"aws:SourceArn": source_bucket_arn}, "StringEquals": {"aws:SourceAccount": account}},
+                },
+            ],
+        }
+    )
 
 
 class DeliveryRole(pulumi.ComponentResource):
@@ -121,19 +249,44 @@ class DeliveryRole(pulumi.ComponentResource):
         self.register_outputs({"arn": self.role.arn})
 
 
+class PlatformBoundary(pulumi.ComponentResource):
+    """The permissions boundary of every role the platform's stacks create (bootstrap/boundary.py), a managed policy
+    on a path of its own; the deploy roles create and change roles only with it and can never change it."""
+
+    def __init__(self, name: str, *, partition: Partition, account_id: pulumi.Input[str], backend: StateBackend, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:bootstrap:PlatformBoundary", name, None, opts)
+        document = pulumi.Output.all(account_id, backend.bucket, backend.log_bucket, backend.state_key.arn, backend.secrets_key.arn).apply(
+            lambda v: permissions.boundary_policy(partition, v[0], [v[1], v[2]], v[3], v[4])
+        )
+        self.policy = aws.iam.Policy(
+            name,
+            name=boundary_module.NAME,
+            path=boundary_module.PATH,
+            description="Crucible: the permissions boundary of every IAM role the platform creates (bootstrap/boundary.py)",
+            policy=document,
+            tags={"crucible:delivery": "permissions-boundary"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The ARN as IAM forms it (arn:<partition>:iam::<account>:policy<path><name>), resolved once the policy exists:
+        # the deploy roles' iam:PermissionsBoundary condition and the stacks' setting name exactly this.
+        self.arn = pulumi.Output.all(self.policy.arn, account_id).apply(lambda v: boundary_module.arn(partition, v[1]))
+        self.register_outputs({"arn": self.arn})
+
+
 def build(spec: BootstrapSpec) -> dict[str, pulumi.Output]:
     partition = partition_of(spec.region)
     account_id = aws.get_caller_identity_output().account_id
     oidc = GithubOidc("github-oidc", existing_arn=spec.existing_oidc_provider_arn, partition=partition, account_id=account_id, protect=spec.protect)
     backend = StateBackend("pulumi-state", spec=spec, partition=partition, account_id=account_id)
+    boundary = PlatformBoundary("platform-boundary", partition=partition, account_id=account_id, backend=backend)
 
     def policies(environment: Optional[str]) -> dict[str, pulumi.Output[str]]:
-        inputs = pulumi.Output.all(account_id, oidc.arn, backend.bucket, backend.state_key.arn, backend.secrets_key.arn)
+        inputs = pulumi.Output.all(account_id, oidc.arn, backend.bucket, backend.state_key.arn, backend.secrets_key.arn, backend.log_bucket, boundary.arn)
         if environment is None:
             return {"read": inputs.apply(lambda v: permissions.preview_policy(partition, v[2], v[3], v[4]))}
         return {
             "platform": inputs.apply(lambda v: permissions.platform_policy(partition)),
-            "delivery": inputs.apply(lambda v: permissions.delivery_policy(spec, environment, partition, v[0], v[1], v[2], v[3], v[4])),
+            "delivery": inputs.apply(lambda v: permissions.delivery_policy(spec, environment, partition, v[0], v[1], [v[2], v[5]], v[3], v[4], v[6])),
         }
 
     roles = {}
@@ -160,6 +313,9 @@ def build(spec: BootstrapSpec) -> dict[str, pulumi.Output]:
         "deployRoleArns": pulumi.Output.all(*[r.arn for r in roles.values()]).apply(lambda arns: dict(zip(roles, arns))),
         "previewRoleArn": preview.arn,
         "stateBucket": backend.bucket,
+        "stateAccessLogBucket": backend.log_bucket,
+        # What every stack sets as crucible:permissionsBoundary (README "Deploying for real", step 2).
+        "permissionsBoundaryArn": boundary.arn,
         "stateRegion": pulumi.Output.from_input(spec.region),
         "backendUrls": backend.bucket.apply(lambda b: {e: f"s3://{b}/{e}?region={spec.region}" for e in (*spec.environments,)}),
         "secretsProvider": pulumi.Output.from_input(secrets_provider),

@@ -69,6 +69,7 @@ class ClusterArgs:
     create_service_linked_roles: bool = False
     # Network resources the deployer's path depends on (the transit gateway attachment and return routes).
     network_path: Sequence[pulumi.Resource] = ()
+    permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -116,7 +117,13 @@ class Cluster(pulumi.ComponentResource):
             extra_statements=lambda account: auto_scaling_uses_key(account, partition),
         )
 
-        role = aws.iam.Role(f"{name}-control-plane", assume_role_policy=service_trust_policy(partition.service_principal("eks")), tags=tags, opts=child)
+        role = aws.iam.Role(
+            f"{name}-control-plane",
+            assume_role_policy=service_trust_policy(partition.service_principal("eks")),
+            permissions_boundary=args.permissions_boundary,
+            tags=tags,
+            opts=child,
+        )
         attachment = aws.iam.RolePolicyAttachment(
             f"{name}-control-plane", role=role.name, policy_arn=aws_managed_policy("AmazonEKSClusterPolicy", partition), opts=child
         )
@@ -182,7 +189,11 @@ class Cluster(pulumi.ComponentResource):
         access_policies = self._admin_access(name, args) + self._preview_access(name, args)
 
         self.node_role = aws.iam.Role(
-            f"{name}-system-nodes", assume_role_policy=service_trust_policy(partition.service_principal("ec2")), tags=tags, opts=child
+            f"{name}-system-nodes",
+            assume_role_policy=service_trust_policy(partition.service_principal("ec2")),
+            permissions_boundary=args.permissions_boundary,
+            tags=tags,
+            opts=child,
         )
         node_policies = [
             aws.iam.RolePolicyAttachment(
@@ -202,6 +213,7 @@ class Cluster(pulumi.ComponentResource):
             service_account="ebs-csi-controller-sa",
             managed_policy_arns=[aws_managed_policy("service-role/AmazonEBSCSIDriverPolicy", partition)],
             associate=False,
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         # Workloads' add-ons need somewhere to run.

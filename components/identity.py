@@ -49,6 +49,8 @@ def aws_managed_policy(name: str, partition: Partition) -> str:
 class PodIdentityRole(pulumi.ComponentResource):
     """An IAM role for one Kubernetes service account, with its managed and inline policies.
 
+    ``permissions_boundary``: the managed policy bounding the role (None: no boundary).
+
     With ``associate=True`` it also creates the EKS Pod Identity association; EKS managed add-ons pass the
     role through the add-on's own ``pod_identity_associations`` instead.
     """
@@ -65,6 +67,7 @@ class PodIdentityRole(pulumi.ComponentResource):
         inline_policy: Optional[pulumi.Input[str]] = None,
         associate: bool = True,
         tags: Optional[dict] = None,
+        permissions_boundary: Optional[str] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("crucible:identity:PodIdentityRole", name, None, opts)
@@ -75,6 +78,7 @@ class PodIdentityRole(pulumi.ComponentResource):
             name,
             description=f"Pod Identity role for {namespace}/{service_account}",
             assume_role_policy=pod_identity_trust_policy(account_id),
+            permissions_boundary=permissions_boundary,
             tags=dict(tags) if tags else None,
             opts=child,
         )

@@ -65,6 +65,7 @@ class KarpenterArgs:
     node_repair: bool = True
     static_capacity: bool = False
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)  # the cluster and network below
+    permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
 
 
 class Karpenter(pulumi.ComponentResource):
@@ -81,7 +82,13 @@ class Karpenter(pulumi.ComponentResource):
         partition = partition_of(args.region)
 
         # Nodes Karpenter launches assume this role; the access entry lets them join the cluster.
-        self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=service_trust_policy(partition.service_principal("ec2")), tags=tags, opts=child)
+        self.node_role = aws.iam.Role(
+            f"{name}-node",
+            assume_role_policy=service_trust_policy(partition.service_principal("ec2")),
+            permissions_boundary=args.permissions_boundary,
+            tags=tags,
+            opts=child,
+        )
         node_policies = [
             aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=self.node_role.name, policy_arn=aws_managed_policy(policy, partition), opts=child)
             for policy in NODE_POLICIES
@@ -122,6 +129,7 @@ class Karpenter(pulumi.ComponentResource):
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
             inline_policy=controller_policy,
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
 

@@ -37,6 +37,7 @@ class NetworkArgs:
     protect: bool
     transit_gateway_id: Optional[str] = None  # attach the private subnets and route `connected_cidrs` to it
     connected_cidrs: Sequence[str] = ()  # company networks the API answers (cluster.apiAccess.sourceCidrs)
+    permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
 
 
 class Network(pulumi.ComponentResource):
@@ -240,6 +241,7 @@ class Network(pulumi.ComponentResource):
                     ],
                 }
             ),
+            permissions_boundary=args.permissions_boundary,
             tags=tags,
             opts=child,
         )

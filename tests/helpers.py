@@ -30,6 +30,8 @@ BASE: dict[str, dict[str, Any]] = {
         # The company network reaches the VPC through a transit gateway: Crucible attaches the VPC and routes the
         # deployer's network (apiAccess.sourceCidrs) back to it.
         "network": {"transitGatewayId": "tgw-0123456789abcdef0"},
+        # The bootstrap's permissions boundary: every IAM role the stack creates carries it (SEC-IAM-004).
+        "permissionsBoundary": "arn:aws:iam::111122223333:policy/crucible-boundary/crucible-platform-boundary",
         "cluster": {
             "adminRoleArns": ["arn:aws:iam::111122223333:role/PlatformAdmin"],
             # The deploy runner's network (the company network over the transit gateway) and the role it deploys with.

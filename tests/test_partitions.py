@@ -36,6 +36,7 @@ def _plan(region: str):
         "prod",
         region=region,
         availabilityZones=[f"{region}a", f"{region}b", f"{region}c"],
+        permissionsBoundary=f"arn:{partition.name}:iam::111122223333:policy/crucible-boundary/crucible-platform-boundary",
         cluster={
             "adminRoleArns": [f"arn:{partition.name}:iam::111122223333:role/PlatformAdmin"],
             "apiAccess": {"deployRoleArn": f"arn:{partition.name}:iam::111122223333:role/crucible-deploy"},
@@ -143,6 +144,7 @@ def test_the_auto_scaling_role_crucible_creates_is_the_one_the_node_volume_key_n
         "prod",
         region="cn-north-1",
         availabilityZones=["cn-north-1a", "cn-north-1b", "cn-north-1c"],
+        permissionsBoundary="arn:aws-cn:iam::111122223333:policy/crucible-boundary/crucible-platform-boundary",
         cluster={
             "adminRoleArns": ["arn:aws-cn:iam::111122223333:role/PlatformAdmin"],
             "apiAccess": {"deployRoleArn": "arn:aws-cn:iam::111122223333:role/crucible-deploy"},

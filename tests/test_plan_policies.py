@@ -254,6 +254,11 @@ def _administrator_attached(d):
     attachment["inputs"]["policyArn"] = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 
+def _karpenter_node_role_without_its_boundary(d):
+    # the deploy roles cannot create such a role (iam:PermissionsBoundary condition); the plan says so before AWS does
+    del _resource(d, "aws:iam/role:Role", "karpenter-node")["inputs"]["permissionsBoundary"]
+
+
 def _pod_role_also_trusts_ec2(d):
     def trust_ec2_too(document):
         document["Statement"][0]["Principal"]["Service"] = ["pods.eks.amazonaws.com", "ec2.amazonaws.com"]
@@ -534,6 +539,7 @@ EDITS = {
     "sec-iam-001-no-admin-wildcards": _administrator_attached,
     "sec-iam-002-scoped-trust": _pod_role_also_trusts_ec2,
     "sec-iam-003-tenant-data-scope": _team_reaches_every_prefix,
+    "sec-iam-004-permissions-boundary": _karpenter_node_role_without_its_boundary,
     "sec-kms-001-cmk-hygiene": _unrotated_key,
     "data-kms-002-protect-keys": _unprotected_key,
     "sec-log-001-log-group-cmk": _control_plane_logs_on_an_aws_owned_key,
@@ -613,6 +619,11 @@ def test_check_catches_an_edited_plan_by_policy_name(policy, tmp_path, capsys):
 
 
 # Subtler breaks of rules that once let them through (a review found each passing every policy).
+def _team_role_bounded_by_another_policy(d):
+    # a boundary, but one the bootstrap did not create (prod allows policy/crucible-boundary/* only)
+    _resource(d, "aws:iam/role:Role", "team-llm-data")["inputs"]["permissionsBoundary"] = "arn:aws:iam::111122223333:policy/PowerUserBoundary"
+
+
 def _team_objects_on_wildcard_buckets(d):
     def wildcard(document):
         next(s for s in document["Statement"] if s["Sid"] == "TeamObjects")["Resource"] = "arn:aws:s3:::crucible-prod-us-east-1-datasets*"
@@ -667,6 +678,7 @@ SUBTLE_EDITS = [
     ("sec-s3-003-tls-only", _plain_http_deny_only_for_uploads),
     ("sec-k8s-003-rbac-least-privilege", _tenant_admins_get_cluster_admin),
     ("sec-iam-001-no-admin-wildcards", _role_allows_everything_but_iam),
+    ("sec-iam-004-permissions-boundary", _team_role_bounded_by_another_policy),
     ("rel-ord-002-webhook-served-after-webhook", _kueue_takes_every_namespaces_jobs),
     ("sec-k8s-004-tenant-network-policy-guard", _tenant_service_accounts_unguarded),
 ]

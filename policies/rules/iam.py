@@ -1,10 +1,11 @@
-"""IAM: no administrator wildcards, pod-role trust scoped to one service account, and tenant roles limited to
-their team's prefixes (SEC-IAM-001 ... SEC-IAM-003)."""
+"""IAM: no administrator wildcards, pod-role trust scoped to one service account, tenant roles limited to their
+team's prefixes, and every role bounded by the environment's permissions boundary (SEC-IAM-001 ... SEC-IAM-004)."""
 
 from __future__ import annotations
 
 import itertools
 import re
+from fnmatch import fnmatchcase
 from typing import Iterator
 
 from policies.support import iam_actions
@@ -99,11 +100,62 @@ def _wildcard_problems(where: str, st: Statement) -> list[str]:
     return []
 
 
-def _bounded(st: Statement) -> bool:
-    return any(key.lower() in iam_actions.BOUNDING_CONDITION_KEYS for entries in st.conditions.values() for key in entries)
+# A permissions boundary bounds an IAM write only the way AWS documents delegation (IAM User Guide, "Permissions
+# boundaries for IAM entities", delegating responsibility): the write is conditioned with an equality operator on
+# iam:PermissionsBoundary naming concrete policy ARNs, and the principal may neither remove a boundary
+# (iam:DeleteRolePermissionsBoundary denied) nor change the boundary policy (CreatePolicyVersion, DeletePolicy,
+# DeletePolicyVersion, SetDefaultPolicyVersion denied on it). StringLike "*", an ...IfExists operator, a boundary the
+# principal can rewrite or strip bounds nothing.
+_EQUALITY = ("stringequals", "arnequals")
+BOUNDARY_KEY = "iam:permissionsboundary"
+POLICY_ARN_KEY = "iam:policyarn"
+BOUNDARY_CHANGES = ("iam:createpolicyversion", "iam:deletepolicy", "iam:deletepolicyversion", "iam:setdefaultpolicyversion")
+_WILDCARD = re.compile(r"[*?]")
 
 
-def _unscoped_grants(statements: list[Statement]) -> dict[str, list[str]]:
+def _pinned(st: Statement, condition_key: str) -> tuple[str, ...] | None:
+    """The concrete values an equality condition on ``condition_key`` pins; () when the key is conditioned some other
+    way (a pattern, an IfExists or negated operator); None when the statement does not condition it."""
+    found: tuple[str, ...] | None = None
+    for operator, entries in st.conditions.items():
+        for key, values in entries.items():
+            if key.lower() != condition_key:
+                continue
+            if operator.lower() not in _EQUALITY or not values or any(_WILDCARD.search(v) for v in values):
+                return ()
+            found = tuple(values) if found is None else tuple(v for v in found if v in values)
+    return found
+
+
+def _denied_unconditionally(statements: list[Statement], action: str, arn: str | None = None) -> bool:
+    for st in statements:
+        if st.effect != "Deny" or st.conditions or action not in _grants(st):
+            continue
+        if arn is None and _reaches_all(st, action.split(":", 1)[0]):
+            return True
+        if arn is not None and any(r == "*" or fnmatchcase(arn, r) for r in st.resources):
+            return True
+    return False
+
+
+def protected_boundaries(statements: list[Statement]) -> frozenset[str]:
+    """The boundary ARNs a principal's statements name that it can neither strip from a role nor change."""
+    if not _denied_unconditionally(statements, "iam:deleterolepermissionsboundary"):
+        return frozenset()
+    named = {arn for st in statements for arn in (_pinned(st, BOUNDARY_KEY) or ())}
+    return frozenset(arn for arn in named if all(_denied_unconditionally(statements, change, arn) for change in BOUNDARY_CHANGES))
+
+
+def _bounded(st: Statement, protected: frozenset[str] | None) -> bool:
+    """Whether an Allow's IAM writes are bounded. ``protected``: the boundaries the holder keeps in place (None for a
+    policy no principal of the stack holds, judged by its own conditions)."""
+    boundaries = _pinned(st, BOUNDARY_KEY)
+    if boundaries is not None:
+        return bool(boundaries) and (protected is None or set(boundaries) <= protected)
+    return bool(_pinned(st, POLICY_ARN_KEY))
+
+
+def _unscoped_grants(statements: list[Statement], protected: frozenset[str] | None) -> dict[str, list[str]]:
     """action -> the statements (sids or positions) granting it on every resource of its service, less what an
     unconditional Deny takes away."""
     denied: set[str] = set()
@@ -112,7 +164,7 @@ def _unscoped_grants(statements: list[Statement]) -> dict[str, list[str]]:
             denied |= {a for a in _grants(st) if _reaches_all(st, a.split(":", 1)[0])}
     out: dict[str, list[str]] = {}
     for index, st in enumerate(statements):
-        if not st.allows or _bounded(st):
+        if not st.allows or _bounded(st, protected):
             continue
         for action in _grants(st):
             if action not in denied and _reaches_all(st, action.split(":", 1)[0]):
@@ -120,15 +172,37 @@ def _unscoped_grants(statements: list[Statement]) -> dict[str, list[str]]:
     return out
 
 
-def _escalations(statements: list[Statement]) -> list[str]:
+def _escalations(statements: list[Statement], held: bool = True) -> list[str]:
     if any(_wildcard_problems("", st) for st in statements):
         return []  # already administrator: reported as such, statement by statement
-    grants = _unscoped_grants(statements)
+    grants = _unscoped_grants(statements, protected_boundaries(statements) if held else None)
     found = []
     for what, actions in iam_actions.ESCALATIONS.items():
         if all(a in grants for a in actions):
             found.append(f"{what} ({' + '.join(actions)} on every resource)")
     return found
+
+
+def _unprotected_boundary_hint(statements: list[Statement]) -> str:
+    named = {arn for st in statements if st.allows for arn in (_pinned(st, BOUNDARY_KEY) or ())}
+    loose = any(_pinned(st, BOUNDARY_KEY) == () for st in statements if st.allows)
+    unprotected = sorted(named - protected_boundaries(statements))
+    if unprotected:
+        return (
+            f" Its iam:PermissionsBoundary condition ({', '.join(unprotected)}) bounds nothing while it may remove a role's "
+            "boundary or change that policy: deny iam:DeleteRolePermissionsBoundary on every role and CreatePolicyVersion, "
+            "DeletePolicy, DeletePolicyVersion, SetDefaultPolicyVersion on the boundary policy."
+        )
+    if loose:
+        return " Its iam:PermissionsBoundary condition names no concrete boundary (StringEquals/ArnEquals on the boundary's ARN)."
+    return ""
+
+
+def _boundary_policy(res: Res, patterns: list[str]) -> bool:
+    """A managed policy the pack config names as a permissions boundary (by Pulumi name or <path><name>)."""
+    path, name = text(res.get("path")) or "/", text(res.get("name"))
+    names = [res.name] + ([f"{path}{name}"] if name else [])
+    return any(fnmatchcase(n, p) for n in names for p in patterns)
 
 
 def _principal_documents(stack: Stack, principal: Res) -> Iterator[tuple[Res, object]]:
@@ -147,24 +221,31 @@ def _principal_documents(stack: Stack, principal: Res) -> Iterator[tuple[Res, ob
 
 
 def _admin_wildcards(stack: Stack, ctx: Ctx) -> None:
+    boundaries = list(ctx.setting("boundaryPolicies"))
+    principals = stack.of(PRINCIPAL)
+    documents = {principal.urn: list(_principal_documents(stack, principal)) for principal in principals}
+    held = {holder.urn for found in documents.values() for holder, _document in found}
     for res in stack.of(any_of(IAM_POLICY, IAM_INLINE_POLICY, POLICY_ATTACHMENT, EXCLUSIVE_ATTACHMENTS, IAM_ROLE)):
         with ctx.each():
             for arn in _attached_arns(res):
                 name = aws_managed_admin(arn)
                 if name:
                     ctx.violation(res, f"attaches the AWS managed {name}; attach a policy scoped to what the workload does.")
+        # A permissions boundary is a ceiling, not a grant: only one that bounds nothing (every action, NotAction) is
+        # refused; held by a principal of the stack as a permissions policy it is judged as one.
+        ceiling = IAM_POLICY(res.type) and res.urn not in held and _boundary_policy(res, boundaries)
         for where, document in _documents(res):
             with ctx.each():
                 for st in _statements(document):
                     for problem in _wildcard_problems(where, st):
+                        if ceiling and "allows every action" not in problem:
+                            continue
                         ctx.violation(res, problem)
-    held: set[str] = set()
-    for principal in stack.of(PRINCIPAL):
+    for principal in principals:
         with ctx.each():
             statements: list[Statement] = []
             holders = []
-            for holder, document in _principal_documents(stack, principal):
-                held.add(holder.urn)
+            for holder, document in documents[principal.urn]:
                 found = _statements(document)
                 statements += found
                 if found and holder.urn != principal.urn:
@@ -176,13 +257,13 @@ def _admin_wildcards(stack: Stack, ctx: Ctx) -> None:
                     f"can {'; '.join(escalations)}"
                     + (f", through {', '.join(sorted(set(holders)))}" if holders else "")
                     + "; that lets it grant itself any permission. Scope the resources (a named role for iam:PassRole, "
-                    "a permissions boundary condition for IAM writes) or drop the actions.",
+                    "a permissions boundary condition for IAM writes) or drop the actions." + _unprotected_boundary_hint(statements),
                 )
     for policy in stack.of(IAM_POLICY):
-        if policy.urn in held:
-            continue  # judged with the principal that holds it
+        if policy.urn in held or _boundary_policy(policy, boundaries):
+            continue  # judged with the principal that holds it; a boundary grants nothing
         with ctx.each():
-            escalations = _escalations(_statements(policy.get("policy")))
+            escalations = _escalations(_statements(policy.get("policy")), held=False)
             if escalations:
                 ctx.violation(policy, f"lets whoever holds it {'; '.join(escalations)}; scope the resources or drop the actions.")
 
@@ -194,8 +275,20 @@ SEC_IAM_001 = stack_policy(
     "actions expand (IAM service authorization reference, via parliament) to every action or every action of a "
     "service on every resource, no Allow with NotAction, no AWS managed administrator policy in any ARN form, and no "
     "principal holding, across all its policies, a privilege-escalation set (iam:PassRole + ec2:RunInstances on any "
-    "role, iam:CreatePolicyVersion, iam:AttachRolePolicy, ...) on every resource.",
+    "role, iam:CreatePolicyVersion, iam:AttachRolePolicy, ...) on every resource. An IAM write is bounded only as AWS "
+    "documents delegation: an equality iam:PermissionsBoundary condition on a boundary the principal can neither "
+    "strip from a role nor change.",
     check=_admin_wildcards,
+    settings={
+        "boundaryPolicies": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Glob patterns (Pulumi name or <path><name>) of managed policies that serve only as permissions "
+            "boundaries: a ceiling, not a grant, so only one allowing every action is refused (held as a permissions "
+            "policy by a principal of the stack, it is judged as one).",
+        }
+    },
     anchor="CKV_AWS_62, CKV_AWS_63, CKV_AWS_286, CKV_AWS_287, CKV_AWS_355, CKV_AWS_274, CKV2_AWS_40, CKV2_AWS_56; Rhino Security Labs IAM privilege escalation methods",
 )
 
@@ -404,4 +497,58 @@ SEC_IAM_003 = stack_policy(
     anchor="CKV_AWS_288, CKV_AWS_290; EKS BPG multitenancy",
 )
 
-POLICIES = [SEC_IAM_001, SEC_IAM_002, SEC_IAM_003]
+# SEC-IAM-004 ---------------------------------------------------------------------------------------------------
+_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$")
+
+
+def _role_names(role: Res) -> list[str]:
+    path, name = text(role.get("path")) or "/", text(role.get("name"))
+    return [role.name] + ([f"{path}{name}"] if name else [])
+
+
+def _boundary(role: Res, ctx: Ctx) -> None:
+    if any(fnmatchcase(n, p) for n in _role_names(role) for p in ctx.setting("exemptRoles")):
+        return
+    boundary = role.get("permissionsBoundary")
+    if is_unknown(boundary):
+        return  # computed: judged once it is known
+    value = text(boundary)
+    if not value:
+        ctx.violation(
+            role,
+            "has no permissions boundary, so whoever can write its policies can make it as powerful as they like; set "
+            "`crucible:permissionsBoundary` to the bootstrap's permissionsBoundaryArn (every role Crucible creates carries it).",
+        )
+        return
+    allowed = list(ctx.setting("boundaryArns"))
+    if not _POLICY_ARN.match(value) or not any(fnmatchcase(value, p) for p in allowed):
+        ctx.violation(role, f"its permissions boundary {value!r} is not one this environment allows ({', '.join(allowed)}).")
+
+
+SEC_IAM_004 = resource_policy(
+    rule_id="SEC-IAM-004",
+    slug="permissions-boundary",
+    description="Every IAM role the stack creates carries the permissions boundary the environment requires, so "
+    "the roles a deploy role writes can never hold more than the boundary allows (IAM User Guide, permissions "
+    "boundaries: delegation).",
+    applies_to=IAM_ROLE,
+    checks=[_boundary],
+    settings={
+        "boundaryArns": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["arn:*:iam::*:policy/*"],
+            "description": "Glob patterns of the permissions boundary ARNs a role may carry.",
+        },
+        "exemptRoles": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Glob patterns (Pulumi name or <path><name>) of roles that need no boundary, e.g. the delivery "
+            "identities the bootstrap creates, which bound the others.",
+        },
+    },
+    anchor="IAM User Guide: Permissions boundaries for IAM entities (delegating responsibility to others)",
+)
+
+POLICIES = [SEC_IAM_001, SEC_IAM_002, SEC_IAM_003, SEC_IAM_004]

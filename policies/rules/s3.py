@@ -80,7 +80,7 @@ def _aws_managed_key(key_id: object) -> bool:
 def _kms_encrypted(stack: Stack, ctx: Ctx) -> None:
     require_kms = ctx.setting("requireKms")
     require_cmk = ctx.setting("requireCmk")
-    for bucket in s3.buckets(stack):
+    for bucket in _subject_buckets(stack, ctx):
         with ctx.each():
             configs = s3.attached(stack, bucket, BUCKET_ENCRYPTION)
             rules = [r for c in configs for r in as_list(c.get("rules")) if isinstance(r, dict)]
@@ -126,6 +126,8 @@ SEC_S3_002 = stack_policy(
     settings={
         "requireKms": {"type": "boolean", "default": True, "description": "Require SSE-KMS (dev may accept SSE-S3)."},
         "requireCmk": {"type": "boolean", "default": True, "description": "Require a customer managed key (prod)."},
+        # e.g. an S3 server access log target, which S3 delivers to only with SSE-S3 (the bootstrap's state access logs)
+        "exemptBuckets": EXEMPT_BUCKETS,
     },
     anchor="CKV_AWS_145, CKV_AWS_19; EKS BPG aiml_security",
 )

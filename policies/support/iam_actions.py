@@ -139,8 +139,8 @@ ESCALATIONS: dict[str, tuple[str, ...]] = {
     "replace the code of a Lambda function running with its role": ("lambda:updatefunctioncode",),
     "take over a Glue development endpoint and its role": ("glue:updatedevendpoint",),
 }
-# Conditions that bound what an IAM write can grant (a permissions boundary, a fixed list of policies).
-BOUNDING_CONDITION_KEYS = ("iam:permissionsboundary", "iam:policyarn")
+# What bounds an IAM write (a permissions boundary the principal cannot strip or change, a fixed list of policies):
+# policies/rules/iam.py, SEC-IAM-001.
 
 
 @lru_cache(maxsize=None)

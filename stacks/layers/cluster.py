@@ -48,6 +48,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ClusterOutputs]:
             ),
             create_service_linked_roles=c.create_service_linked_roles,
             network_path=tuple(below.network_path),
+            permissions_boundary=spec.permissions_boundary,
         ),
         opts=pulumi.ResourceOptions(providers=[below.aws_provider]),
     )

@@ -27,6 +27,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
             node_volume_kms_key_arn=cluster.node_volume_kms_key_arn,
             static_capacity=any(p.static for p in spec.pools),
             depends_on=tuple(below.foundation),
+            permissions_boundary=spec.permissions_boundary,
         ),
         opts=opts,
     )

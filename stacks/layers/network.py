@@ -41,6 +41,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[NetworkOutputs]:
             protect=spec.protect,
             transit_gateway_id=spec.network.transit_gateway_id,
             connected_cidrs=spec.cluster.api_access.source_cidrs,
+            permissions_boundary=spec.permissions_boundary,
         ),
         opts=pulumi.ResourceOptions(providers=[below.aws_provider]),
     )

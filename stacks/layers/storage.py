@@ -90,6 +90,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[StorageOutputs]:
             read_only_bucket_arns=[buckets.arns[n] for n in read_only],
             kms_key_arn=key.arn,
             fsx=file_system is not None,
+            permissions_boundary=spec.permissions_boundary,
         ),
         opts=opts,
     )

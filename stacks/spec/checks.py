@@ -42,6 +42,19 @@ def aws_id(prefix: str):
     return check
 
 
+# An IAM customer managed policy ARN (IAM identifiers: path /.../ of printable ASCII, name [\w+=,.@-]{1,128}).
+_POLICY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:policy/([\x21-\x7e]*/)?[\w+=,.@-]{1,128}$")
+
+
+def iam_policy_arn(value: str) -> Optional[str]:
+    if not _POLICY_ARN.match(value):
+        return (
+            f"got {show(value)}; allowed: a customer managed policy ARN arn:<partition>:iam::<12-digit account>:policy/[<path>/]<name> "
+            "(the bootstrap's output permissionsBoundaryArn)"
+        )
+    return None
+
+
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 

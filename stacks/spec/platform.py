@@ -15,7 +15,7 @@ from stacks.spec.queues import QueuesSpec, check_queues
 from stacks.spec.storage import StorageSpec, check_physical_names
 from stacks.spec.teams import TeamSpec, check_teams
 from components.partitions import all_regions
-from stacks.spec.checks import AWS_TAGS_PER_RESOURCE, tag_problems
+from stacks.spec.checks import AWS_TAGS_PER_RESOURCE, iam_policy_arn, tag_problems
 from stacks.spec.schema import ByEnv, Context, Problem, all_of, did_you_mean, each_rule, setting, show, unique
 from stacks.spec.workloads import ServingSpec, TrainingSpec, check_workloads
 
@@ -128,6 +128,15 @@ class PlatformSpec:
         default=None,
         check=stack_reference,
     )
+    permissions_boundary: Optional[str] = setting(
+        "Permissions boundary of every IAM role the stack creates (control plane, node roles, Karpenter's controller, "
+        "Pod Identity roles, flow logs, managed observability): the ARN of a customer managed policy of the stack's "
+        "partition, the bootstrap's output permissionsBoundaryArn (arn:<partition>:iam::<account>:policy/crucible-boundary/"
+        "crucible-platform-boundary). The bootstrap's deploy roles create and change roles only with it, and policy "
+        "SEC-IAM-004 requires it in staging and prod. Setting it on existing roles updates them in place.",
+        default=None,
+        check=iam_policy_arn,
+    )
     network: NetworkSpec = setting("The network layer (see `network.*`).", default={})
     cluster: ClusterSpec = setting("The cluster layer (see `cluster.*`).", default={})
     pools: tuple[PoolSpec, ...] = setting(
@@ -176,6 +185,7 @@ class PlatformSpec:
             lambda: self._check_zones(ctx, path),
             lambda: self._check_layers(ctx, path),
             lambda: self._check_admins(ctx, path),
+            lambda: self._check_boundary_partition(ctx, path),
             lambda: check_cluster(self, ctx, path) if self.builds("cluster") else None,
             lambda: self._check_pools(ctx, path),
             lambda: check_workloads(self, ctx, path),
@@ -226,6 +236,22 @@ class PlatformSpec:
             )
         if first == 0 and self.stack_reference:
             ctx.problem(f"{path}stackReference", "set, but this stack builds every layer from the network up: remove it")
+
+    def _check_boundary_partition(self, ctx: Context, path: str) -> None:
+        """IAM refuses a boundary of another partition (an arn:aws: policy on a GovCloud or China role), and only when the
+        first role is created."""
+        from components.partitions import known_region, partition_of
+
+        arn = self.permissions_boundary
+        if arn is None or not known_region(self.region) or iam_policy_arn(arn):
+            return
+        partition = partition_of(self.region).name
+        if arn.split(":")[1] != partition:
+            ctx.problem(
+                f"{path}permissionsBoundary",
+                f"got {show(arn)}: a policy of partition {arn.split(':')[1]!r}; region {self.region} is in partition {partition!r} "
+                f"(allowed: arn:{partition}:iam::<account>:policy/...)",
+            )
 
     def _check_admins(self, ctx: Context, path: str) -> None:
         if self.builds("cluster") and self.environment == "prod" and not self.cluster.bootstrap_creator_admin and not self.cluster.admin_role_arns:

@@ -100,6 +100,91 @@ def _():
     return [role("attacher", inlinePolicies=[{"name": "x", "policy": doc(allow("iam:AttachRolePolicy"))}])], ["attacher"]
 
 
+# ... and IAM writes "bounded" by a permissions boundary condition that bounds nothing (AWS delegation example:
+# iam:PermissionsBoundary pinned to the boundary's ARN, its removal and its policy changes denied).
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/crucible-boundary/crucible-platform-boundary"
+BOUNDED_WRITES = ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"]
+NO_REMOVAL = {"Effect": "Deny", "Action": "iam:DeleteRolePermissionsBoundary", "Resource": "*"}
+
+
+def no_change_to(boundary_arn):
+    return {
+        "Effect": "Deny",
+        "Action": ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"],
+        "Resource": boundary_arn,
+    }
+
+
+def bounded_writes(operator="StringEquals", value=BOUNDARY):
+    return allow(BOUNDED_WRITES, f"arn:aws:iam::{ACCOUNT}:role/*", Condition={operator: {"iam:PermissionsBoundary": value}})
+
+
+@firing(P1, "boundary-condition-matching-any-boundary")
+def _():
+    r = role("any-boundary")
+    return [r, role_policy("any-boundary", r, doc(bounded_writes("StringLike", "*"), NO_REMOVAL, no_change_to("*")))], ["any-boundary"]
+
+
+@firing(P1, "boundary-condition-if-exists")
+def _():
+    r = role("if-exists")
+    return [r, role_policy("if-exists", r, doc(bounded_writes("StringEqualsIfExists"), NO_REMOVAL, no_change_to(BOUNDARY)))], ["if-exists"]
+
+
+@firing(P1, "boundary-the-principal-may-rewrite")
+def _():
+    r = role("other-boundary")
+    other = f"arn:aws:iam::{ACCOUNT}:policy/another-boundary"
+    return [r, role_policy("other-boundary", r, doc(bounded_writes(value=other), NO_REMOVAL, no_change_to(BOUNDARY)))], ["other-boundary"]
+
+
+@firing(P1, "boundary-removal-not-denied")
+def _():
+    r = role("strippable")
+    return [r, role_policy("strippable", r, doc(bounded_writes(), no_change_to(BOUNDARY)))], ["strippable"]
+
+
+@firing(P1, "boundary-denies-in-another-attachment-path-missing")
+def _():
+    r = role("half")
+    denies = managed("half-denies", doc(NO_REMOVAL))
+    return [r, role_policy("half", r, doc(bounded_writes())), denies, attach("half-denies", r, denies)], ["half"]
+
+
+@firing(P1, "standalone-policy-with-a-pattern-boundary")
+def _():
+    return [managed("pattern-bounded", doc(bounded_writes("StringLike", f"arn:aws:iam::{ACCOUNT}:policy/*")))], ["pattern-bounded"]
+
+
+# SEC-IAM-004: a role without the environment's permissions boundary --------------------------------------------
+P4 = "sec-iam-004-permissions-boundary"
+
+
+@firing(P4, "no-boundary")
+def _():
+    return [role("unbounded")], ["unbounded"]
+
+
+@firing(P4, "empty-boundary")
+def _():
+    return [role("empty", permissionsBoundary="")], ["empty"]
+
+
+@firing(P4, "a-role-arn-as-boundary")
+def _():
+    return [role("role-arn", permissionsBoundary=f"arn:aws:iam::{ACCOUNT}:role/crucible-boundary/x")], ["role-arn"]
+
+
+@firing(P4, "a-boundary-outside-the-allowed-path")
+def _():
+    return [role("elsewhere", permissionsBoundary=f"arn:aws:iam::{ACCOUNT}:policy/AnyOldPolicy")], ["elsewhere"]
+
+
+@firing(P4, "aws-managed-admin-as-boundary")
+def _():
+    return [role("admin-bound", permissionsBoundary="arn:aws:iam::aws:policy/AdministratorAccess")], ["admin-bound"]
+
+
 # SEC-IAM-002: trust wider than the identity it serves ---------------------------------------------------------
 P2 = "sec-iam-002-scoped-trust"
 OIDC = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"

@@ -1,7 +1,24 @@
 """IAM judged by effect (issue 18 A.1): the legitimate shapes of the same grants pass."""
 
-from policy_builder import verdicts
-from shapes_iam import ACCOUNT, PEOPLE, allow, attach, cluster_admin, doc, eks_cluster, link, managed, role, role_policy, team_role
+from policy_builder import UNKNOWN, messages, res, verdicts
+from shapes_iam import (
+    ACCOUNT,
+    BOUNDARY,
+    NO_REMOVAL,
+    PEOPLE,
+    allow,
+    attach,
+    bounded_writes,
+    cluster_admin,
+    doc,
+    eks_cluster,
+    link,
+    managed,
+    no_change_to,
+    role,
+    role_policy,
+    team_role,
+)
 
 
 def test_karpenter_style_passrole_of_one_named_role_with_run_instances_passes():
@@ -57,3 +74,63 @@ def test_a_managed_policy_held_by_a_principal_is_reported_once_on_the_principal(
     r = role("holder")
     policy = managed("passes", doc(allow(["iam:PassRole", "ec2:RunInstances"])))
     assert verdicts("sec-iam-001-no-admin-wildcards", [r, policy, attach("holder-passes", r, policy)]) == [("holder", "mandatory")]
+
+
+# Permissions boundaries the way the IAM User Guide documents delegation ("Permissions boundaries for IAM entities"):
+# role writes only with iam:PermissionsBoundary = the boundary, its removal denied, the boundary policy unchangeable.
+def test_role_writes_bounded_as_the_aws_delegation_example_does_pass():
+    r = role("deployer")
+    document = doc(bounded_writes(), NO_REMOVAL, no_change_to(BOUNDARY), allow(["iam:DeleteRole", "iam:TagRole"], f"arn:aws:iam::{ACCOUNT}:role/*"))
+    assert verdicts("sec-iam-001-no-admin-wildcards", [r, role_policy("deployer", r, document)]) == []
+
+
+def test_the_boundary_denies_may_come_through_another_attachment_path():
+    r = role("split-deployer")
+    denies = managed("denies", doc(NO_REMOVAL, no_change_to(BOUNDARY)))
+    resources = [r, role_policy("split-deployer", r, doc(bounded_writes())), denies, attach("split-deployer-denies", r, denies)]
+    assert verdicts("sec-iam-001-no-admin-wildcards", resources) == []
+
+
+def test_an_unprotected_boundary_is_reported_with_what_to_deny():
+    r = role("strippable")
+    found = messages("sec-iam-001-no-admin-wildcards", [r, role_policy("strippable", r, doc(bounded_writes()))])
+    assert len(found) == 1 and "bounds nothing while it may remove a role's boundary or change that policy" in found[0]
+
+
+BOUNDARY_POLICY = {"path": "/crucible-boundary/", "name": "crucible-platform-boundary"}
+
+
+def test_a_boundary_policy_the_config_names_is_a_ceiling_not_a_grant():
+    # ec2messages and eks-auth are whole services of a few actions each: a boundary allowing them grants nothing
+    config = {"sec-iam-001-no-admin-wildcards": {"boundaryPolicies": ["/crucible-boundary/*"]}}
+    for actions in (["ec2messages:*", "eks-auth:*"], ["ec2:RunInstances", "iam:PassRole"]):  # whole services; an escalation set
+        ceiling = res("aws:iam/policy:Policy", "boundary", {"policy": doc(allow(actions)), **BOUNDARY_POLICY})
+        assert verdicts("sec-iam-001-no-admin-wildcards", [ceiling], config=config) == []
+        assert verdicts("sec-iam-001-no-admin-wildcards", [ceiling]) == [("boundary", "mandatory")]
+
+
+def test_a_boundary_policy_that_allows_everything_or_is_held_as_a_grant_still_fires():
+    config = {"sec-iam-001-no-admin-wildcards": {"boundaryPolicies": ["/crucible-boundary/*"]}}
+    everything = res("aws:iam/policy:Policy", "boundary", {"policy": doc(allow("*")), **BOUNDARY_POLICY})
+    assert verdicts("sec-iam-001-no-admin-wildcards", [everything], config=config) == [("boundary", "mandatory")]
+    r = role("holder")
+    held = res("aws:iam/policy:Policy", "held", {"policy": doc(allow(["ec2:RunInstances", "iam:PassRole"])), **BOUNDARY_POLICY})
+    assert verdicts("sec-iam-001-no-admin-wildcards", [r, held, attach("holder-held", r, held)], config=config) == [("holder", "mandatory")]
+
+
+def test_a_role_with_the_environments_boundary_passes():
+    bounded = role("bounded", permissionsBoundary=BOUNDARY)
+    assert verdicts("sec-iam-004-permissions-boundary", [bounded]) == []
+    assert verdicts("sec-iam-004-permissions-boundary", [role("computed", permissionsBoundary=UNKNOWN)]) == []
+
+
+def test_the_delivery_identities_the_config_exempts_need_no_boundary():
+    deploy = role("deploy-prod", path="/crucible-bootstrap/", name="crucible-deploy-prod")
+    config = {"sec-iam-004-permissions-boundary": {"exemptRoles": ["/crucible-bootstrap/*"]}}
+    assert verdicts("sec-iam-004-permissions-boundary", [deploy], config=config) == []
+    assert verdicts("sec-iam-004-permissions-boundary", [deploy]) == [("deploy-prod", "mandatory")]
+
+
+def test_a_role_without_a_boundary_is_advisory_in_dev_and_mandatory_in_staging_and_prod():
+    for env, level in (("dev", "advisory"), ("staging", "mandatory"), ("prod", "mandatory")):
+        assert verdicts("sec-iam-004-permissions-boundary", [role("unbounded")], env=env) == [("unbounded", level)]

@@ -62,7 +62,8 @@ def test_bad_config_is_refused_with_the_key_path(config, problem):
 
 
 def test_unknown_environment_is_refused():
-    with pytest.raises(PolicyConfigError, match="available: dev, prod, staging"):
+    # bootstrap.json: the delivery identities' own program (prod's levels and its exemptions, tests/test_bootstrap.py)
+    with pytest.raises(PolicyConfigError, match="available: bootstrap, dev, prod, staging"):
         evaluate([], "qa")
 
 

@@ -219,3 +219,14 @@ def test_cloudtrail_s3_data_events_count_as_logging_and_log_buckets_are_not_aske
     logs = res("aws:s3/bucket:Bucket", "logs", {})
     logging = link(good_bucket()[-1], "targetBucket", logs)
     assert verdicts("sec-s3-008-access-logging", [*good_bucket()[:-1], logging, logs]) == []
+
+
+def test_an_sse_s3_bucket_the_config_exempts_passes_and_only_that_bucket():
+    """An S3 server access log target takes SSE-S3 only (S3 User Guide, "Enabling Amazon S3 server access logging"):
+    the bootstrap's policy config exempts its log bucket by name (policies/config/bootstrap.json)."""
+    resources = good_bucket()
+    resources[2]["inputs"]["rules"] = [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+    exempt = {"sec-s3-002-kms-encryption": {"exemptBuckets": ["checkpoints"]}}
+    assert verdicts("sec-s3-002-kms-encryption", resources, config=exempt) == []
+    other = {"sec-s3-002-kms-encryption": {"exemptBuckets": ["access-logs"]}}
+    assert verdicts("sec-s3-002-kms-encryption", resources, config=other) == [("checkpoints", "mandatory")]

@@ -22,6 +22,7 @@ def build(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) 
             system_pool=cluster.system_node_group_label,
             enforce_internal=spec.serving.exposure == "private",
             depends_on=tuple(below.foundation),
+            permissions_boundary=spec.permissions_boundary,
         ),
         opts=opts,
     )

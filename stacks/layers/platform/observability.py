@@ -63,7 +63,14 @@ def build_managed(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceO
     managed = ManagedObservability(
         "managed-observability",
         ManagedObservabilityArgs(
-            below.require_cluster().name, spec.stack.lower(), spec.region, obs.namespace, PROMETHEUS_SERVICE_ACCOUNT, obs.managed.grafana, protect=spec.protect
+            below.require_cluster().name,
+            spec.stack.lower(),
+            spec.region,
+            obs.namespace,
+            PROMETHEUS_SERVICE_ACCOUNT,
+            obs.managed.grafana,
+            protect=spec.protect,
+            permissions_boundary=spec.permissions_boundary,
         ),
         opts=opts,
     )
@@ -71,7 +78,11 @@ def build_managed(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceO
 
 
 def build_grafana_cloudwatch(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
-    access = GrafanaCloudWatch("grafana-cloudwatch", GrafanaCloudWatchArgs(below.require_cluster().name, spec.addons.observability.namespace), opts=opts)
+    access = GrafanaCloudWatch(
+        "grafana-cloudwatch",
+        GrafanaCloudWatchArgs(below.require_cluster().name, spec.addons.observability.namespace, permissions_boundary=spec.permissions_boundary),
+        opts=opts,
+    )
     return AddonOutputs(grafana_cloudwatch=access)
 
 
@@ -79,7 +90,14 @@ def build_logs(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpti
     obs = spec.addons.observability
     ClusterLogs(
         "cluster-logs",
-        ClusterLogsArgs(spec.cluster_name, spec.region, obs.logs.retention_days, spec.cluster.kms_key_deletion_window_days, spec.protect),
+        ClusterLogsArgs(
+            spec.cluster_name,
+            spec.region,
+            obs.logs.retention_days,
+            spec.cluster.kms_key_deletion_window_days,
+            spec.protect,
+            permissions_boundary=spec.permissions_boundary,
+        ),
         opts=opts,
     )
     return AddonOutputs()

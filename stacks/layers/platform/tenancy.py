@@ -143,6 +143,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
                 protect=spec.protect,
                 load_balancer_controller=below.controller(),
                 notebooks=notebook_access(spec),
+                permissions_boundary=spec.permissions_boundary,
             ),
             opts=opts,
         )

@@ -14,6 +14,9 @@ from stacks.spec import ConfigError, Problem
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parents[3] / "bootstrap"
 ENVIRONMENT = "prod"
+# The bootstrap's policy pack config: prod's levels plus the exemptions its resources need, each with its reason there
+# (the access-log bucket's SSE-S3, the boundary policy, the delivery identities that bound others).
+POLICY_CONFIG = "bootstrap"
 
 
 def is_bootstrap(stack_or_path: str) -> bool:
@@ -22,23 +25,6 @@ def is_bootstrap(stack_or_path: str) -> bool:
         return True
     path = Path(stack_or_path)
     return path.suffix in (".yaml", ".yml") and path.resolve().parent == BOOTSTRAP_DIR
-
-
-# Known and open (issue 18): the deploy roles create the platform's IAM roles and policies, so they can write IAM and,
-# through that, grant themselves more; the pack's effect-based SEC-IAM-001 sees it. Until a permissions boundary
-# bounds what they may create, the bootstrap's own plan reports that finding on its deploy roles as advisory, with
-# this reason, instead of refusing itself; any other SEC-IAM-001 finding (or on another role) stays mandatory.
-KNOWN_ESCALATION = "sec-iam-001-no-admin-wildcards"
-KNOWN_ESCALATION_REASON = "known: a deploy role must create IAM roles; bounding them with a permissions boundary is open work (issue 18)"
-
-
-def known_escalation_advisory(verdicts: dict) -> dict:
-    out = []
-    for v in verdicts.get("violations", []):
-        if v.get("policy") == KNOWN_ESCALATION and v.get("level") == "mandatory" and "::deploy-" in str(v.get("urn", "")):
-            v = {**v, "level": "advisory", "message": f"{v.get('message', '')} ({KNOWN_ESCALATION_REASON})"}
-        out.append(v)
-    return {**verdicts, "violations": out}
 
 
 def config_of(path: Path) -> dict[str, str]:
@@ -67,7 +53,7 @@ def plan_bootstrap(stack_or_path: str) -> tuple[dict[str, Any], list[str]]:
     spec = load(config, source=str(path))  # every problem at once, before any resource
     run = run_program(main, stack=stack, project=PROJECT, config=config, region=spec.region)
     resources = [r.to_json() for r in run.resources]
-    verdicts = known_escalation_advisory(evaluate(resources, ENVIRONMENT))
+    verdicts = evaluate(resources, POLICY_CONFIG)
     document = {
         "stack": stack,
         "project": PROJECT,
@@ -78,7 +64,7 @@ def plan_bootstrap(stack_or_path: str) -> tuple[dict[str, Any], list[str]]:
         "policies": verdicts,
     }
     roles = [r for r in run.resources if r.type == "aws:iam/role:Role"]
-    lines = [f"crucible plan {stack} ({PROJECT}, {path}): {len(resources)} resources, policy levels of {ENVIRONMENT}"]
+    lines = [f"crucible plan {stack} ({PROJECT}, {path}): {len(resources)} resources, policies/config/{POLICY_CONFIG}.json (prod's levels)"]
     lines.append("")
     lines.append("Delivery identities (GitHub OIDC trust: StringEquals aud and sub)")
     for role in roles:

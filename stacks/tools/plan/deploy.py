@@ -136,6 +136,7 @@ def deploy_section(model: "PlanModel") -> Optional["Section"]:
         "cluster": where,
         **access,
         "deployRole": deploy_role,
+        "permissionsBoundary": planned.spec.permissions_boundary,
         "runner": kind,
         "runnerLabels": labels,
         "networkNotes": notes,
@@ -153,6 +154,12 @@ def deploy_section(model: "PlanModel") -> Optional["Section"]:
         else ("the cluster creator (bootstrapCreatorAdmin)" if access["creatorAdmin"] else "NO deploy role and no creator admin: `pulumi up` would get 401")
     )
     lines.append(f"identity   {identity}; {len(access['adminAccessEntries'])} admin access entries")
+    boundary = planned.spec.permissions_boundary
+    lines.append(
+        f"iam        every IAM role bounded by {boundary} (crucible:permissionsBoundary; the bootstrap's deploy roles create roles only with it)"
+        if boundary
+        else "iam        NO permissions boundary (crucible:permissionsBoundary): the bootstrap's deploy roles cannot create this stack's IAM roles"
+    )
     lines.append(
         f"runner     {'self-hosted' if kind == SELF_HOSTED else 'GitHub-hosted'}, runs-on {json.dumps(labels)} "
         f"(cluster.apiAccess.runnerLabels{'' if owner.spec.cluster.api_access.runner_labels else ', default'}) — `crucible runner {planned.spec.stack}`"

@@ -135,6 +135,16 @@ def shipped_report(stack: str) -> tuple[dict, tuple[str, ...]]:
     return document, tuple(lines)
 
 
+def plan_exit_code(document: dict) -> int:
+    """What `crucible plan` exits with for this plan document (stacks/tools/cli.py cmd_plan): 1 on a mandatory policy
+    violation or a workload that fails a check, else 0 — for tests that read a shared plan instead of running the CLI."""
+    from stacks.tools.cli import EXIT_OK, EXIT_POLICY
+    from stacks.tools.plan.lands import failures
+    from stacks.tools.plan.verdicts import mandatory
+
+    return EXIT_POLICY if mandatory(document.get("policies", {})) or failures(document.get("workloads", {})) else EXIT_OK
+
+
 def addons_program(spec: PlatformSpec, output: str = "addons", storage: Any = None):
     """A program building only the platform add-ons of the registry that export to ``output`` (default: notebooks,
     observability, pipelines, Ray) on a stand-in network and cluster, for pools the compute layer is not asked to

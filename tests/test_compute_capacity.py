@@ -2,8 +2,7 @@
 
 import json
 
-from helpers import shipped_report, spec_of
-from stacks.tools.cli import main as cli
+from helpers import plan_exit_code, shipped_report, spec_of
 from components.catalog import load_catalog
 from components.node_pool import efa_network_interfaces
 from stacks.derive.capacity import pool_capacity
@@ -58,9 +57,10 @@ def test_efa_layout_is_one_efa_per_network_card():
     assert efa_network_interfaces(0) == []
 
 
-def test_train_p5_plan_shows_every_efa_interface_at_full_bandwidth(capsys):
-    assert cli(["plan", "train-p5"]) == 0
-    out = capsys.readouterr().out
+def test_train_p5_plan_shows_every_efa_interface_at_full_bandwidth():
+    document, lines = shipped_report("train-p5")
+    assert plan_exit_code(document) == 0
+    out = "\n".join(lines)
     facts = CATALOG.get("p5.48xlarge")
     line = next(line for line in out.splitlines() if line.strip().startswith("p5-train"))
     assert f"{facts.efa_interfaces}/{facts.efa_interfaces} EFA, {facts.network_gbps:g} Gbps, 100%" in line

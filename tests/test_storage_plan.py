@@ -2,13 +2,11 @@
 that pool's zone, linked to the buckets and mounted as a claim, with a sizing line a person can check; dev plans
 SCRATCH_2; `crucible plan` shows and exports the figures."""
 
-import json
 from pathlib import Path
 
 import pytest
 
-from helpers import plan, spec_of, stack_config
-from stacks.tools.cli import main as cli
+from helpers import plan, plan_exit_code, shipped_report, spec_of, stack_config
 from components.catalog import load_catalog
 from stacks.tools.plan.locate import Planned
 from stacks.tools.harness import ACCOUNT_ID
@@ -79,22 +77,19 @@ def test_plan_warns_below_the_per_accelerator_floor(catalog):
     assert "below the floor of 1000 MB/s" in warning and any(warning in line for line in lines)
 
 
-def test_dev_plan_uses_scratch(tmp_path, capsys):
-    out = tmp_path / "plan.json"
-    assert cli(["plan", "dev", "--json", str(out)]) == 0
-    text = capsys.readouterr().out
-    assert "SCRATCH_2 1,200 GiB x 200 MB/s/TiB = 1.2 x 200 = 240 MB/s (0.24 GB/s)" in text
-    (entry,) = json.loads(out.read_text())["storage"]["fileSystems"]
+def test_dev_plan_uses_scratch():
+    document, lines = shipped_report("dev")
+    assert "SCRATCH_2 1,200 GiB x 200 MB/s/TiB = 1.2 x 200 = 240 MB/s (0.24 GB/s)" in "\n".join(lines)
+    (entry,) = document["storage"]["fileSystems"]
     assert entry["deploymentType"] == "SCRATCH_2" and entry["backupRetentionDays"] == 0
-    names = {b["name"] for b in json.loads(out.read_text())["storage"]["buckets"]}
+    names = {b["name"] for b in document["storage"]["buckets"]}
     assert names == {f"crucible-dev-{n}-{ACCOUNT_ID}-us-west-2-an" for n in ("datasets", "checkpoints", "artifacts")}
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod", "prod-platform"])
-def test_shipped_prod_like_stacks_plan_persistent_2(stack, tmp_path):
-    out = tmp_path / "plan.json"
-    assert cli(["plan", stack, "--json", str(out)]) == 0
-    document = json.loads(out.read_text())
+def test_shipped_prod_like_stacks_plan_persistent_2(stack):
+    document, _ = shipped_report(stack)  # the session's plan of the shipped stack
+    assert plan_exit_code(document) == 0
     (entry,) = document["storage"]["fileSystems"]
     # 500 MB/s/TiB: the presets are sized to the storage floor (tests/test_presets_sized.py)
     assert entry["deploymentType"] == "PERSISTENT_2" and entry["throughputPerTibMbps"] == 500 and entry["protected"]

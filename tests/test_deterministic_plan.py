@@ -72,3 +72,13 @@ def test_dependency_lists_are_sorted():
     for r in document["resources"]:
         assert r["dependencies"] == sorted(r["dependencies"]), r["urn"]
         assert all(urns == sorted(urns) for urns in r["property_dependencies"].values()), r["urn"]
+
+
+@pytest.mark.parametrize("first", ["stacks.tools.plan.admitted", "stacks.tools.plan.pod_security", "stacks.tools.plan.reaches", "stacks.tools.plan.lands"])
+def test_the_workload_checks_come_in_their_declared_order_whichever_module_is_imported_first(first):
+    # The checks add themselves to lands.CHECKS as their modules load; a process that imported admitted before lands
+    # listed pod security before admitted in every workload's results (found by the test above, run in the suite).
+    script = f"import {first}\nfrom stacks.tools.plan import lands, reaches\nprint(' '.join(name for name, _, _ in lands.ordered_checks()))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["lands", "admitted", "podSecurity", "reaches"]

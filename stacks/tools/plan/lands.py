@@ -905,6 +905,17 @@ Check = Callable[[Context, Mapping], dict]
 # (name, column title, function): each returns {"ok", "summary", "reasons", ...} for one workload. The admitted
 # and reaches checks add themselves here.
 CHECKS: list[tuple[str, str, Check]] = [("lands", "lands on", lands)]
+# The order of the checks in a workload's results and the report's columns: declared, never the order in which the
+# modules that add themselves happened to be imported (a test importing admitted first used to swap two columns).
+CHECK_ORDER = ("lands", "admitted", "podSecurity", "reaches")
+
+
+def ordered_checks() -> list[tuple[str, str, Check]]:
+    """CHECKS in CHECK_ORDER (a check not named there after them, by name)."""
+    rank = {name: i for i, name in enumerate(CHECK_ORDER)}
+    return sorted(CHECKS, key=lambda c: (rank.get(c[0], len(rank)), c[0]))
+
+
 # (name, function): checks of the whole plan rather than of one workload (the AWS side of reaches); each returns
 # flow results {"flow", "from", "to", "ports", "ok", "reason"}, kept under the block's `flows`.
 PLAN_CHECKS: list[tuple[str, Callable[[Context], list[dict]]]] = []
@@ -927,7 +938,7 @@ def evaluate(
     for workload in workloads:
         entry = {k: v for k, v in workload.items() if k != "checks"}
         entry["checks"] = {}
-        for name, _, check in CHECKS:
+        for name, _, check in ordered_checks():
             result = check(ctx, workload)
             entry["checks"][name] = result
             if not result["ok"]:
@@ -988,13 +999,13 @@ def render(block: Mapping) -> list[str]:
     rows = []
     for entry in block.get("workloads", []):
         cells = [entry.get("name", "")]
-        for name, _, _ in CHECKS:
+        for name, _, _ in ordered_checks():
             result = (entry.get("checks") or {}).get(name) or {}
             cells.append(("OK " if result.get("ok") else "FAIL ") + str(result.get("summary", "")))
         rows.append(cells)
     if not rows:
         return ["no workloads"]
-    header = ["workload", *[title for _, title, _ in CHECKS]]
+    header = ["workload", *[title for _, title, _ in ordered_checks()]]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = ["  ".join([*(c.ljust(widths[i]) for i, c in enumerate(header[:-1])), header[-1]])]
     lines.extend("  ".join([*(c.ljust(widths[i]) for i, c in enumerate(r[:-1])), r[-1]]) for r in rows)

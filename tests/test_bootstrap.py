@@ -558,3 +558,39 @@ def test_crucible_check_refuses_a_deploy_role_whose_boundary_bounds_nothing(edit
 def test_a_preview_role_reaches_neither_the_log_bucket_nor_the_boundary(environment):
     text = json.dumps(policy_of(f"preview-{environment}-read"))
     assert LOGS not in text and "crucible-boundary" not in text
+
+
+# ---- the shipped stacks name what the bootstrap creates (issue 19 review, defect 2) ------------------------------
+
+SHIPPED_ACCOUNT = "111122223333"  # the example account of every shipped stack config
+
+
+@functools.lru_cache(maxsize=None)
+def bootstrap_outputs_in_the_example_account() -> dict:
+    """The shipped bootstrap planned with the shipped stacks' account as its caller identity: the ARNs it exports there."""
+    from bootstrap.program import main as bootstrap_main
+    from stacks.tools.harness import run_program
+
+    run = run_program(bootstrap_main, stack="bootstrap", project=PROJECT, config=_config(), region="us-east-1", account_id=SHIPPED_ACCOUNT)
+    return run.outputs
+
+
+@pytest.mark.parametrize("stack", shipped_stacks())
+def test_every_shipped_stack_names_the_roles_and_boundary_the_bootstrap_creates_for_its_environment(stack):
+    """The shipped configs named role/crucible-deploy and role/crucible-preview, which no bootstrap creates: CI's
+    deploy role (role/crucible-bootstrap/crucible-deploy-<env>) got no access entry and stopped at the first
+    Kubernetes object. Each stack names exactly the ARNs the bootstrap exports for the stack's environment (EKS access
+    entries take a role ARN with its path: EKS User Guide, "Create access entries")."""
+    from stacks.spec.loader import load_stack_file
+    from stacks.tools.plan.locate import config_path
+
+    spec, _, _ = load_stack_file(config_path(stack))
+    outputs = bootstrap_outputs_in_the_example_account()
+    access = spec.cluster.api_access
+    assert spec.permissions_boundary == outputs["permissionsBoundaryArn"]
+    if spec.environment != "dev" and spec.stack_reference is None:  # it builds its cluster: CI deploys and previews it
+        assert access.deploy_role_arn is not None and access.preview_role_arn is not None, stack
+    if access.deploy_role_arn is not None:
+        assert access.deploy_role_arn == outputs["deployRoleArns"][spec.environment]
+    if access.preview_role_arn is not None:
+        assert access.preview_role_arn == outputs["previewRoleArns"][spec.environment]

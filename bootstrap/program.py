@@ -17,6 +17,8 @@ from bootstrap import boundary as boundary_module
 from bootstrap import permissions
 from bootstrap.config import GITHUB_ISSUER, PROJECT, BootstrapSpec, ConfigError, load
 
+# The tag naming the one GitHub environment a delivery role is for (policy SEC-CICD-004 holds its trust to it).
+ENVIRONMENT_TAG = "crucible:github-environment"
 SECRETS_ALIAS = "crucible-secrets"  # alias/crucible-secrets-<env>: one secrets provider key per environment
 STATE_ALIAS = "crucible-state"
 
@@ -248,6 +250,7 @@ class DeliveryRole(pulumi.ComponentResource):
         trust: pulumi.Input[str],
         policies: dict[str, pulumi.Input[str]],
         max_session_seconds: int,
+        github_environment: str,
         partition: Partition,
         account_id: pulumi.Input[str],
         opts: Optional[pulumi.ResourceOptions] = None,
@@ -261,7 +264,8 @@ class DeliveryRole(pulumi.ComponentResource):
             description=description,
             assume_role_policy=trust,
             max_session_duration=max_session_seconds,
-            tags={"crucible:delivery": role_name},
+            # the one GitHub environment it is for: SEC-CICD-004 holds its trust to that environment
+            tags={"crucible:delivery": role_name, ENVIRONMENT_TAG: github_environment},
             opts=child,
         )
         for suffix, document in policies.items():
@@ -339,6 +343,7 @@ def build(spec: BootstrapSpec) -> dict[str, pulumi.Output]:
             trust=oidc.arn.apply(lambda arn, e=environment: permissions.trust_policy(arn, spec.subject(e))),
             policies=deploy_policies(environment),
             max_session_seconds=spec.session_hours * 3600,
+            github_environment=environment,
             partition=partition,
             account_id=account_id,
         )
@@ -351,6 +356,7 @@ def build(spec: BootstrapSpec) -> dict[str, pulumi.Output]:
             trust=oidc.arn.apply(lambda arn, g=github: permissions.trust_policy(arn, spec.subject(g))),
             policies=preview_policies(environment),
             max_session_seconds=3600,
+            github_environment=github,
             partition=partition,
             account_id=account_id,
         )

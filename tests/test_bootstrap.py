@@ -71,7 +71,7 @@ def test_plans_offline_with_zero_policy_violations():
     judges them bounded), and the state bucket's access is logged into a bucket of its own (SEC-S3-008)."""
     document, lines = shipped()
     assert document["policies"]["violations"] == []
-    assert document["policies"]["evaluated"] == 71
+    assert document["policies"]["evaluated"] == 72
     assert "0 mandatory violations, 0 advisory" in "\n".join(lines)
 
 
@@ -594,3 +594,29 @@ def test_every_shipped_stack_names_the_roles_and_boundary_the_bootstrap_creates_
         assert access.deploy_role_arn == outputs["deployRoleArns"][spec.environment]
     if access.preview_role_arn is not None:
         assert access.preview_role_arn == outputs["previewRoleArns"][spec.environment]
+
+
+@pytest.mark.parametrize("subject", ["repo:acme/crucible:environment:preview-prod", "repo:acme/crucible:environment:dev"])
+def test_crucible_check_refuses_a_preview_role_trusted_from_another_environment_than_its_own(subject, tmp_path, capsys):
+    """SEC-CICD-004 on the bootstrap's own plan: crucible-preview-dev (tag crucible:github-environment preview-dev)
+    trusted from preview-prod, or from dev's deploy environment."""
+    document = json.loads(json.dumps(shipped()[0]))
+    role = next(r for r in document["resources"] if r["type"] == "aws:iam/role:Role" and r["name"] == "preview-dev")
+    assert role["inputs"]["tags"]["crucible:github-environment"] == "preview-dev"
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] = subject
+    role["inputs"]["assumeRolePolicy"] = json.dumps(trust)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(document))
+    assert main(["check", str(path)]) == 1
+    assert "mandatory sec-cicd-004-github-oidc-one-environment [preview-dev]" in capsys.readouterr().out
+
+
+def test_every_delivery_role_is_tagged_with_the_one_environment_it_trusts():
+    from bootstrap.program import ENVIRONMENT_TAG
+    from policies.rules import delivery
+
+    assert ENVIRONMENT_TAG == delivery.ENVIRONMENT_TAG  # the bootstrap does not import the policy pack
+    for name, role in resources("aws:iam/role:Role").items():
+        subject = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        assert subject == f"repo:acme/crucible:environment:{role['inputs']['tags'][ENVIRONMENT_TAG]}", name

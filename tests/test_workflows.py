@@ -199,6 +199,42 @@ def test_the_preview_runs_for_branches_of_this_repository_with_the_read_only_rol
     assert not re.search(r"pulumi (up|refresh|destroy|import|state|stack rm)\b", commands)
 
 
+def _readme_environments() -> tuple[str, dict[str, dict[str, str]]]:
+    """README "Deploying for real", step 3: its text and its table, environment -> column -> cell."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("**3. GitHub: environments, reviewers and variables.**") : readme.index("**4. The account")]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines() if line.startswith("| `")]
+    header = next([c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines() if line.startswith("| Environment"))
+    return section, {row[0].strip("`"): dict(zip(header, row)) for row in rows}
+
+
+def test_the_readme_says_how_to_create_every_environment_the_workflows_name():
+    section, table = _readme_environments()
+    named = {_substituted(workflow("pull-request.yml")["jobs"]["preview"]["environment"], environment=e) for e in STAGES}
+    stage = workflow("deploy-stage.yml")["jobs"]
+    named |= {_substituted(stage[job]["environment"], environment=e) for job in ("plan", "up") for e in STAGES}
+    assert set(table) == named == {"dev", "staging", "prod", "preview-dev", "preview-staging", "preview-prod"}
+    for env, row in table.items():
+        role = f"crucible-preview-{env.removeprefix('preview-')}" if env.startswith("preview-") else f"crucible-deploy-{env}"
+        assert row["`AWS_ROLE_ARN`"] == f"`{role}`", env
+        assert row["Deployment branches"] == ("all branches" if env.startswith("preview-") else "`main` only"), env
+    loop = re.search(r"for env in ([\w -]+); do\n\s+gh variable set AWS_ROLE_ARN --env \"\$env\"", section)
+    assert loop and set(loop.group(1).split()) == set(table)
+
+
+@pytest.mark.parametrize("env", ["prod", "preview-prod"])
+def test_the_readme_gates_prod_and_its_preview_with_reviewers_who_are_not_the_author(env):
+    """A branch's prod preview and the prod saved plan read prod's state and secrets: preview-prod requires reviewers
+    with self-review prevented and no administrator bypass, like prod."""
+    section, table = _readme_environments()
+    assert table[env]["Required reviewers"] == "the platform team" and table[env]["Prevent self-review"] == "yes"
+    body = re.search(rf"environments/{env} --input - <<'JSON'\n(.*?)\nJSON\n", section, re.S)
+    assert body, f"README step 3 has no `gh api -X PUT .../environments/{env}` command"
+    settings = json.loads(body.group(1).replace("<platform-team-id>", "1"))
+    assert settings["reviewers"] and settings["prevent_self_review"] is True and settings["can_admins_bypass"] is False
+    assert "**`preview-prod`\nrequires reviewers with self-review prevented" in section
+
+
 # ---- deploy ---------------------------------------------------------------------------------------------------
 
 STAGES = {"dev": ["dev"], "staging": ["staging"], "prod": ["prod-core", "prod-platform"]}

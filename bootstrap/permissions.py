@@ -414,7 +414,7 @@ def _protections(
     ]
 
 
-def boundary_policy(partition: Partition, account: str, buckets: Sequence[str], keys: Sequence[str]) -> str:
+def boundary_policy(partition: Partition, account: str, buckets: Sequence[str], *keys: str) -> str:
     """The permissions boundary every role Crucible creates carries (bootstrap/boundary.py); ``keys``: the state key
     and every environment's secrets key."""
     return doc(*boundary.statements(partition, account, PATH, buckets, list(keys)))

@@ -293,7 +293,7 @@ class PlatformBoundary(pulumi.ComponentResource):
     def __init__(self, name: str, *, partition: Partition, account_id: pulumi.Input[str], backend: StateBackend, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:bootstrap:PlatformBoundary", name, None, opts)
         document = pulumi.Output.all(account_id, backend.bucket, backend.log_bucket, *backend.keys).apply(
-            lambda v: permissions.boundary_policy(partition, v[0], [v[1], v[2]], v[3:])
+            lambda v: permissions.boundary_policy(partition, v[0], [v[1], v[2]], *v[3:])
         )
         self.policy = aws.iam.Policy(
             name,

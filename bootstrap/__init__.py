@@ -8,11 +8,12 @@ what Crucible's delivery pipeline needs in an AWS account, once, before any Cruc
   the platform permissions boundary;
 - the platform permissions boundary (policy/crucible-boundary/crucible-platform-boundary, bootstrap/boundary.py),
   which every role of every stack carries (`crucible:permissionsBoundary`);
-- one read-only preview role (sub=repo:<owner>/<repo>:environment:preview): describe and read, plus the state
-  backend's lock files;
+- one read-only preview role per environment, crucible-preview-<env> (sub=repo:<owner>/<repo>:environment:preview-<env>):
+  describe, read that environment's state prefix, decrypt that environment's secrets key and take its stack lock —
+  never another environment's state or secrets;
 - the state bucket (versioned, SSE-KMS with its own key, TLS-only, public access blocked, protected), one prefix per
   environment (`s3://<bucket>/<env>`), its server access logs in an SSE-S3 log bucket of its own, and the KMS key of
-  the secrets provider (`awskms://alias/crucible-secrets`).
+  one secrets provider per environment (`awskms://alias/crucible-secrets-<env>`).
 
 Why a separate program and not a layer of the main one: it has another lifetime (once per account), another
 operator (an account administrator, not CI), another state (the local backend: it creates the remote one) and must

@@ -16,15 +16,24 @@ GITHUB_ISSUER = "token.actions.githubusercontent.com"
 # GitHub: owner names are letters, digits and single hyphens; repository names letters, digits, '.', '-', '_'.
 _OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 _REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-_ENVIRONMENT = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{1,19}[a-z0-9]$")
 _PROVIDER_ARN = re.compile(rf"^arn:aws(-cn|-us-gov)?:iam::\d{{12}}:oidc-provider/{re.escape(GITHUB_ISSUER)}$")
+
+# Settings that were and are no more: the reason, said instead of "unknown setting".
+REMOVED: dict[str, str] = {
+    "previewEnvironment": "removed: one GitHub environment served every environment's previews, so a branch read prod's state and "
+    "secrets; each environment's previews now run in GitHub environment preview-<env> with role crucible-preview-<env> (README step 3)",
+}
+PREVIEW_PREFIX = "preview-"  # GitHub environment preview-<env>: the previews and saved plans of <env>
 
 # key (without the project prefix) -> (default, meaning); `repository` has no default.
 SETTINGS: dict[str, tuple[Any, str]] = {
     "repository": (None, "owner/name of the GitHub repository whose workflows assume the roles, exactly as GitHub spells it"),
-    "environments": (list(ENVIRONMENTS), "GitHub environments that get a deploy role each (dev, staging, prod)"),
-    "previewEnvironment": ("preview", "the GitHub environment of the read-only preview role (pull-request previews, saved plans)"),
+    "environments": (
+        list(ENVIRONMENTS),
+        "environments (dev, staging, prod) that get a deploy role each (GitHub environment <env>) and a read-only preview role, "
+        "state prefix and secrets key each (GitHub environment preview-<env>)",
+    ),
     "existingOidcProviderArn": (None, "the account's GitHub OIDC provider when it exists already (an account holds one per URL)"),
     "stateBucketPrefix": ("crucible-state", "state bucket name: <prefix>-<account id>-<region>-an (S3 account regional namespace)"),
     "noncurrentVersionDays": (365, "days S3 keeps a superseded state file version"),
@@ -41,7 +50,6 @@ class BootstrapSpec:
     owner: str
     repository: str  # owner/name
     environments: tuple[str, ...]
-    preview_environment: str
     existing_oidc_provider_arn: Optional[str]
     state_bucket_prefix: str
     noncurrent_version_days: int
@@ -57,6 +65,12 @@ class BootstrapSpec:
     def log_bucket(self, account: str) -> str:
         """The state bucket's server access log bucket, in the same namespace."""
         return f"{self.state_bucket_prefix}-logs-{account}-{self.region}-an"
+
+    @staticmethod
+    def preview_environment(environment: str) -> str:
+        """The GitHub environment of ``environment``'s previews and saved plans: preview-<env>, gated apart from <env>
+        (preview-prod has required reviewers, so a branch's prod preview waits for a maintainer)."""
+        return f"{PREVIEW_PREFIX}{environment}"
 
     def subject(self, environment: str) -> str:
         """The `sub` claim of this repository's jobs in ``environment`` (GitHub OIDC reference, example subjects)."""
@@ -81,7 +95,9 @@ def load(config: Mapping[str, str], source: str = "bootstrap config") -> Bootstr
 
     known = {f"{PROJECT}:{k}" for k in SETTINGS}
     for key in sorted(config):
-        if key.startswith(f"{PROJECT}:") and key not in known:
+        if key.startswith(f"{PROJECT}:") and key.split(":", 1)[1] in REMOVED:
+            problem(key, REMOVED[key.split(":", 1)[1]])
+        elif key.startswith(f"{PROJECT}:") and key not in known:
             problem(key, f"unknown setting; allowed: {', '.join(sorted(SETTINGS))}")
 
     def get(key: str) -> Any:
@@ -120,14 +136,6 @@ def load(config: Mapping[str, str], source: str = "bootstrap config") -> Bootstr
             elif environments.index(env) != i:
                 problem(f"{key}[{i}]", f"got {env!r} twice; one deploy role per environment")
 
-    preview = get("previewEnvironment")
-    key = f"{PROJECT}:previewEnvironment"
-    if not isinstance(preview, str) or not _ENVIRONMENT.match(preview):
-        problem(key, f"got {preview!r}; must be a GitHub environment name (letters, digits, '-', '_')")
-        preview = ""
-    elif preview in environments:
-        problem(key, f"got {preview!r}, which is also a deploy environment; the preview identity must be its own environment")
-
     provider = get("existingOidcProviderArn")
     key = f"{PROJECT}:existingOidcProviderArn"
     if provider is not None and (not isinstance(provider, str) or not _PROVIDER_ARN.match(provider)):
@@ -160,7 +168,6 @@ def load(config: Mapping[str, str], source: str = "bootstrap config") -> Bootstr
         owner=owner,
         repository=repository,
         environments=tuple(environments),
-        preview_environment=preview,
         existing_oidc_provider_arn=provider,
         state_bucket_prefix=prefix,
         noncurrent_version_days=noncurrent,

@@ -414,9 +414,10 @@ def _protections(
     ]
 
 
-def boundary_policy(partition: Partition, account: str, buckets: Sequence[str], state_key: str, secrets_key: str) -> str:
-    """The permissions boundary every role Crucible creates carries (bootstrap/boundary.py)."""
-    return doc(*boundary.statements(partition, account, PATH, buckets, [state_key, secrets_key]))
+def boundary_policy(partition: Partition, account: str, buckets: Sequence[str], *keys: str) -> str:
+    """The permissions boundary every role Crucible creates carries (bootstrap/boundary.py); ``keys``: the state key
+    and every environment's secrets key."""
+    return doc(*boundary.statements(partition, account, PATH, buckets, list(keys)))
 
 
 def platform_policy(partition: Partition) -> str:
@@ -435,11 +436,14 @@ def delivery_policy(
     state_key: str,
     secrets_key: str,
     boundary_arn: str,
+    all_keys: Sequence[str] = (),
 ) -> str:
     """The rest of the deploy role of ``environment``: the platform's roles (created, changed and given policies only
     with the platform boundary, passed only to their services), its own state prefix, the state and secrets keys for
-    encrypt/decrypt; never the delivery identities, the boundary, the backend's configuration or another
-    environment's state. ``buckets``: the state bucket, then its access-log bucket."""
+    encrypt/decrypt, ``secrets_key`` being this environment's own; never the delivery identities, the boundary, the
+    backend's configuration, another environment's state or secrets key. ``buckets``: the state bucket, then its
+    access-log bucket; ``all_keys``: every key of the backend (the state key, every environment's secrets key), none
+    of which any deploy role may change."""
     iam = lambda resource: partition.arn("iam", account=account, resource=resource)  # noqa: E731
     bucket_arn, _ = _state(partition, buckets[0])
     prefix = f"{environment}/"
@@ -489,23 +493,64 @@ def delivery_policy(
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
             "Resource": [state_key, secrets_key],
         },
-        *_protections(spec, partition, account, provider_arn, buckets, [state_key, secrets_key], boundary_arn),
+        *_protections(spec, partition, account, provider_arn, buckets, list(all_keys) or [state_key, secrets_key], boundary_arn),
     )
 
 
-def preview_policy(partition: Partition, bucket: str, state_key: str, secrets_key: str) -> str:
-    """Describe and read what Crucible creates, read every environment's state, decrypt its secrets (a preview runs
-    the program, which needs them) and take the backend's stack lock — and nothing else: no create, change or delete."""
-    bucket_arn, objects = _state(partition, bucket)
+def preview_policy(partition: Partition, region: str, environment: str, bucket: str, state_key: str, secrets_key: str) -> str:
+    """The read-only preview role of ``environment`` (crucible-preview-<env>): describe what Crucible creates, read
+    this environment's state prefix and nothing else of the bucket, decrypt this environment's secrets key only (a
+    preview runs the program, which needs its config secrets) and take this environment's stack lock — no create,
+    change or delete anywhere, no other environment's state or secrets.
+
+    Why a key per environment: Pulumi's awskms secrets provider keeps one data key per stack, encrypted by the KMS key
+    (the stack file's `encryptedkey`, Pulumi "stack settings file reference"), opened through the Go CDK's awskms
+    keeper from the URL alone (`awskms://<key id|alias|ARN>?region=`, Go CDK "Open a Secret Keeper"), with no
+    encryption context a key policy or grant could tell environments apart by. A key per environment makes the
+    ``Resource`` of this statement the boundary.
+
+    The state objects are SSE-KMS with an S3 bucket key (components/storage.py), so S3 asks KMS under the bucket's
+    ARN (encryption context aws:s3:arn = the bucket): the state key is usable only through S3 in the bucket's region
+    for this bucket, and which objects it opens is decided by the prefix-scoped S3 statements."""
+    bucket_arn, _ = _state(partition, bucket)
+    prefix = f"{environment}/"
     reads = [a for actions in READ_ACTIONS.values() for a in actions]
+    through_s3 = {
+        "StringEquals": {
+            "kms:ViaService": partition.endpoint("s3", region),
+            "kms:EncryptionContext:aws:s3:arn": bucket_arn,
+        }
+    }
     return doc(
-        {"Sid": "DescribeWhatCrucibleCreates", "Effect": "Allow", "Action": reads + list(COMMON), "Resource": "*"},
-        {"Sid": "ReadState", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": [bucket_arn, objects]},
+        {"Sid": "DescribeWhatCrucibleCreates", "Effect": "Allow", "Action": reads + ["sts:GetCallerIdentity"], "Resource": "*"},
         {
-            "Sid": "TakeTheStackLock",
+            # the public parameters only (the EKS AMI ids): a SecureString of the account is not a preview's to read
+            "Sid": "PublicParameters",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter", "ssm:GetParameters"],
+            "Resource": partition.arn("ssm", region="*", resource="parameter/aws/service/*"),
+        },
+        {"Sid": "ReadOwnState", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/{prefix}*"},
+        {
+            "Sid": "ListOwnState",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        },
+        {
+            "Sid": "TakeOwnStackLock",
             "Effect": "Allow",
             "Action": ["s3:PutObject", "s3:DeleteObject"],
-            "Resource": f"{bucket_arn}/*/{STATE_LOCKS}/*",
+            "Resource": f"{bucket_arn}/{prefix}{STATE_LOCKS}/*",
         },
-        {"Sid": "DecryptStateAndSecrets", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": [state_key, secrets_key]},
+        {
+            # read the state, write the lock file (SSE-KMS: PutObject needs GenerateDataKey)
+            "Sid": "StateKeyThroughS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": state_key,
+            "Condition": through_s3,
+        },
+        {"Sid": "DecryptOwnSecrets", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": secrets_key},
     )

@@ -17,8 +17,19 @@ from bootstrap import boundary as boundary_module
 from bootstrap import permissions
 from bootstrap.config import GITHUB_ISSUER, PROJECT, BootstrapSpec, ConfigError, load
 
-SECRETS_ALIAS = "crucible-secrets"
+# The tag naming the one GitHub environment a delivery role is for (policy SEC-CICD-004 holds its trust to it).
+ENVIRONMENT_TAG = "crucible:github-environment"
+SECRETS_ALIAS = "crucible-secrets"  # alias/crucible-secrets-<env>: one secrets provider key per environment
 STATE_ALIAS = "crucible-state"
+
+
+def secrets_alias(environment: str) -> str:
+    return f"{SECRETS_ALIAS}-{environment}"
+
+
+def secrets_provider(spec: BootstrapSpec, environment: str) -> str:
+    """What `pulumi stack init --secrets-provider` takes for a stack of ``environment``."""
+    return f"awskms://alias/{secrets_alias(environment)}?region={spec.region}"
 
 
 class GithubOidc(pulumi.ComponentResource):
@@ -56,13 +67,19 @@ class GithubOidc(pulumi.ComponentResource):
 
 class StateBackend(pulumi.ComponentResource):
     """The self-managed Pulumi backend: a private, versioned, SSE-KMS, TLS-only bucket (one prefix per environment)
-    with its own key, the secrets provider's key, and the bucket's server access logs in a log bucket of its own."""
+    with its own key, one secrets provider key per environment (a preview or deploy role decrypts its own
+    environment's secrets only), and the bucket's server access logs in a log bucket of its own."""
 
     def __init__(self, name: str, *, spec: BootstrapSpec, partition: Partition, account_id: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:bootstrap:StateBackend", name, None, opts)
         common = dict(account_id=account_id, partition=partition, deletion_window_days=spec.key_deletion_window_days, protect=spec.protect, parent=self)
         self.state_key = customer_key(f"{name}-state", description="Crucible delivery: the Pulumi state bucket", alias=STATE_ALIAS, **common)
-        self.secrets_key = customer_key(f"{name}-secrets", description="Crucible delivery: the Pulumi secrets provider (awskms)", alias=SECRETS_ALIAS, **common)
+        self.secrets_keys = {
+            env: customer_key(
+                f"{name}-secrets-{env}", description=f"Crucible delivery: the Pulumi secrets provider (awskms) of {env}", alias=secrets_alias(env), **common
+            )
+            for env in spec.environments
+        }
         bucket_name = pulumi.Output.from_input(account_id).apply(lambda account: spec.state_bucket(account))
         self.buckets = Buckets(
             name,
@@ -89,7 +106,19 @@ class StateBackend(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.log_bucket = self.access_logs.bucket.bucket
-        self.register_outputs({"bucket": self.bucket, "stateKey": self.state_key.arn, "secretsKey": self.secrets_key.arn, "accessLogBucket": self.log_bucket})
+        self.register_outputs(
+            {
+                "bucket": self.bucket,
+                "stateKey": self.state_key.arn,
+                "secretsKeys": {env: key.arn for env, key in self.secrets_keys.items()},
+                "accessLogBucket": self.log_bucket,
+            }
+        )
+
+    @property
+    def keys(self) -> list[pulumi.Output[str]]:
+        """Every key of the backend: the state key, then each environment's secrets key."""
+        return [self.state_key.arn, *[key.arn for key in self.secrets_keys.values()]]
 
 
 class AccessLogBucket(pulumi.ComponentResource):
@@ -221,6 +250,9 @@ class DeliveryRole(pulumi.ComponentResource):
         trust: pulumi.Input[str],
         policies: dict[str, pulumi.Input[str]],
         max_session_seconds: int,
+        github_environment: str,
+        partition: Partition,
+        account_id: pulumi.Input[str],
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("crucible:bootstrap:DeliveryRole", name, None, opts)
@@ -232,7 +264,8 @@ class DeliveryRole(pulumi.ComponentResource):
             description=description,
             assume_role_policy=trust,
             max_session_duration=max_session_seconds,
-            tags={"crucible:delivery": role_name},
+            # the one GitHub environment it is for: SEC-CICD-004 holds its trust to that environment
+            tags={"crucible:delivery": role_name, ENVIRONMENT_TAG: github_environment},
             opts=child,
         )
         for suffix, document in policies.items():
@@ -245,8 +278,12 @@ class DeliveryRole(pulumi.ComponentResource):
                 opts=child,
             )
             aws.iam.RolePolicyAttachment(f"{name}-{suffix}", role=self.role.name, policy_arn=policy.arn, opts=child)
-        self.arn = self.role.arn
-        self.register_outputs({"arn": self.role.arn})
+        # The ARN as IAM forms it (arn:<partition>:iam::<account>:role<path><name>), resolved once the role exists:
+        # what GitHub's AWS_ROLE_ARN and the stacks' apiAccess.deployRoleArn / previewRoleArn name exactly.
+        self.arn: pulumi.Output[str] = pulumi.Output.all(self.role.arn, account_id).apply(
+            lambda v: partition.arn("iam", account=v[1], resource=f"role{permissions.PATH}{role_name}")
+        )
+        self.register_outputs({"arn": self.arn})
 
 
 class PlatformBoundary(pulumi.ComponentResource):
@@ -255,8 +292,8 @@ class PlatformBoundary(pulumi.ComponentResource):
 
     def __init__(self, name: str, *, partition: Partition, account_id: pulumi.Input[str], backend: StateBackend, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:bootstrap:PlatformBoundary", name, None, opts)
-        document = pulumi.Output.all(account_id, backend.bucket, backend.log_bucket, backend.state_key.arn, backend.secrets_key.arn).apply(
-            lambda v: permissions.boundary_policy(partition, v[0], [v[1], v[2]], v[3], v[4])
+        document = pulumi.Output.all(account_id, backend.bucket, backend.log_bucket, *backend.keys).apply(
+            lambda v: permissions.boundary_policy(partition, v[0], [v[1], v[2]], *v[3:])
         )
         self.policy = aws.iam.Policy(
             name,
@@ -280,51 +317,72 @@ def build(spec: BootstrapSpec) -> dict[str, pulumi.Output]:
     backend = StateBackend("pulumi-state", spec=spec, partition=partition, account_id=account_id)
     boundary = PlatformBoundary("platform-boundary", partition=partition, account_id=account_id, backend=backend)
 
-    def policies(environment: Optional[str]) -> dict[str, pulumi.Output[str]]:
-        inputs = pulumi.Output.all(account_id, oidc.arn, backend.bucket, backend.state_key.arn, backend.secrets_key.arn, backend.log_bucket, boundary.arn)
-        if environment is None:
-            return {"read": inputs.apply(lambda v: permissions.preview_policy(partition, v[2], v[3], v[4]))}
+    def inputs(environment: str) -> pulumi.Output[list]:
+        keys = pulumi.Output.all(*backend.keys)
+        return pulumi.Output.all(
+            account_id, oidc.arn, backend.bucket, backend.state_key.arn, backend.secrets_keys[environment].arn, backend.log_bucket, boundary.arn, keys
+        )
+
+    def deploy_policies(environment: str) -> dict[str, pulumi.Output[str]]:
         return {
-            "platform": inputs.apply(lambda v: permissions.platform_policy(partition)),
-            "delivery": inputs.apply(lambda v: permissions.delivery_policy(spec, environment, partition, v[0], v[1], [v[2], v[5]], v[3], v[4], v[6])),
+            "platform": inputs(environment).apply(lambda v: permissions.platform_policy(partition)),
+            "delivery": inputs(environment).apply(
+                lambda v: permissions.delivery_policy(spec, environment, partition, v[0], v[1], [v[2], v[5]], v[3], v[4], v[6], v[7])
+            ),
         }
 
-    roles = {}
+    def preview_policies(environment: str) -> dict[str, pulumi.Output[str]]:
+        return {"read": inputs(environment).apply(lambda v: permissions.preview_policy(partition, spec.region, environment, v[2], v[3], v[4]))}
+
+    roles, previews = {}, {}
     for environment in spec.environments:
         roles[environment] = DeliveryRole(
             f"deploy-{environment}",
             role_name=f"crucible-deploy-{environment}",
             description=f"Crucible {environment} deploys from GitHub environment {environment} of {spec.repository}",
             trust=oidc.arn.apply(lambda arn, e=environment: permissions.trust_policy(arn, spec.subject(e))),
-            policies=policies(environment),
+            policies=deploy_policies(environment),
             max_session_seconds=spec.session_hours * 3600,
+            github_environment=environment,
+            partition=partition,
+            account_id=account_id,
         )
-    preview = DeliveryRole(
-        "preview",
-        role_name="crucible-preview",
-        description=f"Crucible read-only previews from GitHub environment {spec.preview_environment} of {spec.repository}",
-        trust=oidc.arn.apply(lambda arn: permissions.trust_policy(arn, spec.subject(spec.preview_environment))),
-        policies=policies(None),
-        max_session_seconds=3600,
-    )
-    secrets_provider = f"awskms://alias/{SECRETS_ALIAS}?region={spec.region}"
+    for environment in spec.environments:
+        github = spec.preview_environment(environment)
+        previews[environment] = DeliveryRole(
+            f"preview-{environment}",
+            role_name=f"crucible-preview-{environment}",
+            description=f"Crucible read-only previews of {environment} from GitHub environment {github} of {spec.repository}",
+            trust=oidc.arn.apply(lambda arn, g=github: permissions.trust_policy(arn, spec.subject(g))),
+            policies=preview_policies(environment),
+            max_session_seconds=3600,
+            github_environment=github,
+            partition=partition,
+            account_id=account_id,
+        )
+
+    def by_environment(members: dict[str, DeliveryRole]) -> pulumi.Output[dict[str, str]]:
+        return pulumi.Output.all(*[r.arn for r in members.values()]).apply(lambda arns: dict(zip(members, arns)))
+
     return {
         "githubOidcProviderArn": oidc.arn,
-        "deployRoleArns": pulumi.Output.all(*[r.arn for r in roles.values()]).apply(lambda arns: dict(zip(roles, arns))),
-        "previewRoleArn": preview.arn,
+        "deployRoleArns": by_environment(roles),
+        # Each stack's cluster.apiAccess.previewRoleArn: the preview role of the stack's environment.
+        "previewRoleArns": by_environment(previews),
         "stateBucket": backend.bucket,
         "stateAccessLogBucket": backend.log_bucket,
         # What every stack sets as crucible:permissionsBoundary (README "Deploying for real", step 2).
         "permissionsBoundaryArn": boundary.arn,
         "stateRegion": pulumi.Output.from_input(spec.region),
-        "backendUrls": backend.bucket.apply(lambda b: {e: f"s3://{b}/{e}?region={spec.region}" for e in (*spec.environments,)}),
-        "secretsProvider": pulumi.Output.from_input(secrets_provider),
-        # What to set in GitHub (Settings > Environments / Variables); README "Deploying for real", step 2.
-        "githubVariables": pulumi.Output.all(backend.bucket, preview.arn, *[r.arn for r in roles.values()]).apply(
+        "backendUrls": backend.bucket.apply(lambda b: {e: f"s3://{b}/{e}?region={spec.region}" for e in spec.environments}),
+        # `pulumi stack init --secrets-provider` of a stack of each environment (one key per environment).
+        "secretsProviders": pulumi.Output.from_input({e: secrets_provider(spec, e) for e in spec.environments}),
+        # What to set in GitHub (Settings > Environments / Variables); README "Deploying for real", step 3.
+        "githubVariables": pulumi.Output.all(backend.bucket, by_environment(roles), by_environment(previews)).apply(
             lambda v: {
                 "repository": {"PULUMI_STATE_BUCKET": v[0], "PULUMI_STATE_REGION": spec.region, "PULUMI_DEPLOY": "true", "PULUMI_PREVIEW": "true"},
-                spec.preview_environment: {"AWS_ROLE_ARN": v[1]},
-                **{e: {"AWS_ROLE_ARN": arn} for e, arn in zip(roles, v[2:])},
+                **{e: {"AWS_ROLE_ARN": v[1][e]} for e in spec.environments},
+                **{spec.preview_environment(e): {"AWS_ROLE_ARN": v[2][e]} for e in spec.environments},
             }
         ),
     }

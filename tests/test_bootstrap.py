@@ -71,7 +71,7 @@ def test_plans_offline_with_zero_policy_violations():
     judges them bounded), and the state bucket's access is logged into a bucket of its own (SEC-S3-008)."""
     document, lines = shipped()
     assert document["policies"]["violations"] == []
-    assert document["policies"]["evaluated"] == 71
+    assert document["policies"]["evaluated"] == 72
     assert "0 mandatory violations, 0 advisory" in "\n".join(lines)
 
 
@@ -90,29 +90,120 @@ def test_each_deploy_role_trusts_exactly_its_own_environment(environment):
     assert role["maxSessionDuration"] == 3 * 3600  # a prod `pulumi up` outlasts the 1 h default
 
 
-def test_the_preview_role_trusts_only_the_preview_environment():
-    role = resources("aws:iam/role:Role")["preview"]["inputs"]
-    assert json.loads(role["assumeRolePolicy"]) == trust("preview")
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def key_arns() -> dict[str, str]:
+    """alias name -> the ARN of the key it names (the harness's key ARNs: arn:aws:kms:<region>:<account>:key/<id>)."""
+    return {a["inputs"]["name"]: f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{a['inputs']['targetKeyId']}" for a in resources("aws:kms/alias:Alias").values()}
+
+
+def secrets_key(environment: str) -> str:
+    return key_arns()[f"alias/crucible-secrets-{environment}"]
+
+
+def statements_of(name: str) -> dict[str, dict]:
+    return {st["Sid"]: st for st in policy_of(name)["Statement"]}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_preview_role_trusts_exactly_its_own_preview_environment(environment):
+    """Defect 1 of issue 19's review: one preview role for every environment, trusted from one open GitHub
+    environment, let any branch read prod. Each environment now has its own, trusted only from preview-<env>."""
+    role = resources("aws:iam/role:Role")[f"preview-{environment}"]["inputs"]
+    assert json.loads(role["assumeRolePolicy"]) == trust(f"preview-{environment}")
+    assert role["name"] == f"crucible-preview-{environment}" and role["path"] == "/crucible-bootstrap/"
+    assert role["maxSessionDuration"] == 3600
     attached = {a["name"] for a in resources("aws:iam/rolePolicyAttachment:RolePolicyAttachment").values()}
-    assert {n for n in attached if n.startswith("preview")} == {"preview-read"}
+    assert {n for n in attached if n.startswith(f"preview-{environment}")} == {f"preview-{environment}-read"}
 
 
-def test_the_preview_role_reads_and_never_changes_anything_but_the_stack_lock():
-    document = policy_of("preview-read")
+def test_there_is_no_preview_role_shared_by_the_environments():
+    previews = {n: r["inputs"] for n, r in resources("aws:iam/role:Role").items() if n.startswith("preview")}
+    assert sorted(previews) == ["preview-dev", "preview-prod", "preview-staging"]
+    subjects = [
+        json.loads(r["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] for r in previews.values()
+    ]
+    assert len(set(subjects)) == 3 and not any(s.endswith(":environment:preview") for s in subjects)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_a_preview_role_reads_and_never_changes_anything_but_its_own_stack_lock(environment):
+    document = policy_of(f"preview-{environment}-read")
     assert actions(document, "Deny") == []
     read_verbs = ("Describe", "Get", "List")
     for st in document["Statement"]:
         for action in [st["Action"]] if isinstance(st["Action"], str) else st["Action"]:
             verb = action.split(":", 1)[1]
-            if st["Sid"] == "TakeTheStackLock":
-                assert action in ("s3:PutObject", "s3:DeleteObject") and st["Resource"] == f"arn:aws:s3:::{BUCKET}/*/.pulumi/locks/*"
-            elif action == "kms:Decrypt":
-                assert st["Sid"] == "DecryptStateAndSecrets" and all(":kms:" in r for r in st["Resource"])
+            if st["Sid"] == "TakeOwnStackLock":
+                assert action in ("s3:PutObject", "s3:DeleteObject") and st["Resource"] == f"arn:aws:s3:::{BUCKET}/{environment}/.pulumi/locks/*"
+            elif action in ("kms:Decrypt", "kms:GenerateDataKey"):
+                assert st["Sid"] in ("StateKeyThroughS3", "DecryptOwnSecrets") and ":kms:" in st["Resource"]
+                assert action == "kms:Decrypt" or st["Sid"] == "StateKeyThroughS3"  # a data key only for S3's lock-file write
             else:
                 assert verb.startswith(read_verbs), action
-    assert "s3:GetObject" in actions(document)
-    reads = next(st for st in document["Statement"] if st["Sid"] == "ReadState")
-    assert reads["Resource"] == [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]  # the state only, no data bucket
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_a_preview_role_reads_only_its_own_environments_state(environment):
+    statements = statements_of(f"preview-{environment}-read")
+    assert statements["ReadOwnState"] == {
+        "Sid": "ReadOwnState",
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/{environment}/*",
+    }
+    assert statements["ListOwnState"]["Resource"] == f"arn:aws:s3:::{BUCKET}"
+    assert statements["ListOwnState"]["Condition"] == {"StringLike": {"s3:prefix": [f"{environment}/*"]}}
+    s3_objects = [
+        r
+        for st in statements.values()
+        for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+        if r.startswith(f"arn:aws:s3:::{BUCKET}/")
+    ]
+    assert s3_objects and all(r.startswith(f"arn:aws:s3:::{BUCKET}/{environment}/") for r in s3_objects), s3_objects
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_a_preview_role_decrypts_only_its_own_environments_secrets_key(environment):
+    """Pulumi's awskms provider wraps each stack's data key with the KMS key and passes no encryption context (stack
+    settings `encryptedkey`; Go CDK awskms keeper URL), so the key itself is the boundary: one per environment."""
+    statements = statements_of(f"preview-{environment}-read")
+    keys = key_arns()
+    assert statements["DecryptOwnSecrets"]["Resource"] == secrets_key(environment)
+    crypto = ("kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:*")
+    kms = {
+        st["Resource"]
+        for st in statements.values()
+        if any(str(a).startswith(crypto) for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
+    }
+    assert kms == {secrets_key(environment), keys["alias/crucible-state"]}  # decrypt and data keys: these two keys only
+    others = {secrets_key(e) for e in ENVIRONMENTS if e != environment}
+    assert not others & set(json.dumps(policy_of(f"preview-{environment}-read")).split('"'))
+    # the state key only as S3 uses it for this bucket (bucket key: the context is the bucket's ARN)
+    assert statements["StateKeyThroughS3"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{BUCKET}"}
+    }
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_a_preview_role_reads_only_public_ssm_parameters(environment):
+    statement = statements_of(f"preview-{environment}-read")["PublicParameters"]
+    assert statement["Resource"] == "arn:aws:ssm:*::parameter/aws/service/*"
+    assert not any(a.startswith("ssm:") for a in statements_of(f"preview-{environment}-read")["DescribeWhatCrucibleCreates"]["Action"])
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_a_deploy_role_decrypts_only_its_own_environments_secrets_and_changes_no_key(environment):
+    statements = statements_of(f"deploy-{environment}-delivery")
+    assert statements["StateAndSecretsKeys"]["Resource"] == [key_arns()["alias/crucible-state"], secrets_key(environment)]
+    assert set(statements["NoChangeToTheStateKeys"]["Resource"]) == set(key_arns().values())  # every key, its own and the others'
+
+
+def test_the_boundary_denies_every_key_of_the_backend():
+    boundary = {st["Sid"]: st for st in policy_of("platform-boundary")["Statement"]}
+    denied = {r for st in boundary.values() if st["Effect"] == "Deny" for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])}
+    assert set(key_arns().values()) <= denied
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
@@ -158,18 +249,26 @@ def test_the_state_bucket_is_versioned_kms_encrypted_tls_only_private_and_protec
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_the_secrets_provider_key_rotates_is_protected_and_named_in_the_outputs():
-    key = resources("aws:kms/key:Key")["pulumi-state-secrets"]
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environments_secrets_key_rotates_is_protected_and_named_in_the_outputs(environment):
+    key = resources("aws:kms/key:Key")[f"pulumi-state-secrets-{environment}"]
     assert key["inputs"]["enableKeyRotation"] is True and key["inputs"]["deletionWindowInDays"] == 30
     assert key["protect"] and key["retain_on_delete"]
-    aliases = {a["inputs"]["name"] for a in resources("aws:kms/alias:Alias").values()}
-    assert "alias/crucible-secrets" in aliases
+    assert f"alias/crucible-secrets-{environment}" in key_arns()
     outputs = shipped()[0]["outputs"]
-    assert outputs["secretsProvider"] == "awskms://alias/crucible-secrets?region=us-east-1"
-    assert outputs["backendUrls"]["prod"] == f"s3://{BUCKET}/prod?region=us-east-1"
+    assert outputs["secretsProviders"][environment] == f"awskms://alias/crucible-secrets-{environment}?region=us-east-1"
+    assert outputs["backendUrls"][environment] == f"s3://{BUCKET}/{environment}?region=us-east-1"
     variables = outputs["githubVariables"]
-    assert variables["prod"] == {"AWS_ROLE_ARN": outputs["deployRoleArns"]["prod"]} and variables["preview"] == {"AWS_ROLE_ARN": outputs["previewRoleArn"]}
-    assert outputs["githubVariables"]["repository"]["PULUMI_STATE_BUCKET"] == BUCKET
+    assert variables[environment] == {"AWS_ROLE_ARN": outputs["deployRoleArns"][environment]}
+    assert variables[f"preview-{environment}"] == {"AWS_ROLE_ARN": outputs["previewRoleArns"][environment]}
+    assert outputs["previewRoleArns"][environment] == f"arn:aws:iam::{ACCOUNT}:role/crucible-bootstrap/crucible-preview-{environment}"
+    assert outputs["deployRoleArns"][environment] == f"arn:aws:iam::{ACCOUNT}:role/crucible-bootstrap/crucible-deploy-{environment}"
+
+
+def test_the_github_variables_name_every_environment_and_no_shared_preview():
+    variables = shipped()[0]["outputs"]["githubVariables"]
+    assert set(variables) == {"repository", "dev", "staging", "prod", "preview-dev", "preview-staging", "preview-prod"}
+    assert variables["repository"]["PULUMI_STATE_BUCKET"] == BUCKET
 
 
 def test_the_github_oidc_provider_is_created_once_and_protected():
@@ -205,7 +304,7 @@ def test_an_existing_oidc_provider_is_trusted_and_none_is_created(tmp_path):
     document, _ = plan_bootstrap(str(path))
     assert resources("aws:iam/openIdConnectProvider:OpenIdConnectProvider", document) == {}
     roles = resources("aws:iam/role:Role", document)
-    assert set(roles) == {"deploy-prod", "preview"}
+    assert set(roles) == {"deploy-prod", "preview-prod"}
     assert json.loads(roles["deploy-prod"]["inputs"]["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Federated": existing}
 
 
@@ -213,7 +312,7 @@ def test_bad_config_is_refused_with_every_problem_before_any_resource():
     config = _config(
         repository="acme/*",
         environments=["dev", "qa", "dev"],
-        previewEnvironment="dev",
+        previewEnvironment="preview",
         stateBucketPrefix="State_",
         sessionHours=24,
         existingOidcProviderArn="arn:aws:iam::1:oidc-provider/example.com",
@@ -226,7 +325,7 @@ def test_bad_config_is_refused_with_every_problem_before_any_resource():
         "crucible-bootstrap:repository: got 'acme/*'",
         "crucible-bootstrap:environments[1]: got 'qa'; allowed: dev, staging, prod",
         "crucible-bootstrap:environments[2]: got 'dev' twice",
-        "crucible-bootstrap:previewEnvironment: got 'dev', which is also a deploy environment",
+        "crucible-bootstrap:previewEnvironment: removed: one GitHub environment served every environment's previews",
         "crucible-bootstrap:stateBucketPrefix: got 'State_'",
         "crucible-bootstrap:sessionHours: got 24; must be an integer from 1 to 12",
         "crucible-bootstrap:existingOidcProviderArn: got",
@@ -455,6 +554,69 @@ def test_crucible_check_refuses_a_deploy_role_whose_boundary_bounds_nothing(edit
     assert "mandatory sec-iam-001-no-admin-wildcards [deploy-prod]" in capsys.readouterr().out
 
 
-def test_the_preview_role_reaches_neither_the_log_bucket_nor_the_boundary():
-    text = json.dumps(policy_of("preview-read"))
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_a_preview_role_reaches_neither_the_log_bucket_nor_the_boundary(environment):
+    text = json.dumps(policy_of(f"preview-{environment}-read"))
     assert LOGS not in text and "crucible-boundary" not in text
+
+
+# ---- the shipped stacks name what the bootstrap creates (issue 19 review, defect 2) ------------------------------
+
+SHIPPED_ACCOUNT = "111122223333"  # the example account of every shipped stack config
+
+
+@functools.lru_cache(maxsize=None)
+def bootstrap_outputs_in_the_example_account() -> dict:
+    """The shipped bootstrap planned with the shipped stacks' account as its caller identity: the ARNs it exports there."""
+    from bootstrap.program import main as bootstrap_main
+    from stacks.tools.harness import run_program
+
+    run = run_program(bootstrap_main, stack="bootstrap", project=PROJECT, config=_config(), region="us-east-1", account_id=SHIPPED_ACCOUNT)
+    return run.outputs
+
+
+@pytest.mark.parametrize("stack", shipped_stacks())
+def test_every_shipped_stack_names_the_roles_and_boundary_the_bootstrap_creates_for_its_environment(stack):
+    """The shipped configs named role/crucible-deploy and role/crucible-preview, which no bootstrap creates: CI's
+    deploy role (role/crucible-bootstrap/crucible-deploy-<env>) got no access entry and stopped at the first
+    Kubernetes object. Each stack names exactly the ARNs the bootstrap exports for the stack's environment (EKS access
+    entries take a role ARN with its path: EKS User Guide, "Create access entries")."""
+    from stacks.spec.loader import load_stack_file
+    from stacks.tools.plan.locate import config_path
+
+    spec, _, _ = load_stack_file(config_path(stack))
+    outputs = bootstrap_outputs_in_the_example_account()
+    access = spec.cluster.api_access
+    assert spec.permissions_boundary == outputs["permissionsBoundaryArn"]
+    if spec.environment != "dev" and spec.stack_reference is None:  # it builds its cluster: CI deploys and previews it
+        assert access.deploy_role_arn is not None and access.preview_role_arn is not None, stack
+    if access.deploy_role_arn is not None:
+        assert access.deploy_role_arn == outputs["deployRoleArns"][spec.environment]
+    if access.preview_role_arn is not None:
+        assert access.preview_role_arn == outputs["previewRoleArns"][spec.environment]
+
+
+@pytest.mark.parametrize("subject", ["repo:acme/crucible:environment:preview-prod", "repo:acme/crucible:environment:dev"])
+def test_crucible_check_refuses_a_preview_role_trusted_from_another_environment_than_its_own(subject, tmp_path, capsys):
+    """SEC-CICD-004 on the bootstrap's own plan: crucible-preview-dev (tag crucible:github-environment preview-dev)
+    trusted from preview-prod, or from dev's deploy environment."""
+    document = json.loads(json.dumps(shipped()[0]))
+    role = next(r for r in document["resources"] if r["type"] == "aws:iam/role:Role" and r["name"] == "preview-dev")
+    assert role["inputs"]["tags"]["crucible:github-environment"] == "preview-dev"
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] = subject
+    role["inputs"]["assumeRolePolicy"] = json.dumps(trust)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(document))
+    assert main(["check", str(path)]) == 1
+    assert "mandatory sec-cicd-004-github-oidc-one-environment [preview-dev]" in capsys.readouterr().out
+
+
+def test_every_delivery_role_is_tagged_with_the_one_environment_it_trusts():
+    from bootstrap.program import ENVIRONMENT_TAG
+    from policies.rules import delivery
+
+    assert ENVIRONMENT_TAG == delivery.ENVIRONMENT_TAG  # the bootstrap does not import the policy pack
+    for name, role in resources("aws:iam/role:Role").items():
+        subject = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        assert subject == f"repo:acme/crucible:environment:{role['inputs']['tags'][ENVIRONMENT_TAG]}", name

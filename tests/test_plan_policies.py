@@ -504,6 +504,13 @@ def _github_trust_for_a_branch_not_an_environment(d):
     )
 
 
+def _one_preview_role_for_every_environment(d):
+    subjects = [f"repo:acme/crucible:environment:preview-{e}" for e in ("dev", "staging", "prod")]
+    _github_deploy_role(
+        d, {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com", "token.actions.githubusercontent.com:sub": subjects}}
+    )
+
+
 # Every rule that is mandatory in prod, and an edit of the prod plan that breaks it.
 EDITS = {
     "sec-eks-001-secrets-encryption": _no_secrets_encryption,
@@ -570,6 +577,7 @@ EDITS = {
     "sec-cicd-001-github-oidc-audience": _github_trust_without_audience,
     "sec-cicd-002-github-oidc-repository": _github_trust_for_every_repository_of_the_org,
     "sec-cicd-003-github-oidc-environment": _github_trust_for_a_branch_not_an_environment,
+    "sec-cicd-004-github-oidc-one-environment": _one_preview_role_for_every_environment,
 }
 
 # Rules the catalogue keeps advisory even in prod (policies/config/prod.json): reported by name, never failing.

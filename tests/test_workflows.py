@@ -156,20 +156,83 @@ def test_jobs_that_run_pull_request_code_hold_no_secret_and_no_deploy_identity()
     for name, job in document["jobs"].items():
         text = yaml.safe_dump(job)
         assert "secrets." not in text and "github.token" not in text, name
-        assert job.get("environment") in (None, "preview"), f"{name} runs pull-request code in environment {job.get('environment')}"
+        assert job.get("environment") in (None, "preview-${{ matrix.environment }}"), f"{name} runs pull-request code in environment {job.get('environment')}"
         if name != "preview":
             assert "configure-aws-credentials" not in text and "id-token" not in text, name
 
 
-def test_the_preview_runs_in_the_preview_environment_with_the_read_only_role_and_only_previews():
+def _substituted(expression: str, **values: str) -> str:
+    """A workflow expression with ``${{ <context>.<name> }}`` replaced by the given values (matrix.x, inputs.x)."""
+
+    def value(match: re.Match) -> str:
+        key = match.group(1)
+        assert key in values, f"{expression}: {key} is not one of {sorted(values)}"
+        return values[key]
+
+    return re.sub(r"\$\{\{\s*(?:matrix|inputs)\.([\w-]+)\s*\}\}", value, expression)
+
+
+def test_each_pull_request_preview_runs_in_the_preview_environment_of_its_own_environment():
+    """Issue 19 review, defect 1: one `preview` environment, open to every branch, handed each branch prod's state and
+    secrets. Each matrix entry runs in preview-<its environment> (whose AWS_ROLE_ARN is crucible-preview-<env>), and
+    its environment is the stack's own (crucible:environment)."""
+    from stacks.spec.loader import load_stack_file
+    from stacks.tools.plan.locate import config_path
+
     job = workflow("pull-request.yml")["jobs"]["preview"]
-    assert job["environment"] == "preview"
+    entries = job["strategy"]["matrix"]["include"]
+    assert {e["environment"] for e in entries} == {"dev", "staging", "prod"}
+    for entry in entries:
+        assert _substituted(job["environment"], **entry) == f"preview-{entry['environment']}"
+        spec, _, _ = load_stack_file(config_path(entry["stack"]))
+        assert spec.environment == entry["environment"], f"stack {entry['stack']} is a {spec.environment} stack previewed as {entry['environment']}"
+        assert _substituted(job["env"]["PULUMI_BACKEND_URL"], **entry).split("?")[0].endswith(f"/{entry['environment']}")  # its own state prefix
+
+
+def test_the_preview_runs_for_branches_of_this_repository_with_the_read_only_role_and_only_previews():
+    job = workflow("pull-request.yml")["jobs"]["preview"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]  # never forks
     aws = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
-    assert [s["with"]["role-to-assume"] for s in aws] == ["${{ vars.AWS_ROLE_ARN }}"]  # the preview environment's variable
+    assert [s["with"]["role-to-assume"] for s in aws] == ["${{ vars.AWS_ROLE_ARN }}"]  # the preview-<env> environment's variable
     commands = " ".join(s.get("run", "") for s in job["steps"])
     assert "pulumi preview" in commands and "--policy-pack policies --policy-pack-config" in commands
     assert not re.search(r"pulumi (up|refresh|destroy|import|state|stack rm)\b", commands)
+
+
+def _readme_environments() -> tuple[str, dict[str, dict[str, str]]]:
+    """README "Deploying for real", step 3: its text and its table, environment -> column -> cell."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("**3. GitHub: environments, reviewers and variables.**") : readme.index("**4. The account")]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines() if line.startswith("| `")]
+    header = next([c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines() if line.startswith("| Environment"))
+    return section, {row[0].strip("`"): dict(zip(header, row)) for row in rows}
+
+
+def test_the_readme_says_how_to_create_every_environment_the_workflows_name():
+    section, table = _readme_environments()
+    named = {_substituted(workflow("pull-request.yml")["jobs"]["preview"]["environment"], environment=e) for e in STAGES}
+    stage = workflow("deploy-stage.yml")["jobs"]
+    named |= {_substituted(stage[job]["environment"], environment=e) for job in ("plan", "up") for e in STAGES}
+    assert set(table) == named == {"dev", "staging", "prod", "preview-dev", "preview-staging", "preview-prod"}
+    for env, row in table.items():
+        role = f"crucible-preview-{env.removeprefix('preview-')}" if env.startswith("preview-") else f"crucible-deploy-{env}"
+        assert row["`AWS_ROLE_ARN`"] == f"`{role}`", env
+        assert row["Deployment branches"] == ("all branches" if env.startswith("preview-") else "`main` only"), env
+    loop = re.search(r"for env in ([\w -]+); do\n\s+gh variable set AWS_ROLE_ARN --env \"\$env\"", section)
+    assert loop and set(loop.group(1).split()) == set(table)
+
+
+@pytest.mark.parametrize("env", ["prod", "preview-prod"])
+def test_the_readme_gates_prod_and_its_preview_with_reviewers_who_are_not_the_author(env):
+    """A branch's prod preview and the prod saved plan read prod's state and secrets: preview-prod requires reviewers
+    with self-review prevented and no administrator bypass, like prod."""
+    section, table = _readme_environments()
+    assert table[env]["Required reviewers"] == "the platform team" and table[env]["Prevent self-review"] == "yes"
+    body = re.search(rf"environments/{env} --input - <<'JSON'\n(.*?)\nJSON\n", section, re.S)
+    assert body, f"README step 3 has no `gh api -X PUT .../environments/{env}` command"
+    settings = json.loads(body.group(1).replace("<platform-team-id>", "1"))
+    assert settings["reviewers"] and settings["prevent_self_review"] is True and settings["can_admins_bypass"] is False
+    assert "**`preview-prod`\nrequires reviewers with self-review prevented" in section
 
 
 # ---- deploy ---------------------------------------------------------------------------------------------------
@@ -213,7 +276,9 @@ def test_a_stage_plans_with_the_preview_identity_and_applies_only_that_plan_with
     document = workflow("deploy-stage.yml")
     assert set(document["on"]["workflow_call"]["inputs"]) == {"environment", "stacks", "runs-on", "refresh"}
     plan, up = document["jobs"]["plan"], document["jobs"]["up"]
-    assert plan["environment"] == "preview" and up["environment"] == "${{ inputs.environment }}"
+    for stage in STAGES:  # the saved plan of <stage> is made in preview-<stage> (preview-prod: after its reviewers)
+        assert _substituted(plan["environment"], environment=stage) == f"preview-{stage}"
+        assert _substituted(up["environment"], environment=stage) == stage
     assert up["needs"] == "plan"
     for job, mode in ((plan, "plan"), (up, "up")):
         assert job["env"]["PULUMI_EXPERIMENTAL"] == "true"  # update plans (pulumi CHANGELOG #8448)

@@ -1,6 +1,7 @@
 """Delivery identities: roles that GitHub Actions assumes through the GitHub OIDC provider
 (token.actions.githubusercontent.com) are assumable by one repository's jobs in one named GitHub environment, with
-the audience AWS expects (SEC-CICD-001 ... SEC-CICD-003).
+the audience AWS expects (SEC-CICD-001 ... SEC-CICD-003), and each from exactly one environment: its own
+(SEC-CICD-004).
 
 GitHub's token says who asks in `sub`: `repo:<owner>/<repo>:environment:<env>` for a job that names an environment
 (the environment's protection rules — required reviewers, deployment branches — ran before the job got its token),
@@ -150,4 +151,49 @@ SEC_CICD_003 = resource_policy(
     anchor="GitHub Actions: OpenID Connect reference, example subject claims (filtering for a specific environment)",
 )
 
-POLICIES = [SEC_CICD_001, SEC_CICD_002, SEC_CICD_003]
+# SEC-CICD-004 --------------------------------------------------------------------------------------------------
+# The tag a delivery role carries to say which GitHub environment it is for (the bootstrap's roles: <env> for
+# crucible-deploy-<env>, preview-<env> for crucible-preview-<env>).
+ENVIRONMENT_TAG = "crucible:github-environment"
+
+
+def _one_environment(res: Res, ctx: Ctx) -> None:
+    named: list[str] = []
+    for st in github_statements(res):
+        exact, _ = _conditions(st, "sub")
+        for value in exact:
+            match = SUBJECT.match(value)
+            env = ENVIRONMENT.match(match.group("context")) if match else None
+            if env and not any(w in value for w in _WILDCARDS):
+                named.append(env.group("env"))
+    environments = sorted(set(named))
+    if len(environments) > 1:
+        ctx.violation(
+            res,
+            f"the GitHub OIDC trust admits {len(environments)} environments ({', '.join(environments)}): one role per environment, "
+            "so a job that passed one environment's gate (a preview's, dev's) never holds another's role, state or secrets.",
+        )
+    tags = res.get("tags") or {}
+    own = tags.get(ENVIRONMENT_TAG) if isinstance(tags, dict) else None
+    if own is not None:
+        for env in environments:
+            if env != own:
+                ctx.violation(
+                    res,
+                    f"the role is for GitHub environment {own!r} (tag {ENVIRONMENT_TAG}) but its trust admits environment {env!r}: "
+                    f"trust repo:<owner>/<repo>:environment:{own} only.",
+                )
+
+
+SEC_CICD_004 = resource_policy(
+    rule_id="SEC-CICD-004",
+    slug="github-oidc-one-environment",
+    description="A role trusted by the GitHub Actions OIDC provider admits exactly one GitHub environment, and, when "
+    "tagged crucible:github-environment, that one: a preview role trusted for every environment, or for another "
+    "environment than its own, hands a branch the state and secrets that environment's reviewers guard.",
+    applies_to=IAM_ROLE,
+    checks=[_one_environment],
+    anchor="GitHub Actions: OpenID Connect reference (filtering for a specific environment); issue 19 review, defect 1",
+)
+
+POLICIES = [SEC_CICD_001, SEC_CICD_002, SEC_CICD_003, SEC_CICD_004]

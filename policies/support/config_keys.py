@@ -75,6 +75,7 @@ KEYS: dict[str, Optional[str]] = {
     "SEC-CICD-001": None,
     "SEC-CICD-002": None,
     "SEC-CICD-003": None,
+    "SEC-CICD-004": None,
     "REL-ORD-001": None,
     "REL-ORD-002": None,
     "REL-ORD-003": None,

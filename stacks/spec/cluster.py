@@ -123,9 +123,9 @@ class ApiAccessSpec:
         check=iam_role_arn,
     )
     preview_role_arn: Optional[str] = setting(
-        "Read-only IAM role that runs pull-request previews and saved plans (the bootstrap's crucible-preview). Gets an "
-        "access entry with AmazonEKSViewPolicy, cluster scope: it reads the cluster's objects (not Secrets) and "
-        "changes nothing; the Kubernetes provider's server-side preview needs `patch` and falls back to a client-side "
+        "Read-only IAM role that runs pull-request previews and saved plans (the bootstrap's crucible-preview-<env>, "
+        "GitHub environment preview-<env>'s AWS_ROLE_ARN). Gets an access entry with AmazonEKSViewPolicy, cluster "
+        "scope: it reads the cluster's objects (not Secrets) and changes nothing; the Kubernetes provider's server-side preview needs `patch` and falls back to a client-side "
         "preview without it (pulumi-kubernetes #2419). Must differ from deployRoleArn and adminRoleArns (EKS allows "
         "one access entry per principal).",
         default=None,

@@ -1,4 +1,4 @@
-"""Shapes of CI trust misconfigurations: SEC-CICD-001 ... 003 (roles GitHub Actions assumes)."""
+"""Shapes of CI trust misconfigurations: SEC-CICD-001 ... 004 (roles GitHub Actions assumes)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from test_policy_delivery import AUD, GITHUB, SUB, role
 
 ENV = "repo:acme/crucible:environment:prod"
 P1, P2, P3 = "sec-cicd-001-github-oidc-audience", "sec-cicd-002-github-oidc-repository", "sec-cicd-003-github-oidc-environment"
+P4 = "sec-cicd-004-github-oidc-one-environment"
 
 
 @firing(P1, "audience-missing")
@@ -57,6 +58,24 @@ def _():
 @firing(P3, "every-environment")
 def _():
     return [role("any-env", {"StringEquals": {AUD: "sts.amazonaws.com", SUB: "repo:acme/crucible:environment:*"}})], ["any-env"]
+
+
+@firing(P4, "every-environment-listed")
+def _():
+    subjects = [f"repo:acme/crucible:environment:{e}" for e in ("preview-dev", "preview-staging", "preview-prod")]
+    return [role("shared-preview", {"StringEquals": {AUD: "sts.amazonaws.com", SUB: subjects}})], ["shared-preview"]
+
+
+@firing(P4, "another-environment-than-its-own")
+def _():
+    found = role("preview-dev", {"StringEquals": {AUD: "sts.amazonaws.com", SUB: "repo:acme/crucible:environment:preview-prod"}}, environment="preview-dev")
+    return [found], ["preview-dev"]
+
+
+@firing(P4, "its-deploy-environment")
+def _():
+    found = role("preview-prod", {"StringEquals": {AUD: "sts.amazonaws.com", SUB: ENV}}, environment="preview-prod")
+    return [found], ["preview-prod"]
 
 
 __all__ = ["GITHUB"]

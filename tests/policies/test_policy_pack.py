@@ -34,7 +34,7 @@ ORDERING = {"REL-ORD-001", "REL-ORD-002", "REL-ORD-003", "REL-ORD-004", "REL-ORD
 # The delivery identities (policies/rules/delivery.py, issue 19): a GitHub OIDC trust without aud, with a wildcard
 # repository or without an environment in sub hands a deploy role around every environment gate, in dev as in prod:
 # mandatory everywhere.
-DELIVERY = {"SEC-CICD-001", "SEC-CICD-002", "SEC-CICD-003"}
+DELIVERY = {"SEC-CICD-001", "SEC-CICD-002", "SEC-CICD-003", "SEC-CICD-004"}
 # SEC-IAM-004 (issue 19): every role carries the permissions boundary the deploy roles may create roles with;
 # mandatory in staging and prod, advisory in dev.
 BEYOND_CATALOGUE = {"SEC-K8S-004", "SEC-LOG-001", "SEC-EKS-007", "SEC-EKS-008", "SEC-SRV-001", "SEC-IAM-004"} | ORDERING | DELIVERY
@@ -87,9 +87,9 @@ def levels(env: str) -> dict:
 def test_every_catalogue_rule_is_a_policy_and_nothing_else_is_unaccounted_for():
     # one policy per id (SEC-NODE-002 has two: the rule and its exceptions): 55 catalogue policies, SEC-K8S-004,
     # SEC-EKS-007, SEC-EKS-008, SEC-LOG-001, SEC-NET-004, SEC-SRV-001 (public serving endpoints), the six ordering
-    # relations, the three delivery rules (SEC-CICD-001 ... 003) and SEC-IAM-004 (permissions boundaries), 71 in all;
+    # relations, the four delivery rules (SEC-CICD-001 ... 004) and SEC-IAM-004 (permissions boundaries), 72 in all;
     # a new rule changes this count on purpose
-    assert len(POLICIES) == len(CATALOGUE) + len(BEYOND_CATALOGUE) + len(BEYOND_CATALOGUE_ADVISORY) + 1 == 71
+    assert len(POLICIES) == len(CATALOGUE) + len(BEYOND_CATALOGUE) + len(BEYOND_CATALOGUE_ADVISORY) + 1 == 72
     assert sorted({rule_id(p.name) for p in POLICIES}) == sorted({*CATALOGUE, *BEYOND_CATALOGUE, *BEYOND_CATALOGUE_ADVISORY})
 
 

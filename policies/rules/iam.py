@@ -361,7 +361,7 @@ def _trust(res: Res, ctx: Ctx) -> None:
                 )
         federated = st.principals.get("Federated", ())
         if federated and all(f.endswith(f"oidc-provider/{GITHUB_ISSUER}") for f in federated):
-            continue  # GitHub Actions, not pods: SEC-CICD-001 ... 003 (rules/delivery.py) judge that trust
+            continue  # GitHub Actions, not pods: SEC-CICD-001 ... 004 (rules/delivery.py) judge that trust
         if any("oidc" in f for f in federated) or "sts:AssumeRoleWithWebIdentity" in st.actions:
             for problem in _oidc_problems(st):
                 ctx.violation(res, f"the OIDC trust statement {problem} (IRSA: one role per service account).")

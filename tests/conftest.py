@@ -8,9 +8,25 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def pytest_configure(config):
+    import os
+    import tempfile
+
     from stacks.tools import gc_tuning
 
     gc_tuning.for_one_run()
+    if not hasattr(config, "workerinput") and not os.environ.get("CRUCIBLE_TEST_SHARE"):
+        # The controller, before it starts the pytest-xdist workers (they inherit the environment): a directory for
+        # what the workers compute once for all (helpers.shared_between_workers), removed when the session ends.
+        os.environ["CRUCIBLE_TEST_SHARE"] = tempfile.mkdtemp(prefix="crucible-tests-")
+        config._crucible_share = os.environ["CRUCIBLE_TEST_SHARE"]
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    folder = getattr(config, "_crucible_share", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_runtest_teardown(item, nextitem):

@@ -128,11 +128,42 @@ def shipped_plan(stack: str):
 @functools.lru_cache(maxsize=None)
 def shipped_report(stack: str) -> tuple[dict, tuple[str, ...]]:
     """The plan document and human lines of a shipped stack (stacks/Pulumi.<stack>.yaml), built once per session
-    from :func:`shipped_plan`. Callers must not mutate the document (copy it first)."""
-    from stacks.tools.plan.report import build_report
+    from :func:`shipped_plan` — once for all the session's workers: see :func:`shared_between_workers`. Callers must
+    not mutate the document (copy it first)."""
 
-    document, lines = build_report(shipped_plan(stack))
-    return document, tuple(lines)
+    def build() -> tuple[dict, tuple[str, ...]]:
+        from stacks.tools.plan.report import build_report
+
+        document, lines = build_report(shipped_plan(stack))
+        return document, tuple(lines)
+
+    return shared_between_workers(f"report-{stack}", build)
+
+
+SHARE_ENV = "CRUCIBLE_TEST_SHARE"  # a directory the session's pytest-xdist workers share (tests/conftest.py)
+
+
+def shared_between_workers(key: str, make):
+    """``make()``, computed by the first of the session's workers that asks and read back by the others (a pickle in
+    the session's shared directory, under a file lock, so a second worker waits instead of computing it again).
+    Plain data only (plan documents, lines); without workers, just ``make()``. A plan is deterministic (two runs
+    are byte-identical: tests/test_deterministic_plan.py), so any worker's result is every worker's."""
+    import fcntl
+    import pickle
+
+    folder = os.environ.get(SHARE_ENV)
+    if not folder or not os.environ.get("PYTEST_XDIST_WORKER"):
+        return make()
+    path = Path(folder) / f"{key}.pickle"
+    with open(Path(folder) / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        value = make()
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.replace(path)
+        return value
 
 
 def plan_exit_code(document: dict) -> int:

@@ -11,7 +11,7 @@ from typing import Iterable, Optional
 
 import pytest
 
-from helpers import shared_dir, shipped_report
+from helpers import shared_between_workers, shared_dir, shipped_report
 from stacks.tools.plan import helm
 from stacks.tools.plan.locate import shipped_stacks
 
@@ -30,7 +30,8 @@ def require_helm() -> None:
 @functools.lru_cache(maxsize=None)
 def _rendered(stack: str) -> tuple[helm.RenderedRelease, ...]:
     document, _ = shipped_report(stack)
-    return tuple(helm.rendered_releases(document, shared_dir()))
+    shared = shared_dir()
+    return shared_between_workers(f"rendered-{stack}", lambda: tuple(helm.rendered_releases(document, shared)))
 
 
 def rendered_stack(stack: str) -> tuple[helm.RenderedRelease, ...]:

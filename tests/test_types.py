@@ -1,6 +1,7 @@
 """Type hints are checked where they pay: mypy, configured in pyproject.toml ([tool.mypy]), finds no error in the
 packages it names (the config schema, the components, the layers) nor in what they import."""
 
+import ast
 import subprocess
 import sys
 
@@ -47,3 +48,44 @@ def test_no_kubernetes_resource_call_is_left_for_mypy_to_explain():
                 if "type: ignore[call-overload]" in line or "type: ignore[arg-type]" in line:
                     silenced.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert silenced == [], "wrap the Kubernetes-spelled value in components.manifests.as_api(...) instead:\n" + "\n".join(silenced)
+
+
+SDK_ALIASES = {"pulumi_aws": "pulumi_aws", "pulumi_kubernetes": "pulumi_kubernetes"}
+
+
+def _sdk_modules_used() -> dict[str, set[str]]:
+    """{module of pulumi_aws/pulumi_kubernetes the code reaches: files} for every `aws.<module>` / `k8s.<group>` (the
+    package as imported under any alias) and `from pulumi_aws import <module>` in the packages mypy reads."""
+    used: dict[str, set[str]] = {}
+    for folder in ("stacks", "components", "addons"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            aliases = {}
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    aliases.update({a.asname or a.name: a.name for a in node.names if a.name in SDK_ALIASES})
+                elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in SDK_ALIASES:
+                    for a in node.names:
+                        used.setdefault(f"{node.module}.{a.name}" if node.module in SDK_ALIASES else node.module, set()).add(str(path.relative_to(REPO)))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+                    attribute = node.attr
+                    if attribute[:1].isupper():  # a class of the package root (aws.Provider, k8s.Provider)
+                        attribute = "provider"
+                    used.setdefault(f"{aliases[node.value.id]}.{attribute.removesuffix('_output')}", set()).add(str(path.relative_to(REPO)))
+    return used
+
+
+def _followed(module: str, patterns: list[str]) -> bool:
+    return any(module == p or (p.endswith(".*") and (module == p[:-2] or module.startswith(p[:-1]))) for p in patterns)
+
+
+def test_every_provider_sdk_module_the_code_uses_is_type_checked():
+    overrides = mypy_config().get("overrides") or []
+    followed = [m for o in overrides if o.get("follow_imports") == "normal" for m in o["module"]]
+    skipped = [m for o in overrides if o.get("follow_imports") == "skip" for m in o["module"]]
+    assert {"pulumi_aws.*", "pulumi_kubernetes.*"} <= set(skipped)
+    used = _sdk_modules_used()
+    assert "pulumi_aws.iam" in used and "pulumi_kubernetes.core" in used  # the scan finds what is there
+    unchecked = {module: sorted(files)[:3] for module, files in used.items() if not _followed(module, followed)}
+    assert unchecked == {}, "add these to the followed list of [[tool.mypy.overrides]] in pyproject.toml (mypy reads them as Any otherwise)"

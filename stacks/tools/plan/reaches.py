@@ -484,7 +484,7 @@ class Network:
             props = self._props(end, cidr, [f"{proto}/1-65535"]) if direction == "out" else self._props(cidr, end, [f"{proto}/1-65535"])
             if except_ports:
                 props = props - self._props(end, cidr, list(except_ports))
-            found = self.allowed & props
+            found = props & self.allowed  # NCA copies the left operand: the small one, not the cluster's connectivity
             cache[key] = _port_intervals(found) if found else None
         return cache[key]
 
@@ -653,7 +653,7 @@ def _name(end) -> str:
 def _record(analysis: Analysis, result: dict, *ends) -> None:
     """Add ``result`` to the results of each workload among ``ends``, once (a set of seen results per workload:
     comparing with every result already there made recording quadratic in the flows)."""
-    identity = repr(sorted(result.items()))
+    identity = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(result.items()))
     if not any(isinstance(end, Endpoint) and end.workload for end in ends):
         # both ends are system endpoints (flows.SYSTEM_ENDPOINTS): no workload's row would show it; the plan check
         # `reaches (platform pods)` does
@@ -729,9 +729,11 @@ def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addre
                     dst,
                 )
     for flow in table.FORBIDDEN:
+        # each exception's ends resolved once per flow (not per pair: thousands of pairs at ten teams), by name
+        exceptions = [({_name(e) for e in _resolve(analysis, ex)}, ex["ports"]) for ex in flow.get("except") or []]
         for src in _resolve(analysis, flow["from"]):
             for dst in _resolve(analysis, flow["to"], src if isinstance(src, Endpoint) else None):
-                excepted = [p for ex in flow.get("except") or [] if dst in _resolve(analysis, ex) for p in ex["ports"]]
+                excepted = [p for names, ports in exceptions if _name(dst) in names for p in ports]
                 if isinstance(dst, Endpoint) and not network.reaches_some(src, dst, flow["ports"], excepted or None):
                     found = None
                 else:

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from components.kms import customer_key
 from components.partitions import Partition, partition_of
-from components.storage import BucketArgs, Buckets
+from components.storage import BucketArgs, Buckets, tls_only_statement
 
 from bootstrap import boundary as boundary_module
 from bootstrap import permissions
@@ -217,14 +217,7 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account: str)
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [log_bucket_arn, f"{log_bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
+                tls_only_statement(log_bucket_arn),
                 {
                     "Sid": "S3ServerAccessLogsOfTheStateBucket",
                     "Effect": "Allow",

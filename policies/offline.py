@@ -5,7 +5,9 @@ The pack runs through the SDK's own analyzer servicer (``pulumi_policy.policy._P
 ``PolicyPack`` serves over gRPC) with the engine's messages (``pulumi.runtime.proto.analyzer_pb2``):
 ``GetAnalyzerInfo``, then ``Configure`` with the config reconciled as the CLI does it (schema defaults, then
 ``all``, then per-policy entries; validated against each policy's schema), then ``Analyze`` per resource and one
-``AnalyzeStack``. Deserialisation, unknown handling, enforcement levels and messages are therefore the SDK's.
+``AnalyzeStack``. Deserialisation, unknown handling, enforcement levels and messages are therefore the SDK's. What
+the servicer repeats per policy (converting a resource, building the stack) is done once per evaluation
+(:class:`_Shortcuts`), held to the SDK's own path verdict for verdict by a test.
 
 Resources come in the plan JSON shape: ``{"urn", "type", "name", "parent", "inputs" (camelCase, as the engine
 sends them), "protect", "retain_on_delete", "delete_before_replace", "ignore_changes", "aliases",
@@ -32,6 +34,7 @@ from policies.pack import PACK_ENFORCEMENT, PACK_NAME, all_policies
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 PLAN_UNKNOWN = "[unknown]"
+PACK_VERSION = "0.0.1"  # the version the servicer reports in its messages
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_OF_PROTO = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -337,33 +340,53 @@ def _servicer(policies: Optional[Sequence[Any]] = None):
     # The class PolicyPack serves; constructed the way PolicyPack constructs it (pulumi-policy >= 1.19).
     from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-    return _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", list(all_policies() if policies is None else policies), PACK_ENFORCEMENT)
+    return _PolicyAnalyzerServicer(PACK_NAME, PACK_VERSION, list(all_policies() if policies is None else policies), PACK_ENFORCEMENT)
 
 
-class _ConvertOnce:
-    """The servicer's ``json_format`` and ``deserialize_properties``, each resource's properties converted once.
+class _Shortcuts:
+    """What an offline evaluation does once where the SDK's servicer does it once per policy, for one evaluation.
 
-    The SDK turns a resource's properties ``Struct`` into Python again for every policy that sees it
-    (``deserialize_properties(json_format.MessageToDict(...))`` in ``Analyze``, ``AnalyzeStack`` and
-    ``_get_provider_resource``): 66 policies x every resource, most of an evaluation's time. Both functions are
-    pure and their result only feeds ``unknown_checking_proxy``, which copies every dict and list into fresh
-    proxies, so each policy still gets its own props; here the two results are remembered per message for the
-    duration of one evaluation (keyed by identity, the message held so its id cannot be reused).
+    1. **Each message converted once.** The SDK turns a resource's properties ``Struct`` into Python again for every
+       policy that sees it (``deserialize_properties(json_format.MessageToDict(...))`` in ``Analyze``,
+       ``AnalyzeStack`` and ``_get_provider_resource``). Both functions are pure and their result only feeds
+       ``unknown_checking_proxy``, which copies every dict and list into fresh proxies, so each policy still gets its
+       own props; the two results are remembered per message (keyed by identity, the message held so its id
+       cannot be reused).
 
-    With ``share_proxies`` (every policy is a catalogue rule, which reads props only through ``values.plain``, a
-    copy, and never writes to them: policies/support/rule.py) the proxy is remembered too: one per resource, not
-    one per policy and resource."""
+    With every policy a catalogue rule (``share``: rules read props only through ``values.plain``, a copy, and never
+    write to what they are handed: policies/support/rule.py), three more:
 
-    def __init__(self, json_format_module: Any, deserialize: Any, proxy: Any, share_proxies: bool):
+    2. **One proxy, one options object and one provider per resource**, not one per policy and resource.
+    3. **Each resource handed only to the resource policies that judge its type.** A catalogue resource policy's
+       validate returns at once, reporting nothing, for a type outside its ``applies_to``; the SDK still builds every
+       policy's arguments for every resource first. For one ``Analyze``, the servicer's policy list is those that
+       apply to the resource's type, in pack order (every policy without an ``applies_to`` stays).
+    4. **The stack built once for all stack policies** (:func:`_analyze_stack_once`): the SDK rebuilds every
+       resource's PolicyResource for each of them, three quarters of an evaluation, the rules themselves a tenth.
+       The stack rules then share one view of the stack too (rule.py ``shared_stacks``).
+
+    tests/policies/test_policy_offline_convert_once.py holds the verdicts to the SDK's own path, without shortcuts."""
+
+    POLICIES = "_PolicyAnalyzerServicer__policies"  # the list ``Analyze`` and ``AnalyzeStack`` iterate
+    READERS = ("_get_resource_options", "_get_provider_resource")
+
+    def __init__(self, json_format_module: Any, deserialize: Any, proxy: Any, servicer: Any, share: bool):
+        from policies.support.rule import APPLIES_TO
+
         self._json_format = json_format_module
         self._deserialize = deserialize
         self._proxy = proxy
-        self._share_proxies = share_proxies
+        self._servicer = servicer
+        self.share = share
         self._dicts: dict[int, tuple[Any, Any]] = {}
         self._deserialized: dict[int, tuple[Any, Any]] = {}
         self._proxies: dict[int, tuple[Any, Any]] = {}
+        self._policies = list(getattr(servicer, self.POLICIES))
+        self._applies_to = {id(p): APPLIES_TO.get(p) for p in self._policies}
+        self._by_type: dict[str, list[Any]] = {}
         self.conversions = 0  # MessageToDict calls that really converted (tests: once per distinct message)
 
+    # 1. what the SDK module's names resolve to within the block
     def __getattr__(self, name: str) -> Any:  # the rest of json_format, unchanged
         return getattr(self._json_format, name)
 
@@ -385,33 +408,149 @@ class _ConvertOnce:
             held = self._deserialized[id(props)] = (props, result)
         return held[1]
 
+    # 2.
     def unknown_checking_proxy(self, props: Any) -> Any:
-        if not self._share_proxies:
+        if not self.share:
             return self._proxy(props)
         held = self._proxies.get(id(props))
         if held is None or held[0] is not props:
             held = self._proxies[id(props)] = (props, self._proxy(props))
         return held[1]
 
+    def per_message(self, read: Any) -> Any:
+        """``read(message)`` remembered per message (the servicer's ``_get_resource_options`` and
+        ``_get_provider_resource``)."""
+        held_by_id: dict[int, tuple[Any, Any]] = {}
 
-_CONVERT_LOCK = threading.Lock()
+        def remembered(message: Any) -> Any:
+            held = held_by_id.get(id(message))
+            if held is None or held[0] is not message:
+                held = held_by_id[id(message)] = (message, read(message))
+            return held[1]
+
+        return remembered
+
+    # 3.
+    def for_type(self, type_token: str) -> list[Any]:
+        found = self._by_type.get(type_token)
+        if found is None:
+            found = self._by_type[type_token] = [p for p in self._policies if (m := self._applies_to[id(p)]) is None or m(type_token)]
+        return found
+
+    def analyze(self, request: analyzer_pb2.AnalyzeRequest) -> analyzer_pb2.AnalyzeResponse:
+        if not self.share:
+            return self._servicer.Analyze(request, None)
+        setattr(self._servicer, self.POLICIES, self.for_type(request.type))
+        try:
+            return self._servicer.Analyze(request, None)
+        finally:
+            setattr(self._servicer, self.POLICIES, self._policies)
+
+    # 4.
+    def analyze_stack(self, request: analyzer_pb2.AnalyzeStackRequest) -> analyzer_pb2.AnalyzeResponse:
+        return _analyze_stack_once(self._servicer, request) if self.share else self._servicer.AnalyzeStack(request, None)
+
+
+def _stack_resources(servicer: Any, request: analyzer_pb2.AnalyzeStackRequest) -> list[Any]:
+    """The stack as the SDK's ``AnalyzeStack`` hands it to a stack policy: a PolicyResource per resource (props
+    deserialised behind the unknown-checking proxy, options, provider), parents, dependencies and property
+    dependencies linked to the resource objects, in request order."""
+    from pulumi_policy import PolicyResource
+    from pulumi_policy.policy import deserialize_properties, json_format, unknown_checking_proxy
+
+    built: list[tuple[Any, str, list[str], dict[str, list[str]]]] = []
+    for r in request.resources:
+        props = unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(r.properties)))
+        resource = PolicyResource(r.type, props, r.urn, r.name, servicer._get_resource_options(r), servicer._get_provider_resource(r), None, [], {})
+        built.append((resource, r.parent, list(r.dependencies), {k: list(v.urns) for k, v in r.propertyDependencies.items()}))
+    by_urn = {resource.urn: resource for resource, *_ in built}
+    for resource, parent, dependencies, property_dependencies in built:
+        if parent is not None and parent in by_urn:
+            resource.parent = by_urn[parent]
+        resource.dependencies.extend(by_urn[d] for d in dependencies if d in by_urn)
+        for prop, urns in property_dependencies.items():
+            resource.property_dependencies[prop] = [by_urn[d] for d in urns if d in by_urn]
+    return [resource for resource, *_ in built]
+
+
+def _analyze_stack_once(servicer: Any, request: analyzer_pb2.AnalyzeStackRequest) -> analyzer_pb2.AnalyzeResponse:
+    """The servicer's ``AnalyzeStack`` with the stack built once for all stack policies instead of once per policy.
+
+    The SDK rebuilds every resource's PolicyResource for each stack policy: 40 policies x every resource was three
+    quarters of an evaluation, the rules themselves a tenth of it. Only for catalogue rules, which read the resources
+    and never write to them (policies/support/rule.py), so one stack serves them all. Everything else is the SDK's
+    own: the enforcement level, the violation reporter, the policy's config, and a value unknown at preview turned into
+    the advisory "can't run policy ... during preview" (tests/policies/test_policy_offline_convert_once.py holds this
+    to the SDK's AnalyzeStack, verdict for verdict)."""
+    from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
+    from pulumi_policy.policy import _NotApplicableError, isawaitable
+    from pulumi_policy.proxy import UnknownValueError
+
+    servicer._configure_runtime_settings()
+    response = analyzer_pb2.AnalyzeResponse()
+    stack_tags = servicer._PolicyAnalyzerServicer__stack_tags
+    resources: Optional[list[Any]] = None
+    for policy in getattr(servicer, _Shortcuts.POLICIES):
+        level = servicer._get_enforcement_level(policy)
+        if level == EnforcementLevel.DISABLED or not isinstance(policy, StackValidationPolicy):
+            continue
+        if level == EnforcementLevel.REMEDIATE:
+            level = EnforcementLevel.MANDATORY  # stack policies cannot remediate, as the SDK says
+        report_violation = servicer._create_report_violation(response, policy.name, policy.description, level, policy.severity)
+        if resources is None:
+            resources = _stack_resources(servicer, request)
+        try:
+            result = policy.validate(StackValidationArgs(resources, servicer._get_policy_config(policy.name), stack_tags), report_violation)
+            if isawaitable(result):
+                import asyncio
+
+                loop = asyncio.new_event_loop()
+                try:
+                    loop.run_until_complete(result)
+                finally:
+                    loop.close()
+        except UnknownValueError as unknown:
+            response.diagnostics.append(
+                analyzer_pb2.AnalyzeDiagnostic(
+                    policyName=policy.name,
+                    policyPackName=PACK_NAME,
+                    policyPackVersion=PACK_VERSION,
+                    message=f"can't run policy '{policy.name}' from policy pack '{PACK_NAME}@v{PACK_VERSION}' during preview: {unknown.message}",
+                    urn="",
+                    description=policy.description,
+                    enforcementLevel=servicer._map_enforcement_level(EnforcementLevel.ADVISORY),
+                )
+            )
+        except _NotApplicableError as not_applicable:
+            response.not_applicable.append(analyzer_pb2.PolicyNotApplicable(policy_name=policy.name, reason=not_applicable.reason or ""))
+    return response
+
+
+_SHORTCUTS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _convert_once(policies: Sequence[Any]) -> Any:
-    """Within the block, the analyzer servicer converts each message once (see :class:`_ConvertOnce`)."""
+def _offline_shortcuts(policies: Sequence[Any], servicer: Any) -> Any:
+    """Within the block, the analyzer servicer takes the shortcuts of :class:`_Shortcuts` (yielded)."""
     from pulumi_policy import policy as sdk
 
-    from policies.support.rule import CATALOGUE_POLICIES
+    from policies.support.rule import CATALOGUE_POLICIES, shared_stacks
 
-    with _CONVERT_LOCK:
+    share = all(p in CATALOGUE_POLICIES for p in policies)
+    with _SHORTCUTS_LOCK, shared_stacks() if share else contextlib.nullcontext():
         saved = sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy
-        memo = _ConvertOnce(*saved, share_proxies=all(p in CATALOGUE_POLICIES for p in policies))
-        sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = memo, memo.deserialize_properties, memo.unknown_checking_proxy
+        shortcuts = _Shortcuts(*saved, servicer=servicer, share=share)
+        sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = shortcuts, shortcuts.deserialize_properties, shortcuts.unknown_checking_proxy
+        if share:
+            for name in _Shortcuts.READERS:
+                setattr(servicer, name, shortcuts.per_message(getattr(servicer, name)))
         try:
-            yield memo
+            yield shortcuts
         finally:
             sdk.json_format, sdk.deserialize_properties, sdk.unknown_checking_proxy = saved
+            if share:
+                for name in _Shortcuts.READERS:
+                    delattr(servicer, name)  # the class's own methods again
 
 
 def evaluate(
@@ -459,10 +598,12 @@ def evaluate(
             violations.append(Violation(d.policyName, level, d.urn or default_urn, d.message))
 
     stack = analyzer_pb2.AnalyzeStackRequest(resources=[_stack_resource(r, by_urn, outputs.get(r["urn"])) for r in resources])
-    with _convert_once(policies):
+    with _offline_shortcuts(policies, servicer) as shortcuts:
+        analyze = shortcuts.analyze if shortcuts is not None else lambda request: servicer.Analyze(request, None)
+        analyze_stack = shortcuts.analyze_stack if shortcuts is not None else lambda request: servicer.AnalyzeStack(request, None)
         for r in resources:
-            collect(servicer.Analyze(_analyze_request(r, by_urn), None), r["urn"])
-        collect(servicer.AnalyzeStack(stack, None), "")
+            collect(analyze(_analyze_request(r, by_urn)), r["urn"])
+        collect(analyze_stack(stack), "")
 
     evaluated = sum(1 for level, _ in effective.values() if level != "disabled")
     return PolicyReport(evaluated=evaluated, violations=violations)

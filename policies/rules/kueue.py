@@ -24,7 +24,7 @@ from policies.support.kubernetes import in_namespace, is_tenant
 from policies.support.quantity import parse_quantity
 from policies.support.rule import Ctx, Res, Stack, stack_policy
 from policies.support.tokens import CLUSTER_QUEUE, HELM_RELEASE, KUEUE_VERSIONS, LOCAL_QUEUE, NAMESPACE, RESOURCE_FLAVOR, custom_resource
-from policies.support.values import as_dict, as_list, dig, known, text
+from policies.support.values import as_dict, as_list, dig, known, text, yaml_text
 
 CAPACITY_RESOURCES = ("cpu", "memory", *DEVICE_RESOURCES)
 COHORT = custom_resource("kueue.x-k8s.io", "Cohort", (*KUEUE_VERSIONS, "v1alpha1"))
@@ -76,7 +76,7 @@ def _time_slicing_replicas(stack: Stack, pool: NodePool) -> dict[str, int]:
             continue
         text_config = dig(helm.values(release), "config", "map", name)
         try:
-            config = yaml.safe_load(text_config) if isinstance(text_config, str) else None
+            config = yaml_text(text_config) if isinstance(text_config, str) else None
         except yaml.YAMLError:
             config = None
         resources = dig(config or {}, "sharing", "timeSlicing", "resources", default=[]) or []

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
-import yaml
 
 from policies.support.helm import chart_name, values
 from policies.support.ordering import Graph
@@ -45,7 +44,7 @@ from policies.support.tokens import (
     any_of,
     one_of,
 )
-from policies.support.values import dig, known, text
+from policies.support.values import dig, known, text, yaml_text
 
 SERVICE = one_of("kubernetes:core/v1:Service")
 CRD = one_of("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
@@ -186,7 +185,7 @@ NAME_LABEL = "kubernetes.io/metadata.name"
 
 def _kueue_job_selector(release: Res) -> dict:
     config = dig(values(release), "managerConfig", "controllerManagerConfigYaml")
-    parsed = yaml.safe_load(known(config)) if isinstance(config, str) else None
+    parsed = yaml_text(known(config)) if isinstance(config, str) else None
     if isinstance(parsed, dict) and isinstance(parsed.get("managedJobsNamespaceSelector"), dict):
         return parsed["managedJobsNamespaceSelector"]
     own = text(release.get("namespace")) or "default"

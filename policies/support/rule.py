@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import weakref
 from functools import cached_property
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
@@ -46,6 +47,9 @@ CATALOGUE = "crucible-policy-catalogue"
 # ``values.plain`` (a copy), never writing to the SDK's proxies: the offline evaluation may hand them one proxy per
 # resource instead of one per policy and resource (policies/offline.py).
 CATALOGUE_POLICIES: "weakref.WeakSet[Any]" = weakref.WeakSet()
+# Each catalogue resource policy's ``applies_to``: its validate returns at once, reporting nothing, for any other
+# type, so an offline evaluation need not hand it those resources at all (policies/offline.py).
+APPLIES_TO: "weakref.WeakKeyDictionary[Any, TypeMatcher]" = weakref.WeakKeyDictionary()
 _ID = re.compile(r"^(SEC|REL|AI|DATA)-[A-Z0-9]+-\d{3}$")
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -145,12 +149,23 @@ class Stack:
     def __init__(self, resources: Sequence[Res]):
         self.resources = list(resources)
         self._by_urn = {r.urn: r for r in self.resources}
+        self._types = sorted({r.type for r in self.resources})
+        self._matched: dict[int, tuple[TypeMatcher, frozenset[str]]] = {}
+
+    def _matching(self, matcher: TypeMatcher) -> frozenset[str]:
+        """The stack's types ``matcher`` accepts: asked once per type, not once per resource (held with the matcher,
+        so its id is not reused while the answer is kept)."""
+        held = self._matched.get(id(matcher))
+        if held is None or held[0] is not matcher:
+            held = self._matched[id(matcher)] = (matcher, frozenset(t for t in self._types if matcher(t)))
+        return held[1]
 
     def of(self, matcher: TypeMatcher) -> list[Res]:
-        return [r for r in self.resources if matcher(r.type)]
+        types = self._matching(matcher)
+        return [r for r in self.resources if r.type in types] if types else []
 
     def has(self, matcher: TypeMatcher) -> bool:
-        return any(matcher(r.type) for r in self.resources)
+        return bool(self._matching(matcher))
 
     def get(self, urn: Optional[str]) -> Optional[Res]:
         return self._by_urn.get(urn) if urn else None
@@ -165,6 +180,35 @@ class Stack:
         """Resources of ``matcher`` whose property ``prop`` was computed from ``target`` (e.g. the
         versioning of a bucket: ``bucket=b.id`` makes the bucket's URN a property dependency of ``bucket``)."""
         return [r for r in self.of(matcher) if target.urn in r.property_dependencies.get(prop, ())]
+
+
+_SHARING = threading.local()
+
+
+@contextlib.contextmanager
+def shared_stacks() -> Iterator[None]:
+    """Within the block, stack rules that are handed the same resources (the same props objects: an offline
+    evaluation hands every policy one proxy per resource, policies/offline.py) share one :class:`Stack`: the
+    SDK builds a list of PolicyResources per stack policy, and turning each into a :class:`Res` with plain props
+    again was most of an evaluation's time. Rules only read a Res and its props (a test holds them to that).
+    Outside the block (the engine over gRPC: fresh proxies per policy), every rule builds its own."""
+    _SHARING.stacks = {}
+    try:
+        yield
+    finally:
+        _SHARING.stacks = None
+
+
+def _stack_of(resources: Sequence[PolicyResource]) -> Stack:
+    stacks = getattr(_SHARING, "stacks", None)
+    if stacks is None:
+        return Stack([Res.from_policy_resource(r) for r in resources])
+    key = tuple((r.urn, id(r.props)) for r in resources)
+    held = stacks.get(key)
+    if held is None:
+        # the props objects are kept with the stack, so no id in the key is reused while it is held
+        held = stacks[key] = (tuple(r.props for r in resources), Stack([Res.from_policy_resource(r) for r in resources]))
+    return held[1]
 
 
 Check = Callable[[Res, "Ctx"], None]
@@ -267,6 +311,7 @@ def resource_policy(
         **_metadata(rule_id, level, anchor),
     )
     CATALOGUE_POLICIES.add(policy)
+    APPLIES_TO[policy] = applies_to
     return policy
 
 
@@ -284,7 +329,7 @@ def stack_policy(
     schema = dict(settings or {})
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        stack = Stack([Res.from_policy_resource(r) for r in args.resources])
+        stack = _stack_of(args.resources)
         ctx = Ctx(report_violation, args.get_config(), schema, rule_id)
         with ctx.each():
             check(stack, ctx)

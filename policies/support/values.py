@@ -10,8 +10,12 @@ exception when the verdict needs the value.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
+
+import yaml
 
 from pulumi_policy.proxy import (
     UNKNOWN_ARCHIVE_VALUE,
@@ -163,3 +167,17 @@ def number(value: Any) -> Optional[float]:
 def text(value: Any) -> Optional[str]:
     known(value)
     return None if value is None else str(value)
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the same constructors as SafeLoader; libyaml parses
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Any:
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
+
+def yaml_text(text: str) -> Any:
+    """``yaml.safe_load(text)`` (a YAML document a resource carries as a string, e.g. a chart's config file), parsed
+    once per text and copied for each caller; raises yaml.YAMLError as safe_load does."""
+    return copy.deepcopy(_parsed(text))

@@ -259,6 +259,14 @@ def test_the_schema_cut_keeps_list_items_whose_first_key_is_schema_and_leaves_fl
     assert helm._parse_document(flow)["spec"]["versions"][0]["schema"] == {"openAPIV3Schema": {"type": "object"}}
 
 
+def test_the_schema_cut_ends_a_block_at_the_first_line_not_deeper_and_not_blank():
+    # blank lines (tabs and spaces only) belong to the block; a `schema:` inside a block goes with it; a block may run
+    # to the end of the text; a line at the key's column ends it, and may itself be another schema key
+    text = "a:\n  schema:\n    x: 1\n \t \n\n      schema:\n        y\n  schema:\n    z\n  name: v1\n  schema:   \n      last\n"
+    assert helm.without_crd_schemas(text) == "a:\n  schema: {}\n  schema: {}\n  name: v1\n  schema: {}"
+    assert helm.without_crd_schemas("kind: x\nschemas:\n  schema: no\n") == "kind: x\nschemas:\n  schema: no\n"  # not a block key
+
+
 def test_a_chart_renders_once_when_the_crds_it_installs_are_the_ones_its_folder_says():
     # The chart's own CRDs are served APIs when its templates render (Helm installs crds/ first); the first render
     # assumes them from the folder (subcharts by their Chart.yaml condition), so a second render is needed only when

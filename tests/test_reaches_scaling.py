@@ -58,3 +58,29 @@ def test_each_flow_result_is_recorded_once_per_workload():
     reaches._record(analysis, copy.deepcopy(result), a)
     reaches._record(analysis, {**result, "to": "z"}, a)
     assert analysis.results == {"job": [result, {**result, "to": "z"}]}
+
+
+@pytest.mark.parametrize("networkpolicies", ["kept", "dropped"])
+def test_pods_a_networkpolicy_cannot_tell_apart_are_analysed_once_with_the_same_verdicts(monkeypatch, networkpolicies):
+    """NCA analyses one pod per class of namespace, labels and ports; every flow's verdict for every workload is the
+    one of analysing each pod on its own (prod as planned, and with every NetworkPolicy dropped so that forbidden
+    flows are reached and described)."""
+    document = _prod()
+    if networkpolicies == "dropped":
+        document["resources"] = [r for r in document["resources"] if r["type"] != "kubernetes:networking.k8s.io/v1:NetworkPolicy"]
+    analysed = []
+    network = reaches.Network.__init__
+
+    def counting(self, namespaces, endpoints, policies):
+        network(self, namespaces, endpoints, policies)
+        analysed.append((len(endpoints), len(self.peers)))
+
+    monkeypatch.setattr(reaches.Network, "__init__", counting)
+    reaches.forget_analyses()
+    by_class = lands.reevaluate(copy.deepcopy(document))
+    monkeypatch.setattr(reaches, "indistinguishable", lambda endpoint: endpoint.key)  # every pod a class of its own
+    reaches.forget_analyses()
+    one_by_one = lands.reevaluate(copy.deepcopy(document))
+    (endpoints, classes), (_, each) = analysed
+    assert classes < each  # prod has pods of one class (a job's workers, a notebook's profiles of one team)
+    assert json.dumps(by_class, sort_keys=True, default=str) == json.dumps(one_by_one, sort_keys=True, default=str)

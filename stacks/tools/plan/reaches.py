@@ -372,8 +372,19 @@ def _quiet_nca(log):
             module.stderr = original
 
 
+def indistinguishable(endpoint: Endpoint) -> tuple:
+    """What a NetworkPolicy can tell a pod by: its namespace, labels and container ports."""
+    return (endpoint.namespace, json.dumps(endpoint.labels, sort_keys=True), json.dumps(endpoint.ports, sort_keys=True))
+
+
 class Network:
-    """One NCA run over the analysed cluster; ``allows``/``reachable`` answer flows against its connectivity."""
+    """One NCA run over the analysed cluster; ``allows``/``reachable`` answer flows against its connectivity.
+
+    Pods a NetworkPolicy cannot tell apart are analysed as one: a policy selects pods by namespace and labels only,
+    and names ports by the pod's container ports, so two pods of one namespace with the same labels and ports have
+    the same connections to and from everything. NCA sees one pod of each such class (its cost grows with the pods
+    it analyses: 638 of them fall into 372 classes at ten teams), and every question about a pod is asked about its
+    class's pod."""
 
     runs = 0  # NCA runs in this process (tests check one per plan)
 
@@ -386,7 +397,11 @@ class Network:
             raise AnalyzerUnavailable(f"network-config-analyzer is not installed ({error}); pip install 'crucible[test]'") from error
         start = time.perf_counter()
         documents = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": dict(labels)}} for n, labels in namespaces.items()]
+        analysed: dict[tuple, Endpoint] = {}
+        self._stand_in: dict[str, str] = {}  # endpoint key -> the key of the pod analysed for its class
         for e in endpoints:
+            self._stand_in[e.key] = analysed.setdefault(indistinguishable(e), e).key
+        for e in analysed.values():
             container = {"name": "main", "image": "analysed"}
             if e.ports:
                 container["ports"] = e.ports
@@ -416,11 +431,15 @@ class Network:
         self.seconds = time.perf_counter() - start
         Network.runs += 1
 
+    def _key(self, end) -> str:
+        """What a question about ``end`` is asked about: its class's pod, or the address."""
+        return self._stand_in[end.key] if isinstance(end, Endpoint) else str(end)
+
     def _peer(self, end):
         from nca.CoreDS.Peer import IpBlock, PeerSet
 
         if isinstance(end, Endpoint):
-            return PeerSet({self.peers[end.key]})
+            return PeerSet({self.peers[self._stand_in[end.key]]})
         return PeerSet({IpBlock(str(end))})
 
     def _props(self, src, dst, ports):
@@ -454,32 +473,48 @@ class Network:
         ``(connections of ports - except_ports from src) & allowed`` are exactly the pods some connection reaches.
         A forbidden flow is checked for thousands of pairs; only those this finds are described pair by pair."""
         cache = self.__dict__.setdefault("_reached_cache", {})
-        key = (_name(src), ports if isinstance(ports, str) else tuple(ports), tuple(except_ports or ()))
+        key = (self._key(src), ports if isinstance(ports, str) else tuple(ports), tuple(except_ports or ()))
         if key not in cache:
             wanted = self._props(src, None, ports)
             if except_ports:
                 wanted = wanted - self._props(src, None, except_ports)
             cache[key] = (wanted & self.allowed).project_on_one_dimension("dst_peers")
-        return self.peers[dst.key] in cache[key]
+        return self.peers[self._stand_in[dst.key]] in cache[key]
 
     def reachable_by_address(self, src: Endpoint, dst: Endpoint, pod_cidr: str, except_ports=None) -> Optional[str]:
         """What ``src`` may open to ``dst`` when ipBlocks match pod addresses (the VPC CNI's policy agent: pods
         have addresses of ``pod_cidr``): ``src``'s egress to that range meeting ``dst``'s ingress from it, per
-        protocol. Judged per range, not per address: a may-reach, for forbidden flows."""
-        parts = []
-        for proto in ("TCP", "UDP", "SCTP"):
-            out = self._by_address("out", src, pod_cidr, proto, tuple(except_ports or ()))
-            into = self._by_address("in", dst, pod_cidr, proto, ())
-            if out is not None and into is not None:
-                both = out & into
-                if both:
-                    parts.append(f"{proto} {both}")
-        return "; ".join(parts) or None
+        protocol. Judged per range, not per address: a may-reach, for forbidden flows. Asked for every pair of pods
+        a forbidden flow names (hundreds of thousands at ten teams), it is answered once per pair of port sets: each
+        end's ports per protocol are computed once per endpoint, and pairs whose ends have the same ones share it."""
+        excepted = tuple(except_ports or ())
+        out = self._address_ports("out", src, pod_cidr, excepted)
+        into = self._address_ports("in", dst, pod_cidr, ())
+        cache = self.__dict__.setdefault("_address_pairs", {})
+        key = (out[0], into[0])
+        if key not in cache:
+            parts = []
+            for proto, sent, received in zip(PROTOCOLS, out[1], into[1]):
+                if sent is not None and received is not None:
+                    both = sent & received
+                    if both:
+                        parts.append(f"{proto} {both}")
+            cache[key] = "; ".join(parts) or None
+        return cache[key]
+
+    def _address_ports(self, direction: str, end: Endpoint, cidr: str, except_ports: tuple) -> tuple[tuple, tuple]:
+        """``end``'s ports per protocol (:meth:`_by_address`), with a key that is equal exactly when they are."""
+        cache = self.__dict__.setdefault("_address_ports_cache", {})
+        key = (direction, self._stand_in[end.key], cidr, except_ports)
+        if key not in cache:
+            ports = tuple(self._by_address(direction, end, cidr, proto, except_ports) for proto in PROTOCOLS)
+            cache[key] = (tuple(None if p is None else str(p) for p in ports), ports)
+        return cache[key]
 
     def _by_address(self, direction: str, end: Endpoint, cidr: str, proto: str, except_ports: tuple):
         """The ports ``end`` may send to (out) / receive from (in) ``cidr`` on ``proto``, cached per endpoint."""
         cache = self.__dict__.setdefault("_address_cache", {})
-        key = (direction, end.key, cidr, proto, except_ports)
+        key = (direction, self._stand_in[end.key], cidr, proto, except_ports)
         if key not in cache:
             props = self._props(end, cidr, [f"{proto}/1-65535"]) if direction == "out" else self._props(cidr, end, [f"{proto}/1-65535"])
             if except_ports:
@@ -487,6 +522,9 @@ class Network:
             found = props & self.allowed  # NCA copies the left operand: the small one, not the cluster's connectivity
             cache[key] = _port_intervals(found) if found else None
         return cache[key]
+
+
+PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 
 def _port_intervals(props):

@@ -12,11 +12,15 @@ from typing import Iterable, Optional
 import pytest
 
 from helpers import shared_between_workers, shared_dir, shipped_report
+from stacks.spec import load_stack_file
 from stacks.tools.plan import helm
-from stacks.tools.plan.locate import shipped_stacks
+from stacks.tools.plan.locate import config_path, shipped_stacks
 
-# The shipped stacks that register Helm releases (prod-core builds only network and cluster).
-PLATFORM_STACKS = [s for s in shipped_stacks() if any(r["type"] == helm.RELEASE_TYPE for r in shipped_report(s)[0]["resources"])]
+# The layers whose modules register Helm releases: compute (Karpenter) and platform (the add-ons).
+HELM_LAYERS = frozenset({"compute", "platform"})
+# The shipped stacks that register Helm releases (prod-core builds only network and cluster), read from their specs:
+# collecting the tests plans nothing (tests/test_rendered_stacks.py holds this to the plans' resources).
+PLATFORM_STACKS = [s for s in shipped_stacks() if HELM_LAYERS & set(load_stack_file(config_path(s))[0].layers)]
 
 
 def require_helm() -> None:

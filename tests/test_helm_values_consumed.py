@@ -15,12 +15,13 @@ same inputs (two releases' values can meet once a key is removed) runs once."""
 from __future__ import annotations
 
 import base64
+import collections
 import copy
 import json
 import time
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import pytest
 import yaml
@@ -229,34 +230,66 @@ def dotted(path: tuple) -> str:
     return ".".join(str(p) for p in path)
 
 
-class Release:
-    """One distinct release and its renders. Renders are kept by their exact inputs (chart, release name, namespace,
-    Kubernetes version, API versions, values) for the search's duration: releases that differ only in a key reach the
-    same values once the key is removed, and each such render runs once (a second caller waits for the first)."""
+class Renders:
+    """The renders more than one search can ask for, kept by their exact inputs (chart, release name, namespace,
+    Kubernetes version, API versions, values) and run once (a second caller waits for the first): releases that
+    differ in a key reach the same values once the key is removed. Only those: every render kept would hold ~115 MB
+    of text to save the few that meet."""
 
-    def __init__(self, rendered: helm.RenderedRelease, renders: Optional[dict] = None):
-        self.r = rendered
-        self.label = rendered.release.label
-        self.renders = {} if renders is None else renders  # exact inputs → Future of the output
+    def __init__(self, shared: Iterable[str] = ()):
+        self.shared = set(shared)  # the inputs of the renders more than one search can ask for
+        self.kept: dict[str, Future] = {}
+        self.lock = threading.Lock()
 
-    def render(self, values: dict, *, again: bool = False) -> str:
-        """The output, or "refused" when the chart refuses to render without the key (it is consumed: it is required).
-        ``again``: render anew, not the kept output (the second of two identical renders, to see what differs)."""
-        if again:
-            return self._refused_or(values)
-        rel = self.r.release
-        key = json.dumps([str(self.r.chart_dir), rel.name, rel.namespace, self.r.kube_version, list(self.r.api_versions), values], sort_keys=True)
-        with _RENDERS_LOCK:
-            future = self.renders.get(key)
+    def get(self, inputs: str, render: Callable[[], str]) -> str:
+        if inputs not in self.shared:
+            return render()
+        with self.lock:
+            future = self.kept.get(inputs)
             owner = future is None
             if owner:
-                future = self.renders[key] = Future()
+                future = self.kept[inputs] = Future()
         if owner:
             try:
-                future.set_result(self._refused_or(values))
+                future.set_result(render())
             except BaseException as error:
                 future.set_exception(error)
         return future.result()
+
+
+class Release:
+    """One distinct release and its renders."""
+
+    def __init__(self, rendered: helm.RenderedRelease, renders: Optional[Renders] = None):
+        self.r = rendered
+        self.label = rendered.release.label
+        self.renders = Renders() if renders is None else renders
+
+    def inputs(self, values: dict) -> str:
+        """What a render of ``values`` is a function of, exactly."""
+        rel = self.r.release
+        return json.dumps([str(self.r.chart_dir), rel.name, rel.namespace, self.r.kube_version, list(self.r.api_versions), values], sort_keys=True)
+
+    def removals(self) -> Iterator[dict]:
+        """The values the search can render: the release's, and without each subtree."""
+        values = self.r.release.values
+        yield values
+        stack = [(k,) for k in values]
+        while stack:
+            path = stack.pop()
+            yield without(values, path)
+            node = values
+            for k in path:
+                node = node[k]
+            if isinstance(node, dict):
+                stack += [path + (k,) for k in node]
+
+    def render(self, values: dict, *, again: bool = False) -> str:
+        """The output, or "refused" when the chart refuses to render without the key (it is consumed: it is required).
+        ``again``: render anew, never a kept output (the second of two identical renders, to see what differs)."""
+        if again:
+            return self._refused_or(values)
+        return self.renders.get(self.inputs(values), lambda: self._refused_or(values))
 
     def _refused_or(self, values: dict) -> str:
         try:
@@ -268,7 +301,6 @@ class Release:
         return helm.helm_template(rel.name, self.r.chart_dir, rel.namespace, self.r.kube_version, values, include_crds=False, api_versions=self.r.api_versions)
 
 
-_RENDERS_LOCK = threading.Lock()
 SEARCHES_AT_ONCE = 3  # releases searched side by side, each by its own thread
 
 
@@ -284,16 +316,19 @@ def _shape(values: Any) -> Any:
 
 
 def _distinct_releases() -> list[Release]:
-    found: dict[str, Release] = {}
-    renders: dict = {}  # shared by the releases' searches
+    found: dict[str, helm.RenderedRelease] = {}
     for stack in PLATFORM_STACKS:
         for r in rendered_stack(stack):
             if r.skipped or not r.release.values:
                 continue
             key = json.dumps([str(r.chart_dir), r.release.name, r.release.namespace, r.kube_version, _shape(r.release.values), r.api_versions], sort_keys=True)
-            if key not in found:
-                found[key] = Release(r, renders)
-    return list(found.values())
+            found.setdefault(key, r)
+    releases = [Release(r) for r in found.values()]
+    asked = collections.Counter(inputs for release in releases for inputs in {release.inputs(values) for values in release.removals()})
+    renders = Renders(inputs for inputs, searches in asked.items() if searches > 1)
+    for release in releases:
+        release.renders = renders
+    return releases
 
 
 def unconsumed_keys(release: Release) -> list[tuple]:

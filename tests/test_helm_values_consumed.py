@@ -9,7 +9,7 @@ changes nothing is reported whole; a subtree that matters is searched child by c
 same removal as its child). A render is compared with the base document by document (Render.same): a document
 byte-identical to the base's of the same identity is equal unparsed; the others are parsed and compared leaf by
 leaf, but for the unstable leaves, until the first difference -- the verdict of comparing every leaf of both renders
-(tests/test_helm_values_same.py). Three releases are searched at a time, each by its own thread; a render of the
+(tests/test_helm_values_same.py). A release per core is searched at a time, each by its own thread; a render of the
 same inputs (two releases' values can meet once a key is removed) runs once."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import base64
 import collections
 import copy
 import json
+import os
 import time
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -301,7 +302,9 @@ class Release:
         return helm.helm_template(rel.name, self.r.chart_dir, rel.namespace, self.r.kube_version, values, include_crds=False, api_versions=self.r.api_versions)
 
 
-SEARCHES_AT_ONCE = 3  # releases searched side by side, each by its own thread
+# releases searched side by side, each by its own thread: one per core, as Helm is CPU-bound (on 2 cores, 2 searches
+# took 68-70 s and 3 took 82-89 s, the GIL and the processes contending)
+SEARCHES_AT_ONCE = os.cpu_count() or 2
 
 
 def _shape(values: Any) -> Any:

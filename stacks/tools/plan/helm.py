@@ -328,22 +328,33 @@ def _parse_document(text: str) -> Optional[dict]:
     return doc if isinstance(doc, dict) and doc.get("kind") else None
 
 
-def split_manifests(text: str) -> list[tuple[str, dict]]:
-    """(the template it came from, the object) for every object of a `helm template` output."""
+def manifest_documents(text: str) -> list[tuple[str, str]]:
+    """(the template it came from, the document's text) for every non-empty document of a `helm template` output,
+    unparsed: what :func:`split_manifests` parses."""
     out, pending = [], ""
     for chunk in _SEPARATOR.split(text):
         source = _SOURCE.search(chunk)
         if source:
             pending = source.group(1).strip()
-        if not chunk.strip():
-            continue
-        doc = _parse_document(chunk)
-        if doc is not None:  # a crds/ file that opens with `---` leaves its `# Source:` in the chunk before it
-            # a `kind: List` is its items, as Helm's resource builder flattens it before creating anything
-            items = doc.get("items") if doc.get("kind") == "List" and doc.get("apiVersion") == "v1" else None
-            out += [(pending, item) for item in items or () if isinstance(item, dict) and item.get("kind")] if items is not None else [(pending, doc)]
+        if chunk.strip():
+            out.append((pending, chunk))
         # no reset: a crds/ file with several documents names its source once, before the first
     return out
+
+
+def document_objects(chunk: str) -> list[dict]:
+    """The objects of one document of a `helm template` output (cached by its text; do not mutate)."""
+    doc = _parse_document(chunk)
+    if doc is None:  # a crds/ file that opens with `---` leaves its `# Source:` in the chunk before it
+        return []
+    # a `kind: List` is its items, as Helm's resource builder flattens it before creating anything
+    items = doc.get("items") if doc.get("kind") == "List" and doc.get("apiVersion") == "v1" else None
+    return [item for item in items or () if isinstance(item, dict) and item.get("kind")] if items is not None else [doc]
+
+
+def split_manifests(text: str) -> list[tuple[str, dict]]:
+    """(the template it came from, the object) for every object of a `helm template` output."""
+    return [(source, obj) for source, chunk in manifest_documents(text) for obj in document_objects(chunk)]
 
 
 def parse_manifests(text: str) -> list[dict]:

@@ -21,9 +21,12 @@ A tool of the CLI and the tests, never of the deploy path (``pulumi up`` lets th
   the state the cluster is left in. Test hooks are skipped (``helm install`` does not create them); other hooks are
   kept. Namespaced objects without a namespace get the release's, as ``helm install`` applies them.
 
-Renders are cached per (chart folder, values, release name, namespace, Kubernetes version, API versions, CRDs).
-Callers must not mutate what they get back. Rendered CRDs are read without their validation schemas (nothing here
-reads them: :func:`without_crd_schemas`); releases render side by side where none waits for another.
+Renders are memoized as futures per (chart folder, values, release name, namespace, Kubernetes version, API
+versions, CRDs): a render asked for while the same one is under way waits for it. Callers must not mutate what they
+get back. Rendered CRDs are read without their validation schemas (nothing here reads them:
+:func:`without_crd_schemas`); releases render side by side where none waits for another. `crucible plan` starts
+each release's render while the program is still running (:class:`Speculation`, the harness's ``on_register``
+hook); the plan's render finds the ones with its exact inputs done or under way, and runs the others itself.
 
     rendered_releases(plan_document) -> list[RenderedRelease]   # per release: objects, or why it was skipped
     rendered_objects(plan_document)  -> list[dict]               # every rendered object, as plain dicts
@@ -31,7 +34,9 @@ reads them: :func:`without_crd_schemas`); releases render side by side where non
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import json
@@ -170,7 +175,25 @@ def _helm_home() -> str:
 
     home = tempfile.mkdtemp(prefix="crucible-helm-")
     atexit.register(shutil.rmtree, home, True)
+    atexit.register(_stop_helm)  # runs first (last registered): no Helm process outlives this one, none reads the home
     return home
+
+
+_processes_lock = threading.Lock()
+_processes: set[subprocess.Popen] = set()  # the `helm template` processes running now
+_stopping = False
+
+
+def _stop_helm() -> None:
+    """At exit: kill the Helm processes still running (a speculative render nobody awaited) and start no other. The
+    threads that wait on them are daemons; `crucible` leaves with os._exit, so nothing else would stop them."""
+    global _stopping
+    with _processes_lock:
+        _stopping = True
+        running = list(_processes)
+    for process in running:
+        with contextlib.suppress(OSError):
+            process.kill()
 
 
 def _helm_env() -> dict[str, str]:
@@ -356,7 +379,8 @@ def helm_template(
 ) -> str:
     """`helm template` of one release; its stdout. RenderError with Helm's message when Helm refuses."""
     binary = helm_binary()
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="values-", delete=False) as handle:
+    # in Helm's private home, which is removed at exit also when a daemon thread never gets to unlink it
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="values-", dir=_helm_home(), delete=False) as handle:
         json.dump(values, handle)  # JSON is YAML: exact types, no re-interpretation
         values_file = handle.name
     command = [str(binary), "template", release, str(folder), "--namespace", namespace, "--kube-version", kube_version, "--values", values_file, "--skip-tests"]
@@ -365,24 +389,70 @@ def helm_template(
     for api in sorted(set(api_versions)):
         command += ["--api-versions", api]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_helm_env())
+        with _processes_lock:
+            if _stopping:
+                raise RenderError(f"helm template {release} {folder.name}: not started, the process is exiting")
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_helm_env())
+            _processes.add(process)
+        try:
+            stdout, stderr = process.communicate(timeout=300)
+        except BaseException:  # as subprocess.run: no process left behind
+            process.kill()
+            process.communicate()
+            raise
+        finally:
+            with _processes_lock:
+                _processes.discard(process)
     finally:
         os.unlink(values_file)
-    if done.returncode != 0:
-        raise RenderError(f"helm template {release} {folder.name}: {done.stderr.strip()}")
-    return done.stdout
+    if process.returncode != 0:
+        raise RenderError(f"helm template {release} {folder.name}: {stderr.strip()}")
+    return stdout
 
 
 def _key(values: Any) -> str:
     return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
 
-@functools.lru_cache(maxsize=1024)
+# The render memo: one future per exact render inputs (release, chart folder, namespace, Kubernetes version, values
+# JSON, CRDs, API versions), the most recently used kept. Whoever asks first renders; whoever asks for the same
+# inputs meanwhile (a speculative render started while the program runs, see Speculation) waits for that render.
+# Its result or its error is the render's: a render started early changes when it is computed, never what it is.
+RenderKey = tuple[str, str, str, str, str, bool, tuple[str, ...]]
+RENDERS_KEPT = 1024
+_renders_lock = threading.Lock()
+_renders: collections.OrderedDict[RenderKey, concurrent.futures.Future] = collections.OrderedDict()
+_speculating = threading.local()  # .gate on a speculation's threads: the semaphore its renders take turns under
+
+
 def _render_cached(
     release: str, folder: str, namespace: str, kube_version: str, values_json: str, include_crds: bool, api_versions: tuple[str, ...]
 ) -> tuple[tuple[str, dict], ...]:
-    text = helm_template(release, Path(folder), namespace, kube_version, json.loads(values_json), include_crds=include_crds, api_versions=api_versions)
-    return tuple(split_manifests(text))
+    key: RenderKey = (release, folder, namespace, kube_version, values_json, include_crds, api_versions)
+    gate = getattr(_speculating, "gate", None)
+    with gate or contextlib.nullcontext():  # a speculation claims a render only when it can start it at once
+        with _renders_lock:
+            future = _renders.get(key)
+            owner = future is None
+            if future is None:
+                future = _renders[key] = concurrent.futures.Future()
+                while len(_renders) > RENDERS_KEPT:
+                    _renders.popitem(last=False)
+            else:
+                _renders.move_to_end(key)
+        if owner:
+            try:
+                text = helm_template(
+                    release, Path(folder), namespace, kube_version, json.loads(values_json), include_crds=include_crds, api_versions=api_versions
+                )
+                future.set_result(tuple(split_manifests(text)))
+            except Exception as error:  # kept: every caller of these inputs gets it, as from its own render
+                future.set_exception(error)
+            except BaseException as error:  # an interrupt is not the render's: the next caller renders again
+                with _renders_lock:
+                    _renders.pop(key, None)
+                future.set_exception(error)
+    return future.result()
 
 
 def render(
@@ -505,8 +575,9 @@ class RenderedRelease:
     api_versions: tuple[str, ...] = field(default=(), repr=False)
 
 
-def _installed_before(resources: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """urn → every URN it waits for: its dependencies, transitively, a component standing for all it contains."""
+def _installed_before(resources: Sequence[Mapping[str, Any]], of: Optional[Iterable[str]] = None) -> dict[str, set[str]]:
+    """urn → every URN it waits for: its dependencies, transitively, a component standing for all it contains.
+    For every resource, or only for the URNs ``of`` (computing only what they reach)."""
     by_urn = {r["urn"]: r for r in resources}
     children: dict[str, list[str]] = {}
     for r in resources:
@@ -521,19 +592,20 @@ def _installed_before(resources: Sequence[Mapping[str, Any]]) -> dict[str, set[s
                     stack.append(child)
         return out
 
-    direct = {}
-    for r in resources:
+    @functools.lru_cache(maxsize=None)
+    def direct(urn: str) -> frozenset[str]:
+        r = by_urn[urn]
         wanted = set(r.get("dependencies") or ()) | {u for urns in (r.get("property_dependencies") or {}).values() for u in urns}
         expanded = set()
         for u in wanted:
             expanded.add(u)
             expanded |= descendants(u)
-        direct[r["urn"]] = {u for u in expanded if u in by_urn and u != r["urn"]}
+        return frozenset(u for u in expanded if u in by_urn and u != urn)
 
     @functools.lru_cache(maxsize=None)
     def closure(urn: str) -> frozenset[str]:
         out: set[str] = set()
-        for u in direct.get(urn, ()):
+        for u in direct(urn):
             out.add(u)
             out |= closure(u)
         return frozenset(out)
@@ -543,9 +615,45 @@ def _installed_before(resources: Sequence[Mapping[str, Any]]) -> dict[str, set[s
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10000))
     try:
-        return {urn: set(closure(urn)) for urn in direct}
+        return {urn: set(closure(urn)) for urn in (by_urn if of is None else [u for u in of if u in by_urn])}
     finally:
         sys.setrecursionlimit(limit)
+
+
+def render_one(
+    rel: HelmRelease,
+    root: Path,
+    kube: str,
+    waits_for: Iterable[str],
+    plan_crds: Mapping[str, Sequence[dict]],
+    done: Mapping[str, RenderedRelease],
+) -> RenderedRelease:
+    """One release rendered as Helm installs it: on a cluster of version ``kube`` that serves the APIs of the CRDs
+    installed before it -- the CRD resources (``plan_crds``: URN → the CRD) and the rendered releases (``done``:
+    URN → its render) among the URNs it ``waits_for`` -- and of its chart's own crds/."""
+    if not isinstance(rel.values, dict):
+        return RenderedRelease(rel, skipped=f"{rel.label}: its values are a secret in the plan; nothing to render")
+    try:
+        folder = chart_dir(rel.chart, rel.version, root)
+    except LookupError as error:
+        return RenderedRelease(rel, skipped=str(error))
+    crds: list[dict] = []
+    for urn in sorted(waits_for):
+        crds += plan_crds.get(urn, [])
+        if urn in done:
+            crds += [o for o in done[urn].objects if o.get("kind") == "CustomResourceDefinition"]
+    given = crd_api_versions(crds)
+    sources = render_sources(rel.name, folder, rel.namespace, kube, rel.values, include_crds=rel.include_crds, api_versions=given)
+    objects = tuple(doc for _, doc in sources)
+    apis = tuple(sorted(given | crd_api_versions(doc for source, doc in sources if is_crds_dir(source))))
+    scoped = CLUSTER_SCOPED | _cluster_scoped_kinds(list(objects) + crds)
+    objects = tuple(_with_namespace(o, rel.namespace, scoped) for o in objects)
+    return RenderedRelease(rel, objects=objects, chart_dir=folder, kube_version=kube, api_versions=apis)
+
+
+def plan_crds_of(resources: Iterable[Mapping[str, Any]]) -> dict[str, list[dict]]:
+    """URN → [the CRD] of every CustomResourceDefinition resource among ``resources``."""
+    return {r["urn"]: [{"kind": "CustomResourceDefinition", **(r.get("inputs") or {})}] for r in resources if r.get("type") == CRD_TYPE}
 
 
 def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[RenderedRelease]:
@@ -559,7 +667,7 @@ def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) 
     helm_binary()
     kube = kube_version_of(document)
     before = _installed_before(resources)
-    plan_crds = {r["urn"]: [{"kind": "CustomResourceDefinition", **(r.get("inputs") or {})}] for r in resources if r.get("type") == CRD_TYPE}
+    plan_crds = plan_crds_of(resources)
     by_urn = {rel.urn: rel for rel in releases}
     # install order: a release after the releases it waits for; otherwise as the plan lists them
     order, placed = [], set()
@@ -577,25 +685,8 @@ def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) 
             break
     done: dict[str, RenderedRelease] = {}
 
-    def render_one(rel: HelmRelease) -> RenderedRelease:
-        if not isinstance(rel.values, dict):
-            return RenderedRelease(rel, skipped=f"{rel.label}: its values are a secret in the plan; nothing to render")
-        try:
-            folder = chart_dir(rel.chart, rel.version, root)
-        except LookupError as error:
-            return RenderedRelease(rel, skipped=str(error))
-        crds: list[dict] = []
-        for urn in sorted(before.get(rel.urn, set())):
-            crds += plan_crds.get(urn, [])
-            if urn in done:
-                crds += [o for o in done[urn].objects if o.get("kind") == "CustomResourceDefinition"]
-        given = crd_api_versions(crds)
-        sources = render_sources(rel.name, folder, rel.namespace, kube, rel.values, include_crds=rel.include_crds, api_versions=given)
-        objects = tuple(doc for _, doc in sources)
-        apis = tuple(sorted(given | crd_api_versions(doc for source, doc in sources if is_crds_dir(source))))
-        scoped = CLUSTER_SCOPED | _cluster_scoped_kinds(list(objects) + crds)
-        objects = tuple(_with_namespace(o, rel.namespace, scoped) for o in objects)
-        return RenderedRelease(rel, objects=objects, chart_dir=folder, kube_version=kube, api_versions=apis)
+    def one(rel: HelmRelease) -> RenderedRelease:
+        return render_one(rel, root, kube, before.get(rel.urn, set()), plan_crds, done)
 
     # Helm runs as a process of its own, so releases render side by side, each wave once every release it waits for
     # is rendered (its CRDs are what the next ones may probe); the result is the same as rendering them in order.
@@ -603,7 +694,7 @@ def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) 
         pending = list(order)
         while pending:
             ready = [rel for rel in pending if all(u in done for u in before.get(rel.urn, ()) if u in by_urn)] or pending[:1]
-            for rel, result in zip(ready, pool.map(render_one, ready)):
+            for rel, result in zip(ready, pool.map(one, ready)):
                 done[rel.urn] = result
             pending = [rel for rel in pending if rel.urn not in done]
     return [done[rel.urn] for rel in releases]
@@ -648,6 +739,87 @@ def prefetch(document: Mapping[str, Any], shared: Optional[Path] = None) -> None
     proceed on the other core while this process computes what does not need them (the plan report's other sections,
     the policies); rendered_releases later returns the result, or the error, of this rendering."""
     threading.Thread(target=_rendering, args=(document, shared), name="helm-prefetch", daemon=True).start()
+
+
+class Speculation:
+    """Renders each Helm release while the program is still running: the hook of the harness
+    (``run_program(..., on_register=Speculation(...))``, which `crucible plan` passes), called with every resource
+    as it is registered.
+
+    A registered release already has its final values, and a dependency is always registered before its dependent,
+    so its render can start at once, on a daemon thread of its own, with the inputs render_releases will compute
+    (the same :func:`render_one`) from what is registered so far: the chart folder, the cluster version (the EKS
+    cluster's ``version`` input, else ``kubernetes_version``) and the API versions of the CRDs installed before it
+    (the thread waits for the speculative renders of the releases it waits for). Helm runs on the core the program
+    leaves idle: ``workers`` renders at a time, by default one fewer than the machine has cores (at least one).
+
+    It is a speculation: the plan's render_releases stays the one result. Both go through the render memo, one future
+    per exact render inputs, so the exact render waits for a speculative one with its inputs instead of starting it
+    again; a speculation whose inputs turn out different (e.g. a CRD a release depends on through a component,
+    registered after the release) is never asked for, and the exact render runs as without it. The result cannot
+    change, only when it is computed. Nothing raises into the program: a failed render is kept for the exact one
+    to raise; without Helm or the charts (HelmUnavailable, ChartsUnavailable) it does nothing."""
+
+    def __init__(self, kubernetes_version: Optional[str] = None, shared: Optional[Path] = None, *, workers: Optional[int] = None):
+        self.kubernetes_version = kubernetes_version
+        self.shared = shared
+        self._gate = threading.BoundedSemaphore(workers or max(1, (os.cpu_count() or 1) - 1))
+        self._lock = threading.Lock()
+        self._registered: list[dict] = []
+        self._releases: dict[str, concurrent.futures.Future] = {}  # release URN → its speculative RenderedRelease
+        self._tools: Optional[concurrent.futures.Future] = None  # the charts folder, once Helm and the charts are found
+
+    _FIELDS = ("urn", "type", "name", "parent", "inputs", "dependencies", "property_dependencies")
+
+    def __call__(self, resource: Any) -> None:
+        """A resource just registered (a harness CapturedResource); a Helm release starts its render."""
+        try:
+            record = {name: getattr(resource, name) for name in self._FIELDS}  # read, never changed
+            with self._lock:
+                self._registered.append(record)
+                if record["type"] != RELEASE_TYPE:
+                    return
+                registered = list(self._registered)
+                future = self._releases[record["urn"]] = concurrent.futures.Future()
+            threading.Thread(target=self._render, args=(record, registered, future), name=f"helm-speculation {record['name']}", daemon=True).start()
+        except Exception:  # noqa: S110 - a speculation never fails the program; the exact render is still to come
+            pass
+
+    def _charts(self) -> Path:
+        with self._lock:
+            owner = self._tools is None
+            if self._tools is None:
+                self._tools = concurrent.futures.Future()
+            tools = self._tools
+        if owner:
+            try:
+                root = charts_root(self.shared)
+                helm_binary()
+                tools.set_result(root)
+            except BaseException as error:
+                tools.set_exception(error)
+        return tools.result()
+
+    def _render(self, record: dict, registered: list[dict], future: concurrent.futures.Future) -> None:
+        try:
+            root = self._charts()
+            (rel,) = releases_of([record])
+            waits_for = _installed_before(registered, of=[rel.urn])[rel.urn]
+            kube = kube_version_of({"resources": registered, "kubernetesVersion": self.kubernetes_version})
+            with self._lock:
+                waited = {urn: self._releases[urn] for urn in waits_for if urn in self._releases}
+            done = {urn: dependency.result() for urn, dependency in waited.items()}
+            _speculating.gate = self._gate
+            future.set_result(render_one(rel, root, kube, waits_for, plan_crds_of(registered), done))
+        except BaseException as error:  # kept here; a render's own error is also in the memo for the exact render
+            future.set_exception(error)
+
+    def wait(self, timeout: Optional[float] = None) -> dict[str, RenderedRelease | BaseException]:
+        """Wait for every speculative render started so far: release URN → its RenderedRelease, or why it failed."""
+        with self._lock:
+            futures = dict(self._releases)
+        concurrent.futures.wait(list(futures.values()), timeout=timeout)
+        return {urn: (f.exception() or f.result()) if f.done() else TimeoutError(urn) for urn, f in futures.items()}
 
 
 def rendered_objects(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[dict]:

@@ -279,3 +279,34 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"  # a zombie is dead, only not yet reaped by whoever adopted it
+
+
+def test_renders_that_take_turns_go_heaviest_chart_first():
+    """Longest first (kube-prometheus-stack, which three releases wait for, is not left last), then first come."""
+    turns = helm.Turns(1)
+    order: list[str] = []
+    queued = threading.Barrier(5)
+
+    def wait_turn(name: str, weight: float) -> None:
+        queued.wait()
+        time.sleep({"light": 0.0, "heavy": 0.05, "middle": 0.1, "middle-later": 0.15}[name])  # queue in this order
+        with turns.turn(weight):
+            order.append(name)
+
+    with turns.turn(100):
+        threads = [threading.Thread(target=wait_turn, args=a) for a in (("light", 1), ("heavy", 385), ("middle", 61), ("middle-later", 61))]
+        for thread in threads:
+            thread.start()
+        queued.wait()
+        time.sleep(0.4)
+    for thread in threads:
+        thread.join(10)
+    assert order == ["heavy", "middle", "middle-later", "light"]
+
+
+def test_a_charts_weight_is_its_template_files():
+    from helpers import shared_dir
+
+    charts = shared_dir() / "upstream" / "charts"
+    weights = {name: helm.chart_weight(str(charts / name)) for name in ("kube-prometheus-stack-88.5.3", "kueue-0.19.2", "aws-efa-k8s-device-plugin-0.5.30")}
+    assert weights["kube-prometheus-stack-88.5.3"] > weights["kueue-0.19.2"] > weights["aws-efa-k8s-device-plugin-0.5.30"] > 0

@@ -39,6 +39,8 @@ import concurrent.futures
 import contextlib
 import functools
 import hashlib
+import heapq
+import itertools
 import json
 import os
 import re
@@ -50,7 +52,7 @@ import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import yaml
 
@@ -422,15 +424,49 @@ RenderKey = tuple[str, str, str, str, str, bool, tuple[str, ...]]
 RENDERS_KEPT = 1024
 _renders_lock = threading.Lock()
 _renders: collections.OrderedDict[RenderKey, concurrent.futures.Future] = collections.OrderedDict()
-_speculating = threading.local()  # .gate on a speculation's threads: the semaphore its renders take turns under
+_speculating = threading.local()  # .turns on a speculation's threads: the Turns its renders take
+
+
+class Turns:
+    """At most ``slots`` holders at a time; of those waiting, the heaviest goes first, then the first come."""
+
+    def __init__(self, slots: int):
+        self._free = slots
+        self._changed = threading.Condition()
+        self._waiting: list[tuple[float, int]] = []
+        self._tickets = itertools.count()
+
+    @contextlib.contextmanager
+    def turn(self, weight: float = 0.0) -> Iterator[None]:
+        with self._changed:
+            ticket = (-weight, next(self._tickets))
+            heapq.heappush(self._waiting, ticket)
+            while not (self._free and self._waiting[0] == ticket):
+                self._changed.wait()
+            heapq.heappop(self._waiting)
+            self._free -= 1
+            self._changed.notify_all()  # the next in line may go too, if a slot is left
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += 1
+                self._changed.notify_all()
+
+
+@functools.lru_cache(maxsize=256)
+def chart_weight(folder: str) -> int:
+    """How long a chart takes Helm to render, roughly: its template files (its subcharts' included). Renders that
+    take turns go heaviest first, so the longest (kube-prometheus-stack, which others wait for) is not left last."""
+    return sum(1 for path in Path(folder).rglob("*") if "templates" in path.parts and path.is_file())
 
 
 def _render_cached(
     release: str, folder: str, namespace: str, kube_version: str, values_json: str, include_crds: bool, api_versions: tuple[str, ...]
 ) -> tuple[tuple[str, dict], ...]:
     key: RenderKey = (release, folder, namespace, kube_version, values_json, include_crds, api_versions)
-    gate = getattr(_speculating, "gate", None)
-    with gate or contextlib.nullcontext():  # a speculation claims a render only when it can start it at once
+    turns: Optional[Turns] = getattr(_speculating, "turns", None)
+    with turns.turn(chart_weight(folder)) if turns else contextlib.nullcontext():  # a speculation claims a render only when it can start it
         with _renders_lock:
             future = _renders.get(key)
             owner = future is None
@@ -694,10 +730,18 @@ def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) 
         pending = list(order)
         while pending:
             ready = [rel for rel in pending if all(u in done for u in before.get(rel.urn, ()) if u in by_urn)] or pending[:1]
+            ready.sort(key=lambda rel: -_weight(rel, root))  # the longest first: none of a wave reads another's render
             for rel, result in zip(ready, pool.map(one, ready)):
                 done[rel.urn] = result
             pending = [rel for rel in pending if rel.urn not in done]
     return [done[rel.urn] for rel in releases]
+
+
+def _weight(rel: HelmRelease, root: Path) -> int:
+    try:
+        return chart_weight(str(chart_dir(rel.chart, rel.version, root)))
+    except LookupError:
+        return 0
 
 
 def _with_namespace(obj: dict, namespace: str, cluster_scoped: set[str]) -> dict:
@@ -751,7 +795,8 @@ class Speculation:
     (the same :func:`render_one`) from what is registered so far: the chart folder, the cluster version (the EKS
     cluster's ``version`` input, else ``kubernetes_version``) and the API versions of the CRDs installed before it
     (the thread waits for the speculative renders of the releases it waits for). Helm runs on the core the program
-    leaves idle: ``workers`` renders at a time, by default one fewer than the machine has cores (at least one).
+    leaves idle: ``workers`` renders at a time (by default one fewer than the machine has cores, at least one), the
+    heaviest chart first (:func:`chart_weight`).
 
     It is a speculation: the plan's render_releases stays the one result. Both go through the render memo, one future
     per exact render inputs, so the exact render waits for a speculative one with its inputs instead of starting it
@@ -763,7 +808,7 @@ class Speculation:
     def __init__(self, kubernetes_version: Optional[str] = None, shared: Optional[Path] = None, *, workers: Optional[int] = None):
         self.kubernetes_version = kubernetes_version
         self.shared = shared
-        self._gate = threading.BoundedSemaphore(workers or max(1, (os.cpu_count() or 1) - 1))
+        self._turns = Turns(workers or max(1, (os.cpu_count() or 1) - 1))
         self._lock = threading.Lock()
         self._registered: list[dict] = []
         self._releases: dict[str, concurrent.futures.Future] = {}  # release URN → its speculative RenderedRelease
@@ -809,7 +854,7 @@ class Speculation:
             with self._lock:
                 waited = {urn: self._releases[urn] for urn in waits_for if urn in self._releases}
             done = {urn: dependency.result() for urn, dependency in waited.items()}
-            _speculating.gate = self._gate
+            _speculating.turns = self._turns
             future.set_result(render_one(rel, root, kube, waits_for, plan_crds_of(registered), done))
         except BaseException as error:  # kept here; a render's own error is also in the memo for the exact render
             future.set_exception(error)

@@ -196,8 +196,9 @@ _stopping = False
 
 
 def _stop_helm() -> None:
-    """At exit: kill the Helm processes still running (a speculative render nobody awaited) and start no other. The
-    threads that wait on them are daemons; `crucible` leaves with os._exit, so nothing else would stop them."""
+    """At exit: kill the Helm processes and renderers still running or idle (a speculative render nobody awaited)
+    and start no other. The threads that wait on them are daemons; `crucible` leaves with os._exit, so nothing else
+    would stop them."""
     global _stopping
     with _processes_lock:
         _stopping = True
@@ -208,6 +209,9 @@ def _stop_helm() -> None:
                 os.killpg(process.pid, signal.SIGKILL)  # the renderer and the helm it runs
             else:
                 process.kill()
+    for process in running:  # reaped: no zombie, and their CPU time counts as this process's children's
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            process.wait(2)
 
 
 def _helm_env() -> dict[str, str]:

@@ -760,14 +760,16 @@ def _installed_before(resources: Sequence[Mapping[str, Any]], of: Optional[Itera
             out |= closure(u)
         return frozenset(out)
 
-    import sys
+    with _recursion_lock:  # the limit is the process's: threads that raise it take turns, none lowers it under another
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 10000))
+        try:
+            return {urn: set(closure(urn)) for urn in (by_urn if of is None else [u for u in of if u in by_urn])}
+        finally:
+            sys.setrecursionlimit(limit)
 
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10000))
-    try:
-        return {urn: set(closure(urn)) for urn in (by_urn if of is None else [u for u in of if u in by_urn])}
-    finally:
-        sys.setrecursionlimit(limit)
+
+_recursion_lock = threading.Lock()
 
 
 def render_one(

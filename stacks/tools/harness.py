@@ -260,11 +260,18 @@ def _policy_document_json(args: Mapping[str, Any]) -> str:
 class CapturingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that also records the resource options the engine would see."""
 
-    def __init__(self, mocks: CrucibleMocks):
+    def __init__(self, mocks: CrucibleMocks, on_register: Optional[Callable[[CapturedResource], None]] = None):
         super().__init__(mocks)
         self.captured: list[CapturedResource] = []
         self.stack_urn: Optional[str] = None
+        self.on_register = on_register
         self._lock = threading.Lock()
+
+    def _capture(self, captured: CapturedResource) -> None:
+        with self._lock:
+            self.captured.append(captured)
+        if self.on_register is not None:
+            self.on_register(captured)
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
@@ -292,8 +299,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider,
             outputs=to_plain(state),
         )
-        with self._lock:
-            self.captured.append(captured)
+        self._capture(captured)
         return response
 
     def ReadResource(self, request):  # noqa: N802 - gRPC method name
@@ -302,25 +308,24 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         response = super().ReadResource(request)
         inputs = getattr(self.mocks.local, "inputs", {})
         self.mocks.local.inputs = {}
-        with self._lock:
-            self.captured.append(
-                CapturedResource(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    parent=request.parent,
-                    inputs=to_plain(inputs),
-                    custom=True,
-                    protect=False,
-                    retain_on_delete=False,
-                    delete_before_replace=False,
-                    ignore_changes=[],
-                    aliases=[],
-                    dependencies=sorted(set(request.dependencies)),
-                    property_dependencies={},
-                    provider=request.provider,
-                )
+        self._capture(
+            CapturedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                inputs=to_plain(inputs),
+                custom=True,
+                protect=False,
+                retain_on_delete=False,
+                delete_before_replace=False,
+                ignore_changes=[],
+                aliases=[],
+                dependencies=sorted(set(request.dependencies)),
+                property_dependencies={},
+                provider=request.provider,
             )
+        )
         return response
 
 
@@ -373,11 +378,15 @@ def run_program(
     region: str = "us-east-1",
     stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
     account_id: str = ACCOUNT_ID,
+    on_register: Optional[Callable[[CapturedResource], None]] = None,
 ) -> PlanRun:
-    """Run ``program`` (the Pulumi program body) with ``config`` under mocks; return what it registered."""
+    """Run ``program`` (the Pulumi program body) with ``config`` under mocks; return what it registered.
+
+    ``on_register`` is called with each CapturedResource as it is captured, on the thread that registered it, while
+    the program runs (registration order, not the creation order of the result); it must not change what it gets."""
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     mocks = CrucibleMocks(region=region, stack_outputs=stack_outputs, account_id=account_id)
-    monitor = CapturingMonitor(mocks)
+    monitor = CapturingMonitor(mocks, on_register=on_register)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys or []))
     # A fresh root stack resource per run: set_mocks keeps the previous one, and with it the previous run's exports
     # (a second plan in one process, e.g. a referenced stack or `crucible diff`, would show the first one's outputs).

@@ -21,9 +21,12 @@ A tool of the CLI and the tests, never of the deploy path (``pulumi up`` lets th
   the state the cluster is left in. Test hooks are skipped (``helm install`` does not create them); other hooks are
   kept. Namespaced objects without a namespace get the release's, as ``helm install`` applies them.
 
-Renders are cached per (chart folder, values, release name, namespace, Kubernetes version, API versions, CRDs).
-Callers must not mutate what they get back. Rendered CRDs are read without their validation schemas (nothing here
-reads them: :func:`without_crd_schemas`); releases render side by side where none waits for another.
+Renders are memoized as futures per (chart folder, values, release name, namespace, Kubernetes version, API
+versions, CRDs): a render asked for while the same one is under way waits for it. Callers must not mutate what they
+get back. Rendered CRDs are read without their validation schemas (nothing here reads them:
+:func:`without_crd_schemas`); releases render side by side where none waits for another. `crucible plan` starts
+each release's render while the program is still running (:class:`Speculation`, the harness's ``on_register``
+hook); the plan's render finds the ones with its exact inputs done or under way, and runs the others itself.
 
     rendered_releases(plan_document) -> list[RenderedRelease]   # per release: objects, or why it was skipped
     rendered_objects(plan_document)  -> list[dict]               # every rendered object, as plain dicts
@@ -31,21 +34,28 @@ reads them: :func:`without_crd_schemas`); releases render side by side where non
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
+import heapq
+import itertools
 import json
 import os
+import pickle
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import yaml
 
@@ -168,9 +178,40 @@ def _helm_home() -> str:
     """Helm's cache/config/data homes for this process (removed at exit): no user repositories or plugins."""
     import atexit
 
+    given = os.environ.get(HOME_ENV)
+    if given:  # a renderer process: its parent's home, which the parent removes
+        return given
     home = tempfile.mkdtemp(prefix="crucible-helm-")
     atexit.register(shutil.rmtree, home, True)
+    atexit.register(_stop_helm)  # runs first (last registered): no Helm process outlives this one, none reads the home
     return home
+
+
+HOME_ENV = "CRUCIBLE_HELM_HOME"
+
+
+_processes_lock = threading.Lock()
+_processes: set[subprocess.Popen] = set()  # the `helm template` processes running now
+_stopping = False
+
+
+def _stop_helm() -> None:
+    """At exit: kill the Helm processes and renderers still running or idle (a speculative render nobody awaited)
+    and start no other. The threads that wait on them are daemons; `crucible` leaves with os._exit, so nothing else
+    would stop them."""
+    global _stopping
+    with _processes_lock:
+        _stopping = True
+        running = list(_processes)
+    for process in running:
+        with contextlib.suppress(OSError):
+            if isinstance(process, _RendererProcess):
+                os.killpg(process.pid, signal.SIGKILL)  # the renderer and the helm it runs
+            else:
+                process.kill()
+    for process in running:  # reaped: no zombie, and their CPU time counts as this process's children's
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            process.wait(2)
 
 
 def _helm_env() -> dict[str, str]:
@@ -378,7 +419,8 @@ def helm_template(
 ) -> str:
     """`helm template` of one release; its stdout. RenderError with Helm's message when Helm refuses."""
     binary = helm_binary()
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="values-", delete=False) as handle:
+    # in Helm's private home, which is removed at exit also when a daemon thread never gets to unlink it
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="values-", dir=_helm_home(), delete=False) as handle:
         json.dump(values, handle)  # JSON is YAML: exact types, no re-interpretation
         values_file = handle.name
     command = [str(binary), "template", release, str(folder), "--namespace", namespace, "--kube-version", kube_version, "--values", values_file, "--skip-tests"]
@@ -387,24 +429,202 @@ def helm_template(
     for api in sorted(set(api_versions)):
         command += ["--api-versions", api]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_helm_env())
+        with _processes_lock:
+            if _stopping:
+                raise RenderError(f"helm template {release} {folder.name}: not started, the process is exiting")
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_helm_env())
+            _processes.add(process)
+        try:
+            stdout, stderr = process.communicate(timeout=300)
+        except BaseException:  # as subprocess.run: no process left behind
+            process.kill()
+            process.communicate()
+            raise
+        finally:
+            with _processes_lock:
+                _processes.discard(process)
     finally:
         os.unlink(values_file)
-    if done.returncode != 0:
-        raise RenderError(f"helm template {release} {folder.name}: {done.stderr.strip()}")
-    return done.stdout
+    if process.returncode != 0:
+        raise RenderError(f"helm template {release} {folder.name}: {stderr.strip()}")
+    return stdout
 
 
 def _key(values: Any) -> str:
     return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
 
-@functools.lru_cache(maxsize=1024)
+# The render memo: one future per exact render inputs (release, chart folder, namespace, Kubernetes version, values
+# JSON, CRDs, API versions), the most recently used kept. Whoever asks first renders; whoever asks for the same
+# inputs meanwhile (a speculative render started while the program runs, see Speculation) waits for that render.
+# Its result or its error is the render's: a render started early changes when it is computed, never what it is.
+RenderKey = tuple[str, str, str, str, str, bool, tuple[str, ...]]
+RENDERS_KEPT = 1024
+_renders_lock = threading.Lock()
+_renders: collections.OrderedDict[RenderKey, concurrent.futures.Future] = collections.OrderedDict()
+_speculating = threading.local()  # .turns on a speculation's threads: the Turns its renders take
+
+
+class Turns:
+    """At most ``slots`` holders at a time; of those waiting, the heaviest goes first, then the first come."""
+
+    def __init__(self, slots: int):
+        self._free = slots
+        self._changed = threading.Condition()
+        self._waiting: list[tuple[float, int]] = []
+        self._tickets = itertools.count()
+
+    @contextlib.contextmanager
+    def turn(self, weight: float = 0.0) -> Iterator[None]:
+        with self._changed:
+            ticket = (-weight, next(self._tickets))
+            heapq.heappush(self._waiting, ticket)
+            while not (self._free and self._waiting[0] == ticket):
+                self._changed.wait()
+            heapq.heappop(self._waiting)
+            self._free -= 1
+            self._changed.notify_all()  # the next in line may go too, if a slot is left
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += 1
+                self._changed.notify_all()
+
+
+@functools.lru_cache(maxsize=256)
+def chart_weight(folder: str) -> int:
+    """How long a chart takes Helm to render, roughly: its template files (its subcharts' included). Renders that
+    take turns go heaviest first, so the longest (kube-prometheus-stack, which others wait for) is not left last."""
+    return sum(1 for path in Path(folder).rglob("*") if "templates" in path.parts and path.is_file())
+
+
 def _render_cached(
     release: str, folder: str, namespace: str, kube_version: str, values_json: str, include_crds: bool, api_versions: tuple[str, ...]
 ) -> tuple[tuple[str, dict], ...]:
+    key: RenderKey = (release, folder, namespace, kube_version, values_json, include_crds, api_versions)
+    turns: Optional[Turns] = getattr(_speculating, "turns", None)
+    with turns.turn(chart_weight(folder)) if turns else contextlib.nullcontext():  # a speculation claims a render only when it can start it
+        with _renders_lock:
+            future = _renders.get(key)
+            owner = future is None
+            if future is None:
+                future = _renders[key] = concurrent.futures.Future()
+                while len(_renders) > RENDERS_KEPT:
+                    _renders.popitem(last=False)
+            else:
+                _renders.move_to_end(key)
+        if owner:
+            try:
+                future.set_result(_render_elsewhere(key))
+            except Exception as error:  # kept: every caller of these inputs gets it, as from its own render
+                future.set_exception(error)
+            except BaseException as error:  # an interrupt is not the render's: the next caller renders again
+                with _renders_lock:
+                    _renders.pop(key, None)
+                future.set_exception(error)
+    return future.result()
+
+
+def _render_here(key: RenderKey) -> tuple[tuple[str, dict], ...]:
+    """One render's objects with their sources: `helm template`, its output parsed in this process."""
+    release, folder, namespace, kube_version, values_json, include_crds, api_versions = key
     text = helm_template(release, Path(folder), namespace, kube_version, json.loads(values_json), include_crds=include_crds, api_versions=api_versions)
     return tuple(split_manifests(text))
+
+
+# -- renderer processes: Helm's output parsed off this process's GIL ----------------------------------------------
+# Parsing what Helm prints is Python work (0.4 s of a prod plan, the CRDs' text above all), and in this process it
+# holds the interpreter lock the program and the report need. A renderer is a Python process of its own that runs
+# :func:`_render_here` for each render it is sent and sends back the pickle of the objects (4 ms to load for prod);
+# renderers are started on demand, kept idle between renders and killed at exit with the Helm they run. Where one
+# cannot be started or dies, the render runs here: the result is the same function of the same inputs.
+class _RendererProcess(subprocess.Popen):
+    pass
+
+
+_RENDERER = "from stacks.tools.plan.helm import _serve; _serve()"
+_idle_lock = threading.Lock()
+_idle: list[_RendererProcess] = []
+
+
+def _start_renderer() -> _RendererProcess:
+    env = {**os.environ, HOME_ENV: _helm_home(), "CRUCIBLE_HELM": str(helm_binary())}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+    with _processes_lock:
+        if _stopping:
+            raise OSError("the process is exiting")
+        process = _RendererProcess([sys.executable, "-c", _RENDERER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
+        _processes.add(process)
+    return process
+
+
+def _prestart_renderer() -> None:
+    """An idle renderer, started now so that its start is not the first render's (nothing when there is one, or none
+    can be: the first render says why)."""
+    with _idle_lock:
+        if _idle:
+            return
+    with contextlib.suppress(Exception):
+        process = _start_renderer()
+        with _idle_lock:
+            _idle.append(process)
+
+
+def _render_elsewhere(key: RenderKey) -> tuple[tuple[str, dict], ...]:
+    process = None
+    while process is None:
+        with _idle_lock:
+            process = _idle.pop() if _idle else None
+        if process is None:
+            break
+        if process.poll() is not None:  # died while idle: never handed out again
+            _retire(process)
+            process = None
+    try:
+        process = process or _start_renderer()
+        assert process.stdin is not None and process.stdout is not None
+        pickle.dump(key, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        process.stdin.flush()
+        status, value = pickle.load(process.stdout)
+    except (OSError, EOFError, pickle.UnpicklingError):  # no renderer, or it died (at exit: it was killed)
+        if process is not None:
+            _retire(process)
+        return _render_here(key)
+    with _idle_lock:
+        _idle.append(process)
+    if status == "error":
+        raise value
+    return value
+
+
+def _retire(process: subprocess.Popen) -> None:
+    with _processes_lock:
+        _processes.discard(process)
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        process.wait(5)
+
+
+def _serve() -> None:
+    """A renderer's loop: a render key in, ("ok", its objects) or ("error", why) out, until its parent closes the pipe."""
+    requests, replies = sys.stdin.buffer, os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout = sys.stderr  # nothing else may write to the replies
+    while True:
+        try:
+            key = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            reply = pickle.dumps(("ok", _render_here(key)), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:
+            try:
+                reply = pickle.dumps(("error", error), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # an error that does not survive pickling: its message does
+                reply = pickle.dumps(("error", RenderError(f"{type(error).__name__}: {error}")), protocol=pickle.HIGHEST_PROTOCOL)
+        replies.write(reply)
+        replies.flush()
 
 
 def render(
@@ -527,8 +747,9 @@ class RenderedRelease:
     api_versions: tuple[str, ...] = field(default=(), repr=False)
 
 
-def _installed_before(resources: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """urn → every URN it waits for: its dependencies, transitively, a component standing for all it contains."""
+def _installed_before(resources: Sequence[Mapping[str, Any]], of: Optional[Iterable[str]] = None) -> dict[str, set[str]]:
+    """urn → every URN it waits for: its dependencies, transitively, a component standing for all it contains.
+    For every resource, or only for the URNs ``of`` (computing only what they reach)."""
     by_urn = {r["urn"]: r for r in resources}
     children: dict[str, list[str]] = {}
     for r in resources:
@@ -543,31 +764,70 @@ def _installed_before(resources: Sequence[Mapping[str, Any]]) -> dict[str, set[s
                     stack.append(child)
         return out
 
-    direct = {}
-    for r in resources:
+    @functools.lru_cache(maxsize=None)
+    def direct(urn: str) -> frozenset[str]:
+        r = by_urn[urn]
         wanted = set(r.get("dependencies") or ()) | {u for urns in (r.get("property_dependencies") or {}).values() for u in urns}
         expanded = set()
         for u in wanted:
             expanded.add(u)
             expanded |= descendants(u)
-        direct[r["urn"]] = {u for u in expanded if u in by_urn and u != r["urn"]}
+        return frozenset(u for u in expanded if u in by_urn and u != urn)
 
     @functools.lru_cache(maxsize=None)
     def closure(urn: str) -> frozenset[str]:
         out: set[str] = set()
-        for u in direct.get(urn, ()):
+        for u in direct(urn):
             out.add(u)
             out |= closure(u)
         return frozenset(out)
 
-    import sys
+    with _recursion_lock:  # the limit is the process's: threads that raise it take turns, none lowers it under another
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 10000))
+        try:
+            return {urn: set(closure(urn)) for urn in (by_urn if of is None else [u for u in of if u in by_urn])}
+        finally:
+            sys.setrecursionlimit(limit)
 
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10000))
+
+_recursion_lock = threading.Lock()
+
+
+def render_one(
+    rel: HelmRelease,
+    root: Path,
+    kube: str,
+    waits_for: Iterable[str],
+    plan_crds: Mapping[str, Sequence[dict]],
+    done: Mapping[str, RenderedRelease],
+) -> RenderedRelease:
+    """One release rendered as Helm installs it: on a cluster of version ``kube`` that serves the APIs of the CRDs
+    installed before it -- the CRD resources (``plan_crds``: URN → the CRD) and the rendered releases (``done``:
+    URN → its render) among the URNs it ``waits_for`` -- and of its chart's own crds/."""
+    if not isinstance(rel.values, dict):
+        return RenderedRelease(rel, skipped=f"{rel.label}: its values are a secret in the plan; nothing to render")
     try:
-        return {urn: set(closure(urn)) for urn in direct}
-    finally:
-        sys.setrecursionlimit(limit)
+        folder = chart_dir(rel.chart, rel.version, root)
+    except LookupError as error:
+        return RenderedRelease(rel, skipped=str(error))
+    crds: list[dict] = []
+    for urn in sorted(waits_for):
+        crds += plan_crds.get(urn, [])
+        if urn in done:
+            crds += [o for o in done[urn].objects if o.get("kind") == "CustomResourceDefinition"]
+    given = crd_api_versions(crds)
+    sources = render_sources(rel.name, folder, rel.namespace, kube, rel.values, include_crds=rel.include_crds, api_versions=given)
+    objects = tuple(doc for _, doc in sources)
+    apis = tuple(sorted(given | crd_api_versions(doc for source, doc in sources if is_crds_dir(source))))
+    scoped = CLUSTER_SCOPED | _cluster_scoped_kinds(list(objects) + crds)
+    objects = tuple(_with_namespace(o, rel.namespace, scoped) for o in objects)
+    return RenderedRelease(rel, objects=objects, chart_dir=folder, kube_version=kube, api_versions=apis)
+
+
+def plan_crds_of(resources: Iterable[Mapping[str, Any]]) -> dict[str, list[dict]]:
+    """URN → [the CRD] of every CustomResourceDefinition resource among ``resources``."""
+    return {r["urn"]: [{"kind": "CustomResourceDefinition", **(r.get("inputs") or {})}] for r in resources if r.get("type") == CRD_TYPE}
 
 
 def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[RenderedRelease]:
@@ -581,7 +841,7 @@ def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) 
     helm_binary()
     kube = kube_version_of(document)
     before = _installed_before(resources)
-    plan_crds = {r["urn"]: [{"kind": "CustomResourceDefinition", **(r.get("inputs") or {})}] for r in resources if r.get("type") == CRD_TYPE}
+    plan_crds = plan_crds_of(resources)
     by_urn = {rel.urn: rel for rel in releases}
     # install order: a release after the releases it waits for; otherwise as the plan lists them
     order, placed = [], set()
@@ -599,25 +859,8 @@ def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) 
             break
     done: dict[str, RenderedRelease] = {}
 
-    def render_one(rel: HelmRelease) -> RenderedRelease:
-        if not isinstance(rel.values, dict):
-            return RenderedRelease(rel, skipped=f"{rel.label}: its values are a secret in the plan; nothing to render")
-        try:
-            folder = chart_dir(rel.chart, rel.version, root)
-        except LookupError as error:
-            return RenderedRelease(rel, skipped=str(error))
-        crds: list[dict] = []
-        for urn in sorted(before.get(rel.urn, set())):
-            crds += plan_crds.get(urn, [])
-            if urn in done:
-                crds += [o for o in done[urn].objects if o.get("kind") == "CustomResourceDefinition"]
-        given = crd_api_versions(crds)
-        sources = render_sources(rel.name, folder, rel.namespace, kube, rel.values, include_crds=rel.include_crds, api_versions=given)
-        objects = tuple(doc for _, doc in sources)
-        apis = tuple(sorted(given | crd_api_versions(doc for source, doc in sources if is_crds_dir(source))))
-        scoped = CLUSTER_SCOPED | _cluster_scoped_kinds(list(objects) + crds)
-        objects = tuple(_with_namespace(o, rel.namespace, scoped) for o in objects)
-        return RenderedRelease(rel, objects=objects, chart_dir=folder, kube_version=kube, api_versions=apis)
+    def one(rel: HelmRelease) -> RenderedRelease:
+        return render_one(rel, root, kube, before.get(rel.urn, set()), plan_crds, done)
 
     # Helm runs as a process of its own, so releases render side by side, each wave once every release it waits for
     # is rendered (its CRDs are what the next ones may probe); the result is the same as rendering them in order.
@@ -625,10 +868,18 @@ def render_releases(document: Mapping[str, Any], shared: Optional[Path] = None) 
         pending = list(order)
         while pending:
             ready = [rel for rel in pending if all(u in done for u in before.get(rel.urn, ()) if u in by_urn)] or pending[:1]
-            for rel, result in zip(ready, pool.map(render_one, ready)):
+            ready.sort(key=lambda rel: -_weight(rel, root))  # the longest first: none of a wave reads another's render
+            for rel, result in zip(ready, pool.map(one, ready)):
                 done[rel.urn] = result
             pending = [rel for rel in pending if rel.urn not in done]
     return [done[rel.urn] for rel in releases]
+
+
+def _weight(rel: HelmRelease, root: Path) -> int:
+    try:
+        return chart_weight(str(chart_dir(rel.chart, rel.version, root)))
+    except LookupError:
+        return 0
 
 
 def _with_namespace(obj: dict, namespace: str, cluster_scoped: set[str]) -> dict:
@@ -670,6 +921,89 @@ def prefetch(document: Mapping[str, Any], shared: Optional[Path] = None) -> None
     proceed on the other core while this process computes what does not need them (the plan report's other sections,
     the policies); rendered_releases later returns the result, or the error, of this rendering."""
     threading.Thread(target=_rendering, args=(document, shared), name="helm-prefetch", daemon=True).start()
+
+
+class Speculation:
+    """Renders each Helm release while the program is still running: the hook of the harness
+    (``run_program(..., on_register=Speculation(...))``, which `crucible plan` passes), called with every resource
+    as it is registered.
+
+    A registered release already has its final values, and a dependency is always registered before its dependent,
+    so its render can start at once, on a daemon thread of its own, with the inputs render_releases will compute
+    (the same :func:`render_one`) from what is registered so far: the chart folder, the cluster version (the EKS
+    cluster's ``version`` input, else ``kubernetes_version``) and the API versions of the CRDs installed before it
+    (the thread waits for the speculative renders of the releases it waits for). Helm runs on the core the program
+    leaves idle: ``workers`` renders at a time (by default one fewer than the machine has cores, at least one), the
+    heaviest chart first (:func:`chart_weight`).
+
+    It is a speculation: the plan's render_releases stays the one result. Both go through the render memo, one future
+    per exact render inputs, so the exact render waits for a speculative one with its inputs instead of starting it
+    again; a speculation whose inputs turn out different (e.g. a CRD a release depends on through a component,
+    registered after the release) is never asked for, and the exact render runs as without it. The result cannot
+    change, only when it is computed. Nothing raises into the program: a failed render is kept for the exact one
+    to raise; without Helm or the charts (HelmUnavailable, ChartsUnavailable) it does nothing."""
+
+    def __init__(self, kubernetes_version: Optional[str] = None, shared: Optional[Path] = None, *, workers: Optional[int] = None):
+        self.kubernetes_version = kubernetes_version
+        self.shared = shared
+        self._turns = Turns(workers or max(1, (os.cpu_count() or 1) - 1))
+        self._lock = threading.Lock()
+        self._registered: list[dict] = []
+        self._releases: dict[str, concurrent.futures.Future] = {}  # release URN → its speculative RenderedRelease
+        self._tools: Optional[concurrent.futures.Future] = None  # the charts folder, once Helm and the charts are found
+        threading.Thread(target=_prestart_renderer, name="helm-renderer start", daemon=True).start()  # ready by the first release
+
+    _FIELDS = ("urn", "type", "name", "parent", "inputs", "dependencies", "property_dependencies")
+
+    def __call__(self, resource: Any) -> None:
+        """A resource just registered (a harness CapturedResource); a Helm release starts its render."""
+        try:
+            record = {name: getattr(resource, name) for name in self._FIELDS}  # read, never changed
+            with self._lock:
+                self._registered.append(record)
+                if record["type"] != RELEASE_TYPE:
+                    return
+                registered = list(self._registered)
+                future = self._releases[record["urn"]] = concurrent.futures.Future()
+            threading.Thread(target=self._render, args=(record, registered, future), name=f"helm-speculation {record['name']}", daemon=True).start()
+        except Exception:  # noqa: S110 - a speculation never fails the program; the exact render is still to come
+            pass
+
+    def _charts(self) -> Path:
+        with self._lock:
+            owner = self._tools is None
+            if self._tools is None:
+                self._tools = concurrent.futures.Future()
+            tools = self._tools
+        if owner:
+            try:
+                root = charts_root(self.shared)
+                helm_binary()
+                tools.set_result(root)
+            except BaseException as error:
+                tools.set_exception(error)
+        return tools.result()
+
+    def _render(self, record: dict, registered: list[dict], future: concurrent.futures.Future) -> None:
+        try:
+            root = self._charts()
+            (rel,) = releases_of([record])
+            waits_for = _installed_before(registered, of=[rel.urn])[rel.urn]
+            kube = kube_version_of({"resources": registered, "kubernetesVersion": self.kubernetes_version})
+            with self._lock:
+                waited = {urn: self._releases[urn] for urn in waits_for if urn in self._releases}
+            done = {urn: dependency.result() for urn, dependency in waited.items()}
+            _speculating.turns = self._turns
+            future.set_result(render_one(rel, root, kube, waits_for, plan_crds_of(registered), done))
+        except BaseException as error:  # kept here; a render's own error is also in the memo for the exact render
+            future.set_exception(error)
+
+    def wait(self, timeout: Optional[float] = None) -> dict[str, RenderedRelease | BaseException]:
+        """Wait for every speculative render started so far: release URN → its RenderedRelease, or why it failed."""
+        with self._lock:
+            futures = dict(self._releases)
+        concurrent.futures.wait(list(futures.values()), timeout=timeout)
+        return {urn: (f.exception() or f.result()) if f.done() else TimeoutError(urn) for urn, f in futures.items()}
 
 
 def rendered_objects(document: Mapping[str, Any], shared: Optional[Path] = None) -> list[dict]:

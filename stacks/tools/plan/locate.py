@@ -42,8 +42,12 @@ class Planned:
     referenced: Optional["Planned"] = None  # the stack crucible:stackReference names, planned from its config file
 
 
-def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None) -> Planned:
-    """Validate and run one stack config under the mock harness. Raises ConfigError on bad config."""
+def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None, *, render_early: bool = True) -> Planned:
+    """Validate and run one stack config under the mock harness. Raises ConfigError on bad config.
+
+    With ``render_early``, each Helm release the program registers starts rendering at once, while the program goes
+    on (stacks/tools/plan/helm.py Speculation): the report's renders then find them done or under way. A stack
+    planned only for its outputs (the one a stack reference names) is not rendered early."""
     path = config_path(stack_or_path)
     spec, config, secrets = load_stack_file(path)
     seen = (_seen or ()) + (str(path.resolve()),)
@@ -62,8 +66,25 @@ def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None) -> P
         if not secret.is_set:
             engine_config[secret.key] = SECRET_PLACEHOLDER
             engine_secrets.append(secret.key)
-    run = run_program(main, stack=spec.stack, config=engine_config, secret_keys=engine_secrets, region=spec.region, stack_outputs=stack_outputs)
+    run = run_program(
+        main,
+        stack=spec.stack,
+        config=engine_config,
+        secret_keys=engine_secrets,
+        region=spec.region,
+        stack_outputs=stack_outputs,
+        on_register=_early_renders(spec) if render_early else None,
+    )
     return Planned(spec=spec, run=run, path=path, config=config, secret_keys=secrets, secrets=required, referenced=referenced)
+
+
+def _early_renders(spec: PlatformSpec):
+    """The harness hook that starts each Helm release's render as it is registered (None without the renderer)."""
+    try:
+        from stacks.tools.plan import helm
+    except ImportError:
+        return None
+    return helm.Speculation(kubernetes_version=spec.cluster.version)
 
 
 def _referenced(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -> Planned:
@@ -76,7 +97,7 @@ def _referenced(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -> Planne
         )
     if str(ref_path.resolve()) in seen:
         raise ConfigError([Problem("crucible:stackReference", f"stack references form a cycle through {ref_path.name}")], str(path))
-    referenced = plan_stack(str(ref_path), seen)
+    referenced = plan_stack(str(ref_path), seen, render_early=False)
     from stacks.layers.reference import problems_with
 
     problems = problems_with(referenced.run.raw_outputs, spec)

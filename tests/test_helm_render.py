@@ -280,3 +280,11 @@ def test_a_chart_renders_once_when_the_crds_it_installs_are_the_ones_its_folder_
     assert not any(api.startswith("jobset.x-k8s.io/") for api in without)
     assert any(api.startswith("jobset.x-k8s.io/") for api in helm.expected_crd_api_versions(folder, {}))
     assert not any(api.startswith("leaderworkerset.x-k8s.io/") for api in helm.expected_crd_api_versions(folder, {}))  # dataCache off by default
+
+
+def test_helm_runs_with_gos_collector_off_under_a_memory_limit_unless_the_user_sets_them(monkeypatch):
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    assert (helm._helm_env()["GOGC"], helm._helm_env()["GOMEMLIMIT"]) == ("off", "1GiB")
+    monkeypatch.setenv("GOGC", "50")
+    assert helm._helm_env()["GOGC"] == "50"

@@ -218,6 +218,11 @@ def _helm_env() -> dict[str, str]:
     home = _helm_home()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
     env.update(HELM_CACHE_HOME=f"{home}/cache", HELM_CONFIG_HOME=f"{home}/config", HELM_DATA_HOME=f"{home}/data")
+    # Go's garbage collector off in these short processes, bounded by a memory limit (the largest render, prod's
+    # kube-prometheus-stack with its CRDs, peaks at 170 MB instead of 132 MB): a quarter less CPU per render, the
+    # same output. A GOGC or GOMEMLIMIT of the user's wins.
+    env.setdefault("GOGC", "off")
+    env.setdefault("GOMEMLIMIT", "1GiB")
     return env
 
 

@@ -12,21 +12,33 @@ and the full list of every S3 action are the same grant when they expand to ever
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 from fnmatch import fnmatchcase
 from functools import lru_cache
-from typing import Iterable
-
-import parliament
+from pathlib import Path
+from typing import Any, Iterable
 
 WILDCARD = re.compile(r"[*?]")
+
+
+@lru_cache(maxsize=None)
+def iam_definition() -> list[dict[str, Any]]:
+    """parliament's ``iam_definition.json`` (what ``parliament.iam_definition`` loads), read from the installed package
+    without importing it: importing parliament imports pkg_resources and its own linting machinery, a third of a
+    policy evaluation's start, for a data file."""
+    spec = importlib.util.find_spec("parliament")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("parliament is not installed (a dependency of the policy pack: pip install -e .)")
+    return json.loads((Path(next(iter(spec.submodule_search_locations))) / "iam_definition.json").read_text())
 
 
 @lru_cache(maxsize=None)
 def _services() -> dict[str, frozenset[str]]:
     """service prefix -> its actions ("svc:action", lower case)."""
     out: dict[str, set[str]] = {}
-    for service in parliament.iam_definition:
+    for service in iam_definition():
         out.setdefault(service["prefix"], set()).update(f"{service['prefix']}:{p['privilege']}".lower() for p in service["privileges"])
     return {k: frozenset(v) for k, v in out.items() if v}
 
@@ -78,7 +90,7 @@ def not_action_grant(not_actions: Iterable[str]) -> frozenset[str]:
 def _type_prefixes(service: str) -> tuple[str, ...]:
     """Literal resource-type prefixes of a service's ARN formats ("role/", "policy/", "instance/" ...)."""
     prefixes = set()
-    for svc in parliament.iam_definition:
+    for svc in iam_definition():
         if svc["prefix"] != service:
             continue
         for resource in svc["resources"]:
@@ -147,7 +159,7 @@ ESCALATIONS: dict[str, tuple[str, ...]] = {
 def _resource_types() -> dict[str, frozenset[str]]:
     """ "svc:action" -> the resource types it acts on ("object", "bucket", ...; required ones carry no '*' here)."""
     out = {}
-    for service in parliament.iam_definition:
+    for service in iam_definition():
         for privilege in service["privileges"]:
             types = frozenset(t["resource_type"].rstrip("*") for t in privilege["resource_types"] if t["resource_type"])
             out[f"{service['prefix']}:{privilege['privilege']}".lower()] = types

@@ -37,19 +37,18 @@ class HelmRun(NamedTuple):
 
 @pytest.fixture
 def helm_runs(monkeypatch) -> list[HelmRun]:
-    """Every render the test runs (`helm template` in a renderer process: its release, cluster version, API
-    versions, the thread that asked for it), with empty render memos: nothing rendered earlier in the session
-    answers for this test."""
+    """Every `helm template` the test runs (its release, cluster version, API versions, the thread that ran it),
+    with empty render memos: nothing rendered earlier in the session answers for this test."""
     monkeypatch.setattr(helm, "_renders", collections.OrderedDict())
     monkeypatch.setattr(helm, "_documents", {})
     runs: list[HelmRun] = []
-    real = helm._render_elsewhere
+    real = helm.helm_template
 
-    def counted(key):
-        runs.append(HelmRun(key[0], key[3], key[6], threading.current_thread().name))
-        return real(key)
+    def counted(release, folder, namespace, kube_version, values, *, include_crds=True, api_versions=()):
+        runs.append(HelmRun(release, kube_version, tuple(sorted(api_versions)), threading.current_thread().name))
+        return real(release, folder, namespace, kube_version, values, include_crds=include_crds, api_versions=api_versions)
 
-    monkeypatch.setattr(helm, "_render_elsewhere", counted)
+    monkeypatch.setattr(helm, "helm_template", counted)
     return runs
 
 
@@ -236,36 +235,6 @@ def test_the_harness_calls_the_hook_with_each_resource_as_it_is_captured():
     names = [r.name for r in seen]
     assert names.index("group") < names.index("team") < names.index("settings")  # a resource after what it waits for
     assert next(r for r in seen if r.name == "settings").inputs["data"] == {"a": "1"}
-
-
-# -- renderer processes: Helm's output parsed off the program's process ---------------------------------------------
-def _key(charts: Path, chart: str = "probe", api_versions: tuple[str, ...] = ()) -> tuple:
-    return (chart, str(charts / "upstream" / "charts" / f"{chart}-0.1.0"), "probes", KUBE, "{}", True, api_versions)
-
-
-def test_a_renderer_process_gives_what_a_render_here_gives(charts):
-    from helpers import shared_dir
-
-    kueue = str(shared_dir() / "upstream" / "charts" / "kueue-0.19.2")  # CRDs (read without their schemas) and templates
-    for key in [_key(charts, api_versions=("example.com/v1/Widget",)), ("kueue", kueue, "kueue-system", KUBE, '{"enableCertManager":false}', True, ())]:
-        assert helm._render_elsewhere(key) == helm._render_here(key)
-    with pytest.raises(helm.RenderError, match="broken on purpose"):  # Helm's error, raised here
-        helm._render_elsewhere(_key(charts, "broken"))
-
-
-def test_a_render_whose_renderer_died_runs_here(charts):
-    helm._prestart_renderer()
-    with helm._idle_lock:
-        idle = list(helm._idle)
-    assert idle
-    for process in idle:
-        process.kill()
-        process.wait(10)
-    (source, widget), *rest = [pair for pair in helm._render_elsewhere(_key(charts, api_versions=("example.com/v1/Widget",))) if pair[1]["kind"] == "Widget"]
-    assert widget["metadata"]["name"] == "probe" and not rest
-    with helm._idle_lock:
-        assert not set(idle) & set(helm._idle)  # the dead ones are not handed out again
-    assert helm._render_elsewhere(_key(charts)) == helm._render_here(_key(charts))  # a new renderer, or here
 
 
 # -- exit: no Helm process outlives `crucible` -----------------------------------------------------------------------

@@ -43,10 +43,8 @@ import heapq
 import itertools
 import json
 import os
-import pickle
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -178,16 +176,10 @@ def _helm_home() -> str:
     """Helm's cache/config/data homes for this process (removed at exit): no user repositories or plugins."""
     import atexit
 
-    given = os.environ.get(HOME_ENV)
-    if given:  # a renderer process: its parent's home, which the parent removes
-        return given
     home = tempfile.mkdtemp(prefix="crucible-helm-")
     atexit.register(shutil.rmtree, home, True)
     atexit.register(_stop_helm)  # runs first (last registered): no Helm process outlives this one, none reads the home
     return home
-
-
-HOME_ENV = "CRUCIBLE_HELM_HOME"
 
 
 _processes_lock = threading.Lock()
@@ -196,8 +188,7 @@ _stopping = False
 
 
 def _stop_helm() -> None:
-    """At exit: kill the Helm processes and renderers still running or idle (a speculative render nobody awaited)
-    and start no other. The threads that wait on them are daemons; `crucible` leaves with os._exit, so nothing else
+    """At exit: kill the Helm processes still running (a speculative render nobody awaited) and start no other. The threads that wait on them are daemons; `crucible` leaves with os._exit, so nothing else
     would stop them."""
     global _stopping
     with _processes_lock:
@@ -205,10 +196,7 @@ def _stop_helm() -> None:
         running = list(_processes)
     for process in running:
         with contextlib.suppress(OSError):
-            if isinstance(process, _RendererProcess):
-                os.killpg(process.pid, signal.SIGKILL)  # the renderer and the helm it runs
-            else:
-                process.kill()
+            process.kill()
     for process in running:  # reaped: no zombie, and their CPU time counts as this process's children's
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             process.wait(2)
@@ -521,7 +509,10 @@ def _render_cached(
                 _renders.move_to_end(key)
         if owner:
             try:
-                future.set_result(_render_elsewhere(key))
+                text = helm_template(
+                    release, Path(folder), namespace, kube_version, json.loads(values_json), include_crds=include_crds, api_versions=api_versions
+                )
+                future.set_result(tuple(split_manifests(text)))
             except Exception as error:  # kept: every caller of these inputs gets it, as from its own render
                 future.set_exception(error)
             except BaseException as error:  # an interrupt is not the render's: the next caller renders again
@@ -529,107 +520,6 @@ def _render_cached(
                     _renders.pop(key, None)
                 future.set_exception(error)
     return future.result()
-
-
-def _render_here(key: RenderKey) -> tuple[tuple[str, dict], ...]:
-    """One render's objects with their sources: `helm template`, its output parsed in this process."""
-    release, folder, namespace, kube_version, values_json, include_crds, api_versions = key
-    text = helm_template(release, Path(folder), namespace, kube_version, json.loads(values_json), include_crds=include_crds, api_versions=api_versions)
-    return tuple(split_manifests(text))
-
-
-# -- renderer processes: Helm's output parsed off this process's GIL ----------------------------------------------
-# Parsing what Helm prints is Python work (0.4 s of a prod plan, the CRDs' text above all), and in this process it
-# holds the interpreter lock the program and the report need. A renderer is a Python process of its own that runs
-# :func:`_render_here` for each render it is sent and sends back the pickle of the objects (4 ms to load for prod);
-# renderers are started on demand, kept idle between renders and killed at exit with the Helm they run. Where one
-# cannot be started or dies, the render runs here: the result is the same function of the same inputs.
-class _RendererProcess(subprocess.Popen):
-    pass
-
-
-_RENDERER = "from stacks.tools.plan.helm import _serve; _serve()"
-_idle_lock = threading.Lock()
-_idle: list[_RendererProcess] = []
-
-
-def _start_renderer() -> _RendererProcess:
-    env = {**os.environ, HOME_ENV: _helm_home(), "CRUCIBLE_HELM": str(helm_binary())}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
-    with _processes_lock:
-        if _stopping:
-            raise OSError("the process is exiting")
-        process = _RendererProcess([sys.executable, "-c", _RENDERER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
-        _processes.add(process)
-    return process
-
-
-def _prestart_renderer() -> None:
-    """An idle renderer, started now so that its start is not the first render's (nothing when there is one, or none
-    can be: the first render says why)."""
-    with _idle_lock:
-        if _idle:
-            return
-    with contextlib.suppress(Exception):
-        process = _start_renderer()
-        with _idle_lock:
-            _idle.append(process)
-
-
-def _render_elsewhere(key: RenderKey) -> tuple[tuple[str, dict], ...]:
-    process = None
-    while process is None:
-        with _idle_lock:
-            process = _idle.pop() if _idle else None
-        if process is None:
-            break
-        if process.poll() is not None:  # died while idle: never handed out again
-            _retire(process)
-            process = None
-    try:
-        process = process or _start_renderer()
-        assert process.stdin is not None and process.stdout is not None
-        pickle.dump(key, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        process.stdin.flush()
-        status, value = pickle.load(process.stdout)
-    except (OSError, EOFError, pickle.UnpicklingError):  # no renderer, or it died (at exit: it was killed)
-        if process is not None:
-            _retire(process)
-        return _render_here(key)
-    with _idle_lock:
-        _idle.append(process)
-    if status == "error":
-        raise value
-    return value
-
-
-def _retire(process: subprocess.Popen) -> None:
-    with _processes_lock:
-        _processes.discard(process)
-    with contextlib.suppress(OSError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        process.wait(5)
-
-
-def _serve() -> None:
-    """A renderer's loop: a render key in, ("ok", its objects) or ("error", why) out, until its parent closes the pipe."""
-    requests, replies = sys.stdin.buffer, os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    sys.stdout = sys.stderr  # nothing else may write to the replies
-    while True:
-        try:
-            key = pickle.load(requests)
-        except EOFError:
-            return
-        try:
-            reply = pickle.dumps(("ok", _render_here(key)), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as error:
-            try:
-                reply = pickle.dumps(("error", error), protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception:  # an error that does not survive pickling: its message does
-                reply = pickle.dumps(("error", RenderError(f"{type(error).__name__}: {error}")), protocol=pickle.HIGHEST_PROTOCOL)
-        replies.write(reply)
-        replies.flush()
 
 
 def render(
@@ -956,7 +846,6 @@ class Speculation:
         self._registered: list[dict] = []
         self._releases: dict[str, concurrent.futures.Future] = {}  # release URN → its speculative RenderedRelease
         self._tools: Optional[concurrent.futures.Future] = None  # the charts folder, once Helm and the charts are found
-        threading.Thread(target=_prestart_renderer, name="helm-renderer start", daemon=True).start()  # ready by the first release
 
     _FIELDS = ("urn", "type", "name", "parent", "inputs", "dependencies", "property_dependencies")
 

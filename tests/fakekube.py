@@ -60,7 +60,7 @@ class Scenario:
     hub_status: int = 200
     hub_body: str = '{"version": "5.5.0"}'
     hub_hang: bool = False  # the proxy request hangs (bounded) instead of answering
-    interrupt_on_create: Optional[str] = None  # plural whose create interrupts the main thread (Ctrl-C)
+    interrupt_on_create: Optional[str] = None  # plural whose first create interrupts the main thread (one Ctrl-C)
     proxy_status: Optional[int] = None  # the service proxy's answer (None: hub_status, the old routing)
     proxy_body: str = "Error trying to reach service: dial tcp 10.30.4.17:8081: i/o timeout"
     hub_access_label: Optional[str] = None  # a pod needs this label to reach the hub (its NetworkPolicy); None: any pod
@@ -94,6 +94,7 @@ class FakeCluster:
         self._flaked = 0
         self._expired = False
         self._terminating: dict[tuple[str, Optional[str], str, str], int] = {}  # object key -> requests left
+        self._interrupted = False  # the scenario's Ctrl-C was pressed (interrupt_on_create)
         self.lock = threading.RLock()
         self.release = threading.Event()  # ends hanging requests at shutdown
         for root, namespace, plural, obj in scenario.objects:
@@ -244,7 +245,8 @@ class FakeCluster:
                     obj["metadata"].setdefault("finalizers", []).append(FINALIZER)
                 self._put(root, namespace, plural, obj)
                 self.creates.append((plural, namespace, obj["metadata"]["name"]))
-                if self.scenario.interrupt_on_create == plural:
+                if self.scenario.interrupt_on_create == plural and not self._interrupted:
+                    self._interrupted = True  # one Ctrl-C: a second one landing during cleanup would be another test
                     _thread.interrupt_main()
                 return 201, copy.deepcopy(obj)
             if method == "DELETE":

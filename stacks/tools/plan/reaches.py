@@ -484,32 +484,16 @@ class Network:
     def reachable_by_address(self, src: Endpoint, dst: Endpoint, pod_cidr: str, except_ports=None) -> Optional[str]:
         """What ``src`` may open to ``dst`` when ipBlocks match pod addresses (the VPC CNI's policy agent: pods
         have addresses of ``pod_cidr``): ``src``'s egress to that range meeting ``dst``'s ingress from it, per
-        protocol. Judged per range, not per address: a may-reach, for forbidden flows. Asked for every pair of pods
-        a forbidden flow names (hundreds of thousands at ten teams), it is answered once per pair of port sets: each
-        end's ports per protocol are computed once per endpoint, and pairs whose ends have the same ones share it."""
-        excepted = tuple(except_ports or ())
-        out = self._address_ports("out", src, pod_cidr, excepted)
-        into = self._address_ports("in", dst, pod_cidr, ())
-        cache = self.__dict__.setdefault("_address_pairs", {})
-        key = (out[0], into[0])
-        if key not in cache:
-            parts = []
-            for proto, sent, received in zip(PROTOCOLS, out[1], into[1]):
-                if sent is not None and received is not None:
-                    both = sent & received
-                    if both:
-                        parts.append(f"{proto} {both}")
-            cache[key] = "; ".join(parts) or None
-        return cache[key]
-
-    def _address_ports(self, direction: str, end: Endpoint, cidr: str, except_ports: tuple) -> tuple[tuple, tuple]:
-        """``end``'s ports per protocol (:meth:`_by_address`), with a key that is equal exactly when they are."""
-        cache = self.__dict__.setdefault("_address_ports_cache", {})
-        key = (direction, self._stand_in[end.key], cidr, except_ports)
-        if key not in cache:
-            ports = tuple(self._by_address(direction, end, cidr, proto, except_ports) for proto in PROTOCOLS)
-            cache[key] = (tuple(None if p is None else str(p) for p in ports), ports)
-        return cache[key]
+        protocol. Judged per range, not per address: a may-reach, for forbidden flows."""
+        parts = []
+        for proto in PROTOCOLS:
+            out = self._by_address("out", src, pod_cidr, proto, tuple(except_ports or ()))
+            into = self._by_address("in", dst, pod_cidr, proto, ())
+            if out is not None and into is not None:
+                both = out & into
+                if both:
+                    parts.append(f"{proto} {both}")
+        return "; ".join(parts) or None
 
     def _by_address(self, direction: str, end: Endpoint, cidr: str, proto: str, except_ports: tuple):
         """The ports ``end`` may send to (out) / receive from (in) ``cidr`` on ``proto``, cached per endpoint."""

@@ -30,8 +30,8 @@ def pytest_unconfigure(config):
 
 
 def pytest_runtest_teardown(item, nextitem):
-    # Each test's leftovers are collected once, and what survives (the session's shared plans) is never walked again:
-    # the collector's passes over the session's heap were half the time of a test that plans (stacks/tools/gc_tuning.py).
+    # The suite runs with automatic collection off, as a plan does: each test's leftover cycles are collected here, once,
+    # and what survives (the session's shared plans) is never walked again (stacks/tools/gc_tuning.py).
     from stacks.tools import gc_tuning
 
     gc_tuning.settle()

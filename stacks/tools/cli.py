@@ -186,7 +186,10 @@ def cmd_runner(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from stacks.tools import gc_tuning
     from stacks.tools.verify.command import run
+
+    gc_tuning.for_long_run()  # it polls a live cluster for minutes: the collector stays on
 
     return run(args, _plan_document)
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from components.labels import EXAMPLE_LABEL, POOL_LABEL, SYSTEM_POOL, TENANT_LABEL
 from stacks.tools.plan.lands import NODEGROUP_TYPE, evaluate, hub_profile_workloads, objects_of, render, workloads_of
-from stacks.tools.plan.reaches import exposed_ports  # also adds the reaches check to lands.CHECKS
+from stacks.tools.plan.reaches import exposed_ports, load_analyzer  # also adds the reaches check to lands.CHECKS
 
 PLATFORM_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob", "Pod", "LeaderWorkerSet")
 
@@ -195,6 +195,7 @@ def planned_block(model) -> dict:
     be rendered)."""
     spec = model.spec
     document = _charts_document(model)
+    load_analyzer()  # while the charts render: the reaches check needs them, not the analyzer's import
     extra_objects, notes = rendered_charts(document)
     extra_objects = [*extra_objects, *(o for source in OBJECT_SOURCES for o in source(document))]
     block = workloads_block(spec, model.resources, extra_objects)

@@ -84,3 +84,21 @@ def test_pods_a_networkpolicy_cannot_tell_apart_are_analysed_once_with_the_same_
     (endpoints, classes), (_, each) = analysed
     assert classes < each  # prod has pods of one class (a job's workers, a notebook's profiles of one team)
     assert json.dumps(by_class, sort_keys=True, default=str) == json.dumps(one_by_one, sort_keys=True, default=str)
+
+
+
+def test_nca_reads_back_exactly_the_documents_it_is_handed(monkeypatch):
+    """The cluster file is JSON documents for NCA's libyaml loader: what it loads is what the check wrote (prod's
+    namespaces, pods and NetworkPolicies, the charts' included), value for value and type for type."""
+    import yaml
+
+    written = reaches.cluster_file
+    handed = []
+    monkeypatch.setattr(reaches, "cluster_file", lambda documents: written(handed.append(list(documents)) or documents))
+    reaches.forget_analyses()
+    lands.reevaluate(_prod())
+    (documents,) = handed
+    assert {d["kind"] for d in documents} == {"Namespace", "Pod", "NetworkPolicy"}
+    loaded = list(yaml.load_all(written(documents), Loader=yaml.CSafeLoader))
+    assert json.dumps(loaded, sort_keys=True) == json.dumps(documents, sort_keys=True)
+    assert loaded == documents

@@ -86,7 +86,6 @@ def test_pods_a_networkpolicy_cannot_tell_apart_are_analysed_once_with_the_same_
     assert json.dumps(by_class, sort_keys=True, default=str) == json.dumps(one_by_one, sort_keys=True, default=str)
 
 
-
 def test_nca_reads_back_exactly_the_documents_it_is_handed(monkeypatch):
     """The cluster file is JSON documents for NCA's libyaml loader: what it loads is what the check wrote (prod's
     namespaces, pods and NetworkPolicies, the charts' included), value for value and type for type."""

@@ -6,8 +6,8 @@ resource class that plan registers (figures, not a test).
 Runs each measurement in a fresh interpreter (import caches matter), on the largest shipped stack config and,
 when the config has pools and teams, on a generated config with 10x of them. Prints, in one run: the floor, the
 plan, their ratio (target <= 1.5x), the 10x plan and its ratio to the plan (target <= 5x). Each figure is the
-median wall time of N runs, with the median CPU time (user + system) beside it: on a shared machine the CPU
-time is the steadier one.
+median wall time of N runs, with the median CPU time (user + system) beside it; the runs are taken in rounds
+(floor, plan, 10x plan, then again), so that the figures divided by each other come from the same minutes.
 """
 
 from __future__ import annotations
@@ -47,29 +47,41 @@ plan_stack(sys.argv[1])
 print("\\n".join(sorted(seen)))
 """
 
-# The floor: import the SDKs, then load each class (its module and, through the SDK's lazy packages, their siblings).
+# The floor: import the SDKs, then load each class (its module and, through the SDK's lazy packages, their siblings),
+# and leave as `crucible` leaves (stacks/tools/cli.py run: os._exit, no teardown of the heap). A plain exit would add
+# the interpreter's teardown of every SDK module loaded, about 0.9 s here, to the floor and none to the plan.
 _FLOOR = """
-import importlib, sys
+import importlib, os, sys
 import pulumi, pulumi_aws, pulumi_kubernetes
 for line in sys.argv[1:]:
     module, _, name = line.partition(":")
     getattr(importlib.import_module(module), name)
+sys.stdout.flush()
+os._exit(0)
 """
 
 
-def timed(command: list[str], repeat: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of ``repeat`` runs of ``command``."""
-    walls, cpus = [], []
+def _once(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, its children's included) of one run of ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1):  # 1: the plan is complete but breaks a mandatory policy
+        raise SystemExit(f"{' '.join(command[:4])} failed (exit {done.returncode}):\n{done.stderr or done.stdout}")
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def timed(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds of ``repeat`` runs of each command, taken in rounds (each command once per round,
+    in turn): this machine's speed drifts by a third over minutes, and figures meant to be divided by each other
+    must be taken in the same minutes."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-        walls.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        if done.returncode not in (0, 1):  # 1: the plan is complete but breaks a mandatory policy
-            raise SystemExit(f"{' '.join(command[:4])} failed (exit {done.returncode}):\n{done.stderr or done.stdout}")
-    return statistics.median(walls), statistics.median(cpus)
+        for name, command in commands.items():
+            runs[name].append(_once(command))
+    return {name: (statistics.median(w for w, _ in found), statistics.median(c for _, c in found)) for name, found in runs.items()}
 
 
 def registered_classes(config: Path) -> list[str]:
@@ -140,16 +152,19 @@ def main() -> None:
     python = sys.executable
     config = largest_config()
     classes = registered_classes(config)
-    floor = timed([python, "-c", _FLOOR, *classes], args.repeat)
-    plan = timed([python, "-m", "stacks.tools.cli", "plan", str(config)], args.repeat)
-    print(_line(f"floor: SDK import + {len(classes)} resource classes", floor))
-    print(_line(f"crucible plan {config.name}", plan, floor, "the floor", PLAN_TARGET))
     with tempfile.TemporaryDirectory() as tmp:
         big = scaled_config(config, 10, Path(tmp))
+        commands = {"floor": [python, "-c", _FLOOR, *classes], "plan": [python, "-m", "stacks.tools.cli", "plan", str(config)]}
+        if big is not None:
+            commands["scaled"] = [python, "-m", "stacks.tools.cli", "plan", str(big)]
+        figures = timed(commands, args.repeat)
+        floor, plan = figures["floor"], figures["plan"]
+        print(_line(f"floor: SDK import + {len(classes)} resource classes", floor))
+        print(_line(f"crucible plan {config.name}", plan, floor, "the floor", PLAN_TARGET))
         if big is None:
             print("10x pools and teams: not measured (the config has no pools or teams yet)")
         else:
-            scaled = timed([python, "-m", "stacks.tools.cli", "plan", str(big)], args.repeat)
+            scaled = figures["scaled"]
             document = yaml.safe_load(big.read_text())["config"]
             label = f"crucible plan, 10x ({len(document.get('crucible:pools') or [])} pools, {len(document.get('crucible:teams') or [])} teams)"
             print(_line(label, scaled, plan, "the plan", SCALED_TARGET))

@@ -8,6 +8,7 @@ provider, protect, retain-on-delete, aliases…). This is the base of every test
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -121,11 +122,9 @@ class CrucibleMocks(pulumi.runtime.Mocks):
         self.account_id = account_id  # the caller identity's account: what names that must be unique per account use
         self.partition = partition_of(region)  # every ARN and endpoint the mocks fabricate is in the region's partition
         self.stack_outputs = dict(stack_outputs or {})
-        self.local = threading.local()
 
     # -- resources ------------------------------------------------------------------------------
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.local.inputs = args.inputs
         if args.typ == "pulumi:pulumi:StackReference":
             name = args.inputs.get("name", args.name)
             if name not in self.stack_outputs:
@@ -258,7 +257,14 @@ def _policy_document_json(args: Mapping[str, Any]) -> str:
 
 
 class CapturingMonitor(pulumi_mocks.MockMonitor):
-    """A mock monitor that also records the resource options the engine would see."""
+    """A mock monitor that also records the resource options the engine would see.
+
+    Its calls run on the thread of the program's event loop, handed over at once by :class:`InlineExecutor`, so
+    the answers are computed here rather than through the SDK's MockMonitor methods: those serialize the answer
+    with ``_sync_await``, which on the loop's own thread would run the loop again under the call (another
+    registration would then run inside this one). The answer is serialized by :func:`settled` instead, which needs
+    no loop: the mocks answer plain values. On any other thread (where the executor hands a call that has to wait)
+    the SDK's way is used."""
 
     def __init__(self, mocks: CrucibleMocks, on_register: Optional[Callable[[CapturedResource], None]] = None):
         super().__init__(mocks)
@@ -274,43 +280,63 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             self.on_register(captured)
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        from pulumi.runtime import rpc
+        from pulumi.runtime.proto import resource_pb2
+
         if request.type == "pulumi:pulumi:Stack":
+            response = super().RegisterResource(request)
             self.stack_urn = response.urn
             return response
-        inputs = getattr(self.mocks.local, "inputs", {})
-        self.mocks.local.inputs = {}
-        state = self.resources[response.urn].state if response.urn in self.resources else {}
-        captured = CapturedResource(
-            urn=response.urn,
-            type=request.type,
+        urn = self.make_urn(request.parent, request.type, request.name)
+        inputs = rpc.deserialize_properties(request.object)
+        args = pulumi.runtime.MockResourceArgs(
+            typ=request.type,
             name=request.name,
-            parent=request.parent,
-            inputs=to_plain(inputs),
-            custom=bool(request.custom),
-            protect=bool(request.protect),
-            retain_on_delete=bool(request.retainOnDelete),
-            delete_before_replace=bool(request.deleteBeforeReplace),
-            ignore_changes=list(request.ignoreChanges),
-            aliases=[a.urn or a.spec.name for a in request.aliases] + list(request.aliasURNs),
-            # the SDK gathers dependencies in sets: sorted, they read the same on every run
-            dependencies=sorted(set(request.dependencies)),
-            property_dependencies={k: sorted(set(request.propertyDependencies[k].urns)) for k in sorted(request.propertyDependencies)},
+            inputs=inputs,
             provider=request.provider,
-            outputs=to_plain(state),
+            resource_id=request.importId,
+            custom=request.custom or False,
+            transforms=pulumi_mocks._resolve_callbacks(request.transforms),
         )
-        self._capture(captured)
-        return response
+        resource_id, state = self.mocks.new_resource(args)
+        answer = settled(rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        self._capture(
+            CapturedResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                inputs=to_plain(inputs),
+                custom=bool(request.custom),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                ignore_changes=list(request.ignoreChanges),
+                aliases=[a.urn or a.spec.name for a in request.aliases] + list(request.aliasURNs),
+                # the SDK gathers dependencies in sets: sorted, they read the same on every run
+                dependencies=sorted(set(request.dependencies)),
+                property_dependencies={k: sorted(set(request.propertyDependencies[k].urns)) for k in sorted(request.propertyDependencies)},
+                provider=request.provider,
+                outputs=to_plain(state),
+            )
+        )
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=answer)
 
     def ReadResource(self, request):  # noqa: N802 - gRPC method name
         """Reads (StackReference, `get` functions) are recorded too, with ``custom`` true and no options."""
-        self.mocks.local.inputs = {}
-        response = super().ReadResource(request)
-        inputs = getattr(self.mocks.local, "inputs", {})
-        self.mocks.local.inputs = {}
+        from pulumi.runtime import rpc
+        from pulumi.runtime.proto import resource_pb2
+
+        inputs = rpc.deserialize_properties(request.properties)
+        args = pulumi.runtime.MockResourceArgs(typ=request.type, name=request.name, inputs=inputs, provider=request.provider, resource_id=request.id)
+        resource_id, state = self.mocks.new_resource(args)
+        answer = settled(rpc.serialize_properties(state, {}))
+        urn = self.make_urn(request.parent, request.type, request.name)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
         self._capture(
             CapturedResource(
-                urn=response.urn,
+                urn=urn,
                 type=request.type,
                 name=request.name,
                 parent=request.parent,
@@ -326,7 +352,78 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
                 provider=request.provider,
             )
         )
-        return response
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=answer)
+
+    def Invoke(self, request):  # noqa: N802 - gRPC method name
+        from pulumi.runtime import rpc
+        from pulumi.runtime.proto import provider_pb2, resource_pb2
+
+        args = rpc.deserialize_properties(request.args)
+        if request.tok == "pulumi:pulumi:getResource":
+            found = self.resources.get(args["urn"])
+            if found is None:
+                raise Exception(f"unknown resource {args['urn']}")
+            return resource_pb2.ResourceInvokeResponse(failures=None, **{"return": settled(rpc.serialize_properties(found._asdict(), {}))})
+        answer = self.mocks.call(pulumi.runtime.MockCallArgs(token=request.tok, args=args, provider=request.provider))
+        values, failures = (answer, None) if isinstance(answer, dict) else (answer[0], [provider_pb2.CheckFailure(property=p, reason=r) for p, r in answer[1]])
+        return resource_pb2.ResourceInvokeResponse(failures=failures, **{"return": settled(rpc.serialize_properties(values, {}))})
+
+
+class MustWait(Exception):
+    """Raised by :func:`settled` on the event loop's thread when the coroutine would have to wait."""
+
+
+def settled(awaitable: Any) -> Any:
+    """The value of ``awaitable`` (the SDK's serialization of a mock's answer). On the event loop's thread it is run
+    to its end here, without the loop: serializing plain values, or resources whose URNs are known, never waits;
+    one that would raises MustWait, and :class:`InlineExecutor` hands the call to a thread instead. On any other
+    thread, the SDK's ``_sync_await`` (a loop of that thread's own)."""
+    import asyncio
+
+    from pulumi.runtime.sync_await import _sync_await
+
+    if asyncio._get_running_loop() is None:
+        return _sync_await(awaitable)
+    try:
+        awaitable.send(None)
+    except StopIteration as done:
+        return done.value
+    awaitable.close()
+    raise MustWait()
+
+
+class InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The executor of the program's event loop during a run: what the SDK hands it (a call to the mock monitor)
+    runs at once, on the loop's thread. Against a real engine each call is a gRPC round trip and needs a thread;
+    against the mocks it is microseconds of Python, and the hand-offs to the SDK's six threads and back (each a
+    wait for the interpreter lock) were a sixth of a program run. A call that would have to wait (MustWait) goes
+    to a thread after all, as with the SDK's default executor."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except MustWait:
+            return super().submit(fn, *args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - the caller's future carries it, as a thread's would
+            future.set_exception(error)
+        return future
+
+
+@contextlib.contextmanager
+def _inline_calls() -> Iterator[None]:
+    """The program's event loop runs the mock monitor's calls inline (InlineExecutor) for the duration of a run."""
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    loop = _ensure_event_loop()
+    previous = loop._default_executor  # type: ignore[attr-defined]  # no public getter; restored as it was
+    inline = InlineExecutor(max_workers=2, thread_name_prefix="crucible-mocks")
+    loop.set_default_executor(inline)
+    try:
+        yield
+    finally:
+        loop._default_executor = previous  # type: ignore[attr-defined]
+        inline.shutdown(wait=False)
 
 
 def to_plain(value: Any) -> Any:
@@ -413,7 +510,7 @@ def run_program(
         return pulumi.Output.from_input(collect())
 
     try:
-        with _no_source_positions():
+        with _no_source_positions(), _inline_calls():
             run()
     finally:
         pulumi.runtime.set_all_config({}, [])

@@ -1,7 +1,7 @@
 """Two runs of `crucible plan` on the same stack print and write the same bytes (issue 12, F).
 
-Each run is its own process (the test's and a child) with its own PYTHONHASHSEED: set and dict-of-set iteration order, and the order in which
-the mock monitor's executor threads receive registrations, differ between processes, never inside one."""
+Each run is its own process (the test's and a child) with its own PYTHONHASHSEED: set and dict-of-set iteration order, and with it the order
+in which the SDK's tasks reach the mock monitor, differ between processes, never inside one."""
 
 from __future__ import annotations
 

@@ -541,8 +541,9 @@ def creation_order(resources: list[CapturedResource]) -> list[CapturedResource]:
     """The captured resources in a deterministic order that respects creation: every resource after its parent,
     its provider and its dependencies; among those ready at once, by URN.
 
-    The monitor receives registrations on executor threads, in an order that changes from run to run (and with
-    PYTHONHASHSEED): listing them as received makes two plans of the same stack differ. This order is a function
+    The monitor receives registrations in the order the SDK's tasks get to them, which changes with PYTHONHASHSEED
+    (and changed from run to run while the calls went through the SDK's executor threads): listing them as received
+    makes two plans of the same stack differ. This order is a function
     of the graph alone."""
     import heapq
 

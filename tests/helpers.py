@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import pickle
 import os
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,17 @@ def shipped_report(stack: str) -> tuple[dict, tuple[str, ...]]:
         return document, tuple(lines)
 
     return shared_between_workers(f"report-{stack}", build)
+
+
+def report_copy(stack: str) -> dict:
+    """A copy of the plan document of a shipped stack (:func:`shipped_report`) to edit: what copy.deepcopy gives,
+    made from the document's pickle (a fifth of deepcopy's time; the document is plain data)."""
+    return pickle.loads(_report_pickle(stack))
+
+
+@functools.lru_cache(maxsize=None)
+def _report_pickle(stack: str) -> bytes:
+    return pickle.dumps(shipped_report(stack)[0], protocol=pickle.HIGHEST_PROTOCOL)
 
 
 SHARE_ENV = "CRUCIBLE_TEST_SHARE"  # a directory the session's pytest-xdist workers share (tests/conftest.py)

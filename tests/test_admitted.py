@@ -6,13 +6,12 @@ the plan's Kueue objects edited where a rule needs it."""
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
 import yaml
 
-from helpers import shipped_report
+from helpers import report_copy, shipped_report
 from stacks.tools.cli import main
 from stacks.tools.plan.admitted import kueue_config, kueue_release
 from stacks.tools.plan.lands import evaluate, workloads_of
@@ -21,7 +20,7 @@ GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSc
 
 
 def _document(stack: str = "prod") -> dict:
-    return copy.deepcopy(shipped_report(stack)[0])
+    return report_copy(stack)
 
 
 def _objects(document: dict, kind: str) -> dict[str, dict]:

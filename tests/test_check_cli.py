@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 
-from helpers import shipped_report
+from helpers import report_copy
 from stacks.tools.cli import main
 from stacks.tools.plan.model import computed_outputs, with_computed
 
@@ -17,7 +17,7 @@ CANNOT_RUN_AT_FIRST_PREVIEW = {"sec-iam-001-no-admin-wildcards", "sec-iam-003-te
 
 
 def _prod() -> dict:
-    return copy.deepcopy(shipped_report("prod")[0])
+    return report_copy("prod")
 
 
 def _by_name(document: dict, type_token: str, name: str) -> dict:

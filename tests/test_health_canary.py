@@ -631,11 +631,11 @@ def test_the_mpijob_in_the_configmap_is_judged_like_every_workload_of_the_plan()
 
 def judged_with_canary(edit) -> dict:
     """The train-p5 plan's workloads judged again with the canary's MPIJob edited inside the registered ConfigMap."""
-    from helpers import shipped_report
+    from helpers import report_copy
     from stacks.tools.plan.lands import evaluate, objects_of
     from stacks.tools.plan.workloads import canary_workloads
 
-    document = copy.deepcopy(shipped_report("train-p5")[0])
+    document = report_copy("train-p5")
     (code,) = [r for r in document["resources"] if r["type"] == CONFIG_MAP and r["inputs"]["metadata"]["name"] == health_canary.CODE]
     key = health_canary.pool_config_key("p5-train")
     cfg = json.loads(code["inputs"]["data"][key])

@@ -19,13 +19,12 @@ by one. The admitted check decides each of these, and these tests hold the shipp
 
 from __future__ import annotations
 
-import copy
 
 import pytest
 import yaml
 
 from components.labels import QUEUE_LABEL, TENANT_LABEL
-from helpers import shipped_report
+from helpers import report_copy, shipped_report
 from stacks.tools.plan.admitted import kueue_release
 from stacks.tools.plan.lands import reevaluate
 
@@ -106,7 +105,7 @@ def test_served_models_carry_their_teams_queue_label_and_are_admitted_on_their_p
 
 
 def test_without_the_leaderworkerset_integration_a_group_would_be_queued_pod_by_pod_and_is_refused():
-    document = copy.deepcopy(shipped_report("inference")[0])
+    document = report_copy("inference")
     release = kueue_release(document["resources"])
     config = yaml.safe_load(release["values"]["managerConfig"]["controllerManagerConfigYaml"])
     config["integrations"]["frameworks"].remove("leaderworkerset.x-k8s.io/leaderworkerset")

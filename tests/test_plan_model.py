@@ -3,7 +3,6 @@ it, `crucible verify` and `crucible check` read it from a saved plan, and both w
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 
@@ -144,9 +143,9 @@ def test_a_pool_is_reached_by_the_first_local_queue_whose_cluster_queue_pins_it(
 
 def test_check_reads_the_workloads_of_a_saved_plan_again_from_its_edited_resources():
     """An edited plan: the NodePools removed, every saved workload lands nowhere when checked again."""
-    from tests.helpers import shipped_report
+    from tests.helpers import report_copy
 
-    document = copy.deepcopy(shipped_report("dev")[0])
+    document = report_copy("dev")
     document["resources"] = [r for r in document["resources"] if r["type"] != "kubernetes:karpenter.sh/v1:NodePool"]
     model = PlanModel.from_document(document)
     assert model.pools == ()

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from helpers import shipped_report
+from helpers import report_copy, shipped_report
 from policies.pack import all_policies
 from stacks.tools.cli import main
 from stacks.tools.plan.locate import shipped_stacks
@@ -598,7 +598,7 @@ EXCUSED: dict[str, str] = {}
 
 def _checked(tmp_path, edit) -> tuple[int, dict]:
     """`crucible check` on an edited copy of the prod plan: the exit code and the verdicts JSON."""
-    document = copy.deepcopy(shipped_report("prod")[0])
+    document = report_copy("prod")
     edit(document)
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(document))
@@ -732,7 +732,7 @@ def test_check_passes_the_unedited_plan(tmp_path):
 
 def test_check_takes_the_environment_from_the_flag(tmp_path, capsys):
     # a public endpoint restricted to an allow-list: allowed in dev, never in prod
-    document = copy.deepcopy(shipped_report("prod")[0])
+    document = report_copy("prod")
     vpc = _resource(document, "aws:eks/cluster:Cluster")["inputs"]["vpcConfig"]
     vpc.update(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"])
     path = tmp_path / "p.json"

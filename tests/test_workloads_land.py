@@ -4,7 +4,6 @@ plan from the pod templates and resources it carries."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from stacks.tools.examples import render_examples
-from helpers import REPO, shipped_report
+from helpers import REPO, report_copy, shipped_report
 from hub_config import offered_profiles
 from stacks.tools.cli import main
 from stacks.tools.plan.lands import failures, reevaluate
@@ -93,7 +92,7 @@ def test_plan_exits_1_when_a_workload_lands_nowhere(tmp_path, capsys):
 
 
 def _saved(tmp_path, edit=None) -> str:
-    document = copy.deepcopy(shipped_report("dev")[0])
+    document = report_copy("dev")
     if edit:
         edit(document)
     path = tmp_path / "plan.json"
@@ -181,7 +180,7 @@ def test_without_the_renderer_the_plan_says_the_charts_were_not_rendered(monkeyp
 
 def test_check_fails_a_saved_plan_whose_team_namespace_was_moved_to_restricted(tmp_path, capsys):
     # llm trains with root images and MPI's sshd (baseline); enforcing restricted there refuses those pods
-    document = copy.deepcopy(shipped_report("prod")[0])
+    document = report_copy("prod")
     (namespace,) = [r for r in document["resources"] if r["type"] == "kubernetes:core/v1:Namespace" and r["inputs"]["metadata"]["name"] == "llm"]
     namespace["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
     path = tmp_path / "plan.json"

@@ -57,6 +57,13 @@ def test_the_answers_are_those_of_the_sdks_mock_monitor(monkeypatch):
     assert {urn: captured[urn] for urn in registered} == registered
 
 
+def _running_loop():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _run(coroutine):
     """Run on a loop of its own, leaving the thread's event loop (the one the harness runs programs on) in place:
     asyncio.run would unset it."""
@@ -79,7 +86,7 @@ def test_a_call_that_would_wait_goes_to_a_thread():
             seen.append(threading.current_thread().name)
 
             async def waits():
-                return await pending if asyncio._get_running_loop() is loop else "answered on a thread"
+                return await pending if _running_loop() is loop else "answered on a thread"
 
             return harness.settled(waits())
 

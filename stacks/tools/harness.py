@@ -382,7 +382,9 @@ def settled(awaitable: Any) -> Any:
 
     from pulumi.runtime.sync_await import _sync_await
 
-    if asyncio._get_running_loop() is None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop runs on this thread
         return _sync_await(awaitable)
     try:
         awaitable.send(None)

@@ -279,6 +279,31 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         if self.on_register is not None:
             self.on_register(captured)
 
+    def _answer(self, urn: str, args: Any) -> tuple[str, dict, Any]:
+        """The mocks' id and state for a resource, and the state serialized for the SDK; the resource is recorded as
+        registered (what the SDK's `getResource` invoke reads back)."""
+        from pulumi.runtime import rpc
+
+        resource_id, state = self.mocks.new_resource(args)
+        answer = settled(rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        return resource_id, state, answer
+
+    def _record(self, request: Any, urn: str, inputs: dict, **options: Any) -> None:
+        self._capture(
+            CapturedResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                inputs=to_plain(inputs),
+                # the SDK gathers dependencies in sets: sorted, they read the same on every run
+                dependencies=sorted(set(request.dependencies)),
+                provider=request.provider,
+                **options,
+            )
+        )
+
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         from pulumi.runtime import rpc
         from pulumi.runtime.proto import resource_pb2
@@ -298,28 +323,19 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             custom=request.custom or False,
             transforms=pulumi_mocks._resolve_callbacks(request.transforms),
         )
-        resource_id, state = self.mocks.new_resource(args)
-        answer = settled(rpc.serialize_properties(state, {}))
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
-        self._capture(
-            CapturedResource(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                inputs=to_plain(inputs),
-                custom=bool(request.custom),
-                protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-                ignore_changes=list(request.ignoreChanges),
-                aliases=[a.urn or a.spec.name for a in request.aliases] + list(request.aliasURNs),
-                # the SDK gathers dependencies in sets: sorted, they read the same on every run
-                dependencies=sorted(set(request.dependencies)),
-                property_dependencies={k: sorted(set(request.propertyDependencies[k].urns)) for k in sorted(request.propertyDependencies)},
-                provider=request.provider,
-                outputs=to_plain(state),
-            )
+        resource_id, state, answer = self._answer(urn, args)
+        self._record(
+            request,
+            urn,
+            inputs,
+            custom=bool(request.custom),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=list(request.ignoreChanges),
+            aliases=[a.urn or a.spec.name for a in request.aliases] + list(request.aliasURNs),
+            property_dependencies={k: sorted(set(request.propertyDependencies[k].urns)) for k in sorted(request.propertyDependencies)},
+            outputs=to_plain(state),
         )
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=answer)
 
@@ -330,27 +346,19 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
 
         inputs = rpc.deserialize_properties(request.properties)
         args = pulumi.runtime.MockResourceArgs(typ=request.type, name=request.name, inputs=inputs, provider=request.provider, resource_id=request.id)
-        resource_id, state = self.mocks.new_resource(args)
-        answer = settled(rpc.serialize_properties(state, {}))
         urn = self.make_urn(request.parent, request.type, request.name)
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
-        self._capture(
-            CapturedResource(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                inputs=to_plain(inputs),
-                custom=True,
-                protect=False,
-                retain_on_delete=False,
-                delete_before_replace=False,
-                ignore_changes=[],
-                aliases=[],
-                dependencies=sorted(set(request.dependencies)),
-                property_dependencies={},
-                provider=request.provider,
-            )
+        _, _, answer = self._answer(urn, args)
+        self._record(
+            request,
+            urn,
+            inputs,
+            custom=True,
+            protect=False,
+            retain_on_delete=False,
+            delete_before_replace=False,
+            ignore_changes=[],
+            aliases=[],
+            property_dependencies={},
         )
         return resource_pb2.ReadResourceResponse(urn=urn, properties=answer)
 

@@ -4,9 +4,8 @@ A plan builds hundreds of thousands of small containers (the Pulumi SDK's Output
 rendered charts' objects) and keeps most of them to the end; almost nothing it drops is part of a cycle, so
 reference counting frees it as it goes. What the cyclic collector adds is only its passes over the heap. With
 CPython's default thresholds (700, 10, 10) it ran 2,445 times in a 9.9 s `crucible plan prod` (2.6 s); with raised
-thresholds, 39 times, still 0.3 s, and a 10x plan (40 pools, 30 teams) spent 8 s of 36 in it. Switched off, the prod
-plan's peak memory grows by under 5% (about 285 MB either way) and the 10x plan's by 8% (924 MB against 858 MB),
-while the 10x plan takes 28 s instead of 36.
+thresholds, 39 times, still 0.3 s. Switched off, the prod plan's peak memory grows by under 5% (about 285 MB either
+way) and a 10x plan's (40 pools, 30 teams) by 8% (924 MB against 858 MB), while the 10x plan takes 28 s instead of 36.
 
     for_one_run()   a process that plans (or diffs, checks, generates examples) once and exits: no automatic
                     collection at all; the process ends before what cycles it leaves would matter

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.sync_await import _ensure_event_loop
 
 from components.partitions import Partition, partition_of
 
@@ -313,6 +314,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             self.stack_urn = response.urn
             return response
         urn = self.make_urn(request.parent, request.type, request.name)
+        _ensure_event_loop()  # deserializing a resource reference needs one (a call handed to a thread has none yet)
         inputs = rpc.deserialize_properties(request.object)
         args = pulumi.runtime.MockResourceArgs(
             typ=request.type,
@@ -344,6 +346,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         from pulumi.runtime import rpc
         from pulumi.runtime.proto import resource_pb2
 
+        _ensure_event_loop()
         inputs = rpc.deserialize_properties(request.properties)
         args = pulumi.runtime.MockResourceArgs(typ=request.type, name=request.name, inputs=inputs, provider=request.provider, resource_id=request.id)
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -366,6 +369,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         from pulumi.runtime import rpc
         from pulumi.runtime.proto import provider_pb2, resource_pb2
 
+        _ensure_event_loop()
         args = rpc.deserialize_properties(request.args)
         if request.tok == "pulumi:pulumi:getResource":
             found = self.resources.get(args["urn"])
@@ -406,7 +410,7 @@ class InlineExecutor(concurrent.futures.ThreadPoolExecutor):
     """The executor of the program's event loop during a run: what the SDK hands it (a call to the mock monitor)
     runs at once, on the loop's thread. Against a real engine each call is a gRPC round trip and needs a thread;
     against the mocks it is microseconds of Python, and the hand-offs to the SDK's six threads and back (each a
-    wait for the interpreter lock) were a sixth of a program run. A call that would have to wait (MustWait) goes
+    wait for the interpreter lock) were a fifth to a quarter of a warm program run's CPU. A call that would have to wait (MustWait) goes
     to a thread after all, as with the SDK's default executor."""
 
     def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
@@ -423,8 +427,6 @@ class InlineExecutor(concurrent.futures.ThreadPoolExecutor):
 @contextlib.contextmanager
 def _inline_calls() -> Iterator[None]:
     """The program's event loop runs the mock monitor's calls inline (InlineExecutor) for the duration of a run."""
-    from pulumi.runtime.sync_await import _ensure_event_loop
-
     loop = _ensure_event_loop()
     previous = loop._default_executor  # type: ignore[attr-defined]  # no public getter; restored as it was
     inline = InlineExecutor(max_workers=2, thread_name_prefix="crucible-mocks")

@@ -4,6 +4,7 @@ InlineExecutor): no thread hand-off per registration, and the answers are those 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 import pulumi
@@ -51,7 +52,7 @@ def test_the_answers_are_those_of_the_sdks_mock_monitor(monkeypatch):
         return response
 
     monkeypatch.setattr(harness.CapturingMonitor, "RegisterResource", through_the_sdk)
-    monkeypatch.setattr(harness, "_inline_calls", lambda: __import__("contextlib").nullcontext())
+    monkeypatch.setattr(harness, "_inline_calls", contextlib.nullcontext)
     plan("dev")
     registered = {r.urn: (r.inputs, r.outputs) for r in inline.resources if r.custom or r.type.startswith("crucible:")}
     assert {urn: captured[urn] for urn in registered} == registered

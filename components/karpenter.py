@@ -141,6 +141,7 @@ class Karpenter(pulumi.ComponentResource):
                 cluster_name=a[0],
                 endpoint=a[1],
                 queue_name=a[2],
+                region=args.region,
                 system_pool=args.system_pool,
                 replicas=args.replicas,
                 node_repair=args.node_repair,
@@ -163,11 +164,23 @@ class Karpenter(pulumi.ComponentResource):
 
 
 def controller_values(
-    *, cluster_name: str, endpoint: str, queue_name: str, system_pool: str, replicas: int, node_repair: bool = True, static_capacity: bool = False
+    *,
+    cluster_name: str,
+    endpoint: str,
+    queue_name: str,
+    region: str,
+    system_pool: str,
+    replicas: int,
+    node_repair: bool = True,
+    static_capacity: bool = False,
 ) -> dict:
-    """Values of the karpenter chart: cluster, interruption queue, feature gates, and a place on the system node group.
-    The chart turns `settings.featureGates` into the controller's FEATURE_GATES environment variable
-    (templates/deployment.yaml); the gates not set here keep the chart's defaults."""
+    """Values of the karpenter chart: cluster, region, interruption queue, feature gates, and a place on the system
+    node group. The chart turns `settings.featureGates` into the controller's FEATURE_GATES environment variable
+    (templates/deployment.yaml); the gates not set here keep the chart's defaults.
+
+    The region is given as AWS_REGION: Karpenter asks IMDS only when the AWS SDK's config has none
+    (pkg/operator/operator.go NewOperator) and exits when IMDS does not answer, which it never does for a pod on
+    the system nodes (IMDSv2 with a hop limit of 1); Pod Identity sets only the credential variables."""
     # On the system node group, tolerating its taint (also the chart's default toleration).
     return merge_values(
         on_system_nodes_at(system_pool, ()),
@@ -190,7 +203,10 @@ def controller_values(
                 },
                 "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname"}]},
             },
-            "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}},
+            "controller": {
+                "env": [{"name": "AWS_REGION", "value": region}],
+                "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+            },
         },
     )
 

@@ -36,6 +36,18 @@ def test_values_name_the_cluster_and_the_interruption_queue(dev):
     assert values["settings"]["interruptionQueue"] == queue.outputs["name"]
 
 
+def test_controller_is_told_its_region_because_its_pods_cannot_reach_instance_metadata(dev):
+    """Karpenter takes its region from the AWS SDK's config (AWS_REGION) and else from IMDS, and exits when IMDS does
+    not answer (karpenter-provider-aws v1.14.1 pkg/operator/operator.go NewOperator: `unable to determine region
+    from IMDS`). Its nodes' launch template allows one hop (IMDSv2, hop limit 1), so a pod's request never gets the
+    token back; Pod Identity sets only the credential variables (AWS SDKs and Tools guide, container credential
+    provider). The release would wait on a crash-looping controller and roll back."""
+    values = dev.one(RELEASE, "karpenter").inputs["values"]
+    template = dev.one("aws:ec2/launchTemplate:LaunchTemplate", "cluster-system")
+    assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    assert {"name": "AWS_REGION", "value": "us-west-2"} in values["controller"]["env"]
+
+
 def test_controller_runs_on_the_system_node_group_never_on_its_own_nodes(dev):
     values = dev.one(RELEASE, "karpenter").inputs["values"]
     assert values["nodeSelector"] == {"crucible.io/pool": "system"}

@@ -64,6 +64,8 @@ class StorageDriversArgs:
     kms_key_arn: pulumi.Input[str]
     fsx: bool  # install the FSx CSI driver (a file system exists)
     permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
+    # what the add-ons wait for: the cluster and its node groups (their controllers are Deployments; REL-ORD-007)
+    depends_on: tuple = ()
 
 
 class StorageDrivers(pulumi.ComponentResource):
@@ -113,7 +115,7 @@ class StorageDrivers(pulumi.ComponentResource):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             pod_identity_associations=[aws.eks.AddonPodIdentityAssociationArgs(role_arn=role.arn, service_account=service_account)],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
 
 

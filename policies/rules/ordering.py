@@ -15,6 +15,7 @@ and deleted in parallel. Each relation below names the upstream behaviour that m
 | REL-ORD-004 | custom resources | the CRD (resource or release) and the operator release of their API group | no CRD: the create fails; no operator: nothing reconciles, webhooks refuse |
 | REL-ORD-005 | Karpenter NodePools and EC2NodeClasses | the Karpenter CRD and controller releases | the controller drains and terminates their nodes when they are deleted |
 | REL-ORD-006 | in-cluster controllers acting on AWS (Karpenter, AWS Load Balancer Controller) | the network and the cluster | on destroy they must clean up through them |
+| REL-ORD-007 | EKS add-ons of the stack's cluster (those that run Deployments: after its node groups too) | the cluster (and its node groups) | CreateAddon needs an existing cluster; an add-on's Deployment with no node never gets Ready |
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from policies.support.ordering import Graph
 from policies.support.rule import Ctx, Res, Stack, stack_policy
 from policies.support.tokens import (
     EC2_NODE_CLASS,
+    EKS_ADDON,
     EKS_CLUSTER,
     EKS_NODE_GROUP,
     HELM_RELEASE,
@@ -82,6 +84,21 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "elbv2.k8s.aws": (LBC_CHART,),
 }
 KARPENTER_GROUPS = ("karpenter.sh", "karpenter.k8s.aws")
+# EKS add-ons that run a Deployment (a controller, CoreDNS), which is Ready only once a node runs it: EKS reports such
+# an add-on DEGRADED until then, and the provider waits for ACTIVE. The node prerequisites (vpc-cni, kube-proxy,
+# eks-pod-identity-agent: DaemonSets a node needs to become Ready or its pods to get credentials) are installed
+# before the nodes instead, and DaemonSet-only add-ons (eks-node-monitoring-agent) are Ready with no node.
+ADDONS_ON_NODES = (
+    "coredns",
+    "aws-ebs-csi-driver",
+    "aws-efs-csi-driver",
+    "aws-fsx-csi-driver",
+    "aws-mountpoint-s3-csi-driver",
+    "amazon-cloudwatch-observability",
+    "snapshot-controller",
+    "metrics-server",
+    "adot",
+)
 
 
 @dataclass(frozen=True)
@@ -340,6 +357,25 @@ def _controllers_before_network(stack: Stack, ctx: Ctx) -> Iterable[Need]:
             yield Need(controller, resource)
 
 
+def _of_cluster(stack: Stack, res: Res, cluster: Res) -> bool:
+    """Whether ``res`` names ``cluster`` in its clusterName: through the cluster's output, or by the same name."""
+    if cluster in stack.linked(res, "clusterName", EKS_CLUSTER):
+        return True
+    name = text(res.get("clusterName"))
+    return bool(name) and name == text(cluster.get("name"))
+
+
+def _addons_after_cluster(stack: Stack, ctx: Ctx) -> Iterable[Need]:
+    clusters, groups = stack.of(EKS_CLUSTER), stack.of(EKS_NODE_GROUP)
+    for addon in stack.of(EKS_ADDON):
+        for cluster in clusters:
+            if not _of_cluster(stack, addon, cluster):
+                continue
+            yield Need(addon, cluster)
+            if text(addon.get("addonName")) in ADDONS_ON_NODES:
+                yield from (Need(addon, group) for group in groups if _of_cluster(stack, group, cluster))
+
+
 ORDERING = (
     Relation(
         "REL-ORD-001",
@@ -411,6 +447,18 @@ ORDERING = (
         fix="Make the controller's release depend on the network and cluster components (stacks/layers/platform/load_balancer.py: below.foundation).",
         find=_controllers_before_network,
         anchor="EKS best practices: delete in-cluster load balancers and nodes before the VPC",
+    ),
+    Relation(
+        "REL-ORD-007",
+        "eks-addons-after-cluster-and-nodes",
+        "An EKS add-on of the stack's cluster depends on the cluster, and one that runs a Deployment (CoreDNS, the "
+        "CSI drivers' controllers, the CloudWatch agent's operator) on the cluster's node groups too.",
+        why="CreateAddon needs the cluster to exist (ResourceNotFoundException while CreateCluster still runs, about "
+        "ten minutes); an add-on whose Deployment has no node to run on stays DEGRADED and the create times out. "
+        "Naming the cluster by a plain string instead of its output is what loses the edge.",
+        fix="Pass the cluster's name output, or the cluster component in depends_on (stacks/layers/platform: below.foundation).",
+        find=_addons_after_cluster,
+        anchor="Amazon EKS API: CreateAddon; EKS user guide, add-on health (DEGRADED)",
     ),
 )
 

@@ -91,6 +91,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[StorageOutputs]:
             kms_key_arn=key.arn,
             fsx=file_system is not None,
             permissions_boundary=spec.permissions_boundary,
+            depends_on=tuple(below.foundation),
         ),
         opts=opts,
     )

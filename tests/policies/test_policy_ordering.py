@@ -284,3 +284,43 @@ def test_with_kueues_jobs_narrowed_to_team_namespaces_only_their_jobs_wait():
     job = k8s("batch/v1", "Job", "etl", {"template": {}}, metadata={"namespace": "team-a"})
     assert verdicts(WEBHOOK, [kueue, monitoring, team, job]) == [("etl", "mandatory")]
     assert verdicts(WEBHOOK, [kueue, monitoring, team, after(job, kueue)]) == []
+
+
+# --- REL-ORD-007 ----------------------------------------------------------------------------------------------------
+ADDONS = "rel-ord-007-eks-addons-after-cluster-and-nodes"
+
+
+def _cluster_and_nodes():
+    cluster = res("aws:eks/cluster:Cluster", "cluster", {"name": "crucible-prod"})
+    nodes = link(res("aws:eks/nodeGroup:NodeGroup", "system", {"clusterName": "crucible-prod"}), "clusterName", cluster)
+    return cluster, nodes
+
+
+def addon(name: str, cluster_name: str = "crucible-prod") -> dict:
+    return res("aws:eks/addon:Addon", name, {"clusterName": cluster_name, "addonName": name})
+
+
+def test_an_addon_naming_the_cluster_by_a_plain_string_fires_as_it_would_be_created_before_the_cluster():
+    cluster, nodes = _cluster_and_nodes()
+    logs = after(addon("amazon-cloudwatch-observability"), res("aws:iam/role:Role", "logs-role"))
+    assert verdicts(ADDONS, [cluster, nodes, logs]) == [("amazon-cloudwatch-observability", "mandatory")]
+    (message,) = messages(ADDONS, [cluster, nodes, logs])
+    assert "Cluster 'cluster'" in message and "NodeGroup 'system'" in message
+
+
+def test_an_addon_that_runs_a_deployment_waits_for_the_node_groups_a_node_prerequisite_does_not():
+    cluster, nodes = _cluster_and_nodes()
+    coredns = link(addon("coredns"), "clusterName", cluster)
+    cni = link(addon("vpc-cni"), "clusterName", cluster)
+    assert verdicts(ADDONS, [cluster, nodes, coredns, cni]) == [("coredns", "mandatory")]
+    assert "NodeGroup 'system'" in messages(ADDONS, [cluster, nodes, coredns, cni])[0]
+    assert verdicts(ADDONS, [cluster, nodes, after(coredns, nodes), cni]) == []
+
+
+def test_an_addon_after_the_cluster_component_passes_and_one_of_another_stacks_cluster_is_not_judged():
+    cluster, nodes = _cluster_and_nodes()
+    component = res("crucible:cluster:Cluster", "cluster-component")
+    under(component, cluster, nodes)
+    logs = after(addon("amazon-cloudwatch-observability"), component)
+    elsewhere = addon("coredns", cluster_name="crucible-core")  # a split stack's cluster: created by the stack below
+    assert verdicts(ADDONS, [component, cluster, nodes, logs, elsewhere]) == []

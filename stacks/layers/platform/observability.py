@@ -96,6 +96,7 @@ def build_logs(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpti
             obs.logs.retention_days,
             spec.cluster.kms_key_deletion_window_days,
             spec.protect,
+            depends_on=tuple(below.foundation),  # CreateAddon needs the cluster, its operator a node (REL-ORD-007)
             permissions_boundary=spec.permissions_boundary,
         ),
         opts=opts,

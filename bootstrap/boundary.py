@@ -36,6 +36,7 @@ access-log bucket, the state and secrets keys) and every IAM write beyond the tw
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import Sequence
 
 from components.partitions import Partition
@@ -299,15 +300,39 @@ SERVICE_LINKED = ("elasticloadbalancing",)
 BOUNDARY_CHANGES = ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion")
 
 
+# IAM refuses a managed policy over 6,144 characters, whitespace not counted (IAM User Guide, "IAM and AWS STS
+# quotas"; CreatePolicy: LimitExceeded), and a boundary is one managed policy: the actions above, listed one by one,
+# come to ~7,800. The boundary is written with these patterns instead; an action one of them matches is left out.
+# Each adds to what the listed actions allow only actions of access level List or Read (Describe*/List*), or, for
+# the load balancers the controller owns, the trust-store calls (mTLS) of the same service: no permissions
+# management, no IAM. tests/test_bootstrap.py proves both against parliament's IAM definition.
+WILDCARDS: tuple[str, ...] = (
+    "ec2:Describe*",
+    "elasticloadbalancing:*",
+    "ec2messages:*",
+    "ssmmessages:*",
+    "logs:Describe*",
+    "s3:List*",
+    "ssm:List*",
+)
+
+
 def arn(partition: Partition, account: str) -> str:
     return partition.arn("iam", account=account, resource=f"policy{PATH.rstrip('/')}/{NAME}")
 
 
-def allowed_actions() -> tuple[str, ...]:
-    """Every action the boundary allows on any resource (IAM's own, scoped, come on top), sorted, de-duplicated."""
+def needed_actions() -> tuple[str, ...]:
+    """Every action Crucible's roles use on any resource (IAM's own, scoped, come on top), sorted, de-duplicated."""
     actions = {a for actions in MANAGED_POLICIES.values() for a in actions if not a.startswith("iam:")}
     actions |= {a for a in INLINE_ACTIONS if not a.startswith("iam:")}
     return tuple(sorted(actions, key=str.lower))
+
+
+def allowed_actions() -> tuple[str, ...]:
+    """The boundary's Action list: the needed actions, those WILDCARDS match written as the wildcard."""
+    covered = [w.lower() for w in WILDCARDS]
+    kept = {a for a in needed_actions() if not any(fnmatchcase(a.lower(), w) for w in covered)}
+    return tuple(sorted(kept | set(WILDCARDS), key=str.lower))
 
 
 def statements(partition: Partition, account: str, delivery_path: str, protected_buckets: Sequence[str], protected_keys: Sequence[str]) -> list[dict]:

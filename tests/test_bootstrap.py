@@ -71,7 +71,7 @@ def test_plans_offline_with_zero_policy_violations():
     judges them bounded), and the state bucket's access is logged into a bucket of its own (SEC-S3-008)."""
     document, lines = shipped()
     assert document["policies"]["violations"] == []
-    assert document["policies"]["evaluated"] == 72
+    assert document["policies"]["evaluated"] == 73
     assert "0 mandatory violations, 0 advisory" in "\n".join(lines)
 
 
@@ -227,7 +227,8 @@ def test_a_deploy_role_reaches_only_its_own_state_and_never_the_delivery_identit
 
 
 def test_no_deploy_policy_grants_a_whole_service_or_every_action():
-    for name in resources("aws:iam/policy:Policy"):
+    # the boundary grants nothing (it bounds): its wildcards are held to reads above
+    for name in set(resources("aws:iam/policy:Policy")) - {"platform-boundary"}:
         for action in actions(policy_of(name)):
             assert action != "*" and not action.endswith(":*"), (name, action)
 
@@ -430,6 +431,42 @@ def test_the_boundary_is_a_managed_policy_of_its_own_path_and_its_arn_is_an_outp
     assert shipped()[0]["outputs"]["permissionsBoundaryArn"] == BOUNDARY
     attached = {a["inputs"]["policyArn"] for a in resources("aws:iam/rolePolicyAttachment:RolePolicyAttachment").values()}
     assert not any("crucible-boundary" in arn for arn in attached)  # a boundary, not a permissions policy of anyone
+
+
+def test_the_boundary_is_within_iams_size_limit_for_a_managed_policy():
+    """IAM User Guide, "IAM and AWS STS quotas": a managed policy holds at most 6,144 characters, whitespace not
+    counted; CreatePolicy refuses a larger one (LimitExceeded), and every deploy policy and stack depends on it."""
+    text = resources("aws:iam/policy:Policy")["platform-boundary"]["inputs"]["policy"]
+    assert len(re.sub(r"\s", "", text)) <= 6144
+
+
+def _iam_definition() -> dict[str, dict[str, str]]:
+    """service prefix -> {action: access level}, from parliament's copy of the Service Authorization Reference."""
+    parliament = pytest.importorskip("parliament", reason="parliament (the test extra) holds the IAM action list")
+    return {s["prefix"]: {p["privilege"]: p["access_level"] for p in s["privileges"]} for s in parliament.iam_definition}
+
+
+def test_the_boundarys_wildcards_cover_every_needed_action_and_add_only_reads_or_load_balancer_trust_stores():
+    """The boundary is written with wildcards to fit IAM's size limit (bootstrap/boundary.py WILDCARDS): every action
+    Crucible's roles use is still allowed, and what a wildcard adds beyond them is of access level List or Read,
+    or a trust-store call of Elastic Load Balancing (the controller owns the load balancers): never permissions
+    management, never a write of another service."""
+    from fnmatch import fnmatchcase
+
+    from bootstrap.boundary import WILDCARDS, allowed_actions, needed_actions
+
+    allowed = [a.lower() for a in allowed_actions()]
+    assert [a for a in needed_actions() if not any(fnmatchcase(a.lower(), p) for p in allowed)] == []
+    definition, needed = _iam_definition(), {a.lower() for a in needed_actions()}
+    added: dict[str, str] = {}
+    for wildcard in WILDCARDS:
+        service, _, pattern = wildcard.partition(":")
+        assert service in definition, wildcard
+        matched = {f"{service}:{a}": level for a, level in definition[service].items() if fnmatchcase(a.lower(), pattern.lower())}
+        assert matched, f"{wildcard} matches no action"
+        added |= {a: level for a, level in matched.items() if a.lower() not in needed and not any(fnmatchcase(a.lower(), n) for n in needed)}
+    writes = {a: level for a, level in added.items() if level not in ("List", "Read")}
+    assert writes and all(a.startswith("elasticloadbalancing:") and "TrustStore" in a and level == "Write" for a, level in writes.items()), writes
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])

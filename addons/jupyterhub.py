@@ -424,7 +424,9 @@ def jupyterhub_values(args: JupyterHubArgs) -> dict:
         storage["extraVolumeMounts"] = mounts
     singleuser: dict = {
         "cpu": {"guarantee": args.cpu},
-        "memory": {"guarantee": f"{args.memory_gib}G"},
+        # the limit too: the team namespaces' LimitRange would fill a missing one with its 2Gi default, below the
+        # guarantee, and the API server refuses a request above its limit (addons/tenancy.py limit_range_spec)
+        "memory": {"guarantee": f"{args.memory_gib}G", "limit": f"{args.memory_gib}G"},
         "storage": storage,
         # IMDS is blocked by NetworkPolicy (below; team namespaces: addons.tenancy), not by a privileged init container.
         "cloudMetadata": {"blockWithIptables": False},

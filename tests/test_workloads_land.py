@@ -129,7 +129,8 @@ def test_check_fails_a_saved_plan_edited_to_request_huge_pages(tmp_path, capsys)
 
 def test_check_fails_a_saved_plan_edited_to_request_more_than_every_node(tmp_path, capsys):
     def edit(document):
-        _container(document, "notebook profile ml-cpu")["resources"]["requests"]["memory"] = "512Gi"
+        resources = _container(document, "notebook profile ml-cpu")["resources"]
+        resources["requests"]["memory"] = resources["limits"]["memory"] = "512Gi"  # within its limit: the nodes refuse it
 
     assert main(["check", _saved(tmp_path, edit)]) == 1
     out = capsys.readouterr().out
@@ -196,3 +197,30 @@ def test_the_shipped_workloads_pass_the_pod_security_of_their_namespaces():
         block = shipped_report(stack)[0]["workloads"]
         refused = [e["name"] for e in block["workloads"] if not e["checks"]["podSecurity"]["ok"]]
         assert not refused, (stack, refused)
+
+
+# --- requests against limits, as the API server decides them ----------------------------------------------------
+TEAM_LIMITS = [{"default": {"memory": "2Gi"}, "defaultRequest": {"cpu": "250m", "memory": "512Mi"}}]
+
+
+def _pod(resources: dict) -> dict:
+    return {"containers": [{"name": "notebook", "resources": resources}]}
+
+
+def test_a_request_above_the_limitrange_default_limit_is_refused_by_the_api_server():
+    """Kubernetes "Limit Ranges": LimitRanger fills a missing limit from `default`, and validation refuses a request
+    above its limit; a notebook asking 4G of memory with no limit in a namespace whose default limit is 2Gi never
+    starts."""
+    from stacks.tools.plan.lands import limit_refusals
+
+    (reason,) = limit_refusals(_pod({"requests": {"memory": "4G"}}), TEAM_LIMITS)
+    assert "requests memory 4G, above its limit 2Gi (the namespace's LimitRange default)" in reason
+    assert limit_refusals(_pod({"requests": {"memory": "4G"}, "limits": {"memory": "4G"}}), TEAM_LIMITS) == []
+    assert limit_refusals(_pod({"limits": {"memory": "3Gi"}}), TEAM_LIMITS) == []  # the request defaults to the limit
+    assert limit_refusals(_pod({"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}), []) != []  # refused with no LimitRange too
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_workload_of_a_shipped_stack_asks_more_than_its_limits(stack):
+    refused = [e["name"] for e in _block(stack)["workloads"] if any("the API server refuses the pod" in r for r in e["checks"]["lands"].get("reasons", []))]
+    assert refused == []

@@ -722,6 +722,34 @@ def container_requests(container: Mapping, limit_ranges: Sequence[Mapping] = ())
     return {name: parse_quantity(value, name) for name, value in requests.items()}
 
 
+def limit_refusals(spec: Mapping, limit_ranges: Sequence[Mapping] = ()) -> list[str]:
+    """Why the API server refuses the pod for its containers' requests and limits, as it decides them: a request
+    not given is the limit given (API defaulting), then the LimitRanger admission plugin fills a limit not given
+    from the LimitRange's `default` and a request from its `defaultRequest`, and validation refuses a request above
+    its limit (Kubernetes: "Limit Ranges", a request above the namespace's default limit makes the pod invalid)."""
+    out = []
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        resources = c.get("resources") or {}
+        limits = {k: v for k, v in (resources.get("limits") or {}).items()}
+        requests = {**limits, **(resources.get("requests") or {})}
+        defaulted: set[str] = set()
+        for item in limit_ranges:
+            for name, value in item["default"].items():
+                if name not in limits:
+                    limits[name] = value
+                    defaulted.add(name)
+            for name, value in item["defaultRequest"].items():
+                requests.setdefault(name, value)
+        for name, value in requests.items():
+            if name in limits and parse_quantity(value, name) > parse_quantity(limits[name], name):
+                source = " (the namespace's LimitRange default)" if name in defaulted else ""
+                out.append(
+                    f"the API server refuses the pod: container {c.get('name')} requests {name} {value}, above its limit {limits[name]}{source}; "
+                    "a request must not exceed its limit"
+                )
+    return out
+
+
 def pod_requests(spec: Mapping, limit_ranges: Sequence[Mapping] = ()) -> dict[str, int]:
     """The pod's effective requests as the scheduler computes them: containers and sidecars summed, at least the
     largest init container (with the sidecars started before it), plus the pod overhead and one pod slot."""
@@ -817,6 +845,9 @@ def lands_in_namespace(ctx: Context, template: Mapping, namespace: str, daemonse
     fit beside the other DaemonSets there; a DaemonSet no pool selects is fine (it runs nowhere by design)."""
     spec = template.get("spec") or {}
     requests = pod_requests(spec, ctx.limit_ranges.get(namespace, []))
+    refused = limit_refusals(spec, ctx.limit_ranges.get(namespace, []))
+    if refused:
+        return {"ok": False, "pools": [], "reasons": refused, "requests": {k: format_quantity(v, k) for k, v in requests.items()}}
     landed: list[dict] = []
     close: list[str] = []  # pools it is scheduled to but where no node has room
     far: list[str] = []  # pools its selectors or tolerations rule out

@@ -279,7 +279,14 @@ SOFTWARE: dict[str, SoftwarePin] = {
 }
 
 # Release examples cited in configuration errors (not defaults: pools choose their own AMI release).
-AMI_RELEASE_EXAMPLES = {"AL2023": "v20251108", "Bottlerocket": "1.42.0"}
+AMI_RELEASE_EXAMPLES = {"AL2023": "v20251108", "Bottlerocket": "1.47.0"}
+
+# The first Bottlerocket release with the aws-k8s-<version> variants (and their -nvidia ones) of each Kubernetes
+# version: Karpenter resolves `bottlerocket@<release>` to the SSM parameters of the cluster's variant
+# (/aws/service/bottlerocket/aws-k8s-<version>[-nvidia]/<arch>/<release>/image_id, karpenter-provider-aws v1.14.1
+# pkg/providers/amifamily/bottlerocket.go) and finds none for an older release. Bottlerocket's tracking issues:
+# 1.31 #4137 (v1.22.0), 1.32 #4318 (v1.30.0), 1.33 #4477 (v1.39.0), 1.34 #4620 (v1.47.0), 1.35 PR #4737 (v1.53.0).
+BOTTLEROCKET_FIRST_RELEASE = {"1.31": "1.22.0", "1.32": "1.30.0", "1.33": "1.39.0", "1.34": "1.47.0", "1.35": "1.53.0"}
 
 
 def chart(name: str) -> ChartPin:

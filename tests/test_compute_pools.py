@@ -142,10 +142,10 @@ def test_hop_limit_two_only_when_stated():
 
 
 def test_ami_alias_is_the_pinned_release_of_the_family():
-    run = plan("prod", pools=[{**CPU, "amiVersion": "v20251108"}, {**GPU, "amiFamily": "Bottlerocket", "amiVersion": "1.42.0"}])
+    run = plan("prod", pools=[{**CPU, "amiVersion": "v20251108"}, {**GPU, "amiFamily": "Bottlerocket", "amiVersion": "1.47.0"}])
     assert by_name(run, NODECLASS, "cpu").inputs["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20251108"}]
     bottlerocket = by_name(run, NODECLASS, "gpu").inputs["spec"]
-    assert bottlerocket["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.42.0"}]
+    assert bottlerocket["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.47.0"}]
     assert [d["deviceName"] for d in bottlerocket["blockDeviceMappings"]] == ["/dev/xvda", "/dev/xvdb"]
 
 

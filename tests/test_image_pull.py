@@ -26,13 +26,18 @@ NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 SERVE = {"name": "serve", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 2}
 
 
+# The releases around SOCI's parallel pull (1.42-1.44) predate Bottlerocket's Kubernetes 1.34 variants (1.47.0), so
+# the pools here are on a 1.33 cluster (its variants since 1.39.0), which the spec accepts them on.
+CLUSTER = {"version": "1.33"}
+
+
 def _pool(**fields):
-    return spec_of("dev", pools=[{**SERVE, **fields}]).pools[0]
+    return spec_of("dev", pools=[{**SERVE, **fields}], cluster=CLUSTER).pools[0]
 
 
 @functools.lru_cache(maxsize=None)
 def _node_class(**fields) -> dict:
-    r = plan("dev", pools=[{**SERVE, **fields}]).one(NODECLASS)
+    r = plan("dev", pools=[{**SERVE, **fields}], cluster=CLUSTER).one(NODECLASS)
     return {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
 
 
@@ -101,7 +106,7 @@ def test_soci_settings_sit_beside_the_boot_labels_in_one_toml_document():
 @pytest.mark.parametrize(
     "fields",
     [
-        {"amiFamily": "Bottlerocket", "amiVersion": "1.42.0"},  # what prod pins today: planned, not refused, serial pull
+        {"amiFamily": "Bottlerocket", "amiVersion": "1.42.0"},  # a release before 1.44.0: planned, not refused, serial pull
         {"amiFamily": "Bottlerocket", "amiVersion": "1.44.0", "workload": "training"},  # not a serving pool
         {"amiFamily": "AL2023"},
     ],
@@ -126,6 +131,7 @@ def test_a_parallel_pull_shortens_the_stated_cold_start():
         pools=[{**SERVE, "amiFamily": "Bottlerocket", "amiVersion": "1.44.0"}, {**SERVE, "name": "al"}],
         teams=[{"name": "llm", "memberGroups": ["llm-users"]}],
         serving={"models": [{"name": "m", "model": "Qwen/Qwen2.5-7B-Instruct", "pool": "serve", "weights": "hub"}]},
+        cluster=CLUSTER,
     )
     model = spec.serving.models[0]
     fast, slow = spec.pools

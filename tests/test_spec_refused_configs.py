@@ -269,3 +269,16 @@ def test_the_stack_tags_reach_what_karpenter_launches():
 @pytest.mark.parametrize("key", ["eks:eks-cluster-name", "karpenter.k8s.aws/ec2nodeclass", "kubernetes.io/cluster/x", "karpenter.sh/nodeclaim"])
 def test_tags_the_ec2nodeclass_refuses_are_refused(key):
     assert "reserved for the tags Crucible, Karpenter and EKS set" in at(problems(tags={key: "x"}), f"crucible:tags.{key}")[0]
+
+
+# ---- Bottlerocket releases without the cluster's Kubernetes variant ------------------------------------------------
+
+
+def test_a_bottlerocket_release_older_than_the_clusters_kubernetes_variant_is_refused():
+    """Karpenter resolves bottlerocket@<release> to the SSM parameters of the aws-k8s-<cluster version> variant and
+    finds none before the release that introduced it (1.47.0 for Kubernetes 1.34, bottlerocket-os/bottlerocket#4620):
+    the EC2NodeClass never gets an image and the pool never a node."""
+    old = gpu_pool(amiFamily="Bottlerocket", amiVersion="1.42.0")
+    (problem,) = at(problems(pools=[old], cluster={"version": "1.34"}), "crucible:pools[0].amiVersion")
+    assert "got '1.42.0'" in problem and "Bottlerocket 1.47.0 or later on Kubernetes 1.34" in problem
+    load_spec(stack_config("dev", pools=[old], cluster={"version": "1.33"}), "test")  # 1.39.0 brought 1.33: accepted

@@ -12,8 +12,8 @@ What the EKS AMI families offer today (checked against upstream, see tests/test_
       pull-mode = "parallel-pull-unpack"
 
   Layers are fetched in concurrent chunks and unpacked in parallel; no SOCI index is needed on the image (this is
-  not lazy loading: the whole image is on the node before the container starts). Bottlerocket 1.42.0 (the release
-  Crucible's examples pin) predates these settings: there the plan says so and the pool pulls serially.
+  not lazy loading: the whole image is on the node before the container starts). Bottlerocket releases before 1.44.0
+  (1.42.0, say) predate these settings: there the plan says so and the pool pulls serially.
 - **AL2023** (EKS optimized, standard and accelerated): the AMI does not ship the SOCI snapshotter; enabling it means
   downloading and installing binaries at boot (ai-on-eks, "Using SOCI snapshotter": "currently isn't the default in
   EKS AMIs"). Crucible does not fetch unpinned binaries onto private nodes at boot, so AL2023 pools keep containerd's

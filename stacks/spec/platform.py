@@ -15,6 +15,7 @@ from stacks.spec.queues import QueuesSpec, check_queues
 from stacks.spec.storage import StorageSpec, check_physical_names
 from stacks.spec.teams import TeamSpec, check_teams
 from components.partitions import all_regions
+from components import versions
 from stacks.spec.checks import AWS_TAGS_PER_RESOURCE, iam_policy_arn, tag_problems
 from stacks.spec.schema import ByEnv, Context, Problem, all_of, did_you_mean, each_rule, setting, show, unique
 from stacks.spec.workloads import ServingSpec, TrainingSpec, check_workloads
@@ -265,12 +266,30 @@ class PlatformSpec:
         for i, pool in enumerate(self.pools):
             if names.index(pool.name) != i:
                 ctx.problem(f"{path}pools[{i}].name", f"got {show(pool.name)}; pool names must be unique (also used by pools[{names.index(pool.name)}])")
+            self._check_bottlerocket_release(ctx, f"{path}pools[{i}].amiVersion", pool)
             for j, zone in enumerate(pool.zones):
                 if zone not in self.availability_zones:
                     ctx.problem(
                         f"{path}pools[{i}].zones[{j}]",
                         f"got {show(zone)}; allowed: one of crucible:availabilityZones ({', '.join(self.availability_zones)})",
                     )
+
+    def _check_bottlerocket_release(self, ctx: Context, path: str, pool) -> None:
+        """A pinned Bottlerocket release must have the cluster's Kubernetes variant (components/versions.py)."""
+        first = versions.BOTTLEROCKET_FIRST_RELEASE.get(self.cluster.version)
+        if pool.ami_family != "Bottlerocket" or pool.ami_version in (None, "latest") or first is None:
+            return
+        release = pool.ami_version.lstrip("v")
+        try:
+            older = tuple(int(p) for p in release.split(".")) < tuple(int(p) for p in first.split("."))
+        except ValueError:
+            return  # not a release number: the pool's own check says so
+        if older:
+            ctx.problem(
+                path,
+                f"got {show(pool.ami_version)}; allowed: Bottlerocket {first} or later on Kubernetes {self.cluster.version} (crucible:cluster.version): "
+                f"the first release with the aws-k8s-{self.cluster.version} variants; Karpenter finds no image for an older one and the pool never gets a node",
+            )
 
     def _check_lustre_zone(self, ctx: Context, path: str) -> None:
         zone = self.storage.lustre.zone

@@ -294,7 +294,7 @@ class PoolSpec:
 
     @property
     def ami_alias(self) -> str:
-        """Karpenter's amiSelectorTerms alias, e.g. al2023@v20251108 or bottlerocket@v1.42.0."""
+        """Karpenter's amiSelectorTerms alias, e.g. al2023@v20251108 or bottlerocket@v1.47.0."""
         family = "al2023" if self.ami_family == "AL2023" else "bottlerocket"
         version = self.ami_version or "latest"
         if family == "bottlerocket" and version != "latest" and not version.startswith("v"):

@@ -54,7 +54,9 @@ def _within(action: str, resources: list[str], statements: tuple[dict, ...]) -> 
     delivery identities; a statement on "*" reaches them only through the boundary, which refuses)."""
     allowed = False
     for st in statements:
-        if action not in iam_actions.expand_all(_listed(st["Action"])):
+        # as IAM matches: the action against each pattern, case-insensitively (a wildcard also allows actions newer
+        # than the action list iam_actions expands from, e.g. elasticloadbalancing:ModifyIpPools)
+        if not any(fnmatchcase(action.lower(), pattern.lower()) for pattern in _listed(st["Action"])):
             continue
         patterns = _listed(st["Resource"])
         if st["Effect"] == "Deny" and any(r != "*" and any(fnmatchcase(r, p) for p in patterns) for r in resources):

@@ -463,6 +463,14 @@ def _karpenter_outlives_the_network(d):
         _forget(d, _release(d, name), network, *under_network)
 
 
+def _addon_named_by_string(d):
+    """The CloudWatch observability add-on as it was: the cluster named by a plain string, no edge to the cluster."""
+    addon = next(r for r in d["resources"] if r["type"] == "aws:eks/addon:Addon" and r["inputs"].get("addonName") == "amazon-cloudwatch-observability")
+    cluster = _resource(d, "crucible:cluster:Cluster")
+    network = _resource(d, "crucible:network:Network")
+    _forget(d, addon, cluster, network, *[r for r in d["resources"] if r["parent"] in (cluster["urn"], network["urn"])])
+
+
 def _github_deploy_role(d, condition):
     """A deploy role added to the prod plan with a trust copied from a blog post (the bootstrap's roles are judged
     the same way: tests/test_bootstrap.py)."""
@@ -574,6 +582,7 @@ EDITS = {
     "rel-ord-004-custom-resources-after-crd-and-operator": _flavor_races_kueue,
     "rel-ord-005-karpenter-pools-after-karpenter": _node_class_races_karpenter,
     "rel-ord-006-controllers-before-network": _karpenter_outlives_the_network,
+    "rel-ord-007-eks-addons-after-cluster-and-nodes": _addon_named_by_string,
     "sec-cicd-001-github-oidc-audience": _github_trust_without_audience,
     "sec-cicd-002-github-oidc-repository": _github_trust_for_every_repository_of_the_org,
     "sec-cicd-003-github-oidc-environment": _github_trust_for_a_branch_not_an_environment,

@@ -82,6 +82,7 @@ KEYS: dict[str, Optional[str]] = {
     "REL-ORD-004": None,
     "REL-ORD-005": None,
     "REL-ORD-006": None,
+    "REL-ORD-007": None,
     "DATA-PUL-001": "protect",
     "DATA-PUL-002": None,
     "DATA-PUL-003": "protect",

@@ -103,6 +103,14 @@ def _line(label: str, figures: tuple[float, float], versus: tuple[float, float] 
     return text
 
 
+def bound_line(plan: tuple[float, float], floor: tuple[float, float], cores: int | None = None) -> str:
+    """What the plan's CPU time allows: spread perfectly over every core, the work it does (its Python and its Helm
+    processes) cannot end sooner than CPU / cores. Only doing less work brings the plan under that."""
+    cores = cores or os.cpu_count() or 1
+    least = plan[1] / cores
+    return f"{'  its CPU over ' + str(cores) + ' cores, perfectly parallel':<48}: {least:6.2f} s wall at best ({least / floor[0]:.2f}x the floor)"
+
+
 def largest_config() -> Path:
     from stacks.tools.plan.locate import plan_stack, shipped_stacks
 
@@ -161,6 +169,7 @@ def main() -> None:
         floor, plan = figures["floor"], figures["plan"]
         print(_line(f"floor: SDK import + {len(classes)} resource classes", floor))
         print(_line(f"crucible plan {config.name}", plan, floor, "the floor", PLAN_TARGET))
+        print(bound_line(plan, floor))
         if big is None:
             print("10x pools and teams: not measured (the config has no pools or teams yet)")
         else:

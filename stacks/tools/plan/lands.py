@@ -730,7 +730,7 @@ def limit_refusals(spec: Mapping, limit_ranges: Sequence[Mapping] = ()) -> list[
     out = []
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
         resources = c.get("resources") or {}
-        limits = {k: v for k, v in (resources.get("limits") or {}).items()}
+        limits = dict(resources.get("limits") or {})
         requests = {**limits, **(resources.get("requests") or {})}
         defaulted: set[str] = set()
         for item in limit_ranges:

@@ -122,7 +122,7 @@ class JupyterHubSpec:
         "CPU pool of the default profile. Default: the first cpu pool with workload interactive, else the first cpu pool.", default=None
     )
     cpu: float = setting("CPU cores guaranteed to every notebook server.", default=1.0, check=in_range(0.1, 192))
-    memory_gib: int = setting("Memory guaranteed to every notebook server (GiB).", default=4, check=in_range(1, 2048))
+    memory_gib: int = setting("Memory guaranteed to every notebook server, and its limit (GiB).", default=4, check=in_range(1, 2048))
     image: Optional[str] = setting("Notebook image of the CPU profile (name:tag). Default: the chart's singleuser image.", default=None, check=image_ref)
     gpu_image: Optional[str] = setting("Notebook image of GPU profiles (CUDA-enabled). Default: `image`.", default=None, check=image_ref)
     neuron_image: Optional[str] = setting("Notebook image of Neuron profiles (Neuron SDK). Default: `image`.", default=None, check=image_ref)

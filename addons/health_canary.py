@@ -12,8 +12,9 @@ What it creates (namespace ``crucible-canary``):
   driver Job itself is not a Kueue workload);
 - per pool, a CronJob whose Job runs the driver (addons/canary_driver.py) on the system nodes: it submits the pool's
   MPIJob (nccl-tests' all_reduce_perf over two nodes, the line `crucible verify` runs, after a dd write to the
-  canary's own static claim on the Lustre file system), suspended (Kueue's webhooks only watch the team namespaces:
-  Kueue's reconciler, which manages every job with a queue name, unsuspends it when it admits it), reads the
+  canary's own static claim on the Lustre file system), suspended, in a namespace labelled for Kueue
+  (``crucible.io/queued``: Kueue 0.19 ignores every job outside its managedJobsNamespaceSelector, labelled or not;
+  its reconciler unsuspends the MPIJob when it admits it), reads the
   result with the parsers of components/benchmarks.py (shipped beside it in the ConfigMap), and records it;
 - where it records: the results ConfigMap ``crucible-canary-results`` (Prometheus text per pool), served by a small
   metrics Deployment and scraped through a ServiceMonitor (there is no Pushgateway, and a node-exporter textfile
@@ -49,6 +50,7 @@ from components.labels import (
     RESTRICTED_POD_SECURITY,
     on_system_nodes,
     pod_security,
+    queued_namespace,
 )
 
 NAMESPACE = "crucible-canary"
@@ -345,7 +347,9 @@ class HealthCanary(pulumi.ComponentResource):
         # baseline: the MPI workers run sshd as root (the nccl-tests image); the driver and the server are restricted
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
         ns = self.namespace = k8s.core.v1.Namespace(
-            f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={**labels, **pod_security("baseline")}), opts=stateful
+            f"{name}-ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={**labels, **pod_security("baseline"), **queued_namespace()}),
+            opts=stateful,
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         after_kueue = pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.depends_on])
@@ -402,7 +406,8 @@ class HealthCanary(pulumi.ComponentResource):
             spec=as_api(
                 {"replicas": 1, "selector": {"matchLabels": server}, "template": {"metadata": {"labels": {**labels, **server}}, "spec": metrics_pod(args)}}
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, code]),
+            # after Kueue: its pod webhook (fail-closed) takes every pod of this namespace, which Kueue queues
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, code, *args.depends_on]),
         )
         k8s.core.v1.Service(
             f"{name}-metrics-service",

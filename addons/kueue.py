@@ -21,7 +21,7 @@ import yaml
 from components import versions
 from components.manifests import custom_resource
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
-from components.labels import TENANT_LABEL
+from components.labels import queued_namespace
 
 PIN = versions.chart("kueue")  # ../shared/upstream/crds/kueue (SOURCES.md: v0.19.2); API kueue.x-k8s.io/v1beta2
 KUEUE_VERSION = PIN.version
@@ -54,7 +54,8 @@ ELASTIC_JOB_ANNOTATION = "kueue.x-k8s.io/elastic-job"  # value "true" (pkg/workl
 # labels an unlabelled pod with it: so every bare pod of a team namespace, and every pod of a Deployment or
 # StatefulSet there (their integrations are off: the ReplicaSet/StatefulSet owner is no managed ancestor), is one
 # Kueue workload admitted against the team's quota. Pods of Jobs, Ray, MPI, TrainJob and JobSet are not (their
-# owner is managed). Namespaces outside managedJobsNamespaceSelector (the platform's) are left alone.
+# owner is managed). Namespaces outside managedJobsNamespaceSelector (the platform's but verify's and the canary's,
+# which have no LocalQueue `default`, so their unlabelled pods are not gated either) are left alone.
 # That is intended: a team namespace's pods are the team's work and count against its quota. A served model's pods
 # (addons/serving.py) take the team's accelerators; they carry the queue label themselves rather than rely on the
 # defaulting, and the admitted check (stacks/tools/plan/admitted.py) holds every such pod to being admitted.
@@ -122,11 +123,11 @@ def manager_config(wait_for_pods_ready: Optional[dict] = None) -> dict:
         "clientConnection": {"qps": 50, "burst": 100},
         # Jobs without a queue label in the team namespaces are left alone; a labelled job is always managed.
         "manageJobsWithoutQueueName": False,
-        # Only the team namespaces: the chart copies this selector into its batch Job (and JobSet, MPIJob, Ray…)
+        # Only the namespaces labelled for it (the teams', verify's, the canary's): the chart copies this selector into its batch Job (and JobSet, MPIJob, Ray…)
         # webhooks, which have failurePolicy Fail; by default they take every namespace but kube-system and
         # kueue-system, so another release's hook Job (kube-prometheus-stack's admission-webhook Jobs) created while
         # Kueue is not yet Ready is refused and that atomic release rolls back (templates/webhook/manifests.yaml).
-        "managedJobsNamespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]},
+        "managedJobsNamespaceSelector": {"matchLabels": queued_namespace()},
         "integrations": {"frameworks": list(INTEGRATIONS)},
         "fairSharing": {"preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]},
     }

@@ -52,7 +52,7 @@ import pulumi_kubernetes as k8s
 
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from components.identity import PodIdentityRole
-from components.labels import TENANT_LABEL, WORKLOAD_LABEL
+from components.labels import TENANT_LABEL, WORKLOAD_LABEL, queued_namespace
 from components.partitions import partition_of
 from components.manifests import as_api
 
@@ -143,6 +143,7 @@ class TeamArgs:
 def namespace_labels(args: TeamArgs) -> dict[str, str]:
     return {
         TENANT_LABEL: args.name,
+        **queued_namespace(),
         WORKLOAD_LABEL: "training" if args.training else "interactive",
         CHECKPOINT_LABEL: "enabled",
         f"{PSA}/enforce": args.pod_security,

@@ -26,6 +26,7 @@ import pulumi_kubernetes as k8s
 from addons.health_canary import RESULTS as CANARY_RESULTS
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from components.kueue_objects import KUEUE_API, workload_priority_class
+from components.labels import queued_namespace
 from components.manifests import as_api, custom_resource
 
 NAMESPACE = "crucible-verify"
@@ -100,7 +101,12 @@ class VerifyAccess(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=NAMESPACE,
-                labels={**labels, "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"},
+                labels={
+                    **labels,
+                    **(queued_namespace() if args.cluster_queue is not None else {}),  # its Jobs wait in its queue
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                },
             ),
             opts=child,
         )

@@ -22,6 +22,16 @@ def on_system_nodes(system_pool: str) -> dict:
 TENANT_LABEL = "crucible.io/tenant"  # on a team's namespace and the objects made for it
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue
 EXAMPLE_LABEL = "crucible.io/example"  # on the example workloads `crucible examples` writes
+# On the namespaces whose jobs Kueue queues (the teams', crucible verify's, the health canary's): Kueue's
+# managedJobsNamespaceSelector. Its own label, not the tenant one, which also grants the team NetworkPolicies and
+# admission policies: Kueue's reconciler ignores every job outside the selector, labelled or not (0.19).
+QUEUED_NAMESPACE_LABEL = "crucible.io/queued"
+
+
+def queued_namespace() -> dict[str, str]:
+    """The label that puts a namespace's jobs under Kueue."""
+    return {QUEUED_NAMESPACE_LABEL: "true"}
+
 
 KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery"
 ELB_ROLE_TAG = "kubernetes.io/role/elb"

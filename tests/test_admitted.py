@@ -132,8 +132,8 @@ def test_the_kueue_config_is_read_from_the_registered_release():
     config = kueue_config(kueue_release(_document()["resources"]))
     assert "ray.io/raycluster" in config.integrations and "kubeflow.org/mpijob" in config.integrations
     assert not config.manage_jobs_without_queue_name
-    # Crucible's managedJobsNamespaceSelector (team namespaces only), not Kueue's default (not kube-system, not its own).
-    assert config.namespace_selector == {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}
+    # Crucible's managedJobsNamespaceSelector (the namespaces labelled for it), not Kueue's default (not kube-system, not its own).
+    assert config.namespace_selector == {"matchLabels": {"crucible.io/queued": "true"}}
     assert config.gate("ElasticJobsViaWorkloadSlices")  # beta, on by default since 0.18
 
 
@@ -175,6 +175,21 @@ def test_no_default_localqueue_outside_managed_jobs_namespace_selector():
     job = gpu_job()
     del job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"]
     assert _one(admitted([job], document=document), "Job train")["summary"].startswith("not queued")
+
+
+def test_a_labelled_job_outside_managed_jobs_namespace_selector_is_never_started():
+    # Kueue 0.19 reconciler.go (jobframework): a job whose namespace the selector does not match is skipped even
+    # when labelled (ManagedJobsNamespaceSelectorAlwaysRespected, GA and locked in 0.19): a suspended job stays so.
+    document = _document()
+    _edit_kueue_config(
+        document,
+        lambda c, _: c.update(
+            managedJobsNamespaceSelector={"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["llm"]}]}
+        ),
+    )
+    verdict = _one(admitted([gpu_job()], document=document), "Job train")
+    assert not verdict["ok"] and verdict["summary"] == "ignored by Kueue"
+    assert any("managedJobsNamespaceSelector" in r and "llm" in r for r in verdict["reasons"])
 
 
 # ---- frameworks and webhooks ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.labels import QUEUE_LABEL, TENANT_LABEL
+from components.labels import QUEUE_LABEL, QUEUED_NAMESPACE_LABEL, TENANT_LABEL
 from helpers import report_copy, shipped_report
 from stacks.tools.plan.admitted import kueue_release
 from stacks.tools.plan.lands import reevaluate
@@ -48,9 +48,9 @@ def _in(entry: dict, namespaces: set[str]) -> bool:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_kueue_manages_the_team_namespaces_only_and_never_pods_without_a_queue_name(stack):
+def test_kueue_manages_the_namespaces_labelled_for_it_only_and_never_pods_without_a_queue_name(stack):
     config = _config(shipped_report(stack)[0])
-    assert config["managedJobsNamespaceSelector"] == {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}
+    assert config["managedJobsNamespaceSelector"] == {"matchLabels": {QUEUED_NAMESPACE_LABEL: "true"}}
     assert config["manageJobsWithoutQueueName"] is False
     assert "podOptions" not in config["integrations"]  # not in v1beta2; 0.19.2 would not read it
     assert {"pod", "leaderworkerset.x-k8s.io/leaderworkerset"} <= set(config["integrations"]["frameworks"])

@@ -148,9 +148,14 @@ def test_kueues_fail_closed_job_webhook_takes_the_namespace_selector_crucible_se
     assert "- kube-system" in job  # the default: every namespace but kube-system and Kueue's own
 
 
-def test_kueue_takes_jobs_only_in_team_namespaces_so_other_releases_hook_jobs_never_meet_its_webhook():
+def test_kueue_takes_jobs_only_in_the_namespaces_it_queues_so_other_releases_hook_jobs_never_meet_its_webhook():
     resources = _resources("prod")
     config = yaml.safe_load(_release(resources, "kueue")["inputs"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
-    assert config["managedJobsNamespaceSelector"] == {"matchExpressions": [{"key": "crucible.io/tenant", "operator": "Exists"}]}
+    assert config["managedJobsNamespaceSelector"] == {"matchLabels": {"crucible.io/queued": "true"}}
     namespaces = {r["inputs"]["metadata"]["name"]: r["inputs"]["metadata"].get("labels", {}) for r in resources if r["type"] == "kubernetes:core/v1:Namespace"}
-    assert "crucible.io/tenant" not in namespaces["monitoring"] and "crucible.io/tenant" in namespaces["llm"]
+    queued = sorted(name for name, labels in namespaces.items() if labels.get("crucible.io/queued") == "true")
+    # the teams', and the two the platform submits queued jobs to (crucible verify's probes, the health canary's MPIJobs)
+    platform = [n for n in ("crucible-canary", "crucible-verify") if n in namespaces]
+    assert "crucible-verify" in platform
+    assert queued == sorted([*(n for n, labels in namespaces.items() if "crucible.io/tenant" in labels), *platform])
+    assert "monitoring" not in queued

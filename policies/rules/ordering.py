@@ -197,13 +197,34 @@ def _creates_services(obj: Res, webhook_release: Res, stack: Stack) -> bool:
 # the namespaces of managerConfig's managedJobsNamespaceSelector, by default every one but kube-system and the
 # release's own. Charts run hook Jobs (kube-prometheus-stack's admission-webhook Jobs): any release may create Jobs.
 BATCH_JOB = one_of("kubernetes:batch/v1:Job")
+# mpod.kb.io (failurePolicy Fail when the "pod" integration is on) on every Pod CREATE in the same namespaces: what
+# makes pods there (a controller retrying with a growing backoff, past Pulumi's 10-minute rollout wait) is refused.
+MAKES_PODS = one_of(
+    "kubernetes:core/v1:Pod",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:apps/v1:ReplicaSet",
+    "kubernetes:batch/v1:Job",
+)
 NAME_LABEL = "kubernetes.io/metadata.name"
 
 
+def _kueue_config(chart_values: dict) -> dict:
+    """Kueue's Configuration as the chart's values carry it (managerConfig.controllerManagerConfigYaml)."""
+    config = known(dig(chart_values, "managerConfig", "controllerManagerConfigYaml"))
+    parsed = yaml_text(config) if isinstance(config, str) else None
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _kueue_pod_integration_on(chart_values: dict) -> bool:
+    frameworks = dig(_kueue_config(chart_values), "integrations", "frameworks")
+    return isinstance(frameworks, list) and "pod" in frameworks
+
+
 def _kueue_job_selector(release: Res) -> dict:
-    config = dig(values(release), "managerConfig", "controllerManagerConfigYaml")
-    parsed = yaml_text(known(config)) if isinstance(config, str) else None
-    if isinstance(parsed, dict) and isinstance(parsed.get("managedJobsNamespaceSelector"), dict):
+    parsed = _kueue_config(values(release))
+    if isinstance(parsed.get("managedJobsNamespaceSelector"), dict):
         return parsed["managedJobsNamespaceSelector"]
     own = text(release.get("namespace")) or "default"
     return {"matchExpressions": [{"key": NAME_LABEL, "operator": "NotIn", "values": ["kube-system", own]}]}
@@ -239,11 +260,16 @@ def _namespace_labels(stack: Stack, name: str) -> dict:
     return {NAME_LABEL: name}
 
 
+def _in_kueue_namespaces(obj: Res, kueue: Res, stack: Stack) -> bool:
+    return _selects(_kueue_job_selector(kueue), _namespace_labels(stack, _namespace_of(obj) or "default"))
+
+
 def _runs_jobs_kueue_intercepts(obj: Res, kueue: Res, stack: Stack) -> bool:
-    if not (BATCH_JOB(obj.type) or HELM_RELEASE(obj.type)):
-        return False
-    namespace = _namespace_of(obj) or "default"
-    return _selects(_kueue_job_selector(kueue), _namespace_labels(stack, namespace))
+    return (BATCH_JOB(obj.type) or HELM_RELEASE(obj.type)) and _in_kueue_namespaces(obj, kueue, stack)
+
+
+def _makes_pods_kueue_intercepts(obj: Res, kueue: Res, stack: Stack) -> bool:
+    return (MAKES_PODS(obj.type) or HELM_RELEASE(obj.type)) and _in_kueue_namespaces(obj, kueue, stack)
 
 
 WEBHOOKS = (
@@ -252,6 +278,7 @@ WEBHOOKS = (
     # vingress.elbv2.k8s.aws on every Ingress CREATE/UPDATE.
     Webhook(LBC_CHART, "vingress.elbv2.k8s.aws", _ingress_validation_on, lambda obj, _, __: INGRESS(obj.type)),
     Webhook("kueue", "mjob.kb.io", lambda v: True, _runs_jobs_kueue_intercepts),
+    Webhook("kueue", "mpod.kb.io", _kueue_pod_integration_on, _makes_pods_kueue_intercepts),
 )
 
 
@@ -392,15 +419,16 @@ ORDERING = (
         "REL-ORD-002",
         "webhook-served-after-webhook",
         "Objects that a fail-closed admission webhook serves are created after the release that serves it (the AWS "
-        "Load Balancer Controller's Service mutator and Ingress validator, Kueue's batch Job webhook in the namespaces "
-        "it manages), or the webhook does not select them.",
+        "Load Balancer Controller's Service mutator and Ingress validator, Kueue's batch Job webhook and, with its pod "
+        "integration, its Pod webhook in the namespaces it manages), or the webhook does not select them.",
         why="With failurePolicy Fail the API server refuses every object the webhook selects until the controller "
         "behind it is Ready, and atomic Helm releases roll back (chart aws-load-balancer-controller 3.5.0 enables its "
-        "Service mutator on every Service CREATE by default; Kueue's chart takes the batch Jobs of every namespace but "
-        "kube-system and its own -- other charts' hook Jobs -- unless managedJobsNamespaceSelector narrows it).",
+        "Service mutator on every Service CREATE by default; Kueue's chart takes the batch Jobs -- other charts' hook Jobs -- and, with the pod "
+        "integration, the Pods of every namespace but kube-system and its own unless managedJobsNamespaceSelector "
+        "narrows it; a controller refused its pods retries with a backoff that outgrows Pulumi's 10-minute wait).",
         fix="Turn the webhook off or narrow it (the controller's enableServiceMutatorWebhook: false, annotating the "
-        "Services it must take; Kueue's managedJobsNamespaceSelector: the team namespaces), or make the object depend "
-        "on the release.",
+        "Services it must take; Kueue's managedJobsNamespaceSelector: the namespaces it queues), or make the object "
+        "depend on the release.",
         find=_webhook_served,
         anchor="aws-load-balancer-controller 3.5.0 and kueue 0.19.2 charts: values.yaml, templates/webhook*",
     ),

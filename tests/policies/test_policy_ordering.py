@@ -256,6 +256,7 @@ def test_controller_values_computed_at_preview_stop_only_what_needs_them():
 # --- REL-ORD-002: Kueue's batch Job webhook ------------------------------------------------------------------------
 KUEUE = "oci://registry.k8s.io/kueue/charts/kueue"
 TENANTS_ONLY = "managedJobsNamespaceSelector:\n  matchExpressions:\n  - {key: crucible.io/tenant, operator: Exists}\n"
+WITH_PODS = TENANTS_ONLY + "integrations:\n  frameworks: [batch/job, pod]\n"
 
 
 def kueue_release(config: str = "apiVersion: config.kueue.x-k8s.io/v1beta2\nkind: Configuration\n") -> dict:
@@ -284,6 +285,23 @@ def test_with_kueues_jobs_narrowed_to_team_namespaces_only_their_jobs_wait():
     job = k8s("batch/v1", "Job", "etl", {"template": {}}, metadata={"namespace": "team-a"})
     assert verdicts(WEBHOOK, [kueue, monitoring, team, job]) == [("etl", "mandatory")]
     assert verdicts(WEBHOOK, [kueue, monitoring, team, after(job, kueue)]) == []
+
+
+def _team_deployment() -> tuple[dict, dict]:
+    team = k8s("v1", "Namespace", "team-a", metadata={"labels": {"crucible.io/tenant": "a"}})
+    return team, k8s("apps/v1", "Deployment", "server", {"template": {}}, metadata={"namespace": "team-a"})
+
+
+def test_with_kueues_pod_integration_what_makes_pods_in_its_namespaces_waits_for_it():
+    # kueue 0.19.2 templates/webhook/manifests.yaml: mpod.kb.io, failurePolicy Fail when "pod" is a framework
+    kueue, (team, server) = kueue_release(WITH_PODS), _team_deployment()
+    assert verdicts(WEBHOOK, [kueue, team, server]) == [("server", "mandatory")]
+    assert verdicts(WEBHOOK, [kueue, team, after(server, kueue)]) == []
+
+
+def test_without_kueues_pod_integration_a_deployment_does_not_meet_its_webhooks():
+    team, server = _team_deployment()
+    assert verdicts(WEBHOOK, [kueue_release(TENANTS_ONLY), team, server]) == []
 
 
 # --- REL-ORD-007 ----------------------------------------------------------------------------------------------------

@@ -303,6 +303,7 @@ class Routing:
     queue: Optional[str] = None
     chain: list[str] = field(default_factory=list)  # what happened on the way, for the summary
     refusals: list[str] = field(default_factory=list)
+    outside: bool = False  # the namespace is not one Kueue manages (managedJobsNamespaceSelector)
 
 
 # Controllers whose pods are made from the object's pod template, with the template's labels (the queue label a
@@ -321,18 +322,24 @@ def route(kind: str, facts: Mapping, namespace: str, queues: Queues, pod_labels:
     owner: Optional[str] = None
     current: Optional[str] = kind
     default_lq = (namespace, DEFAULT_LOCAL_QUEUE) in queues.local_queues
-    managed_ns = selector_matches(config.namespace_selector, queues.namespace_labels(namespace))
+    if not selector_matches(config.namespace_selector, queues.namespace_labels(namespace)):
+        # Kueue 0.19 jobframework/reconciler.go: the reconciler skips every job of a namespace the selector does not
+        # match, labelled or not (ManagedJobsNamespaceSelectorAlwaysRespected: GA, locked on), and the chart scopes
+        # the webhooks to it: nothing there is queued, and a job submitted suspended stays suspended.
+        out.outside = True
+        out.chain.append(f"namespace {namespace} is outside Kueue's managedJobsNamespaceSelector: Kueue manages nothing there")
+        return out
     while current is not None:
         framework = FRAMEWORKS.get(current)
         enabled = framework is not None and framework in config.integrations
         if enabled:
             queue = labels.get(QUEUE_LABEL) or None
-            if not queue and default_lq and managed_ns and not owner_enabled:
+            if not queue and default_lq and not owner_enabled:
                 queue = DEFAULT_LOCAL_QUEUE
                 out.chain.append(
                     f"{current} labelled with the namespace's LocalQueue default" + (f" (its owner {owner} is not an enabled integration)" if owner else "")
                 )
-            if queue or (config.manage_jobs_without_queue_name and managed_ns and not owner_enabled):
+            if queue or (config.manage_jobs_without_queue_name and not owner_enabled):
                 out.managed_kind, out.queue = current, queue
                 out.refusals = _refusals(current, facts if current == kind or (kind, current) in COPIES_METADATA else {}, labels, annotations, config, queue)
                 return out
@@ -688,7 +695,13 @@ def admitted_in_namespace(ctx: Context, workload: Mapping, namespace: str) -> di
             return {
                 "ok": False,
                 "summary": "ignored by Kueue",
-                "reasons": [*routing.chain, f"labelled {QUEUE_LABEL}={label} but no integration of it is enabled: it runs outside the queue and its quota"],
+                "reasons": [
+                    *routing.chain,
+                    f"labelled {QUEUE_LABEL}={label} but Kueue does not manage it: it runs outside the queue and its quota, "
+                    "or, submitted suspended, never starts"
+                    if routing.outside
+                    else f"labelled {QUEUE_LABEL}={label} but no integration of it is enabled: it runs outside the queue and its quota",
+                ],
             }
         return {"ok": True, "summary": "not queued" + (f" ({routing.chain[-1]})" if routing.chain else ""), "reasons": []}
     via = f" as {routing.managed_kind}" if routing.managed_kind != kind else ""

@@ -15,6 +15,11 @@ catalog's ``none`` is an absence. The other spellings are columns of the table, 
   plugins and exporters select it).
 - ``device_plugin``: the Helm chart that advertises the devices, by its name in the version table
   (components/versions.py pins it; addons/device_plugins.py installs it).
+- ``root_owned_devices``: the device nodes the plugin hands a container stay root's (mode 0600) unless the
+  runtime gives them the container's runAsUser/runAsGroup: on Bottlerocket that is the setting
+  ``settings.kubernetes.device-ownership-from-security-context``, which the EKS user guide requires for Neuron
+  ("EKS-optimized Bottlerocket AMIs", Neuron); a non-root pod (every pod of a restricted namespace) cannot open
+  them without it. NVIDIA's container toolkit creates its device nodes world-accessible.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class Accelerator:
     extra_resources: tuple[str, ...] = ()
     label_value: str | None = None
     device_plugin: str | None = None
+    root_owned_devices: bool = False
 
     @property
     def accelerated(self) -> bool:
@@ -75,6 +81,7 @@ NEURON = Accelerator(
     extra_resources=("aws.amazon.com/neuroncore",),
     label_value="neuron",
     device_plugin="neuron-helm-chart",
+    root_owned_devices=True,
 )
 CPU = Accelerator(kind="cpu", catalog_kind="none", words="no accelerator", unit="CPU")
 

@@ -229,9 +229,18 @@ SOCI_PARALLEL_PULL_TOML = (
 )
 
 
+# Karpenter (pkg/providers/amifamily/bootstrap/bottlerocketsettings.go) re-marshals settings.kubernetes from its
+# typed struct, so only the keys it models survive the merge; device-ownership-from-security-context is one.
+DEVICE_OWNERSHIP_TOML = "[settings.kubernetes]\ndevice-ownership-from-security-context = true\n"
+
+
 def bottlerocket_settings(args: "NodePoolArgs") -> Optional[str]:
-    """The Bottlerocket settings TOML of the pool (None: Karpenter's own only)."""
+    """The Bottlerocket settings TOML of the pool (None: Karpenter's own only): the devices of a kind whose device
+    nodes are root's are given to the pod's user (components/accelerators.py ``root_owned_devices``), then the boot
+    labels and the image pull mode."""
     parts = []
+    if accelerator(args.kind).root_owned_devices:
+        parts.append(DEVICE_OWNERSHIP_TOML)
     if args.boot_labels:
         parts.append(bottlerocket_node_labels(args.boot_labels))
     if args.soci_parallel_pull:

@@ -167,6 +167,11 @@ def _untainted_gpu_pool(d):
     _nodepool(d, "train")["inputs"]["spec"]["template"]["spec"].pop("taints")
 
 
+def _neuron_devices_left_to_root(d):
+    spec = _nodeclass(d, "inf")["inputs"]["spec"]
+    spec["userData"] = spec["userData"].replace("device-ownership-from-security-context = true", "device-ownership-from-security-context = false")
+
+
 def _uncapped_gpus(d):
     _nodepool(d, "serve")["inputs"]["spec"]["limits"].pop("nvidia.com/gpu")
 
@@ -536,6 +541,7 @@ EDITS = {
     "rel-node-006-pinned-amis": _ami_follows_latest,
     "rel-node-007-karpenter-off-karpenter-nodes": _karpenter_unpinned_from_system_nodes,
     "ai-gpu-001-accelerator-taints": _untainted_gpu_pool,
+    "ai-gpu-002-neuron-devices-for-non-root": _neuron_devices_left_to_root,
     "ai-karp-001-pool-limits": _uncapped_gpus,
     "ai-karp-002-training-disruption": _expiring_training_nodes,
     "ai-karp-003-spot-interruption-handling": _no_interruption_queue,

@@ -52,6 +52,7 @@ KEYS: dict[str, Optional[str]] = {
     "REL-NODE-006": "pools[].amiVersion",
     "REL-NODE-007": "cluster.systemNodeGroup",
     "AI-GPU-001": "pools[].kind",
+    "AI-GPU-002": None,
     "AI-KARP-001": "pools[].maxNodes",
     "AI-KARP-002": "pools[].workload",
     "AI-KARP-003": "pools[].capacityTypes",

@@ -1,8 +1,9 @@
-"""Shapes of Karpenter and accelerator misconfigurations (issue 18 A.3): AI-GPU-001, AI-KARP-002, AI-KARP-003."""
+"""Shapes of Karpenter and accelerator misconfigurations (issue 18 A.3): AI-GPU-001, AI-GPU-002, AI-KARP-002,
+AI-KARP-003."""
 
 from __future__ import annotations
 
-from policy_builder import res
+from policy_builder import k8s, res
 from pools import node_pool
 from shapes import firing
 
@@ -52,6 +53,38 @@ def _():
 def _():
     group = res("aws:eks/nodeGroup:NodeGroup", "gpu-group", {"clusterName": "eks", "amiType": "AL2023_x86_64_NVIDIA", "instanceTypes": ["m7i.large"]})
     return [group], ["gpu-group"]
+
+
+P_DEVICES = "ai-gpu-002-neuron-devices-for-non-root"
+NEURON_TAINT = {"key": "aws.amazon.com/neuron", "effect": "NoSchedule"}
+
+
+def neuron_class(name: str, user_data: str | None, **spec) -> list[dict]:
+    pool = node_pool(name, types=("trn1.32xlarge",), taints=(NEURON_TAINT,))
+    spec.setdefault("amiSelectorTerms", [{"alias": "bottlerocket@1.47.0"}])
+    body = {"role": "r", **spec, **({"userData": user_data} if user_data is not None else {})}
+    return [pool, k8s("karpenter.k8s.aws/v1", "EC2NodeClass", name, body)]
+
+
+@firing(P_DEVICES, "no-user-data")
+def _():
+    return neuron_class("bare", None), ["bare"]
+
+
+@firing(P_DEVICES, "labels-only")
+def _():
+    return neuron_class("labels", '[settings.kubernetes.node-labels]\n"crucible.io/pool" = "labels"\n'), ["labels"]
+
+
+@firing(P_DEVICES, "container-runtime-table")
+def _():
+    # containerd's spelling under the wrong table: Bottlerocket reads it from settings.kubernetes only
+    return neuron_class("runtime", "[settings.container-runtime]\ndevice-ownership-from-security-context = true\n"), ["runtime"]
+
+
+@firing(P_DEVICES, "custom-ami-bottlerocket-family")
+def _():
+    return neuron_class("custom", None, amiFamily="Bottlerocket", amiSelectorTerms=[{"id": "ami-0123456789abcdef0"}]), ["custom"]
 
 
 P2 = "ai-karp-002-training-disruption"

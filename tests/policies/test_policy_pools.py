@@ -1,6 +1,6 @@
-"""AI-GPU-001, AI-KARP-001 ... AI-KARP-003."""
+"""AI-GPU-001, AI-GPU-002, AI-KARP-001 ... AI-KARP-003."""
 
-from policy_builder import UNKNOWN, link, res, verdicts
+from policy_builder import UNKNOWN, k8s, link, res, verdicts
 from pools import GPU_TAINT, cpu_pool, node_pool
 
 NEURON_TAINT = {"key": "aws.amazon.com/neuron", "effect": "NoSchedule"}
@@ -38,6 +38,37 @@ def test_gpu_node_groups_need_a_no_schedule_taint():
     bare = res("aws:eks/nodeGroup:NodeGroup", "bare", {"instanceTypes": ["g6e.12xlarge"]})
     system = res("aws:eks/nodeGroup:NodeGroup", "system", {"instanceTypes": ["m7i.xlarge"]})
     assert verdicts("ai-gpu-001-accelerator-taints", [tainted, bare, system]) == [("bare", "mandatory")]
+
+
+# AI-GPU-002
+DEVICES = "ai-gpu-002-neuron-devices-for-non-root"
+OWNERSHIP = "[settings.kubernetes]\ndevice-ownership-from-security-context = true\n"
+
+
+def neuron_on(name: str, alias: str, user_data: str | None) -> list[dict]:
+    pool = node_pool(name, types=("inf2.xlarge",), taints=(NEURON_TAINT,))
+    spec = {"role": "r", "amiSelectorTerms": [{"alias": alias}], **({"userData": user_data} if user_data is not None else {})}
+    return [pool, k8s("karpenter.k8s.aws/v1", "EC2NodeClass", name, spec)]
+
+
+def test_a_bottlerocket_neuron_class_that_gives_the_devices_to_the_pods_user_passes():
+    labels = OWNERSHIP + '\n[settings.kubernetes.node-labels]\n"crucible.io/pool" = "inf"\n'
+    assert verdicts(DEVICES, neuron_on("inf", "bottlerocket@1.47.0", labels)) == []
+
+
+def test_a_bottlerocket_neuron_class_without_device_ownership_fires():
+    assert verdicts(DEVICES, neuron_on("inf", "bottlerocket@1.47.0", None)) == [("inf", "mandatory")]
+    off = neuron_on("off", "bottlerocket@1.47.0", "[settings.kubernetes]\ndevice-ownership-from-security-context = false\n")
+    assert verdicts(DEVICES, off) == [("off", "mandatory")]
+
+
+def test_al2023_neuron_and_bottlerocket_gpu_classes_need_no_setting():
+    # AL2023: the Neuron driver package installs its udev rule (KERNEL=="neuron*", MODE="0666"); NVIDIA's toolkit makes its nodes world-accessible on both
+    gpu = [
+        node_pool("serve", types=("g6e.xlarge",)),
+        k8s("karpenter.k8s.aws/v1", "EC2NodeClass", "serve", {"role": "r", "amiSelectorTerms": [{"alias": "bottlerocket@1.47.0"}]}),
+    ]
+    assert verdicts(DEVICES, neuron_on("inf", "al2023@v20251108", None) + gpu) == []
 
 
 # AI-KARP-001

@@ -376,19 +376,41 @@ def test_admitted_on_a_flavor_where_the_pod_lands_nowhere_fails():
 # ---- CPU-only work on accelerator flavors ------------------------------------------------------------------------
 
 
-def test_cpu_only_work_first_fit_on_an_accelerator_flavor_is_a_violation():
-    # prod without its cpu pool: a CPU-only job's first fit is train, and Karpenter launches a p5 for it.
+def test_cpu_only_work_is_never_admitted_on_an_accelerator_flavor():
+    # prod without its cpu pool: the accelerator flavors state their pools' taints (nodeTaints), which a CPU-only
+    # pod set does not tolerate, so Kueue skips them (flavorassigner.go) instead of launching a p5 for it.
     verdict = _one(admitted([gpu_job(gpus=0, cpu="1", memory="1Gi")], document=_without_cpu_flavor()), "Job train")
+    assert not verdict["ok"] and verdict["summary"] == "default -> llm: not admitted"
+    assert any("untolerated taint nvidia.com/gpu in flavor train" in r for r in verdict["reasons"]), verdict["reasons"]
+
+
+def test_cpu_only_work_that_outgrows_the_cpu_flavor_waits_instead_of_taking_an_accelerator_pool():
+    # prod: more cores than the cpu pool's quota and borrowing; the train flavor has them, but the job does not
+    # tolerate the GPU taint, so it is not admitted there (with flavor tolerations it was: a p5 for CPU work).
+    verdict = _one(admitted([gpu_job(gpus=0, cpu="400", memory="100Gi")]), "Job train")
+    assert verdict["summary"] == "default -> llm: not admitted"
+    (reason,) = verdict["reasons"]
+    assert "flavor cpu: cpu 400 >" in reason and "untolerated taint nvidia.com/gpu in flavor train" in reason
+
+
+def test_gpu_work_that_does_not_tolerate_its_pools_taint_is_told_to():
+    # the flavor adds no toleration: the pod template states it (EKS's ExtendedResourceToleration adds it to pods,
+    # not to the job's template Kueue reads)
+    job = gpu_job()
+    job["spec"]["template"]["spec"].pop("tolerations", None)
+    verdict = _one(admitted([job]), "Job train")
     assert not verdict["ok"]
-    assert any(
-        "CPU-only pods assigned flavor train, an accelerator pool (train), and the workload has no accelerator pods there to share nodes with" in r
-        for r in verdict["reasons"]
+    assert any("the pods ask for nvidia.com/gpu: tolerate it, {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}" in r for r in verdict["reasons"]), (
+        verdict["reasons"]
     )
 
 
 def test_cpu_only_work_that_asks_for_the_accelerator_pool_itself_is_what_it_asked_for():
     # crucible verify's Lustre writers measure from a node of the pool that uses the file system: they select it
-    verdict = _one(admitted([gpu_job(gpus=0, cpu="1", memory="1Gi", selector={"karpenter.sh/nodepool": "train"})], document=_without_cpu_flavor()), "Job train")
+    # and tolerate its taint
+    job = gpu_job(gpus=0, cpu="1", memory="1Gi", selector={"karpenter.sh/nodepool": "train"})
+    job["spec"]["template"]["spec"]["tolerations"] = [GPU_TOLERATION]
+    verdict = _one(admitted([job], document=_without_cpu_flavor()), "Job train")
     assert verdict["ok"], verdict["reasons"]
 
 
@@ -500,7 +522,8 @@ def test_a_rayjob_submitter_is_a_cpu_only_pod_set_kueue_places_by_first_fit():
     assert _one(on_p5, "RayJob ray-finetune submitter")["summary"] == "default -> finetune|pretrain -> cpu-prep"
     verdicts = admitted([_ray_job(shutdownAfterJobFinishes=True)], document=_without_cpu_flavor())
     submitter = _one(verdicts, "RayJob rj submitter")
-    assert not submitter["ok"] and any("CPU-only pods assigned flavor train" in r for r in submitter["reasons"])
+    # without a cpu flavor it has none: the accelerator flavors state taints it does not tolerate
+    assert not submitter["ok"] and any("untolerated taint" in r for r in submitter["reasons"]), submitter["reasons"]
 
 
 @pytest.mark.parametrize("kind", ["LocalQueue", "ClusterQueue"])

@@ -408,9 +408,9 @@ def _pool_shrunk_under_its_quotas(d):
     _nodepool(d, "train")["inputs"]["spec"]["limits"]["nvidia.com/gpu"] = "16"
 
 
-def _flavor_without_toleration(d):
+def _flavor_without_taints(d):
     flavor = _resource(d, "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor", "kueue-flavor-serve")["inputs"]
-    flavor["spec"].pop("tolerations")
+    flavor["spec"].pop("nodeTaints")
 
 
 def _preempted_without_checkpointing(d):
@@ -578,7 +578,7 @@ EDITS = {
     "sec-srv-001-public-endpoint-tls-and-auth": _public_model_without_authentication,
     "sec-helm-001-supply-chain-pinning": _unpinned_chart,
     "ai-kueue-001-quota-fits-pool-limits": _pool_shrunk_under_its_quotas,
-    "ai-kueue-002-flavor-matches-pool": _flavor_without_toleration,
+    "ai-kueue-002-flavor-matches-pool": _flavor_without_taints,
     "data-pul-001-protect-stateful": _unprotected_file_system,
     "data-pul-002-no-delete-before-replace": _bucket_deleted_before_replacement,
     "data-pul-003-protect-named-stateful": _unprotected_bucket,

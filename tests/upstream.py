@@ -141,3 +141,29 @@ def cel_errors(manifest: dict) -> list[str]:
 
     walk(schema, manifest, "")
     return out
+
+
+def transition_errors(old: dict, new: dict) -> list[str]:
+    """Every CRD transition rule (an `x-kubernetes-validations` rule over `oldSelf`) the update of ``old`` to ``new``
+    breaks, as the API server evaluates them: where the value exists in both objects (Kubernetes' "transition rules"
+    run only on an update, and only for a value the old object has at the same path)."""
+    import celpy
+
+    schema = crd_schema(new["apiVersion"], new["kind"])
+    env = celpy.Environment()
+    out: list[str] = []
+
+    def walk(node: Any, value: Any, before: Any, path: str) -> None:
+        for rule in node.get("x-kubernetes-validations") or []:
+            if "oldSelf" not in rule["rule"]:
+                continue
+            program = env.program(env.compile(rule["rule"]))
+            if not bool(program.evaluate({"self": celpy.json_to_cel(value), "oldSelf": celpy.json_to_cel(before)})):
+                out.append(f"{path or '<root>'}: {rule.get('message') or rule['rule']}")
+        if isinstance(value, dict) and isinstance(before, dict):
+            for key, sub in (node.get("properties") or {}).items():
+                if key in value and key in before:
+                    walk(sub, value[key], before[key], f"{path}.{key}" if path else key)
+
+    walk(schema, new, old, "")
+    return out

@@ -194,12 +194,17 @@ def _flavors_match(stack: Stack, ctx: Ctx) -> None:
             if problems:
                 ctx.violation(flavor, f"nodeLabels {'; '.join(problems)}: pods admitted on this flavor cannot schedule on pool {pool.name!r}.")
             tolerations = as_list(flavor.get("spec", "tolerations"))
+            # A taint the flavor states as nodeTaints is one Kueue admits only the pods that tolerate it onto
+            # (flavorassigner.go: untolerated taint -> the flavor is skipped): those pods schedule there too.
+            stated = [t for t in as_list(flavor.get("spec", "nodeTaints")) if isinstance(t, dict)]
             for taint in pool.taints():
                 taint = {k: known(v) for k, v in taint.items()}
-                if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(tolerations, taint):
+                declared = any(known(t.get("key")) == taint.get("key") and known(t.get("effect")) == taint.get("effect") for t in stated)
+                if taint.get("effect") in ("NoSchedule", "NoExecute") and not declared and not _tolerates(tolerations, taint):
                     ctx.violation(
                         flavor,
-                        f"does not tolerate pool {pool.name!r}'s taint {taint.get('key')}:{taint.get('effect')}; add "
+                        f"neither tolerates nor states pool {pool.name!r}'s taint {taint.get('key')}:{taint.get('effect')}; "
+                        f"add it to spec.nodeTaints (Kueue then admits only pods that tolerate it) or "
                         f"{{key: {taint.get('key')}, operator: Exists, effect: {taint.get('effect')}}} to spec.tolerations.",
                     )
 
@@ -208,7 +213,7 @@ AI_KUEUE_002 = stack_policy(
     rule_id="AI-KUEUE-002",
     slug="flavor-matches-pool",
     description="Each Kueue ResourceFlavor selects an existing NodePool (karpenter.sh/nodepool), asks only for "
-    "labels that pool's nodes carry, and tolerates the pool's taints.",
+    "labels that pool's nodes carry, and tolerates the pool's taints or states them as nodeTaints.",
     check=_flavors_match,
     anchor="Kueue ResourceFlavor docs",
 )

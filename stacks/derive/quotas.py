@@ -147,10 +147,22 @@ class QueuePlan:
 
 def resource_flavor(pool: PoolResources, topology: Optional[str] = None) -> dict:
     """The pool's flavor; with ``topology`` it references that Kueue Topology (topology-aware scheduling: the CRD
-    requires at least one nodeLabel with it, the pool's label here)."""
+    requires at least one nodeLabel with it, the pool's label here).
+
+    An accelerator pool's taint is the flavor's ``nodeTaints``, not tolerations it would add: Kueue then assigns the
+    flavor only to pod sets that tolerate the taint themselves (0.19 flavorassigner.go: "untolerated taint" skips
+    the flavor), i.e. that ask for the accelerator. With tolerations instead, a CPU-only pod set whose team has used
+    up its cpu flavor fell through to the next flavor that fits, an accelerator pool, and Karpenter launched an
+    accelerator node for it. CPU work now waits for (or borrows) cpu quota.
+
+    A topology-aware flavor keeps tolerations: the CRD makes them immutable once `topologyName` is set (a flavor
+    deployed with them could not be updated), and such a flavor already refuses every pod set without a topology
+    annotation (tas_flavorassigner.go), which CPU-only work does not carry."""
     spec: dict = {"nodeLabels": {NODEPOOL_LABEL: pool.pool}}
-    if pool.taints:
+    if pool.taints and topology is not None:
         spec["tolerations"] = pool.tolerations()
+    elif pool.taints:
+        spec["nodeTaints"] = [dict(t) for t in pool.taints]
     if topology is not None:
         spec["topologyName"] = topology
     return {"apiVersion": API_VERSION, "kind": "ResourceFlavor", "metadata": {"name": pool.pool}, "spec": spec}

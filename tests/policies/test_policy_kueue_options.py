@@ -58,6 +58,19 @@ def test_flavor_matching_its_pool_passes_for_v1beta2_and_v1beta1():
     assert verdicts("ai-kueue-002-flavor-matches-pool", [node_pool(), flavor(version="kueue.x-k8s.io/v1beta1")]) == []
 
 
+def test_a_flavor_that_states_its_pools_taint_as_node_taints_passes():
+    # Kueue admits onto it only pod sets that tolerate the taint (flavorassigner.go), which then schedule there
+    stated = flavor(tolerations=False)
+    stated["inputs"]["spec"]["nodeTaints"] = [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
+    assert verdicts("ai-kueue-002-flavor-matches-pool", [node_pool(), stated]) == []
+
+
+def test_a_flavor_stating_another_taint_than_its_pools_fires():
+    other = flavor("other", pool="gpu-train", tolerations=False)
+    other["inputs"]["spec"]["nodeTaints"] = [{"key": "aws.amazon.com/neuron", "effect": "NoSchedule"}]
+    assert verdicts("ai-kueue-002-flavor-matches-pool", [node_pool(), other]) == [("other", "mandatory")]
+
+
 def test_flavor_without_toleration_with_a_foreign_label_or_unknown_pool_fires():
     untolerated = flavor("untolerated", tolerations=False)
     foreign = flavor("foreign", **{"node.kubernetes.io/instance-type": "p4d.24xlarge"})

@@ -35,8 +35,9 @@ the Namespaces, LocalQueues, ClusterQueues, Cohorts and ResourceFlavors. Rules, 
   ClusterQueues lend: their `lendingLimit`, else their nominal quota) is assigned (flavorFungibility default
   `whenCanBorrow: MayStopSearch`). The ClusterQueue's `namespaceSelector` must match the workload's namespace and
   every flavor it names must exist, else it admits nothing.
-* **Then it must land there**: the flavor's `nodeLabels` become node selectors and its `tolerations` are added to the
-  pod (podset.Merge on admission), and lands' per-pool fit (stacks/tools/plan/lands.py `lands_in_namespace`) must place
+* **Then it must land there**: the flavor's `nodeLabels` become node selectors and its `tolerations` (Crucible's
+  flavors state their pool's taints as `nodeTaints` instead) are added to the pod (podset.Merge on admission), and
+  lands' per-pool fit (stacks/tools/plan/lands.py `lands_in_namespace`) must place
   it on the flavor's pool.
 * **Priority class** (pkg/controller/jobframework/reconciler.go `ExtractPriority`): a `kueue.x-k8s.io/priority-class`
   label naming a WorkloadPriorityClass the plan does not register keeps Kueue from creating the workload (never
@@ -427,7 +428,10 @@ def _flavor_matches(spec: Mapping, flavor: Mapping) -> Optional[str]:
     tolerations = [*(spec.get("tolerations") or []), *(fspec.get("tolerations") or [])]
     for taint in fspec.get("nodeTaints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
-            return f"untolerated taint {taint.get('key')} in flavor {name}"
+            key = taint.get("key")
+            asks = any(key in ((c.get("resources") or {}).get(part) or {}) for c in spec.get("containers") or [] for part in ("requests", "limits"))
+            hint = f" (the pods ask for {key}: tolerate it, {{key: {key}, operator: Exists, effect: {taint.get('effect')}}})" if asks else ""
+            return f"untolerated taint {key} in flavor {name}{hint}"
     node_labels = {k: str(v) for k, v in (fspec.get("nodeLabels") or {}).items()}
     keys = set(node_labels)
     for key, value in (spec.get("nodeSelector") or {}).items():

@@ -172,6 +172,12 @@ def _neuron_devices_left_to_root(d):
     spec["userData"] = spec["userData"].replace("device-ownership-from-security-context = true", "device-ownership-from-security-context = false")
 
 
+def _karpenter_policy_past_iams_quota(d):
+    # the controller's inline policy (about 6,400 characters) grown past a role's 10,240 by a copy of itself
+    inline = _resource(d, "aws:iam/rolePolicy:RolePolicy", "karpenter-controller")
+    _add_like(d, inline, "karpenter-controller-copy")
+
+
 def _uncapped_gpus(d):
     _nodepool(d, "serve")["inputs"]["spec"]["limits"].pop("nvidia.com/gpu")
 
@@ -541,6 +547,7 @@ EDITS = {
     "rel-node-006-pinned-amis": _ami_follows_latest,
     "rel-node-007-karpenter-off-karpenter-nodes": _karpenter_unpinned_from_system_nodes,
     "ai-gpu-001-accelerator-taints": _untainted_gpu_pool,
+    "rel-iam-005-policy-size-quotas": _karpenter_policy_past_iams_quota,
     "ai-gpu-002-neuron-devices-for-non-root": _neuron_devices_left_to_root,
     "ai-karp-001-pool-limits": _uncapped_gpus,
     "ai-karp-002-training-disruption": _expiring_training_nodes,

@@ -4,6 +4,7 @@ team's prefixes, and every role bounded by the environment's permissions boundar
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from fnmatch import fnmatchcase
 from typing import Iterator
@@ -22,7 +23,7 @@ from policies.support.tokens import (
     any_of,
     one_of,
 )
-from policies.support.values import as_list, is_unknown, text
+from policies.support.values import as_list, is_unknown, known, text
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
@@ -551,4 +552,77 @@ SEC_IAM_004 = resource_policy(
     anchor="IAM User Guide: Permissions boundaries for IAM entities (delegating responsibility to others)",
 )
 
-POLICIES = [SEC_IAM_001, SEC_IAM_002, SEC_IAM_003, SEC_IAM_004]
+# REL-IAM-005 ---------------------------------------------------------------------------------------------------
+# IAM User Guide, "IAM and AWS STS quotas" (character limits, whitespace not counted): a managed policy 6,144; the
+# inline policies of a role together 10,240, of a user 2,048, of a group 5,120; a role trust policy 2,048 by default
+# (a quota that can be raised to 4,096). CreatePolicy / PutRolePolicy / CreateRole refuse a larger document
+# (LimitExceeded / MalformedPolicyDocument) in the middle of `pulumi up`.
+MANAGED_POLICY_LIMIT = 6144
+INLINE_AGGREGATE_LIMIT = {"aws:iam/role:Role": 10240, "aws:iam/user:User": 2048, "aws:iam/group:Group": 5120}
+_INLINE_PROP = {"aws:iam/role:Role": "role", "aws:iam/user:User": "user", "aws:iam/group:Group": "group"}
+
+
+def policy_size(document: object) -> int:
+    """The characters IAM counts in a policy document: all but whitespace."""
+    known(document)
+    raw = document if isinstance(document, str) else json.dumps(document, separators=(",", ":"))
+    return len(re.sub(r"\s", "", raw))
+
+
+def _sizes(stack: Stack, ctx: Ctx) -> None:
+    for policy in stack.of(IAM_POLICY):
+        with ctx.each():
+            size = policy_size(policy.get("policy"))
+            if size > MANAGED_POLICY_LIMIT:
+                ctx.violation(
+                    policy,
+                    f"its document is {size} characters (whitespace not counted), over IAM's {MANAGED_POLICY_LIMIT} for a "
+                    "managed policy: CreatePolicy refuses it; split it into policies of their own or use wildcards the "
+                    "grant allows.",
+                )
+    trust_limit = int(ctx.setting("trustPolicyLimit"))
+    for principal in stack.of(PRINCIPAL):
+        with ctx.each():
+            limit = INLINE_AGGREGATE_LIMIT[principal.type]
+            documents = [document for _where, document in _documents(principal)]
+            documents += [inline.get("policy") for inline in stack.referrers(principal, IAM_INLINE_POLICY, _INLINE_PROP[principal.type])]
+            total = sum(policy_size(d) for d in documents)
+            if total > limit:
+                ctx.violation(
+                    principal,
+                    f"its {len(documents)} inline policies are {total} characters together (whitespace not counted), over "
+                    f"IAM's {limit} for one {principal.type.rsplit(':', 1)[-1].lower()}: the last PutRolePolicy is refused; "
+                    "move some into managed policies (up to 6,144 each).",
+                )
+        if IAM_ROLE(principal.type):
+            with ctx.each():
+                size = policy_size(principal.get("assumeRolePolicy"))
+                if size > trust_limit:
+                    ctx.violation(
+                        principal,
+                        f"its trust policy is {size} characters (whitespace not counted), over the account's {trust_limit} "
+                        "(IAM's default role trust policy quota; 4,096 at most): CreateRole refuses it; trust fewer "
+                        "principals per role, or raise the quota and this pack's trustPolicyLimit.",
+                    )
+
+
+REL_IAM_005 = stack_policy(
+    rule_id="REL-IAM-005",
+    slug="policy-size-quotas",
+    description="Every IAM document fits IAM's size quotas (whitespace not counted): a managed policy 6,144 "
+    "characters, a role's inline policies together 10,240 (a user's 2,048, a group's 5,120), a role trust policy "
+    "the account's trust policy quota (2,048 by default), or the deploy fails when IAM refuses it.",
+    check=_sizes,
+    settings={
+        "trustPolicyLimit": {
+            "type": "integer",
+            "minimum": 2048,
+            "maximum": 4096,
+            "default": 2048,
+            "description": "The account's role trust policy size quota (Service Quotas: IAM 'Role trust policy length').",
+        }
+    },
+    anchor="IAM User Guide: IAM and AWS STS quotas (IAM object quotas; character limits)",
+)
+
+POLICIES = [SEC_IAM_001, SEC_IAM_002, SEC_IAM_003, SEC_IAM_004, REL_IAM_005]

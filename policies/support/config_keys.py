@@ -25,6 +25,7 @@ KEYS: dict[str, Optional[str]] = {
     "SEC-IAM-001": None,
     "SEC-IAM-002": None,
     "SEC-IAM-003": "teams[].bucketPrefixes",
+    "REL-IAM-005": None,
     "SEC-IAM-004": "permissionsBoundary",
     "SEC-KMS-001": None,
     "DATA-KMS-002": "protect",

@@ -1,4 +1,4 @@
-"""Shapes of IAM misconfigurations (issue 18 A.1): SEC-IAM-001 ... 003, SEC-EKS-004, SEC-KMS-001."""
+"""Shapes of IAM misconfigurations (issue 18 A.1): SEC-IAM-001 ... 003, REL-IAM-005, SEC-EKS-004, SEC-KMS-001."""
 
 from __future__ import annotations
 
@@ -348,3 +348,36 @@ def _():
     k = key("no-rotation")
     k["inputs"]["enableKeyRotation"] = False
     return [k], ["no-rotation"]
+
+
+# REL-IAM-005: documents IAM refuses for their size ----------------------------------------------------------------
+P_SIZE = "rel-iam-005-policy-size-quotas"
+
+
+def statements_of(count: int, width: int = 40) -> list[dict]:
+    """``count`` distinct statements, each naming a bucket ARN ``width`` characters long."""
+    return [allow("s3:GetObject", f"arn:aws:s3:::{'b' * (width - 16)}{i:02d}/*", Sid=f"S{i}") for i in range(count)]
+
+
+@firing(P_SIZE, "managed-policy-over-6144")
+def _():
+    return [managed("wide", doc(*statements_of(90)))], ["wide"]
+
+
+@firing(P_SIZE, "inline-policies-of-a-role-over-10240-together")
+def _():
+    holder = role("holder")
+    return [holder, role_policy("a", holder, doc(*statements_of(80))), role_policy("b", holder, doc(*statements_of(80)))], ["holder"]
+
+
+@firing(P_SIZE, "role-inline-policies-input-over-10240")
+def _():
+    inline = [{"name": n, "policy": doc(*statements_of(80))} for n in ("a", "b")]
+    return [role("embedded", inlinePolicies=inline)], ["embedded"]
+
+
+@firing(P_SIZE, "trust-policy-over-2048")
+def _():
+    principals = [f"arn:aws:iam::{ACCOUNT}:role/caller-{i:03d}" for i in range(60)]
+    trust = doc({"Effect": "Allow", "Principal": {"AWS": principals}, "Action": "sts:AssumeRole"})
+    return [role("trusting", trust=trust)], ["trusting"]

@@ -64,6 +64,7 @@ class KarpenterArgs:
     # `spec.replicas`; on only when a pool is a fixed fleet.
     node_repair: bool = True
     static_capacity: bool = False
+    node_overlay: bool = False  # the NodeOverlay gate (alpha): a pool's overlays tell Karpenter what its nodes advertise
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)  # the cluster and network below
     permissions_boundary: Optional[str] = None  # the permissions boundary of every IAM role created here (None: none)
 
@@ -146,6 +147,7 @@ class Karpenter(pulumi.ComponentResource):
                 replicas=args.replicas,
                 node_repair=args.node_repair,
                 static_capacity=args.static_capacity,
+                node_overlay=args.node_overlay,
             )
         )
         self.release = helm_release(
@@ -173,6 +175,7 @@ def controller_values(
     replicas: int,
     node_repair: bool = True,
     static_capacity: bool = False,
+    node_overlay: bool = False,
 ) -> dict:
     """Values of the karpenter chart: cluster, region, interruption queue, feature gates, and a place on the system
     node group. The chart turns `settings.featureGates` into the controller's FEATURE_GATES environment variable
@@ -189,8 +192,12 @@ def controller_values(
                 "clusterName": cluster_name,
                 "clusterEndpoint": endpoint,
                 "interruptionQueue": queue_name,
-                # staticCapacity only when on: false is the chart's default
-                "featureGates": {"nodeRepair": node_repair, **({"staticCapacity": True} if static_capacity else {})},
+                # staticCapacity and nodeOverlay only when on: false is the chart's default
+                "featureGates": {
+                    "nodeRepair": node_repair,
+                    **({"staticCapacity": True} if static_capacity else {}),
+                    **({"nodeOverlay": True} if node_overlay else {}),
+                },
             },
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
             "replicas": replicas,

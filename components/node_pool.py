@@ -23,10 +23,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.accelerators import accelerator
-from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, POOL_LABEL, WORKLOAD_LABEL
+from components.labels import ACCELERATOR_LABEL, AMI_FAMILY_LABEL, EFA_LABEL, INSTANCE_TYPE_LABEL, NODEPOOL_LABEL, POOL_LABEL, WORKLOAD_LABEL
 
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
+OVERLAY_API = "karpenter.sh/v1alpha1"
 
 # Disruption by workload profile.
 DISRUPTION = {
@@ -91,6 +92,9 @@ class NodePoolArgs:
     replicas: Optional[int] = None
     tags: Mapping[str, str] = field(default_factory=dict)  # the stack's tags, for what Karpenter launches (instances, volumes, ENIs)
     karpenter: Sequence[pulumi.Resource] = ()  # the Karpenter release: every CR of the pool depends on it
+    # instance type -> the accelerator resource one node advertises, where it is more than the type's devices (GPU
+    # time-slicing): the pool's NodeOverlays, so Karpenter's simulation packs as the nodes will (see node_overlays).
+    advertised_accelerators: Mapping[str, int] = field(default_factory=dict)
 
 
 def pool_labels(args: NodePoolArgs) -> dict[str, str]:
@@ -333,6 +337,33 @@ def node_class_spec(
     return spec
 
 
+def node_overlays(args: NodePoolArgs) -> list[dict]:
+    """The NodeOverlays (karpenter.sh/v1alpha1, feature gate NodeOverlay) of a pool whose nodes advertise more of
+    their accelerator than the instance type has: one per advertised count, selecting the pool and its types of that
+    count. Karpenter's simulation otherwise gives each instance type its devices (one pod per GPU), launches a node
+    per time-sliced pod, and only consolidation removes the surplus; the overlay's capacity replaces the type's
+    (sigs.k8s.io/karpenter v1.14.1 cloudprovider/types.go ApplyCapacityOverlay: lo.Assign)."""
+    resource = accelerator(args.kind).resource
+    if not args.advertised_accelerators or resource is None:
+        return []
+    by_count: dict[int, list[str]] = {}
+    for instance_type, count in sorted(args.advertised_accelerators.items()):
+        by_count.setdefault(count, []).append(instance_type)
+    return [
+        {
+            "name": f"{args.name}-{resource.rsplit('/', 1)[-1]}-{count}",
+            "spec": {
+                "requirements": [
+                    {"key": NODEPOOL_LABEL, "operator": "In", "values": [args.name]},
+                    {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": types},
+                ],
+                "capacity": {resource: str(count)},
+            },
+        }
+        for count, types in sorted(by_count.items())
+    ]
+
+
 class NodePool(pulumi.ComponentResource):
     """A Karpenter pool. Its custom resources depend on the Karpenter release (``args.karpenter``): on destroy they
     go first, and Karpenter drains and terminates their nodes while it still runs."""
@@ -388,4 +419,15 @@ class NodePool(pulumi.ComponentResource):
             spec=node_pool_spec(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_class, *args.karpenter]),
         )
+        self.overlays = [
+            k8s.apiextensions.CustomResource(
+                f"{name}-overlay-{overlay['name'].rsplit('-', 1)[-1]}",
+                api_version=OVERLAY_API,
+                kind="NodeOverlay",
+                metadata={"name": overlay["name"], "labels": {POOL_LABEL: args.name}},
+                spec=overlay["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.karpenter)),
+            )
+            for overlay in node_overlays(args)
+        ]
         self.register_outputs({"name": args.name, "limits": dict(args.limits), "efaInterfaces": args.efa_interfaces})

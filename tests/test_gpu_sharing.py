@@ -38,7 +38,10 @@ def test_kueue_quotas_count_gpus_times_replicas_per_node():
     # at maxNodes 3 the pool's GPUs are those of its largest type: g6.12xlarge has 4, g6.xlarge 1
     assert cap.accelerators == 12 and cap.shared_accelerators == 48
     assert cap.accelerators_per_node() == {"g6.xlarge": (1, 4), "g6.12xlarge": (4, 16)}
-    assert cap.limits()["nvidia.com/gpu"] == "12"  # Karpenter's NodePool limit counts the instance type's physical GPUs
+    # Karpenter counts a registered node's advertised capacity against the NodePool limit (sigs.k8s.io/karpenter
+    # v1.14.1 state/cluster.go, scheduling/scheduler.go: Node.Status.Capacity): a limit of the physical 12 would stop
+    # the pool at a quarter of its nodes
+    assert cap.limits()["nvidia.com/gpu"] == "48"
     queues = plan_queues(spec.teams, spec.pools)
     assert queues.totals("nb-gpu")["nvidia.com/gpu"] == 48
     assert {t: queues.quotas[t]["nb-gpu"].nominal["nvidia.com/gpu"] for t in ("a", "b")} == {"a": 36, "b": 12}
@@ -47,6 +50,37 @@ def test_kueue_quotas_count_gpus_times_replicas_per_node():
 def test_without_sharing_one_gpu_counts_once():
     spec = spec_of("dev", pools=[SHARED, CPU], teams=TEAMS)
     assert plan_queues(spec.teams, spec.pools).totals("nb-gpu")["nvidia.com/gpu"] == 12
+
+
+# ---- what Karpenter simulates -------------------------------------------------------------------------------------
+OVERLAY = "kubernetes:karpenter.sh/v1alpha1:NodeOverlay"
+
+
+def test_karpenter_is_told_what_each_type_of_a_time_sliced_pool_advertises():
+    # Without it Karpenter gives g6.xlarge 1 nvidia.com/gpu in its simulation: one node per shared pod, the rest
+    # consolidated later. The overlay's capacity replaces the type's (cloudprovider/types.go ApplyCapacityOverlay).
+    run = plan("dev", pools=[{**SHARED, "gpuSharing": {"replicas": 4}}, CPU])
+    overlays = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in run.of_type(OVERLAY)}
+
+    def expected(types: list[str], count: int) -> dict:
+        requirements = [
+            {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["nb-gpu"]},
+            {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": types},
+        ]
+        return {"requirements": requirements, "capacity": {"nvidia.com/gpu": str(count)}}
+
+    assert overlays == {"nb-gpu-gpu-4": expected(["g6.xlarge"], 4), "nb-gpu-gpu-16": expected(["g6.12xlarge"], 16)}
+    release = next(r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"].endswith("/karpenter"))
+    assert release.inputs["values"]["settings"]["featureGates"]["nodeOverlay"] is True  # alpha: off by default
+    karpenter_urn = release.urn
+    assert all(karpenter_urn in r.dependencies for r in run.of_type(OVERLAY))
+
+
+def test_without_time_slicing_there_is_no_overlay_and_the_gate_stays_off():
+    run = plan("dev", pools=[SHARED, CPU])
+    assert run.of_type(OVERLAY) == []
+    release = next(r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"].endswith("/karpenter"))
+    assert "nodeOverlay" not in release.inputs["values"]["settings"]["featureGates"]
 
 
 # ---- the device plugin's config ------------------------------------------------------------------------------------
@@ -127,24 +161,35 @@ def test_mig_is_refused_naming_which_types_could_have_it():
     assert "only p4d.24xlarge support MIG (g6.xlarge do not)" in message and "allowed: time-slicing" in message
 
 
-# ---- AI-KUEUE-001 counts the shared GPUs against the pool's physical limit x replicas ------------------------------
+# ---- AI-KUEUE-001 and AI-KARP-004 count the shared GPUs as the nodes advertise them ------------------------------
 
 
-def _kueue_001(resources: list[dict]) -> list[str]:
+def _mandatory(resources: list[dict], policy: str) -> list[str]:
     from policies.offline import evaluate
 
     report = evaluate(resources, "dev")
-    return [v.message for v in report.mandatory_violations if "quota-fits-pool-limits" in v.policy]
+    return [v.message for v in report.mandatory_violations if policy in v.policy]
+
+
+def _research() -> list[dict]:
+    from helpers import shipped_plan
+
+    return [r.to_json() for r in shipped_plan("research").run.resources]
 
 
 def test_quotas_of_shared_gpus_fit_the_pool_and_fire_when_the_node_label_is_gone():
     import copy
 
-    from helpers import shipped_plan
-
-    resources = [r.to_json() for r in shipped_plan("research").run.resources]
-    assert _kueue_001(resources) == []  # 32 shared = 8 GPUs x 4 replicas
+    resources = _research()
+    assert _mandatory(resources, "quota-fits-pool-limits") == []  # 32 shared = 8 GPUs x 4 replicas, the pool's limit
+    assert _mandatory(resources, "time-sliced-pools-simulated") == []
     edited = copy.deepcopy(resources)
     pool = next(r for r in edited if r["type"] == "kubernetes:karpenter.sh/v1:NodePool" and r["inputs"]["metadata"]["name"] == "notebooks-gpu")
     del pool["inputs"]["spec"]["template"]["metadata"]["labels"][CONFIG_LABEL]  # its nodes would advertise 1 per GPU
-    assert any("is limited to 8" in m for m in _kueue_001(edited))
+    assert any("its nodes run no time-slicing config" in m for m in _mandatory(edited, "time-sliced-pools-simulated"))
+
+
+def test_a_time_sliced_pool_without_its_overlays_fires():
+    resources = [r for r in _research() if r["type"] != OVERLAY]
+    (message,) = _mandatory(resources, "time-sliced-pools-simulated")
+    assert "pool 'notebooks-gpu' advertises each GPU 4 times" in message and "g5.xlarge, g6.2xlarge, g6.xlarge" in message

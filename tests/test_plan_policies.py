@@ -178,6 +178,16 @@ def _karpenter_policy_past_iams_quota(d):
     _add_like(d, inline, "karpenter-controller-copy")
 
 
+def _overlay_claiming_gpus_the_nodes_do_not_advertise(d):
+    like = _nodepool(d, "serve")
+    spec = {
+        "requirements": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": ["serve"]}],
+        "capacity": {"nvidia.com/gpu": "4"},
+    }
+    inputs = {"apiVersion": "karpenter.sh/v1alpha1", "kind": "NodeOverlay", "metadata": {"name": "serve-gpu-4"}, "spec": spec}
+    _add_like(d, like, "pool-serve-overlay-4", "kubernetes:karpenter.sh/v1alpha1:NodeOverlay", inputs)
+
+
 def _uncapped_gpus(d):
     _nodepool(d, "serve")["inputs"]["spec"]["limits"].pop("nvidia.com/gpu")
 
@@ -547,6 +557,7 @@ EDITS = {
     "rel-node-006-pinned-amis": _ami_follows_latest,
     "rel-node-007-karpenter-off-karpenter-nodes": _karpenter_unpinned_from_system_nodes,
     "ai-gpu-001-accelerator-taints": _untainted_gpu_pool,
+    "ai-karp-004-time-sliced-pools-simulated": _overlay_claiming_gpus_the_nodes_do_not_advertise,
     "rel-iam-005-policy-size-quotas": _karpenter_policy_past_iams_quota,
     "ai-gpu-002-neuron-devices-for-non-root": _neuron_devices_left_to_root,
     "ai-karp-001-pool-limits": _uncapped_gpus,

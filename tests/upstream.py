@@ -37,7 +37,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # CRDs outside shared/upstream/crds: those inside a vendored chart that ships no separate CRD folder (LeaderWorkerSet,
 # the lws subchart of Kubeflow Trainer), and those of charts that are not vendored, recorded under tests/data/crds
 # (its SOURCES.md names project, tag, commit and license).
-CHART_CRD_FOLDERS = ("charts/kubeflow-trainer-2.3.0/charts/lws/crds",)
+CHART_CRD_FOLDERS = ("charts/kubeflow-trainer-2.3.0/charts/lws/crds", "charts/karpenter-1.14.1/crds")  # LWS; Karpenter's NodeOverlay
 RECORDED_CRDS = Path(__file__).parent / "data" / "crds"
 
 

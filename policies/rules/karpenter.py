@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from components.accelerators import DEVICE_RESOURCES
 from policies.support import helm
-from policies.support.karpenter import NodePool, node_pools
+from policies.support.karpenter import INSTANCE_TYPE, NodePool, node_pools, time_slicing_replicas
 from policies.support.rule import Ctx, Res, Stack, resource_policy, stack_policy
-from policies.support.tokens import EVENT_RULE, NODE_POOL, SQS_QUEUE
+from policies.support.tokens import EVENT_RULE, NODE_OVERLAY, NODE_POOL, SQS_QUEUE
 from policies.support.values import Unknown, as_list, dig, is_set, known, text
 
 TRAINING = "training"
@@ -209,4 +210,81 @@ AI_KARP_003 = stack_policy(
     anchor="EKS BPG karpenter: enable interruption handling when using Spot",
 )
 
-POLICIES = [AI_KARP_001, AI_KARP_002, AI_KARP_003]
+# AI-KARP-004 ---------------------------------------------------------------------------------------------------
+
+
+def _overlay_selects(overlay: Res, key: str) -> Optional[set[str]]:
+    """Values an ``In`` requirement of the overlay on ``key`` allows (None: the overlay does not restrict ``key``)."""
+    for req in as_list(overlay.get("spec", "requirements")):
+        if isinstance(req, dict) and known(req.get("key")) == key and known(req.get("operator")) == "In":
+            return {str(known(v)) for v in as_list(req.get("values"))}
+    return None
+
+
+def _overlaid_types(stack: Stack, pool: NodePool, resource: str) -> dict[str, int]:
+    """instance type (as the overlays name it) -> the ``resource`` capacity the pool's NodeOverlays give it."""
+    out: dict[str, int] = {}
+    for overlay in stack.of(NODE_OVERLAY):
+        pools = _overlay_selects(overlay, "karpenter.sh/nodepool")
+        if pools is None or not pools & pool.names():
+            continue
+        capacity = overlay.get("spec", "capacity", default={})
+        amount = known(capacity.get(resource)) if isinstance(capacity, dict) else None
+        if amount is None:
+            continue
+        for instance_type in _overlay_selects(overlay, INSTANCE_TYPE) or {"*"}:
+            out[instance_type] = int(str(amount))
+    return out
+
+
+def _overlay_gate_on(stack: Stack) -> bool:
+    return any(dig(helm.values(r), "settings", "featureGates", "nodeOverlay") is True for r in helm.releases(stack, "karpenter"))
+
+
+def _simulated_as_advertised(stack: Stack, ctx: Ctx) -> None:
+    for pool in node_pools(stack):
+        with ctx.each():
+            sliced = time_slicing_replicas(stack, pool)
+            for resource in DEVICE_RESOURCES:
+                overlaid = _overlaid_types(stack, pool, resource)
+                replicas = sliced.get(resource)
+                if replicas is None:
+                    if overlaid:
+                        ctx.violation(
+                            pool.res,
+                            f"NodeOverlays give pool {pool.name!r} {resource} capacity ({', '.join(f'{t} {n}' for t, n in sorted(overlaid.items()))}) "
+                            "but its nodes run no time-slicing config for it: Karpenter plans capacity the nodes never "
+                            "report, and pods it launched nodes for stay pending.",
+                        )
+                    continue
+                types = sorted(pool.selected(INSTANCE_TYPE) or ())
+                missing = [t for t in types if t not in overlaid and "*" not in overlaid]
+                wrong = sorted(t for t, n in overlaid.items() if n <= 0 or n % replicas)
+                if missing or wrong:
+                    problems = [f"no NodeOverlay gives {', '.join(missing)} the {resource} it advertises"] if missing else []
+                    problems += [f"{', '.join(wrong)}: capacity not a multiple of the {replicas} replicas"] if wrong else []
+                    ctx.violation(
+                        pool.res,
+                        f"pool {pool.name!r} advertises each GPU {replicas} times (time-slicing) but {'; '.join(problems)}: "
+                        "Karpenter simulates the instance type's physical GPUs, launches a node per shared pod, and only "
+                        "consolidation removes the surplus. Add a NodeOverlay per advertised count (Crucible does for "
+                        "`crucible:pools[].gpuSharing`).",
+                    )
+                elif not _overlay_gate_on(stack):
+                    ctx.violation(
+                        pool.res,
+                        f"pool {pool.name!r} has NodeOverlays for its time-sliced {resource} but the Karpenter release leaves "
+                        "the NodeOverlay feature gate off (settings.featureGates.nodeOverlay): Karpenter ignores them.",
+                    )
+
+
+AI_KARP_004 = stack_policy(
+    rule_id="AI-KARP-004",
+    slug="time-sliced-pools-simulated",
+    description="A pool whose GPUs are time-sliced tells Karpenter what its nodes advertise (NodeOverlays per "
+    "instance type, feature gate on), and no overlay claims accelerator capacity a pool's nodes do not advertise.",
+    check=_simulated_as_advertised,
+    anchor="Karpenter NodeOverlays (alpha); NVIDIA device plugin time-slicing",
+)
+
+POLICIES = [AI_KARP_001, AI_KARP_002, AI_KARP_003, AI_KARP_004]

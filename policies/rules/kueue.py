@@ -18,13 +18,12 @@ from typing import Optional
 from pulumi_policy import EnforcementLevel
 
 from components.accelerators import DEVICE_RESOURCES
-from policies.support import helm
 from policies.support.karpenter import NODEPOOL_LABEL, POOL_LABEL, NodePool, node_pools
 from policies.support.kubernetes import in_namespace, is_tenant
 from policies.support.quantity import parse_quantity
 from policies.support.rule import Ctx, Res, Stack, stack_policy
-from policies.support.tokens import CLUSTER_QUEUE, HELM_RELEASE, KUEUE_VERSIONS, LOCAL_QUEUE, NAMESPACE, RESOURCE_FLAVOR, custom_resource
-from policies.support.values import as_dict, as_list, dig, known, text, yaml_text
+from policies.support.tokens import CLUSTER_QUEUE, KUEUE_VERSIONS, LOCAL_QUEUE, NAMESPACE, RESOURCE_FLAVOR, custom_resource
+from policies.support.values import as_dict, as_list, dig, known, text
 
 CAPACITY_RESOURCES = ("cpu", "memory", *DEVICE_RESOURCES)
 COHORT = custom_resource("kueue.x-k8s.io", "Cohort", (*KUEUE_VERSIONS, "v1alpha1"))
@@ -59,31 +58,6 @@ def _quotas(queue: Res, flavor_name: str) -> dict[str, tuple[Decimal, Decimal]]:
     return out
 
 
-DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"  # the NVIDIA device plugin's per-node named config
-
-
-def _time_slicing_replicas(stack: Stack, pool: NodePool) -> dict[str, int]:
-    """resource -> replicas a GPU of the pool's nodes is advertised as: the NVIDIA device plugin's named config the
-    pool's nodes select (node label nvidia.com/device-plugin.config), `sharing.timeSlicing.resources[]`. Kueue
-    counts the advertised resource; Karpenter's limits count the instance type's physical GPUs."""
-    import yaml
-
-    name = pool.template_labels.get(DEVICE_PLUGIN_CONFIG_LABEL)
-    if not isinstance(name, str):
-        return {}
-    for release in stack.of(HELM_RELEASE):
-        if helm.chart_name(release) != "nvidia-device-plugin":
-            continue
-        text_config = dig(helm.values(release), "config", "map", name)
-        try:
-            config = yaml_text(text_config) if isinstance(text_config, str) else None
-        except yaml.YAMLError:
-            config = None
-        resources = dig(config or {}, "sharing", "timeSlicing", "resources", default=[]) or []
-        return {str(r.get("name")): int(r.get("replicas") or 1) for r in resources if isinstance(r, dict)}
-    return {}
-
-
 # AI-KUEUE-001 --------------------------------------------------------------------------------------------------
 def _fits(stack: Stack, ctx: Ctx) -> None:
     pools = node_pools(stack)
@@ -93,11 +67,9 @@ def _fits(stack: Stack, ctx: Ctx) -> None:
             name, pool = flavor_pool(flavor, pools)
             if pool is None or flavor.k8s_name is None:
                 continue  # AI-KUEUE-002 reports flavors without a pool
+            # In the unit the nodes advertise (GPU time-slicing included: AI-KARP-004 holds the pool's limits and
+            # overlays to it), as Kueue counts the quotas.
             limits = dict(pool.limits())
-            for resource, replicas in _time_slicing_replicas(stack, pool).items():  # GPU time-slicing (pools[].gpuSharing)
-                physical = parse_quantity(known(limits.get(resource))) if resource in limits else None
-                if physical is not None:
-                    limits[resource] = str(physical * replicas)
             totals: dict[str, Decimal] = {}
             for queue in queues:
                 for resource, (nominal, borrowing) in _quotas(queue, flavor.k8s_name).items():

@@ -57,6 +57,7 @@ KEYS: dict[str, Optional[str]] = {
     "AI-KARP-001": "pools[].maxNodes",
     "AI-KARP-002": "pools[].workload",
     "AI-KARP-003": "pools[].capacityTypes",
+    "AI-KARP-004": "pools[].gpuSharing",
     "AI-EFA-001": "pools[].efa",
     "AI-EFA-002": "pools[].instanceTypes",
     "AI-EFA-003": "pools[].efa",

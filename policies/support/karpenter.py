@@ -241,3 +241,31 @@ def _as_int(value: str) -> Optional[int]:
         return int(value)
     except ValueError:
         return None
+
+
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"  # the NVIDIA device plugin's per-node named config
+
+
+def time_slicing_replicas(stack: Stack, pool: NodePool) -> dict[str, int]:
+    """resource -> replicas a GPU of the pool's nodes is advertised as: the NVIDIA device plugin's named config the
+    pool's nodes select (node label nvidia.com/device-plugin.config), `sharing.timeSlicing.resources[]`."""
+    import yaml
+
+    from policies.support import helm
+    from policies.support.tokens import HELM_RELEASE
+    from policies.support.values import yaml_text
+
+    name = pool.template_labels.get(DEVICE_PLUGIN_CONFIG_LABEL)
+    if not isinstance(name, str):
+        return {}
+    for release in stack.of(HELM_RELEASE):
+        if helm.chart_name(release) != "nvidia-device-plugin":
+            continue
+        text_config = dig(helm.values(release), "config", "map", name)
+        try:
+            config = yaml_text(text_config) if isinstance(text_config, str) else None
+        except yaml.YAMLError:
+            config = None
+        resources = dig(config or {}, "sharing", "timeSlicing", "resources", default=[]) or []
+        return {str(r.get("name")): int(r.get("replicas") or 1) for r in resources if isinstance(r, dict)}
+    return {}

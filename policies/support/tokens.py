@@ -108,6 +108,7 @@ ADMISSION_POLICY = one_of("kubernetes:admissionregistration.k8s.io/v1:Validating
 ADMISSION_POLICY_BINDING = one_of("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
 
 NODE_POOL = custom_resource("karpenter.sh", "NodePool", ["v1"])
+NODE_OVERLAY = custom_resource("karpenter.sh", "NodeOverlay", ["v1alpha1"])
 EC2_NODE_CLASS = custom_resource("karpenter.k8s.aws", "EC2NodeClass", ["v1"])
 KUEUE_VERSIONS = ("v1beta2", "v1beta1")
 CLUSTER_QUEUE = custom_resource("kueue.x-k8s.io", "ClusterQueue", KUEUE_VERSIONS)

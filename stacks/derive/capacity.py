@@ -57,9 +57,10 @@ class PoolCapacity:
     per_hour_low: float  # $/h at the limit, cheapest type and capacity type
     per_hour_high: float  # $/h at the limit, dearest type on demand
     types: tuple[TypeAtMax, ...]
-    # GPU time-slicing (pools[].gpuSharing): each GPU is advertised this many times by the device plugin. The
-    # NodePool limits stay physical GPUs (Karpenter counts the instance type's GPUs); Kueue quotas count the shared
-    # resource (shared_accelerators).
+    # GPU time-slicing (pools[].gpuSharing): each GPU is advertised this many times by the device plugin. Karpenter
+    # counts a registered node's advertised capacity against the NodePool limits (sigs.k8s.io/karpenter v1.14.1
+    # state/cluster.go, scheduler.go: Node.Status.Capacity), and with the pool's NodeOverlays it simulates the
+    # instance types that way too: the limits, like the Kueue quotas, are in the advertised unit (shared_accelerators).
     replicas: int = 1
 
     @property
@@ -78,11 +79,18 @@ class PoolCapacity:
         return self.efa_interfaces / self.efa_max if self.efa_max else 0.0
 
     def limits(self) -> dict[str, str]:
-        """The NodePool `spec.limits` (Kubernetes quantities)."""
+        """The NodePool `spec.limits` (Kubernetes quantities): accelerators as the nodes advertise them."""
         out = {"cpu": str(self.vcpu), "memory": f"{self.memory_gib}Gi"}
         if self.accelerator_resource:
-            out[self.accelerator_resource] = str(self.accelerators)
+            out[self.accelerator_resource] = str(self.shared_accelerators)
         return out
+
+    def advertised_per_type(self) -> dict[str, int]:
+        """instance type -> the accelerator resource one node advertises, for the pools whose nodes advertise more
+        than the instance type's devices (time-slicing; empty otherwise): what the pool's NodeOverlays tell Karpenter."""
+        if self.replicas <= 1 or not self.accelerator_resource:
+            return {}
+        return {t: advertised for t, (physical, advertised) in self.accelerators_per_node().items() if physical}
 
     def efa_summary(self) -> str:
         if not self.efa_max:

@@ -26,6 +26,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
             system_pool=cluster.system_node_group_label,
             node_volume_kms_key_arn=cluster.node_volume_kms_key_arn,
             static_capacity=any(p.static for p in spec.pools),
+            node_overlay=any(pool_capacity(p).advertised_per_type() for p in spec.pools),
             depends_on=tuple(below.foundation),
             permissions_boundary=spec.permissions_boundary,
         ),
@@ -73,6 +74,7 @@ def build(spec: PlatformSpec, below: Below) -> Built[ComputeOutputs]:
                 replicas=pool.replicas,
                 tags=stack_tags(spec),
                 karpenter=(karpenter.release,),
+                advertised_accelerators=capacity.advertised_per_type(),
             ),
             opts=opts,
         )

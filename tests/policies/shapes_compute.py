@@ -87,6 +87,57 @@ def _():
     return neuron_class("custom", None, amiFamily="Bottlerocket", amiSelectorTerms=[{"id": "ami-0123456789abcdef0"}]), ["custom"]
 
 
+P_SLICED = "ai-karp-004-time-sliced-pools-simulated"
+
+
+def sliced_pool(name: str = "nb", replicas: int = 4) -> list[dict]:
+    """An interactive pool of g6.xlarge (1 GPU) whose nodes run a time-slicing config, and the device plugin's."""
+    pool = node_pool(name, types=("g6.xlarge",), workload="interactive", labels={"nvidia.com/device-plugin.config": name})
+    config = f"version: v1\nsharing:\n  timeSlicing:\n    resources:\n    - name: nvidia.com/gpu\n      replicas: {replicas}\n"
+    plugin = res(
+        "kubernetes:helm.sh/v3:Release",
+        "nvidia-device-plugin",
+        {"chart": "nvidia-device-plugin", "version": "0.20.0", "values": {"config": {"map": {name: config}}}},
+    )
+    return [pool, plugin]
+
+
+def overlay(name: str, pool: str, count: int, types=("g6.xlarge",)) -> dict:
+    spec = {
+        "requirements": [
+            {"key": "karpenter.sh/nodepool", "operator": "In", "values": [pool]},
+            {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(types)},
+        ],
+        "capacity": {"nvidia.com/gpu": str(count)},
+    }
+    return k8s("karpenter.sh/v1alpha1", "NodeOverlay", name, spec)
+
+
+def karpenter(gate: bool = True) -> dict:
+    gates = {"nodeRepair": True, **({"nodeOverlay": True} if gate else {})}
+    return res("kubernetes:helm.sh/v3:Release", "karpenter", {"chart": "karpenter", "version": "1.14.1", "values": {"settings": {"featureGates": gates}}})
+
+
+@firing(P_SLICED, "time-sliced-without-overlays")
+def _():
+    return [*sliced_pool(), karpenter()], ["nb"]
+
+
+@firing(P_SLICED, "overlay-not-a-multiple-of-replicas")
+def _():
+    return [*sliced_pool(), overlay("nb-gpu-3", "nb", 3), karpenter()], ["nb"]
+
+
+@firing(P_SLICED, "overlays-with-the-gate-off")
+def _():
+    return [*sliced_pool(), overlay("nb-gpu-4", "nb", 4), karpenter(gate=False)], ["nb"]
+
+
+@firing(P_SLICED, "overlay-on-a-pool-that-does-not-slice")
+def _():
+    return [node_pool("serve", types=("g6.xlarge",)), overlay("serve-gpu-4", "serve", 4), karpenter()], ["serve"]
+
+
 P2 = "ai-karp-002-training-disruption"
 
 

@@ -1,6 +1,6 @@
 """AI-GPU-001, AI-GPU-002, AI-KARP-001 ... AI-KARP-003."""
 
-from policy_builder import UNKNOWN, k8s, link, res, verdicts
+from policy_builder import UNKNOWN, k8s, link, res, run, verdicts
 from pools import GPU_TAINT, cpu_pool, node_pool
 
 NEURON_TAINT = {"key": "aws.amazon.com/neuron", "effect": "NoSchedule"}
@@ -69,6 +69,26 @@ def test_al2023_neuron_and_bottlerocket_gpu_classes_need_no_setting():
         k8s("karpenter.k8s.aws/v1", "EC2NodeClass", "serve", {"role": "r", "amiSelectorTerms": [{"alias": "bottlerocket@1.47.0"}]}),
     ]
     assert verdicts(DEVICES, neuron_on("inf", "al2023@v20251108", None) + gpu) == []
+
+
+# AI-KARP-004
+def test_a_time_sliced_pool_with_an_overlay_per_advertised_count_and_the_gate_on_passes():
+    from shapes_compute import P_SLICED, karpenter, overlay, sliced_pool
+
+    assert verdicts(P_SLICED, [*sliced_pool(), overlay("nb-gpu-4", "nb", 4), karpenter()]) == []
+
+
+def test_a_time_sliced_pool_karpenter_sizes_by_physical_gpus_fires_naming_the_types():
+    from shapes_compute import P_SLICED, karpenter, sliced_pool
+
+    (message,) = [v.message for v in run([*sliced_pool(), karpenter()]).of(P_SLICED)]
+    assert "no NodeOverlay gives g6.xlarge the nvidia.com/gpu it advertises" in message and "a node per shared pod" in message
+
+
+def test_a_pool_without_time_slicing_needs_no_overlay():
+    from shapes_compute import P_SLICED, karpenter
+
+    assert verdicts(P_SLICED, [node_pool("serve", types=("g6.xlarge",)), karpenter()]) == []
 
 
 # AI-KARP-001

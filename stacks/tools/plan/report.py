@@ -205,7 +205,8 @@ def capacity_section(model: PlanModel) -> Optional[Section]:
                 shared.append(
                     f"{pool.name}: GPU time-slicing x{cap.replicas}: effective {cap.accelerator_resource} per node "
                     + ", ".join(f"{t} {advertised} ({physical} GPU{'s' if physical != 1 else ''})" for t, (physical, advertised) in per_node.items())
-                    + f"; {cap.shared_accelerators} at max counted by the Kueue quotas (NodePool limit: {cap.accelerators} physical)"
+                    + f"; {cap.shared_accelerators} at max ({cap.accelerators} physical), the unit of the NodePool limit and the Kueue quotas; "
+                    "NodeOverlays tell Karpenter each type's advertised count"
                 )
         data[pool.name] = entry
         rows.append(_capacity_row(pool, registered, cap))

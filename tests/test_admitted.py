@@ -405,6 +405,26 @@ def test_gpu_work_that_does_not_tolerate_its_pools_taint_is_told_to():
     )
 
 
+def test_cpu_only_work_that_tolerates_the_accelerator_taint_and_lands_on_its_pool_is_a_violation():
+    # the branch an accelerator flavor is still reachable by for CPU work: it tolerates the taint, asks for no pool
+    job = gpu_job(gpus=0, cpu="1", memory="1Gi")
+    job["spec"]["template"]["spec"]["tolerations"] = [GPU_TOLERATION]
+    verdict = _one(admitted([job], document=_without_cpu_flavor()), "Job train")
+    assert not verdict["ok"]
+    assert any(
+        "CPU-only pods assigned flavor train, an accelerator pool (train), and the workload has no accelerator pods there to share nodes with" in r
+        for r in verdict["reasons"]
+    ), verdict["reasons"]
+
+
+def test_a_neuroncore_request_is_told_to_tolerate_the_neuron_taint():
+    from stacks.tools.plan.admitted import _flavor_matches
+
+    flavor = {"metadata": {"name": "inf"}, "spec": {"nodeTaints": [{"key": "aws.amazon.com/neuron", "effect": "NoSchedule"}]}}
+    pod = {"containers": [{"name": "m", "resources": {"requests": {"aws.amazon.com/neuroncore": "2"}, "limits": {"aws.amazon.com/neuroncore": "2"}}}]}
+    assert "the pods ask for aws.amazon.com/neuron: tolerate it" in (_flavor_matches(pod, flavor) or "")
+
+
 def test_cpu_only_work_that_asks_for_the_accelerator_pool_itself_is_what_it_asked_for():
     # crucible verify's Lustre writers measure from a node of the pool that uses the file system: they select it
     # and tolerate its taint

@@ -42,6 +42,8 @@ def test_kueue_quotas_count_gpus_times_replicas_per_node():
     # v1.14.1 state/cluster.go, scheduling/scheduler.go: Node.Status.Capacity): a limit of the physical 12 would stop
     # the pool at a quarter of its nodes
     assert cap.limits()["nvidia.com/gpu"] == "48"
+    # and the physical bound, whatever a node advertises: at most maxNodes nodes
+    assert cap.limits()["nodes"] == "3" and "nodes" not in pool_capacity(spec_of("dev", pools=[SHARED, CPU]).pools[0]).limits()
     queues = plan_queues(spec.teams, spec.pools)
     assert queues.totals("nb-gpu")["nvidia.com/gpu"] == 48
     assert {t: queues.quotas[t]["nb-gpu"].nominal["nvidia.com/gpu"] for t in ("a", "b")} == {"a": 36, "b": 12}

@@ -79,10 +79,15 @@ class PoolCapacity:
         return self.efa_interfaces / self.efa_max if self.efa_max else 0.0
 
     def limits(self) -> dict[str, str]:
-        """The NodePool `spec.limits` (Kubernetes quantities): accelerators as the nodes advertise them."""
+        """The NodePool `spec.limits` (Kubernetes quantities): accelerators as the nodes advertise them. A time-sliced
+        pool also caps its nodes (Karpenter counts each node as 1 `nodes`, state/statenode.go Capacity): should a
+        node not run the sharing config and advertise only its physical GPUs, the GPU limit alone would let the pool
+        grow to `replicas` times its physical GPUs."""
         out = {"cpu": str(self.vcpu), "memory": f"{self.memory_gib}Gi"}
         if self.accelerator_resource:
             out[self.accelerator_resource] = str(self.shared_accelerators)
+        if self.replicas > 1:
+            out["nodes"] = str(self.max_nodes)
         return out
 
     def advertised_per_type(self) -> dict[str, int]:

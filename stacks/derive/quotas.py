@@ -156,8 +156,10 @@ def resource_flavor(pool: PoolResources, topology: Optional[str] = None) -> dict
     accelerator node for it. CPU work now waits for (or borrows) cpu quota.
 
     A topology-aware flavor keeps tolerations: the CRD makes them immutable once `topologyName` is set (a flavor
-    deployed with them could not be updated), and such a flavor already refuses every pod set without a topology
-    annotation (tas_flavorassigner.go), which CPU-only work does not carry."""
+    deployed with them could not be updated). Such a flavor refuses a pod set without a topology annotation only
+    when the ClusterQueue also has flavors that are not topology-aware (tas_flavorassigner.go): with a cpu pool
+    beside it, CPU-only work does not get there; in a stack whose every pool is topology-aware it can, and the
+    plan's admitted check says so ("CPU-only pods assigned flavor ...")."""
     spec: dict = {"nodeLabels": {NODEPOOL_LABEL: pool.pool}}
     if pool.taints and topology is not None:
         spec["tolerations"] = pool.tolerations()

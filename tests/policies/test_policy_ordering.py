@@ -256,7 +256,8 @@ def test_controller_values_computed_at_preview_stop_only_what_needs_them():
 # --- REL-ORD-002: Kueue's batch Job webhook ------------------------------------------------------------------------
 KUEUE = "oci://registry.k8s.io/kueue/charts/kueue"
 TENANTS_ONLY = "managedJobsNamespaceSelector:\n  matchExpressions:\n  - {key: crucible.io/tenant, operator: Exists}\n"
-WITH_PODS = TENANTS_ONLY + "integrations:\n  frameworks: [batch/job, pod]\n"
+QUEUED_ONLY = "managedJobsNamespaceSelector:\n  matchLabels: {crucible.io/queued: 'true'}\n"
+WITH_PODS = QUEUED_ONLY + "integrations:\n  frameworks: [batch/job, pod]\n"
 
 
 def kueue_release(config: str = "apiVersion: config.kueue.x-k8s.io/v1beta2\nkind: Configuration\n") -> dict:
@@ -288,7 +289,7 @@ def test_with_kueues_jobs_narrowed_to_team_namespaces_only_their_jobs_wait():
 
 
 def _team_deployment() -> tuple[dict, dict]:
-    team = k8s("v1", "Namespace", "team-a", metadata={"labels": {"crucible.io/tenant": "a"}})
+    team = k8s("v1", "Namespace", "team-a", metadata={"labels": {"crucible.io/tenant": "a", "crucible.io/queued": "true"}})
     return team, k8s("apps/v1", "Deployment", "server", {"template": {}}, metadata={"namespace": "team-a"})
 
 
@@ -301,7 +302,7 @@ def test_with_kueues_pod_integration_what_makes_pods_in_its_namespaces_waits_for
 
 def test_without_kueues_pod_integration_a_deployment_does_not_meet_its_webhooks():
     team, server = _team_deployment()
-    assert verdicts(WEBHOOK, [kueue_release(TENANTS_ONLY), team, server]) == []
+    assert verdicts(WEBHOOK, [kueue_release(QUEUED_ONLY), team, server]) == []
 
 
 # --- REL-ORD-007 ----------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from addons.kueue import Kueue, KueueArgs
 from addons.observability import PROMETHEUS_SERVICE_ACCOUNT
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.placement_guard import PlacementGuard
+from addons.toleration_guard import TolerationGuard
 from addons.storage_drivers import LUSTRE_CLAIM
 from addons.jupyterhub import HUB_PORT, HUB_SERVICE_ACCOUNT, NOTEBOOK_PORT
 from addons.serving import APP as SERVING_APP, APP_LABEL as SERVING_APP_LABEL, MODEL_LABEL, PORT as SERVING_PORT
@@ -116,6 +117,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
     if groups:
         TenantGuard("tenant-guard", groups, [team.namespace for team in spec.teams], opts=opts)
     PlacementGuard("tenant-placement", opts=opts)  # tenant pods never tolerate the system nodes' taint
+    TolerationGuard("tenant-tolerations", opts=opts)  # and accelerator jobs state their pool's toleration
     exports: dict = {}
     namespaces: dict = {}
     for team, local_queue in zip(spec.teams, plan.local_queues):
@@ -174,7 +176,7 @@ KUEUE = Entry(
 )
 TEAMS = Entry(
     name="teams",
-    components=("crucible:platform:TenantGuard", "crucible:platform:PlacementGuard", "crucible:platform:Team"),
+    components=("crucible:platform:TenantGuard", "crucible:platform:PlacementGuard", "crucible:platform:TolerationGuard", "crucible:platform:Team"),
     enabled=lambda spec: bool(spec.teams),
     build=build_teams,
     output="tenancy",

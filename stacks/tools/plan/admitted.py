@@ -68,7 +68,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
-from components.accelerators import DEVICE_RESOURCES
+from components.accelerators import DEVICE_RESOURCES, from_resource
 from components.labels import EFA_RESOURCE, NODEPOOL_LABEL, POOL_LABEL
 from stacks.derive.allocatable import format_quantity, parse_quantity
 from stacks.tools.plan import lands as _lands
@@ -429,7 +429,8 @@ def _flavor_matches(spec: Mapping, flavor: Mapping) -> Optional[str]:
     for taint in fspec.get("nodeTaints") or []:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
             key = taint.get("key")
-            asks = any(key in ((c.get("resources") or {}).get(part) or {}) for c in spec.get("containers") or [] for part in ("requests", "limits"))
+            asked = {r for c in spec.get("containers") or [] for part in ("requests", "limits") for r in ((c.get("resources") or {}).get(part) or {})}
+            asks = any(from_resource(r).resource == key for r in asked)  # aws.amazon.com/neuroncore is the neuron taint's too
             hint = f" (the pods ask for {key}: tolerate it, {{key: {key}, operator: Exists, effect: {taint.get('effect')}}})" if asks else ""
             return f"untolerated taint {key} in flavor {name}{hint}"
     node_labels = {k: str(v) for k, v in (fspec.get("nodeLabels") or {}).items()}

@@ -1,0 +1,126 @@
+"""The admission rule that refuses, at submission, the team jobs Kueue would never admit onto an accelerator pool.
+
+Crucible's accelerator ResourceFlavors state their pool's taint as `nodeTaints` (stacks/derive/quotas.py): Kueue
+assigns such a flavor only to a pod set whose template tolerates the taint itself, so CPU-only work never overflows
+onto accelerator nodes. The other side of it: a job whose pod template asks for GPUs or Neuron devices but does not
+tolerate the taint is never admitted (its Workload waits, "untolerated taint"). EKS's ExtendedResourceToleration
+admission plugin adds the toleration to pods, not to the templates of Jobs, Ray clusters, MPIJobs, JobSets or
+LeaderWorkerSets, which is what Kueue reads. So a ValidatingAdmissionPolicy refuses such an object when it is
+created in a team namespace, saying which toleration to add. On CREATE only: objects that exist (and the updates
+Kueue and the operators make to them) are left alone. Bare pods, and Deployments' and StatefulSets' pods, get the
+toleration from the plugin before Kueue's pod webhook builds their workload.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.accelerators import ACCELERATED
+from components.labels import TENANT_LABEL
+from components.manifests import as_api
+
+TOLERATION_GUARD = "crucible-accelerator-tolerations"
+
+# What the policy reads, by kind: the API group of its resource and the CEL of the check over ``object``.
+RESOURCES = {  # kind -> (API group, plural)
+    "Job": ("batch", "jobs"),
+    "JobSet": ("jobset.x-k8s.io", "jobsets"),
+    "RayJob": ("ray.io", "rayjobs"),
+    "RayCluster": ("ray.io", "rayclusters"),
+    "RayService": ("ray.io", "rayservices"),
+    "MPIJob": ("kubeflow.org", "mpijobs"),
+    "LeaderWorkerSet": ("leaderworkerset.x-k8s.io", "leaderworkersets"),
+}
+
+
+def _asks(spec: str, resources: tuple[str, ...]) -> str:
+    """CEL: a container of the pod spec ``spec`` requests or limits one of ``resources``."""
+
+    def named(part: str) -> str:
+        return " || ".join(f"'{r}' in c.resources.{part}" for r in resources)
+
+    parts = " || ".join(f"(has(c.resources.{part}) && ({named(part)}))" for part in ("requests", "limits"))
+    return f"{spec}.containers.exists(c, has(c.resources) && ({parts}))"
+
+
+def _tolerates(spec: str, key: str) -> str:
+    """CEL: the pod spec ``spec`` tolerates the NoSchedule taint ``key`` (by its key, or an empty key with Exists)."""
+    matches_key = f"((has(t.key) && t.key != '') ? t.key == '{key}' : (has(t.operator) && t.operator == 'Exists'))"
+    matches_effect = "(!has(t.effect) || t.effect == '' || t.effect == 'NoSchedule')"
+    return f"(has({spec}.tolerations) && {spec}.tolerations.exists(t, {matches_key} && {matches_effect}))"
+
+
+def pod_spec_ok(spec: str) -> str:
+    """CEL: for each accelerator kind, the pod spec ``spec`` asks for none of its resources or tolerates its taint."""
+    return " && ".join(f"(!({_asks(spec, a.resources)}) || {_tolerates(spec, a.taint['key'])})" for a in ACCELERATED if a.taint)
+
+
+def _ray_cluster_ok(spec: str) -> str:
+    return f"{pod_spec_ok(f'{spec}.headGroupSpec.template.spec')} && (!has({spec}.workerGroupSpecs) || {spec}.workerGroupSpecs.all(g, {pod_spec_ok('g.template.spec')}))"
+
+
+def checks() -> dict[str, str]:
+    """kind -> CEL over ``object`` that every pod template of the object passes."""
+    lws = "object.spec.leaderWorkerTemplate"
+    return {
+        "Job": pod_spec_ok("object.spec.template.spec"),
+        "JobSet": f"object.spec.replicatedJobs.all(r, {pod_spec_ok('r.template.spec.template.spec')})",
+        "RayJob": f"!has(object.spec.rayClusterSpec) || ({_ray_cluster_ok('object.spec.rayClusterSpec')})",
+        "RayCluster": _ray_cluster_ok("object.spec"),
+        "RayService": f"!has(object.spec.rayClusterConfig) || ({_ray_cluster_ok('object.spec.rayClusterConfig')})",
+        "MPIJob": f"object.spec.mpiReplicaSpecs.all(k, {pod_spec_ok('object.spec.mpiReplicaSpecs[k].template.spec')})",
+        "LeaderWorkerSet": f"{pod_spec_ok(f'{lws}.workerTemplate.spec')} && (!has({lws}.leaderTemplate) || {pod_spec_ok(f'{lws}.leaderTemplate.spec')})",
+    }
+
+
+def message() -> str:
+    wanted = "; ".join(f"{', '.join(a.resources)}: {{key: {a.taint['key']}, operator: Exists, effect: NoSchedule}}" for a in ACCELERATED if a.taint)
+    return (
+        "a pod template asks for accelerators without tolerating their pool's taint, so Kueue would never admit it "
+        f"(the flavors admit only pod sets that tolerate it; EKS adds the toleration to pods, not to templates): add to "
+        f"its tolerations {wanted}"
+    )
+
+
+def toleration_guard() -> dict:
+    """The ValidatingAdmissionPolicy spec: one validation per kind, each true for the other kinds."""
+    rules: dict[str, list[str]] = {}
+    for group, plural in RESOURCES.values():
+        rules.setdefault(group, []).append(plural)
+    return {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]},
+            "resourceRules": [
+                {"apiGroups": [group], "apiVersions": ["*"], "operations": ["CREATE"], "resources": sorted(plurals)} for group, plurals in sorted(rules.items())
+            ],
+        },
+        "validations": [
+            {"expression": f"request.kind.kind != '{kind}' || ({expression})", "message": f"{kind}: {message()}", "reason": "Invalid"}
+            for kind, expression in checks().items()
+        ],
+    }
+
+
+class TolerationGuard(pulumi.ComponentResource):
+    """The policy and its binding (Deny)."""
+
+    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("crucible:platform:TolerationGuard", name, None, opts)
+        admission = k8s.admissionregistration.v1
+        self.policy = admission.ValidatingAdmissionPolicy(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=TOLERATION_GUARD),
+            spec=as_api(toleration_guard()),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.binding = admission.ValidatingAdmissionPolicyBinding(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=TOLERATION_GUARD),
+            spec=as_api({"policyName": TOLERATION_GUARD, "validationActions": ["Deny"]}),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
+        )
+        self.register_outputs({"policies": [TOLERATION_GUARD]})

@@ -33,6 +33,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
+from components.admission import denying_policy
 from components.manifests import as_api
 from components.labels import (
     BURN_IN_FAILED_TAINT,
@@ -241,14 +242,7 @@ class BurnIn(pulumi.ComponentResource):
             subjects=subject,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[events, account]),
         )
-        admission = k8s.admissionregistration.v1
-        policy = admission.ValidatingAdmissionPolicy(f"{name}-own-node", metadata=meta(name=POLICY), spec=as_api(own_node_policy()), opts=child)
-        policy_binding = admission.ValidatingAdmissionPolicyBinding(
-            f"{name}-own-node",
-            metadata=meta(name=POLICY),
-            spec=as_api({"policyName": POLICY, "validationActions": ["Deny"]}),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
+        _, policy_binding = denying_policy(f"{name}-own-node", POLICY, own_node_policy(), self, metadata=meta(name=POLICY))
         script = k8s.core.v1.ConfigMap(
             f"{name}-report", metadata=meta(name="burn-in-report", namespace=NAMESPACE), data={"report.py": REPORT_SCRIPT.read_text()}, opts=in_ns
         )

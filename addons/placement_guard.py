@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 
+from components.admission import denying_policy
 from components.labels import SYSTEM_TAINT, TENANT_LABEL
-from components.manifests import as_api
 
 PLACEMENT_GUARD = "crucible-tenant-placement"
 
@@ -56,17 +55,5 @@ class PlacementGuard(pulumi.ComponentResource):
 
     def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:PlacementGuard", name, None, opts)
-        admission = k8s.admissionregistration.v1
-        self.policy = admission.ValidatingAdmissionPolicy(
-            name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=PLACEMENT_GUARD),
-            spec=as_api(placement_guard()),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.binding = admission.ValidatingAdmissionPolicyBinding(
-            name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=PLACEMENT_GUARD),
-            spec=as_api({"policyName": PLACEMENT_GUARD, "validationActions": ["Deny"]}),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
-        )
+        self.policy, self.binding = denying_policy(name, PLACEMENT_GUARD, placement_guard(), self)
         self.register_outputs({"policies": [PLACEMENT_GUARD]})

@@ -51,6 +51,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
+from components.admission import denying_policy
 from components.identity import PodIdentityRole
 from components.labels import TENANT_LABEL, WORKLOAD_LABEL, queued_namespace
 from components.partitions import partition_of
@@ -404,17 +405,7 @@ class TenantGuard(pulumi.ComponentResource):
 
     def __init__(self, name: str, tenant_groups: Sequence[str], tenant_namespaces: Sequence[str] = (), opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:TenantGuard", name, None, opts)
-        admission = k8s.admissionregistration.v1
-        self.policy = admission.ValidatingAdmissionPolicy(
-            f"{name}-network-policies",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
-            spec=as_api(network_policy_guard(tenant_groups, tenant_namespaces)),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.binding = admission.ValidatingAdmissionPolicyBinding(
-            f"{name}-network-policies",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NETWORK_POLICY_GUARD),
-            spec=as_api({"policyName": NETWORK_POLICY_GUARD, "validationActions": ["Deny"]}),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
+        self.policy, self.binding = denying_policy(
+            f"{name}-network-policies", NETWORK_POLICY_GUARD, network_policy_guard(tenant_groups, tenant_namespaces), self
         )
         self.register_outputs({"policies": [NETWORK_POLICY_GUARD]})

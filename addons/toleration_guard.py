@@ -16,11 +16,10 @@ from __future__ import annotations
 from typing import Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.accelerators import ACCELERATED
+from components.admission import denying_policy
 from components.labels import TENANT_LABEL
-from components.manifests import as_api
 
 TOLERATION_GUARD = "crucible-accelerator-tolerations"
 
@@ -110,17 +109,5 @@ class TolerationGuard(pulumi.ComponentResource):
 
     def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("crucible:platform:TolerationGuard", name, None, opts)
-        admission = k8s.admissionregistration.v1
-        self.policy = admission.ValidatingAdmissionPolicy(
-            name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=TOLERATION_GUARD),
-            spec=as_api(toleration_guard()),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.binding = admission.ValidatingAdmissionPolicyBinding(
-            name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=TOLERATION_GUARD),
-            spec=as_api({"policyName": TOLERATION_GUARD, "validationActions": ["Deny"]}),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
-        )
+        self.policy, self.binding = denying_policy(name, TOLERATION_GUARD, toleration_guard(), self)
         self.register_outputs({"policies": [TOLERATION_GUARD]})

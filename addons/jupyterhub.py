@@ -41,7 +41,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from addons.storage_drivers import LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, lustre_volume_name, s3_pv_spec, static_claim
+from addons.storage_drivers import S3_VOLUME_SIZE, LustreVolumeArgs, S3VolumeArgs, lustre_pv_spec, lustre_volume_name, s3_pv_spec, static_claim
 from addons.tenancy import RAY_PORTS
 from components import versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
@@ -512,7 +512,7 @@ class JupyterHub(pulumi.ComponentResource):
                     self.namespace.metadata.name,
                     s3_pv_spec(handle, args.namespace, claim, args.region),
                     "ReadOnlyMany",
-                    "1200Gi",
+                    S3_VOLUME_SIZE,
                     stateful,
                 )
             )

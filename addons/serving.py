@@ -43,6 +43,7 @@ from typing import Any, Literal, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from addons.storage_drivers import S3_VOLUME_SIZE
 from components import versions
 from components.helm_addon import HelmChart, helm_release, merge_values, on_system_nodes_at
 from components.labels import NODEPOOL_LABEL, POOL_LABEL, QUEUE_LABEL, pod_security
@@ -511,7 +512,7 @@ def public_ingress(args: VllmModelArgs) -> tuple[dict, dict]:
 def s3_weights_pv(args: VllmModelArgs, bucket: pulumi.Input[str]) -> dict:
     """A static, read-only Mountpoint for S3 volume of the weights' prefix, cached on the node (emptyDir)."""
     return {
-        "capacity": {"storage": "1200Gi"},
+        "capacity": {"storage": S3_VOLUME_SIZE},
         "accessModes": ["ReadOnlyMany"],
         "persistentVolumeReclaimPolicy": "Retain",
         "storageClassName": "",
@@ -582,7 +583,7 @@ class VllmModel(pulumi.ComponentResource):
                         "accessModes": ["ReadOnlyMany"],
                         "storageClassName": "",
                         "volumeName": pv.metadata.name,
-                        "resources": {"requests": {"storage": "1200Gi"}},
+                        "resources": {"requests": {"storage": S3_VOLUME_SIZE}},
                     }
                 ),
                 opts=stateful,

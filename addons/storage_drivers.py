@@ -185,10 +185,16 @@ def lustre_pv_spec(args: LustreVolumeArgs, namespace: str, claim: str) -> dict:
     }
 
 
+# A Mountpoint for S3 volume's size: Kubernetes requires one, S3 ignores it. Its claims ask for the same amount, which
+# the namespace's ResourceQuota counts (requests.storage).
+S3_VOLUME_GIB = 1200
+S3_VOLUME_SIZE = f"{S3_VOLUME_GIB}Gi"
+
+
 def s3_pv_spec(args: S3VolumeArgs, namespace: str, claim: str, region: str) -> dict:
     """A static, read-only Mountpoint for S3 PersistentVolume (capacity is required by Kubernetes, ignored by S3)."""
     return {
-        "capacity": {"storage": "1200Gi"},
+        "capacity": {"storage": S3_VOLUME_SIZE},
         "accessModes": ["ReadOnlyMany"],
         "persistentVolumeReclaimPolicy": "Retain",
         "storageClassName": "",
@@ -230,7 +236,7 @@ class SharedVolumes(pulumi.ComponentResource):
             )
         for bucket in args.read_only_buckets:
             pv, pvc = s3_pv_name(bucket.logical_name), s3_pvc_name(bucket.logical_name)
-            self._pair(name, f"s3-{bucket.logical_name}", pv, pvc, s3_pv_spec(bucket, args.namespace, pvc, args.region), "ReadOnlyMany", "1200Gi", after)
+            self._pair(name, f"s3-{bucket.logical_name}", pv, pvc, s3_pv_spec(bucket, args.namespace, pvc, args.region), "ReadOnlyMany", S3_VOLUME_SIZE, after)
         self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-{args.storage_class_name}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.storage_class_name),

@@ -188,6 +188,12 @@ def _overlay_claiming_gpus_the_nodes_do_not_advertise(d):
     _add_like(d, like, "pool-serve-overlay-4", "kubernetes:karpenter.sh/v1alpha1:NodeOverlay", inputs)
 
 
+def _team_storage_quota_back_to_the_teams_own_budget(d):
+    # prod's llm quota with no storage left for the claims the stack makes there (its 1Gi Lustre claim)
+    quota = _resource(d, "kubernetes:core/v1:ResourceQuota", "team-llm-quota")["inputs"]["spec"]["hard"]
+    quota["requests.storage"] = "0Gi"
+
+
 def _uncapped_gpus(d):
     _nodepool(d, "serve")["inputs"]["spec"]["limits"].pop("nvidia.com/gpu")
 
@@ -557,6 +563,7 @@ EDITS = {
     "rel-node-006-pinned-amis": _ami_follows_latest,
     "rel-node-007-karpenter-off-karpenter-nodes": _karpenter_unpinned_from_system_nodes,
     "ai-gpu-001-accelerator-taints": _untainted_gpu_pool,
+    "rel-k8s-005-claims-within-quota": _team_storage_quota_back_to_the_teams_own_budget,
     "ai-karp-004-time-sliced-pools-simulated": _overlay_claiming_gpus_the_nodes_do_not_advertise,
     "rel-iam-005-policy-size-quotas": _karpenter_policy_past_iams_quota,
     "ai-gpu-002-neuron-devices-for-non-root": _neuron_devices_left_to_root,

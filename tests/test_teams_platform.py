@@ -439,3 +439,15 @@ def test_the_platform_identities_still_write_network_policies(guard):
 
 def test_no_tenant_guard_without_teams():
     assert plan("dev").of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy") == []
+
+
+def test_the_team_quota_adds_the_claims_the_platform_makes_in_the_namespace():
+    # inference: two served models read their weights from S3 through 1200Gi static claims in the serving namespace;
+    # the quota admission counts them (REL-K8S-005), so the team's 2000Gi and 20 claims stay its own
+    from helpers import shipped_report
+
+    resources = shipped_report("inference")[0]["resources"]
+    (quota,) = [r["inputs"]["spec"]["hard"] for r in resources if r["type"] == "kubernetes:core/v1:ResourceQuota" and r["name"] == "team-serving-quota"]
+    weights = [r for r in resources if r["type"] == "kubernetes:core/v1:PersistentVolumeClaim" and r["inputs"]["metadata"]["name"].endswith("-weights")]
+    assert len(weights) == 2
+    assert quota["requests.storage"] == f"{2000 + 2 * 1200}Gi" and quota["persistentvolumeclaims"] == str(20 + 2)

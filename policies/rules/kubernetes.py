@@ -12,6 +12,7 @@ from typing import Optional
 from components.accelerators import DEVICE_RESOURCES
 from policies.support import cidrs, helm, imds
 from policies.support.kubernetes import WORKLOAD_LABEL, is_tenant, objects_in, tenant_namespaces
+from policies.support.quantity import parse_quantity
 from policies.support.rule import Ctx, Res, Stack, stack_policy
 from policies.support.tokens import (
     ADMISSION_POLICY,
@@ -22,6 +23,7 @@ from policies.support.tokens import (
     NAMESPACE,
     NETWORK_POLICY,
     RBAC_ROLE,
+    PERSISTENT_VOLUME_CLAIM,
     RESOURCE_QUOTA,
     ROLE_BINDING,
     any_of,
@@ -604,4 +606,48 @@ SEC_K8S_004 = stack_policy(
     anchor="EKS BPG multitenancy: network policies; Kubernetes ValidatingAdmissionPolicy (GA 1.30)",
 )
 
-POLICIES = [SEC_NET_003, SEC_K8S_001, REL_K8S_002, SEC_K8S_003, SEC_K8S_004]
+# REL-K8S-005 ---------------------------------------------------------------------------------------------------
+# The API server's ResourceQuota admission counts every claim created in the namespace, static ones included, against
+# `persistentvolumeclaims` and `requests.storage`: the claim that goes over is refused ("exceeded quota"), and what
+# depends on it (a served model's Deployment) is never created.
+GI = 2**30
+
+
+def _claims_fit(stack: Stack, ctx: Ctx) -> None:
+    for ns in stack.of(NAMESPACE):
+        with ctx.each():
+            quotas = [q for q in objects_in(stack, ns, RESOURCE_QUOTA) if not as_list(q.get("spec", "scopes")) and not q.get("spec", "scopeSelector")]
+            claims = objects_in(stack, ns, PERSISTENT_VOLUME_CLAIM)
+            if not quotas or not claims:
+                continue
+            requested = sum((parse_quantity(known(c.get("spec", "resources", "requests", "storage"))) or 0) for c in claims)
+            for quota in quotas:
+                hard = as_dict(quota.get("spec", "hard"))
+                storage = parse_quantity(known(hard.get("requests.storage"))) if "requests.storage" in hard else None
+                count = parse_quantity(known(hard.get("persistentvolumeclaims"))) if "persistentvolumeclaims" in hard else None
+                names = ", ".join(sorted(c.k8s_name or c.name for c in claims))
+                if storage is not None and requested > storage:
+                    ctx.violation(
+                        quota,
+                        f"namespace {ns.k8s_name!r}: its claims ({names}) request {requested / GI:g}Gi together but the quota allows "
+                        f"requests.storage {storage / GI:g}Gi: the API server refuses the claim that goes over. Raise "
+                        "`crucible:teams[].storageGib` or let static claims request a token amount (they bind their volume whatever they ask).",
+                    )
+                if count is not None and len(claims) > count:
+                    ctx.violation(
+                        quota,
+                        f"namespace {ns.k8s_name!r}: {len(claims)} claims ({names}) but the quota allows persistentvolumeclaims "
+                        f"{count:g}; raise `crucible:teams[].volumes`.",
+                    )
+
+
+REL_K8S_005 = stack_policy(
+    rule_id="REL-K8S-005",
+    slug="claims-within-quota",
+    description="The PersistentVolumeClaims a stack creates in a namespace fit that namespace's ResourceQuota "
+    "(requests.storage, persistentvolumeclaims): the API server refuses the claim that goes over.",
+    check=_claims_fit,
+    anchor="Kubernetes Resource Quotas: storage resource quota (ResourceQuota admission)",
+)
+
+POLICIES = [SEC_NET_003, SEC_K8S_001, REL_K8S_002, SEC_K8S_003, SEC_K8S_004, REL_K8S_005]

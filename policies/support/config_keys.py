@@ -45,6 +45,7 @@ KEYS: dict[str, Optional[str]] = {
     "SEC-K8S-003": None,
     "SEC-K8S-004": None,
     "REL-K8S-002": None,
+    "REL-K8S-005": "teams[].storageGib",
     "SEC-NODE-001": None,
     "SEC-NODE-002": "pools[].imdsHopLimit",
     "SEC-NODE-003": None,

@@ -125,8 +125,16 @@ class TeamSpec:
         "`kueue.x-k8s.io/priority-class` label says unless they pick another. Default: `queues.defaultPriorityClass`.",
         default=None,
     )
-    volumes: int = setting("Most PersistentVolumeClaims in the team namespace (ResourceQuota).", default=20, check=in_range(0, 10000))
-    storage_gib: int = setting("Most GiB of volume storage requested in the team namespace (ResourceQuota).", default=2000, check=in_range(0, 1000000))
+    volumes: int = setting(
+        "Most PersistentVolumeClaims of the team's own in its namespace (ResourceQuota; the claims of its served models' S3 weights are added).",
+        default=20,
+        check=in_range(0, 10000),
+    )
+    storage_gib: int = setting(
+        "Most GiB of volume storage the team requests in its namespace (ResourceQuota; the served models' S3 weight claims, 1200 GiB each, are added).",
+        default=2000,
+        check=in_range(0, 1000000),
+    )
 
     @property
     def namespace(self) -> str:

@@ -304,3 +304,31 @@ def _():
     q = _kueue_objects()
     ns = q.namespace("vision", checkpointing=False)
     return [ns, q.local_queue(ns), q.cluster_queue(preemption={"reclaimWithinCohort": "Any"})], ["vision"]
+
+
+# REL-K8S-005: claims the namespace's quota refuses -------------------------------------------------------------------
+def _claims():
+    import test_policy_kubernetes as k
+
+    return k
+
+
+@firing("rel-k8s-005-claims-within-quota", "storage-over-the-quota")
+def _():
+    k = _claims()
+    ns = k.namespace("serving", "serving")
+    return [ns, k.quota_in(ns), k.claim_in(ns, "a", "1200Gi"), k.claim_in(ns, "b", "1200Gi")], ["serving-quota"]
+
+
+@firing("rel-k8s-005-claims-within-quota", "one-claim-bigger-than-the-quota")
+def _():
+    k = _claims()
+    ns = k.namespace("serving", "serving")
+    return [ns, k.quota_in(ns, storage="100Gi"), k.claim_in(ns, "weights", "1200Gi")], ["serving-quota"]
+
+
+@firing("rel-k8s-005-claims-within-quota", "more-claims-than-counted")
+def _():
+    k = _claims()
+    ns = k.namespace("serving", "serving")
+    return [ns, k.quota_in(ns, claims="0"), k.claim_in(ns, "lustre", "1Gi")], ["serving-quota"]

@@ -244,3 +244,42 @@ def test_a_guard_that_lets_the_teams_service_accounts_through_fires():
     # system:serviceaccounts:<namespace>, not the team's groups
     ns = namespace()
     assert verdicts("sec-k8s-004-tenant-network-policy-guard", [ns, team_admins(ns), *guard(["vision-admins"])]) == [("vision", "mandatory")]
+
+
+# REL-K8S-005
+CLAIMS = "rel-k8s-005-claims-within-quota"
+
+
+def quota_in(ns: dict, storage: str = "2000Gi", claims: str = "20") -> dict:
+    quota = k8s("v1", "ResourceQuota", f"{ns['inputs']['metadata']['name']}-quota", {"hard": {"requests.storage": storage, "persistentvolumeclaims": claims}})
+    quota["inputs"]["metadata"]["namespace"] = ns["inputs"]["metadata"]["name"]
+    return link(quota, "metadata", ns)
+
+
+def claim_in(ns: dict, name: str, storage: str) -> dict:
+    spec = {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "resources": {"requests": {"storage": storage}}}
+    claim = k8s("v1", "PersistentVolumeClaim", name, spec)
+    claim["inputs"]["metadata"]["namespace"] = ns["inputs"]["metadata"]["name"]
+    return link(claim, "metadata", ns)
+
+
+def test_claims_that_fit_the_namespace_quota_pass():
+    ns = namespace("serving", "serving")
+    assert verdicts(CLAIMS, [ns, quota_in(ns), claim_in(ns, "lustre", "1Gi"), claim_in(ns, "weights", "1200Gi")]) == []
+
+
+def test_claims_that_request_more_storage_than_the_quota_allows_fire_on_the_quota():
+    # the inference preset before its fix: two served models' 1200Gi weight claims and the team's 1Gi Lustre claim
+    ns = namespace("serving", "serving")
+    resources = [ns, quota_in(ns), claim_in(ns, "lustre", "1Gi"), claim_in(ns, "a-weights", "1200Gi"), claim_in(ns, "b-weights", "1200Gi")]
+    assert verdicts(CLAIMS, resources) == [("serving-quota", "mandatory")]
+
+
+def test_more_claims_than_the_quota_counts_fire():
+    ns = namespace("serving", "serving")
+    assert verdicts(CLAIMS, [ns, quota_in(ns, claims="1"), claim_in(ns, "a", "1Gi"), claim_in(ns, "b", "1Gi")]) == [("serving-quota", "mandatory")]
+
+
+def test_claims_of_another_namespace_do_not_count():
+    ns, other = namespace("serving", "serving"), namespace("vision", "vision")
+    assert verdicts(CLAIMS, [ns, other, quota_in(ns, storage="1Gi"), claim_in(ns, "lustre", "1Gi"), claim_in(other, "big", "1200Gi")]) == []

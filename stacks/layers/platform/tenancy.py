@@ -4,7 +4,7 @@ LocalQueue, data identity) behind the tenant guards. Nothing is installed when n
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 
@@ -13,7 +13,7 @@ from addons.observability import PROMETHEUS_SERVICE_ACCOUNT
 from addons.kuberay import NAMESPACE as KUBERAY_NAMESPACE
 from addons.placement_guard import PlacementGuard
 from addons.toleration_guard import TolerationGuard
-from addons.storage_drivers import LUSTRE_CLAIM
+from addons.storage_drivers import LUSTRE_CLAIM, S3_VOLUME_GIB
 from addons.jupyterhub import HUB_PORT, HUB_SERVICE_ACCOUNT, NOTEBOOK_PORT
 from addons.serving import APP as SERVING_APP, APP_LABEL as SERVING_APP_LABEL, MODEL_LABEL, PORT as SERVING_PORT
 from addons.tenancy import KUBERAY_OPERATOR_PORTS, SERVICE_ACCOUNT, ExposedApp, NotebookAccess, Team, TeamArgs, TenantGuard
@@ -31,8 +31,18 @@ ACCELERATORS = DEVICE_RESOURCES
 EXTENDED = (EFA_RESOURCE,)
 
 
-def team_quota(plan: QueuePlan, team) -> dict[str, str]:
-    """ResourceQuota spec.hard: at most what Kueue can admit for the team across pools; volumes from config.
+def platform_claims_gib(spec: PlatformSpec, team: str) -> list[int]:
+    """GiB of each claim the platform itself makes in the team namespace beyond the team's `lustre` token claim:
+    the served models' S3 weight volumes (addons/serving.py), whose claims ask for the volume's nominal size."""
+    from stacks.layers.platform.serving import team_of
+
+    return [S3_VOLUME_GIB for m in spec.serving.models if m.weights == "s3" and team_of(spec, m) == team]
+
+
+def team_quota(plan: QueuePlan, team, platform_claims: Sequence[int] = ()) -> dict[str, str]:
+    """ResourceQuota spec.hard: at most what Kueue can admit for the team across pools; volumes from config, plus
+    the claims the platform makes there (``platform_claims``, GiB each): the quota admission counts every claim,
+    static ones included, and would refuse the one that goes over (REL-K8S-005), so the team's budget stays its own.
 
     Huge pages are always 0: no node offers any (Karpenter models none: components/labels.py), so the API server
     refuses a pod asking for them at once ("exceeded quota") instead of letting it wait Pending for ever."""
@@ -43,8 +53,8 @@ def team_quota(plan: QueuePlan, team) -> dict[str, str]:
         if resource in plan.covered:
             hard[f"requests.{resource}"] = quantity(resource, team_max(plan, team.name, resource))
     hard[f"requests.{HUGEPAGES_RESOURCE}"] = "0"
-    hard["persistentvolumeclaims"] = str(team.volumes)
-    hard["requests.storage"] = f"{team.storage_gib}Gi"
+    hard["persistentvolumeclaims"] = str(team.volumes + len(platform_claims))
+    hard["requests.storage"] = f"{team.storage_gib + sum(platform_claims)}Gi"
     return hard
 
 
@@ -130,7 +140,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
                 training=is_training_team(team, spec),
                 admin_groups=team.admin_groups,
                 member_groups=team.member_groups,
-                quota=team_quota(plan, team),
+                quota=team_quota(plan, team, platform_claims_gib(spec, team.name)),
                 cluster_name=cluster.name,
                 region=spec.region,
                 bucket_arns=bucket_arns,

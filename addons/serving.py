@@ -23,9 +23,9 @@ One model (:class:`VllmModel`), in its team's namespace:
   waiting (`vllm:num_requests_waiting`) and, on GPUs, KV-cache use (`vllm:kv_cache_usage_perc`), per replica,
   queried from kube-prometheus-stack's Prometheus, which scrapes each server through a PodMonitor. Why KEDA and
   not the HPA with prometheus-adapter: the adapter turns every metric into a cluster-wide custom-metrics API whose
-  rules are one shared ConfigMap (a mistake there breaks every HPA), and the HPA cannot scale to zero; a
-  ScaledObject carries its own PromQL, scales to zero and back (minReplicaCount 0, activation on the first
-  waiting request) and creates the HPA itself. Karpenter brings the nodes the new replicas ask for.
+  rules are one shared ConfigMap (a mistake there breaks every HPA); a ScaledObject carries its own PromQL and
+  creates the HPA itself. Never to zero: the signals are the server's own metrics, gone with its last replica, so
+  nothing would scale it back up (the spec refuses minReplicas 0). Karpenter brings the nodes the new replicas ask for.
 - **A PodDisruptionBudget** (maxUnavailable 1 while a model runs more than one replica, minAvailable 1 for a
   single one: a consolidation then waits for a replacement elsewhere) keeps serving capacity while Karpenter
   consolidates. For a LeaderWorkerSet it covers the leader pods.
@@ -376,7 +376,9 @@ def leader_worker_set(args: VllmModelArgs) -> dict:
         "metadata": {"name": args.name, "namespace": args.namespace, "labels": {**args.labels, **args.queue_labels}},
         "spec": {
             **({} if args.prometheus_url is not None else {"replicas": max(args.min_replicas, 1)}),  # as for a Deployment
-            "startupPolicy": "LeaderReady",
+            # startupPolicy stays LeaderCreated (the default): the workers start with the leader. LeaderReady would
+            # wait for the leader's readiness (`vllm serve` answering /health), which needs the workers' GPUs in
+            # its Ray cluster first: the group would never start.
             "leaderWorkerTemplate": {
                 "size": args.nodes,
                 "restartPolicy": "RecreateGroupOnPodRestart",
@@ -448,8 +450,6 @@ def pod_monitor(args: VllmModelArgs) -> dict:
 def pdb_spec(args: VllmModelArgs) -> dict:
     selector = {"matchLabels": {**args.labels, "role": "leader"} if args.multi_node else args.labels}
     budget = {"maxUnavailable": 1} if args.max_replicas > 1 and args.min_replicas > 1 else {"minAvailable": 1}
-    if args.min_replicas == 0:
-        budget = {"maxUnavailable": 1}  # scaled to zero there is nothing to keep; at one replica a drain waits for none
     return {**budget, "selector": selector}
 
 

@@ -40,13 +40,13 @@ MODELS = [
         "maxReplicas": 2,
         "preload": True,
     },
-    # 7B on one L40S, scaled to zero when idle, public behind an ALB with TLS and OIDC
+    # 7B on one L40S, one to four replicas on its load, public behind an ALB with TLS and OIDC
     {
         "name": "mistral",
         "model": "mistralai/Mistral-7B-Instruct-v0.3",
         "pool": "l40s",
         "weightsBucket": "datasets",
-        "minReplicas": 0,
+        "minReplicas": 1,
         "maxReplicas": 4,
         "exposure": "public",
         "certificateArn": CERT,
@@ -122,6 +122,25 @@ def test_a_replica_spanning_nodes_is_a_leader_worker_set_group_over_efa(run):
     # vLLM's documented LWS launch with Ray: the leader starts the Ray head for the group, then `vllm serve`
     assert f"{MULTI_NODE_SCRIPT} leader --ray_cluster_size=$(LWS_GROUP_SIZE)" in leader and "--tensor-parallel-size 8 --pipeline-parallel-size 2" in leader
     assert f"{MULTI_NODE_SCRIPT} worker --ray_address=$(LWS_LEADER_ADDRESS)" in worker
+
+
+def test_lustre_weights_are_mounted_from_the_directory_linked_to_their_bucket(run):
+    # the team's `lustre` claim mounts the file system's root; the datasets bucket is linked at /datasets
+    lws = by_name(models_of(run, LWS))["llama-70b"]
+    (mount,) = [m for m in lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]["volumeMounts"] if m["name"] == "weights"]
+    paths = [r.inputs["fileSystemPath"] for r in run.of_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")]
+    assert mount["subPath"] == "datasets/models/meta-llama/Llama-3.1-70B-Instruct"
+    assert any(mount["subPath"].startswith(p.strip("/") + "/") for p in paths), paths
+
+
+def test_the_workers_of_a_group_start_with_its_leader_not_after_it_is_ready(run):
+    # LWS v0.8 startupPolicy LeaderReady creates the workers' StatefulSet only once the leader pod is Ready; the
+    # leader is Ready when `vllm serve` answers /health, after multi-node-serving.sh has seen the whole Ray cluster
+    # (the workers): a deadlock. LeaderCreated (the default) starts them together, as vLLM's LWS example does.
+    lws = by_name(models_of(run, LWS))["llama-70b"]
+    assert lws["spec"].get("startupPolicy", "LeaderCreated") == "LeaderCreated"
+    leader = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]
+    assert leader["readinessProbe"]["httpGet"]["path"] == "/health"
 
 
 def test_a_replica_on_one_node_is_a_deployment(run):
@@ -222,7 +241,7 @@ def test_gpu_models_scale_on_queue_and_kv_cache_and_neuron_on_the_queue(run):
 
 def test_scale_to_zero_is_per_model_and_the_autoscaled_replica_count_is_left_to_keda(run):
     scaled = by_name(models_of(run, SCALED))
-    assert scaled["mistral"]["spec"]["minReplicaCount"] == 0 and scaled["llama-8b-neuron"]["spec"]["minReplicaCount"] == 1
+    assert scaled["mistral"]["spec"]["minReplicaCount"] == 1 and scaled["llama-8b-neuron"]["spec"]["minReplicaCount"] == 1
     assert scaled["llama-70b"]["spec"]["scaleTargetRef"]["kind"] == "LeaderWorkerSet"
     assert "replicas" not in by_name(models_of(run, DEPLOYMENT))["mistral"]["spec"]  # a `pulumi up` never undoes a scale
 

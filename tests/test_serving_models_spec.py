@@ -162,13 +162,31 @@ def test_a_model_needs_a_team_namespace():
     assert any(str(p).startswith("crucible:serving.models[0].team: no team") for p in caught.value.problems)
 
 
-def test_autoscaling_and_scale_to_zero_need_prometheus():
+def test_autoscaling_needs_prometheus():
     off = {"addons": {"observability": {"enabled": False}}}
-    for overrides, key in (({"minReplicas": 0}, "minReplicas"), ({"minReplicas": 1, "maxReplicas": 3}, "maxReplicas")):
-        config = stack_config("dev", pools=POOLS, teams=TEAMS, serving={"models": [model(tensorParallelSize=8, **overrides)]}, **off)
-        with pytest.raises(ConfigError) as caught:
-            load_spec(config, "test")
-        assert any(str(p).startswith(f"crucible:serving.models[0].{key}: ") and "observability" in str(p) for p in caught.value.problems), caught.value.problems
+    config = stack_config("dev", pools=POOLS, teams=TEAMS, serving={"models": [model(tensorParallelSize=8, minReplicas=1, maxReplicas=3)]}, **off)
+    with pytest.raises(ConfigError) as caught:
+        load_spec(config, "test")
+    assert any(str(p).startswith("crucible:serving.models[0].maxReplicas: ") and "observability" in str(p) for p in caught.value.problems), (
+        caught.value.problems
+    )
+
+
+@pytest.mark.parametrize("observability", [True, False])
+def test_scale_to_zero_is_refused_since_nothing_would_scale_it_back_up(observability):
+    # KEDA's Prometheus triggers read vLLM's own metrics: at zero replicas the query is empty, never above the
+    # activation threshold, and a request finds no endpoint to wait on
+    config = stack_config(
+        "dev",
+        pools=POOLS,
+        teams=TEAMS,
+        serving={"models": [model(tensorParallelSize=8, minReplicas=0, maxReplicas=3)]},
+        addons={"observability": {"enabled": observability}},
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_spec(config, "test")
+    (problem,) = [str(p) for p in caught.value.problems if "minReplicas" in str(p)]
+    assert problem.startswith("crucible:serving.models[0].minReplicas: got 0; allowed: 1 or more") and "never come back" in problem
 
 
 def test_a_public_model_needs_the_stack_to_allow_public_load_balancers():
@@ -199,3 +217,33 @@ def test_the_replicas_must_fit_the_team_quota_the_api_server_enforces():
         load_spec(config, "test")
     found = [str(p) for p in caught.value.problems]
     assert any(p.startswith("crucible:serving.models[0].maxReplicas: got 4: 4 × 8 nvidia.com/gpu per replica exceeds team 'llm'") for p in found), found
+
+
+# ---- weights on Lustre are found where the repository links put them ------------------------------------------------
+
+
+def test_lustre_weights_default_to_the_datasets_link_folder():
+    # storage.lustre.repositories links the datasets bucket at /datasets; the README uploads weights to
+    # s3://<datasets>/models/<model id>/, which Lustre shows at /datasets/models/<model id>
+    from stacks.spec.serving import lustre_weights_folder
+
+    spec = spec_of("dev", pools=POOLS, teams=TEAMS, serving={"models": [model(weights="lustre", weightsBucket=None, preload=True, tensorParallelSize=8)]})
+    assert lustre_weights_folder(spec, spec.serving.models[0]) == f"datasets/models/{LLAMA70}"
+
+
+def test_preloading_lustre_weights_outside_every_linked_directory_is_refused():
+    found = problems(model(weights="lustre", weightsBucket=None, preload=True, weightsPrefix="models/llama"))
+    assert any("serving.models[0].weightsPrefix" in p and "under a directory linked to S3" in p and "/datasets" in p for p in found), found
+
+
+def test_lustre_weights_without_a_whole_bucket_link_need_their_folder():
+    config = stack_config(
+        "dev",
+        pools=POOLS,
+        teams=TEAMS,
+        storage={"lustre": {"repositories": [{"path": "/ckpt", "bucket": "checkpoints", "prefix": "runs/"}]}},
+        serving={"models": [model(weights="lustre", weightsBucket=None)]},
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_spec(config, "test")
+    assert any("serving.models[0].weightsPrefix" in str(p) and "required" in str(p) for p in caught.value.problems), caught.value.problems

@@ -355,7 +355,7 @@ class LeaderWorkerSetSpec:
 class KedaSpec:
     enabled: bool = setting(
         "Install KEDA with served models when Prometheus is on (addons.observability): it scales serving.models[] on the "
-        "server's metrics, so a model with maxReplicas above minReplicas (or minReplicas 0) needs it.",
+        "server's metrics, so a model with maxReplicas above minReplicas needs it.",
         default=True,
     )
     version: str = setting("Chart version of kedacore/charts keda (https://kedacore.github.io/charts).", default=KEDA_CHART_VERSION, check=semver)

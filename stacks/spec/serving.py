@@ -74,7 +74,8 @@ class ServingModelSpec:
         "vLLM --max-model-len: the longest context (prompt + output tokens) a request may use.", default=8192, check=in_range(128, 1048576)
     )
     min_replicas: int = setting(
-        "Fewest replicas. 0 scales to zero when idle (KEDA): the first request then waits a cold start (the plan states it).",
+        "Fewest replicas, at least 1: the autoscaler's signals are the server's own metrics, which vanish with its last "
+        "replica, so a model scaled to zero would never be scaled back up.",
         default=1,
         check=in_range(0, 100),
     )
@@ -106,7 +107,8 @@ class ServingModelSpec:
         check=k8s_name,
     )
     weights_prefix: Optional[str] = setting(
-        "Folder of the weights in weightsBucket (weights: s3) or in the Lustre file system (weights: lustre). Default: models/<model id>.",
+        "Folder of the weights in weightsBucket (weights: s3), or in the Lustre file system from its root (weights: lustre). Default: "
+        "models/<model id>, on Lustre under the directory linked to the datasets bucket (datasets/models/<model id>).",
         default=None,
         check=weights_folder,
     )
@@ -162,7 +164,24 @@ class ServingModelSpec:
 
     @property
     def weights_folder(self) -> str:
+        """The weights' folder in the bucket (s3), or in the file system as stated (lustre: see lustre_weights_folder)."""
         return (self.weights_prefix or f"models/{self.model}").strip("/")
+
+
+def lustre_weights_folder(spec: "PlatformSpec", m: ServingModelSpec) -> Optional[str]:
+    """Where a weights: lustre model's files are, from the file system's root (what the team's `lustre` claim
+    mounts): weightsPrefix as stated, else models/<model id> under the directory linked to the bucket whose
+    prefix holds it (storage.lustre.repositories: a whole-bucket link, the `datasets` bucket's first, where the
+    README uploads weights). None: no link holds them."""
+    if m.weights_prefix:
+        return m.weights_prefix.strip("/")
+    links = [r for r in spec.storage.lustre.repositories if not r.prefix.strip("/")]
+    links.sort(key=lambda r: r.bucket != "datasets")
+    return f"{links[0].path.strip('/')}/models/{m.model}" if links else None
+
+
+def _under_a_link(spec: "PlatformSpec", folder: str) -> bool:
+    return any(folder == r.path.strip("/") or folder.startswith(r.path.strip("/") + "/") for r in spec.storage.lustre.repositories)
 
 
 def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
@@ -190,10 +209,14 @@ def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 f"{at}.weights",
                 "got 'hub'; prod never downloads weights from a hub at start (slow, rate-limited, not reproducible): use s3 (weightsUri) or lustre",
             )
-        if m.min_replicas == 0 and not spec.addons.observability.enabled:
+        if m.min_replicas == 0:
+            # KEDA's Prometheus scaler reads vLLM's metrics, which only running replicas export: at zero the query is
+            # empty (ignoreNullValues: read as 0), never above the activation threshold, and a request to the Service
+            # finds no endpoint to wait on. Nothing would scale the model back up.
             ctx.problem(
                 f"{at}.minReplicas",
-                "got 0; scaling to zero (and back) is KEDA on the server's metrics, which needs addons.observability.enabled: true (Prometheus)",
+                "got 0; allowed: 1 or more. The autoscaler scales on the server's own metrics (requests waiting, KV cache), "
+                "which vanish with its last replica: a model scaled to zero would never come back",
             )
         elif m.max_replicas > m.min_replicas and not spec.addons.observability.enabled:
             ctx.problem(
@@ -225,6 +248,20 @@ def check_models(spec: "PlatformSpec", ctx: Context, path: str) -> None:
                 )
         if m.weights == "lustre" and not (spec.builds("storage") and spec.storage.lustre.enabled) and spec.stack_reference is None:
             ctx.problem(f"{at}.weights", "got 'lustre'; this stack has no Lustre file system (storage.lustre.enabled)")
+        elif m.weights == "lustre" and spec.builds("storage"):
+            folder = lustre_weights_folder(spec, m)
+            linked = ", ".join(r.path for r in spec.storage.lustre.repositories) or "none"
+            if folder is None:
+                ctx.problem(
+                    f"{at}.weightsPrefix",
+                    f"required: no storage.lustre.repositories link holds a whole bucket (links: {linked}); name the weights' folder in the file system",
+                )
+            elif m.preload and not _under_a_link(spec, folder):
+                ctx.problem(
+                    f"{at}.weightsPrefix",
+                    f"got {show(m.weights_prefix)}; with preload the folder must be under a directory linked to S3 (storage.lustre.repositories: "
+                    f"{linked}), e.g. datasets/models/{m.model}: the pre-load Job makes Lustre import linked files only",
+                )
         pool = pools.get(m.pool)
         if pool is None:
             ctx.problem(f"{at}.pool", f"got {show(m.pool)}; allowed: one of crucible:pools[].name ({', '.join(pools) or 'none defined'})")

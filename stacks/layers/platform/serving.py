@@ -17,7 +17,7 @@ from stacks.derive.quotas import LOCAL_QUEUE
 from stacks.derive.serving import ReplicaShape, default_image, replica_shape, scaling_metrics
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
 from stacks.spec import PlatformSpec
-from stacks.spec.serving import ServingModelSpec
+from stacks.spec.serving import ServingModelSpec, lustre_weights_folder
 
 
 def team_of(spec: PlatformSpec, model: ServingModelSpec) -> str:
@@ -87,7 +87,7 @@ def model_args(spec: PlatformSpec, model: ServingModelSpec, below: AddonsBelow, 
         triggers=[ScalingTrigger(metric, target) for metric, target in scaling_metrics(model, pool.kind)],
         prometheus_url=url,
         weights=model.weights,
-        weights_folder=model.weights_folder,
+        weights_folder=(lustre_weights_folder(spec, model) or model.weights_folder) if model.weights == "lustre" else model.weights_folder,
         weights_gib=shape.weights_gib,
         region=spec.region,
         bucket_name=bucket,

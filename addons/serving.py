@@ -27,8 +27,9 @@ One model (:class:`VllmModel`), in its team's namespace:
   creates the HPA itself. Never to zero: the signals are the server's own metrics, gone with its last replica, so
   nothing would scale it back up (the spec refuses minReplicas 0). Karpenter brings the nodes the new replicas ask for.
 - **A PodDisruptionBudget** (maxUnavailable 1 while a model runs more than one replica, minAvailable 1 for a
-  single one: a consolidation then waits for a replacement elsewhere) keeps serving capacity while Karpenter
-  consolidates. For a LeaderWorkerSet it covers the leader pods.
+  single one: consolidation leaves its node alone, and an expired or drifted node drains until the serving
+  pool's terminationGracePeriod, components/node_pool.py, then Karpenter deletes the pod) keeps serving capacity
+  while Karpenter consolidates. For a LeaderWorkerSet it covers the leader pods.
 - **Exposure.** A ClusterIP Service for the cluster; `internal` adds an internal NLB (the load balancer
   controller, IP targets, `aws-load-balancer-scheme: internal`); `public` an internet-facing ALB Ingress,
   HTTPS only with the ACM certificate, and OIDC authentication at the ALB or vLLM's own API key.

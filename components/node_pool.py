@@ -40,9 +40,13 @@ DISRUPTION = {
         },
         "expireAfter": "Never",
     },
+    # A single-replica model's PodDisruptionBudget (minAvailable 1) never lets its pod be evicted: Karpenter respects
+    # it while draining an expired or drifted node until terminationGracePeriod, then deletes the pod (Karpenter
+    # NodePool docs, spec.template.spec.terminationGracePeriod). Without one the node would drain for ever.
     "serving": {
         "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "5m", "budgets": [{"nodes": "10%"}]},
         "expireAfter": "720h",
+        "terminationGracePeriod": "1h",
     },
     "interactive": {
         "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "15m", "budgets": [{"nodes": "10%"}]},
@@ -143,6 +147,7 @@ def node_pool_spec(args: NodePoolArgs) -> dict:
                 "requirements": requirements,
                 "taints": pool_taints(args.kind),
                 "expireAfter": profile["expireAfter"],
+                **({"terminationGracePeriod": profile["terminationGracePeriod"]} if "terminationGracePeriod" in profile else {}),
             },
         },
         "limits": dict(args.limits),

@@ -95,6 +95,20 @@ def test_serving_and_interactive_pools_consolidate_when_idle_or_underused(run, n
     assert spec["template"]["spec"]["expireAfter"] != "Never"
 
 
+def test_a_serving_pools_drain_ends_at_its_termination_grace_period():
+    # Karpenter respects PodDisruptionBudgets while draining until terminationGracePeriod (NodePool docs): a
+    # single-replica model's budget (minAvailable 1) would otherwise hold an expired node for ever
+    from components.node_pool import DISRUPTION
+
+    assert DISRUPTION["serving"]["terminationGracePeriod"] == "1h"
+    assert "terminationGracePeriod" not in DISRUPTION["training"] and "terminationGracePeriod" not in DISRUPTION["interactive"]
+    from helpers import shipped_report
+
+    templates = [r["inputs"]["spec"]["template"] for r in shipped_report("prod")[0]["resources"] if r["type"] == "kubernetes:karpenter.sh/v1:NodePool"]
+    grace = {(t["metadata"]["labels"]["crucible.io/workload"], t["spec"].get("terminationGracePeriod")) for t in templates}
+    assert grace == {("training", None), ("serving", "1h"), ("interactive", None)}  # prod: train; serve and inf; cpu
+
+
 def test_requirements_pin_types_capacity_types_and_zones(run):
     reqs = {r["key"]: r["values"] for r in by_name(run, NODEPOOL, "gpu").inputs["spec"]["template"]["spec"]["requirements"]}
     assert reqs["node.kubernetes.io/instance-type"] == GPU["instanceTypes"]

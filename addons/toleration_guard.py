@@ -23,8 +23,9 @@ from components.labels import TENANT_LABEL
 
 TOLERATION_GUARD = "crucible-accelerator-tolerations"
 
-# What the policy reads, by kind: the API group of its resource and the CEL of the check over ``object``.
-RESOURCES = {  # kind -> (API group, plural)
+# The kinds the policy judges (Kueue's integrations with pod templates of their own): kind -> (API group, plural);
+# checks() holds the CEL of each.
+RESOURCES = {
     "Job": ("batch", "jobs"),
     "JobSet": ("jobset.x-k8s.io", "jobsets"),
     "RayJob": ("ray.io", "rayjobs"),

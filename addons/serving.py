@@ -307,6 +307,16 @@ def _resources(args: VllmModelArgs) -> dict:
     return {"requests": dict(amounts), "limits": {k: v for k, v in amounts.items() if k != "cpu"}}
 
 
+# A replica going away (rollout, scale-in, drain) keeps serving while the load balancer stops sending to it: the pod
+# is removed from the endpoints when it starts terminating, the load balancer controller deregisters the target, and
+# the target drains (deregistration delay, 300 s by default, past the pod's end) while the pod sleeps in preStop
+# before vLLM gets SIGTERM. Both fit the grace period: sleep + delay < terminationGracePeriodSeconds.
+GRACE_SECONDS = 60
+PRE_STOP_SECONDS = 15
+DEREGISTRATION_SECONDS = 40
+TARGET_GROUP_ATTRIBUTES = f"deregistration_delay.timeout_seconds={DEREGISTRATION_SECONDS}"
+
+
 def _probes(leader: bool) -> dict:
     if not leader:
         return {}
@@ -339,6 +349,8 @@ def pod_spec(args: VllmModelArgs, role: Literal["server", "leader", "worker"]) -
         "securityContext": RESTRICTED_CONTAINER,
         **_probes(role != "worker"),
     }
+    if role != "worker":  # what a load balancer sends to
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}}  # the sleep action: Kubernetes 1.30+
     if not container["ports"]:
         del container["ports"]
     return {
@@ -350,7 +362,7 @@ def pod_spec(args: VllmModelArgs, role: Literal["server", "leader", "worker"]) -
         "tolerations": [args.toleration] if args.toleration else [],
         "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID, "seccompProfile": {"type": "RuntimeDefault"}},
         "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": 60,
+        "terminationGracePeriodSeconds": GRACE_SECONDS,
         "containers": [container],
         "volumes": volumes,
     }
@@ -467,6 +479,7 @@ def internal_lb(args: VllmModelArgs) -> tuple[dict, dict]:
         "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
         "service.beta.kubernetes.io/aws-load-balancer-healthcheck-path": "/health",
         "service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol": "HTTP",
+        "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes": TARGET_GROUP_ATTRIBUTES,
     }
     selector = {**args.labels, "role": "leader"} if args.multi_node else args.labels
     spec = {
@@ -488,6 +501,7 @@ def public_ingress(args: VllmModelArgs) -> tuple[dict, dict]:
         "alb.ingress.kubernetes.io/certificate-arn": str(args.certificate_arn),
         "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
         "alb.ingress.kubernetes.io/healthcheck-path": "/health",
+        "alb.ingress.kubernetes.io/target-group-attributes": TARGET_GROUP_ATTRIBUTES,
         "alb.ingress.kubernetes.io/inbound-cidrs": ",".join(args.public_cidrs),
     }
     if args.auth == "oidc":

@@ -301,3 +301,24 @@ def test_the_flow_table_has_keda_reading_prometheus_between_endpoints_it_knows()
     (flow,) = [f for f in flows.REQUIRED if f["flow"] == "KEDA → Prometheus"]
     known = {e["name"]: e for e in flows.SYSTEM_ENDPOINTS}
     assert known[flow["from"]["endpoint"]]["when"] == "keda" and flow["to"]["endpoint"] in known and flow["ports"] == ["TCP/9090"]
+
+
+def test_a_replica_going_away_drains_from_its_load_balancer_within_its_grace_period(run):
+    # the target group's deregistration delay (300 s by default) would outlive the pod; a preStop sleep keeps it
+    # serving while the load balancer controller deregisters it (annotation names: aws-load-balancer-controller
+    # v3.5.0 pkg/annotations/constants.go, SvcLBSuffixTargetGroupAttributes, IngressSuffixTargetGroupAttributes)
+    from addons.serving import DEREGISTRATION_SECONDS, PRE_STOP_SECONDS
+
+    attributes = f"deregistration_delay.timeout_seconds={DEREGISTRATION_SECONDS}"
+    ingress = by_name(models_of(run, "kubernetes:networking.k8s.io/v1:Ingress"))["mistral"]["metadata"]["annotations"]
+    assert ingress["alb.ingress.kubernetes.io/target-group-attributes"] == attributes
+    services = [s for s in models_of(run, "kubernetes:core/v1:Service") if s["spec"].get("type") == "LoadBalancer"]
+    assert services and all(
+        s["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-target-group-attributes"] == attributes for s in services
+    )
+    served = [by_name(models_of(run, DEPLOYMENT))["mistral"]["spec"]["template"]["spec"]]
+    served.append(by_name(models_of(run, LWS))["llama-70b"]["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"])
+    for spec in served:
+        (container,) = spec["containers"]
+        assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": PRE_STOP_SECONDS}}
+        assert PRE_STOP_SECONDS + DEREGISTRATION_SECONDS < spec["terminationGracePeriodSeconds"]

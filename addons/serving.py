@@ -62,6 +62,7 @@ APP_LABEL = "app.kubernetes.io/name"
 APP = "vllm"
 UID = 1000
 MODELS_MOUNT = "/models"
+NEURON_ARTIFACTS = "/home/vllm/neuron-compiled-artifacts"  # in the home emptyDir: writable, the pod's own
 # vLLM's multi-node launcher for its LWS example (in the vllm-openai image's /vllm-workspace/examples).
 MULTI_NODE_SCRIPT = "/vllm-workspace/examples/online_serving/multi-node-serving.sh"
 RESTRICTED_CONTAINER = {
@@ -197,6 +198,7 @@ class VllmModelArgs:
     region: str
     bucket_name: Optional[pulumi.Input[str]] = None  # weights: s3
     lustre_claim: Optional[str] = None  # weights: lustre
+    max_num_seqs: Optional[int] = None  # --max-num-seqs (None: vLLM's default)
     preload: bool = False
     exposure: Literal["cluster", "internal", "public"] = "internal"
     certificate_arn: Optional[str] = None
@@ -250,6 +252,8 @@ def serve_args(args: VllmModelArgs) -> list[str]:
         "--max-model-len",
         str(args.max_model_len),
     ]
+    if args.max_num_seqs is not None:
+        out += ["--max-num-seqs", str(args.max_num_seqs)]
     if args.dtype == "fp8":
         out += ["--dtype", "bfloat16", "--quantization", "fp8"]
     else:
@@ -275,6 +279,9 @@ def _env(args: VllmModelArgs) -> list[dict]:
         env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": f"{args.name}-api-key", "key": "key"}}})
     if args.kind == "neuron":
         env.append({"name": "VLLM_NEURON_FRAMEWORK", "value": "neuronx-distributed-inference"})
+        # Without it the backend writes its compiled model under the model's folder, read-only here (vLLM Neuron docs,
+        # "Loading pre-compiled models"): it compiles into the writable home volume at start instead.
+        env.append({"name": "NEURON_COMPILED_ARTIFACTS", "value": NEURON_ARTIFACTS})
     if args.multi_node:
         env += [{"name": "NCCL_DEBUG", "value": "INFO"}, {"name": "FI_EFA_USE_HUGE_PAGE", "value": "0"}]
     return env

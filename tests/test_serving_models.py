@@ -322,3 +322,30 @@ def test_a_replica_going_away_drains_from_its_load_balancer_within_its_grace_per
         (container,) = spec["containers"]
         assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": PRE_STOP_SECONDS}}
         assert PRE_STOP_SECONDS + DEREGISTRATION_SECONDS < spec["terminationGracePeriodSeconds"]
+
+
+def test_a_neuron_model_compiles_into_a_writable_folder_for_a_batch_its_device_holds(run):
+    # vLLM's Neuron backend writes its compiled model under the model folder (read-only here) unless
+    # NEURON_COMPILED_ARTIFACTS names another, and compiles its KV cache for max-num-seqs x max-model-len
+    from addons.serving import NEURON_ARTIFACTS
+    from stacks.derive.serving import NEURON_MAX_NUM_SEQS
+
+    pod = by_name(models_of(run, DEPLOYMENT))["llama-8b-neuron"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert {"name": "NEURON_COMPILED_ARTIFACTS", "value": NEURON_ARTIFACTS} in container["env"]
+    home = next(m for m in container["volumeMounts"] if m["name"] == "home")
+    assert NEURON_ARTIFACTS.startswith(home["mountPath"] + "/") and not home.get("readOnly")
+    command = container["command"]
+    assert command[command.index("--max-num-seqs") + 1] == str(NEURON_MAX_NUM_SEQS)
+    gpu = by_name(models_of(run, DEPLOYMENT))["mistral"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--max-num-seqs" not in gpu  # vLLM's own default on GPUs
+
+
+def test_a_neuron_replica_gets_host_memory_for_the_weights_the_backend_loads_there_first(run):
+    # NxD Inference loads the checkpoint into host memory before sharding it onto the device: 8B bf16 is 15 GiB,
+    # more than inf2.xlarge's share (16 GiB x 0.7), so the replica goes to inf2.8xlarge
+    from stacks.derive.serving import NEURON_HOST_LOAD
+
+    pod = by_name(models_of(run, DEPLOYMENT))["llama-8b-neuron"]["spec"]["template"]["spec"]
+    memory = int(pod["containers"][0]["resources"]["requests"]["memory"].removesuffix("Gi"))
+    assert memory >= 8.03e9 * 2 / 2**30 * NEURON_HOST_LOAD

@@ -86,7 +86,7 @@ PLANNED = [
         1,
         1,
         "aws.amazon.com/neuron",
-        ("inf2.xlarge", "inf2.8xlarge", "inf2.48xlarge"),
+        ("inf2.8xlarge", "inf2.48xlarge"),  # not inf2.xlarge: 16 GiB of host memory cannot load 15 GiB of weights
     ),
     (
         "70B fp8 on 4 L40S (stated parameters)",
@@ -247,3 +247,18 @@ def test_lustre_weights_without_a_whole_bucket_link_need_their_folder():
     with pytest.raises(ConfigError) as caught:
         load_spec(config, "test")
     assert any("serving.models[0].weightsPrefix" in str(p) and "required" in str(p) for p in caught.value.problems), caught.value.problems
+
+
+def test_a_neuron_model_whose_weights_do_not_fit_the_hosts_memory_is_refused_naming_the_pool():
+    # the Neuron backend loads the checkpoint into host memory first: inf2.xlarge (16 GiB) cannot hold 8B's 15 GiB
+    small = {"name": "inf2-small", "kind": "neuron", "workload": "serving", "instanceTypes": ["inf2.xlarge"], "maxNodes": 4, "amiVersion": AMI}
+    config = stack_config(
+        "dev",
+        pools=[*POOLS, small],
+        teams=TEAMS,
+        serving={"models": [model(model="meta-llama/Llama-3.1-8B-Instruct", pool="inf2-small", tensorParallelSize=2)]},
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_spec(config, "test")
+    (problem,) = [str(p) for p in caught.value.problems]
+    assert problem.startswith("crucible:serving.models[0].pool: got 'inf2-small'") and "host's memory first" in problem and "inf2.8xlarge" in problem

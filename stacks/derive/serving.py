@@ -35,6 +35,12 @@ BYTES_PER_PARAMETER = {"bfloat16": 2, "float16": 2, "fp8": 1}
 GPU_MEMORY_UTILIZATION = 0.9  # vLLM's --gpu-memory-utilization default
 KV_HEADROOM = 1.3  # weights × this must fit: the KV cache and activations need room beside the weights
 GIB = 2**30
+# The Neuron backend (NxD Inference) loads the checkpoint into the host's memory before it shards it onto the devices:
+# a replica's memory request holds the weights with this headroom, or the loader is OOM-killed.
+NEURON_HOST_LOAD = 1.2
+# The Neuron backend compiles its KV cache for max-num-seqs sequences of max-model-len tokens (vLLM's default, 256, is
+# far more than a device holds beside the weights): the batch a Neuron model is compiled for unless maxNumSeqs says.
+NEURON_MAX_NUM_SEQS = 8
 
 # Parameter counts of well-known open models (from their model cards), used when `parameters` is not set. A model
 # outside this table must state `parameters`: Crucible never guesses a size from a name.
@@ -107,6 +113,11 @@ def _pool_types(pool) -> list[InstanceType]:
     return select(list(pool.instance_types), load_catalog())
 
 
+def _memory_share(t: InstanceType, devices: int) -> int:
+    """GiB of the node's memory a replica of ``devices`` of its accelerators asks for."""
+    return max(4, math.floor(t.memory_gib * devices / t.accelerator_count * MEMORY_SHARE))
+
+
 def replica_shape(model, pool) -> ReplicaShape:
     """The shape of one replica of ``model`` on ``pool``; :class:`ShapeError` (a key of the model and why) when it
     cannot be laid out or does not fit."""
@@ -150,11 +161,23 @@ def replica_shape(model, pool) -> ReplicaShape:
         hosts = [t for t in types if t.accelerator_count == tp]
         nodes, per_node = pp, tp
         efa = min(t.efa_interfaces for t in hosts)
-    memory = min(t.accelerator_memory_gib for t in hosts)
     params = parameters_of(model)
     if params is None:
         raise ShapeError("parameters", f"required for {model.model!r}: it is not in Crucible's table of known models; state its parameter count (e.g. 8e9)")
     weights = params * BYTES_PER_PARAMETER[model.dtype] / GIB
+    if pool.kind == "neuron":
+        need = math.ceil(weights * NEURON_HOST_LOAD)
+        roomy = [t for t in hosts if _memory_share(t, per_node) >= need]
+        if not roomy:
+            best = max(_memory_share(t, per_node) for t in hosts)
+            raise ShapeError(
+                "pool",
+                f"got {model.pool!r}: {model.model} at {model.dtype} is {weights:.1f} GiB of weights, which the Neuron backend loads into the "
+                f"host's memory first ({need} GiB with headroom); a replica of {per_node} device(s) gets at most {best} GiB of a node of this pool: "
+                "add a larger instance type (e.g. inf2.8xlarge)",
+            )
+        hosts = roomy
+    memory = min(t.accelerator_memory_gib for t in hosts)
     usable = GPU_MEMORY_UTILIZATION * nodes * per_node * memory
     if weights * KV_HEADROOM > usable:
         need = math.ceil(weights * KV_HEADROOM / (GPU_MEMORY_UTILIZATION * memory))
@@ -166,7 +189,7 @@ def replica_shape(model, pool) -> ReplicaShape:
             f"(tensorParallelSize × pipelineParallelSize), a smaller dtype, or a pool with larger accelerators",
         )
     cpu = min(max(1, math.floor(t.vcpu * per_node / t.accelerator_count * CPU_SHARE)) for t in hosts)
-    mem = min(max(4, math.floor(t.memory_gib * per_node / t.accelerator_count * MEMORY_SHARE)) for t in hosts)
+    mem = min(_memory_share(t, per_node) for t in hosts)
     return ReplicaShape(
         kind=pool.kind,
         resource=str(acc.resource),

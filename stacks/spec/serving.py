@@ -73,6 +73,12 @@ class ServingModelSpec:
     max_model_len: int = setting(
         "vLLM --max-model-len: the longest context (prompt + output tokens) a request may use.", default=8192, check=in_range(128, 1048576)
     )
+    max_num_seqs: Optional[int] = setting(
+        "vLLM --max-num-seqs: the most sequences a replica serves at once; on Neuron also the batch its KV cache is "
+        "compiled for (with maxModelLen tokens each). Default: vLLM's own on GPUs, 8 on Neuron.",
+        default=None,
+        check=in_range(1, 1024),
+    )
     min_replicas: int = setting(
         "Fewest replicas, at least 1: the autoscaler's signals are the server's own metrics, which vanish with its last "
         "replica, so a model scaled to zero would never be scaled back up.",

@@ -48,7 +48,10 @@ def _asks(spec: str, resources: tuple[str, ...]) -> str:
 
 def _tolerates(spec: str, key: str) -> str:
     """CEL: the pod spec ``spec`` tolerates the NoSchedule taint ``key`` (by its key, or an empty key with Exists)."""
-    matches_key = f"((has(t.key) && t.key != '') ? t.key == '{key}' : (has(t.operator) && t.operator == 'Exists'))"
+    # the taint has no value: by its key a toleration matches with Exists, or Equal (the default) and no value
+    exists = "(has(t.operator) && t.operator == 'Exists')"
+    no_value = "(!has(t.value) || t.value == '')"
+    matches_key = f"((has(t.key) && t.key != '') ? (t.key == '{key}' && ({exists} || {no_value})) : {exists})"
     matches_effect = "(!has(t.effect) || t.effect == '' || t.effect == 'NoSchedule')"
     return f"(has({spec}.tolerations) && {spec}.tolerations.exists(t, {matches_key} && {matches_effect}))"
 

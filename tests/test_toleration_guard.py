@@ -58,6 +58,12 @@ def test_a_neuroncore_request_needs_the_neuron_taints_toleration():
     assert refusals(job(pod({"aws.amazon.com/neuroncore": "2"}, [NEURON_TOLERATION]))) == []
 
 
+def test_a_toleration_that_asks_for_a_value_the_taint_does_not_have_does_not_count():
+    # the accelerator taints carry no value: {operator: Equal, value: x} does not tolerate them (the pod would wait)
+    assert refusals(job(pod({"nvidia.com/gpu": "1"}, [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "x", "effect": "NoSchedule"}])))
+    assert refusals(job(pod({"nvidia.com/gpu": "1"}, [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]))) == []
+
+
 def test_a_toleration_of_another_effect_does_not_count():
     assert refusals(job(pod({"nvidia.com/gpu": "1"}, [{**GPU_TOLERATION, "effect": "NoExecute"}])))
 

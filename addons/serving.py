@@ -314,13 +314,17 @@ def _resources(args: VllmModelArgs) -> dict:
     return {"requests": dict(amounts), "limits": {k: v for k, v in amounts.items() if k != "cpu"}}
 
 
-# A replica going away (rollout, scale-in, drain) keeps serving while the load balancer stops sending to it: the pod
-# is removed from the endpoints when it starts terminating, the load balancer controller deregisters the target, and
-# the target drains (deregistration delay, 300 s by default, past the pod's end) while the pod sleeps in preStop
-# before vLLM gets SIGTERM. Both fit the grace period: sleep + delay < terminationGracePeriodSeconds.
-GRACE_SECONDS = 60
-PRE_STOP_SECONDS = 15
+# A replica going away (rollout, scale-in, drain) keeps serving while the load balancer stops sending to it. When the
+# pod starts terminating it leaves the Service's endpoints; the load balancer controller sees that and deregisters
+# the target (a few seconds: CONTROLLER_LAG_SECONDS); the target then drains for the deregistration delay (300 s by
+# default, here DEREGISTRATION_SECONDS), keeping the connections it has and closing them when the delay ends. The
+# pod sleeps in preStop for all of that, so vLLM gets SIGTERM only once no request can reach it, and the grace period
+# leaves vLLM SHUTDOWN_SECONDS to finish what it holds and exit before the kubelet kills it.
+CONTROLLER_LAG_SECONDS = 10
 DEREGISTRATION_SECONDS = 40
+PRE_STOP_SECONDS = DEREGISTRATION_SECONDS + CONTROLLER_LAG_SECONDS
+SHUTDOWN_SECONDS = 40
+GRACE_SECONDS = PRE_STOP_SECONDS + SHUTDOWN_SECONDS
 TARGET_GROUP_ATTRIBUTES = f"deregistration_delay.timeout_seconds={DEREGISTRATION_SECONDS}"
 
 

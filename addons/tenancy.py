@@ -332,7 +332,8 @@ class Team(pulumi.ComponentResource):
                 # A static claim binds its volume whatever it asks (up to the volume's capacity). It asks a token
                 # amount: the shared file system is not the team's volume budget (ResourceQuota requests.storage).
                 TEAM_LUSTRE_REQUEST,
-                pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
+                # counted against the quota (requests.storage, persistentvolumeclaims): created after it (REL-ORD-008)
+                pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect, depends_on=[self.quota]),
             )
         self.local_queue = None
         if args.local_queue is not None:

@@ -498,6 +498,13 @@ def _addon_named_by_string(d):
     _forget(d, addon, cluster, network, *[r for r in d["resources"] if r["parent"] in (cluster["urn"], network["urn"])])
 
 
+def _claim_races_its_quota(d):
+    """A team's Lustre claim as it was: created in parallel with the quota that counts it."""
+    quotas = [r for r in d["resources"] if r["type"] == "kubernetes:core/v1:ResourceQuota"]
+    for kind in ("PersistentVolumeClaim", "PersistentVolume"):  # the claim waits for its volume too
+        _forget(d, _resource(d, f"kubernetes:core/v1:{kind}", "team-llm-lustre"), *quotas)
+
+
 def _github_deploy_role(d, condition):
     """A deploy role added to the prod plan with a trust copied from a blog post (the bootstrap's roles are judged
     the same way: tests/test_bootstrap.py)."""
@@ -614,6 +621,7 @@ EDITS = {
     "rel-ord-005-karpenter-pools-after-karpenter": _node_class_races_karpenter,
     "rel-ord-006-controllers-before-network": _karpenter_outlives_the_network,
     "rel-ord-007-eks-addons-after-cluster-and-nodes": _addon_named_by_string,
+    "rel-ord-008-claims-after-quota": _claim_races_its_quota,
     "sec-cicd-001-github-oidc-audience": _github_trust_without_audience,
     "sec-cicd-002-github-oidc-repository": _github_trust_for_every_repository_of_the_org,
     "sec-cicd-003-github-oidc-environment": _github_trust_for_a_branch_not_an_environment,

@@ -16,6 +16,7 @@ and deleted in parallel. Each relation below names the upstream behaviour that m
 | REL-ORD-005 | Karpenter NodePools and EC2NodeClasses | the Karpenter CRD and controller releases | the controller drains and terminates their nodes when they are deleted |
 | REL-ORD-006 | in-cluster controllers acting on AWS (Karpenter, AWS Load Balancer Controller) | the network and the cluster | on destroy they must clean up through them |
 | REL-ORD-007 | EKS add-ons of the stack's cluster (those that run Deployments: after its node groups too) | the cluster (and its node groups) | CreateAddon needs an existing cluster; an add-on's Deployment with no node never gets Ready |
+| REL-ORD-008 | PersistentVolumeClaims in a namespace whose ResourceQuota limits claims | that quota | an update raising the quota for a new claim must land before the claim, which quota admission judges against it |
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from policies.support.tokens import (
     LUSTRE,
     NAMESPACE,
     NODE_POOL,
+    PERSISTENT_VOLUME_CLAIM,
+    RESOURCE_QUOTA,
     SECURITY_GROUP,
     SG_EGRESS_RULE,
     SG_INGRESS_RULE,
@@ -403,6 +406,22 @@ def _addons_after_cluster(stack: Stack, ctx: Ctx) -> Iterable[Need]:
                 yield from (Need(addon, group) for group in groups if _of_cluster(stack, group, cluster))
 
 
+# The ResourceQuota hard limits that count claims (a quota limiting only compute does not judge them).
+CLAIM_LIMITS = ("requests.storage", "persistentvolumeclaims")
+
+
+def _claims_after_quota(stack: Stack, ctx: Ctx) -> Iterable[Need]:
+    quotas: dict[str, list[Res]] = {}
+    for quota in stack.of(RESOURCE_QUOTA):
+        with ctx.each():
+            hard = quota.get("spec", "hard")
+            if isinstance(hard, dict) and any(limit in hard for limit in CLAIM_LIMITS):
+                quotas.setdefault(_namespace_of(quota) or "default", []).append(quota)
+    for claim in stack.of(PERSISTENT_VOLUME_CLAIM):
+        with ctx.each():
+            yield from (Need(claim, quota) for quota in quotas.get(_namespace_of(claim) or "default", ()))
+
+
 ORDERING = (
     Relation(
         "REL-ORD-001",
@@ -487,6 +506,18 @@ ORDERING = (
         fix="Pass the cluster's name output, or the cluster component in depends_on (stacks/layers/platform: below.foundation).",
         find=_addons_after_cluster,
         anchor="Amazon EKS API: CreateAddon; EKS user guide, add-on health (DEGRADED)",
+    ),
+    Relation(
+        "REL-ORD-008",
+        "claims-after-quota",
+        "A PersistentVolumeClaim in a namespace whose ResourceQuota limits claims (requests.storage, "
+        "persistentvolumeclaims) depends on that quota, so an update that adds a claim raises the quota first.",
+        why="The API server's ResourceQuota admission judges each new claim against the quota as it stands: created in "
+        "parallel with the update that raises the quota for it (a new served model's weight claim), the claim is "
+        "refused ('exceeded quota') and the update fails.",
+        fix="Pass the namespace's quota in the claim's depends_on (stacks/layers/platform/serving.py: below.quotas).",
+        find=_claims_after_quota,
+        anchor="Kubernetes ResourceQuota admission (apiserver plugin/resourcequota); Resource Quotas: storage",
     ),
 )
 

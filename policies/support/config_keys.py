@@ -87,6 +87,7 @@ KEYS: dict[str, Optional[str]] = {
     "REL-ORD-005": None,
     "REL-ORD-006": None,
     "REL-ORD-007": None,
+    "REL-ORD-008": None,
     "DATA-PUL-001": "protect",
     "DATA-PUL-002": None,
     "DATA-PUL-003": "protect",

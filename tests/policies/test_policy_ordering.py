@@ -343,3 +343,35 @@ def test_an_addon_after_the_cluster_component_passes_and_one_of_another_stacks_c
     logs = after(addon("amazon-cloudwatch-observability"), component)
     elsewhere = addon("coredns", cluster_name="crucible-core")  # a split stack's cluster: created by the stack below
     assert verdicts(ADDONS, [component, cluster, nodes, logs, elsewhere]) == []
+
+
+# --- REL-ORD-008 ----------------------------------------------------------------------------------------------------
+QUOTA_FIRST = "rel-ord-008-claims-after-quota"
+
+
+def quota(namespace: str, hard: dict) -> dict:
+    return k8s("v1", "ResourceQuota", f"{namespace}-quota", {"hard": hard}, metadata={"namespace": namespace})
+
+
+def claim(name: str, namespace: str) -> dict:
+    return k8s("v1", "PersistentVolumeClaim", name, {"resources": {"requests": {"storage": "1200Gi"}}}, metadata={"namespace": namespace})
+
+
+def test_a_claim_created_in_parallel_with_the_quota_that_counts_it_fires():
+    limits = quota("serving", {"requests.storage": "2000Gi", "requests.nvidia.com/gpu": "8"})
+    assert verdicts(QUOTA_FIRST, [limits, claim("weights", "serving")]) == [("weights", "mandatory")]
+    assert "ResourceQuota 'serving-quota'" in messages(QUOTA_FIRST, [limits, claim("weights", "serving")])[0]
+
+
+def test_a_claim_after_its_quota_passes_directly_or_through_the_team_component():
+    limits = quota("serving", {"persistentvolumeclaims": "10"})
+    assert verdicts(QUOTA_FIRST, [limits, after(claim("weights", "serving"), limits)]) == []
+    team = res("crucible:platform:Team", "team-serving")
+    under(team, limits)
+    assert verdicts(QUOTA_FIRST, [team, limits, after(claim("weights", "serving"), team)]) == []
+
+
+def test_a_quota_that_does_not_count_claims_or_lives_elsewhere_orders_nothing():
+    compute = quota("serving", {"requests.cpu": "64"})
+    elsewhere = quota("research", {"requests.storage": "500Gi"})
+    assert verdicts(QUOTA_FIRST, [compute, elsewhere, claim("weights", "serving")]) == []

@@ -30,7 +30,7 @@ AI-KUEUE-001 AI-KUEUE-002 AI-KUEUE-003 DATA-PUL-001 DATA-PUL-002 DATA-PUL-003
 # independent scanner flagged the log groups on AWS-owned keys), mandatory in staging and prod, advisory in dev; and
 # the ordering relations (policies/rules/ordering.py: a wrong order breaks a dev deploy as surely as a prod one, so
 # they are mandatory everywhere).
-ORDERING = {"REL-ORD-001", "REL-ORD-002", "REL-ORD-003", "REL-ORD-004", "REL-ORD-005", "REL-ORD-006", "REL-ORD-007"}
+ORDERING = {"REL-ORD-001", "REL-ORD-002", "REL-ORD-003", "REL-ORD-004", "REL-ORD-005", "REL-ORD-006", "REL-ORD-007", "REL-ORD-008"}
 # The delivery identities (policies/rules/delivery.py, issue 19): a GitHub OIDC trust without aud, with a wildcard
 # repository or without an environment in sub hands a deploy role around every environment gate, in dev as in prod:
 # mandatory everywhere.
@@ -90,11 +90,11 @@ def levels(env: str) -> dict:
 
 def test_every_catalogue_rule_is_a_policy_and_nothing_else_is_unaccounted_for():
     # one policy per id (SEC-NODE-002 has two: the rule and its exceptions): 55 catalogue policies, SEC-K8S-004,
-    # SEC-EKS-007, SEC-EKS-008, SEC-LOG-001, SEC-NET-004, SEC-SRV-001 (public serving endpoints), the six ordering
+    # SEC-EKS-007, SEC-EKS-008, SEC-LOG-001, SEC-NET-004, SEC-SRV-001 (public serving endpoints), the eight ordering
     # relations, the four delivery rules (SEC-CICD-001 ... 004), SEC-IAM-004 (permissions boundaries), AI-GPU-002
     # (Neuron devices for non-root pods), REL-IAM-005 (IAM size quotas), AI-KARP-004 (time-sliced pools as Karpenter
-    # simulates them) and REL-K8S-005 (claims within quota), 77 in all; a new rule changes this count on purpose
-    assert len(POLICIES) == len(CATALOGUE) + len(BEYOND_CATALOGUE) + len(BEYOND_CATALOGUE_ADVISORY) + 1 == 77
+    # simulates them) and REL-K8S-005 (claims within quota), 78 in all; a new rule changes this count on purpose
+    assert len(POLICIES) == len(CATALOGUE) + len(BEYOND_CATALOGUE) + len(BEYOND_CATALOGUE_ADVISORY) + 1 == 78
     assert sorted({rule_id(p.name) for p in POLICIES}) == sorted({*CATALOGUE, *BEYOND_CATALOGUE, *BEYOND_CATALOGUE_ADVISORY})
 
 

@@ -53,6 +53,7 @@ FEWER_SHAPES = {
             "rel-ord-005-karpenter-pools-after-karpenter",
             "rel-ord-006-controllers-before-network",
             "rel-ord-007-eks-addons-after-cluster-and-nodes",
+            "rel-ord-008-claims-after-quota",
         )
     },
     "sec-net-002-vpc-flow-logs": "a VPC has a flow log or not: no log, or a log of another VPC (test_policy_network.py)",

@@ -29,6 +29,7 @@ class AddonsBelow(Below):
     grafana_cloudwatch: Optional[GrafanaCloudWatch] = None  # Grafana's CloudWatch identity: Monitoring waits for it
     lws: Optional[pulumi.Resource] = None  # the LeaderWorkerSet operator release (its CRD): multi-node models wait for it
     namespaces: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # namespace -> the resource creating it
+    quotas: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # namespace -> its ResourceQuota: claims there wait for it
 
     @classmethod
     def of(cls, below: Below) -> "AddonsBelow":
@@ -49,6 +50,7 @@ class AddonsBelow(Below):
             grafana_cloudwatch=out.grafana_cloudwatch if out.grafana_cloudwatch is not None else self.grafana_cloudwatch,
             lws=out.lws if out.lws is not None else self.lws,
             namespaces={**self.namespaces, **out.namespaces},
+            quotas={**self.quotas, **out.quotas},
         )
 
 
@@ -64,6 +66,7 @@ class AddonOutputs:
     grafana_cloudwatch: Optional[GrafanaCloudWatch] = None
     lws: Optional[pulumi.Resource] = None
     namespaces: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # the namespaces it created (later add-ons put objects there)
+    quotas: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # the ResourceQuotas it created, by namespace
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,8 @@ def build_serving(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceO
         namespace = next((t.namespace for t in spec.teams if t.name == team), None)
         if namespace is not None and namespace in below.namespaces:
             depends.append(below.namespaces[namespace])
+        if namespace is not None and namespace in below.quotas:  # the weight claim counts against it (REL-ORD-008)
+            depends.append(below.quotas[namespace])
         if keda is not None:
             depends.append(keda.release)
         if below.monitoring is not None:

@@ -130,6 +130,7 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
     TolerationGuard("tenant-tolerations", opts=opts)  # and accelerator jobs state their pool's toleration
     exports: dict = {}
     namespaces: dict = {}
+    quotas: dict = {}
     for team, local_queue in zip(spec.teams, plan.local_queues):
         level = pod_security_level(team, spec)
         t = Team(
@@ -171,7 +172,8 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
             "quotas": {pool: q.to_json() for pool, q in plan.quotas[team.name].items()},
         }
         namespaces[team.namespace] = t.namespace
-    return AddonOutputs(export=exports, namespaces=namespaces)
+        quotas[team.namespace] = t.quota
+    return AddonOutputs(export=exports, namespaces=namespaces, quotas=quotas)
 
 
 KUEUE = Entry(

@@ -10,7 +10,7 @@ import functools
 import pytest
 
 from addons.toleration_guard import RESOURCES, TOLERATION_GUARD, toleration_guard
-from helpers import shipped_report
+from helpers import plan, shipped_report
 from test_examples_run import shipped_examples
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -18,19 +18,19 @@ NEURON_TOLERATION = {"key": "aws.amazon.com/neuron", "operator": "Exists", "effe
 
 
 @functools.lru_cache(maxsize=None)
-def _programs():
+def _programs(kinds: tuple[str, ...] = ("gpu", "neuron")):
     import celpy
 
     env = celpy.Environment()
-    return [(v["message"], env.program(env.compile(v["expression"]))) for v in toleration_guard()["validations"]]
+    return [(v["message"], env.program(env.compile(v["expression"]))) for v in toleration_guard(kinds)["validations"]]
 
 
-def refusals(obj: dict) -> list[str]:
-    """The messages of the validations ``obj`` fails, created as its kind."""
+def refusals(obj: dict, kinds: tuple[str, ...] = ("gpu", "neuron")) -> list[str]:
+    """The messages of the validations ``obj`` fails, created as its kind, with the guard judging ``kinds``."""
     import celpy
 
     activation = {"object": celpy.json_to_cel(obj), "request": celpy.json_to_cel({"kind": {"kind": obj["kind"]}})}
-    return [message for message, program in _programs() if not bool(program.evaluate(activation))]
+    return [message for message, program in _programs(kinds) if not bool(program.evaluate(activation))]
 
 
 def pod(resources: dict | None = None, tolerations: list | None = None) -> dict:
@@ -62,6 +62,54 @@ def test_a_toleration_that_asks_for_a_value_the_taint_does_not_have_does_not_cou
     # the accelerator taints carry no value: {operator: Equal, value: x} does not tolerate them (the pod would wait)
     assert refusals(job(pod({"nvidia.com/gpu": "1"}, [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "x", "effect": "NoSchedule"}])))
     assert refusals(job(pod({"nvidia.com/gpu": "1"}, [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]))) == []
+
+
+def test_an_init_container_asking_for_a_gpu_needs_the_toleration_too():
+    # Kueue's pod set request is the larger of the init containers' and the containers' sum: a GPU init container
+    # puts the pod set on an accelerator flavor
+    template = pod({"cpu": "1"})
+    template["spec"]["initContainers"] = [{"name": "warm", "image": "x:1", "resources": {"limits": {"nvidia.com/gpu": "1"}}}]
+    assert refusals(job(template))
+    template["spec"]["tolerations"] = [GPU_TOLERATION]
+    assert refusals(job(template)) == []
+
+
+def test_a_guard_for_neuron_only_leaves_gpu_jobs_alone():
+    assert refusals(job(pod({"nvidia.com/gpu": "8"})), ("neuron",)) == []
+    (message,) = refusals(job(pod({"aws.amazon.com/neuron": "1"})), ("neuron",))
+    assert "aws.amazon.com/neuron" in message and "nvidia.com/gpu" not in message
+
+
+def test_a_guard_for_no_tainted_kind_is_refused():
+    with pytest.raises(ValueError, match="accelerator kinds with a pool taint"):
+        toleration_guard(("cpu",))
+
+
+def _guards(run) -> list[dict]:
+    return [
+        r.inputs
+        for r in run.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
+        if r.inputs["metadata"]["name"] == TOLERATION_GUARD
+    ]
+
+
+EFA_TRAIN = {"name": "train", "kind": "gpu", "workload": "training", "instanceTypes": ["p5.48xlarge"], "maxNodes": 2, "efa": True}
+CPU_POOL = {"name": "cpu", "kind": "cpu", "workload": "interactive", "instanceTypes": ["m7i.xlarge"], "maxNodes": 2}
+TEAM = {"name": "llm", "memberGroups": ["llm-users"], "shares": {"train": 100}}
+
+
+def test_gpu_jobs_are_not_judged_where_a_gpu_pool_is_topology_aware():
+    # its flavor keeps tolerations (the CRD freezes them with topologyName) and adds them to the pods it admits, so
+    # a GPU job stating none is admitted there: the guard would refuse what Kueue runs
+    run = plan("dev", pools=[EFA_TRAIN, CPU_POOL], teams=[TEAM], queues={"topologyAwarePools": ["train"]})
+    (guard,) = _guards(run)
+    assert all("nvidia.com/gpu" not in v["expression"] and "aws.amazon.com/neuron" in v["expression"] for v in guard["spec"]["validations"])
+
+
+def test_without_a_topology_aware_pool_gpu_jobs_are_judged():
+    run = plan("dev", pools=[EFA_TRAIN, CPU_POOL], teams=[TEAM])
+    (guard,) = _guards(run)
+    assert all("nvidia.com/gpu" in v["expression"] for v in guard["spec"]["validations"])
 
 
 def test_a_toleration_of_another_effect_does_not_count():

@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
-from components.accelerators import accelerator
+from components.accelerators import ACCELERATED, accelerator
 from components.kueue_objects import KUEUE_API, workload_priority_class
 
 API_VERSION = KUEUE_API
@@ -212,6 +212,15 @@ def topology() -> dict:
 def topology_aware_pools(spec) -> tuple[str, ...]:
     """The pools whose ResourceFlavor references the Topology (`queues.topologyAwarePools`, validated)."""
     return tuple(spec.queues.topology_aware_pools)
+
+
+def toleration_checked_kinds(spec) -> tuple[str, ...]:
+    """The accelerator kinds (gpu, neuron) whose team jobs must state their pool's toleration: those none of whose
+    pools is topology-aware. Their flavors state the taint as nodeTaints, which Kueue admits only pod sets that
+    tolerate; a topology-aware flavor adds the toleration itself (stacks/derive/quotas.py resource_flavor), so a job
+    of its kind stating none may still be admitted there."""
+    tas = {p.kind for p in spec.pools if p.name in topology_aware_pools(spec)}
+    return tuple(a.kind for a in ACCELERATED if a.taint and a.kind not in tas)
 
 
 def topology_request(pool_name: str, spec) -> Optional[tuple[str, str]]:

@@ -19,7 +19,7 @@ from addons.serving import APP as SERVING_APP, APP_LABEL as SERVING_APP_LABEL, M
 from addons.tenancy import KUBERAY_OPERATOR_PORTS, SERVICE_ACCOUNT, ExposedApp, NotebookAccess, Team, TeamArgs, TenantGuard
 from components.accelerators import DEVICE_RESOURCES
 from components.labels import EFA_RESOURCE, HUGEPAGES_RESOURCE
-from stacks.derive.admission import gang_admission, priority_classes, topology, topology_aware_pools
+from stacks.derive.admission import gang_admission, priority_classes, toleration_checked_kinds, topology, topology_aware_pools
 from stacks.derive.examples import APP_PORT, PROMPT_APP, app_labels, prompt_app_behind_load_balancer
 from stacks.derive.quotas import LOCAL_QUEUE, QueuePlan, plan_queues, quantity, team_max
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
@@ -127,7 +127,9 @@ def build_teams(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOpt
     if groups:
         TenantGuard("tenant-guard", groups, [team.namespace for team in spec.teams], opts=opts)
     PlacementGuard("tenant-placement", opts=opts)  # tenant pods never tolerate the system nodes' taint
-    TolerationGuard("tenant-tolerations", opts=opts)  # and accelerator jobs state their pool's toleration
+    checked = toleration_checked_kinds(spec)
+    if checked:  # and accelerator jobs state their pool's toleration, where Kueue would admit them only then
+        TolerationGuard("tenant-tolerations", checked, opts=opts)
     exports: dict = {}
     namespaces: dict = {}
     quotas: dict = {}

@@ -19,6 +19,9 @@ def pytest_configure(config):
         # what the workers compute once for all (helpers.shared_between_workers), removed when the session ends.
         os.environ["CRUCIBLE_TEST_SHARE"] = tempfile.mkdtemp(prefix="crucible-tests-")
         config._crucible_share = os.environ["CRUCIBLE_TEST_SHARE"]
+        # Helm renders are stored for this session only (stacks/tools/plan/helm.py render_store): the workers share
+        # them, and no test reads a render an earlier session stored.
+        os.environ.setdefault("CRUCIBLE_RENDER_CACHE", os.path.join(os.environ["CRUCIBLE_TEST_SHARE"], "renders"))
 
 
 def pytest_unconfigure(config):

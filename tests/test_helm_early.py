@@ -38,7 +38,8 @@ class HelmRun(NamedTuple):
 @pytest.fixture
 def helm_runs(monkeypatch) -> list[HelmRun]:
     """Every `helm template` the test runs (its release, cluster version, API versions, the thread that ran it),
-    with empty render memos: nothing rendered earlier in the session answers for this test."""
+    with empty render memos and no render store: nothing rendered earlier in the session answers for this test."""
+    monkeypatch.setenv(helm.RENDER_STORE, "off")
     monkeypatch.setattr(helm, "_renders", collections.OrderedDict())
     monkeypatch.setattr(helm, "_documents", {})
     runs: list[HelmRun] = []

@@ -27,6 +27,8 @@ get back. Rendered CRDs are read without their validation schemas (nothing here 
 :func:`without_crd_schemas`); releases render side by side where none waits for another. `crucible plan` starts
 each release's render while the program is still running (:class:`Speculation`, the harness's ``on_register``
 hook); the plan's render finds the ones with its exact inputs done or under way, and runs the others itself.
+Renders are also stored on disk (``<cache>/renders``, ``$CRUCIBLE_RENDER_CACHE``; :func:`render_store`): the same
+inputs in a later process are read back from there, not run through Helm again.
 
     rendered_releases(plan_document) -> list[RenderedRelease]   # per release: objects, or why it was skipped
     rendered_objects(plan_document)  -> list[dict]               # every rendered object, as plain dicts
@@ -509,10 +511,7 @@ def _render_cached(
                 _renders.move_to_end(key)
         if owner:
             try:
-                text = helm_template(
-                    release, Path(folder), namespace, kube_version, json.loads(values_json), include_crds=include_crds, api_versions=api_versions
-                )
-                future.set_result(tuple(split_manifests(text)))
+                future.set_result(_stored_render(key))
             except Exception as error:  # kept: every caller of these inputs gets it, as from its own render
                 future.set_exception(error)
             except BaseException as error:  # an interrupt is not the render's: the next caller renders again
@@ -520,6 +519,81 @@ def _render_cached(
                     _renders.pop(key, None)
                 future.set_exception(error)
     return future.result()
+
+
+# -- the render store --------------------------------------------------------------------------------------------
+# A render is a pure function of its inputs: the Helm binary, the files of the chart folder and the arguments. Its
+# parsed objects are kept on disk, one JSON file per exact inputs, so a release whose inputs did not change since an
+# earlier plan (of any stack, by any process: the test workers share it) is read back instead of run through Helm
+# again. What varies from one render to the next (generated certificates and passwords) is as Helm gave it the first
+# time; the plan reads none of it (workloads.without_generated). A store that cannot be read is a miss, one that
+# cannot be written is skipped: the store changes how fast a render comes, never what it is.
+RENDER_STORE = "CRUCIBLE_RENDER_CACHE"  # a directory, or "off"; default <cache>/renders
+RENDERS_STORED = 512  # the most recently used kept
+
+
+def render_store() -> Optional[Path]:
+    configured = os.environ.get(RENDER_STORE, "")
+    if configured.lower() in ("off", "0", "false", "no"):
+        return None
+    return Path(configured) if configured else cache_dir() / "renders"
+
+
+@functools.lru_cache(maxsize=256)
+def folder_fingerprint(folder: str) -> str:
+    """Every file under ``folder``: its path, size and modification time (the charts are vendored byte for byte and
+    never edited in place; a copy or an edit changes one of them)."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            status = os.stat(path)
+            digest.update(f"{os.path.relpath(path, folder)}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _store_key(key: RenderKey) -> str:
+    binary = helm_binary()  # HelmUnavailable as without the store
+    status = binary.stat()
+    inputs = [HELM_VERSION, str(binary), status.st_size, status.st_mtime_ns, folder_fingerprint(key[1]), *key]
+    return hashlib.sha256(json.dumps(inputs, separators=(",", ":")).encode()).hexdigest()
+
+
+def _stored_render(key: RenderKey) -> tuple[tuple[str, dict], ...]:
+    """The render of ``key``: from the store when it holds it, else from Helm (and then stored)."""
+    release, folder, namespace, kube_version, values_json, include_crds, api_versions = key
+    store = render_store()
+    path = store / f"{_store_key(key)}.json" if store is not None else None
+    if path is not None:
+        with contextlib.suppress(OSError, ValueError):
+            found = json.loads(path.read_text())
+            if isinstance(found, list) and all(isinstance(o, list) and len(o) == 2 and isinstance(o[1], dict) for o in found):
+                with contextlib.suppress(OSError):
+                    os.utime(path)  # recently used
+                return tuple((str(source), obj) for source, obj in found)
+    text = helm_template(release, Path(folder), namespace, kube_version, json.loads(values_json), include_crds=include_crds, api_versions=api_versions)
+    objects = tuple(split_manifests(text))
+    if path is not None:
+        _store(path, objects)
+    return objects
+
+
+def _store(path: Path, objects: tuple[tuple[str, dict], ...]) -> None:
+    try:
+        blob = json.dumps([[source, obj] for source, obj in objects], separators=(",", ":"))
+    except (TypeError, ValueError):  # a value JSON has no form for (a YAML date): not stored
+        return
+    if [tuple(o) for o in json.loads(blob)] != list(objects):  # JSON would change it (a non-string key): not stored
+        return
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".render-", suffix=".tmp", delete=False) as handle:
+            handle.write(blob)
+        os.replace(handle.name, path)  # atomic: a reader sees the whole render or none
+        kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[RENDERS_STORED:]:
+            old.unlink()
 
 
 def render(

@@ -495,26 +495,46 @@ class Network:
         A forbidden flow is checked for thousands of pairs; only those this finds are described pair by pair."""
         cache = self.__dict__.setdefault("_reached_cache", {})
         key = (self._key(src), ports if isinstance(ports, str) else tuple(ports), tuple(except_ports or ()))
-        if key not in cache:
+        reached = cache.get(key)
+        if reached is None:
             wanted = self._props(src, None, ports)
             if except_ports:
                 wanted = wanted - self._props(src, None, except_ports)
-            cache[key] = (wanted & self.allowed).project_on_one_dimension("dst_peers")
-        return self.peers[self._stand_in[dst.key]] in cache[key]
+            peers = (wanted & self.allowed).project_on_one_dimension("dst_peers")
+            # the keys of the analysed pods reached: a question per pair is then a set lookup
+            reached = cache[key] = {k for k, peer in self.peers.items() if peer in peers}
+        return self._stand_in[dst.key] in reached
 
     def reachable_by_address(self, src: Endpoint, dst: Endpoint, pod_cidr: str, except_ports=None) -> Optional[str]:
         """What ``src`` may open to ``dst`` when ipBlocks match pod addresses (the VPC CNI's policy agent: pods
         have addresses of ``pod_cidr``): ``src``'s egress to that range meeting ``dst``'s ingress from it, per
         protocol. Judged per range, not per address: a may-reach, for forbidden flows."""
-        parts = []
-        for proto in PROTOCOLS:
-            out = self._by_address("out", src, pod_cidr, proto, tuple(except_ports or ()))
-            into = self._by_address("in", dst, pod_cidr, proto, ())
-            if out is not None and into is not None:
-                both = out & into
-                if both:
-                    parts.append(f"{proto} {both}")
-        return "; ".join(parts) or None
+        out = self._address_sides("out", src, pod_cidr, tuple(except_ports or ()))
+        into = self._address_sides("in", dst, pod_cidr, ())
+        # a forbidden flow asks this of every pair of pods (hundreds of thousands at ten teams), and the sides are
+        # few (interned by _address_sides): each meeting of two is computed once
+        met = self.__dict__.setdefault("_met_cache", {})
+        key = (id(out), id(into))
+        if key not in met:
+            parts = []
+            for proto, sent, received in zip(PROTOCOLS, out, into):
+                if sent is not None and received is not None:
+                    both = sent & received
+                    if both:
+                        parts.append(f"{proto} {both}")
+            met[key] = "; ".join(parts) or None
+        return met[key]
+
+    def _address_sides(self, direction: str, end: Endpoint, cidr: str, except_ports: tuple) -> tuple:
+        """Per protocol, :meth:`_by_address`; equal sides are one object (kept alive by the cache)."""
+        cache = self.__dict__.setdefault("_sides_cache", {})
+        key = (direction, self._stand_in[end.key], cidr, except_ports)
+        sides = cache.get(key)
+        if sides is None:
+            found = tuple(self._by_address(direction, end, cidr, proto, except_ports) for proto in PROTOCOLS)
+            interned = self.__dict__.setdefault("_sides", {})
+            sides = cache[key] = interned.setdefault(tuple(id(x) for x in found), found)
+        return sides
 
     def _by_address(self, direction: str, end: Endpoint, cidr: str, proto: str, except_ports: tuple):
         """The ports ``end`` may send to (out) / receive from (in) ``cidr`` on ``proto``, cached per endpoint."""
@@ -525,7 +545,10 @@ class Network:
             if except_ports:
                 props = props - self._props(end, cidr, list(except_ports))
             found = props & self.allowed  # NCA copies the left operand: the small one, not the cluster's connectivity
-            cache[key] = _port_intervals(found) if found else None
+            ports = _port_intervals(found) if found else None
+            # equal port sets are one object (kept alive by this cache), so reachable_by_address can key on identity
+            interned = self.__dict__.setdefault("_port_sets", {})
+            cache[key] = None if ports is None else interned.setdefault(str(ports), ports)
         return cache[key]
 
 
@@ -696,7 +719,9 @@ def _name(end) -> str:
 def _record(analysis: Analysis, result: dict, *ends) -> None:
     """Add ``result`` to the results of each workload among ``ends``, once (a set of seen results per workload:
     comparing with every result already there made recording quadratic in the flows)."""
-    identity = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(result.items()))
+    # a result is a function of its flow, kind, ends and ports (the verdict and reason follow from them)
+    ports = result["ports"]
+    identity = (result["flow"], result["kind"], result["from"], result["to"], tuple(ports) if isinstance(ports, list) else ports)
     if not any(isinstance(end, Endpoint) and end.workload for end in ends):
         # both ends are system endpoints (flows.SYSTEM_ENDPOINTS): no workload's row would show it; the plan check
         # `reaches (platform pods)` does

@@ -526,30 +526,31 @@ class Network:
         return met[key]
 
     def _address_sides(self, direction: str, end: Endpoint, cidr: str, except_ports: tuple) -> tuple:
-        """Per protocol, :meth:`_by_address`; equal sides are one object (kept alive by the cache)."""
+        """Per protocol of PROTOCOLS, the ports ``end`` may send to (out) / receive from (in) ``cidr`` (None: none),
+        cached per analysed pod; equal sides are one object (kept alive by the cache). One intersection with the
+        cluster's connectivity for all protocols, then split: the intersection is what costs."""
+        from nca.CoreDS.ConnectivityProperties import ConnectivityProperties
+        from nca.CoreDS.ProtocolSet import ProtocolSet
+
         cache = self.__dict__.setdefault("_sides_cache", {})
         key = (direction, self._stand_in[end.key], cidr, except_ports)
         sides = cache.get(key)
         if sides is None:
-            found = tuple(self._by_address(direction, end, cidr, proto, except_ports) for proto in PROTOCOLS)
-            interned = self.__dict__.setdefault("_sides", {})
-            sides = cache[key] = interned.setdefault(tuple(id(x) for x in found), found)
-        return sides
-
-    def _by_address(self, direction: str, end: Endpoint, cidr: str, proto: str, except_ports: tuple):
-        """The ports ``end`` may send to (out) / receive from (in) ``cidr`` on ``proto``, cached per endpoint."""
-        cache = self.__dict__.setdefault("_address_cache", {})
-        key = (direction, self._stand_in[end.key], cidr, proto, except_ports)
-        if key not in cache:
-            props = self._props(end, cidr, [f"{proto}/1-65535"]) if direction == "out" else self._props(cidr, end, [f"{proto}/1-65535"])
+            every = [f"{proto}/1-65535" for proto in PROTOCOLS]
+            props = self._props(end, cidr, every) if direction == "out" else self._props(cidr, end, every)
             if except_ports:
                 props = props - self._props(end, cidr, list(except_ports))
             found = props & self.allowed  # NCA copies the left operand: the small one, not the cluster's connectivity
-            ports = _port_intervals(found) if found else None
-            # equal port sets are one object (kept alive by this cache), so reachable_by_address can key on identity
-            interned = self.__dict__.setdefault("_port_sets", {})
-            cache[key] = None if ports is None else interned.setdefault(str(ports), ports)
-        return cache[key]
+            interned_ports = self.__dict__.setdefault("_port_sets", {})
+            per_protocol = []
+            for proto in PROTOCOLS:
+                part = found & ConnectivityProperties.make_conn_props_from_dict({"protocols": ProtocolSet.get_protocol_set_with_single_protocol(proto)})
+                ports = _port_intervals(part) if part else None
+                per_protocol.append(None if ports is None else interned_ports.setdefault(str(ports), ports))
+            found_sides = tuple(per_protocol)
+            interned = self.__dict__.setdefault("_sides", {})
+            sides = cache[key] = interned.setdefault(tuple(id(x) for x in found_sides), found_sides)
+        return sides
 
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")

@@ -450,6 +450,7 @@ class Network:
         self.log = log.getvalue()
         self.peers = {str(p): p for p in config.peer_container.get_all_peers_group()}
         self.seconds = time.perf_counter() - start
+        self._reached_cache: dict = {}  # reaches_some: (source class, ports, except) -> keys of the pods reached
         Network.runs += 1
 
     def _key(self, end) -> str:
@@ -493,8 +494,8 @@ class Network:
         open to any peer (computed once per source and ports): the destinations of
         ``(connections of ports - except_ports from src) & allowed`` are exactly the pods some connection reaches.
         A forbidden flow is checked for thousands of pairs; only those this finds are described pair by pair."""
-        cache = self.__dict__.setdefault("_reached_cache", {})
-        key = (self._key(src), ports if isinstance(ports, str) else tuple(ports), tuple(except_ports or ()))
+        cache = self._reached_cache
+        key = (self._key(src), ports if isinstance(ports, str) else tuple(ports), tuple(except_ports) if except_ports else ())
         reached = cache.get(key)
         if reached is None:
             wanted = self._props(src, None, ports)
@@ -730,11 +731,15 @@ def _record(analysis: Analysis, result: dict, *ends) -> None:
             analysis.platform.append(result)
         return
     for end in ends:
-        if isinstance(end, Endpoint) and end.workload:
-            seen = analysis.seen.setdefault(end.workload, set())
+        workload = end.workload if isinstance(end, Endpoint) else None
+        if workload:
+            seen = analysis.seen.get(workload)
+            if seen is None:
+                seen = analysis.seen[workload] = set()
+                analysis.results[workload] = []
             if identity not in seen:
                 seen.add(identity)
-                analysis.results.setdefault(end.workload, []).append(result)
+                analysis.results[workload].append(result)
 
 
 def analyse(ctx: Context) -> Analysis:
@@ -797,25 +802,29 @@ def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addre
                     src,
                     dst,
                 )
+    vpc = analysis.addresses.get("vpc")
     for flow in table.FORBIDDEN:
         # each exception's ends resolved once per flow (not per pair: thousands of pairs at ten teams), by name
         exceptions = [({_name(e) for e in _resolve(analysis, ex)}, ex["ports"]) for ex in flow.get("except") or []]
         for src in _resolve(analysis, flow["from"]):
-            for dst in _resolve(analysis, flow["to"], src if isinstance(src, Endpoint) else None):
-                excepted = [p for names, ports in exceptions if _name(dst) in names for p in ports]
-                if isinstance(dst, Endpoint) and not network.reaches_some(src, dst, flow["ports"], excepted or None):
+            pods_of_src = isinstance(src, Endpoint)
+            for dst in _resolve(analysis, flow["to"], src if pods_of_src else None):
+                dst_name = _name(dst)
+                excepted = [p for names, ports in exceptions if dst_name in names for p in ports] or None
+                to_pod = isinstance(dst, Endpoint)
+                if to_pod and not network.reaches_some(src, dst, flow["ports"], excepted):
                     found = None
                 else:
-                    found = network.reachable(src, dst, flow["ports"], excepted or None)
+                    found = network.reachable(src, dst, flow["ports"], excepted)
                 level = "mandatory"
-                if found is None and isinstance(src, Endpoint) and isinstance(dst, Endpoint) and analysis.addresses.get("vpc"):
+                if found is None and pods_of_src and to_pod and vpc:
                     # EKS enforces NetworkPolicy with the VPC CNI's agent, whose ipBlocks match pod addresses
                     # (aws/amazon-network-policy-controller-k8s#41): an egress ipBlock covering the pod range
                     # reaches pods whose ingress admits that range. Advisory: pods share the VPC's address range with
                     # what tenants must reach by address (interface endpoints, Lustre), so no ipBlock can tell them
                     # apart until pods get an address range of their own (VPC CNI custom networking).
-                    by_ip = network.reachable_by_address(src, dst, analysis.addresses["vpc"], excepted or None)
-                    found = f"{by_ip} through an ipBlock covering the pods' addresses ({analysis.addresses['vpc']})" if by_ip else None
+                    by_ip = network.reachable_by_address(src, dst, vpc, excepted)
+                    found = f"{by_ip} through an ipBlock covering the pods' addresses ({vpc})" if by_ip else None
                     level = "advisory"
                 _record(
                     analysis,
@@ -823,7 +832,7 @@ def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addre
                         "flow": flow["flow"],
                         "kind": "forbidden",
                         "from": _name(src),
-                        "to": _name(dst),
+                        "to": dst_name,
                         "ports": flow["ports"],
                         "ok": found is None,
                         "level": level,

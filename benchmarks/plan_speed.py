@@ -5,9 +5,12 @@ resource class that plan registers (figures, not a test).
 
 Runs each measurement in a fresh interpreter (import caches matter), on the largest shipped stack config and,
 when the config has pools and teams, on a generated config with 10x of them. Prints, in one run: the floor, the
-plan, their ratio (target <= 1.5x), the 10x plan and its ratio to the plan (target <= 5x). Each figure is the
-median wall time of N runs, with the median CPU time (user + system) beside it; the runs are taken in rounds
-(floor, plan, 10x plan, then again), so that the figures divided by each other come from the same minutes.
+plan, their ratio (target <= 1.5x), the plan with every release rendered by Helm again (render store off: a first
+plan), the 10x plan and its ratio to the plan (target <= 5x). Each figure is the median wall time of N runs, with
+the median CPU time (user + system) beside it; the runs are taken in rounds (floor, plan, cold plan, 10x plan,
+then again) after one uncounted round, which compiles the bytecode and fills a render store of the run's own, so
+that the plans are repeated plans of an installed project and the figures divided by each other come from the
+same minutes.
 """
 
 from __future__ import annotations
@@ -61,11 +64,19 @@ os._exit(0)
 """
 
 
-def _once(command: list[str]) -> tuple[float, float]:
+# What every run's interpreter gets: the repository on the path and, as an installed project has, compiled bytecode
+# (a temporary PYTHONPYCACHEPREFIX, written by the warm-up round: with PYTHONDONTWRITEBYTECODE set, as on CI's
+# machines, the plan would compile its own 200 modules on every run while the floor's SDK modules come compiled).
+ENVIRONMENT: dict[str, str] = {}
+
+
+def _once(command: list[str], extra: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, its children's included) of one run of ``command``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=str(REPO), **ENVIRONMENT, **extra)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):  # 1: the plan is complete but breaks a mandatory policy
@@ -73,14 +84,17 @@ def _once(command: list[str]) -> tuple[float, float]:
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def timed(commands: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float]]:
-    """Median wall and CPU seconds of ``repeat`` runs of each command, taken in rounds (each command once per round,
-    in turn): this machine's speed drifts by a third over minutes, and figures meant to be divided by each other
-    must be taken in the same minutes."""
+def timed(commands: dict[str, tuple[list[str], dict[str, str]]], repeat: int) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds of ``repeat`` runs of each command (with its extra environment), after one round
+    not counted (it compiles the bytecode and fills the render store), taken in rounds (each command once per
+    round, in turn): this machine's speed drifts by a third over minutes, and figures meant to be divided by each
+    other must be taken in the same minutes."""
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for command, extra in commands.values():
+        _once(command, extra)
     for _ in range(repeat):
-        for name, command in commands.items():
-            runs[name].append(_once(command))
+        for name, (command, extra) in commands.items():
+            runs[name].append(_once(command, extra))
     return {name: (statistics.median(w for w, _ in found), statistics.median(c for _, c in found)) for name, found in runs.items()}
 
 
@@ -161,14 +175,17 @@ def main() -> None:
     config = largest_config()
     classes = registered_classes(config)
     with tempfile.TemporaryDirectory() as tmp:
+        ENVIRONMENT.update(PYTHONPYCACHEPREFIX=str(Path(tmp) / "bytecode"), CRUCIBLE_RENDER_CACHE=str(Path(tmp) / "renders"))
         big = scaled_config(config, 10, Path(tmp))
-        commands = {"floor": [python, "-c", _FLOOR, *classes], "plan": [python, "-m", "stacks.tools.cli", "plan", str(config)]}
+        plan_command = [python, "-m", "stacks.tools.cli", "plan", str(config)]
+        commands = {"floor": ([python, "-c", _FLOOR, *classes], {}), "plan": (plan_command, {}), "cold": (plan_command, {"CRUCIBLE_RENDER_CACHE": "off"})}
         if big is not None:
-            commands["scaled"] = [python, "-m", "stacks.tools.cli", "plan", str(big)]
+            commands["scaled"] = ([python, "-m", "stacks.tools.cli", "plan", str(big)], {})
         figures = timed(commands, args.repeat)
         floor, plan = figures["floor"], figures["plan"]
         print(_line(f"floor: SDK import + {len(classes)} resource classes", floor))
         print(_line(f"crucible plan {config.name}", plan, floor, "the floor", PLAN_TARGET))
+        print(_line("  the same, every release through Helm", figures["cold"], floor, "the floor"))
         print(bound_line(plan, floor))
         if big is None:
             print("10x pools and teams: not measured (the config has no pools or teams yet)")

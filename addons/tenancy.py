@@ -53,7 +53,7 @@ import pulumi_kubernetes as k8s
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from components.admission import denying_policy
 from components.identity import PodIdentityRole
-from components.labels import TENANT_LABEL, WORKLOAD_LABEL, queued_namespace
+from components.labels import READINESS_GATE_LABEL, TENANT_LABEL, WORKLOAD_LABEL, queued_namespace
 from components.partitions import partition_of
 from components.manifests import as_api
 
@@ -142,7 +142,7 @@ class TeamArgs:
 
 
 def namespace_labels(args: TeamArgs) -> dict[str, str]:
-    return {
+    labels = {
         TENANT_LABEL: args.name,
         **queued_namespace(),
         WORKLOAD_LABEL: "training" if args.training else "interactive",
@@ -151,6 +151,9 @@ def namespace_labels(args: TeamArgs) -> dict[str, str]:
         f"{PSA}/warn": "restricted",
         f"{PSA}/audit": "restricted",
     }
+    if args.exposed_apps:  # a rollout waits for the new pod's load balancer target to be healthy
+        labels[READINESS_GATE_LABEL] = "enabled"
+    return labels
 
 
 def data_policy(bucket_arns: Sequence[str], prefixes: Sequence[str], kms_key_arn: Optional[str], region: str) -> str:

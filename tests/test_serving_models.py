@@ -329,6 +329,23 @@ def test_a_replica_going_away_drains_from_its_load_balancer_within_its_grace_per
         assert spec["terminationGracePeriodSeconds"] >= PRE_STOP_SECONDS + SHUTDOWN_SECONDS
 
 
+def test_a_replica_behind_a_load_balancer_is_ready_only_once_its_target_is_healthy(run, block):
+    # The load balancer controller injects its target-health readiness gate into the pods of namespaces labelled
+    # elbv2.k8s.aws/pod-readiness-gate-inject=enabled (chart 3.5.0 templates/webhook.yaml, mpod.elbv2.k8s.aws): a
+    # rollout (maxUnavailable 0) then takes an old replica away only once the new one's target passes the load
+    # balancer's health checks. The webhook stays fail-open (podMutatorWebhookConfig.failurePolicy Ignore): a
+    # controller that is down never blocks a pod, it only leaves it without the gate.
+    from stacks.tools.plan.admitted import selector_matches
+
+    hooks = [w for o in block["objects"] if o["kind"] == "MutatingWebhookConfiguration" for w in o.get("webhooks") or []]
+    (mpod,) = [w for w in hooks if w["name"] == "mpod.elbv2.k8s.aws"]
+    assert mpod["failurePolicy"] == "Ignore"
+    (team,) = [r.inputs["metadata"] for r in run.of_type("kubernetes:core/v1:Namespace") if r.inputs["metadata"]["name"] == "llm"]
+    assert selector_matches(mpod["namespaceSelector"], {**team["labels"], "kubernetes.io/metadata.name": "llm"})
+    server = by_name(models_of(run, DEPLOYMENT))["mistral"]["spec"]["template"]["metadata"]
+    assert selector_matches(mpod["objectSelector"], server["labels"])
+
+
 def test_a_neuron_model_compiles_into_a_writable_folder_for_a_batch_its_device_holds(run):
     # vLLM's Neuron backend writes its compiled model under the model folder (read-only here) unless
     # NEURON_COMPILED_ARTIFACTS names another, and compiles its KV cache for max-num-seqs x max-model-len

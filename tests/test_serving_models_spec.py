@@ -13,6 +13,7 @@ from helpers import spec_of, stack_config
 AMI = "v20251108"
 POOLS = [
     {"name": "l40s", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.xlarge"], "maxNodes": 4, "amiVersion": AMI},
+    {"name": "l4", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6.xlarge"], "maxNodes": 4, "amiVersion": AMI},
     {"name": "l40s-4", "kind": "gpu", "workload": "serving", "instanceTypes": ["g6e.12xlarge"], "maxNodes": 4, "amiVersion": AMI},
     {"name": "p5", "kind": "gpu", "workload": "serving", "instanceTypes": ["p5.48xlarge"], "efa": True, "maxNodes": 4, "amiVersion": AMI},
     {"name": "p5-noefa", "kind": "gpu", "workload": "serving", "instanceTypes": ["p5.48xlarge"], "maxNodes": 4, "amiVersion": AMI},
@@ -63,6 +64,22 @@ REFUSED = [
         {"pool": "inf2", "model": "meta-llama/Llama-3.1-8B-Instruct", "tensorParallelSize": 3},
         "tensorParallelSize",
         "multiple of 2",
+    ),
+    # the Neuron backend compiles its KV cache for maxNumSeqs sequences of maxModelLen tokens beside the weights:
+    # 8B (14.9 GiB) on one 32 GiB device leaves 13.9 GiB usable, 13 sequences of 8192 tokens at 128 KiB a token
+    (
+        "a Neuron batch whose KV cache does not fit the devices",
+        {"pool": "inf2", "model": "meta-llama/Llama-3.1-8B-Instruct", "tensorParallelSize": 2, "maxNumSeqs": 16},
+        "maxNumSeqs",
+        "at most 13 sequences",
+    ),
+    # vLLM refuses to start when its KV cache cannot hold one sequence of maxModelLen tokens: 8B's full 128k context
+    # (16 GiB at 128 KiB a token) beside its 14.9 GiB of weights on one 24 GiB L4
+    (
+        "a context the GPUs' KV cache cannot hold",
+        {"pool": "l4", "model": "meta-llama/Llama-3.1-8B-Instruct", "maxModelLen": 131072},
+        "maxModelLen",
+        "one sequence of 131072 tokens",
     ),
     ("a training pool", {"pool": "train", "tensorParallelSize": 8}, "pool", "workload: serving"),
     ("a pool that does not exist", {"pool": "nope"}, "pool", "one of crucible:pools[].name"),

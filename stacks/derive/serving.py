@@ -55,6 +55,66 @@ KNOWN_PARAMETERS: dict[str, float] = {
     "meta-llama/Llama-3.1-405B-Instruct": 405.9e9,
 }
 
+# The attention shape of the same models (their config.json: num_hidden_layers, num_key_value_heads, head_dim), for
+# the KV cache a token takes: 2 (key and value) × layers × KV heads × head dim × 2 bytes (vLLM keeps it in 16-bit
+# unless told otherwise). A model outside this table is not checked for it.
+KNOWN_ATTENTION: dict[str, tuple[int, int, int]] = {
+    "Qwen/Qwen2.5-0.5B-Instruct": (24, 2, 64),
+    "Qwen/Qwen2.5-7B-Instruct": (28, 4, 128),
+    "Qwen/Qwen2.5-72B-Instruct": (80, 8, 128),
+    "mistralai/Mistral-7B-Instruct-v0.3": (32, 8, 128),
+    "meta-llama/Llama-3.1-8B-Instruct": (32, 8, 128),
+    "meta-llama/Llama-3.1-70B-Instruct": (80, 8, 128),
+    "meta-llama/Llama-3.3-70B-Instruct": (80, 8, 128),
+    "meta-llama/Llama-3.1-405B-Instruct": (126, 8, 128),
+}
+KV_BYTES = 2
+
+
+def kv_bytes_per_token(model) -> Optional[int]:
+    """Bytes of KV cache one token of ``model`` takes; None when its attention shape is not known."""
+    shape = KNOWN_ATTENTION.get(model.model)
+    if shape is None:
+        return None
+    layers, kv_heads, head_dim = shape
+    return 2 * layers * kv_heads * head_dim * KV_BYTES
+
+
+def neuron_max_num_seqs(model) -> int:
+    """The batch a Neuron replica compiles its KV cache for: maxNumSeqs, or NEURON_MAX_NUM_SEQS."""
+    return model.max_num_seqs if model.max_num_seqs is not None else NEURON_MAX_NUM_SEQS
+
+
+def _kv_problem(model, kind: str, weights: float, usable: float, devices: int) -> Optional[ShapeError]:
+    """The KV cache the server needs beside the weights, where it cannot have it: on Neuron the cache is compiled for
+    maxNumSeqs sequences of maxModelLen tokens; vLLM on GPUs needs room for at least one such sequence."""
+    per_token = kv_bytes_per_token(model)
+    if per_token is None:
+        return None
+    free = usable - weights
+    per_sequence = model.max_model_len * per_token / GIB
+    why = f"{per_token // 1024} KiB of KV cache a token; {weights:.1f} GiB of weights leave {max(free, 0):.1f} GiB of the {devices} device(s)' {usable:.1f} GiB usable"
+    if kind == "neuron":
+        seqs = neuron_max_num_seqs(model)
+        if seqs * per_sequence <= free:
+            return None
+        most = max(0, math.floor(free / per_sequence))
+        return ShapeError(
+            "maxNumSeqs",
+            f"got {seqs}: the Neuron backend compiles its KV cache for {seqs} sequences of {model.max_model_len} tokens, "
+            f"{seqs * per_sequence:.1f} GiB ({why}); allowed: at most {most} sequences at this maxModelLen, a shorter "
+            "maxModelLen, or more tensorParallelSize",
+        )
+    if per_sequence <= free:
+        return None
+    longest = max(0, math.floor(free * GIB / per_token))
+    return ShapeError(
+        "maxModelLen",
+        f"got {model.max_model_len}: vLLM starts only if its KV cache holds one sequence of {model.max_model_len} tokens, "
+        f"{per_sequence:.1f} GiB ({why}); allowed: at most {longest} tokens, or more tensorParallelSize",
+    )
+
+
 # What a Deployment pod takes of a node beside its accelerators: this share of the node's vCPUs and memory per
 # accelerator it asks for (the rest is kubelet/system reserve and the DaemonSets); a node-wide pod takes the share too.
 CPU_SHARE = 0.75
@@ -188,6 +248,9 @@ def replica_shape(model, pool) -> ReplicaShape:
             f"(vLLM uses {GPU_MEMORY_UTILIZATION:.0%} of each); allowed: at least {need} accelerators per replica "
             f"(tensorParallelSize × pipelineParallelSize), a smaller dtype, or a pool with larger accelerators",
         )
+    kv = _kv_problem(model, pool.kind, weights, usable, nodes * per_node)
+    if kv is not None:
+        raise kv
     cpu = min(max(1, math.floor(t.vcpu * per_node / t.accelerator_count * CPU_SHARE)) for t in hosts)
     mem = min(_memory_share(t, per_node) for t in hosts)
     return ReplicaShape(

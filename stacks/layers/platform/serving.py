@@ -14,7 +14,7 @@ from addons.serving import PORT, ImagePrePull, Keda, KedaArgs, PrePullArgs, Scal
 from addons.storage_drivers import LUSTRE_CLAIM
 from components.accelerators import accelerator
 from stacks.derive.quotas import LOCAL_QUEUE
-from stacks.derive.serving import NEURON_MAX_NUM_SEQS, ReplicaShape, default_image, replica_shape, scaling_metrics
+from stacks.derive.serving import ReplicaShape, default_image, neuron_max_num_seqs, replica_shape, scaling_metrics
 from stacks.layers.platform.addon import AddonOutputs, AddonsBelow, Entry
 from stacks.spec import PlatformSpec
 from stacks.spec.serving import ServingModelSpec, lustre_weights_folder
@@ -82,7 +82,7 @@ def model_args(spec: PlatformSpec, model: ServingModelSpec, below: AddonsBelow, 
         pipeline_parallel_size=model.pipeline_parallel_size,
         dtype=model.dtype,
         max_model_len=model.max_model_len,
-        max_num_seqs=model.max_num_seqs or (NEURON_MAX_NUM_SEQS if pool.kind == "neuron" else None),
+        max_num_seqs=neuron_max_num_seqs(model) if pool.kind == "neuron" else model.max_num_seqs,
         min_replicas=model.min_replicas,
         max_replicas=model.max_replicas,
         triggers=[ScalingTrigger(metric, target) for metric, target in scaling_metrics(model, pool.kind)],

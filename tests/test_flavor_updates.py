@@ -74,3 +74,64 @@ def test_moving_a_topology_aware_flavors_tolerations_to_node_taints_is_refused()
     new = copy.deepcopy(old)
     new["spec"]["nodeTaints"] = [{"key": t["key"], "effect": t["effect"]} for t in new["spec"].pop("tolerations")]
     assert transition_errors(old, new) == ["spec: tolerations are immutable when topologyName is set"]
+
+
+# -- crucible diff judges the update as the API server would -----------------------------------------------------------
+def _topology_aware_plan() -> dict:
+    run = plan(
+        "dev",
+        pools=[EFA_TRAIN, CPU],
+        teams=[{"name": "llm", "memberGroups": ["llm-users"], "shares": {"train": 100}}],
+        queues={"topologyAwarePools": ["train"]},
+    )
+    return {"resources": [r.to_json() for r in run.resources]}
+
+
+def _moved_to_node_taints(document: dict) -> dict:
+    head = copy.deepcopy(document)
+    for r in head["resources"]:
+        if r["type"] == FLAVOR and r["inputs"]["spec"].get("topologyName"):
+            spec = r["inputs"]["spec"]
+            spec["nodeTaints"] = [{"key": t["key"], "effect": t["effect"]} for t in spec.pop("tolerations")]
+    return head
+
+
+def test_crucible_diff_reports_an_update_the_flavors_crd_refuses_and_fails(tmp_path, capsys):
+    import json
+
+    from stacks.tools.cli import main
+    from stacks.tools.plan.diff import diff_plans, render
+
+    base = _topology_aware_plan()
+    head = _moved_to_node_taints(base)
+    diff = diff_plans(base, head)
+    (refused,) = diff.refused
+    assert refused["type"] == FLAVOR and refused["name"] == "kueue-flavor-train"
+    assert refused["errors"] == ["spec: tolerations are immutable when topologyName is set"]
+    assert "UPDATES THE API SERVER REFUSES" in render(diff)
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    assert main(["diff", str(tmp_path / "base.json"), str(tmp_path / "head.json")]) == 1
+    assert "REFUSED" in capsys.readouterr().out
+
+
+def test_crucible_diff_passes_an_update_the_crd_accepts():
+    from stacks.tools.plan.diff import diff_plans
+
+    base = _topology_aware_plan()
+    head = copy.deepcopy(base)
+    for r in head["resources"]:
+        if r["type"] == FLAVOR and r["inputs"]["metadata"]["name"] == "cpu":
+            r["inputs"]["spec"]["nodeLabels"]["crucible.io/extra"] = "yes"  # a flavor without topology: labels may change
+    diff = diff_plans(base, head)
+    assert [c.name for c in diff.changes if c.kind == "updated"] and diff.refused == []
+
+
+def test_without_the_upstream_crds_the_diff_says_the_updates_were_not_checked(tmp_path, monkeypatch):
+    from stacks.tools.plan.diff import diff_plans
+
+    base = _topology_aware_plan()
+    monkeypatch.setenv("CRUCIBLE_SHARED", str(tmp_path))
+    diff = diff_plans(base, _moved_to_node_taints(base))
+    assert diff.refused == []
+    assert any("not checked against their CRDs' transition rules" in note and str(tmp_path) in note for note in diff.notes)

@@ -34,33 +34,15 @@ def strict(schema: Any) -> Any:
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-# CRDs outside shared/upstream/crds: those inside a vendored chart that ships no separate CRD folder (LeaderWorkerSet,
-# the lws subchart of Kubeflow Trainer), and those of charts that are not vendored, recorded under tests/data/crds
-# (its SOURCES.md names project, tag, commit and license).
-CHART_CRD_FOLDERS = ("charts/kubeflow-trainer-2.3.0/charts/lws/crds", "charts/karpenter-1.14.1/crds")  # LWS; Karpenter's NodeOverlay
+# CRDs of charts that are not vendored, recorded under tests/data/crds (its SOURCES.md names project, tag, commit and
+# license), beside those the tools read from shared/upstream (stacks/tools/plan/transitions.py CRD_FOLDERS).
 RECORDED_CRDS = Path(__file__).parent / "data" / "crds"
 
 
-def _crd_folders() -> list[Path]:
-    upstream = Path(shared_dir(), "upstream")
-    return [upstream / "crds", *(upstream / f for f in CHART_CRD_FOLDERS), RECORDED_CRDS]
-
-
-@functools.lru_cache(maxsize=None)
 def _crds_of_group(group: str) -> dict[tuple[str, str, str], dict]:
-    """(group, version, kind) → openAPIV3Schema for the CRDs of one API group (files `<group>_<plural>.yaml`,
-    as upstream names them; parsed only when a test needs that group — some are megabytes)."""
-    found: dict[tuple[str, str, str], dict] = {}
-    for path in sorted(p for folder in _crd_folders() for p in folder.rglob(f"{group}_*.yaml")):
-        for doc in yaml.load_all(path.read_text(), Loader=_Loader):
-            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            kind = doc["spec"]["names"]["kind"]
-            for version in doc["spec"]["versions"]:
-                if not version.get("served", True):
-                    continue  # the API server would refuse objects of a version it does not serve
-                found[(doc["spec"]["group"], version["name"], kind)] = version["schema"]["openAPIV3Schema"]
-    return found
+    from stacks.tools.plan.transitions import crds_of_group
+
+    return crds_of_group(group, str(Path(shared_dir(), "upstream")), (str(RECORDED_CRDS),))
 
 
 def _crds_for(api_version: str) -> dict[tuple[str, str, str], dict]:
@@ -145,25 +127,7 @@ def cel_errors(manifest: dict) -> list[str]:
 
 def transition_errors(old: dict, new: dict) -> list[str]:
     """Every CRD transition rule (an `x-kubernetes-validations` rule over `oldSelf`) the update of ``old`` to ``new``
-    breaks, as the API server evaluates them: where the value exists in both objects (Kubernetes' "transition rules"
-    run only on an update, and only for a value the old object has at the same path)."""
-    import celpy
+    breaks, as the API server evaluates them (stacks/tools/plan/transitions.py, which `crucible diff` runs)."""
+    from stacks.tools.plan.transitions import transition_errors as breaks
 
-    schema = crd_schema(new["apiVersion"], new["kind"])
-    env = celpy.Environment()
-    out: list[str] = []
-
-    def walk(node: Any, value: Any, before: Any, path: str) -> None:
-        for rule in node.get("x-kubernetes-validations") or []:
-            if "oldSelf" not in rule["rule"]:
-                continue
-            program = env.program(env.compile(rule["rule"]))
-            if not bool(program.evaluate({"self": celpy.json_to_cel(value), "oldSelf": celpy.json_to_cel(before)})):
-                out.append(f"{path or '<root>'}: {rule.get('message') or rule['rule']}")
-        if isinstance(value, dict) and isinstance(before, dict):
-            for key, sub in (node.get("properties") or {}).items():
-                if key in value and key in before:
-                    walk(sub, value[key], before[key], f"{path}.{key}" if path else key)
-
-    walk(schema, new, old, "")
-    return out
+    return breaks(old, new, crd_schema(new["apiVersion"], new["kind"]))

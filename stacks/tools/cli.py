@@ -136,7 +136,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.json:
         _write_json(diff.to_json(), args.json)
     unprotected_loss = [c for c in diff.dangerous if not c.protected]
-    return EXIT_POLICY if args.fail_on_data_loss and unprotected_loss else EXIT_OK
+    # an update the API server refuses fails the deploy whatever else it does: always a failing diff
+    return EXIT_POLICY if diff.refused or (args.fail_on_data_loss and unprotected_loss) else EXIT_OK
 
 
 def cmd_examples(args: argparse.Namespace) -> int:

@@ -53,6 +53,7 @@ class PlanDiff:
     policies_new: list[dict]
     cost: dict
     notes: list[str] = field(default_factory=list)  # changes the program ignores (create-only inputs)
+    refused: list[dict] = field(default_factory=list)  # updates the API server refuses (transitions.Refusal.to_json)
 
     @property
     def dangerous(self) -> list[Change]:
@@ -67,6 +68,7 @@ class PlanDiff:
             "policies": {"new": self.policies_new, "fixed": self.policies_fixed},
             "cost": self.cost,
             "notes": self.notes,
+            "refusedUpdates": self.refused,
         }
 
 
@@ -222,7 +224,33 @@ def diff_plans(base: dict, head: dict, base_label: str = "base", head_label: str
         "delta": {k: round(after_cost[k] - before_cost[k], 2) for k in before_cost},
         "hoursPerMonth": _hours_per_month(head, base),
     }
-    return PlanDiff(base_label, head_label, changes, as_dicts(before - after), as_dicts(after - before), cost, notes)
+    refused = _refused(changes, base_res, head_res, notes)
+    return PlanDiff(base_label, head_label, changes, as_dicts(before - after), as_dicts(after - before), cost, notes, refused)
+
+
+def _refused(changes: list[Change], base_res: dict[str, dict], head_res: dict[str, dict], notes: list[str]) -> list[dict]:
+    """The updates of custom resources that their CRDs' transition rules refuse (stacks/tools/plan/transitions.py);
+    a note when they could not be judged."""
+    from stacks.tools.plan import transitions
+
+    pairs = []
+    for c in changes:
+        if c.kind != "updated":
+            continue
+        after = head_res[_key(c.urn)]
+        before = base_res.get(_key(c.urn)) or next((base_res[a] for a in after.get("aliases", []) if a in base_res), None)
+        if before is not None:
+            pairs.append((before, after))
+    if not any(transitions.manifest(after) for _, after in pairs):
+        return []
+    try:
+        refused, unjudged = transitions.refused_updates(pairs)
+    except transitions.CrdsUnavailable as error:
+        notes.append(f"updated custom resources not checked against their CRDs' transition rules: {error}")
+        return []
+    if unjudged:
+        notes.append(f"updates not checked against transition rules (no upstream CRD): {', '.join(unjudged)}")
+    return [r.to_json() for r in refused]
 
 
 def render(diff: PlanDiff, markdown: bool = False) -> str:
@@ -248,6 +276,11 @@ def render(diff: PlanDiff, markdown: bool = False) -> str:
             )
             if c.hint:
                 lines.append(f"  - {c.hint}" if markdown else f"{bullet}  {c.hint}")
+    if diff.refused:
+        lines.append("")
+        lines.append(h("⚠ UPDATES THE API SERVER REFUSES (the CRD's transition rules): `pulumi up` fails there"))
+        for r in diff.refused:
+            lines.append(f"{bullet}{'**refused**' if markdown else 'REFUSED'} `{r['type']}` {r['name']}: {'; '.join(r['errors'])}")
     current = None
     for c in diff.changes:
         if c.layer != current:

@@ -64,14 +64,15 @@ def _tolerates(spec: str, key: str) -> str:
 TAINTED: tuple[str, ...] = tuple(a.kind for a in ACCELERATED if a.taint)  # the accelerator kinds with a pool taint
 
 
-def _judged(kinds: Sequence[str]) -> list[Accelerator]:
-    return [a for a in ACCELERATED if a.taint and a.kind in kinds]
+def _judged(kinds: Sequence[str]) -> list[tuple[Accelerator, str]]:
+    """(accelerator, its taint's key) for each accelerator kind of ``kinds`` that has a pool taint."""
+    return [(a, a.taint["key"]) for a in ACCELERATED if a.taint and a.kind in kinds]
 
 
 def pod_spec_ok(spec: str, kinds: Sequence[str] = TAINTED) -> str:
     """CEL: for each accelerator kind of ``kinds``, the pod spec ``spec`` asks for none of its resources or
     tolerates its taint."""
-    return " && ".join(f"(!({_asks(spec, a.resources)}) || {_tolerates(spec, a.taint['key'])})" for a in _judged(kinds))
+    return " && ".join(f"(!({_asks(spec, a.resources)}) || {_tolerates(spec, key)})" for a, key in _judged(kinds))
 
 
 def checks(kinds: Sequence[str] = TAINTED) -> dict[str, str]:
@@ -96,7 +97,7 @@ def checks(kinds: Sequence[str] = TAINTED) -> dict[str, str]:
 
 
 def message(kinds: Sequence[str] = TAINTED) -> str:
-    wanted = "; ".join(f"{', '.join(a.resources)}: {{key: {a.taint['key']}, operator: Exists, effect: NoSchedule}}" for a in _judged(kinds))
+    wanted = "; ".join(f"{', '.join(a.resources)}: {{key: {key}, operator: Exists, effect: NoSchedule}}" for a, key in _judged(kinds))
     return (
         "a pod template asks for accelerators without tolerating their pool's taint, so Kueue would never admit it "
         f"(the flavors admit only pod sets that tolerate it; EKS adds the toleration to pods, not to templates): add to "

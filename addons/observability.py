@@ -68,6 +68,8 @@ class MonitoringArgs:
     # Grafana's CloudWatch data source in this region (the Lustre dashboard; addons/grafana_cloudwatch.py), and what
     # the release waits for (its Pod Identity association: credentials are injected when the pod is created).
     cloudwatch_region: Optional[str] = field(default=None, kw_only=True)
+    # Alertmanager's receivers and route (addons/alert_notifications.py); None: the chart's, which drop every alert
+    alertmanager_config: Optional[dict] = field(default=None, kw_only=True)
     depends_on: Sequence[pulumi.Resource] = field(default=(), kw_only=True)
 
 
@@ -99,6 +101,8 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
         "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
         "grafana": grafana,
     }
+    if args.alertmanager_config is not None:
+        own["alertmanager"] = {"config": args.alertmanager_config}
     system_pods = PROMETHEUS_STACK_SYSTEM_PODS + ((("grafana",),) if args.grafana else ())
     return merge_values(own, on_system_nodes_at(args.system_pool, *system_pods))
 

@@ -19,7 +19,7 @@ of Karpenter's controller and the PassRole of Karpenter's node role to EC2:
   SSM parameters, its interruption queue, the node volume key through EC2;
 - Pod Identity roles (components/identity.py): the EBS CSI driver (AmazonEBSCSIDriverPolicy), the load balancer
   controller (upstream iam_policy.json), the FSx and Mountpoint S3 CSI drivers, the log shipper
-  (CloudWatchAgentServerPolicy), Grafana's CloudWatch data source, the teams' data roles, managed Prometheus
+  (CloudWatchAgentServerPolicy), Grafana's CloudWatch data source, Alertmanager's alerts topic, the teams' data roles, managed Prometheus
   (AmazonPrometheusRemoteWriteAccess) and Managed Grafana (AmazonPrometheusQueryAccess);
 - VPC flow logs (components/network.py): its log group.
 
@@ -207,7 +207,7 @@ MANAGED_POLICIES: dict[str, tuple[str, ...]] = {
 }
 
 # What the roles' own (inline) policies use beyond the managed ones: Karpenter's controller, the load balancer
-# controller, the CSI drivers, Grafana's CloudWatch data source, the teams' data roles, flow logs.
+# controller, the CSI drivers, Grafana's CloudWatch data source, Alertmanager, the teams' data roles, flow logs.
 INLINE_ACTIONS: tuple[str, ...] = (
     # Karpenter (controller_policy_document): capacity, launch templates, pricing, interruption queue
     "ec2:CreateFleet",
@@ -284,6 +284,8 @@ INLINE_ACTIONS: tuple[str, ...] = (
     "cloudwatch:GetMetricData",
     "cloudwatch:GetMetricStatistics",
     "cloudwatch:ListMetrics",
+    # Alertmanager's receiver (addons/alert_notifications.py): its alerts topic (and its key, kms: above)
+    "sns:Publish",
 )
 INSTANCE_PROFILE_ACTIONS = (
     "iam:CreateInstanceProfile",

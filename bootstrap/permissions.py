@@ -47,7 +47,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "cloudwatch/eventTarget": ("events",),
     "cloudwatch/logGroup": ("logs",),
     "cloudwatch/metricAlarm": ("cloudwatch",),  # the Lustre capacity alarm (addons/lustre_alarms.py)
-    "sns": ("sns",),  # the Lustre alarm's topic, its policy and email subscriptions
+    "sns": ("sns",),  # the alerts' and the Lustre alarm's topics, their policies and email subscriptions
     "amp": ("aps",),  # Amazon Managed Prometheus (addons.observability.managed)
     "grafana": ("grafana", "sso"),  # Managed Grafana with IAM Identity Center (AWS_SSO) authentication
 }

@@ -16,6 +16,9 @@ PROMTOOL_TESTS = Path(__file__).parent / "data" / "promtool"
 # Where .ci/run (and a developer: `apt-get download prometheus && dpkg -x prometheus_*.deb .cache/tools/prom`)
 # puts Debian's promtool 2.42 without installing it system-wide.
 PROMTOOL_CACHE = REPO / ".cache" / "tools" / "prom" / "usr" / "bin" / "promtool"
+# amtool likewise (Debian's prometheus-alertmanager package: `apt-get download prometheus-alertmanager` and
+# `dpkg -x prometheus-alertmanager_*.deb .cache/tools/am`).
+AMTOOL_CACHE = REPO / ".cache" / "tools" / "am" / "usr" / "bin" / "amtool"
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 
@@ -28,6 +31,18 @@ def promtool() -> str:
         return found
     pytest.skip(
         f"promtool not found at {PROMTOOL_CACHE} or on PATH: `apt-get download prometheus` and `dpkg -x prometheus_*.deb .cache/tools/prom` (what .ci/run does)"
+    )
+
+
+def amtool() -> str:
+    if AMTOOL_CACHE.is_file():
+        return str(AMTOOL_CACHE)
+    found = shutil.which("amtool")
+    if found:
+        return found
+    pytest.skip(
+        f"amtool not found at {AMTOOL_CACHE} or on PATH: `apt-get download prometheus-alertmanager` and "
+        "`dpkg -x prometheus-alertmanager_*.deb .cache/tools/am` (what .ci/run does)"
     )
 
 

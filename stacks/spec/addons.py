@@ -216,9 +216,10 @@ class ObservabilitySpec:
     scrape_interval_seconds: int = setting("Scrape interval of the accelerator exporters.", default=30, check=in_range(5, 300))
     grafana: bool = setting("Install Grafana; its admin password is the secret config key crucible:grafanaAdminPassword (required then).", default=False)
     alarm_emails: tuple[str, ...] = setting(
-        "Email addresses subscribed to the SNS topic of the CloudWatch alarms (Lustre near full), notified on ALARM and on "
-        "OK; each confirms from the message SNS sends. The topic is KMS-encrypted and only this stack's alarms may publish; "
-        "other subscribers (chat, paging) subscribe to it outside Crucible.",
+        "Email addresses subscribed to the SNS topics of Prometheus's alerts (Alertmanager: warning and critical, fired and "
+        "resolved) and of the CloudWatch alarms (Lustre near full, on ALARM and on OK); each confirms from the message SNS "
+        "sends. The topics are KMS-encrypted and only Alertmanager (the alerts) or this stack's alarms may publish; other "
+        "subscribers (chat, paging) subscribe to them outside Crucible.",
         default=[],
         check=all_of(each(email_address), unique_ignoring_case),
     )

@@ -8,6 +8,7 @@ from typing import Any, Callable, Literal, Mapping, Optional
 
 import pulumi
 
+from addons.alert_notifications import AlertNotifications
 from addons.grafana_cloudwatch import GrafanaCloudWatch
 from addons.kueue import Kueue
 from addons.managed_observability import ManagedObservability
@@ -27,6 +28,7 @@ class AddonsBelow(Below):
     kueue: Optional[Kueue] = None  # the teams' LocalQueues point at its ClusterQueues
     managed_observability: Optional[ManagedObservability] = None  # Prometheus remote-writes to its workspace
     grafana_cloudwatch: Optional[GrafanaCloudWatch] = None  # Grafana's CloudWatch identity: Monitoring waits for it
+    alert_notifications: Optional[AlertNotifications] = None  # where Alertmanager sends: Monitoring waits for its identity
     lws: Optional[pulumi.Resource] = None  # the LeaderWorkerSet operator release (its CRD): multi-node models wait for it
     namespaces: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # namespace -> the resource creating it
     quotas: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # namespace -> its ResourceQuota: claims there wait for it
@@ -48,6 +50,7 @@ class AddonsBelow(Below):
             kueue=out.kueue if out.kueue is not None else self.kueue,
             managed_observability=out.managed_observability if out.managed_observability is not None else self.managed_observability,
             grafana_cloudwatch=out.grafana_cloudwatch if out.grafana_cloudwatch is not None else self.grafana_cloudwatch,
+            alert_notifications=out.alert_notifications if out.alert_notifications is not None else self.alert_notifications,
             lws=out.lws if out.lws is not None else self.lws,
             namespaces={**self.namespaces, **out.namespaces},
             quotas={**self.quotas, **out.quotas},
@@ -64,6 +67,7 @@ class AddonOutputs:
     kueue: Optional[Kueue] = None
     managed_observability: Optional[ManagedObservability] = None
     grafana_cloudwatch: Optional[GrafanaCloudWatch] = None
+    alert_notifications: Optional[AlertNotifications] = None
     lws: Optional[pulumi.Resource] = None
     namespaces: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # the namespaces it created (later add-ons put objects there)
     quotas: Mapping[str, pulumi.Resource] = dataclasses.field(default_factory=dict)  # the ResourceQuotas it created, by namespace

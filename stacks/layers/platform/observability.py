@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from addons.alert_notifications import AlertNotifications, AlertNotificationsArgs
 from addons.alerts import AlertRules, AlertRulesArgs
 from addons.dashboards import Dashboards, DashboardsArgs, dashboards_for
 from addons.grafana_cloudwatch import GrafanaCloudWatch, GrafanaCloudWatchArgs
@@ -86,6 +87,25 @@ def build_grafana_cloudwatch(spec: PlatformSpec, below: AddonsBelow, opts: pulum
     return AddonOutputs(grafana_cloudwatch=access)
 
 
+def build_alert_notifications(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    obs = spec.addons.observability
+    notifications = AlertNotifications(
+        "alert-notifications",
+        AlertNotificationsArgs(
+            below.require_cluster().name,
+            spec.stack.lower(),
+            spec.region,
+            obs.namespace,
+            emails=obs.alarm_emails,
+            kms_key_deletion_window_days=spec.cluster.kms_key_deletion_window_days,
+            protect=spec.protect,
+            permissions_boundary=spec.permissions_boundary,
+        ),
+        opts=opts,
+    )
+    return AddonOutputs(export={"topicArn": notifications.topic.arn}, alert_notifications=notifications)
+
+
 def build_logs(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
     obs = spec.addons.observability
     ClusterLogs(
@@ -129,7 +149,10 @@ def build_monitoring(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Resour
     read: dashboards, alert rules, the controllers' scrape targets."""
     obs, cluster = spec.addons.observability, below.require_cluster()
     storage = shared_storage(below.storage)
-    managed, cloudwatch = below.managed_observability, below.grafana_cloudwatch
+    managed, cloudwatch, notifications = below.managed_observability, below.grafana_cloudwatch, below.alert_notifications
+    # credentials are injected when a pod is created: the release (its Grafana and Alertmanager pods) waits for the
+    # Pod Identity associations
+    identities = [r.association for r in (cloudwatch.role if cloudwatch else None, notifications.role if notifications else None) if r and r.association]
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -143,7 +166,8 @@ def build_monitoring(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Resour
             grafana_admin_password=secret(spec.grafana_admin_password),
             remote_write=remote_write(managed.remote_write_url, spec.region) if managed else None,
             cloudwatch_region=spec.region if cloudwatch else None,
-            depends_on=[cloudwatch.role.association] if cloudwatch and cloudwatch.role.association else [],
+            alertmanager_config=notifications.config if notifications else None,
+            depends_on=identities,
         ),
         opts=opts,
     )
@@ -202,7 +226,8 @@ MONITORING = Entry(
     build=build_monitoring,
     output="addons",
     key="observability",
-    after=("managed-observability", "grafana-cloudwatch"),  # Prometheus remote-writes to its workspace; Grafana needs its identity first
+    # Prometheus remote-writes to its workspace; Grafana and Alertmanager need their identities first
+    after=("managed-observability", "grafana-cloudwatch", "alert-notifications"),
     summary="Prometheus, Alertmanager, Grafana (kube-prometheus-stack)",
 )
 DCGM_EXPORTER = Entry(
@@ -242,6 +267,15 @@ GRAFANA_CLOUDWATCH = Entry(
     output="addons",
     key=None,
     summary="Grafana's CloudWatch data source identity (Pod Identity, read metrics): the Lustre dashboard",
+)
+ALERT_NOTIFICATIONS = Entry(
+    name="alert-notifications",
+    components=("crucible:platform:AlertNotifications",),
+    enabled=monitoring_enabled,
+    build=build_alert_notifications,
+    output="addons",
+    key="alertNotifications",
+    summary="Alertmanager's receiver: warning and critical alerts to an encrypted SNS topic (alarmEmails subscribed)",
 )
 CLUSTER_LOGS = Entry(
     name="cluster-logs",

@@ -24,6 +24,7 @@ ENTRIES: tuple[Entry, ...] = (
     observability.MANAGED_OBSERVABILITY,
     observability.CLUSTER_LOGS,
     observability.GRAFANA_CLOUDWATCH,
+    observability.ALERT_NOTIFICATIONS,
     observability.MONITORING,
     observability.LUSTRE_ALARMS,
     observability.DCGM_EXPORTER,

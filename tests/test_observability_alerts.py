@@ -21,7 +21,7 @@ import yaml
 from addons.alerts import RULES_FILE, rule_groups
 from addons.dashboards import SIDECAR_LABEL, SIDECAR_LABEL_VALUE, dashboards_for, load
 from addons.observability import DCGM_COUNTERS
-from helpers import plan, shared_dir
+from helpers import plan, shared_dir, shipped_plan
 from observability_data import PROMTOOL_TESTS, promtool
 from upstream import strict
 
@@ -35,8 +35,8 @@ TEAM = {"name": "research", "memberGroups": ["research"]}
 
 @functools.lru_cache(maxsize=None)
 def prod():
-    """prod (observability on) with an EFA GPU pool and a team: DCGM, Kueue and every dashboard but Neuron's."""
-    return plan("prod", pools=[GPU_POOL], teams=[TEAM])
+    """prod (observability on) with an EFA GPU pool, a team and Grafana: DCGM, Kueue and every dashboard but Neuron's."""
+    return plan("prod", pools=[GPU_POOL], teams=[TEAM], addons={"observability": {"grafana": True}}, grafanaAdminPassword="from-the-secrets-provider")
 
 
 def run_promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -173,6 +173,7 @@ def test_accelerator_dashboards_ship_only_with_their_accelerators():
         "crucible-gpu",
         "crucible-karpenter",
         "crucible-kueue",
+        "crucible-lustre",  # Grafana on and Lustre in the storage layer: its CloudWatch dashboard
         "crucible-serving",
     ]
 
@@ -224,3 +225,11 @@ def test_the_rendered_node_exporter_collects_the_efa_devices():
     assert "--path.sysfs=/host/sys" in args
     assert not [a for a in args if a.startswith(("--no-collector.infiniband", "--collector.disable-defaults", "--collector.infiniband.device-"))]
     assert {"operator": "Exists"} in pod_spec(exporter)["tolerations"]  # every node, the tainted EFA pools included
+
+
+def test_without_grafana_no_dashboard_is_shipped_since_nothing_would_load_it():
+    # the dashboards are ConfigMaps for the in-cluster Grafana's sidecar; a stack without it (the shipped staging and
+    # inference: Prometheus only) would carry them for nothing
+    run = shipped_plan("staging").run
+    assert not [r for r in run.of_type("kubernetes:core/v1:ConfigMap") if r.inputs["metadata"].get("labels", {}).get(SIDECAR_LABEL) == SIDECAR_LABEL_VALUE]
+    assert run.outputs["addons"]["observability"]["dashboards"] == [] and run.outputs["addons"]["observability"]["grafana"] is False

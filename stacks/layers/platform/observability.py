@@ -46,6 +46,12 @@ def lustre_dashboard(spec: PlatformSpec) -> bool:
     return spec.addons.observability.grafana and spec.storage.lustre.enabled
 
 
+def dashboards_enabled(spec: PlatformSpec) -> bool:
+    """The dashboards are ConfigMaps the in-cluster Grafana's sidecar loads: with no Grafana nothing reads them (a
+    Managed Grafana workspace does not read ConfigMaps)."""
+    return monitoring_enabled(spec) and spec.addons.observability.grafana
+
+
 def managed_enabled(spec: PlatformSpec) -> bool:
     return monitoring_enabled(spec) and spec.addons.observability.managed.enabled
 
@@ -171,8 +177,6 @@ def build_monitoring(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Resour
         ),
         opts=opts,
     )
-    dashboards = dashboards_for(dashboard_features(spec))
-    Dashboards("dashboards", DashboardsArgs(monitoring.namespace.metadata.name, dashboards), opts=opts)
     AlertRules("alerts", AlertRulesArgs(monitoring.namespace.metadata.name, monitoring.release), opts=opts)
     ScrapeTargets("scrape-targets", ScrapeTargetsArgs(monitoring.release, obs.scrape_interval_seconds, bool(below.controller())), opts=opts)
     exporters = [e.name for e in (DCGM_EXPORTER, NEURON_MONITOR) if e.enabled(spec)]
@@ -182,7 +186,7 @@ def build_monitoring(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Resour
             "prometheusStack": obs.prometheus_stack_version,
             "grafana": obs.grafana,
             "exporters": exporters,
-            "dashboards": list(dashboards),
+            "dashboards": list(dashboards_for(dashboard_features(spec))) if dashboards_enabled(spec) else [],
         },
         monitoring=monitoring,  # ServiceMonitors of later add-ons (Kueue, KubeRay) wait for its CRDs
     )
@@ -192,6 +196,11 @@ def _monitoring(below: AddonsBelow) -> Monitoring:
     if below.monitoring is None:  # the entries' enabling rules include monitoring_enabled
         raise RuntimeError("an exporter was built before Monitoring (registry order)")
     return below.monitoring
+
+
+def build_dashboards(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
+    Dashboards("dashboards", DashboardsArgs(_monitoring(below).namespace.metadata.name, dashboards_for(dashboard_features(spec))), opts=opts)
+    return AddonOutputs()
 
 
 def build_dcgm_exporter(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.ResourceOptions) -> AddonOutputs:
@@ -218,7 +227,6 @@ MONITORING = Entry(
     name="monitoring",
     components=(
         "crucible:platform:Monitoring",
-        "crucible:platform:Dashboards",
         "crucible:platform:AlertRules",
         "crucible:platform:ScrapeTargets",
     ),
@@ -229,6 +237,16 @@ MONITORING = Entry(
     # Prometheus remote-writes to its workspace; Grafana and Alertmanager need their identities first
     after=("managed-observability", "grafana-cloudwatch", "alert-notifications"),
     summary="Prometheus, Alertmanager, Grafana (kube-prometheus-stack)",
+)
+DASHBOARDS = Entry(
+    name="dashboards",
+    components=("crucible:platform:Dashboards",),
+    enabled=dashboards_enabled,
+    build=build_dashboards,
+    output="addons",
+    key=None,  # listed in the observability export
+    after=("monitoring",),
+    summary="Grafana dashboards (GPU, Neuron, EFA, Kueue, Karpenter, serving, Lustre) for the in-cluster Grafana's sidecar",
 )
 DCGM_EXPORTER = Entry(
     name="dcgm-exporter",

@@ -26,6 +26,7 @@ ENTRIES: tuple[Entry, ...] = (
     observability.GRAFANA_CLOUDWATCH,
     observability.ALERT_NOTIFICATIONS,
     observability.MONITORING,
+    observability.DASHBOARDS,
     observability.LUSTRE_ALARMS,
     observability.DCGM_EXPORTER,
     observability.NEURON_MONITOR,

@@ -71,6 +71,34 @@ def kuberay_values(args: KubeRayOperatorArgs) -> dict:
     )
 
 
+# Every Ray pod KubeRay creates carries ray.io/is-ray-node=yes and a container port `metrics` (8080) where Ray's
+# metrics agent serves the cluster's, Ray Serve's and Ray Serve LLM's metrics (KubeRay ray-operator
+# controllers/ray/common/pod.go: labelPod, DefaultHeadPodTemplate/DefaultWorkerPodTemplate). The chart's
+# ServiceMonitor scrapes the operator only; the KubeRay Prometheus guide leaves the pods' monitor to the user.
+RAY_NODE_LABEL = "ray.io/is-ray-node"
+RAY_METRICS_PORT = "metrics"
+
+
+def ray_pod_monitor(interval_seconds: int = 30) -> dict:
+    """The PodMonitor of every Ray head and worker in any namespace, with the cluster and node type as labels."""
+    keep = [("ray.io/cluster", "ray_io_cluster"), ("ray.io/node-type", "ray_io_node_type")]
+    return {
+        "namespaceSelector": {"any": True},
+        "selector": {"matchLabels": {RAY_NODE_LABEL: "yes"}},
+        "podMetricsEndpoints": [
+            {
+                "port": RAY_METRICS_PORT,
+                "path": "/metrics",
+                "interval": f"{interval_seconds}s",
+                "relabelings": [
+                    {"sourceLabels": [f"__meta_kubernetes_pod_label_{label.replace('.', '_').replace('/', '_').replace('-', '_')}"], "targetLabel": target}
+                    for label, target in keep
+                ],
+            }
+        ],
+    }
+
+
 class KubeRayOperator(pulumi.ComponentResource):
     """The operator's namespace (Pod Security `restricted`) and the pinned kuberay-operator release."""
 
@@ -87,4 +115,14 @@ class KubeRayOperator(pulumi.ComponentResource):
         chart = HelmChart.of(PIN, release=RELEASE, namespace=self.namespace.metadata.name, version=args.version)
         # skip_crds False: Helm creates the (megabyte-sized) ray.io CRDs; see the module docstring.
         self.release = helm_release(self, name, chart, kuberay_values(args), skip_crds=False, depends_on=args.depends_on)
+        self.pod_monitor = None
+        if args.service_monitor:  # Prometheus scrapes the Ray pods themselves (Ray Serve's rules and dashboard read them)
+            self.pod_monitor = k8s.apiextensions.CustomResource(
+                f"{name}-ray-nodes",
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
+                metadata={"name": "ray-nodes", "namespace": self.namespace.metadata.name},
+                spec=ray_pod_monitor(),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            )
         self.register_outputs({"version": args.version, "namespace": args.namespace})

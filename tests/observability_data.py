@@ -89,6 +89,10 @@ def known_metrics() -> set[str]:
     out = emitted({k: v for k, v in dcgm_emitted().items() if v != "label"})
     for name in lists:
         out |= emitted(metric_list(name))
+    # the served models' servers (addons/serving.py): a rule on them applies to both backends, so only the names both
+    # pinned vLLM servers emit (the CUDA image's 0.10.2 and the Neuron image's 0.9.1)
+    both = metric_list("vllm").keys() & metric_list("vllm-neuron").keys()
+    out |= emitted({name: kind for name, kind in metric_list("vllm").items() if name in both})
     return out
 
 

@@ -252,8 +252,26 @@ def _workload_labels(workload: Mapping, namespace: str, releases: Sequence[Mappi
         labels.update({"component": "singleuser-server", "app": values.get("nameOverride") or JUPYTERHUB_CHART, "release": hub.get("name") or JUPYTERHUB_CHART})
         labels.update({"hub.jupyter.org/network-access-hub": "true", **((values.get("singleuser") or {}).get("extraLabels") or {})})
     if workload.get("kind") in RAY_KINDS and workload.get("role"):
+        # what KubeRay puts on every Ray pod (ray-operator common/pod.go labelPod)
         labels.setdefault("ray.io/node-type", "head" if workload["role"] == "head" else "worker")
+        if _ray_node(workload):
+            labels.setdefault("ray.io/is-ray-node", "yes")
     return {k: str(v) for k, v in labels.items()}
+
+
+def _ray_node(workload: Mapping) -> bool:
+    """A Ray head or worker pod (not a RayJob's submitter, a plain Job's pod)."""
+    role = str(workload.get("role") or "")
+    return workload.get("kind") in RAY_KINDS and (role == "head" or role.startswith("worker"))
+
+
+def _pod_ports(workload: Mapping, spec: Mapping) -> list[dict]:
+    """The pod's container ports; a Ray pod also has the `metrics` port KubeRay adds to its Ray container (8080,
+    ray-operator common/pod.go DefaultHeadPodTemplate/DefaultWorkerPodTemplate), where Ray serves its metrics."""
+    ports = _container_ports(spec)
+    if _ray_node(workload) and not any(p.get("name") == "metrics" for p in ports):
+        ports.append({"name": "metrics", "containerPort": 8080})
+    return ports
 
 
 def endpoints_of(workloads: Sequence[Mapping], resources: Sequence[Mapping], objects: Sequence[Mapping]) -> list[Endpoint]:
@@ -281,7 +299,7 @@ def endpoints_of(workloads: Sequence[Mapping], resources: Sequence[Mapping], obj
                         namespace,
                         name,
                         labels,
-                        _container_ports(spec),
+                        _pod_ports(workload, spec),
                         workload.get("name"),
                         workload.get("kind") or "",
                         workload.get("role"),

@@ -34,6 +34,9 @@ from components.manifests import as_api
 
 PROMETHEUS_STACK = versions.chart("kube-prometheus-stack")
 DCGM_COUNTERS = Path(__file__).parent / "observability_data" / "dcgm-counters.csv"
+EFA_COUNTERS = Path(__file__).parent / "observability_data" / "efa-counters.sh"
+EFA_COUNTERS_DIR = "/run/efa-counters"  # the sidecar writes, node-exporter's textfile collector reads (an emptyDir)
+EFA_COUNTERS_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}
 DCGM = versions.chart("dcgm-exporter")
 NEURON_MONITOR = versions.image("neuron-monitor")
 # The value paths of kube-prometheus-stack's own pods on the system node group (node-exporter runs on every node;
@@ -70,6 +73,8 @@ class MonitoringArgs:
     cloudwatch_region: Optional[str] = field(default=None, kw_only=True)
     # Alertmanager's receivers and route (addons/alert_notifications.py); None: the chart's, which drop every alert
     alertmanager_config: Optional[dict] = field(default=None, kw_only=True)
+    # EFA's hardware counters through node-exporter's textfile collector (efa_counters_values): the stack has EFA pools
+    efa_counters: bool = field(default=False, kw_only=True)
     depends_on: Sequence[pulumi.Resource] = field(default=(), kw_only=True)
 
 
@@ -98,13 +103,39 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
         # Every node, whatever its taints (accelerators, startup agents, the system nodes' CriticalAddonsOnly,
         # maintenance): the chart's default tolerates only NoSchedule taints; a list of the accelerator taints alone
         # would replace it and leave every other tainted node unmonitored.
-        "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
+        "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}], **(efa_counters_values() if args.efa_counters else {})},
         "grafana": grafana,
     }
     if args.alertmanager_config is not None:
         own["alertmanager"] = {"config": args.alertmanager_config}
     system_pods = PROMETHEUS_STACK_SYSTEM_PODS + ((("grafana",),) if args.grafana else ())
     return merge_values(own, on_system_nodes_at(args.system_pool, *system_pods))
+
+
+def efa_counters_values(interval_seconds: int = 15) -> dict:
+    """prometheus-node-exporter values: a sidecar (the chart's `sidecars`; busybox, as node-exporter's image is
+    distroless and has no shell) that turns
+    each EFA device's hw_counters into node_efa_<name>_total (observability_data/efa-counters.sh: EFA has no
+    InfiniBand port counters, so the InfiniBand collector shows no EFA traffic or errors), written to an emptyDir the
+    textfile collector reads. The sidecar reads the host's /sys, read-only."""
+    return {
+        "extraArgs": [f"--collector.textfile.directory={EFA_COUNTERS_DIR}"],
+        "sidecars": [
+            {
+                "name": "efa-counters",
+                "image": versions.image("busybox").ref,
+                "command": ["/bin/sh", "-c", EFA_COUNTERS.read_text()],
+                "env": [
+                    {"name": "SYS", "value": "/host/efa-sys"},
+                    {"name": "OUT", "value": EFA_COUNTERS_DIR},
+                    {"name": "INTERVAL", "value": str(interval_seconds)},
+                ],
+                "resources": {kind: dict(amounts) for kind, amounts in EFA_COUNTERS_RESOURCES.items()},
+            }
+        ],
+        "sidecarVolumeMount": [{"name": "efa-counters", "mountPath": EFA_COUNTERS_DIR, "readOnly": False}],
+        "sidecarHostVolumeMounts": [{"name": "efa-sys", "hostPath": "/sys", "mountPath": "/host/efa-sys", "readOnly": True}],
+    }
 
 
 def dcgm_counters() -> str:

@@ -231,6 +231,12 @@ IMAGES: dict[str, ImagePin] = {
             setting="serving.examples.neuronImage",
         ),
         ImagePin("pause", "registry.k8s.io/pause", "3.10", "the idle container of the serving image pre-pull DaemonSets"),
+        ImagePin(
+            "busybox",
+            "public.ecr.aws/docker/library/busybox",
+            "1.37.0",
+            "the EFA counters sidecar of node-exporter (a shell, awk and sort: node-exporter's own image is distroless)",
+        ),
         ImagePin("lws", "registry.k8s.io/lws/lws", "v0.8.0", "the LeaderWorkerSet controller (the lws chart's app version)"),
         ImagePin(
             "vllm-openai",

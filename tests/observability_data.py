@@ -85,7 +85,7 @@ def dcgm_emitted() -> dict[str, str]:
 
 def known_metrics() -> set[str]:
     """Every series name the installed exporters emit at the pinned versions."""
-    lists = ("kueue", "karpenter", "kube-state-metrics", "node-exporter", "neuron-monitor", "ray-serve", "prometheus")
+    lists = ("kueue", "karpenter", "kube-state-metrics", "node-exporter", "efa-counters", "neuron-monitor", "ray-serve", "prometheus")
     out = emitted({k: v for k, v in dcgm_emitted().items() if v != "label"})
     for name in lists:
         out |= emitted(metric_list(name))

@@ -73,7 +73,7 @@ ENVIRONMENT: dict[str, str] = {}
 def _once(command: list[str], extra: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, its children's included) of one run of ``command``."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(PYTHONPATH=str(REPO), **ENVIRONMENT, **extra)
+    env.update({"PYTHONPATH": str(REPO), **ENVIRONMENT, **extra})  # extra wins (the cold plan: no render store)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)

@@ -23,27 +23,24 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 
 
-def promtool() -> str:
-    if PROMTOOL_CACHE.is_file():
-        return str(PROMTOOL_CACHE)
-    found = shutil.which("promtool")
+def _debian_tool(cached: Path, name: str, package: str, folder: str) -> str:
+    """A tool of a Debian package unpacked under .cache/tools (what .ci/run does), else on PATH; skip without it."""
+    if cached.is_file():
+        return str(cached)
+    found = shutil.which(name)
     if found:
         return found
     pytest.skip(
-        f"promtool not found at {PROMTOOL_CACHE} or on PATH: `apt-get download prometheus` and `dpkg -x prometheus_*.deb .cache/tools/prom` (what .ci/run does)"
+        f"{name} not found at {cached} or on PATH: `apt-get download {package}` and `dpkg -x {package}_*.deb .cache/tools/{folder}` (what .ci/run does)"
     )
+
+
+def promtool() -> str:
+    return _debian_tool(PROMTOOL_CACHE, "promtool", "prometheus", "prom")
 
 
 def amtool() -> str:
-    if AMTOOL_CACHE.is_file():
-        return str(AMTOOL_CACHE)
-    found = shutil.which("amtool")
-    if found:
-        return found
-    pytest.skip(
-        f"amtool not found at {AMTOOL_CACHE} or on PATH: `apt-get download prometheus-alertmanager` and "
-        "`dpkg -x prometheus-alertmanager_*.deb .cache/tools/am` (what .ci/run does)"
-    )
+    return _debian_tool(AMTOOL_CACHE, "amtool", "prometheus-alertmanager", "am")
 
 
 @functools.lru_cache(maxsize=None)

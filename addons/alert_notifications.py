@@ -37,12 +37,37 @@ from components.partitions import partition_of
 
 ALERTMANAGER_SERVICE_ACCOUNT = "kube-prometheus-stack-alertmanager"
 RECEIVER = "alerts-topic"
+POD_IDENTITY_ANNOTATION = "crucible.io/pod-identity-association"
 NOTIFIED = ("warning", "critical")  # the severities that reach people
 PUBLISH_WITH_KEY = ("kms:GenerateDataKey*", "kms:Decrypt")  # what publishing to an encrypted topic needs of its key
 
 
 def topic_name(stack_name: str) -> str:
     return f"crucible-{stack_name}-alerts"
+
+
+# SNS refuses a subject of 100 characters or more, or one that is not printable ASCII (Publish: "Invalid parameter:
+# Subject"), and Alertmanager's default subject holds every common label value (the operator's external label
+# among them): 140-odd characters for one alert, and Alertmanager sends it untruncated (v0.34.0 notify/sns/sns.go) and
+# drops the notification SNS refuses. The subject is the status, alert and namespace, cut to 99 printable characters.
+SUBJECT_LIMIT = 100
+
+
+def bounded(expression: str) -> str:
+    """An Alertmanager template of ``expression`` (a template pipeline) with what SNS refuses in a subject removed:
+    characters outside printable ASCII, then all past the 99th."""
+    return f'{{{{ reReplaceAll "^(.{{0,{SUBJECT_LIMIT - 1}}}).*$" "$1" (reReplaceAll "[^ -~]" "" ({expression})) }}}}'
+
+
+SUBJECT = bounded('printf "[%s] %s %s" (.Status | toUpper) .GroupLabels.alertname .GroupLabels.namespace')
+# The message: how many alerts, and the first twenty summaries. The default lists every alert with all its labels;
+# a group of a node-level alert across a fleet (no namespace to split it) outgrew SNS's 256 KiB, and the message
+# Alertmanager truncates to exactly that limit is still refused once its `truncated` attribute is added.
+MESSAGE = (
+    "{{ len .Alerts }} alert(s) {{ .Status }}: {{ .GroupLabels.alertname }} {{ .GroupLabels.namespace }}"
+    "{{ range $i, $alert := .Alerts }}{{ if lt $i 20 }}\n- {{ $alert.Annotations.summary }}{{ end }}{{ end }}"
+    "{{ if gt (len .Alerts) 20 }}\n(and {{ len .Alerts }} in all){{ end }}"
+)
 
 
 def alertmanager_config(topic_arn: pulumi.Input[str], region: str) -> dict:
@@ -56,7 +81,10 @@ def alertmanager_config(topic_arn: pulumi.Input[str], region: str) -> dict:
         },
         "receivers": [
             {"name": "null"},
-            {"name": RECEIVER, "sns_configs": [{"topic_arn": topic_arn, "sigv4": {"region": region}, "send_resolved": True}]},
+            {
+                "name": RECEIVER,
+                "sns_configs": [{"topic_arn": topic_arn, "sigv4": {"region": region}, "subject": SUBJECT, "message": MESSAGE, "send_resolved": True}],
+            },
         ],
     }
 
@@ -117,4 +145,8 @@ class AlertNotifications(pulumi.ComponentResource):
             opts=child,
         )
         self.config = alertmanager_config(self.topic.arn, args.region)
+        # Pod Identity injects the credentials when a pod is created, and a change of the config alone does not
+        # recreate Alertmanager's pod (the config reloader reloads it): on a stack that already runs Alertmanager, the
+        # pod would keep running without them. The association on the pod template makes the operator roll it.
+        self.pod_annotations = {POD_IDENTITY_ANNOTATION: self.role.association.id} if self.role.association is not None else {}
         self.register_outputs({"topicArn": self.topic.arn, "roleArn": self.role.arn})

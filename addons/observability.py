@@ -73,6 +73,7 @@ class MonitoringArgs:
     cloudwatch_region: Optional[str] = field(default=None, kw_only=True)
     # Alertmanager's receivers and route (addons/alert_notifications.py); None: the chart's, which drop every alert
     alertmanager_config: Optional[dict] = field(default=None, kw_only=True)
+    alertmanager_pod_annotations: Optional[dict] = field(default=None, kw_only=True)  # on its pod: a change rolls it
     # EFA's hardware counters through node-exporter's textfile collector (efa_counters_values): the stack has EFA pools
     efa_counters: bool = field(default=False, kw_only=True)
     depends_on: Sequence[pulumi.Resource] = field(default=(), kw_only=True)
@@ -108,6 +109,8 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
     }
     if args.alertmanager_config is not None:
         own["alertmanager"] = {"config": args.alertmanager_config}
+    if args.alertmanager_pod_annotations:
+        own.setdefault("alertmanager", {})["alertmanagerSpec"] = {"podMetadata": {"annotations": dict(args.alertmanager_pod_annotations)}}
     system_pods = PROMETHEUS_STACK_SYSTEM_PODS + ((("grafana",),) if args.grafana else ())
     return merge_values(own, on_system_nodes_at(args.system_pool, *system_pods))
 

@@ -12,7 +12,17 @@ import subprocess
 import pytest
 import yaml
 
-from addons.alert_notifications import ALERTMANAGER_SERVICE_ACCOUNT, NOTIFIED, RECEIVER, topic_name
+from addons.alert_notifications import (
+    ALERTMANAGER_SERVICE_ACCOUNT,
+    MESSAGE,
+    NOTIFIED,
+    POD_IDENTITY_ANNOTATION,
+    RECEIVER,
+    SUBJECT,
+    SUBJECT_LIMIT,
+    bounded,
+    topic_name,
+)
 from addons.alerts import RULES_FILE
 from helpers import plan, shipped_plan
 from observability_data import amtool
@@ -98,3 +108,47 @@ def test_every_crucible_alert_is_notified_but_the_informational_ones():
     severities = {r["alert"]: r["labels"]["severity"] for g in yaml.safe_load(RULES_FILE.read_text())["groups"] for r in g["rules"] if "alert" in r}
     assert severities and set(severities.values()) <= {*NOTIFIED, "info"}
     assert [a for a, s in severities.items() if s == "info"] == ["KueueQuotaExhausted"]
+
+
+def _render_template(text: str, tmp_path) -> str:
+    """An Alertmanager template rendered by amtool (Alertmanager's own template functions, its example alert data)."""
+    (tmp_path / "none.tmpl").write_text('{{ define "none" }}{{ end }}')
+    done = subprocess.run(
+        [amtool(), "template", "render", f"--template.glob={tmp_path}/*.tmpl", f"--template.text={text}"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.rstrip("\n")
+
+
+def test_the_subject_is_one_sns_accepts_however_long_the_labels(tmp_path):
+    # SNS refuses a subject of 100 characters or more, or one outside printable ASCII; Alertmanager's default subject
+    # (every common label value) is 140-odd characters for one alert and is sent untruncated
+    long = bounded('printf "%s" "' + "é" * 3 + "GpuXidError " * 30 + '"')
+    text = _render_template(long, tmp_path)
+    assert len(text) == SUBJECT_LIMIT - 1 and text.isascii() and text.startswith("GpuXidError")
+    subject = _render_template(SUBJECT, tmp_path)
+    assert subject and len(subject) < SUBJECT_LIMIT and subject.isascii() and "\n" not in subject
+
+
+def test_the_message_renders_and_lists_at_most_twenty_alerts(tmp_path):
+    assert "alert(s)" in _render_template(MESSAGE, tmp_path)
+    assert "lt $i 20" in MESSAGE  # a fleet-wide group of a node-level alert stays far under SNS's 256 KiB
+
+
+def test_the_rendered_receiver_uses_the_bounded_subject_and_the_short_message():
+    (receiver,) = [r for r in _rendered_config()["receivers"] if r["name"] == RECEIVER]
+    (sns,) = receiver["sns_configs"]
+    assert (sns["subject"], sns["message"]) == (SUBJECT, MESSAGE)
+
+
+def test_alertmanagers_pod_carries_its_pod_identity_association_so_the_operator_rolls_it(prod):
+    # credentials are injected at pod creation, and a changed config alone is reloaded in place: on a stack already
+    # running Alertmanager the pod must be recreated once the association exists
+    from rendered import objects, release_of
+
+    (association,) = [a for a in prod.of_type(ASSOCIATION) if a.inputs["serviceAccount"] == ALERTMANAGER_SERVICE_ACCOUNT]
+    release = prod.one(RELEASE, "monitoring")
+    planned = release.inputs["values"]["alertmanager"]["alertmanagerSpec"]["podMetadata"]["annotations"][POD_IDENTITY_ANNOTATION]
+    assert association.urn in release.property_dependencies["values"]  # the value is the association's id
+    (alertmanager,) = objects(release_of("prod", "kube-prometheus-stack"), "Alertmanager")
+    assert planned and alertmanager["spec"]["podMetadata"]["annotations"][POD_IDENTITY_ANNOTATION] == planned

@@ -173,6 +173,7 @@ def build_monitoring(spec: PlatformSpec, below: AddonsBelow, opts: pulumi.Resour
             remote_write=remote_write(managed.remote_write_url, spec.region) if managed else None,
             cloudwatch_region=spec.region if cloudwatch else None,
             alertmanager_config=notifications.config if notifications else None,
+            alertmanager_pod_annotations=notifications.pod_annotations if notifications else None,
             efa_counters=any(p.efa for p in spec.pools),
             depends_on=identities,
         ),

@@ -53,7 +53,7 @@ import pulumi_kubernetes as k8s
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from components.admission import denying_policy
 from components.identity import PodIdentityRole
-from components.labels import READINESS_GATE_LABEL, TENANT_LABEL, WORKLOAD_LABEL, queued_namespace
+from components.labels import TENANT_LABEL, WORKLOAD_LABEL, queued_namespace
 from components.partitions import partition_of
 from components.manifests import as_api
 
@@ -142,6 +142,9 @@ class TeamArgs:
 
 
 def namespace_labels(args: TeamArgs) -> dict[str, str]:
+    # No elbv2.k8s.aws/pod-readiness-gate-inject (components/labels.py READINESS_GATE_LABEL): Kueue manages the team
+    # namespaces' pods, and its waitForPodsReady reads their Ready condition; with the load balancer controller's
+    # target-health gate, a load balancer that cannot reach a replica for recoveryTimeout would have Kueue evict it.
     labels = {
         TENANT_LABEL: args.name,
         **queued_namespace(),
@@ -151,8 +154,6 @@ def namespace_labels(args: TeamArgs) -> dict[str, str]:
         f"{PSA}/warn": "restricted",
         f"{PSA}/audit": "restricted",
     }
-    if args.exposed_apps:  # a rollout waits for the new pod's load balancer target to be healthy
-        labels[READINESS_GATE_LABEL] = "enabled"
     return labels
 
 

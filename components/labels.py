@@ -33,9 +33,10 @@ def queued_namespace() -> dict[str, str]:
     return {QUEUED_NAMESPACE_LABEL: "true"}
 
 
-# On the namespaces whose pods a load balancer sends to by IP (target-type ip): the AWS Load Balancer Controller's
-# pod webhook (chart 3.5.0 templates/webhook.yaml, mpod.elbv2.k8s.aws) injects its target-health readiness gate into
-# the pods of such a namespace that its target groups select, so a pod is Ready only once its target is healthy.
+# The label by which the AWS Load Balancer Controller's pod webhook (chart 3.5.0 templates/webhook.yaml,
+# mpod.elbv2.k8s.aws) injects its target-health readiness gate into a namespace's pods. Crucible does not set it on
+# the team namespaces: Kueue's waitForPodsReady would then evict a replica whose target stays unhealthy
+# (addons/tenancy.py namespace_labels).
 READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 
 

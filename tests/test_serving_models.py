@@ -329,21 +329,23 @@ def test_a_replica_going_away_drains_from_its_load_balancer_within_its_grace_per
         assert spec["terminationGracePeriodSeconds"] >= PRE_STOP_SECONDS + SHUTDOWN_SECONDS
 
 
-def test_a_replica_behind_a_load_balancer_is_ready_only_once_its_target_is_healthy(run, block):
-    # The load balancer controller injects its target-health readiness gate into the pods of namespaces labelled
-    # elbv2.k8s.aws/pod-readiness-gate-inject=enabled (chart 3.5.0 templates/webhook.yaml, mpod.elbv2.k8s.aws): a
-    # rollout (maxUnavailable 0) then takes an old replica away only once the new one's target passes the load
-    # balancer's health checks. The webhook stays fail-open (podMutatorWebhookConfig.failurePolicy Ignore): a
-    # controller that is down never blocks a pod, it only leaves it without the gate.
+def test_served_replicas_get_no_target_health_readiness_gate_that_would_let_kueue_evict_them(run, block):
+    # The load balancer controller's pod webhook (chart 3.5.0, mpod.elbv2.k8s.aws) injects its target-health readiness
+    # gate into the pods of namespaces labelled elbv2.k8s.aws/pod-readiness-gate-inject=enabled, and sets it False
+    # whenever the target is unhealthy (v3.5.0 pkg/targetgroupbinding/resource_manager.go). Kueue manages the team
+    # namespaces' pods and its waitForPodsReady reads their Ready condition (0.19.2 pkg/controller/jobs/pod): a load
+    # balancer that cannot reach a replica for recoveryTimeout would have Kueue evict it, and after backoffLimitCount
+    # requeues deactivate the model, for in-cluster callers too. The team namespaces are not selected; a rollout leans
+    # on the preStop drain instead (test above).
+    from components.labels import READINESS_GATE_LABEL
     from stacks.tools.plan.admitted import selector_matches
 
     hooks = [w for o in block["objects"] if o["kind"] == "MutatingWebhookConfiguration" for w in o.get("webhooks") or []]
     (mpod,) = [w for w in hooks if w["name"] == "mpod.elbv2.k8s.aws"]
-    assert mpod["failurePolicy"] == "Ignore"
+    assert mpod["namespaceSelector"]["matchExpressions"][0]["key"] == READINESS_GATE_LABEL  # the label it selects by
     (team,) = [r.inputs["metadata"] for r in run.of_type("kubernetes:core/v1:Namespace") if r.inputs["metadata"]["name"] == "llm"]
-    assert selector_matches(mpod["namespaceSelector"], {**team["labels"], "kubernetes.io/metadata.name": "llm"})
-    server = by_name(models_of(run, DEPLOYMENT))["mistral"]["spec"]["template"]["metadata"]
-    assert selector_matches(mpod["objectSelector"], server["labels"])
+    assert not selector_matches(mpod["namespaceSelector"], {**team["labels"], "kubernetes.io/metadata.name": "llm"})
+    assert "waitForPodsReady" in json.dumps(run.one("kubernetes:helm.sh/v3:Release", "kueue").inputs["values"])  # what would act on it
 
 
 def test_a_neuron_model_compiles_into_a_writable_folder_for_a_batch_its_device_holds(run):

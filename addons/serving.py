@@ -317,7 +317,8 @@ def _resources(args: VllmModelArgs) -> dict:
 # A replica going away (rollout, scale-in, drain) keeps serving while the load balancer stops sending to it. When the
 # pod starts terminating it leaves the Service's endpoints; the load balancer controller sees that and deregisters
 # the target (a few seconds: CONTROLLER_LAG_SECONDS); the target then drains for the deregistration delay (300 s by
-# default, here DEREGISTRATION_SECONDS), keeping the connections it has and closing them when the delay ends. The
+# default, here DEREGISTRATION_SECONDS), keeping the connections it has (an ALB closes them when the delay ends, an NLB
+# only with connection_termination; either way vLLM's SIGTERM ends them after the sleep). The
 # pod sleeps in preStop for all of that, so vLLM gets SIGTERM only once no request can reach it, and the grace period
 # leaves vLLM SHUTDOWN_SECONDS to finish what it holds and exit before the kubelet kills it.
 CONTROLLER_LAG_SECONDS = 10

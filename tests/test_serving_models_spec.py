@@ -81,6 +81,13 @@ REFUSED = [
         "maxModelLen",
         "one sequence of 131072 tokens",
     ),
+    # Qwen2.5-7B has 4 KV heads: over TP 8 each rank holds a copy of one, twice the cache (112 KiB a token, not 56)
+    (
+        "KV heads replicated over more ranks than there are",
+        {"pool": "inf2", "model": "Qwen/Qwen2.5-7B-Instruct", "tensorParallelSize": 8, "maxNumSeqs": 64, "maxModelLen": 32768},
+        "maxNumSeqs",
+        "112 KiB of KV cache a token",
+    ),
     ("a training pool", {"pool": "train", "tensorParallelSize": 8}, "pool", "workload: serving"),
     ("a pool that does not exist", {"pool": "nope"}, "pool", "one of crucible:pools[].name"),
 ]

@@ -72,12 +72,14 @@ KV_BYTES = 2
 
 
 def kv_bytes_per_token(model) -> Optional[int]:
-    """Bytes of KV cache one token of ``model`` takes; None when its attention shape is not known."""
+    """Bytes of KV cache one token of ``model`` takes across a replica's devices; None when its attention shape is not
+    known. Tensor parallelism splits the KV heads over its ranks; with more ranks than KV heads each rank holds a
+    copy of one (vLLM and the Neuron backend replicate them), so the replica stores tensorParallelSize heads."""
     shape = KNOWN_ATTENTION.get(model.model)
     if shape is None:
         return None
     layers, kv_heads, head_dim = shape
-    return 2 * layers * kv_heads * head_dim * KV_BYTES
+    return 2 * layers * max(kv_heads, model.tensor_parallel_size) * head_dim * KV_BYTES
 
 
 def neuron_max_num_seqs(model) -> int:

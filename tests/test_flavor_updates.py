@@ -135,3 +135,23 @@ def test_without_the_upstream_crds_the_diff_says_the_updates_were_not_checked(tm
     diff = diff_plans(base, _moved_to_node_taints(base))
     assert diff.refused == []
     assert any("not checked against their CRDs' transition rules" in note and str(tmp_path) in note for note in diff.notes)
+
+
+def test_a_rule_inside_a_list_map_item_is_judged_on_the_item_with_the_same_key():
+    # ClusterTrainingRuntime: replicatedJobs is a list-map keyed by name, and a job's dependsOn is immutable
+    # (`self == oldSelf`): the API server correlates the items by name and evaluates the rule on each pair
+    from stacks.tools.plan.transitions import schema_of, transition_errors, upstream_root
+    from upstream import shared_dir
+
+    shared_dir()  # skips without ../shared
+    schema = schema_of("trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime", upstream_root())
+
+    def runtime(depends_on: list, order: tuple = ("initializer", "node")) -> dict:
+        jobs = {"initializer": {"name": "initializer"}, "node": {"name": "node", "dependsOn": depends_on}}
+        spec = {"template": {"spec": {"replicatedJobs": [jobs[n] for n in order]}}}
+        return {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "ClusterTrainingRuntime", "metadata": {"name": "r"}, "spec": spec}
+
+    before = runtime([{"name": "initializer", "status": "Complete"}])
+    after = runtime([{"name": "initializer", "status": "Ready"}], order=("node", "initializer"))  # reordered too
+    assert transition_errors(before, after, schema) == ["spec.template.spec.replicatedJobs[node].dependsOn: Value is immutable"]
+    assert transition_errors(before, runtime([{"name": "initializer", "status": "Complete"}], order=("node", "initializer")), schema) == []

@@ -77,7 +77,8 @@ def _program(rule: str):
 
 def transition_errors(old: Mapping[str, Any], new: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
     """Every transition rule of ``schema`` that updating ``old`` to ``new`` breaks (`path: message`), evaluated where
-    the value exists in both objects, as the API server evaluates them."""
+    the value exists in both objects, as the API server evaluates them: through properties, map values
+    (additionalProperties) and the items of list-maps (x-kubernetes-list-type map, correlated by their keys)."""
     try:
         import celpy
     except ImportError as error:
@@ -95,6 +96,23 @@ def transition_errors(old: Mapping[str, Any], new: Mapping[str, Any], schema: Ma
             for key, sub in (node.get("properties") or {}).items():
                 if key in value and key in before:
                     walk(sub, value[key], before[key], f"{path}.{key}" if path else key)
+            extra = node.get("additionalProperties")
+            if isinstance(extra, Mapping):  # a map of values: each key present in both
+                for key in value.keys() & before.keys():
+                    walk(extra, value[key], before[key], f"{path}.{key}" if path else key)
+        elif isinstance(value, list) and isinstance(before, list) and node.get("x-kubernetes-list-type") == "map":
+            # a list-map's items are correlated by their keys, as the API server does; other lists' items are not
+            keys = tuple(node.get("x-kubernetes-list-map-keys") or ())
+            item = node.get("items") or {}
+
+            def key_of(entry: Any) -> Optional[tuple]:
+                return tuple(entry.get(k) for k in keys) if isinstance(entry, Mapping) else None
+
+            old_items = {key_of(e): e for e in before if key_of(e) is not None}
+            for entry in value:
+                match = old_items.get(key_of(entry))
+                if match is not None:
+                    walk(item, entry, match, f"{path}[{','.join(str(k) for k in key_of(entry) or ())}]")
 
     walk(schema, new, old, "")
     return out

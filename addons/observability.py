@@ -37,6 +37,9 @@ DCGM_COUNTERS = Path(__file__).parent / "observability_data" / "dcgm-counters.cs
 EFA_COUNTERS = Path(__file__).parent / "observability_data" / "efa-counters.sh"
 EFA_COUNTERS_DIR = "/run/efa-counters"  # the sidecar writes, node-exporter's textfile collector reads (an emptyDir)
 EFA_COUNTERS_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}
+# Each read of a counter file queries the device (the driver keeps the answer 10 ms, `lifespan`): a p5's 32 devices are
+# asked a few hundred times a round, so a round every 30 s, the interval at which the chart's ServiceMonitor scrapes.
+EFA_COUNTERS_INTERVAL = 30
 DCGM = versions.chart("dcgm-exporter")
 NEURON_MONITOR = versions.image("neuron-monitor")
 # The value paths of kube-prometheus-stack's own pods on the system node group (node-exporter runs on every node;
@@ -115,7 +118,7 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
     return merge_values(own, on_system_nodes_at(args.system_pool, *system_pods))
 
 
-def efa_counters_values(interval_seconds: int = 15) -> dict:
+def efa_counters_values(interval_seconds: int = EFA_COUNTERS_INTERVAL) -> dict:
     """prometheus-node-exporter values: a sidecar (the chart's `sidecars`; busybox, as node-exporter's image is
     distroless and has no shell) that turns
     each EFA device's hw_counters into node_efa_<name>_total (observability_data/efa-counters.sh: EFA has no

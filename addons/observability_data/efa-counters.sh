@@ -11,7 +11,7 @@
 set -u
 SYS="${SYS:-/host/sys}"
 OUT="${OUT:-/run/efa-counters}"
-INTERVAL="${INTERVAL:-15}"
+INTERVAL="${INTERVAL:-30}"
 while :; do
   raw="$OUT/efa.raw"
   : > "$raw"

@@ -10,6 +10,7 @@ CRD's rules over `oldSelf` with cel-python, as the API server evaluates them.
 from __future__ import annotations
 
 import copy
+import functools
 
 import pytest
 
@@ -46,14 +47,19 @@ def test_every_shipped_flavor_is_an_update_the_api_server_accepts(stack):
         assert transition_errors(_as_deployed_before(flavor), flavor) == [], flavor["metadata"]["name"]
 
 
-def _topology_aware_flavor() -> dict:
-    run = plan(
+@functools.lru_cache(maxsize=None)
+def _topology_aware_run():
+    """A small stack whose EFA training pool is topology-aware (planned once; read only)."""
+    return plan(
         "dev",
         pools=[EFA_TRAIN, CPU],
         teams=[{"name": "llm", "memberGroups": ["llm-users"], "shares": {"train": 100}}],
         queues={"topologyAwarePools": ["train"]},
     )
-    (train,) = [_manifest(r.to_json()) for r in run.of_type(FLAVOR) if r.inputs["metadata"]["name"] == "train"]
+
+
+def _topology_aware_flavor() -> dict:
+    (train,) = [_manifest(r.to_json()) for r in _topology_aware_run().of_type(FLAVOR) if r.inputs["metadata"]["name"] == "train"]
     return train
 
 
@@ -78,13 +84,7 @@ def test_moving_a_topology_aware_flavors_tolerations_to_node_taints_is_refused()
 
 # -- crucible diff judges the update as the API server would -----------------------------------------------------------
 def _topology_aware_plan() -> dict:
-    run = plan(
-        "dev",
-        pools=[EFA_TRAIN, CPU],
-        teams=[{"name": "llm", "memberGroups": ["llm-users"], "shares": {"train": 100}}],
-        queues={"topologyAwarePools": ["train"]},
-    )
-    return {"resources": [r.to_json() for r in run.resources]}
+    return {"resources": [r.to_json() for r in _topology_aware_run().resources]}
 
 
 def _moved_to_node_taints(document: dict) -> dict:

@@ -233,3 +233,17 @@ def test_without_grafana_no_dashboard_is_shipped_since_nothing_would_load_it():
     run = shipped_plan("staging").run
     assert not [r for r in run.of_type("kubernetes:core/v1:ConfigMap") if r.inputs["metadata"].get("labels", {}).get(SIDECAR_LABEL) == SIDECAR_LABEL_VALUE]
     assert run.outputs["addons"]["observability"]["dashboards"] == [] and run.outputs["addons"]["observability"]["grafana"] is False
+
+
+def test_ray_nodes_are_scraped_by_a_pod_monitor_valid_against_the_chart_crd():
+    # KubeRay's chart monitors the operator only; every head and worker carries ray.io/is-ray-node=yes and a `metrics`
+    # port (ray-operator common/pod.go), which the Ray Serve rules and the serving dashboard read through this monitor
+    from addons.kuberay import RAY_METRICS_PORT, RAY_NODE_LABEL
+
+    run = prod()
+    (monitor,) = [r for r in run.of_type(CUSTOM + "PodMonitor") if r.inputs["metadata"]["name"] == "ray-nodes"]
+    assert_valid(monitor)
+    spec = monitor.inputs["spec"]
+    assert spec["namespaceSelector"] == {"any": True} and spec["selector"]["matchLabels"] == {RAY_NODE_LABEL: "yes"}
+    assert [e["port"] for e in spec["podMetricsEndpoints"]] == [RAY_METRICS_PORT]
+    assert run.one("kubernetes:helm.sh/v3:Release", "monitoring").urn in monitor.dependencies  # its CRD first

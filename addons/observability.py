@@ -120,10 +120,10 @@ def prometheus_stack_values(args: MonitoringArgs) -> dict:
 
 def efa_counters_values(interval_seconds: int = EFA_COUNTERS_INTERVAL) -> dict:
     """prometheus-node-exporter values: a sidecar (the chart's `sidecars`; busybox, as node-exporter's image is
-    distroless and has no shell) that turns
-    each EFA device's hw_counters into node_efa_<name>_total (observability_data/efa-counters.sh: EFA has no
-    InfiniBand port counters, so the InfiniBand collector shows no EFA traffic or errors), written to an emptyDir the
-    textfile collector reads. The sidecar reads the host's /sys, read-only."""
+    distroless and has no shell) that turns each EFA device's hw_counters into node_efa_<name>_total
+    (observability_data/efa-counters.sh: EFA has no InfiniBand port counters, so the InfiniBand collector shows no EFA
+    traffic or errors), written to an emptyDir the textfile collector reads. The sidecar reads the host's /sys,
+    read-only."""
     return {
         "extraArgs": [f"--collector.textfile.directory={EFA_COUNTERS_DIR}"],
         "sidecars": [

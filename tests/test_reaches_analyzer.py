@@ -186,3 +186,54 @@ def test_ip_blocks_reach_pods_by_address_as_the_vpc_cni_matches_them():
     assert net.reachable(p["a/client"], p["b/other"]) is None  # by selectors: nothing
     assert net.reachable_by_address(p["a/client"], p["b/other"], "10.0.0.0/8") == "TCP 443"
     assert net.reachable_by_address(p["a/client"], p["b/server"], "10.0.0.0/8") is None  # its ingress is denied
+
+
+def test_address_sides_cut_from_the_range_are_those_of_intersecting_each_pod_with_the_cluster():
+    """Network cuts the allowed connections to the address range and to each protocol once, then meets each pod
+    with those parts: the same sets as each pod's own connections to the range met with all that is allowed."""
+    from nca.CoreDS.ConnectivityProperties import ConnectivityProperties
+    from nca.CoreDS.ProtocolSet import ProtocolSet
+
+    from stacks.tools.plan.reaches import PROTOCOLS, _port_intervals
+
+    udp_out = _policy(
+        "a",
+        {
+            "podSelector": {"matchLabels": {"app": "client"}},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 80, "endPort": 90}]}
+            ],
+        },
+        "udp",
+    )
+    web_in = _policy(
+        "b",
+        {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"ipBlock": {"cidr": "10.1.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 8080}]}],
+        },
+        "in",
+    )
+    net, p = _net(DENY_A, udp_out, web_in)
+
+    def direct(direction, pod, excepted):
+        every = [f"{proto}/1-65535" for proto in PROTOCOLS]
+        props = net._props(pod, "10.0.0.0/8", every) if direction == "out" else net._props("10.0.0.0/8", pod, every)
+        if excepted:
+            props = props - net._props(pod, "10.0.0.0/8", list(excepted))
+        found = props & net.allowed
+        sides = []
+        for proto in PROTOCOLS:
+            part = found & ConnectivityProperties.make_conn_props_from_dict({"protocols": ProtocolSet.get_protocol_set_with_single_protocol(proto)})
+            sides.append(str(_port_intervals(part)) if part else None)
+        return sides
+
+    compared = 0
+    for pod in p.values():
+        for direction, excepted in (("out", ()), ("out", ("TCP/85",)), ("in", ())):
+            cut = [None if side is None else str(side) for side in net._address_sides(direction, pod, "10.0.0.0/8", excepted)]
+            assert cut == direct(direction, pod, excepted), (pod.key, direction, excepted)
+            compared += any(cut)
+    assert compared >= 3  # the client's UDP/TCP egress (with and without the exception) and b's ingress were found

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -209,8 +210,8 @@ class Endpoint:
     source: str = ""
     exposes: list = field(default_factory=list)
 
-    @property
-    def key(self) -> str:
+    @functools.cached_property
+    def key(self) -> str:  # asked of every pair of a forbidden flow: computed once (namespace and name never change)
         return f"{self.namespace}/{self.name}"
 
 
@@ -494,8 +495,13 @@ class Network:
         return total
 
     def allows(self, src, dst, ports) -> bool:
-        """Every connection of ``ports`` from ``src`` to ``dst`` (endpoints or CIDRs) is allowed."""
-        return self._props(src, dst, ports).contained_in(self.allowed)
+        """Every connection of ``ports`` from ``src`` to ``dst`` (endpoints or CIDRs) is allowed (answered once per
+        pair of classes and ports)."""
+        cache = self.__dict__.setdefault("_allows_cache", {})
+        key = (isinstance(src, Endpoint), self._key(src), isinstance(dst, Endpoint), self._key(dst), ports if isinstance(ports, str) else tuple(ports))
+        if key not in cache:
+            cache[key] = self._props(src, dst, ports).contained_in(self.allowed)
+        return cache[key]
 
     def reachable(self, src, dst, ports="any", except_ports=None) -> Optional[str]:
         """What of ``ports`` (minus ``except_ports``) from ``src`` to ``dst`` is allowed, or None."""
@@ -546,30 +552,45 @@ class Network:
 
     def _address_sides(self, direction: str, end: Endpoint, cidr: str, except_ports: tuple) -> tuple:
         """Per protocol of PROTOCOLS, the ports ``end`` may send to (out) / receive from (in) ``cidr`` (None: none),
-        cached per analysed pod; equal sides are one object (kept alive by the cache). One intersection with the
-        cluster's connectivity for all protocols, then split: the intersection is what costs."""
+        cached per analysed pod; equal sides are one object (kept alive by the cache). The cluster's connectivity is
+        cut to the range's side and to each protocol once per range and direction (:meth:`_range_side`); each pod
+        then intersects only with those small parts, which is the same set: (allowed ∩ range ∩ protocol) ∩ pod."""
         from nca.CoreDS.ConnectivityProperties import ConnectivityProperties
-        from nca.CoreDS.ProtocolSet import ProtocolSet
 
         cache = self.__dict__.setdefault("_sides_cache", {})
         key = (direction, self._stand_in[end.key], cidr, except_ports)
         sides = cache.get(key)
         if sides is None:
-            every = [f"{proto}/1-65535" for proto in PROTOCOLS]
-            props = self._props(end, cidr, every) if direction == "out" else self._props(cidr, end, every)
-            if except_ports:
-                props = props - self._props(end, cidr, list(except_ports))
-            found = props & self.allowed  # NCA copies the left operand: the small one, not the cluster's connectivity
+            pod = ConnectivityProperties.make_conn_props_from_dict({"src_peers" if direction == "out" else "dst_peers": self._peer(end)})
+            excluded = self._props(end, cidr, list(except_ports)) if except_ports else None
             interned_ports = self.__dict__.setdefault("_port_sets", {})
             per_protocol = []
-            for proto in PROTOCOLS:
-                part = found & ConnectivityProperties.make_conn_props_from_dict({"protocols": ProtocolSet.get_protocol_set_with_single_protocol(proto)})
+            for part in self._range_side(direction, cidr):
+                part = pod & part if part else part  # NCA copies the left operand: the small one
+                if part and excluded is not None:
+                    part = part - excluded
                 ports = _port_intervals(part) if part else None
                 per_protocol.append(None if ports is None else interned_ports.setdefault(str(ports), ports))
             found_sides = tuple(per_protocol)
             interned = self.__dict__.setdefault("_sides", {})
             sides = cache[key] = interned.setdefault(tuple(id(x) for x in found_sides), found_sides)
         return sides
+
+    def _range_side(self, direction: str, cidr: str) -> list:
+        """Per protocol of PROTOCOLS, the cluster's allowed connections to (out) / from (in) the address range."""
+        from nca.CoreDS.ConnectivityProperties import ConnectivityProperties
+
+        cache = self.__dict__.setdefault("_range_cache", {})
+        key = (direction, cidr)
+        if key not in cache:
+            from nca.CoreDS.Peer import IpBlock, PeerSet
+
+            side = "dst_peers" if direction == "out" else "src_peers"
+            cache[key] = [
+                ConnectivityProperties.make_conn_props_from_dict({side: PeerSet({IpBlock(cidr)}), **_port_props([f"{proto}/1-65535"])[0]}) & self.allowed
+                for proto in PROTOCOLS
+            ]
+        return cache[key]
 
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -742,22 +763,22 @@ def _record(analysis: Analysis, result: dict, *ends) -> None:
     # a result is a function of its flow, kind, ends and ports (the verdict and reason follow from them)
     ports = result["ports"]
     identity = (result["flow"], result["kind"], result["from"], result["to"], tuple(ports) if isinstance(ports, list) else ports)
-    if not any(isinstance(end, Endpoint) and end.workload for end in ends):
+    workloads = [end.workload for end in ends if isinstance(end, Endpoint) and end.workload]
+    if not workloads:
         # both ends are system endpoints (flows.SYSTEM_ENDPOINTS): no workload's row would show it; the plan check
         # `reaches (platform pods)` does
         if result not in analysis.platform:
             analysis.platform.append(result)
         return
-    for end in ends:
-        workload = end.workload if isinstance(end, Endpoint) else None
-        if workload:
-            seen = analysis.seen.get(workload)
-            if seen is None:
-                seen = analysis.seen[workload] = set()
-                analysis.results[workload] = []
-            if identity not in seen:
-                seen.add(identity)
-                analysis.results[workload].append(result)
+    results, seen = analysis.results, analysis.seen
+    for workload in workloads:
+        known = seen.get(workload)
+        if known is None:
+            known = seen[workload] = set()
+            results[workload] = []
+        if identity not in known:
+            known.add(identity)
+            results[workload].append(result)
 
 
 def analyse(ctx: Context) -> Analysis:
@@ -824,26 +845,21 @@ def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addre
     for flow in table.FORBIDDEN:
         # each exception's ends resolved once per flow (not per pair: thousands of pairs at ten teams), by name
         exceptions = [({_name(e) for e in _resolve(analysis, ex)}, ex["ports"]) for ex in flow.get("except") or []]
+        # The verdict of a pair is one of the pods' classes (Network: a question about a pod is asked about its
+        # class's pod) and of the ports excepted for the destination: judged once per such key, recorded per pair.
+        verdicts: dict[tuple, tuple[Optional[str], str]] = {}
         for src in _resolve(analysis, flow["from"]):
             pods_of_src = isinstance(src, Endpoint)
+            src_class = (pods_of_src, network._key(src))
             for dst in _resolve(analysis, flow["to"], src if pods_of_src else None):
                 dst_name = _name(dst)
                 excepted = [p for names, ports in exceptions if dst_name in names for p in ports] or None
                 to_pod = isinstance(dst, Endpoint)
-                if to_pod and not network.reaches_some(src, dst, flow["ports"], excepted):
-                    found = None
-                else:
-                    found = network.reachable(src, dst, flow["ports"], excepted)
-                level = "mandatory"
-                if found is None and pods_of_src and to_pod and vpc:
-                    # EKS enforces NetworkPolicy with the VPC CNI's agent, whose ipBlocks match pod addresses
-                    # (aws/amazon-network-policy-controller-k8s#41): an egress ipBlock covering the pod range
-                    # reaches pods whose ingress admits that range. Advisory: pods share the VPC's address range with
-                    # what tenants must reach by address (interface endpoints, Lustre), so no ipBlock can tell them
-                    # apart until pods get an address range of their own (VPC CNI custom networking).
-                    by_ip = network.reachable_by_address(src, dst, vpc, excepted)
-                    found = f"{by_ip} through an ipBlock covering the pods' addresses ({vpc})" if by_ip else None
-                    level = "advisory"
+                judged = (src_class, to_pod, network._key(dst), tuple(excepted) if excepted else None)
+                verdict = verdicts.get(judged)
+                if verdict is None:
+                    verdict = verdicts[judged] = _forbidden_verdict(network, flow, src, dst, excepted, vpc)
+                found, level = verdict
                 _record(
                     analysis,
                     {
@@ -860,6 +876,24 @@ def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addre
                     dst,
                 )
     return analysis
+
+
+def _forbidden_verdict(network: Network, flow: Mapping, src, dst, excepted: Optional[list], vpc: Optional[str]) -> tuple[Optional[str], str]:
+    """What of a forbidden flow ``src`` may open to ``dst`` (None: nothing) and at which level it counts."""
+    to_pod = isinstance(dst, Endpoint)
+    if to_pod and not network.reaches_some(src, dst, flow["ports"], excepted):
+        found = None
+    else:
+        found = network.reachable(src, dst, flow["ports"], excepted)
+    if found is None and isinstance(src, Endpoint) and to_pod and vpc:
+        # EKS enforces NetworkPolicy with the VPC CNI's agent, whose ipBlocks match pod addresses
+        # (aws/amazon-network-policy-controller-k8s#41): an egress ipBlock covering the pod range reaches pods whose
+        # ingress admits that range. Advisory: pods share the VPC's address range with what tenants must reach by
+        # address (interface endpoints, Lustre), so no ipBlock can tell them apart until pods get an address range of
+        # their own (VPC CNI custom networking).
+        by_ip = network.reachable_by_address(src, dst, vpc, excepted)
+        return (f"{by_ip} through an ipBlock covering the pods' addresses ({vpc})" if by_ip else None), "advisory"
+    return found, "mandatory"
 
 
 def reaches(ctx: Context, workload: Mapping) -> dict:

@@ -18,6 +18,8 @@ from typing import Optional, Sequence
 from stacks.spec import ConfigError
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3
+# The commands that plan (or check a plan) and judge its workloads: their reach analysis runs on a second core.
+SECOND_CORE_COMMANDS = ("plan", "check", "diff")
 
 
 def _write_json(document: dict, target: str) -> None:
@@ -248,6 +250,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     gc_tuning.for_one_run()
     args = parser().parse_args(argv)
     try:
+        if args.command in SECOND_CORE_COMMANDS:
+            from stacks.tools import second_core
+
+            # forked now, while this process has no thread: it imports the analyzer while the program runs here
+            with second_core.started(warm=["stacks.tools.plan.reaches:load_analyzer"]):
+                return args.func(args)
         return args.func(args)
     except ConfigError as error:
         print(f"crucible {args.command}: {error.render()}", file=sys.stderr)

@@ -792,6 +792,9 @@ class Context:
     limit_ranges: dict[str, list[dict]]
     daemonsets: list[dict]  # DaemonSet objects
     workloads: Sequence[Mapping] = ()  # every entry checked (a check may look at an object's other pod sets)
+    deploy_network: Optional[dict] = None  # the declared cluster.apiAccess (the security-group flows)
+    extra_objects: list = field(default_factory=list)  # the objects beyond the resources (rendered charts), as handed
+    assumed_resources: list = field(default_factory=list)  # what a lower stack registers (among ``resources`` too)
 
     @classmethod
     def build(cls, resources: Sequence[Mapping], extra_objects: Sequence[Mapping] = ()) -> "Context":
@@ -952,6 +955,34 @@ def ordered_checks() -> list[tuple[str, str, Check]]:
 PLAN_CHECKS: list[tuple[str, Callable[[Context], list[dict]]]] = []
 
 
+# Called with the Context before any workload is checked: a check that looks at the whole plan may start its work
+# ahead (reaches hands its analysis to the command's second core, stacks/tools/second_core.py). Each is idempotent.
+STARTS: list[Callable[[Context], None]] = []
+
+
+def context(
+    resources: Sequence[Mapping],
+    workloads: Sequence[Mapping],
+    extra_objects: Sequence[Mapping] = (),
+    assumed_resources: Sequence[Mapping] = (),
+    deploy_network: Optional[Mapping] = None,
+) -> Context:
+    """The Context the checks read: the plan's resources, the objects checked with them beyond those (rendered charts;
+    ``assumed_resources``: what a lower stack registers, e.g. its system node group) and the workloads."""
+    ctx = Context.build([*resources, *assumed_resources], extra_objects)
+    ctx.workloads = list(workloads)  # checks that look across workloads (reaches) read them all
+    ctx.deploy_network = dict(deploy_network) if deploy_network else None  # declared cluster.apiAccess
+    ctx.extra_objects = list(extra_objects)
+    ctx.assumed_resources = list(assumed_resources)
+    return ctx
+
+
+def start(ctx: Context) -> None:
+    """Let the checks of STARTS begin their work on ``ctx`` (before :func:`judge`; judge calls it too)."""
+    for begin in STARTS:
+        begin(ctx)
+
+
 def evaluate(
     resources: Sequence[Mapping],
     workloads: Sequence[Mapping],
@@ -962,15 +993,21 @@ def evaluate(
     """The plan's `workloads` block: every entry with its check results, the objects it was checked with beyond the
     plan's resources (rendered charts; ``assumed_resources``: what a lower stack registers, e.g. its system node
     group), and a mandatory violation per failed check."""
-    ctx = Context.build([*resources, *assumed_resources], extra_objects)
-    ctx.workloads = list(workloads)  # checks that look across workloads (reaches) read them all
-    ctx.deploy_network = dict(deploy_network) if deploy_network else None  # declared cluster.apiAccess
+    return judge(context(resources, workloads, extra_objects, assumed_resources, deploy_network))
+
+
+def judge(ctx: Context) -> dict:
+    """The `workloads` block of a :func:`context`."""
+    start(ctx)
+    workloads, checks = ctx.workloads, ordered_checks()
+    # check by check, each over every workload: the checks begun ahead (STARTS) are asked for last
+    results = {(name, i): check(ctx, workload) for name, _, check in checks for i, workload in enumerate(workloads)}
     entries, violations = [], []
-    for workload in workloads:
+    for i, workload in enumerate(workloads):
         entry = {k: v for k, v in workload.items() if k != "checks"}
         entry["checks"] = {}
-        for name, _, check in ordered_checks():
-            result = check(ctx, workload)
+        for name, _, _ in checks:
+            result = results[name, i]
             entry["checks"][name] = result
             if not result["ok"]:
                 violations.append(
@@ -999,13 +1036,13 @@ def evaluate(
                 violations.append(
                     {"check": name, "level": "mandatory", "workload": None, "message": f"{f['flow']}: {f['from']} → {f['to']} {f['ports']} — {f['reason']}"}
                 )
-    block = {"workloads": entries, "objects": [dict(o) for o in extra_objects], "violations": violations}
+    block = {"workloads": entries, "objects": [dict(o) for o in ctx.extra_objects], "violations": violations}
     if flows:
         block["flows"] = flows
-    if deploy_network:
-        block["deployNetwork"] = dict(deploy_network)
-    if assumed_resources:
-        block["assumedResources"] = [dict(r) for r in assumed_resources]
+    if ctx.deploy_network:
+        block["deployNetwork"] = dict(ctx.deploy_network)
+    if ctx.assumed_resources:
+        block["assumedResources"] = [dict(r) for r in ctx.assumed_resources]
     return block
 
 

@@ -43,8 +43,9 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import yaml
 
 from components.labels import TENANT_LABEL
+from stacks.tools import second_core
 from stacks.tools.plan import flows as table
-from stacks.tools.plan.lands import CHECKS, PLAN_CHECKS, RELEASE_TYPE, Context, _kind, _meta
+from stacks.tools.plan.lands import CHECKS, PLAN_CHECKS, RELEASE_TYPE, STARTS, Context, _kind, _meta
 from stacks.tools.plan.reaches_aws import security_groups_check
 
 RAY_KINDS = ("RayJob", "RayCluster", "RayService")
@@ -685,7 +686,7 @@ def exporter_targets(objects: Sequence[Mapping], endpoints: Sequence[Endpoint]) 
 
 @dataclass
 class Analysis:
-    network: Network
+    network: Optional[Network]  # None when the flows were judged by the second core (only the results came back)
     endpoints: list[Endpoint]
     tenants: set
     addresses: dict
@@ -781,12 +782,12 @@ def _record(analysis: Analysis, result: dict, *ends) -> None:
             results[workload].append(result)
 
 
-def analyse(ctx: Context) -> Analysis:
-    """Build the analysed cluster from the Context (its resources, objects and workloads), run NCA once and judge
-    every flow of the table; results are kept per workload."""
-    cached = ctx.__dict__.get("_reaches")
-    if cached is not None:
-        return cached
+def _inputs(ctx: Context) -> tuple[tuple, str]:
+    """What the analysis of a Context is a function of (namespaces, endpoints, policies, addresses, webhooks,
+    exporters) and their digest."""
+    known = ctx.__dict__.get("_reaches_inputs")
+    if known is not None:
+        return known
     workloads = list(getattr(ctx, "workloads", None) or [])
     endpoints = endpoints_of(workloads, ctx.resources, ctx.objects)
     namespaces = _namespaces(ctx.resources, ctx.objects, endpoints)
@@ -798,12 +799,49 @@ def analyse(ctx: Context) -> Analysis:
     digest = hashlib.sha256(
         json.dumps([namespaces, [asdict(e) for e in endpoints], policies, addresses, webhooks, exporters], sort_keys=True, default=str).encode()
     ).hexdigest()
+    found = ctx.__dict__["_reaches_inputs"] = ((namespaces, endpoints, policies, addresses, webhooks, exporters), digest)
+    return found
+
+
+def start(ctx: Context) -> None:
+    """lands.STARTS entry: hand the analysis to the command's second core (stacks/tools/second_core.py), if it has
+    one, before the other checks run here; analyse() takes the result. Without one, nothing: analyse() computes."""
+    worker = second_core.current()
+    if worker is None:
+        return
+    inputs, digest = _inputs(ctx)
+    with _analyses_lock:
+        if digest in _analyses or digest in _handed_over:
+            return
+        _handed_over[digest] = worker.submit(flow_results, *inputs)
+        while len(_handed_over) > 16:
+            _handed_over.pop(next(iter(_handed_over)))
+
+
+def analyse(ctx: Context) -> Analysis:
+    """Build the analysed cluster from the Context (its resources, objects and workloads), run NCA once and judge
+    every flow of the table; results are kept per workload."""
+    cached = ctx.__dict__.get("_reaches")
+    if cached is not None:
+        return cached
+    inputs, digest = _inputs(ctx)
     with _analyses_lock:
         known = _analyses.get(digest)
+        handed_over = _handed_over.pop(digest, None)
     if known is not None:
         ctx.__dict__["_reaches"] = known
         return known
-    analysis = _analysed(namespaces, endpoints, policies, addresses, webhooks, exporters)
+    analysis = None
+    if handed_over is not None:
+        try:
+            results, platform = handed_over.result()
+        except second_core.WorkerLost:
+            pass  # computed here instead
+        else:
+            namespaces, endpoints, _, addresses, webhooks, exporters = inputs
+            analysis = Analysis(None, endpoints, _tenants(namespaces), addresses, webhooks, exporters, results=results, platform=platform)
+    if analysis is None:
+        analysis = _analysed(*inputs)
     with _analyses_lock:
         _analyses[digest] = analysis
         while len(_analyses) > 16:
@@ -814,19 +852,31 @@ def analyse(ctx: Context) -> Analysis:
 
 _analyses_lock = threading.Lock()
 _analyses: dict[str, Analysis] = {}  # input digest -> analysis, the 16 newest (read-only once made)
+_handed_over: dict[str, second_core.Pending] = {}  # input digest -> the flow results the second core computes
 
 
 def forget_analyses() -> None:
     """Drop the analyses kept for reuse (a test that measures a fresh one)."""
     with _analyses_lock:
         _analyses.clear()
+        _handed_over.clear()
+
+
+def flow_results(namespaces: dict, endpoints: list[Endpoint], policies: list, addresses: dict, webhooks: dict, exporters: dict) -> tuple[dict, list]:
+    """The analysis's results per workload and between platform pods (what the checks read; the second core's
+    call: NCA's objects stay in the process that made them)."""
+    analysis = _analysed(namespaces, endpoints, policies, addresses, webhooks, exporters)
+    return analysis.results, analysis.platform
+
+
+def _tenants(namespaces: Mapping[str, Mapping]) -> set:
+    return {n for n, labels in namespaces.items() if labels.get(TENANT_LABEL)}
 
 
 def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addresses: dict, webhooks: dict, exporters: dict) -> Analysis:
     """Run NCA once over the analysed cluster and judge every flow of the table."""
-    tenants = {n for n, labels in namespaces.items() if labels.get(TENANT_LABEL)}
     network = Network(namespaces, endpoints, policies)
-    analysis = Analysis(network, endpoints, tenants, addresses, webhooks, exporters)
+    analysis = Analysis(network, endpoints, _tenants(namespaces), addresses, webhooks, exporters)
     for flow in table.REQUIRED:
         for src in _resolve(analysis, flow["from"]):
             for dst in _resolve(analysis, flow["to"], src if isinstance(src, Endpoint) else None):
@@ -935,6 +985,7 @@ def platform_flows_check(ctx: Context) -> list[dict]:
     return [dict(f) for f in analysis.platform]
 
 
+STARTS.append(start)
 CHECKS.append(("reaches", "reaches", reaches))
 PLAN_CHECKS.append(("reaches (platform pods)", platform_flows_check))
 PLAN_CHECKS.append(("reaches (security groups)", security_groups_check))

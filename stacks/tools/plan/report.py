@@ -725,12 +725,15 @@ def build_report(planned: Planned) -> tuple[dict, list[str]]:
         f"layers built: {', '.join(spec.layers)}" + (f"; below them from {spec.stack_reference}" if spec.stack_reference else ""),
     ]
     # The charts render in Helm's own processes while this one computes the sections; the policies, the costliest
-    # section that needs no chart, are computed first so the two overlap. Sections are pure functions of the model:
-    # the order they are computed in changes nothing in the report, which lists them in SECTIONS order.
+    # section that needs no chart, are computed first so the two overlap. With a second core (the CLI's worker,
+    # stacks/tools/second_core.py), the workload checks' context is built first instead (it waits for the charts),
+    # so that the reach analysis runs there while this core computes the policies. Sections are pure functions of the
+    # model: the order they are computed in changes nothing in the report, which lists them in SECTIONS order.
     if model.planned is not None:
-        from stacks.tools.plan.workloads import prefetch_charts
+        from stacks.tools.plan.workloads import prefetch_charts, start_checks
 
         prefetch_charts(model)
+        start_checks(model)  # with a second core: the reach analysis runs there while this one computes the rest
     early = {policies_section: policies_section(model)} if policies_section in SECTIONS else {}
     for make in SECTIONS:
         section = early[make] if make in early else make(model)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from components.labels import EXAMPLE_LABEL, POOL_LABEL, SYSTEM_POOL, TENANT_LABEL
+from stacks.tools import second_core
+from stacks.tools.plan import lands
 from stacks.tools.plan.lands import NODEGROUP_TYPE, evaluate, hub_profile_workloads, objects_of, render, workloads_of
 from stacks.tools.plan.reaches import exposed_ports, load_analyzer  # also adds the reaches check to lands.CHECKS
 
@@ -189,16 +191,37 @@ def prefetch_charts(model) -> None:
     helm.prefetch(_charts_document(model))
 
 
+def planned_context(model):
+    """The lands Context of a plan just run (``model``: its stacks/tools/plan/model.py PlanModel), built once: the
+    plan's resources, the rendered charts' objects and any OBJECT_SOURCES, every workload; and what could not be
+    rendered (the block's `notes`)."""
+    found = model.__dict__.get("_workloads_context")
+    if found is None:
+        spec = model.spec
+        document = _charts_document(model)
+        if second_core.current() is None:  # (the second core imported it while the program ran, and analyses there)
+            load_analyzer()  # while the charts render: the reaches check needs them, not the analyzer's import
+        extra_objects, notes = rendered_charts(document)
+        extra_objects = [*extra_objects, *(o for source in OBJECT_SOURCES for o in source(document))]
+        workloads = collect_workloads(spec, model.resources, extra_objects)
+        ctx = lands.context(model.resources, workloads, extra_objects, assumed_system_nodes(spec), deploy_network(spec))
+        found = model.__dict__["_workloads_context"] = (ctx, notes)
+    return found
+
+
+def start_checks(model) -> None:
+    """Begin the whole-plan checks of a plan just run on the command's second core, when it has one
+    (stacks/tools/second_core.py): the report computes its other sections meanwhile. Without one, nothing (the charts
+    keep rendering while the report computes the sections that need none)."""
+    if second_core.current() is not None:
+        lands.start(planned_context(model)[0])
+
+
 def planned_block(model) -> dict:
-    """The `workloads` block of a plan just run (``model``: its stacks/tools/plan/model.py PlanModel): every workload
-    checked with the plan's resources, the rendered charts' objects and any OBJECT_SOURCES (`notes`: what could not
-    be rendered)."""
-    spec = model.spec
-    document = _charts_document(model)
-    load_analyzer()  # while the charts render: the reaches check needs them, not the analyzer's import
-    extra_objects, notes = rendered_charts(document)
-    extra_objects = [*extra_objects, *(o for source in OBJECT_SOURCES for o in source(document))]
-    block = workloads_block(spec, model.resources, extra_objects)
+    """The `workloads` block of a plan just run (``model``): every workload checked with the plan's resources, the
+    rendered charts' objects and any OBJECT_SOURCES (`notes`: what could not be rendered)."""
+    ctx, notes = planned_context(model)
+    block = lands.judge(ctx)
     if notes:
         block["notes"] = notes
     return block

@@ -1,0 +1,137 @@
+"""The CLI's second core (stacks/tools/second_core.py): calls run in a forked worker and come back as they were
+computed; a worker that fails or dies leaves the caller to compute itself; a plan judged with one is the plan judged
+without (the reach analysis is the call it takes)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from stacks.tools import second_core
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or (os.cpu_count() or 1) < 2, reason="no fork, or one core: the CLI runs without a worker")
+
+
+def _started(**kwargs):
+    return second_core.started(single_threaded_only=False, **kwargs)  # the suite's own threads take no lock here
+
+
+def test_a_call_runs_in_another_process_and_its_value_comes_back():
+    with _started() as worker:
+        assert second_core.current() is worker
+        first, second = worker.submit(os.getpid), worker.submit(divmod, 17, 5)  # sent before the first is answered
+        assert first.result() != os.getpid()
+        assert second.result() == (3, 2)
+    assert second_core.current() is None
+
+
+def test_warm_up_runs_in_the_worker_before_the_calls():
+    with _started(warm=[f"{__name__}:_remember_warm"]) as worker:
+        assert worker.submit(_warmed_in_this_process).result() is True
+    assert _warmed_in_this_process() is False  # the warm-up ran there, not here
+
+
+_WARM: list[int] = []
+
+
+def _remember_warm() -> None:
+    _WARM.append(os.getpid())
+
+
+def _warmed_in_this_process() -> bool:
+    return os.getpid() in _WARM
+
+
+def test_a_call_that_raises_comes_back_as_lost_with_its_traceback_and_the_worker_serves_on():
+    with _started() as worker:
+        failed = worker.submit(int, "not a number")
+        with pytest.raises(second_core.WorkerLost, match="ValueError: invalid literal"):
+            failed.result()
+        assert worker.submit(abs, -4).result() == 4
+
+
+def test_a_worker_that_dies_fails_the_pending_call_and_every_later_one():
+    with _started() as worker:
+        with pytest.raises(second_core.WorkerLost, match="ended before replying"):
+            worker.submit(os._exit, 3).result()
+        with pytest.raises(second_core.WorkerLost):
+            worker.submit(abs, -1).result()
+
+
+def test_arguments_that_do_not_pickle_fail_the_call_here():
+    with _started() as worker:
+        with pytest.raises(second_core.WorkerLost, match="cannot be sent"):
+            worker.submit(len, threading.Lock()).result()
+
+
+def test_no_worker_when_switched_off_or_beside_running_threads(monkeypatch):
+    monkeypatch.setenv(second_core.SWITCH, "off")
+    with _started() as worker:
+        assert worker is None and second_core.current() is None
+    monkeypatch.delenv(second_core.SWITCH)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        with second_core.started() as worker:  # the CLI's rule: fork only a single-threaded process
+            assert worker is None
+    finally:
+        stop.set()
+
+
+def test_a_stopped_worker_is_reaped():
+    with _started() as worker:
+        pid = worker.pid
+        worker.submit(abs, 1).result()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already waited for: no zombie left
+
+
+def test_a_plan_judged_with_a_second_core_is_the_plan_judged_on_one(monkeypatch):
+    pytest.importorskip("nca", reason="network-config-analyzer (test extra) is not installed")
+    from helpers import shipped_plan, shipped_report
+    from stacks.tools.plan import reaches
+    from stacks.tools.plan.report import build_report
+
+    document, lines = shipped_report("prod")
+    reaches.forget_analyses()  # analysed anew, not taken from the one kept for the document above
+    sent = []
+    with _started(warm=["stacks.tools.plan.reaches:load_analyzer"]) as worker:
+        real = worker.submit
+        monkeypatch.setattr(worker, "submit", lambda function, *args: sent.append(function) or real(function, *args))
+        again, again_lines = build_report(dataclasses.replace(copy.copy(shipped_plan("prod"))))
+    assert sent == [reaches.flow_results]
+    assert tuple(again_lines) == lines
+    assert json.dumps(again, sort_keys=True, default=str) == json.dumps(document, sort_keys=True, default=str)
+
+
+def test_the_cli_hands_the_reach_analysis_to_its_worker(tmp_path):
+    """In a fresh `crucible plan`, the analysis comes back from another process (its Analysis has no Network)."""
+    pytest.importorskip("nca", reason="network-config-analyzer (test extra) is not installed")
+    probe = (
+        "import os, sys\n"
+        "from stacks.tools.plan import reaches\n"
+        "real = reaches.analyse\n"
+        "def analyse(ctx):\n"
+        "    found = real(ctx)\n"
+        "    print('analysed here' if found.network is not None else 'analysed by the worker', file=sys.stderr)\n"
+        "    return found\n"
+        "reaches.analyse = analyse\n"
+        "from stacks.tools import cli\n"
+        "sys.exit(cli.main(['plan', 'stacks/Pulumi.dev.yaml', '--json', sys.argv[1]]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != second_core.SWITCH}
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "plan.json")], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    said = set(done.stderr.splitlines()) & {"analysed here", "analysed by the worker"}
+    assert said == {"analysed by the worker"}, done.stderr

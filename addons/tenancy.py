@@ -52,6 +52,7 @@ import pulumi_kubernetes as k8s
 
 from addons.storage_drivers import LUSTRE_CLAIM, LustreVolumeArgs, lustre_pv_spec, lustre_volume_name, static_claim
 from components.admission import denying_policy
+from components.awaits import quota_synced
 from components.identity import PodIdentityRole
 from components.labels import TENANT_LABEL, WORKLOAD_LABEL, queued_namespace
 from components.partitions import partition_of
@@ -279,7 +280,12 @@ class Team(pulumi.ComponentResource):
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
 
-        self.quota = k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=meta("team-quota"), spec={"hard": dict(args.quota)}, opts=child)
+        self.quota = k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="team-quota", namespace=ns, labels=labels, annotations=quota_synced(args.quota)),
+            spec={"hard": dict(args.quota)},
+            opts=child,
+        )
         self.limits = k8s.core.v1.LimitRange(f"{name}-limits", metadata=meta("team-defaults"), spec=as_api(limit_range_spec()), opts=child)
         self.network_policies = {
             policy: k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=as_api(spec), opts=child)

@@ -71,7 +71,7 @@ def test_plans_offline_with_zero_policy_violations():
     judges them bounded), and the state bucket's access is logged into a bucket of its own (SEC-S3-008)."""
     document, lines = shipped()
     assert document["policies"]["violations"] == []
-    assert document["policies"]["evaluated"] == 78
+    assert document["policies"]["evaluated"] == 79
     assert "0 mandatory violations, 0 advisory" in "\n".join(lines)
 
 

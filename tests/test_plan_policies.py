@@ -194,6 +194,11 @@ def _team_storage_quota_back_to_the_teams_own_budget(d):
     quota["requests.storage"] = "0Gi"
 
 
+def _quota_not_waited_for(d):
+    # prod's llm quota as before REL-K8S-006: created or updated without waiting for its status, which admission reads
+    _resource(d, "kubernetes:core/v1:ResourceQuota", "team-llm-quota")["inputs"]["metadata"].pop("annotations")
+
+
 def _uncapped_gpus(d):
     _nodepool(d, "serve")["inputs"]["spec"]["limits"].pop("nvidia.com/gpu")
 
@@ -571,6 +576,7 @@ EDITS = {
     "rel-node-007-karpenter-off-karpenter-nodes": _karpenter_unpinned_from_system_nodes,
     "ai-gpu-001-accelerator-taints": _untainted_gpu_pool,
     "rel-k8s-005-claims-within-quota": _team_storage_quota_back_to_the_teams_own_budget,
+    "rel-k8s-006-quota-waits-for-status": _quota_not_waited_for,
     "ai-karp-004-time-sliced-pools-simulated": _overlay_claiming_gpus_the_nodes_do_not_advertise,
     "rel-iam-005-policy-size-quotas": _karpenter_policy_past_iams_quota,
     "ai-gpu-002-neuron-devices-for-non-root": _neuron_devices_left_to_root,

@@ -233,6 +233,20 @@ def test_quota_and_limit_range_in_every_team_namespace(run):
     assert vision.inputs["spec"]["hard"]["requests.nvidia.com/gpu"] == str(10 + 8 + 2 + 1)
 
 
+def test_each_quota_is_waited_for_until_its_status_holds_every_limit_as_the_api_server_stores_it(run):
+    """Quota admission judges claims and pods by status.hard (the quota controller's copy of spec.hard): the quota's
+    create and every update wait, through pulumi.com/waitFor, for each limit in its canonical form there."""
+    from components.awaits import WAIT_FOR
+    from components.quantity import canonical
+
+    for team in ("llm", "vision", "search"):
+        (quota,) = in_namespace(run, "kubernetes:core/v1:ResourceQuota", team)
+        hard = quota.inputs["spec"]["hard"]
+        expressions = json.loads(quota.inputs["metadata"]["annotations"][WAIT_FOR])
+        assert sorted(expressions) == sorted(f"jsonpath={{.status.hard['{key}']}}={canonical(value)}" for key, value in hard.items())
+        assert f"jsonpath={{.status.hard['requests.storage']}}={canonical(hard['requests.storage'])}" in expressions  # dotted keys: RFC 9535 brackets
+
+
 def test_every_team_namespace_has_its_own_lustre_claim_bound_to_a_protected_volume(run):
     from addons.storage_drivers import LUSTRE_CLAIM
 

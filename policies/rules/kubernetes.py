@@ -5,13 +5,16 @@ SEC-K8S-001 ... SEC-K8S-004)."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from fnmatch import fnmatchcase
 from typing import Optional
 
 from components.accelerators import DEVICE_RESOURCES
+from components.awaits import WAIT_FOR, status_hard
+from components.awaits import expressions as await_expressions
 from policies.support import cidrs, helm, imds
-from policies.support.kubernetes import WORKLOAD_LABEL, is_tenant, objects_in, tenant_namespaces
+from policies.support.kubernetes import CLAIM_LIMITS, WORKLOAD_LABEL, is_tenant, objects_in, tenant_namespaces
 from policies.support.quantity import parse_quantity
 from policies.support.rule import Ctx, Res, Stack, stack_policy
 from policies.support.tokens import (
@@ -650,4 +653,48 @@ REL_K8S_005 = stack_policy(
     anchor="Kubernetes Resource Quotas: storage resource quota (ResourceQuota admission)",
 )
 
-POLICIES = [SEC_NET_003, SEC_K8S_001, REL_K8S_002, SEC_K8S_003, SEC_K8S_004, REL_K8S_005]
+
+# REL-K8S-006 ---------------------------------------------------------------------------------------------------
+# Quota admission judges a request by the quota's status.hard, which the quota controller copies from spec.hard after
+# each write (kubernetes staging/src/k8s.io/apiserver/pkg/admission/plugin/resourcequota/controller.go checkRequest).
+# REL-ORD-008 creates the claims after the quota; this makes the quota's create or update end only once its status
+# holds the new limits, so a claim an update made room for is not judged by the old ones.
+def _quota_waits(stack: Stack, ctx: Ctx) -> None:
+    for ns in stack.of(NAMESPACE):
+        with ctx.each():
+            if not objects_in(stack, ns, PERSISTENT_VOLUME_CLAIM):
+                continue
+            for quota in objects_in(stack, ns, RESOURCE_QUOTA):
+                hard = as_dict(quota.get("spec", "hard"))
+                waits = set(await_expressions(as_dict(quota.get("metadata", "annotations"))))
+                missing = []
+                for key in CLAIM_LIMITS:
+                    value = known(hard.get(key)) if key in hard else None
+                    if value is None:
+                        continue
+                    try:
+                        wanted = status_hard(key, str(value))
+                    except ValueError:
+                        continue  # not a quantity: the API server refuses the quota itself
+                    if wanted not in waits:
+                        missing.append(wanted)
+                if missing:
+                    ctx.violation(
+                        quota,
+                        f"namespace {ns.k8s_name!r} has claims this quota judges by its status, which lags its spec after every "
+                        f"update; the quota does not wait for it: add to its {WAIT_FOR} annotation (a JSON list) {json.dumps(missing)} "
+                        "(components/awaits.py quota_synced).",
+                    )
+
+
+REL_K8S_006 = stack_policy(
+    rule_id="REL-K8S-006",
+    slug="quota-waits-for-status",
+    description="A ResourceQuota of a namespace where the stack creates PersistentVolumeClaims waits (pulumi.com/waitFor) "
+    "until its status holds each claim limit it sets, as the API server stores it: quota admission judges claims by "
+    "the status, which lags the spec after every update.",
+    check=_quota_waits,
+    anchor="Kubernetes Resource Quotas (quota admission uses status.hard); pulumi-kubernetes waitFor annotation",
+)
+
+POLICIES = [SEC_NET_003, SEC_K8S_001, REL_K8S_002, SEC_K8S_003, SEC_K8S_004, REL_K8S_005, REL_K8S_006]

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Optional
 
 
 from policies.support.helm import chart_name, values
+from policies.support.kubernetes import CLAIM_LIMITS
 from policies.support.ordering import Graph
 from policies.support.rule import Ctx, Res, Stack, stack_policy
 from policies.support.tokens import (
@@ -404,10 +405,6 @@ def _addons_after_cluster(stack: Stack, ctx: Ctx) -> Iterable[Need]:
             yield Need(addon, cluster)
             if text(addon.get("addonName")) in ADDONS_ON_NODES:
                 yield from (Need(addon, group) for group in groups if _of_cluster(stack, group, cluster))
-
-
-# The ResourceQuota hard limits that count claims (a quota limiting only compute does not judge them).
-CLAIM_LIMITS = ("requests.storage", "persistentvolumeclaims")
 
 
 def _claims_after_quota(stack: Stack, ctx: Ctx) -> Iterable[Need]:

@@ -46,6 +46,7 @@ KEYS: dict[str, Optional[str]] = {
     "SEC-K8S-004": None,
     "REL-K8S-002": None,
     "REL-K8S-005": "teams[].storageGib",
+    "REL-K8S-006": None,
     "SEC-NODE-001": None,
     "SEC-NODE-002": "pools[].imdsHopLimit",
     "SEC-NODE-003": None,

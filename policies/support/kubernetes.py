@@ -13,6 +13,8 @@ from policies.support.tokens import NAMESPACE, TypeMatcher
 
 TENANT_LABEL = "crucible.io/tenant"
 WORKLOAD_LABEL = "crucible.io/workload"
+# The ResourceQuota hard limits that count claims (a quota limiting only compute does not judge them).
+CLAIM_LIMITS = ("requests.storage", "persistentvolumeclaims")
 
 
 def is_tenant(namespace: Res) -> bool:

@@ -327,6 +327,28 @@ def _():
     return [ns, k.quota_in(ns, storage="100Gi"), k.claim_in(ns, "weights", "1200Gi")], ["serving-quota"]
 
 
+@firing("rel-k8s-006-quota-waits-for-status", "no-wait")
+def _():
+    k = _claims()
+    ns = k.namespace("serving", "serving")
+    return [ns, k.quota_in(ns), k.claim_in(ns, "lustre", "1Gi")], ["serving-quota"]
+
+
+@firing("rel-k8s-006-quota-waits-for-status", "waits-for-the-written-form")
+def _():
+    k = _claims()
+    ns = k.namespace("serving", "serving")
+    written = ["jsonpath={.status.hard['requests.storage']}=1024Mi", "jsonpath={.status.hard['persistentvolumeclaims']}=20"]
+    return [ns, k.waiting(k.quota_in(ns, storage="1024Mi"), written), k.claim_in(ns, "lustre", "1Gi")], ["serving-quota"]
+
+
+@firing("rel-k8s-006-quota-waits-for-status", "waits-for-storage-not-the-claim-count")
+def _():
+    k = _claims()
+    ns = k.namespace("serving", "serving")
+    return [ns, k.waiting(k.quota_in(ns), ["jsonpath={.status.hard['requests.storage']}=2000Gi"]), k.claim_in(ns, "lustre", "1Gi")], ["serving-quota"]
+
+
 @firing("rel-k8s-005-claims-within-quota", "more-claims-than-counted")
 def _():
     k = _claims()

@@ -256,6 +256,16 @@ def quota_in(ns: dict, storage: str = "2000Gi", claims: str = "20") -> dict:
     return link(quota, "metadata", ns)
 
 
+def waiting(quota: dict, expressions=None) -> dict:
+    """``quota`` with the waitFor annotation components/awaits.py gives it (or the ``expressions`` given)."""
+    from components.awaits import WAIT_FOR, quota_synced
+
+    hard = quota["inputs"]["spec"]["hard"]
+    annotation = quota_synced(hard) if expressions is None else {WAIT_FOR: json.dumps(expressions)}
+    quota["inputs"]["metadata"]["annotations"] = annotation
+    return quota
+
+
 def claim_in(ns: dict, name: str, storage: str) -> dict:
     spec = {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "resources": {"requests": {"storage": storage}}}
     claim = k8s("v1", "PersistentVolumeClaim", name, spec)
@@ -283,3 +293,29 @@ def test_more_claims_than_the_quota_counts_fire():
 def test_claims_of_another_namespace_do_not_count():
     ns, other = namespace("serving", "serving"), namespace("vision", "vision")
     assert verdicts(CLAIMS, [ns, other, quota_in(ns, storage="1Gi"), claim_in(ns, "lustre", "1Gi"), claim_in(other, "big", "1200Gi")]) == []
+
+
+# REL-K8S-006
+WAITS = "rel-k8s-006-quota-waits-for-status"
+
+
+def test_a_quota_that_waits_for_each_claim_limit_in_its_stored_form_passes():
+    ns = namespace("serving", "serving")
+    assert verdicts(WAITS, [ns, waiting(quota_in(ns, storage="2048Gi")), claim_in(ns, "weights", "1200Gi")]) == []
+
+
+def test_a_quota_judging_the_stacks_claims_without_a_wait_fires():
+    ns = namespace("serving", "serving")
+    assert verdicts(WAITS, [ns, quota_in(ns), claim_in(ns, "weights", "1200Gi")]) == [("serving-quota", "mandatory")]
+
+
+def test_a_wait_for_the_value_as_written_not_as_stored_fires():
+    # 2048Gi is stored as 2Ti: a wait for "2048Gi" would never hold
+    ns = namespace("serving", "serving")
+    written = ["jsonpath={.status.hard['requests.storage']}=2048Gi", "jsonpath={.status.hard['persistentvolumeclaims']}=20"]
+    assert verdicts(WAITS, [ns, waiting(quota_in(ns, storage="2048Gi"), written), claim_in(ns, "w", "1Gi")]) == [("serving-quota", "mandatory")]
+
+
+def test_a_quota_of_a_namespace_without_claims_need_not_wait():
+    ns = namespace("serving", "serving")
+    assert verdicts(WAITS, [ns, quota_in(ns)]) == []

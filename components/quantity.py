@@ -1,0 +1,61 @@
+"""Kubernetes resource quantities as the API server stores them.
+
+The API server parses every quantity it is handed and writes it back in its canonical form
+(k8s.io/apimachinery pkg/api/resource, ``Quantity.CanonicalizeBytes``): ``2048Gi`` is stored as ``2Ti``, ``1000``
+as ``1k``, ``0.5`` as ``500m``. A value read back from the cluster (a ResourceQuota's ``status.hard``, which the
+quota controller copies from ``spec.hard``) is in that form, so a wait for it must compare with that form.
+
+The rules, from CanonicalizeBytes: zero is ``0``; a quantity written with a binary suffix (Ki … Ei) stays binary,
+as the largest power of 1024 that divides it, unless it lies strictly between -1024 and 1024 or is no whole number
+(then decimal); every other quantity is decimal: its digits without trailing zeros and an exponent made a
+multiple of 3 (n, u, m, "", k, M, G, T, P, E). Precision finer than nano is rounded up, away from zero, as
+ParseQuantity does. The exponent form (``1e3``) is kept in exponent notation upstream, and values beyond E fall
+back to it: neither is accepted here (a ValueError).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from fractions import Fraction
+
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}  # suffix -> power of 1024
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}  # suffix -> power of 10
+_BINARY_SUFFIX = {power: suffix for suffix, power in _BINARY.items()}
+_DECIMAL_SUFFIX = {power: suffix for suffix, power in _DECIMAL.items()}
+_QUANTITY = re.compile(r"([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)")
+
+
+def parse(value: str | int) -> tuple[Fraction, bool]:
+    """The exact value of a quantity (rounded up to nano, away from zero) and whether its suffix is binary."""
+    match = _QUANTITY.fullmatch(str(value).strip()) if not isinstance(value, bool) else None
+    if match is None:
+        raise ValueError(f"not a Kubernetes quantity (a number with an optional suffix n, u, m, k, M, G, T, P, E, Ki … Ei): {value!r}")
+    sign, digits, suffix = match.groups()
+    amount = Fraction(Decimal(digits))
+    amount *= 1024 ** _BINARY[suffix] if suffix in _BINARY else Fraction(10) ** _DECIMAL[suffix]
+    nanos = math.ceil(amount * 10**9)  # ParseQuantity keeps nano precision, rounding up
+    amount = Fraction(nanos, 10**9)
+    return (-amount if sign == "-" else amount), suffix in _BINARY
+
+
+def canonical(value: str | int) -> str:
+    """The form the API server stores ``value`` in (``2048Gi`` -> ``2Ti``); ValueError when it is no quantity."""
+    amount, binary = parse(value)
+    if amount == 0:
+        return "0"
+    sign, magnitude = ("-" if amount < 0 else ""), abs(amount)
+    if binary and magnitude >= 1024 and magnitude.denominator == 1:
+        number, power = magnitude.numerator, 0
+        while number % 1024 == 0 and power < max(_BINARY_SUFFIX):
+            number, power = number // 1024, power + 1
+        return f"{sign}{number}{_BINARY_SUFFIX[power]}"
+    number, exponent = magnitude.numerator * 10**9 // magnitude.denominator, -9  # exact: at most nine decimals
+    while number % 10 == 0:
+        number, exponent = number // 10, exponent + 1
+    while exponent % 3:
+        number, exponent = number * 10, exponent - 1
+    if exponent not in _DECIMAL_SUFFIX:  # beyond E: upstream falls back to exponent notation, not modelled
+        raise ValueError(f"quantity beyond the E suffix, not modelled: {value!r}")
+    return f"{sign}{number}{_DECIMAL_SUFFIX[exponent]}"

@@ -1,0 +1,79 @@
+"""components/quantity.py writes a quantity as the API server stores it. The expected forms are those of
+k8s.io/apimachinery's own tests (pkg/api/resource/quantity_test.go TestQuantityParseEmit and TestQuantityString,
+read at kubernetes/apimachinery eed236ce), plus the values Crucible's team quotas carry."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.quantity import canonical
+
+UPSTREAM = [
+    # TestQuantityParseEmit
+    ("1Ki", "1Ki"),
+    ("1Mi", "1Mi"),
+    ("1Gi", "1Gi"),
+    ("1024Mi", "1Gi"),
+    ("1000M", "1G"),
+    (".001Ki", "1024m"),  # binary but not whole: decimal
+    (".000001Ki", "1024u"),
+    (".000000001Ki", "1024n"),
+    (".000000000001Ki", "2n"),  # finer than nano: rounded up
+    # TestQuantityString, written as text
+    ("300Mi", "300Mi"),
+    ("6Ki", "6Ki"),
+    ("1001Gi", "1001Gi"),
+    ("1024Gi", "1Ti"),
+    ("0.5", "500m"),
+    ("1000000000", "1G"),
+    ("0.001", "1m"),
+    ("0.08", "80m"),
+    ("1.08", "1080m"),
+    ("300M", "300M"),
+    ("1T", "1T"),
+    ("1234567M", "1234567M"),
+    ("3k", "3k"),
+    ("1025", "1025"),
+    ("0", "0"),
+    ("0Gi", "0"),
+]
+
+
+@pytest.mark.parametrize(("written", "stored"), UPSTREAM)
+def test_the_api_servers_canonical_form(written, stored):
+    assert canonical(written) == stored
+
+
+@pytest.mark.parametrize(("written", "stored"), [(w, s) for w, s in UPSTREAM if s != "0"])
+def test_negative_quantities_keep_their_sign(written, stored):
+    assert canonical("-" + written) == "-" + stored
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("2000Gi", "2000Gi"),
+        ("2048Gi", "2Ti"),
+        ("20096Gi", "20096Gi"),
+        ("2176", "2176"),
+        ("1000", "1k"),
+        ("20", "20"),
+        ("512Ki", "512Ki"),
+        ("1023Ki", "1023Ki"),
+        ("5Ki", "5Ki"),
+        ("1000Ki", "1000Ki"),
+        (16, "16"),
+    ],
+)
+def test_quota_values(written, stored):
+    assert canonical(written) == stored
+
+
+def test_a_small_binary_quantity_is_written_in_decimal():
+    assert canonical("0.5Ki") == "512"  # below 1024: no binary suffix
+
+
+@pytest.mark.parametrize("bad", ["", "1e3", "12x", "Gi", "1.2.3", True, "1000E"])
+def test_what_is_no_quantity_or_not_modelled_is_refused(bad):
+    with pytest.raises(ValueError):
+        canonical(bad)

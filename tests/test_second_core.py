@@ -10,7 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,9 @@ from stacks.tools import second_core
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or (os.cpu_count() or 1) < 2, reason="no fork, or one core: the CLI runs without a worker")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or second_core._cores() < 2, reason="not Linux, or one core: the CLI runs without a worker"
+)
 
 
 def _started(**kwargs):
@@ -87,6 +91,58 @@ def test_no_worker_when_switched_off_or_beside_running_threads(monkeypatch):
             assert worker is None
     finally:
         stop.set()
+
+
+def test_a_fork_that_fails_leaves_one_process_to_compute(monkeypatch):
+    def refused():
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # EAGAIN: pids.max or RLIMIT_NPROC reached
+
+    opened_before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "fork", refused)
+    with _started() as worker:
+        assert worker is None and second_core.current() is None
+    assert len(os.listdir("/proc/self/fd")) == opened_before  # the pipes are closed again
+
+
+def test_a_worker_that_dies_while_a_call_is_still_being_sent_is_reaped():
+    # the worker ends (second call) while the third, too big for the pipe, is being written: every call fails here
+    with _started() as worker:
+        pid = worker.pid
+        pending = [worker.submit(time.sleep, 0.3), worker.submit(os._exit, 3), worker.submit(len, b"x" * (50 << 20))]
+        assert pending[0].result(timeout=60) is None
+        for call in pending[1:]:
+            with pytest.raises(second_core.WorkerLost):
+                call.result(timeout=60)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_worker_stopped_mid_call_unwinds_and_removes_its_temporary_files(tmp_path):
+    marker = tmp_path / "made"
+    with _started() as worker:
+        worker.submit(_hold_a_temporary_directory, str(marker))
+        for _ in range(600):  # until the call has made its directory
+            if marker.exists() and marker.read_text():
+                break
+            time.sleep(0.05)
+        made = Path(marker.read_text())
+        assert made.is_dir()
+    # the block ended with the call still running: the worker got SIGTERM, unwound and was reaped
+    assert not made.exists()
+
+
+def _hold_a_temporary_directory(marker: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="crucible-second-core-test-") as held:
+        Path(marker).write_text(held)
+        time.sleep(120)
+
+
+def test_a_call_without_a_reply_in_time_stops_the_worker():
+    with _started() as worker:
+        with pytest.raises(second_core.WorkerLost, match="no reply within"):
+            worker.submit(time.sleep, 120).result(timeout=0.5)
+        with pytest.raises(second_core.WorkerLost):
+            worker.submit(abs, -1).result(timeout=60)  # stopped: later calls fail too, and are computed by the caller
 
 
 def test_a_stopped_worker_is_reaped():

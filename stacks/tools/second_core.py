@@ -15,8 +15,10 @@ The worker is forked when the command starts, while the process is still single-
 threads can inherit a lock another thread holds; if threads already run, no worker is started), and runs ``warm``
 first — imports the later calls need (network-config-analyzer's takes a fifth of a second) — while this process runs
 the program. Calls are module-level functions and their arguments, pickled; they run one at a time, in order. A
-worker that cannot be had (no fork on this platform, one core, ``CRUCIBLE_SECOND_CORE=off``) or that dies is not an
-error: ``current()`` is None, or ``result()`` raises :class:`WorkerLost`, and the caller computes in its own process.
+worker that cannot be had (not Linux, one core, no process to fork, ``CRUCIBLE_SECOND_CORE=off``), that dies, or that
+gives no reply within the caller's timeout is not an error: ``current()`` is None, or ``result()`` raises
+:class:`WorkerLost`, and the caller computes in its own process. A worker stopped mid-call (the command ended or
+failed first) gets SIGTERM and unwinds, so its temporary files go with it.
 The results cannot depend on where they were computed: the functions are pure over their arguments.
 """
 
@@ -32,6 +34,7 @@ import struct
 import sys
 import threading
 import traceback
+import concurrent.futures
 from concurrent.futures import Future
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -46,12 +49,20 @@ class WorkerLost(RuntimeError):
 class Pending:
     """The value of one call, once the worker has computed it."""
 
-    def __init__(self, future: Future) -> None:
+    def __init__(self, future: Future, worker: Optional["Worker"] = None) -> None:
         self._future = future
+        self._worker = worker
 
-    def result(self) -> Any:
-        """The call's value; the call's exception if it raised (as WorkerLost, with its traceback in the message)."""
-        return self._future.result()
+    def result(self, timeout: Optional[float] = None) -> Any:
+        """The call's value; WorkerLost if the call raised (its traceback in the message), the worker died, or no
+        value came within ``timeout`` seconds (the worker is then stopped: alive but stuck, it would hold the command
+        for ever)."""
+        try:
+            return self._future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if self._worker is not None:
+                self._worker.stop()
+            raise WorkerLost(f"no reply within {timeout:g} s; the worker was stopped") from None
 
 
 class Worker:
@@ -86,27 +97,24 @@ class Worker:
             self._waiting.put(future)
             self._sent.append(future)
             self._outgoing.put(payload)
-        return Pending(future)
+        return Pending(future, self)
 
     def _send(self) -> None:
-        while (payload := self._outgoing.get()) is not None:
-            try:
+        try:
+            while (payload := self._outgoing.get()) is not None:
                 self._requests.write(_HEADER.pack(len(payload)) + payload)
                 self._requests.flush()
-            except OSError as error:
-                self._give_up(f"the worker cannot be reached: {error}")
-                return
-        with contextlib.suppress(OSError):
-            self._requests.close()  # the worker reads the end of its requests and exits
-        with contextlib.suppress(OSError):
-            os.waitpid(self.pid, 0)  # reaped: a long-lived caller (the test suite) leaves no zombie
+        except OSError:
+            self.stop()  # cannot be reached: stopped, so the receiver reads the end and fails what is pending
+        finally:
+            with contextlib.suppress(OSError):
+                self._requests.close()  # the worker reads the end of its requests and exits
+            with contextlib.suppress(OSError):
+                os.waitpid(self.pid, 0)  # reaped: a long-lived caller (the test suite) leaves no zombie
 
     def _receive(self) -> None:
-        while True:
-            message = _read_message(self._replies)
-            if message is None:
-                self._give_up("the worker ended before replying")
-                return
+        # The one place futures fail for a lost worker: each reply is matched with its call, in order, until the end.
+        while (message := _read_message(self._replies)) is not None:
             future = self._waiting.get()
             try:
                 ok, value = pickle.loads(message)
@@ -116,25 +124,35 @@ class Worker:
                 future.set_result(value)
             else:
                 future.set_exception(WorkerLost(f"the call failed in the worker:\n{value}"))
-
-    def _give_up(self, why: str) -> None:
         with self._lock:
-            self._lost = why
+            self._lost = "the worker ended before replying"
             while True:
                 try:
                     future = self._waiting.get_nowait()
                 except queue.Empty:
-                    return
+                    break
                 if not future.done():
-                    future.set_exception(WorkerLost(why))
+                    future.set_exception(WorkerLost(self._lost))
+
+    def stop(self) -> None:
+        """End the worker now: SIGTERM, on which it unwinds (its temporary files are removed) and exits; SIGKILL if it
+        has not within a few seconds."""
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGTERM)
+        threading.Thread(target=self._kill_later, name="second-core-kill", daemon=True).start()
+
+    def _kill_later(self, grace: float = 5.0) -> None:
+        self._sender.join(timeout=grace)  # the sender reaps it once it has exited
+        if self._sender.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
 
     def close(self) -> None:
-        """No more calls: the worker is stopped (a call still computing is no longer wanted) and waited for, so that
+        """No more calls: a worker still computing one is stopped (no longer wanted); the worker is waited for, so that
         its CPU time counts in this process's children's, as Helm's does."""
         self._outgoing.put(None)
         if not all(f.done() for f in self._sent):
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
+            self.stop()
         self._sender.join(timeout=30)
 
 
@@ -164,25 +182,57 @@ def started(warm: Sequence[str] = (), *, single_threaded_only: bool = True) -> I
 def _fork(warm: Sequence[str], single_threaded_only: bool) -> Optional[Worker]:
     if os.environ.get(SWITCH, "").lower() in ("off", "0", "false", "no") or not hasattr(os, "fork"):
         return None
-    if (os.cpu_count() or 1) < 2 or (single_threaded_only and threading.active_count() > 1):
+    if not sys.platform.startswith("linux"):
+        return None  # macOS: a fork without exec is unsafe once system frameworks are loaded (the os.fork docs)
+    if _cores() < 2 or (single_threaded_only and _threads() > 1):
         return None  # no other core to use; or threads run, whose locks a fork could copy held
-    request_read, request_write = os.pipe()
-    reply_read, reply_write = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
+    fds: list[int] = []
+    try:
+        request_read, request_write = os.pipe()
+        fds += [request_read, request_write]
+        reply_read, reply_write = os.pipe()
+        fds += [reply_read, reply_write]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+    except OSError:  # no process or descriptor to be had (EAGAIN, ENOMEM, EMFILE): one process computes it all
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return None
     if pid == 0:  # the worker: serve until the requests end, then leave without running this process's exit handlers
         os.close(request_write)
         os.close(reply_read)
         code = 0
         try:
+            signal.signal(signal.SIGTERM, _unwind)
             _serve(os.fdopen(request_read, "rb"), os.fdopen(reply_write, "wb"), warm)
-        except BaseException:  # noqa: BLE001 - interrupted (Ctrl-C reaches the whole process group): end quietly
+        except BaseException:  # noqa: BLE001 - stopped, or interrupted (Ctrl-C reaches the whole process group)
             code = 1
         os._exit(code)
     os.close(request_read)
     os.close(reply_write)
     return Worker(pid, request_write, reply_read)
+
+
+def _unwind(signum, frame) -> None:
+    raise SystemExit(1)  # the call in progress unwinds: its `with` blocks (temporary directories) clean up
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity: a container's cpuset), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _threads() -> int:
+    """The threads of this process as the kernel counts them (native threads too), else as Python does."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def _serve(requests, replies, warm: Sequence[str]) -> None:

@@ -834,7 +834,7 @@ def analyse(ctx: Context) -> Analysis:
     analysis = None
     if handed_over is not None:
         try:
-            results, platform = handed_over.result()
+            results, platform = handed_over.result(timeout=HANDED_OVER_TIMEOUT)
         except second_core.WorkerLost:
             pass  # computed here instead
         else:
@@ -853,6 +853,9 @@ def analyse(ctx: Context) -> Analysis:
 _analyses_lock = threading.Lock()
 _analyses: dict[str, Analysis] = {}  # input digest -> analysis, the 16 newest (read-only once made)
 _handed_over: dict[str, second_core.Pending] = {}  # input digest -> the flow results the second core computes
+# A worker still without the results after this long is stuck, not slow (a 10x plan's analysis takes seconds): it is
+# stopped and the analysis computed here.
+HANDED_OVER_TIMEOUT = 900.0
 
 
 def forget_analyses() -> None:

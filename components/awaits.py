@@ -1,7 +1,7 @@
 """What pulumi-kubernetes waits for before it counts a Kubernetes object as created or updated, beyond its
 built-in await logic: the `pulumi.com/waitFor` annotation (pulumi-kubernetes 4.18+, pulumi/pulumi-kubernetes#3134),
 a JSON list of `condition=…` / `jsonpath={…}=value` expressions, all of which must hold. Since 4.24 the JSONPath is
-RFC 9535 (pulumi/pulumi-kubernetes#3935), whose bracket notation names a key with dots in it; hence the
+RFC 9535 (pulumi/pulumi-kubernetes#3658, released in 4.24.0), whose bracket notation names a key with dots in it; hence the
 `pulumi-kubernetes>=4.24` requirement."""
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ The rules, from CanonicalizeBytes: zero is ``0``; a quantity written with a bina
 as the largest power of 1024 that divides it, unless it lies strictly between -1024 and 1024 or is no whole number
 (then decimal); every other quantity is decimal: its digits without trailing zeros and an exponent made a
 multiple of 3 (n, u, m, "", k, M, G, T, P, E). Precision finer than nano is rounded up, away from zero, as
-ParseQuantity does. The exponent form (``1e3``) is kept in exponent notation upstream, and values beyond E fall
-back to it: neither is accepted here (a ValueError).
+ParseQuantity does. Only the normal form is accepted (no ``+``, no leading zeros, no trailing zeros after the point):
+ParseQuantity keeps other spellings as written when their digits look canonical (``05Gi``, ``1.500k``). The exponent
+form (``1e3``), values beyond E and binary values past 2^63-1 (capped upstream) are refused too (a ValueError).
 """
 
 from __future__ import annotations
@@ -24,19 +25,27 @@ _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}  # suffix -> po
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}  # suffix -> power of 10
 _BINARY_SUFFIX = {power: suffix for suffix, power in _BINARY.items()}
 _DECIMAL_SUFFIX = {power: suffix for suffix, power in _DECIMAL.items()}
-_QUANTITY = re.compile(r"([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)")
+# Normal form only: the API server keeps some other spellings as written (ParseQuantity reuses the input string when
+# its digits look canonical: "+5", "05Gi" and "1.500k" are stored so), which a canonical form cannot predict.
+_QUANTITY = re.compile(r"(-?)((?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?|\.[0-9]*[1-9])(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)")
+_BINARY_CAP = 2**63 - 1  # ParseQuantity caps a binary quantity at the largest int64
 
 
 def parse(value: str | int) -> tuple[Fraction, bool]:
     """The exact value of a quantity (rounded up to nano, away from zero) and whether its suffix is binary."""
     match = _QUANTITY.fullmatch(str(value).strip()) if not isinstance(value, bool) else None
     if match is None:
-        raise ValueError(f"not a Kubernetes quantity (a number with an optional suffix n, u, m, k, M, G, T, P, E, Ki … Ei): {value!r}")
+        raise ValueError(
+            f"not a quantity in normal form (a number without '+', leading zeros or trailing zeros after the point, with an "
+            f"optional suffix n, u, m, k, M, G, T, P, E, Ki … Ei): {value!r}"
+        )
     sign, digits, suffix = match.groups()
     amount = Fraction(Decimal(digits))
     amount *= 1024 ** _BINARY[suffix] if suffix in _BINARY else Fraction(10) ** _DECIMAL[suffix]
     nanos = math.ceil(amount * 10**9)  # ParseQuantity keeps nano precision, rounding up
     amount = Fraction(nanos, 10**9)
+    if suffix in _BINARY and amount > _BINARY_CAP:
+        raise ValueError(f"quantity beyond the largest the API server keeps (it caps binary quantities at 2^63-1): {value!r}")
     return (-amount if sign == "-" else amount), suffix in _BINARY
 
 

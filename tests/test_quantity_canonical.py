@@ -73,7 +73,15 @@ def test_a_small_binary_quantity_is_written_in_decimal():
     assert canonical("0.5Ki") == "512"  # below 1024: no binary suffix
 
 
-@pytest.mark.parametrize("bad", ["", "1e3", "12x", "Gi", "1.2.3", True, "1000E"])
+@pytest.mark.parametrize("bad", ["", "1e3", "12x", "Gi", "1.2.3", True, "1000E", "8Ei", "1."])
 def test_what_is_no_quantity_or_not_modelled_is_refused(bad):
     with pytest.raises(ValueError):
         canonical(bad)
+
+
+@pytest.mark.parametrize("kept_as_written", ["+5", "010", "05Gi", "1.500k", "2.500"])
+def test_spellings_the_api_server_stores_as_written_are_refused(kept_as_written):
+    # ParseQuantity's fast path reuses the input string when its digits look canonical (quantity.go: "if the number
+    # is in canonical form, reuse the string"): these are stored as written, not in the form canonical() computes
+    with pytest.raises(ValueError, match="normal form"):
+        canonical(kept_as_written)

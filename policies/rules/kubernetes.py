@@ -667,17 +667,24 @@ def _quota_waits(stack: Stack, ctx: Ctx) -> None:
             for quota in objects_in(stack, ns, RESOURCE_QUOTA):
                 hard = as_dict(quota.get("spec", "hard"))
                 waits = set(await_expressions(as_dict(quota.get("metadata", "annotations"))))
-                missing = []
+                missing, unpredictable = [], []
                 for key in CLAIM_LIMITS:
                     value = known(hard.get(key)) if key in hard else None
                     if value is None:
                         continue
                     try:
                         wanted = status_hard(key, str(value))
-                    except ValueError:
-                        continue  # not a quantity: the API server refuses the quota itself
+                    except ValueError as error:
+                        unpredictable.append(f"{key}: {error}")
+                        continue
                     if wanted not in waits:
                         missing.append(wanted)
+                if unpredictable:
+                    ctx.violation(
+                        quota,
+                        f"namespace {ns.k8s_name!r}: no wait can name the stored form of {'; '.join(unpredictable)}; write the "
+                        "limit in normal form (e.g. 2000Gi, 20).",
+                    )
                 if missing:
                     ctx.violation(
                         quota,

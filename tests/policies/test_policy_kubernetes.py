@@ -319,3 +319,11 @@ def test_a_wait_for_the_value_as_written_not_as_stored_fires():
 def test_a_quota_of_a_namespace_without_claims_need_not_wait():
     ns = namespace("serving", "serving")
     assert verdicts(WAITS, [ns, quota_in(ns)]) == []
+
+
+def test_a_claim_limit_the_api_server_would_keep_as_written_fires_whatever_the_wait():
+    # "02000Gi" is stored as written (ParseQuantity reuses strings whose digits look canonical): no canonical wait holds
+    ns = namespace("serving", "serving")
+    quota = quota_in(ns, storage="02000Gi")
+    quota["inputs"]["metadata"]["annotations"] = {"pulumi.com/waitFor": json.dumps(["jsonpath={.status.hard['persistentvolumeclaims']}=20"])}
+    assert verdicts(WAITS, [ns, quota, claim_in(ns, "w", "1Gi")]) == [("serving-quota", "mandatory")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import types
 
 import pytest
 
@@ -101,3 +102,22 @@ def test_nca_reads_back_exactly_the_documents_it_is_handed(monkeypatch):
     loaded = list(yaml.load_all(written(documents), Loader=yaml.CSafeLoader))
     assert json.dumps(loaded, sort_keys=True) == json.dumps(documents, sort_keys=True)
     assert loaded == documents
+
+
+def test_closed_forbidden_pairs_are_counted_once_per_workload_and_rows_keep_the_first_recorded_order():
+    analysis = reaches.Analysis(network=None, endpoints=[], tenants=set(), addresses={}, webhooks={}, exporters={})
+    a1, a2 = reaches.Endpoint("team-a", "p1", {}, [], workload="job"), reaches.Endpoint("team-a", "p2", {}, [], workload="job")
+    b, dns = reaches.Endpoint("team-b", "q", {}, [], workload="other"), reaches.Endpoint("kube-system", "dns", {}, [], system="kube-dns")
+    required = {"flow": "dns", "kind": "required", "from": a1.key, "to": dns.key, "ports": ["UDP/53"], "ok": True, "reason": None}
+    reaches._record(analysis, required, a1, dns)
+    assert reaches._count_closed(analysis, "no-cross-team", a1, b)
+    assert reaches._count_closed(analysis, "no-cross-team", a1, a2)  # both ends the job's: counted once for it
+    assert not reaches._count_closed(analysis, "no-cross-team", dns, dns)  # no workload's: listed for the platform check
+    assert analysis.closed == {"job": {"no-cross-team": 2}, "other": {"no-cross-team": 1}}
+
+    row = reaches.reaches(types.SimpleNamespace(_reaches=analysis), {"name": "job"})  # a Context analysed already
+    assert row["summary"] == "3 flows OK"
+    assert row["flows"] == [
+        {"flow": "dns", "kind": "required", "checked": 1, "failed": []},
+        {"flow": "no-cross-team", "kind": "forbidden", "checked": 2, "failed": []},
+    ]

@@ -692,9 +692,13 @@ class Analysis:
     addresses: dict
     webhooks: dict
     exporters: dict
-    results: dict = field(default_factory=dict)  # workload name -> [flow result]
+    results: dict = field(default_factory=dict)  # workload name -> [flow result]: every one but the closed pairs below
     platform: list = field(default_factory=list)  # results between pods the platform runs and no workload is (KEDA → Prometheus)
     seen: dict = field(default_factory=dict, repr=False)  # workload name -> {identity of each result recorded}
+    # workload name -> {forbidden flow: pairs found closed}: counted, not listed (a forbidden flow asks of every pair of
+    # pods, hundreds of thousands at ten teams, and a closed pair says nothing a count does not)
+    closed: dict = field(default_factory=dict)
+    flows: dict = field(default_factory=dict)  # workload name -> {flow: kind}, in the order first recorded
 
 
 def _resolve(analysis: Analysis, end: Mapping, src: Optional[Endpoint] = None) -> list:
@@ -771,7 +775,7 @@ def _record(analysis: Analysis, result: dict, *ends) -> None:
         if result not in analysis.platform:
             analysis.platform.append(result)
         return
-    results, seen = analysis.results, analysis.seen
+    results, seen, flows = analysis.results, analysis.seen, analysis.flows
     for workload in workloads:
         known = seen.get(workload)
         if known is None:
@@ -780,6 +784,20 @@ def _record(analysis: Analysis, result: dict, *ends) -> None:
         if identity not in known:
             known.add(identity)
             results[workload].append(result)
+            flows.setdefault(workload, {}).setdefault(result["flow"], result["kind"])
+
+
+def _count_closed(analysis: Analysis, flow: str, src, dst) -> bool:
+    """Count a forbidden flow found closed between ``src`` and ``dst`` for each workload among them, once each (one
+    pair is asked once per flow); False when neither end is a workload's (_record lists it for the platform check)."""
+    workloads = {end.workload for end in (src, dst) if isinstance(end, Endpoint) and end.workload}
+    if not workloads:
+        return False
+    for workload in sorted(workloads):
+        counts = analysis.closed.setdefault(workload, {})
+        counts[flow] = counts.get(flow, 0) + 1
+        analysis.flows.setdefault(workload, {}).setdefault(flow, "forbidden")
+    return True
 
 
 def _inputs(ctx: Context) -> tuple[tuple, str]:
@@ -834,12 +852,14 @@ def analyse(ctx: Context) -> Analysis:
     analysis = None
     if handed_over is not None:
         try:
-            results, platform = handed_over.result(timeout=HANDED_OVER_TIMEOUT)
+            results, platform, closed, flows = handed_over.result(timeout=HANDED_OVER_TIMEOUT)
         except second_core.WorkerLost:
             pass  # computed here instead
         else:
             namespaces, endpoints, _, addresses, webhooks, exporters = inputs
-            analysis = Analysis(None, endpoints, _tenants(namespaces), addresses, webhooks, exporters, results=results, platform=platform)
+            analysis = Analysis(
+                None, endpoints, _tenants(namespaces), addresses, webhooks, exporters, results=results, platform=platform, closed=closed, flows=flows
+            )
     if analysis is None:
         analysis = _analysed(*inputs)
     with _analyses_lock:
@@ -865,11 +885,13 @@ def forget_analyses() -> None:
         _handed_over.clear()
 
 
-def flow_results(namespaces: dict, endpoints: list[Endpoint], policies: list, addresses: dict, webhooks: dict, exporters: dict) -> tuple[dict, list]:
+def flow_results(
+    namespaces: dict, endpoints: list[Endpoint], policies: list, addresses: dict, webhooks: dict, exporters: dict
+) -> tuple[dict, list, dict, dict]:
     """The analysis's results per workload and between platform pods (what the checks read; the second core's
     call: NCA's objects stay in the process that made them)."""
     analysis = _analysed(namespaces, endpoints, policies, addresses, webhooks, exporters)
-    return analysis.results, analysis.platform
+    return analysis.results, analysis.platform, analysis.closed, analysis.flows
 
 
 def _tenants(namespaces: Mapping[str, Mapping]) -> set:
@@ -913,6 +935,8 @@ def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addre
                 if verdict is None:
                     verdict = verdicts[judged] = _forbidden_verdict(network, flow, src, dst, excepted, vpc)
                 found, level = verdict
+                if found is None and _count_closed(analysis, flow["flow"], src, dst):
+                    continue
                 _record(
                     analysis,
                     {
@@ -956,22 +980,26 @@ def reaches(ctx: Context, workload: Mapping) -> dict:
     except AnalyzerUnavailable as error:
         # Said on every row, not passed silently: the flows were not computed.
         return {"ok": True, "summary": "not checked", "reasons": [], "flows": [], "skipped": str(error)}
-    found = analysis.results.get(workload.get("name"), [])
+    name = workload.get("name")
+    found = analysis.results.get(name, [])
+    closed = analysis.closed.get(name, {})
+    checked = len(found) + sum(closed.values())
     failed = [f for f in found if not f["ok"] and f.get("level", "mandatory") == "mandatory"]
     warned = [f for f in found if not f["ok"] and f.get("level") == "advisory"]
     text = lambda f: f"{f['flow']}: {f['from']} → {f['to']} {','.join(f['ports']) if isinstance(f['ports'], list) else f['ports']} — {f['reason']}"  # noqa: E731
     reasons = [text(f) for f in failed]
-    if not found:
+    if not checked:
         summary = "no flow of the table"
     elif failed:
-        summary = f"{len(failed)} of {len(found)} flows fail"
+        summary = f"{len(failed)} of {checked} flows fail"
     else:
-        summary = f"{len(found) - len(warned)} flows OK"
+        summary = f"{checked - len(warned)} flows OK"
     if warned:
         summary += f", {len(warned)} advisory"
-    by_flow: dict[str, dict] = {}
+    # a row per flow, in the order the workload's flows were first recorded
+    by_flow = {flow: {"flow": flow, "kind": kind, "checked": closed.get(flow, 0), "failed": []} for flow, kind in analysis.flows.get(name, {}).items()}
     for f in found:
-        row = by_flow.setdefault(f["flow"], {"flow": f["flow"], "kind": f["kind"], "checked": 0, "failed": []})
+        row = by_flow[f["flow"]]
         row["checked"] += 1
         if not f["ok"]:
             row["failed"].append({k: f[k] for k in ("from", "to", "ports", "reason")})

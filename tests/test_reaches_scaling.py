@@ -121,3 +121,13 @@ def test_closed_forbidden_pairs_are_counted_once_per_workload_and_rows_keep_the_
         {"flow": "dns", "kind": "required", "checked": 1, "failed": []},
         {"flow": "no-cross-team", "kind": "forbidden", "checked": 2, "failed": []},
     ]
+
+
+def test_every_endpoint_has_a_key_of_its_own_even_when_a_system_endpoint_is_named_like_a_pod(monkeypatch):
+    # results are told apart by their ends' keys (closed pairs are counted, not de-duplicated by name)
+    system = {"name": "tool-0", "namespace": "kube-system", "labels": {"k8s-app": "tool"}, "ports": []}
+    monkeypatch.setattr(reaches.table, "SYSTEM_ENDPOINTS", (system,))
+    workload = {"name": "tool", "kind": "Deployment", "namespaces": ["kube-system"], "template": {"metadata": {"labels": {"app": "tool"}}, "spec": {}}}
+    endpoints = reaches.endpoints_of([workload], [], [])
+    keys = [e.key for e in endpoints]
+    assert len(keys) == len(set(keys)) == 2 and "kube-system/tool-0" in keys

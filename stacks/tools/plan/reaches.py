@@ -328,7 +328,11 @@ def endpoints_of(workloads: Sequence[Mapping], resources: Sequence[Mapping], obj
             for e in same:
                 e.system = system["name"]
             continue
-        out.append(Endpoint(namespace, system["name"], dict(system["labels"]), list(system.get("ports") or []), system=system["name"], source="system"))
+        name = system["name"]
+        while f"{namespace}/{name}" in used:  # every endpoint's key is its own: results are told apart by it
+            name += "x"
+        used.add(f"{namespace}/{name}")
+        out.append(Endpoint(namespace, name, dict(system["labels"]), list(system.get("ports") or []), system=system["name"], source="system"))
     return out
 
 

@@ -1,4 +1,5 @@
-"""Kubernetes resource quantities as the API server stores them.
+"""Kubernetes resource quantities: their exact value (:func:`value_of`, any spelling the API accepts; what the policy
+pack compares) and the form the API server stores them in (:func:`canonical`).
 
 The API server parses every quantity it is handed and writes it back in its canonical form
 (k8s.io/apimachinery pkg/api/resource, ``Quantity.CanonicalizeBytes``): ``2048Gi`` is stored as ``2Ti``, ``1000``
@@ -18,32 +19,53 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from typing import Any, Optional
 
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}  # suffix -> power of 1024
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}  # suffix -> power of 10
 _BINARY_SUFFIX = {power: suffix for suffix, power in _BINARY.items()}
 _DECIMAL_SUFFIX = {power: suffix for suffix, power in _DECIMAL.items()}
-# Normal form only: the API server keeps some other spellings as written (ParseQuantity reuses the input string when
-# its digits look canonical: "+5", "05Gi" and "1.500k" are stored so), which a canonical form cannot predict.
-_QUANTITY = re.compile(r"(-?)((?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?|\.[0-9]*[1-9])(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)")
+_MULTIPLIER = {**{s: Decimal(1024) ** p for s, p in _BINARY.items()}, **{s: Decimal(10) ** p for s, p in _DECIMAL.items()}}
+# What the API accepts (apimachinery's grammar, exponent form included), for reading a quantity's value.
+_ANY_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$")
+# Normal form only, for predicting the stored form: the API server keeps some other spellings as written
+# (ParseQuantity reuses the input string when its digits look canonical: "+5", "05Gi" and "1.500k" are stored so).
+_NORMAL_QUANTITY = re.compile(r"(-?)((?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?|\.[0-9]*[1-9])(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)")
 _BINARY_CAP = 2**63 - 1  # ParseQuantity caps a binary quantity at the largest int64
 
 
+def value_of(value: Any) -> Optional[Decimal]:
+    """A quantity ("500m", "16Gi", "1e3", 8) as an exact Decimal in base units (cores, bytes, devices); None if it is
+    not one (booleans and None included)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    if not isinstance(value, str):
+        return None
+    match = _ANY_QUANTITY.match(value.strip())
+    if not match:
+        return None
+    try:
+        return Decimal(match.group(1)) * _MULTIPLIER[match.group(2)]
+    except InvalidOperation:
+        return None
+
+
 def parse(value: str | int) -> tuple[Fraction, bool]:
-    """The exact value of a quantity (rounded up to nano, away from zero) and whether its suffix is binary."""
-    match = _QUANTITY.fullmatch(str(value).strip()) if not isinstance(value, bool) else None
+    """The exact value of a quantity in normal form (rounded up to nano, away from zero, as ParseQuantity does) and
+    whether its suffix is binary; ValueError for any other spelling."""
+    match = _NORMAL_QUANTITY.fullmatch(str(value).strip()) if not isinstance(value, bool) else None
     if match is None:
         raise ValueError(
             f"not a quantity in normal form (a number without '+', leading zeros or trailing zeros after the point, with an "
             f"optional suffix n, u, m, k, M, G, T, P, E, Ki … Ei): {value!r}"
         )
     sign, digits, suffix = match.groups()
-    amount = Fraction(Decimal(digits))
-    amount *= 1024 ** _BINARY[suffix] if suffix in _BINARY else Fraction(10) ** _DECIMAL[suffix]
-    nanos = math.ceil(amount * 10**9)  # ParseQuantity keeps nano precision, rounding up
-    amount = Fraction(nanos, 10**9)
+    amount = Fraction(Decimal(digits)) * Fraction(_MULTIPLIER[suffix])
+    amount = Fraction(math.ceil(amount * 10**9), 10**9)  # ParseQuantity keeps nano precision, rounding up
     if suffix in _BINARY and amount > _BINARY_CAP:
         raise ValueError(f"quantity beyond the largest the API server keeps (it caps binary quantities at 2^63-1): {value!r}")
     return (-amount if sign == "-" else amount), suffix in _BINARY

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.quantity import canonical
+from decimal import Decimal
+
+from components.quantity import canonical, value_of
 
 UPSTREAM = [
     # TestQuantityParseEmit
@@ -85,3 +87,15 @@ def test_spellings_the_api_server_stores_as_written_are_refused(kept_as_written)
     # is in canonical form, reuse the string"): these are stored as written, not in the form canonical() computes
     with pytest.raises(ValueError, match="normal form"):
         canonical(kept_as_written)
+
+
+@pytest.mark.parametrize(
+    ("written", "value"), [("1e3", 1000), ("+5", 5), ("05Gi", 5 * 2**30), ("1.500k", 1500), ("500m", Decimal("0.5")), (8, 8), ("16Gi", 16 * 2**30)]
+)
+def test_every_spelling_the_api_accepts_has_its_exact_value(written, value):
+    assert value_of(written) == value
+
+
+@pytest.mark.parametrize("bad", ["", "12x", "Gi", True, None, [1]])
+def test_what_is_no_quantity_has_no_value(bad):
+    assert value_of(bad) is None

@@ -34,12 +34,12 @@ Quantities are integers: cpu in millicores, memory, ephemeral-storage and huge p
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 from components.accelerators import GPU, NEURON
 from components.labels import EFA_RESOURCE as LABELS_EFA_RESOURCE
+from components.quantity import value_of
 
 # Karpenter's default VM_MEMORY_OVERHEAD_PERCENT (pkg/operator/options/options.go).
 VM_MEMORY_OVERHEAD_PERCENT = 0.075
@@ -58,31 +58,14 @@ NEURON_RESOURCE = NEURON.resource
 EFA_RESOURCE = LABELS_EFA_RESOURCE  # re-exported: the lands check reads every resource name from here
 HUGEPAGES_PREFIX = "hugepages-"
 
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": 10**-9, "u": 10**-6, "m": 10**-3, "": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
-
 
 def parse_quantity(value, resource: str = "") -> int:
-    """A Kubernetes quantity as an integer: millicores for cpu, else the value rounded up (bytes, counts)."""
-    if isinstance(value, bool):
+    """A Kubernetes quantity as an integer: millicores for cpu, else the value rounded up (bytes, counts); its exact
+    value from components/quantity.py (one reading of quantities for the program, the pack and the plan checks)."""
+    exact = value_of(value)
+    if exact is None:
         raise ValueError(f"not a quantity: {value!r}")
-    if isinstance(value, (int, float)):
-        number, suffix = float(value), ""
-    else:
-        match = _QUANTITY.match(str(value).strip())
-        if not match:
-            raise ValueError(f"not a quantity: {value!r}")
-        number, suffix = float(match.group(1)), match.group(2)
-    if suffix in _BINARY:
-        scaled = number * _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        scaled = number * _DECIMAL[suffix]
-    else:
-        raise ValueError(f"not a quantity: {value!r}")
-    if resource == "cpu":
-        return math.ceil(round(scaled * 1000, 6))
-    return math.ceil(round(scaled, 6))
+    return math.ceil(exact * 1000) if resource == "cpu" else math.ceil(exact)
 
 
 def format_quantity(value: int, resource: str) -> str:

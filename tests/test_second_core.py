@@ -159,13 +159,13 @@ def test_a_plan_judged_with_a_second_core_is_the_plan_judged_on_one(monkeypatch)
     from stacks.tools.plan import reaches
     from stacks.tools.plan.report import build_report
 
-    document, lines = shipped_report("prod")
+    document, lines = shipped_report("dev")
     reaches.forget_analyses()  # analysed anew, not taken from the one kept for the document above
     sent = []
     with _started(warm=["stacks.tools.plan.reaches:load_analyzer"]) as worker:
         real = worker.submit
         monkeypatch.setattr(worker, "submit", lambda function, *args: sent.append(function) or real(function, *args))
-        again, again_lines = build_report(dataclasses.replace(copy.copy(shipped_plan("prod"))))
+        again, again_lines = build_report(dataclasses.replace(copy.copy(shipped_plan("dev"))))
     assert sent == [reaches.flow_results]
     assert tuple(again_lines) == lines
     assert json.dumps(again, sort_keys=True, default=str) == json.dumps(document, sort_keys=True, default=str)

@@ -172,10 +172,15 @@ def test_a_plan_judged_with_a_second_core_is_the_plan_judged_on_one(monkeypatch)
 
 
 def test_the_cli_hands_the_reach_analysis_to_its_worker(tmp_path):
-    """In a fresh `crucible plan`, the analysis comes back from another process (its Analysis has no Network)."""
+    """In a fresh `crucible` process (here `check` of a saved plan: the same main(), no program to run), the analysis
+    comes back from another process (its Analysis has no Network)."""
     pytest.importorskip("nca", reason="network-config-analyzer (test extra) is not installed")
+    from helpers import shipped_report
+
+    saved = tmp_path / "plan.json"
+    saved.write_text(json.dumps(shipped_report("dev")[0], default=str))
     probe = (
-        "import os, sys\n"
+        "import sys\n"
         "from stacks.tools.plan import reaches\n"
         "real = reaches.analyse\n"
         "def analyse(ctx):\n"
@@ -184,10 +189,10 @@ def test_the_cli_hands_the_reach_analysis_to_its_worker(tmp_path):
         "    return found\n"
         "reaches.analyse = analyse\n"
         "from stacks.tools import cli\n"
-        "sys.exit(cli.main(['plan', 'stacks/Pulumi.dev.yaml', '--json', sys.argv[1]]))\n"
+        "sys.exit(cli.main(['check', sys.argv[1]]))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != second_core.SWITCH}
-    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "plan.json")], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-c", probe, str(saved)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
     said = set(done.stderr.splitlines()) & {"analysed here", "analysed by the worker"}
     assert said == {"analysed by the worker"}, done.stderr

@@ -29,7 +29,7 @@ _BINARY_SUFFIX = {power: suffix for suffix, power in _BINARY.items()}
 _DECIMAL_SUFFIX = {power: suffix for suffix, power in _DECIMAL.items()}
 _MULTIPLIER = {**{s: Decimal(1024) ** p for s, p in _BINARY.items()}, **{s: Decimal(10) ** p for s, p in _DECIMAL.items()}}
 # What the API accepts (apimachinery's grammar, exponent form included), for reading a quantity's value.
-_ANY_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$")
+_ANY_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$")
 # Normal form only, for predicting the stored form: the API server keeps some other spellings as written
 # (ParseQuantity reuses the input string when its digits look canonical: "+5", "05Gi" and "1.500k" are stored so).
 _NORMAL_QUANTITY = re.compile(r"(-?)((?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?|\.[0-9]*[1-9])(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)")
@@ -41,17 +41,27 @@ def value_of(value: Any) -> Optional[Decimal]:
     not one (booleans and None included)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        return Decimal(str(value))
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        # nano is the finest a quantity keeps: a computed float's binary noise (0.1 * 3) is not a nanocore more
+        return _integral(Decimal(str(round(value, 9)))) if value == value and abs(value) != float("inf") else None
     if not isinstance(value, str):
         return None
     match = _ANY_QUANTITY.match(value.strip())
     if not match:
         return None
     try:
-        return Decimal(match.group(1)) * _MULTIPLIER[match.group(2)]
+        return _integral(Decimal(match.group(1)) * _MULTIPLIER[match.group(2)])
     except InvalidOperation:
         return None
+
+
+def _integral(value: Decimal) -> Decimal:
+    """A whole value without exponent or trailing fraction digits (2000, not 2E+3 or 2000.0); others as they are."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
 
 
 def parse(value: str | int) -> tuple[Fraction, bool]:

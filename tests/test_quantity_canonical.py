@@ -99,3 +99,10 @@ def test_every_spelling_the_api_accepts_has_its_exact_value(written, value):
 @pytest.mark.parametrize("bad", ["", "12x", "Gi", True, None, [1]])
 def test_what_is_no_quantity_has_no_value(bad):
     assert value_of(bad) is None
+
+
+def test_a_computed_float_is_read_to_nano_precision_and_whole_values_print_without_exponent():
+    assert value_of(0.1 * 3) == Decimal("0.3")  # binary noise is not a nanocore more
+    assert str(value_of("2k")) == "2000" and str(value_of("16Gi")) == str(16 * 2**30)
+    assert value_of(Decimal("1.5")) == Decimal("1.5")
+    assert value_of(float("nan")) is None and value_of("٣") is None  # non-ASCII digits are no quantity

@@ -131,3 +131,10 @@ def test_every_endpoint_has_a_key_of_its_own_even_when_a_system_endpoint_is_name
     endpoints = reaches.endpoints_of([workload], [], [])
     keys = [e.key for e in endpoints]
     assert len(keys) == len(set(keys)) == 2 and "kube-system/tool-0" in keys
+
+
+def test_every_flow_of_the_table_has_a_name_of_its_own():
+    # a workload's rows are per flow name, and closed forbidden pairs are counted under it: two flows of one name
+    # would add their counts into one row
+    names = [flow["flow"] for flow in (*reaches.table.REQUIRED, *reaches.table.FORBIDDEN)]
+    assert len(names) == len(set(names))

@@ -1003,7 +1003,7 @@ def reaches(ctx: Context, workload: Mapping) -> dict:
     # a row per flow, in the order the workload's flows were first recorded
     by_flow = {flow: {"flow": flow, "kind": kind, "checked": closed.get(flow, 0), "failed": []} for flow, kind in analysis.flows.get(name, {}).items()}
     for f in found:
-        row = by_flow[f["flow"]]
+        row = by_flow.setdefault(f["flow"], {"flow": f["flow"], "kind": f["kind"], "checked": 0, "failed": []})
         row["checked"] += 1
         if not f["ok"]:
             row["failed"].append({k: f[k] for k in ("from", "to", "ports", "reason")})

@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -143,6 +144,49 @@ def test_a_call_without_a_reply_in_time_stops_the_worker():
             worker.submit(time.sleep, 120).result(timeout=0.5)
         with pytest.raises(second_core.WorkerLost):
             worker.submit(abs, -1).result(timeout=60)  # stopped: later calls fail too, and are computed by the caller
+
+
+def test_the_worker_writes_nothing_to_the_commands_output(capfd):
+    with _started() as worker:
+        worker.submit(print, "from the worker").result(timeout=60)
+        worker.submit(os.write, 2, b"to stderr\n").result(timeout=60)
+    out, err = capfd.readouterr()
+    assert "from the worker" not in out and "to stderr" not in err
+
+
+def test_a_worker_ends_with_a_command_killed_outright(tmp_path):
+    marker = tmp_path / "in-the-call"
+    script = (
+        "import os, sys, time\n"
+        "from stacks.tools import second_core\n"
+        "def hold(marker):\n"
+        "    open(marker + '.tmp', 'w').write(str(os.getpid()))\n"
+        "    os.rename(marker + '.tmp', marker)\n"
+        "    time.sleep(120)\n"
+        "with second_core.started() as worker:\n"
+        "    worker.submit(hold, sys.argv[1])\n"
+        "    time.sleep(120)\n"
+    )
+    command = subprocess.Popen([sys.executable, "-c", script, str(marker)], cwd=REPO)
+    try:
+        for _ in range(600):  # until the worker is in the call
+            if marker.exists():
+                break
+            time.sleep(0.05)
+        pid = int(marker.read_text())
+        command.kill()  # SIGKILL: no exit handler, no close(); the worker is still computing
+        command.wait(timeout=30)
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"worker {pid} outlived its command")
+    finally:
+        command.kill()
 
 
 def test_a_stopped_worker_is_reaped():

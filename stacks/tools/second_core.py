@@ -194,6 +194,7 @@ def _fork(warm: Sequence[str], single_threaded_only: bool) -> Optional[Worker]:
         fds += [reply_read, reply_write]
         sys.stdout.flush()
         sys.stderr.flush()
+        parent = os.getpid()
         pid = os.fork()
     except OSError:  # no process or descriptor to be had (EAGAIN, ENOMEM, EMFILE): one process computes it all
         for fd in fds:
@@ -205,6 +206,7 @@ def _fork(warm: Sequence[str], single_threaded_only: bool) -> Optional[Worker]:
         os.close(reply_read)
         code = 0
         try:
+            _detach(parent)
             signal.signal(signal.SIGTERM, _unwind)
             _serve(os.fdopen(request_read, "rb"), os.fdopen(reply_write, "wb"), warm)
         except BaseException:  # noqa: BLE001 - stopped, or interrupted (Ctrl-C reaches the whole process group)
@@ -213,6 +215,23 @@ def _fork(warm: Sequence[str], single_threaded_only: bool) -> Optional[Worker]:
     os.close(request_read)
     os.close(reply_write)
     return Worker(pid, request_write, reply_read)
+
+
+def _detach(parent: int) -> None:
+    """The worker's side of the fork: it writes nothing to the command's output (its replies go through the pipe), so
+    its stdout and stderr are /dev/null and a caller capturing the command's output is not held open by it; and it
+    ends with its parent (Linux's PR_SET_PDEATHSIG: a command killed outright leaves no worker computing on)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the worker's for its life; os._exit ends it
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        raise SystemExit(1)
 
 
 def _unwind(signum, frame) -> None:

@@ -18,12 +18,14 @@ the program. Calls are module-level functions and their arguments, pickled; they
 worker that cannot be had (not Linux, one core, no process to fork, ``CRUCIBLE_SECOND_CORE=off``), that dies, or that
 gives no reply within the caller's timeout is not an error: ``current()`` is None, or ``result()`` raises
 :class:`WorkerLost`, and the caller computes in its own process. A worker stopped mid-call (the command ended or
-failed first) gets SIGTERM and unwinds, so its temporary files go with it.
+failed first) gets SIGTERM and unwinds, so its temporary files go with it; it writes nothing to the command's output
+(its stdout and stderr are /dev/null) and ends with the command, killed or not (Linux's PR_SET_PDEATHSIG).
 The results cannot depend on where they were computed: the functions are pure over their arguments.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import importlib
 import os
@@ -34,7 +36,6 @@ import struct
 import sys
 import threading
 import traceback
-import concurrent.futures
 from concurrent.futures import Future
 from typing import Any, Callable, Iterator, Optional, Sequence
 

@@ -485,11 +485,20 @@ class Turns:
                 self._changed.notify_all()
 
 
-@functools.lru_cache(maxsize=256)
+_weights_lock = threading.Lock()
+_weights: dict[str, int] = {}
+
+
 def chart_weight(folder: str) -> int:
     """How long a chart takes Helm to render, roughly: its template files (its subcharts' included). Renders that
-    take turns go heaviest first, so the longest (kube-prometheus-stack, which others wait for) is not left last."""
-    return sum(1 for path in Path(folder).rglob("*") if "templates" in path.parts and path.is_file())
+    take turns go heaviest first, so the longest (kube-prometheus-stack, which others wait for) is not left last.
+    Counted once per folder in this process (the speculation's threads ask at once), with os.walk: pathlib's rglob
+    took a fifth of a second of the threads' time beside the program."""
+    with _weights_lock:
+        found = _weights.get(folder)
+        if found is None:
+            found = _weights[folder] = sum(len(files) for top, _, files in os.walk(folder) if "templates" in Path(top).relative_to(folder).parts)
+    return found
 
 
 def _render_cached(

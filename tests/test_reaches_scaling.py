@@ -138,3 +138,31 @@ def test_every_flow_of_the_table_has_a_name_of_its_own():
     # would add their counts into one row
     names = [flow["flow"] for flow in (*reaches.table.REQUIRED, *reaches.table.FORBIDDEN)]
     assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("networkpolicies", ["kept", "dropped"])
+def test_forbidden_flows_judged_in_two_processes_give_the_results_of_one(monkeypatch, networkpolicies):
+    """The worker judges the last sources of a large forbidden flow in a fork of itself; recorded in order, the
+    results are those of judging every source in one process (prod as planned, and with every NetworkPolicy dropped so
+    that forbidden pairs are open and listed), and the fork really ran."""
+    from stacks.tools import second_core
+
+    document = _prod()
+    if networkpolicies == "dropped":
+        document["resources"] = [r for r in document["resources"] if r["type"] != "kubernetes:networking.k8s.io/v1:NetworkPolicy"]
+    ctx = lands.context(document["resources"], document["workloads"]["workloads"], document["workloads"]["objects"])
+    inputs, _ = reaches._inputs(ctx)
+    one = reaches._analysed(*inputs)
+    forks = []
+    real = second_core.forked
+    monkeypatch.setattr(second_core, "forked", lambda *args: forks.append(args[0]) or real(*args))
+    monkeypatch.setattr(reaches, "SPLIT_PAIRS", 0)
+    two = reaches._analysed(*inputs, parallel=True)
+    assert forks == [reaches._judged_parts]
+    for field in ("results", "platform", "closed", "flows"):
+        assert json.dumps(getattr(two, field), sort_keys=True, default=str) == json.dumps(getattr(one, field), sort_keys=True, default=str), field
+    # and in the same order, which the rows follow
+    assert {w: list(order) for w, order in two.flows.items()} == {w: list(order) for w, order in one.flows.items()}
+    assert {w: [(r["flow"], r["from"], r["to"]) for r in found] for w, found in two.results.items()} == {
+        w: [(r["flow"], r["from"], r["to"]) for r in found] for w, found in one.results.items()
+    }

@@ -240,3 +240,17 @@ def test_the_cli_hands_the_reach_analysis_to_its_worker(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     said = set(done.stderr.splitlines()) & {"analysed here", "analysed by the worker"}
     assert said == {"analysed by the worker"}, done.stderr
+
+
+def test_a_forked_call_sees_this_memory_and_its_value_comes_back_once_it_is_reaped():
+    shared = {"made here": list(range(5))}  # not pickled: the fork reads it in its copy of this process's memory
+    helper = second_core.forked(sum, shared["made here"])
+    assert helper is not None and helper.result() == 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(helper.pid, os.WNOHANG)
+    failing = second_core.forked(int, "not a number")
+    with pytest.raises(second_core.WorkerLost, match="ValueError"):
+        failing.result()
+    dying = second_core.forked(os._exit, 3)
+    with pytest.raises(second_core.WorkerLost, match="without a reply"):
+        dying.result()

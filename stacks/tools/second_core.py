@@ -218,6 +218,62 @@ def _fork(warm: Sequence[str], single_threaded_only: bool) -> Optional[Worker]:
     return Worker(pid, request_write, reply_read)
 
 
+class Forked:
+    """A call computing in a fork of this process (:func:`forked`); its value once it is done."""
+
+    def __init__(self, pid: int, reply: int) -> None:
+        self.pid = pid
+        self._reply = os.fdopen(reply, "rb")
+
+    def result(self) -> Any:
+        """The call's value (waiting for it); WorkerLost when the fork failed or died."""
+        try:
+            message = self._reply.read()
+        finally:
+            self._reply.close()
+            with contextlib.suppress(OSError):
+                os.waitpid(self.pid, 0)
+        try:
+            ok, value = pickle.loads(message)
+        except Exception as error:  # noqa: BLE001 - nothing or a torn reply: the fork died
+            raise WorkerLost(f"the fork ended without a reply ({error})") from None
+        if not ok:
+            raise WorkerLost(f"the call failed in the fork:\n{value}")
+        return value
+
+
+def forked(function: Callable, *args: Any) -> Optional[Forked]:
+    """Run ``function(*args)`` in a fork of this process, which sees this process's memory as it is now (nothing is
+    pickled but the value), for the worker to use the other core when the command waits for it. For a process with
+    no thread running (the worker); None when no fork can be had."""
+    try:
+        reply_read, reply_write = os.pipe()
+    except OSError:
+        return None
+    parent = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(reply_read)
+        os.close(reply_write)
+        return None
+    if pid == 0:
+        os.close(reply_read)
+        try:
+            _detach(parent)
+            signal.signal(signal.SIGTERM, _unwind)
+            try:
+                payload = pickle.dumps((True, function(*args)), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - sent back: the caller computes it itself
+                payload = pickle.dumps((False, traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(reply_write, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(0)
+    os.close(reply_write)
+    return Forked(pid, reply_read)
+
+
 def _detach(parent: int) -> None:
     """The worker's side of the fork: it writes nothing to the command's output (its replies go through the pipe), so
     its stdout and stderr are /dev/null and a caller capturing the command's output is not held open by it; and it

@@ -894,7 +894,7 @@ def flow_results(
 ) -> tuple[dict, list, dict, dict]:
     """The analysis's results per workload and between platform pods (what the checks read; the second core's
     call: NCA's objects stay in the process that made them)."""
-    analysis = _analysed(namespaces, endpoints, policies, addresses, webhooks, exporters)
+    analysis = _analysed(namespaces, endpoints, policies, addresses, webhooks, exporters, parallel=True)
     return analysis.results, analysis.platform, analysis.closed, analysis.flows
 
 
@@ -902,8 +902,11 @@ def _tenants(namespaces: Mapping[str, Mapping]) -> set:
     return {n for n, labels in namespaces.items() if labels.get(TENANT_LABEL)}
 
 
-def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addresses: dict, webhooks: dict, exporters: dict) -> Analysis:
-    """Run NCA once over the analysed cluster and judge every flow of the table."""
+def _analysed(
+    namespaces: dict, endpoints: list[Endpoint], policies: list, addresses: dict, webhooks: dict, exporters: dict, parallel: bool = False
+) -> Analysis:
+    """Run NCA once over the analysed cluster and judge every flow of the table (``parallel``: in a process with no
+    thread, the worker, a large forbidden flow is judged in two processes)."""
     network = Network(namespaces, endpoints, policies)
     analysis = Analysis(network, endpoints, _tenants(namespaces), addresses, webhooks, exporters)
     for flow in table.REQUIRED:
@@ -921,42 +924,120 @@ def _analysed(namespaces: dict, endpoints: list[Endpoint], policies: list, addre
                     dst,
                 )
     vpc = analysis.addresses.get("vpc")
+    plans = []
     for flow in table.FORBIDDEN:
         # each exception's ends resolved once per flow (not per pair: thousands of pairs at ten teams), by name
         exceptions = [({_name(e) for e in _resolve(analysis, ex)}, ex["ports"]) for ex in flow.get("except") or []]
-        # The verdict of a pair is one of the pods' classes (Network: a question about a pod is asked about its
-        # class's pod) and of the ports excepted for the destination: judged once per such key, recorded per pair.
-        verdicts: dict[tuple, tuple[Optional[str], str]] = {}
-        for src in _resolve(analysis, flow["from"]):
-            pods_of_src = isinstance(src, Endpoint)
-            src_class = (pods_of_src, network._key(src))
-            for dst in _resolve(analysis, flow["to"], src if pods_of_src else None):
-                dst_name = _name(dst)
-                excepted = [p for names, ports in exceptions if dst_name in names for p in ports] or None
-                to_pod = isinstance(dst, Endpoint)
-                judged = (src_class, to_pod, network._key(dst), tuple(excepted) if excepted else None)
-                verdict = verdicts.get(judged)
-                if verdict is None:
-                    verdict = verdicts[judged] = _forbidden_verdict(network, flow, src, dst, excepted, vpc)
-                found, level = verdict
-                if found is None and _count_closed(analysis, flow["flow"], src, dst):
-                    continue
-                _record(
-                    analysis,
-                    {
-                        "flow": flow["flow"],
-                        "kind": "forbidden",
-                        "from": _name(src),
-                        "to": dst_name,
-                        "ports": flow["ports"],
-                        "ok": found is None,
-                        "level": level,
-                        "reason": None if found is None else f"allowed: {found}",
-                    },
-                    src,
-                    dst,
-                )
+        plans.append((flow, exceptions, _resolve(analysis, flow["from"])))
+    helper = None
+    if parallel and sum(len(sources) for _, _, sources in plans) * len(analysis.endpoints) >= SPLIT_PAIRS:
+        # The last sources of each flow are judged in a fork (it shares the analysed cluster), on the core the command
+        # leaves idle while it waits; the two parts' results are recorded in order, the worker's first.
+        cut = [round(len(sources) * OWN_SHARE) for _, _, sources in plans]
+        halves = [(flow, exceptions, sources[:n]) for (flow, exceptions, sources), n in zip(plans, cut)]
+        rest = [(flow, exceptions, sources[n:]) for (flow, exceptions, sources), n in zip(plans, cut)]
+        if vpc:
+            # what each pod may receive from the pods' range is asked of every destination by both halves: computed
+            # once, before the fork, which inherits it
+            for endpoint in analysis.endpoints:
+                network._address_sides("in", endpoint, vpc, ())
+        helper = second_core.forked(_judged_parts, analysis, rest, vpc)
+        if helper is not None:
+            plans = halves
+    if helper is None:
+        for flow, exceptions, sources in plans:
+            _judge_forbidden(analysis, analysis, flow, exceptions, sources, vpc)
+        return analysis
+    mine = _judged_parts(analysis, plans, vpc)
+    try:
+        theirs = helper.result()
+    except second_core.WorkerLost:
+        theirs = _judged_parts(analysis, rest, vpc)  # the fork failed: judged here
+    for first, second in zip(mine, theirs):
+        _merge(analysis, first)
+        _merge(analysis, second)
     return analysis
+
+
+# A forbidden flow's sources are judged in two processes (the worker and a fork of it) from this many pairs
+# (sources x endpoints, an upper bound): prod has a few thousand, a 10x plan hundreds of thousands. The fork takes
+# the smaller share: every object it touches first costs it a copy of its memory page (reference counts are writes),
+# which made it half again as slow per source as the worker at 10x.
+SPLIT_PAIRS = 100_000
+OWN_SHARE = 0.6
+
+
+def _judged_parts(analysis: Analysis, plans: list, vpc: Optional[str]) -> list[tuple[dict, list, dict, dict]]:
+    """Each forbidden flow of ``plans`` (flow, exceptions, sources) judged into a part of its own: its results,
+    platform results, closed counts and flows, as :func:`_merge` records them."""
+    parts = []
+    for flow, exceptions, sources in plans:
+        part = Analysis(None, [], set(), {}, {}, {})
+        _judge_forbidden(analysis, part, flow, exceptions, sources, vpc)
+        parts.append((part.results, part.platform, part.closed, part.flows))
+    return parts
+
+
+def _merge(analysis: Analysis, part: tuple[dict, list, dict, dict]) -> None:
+    """Record a part of a flow's results into ``analysis`` as recording them here would have."""
+    results, platform, closed, flows = part
+    for result in platform:
+        if result not in analysis.platform:
+            analysis.platform.append(result)
+    for workload, found in results.items():
+        seen = analysis.seen.setdefault(workload, set())
+        listed = analysis.results.setdefault(workload, [])
+        for result in found:
+            ports = result["ports"]
+            identity = (result["flow"], result["kind"], result["from"], result["to"], tuple(ports) if isinstance(ports, list) else ports)
+            if identity not in seen:
+                seen.add(identity)
+                listed.append(result)
+    for workload, counts in closed.items():
+        mine = analysis.closed.setdefault(workload, {})
+        for flow, count in counts.items():
+            mine[flow] = mine.get(flow, 0) + count
+    for workload, kinds in flows.items():
+        order = analysis.flows.setdefault(workload, {})
+        for flow, kind in kinds.items():
+            order.setdefault(flow, kind)
+
+
+def _judge_forbidden(analysis: Analysis, target: Analysis, flow: Mapping, exceptions: list, sources: list, vpc: Optional[str]) -> None:
+    """Judge a forbidden flow from ``sources`` to its destinations in ``analysis``, recording into ``target``."""
+    network = analysis.network
+    # The verdict of a pair is one of the pods' classes (Network: a question about a pod is asked about its class's
+    # pod) and of the ports excepted for the destination: judged once per such key, recorded per pair.
+    verdicts: dict[tuple, tuple[Optional[str], str]] = {}
+    for src in sources:
+        pods_of_src = isinstance(src, Endpoint)
+        src_class = (pods_of_src, network._key(src))
+        for dst in _resolve(analysis, flow["to"], src if pods_of_src else None):
+            dst_name = _name(dst)
+            excepted = [p for names, ports in exceptions if dst_name in names for p in ports] or None
+            to_pod = isinstance(dst, Endpoint)
+            judged = (src_class, to_pod, network._key(dst), tuple(excepted) if excepted else None)
+            verdict = verdicts.get(judged)
+            if verdict is None:
+                verdict = verdicts[judged] = _forbidden_verdict(network, flow, src, dst, excepted, vpc)
+            found, level = verdict
+            if found is None and _count_closed(target, flow["flow"], src, dst):
+                continue
+            _record(
+                target,
+                {
+                    "flow": flow["flow"],
+                    "kind": "forbidden",
+                    "from": _name(src),
+                    "to": dst_name,
+                    "ports": flow["ports"],
+                    "ok": found is None,
+                    "level": level,
+                    "reason": None if found is None else f"allowed: {found}",
+                },
+                src,
+                dst,
+            )
 
 
 def _forbidden_verdict(network: Network, flow: Mapping, src, dst, excepted: Optional[list], vpc: Optional[str]) -> tuple[Optional[str], str]:

@@ -447,22 +447,31 @@ class _Shortcuts:
             setattr(self._servicer, self.POLICIES, self._policies)
 
     # 4.
-    def analyze_stack(self, request: analyzer_pb2.AnalyzeStackRequest) -> analyzer_pb2.AnalyzeResponse:
-        return _analyze_stack_once(self._servicer, request) if self.share else self._servicer.AnalyzeStack(request, None)
+    def analyze_stack(self, request: analyzer_pb2.AnalyzeStackRequest, built: Optional[Sequence["Unlinked"]] = None) -> analyzer_pb2.AnalyzeResponse:
+        return _analyze_stack_once(self._servicer, request, built) if self.share else self._servicer.AnalyzeStack(request, None)
 
 
 def _stack_resources(servicer: Any, request: analyzer_pb2.AnalyzeStackRequest) -> list[Any]:
     """The stack as the SDK's ``AnalyzeStack`` hands it to a stack policy: a PolicyResource per resource (props
     deserialised behind the unknown-checking proxy, options, provider), parents, dependencies and property
     dependencies linked to the resource objects, in request order."""
+    return _linked([_policy_resource(servicer, r) for r in request.resources])
+
+
+Unlinked = tuple[Any, str, list[str], dict[str, list[str]]]  # a PolicyResource, its parent, dependencies, property dependencies
+
+
+def _policy_resource(servicer: Any, r: analyzer_pb2.AnalyzerResource) -> Unlinked:
+    """One resource of the stack as ``AnalyzeStack`` builds it, not yet linked to the others."""
     from pulumi_policy import PolicyResource
     from pulumi_policy.policy import deserialize_properties, json_format, unknown_checking_proxy
 
-    built: list[tuple[Any, str, list[str], dict[str, list[str]]]] = []
-    for r in request.resources:
-        props = unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(r.properties)))
-        resource = PolicyResource(r.type, props, r.urn, r.name, servicer._get_resource_options(r), servicer._get_provider_resource(r), None, [], {})
-        built.append((resource, r.parent, list(r.dependencies), {k: list(v.urns) for k, v in r.propertyDependencies.items()}))
+    props = unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(r.properties)))
+    resource = PolicyResource(r.type, props, r.urn, r.name, servicer._get_resource_options(r), servicer._get_provider_resource(r), None, [], {})
+    return resource, r.parent, list(r.dependencies), {k: list(v.urns) for k, v in r.propertyDependencies.items()}
+
+
+def _linked(built: Sequence[Unlinked]) -> list[Any]:
     by_urn = {resource.urn: resource for resource, *_ in built}
     for resource, parent, dependencies, property_dependencies in built:
         if parent is not None and parent in by_urn:
@@ -473,7 +482,7 @@ def _stack_resources(servicer: Any, request: analyzer_pb2.AnalyzeStackRequest) -
     return [resource for resource, *_ in built]
 
 
-def _analyze_stack_once(servicer: Any, request: analyzer_pb2.AnalyzeStackRequest) -> analyzer_pb2.AnalyzeResponse:
+def _analyze_stack_once(servicer: Any, request: analyzer_pb2.AnalyzeStackRequest, built: Optional[Sequence[Unlinked]] = None) -> analyzer_pb2.AnalyzeResponse:
     """The servicer's ``AnalyzeStack`` with the stack built once for all stack policies instead of once per policy.
 
     The SDK rebuilds every resource's PolicyResource for each stack policy: 40 policies x every resource was three
@@ -481,7 +490,8 @@ def _analyze_stack_once(servicer: Any, request: analyzer_pb2.AnalyzeStackRequest
     and never write to them (policies/support/rule.py), so one stack serves them all. Everything else is the SDK's
     own: the enforcement level, the violation reporter, the policy's config, and a value unknown at preview turned into
     the advisory "can't run policy ... during preview" (tests/policies/test_policy_offline_convert_once.py holds this
-    to the SDK's AnalyzeStack, verdict for verdict)."""
+    to the SDK's AnalyzeStack, verdict for verdict). ``built``: the request's resources already built
+    (:func:`_policy_resource`, in request order), as an :class:`Evaluation` builds each when it is handed."""
     from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
     from pulumi_policy.policy import _NotApplicableError, isawaitable
     from pulumi_policy.proxy import UnknownValueError
@@ -498,7 +508,7 @@ def _analyze_stack_once(servicer: Any, request: analyzer_pb2.AnalyzeStackRequest
             level = EnforcementLevel.MANDATORY  # stack policies cannot remediate, as the SDK says
         report_violation = servicer._create_report_violation(response, policy.name, policy.description, level, policy.severity)
         if resources is None:
-            resources = _stack_resources(servicer, request)
+            resources = _stack_resources(servicer, request) if built is None else _linked(built)
         try:
             result = policy.validate(StackValidationArgs(resources, servicer._get_policy_config(policy.name), stack_tags), report_violation)
             if isawaitable(result):
@@ -575,35 +585,111 @@ def evaluate(
     if preview:
         resources = preview_resources(resources, outputs)
         outputs = {}
-    elif outputs:
-        resources = [{**r, "inputs": _checked_inputs(r, outputs.get(r["urn"]) or {})} for r in resources]
-    policies = all_policies()
-    servicer = _servicer(policies)
-    info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
-    effective = reconcile(info, _merge(load_config(env), config or {}))
-    request = analyzer_pb2.ConfigureAnalyzerRequest()
-    for name, (level, props) in effective.items():
-        entry = request.policyConfig[name]
-        entry.enforcementLevel = _PROTO_OF_LEVEL[level]
-        entry.properties.update(props)
-    servicer.Configure(request, None)
+    with Evaluation(env, config) as evaluation:
+        for r in resources:
+            evaluation.add(r, outputs.get(r["urn"]))
+        return evaluation.finish()
 
-    by_urn = {r["urn"]: r for r in resources}
-    violations: list[Violation] = []
 
-    def collect(response: analyzer_pb2.AnalyzeResponse, default_urn: str) -> None:
+class Evaluation:
+    """One evaluation of the pack, handed the resources one at a time as the engine hands them to ``Analyze`` (the
+    resource policies judge each at once), then judged as a stack by :meth:`finish`. What :func:`evaluate` runs; a
+    plan feeds one during the program instead (stacks/tools/plan/verdicts.py), so that by the time the program ends
+    only the stack policies are left. The verdicts cannot depend on when resources came: each resource's own are kept
+    by URN and reported, like the stack's request, in the order :meth:`finish` is given.
+
+    A resource whose provider has not come yet is judged in :meth:`finish`, when every resource has (the engine
+    resolves a provider reference against the whole plan: :func:`_provider`). Holds the servicer's shortcuts
+    (:func:`_offline_shortcuts`, which patch the SDK module for the block) from construction to :meth:`finish` or
+    :meth:`close`: use it in a ``with`` block, or close it."""
+
+    def __init__(self, env: str, config: Optional[Mapping[str, Any]] = None) -> None:
+        policies = all_policies()
+        self._servicer = _servicer(policies)
+        info = self._servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
+        self._effective = reconcile(info, _merge(load_config(env), config or {}))
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        for name, (level, props) in self._effective.items():
+            entry = request.policyConfig[name]
+            entry.enforcementLevel = _PROTO_OF_LEVEL[level]
+            entry.properties.update(props)
+        self._servicer.Configure(request, None)
+        self._by_urn: dict[str, Mapping[str, Any]] = {}
+        self._outputs: dict[str, Optional[Mapping[str, Any]]] = {}
+        self._stack: dict[str, analyzer_pb2.AnalyzerResource] = {}
+        self._violations: dict[str, list[Violation]] = {}
+        self._waiting_for_provider: list[str] = []
+        self._scope = contextlib.ExitStack()
+        shortcuts = self._scope.enter_context(_offline_shortcuts(policies, self._servicer))
+        servicer = self._servicer
+        self._analyze = shortcuts.analyze if shortcuts is not None else lambda request: servicer.Analyze(request, None)
+        # With the shortcuts shared, the stack policies' PolicyResources are built as resources come (:meth:`_judge`)
+        self._built: Optional[dict[str, Unlinked]] = {} if shortcuts is not None and shortcuts.share else None
+        self._shortcuts = shortcuts
+
+    def __enter__(self) -> "Evaluation":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """The SDK module as it was (the shortcuts' lock released); idempotent."""
+        self._scope.close()
+
+    def add(self, r: Mapping[str, Any], outputs: Optional[Mapping[str, Any]] = None) -> None:
+        """Judge one resource (plan JSON shape) with the resource policies; ``outputs``: what the mocks answered."""
+        _required(r)
+        if r["urn"] in self._by_urn:
+            raise ValueError(f"resource {r['urn']} was handed to the evaluation twice")
+        if outputs:
+            r = {**r, "inputs": _checked_inputs(r, outputs)}
+        self._by_urn[r["urn"]] = r
+        self._outputs[r["urn"]] = outputs
+        if self._provider_known(r):
+            self._judge(r["urn"])
+        else:
+            self._waiting_for_provider.append(r["urn"])
+
+    def finish(self, order: Optional[Sequence[str]] = None) -> PolicyReport:
+        """The stack policies over every resource handed, then the report: each resource's violations in ``order``
+        (URNs: exactly those handed; by default, the order they came in), then the stack's. Closes the evaluation."""
+        try:
+            order = list(self._by_urn) if order is None else list(order)
+            if sorted(order) != sorted(self._by_urn):
+                unknown = sorted(set(order) - set(self._by_urn))
+                never = sorted(set(self._by_urn) - set(order))
+                raise ValueError(f"the order names resources never handed ({unknown[:3]}) or leaves out handed ones ({never[:3]})")
+            for urn in self._waiting_for_provider:
+                self._judge(urn)
+            violations = [v for urn in order for v in self._violations[urn]]
+            if self._built is not None:
+                response = self._shortcuts.analyze_stack(analyzer_pb2.AnalyzeStackRequest(), [self._built[urn] for urn in order])
+            else:
+                stack = analyzer_pb2.AnalyzeStackRequest(resources=[self._stack[urn] for urn in order])
+                response = self._servicer.AnalyzeStack(stack, None) if self._shortcuts is None else self._shortcuts.analyze_stack(stack)
+            violations.extend(self._collect(response, ""))
+        finally:
+            self.close()
+        evaluated = sum(1 for level, _ in self._effective.values() if level != "disabled")
+        return PolicyReport(evaluated=evaluated, violations=violations)
+
+    def _provider_known(self, r: Mapping[str, Any]) -> bool:
+        ref = r.get("provider") or ""
+        return not ref or (ref.rsplit("::", 1)[0] if ref.count("::") >= 4 else ref) in self._by_urn
+
+    def _judge(self, urn: str) -> None:
+        r = self._by_urn[urn]
+        self._violations[urn] = self._collect(self._analyze(_analyze_request(r, self._by_urn)), urn)
+        self._stack[urn] = _stack_resource(r, self._by_urn, self._outputs[urn])
+        if self._built is not None:
+            self._built[urn] = _policy_resource(self._servicer, self._stack[urn])
+
+    @staticmethod
+    def _collect(response: analyzer_pb2.AnalyzeResponse, default_urn: str) -> list[Violation]:
+        found = []
         for d in response.diagnostics:
             level = _LEVEL_OF_PROTO.get(d.enforcementLevel, "advisory")
             level = "mandatory" if level == "remediate" else level
-            violations.append(Violation(d.policyName, level, d.urn or default_urn, d.message))
-
-    stack = analyzer_pb2.AnalyzeStackRequest(resources=[_stack_resource(r, by_urn, outputs.get(r["urn"])) for r in resources])
-    with _offline_shortcuts(policies, servicer) as shortcuts:
-        analyze = shortcuts.analyze if shortcuts is not None else lambda request: servicer.Analyze(request, None)
-        analyze_stack = shortcuts.analyze_stack if shortcuts is not None else lambda request: servicer.AnalyzeStack(request, None)
-        for r in resources:
-            collect(analyze(_analyze_request(r, by_urn)), r["urn"])
-        collect(analyze_stack(stack), "")
-
-    evaluated = sum(1 for level, _ in effective.values() if level != "disabled")
-    return PolicyReport(evaluated=evaluated, violations=violations)
+            found.append(Violation(d.policyName, level, d.urn or default_urn, d.message))
+        return found

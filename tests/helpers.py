@@ -121,11 +121,11 @@ def shared_dir() -> Path:
 def shipped_plan(stack: str):
     """`plan_stack(stack)` of a shipped stack (stacks/Pulumi.<stack>.yaml), run once per test session and shared by
     every test that reads it. Callers must not mutate it (copy what they edit). Its charts are not rendered while
-    it runs (plan_stack's render_early): the session renders each stack's charts once for all its workers
+    it runs (plan_stack's early): the session renders each stack's charts once for all its workers
     (rendered.py, shipped_report), so a worker that reads them would render them early for nothing."""
     from stacks.tools.plan.locate import plan_stack
 
-    return plan_stack(stack, render_early=False)
+    return plan_stack(stack, early=False)
 
 
 @functools.lru_cache(maxsize=None)

@@ -253,8 +253,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command in SECOND_CORE_COMMANDS:
             from stacks.tools import second_core
 
-            # forked now, while this process has no thread: it imports the analyzer while the program runs here
-            with second_core.started(warm=["stacks.tools.plan.reaches:load_analyzer"]):
+            # forked now, while this process has no thread: it imports the analyzer and the policy pack while the
+            # program runs here (and judges each resource the program registers: stacks/tools/plan/verdicts.py)
+            with second_core.started(warm=["stacks.tools.plan.verdicts:warm", "stacks.tools.plan.reaches:load_analyzer"]):
                 return args.func(args)
         return args.func(args)
     except ConfigError as error:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from stacks.tools.harness import PlanRun, run_program
+from stacks.tools.plan.verdicts import Judged, Judging
 from stacks.spec import ConfigError, PlatformSpec, Problem
 from stacks.spec.loader import SECRET_PLACEHOLDER, RequiredSecret, load_stack_file, secrets_of
 
@@ -40,14 +41,17 @@ class Planned:
     secret_keys: list[str]
     secrets: list[RequiredSecret] = field(default_factory=list)  # what the real run needs, set or missing
     referenced: Optional["Planned"] = None  # the stack crucible:stackReference names, planned from its config file
+    judged: Optional[Judged] = None  # the policy verdicts the second core computed during the program (plan_stack's early)
 
 
-def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None, *, render_early: bool = True) -> Planned:
+def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None, *, early: bool = True) -> Planned:
     """Validate and run one stack config under the mock harness. Raises ConfigError on bad config.
 
-    With ``render_early``, each Helm release the program registers starts rendering at once, while the program goes
-    on (stacks/tools/plan/helm.py Speculation): the report's renders then find them done or under way. A stack
-    planned only for its outputs (the one a stack reference names) is not rendered early."""
+    With ``early``, the report's costliest work starts while the program still runs, on what is registered so far:
+    each Helm release starts rendering at once (stacks/tools/plan/helm.py Speculation), so the report's renders find
+    them done or under way; and, when the command has a second core, each resource is judged there by the policy pack
+    (stacks/tools/plan/verdicts.py Judging). A stack planned only for its outputs (the one a stack reference names)
+    gets neither."""
     path = config_path(stack_or_path)
     spec, config, secrets = load_stack_file(path)
     seen = (_seen or ()) + (str(path.resolve()),)
@@ -66,6 +70,7 @@ def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None, *, r
         if not secret.is_set:
             engine_config[secret.key] = SECRET_PLACEHOLDER
             engine_secrets.append(secret.key)
+    hooks = _early_work(spec) if early else []
     run = run_program(
         main,
         stack=spec.stack,
@@ -73,18 +78,35 @@ def plan_stack(stack_or_path: str, _seen: Optional[tuple[str, ...]] = None, *, r
         secret_keys=engine_secrets,
         region=spec.region,
         stack_outputs=stack_outputs,
-        on_register=_early_renders(spec) if render_early else None,
+        on_register=_each(hooks) if hooks else None,
     )
-    return Planned(spec=spec, run=run, path=path, config=config, secret_keys=secrets, secrets=required, referenced=referenced)
+    judging = next((hook for hook in hooks if isinstance(hook, Judging)), None)
+    judged = judging.verdicts([r.urn for r in run.resources]) if judging is not None else None
+    return Planned(spec=spec, run=run, path=path, config=config, secret_keys=secrets, secrets=required, referenced=referenced, judged=judged)
 
 
-def _early_renders(spec: PlatformSpec):
-    """The harness hook that starts each Helm release's render as it is registered (None without the renderer)."""
+def _early_work(spec: PlatformSpec) -> list[Callable[[Any], None]]:
+    """The harness hooks of a plan's early work: Helm renders (unless the renderer cannot be imported) and, with a
+    second core, the policy verdicts."""
+    hooks: list[Callable[[Any], None]] = []
     try:
         from stacks.tools.plan import helm
     except ImportError:
-        return None
-    return helm.Speculation(kubernetes_version=spec.cluster.version)
+        pass
+    else:
+        hooks.append(helm.Speculation(kubernetes_version=spec.cluster.version))
+    judging = Judging.start(spec.environment)
+    if judging is not None:
+        hooks.append(judging)
+    return hooks
+
+
+def _each(hooks: list[Callable[[Any], None]]) -> Callable[[Any], None]:
+    def registered(captured: Any) -> None:
+        for hook in hooks:
+            hook(captured)
+
+    return registered
 
 
 def _referenced(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -> Planned:
@@ -97,7 +119,7 @@ def _referenced(spec: PlatformSpec, path: Path, seen: tuple[str, ...]) -> Planne
         )
     if str(ref_path.resolve()) in seen:
         raise ConfigError([Problem("crucible:stackReference", f"stack references form a cycle through {ref_path.name}")], str(path))
-    referenced = plan_stack(str(ref_path), seen, render_early=False)
+    referenced = plan_stack(str(ref_path), seen, early=False)
     from stacks.layers.reference import problems_with
 
     problems = problems_with(referenced.run.raw_outputs, spec)

@@ -629,7 +629,10 @@ def policies_section(model: PlanModel) -> Section:
     """The policy pack's verdicts on the registered resources (the very policies `pulumi preview` runs)."""
     from stacks.tools.plan.verdicts import evaluate, render
 
-    verdicts = evaluate(model.resources, model.spec.environment, model.all_outputs)
+    judged = getattr(model.planned, "judged", None)  # judged on the second core while the program ran
+    verdicts = judged.result() if judged is not None else None
+    if verdicts is None:
+        verdicts = evaluate(model.resources, model.spec.environment, model.all_outputs)
     return Section("policies", "Policies", verdicts, render(verdicts))
 
 
@@ -727,16 +730,21 @@ def build_report(planned: Planned) -> tuple[dict, list[str]]:
     # The charts render in Helm's own processes while this one computes the sections; the policies, the costliest
     # section that needs no chart, are computed first so the two overlap. With a second core (the CLI's worker,
     # stacks/tools/second_core.py), the workload checks' context is built first instead (it waits for the charts),
-    # so that the reach analysis runs there while this core computes the policies. Sections are pure functions of the
-    # model: the order they are computed in changes nothing in the report, which lists them in SECTIONS order.
+    # so that the reach analysis runs there while this core computes the rest; the policies, judged there during the
+    # program, are then taken last, when the worker has had the longest to judge the stack. Sections are pure
+    # functions of the model: the order they are computed in changes nothing in the report, which lists them in
+    # SECTIONS order.
     if model.planned is not None:
         from stacks.tools.plan.workloads import prefetch_charts, start_checks
 
         prefetch_charts(model)
         start_checks(model)  # with a second core: the reach analysis runs there while this one computes the rest
-    early = {policies_section: policies_section(model)} if policies_section in SECTIONS else {}
+    policies = [make for make in SECTIONS if make is policies_section]
+    others = [make for make in SECTIONS if make is not policies_section]
+    judged_there = getattr(model.planned, "judged", None) is not None
+    sections = {make: make(model) for make in (others + policies if judged_there else policies + others)}
     for make in SECTIONS:
-        section = early[make] if make in early else make(model)
+        section = sections[make]
         if section is None:
             continue
         document[section.key] = section.data

@@ -85,3 +85,18 @@ def test_console_entry_runs_without_credentials(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "p.json").read_text())["stack"] == "dev"
+
+
+def test_verify_options_are_read_only_for_verify():
+    """The parser of `crucible plan` leaves stacks/tools/verify unimported (a tenth of a second of every plan), and
+    `crucible verify` still takes its own options."""
+    probe = (
+        "import sys\n"
+        "from stacks.tools.cli import parser\n"
+        "parser(['plan', 'dev']).parse_args(['plan', 'dev'])\n"
+        "print('stacks.tools.verify.command' in sys.modules)\n"
+        "args = parser(['verify', 'dev', '--deadline', '5']).parse_args(['verify', 'dev', '--deadline', '5'])\n"
+        "print(args.deadline, 'stacks.tools.verify.command' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "5.0", "True"]

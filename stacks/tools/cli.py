@@ -199,7 +199,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return run(args, _plan_document)
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The command line. Given the arguments it will parse, the verify subcommand's own options (whose defaults and
+    check names come from stacks/tools/verify, a tenth of a second of imports) are added only when they name verify:
+    no other command reads them, and `crucible -h` lists the subcommands without them."""
     p = argparse.ArgumentParser(prog="crucible", description="Plan and check Crucible stacks offline (no credentials, no Pulumi CLI).")
     sub = p.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="run the program for a stack config under mocks and report what it would create")
@@ -237,9 +240,10 @@ def parser() -> argparse.ArgumentParser:
     verify = sub.add_parser(
         "verify", help="after `pulumi up`: check the real cluster against the stack's plan (pools, devices, NCCL, queues, Lustre, JupyterHub)"
     )
-    from stacks.tools.verify.command import add_arguments
+    if argv is None or "verify" in argv:
+        from stacks.tools.verify.command import add_arguments
 
-    add_arguments(verify)
+        add_arguments(verify)
     verify.set_defaults(func=cmd_verify)
     return p
 
@@ -248,7 +252,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from stacks.tools import gc_tuning
 
     gc_tuning.for_one_run()
-    args = parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = parser(arguments).parse_args(arguments)
     try:
         if args.command in SECOND_CORE_COMMANDS:
             from stacks.tools import second_core

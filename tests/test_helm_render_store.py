@@ -70,6 +70,7 @@ def _forget_memo(monkeypatch) -> None:
     """As a new process starts: nothing in memory, only what the store holds."""
     monkeypatch.setattr(helm, "_renders", collections.OrderedDict())
     helm.folder_fingerprint.cache_clear()
+    helm._crd_file_api_versions.cache_clear()
 
 
 def test_the_same_inputs_are_read_back_from_the_store_without_running_helm(store, chart, monkeypatch):
@@ -139,3 +140,62 @@ def test_the_store_keeps_the_most_recently_used_renders(store, chart, monkeypatc
 def test_the_default_store_is_in_the_cache_folder(monkeypatch):
     monkeypatch.delenv(helm.RENDER_STORE, raising=False)
     assert helm.render_store() == helm.cache_dir() / "renders"
+
+
+CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: greetings.example.com
+spec:
+  group: example.com
+  names: {kind: Greeting, plural: greetings}
+  scope: Namespaced
+  versions:
+    - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}
+    - {name: v0, served: false, storage: false, schema: {openAPIV3Schema: {type: object}}}
+"""
+
+
+def _parses_counted(monkeypatch) -> list[str]:
+    parsed: list[str] = []
+    real = helm._parsed_crd_api_versions
+
+    def counted(folder):
+        parsed.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(helm, "_parsed_crd_api_versions", counted)
+    return parsed
+
+
+def test_a_charts_crd_versions_are_read_back_from_the_store(store, chart, monkeypatch):
+    (chart / "crds").mkdir()
+    (chart / "crds" / "greetings.yaml").write_text(CRD)
+    parsed = _parses_counted(monkeypatch)
+    _forget_memo(monkeypatch)
+    first = helm.expected_crd_api_versions(chart, {})
+    _forget_memo(monkeypatch)
+    again = helm.expected_crd_api_versions(chart, {})
+    assert first == again == {"example.com/v1", "example.com/v1/Greeting"}  # served versions only
+    assert parsed == [str(chart)]  # parsed once, by the first process
+
+
+def test_a_changed_crd_file_is_parsed_again(store, chart, monkeypatch):
+    (chart / "crds").mkdir()
+    (chart / "crds" / "greetings.yaml").write_text(CRD)
+    parsed = _parses_counted(monkeypatch)
+    _forget_memo(monkeypatch)
+    helm.expected_crd_api_versions(chart, {})
+    (chart / "crds" / "greetings.yaml").write_text(CRD.replace("name: v0, served: false", "name: v2, served: true"))
+    _forget_memo(monkeypatch)
+    assert helm.expected_crd_api_versions(chart, {}) == {"example.com/v1", "example.com/v1/Greeting", "example.com/v2", "example.com/v2/Greeting"}
+    assert len(parsed) == 2
+
+
+def test_crd_versions_leave_the_renders_alone(store, chart, monkeypatch):
+    """Stored beside the renders, not among them: the renders kept are counted without them."""
+    (chart / "crds").mkdir()
+    (chart / "crds" / "greetings.yaml").write_text(CRD)
+    helm.render("greeter", chart, "greeting", "1.34", {"greeting": "hello"})
+    assert len(store.files()) == 1 and len(list((store.folder / "crd-api-versions").glob("*.json"))) == 1

@@ -6,7 +6,8 @@ resource class that plan registers (figures, not a test).
 Runs each measurement in a fresh interpreter (import caches matter), on the largest shipped stack config and,
 when the config has pools and teams, on a generated config with 10x of them. Prints, in one run: the floor, the
 plan, their ratio (target <= 1.5x), the plan with every release rendered by Helm again (render store off: a first
-plan), the 10x plan and its ratio to the plan (target <= 5x). Each figure is the median wall time of N runs, with
+plan), the program alone run again in one process (registration through the SDK's mocks, classes loaded: floor plus
+it is the least a plan can take; taken after the rounds), the 10x plan and its ratio to the plan (target <= 5x). Each figure is the median wall time of N runs, with
 the median CPU time (user + system) beside it; the runs are taken in rounds (floor, plan, cold plan, 10x plan,
 then again) after one uncounted round, which compiles the bytecode and fills a render store of the run's own, so
 that the plans are repeated plans of an installed project and the figures divided by each other come from the
@@ -62,6 +63,35 @@ for line in sys.argv[1:]:
 sys.stdout.flush()
 os._exit(0)
 """
+
+
+# The program alone: the stack planned once in-process (its classes loaded, the spec's caches warm, no Helm, no report),
+# then timed planned again the same way, with the collector off as `crucible` runs. Prints the second run's seconds:
+# what registering the stack's resources through the Pulumi SDK's mocks takes beyond loading their classes, the part
+# of a plan that no change to the report or the checks can take away.
+_PROGRAM_ALONE = """
+import gc, sys, time
+from stacks.tools.plan.locate import plan_stack
+gc.disable()
+plan_stack(sys.argv[1], early=False)
+gc.collect()
+start = time.perf_counter()
+plan_stack(sys.argv[1], early=False)
+print(time.perf_counter() - start)
+"""
+
+
+def program_alone(config: Path, repeat: int) -> float:
+    """Median seconds of the stack's program run again in one process (see _PROGRAM_ALONE)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"PYTHONPATH": str(REPO), **ENVIRONMENT})
+    found = []
+    for _ in range(repeat):
+        done = subprocess.run([sys.executable, "-c", _PROGRAM_ALONE, str(config)], cwd=REPO, capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            raise SystemExit(f"timing the program of {config.name} failed:\n{done.stderr}")
+        found.append(float(done.stdout.split()[-1]))
+    return statistics.median(found)
 
 
 # What every run's interpreter gets: the repository on the path and, as an installed project has, compiled bytecode
@@ -187,6 +217,11 @@ def main() -> None:
         print(_line(f"crucible plan {config.name}", plan, floor, "the floor", PLAN_TARGET))
         print(_line("  the same, every release through Helm", figures["cold"], floor, "the floor"))
         print(bound_line(plan, floor))
+        alone = program_alone(config, args.repeat)
+        print(
+            f"{'  its program alone, classes loaded':<48}: {alone:6.2f} s wall"
+            f"  (floor + program: {(floor[0] + alone) / floor[0]:.2f}x the floor, the least a plan through the SDK's mocks takes)"
+        )
         if big is None:
             print("10x pools and teams: not measured (the config has no pools or teams yet)")
         else:

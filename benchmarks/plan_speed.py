@@ -3,15 +3,15 @@ resource class that plan registers (figures, not a test).
 
     python benchmarks/plan_speed.py [--repeat N]
 
-Runs each measurement in a fresh interpreter (import caches matter), on the largest shipped stack config and,
-when the config has pools and teams, on a generated config with 10x of them. Prints, in one run: the floor, the
-plan, their ratio (target <= 1.5x), the plan with every release rendered by Helm again (render store off: a first
-plan), the program alone run again in one process (registration through the SDK's mocks, classes loaded: floor plus
-it is the least a plan can take; taken after the rounds), the 10x plan and its ratio to the plan (target <= 5x).
-Each figure is the median wall time of N runs, with the median CPU time (user + system) beside it; the runs are taken in rounds (floor, plan, cold plan, 10x plan,
-then again) after one uncounted round, which compiles the bytecode and fills a render store of the run's own, so
-that the plans are repeated plans of an installed project and the figures divided by each other come from the
-same minutes.
+Runs each measurement in a fresh interpreter (import caches matter), on the largest shipped stack config and, when
+the config has pools and teams, on a generated config with 10x of them. Prints, in one run: the floor, the plan,
+their ratio (target <= 1.5x), the plan with every release rendered by Helm again (render store off: a first plan),
+the program alone run again in one process (registration through the SDK's mocks, classes loaded: floor plus it is
+the least a plan can take; taken after the rounds), the 10x plan and its ratio to the plan (target <= 5x). Each
+figure is the median wall time of N runs, with the median CPU time (user + system) beside it; the runs are taken in
+rounds (floor, plan, cold plan, 10x plan, then again) after one uncounted round, which compiles the bytecode and
+fills a render store of the run's own, so that the plans are repeated plans of an installed project and the figures
+divided by each other come from the same minutes.
 """
 
 from __future__ import annotations
